@@ -1,0 +1,282 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+)
+
+// Benchmarks run on the real disk (Pebble + block files under a temporary
+// directory) and report figures with b.ReportMetric; goals are in the
+// closing notes, not assertions. Run:
+//
+//	go test ./internal/engine -run '^$' -bench . -benchtime 1x
+
+func benchEngine(b *testing.B, mods ...func(*Options)) (*Engine, *FS, string) {
+	b.Helper()
+	dir := b.TempDir()
+	st, err := pebblekv.Open(filepath.Join(dir, "meta"), pebblekv.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	d, err := disk.NewOS(filepath.Join(dir, "data"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := Options{KV: st, Disk: d, OnFatal: func(err error) { b.Errorf("fatal: %v", err) }}
+	for _, m := range mods {
+		m(&o)
+	}
+	e, err := Open(context.Background(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs, err := e.CreateFS(context.Background(), "bench", FSOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		e.Close()
+		st.Close()
+	})
+	return e, fs, dir
+}
+
+// BenchmarkDurableOps: durable mkdirs per second with 1, 8 and 32
+// concurrent writers (group commit).
+func BenchmarkDurableOps(b *testing.B) {
+	for _, writers := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			_, fs, _ := benchEngine(b)
+			ctx := context.Background()
+			const opsPerWriter = 400
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				var wg sync.WaitGroup
+				var n atomic.Uint64
+				base := must(fs.Mkdir(ctx, RootCred, RootIno, fmt.Sprint("run", time.Now().UnixNano()), SetAttr{}))(b).Attr.Ino
+				for w := range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range opsPerWriter {
+							if _, err := fs.Mkdir(ctx, RootCred, base, fmt.Sprintf("w%d-%d", w, i), SetAttr{}); err != nil {
+								b.Error(err)
+								return
+							}
+							n.Add(1)
+						}
+					}()
+				}
+				wg.Wait()
+				b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "ops/s")
+			}
+			st := fs.Stats()
+			b.ReportMetric(float64(st.GroupOps)/float64(max(st.Commits, 1)), "ops/commit")
+		})
+	}
+}
+
+func benchSize() int64 {
+	if s := os.Getenv("REGIONFS_BENCH_BYTES"); s != "" {
+		var n int64
+		fmt.Sscan(s, &n)
+		return n
+	}
+	return 1 << 30
+}
+
+// BenchmarkSequentialWrite: 1 GiB in 1 MiB chunks through the engine vs a
+// raw write of the same data to one file followed by fsync, same disk.
+func BenchmarkSequentialWrite(b *testing.B) {
+	total := benchSize()
+	chunk := make([]byte, 1<<20)
+	fill := func(i int64) {
+		binaryFill(chunk, uint64(i))
+	}
+	b.SetBytes(total)
+	for range b.N {
+		_, fs, dir := benchEngine(b)
+		ctx := context.Background()
+		ino := must(fs.Create(ctx, RootCred, RootIno, "big", CreateGuarded, SetAttr{}, 0))(b).Attr.Ino
+		start := time.Now()
+		for off := int64(0); off < total; off += int64(len(chunk)) {
+			fill(off)
+			if _, _, err := fs.Write(ctx, RootCred, ino, uint64(off), chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		eng := time.Since(start)
+
+		f, err := os.Create(filepath.Join(dir, "raw"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		for off := int64(0); off < total; off += int64(len(chunk)) {
+			fill(off + 1)
+			if _, err := f.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		raw := time.Since(start)
+		f.Close()
+		mb := float64(total) / (1 << 20)
+		b.ReportMetric(mb/eng.Seconds(), "engine-MB/s")
+		b.ReportMetric(mb/raw.Seconds(), "raw-MB/s")
+		b.ReportMetric(raw.Seconds()/eng.Seconds(), "ratio")
+	}
+}
+
+func binaryFill(b []byte, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+}
+
+// BenchmarkReadDirPages: a 100 000-entry directory, cost of the first and
+// the last page of 512 entries.
+func BenchmarkReadDirPages(b *testing.B) {
+	_, fs, _ := benchEngine(b)
+	ctx := context.Background()
+	dir := must(fs.Mkdir(ctx, RootCred, RootIno, "big", SetAttr{}))(b).Attr.Ino
+	const entries = 100_000
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < entries; i += 32 {
+				if _, err := fs.Create(ctx, RootCred, dir, fmt.Sprintf("file-%06d", i), CreateGuarded, SetAttr{}, 0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Cookie of the entry 512 before the end.
+	var last uint64
+	cookie := uint64(0)
+	for {
+		ents, eof, _, err := fs.ReadDir(ctx, RootCred, dir, cookie, 4096, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ents) > 512 {
+			last = ents[len(ents)-513].Cookie
+		}
+		cookie = ents[len(ents)-1].Cookie
+		if eof {
+			break
+		}
+	}
+	page := func(c uint64) time.Duration {
+		const reps = 50
+		start := time.Now()
+		for range reps {
+			ents, _, _, err := fs.ReadDir(ctx, RootCred, dir, c, 512, true)
+			if err != nil || len(ents) != 512 {
+				b.Fatalf("page: %d entries, %v", len(ents), err)
+			}
+		}
+		return time.Since(start) / reps
+	}
+	b.ResetTimer()
+	for range b.N {
+		first, end := page(0), page(last)
+		b.ReportMetric(float64(first.Microseconds()), "first-page-µs")
+		b.ReportMetric(float64(end.Microseconds()), "last-page-µs")
+		b.ReportMetric(float64(end)/float64(first), "last/first")
+	}
+}
+
+// BenchmarkSmallWrites: 4 KiB random overwrites and 4 KiB appends, each
+// durable, and how many block bytes each logical byte cost.
+func BenchmarkSmallWrites(b *testing.B) {
+	for _, mode := range []string{"random-overwrite", "append"} {
+		b.Run(mode, func(b *testing.B) {
+			_, fs, _ := benchEngine(b, func(o *Options) { o.MergeDelay = 200 * time.Millisecond })
+			ctx := context.Background()
+			ino := must(fs.Create(ctx, RootCred, RootIno, "f", CreateGuarded, SetAttr{}, 0))(b).Attr.Ino
+			const fileSize = 64 << 20
+			if mode == "random-overwrite" {
+				buf := make([]byte, 1<<20)
+				for off := 0; off < fileSize; off += len(buf) {
+					binaryFill(buf, uint64(off))
+					if _, _, err := fs.Write(ctx, RootCred, ino, uint64(off), buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			base := fs.Stats().Blocks.PutBytes
+			rng := rand.New(rand.NewPCG(1, 2))
+			data := make([]byte, 4096)
+			const ops = 2000
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				var off uint64
+				for i := range ops {
+					binaryFill(data, uint64(i))
+					if mode == "append" {
+						a := must(fs.GetAttr(ctx, ino))(b)
+						off = a.Size
+					} else {
+						off = uint64(rng.IntN(fileSize/4096)) * 4096
+					}
+					if _, _, err := fs.Write(ctx, RootCred, ino, off, data); err != nil {
+						b.Fatal(err)
+					}
+				}
+				el := time.Since(start)
+				b.ReportMetric(ops/el.Seconds(), "writes/s")
+				b.ReportMetric(float64(fs.Stats().Blocks.PutBytes-base)/float64(ops*4096), "block-bytes/byte")
+			}
+		})
+	}
+}
+
+// BenchmarkSmallFileCreate: one writer creating 4 KiB files (create +
+// write, each durable).
+func BenchmarkSmallFileCreate(b *testing.B) {
+	_, fs, _ := benchEngine(b)
+	ctx := context.Background()
+	data := make([]byte, 4096)
+	const files = 3000
+	b.ResetTimer()
+	for it := range b.N {
+		dir := must(fs.Mkdir(ctx, RootCred, RootIno, fmt.Sprint("d", it), SetAttr{}))(b).Attr.Ino
+		start := time.Now()
+		for i := range files {
+			en, err := fs.Create(ctx, RootCred, dir, fmt.Sprint("f", i), CreateGuarded, SetAttr{}, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := fs.Write(ctx, RootCred, en.Attr.Ino, 0, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(files/time.Since(start).Seconds(), "files/s")
+	}
+}

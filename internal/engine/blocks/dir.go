@@ -1,0 +1,346 @@
+package blocks
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/regionfs/regionfs/internal/engine/disk"
+)
+
+// Block file format: an 8-byte header, then the payload.
+//
+//	"RFB" ‖ version (1) ‖ mode (0 plaintext, 1 AES-256-GCM sealed) ‖ 3 zero bytes
+const (
+	headerSize  = 8
+	fileVersion = 1
+	modePlain   = 0
+	modeSealed  = 1
+	tempPrefix  = "tmp-"
+)
+
+var magic = []byte("RFB")
+
+// Dir is the local block store: one file per block under a two-level hex
+// fan-out, dir/<digest[0]>/<digest[1]>/<hex id>.
+type Dir struct {
+	fs   disk.FS
+	dir  string
+	keys Keys
+
+	mu    sync.Mutex // guards the fields below
+	dirty map[string]bool
+	made  map[string]bool // fan-out directories known to exist
+
+	puts, putBytes, gets, getBytes, deletes, corrupt atomic.Uint64
+}
+
+var _ Store = (*Dir)(nil)
+
+// OpenDir opens (creating if needed) a block directory.
+func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
+	if keys.Hasher == nil {
+		return nil, errors.New("blocks: a Hasher is required")
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("blocks: %w", err)
+	}
+	// Make the directory itself durable: sync every ancestor, top down.
+	parts := strings.Split(path.Clean(dir), "/")
+	for i := range parts {
+		parent := "."
+		if i > 0 {
+			parent = path.Join(parts[:i]...)
+		}
+		if err := fsys.SyncDir(parent); err != nil {
+			return nil, fmt.Errorf("blocks: sync %s: %w", parent, err)
+		}
+	}
+	return &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}}, nil
+}
+
+func (d *Dir) fanout(id ID) (string, string) {
+	h := hex.EncodeToString(id[1:3])
+	l1 := path.Join(d.dir, h[:2])
+	return l1, path.Join(l1, h[2:4])
+}
+
+func (d *Dir) name(id ID) string {
+	_, l2 := d.fanout(id)
+	return path.Join(l2, id.String())
+}
+
+// ensureDir creates the fan-out directories of id, marking the parents
+// whose entries must be synced.
+func (d *Dir) ensureDir(id ID) (string, error) {
+	l1, l2 := d.fanout(id)
+	d.mu.Lock()
+	ok := d.made[l2]
+	d.mu.Unlock()
+	if ok {
+		return l2, nil
+	}
+	if _, err := d.fs.Stat(l2); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if err := d.fs.MkdirAll(l2); err != nil {
+			return "", err
+		}
+		d.mu.Lock()
+		d.dirty[d.dir] = true
+		d.dirty[l1] = true
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	d.made[l2] = true
+	d.mu.Unlock()
+	return l2, nil
+}
+
+func randSuffix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Put stores data under id (see Store).
+func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
+	name := d.name(id)
+	if _, err := d.fs.Stat(name); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blocks: stat %s: %w", id, err)
+	}
+	l2, err := d.ensureDir(id)
+	if err != nil {
+		return fmt.Errorf("blocks: put %s: %w", id, err)
+	}
+	hdr := []byte{magic[0], magic[1], magic[2], fileVersion, modePlain, 0, 0, 0}
+	payload := data
+	if d.keys.Sealer != nil {
+		hdr[4] = modeSealed
+		if payload, err = d.keys.Sealer.Seal(id, data); err != nil {
+			return fmt.Errorf("blocks: seal %s: %w", id, err)
+		}
+	}
+	tmp := path.Join(l2, tempPrefix+randSuffix())
+	f, err := d.fs.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("blocks: put %s: %w", id, err)
+	}
+	werr := func() error {
+		buf := make([]byte, 0, headerSize+len(payload))
+		buf = append(append(buf, hdr...), payload...)
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = d.fs.Rename(tmp, name)
+	}
+	if werr != nil {
+		_ = d.fs.Remove(tmp)
+		return fmt.Errorf("blocks: put %s: %w", id, werr)
+	}
+	d.mu.Lock()
+	d.dirty[l2] = true
+	d.mu.Unlock()
+	d.puts.Add(1)
+	d.putBytes.Add(uint64(len(data)))
+	return nil
+}
+
+// Sync makes the names of blocks put so far durable.
+func (d *Dir) Sync(context.Context) error {
+	d.mu.Lock()
+	dirs := make([]string, 0, len(d.dirty))
+	for k := range d.dirty {
+		dirs = append(dirs, k)
+	}
+	d.dirty = map[string]bool{}
+	d.mu.Unlock()
+	// Deepest first: a new fan-out directory's entries before its parent's.
+	for depth := 2; depth >= 0; depth-- {
+		for _, p := range dirs {
+			if strings.Count(strings.TrimPrefix(p, d.dir), "/") != depth {
+				continue
+			}
+			if err := d.fs.SyncDir(p); err != nil {
+				// Keep them dirty: the caller stops the process anyway, but a
+				// later Sync must not claim success.
+				d.mu.Lock()
+				for _, q := range dirs {
+					d.dirty[q] = true
+				}
+				d.mu.Unlock()
+				return fmt.Errorf("blocks: sync %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Get reads and verifies a block.
+func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) {
+	f, err := d.fs.Open(d.name(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blocks: open %s: %w", id, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, fmt.Errorf("blocks: %s: %w", id, err)
+	}
+	raw := make([]byte, size)
+	if n, err := f.ReadAt(raw, 0); err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
+		return nil, fmt.Errorf("blocks: read %s: %w", id, err)
+	}
+	data, err := d.decode(id, raw)
+	if err != nil {
+		d.corrupt.Add(1)
+		return nil, err
+	}
+	d.gets.Add(1)
+	d.getBytes.Add(uint64(len(data)))
+	return data, nil
+}
+
+func (d *Dir) decode(id ID, raw []byte) ([]byte, error) {
+	if len(raw) < headerSize || !bytes.Equal(raw[:3], magic) || raw[3] != fileVersion || !bytes.Equal(raw[5:8], []byte{0, 0, 0}) {
+		return nil, fmt.Errorf("%w: %s: bad header", ErrCorrupt, id)
+	}
+	payload := raw[headerSize:]
+	switch raw[4] {
+	case modePlain:
+		if d.keys.Sealer != nil {
+			return nil, fmt.Errorf("%w: %s: plaintext block in a sealed store", ErrCorrupt, id)
+		}
+	case modeSealed:
+		if d.keys.Sealer == nil {
+			return nil, fmt.Errorf("%w: %s: sealed block in a plaintext store", ErrCorrupt, id)
+		}
+		var err error
+		if payload, err = d.keys.Sealer.Open(id, payload); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s: unknown mode %d", ErrCorrupt, id, raw[4])
+	}
+	if d.keys.Hasher.Sum(payload) != id {
+		return nil, fmt.Errorf("%w: %s: content does not match its id", ErrCorrupt, id)
+	}
+	return payload, nil
+}
+
+// Has reports whether id is stored.
+func (d *Dir) Has(_ context.Context, id ID) (bool, error) {
+	_, err := d.fs.Stat(d.name(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Delete removes a block (absent is fine).
+func (d *Dir) Delete(_ context.Context, id ID) error {
+	err := d.fs.Remove(d.name(id))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blocks: delete %s: %w", id, err)
+	}
+	if err == nil {
+		d.deletes.Add(1)
+	}
+	return nil
+}
+
+// Walk calls fn for every stored id.
+func (d *Dir) Walk(ctx context.Context, fn func(ID) error) error {
+	return d.walk(ctx, func(name string, tmp bool) error {
+		if tmp {
+			return nil
+		}
+		id, err := ParseID(path.Base(name))
+		if err != nil {
+			return nil // not a block file
+		}
+		return fn(id)
+	})
+}
+
+func (d *Dir) walk(ctx context.Context, fn func(name string, tmp bool) error) error {
+	l1s, err := d.fs.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("blocks: walk: %w", err)
+	}
+	for _, a := range l1s {
+		if !a.IsDir() {
+			continue
+		}
+		p1 := path.Join(d.dir, a.Name())
+		l2s, err := d.fs.ReadDir(p1)
+		if err != nil {
+			return fmt.Errorf("blocks: walk: %w", err)
+		}
+		for _, b := range l2s {
+			if !b.IsDir() {
+				continue
+			}
+			p2 := path.Join(p1, b.Name())
+			files, err := d.fs.ReadDir(p2)
+			if err != nil {
+				return fmt.Errorf("blocks: walk: %w", err)
+			}
+			for _, f := range files {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				tmp := strings.HasPrefix(f.Name(), tempPrefix)
+				if err := fn(path.Join(p2, f.Name()), tmp); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveTemps deletes temporary files left by a crash.
+func (d *Dir) RemoveTemps(ctx context.Context) (int, error) {
+	n := 0
+	err := d.walk(ctx, func(name string, tmp bool) error {
+		if !tmp {
+			return nil
+		}
+		if err := d.fs.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// Stats returns the counters.
+func (d *Dir) Stats() Stats {
+	return Stats{
+		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
+		Deletes: d.deletes.Load(), CorruptReads: d.corrupt.Load(),
+	}
+}

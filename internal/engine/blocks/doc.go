@@ -1,0 +1,19 @@
+// Package blocks is the content-addressed block store seam. A block id is
+// an algorithm byte (1 = keyed BLAKE3-256, github.com/zeebo/blake3) and the
+// 32-byte keyed digest of the block's plaintext, under the lineage's id key
+// (Hasher), so a file system and its replicas name equal data equally.
+//
+// Dir stores one file per block under a two-level hex fan-out of the first
+// two digest bytes: <dir>/<d0>/<d1>/<hex id>. A file is an 8-byte header,
+// "RFB" ‖ version 1 ‖ mode (0 plaintext, 1 sealed) ‖ three zero bytes, then
+// the plaintext or the Sealer's output (12-byte nonce ‖ AES-256-GCM
+// ciphertext ‖ tag; per-block key HKDF(data key, id); additional data =
+// lineage ‖ id). Writes go to a "tmp-" file in the target directory, are
+// synced and renamed; Sync fsyncs the touched directories (new fan-out
+// directories first, then their parents) before the metadata that names
+// the block commits. Every read re-hashes the plaintext: a mismatch, a bad
+// header or a failed tag is ErrCorrupt, counted in Stats.
+//
+// Memory is the in-memory implementation; blockstest holds the conformance
+// suite both pass.
+package blocks

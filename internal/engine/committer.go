@@ -1,0 +1,466 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// opKind says in which modes an operation may run.
+type opKind uint8
+
+const (
+	opMutate opKind = iota // client mutation: primary only, journaled
+	opApply                // replica apply: replica only, writes records itself
+	opAdmin                // mode changes and maintenance: any mode
+)
+
+// op is a unit of work queued to the committer.
+type op struct {
+	kind opKind
+	name string
+	fn   func(tx *txn) error
+	// inflight are block ids the submitter registered before queueing;
+	// the committer releases them after the group commit.
+	inflight []blocks.ID
+	done     chan struct{}
+	err      error
+	seq      uint64 // journal seq of the record, 0 when none
+}
+
+// do queues fn to the committer and waits for its durable outcome.
+func (fs *FS) do(ctx context.Context, kind opKind, name string, fn func(tx *txn) error) error {
+	_, err := fs.doOp(ctx, &op{kind: kind, name: name, fn: fn})
+	return err
+}
+
+func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
+	o.done = make(chan struct{})
+	fs.closeMu.RLock()
+	if fs.closed {
+		fs.closeMu.RUnlock()
+		fs.dom.doneInflight(o.inflight...)
+		return 0, ErrClosed
+	}
+	if err := fs.e.Err(); err != nil {
+		fs.closeMu.RUnlock()
+		fs.dom.doneInflight(o.inflight...)
+		return 0, err
+	}
+	select {
+	case fs.queue <- o:
+	case <-ctx.Done():
+		fs.closeMu.RUnlock()
+		fs.dom.doneInflight(o.inflight...)
+		return 0, ctx.Err()
+	}
+	fs.closeMu.RUnlock()
+	// Once queued the operation runs; wait for its durable outcome even if
+	// ctx ends, so that a reply never claims less than what happened.
+	<-o.done
+	return o.seq, o.err
+}
+
+// run is the committer loop.
+func (fs *FS) run() {
+	defer close(fs.done)
+	group := make([]*op, 0, fs.e.opts.MaxGroup)
+	for {
+		group = group[:0]
+		select {
+		case o := <-fs.queue:
+			group = append(group, o)
+		case <-fs.stop:
+			// Nothing can be queued after stop: drain what was.
+			for {
+				select {
+				case o := <-fs.queue:
+					fs.commitGroup([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+	collect:
+		for len(group) < cap(group) {
+			select {
+			case o := <-fs.queue:
+				group = append(group, o)
+			default:
+				break collect
+			}
+		}
+		fs.commitGroup(group)
+	}
+}
+
+// commitGroup runs the operations of a group against one batch, each as its
+// own journaled transaction, and commits them with one synced write.
+func (fs *FS) commitGroup(group []*op) {
+	finish := func() {
+		for _, o := range group {
+			fs.dom.doneInflight(o.inflight...)
+			close(o.done)
+		}
+	}
+	if err := fs.e.Err(); err != nil {
+		for _, o := range group {
+			o.err = err
+		}
+		finish()
+		return
+	}
+	b := fs.e.kv.NewBatch()
+	defer b.Close()
+	seq := fs.lastSeq
+	var txs []*txn
+	for _, o := range group {
+		tx := fs.newTxn(b, seq+1)
+		o.err = fs.runTxn(tx, o)
+		// Blocks this transaction wrote stay in flight until the commit.
+		o.inflight = append(o.inflight, tx.put...)
+		if o.err != nil {
+			fs.releaseUnused(tx.put, nil)
+			continue
+		}
+		switch {
+		case tx.rec != nil:
+			seq = tx.rec.Seq
+			o.seq = seq
+		case tx.advance > seq:
+			seq = tx.advance
+		}
+		txs = append(txs, tx)
+	}
+	if !b.Empty() {
+		if err := fs.syncBlocks(); err != nil {
+			fs.failGroup(group, fmt.Errorf("sync block directories: %w", err))
+			finish()
+			return
+		}
+		if err := b.Commit(true); err != nil {
+			fs.failGroup(group, fmt.Errorf("commit: %w", err))
+			finish()
+			return
+		}
+		fs.stats.commits.Add(1)
+		fs.stats.groupOps.Add(uint64(len(group)))
+	}
+	fs.lastSeq = seq
+	for _, tx := range txs {
+		for _, f := range tx.onCommit {
+			f()
+		}
+		if tx.rec != nil {
+			fs.stats.records.Add(1)
+			fs.releaseUnused(tx.put, tx.rec.AddedRefs)
+		}
+	}
+	fs.publishDurable(seq)
+	finish()
+}
+
+func (fs *FS) syncBlocks() error {
+	if fs.dom.store == nil {
+		return nil
+	}
+	return fs.dom.store.Sync(fs.ctx)
+}
+
+func (fs *FS) failGroup(group []*op, err error) {
+	fs.e.fatal(err)
+	for _, o := range group {
+		o.err = fs.e.Err()
+		o.seq = 0
+	}
+}
+
+// releaseUnused hands blocks that were written but are not referenced by a
+// committed record to the collector (they are orphans otherwise).
+func (fs *FS) releaseUnused(put, referenced []blocks.ID) {
+	for _, id := range put {
+		if !slices.Contains(referenced, id) {
+			fs.e.queueCandidate(fs.dom, id)
+		}
+	}
+}
+
+// runTxn executes one operation in tx and, on success, moves its writes into
+// the batch with its journal record.
+func (fs *FS) runTxn(tx *txn, o *op) error {
+	switch o.kind {
+	case opMutate:
+		if fs.mode.Mode != ModePrimary {
+			return ErrReadOnly
+		}
+	case opApply:
+		if fs.mode.Mode != ModeReplica {
+			return ErrNotReplica
+		}
+	}
+	tx.summary.Op = o.name
+	if err := o.fn(tx); err != nil {
+		return err
+	}
+	return tx.commit()
+}
+
+// txn is one transaction inside a group: reads see the group's earlier
+// transactions and its own writes; writes reach the batch only on success.
+type txn struct {
+	fs      *FS
+	b       kv.Batch
+	ov      *kv.Overlay // relative keys, over the batch
+	seq     uint64      // the seq this transaction's record gets
+	now     time.Time
+	summary OpSummary
+	refs    map[blocks.ID]int64
+	dBytes  int64
+	dFiles  int64
+	put     []blocks.ID // blocks written by this transaction (in flight)
+	// noJournal: the transaction writes no record (local-only changes).
+	noJournal bool
+	rec       *Record
+	onCommit  []func()
+	// generation state, adopted by the file system on success
+	boot, genCounter uint64
+	// copied: blocks referenced by copied reference counts (clones)
+	copied map[blocks.ID]bool
+	// extents counts the pending extents this transaction wrote
+	extents uint64
+	// advance: the seq the file system reaches when this transaction
+	// commits without a record of its own (replica apply)
+	advance uint64
+}
+
+func (fs *FS) newTxn(b kv.Batch, seq uint64) *txn {
+	return &txn{
+		fs: fs, b: b, ov: kv.NewOverlay(fs.reader(b)), seq: seq, now: fs.e.clock(),
+		boot: fs.boot, genCounter: fs.genCounter,
+	}
+}
+
+func (tx *txn) ctx() context.Context { return tx.fs.ctx }
+
+// get returns the value of a relative key; found=false when absent.
+func (tx *txn) get(key []byte) ([]byte, bool, error) {
+	v, err := tx.ov.Get(key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, tx.fs.corrupt(err)
+	}
+	return v, true, nil
+}
+
+func (tx *txn) set(key, value []byte) { tx.ov.Set(key, value) }
+func (tx *txn) del(key []byte)        { tx.ov.Delete(key) }
+
+// iter iterates relative keys in [lo, hi) seeing this transaction's writes.
+func (tx *txn) iter(lo, hi []byte) (kv.Iterator, error) { return tx.ov.NewIter(lo, hi) }
+
+func (tx *txn) note(inos []uint64, names ...string) {
+	tx.summary.Inos = append(tx.summary.Inos, inos...)
+	tx.summary.Names = append(tx.summary.Names, names...)
+}
+
+// ref changes the reference count of a block by delta.
+func (tx *txn) ref(id blocks.ID, delta int64) {
+	if tx.refs == nil {
+		tx.refs = map[blocks.ID]int64{}
+	}
+	tx.refs[id] += delta
+}
+
+func (tx *txn) usage(dBytes, dFiles int64) {
+	tx.dBytes += dBytes
+	tx.dFiles += dFiles
+}
+
+// writeBlock stores data as a block (in flight until the group commits) and
+// returns its id.
+func (tx *txn) writeBlock(data []byte) (blocks.ID, error) {
+	d := tx.fs.dom
+	id := d.hasher.Sum(data)
+	d.addInflight(id)
+	tx.put = append(tx.put, id)
+	if err := d.store.Put(tx.ctx(), id, data); err != nil {
+		return id, blockWriteErr(err)
+	}
+	return id, nil
+}
+
+func blockWriteErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return fmt.Errorf("%w: %w", ErrIO, err)
+}
+
+// commit finalises reference counts, usage and the journal record, and
+// moves everything into the batch.
+func (tx *txn) commit() error {
+	var added, zero []blocks.ID
+	ids := make([]blocks.ID, 0, len(tx.refs))
+	for id, d := range tx.refs {
+		if d != 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b blocks.ID) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		d := tx.refs[id]
+		var n uint64
+		v, ok, err := tx.get(refKey(id))
+		if err != nil {
+			return err
+		}
+		if ok {
+			if n, err = decodeU64(v); err != nil {
+				return tx.fs.corrupt(err)
+			}
+		}
+		nn := int64(n) + d
+		if nn < 0 {
+			return tx.fs.corrupt(fmt.Errorf("%w: reference count of block %s below zero", ErrCorrupt, id))
+		}
+		if nn == 0 {
+			tx.del(refKey(id))
+			zero = append(zero, id)
+		} else {
+			tx.set(refKey(id), encodeU64(uint64(nn)))
+		}
+		if d > 0 {
+			added = append(added, id)
+		}
+	}
+	for id := range tx.copied {
+		if tx.refs[id] <= 0 {
+			added = append(added, id)
+		}
+	}
+	slices.SortFunc(added, func(a, b blocks.ID) int { return bytes.Compare(a[:], b[:]) })
+	if tx.dBytes != 0 || tx.dFiles != 0 {
+		u, err := tx.loadUsage()
+		if err != nil {
+			return err
+		}
+		u.bytes = addClamp(u.bytes, tx.dBytes)
+		u.files = addClamp(u.files, tx.dFiles)
+		tx.set(metaKey(metaUsage), u.encode())
+	}
+	// Later transactions of the group allocate after this one. A failed
+	// group commit stops the engine, so adopting now is safe.
+	tx.fs.boot, tx.fs.genCounter = tx.boot, tx.genCounter
+	if tx.noJournal {
+		tx.flush()
+		return nil
+	}
+	if tx.ov.Len() == 0 {
+		return nil // nothing changed: no record
+	}
+	rec := &Record{
+		Epoch: tx.fs.mode.Epoch, Seq: tx.seq, Time: tx.now, Op: tx.summary,
+		AddedRefs: added, ZeroRefs: zero,
+	}
+	tx.ov.Writes(func(k, v []byte, deleted bool) {
+		m := Mutation{Key: append([]byte(nil), k...), Delete: deleted}
+		if !deleted {
+			m.Value = append([]byte(nil), v...)
+		}
+		rec.Mutations = append(rec.Mutations, m)
+	})
+	enc := rec.Encode()
+	if len(enc) > tx.fs.e.opts.MaxRecordBytes {
+		return fmt.Errorf("engine: %s: record of %d bytes: %w", tx.summary.Op, len(enc), ErrTooLarge)
+	}
+	tx.flush()
+	tx.b.Set(journalKey(tx.fs.id, rec.Seq), enc)
+	tx.fs.applyRefEffects(tx.b, rec)
+	tx.rec = rec
+	return nil
+}
+
+// flush copies the overlay's writes into the batch under the file system's
+// prefix.
+func (tx *txn) flush() {
+	tx.ov.Writes(func(k, v []byte, deleted bool) {
+		if deleted {
+			tx.b.Delete(absKey(tx.fs.id, k))
+		} else {
+			tx.b.Set(absKey(tx.fs.id, k), v)
+		}
+	})
+}
+
+// applyRefEffects maintains the server-local holder keys and release queue
+// that follow from a record's reference changes (same batch as the record).
+func (fs *FS) applyRefEffects(b kv.Batch, rec *Record) {
+	for _, id := range rec.AddedRefs {
+		b.Set(holderKey(fs.dom.id, id, fs.id), nil)
+	}
+	for _, id := range rec.ZeroRefs {
+		b.Delete(holderKey(fs.dom.id, id, fs.id))
+		b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: rec.Seq}.encode())
+	}
+}
+
+func addClamp(v uint64, d int64) uint64 {
+	if d < 0 && uint64(-d) > v {
+		return 0
+	}
+	return uint64(int64(v) + d)
+}
+
+// newGen returns a generation number that no (inode, generation) pair of
+// this lineage has used: epoch ‖ boot counter ‖ counter. The boot counter
+// is bumped (in this transaction) the first time after open and whenever
+// the counter runs out.
+func (tx *txn) newGen() (uint64, error) {
+	if tx.boot == 0 || tx.genCounter >= 1<<24-1 {
+		var b uint64
+		v, ok, err := tx.get(metaKey(metaBoot))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			if b, err = decodeU64(v); err != nil {
+				return 0, tx.fs.corrupt(err)
+			}
+		}
+		tx.boot = b + 1
+		tx.genCounter = 0
+		tx.set(metaKey(metaBoot), encodeU64(tx.boot))
+	}
+	tx.genCounter++
+	return (tx.fs.mode.Epoch&0xffff)<<48 | (tx.boot&0xffffff)<<24 | tx.genCounter, nil
+}
+
+// usageRec is the 'M' "usage" value.
+type usageRec struct{ bytes, files uint64 }
+
+func (u usageRec) encode() []byte { return be64(be64(nil, u.bytes), u.files) }
+
+func (tx *txn) loadUsage() (usageRec, error) {
+	v, ok, err := tx.get(metaKey(metaUsage))
+	if err != nil || !ok {
+		return usageRec{}, err
+	}
+	return decodeUsage(v, tx.fs)
+}
+
+func decodeUsage(v []byte, fs *FS) (usageRec, error) {
+	if len(v) != 16 {
+		return usageRec{}, fs.corrupt(fmt.Errorf("%w: usage record", ErrCorrupt))
+	}
+	return usageRec{bytes: binary.BigEndian.Uint64(v), files: binary.BigEndian.Uint64(v[8:])}, nil
+}

@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// hookDisk calls hook before every operation that can change what a crash
+// leaves on disk.
+type hookDisk struct {
+	disk.FS
+	hook func()
+}
+
+func (h hookDisk) Create(name string) (disk.File, error) {
+	h.hook()
+	f, err := h.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return hookFile{f, h.hook}, nil
+}
+func (h hookDisk) Rename(a, b string) error { h.hook(); return h.FS.Rename(a, b) }
+func (h hookDisk) Remove(name string) error { h.hook(); return h.FS.Remove(name) }
+func (h hookDisk) SyncDir(name string) error {
+	h.hook()
+	return h.FS.SyncDir(name)
+}
+func (h hookDisk) MkdirAll(name string) error { h.hook(); return h.FS.MkdirAll(name) }
+func (h hookDisk) ReadDir(name string) ([]fs.DirEntry, error) {
+	return h.FS.ReadDir(name)
+}
+
+type hookFile struct {
+	disk.File
+	hook func()
+}
+
+func (f hookFile) Write(p []byte) (int, error) { f.hook(); return f.File.Write(p) }
+func (f hookFile) Sync() error                 { f.hook(); return f.File.Sync() }
+
+// crashPoint is what a crash at one moment would leave, and how many
+// operations had been acknowledged then.
+type crashPoint struct {
+	kv    *kv.Memory
+	disk  *disk.Mem
+	acked int
+	where string
+}
+
+// TestCrash runs the model's random sequences on the crashing disk and the
+// in-memory KV, takes crash images at random moments (inside commits, block
+// writes, renames and directory syncs), reopens each one and checks that
+// the state equals the model after every acknowledged operation (and
+// possibly the one in flight), that nothing is corrupt and that fsck
+// passes.
+func TestCrash(t *testing.T) {
+	ctx := context.Background()
+	seeds, steps, perSeed := 12, 150, 60
+	if testing.Short() {
+		seeds, steps, perSeed = 3, 80, 30
+	}
+	total := 0
+	for i := range seeds {
+		seed := uint64(100 + i)
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Logf("seed %d", seed)
+			n := runCrashSeed(t, ctx, seed, steps, perSeed)
+			total += n
+		})
+	}
+	t.Logf("%d crash points checked", total)
+	if !testing.Short() && total < 500 {
+		t.Errorf("only %d crash points", total)
+	}
+}
+
+func runCrashSeed(t *testing.T, ctx context.Context, seed uint64, steps, perSeed int) int {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	memKV, memDisk := kv.NewMemory(), disk.NewMem()
+	var (
+		mu     sync.Mutex
+		points []crashPoint
+		acked  int
+		events int
+	)
+	// Capture with a probability that spreads perSeed points over the run.
+	capture := func(where string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events++
+		if len(points) >= perSeed || rng.IntN(5) != 0 {
+			return
+		}
+		points = append(points, crashPoint{kv: memKV.CrashClone(), disk: memDisk.CrashClone(), acked: acked, where: where})
+	}
+	memKV.SetSyncHook(func() { capture("kv commit") })
+	o := Options{
+		KV: memKV, Disk: hookDisk{memDisk, func() { capture("disk") }},
+		GCInterval: time.Hour, MergeDelay: time.Hour,
+		OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
+	}
+	modelOpts(&o)
+	e, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.CreateFS(ctx, "c", FSOptions{BlockSize: MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	m := newModel()
+	dumps := []map[string]string{m.dump()}
+	mu.Lock()
+	acked = 0
+	mu.Unlock()
+	r := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 99)), fs: func() *FS { fs, _ := e.FS("c"); return fs }, m: m, bs: MinBlockSize}
+	for range steps {
+		r.do(ctx)
+		dumps = append(dumps, m.dump())
+		mu.Lock()
+		acked++
+		mu.Unlock()
+	}
+	mu.Lock()
+	pts := points
+	mu.Unlock()
+	for i, p := range pts {
+		checkCrashPoint(t, ctx, p, dumps, i)
+	}
+	return len(pts)
+}
+
+func checkCrashPoint(t *testing.T, ctx context.Context, p crashPoint, dumps []map[string]string, i int) {
+	t.Helper()
+	o := Options{
+		KV: p.kv, Disk: p.disk, GCInterval: time.Hour, MergeDelay: time.Hour,
+		OnFatal: func(err error) { t.Errorf("fatal after crash: %v", err) },
+	}
+	modelOpts(&o)
+	e, err := Open(ctx, o)
+	if err != nil {
+		t.Fatalf("crash point %d (%s, %d acked): open: %v", i, p.where, p.acked, err)
+	}
+	defer e.Close()
+	fs, err := e.FS("c")
+	if err != nil {
+		if p.acked == 0 {
+			return // crashed while the file system was being created
+		}
+		t.Fatalf("crash point %d: %v", i, err)
+	}
+	got, err := dumpFS(ctx, fs)
+	if err != nil {
+		t.Fatalf("crash point %d (%s, %d acked): %v", i, p.where, p.acked, err)
+	}
+	ok := false
+	for k := p.acked; k <= p.acked+1 && k < len(dumps); k++ {
+		if diffDumps(dumps[k], got) == "" {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Fatalf("crash point %d (%s): state is not the model after %d or %d ops:\n%s", i, p.where, p.acked, p.acked+1, diffDumps(dumps[p.acked], got))
+	}
+	if err := fs.Verify(ctx, true); err != nil {
+		t.Fatalf("crash point %d (%s): verify: %v", i, p.where, err)
+	}
+	// The engine must keep working after recovery.
+	if _, err := fs.Mkdir(ctx, RootCred, RootIno, "after-crash", SetAttr{}); err != nil && err != ErrExist {
+		t.Fatalf("crash point %d: write after recovery: %v", i, err)
+	}
+}

@@ -1,0 +1,653 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Sub-block writes: a write that covers only part of a block and is smaller
+// than extentMax is stored as a pending extent ('E' ino idx seq → off ‖
+// bytes) inside the metadata transaction, and merged into a new block later
+// (when a block has too many extents, or in the background when idle).
+const (
+	extentMax      = 64 << 10
+	extentsPerBlk  = 32
+	extentBudgetFr = 4 // merge when extents of a block exceed blockSize/extentBudgetFr bytes
+)
+
+// errTailPending: the operation must wait until stale block entries beyond
+// EOF (left by a huge truncate) are released.
+var errTailPending = errors.New("engine: stale blocks beyond EOF are being released")
+
+type blockEntry struct {
+	id     blocks.ID
+	length uint32
+}
+
+func (b blockEntry) encode() []byte {
+	return binary.BigEndian.AppendUint32(append([]byte(nil), b.id[:]...), b.length)
+}
+
+func decodeBlockEntry(v []byte) (blockEntry, error) {
+	if len(v) != blocks.IDSize+4 {
+		return blockEntry{}, fmt.Errorf("%w: block entry of %d bytes", ErrCorrupt, len(v))
+	}
+	id, err := blocks.IDFromBytes(v[:blocks.IDSize])
+	if err != nil {
+		return blockEntry{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return blockEntry{id: id, length: binary.BigEndian.Uint32(v[blocks.IDSize:])}, nil
+}
+
+func decodeExtent(v []byte) (uint32, []byte, error) {
+	if len(v) < 4 {
+		return 0, nil, fmt.Errorf("%w: extent of %d bytes", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint32(v), v[4:], nil
+}
+
+func encodeExtent(off uint32, data []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(data)), off), data...)
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// loadBlock returns the current content of block idx of ino: the stored
+// block cut to its entry's length, with pending extents applied. A hole
+// without extents returns nil. The result is the caller's to modify.
+func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]byte, error) {
+	var buf []byte
+	v, err := r.Get(blockKey(ino, idx))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+	case err != nil:
+		return nil, fs.corrupt(err)
+	default:
+		be, err := decodeBlockEntry(v)
+		if err != nil {
+			return nil, fs.corrupt(err)
+		}
+		data, err := fs.dom.getBlock(ctx, be.id)
+		if err != nil {
+			return nil, fs.corrupt(fmt.Errorf("read block %d of inode %d: %w", idx, ino, err))
+		}
+		n := min(int(be.length), len(data))
+		buf = make([]byte, n, max(n, 4096))
+		copy(buf, data[:n])
+	}
+	p := extentPrefix(ino, idx)
+	it, err := r.NewIter(p, upper(p))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, fs.corrupt(err)
+		}
+		off, data, err := decodeExtent(v)
+		if err != nil {
+			return nil, fs.corrupt(err)
+		}
+		end := int(off) + len(data)
+		if end > fs.blockSizeOr() {
+			return nil, fs.corrupt(fmt.Errorf("%w: extent beyond block", ErrCorrupt))
+		}
+		if end > len(buf) {
+			buf = append(buf, make([]byte, end-len(buf))...)
+		}
+		copy(buf[off:], data)
+	}
+	return buf, it.Error()
+}
+
+// Read reads up to count bytes at off. eof reports that the read reached
+// the end of the file.
+func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (data []byte, eof bool, attr Attr, err error) {
+	if err := fs.ready(); err != nil {
+		return nil, false, Attr{}, err
+	}
+	v := fs.readView()
+	defer v.close()
+	n, err := fs.viewInode(v, ino)
+	if err != nil {
+		return nil, false, Attr{}, err
+	}
+	attr = n.attr(ino)
+	switch n.typ {
+	case TypeRegular:
+	case TypeDir:
+		return nil, false, attr, ErrIsDir
+	default:
+		return nil, false, attr, ErrInvalid
+	}
+	if !cred.mayData(n, AccessRead) {
+		return nil, false, attr, ErrPermission
+	}
+	if off >= n.size || count <= 0 {
+		return nil, off >= n.size, attr, nil
+	}
+	end := min(n.size, off+uint64(count))
+	out := make([]byte, end-off)
+	if n.flags&flagInline != 0 {
+		b, err := v.r.Get(inlineKey(ino))
+		if err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return nil, false, attr, fs.corrupt(err)
+		}
+		if off < uint64(len(b)) {
+			copy(out, b[off:])
+		}
+		return out, end == n.size, attr, nil
+	}
+	bs := uint64(fs.blockSizeOr())
+	for idx := off / bs; idx*bs < end; idx++ {
+		blk, err := fs.loadBlock(ctx, v.r, ino, idx)
+		if err != nil {
+			return nil, false, attr, err
+		}
+		lo, hi := max(off, idx*bs), min(end, (idx+1)*bs)
+		if s := lo - idx*bs; s < uint64(len(blk)) {
+			copy(out[lo-off:hi-off], blk[s:])
+		}
+	}
+	return out, end == n.size, attr, nil
+}
+
+// precomputed is a whole block prepared by a writer before it queues the
+// transaction (hashing and writing outside the committer).
+type precomputed struct {
+	id   blocks.ID
+	hole bool
+}
+
+// Write writes data at off. When it returns, the data is durable.
+func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
+	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
+		return Attr{}, Attr{}, ErrFileTooBig
+	}
+	if err := fs.ready(); err != nil {
+		return Attr{}, Attr{}, err
+	}
+	if m, _ := fs.Mode(); m != ModePrimary {
+		return Attr{}, Attr{}, ErrReadOnly
+	}
+	pre, inflight, err := fs.prepareBlocks(ctx, off, data)
+	if err != nil {
+		return Attr{}, Attr{}, err
+	}
+	for {
+		o := &op{kind: opMutate, name: "write", inflight: inflight, fn: func(tx *txn) error {
+			n, err := tx.inode(ino)
+			if err != nil {
+				return err
+			}
+			switch n.typ {
+			case TypeRegular:
+			case TypeDir:
+				return ErrIsDir
+			default:
+				return ErrInvalid
+			}
+			if !cred.mayData(n, AccessWrite) {
+				return ErrPermission
+			}
+			before = n.attr(ino)
+			if len(data) == 0 {
+				after = before
+				return nil
+			}
+			if err := tx.write(ino, n, off, data, pre); err != nil {
+				return err
+			}
+			if !cred.isRoot() && n.mode&(ModeSetUID|ModeSetGID) != 0 {
+				n.mode &^= ModeSetUID
+				if n.mode&0o010 != 0 {
+					n.mode &^= ModeSetGID
+				}
+			}
+			tx.putInode(ino, n)
+			tx.note([]uint64{ino})
+			after = n.attr(ino)
+			return nil
+		}}
+		_, err = fs.doOp(ctx, o)
+		if !errors.Is(err, errTailPending) {
+			return before, after, err
+		}
+		// Keep the precomputed blocks in flight across the retry.
+		fs.dom.addInflight(inflight...)
+		if err := fs.maint.clearTail(ctx, ino); err != nil {
+			fs.dom.doneInflight(inflight...)
+			return Attr{}, Attr{}, err
+		}
+	}
+}
+
+// prepareBlocks hashes and stores the blocks that data covers entirely.
+// They stay in flight (safe from collection) until the write commits.
+func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte) (map[uint64]precomputed, []blocks.ID, error) {
+	bs := uint64(fs.blockSizeOr())
+	end := off + uint64(len(data))
+	first := (off + bs - 1) / bs
+	var pre map[uint64]precomputed
+	var inflight []blocks.ID
+	for idx := first; (idx+1)*bs <= end; idx++ {
+		piece := data[idx*bs-off : (idx+1)*bs-off]
+		if pre == nil {
+			pre = map[uint64]precomputed{}
+		}
+		if isZero(piece) {
+			pre[idx] = precomputed{hole: true}
+			continue
+		}
+		d := fs.dom
+		id := d.hasher.Sum(piece)
+		d.addInflight(id)
+		inflight = append(inflight, id)
+		if err := d.store.Put(ctx, id, piece); err != nil {
+			d.doneInflight(inflight...)
+			for _, id := range inflight {
+				fs.e.queueCandidate(d, id)
+			}
+			return nil, nil, blockWriteErr(err)
+		}
+		pre[idx] = precomputed{id: id}
+	}
+	return pre, inflight, nil
+}
+
+// write applies data at off to inode n (whose attributes the caller writes).
+func (tx *txn) write(ino uint64, n *inode, off uint64, data []byte, pre map[uint64]precomputed) error {
+	end := off + uint64(len(data))
+	if n.flags&flagTail != 0 && end > n.size {
+		return errTailPending
+	}
+	inlineMax := uint64(tx.fs.superPub.Load().InlineMax)
+	if n.flags&flagInline != 0 || n.size == 0 && n.flags&flagTail == 0 {
+		if end <= inlineMax {
+			return tx.writeInline(ino, n, off, data)
+		}
+		if err := tx.uninline(ino, n); err != nil {
+			return err
+		}
+	}
+	bs := uint64(tx.fs.blockSizeOr())
+	oldSize := n.size
+	for idx := off / bs; idx*bs < end; idx++ {
+		blkStart := idx * bs
+		lo, hi := max(off, blkStart), min(end, blkStart+bs)
+		piece := data[lo-off : hi-off]
+		if p, ok := pre[idx]; ok {
+			if err := tx.setBlock(ino, idx, p.id, uint32(bs), p.hole); err != nil {
+				return err
+			}
+			continue
+		}
+		if lo == blkStart && (hi == blkStart+bs || oldSize <= hi) {
+			// The write replaces everything the block holds.
+			if err := tx.storeBlock(ino, idx, piece); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(piece) < extentMax {
+			cnt, sz, err := tx.extentStats(ino, idx)
+			if err != nil {
+				return err
+			}
+			if cnt < extentsPerBlk && sz+len(piece) <= int(bs)/extentBudgetFr {
+				tx.set(extentKey(ino, idx, tx.extentSeq()), encodeExtent(uint32(lo-blkStart), piece))
+				if cnt == 0 {
+					tx.markMerge(ino, idx)
+				}
+				continue
+			}
+		}
+		// Read-modify-write of the block.
+		cur, err := tx.fs.loadBlock(tx.ctx(), tx.ov, ino, idx)
+		if err != nil {
+			return err
+		}
+		valid := 0
+		if oldSize > blkStart {
+			valid = int(min(oldSize-blkStart, uint64(len(cur))))
+		}
+		buf := make([]byte, max(valid, int(hi-blkStart)))
+		copy(buf, cur[:valid])
+		copy(buf[lo-blkStart:], piece)
+		if err := tx.storeBlock(ino, idx, buf); err != nil {
+			return err
+		}
+	}
+	if end > n.size {
+		tx.usage(int64(end-n.size), 0)
+		n.size = end
+	}
+	n.touch(tx.now, true)
+	return nil
+}
+
+func (tx *txn) writeInline(ino uint64, n *inode, off uint64, data []byte) error {
+	cur, _, err := tx.get(inlineKey(ino))
+	if err != nil {
+		return err
+	}
+	end := off + uint64(len(data))
+	valid := min(uint64(len(cur)), n.size)
+	buf := make([]byte, max(valid, end))
+	copy(buf, cur[:valid])
+	copy(buf[off:], data)
+	tx.set(inlineKey(ino), buf)
+	n.flags |= flagInline
+	if end > n.size {
+		tx.usage(int64(end-n.size), 0)
+		n.size = end
+	}
+	n.touch(tx.now, true)
+	return nil
+}
+
+// uninline moves inline data into a pending extent of block 0.
+func (tx *txn) uninline(ino uint64, n *inode) error {
+	cur, ok, err := tx.get(inlineKey(ino))
+	if err != nil {
+		return err
+	}
+	n.flags &^= flagInline
+	if !ok {
+		return nil
+	}
+	tx.del(inlineKey(ino))
+	if valid := min(uint64(len(cur)), n.size); valid > 0 && !isZero(cur[:valid]) {
+		tx.set(extentKey(ino, 0, tx.extentSeq()), encodeExtent(0, cur[:valid]))
+		tx.markMerge(ino, 0)
+	}
+	return nil
+}
+
+// storeBlock writes content as block idx of ino, replacing its entry and
+// pending extents.
+func (tx *txn) storeBlock(ino, idx uint64, content []byte) error {
+	if isZero(content) {
+		return tx.setBlock(ino, idx, blocks.ID{}, 0, true)
+	}
+	id, err := tx.writeBlock(content)
+	if err != nil {
+		return err
+	}
+	return tx.setBlock(ino, idx, id, uint32(len(content)), false)
+}
+
+// setBlock points block idx of ino at id (or makes it a hole) and drops the
+// block's pending extents.
+func (tx *txn) setBlock(ino, idx uint64, id blocks.ID, length uint32, hole bool) error {
+	old, ok, err := tx.get(blockKey(ino, idx))
+	if err != nil {
+		return err
+	}
+	if ok {
+		be, err := decodeBlockEntry(old)
+		if err != nil {
+			return tx.fs.corrupt(err)
+		}
+		tx.ref(be.id, -1)
+	}
+	if hole {
+		tx.del(blockKey(ino, idx))
+	} else {
+		tx.ref(id, +1)
+		tx.set(blockKey(ino, idx), blockEntry{id: id, length: length}.encode())
+	}
+	return tx.dropExtents(ino, idx, 0)
+}
+
+// extentSeq orders pending extents: the transaction's seq, then the order
+// of the extents within it.
+func (tx *txn) extentSeq() uint64 {
+	tx.extents++
+	return tx.seq<<16 | tx.extents
+}
+
+// markMerge records that a block has pending extents (replicated, so a
+// promoted replica finds them too) and tells the merger.
+func (tx *txn) markMerge(ino, idx uint64) {
+	tx.set(mergeKey(ino, idx), nil)
+	tx.onCommit = append(tx.onCommit, func() { tx.fs.maint.noteExtent(ino, idx) })
+}
+
+// dropExtents deletes the pending extents of a block at or beyond from
+// (trimming one that straddles from).
+func (tx *txn) dropExtents(ino, idx uint64, from uint32) error {
+	p := extentPrefix(ino, idx)
+	it, err := tx.iter(p, upper(p))
+	if err != nil {
+		return err
+	}
+	type trim struct {
+		key  []byte
+		data []byte
+		off  uint32
+	}
+	var dels [][]byte
+	var trims []trim
+	for ok := it.First(); ok; ok = it.Next() {
+		k := append([]byte(nil), it.Key()...)
+		if from == 0 {
+			dels = append(dels, k)
+			continue
+		}
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return tx.fs.corrupt(err)
+		}
+		off, data, err := decodeExtent(v)
+		if err != nil {
+			it.Close()
+			return tx.fs.corrupt(err)
+		}
+		switch {
+		case off >= from:
+			dels = append(dels, k)
+		case off+uint32(len(data)) > from:
+			trims = append(trims, trim{k, append([]byte(nil), data[:from-off]...), off})
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range dels {
+		tx.del(k)
+	}
+	for _, t := range trims {
+		tx.set(t.key, encodeExtent(t.off, t.data))
+	}
+	if len(dels) > 0 && len(trims) == 0 && from == 0 {
+		tx.del(mergeKey(ino, idx))
+	}
+	return nil
+}
+
+func (tx *txn) extentStats(ino, idx uint64) (count, size int, err error) {
+	p := extentPrefix(ino, idx)
+	it, err := tx.iter(p, upper(p))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return 0, 0, tx.fs.corrupt(err)
+		}
+		count++
+		size += len(v) - 4
+	}
+	return count, size, it.Error()
+}
+
+// truncate sets the size of a regular file.
+func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
+	if size > MaxFileSize {
+		return ErrFileTooBig
+	}
+	old := n.size
+	n.touch(tx.now, true)
+	if size == old {
+		return nil
+	}
+	if size > old && n.flags&flagTail != 0 {
+		return errTailPending
+	}
+	tx.usage(int64(size)-int64(old), 0)
+	inlineMax := uint64(tx.fs.superPub.Load().InlineMax)
+	if n.flags&flagInline != 0 {
+		if size <= inlineMax {
+			cur, ok, err := tx.get(inlineKey(ino))
+			if err != nil {
+				return err
+			}
+			if ok && uint64(len(cur)) > size {
+				tx.set(inlineKey(ino), cur[:size])
+			}
+			n.size = size
+			return nil
+		}
+		if err := tx.uninline(ino, n); err != nil {
+			return err
+		}
+	}
+	n.size = size
+	if size > old {
+		return nil
+	}
+	bs := uint64(tx.fs.blockSizeOr())
+	keep := (size + bs - 1) / bs
+	if oldBlocks := (old + bs - 1) / bs; oldBlocks-keep > uint64(tx.fs.e.opts.BatchEntries) {
+		// Huge shrink: the stale entries beyond EOF are released in the
+		// background; until then nothing may extend the file.
+		n.flags |= flagTail
+		tx.set(zombieKey(ino), []byte{zombieTail})
+		tx.onCommit = append(tx.onCommit, func() { tx.fs.maint.kick() })
+	} else if _, err := tx.releaseData(ino, keep, -1); err != nil {
+		return err
+	}
+	if rem := size % bs; rem != 0 {
+		idx := size / bs
+		v, ok, err := tx.get(blockKey(ino, idx))
+		if err != nil {
+			return err
+		}
+		if ok {
+			be, err := decodeBlockEntry(v)
+			if err != nil {
+				return tx.fs.corrupt(err)
+			}
+			if uint64(be.length) > rem {
+				be.length = uint32(rem)
+				tx.set(blockKey(ino, idx), be.encode())
+			}
+		}
+		if err := tx.dropExtents(ino, idx, uint32(rem)); err != nil {
+			return err
+		}
+	}
+	if size == 0 && n.flags&flagTail == 0 && inlineMax > 0 {
+		n.flags |= flagInline
+	}
+	return nil
+}
+
+// releaseData deletes the block entries and extents of ino with index >=
+// from, and its inline data when from is 0, dropping block references. With
+// limit >= 0 it stops after limit keys and reports done=false.
+func (tx *txn) releaseData(ino, from uint64, limit int) (done bool, err error) {
+	if from == 0 {
+		tx.del(inlineKey(ino))
+	}
+	if err := tx.dropMergeMarks(ino, from); err != nil {
+		return false, err
+	}
+	count := 0
+	for _, tag := range []byte{inoBlock, inoExtent} {
+		lo := be64(append(inodePrefix(ino), tag), from)
+		hi := upper(append(inodePrefix(ino), tag))
+		it, err := tx.iter(lo, hi)
+		if err != nil {
+			return false, err
+		}
+		var keys [][]byte
+		for ok := it.First(); ok; ok = it.Next() {
+			if limit >= 0 && count >= limit {
+				break
+			}
+			k := append([]byte(nil), it.Key()...)
+			if tag == inoBlock {
+				v, err := it.Value()
+				if err != nil {
+					it.Close()
+					return false, tx.fs.corrupt(err)
+				}
+				be, err := decodeBlockEntry(v)
+				if err != nil {
+					it.Close()
+					return false, tx.fs.corrupt(err)
+				}
+				tx.ref(be.id, -1)
+			}
+			keys = append(keys, k)
+			count++
+		}
+		more := it.Valid()
+		if err := it.Close(); err != nil {
+			return false, err
+		}
+		for _, k := range keys {
+			tx.del(k)
+		}
+		if more && limit >= 0 && count >= limit {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+
+// dropMergeMarks deletes the merge markers of ino's blocks from idx on.
+func (tx *txn) dropMergeMarks(ino, from uint64) error {
+	p := be64([]byte{relMerge}, ino)
+	it, err := tx.iter(be64(append([]byte(nil), p...), from), upper(p))
+	if err != nil {
+		return err
+	}
+	var keys [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		keys = append(keys, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		tx.del(k)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package disk
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// OS is a real directory.
+type OS struct {
+	root string
+}
+
+var _ FS = (*OS)(nil)
+
+// NewOS returns the FS rooted at root (which must exist).
+func NewOS(root string) (*OS, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("disk: %s is not a directory", abs)
+	}
+	return &OS{root: abs}, nil
+}
+
+// Root returns the absolute root directory.
+func (o *OS) Root() string { return o.root }
+
+func (o *OS) path(name string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	return filepath.Join(o.root, filepath.FromSlash(name)), nil
+}
+
+// checkName rejects absolute names and names with ".." components.
+func checkName(name string) error {
+	if name == "" || strings.HasPrefix(name, "/") || path.IsAbs(name) {
+		return &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+		}
+	}
+	return nil
+}
+
+func (o *OS) Create(name string) (File, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (o *OS) Open(name string) (File, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (o *OS) Rename(oldname, newname string) error {
+	a, err := o.path(oldname)
+	if err != nil {
+		return err
+	}
+	b, err := o.path(newname)
+	if err != nil {
+		return err
+	}
+	return os.Rename(a, b)
+}
+
+func (o *OS) Remove(name string) error {
+	p, err := o.path(name)
+	if err != nil {
+		return err
+	}
+	return os.Remove(p)
+}
+
+func (o *OS) MkdirAll(name string) error {
+	p, err := o.path(name)
+	if err != nil {
+		return err
+	}
+	return os.MkdirAll(p, 0o755)
+}
+
+func (o *OS) SyncDir(name string) error {
+	p, err := o.path(name)
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (o *OS) ReadDir(name string) ([]fs.DirEntry, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadDir(p)
+}
+
+func (o *OS) Stat(name string) (fs.FileInfo, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(p)
+}
+
+func (o *OS) Usage(name string) (Usage, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return Usage{}, err
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return Usage{}, &fs.PathError{Op: "statfs", Path: name, Err: err}
+	}
+	bs := uint64(st.Bsize)
+	return Usage{TotalBytes: st.Blocks * bs, FreeBytes: st.Bavail * bs, TotalFiles: st.Files, FreeFiles: st.Ffree}, nil
+}
+
+type osFile struct{ f *os.File }
+
+func (f osFile) Write(p []byte) (int, error)             { return f.f.Write(p) }
+func (f osFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
+func (f osFile) Sync() error                             { return f.f.Sync() }
+func (f osFile) Close() error                            { return f.f.Close() }
+func (f osFile) Size() (int64, error) {
+	st, err := f.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}

@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"container/list"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+)
+
+// A domain is a set of block files shared by file systems that share a
+// lineage hash key and an encryption key in this region: a file system and
+// its clones. Blocks live under blocks/<domain id>/ in the disk seam; the
+// server-local holder keys 'h' dom id fsid say which file systems reference
+// a block, so a block is deleted only when no holder is left.
+type domain struct {
+	id  uint64
+	rec domainRecord
+
+	hasher   *blocks.Hasher
+	store    blocks.Store
+	metaAEAD cipher.AEAD // seals kv values of the domain's file systems; nil when plain
+	sealer   *blocks.Sealer
+
+	mu       sync.Mutex // guards the fields below
+	inflight map[blocks.ID]int
+	readers  map[uint64]int // read epoch → active readers
+	epoch    uint64         // current read epoch
+	retired  []retired      // ids waiting for older readers to leave
+	cache    *blockCache
+}
+
+type retired struct {
+	epoch uint64
+	id    blocks.ID
+}
+
+// domainRecord is the stored form of a domain ('s' 'd' dom), JSON encoded.
+type domainRecord struct {
+	Version    int    `json:"v"`
+	Lineage    []byte `json:"lineage"`          // 16 random bytes, bound into sealed blocks
+	KMSKeyID   string `json:"kms,omitempty"`    // key-encryption key id; empty = plaintext
+	WrappedDEK []byte `json:"wdek,omitempty"`   // data key wrapped by KMSKeyID
+	HashKey    []byte `json:"hkey,omitempty"`   // id key, sealed under the DEK when encrypted
+	Refs       int    `json:"refs"`             // file systems using the domain
+	Dir        string `json:"dir"`              // block directory in the disk seam
+	Pending    bool   `json:"pending,omitempty"` // hash key not yet known (empty replica)
+}
+
+const domainVersion = 1
+
+func (r *domainRecord) encode() []byte {
+	b, _ := json.Marshal(r) // plain struct: cannot fail
+	return b
+}
+
+func decodeDomain(b []byte) (*domainRecord, error) {
+	var r domainRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.Version != domainVersion {
+		return nil, fmt.Errorf("%w: domain record", ErrCorrupt)
+	}
+	return &r, nil
+}
+
+func deriveKey(dek []byte, label string) ([]byte, error) {
+	return hkdf.Key(sha256.New, dek, nil, "regionfs "+label+" v1", 32)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
+}
+
+// sealHashKey protects the hash key of an encrypted domain in its record.
+func sealHashKey(dek, hashKey []byte) ([]byte, error) {
+	k, err := deriveKey(dek, "hashkey")
+	if err != nil {
+		return nil, err
+	}
+	g, err := newGCM(k)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, g.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return g.Seal(nonce, nonce, hashKey, []byte("hashkey")), nil
+}
+
+func openHashKey(dek, sealed []byte) ([]byte, error) {
+	k, err := deriveKey(dek, "hashkey")
+	if err != nil {
+		return nil, err
+	}
+	g, err := newGCM(k)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < g.NonceSize() {
+		return nil, fmt.Errorf("%w: sealed hash key", ErrCorrupt)
+	}
+	key, err := g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], []byte("hashkey"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed hash key: %v", ErrCorrupt, err)
+	}
+	return key, nil
+}
+
+// enterRead registers a reader; blocks retired after this call are not
+// deleted until exitRead. A reader enters before it reads block map entries.
+func (d *domain) enterRead() uint64 {
+	d.mu.Lock()
+	e := d.epoch
+	d.readers[e]++
+	d.mu.Unlock()
+	return e
+}
+
+func (d *domain) exitRead(e uint64) {
+	d.mu.Lock()
+	if d.readers[e]--; d.readers[e] <= 0 {
+		delete(d.readers, e)
+	}
+	d.mu.Unlock()
+}
+
+// addInflight marks ids as being written: they are not deleted while
+// marked, whatever the holder keys say.
+func (d *domain) addInflight(ids ...blocks.ID) {
+	d.mu.Lock()
+	for _, id := range ids {
+		d.inflight[id]++
+	}
+	d.mu.Unlock()
+}
+
+func (d *domain) doneInflight(ids ...blocks.ID) {
+	d.mu.Lock()
+	for _, id := range ids {
+		if d.inflight[id]--; d.inflight[id] <= 0 {
+			delete(d.inflight, id)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// getBlock reads a block through the cache.
+func (d *domain) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
+	if b, ok := d.cache.get(id); ok {
+		return b, nil
+	}
+	if d.store == nil {
+		return nil, fmt.Errorf("%w: block store of domain %d not initialised", ErrCorrupt, d.id)
+	}
+	b, err := d.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d.cache.put(id, b)
+	return b, nil
+}
+
+// blockCache is a small LRU of verified plaintext blocks. Blocks are
+// immutable (content-addressed), so entries never go stale.
+type blockCache struct {
+	mu    sync.Mutex
+	max   int64
+	size  int64
+	ll    *list.List
+	items map[blocks.ID]*list.Element
+}
+
+type cacheEntry struct {
+	id   blocks.ID
+	data []byte
+}
+
+func newBlockCache(maxBytes int64) *blockCache {
+	return &blockCache{max: maxBytes, ll: list.New(), items: map[blocks.ID]*list.Element{}}
+}
+
+// get returns a cached block; the caller must not modify it.
+func (c *blockCache) get(id blocks.ID) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[id]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*cacheEntry).data, true
+	}
+	return nil, false
+}
+
+func (c *blockCache) put(id blocks.ID, data []byte) {
+	if int64(len(data)) > c.max/8 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[id]; ok {
+		return
+	}
+	c.items[id] = c.ll.PushFront(&cacheEntry{id: id, data: data})
+	c.size += int64(len(data))
+	for c.size > c.max && c.ll.Len() > 0 {
+		e := c.ll.Back()
+		ce := e.Value.(*cacheEntry)
+		c.ll.Remove(e)
+		delete(c.items, ce.id)
+		c.size -= int64(len(ce.data))
+	}
+}
+
+func (c *blockCache) drop(id blocks.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[id]; ok {
+		c.ll.Remove(e)
+		delete(c.items, id)
+		c.size -= int64(len(e.Value.(*cacheEntry).data))
+	}
+}

@@ -1,0 +1,540 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// FormatVersion is the version of the server keyspace this code writes. An
+// engine refuses to open a store written by a newer format.
+const FormatVersion = 1
+
+// Defaults.
+const (
+	DefaultBlockSize       = 1 << 20
+	DefaultInlineMax       = 4096
+	DefaultMaxRecordBytes  = 4 << 20
+	DefaultMaxGroup        = 256
+	DefaultQueueDepth      = 1024
+	DefaultBatchEntries    = 1024
+	DefaultBlockCacheBytes = 64 << 20
+	DefaultGCInterval      = time.Second
+	DefaultMergeDelay      = 2 * time.Second
+	MinBlockSize           = 64 << 10
+	MaxBlockSize           = 4 << 20
+)
+
+// Options configure an Engine.
+type Options struct {
+	// KV is the metadata store (one per server). Required. The engine seals
+	// values of encrypted file systems below it.
+	KV kv.Store
+	// Disk holds the block files (directory "blocks/"). Required.
+	Disk disk.FS
+	// Keyring holds the key-encryption keys; required for encrypted file
+	// systems.
+	Keyring *kms.Keyring
+	Logger  *slog.Logger
+	// Clock returns the current time; time.Now when nil.
+	Clock func() time.Time
+	// InlineMax: files up to this size keep their data in the metadata value.
+	InlineMax int
+	// MaxRecordBytes bounds one journal record (and so one transaction).
+	MaxRecordBytes int
+	// MaxGroup bounds how many operations one group commit holds.
+	MaxGroup int
+	// QueueDepth bounds each committer's queue (backpressure).
+	QueueDepth int
+	// BatchEntries bounds background batches (huge removals, truncates,
+	// clones, file-system deletion).
+	BatchEntries int
+	// BlockCacheBytes bounds each domain's cache of verified blocks.
+	BlockCacheBytes int64
+	// GCInterval is how often released blocks are deleted; MergeDelay how
+	// long pending extents of a block stay unmerged while idle.
+	GCInterval time.Duration
+	MergeDelay time.Duration
+	// OnFatal is called once when a storage error (a failed fsync or commit)
+	// stops the engine. cmd/ makes it end the process; fsync failures are
+	// never retried.
+	OnFatal func(error)
+}
+
+func (o *Options) withDefaults() Options {
+	r := *o
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.Clock == nil {
+		r.Clock = time.Now
+	}
+	r.InlineMax = cmp.Or(r.InlineMax, DefaultInlineMax)
+	r.MaxRecordBytes = cmp.Or(r.MaxRecordBytes, DefaultMaxRecordBytes)
+	r.MaxGroup = cmp.Or(r.MaxGroup, DefaultMaxGroup)
+	r.QueueDepth = cmp.Or(r.QueueDepth, DefaultQueueDepth)
+	r.BatchEntries = cmp.Or(r.BatchEntries, DefaultBatchEntries)
+	r.BlockCacheBytes = cmp.Or(r.BlockCacheBytes, DefaultBlockCacheBytes)
+	r.GCInterval = cmp.Or(r.GCInterval, DefaultGCInterval)
+	r.MergeDelay = cmp.Or(r.MergeDelay, DefaultMergeDelay)
+	if r.OnFatal == nil {
+		r.OnFatal = func(error) {}
+	}
+	return r
+}
+
+// Engine holds every file system of one server.
+type Engine struct {
+	opts  Options
+	log   *slog.Logger
+	kv    kv.Store // sealed view of opts.KV
+	disk  disk.FS
+	clock func() time.Time
+
+	aeads atomic.Pointer[map[uint64]cipher.AEAD] // fsid → value sealing key
+
+	regMu sync.Mutex // serialises registry changes (create, clone, delete)
+
+	mu      sync.Mutex // guards the fields below
+	fss     map[uint64]*FS
+	names   map[string]uint64
+	domains map[uint64]*domain
+	closed  bool
+
+	fatalOnce sync.Once
+	fatalErr  atomic.Pointer[error]
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	gcKick chan struct{}
+}
+
+// fsState is the lifecycle of a file system in the registry.
+type fsState uint8
+
+const (
+	fsReady    fsState = 1
+	fsDeleting fsState = 2
+	fsCloning  fsState = 3
+)
+
+// fsRecord is the registry entry of a file system ('s' 'f' fsid), JSON.
+type fsRecord struct {
+	Name    string  `json:"name"`
+	Domain  uint64  `json:"dom"`
+	State   fsState `json:"state"`
+	Origin  uint64  `json:"origin,omitempty"` // clone source
+	Created int64   `json:"created"`
+}
+
+func (r *fsRecord) encode() []byte {
+	b, _ := json.Marshal(r) // plain struct
+	return b
+}
+
+func decodeFSRecord(b []byte) (*fsRecord, error) {
+	var r fsRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.Name == "" {
+		return nil, fmt.Errorf("%w: file system record", ErrCorrupt)
+	}
+	return &r, nil
+}
+
+// cleanKey marks a clean shutdown; absent at open means an orphan sweep.
+var cleanKey = serverKey('c')
+
+// Open attaches an engine to its stores, resuming interrupted work.
+func Open(ctx context.Context, o Options) (*Engine, error) {
+	if o.KV == nil || o.Disk == nil {
+		return nil, errors.New("engine: Options.KV and Options.Disk are required")
+	}
+	opts := o.withDefaults()
+	e := &Engine{
+		opts: opts, log: opts.Logger, disk: opts.Disk, clock: opts.Clock,
+		fss: map[uint64]*FS{}, names: map[string]uint64{}, domains: map[uint64]*domain{},
+		stop: make(chan struct{}), gcKick: make(chan struct{}, 1),
+	}
+	empty := map[uint64]cipher.AEAD{}
+	e.aeads.Store(&empty)
+	e.kv = kv.NewSealed(opts.KV, e.sealingKey)
+
+	if err := e.checkFormat(); err != nil {
+		return nil, err
+	}
+	_, err := e.kv.Get(cleanKey)
+	clean := err == nil
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return nil, fmt.Errorf("engine: read clean marker: %w", err)
+	}
+	if err := e.loadDomains(ctx); err != nil {
+		return nil, err
+	}
+	if !clean {
+		if err := e.sweepOrphans(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b := e.kv.NewBatch()
+	b.Delete(cleanKey)
+	err = b.Commit(true)
+	b.Close()
+	if err != nil {
+		return nil, fmt.Errorf("engine: clear clean marker: %w", err)
+	}
+	if err := e.loadFileSystems(ctx); err != nil {
+		e.shutdown()
+		return nil, err
+	}
+	e.wg.Add(1)
+	go e.gcLoop()
+	return e, nil
+}
+
+func (e *Engine) checkFormat() error {
+	v, err := e.kv.Get(serverKey(srvFormat))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		b := e.kv.NewBatch()
+		defer b.Close()
+		b.Set(serverKey(srvFormat), encodeU64(FormatVersion))
+		if err := b.Commit(true); err != nil {
+			return fmt.Errorf("engine: write format version: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("engine: read format version: %w", err)
+	}
+	ver, err := decodeU64(v)
+	if err != nil {
+		return fmt.Errorf("engine: format version: %w", err)
+	}
+	if ver > FormatVersion {
+		return fmt.Errorf("engine: store format %d is newer than this binary's %d", ver, FormatVersion)
+	}
+	return nil
+}
+
+// sealingKey returns the AEAD sealing values of key, or nil.
+func (e *Engine) sealingKey(key []byte) cipher.AEAD {
+	if len(key) < 9 || (key[0] != pfxFS && key[0] != pfxJournal) {
+		return nil
+	}
+	return (*e.aeads.Load())[binary.BigEndian.Uint64(key[1:9])]
+}
+
+func (e *Engine) setSealing(fsid uint64, a cipher.AEAD) {
+	e.mu.Lock() // serialises writers of the copy-on-write map
+	defer e.mu.Unlock()
+	e.setSealingLocked(fsid, a)
+}
+
+func (e *Engine) setSealingLocked(fsid uint64, a cipher.AEAD) {
+	old := *e.aeads.Load()
+	m := make(map[uint64]cipher.AEAD, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if a == nil {
+		delete(m, fsid)
+	} else {
+		m[fsid] = a
+	}
+	e.aeads.Store(&m)
+}
+
+func (e *Engine) loadDomains(ctx context.Context) error {
+	it, err := e.kv.NewIter(domainKey(0), upper([]byte{pfxServer, srvDomain}))
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		id := binary.BigEndian.Uint64(it.Key()[2:])
+		v, err := it.Value()
+		if err != nil {
+			return err
+		}
+		rec, err := decodeDomain(v)
+		if err != nil {
+			return fmt.Errorf("engine: domain %d: %w", id, err)
+		}
+		d, err := e.openDomain(ctx, id, rec)
+		if err != nil {
+			return fmt.Errorf("engine: domain %d: %w", id, err)
+		}
+		e.domains[id] = d
+	}
+	return it.Error()
+}
+
+// openDomain unwraps a domain's keys and opens its block store.
+func (e *Engine) openDomain(_ context.Context, id uint64, rec *domainRecord) (*domain, error) {
+	d := &domain{
+		id: id, rec: *rec, inflight: map[blocks.ID]int{}, readers: map[uint64]int{},
+		cache: newBlockCache(e.opts.BlockCacheBytes),
+	}
+	var dek []byte
+	if rec.KMSKeyID != "" {
+		if e.opts.Keyring == nil {
+			return nil, fmt.Errorf("encrypted with KMS key %q but no keyring is configured", rec.KMSKeyID)
+		}
+		var err error
+		dek, err = e.opts.Keyring.Unwrap(rec.KMSKeyID, rec.WrappedDEK)
+		if err != nil {
+			return nil, fmt.Errorf("unwrap data key with KMS key %q: %w", rec.KMSKeyID, err)
+		}
+		mk, err := deriveKey(dek, "meta")
+		if err != nil {
+			return nil, err
+		}
+		if d.metaAEAD, err = newGCM(mk); err != nil {
+			return nil, err
+		}
+		if d.sealer, err = blocks.NewSealer(dek, rec.Lineage); err != nil {
+			return nil, err
+		}
+	}
+	if rec.Pending {
+		return d, nil
+	}
+	hk := rec.HashKey
+	if dek != nil {
+		var err error
+		if hk, err = openHashKey(dek, rec.HashKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.initDomainStore(d, hk); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
+	h, err := blocks.NewHasher(hashKey)
+	if err != nil {
+		return err
+	}
+	if err := e.disk.MkdirAll(d.rec.Dir); err != nil {
+		return fmt.Errorf("block dir %s: %w", d.rec.Dir, err)
+	}
+	st, err := blocks.OpenDir(e.disk, d.rec.Dir, blocks.Keys{Hasher: h, Sealer: d.sealer})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.hasher, d.store = h, st
+	d.mu.Unlock()
+	return nil
+}
+
+// newDomain creates (in memory) a domain for a new lineage. The caller
+// writes d.rec durably.
+func (e *Engine) newDomainLocked(id uint64, kmsKeyID string, hashKey []byte) (*domain, error) {
+	lineage := make([]byte, 16)
+	if _, err := rand.Read(lineage); err != nil {
+		return nil, err
+	}
+	rec := &domainRecord{Version: domainVersion, Lineage: lineage, Dir: fmt.Sprintf("blocks/%016x", id)}
+	var dek []byte
+	if kmsKeyID != "" {
+		if e.opts.Keyring == nil {
+			return nil, fmt.Errorf("engine: encryption needs a keyring: %w", ErrInvalid)
+		}
+		key, err := e.opts.Keyring.Resolve(kmsKeyID)
+		if err != nil {
+			return nil, fmt.Errorf("engine: KMS key %q: %w", kmsKeyID, err)
+		}
+		if dek, err = kms.NewDataKey(); err != nil {
+			return nil, err
+		}
+		rec.KMSKeyID = key.ID
+		if rec.WrappedDEK, err = e.opts.Keyring.Wrap(key.ID, dek); err != nil {
+			return nil, err
+		}
+	}
+	if hashKey == nil {
+		rec.Pending = true
+	} else if dek != nil {
+		var err error
+		if rec.HashKey, err = sealHashKey(dek, hashKey); err != nil {
+			return nil, err
+		}
+	} else {
+		rec.HashKey = hashKey
+	}
+	return e.openDomain(context.Background(), id, rec)
+}
+
+func (e *Engine) loadFileSystems(ctx context.Context) error {
+	it, err := e.kv.NewIter(fsRecordKey(0), upper([]byte{pfxServer, srvFS}))
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		id  uint64
+		rec *fsRecord
+	}
+	var all []entry
+	for ok := it.First(); ok; ok = it.Next() {
+		id := binary.BigEndian.Uint64(it.Key()[2:])
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		rec, err := decodeFSRecord(v)
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("engine: file system %d: %w", id, err)
+		}
+		all = append(all, entry{id, rec})
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, en := range all {
+		d := e.domains[en.rec.Domain]
+		if d == nil {
+			return fmt.Errorf("engine: file system %d: %w: domain %d missing", en.id, ErrCorrupt, en.rec.Domain)
+		}
+		e.setSealing(en.id, d.metaAEAD)
+		switch en.rec.State {
+		case fsReady:
+			fs, err := e.openFS(ctx, en.id, en.rec, d)
+			if err != nil {
+				return fmt.Errorf("engine: open file system %q: %w", en.rec.Name, err)
+			}
+			e.fss[en.id] = fs
+			e.names[en.rec.Name] = en.id
+		case fsDeleting, fsCloning:
+			// An interrupted delete resumes; an interrupted clone is
+			// dropped (it never became visible).
+			e.wg.Add(1)
+			go func(id uint64, rec *fsRecord) {
+				defer e.wg.Done()
+				if err := e.purgeFS(id, rec); err != nil && !errors.Is(err, ErrClosed) {
+					e.log.Error("purge file system", "fs_id", id, "name", rec.Name, "err", err)
+				}
+			}(en.id, en.rec)
+		default:
+			return fmt.Errorf("engine: file system %d: %w: state %d", en.id, ErrCorrupt, en.rec.State)
+		}
+	}
+	return nil
+}
+
+// FS returns the open file system called name.
+func (e *Engine) FS(name string) (*FS, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	id, ok := e.names[name]
+	if !ok {
+		return nil, fmt.Errorf("engine: %q: %w", name, ErrFSNotFound)
+	}
+	return e.fss[id], nil
+}
+
+// Names lists the file systems, sorted.
+func (e *Engine) Names() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.names))
+	for n := range e.names {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// fatal stops the engine after an unrecoverable storage error.
+func (e *Engine) fatal(err error) {
+	e.fatalOnce.Do(func() {
+		wrapped := fmt.Errorf("%w: %w", ErrFatal, err)
+		e.fatalErr.Store(&wrapped)
+		e.log.Error("fatal storage error; the engine refuses further writes", "err", err)
+		e.opts.OnFatal(err)
+	})
+}
+
+// Err returns the fatal error that stopped the engine, if any.
+func (e *Engine) Err() error {
+	if p := e.fatalErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close stops every file system and background task, and marks the
+// shutdown clean (no orphan sweep at the next Open). It does not close the
+// KV store, which belongs to the caller.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	fss := make([]*FS, 0, len(e.fss))
+	for _, fs := range e.fss {
+		fss = append(fss, fs)
+	}
+	e.mu.Unlock()
+	for _, fs := range fss {
+		fs.close()
+	}
+	e.shutdown()
+	if e.Err() != nil {
+		return e.Err()
+	}
+	b := e.kv.NewBatch()
+	defer b.Close()
+	b.Set(cleanKey, nil)
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("engine: write clean marker: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) shutdown() {
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
+	e.wg.Wait()
+}
+
+func (e *Engine) nextCounter(b kv.Batch, key []byte) (uint64, error) {
+	v, err := b.Get(key)
+	var n uint64 = 1
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		if n, err = decodeU64(v); err != nil {
+			return 0, err
+		}
+	}
+	b.Set(key, encodeU64(n+1))
+	return n, nil
+}

@@ -1,0 +1,268 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// FS is one file system: its committer (the only writer), its readers and
+// its journal.
+type FS struct {
+	e      *Engine
+	id     uint64
+	name   string
+	dom    *domain
+	log    *slog.Logger
+	prefix []byte // 'f' fsid
+
+	queue   chan *op
+	stop    chan struct{}
+	done    chan struct{}
+	closeMu sync.RWMutex // guards closed; held shared while enqueueing
+	closed  bool
+
+	ctx    context.Context // canceled when the file system closes
+	cancel context.CancelFunc
+
+	// Committer-owned state (touched only by the committer goroutine, or
+	// before it starts).
+	lastSeq    uint64
+	mode       modeRecord
+	boot       uint64 // boot counter in use; 0 = not yet bumped since open
+	genCounter uint64
+
+	// Published state, readable by anyone.
+	durable  atomic.Uint64
+	durMu    sync.Mutex
+	durCh    chan struct{} // closed and replaced when durable advances
+	modePub  atomic.Pointer[modeRecord]
+	superPub atomic.Pointer[superblock]
+
+	pinMu    sync.Mutex // guards the fields below
+	pins     map[string]uint64
+	tempPins map[uint64]uint64 // snapshot pins, not persisted
+	tempSeq  uint64
+
+	applyLimit atomic.Uint64
+
+	maint maintenance
+
+	stats fsStats
+}
+
+type fsStats struct {
+	commits    atomic.Uint64
+	records    atomic.Uint64
+	groupOps   atomic.Uint64
+	corruption atomic.Uint64
+}
+
+// ID returns the local id of the file system (not replicated).
+func (fs *FS) ID() uint64 { return fs.id }
+
+// Name returns the file system's name.
+func (fs *FS) Name() string { return fs.name }
+
+// Mode returns the current mode and epoch.
+func (fs *FS) Mode() (Mode, uint64) {
+	m := fs.modePub.Load()
+	return m.Mode, m.Epoch
+}
+
+// BlockSize returns the block size fixed at creation (0 for a replica that
+// has not received its superblock yet).
+func (fs *FS) BlockSize() int {
+	if s := fs.superPub.Load(); s != nil {
+		return s.BlockSize
+	}
+	return 0
+}
+
+// MACKey returns the key NFS handles are authenticated with. It is part of
+// the replicated state, so handles stay valid on a promoted replica.
+func (fs *FS) MACKey() []byte {
+	if s := fs.superPub.Load(); s != nil {
+		return s.MACKey
+	}
+	return nil
+}
+
+// Lineage returns the replicated lineage id shared by a file system and its
+// replicas.
+func (fs *FS) Lineage() []byte {
+	if s := fs.superPub.Load(); s != nil {
+		return s.Lineage
+	}
+	return nil
+}
+
+// DurableSeq returns the highest journal sequence that is durable.
+func (fs *FS) DurableSeq() uint64 { return fs.durable.Load() }
+
+// WaitDurable blocks until the durable sequence exceeds after, the context
+// ends or the file system closes. It returns the durable sequence.
+func (fs *FS) WaitDurable(ctx context.Context, after uint64) (uint64, error) {
+	for {
+		fs.durMu.Lock()
+		ch := fs.durCh
+		fs.durMu.Unlock()
+		if d := fs.durable.Load(); d > after {
+			return d, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fs.durable.Load(), ctx.Err()
+		case <-fs.stop:
+			return fs.durable.Load(), ErrClosed
+		}
+	}
+}
+
+func (fs *FS) publishDurable(seq uint64) {
+	if seq <= fs.durable.Load() {
+		return
+	}
+	fs.durable.Store(seq)
+	fs.durMu.Lock()
+	close(fs.durCh)
+	fs.durCh = make(chan struct{})
+	fs.durMu.Unlock()
+}
+
+func (fs *FS) setModeLocked(m modeRecord) {
+	fs.mode = m
+	cp := m
+	fs.modePub.Store(&cp)
+}
+
+// openFS loads a registered file system and starts its committer.
+func (e *Engine) openFS(ctx context.Context, id uint64, rec *fsRecord, d *domain) (*FS, error) {
+	fs := e.newFS(id, rec.Name, d)
+	v, err := e.kv.Get(localKey(id, locMode))
+	if err != nil {
+		return nil, fmt.Errorf("mode: %w", err)
+	}
+	m, err := decodeMode(v)
+	if err != nil {
+		return nil, err
+	}
+	fs.setModeLocked(*m)
+	r := fs.reader(e.kv)
+	if sv, err := r.Get(metaKey(metaSuper)); err == nil {
+		s, err := decodeSuper(sv)
+		if err != nil {
+			return nil, err
+		}
+		fs.superPub.Store(s)
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return nil, err
+	}
+	last, err := fs.lastJournalSeq()
+	if err != nil {
+		return nil, err
+	}
+	fs.lastSeq = max(last, m.AppliedSeq)
+	fs.durable.Store(fs.lastSeq)
+	if err := fs.loadPins(); err != nil {
+		return nil, err
+	}
+	fs.start()
+	if fs.superPub.Load() == nil && m.Mode == ModePrimary {
+		// Registered but never formatted: a crash between the two steps of
+		// CreateFS is impossible (one batch), so this is corruption.
+		fs.close()
+		return nil, fmt.Errorf("%w: primary file system without superblock", ErrCorrupt)
+	}
+	fs.maint.start(fs)
+	return fs, nil
+}
+
+func (e *Engine) newFS(id uint64, name string, d *domain) *FS {
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := &FS{
+		e: e, id: id, name: name, dom: d, prefix: fsPrefix(id),
+		log:   e.log.With("fs", name, "fs_id", id),
+		queue: make(chan *op, e.opts.QueueDepth),
+		stop:  make(chan struct{}), done: make(chan struct{}),
+		ctx: ctx, cancel: cancel,
+		durCh: make(chan struct{}),
+		pins:  map[string]uint64{},
+	}
+	return fs
+}
+
+func (fs *FS) start() { go fs.run() }
+
+// close stops the committer after the queued operations and waits for it.
+func (fs *FS) close() {
+	fs.closeMu.Lock()
+	if fs.closed {
+		fs.closeMu.Unlock()
+		<-fs.done
+		return
+	}
+	fs.closed = true
+	fs.closeMu.Unlock()
+	fs.maint.stop()
+	close(fs.stop)
+	<-fs.done
+	fs.cancel()
+}
+
+// reader presents r's keys of this file system as relative keys.
+func (fs *FS) reader(r kv.Reader) prefixReader { return prefixReader{base: r, prefix: fs.prefix} }
+
+func (fs *FS) lastJournalSeq() (uint64, error) {
+	p := journalPrefix(fs.id)
+	it, err := fs.e.kv.NewIter(p, upper(p))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	return decodeU64(it.Key()[len(p):])
+}
+
+// view is a consistent read view: every read of one operation sees one
+// committed state (on a replica: one applied prefix of the source).
+type view struct {
+	r     prefixReader
+	snap  kv.Snapshot
+	dom   *domain
+	epoch uint64
+}
+
+func (fs *FS) readView() *view {
+	v := &view{dom: fs.dom}
+	v.epoch = fs.dom.enterRead()
+	v.snap = fs.e.kv.NewSnapshot()
+	v.r = fs.reader(v.snap)
+	return v
+}
+
+func (v *view) close() {
+	v.snap.Close()
+	v.dom.exitRead(v.epoch)
+}
+
+// corrupt counts and wraps a corruption error.
+func (fs *FS) corrupt(err error) error {
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, blocks.ErrCorrupt) || errors.Is(err, kv.ErrCorrupt) {
+		fs.stats.corruption.Add(1)
+		fs.log.Error("corruption detected", "err", err)
+		if !errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,356 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Block life cycle. A block file is deleted only when all of these hold:
+//   - no holder key 'h' dom id * remains: no file system of the domain
+//     (clones included) references it in its committed state;
+//   - it is not in flight: no writer has written or deduplicated against it
+//     without having committed yet;
+//   - the seq at which its count reached zero is at or below every pin of
+//     that file system (replication destinations and initial syncs that may
+//     still need it);
+//   - no reader that could still hold an older reference is active (read
+//     epochs).
+// Candidates come from the release queue 'g' (written in the same batch as
+// the record that dropped the last reference) and from blocks written by
+// transactions that failed (kept in memory; a crash leaves them to the
+// orphan sweep).
+
+// gcEntry is the value of a release queue key.
+type gcEntry struct {
+	fsid uint64
+	seq  uint64
+}
+
+func (g gcEntry) encode() []byte { return be64(be64(nil, g.fsid), g.seq) }
+
+func decodeGCEntry(v []byte) (gcEntry, error) {
+	if len(v) != 16 {
+		return gcEntry{}, fmt.Errorf("%w: release queue entry", ErrCorrupt)
+	}
+	return gcEntry{fsid: binary.BigEndian.Uint64(v), seq: binary.BigEndian.Uint64(v[8:])}, nil
+}
+
+// queueCandidate remembers a block that may be unreferenced.
+func (e *Engine) queueCandidate(d *domain, id blocks.ID) {
+	d.mu.Lock()
+	d.retired = append(d.retired, retired{epoch: math.MaxUint64, id: id})
+	d.mu.Unlock()
+	e.kickGC()
+}
+
+func (e *Engine) kickGC() {
+	select {
+	case e.gcKick <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) gcLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.opts.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		case <-e.gcKick:
+		}
+		if _, err := e.CollectGarbage(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+			e.log.Warn("block collection", "err", err)
+		}
+	}
+}
+
+// CollectGarbage runs one collection pass over every domain and returns the
+// number of block files deleted.
+func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
+	e.mu.Lock()
+	doms := make([]*domain, 0, len(e.domains))
+	for _, d := range e.domains {
+		doms = append(doms, d)
+	}
+	e.mu.Unlock()
+	total := 0
+	for _, d := range doms {
+		n, err := e.collectDomain(ctx, d)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
+	if d.store == nil {
+		return 0, nil
+	}
+	// 1. Move queue entries whose pins allow it into the retired list.
+	p := gcPrefix(d.id)
+	it, err := e.kv.NewIter(p, upper(p))
+	if err != nil {
+		return 0, err
+	}
+	var ready []blocks.ID
+	var readyKeys [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return 0, err
+		}
+		ge, err := decodeGCEntry(v)
+		if err != nil {
+			it.Close()
+			return 0, err
+		}
+		if ge.seq >= e.pinFloor(ge.fsid) {
+			continue
+		}
+		id, err := blocks.IDFromBytes(it.Key()[len(p):])
+		if err != nil {
+			it.Close()
+			return 0, fmt.Errorf("%w: release queue key: %v", ErrCorrupt, err)
+		}
+		ready = append(ready, id)
+		readyKeys = append(readyKeys, append([]byte(nil), it.Key()...))
+		if len(ready) >= e.opts.BatchEntries {
+			break
+		}
+	}
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+	d.mu.Lock()
+	for _, id := range ready {
+		d.retired = append(d.retired, retired{epoch: d.epoch, id: id})
+	}
+	// Later readers cannot see references older than this point.
+	d.epoch++
+	oldest := d.epoch
+	for ep := range d.readers {
+		oldest = min(oldest, ep)
+	}
+	var due, keep []retired
+	for _, r := range d.retired {
+		if r.epoch == math.MaxUint64 {
+			// Candidates from failed writes: stamp them now.
+			r.epoch = d.epoch - 1
+		}
+		if r.epoch < oldest {
+			due = append(due, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	d.retired = keep
+	d.mu.Unlock()
+
+	// 2. Delete what is still unreferenced and not in flight.
+	deleted := 0
+	for _, r := range due {
+		held, err := e.held(d, r.id)
+		if err != nil {
+			return deleted, err
+		}
+		if held {
+			continue
+		}
+		d.mu.Lock()
+		if d.inflight[r.id] > 0 {
+			// A writer is using it: look again after its commit.
+			d.retired = append(d.retired, retired{epoch: d.epoch, id: r.id})
+			d.mu.Unlock()
+			continue
+		}
+		err = d.store.Delete(ctx, r.id)
+		d.mu.Unlock()
+		if err != nil {
+			return deleted, fmt.Errorf("delete block %s: %w", r.id, err)
+		}
+		d.cache.drop(r.id)
+		deleted++
+	}
+	// 3. Forget processed queue entries (not synced: a lost delete is
+	// redone, a redone delete is a no-op).
+	if len(readyKeys) > 0 {
+		b := e.kv.NewBatch()
+		for _, k := range readyKeys {
+			b.Delete(k)
+		}
+		err := b.Commit(false)
+		b.Close()
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// held reports whether any file system of the domain holds id. The caller
+// re-checks inflight under d.mu after this, and writers register in flight
+// before they look for a block, so a block is never deleted under a
+// writer that is about to reference it.
+func (e *Engine) held(d *domain, id blocks.ID) (bool, error) {
+	p := holderPrefix(d.id, id)
+	it, err := e.kv.NewIter(p, upper(p))
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	return it.First(), it.Error()
+}
+
+// pinFloor returns the lowest seq still pinned for fsid (MaxUint64 when
+// nothing is pinned or the file system is gone).
+func (e *Engine) pinFloor(fsid uint64) uint64 {
+	e.mu.Lock()
+	fs := e.fss[fsid]
+	e.mu.Unlock()
+	if fs == nil {
+		return math.MaxUint64
+	}
+	return fs.pinFloor()
+}
+
+// SetPin pins journal records and released blocks from seq on: records with
+// seq >= pin are kept, and blocks released at seq >= pin are not deleted.
+// Replication sets one pin per destination (its acknowledged seq + 1) and
+// per initial sync. Pins are durable.
+func (fs *FS) SetPin(name string, seq uint64) error {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return fmt.Errorf("engine: pin name %q: %w", name, ErrInvalid)
+	}
+	fs.pinMu.Lock()
+	defer fs.pinMu.Unlock()
+	b := fs.e.kv.NewBatch()
+	defer b.Close()
+	b.Set(localKey(fs.id, locPin, []byte(name)...), encodeU64(seq))
+	if err := b.Commit(true); err != nil {
+		fs.e.fatal(err)
+		return err
+	}
+	fs.pins[name] = seq
+	return nil
+}
+
+// ClearPin removes a pin.
+func (fs *FS) ClearPin(name string) error {
+	fs.pinMu.Lock()
+	defer fs.pinMu.Unlock()
+	b := fs.e.kv.NewBatch()
+	defer b.Close()
+	b.Delete(localKey(fs.id, locPin, []byte(name)...))
+	if err := b.Commit(true); err != nil {
+		fs.e.fatal(err)
+		return err
+	}
+	delete(fs.pins, name)
+	fs.e.kickGC()
+	return nil
+}
+
+// Pins returns a copy of the pins.
+func (fs *FS) Pins() map[string]uint64 {
+	fs.pinMu.Lock()
+	defer fs.pinMu.Unlock()
+	m := make(map[string]uint64, len(fs.pins))
+	for k, v := range fs.pins {
+		m[k] = v
+	}
+	return m
+}
+
+func (fs *FS) pinFloor() uint64 {
+	fs.pinMu.Lock()
+	defer fs.pinMu.Unlock()
+	floor := uint64(math.MaxUint64)
+	for _, s := range fs.pins {
+		floor = min(floor, s)
+	}
+	for _, s := range fs.tempPins {
+		floor = min(floor, s)
+	}
+	return floor
+}
+
+func (fs *FS) loadPins() error {
+	p := localKey(fs.id, locPin)
+	it, err := fs.e.kv.NewIter(p, upper(p))
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return err
+		}
+		s, err := decodeU64(v)
+		if err != nil {
+			return err
+		}
+		fs.pins[string(it.Key()[len(p):])] = s
+	}
+	return it.Error()
+}
+
+// sweepOrphans runs after an unclean shutdown: it removes temporary files
+// and block files that no file system holds (written by transactions that
+// never committed).
+func (e *Engine) sweepOrphans(ctx context.Context) error {
+	for _, d := range e.domains {
+		st, ok := d.store.(*blocks.Dir)
+		if !ok || st == nil {
+			continue
+		}
+		if _, err := st.RemoveTemps(ctx); err != nil {
+			return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
+		}
+		var orphans []blocks.ID
+		err := st.Walk(ctx, func(id blocks.ID) error {
+			held, err := e.held(d, id)
+			if err != nil {
+				return err
+			}
+			if held {
+				return nil
+			}
+			// A queued release may be pinned by a destination: leave it.
+			if _, err := e.kv.Get(gcKey(d.id, id)); err == nil {
+				return nil
+			} else if !errors.Is(err, kv.ErrNotFound) {
+				return err
+			}
+			orphans = append(orphans, id)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
+		}
+		for _, id := range orphans {
+			if err := st.Delete(ctx, id); err != nil {
+				return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
+			}
+		}
+		if len(orphans) > 0 {
+			e.log.Info("removed orphan blocks after an unclean shutdown", "domain", d.id, "count", len(orphans))
+		}
+	}
+	return nil
+}
+

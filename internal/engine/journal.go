@@ -1,0 +1,495 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/zeebo/blake3"
+)
+
+// ReadJournal returns durable records from seq from on: at most maxRecords
+// records and about maxBytes bytes (at least one record when any is
+// durable). It never returns a record past the durable mark. ErrTruncated
+// when from was truncated away.
+func (fs *FS) ReadJournal(_ context.Context, from uint64, maxRecords, maxBytes int) ([]*Record, error) {
+	durable := fs.durable.Load()
+	if from == 0 {
+		from = 1
+	}
+	if from > durable {
+		return nil, nil
+	}
+	if t := fs.truncatedBelow(); from < t {
+		return nil, fmt.Errorf("engine: journal of %s from %d: truncated below %d: %w", fs.name, from, t, ErrTruncated)
+	}
+	it, err := fs.e.kv.NewIter(journalKey(fs.id, from), journalKey(fs.id, durable+1))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var recs []*Record
+	size := 0
+	want := from
+	for ok := it.First(); ok && len(recs) < maxRecords && (size < maxBytes || len(recs) == 0); ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, fs.corrupt(err)
+		}
+		r, err := DecodeRecord(v)
+		if err != nil {
+			return nil, fs.corrupt(err)
+		}
+		if r.Seq != want {
+			if len(recs) == 0 && r.Seq > want {
+				return nil, fmt.Errorf("engine: journal of %s from %d starts at %d: %w", fs.name, from, r.Seq, ErrTruncated)
+			}
+			return nil, fs.corrupt(fmt.Errorf("%w: journal key %d holds record %d", ErrCorrupt, want, r.Seq))
+		}
+		want++
+		size += len(v)
+		recs = append(recs, r)
+	}
+	if len(recs) == 0 && it.Error() == nil {
+		return nil, fmt.Errorf("engine: journal of %s from %d: %w", fs.name, from, ErrTruncated)
+	}
+	return recs, it.Error()
+}
+
+func (fs *FS) truncatedBelow() uint64 {
+	v, err := fs.e.kv.Get(localKey(fs.id, locJTrunc))
+	if err != nil {
+		return 0
+	}
+	t, _ := decodeU64(v)
+	return t
+}
+
+// Truncate deletes journal records below seq below, but never a pinned
+// record nor the newest one. It returns the new lower bound.
+func (fs *FS) Truncate(ctx context.Context, below uint64) (uint64, error) {
+	var bound uint64
+	err := fs.do(ctx, opAdmin, "truncate", func(tx *txn) error {
+		tx.noJournal = true
+		bound = min(below, fs.pinFloor(), fs.lastSeq)
+		if bound <= fs.truncatedBelow() {
+			bound = fs.truncatedBelow()
+			return nil
+		}
+		tx.b.DeleteRange(journalKey(fs.id, 0), journalKey(fs.id, bound))
+		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(bound))
+		return nil
+	})
+	return bound, err
+}
+
+// MissingBlocksError lists blocks a record references that the replica
+// does not have; the sender pushes them and retries.
+type MissingBlocksError struct{ IDs []blocks.ID }
+
+func (e *MissingBlocksError) Error() string {
+	return fmt.Sprintf("%d referenced blocks are missing", len(e.IDs))
+}
+
+func (e *MissingBlocksError) Is(target error) bool { return target == ErrMissingBlocks }
+
+// Applied returns a replica's applied point: epoch, seq and source time of
+// the newest applied record.
+func (fs *FS) Applied() (epoch, seq uint64, at time.Time) {
+	m := fs.modePub.Load()
+	return m.AppliedEpoch, m.AppliedSeq, time.Unix(0, m.AppliedTime).UTC()
+}
+
+// StopApplyAt makes the applier stop after seq (0 resumes): later records
+// are refused with ErrPaused until resumed, so a snapshot or checksum can
+// be taken at exactly seq.
+func (fs *FS) StopApplyAt(seq uint64) { fs.applyLimit.Store(seq) }
+
+// Apply applies whole source transactions in order on a replica, with its
+// applied point in the same durable batch. Records at or below the applied
+// point are skipped (replay is idempotent); a gap is ErrGap; a record of an
+// older epoch than one already applied is ErrEpoch. Records are applied up
+// to the first one that references a block the replica lacks; then Apply
+// returns the applied seq with a *MissingBlocksError listing that record's
+// missing blocks (the sender pushes them and retries).
+func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
+	var (
+		applied uint64
+		missing []blocks.ID
+	)
+	err := fs.do(ctx, opApply, "apply", func(tx *txn) error {
+		tx.noJournal = true
+		m := fs.mode
+		limit := fs.applyLimit.Load()
+		// Check order, epochs and blocks before writing anything.
+		var todo []*Record
+		next, epoch := m.AppliedSeq+1, m.AppliedEpoch
+		paused := false
+		for _, r := range recs {
+			if r.Seq < next {
+				continue
+			}
+			if r.Seq != next {
+				return fmt.Errorf("engine: apply %d after %d: %w", r.Seq, next-1, ErrGap)
+			}
+			if r.Epoch < epoch {
+				return fmt.Errorf("engine: apply record %d of epoch %d after epoch %d: %w", r.Seq, r.Epoch, epoch, ErrEpoch)
+			}
+			if limit != 0 && r.Seq > limit {
+				paused = true
+				break
+			}
+			var err error
+			if missing, err = fs.checkBlocks(tx, r); err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				break
+			}
+			todo = append(todo, r)
+			next, epoch = r.Seq+1, r.Epoch
+		}
+		applied = m.AppliedSeq
+		if len(todo) == 0 {
+			if paused {
+				return ErrPaused
+			}
+			return nil
+		}
+		for _, r := range todo {
+			for _, mu := range r.Mutations {
+				if mu.Delete {
+					tx.b.Delete(absKey(fs.id, mu.Key))
+					continue
+				}
+				tx.b.Set(absKey(fs.id, mu.Key), mu.Value)
+				if string(mu.Key) == string(metaKey(metaSuper)) {
+					if err := fs.adoptSuper(tx, mu.Value); err != nil {
+						return err
+					}
+				}
+			}
+			tx.b.Set(journalKey(fs.id, r.Seq), r.Encode())
+			fs.applyRefEffects(tx.b, r)
+			m.AppliedSeq, m.AppliedEpoch, m.AppliedTime = r.Seq, r.Epoch, r.Time.UnixNano()
+		}
+		tx.b.Set(localKey(fs.id, locMode), m.encode())
+		fs.setModeLocked(m)
+		applied = m.AppliedSeq
+		tx.advance = applied
+		return nil
+	})
+	if err == nil && len(missing) > 0 {
+		err = &MissingBlocksError{IDs: missing}
+	}
+	return applied, err
+}
+
+// checkBlocks returns the blocks a record references that the replica
+// lacks, keeping the present ones in flight until the commit.
+func (fs *FS) checkBlocks(tx *txn, r *Record) ([]blocks.ID, error) {
+	var missing []blocks.ID
+	for _, id := range r.AddedRefs {
+		fs.dom.addInflight(id)
+		tx.put = append(tx.put, id)
+		ok := false
+		if fs.dom.store != nil {
+			var err error
+			if ok, err = fs.dom.store.Has(tx.ctx(), id); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrIO, err)
+			}
+		}
+		if !ok {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// adoptSuper learns the lineage keys of a replica from its first record (or
+// its initial sync) and readies its block store.
+func (fs *FS) adoptSuper(tx *txn, v []byte) error {
+	sb, err := decodeSuper(v)
+	if err != nil {
+		return err
+	}
+	d := fs.dom
+	if d.rec.Pending {
+		rec := d.rec
+		rec.Pending = false
+		rec.HashKey = sb.HashKey
+		if d.sealer != nil {
+			dek, err := fs.e.opts.Keyring.Unwrap(rec.KMSKeyID, rec.WrappedDEK)
+			if err != nil {
+				return err
+			}
+			if rec.HashKey, err = sealHashKey(dek, sb.HashKey); err != nil {
+				return err
+			}
+		}
+		if err := fs.e.initDomainStore(d, sb.HashKey); err != nil {
+			return err
+		}
+		d.rec = rec
+		tx.b.Set(domainKey(d.id), rec.encode())
+	}
+	tx.onCommit = append(tx.onCommit, func() { fs.superPub.Store(sb) })
+	return nil
+}
+
+// PutBlock stores a block pushed by a source (verifying its id). Its name
+// becomes durable with the next commit.
+func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
+	d := fs.dom
+	if d.hasher == nil {
+		return fmt.Errorf("engine: %s: block before superblock: %w", fs.name, ErrInvalid)
+	}
+	if d.hasher.Sum(data) != id {
+		return fmt.Errorf("%w: pushed block does not match its id %s", ErrCorrupt, id)
+	}
+	if err := d.store.Put(ctx, id, data); err != nil {
+		return blockWriteErr(err)
+	}
+	return nil
+}
+
+// MissingBlocks returns which of ids this file system's block store lacks.
+func (fs *FS) MissingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
+	if fs.dom.store == nil {
+		return append([]blocks.ID(nil), ids...), nil
+	}
+	var missing []blocks.ID
+	for _, id := range ids {
+		ok, err := fs.dom.store.Has(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrIO, err)
+		}
+		if !ok {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// GetBlock returns a block's plaintext (shipping, scrub).
+func (fs *FS) GetBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
+	b, err := fs.dom.getBlock(ctx, id)
+	if err != nil {
+		return nil, fs.corrupt(err)
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// Snapshot is a consistent view of a file system's replicated keys at a
+// durable journal seq, for initial sync and verification. Blocks released
+// after Seq are kept while it is open.
+type Snapshot struct {
+	Seq   uint64
+	Epoch uint64
+	fs    *FS
+	snap  kv.Snapshot
+	pin   uint64
+}
+
+// Snapshot takes a snapshot between two group commits, at the durable mark.
+func (fs *FS) Snapshot(ctx context.Context) (*Snapshot, error) {
+	var s *Snapshot
+	err := fs.do(ctx, opAdmin, "snapshot", func(tx *txn) error {
+		tx.noJournal = true
+		// Earlier transactions of this group are not committed yet: the
+		// snapshot holds exactly the state after fs.lastSeq.
+		s = &Snapshot{Seq: fs.lastSeq, Epoch: fs.mode.Epoch, fs: fs, snap: fs.e.kv.NewSnapshot()}
+		s.pin = fs.addTempPin(fs.lastSeq + 1)
+		return nil
+	})
+	return s, err
+}
+
+// Iter iterates the replicated keys in [lo, hi) (relative keys; nil hi =
+// to the end of the file system).
+func (s *Snapshot) Iter(lo, hi []byte) (kv.Iterator, error) { return s.fs.reader(s.snap).NewIter(lo, hi) }
+
+// Close releases the snapshot and its pin.
+func (s *Snapshot) Close() error {
+	s.fs.dropTempPin(s.pin)
+	return s.snap.Close()
+}
+
+// Checksum hashes the replicated keys in [lo, hi) of the snapshot: equal
+// sums on two sides at the same seq mean equal state.
+func (s *Snapshot) Checksum(lo, hi []byte) ([32]byte, error) {
+	var sum [32]byte
+	it, err := s.Iter(lo, hi)
+	if err != nil {
+		return sum, err
+	}
+	defer it.Close()
+	h := blake3.New()
+	var lb [binary.MaxVarintLen64]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return sum, s.fs.corrupt(err)
+		}
+		k := it.Key()
+		h.Write(lb[:binary.PutUvarint(lb[:], uint64(len(k)))])
+		h.Write(k)
+		h.Write(lb[:binary.PutUvarint(lb[:], uint64(len(v)))])
+		h.Write(v)
+	}
+	if err := it.Error(); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// Checksum returns the seq of a fresh snapshot and the checksum of the
+// whole replicated state there.
+func (fs *FS) Checksum(ctx context.Context) (uint64, [32]byte, error) {
+	s, err := fs.Snapshot(ctx)
+	if err != nil {
+		return 0, [32]byte{}, err
+	}
+	defer s.Close()
+	sum, err := s.Checksum(nil, nil)
+	return s.Seq, sum, err
+}
+
+func (fs *FS) addTempPin(seq uint64) uint64 {
+	fs.pinMu.Lock()
+	defer fs.pinMu.Unlock()
+	fs.tempSeq++
+	if fs.tempPins == nil {
+		fs.tempPins = map[uint64]uint64{}
+	}
+	fs.tempPins[fs.tempSeq] = seq
+	return fs.tempSeq
+}
+
+func (fs *FS) dropTempPin(id uint64) {
+	fs.pinMu.Lock()
+	delete(fs.tempPins, id)
+	fs.pinMu.Unlock()
+	fs.e.kickGC()
+}
+
+// RecoveryPoint is where a promoted replica's history stops: everything up
+// to Seq (committed at the source at Time) is in it.
+type RecoveryPoint struct {
+	Seq      uint64
+	Time     time.Time
+	OldEpoch uint64
+	NewEpoch uint64
+}
+
+// Promote makes a replica writable at a new epoch, durably, at a
+// transaction boundary: its first record (seq applied+1) opens the new epoch
+// in the replicated epoch history.
+func (fs *FS) Promote(ctx context.Context) (RecoveryPoint, error) {
+	var rp RecoveryPoint
+	err := fs.do(ctx, opAdmin, "promote", func(tx *txn) error {
+		m := fs.mode
+		if m.Mode != ModeReplica {
+			return fmt.Errorf("engine: promote %s: %w", fs.name, ErrNotReplica)
+		}
+		if fs.superPub.Load() == nil {
+			return fmt.Errorf("engine: promote %s: no consistent state yet: %w", fs.name, ErrInvalid)
+		}
+		v, ok, err := tx.get(metaKey(metaEpochs))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fs.corrupt(fmt.Errorf("%w: no epoch history", ErrCorrupt))
+		}
+		hist, err := decodeEpochs(v)
+		if err != nil {
+			return fs.corrupt(err)
+		}
+		newEpoch := max(hist[len(hist)-1].Epoch, m.AppliedEpoch, m.Learned) + 1
+		hist = append(hist, EpochStart{Epoch: newEpoch, StartSeq: m.AppliedSeq + 1})
+		tx.set(metaKey(metaEpochs), encodeEpochs(hist))
+		rp = RecoveryPoint{Seq: m.AppliedSeq, Time: time.Unix(0, m.AppliedTime).UTC(), OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch}
+		nm := modeRecord{
+			Mode: ModePrimary, Epoch: newEpoch, Learned: newEpoch,
+			AppliedEpoch: m.AppliedEpoch, AppliedSeq: m.AppliedSeq, AppliedTime: m.AppliedTime,
+			RecoverySeq: m.AppliedSeq, RecoveryTime: m.AppliedTime,
+		}
+		fs.setModeLocked(nm)
+		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
+		return nil
+	})
+	return rp, err
+}
+
+// Fence makes a primary refuse writes because a newer epoch exists
+// elsewhere (soft fencing). The learned epoch is durable before Fence
+// returns.
+func (fs *FS) Fence(ctx context.Context, learned uint64) error {
+	return fs.setMode(ctx, "fence", func(m *modeRecord) error {
+		if m.Mode == ModeReplica {
+			return fmt.Errorf("engine: fence a replica: %w", ErrInvalid)
+		}
+		m.Mode = ModeFenced
+		m.Learned = max(m.Learned, learned)
+		return nil
+	})
+}
+
+// Unfence makes a fenced file system writable again at its own epoch.
+func (fs *FS) Unfence(ctx context.Context) error {
+	return fs.setMode(ctx, "unfence", func(m *modeRecord) error {
+		if m.Mode != ModeFenced {
+			return nil
+		}
+		m.Mode = ModePrimary
+		return nil
+	})
+}
+
+// MakeReplica turns a file system into a replica continuing from its own
+// last record (failback).
+func (fs *FS) MakeReplica(ctx context.Context) error {
+	return fs.setMode(ctx, "demote", func(m *modeRecord) error {
+		if m.Mode == ModeReplica {
+			return nil
+		}
+		m.Mode = ModeReplica
+		m.AppliedSeq = fs.lastSeq
+		m.AppliedEpoch = m.Epoch
+		return nil
+	})
+}
+
+func (fs *FS) setMode(ctx context.Context, name string, f func(*modeRecord) error) error {
+	return fs.do(ctx, opAdmin, name, func(tx *txn) error {
+		tx.noJournal = true
+		m := fs.mode
+		if err := f(&m); err != nil {
+			return err
+		}
+		fs.setModeLocked(m)
+		tx.b.Set(localKey(fs.id, locMode), m.encode())
+		return nil
+	})
+}
+
+// EpochHistory returns the replicated epoch history.
+func (fs *FS) EpochHistory() ([]EpochStart, error) {
+	v := fs.readView()
+	defer v.close()
+	b, err := v.r.Get(metaKey(metaEpochs))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fs.corrupt(err)
+	}
+	return decodeEpochs(b)
+}

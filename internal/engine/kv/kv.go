@@ -1,0 +1,99 @@
+package kv
+
+import "errors"
+
+// ErrNotFound is returned by Get when the key is absent.
+var ErrNotFound = errors.New("kv: not found")
+
+// ErrClosed is returned by operations on a closed store, snapshot or batch.
+var ErrClosed = errors.New("kv: closed")
+
+// ErrCorrupt is returned when a stored value fails an integrity check (for
+// example a sealed value whose authentication tag does not verify). The engine
+// wraps it into engine.ErrCorrupt.
+var ErrCorrupt = errors.New("kv: corrupt value")
+
+// Reader reads keys. Implementations are safe for concurrent use unless
+// documented otherwise (a Batch is used by one goroutine at a time).
+type Reader interface {
+	// Get returns a copy of the value stored under key, or ErrNotFound.
+	// The caller owns the returned slice.
+	Get(key []byte) ([]byte, error)
+	// NewIter returns an iterator over the keys in [lo, hi). A nil lo means
+	// from the first key, a nil hi means to the last key. The iterator sees
+	// a consistent view taken when it was created (a snapshot's view for a
+	// Snapshot, the batch over the store for a Batch).
+	NewIter(lo, hi []byte) (Iterator, error)
+}
+
+// Iterator walks keys in ascending byte order within its bounds. It is used
+// by one goroutine. A positioning method returns whether the iterator is now
+// at a valid entry. Key and Value stay valid until the next positioning call;
+// callers copy what they keep.
+type Iterator interface {
+	First() bool
+	Last() bool
+	Next() bool
+	Prev() bool
+	// SeekGE positions at the first key >= key (clamped to the bounds).
+	SeekGE(key []byte) bool
+	// SeekLT positions at the last key < key (clamped to the bounds).
+	SeekLT(key []byte) bool
+	Valid() bool
+	Key() []byte
+	// Value returns the current value; an error (ErrCorrupt) when a stored
+	// value cannot be decoded by a wrapping layer.
+	Value() ([]byte, error)
+	// Error returns the first error the iterator met, if any.
+	Error() error
+	Close() error
+}
+
+// Snapshot is a consistent, read-only, point-in-time view of a Store. It
+// does not survive a restart. Close releases it.
+type Snapshot interface {
+	Reader
+	Close() error
+}
+
+// Batch collects writes that commit atomically. Reads through a Batch see
+// its own writes merged over the store's current committed state
+// (read-your-writes). A Batch is used by one goroutine.
+type Batch interface {
+	Reader
+	// Set stores value under key. Key and value are copied.
+	Set(key, value []byte)
+	// Delete removes key.
+	Delete(key []byte)
+	// DeleteRange removes every key in [lo, hi).
+	DeleteRange(lo, hi []byte)
+	// Count is the number of operations in the batch.
+	Count() int
+	// Empty reports whether the batch holds no operation.
+	Empty() bool
+	// Commit applies the batch atomically. With sync it returns only once
+	// the batch, and every batch committed before it, is durable: it
+	// survives a crash of the process or the machine. Without sync the
+	// batch is visible to readers at once and becomes durable with the next
+	// synced commit. A batch commits at most once.
+	Commit(sync bool) error
+	// Close releases the batch; committed or not.
+	Close() error
+}
+
+// Store is the ordered transactional key-value seam under the engine.
+//
+// Contract:
+//   - Keys and values are arbitrary byte strings; keys order bytewise.
+//   - A committed batch is applied atomically and becomes visible as a
+//     whole: no reader observes part of a batch.
+//   - Commit(sync=true) returns once the batch and all earlier batches are
+//     durable. Batches commit in the order Commit is called.
+//   - Get, NewIter and NewSnapshot are safe for concurrent use with each
+//     other and with commits.
+type Store interface {
+	Reader
+	NewSnapshot() Snapshot
+	NewBatch() Batch
+	Close() error
+}

@@ -1,0 +1,263 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+
+	"github.com/google/btree"
+)
+
+// Memory is an in-memory Store for tests. It simulates durability: a commit
+// without sync changes only the visible state; a synced commit makes the
+// visible state durable; CrashClone returns what a crash would leave.
+type Memory struct {
+	commitMu sync.Mutex // serialises commits
+
+	mu        sync.RWMutex // guards the fields below
+	visible   *btree.BTreeG[item]
+	durable   *btree.BTreeG[item]
+	closed    bool
+	syncHook  func()
+	commitErr func(sync bool) error
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty store.
+func NewMemory() *Memory { return &Memory{visible: newTree(), durable: newTree()} }
+
+// CrashClone returns a new store holding what a crash at this moment would
+// leave: every synced commit and nothing else. The receiver keeps working.
+// It may be called from the sync hook.
+func (m *Memory) CrashClone() *Memory {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return &Memory{visible: m.durable.Clone(), durable: m.durable.Clone()}
+}
+
+// SetSyncHook sets a function called after every synced commit is durable,
+// before Commit returns (crash tests take CrashClones there).
+func (m *Memory) SetSyncHook(f func()) {
+	m.mu.Lock()
+	m.syncHook = f
+	m.mu.Unlock()
+}
+
+// SetCommitError makes commits fail: when f returns an error, Commit applies
+// nothing and returns it.
+func (m *Memory) SetCommitError(f func(sync bool) error) {
+	m.mu.Lock()
+	m.commitErr = f
+	m.mu.Unlock()
+}
+
+// Get returns a copy of the visible value of key.
+func (m *Memory) Get(key []byte) ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	it, ok := m.visible.Get(item{key: key})
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(it.value), nil
+}
+
+// NewIter iterates the visible state as of now.
+func (m *Memory) NewIter(lo, hi []byte) (Iterator, error) {
+	t, err := m.clone()
+	if err != nil {
+		return nil, err
+	}
+	return newTreeIter(t, lo, hi), nil
+}
+
+func (m *Memory) clone() (*btree.BTreeG[item], error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	return m.visible.Clone(), nil
+}
+
+// NewSnapshot returns a consistent view of the visible state.
+func (m *Memory) NewSnapshot() Snapshot {
+	t, err := m.clone()
+	return &memSnapshot{t: t, err: err}
+}
+
+// NewBatch returns an indexed batch.
+func (m *Memory) NewBatch() Batch { return &memBatch{m: m, d: newDelta()} }
+
+// Close closes the store.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+func (m *Memory) commit(ops []batchOp, sync bool) error {
+	m.commitMu.Lock()
+	defer m.commitMu.Unlock()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if m.commitErr != nil {
+		if err := m.commitErr(sync); err != nil {
+			m.mu.Unlock()
+			return err
+		}
+	}
+	for _, op := range ops {
+		switch op.kind {
+		case opSet:
+			m.visible.ReplaceOrInsert(item{key: op.key, value: op.value})
+		case opDel:
+			m.visible.Delete(item{key: op.key})
+		case opDelRange:
+			var drop []item
+			m.visible.AscendGreaterOrEqual(item{key: op.key}, func(it item) bool {
+				if bytes.Compare(it.key, op.value) >= 0 {
+					return false
+				}
+				drop = append(drop, it)
+				return true
+			})
+			for _, it := range drop {
+				m.visible.Delete(it)
+			}
+		}
+	}
+	hook := m.syncHook
+	if sync {
+		m.durable = m.visible.Clone()
+	}
+	m.mu.Unlock()
+	if sync && hook != nil {
+		hook()
+	}
+	return nil
+}
+
+type memSnapshot struct {
+	t   *btree.BTreeG[item]
+	err error
+}
+
+func (s *memSnapshot) Get(key []byte) ([]byte, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.t == nil {
+		return nil, ErrClosed
+	}
+	it, ok := s.t.Get(item{key: key})
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(it.value), nil
+}
+
+func (s *memSnapshot) NewIter(lo, hi []byte) (Iterator, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.t == nil {
+		return nil, ErrClosed
+	}
+	return newTreeIter(s.t, lo, hi), nil
+}
+
+func (s *memSnapshot) Close() error {
+	s.t = nil
+	return nil
+}
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDel
+	opDelRange // key = lo, value = hi
+)
+
+type batchOp struct {
+	kind       opKind
+	key, value []byte
+}
+
+type memBatch struct {
+	m         *Memory
+	d         *delta
+	ops       []batchOp
+	committed bool
+	closed    bool
+}
+
+func (b *memBatch) Get(key []byte) ([]byte, error) {
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if v, del, found := b.d.get(key); found {
+		if del {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(v), nil
+	}
+	return b.m.Get(key)
+}
+
+func (b *memBatch) NewIter(lo, hi []byte) (Iterator, error) {
+	if b.closed {
+		return nil, ErrClosed
+	}
+	base, err := b.m.NewIter(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	return newMergeIter(base, b.d.frozen(), lo, hi), nil
+}
+
+func (b *memBatch) Set(key, value []byte) {
+	b.d.set(key, value)
+	b.ops = append(b.ops, batchOp{kind: opSet, key: bytes.Clone(key), value: bytes.Clone(value)})
+}
+
+func (b *memBatch) Delete(key []byte) {
+	b.d.del(key)
+	b.ops = append(b.ops, batchOp{kind: opDel, key: bytes.Clone(key)})
+}
+
+func (b *memBatch) DeleteRange(lo, hi []byte) {
+	b.d.delRange(lo, hi)
+	b.ops = append(b.ops, batchOp{kind: opDelRange, key: bytes.Clone(lo), value: bytes.Clone(hi)})
+}
+
+func (b *memBatch) Count() int  { return len(b.ops) }
+func (b *memBatch) Empty() bool { return len(b.ops) == 0 }
+
+func (b *memBatch) Commit(sync bool) error {
+	switch {
+	case b.closed:
+		return ErrClosed
+	case b.committed:
+		return errors.New("kv: batch already committed")
+	}
+	if err := b.m.commit(b.ops, sync); err != nil {
+		return err
+	}
+	b.committed = true
+	return nil
+}
+
+func (b *memBatch) Close() error {
+	b.closed = true
+	return nil
+}

@@ -1,0 +1,392 @@
+package kv
+
+import (
+	"bytes"
+
+	"github.com/google/btree"
+)
+
+// item is a key with a value or a tombstone.
+type item struct {
+	key   []byte
+	value []byte
+	del   bool
+}
+
+func itemLess(a, b item) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+func newTree() *btree.BTreeG[item] { return btree.NewG(16, itemLess) }
+
+// delta is a set of pending writes: point writes (with tombstones) and
+// range deletions. A point write is always newer than every range that
+// covers it (a range deletion removes the points it covers when added).
+type delta struct {
+	pts    *btree.BTreeG[item]
+	ranges [][2][]byte
+}
+
+func newDelta() *delta { return &delta{pts: newTree()} }
+
+func (d *delta) set(k, v []byte) {
+	d.pts.ReplaceOrInsert(item{key: bytes.Clone(k), value: bytes.Clone(v)})
+}
+
+func (d *delta) del(k []byte) { d.pts.ReplaceOrInsert(item{key: bytes.Clone(k), del: true}) }
+
+func (d *delta) delRange(lo, hi []byte) {
+	var drop []item
+	d.pts.AscendGreaterOrEqual(item{key: lo}, func(it item) bool {
+		if bytes.Compare(it.key, hi) >= 0 {
+			return false
+		}
+		drop = append(drop, it)
+		return true
+	})
+	for _, it := range drop {
+		d.pts.Delete(it)
+	}
+	d.ranges = append(d.ranges, [2][]byte{bytes.Clone(lo), bytes.Clone(hi)})
+}
+
+func (d *delta) covered(k []byte) bool {
+	for _, r := range d.ranges {
+		if bytes.Compare(k, r[0]) >= 0 && bytes.Compare(k, r[1]) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// get looks key up in the delta: found reports that the delta decides the
+// key (deleted or a value).
+func (d *delta) get(k []byte) (v []byte, deleted, found bool) {
+	if it, ok := d.pts.Get(item{key: k}); ok {
+		return it.value, it.del, true
+	}
+	if d.covered(k) {
+		return nil, true, true
+	}
+	return nil, false, false
+}
+
+// frozen returns a copy that later writes to d do not change.
+func (d *delta) frozen() *delta {
+	return &delta{pts: d.pts.Clone(), ranges: append([][2][]byte(nil), d.ranges...)}
+}
+
+// cursor finds neighbours of a key in a tree within [lo, hi).
+type cursor struct {
+	t      *btree.BTreeG[item]
+	lo, hi []byte
+}
+
+func (c cursor) inBounds(k []byte) bool {
+	return (c.lo == nil || bytes.Compare(k, c.lo) >= 0) && (c.hi == nil || bytes.Compare(k, c.hi) < 0)
+}
+
+// ge returns the first item with key >= k.
+func (c cursor) ge(k []byte) (item, bool) {
+	if c.lo != nil && bytes.Compare(k, c.lo) < 0 {
+		k = c.lo
+	}
+	var out item
+	found := false
+	c.t.AscendGreaterOrEqual(item{key: k}, func(it item) bool {
+		out, found = it, true
+		return false
+	})
+	if !found || !c.inBounds(out.key) {
+		return item{}, false
+	}
+	return out, true
+}
+
+// lt returns the last item with key < k (k nil = no upper limit).
+func (c cursor) lt(k []byte) (item, bool) {
+	if k == nil || c.hi != nil && bytes.Compare(k, c.hi) > 0 {
+		k = c.hi
+	}
+	var out item
+	found := false
+	visit := func(it item) bool {
+		out, found = it, true
+		return false
+	}
+	if k == nil {
+		c.t.Descend(visit)
+	} else {
+		c.t.DescendLessOrEqual(item{key: k}, func(it item) bool {
+			if bytes.Equal(it.key, k) {
+				return true
+			}
+			return visit(it)
+		})
+	}
+	if !found || !c.inBounds(out.key) {
+		return item{}, false
+	}
+	return out, true
+}
+
+func succ(k []byte) []byte { return append(bytes.Clone(k), 0) }
+
+// treeIter iterates a (cloned, immutable) tree. Every move re-seeks, which
+// keeps it simple and O(log n) per step.
+type treeIter struct {
+	c     cursor
+	cur   item
+	valid bool
+	err   error
+}
+
+func newTreeIter(t *btree.BTreeG[item], lo, hi []byte) *treeIter {
+	return &treeIter{c: cursor{t: t, lo: bytes.Clone(lo), hi: bytes.Clone(hi)}}
+}
+
+func (it *treeIter) set(x item, ok bool) bool {
+	it.cur, it.valid = x, ok
+	return ok
+}
+
+func (it *treeIter) First() bool {
+	if it.c.lo == nil {
+		return it.set(it.c.ge(nil))
+	}
+	return it.set(it.c.ge(it.c.lo))
+}
+func (it *treeIter) Last() bool          { return it.set(it.c.lt(nil)) }
+func (it *treeIter) SeekGE(k []byte) bool { return it.set(it.c.ge(k)) }
+func (it *treeIter) SeekLT(k []byte) bool {
+	if k == nil {
+		return it.set(item{}, false)
+	}
+	return it.set(it.c.lt(k))
+}
+func (it *treeIter) Next() bool {
+	if !it.valid {
+		return false
+	}
+	return it.set(it.c.ge(succ(it.cur.key)))
+}
+func (it *treeIter) Prev() bool {
+	if !it.valid {
+		return false
+	}
+	return it.set(it.c.lt(it.cur.key))
+}
+func (it *treeIter) Valid() bool            { return it.valid }
+func (it *treeIter) Key() []byte            { return it.cur.key }
+func (it *treeIter) Value() ([]byte, error) { return it.cur.value, nil }
+func (it *treeIter) Error() error           { return it.err }
+func (it *treeIter) Close() error           { it.valid = false; return nil }
+
+// mergeIter merges a frozen delta over a base iterator with the same
+// bounds: delta points win over base keys, tombstones and ranges hide them.
+type mergeIter struct {
+	base  Iterator
+	d     *delta
+	c     cursor
+	key   []byte
+	value []byte
+	valid bool
+	err   error
+}
+
+func newMergeIter(base Iterator, d *delta, lo, hi []byte) *mergeIter {
+	return &mergeIter{base: base, d: d, c: cursor{t: d.pts, lo: bytes.Clone(lo), hi: bytes.Clone(hi)}}
+}
+
+func (m *mergeIter) fail(err error) bool {
+	m.err, m.valid = err, false
+	return false
+}
+
+func (m *mergeIter) seekGE(k []byte) bool {
+	for {
+		var bok bool
+		if k == nil {
+			bok = m.base.First()
+		} else {
+			bok = m.base.SeekGE(k)
+		}
+		if err := m.base.Error(); err != nil {
+			return m.fail(err)
+		}
+		var dk item
+		var dok bool
+		if k == nil {
+			dk, dok = m.c.ge(nil)
+		} else {
+			dk, dok = m.c.ge(k)
+		}
+		switch {
+		case !bok && !dok:
+			m.valid = false
+			return false
+		case dok && (!bok || bytes.Compare(dk.key, m.base.Key()) <= 0):
+			if dk.del {
+				k = succ(dk.key)
+				continue
+			}
+			m.key, m.value, m.valid = dk.key, dk.value, true
+			return true
+		default:
+			bk := m.base.Key()
+			if m.d.covered(bk) {
+				k = succ(bk)
+				continue
+			}
+			v, err := m.base.Value()
+			if err != nil {
+				return m.fail(err)
+			}
+			m.key, m.value, m.valid = bytes.Clone(bk), v, true
+			return true
+		}
+	}
+}
+
+func (m *mergeIter) seekLT(k []byte) bool {
+	for {
+		var bok bool
+		if k == nil {
+			bok = m.base.Last()
+		} else {
+			bok = m.base.SeekLT(k)
+		}
+		if err := m.base.Error(); err != nil {
+			return m.fail(err)
+		}
+		dk, dok := m.c.lt(k)
+		switch {
+		case !bok && !dok:
+			m.valid = false
+			return false
+		case dok && (!bok || bytes.Compare(dk.key, m.base.Key()) >= 0):
+			if dk.del {
+				k = dk.key
+				continue
+			}
+			m.key, m.value, m.valid = dk.key, dk.value, true
+			return true
+		default:
+			bk := m.base.Key()
+			if m.d.covered(bk) {
+				k = bytes.Clone(bk)
+				continue
+			}
+			v, err := m.base.Value()
+			if err != nil {
+				return m.fail(err)
+			}
+			m.key, m.value, m.valid = bytes.Clone(bk), v, true
+			return true
+		}
+	}
+}
+
+func (m *mergeIter) First() bool {
+	if m.c.lo == nil {
+		return m.seekGE(nil)
+	}
+	return m.seekGE(m.c.lo)
+}
+func (m *mergeIter) Last() bool { return m.seekLT(m.c.hi) }
+func (m *mergeIter) SeekGE(k []byte) bool {
+	if m.c.lo != nil && bytes.Compare(k, m.c.lo) < 0 {
+		k = m.c.lo
+	}
+	return m.seekGE(k)
+}
+func (m *mergeIter) SeekLT(k []byte) bool {
+	if k == nil {
+		m.valid = false
+		return false
+	}
+	if m.c.hi != nil && bytes.Compare(k, m.c.hi) > 0 {
+		k = m.c.hi
+	}
+	return m.seekLT(k)
+}
+func (m *mergeIter) Next() bool {
+	if !m.valid {
+		return false
+	}
+	return m.seekGE(succ(m.key))
+}
+func (m *mergeIter) Prev() bool {
+	if !m.valid {
+		return false
+	}
+	return m.seekLT(m.key)
+}
+func (m *mergeIter) Valid() bool { return m.valid }
+func (m *mergeIter) Key() []byte { return m.key }
+func (m *mergeIter) Value() ([]byte, error) {
+	return m.value, nil
+}
+func (m *mergeIter) Error() error { return m.err }
+func (m *mergeIter) Close() error {
+	m.valid = false
+	err := m.base.Close()
+	if m.err != nil {
+		return m.err
+	}
+	return err
+}
+
+// Overlay holds pending writes over a Reader: reads see the writes merged
+// over the reader; Writes visits them in key order. The engine runs each
+// transaction of a group commit in an Overlay over the group's batch and
+// copies the writes into the batch only when the transaction succeeds.
+// It is used by one goroutine.
+type Overlay struct {
+	base Reader
+	d    *delta
+}
+
+// NewOverlay returns an empty overlay over base.
+func NewOverlay(base Reader) *Overlay { return &Overlay{base: base, d: newDelta()} }
+
+// Get returns a copy of the value of key.
+func (o *Overlay) Get(key []byte) ([]byte, error) {
+	if v, del, found := o.d.get(key); found {
+		if del {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(v), nil
+	}
+	return o.base.Get(key)
+}
+
+// NewIter iterates [lo, hi) of the base with the pending writes merged in,
+// as they are now (later writes are not seen by this iterator).
+func (o *Overlay) NewIter(lo, hi []byte) (Iterator, error) {
+	base, err := o.base.NewIter(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	return newMergeIter(base, o.d.frozen(), lo, hi), nil
+}
+
+// Set records a write of value under key (both copied).
+func (o *Overlay) Set(key, value []byte) { o.d.set(key, value) }
+
+// Delete records a deletion of key.
+func (o *Overlay) Delete(key []byte) { o.d.del(key) }
+
+// Len is the number of keys written.
+func (o *Overlay) Len() int { return o.d.pts.Len() }
+
+// Writes visits the pending writes in key order.
+func (o *Overlay) Writes(fn func(key, value []byte, deleted bool)) {
+	o.d.pts.Ascend(func(it item) bool {
+		fn(it.key, it.value, it.del)
+		return true
+	})
+}
+
+// Reset drops every pending write.
+func (o *Overlay) Reset() { o.d = newDelta() }
+
+var _ Reader = (*Overlay)(nil)

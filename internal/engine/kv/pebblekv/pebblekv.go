@@ -1,0 +1,249 @@
+package pebblekv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Options configure a Store.
+type Options struct {
+	// FS is the file system Pebble runs on; vfs.Default when nil.
+	FS vfs.FS
+	// Cache is a block cache shared with other stores; when nil one of
+	// CacheSizeBytes (default 64 MiB) is made for this store.
+	Cache          *pebble.Cache
+	CacheSizeBytes int64
+	// MemTableSizeBytes defaults to 32 MiB.
+	MemTableSizeBytes uint64
+	Logger            *slog.Logger
+	ReadOnly          bool
+}
+
+// Store is a kv.Store on a Pebble DB.
+type Store struct {
+	db *pebble.DB
+}
+
+var _ kv.Store = (*Store)(nil)
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, o Options) (*Store, error) {
+	cache := o.Cache
+	if cache == nil {
+		size := o.CacheSizeBytes
+		if size == 0 {
+			size = 64 << 20
+		}
+		cache = pebble.NewCache(size)
+		defer cache.Unref() // the DB holds its own reference
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mt := o.MemTableSizeBytes
+	if mt == 0 {
+		mt = 32 << 20
+	}
+	opts := &pebble.Options{
+		FS:                 o.FS,
+		Cache:              cache,
+		MemTableSize:       mt,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             slogLogger{log},
+		ReadOnly:           o.ReadOnly,
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// slogLogger routes Pebble's log lines to slog.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Infof(format string, args ...any) {
+	s.l.Debug("pebble", "msg", fmt.Sprintf(format, args...))
+}
+func (s slogLogger) Errorf(format string, args ...any) {
+	s.l.Error("pebble", "msg", fmt.Sprintf(format, args...))
+}
+func (s slogLogger) Fatalf(format string, args ...any) {
+	// Pebble calls Fatalf on unrecoverable corruption; it expects the
+	// process to stop.
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// DB exposes the Pebble DB (metrics, checkpoints).
+func (s *Store) DB() *pebble.DB { return s.db }
+
+// Metrics returns Pebble's metrics.
+func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
+
+// Flush flushes the memtable.
+func (s *Store) Flush() error { return s.db.Flush() }
+
+// Get returns a copy of the value of key.
+func (s *Store) Get(key []byte) ([]byte, error) { return get(s.db, key) }
+
+// getter is what DB, Batch and Snapshot have in common for point reads.
+type getter interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+}
+
+func get(g getter, key []byte) ([]byte, error) {
+	v, c, err := g.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, kv.ErrNotFound
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := bytes.Clone(v)
+	if out == nil {
+		out = []byte{}
+	}
+	return out, c.Close()
+}
+
+func mapErr(err error) error {
+	if errors.Is(err, pebble.ErrClosed) {
+		return fmt.Errorf("%w: %w", kv.ErrClosed, err)
+	}
+	return err
+}
+
+// NewIter iterates [lo, hi).
+func (s *Store) NewIter(lo, hi []byte) (kv.Iterator, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(lo), UpperBound: bytes.Clone(hi)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &iter{it: it}, nil
+}
+
+// NewSnapshot returns a point-in-time view.
+func (s *Store) NewSnapshot() kv.Snapshot { return &snapshot{s: s.db.NewSnapshot()} }
+
+// NewBatch returns an indexed batch.
+func (s *Store) NewBatch() kv.Batch { return &batch{b: s.db.NewIndexedBatch()} }
+
+// Close closes the DB.
+func (s *Store) Close() error { return s.db.Close() }
+
+type snapshot struct {
+	s      *pebble.Snapshot
+	closed bool
+}
+
+func (s *snapshot) Get(key []byte) ([]byte, error) {
+	if s.closed {
+		return nil, kv.ErrClosed
+	}
+	return get(s.s, key)
+}
+
+func (s *snapshot) NewIter(lo, hi []byte) (kv.Iterator, error) {
+	if s.closed {
+		return nil, kv.ErrClosed
+	}
+	it, err := s.s.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(lo), UpperBound: bytes.Clone(hi)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &iter{it: it}, nil
+}
+
+func (s *snapshot) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.s.Close()
+}
+
+type batch struct {
+	b         *pebble.Batch
+	committed bool
+	closed    bool
+}
+
+func (b *batch) Get(key []byte) ([]byte, error) {
+	if b.closed {
+		return nil, kv.ErrClosed
+	}
+	return get(b.b, key)
+}
+
+func (b *batch) NewIter(lo, hi []byte) (kv.Iterator, error) {
+	if b.closed {
+		return nil, kv.ErrClosed
+	}
+	it, err := b.b.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(lo), UpperBound: bytes.Clone(hi)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &iter{it: it}, nil
+}
+
+// Pebble's batch writes only fail on a closed or committed batch, which is
+// a programming error here; they are ignored like Pebble's own examples do.
+func (b *batch) Set(key, value []byte)     { _ = b.b.Set(key, value, nil) }
+func (b *batch) Delete(key []byte)         { _ = b.b.Delete(key, nil) }
+func (b *batch) DeleteRange(lo, hi []byte) { _ = b.b.DeleteRange(lo, hi, nil) }
+func (b *batch) Count() int                { return int(b.b.Count()) }
+func (b *batch) Empty() bool               { return b.b.Empty() }
+
+func (b *batch) Commit(sync bool) error {
+	switch {
+	case b.closed:
+		return kv.ErrClosed
+	case b.committed:
+		return errors.New("pebblekv: batch already committed")
+	}
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	if err := b.b.Commit(wo); err != nil {
+		return mapErr(err)
+	}
+	b.committed = true
+	return nil
+}
+
+func (b *batch) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	return b.b.Close()
+}
+
+type iter struct {
+	it *pebble.Iterator
+}
+
+func (i *iter) First() bool          { return i.it.First() }
+func (i *iter) Last() bool           { return i.it.Last() }
+func (i *iter) Next() bool           { return i.it.Next() }
+func (i *iter) Prev() bool           { return i.it.Prev() }
+func (i *iter) SeekGE(k []byte) bool { return i.it.SeekGE(k) }
+func (i *iter) SeekLT(k []byte) bool { return i.it.SeekLT(k) }
+func (i *iter) Valid() bool          { return i.it.Valid() }
+func (i *iter) Key() []byte          { return i.it.Key() }
+func (i *iter) Value() ([]byte, error) {
+	v, err := i.it.ValueAndErr()
+	return v, mapErr(err)
+}
+func (i *iter) Error() error { return mapErr(i.it.Error()) }
+func (i *iter) Close() error { return mapErr(i.it.Close()) }

@@ -1,0 +1,131 @@
+package kv
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"fmt"
+)
+
+// sealedTag is the first byte of a sealed value: AES-GCM with a random
+// 12-byte nonce. Stored form: tag ‖ nonce ‖ ciphertext ‖ 16-byte tag, with
+// the full key as additional data (a value cannot be moved to another key).
+const sealedTag = 0x01
+
+// Sealed wraps a Store and seals the values of the keys for which keyFor
+// returns an AEAD (12-byte nonces); other values pass through unchanged.
+// Keys stay plaintext.
+type Sealed struct {
+	inner  Store
+	keyFor func(key []byte) cipher.AEAD
+}
+
+var _ Store = (*Sealed)(nil)
+
+// NewSealed wraps inner.
+func NewSealed(inner Store, keyFor func(key []byte) cipher.AEAD) *Sealed {
+	return &Sealed{inner: inner, keyFor: keyFor}
+}
+
+func (s *Sealed) seal(key, value []byte) []byte {
+	a := s.keyFor(key)
+	if a == nil {
+		return value
+	}
+	out := make([]byte, 1+a.NonceSize(), 1+a.NonceSize()+len(value)+a.Overhead())
+	out[0] = sealedTag
+	_, _ = rand.Read(out[1:]) // crypto/rand never fails
+	return a.Seal(out, out[1:1+a.NonceSize()], value, key)
+}
+
+func (s *Sealed) open(key, stored []byte) ([]byte, error) {
+	a := s.keyFor(key)
+	if a == nil {
+		return stored, nil
+	}
+	if len(stored) < 1+a.NonceSize()+a.Overhead() || stored[0] != sealedTag {
+		return nil, fmt.Errorf("%w: sealed value of key %x: bad format", ErrCorrupt, key)
+	}
+	ns := a.NonceSize()
+	v, err := a.Open(nil, stored[1:1+ns], stored[1+ns:], key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed value of key %x: %v", ErrCorrupt, key, err)
+	}
+	return v, nil
+}
+
+// Get returns the unsealed value of key.
+func (s *Sealed) Get(key []byte) ([]byte, error) { return sealedReader{s, s.inner}.Get(key) }
+
+// NewIter iterates with unsealed values.
+func (s *Sealed) NewIter(lo, hi []byte) (Iterator, error) {
+	return sealedReader{s, s.inner}.NewIter(lo, hi)
+}
+
+// NewSnapshot returns a snapshot with unsealed values.
+func (s *Sealed) NewSnapshot() Snapshot {
+	snap := s.inner.NewSnapshot()
+	return sealedSnapshot{sealedReader{s, snap}, snap}
+}
+
+// NewBatch returns a batch that seals what it writes.
+func (s *Sealed) NewBatch() Batch {
+	b := s.inner.NewBatch()
+	return sealedBatch{sealedReader{s, b}, b}
+}
+
+// Close closes the inner store.
+func (s *Sealed) Close() error { return s.inner.Close() }
+
+type sealedReader struct {
+	s *Sealed
+	r Reader
+}
+
+func (r sealedReader) Get(key []byte) ([]byte, error) {
+	v, err := r.r.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return r.s.open(key, v)
+}
+
+func (r sealedReader) NewIter(lo, hi []byte) (Iterator, error) {
+	it, err := r.r.NewIter(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	return sealedIter{it, r.s}, nil
+}
+
+type sealedIter struct {
+	Iterator
+	s *Sealed
+}
+
+func (it sealedIter) Value() ([]byte, error) {
+	v, err := it.Iterator.Value()
+	if err != nil {
+		return nil, err
+	}
+	return it.s.open(it.Iterator.Key(), v)
+}
+
+type sealedSnapshot struct {
+	sealedReader
+	snap Snapshot
+}
+
+func (s sealedSnapshot) Close() error { return s.snap.Close() }
+
+type sealedBatch struct {
+	sealedReader
+	b Batch
+}
+
+func (b sealedBatch) Set(key, value []byte)     { b.b.Set(key, b.s.seal(key, value)) }
+func (b sealedBatch) Delete(key []byte)         { b.b.Delete(key) }
+func (b sealedBatch) DeleteRange(lo, hi []byte) { b.b.DeleteRange(lo, hi) }
+func (b sealedBatch) Count() int                { return b.b.Count() }
+func (b sealedBatch) Empty() bool               { return b.b.Empty() }
+func (b sealedBatch) Commit(sync bool) error    { return b.b.Commit(sync) }
+func (b sealedBatch) Close() error              { return b.b.Close() }

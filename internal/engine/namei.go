@@ -1,0 +1,310 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// SetAttr says which attributes to change; nil fields stay as they are.
+type SetAttr struct {
+	Mode  *uint32
+	UID   *uint32
+	GID   *uint32
+	Size  *uint64
+	Atime *TimeSet
+	Mtime *TimeSet
+}
+
+// TimeSet sets a time to a value or, with ServerTime, to the server's now.
+type TimeSet struct {
+	ServerTime bool
+	Time       time.Time
+}
+
+// CreateMode is how Create treats an existing name.
+type CreateMode uint8
+
+const (
+	// CreateUnchecked reuses an existing regular file (applying Size).
+	CreateUnchecked CreateMode = iota
+	// CreateGuarded fails with ErrExist when the name exists.
+	CreateGuarded
+	// CreateExclusive stores a verifier: a retry with the same verifier
+	// succeeds, anything else fails with ErrExist.
+	CreateExclusive
+)
+
+// DirChange holds a directory's attributes before and after an operation
+// (NFS weak cache consistency data).
+type DirChange struct {
+	Before Attr
+	After  Attr
+}
+
+// Entry is the result of an operation that creates a name.
+type Entry struct {
+	Attr Attr
+	Dir  DirChange
+	// Created is false when Create found the file it was asked to create
+	// (unchecked, or an exclusive retry).
+	Created bool
+}
+
+// Create creates a regular file.
+func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
+	var res Entry
+	err := fs.do(ctx, opMutate, "create", func(tx *txn) error {
+		dn, d, found, err := tx.prepareCreate(cred, dir, name)
+		if err != nil {
+			return err
+		}
+		before := dn.attr(dir)
+		if found {
+			n, err := tx.inode(d.ino)
+			if err != nil {
+				return err
+			}
+			switch {
+			case how == CreateGuarded:
+				return ErrExist
+			case how == CreateExclusive:
+				if n.typ != TypeRegular || n.flags&flagExclVer == 0 || n.verifier != verifier {
+					return ErrExist
+				}
+			case n.typ == TypeDir:
+				return ErrIsDir
+			case n.typ != TypeRegular:
+				return ErrExist
+			case sa.Size != nil:
+				if !cred.mayData(n, AccessWrite) {
+					return ErrPermission
+				}
+				if err := tx.truncate(d.ino, n, *sa.Size); err != nil {
+					return err
+				}
+				tx.putInode(d.ino, n)
+			}
+			res = Entry{Attr: n.attr(d.ino), Dir: DirChange{Before: before, After: before}}
+			return nil
+		}
+		mode := uint32(0o644)
+		if sa.Mode != nil && how != CreateExclusive {
+			mode = *sa.Mode
+		}
+		n, ino, err := tx.create(cred, dir, dn, name, TypeRegular, mode)
+		if err != nil {
+			return err
+		}
+		if how == CreateExclusive {
+			n.verifier, n.flags = verifier, n.flags|flagExclVer
+		} else if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
+			return err
+		}
+		tx.putInode(ino, n)
+		tx.putInode(dir, dn)
+		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+		return nil
+	})
+	return res, err
+}
+
+// Mkdir creates a directory.
+func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, sa SetAttr) (Entry, error) {
+	var res Entry
+	err := fs.do(ctx, opMutate, "mkdir", func(tx *txn) error {
+		dn, _, found, err := tx.prepareCreate(cred, dir, name)
+		if err != nil {
+			return err
+		}
+		if found {
+			return ErrExist
+		}
+		if dn.nlink >= MaxLinks {
+			return ErrTooManyLinks
+		}
+		before := dn.attr(dir)
+		mode := uint32(0o755)
+		if sa.Mode != nil {
+			mode = *sa.Mode
+		}
+		n, ino, err := tx.create(cred, dir, dn, name, TypeDir, mode)
+		if err != nil {
+			return err
+		}
+		n.nlink, n.parent, n.nextCookie = 2, dir, 1
+		dn.nlink++
+		sa.Size = nil
+		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
+			return err
+		}
+		tx.putInode(ino, n)
+		tx.putInode(dir, dn)
+		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+		return nil
+	})
+	return res, err
+}
+
+// Symlink creates a symbolic link to target. The server never follows it.
+func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, sa SetAttr) (Entry, error) {
+	var res Entry
+	err := fs.do(ctx, opMutate, "symlink", func(tx *txn) error {
+		switch {
+		case target == "":
+			return fmt.Errorf("empty symlink target: %w", ErrInvalid)
+		case len(target) > MaxSymlinkLen:
+			return ErrNameTooLong
+		}
+		dn, _, found, err := tx.prepareCreate(cred, dir, name)
+		if err != nil {
+			return err
+		}
+		if found {
+			return ErrExist
+		}
+		before := dn.attr(dir)
+		n, ino, err := tx.create(cred, dir, dn, name, TypeSymlink, 0o777)
+		if err != nil {
+			return err
+		}
+		n.target, n.size = target, uint64(len(target))
+		sa.Mode, sa.Size = nil, nil
+		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
+			return err
+		}
+		tx.putInode(ino, n)
+		tx.putInode(dir, dn)
+		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+		return nil
+	})
+	return res, err
+}
+
+// Mknod creates a device, socket or FIFO.
+func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, major, minor uint32, sa SetAttr) (Entry, error) {
+	var res Entry
+	err := fs.do(ctx, opMutate, "mknod", func(tx *txn) error {
+		switch typ {
+		case TypeBlock, TypeChar:
+			if !cred.isRoot() {
+				return ErrNotPermitted
+			}
+		case TypeSocket, TypeFIFO:
+			major, minor = 0, 0
+		default:
+			return ErrBadType
+		}
+		dn, _, found, err := tx.prepareCreate(cred, dir, name)
+		if err != nil {
+			return err
+		}
+		if found {
+			return ErrExist
+		}
+		before := dn.attr(dir)
+		mode := uint32(0o644)
+		if sa.Mode != nil {
+			mode = *sa.Mode
+		}
+		n, ino, err := tx.create(cred, dir, dn, name, typ, mode)
+		if err != nil {
+			return err
+		}
+		n.major, n.minor = major, minor
+		sa.Size = nil
+		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
+			return err
+		}
+		tx.putInode(ino, n)
+		tx.putInode(dir, dn)
+		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+		return nil
+	})
+	return res, err
+}
+
+// Link makes name in dir a new hard link to ino.
+func (fs *FS) Link(ctx context.Context, cred Cred, ino, dir uint64, name string) (Attr, DirChange, error) {
+	var (
+		attr Attr
+		dc   DirChange
+	)
+	err := fs.do(ctx, opMutate, "link", func(tx *txn) error {
+		n, err := tx.inode(ino)
+		if err != nil {
+			return err
+		}
+		if n.typ == TypeDir {
+			return ErrIsDir
+		}
+		dn, _, found, err := tx.prepareCreate(cred, dir, name)
+		if err != nil {
+			return err
+		}
+		if found {
+			return ErrExist
+		}
+		if n.nlink >= MaxLinks {
+			return ErrTooManyLinks
+		}
+		dc.Before = dn.attr(dir)
+		tx.addEntry(dir, dn, name, ino, n.typ)
+		n.nlink++
+		n.touch(tx.now, false)
+		tx.putInode(ino, n)
+		tx.putInode(dir, dn)
+		tx.note([]uint64{dir, ino}, name)
+		attr, dc.After = n.attr(ino), dn.attr(dir)
+		return nil
+	})
+	return attr, dc, err
+}
+
+// prepareCreate checks the directory, the caller's permission and the name,
+// and looks the name up.
+func (tx *txn) prepareCreate(cred Cred, dir uint64, name string) (*inode, dentry, bool, error) {
+	dn, err := tx.dir(dir)
+	if err != nil {
+		return nil, dentry{}, false, err
+	}
+	if isDot(name) {
+		return nil, dentry{}, false, ErrExist
+	}
+	if err := checkName(name); err != nil {
+		return nil, dentry{}, false, err
+	}
+	if err := cred.checkDirWrite(dn); err != nil {
+		return nil, dentry{}, false, err
+	}
+	d, found, err := tx.entry(dir, name)
+	return dn, d, found, err
+}
+
+// create allocates an inode and links it under dir.
+func (tx *txn) create(cred Cred, dir uint64, dn *inode, name string, typ FileType, mode uint32) (*inode, uint64, error) {
+	if mode&^modeAllBits != 0 {
+		return nil, 0, fmt.Errorf("mode %o: %w", mode, ErrInvalid)
+	}
+	ino, err := tx.allocIno()
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := tx.newInode(cred, dn, typ, mode)
+	if err != nil {
+		return nil, 0, err
+	}
+	tx.addEntry(dir, dn, name, ino, typ)
+	tx.usage(0, 1)
+	tx.note([]uint64{dir, ino}, name)
+	return n, ino, nil
+}
+
+// applyCreateAttrs applies the attributes given with a create call.
+func (tx *txn) applyCreateAttrs(cred Cred, ino uint64, n *inode, sa SetAttr) error {
+	sa.Mode = nil // already used
+	if sa.UID == nil && sa.GID == nil && sa.Size == nil && sa.Atime == nil && sa.Mtime == nil {
+		return nil
+	}
+	return tx.setattr(cred, ino, n, sa)
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Cred is the caller's identity, as AUTH_UNIX gives it.
+type Cred struct {
+	UID    uint32
+	GID    uint32
+	Groups []uint32
+}
+
+// RootCred is the superuser.
+var RootCred = Cred{}
+
+// Access bits, as in a permission triplet.
+const (
+	AccessRead  = 4
+	AccessWrite = 2
+	AccessExec  = 1
+)
+
+func (c Cred) inGroup(gid uint32) bool { return c.GID == gid || slices.Contains(c.Groups, gid) }
+
+func (c Cred) isRoot() bool { return c.UID == 0 }
+
+// granted returns which of the access bits c holds on n.
+func (c Cred) granted(n *inode) uint32 {
+	if c.isRoot() {
+		g := uint32(AccessRead | AccessWrite)
+		if n.typ == TypeDir || n.mode&0o111 != 0 {
+			g |= AccessExec
+		}
+		return g
+	}
+	switch {
+	case c.UID == n.uid:
+		return (n.mode >> 6) & 7
+	case c.inGroup(n.gid):
+		return (n.mode >> 3) & 7
+	default:
+		return n.mode & 7
+	}
+}
+
+// may reports whether c holds every bit of want on n.
+func (c Cred) may(n *inode, want uint32) bool { return c.granted(n)&want == want }
+
+// mayData is the check for READ and WRITE and truncation: like NFS servers,
+// the owner may always read and write its own file (the client checked the
+// mode when the file was opened).
+func (c Cred) mayData(n *inode, want uint32) bool { return c.UID == n.uid || c.may(n, want) }
+
+func (c Cred) owns(n *inode) bool { return c.isRoot() || c.UID == n.uid }
+
+// checkDirWrite: creating or removing entries needs write and search.
+func (c Cred) checkDirWrite(dir *inode) error {
+	if !c.may(dir, AccessWrite|AccessExec) {
+		return ErrPermission
+	}
+	return nil
+}
+
+// checkSticky: in a sticky directory only the owner of the entry or of the
+// directory (or root) may remove or rename it.
+func (c Cred) checkSticky(dir, victim *inode) error {
+	if dir.mode&ModeSticky == 0 || c.isRoot() || c.UID == dir.uid || c.UID == victim.uid {
+		return nil
+	}
+	return ErrNotPermitted
+}
+
+// checkName validates a new or existing entry name.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty name: %w", ErrInvalid)
+	case len(name) > MaxNameLen:
+		return ErrNameTooLong
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("name %q: %w", name, ErrInvalid)
+	}
+	return nil
+}
+
+func isDot(name string) bool { return name == "." || name == ".." }
