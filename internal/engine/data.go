@@ -631,7 +631,6 @@ func (tx *txn) releaseData(ino, from uint64, limit int) (done bool, err error) {
 	return true, nil
 }
 
-
 // dropMergeMarks deletes the merge markers of ino's blocks from idx on.
 func (tx *txn) dropMergeMarks(ino, from uint64) error {
 	p := be64([]byte{relMerge}, ino)

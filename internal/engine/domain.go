@@ -45,12 +45,12 @@ type retired struct {
 // domainRecord is the stored form of a domain ('s' 'd' dom), JSON encoded.
 type domainRecord struct {
 	Version    int    `json:"v"`
-	Lineage    []byte `json:"lineage"`          // 16 random bytes, bound into sealed blocks
-	KMSKeyID   string `json:"kms,omitempty"`    // key-encryption key id; empty = plaintext
-	WrappedDEK []byte `json:"wdek,omitempty"`   // data key wrapped by KMSKeyID
-	HashKey    []byte `json:"hkey,omitempty"`   // id key, sealed under the DEK when encrypted
-	Refs       int    `json:"refs"`             // file systems using the domain
-	Dir        string `json:"dir"`              // block directory in the disk seam
+	Lineage    []byte `json:"lineage"`           // 16 random bytes, bound into sealed blocks
+	KMSKeyID   string `json:"kms,omitempty"`     // key-encryption key id; empty = plaintext
+	WrappedDEK []byte `json:"wdek,omitempty"`    // data key wrapped by KMSKeyID
+	HashKey    []byte `json:"hkey,omitempty"`    // id key, sealed under the DEK when encrypted
+	Refs       int    `json:"refs"`              // file systems using the domain
+	Dir        string `json:"dir"`               // block directory in the disk seam
 	Pending    bool   `json:"pending,omitempty"` // hash key not yet known (empty replica)
 }
 

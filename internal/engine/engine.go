@@ -119,8 +119,8 @@ type Engine struct {
 	fatalOnce sync.Once
 	fatalErr  atomic.Pointer[error]
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop   chan struct{}
+	wg     sync.WaitGroup
 	gcKick chan struct{}
 }
 

@@ -5,24 +5,24 @@ import "errors"
 // Sentinel errors. Callers test them with errors.Is; the NFS and API edges
 // map them to protocol errors in one ordered table each.
 var (
-	ErrNotFound     = errors.New("no such file or directory")   // ENOENT
-	ErrExist        = errors.New("file exists")                 // EEXIST
-	ErrNotEmpty     = errors.New("directory not empty")         // ENOTEMPTY
-	ErrNotDir       = errors.New("not a directory")             // ENOTDIR
-	ErrIsDir        = errors.New("is a directory")              // EISDIR
-	ErrInvalid      = errors.New("invalid argument")            // EINVAL
-	ErrNameTooLong  = errors.New("file name too long")          // ENAMETOOLONG
-	ErrPermission   = errors.New("permission denied")           // EACCES
-	ErrNotPermitted = errors.New("operation not permitted")     // EPERM
-	ErrTooManyLinks = errors.New("too many links")              // EMLINK
-	ErrFileTooBig   = errors.New("file too large")              // EFBIG
-	ErrStale        = errors.New("stale file handle")           // ESTALE
-	ErrNoSpace      = errors.New("no space left on device")     // ENOSPC
-	ErrReadOnly     = errors.New("read-only file system")       // EROFS
-	ErrCorrupt      = errors.New("corrupt data")                // EIO, counted
-	ErrIO           = errors.New("input/output error")          // EIO
-	ErrBadCookie    = errors.New("stale readdir cookie")        // NFS3ERR_BAD_COOKIE
-	ErrClosed       = errors.New("engine closed")               // shutting down
+	ErrNotFound     = errors.New("no such file or directory") // ENOENT
+	ErrExist        = errors.New("file exists")               // EEXIST
+	ErrNotEmpty     = errors.New("directory not empty")       // ENOTEMPTY
+	ErrNotDir       = errors.New("not a directory")           // ENOTDIR
+	ErrIsDir        = errors.New("is a directory")            // EISDIR
+	ErrInvalid      = errors.New("invalid argument")          // EINVAL
+	ErrNameTooLong  = errors.New("file name too long")        // ENAMETOOLONG
+	ErrPermission   = errors.New("permission denied")         // EACCES
+	ErrNotPermitted = errors.New("operation not permitted")   // EPERM
+	ErrTooManyLinks = errors.New("too many links")            // EMLINK
+	ErrFileTooBig   = errors.New("file too large")            // EFBIG
+	ErrStale        = errors.New("stale file handle")         // ESTALE
+	ErrNoSpace      = errors.New("no space left on device")   // ENOSPC
+	ErrReadOnly     = errors.New("read-only file system")     // EROFS
+	ErrCorrupt      = errors.New("corrupt data")              // EIO, counted
+	ErrIO           = errors.New("input/output error")        // EIO
+	ErrBadCookie    = errors.New("stale readdir cookie")      // NFS3ERR_BAD_COOKIE
+	ErrClosed       = errors.New("engine closed")             // shutting down
 	ErrFatal        = errors.New("engine stopped after a fatal storage error")
 	ErrTooLarge     = errors.New("transaction exceeds the maximum record size")
 

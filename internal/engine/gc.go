@@ -353,4 +353,3 @@ func (e *Engine) sweepOrphans(ctx context.Context) error {
 	}
 	return nil
 }
-

@@ -311,7 +311,9 @@ func (fs *FS) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // Iter iterates the replicated keys in [lo, hi) (relative keys; nil hi =
 // to the end of the file system).
-func (s *Snapshot) Iter(lo, hi []byte) (kv.Iterator, error) { return s.fs.reader(s.snap).NewIter(lo, hi) }
+func (s *Snapshot) Iter(lo, hi []byte) (kv.Iterator, error) {
+	return s.fs.reader(s.snap).NewIter(lo, hi)
+}
 
 // Close releases the snapshot and its pin.
 func (s *Snapshot) Close() error {

@@ -146,7 +146,9 @@ func holderPrefix(dom uint64, id blocks.ID) []byte {
 	return append(be64([]byte{pfxHolder}, dom), id[:]...)
 }
 
-func holderKey(dom uint64, id blocks.ID, fsid uint64) []byte { return be64(holderPrefix(dom, id), fsid) }
+func holderKey(dom uint64, id blocks.ID, fsid uint64) []byte {
+	return be64(holderPrefix(dom, id), fsid)
+}
 
 func gcPrefix(dom uint64) []byte { return be64([]byte{pfxGC}, dom) }
 

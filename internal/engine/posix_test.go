@@ -210,12 +210,30 @@ func TestPOSIXErrors(t *testing.T) {
 			return err
 		}, ErrNameTooLong},
 		// SetAttr
-		{"chmod by other", func(tr *tree) error { _, _, err := tr.fs.SetAttr(ctx, bob, tr.f, SetAttr{Mode: u32(0o777)}, nil); return err }, ErrNotPermitted},
-		{"chown by owner", func(tr *tree) error { _, _, err := tr.fs.SetAttr(ctx, alice, tr.f, SetAttr{UID: u32(2000)}, nil); return err }, ErrNotPermitted},
-		{"chgrp to foreign group", func(tr *tree) error { _, _, err := tr.fs.SetAttr(ctx, alice, tr.f, SetAttr{GID: u32(2000)}, nil); return err }, ErrNotPermitted},
-		{"truncate dir", func(tr *tree) error { _, _, err := tr.fs.SetAttr(ctx, RootCred, tr.d, SetAttr{Size: u64(0)}, nil); return err }, ErrIsDir},
-		{"truncate symlink", func(tr *tree) error { _, _, err := tr.fs.SetAttr(ctx, RootCred, tr.l, SetAttr{Size: u64(0)}, nil); return err }, ErrInvalid},
-		{"truncate no permission", func(tr *tree) error { _, _, err := tr.fs.SetAttr(ctx, bob, tr.f, SetAttr{Size: u64(0)}, nil); return err }, ErrPermission},
+		{"chmod by other", func(tr *tree) error {
+			_, _, err := tr.fs.SetAttr(ctx, bob, tr.f, SetAttr{Mode: u32(0o777)}, nil)
+			return err
+		}, ErrNotPermitted},
+		{"chown by owner", func(tr *tree) error {
+			_, _, err := tr.fs.SetAttr(ctx, alice, tr.f, SetAttr{UID: u32(2000)}, nil)
+			return err
+		}, ErrNotPermitted},
+		{"chgrp to foreign group", func(tr *tree) error {
+			_, _, err := tr.fs.SetAttr(ctx, alice, tr.f, SetAttr{GID: u32(2000)}, nil)
+			return err
+		}, ErrNotPermitted},
+		{"truncate dir", func(tr *tree) error {
+			_, _, err := tr.fs.SetAttr(ctx, RootCred, tr.d, SetAttr{Size: u64(0)}, nil)
+			return err
+		}, ErrIsDir},
+		{"truncate symlink", func(tr *tree) error {
+			_, _, err := tr.fs.SetAttr(ctx, RootCred, tr.l, SetAttr{Size: u64(0)}, nil)
+			return err
+		}, ErrInvalid},
+		{"truncate no permission", func(tr *tree) error {
+			_, _, err := tr.fs.SetAttr(ctx, bob, tr.f, SetAttr{Size: u64(0)}, nil)
+			return err
+		}, ErrPermission},
 		{"set mtime by other", func(tr *tree) error {
 			_, _, err := tr.fs.SetAttr(ctx, bob, tr.f, SetAttr{Mtime: &TimeSet{Time: time.Unix(5, 0)}}, nil)
 			return err
@@ -235,7 +253,10 @@ func TestPOSIXErrors(t *testing.T) {
 		{"read fifo", func(tr *tree) error { _, _, _, err := tr.fs.Read(ctx, RootCred, tr.fifo, 0, 10); return err }, ErrInvalid},
 		{"write dir", func(tr *tree) error { _, _, err := tr.fs.Write(ctx, RootCred, tr.d, 0, []byte("x")); return err }, ErrIsDir},
 		{"write no permission", func(tr *tree) error { _, _, err := tr.fs.Write(ctx, bob, tr.f, 0, []byte("x")); return err }, ErrPermission},
-		{"write too far", func(tr *tree) error { _, _, err := tr.fs.Write(ctx, RootCred, tr.f, MaxFileSize, []byte("x")); return err }, ErrFileTooBig},
+		{"write too far", func(tr *tree) error {
+			_, _, err := tr.fs.Write(ctx, RootCred, tr.f, MaxFileSize, []byte("x"))
+			return err
+		}, ErrFileTooBig},
 		{"read no permission", func(tr *tree) error {
 			must3(tr.fs.SetAttr(ctx, RootCred, tr.f, SetAttr{Mode: u32(0o600)}, nil))(t)
 			_, _, _, err := tr.fs.Read(ctx, bob, tr.f, 0, 10)

@@ -154,7 +154,7 @@ func (it *treeIter) First() bool {
 	}
 	return it.set(it.c.ge(it.c.lo))
 }
-func (it *treeIter) Last() bool          { return it.set(it.c.lt(nil)) }
+func (it *treeIter) Last() bool           { return it.set(it.c.lt(nil)) }
 func (it *treeIter) SeekGE(k []byte) bool { return it.set(it.c.ge(k)) }
 func (it *treeIter) SeekLT(k []byte) bool {
 	if k == nil {
