@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -27,9 +28,11 @@ type Options struct {
 	ReadOnly          bool
 }
 
-// Store is a kv.Store on a Pebble DB.
+// Store is a kv.Store on a Pebble DB. Pebble panics when a closed DB is
+// used; Store turns that into kv.ErrClosed.
 type Store struct {
-	db *pebble.DB
+	db     *pebble.DB
+	closed atomic.Bool
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -93,7 +96,12 @@ func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
 func (s *Store) Flush() error { return s.db.Flush() }
 
 // Get returns a copy of the value of key.
-func (s *Store) Get(key []byte) ([]byte, error) { return get(s.db, key) }
+func (s *Store) Get(key []byte) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, kv.ErrClosed
+	}
+	return get(s.db, key)
+}
 
 // getter is what DB, Batch and Snapshot have in common for point reads.
 type getter interface {
@@ -124,6 +132,9 @@ func mapErr(err error) error {
 
 // NewIter iterates [lo, hi).
 func (s *Store) NewIter(lo, hi []byte) (kv.Iterator, error) {
+	if s.closed.Load() {
+		return nil, kv.ErrClosed
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(lo), UpperBound: bytes.Clone(hi)})
 	if err != nil {
 		return nil, mapErr(err)
@@ -132,13 +143,28 @@ func (s *Store) NewIter(lo, hi []byte) (kv.Iterator, error) {
 }
 
 // NewSnapshot returns a point-in-time view.
-func (s *Store) NewSnapshot() kv.Snapshot { return &snapshot{s: s.db.NewSnapshot()} }
+func (s *Store) NewSnapshot() kv.Snapshot {
+	if s.closed.Load() {
+		return &snapshot{closed: true}
+	}
+	return &snapshot{s: s.db.NewSnapshot()}
+}
 
 // NewBatch returns an indexed batch.
-func (s *Store) NewBatch() kv.Batch { return &batch{b: s.db.NewIndexedBatch()} }
+func (s *Store) NewBatch() kv.Batch {
+	if s.closed.Load() {
+		return &batch{closed: true}
+	}
+	return &batch{b: s.db.NewIndexedBatch()}
+}
 
-// Close closes the DB.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the DB; closing twice is a no-op.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.db.Close()
+}
 
 type snapshot struct {
 	s      *pebble.Snapshot
@@ -171,6 +197,8 @@ func (s *snapshot) Close() error {
 	return s.s.Close()
 }
 
+func (b *batch) writable() bool { return !b.closed && !b.committed }
+
 type batch struct {
 	b         *pebble.Batch
 	committed bool
@@ -197,11 +225,32 @@ func (b *batch) NewIter(lo, hi []byte) (kv.Iterator, error) {
 
 // Pebble's batch writes only fail on a closed or committed batch, which is
 // a programming error here; they are ignored like Pebble's own examples do.
-func (b *batch) Set(key, value []byte)     { _ = b.b.Set(key, value, nil) }
-func (b *batch) Delete(key []byte)         { _ = b.b.Delete(key, nil) }
-func (b *batch) DeleteRange(lo, hi []byte) { _ = b.b.DeleteRange(lo, hi, nil) }
-func (b *batch) Count() int                { return int(b.b.Count()) }
-func (b *batch) Empty() bool               { return b.b.Empty() }
+func (b *batch) Set(key, value []byte) {
+	if b.writable() {
+		_ = b.b.Set(key, value, nil)
+	}
+}
+
+func (b *batch) Delete(key []byte) {
+	if b.writable() {
+		_ = b.b.Delete(key, nil)
+	}
+}
+
+func (b *batch) DeleteRange(lo, hi []byte) {
+	if b.writable() {
+		_ = b.b.DeleteRange(lo, hi, nil)
+	}
+}
+
+func (b *batch) Count() int {
+	if b.b == nil {
+		return 0
+	}
+	return int(b.b.Count())
+}
+
+func (b *batch) Empty() bool { return b.b == nil || b.b.Empty() }
 
 func (b *batch) Commit(sync bool) error {
 	switch {
@@ -222,7 +271,8 @@ func (b *batch) Commit(sync bool) error {
 }
 
 func (b *batch) Close() error {
-	if b.closed {
+	if b.closed || b.b == nil {
+		b.closed = true
 		return nil
 	}
 	b.closed = true
