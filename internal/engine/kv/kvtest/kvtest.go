@@ -234,10 +234,10 @@ func testMoves(t *testing.T, s kv.Store) {
 	check(it.SeekGE([]byte("a")), "c") // clamped to lo
 	check(it.SeekGE([]byte("d")), "e")
 	check(it.SeekGE([]byte("e")), "e")
-	check(it.SeekGE([]byte("f")), "")   // g is beyond hi
-	check(it.SeekLT([]byte("z")), "e")  // clamped to hi
-	check(it.SeekLT([]byte("e")), "c")  // strictly less
-	check(it.SeekLT([]byte("c")), "")   // a is below lo
+	check(it.SeekGE([]byte("f")), "")  // g is beyond hi
+	check(it.SeekLT([]byte("z")), "e") // clamped to hi
+	check(it.SeekLT([]byte("e")), "c") // strictly less
+	check(it.SeekLT([]byte("c")), "")  // a is below lo
 	check(it.First(), "c")
 	check(it.Prev(), "")
 	check(it.Last(), "e")
