@@ -1,0 +1,375 @@
+package blocks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"path"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/blocks/blockstest"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+)
+
+func TestDirOS(t *testing.T) {
+	blockstest.Run(t, func(t *testing.T, k blocks.Keys) blocks.Store {
+		d, err := disk.NewOS(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := blocks.OpenDir(d, "blocks/x", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestDirMem(t *testing.T) {
+	blockstest.Run(t, func(t *testing.T, k blocks.Keys) blocks.Store {
+		s, err := blocks.OpenDir(disk.NewMem(), "blocks/x", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestMemory(t *testing.T) {
+	blockstest.Run(t, func(t *testing.T, k blocks.Keys) blocks.Store { return blocks.NewMemory(k) })
+}
+
+// TestKeyedBLAKE3Vectors checks the hasher against the official BLAKE3
+// keyed_hash test vectors (key "whats the Elvish word for friend", input
+// bytes i % 251).
+func TestKeyedBLAKE3Vectors(t *testing.T) {
+	h, err := blocks.NewHasher([]byte("whats the Elvish word for friend"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		n    int
+		want string
+	}{
+		{0, "92b2b75604ed3c761f9d6f62392c8a9227ad0ea3f09573e783f1498a4ed60d26"},
+		{1, "6d7878dfff2f485635d39013278ae14f1454b8c0a3a2d34bc1ab38228a80c95b"},
+		{1023, "c951ecdf03288d0fcc96ee3413563d8a6d3589547f2c2fb36d9786470f1b9d6e"},
+		{1024, "75c46f6f3d9eb4f55ecaaee480db732e6c2105546f1e675003687c31719c7ba4"},
+		{1025, "357dc55de0c7e382c900fd6e320acc04146be01db6a8ce7210b7189bd664ea69"},
+		{2048, "879cf1fa2ea0e79126cb1063617a05b6ad9d0b696d0d757cf053439f60a99dd1"},
+		{8193, "954a2a75420c8d6547e3ba5b98d963e6fa6491addc8c023189cc519821b4a1f5"},
+		{31744, "efa53b389ab67c593dba624d898d0f7353ab99e4ac9d42302ee64cbf9939a419"},
+	} {
+		in := make([]byte, v.n)
+		for i := range in {
+			in[i] = byte(i % 251)
+		}
+		id := h.Sum(in)
+		if id.Alg() != blocks.AlgBLAKE3 || hex.EncodeToString(id[1:]) != v.want {
+			t.Errorf("input %d: %x, want %s", v.n, id[1:], v.want)
+		}
+	}
+}
+
+type fixture struct {
+	fs    *disk.Mem
+	store *blocks.Dir
+	keys  blocks.Keys
+}
+
+func newFixture(t *testing.T, sealed bool) *fixture {
+	t.Helper()
+	f := &fixture{fs: disk.NewMem(), keys: blockstest.Keys(t, sealed)}
+	var err error
+	if f.store, err = blocks.OpenDir(f.fs, "b", f.keys); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) put(t *testing.T, data []byte) blocks.ID {
+	t.Helper()
+	id := f.keys.Hasher.Sum(data)
+	if err := f.store.Put(context.Background(), id, data); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// file returns the name of a block's file.
+func file(id blocks.ID) string {
+	h := id.String()
+	return path.Join("b", h[2:4], h[4:6], h)
+}
+
+func readFile(t *testing.T, fs disk.FS, name string) []byte {
+	t.Helper()
+	f, err := fs.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, _ := f.Size()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, fs disk.FS, name string, b []byte) {
+	t.Helper()
+	_ = fs.Remove(name)
+	f, err := fs.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(b)
+	f.Sync()
+	f.Close()
+}
+
+func TestFlippedBits(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		f := newFixture(t, sealed)
+		data := bytes.Repeat([]byte("payload "), 100)
+		id := f.put(t, data)
+		orig := readFile(t, f.fs, file(id))
+		if sealed && bytes.Contains(orig, []byte("payload")) {
+			t.Fatal("sealed block file holds the plaintext")
+		}
+		for _, pos := range []int{0, 3, 4, 7, 8, len(orig) / 2, len(orig) - 1} {
+			b := bytes.Clone(orig)
+			b[pos] ^= 0x10
+			writeFile(t, f.fs, file(id), b)
+			before := f.store.Stats().CorruptReads
+			if _, err := f.store.Get(context.Background(), id); !errors.Is(err, blocks.ErrCorrupt) {
+				t.Fatalf("sealed=%v byte %d flipped: %v", sealed, pos, err)
+			}
+			if f.store.Stats().CorruptReads != before+1 {
+				t.Fatal("corrupt read not counted")
+			}
+		}
+		writeFile(t, f.fs, file(id), orig[:5])
+		if _, err := f.store.Get(context.Background(), id); !errors.Is(err, blocks.ErrCorrupt) {
+			t.Fatalf("truncated file: %v", err)
+		}
+	}
+}
+
+func TestRenamedBlockIsCorrupt(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		f := newFixture(t, sealed)
+		a := f.put(t, []byte("block a"))
+		b := f.put(t, []byte("block b"))
+		writeFile(t, f.fs, file(b), readFile(t, f.fs, file(a)))
+		if _, err := f.store.Get(context.Background(), b); !errors.Is(err, blocks.ErrCorrupt) {
+			t.Fatalf("sealed=%v: another block's file under b: %v", sealed, err)
+		}
+	}
+}
+
+func TestWrongKeys(t *testing.T) {
+	f := newFixture(t, true)
+	id := f.put(t, []byte("secret"))
+	ctx := context.Background()
+	other, _ := blocks.NewSealer(bytes.Repeat([]byte{2}, 32), []byte("another lineage"))
+	s2, _ := blocks.OpenDir(f.fs, "b", blocks.Keys{Hasher: f.keys.Hasher, Sealer: other})
+	if _, err := s2.Get(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+		t.Fatalf("other lineage: %v", err)
+	}
+	otherKey, _ := blocks.NewSealer(bytes.Repeat([]byte{3}, 32), []byte("lineage-0123456"))
+	s3, _ := blocks.OpenDir(f.fs, "b", blocks.Keys{Hasher: f.keys.Hasher, Sealer: otherKey})
+	if _, err := s3.Get(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+		t.Fatalf("other data key: %v", err)
+	}
+	plain, _ := blocks.OpenDir(f.fs, "b", blocks.Keys{Hasher: f.keys.Hasher})
+	if _, err := plain.Get(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+		t.Fatalf("sealed block read as plaintext: %v", err)
+	}
+}
+
+func TestCrashDurability(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	unsynced := f.put(t, []byte("not synced"))
+	c := f.fs.CrashClone()
+	s, err := blocks.OpenDir(c, "b", f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, unsynced); err != nil && !errors.Is(err, blocks.ErrNotFound) {
+		t.Fatalf("unsynced block after crash: %v (may be absent, never corrupt)", err)
+	}
+	synced := f.put(t, []byte("synced"))
+	if err := f.store.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c = f.fs.CrashClone()
+	s, _ = blocks.OpenDir(c, "b", f.keys)
+	for _, id := range []blocks.ID{unsynced, synced} {
+		if got, err := s.Get(ctx, id); err != nil {
+			t.Fatalf("synced block %s after crash: %q %v", id, got, err)
+		}
+	}
+}
+
+func TestNoSpace(t *testing.T) {
+	mem := disk.NewMem()
+	fa := disk.NewFaulty(mem)
+	k := blockstest.Keys(t, false)
+	s, err := blocks.OpenDir(fa, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := []byte("no room")
+	id := k.Hasher.Sum(data)
+	fa.Inject(disk.Fault{Op: disk.OpWrite, Nth: 1, Err: syscall.ENOSPC})
+	if err := s.Put(ctx, id, data); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("put: %v", err)
+	}
+	var names []string
+	if err := walkAll(mem, "b", &names); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 0 {
+		t.Fatalf("files left after ENOSPC: %v", names)
+	}
+	fa.Clear()
+	fa.Inject(disk.Fault{Op: disk.OpSync, Nth: 1, Err: syscall.EIO})
+	if err := s.Put(ctx, id, data); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("put with failing fsync: %v", err)
+	}
+	fa.Clear()
+	if err := s.Put(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func walkAll(fs disk.FS, dir string, out *[]string) error {
+	ents, err := fs.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := dir + "/" + e.Name()
+		if e.IsDir() {
+			if err := walkAll(fs, p, out); err != nil {
+				return err
+			}
+		} else {
+			*out = append(*out, p)
+		}
+	}
+	return nil
+}
+
+func TestRemoveTemps(t *testing.T) {
+	f := newFixture(t, false)
+	id := f.put(t, []byte("x"))
+	dir := path.Dir(file(id))
+	writeFile(t, f.fs, dir+"/tmp-leftover", []byte("partial"))
+	n, err := f.store.RemoveTemps(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d: %v", n, err)
+	}
+	var ids int
+	f.store.Walk(context.Background(), func(blocks.ID) error { ids++; return nil })
+	if ids != 1 {
+		t.Fatalf("walk after sweep: %d ids", ids)
+	}
+}
+
+func TestParseID(t *testing.T) {
+	k := blockstest.Keys(t, false)
+	id := k.Hasher.Sum([]byte("x"))
+	got, err := blocks.ParseID(id.String())
+	if err != nil || got != id {
+		t.Fatal(got, err)
+	}
+	for _, bad := range []string{"", "01", strings.Repeat("z", 66), "02" + strings.Repeat("0", 64)} {
+		if _, err := blocks.ParseID(bad); err == nil {
+			t.Errorf("ParseID(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseID(f *testing.F) {
+	f.Add("01" + strings.Repeat("ab", 32))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := blocks.ParseID(s)
+		if err == nil && id.String() != strings.ToLower(s) {
+			t.Fatalf("%q parsed to %s", s, id)
+		}
+	})
+}
+
+// FuzzOpenBlock: arbitrary block file contents yield ErrCorrupt (or, for
+// the genuine file, the data), never a panic.
+func FuzzOpenBlock(f *testing.F) {
+	fx := newFixture(&testing.T{}, true)
+	data := []byte("fuzz me")
+	id := fx.put(&testing.T{}, data)
+	f.Add(readFile(&testing.T{}, fx.fs, file(id)))
+	f.Add([]byte("RFB\x01\x00\x00\x00\x00"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, content []byte) {
+		mem := disk.NewMem()
+		s, err := blocks.OpenDir(mem, "b", fx.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem.MkdirAll(path.Dir(file(id)))
+		writeFile(t, mem, file(id), content)
+		got, err := s.Get(context.Background(), id)
+		if err == nil && !bytes.Equal(got, data) {
+			t.Fatalf("forged block accepted: %q", got)
+		}
+		if err != nil && !errors.Is(err, blocks.ErrCorrupt) {
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
+}
+
+func BenchmarkPutGet(b *testing.B) {
+	for _, sealed := range []bool{false, true} {
+		d, err := disk.NewOS(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		k := blockstest.Keys(b, sealed)
+		s, err := blocks.OpenDir(d, "blocks", k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data := make([]byte, 1<<20)
+		ctx := context.Background()
+		var ids []blocks.ID
+		b.Run("put/sealed="+map[bool]string{false: "no", true: "yes"}[sealed], func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := range b.N {
+				data[0], data[1], data[2] = byte(i), byte(i>>8), byte(i>>16)
+				id := k.Hasher.Sum(data)
+				if err := s.Put(ctx, id, data); err != nil {
+					b.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+		})
+		b.Run("get/sealed="+map[bool]string{false: "no", true: "yes"}[sealed], func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := range b.N {
+				if _, err := s.Get(ctx, ids[i%len(ids)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
