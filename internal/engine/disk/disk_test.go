@@ -1,0 +1,250 @@
+package disk_test
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"syscall"
+	"testing"
+
+	"github.com/regionfs/regionfs/internal/engine/disk"
+)
+
+func contract(t *testing.T, open func(t *testing.T) disk.FS) {
+	t.Run("CreateWriteRead", func(t *testing.T) {
+		d := open(t)
+		f, err := d.Create("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("hello "))
+		f.Write([]byte("world"))
+		if n, _ := f.Size(); n != 11 {
+			t.Fatalf("size %d", n)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if _, err := d.Create("a"); !errors.Is(err, fs.ErrExist) {
+			t.Fatalf("exclusive create: %v", err)
+		}
+		r, err := d.Open("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		b := make([]byte, 5)
+		if n, err := r.ReadAt(b, 6); n != 5 || string(b) != "world" || (err != nil && err != io.EOF) {
+			t.Fatalf("read %q %v", b, err)
+		}
+		if _, err := r.ReadAt(b, 100); err != io.EOF {
+			t.Fatalf("read past end: %v", err)
+		}
+	})
+	t.Run("DirsRenameRemove", func(t *testing.T) {
+		d := open(t)
+		if err := d.MkdirAll("x/y/z"); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"x/y/b", "x/y/a"} {
+			f, err := d.Create(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte(n))
+			f.Close()
+		}
+		ents, err := d.ReadDir("x/y")
+		if err != nil || len(ents) != 3 || ents[0].Name() != "a" || ents[1].Name() != "b" || !ents[2].IsDir() {
+			t.Fatalf("readdir %v %v", ents, err)
+		}
+		if err := d.Rename("x/y/a", "x/y/b"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := d.Stat("x/y/b")
+		if err != nil || st.Size() != 5 {
+			t.Fatalf("renamed file: %v %v", st, err)
+		}
+		if _, err := d.Stat("x/y/a"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("old name: %v", err)
+		}
+		if err := d.Remove("x/y"); err == nil {
+			t.Fatal("removed a non-empty directory")
+		}
+		if err := d.Remove("x/y/b"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Remove("x/y/b"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("remove missing: %v", err)
+		}
+		if err := d.SyncDir("x/y"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Open("nope"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("open missing: %v", err)
+		}
+		if _, err := d.Usage("."); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("BadNames", func(t *testing.T) {
+		d := open(t)
+		for _, n := range []string{"/etc/passwd", "../x", "a/../../b", ""} {
+			if _, err := d.Create(n); err == nil {
+				t.Errorf("created %q", n)
+			}
+			if _, err := d.Open(n); err == nil {
+				t.Errorf("opened %q", n)
+			}
+		}
+	})
+}
+
+func TestOS(t *testing.T) {
+	contract(t, func(t *testing.T) disk.FS {
+		d, err := disk.NewOS(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+func TestMem(t *testing.T) { contract(t, func(*testing.T) disk.FS { return disk.NewMem() }) }
+
+func TestFaultyPassesThrough(t *testing.T) {
+	contract(t, func(*testing.T) disk.FS { return disk.NewFaulty(disk.NewMem()) })
+}
+
+func exists(d disk.FS, name string) bool { _, err := d.Stat(name); return err == nil }
+
+func content(t *testing.T, d disk.FS, name string) string {
+	t.Helper()
+	f, err := d.Open(name)
+	if err != nil {
+		return "<missing>"
+	}
+	defer f.Close()
+	n, _ := f.Size()
+	b := make([]byte, n)
+	f.ReadAt(b, 0)
+	return string(b)
+}
+
+func TestMemCrash(t *testing.T) {
+	m := disk.NewMem()
+	m.MkdirAll("d")
+	write := func(name, data string, sync bool) {
+		f, err := m.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte(data))
+		if sync {
+			f.Sync()
+		}
+		f.Close()
+	}
+	// A new directory is not durable until its parent is synced.
+	if exists(m.CrashClone(), "d") {
+		t.Fatal("unsynced mkdir survived")
+	}
+	m.SyncDir(".")
+	write("d/synced-unnamed", "x", true) // data synced, name not
+	if c := m.CrashClone(); !exists(c, "d") || exists(c, "d/synced-unnamed") {
+		t.Fatal("file name durable without a directory sync")
+	}
+	m.SyncDir("d")
+	write("d/unsynced-data", "lost", false)
+	m.SyncDir("d")
+	c := m.CrashClone()
+	if content(t, c, "d/synced-unnamed") != "x" {
+		t.Fatal("synced file lost")
+	}
+	if got := content(t, c, "d/unsynced-data"); got != "" {
+		t.Fatalf("unsynced data survived: %q", got)
+	}
+	// Rename: durable only with a directory sync; atomic.
+	write("d/tmp", "new", true)
+	m.Rename("d/tmp", "d/synced-unnamed")
+	c = m.CrashClone()
+	if content(t, c, "d/synced-unnamed") != "x" || exists(c, "d/tmp") {
+		t.Fatal("unsynced rename visible after crash")
+	}
+	m.SyncDir("d")
+	c = m.CrashClone()
+	if content(t, c, "d/synced-unnamed") != "new" || exists(c, "d/tmp") {
+		t.Fatal("synced rename lost")
+	}
+	// Remove: undone by a crash unless the directory was synced.
+	m.Remove("d/synced-unnamed")
+	if !exists(m.CrashClone(), "d/synced-unnamed") {
+		t.Fatal("unsynced remove durable")
+	}
+	// Crash: everything fails afterwards, open files too.
+	f, _ := m.Open("d/unsynced-data")
+	m.Crash()
+	if _, err := f.ReadAt(make([]byte, 1), 0); !errors.Is(err, disk.ErrCrashed) {
+		t.Fatalf("read after crash: %v", err)
+	}
+	if _, err := m.Create("z"); !errors.Is(err, disk.ErrCrashed) {
+		t.Fatalf("create after crash: %v", err)
+	}
+}
+
+func TestMemOpenFileSurvivesRemove(t *testing.T) {
+	m := disk.NewMem()
+	f, _ := m.Create("a")
+	f.Write([]byte("data"))
+	f.Close()
+	r, _ := m.Open("a")
+	m.Remove("a")
+	b := make([]byte, 4)
+	if _, err := r.ReadAt(b, 0); err != nil || string(b) != "data" {
+		t.Fatalf("read of removed open file: %q %v", b, err)
+	}
+}
+
+func TestFaulty(t *testing.T) {
+	f := disk.NewFaulty(disk.NewMem())
+	f.Inject(disk.Fault{Op: disk.OpWrite, Nth: 2, Err: syscall.ENOSPC})
+	file, _ := f.Create("a")
+	if _, err := file.Write([]byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.Write([]byte("2")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("second write: %v", err)
+	}
+	if _, err := file.Write([]byte("3")); err != nil {
+		t.Fatalf("third write (not sticky): %v", err)
+	}
+	if n, _ := file.Size(); n != 2 {
+		t.Fatalf("failed write wrote something: size %d", n)
+	}
+	f.Inject(disk.Fault{Op: disk.OpSync, Nth: 1, Err: syscall.EIO, Sticky: true})
+	for range 3 {
+		if err := file.Sync(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("sticky sync fault: %v", err)
+		}
+	}
+	f.Clear()
+	if err := file.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Inject(disk.Fault{Op: disk.OpRename, Nth: 1, Err: syscall.EIO})
+	if err := f.Rename("a", "b"); !errors.Is(err, syscall.EIO) {
+		t.Fatal(err)
+	}
+	f.Inject(disk.Fault{Op: disk.OpSyncDir, Nth: 1, Err: syscall.EIO})
+	if err := f.SyncDir("."); !errors.Is(err, syscall.EIO) {
+		t.Fatal(err)
+	}
+	f.Inject(disk.Fault{Op: disk.OpCreate, Nth: 1, Err: syscall.ENOSPC})
+	if _, err := f.Create("c"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatal(err)
+	}
+	if f.Count(disk.OpWrite) != 3 || f.Count(disk.OpSync) != 4 {
+		t.Fatalf("counts: %d writes, %d syncs", f.Count(disk.OpWrite), f.Count(disk.OpSync))
+	}
+}
