@@ -99,11 +99,24 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 	if d.store == nil {
 		return 0, nil
 	}
+	total := 0
+	for {
+		n, more, err := e.collectBatch(ctx, d)
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// collectBatch handles up to BatchEntries released blocks of a domain;
+// more reports that a full batch was taken.
+func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more bool, err error) {
 	// 1. Move queue entries whose pins allow it into the retired list.
 	p := gcPrefix(d.id)
 	it, err := e.kv.NewIter(p, upper(p))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	var ready []blocks.ID
 	var readyKeys [][]byte
@@ -111,12 +124,12 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 		v, err := it.Value()
 		if err != nil {
 			it.Close()
-			return 0, err
+			return 0, false, err
 		}
 		ge, err := decodeGCEntry(v)
 		if err != nil {
 			it.Close()
-			return 0, err
+			return 0, false, err
 		}
 		if ge.seq >= e.pinFloor(ge.fsid) {
 			continue
@@ -124,7 +137,7 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 		id, err := blocks.IDFromBytes(it.Key()[len(p):])
 		if err != nil {
 			it.Close()
-			return 0, fmt.Errorf("%w: release queue key: %v", ErrCorrupt, err)
+			return 0, false, fmt.Errorf("%w: release queue key: %v", ErrCorrupt, err)
 		}
 		ready = append(ready, id)
 		readyKeys = append(readyKeys, append([]byte(nil), it.Key()...))
@@ -133,7 +146,7 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 		}
 	}
 	if err := it.Close(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	d.mu.Lock()
 	for _, id := range ready {
@@ -161,11 +174,11 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 	d.mu.Unlock()
 
 	// 2. Delete what is still unreferenced and not in flight.
-	deleted := 0
+	more = len(ready) >= e.opts.BatchEntries
 	for _, r := range due {
 		held, err := e.held(d, r.id)
 		if err != nil {
-			return deleted, err
+			return deleted, false, err
 		}
 		if held {
 			continue
@@ -180,7 +193,7 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 		err = d.store.Delete(ctx, r.id)
 		d.mu.Unlock()
 		if err != nil {
-			return deleted, fmt.Errorf("delete block %s: %w", r.id, err)
+			return deleted, false, fmt.Errorf("delete block %s: %w", r.id, err)
 		}
 		d.cache.drop(r.id)
 		deleted++
@@ -195,10 +208,10 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 		err := b.Commit(false)
 		b.Close()
 		if err != nil {
-			return deleted, err
+			return deleted, false, err
 		}
 	}
-	return deleted, nil
+	return deleted, more, nil
 }
 
 // held reports whether any file system of the domain holds id. The caller
