@@ -31,8 +31,10 @@ func NewMemory() *Memory { return &Memory{visible: newTree(), durable: newTree()
 // leave: every synced commit and nothing else. The receiver keeps working.
 // It may be called from the sync hook.
 func (m *Memory) CrashClone() *Memory {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	// btree.Clone changes the copy-on-write state of the tree it clones:
+	// it needs the exclusive lock.
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return &Memory{visible: m.durable.Clone(), durable: m.durable.Clone()}
 }
 
@@ -76,8 +78,8 @@ func (m *Memory) NewIter(lo, hi []byte) (Iterator, error) {
 }
 
 func (m *Memory) clone() (*btree.BTreeG[item], error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock() // Clone writes to the source tree's copy-on-write state
+	defer m.mu.Unlock()
 	if m.closed {
 		return nil, ErrClosed
 	}
