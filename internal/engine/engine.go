@@ -522,19 +522,3 @@ func (e *Engine) shutdown() {
 	}
 	e.wg.Wait()
 }
-
-func (e *Engine) nextCounter(b kv.Batch, key []byte) (uint64, error) {
-	v, err := b.Get(key)
-	var n uint64 = 1
-	switch {
-	case errors.Is(err, kv.ErrNotFound):
-	case err != nil:
-		return 0, err
-	default:
-		if n, err = decodeU64(v); err != nil {
-			return 0, err
-		}
-	}
-	b.Set(key, encodeU64(n+1))
-	return n, nil
-}

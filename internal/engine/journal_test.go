@@ -297,8 +297,10 @@ func TestPromoteFenceFailback(t *testing.T) {
 	if m, _ := src.Mode(); m != ModeFenced {
 		t.Fatalf("fence lost on restart: %v", m)
 	}
-	// Records of the new epoch are refused by a replica that applied epoch 1
-	// past the fork only if they are older; a re-promotion sees epoch 3.
+	if m, e := dst.Mode(); m != ModePrimary || e != 2 {
+		t.Fatalf("promotion lost on restart: %v epoch %d", m, e)
+	}
+	// UpdateFileSystemProtection ENABLED un-fences.
 	if err := src.Unfence(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -410,6 +410,9 @@ func TestPOSIXSemantics(t *testing.T) {
 		tr := newTree(t)
 		seq := tr.fs.DurableSeq()
 		must2(t)(tr.fs.Rename(ctx, RootCred, tr.d, "f", tr.d, "f"))
+		if tr.fs.DurableSeq() != seq {
+			t.Fatal("same-name rename wrote a record")
+		}
 		must3(tr.fs.Link(ctx, RootCred, tr.f, tr.d, "f2"))(t)
 		seq = tr.fs.DurableSeq()
 		must2(t)(tr.fs.Rename(ctx, RootCred, tr.d, "f", tr.d, "f2"))

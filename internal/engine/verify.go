@@ -198,7 +198,7 @@ func (fs *FS) Verify(ctx context.Context, readBlocks bool) error {
 		if refs[id] == 0 {
 			bad("block %s: count %d but no reference", id, n)
 		}
-		if _, err := fs.e.kv.Get(holderKey(fs.dom.id, id, fs.id)); err != nil {
+		if _, err := s.snap.Get(holderKey(fs.dom.id, id, fs.id)); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
 				bad("block %s referenced without a holder key", id)
 			} else {

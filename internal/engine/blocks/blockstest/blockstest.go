@@ -79,7 +79,9 @@ func testRoundTrip(t *testing.T, s blocks.Store, k blocks.Keys) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%d bytes: got %d bytes, %v", len(data), len(got), err)
 		}
-		got = append(got, 1) // the caller owns the result
+		if len(got) > 0 {
+			got[0] ^= 0xff // the caller owns the result
+		}
 		if again, _ := s.Get(ctx, id); !bytes.Equal(again, data) {
 			t.Fatal("Get returned shared memory")
 		}
