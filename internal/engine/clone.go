@@ -104,6 +104,7 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 			return fail(err)
 		}
 		err := fs.do(ctx, opAdmin, "clone", func(tx *txn) error {
+			fs.meta.invalidate()
 			for _, p := range chunk {
 				tx.set(p.k, p.v)
 				if len(p.k) == 1+blocks.IDSize && p.k[0] == relRef {

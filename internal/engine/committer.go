@@ -169,10 +169,10 @@ func (fs *FS) commitGroup(group []*op) {
 }
 
 func (fs *FS) syncBlocks() error {
-	if fs.dom.store == nil {
+	if fs.dom.blockStore() == nil {
 		return nil
 	}
-	return fs.dom.store.Sync(fs.ctx)
+	return fs.dom.blockStore().Sync(fs.ctx)
 }
 
 func (fs *FS) failGroup(group []*op, err error) {
@@ -236,6 +236,9 @@ type txn struct {
 	copied map[blocks.ID]bool
 	// extents counts the pending extents this transaction wrote
 	extents uint64
+	// next is the next inode number as this transaction leaves it (0 =
+	// untouched)
+	next uint64
 	// advance: the seq the file system reaches when this transaction
 	// commits without a record of its own (replica apply)
 	advance uint64
@@ -290,10 +293,10 @@ func (tx *txn) usage(dBytes, dFiles int64) {
 // returns its id.
 func (tx *txn) writeBlock(data []byte) (blocks.ID, error) {
 	d := tx.fs.dom
-	id := d.hasher.Sum(data)
+	id := d.blockHasher().Sum(data)
 	d.addInflight(id)
 	tx.put = append(tx.put, id)
-	if err := d.store.Put(tx.ctx(), id, data); err != nil {
+	if err := d.blockStore().Put(tx.ctx(), id, data); err != nil {
 		return id, blockWriteErr(err)
 	}
 	return id, nil
@@ -349,6 +352,7 @@ func (tx *txn) commit() error {
 		}
 	}
 	slices.SortFunc(added, func(a, b blocks.ID) int { return bytes.Compare(a[:], b[:]) })
+	var usage *usageRec
 	if tx.dBytes != 0 || tx.dFiles != 0 {
 		u, err := tx.loadUsage()
 		if err != nil {
@@ -357,12 +361,22 @@ func (tx *txn) commit() error {
 		u.bytes = addClamp(u.bytes, tx.dBytes)
 		u.files = addClamp(u.files, tx.dFiles)
 		tx.set(metaKey(metaUsage), u.encode())
+		usage = &u
 	}
 	// Later transactions of the group allocate after this one. A failed
-	// group commit stops the engine, so adopting now is safe.
-	tx.fs.boot, tx.fs.genCounter = tx.boot, tx.genCounter
+	// group commit stops the engine, so adopting on success is safe.
+	adopt := func() {
+		tx.fs.boot, tx.fs.genCounter = tx.boot, tx.genCounter
+		if tx.next != 0 {
+			tx.fs.meta.next = tx.next
+		}
+		if usage != nil {
+			tx.fs.meta.usage, tx.fs.meta.usageOK = *usage, true
+		}
+	}
 	if tx.noJournal {
 		tx.flush()
+		adopt()
 		return nil
 	}
 	if tx.ov.Len() == 0 {
@@ -387,6 +401,7 @@ func (tx *txn) commit() error {
 	tx.b.Set(journalKey(tx.fs.id, rec.Seq), enc)
 	tx.fs.applyRefEffects(tx.b, rec)
 	tx.rec = rec
+	adopt()
 	return nil
 }
 
@@ -451,12 +466,26 @@ type usageRec struct{ bytes, files uint64 }
 func (u usageRec) encode() []byte { return be64(be64(nil, u.bytes), u.files) }
 
 func (tx *txn) loadUsage() (usageRec, error) {
+	if tx.fs.meta.usageOK {
+		return tx.fs.meta.usage, nil
+	}
 	v, ok, err := tx.get(metaKey(metaUsage))
 	if err != nil || !ok {
 		return usageRec{}, err
 	}
 	return decodeUsage(v, tx.fs)
 }
+
+// metaCache holds the committer's copies of counters it alone writes, so
+// that a transaction need not read them back from the batch. Apply and
+// bulk writers of 'M' keys (mkfs, clone) invalidate it.
+type metaCache struct {
+	next    uint64 // next inode number; 0 = unknown
+	usage   usageRec
+	usageOK bool
+}
+
+func (m *metaCache) invalidate() { *m = metaCache{} }
 
 func decodeUsage(v []byte, fs *FS) (usageRec, error) {
 	if len(v) != 16 {

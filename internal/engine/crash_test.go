@@ -55,8 +55,8 @@ func (f hookFile) Sync() error                 { f.hook(); return f.File.Sync() 
 type crashPoint struct {
 	kvStore kv.Store
 	disk    *disk.Mem
-	acked int
-	where string
+	acked   int
+	where   string
 }
 
 // TestCrash runs the model's random sequences on the crashing disk and the

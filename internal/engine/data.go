@@ -260,10 +260,10 @@ func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte) (map[u
 			continue
 		}
 		d := fs.dom
-		id := d.hasher.Sum(piece)
+		id := d.blockHasher().Sum(piece)
 		d.addInflight(id)
 		inflight = append(inflight, id)
-		if err := d.store.Put(ctx, id, piece); err != nil {
+		if err := d.blockStore().Put(ctx, id, piece); err != nil {
 			d.doneInflight(inflight...)
 			for _, id := range inflight {
 				fs.e.queueCandidate(d, id)

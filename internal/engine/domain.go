@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 )
@@ -24,8 +25,9 @@ type domain struct {
 	id  uint64
 	rec domainRecord
 
-	hasher   *blocks.Hasher
-	store    blocks.Store
+	// keys holds the hasher and block store; a replica's domain gets them
+	// when its superblock arrives, while the GC and readers may look.
+	keys     atomic.Pointer[domainKeys]
 	metaAEAD cipher.AEAD // seals kv values of the domain's file systems; nil when plain
 	sealer   *blocks.Sealer
 
@@ -35,6 +37,27 @@ type domain struct {
 	epoch    uint64         // current read epoch
 	retired  []retired      // ids waiting for older readers to leave
 	cache    *blockCache
+}
+
+type domainKeys struct {
+	hasher *blocks.Hasher
+	store  blocks.Store
+}
+
+// blockStore returns the domain's block store, nil until it is known.
+func (d *domain) blockStore() blocks.Store {
+	if k := d.keys.Load(); k != nil {
+		return k.store
+	}
+	return nil
+}
+
+// blockHasher returns the domain's block hasher, nil until it is known.
+func (d *domain) blockHasher() *blocks.Hasher {
+	if k := d.keys.Load(); k != nil {
+		return k.hasher
+	}
+	return nil
 }
 
 type retired struct {
@@ -160,10 +183,10 @@ func (d *domain) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 	if b, ok := d.cache.get(id); ok {
 		return b, nil
 	}
-	if d.store == nil {
+	if d.blockStore() == nil {
 		return nil, fmt.Errorf("%w: block store of domain %d not initialised", ErrCorrupt, d.id)
 	}
-	b, err := d.store.Get(ctx, id)
+	b, err := d.blockStore().Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,9 @@ type Options struct {
 	// long pending extents of a block stay unmerged while idle.
 	GCInterval time.Duration
 	MergeDelay time.Duration
+	// ScrubInterval is how often every block is re-read and verified in
+	// the background; 0 disables the background scrub (Scrub still works).
+	ScrubInterval time.Duration
 	// OnFatal is called once when a storage error (a failed fsync or commit)
 	// stops the engine. cmd/ makes it end the process; fsync failures are
 	// never retried.
@@ -202,6 +205,10 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.wg.Add(1)
 	go e.gcLoop()
+	if opts.ScrubInterval > 0 {
+		e.wg.Add(1)
+		go e.scrubLoop()
+	}
 	return e, nil
 }
 
@@ -337,9 +344,7 @@ func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.hasher, d.store = h, st
-	d.mu.Unlock()
+	d.keys.Store(&domainKeys{hasher: h, store: st})
 	return nil
 }
 

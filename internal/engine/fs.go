@@ -37,6 +37,7 @@ type FS struct {
 	mode       modeRecord
 	boot       uint64 // boot counter in use; 0 = not yet bumped since open
 	genCounter uint64
+	meta       metaCache
 
 	// Published state, readable by anyone.
 	durable  atomic.Uint64

@@ -96,7 +96,7 @@ func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
 }
 
 func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
-	if d.store == nil {
+	if d.blockStore() == nil {
 		return 0, nil
 	}
 	total := 0
@@ -131,7 +131,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 			it.Close()
 			return 0, false, err
 		}
-		if ge.seq >= e.pinFloor(ge.fsid) {
+		if ge.seq >= e.releaseFloor(ge.fsid) {
 			continue
 		}
 		id, err := blocks.IDFromBytes(it.Key()[len(p):])
@@ -190,7 +190,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 			d.mu.Unlock()
 			continue
 		}
-		err = d.store.Delete(ctx, r.id)
+		err = d.blockStore().Delete(ctx, r.id)
 		d.mu.Unlock()
 		if err != nil {
 			return deleted, false, fmt.Errorf("delete block %s: %w", r.id, err)
@@ -228,16 +228,18 @@ func (e *Engine) held(d *domain, id blocks.ID) (bool, error) {
 	return it.First(), it.Error()
 }
 
-// pinFloor returns the lowest seq still pinned for fsid (MaxUint64 when
-// nothing is pinned or the file system is gone).
-func (e *Engine) pinFloor(fsid uint64) uint64 {
+// releaseFloor returns the lowest seq whose released blocks must stay for
+// fsid: its pins, and anything past its durable mark (Pebble makes a batch
+// visible before its WAL sync: a release seen early could be undone by a
+// crash). MaxUint64 when the file system is gone.
+func (e *Engine) releaseFloor(fsid uint64) uint64 {
 	e.mu.Lock()
 	fs := e.fss[fsid]
 	e.mu.Unlock()
 	if fs == nil {
 		return math.MaxUint64
 	}
-	return fs.pinFloor()
+	return min(fs.pinFloor(), fs.durable.Load()+1)
 }
 
 // SetPin pins journal records and released blocks from seq on: records with
@@ -327,7 +329,7 @@ func (fs *FS) loadPins() error {
 // never committed).
 func (e *Engine) sweepOrphans(ctx context.Context) error {
 	for _, d := range e.domains {
-		st, ok := d.store.(*blocks.Dir)
+		st, ok := d.blockStore().(*blocks.Dir)
 		if !ok || st == nil {
 			continue
 		}

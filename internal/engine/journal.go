@@ -179,6 +179,7 @@ func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 		}
 		tx.b.Set(localKey(fs.id, locMode), m.encode())
 		fs.setModeLocked(m)
+		fs.meta.invalidate()
 		applied = m.AppliedSeq
 		tx.advance = applied
 		return nil
@@ -197,9 +198,9 @@ func (fs *FS) checkBlocks(tx *txn, r *Record) ([]blocks.ID, error) {
 		fs.dom.addInflight(id)
 		tx.put = append(tx.put, id)
 		ok := false
-		if fs.dom.store != nil {
+		if fs.dom.blockStore() != nil {
 			var err error
-			if ok, err = fs.dom.store.Has(tx.ctx(), id); err != nil {
+			if ok, err = fs.dom.blockStore().Has(tx.ctx(), id); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrIO, err)
 			}
 		}
@@ -245,13 +246,13 @@ func (fs *FS) adoptSuper(tx *txn, v []byte) error {
 // becomes durable with the next commit.
 func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
 	d := fs.dom
-	if d.hasher == nil {
+	if d.blockHasher() == nil {
 		return fmt.Errorf("engine: %s: block before superblock: %w", fs.name, ErrInvalid)
 	}
-	if d.hasher.Sum(data) != id {
+	if d.blockHasher().Sum(data) != id {
 		return fmt.Errorf("%w: pushed block does not match its id %s", ErrCorrupt, id)
 	}
-	if err := d.store.Put(ctx, id, data); err != nil {
+	if err := d.blockStore().Put(ctx, id, data); err != nil {
 		return blockWriteErr(err)
 	}
 	return nil
@@ -259,12 +260,12 @@ func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
 
 // MissingBlocks returns which of ids this file system's block store lacks.
 func (fs *FS) MissingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
-	if fs.dom.store == nil {
+	if fs.dom.blockStore() == nil {
 		return append([]blocks.ID(nil), ids...), nil
 	}
 	var missing []blocks.ID
 	for _, id := range ids {
-		ok, err := fs.dom.store.Has(ctx, id)
+		ok, err := fs.dom.blockStore().Has(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrIO, err)
 		}

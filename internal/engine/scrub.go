@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 )
@@ -22,14 +23,14 @@ func (e *Engine) Scrub(ctx context.Context) (ScrubReport, error) {
 	e.mu.Lock()
 	doms := make([]*domain, 0, len(e.domains))
 	for _, d := range e.domains {
-		if d.store != nil {
+		if d.blockStore() != nil {
 			doms = append(doms, d)
 		}
 	}
 	e.mu.Unlock()
 	for _, d := range doms {
 		var ids []blocks.ID
-		if err := d.store.Walk(ctx, func(id blocks.ID) error {
+		if err := d.blockStore().Walk(ctx, func(id blocks.ID) error {
 			ids = append(ids, id)
 			return nil
 		}); err != nil {
@@ -39,7 +40,7 @@ func (e *Engine) Scrub(ctx context.Context) (ScrubReport, error) {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			_, err := d.store.Get(ctx, id)
+			_, err := d.blockStore().Get(ctx, id)
 			switch {
 			case err == nil:
 				rep.Blocks++
@@ -55,6 +56,30 @@ func (e *Engine) Scrub(ctx context.Context) (ScrubReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+func (e *Engine) scrubLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.opts.ScrubInterval)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-e.stop
+		cancel()
+	}()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		rep, err := e.Scrub(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("scrub", "err", err)
+		}
+		e.log.Info("scrub done", "blocks", rep.Blocks, "corrupt", len(rep.Corrupt))
+	}
 }
 
 // Stats are counters of one file system.
@@ -74,8 +99,8 @@ func (fs *FS) Stats() Stats {
 		GroupOps: fs.stats.groupOps.Load(), Corruption: fs.stats.corruption.Load(),
 		DurableSeq: fs.durable.Load(),
 	}
-	if fs.dom.store != nil {
-		s.Blocks = fs.dom.store.Stats()
+	if fs.dom.blockStore() != nil {
+		s.Blocks = fs.dom.blockStore().Stats()
 	}
 	return s
 }

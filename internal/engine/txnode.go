@@ -79,15 +79,22 @@ func (n *inode) touch(now time.Time, modified bool) {
 }
 
 func (tx *txn) allocIno() (uint64, error) {
-	v, ok, err := tx.get(metaKey(metaNext))
-	if err != nil {
-		return 0, err
+	if tx.next == 0 {
+		tx.next = tx.fs.meta.next
 	}
-	if !ok || len(v) != 8 {
-		return 0, tx.fs.corrupt(fmt.Errorf("%w: next inode counter", ErrCorrupt))
+	if tx.next == 0 {
+		v, ok, err := tx.get(metaKey(metaNext))
+		if err != nil {
+			return 0, err
+		}
+		if !ok || len(v) != 8 {
+			return 0, tx.fs.corrupt(fmt.Errorf("%w: next inode counter", ErrCorrupt))
+		}
+		tx.next = binary.BigEndian.Uint64(v)
 	}
-	ino := binary.BigEndian.Uint64(v)
-	tx.set(metaKey(metaNext), encodeU64(ino+1))
+	ino := tx.next
+	tx.next++
+	tx.set(metaKey(metaNext), encodeU64(tx.next))
 	return ino, nil
 }
 

@@ -206,7 +206,7 @@ func (fs *FS) Verify(ctx context.Context, readBlocks bool) error {
 			}
 		}
 		if readBlocks {
-			if _, err := fs.dom.store.Get(ctx, id); err != nil {
+			if _, err := fs.dom.blockStore().Get(ctx, id); err != nil {
 				bad("block %s: %v", id, err)
 			}
 		}

@@ -158,8 +158,21 @@ type osFile struct{ f *os.File }
 
 func (f osFile) Write(p []byte) (int, error)             { return f.f.Write(p) }
 func (f osFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
-func (f osFile) Sync() error                             { return f.f.Sync() }
-func (f osFile) Close() error                            { return f.f.Close() }
+
+// Sync uses fdatasync: the data and what is needed to read it back (the
+// size), without timestamps.
+func (f osFile) Sync() error {
+	for {
+		err := unix.Fdatasync(int(f.f.Fd()))
+		if err != unix.EINTR {
+			if err != nil {
+				return &fs.PathError{Op: "fdatasync", Path: f.f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+func (f osFile) Close() error { return f.f.Close() }
 func (f osFile) Size() (int64, error) {
 	st, err := f.f.Stat()
 	if err != nil {
