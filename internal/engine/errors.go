@@ -37,6 +37,9 @@ var (
 	ErrGap           = errors.New("journal record out of order")
 	ErrMissingBlocks = errors.New("referenced blocks are missing")
 	ErrTruncated     = errors.New("journal records were truncated")
+	// ErrNotReady: a replica has no consistent state to show yet (initial
+	// sync in progress); NFS answers NFS3ERR_JUKEBOX.
+	ErrNotReady = errors.New("replica not yet consistent")
 )
 
 // Errors of individual operations.

@@ -124,6 +124,9 @@ func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 	err := fs.do(ctx, opApply, "apply", func(tx *txn) error {
 		tx.noJournal = true
 		m := fs.mode
+		if m.SyncActive {
+			return fmt.Errorf("engine: apply to %s: initial sync in progress: %w", fs.name, ErrInvalid)
+		}
 		limit := fs.applyLimit.Load()
 		// Check order, epochs and blocks before writing anything.
 		var todo []*Record
@@ -290,7 +293,8 @@ func (fs *FS) GetBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 // after Seq are kept while it is open.
 type Snapshot struct {
 	Seq   uint64
-	Epoch uint64
+	Epoch uint64    // epoch of the record at Seq
+	Time  time.Time // source commit time of the record at Seq
 	fs    *FS
 	snap  kv.Snapshot
 	pin   uint64
@@ -307,7 +311,29 @@ func (fs *FS) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.pin = fs.addTempPin(fs.lastSeq + 1)
 		return nil
 	})
-	return s, err
+	if err != nil || s.Seq == 0 {
+		return s, err
+	}
+	// The record at Seq is in the snapshot (same batch as its mutations;
+	// truncation keeps the newest record).
+	v, err := s.snap.Get(journalKey(fs.id, s.Seq))
+	if errors.Is(err, kv.ErrNotFound) {
+		// A replica right after its initial sync holds no record at Seq.
+		m := fs.modePub.Load()
+		s.Epoch, s.Time = m.AppliedEpoch, time.Unix(0, m.AppliedTime).UTC()
+		return s, nil
+	}
+	if err == nil {
+		var r *Record
+		if r, err = DecodeRecord(v); err == nil {
+			s.Epoch, s.Time = r.Epoch, r.Time
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, fs.corrupt(fmt.Errorf("engine: snapshot of %s at %d: record: %w", fs.name, s.Seq, err))
+	}
+	return s, nil
 }
 
 // Iter iterates the replicated keys in [lo, hi) (relative keys; nil hi =
@@ -400,8 +426,8 @@ func (fs *FS) Promote(ctx context.Context) (RecoveryPoint, error) {
 		if m.Mode != ModeReplica {
 			return fmt.Errorf("engine: promote %s: %w", fs.name, ErrNotReplica)
 		}
-		if fs.superPub.Load() == nil {
-			return fmt.Errorf("engine: promote %s: no consistent state yet: %w", fs.name, ErrInvalid)
+		if m.SyncActive || fs.superPub.Load() == nil || m.AppliedSeq < m.ConsistentSeq {
+			return fmt.Errorf("engine: promote %s: no consistent state yet: %w", fs.name, ErrNotReady)
 		}
 		v, ok, err := tx.get(metaKey(metaEpochs))
 		if err != nil {

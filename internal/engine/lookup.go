@@ -26,12 +26,10 @@ func (fs *FS) viewInode(v *view, ino uint64) (*inode, error) {
 	return n, nil
 }
 
-func (fs *FS) ready() error {
-	if fs.superPub.Load() == nil {
-		return fmt.Errorf("engine: %s: no consistent state yet: %w", fs.name, ErrStale)
-	}
-	return nil
-}
+// ready refuses client reads while the file system has no consistent state
+// (a replica before its first consistent point). Callers take their
+// snapshot after it, so the snapshot holds at least the state it vouched for.
+func (fs *FS) ready() error { return fs.readable() }
 
 // GetAttr returns the attributes of an inode; ErrStale when it is gone.
 func (fs *FS) GetAttr(_ context.Context, ino uint64) (Attr, error) {

@@ -101,6 +101,13 @@ type modeRecord struct {
 	// Recovery point recorded at promotion.
 	RecoverySeq  uint64 `json:"rseq,omitempty"`
 	RecoveryTime int64  `json:"rtime,omitempty"`
+	// Initial sync (sync.go): chunks are being ingested; records from
+	// SyncBase+1 replay after the last one; the replica is consistent once
+	// it has applied ConsistentSeq; the next chunk starts at SyncCursor.
+	SyncActive    bool   `json:"sync,omitempty"`
+	SyncBase      uint64 `json:"sbase,omitempty"`
+	SyncCursor    []byte `json:"scur,omitempty"`
+	ConsistentSeq uint64 `json:"cseq,omitempty"`
 }
 
 func (m *modeRecord) encode() []byte {

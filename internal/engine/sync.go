@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+)
+
+// Initial sync of a replica from chunks of source snapshots.
+//
+// A source streams its replicated keys in key order, chunk by chunk, each
+// chunk read from a snapshot at some seq. After a restart of either side it
+// resumes at the replica's cursor with a fresh snapshot, so chunks may come
+// from several snapshots Base ≤ … ≤ Top. Journal records are after-images of
+// whole keys, so once every range is ingested, replaying the source's
+// records from Base+1 in order converges on the source's state; the replica
+// is consistent (readable, promotable) from Top on. Until then client reads
+// get ErrNotReady.
+
+// SyncChunk is one piece of an initial sync: every replicated key of the
+// source in [Lo, Hi) at journal seq Seq.
+type SyncChunk struct {
+	Seq   uint64
+	Epoch uint64
+	Time  time.Time // source commit time of Seq
+	Lo    []byte    // relative key; must equal the replica's cursor
+	Hi    []byte    // relative key; nil = to the end (the last chunk)
+	Pairs []Mutation
+}
+
+// SyncState says where a replica's initial sync stands.
+type SyncState struct {
+	Active bool   // chunks are being ingested
+	Base   uint64 // records from Base+1 must be applied after the last chunk
+	Top    uint64 // the replica is consistent once it has applied Top
+	Cursor []byte // the next chunk starts here
+}
+
+// SyncState returns the replica's initial-sync state.
+func (fs *FS) SyncState() SyncState {
+	m := fs.modePub.Load()
+	return SyncState{Active: m.SyncActive, Base: m.SyncBase, Top: m.ConsistentSeq, Cursor: bytes.Clone(m.SyncCursor)}
+}
+
+// Consistent reports whether clients may read the file system: always for
+// a primary or fenced file system; for a replica only from its first
+// consistent point on.
+func (fs *FS) Consistent() bool { return fs.readable() == nil }
+
+func (fs *FS) readable() error {
+	d := fs.durable.Load()
+	m := fs.modePub.Load()
+	if fs.superPub.Load() == nil || (m.Mode == ModeReplica && (m.SyncActive || d < m.ConsistentSeq)) {
+		return fmt.Errorf("engine: %s: %w", fs.name, ErrNotReady)
+	}
+	return nil
+}
+
+// Ingest stores one chunk of an initial sync on a fresh replica. Chunks come
+// in key order; a chunk that ends at or before the cursor was ingested
+// before and is skipped (retries are harmless). The chunk's keys replace
+// every key the replica holds in [Lo, Hi). A chunk whose reference counts
+// name blocks the replica lacks is refused, unchanged, with a
+// *MissingBlocksError (the sender pushes them and retries). The last chunk
+// (Hi nil) ends the sync: the replica then accepts records from Base+1.
+func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
+	if err := checkChunk(c); err != nil {
+		return fs.SyncState(), err
+	}
+	var missing []blocks.ID
+	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
+		tx.noJournal = true
+		m := fs.mode
+		if !m.SyncActive {
+			if m.ConsistentSeq != 0 {
+				return nil // the sync is over: a retried last chunk
+			}
+			if m.AppliedSeq != 0 || fs.lastSeq != 0 {
+				return fmt.Errorf("engine: ingest into %s: replica already holds state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
+			}
+			m.SyncActive, m.SyncBase, m.ConsistentSeq, m.SyncCursor = true, c.Seq, c.Seq, nil
+			m.AppliedEpoch, m.AppliedTime = c.Epoch, c.Time.UnixNano()
+		}
+		if c.Hi != nil && m.SyncCursor != nil && bytes.Compare(c.Hi, m.SyncCursor) <= 0 {
+			return nil // ingested before
+		}
+		// A chunk may overlap what was ingested (a retry of a chunk that
+		// was taken in part): only [cursor, Hi) is applied.
+		if bytes.Compare(c.Lo, m.SyncCursor) > 0 {
+			return fmt.Errorf("engine: ingest into %s at %x, cursor %x: %w", fs.name, c.Lo, m.SyncCursor, ErrGap)
+		}
+		lo, hi := m.SyncCursor, c.Hi
+		pairs := c.Pairs
+		for len(pairs) > 0 && bytes.Compare(pairs[0].Key, lo) < 0 {
+			pairs = pairs[1:]
+		}
+		if c.Seq < m.SyncBase {
+			return fmt.Errorf("engine: ingest chunk at seq %d below base %d: %w", c.Seq, m.SyncBase, ErrGap)
+		}
+		if c.Epoch < m.AppliedEpoch {
+			return fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
+		}
+		// Blocks first: nothing that needs a missing block is written.
+		for _, p := range pairs {
+			if len(p.Key) != 1+blocks.IDSize || p.Key[0] != relRef {
+				continue
+			}
+			id, err := blocks.IDFromBytes(p.Key[1:])
+			if err != nil {
+				return fmt.Errorf("engine: ingest: %w: %w", ErrCorrupt, err)
+			}
+			fs.dom.addInflight(id)
+			tx.put = append(tx.put, id)
+			ok := false
+			if st := fs.dom.blockStore(); st != nil {
+				if ok, err = st.Has(tx.ctx(), id); err != nil {
+					return fmt.Errorf("%w: %w", ErrIO, err)
+				}
+			}
+			if !ok {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			// Blocks can be pushed only once the superblock (the id key)
+			// is known: take the part of the chunk before the reference
+			// counts now when it holds the superblock.
+			cut := []byte{relRef}
+			if fs.dom.blockHasher() != nil || bytes.Compare(lo, cut) >= 0 {
+				return nil
+			}
+			n := 0
+			for n < len(pairs) && bytes.Compare(pairs[n].Key, cut) < 0 {
+				n++
+			}
+			pairs, hi = pairs[:n], cut
+		}
+		// Replace the range: drop keys the chunk does not hold.
+		it, err := tx.iter(lo, hi)
+		if err != nil {
+			return err
+		}
+		var stale [][]byte
+		i := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			k := it.Key()
+			for i < len(pairs) && bytes.Compare(pairs[i].Key, k) < 0 {
+				i++
+			}
+			if i < len(pairs) && bytes.Equal(pairs[i].Key, k) {
+				continue
+			}
+			stale = append(stale, bytes.Clone(k))
+		}
+		if err := it.Error(); err != nil {
+			it.Close()
+			return err
+		}
+		it.Close()
+		for _, k := range stale {
+			tx.del(k)
+			if len(k) == 1+blocks.IDSize && k[0] == relRef {
+				id, _ := blocks.IDFromBytes(k[1:])
+				tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
+				tx.b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id}.encode())
+			}
+		}
+		for _, p := range pairs {
+			tx.set(p.Key, p.Value)
+			switch {
+			case len(p.Key) == 1+blocks.IDSize && p.Key[0] == relRef:
+				id, _ := blocks.IDFromBytes(p.Key[1:])
+				tx.b.Set(holderKey(fs.dom.id, id, fs.id), nil)
+			case bytes.Equal(p.Key, metaKey(metaSuper)):
+				if err := fs.adoptSuper(tx, p.Value); err != nil {
+					return err
+				}
+			}
+		}
+		m.ConsistentSeq = max(m.ConsistentSeq, c.Seq)
+		m.SyncCursor = bytes.Clone(hi)
+		if hi == nil {
+			// Last chunk: replay from Base+1 on.
+			m.SyncActive, m.SyncCursor = false, nil
+			m.AppliedSeq = m.SyncBase
+			tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
+			tx.advance = m.SyncBase
+		}
+		tx.b.Set(localKey(fs.id, locMode), m.encode())
+		fs.setModeLocked(m)
+		fs.meta.invalidate()
+		return nil
+	})
+	if err == nil && len(missing) > 0 {
+		err = &MissingBlocksError{IDs: missing}
+	}
+	return fs.SyncState(), err
+}
+
+// checkChunk validates a chunk before it reaches the committer.
+func checkChunk(c SyncChunk) error {
+	if c.Seq == 0 || c.Epoch == 0 {
+		return fmt.Errorf("engine: ingest: chunk without seq or epoch: %w", ErrInvalid)
+	}
+	if c.Hi != nil && bytes.Compare(c.Lo, c.Hi) >= 0 {
+		return fmt.Errorf("engine: ingest: empty range: %w", ErrInvalid)
+	}
+	var prev []byte
+	for i, p := range c.Pairs {
+		if p.Delete {
+			return fmt.Errorf("engine: ingest: deletion in a snapshot chunk: %w", ErrInvalid)
+		}
+		if len(p.Key) == 0 || !validRelTag(p.Key[0]) {
+			return fmt.Errorf("engine: ingest: key %x is not a replicated key: %w", p.Key, ErrInvalid)
+		}
+		if bytes.Compare(p.Key, c.Lo) < 0 || (c.Hi != nil && bytes.Compare(p.Key, c.Hi) >= 0) {
+			return fmt.Errorf("engine: ingest: key %x outside [%x, %x): %w", p.Key, c.Lo, c.Hi, ErrInvalid)
+		}
+		if i > 0 && bytes.Compare(prev, p.Key) >= 0 {
+			return fmt.Errorf("engine: ingest: keys out of order at %x: %w", p.Key, ErrInvalid)
+		}
+		prev = p.Key
+	}
+	return nil
+}
+
+func validRelTag(t byte) bool {
+	switch t {
+	case relMeta, relInode, relRef, relZombie, relMerge:
+		return true
+	}
+	return false
+}

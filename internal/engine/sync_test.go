@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+// syncer runs an initial sync the way a replication sender does: chunks of
+// at most chunkKeys keys, a fresh snapshot every snapEvery chunks, missing
+// blocks pushed when the replica asks for them.
+type syncer struct {
+	t         testing.TB
+	src, dst  *FS
+	chunkKeys int
+	snapEvery int
+	chunks    int
+}
+
+// run ingests chunks until the sync is done or stopAfter chunks were sent
+// (0 = no limit), calling between after each snapshot is released.
+func (s *syncer) run(ctx context.Context, stopAfter int, between func()) bool {
+	s.t.Helper()
+	sent := 0
+	for {
+		cursor := s.dst.SyncState().Cursor
+		snap, err := s.src.Snapshot(ctx)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for range s.snapEvery {
+			c := s.chunk(snap, cursor)
+			s.ingest(ctx, c)
+			s.chunks++
+			sent++
+			if c.Hi == nil {
+				snap.Close()
+				return true
+			}
+			cursor = c.Hi
+			if stopAfter > 0 && sent >= stopAfter {
+				snap.Close()
+				return false
+			}
+		}
+		snap.Close()
+		if between != nil {
+			between()
+		}
+	}
+}
+
+func (s *syncer) chunk(snap *Snapshot, lo []byte) SyncChunk {
+	s.t.Helper()
+	it, err := snap.Iter(lo, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer it.Close()
+	c := SyncChunk{Seq: snap.Seq, Epoch: snap.Epoch, Time: snap.Time, Lo: bytes.Clone(lo)}
+	for ok := it.First(); ok; ok = it.Next() {
+		if len(c.Pairs) == s.chunkKeys {
+			c.Hi = bytes.Clone(it.Key())
+			break
+		}
+		v, err := it.Value()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		c.Pairs = append(c.Pairs, Mutation{Key: bytes.Clone(it.Key()), Value: bytes.Clone(v)})
+	}
+	if err := it.Error(); err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+func (s *syncer) ingest(ctx context.Context, c SyncChunk) {
+	s.t.Helper()
+	for range 3 {
+		_, err := s.dst.Ingest(ctx, c)
+		var mb *MissingBlocksError
+		if !errors.As(err, &mb) {
+			if err != nil {
+				s.t.Fatalf("ingest: %v", err)
+			}
+			return
+		}
+		for _, id := range mb.IDs {
+			if err := s.dst.PutBlock(ctx, id, must(s.src.GetBlock(ctx, id))(s.t)); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+	}
+	s.t.Fatal("blocks still missing after pushing them")
+}
+
+// catchUp ships the source's journal from the replica's applied point on.
+func catchUp(t testing.TB, ctx context.Context, src, dst *FS) uint64 {
+	t.Helper()
+	_, applied, _ := dst.Applied()
+	for applied < src.DurableSeq() {
+		recs, err := src.ReadJournal(ctx, applied+1, 50, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied = ship(t, ctx, src, dst, recs)
+	}
+	return applied
+}
+
+func TestInitialSync(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		chunkKeys, snapEvery int
+		dstKey               string
+		crashAt              int // crash the engine after this many chunks (0 = never)
+	}{
+		{name: "one-snapshot", chunkKeys: 1 << 20, snapEvery: 1},
+		{name: "small-chunks-many-snapshots", chunkKeys: 7, snapEvery: 3},
+		{name: "encrypted-replica", chunkKeys: 13, snapEvery: 2, dstKey: "alias/aws/elasticfilesystem"},
+		{name: "crash-and-resume", chunkKeys: 5, snapEvery: 2, crashAt: 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			v := newEnv(t, modelOpts)
+			must(v.e.CreateFS(ctx, "src", FSOptions{BlockSize: MinBlockSize}))(t)
+			src := func() *FS { return v.fs("src") }
+			seed := uint64(len(tc.name))
+			t.Logf("seed %d", seed)
+			r := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 2)), fs: src, m: newModel(), bs: MinBlockSize}
+			for range 120 {
+				r.do(ctx)
+			}
+			must(v.e.CreateReplica(ctx, "dst", tc.dstKey))(t)
+			dst := func() *FS { return v.fs("dst") }
+			// The sync pins the source's journal from its first snapshot.
+			if err := src().SetPin("sync", src().DurableSeq()+1); err != nil {
+				t.Fatal(err)
+			}
+			s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery}
+			writes := func() {
+				for range 5 {
+					r.do(ctx)
+				}
+				// Not readable, not promotable, refuses records mid-sync.
+				if _, err := dst().GetAttr(ctx, RootIno); !errors.Is(err, ErrNotReady) {
+					t.Fatalf("replica readable during its initial sync: %v", err)
+				}
+				_, err := dst().Promote(ctx)
+				wantErr(t, err, ErrNotReady)
+			}
+			if tc.crashAt > 0 {
+				if s.run(ctx, tc.crashAt, writes) {
+					t.Fatal("sync finished before the crash point")
+				}
+				before := dst().SyncState()
+				v.crash()
+				after := dst().SyncState()
+				if !after.Active || !bytes.Equal(after.Cursor, before.Cursor) || after.Base != before.Base {
+					t.Fatalf("sync state after crash %+v, before %+v", after, before)
+				}
+				// A chunk that was ingested already is skipped, not an error.
+				s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery}
+			}
+			s.run(ctx, 0, writes)
+			st := dst().SyncState()
+			if st.Active || st.Top < st.Base {
+				t.Fatalf("sync state after the last chunk: %+v", st)
+			}
+			if tc.snapEvery > 1 && st.Top == st.Base && s.chunks > tc.snapEvery {
+				t.Fatalf("chunks came from several snapshots but base = top = %d", st.Base)
+			}
+			// Replay to the source's durable point; consistent from Top on.
+			if st.Top > st.Base {
+				if _, err := dst().GetAttr(ctx, RootIno); !errors.Is(err, ErrNotReady) {
+					t.Fatalf("replica readable before its consistent point: %v", err)
+				}
+			}
+			for range 10 {
+				r.do(ctx)
+			}
+			catchUp(t, ctx, src(), dst())
+			sseq, ssum := must3(src().Checksum(ctx))(t)
+			dseq, dsum := must3(dst().Checksum(ctx))(t)
+			if sseq != dseq || ssum != dsum {
+				t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
+			}
+			want := must(dumpFS(ctx, src()))(t)
+			got := must(dumpFS(ctx, dst()))(t)
+			if d := diffDumps(want, got); d != "" {
+				t.Fatalf("replica tree differs:\n%s", d)
+			}
+			if err := dst().Verify(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			// A retried last chunk is harmless; promotion works.
+			if _, err := dst().Ingest(ctx, SyncChunk{Seq: st.Base, Epoch: 1}); err != nil {
+				t.Fatalf("retried last chunk: %v", err)
+			}
+			rp := must(dst().Promote(ctx))(t)
+			if rp.Seq != sseq {
+				t.Fatalf("recovery point %d, want %d", rp.Seq, sseq)
+			}
+			must(dst().Mkdir(ctx, RootCred, RootIno, "after-promotion", SetAttr{}))(t)
+		})
+	}
+}
+
+func TestIngestRules(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	src := v.mkfs("src")
+	must(src.Mkdir(ctx, RootCred, RootIno, "d", SetAttr{}))(t)
+	dst := must(v.e.CreateReplica(ctx, "dst", ""))(t)
+	snap := must(src.Snapshot(ctx))(t)
+	defer snap.Close()
+	s := &syncer{t: t, src: src, dst: dst, chunkKeys: 2, snapEvery: 1}
+	first := s.chunk(snap, nil)
+	for _, tc := range []struct {
+		name string
+		c    SyncChunk
+		want error
+	}{
+		{"no seq", SyncChunk{Epoch: 1}, ErrInvalid},
+		{"unsorted", SyncChunk{Seq: 1, Epoch: 1, Pairs: []Mutation{{Key: []byte("M2")}, {Key: []byte("M1")}}}, ErrInvalid},
+		{"delete", SyncChunk{Seq: 1, Epoch: 1, Pairs: []Mutation{{Key: []byte("M1"), Delete: true}}}, ErrInvalid},
+		{"local key", SyncChunk{Seq: 1, Epoch: 1, Pairs: []Mutation{{Key: []byte("l1")}}}, ErrInvalid},
+		{"outside range", SyncChunk{Seq: 1, Epoch: 1, Hi: []byte("M"), Pairs: []Mutation{{Key: []byte("M1")}}}, ErrInvalid},
+		{"not at cursor", SyncChunk{Seq: 1, Epoch: 1, Lo: []byte("M"), Hi: []byte("N")}, ErrGap},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := dst.Ingest(ctx, tc.c)
+			wantErr(t, err, tc.want)
+			if st := dst.SyncState(); st.Active {
+				t.Fatalf("a refused chunk started the sync: %+v", st)
+			}
+		})
+	}
+	s.ingest(ctx, first)
+	// Records are refused while chunks are being ingested.
+	recs := must(src.ReadJournal(ctx, 1, 10, 1<<20))(t)
+	_, err := dst.Apply(ctx, recs)
+	wantErr(t, err, ErrInvalid)
+	// A replica that already applied records cannot start a sync.
+	other := must(v.e.CreateReplica(ctx, "other", ""))(t)
+	ship(t, ctx, src, other, recs)
+	_, err = other.Ingest(ctx, first)
+	wantErr(t, err, ErrInvalid)
+}
