@@ -127,6 +127,16 @@ func (fs *FS) WaitDurable(ctx context.Context, after uint64) (uint64, error) {
 	}
 }
 
+// DurableNotify returns the durable sequence and a channel that is closed
+// once it advances past that value (for loops that also wait on other
+// events).
+func (fs *FS) DurableNotify() (uint64, <-chan struct{}) {
+	fs.durMu.Lock()
+	ch := fs.durCh
+	fs.durMu.Unlock()
+	return fs.durable.Load(), ch
+}
+
 func (fs *FS) publishDurable(seq uint64) {
 	if seq <= fs.durable.Load() {
 		return

@@ -60,6 +60,20 @@ func (fs *FS) ReadJournal(_ context.Context, from uint64, maxRecords, maxBytes i
 	return recs, it.Error()
 }
 
+// JournalStart returns the lowest seq the journal can still hold (records
+// below it were truncated).
+func (fs *FS) JournalStart() (uint64, error) {
+	v, err := fs.e.kv.Get(localKey(fs.id, locJTrunc))
+	if errors.Is(err, kv.ErrNotFound) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	t, err := decodeU64(v)
+	return max(t, 1), err
+}
+
 func (fs *FS) truncatedBelow() uint64 {
 	v, err := fs.e.kv.Get(localKey(fs.id, locJTrunc))
 	if err != nil {

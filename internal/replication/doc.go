@@ -1,0 +1,60 @@
+// Package replication ships file-system journals between regions and
+// applies them to replicas: initial sync from snapshots, steady-state
+// streaming, heartbeats and lag, acknowledgements that move the source's
+// journal pin, failover (promotion at a transaction boundary) and the
+// authenticated transport that the control planes of two regions use to
+// coordinate.
+//
+// # Transport
+//
+// A region's Node serves HTTP/2 (cleartext HTTP/2 on loopback, TLS with
+// optional client certificates in production). Every replication has one
+// long-lived stream, POST /replication/v1/stream?id=…, from its source to
+// its destination; the streams of a region pair share one connection.
+// Unary calls between control planes use POST /replication/v1/call/<method>
+// with JSON bodies.
+//
+// Peers prove they hold the pair's secret: a stream's request carries the
+// source region, a fresh nonce, the time and an HMAC over them; the reply
+// carries the destination's nonce and an HMAC over both; every frame after
+// that is authenticated under a key derived from both nonces and numbered,
+// so a damaged, forged, reordered or replayed frame ends the stream before
+// anything in it is applied. Unary calls carry an HMAC over the method,
+// path, time, nonce and body hash, and nonces are remembered.
+//
+// # Frames (wire version 1)
+//
+//	length (4, big-endian: type ‖ counter ‖ payload) ‖ type (1) ‖ counter (8) ‖ payload ‖ HMAC-SHA256[:16]
+//
+// Payloads are uvarints and length-prefixed byte strings:
+//
+//	records   n ‖ n × engine record (its own versioned, CRC-checked form)
+//	blocks    n ‖ n × (id ‖ plaintext); the receiver verifies every id
+//	chunk     seq ‖ epoch ‖ time ‖ lo ‖ has-hi ‖ hi ‖ n ‖ n × (key ‖ value)
+//	heartbeat durable seq ‖ time (read before the durable seq) ‖ epoch
+//	ack       applied epoch ‖ applied seq ‖ applied time ‖ synced time ‖
+//	          syncing ‖ sync base ‖ cursor ‖ rewind ‖ missing ids ‖ fatal
+//
+// # Protocol
+//
+// The destination answers a new stream with an ack of its durable state.
+// A fresh replica gets an initial sync: chunks of the source's replicated
+// keys in key order, each from a snapshot at the durable mark (a new
+// snapshot every few seconds, so none is held for long); the source's
+// journal is pinned from the first snapshot's seq on, and the replica
+// replays every record after it, so it converges and is consistent from
+// the last chunk's seq on (engine.FS.Ingest). Then the source streams
+// durable records from the replica's applied seq on, pushing the blocks
+// they reference first (a recently-pushed set avoids resending), and a
+// heartbeat every 100 ms. The destination applies whole transactions,
+// many per commit, its applied point in the same batch, and acks after
+// each commit and heartbeat. When it lacks a block or sees a gap it asks
+// for a rewind (with the missing ids); the source pushes them and resends
+// from the applied point. Acks move the source's journal pin; a
+// destination that falls further behind than the retention limits loses
+// its pin and needs a resync.
+//
+// LastReplicated is the source time of the newest heartbeat whose durable
+// seq the replica has applied: everything the source committed before
+// that time is on the replica.
+package replication

@@ -1,0 +1,469 @@
+package replication
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+)
+
+// InboundSpec names a replication this region receives.
+type InboundSpec struct {
+	ID           string
+	SourceRegion string
+	SourceFS     string // engine name at the source (for status and logs)
+	DestFS       string // engine name of the local replica
+}
+
+// AddInbound registers a replication whose source may now open streams
+// into the local replica DestFS. Adding an existing id updates nothing.
+func (n *Node) AddInbound(spec InboundSpec) error {
+	fs, err := n.opts.Engine.FS(spec.DestFS)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return engine.ErrClosed
+	}
+	if _, ok := n.inbound[spec.ID]; ok {
+		return nil
+	}
+	n.inbound[spec.ID] = &inbound{n: n, spec: spec, fs: fs,
+		st: Status{ID: spec.ID, Role: RoleDestination, FS: spec.DestFS, PeerRegion: spec.SourceRegion, PeerFS: spec.SourceFS}}
+	return nil
+}
+
+// RemoveInbound forgets a received replication, closing its stream.
+func (n *Node) RemoveInbound(id string) {
+	n.mu.Lock()
+	in := n.inbound[id]
+	delete(n.inbound, id)
+	n.mu.Unlock()
+	if in != nil {
+		in.detach()
+	}
+}
+
+// InboundStatus returns one received replication's status.
+func (n *Node) InboundStatus(id string) (Status, bool) {
+	n.mu.Lock()
+	in := n.inbound[id]
+	n.mu.Unlock()
+	if in == nil {
+		return Status{}, false
+	}
+	return in.status(), true
+}
+
+// Promote ends a received replication at a transaction boundary: the
+// stream is closed, every record applied so far stays, and the replica
+// becomes a writable primary at a new epoch, durably, before Promote
+// returns. The registration is removed; the caller records why (so a
+// source that calls later learns it, see Hooks.Gone).
+func (n *Node) Promote(ctx context.Context, id string) (engine.RecoveryPoint, error) {
+	n.mu.Lock()
+	in := n.inbound[id]
+	delete(n.inbound, id)
+	n.mu.Unlock()
+	if in == nil {
+		return engine.RecoveryPoint{}, fmt.Errorf("replication %s: %w", id, ErrNotFound)
+	}
+	in.detach()
+	rp, err := in.fs.Promote(ctx)
+	if err != nil {
+		// Still a replica: keep receiving.
+		n.mu.Lock()
+		if _, ok := n.inbound[id]; !ok && !n.closed {
+			n.inbound[id] = in
+		}
+		n.mu.Unlock()
+		return rp, err
+	}
+	n.log.Info("replica promoted", "replication", id, "fs_id", in.spec.DestFS,
+		"recovery_seq", rp.Seq, "recovery_time", rp.Time, "epoch", rp.NewEpoch)
+	return rp, nil
+}
+
+type inbound struct {
+	n    *Node
+	spec InboundSpec
+	fs   *engine.FS
+
+	attachMu sync.Mutex // serialises streams: one applier at a time
+
+	mu     sync.Mutex // guards the fields below
+	cancel context.CancelFunc
+	done   chan struct{}
+	st     Status
+	hbs    []heartbeat // heartbeats whose seq is not applied yet, oldest first
+}
+
+func (in *inbound) status() Status {
+	in.mu.Lock()
+	st := in.st
+	in.mu.Unlock()
+	epoch, applied, _ := in.fs.Applied()
+	st.Applied, st.AppliedEpoch = applied, epoch
+	if st.SourceDurable > applied {
+		st.PendingRecords = st.SourceDurable - applied
+	}
+	ss := in.fs.SyncState()
+	st.Sync.Active = ss.Active
+	now := in.n.now()
+	switch {
+	case st.State == StateError:
+	case st.LastContact.IsZero() || now.Sub(st.LastContact) > 2*streamIdle:
+		since := st.LastContact
+		if since.IsZero() {
+			st.Message = "waiting for the source region " + in.spec.SourceRegion
+		} else {
+			st.Message = fmt.Sprintf("no contact with the source region %s for %s", in.spec.SourceRegion, now.Sub(since).Round(time.Second))
+			if now.Sub(since) >= in.n.opts.PauseAfter {
+				st.State = StatePaused
+				break
+			}
+		}
+		if !in.fs.Consistent() {
+			st.State = StateEnabling
+		} else {
+			st.State = StateEnabled
+		}
+	case !in.fs.Consistent():
+		st.State, st.Message = StateEnabling, "initial sync in progress"
+	default:
+		st.State, st.Message = StateEnabled, ""
+	}
+	return st
+}
+
+// detach closes the current stream, if any, and waits for its applier.
+func (in *inbound) detach() {
+	in.mu.Lock()
+	cancel, done := in.cancel, in.done
+	in.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// frame is a received message.
+type frame struct {
+	typ byte
+	p   []byte
+}
+
+func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
+	from, cn, err := n.verifyRequest(r, nil)
+	if err != nil {
+		n.log.Warn("peer stream refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, "peer authentication failed", http.StatusForbidden)
+		return
+	}
+	id := r.URL.Query().Get("id")
+	n.mu.Lock()
+	in := n.inbound[id]
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if in == nil {
+		g := goneError{Reason: "the destination region has no replication " + id}
+		if n.opts.Hooks != nil {
+			g.Promoted, g.Epoch, g.Reason = n.opts.Hooks.Gone(r.Context(), from, id)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGone)
+		json.NewEncoder(w).Encode(g)
+		return
+	}
+	if in.spec.SourceRegion != from {
+		http.Error(w, "replication "+id+" is not from region "+from, http.StatusForbidden)
+		return
+	}
+	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGone)
+		json.NewEncoder(w).Encode(goneError{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		return
+	}
+	// One stream at a time: a new one replaces the old.
+	in.detach()
+	in.attachMu.Lock()
+	defer in.attachMu.Unlock()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	in.mu.Lock()
+	in.cancel, in.done = cancel, done
+	in.mu.Unlock()
+
+	secret := n.peers[from].Secret
+	sn := newNonce()
+	w.Header().Set(hdrNonce, sn)
+	w.Header().Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	key := sessionKey(secret, cn, sn)
+	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: w, rc: rc,
+		log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
+	frames := make(chan frame, 64)
+	rerr := make(chan error, 1)
+	reader := framer{key: key, dir: dirToDest}
+	go func() {
+		for {
+			typ, p, err := reader.read(r.Body)
+			if err != nil {
+				rerr <- err
+				return
+			}
+			select {
+			case frames <- frame{typ, p}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	err = rx.run(frames, rerr)
+	if err != nil && ctx.Err() == nil {
+		rx.log.Debug("replication stream ended", "err", err)
+		in.mu.Lock()
+		in.st.LastError = err.Error()
+		in.mu.Unlock()
+	}
+}
+
+// receiver applies one stream's messages, in order, to the replica.
+type receiver struct {
+	in  *inbound
+	ctx context.Context
+	out framer
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	log interface {
+		Debug(string, ...any)
+		Warn(string, ...any)
+	}
+	// A rewind was asked for at rewindAt; gaps until the resend arrives
+	// are expected and not asked about again (for a while).
+	rewinding bool
+	rewindAt  time.Time
+	askRewind bool
+	asked     map[blocks.ID]bool // missing blocks asked for in this rewind
+	missing   []blocks.ID        // to ask for in the next ack
+	pending   []*engine.Record
+	fatal     string
+}
+
+func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
+	if err := rx.ack(); err != nil {
+		return err
+	}
+	idle := time.NewTimer(streamIdle)
+	defer idle.Stop()
+	for {
+		var batch []frame
+		select {
+		case f := <-frames:
+			batch = append(batch, f)
+		case err := <-rerr:
+			return err
+		case <-idle.C:
+			return fmt.Errorf("replication: source silent for %s", streamIdle)
+		case <-rx.ctx.Done():
+			return rx.ctx.Err()
+		}
+	drain:
+		for len(batch) < 64 {
+			select {
+			case f := <-frames:
+				batch = append(batch, f)
+			default:
+				break drain
+			}
+		}
+		idle.Reset(streamIdle)
+		rx.in.mu.Lock()
+		rx.in.st.LastContact = rx.in.n.now()
+		rx.in.mu.Unlock()
+		for _, f := range batch {
+			if err := rx.handle(f); err != nil {
+				return err
+			}
+		}
+		if err := rx.flushRecords(); err != nil {
+			return err
+		}
+		if err := rx.ack(); err != nil {
+			return err
+		}
+	}
+}
+
+func (rx *receiver) handle(f frame) error {
+	if rx.fatal != "" {
+		return nil // waiting for the operator; acks say why
+	}
+	switch f.typ {
+	case msgBlocks:
+		m, err := decodeBlocks(f.p)
+		if err != nil {
+			return err
+		}
+		for i, id := range m.ids {
+			if err := rx.in.fs.PutBlock(rx.ctx, id, m.data[i]); err != nil {
+				if errors.Is(err, engine.ErrCorrupt) {
+					return fmt.Errorf("replication: pushed block %s does not match its id: %w", id, err)
+				}
+				return err
+			}
+		}
+	case msgRecords:
+		m, err := decodeRecords(f.p)
+		if err != nil {
+			return err
+		}
+		if len(m.recs) == 0 {
+			return nil
+		}
+		// Keep pending records contiguous; a frame that does not continue
+		// them is applied on its own (Apply skips what is applied).
+		if len(rx.pending) > 0 && m.recs[0].Seq != rx.pending[len(rx.pending)-1].Seq+1 {
+			if err := rx.flushRecords(); err != nil {
+				return err
+			}
+		}
+		rx.pending = append(rx.pending, m.recs...)
+		if len(rx.pending) >= 4096 {
+			return rx.flushRecords()
+		}
+	case msgChunk:
+		if err := rx.flushRecords(); err != nil {
+			return err
+		}
+		c, err := decodeChunk(f.p)
+		if err != nil {
+			return err
+		}
+		_, err = rx.in.fs.Ingest(rx.ctx, *c)
+		return rx.outcome(err)
+	case msgHeartbeat:
+		h, err := decodeHeartbeat(f.p)
+		if err != nil {
+			return err
+		}
+		rx.in.mu.Lock()
+		rx.in.st.SourceDurable = h.Durable
+		if n := len(rx.in.hbs); n == 0 || rx.in.hbs[n-1].Durable < h.Durable {
+			if n >= 4096 {
+				rx.in.hbs = rx.in.hbs[1:]
+			}
+			rx.in.hbs = append(rx.in.hbs, *h)
+		} else {
+			rx.in.hbs[n-1].Time = h.Time // same durable point, later time
+		}
+		rx.in.mu.Unlock()
+	default:
+		return fmt.Errorf("%w: unknown message %d", ErrFrame, f.typ)
+	}
+	return nil
+}
+
+func (rx *receiver) flushRecords() error {
+	if len(rx.pending) == 0 {
+		return nil
+	}
+	recs := rx.pending
+	rx.pending = nil
+	_, applied, _ := rx.in.fs.Applied()
+	if recs[len(recs)-1].Seq <= applied {
+		return nil // all applied already (a resend)
+	}
+	_, err := rx.in.fs.Apply(rx.ctx, recs)
+	if err == nil {
+		rx.in.mu.Lock()
+		rx.in.st.AppliedRecords += uint64(len(recs))
+		rx.in.mu.Unlock()
+	}
+	return rx.outcome(err)
+}
+
+// outcome turns an apply or ingest result into the next ack's content; it
+// returns an error only when the stream must end.
+func (rx *receiver) outcome(err error) error {
+	var mb *engine.MissingBlocksError
+	switch {
+	case err == nil:
+		rx.rewinding, rx.asked = false, nil
+		return nil
+	case errors.As(err, &mb):
+		if rx.asked == nil {
+			rx.asked = map[blocks.ID]bool{}
+		}
+		for _, id := range mb.IDs {
+			if !rx.asked[id] {
+				rx.asked[id] = true
+				rx.missing = append(rx.missing, id)
+			}
+		}
+		if len(rx.missing) > 0 {
+			rx.rewinding, rx.rewindAt = true, rx.in.n.now()
+		}
+		return nil
+	case errors.Is(err, engine.ErrGap), errors.Is(err, engine.ErrPaused):
+		if !rx.rewinding || rx.in.n.now().Sub(rx.rewindAt) > 500*time.Millisecond {
+			rx.rewinding, rx.rewindAt, rx.askRewind = true, rx.in.n.now(), true
+			rx.asked = nil
+		}
+		return nil
+	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrFatal), errors.Is(err, context.Canceled):
+		return err
+	default:
+		rx.fatal = err.Error()
+		rx.log.Warn("replica cannot continue", "err", err)
+		rx.in.mu.Lock()
+		rx.in.st.State, rx.in.st.Message = StateError, "the replica cannot apply the source's changes: "+err.Error()
+		rx.in.mu.Unlock()
+		return nil
+	}
+}
+
+// ack sends the replica's durable state.
+func (rx *receiver) ack() error {
+	epoch, applied, at := rx.in.fs.Applied()
+	ss := rx.in.fs.SyncState()
+	a := &ack{AppliedEpoch: epoch, AppliedSeq: applied, AppliedTime: at,
+		Syncing: ss.Active, SyncBase: ss.Base, Cursor: ss.Cursor, Fatal: rx.fatal}
+	if rx.in.fs.Consistent() {
+		rx.in.mu.Lock()
+		for len(rx.in.hbs) > 0 && rx.in.hbs[0].Durable <= applied {
+			rx.in.st.LastReplicated = rx.in.hbs[0].Time
+			rx.in.hbs = rx.in.hbs[1:]
+		}
+		a.Synced = rx.in.st.LastReplicated
+		rx.in.mu.Unlock()
+	}
+	if len(rx.missing) > 0 || rx.askRewind {
+		a.Rewind, a.Missing = true, rx.missing
+		rx.missing, rx.askRewind = nil, false
+	}
+	if err := rx.out.write(rx.w, msgAck, a.encode()); err != nil {
+		return err
+	}
+	return rx.rc.Flush()
+}

@@ -1,0 +1,457 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+)
+
+// Defaults.
+const (
+	DefaultHeartbeat   = 100 * time.Millisecond
+	DefaultPauseAfter  = 5 * time.Minute
+	DefaultRetainAge   = 15 * time.Minute
+	DefaultMaxLagAge   = 24 * time.Hour
+	DefaultMaxLagBytes = 64 << 30
+	DefaultChunkBytes  = 1 << 20
+	DefaultWindowBytes = 64 << 20
+	// callTimeout bounds a unary call to a peer (failover coordination
+	// must fail fast when the peer is unreachable).
+	callTimeout = 2 * time.Second
+	// streamIdle: a stream that carried nothing (not even a heartbeat or
+	// an ack) for this long is dead.
+	streamIdle = 10 * time.Second
+)
+
+// Peer is another region (or this one, for replication between zones of
+// one region).
+type Peer struct {
+	// URL of the peer's replication endpoint, e.g. http://127.2.0.1:7071.
+	URL string
+	// Secret authenticates the pair (both sides hold the same one).
+	Secret []byte
+	// TLS, when set, is the client configuration for https URLs (mutual
+	// TLS: include a client certificate).
+	TLS *tls.Config
+}
+
+// Hooks connect the node to its region's control plane.
+type Hooks interface {
+	// Call answers a unary call from a peer region (control-plane
+	// coordination of replication configurations). It returns the JSON
+	// response or an error; *CallError carries a status the caller sees.
+	Call(ctx context.Context, from, method string, body []byte) ([]byte, error)
+	// Gone is asked when a peer opens a stream for a replication this
+	// region does not know: it says whether the destination was promoted
+	// (at epoch) so the source fences itself.
+	Gone(ctx context.Context, from, id string) (promoted bool, epoch uint64, reason string)
+	// SourceGone is told when the destination refuses a stream: the
+	// replication was deleted there, promoted at epoch when promoted.
+	SourceGone(ctx context.Context, id string, promoted bool, epoch uint64, reason string)
+}
+
+// Options configure a Node.
+type Options struct {
+	Region string
+	Engine *engine.Engine
+	Peers  map[string]Peer
+	Hooks  Hooks
+	Logger *slog.Logger
+	Clock  func() time.Time
+
+	Heartbeat   time.Duration // 100 ms
+	PauseAfter  time.Duration // link down this long → PAUSED (5 min)
+	RetainAge   time.Duration // local journal retention (15 min)
+	MaxLagAge   time.Duration // a destination further behind needs a resync (24 h)
+	MaxLagBytes int64         // likewise, in journal bytes retained for it (64 GiB)
+	ChunkBytes  int           // initial-sync chunk size (1 MiB)
+	WindowBytes int64         // bytes in flight per stream before waiting for acks (64 MiB)
+	// ServerTLS, when set, makes Serve speak TLS (and require client
+	// certificates if it says so).
+	ServerTLS *tls.Config
+}
+
+// Node is a region's replication endpoint: it ships the journals of its
+// source file systems to their destinations and applies what its peers
+// ship to its replicas.
+type Node struct {
+	opts   Options
+	log    *slog.Logger
+	peers  map[string]Peer
+	nonces nonceCache
+
+	clientsMu sync.Mutex // guards clients
+	clients   map[string]*http.Client
+
+	mu       sync.Mutex // guards the maps below
+	outbound map[string]*outbound
+	inbound  map[string]*inbound
+	closed   bool
+
+	srvMu sync.Mutex // guards srv
+	srv   *http.Server
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New builds a node; Start begins its background work.
+func New(o Options) *Node {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Heartbeat, DefaultHeartbeat)
+	def(&o.PauseAfter, DefaultPauseAfter)
+	def(&o.RetainAge, DefaultRetainAge)
+	def(&o.MaxLagAge, DefaultMaxLagAge)
+	if o.MaxLagBytes <= 0 {
+		o.MaxLagBytes = DefaultMaxLagBytes
+	}
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = DefaultChunkBytes
+	}
+	if o.WindowBytes <= 0 {
+		o.WindowBytes = DefaultWindowBytes
+	}
+	return &Node{
+		opts: o, log: o.Logger.With("region", o.Region), peers: o.Peers,
+		clients:  map[string]*http.Client{},
+		outbound: map[string]*outbound{}, inbound: map[string]*inbound{},
+		stop: make(chan struct{}),
+	}
+}
+
+func (n *Node) now() time.Time { return n.opts.Clock() }
+
+// Start begins journal retention (truncation) for every file system.
+func (n *Node) Start() {
+	n.wg.Add(1)
+	go n.retentionLoop()
+}
+
+// Close stops every stream and background task and waits for them.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	outs := make([]*outbound, 0, len(n.outbound))
+	for _, o := range n.outbound {
+		outs = append(outs, o)
+	}
+	ins := make([]*inbound, 0, len(n.inbound))
+	for _, in := range n.inbound {
+		ins = append(ins, in)
+	}
+	n.mu.Unlock()
+	close(n.stop)
+	for _, o := range outs {
+		o.halt()
+	}
+	for _, in := range ins {
+		in.detach()
+	}
+	n.wg.Wait()
+	n.clientsMu.Lock()
+	for _, c := range n.clients {
+		c.CloseIdleConnections()
+	}
+	n.clientsMu.Unlock()
+	return nil
+}
+
+// Serve answers peers on ln (HTTP/2; TLS when Options.ServerTLS is set,
+// cleartext HTTP/2 otherwise) until Shutdown.
+func (n *Node) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	if n.opts.ServerTLS != nil {
+		srv.Protocols.SetHTTP2(true)
+		srv.TLSConfig = n.opts.ServerTLS.Clone()
+		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	n.srvMu.Lock()
+	n.srv = srv
+	n.srvMu.Unlock()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops serving peers: open streams are closed (their sources
+// reconnect elsewhere or later).
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.srvMu.Lock()
+	srv := n.srv
+	n.srvMu.Unlock()
+	n.mu.Lock()
+	for _, in := range n.inbound {
+		in.detach()
+	}
+	n.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	// Streams never go idle: close them rather than wait.
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		srv.Close()
+	}
+	return err
+}
+
+// Handler is the replication endpoint: /replication/v1/stream (journal
+// streams) and /replication/v1/call/<method> (unary calls).
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /replication/v1/stream", n.serveStream)
+	mux.HandleFunc("POST /replication/v1/call/{method}", n.serveCall)
+	return mux
+}
+
+func (n *Node) client(region string) (*http.Client, Peer, error) {
+	peer, ok := n.peers[region]
+	if !ok {
+		return nil, Peer{}, fmt.Errorf("%w: %q", ErrUnknownRegion, region)
+	}
+	n.clientsMu.Lock()
+	defer n.clientsMu.Unlock()
+	if c, ok := n.clients[region]; ok {
+		return c, peer, nil
+	}
+	tr := &http.Transport{
+		Protocols:           new(http.Protocols),
+		DialContext:         (&net.Dialer{Timeout: callTimeout, KeepAlive: 15 * time.Second}).DialContext,
+		TLSHandshakeTimeout: callTimeout,
+		IdleConnTimeout:     2 * time.Minute,
+	}
+	if peer.TLS != nil {
+		tr.TLSClientConfig = peer.TLS.Clone()
+		tr.Protocols.SetHTTP2(true)
+	} else {
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	c := &http.Client{Transport: tr}
+	n.clients[region] = c
+	return c, peer, nil
+}
+
+// ErrUnknownRegion: no peer of that name is configured.
+var ErrUnknownRegion = errors.New("replication: unknown region")
+
+// ErrUnreachable: a peer region did not answer in time.
+var ErrUnreachable = errors.New("replication: region unreachable")
+
+// CallError is a peer's refusal of a unary call, with the status and
+// AWS-style code the peer chose; it travels back to the caller intact.
+type CallError struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *CallError) Error() string { return e.Code + ": " + e.Message }
+
+// Call makes a unary call to a peer region's hooks. Unreachable peers fail
+// within about two seconds with ErrUnreachable.
+func (n *Node) Call(ctx context.Context, region, method string, req, resp any) error {
+	c, peer, err := n.client(region)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.URL+"/replication/v1/call/"+method, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	signRequest(hr, peer.Secret, n.opts.Region, n.now(), body)
+	res, err := c.Do(hr)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, region, err)
+	}
+	defer res.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, region, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		ce := &CallError{}
+		if json.Unmarshal(rb, ce) != nil || ce.Code == "" {
+			return fmt.Errorf("replication: %s %s: HTTP %d: %s", region, method, res.StatusCode, bytes.TrimSpace(rb))
+		}
+		return ce
+	}
+	if resp == nil {
+		return nil
+	}
+	return json.Unmarshal(rb, resp)
+}
+
+func (n *Node) serveCall(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		writeCallError(w, &CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "cannot read body"})
+		return
+	}
+	from, _, err := n.verifyRequest(r, body)
+	if err != nil {
+		n.log.Warn("peer call refused", "err", err, "remote", r.RemoteAddr)
+		writeCallError(w, &CallError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "peer authentication failed"})
+		return
+	}
+	if n.opts.Hooks == nil {
+		writeCallError(w, &CallError{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "no control plane"})
+		return
+	}
+	out, err := n.opts.Hooks.Call(r.Context(), from, r.PathValue("method"), body)
+	if err != nil {
+		var ce *CallError
+		if !errors.As(err, &ce) {
+			n.log.Error("peer call failed", "from", from, "method", r.PathValue("method"), "err", err)
+			ce = &CallError{Status: http.StatusInternalServerError, Code: "InternalServerError", Message: "internal error"}
+		}
+		writeCallError(w, ce)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+func writeCallError(w http.ResponseWriter, ce *CallError) {
+	if ce.Status == 0 {
+		ce.Status = http.StatusBadRequest
+	}
+	b, _ := json.Marshal(ce)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ce.Status)
+	w.Write(b)
+}
+
+// Outbound lists the statuses of every replication this region ships.
+func (n *Node) Outbound() []Status {
+	n.mu.Lock()
+	outs := make([]*outbound, 0, len(n.outbound))
+	for _, o := range n.outbound {
+		outs = append(outs, o)
+	}
+	n.mu.Unlock()
+	st := make([]Status, 0, len(outs))
+	for _, o := range outs {
+		st = append(st, o.status())
+	}
+	sort.Slice(st, func(i, j int) bool { return st[i].ID < st[j].ID })
+	return st
+}
+
+// Inbound lists the statuses of every replication this region receives.
+func (n *Node) Inbound() []Status {
+	n.mu.Lock()
+	ins := make([]*inbound, 0, len(n.inbound))
+	for _, in := range n.inbound {
+		ins = append(ins, in)
+	}
+	n.mu.Unlock()
+	st := make([]Status, 0, len(ins))
+	for _, in := range ins {
+		st = append(st, in.status())
+	}
+	sort.Slice(st, func(i, j int) bool { return st[i].ID < st[j].ID })
+	return st
+}
+
+// retentionLoop truncates every file system's journal below what its
+// destinations and syncs still need (their pins) and the local retention
+// age.
+func (n *Node) retentionLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.truncateJournals(context.Background())
+	}
+}
+
+func (n *Node) truncateJournals(ctx context.Context) {
+	e := n.opts.Engine
+	cutoff := n.now().Add(-n.opts.RetainAge)
+	for _, name := range e.Names() {
+		fs, err := e.FS(name)
+		if err != nil {
+			continue
+		}
+		below, err := firstAfter(ctx, fs, cutoff)
+		if err != nil {
+			continue
+		}
+		if _, err := fs.Truncate(ctx, below); err != nil && !errors.Is(err, engine.ErrClosed) {
+			n.log.Warn("journal truncation", "fs_id", name, "err", err)
+		}
+	}
+}
+
+// firstAfter finds the lowest retained seq whose record is newer than t
+// (binary search on seq; record times follow commit order).
+func firstAfter(ctx context.Context, fs *engine.FS, t time.Time) (uint64, error) {
+	hi := fs.DurableSeq()
+	lo, err := fs.JournalStart()
+	if err != nil || lo > hi {
+		return lo, err
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		recs, err := fs.ReadJournal(ctx, mid, 1, 1)
+		if err != nil {
+			return 0, err
+		}
+		if len(recs) == 0 || recs[0].Time.After(t) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, nil
+}

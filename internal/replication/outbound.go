@@ -1,0 +1,754 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+)
+
+// OutboundSpec names a replication this region ships.
+type OutboundSpec struct {
+	ID         string
+	SourceFS   string // engine name of the local source
+	DestRegion string
+	DestFS     string // engine name at the destination (for status and logs)
+}
+
+// maxBlocksFrame bounds the block bytes of one frame.
+const maxBlocksFrame = 8 << 20
+
+// errNeedsResync: the journal the destination needs is gone.
+var errNeedsResync = errors.New("replication: the destination needs a resync: journal records it lacks were truncated")
+
+// goneError: the destination refused the stream because the replication
+// no longer exists there.
+type goneError struct {
+	Promoted bool   `json:"promoted"`
+	Epoch    uint64 `json:"epoch"`
+	Reason   string `json:"reason"`
+}
+
+func (g *goneError) Error() string { return "replication: destination: " + g.Reason }
+
+// pinName is the journal pin a replication holds on its source.
+func pinName(id string) string { return "repl:" + id }
+
+// AddOutbound starts shipping a source file system to its destination.
+// The journal is pinned from the destination's acknowledged point (or the
+// initial sync's first snapshot) until RemoveOutbound. Adding an existing
+// id is a no-op.
+func (n *Node) AddOutbound(spec OutboundSpec) error {
+	fs, err := n.opts.Engine.FS(spec.SourceFS)
+	if err != nil {
+		return err
+	}
+	if _, _, err := n.client(spec.DestRegion); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return engine.ErrClosed
+	}
+	if _, ok := n.outbound[spec.ID]; ok {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &outbound{
+		n: n, spec: spec, fs: fs, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		sent: newIDCache(4096),
+		st: Status{ID: spec.ID, Role: RoleSource, FS: spec.SourceFS, PeerRegion: spec.DestRegion, PeerFS: spec.DestFS,
+			State: StateEnabling, LinkDownSince: n.now()},
+	}
+	n.outbound[spec.ID] = o
+	go o.run()
+	return nil
+}
+
+// RemoveOutbound stops shipping and releases the journal pin.
+func (n *Node) RemoveOutbound(id string) {
+	n.mu.Lock()
+	o := n.outbound[id]
+	delete(n.outbound, id)
+	n.mu.Unlock()
+	if o == nil {
+		return
+	}
+	o.halt()
+	o.fs.ClearPin(pinName(id))
+}
+
+// OutboundStatus returns one shipped replication's status.
+func (n *Node) OutboundStatus(id string) (Status, bool) {
+	n.mu.Lock()
+	o := n.outbound[id]
+	n.mu.Unlock()
+	if o == nil {
+		return Status{}, false
+	}
+	return o.status(), true
+}
+
+// Drain waits until the destination has durably applied everything the
+// source had made durable when Drain was called (planned failover: call
+// it once the source refuses new writes).
+func (n *Node) Drain(ctx context.Context, id string) (uint64, error) {
+	n.mu.Lock()
+	o := n.outbound[id]
+	n.mu.Unlock()
+	if o == nil {
+		return 0, fmt.Errorf("replication %s: %w", id, ErrNotFound)
+	}
+	target := o.fs.DurableSeq()
+	for {
+		st := o.status()
+		if st.Applied >= target && !st.Sync.Active {
+			return target, nil
+		}
+		if st.State == StateError {
+			return 0, fmt.Errorf("replication %s: %s", id, st.Message)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// ErrNotFound: no such replication here.
+var ErrNotFound = errors.New("replication: not found")
+
+type outbound struct {
+	n      *Node
+	spec   OutboundSpec
+	fs     *engine.FS
+	ctx    context.Context // ends when the replication is removed
+	cancel context.CancelFunc
+	done   chan struct{}
+	sent   *idCache // blocks pushed recently (not pushed again unasked)
+
+	mu      sync.Mutex // guards st and pinned
+	st      Status
+	pinned  uint64
+	pinTime time.Time
+	avgRec  float64 // running average of record bytes (pending-bytes estimate)
+}
+
+func (o *outbound) halt() {
+	o.cancel()
+	<-o.done
+}
+
+func (o *outbound) status() Status {
+	o.mu.Lock()
+	st := o.st
+	avg := o.avgRec
+	o.mu.Unlock()
+	if avg == 0 {
+		avg = 256
+	}
+	durable := o.fs.DurableSeq()
+	st.SourceDurable = durable
+	if durable > st.Applied && !st.Sync.Active {
+		st.PendingRecords = durable - st.Applied
+		st.PendingBytes = uint64(float64(st.PendingRecords) * avg)
+	}
+	if !st.LinkUp && st.State != StateError {
+		down := o.n.now().Sub(st.LinkDownSince)
+		if down >= o.n.opts.PauseAfter {
+			st.State = StatePaused
+		}
+		msg := fmt.Sprintf("destination region %s unreachable for %s", o.spec.DestRegion, down.Round(time.Second))
+		if st.LastError != "" {
+			msg += ": " + st.LastError
+		}
+		st.Message = msg
+	}
+	return st
+}
+
+func (o *outbound) update(f func(st *Status)) {
+	o.mu.Lock()
+	f(&o.st)
+	o.mu.Unlock()
+}
+
+func (o *outbound) run() {
+	defer close(o.done)
+	log := o.n.log.With("replication", o.spec.ID, "fs_id", o.spec.SourceFS, "dest_region", o.spec.DestRegion)
+	backoff := 50 * time.Millisecond
+	for {
+		start := o.n.now()
+		err := o.session(o.ctx)
+		if o.ctx.Err() != nil {
+			return
+		}
+		var g *goneError
+		if errors.As(err, &g) {
+			log.Warn("destination refused the replication", "reason", g.Reason, "promoted", g.Promoted, "epoch", g.Epoch)
+			o.update(func(st *Status) {
+				st.State, st.Message, st.LinkUp = StateError, g.Reason, false
+			})
+			if o.n.opts.Hooks != nil {
+				o.n.opts.Hooks.SourceGone(o.ctx, o.spec.ID, g.Promoted, g.Epoch, g.Reason)
+			}
+			return
+		}
+		o.update(func(st *Status) {
+			if st.LinkUp {
+				st.LinkUp, st.LinkDownSince = false, o.n.now()
+			}
+			st.LastError = err.Error()
+			if errors.Is(err, errNeedsResync) {
+				st.State, st.Message = StateError, err.Error()
+			}
+		})
+		log.Debug("replication stream ended", "err", err)
+		if o.n.now().Sub(start) > 5*time.Second {
+			backoff = 50 * time.Millisecond
+		}
+		select {
+		case <-o.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+		if errors.Is(err, errNeedsResync) {
+			backoff = 30 * time.Second
+		}
+	}
+}
+
+// stream is one open journal stream to the destination.
+type stream struct {
+	out  framer
+	in   framer
+	w    io.Writer
+	r    io.Reader
+	acks chan *ack
+	errc chan error
+}
+
+func (s *stream) send(typ byte, payload []byte) error { return s.out.write(s.w, typ, payload) }
+
+// session opens a stream and ships until it fails or the replication is
+// removed.
+func (o *outbound) session(ctx context.Context) error {
+	c, peer, err := o.n.client(o.spec.DestRegion)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	stopPipe := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
+	defer stopPipe()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.URL+"/replication/v1/stream?id="+url.QueryEscape(o.spec.ID), pr)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
+	dial, cancelDial := context.WithTimeout(ctx, streamIdle)
+	stopDial := context.AfterFunc(dial, func() {
+		if dial.Err() == context.DeadlineExceeded {
+			cancel()
+		}
+	})
+	res, err := c.Do(req)
+	stopDial()
+	cancelDial()
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusOK:
+	case http.StatusGone:
+		g := &goneError{}
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(g); err != nil || g.Reason == "" {
+			g.Reason = "the destination no longer has this replication"
+		}
+		return g
+	default:
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("replication: %s refused the stream: HTTP %d: %s", o.spec.DestRegion, res.StatusCode, bytes.TrimSpace(b))
+	}
+	sn := res.Header.Get(hdrNonce)
+	if len(sn) < 16 || res.Header.Get(hdrAuth) != sign(peer.Secret, "stream-ok", cn, sn) {
+		return fmt.Errorf("%w: %s answered without proof of the pair's secret", ErrAuth, o.spec.DestRegion)
+	}
+	key := sessionKey(peer.Secret, cn, sn)
+	s := &stream{
+		out: framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
+		w: pw, r: res.Body, acks: make(chan *ack, 256), errc: make(chan error, 1),
+	}
+	go func() {
+		for {
+			typ, p, err := s.in.read(s.r)
+			if err == nil && typ != msgAck {
+				err = fmt.Errorf("%w: unexpected message %d from the destination", ErrFrame, typ)
+			}
+			var a *ack
+			if err == nil {
+				a, err = decodeAck(p)
+			}
+			if err != nil {
+				s.errc <- err
+				return
+			}
+			select {
+			case s.acks <- a:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var first *ack
+	select {
+	case first = <-s.acks:
+	case err := <-s.errc:
+		return err
+	case <-time.After(streamIdle):
+		return fmt.Errorf("replication: %s sent no state", o.spec.DestRegion)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	o.update(func(st *Status) {
+		st.LinkUp, st.LastError, st.LastContact = true, "", o.n.now()
+	})
+	o.onAck(first)
+	if first.Fatal != "" {
+		return fmt.Errorf("replication: destination cannot continue: %s", first.Fatal)
+	}
+	a := first
+	if a.Syncing || (a.AppliedSeq == 0 && a.Synced.IsZero()) {
+		if a, err = o.initialSync(ctx, s, a); err != nil {
+			return err
+		}
+	}
+	return o.ship(ctx, s, a)
+}
+
+// onAck records what the destination acknowledged and moves the pin.
+func (o *outbound) onAck(a *ack) {
+	now := o.n.now()
+	o.mu.Lock()
+	o.st.LastContact = now
+	o.st.Applied, o.st.AppliedEpoch = a.AppliedSeq, a.AppliedEpoch
+	if !a.Synced.IsZero() {
+		o.st.LastReplicated = a.Synced
+		if o.st.State == StateEnabling && !a.Syncing {
+			o.st.State, o.st.Message = StateEnabled, ""
+		}
+	}
+	if a.Fatal != "" {
+		o.st.State, o.st.Message = StateError, "destination cannot continue: "+a.Fatal
+	}
+	pin := uint64(0)
+	if !a.Syncing && a.AppliedSeq > 0 && a.AppliedSeq+1 > o.pinned && now.Sub(o.pinTime) >= 200*time.Millisecond {
+		pin = a.AppliedSeq + 1
+		o.pinned, o.pinTime = pin, now
+	}
+	o.mu.Unlock()
+	if pin > 0 {
+		if err := o.fs.SetPin(pinName(o.spec.ID), pin); err != nil {
+			o.n.log.Warn("journal pin", "replication", o.spec.ID, "err", err)
+		}
+	}
+}
+
+// initialSync streams the source's replicated keys in chunks from
+// snapshots, pushing the blocks the destination lacks, until the
+// destination reports the sync done. It returns that ack.
+func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, error) {
+	base := a.SyncBase
+	if a.Syncing && base > 0 {
+		// Resuming: the journal must still reach back to base+1.
+		if start, err := o.fs.JournalStart(); err != nil || start > base+1 {
+			return nil, errNeedsResync
+		}
+		if err := o.fs.SetPin(pinName(o.spec.ID), base+1); err != nil {
+			return nil, err
+		}
+	}
+	u, err := o.fs.Usage()
+	if err != nil {
+		return nil, err
+	}
+	o.update(func(st *Status) {
+		st.State, st.Message = StateEnabling, "initial sync in progress"
+		if !st.Sync.Active {
+			st.Sync = SyncProgress{Active: true, Started: o.n.now()}
+		}
+		st.Sync.BytesTotal, st.Sync.FilesTotal = u.Bytes, u.Files
+	})
+	cursor := a.Cursor
+	for {
+		snap, err := o.fs.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if base == 0 {
+			base = snap.Seq
+			if err := o.fs.SetPin(pinName(o.spec.ID), base+1); err != nil {
+				snap.Close()
+				return nil, err
+			}
+		}
+		done, next, err := o.syncFrom(ctx, s, snap, cursor)
+		snap.Close()
+		if err != nil {
+			return nil, err
+		}
+		if done != nil {
+			o.update(func(st *Status) {
+				st.Sync.Active, st.Sync.Done, st.Sync.Finished = false, true, o.n.now()
+				st.Sync.BytesDone = max(st.Sync.BytesDone, st.Sync.BytesTotal)
+				st.Sync.FilesDone = max(st.Sync.FilesDone, st.Sync.FilesTotal)
+			})
+			return done, nil
+		}
+		cursor = next
+	}
+}
+
+// syncFrom sends chunks of snap from cursor on. It returns the final ack
+// when the destination finished the sync, or the cursor to continue from
+// with a fresh snapshot (snapshots are not held for long).
+func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapshot, cursor []byte) (*ack, []byte, error) {
+	started := o.n.now()
+	type sent struct {
+		hi    []byte
+		bytes int64
+	}
+	var inflight []sent
+	var inflightBytes int64
+	pos := cursor
+	finished := false // the last chunk was sent
+	hb := time.NewTicker(o.n.opts.Heartbeat)
+	defer hb.Stop()
+	for {
+		// Fill the window.
+		for !finished && inflightBytes < o.n.opts.WindowBytes {
+			if o.n.now().Sub(started) > 5*time.Second {
+				return nil, pos, nil // take a fresh snapshot
+			}
+			c, files, inline, err := o.chunk(snap, pos)
+			if err != nil {
+				return nil, nil, err
+			}
+			p := encodeChunk(c)
+			if err := s.send(msgChunk, p); err != nil {
+				return nil, nil, err
+			}
+			inflight = append(inflight, sent{hi: c.Hi, bytes: int64(len(p))})
+			inflightBytes += int64(len(p))
+			o.update(func(st *Status) {
+				st.Sync.FilesDone += files
+				st.Sync.BytesDone += inline
+				st.ShippedBytes += uint64(len(p))
+			})
+			pos = c.Hi
+			finished = c.Hi == nil
+		}
+		select {
+		case a := <-s.acks:
+			o.onAck(a)
+			if a.Fatal != "" {
+				return nil, nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
+			}
+			if !a.Syncing && a.AppliedSeq > 0 {
+				return a, nil, nil
+			}
+			if a.Rewind {
+				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {
+					return nil, nil, err
+				}
+				pos, finished = a.Cursor, false
+				inflight, inflightBytes = nil, 0
+				continue
+			}
+			// Chunks up to the destination's cursor are done.
+			for len(inflight) > 0 && inflight[0].hi != nil && a.Cursor != nil && bytes.Compare(inflight[0].hi, a.Cursor) <= 0 {
+				inflightBytes -= inflight[0].bytes
+				inflight = inflight[1:]
+			}
+		case err := <-s.errc:
+			return nil, nil, err
+		case <-hb.C:
+			if err := o.heartbeat(s); err != nil {
+				return nil, nil, err
+			}
+			if o.idle() {
+				return nil, nil, fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, streamIdle)
+			}
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// chunk reads the next chunk of snap from lo, counting the files (inode
+// attribute keys) and inline data bytes it holds.
+func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (*engine.SyncChunk, uint64, uint64, error) {
+	it, err := snap.Iter(lo, nil)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer it.Close()
+	c := &engine.SyncChunk{Seq: snap.Seq, Epoch: snap.Epoch, Time: snap.Time, Lo: bytes.Clone(lo)}
+	size := 0
+	var files, inline uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if size >= o.n.opts.ChunkBytes || len(c.Pairs) >= 8192 {
+			c.Hi = bytes.Clone(it.Key())
+			break
+		}
+		v, err := it.Value()
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		k := bytes.Clone(it.Key())
+		if len(k) == 10 && k[0] == 'I' {
+			switch k[9] {
+			case 'A':
+				files++
+			case 'L':
+				inline += uint64(len(v))
+			}
+		}
+		c.Pairs = append(c.Pairs, engine.Mutation{Key: k, Value: bytes.Clone(v)})
+		size += len(k) + len(v) + 8
+	}
+	if err := it.Error(); err != nil {
+		return nil, 0, 0, err
+	}
+	return c, files, inline, nil
+}
+
+// ship streams durable journal records from the destination's applied
+// point on, blocks before the records that reference them, with
+// heartbeats, until the stream fails.
+func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
+	o.update(func(st *Status) {
+		st.Sync.Active = false
+		if st.State == StateEnabling && st.Message == "initial sync in progress" {
+			st.Message = "replaying changes made during the initial sync"
+		}
+	})
+	next := a.AppliedSeq + 1
+	type sent struct {
+		last  uint64
+		bytes int64
+	}
+	var inflight []sent
+	var inflightBytes int64
+	hb := time.NewTicker(o.n.opts.Heartbeat)
+	defer hb.Stop()
+	if err := o.heartbeat(s); err != nil {
+		return err
+	}
+	for {
+		durable, advanced := o.fs.DurableNotify()
+		for next <= durable && inflightBytes < o.n.opts.WindowBytes {
+			recs, err := o.fs.ReadJournal(ctx, next, 512, 4<<20)
+			if errors.Is(err, engine.ErrTruncated) {
+				return errNeedsResync
+			}
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				break
+			}
+			var ids []blocks.ID
+			for _, r := range recs {
+				ids = append(ids, r.AddedRefs...)
+			}
+			if err := o.pushBlocks(ctx, s, ids, false); err != nil {
+				return err
+			}
+			// ReadJournal bounds a batch to about 4 MiB (plus one record
+			// of at most the maximum record size): one frame.
+			p := (&recordsMsg{recs: recs}).encode()
+			if err := s.send(msgRecords, p); err != nil {
+				return err
+			}
+			last := recs[len(recs)-1].Seq
+			inflight = append(inflight, sent{last: last, bytes: int64(len(p))})
+			inflightBytes += int64(len(p))
+			next = last + 1
+			o.mu.Lock()
+			o.st.ShippedRecords += uint64(len(recs))
+			o.st.ShippedBytes += uint64(len(p))
+			avg := float64(len(p)) / float64(len(recs))
+			if o.avgRec == 0 {
+				o.avgRec = avg
+			} else {
+				o.avgRec = 0.9*o.avgRec + 0.1*avg
+			}
+			o.mu.Unlock()
+		}
+		select {
+		case a := <-s.acks:
+			o.onAck(a)
+			if a.Fatal != "" {
+				return fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
+			}
+			if a.Rewind {
+				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {
+					return err
+				}
+				next = a.AppliedSeq + 1
+				inflight, inflightBytes = nil, 0
+				if len(a.Missing) == 0 {
+					// Paused applier or a gap: do not spin.
+					time.Sleep(10 * time.Millisecond)
+				}
+				continue
+			}
+			for len(inflight) > 0 && inflight[0].last <= a.AppliedSeq {
+				inflightBytes -= inflight[0].bytes
+				inflight = inflight[1:]
+			}
+		case <-advanced:
+		case err := <-s.errc:
+			return err
+		case <-hb.C:
+			if err := o.heartbeat(s); err != nil {
+				return err
+			}
+			if o.idle() {
+				return fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, streamIdle)
+			}
+			if err := o.checkRetention(ctx); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// heartbeat sends the source's time, read before its durable mark.
+func (o *outbound) heartbeat(s *stream) error {
+	t := o.n.now()
+	d := o.fs.DurableSeq()
+	_, epoch := o.fs.Mode()
+	h := heartbeat{Durable: d, Time: t, Epoch: epoch}
+	return s.send(msgHeartbeat, h.encode())
+}
+
+func (o *outbound) idle() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n.now().Sub(o.st.LastContact) > streamIdle
+}
+
+// checkRetention releases the journal pin of a destination that fell
+// further behind than MaxLagAge or MaxLagBytes allow: it then needs a
+// resync, but the source's disk does not fill for a dead peer.
+func (o *outbound) checkRetention(ctx context.Context) error {
+	st := o.status()
+	if st.PendingRecords == 0 {
+		return nil
+	}
+	over := ""
+	if int64(st.PendingBytes) > o.n.opts.MaxLagBytes {
+		over = fmt.Sprintf("%d bytes of journal pending (limit %d)", st.PendingBytes, o.n.opts.MaxLagBytes)
+	} else if recs, err := o.fs.ReadJournal(ctx, st.Applied+1, 1, 1); err == nil && len(recs) == 1 {
+		if age := o.n.now().Sub(recs[0].Time); age > o.n.opts.MaxLagAge {
+			over = fmt.Sprintf("oldest unreplicated change is %s old (limit %s)", age.Round(time.Second), o.n.opts.MaxLagAge)
+		}
+	}
+	if over == "" {
+		return nil
+	}
+	o.fs.ClearPin(pinName(o.spec.ID))
+	o.mu.Lock()
+	o.pinned = 0
+	o.mu.Unlock()
+	return fmt.Errorf("%w (%s)", errNeedsResync, over)
+}
+
+// pushBlocks sends the blocks among ids the destination may lack: all of
+// them when asked, else those not pushed recently.
+func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, asked bool) error {
+	m := &blocksMsg{}
+	size := 0
+	flush := func() error {
+		if len(m.ids) == 0 {
+			return nil
+		}
+		p := m.encode()
+		if err := s.send(msgBlocks, p); err != nil {
+			return err
+		}
+		o.update(func(st *Status) {
+			st.ShippedBlocks += uint64(len(m.ids))
+			st.ShippedBytes += uint64(len(p))
+			if st.Sync.Active {
+				st.Sync.BytesDone += uint64(size)
+			}
+		})
+		m, size = &blocksMsg{}, 0
+		return nil
+	}
+	for _, id := range ids {
+		if !asked && o.sent.has(id) {
+			continue
+		}
+		data, err := o.fs.GetBlock(ctx, id)
+		if err != nil {
+			return fmt.Errorf("replication: read block %s: %w", id, err)
+		}
+		o.sent.add(id)
+		if size+len(data) > maxBlocksFrame {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		m.ids = append(m.ids, id)
+		m.data = append(m.data, data)
+		size += len(data)
+	}
+	return flush()
+}
+
+// idCache is a bounded set of recently used block ids.
+type idCache struct {
+	max   int
+	order []blocks.ID
+	set   map[blocks.ID]struct{}
+}
+
+func newIDCache(max int) *idCache {
+	return &idCache{max: max, set: make(map[blocks.ID]struct{}, max)}
+}
+
+func (c *idCache) has(id blocks.ID) bool { _, ok := c.set[id]; return ok }
+
+func (c *idCache) add(id blocks.ID) {
+	if c.has(id) {
+		return
+	}
+	if len(c.order) >= c.max {
+		delete(c.set, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.order = append(c.order, id)
+	c.set[id] = struct{}{}
+}

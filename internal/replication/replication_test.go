@@ -1,0 +1,576 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// region is one side of a test: an engine over in-memory stores and a
+// replication node serving on a loopback port.
+type region struct {
+	t     testing.TB
+	name  string
+	kv    *kv.Memory
+	disk  *disk.Mem
+	ring  *kms.Keyring
+	e     *engine.Engine
+	n     *Node
+	ln    net.Listener
+	addr  string
+	hooks *recHooks
+	peers map[string]Peer
+	mods  []func(*Options)
+}
+
+// recHooks records what a node tells its control plane.
+type recHooks struct {
+	mu    sync.Mutex
+	gone  map[string]goneError // answers for unknown ids
+	srcGo []string             // SourceGone calls: id
+	calls []string
+}
+
+func (h *recHooks) Call(_ context.Context, from, method string, body []byte) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, from+" "+method+" "+string(body))
+	if method == "fail" {
+		return nil, &CallError{Status: 409, Code: "ConflictException", Message: "no"}
+	}
+	return []byte(`{"ok":true}`), nil
+}
+
+func (h *recHooks) Gone(_ context.Context, _, id string) (bool, uint64, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.gone[id]; ok {
+		return g.Promoted, g.Epoch, g.Reason
+	}
+	return false, 0, "unknown replication " + id
+}
+
+func (h *recHooks) SourceGone(_ context.Context, id string, promoted bool, epoch uint64, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.srcGo = append(h.srcGo, fmt.Sprintf("%s promoted=%v epoch=%d", id, promoted, epoch))
+}
+
+func (h *recHooks) sourceGone() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.srcGo...)
+}
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// newPair starts two regions that know each other.
+func newPair(t *testing.T, mods ...func(*Options)) (*region, *region) {
+	t.Helper()
+	a := newRegion(t, "us-east-1", mods...)
+	b := newRegion(t, "us-west-2", mods...)
+	peers := map[string]Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	a.startNode(peers)
+	b.startNode(peers)
+	return a, b
+}
+
+func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
+	t.Helper()
+	key, err := kms.Generate("key-"+name, "alias/aws/elasticfilesystem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := kms.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &region{t: t, name: name, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, ln: ln, addr: ln.Addr().String(),
+		hooks: &recHooks{gone: map[string]goneError{}}, mods: mods}
+	r.openEngine()
+	t.Cleanup(r.close)
+	return r
+}
+
+func (r *region) openEngine() {
+	r.t.Helper()
+	e, err := engine.Open(context.Background(), engine.Options{
+		KV: r.kv, Disk: r.disk, Keyring: r.ring, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour,
+		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) },
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.e = e
+}
+
+func (r *region) startNode(peers map[string]Peer) {
+	r.t.Helper()
+	r.peers = peers
+	o := Options{Region: r.name, Engine: r.e, Peers: peers, Hooks: r.hooks, ChunkBytes: 4096}
+	for _, m := range r.mods {
+		m(&o)
+	}
+	r.n = New(o)
+	r.n.Start()
+	if r.ln == nil {
+		ln, err := net.Listen("tcp", r.addr)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.ln = ln
+	}
+	ln := r.ln
+	go r.n.Serve(ln)
+}
+
+// stop takes the region down: node and engine closed, listener gone.
+func (r *region) stop() {
+	if r.n != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r.n.Shutdown(ctx)
+		cancel()
+		r.n.Close()
+		r.n = nil
+		r.ln = nil
+	}
+	if r.e != nil {
+		r.e.Close()
+		r.e = nil
+	}
+}
+
+// crash abandons the region: what was not durable is lost.
+func (r *region) crash() {
+	r.t.Helper()
+	k, d := r.kv.CrashClone(), r.disk.CrashClone()
+	r.stop()
+	r.kv, r.disk = k, d
+}
+
+// restart brings a stopped or crashed region back with the same peers.
+func (r *region) restart() {
+	r.t.Helper()
+	r.openEngine()
+	r.startNode(r.peers)
+}
+
+func (r *region) close() {
+	r.stop()
+}
+
+func (r *region) fs(name string) *engine.FS {
+	r.t.Helper()
+	fs, err := r.e.FS(name)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return fs
+}
+
+// link sets up replication id from src (in a) to a new replica dst (in b).
+func link(t *testing.T, a, b *region, id, src, dst string) {
+	t.Helper()
+	if _, err := b.e.CreateReplica(context.Background(), dst, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.n.AddInbound(InboundSpec{ID: id, SourceRegion: a.name, SourceFS: src, DestFS: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.n.AddOutbound(OutboundSpec{ID: id, SourceFS: src, DestRegion: b.name, DestFS: dst}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t testing.TB, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// workload performs dependent file-system operations on a source and
+// records the source's checksum after each, so that a replica read at any
+// moment can be checked to be exactly some prefix.
+type workload struct {
+	t     testing.TB
+	rng   *rand.Rand
+	fs    func() *engine.FS
+	mu    sync.Mutex
+	sums  map[uint64][32]byte
+	files []string
+	n     int
+}
+
+func newWorkload(t testing.TB, seed uint64, fs func() *engine.FS) *workload {
+	t.Logf("workload seed %d", seed)
+	return &workload{t: t, rng: rand.New(rand.NewPCG(seed, 7)), fs: fs, sums: map[uint64][32]byte{}}
+}
+
+func (w *workload) record(ctx context.Context) {
+	seq, sum, err := w.fs().Checksum(ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.mu.Lock()
+	w.sums[seq] = sum
+	w.mu.Unlock()
+}
+
+func (w *workload) sumAt(seq uint64) ([32]byte, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.sums[seq]
+	return s, ok
+}
+
+// step makes one change: each new file names its predecessor, and files
+// are overwritten, renamed and removed.
+func (w *workload) step(ctx context.Context) error {
+	fs := w.fs()
+	w.n++
+	name := fmt.Sprintf("f%05d", w.n)
+	switch op := w.rng.IntN(10); {
+	case op < 5 || len(w.files) < 3:
+		prev := "none"
+		if len(w.files) > 0 {
+			prev = w.files[len(w.files)-1]
+		}
+		size := 100 + w.rng.IntN(3000)
+		if w.rng.IntN(4) == 0 {
+			size = 64<<10 + w.rng.IntN(200<<10) // spans blocks
+		}
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(w.rng.IntN(256))
+		}
+		copy(data, "prev="+prev+"\n")
+		e, err := fs.Create(ctx, engine.RootCred, engine.RootIno, name, engine.CreateGuarded, engine.SetAttr{}, 0)
+		if err != nil {
+			return err
+		}
+		if _, _, err := fs.Write(ctx, engine.RootCred, e.Attr.Ino, 0, data); err != nil {
+			return err
+		}
+		w.files = append(w.files, name)
+	case op < 7:
+		f := w.files[w.rng.IntN(len(w.files))]
+		a, err := fs.Lookup(ctx, engine.RootCred, engine.RootIno, f)
+		if err != nil {
+			return err
+		}
+		data := bytes.Repeat([]byte{byte(w.n)}, 1+w.rng.IntN(5000))
+		if _, _, err := fs.Write(ctx, engine.RootCred, a.Ino, uint64(w.rng.IntN(100<<10)), data); err != nil {
+			return err
+		}
+	case op < 9:
+		i := w.rng.IntN(len(w.files))
+		if _, _, err := fs.Rename(ctx, engine.RootCred, engine.RootIno, w.files[i], engine.RootIno, name); err != nil {
+			return err
+		}
+		w.files[i] = name
+	default:
+		i := w.rng.IntN(len(w.files) - 1)
+		if _, err := fs.Remove(ctx, engine.RootCred, engine.RootIno, w.files[i]); err != nil {
+			return err
+		}
+		w.files = append(w.files[:i], w.files[i+1:]...)
+	}
+	return nil
+}
+
+func (w *workload) run(ctx context.Context, steps int) {
+	w.t.Helper()
+	for range steps {
+		if err := w.step(ctx); err != nil {
+			w.t.Fatal(err)
+		}
+		w.record(ctx)
+	}
+}
+
+// checkPrefix checks that the replica, now, equals the source at the seq
+// it has applied (when the workload knows the source's state there).
+func (w *workload) checkPrefix(ctx context.Context, dst *engine.FS) (bool, error) {
+	if !dst.Consistent() {
+		return false, nil
+	}
+	seq, sum, err := dst.Checksum(ctx)
+	if err != nil {
+		return false, err
+	}
+	want, ok := w.sumAt(seq)
+	if !ok {
+		return false, nil
+	}
+	if want != sum {
+		return false, fmt.Errorf("replica at seq %d is not the source's state at %d", seq, seq)
+	}
+	return true, nil
+}
+
+// converged waits until the replica has everything the source has durable.
+func converged(t testing.TB, src, dst *engine.FS) {
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, "replica to converge", 20*time.Second, func() bool {
+		_, applied, _ := dst.Applied()
+		return dst.Consistent() && applied == src.DurableSeq()
+	})
+	s1, sum1, err := src.Checksum(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, sum2, err := dst.Checksum(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 != s2 || sum1 != sum2 {
+		t.Fatalf("replica at %d differs from the source at %d", s2, s1)
+	}
+}
+
+func TestReplicateInitialSyncThenStream(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkload(t, 1, func() *engine.FS { return src })
+	w.record(ctx)
+	w.run(ctx, 150) // history before replication: initial sync
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	dst := b.fs("fs-dst")
+	// Writes continue during the sync; a reader checks every moment.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var readerErr error
+	checks := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ok, err := w.checkPrefix(ctx, dst)
+			if err != nil {
+				readerErr = err
+				return
+			}
+			if ok {
+				checks++
+			}
+		}
+	}()
+	w.run(ctx, 150)
+	converged(t, src, dst)
+	close(stop)
+	wg.Wait()
+	if readerErr != nil {
+		t.Fatal(readerErr)
+	}
+	t.Logf("%d consistent prefix checks while replicating", checks)
+	st, _ := a.n.OutboundStatus("r1")
+	waitFor(t, "status ENABLED on both ends", 5*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		ds, _ := b.n.InboundStatus("r1")
+		return st.State == StateEnabled && ds.State == StateEnabled && !st.LastReplicated.IsZero()
+	})
+	// Idle: LastReplicated keeps advancing with heartbeats.
+	first := st.LastReplicated
+	waitFor(t, "LastReplicated to advance while idle", 5*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		return st.LastReplicated.After(first.Add(150 * time.Millisecond))
+	})
+	if lag := st.Lag(time.Now()); lag > 2*time.Second {
+		t.Fatalf("idle lag %s", lag)
+	}
+	if !st.Sync.Done || st.Sync.FilesDone == 0 {
+		t.Fatalf("sync progress %+v", st.Sync)
+	}
+	if err := dst.Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	// The replica refuses client writes.
+	if _, err := dst.Mkdir(ctx, engine.RootCred, engine.RootIno, "x", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("replica accepted a write: %v", err)
+	}
+	// The source's journal is pinned only from the destination's ack on.
+	waitFor(t, "pin to follow the acks", 5*time.Second, func() bool {
+		return src.Pins()[pinName("r1")] == src.DurableSeq()+1
+	})
+}
+
+func TestFailoverFencesSource(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkload(t, 2, func() *engine.FS { return src })
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	dst := b.fs("fs-dst")
+	converged(t, src, dst)
+	// The source region goes away; writes made meanwhile are lost to the
+	// replica, and the recovery point says where it stands.
+	applied := src.DurableSeq()
+	a.stop()
+	t0 := time.Now()
+	rp, err := b.n.Promote(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("promoted in %s at seq %d (epoch %d → %d)", time.Since(t0), rp.Seq, rp.OldEpoch, rp.NewEpoch)
+	if rp.Seq != applied {
+		t.Fatalf("recovery point %d, want %d", rp.Seq, applied)
+	}
+	if _, err := dst.Mkdir(ctx, engine.RootCred, engine.RootIno, "after-failover", engine.SetAttr{}); err != nil {
+		t.Fatalf("promoted replica refuses writes: %v", err)
+	}
+	// The old source comes back: the destination refuses its stream and
+	// says it was promoted, so the source's control plane fences it.
+	b.hooks.mu.Lock()
+	b.hooks.gone["r1"] = goneError{Promoted: true, Epoch: rp.NewEpoch, Reason: "promoted"}
+	b.hooks.mu.Unlock()
+	a.restart()
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "source to learn of the promotion", 10*time.Second, func() bool {
+		g := a.hooks.sourceGone()
+		return len(g) == 1 && g[0] == fmt.Sprintf("r1 promoted=true epoch=%d", rp.NewEpoch)
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	if st.State != StateError {
+		t.Fatalf("source status %s after the destination was promoted", st.State)
+	}
+}
+
+func TestReplicaCrashAndSourceRestart(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	src := func() *engine.FS { return a.fs("fs-src") }
+	w := newWorkload(t, 3, src)
+	w.run(ctx, 200)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	// Crash the replica in the middle of things, twice, and restart the
+	// source once: the replica resumes (sync or stream) and converges.
+	for i := range 3 {
+		w.run(ctx, 30)
+		switch i {
+		case 0, 2:
+			b.crash()
+			b.restart()
+			if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			a.stop()
+			a.restart()
+			if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, err := w.checkPrefix(ctx, b.fs("fs-dst")); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			t.Logf("replica consistent after restart %d", i)
+		}
+	}
+	w.run(ctx, 30)
+	converged(t, src(), b.fs("fs-dst"))
+	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWrongSecretRefused(t *testing.T) {
+	ctx := context.Background()
+	a := newRegion(t, "us-east-1")
+	b := newRegion(t, "us-west-2")
+	a.startNode(map[string]Peer{"us-west-2": {URL: "http://" + b.addr, Secret: []byte("not-the-secret-not-the-secret!!!")}})
+	b.startNode(map[string]Peer{"us-east-1": {URL: "http://" + a.addr, Secret: testSecret}})
+	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.e.CreateReplica(ctx, "fs-dst", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	var ce *CallError
+	if err := a.n.Call(ctx, b.name, "ping", map[string]string{}, nil); !errors.As(err, &ce) || ce.Code != "AccessDenied" {
+		t.Fatalf("call with a wrong secret: %v", err)
+	}
+	waitFor(t, "the refusal to show in the status", 5*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.LastError != "" && !st.LinkUp
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("status: %s: %s", st.State, st.Message)
+	if _, applied, _ := b.fs("fs-dst").Applied(); applied != 0 || b.fs("fs-dst").SyncState().Active {
+		t.Fatal("a peer with the wrong secret changed the replica")
+	}
+}
+
+func TestCall(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	var resp struct{ OK bool }
+	if err := a.n.Call(ctx, b.name, "hello", map[string]int{"x": 1}, &resp); err != nil || !resp.OK {
+		t.Fatalf("call: %v %+v", err, resp)
+	}
+	var ce *CallError
+	if err := a.n.Call(ctx, b.name, "fail", nil, nil); !errors.As(err, &ce) || ce.Status != 409 || ce.Code != "ConflictException" {
+		t.Fatalf("refused call: %v", err)
+	}
+	// An unreachable region fails fast.
+	b.stop()
+	t0 := time.Now()
+	if err := a.n.Call(ctx, b.name, "hello", nil, nil); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("call to a stopped region: %v", err)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("unreachable call took %s", d)
+	}
+	b.hooks.mu.Lock()
+	defer b.hooks.mu.Unlock()
+	if len(b.hooks.calls) != 2 || b.hooks.calls[0] != `us-east-1 hello {"x":1}` {
+		t.Fatalf("calls seen: %q", b.hooks.calls)
+	}
+}

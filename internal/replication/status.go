@@ -1,0 +1,83 @@
+package replication
+
+import "time"
+
+// State is a replication's status as EFS names it.
+type State string
+
+// States.
+const (
+	StateEnabling State = "ENABLING" // initial sync in progress
+	StateEnabled  State = "ENABLED"
+	StatePaused   State = "PAUSED" // link down past PauseAfter
+	StateError    State = "ERROR"  // cannot continue: needs a resync or operator action
+	StateDeleting State = "DELETING"
+)
+
+// Role says which end of a replication a status describes.
+type Role string
+
+// Roles.
+const (
+	RoleSource      Role = "source"
+	RoleDestination Role = "destination"
+)
+
+// SyncProgress is the progress of an initial sync.
+type SyncProgress struct {
+	Active     bool
+	Done       bool
+	BytesDone  uint64
+	BytesTotal uint64
+	FilesDone  uint64
+	FilesTotal uint64
+	Started    time.Time
+	Finished   time.Time
+}
+
+// Status is what one end knows of a replication.
+type Status struct {
+	ID         string
+	Role       Role
+	FS         string // local file system (engine name)
+	PeerRegion string
+	PeerFS     string
+	State      State
+	Message    string
+
+	// LastReplicated is the source time up to which the replica durably
+	// holds everything; zero until the initial sync is done.
+	LastReplicated time.Time
+	// SourceDurable is the source's durable seq (as last heard, on the
+	// destination); Applied the replica's applied seq (as last acked, on
+	// the source).
+	SourceDurable uint64
+	Applied       uint64
+	AppliedEpoch  uint64
+
+	PendingRecords uint64
+	PendingBytes   uint64
+	ShippedRecords uint64
+	ShippedBytes   uint64
+	ShippedBlocks  uint64
+	AppliedRecords uint64
+
+	Sync SyncProgress
+
+	LinkUp        bool
+	LinkDownSince time.Time
+	LastContact   time.Time
+	LastError     string
+}
+
+// Lag returns how far behind the replica is at now (0 before the first
+// consistent point is known).
+func (s Status) Lag(now time.Time) time.Duration {
+	if s.LastReplicated.IsZero() {
+		return 0
+	}
+	if d := now.Sub(s.LastReplicated); d > 0 {
+		return d
+	}
+	return 0
+}

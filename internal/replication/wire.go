@@ -1,0 +1,405 @@
+package replication
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+)
+
+// WireVersion is the version of the stream protocol this code speaks.
+const WireVersion = 1
+
+// Frame limits.
+const (
+	maxFrame  = 16 << 20 // bytes of type ‖ counter ‖ payload
+	macSize   = 16
+	frameHead = 4 + 1 + 8 // length ‖ type ‖ counter
+)
+
+// Message types. Source → destination: records, blocks, chunks,
+// heartbeats. Destination → source: acks.
+const (
+	msgRecords   byte = 1
+	msgBlocks    byte = 2
+	msgChunk     byte = 3
+	msgHeartbeat byte = 4
+	msgAck       byte = 5
+)
+
+// Directions, bound into every frame's MAC so that a frame cannot be
+// reflected back to its sender.
+const (
+	dirToDest   byte = 'd'
+	dirToSource byte = 's'
+)
+
+var (
+	// ErrFrame is a damaged, forged, replayed or oversized frame. The
+	// stream carrying it is closed; nothing in it is applied.
+	ErrFrame = errors.New("replication: bad frame")
+)
+
+// framer seals and opens the frames of one direction of a stream: length
+// ‖ type ‖ counter ‖ payload ‖ HMAC-SHA256(session key, direction ‖ type ‖
+// counter ‖ payload)[:16]. Counters start at 1 and must increase by one, so
+// a replayed, dropped or reordered frame is refused.
+type framer struct {
+	key     []byte
+	dir     byte
+	counter uint64
+}
+
+func (f *framer) mac(typ byte, counter uint64, payload []byte) []byte {
+	h := hmac.New(sha256.New, f.key)
+	var hdr [10]byte
+	hdr[0] = f.dir
+	hdr[1] = typ
+	binary.BigEndian.PutUint64(hdr[2:], counter)
+	h.Write(hdr[:])
+	h.Write(payload)
+	return h.Sum(nil)[:macSize]
+}
+
+// write sends one frame.
+func (f *framer) write(w io.Writer, typ byte, payload []byte) error {
+	if len(payload)+9 > maxFrame {
+		return fmt.Errorf("%w: %d-byte payload", ErrFrame, len(payload))
+	}
+	f.counter++
+	buf := make([]byte, frameHead, frameHead+len(payload)+macSize)
+	binary.BigEndian.PutUint32(buf, uint32(9+len(payload)))
+	buf[4] = typ
+	binary.BigEndian.PutUint64(buf[5:], f.counter)
+	buf = append(buf, payload...)
+	buf = append(buf, f.mac(typ, f.counter, payload)...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// read receives one frame and checks its length, MAC and counter.
+func (f *framer) read(r io.Reader) (byte, []byte, error) {
+	var hdr [frameHead]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n < 9 || n > maxFrame {
+		return 0, nil, fmt.Errorf("%w: length %d", ErrFrame, n)
+	}
+	typ := hdr[4]
+	counter := binary.BigEndian.Uint64(hdr[5:])
+	body := make([]byte, int(n)-9+macSize)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("%w: truncated: %w", ErrFrame, err)
+	}
+	payload, tag := body[:len(body)-macSize], body[len(body)-macSize:]
+	if !hmac.Equal(tag, f.mac(typ, counter, payload)) {
+		return 0, nil, fmt.Errorf("%w: authentication failed", ErrFrame)
+	}
+	if counter != f.counter+1 {
+		return 0, nil, fmt.Errorf("%w: counter %d after %d (replayed or reordered)", ErrFrame, counter, f.counter)
+	}
+	f.counter = counter
+	return typ, payload, nil
+}
+
+// enc builds a payload: uvarints and length-prefixed byte strings.
+type enc struct{ b []byte }
+
+func (e *enc) u(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) i(v int64)     { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) bytes(p []byte) { e.u(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *enc) flag(v bool) {
+	if v {
+		e.u(1)
+	} else {
+		e.u(0)
+	}
+}
+
+// dec reads a payload; the first error sticks and every later read
+// returns zero values, so decoders check err once at the end.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrFrame, what)
+	}
+}
+
+func (d *dec) u() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) i() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) bytes() []byte {
+	n := d.u()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("byte string past the end")
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *dec) flag() bool { return d.u() != 0 }
+
+// count reads a list length, refusing one that cannot fit in what is left
+// (each element takes at least min bytes).
+func (d *dec) count(min int) int {
+	n := d.u()
+	if d.err == nil && n > uint64(len(d.b)/min) {
+		d.fail("list longer than the frame")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *dec) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+func (d *dec) id() blocks.ID {
+	p := d.bytes()
+	if d.err != nil {
+		return blocks.ID{}
+	}
+	id, err := blocks.IDFromBytes(p)
+	if err != nil {
+		d.fail("bad block id")
+	}
+	return id
+}
+
+// recordsMsg carries whole journal records in seq order.
+type recordsMsg struct{ recs []*engine.Record }
+
+func (m *recordsMsg) encode() []byte {
+	var e enc
+	e.u(uint64(len(m.recs)))
+	for _, r := range m.recs {
+		e.bytes(r.Encode())
+	}
+	return e.b
+}
+
+func decodeRecords(p []byte) (*recordsMsg, error) {
+	d := &dec{b: p}
+	n := d.count(1)
+	m := &recordsMsg{recs: make([]*engine.Record, 0, n)}
+	for range n {
+		b := d.bytes()
+		if d.err != nil {
+			break
+		}
+		r, err := engine.DecodeRecord(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record: %w", ErrFrame, err)
+		}
+		if len(m.recs) > 0 && r.Seq != m.recs[len(m.recs)-1].Seq+1 {
+			return nil, fmt.Errorf("%w: records out of order", ErrFrame)
+		}
+		m.recs = append(m.recs, r)
+	}
+	return m, d.end()
+}
+
+// blocksMsg carries block plaintexts; the receiver verifies each id.
+type blocksMsg struct {
+	ids  []blocks.ID
+	data [][]byte
+}
+
+func (m *blocksMsg) encode() []byte {
+	var e enc
+	e.u(uint64(len(m.ids)))
+	for i, id := range m.ids {
+		e.bytes(id[:])
+		e.bytes(m.data[i])
+	}
+	return e.b
+}
+
+func decodeBlocks(p []byte) (*blocksMsg, error) {
+	d := &dec{b: p}
+	n := d.count(2 + blocks.IDSize)
+	m := &blocksMsg{}
+	for range n {
+		id := d.id()
+		data := d.bytes()
+		if d.err != nil {
+			break
+		}
+		m.ids = append(m.ids, id)
+		m.data = append(m.data, data)
+	}
+	return m, d.end()
+}
+
+func encodeChunk(c *engine.SyncChunk) []byte {
+	var e enc
+	e.u(c.Seq)
+	e.u(c.Epoch)
+	e.i(c.Time.UnixNano())
+	e.bytes(c.Lo)
+	e.flag(c.Hi != nil)
+	e.bytes(c.Hi)
+	e.u(uint64(len(c.Pairs)))
+	for _, p := range c.Pairs {
+		e.bytes(p.Key)
+		e.bytes(p.Value)
+	}
+	return e.b
+}
+
+func decodeChunk(p []byte) (*engine.SyncChunk, error) {
+	d := &dec{b: p}
+	c := &engine.SyncChunk{Seq: d.u(), Epoch: d.u(), Time: time.Unix(0, d.i()).UTC()}
+	c.Lo = d.bytes()
+	hasHi := d.flag()
+	hi := d.bytes()
+	if hasHi {
+		c.Hi = append([]byte{}, hi...)
+	}
+	n := d.count(2)
+	for range n {
+		k, v := d.bytes(), d.bytes()
+		if d.err != nil {
+			break
+		}
+		c.Pairs = append(c.Pairs, engine.Mutation{Key: k, Value: v})
+	}
+	return c, d.end()
+}
+
+// heartbeat: the source's clock read before its durable mark, so that
+// everything committed before Time has a seq at most Durable.
+type heartbeat struct {
+	Durable uint64
+	Time    time.Time
+	Epoch   uint64
+}
+
+func (h *heartbeat) encode() []byte {
+	var e enc
+	e.u(h.Durable)
+	e.i(h.Time.UnixNano())
+	e.u(h.Epoch)
+	return e.b
+}
+
+func decodeHeartbeat(p []byte) (*heartbeat, error) {
+	d := &dec{b: p}
+	h := &heartbeat{Durable: d.u(), Time: time.Unix(0, d.i()).UTC(), Epoch: d.u()}
+	return h, d.end()
+}
+
+// ack is the destination's durable state, sent after each apply, ingest
+// and heartbeat.
+type ack struct {
+	AppliedEpoch uint64
+	AppliedSeq   uint64
+	AppliedTime  time.Time
+	// Synced is the source time up to which everything is durably applied
+	// (from heartbeats); zero until the replica is consistent.
+	Synced time.Time
+	// Initial sync: chunks are being ingested from Cursor on; records
+	// replay from SyncBase+1 afterwards.
+	Syncing  bool
+	SyncBase uint64
+	Cursor   []byte
+	// Rewind asks the source to resend from AppliedSeq+1 (or the chunk at
+	// Cursor), after pushing Missing.
+	Rewind  bool
+	Missing []blocks.ID
+	// Fatal is set when the replica cannot continue (status ERROR).
+	Fatal string
+}
+
+func (a *ack) encode() []byte {
+	var e enc
+	e.u(a.AppliedEpoch)
+	e.u(a.AppliedSeq)
+	e.i(a.AppliedTime.UnixNano())
+	e.i(timeNanos(a.Synced))
+	e.flag(a.Syncing)
+	e.u(a.SyncBase)
+	e.bytes(a.Cursor)
+	e.flag(a.Rewind)
+	e.u(uint64(len(a.Missing)))
+	for _, id := range a.Missing {
+		e.bytes(id[:])
+	}
+	e.bytes([]byte(a.Fatal))
+	return e.b
+}
+
+func decodeAck(p []byte) (*ack, error) {
+	d := &dec{b: p}
+	a := &ack{AppliedEpoch: d.u(), AppliedSeq: d.u(), AppliedTime: time.Unix(0, d.i()).UTC()}
+	a.Synced = nanosTime(d.i())
+	a.Syncing = d.flag()
+	a.SyncBase = d.u()
+	if c := d.bytes(); len(c) > 0 {
+		a.Cursor = append([]byte{}, c...)
+	}
+	a.Rewind = d.flag()
+	n := d.count(1 + blocks.IDSize)
+	for range n {
+		a.Missing = append(a.Missing, d.id())
+	}
+	a.Fatal = string(d.bytes())
+	return a, d.end()
+}
+
+func timeNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nanosTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
