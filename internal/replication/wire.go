@@ -113,8 +113,8 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 // enc builds a payload: uvarints and length-prefixed byte strings.
 type enc struct{ b []byte }
 
-func (e *enc) u(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
-func (e *enc) i(v int64)     { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) u(v uint64)     { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) i(v int64)      { e.b = binary.AppendVarint(e.b, v) }
 func (e *enc) bytes(p []byte) { e.u(uint64(len(p))); e.b = append(e.b, p...) }
 func (e *enc) flag(v bool) {
 	if v {
