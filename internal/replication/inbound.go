@@ -120,7 +120,7 @@ func (in *inbound) status() Status {
 	now := in.n.now()
 	switch {
 	case st.State == StateError:
-	case st.LastContact.IsZero() || now.Sub(st.LastContact) > 2*streamIdle:
+	case st.LastContact.IsZero() || now.Sub(st.LastContact) > 2*in.n.opts.StreamIdle:
 		since := st.LastContact
 		if since.IsZero() {
 			st.Message = "waiting for the source region " + in.spec.SourceRegion
@@ -274,7 +274,7 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 	if err := rx.ack(); err != nil {
 		return err
 	}
-	idle := time.NewTimer(streamIdle)
+	idle := time.NewTimer(rx.in.n.opts.StreamIdle)
 	defer idle.Stop()
 	for {
 		var batch []frame
@@ -284,7 +284,7 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		case err := <-rerr:
 			return err
 		case <-idle.C:
-			return fmt.Errorf("replication: source silent for %s", streamIdle)
+			return fmt.Errorf("replication: source silent for %s", rx.in.n.opts.StreamIdle)
 		case <-rx.ctx.Done():
 			return rx.ctx.Err()
 		}
@@ -297,7 +297,7 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 				break drain
 			}
 		}
-		idle.Reset(streamIdle)
+		idle.Reset(rx.in.n.opts.StreamIdle)
 		rx.in.mu.Lock()
 		rx.in.st.LastContact = rx.in.n.now()
 		rx.in.mu.Unlock()

@@ -30,9 +30,9 @@ const (
 	// callTimeout bounds a unary call to a peer (failover coordination
 	// must fail fast when the peer is unreachable).
 	callTimeout = 2 * time.Second
-	// streamIdle: a stream that carried nothing (not even a heartbeat or
-	// an ack) for this long is dead.
-	streamIdle = 10 * time.Second
+	// DefaultStreamIdle: a stream that carried nothing (not even a
+	// heartbeat or an ack) for this long is dead.
+	DefaultStreamIdle = 10 * time.Second
 )
 
 // Peer is another region (or this one, for replication between zones of
@@ -77,6 +77,7 @@ type Options struct {
 	MaxLagAge   time.Duration // a destination further behind needs a resync (24 h)
 	MaxLagBytes int64         // likewise, in journal bytes retained for it (64 GiB)
 	ChunkBytes  int           // initial-sync chunk size (1 MiB)
+	StreamIdle  time.Duration // a silent stream is dead after this (10 s)
 	WindowBytes int64         // bytes in flight per stream before waiting for acks (64 MiB)
 	// ServerTLS, when set, makes Serve speak TLS (and require client
 	// certificates if it says so).
@@ -124,6 +125,7 @@ func New(o Options) *Node {
 	def(&o.PauseAfter, DefaultPauseAfter)
 	def(&o.RetainAge, DefaultRetainAge)
 	def(&o.MaxLagAge, DefaultMaxLagAge)
+	def(&o.StreamIdle, DefaultStreamIdle)
 	if o.MaxLagBytes <= 0 {
 		o.MaxLagBytes = DefaultMaxLagBytes
 	}

@@ -261,7 +261,7 @@ func (o *outbound) session(ctx context.Context) error {
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
-	dial, cancelDial := context.WithTimeout(ctx, streamIdle)
+	dial, cancelDial := context.WithTimeout(ctx, o.n.opts.StreamIdle)
 	stopDial := context.AfterFunc(dial, func() {
 		if dial.Err() == context.DeadlineExceeded {
 			cancel()
@@ -321,7 +321,7 @@ func (o *outbound) session(ctx context.Context) error {
 	case first = <-s.acks:
 	case err := <-s.errc:
 		return err
-	case <-time.After(streamIdle):
+	case <-time.After(o.n.opts.StreamIdle):
 		return fmt.Errorf("replication: %s sent no state", o.spec.DestRegion)
 	case <-ctx.Done():
 		return ctx.Err()
@@ -493,7 +493,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				return nil, nil, err
 			}
 			if o.idle() {
-				return nil, nil, fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, streamIdle)
+				return nil, nil, fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, o.n.opts.StreamIdle)
 			}
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -632,7 +632,7 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 				return err
 			}
 			if o.idle() {
-				return fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, streamIdle)
+				return fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, o.n.opts.StreamIdle)
 			}
 			if err := o.checkRetention(ctx); err != nil {
 				return err
@@ -655,7 +655,7 @@ func (o *outbound) heartbeat(s *stream) error {
 func (o *outbound) idle() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.n.now().Sub(o.st.LastContact) > streamIdle
+	return o.n.now().Sub(o.st.LastContact) > o.n.opts.StreamIdle
 }
 
 // checkRetention releases the journal pin of a destination that fell

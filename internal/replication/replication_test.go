@@ -15,6 +15,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/replication/faultproxy"
 )
 
 // region is one side of a test: an engine over in-memory stores and a
@@ -572,5 +573,100 @@ func TestCall(t *testing.T) {
 	defer b.hooks.mu.Unlock()
 	if len(b.hooks.calls) != 2 || b.hooks.calls[0] != `us-east-1 hello {"x":1}` {
 		t.Fatalf("calls seen: %q", b.hooks.calls)
+	}
+}
+
+// TestReplicateUnderFaults runs the dependent-operations workload while a
+// fault proxy between the regions delays, resets and partitions the link
+// and either side crashes (unsynced state dropped) at random moments: the
+// replica, read at any moment, is exactly the source after some prefix,
+// and it converges once the faults stop.
+func TestReplicateUnderFaults(t *testing.T) {
+	for _, seed := range []uint64{4, 5, 6} {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { replicateUnderFaults(t, seed) })
+	}
+}
+
+func replicateUnderFaults(t *testing.T, seed uint64) {
+	ctx := context.Background()
+	idle := func(o *Options) { o.StreamIdle = 700 * time.Millisecond }
+	a := newRegion(t, "us-east-1", idle)
+	b := newRegion(t, "us-west-2", idle)
+	px, err := faultproxy.New("127.0.0.1:0", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	peersA := map[string]Peer{b.name: {URL: "http://" + px.Addr(), Secret: testSecret}}
+	peersB := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}}
+	a.startNode(peersA)
+	b.startNode(peersB)
+	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	src := func() *engine.FS { return a.fs("fs-src") }
+	w := newWorkload(t, seed, src)
+	w.record(ctx)
+	w.run(ctx, 100)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	rng := rand.New(rand.NewPCG(seed, 4))
+	checks, faults := 0, map[string]int{}
+	for cycle := range 12 {
+		w.run(ctx, 20)
+		switch f := rng.IntN(6); f {
+		case 0:
+			px.Reset()
+			faults["reset"]++
+		case 1:
+			px.SetDelay(time.Duration(1+rng.IntN(20)) * time.Millisecond)
+			faults["delay"]++
+		case 2:
+			px.Partition()
+			w.run(ctx, 10)
+			time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond)
+			px.Heal()
+			faults["partition"]++
+		case 3:
+			b.crash()
+			b.restart()
+			if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
+				t.Fatal(err)
+			}
+			faults["crash-destination"]++
+		case 4:
+			a.crash()
+			a.restart()
+			if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+				t.Fatal(err)
+			}
+			faults["crash-source"]++
+		default:
+			px.SetDelay(0)
+		}
+		// Read the replica at random moments for a while (it may be
+		// syncing or reconnecting).
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+			ok, err := w.checkPrefix(ctx, b.fs("fs-dst"))
+			if err != nil {
+				t.Fatalf("cycle %d: %v", cycle, err)
+			}
+			if ok {
+				checks++
+				if rng.IntN(3) == 0 {
+					break
+				}
+			}
+			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+		}
+	}
+	px.SetDelay(0)
+	px.Heal()
+	t.Logf("faults %v, %d consistent prefix checks", faults, checks)
+	converged(t, src(), b.fs("fs-dst"))
+	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if checks < 3 {
+		t.Fatalf("the replica was checked only %d times while consistent", checks)
 	}
 }

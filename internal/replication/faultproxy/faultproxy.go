@@ -1,0 +1,191 @@
+// Package faultproxy is a TCP proxy that misbehaves on demand: it delays
+// data, resets connections and partitions the network (holds data and
+// answers nothing, like a link that went dark). Tests put it between two
+// regions' replication endpoints.
+package faultproxy
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Proxy forwards connections from its listener to a target address.
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu          sync.Mutex // guards the fields below
+	delay       time.Duration
+	partitioned bool
+	conns       map[*pair]struct{}
+	closed      bool
+	wake        chan struct{} // closed and replaced when the partition heals
+
+	wg sync.WaitGroup
+}
+
+type pair struct {
+	a, b net.Conn
+	mu   sync.Mutex // guards open
+	open int        // directions still forwarding
+}
+
+func (p *pair) close() {
+	p.a.Close()
+	p.b.Close()
+}
+
+// New listens on addr (e.g. "127.0.0.1:0") and forwards to target.
+func New(addr, target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[*pair]struct{}{}, wake: make(chan struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the address clients connect to.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetDelay delays every piece of data by d in each direction.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+// Partition holds all data (in both directions, on every connection) and
+// forwards nothing until Heal; connections are neither refused nor closed.
+func (p *Proxy) Partition() {
+	p.mu.Lock()
+	p.partitioned = true
+	p.mu.Unlock()
+}
+
+// Heal ends a partition.
+func (p *Proxy) Heal() {
+	p.mu.Lock()
+	p.partitioned = false
+	close(p.wake)
+	p.wake = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Reset closes every open connection abruptly.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	for c := range p.conns {
+		if tc, ok := c.a.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		c.close()
+	}
+	p.mu.Unlock()
+}
+
+// Close stops the proxy and closes its connections.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		c.close()
+	}
+	close(p.wake)
+	p.wake = make(chan struct{})
+	p.mu.Unlock()
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		t, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		pr := &pair{a: c, b: t, open: 2}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			pr.close()
+			return
+		}
+		p.conns[pr] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(pr, c, t)
+		go p.pipe(pr, t, c)
+	}
+}
+
+// gate waits while partitioned and returns the current delay; false when
+// the proxy is closing.
+func (p *Proxy) gate() (time.Duration, bool) {
+	for {
+		p.mu.Lock()
+		part, d, closed, wake := p.partitioned, p.delay, p.closed, p.wake
+		p.mu.Unlock()
+		if closed {
+			return 0, false
+		}
+		if !part {
+			return d, true
+		}
+		<-wake
+	}
+}
+
+func (p *Proxy) pipe(pr *pair, from, to net.Conn) {
+	defer p.wg.Done()
+	halfClosed := false
+	defer func() {
+		pr.mu.Lock()
+		pr.open--
+		last := pr.open == 0
+		pr.mu.Unlock()
+		if !halfClosed || last {
+			pr.close()
+		}
+		if last || !halfClosed {
+			p.mu.Lock()
+			delete(p.conns, pr)
+			p.mu.Unlock()
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 {
+			d, ok := p.gate()
+			if !ok {
+				return
+			}
+			if d > 0 {
+				time.Sleep(d)
+			}
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				if tc, ok := to.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+					halfClosed = true
+				}
+			}
+			return
+		}
+	}
+}
