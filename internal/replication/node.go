@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/regionfs/regionfs/internal/engine"
 )
 
@@ -79,6 +80,8 @@ type Options struct {
 	ChunkBytes  int           // initial-sync chunk size (1 MiB)
 	StreamIdle  time.Duration // a silent stream is dead after this (10 s)
 	WindowBytes int64         // bytes in flight per stream before waiting for acks (64 MiB)
+	// Registerer, when set, receives the replication metrics.
+	Registerer prometheus.Registerer
 	// ServerTLS, when set, makes Serve speak TLS (and require client
 	// certificates if it says so).
 	ServerTLS *tls.Config
@@ -135,12 +138,16 @@ func New(o Options) *Node {
 	if o.WindowBytes <= 0 {
 		o.WindowBytes = DefaultWindowBytes
 	}
-	return &Node{
+	n := &Node{
 		opts: o, log: o.Logger.With("region", o.Region), peers: o.Peers,
 		clients:  map[string]*http.Client{},
 		outbound: map[string]*outbound{}, inbound: map[string]*inbound{},
 		stop: make(chan struct{}),
 	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(newCollector(n))
+	}
+	return n
 }
 
 func (n *Node) now() time.Time { return n.opts.Clock() }

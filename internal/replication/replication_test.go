@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
@@ -668,5 +671,54 @@ func replicateUnderFaults(t *testing.T, seed uint64) {
 	}
 	if checks < 3 {
 		t.Fatalf("the replica was checked only %d times while consistent", checks)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewPedanticRegistry()
+	a, b := newPair(t, func(o *Options) {
+		if o.Region == "us-east-1" {
+			o.Registerer = reg
+		}
+	})
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newWorkload(t, 9, func() *engine.FS { return src }).run(ctx, 30)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	waitFor(t, "lag metric", 5*time.Second, func() bool {
+		n, err := testutil.GatherAndCount(reg, "regionfs_replication_lag_seconds")
+		return err == nil && n == 1
+	})
+	want := `
+# HELP regionfs_replication_pending_records Journal records the source made durable that the replica has not applied.
+# TYPE regionfs_replication_pending_records gauge
+regionfs_replication_pending_records{fs_id="fs-src",peer_fs_id="fs-dst",peer_region="us-west-2",replication_id="r1",role="source"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "regionfs_replication_pending_records"); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() != "regionfs_replication_state" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "state" && l.GetValue() == "ENABLED" {
+					enabled = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if enabled != 1 {
+		t.Fatalf("regionfs_replication_state{state=ENABLED} = %v", enabled)
 	}
 }

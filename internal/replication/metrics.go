@@ -1,0 +1,98 @@
+package replication
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector exports every replication's status at scrape time, so series
+// appear and disappear with the replications themselves.
+type collector struct {
+	n *Node
+
+	lag, pendingRecs, pendingBytes               *prometheus.Desc
+	shippedRecs, shippedBytes, shippedBlocks     *prometheus.Desc
+	appliedRecs                                  *prometheus.Desc
+	syncBytesDone, syncBytesTotal                *prometheus.Desc
+	syncFilesDone, syncFilesTotal, state, linkUp *prometheus.Desc
+	lastReplicated                               *prometheus.Desc
+}
+
+var labels = []string{"replication_id", "role", "fs_id", "peer_region", "peer_fs_id"}
+
+func newCollector(n *Node) *collector {
+	d := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc("regionfs_replication_"+name, help, append(append([]string{}, labels...), extra...), nil)
+	}
+	return &collector{
+		n:              n,
+		lag:            d("lag_seconds", "Time since the source time up to which the replica holds every change (TimeSinceLastSync)."),
+		pendingRecs:    d("pending_records", "Journal records the source made durable that the replica has not applied."),
+		pendingBytes:   d("pending_bytes", "Estimated journal bytes the replica has not applied."),
+		shippedRecs:    d("shipped_records_total", "Journal records sent to the destination."),
+		shippedBytes:   d("shipped_bytes_total", "Bytes sent to the destination (records, blocks and sync chunks)."),
+		shippedBlocks:  d("shipped_blocks_total", "Blocks pushed to the destination."),
+		appliedRecs:    d("applied_records_total", "Journal records applied on the replica."),
+		syncBytesDone:  d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
+		syncBytesTotal: d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
+		syncFilesDone:  d("initial_sync_files_done", "Files sent by the initial sync so far."),
+		syncFilesTotal: d("initial_sync_files_total", "Files the initial sync has to send."),
+		state:          d("state", "1 for the replication's current status.", "state"),
+		linkUp:         d("link_up", "1 when the stream to the peer region is up."),
+		lastReplicated: d("last_replicated_timestamp_seconds", "Source time up to which the replica holds every change (LastReplicatedTimestamp)."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.lag, c.pendingRecs, c.pendingBytes, c.shippedRecs, c.shippedBytes, c.shippedBlocks,
+		c.appliedRecs, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	now := c.n.now()
+	emit := func(st Status) {
+		lv := []string{st.ID, string(st.Role), st.FS, st.PeerRegion, st.PeerFS}
+		g := func(d *prometheus.Desc, v float64, extra ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(append([]string{}, lv...), extra...)...)
+		}
+		ctr := func(d *prometheus.Desc, v uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
+		}
+		if !st.LastReplicated.IsZero() {
+			g(c.lag, st.Lag(now).Seconds())
+			g(c.lastReplicated, float64(st.LastReplicated.UnixNano())/1e9)
+		}
+		g(c.pendingRecs, float64(st.PendingRecords))
+		g(c.pendingBytes, float64(st.PendingBytes))
+		if st.Role == RoleSource {
+			ctr(c.shippedRecs, st.ShippedRecords)
+			ctr(c.shippedBytes, st.ShippedBytes)
+			ctr(c.shippedBlocks, st.ShippedBlocks)
+			g(c.syncBytesDone, float64(st.Sync.BytesDone))
+			g(c.syncBytesTotal, float64(st.Sync.BytesTotal))
+			g(c.syncFilesDone, float64(st.Sync.FilesDone))
+			g(c.syncFilesTotal, float64(st.Sync.FilesTotal))
+		} else {
+			ctr(c.appliedRecs, st.AppliedRecords)
+		}
+		for _, s := range []State{StateEnabling, StateEnabled, StatePaused, StateError, StateDeleting} {
+			v := 0.0
+			if st.State == s {
+				v = 1
+			}
+			g(c.state, v, string(s))
+		}
+		up := 0.0
+		if st.LinkUp || (st.Role == RoleDestination && !st.LastContact.IsZero() && now.Sub(st.LastContact) < c.n.opts.StreamIdle) {
+			up = 1
+		}
+		g(c.linkUp, up)
+	}
+	for _, st := range c.n.Outbound() {
+		emit(st)
+	}
+	for _, st := range c.n.Inbound() {
+		emit(st)
+	}
+}
