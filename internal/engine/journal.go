@@ -2,14 +2,12 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/kv"
-	"github.com/zeebo/blake3"
 )
 
 // ReadJournal returns durable records from seq from on: at most maxRecords
@@ -365,30 +363,7 @@ func (s *Snapshot) Close() error {
 // Checksum hashes the replicated keys in [lo, hi) of the snapshot: equal
 // sums on two sides at the same seq mean equal state.
 func (s *Snapshot) Checksum(lo, hi []byte) ([32]byte, error) {
-	var sum [32]byte
-	it, err := s.Iter(lo, hi)
-	if err != nil {
-		return sum, err
-	}
-	defer it.Close()
-	h := blake3.New()
-	var lb [binary.MaxVarintLen64]byte
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return sum, s.fs.corrupt(err)
-		}
-		k := it.Key()
-		h.Write(lb[:binary.PutUvarint(lb[:], uint64(len(k)))])
-		h.Write(k)
-		h.Write(lb[:binary.PutUvarint(lb[:], uint64(len(v)))])
-		h.Write(v)
-	}
-	if err := it.Error(); err != nil {
-		return sum, err
-	}
-	h.Sum(sum[:0])
-	return sum, nil
+	return checksumRange(s.fs, s.fs.reader(s.snap), lo, hi)
 }
 
 // Checksum returns the seq of a fresh snapshot and the checksum of the

@@ -64,11 +64,12 @@ const (
 
 // Local sub-tags, after 'l' fsid(8).
 const (
-	locMode    = 'm' // mode record (primary/replica/fenced, epoch)
-	locApplied = 'a' // replica: applied (epoch, seq)
-	locPin     = 'p' // 'p' name → pinned seq (journal retention and block GC)
-	locJTrunc  = 't' // journal truncated below this seq
-	locClone   = 'c' // clone progress
+	locMode       = 'm' // mode record (primary/replica/fenced, epoch)
+	locApplied    = 'a' // replica: applied (epoch, seq)
+	locPin        = 'p' // 'p' name → pinned seq (journal retention and block GC)
+	locJTrunc     = 't' // journal truncated below this seq
+	locResyncKeys = 'k' // keys this side touched after a fork (resync)
+	locClone      = 'c' // clone progress
 )
 
 func be64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }

@@ -108,6 +108,8 @@ type modeRecord struct {
 	SyncBase      uint64 `json:"sbase,omitempty"`
 	SyncCursor    []byte `json:"scur,omitempty"`
 	ConsistentSeq uint64 `json:"cseq,omitempty"`
+	// Resync: the sync replaces ranges of an existing state (resync.go).
+	Resync bool `json:"resync,omitempty"`
 }
 
 func (m *modeRecord) encode() []byte {

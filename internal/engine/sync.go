@@ -74,6 +74,9 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
 		tx.noJournal = true
 		m := fs.mode
+		if m.Resync {
+			return fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
+		}
 		if !m.SyncActive {
 			if m.ConsistentSeq != 0 {
 				return nil // the sync is over: a retried last chunk
@@ -104,25 +107,9 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 			return fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
 		}
 		// Blocks first: nothing that needs a missing block is written.
-		for _, p := range pairs {
-			if len(p.Key) != 1+blocks.IDSize || p.Key[0] != relRef {
-				continue
-			}
-			id, err := blocks.IDFromBytes(p.Key[1:])
-			if err != nil {
-				return fmt.Errorf("engine: ingest: %w: %w", ErrCorrupt, err)
-			}
-			fs.dom.addInflight(id)
-			tx.put = append(tx.put, id)
-			ok := false
-			if st := fs.dom.blockStore(); st != nil {
-				if ok, err = st.Has(tx.ctx(), id); err != nil {
-					return fmt.Errorf("%w: %w", ErrIO, err)
-				}
-			}
-			if !ok {
-				missing = append(missing, id)
-			}
+		var err error
+		if missing, err = fs.refBlocksMissing(tx, pairs); err != nil {
+			return err
 		}
 		if len(missing) > 0 {
 			// Blocks can be pushed only once the superblock (the id key)
@@ -138,47 +125,8 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 			}
 			pairs, hi = pairs[:n], cut
 		}
-		// Replace the range: drop keys the chunk does not hold.
-		it, err := tx.iter(lo, hi)
-		if err != nil {
+		if err := fs.replaceRange(tx, lo, hi, pairs); err != nil {
 			return err
-		}
-		var stale [][]byte
-		i := 0
-		for ok := it.First(); ok; ok = it.Next() {
-			k := it.Key()
-			for i < len(pairs) && bytes.Compare(pairs[i].Key, k) < 0 {
-				i++
-			}
-			if i < len(pairs) && bytes.Equal(pairs[i].Key, k) {
-				continue
-			}
-			stale = append(stale, bytes.Clone(k))
-		}
-		if err := it.Error(); err != nil {
-			it.Close()
-			return err
-		}
-		it.Close()
-		for _, k := range stale {
-			tx.del(k)
-			if len(k) == 1+blocks.IDSize && k[0] == relRef {
-				id, _ := blocks.IDFromBytes(k[1:])
-				tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
-				tx.b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id}.encode())
-			}
-		}
-		for _, p := range pairs {
-			tx.set(p.Key, p.Value)
-			switch {
-			case len(p.Key) == 1+blocks.IDSize && p.Key[0] == relRef:
-				id, _ := blocks.IDFromBytes(p.Key[1:])
-				tx.b.Set(holderKey(fs.dom.id, id, fs.id), nil)
-			case bytes.Equal(p.Key, metaKey(metaSuper)):
-				if err := fs.adoptSuper(tx, p.Value); err != nil {
-					return err
-				}
-			}
 		}
 		m.ConsistentSeq = max(m.ConsistentSeq, c.Seq)
 		m.SyncCursor = bytes.Clone(hi)
@@ -198,6 +146,82 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 		err = &MissingBlocksError{IDs: missing}
 	}
 	return fs.SyncState(), err
+}
+
+// refBlocksMissing returns the blocks that the reference counts among
+// pairs name and the store lacks, keeping the present ones in flight until
+// the commit.
+func (fs *FS) refBlocksMissing(tx *txn, pairs []Mutation) ([]blocks.ID, error) {
+	var missing []blocks.ID
+	for _, p := range pairs {
+		if p.Delete || len(p.Key) != 1+blocks.IDSize || p.Key[0] != relRef {
+			continue
+		}
+		id, err := blocks.IDFromBytes(p.Key[1:])
+		if err != nil {
+			return nil, fmt.Errorf("engine: ingest: %w: %w", ErrCorrupt, err)
+		}
+		fs.dom.addInflight(id)
+		tx.put = append(tx.put, id)
+		ok := false
+		if st := fs.dom.blockStore(); st != nil {
+			if ok, err = st.Has(tx.ctx(), id); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrIO, err)
+			}
+		}
+		if !ok {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// replaceRange makes [lo, hi) hold exactly pairs (sorted, inside the
+// range), keeping holders and the release queue in step with the
+// reference counts it sets and drops.
+func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
+	it, err := tx.iter(lo, hi)
+	if err != nil {
+		return err
+	}
+	var stale [][]byte
+	i := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		for i < len(pairs) && bytes.Compare(pairs[i].Key, k) < 0 {
+			i++
+		}
+		if i < len(pairs) && bytes.Equal(pairs[i].Key, k) {
+			continue
+		}
+		stale = append(stale, bytes.Clone(k))
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	it.Close()
+	for _, k := range stale {
+		tx.del(k)
+		if len(k) == 1+blocks.IDSize && k[0] == relRef {
+			id, _ := blocks.IDFromBytes(k[1:])
+			tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
+			tx.b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id}.encode())
+		}
+	}
+	for _, p := range pairs {
+		tx.set(p.Key, p.Value)
+		switch {
+		case len(p.Key) == 1+blocks.IDSize && p.Key[0] == relRef:
+			id, _ := blocks.IDFromBytes(p.Key[1:])
+			tx.b.Set(holderKey(fs.dom.id, id, fs.id), nil)
+		case bytes.Equal(p.Key, metaKey(metaSuper)):
+			if err := fs.adoptSuper(tx, p.Value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkChunk validates a chunk before it reaches the committer.
