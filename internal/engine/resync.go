@@ -149,7 +149,8 @@ func (fs *FS) IngestRanges(ctx context.Context, seq, epoch uint64, t time.Time, 
 // FinishResync ends a resync: every range now holds the source's keys at
 // some seq in [base, top] (equal ranges were already equal there), so the
 // replica replays the source's records from base+1 and is consistent from
-// top on.
+// top on. An interrupted resync starts its pass over: base is the first
+// snapshot of the pass that completed, whatever earlier passes ingested.
 func (fs *FS) FinishResync(ctx context.Context, base, top, epoch uint64, t time.Time) error {
 	if base == 0 || top < base {
 		return fmt.Errorf("engine: finish resync at %d..%d: %w", base, top, ErrInvalid)
@@ -162,9 +163,6 @@ func (fs *FS) FinishResync(ctx context.Context, base, top, epoch uint64, t time.
 				return nil // finished before (a retry)
 			}
 			return fmt.Errorf("engine: finish resync of %s: no resync in progress: %w", fs.name, ErrInvalid)
-		}
-		if m.SyncBase != 0 && m.SyncBase < base {
-			base = m.SyncBase
 		}
 		m.SyncActive, m.Resync, m.SyncCursor = false, false, nil
 		m.SyncBase, m.AppliedSeq = base, base

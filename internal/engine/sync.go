@@ -34,6 +34,7 @@ type SyncChunk struct {
 // SyncState says where a replica's initial sync stands.
 type SyncState struct {
 	Active bool   // chunks are being ingested
+	Resync bool   // an existing state is being resynced (resync.go)
 	Base   uint64 // records from Base+1 must be applied after the last chunk
 	Top    uint64 // the replica is consistent once it has applied Top
 	Cursor []byte // the next chunk starts here
@@ -42,7 +43,7 @@ type SyncState struct {
 // SyncState returns the replica's initial-sync state.
 func (fs *FS) SyncState() SyncState {
 	m := fs.modePub.Load()
-	return SyncState{Active: m.SyncActive, Base: m.SyncBase, Top: m.ConsistentSeq, Cursor: bytes.Clone(m.SyncCursor)}
+	return SyncState{Active: m.SyncActive, Resync: m.Resync, Base: m.SyncBase, Top: m.ConsistentSeq, Cursor: bytes.Clone(m.SyncCursor)}
 }
 
 // Consistent reports whether clients may read the file system: always for

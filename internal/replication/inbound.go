@@ -19,6 +19,9 @@ type InboundSpec struct {
 	SourceRegion string
 	SourceFS     string // engine name at the source (for status and logs)
 	DestFS       string // engine name of the local replica
+	// Fork is, for a resync (the replica was an existing file system of
+	// the same lineage), the last seq both histories share; 0 = unknown.
+	Fork uint64
 }
 
 // AddInbound registers a replication whose source may now open streams
@@ -268,9 +271,15 @@ type receiver struct {
 	missing   []blocks.ID        // to ask for in the next ack
 	pending   []*engine.Record
 	fatal     string
+	rs        *resyncRx // a resync in progress
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
+	if ss := rx.in.fs.SyncState(); ss.Active && ss.Resync {
+		if err := rx.startResync(); err != nil {
+			return err
+		}
+	}
 	if err := rx.ack(); err != nil {
 		return err
 	}
@@ -309,6 +318,11 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		if err := rx.flushRecords(); err != nil {
 			return err
 		}
+		if rx.rs != nil {
+			if err := rx.finishResync(); err != nil {
+				return err
+			}
+		}
 		if err := rx.ack(); err != nil {
 			return err
 		}
@@ -318,6 +332,14 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 func (rx *receiver) handle(f frame) error {
 	if rx.fatal != "" {
 		return nil // waiting for the operator; acks say why
+	}
+	if rx.rs != nil {
+		switch f.typ {
+		case msgRanges, msgRangeSums, msgResyncDone:
+			return rx.handleResync(f)
+		case msgRecords, msgChunk:
+			return fmt.Errorf("%w: message %d during a resync", ErrFrame, f.typ)
+		}
 	}
 	switch f.typ {
 	case msgBlocks:
@@ -332,6 +354,9 @@ func (rx *receiver) handle(f frame) error {
 				}
 				return err
 			}
+		}
+		if rx.rs != nil {
+			return rx.ingestWaiting()
 		}
 	case msgRecords:
 		m, err := decodeRecords(f.p)
@@ -457,6 +482,9 @@ func (rx *receiver) ack() error {
 		}
 		a.Synced = rx.in.st.LastReplicated
 		rx.in.mu.Unlock()
+	}
+	if rx.rs != nil {
+		rx.resyncAck(a)
 	}
 	if len(rx.missing) > 0 || rx.askRewind {
 		a.Rewind, a.Missing = true, rx.missing

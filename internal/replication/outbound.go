@@ -334,7 +334,11 @@ func (o *outbound) session(ctx context.Context) error {
 		return fmt.Errorf("replication: destination cannot continue: %s", first.Fatal)
 	}
 	a := first
-	if a.Syncing || (a.AppliedSeq == 0 && a.Synced.IsZero()) {
+	if a.Resync {
+		if a, err = o.resync(ctx, s, a); err != nil {
+			return err
+		}
+	} else if a.Syncing || (a.AppliedSeq == 0 && a.Synced.IsZero()) {
 		if a, err = o.initialSync(ctx, s, a); err != nil {
 			return err
 		}

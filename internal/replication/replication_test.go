@@ -722,3 +722,107 @@ regionfs_replication_pending_records{fs_id="fs-src",peer_fs_id="fs-dst",peer_reg
 		t.Fatalf("regionfs_replication_state{state=ENABLED} = %v", enabled)
 	}
 }
+
+// TestFailback: replication A→B, a regional outage of A while it still
+// took writes, failover to B (writes go on there), A back and fenced, then
+// failback B→A into the original file system sending only differences,
+// and a second failover back to A.
+func TestFailback(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		keyPath  bool
+		truncate bool
+	}{
+		{name: "journal-key-sets", keyPath: true},
+		{name: "range-checksums", truncate: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { failback(t, tc.truncate) })
+	}
+}
+
+func failback(t *testing.T, truncate bool) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	if _, err := a.e.CreateFS(ctx, "fs-a", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	wa := newWorkload(t, 21, func() *engine.FS { return a.fs("fs-a") })
+	wa.run(ctx, 300)
+	link(t, a, b, "r1", "fs-a", "fs-b")
+	converged(t, a.fs("fs-a"), b.fs("fs-b"))
+	// A keeps writing while cut off from B; B is promoted without it.
+	a.n.RemoveOutbound("r1")
+	wa.run(ctx, 15)
+	rp, err := b.n.Promote(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.fs("fs-a").Fence(ctx, rp.NewEpoch); err != nil {
+		t.Fatal(err)
+	}
+	wb := newWorkload(t, 22, func() *engine.FS { return b.fs("fs-b") })
+	wb.n = 100000 // new names only
+	wb.files = listFiles(t, b.fs("fs-b"))
+	wb.run(ctx, 20)
+	if truncate {
+		// B's journal since the fork is gone: only checksums can tell.
+		if _, err := b.fs("fs-b").Truncate(ctx, b.fs("fs-b").DurableSeq()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Failback into A.
+	hist, err := b.fs("fs-b").EpochHistory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := PrepareResync(ctx, a.fs("fs-a"), hist, b.fs("fs-b").DurableSeq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork != rp.Seq {
+		t.Fatalf("fork point %d, want the recovery point %d", fork, rp.Seq)
+	}
+	if err := a.n.AddInbound(InboundSpec{ID: "r2", SourceRegion: b.name, SourceFS: "fs-b", DestFS: "fs-a", Fork: fork}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.n.AddOutbound(OutboundSpec{ID: "r2", SourceFS: "fs-b", DestRegion: a.name, DestFS: "fs-a"}); err != nil {
+		t.Fatal(err)
+	}
+	wb.run(ctx, 10)
+	converged(t, b.fs("fs-b"), a.fs("fs-a"))
+	if err := a.fs("fs-a").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := b.n.OutboundStatus("r2")
+	u, _ := b.fs("fs-b").Usage()
+	t.Logf("failback shipped %d bytes, %d blocks, %d records for a %d-byte file system", st.ShippedBytes, st.ShippedBlocks, st.ShippedRecords, u.Bytes)
+	if st.ShippedBytes > u.Bytes/2 {
+		t.Fatalf("failback sent %d bytes of a %d-byte file system: not incremental", st.ShippedBytes, u.Bytes)
+	}
+	// The second failover, back home.
+	if _, err := a.n.Promote(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.fs("fs-a").Mkdir(ctx, engine.RootCred, engine.RootIno, "home-again", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listFiles(t *testing.T, fs *engine.FS) []string {
+	t.Helper()
+	var names []string
+	cookie := uint64(0)
+	for {
+		ents, eof, _, err := fs.ReadDir(context.Background(), engine.RootCred, engine.RootIno, cookie, 1000, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			names = append(names, e.Name)
+			cookie = e.Cookie
+		}
+		if eof {
+			return names
+		}
+	}
+}

@@ -352,6 +352,15 @@ type ack struct {
 	Missing []blocks.ID
 	// Fatal is set when the replica cannot continue (status ERROR).
 	Fatal string
+	// Resync: the destination is an existing file system being made a
+	// copy of the source. Fork is the last seq both histories share (0 =
+	// unknown: compare range checksums); Need lists keys its own journal
+	// touched after the fork, Differ ranges whose checksums differ: the
+	// source sends its content for both.
+	Resync bool
+	Fork   uint64
+	Need   [][]byte
+	Differ []engine.SyncRange
 }
 
 func (a *ack) encode() []byte {
@@ -369,6 +378,17 @@ func (a *ack) encode() []byte {
 		e.bytes(id[:])
 	}
 	e.bytes([]byte(a.Fatal))
+	e.flag(a.Resync)
+	e.u(a.Fork)
+	e.u(uint64(len(a.Need)))
+	for _, k := range a.Need {
+		e.bytes(k)
+	}
+	e.u(uint64(len(a.Differ)))
+	for _, r := range a.Differ {
+		e.bytes(r.Lo)
+		e.hi(r.Hi)
+	}
 	return e.b
 }
 
@@ -387,6 +407,17 @@ func decodeAck(p []byte) (*ack, error) {
 		a.Missing = append(a.Missing, d.id())
 	}
 	a.Fatal = string(d.bytes())
+	a.Resync = d.flag()
+	a.Fork = d.u()
+	n = d.count(1)
+	for range n {
+		a.Need = append(a.Need, append([]byte{}, d.bytes()...))
+	}
+	n = d.count(3)
+	for range n {
+		lo := append([]byte{}, d.bytes()...)
+		a.Differ = append(a.Differ, engine.SyncRange{Lo: lo, Hi: d.hi()})
+	}
 	return a, d.end()
 }
 
@@ -402,4 +433,129 @@ func nanosTime(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
+}
+
+// Resync messages (failback into an existing file system).
+const (
+	msgRanges     byte = 6 // ranges to replace: seq ‖ epoch ‖ time ‖ n ‖ n × (lo ‖ has-hi ‖ hi ‖ m ‖ m × (key ‖ value))
+	msgRangeSums  byte = 7 // n ‖ n × (lo ‖ has-hi ‖ hi ‖ checksum)
+	msgResyncDone byte = 8 // base ‖ top ‖ epoch ‖ time
+)
+
+type rangesMsg struct {
+	seq, epoch uint64
+	time       time.Time
+	ranges     []engine.SyncRange
+}
+
+func (e *enc) hi(hi []byte) {
+	e.flag(hi != nil)
+	e.bytes(hi)
+}
+
+func (d *dec) hi() []byte {
+	has := d.flag()
+	b := d.bytes()
+	if !has {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+func (m *rangesMsg) encode() []byte {
+	var e enc
+	e.u(m.seq)
+	e.u(m.epoch)
+	e.i(m.time.UnixNano())
+	e.u(uint64(len(m.ranges)))
+	for _, r := range m.ranges {
+		e.bytes(r.Lo)
+		e.hi(r.Hi)
+		e.u(uint64(len(r.Pairs)))
+		for _, p := range r.Pairs {
+			e.bytes(p.Key)
+			e.bytes(p.Value)
+		}
+	}
+	return e.b
+}
+
+func decodeRanges(p []byte) (*rangesMsg, error) {
+	d := &dec{b: p}
+	m := &rangesMsg{seq: d.u(), epoch: d.u(), time: time.Unix(0, d.i()).UTC()}
+	n := d.count(3)
+	for range n {
+		r := engine.SyncRange{Lo: d.bytes(), Hi: d.hi()}
+		k := d.count(2)
+		for range k {
+			key, v := d.bytes(), d.bytes()
+			if d.err != nil {
+				break
+			}
+			r.Pairs = append(r.Pairs, engine.Mutation{Key: key, Value: v})
+		}
+		if d.err != nil {
+			break
+		}
+		m.ranges = append(m.ranges, r)
+	}
+	return m, d.end()
+}
+
+// rangeSum is one range's checksum on the source.
+type rangeSum struct {
+	lo, hi []byte
+	sum    [32]byte
+}
+
+func encodeRangeSums(sums []rangeSum) []byte {
+	var e enc
+	e.u(uint64(len(sums)))
+	for _, s := range sums {
+		e.bytes(s.lo)
+		e.hi(s.hi)
+		e.bytes(s.sum[:])
+	}
+	return e.b
+}
+
+func decodeRangeSums(p []byte) ([]rangeSum, error) {
+	d := &dec{b: p}
+	n := d.count(35)
+	var out []rangeSum
+	for range n {
+		s := rangeSum{lo: d.bytes(), hi: d.hi()}
+		sum := d.bytes()
+		if d.err != nil {
+			break
+		}
+		if len(sum) != 32 {
+			d.fail("checksum size")
+			break
+		}
+		copy(s.sum[:], sum)
+		out = append(out, s)
+	}
+	return out, d.end()
+}
+
+// resyncDone ends the source's part of a resync.
+type resyncDone struct {
+	base, top, epoch uint64
+	time             time.Time
+}
+
+func (r *resyncDone) encode() []byte {
+	var e enc
+	e.u(r.base)
+	e.u(r.top)
+	e.u(r.epoch)
+	e.i(r.time.UnixNano())
+	return e.b
+}
+
+func decodeResyncDone(p []byte) (*resyncDone, error) {
+	d := &dec{b: p}
+	r := &resyncDone{base: d.u(), top: d.u(), epoch: d.u(), time: time.Unix(0, d.i()).UTC()}
+	return r, d.end()
 }
