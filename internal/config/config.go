@@ -1,0 +1,222 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the configuration of one region server (`regionfs serve`).
+type Config struct {
+	// Region is the AWS-style region name this server plays (us-east-1).
+	Region string `yaml:"region"`
+	// AccountID is the 12-digit account id used in ARNs and OwnerId.
+	AccountID string `yaml:"account_id"`
+	// DataDir holds the metadata store (kv/), the block files (blocks/) and
+	// local state. Required.
+	DataDir string `yaml:"data_dir"`
+	// API is the region's HTTP API listener (EFS, EC2, CloudWatch, SNS,
+	// /metrics).
+	API Listener `yaml:"api"`
+	// NFS configures the mount targets.
+	NFS NFS `yaml:"nfs"`
+	// Credentials are the access keys accepted (global, like IAM: every
+	// region and the edge should share them).
+	Credentials []Credential `yaml:"credentials"`
+	// VPC is the one VPC of the region; its subnets are Subnets.
+	VPC VPC `yaml:"vpc"`
+	// Subnets are where mount targets can be created.
+	Subnets []Subnet `yaml:"subnets"`
+	// SecurityGroups restrict which clients can reach a mount target.
+	SecurityGroups []SecurityGroup `yaml:"security_groups"`
+	// KMSKeys are the key-encryption keys for encrypted file systems. The
+	// alias alias/aws/elasticfilesystem must name one of them (the default
+	// key of `Encrypted` without `KmsKeyId`).
+	KMSKeys []KMSKey `yaml:"kms_keys"`
+	// Replication is this region's replication endpoint.
+	Replication Listener `yaml:"replication"`
+	// Peers are the other regions, for replication.
+	Peers []Peer `yaml:"peers"`
+	// Control tunes the control plane.
+	Control Control `yaml:"control"`
+	// Engine tunes the storage engine.
+	Engine Engine `yaml:"engine"`
+	// Log configures logging.
+	Log Log `yaml:"log"`
+}
+
+// Listener is an address to listen on, with optional TLS.
+type Listener struct {
+	// Listen is host:port.
+	Listen string `yaml:"listen"`
+	TLS    *TLS   `yaml:"tls,omitempty"`
+}
+
+// TLS is certificate material. For a server, CertFile/KeyFile are its own
+// and CAFile (if set) authenticates clients (mutual TLS); for a client, CAFile
+// authenticates the server and CertFile/KeyFile are its client certificate.
+type TLS struct {
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+	CAFile   string `yaml:"ca_file,omitempty"`
+}
+
+// NFS configures the mount targets.
+type NFS struct {
+	// Port every mount target serves NFS and MOUNT on (default 2049).
+	Port int `yaml:"port"`
+}
+
+// Credential is one access key. The secret is given inline or in a file
+// (whose content, trimmed, is the secret).
+type Credential struct {
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key,omitempty"`
+	SecretFile      string `yaml:"secret_file,omitempty"`
+}
+
+// VPC is the region's virtual network as EC2 describes it.
+type VPC struct {
+	// ID defaults to a stable id derived from the region name.
+	ID string `yaml:"id"`
+	// CIDR defaults to the smallest block containing every subnet.
+	CIDR string `yaml:"cidr"`
+}
+
+// Subnet is one subnet of the VPC.
+type Subnet struct {
+	ID               string `yaml:"id"`
+	AvailabilityZone string `yaml:"availability_zone"`
+	// AvailabilityZoneID defaults to the AWS-style id (us-east-1b → use1-az2).
+	AvailabilityZoneID string `yaml:"availability_zone_id"`
+	// CIDR is the IPv4 block mount targets get their address from; each
+	// mount target listens on its own address, so the host must own them
+	// (any address of 127.0.0.0/8 on loopback).
+	CIDR string `yaml:"cidr"`
+	// ListenAddress, when set, is the local address this subnet's mount
+	// targets bind to instead of their own (a host that does not own the
+	// subnet's addresses, behind NAT); then one mount target per subnet.
+	ListenAddress string `yaml:"listen_address,omitempty"`
+	// Name is the subnet's Name tag.
+	Name string `yaml:"name,omitempty"`
+}
+
+// SecurityGroup admits NFS clients from its ingress CIDR blocks.
+type SecurityGroup struct {
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description,omitempty"`
+	// Ingress lists the CIDR blocks allowed to connect to the NFS port.
+	Ingress []string `yaml:"ingress"`
+}
+
+// KMSKey is one key-encryption key; its 32-byte material is in KeyFile
+// (raw, hex or base64).
+type KMSKey struct {
+	ID      string   `yaml:"id"`
+	Aliases []string `yaml:"aliases,omitempty"`
+	KeyFile string   `yaml:"key_file"`
+}
+
+// Peer is another region.
+type Peer struct {
+	Name string `yaml:"name"`
+	// Replication is the peer's replication endpoint, host:port.
+	Replication string `yaml:"replication"`
+	// API is the peer's API listener (used by `regionfs dev` and tools).
+	API string `yaml:"api,omitempty"`
+	TLS *TLS   `yaml:"tls,omitempty"`
+}
+
+// Control tunes the control plane.
+type Control struct {
+	// TransitionDelay is how long file systems and mount targets stay in
+	// creating/updating/deleting (default 1s; 0 is allowed).
+	TransitionDelay *time.Duration `yaml:"transition_delay"`
+}
+
+// Engine tunes the storage engine; zero values take the engine's defaults.
+type Engine struct {
+	// CacheSize is the Pebble block cache shared by the metadata store.
+	CacheSize      Size          `yaml:"cache_size"`
+	BlockCacheSize Size          `yaml:"block_cache_size"`
+	InlineMax      Size          `yaml:"inline_max"`
+	MaxRecordSize  Size          `yaml:"max_record_size"`
+	MaxGroup       int           `yaml:"max_group"`
+	QueueDepth     int           `yaml:"queue_depth"`
+	BatchEntries   int           `yaml:"batch_entries"`
+	GCInterval     time.Duration `yaml:"gc_interval"`
+	MergeDelay     time.Duration `yaml:"merge_delay"`
+	ScrubInterval  time.Duration `yaml:"scrub_interval"`
+	MemTableSize   Size          `yaml:"memtable_size"`
+}
+
+// Log configures the slog handler.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text or json (default text).
+	Format string `yaml:"format"`
+}
+
+// Defaults.
+const (
+	DefaultNFSPort         = 2049
+	DefaultCacheSize       = Size(128 << 20)
+	DefaultTransitionDelay = time.Second
+	DefaultAPIListen       = "127.0.0.1:7070"
+)
+
+// Load reads, completes and validates a region config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes, completes and validates a region config.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	if err := decodeStrict(b, &c); err != nil {
+		return nil, err
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty config")
+		}
+		return err
+	}
+	return nil
+}
+
+// Marshal encodes c as YAML.
+func (c *Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// TransitionDelayOrDefault is the configured transition delay.
+func (c *Config) TransitionDelayOrDefault() time.Duration {
+	if c.Control.TransitionDelay == nil {
+		return DefaultTransitionDelay
+	}
+	return *c.Control.TransitionDelay
+}
