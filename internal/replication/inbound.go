@@ -181,9 +181,9 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in == nil {
-		g := goneError{Reason: "the destination region has no replication " + id}
+		g := Gone{Reason: "the destination region has no replication " + id}
 		if n.opts.Hooks != nil {
-			g.Promoted, g.Epoch, g.Reason = n.opts.Hooks.Gone(r.Context(), from, id)
+			g = n.opts.Hooks.Gone(r.Context(), from, id)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusGone)
@@ -197,7 +197,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusGone)
-		json.NewEncoder(w).Encode(goneError{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		json.NewEncoder(w).Encode(Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
 		return
 	}
 	// One stream at a time: a new one replaces the old.

@@ -56,11 +56,23 @@ type Hooks interface {
 	Call(ctx context.Context, from, method string, body []byte) ([]byte, error)
 	// Gone is asked when a peer opens a stream for a replication this
 	// region does not know: it says whether the destination was promoted
-	// (at epoch) so the source fences itself.
-	Gone(ctx context.Context, from, id string) (promoted bool, epoch uint64, reason string)
+	// (and where), so the source can fence itself.
+	Gone(ctx context.Context, from, id string) Gone
 	// SourceGone is told when the destination refuses a stream: the
-	// replication was deleted there, promoted at epoch when promoted.
-	SourceGone(ctx context.Context, id string, promoted bool, epoch uint64, reason string)
+	// replication was deleted there.
+	SourceGone(ctx context.Context, id string, g Gone)
+}
+
+// Gone is why a destination refuses a replication's stream.
+type Gone struct {
+	// Promoted: the destination became a writable primary at Epoch; it
+	// holds the source's changes up to RecoverySeq (committed at the
+	// source at RecoveryTime). Later changes on the source are its loss.
+	Promoted     bool      `json:"promoted"`
+	Epoch        uint64    `json:"epoch"`
+	RecoverySeq  uint64    `json:"recoverySeq"`
+	RecoveryTime time.Time `json:"recoveryTime"`
+	Reason       string    `json:"reason"`
 }
 
 // Options configure a Node.

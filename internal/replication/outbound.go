@@ -32,11 +32,7 @@ var errNeedsResync = errors.New("replication: the destination needs a resync: jo
 
 // goneError: the destination refused the stream because the replication
 // no longer exists there.
-type goneError struct {
-	Promoted bool   `json:"promoted"`
-	Epoch    uint64 `json:"epoch"`
-	Reason   string `json:"reason"`
-}
+type goneError struct{ Gone }
 
 func (g *goneError) Error() string { return "replication: destination: " + g.Reason }
 
@@ -201,7 +197,7 @@ func (o *outbound) run() {
 				st.State, st.Message, st.LinkUp = StateError, g.Reason, false
 			})
 			if o.n.opts.Hooks != nil {
-				o.n.opts.Hooks.SourceGone(o.ctx, o.spec.ID, g.Promoted, g.Epoch, g.Reason)
+				o.n.opts.Hooks.SourceGone(o.ctx, o.spec.ID, g.Gone)
 			}
 			return
 		}
@@ -278,7 +274,7 @@ func (o *outbound) session(ctx context.Context) error {
 	case http.StatusOK:
 	case http.StatusGone:
 		g := &goneError{}
-		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(g); err != nil || g.Reason == "" {
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&g.Gone); err != nil || g.Reason == "" {
 			g.Reason = "the destination no longer has this replication"
 		}
 		return g

@@ -41,8 +41,8 @@ type region struct {
 // recHooks records what a node tells its control plane.
 type recHooks struct {
 	mu    sync.Mutex
-	gone  map[string]goneError // answers for unknown ids
-	srcGo []string             // SourceGone calls: id
+	gone  map[string]Gone // answers for unknown ids
+	srcGo []string        // SourceGone calls: id
 	calls []string
 }
 
@@ -56,19 +56,19 @@ func (h *recHooks) Call(_ context.Context, from, method string, body []byte) ([]
 	return []byte(`{"ok":true}`), nil
 }
 
-func (h *recHooks) Gone(_ context.Context, _, id string) (bool, uint64, string) {
+func (h *recHooks) Gone(_ context.Context, _, id string) Gone {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if g, ok := h.gone[id]; ok {
-		return g.Promoted, g.Epoch, g.Reason
+		return g
 	}
-	return false, 0, "unknown replication " + id
+	return Gone{Reason: "unknown replication " + id}
 }
 
-func (h *recHooks) SourceGone(_ context.Context, id string, promoted bool, epoch uint64, reason string) {
+func (h *recHooks) SourceGone(_ context.Context, id string, g Gone) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.srcGo = append(h.srcGo, fmt.Sprintf("%s promoted=%v epoch=%d", id, promoted, epoch))
+	h.srcGo = append(h.srcGo, fmt.Sprintf("%s promoted=%v epoch=%d recovery=%d", id, g.Promoted, g.Epoch, g.RecoverySeq))
 }
 
 func (h *recHooks) sourceGone() []string {
@@ -108,7 +108,7 @@ func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
 		t.Fatal(err)
 	}
 	r := &region{t: t, name: name, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, ln: ln, addr: ln.Addr().String(),
-		hooks: &recHooks{gone: map[string]goneError{}}, mods: mods}
+		hooks: &recHooks{gone: map[string]Gone{}}, mods: mods}
 	r.openEngine()
 	t.Cleanup(r.close)
 	return r
@@ -462,7 +462,7 @@ func TestFailoverFencesSource(t *testing.T) {
 	// The old source comes back: the destination refuses its stream and
 	// says it was promoted, so the source's control plane fences it.
 	b.hooks.mu.Lock()
-	b.hooks.gone["r1"] = goneError{Promoted: true, Epoch: rp.NewEpoch, Reason: "promoted"}
+	b.hooks.gone["r1"] = Gone{Promoted: true, Epoch: rp.NewEpoch, RecoverySeq: rp.Seq, Reason: "promoted"}
 	b.hooks.mu.Unlock()
 	a.restart()
 	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
@@ -470,7 +470,7 @@ func TestFailoverFencesSource(t *testing.T) {
 	}
 	waitFor(t, "source to learn of the promotion", 10*time.Second, func() bool {
 		g := a.hooks.sourceGone()
-		return len(g) == 1 && g[0] == fmt.Sprintf("r1 promoted=true epoch=%d", rp.NewEpoch)
+		return len(g) == 1 && g[0] == fmt.Sprintf("r1 promoted=true epoch=%d recovery=%d", rp.NewEpoch, rp.Seq)
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	if st.State != StateError {
@@ -770,6 +770,16 @@ func failback(t *testing.T, truncate bool) {
 			t.Fatal(err)
 		}
 	}
+	// The old source lists exactly what the failover lost.
+	losses, complete, err := LossReport(ctx, a.fs("fs-a"), rp.Seq, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := a.fs("fs-a").DurableSeq() - rp.Seq; !complete || uint64(len(losses)) != want || want < 15 || losses[0].Seq != rp.Seq+1 || len(losses[0].Paths) == 0 {
+		t.Fatalf("loss report: complete=%v, %d changes, first %+v", complete, len(losses), losses[0])
+	}
+	last := losses[len(losses)-1]
+	t.Logf("%d changes lost: %s %v … %s %v", len(losses), losses[0].Op, losses[0].Paths, last.Op, last.Paths)
 	// Failback into A.
 	hist, err := b.fs("fs-b").EpochHistory()
 	if err != nil {
