@@ -66,18 +66,42 @@ func (n *Node) InboundStatus(id string) (Status, bool) {
 	return in.status(), true
 }
 
+// Promotion is the outcome of a failover: the replica's recovery point and
+// what it knew of the source when it stopped.
+type Promotion struct {
+	engine.RecoveryPoint
+	// SourceDurable is the newest durable seq the source announced (in a
+	// heartbeat at SourceHeard): at least SourceDurable−Seq of its
+	// transactions did not reach the replica.
+	SourceDurable uint64
+	SourceHeard   time.Time
+}
+
+// AtLeastLost is how many source transactions are known to be missing.
+func (p Promotion) AtLeastLost() uint64 {
+	if p.SourceDurable > p.Seq {
+		return p.SourceDurable - p.Seq
+	}
+	return 0
+}
+
+// ForkPin names the journal pin that keeps both sides' records from a
+// fork point on, so that a failback can send only what changed.
+const ForkPin = "fork"
+
 // Promote ends a received replication at a transaction boundary: the
 // stream is closed, every record applied so far stays, and the replica
 // becomes a writable primary at a new epoch, durably, before Promote
-// returns. The registration is removed; the caller records why (so a
-// source that calls later learns it, see Hooks.Gone).
-func (n *Node) Promote(ctx context.Context, id string) (engine.RecoveryPoint, error) {
+// returns. Its journal is pinned from the fork point on (ForkPin) for a
+// later failback. The registration is removed; the caller records why (so
+// a source that calls later learns it, see Hooks.Gone).
+func (n *Node) Promote(ctx context.Context, id string) (Promotion, error) {
 	n.mu.Lock()
 	in := n.inbound[id]
 	delete(n.inbound, id)
 	n.mu.Unlock()
 	if in == nil {
-		return engine.RecoveryPoint{}, fmt.Errorf("replication %s: %w", id, ErrNotFound)
+		return Promotion{}, fmt.Errorf("replication %s: %w", id, ErrNotFound)
 	}
 	in.detach()
 	rp, err := in.fs.Promote(ctx)
@@ -88,11 +112,18 @@ func (n *Node) Promote(ctx context.Context, id string) (engine.RecoveryPoint, er
 			n.inbound[id] = in
 		}
 		n.mu.Unlock()
-		return rp, err
+		return Promotion{}, err
 	}
+	if err := in.fs.SetPin(ForkPin, rp.Seq+1); err != nil {
+		n.log.Warn("fork pin", "fs_id", in.spec.DestFS, "err", err)
+	}
+	p := Promotion{RecoveryPoint: rp}
+	in.mu.Lock()
+	p.SourceDurable, p.SourceHeard = max(in.st.SourceDurable, rp.Seq), in.st.LastContact
+	in.mu.Unlock()
 	n.log.Info("replica promoted", "replication", id, "fs_id", in.spec.DestFS,
-		"recovery_seq", rp.Seq, "recovery_time", rp.Time, "epoch", rp.NewEpoch)
-	return rp, nil
+		"recovery_seq", rp.Seq, "recovery_time", rp.Time, "epoch", rp.NewEpoch, "at_least_lost", p.AtLeastLost())
+	return p, nil
 }
 
 type inbound struct {

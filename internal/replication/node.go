@@ -24,6 +24,7 @@ const (
 	DefaultHeartbeat   = 100 * time.Millisecond
 	DefaultPauseAfter  = 5 * time.Minute
 	DefaultRetainAge   = 15 * time.Minute
+	DefaultForkRetain  = 7 * 24 * time.Hour
 	DefaultMaxLagAge   = 24 * time.Hour
 	DefaultMaxLagBytes = 64 << 30
 	DefaultChunkBytes  = 1 << 20
@@ -87,6 +88,7 @@ type Options struct {
 	Heartbeat   time.Duration // 100 ms
 	PauseAfter  time.Duration // link down this long → PAUSED (5 min)
 	RetainAge   time.Duration // local journal retention (15 min)
+	ForkRetain  time.Duration // how long a fork point is kept for failback (7 days)
 	MaxLagAge   time.Duration // a destination further behind needs a resync (24 h)
 	MaxLagBytes int64         // likewise, in journal bytes retained for it (64 GiB)
 	ChunkBytes  int           // initial-sync chunk size (1 MiB)
@@ -139,6 +141,7 @@ func New(o Options) *Node {
 	def(&o.Heartbeat, DefaultHeartbeat)
 	def(&o.PauseAfter, DefaultPauseAfter)
 	def(&o.RetainAge, DefaultRetainAge)
+	def(&o.ForkRetain, DefaultForkRetain)
 	def(&o.MaxLagAge, DefaultMaxLagAge)
 	def(&o.StreamIdle, DefaultStreamIdle)
 	if o.MaxLagBytes <= 0 {
@@ -447,6 +450,13 @@ func (n *Node) truncateJournals(ctx context.Context) {
 		below, err := firstAfter(ctx, fs, cutoff)
 		if err != nil {
 			continue
+		}
+		// A fork point kept too long gives way: a failback then compares
+		// range checksums instead.
+		if fork, ok := fs.Pins()[ForkPin]; ok {
+			if recs, err := fs.ReadJournal(ctx, fork, 1, 1); err == nil && len(recs) == 1 && n.now().Sub(recs[0].Time) > n.opts.ForkRetain {
+				fs.ClearPin(ForkPin)
+			}
 		}
 		if _, err := fs.Truncate(ctx, below); err != nil && !errors.Is(err, engine.ErrClosed) {
 			n.log.Warn("journal truncation", "fs_id", name, "err", err)

@@ -88,6 +88,8 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
 			if !a.Syncing && a.AppliedSeq >= snap.Seq {
+				// The failback is done: the fork no longer needs keeping.
+				o.fs.ClearPin(ForkPin)
 				o.update(func(st *Status) {
 					st.Sync.Active, st.Sync.Done, st.Sync.Finished = false, true, o.n.now()
 				})
