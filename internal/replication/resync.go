@@ -69,7 +69,8 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 	} else if err := o.sendSums(ctx, s, snap); err != nil {
 		return nil, err
 	}
-	o.n.log.Info("resync sent", "replication", o.spec.ID, "path", path, "seq", snap.Seq)
+	o.n.log.Info("resync sent", "replication", o.spec.ID, "method", path, "seq", snap.Seq)
+	o.update(func(st *Status) { st.Sync.Method = path })
 	// The destination's own requests may have come with the first ack.
 	if err := o.answer(ctx, s, snap, a); err != nil {
 		return nil, err

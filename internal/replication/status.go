@@ -33,6 +33,9 @@ type SyncProgress struct {
 	FilesTotal uint64
 	Started    time.Time
 	Finished   time.Time
+	// Method of a resync: "journal" (keys touched since the fork) or
+	// "checksums" (range checksums); empty for an initial sync.
+	Method string
 }
 
 // Status is what one end knows of a replication.
