@@ -1,0 +1,94 @@
+package ec2
+
+import "encoding/xml"
+
+type describeAvailabilityZonesResponse struct {
+	XMLName   xml.Name   `xml:"DescribeAvailabilityZonesResponse"`
+	Xmlns     string     `xml:"xmlns,attr"`
+	RequestID string     `xml:"requestId"`
+	Zones     []zoneItem `xml:"availabilityZoneInfo>item"`
+}
+
+type zoneItem struct {
+	ZoneName           string `xml:"zoneName"`
+	ZoneState          string `xml:"zoneState"`
+	RegionName         string `xml:"regionName"`
+	ZoneID             string `xml:"zoneId"`
+	ZoneType           string `xml:"zoneType"`
+	OptInStatus        string `xml:"optInStatus"`
+	GroupName          string `xml:"groupName"`
+	NetworkBorderGroup string `xml:"networkBorderGroup"`
+}
+
+func (h *Handler) describeAvailabilityZones(p params) (any, error) {
+	if err := p.checkKnown("ZoneName", "ZoneId", "Filter", "AllAvailabilityZones"); err != nil {
+		return nil, err
+	}
+	names, err := p.list("ZoneName")
+	if err != nil {
+		return nil, err
+	}
+	ids, err := p.list("ZoneId")
+	if err != nil {
+		return nil, err
+	}
+	filters, err := p.filters()
+	if err != nil {
+		return nil, err
+	}
+	zones := h.r.Zones()
+	for _, n := range names {
+		if !hasZone(zones, func(z Zone) bool { return z.Name == n }) {
+			return nil, invalidParameter("Invalid availability zone: [%s]", clip(n))
+		}
+	}
+	for _, id := range ids {
+		if !hasZone(zones, func(z Zone) bool { return z.ID == id }) {
+			return nil, invalidParameter("Invalid availability zone ID: [%s]", clip(id))
+		}
+	}
+	var items []zoneItem
+	for _, z := range zones {
+		if len(names) > 0 && !contains(names, z.Name) || len(ids) > 0 && !contains(ids, z.ID) {
+			continue
+		}
+		it := zoneItem{ZoneName: z.Name, ZoneState: "available", RegionName: h.r.Name, ZoneID: z.ID,
+			ZoneType: "availability-zone", OptInStatus: "opt-in-not-required", GroupName: h.r.Name, NetworkBorderGroup: h.r.Name}
+		ok := true
+		for _, f := range filters {
+			switch f.name {
+			case "zone-name":
+				ok = ok && anyMatch(f.values, it.ZoneName)
+			case "zone-id":
+				ok = ok && anyMatch(f.values, it.ZoneID)
+			case "region-name":
+				ok = ok && anyMatch(f.values, it.RegionName)
+			case "state":
+				ok = ok && anyMatch(f.values, it.ZoneState)
+			case "zone-type":
+				ok = ok && anyMatch(f.values, it.ZoneType)
+			case "group-name":
+				ok = ok && anyMatch(f.values, it.GroupName)
+			case "opt-in-status":
+				ok = ok && anyMatch(f.values, it.OptInStatus)
+			case "network-border-group":
+				ok = ok && anyMatch(f.values, it.NetworkBorderGroup)
+			default:
+				return nil, invalidFilter(f.name)
+			}
+		}
+		if ok {
+			items = append(items, it)
+		}
+	}
+	return describeAvailabilityZonesResponse{Xmlns: Namespace, RequestID: p.reqID, Zones: items}, nil
+}
+
+func hasZone(zs []Zone, pred func(Zone) bool) bool {
+	for _, z := range zs {
+		if pred(z) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,95 @@
+package ec2
+
+import (
+	"encoding/xml"
+	"net/http"
+	"regexp"
+)
+
+var vpcIDRe = regexp.MustCompile(`^vpc-[0-9a-f]{8,40}$`)
+
+type describeVpcsResponse struct {
+	XMLName   xml.Name  `xml:"DescribeVpcsResponse"`
+	Xmlns     string    `xml:"xmlns,attr"`
+	RequestID string    `xml:"requestId"`
+	Vpcs      []vpcItem `xml:"vpcSet>item"`
+	NextToken string    `xml:"nextToken,omitempty"`
+}
+
+type vpcItem struct {
+	VpcID           string           `xml:"vpcId"`
+	OwnerID         string           `xml:"ownerId"`
+	State           string           `xml:"state"`
+	CidrBlock       string           `xml:"cidrBlock"`
+	Associations    []cidrAssocation `xml:"cidrBlockAssociationSet>item"`
+	DhcpOptionsID   string           `xml:"dhcpOptionsId"`
+	InstanceTenancy string           `xml:"instanceTenancy"`
+	IsDefault       bool             `xml:"isDefault"`
+	Tags            []tag            `xml:"tagSet>item"`
+}
+
+type cidrAssocation struct {
+	AssociationID string `xml:"associationId"`
+	CidrBlock     string `xml:"cidrBlock"`
+	State         string `xml:"cidrBlockState>state"`
+}
+
+func (h *Handler) describeVpcs(p params) (any, error) {
+	if err := p.checkKnown("VpcId", "Filter", "MaxResults", "NextToken"); err != nil {
+		return nil, err
+	}
+	ids, err := p.list("VpcId")
+	if err != nil {
+		return nil, err
+	}
+	filters, err := p.filters()
+	if err != nil {
+		return nil, err
+	}
+	v := h.r.VPC
+	for _, id := range ids {
+		if !vpcIDRe.MatchString(id) {
+			return nil, errorf(http.StatusBadRequest, "InvalidVpcID.Malformed", "Invalid id: \"%s\"", clip(id))
+		}
+		if id != v.ID {
+			return nil, errorf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id)
+		}
+	}
+	it := vpcItem{
+		VpcID: v.ID, OwnerID: h.r.AccountID, State: "available", CidrBlock: v.CIDR.String(),
+		Associations:  []cidrAssocation{{AssociationID: "vpc-cidr-assoc-" + v.ID[len("vpc-"):], CidrBlock: v.CIDR.String(), State: "associated"}},
+		DhcpOptionsID: "default", InstanceTenancy: "default", IsDefault: true,
+	}
+	ok := true
+	for _, f := range filters {
+		switch f.name {
+		case "vpc-id":
+			ok = ok && anyMatch(f.values, it.VpcID)
+		case "cidr", "cidr-block-association.cidr-block":
+			ok = ok && anyMatch(f.values, it.CidrBlock)
+		case "state":
+			ok = ok && anyMatch(f.values, it.State)
+		case "owner-id":
+			ok = ok && anyMatch(f.values, it.OwnerID)
+		case "is-default", "isDefault":
+			ok = ok && anyMatch(f.values, boolString(it.IsDefault))
+		case "dhcp-options-id":
+			ok = ok && anyMatch(f.values, it.DhcpOptionsID)
+		default:
+			m, isTag := tagFilter(f, it.Tags)
+			if !isTag {
+				return nil, invalidFilter(f.name)
+			}
+			ok = ok && m
+		}
+	}
+	var items []vpcItem
+	if ok {
+		items = append(items, it)
+	}
+	lo, hi, next, err := p.page(len(items))
+	if err != nil {
+		return nil, err
+	}
+	return describeVpcsResponse{Xmlns: Namespace, RequestID: p.reqID, Vpcs: items[lo:hi], NextToken: next}, nil
+}

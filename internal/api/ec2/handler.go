@@ -1,0 +1,188 @@
+package ec2
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// Namespace is the XML namespace of EC2 responses.
+const Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+// maxBody bounds a request body; Describe calls are small.
+const maxBody = 1 << 20
+
+type operation func(h *Handler, p params) (any, error)
+
+var operations = map[string]operation{
+	"DescribeSubnets":           (*Handler).describeSubnets,
+	"DescribeSecurityGroups":    (*Handler).describeSecurityGroups,
+	"DescribeAvailabilityZones": (*Handler).describeAvailabilityZones,
+	"DescribeVpcs":              (*Handler).describeVpcs,
+}
+
+// Handler serves the EC2 subset for one region.
+type Handler struct {
+	r   Region
+	log *slog.Logger
+}
+
+// NewHandler returns the EC2 handler of r.
+func NewHandler(r Region, log *slog.Logger) *Handler {
+	return &Handler{r: r, log: log}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	reqID := w.Header().Get("X-Amzn-Requestid")
+	if reqID == "" {
+		reqID = newRequestID()
+		w.Header().Set("X-Amzn-Requestid", reqID)
+	}
+	p, err := decode(req)
+	if err != nil {
+		h.fail(w, req, reqID, err)
+		return
+	}
+	p.reqID = reqID
+	action := p.get("Action")
+	op, ok := operations[action]
+	if !ok {
+		if action == "" {
+			h.fail(w, req, reqID, errorf(http.StatusBadRequest, "MissingAction", "The request must contain the parameter Action"))
+			return
+		}
+		h.fail(w, req, reqID, errorf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", clip(action)))
+		return
+	}
+	res, err := op(h, p)
+	if err == nil && p.get("DryRun") == "true" {
+		err = errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+	}
+	if err != nil {
+		h.fail(w, req, reqID, err)
+		return
+	}
+	b, err := xml.Marshal(res)
+	if err != nil {
+		h.fail(w, req, reqID, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte(xml.Header))
+	w.Write(b)
+	h.log.Debug("ec2 request", "op", action, "req_id", reqID)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, req *http.Request, reqID string, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		h.log.Error("ec2 request failed", "req_id", reqID, "err", err)
+		e = errorf(http.StatusInternalServerError, "InternalError", "An internal error has occurred")
+	}
+	h.log.Debug("ec2 request rejected", "req_id", reqID, "code", e.Code, "msg", e.Message)
+	WriteError(w, e.Status, e.Code, e.Message, reqID)
+}
+
+// decode reads the query parameters from a form body (POST) or the query
+// string (GET).
+func decode(req *http.Request) (params, error) {
+	var raw string
+	switch req.Method {
+	case http.MethodPost:
+		if ct := req.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || mt != "application/x-www-form-urlencoded" {
+				return params{}, errorf(http.StatusBadRequest, "InvalidParameterValue", "Content-Type must be application/x-www-form-urlencoded")
+			}
+		}
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
+		if err != nil {
+			return params{}, errorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body")
+		}
+		if len(b) > maxBody {
+			return params{}, errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is larger than %d bytes", maxBody)
+		}
+		raw = string(b)
+	case http.MethodGet:
+		raw = req.URL.RawQuery
+	default:
+		return params{}, errorf(http.StatusBadRequest, "InvalidRequest", "The HTTP method %s is not supported; use POST", req.Method)
+	}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return params{}, errorf(http.StatusBadRequest, "InvalidQueryParameter", "The query string is malformed")
+	}
+	for k, vs := range v {
+		if len(vs) > 1 {
+			return params{}, invalidParameter("The parameter %s is given more than once", clip(k))
+		}
+	}
+	return params{v: v}, nil
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+type tag struct {
+	Key   string `xml:"key"`
+	Value string `xml:"value"`
+}
+
+func nameTags(name string) []tag {
+	if name == "" {
+		return nil
+	}
+	return []tag{{"Name", name}}
+}
+
+// tagFilter applies a tag:KEY, tag-key or tag-value filter to tags; ok is
+// false when f is not a tag filter.
+func tagFilter(f filter, tags []tag) (matched, ok bool) {
+	switch {
+	case len(f.name) > 4 && f.name[:4] == "tag:":
+		for _, t := range tags {
+			if t.Key == f.name[4:] && anyMatch(f.values, t.Value) {
+				return true, true
+			}
+		}
+		return false, true
+	case f.name == "tag-key":
+		for _, t := range tags {
+			if anyMatch(f.values, t.Key) {
+				return true, true
+			}
+		}
+		return false, true
+	case f.name == "tag-value":
+		for _, t := range tags {
+			if anyMatch(f.values, t.Value) {
+				return true, true
+			}
+		}
+		return false, true
+	}
+	return false, false
+}
+
+func invalidFilter(name string) error {
+	return invalidParameter("The filter '%s' is invalid", clip(name))
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
