@@ -1,0 +1,177 @@
+package client
+
+import (
+	"context"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+func (c *Client) nfs(ctx context.Context, proc uint32, args, res proto.Message, st *proto.Status) error {
+	if err := c.Call(ctx, proto.ProgNFS, proto.VersNFS, proc, args, res); err != nil {
+		return err
+	}
+	if *st != proto.OK {
+		return *st
+	}
+	return nil
+}
+
+// GetAttr returns a file's attributes.
+func (c *Client) GetAttr(ctx context.Context, fh proto.FH) (*proto.GetAttrRes, error) {
+	res := &proto.GetAttrRes{}
+	return res, c.nfs(ctx, proto.ProcGetAttr, &proto.FHArgs{FH: fh}, res, &res.Status)
+}
+
+// SetAttr changes attributes; guard, when set, is the ctime the file
+// must still have.
+func (c *Client) SetAttr(ctx context.Context, fh proto.FH, sa proto.Sattr, guard *proto.Time) (*proto.SetAttrRes, error) {
+	res := &proto.SetAttrRes{}
+	return res, c.nfs(ctx, proto.ProcSetAttr, &proto.SetAttrArgs{FH: fh, Attr: sa, Guard: guard}, res, &res.Status)
+}
+
+// Lookup finds a name in a directory.
+func (c *Client) Lookup(ctx context.Context, dir proto.FH, name string) (*proto.LookupRes, error) {
+	res := &proto.LookupRes{}
+	return res, c.nfs(ctx, proto.ProcLookup, &proto.DirOp{Dir: dir, Name: name}, res, &res.Status)
+}
+
+// Access asks which of the access bits the caller holds.
+func (c *Client) Access(ctx context.Context, fh proto.FH, mask uint32) (*proto.AccessRes, error) {
+	res := &proto.AccessRes{}
+	return res, c.nfs(ctx, proto.ProcAccess, &proto.AccessArgs{FH: fh, Access: mask}, res, &res.Status)
+}
+
+// Readlink returns a symbolic link's target.
+func (c *Client) Readlink(ctx context.Context, fh proto.FH) (*proto.ReadlinkRes, error) {
+	res := &proto.ReadlinkRes{}
+	return res, c.nfs(ctx, proto.ProcReadlink, &proto.FHArgs{FH: fh}, res, &res.Status)
+}
+
+// Read reads count bytes at off.
+func (c *Client) Read(ctx context.Context, fh proto.FH, off uint64, count uint32) (*proto.ReadRes, error) {
+	res := &proto.ReadRes{}
+	return res, c.nfs(ctx, proto.ProcRead, &proto.ReadArgs{FH: fh, Offset: off, Count: count}, res, &res.Status)
+}
+
+// Write writes data at off with the given stability.
+func (c *Client) Write(ctx context.Context, fh proto.FH, off uint64, data []byte, stable proto.StableHow) (*proto.WriteRes, error) {
+	res := &proto.WriteRes{}
+	args := &proto.WriteArgs{FH: fh, Offset: off, Count: uint32(len(data)), Stable: stable, Data: data}
+	return res, c.nfs(ctx, proto.ProcWrite, args, res, &res.Status)
+}
+
+// Create creates a regular file (UNCHECKED or GUARDED with attributes).
+func (c *Client) Create(ctx context.Context, dir proto.FH, name string, mode proto.CreateMode, sa proto.Sattr) (*proto.CreateRes, error) {
+	res := &proto.CreateRes{}
+	args := &proto.CreateArgs{Where: proto.DirOp{Dir: dir, Name: name}, Mode: mode, Attr: sa}
+	return res, c.nfs(ctx, proto.ProcCreate, args, res, &res.Status)
+}
+
+// CreateExclusive creates a regular file with an exclusive-create verifier.
+func (c *Client) CreateExclusive(ctx context.Context, dir proto.FH, name string, verf [proto.CreateVerfSize]byte) (*proto.CreateRes, error) {
+	res := &proto.CreateRes{}
+	args := &proto.CreateArgs{Where: proto.DirOp{Dir: dir, Name: name}, Mode: proto.Exclusive, Verf: verf}
+	return res, c.nfs(ctx, proto.ProcCreate, args, res, &res.Status)
+}
+
+// Mkdir creates a directory.
+func (c *Client) Mkdir(ctx context.Context, dir proto.FH, name string, sa proto.Sattr) (*proto.CreateRes, error) {
+	res := &proto.CreateRes{}
+	return res, c.nfs(ctx, proto.ProcMkdir, &proto.MkdirArgs{Where: proto.DirOp{Dir: dir, Name: name}, Attr: sa}, res, &res.Status)
+}
+
+// Symlink creates a symbolic link.
+func (c *Client) Symlink(ctx context.Context, dir proto.FH, name, target string, sa proto.Sattr) (*proto.CreateRes, error) {
+	res := &proto.CreateRes{}
+	args := &proto.SymlinkArgs{Where: proto.DirOp{Dir: dir, Name: name}, Attr: sa, Target: target}
+	return res, c.nfs(ctx, proto.ProcSymlink, args, res, &res.Status)
+}
+
+// Mknod creates a device, socket or FIFO.
+func (c *Client) Mknod(ctx context.Context, dir proto.FH, name string, typ proto.FileType, sa proto.Sattr, major, minor uint32) (*proto.CreateRes, error) {
+	res := &proto.CreateRes{}
+	args := &proto.MknodArgs{Where: proto.DirOp{Dir: dir, Name: name}, Type: typ, Attr: sa, Major: major, Minor: minor}
+	return res, c.nfs(ctx, proto.ProcMknod, args, res, &res.Status)
+}
+
+// Remove removes a non-directory.
+func (c *Client) Remove(ctx context.Context, dir proto.FH, name string) (*proto.WccRes, error) {
+	res := &proto.WccRes{}
+	return res, c.nfs(ctx, proto.ProcRemove, &proto.DirOp{Dir: dir, Name: name}, res, &res.Status)
+}
+
+// Rmdir removes an empty directory.
+func (c *Client) Rmdir(ctx context.Context, dir proto.FH, name string) (*proto.WccRes, error) {
+	res := &proto.WccRes{}
+	return res, c.nfs(ctx, proto.ProcRmdir, &proto.DirOp{Dir: dir, Name: name}, res, &res.Status)
+}
+
+// Rename moves a name.
+func (c *Client) Rename(ctx context.Context, fromDir proto.FH, from string, toDir proto.FH, to string) (*proto.RenameRes, error) {
+	res := &proto.RenameRes{}
+	args := &proto.RenameArgs{From: proto.DirOp{Dir: fromDir, Name: from}, To: proto.DirOp{Dir: toDir, Name: to}}
+	return res, c.nfs(ctx, proto.ProcRename, args, res, &res.Status)
+}
+
+// Link makes a hard link.
+func (c *Client) Link(ctx context.Context, fh, dir proto.FH, name string) (*proto.LinkRes, error) {
+	res := &proto.LinkRes{}
+	return res, c.nfs(ctx, proto.ProcLink, &proto.LinkArgs{FH: fh, Link: proto.DirOp{Dir: dir, Name: name}}, res, &res.Status)
+}
+
+// ReadDir reads one page of a directory.
+func (c *Client) ReadDir(ctx context.Context, dir proto.FH, cookie uint64, verf [proto.CookieVerfSize]byte, count uint32) (*proto.ReadDirRes, error) {
+	res := &proto.ReadDirRes{}
+	args := &proto.ReadDirArgs{FH: dir, Cookie: cookie, Verf: verf, Count: count}
+	return res, c.nfs(ctx, proto.ProcReadDir, args, res, &res.Status)
+}
+
+// ReadDirPlus reads one page of a directory with attributes and handles.
+func (c *Client) ReadDirPlus(ctx context.Context, dir proto.FH, cookie uint64, verf [proto.CookieVerfSize]byte, dirCount, maxCount uint32) (*proto.ReadDirPlusRes, error) {
+	res := &proto.ReadDirPlusRes{}
+	args := &proto.ReadDirPlusArgs{FH: dir, Cookie: cookie, Verf: verf, DirCount: dirCount, MaxCount: maxCount}
+	return res, c.nfs(ctx, proto.ProcReadDirPlus, args, res, &res.Status)
+}
+
+// ReadDirAll lists a whole directory with READDIRPLUS, "." and ".."
+// included.
+func (c *Client) ReadDirAll(ctx context.Context, dir proto.FH) ([]proto.DirEntry, error) {
+	var all []proto.DirEntry
+	var cookie uint64
+	var verf [proto.CookieVerfSize]byte
+	for {
+		res, err := c.ReadDirPlus(ctx, dir, cookie, verf, 64<<10, 256<<10)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, res.Entries...)
+		if res.EOF || len(res.Entries) == 0 {
+			return all, nil
+		}
+		cookie, verf = res.Entries[len(res.Entries)-1].Cookie, res.Verf
+	}
+}
+
+// FSStat returns space and inode counts.
+func (c *Client) FSStat(ctx context.Context, fh proto.FH) (*proto.FSStatRes, error) {
+	res := &proto.FSStatRes{}
+	return res, c.nfs(ctx, proto.ProcFSStat, &proto.FHArgs{FH: fh}, res, &res.Status)
+}
+
+// FSInfo returns the server's transfer sizes and properties.
+func (c *Client) FSInfo(ctx context.Context, fh proto.FH) (*proto.FSInfoRes, error) {
+	res := &proto.FSInfoRes{}
+	return res, c.nfs(ctx, proto.ProcFSInfo, &proto.FHArgs{FH: fh}, res, &res.Status)
+}
+
+// PathConf returns name and link limits.
+func (c *Client) PathConf(ctx context.Context, fh proto.FH) (*proto.PathConfRes, error) {
+	res := &proto.PathConfRes{}
+	return res, c.nfs(ctx, proto.ProcPathConf, &proto.FHArgs{FH: fh}, res, &res.Status)
+}
+
+// Commit makes UNSTABLE writes durable.
+func (c *Client) Commit(ctx context.Context, fh proto.FH, off uint64, count uint32) (*proto.CommitRes, error) {
+	res := &proto.CommitRes{}
+	return res, c.nfs(ctx, proto.ProcCommit, &proto.CommitArgs{FH: fh, Offset: off, Count: count}, res, &res.Status)
+}

@@ -1,0 +1,219 @@
+package nfs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/nfs/xdr"
+)
+
+// request is one call being served.
+type request struct {
+	ctx  context.Context
+	s    *Server
+	c    *conn
+	h    *rpc.CallHeader
+	args []byte
+	who  caller
+}
+
+// errGarbageArgs: the arguments cannot be decoded (GARBAGE_ARGS).
+var errGarbageArgs = errors.New("nfs: undecodable arguments")
+
+// decode reads the procedure's arguments. Bytes after them are ignored,
+// as other servers do.
+func (r *request) decode(m proto.Message) error {
+	d := xdr.NewDecoder(r.args)
+	m.Decode(d)
+	if err := d.Err(); err != nil {
+		return fmt.Errorf("%w: %v", errGarbageArgs, err)
+	}
+	return nil
+}
+
+// procFunc serves one procedure: its result, or errGarbageArgs.
+type procFunc func(r *request) (proto.Message, error)
+
+// program is one RPC program: its version and procedures.
+type program struct {
+	vers  uint32
+	procs []procFunc
+	names []string
+	// nonIdempotent marks procedures whose retransmissions are answered
+	// from the duplicate request cache.
+	nonIdempotent []bool
+}
+
+func (s *Server) program(prog uint32) *program {
+	switch prog {
+	case proto.ProgNFS:
+		return &nfsProgram
+	case proto.ProgMount:
+		return &mountProgram
+	case proto.ProgPortmap:
+		return &portmapProgram
+	}
+	return nil
+}
+
+var nfsProgram = program{
+	vers: proto.VersNFS,
+	procs: []procFunc{
+		procNull, procGetAttr, procSetAttr, procLookup, procAccess, procReadlink,
+		procRead, procWrite, procCreate, procMkdir, procSymlink, procMknod,
+		procRemove, procRmdir, procRename, procLink, procReadDir, procReadDirPlus,
+		procFSStat, procFSInfo, procPathConf, procCommit,
+	},
+	names: proto.ProcNames[:],
+	nonIdempotent: func() []bool {
+		n := make([]bool, proto.NumProcs)
+		for _, p := range []int{proto.ProcSetAttr, proto.ProcWrite, proto.ProcCreate, proto.ProcMkdir,
+			proto.ProcSymlink, proto.ProcMknod, proto.ProcRemove, proto.ProcRmdir, proto.ProcRename, proto.ProcLink} {
+			n[p] = true
+		}
+		return n
+	}(),
+}
+
+var mountProgram = program{
+	vers:          proto.VersMount,
+	procs:         []procFunc{procNull, mountMnt, mountDump, mountUmnt, mountUmntAll, mountExport},
+	names:         proto.MountProcNames[:],
+	nonIdempotent: make([]bool, proto.MountNumProcs),
+}
+
+var portmapProgram = program{
+	vers:          proto.VersPortmap,
+	procs:         []procFunc{procNull, pmapSet, pmapUnset, pmapGetPort, pmapDump},
+	names:         []string{"PMAP_NULL", "PMAP_SET", "PMAP_UNSET", "PMAP_GETPORT", "PMAP_DUMP"},
+	nonIdempotent: make([]bool, 5),
+}
+
+// procNull is the NULL procedure of every program.
+func procNull(*request) (proto.Message, error) { return proto.Void{}, nil }
+
+// handle serves one record: parse the call, authenticate, answer from the
+// duplicate request cache or run the procedure, and send the reply.
+func (c *conn) handle(rec []byte) {
+	start := time.Now()
+	h, args, err := rpc.ParseCall(rec)
+	out := getBuf()
+	defer putBuf(out)
+	e := xdr.NewEncoder((*out)[:0])
+	e.Reserve(rpc.RecordHeaderSize)
+	finish := func() {
+		b := e.Bytes()
+		rpc.FinishRecord(b)
+		c.send(b)
+		*out = b
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, rpc.ErrRPCVersion):
+		rpc.AppendRPCMismatch(e, h.XID)
+		finish()
+		return
+	case errors.Is(err, rpc.ErrBadCred):
+		rpc.AppendAuthError(e, h.XID, rpc.AuthBadCred)
+		finish()
+		return
+	case len(rec) >= 8 && binary.BigEndian.Uint32(rec[4:]) == rpc.Call:
+		// A call whose header is cut short: the XID is known.
+		rpc.AppendAccepted(e, h.XID, rpc.GarbageArgs)
+		finish()
+		return
+	default:
+		// Not a call at all: nothing can be answered.
+		c.s.log.Debug("nfs garbage record, closing connection", "remote", c.remote, "err", err)
+		c.nc.Close()
+		return
+	}
+	who, ast := parseCaller(&h)
+	if ast != rpc.AuthOK {
+		rpc.AppendAuthError(e, h.XID, ast)
+		finish()
+		return
+	}
+	p := c.s.program(h.Prog)
+	switch {
+	case p == nil:
+		rpc.AppendAccepted(e, h.XID, rpc.ProgUnavail)
+		finish()
+		return
+	case h.Vers != p.vers:
+		rpc.AppendAccepted(e, h.XID, rpc.ProgMismatch)
+		rpc.AppendMismatchInfo(e, p.vers, p.vers)
+		finish()
+		return
+	case h.Proc >= uint32(len(p.procs)):
+		rpc.AppendAccepted(e, h.XID, rpc.ProcUnavail)
+		finish()
+		return
+	}
+	name := p.names[h.Proc]
+	r := &request{ctx: c.s.ctx, s: c.s, c: c, h: &h, args: args, who: who}
+
+	var ent *drcEntry
+	if p.nonIdempotent[h.Proc] {
+		key := drcKeyOf(c.remote.Addr(), &h, args)
+		var cached []byte
+		ent, cached = c.s.drc.begin(r.ctx, key)
+		if ent == nil {
+			if cached != nil {
+				c.s.met.drcHits.Inc()
+				c.send(cached)
+			}
+			return
+		}
+	}
+
+	stat := c.run(r, p, e)
+	b := e.Bytes()
+	rpc.FinishRecord(b)
+	*out = b
+	if ent != nil {
+		c.s.drc.finish(ent, b)
+	}
+	c.send(b)
+	c.s.met.observe(h.Prog, name, stat, time.Since(start))
+	if c.s.log.Enabled(r.ctx, slog.LevelDebug) {
+		c.s.log.Debug("nfs op", "op", name, "status", stat, "remote", c.remote, "xid", h.XID, "dur", time.Since(start))
+	}
+}
+
+// run executes a procedure and encodes its reply into e (after the record
+// header). It returns the status label for metrics.
+func (c *conn) run(r *request, p *program, e *xdr.Encoder) (stat string) {
+	mark := e.Len()
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.log.Error("nfs procedure panicked", "op", p.names[r.h.Proc], "remote", c.remote,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			e.Truncate(mark)
+			rpc.AppendAccepted(e, r.h.XID, rpc.SystemErr)
+			stat = rpc.SystemErr.String()
+		}
+	}()
+	res, err := p.procs[r.h.Proc](r)
+	if err != nil {
+		rpc.AppendAccepted(e, r.h.XID, rpc.GarbageArgs)
+		return rpc.GarbageArgs.String()
+	}
+	rpc.AppendAccepted(e, r.h.XID, rpc.Success)
+	body := e.Len()
+	res.Encode(e)
+	if r.h.Prog == proto.ProgNFS && r.h.Proc != proto.ProcNull && e.Len() >= body+4 {
+		return proto.Status(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
+	}
+	if r.h.Prog == proto.ProgMount && r.h.Proc == proto.MountProcMnt && e.Len() >= body+4 {
+		return proto.MountStatus(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
+	}
+	return "OK"
+}

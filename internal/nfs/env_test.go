@@ -1,0 +1,148 @@
+package nfs
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// testEnv is an engine with one file system served by a Server on a
+// loopback port.
+type testEnv struct {
+	t      testing.TB
+	e      *engine.Engine
+	fs     *engine.FS
+	srv    *Server
+	addr   string
+	port   int
+	cancel context.CancelFunc
+	done   chan error
+	store  interface{ Close() error } // pebble store, when on disk
+}
+
+type envOpt struct {
+	dir     string // on-disk engine (Pebble + OS disk) in dir; memory when ""
+	opts    Options
+	exports func(fs *engine.FS) []Export
+	fsOpts  engine.FSOptions
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("REGIONFS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newEnv(t testing.TB, o envOpt) *testEnv {
+	t.Helper()
+	v := &testEnv{t: t}
+	eo := engine.Options{Logger: testLogger(t), OnFatal: func(err error) { t.Errorf("engine fatal: %v", err) }}
+	if o.dir == "" {
+		eo.KV, eo.Disk = kv.NewMemory(), disk.NewMem()
+	} else {
+		st, err := pebblekv.Open(filepath.Join(o.dir, "kv"), pebblekv.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(o.dir, "blocks"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d, err := disk.NewOS(filepath.Join(o.dir, "blocks"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eo.KV, eo.Disk, v.store = st, d, st
+	}
+	e, err := engine.Open(context.Background(), eo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.e = e
+	fs, err := e.FS("fs")
+	if err != nil {
+		fs, err = e.CreateFS(context.Background(), "fs", o.fsOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.fs = fs
+	so := o.opts
+	so.Logger = testLogger(t)
+	v.srv = NewServer(so)
+	exps := []Export{{Path: "/", FS: fs}}
+	if o.exports != nil {
+		exps = o.exports(fs)
+	}
+	v.srv.SetExports(exps)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.addr = ln.Addr().String()
+	_, p, _ := net.SplitHostPort(v.addr)
+	v.port, _ = strconv.Atoi(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	v.cancel = cancel
+	v.done = make(chan error, 1)
+	go func() { v.done <- v.srv.Serve(ctx, ln) }()
+	t.Cleanup(v.close)
+	return v
+}
+
+func (v *testEnv) close() {
+	if v.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := v.srv.Shutdown(ctx); err != nil {
+		v.t.Errorf("shutdown: %v", err)
+	}
+	<-v.done
+	v.cancel()
+	v.srv = nil
+	if err := v.e.Close(); err != nil {
+		v.t.Errorf("engine close: %v", err)
+	}
+	if v.store != nil {
+		v.store.Close()
+	}
+}
+
+// dial connects a client with AUTH_UNIX root.
+func (v *testEnv) dial() *client.Client {
+	return v.dialAs(0, 0)
+}
+
+func (v *testEnv) dialAs(uid, gid uint32, groups ...uint32) *client.Client {
+	v.t.Helper()
+	c, err := client.Dial(context.Background(), v.addr)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	v.t.Cleanup(func() { c.Close() })
+	return c.WithAuth(client.Unix("test", uid, gid, groups...))
+}
+
+// mount returns the root handle of path.
+func (v *testEnv) mount(c *client.Client, path string) proto.FH {
+	v.t.Helper()
+	fh, _, err := c.Mount(context.Background(), path)
+	if err != nil {
+		v.t.Fatalf("mount %q: %v", path, err)
+	}
+	return fh
+}

@@ -1,0 +1,58 @@
+package nfs
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// procCreate serves CREATE: UNCHECKED (an existing regular file is
+// reused, truncated if a size is given), GUARDED (NFS3ERR_EXIST if the
+// name exists) and EXCLUSIVE (the verifier is kept in the inode, so the
+// client's retransmission succeeds and anyone else's create fails).
+func procCreate(r *request) (proto.Message, error) {
+	var a proto.CreateArgs
+	if err := r.decode(&a); err != nil {
+		return nil, err
+	}
+	t, dir, err := r.dirOpPrologue(a.Where.Dir, a.Where.Name, true)
+	var ent engine.Entry
+	if err == nil {
+		var how engine.CreateMode
+		var sa engine.SetAttr
+		var verf uint64
+		switch a.Mode {
+		case proto.Unchecked:
+			how, sa = engine.CreateUnchecked, sattr(&a.Attr)
+		case proto.Guarded:
+			how, sa = engine.CreateGuarded, sattr(&a.Attr)
+		case proto.Exclusive:
+			how, verf = engine.CreateExclusive, binary.BigEndian.Uint64(a.Verf[:])
+		}
+		if how == engine.CreateUnchecked && sa.Size != nil {
+			// Truncating an existing file: its buffered data goes first.
+			err = r.commitExisting(t, a.Where.Name)
+		}
+		if err == nil {
+			ent, err = t.fs.Create(r.ctx, t.cred, t.h.ino, a.Where.Name, how, sa, verf)
+		}
+	}
+	return r.createReply("CREATE", t, dir, ent, err), nil
+}
+
+// commitExisting makes the buffered data of an existing file durable.
+func (r *request) commitExisting(t *target, name string) error {
+	at, err := t.fs.Lookup(r.ctx, t.cred, t.h.ino, name)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if at.Type == engine.TypeRegular && r.s.wb.has(t.fs, at.Ino) {
+		return r.s.wb.commit(r.ctx, t.fs, at.Ino)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package nfs
+
+import (
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// procReadDir serves READDIR: names and file ids, as many as fit in the
+// client's count (see dirlist.go for cookies).
+func procReadDir(r *request) (proto.Message, error) {
+	var a proto.ReadDirArgs
+	if err := r.decode(&a); err != nil {
+		return nil, err
+	}
+	res := &proto.ReadDirRes{}
+	t, err := r.resolve(a.FH)
+	if err != nil {
+		res.Status = r.status("READDIR", err)
+		return res, nil
+	}
+	dir, err := t.stat(r.ctx, r.s)
+	if err == nil {
+		err = checkListing(&dir, a.Cookie, a.Verf)
+	}
+	var l listing
+	if err == nil {
+		budget := int(min(a.Count, r.s.maxIO)) - proto.ReadDirResOverhead
+		l, err = r.list(t, &dir, a.Cookie, budget, 0, false)
+		if err == nil && len(l.entries) == 0 && !l.eof {
+			err = errTooSmall
+		}
+	}
+	res.Status = r.status("READDIR", err)
+	if dir.Ino != 0 {
+		res.DirAttr = t.x.fattr(&dir)
+	}
+	if err == nil {
+		res.Verf = cookieVerf(&dir)
+		res.Entries, res.EOF = l.entries, l.eof
+	}
+	return res, nil
+}
+
+// checkListing validates the directory and the cookie verifier of a
+// READDIR or READDIRPLUS continuation.
+func checkListing(dir *engine.Attr, cookie uint64, verf [proto.CookieVerfSize]byte) error {
+	if dir.Type != engine.TypeDir {
+		return engine.ErrNotDir
+	}
+	if cookie != 0 && verf != [proto.CookieVerfSize]byte{} && verf != cookieVerf(dir) {
+		return engine.ErrBadCookie
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package nfs
+
+import (
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// procSetAttr serves SETATTR: change mode, owner, size or times, only if
+// the guard (the client's idea of the ctime) still holds. Buffered
+// UNSTABLE data of the file is made durable first, so a truncation or an
+// explicit mtime is never overtaken by older data written later.
+func procSetAttr(r *request) (proto.Message, error) {
+	var a proto.SetAttrArgs
+	if err := r.decode(&a); err != nil {
+		return nil, err
+	}
+	res := &proto.SetAttrRes{}
+	t, err := r.resolve(a.FH)
+	if err != nil {
+		res.Status = r.status("SETATTR", err)
+		return res, nil
+	}
+	pre, err := t.stat(r.ctx, r.s)
+	if err == nil {
+		err = t.writable()
+	}
+	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
+		err = r.s.wb.commit(r.ctx, t.fs, t.h.ino)
+	}
+	var after engine.Attr
+	if err == nil {
+		var guard *time.Time
+		if a.Guard != nil {
+			g := a.Guard.Go()
+			guard = &g
+		}
+		_, after, err = t.fs.SetAttr(r.ctx, t.cred, t.h.ino, sattr(&a.Attr), guard)
+	}
+	res.Status = r.status("SETATTR", err)
+	if pre.Ino != 0 {
+		res.Wcc.Before = wccAttr(&pre)
+	}
+	if err == nil {
+		res.Wcc.After = t.x.fattr(&after)
+	} else {
+		res.Wcc.After = t.postOp(r.ctx, r.s)
+	}
+	return res, nil
+}

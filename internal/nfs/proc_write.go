@@ -1,0 +1,111 @@
+package nfs
+
+import (
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// procWrite serves WRITE. UNSTABLE data is buffered (see writeback.go)
+// after the checks a write would fail (read-only, type, permission, size
+// limit), and the reply says UNSTABLE; DATA_SYNC and FILE_SYNC data is
+// durable before the reply, which says FILE_SYNC.
+func procWrite(r *request) (proto.Message, error) {
+	var a proto.WriteArgs
+	if err := r.decode(&a); err != nil {
+		return nil, err
+	}
+	res := &proto.WriteRes{Verf: r.s.verf}
+	t, err := r.resolve(a.FH)
+	if err != nil {
+		res.Status = r.status("WRITE", err)
+		return res, nil
+	}
+	pre, err := t.stat(r.ctx, r.s)
+	if err == nil {
+		err = t.writable()
+	}
+	if err == nil {
+		switch {
+		case pre.Type == engine.TypeDir:
+			err = engine.ErrIsDir
+		case pre.Type != engine.TypeRegular:
+			err = engine.ErrInvalid
+		case uint64(a.Count) > uint64(len(a.Data)):
+			err = engine.ErrInvalid
+		case a.Offset > engine.MaxFileSize || a.Offset+uint64(a.Count) > engine.MaxFileSize:
+			err = engine.ErrFileTooBig
+		}
+	}
+	data := a.Data[:min(uint64(a.Count), uint64(len(a.Data)))]
+	var after engine.Attr
+	if err == nil {
+		if a.Stable == proto.Unstable {
+			after, err = r.writeUnstable(t, pre, a.Offset, data)
+			res.Committed = proto.Unstable
+		} else {
+			after, err = r.writeSync(t, pre, a.Offset, data)
+			res.Committed = proto.FileSync
+		}
+	}
+	res.Status = r.status("WRITE", err)
+	if pre.Ino != 0 {
+		res.Wcc.Before = wccAttr(&pre)
+	}
+	if err == nil {
+		res.Count = uint32(len(data))
+		res.Wcc.After = t.x.fattr(&after)
+	} else {
+		res.Wcc.After = t.postOp(r.ctx, r.s)
+	}
+	return res, nil
+}
+
+// mayWrite is the engine's permission check for writing data: the owner
+// always may (the client checked the mode when the file was opened),
+// others need write permission.
+func (r *request) mayWrite(t *target, pre engine.Attr) error {
+	if t.cred.UID == pre.UID {
+		return nil
+	}
+	g, _, err := t.fs.Access(r.ctx, t.cred, t.h.ino, engine.AccessWrite)
+	if err != nil {
+		return err
+	}
+	if g&engine.AccessWrite == 0 {
+		return engine.ErrPermission
+	}
+	return nil
+}
+
+// writeUnstable checks that the caller may write and buffers the data.
+func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
+	if err := r.mayWrite(t, pre); err != nil {
+		return engine.Attr{}, err
+	}
+	if len(data) == 0 {
+		return pre, nil
+	}
+	if err := r.s.wb.add(r.ctx, t.fs, t.h.ino, t.cred, off, append([]byte(nil), data...)); err != nil {
+		return engine.Attr{}, err
+	}
+	after := pre
+	r.s.wb.overlayAttr(t.fs, &after)
+	return after, nil
+}
+
+// writeSync writes durably: straight to the engine, or, when the file has
+// buffered data, through the buffer followed by a commit (so that older
+// buffered data cannot land after it).
+func (r *request) writeSync(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
+	if !r.s.wb.has(t.fs, t.h.ino) {
+		_, after, err := t.fs.Write(r.ctx, t.cred, t.h.ino, off, data)
+		return after, err
+	}
+	if _, err := r.writeUnstable(t, pre, off, data); err != nil {
+		return engine.Attr{}, err
+	}
+	if err := r.s.wb.commit(r.ctx, t.fs, t.h.ino); err != nil {
+		return engine.Attr{}, err
+	}
+	return t.stat(r.ctx, r.s)
+}

@@ -1,0 +1,15 @@
+// Package rpc is ONC RPC version 2 (RFC 5531) as regionfs's NFS server and
+// client use it over TCP: record marking (fragments, a maximum record size),
+// call and reply headers, and the AUTH_NONE and AUTH_UNIX (AUTH_SYS)
+// credential flavors.
+//
+// A record is a sequence of fragments, each preceded by a four-byte header
+// whose top bit marks the last fragment and whose low 31 bits give the
+// fragment's length. ReadRecord refuses a record whose total length exceeds
+// the caller's maximum before reading (or allocating) it, so a client
+// announcing a 2 GiB record costs nothing but a closed connection.
+//
+// Decoders return errors wrapping ErrGarbage (the server answers
+// GARBAGE_ARGS or closes the connection), ErrRPCVersion (RPC_MISMATCH) or
+// ErrBadCred (AUTH_ERROR), and never panic.
+package rpc

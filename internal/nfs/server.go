@@ -1,0 +1,288 @@
+package nfs
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regionfs/regionfs/internal/engine"
+)
+
+// Defaults of Options.
+const (
+	// DefaultMaxIOBytes is rtmax and wtmax (the Linux client's maximum
+	// rsize/wsize, and the engine's default block size).
+	DefaultMaxIOBytes         = 1 << 20
+	DefaultMaxRecordBytes     = DefaultMaxIOBytes + 64<<10
+	DefaultMaxInflightPerConn = 16
+	DefaultMaxInflight        = 256
+	DefaultMaxUnstableBytes   = 256 << 20
+	DefaultFlushDelay         = time.Second
+	DefaultDRCEntries         = 4096
+	DefaultIdleTimeout        = 15 * time.Minute
+	DefaultWriteTimeout       = 30 * time.Second
+)
+
+// Options configure a Server. Zero values mean the defaults above.
+type Options struct {
+	Logger *slog.Logger
+	// MaxRecordBytes bounds one RPC record; a client announcing more is
+	// disconnected.
+	MaxRecordBytes int
+	// MaxInflightPerConn bounds the requests of one connection being
+	// processed at once (reading stops while it is reached), MaxInflight
+	// those of the whole server.
+	MaxInflightPerConn, MaxInflight int
+	// Admit is checked at accept (e.g. security groups); nil admits all.
+	Admit func(remote netip.AddrPort) bool
+	// Registerer, when set, receives per-procedure operation counts and
+	// latencies and the UNSTABLE buffer size.
+	Registerer prometheus.Registerer
+	// MaxUnstableBytes bounds the UNSTABLE write data buffered in memory
+	// (server-wide); writers wait for flushes beyond it.
+	MaxUnstableBytes int64
+	// FlushDelay is how long UNSTABLE data may stay buffered before the
+	// server writes it on its own (a COMMIT, a size threshold or shutdown
+	// write it sooner).
+	FlushDelay time.Duration
+	// DRCEntries bounds the duplicate request cache.
+	DRCEntries int
+	// IdleTimeout closes connections without traffic; WriteTimeout bounds
+	// writing one reply.
+	IdleTimeout, WriteTimeout time.Duration
+	// Clock is the server's time source for buffered writes; time.Now
+	// when nil.
+	Clock func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.MaxInflightPerConn <= 0 {
+		o.MaxInflightPerConn = DefaultMaxInflightPerConn
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.MaxUnstableBytes <= 0 {
+		o.MaxUnstableBytes = DefaultMaxUnstableBytes
+	}
+	if o.FlushDelay <= 0 {
+		o.FlushDelay = DefaultFlushDelay
+	}
+	if o.DRCEntries <= 0 {
+		o.DRCEntries = DefaultDRCEntries
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("nfs: server closed")
+
+// Server serves NFSv3, MOUNT v3 and the portmapper's GETPORT on every
+// listener given to Serve.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	verf    [8]byte // write verifier: new at every start
+	maxIO   uint32
+	exports atomic.Pointer[exportSet]
+	sem     chan struct{} // server-wide in-flight requests
+	drc     *drc
+	wb      *writeback
+	met     *metrics
+
+	// ctx is canceled when Shutdown gives up waiting: requests still
+	// running are abandoned.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	mounts    map[mountEntry]struct{}
+	connWG    sync.WaitGroup
+}
+
+type mountEntry struct{ host, path string }
+
+// NewServer returns a server with no exports. It starts nothing: Serve
+// does, Shutdown stops everything.
+func NewServer(o Options) *Server {
+	o.setDefaults()
+	s := &Server{
+		o: o, log: o.Logger,
+		sem:       make(chan struct{}, o.MaxInflight),
+		drc:       newDRC(o.DRCEntries),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+		mounts:    map[mountEntry]struct{}{},
+	}
+	_, _ = rand.Read(s.verf[:]) // never fails (crypto/rand)
+	s.maxIO = DefaultMaxIOBytes
+	if lim := uint32(o.MaxRecordBytes-4096) &^ 4095; lim < s.maxIO {
+		s.maxIO = max(lim, 4096)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.met = newMetrics(o.Registerer)
+	s.wb = newWriteback(s)
+	s.exports.Store(newExportSet(nil))
+	return s
+}
+
+// WriteVerifier returns the verifier WRITE and COMMIT replies carry; it is
+// new at every server start, so clients resend uncommitted data.
+func (s *Server) WriteVerifier() [8]byte { return s.verf }
+
+// SetExports replaces the exports atomically. Exports that cannot be
+// served (no file system, a replica without its superblock yet) are
+// skipped and logged. Handles issued by a removed export become stale.
+func (s *Server) SetExports(exps []Export) {
+	old := s.exports.Load()
+	list := make([]*export, 0, len(exps))
+	for _, x := range exps {
+		p, err := prepareExport(x)
+		if err != nil {
+			s.log.Error("nfs export skipped", "path", x.Path, "err", err)
+			continue
+		}
+		// Keep the resolved root of an unchanged export.
+		for _, o := range old.list {
+			if o.FS == p.FS && o.tag == p.tag {
+				o.mu.Lock()
+				p.root = o.root
+				o.mu.Unlock()
+				break
+			}
+		}
+		list = append(list, p)
+	}
+	s.exports.Store(newExportSet(list))
+}
+
+// Serve accepts connections on ln until ctx ends (then it closes ln and
+// the connections it accepted, and returns ctx's error) or Shutdown is
+// called (ErrServerClosed).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	s.wb.start()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(lctx, func() { ln.Close() })
+	defer stop()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			switch {
+			case closed:
+				return ErrServerClosed
+			case ctx.Err() != nil:
+				return ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("nfs: accept: %w", err)
+		}
+		backoff = 0
+		if !s.admit(nc) {
+			nc.Close()
+			continue
+		}
+		s.startConn(lctx, nc)
+	}
+}
+
+func (s *Server) admit(nc net.Conn) bool {
+	if s.o.Admit == nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return false
+	}
+	return s.o.Admit(ap)
+}
+
+// Shutdown stops accepting, lets requests in flight finish (until ctx
+// ends), closes every connection and makes every buffered UNSTABLE write
+// durable. It returns the first error of those flushes, or ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	if ferr := s.wb.flushAll(ctx, nil); ferr != nil && err == nil {
+		err = ferr
+	}
+	s.wb.stop()
+	s.cancel()
+	return err
+}
+
+// Flush makes every buffered UNSTABLE write to fs durable (planned
+// failover: call it before the file system stops accepting writes).
+func (s *Server) Flush(ctx context.Context, fs *engine.FS) error {
+	return s.wb.flushAll(ctx, fs)
+}
