@@ -1,0 +1,367 @@
+package region
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/regionfs/regionfs/internal/api/sigv4"
+)
+
+// DefaultMaxBodyBytes bounds request bodies (CloudWatch PutMetricData
+// allows 1 MB; everything else is far smaller).
+const DefaultMaxBodyBytes = 2 << 20
+
+// Options configure a Server.
+type Options struct {
+	// Name is the region (us-east-1); requests scoped to another region
+	// are refused.
+	Name string
+	// Listen is the address Serve listens on.
+	Listen string
+	// TLS, when set, makes the listener HTTPS.
+	TLS *tls.Config
+	// Secret returns the secret of an access key id. Required.
+	Secret func(accessKeyID string) (string, bool)
+	// EFS, EC2, Monitoring and SNS serve their service; a nil handler
+	// answers every operation with the protocol's unknown-operation error.
+	EFS, EC2, Monitoring, SNS http.Handler
+	// Registry receives the server's metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// Clock is the verifier's clock (time.Now when nil).
+	Clock        func() time.Time
+	MaxBodyBytes int64
+}
+
+// Server is the API server of one region.
+type Server struct {
+	o        Options
+	verifier *sigv4.Verifier
+	http     *http.Server
+	handler  http.Handler
+	metrics  *metrics
+
+	mu sync.Mutex // guards ln
+	ln net.Listener
+}
+
+// New returns a Server; it listens only once Serve is called.
+func New(o Options) (*Server, error) {
+	if o.Name == "" || o.Secret == nil || o.Logger == nil {
+		return nil, errors.New("region: Name, Secret and Logger are required")
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{o: o}
+	s.verifier = sigv4.New(sigv4.Options{
+		Secret:   o.Secret,
+		Region:   func(r string) bool { return r == o.Name },
+		Services: Services,
+		Clock:    o.Clock,
+	})
+	m, err := newMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	mux := http.NewServeMux()
+	if o.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	}
+	mux.Handle("/", http.HandlerFunc(s.serveAPI))
+	s.handler = mux
+	s.http = &http.Server{
+		Handler:           mux,
+		TLSConfig:         o.TLS,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+func (s *Server) now() time.Time {
+	if s.o.Clock != nil {
+		return s.o.Clock()
+	}
+	return time.Now()
+}
+
+// Handler is the server's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the address the server listens on once Serve has started (nil
+// before).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Serve listens on Options.Listen and serves until Shutdown (it then returns
+// nil) or a listener error. ctx is the parent of every request's context.
+func (s *Server) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.o.Listen)
+	if err != nil {
+		return fmt.Errorf("region %s: listen: %w", s.o.Name, err)
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on an existing listener.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	s.http.BaseContext = func(net.Listener) context.Context { return ctx }
+	s.o.Logger.Info("api listening", "region", s.o.Name, "addr", ln.Addr().String())
+	var err error
+	if s.o.TLS != nil {
+		err = s.http.ServeTLS(ln, "", "")
+	} else {
+		err = s.http.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("region %s: serve: %w", s.o.Name, err)
+}
+
+// Shutdown stops accepting, waits for in-flight requests until ctx ends,
+// then closes the remaining connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.http.Close()
+	}
+	return err
+}
+
+// statusWriter records the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := NewRequestID()
+	w := &statusWriter{ResponseWriter: rw}
+	w.Header().Set("X-Amzn-Requestid", reqID)
+	// The Date header carries the clock the signature is checked against,
+	// so that clients can correct their skew (aws-sdk-go-v2 does).
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+	service := "unknown"
+	defer func() {
+		s.metrics.observe(service, w.status, time.Since(start))
+	}()
+
+	body, err := ReadBody(w, r, s.o.MaxBodyBytes)
+	if err != nil {
+		p := ProtocolOf("", r, nil)
+		s.o.Logger.Debug("api request rejected", "region", s.o.Name, "req_id", reqID, "err", err)
+		WriteError(w, p, "", err, reqID)
+		return
+	}
+	id, err := s.verifier.Verify(r, body)
+	if err != nil {
+		p := ProtocolOf(id.Service, r, body)
+		if known(id.Service) {
+			service = id.Service
+		}
+		s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+		s.o.Logger.Debug("api request not authenticated", "region", s.o.Name, "req_id", reqID, "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, p, id.Service, err, reqID)
+		return
+	}
+	service = id.Service
+	r = r.WithContext(sigv4.NewContext(r.Context(), id))
+	SetBody(r, body)
+	var h http.Handler
+	switch id.Service {
+	case ServiceEFS:
+		h = s.o.EFS
+	case ServiceEC2:
+		h = s.o.EC2
+	case ServiceMonitoring:
+		h = s.o.Monitoring
+	case ServiceSNS:
+		h = s.o.SNS
+	}
+	if h == nil {
+		p := ProtocolOf(id.Service, r, body)
+		op := operationName(p, r, body)
+		if op == "" {
+			op = r.Method + " " + r.URL.Path
+		}
+		WriteError(w, p, id.Service, Errorf(ErrUnknownOperation, "The action %s is not valid for this web service.", clip(op)), reqID)
+		return
+	}
+	h.ServeHTTP(w, r)
+	if w.status >= 500 {
+		s.o.Logger.Warn("api request failed", "region", s.o.Name, "req_id", reqID, "service", id.Service, "method", r.Method, "path", r.URL.Path, "status", w.status)
+	} else {
+		s.o.Logger.Debug("api request", "region", s.o.Name, "req_id", reqID, "service", id.Service, "method", r.Method, "path", r.URL.Path, "status", w.status)
+	}
+}
+
+// ReadBody reads r's body up to limit bytes: a larger body is
+// ErrBodyTooLarge, a broken one ErrBadBody.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, Errorf(ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", r.ContentLength, limit)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, Errorf(ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", limit)
+		}
+		return nil, Errorf(ErrBadBody, "The request body could not be read.")
+	}
+	return b, nil
+}
+
+// SetBody makes body the request's body again after ReadBody.
+func SetBody(r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// NewRequestID returns a random UUID-shaped request id.
+func NewRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func known(service string) bool {
+	for _, s := range Services {
+		if s == service {
+			return true
+		}
+	}
+	return false
+}
+
+func authReason(err error) string {
+	for _, r := range []struct {
+		err  error
+		name string
+	}{
+		{sigv4.ErrMissingAuthentication, "missing"}, {sigv4.ErrIncompleteSignature, "incomplete"},
+		{sigv4.ErrUnknownAccessKey, "unknown_key"}, {sigv4.ErrExpired, "expired"},
+		{sigv4.ErrSignatureMismatch, "signature"}, {sigv4.ErrInvalidRegion, "region"}, {sigv4.ErrInvalidService, "service"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "other"
+}
+
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
+	}
+	return s
+}
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	authFailures *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regionfs_api_requests_total", Help: "API requests by service and HTTP status.",
+		}, []string{"service", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "regionfs_api_request_duration_seconds", Help: "API request latency by service.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"service"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regionfs_api_auth_failures_total", Help: "Requests refused by SigV4 verification, by reason.",
+		}, []string{"reason"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	// A region restarted in the same process (regionfs dev region
+	// stop/start) registers again: keep counting in the first collectors.
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.authFailures, err = register(reg, m.authFailures); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("region: metrics: %w", err)
+	}
+	return c, nil
+}
+
+func (m *metrics) observe(service string, status int, d time.Duration) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	m.requests.WithLabelValues(service, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(service).Observe(d.Seconds())
+}

@@ -1,0 +1,296 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
+	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	ec2api "github.com/regionfs/regionfs/internal/api/ec2"
+	"github.com/regionfs/regionfs/internal/api/sigv4"
+)
+
+const (
+	akid   = "AKIAREGIONTESTKEY1"
+	secret = "region-test-secret-0123456789"
+)
+
+type testServer struct {
+	*Server
+	url string
+	reg *prometheus.Registry
+}
+
+func start(t *testing.T, clock func() time.Time, efsHandler http.Handler) *testServer {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	ec2h := ec2api.NewHandler(ec2api.Region{Name: "us-east-1", AccountID: "123456789012",
+		VPC:     ec2api.VPC{ID: "vpc-0a1b2c3d4e5f60718", CIDR: netip.MustParsePrefix("127.1.0.0/16")},
+		Subnets: []ec2api.Subnet{{ID: "subnet-0a1b2c3d4e5f60001", AvailabilityZone: "us-east-1a", AvailabilityZoneID: "use1-az1", CIDR: netip.MustParsePrefix("127.1.1.0/24")}},
+	}, slog.New(slog.DiscardHandler))
+	s, err := New(Options{
+		Name:     "us-east-1",
+		Listen:   "127.0.0.1:0",
+		Secret:   func(id string) (string, bool) { return secret, id == akid },
+		EFS:      efsHandler,
+		EC2:      ec2h,
+		Registry: reg,
+		Logger:   slog.New(slog.DiscardHandler),
+		Clock:    clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ServeListener(context.Background(), ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &testServer{Server: s, url: "http://" + ln.Addr().String(), reg: reg}
+}
+
+func efsClient(url, key, sec string, attempts int) *efs.Client {
+	return efs.New(efs.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider(key, sec, ""), RetryMaxAttempts: attempts})
+}
+
+func wantAPIError(t *testing.T, err error, code, msgPrefix string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want %s, got %v", code, err)
+	}
+	if ae.ErrorCode() != code || !strings.HasPrefix(ae.ErrorMessage(), msgPrefix) {
+		t.Fatalf("got %s %q, want %s %q", ae.ErrorCode(), ae.ErrorMessage(), code, msgPrefix)
+	}
+}
+
+// echoEFS answers every request with the identity it was given.
+var echoEFS = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	id, ok := sigv4.FromContext(r.Context())
+	body, _ := io.ReadAll(r.Body)
+	if !ok || id.Service != "elasticfilesystem" || id.Region != "us-east-1" || id.AccessKeyID != akid {
+		http.Error(w, "no identity", 500)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if strings.Contains(string(body), "CreationToken") {
+		w.WriteHeader(201)
+		io.WriteString(w, `{"FileSystemId":"fs-0123456789abcdef0","LifeCycleState":"creating","CreationTime":1700000000,"OwnerId":"123456789012"}`)
+		return
+	}
+	io.WriteString(w, `{"FileSystems":[]}`)
+})
+
+func TestDispatchEFS(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	c := efsClient(s.url, akid, secret, 1)
+	out, err := c.CreateFileSystem(context.Background(), &efs.CreateFileSystemInput{CreationToken: aws.String("tok")})
+	if err != nil || aws.ToString(out.FileSystemId) != "fs-0123456789abcdef0" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if _, err := c.DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuthErrorsEFS(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	ctx := context.Background()
+	_, err := efsClient(s.url, akid, "wrong-secret-0123456789", 1).DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{})
+	wantAPIError(t, err, "InvalidSignatureException", "The request signature we calculated does not match")
+	_, err = efsClient(s.url, "AKIAUNKNOWNKEY0000", secret, 1).DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{})
+	wantAPIError(t, err, "UnrecognizedClientException", "The security token included in the request is invalid.")
+	wrongRegion := efs.New(efs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(s.url),
+		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	_, err = wrongRegion.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{})
+	wantAPIError(t, err, "InvalidSignatureException", "Credential should be scoped to a valid region, not 'eu-west-1'.")
+
+	resp, err := http.Get(s.url + "/2015-02-01/file-systems")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("X-Amzn-Errortype") != "MissingAuthenticationTokenException" ||
+		resp.Header.Get("Date") == "" || resp.Header.Get("X-Amzn-Requestid") == "" || !strings.Contains(string(b), `"Message":"Missing Authentication Token"`) {
+		t.Fatalf("unauthenticated: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+}
+
+func TestExpiredAndClockCorrection(t *testing.T) {
+	skewed := func() time.Time { return time.Now().Add(20 * time.Minute) }
+	s := start(t, skewed, echoEFS)
+	_, err := efsClient(s.url, akid, secret, 1).DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{})
+	wantAPIError(t, err, "InvalidSignatureException", "Signature expired: ")
+	// With retries the SDK reads the Date header of the failure, corrects
+	// its clock and succeeds.
+	if _, err := efsClient(s.url, akid, secret, 3).DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{}); err != nil {
+		t.Fatalf("aws-sdk-go-v2 did not correct its clock from the Date header: %v", err)
+	}
+}
+
+func TestEC2(t *testing.T) {
+	s := start(t, nil, nil)
+	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url),
+		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	out, err := c.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
+	if err != nil || len(out.Subnets) != 1 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	bad := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url),
+		Credentials: credentials.NewStaticCredentialsProvider(akid, "wrong-secret-0123456789", ""), RetryMaxAttempts: 1})
+	_, err = bad.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
+	wantAPIError(t, err, "AuthFailure", "The request signature we calculated does not match")
+}
+
+func TestEC2Expired(t *testing.T) {
+	s := start(t, func() time.Time { return time.Now().Add(-20 * time.Minute) }, nil)
+	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url),
+		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	_, err := c.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
+	wantAPIError(t, err, "RequestExpired", "Signature not yet current")
+}
+
+func TestUnknownOperations(t *testing.T) {
+	s := start(t, nil, nil)
+	_, err := efsClient(s.url, akid, secret, 1).DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{})
+	wantAPIError(t, err, "UnknownOperationException", "The action GET /2015-02-01/file-systems is not valid")
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	req, _ := http.NewRequest("POST", s.url+"/2015-02-01/file-systems", strings.NewReader(strings.Repeat("x", DefaultMaxBodyBytes+1)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 || resp.Header.Get("X-Amzn-Errortype") != "RequestEntityTooLargeException" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	efsClient(s.url, akid, secret, 1).DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{})
+	efsClient(s.url, akid, "bad-secret-0123456789", 1).DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{})
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`regionfs_api_requests_total{service="elasticfilesystem",status="200"} 1`,
+		`regionfs_api_requests_total{service="elasticfilesystem",status="403"} 1`,
+		`regionfs_api_auth_failures_total{reason="signature"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("missing %s in\n%s", want, b)
+		}
+	}
+}
+
+// TestQueryProtocolErrors drives CloudWatch and SNS with the aws CLI: until
+// those services exist their operations answer InvalidAction, and a wrong
+// secret answers SignatureDoesNotMatch, in the protocol the CLI speaks.
+func TestQueryProtocolErrors(t *testing.T) {
+	awsPath, err := exec.LookPath("aws")
+	if err != nil {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("aws CLI required")
+		}
+		t.Skip("aws CLI not on PATH; skipping (REGIONFS_REQUIRE_TOOLS=1 fails instead)")
+	}
+	s := start(t, nil, nil)
+	dir := t.TempDir()
+	run := func(sec string, args ...string) string {
+		cmd := exec.Command(awsPath, append(args, "--endpoint-url", s.url)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+akid, "AWS_SECRET_ACCESS_KEY="+sec, "AWS_DEFAULT_REGION=us-east-1",
+			"AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE="+dir+"/c", "AWS_SHARED_CREDENTIALS_FILE="+dir+"/s")
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	for _, tc := range []struct {
+		sec  string
+		args []string
+		want string
+	}{
+		{secret, []string{"cloudwatch", "list-metrics"}, "(InvalidAction) when calling the ListMetrics operation: The action ListMetrics is not valid"},
+		{"wrong-secret-0123456789", []string{"cloudwatch", "list-metrics"}, "(SignatureDoesNotMatch) when calling the ListMetrics operation"},
+		{secret, []string{"sns", "list-topics"}, "(InvalidAction) when calling the ListTopics operation: The action ListTopics is not valid"},
+		{"wrong-secret-0123456789", []string{"sns", "list-topics"}, "(SignatureDoesNotMatch) when calling the ListTopics operation"},
+	} {
+		if out := run(tc.sec, tc.args...); !strings.Contains(out, tc.want) {
+			t.Errorf("aws %v: %s\nwant %q", tc.args, out, tc.want)
+		}
+	}
+}
+
+func TestProtocolOf(t *testing.T) {
+	mk := func(method, path string, h map[string]string) *http.Request {
+		r, _ := http.NewRequest(method, "http://x"+path, nil)
+		for k, v := range h {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+	for _, tc := range []struct {
+		service string
+		r       *http.Request
+		body    string
+		want    Protocol
+	}{
+		{"elasticfilesystem", mk("GET", "/", nil), "", RESTJSON},
+		{"ec2", mk("POST", "/", form), "", EC2},
+		{"monitoring", mk("POST", "/", map[string]string{"X-Amz-Target": "GraniteServiceVersion20100801.ListMetrics"}), "", AWSJSON},
+		{"monitoring", mk("POST", "/service/GraniteServiceVersion20100801/operation/ListMetrics", map[string]string{"Smithy-Protocol": "rpc-v2-cbor"}), "", CBOR},
+		{"sns", mk("POST", "/", form), "Action=ListTopics", Query},
+		{"", mk("GET", "/2015-02-01/file-systems", nil), "", RESTJSON},
+		{"", mk("POST", "/", form), "Action=DescribeSubnets&Version=2016-11-15", EC2},
+		{"", mk("POST", "/", form), "Action=ListMetrics&Version=2010-08-01", Query},
+		{"", mk("GET", "/", nil), "", RESTJSON},
+	} {
+		if got := ProtocolOf(tc.service, tc.r, []byte(tc.body)); got != tc.want {
+			t.Errorf("%s %s %s: %v, want %v", tc.service, tc.r.URL.Path, tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestCBOR(t *testing.T) {
+	got := cborTextMap([][2]string{{"__type", "X"}, {"message", strings.Repeat("m", 30)}})
+	want := append([]byte{0xa2, 0x66}, "__type"...)
+	want = append(want, 0x61, 'X', 0x67)
+	want = append(want, "message"...)
+	want = append(want, 0x78, 30)
+	want = append(want, strings.Repeat("m", 30)...)
+	if string(got) != string(want) {
+		t.Fatalf("% x\n% x", got, want)
+	}
+}
