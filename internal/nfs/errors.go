@@ -48,6 +48,7 @@ var statusTable = []struct {
 	{engine.ErrInvalid, proto.ErrInval},
 	{engine.ErrTooLarge, proto.ErrFBig},
 	{engine.ErrFSBusy, proto.ErrJukebox},
+	{engine.ErrNotReady, proto.ErrJukebox}, // a replica before its first consistent point
 	{engine.ErrClosed, proto.ErrJukebox},
 	{engine.ErrCorrupt, proto.ErrIO},
 	{engine.ErrIO, proto.ErrIO},
