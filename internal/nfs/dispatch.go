@@ -174,6 +174,9 @@ func (c *conn) handle(rec []byte) {
 		}
 	}
 
+	if c.s.testHook != nil {
+		c.s.testHook(r)
+	}
 	stat := c.run(r, p, e)
 	b := e.Bytes()
 	rpc.FinishRecord(b)

@@ -154,19 +154,15 @@ func (x *export) readOnly() bool {
 // errExportDir: the export's directory is missing or not a directory.
 var errExportDir = errors.New("nfs: export directory is missing")
 
-// rootIno returns the inode of the export's root directory, resolving Dir
-// (and creating it with CreateDir when create is set).
+// rootIno resolves the export's root directory from the file system's
+// root (creating Dir with CreateDir when create is set) and remembers it:
+// handles are checked against the remembered root (checkRoot), MOUNT
+// resolves again, so a replaced directory is noticed.
 func (x *export) rootIno(ctx context.Context, create bool) (uint64, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.root != 0 {
-		if x.dir == "" {
-			return x.root, nil
-		}
-		if a, err := x.FS.GetAttr(ctx, x.root); err == nil && a.Type == engine.TypeDir {
-			return x.root, nil
-		}
-		x.root = 0
+	if x.dir == "" {
+		return x.root, nil
 	}
 	ino := uint64(engine.RootIno)
 	for _, name := range strings.Split(strings.TrimPrefix(x.dir, "/"), "/") {

@@ -112,6 +112,8 @@ type Server struct {
 	drc     *drc
 	wb      *writeback
 	met     *metrics
+	// testHook, when set (tests only), runs before each procedure.
+	testHook func(r *request)
 
 	// ctx is canceled when Shutdown gives up waiting: requests still
 	// running are abandoned.

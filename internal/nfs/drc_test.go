@@ -1,0 +1,242 @@
+package nfs
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/xdr"
+)
+
+func decodeStatus(t *testing.T, rec []byte, res proto.Message) {
+	t.Helper()
+	_, body, err := rpcParse(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xdr.NewDecoder(body)
+	res.Decode(d)
+	if err := d.Done(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDuplicateRequestCache: a retransmission of a non-idempotent call
+// (same XID and arguments), even on a new connection, gets the original
+// reply instead of running again.
+func TestDuplicateRequestCache(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	unix := client.Unix("t", 0, 0)
+	create := rawCall(1000, proto.ProgNFS, 3, proto.ProcCreate, unix,
+		&proto.CreateArgs{Where: proto.DirOp{Dir: f.root, Name: "dup"}, Mode: proto.Guarded})
+	c1 := f.rawDial(t)
+	c1.send(create)
+	first := c1.reply()
+	var res proto.CreateRes
+	decodeStatus(t, first, &res)
+	if res.Status != proto.OK {
+		t.Fatalf("first create %v", res.Status)
+	}
+	// The client lost the reply and reconnects.
+	c1.nc.Close()
+	c2 := f.rawDial(t)
+	c2.send(create)
+	again := c2.reply()
+	if !bytes.Equal(first, again) {
+		decodeStatus(t, again, &res)
+		t.Fatalf("retransmission answered %v, not the original reply", res.Status)
+	}
+	// The same XID with other arguments is another call: it runs.
+	other := rawCall(1000, proto.ProgNFS, 3, proto.ProcCreate, unix,
+		&proto.CreateArgs{Where: proto.DirOp{Dir: f.root, Name: "dup2"}, Mode: proto.Guarded})
+	c2.send(other)
+	decodeStatus(t, c2.reply(), &res)
+	if res.Status != proto.OK {
+		t.Fatalf("create dup2 %v", res.Status)
+	}
+	// A new XID for the same arguments runs again: EXIST.
+	c2.send(rawCall(1001, proto.ProgNFS, 3, proto.ProcCreate, unix,
+		&proto.CreateArgs{Where: proto.DirOp{Dir: f.root, Name: "dup"}, Mode: proto.Guarded}))
+	decodeStatus(t, c2.reply(), &res)
+	if res.Status != proto.ErrExist {
+		t.Fatalf("new xid: %v", res.Status)
+	}
+	// REMOVE and RENAME retransmitted: OK both times, not NOENT.
+	for i, args := range []proto.Message{
+		&proto.RenameArgs{From: proto.DirOp{Dir: f.root, Name: "dup2"}, To: proto.DirOp{Dir: f.root, Name: "dup3"}},
+		&proto.DirOp{Dir: f.root, Name: "dup3"},
+	} {
+		proc := uint32(proto.ProcRename)
+		if i == 1 {
+			proc = proto.ProcRemove
+		}
+		rec := rawCall(2000+uint32(i), proto.ProgNFS, 3, proc, unix, args)
+		c2.send(rec)
+		a := c2.reply()
+		c2.send(rec)
+		b := c2.reply()
+		var st proto.Status
+		if proc == proto.ProcRename {
+			var wr proto.RenameRes
+			decodeStatus(t, a, &wr)
+			st = wr.Status
+		} else {
+			var wr proto.WccRes
+			decodeStatus(t, a, &wr)
+			st = wr.Status
+		}
+		if st != proto.OK || !bytes.Equal(a, b) {
+			t.Fatalf("proc %d: first %v, retransmission differs: %v", proc, st, !bytes.Equal(a, b))
+		}
+	}
+	// Idempotent procedures are not cached (a GETATTR runs each time).
+	ga := rawCall(3000, proto.ProgNFS, 3, proto.ProcGetAttr, unix, &proto.FHArgs{FH: f.root})
+	c2.send(ga)
+	a := c2.reply()
+	f.create(t, f.root, "changes-the-root", "")
+	c2.send(ga)
+	if bytes.Equal(a, c2.reply()) {
+		t.Fatal("GETATTR answered from a cache")
+	}
+}
+
+// TestDuplicateInProgress: a retransmission arriving while the original
+// still runs waits for it and gets its reply.
+func TestDuplicateInProgress(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	f.srv.testHook = func(r *request) {
+		if r.h.Prog == proto.ProgNFS && r.h.Proc == proto.ProcMkdir {
+			once.Do(func() { close(entered); <-release })
+		}
+	}
+	unix := client.Unix("t", 0, 0)
+	mk := rawCall(77, proto.ProgNFS, 3, proto.ProcMkdir, unix, &proto.MkdirArgs{Where: proto.DirOp{Dir: f.root, Name: "slow"}})
+	c1, c2 := f.rawDial(t), f.rawDial(t)
+	c1.send(mk)
+	<-entered
+	c2.send(mk)
+	got := make(chan []byte, 1)
+	go func() { got <- c2.reply() }()
+	select {
+	case <-got:
+		t.Fatal("the retransmission was answered before the original finished")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	a, b := c1.reply(), <-got
+	var res proto.CreateRes
+	decodeStatus(t, b, &res)
+	if !bytes.Equal(a, b) || res.Status != proto.OK {
+		t.Fatalf("retransmission %v, equal %v", res.Status, bytes.Equal(a, b))
+	}
+}
+
+// TestConcurrentRequests: requests of one connection run concurrently
+// and replies come back out of order; the per-connection limit holds.
+func TestConcurrentRequests(t *testing.T) {
+	f := newFixture(t, envOpt{opts: Options{MaxInflightPerConn: 4}})
+	block := make(chan struct{})
+	entered := make(chan struct{}, 16)
+	f.srv.testHook = func(r *request) {
+		if r.h.Prog == proto.ProgNFS && r.h.Proc == proto.ProcGetAttr {
+			entered <- struct{}{}
+			<-block
+		}
+	}
+	ctx := context.Background()
+	done := make(chan error, 4)
+	for range 3 {
+		go func() { _, err := f.c.GetAttr(ctx, f.root); done <- err }()
+	}
+	for range 3 {
+		<-entered
+	}
+	// The fourth slot is free: a NULL sent after the GETATTRs is answered
+	// first.
+	if err := f.c.Null(ctx, proto.ProgNFS, 3); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the last slot; now the connection is at its limit and the
+	// server stops reading it.
+	go func() { _, err := f.c.GetAttr(ctx, f.root); done <- err }()
+	<-entered
+	nullDone := make(chan error, 1)
+	go func() { nullDone <- f.c.Null(ctx, proto.ProgNFS, 3) }()
+	select {
+	case err := <-nullDone:
+		t.Fatalf("a fifth request was served beyond the limit of 4 (%v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Another connection is not affected.
+	other := f.dial()
+	if err := other.Null(ctx, proto.ProgNFS, 3); err != nil {
+		t.Fatal(err)
+	}
+	close(block)
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-nullDone; err != nil {
+		t.Fatal(err)
+	}
+	f.srv.testHook = nil
+}
+
+// TestConcurrentMixed: many goroutines share one connection for writes,
+// reads and metadata; every reply matches its request.
+func TestConcurrentMixed(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := "g" + string(rune('a'+g))
+			cr, err := f.c.Create(ctx, f.root, name, proto.Guarded, proto.Sattr{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			want := bytes.Repeat([]byte{byte(g)}, 10000+g)
+			for off := 0; off < len(want); off += 1000 {
+				end := min(off+1000, len(want))
+				if _, err := f.c.Write(ctx, cr.FH, uint64(off), want[off:end], proto.Unstable); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if _, err := f.c.Commit(ctx, cr.FH, 0, 0); err != nil {
+				errs <- err
+				return
+			}
+			rd, err := f.c.Read(ctx, cr.FH, 0, 1<<20)
+			if err != nil || !bytes.Equal(rd.Data, want) {
+				errs <- err
+				t.Errorf("%s: read %d bytes, want %d", name, len(rd.Data), len(want))
+				return
+			}
+			lk, err := f.c.Lookup(ctx, f.root, name)
+			if err != nil || !bytes.Equal(lk.FH, cr.FH) {
+				t.Errorf("%s: lookup %v", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
