@@ -165,8 +165,8 @@ func TestBadInput(t *testing.T) {
 		r := v.rawDial(t)
 		for _, cred := range []rpc.OpaqueAuth{
 			rpc.UnixCred{MachineName: "x", GIDs: make([]uint32, 17)}.Auth(), // 17 groups
-			{Flavor: rpc.AuthUnix, Body: []byte{0, 0, 0, 1}},               // truncated
-			{Flavor: 6, Body: nil},                                           // RPCSEC_GSS
+			{Flavor: rpc.AuthUnix, Body: []byte{0, 0, 0, 1}},                // truncated
+			{Flavor: 6, Body: nil},                                          // RPCSEC_GSS
 		} {
 			r.send(rawCall(10, proto.ProgNFS, 3, 0, cred, nil))
 			_, _, err := rpc.ParseReply(r.reply())
