@@ -75,7 +75,11 @@ func New(o Options) (*Server, error) {
 		Services: Services,
 		Clock:    o.Clock,
 	})
-	m, err := newMetrics(o.Registry)
+	var reg prometheus.Registerer
+	if o.Registry != nil {
+		reg = o.Registry
+	}
+	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}

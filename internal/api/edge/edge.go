@@ -1,0 +1,295 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/regionfs/regionfs/internal/api/region"
+	"github.com/regionfs/regionfs/internal/api/sigv4"
+)
+
+// DefaultDialTimeout bounds connecting to a region, so that a region that
+// is down is reported well within a second.
+const DefaultDialTimeout = 500 * time.Millisecond
+
+// Target is how the edge reaches one region's API listener.
+type Target struct {
+	// Addr is host:port.
+	Addr string
+	// TLS, when set, makes the edge connect with TLS.
+	TLS *tls.Config
+}
+
+// Options configure an Edge.
+type Options struct {
+	// Listen is the client endpoint Serve listens on.
+	Listen string
+	TLS    *tls.Config
+	// Secret returns the secret of an access key id. Required.
+	Secret func(accessKeyID string) (string, bool)
+	// Regions maps region names to their API listeners.
+	Regions map[string]Target
+	// Registry receives the edge's metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Clock    func() time.Time
+	// DialTimeout defaults to DefaultDialTimeout; ResponseTimeout (how long
+	// a region may take to start answering) to 2 minutes.
+	DialTimeout, ResponseTimeout time.Duration
+	MaxBodyBytes                 int64
+}
+
+// Edge forwards signed requests to their region.
+type Edge struct {
+	o        Options
+	verifier *sigv4.Verifier
+	clients  map[string]*http.Client
+	http     *http.Server
+	handler  http.Handler
+	metrics  *metrics
+
+	mu sync.Mutex // guards ln
+	ln net.Listener
+}
+
+// New returns an Edge; it listens only once Serve is called.
+func New(o Options) (*Edge, error) {
+	if o.Secret == nil || o.Logger == nil || len(o.Regions) == 0 {
+		return nil, errors.New("edge: Secret, Logger and Regions are required")
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = 2 * time.Minute
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = region.DefaultMaxBodyBytes
+	}
+	e := &Edge{o: o, clients: map[string]*http.Client{}}
+	for name, t := range o.Regions {
+		if _, _, err := net.SplitHostPort(t.Addr); err != nil {
+			return nil, fmt.Errorf("edge: region %s: address %q: %w", name, t.Addr, err)
+		}
+		e.clients[name] = &http.Client{
+			Transport: &http.Transport{
+				DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+				TLSClientConfig:       t.TLS,
+				TLSHandshakeTimeout:   o.DialTimeout,
+				ResponseHeaderTimeout: o.ResponseTimeout,
+				DisableCompression:    true, // forward Accept-Encoding as sent, never add it
+				MaxIdleConnsPerHost:   32,
+				IdleConnTimeout:       90 * time.Second,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	e.verifier = sigv4.New(sigv4.Options{
+		Secret:   o.Secret,
+		Region:   func(r string) bool { _, ok := o.Regions[r]; return ok },
+		Services: region.Services,
+		Clock:    o.Clock,
+	})
+	var reg prometheus.Registerer
+	if o.Registry != nil {
+		reg = o.Registry
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	mux := http.NewServeMux()
+	if o.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	}
+	mux.Handle("/", http.HandlerFunc(e.forward))
+	e.handler = mux
+	e.http = &http.Server{
+		Handler:           mux,
+		TLSConfig:         o.TLS,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	return e, nil
+}
+
+// Handler is the edge's HTTP handler.
+func (e *Edge) Handler() http.Handler { return e.handler }
+
+// Addr is the listening address once Serve has started.
+func (e *Edge) Addr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ln == nil {
+		return nil
+	}
+	return e.ln.Addr()
+}
+
+// Serve listens on Options.Listen and serves until Shutdown.
+func (e *Edge) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", e.o.Listen)
+	if err != nil {
+		return fmt.Errorf("edge: listen: %w", err)
+	}
+	return e.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on an existing listener.
+func (e *Edge) ServeListener(ctx context.Context, ln net.Listener) error {
+	e.mu.Lock()
+	e.ln = ln
+	e.mu.Unlock()
+	e.http.BaseContext = func(net.Listener) context.Context { return ctx }
+	e.o.Logger.Info("edge listening", "addr", ln.Addr().String())
+	var err error
+	if e.o.TLS != nil {
+		err = e.http.ServeTLS(ln, "", "")
+	} else {
+		err = e.http.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("edge: serve: %w", err)
+}
+
+// Shutdown stops accepting and waits for forwarded requests until ctx ends.
+func (e *Edge) Shutdown(ctx context.Context) error {
+	err := e.http.Shutdown(ctx)
+	if err != nil {
+		e.http.Close()
+	}
+	for _, c := range e.clients {
+		c.CloseIdleConnections()
+	}
+	return err
+}
+
+// hopHeaders are not forwarded (RFC 9110 §7.6.1).
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := region.NewRequestID()
+	now := time.Now
+	if e.o.Clock != nil {
+		now = e.o.Clock
+	}
+	body, err := region.ReadBody(w, r, e.o.MaxBodyBytes)
+	if err != nil {
+		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
+		region.WriteError(w, region.ProtocolOf("", r, nil), "", err, reqID)
+		return
+	}
+	id, err := e.verifier.Verify(r, body)
+	if err != nil {
+		e.metrics.refused.Inc()
+		e.o.Logger.Debug("edge request not authenticated", "req_id", reqID, "region", id.Region, "err", err)
+		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
+		region.WriteError(w, region.ProtocolOf(id.Service, r, body), id.Service, err, reqID)
+		return
+	}
+	target := e.o.Regions[id.Region]
+	scheme := "http"
+	if target.TLS != nil {
+		scheme = "https"
+	}
+	u := &url.URL{Scheme: scheme, Host: target.Addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		region.WriteError(w, region.ProtocolOf(id.Service, r, body), id.Service, err, reqID)
+		return
+	}
+	out.URL = u // keep the escaped path exactly as received
+	out.Host = r.Host
+	out.Header = r.Header.Clone()
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""} // add none
+	}
+	out.ContentLength = int64(len(body))
+	if len(body) == 0 {
+		out.Body = http.NoBody
+		out.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	}
+	resp, err := e.clients[id.Region].Do(out)
+	if err != nil {
+		e.metrics.unavailable.WithLabelValues(id.Region).Inc()
+		e.o.Logger.Warn("region unavailable", "req_id", reqID, "region", id.Region, "addr", target.Addr, "err", err)
+		kind := region.ErrRegionUnavailable
+		if r.Context().Err() != nil {
+			kind = r.Context().Err()
+		}
+		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
+		region.WriteError(w, region.ProtocolOf(id.Service, r, body), id.Service,
+			region.Errorf(kind, "Region %s is unavailable: its API endpoint does not answer.", id.Region), reqID)
+		return
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		e.o.Logger.Debug("edge response copy", "req_id", reqID, "region", id.Region, "err", err)
+	}
+	e.metrics.forwarded.WithLabelValues(id.Region, strconv.Itoa(resp.StatusCode)).Inc()
+	e.metrics.duration.WithLabelValues(id.Region).Observe(time.Since(start).Seconds())
+}
+
+type metrics struct {
+	forwarded   *prometheus.CounterVec
+	unavailable *prometheus.CounterVec
+	refused     prometheus.Counter
+	duration    *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regionfs_edge_forwarded_total", Help: "Requests forwarded, by region and the region's HTTP status.",
+		}, []string{"region", "status"}),
+		unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regionfs_edge_region_unavailable_total", Help: "Requests answered 503 because their region did not answer.",
+		}, []string{"region"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "regionfs_edge_refused_total", Help: "Requests refused by SigV4 verification at the edge.",
+		}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "regionfs_edge_request_duration_seconds", Help: "Latency of forwarded requests by region.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"region"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.forwarded, m.unavailable, m.refused, m.duration} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("edge: metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
