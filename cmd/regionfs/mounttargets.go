@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/nfs"
+)
+
+// mountTarget is what one mount target serves: the control plane's
+// MountTargetSpec without the control package's types.
+type mountTarget struct {
+	ID, FileSystemID string
+	Addr             netip.AddrPort
+	FS               *engine.FS
+	Ingress          []netip.Prefix
+	AccessPoints     []accessPoint
+	ReadOnly         bool
+}
+
+type accessPoint struct {
+	ID, Path  string
+	PosixUser *engine.Cred
+	Create    *nfs.DirCreation
+}
+
+// mountTargets serves the mount targets of one region, each an NFS server
+// on its own address. It implements the control plane's mount-target seam
+// (see controlMountTargets) and lets `regionfs dev region stop` take every
+// mount target of the region down and up again.
+type mountTargets struct {
+	log *slog.Logger
+	// bind maps a mount target's address to the address it listens on
+	// (a subnet's listen_address); nil keeps the address.
+	bind func(netip.AddrPort) netip.AddrPort
+
+	mu        sync.Mutex // guards the fields below
+	targets   map[string]*servedTarget
+	suspended bool
+}
+
+type servedTarget struct {
+	spec    mountTarget
+	ingress atomic.Pointer[[]netip.Prefix]
+	srv     *nfs.Server // nil while suspended
+	done    chan error
+	cancel  context.CancelFunc
+}
+
+func newMountTargets(log *slog.Logger, bind func(netip.AddrPort) netip.AddrPort) *mountTargets {
+	return &mountTargets{log: log, bind: bind, targets: map[string]*servedTarget{}}
+}
+
+// start serves mt until stop; a mount target already served is updated.
+func (m *mountTargets) start(ctx context.Context, mt mountTarget) error {
+	if mt.FS == nil || !mt.Addr.IsValid() {
+		return fmt.Errorf("mount target %s: no file system or address", mt.ID)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.targets[mt.ID]; ok {
+		m.updateLocked(t, mt)
+		return nil
+	}
+	t := &servedTarget{spec: mt}
+	t.ingress.Store(&mt.Ingress)
+	if !m.suspended {
+		if err := m.listenLocked(t); err != nil {
+			return err
+		}
+	}
+	m.targets[mt.ID] = t
+	return nil
+}
+
+// update replaces a served mount target's security groups and access
+// points.
+func (m *mountTargets) update(_ context.Context, mt mountTarget) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.targets[mt.ID]
+	if !ok {
+		return fmt.Errorf("mount target %s is not served", mt.ID)
+	}
+	if mt.Addr != t.spec.Addr || mt.FS != t.spec.FS {
+		return fmt.Errorf("mount target %s: address and file system cannot change", mt.ID)
+	}
+	m.updateLocked(t, mt)
+	return nil
+}
+
+func (m *mountTargets) updateLocked(t *servedTarget, mt mountTarget) {
+	t.spec = mt
+	t.ingress.Store(&mt.Ingress)
+	if t.srv != nil {
+		t.srv.SetExports(exports(mt))
+	}
+	m.log.Info("mount target updated", "mount_target", mt.ID, "fs_id", mt.FileSystemID, "access_points", len(mt.AccessPoints), "ingress", len(mt.Ingress))
+}
+
+// stop stops serving a mount target (a no-op for one not served).
+func (m *mountTargets) stop(ctx context.Context, id string) error {
+	m.mu.Lock()
+	t, ok := m.targets[id]
+	delete(m.targets, id)
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return m.shutdown(ctx, t)
+}
+
+// suspend stops every mount target's listener but remembers them; resume
+// serves them again (a regional outage in `regionfs dev`).
+func (m *mountTargets) suspend(ctx context.Context) error {
+	m.mu.Lock()
+	m.suspended = true
+	ts := make([]*servedTarget, 0, len(m.targets))
+	for _, t := range m.targets {
+		ts = append(ts, t)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, m.shutdown(ctx, t))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *mountTargets) resume() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.suspended = false
+	var errs []error
+	for _, t := range m.targets {
+		if t.srv == nil {
+			errs = append(errs, m.listenLocked(t))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// close stops every mount target.
+func (m *mountTargets) close(ctx context.Context) error {
+	m.mu.Lock()
+	ts := m.targets
+	m.targets = map[string]*servedTarget{}
+	m.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, m.shutdown(ctx, t))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *mountTargets) listenLocked(t *servedTarget) error {
+	addr := t.spec.Addr
+	if m.bind != nil {
+		addr = m.bind(addr)
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("mount target %s: listen on %s: %w", t.spec.ID, addr, err)
+	}
+	srv := nfs.NewServer(nfs.Options{
+		Logger: m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
+		Admit: func(remote netip.AddrPort) bool {
+			for _, p := range *t.ingress.Load() {
+				if p.Contains(remote.Addr().Unmap()) {
+					return true
+				}
+			}
+			return false
+		},
+	})
+	srv.SetExports(exports(t.spec))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.srv, t.done, t.cancel = srv, done, cancel
+	m.log.Info("mount target serving", "mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID, "addr", ln.Addr().String(), "read_only", t.spec.ReadOnly)
+	return nil
+}
+
+func (m *mountTargets) shutdown(ctx context.Context, t *servedTarget) error {
+	m.mu.Lock()
+	srv, done, cancel := t.srv, t.done, t.cancel
+	t.srv, t.done, t.cancel = nil, nil, nil
+	m.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	sctx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	err := srv.Shutdown(sctx)
+	cancel()
+	serr := <-done
+	if errors.Is(serr, nfs.ErrServerClosed) || errors.Is(serr, context.Canceled) {
+		serr = nil
+	}
+	m.log.Info("mount target stopped", "mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID)
+	return errors.Join(err, serr)
+}
+
+// exports are a mount target's NFS exports: the root ("/", which is also
+// the empty MOUNT path) and "/<access point id>" for each access point.
+func exports(mt mountTarget) []nfs.Export {
+	exps := []nfs.Export{{Path: "/", FS: mt.FS, ReadOnly: mt.ReadOnly, Clients: mt.Ingress}}
+	for _, ap := range mt.AccessPoints {
+		dir := ap.Path
+		if dir == "/" {
+			dir = ""
+		}
+		exps = append(exps, nfs.Export{
+			Path:      "/" + ap.ID,
+			FS:        mt.FS,
+			Dir:       dir,
+			ReadOnly:  mt.ReadOnly,
+			Clients:   mt.Ingress,
+			PosixUser: ap.PosixUser,
+			CreateDir: ap.Create,
+		})
+	}
+	return exps
+}
