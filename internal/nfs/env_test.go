@@ -37,6 +37,8 @@ type envOpt struct {
 	opts    Options
 	exports func(fs *engine.FS) []Export
 	fsOpts  engine.FSOptions
+	// wrapDisk, when set, wraps the engine's disk (fault injection).
+	wrapDisk func(disk.FS) disk.FS
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -65,6 +67,9 @@ func newEnv(t testing.TB, o envOpt) *testEnv {
 			t.Fatal(err)
 		}
 		eo.KV, eo.Disk, v.store = st, d, st
+	}
+	if o.wrapDisk != nil {
+		eo.Disk = o.wrapDisk(eo.Disk)
 	}
 	e, err := engine.Open(context.Background(), eo)
 	if err != nil {
