@@ -213,8 +213,8 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	if in == nil {
 		g := Gone{Reason: "the destination region has no replication " + id}
-		if n.opts.Hooks != nil {
-			g = n.opts.Hooks.Gone(r.Context(), from, id)
+		if n.hooks() != nil {
+			g = n.hooks().Gone(r.Context(), from, id)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusGone)

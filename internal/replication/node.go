@@ -73,7 +73,10 @@ type Gone struct {
 	Epoch        uint64    `json:"epoch"`
 	RecoverySeq  uint64    `json:"recoverySeq"`
 	RecoveryTime time.Time `json:"recoveryTime"`
-	Reason       string    `json:"reason"`
+	// Coordinated: the source took part in the deletion (both ends stay
+	// writable, as on AWS); otherwise a promoted destination fences it.
+	Coordinated bool   `json:"coordinated"`
+	Reason      string `json:"reason"`
 }
 
 // Options configure a Node.
@@ -118,8 +121,9 @@ type Node struct {
 	inbound  map[string]*inbound
 	closed   bool
 
-	srvMu sync.Mutex // guards srv
-	srv   *http.Server
+	srvMu  sync.Mutex // guards srv and hooksV
+	srv    *http.Server
+	hooksV Hooks
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -166,6 +170,23 @@ func New(o Options) *Node {
 }
 
 func (n *Node) now() time.Time { return n.opts.Clock() }
+
+// SetHooks connects the node to its control plane (when the control plane
+// is built after the node, as the Manager is).
+func (n *Node) SetHooks(h Hooks) {
+	n.srvMu.Lock()
+	n.hooksV = h
+	n.srvMu.Unlock()
+}
+
+func (n *Node) hooks() Hooks {
+	n.srvMu.Lock()
+	defer n.srvMu.Unlock()
+	if n.hooksV != nil {
+		return n.hooksV
+	}
+	return n.opts.Hooks
+}
 
 // Start begins journal retention (truncation) for every file system.
 func (n *Node) Start() {
@@ -362,11 +383,11 @@ func (n *Node) serveCall(w http.ResponseWriter, r *http.Request) {
 		writeCallError(w, &CallError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "peer authentication failed"})
 		return
 	}
-	if n.opts.Hooks == nil {
+	if n.hooks() == nil {
 		writeCallError(w, &CallError{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "no control plane"})
 		return
 	}
-	out, err := n.opts.Hooks.Call(r.Context(), from, r.PathValue("method"), body)
+	out, err := n.hooks().Call(r.Context(), from, r.PathValue("method"), body)
 	if err != nil {
 		var ce *CallError
 		if !errors.As(err, &ce) {

@@ -196,8 +196,8 @@ func (o *outbound) run() {
 			o.update(func(st *Status) {
 				st.State, st.Message, st.LinkUp = StateError, g.Reason, false
 			})
-			if o.n.opts.Hooks != nil {
-				o.n.opts.Hooks.SourceGone(o.ctx, o.spec.ID, g.Gone)
+			if o.n.hooks() != nil {
+				o.n.hooks().SourceGone(o.ctx, o.spec.ID, g.Gone)
 			}
 			return
 		}

@@ -1,0 +1,805 @@
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// The replication configurations of a region, with EFS's semantics:
+// CreateReplicationConfiguration in the source region creates (or adopts)
+// the destination through the destination region and starts shipping;
+// both regions describe the configuration; DeleteReplicationConfiguration
+// in either region ends it: the destination is promoted (failover) and
+// both ends forget it.
+
+// Protection values (FileSystemProtection.ReplicationOverwriteProtection).
+const (
+	ProtectionEnabled     = "ENABLED"
+	ProtectionDisabled    = "DISABLED"
+	ProtectionReplicating = "REPLICATING"
+)
+
+// Deletion modes.
+const (
+	DeleteAll       = "ALL_CONFIGURATIONS"
+	DeleteLocalOnly = "LOCAL_CONFIGURATION_ONLY"
+)
+
+// Errors, mapped to AWS errors at the API edge.
+var (
+	ErrReplicationNotFound = errors.New("replication configuration not found")
+	ErrFileSystemNotFound  = errors.New("file system not found")
+	ErrBadRequest          = errors.New("bad request")
+	ErrConflict            = errors.New("conflict")
+	ErrLifeCycle           = errors.New("incorrect file system life cycle state")
+	ErrValidation          = errors.New("validation error")
+)
+
+// FileSystem is what replication needs to know of a catalogued file
+// system.
+type FileSystem struct {
+	ID                   string
+	ARN                  string
+	OwnerID              string
+	Engine               string // engine name
+	LifeCycleState       string
+	Protection           string
+	AvailabilityZoneName string
+	Encrypted            bool
+	KMSKeyID             string
+}
+
+// ReplicaRequest asks the catalog for a new destination file system.
+type ReplicaRequest struct {
+	Token                string // idempotency: the replication id
+	SourceARN            string
+	AvailabilityZoneName string
+	KMSKeyID             string // "" = the region's default key (destinations are always encrypted)
+}
+
+// Catalog is the region's file-system catalog (the control plane), as
+// replication uses it.
+type Catalog interface {
+	// Lookup finds a file system by id or ARN (ErrFileSystemNotFound).
+	Lookup(ctx context.Context, idOrARN string) (FileSystem, error)
+	// CreateReplica creates a new, available, read-only destination with
+	// protection REPLICATING whose engine file system is an empty replica.
+	CreateReplica(ctx context.Context, r ReplicaRequest) (FileSystem, error)
+	// ResetToReplica replaces an existing file system's content by an
+	// empty replica (a destination of another lineage), keeping its id.
+	ResetToReplica(ctx context.Context, fsID, kmsKeyID string) error
+	// KeepCopy keeps a read-only copy of a file system's current state
+	// (before a failback overwrites it) and returns the copy's id.
+	KeepCopy(ctx context.Context, fsID, reason string) (string, error)
+	// SetProtection records a file system's overwrite protection.
+	SetProtection(ctx context.Context, fsID, protection string) error
+}
+
+// Config is one replication configuration as each end stores it.
+type Config struct {
+	ID                   string    `json:"id"`
+	Role                 Role      `json:"role"`
+	SourceFileSystemID   string    `json:"sourceFs"`
+	SourceRegion         string    `json:"sourceRegion"`
+	SourceARN            string    `json:"sourceArn"`
+	SourceOwnerID        string    `json:"sourceOwner"`
+	SourceEngine         string    `json:"sourceEngine,omitempty"`
+	OriginalSourceARN    string    `json:"originalSourceArn"`
+	CreationTime         time.Time `json:"created"`
+	DestFileSystemID     string    `json:"destFs"`
+	DestRegion           string    `json:"destRegion"`
+	DestOwnerID          string    `json:"destOwner"`
+	DestEngine           string    `json:"destEngine,omitempty"`
+	AvailabilityZoneName string    `json:"az,omitempty"`
+	KMSKeyID             string    `json:"kms,omitempty"`
+	RoleArn              string    `json:"roleArn,omitempty"`
+	Fork                 uint64    `json:"fork,omitempty"`
+	// KeptCopy is the id of the copy of the destination's state kept
+	// before a resync overwrote it.
+	KeptCopy string `json:"keptCopy,omitempty"`
+	Deleting bool   `json:"deleting,omitempty"`
+}
+
+// Tombstone remembers a configuration this region deleted, so that a
+// source that calls later learns why.
+type Tombstone struct {
+	Gone
+	ID      string    `json:"id"`
+	Deleted time.Time `json:"deleted"`
+}
+
+// Description is a configuration as DescribeReplicationConfigurations
+// shows it.
+type Description struct {
+	Config
+	Status         State
+	StatusMessage  string
+	LastReplicated time.Time
+	Live           Status
+}
+
+// DestinationSpec is the destination asked for at creation.
+type DestinationSpec struct {
+	Region               string
+	FileSystemID         string // existing destination (id or ARN)
+	AvailabilityZoneName string
+	KMSKeyID             string
+	RoleArn              string
+}
+
+// ManagerOptions configure a Manager.
+type ManagerOptions struct {
+	Region  string
+	Account string
+	Node    *Node
+	Engine  *engine.Engine
+	KV      kv.Store
+	Catalog Catalog
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	// Flush makes buffered (UNSTABLE) NFS writes of a file system durable
+	// (planned failover); nil when there are none.
+	Flush func(ctx context.Context, engineName string) error
+}
+
+// Manager holds a region's replication configurations.
+type Manager struct {
+	o   ManagerOptions
+	log *slog.Logger
+
+	mu       sync.Mutex         // guards the fields below
+	configs  map[string]*Config // by role/id
+	creating map[string]bool    // source file systems with a creation under way
+}
+
+// NewManager builds a manager; Open loads its configurations.
+func NewManager(o ManagerOptions) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return &Manager{o: o, log: o.Logger.With("region", o.Region), configs: map[string]*Config{}, creating: map[string]bool{}}
+}
+
+// KV keys: 'r' 'c' role id → Config; 'r' 't' id → Tombstone.
+func configKey(role Role, id string) []byte { return []byte("rc" + string(role[0]) + id) }
+func tombKey(id string) []byte              { return []byte("rt" + id) }
+
+func mapKey(role Role, id string) string { return string(role) + "/" + id }
+
+// Open loads the configurations and resumes shipping and receiving.
+func (m *Manager) Open(ctx context.Context) error {
+	it, err := m.o.KV.NewIter([]byte("rc"), []byte("rd"))
+	if err != nil {
+		return err
+	}
+	var cs []*Config
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		c := &Config{}
+		if err := json.Unmarshal(v, c); err != nil {
+			it.Close()
+			return fmt.Errorf("replication: config %q: %w", it.Key(), err)
+		}
+		cs = append(cs, c)
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range cs {
+		m.configs[mapKey(c.Role, c.ID)] = c
+		if err := m.start(c); err != nil {
+			m.log.Error("resume replication", "replication", c.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) start(c *Config) error {
+	switch c.Role {
+	case RoleSource:
+		return m.o.Node.AddOutbound(OutboundSpec{ID: c.ID, SourceFS: c.SourceEngine, DestRegion: c.DestRegion, DestFS: c.DestFileSystemID})
+	default:
+		return m.o.Node.AddInbound(InboundSpec{ID: c.ID, SourceRegion: c.SourceRegion, SourceFS: c.SourceFileSystemID, DestFS: c.DestEngine, Fork: c.Fork})
+	}
+}
+
+func (m *Manager) save(c *Config) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	batch := m.o.KV.NewBatch()
+	defer batch.Close()
+	batch.Set(configKey(c.Role, c.ID), b)
+	return batch.Commit(true)
+}
+
+func (m *Manager) remove(c *Config, tomb *Tombstone) error {
+	batch := m.o.KV.NewBatch()
+	defer batch.Close()
+	batch.Delete(configKey(c.Role, c.ID))
+	if tomb != nil {
+		b, err := json.Marshal(tomb)
+		if err != nil {
+			return err
+		}
+		batch.Set(tombKey(c.ID), b)
+	}
+	if err := batch.Commit(true); err != nil {
+		return err
+	}
+	delete(m.configs, mapKey(c.Role, c.ID))
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "rc-" + hex.EncodeToString(b)
+}
+
+// findLocked returns the configurations in which fsID (id or ARN) takes
+// part in this region, source role first.
+func (m *Manager) findLocked(fsID string) []*Config {
+	var out []*Config
+	for _, c := range m.configs {
+		if (c.Role == RoleSource && (c.SourceFileSystemID == fsID || c.SourceARN == fsID)) ||
+			(c.Role == RoleDestination && (c.DestFileSystemID == fsID || destARN(c) == fsID)) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Role < out[j].Role })
+	return out
+}
+
+func destARN(c *Config) string {
+	return fmt.Sprintf("arn:aws:elasticfilesystem:%s:%s:file-system/%s", c.DestRegion, c.DestOwnerID, c.DestFileSystemID)
+}
+
+// Peer calls (control-plane coordination between the two ends).
+const (
+	callCreateDestination = "create-destination"
+	callDelete            = "delete"
+	callDeleted           = "deleted"
+)
+
+type createDestReq struct {
+	ID            string              `json:"id"`
+	SourceFS      string              `json:"sourceFs"`
+	SourceARN     string              `json:"sourceArn"`
+	SourceOwner   string              `json:"sourceOwner"`
+	OriginalARN   string              `json:"originalArn"`
+	Created       time.Time           `json:"created"`
+	Dest          DestinationSpec     `json:"dest"`
+	Lineage       []byte              `json:"lineage"`
+	Epochs        []engine.EpochStart `json:"epochs"`
+	SourceDurable uint64              `json:"durable"`
+}
+
+type createDestResp struct {
+	ID       string `json:"id"`
+	FS       string `json:"fs"`
+	Owner    string `json:"owner"`
+	KeptCopy string `json:"keptCopy,omitempty"`
+}
+
+type deleteReq struct {
+	ID string `json:"id"`
+}
+
+type deletedReq struct {
+	ID   string `json:"id"`
+	Gone Gone   `json:"gone"`
+}
+
+// Create makes a replication configuration with sourceID as its source.
+// A retry that matches an existing configuration returns it.
+func (m *Manager) Create(ctx context.Context, sourceID string, dests []DestinationSpec) (Description, error) {
+	if len(dests) != 1 {
+		return Description{}, fmt.Errorf("%w: a replication configuration has exactly one destination, %d given", ErrValidation, len(dests))
+	}
+	d := dests[0]
+	if d.Region == "" {
+		d.Region = m.o.Region
+	}
+	if _, _, err := m.o.Node.client(d.Region); err != nil {
+		return Description{}, fmt.Errorf("%w: destination region %q is not one this region replicates to", ErrValidation, d.Region)
+	}
+	src, err := m.o.Catalog.Lookup(ctx, sourceID)
+	if err != nil {
+		return Description{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.findLocked(src.ID) {
+		if c.Role == RoleDestination {
+			return Description{}, fmt.Errorf("%w: file system %s is the destination of replication configuration %s and cannot be a source", ErrBadRequest, src.ID, c.ID)
+		}
+		if c.DestRegion == d.Region && (d.FileSystemID == "" || d.FileSystemID == c.DestFileSystemID || d.FileSystemID == destARN(c)) &&
+			(d.AvailabilityZoneName == "" || d.AvailabilityZoneName == c.AvailabilityZoneName) {
+			return m.describeLocked(c), nil // a retry
+		}
+		return Description{}, fmt.Errorf("%w: file system %s already has a replication configuration (to %s in %s)", ErrBadRequest, src.ID, c.DestFileSystemID, c.DestRegion)
+	}
+	if src.LifeCycleState != "available" {
+		return Description{}, fmt.Errorf("%w: file system %s is %s", ErrLifeCycle, src.ID, src.LifeCycleState)
+	}
+	if src.Protection == ProtectionReplicating {
+		return Description{}, fmt.Errorf("%w: file system %s is a replication destination", ErrBadRequest, src.ID)
+	}
+	if d.Region == m.o.Region && d.FileSystemID != "" {
+		if dst, err := m.o.Catalog.Lookup(ctx, d.FileSystemID); err == nil && dst.ID == src.ID {
+			return Description{}, fmt.Errorf("%w: a file system cannot replicate to itself", ErrBadRequest)
+		}
+	}
+	fs, err := m.o.Engine.FS(src.Engine)
+	if err != nil {
+		return Description{}, err
+	}
+	epochs, err := fs.EpochHistory()
+	if err != nil {
+		return Description{}, err
+	}
+	now := m.o.Clock().UTC().Truncate(time.Second)
+	req := createDestReq{
+		ID: newID(), SourceFS: src.ID, SourceARN: src.ARN, SourceOwner: src.OwnerID, OriginalARN: src.ARN,
+		Created: now, Dest: d, Lineage: fs.Lineage(), Epochs: epochs, SourceDurable: fs.DurableSeq(),
+	}
+	if m.creating[src.ID] {
+		return Description{}, fmt.Errorf("%w: a replication configuration for %s is being created", ErrConflict, src.ID)
+	}
+	m.creating[src.ID] = true
+	var resp createDestResp
+	m.mu.Unlock()
+	err = m.o.Node.Call(ctx, d.Region, callCreateDestination, req, &resp)
+	m.mu.Lock()
+	delete(m.creating, src.ID)
+	if err != nil {
+		return Description{}, err
+	}
+	c := &Config{
+		ID: resp.ID, Role: RoleSource, SourceFileSystemID: src.ID, SourceRegion: m.o.Region, SourceARN: src.ARN,
+		SourceOwnerID: src.OwnerID, SourceEngine: src.Engine, OriginalSourceARN: src.ARN, CreationTime: now,
+		DestFileSystemID: resp.FS, DestRegion: d.Region, DestOwnerID: resp.Owner,
+		AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn, KeptCopy: resp.KeptCopy,
+	}
+	if err := m.save(c); err != nil {
+		return Description{}, err
+	}
+	m.configs[mapKey(c.Role, c.ID)] = c
+	if err := m.start(c); err != nil {
+		return Description{}, err
+	}
+	m.log.Info("replication created", "replication", c.ID, "fs_id", src.ID, "dest_region", d.Region, "dest_fs", resp.FS)
+	return m.describeLocked(c), nil
+}
+
+// createDestination is the destination region's side of Create.
+func (m *Manager) createDestination(ctx context.Context, from string, req createDestReq) (createDestResp, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.configs {
+		if c.Role == RoleDestination && c.SourceRegion == from && c.SourceFileSystemID == req.SourceFS {
+			// A retry of a creation whose reply was lost.
+			return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
+		}
+	}
+	d := req.Dest
+	c := &Config{
+		ID: req.ID, Role: RoleDestination, SourceFileSystemID: req.SourceFS, SourceRegion: from, SourceARN: req.SourceARN,
+		SourceOwnerID: req.SourceOwner, OriginalSourceARN: req.OriginalARN, CreationTime: req.Created,
+		DestRegion: m.o.Region, AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn,
+	}
+	if d.FileSystemID == "" {
+		dst, err := m.o.Catalog.CreateReplica(ctx, ReplicaRequest{Token: req.ID, SourceARN: req.SourceARN,
+			AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID})
+		if err != nil {
+			return createDestResp{}, err
+		}
+		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.Engine
+	} else {
+		dst, err := m.o.Catalog.Lookup(ctx, d.FileSystemID)
+		if err != nil {
+			return createDestResp{}, err
+		}
+		if len(m.findLocked(dst.ID)) > 0 {
+			return createDestResp{}, fmt.Errorf("%w: file system %s is already part of a replication configuration", ErrConflict, dst.ID)
+		}
+		if dst.LifeCycleState != "available" {
+			return createDestResp{}, fmt.Errorf("%w: destination file system %s is %s", ErrLifeCycle, dst.ID, dst.LifeCycleState)
+		}
+		if dst.Protection != ProtectionDisabled {
+			return createDestResp{}, fmt.Errorf("%w: destination file system %s has replication overwrite protection %s; set it to DISABLED first", ErrConflict, dst.ID, dst.Protection)
+		}
+		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.Engine
+		if err := m.adopt(ctx, c, dst, req); err != nil {
+			return createDestResp{}, err
+		}
+		if err := m.o.Catalog.SetProtection(ctx, dst.ID, ProtectionReplicating); err != nil {
+			return createDestResp{}, err
+		}
+	}
+	if err := m.save(c); err != nil {
+		return createDestResp{}, err
+	}
+	m.configs[mapKey(c.Role, c.ID)] = c
+	if err := m.start(c); err != nil {
+		return createDestResp{}, err
+	}
+	m.log.Info("replication destination ready", "replication", c.ID, "fs_id", c.DestFileSystemID, "source_region", from,
+		"source_fs", req.SourceFS, "fork", c.Fork, "kept_copy", c.KeptCopy)
+	return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
+}
+
+// adopt readies an existing file system to become the destination: one of
+// the source's lineage is resynced (differences only); another is reset.
+// Its state is kept as a copy first when it holds anything the source does
+// not.
+func (m *Manager) adopt(ctx context.Context, c *Config, dst FileSystem, req createDestReq) error {
+	fs, err := m.o.Engine.FS(dst.Engine)
+	if err != nil {
+		return err
+	}
+	sameLineage := string(fs.Lineage()) == string(req.Lineage)
+	divergent := true
+	if sameLineage {
+		local, err := fs.EpochHistory()
+		if err != nil {
+			return err
+		}
+		divergent = ForkPoint(local, req.Epochs, fs.DurableSeq(), req.SourceDurable) < fs.DurableSeq()
+	}
+	if divergent {
+		id, err := m.o.Catalog.KeepCopy(ctx, dst.ID, fmt.Sprintf("state of %s before replication %s from %s overwrote it", dst.ID, c.ID, req.SourceARN))
+		if err != nil {
+			return fmt.Errorf("replication: keep a copy of %s: %w", dst.ID, err)
+		}
+		c.KeptCopy = id
+	}
+	if !sameLineage {
+		return m.o.Catalog.ResetToReplica(ctx, dst.ID, c.KMSKeyID)
+	}
+	fork, err := PrepareResync(ctx, fs, req.Epochs, req.SourceDurable)
+	if err != nil {
+		return err
+	}
+	c.Fork = fork
+	return nil
+}
+
+// Describe lists the configurations fsID (id or ARN; "" = all) takes part
+// in, in this region.
+func (m *Manager) Describe(ctx context.Context, fsID string) ([]Description, error) {
+	m.mu.Lock()
+	var cs []*Config
+	if fsID == "" {
+		for _, c := range m.configs {
+			cs = append(cs, c)
+		}
+	} else {
+		cs = m.findLocked(fsID)
+	}
+	seen := map[string]bool{}
+	var out []Description
+	for _, c := range cs {
+		if seen[c.ID] {
+			continue // same-region: both ends are here
+		}
+		seen[c.ID] = true
+		out = append(out, m.describeLocked(c))
+	}
+	m.mu.Unlock()
+	if len(out) == 0 && fsID != "" {
+		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: no replication configuration for %s", ErrReplicationNotFound, fsID)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreationTime.Equal(out[j].CreationTime) {
+			return out[i].CreationTime.Before(out[j].CreationTime)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func (m *Manager) describeLocked(c *Config) Description {
+	d := Description{Config: *c}
+	var st Status
+	var ok bool
+	if c.Role == RoleSource {
+		st, ok = m.o.Node.OutboundStatus(c.ID)
+	} else {
+		st, ok = m.o.Node.InboundStatus(c.ID)
+	}
+	d.Live = st
+	switch {
+	case c.Deleting:
+		d.Status, d.StatusMessage = StateDeleting, "the configuration is being deleted"
+	case !ok:
+		d.Status, d.StatusMessage = StateError, "replication is not running in this region"
+	default:
+		d.Status, d.StatusMessage, d.LastReplicated = st.State, st.Message, st.LastReplicated
+	}
+	if d.Status == StateEnabling {
+		d.LastReplicated = time.Time{} // absent until the initial sync is done
+	}
+	return d
+}
+
+// Delete ends the configuration fsID takes part in. In the destination
+// region the replica is promoted (durably, at a transaction boundary) and,
+// with DeleteAll, the source region is told; in the source region with
+// DeleteAll the destination region must confirm the promotion first
+// (an unreachable destination fails the call and changes nothing).
+func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*Promotion, error) {
+	if mode == "" {
+		mode = DeleteAll
+	}
+	if mode != DeleteAll && mode != DeleteLocalOnly {
+		return nil, fmt.Errorf("%w: DeletionMode must be %s or %s", ErrValidation, DeleteAll, DeleteLocalOnly)
+	}
+	m.mu.Lock()
+	cs := m.findLocked(fsID)
+	m.mu.Unlock()
+	if len(cs) == 0 {
+		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: no replication configuration for %s", ErrReplicationNotFound, fsID)
+	}
+	c := cs[0]
+	if c.Role == RoleSource && c.DestRegion == m.o.Region && mode == DeleteLocalOnly {
+		return nil, fmt.Errorf("%w: LOCAL_CONFIGURATION_ONLY is for configurations between regions", ErrBadRequest)
+	}
+	if c.Role == RoleDestination {
+		return m.deleteAtDestination(ctx, c, mode == DeleteAll)
+	}
+	return m.deleteAtSource(ctx, c, mode == DeleteAll)
+}
+
+func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource bool) (*Promotion, error) {
+	m.mu.Lock()
+	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: replication %s", ErrReplicationNotFound, c.ID)
+	}
+	p, err := m.o.Node.Promote(ctx, c.ID)
+	if errors.Is(err, engine.ErrNotReady) {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: the initial sync of %s is not finished: the destination has no consistent state to fail over to", ErrConflict, c.DestFileSystemID)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		m.mu.Unlock()
+		return nil, err
+	}
+	if err := m.o.Catalog.SetProtection(ctx, c.DestFileSystemID, ProtectionEnabled); err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.mu.Unlock()
+	m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
+		"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
+	g := Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
+		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Region, p.Seq)}
+	// Tell the source (unless it asked): then the delete is coordinated and
+	// the source stays writable. A source that does not hear of it now
+	// learns it at its next contact, from the tombstone, and fences itself.
+	g.Coordinated = !tellSource
+	if tellSource {
+		cg := g
+		cg.Coordinated = true
+		if c.SourceRegion == m.o.Region {
+			m.sourceGone(ctx, c.ID, cg)
+			g.Coordinated = true
+		} else {
+			tctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+			err := m.o.Node.Call(tctx, c.SourceRegion, callDeleted, deletedReq{ID: c.ID, Gone: cg}, nil)
+			cancel()
+			if err == nil {
+				g.Coordinated = true
+			} else {
+				m.log.Warn("source region not told of the failover; it fences itself at its next contact", "replication", c.ID, "err", err)
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.remove(c, &Tombstone{Gone: g, ID: c.ID, Deleted: m.o.Clock()}); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*Promotion, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
+		return nil, fmt.Errorf("%w: replication %s", ErrReplicationNotFound, c.ID)
+	}
+	var p *Promotion
+	if all {
+		c.Deleting = true
+		var resp Promotion
+		m.mu.Unlock()
+		err := m.o.Node.Call(ctx, c.DestRegion, callDelete, deleteReq{ID: c.ID}, &resp)
+		m.mu.Lock()
+		c.Deleting = false
+		var ce *CallError
+		if errors.As(err, &ce) && ce.Code == "ReplicationNotFound" {
+			err = nil // the destination forgot it already
+		}
+		if err != nil {
+			return nil, err
+		}
+		p = &resp
+	}
+	m.o.Node.RemoveOutbound(c.ID)
+	if err := m.remove(c, nil); err != nil {
+		return nil, err
+	}
+	m.log.Info("replication deleted at the source", "replication", c.ID, "fs_id", c.SourceFileSystemID, "coordinated", all)
+	return p, nil
+}
+
+// Hooks returns the node hooks through which peers reach this manager.
+func (m *Manager) Hooks() Hooks { return managerHooks{m} }
+
+type managerHooks struct{ m *Manager }
+
+func (h managerHooks) Call(ctx context.Context, from, method string, body []byte) ([]byte, error) {
+	m := h.m
+	switch method {
+	case callCreateDestination:
+		var req createDestReq
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, &CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed request"}
+		}
+		resp, err := m.createDestination(ctx, from, req)
+		if err != nil {
+			return nil, callError(err)
+		}
+		return json.Marshal(resp)
+	case callDelete:
+		var req deleteReq
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, &CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed request"}
+		}
+		m.mu.Lock()
+		c := m.configs[mapKey(RoleDestination, req.ID)]
+		m.mu.Unlock()
+		if c == nil || c.SourceRegion != from {
+			return nil, &CallError{Status: http.StatusNotFound, Code: "ReplicationNotFound", Message: "no such replication configuration"}
+		}
+		p, err := m.deleteAtDestination(ctx, c, false)
+		if err != nil {
+			return nil, callError(err)
+		}
+		return json.Marshal(p)
+	case callDeleted:
+		var req deletedReq
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, &CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed request"}
+		}
+		m.sourceGone(ctx, req.ID, req.Gone)
+		return []byte("{}"), nil
+	}
+	return nil, &CallError{Status: http.StatusNotFound, Code: "UnknownOperation", Message: "unknown call " + method}
+}
+
+func (h managerHooks) Gone(_ context.Context, from, id string) Gone {
+	v, err := h.m.o.KV.Get(tombKey(id))
+	if err == nil {
+		var t Tombstone
+		if json.Unmarshal(v, &t) == nil {
+			return t.Gone
+		}
+	}
+	return Gone{Reason: fmt.Sprintf("region %s has no replication configuration %s (deleted there)", h.m.o.Region, id)}
+}
+
+func (h managerHooks) SourceGone(ctx context.Context, id string, g Gone) {
+	h.m.sourceGone(ctx, id, g)
+}
+
+// sourceGone ends a configuration at the source after its destination
+// deleted it. A promotion the source did not take part in fences the
+// source (it learned of a newer epoch): writes are refused, protection
+// shows DISABLED, and its journal after the recovery point is kept for the
+// loss report and a failback.
+func (m *Manager) sourceGone(ctx context.Context, id string, g Gone) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.configs[mapKey(RoleSource, id)]
+	if c == nil {
+		return
+	}
+	coordinated := g.Coordinated || c.Deleting
+	go m.o.Node.RemoveOutbound(id) // may be called from the outbound itself
+	if g.Promoted && !coordinated {
+		if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
+			if err := fs.SetPin(ForkPin, g.RecoverySeq+1); err != nil {
+				m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
+			}
+			if err := fs.Fence(ctx, g.Epoch); err != nil {
+				m.log.Error("fence", "fs_id", c.SourceFileSystemID, "err", err)
+				return
+			}
+			lost := fs.DurableSeq() - min(fs.DurableSeq(), g.RecoverySeq)
+			m.log.Warn("fenced: the destination was promoted without this region", "replication", id, "fs_id", c.SourceFileSystemID,
+				"epoch", g.Epoch, "recovery_seq", g.RecoverySeq, "changes_not_replicated", lost)
+		}
+		if err := m.o.Catalog.SetProtection(ctx, c.SourceFileSystemID, ProtectionDisabled); err != nil {
+			m.log.Error("protection", "fs_id", c.SourceFileSystemID, "err", err)
+		}
+	}
+	t := &Tombstone{Gone: g, ID: id, Deleted: m.o.Clock()}
+	if err := m.remove(c, t); err != nil {
+		m.log.Error("forget replication", "replication", id, "err", err)
+	}
+}
+
+// callError turns a local error into what the calling region shows its
+// client.
+func callError(err error) error {
+	var ce *CallError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	code, status := "InternalServerError", http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrFileSystemNotFound):
+		code, status = "FileSystemNotFound", http.StatusNotFound
+	case errors.Is(err, ErrReplicationNotFound):
+		code, status = "ReplicationNotFound", http.StatusNotFound
+	case errors.Is(err, ErrLifeCycle):
+		code, status = "IncorrectFileSystemLifeCycleState", http.StatusConflict
+	case errors.Is(err, ErrConflict):
+		code, status = "ConflictException", http.StatusConflict
+	case errors.Is(err, ErrValidation):
+		code, status = "ValidationException", http.StatusBadRequest
+	case errors.Is(err, ErrBadRequest):
+		code, status = "BadRequest", http.StatusBadRequest
+	default:
+		return err
+	}
+	return &CallError{Status: status, Code: code, Message: err.Error()}
+}
+
+// Tombstone returns the record of a deleted configuration (source side:
+// why; for the loss report).
+func (m *Manager) Tombstone(id string) (Tombstone, bool) {
+	v, err := m.o.KV.Get(tombKey(id))
+	if err != nil {
+		return Tombstone{}, false
+	}
+	var t Tombstone
+	if json.Unmarshal(v, &t) != nil {
+		return Tombstone{}, false
+	}
+	return t, true
+}
