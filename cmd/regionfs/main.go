@@ -31,5 +31,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newNFSCmd())
+	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd())
 	return root
 }

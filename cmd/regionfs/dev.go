@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/regionfs/regionfs/internal/config"
+	"github.com/regionfs/regionfs/internal/engine/kms"
+)
+
+// The dev topology (DESIGN.md §1): the edge on 127.0.0.1:7070 and each
+// region on its own loopback range.
+const (
+	devEdgeAddr = "127.0.0.1:7070"
+	devAccount  = "123456789012"
+	devNFSPort  = 12049
+)
+
+type devRegion struct {
+	name    string
+	api     string
+	subnets [][2]string // zone, CIDR
+}
+
+var devRegions = []devRegion{
+	{"us-east-1", "127.1.0.1:7070", [][2]string{{"us-east-1a", "127.1.1.0/24"}, {"us-east-1b", "127.1.2.0/24"}}},
+	{"us-west-2", "127.2.0.1:7070", [][2]string{{"us-west-2a", "127.2.1.0/24"}, {"us-west-2b", "127.2.2.0/24"}}},
+}
+
+func newDevCmd() *cobra.Command {
+	var dataDir, logLevel string
+	cmd := &cobra.Command{
+		Use:   "dev [--data-dir DIR]",
+		Short: "Run two regions and the edge on loopback, for trying regionfs out",
+		Long: `Dev starts, in one process, the regions us-east-1 (API 127.1.0.1:7070, subnets
+127.1.1.0/24 and 127.1.2.0/24) and us-west-2 (API 127.2.0.1:7070, subnets
+127.2.1.0/24 and 127.2.2.0/24), one security group each, mount targets on their
+subnet's addresses with NFS on port 12049, and the edge, the one client
+endpoint, on http://127.0.0.1:7070. Credentials are generated once and kept
+in the data directory, like everything else: data persists across restarts.
+
+It prints, and writes to DIR/env.sh, the environment that points the aws CLI,
+boto3 and the SDKs at the edge:
+
+  regionfs dev &
+  . regionfs-data/env.sh
+  aws efs create-file-system --creation-token demo
+
+'regionfs dev region stop us-east-1' takes a region's API and NFS down while
+the edge stays up (a regional outage on demand); 'region start' brings it back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(config.Log{Level: logLevel, Format: "text"}, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), dataDir, log, cmd.OutOrStdout())
+		},
+	}
+	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "regionfs-data", "directory of every region's data, the credentials and env.sh")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(newDevRegionCmd(&dataDir))
+	return cmd
+}
+
+func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer) (err error) {
+	dataDir, err = filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return err
+	}
+	envPath := filepath.Join(dataDir, "env.sh")
+	if err := os.Remove(envPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	cred, err := devCredentials(dataDir)
+	if err != nil {
+		return err
+	}
+	cache := pebble.NewCache(int64(config.DefaultCacheSize))
+	defer cache.Unref()
+
+	nodes := map[string]*node{}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, n := range nodes {
+			if cerr := n.close(sctx); cerr != nil {
+				log.Error("region close", "region", n.cfg.Region, "err", cerr)
+				err = errors.Join(err, cerr)
+			}
+		}
+	}()
+	edgeCfg := &config.Edge{Listen: devEdgeAddr, Credentials: []config.Credential{cred}}
+	for _, r := range devRegions {
+		cfg, err := devRegionConfig(dataDir, r, cred)
+		if err != nil {
+			return err
+		}
+		n, err := openNode(ctx, cfg, log, cache, exitOnFatal(log))
+		if err != nil {
+			return fmt.Errorf("region %s: %w", r.name, err)
+		}
+		nodes[r.name] = n
+		if err := n.startAPI(ctx); err != nil {
+			return err
+		}
+		edgeCfg.Regions = append(edgeCfg.Regions, config.EdgeRegion{Name: r.name, API: r.api})
+	}
+	edgeCfg.SetDefaults()
+	if err := edgeCfg.Validate(); err != nil {
+		return err
+	}
+	e, err := newEdge(edgeCfg, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", devEdgeAddr)
+	if err != nil {
+		return fmt.Errorf("edge: %w (is another regionfs dev running?)", err)
+	}
+	edgeDone := make(chan error, 1)
+	go func() { edgeDone <- e.ServeListener(ctx, ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err, e.Shutdown(sctx), <-edgeDone)
+	}()
+
+	ctl, err := startDevControl(ctx, dataDir, nodes, log)
+	if err != nil {
+		return err
+	}
+	defer ctl.close()
+
+	env := devEnv(cred)
+	if err := writeFileAtomic(envPath, []byte(env), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "regionfs dev: edge on http://%s; regions us-east-1 (127.1.0.1:7070) and us-west-2 (127.2.0.1:7070)\n", devEdgeAddr)
+	fmt.Fprintf(out, "data in %s; paste these lines, or run: . %s\n\n%s\n", dataDir, envPath, env)
+	fmt.Fprintf(out, "then, for example:\n  aws efs create-file-system --creation-token demo\n"+
+		"  aws ec2 describe-subnets --query 'Subnets[].[SubnetId,AvailabilityZone,CidrBlock]' --output text\n"+
+		"  aws efs create-mount-target --file-system-id fs-… --subnet-id subnet-… --security-groups sg-…\n"+
+		"  nfs-ls 'nfs://<mount target IpAddress>//?nfsport=%d&mountport=%d&version=3'\n"+
+		"a regional outage: regionfs dev region stop us-east-1 --data-dir %s\n", devNFSPort, devNFSPort, dataDir)
+	log.Info("regionfs dev ready", "edge", devEdgeAddr, "data_dir", dataDir)
+
+	select {
+	case <-ctx.Done():
+		log.Info("regionfs dev stopping")
+		return nil
+	case err := <-edgeDone:
+		edgeDone <- err // for the deferred shutdown
+		return err
+	}
+}
+
+// devEnv is env.sh: the dev endpoint for every service the CLI might call,
+// the generated credentials, and nothing that could send them to AWS.
+func devEnv(c config.Credential) string {
+	url := "http://" + devEdgeAddr
+	lines := []string{
+		"export AWS_ACCESS_KEY_ID=" + c.AccessKeyID,
+		"export AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey,
+		"export AWS_DEFAULT_REGION=us-east-1",
+		"export AWS_REGION=us-east-1",
+		"export AWS_ENDPOINT_URL=" + url,
+		"export AWS_ENDPOINT_URL_EFS=" + url,
+		"export AWS_ENDPOINT_URL_CLOUDWATCH=" + url,
+		"export AWS_ENDPOINT_URL_SNS=" + url,
+		"export AWS_ENDPOINT_URL_EC2=" + url,
+		"export AWS_EC2_METADATA_DISABLED=true",
+		"export AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false",
+		"unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE",
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// devCredentials returns the dev access key, generating it at the first
+// start.
+func devCredentials(dir string) (config.Credential, error) {
+	path := filepath.Join(dir, "credentials.json")
+	var c struct {
+		AccessKeyID     string `json:"access_key_id"`
+		SecretAccessKey string `json:"secret_access_key"`
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &c); err != nil || c.AccessKeyID == "" || len(c.SecretAccessKey) < 16 {
+			return config.Credential{}, fmt.Errorf("%s is damaged; remove it to generate new credentials", path)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		c.AccessKeyID = "AKIA" + randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+		c.SecretAccessKey = randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40)
+		b, _ := json.MarshalIndent(c, "", "  ")
+		if err := writeFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+			return config.Credential{}, err
+		}
+	default:
+		return config.Credential{}, err
+	}
+	return config.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}, nil
+}
+
+// devRegionConfig is the config of one dev region, with ids derived from the
+// region name so that they stay the same across restarts; it is also written
+// to DIR/<region>.yaml for reference.
+func devRegionConfig(dir string, r devRegion, cred config.Credential) (*config.Config, error) {
+	regionDir := filepath.Join(dir, r.name)
+	keyFile := filepath.Join(regionDir, "kms", "default.key")
+	if err := ensureKeyFile(keyFile); err != nil {
+		return nil, err
+	}
+	ip := strings.Split(r.api, ":")[0]
+	delay := 500 * time.Millisecond
+	cfg := &config.Config{
+		Region:      r.name,
+		AccountID:   devAccount,
+		DataDir:     regionDir,
+		API:         config.Listener{Listen: r.api},
+		NFS:         config.NFS{Port: devNFSPort},
+		Credentials: []config.Credential{cred},
+		Replication: config.Listener{Listen: ip + ":7443"},
+		Control:     config.Control{TransitionDelay: &delay},
+		KMSKeys:     []config.KMSKey{{ID: stableUUID("kms/" + r.name), Aliases: []string{config.DefaultAlias}, KeyFile: keyFile}},
+		SecurityGroups: []config.SecurityGroup{{
+			ID: "sg-" + stableHex("sg/"+r.name, 17), Name: "default",
+			Description: "regionfs dev: NFS from loopback", Ingress: []string{"127.0.0.0/8"},
+		}},
+	}
+	for _, s := range r.subnets {
+		cfg.Subnets = append(cfg.Subnets, config.Subnet{
+			ID: "subnet-" + stableHex("subnet/"+s[0], 17), AvailabilityZone: s[0], CIDR: s[1], Name: "regionfs-dev-" + s[0],
+		})
+	}
+	for _, o := range devRegions {
+		if o.name != r.name {
+			oip := strings.Split(o.api, ":")[0]
+			cfg.Peers = append(cfg.Peers, config.Peer{Name: o.name, Replication: oip + ":7443", API: o.api})
+		}
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dev config of %s: %w", r.name, err)
+	}
+	b, err := cfg.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	header := "# Written by regionfs dev at every start (reference only; edits are overwritten).\n" +
+		"# The same region on its own: regionfs serve --config " + filepath.Join(dir, r.name+".yaml") + "\n"
+	if err := writeFileAtomic(filepath.Join(dir, r.name+".yaml"), append([]byte(header), b...), 0o600); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func ensureKeyFile(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	k, err := kms.NewDataKey()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, []byte(hex.EncodeToString(k)+"\n"), 0o600)
+}
+
+// writeFileAtomic writes a file durably: temp file, fsync, rename, fsync
+// of the directory.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		x, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			panic(err) // crypto/rand does not fail on Linux
+		}
+		b[i] = alphabet[x.Int64()]
+	}
+	return string(b)
+}
+
+func stableHex(s string, n int) string {
+	h := sha256.Sum256([]byte("regionfs dev/" + s))
+	return hex.EncodeToString(h[:])[:n]
+}
+
+func stableUUID(s string) string {
+	h := stableHex(s, 32)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// The running `regionfs dev` listens on a unix socket in its data directory
+// for `regionfs dev region stop|start|status`.
+const devSocket = "dev.sock"
+
+type devControl struct {
+	srv  *http.Server
+	done chan error
+	path string
+}
+
+func startDevControl(ctx context.Context, dataDir string, nodes map[string]*node, log *slog.Logger) (*devControl, error) {
+	path := filepath.Join(dataDir, devSocket)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another regionfs dev is running on %s", dataDir)
+	}
+	os.Remove(path) // a stale socket of a process that died
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("dev control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/regions/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		name, action := r.PathValue("name"), r.PathValue("action")
+		n, ok := nodes[name]
+		if !ok {
+			http.Error(w, fmt.Sprintf("no region %q in this regionfs dev (regions: %s)", name, strings.Join(regionNames(nodes), ", ")), http.StatusNotFound)
+			return
+		}
+		var err error
+		switch action {
+		case "stop":
+			err = n.outage(r.Context())
+		case "start":
+			err = n.recover(context.WithoutCancel(ctx))
+		default:
+			http.Error(w, "action must be stop or start", http.StatusBadRequest)
+			return
+		}
+		if err != nil {
+			log.Error("dev region "+action, "region", name, "err", err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		log.Info("dev region "+action, "region", name)
+		fmt.Fprintf(w, "%s: %s\n", name, state(n))
+	})
+	mux.HandleFunc("GET /v1/regions", func(w http.ResponseWriter, r *http.Request) {
+		st := map[string]string{}
+		for name, n := range nodes {
+			st[name] = state(n)
+		}
+		json.NewEncoder(w).Encode(st)
+	})
+	c := &devControl{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan error, 1), path: path}
+	go func() { c.done <- c.srv.Serve(ln) }()
+	return c, nil
+}
+
+func state(n *node) string {
+	if n.isDown() {
+		return "down"
+	}
+	return "up"
+}
+
+func regionNames(nodes map[string]*node) []string {
+	var names []string
+	for n := range nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (c *devControl) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.srv.Shutdown(ctx)
+	<-c.done
+	os.Remove(c.path)
+}
+
+func newDevRegionCmd(dataDir *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "region stop|start|status [NAME]",
+		Short: "Take a region of the running regionfs dev down or up (a regional outage on demand)",
+		Long: `Talks to the running 'regionfs dev' through DIR/dev.sock:
+
+  regionfs dev region stop us-east-1    # its API and NFS stop answering; the edge stays up
+  regionfs dev region start us-east-1
+  regionfs dev region status`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client := &http.Client{
+				Timeout: 60 * time.Second,
+				Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, "unix", filepath.Join(*dataDir, devSocket))
+				}},
+			}
+			var req *http.Request
+			switch {
+			case args[0] == "status" && len(args) == 1:
+				req, _ = http.NewRequestWithContext(cmd.Context(), "GET", "http://dev/v1/regions", nil)
+			case (args[0] == "stop" || args[0] == "start") && len(args) == 2:
+				req, _ = http.NewRequestWithContext(cmd.Context(), "POST", "http://dev/v1/regions/"+args[1]+"/"+args[0], nil)
+			default:
+				return errors.New("usage: regionfs dev region stop|start NAME, or regionfs dev region status")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("no regionfs dev running on %s: %w", *dataDir, err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return errors.New(strings.TrimSpace(string(b)))
+			}
+			fmt.Fprint(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	return cmd
+}

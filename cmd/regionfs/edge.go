@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/regionfs/regionfs/internal/api/edge"
+	"github.com/regionfs/regionfs/internal/config"
+)
+
+func newEdgeCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "edge --config FILE",
+		Short: "Run the client endpoint that forwards each request to its region",
+		Long: `Edge is the one endpoint clients use (AWS_ENDPOINT_URL_EFS and friends). It is
+stateless: it verifies each request's SigV4 signature and forwards it
+unchanged to the API listener of the region named in its credential scope.
+A region that is down is answered 503 ServiceUnavailableException within a
+second; the other regions keep working. Run several behind a load balancer.
+See examples/edge.yaml.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadEdge(path)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			e, err := newEdge(cfg, log, prometheus.NewRegistry())
+			if err != nil {
+				return err
+			}
+			return runEdge(cmd.Context(), e)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "edge config file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func newEdge(cfg *config.Edge, log *slog.Logger, reg *prometheus.Registry) (*edge.Edge, error) {
+	secrets, err := config.Secrets(cfg.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	targets := map[string]edge.Target{}
+	for _, r := range cfg.Regions {
+		t := edge.Target{Addr: r.API}
+		if r.TLS != nil {
+			if t.TLS, err = clientTLS(r.TLS); err != nil {
+				return nil, fmt.Errorf("region %s tls: %w", r.Name, err)
+			}
+		}
+		targets[r.Name] = t
+	}
+	var srvTLS *tls.Config
+	if cfg.TLS != nil {
+		if srvTLS, err = serverTLS(cfg.TLS); err != nil {
+			return nil, fmt.Errorf("edge tls: %w", err)
+		}
+	}
+	return edge.New(edge.Options{
+		Listen:   cfg.Listen,
+		TLS:      srvTLS,
+		Secret:   func(id string) (string, bool) { s, ok := secrets[id]; return s, ok },
+		Regions:  targets,
+		Registry: reg,
+		Logger:   log,
+	})
+}
+
+// runEdge serves e until ctx ends.
+func runEdge(ctx context.Context, e *edge.Edge) error {
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return errors.Join(e.Shutdown(sctx), <-done)
+}

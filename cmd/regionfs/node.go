@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/regionfs/regionfs/internal/api/ec2"
+	"github.com/regionfs/regionfs/internal/api/region"
+	"github.com/regionfs/regionfs/internal/config"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+)
+
+// node is one running region: its metadata store, engine, control plane,
+// mount targets and API server. `regionfs serve` runs one, `regionfs dev`
+// two.
+type node struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   *pebblekv.Store
+	engine  *engine.Engine
+	keyring *kms.Keyring
+	mts     *mountTargets
+	control *controlPlane
+	apiOpts region.Options
+
+	mu      sync.Mutex // guards the fields below
+	api     *region.Server
+	apiDone chan error
+	down    bool
+}
+
+// openNode opens a region from its config; cache, when set, is a Pebble
+// block cache shared with other regions of the process. onFatal ends the
+// process after a storage error.
+func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onFatal func(error)) (n *node, err error) {
+	base := log
+	log = log.With("region", cfg.Region)
+	n = &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			n.closeStorage()
+		}
+	}()
+	for _, d := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "kv"), filepath.Join(cfg.DataDir, "blocks")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	secrets, err := config.Secrets(cfg.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	if n.keyring, err = loadKeyring(cfg.KMSKeys); err != nil {
+		return nil, err
+	}
+	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize)}
+	if cache == nil {
+		popts.CacheSizeBytes = int64(cfg.Engine.CacheSize)
+	}
+	if n.store, err = pebblekv.Open(filepath.Join(cfg.DataDir, "kv"), popts); err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	d, err := disk.NewOS(filepath.Join(cfg.DataDir, "blocks"))
+	if err != nil {
+		return nil, fmt.Errorf("block store: %w", err)
+	}
+	e := cfg.Engine
+	n.engine, err = engine.Open(ctx, engine.Options{
+		KV: n.store, Disk: d, Keyring: n.keyring, Logger: log,
+		InlineMax: int(e.InlineMax), MaxRecordBytes: int(e.MaxRecordSize), MaxGroup: e.MaxGroup,
+		QueueDepth: e.QueueDepth, BatchEntries: e.BatchEntries, BlockCacheBytes: int64(e.BlockCacheSize),
+		GCInterval: e.GCInterval, MergeDelay: e.MergeDelay, ScrubInterval: e.ScrubInterval,
+		OnFatal: onFatal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	n.mts = newMountTargets(log, subnetBinder(cfg))
+	if n.control, err = openControl(ctx, n); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	var apiTLS *tls.Config
+	if cfg.API.TLS != nil {
+		if apiTLS, err = serverTLS(cfg.API.TLS); err != nil {
+			return nil, fmt.Errorf("api tls: %w", err)
+		}
+	}
+	n.apiOpts = region.Options{
+		Name:     cfg.Region,
+		Listen:   cfg.API.Listen,
+		TLS:      apiTLS,
+		Secret:   func(id string) (string, bool) { s, ok := secrets[id]; return s, ok },
+		EFS:      n.control.efs,
+		EC2:      ec2.NewHandler(ec2Region(cfg, n.control.usedAddresses), log),
+		Registry: n.reg,
+		Logger:   base, // the API server names the region itself
+	}
+	return n, nil
+}
+
+// startAPI starts serving the region's API; it fails when the address
+// cannot be bound.
+func (n *node) startAPI(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.api != nil {
+		return nil
+	}
+	s, err := region.New(n.apiOpts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", n.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("region %s: api listen: %w", n.cfg.Region, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ServeListener(ctx, ln) }()
+	n.api, n.apiDone = s, done
+	return nil
+}
+
+func (n *node) stopAPI(ctx context.Context) error {
+	n.mu.Lock()
+	s, done := n.api, n.apiDone
+	n.api, n.apiDone = nil, nil
+	n.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	err := s.Shutdown(ctx)
+	return errors.Join(err, <-done)
+}
+
+// outage takes the region's API and NFS down (a regional outage in
+// `regionfs dev`); recover brings them back.
+func (n *node) outage(ctx context.Context) error {
+	n.mu.Lock()
+	if n.down {
+		n.mu.Unlock()
+		return nil
+	}
+	n.down = true
+	n.mu.Unlock()
+	err := errors.Join(n.stopAPI(ctx), n.mts.suspend(ctx))
+	n.log.Warn("region down (outage on demand)")
+	return err
+}
+
+func (n *node) recover(ctx context.Context) error {
+	n.mu.Lock()
+	if !n.down {
+		n.mu.Unlock()
+		return nil
+	}
+	n.down = false
+	n.mu.Unlock()
+	err := errors.Join(n.mts.resume(), n.startAPI(ctx))
+	n.log.Info("region up again")
+	return err
+}
+
+func (n *node) isDown() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.down
+}
+
+// close shuts everything down in order: API, control plane (and its mount
+// targets), engine, store.
+func (n *node) close(ctx context.Context) error {
+	var errs []error
+	errs = append(errs, n.stopAPI(ctx))
+	if n.control != nil {
+		errs = append(errs, n.control.close())
+	}
+	errs = append(errs, n.mts.close(ctx))
+	errs = append(errs, n.closeStorage())
+	return errors.Join(errs...)
+}
+
+func (n *node) closeStorage() error {
+	var errs []error
+	if n.engine != nil {
+		errs = append(errs, n.engine.Close())
+		n.engine = nil
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+		n.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// serveUntilDone runs the API until ctx ends, then closes the node.
+func (n *node) serveUntilDone(ctx context.Context) error {
+	if err := n.startAPI(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return n.close(sctx)
+}
+
+// subnetBinder maps mount-target addresses of subnets with a listen_address
+// to that address.
+func subnetBinder(cfg *config.Config) func(netip.AddrPort) netip.AddrPort {
+	type bind struct {
+		cidr netip.Prefix
+		addr netip.Addr
+	}
+	var binds []bind
+	for _, s := range cfg.Subnets {
+		if s.ListenAddress != "" {
+			binds = append(binds, bind{netip.MustParsePrefix(s.CIDR), netip.MustParseAddr(s.ListenAddress)})
+		}
+	}
+	if len(binds) == 0 {
+		return nil
+	}
+	return func(a netip.AddrPort) netip.AddrPort {
+		for _, b := range binds {
+			if b.cidr.Contains(a.Addr()) {
+				return netip.AddrPortFrom(b.addr, a.Port())
+			}
+		}
+		return a
+	}
+}
+
+// ec2Region is what the EC2 subset describes for cfg.
+func ec2Region(cfg *config.Config, used func(subnetID string) int) ec2.Region {
+	r := ec2.Region{Name: cfg.Region, AccountID: cfg.AccountID, UsedAddresses: used,
+		VPC: ec2.VPC{ID: cfg.VPC.ID, CIDR: netip.MustParsePrefix(cfg.VPC.CIDR)}}
+	for _, s := range cfg.Subnets {
+		r.Subnets = append(r.Subnets, ec2.Subnet{ID: s.ID, AvailabilityZone: s.AvailabilityZone, AvailabilityZoneID: s.AvailabilityZoneID,
+			CIDR: netip.MustParsePrefix(s.CIDR), Name: s.Name})
+	}
+	for _, g := range cfg.SecurityGroups {
+		sg := ec2.SecurityGroup{ID: g.ID, Name: g.Name, Description: g.Description, NFSPort: cfg.NFS.Port}
+		for _, c := range g.Ingress {
+			sg.Ingress = append(sg.Ingress, netip.MustParsePrefix(c))
+		}
+		r.Groups = append(r.Groups, sg)
+	}
+	return r
+}
+
+// loadKeyring builds the keyring of the configured KMS keys (nil when none
+// is configured: encrypted file systems are then refused).
+func loadKeyring(keys []config.KMSKey) (*kms.Keyring, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var ks []kms.Key
+	for _, k := range keys {
+		material, err := readKeyFile(k.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kms key %s: %w", k.ID, err)
+		}
+		ks = append(ks, kms.Key{ID: k.ID, Aliases: k.Aliases, Material: material})
+	}
+	return kms.New(ks...)
+}
+
+// readKeyFile reads 32 bytes of key material: raw, hex or base64.
+func readKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == kms.KeySize {
+		return b, nil
+	}
+	s := strings.TrimSpace(string(b))
+	if m, err := hex.DecodeString(s); err == nil && len(m) == kms.KeySize {
+		return m, nil
+	}
+	if m, err := base64.StdEncoding.DecodeString(s); err == nil && len(m) == kms.KeySize {
+		return m, nil
+	}
+	return nil, fmt.Errorf("%s: want %d bytes of key material (raw, hex or base64)", path, kms.KeySize)
+}
+
+// serverTLS loads a server certificate, and client CAs for mutual TLS.
+func serverTLS(t *config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pool, err := loadPool(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// clientTLS loads the CA that authenticates a server, and a client
+// certificate.
+func clientTLS(t *config.TLS) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pool, err := loadPool(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+func loadPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificates", path)
+	}
+	return pool, nil
+}
+
+// newLogger builds the process's slog handler.
+func newLogger(l config.Log, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.Level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, o)), nil
+}
+
+// exitOnFatal is the engine's OnFatal in every command: a storage error
+// (a failed fsync) is never retried; the process ends.
+func exitOnFatal(log *slog.Logger) func(error) {
+	return func(err error) {
+		log.Error("fatal storage error, exiting", "err", err)
+		os.Exit(2)
+	}
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/regionfs/regionfs/internal/config"
+)
+
+func newServeCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run one region: its API, mount targets and storage engine",
+		Long: `Serve runs one region from a YAML config (see examples/us-east-1.yaml): the
+metadata store and block files under data_dir, the storage engine, the EFS
+control plane, one NFS server per mount target on its own address, and the
+region's HTTP API (EFS, EC2, CloudWatch, SNS, /metrics) on api.listen, every
+request SigV4-verified against the configured credentials.
+
+It runs until SIGINT or SIGTERM, then stops accepting, finishes requests in
+flight, makes buffered NFS writes durable and closes the store.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			n, err := openNode(ctx, cfg, log, nil, exitOnFatal(log))
+			if err != nil {
+				return fmt.Errorf("region %s: %w", cfg.Region, err)
+			}
+			log.Info("region serving", "region", cfg.Region, "api", cfg.API.Listen, "nfs_port", cfg.NFS.Port, "data_dir", cfg.DataDir)
+			err = n.serveUntilDone(ctx)
+			log.Info("region stopped", "region", cfg.Region, "err", err)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "region config file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
