@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -39,8 +38,26 @@ func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	return fmt.Errorf("invalid config:\n  %w", errors.Join(p...))
+	return &ValidationError{Problems: p}
 }
+
+// ValidationError lists every mistake Validate found, one per line.
+type ValidationError struct {
+	Problems []error
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid config:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems.
+func (e *ValidationError) Unwrap() []error { return e.Problems }
 
 // Validate checks c (after SetDefaults) and explains every mistake.
 func (c *Config) Validate() error {
