@@ -16,8 +16,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -293,4 +295,21 @@ func TestCBOR(t *testing.T) {
 	if string(got) != string(want) {
 		t.Fatalf("% x\n% x", got, want)
 	}
+}
+
+// TestSDKUnknownOperations: until CloudWatch and SNS exist, aws-sdk-go-v2's
+// clients (CBOR for CloudWatch, query for SNS) get InvalidAction.
+func TestSDKUnknownOperations(t *testing.T) {
+	s := start(t, nil, nil)
+	creds := credentials.NewStaticCredentialsProvider(akid, secret, "")
+	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), Credentials: creds, RetryMaxAttempts: 1})
+	_, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
+	wantAPIError(t, err, "InvalidAction", "The action ListMetrics is not valid for this web service.")
+	sn := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), Credentials: creds, RetryMaxAttempts: 1})
+	_, err = sn.ListTopics(context.Background(), &sns.ListTopicsInput{})
+	wantAPIError(t, err, "InvalidAction", "The action ListTopics is not valid for this web service.")
+	bad := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(akid, "wrong-secret-0123456789", "")})
+	_, err = bad.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
+	wantAPIError(t, err, "SignatureDoesNotMatch", "The request signature we calculated does not match")
 }
