@@ -313,3 +313,28 @@ func TestSDKUnknownOperations(t *testing.T) {
 	_, err = bad.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
 	wantAPIError(t, err, "SignatureDoesNotMatch", "The request signature we calculated does not match")
 }
+
+// TestRefusedRequestsNeverReachHandlers: a request refused for its
+// signature, date or size changes nothing, because no handler sees it.
+func TestRefusedRequestsNeverReachHandlers(t *testing.T) {
+	calls := 0
+	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++; echoEFS(w, r) })
+	s := start(t, func() time.Time { return time.Now().Add(16 * time.Minute) }, counting)
+	ctx := context.Background()
+	in := &efs.CreateFileSystemInput{CreationToken: aws.String("tok")}
+	efsClient(s.url, akid, "wrong-secret-0123456789", 1).CreateFileSystem(ctx, in)
+	efsClient(s.url, "AKIAUNKNOWNKEY0000", secret, 1).CreateFileSystem(ctx, in)
+	efsClient(s.url, akid, secret, 1).CreateFileSystem(ctx, in) // expired: the server's clock is 16 min ahead
+	req, _ := http.NewRequest("POST", s.url+"/2015-02-01/file-systems", strings.NewReader(strings.Repeat("{", DefaultMaxBodyBytes+10)))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	req, _ = http.NewRequest("POST", s.url+"/2015-02-01/file-systems", strings.NewReader(`{"CreationToken":"x"}`))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=garbage")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if calls != 0 {
+		t.Fatalf("%d refused requests reached the EFS handler", calls)
+	}
+}
