@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,8 +318,8 @@ func TestSDKUnknownOperations(t *testing.T) {
 // TestRefusedRequestsNeverReachHandlers: a request refused for its
 // signature, date or size changes nothing, because no handler sees it.
 func TestRefusedRequestsNeverReachHandlers(t *testing.T) {
-	calls := 0
-	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++; echoEFS(w, r) })
+	var calls atomic.Int32
+	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1); echoEFS(w, r) })
 	s := start(t, func() time.Time { return time.Now().Add(16 * time.Minute) }, counting)
 	ctx := context.Background()
 	in := &efs.CreateFileSystemInput{CreationToken: aws.String("tok")}
@@ -334,7 +335,7 @@ func TestRefusedRequestsNeverReachHandlers(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	if calls != 0 {
-		t.Fatalf("%d refused requests reached the EFS handler", calls)
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the EFS handler", n)
 	}
 }
