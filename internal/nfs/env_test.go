@@ -151,3 +151,5 @@ func (v *testEnv) mount(c *client.Client, path string) proto.FH {
 	}
 	return fh
 }
+
+func engineFSOptions() engine.FSOptions { return engine.FSOptions{} }
