@@ -116,8 +116,11 @@ type Config struct {
 // source that calls later learns why.
 type Tombstone struct {
 	Gone
-	ID      string    `json:"id"`
-	Deleted time.Time `json:"deleted"`
+	ID       string    `json:"id"`
+	Role     Role      `json:"role"`
+	SourceFS string    `json:"sourceFs"`
+	DestFS   string    `json:"destFs"`
+	Deleted  time.Time `json:"deleted"`
 }
 
 // Description is a configuration as DescribeReplicationConfigurations
@@ -629,7 +632,7 @@ func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.remove(c, &Tombstone{Gone: g, ID: c.ID, Deleted: m.o.Clock()}); err != nil {
+	if err := m.remove(c, m.tombstone(c, g)); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -757,10 +760,114 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g Gone) {
 			m.log.Error("protection", "fs_id", c.SourceFileSystemID, "err", err)
 		}
 	}
-	t := &Tombstone{Gone: g, ID: id, Deleted: m.o.Clock()}
-	if err := m.remove(c, t); err != nil {
+	if err := m.remove(c, m.tombstone(c, g)); err != nil {
 		m.log.Error("forget replication", "replication", id, "err", err)
 	}
+}
+
+func (m *Manager) tombstone(c *Config, g Gone) *Tombstone {
+	return &Tombstone{Gone: g, ID: c.ID, Role: c.Role, SourceFS: c.SourceFileSystemID, DestFS: c.DestFileSystemID, Deleted: m.o.Clock()}
+}
+
+// PlannedFailover hands the source role to the destination without losing
+// a change: buffered NFS writes are flushed, the source refuses new writes
+// (fenced; protection DISABLED, ready for a failback), the destination
+// catches up to zero lag and is then promoted, coordinated. Called in the
+// source region. If the destination cannot catch up before ctx ends, the
+// source is made writable again and nothing changes.
+func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*Promotion, error) {
+	m.mu.Lock()
+	var c *Config
+	for _, x := range m.findLocked(fsID) {
+		if x.Role == RoleSource {
+			c = x
+		}
+	}
+	m.mu.Unlock()
+	if c == nil {
+		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s is not the source of a replication configuration in %s", ErrReplicationNotFound, fsID, m.o.Region)
+	}
+	fs, err := m.o.Engine.FS(c.SourceEngine)
+	if err != nil {
+		return nil, err
+	}
+	flush := func() error {
+		if m.o.Flush == nil {
+			return nil
+		}
+		return m.o.Flush(ctx, c.SourceEngine)
+	}
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("replication: flush buffered writes of %s: %w", fsID, err)
+	}
+	_, epoch := fs.Mode()
+	if err := fs.Fence(ctx, epoch); err != nil {
+		return nil, err
+	}
+	undo := func(cause error) (*Promotion, error) {
+		if err := fs.Unfence(context.WithoutCancel(ctx)); err != nil {
+			m.log.Error("unfence after a failed planned failover", "fs_id", fsID, "err", err)
+		}
+		return nil, cause
+	}
+	flush() // writes buffered meanwhile fail at COMMIT: never acknowledged
+	target, err := m.o.Node.Drain(ctx, c.ID)
+	if err != nil {
+		return undo(fmt.Errorf("replication: the destination did not catch up: %w", err))
+	}
+	p, err := m.deleteAtSource(ctx, c, true)
+	if err != nil {
+		return undo(err)
+	}
+	if p != nil && p.Seq < target {
+		m.log.Error("planned failover lost changes", "fs_id", fsID, "durable", target, "recovery_seq", p.Seq)
+	}
+	if err := m.o.Catalog.SetProtection(ctx, c.SourceFileSystemID, ProtectionDisabled); err != nil {
+		return nil, err
+	}
+	m.log.Info("planned failover", "replication", c.ID, "fs_id", fsID, "dest_fs", c.DestFileSystemID, "recovery_seq", target)
+	return p, nil
+}
+
+// LossReport lists the changes the old source fsID committed after the
+// promotion of its destination (the failover's loss), from its journal.
+func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombstone, []Loss, bool, error) {
+	f, err := m.o.Catalog.Lookup(ctx, fsID)
+	if err != nil {
+		return Tombstone{}, nil, false, err
+	}
+	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
+	if err != nil {
+		return Tombstone{}, nil, false, err
+	}
+	var best Tombstone
+	found := false
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			break
+		}
+		var t Tombstone
+		if json.Unmarshal(v, &t) != nil || t.Role != RoleSource || t.SourceFS != f.ID || !t.Promoted || t.Coordinated {
+			continue
+		}
+		if !found || t.Deleted.After(best.Deleted) {
+			best, found = t, true
+		}
+	}
+	it.Close()
+	if !found {
+		return Tombstone{}, nil, false, fmt.Errorf("%w: %s lost nothing to a failover (it was not left out of one)", ErrReplicationNotFound, f.ID)
+	}
+	fs, err := m.o.Engine.FS(f.Engine)
+	if err != nil {
+		return Tombstone{}, nil, false, err
+	}
+	losses, complete, err := LossReport(ctx, fs, best.RecoverySeq, max)
+	return best, losses, complete, err
 }
 
 // callError turns a local error into what the calling region shows its

@@ -382,3 +382,92 @@ func TestManagerFailbackKeepsDivergentCopy(t *testing.T) {
 		t.Fatalf("kept copy is writable: %v", err)
 	}
 }
+
+func TestManagerPlannedFailoverAndLossReport(t *testing.T) {
+	ctx := context.Background()
+	a, b := newManagedPair(t)
+	a.cat.add(ctx, t, "fs-a1")
+	w := newWorkload(t, 33, func() *engine.FS { return a.fs("fs-a1") })
+	w.run(ctx, 40)
+	d, err := a.m.Create(ctx, "fs-a1", []DestinationSpec{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs("fs-a1"), b.fs(d.DestFileSystemID))
+	// Writes keep coming while the planned failover runs.
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if _, err := a.fs("fs-a1").Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("p", n), engine.SetAttr{}); err != nil {
+				if errors.Is(err, engine.ErrReadOnly) {
+					done <- n
+					return
+				}
+				t.Error(err)
+			}
+			n++
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	p, err := a.m.PlannedFailover(ctx, "fs-a1")
+	close(stop)
+	acked := <-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Seq != a.fs("fs-a1").DurableSeq() {
+		t.Fatalf("planned failover at %d, the source is at %d: changes lost", p.Seq, a.fs("fs-a1").DurableSeq())
+	}
+	// Every acknowledged mkdir is on the promoted destination.
+	for i := range acked {
+		if _, err := b.fs(d.DestFileSystemID).Lookup(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("p", i)); err != nil {
+			t.Fatalf("acknowledged mkdir p%d missing after the planned failover: %v", i, err)
+		}
+	}
+	t.Logf("%d acknowledged writes during the planned failover, recovery point %d", acked, p.Seq)
+	if a.cat.protection("fs-a1") != ProtectionDisabled || b.cat.protection(d.DestFileSystemID) != ProtectionEnabled {
+		t.Fatalf("protections after a planned failover: %s, %s", a.cat.protection("fs-a1"), b.cat.protection(d.DestFileSystemID))
+	}
+	if _, _, _, err := a.m.LossReport(ctx, "fs-a1", 100); !errors.Is(err, ErrReplicationNotFound) {
+		t.Fatalf("loss report after a planned failover: %v", err)
+	}
+}
+
+func TestManagerLossReport(t *testing.T) {
+	ctx := context.Background()
+	a, b := newManagedPair(t)
+	a.cat.add(ctx, t, "fs-a1")
+	d, err := a.m.Create(ctx, "fs-a1", []DestinationSpec{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs("fs-a1"), b.fs(d.DestFileSystemID))
+	a.n.RemoveOutbound(d.ID) // the link goes
+	for i := range 3 {
+		if _, err := a.fs("fs-a1").Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("lost", i), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.stop()
+	p, err := b.m.Delete(ctx, d.DestFileSystemID, DeleteAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.restart(t)
+	waitFor(t, "fenced", 10*time.Second, func() bool { return a.cat.protection("fs-a1") == ProtectionDisabled })
+	tomb, losses, complete, err := a.m.LossReport(ctx, "fs-a1", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 3 || losses[2].Paths[0] != "/lost2" || losses[0].Op != "mkdir" {
+		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
+	}
+}
