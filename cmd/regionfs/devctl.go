@@ -54,7 +54,9 @@ func startDevControl(ctx context.Context, dataDir string, nodes map[string]*node
 		var err error
 		switch action {
 		case "stop":
-			err = n.outage(r.Context())
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err = n.outage(sctx)
+			cancel()
 		case "start":
 			err = n.recover(context.WithoutCancel(ctx))
 		default:

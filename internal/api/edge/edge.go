@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -232,7 +234,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 		out.Body = http.NoBody
 		out.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
-	resp, err := e.clients[id.Region].Do(out)
+	resp, err := e.do(id.Region, out)
 	if err != nil {
 		e.metrics.unavailable.WithLabelValues(id.Region).Inc()
 		e.o.Logger.Warn("region unavailable", "req_id", reqID, "region", id.Region, "addr", target.Addr, "err", err)
@@ -259,6 +261,33 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	e.metrics.forwarded.WithLabelValues(id.Region, strconv.Itoa(resp.StatusCode)).Inc()
 	e.metrics.duration.WithLabelValues(id.Region).Observe(time.Since(start).Seconds())
+}
+
+// do sends out to its region. A request that fails on a pooled connection
+// the region closed while idle (a region restarted by `regionfs dev region
+// stop/start`, an idle timeout) is sent once more on a new connection; Go
+// retries only idempotent methods by itself.
+func (e *Edge) do(regionName string, out *http.Request) (*http.Response, error) {
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+	req := out.WithContext(httptrace.WithClientTrace(out.Context(), trace))
+	resp, err := e.clients[regionName].Do(req)
+	if err == nil || !reused || !staleConn(err) || out.Context().Err() != nil {
+		return resp, err
+	}
+	body, gerr := out.GetBody()
+	if gerr != nil {
+		return nil, err
+	}
+	retry := out.Clone(out.Context())
+	retry.Body = body
+	return e.clients[regionName].Do(retry)
+}
+
+// staleConn reports whether err is a pooled connection closed by the peer
+// before it answered.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 type metrics struct {
