@@ -327,3 +327,33 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestBoto3(t *testing.T) {
+	py := needTool(t, "python3")
+	if err := exec.Command(py, "-c", "import boto3").Run(); err != nil {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("boto3 is required but cannot be imported")
+		}
+		t.Skip("boto3 not importable; skipping")
+	}
+	srv := server(t)
+	script := `
+import sys, boto3, botocore.exceptions
+c = boto3.client("ec2", region_name="us-east-1", endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
+subs = c.describe_subnets(Filters=[{"Name": "availability-zone-id", "Values": ["use1-az2"]}])["Subnets"]
+print(subs[0]["SubnetId"], subs[0]["CidrBlock"], subs[0]["AvailableIpAddressCount"])
+g = c.describe_security_groups(GroupIds=["sg-0a1b2c3d4e5f60001"])["SecurityGroups"][0]
+print(g["GroupName"], g["IpPermissions"][0]["FromPort"], [r["CidrIp"] for r in g["IpPermissions"][0]["IpRanges"]])
+print([z["ZoneName"] for z in c.describe_availability_zones()["AvailabilityZones"]])
+print(c.describe_vpcs()["Vpcs"][0]["VpcId"])
+try:
+    c.describe_security_groups(GroupIds=["sg-0000000000000000f"])
+except botocore.exceptions.ClientError as e:
+    print(e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+`
+	out, err := exec.Command(py, "-c", script, srv.URL, akid, secret).CombinedOutput()
+	want := "subnet-0a1b2c3d4e5f60002 127.1.2.0/24 251\nnfs-clients 12049 ['127.0.0.0/8']\n['us-east-1a', 'us-east-1b']\nvpc-0a1b2c3d4e5f60718\nInvalidGroup.NotFound 400\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("boto3: %v\n%s\nwant\n%s", err, out, want)
+	}
+}
