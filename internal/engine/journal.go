@@ -471,6 +471,18 @@ func (fs *FS) Unfence(ctx context.Context) error {
 	})
 }
 
+// Resume lifts a fence that was not caused by a newer epoch (a source that
+// stopped itself, e.g. when its replication lease ran out): a file system
+// that learned of a newer epoch stays fenced.
+func (fs *FS) Resume(ctx context.Context) error {
+	return fs.setMode(ctx, "resume", func(m *modeRecord) error {
+		if m.Mode == ModeFenced && m.Learned <= m.Epoch {
+			m.Mode = ModePrimary
+		}
+		return nil
+	})
+}
+
 // MakeReplica turns a file system into a replica continuing from its own
 // last record (failback).
 func (fs *FS) MakeReplica(ctx context.Context) error {

@@ -228,3 +228,34 @@ func assertSame(t *testing.T, ctx context.Context, want, got *FS) {
 	}
 	must(got.Mkdir(ctx, RootCred, RootIno, "back-home", SetAttr{}))(t)
 }
+
+func TestResumeKeepsNewerEpochFence(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	fs := v.mkfs("a")
+	_, epoch := fs.Mode()
+	if err := fs.Fence(ctx, epoch); err != nil { // a stop of its own (lease)
+		t.Fatal(err)
+	}
+	if err := fs.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := fs.Mode(); m != ModePrimary {
+		t.Fatalf("mode %s after Resume of a self-imposed stop", m)
+	}
+	if err := fs.Fence(ctx, epoch+1); err != nil { // a promotion elsewhere
+		t.Fatal(err)
+	}
+	if err := fs.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := fs.Mode(); m != ModeFenced {
+		t.Fatalf("Resume lifted a fence by a newer epoch: mode %s", m)
+	}
+	if err := fs.Unfence(ctx); err != nil { // the operator's decision
+		t.Fatal(err)
+	}
+	if m, _ := fs.Mode(); m != ModePrimary {
+		t.Fatalf("mode %s after Unfence", m)
+	}
+}

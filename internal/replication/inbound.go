@@ -96,8 +96,47 @@ const ForkPin = "fork"
 // later failback. The registration is removed; the caller records why (so
 // a source that calls later learns it, see Hooks.Gone).
 func (n *Node) Promote(ctx context.Context, id string) (Promotion, error) {
+	return n.promote(ctx, id, false)
+}
+
+// ForcePromote is Promote without waiting for the source's lease to
+// expire (hard fencing): the operator vouches that the source is down.
+func (n *Node) ForcePromote(ctx context.Context, id string) (Promotion, error) {
+	return n.promote(ctx, id, true)
+}
+
+func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, error) {
 	n.mu.Lock()
 	in := n.inbound[id]
+	n.mu.Unlock()
+	if in == nil {
+		return Promotion{}, fmt.Errorf("replication %s: %w", id, ErrNotFound)
+	}
+	if lease := n.opts.Lease; lease > 0 && !force {
+		// Hard fencing: the source stops writing once its lease runs out;
+		// wait for that (and a margin for clock rates) before promoting.
+		in.mu.Lock()
+		last := in.st.LastContact
+		in.mu.Unlock()
+		if wait := last.Add(lease + lease/2).Sub(n.now()); wait > 0 {
+			in.mu.Lock()
+			in.promoting = true // no new streams, no acks: the lease cannot be renewed
+			in.mu.Unlock()
+			defer func() {
+				in.mu.Lock()
+				in.promoting = false
+				in.mu.Unlock()
+			}()
+			in.detach()
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return Promotion{}, ctx.Err()
+			}
+		}
+	}
+	n.mu.Lock()
+	in = n.inbound[id]
 	delete(n.inbound, id)
 	n.mu.Unlock()
 	if in == nil {
@@ -138,6 +177,8 @@ type inbound struct {
 	done   chan struct{}
 	st     Status
 	hbs    []heartbeat // heartbeats whose seq is not applied yet, oldest first
+	// promoting: a promotion waits for the source's lease to run out.
+	promoting bool
 }
 
 func (in *inbound) status() Status {
@@ -229,6 +270,13 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusGone)
 		json.NewEncoder(w).Encode(Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		return
+	}
+	in.mu.Lock()
+	promoting := in.promoting
+	in.mu.Unlock()
+	if promoting {
+		http.Error(w, "failover in progress", http.StatusServiceUnavailable)
 		return
 	}
 	// One stream at a time: a new one replaces the old.

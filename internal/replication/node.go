@@ -96,7 +96,13 @@ type Options struct {
 	MaxLagBytes int64         // likewise, in journal bytes retained for it (64 GiB)
 	ChunkBytes  int           // initial-sync chunk size (1 MiB)
 	StreamIdle  time.Duration // a silent stream is dead after this (10 s)
-	WindowBytes int64         // bytes in flight per stream before waiting for acks (64 MiB)
+	// Lease enables hard fencing: a source whose destination has not
+	// acknowledged anything for Lease stops accepting writes until it
+	// hears from it again, and a destination waits Lease plus a margin
+	// after its last contact before it lets itself be promoted (unless
+	// forced). 0 = soft fencing only.
+	Lease       time.Duration
+	WindowBytes int64 // bytes in flight per stream before waiting for acks (64 MiB)
 	// Registerer, when set, receives the replication metrics.
 	Registerer prometheus.Registerer
 	// ServerTLS, when set, makes Serve speak TLS (and require client

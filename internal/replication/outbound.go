@@ -67,7 +67,12 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
 	n.outbound[spec.ID] = o
+	o.leaseUntil = n.now().Add(n.opts.Lease)
 	go o.run()
+	if n.opts.Lease > 0 {
+		o.leaseDone = make(chan struct{})
+		go o.leaseLoop()
+	}
 	return nil
 }
 
@@ -82,6 +87,7 @@ func (n *Node) RemoveOutbound(id string) {
 	}
 	o.halt()
 	o.fs.ClearPin(pinName(id))
+	o.releaseLease()
 }
 
 // OutboundStatus returns one shipped replication's status.
@@ -134,16 +140,89 @@ type outbound struct {
 	done   chan struct{}
 	sent   *idCache // blocks pushed recently (not pushed again unasked)
 
-	mu      sync.Mutex // guards st and pinned
+	mu      sync.Mutex // guards the fields below
 	st      Status
 	pinned  uint64
 	pinTime time.Time
 	avgRec  float64 // running average of record bytes (pending-bytes estimate)
+	// Hard fencing: the lease runs until leaseUntil; leaseFenced says the
+	// lease (not a newer epoch) stopped the source's writes.
+	leaseUntil  time.Time
+	leaseFenced bool
+	leaseDone   chan struct{}
 }
 
 func (o *outbound) halt() {
 	o.cancel()
 	<-o.done
+	if o.leaseDone != nil {
+		<-o.leaseDone
+	}
+}
+
+// leaseLoop stops the source's writes when the destination's
+// acknowledgements (the lease) stop: a source cut off from its destination
+// cannot diverge from a replica that may be promoted.
+func (o *outbound) leaseLoop() {
+	defer close(o.leaseDone)
+	t := time.NewTicker(max(o.n.opts.Lease/8, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-o.ctx.Done():
+			return
+		case <-t.C:
+		}
+		o.mu.Lock()
+		expired := !o.leaseFenced && o.n.now().After(o.leaseUntil)
+		o.mu.Unlock()
+		if !expired {
+			continue
+		}
+		if mode, epoch := o.fs.Mode(); mode == engine.ModePrimary {
+			if err := o.fs.Fence(o.ctx, epoch); err != nil {
+				continue
+			}
+			o.mu.Lock()
+			o.leaseFenced = true
+			o.mu.Unlock()
+			o.n.log.Warn("replication lease expired: writes stopped until the destination answers", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
+		}
+	}
+}
+
+// renewLease extends the lease after an acknowledgement and lifts a stop
+// the lease caused.
+func (o *outbound) renewLease() {
+	if o.n.opts.Lease <= 0 {
+		return
+	}
+	o.mu.Lock()
+	o.leaseUntil = o.n.now().Add(o.n.opts.Lease)
+	lift := o.leaseFenced
+	o.leaseFenced = false
+	o.mu.Unlock()
+	if lift {
+		o.unfence()
+	}
+}
+
+func (o *outbound) releaseLease() {
+	o.mu.Lock()
+	lift := o.leaseFenced
+	o.leaseFenced = false
+	o.mu.Unlock()
+	if lift {
+		o.unfence()
+	}
+}
+
+func (o *outbound) unfence() {
+	if err := o.fs.Resume(context.Background()); err != nil {
+		o.n.log.Warn("lift lease stop", "fs_id", o.spec.SourceFS, "err", err)
+		return
+	}
+	o.n.log.Info("replication lease renewed: writes resume", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
 }
 
 func (o *outbound) status() Status {
@@ -344,6 +423,7 @@ func (o *outbound) session(ctx context.Context) error {
 
 // onAck records what the destination acknowledged and moves the pin.
 func (o *outbound) onAck(a *ack) {
+	o.renewLease()
 	now := o.n.now()
 	o.mu.Lock()
 	o.st.LastContact = now

@@ -839,3 +839,40 @@ func listFiles(t *testing.T, fs *engine.FS) []string {
 		}
 	}
 }
+
+func TestHardFencing(t *testing.T) {
+	ctx := context.Background()
+	const lease = 300 * time.Millisecond
+	a, b := newPair(t, func(o *Options) { o.Lease = lease })
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	// The destination region goes down: the source stops taking writes
+	// once its lease runs out, and resumes when the destination is back.
+	b.stop()
+	waitFor(t, "source to stop writing", 5*time.Second, func() bool {
+		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
+		return errors.Is(err, engine.ErrReadOnly)
+	})
+	b.restart()
+	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "source to write again", 10*time.Second, func() bool {
+		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
+		return err == nil
+	})
+	converged(t, src, b.fs("fs-dst"))
+	// Promotion waits until the source's lease has certainly run out.
+	a.stop()
+	t0 := time.Now()
+	if _, err := b.n.Promote(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(t0); el < lease {
+		t.Fatalf("promoted %s after the last contact, before the source's %s lease ran out", el, lease)
+	}
+}
