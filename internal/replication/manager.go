@@ -337,7 +337,8 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, c := range m.findLocked(src.ID) {
+	if cs := m.findLocked(src.ID); len(cs) > 0 {
+		c := cs[0] // a destination role sorts first
 		if c.Role == RoleDestination {
 			return Description{}, fmt.Errorf("%w: file system %s is the destination of replication configuration %s and cannot be a source", ErrBadRequest, src.ID, c.ID)
 		}
