@@ -1,0 +1,303 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// DefaultKMSKey is the alias of the key that encrypts file systems created
+// with Encrypted and no KmsKeyId.
+const DefaultKMSKey = "alias/aws/elasticfilesystem"
+
+// Default limits (the EFS quotas).
+const (
+	DefaultMaxFileSystems           = 1000
+	DefaultMaxAccessPoints          = 10000 // per file system
+	DefaultMaxNetworkInterfaces     = 5000  // mount targets in the region
+	DefaultMaxSecurityGroups        = 5     // per mount target
+	DefaultMaxProvisionedThroughput = 3414  // MiB/s
+	DefaultThroughputCooldown       = 24 * time.Hour
+	MaxTags                         = 50 // per resource
+)
+
+// Subnet is a subnet mount targets can be created in.
+type Subnet struct {
+	ID, AvailabilityZone, AvailabilityZoneID, VPCID string
+	CIDR                                            netip.Prefix
+}
+
+// SecurityGroup admits NFS clients from its ingress CIDR blocks.
+type SecurityGroup struct {
+	ID, Name, Description, VPCID string
+	Ingress                      []netip.Prefix
+}
+
+// RegionInfo is the region's static configuration.
+type RegionInfo struct {
+	Name, AccountID string
+	// VPCID is the region's VPC (subnets and groups without one are in it).
+	VPCID          string
+	Subnets        []Subnet
+	SecurityGroups []SecurityGroup
+	// DefaultKMSKey names the key of Encrypted file systems without a
+	// KmsKeyId; DefaultKMSKey ("alias/aws/elasticfilesystem") when empty.
+	DefaultKMSKey string
+}
+
+// MountTargetServer serves NFS for mount targets; cmd implements it with
+// package nfs.
+type MountTargetServer interface {
+	// Start serves the mount target on Addr (its IP and the region's NFS
+	// port) until Stop.
+	Start(ctx context.Context, mt MountTargetSpec) error
+	// Update replaces a running mount target's security groups, access
+	// points and read-only flag.
+	Update(ctx context.Context, mt MountTargetSpec) error
+	Stop(ctx context.Context, mountTargetID string) error
+}
+
+// MountTargetSpec is what a mount target serves.
+type MountTargetSpec struct {
+	ID, FileSystemID string
+	Addr             netip.AddrPort
+	FS               *engine.FS
+	// Ingress is the union of its security groups' ingress CIDRs, checked
+	// at accept.
+	Ingress []netip.Prefix
+	// AccessPoints are exported as MOUNT path "/<access point id>" (the
+	// root is exported as "/").
+	AccessPoints []AccessPointSpec
+	// ReadOnly: the file system is a replication destination (or may
+	// become one: protection DISABLED); every write is refused.
+	ReadOnly bool
+}
+
+// AccessPointSpec is an access point as NFS enforces it.
+type AccessPointSpec struct {
+	ID string
+	// Path is the access point's root directory in the file system.
+	Path string
+	// PosixUser, when set, replaces the caller's identity.
+	PosixUser *engine.Cred
+	// CreationInfo, when set, creates Path with this owner and mode if it
+	// does not exist.
+	CreationInfo *DirCreation
+}
+
+// DirCreation is the owner and mode (permission bits) of an access point's
+// root directory created at first use.
+type DirCreation struct {
+	UID, GID uint32
+	Mode     uint32
+}
+
+// Options configure a Region.
+type Options struct {
+	Region RegionInfo
+	// KV is the server's store (the engine's); control uses keys under 'c'.
+	KV     kv.Store
+	Engine *engine.Engine
+	// Keyring holds the KMS keys (nil: encrypted file systems are refused).
+	Keyring *kms.Keyring
+	// MountTargets serves mount targets (nil: nothing is served).
+	MountTargets MountTargetServer
+	NFSPort      int
+	// TransitionDelay is the time file systems, mount targets and access
+	// points spend in creating/updating/deleting (0: move on at once).
+	TransitionDelay time.Duration
+	Clock           func() time.Time
+	Logger          *slog.Logger
+
+	// Limits; zero means the default.
+	MaxFileSystems           int
+	MaxAccessPoints          int // per file system
+	MaxNetworkInterfaces     int
+	MaxSecurityGroups        int
+	MaxProvisionedThroughput float64
+	// ThroughputCooldown is the time after a throughput mode change or a
+	// decrease of provisioned throughput before the next one (negative:
+	// none).
+	ThroughputCooldown time.Duration
+}
+
+// Region is the control plane of one region: its file systems, mount
+// targets, access points and settings, persisted under 'c'.
+type Region struct {
+	o   Options
+	log *slog.Logger
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	mu       sync.Mutex // guards the fields below and serializes changes
+	closed   bool
+	fss      map[string]*fsRecord
+	mts      map[string]*mtRecord
+	aps      map[string]*apRecord
+	tokens   map[string]string // creation token → file system id
+	apTokens map[string]string // client token → access point id
+	prefs    prefsRecord
+	purging  map[string]bool // file systems whose engine state is being deleted
+}
+
+// Open loads the region's control state, creates engine file systems that a
+// crash left uncreated, restarts the mount targets and resumes every
+// transition that was under way.
+func Open(ctx context.Context, o Options) (*Region, error) {
+	if o.KV == nil || o.Engine == nil || o.Logger == nil {
+		return nil, errors.New("control: Options.KV, Engine and Logger are required")
+	}
+	if o.Region.Name == "" || o.Region.AccountID == "" {
+		return nil, errors.New("control: region name and account id are required")
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Region.DefaultKMSKey == "" {
+		o.Region.DefaultKMSKey = DefaultKMSKey
+	}
+	for i := range o.Region.Subnets {
+		if o.Region.Subnets[i].VPCID == "" {
+			o.Region.Subnets[i].VPCID = o.Region.VPCID
+		}
+		if !o.Region.Subnets[i].CIDR.Addr().Is4() {
+			return nil, fmt.Errorf("control: subnet %s: an IPv4 CIDR is required", o.Region.Subnets[i].ID)
+		}
+	}
+	for i := range o.Region.SecurityGroups {
+		if o.Region.SecurityGroups[i].VPCID == "" {
+			o.Region.SecurityGroups[i].VPCID = o.Region.VPCID
+		}
+	}
+	setDefault(&o.MaxFileSystems, DefaultMaxFileSystems)
+	setDefault(&o.MaxAccessPoints, DefaultMaxAccessPoints)
+	setDefault(&o.MaxNetworkInterfaces, DefaultMaxNetworkInterfaces)
+	setDefault(&o.MaxSecurityGroups, DefaultMaxSecurityGroups)
+	if o.MaxProvisionedThroughput == 0 {
+		o.MaxProvisionedThroughput = DefaultMaxProvisionedThroughput
+	}
+	if o.ThroughputCooldown == 0 {
+		o.ThroughputCooldown = DefaultThroughputCooldown
+	}
+	r := &Region{
+		o: o, log: o.Logger,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		fss: map[string]*fsRecord{}, mts: map[string]*mtRecord{}, aps: map[string]*apRecord{},
+		tokens: map[string]string{}, apTokens: map[string]string{}, purging: map[string]bool{},
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	if err := r.recreateEngineFileSystems(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.startMountTargetsLocked(ctx)
+	r.mu.Unlock()
+	go r.run()
+	r.log.Info("control plane open", "region", o.Region.Name, "file_systems", len(r.fss), "mount_targets", len(r.mts), "access_points", len(r.aps))
+	return r, nil
+}
+
+func setDefault(v *int, d int) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// Close stops the transition worker. Mount targets keep being served until
+// their server is stopped by its owner.
+func (r *Region) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	close(r.stop)
+	<-r.done
+	return nil
+}
+
+// Name is the region's name.
+func (r *Region) Name() string { return r.o.Region.Name }
+
+// AccountID is the account that owns every resource of the region.
+func (r *Region) AccountID() string { return r.o.Region.AccountID }
+
+func (r *Region) now() time.Time { return r.o.Clock() }
+
+// check returns ErrClosed once the region is closed; callers hold r.mu.
+func (r *Region) checkLocked() error {
+	if r.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// startMountTargetsLocked serves every persisted mount target that is not
+// being deleted.
+func (r *Region) startMountTargetsLocked(ctx context.Context) {
+	if r.o.MountTargets == nil {
+		return
+	}
+	for _, mt := range sortedValues(r.mts) {
+		if mt.State == StateDeleting {
+			continue
+		}
+		spec, err := r.specLocked(mt)
+		if err == nil {
+			err = r.o.MountTargets.Start(ctx, spec)
+		}
+		if err != nil {
+			r.log.Error("mount target not served", "mount_target", mt.ID, "fs_id", mt.FileSystemID, "addr", mt.IP, "err", err)
+		}
+	}
+}
+
+func (r *Region) subnet(id string) (Subnet, bool) {
+	for _, s := range r.o.Region.Subnets {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Subnet{}, false
+}
+
+func (r *Region) securityGroup(id string) (SecurityGroup, bool) {
+	for _, g := range r.o.Region.SecurityGroups {
+		if g.ID == id {
+			return g, true
+		}
+	}
+	return SecurityGroup{}, false
+}
+
+// zoneID returns the id of availability zone name, if the region has it.
+func (r *Region) zoneID(name string) (string, bool) {
+	for _, s := range r.o.Region.Subnets {
+		if s.AvailabilityZone == name {
+			return s.AvailabilityZoneID, true
+		}
+	}
+	return "", false
+}
+
+// poke wakes the transition worker.
+func (r *Region) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,280 @@
+package control
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/regionfs/regionfs/internal/engine"
+)
+
+// Hooks for replication (which cmd wires to the replication package): it
+// creates destination file systems, marks file systems that take part in
+// a configuration, and sets the REPLICATING protection that users cannot.
+
+// Replication roles (FileSystem.ReplicationRole).
+const (
+	RoleSource      = "source"
+	RoleDestination = "destination"
+)
+
+// ReplicaInput asks for a new replication destination.
+type ReplicaInput struct {
+	// CreationToken makes the call idempotent (the replication's id): a
+	// second call returns the same file system.
+	CreationToken        string
+	AvailabilityZoneName string
+	// KMSKeyID: "" is the region's default key (destinations are always
+	// encrypted).
+	KMSKeyID string
+	Tags     []Tag
+}
+
+// CreateReplica creates a destination file system: its engine file system
+// is an empty replica, its protection REPLICATING (read-only mount
+// targets) and its role destination. It is available after the transition
+// delay.
+func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem, error) {
+	if in.CreationToken == "" {
+		return FileSystem{}, badRequest("CreationToken is required.")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return FileSystem{}, err
+	}
+	key, err := r.resolveKMSKey(cmpOr(in.KMSKeyID, r.o.Region.DefaultKMSKey))
+	if err != nil {
+		return FileSystem{}, err
+	}
+	var azID string
+	if in.AvailabilityZoneName != "" {
+		id, ok := r.zoneID(in.AvailabilityZoneName)
+		if !ok {
+			return FileSystem{}, errorf(ErrUnsupportedAvailabilityZone, "Availability zone '%s' is not supported in region %s.", clip(in.AvailabilityZoneName), r.o.Region.Name)
+		}
+		azID = id
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkLocked(); err != nil {
+		return FileSystem{}, err
+	}
+	counts := r.mountTargetCountsLocked()
+	if id, ok := r.tokens[in.CreationToken]; ok {
+		return r.describeFSLocked(r.fss[id], counts), nil
+	}
+	if len(r.fss) >= r.o.MaxFileSystems {
+		return FileSystem{}, errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
+	}
+	now := r.now()
+	f := &fsRecord{
+		ID: r.newIDLocked(fsPrefix), Token: in.CreationToken, Created: now, State: StateCreating, Since: now,
+		Performance: PerformanceGeneralPurpose, Encrypted: true, KMSKeyID: key.ID, Throughput: ThroughputElastic,
+		AZ: in.AvailabilityZoneName, AZID: azID, Tags: mergeTags(nil, in.Tags), Protection: ProtectionReplicating,
+		Role: RoleDestination, Replica: true,
+	}
+	t := r.begin()
+	t.putFS(f)
+	if err := t.commit(); err != nil {
+		return FileSystem{}, err
+	}
+	if _, err := r.o.Engine.CreateReplica(ctx, f.ID, f.KMSKeyID); err != nil {
+		t := r.begin()
+		t.deleteFS(f)
+		if cerr := t.commit(); cerr != nil {
+			r.log.Error("file system record left behind after a failed create", "fs_id", f.ID, "err", cerr)
+		}
+		return FileSystem{}, fmt.Errorf("control: create replica %s: %w", f.ID, err)
+	}
+	r.log.Info("replica file system created", "fs_id", f.ID)
+	r.poke()
+	return r.describeFSLocked(f, counts), nil
+}
+
+// ResetToReplica replaces an available file system's engine file system by
+// an empty replica encrypted under kmsKeyID ("" keeps its key, or the
+// default key if it had none), keeping its id and mount targets: the
+// mount targets are stopped and served again on the new file system, read
+// only. Take any copy of the old content (KeepCopy) first.
+func (r *Region) ResetToReplica(ctx context.Context, ref, kmsKeyID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkLocked(); err != nil {
+		return err
+	}
+	f, err := r.lookupFSLocked(ref)
+	if err != nil {
+		return err
+	}
+	if f.State != StateAvailable {
+		return wrongFSState(f.ID, f.State)
+	}
+	keyRef := kmsKeyID
+	if keyRef == "" {
+		keyRef = f.KMSKeyID
+	}
+	key, err := r.resolveKMSKey(cmpOr(keyRef, r.o.Region.DefaultKMSKey))
+	if err != nil {
+		return err
+	}
+	n := *f
+	n.Replica, n.Encrypted, n.KMSKeyID = true, true, key.ID
+	n.Protection, n.Role = ProtectionReplicating, RoleDestination
+	t := r.begin()
+	t.putFS(&n)
+	if err := t.commit(); err != nil {
+		return err
+	}
+	var mts []string
+	for _, m := range sortedValues(r.mts) {
+		if m.FileSystemID == f.ID && m.State != StateDeleting && r.o.MountTargets != nil {
+			mts = append(mts, m.ID)
+			if err := r.o.MountTargets.Stop(ctx, m.ID); err != nil {
+				r.log.Error("mount target not stopped", "mount_target", m.ID, "err", err)
+			}
+		}
+	}
+	if err := r.o.Engine.DeleteFS(ctx, f.ID); err != nil {
+		return fmt.Errorf("control: reset %s: %w", f.ID, err)
+	}
+	// From here a crash leaves a replica record without an engine file
+	// system; Open creates the empty replica.
+	if _, err := r.o.Engine.CreateReplica(ctx, f.ID, key.ID); err != nil {
+		return fmt.Errorf("control: reset %s: %w", f.ID, err)
+	}
+	for _, id := range mts {
+		spec, err := r.specLocked(r.mts[id])
+		if err == nil {
+			err = r.o.MountTargets.Start(ctx, spec)
+		}
+		if err != nil {
+			r.log.Error("mount target not served after a reset", "mount_target", id, "err", err)
+		}
+	}
+	r.log.Info("file system reset to an empty replica", "fs_id", f.ID)
+	return nil
+}
+
+// KeepCopy keeps a read-only copy of a file system's current state (an
+// engine clone sharing its blocks) as a new file system, and returns the
+// copy's id. reason is recorded in its regionfs:kept-because tag.
+func (r *Region) KeepCopy(ctx context.Context, ref, reason string) (string, error) {
+	c, src, err := func() (*fsRecord, string, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := r.checkLocked(); err != nil {
+			return nil, "", err
+		}
+		f, err := r.lookupFSLocked(ref)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(r.fss) >= r.o.MaxFileSystems {
+			return nil, "", errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
+		}
+		now := r.now()
+		id := r.newIDLocked(fsPrefix)
+		tags := []Tag{{Key: "Name", Value: "copy of " + f.ID}, {Key: "regionfs:copy-of", Value: f.ID}}
+		if v := sanitizeTagValue(reason); v != "" {
+			tags = append(tags, Tag{Key: "regionfs:kept-because", Value: v})
+		}
+		c := &fsRecord{
+			ID: id, Token: "copy-" + id, Created: now, State: StateCreating, Since: now,
+			Performance: f.Performance, Encrypted: f.Encrypted, KMSKeyID: f.KMSKeyID, Throughput: f.Throughput,
+			Provisioned: f.Provisioned, AZ: f.AZ, AZID: f.AZID, Tags: mergeTags(nil, tags), Protection: ProtectionEnabled, CopyOf: f.ID,
+		}
+		t := r.begin()
+		t.putFS(c)
+		return c, f.ID, t.commit()
+	}()
+	if err != nil {
+		return "", err
+	}
+	// The clone runs outside the lock (it copies in bounded batches); the
+	// copy shows as creating meanwhile, and the worker makes it available.
+	_, cerr := r.o.Engine.Clone(ctx, src, c.ID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cerr != nil {
+		t := r.begin()
+		t.deleteFS(c)
+		if err := t.commit(); err != nil {
+			r.log.Error("file system record left behind after a failed copy", "fs_id", c.ID, "err", err)
+		}
+		return "", fmt.Errorf("control: copy %s: %w", src, cerr)
+	}
+	r.log.Info("file system copy kept", "fs_id", c.ID, "copy_of", src, "reason", reason)
+	r.poke()
+	return c.ID, nil
+}
+
+// sanitizeTagValue keeps the characters a tag value allows, 256 at most.
+func sanitizeTagValue(s string) string {
+	var out []rune
+	for _, c := range s {
+		if len(out) == 256 {
+			break
+		}
+		if tagValueChars.MatchString(string(c)) {
+			out = append(out, c)
+		} else {
+			out = append(out, ' ')
+		}
+	}
+	return string(out)
+}
+
+// SetReplicationRole records that a file system takes part in a
+// replication configuration (RoleSource or RoleDestination; "" when it no
+// longer does). Such a file system cannot be deleted and users cannot
+// change its protection.
+func (r *Region) SetReplicationRole(_ context.Context, ref, role string) error {
+	if role != "" && role != RoleSource && role != RoleDestination {
+		return badRequest("Invalid replication role '%s'.", clip(role))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkLocked(); err != nil {
+		return err
+	}
+	f, err := r.lookupFSLocked(ref)
+	if err != nil {
+		return err
+	}
+	if f.Role == role {
+		return nil
+	}
+	n := *f
+	n.Role = role
+	t := r.begin()
+	t.putFS(&n)
+	return t.commit()
+}
+
+// SetProtection sets any protection, REPLICATING included (replication's
+// hook; users go through UpdateFileSystemProtection). Mount targets are
+// read-only unless the protection is ENABLED.
+func (r *Region) SetProtection(ctx context.Context, ref, protection string) error {
+	if err := oneOf("ReplicationOverwriteProtection", protection, protections); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkLocked(); err != nil {
+		return err
+	}
+	f, err := r.lookupFSLocked(ref)
+	if err != nil {
+		return err
+	}
+	return r.setProtectionLocked(ctx, f, protection)
+}
+
+// EngineFS returns the engine file system of a file system (id or ARN).
+func (r *Region) EngineFS(ref string) (*engine.FS, error) {
+	r.mu.Lock()
+	f, err := r.lookupFSLocked(ref)
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return r.engineFS(f.ID)
+}
