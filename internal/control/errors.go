@@ -27,7 +27,7 @@ var (
 	ErrTooManyRequests = errors.New("too many requests")
 	// ErrReplicationAlreadyExists: the file system is part of a
 	// replication configuration.
-	ErrReplicationAlreadyExists = errors.New("replication already exists")
+	ErrReplicationAlreadyExists    = errors.New("replication already exists")
 	ErrUnsupportedAvailabilityZone = errors.New("unsupported availability zone")
 
 	ErrMountTargetNotFound           = errors.New("mount target not found")

@@ -267,4 +267,3 @@ func (t *txn) commit() error {
 
 // abort drops the writes.
 func (t *txn) abort() { t.b.Close() }
-
