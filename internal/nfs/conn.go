@@ -137,15 +137,23 @@ func (c *conn) logReadError(err error) {
 	}
 }
 
-// send writes one complete record (its header already in place).
-func (c *conn) send(rec []byte) {
+// send writes one complete record (its header already in place), given
+// in one or more pieces.
+func (c *conn) send(rec ...[]byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.broken {
 		return
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout))
-	if _, err := c.nc.Write(rec); err != nil {
+	var err error
+	if len(rec) == 1 {
+		_, err = c.nc.Write(rec[0])
+	} else {
+		bufs := net.Buffers(rec)
+		_, err = bufs.WriteTo(c.nc)
+	}
+	if err != nil {
 		c.broken = true
 		c.s.log.Debug("nfs reply write failed", "remote", c.remote, "err", err)
 		c.nc.Close()

@@ -177,23 +177,37 @@ func (c *conn) handle(rec []byte) {
 	if c.s.testHook != nil {
 		c.s.testHook(r)
 	}
-	stat := c.run(r, p, e)
+	stat, tail := c.run(r, p, e)
 	b := e.Bytes()
-	rpc.FinishRecord(b)
 	*out = b
-	if ent != nil {
-		c.s.drc.finish(ent, b)
+	if tail != nil {
+		// A READ's data goes out without a copy (never cached: READ is
+		// idempotent).
+		pad := proto.Pad(len(tail))
+		rpc.FinishRecordWithTail(b, len(tail)+len(pad))
+		c.send(b, tail, pad)
+	} else {
+		rpc.FinishRecord(b)
+		if ent != nil {
+			c.s.drc.finish(ent, b)
+		}
+		c.send(b)
 	}
-	c.send(b)
 	c.s.met.observe(h.Prog, name, stat, time.Since(start))
 	if c.s.log.Enabled(r.ctx, slog.LevelDebug) {
 		c.s.log.Debug("nfs op", "op", name, "status", stat, "remote", c.remote, "xid", h.XID, "dur", time.Since(start))
 	}
 }
 
+// headTail is a result whose bulk data is sent after its encoding (READ).
+type headTail interface {
+	EncodeHead(e *xdr.Encoder) []byte
+}
+
 // run executes a procedure and encodes its reply into e (after the record
-// header). It returns the status label for metrics.
-func (c *conn) run(r *request, p *program, e *xdr.Encoder) (stat string) {
+// header), with the bytes to send after it, if any. It returns the status
+// label for metrics.
+func (c *conn) run(r *request, p *program, e *xdr.Encoder) (stat string, tail []byte) {
 	mark := e.Len()
 	defer func() {
 		if v := recover(); v != nil {
@@ -201,22 +215,28 @@ func (c *conn) run(r *request, p *program, e *xdr.Encoder) (stat string) {
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			e.Truncate(mark)
 			rpc.AppendAccepted(e, r.h.XID, rpc.SystemErr)
-			stat = rpc.SystemErr.String()
+			stat, tail = rpc.SystemErr.String(), nil
 		}
 	}()
 	res, err := p.procs[r.h.Proc](r)
 	if err != nil {
 		rpc.AppendAccepted(e, r.h.XID, rpc.GarbageArgs)
-		return rpc.GarbageArgs.String()
+		return rpc.GarbageArgs.String(), nil
 	}
 	rpc.AppendAccepted(e, r.h.XID, rpc.Success)
 	body := e.Len()
-	res.Encode(e)
-	if r.h.Prog == proto.ProgNFS && r.h.Proc != proto.ProcNull && e.Len() >= body+4 {
-		return proto.Status(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
+	if ht, ok := res.(headTail); ok {
+		tail = ht.EncodeHead(e)
+	} else {
+		res.Encode(e)
 	}
-	if r.h.Prog == proto.ProgMount && r.h.Proc == proto.MountProcMnt && e.Len() >= body+4 {
-		return proto.MountStatus(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
+	switch {
+	case r.h.Prog == proto.ProgNFS && r.h.Proc != proto.ProcNull && e.Len() >= body+4:
+		stat = proto.Status(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
+	case r.h.Prog == proto.ProgMount && r.h.Proc == proto.MountProcMnt && e.Len() >= body+4:
+		stat = proto.MountStatus(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
+	default:
+		stat = "OK"
 	}
-	return "OK"
+	return stat, tail
 }

@@ -33,7 +33,11 @@ func procRead(r *request) (proto.Message, error) {
 		ov := r.s.wb.snapshot(t.fs, t.h.ino)
 		var data []byte
 		var eof bool
-		data, eof, at, err = t.fs.Read(r.ctx, t.cred, t.h.ino, a.Offset, count)
+		if ov == nil {
+			data, eof, at, err = r.s.ra.read(r.ctx, t, at, a.Offset, count)
+		} else {
+			data, eof, at, err = t.fs.Read(r.ctx, t.cred, t.h.ino, a.Offset, count)
+		}
 		if err == nil && ov != nil {
 			data, eof = ov.apply(a.Offset, count, data, at.Size)
 			r.s.wb.overlayAttr(t.fs, &at)

@@ -26,6 +26,9 @@ func procSetAttr(r *request) (proto.Message, error) {
 	if err == nil {
 		err = t.writable()
 	}
+	if err == nil {
+		r.s.ra.drop(t.fs, t.h.ino)
+	}
 	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
 		err = r.s.wb.commit(r.ctx, t.fs, t.h.ino)
 	}

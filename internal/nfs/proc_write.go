@@ -37,6 +37,9 @@ func procWrite(r *request) (proto.Message, error) {
 		}
 	}
 	data := a.Data[:min(uint64(a.Count), uint64(len(a.Data)))]
+	if err == nil {
+		r.s.ra.drop(t.fs, t.h.ino)
+	}
 	var after engine.Attr
 	if err == nil {
 		if a.Stable == proto.Unstable {

@@ -111,6 +111,7 @@ type Server struct {
 	sem     chan struct{} // server-wide in-flight requests
 	drc     *drc
 	wb      *writeback
+	ra      *readahead
 	met     *metrics
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
@@ -150,6 +151,7 @@ func NewServer(o Options) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.met = newMetrics(o.Registerer)
 	s.wb = newWriteback(s)
+	s.ra = newReadahead(s)
 	s.exports.Store(newExportSet(nil))
 	return s
 }
@@ -279,6 +281,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ferr
 	}
 	s.wb.stop()
+	s.ra.wait()
 	s.cancel()
 	return err
 }

@@ -47,6 +47,26 @@ func (r *ReadRes) Encode(e *xdr.Encoder) {
 	}
 }
 
+// EncodeHead appends the result up to the data's length and returns the
+// data, which the caller sends after it, followed by Pad(len(data)) zero
+// bytes (so that a large READ is not copied into the reply buffer).
+func (r *ReadRes) EncodeHead(e *xdr.Encoder) []byte {
+	e.Uint32(uint32(r.Status))
+	EncodePostOp(e, r.Attr)
+	if r.Status != OK {
+		return nil
+	}
+	e.Uint32(r.Count)
+	e.Bool(r.EOF)
+	e.Uint32(uint32(len(r.Data)))
+	return r.Data
+}
+
+// Pad returns the XDR padding that follows n bytes of opaque data.
+func Pad(n int) []byte { return zeros[:(4-n&3)&3] }
+
+var zeros [4]byte
+
 // Decode reads the result.
 func (r *ReadRes) Decode(d *xdr.Decoder) {
 	r.Status = Status(d.Uint32())

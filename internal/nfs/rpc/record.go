@@ -91,6 +91,10 @@ const RecordHeaderSize = 4
 
 // FinishRecord writes the last-fragment header for the message that
 // follows the first RecordHeaderSize bytes of b.
-func FinishRecord(b []byte) {
-	binary.BigEndian.PutUint32(b, uint32(len(b)-RecordHeaderSize)|lastFragment)
+func FinishRecord(b []byte) { FinishRecordWithTail(b, 0) }
+
+// FinishRecordWithTail writes the header of a record made of b's message
+// and tail more bytes sent after it.
+func FinishRecordWithTail(b []byte, tail int) {
+	binary.BigEndian.PutUint32(b, uint32(len(b)-RecordHeaderSize+tail)|lastFragment)
 }

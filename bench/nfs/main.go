@@ -1,0 +1,504 @@
+// Command nfs is the NFS benchmark harness: it runs the same workloads
+// against regionfs (`regionfs nfs serve`) and against Debian nfs-ganesha
+// with the VFS FSAL exporting a directory on the same disk, in the same
+// run, and prints MB/s, files/s and the ratio regionfs/ganesha. See
+// README.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+type config struct {
+	base     string
+	bytes    int64
+	files    int
+	conns    int
+	runs     int
+	fileSize int
+	keep     bool
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.base, "dir", os.TempDir(), "directory for the servers' data (the same disk for both)")
+	flag.Int64Var(&c.bytes, "bytes", 1<<30, "size of the sequential nfs-cp file")
+	flag.IntVar(&c.files, "files", 10000, "number of small files to create")
+	flag.IntVar(&c.fileSize, "file-size", 1024, "bytes written to each small file")
+	flag.IntVar(&c.conns, "conns", 8, "connections of the parallel create workload")
+	flag.IntVar(&c.runs, "runs", 3, "runs of every workload (the median is compared)")
+	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/nfs:", err)
+		os.Exit(1)
+	}
+}
+
+// server is one NFS server under test.
+type server interface {
+	name() string
+	// start serves a fresh, empty export.
+	start(ctx context.Context, dir string) error
+	stop() error
+	// url is the libnfs URL of a file at the export's root.
+	url(file string) string
+	// nfsAddr and mountAddr are where NFS and MOUNT listen; exportPath
+	// is the MOUNT path.
+	nfsAddr() string
+	mountAddr() string
+	exportPath() string
+}
+
+type result struct {
+	writeMBs, readMBs, createSerial, createParallel float64
+}
+
+func run(c config) error {
+	for _, tool := range []string{"nfs-cp", "ganesha.nfsd", "rpcbind", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found: apt-get install libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind (run as root)", tool)
+		}
+	}
+	tmp, err := os.MkdirTemp(c.base, "nfsbench-")
+	if err != nil {
+		return err
+	}
+	if !c.keep {
+		defer os.RemoveAll(tmp)
+	}
+	fmt.Printf("bench/nfs: data in %s; %d MiB sequential, %d files of %d bytes (serial, and %d connections), %d runs\n",
+		tmp, c.bytes>>20, c.files, c.fileSize, c.conns, c.runs)
+	bin := filepath.Join(tmp, "regionfs")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/regionfs (run from the module root): %w", err)
+	}
+	src := filepath.Join(tmp, "src.bin")
+	if err := randomFile(src, c.bytes); err != nil {
+		return err
+	}
+	srcSum, err := fileSum(src)
+	if err != nil {
+		return err
+	}
+	rb := &rpcbind{}
+	if err := rb.start(tmp); err != nil {
+		return err
+	}
+	defer rb.stop()
+	servers := []server{&regionfsServer{bin: bin}, &ganeshaServer{}}
+	if os.Getenv("BENCH_GANESHA_FIRST") != "" {
+		slices.Reverse(servers)
+	}
+	results := map[string][]result{}
+	ctx := context.Background()
+	for r := range c.runs {
+		for _, s := range servers {
+			dir := filepath.Join(tmp, fmt.Sprintf("%s-%d", s.name(), r))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := s.start(ctx, dir); err != nil {
+				return fmt.Errorf("%s: %w", s.name(), err)
+			}
+			res, err := workloads(ctx, c, s, src, srcSum)
+			if serr := s.stop(); err == nil {
+				err = serr
+			}
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", s.name(), r+1, err)
+			}
+			fmt.Printf("  run %d %-9s write %7.1f MB/s  read %7.1f MB/s  creates %7.0f files/s serial, %7.0f files/s on %d conns\n",
+				r+1, s.name(), res.writeMBs, res.readMBs, res.createSerial, res.createParallel, c.conns)
+			results[s.name()] = append(results[s.name()], res)
+		}
+	}
+	med := func(name string, pick func(result) float64) float64 {
+		var v []float64
+		for _, r := range results[name] {
+			v = append(v, pick(r))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	fmt.Printf("\nmedian of %d runs          regionfs     ganesha   ratio  goal\n", c.runs)
+	for _, m := range []struct {
+		label, unit string
+		goal        float64
+		pick        func(result) float64
+	}{
+		{fmt.Sprintf("sequential write %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.writeMBs }},
+		{fmt.Sprintf("sequential read %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.readMBs }},
+		{fmt.Sprintf("%d creates, 1 conn", c.files), "files/s", 1.5, func(r result) float64 { return r.createSerial }},
+		{fmt.Sprintf("%d creates, %d conns", c.files, c.conns), "files/s", 1.5, func(r result) float64 { return r.createParallel }},
+	} {
+		a, b := med("regionfs", m.pick), med("ganesha", m.pick)
+		verdict := "met"
+		if a/b < m.goal {
+			verdict = "MISSED"
+		}
+		fmt.Printf("%-26s %8.1f %11.1f   %5.2fx  >=%.1fx %s (%s)\n", m.label, a, b, a/b, m.goal, verdict, m.unit)
+	}
+	return nil
+}
+
+// workloads runs every workload against a started server. Dirty pages
+// are written out before each timed step (sync), and the file read back
+// goes to /dev/shm, so the local disk work of earlier steps and of the
+// copy itself does not count against whichever server runs then.
+func workloads(ctx context.Context, c config, s server, src string, srcSum [32]byte) (result, error) {
+	var res result
+	syscall.Sync()
+	t0 := time.Now()
+	if out, err := exec.CommandContext(ctx, "nfs-cp", src, s.url("big.bin")).CombinedOutput(); err != nil {
+		return res, fmt.Errorf("nfs-cp in: %v: %s", err, out)
+	}
+	res.writeMBs = float64(c.bytes) / 1e6 / time.Since(t0).Seconds()
+	back := fmt.Sprintf("/dev/shm/nfsbench-%d.bin", os.Getpid())
+	os.Remove(back)
+	defer os.Remove(back)
+	syscall.Sync()
+	t0 = time.Now()
+	if out, err := exec.CommandContext(ctx, "nfs-cp", s.url("big.bin"), back).CombinedOutput(); err != nil {
+		return res, fmt.Errorf("nfs-cp out: %v: %s", err, out)
+	}
+	res.readMBs = float64(c.bytes) / 1e6 / time.Since(t0).Seconds()
+	sum, err := fileSum(back)
+	os.Remove(back)
+	if err != nil {
+		return res, err
+	}
+	if sum != srcSum {
+		return res, errors.New("the file read back differs from the one written")
+	}
+	syscall.Sync()
+	if res.createSerial, err = creates(ctx, c, s, "serial", 1); err != nil {
+		return res, err
+	}
+	if res.createParallel, err = creates(ctx, c, s, "parallel", c.conns); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// creates makes c.files files in a new directory over conns connections,
+// each file with CREATE (GUARDED), WRITE (UNSTABLE) and COMMIT, one file
+// at a time per connection; it returns files per second.
+func creates(ctx context.Context, c config, s server, dirName string, conns int) (float64, error) {
+	type session struct {
+		cl  *client.Client
+		dir proto.FH
+	}
+	var sess []session
+	for i := range conns {
+		mc, err := client.Dial(ctx, s.mountAddr())
+		if err != nil {
+			return 0, err
+		}
+		m := mc.WithAuth(client.Unix("bench", 0, 0))
+		root, _, err := m.Mount(ctx, s.exportPath())
+		mc.Close()
+		if err != nil {
+			return 0, fmt.Errorf("mount %s: %w", s.exportPath(), err)
+		}
+		nc, err := client.Dial(ctx, s.nfsAddr())
+		if err != nil {
+			return 0, err
+		}
+		defer nc.Close()
+		cl := nc.WithAuth(client.Unix("bench", 0, 0))
+		if i == 0 {
+			if _, err := cl.Mkdir(ctx, root, dirName, proto.Sattr{}); err != nil {
+				return 0, fmt.Errorf("mkdir: %w", err)
+			}
+		}
+		lk, err := cl.Lookup(ctx, root, dirName)
+		if err != nil {
+			return 0, err
+		}
+		sess = append(sess, session{cl, lk.FH})
+	}
+	data := bytes.Repeat([]byte("s"), c.fileSize)
+	mode := uint32(0o644)
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	t0 := time.Now()
+	for i, se := range sess {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := i; n < c.files; n += conns {
+				cr, err := se.cl.Create(ctx, se.dir, fmt.Sprintf("f%06d", n), proto.Guarded, proto.Sattr{Mode: &mode})
+				if err == nil {
+					_, err = se.cl.Write(ctx, cr.FH, 0, data, proto.Unstable)
+				}
+				if err == nil {
+					_, err = se.cl.Commit(ctx, cr.FH, 0, 0)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("file %d: %w", n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(c.files) / el.Seconds(), nil
+}
+
+func randomFile(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	r := rand.NewChaCha8([32]byte{1, 2, 3})
+	if _, err := io.CopyN(f, r, n); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func fileSum(path string) ([32]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(h.Sum(nil)), nil
+}
+
+// freePort returns a loopback TCP port nobody listens on now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitPort waits until something accepts on addr.
+func waitPort(addr string, proc *exec.Cmd, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if proc.ProcessState != nil {
+			return fmt.Errorf("server exited")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %v", addr, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stopProcess sends SIGTERM, then SIGKILL after 30 s.
+func stopProcess(cmd *exec.Cmd) error {
+	if cmd == nil || cmd.Process == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
+			return nil
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return errors.New("did not stop within 30 s of SIGTERM")
+	}
+}
+
+// regionfsServer runs `regionfs nfs serve` on a fresh data directory.
+type regionfsServer struct {
+	bin  string
+	cmd  *exec.Cmd
+	addr string
+	log  *os.File
+}
+
+func (r *regionfsServer) name() string { return "regionfs" }
+
+func (r *regionfsServer) start(ctx context.Context, dir string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	r.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	if r.log, err = os.Create(filepath.Join(dir, "server.log")); err != nil {
+		return err
+	}
+	r.cmd = exec.Command(r.bin, "nfs", "serve", "--data-dir", filepath.Join(dir, "data"), "--listen", r.addr, "--log-level", "warn")
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	return waitPort(r.addr, r.cmd, 30*time.Second)
+}
+
+func (r *regionfsServer) stop() error {
+	err := stopProcess(r.cmd)
+	r.log.Close()
+	return err
+}
+
+// Files at the export root: libnfs sends MOUNT "/" for "//name" (an
+// empty export path is refused by its auto-traverse logic).
+func (r *regionfsServer) url(file string) string {
+	return fmt.Sprintf("nfs://127.0.0.1//%s?nfsport=%s&mountport=%s", file, r.port(), r.port())
+}
+func (r *regionfsServer) port() string       { return r.addr[strings.LastIndex(r.addr, ":")+1:] }
+func (r *regionfsServer) nfsAddr() string    { return r.addr }
+func (r *regionfsServer) mountAddr() string  { return r.addr }
+func (r *regionfsServer) exportPath() string { return "/" }
+
+// rpcbind is the portmapper nfs-ganesha registers with.
+type rpcbind struct {
+	cmd *exec.Cmd
+}
+
+func (p *rpcbind) start(tmp string) error {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:111", time.Second); err == nil {
+		c.Close() // one runs already
+		return nil
+	}
+	p.cmd = exec.Command("rpcbind", "-f", "-w")
+	log, err := os.Create(filepath.Join(tmp, "rpcbind.log"))
+	if err != nil {
+		return err
+	}
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("rpcbind: %w", err)
+	}
+	return waitPort("127.0.0.1:111", p.cmd, 10*time.Second)
+}
+
+func (p *rpcbind) stop() {
+	if p.cmd != nil {
+		_ = stopProcess(p.cmd)
+	}
+}
+
+// ganeshaServer runs nfs-ganesha with the VFS FSAL on a fresh directory,
+// NFSv3 over TCP on loopback only.
+type ganeshaServer struct {
+	cmd              *exec.Cmd
+	export           string
+	nfsPort, mntPort int
+}
+
+func (g *ganeshaServer) name() string { return "ganesha" }
+
+const ganeshaConf = `NFS_CORE_PARAM {
+  NFS_Port = %d;
+  MNT_Port = %d;
+  Enable_NLM = false;
+  Enable_RQUOTA = false;
+  Protocols = 3;
+  Bind_addr = 127.0.0.1;
+}
+NFSV4 { Graceless = true; }
+EXPORT {
+  Export_Id = 1;
+  Path = %s;
+  Pseudo = /bench;
+  Access_Type = RW;
+  Squash = No_Root_Squash;
+  Protocols = 3;
+  Transports = TCP;
+  SecType = sys;
+  FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = WARN; }
+`
+
+func (g *ganeshaServer) start(ctx context.Context, dir string) error {
+	var err error
+	if g.nfsPort, err = freePort(); err != nil {
+		return err
+	}
+	if g.mntPort, err = freePort(); err != nil {
+		return err
+	}
+	g.export = filepath.Join(dir, "export")
+	if err := os.MkdirAll(g.export, 0o755); err != nil {
+		return err
+	}
+	conf := filepath.Join(dir, "ganesha.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, ganeshaConf, g.nfsPort, g.mntPort, g.export), 0o644); err != nil {
+		return err
+	}
+	g.cmd = exec.Command("ganesha.nfsd", "-F", "-L", filepath.Join(dir, "ganesha.log"), "-f", conf, "-p", filepath.Join(dir, "ganesha.pid"))
+	if err := g.cmd.Start(); err != nil {
+		return err
+	}
+	if err := waitPort(g.nfsAddr(), g.cmd, 60*time.Second); err != nil {
+		return err
+	}
+	// Ganesha accepts before its exports are ready: wait for MOUNT.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mc, err := client.Dial(ctx, g.mountAddr())
+		if err == nil {
+			_, _, err = mc.WithAuth(client.Unix("bench", 0, 0)).Mount(ctx, g.export)
+			mc.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ganesha MOUNT not ready: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (g *ganeshaServer) stop() error { return stopProcess(g.cmd) }
+
+func (g *ganeshaServer) url(file string) string {
+	return fmt.Sprintf("nfs://127.0.0.1%s/%s?nfsport=%d&mountport=%d", g.export, file, g.nfsPort, g.mntPort)
+}
+func (g *ganeshaServer) nfsAddr() string    { return fmt.Sprintf("127.0.0.1:%d", g.nfsPort) }
+func (g *ganeshaServer) mountAddr() string  { return fmt.Sprintf("127.0.0.1:%d", g.mntPort) }
+func (g *ganeshaServer) exportPath() string { return g.export }

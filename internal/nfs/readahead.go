@@ -1,0 +1,184 @@
+package nfs
+
+import (
+	"container/list"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/regionfs/regionfs/internal/engine"
+)
+
+// Read-ahead. Clients such as nfs-cp read a file with one READ at a time;
+// the engine's READ of a block (read the block file, verify its hash,
+// copy) would then add its latency to every round trip. When a file is
+// read sequentially the server reads the next chunks in the background,
+// so the engine's work overlaps the network and the client. A prefetched
+// chunk is served only if it is certainly current: its attributes (read
+// in the same snapshot as its data) still equal the file's (mtime and
+// ctime change with every data change, on replicas too), no UNSTABLE data
+// of the file is buffered, and the reader has the same credential as the
+// one the chunk was read with (the engine checked its permission).
+type readahead struct {
+	s *Server
+
+	mu    sync.Mutex // guards the fields below
+	files map[fileKey]*list.Element
+	lru   list.List // of *raFile, most recent first
+	bytes int64
+
+	wg sync.WaitGroup // prefetch goroutines
+}
+
+// Tuning.
+const (
+	raDepth    = 4        // chunks read ahead of a sequential reader
+	raMaxBytes = 64 << 20 // prefetched data held server-wide
+	raMaxFiles = 64
+)
+
+type raFile struct {
+	key    fileKey
+	next   uint64 // offset a sequential reader asks for next
+	chunks []*raChunk
+}
+
+type raChunk struct {
+	off   uint64
+	count int
+	cred  engine.Cred
+	done  chan struct{}
+	// Set before done is closed.
+	data []byte
+	eof  bool
+	attr engine.Attr
+	err  error
+}
+
+func newReadahead(s *Server) *readahead {
+	return &readahead{s: s, files: map[fileKey]*list.Element{}}
+}
+
+// read serves a READ from a prefetched chunk when one is current, or
+// from the engine, and schedules read-ahead for sequential readers. cur
+// are the file's attributes just read.
+func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int) ([]byte, bool, engine.Attr, error) {
+	k := fileKey{t.fs, t.h.ino}
+	c := ra.take(k, off, count, t.cred)
+	if c != nil {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, false, engine.Attr{}, ctx.Err()
+		}
+		if c.err == nil && sameAttrs(&c.attr, &cur) && !ra.s.wb.has(t.fs, t.h.ino) {
+			ra.schedule(t, off, count, len(c.data), cur.Size)
+			return c.data, c.eof, c.attr, nil
+		}
+	}
+	data, eof, attr, err := t.fs.Read(ctx, t.cred, t.h.ino, off, count)
+	if err == nil {
+		ra.schedule(t, off, count, len(data), attr.Size)
+	}
+	return data, eof, attr, err
+}
+
+func sameAttrs(a, b *engine.Attr) bool {
+	return a.Size == b.Size && a.Mtime.Equal(b.Mtime) && a.Ctime.Equal(b.Ctime) && a.Gen == b.Gen
+}
+
+// take removes and returns the chunk for exactly this read, if any.
+func (ra *readahead) take(k fileKey, off uint64, count int, cred engine.Cred) *raChunk {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	el := ra.files[k]
+	if el == nil {
+		return nil
+	}
+	f := el.Value.(*raFile)
+	for i, c := range f.chunks {
+		if c.off == off && c.count == count && sameCred(c.cred, cred) {
+			f.chunks = slices.Delete(f.chunks, i, i+1)
+			ra.bytes -= int64(c.count)
+			return c
+		}
+	}
+	return nil
+}
+
+// schedule notes a read of n bytes at off and, when it continues the
+// previous one, prefetches the following chunks (below size).
+func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64) {
+	k := fileKey{t.fs, t.h.ino}
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	el := ra.files[k]
+	if el == nil {
+		if off != 0 {
+			// Only a read from the start, or one continuing an earlier
+			// read, counts as sequential.
+			return
+		}
+		el = ra.lru.PushFront(&raFile{key: k})
+		ra.files[k] = el
+		for ra.lru.Len() > raMaxFiles {
+			ra.dropLocked(ra.lru.Back().Value.(*raFile).key)
+		}
+	}
+	ra.lru.MoveToFront(el)
+	f := el.Value.(*raFile)
+	sequential := off == f.next
+	f.next = off + uint64(n)
+	if !sequential || n < count {
+		return
+	}
+	// Drop chunks the reader has passed.
+	f.chunks = slices.DeleteFunc(f.chunks, func(c *raChunk) bool {
+		if c.off < f.next {
+			ra.bytes -= int64(c.count)
+			return true
+		}
+		return false
+	})
+	for i := range raDepth {
+		at := f.next + uint64(i*count)
+		if at >= size || ra.bytes+int64(count) > raMaxBytes {
+			break
+		}
+		if slices.ContainsFunc(f.chunks, func(c *raChunk) bool { return c.off == at }) {
+			continue
+		}
+		c := &raChunk{off: at, count: count, cred: t.cred, done: make(chan struct{})}
+		f.chunks = append(f.chunks, c)
+		ra.bytes += int64(count)
+		ra.wg.Add(1)
+		go func() {
+			defer ra.wg.Done()
+			c.data, c.eof, c.attr, c.err = t.fs.Read(ra.s.ctx, t.cred, t.h.ino, at, count)
+			close(c.done)
+		}()
+	}
+}
+
+// drop forgets a file's read-ahead (its data changed through us).
+func (ra *readahead) drop(fs *engine.FS, ino uint64) {
+	k := fileKey{fs, ino}
+	ra.mu.Lock()
+	if _, ok := ra.files[k]; ok {
+		ra.dropLocked(k)
+	}
+	ra.mu.Unlock()
+}
+
+func (ra *readahead) dropLocked(k fileKey) {
+	el := ra.files[k]
+	f := el.Value.(*raFile)
+	for _, c := range f.chunks {
+		ra.bytes -= int64(c.count)
+	}
+	ra.lru.Remove(el)
+	delete(ra.files, k)
+}
+
+// wait waits for the prefetches in flight (Shutdown).
+func (ra *readahead) wait() { ra.wg.Wait() }
