@@ -193,6 +193,7 @@ func (in *inbound) status() Status {
 	ss := in.fs.SyncState()
 	st.Sync.Active = ss.Active
 	now := in.n.now()
+	st.LinkUp = !st.LastContact.IsZero() && now.Sub(st.LastContact) < in.n.opts.StreamIdle
 	switch {
 	case st.State == StateError:
 	case st.LastContact.IsZero() || now.Sub(st.LastContact) > 2*in.n.opts.StreamIdle:

@@ -45,6 +45,7 @@ var (
 	ErrConflict            = errors.New("conflict")
 	ErrLifeCycle           = errors.New("incorrect file system life cycle state")
 	ErrValidation          = errors.New("validation error")
+	ErrAlreadyExists       = errors.New("replication configuration already exists")
 )
 
 // FileSystem is what replication needs to know of a catalogued file
@@ -346,7 +347,7 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 			(d.AvailabilityZoneName == "" || d.AvailabilityZoneName == c.AvailabilityZoneName) {
 			return m.describeLocked(c), nil // a retry
 		}
-		return Description{}, fmt.Errorf("%w: file system %s already has a replication configuration (to %s in %s)", ErrBadRequest, src.ID, c.DestFileSystemID, c.DestRegion)
+		return Description{}, fmt.Errorf("%w: file system %s is already the source of replication configuration %s (to %s in %s)", ErrAlreadyExists, src.ID, c.ID, c.DestFileSystemID, c.DestRegion)
 	}
 	if src.LifeCycleState != "available" {
 		return Description{}, fmt.Errorf("%w: file system %s is %s", ErrLifeCycle, src.ID, src.LifeCycleState)
@@ -430,7 +431,7 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			return createDestResp{}, err
 		}
 		if len(m.findLocked(dst.ID)) > 0 {
-			return createDestResp{}, fmt.Errorf("%w: file system %s is already part of a replication configuration", ErrConflict, dst.ID)
+			return createDestResp{}, fmt.Errorf("%w: file system %s is already part of a replication configuration", ErrAlreadyExists, dst.ID)
 		}
 		if dst.LifeCycleState != "available" {
 			return createDestResp{}, fmt.Errorf("%w: destination file system %s is %s", ErrLifeCycle, dst.ID, dst.LifeCycleState)
@@ -586,13 +587,43 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*Promotion, er
 	return m.deleteAtSource(ctx, c, mode == DeleteAll)
 }
 
+// Failover promotes the destination fsID now (called in the destination
+// region): DeleteReplicationConfiguration with ALL_CONFIGURATIONS, except
+// that force does not wait for the source's lease (hard fencing) to run
+// out: the operator vouches that the source is down.
+func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*Promotion, error) {
+	m.mu.Lock()
+	var c *Config
+	for _, x := range m.findLocked(fsID) {
+		if x.Role == RoleDestination {
+			c = x
+		}
+	}
+	m.mu.Unlock()
+	if c == nil {
+		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s is not the destination of a replication configuration in %s", ErrReplicationNotFound, fsID, m.o.Region)
+	}
+	return m.promoteDestination(ctx, c, true, force)
+}
+
 func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource bool) (*Promotion, error) {
+	return m.promoteDestination(ctx, c, tellSource, false)
+}
+
+func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource, force bool) (*Promotion, error) {
 	m.mu.Lock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: replication %s", ErrReplicationNotFound, c.ID)
 	}
-	p, err := m.o.Node.Promote(ctx, c.ID)
+	promote := m.o.Node.Promote
+	if force {
+		promote = m.o.Node.ForcePromote
+	}
+	p, err := promote(ctx, c.ID)
 	if errors.Is(err, engine.ErrNotReady) {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: the initial sync of %s is not finished: the destination has no consistent state to fail over to", ErrConflict, c.DestFileSystemID)
@@ -888,6 +919,8 @@ func callError(err error) error {
 		code, status = "IncorrectFileSystemLifeCycleState", http.StatusConflict
 	case errors.Is(err, ErrConflict):
 		code, status = "ConflictException", http.StatusConflict
+	case errors.Is(err, ErrAlreadyExists):
+		code, status = "ReplicationAlreadyExists", http.StatusConflict
 	case errors.Is(err, ErrValidation):
 		code, status = "ValidationException", http.StatusBadRequest
 	case errors.Is(err, ErrBadRequest):

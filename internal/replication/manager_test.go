@@ -199,7 +199,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err != nil || again.ID != d.ID || again.DestFileSystemID != dst {
 		t.Fatalf("retry: %+v %v", again, err)
 	}
-	if _, err := a.m.Create(ctx, "fs-a1", []DestinationSpec{{Region: b.name, FileSystemID: "fs-b9"}}); !errors.Is(err, ErrBadRequest) {
+	if _, err := a.m.Create(ctx, "fs-a1", []DestinationSpec{{Region: b.name, FileSystemID: "fs-b9"}}); !errors.Is(err, ErrAlreadyExists) {
 		t.Fatalf("second configuration: %v", err)
 	}
 	if b.cat.protection(dst) != ProtectionReplicating {

@@ -1,0 +1,29 @@
+package efsrepl
+
+import (
+	"net/http"
+
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// deleteReplicationConfiguration: DELETE
+// /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration?deletionMode
+// → 204. In the destination region this is the failover: the replica is
+// promoted durably before the reply. The id may be either end's.
+func (h *Handler) deleteReplicationConfiguration(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("SourceFileSystemId")
+	if err := checkFSID("SourceFileSystemId", id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	mode := r.URL.Query().Get("deletionMode")
+	if r.URL.Query().Has("deletionMode") && mode != replication.DeleteAll && mode != replication.DeleteLocalOnly {
+		h.fail(w, r, badRequest("deletionMode must be %s or %s", replication.DeleteAll, replication.DeleteLocalOnly))
+		return
+	}
+	if _, err := h.m.Delete(r.Context(), id, mode); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

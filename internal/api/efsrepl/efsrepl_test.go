@@ -1,0 +1,238 @@
+package efsrepl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
+	"github.com/aws/aws-sdk-go-v2/service/efs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// fakeManager answers like replication.Manager (whose semantics are tested
+// in its own package); here the wire shapes are what is under test.
+type fakeManager struct {
+	mu      sync.Mutex
+	configs []replication.Description
+	calls   []string
+}
+
+func (f *fakeManager) Create(_ context.Context, src string, dests []replication.DestinationSpec) (replication.Description, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("create %s %+v", src, dests))
+	if src == "fs-00000000000000000" {
+		return replication.Description{}, fmt.Errorf("%w: %s", replication.ErrFileSystemNotFound, src)
+	}
+	for _, c := range f.configs {
+		if c.SourceFileSystemID == src {
+			return replication.Description{}, fmt.Errorf("%w: %s", replication.ErrAlreadyExists, src)
+		}
+	}
+	if len(dests) != 1 {
+		return replication.Description{}, fmt.Errorf("%w: exactly one destination", replication.ErrValidation)
+	}
+	d := replication.Description{Config: replication.Config{ID: "rc-1", SourceFileSystemID: src, SourceRegion: "us-east-1",
+		SourceARN: "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/" + src, OriginalSourceARN: "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/" + src,
+		CreationTime: time.Unix(1700000000, 0), DestFileSystemID: "fs-0aaaaaaaaaaaaaaaa", DestRegion: dests[0].Region, DestOwnerID: "123456789012"},
+		Status: replication.StateEnabling}
+	f.configs = append(f.configs, d)
+	return d, nil
+}
+
+func (f *fakeManager) Describe(_ context.Context, fsID string) ([]replication.Description, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []replication.Description
+	for _, c := range f.configs {
+		if fsID == "" || c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
+			c.Status, c.LastReplicated = replication.StateEnabled, time.Unix(1700000100, 500_000_000)
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 && fsID != "" {
+		return nil, fmt.Errorf("%w: %s", replication.ErrReplicationNotFound, fsID)
+	}
+	return out, nil
+}
+
+func (f *fakeManager) Delete(_ context.Context, fsID, mode string) (*replication.Promotion, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "delete "+fsID+" "+mode)
+	for i, c := range f.configs {
+		if c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
+			f.configs = append(f.configs[:i], f.configs[i+1:]...)
+			return &replication.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 9}}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", replication.ErrReplicationNotFound, fsID)
+}
+
+func (f *fakeManager) PlannedFailover(context.Context, string) (*replication.Promotion, error) {
+	return nil, replication.ErrUnreachable
+}
+
+func (f *fakeManager) Failover(_ context.Context, fsID string, force bool) (*replication.Promotion, error) {
+	return &replication.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 41, Time: time.Unix(1700000000, 0), OldEpoch: 1, NewEpoch: 2}, SourceDurable: 44}, nil
+}
+
+func (f *fakeManager) LossReport(context.Context, string, int) (replication.Tombstone, []replication.Loss, bool, error) {
+	return replication.Tombstone{}, nil, false, replication.ErrReplicationNotFound
+}
+
+func client(t *testing.T, h http.Handler) *efs.Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return efs.New(efs.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		RetryMaxAttempts: 1,
+	})
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return "<" + fmt.Sprint(err) + ">"
+}
+
+func TestReplicationOperationsWithTheGoSDK(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeManager{}
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Next", "1"); w.WriteHeader(418) })
+	c := client(t, Wrap(next, f, nil))
+	out, err := c.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
+		SourceFileSystemId: aws.String("fs-0123456789abcdef0"),
+		Destinations:       []types.DestinationToCreate{{Region: aws.String("us-west-2"), KmsKeyId: aws.String("alias/aws/elasticfilesystem")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.Destinations[0].FileSystemId) != "fs-0aaaaaaaaaaaaaaaa" || out.Destinations[0].Status != types.ReplicationStatusEnabling ||
+		aws.ToString(out.SourceFileSystemRegion) != "us-east-1" || !out.CreationTime.Equal(time.Unix(1700000000, 0)) ||
+		out.Destinations[0].LastReplicatedTimestamp != nil {
+		t.Fatalf("create: %+v %+v", out, out.Destinations[0])
+	}
+	if f.calls[0] != "create fs-0123456789abcdef0 [{Region:us-west-2 FileSystemID: AvailabilityZoneName: KMSKeyID:alias/aws/elasticfilesystem RoleArn:}]" {
+		t.Fatalf("decoded request: %s", f.calls[0])
+	}
+	_, err = c.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
+		SourceFileSystemId: aws.String("fs-0123456789abcdef0"), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}}})
+	if apiCode(err) != "ReplicationAlreadyExists" {
+		t.Fatalf("second create: %v", err)
+	}
+	d, err := c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String("fs-0aaaaaaaaaaaaaaaa")})
+	if err != nil || len(d.Replications) != 1 {
+		t.Fatalf("describe: %+v %v", d, err)
+	}
+	if ts := d.Replications[0].Destinations[0].LastReplicatedTimestamp; ts == nil || !ts.Equal(time.Unix(1700000100, 500_000_000)) {
+		t.Fatalf("LastReplicatedTimestamp %v", ts)
+	}
+	// Pagination.
+	f.configs = append(f.configs, f.configs[0])
+	f.configs[1].SourceFileSystemID = "fs-0123456789abcdef1"
+	p1, err := c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{MaxResults: aws.Int32(1)})
+	if err != nil || len(p1.Replications) != 1 || p1.NextToken == nil {
+		t.Fatalf("page 1: %+v %v", p1, err)
+	}
+	p2, err := c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{MaxResults: aws.Int32(1), NextToken: p1.NextToken})
+	if err != nil || len(p2.Replications) != 1 || p2.NextToken != nil || aws.ToString(p2.Replications[0].SourceFileSystemId) != "fs-0123456789abcdef1" {
+		t.Fatalf("page 2: %+v %v", p2, err)
+	}
+	if _, err := c.DeleteReplicationConfiguration(ctx, &efs.DeleteReplicationConfigurationInput{
+		SourceFileSystemId: aws.String("fs-0123456789abcdef1"), DeletionMode: types.DeletionModeLocalConfigurationOnly}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.calls[len(f.calls)-1]; got != "delete fs-0123456789abcdef1 LOCAL_CONFIGURATION_ONLY" {
+		t.Fatalf("delete decoded as %q", got)
+	}
+	// Errors as the SDK types them.
+	_, err = c.DeleteReplicationConfiguration(ctx, &efs.DeleteReplicationConfigurationInput{SourceFileSystemId: aws.String("fs-0123456789abcdef1")})
+	var rnf *types.ReplicationNotFound
+	if !errors.As(err, &rnf) {
+		t.Fatalf("repeated delete: %v", err)
+	}
+	_, err = c.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
+		SourceFileSystemId: aws.String("fs-00000000000000000"), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}}})
+	var fnf *types.FileSystemNotFound
+	if !errors.As(err, &fnf) {
+		t.Fatalf("missing source: %v", err)
+	}
+	_, err = c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String("fs-0123456789abcdef9")})
+	if !errors.As(err, &rnf) {
+		t.Fatalf("describe without replication: %v", err)
+	}
+	for name, in := range map[string]*efs.CreateReplicationConfigurationInput{
+		"bad source id":  {SourceFileSystemId: aws.String("fs-XYZ"), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}}},
+		"bad region":     {SourceFileSystemId: aws.String("fs-0123456789abcdef3"), Destinations: []types.DestinationToCreate{{Region: aws.String("US WEST")}}},
+		"bad kms key":    {SourceFileSystemId: aws.String("fs-0123456789abcdef3"), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2"), KmsKeyId: aws.String("nope nope")}}},
+		"bad dest fs id": {SourceFileSystemId: aws.String("fs-0123456789abcdef3"), Destinations: []types.DestinationToCreate{{FileSystemId: aws.String("fs-1")}}},
+		"bad role arn":   {SourceFileSystemId: aws.String("fs-0123456789abcdef3"), Destinations: []types.DestinationToCreate{{RoleArn: aws.String("role")}}},
+	} {
+		_, err := c.CreateReplicationConfiguration(ctx, in)
+		var br *types.BadRequest
+		if !errors.As(err, &br) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err = c.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
+		SourceFileSystemId: aws.String("fs-0123456789abcdef3"), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}, {Region: aws.String("us-west-2")}}})
+	var ve *types.ValidationException
+	if !errors.As(err, &ve) {
+		t.Fatalf("two destinations: %v", err)
+	}
+	// Everything else goes to the rest of the EFS API.
+	if _, err := c.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{}); apiCode(err) == "" || err == nil {
+		t.Fatalf("other operations not passed on: %v", err)
+	}
+}
+
+func TestBadBodies(t *testing.T) {
+	f := &fakeManager{}
+	srv := httptest.NewServer(Wrap(nil, f, nil))
+	defer srv.Close()
+	for name, body := range map[string]string{
+		"not json":          "{",
+		"wrong type":        `{"Destinations":"us-west-2"}`,
+		"no destinations":   `{}`,
+		"wrong member type": `{"Destinations":[{"Region":7}]}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/2015-02-01/file-systems/fs-0123456789abcdef0/replication-configuration", stringsReader(body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 400 || res.Header.Get("x-amzn-ErrorType") != "BadRequest" {
+			t.Errorf("%s: %d %s", name, res.StatusCode, res.Header.Get("x-amzn-ErrorType"))
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Fatalf("bad requests reached the manager: %v", f.calls)
+	}
+	big := make([]byte, 2<<20)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/2015-02-01/file-systems/fs-0123456789abcdef0/replication-configuration", bytesReader(big))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Fatalf("oversized body: %d", res.StatusCode)
+	}
+}

@@ -1,0 +1,153 @@
+package efsrepl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// Manager is what the handlers need of replication.Manager.
+type Manager interface {
+	Create(ctx context.Context, sourceID string, dests []replication.DestinationSpec) (replication.Description, error)
+	Describe(ctx context.Context, fsID string) ([]replication.Description, error)
+	Delete(ctx context.Context, fsID, mode string) (*replication.Promotion, error)
+	PlannedFailover(ctx context.Context, fsID string) (*replication.Promotion, error)
+	Failover(ctx context.Context, fsID string, force bool) (*replication.Promotion, error)
+	LossReport(ctx context.Context, fsID string, max int) (replication.Tombstone, []replication.Loss, bool, error)
+}
+
+var _ Manager = (*replication.Manager)(nil)
+
+// Handler serves the replication operations.
+type Handler struct {
+	m    Manager
+	next http.Handler
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// Wrap returns a handler that serves the replication operations and passes
+// every other request to next (the rest of the EFS API).
+func Wrap(next http.Handler, m Manager, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{m: m, next: next, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration", h.createReplicationConfiguration)
+	h.mux.HandleFunc("DELETE /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration", h.deleteReplicationConfiguration)
+	h.mux.HandleFunc("GET /2015-02-01/file-systems/replication-configurations", h.describeReplicationConfigurations)
+	h.mux.HandleFunc("POST /2015-02-01/regionfs/failover", h.failover)
+	h.mux.HandleFunc("GET /2015-02-01/regionfs/loss-report", h.lossReport)
+	h.mux.HandleFunc("GET /2015-02-01/regionfs/replication-status", h.replicationStatus)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	if h.next == nil {
+		writeError(w, &apiError{Status: http.StatusBadRequest, Code: "UnknownOperationException", Message: "unknown operation " + r.Method + " " + r.URL.Path})
+		return
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// Validation patterns of the EFS model.
+var (
+	fsIDPattern     = regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$`)
+	regionPattern   = regexp.MustCompile(`^[a-z]{2}-((iso[a-z]{0,1}-)|(gov-)){0,1}[a-z]+-{0,1}[0-9]{0,1}$`)
+	kmsKeyPattern   = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+|(arn:aws[-a-z]*:kms:[a-z0-9-]+:\d{12}:((key/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(key/mrk-[0-9a-f]{32})|(alias/[a-zA-Z0-9/_-]+))))$`)
+	roleArnPattern  = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
+	maxRequestBytes = int64(1 << 20)
+)
+
+func checkFSID(name, v string) error {
+	if v == "" {
+		return badRequest("%s is required", name)
+	}
+	if len(v) > 128 || !fsIDPattern.MatchString(v) {
+		return badRequest("%s %q is not a file system id or ARN", name, clip(v))
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// readJSON decodes a request body into v (unknown members are ignored).
+func readJSON(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	if err != nil {
+		return badRequest("cannot read the request body")
+	}
+	if int64(len(b)) > maxRequestBytes {
+		return badRequest("request body larger than %d bytes", maxRequestBytes)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest("member %s has the wrong type: expected %s", te.Field, te.Type)
+		}
+		return badRequest("the request body is not valid JSON")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "InternalServerError", Message: "cannot encode the response"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// epoch is a timestamp as EFS sends it: epoch seconds, a JSON number.
+type epoch time.Time
+
+func (t epoch) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	return []byte(strconv.FormatFloat(float64(tt.UnixNano())/1e9, 'f', -1, 64)), nil
+}
+
+func epochPtr(t time.Time) *epoch {
+	if t.IsZero() {
+		return nil
+	}
+	e := epoch(t)
+	return &e
+}
+
+func queryInt(r *http.Request, name string) (int, bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, false, badRequest("%s must be an integer", name)
+	}
+	return n, true, nil
+}
+
+func fmtErr(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -1,0 +1,69 @@
+package efsrepl
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// failover (regionfs): POST /2015-02-01/regionfs/failover
+// {"FileSystemId", "Planned", "Force"} → 200 {"RecoveryPoint": …}.
+// Planned (in the source region) hands over without losing a change;
+// otherwise (in the destination region) it is the unplanned failover of
+// DeleteReplicationConfiguration, Force not waiting for a hard-fencing
+// lease.
+func (h *Handler) failover(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		FileSystemID string `json:"FileSystemId"`
+		Planned      bool   `json:"Planned"`
+		Force        bool   `json:"Force"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkFSID("FileSystemId", req.FileSystemID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	start := time.Now()
+	var (
+		p   *replication.Promotion
+		err error
+	)
+	if req.Planned {
+		p, err = h.m.PlannedFailover(r.Context(), req.FileSystemID)
+	} else {
+		p, err = h.m.Failover(r.Context(), req.FileSystemID, req.Force)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		RecoveryPoint recoveryPointShape `json:"RecoveryPoint"`
+		Planned       bool               `json:"Planned"`
+		Seconds       float64            `json:"Seconds"`
+	}{recoveryPoint(p), req.Planned, time.Since(start).Seconds()})
+}
+
+type recoveryPointShape struct {
+	Seq                     uint64 `json:"Seq"`
+	Time                    *epoch `json:"Time,omitempty"`
+	OldEpoch                uint64 `json:"OldEpoch"`
+	NewEpoch                uint64 `json:"NewEpoch"`
+	SourceDurableSeq        uint64 `json:"SourceDurableSeq"`
+	SourceLastHeard         *epoch `json:"SourceLastHeard,omitempty"`
+	AtLeastLostTransactions uint64 `json:"AtLeastLostTransactions"`
+}
+
+func recoveryPoint(p *replication.Promotion) recoveryPointShape {
+	if p == nil {
+		return recoveryPointShape{}
+	}
+	return recoveryPointShape{
+		Seq: p.Seq, Time: epochPtr(p.Time), OldEpoch: p.OldEpoch, NewEpoch: p.NewEpoch,
+		SourceDurableSeq: p.SourceDurable, SourceLastHeard: epochPtr(p.SourceHeard), AtLeastLostTransactions: p.AtLeastLost(),
+	}
+}
