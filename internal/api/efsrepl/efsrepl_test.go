@@ -98,7 +98,7 @@ func client(t *testing.T, h http.Handler) *efs.Client {
 	t.Cleanup(srv.Close)
 	return efs.New(efs.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
 		RetryMaxAttempts: 1,
 	})
 }
