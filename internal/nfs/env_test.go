@@ -153,6 +153,3 @@ func (v *testEnv) mount(c *client.Client, path string) proto.FH {
 }
 
 func engineFSOptions() engine.FSOptions { return engine.FSOptions{} }
-
-func engineRoot() engine.Cred   { return engine.RootCred }
-func engineSA() engine.SetAttr { return engine.SetAttr{} }
