@@ -1,0 +1,305 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestCreateMountTarget(t *testing.T) {
+	v := newEnv(t)
+	fs := v.availableFS("mt")
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	want := MountTarget{
+		ID: mt.ID, FileSystemID: fs.ID, OwnerID: account, SubnetID: subA, LifeCycleState: StateCreating,
+		IPAddress: "10.0.1.4", NetworkInterfaceID: mt.NetworkInterfaceID, AvailabilityZoneName: "us-east-1a",
+		AvailabilityZoneID: "use1-az1", VPCID: "vpc-1", SecurityGroups: []string{sgDef},
+	}
+	if d := cmp.Diff(want, mt); d != "" {
+		t.Fatalf("mount target (-want +got):\n%s", d)
+	}
+	if !mtIDPattern.MatchString(mt.ID) || len(mt.NetworkInterfaceID) != 21 {
+		t.Errorf("ids %q %q", mt.ID, mt.NetworkInterfaceID)
+	}
+	spec, ok := v.mts.spec(mt.ID)
+	if !ok {
+		t.Fatal("mount target not served")
+	}
+	efs, _ := v.e.FS(fs.ID)
+	wantSpec := MountTargetSpec{ID: mt.ID, FileSystemID: fs.ID, Addr: netip.MustParseAddrPort("10.0.1.4:2049"), FS: efs,
+		Ingress: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}}
+	if spec.Addr != wantSpec.Addr || spec.FS != efs || !slices.Equal(spec.Ingress, wantSpec.Ingress) || spec.ReadOnly || len(spec.AccessPoints) != 0 {
+		t.Errorf("spec %+v", spec)
+	}
+	v.waitMT(mt.ID, StateAvailable)
+	if d, _ := v.r.DescribeFileSystem(ctx, fs.ID); d.NumberOfMountTargets != 1 {
+		t.Errorf("NumberOfMountTargets %d", d.NumberOfMountTargets)
+	}
+	// Two security groups: the union of their ingress.
+	mt2, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.2.200", SecurityGroups: []string{sgB, sgDef, sgB}})
+	wantErr(t, err, nil)
+	if mt2.IPAddress != "10.0.2.200" || !slices.Equal(mt2.SecurityGroups, []string{sgB, sgDef}) {
+		t.Errorf("second: %+v", mt2)
+	}
+	spec, _ = v.mts.spec(mt2.ID)
+	if !slices.Equal(spec.Ingress, []netip.Prefix{netip.MustParsePrefix("192.168.0.0/24"), netip.MustParsePrefix("10.0.0.0/16")}) {
+		t.Errorf("ingress %v", spec.Ingress)
+	}
+	if d, _ := v.r.DescribeFileSystem(ctx, fs.ID); d.NumberOfMountTargets != 2 {
+		t.Errorf("NumberOfMountTargets %d", d.NumberOfMountTargets)
+	}
+}
+
+func TestCreateMountTargetRules(t *testing.T) {
+	v := newEnv(t, func(o *Options) { o.MaxNetworkInterfaces = 8 })
+	fs := v.availableFS("rules")
+	other := v.availableFS("other")
+	oneZone := v.availableFS("onezone", func(in *CreateFileSystemInput) { in.AvailabilityZoneName = "us-east-1b" })
+	if _, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: other.ID, SubnetID: subB, IPAddress: "10.0.2.9"}); err != nil {
+		t.Fatal(err)
+	}
+	creating := newEnvFS(t, v)
+	tests := []struct {
+		name string
+		in   CreateMountTargetInput
+		err  error
+	}{
+		{"same zone", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subTiny}, ErrMountTargetConflict},
+		{"same subnet", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA}, ErrMountTargetConflict},
+		{"other VPC", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subVPC2, SecurityGroups: []string{sgVPC2}}, ErrMountTargetConflict},
+		{"unknown subnet", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: "subnet-0123456789abcdef0"}, ErrSubnetNotFound},
+		{"unknown file system", CreateMountTargetInput{FileSystemID: "fs-0123456789abcdef0", SubnetID: subB}, ErrFileSystemNotFound},
+		{"bad file system id", CreateMountTargetInput{FileSystemID: "fs-xyz", SubnetID: subB}, ErrBadRequest},
+		{"not available", CreateMountTargetInput{FileSystemID: creating, SubnetID: subB}, ErrIncorrectLifeCycleState},
+		{"address in use", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.2.9"}, ErrIPAddressInUse},
+		{"address outside", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.1.9"}, ErrBadRequest},
+		{"reserved address", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.2.3"}, ErrBadRequest},
+		{"broadcast address", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.2.255"}, ErrBadRequest},
+		{"not an address", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.2"}, ErrBadRequest},
+		{"IPv6 address", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPv6Address: "fd00::4"}, ErrBadRequest},
+		{"IPv6 only", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddressType: "IPV6_ONLY"}, ErrBadRequest},
+		{"dual stack", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddressType: "DUAL_STACK"}, ErrBadRequest},
+		{"bad address type", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddressType: "IPV5"}, ErrBadRequest},
+		{"unknown group", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, SecurityGroups: []string{"sg-0123456789abcdef0"}}, ErrSecurityGroupNotFound},
+		{"group of another VPC", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, SecurityGroups: []string{sgVPC2}}, ErrSecurityGroupNotFound},
+		{"six groups", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, SecurityGroups: []string{sgDef, "sg-0000000000000001", "sg-0000000000000002", "sg-0000000000000003", "sg-0000000000000004", "sg-0000000000000005"}}, ErrSecurityGroupLimitExceeded},
+		{"one zone elsewhere", CreateMountTargetInput{FileSystemID: oneZone.ID, SubnetID: subA}, ErrAvailabilityZonesMismatch},
+		{"one zone in its zone", CreateMountTargetInput{FileSystemID: oneZone.ID, SubnetID: subB, SecurityGroups: []string{"sg-0000000000000001", "sg-0000000000000002", "sg-0000000000000003", "sg-0000000000000004", "sg-0000000000000005"}}, nil},
+		{"explicit address", CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB, IPAddress: "10.0.2.254", IPAddressType: "IPV4_ONLY"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := v.r.UsedAddresses(tc.in.SubnetID)
+			served := len(v.mts.serving)
+			_, err := v.r.CreateMountTarget(ctx, tc.in)
+			wantErr(t, err, tc.err)
+			if tc.err != nil && (v.r.UsedAddresses(tc.in.SubnetID) != before || len(v.mts.serving) != served) {
+				t.Error("a refused mount target holds an address or is served")
+			}
+		})
+	}
+}
+
+// newEnvFS creates a file system that stays creating and returns its id.
+func newEnvFS(t *testing.T, v *env) string {
+	t.Helper()
+	v.r.mu.Lock()
+	v.r.o.TransitionDelay = 1 << 62
+	v.r.mu.Unlock()
+	fs := v.createFS("stays-creating")
+	v.r.mu.Lock()
+	v.r.o.TransitionDelay = 0
+	n := *v.r.fss[fs.ID]
+	n.Since = v.clock.now().Add(1 << 61) // due long after the test
+	v.r.fss[fs.ID] = &n
+	v.r.mu.Unlock()
+	return fs.ID
+}
+
+func TestMountTargetAddresses(t *testing.T) {
+	v := newEnv(t, func(o *Options) { o.MaxNetworkInterfaces = 4 })
+	var fss []FileSystem
+	for i := range 5 {
+		fss = append(fss, v.availableFS(fmt.Sprint("addr", i)))
+	}
+	var ips []string
+	var mts []MountTarget
+	for i := range 3 {
+		mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fss[i].ID, SubnetID: subTiny})
+		wantErr(t, err, nil)
+		ips = append(ips, mt.IPAddress)
+		mts = append(mts, mt)
+	}
+	if !slices.Equal(ips, []string{"10.0.3.4", "10.0.3.5", "10.0.3.6"}) {
+		t.Errorf("addresses %v", ips)
+	}
+	if n := v.r.UsedAddresses(subTiny); n != 3 {
+		t.Errorf("UsedAddresses %d", n)
+	}
+	_, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fss[3].ID, SubnetID: subTiny})
+	wantErr(t, err, ErrNoFreeAddresses)
+	// A deleted mount target frees its address (once it is gone).
+	wantErr(t, v.r.DeleteMountTarget(ctx, mts[1].ID), nil)
+	v.waitMTGone(mts[1].ID)
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fss[3].ID, SubnetID: subTiny})
+	wantErr(t, err, nil)
+	if mt.IPAddress != "10.0.3.5" {
+		t.Errorf("reused address %s", mt.IPAddress)
+	}
+	_, err = v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fss[4].ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	_, err = v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fss[4].ID, SubnetID: subB})
+	wantErr(t, err, ErrNetworkInterfaceLimitExceeded)
+}
+
+func TestMountTargetServerErrors(t *testing.T) {
+	v := newEnv(t)
+	fs := v.availableFS("srv")
+	v.mts.fail(errors.New("listen: cannot assign requested address"))
+	_, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	if err == nil || errors.Is(err, ErrBadRequest) {
+		t.Fatalf("a failed start: %v", err)
+	}
+	v.mts.fail(fmt.Errorf("subnet listener taken: %w", ErrNoFreeAddresses))
+	_, err = v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, ErrNoFreeAddresses)
+	v.mts.fail(fmt.Errorf("address taken: %w", ErrIPAddressInUse))
+	_, err = v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, ErrIPAddressInUse)
+	if n := v.r.UsedAddresses(subA); n != 0 {
+		t.Errorf("failed starts left %d mount targets", n)
+	}
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	if mt.IPAddress != "10.0.1.4" {
+		t.Error(mt.IPAddress)
+	}
+}
+
+func TestDescribeAndDeleteMountTargets(t *testing.T) {
+	v := newEnv(t)
+	fs := v.availableFS("d")
+	a, _ := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	v.clock.advance(1)
+	b, _ := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB})
+	ap, err := v.r.CreateAccessPoint(ctx, CreateAccessPointInput{ClientToken: "ap", FileSystemID: fs.ID})
+	wantErr(t, err, nil)
+	for _, q := range []MountTargetQuery{{FileSystemID: fs.ID}, {FileSystemID: fs.ARN}, {AccessPointID: ap.ID}, {AccessPointID: ap.ARN}} {
+		got, next, err := v.r.DescribeMountTargets(ctx, q)
+		if err != nil || next != "" || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+			t.Errorf("%+v: %v %q %v", q, got, next, err)
+		}
+	}
+	p1, next, err := v.r.DescribeMountTargets(ctx, MountTargetQuery{FileSystemID: fs.ID, Page: Page{Max: 1}})
+	if err != nil || len(p1) != 1 || p1[0].ID != a.ID || next == "" {
+		t.Fatalf("page 1: %v %q %v", p1, next, err)
+	}
+	p2, next2, err := v.r.DescribeMountTargets(ctx, MountTargetQuery{FileSystemID: fs.ID, Page: Page{Max: 1, Marker: next}})
+	if err != nil || len(p2) != 1 || p2[0].ID != b.ID || next2 != "" {
+		t.Fatalf("page 2: %v %q %v", p2, next2, err)
+	}
+	for _, tc := range []struct {
+		q   MountTargetQuery
+		err error
+	}{
+		{MountTargetQuery{}, ErrBadRequest},
+		{MountTargetQuery{FileSystemID: fs.ID, MountTargetID: a.ID}, ErrBadRequest},
+		{MountTargetQuery{MountTargetID: "fsmt-0123456789abcdef0"}, ErrMountTargetNotFound},
+		{MountTargetQuery{MountTargetID: "mt-1"}, ErrBadRequest},
+		{MountTargetQuery{FileSystemID: "fs-0123456789abcdef0"}, ErrFileSystemNotFound},
+		{MountTargetQuery{AccessPointID: "fsap-0123456789abcdef0"}, ErrAccessPointNotFound},
+		{MountTargetQuery{FileSystemID: fs.ID, Page: Page{Marker: "x"}}, ErrBadRequest},
+	} {
+		_, _, err := v.r.DescribeMountTargets(ctx, tc.q)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%+v: %v, want %v", tc.q, err, tc.err)
+		}
+	}
+	wantErr(t, v.r.DeleteMountTarget(ctx, a.ID), nil)
+	if _, ok := v.mts.spec(a.ID); ok {
+		t.Error("deleted mount target still served")
+	}
+	if err := v.r.DeleteMountTarget(ctx, a.ID); err != nil && !errors.Is(err, ErrMountTargetNotFound) {
+		t.Errorf("delete while deleting: %v", err)
+	}
+	v.waitMTGone(a.ID)
+	wantErr(t, v.r.DeleteMountTarget(ctx, a.ID), ErrMountTargetNotFound)
+	wantErr(t, v.r.DeleteMountTarget(ctx, "nope"), ErrBadRequest)
+	if d, _ := v.r.DescribeFileSystem(ctx, fs.ID); d.NumberOfMountTargets != 1 {
+		t.Errorf("NumberOfMountTargets %d", d.NumberOfMountTargets)
+	}
+}
+
+func TestMountTargetSecurityGroups(t *testing.T) {
+	v := newEnv(t, func(o *Options) { o.TransitionDelay = 1 << 40 })
+	fs := v.createFS("sg")
+	v.clock.advance(1 << 40)
+	v.r.poke()
+	v.waitFS(fs.ID, StateAvailable)
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	sgs, err := v.r.DescribeMountTargetSecurityGroups(ctx, mt.ID)
+	if err != nil || !slices.Equal(sgs, []string{sgDef}) {
+		t.Fatal(sgs, err)
+	}
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{sgB}), ErrIncorrectMountTargetState) // creating
+	v.clock.advance(1 << 40)
+	v.r.poke()
+	v.waitMT(mt.ID, StateAvailable)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, nil), ErrBadRequest)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{"sg-0123456789abcdef0"}), ErrSecurityGroupNotFound)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{sgVPC2}), ErrSecurityGroupNotFound)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{sgDef, sgB, "sg-0000000000000001", "sg-0000000000000002", "sg-0000000000000003", "sg-0000000000000004"}), ErrSecurityGroupLimitExceeded)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, "fsmt-0123456789abcdef0", []string{sgB}), ErrMountTargetNotFound)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{"sg-0000000000000001"}), nil)
+	if s, _ := v.mts.spec(mt.ID); len(s.Ingress) != 0 {
+		t.Errorf("ingress of a group without rules: %v", s.Ingress)
+	}
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{sgB}), nil)
+	if s, _ := v.mts.spec(mt.ID); len(s.Ingress) != 2 {
+		t.Errorf("ingress after modify: %v", s.Ingress)
+	}
+	sgs, _ = v.r.DescribeMountTargetSecurityGroups(ctx, mt.ID)
+	if !slices.Equal(sgs, []string{sgB}) {
+		t.Error(sgs)
+	}
+	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil)
+	_, err = v.r.DescribeMountTargetSecurityGroups(ctx, mt.ID)
+	wantErr(t, err, ErrIncorrectMountTargetState)
+	wantErr(t, v.r.ModifyMountTargetSecurityGroups(ctx, mt.ID, []string{sgB}), ErrIncorrectMountTargetState)
+	_, err = v.r.DescribeMountTargetSecurityGroups(ctx, "fsmt-0123456789abcdef0")
+	wantErr(t, err, ErrMountTargetNotFound)
+}
+
+func TestMountTargetsAfterRestart(t *testing.T) {
+	v := newEnv(t)
+	fs := v.availableFS("restart")
+	a, _ := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	b, _ := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subB})
+	v.waitMT(b.ID, StateAvailable)
+	v.reopen(func(o *Options) { o.TransitionDelay = 1 << 50 })
+	wantErr(t, v.r.DeleteMountTarget(ctx, b.ID), nil)
+	v.reopen()
+	sa, okA := v.mts.spec(a.ID)
+	_, okB := v.mts.spec(b.ID)
+	if !okA || okB || sa.Addr != netip.MustParseAddrPort("10.0.1.4:2049") {
+		t.Errorf("after restart: a served %v (%v), b (deleting) served %v", okA, sa.Addr, okB)
+	}
+	if m, err := v.mt(b.ID); err != nil || m.LifeCycleState != StateDeleting {
+		t.Errorf("deleting mount target after restart: %+v %v", m, err)
+	}
+	v.reopen(func(o *Options) { o.TransitionDelay = 0 })
+	v.waitMTGone(b.ID)
+	v.crash()
+	if _, ok := v.mts.spec(a.ID); !ok {
+		t.Error("mount target not served after a crash")
+	}
+}

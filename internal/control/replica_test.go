@@ -1,0 +1,118 @@
+package control
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/regionfs/regionfs/internal/engine"
+)
+
+func TestReplicaHooks(t *testing.T) {
+	v := newEnv(t)
+	dst, err := v.r.CreateReplica(ctx, ReplicaInput{CreationToken: "repl-1"})
+	wantErr(t, err, nil)
+	again, err := v.r.CreateReplica(ctx, ReplicaInput{CreationToken: "repl-1"})
+	if err != nil || again.ID != dst.ID {
+		t.Fatalf("idempotent CreateReplica: %v %v", again.ID, err)
+	}
+	if !dst.Replica || dst.Protection != ProtectionReplicating || dst.ReplicationRole != RoleDestination || !dst.Encrypted {
+		t.Fatalf("replica: %+v", dst)
+	}
+	v.waitFS(dst.ID, StateAvailable)
+	efs, _ := v.e.FS(dst.ID)
+	if m, _ := efs.Mode(); m != engine.ModeReplica {
+		t.Errorf("engine mode %v", m)
+	}
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: dst.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	if s, _ := v.mts.spec(mt.ID); !s.ReadOnly {
+		t.Error("a replica's mount target is writable")
+	}
+	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil)
+	v.waitMTGone(mt.ID)
+	// Users cannot delete it or change its protection while it replicates.
+	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), ErrFileSystemInUse)
+	_, err = v.r.UpdateFileSystemProtection(ctx, dst.ID, ptr(ProtectionEnabled))
+	wantErr(t, err, ErrReplicationAlreadyExists)
+	_, err = v.r.UpdateFileSystem(ctx, UpdateFileSystemInput{FileSystemID: dst.ID, ThroughputMode: ptr(ThroughputBursting)})
+	wantErr(t, err, ErrBadRequest)
+	// Failover: replication promotes it (not here: it has no content)
+	// and clears the role.
+	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, ""), nil)
+	wantErr(t, v.r.SetProtection(ctx, dst.ID, ProtectionEnabled), nil)
+	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, "leader"), ErrBadRequest)
+	wantErr(t, v.r.SetProtection(ctx, dst.ID, "OFF"), ErrBadRequest)
+	wantErr(t, v.r.SetProtection(ctx, "fs-0123456789abcdef0", ProtectionEnabled), ErrFileSystemNotFound)
+	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), nil)
+	v.waitFSGone(dst.ID)
+}
+
+func TestKeepCopyAndReset(t *testing.T) {
+	v := newEnv(t)
+	src := v.availableFS("src")
+	efs, _ := v.e.FS(src.ID)
+	cred := engine.RootCred
+	ent, err := efs.Create(ctx, cred, engine.RootIno, "kept.txt", engine.CreateGuarded, engine.SetAttr{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := efs.Write(ctx, cred, ent.Attr.Ino, 0, []byte("divergent")); err != nil {
+		t.Fatal(err)
+	}
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: src.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	copyID, err := v.r.KeepCopy(ctx, src.ID, "failback from us-west-2; divergent writes kept")
+	wantErr(t, err, nil)
+	c := v.waitFS(copyID, StateAvailable)
+	if c.Name != "copy of "+src.ID {
+		t.Errorf("copy name %q tags %v", c.Name, c.Tags)
+	}
+	cfs, err := v.e.FS(copyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cfs.Lookup(ctx, cred, engine.RootIno, "kept.txt")
+	if err != nil {
+		t.Fatalf("copy lacks the file: %v", err)
+	}
+	data, _, _, err := cfs.Read(ctx, cred, a.Ino, 0, 100)
+	if err != nil || string(data) != "divergent" {
+		t.Fatalf("copy content %q %v", data, err)
+	}
+	cmt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: copyID, SubnetID: subA})
+	wantErr(t, err, nil)
+	if s, _ := v.mts.spec(cmt.ID); !s.ReadOnly {
+		t.Error("a kept copy is writable")
+	}
+	// Reset the original to an empty replica: same id, same mount target,
+	// now served read-only on the new engine file system.
+	wantErr(t, v.r.ResetToReplica(ctx, src.ID, ""), nil)
+	nfs, _ := v.e.FS(src.ID)
+	if nfs == efs {
+		t.Fatal("same engine file system after a reset")
+	}
+	if m, _ := nfs.Mode(); m != engine.ModeReplica {
+		t.Errorf("engine mode %v", m)
+	}
+	s, ok := v.mts.spec(mt.ID)
+	if !ok || s.FS != nfs || !s.ReadOnly {
+		t.Errorf("mount target after reset: served %v, new fs %v, read-only %v", ok, s.FS == nfs, s.ReadOnly)
+	}
+	d, _ := v.r.DescribeFileSystem(ctx, src.ID)
+	if !d.Replica || d.Protection != ProtectionReplicating || !d.Encrypted {
+		t.Errorf("after reset: %+v", d)
+	}
+	// A restart keeps everything.
+	v.reopen()
+	if _, err := v.e.FS(copyID); err != nil {
+		t.Error(err)
+	}
+	if s, ok := v.mts.spec(mt.ID); !ok || !s.ReadOnly {
+		t.Error("reset mount target after restart")
+	}
+	_, err = v.r.KeepCopy(ctx, "fs-0123456789abcdef0", "")
+	if !errors.Is(err, ErrFileSystemNotFound) {
+		t.Error(err)
+	}
+	wantErr(t, v.r.ResetToReplica(ctx, "fs-0123456789abcdef0", ""), ErrFileSystemNotFound)
+}
