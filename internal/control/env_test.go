@@ -53,9 +53,9 @@ func regionInfo() RegionInfo {
 
 // recorder is a MountTargetServer that remembers what it serves.
 type recorder struct {
-	mu      sync.Mutex
-	serving map[string]MountTargetSpec
-	calls   []string
+	mu       sync.Mutex
+	serving  map[string]MountTargetSpec
+	calls    []string
 	failNext error
 }
 
@@ -125,15 +125,15 @@ func (c *clock) advance(d time.Duration) {
 
 // env is a region over in-memory stores that can be reopened and crashed.
 type env struct {
-	t       *testing.T
-	kv      *kv.Memory
-	disk    *disk.Mem
-	ring    *kms.Keyring
-	mts     *recorder
-	clock   *clock
-	opts    Options
-	e       *engine.Engine
-	r       *Region
+	t     *testing.T
+	kv    *kv.Memory
+	disk  *disk.Mem
+	ring  *kms.Keyring
+	mts   *recorder
+	clock *clock
+	opts  Options
+	e     *engine.Engine
+	r     *Region
 }
 
 func newEnv(t *testing.T, mods ...func(*Options)) *env {

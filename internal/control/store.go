@@ -264,6 +264,3 @@ func (t *txn) commit() error {
 	}
 	return nil
 }
-
-// abort drops the writes.
-func (t *txn) abort() { t.b.Close() }
