@@ -86,6 +86,10 @@ type Catalog interface {
 	KeepCopy(ctx context.Context, fsID, reason string) (string, error)
 	// SetProtection records a file system's overwrite protection.
 	SetProtection(ctx context.Context, fsID, protection string) error
+	// SetRole records that a file system takes part in a configuration
+	// (RoleSource, RoleDestination; "" when it no longer does): it cannot
+	// be deleted meanwhile.
+	SetRole(ctx context.Context, fsID string, role Role) error
 }
 
 // Config is one replication configuration as each end stores it.
@@ -242,6 +246,13 @@ func (m *Manager) save(c *Config) error {
 }
 
 func (m *Manager) remove(c *Config, tomb *Tombstone) error {
+	fsID := c.SourceFileSystemID
+	if c.Role == RoleDestination {
+		fsID = c.DestFileSystemID
+	}
+	if err := m.o.Catalog.SetRole(context.Background(), fsID, ""); err != nil && !errors.Is(err, ErrFileSystemNotFound) {
+		m.log.Warn("replication role not cleared", "fs_id", fsID, "err", err)
+	}
 	batch := m.o.KV.NewBatch()
 	defer batch.Close()
 	batch.Delete(configKey(c.Role, c.ID))
@@ -391,6 +402,9 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 		DestFileSystemID: resp.FS, DestRegion: d.Region, DestOwnerID: resp.Owner,
 		AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn, KeptCopy: resp.KeptCopy,
 	}
+	if err := m.o.Catalog.SetRole(ctx, src.ID, RoleSource); err != nil {
+		return Description{}, err
+	}
 	if err := m.save(c); err != nil {
 		return Description{}, err
 	}
@@ -446,6 +460,9 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 		if err := m.o.Catalog.SetProtection(ctx, dst.ID, ProtectionReplicating); err != nil {
 			return createDestResp{}, err
 		}
+	}
+	if err := m.o.Catalog.SetRole(ctx, c.DestFileSystemID, RoleDestination); err != nil {
+		return createDestResp{}, err
 	}
 	if err := m.save(c); err != nil {
 		return createDestResp{}, err

@@ -98,6 +98,15 @@ func (c *catalog) SetProtection(_ context.Context, fsID, p string) error {
 	return nil
 }
 
+func (c *catalog) SetRole(_ context.Context, fsID string, role Role) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.fss[fsID]; !ok {
+		return ErrFileSystemNotFound
+	}
+	return nil
+}
+
 func (c *catalog) protection(id string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
