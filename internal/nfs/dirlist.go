@@ -80,14 +80,20 @@ func (r *request) list(t *target, dir *engine.Attr, cookie uint64, budget, dirBu
 	}
 	if cookie < cookieDotDot {
 		parent := *dir
+		pa := &parent
 		if !t.isRoot() {
 			p, err := t.fs.GetAttr(r.ctx, dir.Parent)
 			if err != nil {
 				return out, err
 			}
 			parent = p
+			// A directory moved out of an export's sub-directory: its
+			// parent is not given out (see LOOKUP "..").
+			if in, err := t.inside(r.ctx, p.Ino); err != nil || !in {
+				pa = nil
+			}
 		}
-		if !add("..", parent.Ino, &parent, cookieDotDot) {
+		if !add("..", parent.Ino, pa, cookieDotDot) {
 			return out, nil
 		}
 	}

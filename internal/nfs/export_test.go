@@ -186,6 +186,15 @@ func TestAccessPoint(t *testing.T) {
 	}
 	_, err = f.c.Lookup(f.ctx, sub.FH, "..")
 	wantStatus(t, err, proto.ErrAcces)
+	rd, err := f.c.ReadDirPlus(f.ctx, sub.FH, 0, [8]byte{}, 4096, 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rd.Entries {
+		if e.Name == ".." && (e.FH != nil || e.Attr != nil) {
+			t.Fatal("READDIRPLUS gives out the handle of a parent outside the access point")
+		}
+	}
 	if bytes.Equal(apsub, sub.FH) {
 		t.Fatal("the access point's handle equals the root export's handle")
 	}

@@ -32,11 +32,17 @@ func mountMnt(r *request) (proto.Message, error) {
 		host = r.c.remote.Addr().String()
 	}
 	r.s.mu.Lock()
-	r.s.mounts[mountEntry{host: host, path: a.Path}] = struct{}{}
+	if len(r.s.mounts) < maxMountEntries {
+		r.s.mounts[mountEntry{host: host, path: a.Path}] = struct{}{}
+	}
 	r.s.mu.Unlock()
 	r.s.log.Info("nfs mount", "path", a.Path, "remote", r.c.remote, "host", host)
 	return res, nil
 }
+
+// maxMountEntries bounds the advisory mount list DUMP reports (clients
+// choose its entries).
+const maxMountEntries = 4096
 
 // errNoExport: no export has this path.
 var errNoExport = errors.New("nfs: no such export")

@@ -286,8 +286,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Flush makes every buffered UNSTABLE write to fs durable (planned
-// failover: call it before the file system stops accepting writes).
+// Flush makes every buffered UNSTABLE write to fs durable. For a planned
+// failover, first make the exports of fs read-only (SetExports), so that
+// no new UNSTABLE write is accepted, then Flush, then change the file
+// system's mode.
 func (s *Server) Flush(ctx context.Context, fs *engine.FS) error {
 	return s.wb.flushAll(ctx, fs)
 }
