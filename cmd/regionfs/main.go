@@ -32,5 +32,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newNFSCmd())
 	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd())
+	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd())
 	return root
 }
