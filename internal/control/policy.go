@@ -161,48 +161,53 @@ func (r *Region) DescribeBackupPolicy(_ context.Context, ref string) (string, er
 	return f.Backup, nil
 }
 
+// FileSystemPolicy is a file system's resource policy.
+type FileSystemPolicy struct {
+	FileSystemID, Policy string
+}
+
 // PutFileSystemPolicy stores a file system's resource policy: a JSON IAM
 // policy document, validated for shape (Version, Statement with Effect
 // Allow or Deny) and echoed as given. It is not evaluated.
-func (r *Region) PutFileSystemPolicy(_ context.Context, ref, policy string, _ bool) (string, error) {
+func (r *Region) PutFileSystemPolicy(_ context.Context, ref, policy string, _ bool) (FileSystemPolicy, error) {
 	if err := checkPolicy(policy); err != nil {
-		return "", err
+		return FileSystemPolicy{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.checkLocked(); err != nil {
-		return "", err
+		return FileSystemPolicy{}, err
 	}
 	f, err := r.lookupFSLocked(ref)
 	if err != nil {
-		return "", err
+		return FileSystemPolicy{}, err
 	}
 	if f.State != StateAvailable {
-		return "", wrongFSState(f.ID, f.State)
+		return FileSystemPolicy{}, wrongFSState(f.ID, f.State)
 	}
 	n := *f
 	n.Policy = policy
 	t := r.begin()
 	t.putFS(&n)
 	if err := t.commit(); err != nil {
-		return "", err
+		return FileSystemPolicy{}, err
 	}
-	return policy, nil
+	return FileSystemPolicy{FileSystemID: f.ID, Policy: policy}, nil
 }
 
 // DescribeFileSystemPolicy returns a file system's policy
 // (ErrPolicyNotFound when none is set).
-func (r *Region) DescribeFileSystemPolicy(_ context.Context, ref string) (string, error) {
+func (r *Region) DescribeFileSystemPolicy(_ context.Context, ref string) (FileSystemPolicy, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f, err := r.lookupFSLocked(ref)
 	if err != nil {
-		return "", err
+		return FileSystemPolicy{}, err
 	}
 	if f.Policy == "" {
-		return "", errorf(ErrPolicyNotFound, "File system '%s' has no file system policy.", f.ID)
+		return FileSystemPolicy{}, errorf(ErrPolicyNotFound, "File system '%s' has no file system policy.", f.ID)
 	}
-	return f.Policy, nil
+	return FileSystemPolicy{FileSystemID: f.ID, Policy: f.Policy}, nil
 }
 
 // DeleteFileSystemPolicy removes a file system's policy (none is fine).

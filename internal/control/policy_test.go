@@ -157,20 +157,20 @@ func TestFileSystemPolicy(t *testing.T) {
 		{"statement not object", `{"Statement":["x"]}`, ErrInvalidPolicy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := v.r.PutFileSystemPolicy(ctx, fs.ID, tc.policy, false)
+			got, err := v.r.PutFileSystemPolicy(ctx, fs.ARN, tc.policy, false)
 			wantErr(t, err, tc.err)
-			if tc.err == nil && got != tc.policy {
+			if tc.err == nil && (got.Policy != tc.policy || got.FileSystemID != fs.ID) {
 				t.Errorf("echo %q", got)
 			}
 			if tc.err != nil {
-				if p, _ := v.r.DescribeFileSystemPolicy(ctx, fs.ID); p == tc.policy {
+				if p, _ := v.r.DescribeFileSystemPolicy(ctx, fs.ID); p.Policy == tc.policy {
 					t.Error("a refused policy is stored")
 				}
 			}
 		})
 	}
 	v.reopen()
-	if p, err := v.r.DescribeFileSystemPolicy(ctx, fs.ID); p != single || err != nil {
+	if p, err := v.r.DescribeFileSystemPolicy(ctx, fs.ID); p.Policy != single || p.FileSystemID != fs.ID || err != nil {
 		t.Errorf("after restart %q %v", p, err)
 	}
 	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, fs.ID), nil)

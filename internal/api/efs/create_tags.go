@@ -1,0 +1,24 @@
+package efs
+
+import "net/http"
+
+// createTags (deprecated): POST /2015-02-01/create-tags/{FileSystemId} → 204.
+func createTags(c *call) error {
+	id, err := c.label("FileSystemId", fileSystemIDRule)
+	if err != nil {
+		return err
+	}
+	b, err := c.bodyReader()
+	if err != nil {
+		return err
+	}
+	tags, ok := b.tags("Tags")
+	b.required("Tags", ok)
+	if err := *b.err; err != nil {
+		return err
+	}
+	if err := c.h.r.CreateTags(c.req.Context(), id, tags); err != nil {
+		return err
+	}
+	return c.noContent(http.StatusNoContent)
+}

@@ -1,0 +1,27 @@
+package efs
+
+import "net/http"
+
+// updateFileSystemProtection: PUT /2015-02-01/file-systems/{FileSystemId}/protection → 200.
+func updateFileSystemProtection(c *call) error {
+	id, err := c.label("FileSystemId", fileSystemIDRule)
+	if err != nil {
+		return err
+	}
+	b, err := c.bodyReader()
+	if err != nil {
+		return err
+	}
+	var p *string
+	if v, ok := b.str("ReplicationOverwriteProtection"); ok {
+		p = &v
+	}
+	if err := *b.err; err != nil {
+		return err
+	}
+	got, err := c.h.r.UpdateFileSystemProtection(c.req.Context(), id, p)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, protectionJSON{ReplicationOverwriteProtection: got})
+}
