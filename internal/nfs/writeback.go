@@ -76,9 +76,11 @@ type extent struct {
 func (e extent) end() uint64 { return e.off + uint64(len(e.data)) }
 
 type flight struct {
-	ext   []extent
-	bytes int64
-	done  chan struct{}
+	ext    []extent
+	bytes  int64
+	before []*flight // earlier flights of overlapping ranges
+	cred   engine.Cred
+	done   chan struct{}
 }
 
 // Tuning of background flushes.
@@ -294,25 +296,30 @@ func (d *dirty) take(all bool, bs uint64) []extent {
 }
 
 // launchLocked starts writing buffered data of a file in the background.
-func (w *writeback) launchLocked(k fileKey, d *dirty, all bool) *flight {
+func (w *writeback) launchLocked(k fileKey, d *dirty, all bool) {
+	if f := w.prepareLocked(k, d, all); f != nil {
+		go w.run(k, f)
+	}
+}
+
+// prepareLocked moves buffered data of a file into a new flight, which
+// the caller runs (w.run) in the background or in its own goroutine.
+func (w *writeback) prepareLocked(k fileKey, d *dirty, all bool) *flight {
 	ext := d.take(all, w.blockSize(k.fs))
 	if len(ext) == 0 {
 		return nil
 	}
-	f := &flight{ext: ext, done: make(chan struct{})}
+	f := &flight{ext: ext, cred: d.cred, done: make(chan struct{})}
 	for _, x := range ext {
 		f.bytes += int64(len(x.data))
 	}
-	var before []*flight
 	for _, g := range d.flights {
 		if overlaps(g.ext, ext) {
-			before = append(before, g)
+			f.before = append(f.before, g)
 		}
 	}
 	d.flights = append(d.flights, f)
-	cred := d.cred
 	w.flightWG.Add(1)
-	go w.run(k, f, before, cred)
 	return f
 }
 
@@ -328,12 +335,12 @@ func overlaps(a, b []extent) bool {
 }
 
 // run writes a flight after the earlier flights it overlaps.
-func (w *writeback) run(k fileKey, f *flight, before []*flight, cred engine.Cred) {
+func (w *writeback) run(k fileKey, f *flight) {
 	defer w.flightWG.Done()
-	for _, g := range before {
+	for _, g := range f.before {
 		<-g.done
 	}
-	err := w.write(k, f.ext, cred)
+	err := w.write(k, f.ext, f.cred)
 	w.mu.Lock()
 	d := w.files[k]
 	if err != nil && !errors.Is(err, engine.ErrStale) && d.err == nil {
@@ -355,29 +362,15 @@ func (w *writeback) run(k fileKey, f *flight, before []*flight, cred engine.Cred
 
 // write hands extents to the engine: contiguous runs cut at block
 // boundaries into pieces of at most one block, written in parallel (they
-// do not overlap, so their order does not matter).
+// do not overlap, so their order does not matter); a single piece is
+// written by the calling goroutine.
 func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
-	bs := w.blockSize(k.fs)
-	ctx := w.s.ctx
-	var (
-		wg    sync.WaitGroup
-		errMu sync.Mutex
-		first error
-	)
-	emit := func(off uint64, data []byte) {
-		w.flushSem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-w.flushSem; wg.Done() }()
-			if _, _, err := k.fs.Write(ctx, cred, k.ino, off, data); err != nil {
-				errMu.Lock()
-				if first == nil {
-					first = fmt.Errorf("write %d bytes at %d: %w", len(data), off, err)
-				}
-				errMu.Unlock()
-			}
-		}()
+	type piece struct {
+		off  uint64
+		data []byte
 	}
+	bs := w.blockSize(k.fs)
+	var pieces []piece
 	for i := 0; i < len(ext); {
 		j := i + 1
 		for j < len(ext) && ext[j].off == ext[j-1].end() {
@@ -388,9 +381,38 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 		off, end := run[0].off, run[len(run)-1].end()
 		for off < end {
 			pe := min(end, (off/bs+1)*bs)
-			emit(off, gather(run, off, pe))
+			pieces = append(pieces, piece{off, gather(run, off, pe)})
 			off = pe
 		}
+	}
+	ctx := w.s.ctx
+	writeOne := func(p piece) error {
+		if _, _, err := k.fs.Write(ctx, cred, k.ino, p.off, p.data); err != nil {
+			return fmt.Errorf("write %d bytes at %d: %w", len(p.data), p.off, err)
+		}
+		return nil
+	}
+	if len(pieces) == 1 {
+		return writeOne(pieces[0])
+	}
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	for _, p := range pieces {
+		w.flushSem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-w.flushSem; wg.Done() }()
+			if err := writeOne(p); err != nil {
+				errMu.Lock()
+				if first == nil {
+					first = err
+				}
+				errMu.Unlock()
+			}
+		}()
 	}
 	wg.Wait()
 	return first
@@ -427,9 +449,14 @@ func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino uint64) error
 		w.mu.Unlock()
 		return nil
 	}
-	w.launchLocked(k, d, true)
+	own := w.prepareLocked(k, d, true)
 	pending := slices.Clone(d.flights)
 	w.mu.Unlock()
+	if own != nil {
+		// Written by the COMMIT's own goroutine: no hand-off on the
+		// path of a small file's create, write, commit.
+		w.run(k, own)
+	}
 	for _, f := range pending {
 		select {
 		case <-f.done:
