@@ -71,7 +71,12 @@ type server interface {
 
 type result struct {
 	writeMBs, readMBs, createSerial, createParallel float64
+	// lat is the median latency of single procedures, in µs.
+	lat map[string]float64
 }
+
+// latencyProcs are the procedures whose single-call latency is printed.
+var latencyProcs = []string{"NULL", "GETATTR", "LOOKUP", "CREATE", "WRITE", "COMMIT"}
 
 func run(c config) error {
 	for _, tool := range []string{"nfs-cp", "ganesha.nfsd", "rpcbind", "go"} {
@@ -160,6 +165,10 @@ func run(c config) error {
 		}
 		fmt.Printf("%-26s %8.1f %11.1f   %5.2fx  >=%.1fx %s (%s)\n", m.label, a, b, a/b, m.goal, verdict, m.unit)
 	}
+	fmt.Printf("\nmedian latency, 1 conn (µs)  regionfs     ganesha\n")
+	for _, p := range latencyProcs {
+		fmt.Printf("  %-26s %8.0f %11.0f\n", p, med("regionfs", func(r result) float64 { return r.lat[p] }), med("ganesha", func(r result) float64 { return r.lat[p] }))
+	}
 	return nil
 }
 
@@ -197,6 +206,9 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 		return res, err
 	}
 	if res.createParallel, err = creates(ctx, c, s, "parallel", c.conns); err != nil {
+		return res, err
+	}
+	if res.lat, err = latencies(ctx, s); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -270,6 +282,72 @@ func creates(ctx context.Context, c config, s server, dirName string, conns int)
 		return 0, err
 	}
 	return float64(c.files) / el.Seconds(), nil
+}
+
+// latencies measures single calls on one connection: NULL, GETATTR and
+// LOOKUP of the export root, and the CREATE, WRITE (1 KiB, UNSTABLE) and
+// COMMIT of new files; it returns each one's median in µs.
+func latencies(ctx context.Context, s server) (map[string]float64, error) {
+	mc, err := client.Dial(ctx, s.mountAddr())
+	if err != nil {
+		return nil, err
+	}
+	root, _, err := mc.WithAuth(client.Unix("bench", 0, 0)).Mount(ctx, s.exportPath())
+	mc.Close()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := client.Dial(ctx, s.nfsAddr())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	cl := nc.WithAuth(client.Unix("bench", 0, 0))
+	if _, err := cl.Mkdir(ctx, root, "latency", proto.Sattr{}); err != nil {
+		return nil, err
+	}
+	dir, err := cl.Lookup(ctx, root, "latency")
+	if err != nil {
+		return nil, err
+	}
+	const n = 1000
+	samples := map[string][]float64{}
+	timed := func(name string, f func() error) error {
+		t0 := time.Now()
+		err := f()
+		samples[name] = append(samples[name], float64(time.Since(t0).Microseconds()))
+		return err
+	}
+	data := make([]byte, 1024)
+	for i := range n {
+		var fh proto.FH
+		steps := []struct {
+			name string
+			f    func() error
+		}{
+			{"NULL", func() error { return cl.Null(ctx, proto.ProgNFS, proto.VersNFS) }},
+			{"GETATTR", func() error { _, err := cl.GetAttr(ctx, root); return err }},
+			{"LOOKUP", func() error { _, err := cl.Lookup(ctx, root, "latency"); return err }},
+			{"CREATE", func() error {
+				r, err := cl.Create(ctx, dir.FH, fmt.Sprintf("l%06d", i), proto.Guarded, proto.Sattr{})
+				fh = r.FH
+				return err
+			}},
+			{"WRITE", func() error { _, err := cl.Write(ctx, fh, 0, data, proto.Unstable); return err }},
+			{"COMMIT", func() error { _, err := cl.Commit(ctx, fh, 0, 0); return err }},
+		}
+		for _, st := range steps {
+			if err := timed(st.name, st.f); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.name, err)
+			}
+		}
+	}
+	out := map[string]float64{}
+	for name, v := range samples {
+		slices.Sort(v)
+		out[name] = v[len(v)/2]
+	}
+	return out, nil
 }
 
 func randomFile(path string, n int64) error {
