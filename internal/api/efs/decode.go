@@ -114,7 +114,7 @@ func (r *reader) number(member string) (float64, bool) {
 		return 0, false
 	}
 	var n json.Number
-	if err := json.Unmarshal(v, &n); err != nil {
+	if c := v[0]; (c < '0' || c > '9') && c != '-' || json.Unmarshal(v, &n) != nil {
 		r.fail("1 validation error detected: Value at '%s' must be a number.", r.name(member))
 		return 0, false
 	}
