@@ -410,6 +410,18 @@ func (r *Region) UpdateFileSystemProtection(ctx context.Context, ref string, pro
 	if err := r.setProtectionLocked(ctx, f, p); err != nil {
 		return "", err
 	}
+	if p == ProtectionEnabled {
+		// A file system fenced by a failover elsewhere (it shows DISABLED)
+		// takes writes again when its owner says so.
+		if fs, err := r.engineFS(f.ID); err == nil {
+			if mode, _ := fs.Mode(); mode == engine.ModeFenced {
+				if err := fs.Unfence(ctx); err != nil {
+					return "", fmt.Errorf("control: unfence %s: %w", f.ID, err)
+				}
+				r.log.Info("file system unfenced: it takes writes again", "fs_id", f.ID)
+			}
+		}
+	}
 	return p, nil
 }
 
