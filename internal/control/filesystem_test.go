@@ -194,26 +194,37 @@ func TestFileSystemLimit(t *testing.T) {
 }
 
 func TestFileSystemLifeCycle(t *testing.T) {
-	v := newEnv(t)
+	v := newEnv(t, func(o *Options) { o.TransitionDelay = time.Minute })
+	step := func() { v.clock.advance(time.Minute); v.r.poke() }
 	fs := v.createFS("life")
 	if fs.LifeCycleState != StateCreating {
 		t.Fatalf("new file system is %s", fs.LifeCycleState)
 	}
+	if _, err := v.e.FS(fs.ID); err != nil {
+		t.Fatalf("no engine file system while creating: %v", err)
+	}
+	step()
 	fs = v.waitFS(fs.ID, StateAvailable)
-	if fs.NumberOfMountTargets != 0 || fs.Size.Value == 0 && fs.Size.Timestamp.IsZero() {
+	if fs.NumberOfMountTargets != 0 || fs.Size.Timestamp.IsZero() {
 		t.Errorf("description: %+v", fs)
 	}
 	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
 	wantErr(t, err, nil)
 	wantErr(t, v.r.DeleteFileSystem(ctx, fs.ID), ErrFileSystemInUse)
 	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil)
+	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil) // already deleting
 	// A mount target being deleted still holds the file system.
-	if m, err := v.mt(mt.ID); err == nil && m.LifeCycleState == StateDeleting {
-		wantErr(t, v.r.DeleteFileSystem(ctx, fs.ID), ErrFileSystemInUse)
-	}
+	wantErr(t, v.r.DeleteFileSystem(ctx, fs.ID), ErrFileSystemInUse)
+	step()
 	v.waitMTGone(mt.ID)
 	wantErr(t, v.r.DeleteFileSystem(ctx, fs.ID), nil)
-	wantErr(t, v.r.DeleteFileSystem(ctx, fs.ID), nil) // while deleting, or gone already
+	wantErr(t, v.r.DeleteFileSystem(ctx, fs.ID), nil) // already deleting
+	if d, _ := v.r.DescribeFileSystem(ctx, fs.ID); d.LifeCycleState != StateDeleting {
+		t.Errorf("state %s", d.LifeCycleState)
+	}
+	_, err = v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, ErrIncorrectLifeCycleState)
+	step()
 	v.waitFSGone(fs.ID)
 	if _, err := v.e.FS(fs.ID); !errors.Is(err, engine.ErrFSNotFound) {
 		t.Errorf("engine file system survives its deletion: %v", err)

@@ -203,9 +203,9 @@ func Open(ctx context.Context, o Options) (*Region, error) {
 	}
 	r.mu.Lock()
 	r.startMountTargetsLocked(ctx)
+	r.log.Info("control plane open", "region", o.Region.Name, "file_systems", len(r.fss), "mount_targets", len(r.mts), "access_points", len(r.aps))
 	r.mu.Unlock()
 	go r.run()
-	r.log.Info("control plane open", "region", o.Region.Name, "file_systems", len(r.fss), "mount_targets", len(r.mts), "access_points", len(r.aps))
 	return r, nil
 }
 

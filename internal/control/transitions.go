@@ -8,8 +8,13 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 )
 
-// retryDelay is how long the worker waits after a failed transition.
-const retryDelay = time.Second
+// retryDelay is how long the worker waits after a failed transition;
+// maxSleep bounds its sleep while a transition is pending, so that a clock
+// that jumps ahead is noticed.
+const (
+	retryDelay = time.Second
+	maxSleep   = 500 * time.Millisecond
+)
 
 // run is the transition worker: it moves resources out of transitional
 // states once the transition delay has passed since they entered them,
@@ -30,7 +35,7 @@ func (r *Region) run() {
 		var wake <-chan time.Time
 		var timer *time.Timer
 		if !next.IsZero() {
-			timer = time.NewTimer(max(0, next.Sub(r.now())))
+			timer = time.NewTimer(min(max(0, next.Sub(r.now())), maxSleep))
 			wake = timer.C
 		}
 		select {

@@ -95,4 +95,3 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
-
