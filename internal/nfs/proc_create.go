@@ -52,7 +52,7 @@ func (r *request) commitExisting(t *target, name string) error {
 		return err
 	}
 	if at.Type == engine.TypeRegular && r.s.wb.has(t.fs, at.Ino) {
-		return r.s.wb.commit(r.ctx, t.fs, at.Ino)
+		return r.s.wb.settle(r.ctx, t.fs, at.Ino)
 	}
 	return nil
 }

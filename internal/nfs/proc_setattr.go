@@ -30,7 +30,7 @@ func procSetAttr(r *request) (proto.Message, error) {
 		r.s.ra.drop(t.fs, t.h.ino)
 	}
 	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
-		err = r.s.wb.commit(r.ctx, t.fs, t.h.ino)
+		err = r.s.wb.settle(r.ctx, t.fs, t.h.ino)
 	}
 	var after engine.Attr
 	if err == nil {

@@ -442,6 +442,17 @@ func gather(run []extent, lo, hi uint64) []byte {
 // commit makes everything buffered for a file durable and returns (and
 // forgets) the first failure of its background writes.
 func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino uint64) error {
+	return w.sync(ctx, fs, ino, true)
+}
+
+// settle makes everything buffered for a file durable before another
+// operation on it (SETATTR, a truncating CREATE); a failure of a
+// background write stays for the file's next COMMIT to report.
+func (w *writeback) settle(ctx context.Context, fs *engine.FS, ino uint64) error {
+	return w.sync(ctx, fs, ino, false)
+}
+
+func (w *writeback) sync(ctx context.Context, fs *engine.FS, ino uint64, report bool) error {
 	k := fileKey{fs, ino}
 	w.mu.Lock()
 	d := w.files[k]
@@ -463,6 +474,9 @@ func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino uint64) error
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	if !report {
+		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -254,6 +254,11 @@ func TestUnstableWriteError(t *testing.T) {
 	if err != nil || w.Committed != proto.Unstable {
 		t.Fatalf("unstable write %v", err)
 	}
+	// A SETATTR in between waits for the failed write but leaves its
+	// error to COMMIT.
+	if _, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, nil); err != nil {
+		t.Fatalf("setattr after a failed background write: %v", err)
+	}
 	_, err = f.c.Commit(f.ctx, fh, 0, 0)
 	wantStatus(t, err, proto.ErrNoSpc)
 	faulty.Clear()
