@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/regionfs/regionfs/internal/api/efs"
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/nfs"
 )
@@ -13,7 +14,7 @@ import (
 // the EFS API handler and what the EC2 subset needs from it.
 type controlPlane struct {
 	region        *control.Region
-	efs           http.Handler // nil until package efs exists: EFS operations answer UnknownOperationException
+	efs           http.Handler
 	usedAddresses func(subnetID string) int
 }
 
@@ -46,7 +47,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &controlPlane{region: r, usedAddresses: r.UsedAddresses}, nil
+	return &controlPlane{region: r, efs: efs.NewHandler(r, n.log), usedAddresses: r.UsedAddresses}, nil
 }
 
 func (c *controlPlane) close() error { return c.region.Close() }
