@@ -121,6 +121,22 @@ func (p *devProc) aws(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
+// waitAWS polls an aws command until it prints want.
+func waitAWS(t *testing.T, p *devProc, want string, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := p.aws(args...)
+		if err == nil && out == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("aws %v: %v %q after 30 s, want %q", args, err, out, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // envFile reads the export lines of env.sh.
@@ -194,6 +210,46 @@ func TestDevE2E(t *testing.T) {
 		t.Fatalf("wrong secret: %v %s", err, wrong)
 	}
 
+	// EFS through the edge: a file system, mount targets in two subnets, a
+	// file written over NFS through one and read through the other.
+	fsID, err := p.aws("efs", "create-file-system", "--creation-token", "e2e", "--encrypted", "--tags", "Key=Name,Value=e2e", "--query", "FileSystemId", "--output", "text")
+	if err != nil || !strings.HasPrefix(fsID, "fs-") {
+		t.Fatalf("create-file-system: %v %s", err, fsID)
+	}
+	waitAWS(t, p, "available", "efs", "describe-file-systems", "--file-system-id", fsID, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
+	sg, err := p.aws("ec2", "describe-security-groups", "--query", "SecurityGroups[0].GroupId", "--output", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ips []string
+	for _, sub := range strings.Fields(ids) {
+		mt, err := p.aws("efs", "create-mount-target", "--file-system-id", fsID, "--subnet-id", sub, "--security-groups", sg, "--query", "[MountTargetId,IpAddress]", "--output", "text")
+		if err != nil {
+			t.Fatalf("create-mount-target: %v %s", err, mt)
+		}
+		f := strings.Fields(mt)
+		waitAWS(t, p, "available", "efs", "describe-mount-targets", "--mount-target-id", f[0], "--query", "MountTargets[0].LifeCycleState", "--output", "text")
+		ips = append(ips, f[1])
+	}
+	src := filepath.Join(t.TempDir(), "hello.txt")
+	os.WriteFile(src, []byte("written through one mount target\n"), 0o644)
+	mtURL := func(ip, path string) string {
+		return "nfs://" + ip + path + "?nfsport=12049&mountport=12049&version=3&auto-traverse-mounts=0"
+	}
+	if out, err := exec.Command(needTool(t, "nfs-cp"), src, mtURL(ips[0], "/hello.txt")).CombinedOutput(); err != nil {
+		t.Fatalf("nfs-cp to %s: %v %s", ips[0], err, out)
+	}
+	if out, err := exec.Command(needTool(t, "nfs-cat"), mtURL(ips[1], "/hello.txt")).CombinedOutput(); err != nil || string(out) != "written through one mount target\n" {
+		t.Fatalf("nfs-cat from %s: %v %q", ips[1], err, out)
+	}
+	westFS, err := p.aws("efs", "create-file-system", "--region", "us-west-2", "--creation-token", "e2e-west", "--query", "FileSystemId", "--output", "text")
+	if err != nil {
+		t.Fatalf("us-west-2 create-file-system: %v %s", err, westFS)
+	}
+	if out, err := p.aws("efs", "describe-file-systems", "--file-system-id", westFS); err == nil || !strings.Contains(out, "FileSystemNotFound") {
+		t.Fatalf("us-west-2 file system visible in us-east-1: %v %s", err, out)
+	}
+
 	// A regional outage: us-east-1 fails fast with 503, us-west-2 works.
 	if out, err := exec.Command(bin, "dev", "region", "stop", "us-east-1", "--data-dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), "us-east-1: down") {
 		t.Fatalf("region stop: %v %s", err, out)
@@ -218,6 +274,13 @@ func TestDevE2E(t *testing.T) {
 	if out, err := p.aws("ec2", "describe-subnets", "--region", "us-west-2", "--query", "length(Subnets)"); err != nil || out != "2" {
 		t.Fatalf("us-west-2 while us-east-1 is down: %v %s", err, out)
 	}
+	if out, err := p.aws("efs", "describe-file-systems", "--region", "us-west-2", "--query", "FileSystems[0].FileSystemId", "--output", "text"); err != nil || out != westFS {
+		t.Fatalf("us-west-2 EFS while us-east-1 is down: %v %s", err, out)
+	}
+	if c, err := net.DialTimeout("tcp", ips[0]+":12049", time.Second); err == nil {
+		c.Close()
+		t.Fatal("a us-east-1 mount target still accepts while the region is down")
+	}
 	if out, err := exec.Command(bin, "dev", "region", "start", "us-east-1", "--data-dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), "us-east-1: up") {
 		t.Fatalf("region start: %v %s", err, out)
 	}
@@ -238,5 +301,19 @@ func TestDevE2E(t *testing.T) {
 	}
 	if ids2, err := p2.aws("ec2", "describe-subnets", "--query", "Subnets[].SubnetId", "--output", "text"); err != nil || ids2 != ids {
 		t.Fatalf("subnet ids changed across a restart: %q vs %q (%v)", ids2, ids, err)
+	}
+	if out, err := p2.aws("efs", "describe-file-systems", "--file-system-id", fsID, "--query", "FileSystems[0].[Name,NumberOfMountTargets,Encrypted]", "--output", "text"); err != nil || out != "e2e\t2\tTrue" {
+		t.Fatalf("file system after a restart: %v %q", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.Command(needTool(t, "nfs-cat"), mtURL(ips[1], "/hello.txt")).CombinedOutput()
+		if err == nil && string(out) == "written through one mount target\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mount target after a restart: %v %q", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
