@@ -42,7 +42,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 		MountTargets:    controlMountTargets{n.mts},
 		NFSPort:         cfg.NFS.Port,
 		TransitionDelay: cfg.TransitionDelayOrDefault(),
-		Logger:          n.log,
+		Logger:          n.baseLog, // control names the region itself
 	})
 	if err != nil {
 		return nil, err

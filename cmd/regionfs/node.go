@@ -36,7 +36,8 @@ import (
 // two.
 type node struct {
 	cfg     *config.Config
-	log     *slog.Logger
+	log     *slog.Logger // with the region's name
+	baseLog *slog.Logger // without it, for components that add it themselves
 	reg     *prometheus.Registry
 	store   *pebblekv.Store
 	engine  *engine.Engine
@@ -57,7 +58,7 @@ type node struct {
 func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onFatal func(error)) (n *node, err error) {
 	base := log
 	log = log.With("region", cfg.Region)
-	n = &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	n = &node{cfg: cfg, log: log, baseLog: base, reg: prometheus.NewRegistry()}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
