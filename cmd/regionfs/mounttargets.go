@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs"
 )
@@ -38,6 +40,9 @@ type accessPoint struct {
 // mount target of the region down and up again.
 type mountTargets struct {
 	log *slog.Logger
+	// reg, when set, receives each mount target's NFS metrics, labelled
+	// mount_target and fs_id.
+	reg prometheus.Registerer
 	// bind maps a mount target's address to the address it listens on
 	// (a subnet's listen_address); nil keeps the address.
 	bind func(netip.AddrPort) netip.AddrPort
@@ -49,14 +54,15 @@ type mountTargets struct {
 
 type servedTarget struct {
 	spec    mountTarget
+	metrics *trackingRegisterer
 	ingress atomic.Pointer[[]netip.Prefix]
 	srv     *nfs.Server // nil while suspended
 	done    chan error
 	cancel  context.CancelFunc
 }
 
-func newMountTargets(log *slog.Logger, bind func(netip.AddrPort) netip.AddrPort) *mountTargets {
-	return &mountTargets{log: log, bind: bind, targets: map[string]*servedTarget{}}
+func newMountTargets(log *slog.Logger, reg prometheus.Registerer, bind func(netip.AddrPort) netip.AddrPort) *mountTargets {
+	return &mountTargets{log: log, reg: reg, bind: bind, targets: map[string]*servedTarget{}}
 }
 
 // start serves mt until stop; a mount target already served is updated.
@@ -170,8 +176,15 @@ func (m *mountTargets) listenLocked(t *servedTarget) error {
 	if err != nil {
 		return fmt.Errorf("mount target %s: listen on %s: %w", t.spec.ID, addr, err)
 	}
+	var reg prometheus.Registerer
+	if m.reg != nil {
+		t.metrics = &trackingRegisterer{inner: prometheus.WrapRegistererWith(
+			prometheus.Labels{"mount_target": t.spec.ID, "fs_id": t.spec.FileSystemID}, m.reg)}
+		reg = t.metrics
+	}
 	srv := nfs.NewServer(nfs.Options{
-		Logger: m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
+		Registerer: reg,
+		Logger:     m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
 		Admit: func(remote netip.AddrPort) bool {
 			for _, p := range *t.ingress.Load() {
 				if p.Contains(remote.Addr().Unmap()) {
@@ -192,8 +205,8 @@ func (m *mountTargets) listenLocked(t *servedTarget) error {
 
 func (m *mountTargets) shutdown(ctx context.Context, t *servedTarget) error {
 	m.mu.Lock()
-	srv, done, cancel := t.srv, t.done, t.cancel
-	t.srv, t.done, t.cancel = nil, nil, nil
+	srv, done, cancel, metrics := t.srv, t.done, t.cancel, t.metrics
+	t.srv, t.done, t.cancel, t.metrics = nil, nil, nil, nil
 	m.mu.Unlock()
 	if srv == nil {
 		return nil
@@ -206,8 +219,48 @@ func (m *mountTargets) shutdown(ctx context.Context, t *servedTarget) error {
 	if errors.Is(serr, nfs.ErrServerClosed) || errors.Is(serr, context.Canceled) {
 		serr = nil
 	}
+	if metrics != nil {
+		metrics.unregisterAll()
+	}
 	m.log.Info("mount target stopped", "mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID)
 	return errors.Join(err, serr)
+}
+
+// trackingRegisterer remembers what it registered so that a stopped mount
+// target's collectors can be removed (a restarted one registers again).
+type trackingRegisterer struct {
+	inner prometheus.Registerer
+	mu    sync.Mutex // guards cs
+	cs    []prometheus.Collector
+}
+
+func (r *trackingRegisterer) Register(c prometheus.Collector) error {
+	if err := r.inner.Register(c); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.cs = append(r.cs, c)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *trackingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r *trackingRegisterer) Unregister(c prometheus.Collector) bool { return r.inner.Unregister(c) }
+
+func (r *trackingRegisterer) unregisterAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.cs {
+		r.inner.Unregister(c)
+	}
+	r.cs = nil
 }
 
 // exports are a mount target's NFS exports: the root ("/", which is also

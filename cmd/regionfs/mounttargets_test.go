@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -71,7 +73,8 @@ func TestMountTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMountTargets(slog.New(slog.DiscardHandler), nil)
+	reg := prometheus.NewRegistry()
+	m := newMountTargets(slog.New(slog.DiscardHandler), reg, nil)
 	defer m.close(ctx)
 	a1, a2 := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	everyone := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -137,6 +140,22 @@ func TestMountTargets(t *testing.T) {
 	}
 	if out, err := run(nfsLs, nfsURL(a1, "/")); err != nil || !strings.Contains(out, "hello.txt") {
 		t.Fatalf("after resume: %v %s", err, out)
+	}
+	// Each mount target's NFS metrics, also after suspend/resume registered them again.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				found = found || (l.GetName() == "mount_target" && l.GetValue() == "fsmt-1")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no NFS metrics labelled mount_target=fsmt-1")
 	}
 	if err := m.stop(ctx, "fsmt-1"); err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	n.mts = newMountTargets(log, subnetBinder(cfg))
+	n.mts = newMountTargets(log, n.reg, subnetBinder(cfg))
 	if n.control, err = openControl(ctx, n); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
