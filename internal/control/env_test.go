@@ -57,6 +57,7 @@ type recorder struct {
 	serving  map[string]MountTargetSpec
 	calls    []string
 	failNext error
+	stopGate chan struct{} // when set, Stop waits for it to close
 }
 
 func newRecorder() *recorder { return &recorder{serving: map[string]MountTargetSpec{}} }
@@ -85,6 +86,12 @@ func (m *recorder) Update(_ context.Context, s MountTargetSpec) error {
 }
 
 func (m *recorder) Stop(_ context.Context, id string) error {
+	m.mu.Lock()
+	gate := m.stopGate
+	m.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, "stop "+id)

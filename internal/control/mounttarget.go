@@ -382,16 +382,23 @@ func (r *Region) DeleteMountTarget(ctx context.Context, id string) error {
 		if err := t.commit(); err != nil {
 			return false, err
 		}
+		// Its address stays taken until its server has stopped.
+		r.stopping[id] = true
 		r.log.Info("mount target deleting", "mount_target", id, "fs_id", m.FileSystemID)
-		r.poke()
 		return true, nil
 	}()
-	if err != nil || !stop || r.o.MountTargets == nil {
+	if err != nil || !stop {
 		return err
 	}
-	if err := r.o.MountTargets.Stop(ctx, id); err != nil {
-		r.log.Error("mount target not stopped", "mount_target", id, "err", err)
+	if r.o.MountTargets != nil {
+		if err := r.o.MountTargets.Stop(ctx, id); err != nil {
+			r.log.Error("mount target not stopped", "mount_target", id, "err", err)
+		}
 	}
+	r.mu.Lock()
+	delete(r.stopping, id)
+	r.mu.Unlock()
+	r.poke()
 	return nil
 }
 

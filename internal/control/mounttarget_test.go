@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -302,4 +303,35 @@ func TestMountTargetsAfterRestart(t *testing.T) {
 	if _, ok := v.mts.spec(a.ID); !ok {
 		t.Error("mount target not served after a crash")
 	}
+}
+
+// Regression: a deleted mount target's address stays taken until its
+// server has stopped, so a new mount target never binds it too early.
+func TestMountTargetAddressHeldUntilStopped(t *testing.T) {
+	v := newEnv(t)
+	a, b := v.availableFS("a"), v.availableFS("b")
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: a.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	gate := make(chan struct{})
+	v.mts.mu.Lock()
+	v.mts.stopGate = gate
+	v.mts.mu.Unlock()
+	done := make(chan error)
+	go func() { done <- v.r.DeleteMountTarget(ctx, mt.ID) }()
+	if err := poll(func() bool { m, err := v.mt(mt.ID); return err == nil && m.LifeCycleState == StateDeleting }); err != nil {
+		t.Fatal("mount target never deleting")
+	}
+	v.r.poke()
+	time.Sleep(20 * time.Millisecond) // the worker had its chance to remove it
+	if _, err := v.mt(mt.ID); err != nil {
+		t.Fatalf("removed while its server was still stopping: %v", err)
+	}
+	other, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: b.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	if other.IPAddress == mt.IPAddress {
+		t.Fatalf("address %s handed out while its server was stopping", other.IPAddress)
+	}
+	close(gate)
+	wantErr(t, <-done, nil)
+	v.waitMTGone(mt.ID)
 }

@@ -148,6 +148,7 @@ type Region struct {
 	apTokens map[string]string // client token → access point id
 	prefs    prefsRecord
 	purging  map[string]bool // file systems whose engine state is being deleted
+	stopping map[string]bool // mount targets whose server is being stopped
 }
 
 // Open loads the region's control state, creates engine file systems that a
@@ -193,7 +194,7 @@ func Open(ctx context.Context, o Options) (*Region, error) {
 		o: o, log: o.Logger,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		fss: map[string]*fsRecord{}, mts: map[string]*mtRecord{}, aps: map[string]*apRecord{},
-		tokens: map[string]string{}, apTokens: map[string]string{}, purging: map[string]bool{},
+		tokens: map[string]string{}, apTokens: map[string]string{}, purging: map[string]bool{}, stopping: map[string]bool{},
 	}
 	if err := r.load(); err != nil {
 		return nil, err

@@ -109,7 +109,7 @@ func (r *Region) step(ctx context.Context) time.Time {
 				t.putMT(&n)
 			}
 		case StateDeleting:
-			if due(m.Since) {
+			if !r.stopping[m.ID] && due(m.Since) {
 				t.deleteMT(m)
 			}
 		}
