@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -90,8 +91,12 @@ func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]by
 			return nil, fs.corrupt(fmt.Errorf("read block %d of inode %d: %w", idx, ino, err))
 		}
 		n := min(int(be.length), len(data))
-		buf = make([]byte, n, max(n, 4096))
-		copy(buf, data[:n])
+		if n >= 4096 {
+			buf = bytes.Clone(data[:n]) // not zeroed before the copy
+		} else {
+			buf = make([]byte, n, 4096)
+			copy(buf, data[:n])
+		}
 	}
 	p := extentPrefix(ino, idx)
 	it, err := r.NewIter(p, upper(p))
@@ -147,6 +152,21 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 		return nil, off >= n.size, attr, nil
 	}
 	end := min(n.size, off+uint64(count))
+	bs := uint64(fs.blockSizeOr())
+	if n.flags&flagInline == 0 && off%bs == 0 && end-off <= bs {
+		// Within one block from its start: the block's private copy is
+		// the result (no second buffer to zero and fill).
+		blk, err := fs.loadBlock(ctx, v.r, ino, off/bs)
+		if err != nil {
+			return nil, false, attr, err
+		}
+		if uint64(len(blk)) >= end-off {
+			return blk[:end-off:end-off], end == n.size, attr, nil
+		}
+		out := make([]byte, end-off)
+		copy(out, blk)
+		return out, end == n.size, attr, nil
+	}
 	out := make([]byte, end-off)
 	if n.flags&flagInline != 0 {
 		b, err := v.r.Get(inlineKey(ino))
@@ -158,7 +178,6 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 		}
 		return out, end == n.size, attr, nil
 	}
-	bs := uint64(fs.blockSizeOr())
 	for idx := off / bs; idx*bs < end; idx++ {
 		blk, err := fs.loadBlock(ctx, v.r, ino, idx)
 		if err != nil {
