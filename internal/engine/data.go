@@ -161,7 +161,7 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 			return nil, false, attr, err
 		}
 		if uint64(len(blk)) >= end-off {
-			return blk[:end-off:end-off], end == n.size, attr, nil
+			return blk[: end-off : end-off], end == n.size, attr, nil
 		}
 		out := make([]byte, end-off)
 		copy(out, blk)
