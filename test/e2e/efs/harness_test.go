@@ -56,6 +56,8 @@ type region struct {
 	nfsPort int
 	env     string // path of the env file
 	dir     string
+	bin     string
+	cfg     string
 	cmd     *exec.Cmd
 	done    chan error
 	log     string
@@ -94,17 +96,13 @@ func startRegion(t *testing.T, name, net string) *region {
 	secret := "e2e-secret-" + name
 	must(t, os.WriteFile(filepath.Join(dir, "secret"), []byte(secret+"\n"), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "kms.key"), []byte(strings.Repeat("5a", 32)+"\n"), 0o600))
-	r := &region{t: t, name: name, dir: dir, done: make(chan error, 1), log: filepath.Join(dir, "serve.log")}
+	r := &region{t: t, name: name, dir: dir, log: filepath.Join(dir, "serve.log")}
 	r.api = fmt.Sprintf("%s.0.1:%d", net, freePort(t, net+".0.1"))
 	r.nfsPort = freePort(t, net+".1.4")
 	cfg := filepath.Join(dir, "region.yaml")
 	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, name, dir, r.api, r.nfsPort, net)), 0o600))
-	logf, err := os.Create(r.log)
-	must(t, err)
-	r.cmd = exec.Command(bin, "serve", "--config", cfg)
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	must(t, r.cmd.Start())
-	go func() { r.done <- r.cmd.Wait(); logf.Close() }()
+	r.bin, r.cfg = bin, cfg
+	r.start()
 	t.Cleanup(r.stop)
 	// The env file, as `regionfs dev` writes it.
 	url := "http://" + r.api
@@ -116,23 +114,50 @@ func startRegion(t *testing.T, name, net string) *region {
 		"export AWS_EC2_METADATA_DISABLED=true", "export AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false",
 		"unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE", "",
 	}, "\n")), 0o600))
+	r.waitReady()
+	return r
+}
+
+// start starts the serve process (its log is appended to).
+func (r *region) start() {
+	r.t.Helper()
+	logf, err := os.OpenFile(r.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	must(r.t, err)
+	r.cmd = exec.Command(r.bin, "serve", "--config", r.cfg)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	must(r.t, r.cmd.Start())
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.cmd.Wait(); logf.Close() }()
+}
+
+func (r *region) waitReady() {
+	r.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if resp, err := http.Get(url + "/metrics"); err == nil {
+		if resp, err := http.Get("http://" + r.api + "/metrics"); err == nil {
 			resp.Body.Close()
-			return r
+			return
 		}
 		select {
 		case err := <-r.done:
 			r.done <- err
-			t.Fatalf("regionfs serve exited: %v\n%s", err, r.output())
+			r.t.Fatalf("regionfs serve exited: %v\n%s", err, r.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("regionfs serve not ready after 60 s\n%s", r.output())
+			r.t.Fatalf("regionfs serve not ready after 60 s\n%s", r.output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// kill9 kills the serve process without warning and starts it again.
+func (r *region) kill9() {
+	r.t.Helper()
+	must(r.t, r.cmd.Process.Kill())
+	<-r.done
+	r.start()
+	r.waitReady()
 }
 
 func (r *region) output() string {
