@@ -113,13 +113,16 @@ func run(c config) error {
 	}
 	defer rb.stop()
 	servers := []server{&regionfsServer{bin: bin}, &ganeshaServer{}}
-	if os.Getenv("BENCH_GANESHA_FIRST") != "" {
-		slices.Reverse(servers)
-	}
 	results := map[string][]result{}
 	ctx := context.Background()
 	for r := range c.runs {
-		for _, s := range servers {
+		// Alternate which server goes first, so that disk state left by
+		// the previous step weighs on both alike.
+		order := slices.Clone(servers)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, s := range order {
 			dir := filepath.Join(tmp, fmt.Sprintf("%s-%d", s.name(), r))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
