@@ -228,6 +228,9 @@ func devCredentials(dir string) (config.Credential, error) {
 // to DIR/<region>.yaml for reference.
 func devRegionConfig(dir string, r devRegion, cred config.Credential) (*config.Config, error) {
 	regionDir := filepath.Join(dir, r.name)
+	if err := ensureSecretFile(filepath.Join(dir, "replication.secret")); err != nil {
+		return nil, err
+	}
 	keyFile := filepath.Join(regionDir, "kms", "default.key")
 	if err := ensureKeyFile(keyFile); err != nil {
 		return nil, err
@@ -257,7 +260,8 @@ func devRegionConfig(dir string, r devRegion, cred config.Credential) (*config.C
 	for _, o := range devRegions {
 		if o.name != r.name {
 			oip := strings.Split(o.api, ":")[0]
-			cfg.Peers = append(cfg.Peers, config.Peer{Name: o.name, Replication: oip + ":7443", API: o.api})
+			cfg.Peers = append(cfg.Peers, config.Peer{Name: o.name, Replication: oip + ":7443", API: o.api,
+				SecretFile: filepath.Join(dir, "replication.secret")})
 		}
 	}
 	cfg.SetDefaults()
@@ -274,6 +278,16 @@ func devRegionConfig(dir string, r devRegion, cred config.Credential) (*config.C
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// ensureSecretFile generates a secret (the dev regions' replication pair
+// secret) at the first start.
+func ensureSecretFile(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	s := randomString("abcdefghijklmnopqrstuvwxyz0123456789", 40)
+	return writeFileAtomic(path, []byte(s+"\n"), 0o600)
 }
 
 func ensureKeyFile(path string) error {

@@ -154,6 +154,29 @@ func (m *mountTargets) resume() error {
 	return errors.Join(errs...)
 }
 
+// flush makes every buffered (UNSTABLE) write to the engine file system
+// named fsName durable, through each mount target that serves it (planned
+// failover).
+func (m *mountTargets) flush(ctx context.Context, fsName string) error {
+	m.mu.Lock()
+	type job struct {
+		srv *nfs.Server
+		t   *servedTarget
+	}
+	var jobs []job
+	for _, t := range m.targets {
+		if t.srv != nil && t.spec.FS != nil && t.spec.FS.Name() == fsName {
+			jobs = append(jobs, job{t.srv, t})
+		}
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, j := range jobs {
+		errs = append(errs, j.srv.Flush(ctx, j.t.spec.FS))
+	}
+	return errors.Join(errs...)
+}
+
 // close stops every mount target.
 func (m *mountTargets) close(ctx context.Context) error {
 	m.mu.Lock()

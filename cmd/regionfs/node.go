@@ -44,6 +44,7 @@ type node struct {
 	keyring *kms.Keyring
 	mts     *mountTargets
 	control *controlPlane
+	repl    *replicationPlane // nil when replication is not configured
 	apiOpts region.Options
 
 	mu      sync.Mutex // guards the fields below
@@ -102,6 +103,10 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	n.mts = newMountTargets(log, n.reg, subnetBinder(cfg))
 	if n.control, err = openControl(ctx, n); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	if n.repl, err = openReplication(ctx, n); err != nil {
+		n.control.close()
+		return nil, fmt.Errorf("replication: %w", err)
 	}
 	var apiTLS *tls.Config
 	if cfg.API.TLS != nil {
@@ -167,6 +172,9 @@ func (n *node) outage(ctx context.Context) error {
 	n.down = true
 	n.mu.Unlock()
 	err := errors.Join(n.stopAPI(ctx), n.mts.suspend(ctx))
+	if n.repl != nil {
+		err = errors.Join(err, n.repl.suspend(ctx))
+	}
 	n.log.Warn("region down (outage on demand)")
 	return err
 }
@@ -180,6 +188,9 @@ func (n *node) recover(ctx context.Context) error {
 	n.down = false
 	n.mu.Unlock()
 	err := errors.Join(n.mts.resume(), n.startAPI(ctx))
+	if n.repl != nil {
+		err = errors.Join(err, n.repl.resume())
+	}
 	n.log.Info("region up again")
 	return err
 }
@@ -195,6 +206,9 @@ func (n *node) isDown() bool {
 func (n *node) close(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, n.stopAPI(ctx))
+	if n.repl != nil {
+		errs = append(errs, n.repl.close(ctx))
+	}
 	if n.control != nil {
 		errs = append(errs, n.control.close())
 	}

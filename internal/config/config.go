@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -42,6 +43,8 @@ type Config struct {
 	Replication Listener `yaml:"replication"`
 	// Peers are the other regions, for replication.
 	Peers []Peer `yaml:"peers"`
+	// Replicate tunes replication.
+	Replicate Replicate `yaml:"replicate"`
 	// Control tunes the control plane.
 	Control Control `yaml:"control"`
 	// Engine tunes the storage engine.
@@ -131,6 +134,51 @@ type Peer struct {
 	// API is the peer's API listener (used by `regionfs dev` and tools).
 	API string `yaml:"api,omitempty"`
 	TLS *TLS   `yaml:"tls,omitempty"`
+	// Secret authenticates the region pair (both regions configure the
+	// same one, at least 16 characters), inline or in SecretFile.
+	Secret     string `yaml:"secret,omitempty"`
+	SecretFile string `yaml:"secret_file,omitempty"`
+}
+
+// Replicate tunes replication; zero values mean the defaults.
+type Replicate struct {
+	// Heartbeat: how often an idle source tells its destinations where it
+	// stands (100ms).
+	Heartbeat time.Duration `yaml:"heartbeat,omitempty"`
+	// PauseAfter: a destination out of reach this long shows PAUSED (5m).
+	PauseAfter time.Duration `yaml:"pause_after,omitempty"`
+	// RetainAge: local journal kept beyond what destinations need (15m).
+	RetainAge time.Duration `yaml:"retain_age,omitempty"`
+	// ForkRetain: how long both journals are kept from a failover's fork
+	// point, so that a failback sends only changes (168h).
+	ForkRetain time.Duration `yaml:"fork_retain,omitempty"`
+	// MaxLagAge and MaxLagBytes: a destination further behind loses its
+	// journal pin and needs a resync (24h, 64GiB).
+	MaxLagAge   time.Duration `yaml:"max_lag_age,omitempty"`
+	MaxLagBytes Size          `yaml:"max_lag_bytes,omitempty"`
+	// Lease enables hard fencing: a source whose destination stopped
+	// acknowledging for this long stops taking writes, and a promotion
+	// waits for it (0: soft fencing).
+	Lease time.Duration `yaml:"lease,omitempty"`
+	// SelfSecretFile authenticates replication between zones of this
+	// region (default: DataDir/replication-self.secret, generated).
+	SelfSecretFile string `yaml:"self_secret_file,omitempty"`
+}
+
+// PeerSecret returns a peer's secret (inline or from its file).
+func (p Peer) PeerSecret() ([]byte, error) {
+	s := p.Secret
+	if p.SecretFile != "" {
+		b, err := os.ReadFile(p.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: replication secret of peer %s: %w", p.Name, err)
+		}
+		s = strings.TrimSpace(string(b))
+	}
+	if len(s) < 16 {
+		return nil, fmt.Errorf("config: the replication secret of peer %s must have at least 16 characters", p.Name)
+	}
+	return []byte(s), nil
 }
 
 // Control tunes the control plane.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var (
@@ -110,6 +111,30 @@ func (c *Config) Validate() error {
 			}
 		}
 		checkTLS(&p, path+".tls", pr.TLS, false)
+		switch {
+		case pr.Secret != "" && pr.SecretFile != "":
+			p.add(path, "give secret or secret_file, not both")
+		case pr.Secret == "" && pr.SecretFile == "":
+			p.add(path, "a replication secret is required (secret or secret_file; the same in both regions)")
+		case pr.Secret != "" && len(pr.Secret) < 16:
+			p.add(path+".secret", "too short: at least 16 characters")
+		}
+	}
+	if len(c.Peers) > 0 && c.Replication.Listen == "" {
+		p.add("replication.listen", "required when peers are configured: the regions replicate through it")
+	}
+	rp := c.Replicate
+	for name, v := range map[string]time.Duration{"heartbeat": rp.Heartbeat, "pause_after": rp.PauseAfter, "retain_age": rp.RetainAge,
+		"fork_retain": rp.ForkRetain, "max_lag_age": rp.MaxLagAge, "lease": rp.Lease} {
+		if v < 0 {
+			p.add("replicate."+name, "%v is negative", v)
+		}
+	}
+	if rp.MaxLagBytes < 0 {
+		p.add("replicate.max_lag_bytes", "%v is negative", rp.MaxLagBytes)
+	}
+	if rp.Lease > 0 && rp.Heartbeat > 0 && rp.Lease < 4*rp.Heartbeat {
+		p.add("replicate.lease", "%v is shorter than four heartbeats (%v): a healthy link would fence the source", rp.Lease, 4*rp.Heartbeat)
 	}
 	if d := c.Control.TransitionDelay; d != nil && *d < 0 {
 		p.add("control.transition_delay", "%v is negative", *d)

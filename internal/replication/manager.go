@@ -276,13 +276,13 @@ func newID() string {
 	return "rc-" + hex.EncodeToString(b)
 }
 
-// findLocked returns the configurations in which fsID (id or ARN) takes
-// part in this region, source role first.
+// findLocked returns the configurations of this region that have fsID (id
+// or ARN) at either end, destination roles first: either region answers
+// for a configuration by the id of either of its file systems.
 func (m *Manager) findLocked(fsID string) []*Config {
 	var out []*Config
 	for _, c := range m.configs {
-		if (c.Role == RoleSource && (c.SourceFileSystemID == fsID || c.SourceARN == fsID)) ||
-			(c.Role == RoleDestination && (c.DestFileSystemID == fsID || destARN(c) == fsID)) {
+		if c.SourceFileSystemID == fsID || c.SourceARN == fsID || c.DestFileSystemID == fsID || destARN(c) == fsID {
 			out = append(out, c)
 		}
 	}
@@ -349,10 +349,14 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cs := m.findLocked(src.ID); len(cs) > 0 {
-		c := cs[0] // a destination role sorts first
-		if c.Role == RoleDestination {
+	for _, c := range m.findLocked(src.ID) {
+		if c.Role == RoleDestination && c.DestFileSystemID == src.ID {
 			return Description{}, fmt.Errorf("%w: file system %s is the destination of replication configuration %s and cannot be a source", ErrBadRequest, src.ID, c.ID)
+		}
+	}
+	for _, c := range m.findLocked(src.ID) {
+		if c.Role != RoleSource || c.SourceFileSystemID != src.ID {
+			continue
 		}
 		if c.DestRegion == d.Region && (d.FileSystemID == "" || d.FileSystemID == c.DestFileSystemID || d.FileSystemID == destARN(c)) &&
 			(d.AvailabilityZoneName == "" || d.AvailabilityZoneName == c.AvailabilityZoneName) {
@@ -791,7 +795,10 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g Gone) {
 		return
 	}
 	coordinated := g.Coordinated || c.Deleting
-	go m.o.Node.RemoveOutbound(id) // may be called from the outbound itself
+	// The caller may be the outbound itself, whose context RemoveOutbound
+	// cancels: fence first, on a context of our own, then remove it.
+	ctx = context.WithoutCancel(ctx)
+	defer func() { go m.o.Node.RemoveOutbound(id) }()
 	if g.Promoted && !coordinated {
 		if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
 			if err := fs.SetPin(ForkPin, g.RecoverySeq+1); err != nil {

@@ -122,10 +122,11 @@ type Node struct {
 	clientsMu sync.Mutex // guards clients
 	clients   map[string]*http.Client
 
-	mu       sync.Mutex // guards the maps below
-	outbound map[string]*outbound
-	inbound  map[string]*inbound
-	closed   bool
+	mu        sync.Mutex // guards the fields below
+	outbound  map[string]*outbound
+	inbound   map[string]*inbound
+	closed    bool
+	suspended []OutboundSpec // outbound replications stopped by Suspend
 
 	srvMu  sync.Mutex // guards srv and hooksV
 	srv    *http.Server
@@ -231,6 +232,38 @@ func (n *Node) Close() error {
 	}
 	n.clientsMu.Unlock()
 	return nil
+}
+
+// Suspend takes the node off the network, as a regional outage would: the
+// endpoint stops answering (Shutdown) and every outbound stream stops. The
+// replications, their pins and the replicas stay; Resume restarts the
+// streams (and the caller serves a new listener).
+func (n *Node) Suspend(ctx context.Context) error {
+	n.mu.Lock()
+	var outs []*outbound
+	for id, o := range n.outbound {
+		outs = append(outs, o)
+		n.suspended = append(n.suspended, o.spec)
+		delete(n.outbound, id)
+	}
+	n.mu.Unlock()
+	for _, o := range outs {
+		o.halt()
+	}
+	return n.Shutdown(ctx)
+}
+
+// Resume restarts the outbound streams Suspend stopped.
+func (n *Node) Resume() error {
+	n.mu.Lock()
+	specs := n.suspended
+	n.suspended = nil
+	n.mu.Unlock()
+	var errs []error
+	for _, s := range specs {
+		errs = append(errs, n.AddOutbound(s))
+	}
+	return errors.Join(errs...)
 }
 
 // Serve answers peers on ln (HTTP/2; TLS when Options.ServerTLS is set,

@@ -81,6 +81,12 @@ func (n *Node) RemoveOutbound(id string) {
 	n.mu.Lock()
 	o := n.outbound[id]
 	delete(n.outbound, id)
+	for i, s := range n.suspended {
+		if s.ID == id {
+			n.suspended = append(n.suspended[:i], n.suspended[i+1:]...)
+			break
+		}
+	}
 	n.mu.Unlock()
 	if o == nil {
 		return
