@@ -1,0 +1,700 @@
+// Package replicatione2e runs two `regionfs serve` processes with a fault
+// proxy between them and checks, with an NFS client, that the replica is
+// always exactly the source after some prefix of the source's changes.
+package replicatione2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
+	"github.com/aws/aws-sdk-go-v2/service/efs/types"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/replication/faultproxy"
+)
+
+const (
+	accessKey = "AKIAREPLE2ETESTKEY01"
+	secretKey = "replication-e2e-secret-key-0123456789"
+	pairKey   = "replication-e2e-pair-secret-0123456789"
+)
+
+const regionConfig = `
+region: %[1]s
+account_id: "123456789012"
+data_dir: %[2]s/data
+api: {listen: "%[3]s.0.1:7070"}
+nfs: {port: 12049}
+credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
+subnets:
+  - {id: subnet-0e2e0000000000%[4]s1, availability_zone: %[1]sa, cidr: %[3]s.1.0/24}
+security_groups:
+  - {id: sg-0e2e0000000000000%[4]s1, name: default, ingress: [127.0.0.0/8]}
+kms_keys: [{id: 0e2e0e2e-0e2e-4e2e-8e2e-0e2e0e2e0e%[4]s1, aliases: [alias/aws/elasticfilesystem], key_file: %[2]s/kms.key}]
+replication: {listen: "%[3]s.0.1:7443"}
+peers: [{name: %[5]s, replication: "%[6]s", secret: ` + pairKey + `}]
+replicate: {heartbeat: 100ms}
+control: {transition_delay: 0s}
+log: {level: info}
+`
+
+// region is one `regionfs serve` process.
+type region struct {
+	t    *testing.T
+	name string
+	net  string
+	bin  string
+	cfg  string
+	dir  string
+	log  string
+	cmd  *exec.Cmd
+	done chan error
+	efs  *efs.Client
+}
+
+func newRegion(t *testing.T, bin, name, netPrefix, id, peer, peerAddr string) *region {
+	t.Helper()
+	dir := t.TempDir()
+	r := &region{t: t, name: name, net: netPrefix, bin: bin, dir: dir, log: filepath.Join(dir, "serve.log")}
+	if err := os.WriteFile(filepath.Join(dir, "kms.key"), []byte(strings.Repeat("3c", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.cfg = filepath.Join(dir, "region.yaml")
+	cfg := fmt.Sprintf(regionConfig, name, dir, netPrefix, id, peer, peerAddr)
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.efs = efs.New(efs.Options{Region: name, BaseEndpoint: aws.String("http://" + netPrefix + ".0.1:7070"), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *region) start() {
+	r.t.Helper()
+	logf, err := os.OpenFile(r.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.cmd = exec.Command(r.bin, "serve", "--config", r.cfg)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	r.done = done
+	go func() { done <- r.cmd.Wait(); logf.Close() }()
+	end := time.Now().Add(60 * time.Second)
+	for {
+		if res, err := http.Get("http://" + r.net + ".0.1:7070/metrics"); err == nil {
+			res.Body.Close()
+			return
+		}
+		select {
+		case err := <-done:
+			done <- err
+			r.t.Fatalf("%s exited: %v\n%s", r.name, err, r.tail())
+		default:
+		}
+		if time.Now().After(end) {
+			r.t.Fatalf("%s not ready after 60 s\n%s", r.name, r.tail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill9 kills the process without warning: what was not durable is gone.
+func (r *region) kill9() {
+	r.cmd.Process.Kill()
+	<-r.done
+}
+
+func (r *region) stop() {
+	if r.cmd == nil || r.cmd.ProcessState != nil {
+		return
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		r.cmd.Process.Kill()
+		<-r.done
+	}
+}
+
+func (r *region) tail() string {
+	b, _ := os.ReadFile(r.log)
+	l := strings.Split(string(b), "\n")
+	if len(l) > 40 {
+		l = l[len(l)-40:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is required (REGIONFS_REQUIRE_TOOLS=1)", name)
+		}
+		t.Skipf("%s not on PATH", name)
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "regionfs")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// nfsDir is a connection to the root of a mount target.
+type nfsDir struct {
+	conn *client.Conn
+	c    *client.Client
+	root proto.FH
+}
+
+func dial(ctx context.Context, ip string) (*nfsDir, error) {
+	conn, err := client.Dial(ctx, net.JoinHostPort(ip, "12049"))
+	if err != nil {
+		return nil, err
+	}
+	c := conn.WithAuth(client.Unix("e2e", 0, 0))
+	root, _, err := c.Mount(ctx, "/")
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &nfsDir{conn: conn, c: c, root: root}, nil
+}
+
+// listing returns the root directory as "name:size" lines, sorted, from one
+// READDIRPLUS reply (one consistent state of the file system).
+func (d *nfsDir) listing(ctx context.Context) (string, error) {
+	var verf [proto.CookieVerfSize]byte
+	res, err := d.c.ReadDirPlus(ctx, d.root, 0, verf, 1<<20, 1<<20)
+	if err != nil {
+		return "", err
+	}
+	if !res.EOF {
+		return "", errors.New("the directory did not fit in one READDIRPLUS reply")
+	}
+	var lines []string
+	for _, e := range res.Entries {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		if e.Attr == nil {
+			return "", fmt.Errorf("no attributes for %s", e.Name)
+		}
+		lines = append(lines, fmt.Sprintf("%s:%d", e.Name, e.Attr.Size))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n"), nil
+}
+
+// model is the writer's view of the source: every state the source went
+// through (or may have gone through: a change whose reply was lost).
+type model struct {
+	mu     sync.Mutex
+	files  map[string]uint64 // current state
+	order  []string          // live files, oldest first
+	states map[[32]byte]int  // fingerprint → newest step with it
+	steps  int
+	acked  int // newest step whose change the source acknowledged
+}
+
+func fingerprintOf(files map[string]uint64) [32]byte {
+	var lines []string
+	for n, s := range files {
+		lines = append(lines, fmt.Sprintf("%s:%d", n, s))
+	}
+	slices.Sort(lines)
+	return sha256.Sum256([]byte(strings.Join(lines, "\n")))
+}
+
+func (m *model) record() {
+	m.steps++
+	m.states[fingerprintOf(m.files)] = m.steps
+}
+
+func (m *model) knows(listing string) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	step, ok := m.states[sha256.Sum256([]byte(listing))]
+	return step, ok
+}
+
+// TestReplicaIsAlwaysAPrefix: a writer makes dependent changes (each new
+// file names its predecessor; overwrites, renames, removes) through NFS on
+// us-east-1 while a fault proxy between the regions resets, delays and
+// partitions the link and either region is killed with SIGKILL at random
+// moments; a checker reads the replica in us-west-2 at random moments. Every
+// state it sees must be one the source went through. At the end the replica
+// converges to the source, byte for byte.
+func TestReplicaIsAlwaysAPrefix(t *testing.T) {
+	needTool(t, "go")
+	ctx := context.Background()
+	bin := buildBinary(t)
+	// us-east-1 reaches us-west-2's replication endpoint through the proxy.
+	px, err := faultproxy.New("127.51.0.9:0", "127.52.0.1:7443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	a := newRegion(t, bin, "us-east-1", "127.51", "a", "us-west-2", px.Addr())
+	b := newRegion(t, bin, "us-west-2", "127.52", "b", "us-east-1", "127.51.0.1:7443")
+
+	src := createFS(t, a, "e2e-src")
+	sip := mountTarget(t, a, src)
+	w := &writer{t: t, ip: sip, m: &model{files: map[string]uint64{}, states: map[[32]byte]int{}}, rng: rand.New(rand.NewPCG(7, 7))}
+	w.m.record()
+	w.connect(ctx)
+	for range 150 {
+		w.step(ctx)
+	}
+	rc, err := a.efs.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
+		SourceFileSystemId: aws.String(src), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := aws.ToString(rc.Destinations[0].FileSystemId)
+	dip := mountTarget(t, b, dst)
+
+	// The writer runs throughout; the checker reads the replica.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var pause sync.RWMutex // held exclusively while a region restarts
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pause.RLock()
+			w.step(ctx)
+			pause.RUnlock()
+		}
+	}()
+	checks, unknown := 0, 0
+	var checkErr error
+	var cmu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var d *nfsDir
+		rng := rand.New(rand.NewPCG(8, 8))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(rng.IntN(40)) * time.Millisecond):
+			}
+			if d == nil {
+				if d, _ = dial(ctx, dip); d == nil {
+					continue
+				}
+			}
+			l, err := d.listing(ctx)
+			if err != nil {
+				d.conn.Close()
+				d = nil
+				continue // replica restarting, or not yet consistent (JUKEBOX)
+			}
+			if _, ok := w.m.knows(l); !ok {
+				// The writer may not have recorded a change whose reply is
+				// on its way: look again once it has.
+				time.Sleep(300 * time.Millisecond)
+				if _, ok := w.m.knows(l); !ok {
+					cmu.Lock()
+					unknown++
+					checkErr = fmt.Errorf("the replica shows a state the source never had:\n%s", l)
+					cmu.Unlock()
+					return
+				}
+			}
+			cmu.Lock()
+			checks++
+			cmu.Unlock()
+		}
+	}()
+
+	rng := rand.New(rand.NewPCG(9, 9))
+	faults := map[string]int{}
+	for cycle := range 10 {
+		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
+		switch f := rng.IntN(6); f {
+		case 0:
+			px.Reset()
+			faults["reset"]++
+		case 1:
+			px.SetDelay(time.Duration(1+rng.IntN(30)) * time.Millisecond)
+			faults["delay"]++
+		case 2:
+			px.Partition()
+			time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+			px.Heal()
+			faults["partition"]++
+		case 3:
+			b.kill9()
+			b.start()
+			faults["kill -9 destination"]++
+		case 4:
+			// Killed in the middle of whatever the writer is doing.
+			a.kill9()
+			pause.Lock()
+			a.start()
+			w.recover(ctx)
+			pause.Unlock()
+			faults["kill -9 source"]++
+		default:
+			px.SetDelay(0)
+		}
+		cmu.Lock()
+		bad := checkErr
+		cmu.Unlock()
+		if bad != nil {
+			break
+		}
+		t.Logf("cycle %d: %d checks so far, writer at step %d", cycle, checks, w.m.steps)
+	}
+	px.SetDelay(0)
+	px.Heal()
+	close(stop)
+	wg.Wait()
+	if checkErr != nil {
+		t.Fatal(checkErr)
+	}
+	t.Logf("faults %v; %d consistent replica reads, writer made %d changes", faults, checks, w.m.steps)
+	if checks < 20 {
+		t.Fatalf("only %d replica reads matched a source state", checks)
+	}
+	// Convergence, byte for byte.
+	end := time.Now().Add(60 * time.Second)
+	for {
+		sl, err1 := listingOf(ctx, sip)
+		dl, err2 := listingOf(ctx, dip)
+		if err1 == nil && err2 == nil && sl == dl {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("replica did not converge: %v %v\nsource:\n%s\nreplica:\n%s\n--- us-east-1 ---\n%s\n--- us-west-2 ---\n%s", err1, err2, sl, dl, a.tail(), b.tail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	compareContents(t, ctx, sip, dip)
+}
+
+// writer makes the changes and keeps the model.
+type writer struct {
+	t   *testing.T
+	ip  string
+	d   *nfsDir
+	m   *model
+	rng *rand.Rand
+	n   int
+}
+
+func (w *writer) connect(ctx context.Context) {
+	w.t.Helper()
+	end := time.Now().Add(30 * time.Second)
+	for {
+		d, err := dial(ctx, w.ip)
+		if err == nil {
+			w.d = d
+			return
+		}
+		if time.Now().After(end) {
+			w.t.Fatalf("cannot reach the source's mount target: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// recover reconnects after the source was killed and learns which of the
+// possible states it is in (a change in flight may or may not have been
+// made durable; an acknowledged one always is).
+func (w *writer) recover(ctx context.Context) {
+	w.t.Helper()
+	if w.d != nil {
+		w.d.conn.Close()
+	}
+	w.connect(ctx)
+	l, err := w.d.listing(ctx)
+	if err != nil {
+		w.t.Fatalf("source listing after restart: %v", err)
+	}
+	step, ok := w.m.knows(l)
+	if !ok {
+		w.t.Fatalf("after kill -9 the source is in a state the writer never made:\n%s", l)
+	}
+	if w.m.acked > step {
+		w.t.Fatalf("after kill -9 the source is at step %d but step %d was acknowledged: an acknowledged change was lost", step, w.m.acked)
+	}
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	files := map[string]uint64{}
+	for _, line := range strings.Split(l, "\n") {
+		if line == "" {
+			continue
+		}
+		name, size, _ := strings.Cut(line, ":")
+		var s uint64
+		fmt.Sscan(size, &s)
+		files[name] = s
+	}
+	w.m.files = files
+	w.m.order = w.m.order[:0]
+	for n := range files {
+		w.m.order = append(w.m.order, n)
+	}
+	slices.Sort(w.m.order)
+	w.t.Logf("source recovered at step %d of %d", step, w.m.steps)
+}
+
+// step makes one change. The model records the state a call leads to
+// before the call is made, so a replica that applied it before the reply
+// arrived is recognised.
+func (w *writer) step(ctx context.Context) {
+	m := w.m
+	w.n++
+	name := fmt.Sprintf("f%06d", w.n)
+	m.mu.Lock()
+	live := len(m.order)
+	m.mu.Unlock()
+	var err error
+	switch op := w.rng.IntN(10); {
+	case op < 5 || live < 3:
+		if live > 120 {
+			err = w.remove(ctx, 0)
+			break
+		}
+		err = w.create(ctx, name)
+	case op < 7:
+		err = w.overwrite(ctx, w.rng.IntN(live))
+	case op < 9:
+		err = w.rename(ctx, w.rng.IntN(live), name)
+	default:
+		err = w.remove(ctx, w.rng.IntN(live-1))
+	}
+	if err != nil {
+		// The source went away mid-change; the restart path re-reads it.
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// apply records the state the next call leads to; done marks it
+// acknowledged once the call succeeded.
+func (w *writer) apply(f func()) (done func(error) error) {
+	w.m.mu.Lock()
+	f()
+	w.m.record()
+	step := w.m.steps
+	w.m.mu.Unlock()
+	return func(err error) error {
+		if err == nil {
+			w.m.mu.Lock()
+			w.m.acked = max(w.m.acked, step)
+			w.m.mu.Unlock()
+		}
+		return err
+	}
+}
+
+func (w *writer) create(ctx context.Context, name string) error {
+	m := w.m
+	m.mu.Lock()
+	prev := "none"
+	if len(m.order) > 0 {
+		prev = m.order[len(m.order)-1]
+	}
+	m.mu.Unlock()
+	data := []byte("prev=" + prev + "\n" + strings.Repeat("x", w.rng.IntN(3000)))
+	if w.rng.IntN(8) == 0 {
+		data = append(data, make([]byte, 70_000+w.rng.IntN(200_000))...)
+	}
+	done := w.apply(func() { m.files[name] = 0; m.order = append(m.order, name) })
+	res, err := w.d.c.Create(ctx, w.d.root, name, proto.Guarded, proto.Sattr{})
+	if done(err) != nil {
+		return err
+	}
+	done = w.apply(func() { m.files[name] = uint64(len(data)) })
+	_, err = w.d.c.Write(ctx, res.FH, 0, data, proto.FileSync)
+	return done(err)
+}
+
+func (w *writer) overwrite(ctx context.Context, i int) error {
+	m := w.m
+	m.mu.Lock()
+	name := m.order[i]
+	m.mu.Unlock()
+	lr, err := w.d.c.Lookup(ctx, w.d.root, name)
+	if err != nil {
+		return err
+	}
+	size := uint64(100 + w.rng.IntN(9000))
+	done := w.apply(func() { m.files[name] = size })
+	_, err = w.d.c.SetAttr(ctx, lr.FH, proto.Sattr{Size: &size}, nil)
+	return done(err)
+}
+
+func (w *writer) rename(ctx context.Context, i int, to string) error {
+	m := w.m
+	m.mu.Lock()
+	from := m.order[i]
+	m.mu.Unlock()
+	done := w.apply(func() {
+		m.files[to] = m.files[from]
+		delete(m.files, from)
+		m.order = append(slices.Delete(m.order, i, i+1), to)
+	})
+	_, err := w.d.c.Rename(ctx, w.d.root, from, w.d.root, to)
+	return done(err)
+}
+
+func (w *writer) remove(ctx context.Context, i int) error {
+	m := w.m
+	m.mu.Lock()
+	name := m.order[i]
+	m.mu.Unlock()
+	done := w.apply(func() {
+		delete(m.files, name)
+		m.order = slices.Delete(m.order, i, i+1)
+	})
+	_, err := w.d.c.Remove(ctx, w.d.root, name)
+	return done(err)
+}
+
+func listingOf(ctx context.Context, ip string) (string, error) {
+	d, err := dial(ctx, ip)
+	if err != nil {
+		return "", err
+	}
+	defer d.conn.Close()
+	return d.listing(ctx)
+}
+
+func compareContents(t *testing.T, ctx context.Context, sip, dip string) {
+	t.Helper()
+	s, err := dial(ctx, sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.conn.Close()
+	d, err := dial(ctx, dip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.conn.Close()
+	ents, err := s.c.ReadDirAll(ctx, s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		a, b := readAll(t, ctx, s, e.Name), readAll(t, ctx, d, e.Name)
+		if string(a) != string(b) {
+			t.Fatalf("%s differs on the replica (%d vs %d bytes)", e.Name, len(a), len(b))
+		}
+		n++
+	}
+	t.Logf("%d files identical on the replica", n)
+}
+
+func readAll(t *testing.T, ctx context.Context, d *nfsDir, name string) []byte {
+	t.Helper()
+	lr, err := d.c.Lookup(ctx, d.root, name)
+	if err != nil {
+		t.Fatalf("lookup %s: %v", name, err)
+	}
+	var out []byte
+	for {
+		res, err := d.c.Read(ctx, lr.FH, uint64(len(out)), 1<<20)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		out = append(out, res.Data...)
+		if res.EOF || len(res.Data) == 0 {
+			return out
+		}
+	}
+}
+
+func createFS(t *testing.T, r *region, token string) string {
+	t.Helper()
+	ctx := context.Background()
+	out, err := r.efs.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String(token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.FileSystemId)
+}
+
+func mountTarget(t *testing.T, r *region, fs string) string {
+	t.Helper()
+	ctx := context.Background()
+	end := time.Now().Add(30 * time.Second)
+	for {
+		d, err := r.efs.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(fs)})
+		if err == nil && len(d.FileSystems) == 1 && d.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s not available: %v", fs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	suffix := "a"
+	if r.name == "us-west-2" {
+		suffix = "b"
+	}
+	mt, err := r.efs.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: aws.String(fs),
+		SubnetId: aws.String("subnet-0e2e0000000000" + suffix + "1"), SecurityGroups: []string{"sg-0e2e0000000000000" + suffix + "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d, err := r.efs.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
+		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
+			return aws.ToString(d.MountTargets[0].IpAddress)
+		}
+		if time.Now().After(end) {
+			t.Fatalf("mount target not available: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
