@@ -413,6 +413,17 @@ func (rx *receiver) handle(f frame) error {
 	if rx.fatal != "" {
 		return nil // waiting for the operator; acks say why
 	}
+	if f.typ == msgResyncBegin {
+		if rx.rs != nil {
+			return nil
+		}
+		if err := rx.in.fs.BeginResync(rx.ctx, nil); err != nil {
+			return rx.outcome(err)
+		}
+		rx.in.spec.Fork = 0 // the source's journal does not reach back: checksums
+		rx.log.Warn("resync asked by the source: the replica fell behind the retained journal")
+		return rx.startResync()
+	}
 	if rx.rs != nil {
 		switch f.typ {
 		case msgRanges, msgRangeSums, msgResyncDone:

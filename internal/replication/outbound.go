@@ -69,6 +69,8 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 	n.outbound[spec.ID] = o
 	o.leaseUntil = n.now().Add(n.opts.Lease)
 	go o.run()
+	o.retainDone = make(chan struct{})
+	go o.retentionLoop()
 	if n.opts.Lease > 0 {
 		o.leaseDone = make(chan struct{})
 		go o.leaseLoop()
@@ -156,6 +158,7 @@ type outbound struct {
 	leaseUntil  time.Time
 	leaseFenced bool
 	leaseDone   chan struct{}
+	retainDone  chan struct{}
 }
 
 func (o *outbound) halt() {
@@ -163,6 +166,29 @@ func (o *outbound) halt() {
 	<-o.done
 	if o.leaseDone != nil {
 		<-o.leaseDone
+	}
+	<-o.retainDone
+}
+
+// retentionLoop applies the retention limits whether or not the
+// destination is reachable: a dead destination never fills the source's
+// disk.
+func (o *outbound) retentionLoop() {
+	defer close(o.retainDone)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := o.checkRetention(o.ctx); err != nil {
+			o.n.log.Warn("destination past the retention limits: journal released, it will be resynchronised", "replication", o.spec.ID, "err", err)
+			o.update(func(st *Status) {
+				st.State, st.Message = StateError, err.Error()+"; it is resynchronised (differences only) once it is reachable"
+			})
+		}
 	}
 }
 
@@ -292,7 +318,7 @@ func (o *outbound) run() {
 			}
 			st.LastError = err.Error()
 			if errors.Is(err, errNeedsResync) {
-				st.State, st.Message = StateError, err.Error()
+				st.State, st.Message = StateError, err.Error()+"; it is resynchronised (differences only) once it is reachable"
 			}
 		})
 		log.Debug("replication stream ended", "err", err)
@@ -305,9 +331,6 @@ func (o *outbound) run() {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
-		if errors.Is(err, errNeedsResync) {
-			backoff = 30 * time.Second
-		}
 	}
 }
 
@@ -415,6 +438,17 @@ func (o *outbound) session(ctx context.Context) error {
 		return fmt.Errorf("replication: destination cannot continue: %s", first.Fatal)
 	}
 	a := first
+	if !a.Resync && !a.Syncing && a.AppliedSeq > 0 && o.behindJournal(a.AppliedSeq) {
+		// The destination fell behind what the journal retains (its pin
+		// was released): resync it, sending what differs.
+		o.n.log.Warn("destination behind the retained journal: resynchronising it", "replication", o.spec.ID, "applied", a.AppliedSeq)
+		if err := s.send(msgResyncBegin, nil); err != nil {
+			return err
+		}
+		if a, err = o.awaitResync(ctx, s); err != nil {
+			return err
+		}
+	}
 	if a.Resync {
 		if a, err = o.resync(ctx, s, a); err != nil {
 			return err
@@ -425,6 +459,34 @@ func (o *outbound) session(ctx context.Context) error {
 		}
 	}
 	return o.ship(ctx, s, a)
+}
+
+// behindJournal reports whether records after applied are gone.
+func (o *outbound) behindJournal(applied uint64) bool {
+	start, err := o.fs.JournalStart()
+	return err == nil && start > applied+1 && o.fs.DurableSeq() > applied
+}
+
+// awaitResync waits for the destination to acknowledge msgResyncBegin.
+func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
+	for {
+		select {
+		case a := <-s.acks:
+			o.onAck(a)
+			if a.Fatal != "" {
+				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
+			}
+			if a.Resync {
+				return a, nil
+			}
+		case err := <-s.errc:
+			return nil, err
+		case <-time.After(o.n.opts.StreamIdle):
+			return nil, fmt.Errorf("replication: %s did not start the resync", o.spec.DestRegion)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // onAck records what the destination acknowledged and moves the pin.
@@ -720,9 +782,6 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 			if o.idle() {
 				return fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, o.n.opts.StreamIdle)
 			}
-			if err := o.checkRetention(ctx); err != nil {
-				return err
-			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -749,7 +808,7 @@ func (o *outbound) idle() bool {
 // resync, but the source's disk does not fill for a dead peer.
 func (o *outbound) checkRetention(ctx context.Context) error {
 	st := o.status()
-	if st.PendingRecords == 0 {
+	if _, pinned := o.fs.Pins()[pinName(o.spec.ID)]; !pinned || st.PendingRecords == 0 || st.Sync.Active {
 		return nil
 	}
 	over := ""
@@ -767,7 +826,7 @@ func (o *outbound) checkRetention(ctx context.Context) error {
 	o.mu.Lock()
 	o.pinned = 0
 	o.mu.Unlock()
-	return fmt.Errorf("%w (%s)", errNeedsResync, over)
+	return fmt.Errorf("replication: the destination fell too far behind (%s): the journal it needs is no longer kept", over)
 }
 
 // pushBlocks sends the blocks among ids the destination may lack: all of

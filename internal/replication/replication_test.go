@@ -876,3 +876,78 @@ func TestHardFencing(t *testing.T) {
 		t.Fatalf("promoted %s after the last contact, before the source's %s lease ran out", el, lease)
 	}
 }
+
+// A destination that falls further behind than the retention limits loses
+// its journal pin (the source's disk does not fill for a dead peer), shows
+// ERROR, and is resynchronised by range checksums once it is back.
+func TestRetentionThenResync(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t, func(o *Options) {
+		o.MaxLagAge = 500 * time.Millisecond
+		o.RetainAge = time.Millisecond
+	})
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkload(t, 41, func() *engine.FS { return src })
+	w.run(ctx, 100)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	b.stop()
+	w.run(ctx, 50)
+	waitFor(t, "ERROR and the pin released", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		_, pinned := src.Pins()[pinName("r1")]
+		return st.State == StateError && !pinned
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("status: %s: %s", st.State, st.Message)
+	a.n.truncateJournals(ctx)
+	if start, _ := src.JournalStart(); start <= st.Applied+1 {
+		t.Fatalf("journal still starts at %d (destination applied %d)", start, st.Applied)
+	}
+	b.restart()
+	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(ctx, 10)
+	converged(t, src, b.fs("fs-dst"))
+	waitFor(t, "ENABLED again", 10*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		return st.State == StateEnabled
+	})
+	if st.Sync.Method != "checksums" {
+		t.Fatalf("resync by %q, want checksums", st.Sync.Method)
+	}
+	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PAUSED after PauseAfter without the destination, ENABLED when it is back.
+func TestPausedAndBack(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t, func(o *Options) { o.PauseAfter = 300 * time.Millisecond })
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	b.stop()
+	waitFor(t, "PAUSED", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.State == StatePaused && strings.Contains(st.Message, "unreachable")
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("%s: %s", st.State, st.Message)
+	b.restart()
+	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ENABLED", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.State == StateEnabled
+	})
+}

@@ -440,6 +440,9 @@ const (
 	msgRanges     byte = 6 // ranges to replace: seq ‖ epoch ‖ time ‖ n ‖ n × (lo ‖ has-hi ‖ hi ‖ m ‖ m × (key ‖ value))
 	msgRangeSums  byte = 7 // n ‖ n × (lo ‖ has-hi ‖ hi ‖ checksum)
 	msgResyncDone byte = 8 // base ‖ top ‖ epoch ‖ time
+	// msgResyncBegin (empty) asks a destination that fell behind the
+	// retained journal to start a resync of its state.
+	msgResyncBegin byte = 9
 )
 
 type rangesMsg struct {
