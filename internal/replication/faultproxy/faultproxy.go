@@ -19,6 +19,8 @@ type Proxy struct {
 	mu          sync.Mutex // guards the fields below
 	delay       time.Duration
 	partitioned bool
+	corrupt     int    // chunks to damage (client → target, past the first 4 KiB)
+	recorded    []byte // the first 64 KiB a client sent on the last connection
 	conns       map[*pair]struct{}
 	closed      bool
 	wake        chan struct{} // closed and replaced when the partition heals
@@ -57,6 +59,22 @@ func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
 	p.mu.Unlock()
+}
+
+// CorruptNext flips a bit in the next piece of data a client sends past
+// the first 4 KiB of its connection (so past the HTTP request head).
+func (p *Proxy) CorruptNext() {
+	p.mu.Lock()
+	p.corrupt++
+	p.mu.Unlock()
+}
+
+// Recorded returns the first 64 KiB a client sent on the newest
+// connection, for replaying them.
+func (p *Proxy) Recorded() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]byte(nil), p.recorded...)
 }
 
 // Partition holds all data (in both directions, on every connection) and
@@ -124,9 +142,12 @@ func (p *Proxy) accept() {
 		}
 		p.conns[pr] = struct{}{}
 		p.mu.Unlock()
+		p.mu.Lock()
+		p.recorded = nil
+		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(pr, c, t)
-		go p.pipe(pr, t, c)
+		go p.pipe(pr, c, t, true)
+		go p.pipe(pr, t, c, false)
 	}
 }
 
@@ -147,7 +168,7 @@ func (p *Proxy) gate() (time.Duration, bool) {
 	}
 }
 
-func (p *Proxy) pipe(pr *pair, from, to net.Conn) {
+func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 	defer p.wg.Done()
 	halfClosed := false
 	defer func() {
@@ -165,12 +186,26 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn) {
 		}
 	}()
 	buf := make([]byte, 64<<10)
+	sent := 0
 	for {
 		n, err := from.Read(buf)
 		if n > 0 {
 			d, ok := p.gate()
 			if !ok {
 				return
+			}
+			if fromClient {
+				p.mu.Lock()
+				if len(p.recorded) < 64<<10 {
+					p.recorded = append(p.recorded, buf[:min(n, 64<<10-len(p.recorded))]...)
+				}
+				if p.corrupt > 0 && sent+n > 4096 {
+					i := max(4096-sent, 0) + (n-max(4096-sent, 0))/2
+					buf[i] ^= 0x20
+					p.corrupt--
+				}
+				p.mu.Unlock()
+				sent += n
 			}
 			if d > 0 {
 				time.Sleep(d)
