@@ -42,6 +42,9 @@ type domain struct {
 type domainKeys struct {
 	hasher *blocks.Hasher
 	store  blocks.Store
+	// idKey identifies the id key (a hash of it): domains with equal idKey
+	// name equal plaintext equally, so they can lend each other blocks.
+	idKey [32]byte
 }
 
 // blockStore returns the domain's block store, nil until it is known.

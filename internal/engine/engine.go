@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"cmp"
 	"context"
 	"crypto/cipher"
@@ -344,7 +345,7 @@ func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
 	if err != nil {
 		return err
 	}
-	d.keys.Store(&domainKeys{hasher: h, store: st})
+	d.keys.Store(&domainKeys{hasher: h, store: st, idKey: sha256.Sum256(append([]byte("regionfs id key\x00"), hashKey...))})
 	return nil
 }
 

@@ -273,6 +273,51 @@ func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
 	return nil
 }
 
+// FetchLocal copies, among ids, the blocks this file system lacks but that
+// another file system of this server with the same id key (its lineage, a
+// clone, an older copy of it) holds, verifying each; it returns the ids
+// still missing, which only the source can send. A replica created anew
+// next to the original (a reverse replication) thus receives no block the
+// region already has.
+func (fs *FS) FetchLocal(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
+	own := fs.dom.keys.Load()
+	if own == nil {
+		return ids, nil
+	}
+	fs.e.mu.Lock()
+	var siblings []*domain
+	for _, d := range fs.e.domains {
+		if k := d.keys.Load(); d != fs.dom && k != nil && k.idKey == own.idKey {
+			siblings = append(siblings, d)
+		}
+	}
+	fs.e.mu.Unlock()
+	var missing []blocks.ID
+	for _, id := range ids {
+		if ok, err := own.store.Has(ctx, id); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrIO, err)
+		} else if ok {
+			continue
+		}
+		found := false
+		for _, d := range siblings {
+			data, err := d.getBlock(ctx, id)
+			if err != nil {
+				continue // absent there, or damaged: the source sends it
+			}
+			if err := fs.PutBlock(ctx, id, data); err != nil {
+				return nil, err
+			}
+			found = true
+			break
+		}
+		if !found {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
 // MissingBlocks returns which of ids this file system's block store lacks.
 func (fs *FS) MissingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
 	if fs.dom.blockStore() == nil {

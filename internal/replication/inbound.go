@@ -476,7 +476,10 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		_, err = rx.in.fs.Ingest(rx.ctx, *c)
+		err = rx.withLocalBlocks(func() error {
+			_, err := rx.in.fs.Ingest(rx.ctx, *c)
+			return err
+		})
 		return rx.outcome(err)
 	case msgHeartbeat:
 		h, err := decodeHeartbeat(f.p)
@@ -510,13 +513,40 @@ func (rx *receiver) flushRecords() error {
 	if recs[len(recs)-1].Seq <= applied {
 		return nil // all applied already (a resend)
 	}
-	_, err := rx.in.fs.Apply(rx.ctx, recs)
+	err := rx.withLocalBlocks(func() error {
+		_, err := rx.in.fs.Apply(rx.ctx, recs)
+		return err
+	})
 	if err == nil {
 		rx.in.mu.Lock()
 		rx.in.st.AppliedRecords += uint64(len(recs))
 		rx.in.mu.Unlock()
 	}
 	return rx.outcome(err)
+}
+
+// withLocalBlocks runs an apply or ingest; when it lacks blocks that
+// another file system of this region holds (same lineage), they are copied
+// locally and it runs again, so only blocks the region lacks are asked of
+// the source.
+func (rx *receiver) withLocalBlocks(f func() error) error {
+	for {
+		err := f()
+		var mb *engine.MissingBlocksError
+		if !errors.As(err, &mb) {
+			return err
+		}
+		rest, ferr := rx.in.fs.FetchLocal(rx.ctx, mb.IDs)
+		if ferr != nil || len(rest) == len(mb.IDs) {
+			if len(rest) > 0 && len(rest) < len(mb.IDs) {
+				return &engine.MissingBlocksError{IDs: rest}
+			}
+			return err
+		}
+		if len(rest) > 0 {
+			return &engine.MissingBlocksError{IDs: rest}
+		}
+	}
 }
 
 // outcome turns an apply or ingest result into the next ack's content; it

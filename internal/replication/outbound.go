@@ -722,12 +722,16 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 			if len(recs) == 0 {
 				break
 			}
-			var ids []blocks.ID
-			for _, r := range recs {
-				ids = append(ids, r.AddedRefs...)
-			}
-			if err := o.pushBlocks(ctx, s, ids, false); err != nil {
-				return err
+			// New blocks go ahead of their records, unasked — except to a
+			// destination in this region, which holds them already.
+			if o.spec.DestRegion != o.n.opts.Region {
+				var ids []blocks.ID
+				for _, r := range recs {
+					ids = append(ids, r.AddedRefs...)
+				}
+				if err := o.pushBlocks(ctx, s, ids, false); err != nil {
+					return err
+				}
 			}
 			// ReadJournal bounds a batch to about 4 MiB (plus one record
 			// of at most the maximum record size): one frame.

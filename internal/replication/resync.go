@@ -291,7 +291,7 @@ func (rx *receiver) handleResync(f frame) error {
 				return err
 			}
 			if got != s.sum {
-				rs.differ[string(s.lo)] = true
+				rs.differ[rangeKey(s.lo, s.hi)] = true
 				rs.newDiff = append(rs.newDiff, engine.SyncRange{Lo: s.lo, Hi: s.hi})
 			}
 		}
@@ -310,7 +310,9 @@ func (rx *receiver) ingestWaiting() error {
 	rs := rx.rs
 	for len(rs.waiting) > 0 {
 		m := rs.waiting[0]
-		err := rx.in.fs.IngestRanges(rx.ctx, m.seq, m.epoch, m.time, m.ranges)
+		err := rx.withLocalBlocks(func() error {
+			return rx.in.fs.IngestRanges(rx.ctx, m.seq, m.epoch, m.time, m.ranges)
+		})
 		var mb *engine.MissingBlocksError
 		if errors.As(err, &mb) {
 			if rs.blocksAsked == nil {
@@ -329,7 +331,7 @@ func (rx *receiver) ingestWaiting() error {
 		}
 		rs.waiting = rs.waiting[1:]
 		for _, r := range m.ranges {
-			delete(rs.differ, string(r.Lo))
+			delete(rs.differ, rangeKey(r.Lo, r.Hi))
 			if len(r.Hi) == len(r.Lo)+1 && bytes.HasPrefix(r.Hi, r.Lo) && r.Hi[len(r.Hi)-1] == 0 {
 				delete(rs.asked, string(r.Lo))
 			}
@@ -337,6 +339,12 @@ func (rx *receiver) ingestWaiting() error {
 	}
 	rs.blocksAsked = nil
 	return nil
+}
+
+// rangeKey names a range exactly (a singleton [k, k‖0) and a range
+// starting at k are different requests).
+func rangeKey(lo, hi []byte) string {
+	return fmt.Sprintf("%d:%s|%t|%s", len(lo), lo, hi != nil, hi)
 }
 
 // finishResync ends the resync once the source is done and every request
