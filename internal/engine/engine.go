@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"crypto/sha256"
 	"cmp"
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
