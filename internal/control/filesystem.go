@@ -356,7 +356,7 @@ func (r *Region) DeleteFileSystem(_ context.Context, ref string) error {
 		return errorf(ErrFileSystemInUse, "File system '%s' has %d mount target(s); delete them first.", f.ID, n)
 	}
 	if f.Role != "" {
-		return errorf(ErrFileSystemInUse, "File system '%s' is part of a replication configuration; delete the replication configuration first.", f.ID)
+		return badRequest("File system '%s' is part of a replication configuration; delete the replication configuration first.", f.ID)
 	}
 	n := *f
 	n.State, n.Since = StateDeleting, r.now()

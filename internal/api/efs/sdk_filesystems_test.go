@@ -200,8 +200,10 @@ func TestSDKFileSystemProtection(t *testing.T) {
 	}
 	_, err = s.c.UpdateFileSystemProtection(ctx, &efs.UpdateFileSystemProtectionInput{FileSystemId: id, ReplicationOverwriteProtection: types.ReplicationOverwriteProtectionEnabled})
 	expectError[*types.ReplicationAlreadyExists](t, err, 409)
+	// Deleting either end of a replication is refused (400, as the issue
+	// asks): the configuration has to go first.
 	_, err = s.c.DeleteFileSystem(ctx, &efs.DeleteFileSystemInput{FileSystemId: id})
-	expectError[*types.FileSystemInUse](t, err, 409)
+	expectError[*types.BadRequest](t, err, 400)
 	_, err = s.c.UpdateFileSystemProtection(ctx, &efs.UpdateFileSystemProtectionInput{FileSystemId: aws.String("fs-0123456789abcdef0"), ReplicationOverwriteProtection: types.ReplicationOverwriteProtectionEnabled})
 	expectError[*types.FileSystemNotFound](t, err, 404)
 }
