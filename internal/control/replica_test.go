@@ -31,7 +31,7 @@ func TestReplicaHooks(t *testing.T) {
 	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil)
 	v.waitMTGone(mt.ID)
 	// Users cannot delete it or change its protection while it replicates.
-	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), ErrFileSystemInUse)
+	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), ErrBadRequest)
 	_, err = v.r.UpdateFileSystemProtection(ctx, dst.ID, ptr(ProtectionEnabled))
 	wantErr(t, err, ErrReplicationAlreadyExists)
 	_, err = v.r.UpdateFileSystem(ctx, UpdateFileSystemInput{FileSystemID: dst.ID, ThroughputMode: ptr(ThroughputBursting)})
