@@ -387,7 +387,13 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 		if bad != nil {
 			break
 		}
-		t.Logf("cycle %d: %d checks so far, writer at step %d", cycle, checks, w.m.steps)
+		cmu.Lock()
+		n := checks
+		cmu.Unlock()
+		w.m.mu.Lock()
+		steps := w.m.steps
+		w.m.mu.Unlock()
+		t.Logf("cycle %d: %d checks so far, writer at step %d", cycle, n, steps)
 	}
 	px.SetDelay(0)
 	px.Heal()
@@ -396,7 +402,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 	if checkErr != nil {
 		t.Fatal(checkErr)
 	}
-	t.Logf("faults %v; %d consistent replica reads, writer made %d changes", faults, checks, w.m.steps)
+	t.Logf("faults %v; %d consistent replica reads, writer made %d changes", faults, checks, w.m.steps) // both goroutines have ended
 	if checks < 20 {
 		t.Fatalf("only %d replica reads matched a source state", checks)
 	}
