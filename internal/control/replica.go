@@ -31,8 +31,9 @@ type ReplicaInput struct {
 
 // CreateReplica creates a destination file system: its engine file system
 // is an empty replica, its protection REPLICATING (read-only mount
-// targets) and its role destination. It is available after the transition
-// delay.
+// targets) and its role destination. It is available at once (there is
+// nothing to provision, and replication may be ENABLED within
+// milliseconds: a mount target can be created on it right away).
 func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem, error) {
 	if in.CreationToken == "" {
 		return FileSystem{}, badRequest("CreationToken is required.")
@@ -66,7 +67,7 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 	}
 	now := r.now()
 	f := &fsRecord{
-		ID: r.newIDLocked(fsPrefix), Token: in.CreationToken, Created: now, State: StateCreating, Since: now,
+		ID: r.newIDLocked(fsPrefix), Token: in.CreationToken, Created: now, State: StateAvailable, Since: now,
 		Performance: PerformanceGeneralPurpose, Encrypted: true, KMSKeyID: key.ID, Throughput: ThroughputElastic,
 		AZ: in.AvailabilityZoneName, AZID: azID, Tags: mergeTags(nil, in.Tags), Protection: ProtectionReplicating,
 		Role: RoleDestination, Replica: true,
