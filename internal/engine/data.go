@@ -289,9 +289,28 @@ func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte) (map[u
 			}
 			return nil, nil, blockWriteErr(err)
 		}
+		if fs.shipping() {
+			// A replication will read it back soon: keep the plaintext.
+			d.cache.put(id, bytes.Clone(piece))
+		}
 		pre[idx] = precomputed{id: id}
 	}
 	return pre, inflight, nil
+}
+
+// shipping reports whether a replication ships this file system, so that
+// freshly written blocks are worth caching (it reads them back soon).
+func (fs *FS) shipping() bool { return fs.shippers.Load() > 0 }
+
+// ShipWrites tells the file system that a replication ships it (on) or no
+// longer does (off): while one does, the plaintext of newly written blocks
+// is kept in the block cache for it.
+func (fs *FS) ShipWrites(on bool) {
+	if on {
+		fs.shippers.Add(1)
+	} else {
+		fs.shippers.Add(-1)
+	}
 }
 
 // write applies data at off to inode n (whose attributes the caller writes).

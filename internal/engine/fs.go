@@ -52,6 +52,7 @@ type FS struct {
 	tempSeq  uint64
 
 	applyLimit atomic.Uint64
+	shippers   atomic.Int64 // replications shipping this file system (ShipWrites)
 
 	maint maintenance
 

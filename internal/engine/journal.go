@@ -336,6 +336,16 @@ func (fs *FS) MissingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, 
 	return missing, nil
 }
 
+// BlockView returns a block's plaintext, shared with the block cache: the
+// caller must not modify it (shipping, which only reads it).
+func (fs *FS) BlockView(ctx context.Context, id blocks.ID) ([]byte, error) {
+	b, err := fs.dom.getBlock(ctx, id)
+	if err != nil {
+		return nil, fs.corrupt(err)
+	}
+	return b, nil
+}
+
 // GetBlock returns a block's plaintext (shipping, scrub).
 func (fs *FS) GetBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 	b, err := fs.dom.getBlock(ctx, id)

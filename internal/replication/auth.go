@@ -17,7 +17,8 @@ import (
 // Peer authentication. Two regions share a secret. A stream's opening
 // request carries the source region, a fresh client nonce, the time and
 // an HMAC over them; the reply carries a server nonce and an HMAC over both
-// nonces; both sides then key every frame with HMAC(secret, nonces), so a
+// nonces; both sides then key every frame's MAC (keyed BLAKE3) with
+// HMAC(secret, nonces), so a
 // recorded stream cannot be replayed into a new one. Unary calls carry an
 // HMAC over method, path, time, nonce and the body's hash; nonces are
 // remembered for the skew window, so a recorded call cannot be replayed.

@@ -17,14 +17,15 @@
 // Peers prove they hold the pair's secret: a stream's request carries the
 // source region, a fresh nonce, the time and an HMAC over them; the reply
 // carries the destination's nonce and an HMAC over both; every frame after
-// that is authenticated under a key derived from both nonces and numbered,
+// that is authenticated (keyed BLAKE3, under a key derived from the secret
+// and both nonces) and numbered,
 // so a damaged, forged, reordered or replayed frame ends the stream before
 // anything in it is applied. Unary calls carry an HMAC over the method,
 // path, time, nonce and body hash, and nonces are remembered.
 //
 // # Frames (wire version 1)
 //
-//	length (4, big-endian: type ‖ counter ‖ payload) ‖ type (1) ‖ counter (8) ‖ payload ‖ HMAC-SHA256[:16]
+//	length (4, big-endian: type ‖ counter ‖ payload) ‖ type (1) ‖ counter (8) ‖ payload ‖ keyed BLAKE3[:16]
 //
 // Payloads are uvarints and length-prefixed byte strings:
 //

@@ -438,13 +438,8 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		for i, id := range m.ids {
-			if err := rx.in.fs.PutBlock(rx.ctx, id, m.data[i]); err != nil {
-				if errors.Is(err, engine.ErrCorrupt) {
-					return fmt.Errorf("replication: pushed block %s does not match its id: %w", id, err)
-				}
-				return err
-			}
+		if err := rx.putBlocks(m); err != nil {
+			return err
 		}
 		if rx.rs != nil {
 			return rx.ingestWaiting()
@@ -501,6 +496,32 @@ func (rx *receiver) handle(f frame) error {
 		return fmt.Errorf("%w: unknown message %d", ErrFrame, f.typ)
 	}
 	return nil
+}
+
+// putBlocks stores pushed blocks, several at a time (each is hashed,
+// sealed, written and synced on its own).
+func (rx *receiver) putBlocks(m *blocksMsg) error {
+	const parallel = 4
+	errs := make(chan error, len(m.ids))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, id := range m.ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := rx.in.fs.PutBlock(rx.ctx, id, m.data[i]); err != nil {
+				if errors.Is(err, engine.ErrCorrupt) {
+					err = fmt.Errorf("replication: pushed block %s does not match its id: %w", id, err)
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 func (rx *receiver) flushRecords() error {

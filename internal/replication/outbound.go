@@ -67,6 +67,7 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
 	n.outbound[spec.ID] = o
+	fs.ShipWrites(true)
 	o.leaseUntil = n.now().Add(n.opts.Lease)
 	go o.run()
 	o.retainDone = make(chan struct{})
@@ -164,6 +165,7 @@ type outbound struct {
 func (o *outbound) halt() {
 	o.cancel()
 	<-o.done
+	o.fs.ShipWrites(false)
 	if o.leaseDone != nil {
 		<-o.leaseDone
 	}
@@ -345,6 +347,8 @@ type stream struct {
 }
 
 func (s *stream) send(typ byte, payload []byte) error { return s.out.write(s.w, typ, payload) }
+
+func (s *stream) sendParts(typ byte, parts [][]byte) error { return s.out.write(s.w, typ, parts...) }
 
 // session opens a stream and ships until it fails or the replication is
 // removed.
@@ -842,13 +846,17 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		if len(m.ids) == 0 {
 			return nil
 		}
-		p := m.encode()
-		if err := s.send(msgBlocks, p); err != nil {
+		parts := m.parts()
+		n := 0
+		for _, p := range parts {
+			n += len(p)
+		}
+		if err := s.sendParts(msgBlocks, parts); err != nil {
 			return err
 		}
 		o.update(func(st *Status) {
 			st.ShippedBlocks += uint64(len(m.ids))
-			st.ShippedBytes += uint64(len(p))
+			st.ShippedBytes += uint64(n)
 			if st.Sync.Active {
 				st.Sync.BytesDone += uint64(size)
 			}
@@ -860,7 +868,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		if !asked && o.sent.has(id) {
 			continue
 		}
-		data, err := o.fs.GetBlock(ctx, id)
+		data, err := o.fs.BlockView(ctx, id)
 		if err != nil {
 			return fmt.Errorf("replication: read block %s: %w", id, err)
 		}

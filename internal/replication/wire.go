@@ -1,8 +1,7 @@
 package replication
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/zeebo/blake3"
 )
 
 // WireVersion is the version of the stream protocol this code speaks.
@@ -47,39 +47,75 @@ var (
 )
 
 // framer seals and opens the frames of one direction of a stream: length
-// ‖ type ‖ counter ‖ payload ‖ HMAC-SHA256(session key, direction ‖ type ‖
+// ‖ type ‖ counter ‖ payload ‖ keyed BLAKE3(session key, direction ‖ type ‖
 // counter ‖ payload)[:16]. Counters start at 1 and must increase by one, so
 // a replayed, dropped or reordered frame is refused.
 type framer struct {
 	key     []byte
 	dir     byte
 	counter uint64
+	keyed   *blake3.Hasher // keyed by key (hashed to 32 bytes if it is not)
 }
 
-func (f *framer) mac(typ byte, counter uint64, payload []byte) []byte {
-	h := hmac.New(sha256.New, f.key)
+func (f *framer) mac(typ byte, counter uint64, parts ...[]byte) []byte {
+	if f.keyed == nil {
+		k := f.key
+		if len(k) != 32 {
+			sum := blake3.Sum256(k)
+			k = sum[:]
+		}
+		var err error
+		if f.keyed, err = blake3.NewKeyed(k); err != nil {
+			panic(err) // the key is 32 bytes
+		}
+	}
+	h := f.keyed.Clone()
 	var hdr [10]byte
 	hdr[0] = f.dir
 	hdr[1] = typ
 	binary.BigEndian.PutUint64(hdr[2:], counter)
 	h.Write(hdr[:])
-	h.Write(payload)
+	for _, p := range parts {
+		h.Write(p)
+	}
 	return h.Sum(nil)[:macSize]
 }
 
-// write sends one frame.
-func (f *framer) write(w io.Writer, typ byte, payload []byte) error {
-	if len(payload)+9 > maxFrame {
-		return fmt.Errorf("%w: %d-byte payload", ErrFrame, len(payload))
+// write sends one frame whose payload is the concatenation of parts
+// (block data is sent from where it lies, not copied into a payload).
+func (f *framer) write(w io.Writer, typ byte, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n+9 > maxFrame {
+		return fmt.Errorf("%w: %d-byte payload", ErrFrame, n)
 	}
 	f.counter++
-	buf := make([]byte, frameHead, frameHead+len(payload)+macSize)
-	binary.BigEndian.PutUint32(buf, uint32(9+len(payload)))
-	buf[4] = typ
-	binary.BigEndian.PutUint64(buf[5:], f.counter)
-	buf = append(buf, payload...)
-	buf = append(buf, f.mac(typ, f.counter, payload)...)
-	_, err := w.Write(buf)
+	var hdr [frameHead]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(9+n))
+	hdr[4] = typ
+	binary.BigEndian.PutUint64(hdr[5:], f.counter)
+	tag := f.mac(typ, f.counter, parts...)
+	if n <= 64<<10 {
+		// Small frames in one write.
+		buf := make([]byte, 0, frameHead+n+macSize)
+		buf = append(buf, hdr[:]...)
+		for _, p := range parts {
+			buf = append(buf, p...)
+		}
+		_, err := w.Write(append(buf, tag...))
+		return err
+	}
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(tag)
 	return err
 }
 
@@ -100,7 +136,7 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: truncated: %w", ErrFrame, err)
 	}
 	payload, tag := body[:len(body)-macSize], body[len(body)-macSize:]
-	if !hmac.Equal(tag, f.mac(typ, counter, payload)) {
+	if subtle.ConstantTimeCompare(tag, f.mac(typ, counter, payload)) != 1 {
 		return 0, nil, fmt.Errorf("%w: authentication failed", ErrFrame)
 	}
 	if counter != f.counter+1 {
@@ -249,13 +285,28 @@ type blocksMsg struct {
 }
 
 func (m *blocksMsg) encode() []byte {
+	var b []byte
+	for _, p := range m.parts() {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// parts is the encoded message with the block data by reference.
+func (m *blocksMsg) parts() [][]byte {
 	var e enc
 	e.u(uint64(len(m.ids)))
+	var parts [][]byte
 	for i, id := range m.ids {
 		e.bytes(id[:])
-		e.bytes(m.data[i])
+		e.u(uint64(len(m.data[i])))
+		parts = append(parts, e.b, m.data[i])
+		e.b = nil
 	}
-	return e.b
+	if len(e.b) > 0 {
+		parts = append(parts, e.b)
+	}
+	return parts
 }
 
 func decodeBlocks(p []byte) (*blocksMsg, error) {
