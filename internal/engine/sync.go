@@ -202,8 +202,10 @@ func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
 		return err
 	}
 	it.Close()
+	// Straight into the batch (no overlay: nothing in this transaction
+	// reads them back, and a chunk is large).
 	for _, k := range stale {
-		tx.del(k)
+		tx.b.Delete(absKey(fs.id, k))
 		if len(k) == 1+blocks.IDSize && k[0] == relRef {
 			id, _ := blocks.IDFromBytes(k[1:])
 			tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
@@ -211,7 +213,7 @@ func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
 		}
 	}
 	for _, p := range pairs {
-		tx.set(p.Key, p.Value)
+		tx.b.Set(absKey(fs.id, p.Key), p.Value)
 		switch {
 		case len(p.Key) == 1+blocks.IDSize && p.Key[0] == relRef:
 			id, _ := blocks.IDFromBytes(p.Key[1:])

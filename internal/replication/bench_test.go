@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,5 +134,74 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 		b.ReportMetric(mb/wt.Seconds(), "write-MB/s")
 		b.ReportMetric(mb/(wt+tail).Seconds(), "replicated-MB/s")
 		b.ReportMetric(tail.Seconds(), "tail-s")
+	}
+}
+
+// BenchmarkInitialSyncSmallFiles: the initial sync of many 4 KiB files
+// (REGIONFS_BENCH_FILES, default 20 000) into an encrypted replica on the
+// real disk.
+func BenchmarkInitialSyncSmallFiles(b *testing.B) {
+	files := 20000
+	if s := os.Getenv("REGIONFS_BENCH_FILES"); s != "" {
+		fmt.Sscan(s, &files)
+	}
+	ctx := context.Background()
+	for range b.N {
+		a, d := newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
+		peers := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}, d.name: {URL: "http://" + d.addr, Secret: testSecret}}
+		for _, r := range []*diskRegion{a, d} {
+			r.n = New(Options{Region: r.name, Engine: r.e, Peers: peers})
+			go r.n.Serve(r.ln)
+		}
+		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		data := make([]byte, 4096)
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < files; i += 16 {
+					c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%06d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
+					if err == nil {
+						_, _, err = src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if _, err := d.e.CreateReplica(ctx, "dst", "alias/aws/elasticfilesystem"); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		if p := os.Getenv("REGIONFS_BENCH_PROFILE"); p != "" {
+			f, err := os.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+		start := time.Now()
+		if err := d.n.AddInbound(InboundSpec{ID: "r", SourceRegion: a.name, DestFS: "dst"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.n.AddOutbound(OutboundSpec{ID: "r", SourceFS: "src", DestRegion: d.name, DestFS: "dst"}); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, "initial sync", 10*time.Minute, func() bool {
+			fs, _ := d.e.FS("dst")
+			_, applied, _ := fs.Applied()
+			return fs.Consistent() && applied == src.DurableSeq()
+		})
+		el := time.Since(start)
+		b.ReportMetric(float64(files)/el.Seconds(), "files/s")
+		b.ReportMetric(el.Seconds(), "sync-s")
 	}
 }

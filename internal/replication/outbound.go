@@ -598,23 +598,23 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			if o.n.now().Sub(started) > 5*time.Second {
 				return nil, pos, nil // take a fresh snapshot
 			}
-			c, files, inline, err := o.chunk(snap, pos)
+			parts, hi, files, inline, err := o.chunk(snap, pos)
 			if err != nil {
 				return nil, nil, err
 			}
-			p := encodeChunk(c)
-			if err := s.send(msgChunk, p); err != nil {
+			if err := s.sendParts(msgChunk, parts); err != nil {
 				return nil, nil, err
 			}
-			inflight = append(inflight, sent{hi: c.Hi, bytes: int64(len(p))})
-			inflightBytes += int64(len(p))
+			size := int64(len(parts[0]) + len(parts[1]))
+			inflight = append(inflight, sent{hi: hi, bytes: size})
+			inflightBytes += size
 			o.update(func(st *Status) {
 				st.Sync.FilesDone += files
 				st.Sync.BytesDone += inline
-				st.ShippedBytes += uint64(len(p))
+				st.ShippedBytes += uint64(size)
 			})
-			pos = c.Hi
-			finished = c.Hi == nil
+			pos = hi
+			finished = hi == nil
 		}
 		select {
 		case a := <-s.acks:
@@ -653,27 +653,28 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 	}
 }
 
-// chunk reads the next chunk of snap from lo, counting the files (inode
-// attribute keys) and inline data bytes it holds.
-func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (*engine.SyncChunk, uint64, uint64, error) {
+// chunk reads the next chunk of snap from lo, encoded (as encodeChunk
+// would) straight from the iterator in two parts, and counts the files
+// (inode attribute keys) and inline data bytes it holds.
+func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
 	it, err := snap.Iter(lo, nil)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
 	defer it.Close()
-	c := &engine.SyncChunk{Seq: snap.Seq, Epoch: snap.Epoch, Time: snap.Time, Lo: bytes.Clone(lo)}
-	size := 0
-	var files, inline uint64
+	var pairs enc
+	pairs.b = make([]byte, 0, o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8)
+	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
-		if size >= o.n.opts.ChunkBytes || len(c.Pairs) >= 8192 {
-			c.Hi = bytes.Clone(it.Key())
+		if len(pairs.b) >= o.n.opts.ChunkBytes || n >= 8192 {
+			hi = bytes.Clone(it.Key())
 			break
 		}
 		v, err := it.Value()
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, nil, 0, 0, err
 		}
-		k := bytes.Clone(it.Key())
+		k := it.Key()
 		if len(k) == 10 && k[0] == 'I' {
 			switch k[9] {
 			case 'A':
@@ -682,13 +683,22 @@ func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (*engine.SyncChunk, u
 				inline += uint64(len(v))
 			}
 		}
-		c.Pairs = append(c.Pairs, engine.Mutation{Key: k, Value: bytes.Clone(v)})
-		size += len(k) + len(v) + 8
+		pairs.bytes(k)
+		pairs.bytes(v)
+		n++
 	}
 	if err := it.Error(); err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
-	return c, files, inline, nil
+	var head enc
+	head.u(snap.Seq)
+	head.u(snap.Epoch)
+	head.i(snap.Time.UnixNano())
+	head.bytes(lo)
+	head.flag(hi != nil)
+	head.bytes(hi)
+	head.u(uint64(n))
+	return [][]byte{head.b, pairs.b}, hi, files, inline, nil
 }
 
 // ship streams durable journal records from the destination's applied
