@@ -874,11 +874,48 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		m, size = &blocksMsg{}, 0
 		return nil
 	}
+	var want []blocks.ID
 	for _, id := range ids {
-		if !asked && o.sent.has(id) {
-			continue
+		if asked || !o.sent.has(id) {
+			want = append(want, id)
 		}
-		data, err := o.fs.BlockView(ctx, id)
+	}
+	// Blocks are read (from the cache, or read, decrypted and verified)
+	// a few at a time ahead of the sending.
+	const ahead = 4
+	type read struct {
+		data []byte
+		err  error
+	}
+	results := make([]chan read, len(want))
+	for i := range results {
+		results[i] = make(chan read, 1)
+	}
+	sem := make(chan struct{}, ahead)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for i, id := range want {
+			select {
+			case sem <- struct{}{}:
+			case <-rctx.Done():
+				return
+			}
+			go func() {
+				data, err := o.fs.BlockView(rctx, id)
+				results[i] <- read{data, err}
+			}()
+		}
+	}()
+	for i, id := range want {
+		var r read
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-sem
+		data, err := r.data, r.err
 		if err != nil {
 			return fmt.Errorf("replication: read block %s: %w", id, err)
 		}

@@ -96,7 +96,11 @@ func (f *framer) write(w io.Writer, typ byte, parts ...[]byte) error {
 	binary.BigEndian.PutUint32(hdr[:], uint32(9+n))
 	hdr[4] = typ
 	binary.BigEndian.PutUint64(hdr[5:], f.counter)
-	tag := f.mac(typ, f.counter, parts...)
+	authed := parts
+	if typ == msgBlocks && len(parts) > 0 {
+		authed = parts[:1] // the header; block data is verified by id
+	}
+	tag := f.mac(typ, f.counter, authed...)
 	if n <= 64<<10 {
 		// Small frames in one write.
 		buf := make([]byte, 0, frameHead+n+macSize)
@@ -136,7 +140,20 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: truncated: %w", ErrFrame, err)
 	}
 	payload, tag := body[:len(body)-macSize], body[len(body)-macSize:]
-	if subtle.ConstantTimeCompare(tag, f.mac(typ, counter, payload)) != 1 {
+	authed := payload
+	if typ == msgBlocks {
+		// Block data is outside the MAC: each block is verified against its
+		// id (keyed by the lineage's secret id key), which the MAC covers.
+		if len(payload) < 4 {
+			return 0, nil, fmt.Errorf("%w: short blocks frame", ErrFrame)
+		}
+		h := binary.BigEndian.Uint32(payload)
+		if uint64(h) > uint64(len(payload)-4) {
+			return 0, nil, fmt.Errorf("%w: blocks header past the frame", ErrFrame)
+		}
+		authed = payload[:4+h]
+	}
+	if subtle.ConstantTimeCompare(tag, f.mac(typ, counter, authed)) != 1 {
 		return 0, nil, fmt.Errorf("%w: authentication failed", ErrFrame)
 	}
 	if counter != f.counter+1 {
@@ -278,7 +295,9 @@ func decodeRecords(p []byte) (*recordsMsg, error) {
 	return m, d.end()
 }
 
-// blocksMsg carries block plaintexts; the receiver verifies each id.
+// blocksMsg carries block plaintexts; the receiver verifies each id. Its
+// payload is: header length (4) ‖ header (n ‖ n × (id ‖ length)) ‖ the
+// blocks' data, concatenated; the frame MAC covers the header only.
 type blocksMsg struct {
 	ids  []blocks.ID
 	data [][]byte
@@ -292,37 +311,52 @@ func (m *blocksMsg) encode() []byte {
 	return b
 }
 
-// parts is the encoded message with the block data by reference.
+// parts is the payload with the block data by reference; parts[0] is the
+// authenticated header.
 func (m *blocksMsg) parts() [][]byte {
-	var e enc
+	e := enc{b: make([]byte, 4, 4+8+len(m.ids)*(blocks.IDSize+8))}
 	e.u(uint64(len(m.ids)))
-	var parts [][]byte
 	for i, id := range m.ids {
 		e.bytes(id[:])
 		e.u(uint64(len(m.data[i])))
-		parts = append(parts, e.b, m.data[i])
-		e.b = nil
 	}
-	if len(e.b) > 0 {
-		parts = append(parts, e.b)
-	}
-	return parts
+	binary.BigEndian.PutUint32(e.b, uint32(len(e.b)-4))
+	return append([][]byte{e.b}, m.data...)
 }
 
 func decodeBlocks(p []byte) (*blocksMsg, error) {
-	d := &dec{b: p}
+	if len(p) < 4 {
+		return nil, fmt.Errorf("%w: short blocks message", ErrFrame)
+	}
+	h := binary.BigEndian.Uint32(p)
+	if uint64(h) > uint64(len(p)-4) {
+		return nil, fmt.Errorf("%w: blocks header past the message", ErrFrame)
+	}
+	d := &dec{b: p[4 : 4+h]}
+	data := p[4+h:]
 	n := d.count(2 + blocks.IDSize)
 	m := &blocksMsg{}
 	for range n {
 		id := d.id()
-		data := d.bytes()
+		l := d.u()
 		if d.err != nil {
 			break
 		}
+		if l > uint64(len(data)) {
+			d.fail("block data past the message")
+			break
+		}
 		m.ids = append(m.ids, id)
-		m.data = append(m.data, data)
+		m.data = append(m.data, data[:l:l])
+		data = data[l:]
 	}
-	return m, d.end()
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	if len(data) != 0 {
+		return nil, fmt.Errorf("%w: trailing block data", ErrFrame)
+	}
+	return m, nil
 }
 
 func encodeChunk(c *engine.SyncChunk) []byte {

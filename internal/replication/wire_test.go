@@ -24,8 +24,9 @@ func TestFrameRoundTripAndTamper(t *testing.T) {
 	key := []byte("session-key-session-key-32-bytes")
 	var buf bytes.Buffer
 	w := framer{key: key, dir: dirToDest}
+	types := []byte{msgRecords, msgHeartbeat, msgChunk}
 	for i, p := range [][]byte{[]byte("one"), nil, bytes.Repeat([]byte{7}, 70000)} {
-		if err := w.write(&buf, byte(i+1), p); err != nil {
+		if err := w.write(&buf, types[i], p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -34,7 +35,7 @@ func TestFrameRoundTripAndTamper(t *testing.T) {
 	rd := bytes.NewReader(stream)
 	for i := range 3 {
 		typ, p, err := r.read(rd)
-		if err != nil || typ != byte(i+1) {
+		if err != nil || typ != types[i] {
 			t.Fatalf("frame %d: type %d, %v", i, typ, err)
 		}
 		if i == 2 && len(p) != 70000 {
@@ -79,6 +80,47 @@ func TestFrameRoundTripAndTamper(t *testing.T) {
 				t.Fatalf("read: %v, want ErrFrame", err)
 			}
 		})
+	}
+}
+
+// Block data travels outside the frame MAC; a changed byte of it is caught
+// by the block's id, a changed header byte by the MAC.
+func TestBlocksFrameAuthentication(t *testing.T) {
+	key := []byte("session-key-session-key-32-bytes")
+	m := &blocksMsg{ids: []blocks.ID{testID(1), testID(2)}, data: [][]byte{[]byte("first block"), []byte("second")}}
+	var buf bytes.Buffer
+	w := framer{key: key, dir: dirToDest}
+	if err := w.write(&buf, msgBlocks, m.parts()...); err != nil {
+		t.Fatal(err)
+	}
+	frame := buf.Bytes()
+	read := func(b []byte) (*blocksMsg, error) {
+		r := framer{key: key, dir: dirToDest}
+		typ, p, err := r.read(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		if typ != msgBlocks {
+			t.Fatalf("type %d", typ)
+		}
+		return decodeBlocks(p)
+	}
+	got, err := read(frame)
+	if err != nil || string(got.data[1]) != "second" || got.ids[0] != testID(1) {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	// A data byte: the frame passes, the data no longer matches its id
+	// (PutBlock refuses it: see TestDamagedAndReplayedTrafficRejected).
+	b := bytes.Clone(frame)
+	b[len(b)-macSize-1] ^= 1
+	if got, err := read(b); err != nil || string(got.data[1]) == "second" {
+		t.Fatalf("data byte: %v", err)
+	}
+	// A header byte (an id): the MAC fails.
+	b = bytes.Clone(frame)
+	b[frameHead+4+3] ^= 1
+	if _, err := read(b); !errors.Is(err, ErrFrame) {
+		t.Fatalf("header byte: %v", err)
 	}
 }
 
