@@ -30,7 +30,9 @@
 // Payloads are uvarints and length-prefixed byte strings:
 //
 //	records   n ‖ n × engine record (its own versioned, CRC-checked form)
-//	blocks    n ‖ n × (id ‖ plaintext); the receiver verifies every id
+//	blocks    header length (4) ‖ n ‖ n × (id ‖ length) ‖ the data, concatenated;
+//	          the MAC covers the header, each block is verified by its id
+//	          (keyed BLAKE3 under the lineage's secret id key)
 //	chunk     seq ‖ epoch ‖ time ‖ lo ‖ has-hi ‖ hi ‖ n ‖ n × (key ‖ value)
 //	heartbeat durable seq ‖ time (read before the durable seq) ‖ epoch
 //	ack       applied epoch ‖ applied seq ‖ applied time ‖ synced time ‖
