@@ -68,7 +68,7 @@ func (c controlMountTargets) Update(ctx context.Context, mt control.MountTargetS
 func (c controlMountTargets) Stop(ctx context.Context, id string) error { return c.m.stop(ctx, id) }
 
 func fromSpec(s control.MountTargetSpec) mountTarget {
-	mt := mountTarget{ID: s.ID, FileSystemID: s.FileSystemID, Addr: s.Addr, FS: s.FS, Ingress: s.Ingress, ReadOnly: s.ReadOnly}
+	mt := mountTarget{ID: s.ID, FileSystemID: s.FileSystemID, Addr: s.Addr, FS: s.FS, Ingress: s.Ingress, ReadOnly: s.ReadOnly, RequireTLS: s.RequireTLS}
 	for _, ap := range s.AccessPoints {
 		a := accessPoint{ID: ap.ID, Path: ap.Path, PosixUser: ap.PosixUser}
 		if ci := ap.CreationInfo; ci != nil {

@@ -153,6 +153,16 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	defer ctl.close()
 
 	env := devEnv(cred)
+	// NFS over TLS: clients trust both regions' mount-target CAs.
+	var caBundle []byte
+	for _, r := range devRegions {
+		caBundle = append(caBundle, nodes[r.name].mts.tls.ca.CertPEM()...)
+	}
+	caPath := filepath.Join(dataDir, "nfs-ca.pem")
+	if err := writeFileAtomic(caPath, caBundle, 0o644); err != nil {
+		return err
+	}
+	env += "export REGIONFS_NFS_CA=" + caPath + "\n"
 	if err := writeFileAtomic(envPath, []byte(env), 0o600); err != nil {
 		return err
 	}

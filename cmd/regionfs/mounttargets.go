@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 )
 
 // mountTarget is what one mount target serves: the control plane's
@@ -26,6 +29,7 @@ type mountTarget struct {
 	Ingress          []netip.Prefix
 	AccessPoints     []accessPoint
 	ReadOnly         bool
+	RequireTLS       bool
 }
 
 type accessPoint struct {
@@ -46,6 +50,8 @@ type mountTargets struct {
 	// bind maps a mount target's address to the address it listens on
 	// (a subnet's listen_address); nil keeps the address.
 	bind func(netip.AddrPort) netip.AddrPort
+	// tls, when set, offers NFS over TLS on every mount target.
+	tls *mountTLS
 
 	mu        sync.Mutex // guards the fields below
 	targets   map[string]*servedTarget
@@ -205,7 +211,15 @@ func (m *mountTargets) listenLocked(t *servedTarget) error {
 			prometheus.Labels{"mount_target": t.spec.ID, "fs_id": t.spec.FileSystemID}, m.reg)}
 		reg = t.metrics
 	}
+	var tcfg *tls.Config
+	if m.tls != nil {
+		if tcfg, err = m.tls.config(t.spec, addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("mount target %s: %w", t.spec.ID, err)
+		}
+	}
 	srv := nfs.NewServer(nfs.Options{
+		TLS:        tcfg,
 		Registerer: reg,
 		Logger:     m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
 		Admit: func(remote netip.AddrPort) bool {
@@ -222,7 +236,8 @@ func (m *mountTargets) listenLocked(t *servedTarget) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.srv, t.done, t.cancel = srv, done, cancel
-	m.log.Info("mount target serving", "mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID, "addr", ln.Addr().String(), "read_only", t.spec.ReadOnly)
+	m.log.Info("mount target serving", "mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID, "addr", ln.Addr().String(),
+		"read_only", t.spec.ReadOnly, "tls", tcfg != nil, "require_tls", t.spec.RequireTLS)
 	return nil
 }
 
@@ -289,21 +304,72 @@ func (r *trackingRegisterer) unregisterAll() {
 // exports are a mount target's NFS exports: the root ("/", which is also
 // the empty MOUNT path) and "/<access point id>" for each access point.
 func exports(mt mountTarget) []nfs.Export {
-	exps := []nfs.Export{{Path: "/", FS: mt.FS, ReadOnly: mt.ReadOnly, Clients: mt.Ingress}}
+	exps := []nfs.Export{{Path: "/", FS: mt.FS, ReadOnly: mt.ReadOnly, Clients: mt.Ingress, RequireTLS: mt.RequireTLS}}
 	for _, ap := range mt.AccessPoints {
 		dir := ap.Path
 		if dir == "/" {
 			dir = ""
 		}
 		exps = append(exps, nfs.Export{
-			Path:      "/" + ap.ID,
-			FS:        mt.FS,
-			Dir:       dir,
-			ReadOnly:  mt.ReadOnly,
-			Clients:   mt.Ingress,
-			PosixUser: ap.PosixUser,
-			CreateDir: ap.Create,
+			Path:       "/" + ap.ID,
+			FS:         mt.FS,
+			Dir:        dir,
+			ReadOnly:   mt.ReadOnly,
+			Clients:    mt.Ingress,
+			PosixUser:  ap.PosixUser,
+			CreateDir:  ap.Create,
+			RequireTLS: mt.RequireTLS,
 		})
 	}
 	return exps
+}
+
+// mountTLS issues mount-target certificates from the region's NFS CA.
+type mountTLS struct {
+	ca         *tlsca.CA
+	region     string
+	clientAuth tls.ClientAuthType
+}
+
+// newMountTLS opens (creating at the first start) the region's NFS CA in
+// DATA_DIR/tls; clientAuth is the config's nfs.tls_client_auth.
+func newMountTLS(dataDir, region, clientAuth string) (*mountTLS, error) {
+	ca, err := tlsca.Open(filepath.Join(dataDir, "tls"), "regionfs "+region+" NFS CA")
+	if err != nil {
+		return nil, err
+	}
+	m := &mountTLS{ca: ca, region: region}
+	switch clientAuth {
+	case "request":
+		m.clientAuth = tls.VerifyClientCertIfGiven
+	case "require":
+		m.clientAuth = tls.RequireAndVerifyClientCert
+	}
+	return m, nil
+}
+
+// config is the TLS configuration of one mount target: a certificate for
+// its address (and the address it listens on), its file system's and its
+// own EFS-style DNS names.
+func (m *mountTLS) config(mt mountTarget, listen netip.AddrPort) (*tls.Config, error) {
+	ips := []netip.Addr{mt.Addr.Addr()}
+	if a := listen.Addr(); a != mt.Addr.Addr() && a.IsValid() && !a.IsUnspecified() {
+		ips = append(ips, a)
+	}
+	cert, err := m.ca.Issue(tlsca.Request{
+		CommonName: mt.ID,
+		DNSNames: []string{
+			mt.FileSystemID + ".efs." + m.region + ".amazonaws.com",
+			mt.ID + ".efs." + m.region + ".amazonaws.com",
+		},
+		IPs: ips,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientAuth: m.clientAuth}
+	if m.clientAuth != tls.NoClientCert {
+		c.ClientCAs = m.ca.Pool()
+	}
+	return c, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -19,6 +21,8 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
 func needTool(t *testing.T, name string) string {
@@ -163,5 +167,75 @@ func TestMountTargets(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", a1.String(), time.Second); err == nil {
 		c.Close()
 		t.Fatal("stopped mount target still accepts")
+	}
+}
+
+// TestMountTargetTLS: a mount target offers TLS with a certificate for its
+// address from the region's CA; RequireTLS (the file system policy)
+// refuses plain-text MOUNT, also for libnfs.
+func TestMountTargetTLS(t *testing.T) {
+	ctx := context.Background()
+	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	fs, err := e.CreateFS(ctx, "fs-0123456789abcdef0", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	m := newMountTargets(slog.New(slog.DiscardHandler), nil, nil)
+	if m.tls, err = newMountTLS(dataDir, "us-east-1", "none"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.close(ctx)
+	a := freeAddr(t, "127.0.0.1")
+	mt := mountTarget{ID: "fsmt-1", FileSystemID: "fs-0123456789abcdef0", Addr: a, FS: fs,
+		Ingress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if err := m.start(ctx, mt); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := loadPool(filepath.Join(dataDir, "tls", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainMount := func() error {
+		c, err := client.Dial(ctx, a.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, _, err = c.WithAuth(client.Unix("h", 0, 0)).Mount(ctx, "/")
+		return err
+	}
+	if err := plainMount(); err != nil {
+		t.Fatalf("plain-text mount without a policy: %v", err)
+	}
+	mt.RequireTLS = true
+	if err := m.update(ctx, mt); err != nil {
+		t.Fatal(err)
+	}
+	if err := plainMount(); !errors.Is(err, proto.MountErrAcces) {
+		t.Fatalf("plain-text mount with TLS required: %v, want MNT3ERR_ACCES", err)
+	}
+	{
+		nfsLs := needTool(t, "nfs-ls")
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(cctx, nfsLs, nfsURL(a, "/")).CombinedOutput(); err == nil {
+			t.Fatalf("nfs-ls in plain text with TLS required: %s", out)
+		}
+	}
+	for _, name := range []string{"127.0.0.1", "fs-0123456789abcdef0.efs.us-east-1.amazonaws.com"} {
+		c, err := client.DialTLS(ctx, a.String(), &tls.Config{RootCAs: pool, ServerName: name})
+		if err != nil {
+			t.Fatalf("TLS as %s: %v", name, err)
+		}
+		_, _, err = c.WithAuth(client.Unix("h", 0, 0)).Mount(ctx, "/")
+		c.Close()
+		if err != nil {
+			t.Fatalf("TLS mount as %s: %v", name, err)
+		}
 	}
 }

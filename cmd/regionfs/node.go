@@ -101,6 +101,9 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	n.mts = newMountTargets(log, n.reg, subnetBinder(cfg))
+	if n.mts.tls, err = newMountTLS(cfg.DataDir, cfg.Region, cfg.NFS.TLSClientAuth); err != nil {
+		return nil, fmt.Errorf("nfs tls: %w", err)
+	}
 	if n.control, err = openControl(ctx, n); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}

@@ -73,6 +73,10 @@ type TLS struct {
 type NFS struct {
 	// Port every mount target serves NFS and MOUNT on (default 2049).
 	Port int `yaml:"port"`
+	// TLSClientAuth asks NFS-over-TLS clients for a certificate issued by
+	// the region's NFS CA (DATA_DIR/tls/ca.pem): "none" (default),
+	// "request" (verified when given) or "require" (mutual TLS).
+	TLSClientAuth string `yaml:"tls_client_auth,omitempty"`
 }
 
 // Credential is one access key. The secret is given inline or in a file

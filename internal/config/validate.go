@@ -73,6 +73,11 @@ func (c *Config) Validate() error {
 		p.add("data_dir", "required: the directory for the metadata store and block files")
 	}
 	checkListener(&p, "api", c.API, true)
+	switch c.NFS.TLSClientAuth {
+	case "", "none", "request", "require":
+	default:
+		p.add("nfs.tls_client_auth", "%q is not none, request or require", c.NFS.TLSClientAuth)
+	}
 	if c.NFS.Port < 1 || c.NFS.Port > 65535 {
 		p.add("nfs.port", "%d is not a TCP port", c.NFS.Port)
 	}

@@ -246,7 +246,8 @@ func (r *Region) specLocked(m *mtRecord) (MountTargetSpec, error) {
 	}
 	spec := MountTargetSpec{
 		ID: m.ID, FileSystemID: f.ID, Addr: netip.AddrPortFrom(m.IP, uint16(r.o.NFSPort)), FS: efs,
-		ReadOnly: f.Protection != ProtectionEnabled || f.CopyOf != "",
+		ReadOnly:   f.Protection != ProtectionEnabled || f.CopyOf != "",
+		RequireTLS: PolicyRequiresTLS(f.Policy),
 	}
 	for _, id := range m.SecurityGroups {
 		g, ok := r.securityGroup(id)

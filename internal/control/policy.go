@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -168,8 +170,10 @@ type FileSystemPolicy struct {
 
 // PutFileSystemPolicy stores a file system's resource policy: a JSON IAM
 // policy document, validated for shape (Version, Statement with Effect
-// Allow or Deny) and echoed as given. It is not evaluated.
-func (r *Region) PutFileSystemPolicy(_ context.Context, ref, policy string, _ bool) (FileSystemPolicy, error) {
+// Allow or Deny) and echoed as given. Of its conditions only
+// aws:SecureTransport is enforced (PolicyRequiresTLS): the mount targets
+// refuse plain-text NFS at once.
+func (r *Region) PutFileSystemPolicy(ctx context.Context, ref, policy string, _ bool) (FileSystemPolicy, error) {
 	if err := checkPolicy(policy); err != nil {
 		return FileSystemPolicy{}, err
 	}
@@ -192,6 +196,7 @@ func (r *Region) PutFileSystemPolicy(_ context.Context, ref, policy string, _ bo
 	if err := t.commit(); err != nil {
 		return FileSystemPolicy{}, err
 	}
+	r.updateMountTargetsLocked(ctx, f.ID)
 	return FileSystemPolicy{FileSystemID: f.ID, Policy: policy}, nil
 }
 
@@ -211,7 +216,7 @@ func (r *Region) DescribeFileSystemPolicy(_ context.Context, ref string) (FileSy
 }
 
 // DeleteFileSystemPolicy removes a file system's policy (none is fine).
-func (r *Region) DeleteFileSystemPolicy(_ context.Context, ref string) error {
+func (r *Region) DeleteFileSystemPolicy(ctx context.Context, ref string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.checkLocked(); err != nil {
@@ -231,7 +236,95 @@ func (r *Region) DeleteFileSystemPolicy(_ context.Context, ref string) error {
 	n.Policy = ""
 	t := r.begin()
 	t.putFS(&n)
-	return t.commit()
+	if err := t.commit(); err != nil {
+		return err
+	}
+	r.updateMountTargetsLocked(ctx, f.ID)
+	return nil
+}
+
+// PolicyRequiresTLS reports whether a file system policy refuses clients
+// that do not use TLS: a Deny statement for every principal whose actions
+// cover mounting (ClientMount, or a wildcard) under the condition
+// {"Bool": {"aws:SecureTransport": "false"}} — the policy EFS's console
+// calls "Enforce in-transit encryption for all clients". A malformed
+// policy (never stored) requires nothing.
+func PolicyRequiresTLS(policy string) bool {
+	if policy == "" {
+		return false
+	}
+	var doc struct {
+		Statement json.RawMessage
+	}
+	if json.Unmarshal([]byte(policy), &doc) != nil {
+		return false
+	}
+	type statement struct {
+		Effect    string
+		Action    json.RawMessage
+		Condition map[string]map[string]json.RawMessage
+	}
+	var sts []statement
+	if json.Unmarshal(doc.Statement, &sts) != nil {
+		var one statement
+		if json.Unmarshal(doc.Statement, &one) != nil {
+			return false
+		}
+		sts = []statement{one}
+	}
+	for _, st := range sts {
+		if st.Effect != "Deny" || !coversMount(st.Action) {
+			continue
+		}
+		for op, kv := range st.Condition {
+			if op != "Bool" && op != "BoolIfExists" {
+				continue
+			}
+			for k, v := range kv {
+				if strings.EqualFold(k, "aws:SecureTransport") && slices.Contains(stringsOf(v), "false") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// coversMount reports whether a policy Action (a string or a list) names
+// mounting: "*", "elasticfilesystem:*", "elasticfilesystem:Client*" or
+// "elasticfilesystem:ClientMount" (case-insensitively, like IAM).
+func coversMount(action json.RawMessage) bool {
+	for _, a := range stringsOf(action) {
+		switch strings.ToLower(a) {
+		case "*", "elasticfilesystem:*", "elasticfilesystem:client*", "elasticfilesystem:clientmount",
+			"elasticfilesystem:clientwrite", "elasticfilesystem:clientrootaccess":
+			return true
+		}
+	}
+	return false
+}
+
+// stringsOf reads a JSON string, boolean or list of them as lower-case
+// strings.
+func stringsOf(v json.RawMessage) []string {
+	var one any
+	if json.Unmarshal(v, &one) != nil {
+		return nil
+	}
+	list, ok := one.([]any)
+	if !ok {
+		list = []any{one}
+	}
+	var out []string
+	for _, x := range list {
+		switch x := x.(type) {
+		case string:
+			out = append(out, strings.ToLower(x))
+		case bool:
+			out = append(out, strconv.FormatBool(x))
+		}
+	}
+	return out
 }
 
 // checkPolicy validates the shape of an IAM policy document.

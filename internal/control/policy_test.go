@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -185,4 +186,54 @@ func TestFileSystemPolicy(t *testing.T) {
 	_, err = v.r.DescribeFileSystemPolicy(ctx, "fs-0123456789abcdef0")
 	wantErr(t, err, ErrFileSystemNotFound)
 	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, "fs-0123456789abcdef0"), ErrFileSystemNotFound)
+}
+
+func TestPolicyRequiresTLS(t *testing.T) {
+	const deny = `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":%s,"Resource":"*","Condition":{"Bool":{"aws:SecureTransport":%s}}}]}`
+	tests := []struct {
+		name, policy string
+		want         bool
+	}{
+		{"none", "", false},
+		{"deny all without TLS", fmt.Sprintf(deny, `"*"`, `"false"`), true},
+		{"as a JSON boolean", fmt.Sprintf(deny, `"*"`, `false`), true},
+		{"in a list", fmt.Sprintf(deny, `["elasticfilesystem:ClientWrite","elasticfilesystem:ClientMount"]`, `["false"]`), true},
+		{"case of the key", strings.Replace(fmt.Sprintf(deny, `"*"`, `"false"`), "aws:SecureTransport", "AWS:securetransport", 1), true},
+		{"single statement object", `{"Statement":{"Effect":"Deny","Action":"elasticfilesystem:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}}`, true},
+		{"deny with TLS (nonsense, not a TLS rule)", fmt.Sprintf(deny, `"*"`, `"true"`), false},
+		{"allow without TLS", strings.Replace(fmt.Sprintf(deny, `"*"`, `"false"`), "Deny", "Allow", 1), false},
+		{"other action", fmt.Sprintf(deny, `"elasticfilesystem:DescribeMountTargets"`, `"false"`), false},
+		{"no condition", `{"Statement":[{"Effect":"Deny","Action":"*"}]}`, false},
+		{"malformed", `{"Statement":`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PolicyRequiresTLS(tc.policy); got != tc.want {
+				t.Errorf("PolicyRequiresTLS = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestFileSystemPolicyUpdatesMountTargets: putting a policy that requires
+// TLS tells the mount targets at once; deleting it lifts the rule.
+func TestFileSystemPolicyUpdatesMountTargets(t *testing.T) {
+	v := newEnv(t)
+	fs := v.availableFS("tls")
+	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	v.waitMT(mt.ID, StateAvailable)
+	pol := `{"Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`
+	if _, err := v.r.PutFileSystemPolicy(ctx, fs.ID, pol, false); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := v.mts.spec(mt.ID); !s.RequireTLS {
+		t.Fatal("mount target does not require TLS after the policy was put")
+	}
+	if err := v.r.DeleteFileSystemPolicy(ctx, fs.ID); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := v.mts.spec(mt.ID); s.RequireTLS {
+		t.Fatal("mount target still requires TLS after the policy was deleted")
+	}
 }

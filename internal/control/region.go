@@ -79,6 +79,9 @@ type MountTargetSpec struct {
 	// ReadOnly: the file system is a replication destination (or may
 	// become one: protection DISABLED); every write is refused.
 	ReadOnly bool
+	// RequireTLS: the file system policy denies requests made without
+	// aws:SecureTransport; plain-text NFS is refused.
+	RequireTLS bool
 }
 
 // AccessPointSpec is an access point as NFS enforces it.

@@ -19,7 +19,10 @@ import (
 // replies written whole, in completion order, under wmu.
 type conn struct {
 	s      *Server
-	nc     net.Conn
+	nc     net.Conn  // the TCP connection (deadlines, Close)
+	out    io.Writer // where replies go: nc, or the TLS session on it
+	tls    bool      // the connection is protected by TLS (set before any request runs)
+	peer   string    // the client certificate's subject, with mutual TLS
 	remote netip.AddrPort
 	local  netip.AddrPort
 	ctx    context.Context // canceled when the listener's Serve ends
@@ -46,7 +49,7 @@ func putBuf(b *[]byte) {
 }
 
 func (s *Server) startConn(ctx context.Context, nc net.Conn) {
-	c := &conn{s: s, nc: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn)}
+	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn)}
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
 	c.local, _ = netip.ParseAddrPort(nc.LocalAddr().String())
 	s.mu.Lock()
@@ -90,6 +93,15 @@ func (c *conn) serve() {
 	stop := context.AfterFunc(c.ctx, func() { c.nc.Close() })
 	defer stop()
 	br := bufio.NewReaderSize(c.nc, 64<<10)
+	if c.s.o.TLS != nil {
+		// A TLS ClientHello first (stunnel, efs-utils): TLS from the start.
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
+		if b, err := br.Peek(1); err == nil && b[0] == tlsHandshakeRecord {
+			if br = c.startTLS(br); br == nil {
+				return
+			}
+		}
+	}
 	for {
 		if c.isStopped() {
 			return
@@ -103,6 +115,17 @@ func (c *conn) serve() {
 			return
 		}
 		*buf = rec
+		if !c.tls && isTLSProbe(rec) {
+			// RFC 9289: answer the AUTH_TLS probe, then TLS on this
+			// connection. Replies still in flight go out first.
+			c.reqWG.Wait()
+			br = c.answerProbe(br, rec)
+			putBuf(buf)
+			if br == nil {
+				return
+			}
+			continue
+		}
 		// Bound the requests of this connection, then of the server.
 		c.sem <- struct{}{}
 		select {
@@ -148,10 +171,10 @@ func (c *conn) send(rec ...[]byte) {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout))
 	var err error
 	if len(rec) == 1 {
-		_, err = c.nc.Write(rec[0])
+		_, err = c.out.Write(rec[0])
 	} else {
 		bufs := net.Buffers(rec)
-		_, err = bufs.WriteTo(c.nc)
+		_, err = bufs.WriteTo(c.out)
 	}
 	if err != nil {
 		c.broken = true

@@ -24,6 +24,7 @@ var statusTable = []struct {
 	{errStaleExport, proto.ErrStale},
 	{errExportDir, proto.ErrStale},
 	{errNotAllowed, proto.ErrAcces},
+	{errTLSRequired, proto.ErrAcces},
 	{errNoExport, proto.ErrNoEnt},
 	{errROFS, proto.ErrROFS},
 	{errBadName, proto.ErrAcces},
@@ -59,6 +60,7 @@ var statusTable = []struct {
 var (
 	errStaleExport = errors.New("nfs: the export that issued this handle is gone")
 	errNotAllowed  = errors.New("nfs: client not allowed by the export")
+	errTLSRequired = errors.New("nfs: the export requires TLS (the file system policy denies plain-text access)")
 	errROFS        = errors.New("nfs: read-only export")
 	errBadName     = errors.New("nfs: invalid file name")
 	errTooSmall    = errors.New("nfs: reply size too small for one entry")

@@ -42,6 +42,11 @@ type Export struct {
 	// CreateDir, when set with Dir, creates Dir with this owner and mode
 	// if it is missing at the first MOUNT (EFS access point CreationInfo).
 	CreateDir *DirCreation
+	// RequireTLS refuses MOUNT (MNT3ERR_ACCES) and every request with a
+	// handle of this export (NFS3ERR_ACCES) on connections that are not
+	// protected by TLS (a file system policy denying requests without
+	// aws:SecureTransport).
+	RequireTLS bool
 }
 
 // DirCreation is the owner and mode of an export directory created at the

@@ -19,6 +19,8 @@ type metrics struct {
 	unstable prometheus.Gauge
 	drcHits  prometheus.Counter
 	flushErr prometheus.Counter
+	// tlsHandshakes counts TLS handshakes by result ("ok", "failed").
+	tlsHandshakes *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +50,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "regionfs_nfs_unstable_flush_errors_total",
 			Help: "Failed background writes of UNSTABLE data (reported to the client at COMMIT).",
 		}),
+		tlsHandshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regionfs_nfs_tls_handshakes_total",
+			Help: "TLS handshakes on NFS connections (RFC 9289 probe or direct), by result.",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr)
+		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes)
 	}
 	return m
 }

@@ -54,6 +54,8 @@ func (r *request) mount(p string) (proto.FH, error) {
 		return nil, errNoExport
 	case x == nil:
 		return nil, errNotAllowed
+	case x.RequireTLS && !r.c.tls:
+		return nil, errTLSRequired
 	}
 	root, err := x.rootIno(r.ctx, true)
 	if err != nil {

@@ -3,6 +3,7 @@ package nfs
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,15 @@ type Options struct {
 	// Clock is the server's time source for buffered writes; time.Now
 	// when nil.
 	Clock func() time.Time
+	// TLS, when set, offers NFS over TLS on every listener: RFC 9289's
+	// AUTH_TLS probe followed by a handshake on the same connection, or a
+	// connection that starts with a TLS ClientHello (stunnel, efs-utils).
+	// Its ClientAuth decides whether client certificates are asked for or
+	// required (mutual TLS). Plain-text connections are still served
+	// unless an export sets RequireTLS.
+	TLS *tls.Config
+	// HandshakeTimeout bounds a TLS handshake (default 10 s).
+	HandshakeTimeout time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -91,6 +101,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

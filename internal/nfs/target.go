@@ -42,6 +42,9 @@ func (r *request) resolve(fh proto.FH) (*target, error) {
 	if x == nil {
 		return nil, errNotAllowed
 	}
+	if x.RequireTLS && !r.c.tls {
+		return nil, errTLSRequired
+	}
 	if err := verifyHandle(fh, x.FS.MACKey()); err != nil {
 		return nil, err
 	}

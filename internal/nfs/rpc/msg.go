@@ -94,7 +94,39 @@ func (s AuthStat) String() string {
 const (
 	AuthNone = 0
 	AuthUnix = 1 // AUTH_SYS
+	// AuthTLS is RFC 9289's probe flavor: a NULL call with it asks the
+	// server to start TLS on the connection; the reply's verifier is
+	// AUTH_NONE with the body StartTLS.
+	AuthTLS = 7
 )
+
+// StartTLS is the verifier body of a reply accepting an AUTH_TLS probe.
+const StartTLS = "STARTTLS"
+
+// AppendStartTLS appends a complete reply to an AUTH_TLS probe: accepted,
+// SUCCESS, with the STARTTLS verifier (RFC 9289 section 4.1).
+func AppendStartTLS(e *xdr.Encoder, xid uint32) {
+	e.Uint32(xid)
+	e.Uint32(Reply)
+	e.Uint32(MsgAccepted)
+	e.Uint32(AuthNone)
+	e.Opaque([]byte(StartTLS))
+	e.Uint32(uint32(Success))
+}
+
+// ParseReplyVerifier returns the verifier of an accepted reply (for the
+// AUTH_TLS probe); ok is false for anything else.
+func ParseReplyVerifier(msg []byte) (OpaqueAuth, bool) {
+	d := xdr.NewDecoder(msg)
+	d.Uint32()
+	mt, rs := d.Uint32(), d.Uint32()
+	v := decodeAuth(d)
+	st := d.Uint32()
+	if d.Err() != nil || mt != Reply || rs != MsgAccepted || AcceptStat(st) != Success {
+		return OpaqueAuth{}, false
+	}
+	return v, true
+}
 
 // MaxAuthBytes bounds the body of a credential or verifier.
 const MaxAuthBytes = 400

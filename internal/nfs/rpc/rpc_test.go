@@ -192,10 +192,16 @@ func FuzzParseReply(f *testing.F) {
 	e = xdr.NewEncoder(nil)
 	AppendAuthError(e, 7, AuthBadCred)
 	f.Add(e.Bytes())
+	e = xdr.NewEncoder(nil)
+	AppendStartTLS(e, 7)
+	f.Add(e.Bytes())
 	f.Fuzz(func(t *testing.T, in []byte) {
 		_, res, err := ParseReply(in)
 		if err == nil && len(res) > len(in) {
 			t.Fatal("results longer than the message")
+		}
+		if v, ok := ParseReplyVerifier(in); ok && (err != nil || len(v.Body) > MaxAuthBytes) {
+			t.Fatalf("verifier of a reply ParseReply refuses (%v) or too long (%d)", err, len(v.Body))
 		}
 	})
 }

@@ -1,0 +1,103 @@
+package nfs
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"net"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/nfs/xdr"
+)
+
+// NFS over TLS (RFC 9289). A client either sends a NULL call with an
+// AUTH_TLS credential (the probe); the server answers it with the
+// STARTTLS verifier and both run a TLS handshake on the same connection,
+// after which RPC records flow inside TLS. Or it starts the connection
+// with a TLS ClientHello (stunnel, as efs-utils uses it). Without
+// Options.TLS the probe is refused with AUTH_ERROR AUTH_BADCRED, like any
+// unknown flavor, and a ClientHello is not a valid record (connection
+// closed).
+
+// tlsHandshakeRecord is the first byte of a TLS handshake record; an RPC
+// record mark starts with the last-fragment bit set (0x80 or more) for
+// any record under 2 GiB, so the two never collide.
+const tlsHandshakeRecord = 0x16
+
+// ALPNSunRPC is the ALPN protocol id RFC 9289 assigns to RPC-with-TLS.
+const ALPNSunRPC = "sunrpc"
+
+// isTLSProbe reports whether rec is an RFC 9289 probe: a call to
+// procedure 0 with an AUTH_TLS credential.
+func isTLSProbe(rec []byte) bool {
+	// xid, msg_type, rpcvers, prog, vers, proc, cred flavor
+	if len(rec) < 28 || binary.BigEndian.Uint32(rec[4:]) != rpc.Call {
+		return false
+	}
+	return binary.BigEndian.Uint32(rec[20:]) == 0 && binary.BigEndian.Uint32(rec[24:]) == rpc.AuthTLS
+}
+
+// answerProbe answers an AUTH_TLS probe and, when TLS is offered, starts
+// it. It returns the reader to continue with, nil when the connection is
+// done.
+func (c *conn) answerProbe(br *bufio.Reader, rec []byte) *bufio.Reader {
+	xid := binary.BigEndian.Uint32(rec)
+	e := xdr.NewEncoder(nil)
+	e.Reserve(rpc.RecordHeaderSize)
+	if c.s.o.TLS == nil {
+		rpc.AppendAuthError(e, xid, rpc.AuthBadCred)
+		b := e.Bytes()
+		rpc.FinishRecord(b)
+		c.send(b)
+		return br
+	}
+	rpc.AppendStartTLS(e, xid)
+	b := e.Bytes()
+	rpc.FinishRecord(b)
+	c.send(b)
+	return c.startTLS(br)
+}
+
+// startTLS runs the server side of a TLS handshake on the connection,
+// reading what br has buffered first. It returns the reader of the TLS
+// session, nil when the handshake failed (the connection is closed).
+func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
+	cfg := c.s.o.TLS.Clone()
+	if len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{ALPNSunRPC}
+	}
+	tc := tls.Server(&bufferedConn{Conn: c.nc, r: br}, cfg)
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.o.HandshakeTimeout)
+	defer cancel()
+	_ = c.nc.SetDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
+	err := tc.HandshakeContext(ctx)
+	_ = c.nc.SetDeadline(time.Time{})
+	if err != nil {
+		c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
+		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
+		c.nc.Close()
+		return nil
+	}
+	st := tc.ConnectionState()
+	c.wmu.Lock()
+	c.out = tc
+	c.wmu.Unlock()
+	c.tls = true
+	if len(st.PeerCertificates) > 0 {
+		c.peer = st.PeerCertificates[0].Subject.String()
+	}
+	c.s.met.tlsHandshakes.WithLabelValues("ok").Inc()
+	c.s.log.Debug("nfs tls", "remote", c.remote, "version", tls.VersionName(st.Version), "client_cert", c.peer)
+	return bufio.NewReaderSize(tc, 64<<10)
+}
+
+// bufferedConn is a connection whose first bytes were already read into
+// a bufio.Reader.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
