@@ -32,6 +32,9 @@
 //
 // UNSTABLE writes are buffered per file and made durable by COMMIT, by
 // size and by a timer (writeback.go); the write verifier is new at every
-// start. Non-idempotent procedures go through a duplicate request cache
+// start and changes whenever buffered data could not be written, and a
+// COMMIT over data a failed write-back dropped fails every time until the
+// data is written again: no reply ever calls stable what the server does
+// not hold. Non-idempotent procedures go through a duplicate request cache
 // (drc.go). Errors map to statuses in one ordered table (errors.go).
 package nfs

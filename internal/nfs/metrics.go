@@ -21,6 +21,8 @@ type metrics struct {
 	flushErr prometheus.Counter
 	// tlsHandshakes counts TLS handshakes by result ("ok", "failed").
 	tlsHandshakes *prometheus.CounterVec
+	// verifierResets counts write verifier changes after lost write-backs.
+	verifierResets prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,9 +56,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "regionfs_nfs_tls_handshakes_total",
 			Help: "TLS handshakes on NFS connections (RFC 9289 probe or direct), by result.",
 		}, []string{"result"}),
+		verifierResets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "regionfs_nfs_write_verifier_changes_total",
+			Help: "Changes of the write verifier after buffered UNSTABLE data could not be written (clients resend uncommitted data).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes)
+		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets)
 	}
 	return m
 }

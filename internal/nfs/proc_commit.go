@@ -7,16 +7,19 @@ import (
 
 // procCommit serves COMMIT: every buffered UNSTABLE write of the file
 // (whatever the range asked for) is durable before the reply, which
-// carries the write verifier; a failed background write of the file is
-// reported here.
+// carries the write verifier as it is after that. If data in the range
+// asked for was lost by a failed write-back (now or before, and not
+// written again since), the reply is that failure (NFS3ERR_NOSPC,
+// NFS3ERR_IO), every time: see writeback.go.
 func procCommit(r *request) (proto.Message, error) {
 	var a proto.CommitArgs
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	res := &proto.CommitRes{Verf: r.s.verf}
+	res := &proto.CommitRes{}
 	t, err := r.resolve(a.FH)
 	if err != nil {
+		res.Verf = r.s.WriteVerifier()
 		res.Status = r.status("COMMIT", err)
 		return res, nil
 	}
@@ -27,13 +30,14 @@ func procCommit(r *request) (proto.Message, error) {
 	if err == nil {
 		switch pre.Type {
 		case engine.TypeRegular:
-			err = r.s.wb.commit(r.ctx, t.fs, t.h.ino)
+			err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)
 		case engine.TypeDir:
 			err = engine.ErrIsDir
 		default:
 			err = engine.ErrInvalid
 		}
 	}
+	res.Verf = r.s.WriteVerifier()
 	res.Status = r.status("COMMIT", err)
 	if pre.Ino != 0 {
 		res.Wcc.Before = wccAttr(&pre)

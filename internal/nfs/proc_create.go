@@ -38,6 +38,9 @@ func procCreate(r *request) (proto.Message, error) {
 		if err == nil {
 			ent, err = t.fs.Create(r.ctx, t.cred, t.h.ino, a.Where.Name, how, sa, verf)
 		}
+		if err == nil && sa.Size != nil {
+			r.s.wb.truncated(t.fs, ent.Attr.Ino, *sa.Size)
+		}
 	}
 	return r.createReply("CREATE", t, dir, ent, err), nil
 }

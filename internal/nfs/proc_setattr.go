@@ -40,6 +40,9 @@ func procSetAttr(r *request) (proto.Message, error) {
 			guard = &g
 		}
 		_, after, err = t.fs.SetAttr(r.ctx, t.cred, t.h.ino, sattr(&a.Attr), guard)
+		if err == nil && a.Attr.Size != nil {
+			r.s.wb.truncated(t.fs, t.h.ino, *a.Attr.Size)
+		}
 	}
 	res.Status = r.status("SETATTR", err)
 	if pre.Ino != 0 {

@@ -7,14 +7,18 @@ import (
 
 // procWrite serves WRITE. UNSTABLE data is buffered (see writeback.go)
 // after the checks a write would fail (read-only, type, permission, size
-// limit), and the reply says UNSTABLE; DATA_SYNC and FILE_SYNC data is
-// durable before the reply, which says FILE_SYNC.
+// limit), and the reply says UNSTABLE — unless the disk is known to be
+// full, then it is written through and the reply says FILE_SYNC (or
+// NFS3ERR_NOSPC); DATA_SYNC and FILE_SYNC data is durable before the
+// reply, which says FILE_SYNC. The reply carries the write verifier as it
+// was before the data was buffered, so that a failed write-back of it
+// (which changes the verifier) is always seen by the client's COMMIT.
 func procWrite(r *request) (proto.Message, error) {
 	var a proto.WriteArgs
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	res := &proto.WriteRes{Verf: r.s.verf}
+	res := &proto.WriteRes{Verf: r.s.WriteVerifier()}
 	t, err := r.resolve(a.FH)
 	if err != nil {
 		res.Status = r.status("WRITE", err)
@@ -43,8 +47,7 @@ func procWrite(r *request) (proto.Message, error) {
 	var after engine.Attr
 	if err == nil {
 		if a.Stable == proto.Unstable {
-			after, err = r.writeUnstable(t, pre, a.Offset, data)
-			res.Committed = proto.Unstable
+			after, res.Committed, err = r.writeUnstable(t, pre, a.Offset, data)
 		} else {
 			after, err = r.writeSync(t, pre, a.Offset, data)
 			res.Committed = proto.FileSync
@@ -80,14 +83,27 @@ func (r *request) mayWrite(t *target, pre engine.Attr) error {
 	return nil
 }
 
-// writeUnstable checks that the caller may write and buffers the data.
-func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
+// writeUnstable checks that the caller may write and buffers the data;
+// while the file system is known to be out of space it writes through
+// instead (the client learns at once, and the first write that succeeds
+// turns buffering on again).
+func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, proto.StableHow, error) {
 	if err := r.mayWrite(t, pre); err != nil {
-		return engine.Attr{}, err
+		return engine.Attr{}, proto.Unstable, err
 	}
 	if len(data) == 0 {
-		return pre, nil
+		return pre, proto.Unstable, nil
 	}
+	if r.s.wb.writeThrough(t.fs) {
+		after, err := r.writeSync(t, pre, off, data)
+		return after, proto.FileSync, err
+	}
+	after, err := r.buffer(t, pre, off, data)
+	return after, proto.Unstable, err
+}
+
+// buffer copies the data into the file's buffer.
+func (r *request) buffer(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
 	if err := r.s.wb.add(r.ctx, t.fs, t.h.ino, t.cred, off, append([]byte(nil), data...)); err != nil {
 		return engine.Attr{}, err
 	}
@@ -98,16 +114,28 @@ func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []b
 
 // writeSync writes durably: straight to the engine, or, when the file has
 // buffered data, through the buffer followed by a commit (so that older
-// buffered data cannot land after it).
+// buffered data cannot land after it). It fails if the data did not land,
+// and clears what it covers of the file's lost ranges if it did.
 func (r *request) writeSync(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
 	if !r.s.wb.has(t.fs, t.h.ino) {
 		_, after, err := t.fs.Write(r.ctx, t.cred, t.h.ino, off, data)
-		return after, err
+		if err != nil {
+			r.s.wb.failed(t.fs, err)
+			return after, err
+		}
+		r.s.wb.rewritten(t.fs, t.h.ino, off, len(data))
+		return after, nil
 	}
-	if _, err := r.writeUnstable(t, pre, off, data); err != nil {
+	if err := r.mayWrite(t, pre); err != nil {
 		return engine.Attr{}, err
 	}
-	if err := r.s.wb.commit(r.ctx, t.fs, t.h.ino); err != nil {
+	if len(data) == 0 {
+		return pre, nil
+	}
+	if _, err := r.buffer(t, pre, off, data); err != nil {
+		return engine.Attr{}, err
+	}
+	if err := r.s.wb.commit(r.ctx, t.fs, t.h.ino, off, uint32(len(data))); err != nil {
 		return engine.Attr{}, err
 	}
 	return t.stat(r.ctx, r.s)

@@ -118,7 +118,7 @@ var ErrServerClosed = errors.New("nfs: server closed")
 type Server struct {
 	o       Options
 	log     *slog.Logger
-	verf    [8]byte // write verifier: new at every start
+	verf    atomic.Pointer[[8]byte] // write verifier: new at every start and after a lost write-back
 	maxIO   uint32
 	exports atomic.Pointer[exportSet]
 	sem     chan struct{} // server-wide in-flight requests
@@ -156,13 +156,13 @@ func NewServer(o Options) *Server {
 		conns:     map[*conn]struct{}{},
 		mounts:    map[mountEntry]struct{}{},
 	}
-	_, _ = rand.Read(s.verf[:]) // never fails (crypto/rand)
 	s.maxIO = DefaultMaxIOBytes
 	if lim := uint32(o.MaxRecordBytes-4096) &^ 4095; lim < s.maxIO {
 		s.maxIO = max(lim, 4096)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.met = newMetrics(o.Registerer)
+	s.resetVerifier()
 	s.wb = newWriteback(s)
 	s.ra = newReadahead(s)
 	s.exports.Store(newExportSet(nil))
@@ -170,8 +170,18 @@ func NewServer(o Options) *Server {
 }
 
 // WriteVerifier returns the verifier WRITE and COMMIT replies carry; it is
-// new at every server start, so clients resend uncommitted data.
-func (s *Server) WriteVerifier() [8]byte { return s.verf }
+// new at every server start, so clients resend uncommitted data, and
+// changes whenever buffered data could not be written (see writeback.go).
+func (s *Server) WriteVerifier() [8]byte { return *s.verf.Load() }
+
+// resetVerifier gives the server a new write verifier.
+func (s *Server) resetVerifier() {
+	var v [8]byte
+	_, _ = rand.Read(v[:]) // never fails (crypto/rand)
+	if old := s.verf.Swap(&v); old != nil {
+		s.met.verifierResets.Inc()
+	}
+}
 
 // SetExports replaces the exports atomically. Exports that cannot be
 // served (no file system, a replica without its superblock yet) are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -28,12 +29,28 @@ import (
 // flight waits for earlier flights of overlapping ranges so the newest data
 // always lands last. READ and GETATTR see buffered and in-flight data (the
 // buffer is overlaid on what the engine returns), so clients read their
-// own writes. A failed background write is kept and answered at the next
-// COMMIT of the file (NFS3ERR_IO, NFS3ERR_NOSPC, ...); a file removed
-// meanwhile drops its data silently. Memory is bounded server-wide by
-// MaxUnstableBytes: a writer beyond it flushes and waits. If the process
-// dies, data not yet COMMITted is lost, and the client, seeing a new write
-// verifier after the restart, sends it again.
+// own writes. A file removed meanwhile drops its data silently. Memory is
+// bounded server-wide by MaxUnstableBytes: a writer beyond it flushes and
+// waits. If the process dies, data not yet COMMITted is lost, and the
+// client, seeing a new write verifier after the restart, sends it again.
+//
+// A failed write-back (no space, an I/O error) loses data the client was
+// told was written (UNSTABLE), so, like Linux's nfsd:
+//
+//   - the server's write verifier changes at once: a client comparing the
+//     verifier of its COMMIT with that of its WRITEs sends again
+//     everything written since its last successful COMMIT;
+//   - the byte ranges whose data was dropped are remembered per file, and
+//     every COMMIT (or FILE_SYNC write) overlapping them fails with the
+//     error (NFS3ERR_NOSPC, NFS3ERR_IO) until the client has written them
+//     again successfully, truncated them away or removed the file — a
+//     retried COMMIT or a second fsync never reports lost data stable;
+//   - after a failure for lack of space, UNSTABLE writes to that file
+//     system are written through (like FILE_SYNC) instead of buffered, so
+//     they fail with NFS3ERR_NOSPC at once; the first one that succeeds
+//     (space is back) turns buffering on again. The engine's own free-space
+//     floor (engine.ErrNoSpace before the disk is full) does the same
+//     without waiting for a failure.
 type writeback struct {
 	s *Server
 
@@ -44,6 +61,12 @@ type writeback struct {
 
 	flushSem chan struct{} // bounds concurrent engine writes
 	flightWG sync.WaitGroup
+
+	// full: file systems on which a write failed for lack of space since
+	// the last write that succeeded; UNSTABLE writes are written through.
+	full map[*engine.FS]bool
+	// lostFiles counts files with lost ranges (bounded by maxLostFiles).
+	lostFiles int
 
 	runMu   sync.Mutex // guards started, stopCh, doneCh
 	started bool
@@ -65,8 +88,19 @@ type dirty struct {
 	end      uint64    // highest end offset of buffered or in-flight data
 	mtime    time.Time // time of the last buffered write
 	since    time.Time // arrival of the oldest buffered extent
-	err      error     // first failed background write, reported at COMMIT
+	// lost are the ranges whose buffered data a failed write-back dropped
+	// (sorted, disjoint); lostErr is the first such failure, which COMMITs
+	// over them report; lostAt when it happened.
+	lost    []span
+	lostErr error
+	lostAt  time.Time
 }
+
+// busy reports whether the file has data buffered or in flight.
+func (d *dirty) busy() bool { return len(d.ext) > 0 || len(d.flights) > 0 }
+
+// idle reports whether the entry holds nothing at all (it can go).
+func (d *dirty) idle() bool { return !d.busy() && len(d.lost) == 0 }
 
 type extent struct {
 	off  uint64
@@ -81,6 +115,7 @@ type flight struct {
 	before []*flight // earlier flights of overlapping ranges
 	cred   engine.Cred
 	done   chan struct{}
+	err    error // outcome, set before done is closed
 }
 
 // Tuning of background flushes.
@@ -92,11 +127,21 @@ const (
 	maxExtents = 1024
 	// flushParallel bounds concurrent engine writes of buffered data.
 	flushParallel = 16
+	// maxLostSpans bounds the lost ranges kept per file (more are merged
+	// into one covering range: COMMIT then fails over a little more).
+	maxLostSpans = 64
+	// maxLostFiles bounds the files with lost ranges; past it the oldest
+	// is forgotten (with a log line: the verifier has changed since, so a
+	// client comparing verifiers still resends).
+	maxLostFiles = 16384
+	// pruneEvery: how often files with lost ranges are checked for having
+	// been removed.
+	pruneEvery = 10 * time.Second
 )
 
 func newWriteback(s *Server) *writeback {
 	return &writeback{
-		s: s, files: map[fileKey]*dirty{}, changed: make(chan struct{}),
+		s: s, files: map[fileKey]*dirty{}, changed: make(chan struct{}), full: map[*engine.FS]bool{},
 		flushSem: make(chan struct{}, flushParallel),
 	}
 }
@@ -129,6 +174,7 @@ func (w *writeback) loop(stop, done chan struct{}) {
 	defer close(done)
 	tick := time.NewTicker(max(w.s.o.FlushDelay/4, 10*time.Millisecond))
 	defer tick.Stop()
+	lastPrune := time.Now()
 	for {
 		select {
 		case <-stop:
@@ -141,6 +187,33 @@ func (w *writeback) loop(stop, done chan struct{}) {
 			if len(d.ext) > 0 && now.Sub(d.since) >= w.s.o.FlushDelay {
 				w.launchLocked(k, d, true)
 			}
+		}
+		w.mu.Unlock()
+		if time.Since(lastPrune) >= pruneEvery {
+			lastPrune = time.Now()
+			w.pruneLost()
+		}
+	}
+}
+
+// pruneLost forgets the lost ranges of files that no longer exist.
+func (w *writeback) pruneLost() {
+	w.mu.Lock()
+	var keys []fileKey
+	for k, d := range w.files {
+		if len(d.lost) > 0 && !d.busy() {
+			keys = append(keys, k)
+		}
+	}
+	w.mu.Unlock()
+	for _, k := range keys {
+		_, err := k.fs.GetAttr(w.s.ctx, k.ino)
+		if !errors.Is(err, engine.ErrNotFound) && !errors.Is(err, engine.ErrStale) && !errors.Is(err, engine.ErrFSNotFound) {
+			continue
+		}
+		w.mu.Lock()
+		if d := w.files[k]; d != nil && !d.busy() {
+			w.forgetLostLocked(k, d)
 		}
 		w.mu.Unlock()
 	}
@@ -341,17 +414,24 @@ func (w *writeback) run(k fileKey, f *flight) {
 		<-g.done
 	}
 	err := w.write(k, f.ext, f.cred)
+	if errors.Is(err, engine.ErrStale) || errors.Is(err, engine.ErrNotFound) {
+		err = nil // the file is gone: its data with it
+	}
 	w.mu.Lock()
 	d := w.files[k]
-	if err != nil && !errors.Is(err, engine.ErrStale) && d.err == nil {
-		d.err = err
-		w.s.met.flushErr.Inc()
-		w.s.log.Error("nfs unstable write failed", "fs", k.fs.Name(), "ino", k.ino, "err", err)
+	if err != nil {
+		w.loseLocked(k, d, f.ext, err)
+	} else {
+		for _, x := range f.ext {
+			w.rewrittenLocked(k, d, x.off, x.end())
+		}
+		delete(w.full, k.fs)
 	}
+	f.err = err
 	d.flights = slices.DeleteFunc(d.flights, func(g *flight) bool { return g == f })
 	w.bytes -= f.bytes
 	w.s.met.unstable.Set(float64(w.bytes))
-	if len(d.ext) == 0 && len(d.flights) == 0 && d.err == nil {
+	if d.idle() {
 		delete(w.files, k)
 	}
 	close(f.done)
@@ -439,26 +519,191 @@ func gather(run []extent, lo, hi uint64) []byte {
 	return out
 }
 
-// commit makes everything buffered for a file durable and returns (and
-// forgets) the first failure of its background writes.
-func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino uint64) error {
-	return w.sync(ctx, fs, ino, true)
+// loseLocked records that the data of ext could not be written: the
+// ranges are lost, the verifier changes, and a failure for lack of space
+// makes UNSTABLE writes to the file system write through.
+func (w *writeback) loseLocked(k fileKey, d *dirty, ext []extent, err error) {
+	if len(d.lost) == 0 {
+		w.lostFiles++
+		d.lostErr, d.lostAt = err, w.s.o.Clock()
+	}
+	for _, x := range ext {
+		d.lost = addSpan(d.lost, span{x.off, x.end()})
+	}
+	if len(d.lost) > maxLostSpans {
+		d.lost = []span{{d.lost[0].off, d.lost[len(d.lost)-1].end}}
+	}
+	if errors.Is(err, engine.ErrNoSpace) {
+		w.full[k.fs] = true
+	}
+	w.s.met.flushErr.Inc()
+	w.s.resetVerifier()
+	w.s.log.Error("nfs unstable write failed: data lost, write verifier changed; COMMITs of the range fail until it is written again",
+		"fs", k.fs.Name(), "ino", k.ino, "bytes", extentBytes(ext), "err", err)
+	if w.lostFiles > maxLostFiles {
+		w.evictLostLocked(k)
+	}
+}
+
+// evictLostLocked forgets the lost ranges of the file that lost data
+// longest ago (other than keep).
+func (w *writeback) evictLostLocked(keep fileKey) {
+	var (
+		ok     fileKey
+		oldest *dirty
+	)
+	for k, d := range w.files {
+		if k != keep && len(d.lost) > 0 && (oldest == nil || d.lostAt.Before(oldest.lostAt)) {
+			ok, oldest = k, d
+		}
+	}
+	if oldest == nil {
+		return
+	}
+	w.s.log.Warn("nfs: too many files with lost writes; forgetting the oldest (its clients saw the verifier change)",
+		"fs", ok.fs.Name(), "ino", ok.ino, "lost_at", oldest.lostAt)
+	w.forgetLostLocked(ok, oldest)
+}
+
+func (w *writeback) forgetLostLocked(k fileKey, d *dirty) {
+	if len(d.lost) > 0 {
+		w.lostFiles--
+	}
+	d.lost, d.lostErr = nil, nil
+	if d.idle() && w.files[k] == d {
+		delete(w.files, k)
+	}
+}
+
+// rewrittenLocked notes that [off, end) of a file was written durably.
+func (w *writeback) rewrittenLocked(k fileKey, d *dirty, off, end uint64) {
+	if len(d.lost) == 0 {
+		return
+	}
+	d.lost = subSpan(d.lost, span{off, end})
+	if len(d.lost) == 0 {
+		w.forgetLostLocked(k, d)
+	}
+}
+
+func extentBytes(ext []extent) int64 {
+	var n int64
+	for _, x := range ext {
+		n += int64(len(x.data))
+	}
+	return n
+}
+
+// rewritten notes a durable write of [off, off+n) that did not go through
+// the buffer (a FILE_SYNC write): it ends a lack of space on the file
+// system and clears what it covers of the file's lost ranges.
+func (w *writeback) rewritten(fs *engine.FS, ino, off uint64, n int) {
+	k := fileKey{fs, ino}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.full, fs)
+	if d := w.files[k]; d != nil {
+		w.rewrittenLocked(k, d, off, off+uint64(n))
+	}
+}
+
+// failed notes a write that did not go through the buffer and failed: a
+// lack of space makes UNSTABLE writes to the file system write through.
+func (w *writeback) failed(fs *engine.FS, err error) {
+	if !errors.Is(err, engine.ErrNoSpace) {
+		return
+	}
+	w.mu.Lock()
+	w.full[fs] = true
+	w.mu.Unlock()
+}
+
+// writeThrough reports whether UNSTABLE writes to fs should be written
+// through rather than buffered: a write to it failed for lack of space
+// and none has succeeded since.
+func (w *writeback) writeThrough(fs *engine.FS) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.full[fs]
+}
+
+// truncated notes that a file was truncated to size: lost ranges past it
+// are gone with the data they stood for.
+func (w *writeback) truncated(fs *engine.FS, ino, size uint64) {
+	k := fileKey{fs, ino}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d := w.files[k]; d != nil {
+		w.rewrittenLocked(k, d, size, math.MaxUint64)
+	}
+}
+
+// errLost is the error of a COMMIT or FILE_SYNC write over a range whose
+// data a failed write-back dropped.
+type errLost struct {
+	off, end uint64
+	cause    error
+}
+
+func (e *errLost) Error() string {
+	return fmt.Sprintf("nfs: data in [%d, %d) was lost by a failed write-back: %v", e.off, e.end, e.cause)
+}
+
+func (e *errLost) Unwrap() error { return e.cause }
+
+// commit makes everything buffered for a file durable. It fails if any
+// data in [off, off+count) (to the end of the file when count is 0) was
+// lost by a failed write-back, now or earlier, and not written again
+// since.
+func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino, off uint64, count uint32) error {
+	if _, err := w.sync(ctx, fs, ino); err != nil && ctx.Err() != nil {
+		return err
+	}
+	end := uint64(math.MaxUint64)
+	if count > 0 && off+uint64(count) > off {
+		end = off + uint64(count)
+	}
+	return w.lostIn(fs, ino, off, end)
+}
+
+// lostIn returns an *errLost when a lost range of the file meets
+// [off, end).
+func (w *writeback) lostIn(fs *engine.FS, ino, off, end uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d := w.files[fileKey{fs, ino}]
+	if d == nil {
+		return nil
+	}
+	for _, x := range d.lost {
+		if x.off < end && off < x.end {
+			return &errLost{off: max(x.off, off), end: min(x.end, end), cause: d.lostErr}
+		}
+	}
+	return nil
 }
 
 // settle makes everything buffered for a file durable before another
-// operation on it (SETATTR, a truncating CREATE); a failure of a
-// background write stays for the file's next COMMIT to report.
+// operation on it (SETATTR, a truncating CREATE); a failure stays for the
+// file's COMMITs to report.
 func (w *writeback) settle(ctx context.Context, fs *engine.FS, ino uint64) error {
-	return w.sync(ctx, fs, ino, false)
+	_, err := w.sync(ctx, fs, ino)
+	if ctx.Err() != nil {
+		return err
+	}
+	return nil
 }
 
-func (w *writeback) sync(ctx context.Context, fs *engine.FS, ino uint64, report bool) error {
+// sync writes everything buffered for a file and waits for every flight
+// of it. It returns the first failure of those flights (whose ranges are
+// then lost), or ctx's error.
+func (w *writeback) sync(ctx context.Context, fs *engine.FS, ino uint64) (bool, error) {
 	k := fileKey{fs, ino}
 	w.mu.Lock()
 	d := w.files[k]
-	if d == nil {
+	if d == nil || !d.busy() {
 		w.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	own := w.prepareLocked(k, d, true)
 	pending := slices.Clone(d.flights)
@@ -468,48 +713,42 @@ func (w *writeback) sync(ctx context.Context, fs *engine.FS, ino uint64, report 
 		// path of a small file's create, write, commit.
 		w.run(k, own)
 	}
+	var first error
 	for _, f := range pending {
 		select {
 		case <-f.done:
+			if first == nil {
+				first = f.err
+			}
 		case <-ctx.Done():
-			return ctx.Err()
+			return true, ctx.Err()
 		}
 	}
-	if !report {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	err := d.err
-	d.err = nil
-	if cur := w.files[k]; cur == d && len(d.ext) == 0 && len(d.flights) == 0 {
-		delete(w.files, k)
-	}
-	return err
+	return true, first
 }
 
-// has reports whether a file has buffered or in-flight data (or an error
-// to report).
+// has reports whether a file has buffered or in-flight data.
 func (w *writeback) has(fs *engine.FS, ino uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.files[fileKey{fs, ino}]
-	return ok
+	d := w.files[fileKey{fs, ino}]
+	return d != nil && d.busy()
 }
 
-// flushAll commits every file of fs (every file when fs is nil).
+// flushAll writes every buffered file of fs (every file when fs is nil)
+// and returns the failures of those writes.
 func (w *writeback) flushAll(ctx context.Context, fs *engine.FS) error {
 	w.mu.Lock()
 	var keys []fileKey
-	for k := range w.files {
-		if fs == nil || k.fs == fs {
+	for k, d := range w.files {
+		if (fs == nil || k.fs == fs) && d.busy() {
 			keys = append(keys, k)
 		}
 	}
 	w.mu.Unlock()
 	var errs []error
 	for _, k := range keys {
-		if err := w.commit(ctx, k.fs, k.ino); err != nil {
+		if _, err := w.sync(ctx, k.fs, k.ino); err != nil {
 			errs = append(errs, fmt.Errorf("nfs: flush %s inode %d: %w", k.fs.Name(), k.ino, err))
 			if ctx.Err() != nil {
 				break
@@ -517,6 +756,50 @@ func (w *writeback) flushAll(ctx context.Context, fs *engine.FS) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// span is a byte range [off, end).
+type span struct{ off, end uint64 }
+
+// addSpan adds x to a sorted set of disjoint spans, merging what touches.
+func addSpan(s []span, x span) []span {
+	if x.end <= x.off {
+		return s
+	}
+	out := make([]span, 0, len(s)+1)
+	for _, y := range s {
+		switch {
+		case y.end < x.off:
+			out = append(out, y)
+		case x.end < y.off:
+			out = append(out, x)
+			x = y
+		default:
+			x = span{min(x.off, y.off), max(x.end, y.end)}
+		}
+	}
+	return append(out, x)
+}
+
+// subSpan removes x from a sorted set of disjoint spans.
+func subSpan(s []span, x span) []span {
+	if x.end <= x.off {
+		return s
+	}
+	var out []span
+	for _, y := range s {
+		if y.end <= x.off || x.end <= y.off {
+			out = append(out, y)
+			continue
+		}
+		if y.off < x.off {
+			out = append(out, span{y.off, x.off})
+		}
+		if x.end < y.end {
+			out = append(out, span{x.end, y.end})
+		}
+	}
+	return out
 }
 
 // overlayAttr applies buffered writes to a file's attributes: the size

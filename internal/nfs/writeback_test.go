@@ -3,6 +3,7 @@ package nfs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -262,15 +263,140 @@ func TestUnstableWriteError(t *testing.T) {
 	_, err = f.c.Commit(f.ctx, fh, 0, 0)
 	wantStatus(t, err, proto.ErrNoSpc)
 	faulty.Clear()
-	// Reported once; the data is lost, as the error said.
-	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
-		t.Fatalf("second commit %v", err)
-	}
 	// FILE_SYNC reports at once.
 	faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: 1, Err: syscall.ENOSPC, Sticky: true})
 	_, err = f.c.Write(f.ctx, fh, 0, bytes.Repeat([]byte("y"), 1<<20), proto.FileSync)
 	wantStatus(t, err, proto.ErrNoSpc)
 	faulty.Clear()
+}
+
+// TestCommitAfterFailedFlush is the regression test of issue 9 §1: after
+// a write-back error, a COMMIT retried by the client (or a second fsync)
+// must never report the lost data stable. The server changes its write
+// verifier and keeps failing COMMIT over the lost range until the client
+// writes it again (or truncates it).
+func TestCommitAfterFailedFlush(t *testing.T) {
+	var faulty *disk.Faulty
+	f := newFixture(t, envOpt{
+		wrapDisk: func(d disk.FS) disk.FS { faulty = disk.NewFaulty(d); return faulty },
+		opts:     Options{FlushDelay: time.Hour},
+	})
+	fh := f.create(t, f.root, "f", "")
+	other := f.create(t, f.root, "other", "")
+	block := func(b byte) []byte { return bytes.Repeat([]byte{b}, 1<<20) }
+	// Two whole blocks: written in the background as they arrive.
+	var verf [8]byte
+	faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: 1, Err: syscall.ENOSPC, Sticky: true})
+	for i := range 2 {
+		w, err := f.c.Write(f.ctx, fh, uint64(i)<<20, block('a'+byte(i)), proto.Unstable)
+		if err != nil || w.Committed != proto.Unstable {
+			t.Fatalf("unstable write %d: %v", i, err)
+		}
+		verf = w.Verf
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("first COMMIT: %v, want NFS3ERR_NOSPC", err)
+	}
+	faulty.Clear() // space is back, but the data is gone
+	for try := range 3 {
+		c, err := f.c.Commit(f.ctx, fh, 0, 0)
+		if err == nil && c.Verf == verf {
+			t.Fatalf("COMMIT retry %d: NFS3_OK with the verifier of the lost writes", try)
+		}
+		if !errors.Is(err, proto.ErrNoSpc) {
+			t.Fatalf("COMMIT retry %d: %v, want NFS3ERR_NOSPC until the data is written again", try, err)
+		}
+	}
+	// A range that lost nothing commits (COMMIT's offset and count).
+	w, err := f.c.Write(f.ctx, fh, 2<<20, []byte("tail"), proto.Unstable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Verf == verf {
+		t.Fatal("the write verifier did not change after the failed write-back")
+	}
+	if c, err := f.c.Commit(f.ctx, fh, 2<<20, 4); err != nil || c.Verf != w.Verf {
+		t.Fatalf("COMMIT of an intact range: %v (verifier %x, write had %x)", err, c.Verf, w.Verf)
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 1<<20, 1); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("COMMIT of the second lost block: %v, want NFS3ERR_NOSPC", err)
+	}
+	// Other files are not affected.
+	if _, err := f.c.Write(f.ctx, other, 0, []byte("fine"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Commit(f.ctx, other, 0, 0); err != nil {
+		t.Fatalf("COMMIT of another file: %v", err)
+	}
+	// The client resends the first block: still the second is lost.
+	if _, err := f.c.Write(f.ctx, fh, 0, block('a'), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("COMMIT with one block resent: %v, want NFS3ERR_NOSPC", err)
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 0, 1<<20); err != nil {
+		t.Fatalf("COMMIT of the resent block: %v", err)
+	}
+	// FILE_SYNC of the second block: everything is held again.
+	if _, err := f.c.Write(f.ctx, fh, 1<<20, block('b'), proto.FileSync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+		t.Fatalf("COMMIT after every lost range was written again: %v", err)
+	}
+	checkContent(t, f, fh, append(append(block('a'), block('b')...), "tail"...), 0)
+
+	// Truncating below a lost range forgets it too.
+	faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: 1, Err: syscall.ENOSPC, Sticky: true})
+	f.c.Write(f.ctx, fh, 4<<20, block('c'), proto.Unstable)
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("COMMIT after another failure: %v", err)
+	}
+	faulty.Clear()
+	if _, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Size: ptr(uint64(3 << 20))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+		t.Fatalf("COMMIT after truncating the lost range away: %v", err)
+	}
+}
+
+// TestUnstableWhileFull: once a write-back failed for lack of space,
+// UNSTABLE writes are written through and fail with NFS3ERR_NOSPC at
+// once instead of being buffered (and acknowledged) for nothing; the first
+// one that succeeds when space is back ends that.
+func TestUnstableWhileFull(t *testing.T) {
+	var faulty *disk.Faulty
+	f := newFixture(t, envOpt{
+		wrapDisk: func(d disk.FS) disk.FS { faulty = disk.NewFaulty(d); return faulty },
+		opts:     Options{FlushDelay: time.Hour},
+	})
+	fh := f.create(t, f.root, "f", "")
+	block := bytes.Repeat([]byte("z"), 1<<20)
+	faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: 1, Err: syscall.ENOSPC, Sticky: true})
+	f.c.Write(f.ctx, fh, 0, block, proto.Unstable)
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("COMMIT: %v", err)
+	}
+	for i := range 3 {
+		_, err := f.c.Write(f.ctx, fh, uint64(i+1)<<20, block, proto.Unstable)
+		if !errors.Is(err, proto.ErrNoSpc) {
+			t.Fatalf("UNSTABLE write %d on a full disk: %v, want NFS3ERR_NOSPC", i, err)
+		}
+	}
+	faulty.Clear()
+	w, err := f.c.Write(f.ctx, fh, 0, block, proto.Unstable)
+	if err != nil {
+		t.Fatalf("write once space is back: %v", err)
+	}
+	if w.Committed != proto.FileSync {
+		t.Fatalf("the probing write was not written through: committed %v", w.Committed)
+	}
+	w, err = f.c.Write(f.ctx, fh, 1<<20, block, proto.Unstable)
+	if err != nil || w.Committed != proto.Unstable {
+		t.Fatalf("UNSTABLE writes are not buffered again: %v %v", w, err)
+	}
 }
 
 // TestUnstableRemoved: data buffered for a file removed meanwhile is
@@ -316,5 +442,79 @@ func TestFlushAndShutdown(t *testing.T) {
 	defer f.e.Close()
 	if bt, _ := f.fs.GetAttr(f.ctx, bIno); bt.Size != 11 {
 		t.Fatalf("size after Shutdown %d", bt.Size)
+	}
+}
+
+// TestSpans checks addSpan and subSpan against a bitmap.
+func TestSpans(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	const size = 256
+	for round := range 500 {
+		var s []span
+		var model [size]bool
+		for range 1 + rng.IntN(30) {
+			a := uint64(rng.IntN(size))
+			b := a + uint64(rng.IntN(size-int(a)+1))
+			add := rng.IntN(3) != 0
+			if add {
+				s = addSpan(s, span{a, b})
+			} else {
+				s = subSpan(s, span{a, b})
+			}
+			for i := a; i < b; i++ {
+				model[i] = add
+			}
+		}
+		var got [size]bool
+		for i, x := range s {
+			if x.end <= x.off || i > 0 && s[i-1].end >= x.off {
+				t.Fatalf("round %d: spans not sorted, disjoint and apart: %v", round, s)
+			}
+			for j := x.off; j < x.end; j++ {
+				got[j] = true
+			}
+		}
+		if got != model {
+			t.Fatalf("round %d: spans %v differ from the model", round, s)
+		}
+	}
+}
+
+// TestLostForgottenWhenRemoved: the lost ranges of a removed file are
+// forgotten (memory does not grow with files removed after a failure).
+func TestLostForgottenWhenRemoved(t *testing.T) {
+	var faulty *disk.Faulty
+	f := newFixture(t, envOpt{
+		wrapDisk: func(d disk.FS) disk.FS { faulty = disk.NewFaulty(d); return faulty },
+		opts:     Options{FlushDelay: time.Hour},
+	})
+	fh := f.create(t, f.root, "f", "")
+	ino := f.lookup(t, f.root, "f").Attr.FileID
+	faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: 1, Err: syscall.EIO, Sticky: true})
+	f.c.Write(f.ctx, fh, 0, bytes.Repeat([]byte("x"), 1<<20), proto.Unstable)
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); !errors.Is(err, proto.ErrIO) {
+		t.Fatalf("COMMIT: %v, want NFS3ERR_IO", err)
+	}
+	faulty.Clear()
+	f.srv.wb.pruneLost()
+	if f.srv.wb.lostIn(f.fs, ino, 0, 1) == nil {
+		t.Fatal("lost range of an existing file forgotten")
+	}
+	if _, err := f.c.Remove(f.ctx, f.root, "f"); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.wb.pruneLost()
+	f.srv.wb.mu.Lock()
+	n, files := len(f.srv.wb.files), f.srv.wb.lostFiles
+	f.srv.wb.mu.Unlock()
+	if n != 0 || files != 0 {
+		t.Fatalf("%d entries, %d files with lost ranges left after the file was removed", n, files)
+	}
+	// An I/O error is not a lack of space: UNSTABLE writes stay buffered.
+	g := f.create(t, f.root, "g", "")
+	if w, err := f.c.Write(f.ctx, g, 0, []byte("x"), proto.Unstable); err != nil || w.Committed != proto.Unstable {
+		t.Fatalf("write after an I/O error: %v %v", w, err)
 	}
 }
