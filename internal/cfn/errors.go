@@ -1,0 +1,61 @@
+package cfn
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the CloudFormation domain. Every rule violation is an
+// *Error wrapping one of them with CloudFormation's public message; the API
+// edge maps them to the query protocol's error codes in one table.
+var (
+	// ErrValidation is CloudFormation's ValidationError: a bad template,
+	// bad parameters, an unknown stack, a stack in the wrong state.
+	ErrValidation = errors.New("validation error")
+	// ErrAlreadyExists: a stack or change set of that name exists.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrTokenAlreadyExists: a ClientRequestToken was used for another
+	// request.
+	ErrTokenAlreadyExists = errors.New("token already exists")
+	// ErrChangeSetNotFound: no change set of that name or id.
+	ErrChangeSetNotFound = errors.New("change set not found")
+	// ErrInvalidChangeSetStatus: the change set cannot be executed or
+	// deleted in its state.
+	ErrInvalidChangeSetStatus = errors.New("invalid change set status")
+	// ErrInsufficientCapabilities: the template needs a capability the
+	// caller did not acknowledge.
+	ErrInsufficientCapabilities = errors.New("insufficient capabilities")
+	// ErrLimitExceeded: too many stacks.
+	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrClosed: the stack engine is closed.
+	ErrClosed = errors.New("cfn: closed")
+)
+
+// Error is a rule the domain enforced; Message is CloudFormation's public
+// message.
+type Error struct {
+	Kind    error
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Kind }
+
+func errorf(kind error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+func validation(format string, args ...any) *Error {
+	return errorf(ErrValidation, format, args...)
+}
+
+// formatError is CloudFormation's "Template format error: …".
+func formatError(format string, args ...any) *Error {
+	return validation("Template format error: "+format, args...)
+}
+
+// templateError is CloudFormation's "Template error: …" (a well-formed
+// template whose intrinsic functions cannot be evaluated).
+func templateError(format string, args ...any) *Error {
+	return validation("Template error: "+format, args...)
+}
