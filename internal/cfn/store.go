@@ -78,13 +78,13 @@ type stackRecord struct {
 	Op                    *operation                `json:"op,omitempty"`
 	// Tokens maps each ClientRequestToken used on the stack to the
 	// operation it started.
-	Tokens    map[string]string `json:"tokens,omitempty"`
+	Tokens map[string]string `json:"tokens,omitempty"`
 	// ImportNames are the exports the stack's template imports.
-	ImportNames []string        `json:"imports,omitempty"`
-	LastOpID  string            `json:"lastOp,omitempty"`
-	LastOp    string            `json:"lastOpType,omitempty"`
-	EventSeq  uint64            `json:"eventSeq"`
-	OpCounter uint64            `json:"opCounter"`
+	ImportNames []string `json:"imports,omitempty"`
+	LastOpID    string   `json:"lastOp,omitempty"`
+	LastOp      string   `json:"lastOpType,omitempty"`
+	EventSeq    uint64   `json:"eventSeq"`
+	OpCounter   uint64   `json:"opCounter"`
 }
 
 // ParamValue is a parameter's value in a stack or change set.
@@ -359,7 +359,6 @@ func (e *Engine) events(stackID string) ([]event, error) {
 	}
 	return out, it.Error()
 }
-
 
 // Imports returns the exports the stack imports.
 func (s *stackRecord) Imports() []string { return s.ImportNames }
