@@ -24,6 +24,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/region"
+	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
@@ -45,6 +46,7 @@ type node struct {
 	mts     *mountTargets
 	control *controlPlane
 	repl    *replicationPlane // nil when replication is not configured
+	stacks  *cfn.Engine
 	apiOpts region.Options
 
 	mu      sync.Mutex // guards the fields below
@@ -126,6 +128,13 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 		EC2:      ec2.NewHandler(ec2Region(cfg, n.control.usedAddresses), log),
 		Registry: n.reg,
 		Logger:   base, // the API server names the region itself
+	}
+	if n.stacks, err = openStacks(n); err != nil {
+		if n.repl != nil {
+			n.repl.close(ctx)
+		}
+		n.control.close()
+		return nil, fmt.Errorf("cloudformation: %w", err)
 	}
 	return n, nil
 }
@@ -209,6 +218,9 @@ func (n *node) isDown() bool {
 func (n *node) close(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, n.stopAPI(ctx))
+	if n.stacks != nil {
+		errs = append(errs, n.stacks.Close())
+	}
 	if n.repl != nil {
 		errs = append(errs, n.repl.close(ctx))
 	}

@@ -16,6 +16,7 @@ var forbidden = map[string][]string{
 	"internal/engine":      {"internal/api", "internal/nfs", "internal/control", "internal/replication", "internal/monitor", "internal/fuse", "cmd/"},
 	"internal/replication": {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
 	"internal/control":     {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
+	"internal/cfn":         {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
 	"internal/monitor":     {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
 	"internal/nfs":         {"internal/api", "internal/fuse", "cmd/"},
 	"internal/api":         {"internal/nfs", "internal/fuse", "cmd/"},

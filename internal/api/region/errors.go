@@ -115,7 +115,11 @@ func WriteError(w http.ResponseWriter, p Protocol, service string, err error, re
 		w.Write(b)
 	case AWSJSON:
 		b, _ := json.Marshal(map[string]string{"__type": c.rest, "message": msg})
-		h.Set("Content-Type", "application/x-amz-json-1.0")
+		if service == ServiceKMS {
+			h.Set("Content-Type", "application/x-amz-json-1.1")
+		} else {
+			h.Set("Content-Type", "application/x-amz-json-1.0")
+		}
 		h.Set("X-Amzn-Query-Error", c.query+";"+c.queryType)
 		w.WriteHeader(c.status)
 		w.Write(b)

@@ -24,10 +24,14 @@ const (
 	ServiceEC2        = "ec2"
 	ServiceMonitoring = "monitoring"
 	ServiceSNS        = "sns"
+	// ServiceCloudFormation speaks the query protocol, ServiceKMS AWS
+	// JSON 1.1 (TrentService).
+	ServiceCloudFormation = "cloudformation"
+	ServiceKMS            = "kms"
 )
 
 // Services are the credential-scope services served.
-var Services = []string{ServiceEFS, ServiceEC2, ServiceMonitoring, ServiceSNS}
+var Services = []string{ServiceEFS, ServiceEC2, ServiceMonitoring, ServiceSNS, ServiceCloudFormation, ServiceKMS}
 
 // ProtocolOf picks the protocol a request speaks from its credential-scope
 // service (empty when unknown) and its shape; body is the request body.
@@ -39,6 +43,10 @@ func ProtocolOf(service string, r *http.Request, body []byte) Protocol {
 		return EC2
 	case ServiceMonitoring, ServiceSNS:
 		return rpcProtocol(r)
+	case ServiceCloudFormation:
+		return Query
+	case ServiceKMS:
+		return AWSJSON
 	}
 	if strings.HasPrefix(r.URL.Path, "/2015-02-01/") {
 		return RESTJSON
@@ -97,6 +105,8 @@ func xmlNamespace(service string) string {
 	switch service {
 	case ServiceSNS:
 		return "http://sns.amazonaws.com/doc/2010-03-31/"
+	case ServiceCloudFormation:
+		return "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 	default:
 		return "http://monitoring.amazonaws.com/doc/2010-08-01/"
 	}

@@ -40,6 +40,8 @@ type Options struct {
 	// EFS, EC2, Monitoring and SNS serve their service; a nil handler
 	// answers every operation with the protocol's unknown-operation error.
 	EFS, EC2, Monitoring, SNS http.Handler
+	// CloudFormation and KMS serve their services likewise.
+	CloudFormation, KMS http.Handler
 	// Registry receives the server's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -228,6 +230,10 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		h = s.o.Monitoring
 	case ServiceSNS:
 		h = s.o.SNS
+	case ServiceCloudFormation:
+		h = s.o.CloudFormation
+	case ServiceKMS:
+		h = s.o.KMS
 	}
 	if h == nil {
 		p := ProtocolOf(id.Service, r, body)
