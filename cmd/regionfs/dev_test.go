@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // devProc is a `regionfs dev` started by a test.
@@ -61,25 +61,12 @@ func startDev(t *testing.T, bin, dir string) *devProc {
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.stop() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "env.sh")); err == nil {
-			if resp, err := http.Get("http://" + devEdgeAddr + "/"); err == nil {
-				resp.Body.Close()
-				return p
-			}
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("regionfs dev exited: %v\n%s", err, p.logText())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("regionfs dev not ready after 60 s\n%s", p.logText())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.WaitHTTP(t, "http://"+devEdgeAddr+"/", 60*time.Second, p.done, p.logText)
+	testkit.WaitFor(t, "env.sh", 60*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "env.sh"))
+		return err == nil
+	})
+	return p
 }
 
 func (p *devProc) logText() string {
@@ -124,17 +111,13 @@ func (p *devProc) aws(args ...string) (string, error) {
 // waitAWS polls an aws command until it prints want.
 func waitAWS(t *testing.T, p *devProc, want string, args ...string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		out, err := p.aws(args...)
 		if err == nil && out == want {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws %v: %v %q after 30 s, want %q", args, err, out, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("aws %v: %v %q, want %q", args, err, out, want)
+	})
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -159,7 +142,7 @@ func envFile(t *testing.T, dir string) map[string]string {
 }
 
 func TestDevE2E(t *testing.T) {
-	needTool(t, "aws")
+	testkit.NeedTool(t, "aws")
 	bin := buildBinary(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	p := startDev(t, bin, dir)
@@ -236,10 +219,10 @@ func TestDevE2E(t *testing.T) {
 	mtURL := func(ip, path string) string {
 		return "nfs://" + ip + path + "?nfsport=12049&mountport=12049&version=3&auto-traverse-mounts=0"
 	}
-	if out, err := exec.Command(needTool(t, "nfs-cp"), src, mtURL(ips[0], "/hello.txt")).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testkit.NeedTool(t, "nfs-cp"), src, mtURL(ips[0], "/hello.txt")).CombinedOutput(); err != nil {
 		t.Fatalf("nfs-cp to %s: %v %s", ips[0], err, out)
 	}
-	if out, err := exec.Command(needTool(t, "nfs-cat"), mtURL(ips[1], "/hello.txt")).CombinedOutput(); err != nil || string(out) != "written through one mount target\n" {
+	if out, err := exec.Command(testkit.NeedTool(t, "nfs-cat"), mtURL(ips[1], "/hello.txt")).CombinedOutput(); err != nil || string(out) != "written through one mount target\n" {
 		t.Fatalf("nfs-cat from %s: %v %q", ips[1], err, out)
 	}
 	westFS, err := p.aws("efs", "create-file-system", "--region", "us-west-2", "--creation-token", "e2e-west", "--query", "FileSystemId", "--output", "text")
@@ -254,8 +237,7 @@ func TestDevE2E(t *testing.T) {
 	if out, err := exec.Command(bin, "dev", "region", "stop", "us-east-1", "--data-dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), "us-east-1: down") {
 		t.Fatalf("region stop: %v %s", err, out)
 	}
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(env["AWS_ENDPOINT_URL_EC2"]), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "")})
+	c := ec2.NewFromConfig(testkit.AWSConfig(env["AWS_ENDPOINT_URL_EC2"], "us-east-1", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
 	start := time.Now()
 	_, err = c.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
 	took := time.Since(start)
@@ -305,15 +287,12 @@ func TestDevE2E(t *testing.T) {
 	if out, err := p2.aws("efs", "describe-file-systems", "--file-system-id", fsID, "--query", "FileSystems[0].[Name,NumberOfMountTargets,Encrypted]", "--output", "text"); err != nil || out != "e2e\t2\tTrue" {
 		t.Fatalf("file system after a restart: %v %q", err, out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out, err := exec.Command(needTool(t, "nfs-cat"), mtURL(ips[1], "/hello.txt")).CombinedOutput()
+	nfsCat := testkit.NeedTool(t, "nfs-cat")
+	testkit.Eventually(t, 20*time.Second, func() error {
+		out, err := exec.Command(nfsCat, mtURL(ips[1], "/hello.txt")).CombinedOutput()
 		if err == nil && string(out) == "written through one mount target\n" {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mount target after a restart: %v %q", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("mount target after a restart: %v %q", err, out)
+	})
 }

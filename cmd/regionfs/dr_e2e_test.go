@@ -16,6 +16,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // The whole disaster-recovery story with the real aws CLI and libnfs, as an
@@ -25,8 +26,8 @@ import (
 // incrementally into the original, fail over again, and check every file
 // at each step.
 func TestDisasterRecoveryE2E(t *testing.T) {
-	needTool(t, "aws")
-	needTool(t, "nfs-cp")
+	testkit.NeedTool(t, "aws")
+	testkit.NeedTool(t, "nfs-cp")
 	bin := buildBinary(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	p := startDev(t, bin, dir)
@@ -42,12 +43,8 @@ func TestDisasterRecoveryE2E(t *testing.T) {
 	}
 	waitFor := func(what string, d time.Duration, f func() bool) {
 		t.Helper()
-		end := time.Now().Add(d)
-		for !f() {
-			if time.Now().After(end) {
-				t.Fatalf("timed out after %s waiting for %s\n--- dev log ---\n%s", d, what, tail(p.logText(), 60))
-			}
-			time.Sleep(200 * time.Millisecond)
+		if !testkit.Until(d, f) {
+			t.Fatalf("timed out after %s waiting for %s\n--- dev log ---\n%s", d, what, tail(p.logText(), 60))
 		}
 	}
 	fsState := func(fs, region string) string {

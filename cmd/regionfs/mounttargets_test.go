@@ -23,19 +23,8 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (REGIONFS_REQUIRE_TOOLS=1) but not on PATH", name)
-		}
-		t.Skipf("%s not on PATH; skipping (set REGIONFS_REQUIRE_TOOLS=1 to fail instead)", name)
-	}
-	return p
-}
 
 func freeAddr(t *testing.T, ip string) netip.AddrPort {
 	t.Helper()
@@ -61,8 +50,8 @@ func nfsURL(a netip.AddrPort, path string) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestMountTargets(t *testing.T) {
-	nfsCp := needTool(t, "nfs-cp")
-	nfsLs := needTool(t, "nfs-ls")
+	nfsCp := testkit.NeedTool(t, "nfs-cp")
+	nfsLs := testkit.NeedTool(t, "nfs-ls")
 	ctx := context.Background()
 	d, err := disk.NewOS(t.TempDir())
 	if err != nil {
@@ -220,7 +209,7 @@ func TestMountTargetTLS(t *testing.T) {
 		t.Fatalf("plain-text mount with TLS required: %v, want MNT3ERR_ACCES", err)
 	}
 	{
-		nfsLs := needTool(t, "nfs-ls")
+		nfsLs := testkit.NeedTool(t, "nfs-ls")
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		if out, err := exec.CommandContext(cctx, nfsLs, nfsURL(a, "/")).CombinedOutput(); err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func testNodeConfig(t *testing.T, dir string, nfsPort int) *config.Config {
@@ -45,15 +46,10 @@ func testNodeConfig(t *testing.T, dir string, nfsPort int) *config.Config {
 	return cfg
 }
 
+// waitFor waits up to 20 s for cond.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, 20*time.Second, cond)
 }
 
 // TestNodeMountTargets drives the control plane of a real node: mount
@@ -62,9 +58,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // POSIX user, a closed security group refuses clients, and after a restart
 // the control plane serves the mount targets again.
 func TestNodeMountTargets(t *testing.T) {
-	nfsCp := needTool(t, "nfs-cp")
-	nfsCat := needTool(t, "nfs-cat")
-	nfsLs := needTool(t, "nfs-ls")
+	nfsCp := testkit.NeedTool(t, "nfs-cp")
+	nfsCat := testkit.NeedTool(t, "nfs-cat")
+	nfsLs := testkit.NeedTool(t, "nfs-ls")
 	ctx := context.Background()
 	dir := t.TempDir()
 	port := freePort(t, "127.4.1.1")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // freePort returns a port free on ip right now.
@@ -72,20 +73,7 @@ func (p *proc) term(t *testing.T) error {
 
 func waitHTTP(t *testing.T, url string, p *proc) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("exited: %v\n%s", err, p.output())
-		default:
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not answering after 30 s\n%s", url, p.output())
+	testkit.WaitHTTP(t, url, 30*time.Second, p.done, p.output)
 }
 
 func runAWS(t *testing.T, env []string, args ...string) (string, error) {
@@ -116,7 +104,7 @@ log: {level: debug, format: json}
 `
 
 func TestServeAndEdge(t *testing.T) {
-	needTool(t, "aws")
+	testkit.NeedTool(t, "aws")
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")

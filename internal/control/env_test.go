@@ -1,4 +1,4 @@
-package control
+package control_test
 
 import (
 	"context"
@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/controltest"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // Test fixtures: one VPC with subnets in two zones (and a tiny one), a
@@ -30,104 +32,25 @@ const (
 	nfsPort = 2049
 )
 
-func regionInfo() RegionInfo {
-	r := RegionInfo{
+func regionInfo() control.RegionInfo {
+	r := control.RegionInfo{
 		Name: "us-east-1", AccountID: account, VPCID: "vpc-1",
-		Subnets: []Subnet{
+		Subnets: []control.Subnet{
 			{ID: subA, AvailabilityZone: "us-east-1a", AvailabilityZoneID: "use1-az1", CIDR: netip.MustParsePrefix("10.0.1.0/24")},
 			{ID: subB, AvailabilityZone: "us-east-1b", AvailabilityZoneID: "use1-az2", CIDR: netip.MustParsePrefix("10.0.2.0/24")},
 			{ID: subTiny, AvailabilityZone: "us-east-1a", AvailabilityZoneID: "use1-az1", CIDR: netip.MustParsePrefix("10.0.3.0/29")},
 			{ID: subVPC2, AvailabilityZone: "us-east-1c", AvailabilityZoneID: "use1-az4", VPCID: "vpc-2", CIDR: netip.MustParsePrefix("10.1.1.0/24")},
 		},
-		SecurityGroups: []SecurityGroup{
+		SecurityGroups: []control.SecurityGroup{
 			{ID: sgDef, Name: "default", Ingress: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}},
 			{ID: sgB, Name: "b", Ingress: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/24"), netip.MustParsePrefix("10.0.0.0/16")}},
 			{ID: sgVPC2, Name: "default", VPCID: "vpc-2"},
 		},
 	}
 	for i := 1; i <= 5; i++ {
-		r.SecurityGroups = append(r.SecurityGroups, SecurityGroup{ID: fmt.Sprintf("sg-00000000000000%02x", i), Name: fmt.Sprintf("g%d", i)})
+		r.SecurityGroups = append(r.SecurityGroups, control.SecurityGroup{ID: fmt.Sprintf("sg-00000000000000%02x", i), Name: fmt.Sprintf("g%d", i)})
 	}
 	return r
-}
-
-// recorder is a MountTargetServer that remembers what it serves.
-type recorder struct {
-	mu       sync.Mutex
-	serving  map[string]MountTargetSpec
-	calls    []string
-	failNext error
-	stopGate chan struct{} // when set, Stop waits for it to close
-}
-
-func newRecorder() *recorder { return &recorder{serving: map[string]MountTargetSpec{}} }
-
-func (m *recorder) Start(_ context.Context, s MountTargetSpec) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.failNext; err != nil {
-		m.failNext = nil
-		return err
-	}
-	m.calls = append(m.calls, "start "+s.ID)
-	m.serving[s.ID] = s
-	return nil
-}
-
-func (m *recorder) Update(_ context.Context, s MountTargetSpec) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.serving[s.ID]; !ok {
-		return fmt.Errorf("update of %s, which is not served", s.ID)
-	}
-	m.calls = append(m.calls, "update "+s.ID)
-	m.serving[s.ID] = s
-	return nil
-}
-
-func (m *recorder) Stop(_ context.Context, id string) error {
-	m.mu.Lock()
-	gate := m.stopGate
-	m.mu.Unlock()
-	if gate != nil {
-		<-gate
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls = append(m.calls, "stop "+id)
-	delete(m.serving, id)
-	return nil
-}
-
-func (m *recorder) spec(id string) (MountTargetSpec, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.serving[id]
-	return s, ok
-}
-
-func (m *recorder) fail(err error) {
-	m.mu.Lock()
-	m.failNext = err
-	m.mu.Unlock()
-}
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // env is a region over in-memory stores that can be reopened and crashed.
@@ -136,16 +59,16 @@ type env struct {
 	kv    *kv.Memory
 	disk  *disk.Mem
 	ring  *kms.Keyring
-	mts   *recorder
-	clock *clock
-	opts  Options
+	mts   *controltest.MountTargets
+	clock *testkit.Clock
+	opts  control.Options
 	e     *engine.Engine
-	r     *Region
+	r     *control.Region
 }
 
-func newEnv(t *testing.T, mods ...func(*Options)) *env {
+func newEnv(t *testing.T, mods ...func(*control.Options)) *env {
 	t.Helper()
-	k1, err := kms.Generate("1234abcd-12ab-34cd-56ef-1234567890ab", DefaultKMSKey)
+	k1, err := kms.Generate("1234abcd-12ab-34cd-56ef-1234567890ab", control.DefaultKMSKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +80,9 @@ func newEnv(t *testing.T, mods ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &env{t: t, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, mts: newRecorder(),
-		clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	v.opts = Options{Region: regionInfo(), Keyring: ring, NFSPort: nfsPort, Logger: slog.New(slog.DiscardHandler)}
+	v := &env{t: t, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, mts: controltest.NewMountTargets(),
+		clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
+	v.opts = control.Options{Region: regionInfo(), Keyring: ring, NFSPort: nfsPort, Logger: slog.New(slog.DiscardHandler)}
 	for _, m := range mods {
 		m(&v.opts)
 	}
@@ -179,9 +102,9 @@ func (v *env) open() {
 	o := v.opts
 	o.KV, o.Engine, o.MountTargets = v.kv, e, v.mts
 	if o.Clock == nil {
-		o.Clock = v.clock.now
+		o.Clock = v.clock.Now
 	}
-	r, err := Open(ctx, o)
+	r, err := control.Open(ctx, o)
 	if err != nil {
 		e.Close()
 		v.t.Fatalf("open region: %v", err)
@@ -202,13 +125,13 @@ func (v *env) close() {
 
 // reopen closes the region and its engine and opens them again (mount
 // targets forget what they served, as after a process restart).
-func (v *env) reopen(mods ...func(*Options)) {
+func (v *env) reopen(mods ...func(*control.Options)) {
 	v.t.Helper()
 	v.close()
 	for _, m := range mods {
 		m(&v.opts)
 	}
-	v.mts = newRecorder()
+	v.mts = controltest.NewMountTargets()
 	v.open()
 }
 
@@ -218,15 +141,15 @@ func (v *env) crash() {
 	k, d := v.kv.CrashClone(), v.disk.CrashClone()
 	v.close()
 	v.kv, v.disk = k, d
-	v.mts = newRecorder()
+	v.mts = controltest.NewMountTargets()
 	v.open()
 }
 
 var ctx = context.Background()
 
-func (v *env) createFS(token string, mods ...func(*CreateFileSystemInput)) FileSystem {
+func (v *env) createFS(token string, mods ...func(*control.CreateFileSystemInput)) control.FileSystem {
 	v.t.Helper()
-	in := CreateFileSystemInput{CreationToken: token}
+	in := control.CreateFileSystemInput{CreationToken: token}
 	for _, m := range mods {
 		m(&in)
 	}
@@ -238,22 +161,21 @@ func (v *env) createFS(token string, mods ...func(*CreateFileSystemInput)) FileS
 }
 
 // availableFS creates a file system and waits until it is available.
-func (v *env) availableFS(token string, mods ...func(*CreateFileSystemInput)) FileSystem {
+func (v *env) availableFS(token string, mods ...func(*control.CreateFileSystemInput)) control.FileSystem {
 	v.t.Helper()
 	fs := v.createFS(token, mods...)
-	return v.waitFS(fs.ID, StateAvailable)
+	return v.waitFS(fs.ID, control.StateAvailable)
 }
 
 // waitFS waits (10 s at most) for a file system to reach state.
-func (v *env) waitFS(id string, state LifeCycleState) FileSystem {
+func (v *env) waitFS(id string, state control.LifeCycleState) control.FileSystem {
 	v.t.Helper()
-	var last FileSystem
-	err := poll(func() bool {
+	var last control.FileSystem
+	if !testkit.Until(10*time.Second, func() bool {
 		fs, err := v.r.DescribeFileSystem(ctx, id)
 		last = fs
 		return err == nil && fs.LifeCycleState == state
-	})
-	if err != nil {
+	}) {
 		v.t.Fatalf("file system %s never reached %s (last: %s)", id, state, last.LifeCycleState)
 	}
 	return last
@@ -261,30 +183,30 @@ func (v *env) waitFS(id string, state LifeCycleState) FileSystem {
 
 func (v *env) waitFSGone(id string) {
 	v.t.Helper()
-	if err := poll(func() bool {
+	if !testkit.Until(10*time.Second, func() bool {
 		_, err := v.r.DescribeFileSystem(ctx, id)
-		return errors.Is(err, ErrFileSystemNotFound)
-	}); err != nil {
+		return errors.Is(err, control.ErrFileSystemNotFound)
+	}) {
 		v.t.Fatalf("file system %s was never deleted", id)
 	}
 }
 
-func (v *env) mt(id string) (MountTarget, error) {
-	mts, _, err := v.r.DescribeMountTargets(ctx, MountTargetQuery{MountTargetID: id})
+func (v *env) mt(id string) (control.MountTarget, error) {
+	mts, _, err := v.r.DescribeMountTargets(ctx, control.MountTargetQuery{MountTargetID: id})
 	if err != nil {
-		return MountTarget{}, err
+		return control.MountTarget{}, err
 	}
 	return mts[0], nil
 }
 
-func (v *env) waitMT(id string, state LifeCycleState) MountTarget {
+func (v *env) waitMT(id string, state control.LifeCycleState) control.MountTarget {
 	v.t.Helper()
-	var last MountTarget
-	if err := poll(func() bool {
+	var last control.MountTarget
+	if !testkit.Until(10*time.Second, func() bool {
 		m, err := v.mt(id)
 		last = m
 		return err == nil && m.LifeCycleState == state
-	}); err != nil {
+	}) {
 		v.t.Fatalf("mount target %s never reached %s (last: %s)", id, state, last.LifeCycleState)
 	}
 	return last
@@ -292,23 +214,12 @@ func (v *env) waitMT(id string, state LifeCycleState) MountTarget {
 
 func (v *env) waitMTGone(id string) {
 	v.t.Helper()
-	if err := poll(func() bool {
+	if !testkit.Until(10*time.Second, func() bool {
 		_, err := v.mt(id)
-		return errors.Is(err, ErrMountTargetNotFound)
-	}); err != nil {
+		return errors.Is(err, control.ErrMountTargetNotFound)
+	}) {
 		v.t.Fatalf("mount target %s was never deleted", id)
 	}
-}
-
-func poll(f func() bool) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return nil
 }
 
 // wantErr checks that err wraps kind (nil: no error) and, for *Error, has a
@@ -323,7 +234,7 @@ func wantErr(t *testing.T, err, kind error) {
 	case !errors.Is(err, kind):
 		t.Fatalf("got error %v, want %v", err, kind)
 	}
-	var e *Error
+	var e *control.Error
 	if !errors.As(err, &e) || e.Message == "" {
 		t.Fatalf("error %v is not an *Error with a message", err)
 	}

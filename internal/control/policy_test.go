@@ -1,4 +1,4 @@
-package control
+package control_test
 
 import (
 	"fmt"
@@ -6,39 +6,42 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func TestLifecycleConfiguration(t *testing.T) {
 	v := newEnv(t)
 	fs := v.availableFS("lc")
-	elastic := v.availableFS("el", func(in *CreateFileSystemInput) { in.ThroughputMode = ThroughputElastic })
+	elastic := v.availableFS("el", func(in *control.CreateFileSystemInput) { in.ThroughputMode = control.ThroughputElastic })
 	got, err := v.r.DescribeLifecycleConfiguration(ctx, fs.ID)
 	if err != nil || len(got) != 0 {
 		t.Fatal(got, err)
 	}
-	ia := LifecyclePolicy{TransitionToIA: "AFTER_30_DAYS"}
-	back := LifecyclePolicy{TransitionToPrimaryStorageClass: "AFTER_1_ACCESS"}
-	arch := LifecyclePolicy{TransitionToArchive: "AFTER_90_DAYS"}
+	ia := control.LifecyclePolicy{TransitionToIA: "AFTER_30_DAYS"}
+	back := control.LifecyclePolicy{TransitionToPrimaryStorageClass: "AFTER_1_ACCESS"}
+	arch := control.LifecyclePolicy{TransitionToArchive: "AFTER_90_DAYS"}
 	tests := []struct {
 		name string
 		fs   string
-		in   []LifecyclePolicy
+		in   []control.LifecyclePolicy
 		err  error
 	}{
-		{"ia and back", fs.ID, []LifecyclePolicy{ia, back}, nil},
-		{"all three", elastic.ID, []LifecyclePolicy{ia, back, arch}, nil},
-		{"archive needs elastic", fs.ID, []LifecyclePolicy{arch}, ErrBadRequest},
-		{"archive before ia", elastic.ID, []LifecyclePolicy{{TransitionToIA: "AFTER_90_DAYS"}, {TransitionToArchive: "AFTER_60_DAYS"}}, ErrBadRequest},
-		{"archive equal to ia", elastic.ID, []LifecyclePolicy{{TransitionToIA: "AFTER_90_DAYS"}, {TransitionToArchive: "AFTER_90_DAYS"}}, ErrBadRequest},
-		{"two in one", fs.ID, []LifecyclePolicy{{TransitionToIA: "AFTER_7_DAYS", TransitionToPrimaryStorageClass: "AFTER_1_ACCESS"}}, ErrBadRequest},
-		{"empty policy", fs.ID, []LifecyclePolicy{{}}, ErrBadRequest},
-		{"ia twice", fs.ID, []LifecyclePolicy{ia, ia}, ErrBadRequest},
-		{"back twice", fs.ID, []LifecyclePolicy{back, back}, ErrBadRequest},
-		{"four", elastic.ID, []LifecyclePolicy{ia, back, arch, ia}, ErrBadRequest},
-		{"bad ia", fs.ID, []LifecyclePolicy{{TransitionToIA: "AFTER_2_DAYS"}}, ErrBadRequest},
-		{"bad back", fs.ID, []LifecyclePolicy{{TransitionToPrimaryStorageClass: "AFTER_2_ACCESSES"}}, ErrBadRequest},
-		{"bad archive", elastic.ID, []LifecyclePolicy{{TransitionToArchive: "NEVER"}}, ErrBadRequest},
-		{"unknown fs", "fs-0123456789abcdef0", nil, ErrFileSystemNotFound},
+		{"ia and back", fs.ID, []control.LifecyclePolicy{ia, back}, nil},
+		{"all three", elastic.ID, []control.LifecyclePolicy{ia, back, arch}, nil},
+		{"archive needs elastic", fs.ID, []control.LifecyclePolicy{arch}, control.ErrBadRequest},
+		{"archive before ia", elastic.ID, []control.LifecyclePolicy{{TransitionToIA: "AFTER_90_DAYS"}, {TransitionToArchive: "AFTER_60_DAYS"}}, control.ErrBadRequest},
+		{"archive equal to ia", elastic.ID, []control.LifecyclePolicy{{TransitionToIA: "AFTER_90_DAYS"}, {TransitionToArchive: "AFTER_90_DAYS"}}, control.ErrBadRequest},
+		{"two in one", fs.ID, []control.LifecyclePolicy{{TransitionToIA: "AFTER_7_DAYS", TransitionToPrimaryStorageClass: "AFTER_1_ACCESS"}}, control.ErrBadRequest},
+		{"empty policy", fs.ID, []control.LifecyclePolicy{{}}, control.ErrBadRequest},
+		{"ia twice", fs.ID, []control.LifecyclePolicy{ia, ia}, control.ErrBadRequest},
+		{"back twice", fs.ID, []control.LifecyclePolicy{back, back}, control.ErrBadRequest},
+		{"four", elastic.ID, []control.LifecyclePolicy{ia, back, arch, ia}, control.ErrBadRequest},
+		{"bad ia", fs.ID, []control.LifecyclePolicy{{TransitionToIA: "AFTER_2_DAYS"}}, control.ErrBadRequest},
+		{"bad back", fs.ID, []control.LifecyclePolicy{{TransitionToPrimaryStorageClass: "AFTER_2_ACCESSES"}}, control.ErrBadRequest},
+		{"bad archive", elastic.ID, []control.LifecyclePolicy{{TransitionToArchive: "NEVER"}}, control.ErrBadRequest},
+		{"unknown fs", "fs-0123456789abcdef0", nil, control.ErrFileSystemNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +62,7 @@ func TestLifecycleConfiguration(t *testing.T) {
 	}
 	v.reopen()
 	got, _ = v.r.DescribeLifecycleConfiguration(ctx, elastic.ID)
-	if !slices.Equal(got, []LifecyclePolicy{ia, back, arch}) {
+	if !slices.Equal(got, []control.LifecyclePolicy{ia, back, arch}) {
 		t.Errorf("after restart: %v", got)
 	}
 	if _, err := v.r.PutLifecycleConfiguration(ctx, fs.ID, nil); err != nil {
@@ -70,71 +73,71 @@ func TestLifecycleConfiguration(t *testing.T) {
 	}
 	c := newEnvFS(t, v)
 	_, err = v.r.PutLifecycleConfiguration(ctx, c, nil)
-	wantErr(t, err, ErrIncorrectLifeCycleState)
+	wantErr(t, err, control.ErrIncorrectLifeCycleState)
 	_, err = v.r.DescribeLifecycleConfiguration(ctx, "fs-0123456789abcdef0")
-	wantErr(t, err, ErrFileSystemNotFound)
+	wantErr(t, err, control.ErrFileSystemNotFound)
 }
 
 func TestBackupPolicy(t *testing.T) {
-	v := newEnv(t, func(o *Options) { o.TransitionDelay = time.Minute })
+	v := newEnv(t, func(o *control.Options) { o.TransitionDelay = time.Minute })
 	fs := v.createFS("bk")
-	_, err := v.r.PutBackupPolicy(ctx, fs.ID, BackupEnabled)
-	wantErr(t, err, ErrIncorrectLifeCycleState)
-	v.clock.advance(time.Minute)
-	v.r.poke()
-	v.waitFS(fs.ID, StateAvailable)
+	_, err := v.r.PutBackupPolicy(ctx, fs.ID, control.BackupEnabled)
+	wantErr(t, err, control.ErrIncorrectLifeCycleState)
+	v.clock.Advance(time.Minute)
+	v.r.PokeForTest()
+	v.waitFS(fs.ID, control.StateAvailable)
 	_, err = v.r.DescribeBackupPolicy(ctx, fs.ID)
-	wantErr(t, err, ErrPolicyNotFound)
-	for _, s := range []string{BackupEnabling, BackupDisabling, "enabled", ""} {
+	wantErr(t, err, control.ErrPolicyNotFound)
+	for _, s := range []string{control.BackupEnabling, control.BackupDisabling, "enabled", ""} {
 		_, err = v.r.PutBackupPolicy(ctx, fs.ID, s)
-		wantErr(t, err, ErrBadRequest)
+		wantErr(t, err, control.ErrBadRequest)
 	}
-	got, err := v.r.PutBackupPolicy(ctx, fs.ID, BackupEnabled)
-	if err != nil || got != BackupEnabling {
+	got, err := v.r.PutBackupPolicy(ctx, fs.ID, control.BackupEnabled)
+	if err != nil || got != control.BackupEnabling {
 		t.Fatal(got, err)
 	}
-	if s, _ := v.r.DescribeBackupPolicy(ctx, fs.ID); s != BackupEnabling {
+	if s, _ := v.r.DescribeBackupPolicy(ctx, fs.ID); s != control.BackupEnabling {
 		t.Fatal(s)
 	}
 	v.reopen()
-	v.clock.advance(time.Minute)
-	v.r.poke()
-	if err := poll(func() bool { s, _ := v.r.DescribeBackupPolicy(ctx, fs.ID); return s == BackupEnabled }); err != nil {
+	v.clock.Advance(time.Minute)
+	v.r.PokeForTest()
+	if !testkit.Until(10*time.Second, func() bool { s, _ := v.r.DescribeBackupPolicy(ctx, fs.ID); return s == control.BackupEnabled }) {
 		t.Fatal("backups never enabled")
 	}
-	if got, _ := v.r.PutBackupPolicy(ctx, fs.ID, BackupEnabled); got != BackupEnabled {
+	if got, _ := v.r.PutBackupPolicy(ctx, fs.ID, control.BackupEnabled); got != control.BackupEnabled {
 		t.Errorf("enabling again: %s", got)
 	}
-	if got, _ := v.r.PutBackupPolicy(ctx, fs.ID, BackupDisabled); got != BackupDisabling {
+	if got, _ := v.r.PutBackupPolicy(ctx, fs.ID, control.BackupDisabled); got != control.BackupDisabling {
 		t.Errorf("disabling: %s", got)
 	}
-	v.clock.advance(time.Minute)
-	v.r.poke()
-	if err := poll(func() bool { s, _ := v.r.DescribeBackupPolicy(ctx, fs.ID); return s == BackupDisabled }); err != nil {
+	v.clock.Advance(time.Minute)
+	v.r.PokeForTest()
+	if !testkit.Until(10*time.Second, func() bool { s, _ := v.r.DescribeBackupPolicy(ctx, fs.ID); return s == control.BackupDisabled }) {
 		t.Fatal("backups never disabled")
 	}
 	// Backup at creation; One Zone defaults to it.
-	for _, in := range []CreateFileSystemInput{{CreationToken: "b1", Backup: ptr(true)}, {CreationToken: "b2", AvailabilityZoneName: "us-east-1a"}} {
+	for _, in := range []control.CreateFileSystemInput{{CreationToken: "b1", Backup: ptr(true)}, {CreationToken: "b2", AvailabilityZoneName: "us-east-1a"}} {
 		f, err := v.r.CreateFileSystem(ctx, in)
 		wantErr(t, err, nil)
-		if s, err := v.r.DescribeBackupPolicy(ctx, f.ID); s != BackupEnabled || err != nil {
+		if s, err := v.r.DescribeBackupPolicy(ctx, f.ID); s != control.BackupEnabled || err != nil {
 			t.Errorf("%s: %q %v", in.CreationToken, s, err)
 		}
 	}
-	f, _ := v.r.CreateFileSystem(ctx, CreateFileSystemInput{CreationToken: "b3", AvailabilityZoneName: "us-east-1a", Backup: ptr(false)})
+	f, _ := v.r.CreateFileSystem(ctx, control.CreateFileSystemInput{CreationToken: "b3", AvailabilityZoneName: "us-east-1a", Backup: ptr(false)})
 	_, err = v.r.DescribeBackupPolicy(ctx, f.ID)
-	wantErr(t, err, ErrPolicyNotFound)
+	wantErr(t, err, control.ErrPolicyNotFound)
 	_, err = v.r.DescribeBackupPolicy(ctx, "fs-0123456789abcdef0")
-	wantErr(t, err, ErrFileSystemNotFound)
-	_, err = v.r.PutBackupPolicy(ctx, "fs-0123456789abcdef0", BackupEnabled)
-	wantErr(t, err, ErrFileSystemNotFound)
+	wantErr(t, err, control.ErrFileSystemNotFound)
+	_, err = v.r.PutBackupPolicy(ctx, "fs-0123456789abcdef0", control.BackupEnabled)
+	wantErr(t, err, control.ErrFileSystemNotFound)
 }
 
 func TestFileSystemPolicy(t *testing.T) {
 	v := newEnv(t)
 	fs := v.availableFS("pol")
 	_, err := v.r.DescribeFileSystemPolicy(ctx, fs.ID)
-	wantErr(t, err, ErrPolicyNotFound)
+	wantErr(t, err, control.ErrPolicyNotFound)
 	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, fs.ID), nil)
 	good := `{"Version":"2012-10-17","Id":"x","Statement":[{"Sid":"s","Effect":"Allow","Principal":{"AWS":"*"},"Action":["elasticfilesystem:ClientMount"],"Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`
 	single := "{\n  \"Statement\": {\"Effect\": \"Deny\", \"NotAction\": \"elasticfilesystem:ClientWrite\", \"Principal\": \"*\"}\n}"
@@ -144,18 +147,18 @@ func TestFileSystemPolicy(t *testing.T) {
 	}{
 		{"good", good, nil},
 		{"single statement", single, nil},
-		{"empty", "", ErrBadRequest},
-		{"too long", `{"Statement":[{"Effect":"Allow","Action":"x","Sid":"` + strings.Repeat("a", 20000) + `"}]}`, ErrBadRequest},
-		{"not json", "{", ErrInvalidPolicy},
-		{"array", `[{"Effect":"Allow"}]`, ErrInvalidPolicy},
-		{"trailing", good + "x", ErrInvalidPolicy},
-		{"no statement", `{"Version":"2012-10-17"}`, ErrInvalidPolicy},
-		{"empty statement", `{"Statement":[]}`, ErrInvalidPolicy},
-		{"bad version", `{"Version":"2020-01-01","Statement":[{"Effect":"Allow","Action":"*"}]}`, ErrInvalidPolicy},
-		{"bad effect", `{"Statement":[{"Effect":"Maybe","Action":"*"}]}`, ErrInvalidPolicy},
-		{"no action", `{"Statement":[{"Effect":"Allow"}]}`, ErrInvalidPolicy},
-		{"both actions", `{"Statement":[{"Effect":"Allow","Action":"*","NotAction":"x"}]}`, ErrInvalidPolicy},
-		{"statement not object", `{"Statement":["x"]}`, ErrInvalidPolicy},
+		{"empty", "", control.ErrBadRequest},
+		{"too long", `{"Statement":[{"Effect":"Allow","Action":"x","Sid":"` + strings.Repeat("a", 20000) + `"}]}`, control.ErrBadRequest},
+		{"not json", "{", control.ErrInvalidPolicy},
+		{"array", `[{"Effect":"Allow"}]`, control.ErrInvalidPolicy},
+		{"trailing", good + "x", control.ErrInvalidPolicy},
+		{"no statement", `{"Version":"2012-10-17"}`, control.ErrInvalidPolicy},
+		{"empty statement", `{"Statement":[]}`, control.ErrInvalidPolicy},
+		{"bad version", `{"Version":"2020-01-01","Statement":[{"Effect":"Allow","Action":"*"}]}`, control.ErrInvalidPolicy},
+		{"bad effect", `{"Statement":[{"Effect":"Maybe","Action":"*"}]}`, control.ErrInvalidPolicy},
+		{"no action", `{"Statement":[{"Effect":"Allow"}]}`, control.ErrInvalidPolicy},
+		{"both actions", `{"Statement":[{"Effect":"Allow","Action":"*","NotAction":"x"}]}`, control.ErrInvalidPolicy},
+		{"statement not object", `{"Statement":["x"]}`, control.ErrInvalidPolicy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := v.r.PutFileSystemPolicy(ctx, fs.ARN, tc.policy, false)
@@ -176,16 +179,16 @@ func TestFileSystemPolicy(t *testing.T) {
 	}
 	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, fs.ID), nil)
 	_, err = v.r.DescribeFileSystemPolicy(ctx, fs.ID)
-	wantErr(t, err, ErrPolicyNotFound)
+	wantErr(t, err, control.ErrPolicyNotFound)
 	c := newEnvFS(t, v)
 	_, err = v.r.PutFileSystemPolicy(ctx, c, good, true)
-	wantErr(t, err, ErrIncorrectLifeCycleState)
-	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, c), ErrIncorrectLifeCycleState)
+	wantErr(t, err, control.ErrIncorrectLifeCycleState)
+	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, c), control.ErrIncorrectLifeCycleState)
 	_, err = v.r.PutFileSystemPolicy(ctx, "fs-0123456789abcdef0", good, false)
-	wantErr(t, err, ErrFileSystemNotFound)
+	wantErr(t, err, control.ErrFileSystemNotFound)
 	_, err = v.r.DescribeFileSystemPolicy(ctx, "fs-0123456789abcdef0")
-	wantErr(t, err, ErrFileSystemNotFound)
-	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, "fs-0123456789abcdef0"), ErrFileSystemNotFound)
+	wantErr(t, err, control.ErrFileSystemNotFound)
+	wantErr(t, v.r.DeleteFileSystemPolicy(ctx, "fs-0123456789abcdef0"), control.ErrFileSystemNotFound)
 }
 
 func TestPolicyRequiresTLS(t *testing.T) {
@@ -208,7 +211,7 @@ func TestPolicyRequiresTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := PolicyRequiresTLS(tc.policy); got != tc.want {
+			if got := control.PolicyRequiresTLS(tc.policy); got != tc.want {
 				t.Errorf("PolicyRequiresTLS = %v, want %v", got, tc.want)
 			}
 		})
@@ -220,20 +223,20 @@ func TestPolicyRequiresTLS(t *testing.T) {
 func TestFileSystemPolicyUpdatesMountTargets(t *testing.T) {
 	v := newEnv(t)
 	fs := v.availableFS("tls")
-	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
+	mt, err := v.r.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: fs.ID, SubnetID: subA})
 	wantErr(t, err, nil)
-	v.waitMT(mt.ID, StateAvailable)
+	v.waitMT(mt.ID, control.StateAvailable)
 	pol := `{"Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`
 	if _, err := v.r.PutFileSystemPolicy(ctx, fs.ID, pol, false); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := v.mts.spec(mt.ID); !s.RequireTLS {
+	if s, _ := v.mts.Spec(mt.ID); !s.RequireTLS {
 		t.Fatal("mount target does not require TLS after the policy was put")
 	}
 	if err := v.r.DeleteFileSystemPolicy(ctx, fs.ID); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := v.mts.spec(mt.ID); s.RequireTLS {
+	if s, _ := v.mts.Spec(mt.ID); s.RequireTLS {
 		t.Fatal("mount target still requires TLS after the policy was deleted")
 	}
 }

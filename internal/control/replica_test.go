@@ -1,48 +1,49 @@
-package control
+package control_test
 
 import (
 	"errors"
 	"testing"
 
+	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine"
 )
 
 func TestReplicaHooks(t *testing.T) {
 	v := newEnv(t)
-	dst, err := v.r.CreateReplica(ctx, ReplicaInput{CreationToken: "repl-1"})
+	dst, err := v.r.CreateReplica(ctx, control.ReplicaInput{CreationToken: "repl-1"})
 	wantErr(t, err, nil)
-	again, err := v.r.CreateReplica(ctx, ReplicaInput{CreationToken: "repl-1"})
+	again, err := v.r.CreateReplica(ctx, control.ReplicaInput{CreationToken: "repl-1"})
 	if err != nil || again.ID != dst.ID {
 		t.Fatalf("idempotent CreateReplica: %v %v", again.ID, err)
 	}
-	if !dst.Replica || dst.Protection != ProtectionReplicating || dst.ReplicationRole != RoleDestination || !dst.Encrypted {
+	if !dst.Replica || dst.Protection != control.ProtectionReplicating || dst.ReplicationRole != control.RoleDestination || !dst.Encrypted {
 		t.Fatalf("replica: %+v", dst)
 	}
-	v.waitFS(dst.ID, StateAvailable)
+	v.waitFS(dst.ID, control.StateAvailable)
 	efs, _ := v.e.FS(dst.ID)
 	if m, _ := efs.Mode(); m != engine.ModeReplica {
 		t.Errorf("engine mode %v", m)
 	}
-	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: dst.ID, SubnetID: subA})
+	mt, err := v.r.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: dst.ID, SubnetID: subA})
 	wantErr(t, err, nil)
-	if s, _ := v.mts.spec(mt.ID); !s.ReadOnly {
+	if s, _ := v.mts.Spec(mt.ID); !s.ReadOnly {
 		t.Error("a replica's mount target is writable")
 	}
 	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil)
 	v.waitMTGone(mt.ID)
 	// Users cannot delete it or change its protection while it replicates.
-	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), ErrBadRequest)
-	_, err = v.r.UpdateFileSystemProtection(ctx, dst.ID, ptr(ProtectionEnabled))
-	wantErr(t, err, ErrReplicationAlreadyExists)
-	_, err = v.r.UpdateFileSystem(ctx, UpdateFileSystemInput{FileSystemID: dst.ID, ThroughputMode: ptr(ThroughputBursting)})
-	wantErr(t, err, ErrBadRequest)
+	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), control.ErrBadRequest)
+	_, err = v.r.UpdateFileSystemProtection(ctx, dst.ID, ptr(control.ProtectionEnabled))
+	wantErr(t, err, control.ErrReplicationAlreadyExists)
+	_, err = v.r.UpdateFileSystem(ctx, control.UpdateFileSystemInput{FileSystemID: dst.ID, ThroughputMode: ptr(control.ThroughputBursting)})
+	wantErr(t, err, control.ErrBadRequest)
 	// Failover: replication promotes it (not here: it has no content)
 	// and clears the role.
 	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, ""), nil)
-	wantErr(t, v.r.SetProtection(ctx, dst.ID, ProtectionEnabled), nil)
-	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, "leader"), ErrBadRequest)
-	wantErr(t, v.r.SetProtection(ctx, dst.ID, "OFF"), ErrBadRequest)
-	wantErr(t, v.r.SetProtection(ctx, "fs-0123456789abcdef0", ProtectionEnabled), ErrFileSystemNotFound)
+	wantErr(t, v.r.SetProtection(ctx, dst.ID, control.ProtectionEnabled), nil)
+	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, "leader"), control.ErrBadRequest)
+	wantErr(t, v.r.SetProtection(ctx, dst.ID, "OFF"), control.ErrBadRequest)
+	wantErr(t, v.r.SetProtection(ctx, "fs-0123456789abcdef0", control.ProtectionEnabled), control.ErrFileSystemNotFound)
 	wantErr(t, v.r.DeleteFileSystem(ctx, dst.ID), nil)
 	v.waitFSGone(dst.ID)
 }
@@ -59,11 +60,11 @@ func TestKeepCopyAndReset(t *testing.T) {
 	if _, _, err := efs.Write(ctx, cred, ent.Attr.Ino, 0, []byte("divergent")); err != nil {
 		t.Fatal(err)
 	}
-	mt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: src.ID, SubnetID: subA})
+	mt, err := v.r.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: src.ID, SubnetID: subA})
 	wantErr(t, err, nil)
 	copyID, err := v.r.KeepCopy(ctx, src.ID, "failback from us-west-2; divergent writes kept")
 	wantErr(t, err, nil)
-	c := v.waitFS(copyID, StateAvailable)
+	c := v.waitFS(copyID, control.StateAvailable)
 	if c.Name != "copy of "+src.ID {
 		t.Errorf("copy name %q tags %v", c.Name, c.Tags)
 	}
@@ -79,9 +80,9 @@ func TestKeepCopyAndReset(t *testing.T) {
 	if err != nil || string(data) != "divergent" {
 		t.Fatalf("copy content %q %v", data, err)
 	}
-	cmt, err := v.r.CreateMountTarget(ctx, CreateMountTargetInput{FileSystemID: copyID, SubnetID: subA})
+	cmt, err := v.r.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: copyID, SubnetID: subA})
 	wantErr(t, err, nil)
-	if s, _ := v.mts.spec(cmt.ID); !s.ReadOnly {
+	if s, _ := v.mts.Spec(cmt.ID); !s.ReadOnly {
 		t.Error("a kept copy is writable")
 	}
 	// Reset the original to an empty replica: same id, same mount target,
@@ -94,12 +95,12 @@ func TestKeepCopyAndReset(t *testing.T) {
 	if m, _ := nfs.Mode(); m != engine.ModeReplica {
 		t.Errorf("engine mode %v", m)
 	}
-	s, ok := v.mts.spec(mt.ID)
+	s, ok := v.mts.Spec(mt.ID)
 	if !ok || s.FS != nfs || !s.ReadOnly {
 		t.Errorf("mount target after reset: served %v, new fs %v, read-only %v", ok, s.FS == nfs, s.ReadOnly)
 	}
 	d, _ := v.r.DescribeFileSystem(ctx, src.ID)
-	if !d.Replica || d.Protection != ProtectionReplicating || !d.Encrypted {
+	if !d.Replica || d.Protection != control.ProtectionReplicating || !d.Encrypted {
 		t.Errorf("after reset: %+v", d)
 	}
 	// A restart keeps everything.
@@ -107,12 +108,12 @@ func TestKeepCopyAndReset(t *testing.T) {
 	if _, err := v.e.FS(copyID); err != nil {
 		t.Error(err)
 	}
-	if s, ok := v.mts.spec(mt.ID); !ok || !s.ReadOnly {
+	if s, ok := v.mts.Spec(mt.ID); !ok || !s.ReadOnly {
 		t.Error("reset mount target after restart")
 	}
 	_, err = v.r.KeepCopy(ctx, "fs-0123456789abcdef0", "")
-	if !errors.Is(err, ErrFileSystemNotFound) {
+	if !errors.Is(err, control.ErrFileSystemNotFound) {
 		t.Error(err)
 	}
-	wantErr(t, v.r.ResetToReplica(ctx, "fs-0123456789abcdef0", ""), ErrFileSystemNotFound)
+	wantErr(t, v.r.ResetToReplica(ctx, "fs-0123456789abcdef0", ""), control.ErrFileSystemNotFound)
 }

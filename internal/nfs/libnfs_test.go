@@ -16,21 +16,8 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
-
-// needTool returns the path of an external tool, skipping the test when
-// it is missing, unless REGIONFS_REQUIRE_TOOLS=1 (CI), where that fails.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not found (install Debian package %s): %v", name, pkg, err)
-		}
-		t.Skipf("%s not found (install Debian package %s)", name, pkg)
-	}
-	return p
-}
 
 // libnfsURL is a libnfs URL for path on the test server. libnfs splits
 // it into an export (everything before the last "/", "" for files at the
@@ -74,8 +61,8 @@ func fileSum(t *testing.T, path string) [32]byte {
 // file; overwriting an existing file with nfs-cp fails (it creates
 // GUARDED) and the server keeps serving.
 func TestLibnfsCopy256MiB(t *testing.T) {
-	nfsCp := needTool(t, "nfs-cp", "libnfs-utils")
-	nfsCat := needTool(t, "nfs-cat", "libnfs-utils")
+	nfsCp := testkit.NeedTool(t, "nfs-cp")
+	nfsCat := testkit.NeedTool(t, "nfs-cat")
 	v := newEnv(t, envOpt{dir: t.TempDir()})
 	tmp := t.TempDir()
 	in := filepath.Join(tmp, "in.bin")
@@ -122,7 +109,7 @@ func TestLibnfsCopy256MiB(t *testing.T) {
 // TestLibnfsList10000: nfs-ls of a 10 000-entry directory lists every
 // name exactly once (many READDIRPLUS pages).
 func TestLibnfsList10000(t *testing.T) {
-	nfsLs := needTool(t, "nfs-ls", "libnfs-utils")
+	nfsLs := testkit.NeedTool(t, "nfs-ls")
 	v := newEnv(t, envOpt{})
 	ctx := context.Background()
 	d, err := v.fs.Mkdir(ctx, engine.RootCred, engine.RootIno, "big", engine.SetAttr{})

@@ -7,14 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // helperEnv names the data directory of a server run as a child process
@@ -29,39 +27,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines left running after the tests:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines returns the stacks of goroutines of this module still
-// running (waiting up to 10 s for them to end), except go-nfs-client's
-// cache cleaner, which that library never stops.
-func leakedGoroutines() string {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		buf := make([]byte, 4<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "github.com/regionfs/regionfs/internal/") &&
-				!strings.Contains(g, "leakedGoroutines") && !strings.Contains(g, "go-nfs-client") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Main(m, testkit.OnlyStacks("github.com/regionfs/regionfs/internal/"),
+		// go-nfs-client's cache cleaner, which that library never stops.
+		testkit.IgnoreStacks("go-nfs-client"))
 }
 
 // runHelperServer serves the file system "fs" of an on-disk engine in dir

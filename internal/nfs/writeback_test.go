@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestDirtyModel checks the buffer's insert and take against a byte-array
@@ -205,17 +207,13 @@ func TestUnstableFlushedByTimer(t *testing.T) {
 	fh := f.create(t, f.root, "f", "")
 	ino := f.lookup(t, f.root, "f").Attr.FileID
 	f.c.Write(f.ctx, fh, 0, []byte("timer"), proto.Unstable)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		a, err := f.fs.GetAttr(f.ctx, ino)
 		if err == nil && a.Size == 5 && !f.srv.wb.has(f.fs, ino) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not flushed: size %d %v", a.Size, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("not flushed: size %d %v", a.Size, err)
+	})
 }
 
 // TestUnstableMemoryBound: writers beyond MaxUnstableBytes wait for

@@ -16,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // diskRegion is a region on the real disk (Pebble and block files).
@@ -117,14 +118,14 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		dst := func() *engine.FS { fs, _ := d.e.FS("dst"); return fs }
-		waitFor(b, "initial sync", 10*time.Minute, func() bool {
+		testkit.WaitFor(b, "initial sync", 10*time.Minute, func() bool {
 			_, applied, _ := dst().Applied()
 			return dst().Consistent() && applied == src.DurableSeq()
 		})
 		syncTime := time.Since(start)
 		wt := write("after")
 		start = time.Now()
-		waitFor(b, "streaming", 10*time.Minute, func() bool {
+		testkit.WaitFor(b, "streaming", 10*time.Minute, func() bool {
 			_, applied, _ := dst().Applied()
 			return applied == src.DurableSeq()
 		})
@@ -195,7 +196,7 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 		if err := a.n.AddOutbound(OutboundSpec{ID: "r", SourceFS: "src", DestRegion: d.name, DestFS: "dst"}); err != nil {
 			b.Fatal(err)
 		}
-		waitFor(b, "initial sync", 10*time.Minute, func() bool {
+		testkit.WaitFor(b, "initial sync", 10*time.Minute, func() bool {
 			fs, _ := d.e.FS("dst")
 			_, applied, _ := fs.Applied()
 			return fs.Consistent() && applied == src.DurableSeq()

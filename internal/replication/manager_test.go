@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // catalog is a minimal file-system catalog over an engine, standing in for
@@ -215,7 +216,7 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Fatalf("destination protection %s", b.cat.protection(dst))
 	}
 	converged(t, src, b.fs(dst))
-	waitFor(t, "ENABLED in both regions", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "ENABLED in both regions", 5*time.Second, func() bool {
 		return status(t, a.m, "fs-a1").Status == StateEnabled && status(t, b.m, dst).Status == StateEnabled
 	})
 	// Both regions describe it by either id.
@@ -258,7 +259,7 @@ func TestManagerLifecycle(t *testing.T) {
 	}
 	// The old source comes back and learns it was left out: fenced.
 	a.restart(t)
-	waitFor(t, "old source fenced", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "old source fenced", 10*time.Second, func() bool {
 		mode, _ := a.fs("fs-a1").Mode()
 		return mode == engine.ModeFenced && a.cat.protection("fs-a1") == ProtectionDisabled
 	})
@@ -371,7 +372,7 @@ func TestManagerFailbackKeepsDivergentCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.restart(t)
-	waitFor(t, "old source fenced", 10*time.Second, func() bool { return a.cat.protection("fs-a1") == ProtectionDisabled })
+	testkit.WaitFor(t, "old source fenced", 10*time.Second, func() bool { return a.cat.protection("fs-a1") == ProtectionDisabled })
 	back, err := b.m.Create(ctx, dst, []DestinationSpec{{Region: a.name, FileSystemID: "fs-a1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +472,7 @@ func TestManagerLossReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.restart(t)
-	waitFor(t, "fenced", 10*time.Second, func() bool { return a.cat.protection("fs-a1") == ProtectionDisabled })
+	testkit.WaitFor(t, "fenced", 10*time.Second, func() bool { return a.cat.protection("fs-a1") == ProtectionDisabled })
 	tomb, losses, complete, err := a.m.LossReport(ctx, "fs-a1", 100)
 	if err != nil {
 		t.Fatal(err)

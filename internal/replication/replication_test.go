@@ -15,11 +15,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/replication/faultproxy"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // region is one side of a test: an engine over in-memory stores and a
@@ -205,17 +207,6 @@ func link(t *testing.T, a, b *region, id, src, dst string) {
 	}
 }
 
-func waitFor(t testing.TB, what string, d time.Duration, f func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // workload performs dependent file-system operations on a source and
 // records the source's checksum after each, so that a replica read at any
 // moment can be checked to be exactly some prefix.
@@ -340,7 +331,7 @@ func (w *workload) checkPrefix(ctx context.Context, dst *engine.FS) (bool, error
 func converged(t testing.TB, src, dst *engine.FS) {
 	t.Helper()
 	ctx := context.Background()
-	waitFor(t, "replica to converge", 20*time.Second, func() bool {
+	testkit.WaitFor(t, "replica to converge", 20*time.Second, func() bool {
 		_, applied, _ := dst.Applied()
 		return dst.Consistent() && applied == src.DurableSeq()
 	})
@@ -402,14 +393,14 @@ func TestReplicateInitialSyncThenStream(t *testing.T) {
 	}
 	t.Logf("%d consistent prefix checks while replicating", checks)
 	st, _ := a.n.OutboundStatus("r1")
-	waitFor(t, "status ENABLED on both ends", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "status ENABLED on both ends", 5*time.Second, func() bool {
 		st, _ = a.n.OutboundStatus("r1")
 		ds, _ := b.n.InboundStatus("r1")
 		return st.State == StateEnabled && ds.State == StateEnabled && !st.LastReplicated.IsZero()
 	})
 	// Idle: LastReplicated keeps advancing with heartbeats.
 	first := st.LastReplicated
-	waitFor(t, "LastReplicated to advance while idle", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "LastReplicated to advance while idle", 5*time.Second, func() bool {
 		st, _ = a.n.OutboundStatus("r1")
 		return st.LastReplicated.After(first.Add(150 * time.Millisecond))
 	})
@@ -427,7 +418,7 @@ func TestReplicateInitialSyncThenStream(t *testing.T) {
 		t.Fatalf("replica accepted a write: %v", err)
 	}
 	// The source's journal is pinned only from the destination's ack on.
-	waitFor(t, "pin to follow the acks", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "pin to follow the acks", 5*time.Second, func() bool {
 		return src.Pins()[pinName("r1")] == src.DurableSeq()+1
 	})
 }
@@ -469,7 +460,7 @@ func TestFailoverFencesSource(t *testing.T) {
 	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "source to learn of the promotion", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "source to learn of the promotion", 10*time.Second, func() bool {
 		g := a.hooks.sourceGone()
 		return len(g) == 1 && g[0] == fmt.Sprintf("r1 promoted=true epoch=%d recovery=%d", rp.NewEpoch, rp.Seq)
 	})
@@ -542,7 +533,7 @@ func TestWrongSecretRefused(t *testing.T) {
 	if err := a.n.Call(ctx, b.name, "ping", map[string]string{}, nil); !errors.As(err, &ce) || ce.Code != "AccessDenied" {
 		t.Fatalf("call with a wrong secret: %v", err)
 	}
-	waitFor(t, "the refusal to show in the status", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "the refusal to show in the status", 5*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.LastError != "" && !st.LinkUp
 	})
@@ -690,7 +681,7 @@ func TestMetrics(t *testing.T) {
 	newWorkload(t, 9, func() *engine.FS { return src }).run(ctx, 30)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
-	waitFor(t, "lag metric", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "lag metric", 5*time.Second, func() bool {
 		n, err := testutil.GatherAndCount(reg, "regionfs_replication_lag_seconds")
 		return err == nil && n == 1
 	})
@@ -854,7 +845,7 @@ func TestHardFencing(t *testing.T) {
 	// The destination region goes down: the source stops taking writes
 	// once its lease runs out, and resumes when the destination is back.
 	b.stop()
-	waitFor(t, "source to stop writing", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "source to stop writing", 5*time.Second, func() bool {
 		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
 		return errors.Is(err, engine.ErrReadOnly)
 	})
@@ -862,7 +853,7 @@ func TestHardFencing(t *testing.T) {
 	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "source to write again", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "source to write again", 10*time.Second, func() bool {
 		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
 		return err == nil
 	})
@@ -897,7 +888,7 @@ func TestRetentionThenResync(t *testing.T) {
 	converged(t, src, b.fs("fs-dst"))
 	b.stop()
 	w.run(ctx, 50)
-	waitFor(t, "ERROR and the pin released", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "ERROR and the pin released", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		_, pinned := src.Pins()[pinName("r1")]
 		return st.State == StateError && !pinned
@@ -914,7 +905,7 @@ func TestRetentionThenResync(t *testing.T) {
 	}
 	w.run(ctx, 10)
 	converged(t, src, b.fs("fs-dst"))
-	waitFor(t, "ENABLED again", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "ENABLED again", 10*time.Second, func() bool {
 		st, _ = a.n.OutboundStatus("r1")
 		return st.State == StateEnabled
 	})
@@ -937,7 +928,7 @@ func TestPausedAndBack(t *testing.T) {
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
 	b.stop()
-	waitFor(t, "PAUSED", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "PAUSED", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.State == StatePaused && strings.Contains(st.Message, "unreachable")
 	})
@@ -947,7 +938,7 @@ func TestPausedAndBack(t *testing.T) {
 	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ENABLED", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "ENABLED", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.State == StateEnabled
 	})

@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 const (
@@ -75,12 +75,7 @@ func server(t *testing.T) *httptest.Server {
 }
 
 func sdk(t *testing.T, url string) *ec2.Client {
-	return ec2.New(ec2.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(url),
-		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, ""),
-		RetryMaxAttempts: 1,
-	})
+	return ec2.NewFromConfig(testkit.AWSConfig(url, "us-east-1", akid, secret))
 }
 
 func TestSDK(t *testing.T) {
@@ -253,20 +248,8 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (REGIONFS_REQUIRE_TOOLS=1) but not on PATH", name)
-		}
-		t.Skipf("%s not on PATH; skipping (set REGIONFS_REQUIRE_TOOLS=1 to fail instead)", name)
-	}
-	return p
-}
-
 func TestAWSCLI(t *testing.T) {
-	aws := needTool(t, "aws")
+	aws := testkit.NeedTool(t, "aws")
 	srv := server(t)
 	dir := t.TempDir()
 	env := append(os.Environ(), "AWS_ACCESS_KEY_ID="+akid, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_DEFAULT_REGION=us-east-1",
@@ -329,13 +312,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestBoto3(t *testing.T) {
-	py := needTool(t, "python3")
-	if err := exec.Command(py, "-c", "import boto3").Run(); err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("boto3 is required but cannot be imported")
-		}
-		t.Skip("boto3 not importable; skipping")
-	}
+	py := testkit.NeedPython(t, "boto3")
 	srv := server(t)
 	script := `
 import sys, boto3, botocore.exceptions

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 const (
@@ -128,8 +128,7 @@ func setup(t *testing.T) *fixture {
 }
 
 func client(url, regionName string) *efs.Client {
-	return efs.New(efs.Options{Region: regionName, BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	return efs.NewFromConfig(testkit.AWSConfig(url, regionName, akid, secret))
 }
 
 func TestRouting(t *testing.T) {
@@ -215,8 +214,7 @@ func TestUnknownRegion(t *testing.T) {
 	f := setup(t)
 	_, err := client(f.url, "eu-west-1").DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{})
 	wantAPIError(t, err, "InvalidSignatureException", "Credential should be scoped to a valid region")
-	_, err = efs.New(efs.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.url), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(akid, "wrong-secret-0000000000", "")}).
+	_, err = efs.NewFromConfig(testkit.AWSConfig(f.url, "us-east-1", akid, "wrong-secret-0000000000")).
 		DescribeFileSystems(context.Background(), &efs.DescribeFileSystemsInput{})
 	wantAPIError(t, err, "InvalidSignatureException", "The request signature we calculated does not match")
 	if got := f.rec.last(); got != "" {
@@ -237,13 +235,7 @@ func TestUnsigned(t *testing.T) {
 }
 
 func TestAWSCLIRegionDown(t *testing.T) {
-	awsPath, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("aws CLI required")
-		}
-		t.Skip("aws CLI not on PATH; skipping (REGIONFS_REQUIRE_TOOLS=1 fails instead)")
-	}
+	awsPath := testkit.NeedTool(t, "aws")
 	f := setup(t)
 	f.east.stop(t)
 	f.east.srv = nil

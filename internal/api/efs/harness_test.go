@@ -8,13 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 	"github.com/aws/smithy-go"
@@ -22,10 +20,12 @@ import (
 	apiefs "github.com/regionfs/regionfs/internal/api/efs"
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/controltest"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // The end-to-end harness: the real region API server (SigV4 verification,
@@ -64,63 +64,14 @@ func regionInfo() control.RegionInfo {
 	return info
 }
 
-// recorder is a MountTargetServer that remembers what it serves.
-type recorder struct {
-	mu      sync.Mutex
-	serving map[string]control.MountTargetSpec
-}
-
-func (m *recorder) Start(_ context.Context, s control.MountTargetSpec) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.serving[s.ID] = s
-	return nil
-}
-
-func (m *recorder) Update(_ context.Context, s control.MountTargetSpec) error {
-	return m.Start(context.Background(), s)
-}
-
-func (m *recorder) Stop(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.serving, id)
-	return nil
-}
-
-func (m *recorder) spec(id string) (control.MountTargetSpec, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.serving[id]
-	return s, ok
-}
-
-// fakeClock is the control plane's clock (SigV4 uses the real one).
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type server struct {
 	t      testing.TB
 	url    string
 	c      *efs.Client
 	r      *control.Region
 	kv     *kv.Memory
-	mts    *recorder
-	clock  *fakeClock
+	mts    *controltest.MountTargets
+	clock  *testkit.Clock
 	ring   *kms.Keyring
 	http   *httptest.Server
 	engine *engine.Engine
@@ -142,15 +93,15 @@ func newServer(t testing.TB, mods ...func(*control.Options)) *server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	s := &server{t: t, kv: kv.NewMemory(), mts: &recorder{serving: map[string]control.MountTargetSpec{}}, ring: ring,
-		clock: &fakeClock{t: time.Now().UTC().Truncate(time.Millisecond)}}
+	s := &server{t: t, kv: kv.NewMemory(), mts: controltest.NewMountTargets(), ring: ring,
+		clock: testkit.NewClock(time.Now().UTC().Truncate(time.Millisecond))}
 	s.engine, err = engine.Open(ctx, engine.Options{KV: s.kv, Disk: disk.NewMem(), Keyring: ring, Logger: log,
 		GCInterval: time.Hour, MergeDelay: time.Hour, OnFatal: func(err error) { t.Errorf("fatal storage error: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := control.Options{Region: regionInfo(), KV: s.kv, Engine: s.engine, Keyring: ring, MountTargets: s.mts,
-		NFSPort: 12049, Clock: s.clock.now, Logger: log}
+		NFSPort: 12049, Clock: s.clock.Now, Logger: log}
 	for _, m := range mods {
 		m(&o)
 	}
@@ -178,13 +129,7 @@ func newServer(t testing.TB, mods ...func(*control.Options)) *server {
 }
 
 func (s *server) client(id, secret string) *efs.Client {
-	return efs.New(efs.Options{
-		Region:           regionName,
-		BaseEndpoint:     aws.String(s.url),
-		Credentials:      credentials.NewStaticCredentialsProvider(id, secret, ""),
-		RetryMaxAttempts: 1,
-		HTTPClient:       s.http.Client(),
-	})
+	return efs.NewFromConfig(testkit.AWSConfig(s.url, regionName, id, secret), func(o *efs.Options) { o.HTTPClient = s.http.Client() })
 }
 
 var ctx = context.Background()
@@ -206,35 +151,30 @@ func (s *server) createFS(token string, mods ...func(*efs.CreateFileSystemInput)
 
 func (s *server) waitFS(id string, state types.LifeCycleState) types.FileSystemDescription {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var fs types.FileSystemDescription
+	testkit.Eventually(s.t, 10*time.Second, func() error {
 		out, err := s.c.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(id)})
 		if err == nil && out.FileSystems[0].LifeCycleState == state {
-			return out.FileSystems[0]
+			fs = out.FileSystems[0]
+			return nil
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("file system %s never %s: %v", id, state, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("file system %s never %s: %v", id, state, err)
+	})
+	return fs
 }
 
 func (s *server) waitMT(id string, state types.LifeCycleState) {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(s.t, 10*time.Second, func() error {
 		out, err := s.c.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: aws.String(id)})
 		if err == nil && out.MountTargets[0].LifeCycleState == state {
-			return
+			return nil
 		}
 		if state == types.LifeCycleStateDeleted && errors.As(err, new(*types.MountTargetNotFound)) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("mount target %s never %s: %v", id, state, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("mount target %s never %s: %v", id, state, err)
+	})
 }
 
 // expectError checks that err is the SDK's modeled error E, with the HTTP

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // botocore's model of EFS (the one the installed aws CLI and boto3 use).
@@ -43,12 +45,10 @@ type member struct {
 
 func loadModel(t *testing.T) *model {
 	t.Helper()
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
+	py := testkit.NeedPython(t, "botocore")
+	out, err := exec.Command(py, "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
 	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("botocore is required (REGIONFS_REQUIRE_TOOLS=1): %v", err)
-		}
-		t.Skipf("no botocore (python3 -c 'import botocore'): %v; skipping", err)
+		t.Fatalf("botocore's location: %v", err)
 	}
 	paths, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "data", "efs", "*", "service-2.json*"))
 	if len(paths) == 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func TestSDKAccessPoints(t *testing.T) {
@@ -37,7 +38,7 @@ func TestSDKAccessPoints(t *testing.T) {
 		aws.ToString(ap.RootDirectory.Path) != "/srv/web" || aws.ToString(ap.RootDirectory.CreationInfo.Permissions) != "0755" {
 		t.Errorf("CreateAccessPoint output %+v", ap)
 	}
-	spec, _ := s.mts.spec(*mt.MountTargetId)
+	spec, _ := s.mts.Spec(*mt.MountTargetId)
 	if len(spec.AccessPoints) != 1 || spec.AccessPoints[0].ID != id || spec.AccessPoints[0].Path != "/srv/web" ||
 		!reflect.DeepEqual(spec.AccessPoints[0].PosixUser, &engine.Cred{UID: 1000, GID: 1000, Groups: []uint32{4, 4294967295}}) ||
 		*spec.AccessPoints[0].CreationInfo != (control.DirCreation{UID: 1000, GID: 1000, Mode: 0o755}) {
@@ -47,12 +48,12 @@ func TestSDKAccessPoints(t *testing.T) {
 	if e := expectError[*types.AccessPointAlreadyExists](t, err, 409); aws.ToString(e.AccessPointId) != id {
 		t.Errorf("AccessPointAlreadyExists.AccessPointId = %q", aws.ToString(e.AccessPointId))
 	}
-	s.clock.advance(time.Millisecond)
+	s.clock.Advance(time.Millisecond)
 	ap2, err := s.c.CreateAccessPoint(ctx, &efs.CreateAccessPointInput{ClientToken: aws.String("tok2"), FileSystemId: fs.FileSystemArn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.clock.advance(time.Millisecond)
+	s.clock.Advance(time.Millisecond)
 	if _, err := s.c.CreateAccessPoint(ctx, &efs.CreateAccessPointInput{ClientToken: aws.String("tok3"), FileSystemId: fs.FileSystemId}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,17 +103,13 @@ func TestSDKAccessPoints(t *testing.T) {
 	if _, err := s.c.DeleteAccessPoint(ctx, &efs.DeleteAccessPointInput{AccessPointId: ap.AccessPointArn}); err != nil {
 		t.Fatal(err)
 	}
-	if spec, _ := s.mts.spec(*mt.MountTargetId); len(spec.AccessPoints) != 2 {
+	if spec, _ := s.mts.Spec(*mt.MountTargetId); len(spec.AccessPoints) != 2 {
 		t.Errorf("%d access points exported after a delete", len(spec.AccessPoints))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Until(10*time.Second, func() bool {
 		_, err = s.c.DescribeAccessPoints(ctx, &efs.DescribeAccessPointsInput{AccessPointId: ap.AccessPointId})
-		if err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err != nil
+	})
 	expectError[*types.AccessPointNotFound](t, err, 404)
 	_, err = s.c.DeleteAccessPoint(ctx, &efs.DeleteAccessPointInput{AccessPointId: ap.AccessPointId})
 	expectError[*types.AccessPointNotFound](t, err, 404)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func TestSDKCreateDescribeDeleteFileSystem(t *testing.T) {
@@ -35,7 +36,7 @@ func TestSDKCreateDescribeDeleteFileSystem(t *testing.T) {
 		{"owner", aws.ToString(created.OwnerId) == accountID},
 		{"arn", aws.ToString(created.FileSystemArn) == "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/"+id},
 		{"token", aws.ToString(created.CreationToken) == "tok-1"},
-		{"creation time", created.CreationTime != nil && created.CreationTime.Equal(s.clock.now())},
+		{"creation time", created.CreationTime != nil && created.CreationTime.Equal(s.clock.Now())},
 		{"name", aws.ToString(created.Name) == "demo"},
 		{"encrypted", aws.ToBool(created.Encrypted)},
 		{"kms key arn", aws.ToString(created.KmsKeyId) == "arn:aws:kms:us-east-1:123456789012:key/"+defaultKey},
@@ -102,14 +103,10 @@ func TestSDKCreateDescribeDeleteFileSystem(t *testing.T) {
 	if _, err := s.c.DeleteFileSystem(ctx, &efs.DeleteFileSystemInput{FileSystemId: created.FileSystemArn}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Until(10*time.Second, func() bool {
 		_, err = s.c.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(id)})
-		if err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err != nil
+	})
 	expectError[*types.FileSystemNotFound](t, err, 404)
 	_, err = s.c.DeleteFileSystem(ctx, &efs.DeleteFileSystemInput{FileSystemId: aws.String(id)})
 	expectError[*types.FileSystemNotFound](t, err, 404)
@@ -119,7 +116,7 @@ func TestSDKDescribeFileSystemsPaginator(t *testing.T) {
 	s := newServer(t)
 	want := map[string]bool{}
 	for i := range 7 {
-		s.clock.advance(time.Millisecond)
+		s.clock.Advance(time.Millisecond)
 		out, err := s.c.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String(string(rune('a' + i)))})
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +158,7 @@ func TestSDKUpdateFileSystem(t *testing.T) {
 	id := out.FileSystemId
 	_, err = s.c.UpdateFileSystem(ctx, &efs.UpdateFileSystemInput{FileSystemId: id, ThroughputMode: types.ThroughputModeElastic})
 	expectError[*types.IncorrectFileSystemLifeCycleState](t, err, 409)
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	s.waitFS(*id, types.LifeCycleStateAvailable)
 	up, err := s.c.UpdateFileSystem(ctx, &efs.UpdateFileSystemInput{FileSystemId: id, ThroughputMode: types.ThroughputModeProvisioned, ProvisionedThroughputInMibps: aws.Float64(64)})
 	if err != nil {
@@ -170,7 +167,7 @@ func TestSDKUpdateFileSystem(t *testing.T) {
 	if up.LifeCycleState != types.LifeCycleStateUpdating || up.ThroughputMode != types.ThroughputModeProvisioned || aws.ToFloat64(up.ProvisionedThroughputInMibps) != 64 {
 		t.Errorf("update output %+v", up)
 	}
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	s.waitFS(*id, types.LifeCycleStateAvailable)
 	_, err = s.c.UpdateFileSystem(ctx, &efs.UpdateFileSystemInput{FileSystemId: id, ProvisionedThroughputInMibps: aws.Float64(10)})
 	expectError[*types.TooManyRequests](t, err, 429)

@@ -25,11 +25,11 @@ func TestSDKMountTargets(t *testing.T) {
 		a.LifeCycleState != types.LifeCycleStateCreating || aws.ToString(a.NetworkInterfaceId) == "" {
 		t.Errorf("CreateMountTarget output %+v", a)
 	}
-	spec, ok := s.mts.spec(*a.MountTargetId)
+	spec, ok := s.mts.Spec(*a.MountTargetId)
 	if !ok || spec.Addr != netip.MustParseAddrPort("127.1.1.4:12049") || !slices.Equal(spec.Ingress, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) {
 		t.Errorf("served spec %+v (served %v)", spec, ok)
 	}
-	s.clock.advance(time.Millisecond)
+	s.clock.Advance(time.Millisecond)
 	b, err := s.c.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemArn, SubnetId: aws.String(subB), IpAddress: aws.String("127.1.2.77"), IpAddressType: types.IpAddressTypeIpv4Only})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestSDKMountTargets(t *testing.T) {
 	if _, err := s.c.ModifyMountTargetSecurityGroups(ctx, &efs.ModifyMountTargetSecurityGroupsInput{MountTargetId: b.MountTargetId, SecurityGroups: []string{sgOther}}); err != nil {
 		t.Fatal(err)
 	}
-	if spec, _ := s.mts.spec(*b.MountTargetId); len(spec.Ingress) != 0 {
+	if spec, _ := s.mts.Spec(*b.MountTargetId); len(spec.Ingress) != 0 {
 		t.Errorf("ingress after modify: %v", spec.Ingress)
 	}
 	sgs, _ = s.c.DescribeMountTargetSecurityGroups(ctx, &efs.DescribeMountTargetSecurityGroupsInput{MountTargetId: b.MountTargetId})
@@ -123,7 +123,7 @@ func TestSDKMountTargets(t *testing.T) {
 	if _, err := s.c.DeleteMountTarget(ctx, &efs.DeleteMountTargetInput{MountTargetId: a.MountTargetId}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.mts.spec(*a.MountTargetId); ok {
+	if _, ok := s.mts.Spec(*a.MountTargetId); ok {
 		t.Error("deleted mount target still served")
 	}
 	s.waitMT(*a.MountTargetId, types.LifeCycleStateDeleted)
@@ -153,7 +153,7 @@ func TestSDKMountTargetStatesAndLimits(t *testing.T) {
 		}
 		fss = append(fss, o.FileSystemId)
 	}
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	for _, id := range fss {
 		s.waitFS(*id, types.LifeCycleStateAvailable)
 	}
@@ -185,7 +185,7 @@ func TestSDKMountTargetStatesAndLimits(t *testing.T) {
 	}
 	_, err = s.c.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fss[1], SubnetId: aws.String(subB), IpAddress: aws.String("127.1.2.4")})
 	expectError[*types.NetworkInterfaceLimitExceeded](t, err, 409) // still deleting
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	s.waitMT(*mts[2], types.LifeCycleStateDeleted)
 	_, err = s.c.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fss[1], SubnetId: aws.String(subB), IpAddress: aws.String("127.1.2.4")})
 	expectError[*types.IpAddressInUse](t, err, 409)

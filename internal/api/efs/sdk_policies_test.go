@@ -1,6 +1,7 @@
 package efs_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func TestSDKLifecycleConfiguration(t *testing.T) {
@@ -61,7 +63,7 @@ func TestSDKBackupPolicy(t *testing.T) {
 	id := out.FileSystemId
 	_, err = s.c.PutBackupPolicy(ctx, &efs.PutBackupPolicyInput{FileSystemId: id, BackupPolicy: &types.BackupPolicy{Status: types.StatusEnabled}})
 	expectError[*types.IncorrectFileSystemLifeCycleState](t, err, 409)
-	s.clock.advance(time.Minute)
+	s.clock.Advance(time.Minute)
 	s.waitFS(*id, types.LifeCycleStateAvailable)
 	_, err = s.c.DescribeBackupPolicy(ctx, &efs.DescribeBackupPolicyInput{FileSystemId: id})
 	expectError[*types.PolicyNotFound](t, err, 404)
@@ -69,18 +71,14 @@ func TestSDKBackupPolicy(t *testing.T) {
 	if err != nil || put.BackupPolicy.Status != types.StatusEnabling {
 		t.Fatalf("put: %+v %v", put, err)
 	}
-	s.clock.advance(time.Minute)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	s.clock.Advance(time.Minute)
+	testkit.Eventually(t, 10*time.Second, func() error {
 		got, err := s.c.DescribeBackupPolicy(ctx, &efs.DescribeBackupPolicyInput{FileSystemId: id})
 		if err == nil && got.BackupPolicy.Status == types.StatusEnabled {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backup policy never ENABLED: %+v %v", got, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("backup policy never ENABLED: %+v %v", got, err)
+	})
 	_, err = s.c.PutBackupPolicy(ctx, &efs.PutBackupPolicyInput{FileSystemId: id, BackupPolicy: &types.BackupPolicy{Status: types.StatusDisabling}})
 	badRequest(t, err)
 	_, err = s.c.PutBackupPolicy(ctx, &efs.PutBackupPolicyInput{FileSystemId: id, BackupPolicy: &types.BackupPolicy{Status: "on"}})

@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // fakeManager answers like replication.Manager (whose semantics are tested
@@ -96,11 +96,7 @@ func client(t *testing.T, h http.Handler) *efs.Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return efs.New(efs.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		RetryMaxAttempts: 1,
-	})
+	return efs.NewFromConfig(testkit.AWSConfig(srv.URL, "us-east-1", "AKID", "SECRET"))
 }
 
 func apiCode(err error) string {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
@@ -26,6 +25,7 @@ import (
 
 	ec2api "github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 const (
@@ -77,8 +77,7 @@ func start(t *testing.T, clock func() time.Time, efsHandler http.Handler) *testS
 }
 
 func efsClient(url, key, sec string, attempts int) *efs.Client {
-	return efs.New(efs.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(key, sec, ""), RetryMaxAttempts: attempts})
+	return efs.NewFromConfig(testkit.AWSConfig(url, "us-east-1", key, sec), func(o *efs.Options) { o.RetryMaxAttempts = attempts })
 }
 
 func wantAPIError(t *testing.T, err error, code, msgPrefix string) {
@@ -128,8 +127,7 @@ func TestAuthErrorsEFS(t *testing.T) {
 	wantAPIError(t, err, "InvalidSignatureException", "The request signature we calculated does not match")
 	_, err = efsClient(s.url, "AKIAUNKNOWNKEY0000", secret, 1).DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{})
 	wantAPIError(t, err, "UnrecognizedClientException", "The security token included in the request is invalid.")
-	wrongRegion := efs.New(efs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(s.url),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	wrongRegion := efs.NewFromConfig(testkit.AWSConfig(s.url, "eu-west-1", akid, secret))
 	_, err = wrongRegion.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{})
 	wantAPIError(t, err, "InvalidSignatureException", "Credential should be scoped to a valid region, not 'eu-west-1'.")
 
@@ -159,22 +157,19 @@ func TestExpiredAndClockCorrection(t *testing.T) {
 
 func TestEC2(t *testing.T) {
 	s := start(t, nil, nil)
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	c := ec2.NewFromConfig(testkit.AWSConfig(s.url, "us-east-1", akid, secret))
 	out, err := c.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
 	if err != nil || len(out.Subnets) != 1 {
 		t.Fatalf("%+v %v", out, err)
 	}
-	bad := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, "wrong-secret-0123456789", ""), RetryMaxAttempts: 1})
+	bad := ec2.NewFromConfig(testkit.AWSConfig(s.url, "us-east-1", akid, "wrong-secret-0123456789"))
 	_, err = bad.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
 	wantAPIError(t, err, "AuthFailure", "The request signature we calculated does not match")
 }
 
 func TestEC2Expired(t *testing.T) {
 	s := start(t, func() time.Time { return time.Now().Add(-20 * time.Minute) }, nil)
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""), RetryMaxAttempts: 1})
+	c := ec2.NewFromConfig(testkit.AWSConfig(s.url, "us-east-1", akid, secret))
 	_, err := c.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
 	wantAPIError(t, err, "RequestExpired", "Signature not yet current")
 }
@@ -223,13 +218,7 @@ func TestMetrics(t *testing.T) {
 // those services exist their operations answer InvalidAction, and a wrong
 // secret answers SignatureDoesNotMatch, in the protocol the CLI speaks.
 func TestQueryProtocolErrors(t *testing.T) {
-	awsPath, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("aws CLI required")
-		}
-		t.Skip("aws CLI not on PATH; skipping (REGIONFS_REQUIRE_TOOLS=1 fails instead)")
-	}
+	awsPath := testkit.NeedTool(t, "aws")
 	s := start(t, nil, nil)
 	dir := t.TempDir()
 	run := func(sec string, args ...string) string {
@@ -302,15 +291,14 @@ func TestCBOR(t *testing.T) {
 // clients (CBOR for CloudWatch, query for SNS) get InvalidAction.
 func TestSDKUnknownOperations(t *testing.T) {
 	s := start(t, nil, nil)
-	creds := credentials.NewStaticCredentialsProvider(akid, secret, "")
-	cw := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), Credentials: creds, RetryMaxAttempts: 1})
+	cfg := testkit.AWSConfig(s.url, "us-east-1", akid, secret)
+	cw := cloudwatch.NewFromConfig(cfg)
 	_, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
 	wantAPIError(t, err, "InvalidAction", "The action ListMetrics is not valid for this web service.")
-	sn := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), Credentials: creds, RetryMaxAttempts: 1})
+	sn := sns.NewFromConfig(cfg)
 	_, err = sn.ListTopics(context.Background(), &sns.ListTopicsInput{})
 	wantAPIError(t, err, "InvalidAction", "The action ListTopics is not valid for this web service.")
-	bad := cloudwatch.New(cloudwatch.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(akid, "wrong-secret-0123456789", "")})
+	bad := cloudwatch.NewFromConfig(testkit.AWSConfig(s.url, "us-east-1", akid, "wrong-secret-0123456789"))
 	_, err = bad.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
 	wantAPIError(t, err, "SignatureDoesNotMatch", "The request signature we calculated does not match")
 }

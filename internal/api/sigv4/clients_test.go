@@ -12,21 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// needTool returns the path of an external tool, skipping the test when it
-// is missing unless REGIONFS_REQUIRE_TOOLS=1.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (REGIONFS_REQUIRE_TOOLS=1) but not on PATH", name)
-		}
-		t.Skipf("%s not on PATH; skipping (set REGIONFS_REQUIRE_TOOLS=1 to fail instead)", name)
-	}
-	return p
-}
+	"github.com/regionfs/regionfs/internal/testkit"
+)
 
 // recorder verifies every request with the real clock and records the
 // outcome; it answers 200 "{}" so that clients are content.
@@ -57,13 +45,7 @@ func (rec *recorder) results() []string {
 }
 
 func TestBotocoreSigner(t *testing.T) {
-	py := needTool(t, "python3")
-	if err := exec.Command(py, "-c", "import botocore.auth").Run(); err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("botocore is required but cannot be imported")
-		}
-		t.Skip("botocore not importable; skipping")
-	}
+	py := testkit.NeedPython(t, "botocore.auth")
 	rec := &recorder{v: testVerifier(time.Time{})}
 	rec.v.o.Clock = time.Now
 	srv := httptest.NewServer(rec)
@@ -115,7 +97,7 @@ for c in json.load(sys.stdin):
 }
 
 func TestAWSCLISigner(t *testing.T) {
-	aws := needTool(t, "aws")
+	aws := testkit.NeedTool(t, "aws")
 	rec := &recorder{v: testVerifier(time.Time{})}
 	rec.v.o.Clock = time.Now
 	srv := httptest.NewServer(rec)

@@ -2,24 +2,18 @@ package efse2e
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestBoto3 runs testdata/boto3_flow.py with boto3 against a region: the
 // same flow as the CLI test, from Python.
 func TestBoto3(t *testing.T) {
-	py := needTool(t, "python3")
-	needTool(t, "nfs-cp")
-	needTool(t, "nfs-cat")
-	if err := exec.Command(py, "-c", "import boto3").Run(); err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("boto3 is required (REGIONFS_REQUIRE_TOOLS=1): %v", err)
-		}
-		t.Skipf("boto3 not importable by %s; skipping", py)
-	}
+	testkit.NeedPython(t, "boto3")
+	testkit.NeedTool(t, "nfs-cp")
+	testkit.NeedTool(t, "nfs-cat")
 	r := startRegion(t, "ap-south-1", "127.42")
 	script, err := filepath.Abs("testdata/boto3_flow.py")
 	must(t, err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestCLI drives a region with the real aws CLI: create (idempotent) →
@@ -19,9 +21,9 @@ import (
 // the other → access point → security groups enforced at connect →
 // delete, with AWS's error codes on the way.
 func TestCLI(t *testing.T) {
-	needTool(t, "aws")
-	nfsCp := needTool(t, "nfs-cp")
-	nfsCat := needTool(t, "nfs-cat")
+	testkit.NeedTool(t, "aws")
+	nfsCp := testkit.NeedTool(t, "nfs-cp")
+	nfsCat := testkit.NeedTool(t, "nfs-cat")
 	r := startRegion(t, "eu-central-1", "127.41")
 
 	var fs struct {
@@ -43,7 +45,7 @@ func TestCLI(t *testing.T) {
 		s, _ := r.aws("efs", "describe-file-systems", "--file-system-id", id, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
 		return s
 	}
-	poll(t, "available", 30*time.Second, func() bool { return state() == "available" })
+	testkit.WaitFor(t, "available", 30*time.Second, func() bool { return state() == "available" })
 
 	subnets := strings.Fields(r.mustAWS("ec2", "describe-subnets", "--query", "Subnets[].SubnetId", "--output", "text"))
 	sg := r.mustAWS("ec2", "describe-security-groups", "--filters", "Name=group-name,Values=default", "--query", "SecurityGroups[0].GroupId", "--output", "text")
@@ -63,7 +65,7 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("describe-mount-targets shows %s", n)
 	}
 	for _, m := range mts {
-		poll(t, "mount target available", 30*time.Second, func() bool {
+		testkit.WaitFor(t, "mount target available", 30*time.Second, func() bool {
 			s, _ := r.aws("efs", "describe-mount-targets", "--mount-target-id", m, "--query", "MountTargets[0].LifeCycleState", "--output", "text")
 			return s == "available"
 		})
@@ -83,7 +85,7 @@ func TestCLI(t *testing.T) {
 	if upd.LifeCycleState != "updating" || upd.ThroughputMode != "elastic" {
 		t.Errorf("update-file-system: %+v", upd)
 	}
-	poll(t, "available after update", 30*time.Second, func() bool { return state() == "available" })
+	testkit.WaitFor(t, "available after update", 30*time.Second, func() bool { return state() == "available" })
 
 	// NFS through both mount targets.
 	dir := t.TempDir()
@@ -114,10 +116,10 @@ func TestCLI(t *testing.T) {
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("reading the access point's file from the root export: %v, %d bytes", err, len(got))
 	}
-	if ls, err := exec.Command(needTool(t, "nfs-ls"), r.nfsURL(ips[1], "/app/")).CombinedOutput(); err != nil || !strings.Contains(string(ls), "1001") {
+	if ls, err := exec.Command(testkit.NeedTool(t, "nfs-ls"), r.nfsURL(ips[1], "/app/")).CombinedOutput(); err != nil || !strings.Contains(string(ls), "1001") {
 		t.Errorf("nfs-ls of the access point's directory: %v\n%s", err, ls)
 	}
-	if ls, err := exec.Command(needTool(t, "nfs-ls"), r.nfsURL(ips[1], "/")).CombinedOutput(); err != nil || !regexp.MustCompile(`(?m)^drwxr-x---\s+\d+\s+1001\s+1001\s+\d+\s+app$`).Match(ls) {
+	if ls, err := exec.Command(testkit.NeedTool(t, "nfs-ls"), r.nfsURL(ips[1], "/")).CombinedOutput(); err != nil || !regexp.MustCompile(`(?m)^drwxr-x---\s+\d+\s+1001\s+1001\s+\d+\s+app$`).Match(ls) {
 		t.Errorf("the access point's root directory is not 0750 1001:1001: %v\n%s", err, ls)
 	}
 
@@ -159,12 +161,12 @@ func TestCLI(t *testing.T) {
 	for _, m := range mts {
 		r.mustAWS("efs", "delete-mount-target", "--mount-target-id", m)
 	}
-	poll(t, "mount targets deleted", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "mount targets deleted", 30*time.Second, func() bool {
 		n, _ := r.aws("efs", "describe-mount-targets", "--file-system-id", id, "--query", "length(MountTargets)", "--output", "text")
 		return n == "0"
 	})
 	r.mustAWS("efs", "delete-file-system", "--file-system-id", id)
-	poll(t, "file system deleted", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "file system deleted", 30*time.Second, func() bool {
 		out, err := r.aws("efs", "describe-file-systems", "--file-system-id", id)
 		return err != nil && strings.Contains(out, "(FileSystemNotFound)")
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,21 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// needTool returns the path of a tool; without it the test skips, or fails
-// when REGIONFS_REQUIRE_TOOLS=1 (CI).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (REGIONFS_REQUIRE_TOOLS=1) but not on PATH", name)
-		}
-		t.Skipf("%s not on PATH; skipping (set REGIONFS_REQUIRE_TOOLS=1 to fail instead)", name)
-	}
-	return p
-}
+	"github.com/regionfs/regionfs/internal/testkit"
+)
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
@@ -132,23 +119,7 @@ func (r *region) start() {
 
 func (r *region) waitReady() {
 	r.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + r.api + "/metrics"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case err := <-r.done:
-			r.done <- err
-			r.t.Fatalf("regionfs serve exited: %v\n%s", err, r.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("regionfs serve not ready after 60 s\n%s", r.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitHTTP(r.t, "http://"+r.api+"/metrics", 60*time.Second, r.done, r.output)
 }
 
 // kill9 kills the serve process without warning and starts it again.
@@ -230,18 +201,6 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// poll runs f until it reports true, for at most d.
-func poll(t *testing.T, what string, d time.Duration, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

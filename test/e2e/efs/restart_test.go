@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestKill9 kills regionfs serve at two points — with a file system and a
@@ -17,9 +19,9 @@ import (
 // acknowledged change is there, transitions resume, and the mount target
 // serves NFS again.
 func TestKill9(t *testing.T) {
-	needTool(t, "aws")
-	nfsCp := needTool(t, "nfs-cp")
-	nfsCat := needTool(t, "nfs-cat")
+	testkit.NeedTool(t, "aws")
+	nfsCp := testkit.NeedTool(t, "nfs-cp")
+	nfsCat := testkit.NeedTool(t, "nfs-cat")
 	r := startRegion(t, "sa-east-1", "127.43")
 	var fs struct{ FileSystemId string }
 	must(t, json.Unmarshal([]byte(r.mustAWS("efs", "create-file-system", "--creation-token", "k9", "--encrypted", "--output", "json")), &fs))
@@ -29,7 +31,7 @@ func TestKill9(t *testing.T) {
 		s, _ := r.aws("efs", "describe-file-systems", "--file-system-id", id, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
 		return s
 	}
-	poll(t, "available after kill -9", 30*time.Second, func() bool { return state() == "available" })
+	testkit.WaitFor(t, "available after kill -9", 30*time.Second, func() bool { return state() == "available" })
 	subnet := strings.Fields(r.mustAWS("ec2", "describe-subnets", "--query", "Subnets[].SubnetId", "--output", "text"))[0]
 	ip := r.mustAWS("efs", "create-mount-target", "--file-system-id", id, "--subnet-id", subnet, "--query", "IpAddress", "--output", "text")
 	r.mustAWS("efs", "tag-resource", "--resource-id", id, "--tags", "Key=durable,Value=yes")
@@ -47,7 +49,7 @@ func TestKill9(t *testing.T) {
 		t.Errorf("mount target after kill -9: %q", n)
 	}
 	var got []byte
-	poll(t, "NFS served again after kill -9", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "NFS served again after kill -9", 30*time.Second, func() bool {
 		var err error
 		got, err = exec.Command(nfsCat, r.nfsURL(ip, "/durable.txt")).Output()
 		return err == nil

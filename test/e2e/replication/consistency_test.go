@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,13 +21,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/replication/faultproxy"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 const (
@@ -82,8 +81,7 @@ func newRegion(t *testing.T, bin, name, netPrefix, id, peer, peerAddr string) *r
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.efs = efs.New(efs.Options{Region: name, BaseEndpoint: aws.String("http://" + netPrefix + ".0.1:7070"), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+	r.efs = efs.NewFromConfig(testkit.AWSConfig("http://"+netPrefix+".0.1:7070", name, accessKey, secretKey))
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -103,23 +101,7 @@ func (r *region) start() {
 	done := make(chan error, 1)
 	r.done = done
 	go func() { done <- r.cmd.Wait(); logf.Close() }()
-	end := time.Now().Add(60 * time.Second)
-	for {
-		if res, err := http.Get("http://" + r.net + ".0.1:7070/metrics"); err == nil {
-			res.Body.Close()
-			return
-		}
-		select {
-		case err := <-done:
-			done <- err
-			r.t.Fatalf("%s exited: %v\n%s", r.name, err, r.tail())
-		default:
-		}
-		if time.Now().After(end) {
-			r.t.Fatalf("%s not ready after 60 s\n%s", r.name, r.tail())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitHTTP(r.t, "http://"+r.net+".0.1:7070/metrics", 60*time.Second, done, r.tail)
 }
 
 // kill9 kills the process without warning: what was not durable is gone.
@@ -148,16 +130,6 @@ func (r *region) tail() string {
 		l = l[len(l)-40:]
 	}
 	return strings.Join(l, "\n")
-}
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (REGIONFS_REQUIRE_TOOLS=1)", name)
-		}
-		t.Skipf("%s not on PATH", name)
-	}
 }
 
 func buildBinary(t *testing.T) string {
@@ -261,7 +233,7 @@ func (m *model) knows(listing string) (int, bool) {
 // state it sees must be one the source went through. At the end the replica
 // converges to the source, byte for byte.
 func TestReplicaIsAlwaysAPrefix(t *testing.T) {
-	needTool(t, "go")
+	testkit.NeedTool(t, "go")
 	ctx := context.Background()
 	bin := buildBinary(t)
 	// us-east-1 reaches us-west-2's replication endpoint through the proxy.
@@ -334,9 +306,8 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 			}
 			if _, ok := w.m.knows(l); !ok {
 				// The writer may not have recorded a change whose reply is
-				// on its way: look again once it has.
-				time.Sleep(300 * time.Millisecond)
-				if _, ok := w.m.knows(l); !ok {
+				// on its way: give it 300 ms to.
+				if !testkit.Until(300*time.Millisecond, func() bool { _, ok := w.m.knows(l); return ok }) {
 					cmu.Lock()
 					unknown++
 					checkErr = fmt.Errorf("the replica shows a state the source never had:\n%s", l)
@@ -407,18 +378,14 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 		t.Fatalf("only %d replica reads matched a source state", checks)
 	}
 	// Convergence, byte for byte.
-	end := time.Now().Add(60 * time.Second)
-	for {
+	testkit.Eventually(t, 60*time.Second, func() error {
 		sl, err1 := listingOf(ctx, sip)
 		dl, err2 := listingOf(ctx, dip)
 		if err1 == nil && err2 == nil && sl == dl {
-			break
+			return nil
 		}
-		if time.Now().After(end) {
-			t.Fatalf("replica did not converge: %v %v\nsource:\n%s\nreplica:\n%s\n--- us-east-1 ---\n%s\n--- us-west-2 ---\n%s", err1, err2, sl, dl, a.tail(), b.tail())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("replica did not converge: %v %v\nsource:\n%s\nreplica:\n%s\n--- us-east-1 ---\n%s\n--- us-west-2 ---\n%s", err1, err2, sl, dl, a.tail(), b.tail())
+	})
 	compareContents(t, ctx, sip, dip)
 }
 
@@ -434,18 +401,14 @@ type writer struct {
 
 func (w *writer) connect(ctx context.Context) {
 	w.t.Helper()
-	end := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(w.t, 30*time.Second, func() error {
 		d, err := dial(ctx, w.ip)
-		if err == nil {
-			w.d = d
-			return
+		if err != nil {
+			return fmt.Errorf("cannot reach the source's mount target: %w", err)
 		}
-		if time.Now().After(end) {
-			w.t.Fatalf("cannot reach the source's mount target: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		w.d = d
+		return nil
+	})
 }
 
 // recover reconnects after the source was killed and learns which of the
@@ -673,17 +636,13 @@ func createFS(t *testing.T, r *region, token string) string {
 func mountTarget(t *testing.T, r *region, fs string) string {
 	t.Helper()
 	ctx := context.Background()
-	end := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		d, err := r.efs.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(fs)})
 		if err == nil && len(d.FileSystems) == 1 && d.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable {
-			break
+			return nil
 		}
-		if time.Now().After(end) {
-			t.Fatalf("%s not available: %v", fs, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%s not available: %v", fs, err)
+	})
 	suffix := "a"
 	if r.name == "us-west-2" {
 		suffix = "b"
@@ -693,14 +652,14 @@ func mountTarget(t *testing.T, r *region, fs string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	var ip string
+	testkit.Eventually(t, 30*time.Second, func() error {
 		d, err := r.efs.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
 		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
-			return aws.ToString(d.MountTargets[0].IpAddress)
+			ip = aws.ToString(d.MountTargets[0].IpAddress)
+			return nil
 		}
-		if time.Now().After(end) {
-			t.Fatalf("mount target not available: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("mount target not available: %v", err)
+	})
+	return ip
 }

@@ -1,0 +1,18 @@
+// Package testkit is what the tests of every package share, so that each
+// rule of the test suite is written once:
+//
+//   - NeedTool and NeedPython: a test that drives an external program (the
+//     aws CLI, boto3, libnfs-utils) skips with a message when it is missing,
+//     except under REGIONFS_REQUIRE_TOOLS=1 (set by .ci/run), where a
+//     missing tool fails the test, so CI never passes by skipping.
+//   - Main: a package's TestMain that fails the package when goroutines its
+//     tests started are still running after them.
+//   - WaitFor and Eventually: poll a condition with a deadline, never a
+//     bare sleep.
+//   - AWSConfig: an aws-sdk-go-v2 configuration for a test endpoint (static
+//     credentials, no retries), for any service client's NewFromConfig.
+//   - Clock: a settable clock for code that takes a func() time.Time.
+//
+// It is imported by tests only, and imports nothing of this module, so the
+// tests of every layer may use it.
+package testkit

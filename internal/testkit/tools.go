@@ -1,0 +1,56 @@
+package testkit
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// RequireToolsEnv names the environment variable that turns a missing tool
+// from a skip into a failure (.ci/run sets it to 1).
+const RequireToolsEnv = "REGIONFS_REQUIRE_TOOLS"
+
+// debianPackage names the Debian package of the tools the tests use, for
+// the skip message.
+var debianPackage = map[string]string{
+	"nfs-ls":  "libnfs-utils",
+	"nfs-cp":  "libnfs-utils",
+	"nfs-cat": "libnfs-utils",
+	"python3": "python3",
+}
+
+// NeedTool returns the path of the program name. When it is not on PATH
+// the test is skipped with a message, or fails under
+// REGIONFS_REQUIRE_TOOLS=1.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		hint := ""
+		if pkg, ok := debianPackage[name]; ok {
+			hint = " (Debian package " + pkg + ")"
+		}
+		missing(t, "%s%s is not on PATH", name, hint)
+	}
+	return p
+}
+
+// NeedPython returns the path of python3 once `import module` works in it
+// (boto3, botocore, botocore.auth); otherwise it skips or fails like
+// NeedTool.
+func NeedPython(t testing.TB, module string) string {
+	t.Helper()
+	py := NeedTool(t, "python3")
+	if out, err := exec.Command(py, "-c", "import "+module).CombinedOutput(); err != nil {
+		missing(t, "python3 cannot import %s: %v %s", module, err, out)
+	}
+	return py
+}
+
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(RequireToolsEnv) == "1" {
+		t.Fatalf("required tool missing ("+RequireToolsEnv+"=1): "+format, args...)
+	}
+	t.Skipf("skipping: "+format+" (set "+RequireToolsEnv+"=1 to fail instead)", args...)
+}
