@@ -1,4 +1,42 @@
-// Package layering holds the test that keeps dependencies pointing one way
-// (DESIGN.md §2): cmd → api, nfs, fuse → control, replication, monitor →
-// engine → kv, blocks, disk. It has no code of its own.
+// Package layering ranks the module's packages in layers and tests that
+// every import, tests' imports included, points down the ranks
+// (DESIGN.md §2; docs/architecture.md says what each layer owns). A new
+// package is placed in the table in layers.go, or the test fails.
+//
+// # Layers
+//
+// Lowest first; a package imports only packages of layers earlier in
+// this list.
+//
+//	 0 foundation: config, wire codecs, SigV4, TLS CA, disk and key seams, test kit
+//	     internal/config internal/testkit internal/layering internal/nfs/xdr
+//	     internal/api/sigv4 internal/engine/disk internal/engine/kms
+//	     internal/nfs/tlsca internal/replication/faultproxy
+//	 1 seams: the engine's storage seams and the NFS wire types
+//	     internal/engine/kv internal/engine/blocks internal/nfs/rpc
+//	     internal/nfs/proto
+//	 2 backends: seam implementations and conformance suites, the NFS client
+//	     internal/engine/kv/... internal/engine/blocks/... internal/nfs/client
+//	 3 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
+//	     internal/engine
+//	 4 replication: journal shipping between regions, promotion, fencing; no AWS
+//	     internal/replication
+//	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats
+//	     internal/control internal/monitor/... internal/cfn
+//	 6 domain users: over the domain: CloudFormation's resource types, fakes for tests
+//	     internal/cfn/resources internal/control/controltest
+//	 7 aws errors: domain errors to AWS codes, statuses and wire shapes
+//	     internal/api/awserr
+//	 8 api server: a region's HTTP API server: SigV4, dispatch by service
+//	     internal/api/region
+//	 9 edge: the one client endpoint, forwarding to the regions
+//	     internal/api/edge
+//	10 protocols: NFS data plane, FUSE, one package per AWS service
+//	     internal/nfs internal/fuse/... internal/api/...
+//	11 commands: the binary, benchmarks and end-to-end tests: wiring
+//	     cmd/... bench/... test/...
+//
+// # Exceptions
+//
+//   - internal/api/region → internal/api/ec2: the EC2 error shape; goes when internal/api/awserr (issue 12) owns every AWS error shape
 package layering

@@ -1,44 +1,37 @@
 package layering
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path"
 	"strings"
 	"testing"
 )
 
-const module = "github.com/regionfs/regionfs/"
-
-// forbidden lists, for a package prefix, the prefixes it must not import
-// (directly or through another package of this module).
-var forbidden = map[string][]string{
-	"internal/engine":      {"internal/api", "internal/nfs", "internal/control", "internal/replication", "internal/monitor", "internal/fuse", "cmd/"},
-	"internal/replication": {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
-	"internal/control":     {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
-	"internal/cfn":         {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
-	"internal/monitor":     {"internal/api", "internal/nfs", "internal/fuse", "cmd/"},
-	"internal/nfs":         {"internal/api", "internal/fuse", "cmd/"},
-	"internal/api":         {"internal/nfs", "internal/fuse", "cmd/"},
-	"internal/config":      {"internal/"},
-}
+var update = flag.Bool("update", false, "rewrite doc.go's list of layers")
 
 type pkg struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
 }
 
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-json", "github.com/regionfs/regionfs/...")
+	cmd := exec.Command("go", "list", "-json", module+"...")
 	cmd.Dir = "../.."
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	var pkgs []pkg
-	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p pkg
 		if err := dec.Decode(&p); err == io.EOF {
@@ -51,49 +44,134 @@ func listPackages(t *testing.T) []pkg {
 	return pkgs
 }
 
-// violations returns the forbidden imports of p.
+// violations returns the imports of p that go against the layers.
 func violations(p pkg) []string {
 	rel := strings.TrimPrefix(p.ImportPath, module)
+	r := rankOf(rel)
+	if r < 0 {
+		return []string{rel + " is in no layer: place it in layers (internal/layering/layers.go)"}
+	}
 	var out []string
-	for owner, bans := range forbidden {
-		if rel != owner && !strings.HasPrefix(rel, owner+"/") {
-			continue
-		}
-		for _, dep := range p.Deps {
-			drel, ok := strings.CutPrefix(dep, module)
-			if !ok || drel == rel || strings.HasPrefix(drel, owner+"/") || drel == owner {
+	check := func(imports []string, test bool) {
+		for _, imp := range imports {
+			dep, ok := strings.CutPrefix(imp, module)
+			if !ok || dep == rel {
 				continue
 			}
-			for _, ban := range bans {
-				if strings.HasPrefix(drel, ban) {
-					out = append(out, p.ImportPath+" → "+dep)
+			if _, ok := exceptions[rel+" → "+dep]; ok {
+				continue
+			}
+			d := rankOf(dep)
+			switch {
+			case d < 0:
+				out = append(out, fmt.Sprintf("%s imports %s, which is in no layer", rel, dep))
+			case d < r:
+			case test && helper(dep) && (d <= r || strings.HasPrefix(dep, rel+"/")):
+			default:
+				kind := "imports"
+				if test {
+					kind = "tests import"
 				}
+				out = append(out, fmt.Sprintf("%s (%s) %s %s (%s)", rel, layers[r].name, kind, dep, layers[d].name))
 			}
 		}
 	}
+	check(p.Imports, false)
+	check(p.TestImports, true)
+	check(p.XTestImports, true)
 	return out
+}
+
+// helper reports whether a package exists for tests: testkit, and the
+// conformance suites and fakes named after what they test (kvtest,
+// blockstest, controltest).
+func helper(pkg string) bool {
+	return pkg == "internal/testkit" || strings.HasSuffix(path.Base(pkg), "test")
 }
 
 func TestLayering(t *testing.T) {
 	pkgs := listPackages(t)
-	if len(pkgs) < 5 {
+	if len(pkgs) < 20 {
 		t.Fatalf("go list found only %d packages", len(pkgs))
 	}
 	for _, p := range pkgs {
 		for _, v := range violations(p) {
-			t.Errorf("forbidden dependency: %s", v)
+			t.Errorf("layering: %s", v)
 		}
 	}
 }
 
-// TestLayeringDetects proves the check fails on a forbidden edge.
+// TestLayeringDetects proves the check fails on each kind of bad edge.
 func TestLayeringDetects(t *testing.T) {
-	bad := pkg{ImportPath: module + "internal/engine/kv", Deps: []string{module + "internal/nfs"}}
-	if len(violations(bad)) != 1 {
-		t.Fatal("an engine package importing nfs was not reported")
+	for _, tc := range []struct {
+		name string
+		p    pkg
+		bad  int
+	}{
+		{"engine imports nfs", pkg{ImportPath: module + "internal/engine/kv", Imports: []string{module + "internal/nfs"}}, 1},
+		{"replication imports control", pkg{ImportPath: module + "internal/replication", Imports: []string{module + "internal/control"}}, 1},
+		{"engine test imports replication", pkg{ImportPath: module + "internal/engine", XTestImports: []string{module + "internal/replication"}}, 1},
+		{"same layer", pkg{ImportPath: module + "internal/api/efs", Imports: []string{module + "internal/nfs"}}, 1},
+		{"unplaced package", pkg{ImportPath: module + "internal/newthing"}, 1},
+		{"unplaced import", pkg{ImportPath: module + "internal/nfs", Imports: []string{module + "internal/newthing"}}, 1},
+		{"nfs imports engine", pkg{ImportPath: module + "internal/nfs", Imports: []string{module + "internal/engine"}}, 0},
+		{"a new service imports control", pkg{ImportPath: module + "internal/api/cloudwatch", Imports: []string{module + "internal/control"}}, 0},
+		{"a new kv backend runs kvtest", pkg{ImportPath: module + "internal/engine/kv/pgkv", Imports: []string{module + "internal/engine/kv"},
+			XTestImports: []string{module + "internal/engine/kv/kvtest", module + "internal/testkit"}}, 0},
+		{"kv's tests run kvtest", pkg{ImportPath: module + "internal/engine/kv", XTestImports: []string{module + "internal/engine/kv/kvtest"}}, 0},
+		{"a service's tests use the api server", pkg{ImportPath: module + "internal/api/efs", XTestImports: []string{module + "internal/api/region", module + "internal/control/controltest"}}, 0},
+		{"control's tests use controltest", pkg{ImportPath: module + "internal/control", XTestImports: []string{module + "internal/control/controltest"}}, 0},
+		{"engine's tests use controltest", pkg{ImportPath: module + "internal/engine", XTestImports: []string{module + "internal/control/controltest"}}, 1},
+	} {
+		if got := violations(tc.p); len(got) != tc.bad {
+			t.Errorf("%s: %d violations %q, want %d", tc.name, len(got), got, tc.bad)
+		}
 	}
-	ok := pkg{ImportPath: module + "internal/nfs", Deps: []string{module + "internal/engine"}}
-	if len(violations(ok)) != 0 {
-		t.Fatal("nfs importing engine was reported")
+}
+
+// TestDocListsLayers keeps the package doc's list of layers equal to the
+// table (go test ./internal/layering -update rewrites it).
+func TestDocListsLayers(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
 	}
+	const begin, end = "// # Layers\n", "package layering\n"
+	i, j := bytes.Index(b, []byte(begin)), bytes.LastIndex(b, []byte(end))
+	if i < 0 || j < i {
+		t.Fatalf("doc.go has no %q section before %q", begin, end)
+	}
+	want := append(append(append([]byte{}, b[:i]...), docLayers()...), b[j:]...)
+	if bytes.Equal(b, want) {
+		return
+	}
+	if *update {
+		if err := os.WriteFile("doc.go", want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("doc.go's layers differ from the table; run go test ./internal/layering -update\n%s", want)
+}
+
+func docLayers() []byte {
+	var b bytes.Buffer
+	b.WriteString("// # Layers\n//\n// Lowest first; a package imports only packages of layers earlier in\n// this list.\n//\n")
+	for i, l := range layers {
+		fmt.Fprintf(&b, "//\t%2d %s: %s\n", i, l.name, l.job)
+		line := "//\t     "
+		for j, p := range l.packages {
+			if j > 0 && len(line)+len(p) > 78 {
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				line = "//\t     "
+			}
+			line += p + " "
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	b.WriteString("//\n// # Exceptions\n//\n")
+	for k, v := range exceptions {
+		fmt.Fprintf(&b, "//   - %s: %s\n", k, v)
+	}
+	return b.Bytes()
 }

@@ -1,0 +1,77 @@
+package layering
+
+import "strings"
+
+// module is the module's import path, with the trailing slash.
+const module = "github.com/regionfs/regionfs/"
+
+// layer is one rank of the module's packages.
+type layer struct {
+	name string
+	// job says what the layer is for (one line, in the package doc).
+	job string
+	// packages are import paths relative to the module: "x" is that
+	// package, "x/..." is x and every package below it. The longest
+	// pattern that matches a package places it.
+	packages []string
+}
+
+// layers are the module's ranks, lowest first. A package imports only
+// packages of lower layers; its tests may also import test helpers
+// (packages named …test, and testkit) of its own layer or below, and its
+// own helper subpackages.
+var layers = []layer{
+	{"foundation", "config, wire codecs, SigV4, TLS CA, disk and key seams, test kit",
+		[]string{"internal/config", "internal/testkit", "internal/layering", "internal/nfs/xdr", "internal/api/sigv4",
+			"internal/engine/disk", "internal/engine/kms", "internal/nfs/tlsca", "internal/replication/faultproxy"}},
+	{"seams", "the engine's storage seams and the NFS wire types",
+		[]string{"internal/engine/kv", "internal/engine/blocks", "internal/nfs/rpc", "internal/nfs/proto"}},
+	{"backends", "seam implementations and conformance suites, the NFS client",
+		[]string{"internal/engine/kv/...", "internal/engine/blocks/...", "internal/nfs/client"}},
+	{"engine", "file systems, journal, snapshots, clones; no NFS, HTTP or AWS",
+		[]string{"internal/engine"}},
+	{"replication", "journal shipping between regions, promotion, fencing; no AWS",
+		[]string{"internal/replication"}},
+	{"domain", "control plane, monitoring, stacks: AWS's rules, not its wire formats",
+		[]string{"internal/control", "internal/monitor/...", "internal/cfn"}},
+	{"domain users", "over the domain: CloudFormation's resource types, fakes for tests",
+		[]string{"internal/cfn/resources", "internal/control/controltest"}},
+	{"aws errors", "domain errors to AWS codes, statuses and wire shapes",
+		[]string{"internal/api/awserr"}},
+	{"api server", "a region's HTTP API server: SigV4, dispatch by service",
+		[]string{"internal/api/region"}},
+	{"edge", "the one client endpoint, forwarding to the regions",
+		[]string{"internal/api/edge"}},
+	{"protocols", "NFS data plane, FUSE, one package per AWS service",
+		[]string{"internal/nfs", "internal/fuse/...", "internal/api/..."}},
+	{"commands", "the binary, benchmarks and end-to-end tests: wiring",
+		[]string{"cmd/...", "bench/...", "test/..."}},
+}
+
+// exceptions are imports allowed against the ranks, each with the reason
+// and what removes it.
+var exceptions = map[string]string{
+	"internal/api/region → internal/api/ec2": "the EC2 error shape; goes when internal/api/awserr (issue 12) owns every AWS error shape",
+}
+
+// rankOf returns the layer index of a package (relative to the module),
+// or -1 when no layer names it.
+func rankOf(pkg string) int {
+	best, bestLen := -1, -1
+	for i, l := range layers {
+		for _, p := range l.packages {
+			n := len(p)
+			base, tree := strings.CutSuffix(p, "/...")
+			if !(pkg == base || tree && strings.HasPrefix(pkg, base+"/")) {
+				continue
+			}
+			if tree {
+				n -= len("/...") // an exact name beats its own tree
+			}
+			if n > bestLen {
+				best, bestLen = i, n
+			}
+		}
+	}
+	return best
+}
