@@ -167,9 +167,18 @@ func (e *Engine) DeleteFS(ctx context.Context, name string) error {
 	e.mu.Lock()
 	id, ok := e.names[name]
 	fs := e.fss[id]
+	var keyErr error
+	if rec := e.locked[id]; rec != nil {
+		keyErr = e.domains[rec.Domain].keyError()
+	}
 	e.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("engine: %q: %w", name, ErrFSNotFound)
+	}
+	if fs == nil {
+		// Releasing its blocks needs its block maps, sealed under the
+		// unavailable key.
+		return fmt.Errorf("engine: delete %q: %w", name, keyErr)
 	}
 	fs.close()
 	b := e.kv.NewBatch()

@@ -55,6 +55,11 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 		fs.dom.doneInflight(o.inflight...)
 		return 0, err
 	}
+	if err := fs.dom.keyError(); err != nil {
+		fs.closeMu.RUnlock()
+		fs.dom.doneInflight(o.inflight...)
+		return 0, err
+	}
 	select {
 	case fs.queue <- o:
 	case <-ctx.Done():

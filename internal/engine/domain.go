@@ -30,6 +30,12 @@ type domain struct {
 	keys     atomic.Pointer[domainKeys]
 	metaAEAD cipher.AEAD // seals kv values of the domain's file systems; nil when plain
 	sealer   *blocks.Sealer
+	// keyErr, when set, says why the domain's KMS key cannot be used now:
+	// every read and write of its file systems fails with it.
+	keyErr atomic.Pointer[error]
+	// recMu serializes changes of rec by the committer (a replica's first
+	// superblock) and by key rotation.
+	recMu sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	inflight map[blocks.ID]int

@@ -116,6 +116,7 @@ type Engine struct {
 
 	mu      sync.Mutex // guards the fields below
 	fss     map[uint64]*FS
+	locked  map[uint64]*fsRecord // file systems whose KMS key was unusable at open
 	names   map[string]uint64
 	domains map[uint64]*domain
 	closed  bool
@@ -170,7 +171,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	opts := o.withDefaults()
 	e := &Engine{
 		opts: opts, log: opts.Logger, disk: opts.Disk, clock: opts.Clock,
-		fss: map[uint64]*FS{}, names: map[string]uint64{}, domains: map[uint64]*domain{},
+		fss: map[uint64]*FS{}, locked: map[uint64]*fsRecord{}, names: map[string]uint64{}, domains: map[uint64]*domain{},
 		stop: make(chan struct{}), gcKick: make(chan struct{}, 1),
 	}
 	empty := map[uint64]cipher.AEAD{}
@@ -303,6 +304,14 @@ func (e *Engine) openDomain(_ context.Context, id uint64, rec *domainRecord) (*d
 		}
 		var err error
 		dek, err = e.opts.Keyring.Unwrap(rec.KMSKeyID, rec.WrappedDEK)
+		if keyUnusable(err) {
+			// Opened locked: its file systems answer ErrKeyUnavailable
+			// until KeysChanged finds the key usable again.
+			d.lock(rec.KMSKeyID, err)
+			d.metaAEAD = gate{d: d}
+			e.log.Warn("file systems of a domain are locked: their KMS key is unavailable", "domain", id, "kms_key", rec.KMSKeyID, "err", err)
+			return d, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("unwrap data key with KMS key %q: %w", rec.KMSKeyID, err)
 		}
@@ -310,9 +319,11 @@ func (e *Engine) openDomain(_ context.Context, id uint64, rec *domainRecord) (*d
 		if err != nil {
 			return nil, err
 		}
-		if d.metaAEAD, err = newGCM(mk); err != nil {
+		inner, err := newGCM(mk)
+		if err != nil {
 			return nil, err
 		}
+		d.metaAEAD = gate{d: d, inner: inner}
 		if d.sealer, err = blocks.NewSealer(dek, rec.Lineage); err != nil {
 			return nil, err
 		}
@@ -420,6 +431,11 @@ func (e *Engine) loadFileSystems(ctx context.Context) error {
 			return fmt.Errorf("engine: file system %d: %w: domain %d missing", en.id, ErrCorrupt, en.rec.Domain)
 		}
 		e.setSealing(en.id, d.metaAEAD)
+		if d.keyError() != nil && en.rec.State == fsReady {
+			e.locked[en.id] = en.rec
+			e.names[en.rec.Name] = en.id
+			continue
+		}
 		switch en.rec.State {
 		case fsReady:
 			fs, err := e.openFS(ctx, en.id, en.rec, d)
@@ -455,6 +471,9 @@ func (e *Engine) FS(name string) (*FS, error) {
 	id, ok := e.names[name]
 	if !ok {
 		return nil, fmt.Errorf("engine: %q: %w", name, ErrFSNotFound)
+	}
+	if _, locked := e.locked[id]; locked {
+		return nil, fmt.Errorf("engine: %q: %w", name, e.domains[e.locked[id].Domain].keyError())
 	}
 	return e.fss[id], nil
 }

@@ -30,6 +30,10 @@ var (
 	ErrFSNotFound = errors.New("file system not found")
 	ErrFSExist    = errors.New("file system already exists")
 	ErrFSBusy     = errors.New("file system busy")
+	// ErrKeyUnavailable: the KMS key of an encrypted file system is
+	// disabled, pending deletion or deleted; its data cannot be read or
+	// written until the key is usable again (never read as garbage).
+	ErrKeyUnavailable = errors.New("the file system's KMS key is unavailable")
 
 	// Replication level.
 	ErrNotReplica    = errors.New("file system is not a replica")

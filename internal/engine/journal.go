@@ -234,6 +234,8 @@ func (fs *FS) adoptSuper(tx *txn, v []byte) error {
 		return err
 	}
 	d := fs.dom
+	d.recMu.Lock()
+	defer d.recMu.Unlock()
 	if d.rec.Pending {
 		rec := d.rec
 		rec.Pending = false

@@ -13,6 +13,11 @@ var ErrClosed = errors.New("kv: closed")
 // wraps it into engine.ErrCorrupt.
 var ErrCorrupt = errors.New("kv: corrupt value")
 
+// ErrKeyUnavailable is returned by a sealing layer whose key is not
+// available (a disabled KMS key): the value is intact but cannot be read
+// now. It is not corruption.
+var ErrKeyUnavailable = errors.New("kv: sealing key unavailable")
+
 // Reader reads keys. Implementations are safe for concurrent use unless
 // documented otherwise (a Batch is used by one goroutine at a time).
 type Reader interface {

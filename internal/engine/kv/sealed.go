@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
@@ -47,6 +48,9 @@ func (s *Sealed) open(key, stored []byte) ([]byte, error) {
 	}
 	ns := a.NonceSize()
 	v, err := a.Open(nil, stored[1:1+ns], stored[1+ns:], key)
+	if errors.Is(err, ErrKeyUnavailable) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed value of key %x: %v", ErrCorrupt, key, err)
 	}
