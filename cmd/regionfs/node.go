@@ -25,6 +25,7 @@ import (
 	"github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/cfn"
+	"github.com/regionfs/regionfs/internal/control/keys"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
@@ -47,6 +48,7 @@ type node struct {
 	control *controlPlane
 	repl    *replicationPlane // nil when replication is not configured
 	stacks  *cfn.Engine
+	keys    *keys.Keys
 	apiOpts region.Options
 
 	mu      sync.Mutex // guards the fields below
@@ -77,7 +79,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	if err != nil {
 		return nil, err
 	}
-	if n.keyring, err = loadKeyring(cfg.KMSKeys); err != nil {
+	if n.keyring, err = loadKeyring(cfg.KMSKeys, cfg.DataDir); err != nil {
 		return nil, err
 	}
 	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize)}
@@ -129,7 +131,15 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 		Registry: n.reg,
 		Logger:   base, // the API server names the region itself
 	}
+	if n.keys, err = openKeys(n); err != nil {
+		if n.repl != nil {
+			n.repl.close(ctx)
+		}
+		n.control.close()
+		return nil, fmt.Errorf("kms: %w", err)
+	}
 	if n.stacks, err = openStacks(n); err != nil {
+		n.keys.Close()
 		if n.repl != nil {
 			n.repl.close(ctx)
 		}
@@ -221,6 +231,9 @@ func (n *node) close(ctx context.Context) error {
 	if n.stacks != nil {
 		errs = append(errs, n.stacks.Close())
 	}
+	if n.keys != nil {
+		errs = append(errs, n.keys.Close())
+	}
 	if n.repl != nil {
 		errs = append(errs, n.repl.close(ctx))
 	}
@@ -300,12 +313,10 @@ func ec2Region(cfg *config.Config, used func(subnetID string) int) ec2.Region {
 	return r
 }
 
-// loadKeyring builds the keyring of the configured KMS keys (nil when none
-// is configured: encrypted file systems are then refused).
-func loadKeyring(keys []config.KMSKey) (*kms.Keyring, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
+// loadKeyring builds the keyring: the configured KMS keys (static, AWS
+// managed) and the keys made through the KMS API, kept in
+// DataDir/kms/keyring.json.
+func loadKeyring(keys []config.KMSKey, dataDir string) (*kms.Keyring, error) {
 	var ks []kms.Key
 	for _, k := range keys {
 		material, err := readKeyFile(k.KeyFile)
@@ -314,7 +325,14 @@ func loadKeyring(keys []config.KMSKey) (*kms.Keyring, error) {
 		}
 		ks = append(ks, kms.Key{ID: k.ID, Aliases: k.Aliases, Material: material})
 	}
-	return kms.New(ks...)
+	ring, err := kms.New(ks...)
+	if err != nil {
+		return nil, err
+	}
+	if err := ring.Attach(filepath.Join(dataDir, "kms", "keyring.json")); err != nil {
+		return nil, err
+	}
+	return ring, nil
 }
 
 // readKeyFile reads 32 bytes of key material: raw, hex or base64.

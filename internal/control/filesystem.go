@@ -169,6 +169,12 @@ func (r *Region) resolveKMSKey(ref string) (kms.Key, error) {
 	if err != nil {
 		return kms.Key{}, badRequest("KMS key '%s' does not exist in region %s.", clip(ref), r.o.Region.Name)
 	}
+	switch err := k.Usable(); {
+	case errors.Is(err, kms.ErrPendingDeletion):
+		return kms.Key{}, badRequest("KMS key '%s' is pending deletion; it cannot encrypt a file system.", clip(ref))
+	case err != nil:
+		return kms.Key{}, badRequest("KMS key '%s' is disabled; it cannot encrypt a file system.", clip(ref))
+	}
 	return k, nil
 }
 

@@ -213,6 +213,18 @@ func Open(ctx context.Context, o Options) (*Region, error) {
 	return r, nil
 }
 
+// RefreshMountTargets serves every mount target that is not served yet
+// (those of file systems whose KMS key became usable again) and updates
+// the others.
+func (r *Region) RefreshMountTargets(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.startMountTargetsLocked(ctx)
+}
+
 func setDefault(v *int, d int) {
 	if *v == 0 {
 		*v = d
