@@ -34,8 +34,10 @@ func FuzzParseTemplate(f *testing.F) {
 			return
 		}
 		sc := &Scope{T: tpl, Params: map[string]string{}, Pseudo: map[string]string{"AWS::Region": "us-east-1"},
-			AZs:      func(string) []string { return []string{"us-east-1a"} },
-			Resource: func(id string) (string, map[string]string, bool) { return "phys-" + id, map[string]string{"Arn": "arn"}, true },
+			AZs: func(string) []string { return []string{"us-east-1a"} },
+			Resource: func(id string) (string, map[string]string, bool) {
+				return "phys-" + id, map[string]string{"Arn": "arn"}, true
+			},
 		}
 		for _, p := range tpl.Parameters {
 			if p.Default != nil {

@@ -50,8 +50,8 @@ func toTags(ts []tagJSON) []keys.Tag {
 func (h *Handler) createKey(ctx context.Context, body []byte) (any, error) {
 	var in struct {
 		Policy, Description, KeyUsage, CustomerMasterKeySpec, KeySpec, Origin, CustomKeyStoreID, XksKeyID string
-		BypassPolicyLockoutSafetyCheck, MultiRegion                                                    bool
-		Tags                                                                                           []tagJSON
+		BypassPolicyLockoutSafetyCheck, MultiRegion                                                       bool
+		Tags                                                                                              []tagJSON
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err

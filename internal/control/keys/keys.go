@@ -207,25 +207,25 @@ func setMeta(key *kms.Key, m meta) {
 
 // Metadata describes a key (KeyMetadata).
 type Metadata struct {
-	KeyID, ARN, AccountID, Description  string
-	Created                             time.Time
-	Enabled                             bool
-	State                               string
-	Usage, Spec, Origin, Manager        string
-	DeletionDate                        time.Time
-	PendingDays                         int
-	Rotation                            bool
-	RotationDays                        int
-	NextRotation                        time.Time
-	CurrentVersion                      uint32
-	Aliases                             []string
-	Tags                                []Tag
-	Policy                              string
-	RotationsOnDemand, RotationsAuto    int
-	LastRotation                        time.Time
-	Rotations                           []kms.Rotation
-	Token                               string
-	AliasCreated                        map[string]time.Time
+	KeyID, ARN, AccountID, Description string
+	Created                            time.Time
+	Enabled                            bool
+	State                              string
+	Usage, Spec, Origin, Manager       string
+	DeletionDate                       time.Time
+	PendingDays                        int
+	Rotation                           bool
+	RotationDays                       int
+	NextRotation                       time.Time
+	CurrentVersion                     uint32
+	Aliases                            []string
+	Tags                               []Tag
+	Policy                             string
+	RotationsOnDemand, RotationsAuto   int
+	LastRotation                       time.Time
+	Rotations                          []kms.Rotation
+	Token                              string
+	AliasCreated                       map[string]time.Time
 }
 
 func (k *Keys) describe(key kms.Key) Metadata {
@@ -310,7 +310,7 @@ func (k *Keys) resolve(ref string, aliases bool) (kms.Key, error) {
 		}
 		return kms.Key{}, errorf(ErrNotFound, "Key '%s' does not exist", k.KeyARN(name))
 	}
-	if strings.HasPrefix(name, "alias/") == false && key.ID != name {
+	if !strings.HasPrefix(name, "alias/") && key.ID != name {
 		// A key id that is also an alias cannot happen (aliases start with alias/).
 		return kms.Key{}, errorf(ErrNotFound, "Key '%s' does not exist", k.KeyARN(name))
 	}

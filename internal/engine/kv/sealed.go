@@ -1,9 +1,9 @@
 package kv
 
 import (
-	"errors"
 	"crypto/cipher"
 	"crypto/rand"
+	"errors"
 	"fmt"
 )
 
