@@ -33,7 +33,7 @@ var layers = []layer{
 	{"replication", "journal shipping between regions, promotion, fencing; no AWS",
 		[]string{"internal/replication"}},
 	{"domain", "control plane, monitoring, stacks: AWS's rules, not its wire formats",
-		[]string{"internal/control", "internal/monitor/...", "internal/cfn"}},
+		[]string{"internal/control", "internal/control/keys", "internal/control/network", "internal/monitor/...", "internal/cfn"}},
 	{"domain users", "over the domain: CloudFormation's resource types, fakes for tests",
 		[]string{"internal/cfn/resources", "internal/control/controltest"}},
 	{"aws errors", "domain errors to AWS codes, statuses and wire shapes",
