@@ -22,7 +22,8 @@
 //	 4 replication: journal shipping between regions, promotion, fencing; no AWS
 //	     internal/replication
 //	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats
-//	     internal/control internal/monitor/... internal/cfn
+//	     internal/control internal/control/keys internal/control/network
+//	     internal/monitor/... internal/cfn
 //	 6 domain users: over the domain: CloudFormation's resource types, fakes for tests
 //	     internal/cfn/resources internal/control/controltest
 //	 7 aws errors: domain errors to AWS codes, statuses and wire shapes
