@@ -130,8 +130,10 @@ func (fs *FS) commitGroup(group []*op) {
 	for _, o := range group {
 		tx := fs.newTxn(b, seq+1)
 		o.err = fs.runTxn(tx, o)
-		// Blocks this transaction wrote stay in flight until the commit.
+		// Blocks this transaction wrote or needs stay in flight until the
+		// commit.
 		o.inflight = append(o.inflight, tx.put...)
+		o.inflight = append(o.inflight, tx.hold...)
 		if o.err != nil {
 			fs.releaseUnused(tx.put, nil)
 			continue
@@ -231,6 +233,14 @@ type txn struct {
 	dBytes  int64
 	dFiles  int64
 	put     []blocks.ID // blocks written by this transaction (in flight)
+	// hold: blocks this transaction only needs present (a replica's
+	// apply, ingest or resync), in flight until the commit; unlike put,
+	// a failed transaction does not hand them to the collector, since it
+	// did not write them.
+	hold []blocks.ID
+	// keep: blocks of hold that stay in flight after the commit, for the
+	// retry of an apply that found others missing (FS.retryHold)
+	keep []blocks.ID
 	// noJournal: the transaction writes no record (local-only changes).
 	noJournal bool
 	rec       *Record

@@ -38,6 +38,10 @@ type FS struct {
 	boot       uint64 // boot counter in use; 0 = not yet bumped since open
 	genCounter uint64
 	meta       metaCache
+	// retryHold: blocks a replica has that its last apply, ingest or
+	// resync needed but could not use yet because others were missing;
+	// in flight until the next one (see needBlocks).
+	retryHold []blocks.ID
 
 	// Published state, readable by anyone.
 	durable  atomic.Uint64
@@ -226,6 +230,8 @@ func (fs *FS) close() {
 	fs.maint.stop()
 	close(fs.stop)
 	<-fs.done
+	fs.dom.doneInflight(fs.retryHold...)
+	fs.retryHold = nil
 	fs.cancel()
 }
 

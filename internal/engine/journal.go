@@ -135,6 +135,7 @@ func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 	)
 	err := fs.do(ctx, opApply, "apply", func(tx *txn) error {
 		tx.noJournal = true
+		fs.takeRetryHold(tx)
 		m := fs.mode
 		if m.SyncActive {
 			return fmt.Errorf("engine: apply to %s: initial sync in progress: %w", fs.name, ErrInvalid)
@@ -158,11 +159,17 @@ func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 				paused = true
 				break
 			}
-			var err error
-			if missing, err = fs.checkBlocks(tx, r); err != nil {
+			var (
+				present []blocks.ID
+				err     error
+			)
+			if missing, present, err = fs.needBlocks(tx, r.AddedRefs); err != nil {
 				return err
 			}
 			if len(missing) > 0 {
+				// Records before r are applied; r waits for the
+				// missing blocks, and its present ones wait with it.
+				tx.keep = present
 				break
 			}
 			todo = append(todo, r)
@@ -205,25 +212,48 @@ func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 	return applied, err
 }
 
-// checkBlocks returns the blocks a record references that the replica
-// lacks, keeping the present ones in flight until the commit.
-func (fs *FS) checkBlocks(tx *txn, r *Record) ([]blocks.ID, error) {
-	var missing []blocks.ID
-	for _, id := range r.AddedRefs {
+// needBlocks returns which of ids (the blocks a record, sync chunk or
+// resync range references) the replica lacks, and which it has. Each id is
+// put in flight before the store is asked, so that the collector cannot
+// delete a present block between the look and the commit that references
+// it.
+//
+// When some are missing, the caller does not apply what needs them and
+// the sender pushes the missing blocks and retries. The caller then sets
+// tx.keep to the present ones: they stay in flight until that retry
+// (takeRetryHold). A present block may have no holder yet — a block an
+// earlier record released and this one references again — and without
+// the mark the collector could delete it while the missing ones travel,
+// so that the retry would find it missing in turn.
+func (fs *FS) needBlocks(tx *txn, ids []blocks.ID) (missing, present []blocks.ID, err error) {
+	for _, id := range ids {
 		fs.dom.addInflight(id)
-		tx.put = append(tx.put, id)
+		tx.hold = append(tx.hold, id)
 		ok := false
 		if fs.dom.blockStore() != nil {
-			var err error
 			if ok, err = fs.dom.blockStore().Has(tx.ctx(), id); err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrIO, err)
+				return nil, nil, fmt.Errorf("%w: %w", ErrIO, err)
 			}
 		}
-		if !ok {
+		if ok {
+			present = append(present, id)
+		} else {
 			missing = append(missing, id)
 		}
 	}
-	return missing, nil
+	return missing, present, nil
+}
+
+// takeRetryHold starts a replica's apply, ingest or resync: the blocks kept
+// for it by the previous one are released with tx (which marks again those
+// it needs), and once tx commits its own tx.keep are kept for the next.
+func (fs *FS) takeRetryHold(tx *txn) {
+	tx.hold = append(tx.hold, fs.retryHold...)
+	fs.retryHold = nil
+	tx.onCommit = append(tx.onCommit, func() {
+		fs.dom.addInflight(tx.keep...)
+		fs.retryHold = tx.keep
+	})
 }
 
 // adoptSuper learns the lineage keys of a replica from its first record (or

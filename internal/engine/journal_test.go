@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
 )
 
 // ship applies recs to the replica, pushing whatever blocks it lacks from
@@ -173,6 +176,127 @@ func TestJournalReplay(t *testing.T) {
 			_, err = dst.Mkdir(ctx, RootCred, RootIno, "nope", SetAttr{})
 			wantErr(t, err, ErrReadOnly)
 		})
+	}
+}
+
+// releasedThenReused builds a replica that has applied every record of a
+// source but its last two: a block X was written, released (its file
+// removed), and the last record writes a file of X and a new block Y. The
+// replica still has X's block file, released and not collected yet.
+func releasedThenReused(t *testing.T) (v *env, src, dst *FS, tail []*Record, x, y blocks.ID) {
+	t.Helper()
+	ctx := context.Background()
+	v = newEnv(t)
+	src = v.mkfs("src")
+	if err := src.SetPin("dst", 1); err != nil {
+		t.Fatal(err)
+	}
+	bx := bytes.Repeat([]byte("X"), MinBlockSize)
+	by := bytes.Repeat([]byte("Y"), MinBlockSize)
+	a := must(src.Create(ctx, RootCred, RootIno, "a", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+	must3(src.Write(ctx, RootCred, a, 0, bx))(t)
+	must(src.Remove(ctx, RootCred, RootIno, "a"))(t)
+	b := must(src.Create(ctx, RootCred, RootIno, "b", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+	must3(src.Write(ctx, RootCred, b, 0, append(bytes.Clone(bx), by...)))(t)
+	recs, err := src.ReadJournal(ctx, 1, 100, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recs[len(recs)-1]
+	if len(last.AddedRefs) != 2 {
+		t.Fatalf("the last record adds %d references, want 2 (X and Y)", len(last.AddedRefs))
+	}
+	x, y = last.AddedRefs[0], last.AddedRefs[1]
+	if data, err := src.GetBlock(ctx, x); err != nil {
+		t.Fatal(err)
+	} else if data[0] != 'X' {
+		x, y = y, x
+	}
+	if dst, err = v.e.CreateReplica(ctx, "dst", ""); err != nil {
+		t.Fatal(err)
+	}
+	ship(t, ctx, src, dst, recs[:len(recs)-2])
+	if missing, err := dst.MissingBlocks(ctx, []blocks.ID{x, y}); err != nil || len(missing) != 1 || missing[0] != y {
+		t.Fatalf("before the last records the replica lacks %v (%v), want only Y", missing, err)
+	}
+	return v, src, dst, recs[len(recs)-2:], x, y
+}
+
+// TestApplyRetryKeepsPresentBlocks is the regression test of a flaky
+// TestJournalReplay: an apply that stops at a record for a missing block
+// must keep that record's present blocks until the retry. X has no holder
+// on the replica (released by an earlier record, not collected yet); before
+// the fix the collector could delete it while Y was being pushed, and the
+// retry found X missing in turn.
+func TestApplyRetryKeepsPresentBlocks(t *testing.T) {
+	ctx := context.Background()
+	v, src, dst, tail, x, y := releasedThenReused(t)
+	_, err := dst.Apply(ctx, tail)
+	var mb *MissingBlocksError
+	if !errors.As(err, &mb) || len(mb.IDs) != 1 || mb.IDs[0] != y {
+		t.Fatalf("apply: %v, want Y missing", err)
+	}
+	if _, err := v.e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if missing, err := dst.MissingBlocks(ctx, []blocks.ID{x}); err != nil || len(missing) != 0 {
+		t.Fatalf("the collector deleted X while the apply waited for Y (%v)", err)
+	}
+	data, err := src.GetBlock(ctx, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.PutBlock(ctx, y, data); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := dst.Apply(ctx, tail); err != nil || seq != tail[len(tail)-1].Seq {
+		t.Fatalf("retry: applied %d, %v", seq, err)
+	}
+	// Held by the file now; the retry mark is gone, and nothing leaks:
+	// removing the file lets the collector take both blocks.
+	if n, err := v.e.CollectGarbage(ctx); err != nil || n != 0 {
+		t.Fatalf("collected %d blocks of a live file (%v)", n, err)
+	}
+	must(src.Remove(ctx, RootCred, RootIno, "b"))(t)
+	recs, err := src.ReadJournal(ctx, tail[len(tail)-1].Seq+1, 10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ship(t, ctx, src, dst, recs)
+	if n, err := v.e.CollectGarbage(ctx); err != nil || n != 2 {
+		t.Fatalf("collected %d blocks after the removal, want 2 (%v)", n, err)
+	}
+}
+
+// TestApplyFailureKeepsPushedBlocks: a block pushed ahead of its record is
+// not the failed apply's to collect (it wrote nothing): before the fix an
+// apply refused for a gap queued the blocks it had looked at as orphans of
+// a failed write, and the collector deleted the pushed block.
+func TestApplyFailureKeepsPushedBlocks(t *testing.T) {
+	ctx := context.Background()
+	v, src, dst, tail, x, y := releasedThenReused(t)
+	ship(t, ctx, src, dst, tail[:1])
+	if n, err := v.e.CollectGarbage(ctx); err != nil || n != 1 { // X, released
+		t.Fatalf("collected %d blocks, want 1 (%v)", n, err)
+	}
+	for _, id := range []blocks.ID{x, y} { // pushed ahead of the record
+		data, err := src.GetBlock(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.PutBlock(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gap := *tail[1]
+	gap.Seq += 2
+	_, err := dst.Apply(ctx, []*Record{tail[1], &gap})
+	wantErr(t, err, ErrGap)
+	if _, err := v.e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := dst.Apply(ctx, tail[1:]); err != nil || seq != tail[1].Seq {
+		t.Fatalf("apply after the refused one: applied %d, %v (a pushed block was collected)", seq, err)
 	}
 }
 

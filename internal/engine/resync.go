@@ -111,18 +111,22 @@ func (fs *FS) IngestRanges(ctx context.Context, seq, epoch uint64, t time.Time, 
 	var missing []blocks.ID
 	err := fs.do(ctx, opApply, "resync", func(tx *txn) error {
 		tx.noJournal = true
+		fs.takeRetryHold(tx)
 		m := fs.mode
 		if !m.SyncActive || !m.Resync {
 			return fmt.Errorf("engine: resync ranges into %s: no resync in progress: %w", fs.name, ErrInvalid)
 		}
+		var present []blocks.ID
 		for _, r := range ranges {
-			mi, err := fs.refBlocksMissing(tx, r.Pairs)
+			mi, pr, err := fs.refBlocksMissing(tx, r.Pairs)
 			if err != nil {
 				return err
 			}
 			missing = append(missing, mi...)
+			present = append(present, pr...)
 		}
 		if len(missing) > 0 {
+			tx.keep = present // nothing is written: all of it waits for the retry
 			return nil
 		}
 		for _, r := range ranges {

@@ -74,6 +74,7 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 	var missing []blocks.ID
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
 		tx.noJournal = true
+		fs.takeRetryHold(tx)
 		m := fs.mode
 		if m.Resync {
 			return fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
@@ -108,11 +109,15 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 			return fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
 		}
 		// Blocks first: nothing that needs a missing block is written.
-		var err error
-		if missing, err = fs.refBlocksMissing(tx, pairs); err != nil {
+		var (
+			present []blocks.ID
+			err     error
+		)
+		if missing, present, err = fs.refBlocksMissing(tx, pairs); err != nil {
 			return err
 		}
 		if len(missing) > 0 {
+			tx.keep = present // the reference counts wait for the retry
 			// Blocks can be pushed only once the superblock (the id key)
 			// is known: take the part of the chunk before the reference
 			// counts now when it holds the superblock.
@@ -149,32 +154,21 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 	return fs.SyncState(), err
 }
 
-// refBlocksMissing returns the blocks that the reference counts among
-// pairs name and the store lacks, keeping the present ones in flight until
-// the commit.
-func (fs *FS) refBlocksMissing(tx *txn, pairs []Mutation) ([]blocks.ID, error) {
-	var missing []blocks.ID
+// refBlocksMissing returns, of the blocks that the reference counts among
+// pairs name, those the store lacks and those it has (needBlocks).
+func (fs *FS) refBlocksMissing(tx *txn, pairs []Mutation) (missing, present []blocks.ID, err error) {
+	var ids []blocks.ID
 	for _, p := range pairs {
 		if p.Delete || len(p.Key) != 1+blocks.IDSize || p.Key[0] != relRef {
 			continue
 		}
 		id, err := blocks.IDFromBytes(p.Key[1:])
 		if err != nil {
-			return nil, fmt.Errorf("engine: ingest: %w: %w", ErrCorrupt, err)
+			return nil, nil, fmt.Errorf("engine: ingest: %w: %w", ErrCorrupt, err)
 		}
-		fs.dom.addInflight(id)
-		tx.put = append(tx.put, id)
-		ok := false
-		if st := fs.dom.blockStore(); st != nil {
-			if ok, err = st.Has(tx.ctx(), id); err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrIO, err)
-			}
-		}
-		if !ok {
-			missing = append(missing, id)
-		}
+		ids = append(ids, id)
 	}
-	return missing, nil
+	return fs.needBlocks(tx, ids)
 }
 
 // replaceRange makes [lo, hi) hold exactly pairs (sorted, inside the
