@@ -85,13 +85,28 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	if err != nil {
 		return err
 	}
+	// Refuse a second dev before touching anything: the same data
+	// directory, then the edge's address.
+	if devRunning(dataDir) {
+		return fmt.Errorf("another regionfs dev is running on %s", dataDir)
+	}
+	ln, err := listenTCP("edge", devEdgeAddr)
+	if err != nil {
+		return fmt.Errorf("%w; is another regionfs dev running (with another --data-dir)?", err)
+	}
+	defer func() {
+		if ln != nil {
+			ln.Close() // not handed to the edge
+		}
+	}()
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return err
 	}
+	// env.sh is replaced atomically once every region is up, and never
+	// removed: its lines stay valid across restarts (the credentials are
+	// kept). The edge starts serving after it is written, so a client that
+	// reaches the edge finds the current one.
 	envPath := filepath.Join(dataDir, "env.sh")
-	if err := os.Remove(envPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
 	cred, err := devCredentials(dataDir)
 	if err != nil {
 		return err
@@ -134,18 +149,6 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", devEdgeAddr)
-	if err != nil {
-		return fmt.Errorf("edge: %w (is another regionfs dev running?)", err)
-	}
-	edgeDone := make(chan error, 1)
-	go func() { edgeDone <- e.ServeListener(ctx, ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		err = errors.Join(err, e.Shutdown(sctx), <-edgeDone)
-	}()
-
 	ctl, err := startDevControl(ctx, dataDir, nodes, log)
 	if err != nil {
 		return err
@@ -166,6 +169,14 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	if err := writeFileAtomic(envPath, []byte(env), 0o600); err != nil {
 		return err
 	}
+	edgeDone := make(chan error, 1)
+	go func(ln net.Listener) { edgeDone <- e.ServeListener(ctx, ln) }(ln)
+	ln = nil
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err, e.Shutdown(sctx), <-edgeDone)
+	}()
 	fmt.Fprintf(out, "regionfs dev: edge on http://%s; regions us-east-1 (127.1.0.1:7070) and us-west-2 (127.2.0.1:7070)\n", devEdgeAddr)
 	fmt.Fprintf(out, "data in %s; paste these lines, or run: . %s\n\n%s\n", dataDir, envPath, env)
 	fmt.Fprintf(out, "then, for example:\n  aws efs create-file-system --creation-token demo\n"+

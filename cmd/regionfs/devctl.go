@@ -28,10 +28,19 @@ type devControl struct {
 	path string
 }
 
+// devRunning reports whether a regionfs dev answers on dataDir's socket.
+func devRunning(dataDir string) bool {
+	c, err := net.DialTimeout("unix", filepath.Join(dataDir, devSocket), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 func startDevControl(ctx context.Context, dataDir string, nodes map[string]*node, log *slog.Logger) (*devControl, error) {
 	path := filepath.Join(dataDir, devSocket)
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+	if devRunning(dataDir) {
 		return nil, fmt.Errorf("another regionfs dev is running on %s", dataDir)
 	}
 	os.Remove(path) // a stale socket of a process that died

@@ -50,6 +50,10 @@ type node struct {
 	stacks  *cfn.Engine
 	keys    *keys.Keys
 	apiOpts region.Options
+	lock    *os.File // flock on the data directory; nil until created
+
+	// lns holds the listeners bound at start until they serve (nil after).
+	lns *regionListeners
 
 	mu      sync.Mutex // guards the fields below
 	api     *region.Server
@@ -59,39 +63,53 @@ type node struct {
 
 // openNode opens a region from its config; cache, when set, is a Pebble
 // block cache shared with other regions of the process. onFatal ends the
-// process after a storage error.
-func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onFatal func(error)) (n *node, err error) {
-	base := log
-	log = log.With("region", cfg.Region)
-	n = &node{cfg: cfg, log: log, baseLog: base, reg: prometheus.NewRegistry()}
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	defer func() {
-		if err != nil {
-			n.closeStorage()
-		}
-	}()
-	for _, d := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "kv"), filepath.Join(cfg.DataDir, "blocks")} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-	}
-	secrets, err := config.Secrets(cfg.Credentials)
+// process after a storage error. It reads every file the config names and
+// binds the region's listeners before it creates anything (startup.go), and
+// on failure it closes whatever it opened.
+func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onFatal func(error)) (*node, error) {
+	files, err := loadRegionFiles(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if n.keyring, err = loadKeyring(cfg.KMSKeys, cfg.DataDir); err != nil {
+	lns, err := bindRegion(cfg)
+	if err != nil {
 		return nil, err
+	}
+	n := &node{cfg: cfg, log: log.With("region", cfg.Region), baseLog: log, reg: prometheus.NewRegistry(),
+		keyring: files.keyring, lns: lns}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := n.open(ctx, files, cache, onFatal); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := n.close(sctx); cerr != nil {
+			n.log.Warn("closing after a failed start", "err", cerr)
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+// open creates and locks the data directory and opens the store, engine,
+// control plane and replication.
+func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache, onFatal func(error)) error {
+	cfg, log := n.cfg, n.log
+	var err error
+	if n.lock, err = prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	if err := n.keyring.Attach(filepath.Join(cfg.DataDir, "kms", "keyring.json")); err != nil {
+		return fmt.Errorf("kms keyring: %w", err)
 	}
 	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize)}
 	if cache == nil {
 		popts.CacheSizeBytes = int64(cfg.Engine.CacheSize)
 	}
 	if n.store, err = pebblekv.Open(filepath.Join(cfg.DataDir, "kv"), popts); err != nil {
-		return nil, fmt.Errorf("metadata store: %w", err)
+		return fmt.Errorf("metadata store: %w", err)
 	}
 	d, err := disk.NewOS(filepath.Join(cfg.DataDir, "blocks"))
 	if err != nil {
-		return nil, fmt.Errorf("block store: %w", err)
+		return fmt.Errorf("block store: %w", err)
 	}
 	e := cfg.Engine
 	n.engine, err = engine.Open(ctx, engine.Options{
@@ -102,51 +120,35 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 		OnFatal: onFatal,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return fmt.Errorf("engine: %w", err)
 	}
 	n.mts = newMountTargets(log, n.reg, subnetBinder(cfg))
 	if n.mts.tls, err = newMountTLS(cfg.DataDir, cfg.Region, cfg.NFS.TLSClientAuth); err != nil {
-		return nil, fmt.Errorf("nfs tls: %w", err)
+		return fmt.Errorf("nfs tls: %w", err)
 	}
 	if n.control, err = openControl(ctx, n); err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
+		return fmt.Errorf("control plane: %w", err)
 	}
-	if n.repl, err = openReplication(ctx, n); err != nil {
-		n.control.close()
-		return nil, fmt.Errorf("replication: %w", err)
-	}
-	var apiTLS *tls.Config
-	if cfg.API.TLS != nil {
-		if apiTLS, err = serverTLS(cfg.API.TLS); err != nil {
-			return nil, fmt.Errorf("api tls: %w", err)
-		}
+	if n.repl, err = openReplication(ctx, n, files); err != nil {
+		return fmt.Errorf("replication: %w", err)
 	}
 	n.apiOpts = region.Options{
 		Name:     cfg.Region,
 		Listen:   cfg.API.Listen,
-		TLS:      apiTLS,
-		Secret:   func(id string) (string, bool) { s, ok := secrets[id]; return s, ok },
+		TLS:      files.apiTLS,
+		Secret:   func(id string) (string, bool) { s, ok := files.access[id]; return s, ok },
 		EFS:      n.control.efs,
 		EC2:      ec2.NewHandler(ec2Region(cfg, n.control.usedAddresses), log),
 		Registry: n.reg,
-		Logger:   base, // the API server names the region itself
+		Logger:   n.baseLog, // the API server names the region itself
 	}
 	if n.keys, err = openKeys(n); err != nil {
-		if n.repl != nil {
-			n.repl.close(ctx)
-		}
-		n.control.close()
-		return nil, fmt.Errorf("kms: %w", err)
+		return fmt.Errorf("kms: %w", err)
 	}
 	if n.stacks, err = openStacks(n); err != nil {
-		n.keys.Close()
-		if n.repl != nil {
-			n.repl.close(ctx)
-		}
-		n.control.close()
-		return nil, fmt.Errorf("cloudformation: %w", err)
+		return fmt.Errorf("cloudformation: %w", err)
 	}
-	return n, nil
+	return nil
 }
 
 // startAPI starts serving the region's API; it fails when the address
@@ -161,9 +163,11 @@ func (n *node) startAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", n.cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("region %s: api listen: %w", n.cfg.Region, err)
+	var ln net.Listener
+	if n.lns != nil && n.lns.api != nil {
+		ln, n.lns.api = n.lns.api, nil // bound at start
+	} else if ln, err = listenTCP("api.listen", n.cfg.API.Listen); err != nil {
+		return fmt.Errorf("region %s: %w", n.cfg.Region, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.ServeListener(ctx, ln) }()
@@ -228,6 +232,7 @@ func (n *node) isDown() bool {
 func (n *node) close(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, n.stopAPI(ctx))
+	n.lns.close()
 	if n.stacks != nil {
 		errs = append(errs, n.stacks.Close())
 	}
@@ -240,7 +245,9 @@ func (n *node) close(ctx context.Context) error {
 	if n.control != nil {
 		errs = append(errs, n.control.close())
 	}
-	errs = append(errs, n.mts.close(ctx))
+	if n.mts != nil {
+		errs = append(errs, n.mts.close(ctx))
+	}
 	errs = append(errs, n.closeStorage())
 	return errors.Join(errs...)
 }
@@ -254,6 +261,10 @@ func (n *node) closeStorage() error {
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
 		n.store = nil
+	}
+	if n.lock != nil {
+		errs = append(errs, n.lock.Close()) // releases the flock
+		n.lock = nil
 	}
 	return errors.Join(errs...)
 }
@@ -316,7 +327,7 @@ func ec2Region(cfg *config.Config, used func(subnetID string) int) ec2.Region {
 // loadKeyring builds the keyring: the configured KMS keys (static, AWS
 // managed) and the keys made through the KMS API, kept in
 // DataDir/kms/keyring.json.
-func loadKeyring(keys []config.KMSKey, dataDir string) (*kms.Keyring, error) {
+func loadKeyring(keys []config.KMSKey) (*kms.Keyring, error) {
 	var ks []kms.Key
 	for _, k := range keys {
 		material, err := readKeyFile(k.KeyFile)
@@ -325,14 +336,8 @@ func loadKeyring(keys []config.KMSKey, dataDir string) (*kms.Keyring, error) {
 		}
 		ks = append(ks, kms.Key{ID: k.ID, Aliases: k.Aliases, Material: material})
 	}
-	ring, err := kms.New(ks...)
-	if err != nil {
-		return nil, err
-	}
-	if err := ring.Attach(filepath.Join(dataDir, "kms", "keyring.json")); err != nil {
-		return nil, err
-	}
-	return ring, nil
+	// Attached to its state file in the data directory once that exists.
+	return kms.New(ks...)
 }
 
 // readKeyFile reads 32 bytes of key material: raw, hex or base64.

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/regionfs/regionfs/internal/api/efsrepl"
@@ -28,50 +25,40 @@ type replicationPlane struct {
 }
 
 // openReplication opens n's replication (after its control plane) and puts
-// the replication operations in front of its EFS handler.
-func openReplication(ctx context.Context, n *node) (*replicationPlane, error) {
+// the replication operations in front of its EFS handler. The peers'
+// secrets and TLS material come from files (read before anything was
+// created); the listener was bound then too.
+func openReplication(ctx context.Context, n *node, files *regionFiles) (*replicationPlane, error) {
 	cfg := n.cfg
 	if cfg.Replication.Listen == "" {
 		return nil, nil // replication is not configured
 	}
 	peers := map[string]replication.Peer{}
-	for _, p := range cfg.Peers {
-		secret, err := p.PeerSecret()
-		if err != nil {
-			return nil, err
-		}
-		scheme := "http"
-		var ctls *tls.Config
-		if p.TLS != nil {
-			scheme = "https"
-			if ctls, err = clientTLS(p.TLS); err != nil {
-				return nil, fmt.Errorf("peer %s tls: %w", p.Name, err)
-			}
-		}
-		peers[p.Name] = replication.Peer{URL: scheme + "://" + p.Replication, Secret: secret, TLS: ctls}
+	for name, p := range files.peers {
+		peers[name] = p
 	}
 	// The region itself, for replication between its zones.
-	self, err := selfSecret(cfg.Replicate.SelfSecretFile, cfg.DataDir)
-	if err != nil {
-		return nil, err
+	self := files.selfSecret
+	if self == nil {
+		file := filepath.Join(cfg.DataDir, "replication-self.secret")
+		if err := ensureSecretFile(file); err != nil {
+			return nil, err
+		}
+		var err error
+		if self, err = readSelfSecret(file); err != nil {
+			return nil, err
+		}
 	}
-	var stls, ctls *tls.Config
 	scheme := "http"
-	if t := cfg.Replication.TLS; t != nil {
-		if stls, err = serverTLS(t); err != nil {
-			return nil, fmt.Errorf("replication tls: %w", err)
-		}
+	if files.replServerTLS != nil {
 		scheme = "https"
-		if ctls, err = clientTLS(t); err != nil {
-			return nil, fmt.Errorf("replication tls: %w", err)
-		}
 	}
-	peers[cfg.Region] = replication.Peer{URL: scheme + "://" + cfg.Replication.Listen, Secret: self, TLS: ctls}
+	peers[cfg.Region] = replication.Peer{URL: scheme + "://" + cfg.Replication.Listen, Secret: self, TLS: files.replClientTLS}
 	r := cfg.Replicate
 	node := replication.New(replication.Options{
 		Region: cfg.Region, Engine: n.engine, Peers: peers, Logger: n.log, Registerer: n.reg,
 		Heartbeat: r.Heartbeat, PauseAfter: r.PauseAfter, RetainAge: r.RetainAge, ForkRetain: r.ForkRetain,
-		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, ServerTLS: stls,
+		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, ServerTLS: files.replServerTLS,
 	})
 	mgr := replication.NewManager(replication.ManagerOptions{
 		Region: cfg.Region, Account: cfg.AccountID, Node: node, Engine: n.engine, KV: n.store,
@@ -79,7 +66,9 @@ func openReplication(ctx context.Context, n *node) (*replicationPlane, error) {
 	})
 	node.SetHooks(mgr.Hooks())
 	p := &replicationPlane{node: node, mgr: mgr, listen: cfg.Replication.Listen}
-	if err := p.serve(); err != nil {
+	ln := n.lns.replication
+	n.lns.replication = nil
+	if err := p.serve(ln); err != nil {
 		node.Close()
 		return nil, err
 	}
@@ -92,36 +81,22 @@ func openReplication(ctx context.Context, n *node) (*replicationPlane, error) {
 	return p, nil
 }
 
-// selfSecret reads (or, at the first start, generates) the secret of the
-// region's replication with itself.
-func selfSecret(file, dataDir string) ([]byte, error) {
-	if file == "" {
-		file = filepath.Join(dataDir, "replication-self.secret")
-		if err := ensureSecretFile(file); err != nil {
-			return nil, err
-		}
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("replication self secret: %w", err)
-	}
-	s := strings.TrimSpace(string(b))
-	if len(s) < 16 {
-		return nil, fmt.Errorf("replication self secret in %s: at least 16 characters", file)
-	}
-	return []byte(s), nil
-}
-
-// serve starts answering peers on the replication listener.
-func (p *replicationPlane) serve() error {
+// serve starts answering peers on the replication listener: ln when
+// given (bound at start), else a new one.
+func (p *replicationPlane) serve(ln net.Listener) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return nil
 	}
-	ln, err := net.Listen("tcp", p.listen)
-	if err != nil {
-		return fmt.Errorf("replication listen: %w", err)
+	if ln == nil {
+		var err error
+		if ln, err = listenTCP("replication.listen", p.listen); err != nil {
+			return err
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.node.Serve(ln) }()
@@ -144,7 +119,7 @@ func (p *replicationPlane) suspend(ctx context.Context) error {
 
 // resume brings it back.
 func (p *replicationPlane) resume() error {
-	if err := p.serve(); err != nil {
+	if err := p.serve(nil); err != nil {
 		return err
 	}
 	return p.node.Resume()
