@@ -28,7 +28,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "Elastic file system with continuous cross-region replication",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newNFSCmd())
 	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd())

@@ -7,15 +7,18 @@ import (
 )
 
 func TestVersion(t *testing.T) {
-	cmd := newRootCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"version"})
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(out.String(), "regionfs ") || !strings.Contains(out.String(), "storage-format 1") {
-		t.Fatalf("version output %q", out.String())
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-v"}} {
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if !strings.HasPrefix(out.String(), "regionfs ") || !strings.Contains(out.String(), "storage-format 1") ||
+			strings.Count(out.String(), "\n") != 1 {
+			t.Fatalf("%v: version output %q", args, out.String())
+		}
 	}
 }
 
