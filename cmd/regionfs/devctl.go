@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -117,6 +118,7 @@ func (c *devControl) close() {
 }
 
 func newDevRegionCmd(dataDir *string) *cobra.Command {
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "region stop|start|status [NAME]",
 		Short: "Take a region of the running regionfs dev down or up (a regional outage on demand)",
@@ -124,14 +126,18 @@ func newDevRegionCmd(dataDir *string) *cobra.Command {
 
   regionfs dev region stop us-east-1    # its API and NFS stop answering; the edge stays up
   regionfs dev region start us-east-1
-  regionfs dev region status`,
+  regionfs dev region status            # one line per region; --json for the raw answer
+
+Run it from the directory regionfs dev was started in, or pass the same
+--data-dir.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			sock := filepath.Join(*dataDir, devSocket)
 			client := &http.Client{
 				Timeout: 60 * time.Second,
 				Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 					var d net.Dialer
-					return d.DialContext(ctx, "unix", filepath.Join(*dataDir, devSocket))
+					return d.DialContext(ctx, "unix", sock)
 				}},
 			}
 			var req *http.Request
@@ -145,16 +151,46 @@ func newDevRegionCmd(dataDir *string) *cobra.Command {
 			}
 			resp, err := client.Do(req)
 			if err != nil {
-				return fmt.Errorf("no regionfs dev running on %s: %w", *dataDir, err)
+				return noDevError(*dataDir, err)
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != http.StatusOK {
 				return errors.New(strings.TrimSpace(string(b)))
 			}
-			fmt.Fprint(cmd.OutOrStdout(), string(b))
+			out := cmd.OutOrStdout()
+			if args[0] != "status" || asJSON {
+				_, err = out.Write(b)
+				return err
+			}
+			var st map[string]string
+			if err := json.Unmarshal(b, &st); err != nil {
+				return fmt.Errorf("dev control answer: %w", err)
+			}
+			names := make([]string, 0, len(st))
+			for n := range st {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				fmt.Fprintf(out, "%s: %s\n", n, st[n])
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with status: print the raw JSON answer")
 	return cmd
+}
+
+// noDevError explains a failed connection to the dev control socket.
+func noDevError(dataDir string, err error) error {
+	abs, aerr := filepath.Abs(dataDir)
+	if aerr != nil {
+		abs = dataDir
+	}
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("no regionfs dev is running on %s (no answer on %s); "+
+			"if it runs with another data directory, pass it: regionfs dev region … --data-dir DIR", abs, filepath.Join(abs, devSocket))
+	}
+	return fmt.Errorf("regionfs dev on %s: %w", abs, err)
 }
