@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 )
 
@@ -30,23 +31,33 @@ type opsClient struct {
 	http     *http.Client
 }
 
+// envHint says where the environment of the operator commands comes from.
+const envHint = "for regionfs dev: . regionfs-data/env.sh; for serve: export AWS_ACCESS_KEY_ID, " +
+	"AWS_SECRET_ACCESS_KEY (a credential of the region config), AWS_REGION and AWS_ENDPOINT_URL_EFS (the edge or the region's api.listen)"
+
 func newOpsClient(ctx context.Context, region, endpoint string) (*opsClient, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// regionfs is never reached with EC2 instance credentials: without the
+	// metadata service a missing credential is reported at once instead of
+	// after the SDK's 8 s of IMDS retries.
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
 	if region != "" {
 		opts = append(opts, awsconfig.WithRegion(region))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
+		return nil, fmt.Errorf("AWS configuration: %w (%s)", err, envHint)
 	}
 	if cfg.Region == "" {
-		return nil, fmt.Errorf("no region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region")
+		return nil, fmt.Errorf("no region: set AWS_REGION or pass --region (%s)", envHint)
 	}
 	if endpoint == "" {
 		endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_EFS"), os.Getenv("AWS_ENDPOINT_URL"))
 	}
 	if endpoint == "" {
-		return nil, fmt.Errorf("no endpoint: set AWS_ENDPOINT_URL_EFS (`. regionfs-data/env.sh` does) or pass --endpoint")
+		return nil, fmt.Errorf("no endpoint: set AWS_ENDPOINT_URL_EFS or pass --endpoint (%s)", envHint)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (%s)", envHint)
 	}
 	endpoint = strings.TrimRight(endpoint, "/")
 	c := &opsClient{cfg: cfg, endpoint: endpoint, http: &http.Client{Timeout: 2 * time.Minute}}
