@@ -138,7 +138,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		TLS:      files.apiTLS,
 		Secret:   func(id string) (string, bool) { s, ok := files.access[id]; return s, ok },
 		EFS:      n.control.efs,
-		EC2:      ec2.NewHandler(ec2Region(cfg, n.control.usedAddresses), log),
+		EC2:      ec2Handler(cfg, n.control, log),
 		Registry: n.reg,
 		Logger:   n.baseLog, // the API server names the region itself
 	}
@@ -304,6 +304,14 @@ func subnetBinder(cfg *config.Config) func(netip.AddrPort) netip.AddrPort {
 		}
 		return a
 	}
+}
+
+// ec2Handler serves the region's EC2 subset: its subnets and VPC from the
+// configuration, its security groups from the network domain.
+func ec2Handler(cfg *config.Config, c *controlPlane, log *slog.Logger) *ec2.Handler {
+	h := ec2.NewHandler(ec2Region(cfg, c.usedAddresses), log)
+	h.SetNetwork(c.net, c.region.MountTargetsUsingGroup)
+	return h
 }
 
 // ec2Region is what the EC2 subset describes for cfg.

@@ -12,7 +12,8 @@ import (
 // plane and replication: stacks act through them) and resumes operations
 // a restart interrupted.
 func openStacks(n *node) (*cfn.Engine, error) {
-	ro := resources.Options{Region: n.control.region}
+	ro := resources.Options{Region: n.control.region, Keys: n.keys,
+		Network: resources.Network{Network: n.control.net, InUse: n.control.region.MountTargetsUsingGroup}}
 	if n.repl != nil {
 		ro.Replication = n.repl.mgr
 	}

@@ -123,6 +123,13 @@ func (r *Region) CreateMountTarget(ctx context.Context, in CreateMountTargetInpu
 // checkSecurityGroups validates the groups of a mount target in vpc and
 // returns them without repeats (the VPC's default group when none).
 func (r *Region) checkSecurityGroups(vpc string, ids []string) ([]string, error) {
+	if len(ids) == 0 && r.o.SecurityGroups != nil {
+		def, ok := r.o.SecurityGroups.DefaultSecurityGroup(vpc)
+		if !ok {
+			return nil, errorf(ErrSecurityGroupNotFound, "VPC '%s' has no security group; give SecurityGroups.", vpc)
+		}
+		return []string{def}, nil
+	}
 	if len(ids) == 0 {
 		var def string
 		for _, g := range r.o.Region.SecurityGroups {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,6 +52,14 @@ type RegionInfo struct {
 	// DefaultKMSKey names the key of Encrypted file systems without a
 	// KmsKeyId; DefaultKMSKey ("alias/aws/elasticfilesystem") when empty.
 	DefaultKMSKey string
+}
+
+// SecurityGroupSource provides the region's security groups when they are
+// managed through the EC2 API (package control/network); Ingress of a
+// group is what it admits to NFS now.
+type SecurityGroupSource interface {
+	SecurityGroup(id string) (SecurityGroup, bool)
+	DefaultSecurityGroup(vpc string) (string, bool)
 }
 
 // MountTargetServer serves NFS for mount targets; cmd implements it with
@@ -111,6 +120,8 @@ type Options struct {
 	Engine *engine.Engine
 	// Keyring holds the KMS keys (nil: encrypted file systems are refused).
 	Keyring *kms.Keyring
+	// SecurityGroups, when set, replaces Region.SecurityGroups.
+	SecurityGroups SecurityGroupSource
 	// MountTargets serves mount targets (nil: nothing is served).
 	MountTargets MountTargetServer
 	NFSPort      int
@@ -225,6 +236,43 @@ func (r *Region) RefreshMountTargets(ctx context.Context) {
 	r.startMountTargetsLocked(ctx)
 }
 
+// SecurityGroupsChanged serves the mount targets that use any of the
+// groups with their groups' current rules (new connections are admitted
+// by them at once).
+func (r *Region) SecurityGroupsChanged(ctx context.Context, groupIDs []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.o.MountTargets == nil {
+		return
+	}
+	for _, m := range sortedValues(r.mts) {
+		if m.State == StateDeleting || !slices.ContainsFunc(m.SecurityGroups, func(g string) bool { return slices.Contains(groupIDs, g) }) {
+			continue
+		}
+		spec, err := r.specLocked(m)
+		if err == nil {
+			err = r.o.MountTargets.Update(ctx, spec)
+		}
+		if err != nil {
+			r.log.Error("mount target not updated after a security group change", "mount_target", m.ID, "err", err)
+		}
+	}
+}
+
+// MountTargetsUsingGroup lists the mount targets (their network
+// interfaces) that use a security group.
+func (r *Region) MountTargetsUsingGroup(groupID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range sortedValues(r.mts) {
+		if slices.Contains(m.SecurityGroups, groupID) {
+			out = append(out, m.ENI)
+		}
+	}
+	return out
+}
+
 func setDefault(v *int, d int) {
 	if *v == 0 {
 		*v = d
@@ -292,6 +340,9 @@ func (r *Region) subnet(id string) (Subnet, bool) {
 }
 
 func (r *Region) securityGroup(id string) (SecurityGroup, bool) {
+	if r.o.SecurityGroups != nil {
+		return r.o.SecurityGroups.SecurityGroup(id)
+	}
 	for _, g := range r.o.Region.SecurityGroups {
 		if g.ID == id {
 			return g, true

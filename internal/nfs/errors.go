@@ -51,6 +51,7 @@ var statusTable = []struct {
 	{engine.ErrFSBusy, proto.ErrJukebox},
 	{engine.ErrNotReady, proto.ErrJukebox}, // a replica before its first consistent point
 	{engine.ErrClosed, proto.ErrJukebox},
+	{engine.ErrKeyUnavailable, proto.ErrIO}, // the file system's KMS key is disabled or deleted
 	{engine.ErrCorrupt, proto.ErrIO},
 	{engine.ErrIO, proto.ErrIO},
 	{engine.ErrFatal, proto.ErrIO},

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"regexp"
+	"slices"
 )
 
 var groupIDRe = regexp.MustCompile(`^sg-[0-9a-f]{8,40}$`)
@@ -29,11 +30,24 @@ type groupItem struct {
 }
 
 type ipPermission struct {
-	IPProtocol string      `xml:"ipProtocol"`
-	FromPort   *int        `xml:"fromPort,omitempty"`
-	ToPort     *int        `xml:"toPort,omitempty"`
-	IPRanges   []ipRange   `xml:"ipRanges>item"`
-	IPv6Ranges []ipv6Range `xml:"ipv6Ranges>item"`
+	IPProtocol    string         `xml:"ipProtocol"`
+	FromPort      *int           `xml:"fromPort,omitempty"`
+	ToPort        *int           `xml:"toPort,omitempty"`
+	Groups        []groupPair    `xml:"groups>item"`
+	IPRanges      []ipRange      `xml:"ipRanges>item"`
+	IPv6Ranges    []ipv6Range    `xml:"ipv6Ranges>item"`
+	PrefixListIDs []prefixListID `xml:"prefixListIds>item"`
+}
+
+type groupPair struct {
+	GroupID     string `xml:"groupId"`
+	UserID      string `xml:"userId"`
+	Description string `xml:"description,omitempty"`
+}
+
+type prefixListID struct {
+	ID          string `xml:"prefixListId"`
+	Description string `xml:"description,omitempty"`
 }
 
 type ipRange struct {
@@ -62,25 +76,25 @@ func (h *Handler) describeSecurityGroups(p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	all := h.allGroupItems()
 	for _, id := range ids {
 		if !groupIDRe.MatchString(id) {
 			return nil, errorf(http.StatusBadRequest, "InvalidGroupId.Malformed", "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
 		}
-		if h.groupBy(func(g SecurityGroup) bool { return g.ID == id }) == nil {
+		if !slices.ContainsFunc(all, func(g groupItem) bool { return g.GroupID == id }) {
 			return nil, errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
 		}
 	}
 	for _, n := range names {
-		if h.groupBy(func(g SecurityGroup) bool { return g.Name == n }) == nil {
+		if !slices.ContainsFunc(all, func(g groupItem) bool { return g.GroupName == n }) {
 			return nil, errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC '%s'", clip(n), h.r.VPC.ID)
 		}
 	}
 	var items []groupItem
-	for _, g := range h.r.Groups {
-		if len(ids) > 0 && !contains(ids, g.ID) || len(names) > 0 && !contains(names, g.Name) {
+	for _, it := range all {
+		if len(ids) > 0 && !contains(ids, it.GroupID) || len(names) > 0 && !contains(names, it.GroupName) {
 			continue
 		}
-		it := h.groupItem(g)
 		ok, err := groupMatches(it, filters)
 		if err != nil {
 			return nil, err
@@ -96,13 +110,60 @@ func (h *Handler) describeSecurityGroups(p params) (any, error) {
 	return describeSecurityGroupsResponse{Xmlns: Namespace, RequestID: p.reqID, Groups: items[lo:hi], NextToken: next}, nil
 }
 
-func (h *Handler) groupBy(pred func(SecurityGroup) bool) *SecurityGroup {
-	for i := range h.r.Groups {
-		if pred(h.r.Groups[i]) {
-			return &h.r.Groups[i]
+// allGroupItems describes every group: the network's when it is set, else
+// the configured ones.
+func (h *Handler) allGroupItems() []groupItem {
+	var out []groupItem
+	if h.net == nil {
+		for _, g := range h.r.Groups {
+			out = append(out, h.groupItem(g))
 		}
+		return out
 	}
-	return nil
+	for _, g := range h.net.Groups() {
+		it := groupItem{OwnerID: h.r.AccountID, GroupID: g.ID, GroupName: g.Name, Description: g.Description, VpcID: g.VPCID,
+			Arn: h.groupArn(g.ID), IPPermissions: []ipPermission{}, IPPermissionsE: []ipPermission{}}
+		for _, t := range g.Tags {
+			it.Tags = append(it.Tags, tag{t.Key, t.Value})
+		}
+		type key struct {
+			egress   bool
+			proto    string
+			from, to int
+		}
+		idx := map[key]int{}
+		for _, r := range g.Rules {
+			k := key{r.Egress, r.Protocol, r.FromPort, r.ToPort}
+			list := &it.IPPermissions
+			if r.Egress {
+				list = &it.IPPermissionsE
+			}
+			i, ok := idx[k]
+			if !ok {
+				p := ipPermission{IPProtocol: r.Protocol}
+				if r.Protocol != "-1" {
+					from, to := r.FromPort, r.ToPort
+					p.FromPort, p.ToPort = &from, &to
+				}
+				*list = append(*list, p)
+				i = len(*list) - 1
+				idx[k] = i
+			}
+			p := &(*list)[i]
+			switch {
+			case r.CIDRv4 != "":
+				p.IPRanges = append(p.IPRanges, ipRange{CidrIP: r.CIDRv4, Description: r.Description})
+			case r.CIDRv6 != "":
+				p.IPv6Ranges = append(p.IPv6Ranges, ipv6Range{CidrIPv6: r.CIDRv6, Description: r.Description})
+			case r.PrefixListID != "":
+				p.PrefixListIDs = append(p.PrefixListIDs, prefixListID{ID: r.PrefixListID, Description: r.Description})
+			case r.RefGroupID != "":
+				p.Groups = append(p.Groups, groupPair{GroupID: r.RefGroupID, UserID: h.r.AccountID, Description: r.Description})
+			}
+		}
+		out = append(out, it)
+	}
+	return out
 }
 
 func (h *Handler) groupItem(g SecurityGroup) groupItem {

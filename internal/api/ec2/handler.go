@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+
+	"github.com/regionfs/regionfs/internal/control/network"
 )
 
 // Namespace is the XML namespace of EC2 responses.
@@ -21,16 +23,40 @@ const maxBody = 1 << 20
 type operation func(h *Handler, p params) (any, error)
 
 var operations = map[string]operation{
-	"DescribeSubnets":           (*Handler).describeSubnets,
-	"DescribeSecurityGroups":    (*Handler).describeSecurityGroups,
-	"DescribeAvailabilityZones": (*Handler).describeAvailabilityZones,
-	"DescribeVpcs":              (*Handler).describeVpcs,
+	"DescribeSubnets":               (*Handler).describeSubnets,
+	"DescribeSecurityGroups":        (*Handler).describeSecurityGroups,
+	"DescribeAvailabilityZones":     (*Handler).describeAvailabilityZones,
+	"DescribeVpcs":                  (*Handler).describeVpcs,
+	"CreateSecurityGroup":           (*Handler).createSecurityGroup,
+	"DeleteSecurityGroup":           (*Handler).deleteSecurityGroup,
+	"AuthorizeSecurityGroupIngress": (*Handler).authorizeIngress,
+	"AuthorizeSecurityGroupEgress":  (*Handler).authorizeEgress,
+	"RevokeSecurityGroupIngress":    (*Handler).revokeIngress,
+	"RevokeSecurityGroupEgress":     (*Handler).revokeEgress,
+	"DescribeSecurityGroupRules":    (*Handler).describeSecurityGroupRules,
+	"CreateTags":                    (*Handler).createTags,
+	"DeleteTags":                    (*Handler).deleteTags,
 }
+
+// mutating operations check DryRun themselves (after validating).
+var mutating = map[string]bool{"CreateSecurityGroup": true, "DeleteSecurityGroup": true, "AuthorizeSecurityGroupIngress": true,
+	"AuthorizeSecurityGroupEgress": true, "RevokeSecurityGroupIngress": true, "RevokeSecurityGroupEgress": true,
+	"CreateTags": true, "DeleteTags": true}
 
 // Handler serves the EC2 subset for one region.
 type Handler struct {
 	r   Region
 	log *slog.Logger
+	// net, when set, holds the region's security groups (mutable);
+	// otherwise Region.Groups are described read-only.
+	net   *network.Network
+	inUse network.InUse
+}
+
+// SetNetwork makes the handler serve the security groups of net (the
+// mutating operations included); inUse lists a group's dependents.
+func (h *Handler) SetNetwork(net *network.Network, inUse network.InUse) {
+	h.net, h.inUse = net, inUse
 }
 
 // NewHandler returns the EC2 handler of r.
@@ -62,7 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	res, err := op(h, p)
-	if err == nil && p.get("DryRun") == "true" {
+	if err == nil && p.get("DryRun") == "true" && !mutating[action] {
 		err = errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
 	}
 	if err != nil {

@@ -1,0 +1,81 @@
+package ec2
+
+import (
+	"encoding/xml"
+	"net/http"
+)
+
+type describeSecurityGroupRulesResponse struct {
+	XMLName   xml.Name   `xml:"DescribeSecurityGroupRulesResponse"`
+	Xmlns     string     `xml:"xmlns,attr"`
+	RequestID string     `xml:"requestId"`
+	Rules     []ruleItem `xml:"securityGroupRuleSet>item"`
+	NextToken string     `xml:"nextToken,omitempty"`
+}
+
+func (h *Handler) describeSecurityGroupRules(p params) (any, error) {
+	if err := h.needNetwork(); err != nil {
+		return nil, err
+	}
+	if err := p.checkKnown("SecurityGroupRuleId", "Filter", "MaxResults", "NextToken"); err != nil {
+		return nil, err
+	}
+	ids, err := p.list("SecurityGroupRuleId")
+	if err != nil {
+		return nil, err
+	}
+	filters, err := p.filters()
+	if err != nil {
+		return nil, err
+	}
+	var items []ruleItem
+	seen := map[string]bool{}
+	for _, g := range h.net.Groups() {
+		for _, r := range g.Rules {
+			if len(ids) > 0 && !contains(ids, r.ID) {
+				continue
+			}
+			it := h.ruleItem(g.ID, r)
+			ok, err := ruleMatches(it, filters)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				items = append(items, it)
+				seen[r.ID] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			return nil, errorf(http.StatusBadRequest, "InvalidSecurityGroupRuleId.NotFound", "The security group rule ID '%s' does not exist", clip(id))
+		}
+	}
+	lo, hi, next, err := p.page(len(items))
+	if err != nil {
+		return nil, err
+	}
+	return describeSecurityGroupRulesResponse{Xmlns: Namespace, RequestID: p.reqID, Rules: items[lo:hi], NextToken: next}, nil
+}
+
+func ruleMatches(r ruleItem, filters []filter) (bool, error) {
+	for _, f := range filters {
+		var ok bool
+		switch f.name {
+		case "group-id":
+			ok = anyMatch(f.values, r.GroupID)
+		case "security-group-rule-id":
+			ok = anyMatch(f.values, r.RuleID)
+		default:
+			m, isTag := tagFilter(f, r.Tags)
+			if !isTag {
+				return false, invalidFilter(f.name)
+			}
+			ok = m
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
