@@ -52,6 +52,9 @@ type mountTargets struct {
 	bind func(netip.AddrPort) netip.AddrPort
 	// tls, when set, offers NFS over TLS on every mount target.
 	tls *mountTLS
+	// budgets bound the request and reply bytes of every mount target of
+	// the region together.
+	budgets nfs.Budgets
 
 	mu        sync.Mutex // guards the fields below
 	targets   map[string]*servedTarget
@@ -68,7 +71,7 @@ type servedTarget struct {
 }
 
 func newMountTargets(log *slog.Logger, reg prometheus.Registerer, bind func(netip.AddrPort) netip.AddrPort) *mountTargets {
-	return &mountTargets{log: log, reg: reg, bind: bind, targets: map[string]*servedTarget{}}
+	return &mountTargets{log: log, reg: reg, bind: bind, targets: map[string]*servedTarget{}, budgets: nfs.NewBudgets(0, 0)}
 }
 
 // start serves mt until stop; a mount target already served is updated.
@@ -221,6 +224,7 @@ func (m *mountTargets) listenLocked(t *servedTarget) error {
 	srv := nfs.NewServer(nfs.Options{
 		TLS:        tcfg,
 		Registerer: reg,
+		Budgets:    m.budgets,
 		Logger:     m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
 		Admit: func(remote netip.AddrPort) bool {
 			for _, p := range *t.ingress.Load() {

@@ -3,7 +3,9 @@ package nfs
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -14,9 +16,10 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
 
-// conn is one client connection: a reader that parses records and hands
-// each to its own goroutine (at most MaxInflightPerConn at once), and
-// replies written whole, in completion order, under wmu.
+// conn is one client connection: a reader that reads records within the
+// connection's and the server's budgets (limits.go) and hands each to its
+// own goroutine (at most MaxInflightPerConn at once), and replies written
+// whole, in completion order, under wmu.
 type conn struct {
 	s      *Server
 	nc     net.Conn  // the TCP connection (deadlines, Close)
@@ -26,8 +29,14 @@ type conn struct {
 	remote netip.AddrPort
 	local  netip.AddrPort
 	ctx    context.Context // canceled when the listener's Serve ends
-	sem    chan struct{}
-	reqWG  sync.WaitGroup
+	// rctx ends the reader's waits: canceled by stopReading and with ctx.
+	rctx    context.Context
+	rcancel context.CancelFunc
+	sem     chan struct{} // requests between reading and replying
+	reqWG   sync.WaitGroup
+	// request and reply are this connection's shares (the server's
+	// budgets bound all connections together).
+	request, reply *Budget
 
 	wmu    sync.Mutex // serialises replies
 	broken bool       // a write failed; guarded by wmu
@@ -49,7 +58,9 @@ func putBuf(b *[]byte) {
 }
 
 func (s *Server) startConn(ctx context.Context, nc net.Conn) {
-	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn)}
+	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn),
+		request: NewBudget(s.o.MaxConnRequestBytes), reply: NewBudget(s.o.MaxConnReplyBytes)}
+	c.rctx, c.rcancel = context.WithCancel(ctx)
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
 	c.local, _ = netip.ParseAddrPort(nc.LocalAddr().String())
 	s.mu.Lock()
@@ -71,6 +82,7 @@ func (c *conn) stopReading() {
 	c.stopMu.Lock()
 	c.stopped = true
 	c.stopMu.Unlock()
+	c.rcancel()
 	_ = c.nc.SetReadDeadline(time.Now())
 }
 
@@ -82,6 +94,7 @@ func (c *conn) isStopped() bool {
 
 func (c *conn) serve() {
 	defer func() {
+		c.rcancel()
 		c.reqWG.Wait()
 		c.nc.Close()
 		c.s.mu.Lock()
@@ -92,7 +105,7 @@ func (c *conn) serve() {
 	}()
 	stop := context.AfterFunc(c.ctx, func() { c.nc.Close() })
 	defer stop()
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.nc, readerBufferBytes)
 	if c.s.o.TLS != nil {
 		// A TLS ClientHello first (stunnel, efs-utils): TLS from the start.
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
@@ -106,46 +119,233 @@ func (c *conn) serve() {
 		if c.isStopped() {
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
-		buf := getBuf()
-		rec, err := rpc.ReadRecord(br, *buf, c.s.o.MaxRecordBytes)
+		// A request slot of this connection first: a connection with
+		// MaxInflightPerConn requests unanswered is not read.
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.rctx.Done():
+			return
+		}
+		rec, err := c.readRecord(br)
 		if err != nil {
-			putBuf(buf)
+			<-c.sem
 			c.logReadError(err)
 			return
 		}
-		*buf = rec
-		if !c.tls && isTLSProbe(rec) {
+		if !c.tls && isTLSProbe(rec.data) {
 			// RFC 9289: answer the AUTH_TLS probe, then TLS on this
 			// connection. Replies still in flight go out first.
+			<-c.sem
 			c.reqWG.Wait()
-			br = c.answerProbe(br, rec)
-			putBuf(buf)
+			br = c.answerProbe(br, rec.data)
+			c.freeRecord(rec)
 			if br == nil {
 				return
 			}
 			continue
 		}
-		// Bound the requests of this connection, then of the server.
-		c.sem <- struct{}{}
-		select {
-		case c.s.sem <- struct{}{}:
-		case <-c.ctx.Done():
+		// The bytes its reply may take, then a processing slot.
+		var est int64 = minReplyBytes
+		if h, args, err := rpc.ParseCall(rec.data); err == nil {
+			est = replyEstimate(&h, args, c.s.maxIO)
+		}
+		grant, err := c.grantReply(est)
+		if err == nil {
+			select {
+			case c.s.sem <- struct{}{}:
+			case <-c.rctx.Done():
+				err = c.rctx.Err()
+				c.returnReply(grant)
+			}
+		}
+		if err != nil {
+			c.freeRecord(rec)
 			<-c.sem
-			putBuf(buf)
 			return
 		}
 		c.reqWG.Add(1)
 		go func() {
-			defer func() {
-				putBuf(buf)
-				<-c.s.sem
-				<-c.sem
-				c.reqWG.Done()
-			}()
-			c.handle(rec)
+			defer c.reqWG.Done()
+			out := c.handle(rec.data)
+			// The arguments and the processing slot are not needed
+			// to write the reply, which may wait for a slow reader.
+			c.freeRecord(rec)
+			<-c.s.sem
+			if len(out.pieces) > 0 {
+				c.send(out.pieces...)
+			}
+			out.free()
+			c.returnReply(grant)
+			<-c.sem
 		}()
 	}
+}
+
+// record is a request record read into a pooled buffer, with the request
+// bytes granted for it.
+type record struct {
+	buf     *[]byte
+	data    []byte
+	granted int64 // from both the connection's and the server's budget
+}
+
+// freeRecord returns a record's buffer and request bytes.
+func (c *conn) freeRecord(r *record) {
+	putBuf(r.buf)
+	c.request.release(r.granted)
+	c.s.requests.release(r.granted)
+	r.granted = 0
+}
+
+// grantReply waits for n reply bytes from the connection's budget, then
+// the server's.
+func (c *conn) grantReply(n int64) (int64, error) {
+	g, err := c.reply.acquire(c.rctx, n)
+	if err != nil {
+		return 0, err
+	}
+	if g2, err := c.s.replies.acquire(c.rctx, g); err != nil || g2 != g {
+		c.reply.release(g)
+		c.s.replies.release(g2)
+		if err == nil {
+			err = errBudget
+		}
+		return 0, err
+	}
+	return g, nil
+}
+
+func (c *conn) returnReply(n int64) {
+	c.reply.release(n)
+	c.s.replies.release(n)
+}
+
+// Errors of reading records.
+var (
+	errRecordTimeout = errors.New("nfs: record not received whole in time")
+	errRecordStalled = errors.New("nfs: record stalled while other clients wait for memory")
+	errBudget        = errors.New("nfs: budget smaller than a connection's share")
+)
+
+// readRecord reads one record (all its fragments), each fragment's bytes
+// granted by the connection's and the server's request budgets before it
+// is read. The first fragment header may take IdleTimeout to come; from
+// then on the whole record must arrive within RecordTimeout, and a record
+// that makes no progress for a second while other connections wait for
+// request bytes is abandoned (the connection is closed).
+func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
+	rec := &record{buf: getBuf()}
+	data := (*rec.buf)[:0]
+	fail := func(err error) (*record, error) {
+		*rec.buf = data
+		c.freeRecord(rec)
+		return nil, err
+	}
+	var (
+		hdr      [4]byte
+		deadline time.Time
+	)
+	for first := true; ; first = false {
+		if first {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
+		} else {
+			_ = c.nc.SetReadDeadline(deadline)
+		}
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if err == io.EOF && !first {
+				err = io.ErrUnexpectedEOF
+			}
+			if !first && errors.Is(err, os.ErrDeadlineExceeded) && !c.isStopped() {
+				err = errRecordTimeout
+			}
+			return fail(err)
+		}
+		h := binary.BigEndian.Uint32(hdr[:])
+		n := int(h &^ (1 << 31))
+		if n > c.s.o.MaxRecordBytes-len(data) {
+			return fail(fmt.Errorf("%w: %d+%d > %d bytes", rpc.ErrRecordTooLarge, len(data), n, c.s.o.MaxRecordBytes))
+		}
+		if err := c.grantRequest(rec, int64(n)); err != nil {
+			return fail(err)
+		}
+		if first {
+			// The clock starts once the bytes may be read.
+			deadline = time.Now().Add(c.s.o.RecordTimeout)
+		}
+		start := len(data)
+		if cap(data)-start < n {
+			grown := make([]byte, start, start+n)
+			copy(grown, data)
+			data = grown
+		}
+		data = data[:start+n]
+		if err := c.readBody(br, data[start:], deadline); err != nil {
+			return fail(err)
+		}
+		if h&(1<<31) != 0 {
+			*rec.buf = data
+			rec.data = data
+			return rec, nil
+		}
+	}
+}
+
+// grantRequest waits for n request bytes for rec.
+func (c *conn) grantRequest(rec *record, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	g, err := c.request.acquire(c.rctx, n)
+	if err != nil {
+		return err
+	}
+	if g != n {
+		c.request.release(g)
+		return errBudget
+	}
+	if g, err = c.s.requests.acquire(c.rctx, n); err != nil || g != n {
+		c.request.release(n)
+		c.s.requests.release(g)
+		if err == nil {
+			err = errBudget
+		}
+		return err
+	}
+	rec.granted += n
+	return nil
+}
+
+// readBody fills p before deadline, giving up early on a stalled record
+// when the server's request bytes are contended.
+func (c *conn) readBody(br *bufio.Reader, p []byte, deadline time.Time) error {
+	for len(p) > 0 {
+		step := time.Now().Add(stallTimeout)
+		if step.After(deadline) {
+			step = deadline
+		}
+		_ = c.nc.SetReadDeadline(step)
+		n, err := br.Read(p)
+		p = p[n:]
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			switch {
+			case c.isStopped():
+				return err
+			case !time.Now().Before(deadline):
+				c.s.met.recordTimeouts.Inc()
+				return errRecordTimeout
+			case n == 0 && c.s.requests.Contended():
+				c.s.met.recordTimeouts.Inc()
+				return errRecordStalled
+			}
+		case err == io.EOF:
+			return io.ErrUnexpectedEOF
+		default:
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *conn) logReadError(err error) {
@@ -155,6 +355,8 @@ func (c *conn) logReadError(err error) {
 		c.s.log.Debug("nfs connection idle", "remote", c.remote)
 	case errors.Is(err, rpc.ErrRecordTooLarge):
 		c.s.log.Warn("nfs record too large, closing connection", "remote", c.remote, "err", err)
+	case errors.Is(err, errRecordTimeout), errors.Is(err, errRecordStalled):
+		c.s.log.Info("nfs incomplete record, closing connection", "remote", c.remote, "err", err)
 	default:
 		c.s.log.Debug("nfs connection closed", "remote", c.remote, "err", err)
 	}

@@ -99,63 +99,73 @@ var portmapProgram = program{
 // procNull is the NULL procedure of every program.
 func procNull(*request) (proto.Message, error) { return proto.Void{}, nil }
 
+// reply is the record answering a call, in pieces to write in order; buf
+// is the pooled buffer the first piece was encoded in (returned once the
+// reply is written).
+type reply struct {
+	pieces [][]byte
+	buf    *[]byte
+}
+
+func (o *reply) free() {
+	if o.buf != nil {
+		putBuf(o.buf)
+		o.buf = nil
+	}
+}
+
 // handle serves one record: parse the call, authenticate, answer from the
-// duplicate request cache or run the procedure, and send the reply.
-func (c *conn) handle(rec []byte) {
+// duplicate request cache or run the procedure. It returns the reply to
+// send (none for a record that cannot be answered: the connection is then
+// closed).
+func (c *conn) handle(rec []byte) (out reply) {
 	start := time.Now()
 	h, args, err := rpc.ParseCall(rec)
-	out := getBuf()
-	defer putBuf(out)
-	e := xdr.NewEncoder((*out)[:0])
+	out.buf = getBuf()
+	e := xdr.NewEncoder((*out.buf)[:0])
 	e.Reserve(rpc.RecordHeaderSize)
-	finish := func() {
+	finish := func() reply {
 		b := e.Bytes()
 		rpc.FinishRecord(b)
-		c.send(b)
-		*out = b
+		*out.buf = b
+		out.pieces = [][]byte{b}
+		return out
 	}
 	switch {
 	case err == nil:
 	case errors.Is(err, rpc.ErrRPCVersion):
 		rpc.AppendRPCMismatch(e, h.XID)
-		finish()
-		return
+		return finish()
 	case errors.Is(err, rpc.ErrBadCred):
 		rpc.AppendAuthError(e, h.XID, rpc.AuthBadCred)
-		finish()
-		return
+		return finish()
 	case len(rec) >= 8 && binary.BigEndian.Uint32(rec[4:]) == rpc.Call:
 		// A call whose header is cut short: the XID is known.
 		rpc.AppendAccepted(e, h.XID, rpc.GarbageArgs)
-		finish()
-		return
+		return finish()
 	default:
 		// Not a call at all: nothing can be answered.
 		c.s.log.Debug("nfs garbage record, closing connection", "remote", c.remote, "err", err)
 		c.nc.Close()
-		return
+		return out
 	}
 	who, ast := parseCaller(&h)
 	if ast != rpc.AuthOK {
 		rpc.AppendAuthError(e, h.XID, ast)
-		finish()
-		return
+		return finish()
 	}
 	p := c.s.program(h.Prog)
 	switch {
 	case p == nil:
 		rpc.AppendAccepted(e, h.XID, rpc.ProgUnavail)
-		finish()
-		return
+		return finish()
 	case h.Vers != p.vers:
 		rpc.AppendAccepted(e, h.XID, rpc.ProgMismatch)
 		rpc.AppendMismatchInfo(e, p.vers, p.vers)
-		finish()
-		return
+		return finish()
 	case h.Proc >= uint32(len(p.procs)):
 		rpc.AppendAccepted(e, h.XID, rpc.ProcUnavail)
-		finish()
-		return
+		return finish()
 	}
 	name := p.names[h.Proc]
 	r := &request{ctx: c.s.ctx, s: c.s, c: c, h: &h, args: args, who: who}
@@ -168,9 +178,9 @@ func (c *conn) handle(rec []byte) {
 		if ent == nil {
 			if cached != nil {
 				c.s.met.drcHits.Inc()
-				c.send(cached)
+				out.pieces = [][]byte{cached}
 			}
-			return
+			return out
 		}
 	}
 
@@ -179,24 +189,25 @@ func (c *conn) handle(rec []byte) {
 	}
 	stat, tail := c.run(r, p, e)
 	b := e.Bytes()
-	*out = b
+	*out.buf = b
 	if tail != nil {
 		// A READ's data goes out without a copy (never cached: READ is
 		// idempotent).
 		pad := proto.Pad(len(tail))
 		rpc.FinishRecordWithTail(b, len(tail)+len(pad))
-		c.send(b, tail, pad)
+		out.pieces = [][]byte{b, tail, pad}
 	} else {
 		rpc.FinishRecord(b)
 		if ent != nil {
 			c.s.drc.finish(ent, b)
 		}
-		c.send(b)
+		out.pieces = [][]byte{b}
 	}
 	c.s.met.observe(h.Prog, name, stat, time.Since(start))
 	if c.s.log.Enabled(r.ctx, slog.LevelDebug) {
 		c.s.log.Debug("nfs op", "op", name, "status", stat, "remote", c.remote, "xid", h.XID, "dur", time.Since(start))
 	}
+	return out
 }
 
 // headTail is a result whose bulk data is sent after its encoding (READ).

@@ -15,7 +15,11 @@
 // Each procedure is in its own file (proc_*.go, mount_*.go,
 // portmap_*.go). Requests of one connection run concurrently (at most
 // MaxInflightPerConn, and MaxInflight server-wide); replies go out as they
-// complete, so in any order.
+// complete, so in any order. Request bytes read and reply bytes not yet
+// written are bounded per connection and server-wide, a reply waiting for
+// a client that does not read holds only that connection's share, and an
+// incomplete record closes its connection after RecordTimeout (limits.go):
+// a client can slow down only itself.
 //
 // Exports (SetExports) name a file system, optionally a sub-directory of
 // it, with options: read-only (every mutating procedure answers

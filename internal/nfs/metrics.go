@@ -23,6 +23,8 @@ type metrics struct {
 	tlsHandshakes *prometheus.CounterVec
 	// verifierResets counts write verifier changes after lost write-backs.
 	verifierResets prometheus.Counter
+	// recordTimeouts counts connections closed for an incomplete record.
+	recordTimeouts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,8 +63,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Changes of the write verifier after buffered UNSTABLE data could not be written (clients resend uncommitted data).",
 		}),
 	}
+	m.recordTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "regionfs_nfs_incomplete_records_total",
+		Help: "Connections closed because a request record did not arrive whole in time (or stalled while others waited for memory).",
+	})
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets)
+		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts)
 	}
 	return m
 }
@@ -83,4 +89,21 @@ func (m *metrics) observe(prog uint32, proc, status string, d time.Duration) {
 	pn := progName(prog)
 	m.ops.WithLabelValues(pn, proc, status).Inc()
 	m.latency.WithLabelValues(pn, proc).Observe(d.Seconds())
+}
+
+// watchBudgets exports the use of the server's byte budgets.
+func (m *metrics) watchBudgets(reg prometheus.Registerer, requests, replies *Budget) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "regionfs_nfs_request_buffer_bytes",
+			Help: "Request bytes read or being read into memory, of the request budget (which the servers sharing it all report).",
+		}, func() float64 { return float64(requests.Used()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "regionfs_nfs_reply_buffer_bytes",
+			Help: "Reply bytes reserved for requests not yet answered on the socket, of the reply budget (which the servers sharing it all report).",
+		}, func() float64 { return float64(replies.Used()) }),
+	)
 }

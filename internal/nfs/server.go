@@ -39,10 +39,22 @@ type Options struct {
 	// MaxRecordBytes bounds one RPC record; a client announcing more is
 	// disconnected.
 	MaxRecordBytes int
-	// MaxInflightPerConn bounds the requests of one connection being
-	// processed at once (reading stops while it is reached), MaxInflight
-	// those of the whole server.
+	// MaxInflightPerConn bounds the requests of one connection between
+	// reading and writing their reply (reading stops while it is
+	// reached); MaxInflight bounds the procedures running at once
+	// server-wide (a reply waiting for a slow reader holds no slot).
 	MaxInflightPerConn, MaxInflight int
+	// Budgets bound the request bytes read and the reply bytes not yet
+	// written, server-wide (several servers may share them); zero values
+	// make budgets of the default sizes for this server alone. See
+	// limits.go.
+	Budgets Budgets
+	// MaxConnRequestBytes and MaxConnReplyBytes are one connection's
+	// share of them.
+	MaxConnRequestBytes, MaxConnReplyBytes int64
+	// RecordTimeout bounds receiving one record once it has started
+	// (default 10 s); an incomplete record closes the connection.
+	RecordTimeout time.Duration
 	// Admit is checked at accept (e.g. security groups); nil admits all.
 	Admit func(remote netip.AddrPort) bool
 	// Registerer, when set, receives per-procedure operation counts and
@@ -105,6 +117,28 @@ func (o *Options) setDefaults() {
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
+	if o.Budgets.Request == nil || o.Budgets.Reply == nil {
+		b := NewBudgets(0, 0)
+		if o.Budgets.Request == nil {
+			o.Budgets.Request = b.Request
+		}
+		if o.Budgets.Reply == nil {
+			o.Budgets.Reply = b.Reply
+		}
+	}
+	if o.MaxConnRequestBytes <= 0 {
+		o.MaxConnRequestBytes = DefaultMaxConnRequestBytes
+	}
+	// A connection must be able to hold one whole record and one whole
+	// reply.
+	o.MaxConnRequestBytes = max(o.MaxConnRequestBytes, int64(o.MaxRecordBytes))
+	if o.MaxConnReplyBytes <= 0 {
+		o.MaxConnReplyBytes = DefaultMaxConnReplyBytes
+	}
+	o.MaxConnReplyBytes = max(o.MaxConnReplyBytes, int64(o.MaxRecordBytes))
+	if o.RecordTimeout <= 0 {
+		o.RecordTimeout = DefaultRecordTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,11 +155,15 @@ type Server struct {
 	verf    atomic.Pointer[[8]byte] // write verifier: new at every start and after a lost write-back
 	maxIO   uint32
 	exports atomic.Pointer[exportSet]
-	sem     chan struct{} // server-wide in-flight requests
-	drc     *drc
-	wb      *writeback
-	ra      *readahead
-	met     *metrics
+	sem     chan struct{} // server-wide running procedures
+	// requests and replies are the server-wide byte budgets
+	// (Options.Budgets).
+	requests, replies *Budget
+	memReturn         memoryReturner
+	drc               *drc
+	wb                *writeback
+	ra                *readahead
+	met               *metrics
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
 
@@ -163,6 +201,9 @@ func NewServer(o Options) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.met = newMetrics(o.Registerer)
 	s.resetVerifier()
+	s.requests, s.replies = o.Budgets.Request, o.Budgets.Reply
+	s.requests.setOnDrain(s.memReturn.schedule)
+	s.met.watchBudgets(o.Registerer, s.requests, s.replies)
 	s.wb = newWriteback(s)
 	s.ra = newReadahead(s)
 	s.exports.Store(newExportSet(nil))
@@ -305,6 +346,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.wb.stop()
 	s.ra.wait()
+	s.memReturn.stop()
 	s.cancel()
 	return err
 }

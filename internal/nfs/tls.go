@@ -90,7 +90,7 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	}
 	c.s.met.tlsHandshakes.WithLabelValues("ok").Inc()
 	c.s.log.Debug("nfs tls", "remote", c.remote, "version", tls.VersionName(st.Version), "client_cert", c.peer)
-	return bufio.NewReaderSize(tc, 64<<10)
+	return bufio.NewReaderSize(tc, readerBufferBytes)
 }
 
 // bufferedConn is a connection whose first bytes were already read into
