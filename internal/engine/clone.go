@@ -15,6 +15,9 @@ import (
 // clone's own journal while src keeps serving; an interrupted clone is
 // discarded at the next Open.
 func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
+	if err := e.admit(metaBytes); err != nil {
+		return nil, err
+	}
 	if err := validFSName(name); err != nil {
 		return nil, err
 	}

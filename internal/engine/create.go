@@ -113,6 +113,9 @@ func (e *Engine) register(ctx context.Context, name, kmsKeyID string, hashKey []
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
+	if err := e.admit(metaBytes); err != nil {
+		return nil, err
+	}
 	ids, err := e.allocIDs()
 	if err != nil {
 		return nil, err

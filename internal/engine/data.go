@@ -198,6 +198,10 @@ type precomputed struct {
 	hole bool
 }
 
+// CheckSpace reports, with an error wrapping ErrNoSpace, whether writing
+// need more bytes to the file system would be refused for lack of space.
+func (fs *FS) CheckSpace(need int64) error { return fs.e.CheckSpace(need) }
+
 // Write writes data at off. When it returns, the data is durable.
 func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
 	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
@@ -208,6 +212,11 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 	}
 	if m, _ := fs.Mode(); m != ModePrimary {
 		return Attr{}, Attr{}, ErrReadOnly
+	}
+	if len(data) > 0 {
+		if err := fs.e.admit(int64(len(data)) + metaBytes); err != nil {
+			return Attr{}, Attr{}, err
+		}
 	}
 	pre, inflight, err := fs.prepareBlocks(ctx, off, data)
 	if err != nil {

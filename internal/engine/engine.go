@@ -78,7 +78,29 @@ type Options struct {
 	// stops the engine. cmd/ makes it end the process; fsync failures are
 	// never retried.
 	OnFatal func(error)
+	// Space, when set, is asked before every write that grows what the
+	// server stores: file data, new files, directories, links and symlinks,
+	// replica apply and initial sync, block merges, new file systems and
+	// clones. A refusal fails the operation with ErrNoSpace. Removals,
+	// truncations, renames, attribute changes, file-system deletion and
+	// the engine's own bookkeeping are never refused: they keep a full
+	// disk usable (see package space).
+	Space SpaceGuard
 }
+
+// SpaceGuard admits writes by the free space of the data disk
+// (space.Guard).
+type SpaceGuard interface {
+	// Admit reserves need bytes for a write, or refuses it.
+	Admit(need int64) error
+	// Check reports whether need more bytes would be admitted, reserving
+	// nothing.
+	Check(need int64) error
+}
+
+// metaBytes is what a metadata-only write is assumed to take (inode,
+// names, journal record, write-ahead log).
+const metaBytes = 4 << 10
 
 func (o *Options) withDefaults() Options {
 	r := *o
@@ -498,6 +520,29 @@ func (e *Engine) fatal(err error) {
 		e.log.Error("fatal storage error; the engine refuses further writes", "err", err)
 		e.opts.OnFatal(err)
 	})
+}
+
+// CheckSpace reports, with an error wrapping ErrNoSpace, whether writing
+// need more bytes would be refused for lack of space; it reserves nothing.
+func (e *Engine) CheckSpace(need int64) error {
+	if e.opts.Space == nil {
+		return nil
+	}
+	if err := e.opts.Space.Check(need); err != nil {
+		return fmt.Errorf("engine: %w: %w", ErrNoSpace, err)
+	}
+	return nil
+}
+
+// admit asks the space guard for need bytes.
+func (e *Engine) admit(need int64) error {
+	if e.opts.Space == nil {
+		return nil
+	}
+	if err := e.opts.Space.Admit(need); err != nil {
+		return fmt.Errorf("engine: %w: %w", ErrNoSpace, err)
+	}
+	return nil
 }
 
 // Err returns the fatal error that stopped the engine, if any.

@@ -133,6 +133,9 @@ func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 		applied uint64
 		missing []blocks.ID
 	)
+	if err := fs.e.admit(recordsBytes(recs)); err != nil {
+		return 0, err
+	}
 	err := fs.do(ctx, opApply, "apply", func(tx *txn) error {
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
@@ -298,6 +301,9 @@ func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
 	}
 	if d.blockHasher().Sum(data) != id {
 		return fmt.Errorf("%w: pushed block does not match its id %s", ErrCorrupt, id)
+	}
+	if err := fs.e.admit(int64(len(data))); err != nil {
+		return err
 	}
 	if err := d.blockStore().Put(ctx, id, data); err != nil {
 		return blockWriteErr(err)
@@ -609,4 +615,15 @@ func (fs *FS) EpochHistory() ([]EpochStart, error) {
 		return nil, fs.corrupt(err)
 	}
 	return decodeEpochs(b)
+}
+
+// recordsBytes estimates what applying records writes.
+func recordsBytes(recs []*Record) int64 {
+	n := int64(len(recs)) * metaBytes
+	for _, r := range recs {
+		for _, m := range r.Mutations {
+			n += int64(len(m.Key) + len(m.Value))
+		}
+	}
+	return n
 }

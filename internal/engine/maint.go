@@ -149,6 +149,11 @@ func (m *maintenance) mergeDue(ctx context.Context, all bool) error {
 	}
 	m.mu.Unlock()
 	for _, br := range due {
+		if err := m.fs.e.admit(int64(m.fs.blockSizeOr())); err != nil {
+			// Merging writes a block before it frees the extents: wait
+			// for space (the extents stay readable meanwhile).
+			return nil
+		}
 		err := m.fs.do(ctx, opMutate, "merge", func(tx *txn) error { return tx.merge(br.ino, br.idx) })
 		if err != nil && !errors.Is(err, ErrStale) {
 			return err

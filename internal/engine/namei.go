@@ -54,6 +54,9 @@ type Entry struct {
 // Create creates a regular file.
 func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
 	var res Entry
+	if err := fs.e.admit(metaBytes); err != nil {
+		return Entry{}, err
+	}
 	err := fs.do(ctx, opMutate, "create", func(tx *txn) error {
 		dn, d, found, err := tx.prepareCreate(cred, dir, name)
 		if err != nil {
@@ -112,6 +115,9 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 // Mkdir creates a directory.
 func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, sa SetAttr) (Entry, error) {
 	var res Entry
+	if err := fs.e.admit(metaBytes); err != nil {
+		return Entry{}, err
+	}
 	err := fs.do(ctx, opMutate, "mkdir", func(tx *txn) error {
 		dn, _, found, err := tx.prepareCreate(cred, dir, name)
 		if err != nil {
@@ -149,6 +155,9 @@ func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, sa 
 // Symlink creates a symbolic link to target. The server never follows it.
 func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, sa SetAttr) (Entry, error) {
 	var res Entry
+	if err := fs.e.admit(metaBytes); err != nil {
+		return Entry{}, err
+	}
 	err := fs.do(ctx, opMutate, "symlink", func(tx *txn) error {
 		switch {
 		case target == "":
@@ -184,6 +193,9 @@ func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target s
 // Mknod creates a device, socket or FIFO.
 func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, major, minor uint32, sa SetAttr) (Entry, error) {
 	var res Entry
+	if err := fs.e.admit(metaBytes); err != nil {
+		return Entry{}, err
+	}
 	err := fs.do(ctx, opMutate, "mknod", func(tx *txn) error {
 		switch typ {
 		case TypeBlock, TypeChar:
@@ -230,6 +242,9 @@ func (fs *FS) Link(ctx context.Context, cred Cred, ino, dir uint64, name string)
 		attr Attr
 		dc   DirChange
 	)
+	if err := fs.e.admit(metaBytes); err != nil {
+		return Attr{}, DirChange{}, err
+	}
 	err := fs.do(ctx, opMutate, "link", func(tx *txn) error {
 		n, err := tx.inode(ino)
 		if err != nil {

@@ -108,6 +108,13 @@ func (fs *FS) IngestRanges(ctx context.Context, seq, epoch uint64, t time.Time, 
 			return err
 		}
 	}
+	var need int64
+	for _, r := range ranges {
+		need += mutationsBytes(r.Pairs)
+	}
+	if err := fs.e.admit(need); err != nil {
+		return err
+	}
 	var missing []blocks.ID
 	err := fs.do(ctx, opApply, "resync", func(tx *txn) error {
 		tx.noJournal = true

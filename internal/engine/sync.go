@@ -71,6 +71,9 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 	if err := checkChunk(c); err != nil {
 		return fs.SyncState(), err
 	}
+	if err := fs.e.admit(mutationsBytes(c.Pairs)); err != nil {
+		return fs.SyncState(), err
+	}
 	var missing []blocks.ID
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
 		tx.noJournal = true
@@ -254,4 +257,13 @@ func validRelTag(t byte) bool {
 		return true
 	}
 	return false
+}
+
+// mutationsBytes estimates what writing mutations takes.
+func mutationsBytes(ms []Mutation) int64 {
+	n := int64(metaBytes)
+	for _, m := range ms {
+		n += int64(len(m.Key) + len(m.Value))
+	}
+	return n
 }

@@ -39,6 +39,8 @@ type envOpt struct {
 	fsOpts  engine.FSOptions
 	// wrapDisk, when set, wraps the engine's disk (fault injection).
 	wrapDisk func(disk.FS) disk.FS
+	// space is the engine's free-space guard (nil: none).
+	space engine.SpaceGuard
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -51,7 +53,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func newEnv(t testing.TB, o envOpt) *testEnv {
 	t.Helper()
 	v := &testEnv{t: t}
-	eo := engine.Options{Logger: testLogger(t), OnFatal: func(err error) { t.Errorf("engine fatal: %v", err) }}
+	eo := engine.Options{Logger: testLogger(t), OnFatal: func(err error) { t.Errorf("engine fatal: %v", err) }, Space: o.space}
 	if o.dir == "" {
 		eo.KV, eo.Disk = kv.NewMemory(), disk.NewMem()
 	} else {

@@ -84,9 +84,12 @@ func (r *request) mayWrite(t *target, pre engine.Attr) error {
 }
 
 // writeUnstable checks that the caller may write and buffers the data;
-// while the file system is known to be out of space it writes through
-// instead (the client learns at once, and the first write that succeeds
-// turns buffering on again).
+// while the file system is known to be out of space — a write to it
+// failed for lack of space, or the engine's free-space floor would not
+// admit what is buffered and this — it writes through instead: the client
+// learns at once (NFS3ERR_NOSPC) instead of after the data was
+// acknowledged, and the first write that succeeds turns buffering on
+// again.
 func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, proto.StableHow, error) {
 	if err := r.mayWrite(t, pre); err != nil {
 		return engine.Attr{}, proto.Unstable, err
@@ -94,7 +97,7 @@ func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []b
 	if len(data) == 0 {
 		return pre, proto.Unstable, nil
 	}
-	if r.s.wb.writeThrough(t.fs) {
+	if r.s.wb.writeThrough(t.fs) || t.fs.CheckSpace(r.s.wb.buffered()+int64(len(data))) != nil {
 		after, err := r.writeSync(t, pre, off, data)
 		return after, proto.FileSync, err
 	}
@@ -112,31 +115,22 @@ func (r *request) buffer(t *target, pre engine.Attr, off uint64, data []byte) (e
 	return after, nil
 }
 
-// writeSync writes durably: straight to the engine, or, when the file has
-// buffered data, through the buffer followed by a commit (so that older
-// buffered data cannot land after it). It fails if the data did not land,
-// and clears what it covers of the file's lost ranges if it did.
+// writeSync writes durably, straight to the engine; buffered data of the
+// file is written first, so that it cannot land after this (its failure
+// is its own: lost ranges, see writeback.go). It fails if the data did not
+// land, and clears what it covers of the file's lost ranges if it did.
 func (r *request) writeSync(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
-	if !r.s.wb.has(t.fs, t.h.ino) {
-		_, after, err := t.fs.Write(r.ctx, t.cred, t.h.ino, off, data)
-		if err != nil {
-			r.s.wb.failed(t.fs, err)
-			return after, err
+	if r.s.wb.has(t.fs, t.h.ino) {
+		if err := r.s.wb.settle(r.ctx, t.fs, t.h.ino); err != nil {
+			return engine.Attr{}, err
 		}
-		r.s.wb.rewritten(t.fs, t.h.ino, off, len(data))
-		return after, nil
 	}
-	if err := r.mayWrite(t, pre); err != nil {
-		return engine.Attr{}, err
+	_, after, err := t.fs.Write(r.ctx, t.cred, t.h.ino, off, data)
+	if err != nil {
+		r.s.wb.failed(t.fs, err)
+		return after, err
 	}
-	if len(data) == 0 {
-		return pre, nil
-	}
-	if _, err := r.buffer(t, pre, off, data); err != nil {
-		return engine.Attr{}, err
-	}
-	if err := r.s.wb.commit(r.ctx, t.fs, t.h.ino, off, uint32(len(data))); err != nil {
-		return engine.Attr{}, err
-	}
-	return t.stat(r.ctx, r.s)
+	r.s.wb.rewritten(t.fs, t.h.ino, off, len(data))
+	r.s.wb.overlayAttr(t.fs, &after)
+	return after, nil
 }

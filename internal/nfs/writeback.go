@@ -627,6 +627,13 @@ func (w *writeback) writeThrough(fs *engine.FS) bool {
 	return w.full[fs]
 }
 
+// buffered returns the bytes buffered or in flight, server-wide.
+func (w *writeback) buffered() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bytes
+}
+
 // truncated notes that a file was truncated to size: lost ranges past it
 // are gone with the data they stood for.
 func (w *writeback) truncated(fs *engine.FS, ino, size uint64) {

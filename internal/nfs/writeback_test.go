@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -514,5 +515,68 @@ func TestLostForgottenWhenRemoved(t *testing.T) {
 	g := f.create(t, f.root, "g", "")
 	if w, err := f.c.Write(f.ctx, g, 0, []byte("x"), proto.Unstable); err != nil || w.Committed != proto.Unstable {
 		t.Fatalf("write after an I/O error: %v %v", w, err)
+	}
+}
+
+// fullDisk is an engine space guard that refuses every write while set.
+type fullDisk struct{ full atomic.Bool }
+
+func (f *fullDisk) Admit(int64) error { return f.Check(0) }
+func (f *fullDisk) Check(int64) error {
+	if f.full.Load() {
+		return errors.New("test: disk full")
+	}
+	return nil
+}
+
+// TestWritesOnFullDisk: below the engine's free-space floor, UNSTABLE
+// writes fail with NFS3ERR_NOSPC at once — nothing is acknowledged that
+// could be lost later, so the verifier stays — as do creations, while
+// removals and truncations work (issue 9 §1, §2).
+func TestWritesOnFullDisk(t *testing.T) {
+	sp := &fullDisk{}
+	f := newFixture(t, envOpt{space: sp, opts: Options{FlushDelay: time.Hour}})
+	fh := f.create(t, f.root, "f", "")
+	keep := f.create(t, f.root, "keep", "data")
+	w0, err := f.c.Write(f.ctx, fh, 0, []byte("before"), proto.Unstable)
+	if err != nil || w0.Committed != proto.Unstable {
+		t.Fatalf("write with room: %v %v", w0, err)
+	}
+	sp.full.Store(true)
+	if _, err := f.c.Write(f.ctx, fh, 6, []byte("after"), proto.Unstable); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("UNSTABLE write on a full disk: %v, want NFS3ERR_NOSPC", err)
+	}
+	if _, err := f.c.Create(f.ctx, f.root, "new", proto.Guarded, proto.Sattr{}); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("CREATE on a full disk: %v, want NFS3ERR_NOSPC", err)
+	}
+	if _, err := f.c.Mkdir(f.ctx, f.root, "dir", proto.Sattr{}); !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("MKDIR on a full disk: %v, want NFS3ERR_NOSPC", err)
+	}
+	// The data buffered before the disk filled is lost now: COMMIT says
+	// so and the verifier changes.
+	c, err := f.c.Commit(f.ctx, fh, 0, 0)
+	if !errors.Is(err, proto.ErrNoSpc) {
+		t.Fatalf("COMMIT of data buffered before the disk filled: %v", err)
+	}
+	if c.Verf == w0.Verf {
+		t.Fatal("verifier unchanged after buffered data was lost")
+	}
+	if _, err := f.c.SetAttr(f.ctx, keep, proto.Sattr{Size: ptr(uint64(0))}, nil); err != nil {
+		t.Fatalf("truncate on a full disk: %v", err)
+	}
+	if _, err := f.c.Remove(f.ctx, f.root, "keep"); err != nil {
+		t.Fatalf("REMOVE on a full disk: %v", err)
+	}
+	sp.full.Store(false)
+	w, err := f.c.Write(f.ctx, fh, 0, []byte("before"), proto.Unstable)
+	if err != nil {
+		t.Fatalf("write once space is back: %v", err)
+	}
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+		t.Fatalf("COMMIT once the lost range was written again: %v (%v)", err, f.srv.wb.lostIn(f.fs, f.lookup(t, f.root, "f").Attr.FileID, 0, 1<<40))
+	}
+	if w.Committed != proto.FileSync {
+		// The first write after a lack of space is written through.
+		t.Fatalf("first write after the disk was full: committed %v", w.Committed)
 	}
 }

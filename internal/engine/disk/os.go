@@ -156,6 +156,10 @@ func (o *OS) Usage(name string) (Usage, error) {
 
 type osFile struct{ f *os.File }
 
+// Allocate gives the file size bytes of allocated blocks (fallocate), so
+// that a reserve of space does not cost writing it.
+func (f osFile) Allocate(size int64) error { return unix.Fallocate(int(f.f.Fd()), 0, 0, size) }
+
 func (f osFile) Write(p []byte) (int, error)             { return f.f.Write(p) }
 func (f osFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
 

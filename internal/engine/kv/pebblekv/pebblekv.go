@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -26,13 +29,23 @@ type Options struct {
 	MemTableSizeBytes uint64
 	Logger            *slog.Logger
 	ReadOnly          bool
+	// OnBackgroundError, when set, is called with every error of Pebble's
+	// background work (flushes, compactions), e.g. no space left on the
+	// device. Pebble retries them on its own; they are logged at most
+	// once per LogEvery with the number of repeats.
+	OnBackgroundError func(error)
 }
+
+// LogEvery is the least time between two log lines of the same repeated
+// Pebble error (a flush failing for lack of space retries in a loop).
+const LogEvery = 10 * time.Second
 
 // Store is a kv.Store on a Pebble DB. Pebble panics when a closed DB is
 // used; Store turns that into kv.ErrClosed.
 type Store struct {
 	db     *pebble.DB
 	closed atomic.Bool
+	bgErrs *atomic.Uint64
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -56,30 +69,103 @@ func Open(dir string, o Options) (*Store, error) {
 	if mt == 0 {
 		mt = 32 << 20
 	}
+	lim := &limiter{every: LogEvery, last: map[string]*repeat{}}
+	logger := slogLogger{l: log, lim: lim}
+	bgErrs := new(atomic.Uint64)
 	opts := &pebble.Options{
 		FS:                 o.FS,
 		Cache:              cache,
 		MemTableSize:       mt,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             slogLogger{log},
+		Logger:             logger,
 		ReadOnly:           o.ReadOnly,
+		EventListener: &pebble.EventListener{BackgroundError: func(err error) {
+			bgErrs.Add(1)
+			if o.OnBackgroundError != nil {
+				o.OnBackgroundError(err)
+			}
+			logger.Errorf("background error: %s", err)
+		}},
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, bgErrs: bgErrs}, nil
 }
 
-// slogLogger routes Pebble's log lines to slog.
-type slogLogger struct{ l *slog.Logger }
+// BackgroundErrors returns how many errors Pebble's background work has
+// met since Open.
+func (s *Store) BackgroundErrors() uint64 { return s.bgErrs.Load() }
+
+// slogLogger routes Pebble's log lines to slog; a repeated error line is
+// logged at most once per LogEvery.
+type slogLogger struct {
+	l   *slog.Logger
+	lim *limiter
+}
 
 func (s slogLogger) Infof(format string, args ...any) {
 	s.l.Debug("pebble", "msg", fmt.Sprintf(format, args...))
 }
 func (s slogLogger) Errorf(format string, args ...any) {
-	s.l.Error("pebble", "msg", fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if ok, repeats := s.lim.allow(msg, time.Now()); ok {
+		if repeats > 0 {
+			s.l.Error("pebble", "msg", msg, "repeated", repeats, "over", s.lim.every)
+		} else {
+			s.l.Error("pebble", "msg", msg)
+		}
+	}
 }
+
+// limiter lets the same message through once per every, counting the
+// repeats it held back.
+type limiter struct {
+	every time.Duration
+	mu    sync.Mutex // guards last
+	last  map[string]*repeat
+}
+
+type repeat struct {
+	at      time.Time
+	skipped int
+}
+
+// maxKinds bounds the messages a limiter remembers.
+const maxKinds = 256
+
+func (l *limiter) allow(msg string, now time.Time) (bool, int) {
+	// Repeats differ in their numbers (file numbers, offsets): the text
+	// without digits names the kind.
+	key := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return '#'
+		}
+		return r
+	}, msg)
+	if len(key) > 160 {
+		key = key[:160]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.last[key]
+	if !ok {
+		if len(l.last) >= maxKinds {
+			clear(l.last)
+		}
+		l.last[key] = &repeat{at: now}
+		return true, 0
+	}
+	if now.Sub(r.at) < l.every {
+		r.skipped++
+		return false, 0
+	}
+	n := r.skipped
+	r.at, r.skipped = now, 0
+	return true, n
+}
+
 func (s slogLogger) Fatalf(format string, args ...any) {
 	// Pebble calls Fatalf on unrecoverable corruption; it expects the
 	// process to stop.
