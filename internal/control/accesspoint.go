@@ -22,6 +22,9 @@ type CreateAccessPointInput struct {
 // token already used is ErrAccessPointAlreadyExists with the existing
 // access point's id.
 func (r *Region) CreateAccessPoint(ctx context.Context, in CreateAccessPointInput) (AccessPoint, error) {
+	if err := r.checkSpace(); err != nil {
+		return AccessPoint{}, err
+	}
 	if in.ClientToken == "" {
 		return AccessPoint{}, badRequest("ClientToken is required.")
 	}

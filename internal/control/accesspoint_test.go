@@ -101,6 +101,10 @@ func TestCreateAccessPointRules(t *testing.T) {
 		{"double slash", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "//a"}}, control.ErrBadRequest},
 		{"dot", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/a/.."}}, control.ErrBadRequest},
 		{"hidden", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/.x"}}, control.ErrBadRequest},
+		// issue 9 §5: a NUL was accepted and the mount then failed.
+		{"NUL", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/a\x00b"}}, control.ErrBadRequest},
+		{"control character", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/a/\tb"}}, control.ErrBadRequest},
+		{"DEL", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/a\x7f"}}, control.ErrBadRequest},
 		{"shell char", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/a;b"}}, control.ErrBadRequest},
 		{"long", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/" + strings.Repeat("a", 100)}}, control.ErrBadRequest},
 		{"bad permissions", control.CreateAccessPointInput{FileSystemID: fs.ID, RootDirectory: control.RootDirectory{Path: "/x", CreationInfo: &control.CreationInfo{Permissions: "0800"}}}, control.ErrBadRequest},

@@ -24,6 +24,9 @@ func (r *Region) DescribeAccountPreferences(context.Context) ResourceIDPreferenc
 // PutAccountPreferences sets the length of new file system and mount
 // target ids: LONG_ID (17 hex digits) or SHORT_ID (8).
 func (r *Region) PutAccountPreferences(_ context.Context, idType string) (ResourceIDPreference, error) {
+	if err := r.checkSpace(); err != nil {
+		return ResourceIDPreference{}, err
+	}
 	if err := oneOf("ResourceIdType", idType, []string{LongID, ShortID}); err != nil {
 		return ResourceIDPreference{}, err
 	}

@@ -64,6 +64,8 @@ type env struct {
 	opts  control.Options
 	e     *engine.Engine
 	r     *control.Region
+	// space, when set, is the engine's free-space guard.
+	space engine.SpaceGuard
 }
 
 func newEnv(t *testing.T, mods ...func(*control.Options)) *env {
@@ -95,7 +97,8 @@ func (v *env) open() {
 	v.t.Helper()
 	ctx := context.Background()
 	e, err := engine.Open(ctx, engine.Options{KV: v.kv, Disk: v.disk, Keyring: v.ring, Logger: slog.New(slog.DiscardHandler),
-		GCInterval: time.Hour, MergeDelay: time.Hour, OnFatal: func(err error) { v.t.Errorf("fatal storage error: %v", err) }})
+		GCInterval: time.Hour, MergeDelay: time.Hour, OnFatal: func(err error) { v.t.Errorf("fatal storage error: %v", err) },
+		Space: v.space})
 	if err != nil {
 		v.t.Fatalf("open engine: %v", err)
 	}

@@ -48,6 +48,10 @@ var (
 	ErrPolicyNotFound = errors.New("policy not found")
 	ErrInvalidPolicy  = errors.New("invalid policy")
 
+	// ErrInsufficientCapacity: the region's data disk is below its
+	// free-space floor; only deletions are accepted (package space).
+	ErrInsufficientCapacity = errors.New("insufficient storage capacity")
+
 	// ErrClosed: the region is closed.
 	ErrClosed = errors.New("control: region closed")
 )

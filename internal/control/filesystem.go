@@ -36,6 +36,9 @@ type CreateFileSystemInput struct {
 // transition delay. A token already used is ErrFileSystemAlreadyExists with
 // the existing file system's id.
 func (r *Region) CreateFileSystem(ctx context.Context, in CreateFileSystemInput) (FileSystem, error) {
+	if err := r.checkSpace(); err != nil {
+		return FileSystem{}, err
+	}
 	if in.CreationToken == "" {
 		return FileSystem{}, badRequest("CreationToken is required.")
 	}
@@ -287,6 +290,9 @@ type UpdateFileSystemInput struct {
 // mode or decreasing provisioned throughput is allowed once per
 // ThroughputCooldown (ErrTooManyRequests).
 func (r *Region) UpdateFileSystem(_ context.Context, in UpdateFileSystemInput) (FileSystem, error) {
+	if err := r.checkSpace(); err != nil {
+		return FileSystem{}, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.checkLocked(); err != nil {

@@ -32,6 +32,9 @@ type CreateMountTargetInput struct {
 // target per availability zone, all in one VPC; a One Zone file system
 // only in its zone.
 func (r *Region) CreateMountTarget(ctx context.Context, in CreateMountTargetInput) (MountTarget, error) {
+	if err := r.checkSpace(); err != nil {
+		return MountTarget{}, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.checkLocked(); err != nil {
@@ -429,6 +432,9 @@ func (r *Region) DescribeMountTargetSecurityGroups(_ context.Context, id string)
 // available mount target; its server admits clients by the new groups at
 // once.
 func (r *Region) ModifyMountTargetSecurityGroups(ctx context.Context, id string, groups []string) error {
+	if err := r.checkSpace(); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.checkLocked(); err != nil {

@@ -22,6 +22,9 @@ const (
 // each kind at most once, and TransitionToArchive must come after
 // TransitionToIA. Policies are stored and echoed; no data is tiered.
 func (r *Region) PutLifecycleConfiguration(_ context.Context, ref string, policies []LifecyclePolicy) ([]LifecyclePolicy, error) {
+	if err := r.checkSpace(); err != nil {
+		return nil, err
+	}
 	if len(policies) > MaxLifecyclePolicies {
 		return nil, badRequest("At most %d lifecycle policies can be given; %d were.", MaxLifecyclePolicies, len(policies))
 	}
@@ -108,6 +111,9 @@ func (r *Region) DescribeLifecycleConfiguration(_ context.Context, ref string) (
 // the policy goes through ENABLING or DISABLING for the transition delay.
 // It returns the status now. The policy is stored and echoed.
 func (r *Region) PutBackupPolicy(_ context.Context, ref, status string) (string, error) {
+	if err := r.checkSpace(); err != nil {
+		return "", err
+	}
 	switch status {
 	case BackupEnabled, BackupDisabled:
 	case BackupEnabling, BackupDisabling:
@@ -174,6 +180,9 @@ type FileSystemPolicy struct {
 // aws:SecureTransport is enforced (PolicyRequiresTLS): the mount targets
 // refuse plain-text NFS at once.
 func (r *Region) PutFileSystemPolicy(ctx context.Context, ref, policy string, _ bool) (FileSystemPolicy, error) {
+	if err := r.checkSpace(); err != nil {
+		return FileSystemPolicy{}, err
+	}
 	if err := checkPolicy(policy); err != nil {
 		return FileSystemPolicy{}, err
 	}

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 )
 
 // DefaultKMSKey is the alias of the key that encrypts file systems created
@@ -130,6 +132,9 @@ type Options struct {
 	TransitionDelay time.Duration
 	Clock           func() time.Time
 	Logger          *slog.Logger
+	// Storage, when set, reports the state of the data disk (the space
+	// guard's), for GET /2015-02-01/regionfs/storage-status.
+	Storage func() space.Status
 
 	// Limits; zero means the default.
 	MaxFileSystems           int
@@ -303,6 +308,37 @@ func (r *Region) AccountID() string { return r.o.Region.AccountID }
 func (r *Region) now() time.Time { return r.o.Clock() }
 
 // check returns ErrClosed once the region is closed; callers hold r.mu.
+// checkSpace refuses an operation that adds to what the region stores
+// while its data disk is below the free-space floor (deletions are never
+// refused: they are how space comes back).
+func (r *Region) checkSpace() error {
+	if r.o.Engine == nil {
+		return nil
+	}
+	if err := r.o.Engine.CheckSpace(4 << 10); err != nil {
+		r.log.Warn("request refused: data disk full", "err", err)
+		return errorf(ErrInsufficientCapacity, "The region's data disk is full: only deletions are accepted until space is freed or added (%s).", spaceDetail(err))
+	}
+	return nil
+}
+
+// spaceDetail is the guard's explanation inside an engine error.
+func spaceDetail(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "free space below the floor: "); i >= 0 {
+		return msg[i+len("free space below the floor: "):]
+	}
+	return "no space left on device"
+}
+
+// StorageStatus returns the state of the region's data disk, when known.
+func (r *Region) StorageStatus() (space.Status, bool) {
+	if r.o.Storage == nil {
+		return space.Status{}, false
+	}
+	return r.o.Storage(), true
+}
+
 func (r *Region) checkLocked() error {
 	if r.closed {
 		return ErrClosed

@@ -35,6 +35,9 @@ type ReplicaInput struct {
 // nothing to provision, and replication may be ENABLED within
 // milliseconds: a mount target can be created on it right away).
 func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem, error) {
+	if err := r.checkSpace(); err != nil {
+		return FileSystem{}, err
+	}
 	if in.CreationToken == "" {
 		return FileSystem{}, badRequest("CreationToken is required.")
 	}

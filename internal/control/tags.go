@@ -79,6 +79,9 @@ func checkTagKeys(keys []string) error {
 // TagResource adds tags to a file system or access point (id or ARN),
 // overwriting the values of keys it already has.
 func (r *Region) TagResource(_ context.Context, ref string, tags []Tag) error {
+	if err := r.checkSpace(); err != nil {
+		return err
+	}
 	if len(tags) == 0 {
 		return badRequest("At least one tag must be given.")
 	}
@@ -129,6 +132,9 @@ func (r *Region) ListTagsForResource(_ context.Context, ref string, p Page) ([]T
 
 // CreateTags adds tags to a file system (the deprecated API).
 func (r *Region) CreateTags(_ context.Context, ref string, tags []Tag) error {
+	if err := r.checkSpace(); err != nil {
+		return err
+	}
 	if len(tags) == 0 {
 		return badRequest("At least one tag must be given.")
 	}

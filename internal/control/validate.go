@@ -128,6 +128,8 @@ func removeTags(old []Tag, keys []string) []Tag {
 // checkAccessPointPath applies EFS's root directory rules: "/" or one to
 // four components, each not starting with "." and without $#<>;`|&?{}^*
 // or newlines, at most 100 characters in all.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
 func checkAccessPointPath(p string) error {
 	if p == "/" {
 		return nil
@@ -140,7 +142,9 @@ func checkAccessPointPath(p string) error {
 		return badRequest("Invalid root directory path '%s': at most 4 directory levels are allowed.", clip(p))
 	}
 	for _, c := range parts {
-		if c == "" || c[0] == '.' || strings.ContainsAny(c, "$#<>;`|&?{}^*\n") {
+		// The EFS model's pattern, and no control characters (NUL above
+		// all: such a path can never be created or mounted).
+		if c == "" || c[0] == '.' || strings.ContainsAny(c, "$#<>;`|&?{}^*\n") || strings.ContainsFunc(c, isControl) {
 			return badRequest("Invalid root directory path '%s': component '%s' is not allowed.", clip(p), clip(c))
 		}
 	}

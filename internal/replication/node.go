@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+
 	"github.com/regionfs/regionfs/internal/engine"
 )
 
@@ -132,6 +134,10 @@ type Node struct {
 	srv    *http.Server
 	hooksV Hooks
 
+	// callBodies bounds the call bodies held at once: a call's body is
+	// read before it can be authenticated (its signature covers it).
+	callBodies *semaphore.Weighted
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -144,6 +150,7 @@ func New(o Options) *Node {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	callBodies := semaphore.NewWeighted(maxCallBodies)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -164,7 +171,7 @@ func New(o Options) *Node {
 	if o.WindowBytes <= 0 {
 		o.WindowBytes = DefaultWindowBytes
 	}
-	n := &Node{
+	n := &Node{callBodies: callBodies,
 		opts: o, log: o.Logger.With("region", o.Region), peers: o.Peers,
 		clients:  map[string]*http.Client{},
 		outbound: map[string]*outbound{}, inbound: map[string]*inbound{},
@@ -410,8 +417,29 @@ func (n *Node) Call(ctx context.Context, region, method string, req, resp any) e
 	return json.Unmarshal(rb, resp)
 }
 
+// Limits of unary calls.
+const (
+	maxCallBody      = 16 << 20
+	maxCallBodies    = 64 << 20
+	callReadDeadline = time.Minute
+)
+
 func (n *Node) serveCall(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	// Streams never time out; a call's body must arrive within a minute,
+	// and unauthenticated bodies together stay within maxCallBodies.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(callReadDeadline))
+	want := int64(maxCallBody)
+	if r.ContentLength >= 0 && r.ContentLength < want {
+		want = r.ContentLength
+	}
+	if want > 0 {
+		if err := n.callBodies.Acquire(r.Context(), want); err != nil {
+			writeCallError(w, &CallError{Status: http.StatusServiceUnavailable, Code: "Busy", Message: "too many calls in progress"})
+			return
+		}
+		defer n.callBodies.Release(want)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, want))
 	if err != nil {
 		writeCallError(w, &CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "cannot read body"})
 		return

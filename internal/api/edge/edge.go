@@ -63,6 +63,7 @@ type Edge struct {
 	http     *http.Server
 	handler  http.Handler
 	metrics  *metrics
+	bodies   *region.Bodies
 
 	mu sync.Mutex // guards ln
 	ln net.Listener
@@ -82,7 +83,7 @@ func New(o Options) (*Edge, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = region.DefaultMaxBodyBytes
 	}
-	e := &Edge{o: o, clients: map[string]*http.Client{}}
+	e := &Edge{o: o, clients: map[string]*http.Client{}, bodies: region.NewBodies(0)}
 	for name, t := range o.Regions {
 		if _, _, err := net.SplitHostPort(t.Addr); err != nil {
 			return nil, fmt.Errorf("edge: region %s: address %q: %w", name, t.Addr, err)
@@ -115,19 +116,30 @@ func New(o Options) (*Edge, error) {
 		return nil, err
 	}
 	e.metrics = m
-	mux := http.NewServeMux()
+	// No http.ServeMux: it answers unclean paths (/2015-02-01/../x) with a
+	// bare redirect; every path but /metrics is forwarded (the region
+	// answers in AWS's error shapes).
+	var metrics http.Handler
 	if o.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+		metrics = promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
 	}
-	mux.Handle("/", http.HandlerFunc(e.forward))
-	e.handler = mux
+	e.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if metrics != nil && r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		e.forward(w, r)
+	})
 	e.http = &http.Server{
-		Handler:           mux,
+		Handler:           e.handler,
 		TLSConfig:         o.TLS,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+		// A body must arrive within this (a request held open by a
+		// client that stops sending holds its buffer until then).
+		ReadTimeout:    60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
 	}
 	return e, nil
 }
@@ -195,7 +207,8 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	if e.o.Clock != nil {
 		now = e.o.Clock
 	}
-	body, err := region.ReadBody(w, r, e.o.MaxBodyBytes)
+	body, release, err := e.bodies.Read(w, r, e.o.MaxBodyBytes)
+	defer release()
 	if err != nil {
 		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
 		region.WriteError(w, region.ProtocolOf("", r, nil), "", err, reqID)

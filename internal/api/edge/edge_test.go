@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -254,5 +255,26 @@ func TestAWSCLIRegionDown(t *testing.T) {
 	out, err = run("us-west-2")
 	if err != nil || strings.TrimSpace(out) != "us-west-2" {
 		t.Errorf("us-west-2: %v %s", err, out)
+	}
+}
+
+// TestUncleanPathNotRedirected (issue 9 §5): /2015-02-01/../../etc/passwd
+// gets an AWS-shaped error, not a bare redirect from Go's path cleaning.
+func TestUncleanPathNotRedirected(t *testing.T) {
+	f := setup(t)
+	addr := strings.TrimPrefix(f.url, "http://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	io.WriteString(nc, "GET /2015-02-01/../../etc/passwd HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("X-Amzn-Errortype") != "MissingAuthenticationTokenException" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
 }

@@ -89,6 +89,9 @@ var table = []struct {
 	{control.ErrPolicyNotFound, wireError{http.StatusNotFound, "PolicyNotFound"}},
 	{control.ErrInvalidPolicy, wireError{http.StatusBadRequest, "InvalidPolicyException"}},
 	{control.ErrClosed, wireError{http.StatusServiceUnavailable, "ServiceUnavailableException"}},
+	// A full data disk: retryable (space may come back), the message says
+	// what is wrong.
+	{control.ErrInsufficientCapacity, wireError{http.StatusServiceUnavailable, "InsufficientThroughputCapacity"}},
 	{nil, wireError{http.StatusInternalServerError, "InternalServerError"}},
 }
 

@@ -45,6 +45,7 @@ func (h *Handler) table() []route {
 		r(http.MethodGet, "DescribeTags", "tags/{FileSystemId}/", describeTags),
 		r(http.MethodGet, "DescribeAccountPreferences", "account-preferences", describeAccountPreferences),
 		r(http.MethodPut, "PutAccountPreferences", "account-preferences", putAccountPreferences),
+		r(http.MethodGet, "RegionfsStorageStatus", "regionfs/storage-status", regionfsStorageStatus),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 )
@@ -48,6 +49,9 @@ type Options struct {
 	// Clock is the verifier's clock (time.Now when nil).
 	Clock        func() time.Time
 	MaxBodyBytes int64
+	// Bodies bounds the request bodies buffered at once (shared with
+	// other servers, or nil for one of the default size of its own).
+	Bodies *Bodies
 }
 
 // Server is the API server of one region.
@@ -70,6 +74,9 @@ func New(o Options) (*Server, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.Bodies == nil {
+		o.Bodies = NewBodies(0)
+	}
 	s := &Server{o: o}
 	s.verifier = sigv4.New(sigv4.Options{
 		Secret:   o.Secret,
@@ -86,14 +93,22 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
-	mux := http.NewServeMux()
+	// No http.ServeMux: it answers unclean paths (/2015-02-01/../x) with a
+	// bare redirect; every path but /metrics is the API's, which answers
+	// in AWS's error shapes.
+	var metrics http.Handler
 	if o.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+		metrics = promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
 	}
-	mux.Handle("/", http.HandlerFunc(s.serveAPI))
-	s.handler = mux
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if metrics != nil && r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		s.serveAPI(w, r)
+	})
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.handler,
 		TLSConfig:         o.TLS,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -199,7 +214,8 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		s.metrics.observe(service, w.status, time.Since(start))
 	}()
 
-	body, err := ReadBody(w, r, s.o.MaxBodyBytes)
+	body, release, err := s.o.Bodies.Read(w, r, s.o.MaxBodyBytes)
+	defer release()
 	if err != nil {
 		p := ProtocolOf("", r, nil)
 		s.o.Logger.Debug("api request rejected", "region", s.o.Name, "req_id", reqID, "err", err)
@@ -250,6 +266,53 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	} else {
 		s.o.Logger.Debug("api request", "region", s.o.Name, "req_id", reqID, "service", id.Service, "method", r.Method, "path", r.URL.Path, "status", w.status)
 	}
+}
+
+// DefaultBufferedBodyBytes bounds the request bodies a server holds at
+// once (Options.Bodies).
+const DefaultBufferedBodyBytes = 64 << 20
+
+// Bodies bounds the request-body bytes buffered at once by the servers
+// sharing it: a request waits (until its client gives up) for its share
+// before its body is read, so many slow or large requests cannot exhaust
+// memory.
+type Bodies struct {
+	sem   *semaphore.Weighted
+	limit int64
+}
+
+// NewBodies returns a budget of limit bytes (the default when ≤ 0).
+func NewBodies(limit int64) *Bodies {
+	if limit <= 0 {
+		limit = DefaultBufferedBodyBytes
+	}
+	return &Bodies{sem: semaphore.NewWeighted(limit), limit: limit}
+}
+
+// Read reads r's body within the budget (see ReadBody); release gives the
+// bytes back once the body is no longer needed.
+func (b *Bodies) Read(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), err error) {
+	n := limit
+	if r.ContentLength >= 0 && r.ContentLength < limit {
+		n = r.ContentLength
+	}
+	n = min(n, b.limit)
+	if n > 0 {
+		if err := b.sem.Acquire(r.Context(), n); err != nil {
+			return nil, func() {}, Errorf(ErrBadBody, "The request was abandoned while waiting to be read.")
+		}
+	}
+	release = func() {
+		if n > 0 {
+			b.sem.Release(n)
+			n = 0
+		}
+	}
+	body, err = ReadBody(w, r, limit)
+	if err != nil {
+		release()
+	}
+	return body, release, err
 }
 
 // ReadBody reads r's body up to limit bytes: a larger body is

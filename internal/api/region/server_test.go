@@ -1,6 +1,7 @@
 package region
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -327,3 +328,84 @@ func TestRefusedRequestsNeverReachHandlers(t *testing.T) {
 		t.Fatalf("%d refused requests reached the EFS handler", n)
 	}
 }
+
+// TestUncleanPaths is the regression test of issue 9 §5: a path such as
+// /2015-02-01/../../etc/passwd got a bare 307 redirect from Go's ServeMux
+// instead of an AWS-shaped error.
+func TestUncleanPaths(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	addr := strings.TrimPrefix(s.url, "http://")
+	for _, p := range []string{"/2015-02-01/../../etc/passwd", "/2015-02-01//file-systems", "/./metrics", "/2015-02-01/file-systems/.."} {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(nc, "GET "+p+" HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufioReader(nc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		nc.Close()
+		if resp.StatusCode/100 == 3 || resp.Header.Get("Location") != "" {
+			t.Errorf("%s: redirect %d to %q", p, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if resp.Header.Get("X-Amzn-Errortype") == "" && resp.Header.Get("X-Amzn-Requestid") == "" {
+			t.Errorf("%s: %d without an AWS error shape", p, resp.StatusCode)
+		}
+	}
+}
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// TestBodiesBudget (issue 9 §4): bodies are read only within the budget;
+// a request waits for its share and gives up with its client.
+func TestBodiesBudget(t *testing.T) {
+	b := NewBodies(100)
+	pr, pw := io.Pipe()
+	r1 := httptestRequest(t, pr, 80)
+	got := make(chan error, 1)
+	var release1 func()
+	go func() {
+		var err error
+		_, release1, err = b.Read(newRecorder(), r1, 1000)
+		got <- err
+	}()
+	// The first holds 80 of 100 bytes while its client is slow.
+	pw.Write(make([]byte, 40))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	r2 := httptestRequest(t, strings.NewReader(strings.Repeat("x", 80)), 80).WithContext(ctx)
+	if _, _, err := b.Read(newRecorder(), r2, 1000); !errors.Is(err, ErrBadBody) {
+		t.Fatalf("second body read beyond the budget: %v", err)
+	}
+	pw.Write(make([]byte, 40))
+	pw.Close()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	release1()
+	r3 := httptestRequest(t, strings.NewReader(strings.Repeat("x", 80)), 80)
+	body, release, err := b.Read(newRecorder(), r3, 1000)
+	if err != nil || len(body) != 80 {
+		t.Fatalf("read once the budget is free: %d %v", len(body), err)
+	}
+	release()
+}
+
+func httptestRequest(t *testing.T, body io.Reader, n int64) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(http.MethodPost, "http://x/", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ContentLength = n
+	return r
+}
+
+type recorder struct{ h http.Header }
+
+func newRecorder() *recorder                    { return &recorder{h: http.Header{}} }
+func (r *recorder) Header() http.Header         { return r.h }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(int)             {}
