@@ -12,9 +12,9 @@
 //	     internal/config internal/testkit internal/layering internal/nfs/xdr
 //	     internal/api/sigv4 internal/engine/disk internal/engine/kms
 //	     internal/nfs/tlsca internal/replication/faultproxy
-//	 1 seams: the engine's storage seams and the NFS wire types
-//	     internal/engine/kv internal/engine/blocks internal/nfs/rpc
-//	     internal/nfs/proto
+//	 1 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
+//	     internal/engine/kv internal/engine/blocks internal/engine/space
+//	     internal/nfs/rpc internal/nfs/proto
 //	 2 backends: seam implementations and conformance suites, the NFS client
 //	     internal/engine/kv/... internal/engine/blocks/... internal/nfs/client
 //	 3 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
