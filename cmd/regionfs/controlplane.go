@@ -59,7 +59,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 		seed = append(seed, ng)
 	}
 	nw, err := network.Open(network.Options{Region: cfg.Region, AccountID: cfg.AccountID, VPCID: cfg.VPC.ID, KV: n.store,
-		NFSPort: cfg.NFS.Port, Seed: seed, Logger: n.baseLog})
+		NFSPort: cfg.NFS.Port, Seed: seed, Logger: n.log})
 	if err != nil {
 		return nil, fmt.Errorf("security groups: %w", err)
 	}
@@ -72,7 +72,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 		MountTargets:    controlMountTargets{n.mts},
 		NFSPort:         cfg.NFS.Port,
 		TransitionDelay: cfg.TransitionDelayOrDefault(),
-		Logger:          n.baseLog, // control names the region itself
+		Logger:          n.log,
 	})
 	if err != nil {
 		return nil, err

@@ -45,7 +45,8 @@ var devRegions = []devRegion{
 }
 
 func newDevCmd() *cobra.Command {
-	var dataDir, logLevel string
+	var dataDir string
+	var lf logFlags
 	cmd := &cobra.Command{
 		Use:   "dev [--data-dir DIR]",
 		Short: "Run two regions and the edge on loopback, for trying regionfs out",
@@ -67,7 +68,7 @@ boto3 and the SDKs at the edge:
 the edge stays up (a regional outage on demand); 'region start' brings it back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(config.Log{Level: logLevel, Format: "text"}, cmd.ErrOrStderr())
+			log, err := newLogger(lf.apply(config.Log{}), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -75,7 +76,7 @@ the edge stays up (a regional outage on demand); 'region start' brings it back.`
 		},
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "regionfs-data", "directory of every region's data, the credentials and env.sh")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	lf.add(cmd, "info", "text")
 	cmd.AddCommand(newDevRegionCmd(&dataDir))
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 
 func newEdgeCmd() *cobra.Command {
 	var path string
+	var lf logFlags
 	cmd := &cobra.Command{
 		Use:   "edge --config FILE",
 		Short: "Run the client endpoint that forwards each request to its region",
@@ -32,7 +33,7 @@ See examples/edge.yaml.`,
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
+			log, err := newLogger(lf.apply(cfg.Log), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -44,6 +45,7 @@ See examples/edge.yaml.`,
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "edge config file (YAML)")
+	lf.add(cmd, "", "")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

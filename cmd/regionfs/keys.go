@@ -13,7 +13,7 @@ import (
 // down, a rotation not yet applied).
 func openKeys(n *node) (*keys.Keys, error) {
 	k, err := keys.Open(keys.Options{
-		Region: n.cfg.Region, AccountID: n.cfg.AccountID, Keyring: n.keyring, Engine: n.engine, Logger: n.baseLog,
+		Region: n.cfg.Region, AccountID: n.cfg.AccountID, Keyring: n.keyring, Engine: n.engine, Logger: n.log,
 		Changed: func(ctx context.Context, st engine.KeyState) {
 			if len(st.Unlocked) > 0 {
 				n.control.region.RefreshMountTargets(ctx)

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -38,8 +37,7 @@ import (
 // two.
 type node struct {
 	cfg     *config.Config
-	log     *slog.Logger // with the region's name
-	baseLog *slog.Logger // without it, for components that add it themselves
+	log     *slog.Logger // every line with region=<name> (regionLogger)
 	reg     *prometheus.Registry
 	store   *pebblekv.Store
 	engine  *engine.Engine
@@ -75,7 +73,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	if err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log.With("region", cfg.Region), baseLog: log, reg: prometheus.NewRegistry(),
+	n := &node{cfg: cfg, log: regionLogger(log, cfg.Region), reg: prometheus.NewRegistry(),
 		keyring: files.keyring, lns: lns}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := n.open(ctx, files, cache, onFatal); err != nil {
@@ -140,7 +138,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		EFS:      n.control.efs,
 		EC2:      ec2Handler(cfg, n.control, log),
 		Registry: n.reg,
-		Logger:   n.baseLog, // the API server names the region itself
+		Logger:   n.log,
 	}
 	if n.keys, err = openKeys(n); err != nil {
 		return fmt.Errorf("kms: %w", err)
@@ -415,19 +413,6 @@ func loadPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no PEM certificates", path)
 	}
 	return pool, nil
-}
-
-// newLogger builds the process's slog handler.
-func newLogger(l config.Log, w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(l.Level)); err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	o := &slog.HandlerOptions{Level: lvl}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, o)), nil
-	}
-	return slog.New(slog.NewTextHandler(w, o)), nil
 }
 
 // exitOnFatal is the engine's OnFatal in every command: a storage error

@@ -10,6 +10,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var path string
+	var lf logFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run one region: its API, mount targets and storage engine",
@@ -27,7 +28,7 @@ flight, makes buffered NFS writes durable and closes the store.`,
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
+			log, err := newLogger(lf.apply(cfg.Log), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -43,6 +44,7 @@ flight, makes buffered NFS writes durable and closes the store.`,
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "region config file (YAML)")
+	lf.add(cmd, "", "")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

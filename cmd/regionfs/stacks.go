@@ -34,7 +34,7 @@ func openStacks(n *node) (*cfn.Engine, error) {
 			}
 			return nil
 		},
-		Logger: n.baseLog,
+		Logger: n.log,
 	})
 	if err != nil {
 		return nil, err

@@ -540,13 +540,19 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 	if err != nil {
 		return nil, err
 	}
+	resumed := true
 	o.update(func(st *Status) {
 		st.State, st.Message = StateEnabling, "initial sync in progress"
 		if !st.Sync.Active {
 			st.Sync = SyncProgress{Active: true, Started: o.n.now()}
+			resumed = false
 		}
 		st.Sync.BytesTotal, st.Sync.FilesTotal = u.Bytes, u.Files
 	})
+	if !resumed {
+		o.n.log.Info("initial sync started", "replication", o.spec.ID, "fs_id", o.spec.SourceFS,
+			"dest_region", o.spec.DestRegion, "dest_fs", o.spec.DestFS, "bytes", u.Bytes, "files", u.Files, "resuming", a.Syncing && a.SyncBase > 0)
+	}
 	cursor := a.Cursor
 	for {
 		snap, err := o.fs.Snapshot(ctx)
@@ -566,11 +572,14 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 			return nil, err
 		}
 		if done != nil {
+			var p SyncProgress
 			o.update(func(st *Status) {
 				st.Sync.Active, st.Sync.Done, st.Sync.Finished = false, true, o.n.now()
 				st.Sync.BytesDone = max(st.Sync.BytesDone, st.Sync.BytesTotal)
 				st.Sync.FilesDone = max(st.Sync.FilesDone, st.Sync.FilesTotal)
+				p = st.Sync
 			})
+			o.logSyncDone("initial sync done", p, "seq", done.AppliedSeq)
 			return done, nil
 		}
 		cursor = next
@@ -955,4 +964,17 @@ func (c *idCache) add(id blocks.ID) {
 	}
 	c.order = append(c.order, id)
 	c.set[id] = struct{}{}
+}
+
+// logSyncDone logs the end of an initial sync or resync with its size,
+// duration and rate.
+func (o *outbound) logSyncDone(msg string, p SyncProgress, args ...any) {
+	d := p.Finished.Sub(p.Started)
+	rate := 0.0
+	if d > 0 {
+		rate = float64(p.BytesDone) / d.Seconds()
+	}
+	o.n.log.Info(msg, append([]any{"replication", o.spec.ID, "fs_id", o.spec.SourceFS, "dest_region", o.spec.DestRegion,
+		"dest_fs", o.spec.DestFS, "bytes", p.BytesDone, "files", p.FilesDone, "duration", d.Round(time.Millisecond),
+		"rate", fmt.Sprintf("%.1f MiB/s", rate/(1<<20))}, args...)...)
 }

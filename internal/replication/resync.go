@@ -45,12 +45,15 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 		st.State, st.Message = StateEnabling, "resynchronising the destination (sending differences only)"
 		st.Sync = SyncProgress{Active: true, Started: o.n.now()}
 	})
+	o.n.log.Info("resync started", "replication", o.spec.ID, "fs_id", o.spec.SourceFS, "dest_region", o.spec.DestRegion,
+		"dest_fs", o.spec.DestFS, "seq", snap.Seq)
 	send := func(ranges []engine.SyncRange) error {
 		return o.sendRanges(ctx, s, snap, ranges)
 	}
 	path := "checksums"
 	if keys, err := o.forkKeys(ctx, snap, a.Fork); err == nil {
 		path = "journal"
+		o.update(func(st *Status) { st.Sync.Method, st.Sync.KeysTotal = path, uint64(len(keys)) })
 		var batch []engine.SyncRange
 		for _, k := range keys {
 			batch = append(batch, singleton(k))
@@ -91,9 +94,12 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 			if !a.Syncing && a.AppliedSeq >= snap.Seq {
 				// The failback is done: the fork no longer needs keeping.
 				o.fs.ClearPin(ForkPin)
+				var p SyncProgress
 				o.update(func(st *Status) {
 					st.Sync.Active, st.Sync.Done, st.Sync.Finished = false, true, o.n.now()
+					p = st.Sync
 				})
+				o.logSyncDone("resync done", p, "method", p.Method, "keys", p.KeysDone, "seq", a.AppliedSeq)
 				return a, nil
 			}
 			if err := o.answer(ctx, s, snap, a); err != nil {
@@ -166,7 +172,14 @@ func (o *outbound) sendRanges(ctx context.Context, s *stream, snap *engine.Snaps
 		if err := s.send(msgRanges, p); err != nil {
 			return err
 		}
-		o.update(func(st *Status) { st.ShippedBytes += uint64(len(p)) })
+		n := uint64(len(m.ranges))
+		o.update(func(st *Status) {
+			st.ShippedBytes += uint64(len(p))
+			if st.Sync.Active {
+				st.Sync.BytesDone += uint64(len(p))
+				st.Sync.KeysDone += n
+			}
+		})
 		m.ranges, size = nil, 0
 		return nil
 	}

@@ -31,8 +31,12 @@ type SyncProgress struct {
 	BytesTotal uint64
 	FilesDone  uint64
 	FilesTotal uint64
-	Started    time.Time
-	Finished   time.Time
+	// KeysDone and KeysTotal count the keys a resync by journal sends
+	// (KeysTotal is 0 while unknown, and for a resync by checksums).
+	KeysDone  uint64
+	KeysTotal uint64
+	Started   time.Time
+	Finished  time.Time
 	// Method of a resync: "journal" (keys touched since the fork) or
 	// "checksums" (range checksums); empty for an initial sync.
 	Method string

@@ -31,6 +31,8 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		BytesTotal uint64 `json:"BytesTotal"`
 		FilesDone  uint64 `json:"FilesDone"`
 		FilesTotal uint64 `json:"FilesTotal"`
+		KeysDone   uint64 `json:"KeysDone"`
+		KeysTotal  uint64 `json:"KeysTotal"`
 		Started    *epoch `json:"Started,omitempty"`
 		Finished   *epoch `json:"Finished,omitempty"`
 	}
@@ -67,6 +69,7 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 			KeptCopy: d.KeptCopy,
 			InitialSync: syncShape{Active: st.Sync.Active, Done: st.Sync.Done, Method: st.Sync.Method,
 				BytesDone: st.Sync.BytesDone, BytesTotal: st.Sync.BytesTotal, FilesDone: st.Sync.FilesDone, FilesTotal: st.Sync.FilesTotal,
+				KeysDone: st.Sync.KeysDone, KeysTotal: st.Sync.KeysTotal,
 				Started: epochPtr(st.Sync.Started), Finished: epochPtr(st.Sync.Finished)},
 		}
 		if !d.LastReplicated.IsZero() {
