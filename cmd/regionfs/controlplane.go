@@ -9,7 +9,6 @@ import (
 	"github.com/regionfs/regionfs/internal/api/efs"
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/network"
-	"github.com/regionfs/regionfs/internal/nfs"
 )
 
 // controlPlane is the region's EFS control plane as the commands use it:
@@ -22,7 +21,7 @@ type controlPlane struct {
 }
 
 // openControl opens the control plane of n: it resumes half-done
-// transitions and restarts the mount targets through n.mts.
+// transitions and restarts the mount targets through n.targets.
 func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 	cfg := n.cfg
 	info := control.RegionInfo{Name: cfg.Region, AccountID: cfg.AccountID, VPCID: cfg.VPC.ID, DefaultKMSKey: control.DefaultKMSKey}
@@ -69,7 +68,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 		KV:              n.store,
 		Engine:          n.engine,
 		Keyring:         n.keyring,
-		MountTargets:    controlMountTargets{n.mts},
+		MountTargets:    n.targets,
 		NFSPort:         cfg.NFS.Port,
 		TransitionDelay: cfg.TransitionDelayOrDefault(),
 		Logger:          n.log,
@@ -97,30 +96,3 @@ func (g groupSource) SecurityGroup(id string) (control.SecurityGroup, bool) {
 func (g groupSource) DefaultSecurityGroup(vpc string) (string, bool) { return g.n.DefaultGroup(vpc) }
 
 func (c *controlPlane) close() error { return c.region.Close() }
-
-// controlMountTargets implements control.MountTargetServer with package nfs.
-type controlMountTargets struct{ m *mountTargets }
-
-var _ control.MountTargetServer = controlMountTargets{}
-
-func (c controlMountTargets) Start(ctx context.Context, mt control.MountTargetSpec) error {
-	return c.m.start(ctx, fromSpec(mt))
-}
-
-func (c controlMountTargets) Update(ctx context.Context, mt control.MountTargetSpec) error {
-	return c.m.update(ctx, fromSpec(mt))
-}
-
-func (c controlMountTargets) Stop(ctx context.Context, id string) error { return c.m.stop(ctx, id) }
-
-func fromSpec(s control.MountTargetSpec) mountTarget {
-	mt := mountTarget{ID: s.ID, FileSystemID: s.FileSystemID, Addr: s.Addr, FS: s.FS, Ingress: s.Ingress, ReadOnly: s.ReadOnly, RequireTLS: s.RequireTLS}
-	for _, ap := range s.AccessPoints {
-		a := accessPoint{ID: ap.ID, Path: ap.Path, PosixUser: ap.PosixUser}
-		if ci := ap.CreationInfo; ci != nil {
-			a.Create = &nfs.DirCreation{UID: ci.UID, GID: ci.GID, Mode: ci.Mode}
-		}
-		mt.AccessPoints = append(mt.AccessPoints, a)
-	}
-	return mt
-}

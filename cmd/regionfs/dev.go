@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // The dev topology (DESIGN.md §1): the edge on 127.0.0.1:7070 and each
@@ -160,7 +160,7 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	// NFS over TLS: clients trust both regions' mount-target CAs.
 	var caBundle []byte
 	for _, r := range devRegions {
-		caBundle = append(caBundle, nodes[r.name].mts.tls.ca.CertPEM()...)
+		caBundle = append(caBundle, nodes[r.name].nfsCA.CertPEM()...)
 	}
 	caPath := filepath.Join(dataDir, "nfs-ca.pem")
 	if err := writeFileAtomic(caPath, caBundle, 0o644); err != nil {
@@ -170,13 +170,12 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	if err := writeFileAtomic(envPath, []byte(env), 0o600); err != nil {
 		return err
 	}
-	edgeDone := make(chan error, 1)
-	go func(ln net.Listener) { edgeDone <- e.ServeListener(ctx, ln) }(ln)
+	edgeRun := serve.Start(ctx, e, ln)
 	ln = nil
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		err = errors.Join(err, e.Shutdown(sctx), <-edgeDone)
+		err = errors.Join(err, edgeRun.Stop(sctx))
 	}()
 	fmt.Fprintf(out, "regionfs dev: edge on http://%s; regions us-east-1 (127.1.0.1:7070) and us-west-2 (127.2.0.1:7070)\n", devEdgeAddr)
 	fmt.Fprintf(out, "data in %s; paste these lines, or run: . %s\n\n%s\n", dataDir, envPath, env)
@@ -191,9 +190,8 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 	case <-ctx.Done():
 		log.Info("regionfs dev stopping")
 		return nil
-	case err := <-edgeDone:
-		edgeDone <- err // for the deferred shutdown
-		return err
+	case <-edgeRun.Done():
+		return nil // the deferred Stop reports why
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // The running `regionfs dev` listens on a unix socket in its data directory
@@ -24,8 +26,7 @@ import (
 const devSocket = "dev.sock"
 
 type devControl struct {
-	srv  *http.Server
-	done chan error
+	run  *serve.Running
 	path string
 }
 
@@ -88,9 +89,8 @@ func startDevControl(ctx context.Context, dataDir string, nodes map[string]*node
 		}
 		json.NewEncoder(w).Encode(st)
 	})
-	c := &devControl{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan error, 1), path: path}
-	go func() { c.done <- c.srv.Serve(ln) }()
-	return c, nil
+	srv := serve.NewHTTP(serve.HTTPOptions{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Logger: log})
+	return &devControl{run: serve.Start(ctx, srv, ln), path: path}, nil
 }
 
 func state(n *node) string {
@@ -112,8 +112,7 @@ func regionNames(nodes map[string]*node) []string {
 func (c *devControl) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.srv.Shutdown(ctx)
-	<-c.done
+	c.run.Stop(ctx)
 	os.Remove(c.path)
 }
 

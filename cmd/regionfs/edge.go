@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/edge"
 	"github.com/regionfs/regionfs/internal/config"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 func newEdgeCmd() *cobra.Command {
@@ -41,7 +42,7 @@ See examples/edge.yaml.`,
 			if err != nil {
 				return err
 			}
-			return runEdge(cmd.Context(), e)
+			return runEdge(cmd.Context(), e, cfg.Listen)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "edge config file (YAML)")
@@ -72,7 +73,6 @@ func newEdge(cfg *config.Edge, log *slog.Logger, reg *prometheus.Registry) (*edg
 		}
 	}
 	return edge.New(edge.Options{
-		Listen:   cfg.Listen,
 		TLS:      srvTLS,
 		Secret:   func(id string) (string, bool) { s, ok := secrets[id]; return s, ok },
 		Regions:  targets,
@@ -81,16 +81,11 @@ func newEdge(cfg *config.Edge, log *slog.Logger, reg *prometheus.Registry) (*edg
 	})
 }
 
-// runEdge serves e until ctx ends.
-func runEdge(ctx context.Context, e *edge.Edge) error {
-	done := make(chan error, 1)
-	go func() { done <- e.Serve(ctx) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+// runEdge serves e on addr until ctx ends.
+func runEdge(ctx context.Context, e *edge.Edge, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("edge: listen: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return errors.Join(e.Shutdown(sctx), <-done)
+	return serve.Run(ctx, e, ln, 30*time.Second)
 }

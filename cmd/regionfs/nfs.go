@@ -16,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
 	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // newNFSCmd is the developer command that serves one local file system
@@ -121,27 +122,9 @@ func runNFSServe(ctx context.Context, log *slog.Logger, c nfsServeConfig, out in
 	srv.SetExports([]nfs.Export{{Path: c.exportPath, FS: fs, ReadOnly: c.readOnly, RootSquash: c.rootSquash}})
 	log.Info("nfs serving", "addr", ln.Addr().String(), "fs", c.fsName, "export", c.exportPath, "read_only", c.readOnly)
 	fmt.Fprintf(out, "serving %s on %s\n", c.fsName, ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	var serveErr error
-	got := false
-	select {
-	case serveErr = <-served:
-		got = true
-	case <-ctx.Done():
+	err = serve.Run(ctx, srv, ln, 30*time.Second)
+	if err != nil {
+		log.Error("nfs shutdown", "err", err)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	shutErr := srv.Shutdown(sctx)
-	if !got {
-		serveErr = <-served
-	}
-	if errors.Is(serveErr, nfs.ErrServerClosed) || errors.Is(serveErr, context.Canceled) {
-		serveErr = nil
-	}
-	if shutErr != nil {
-		log.Error("nfs shutdown", "err", shutErr)
-	}
-	err = errors.Join(serveErr, shutErr)
 	return err
 }

@@ -30,6 +30,9 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // node is one running region: its metadata store, engine, control plane,
@@ -42,7 +45,8 @@ type node struct {
 	store   *pebblekv.Store
 	engine  *engine.Engine
 	keyring *kms.Keyring
-	mts     *mountTargets
+	nfsCA   *tlsca.CA    // the region's NFS CA (mount-target certificates)
+	targets *nfs.Targets // the mount targets
 	control *controlPlane
 	repl    *replicationPlane // nil when replication is not configured
 	stacks  *cfn.Engine
@@ -53,10 +57,9 @@ type node struct {
 	// lns holds the listeners bound at start until they serve (nil after).
 	lns *regionListeners
 
-	mu      sync.Mutex // guards the fields below
-	api     *region.Server
-	apiDone chan error
-	down    bool
+	mu   sync.Mutex     // guards the fields below
+	api  *serve.Running // nil while the API is down
+	down bool
 }
 
 // openNode opens a region from its config; cache, when set, is a Pebble
@@ -120,10 +123,11 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	n.mts = newMountTargets(log, n.reg, subnetBinder(cfg))
-	if n.mts.tls, err = newMountTLS(cfg.DataDir, cfg.Region, cfg.NFS.TLSClientAuth); err != nil {
+	if n.nfsCA, err = tlsca.Open(filepath.Join(cfg.DataDir, "tls"), "regionfs "+cfg.Region+" NFS CA"); err != nil {
 		return fmt.Errorf("nfs tls: %w", err)
 	}
+	n.targets = nfs.NewTargets(nfs.TargetsOptions{Logger: log, Registerer: n.reg, Bind: subnetBinder(cfg),
+		CA: n.nfsCA, Region: cfg.Region, ClientAuth: nfsClientAuth(cfg.NFS.TLSClientAuth)})
 	if n.control, err = openControl(ctx, n); err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -132,7 +136,6 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	}
 	n.apiOpts = region.Options{
 		Name:     cfg.Region,
-		Listen:   cfg.API.Listen,
 		TLS:      files.apiTLS,
 		Secret:   func(id string) (string, bool) { s, ok := files.access[id]; return s, ok },
 		EFS:      n.control.efs,
@@ -167,22 +170,19 @@ func (n *node) startAPI(ctx context.Context) error {
 	} else if ln, err = listenTCP("api.listen", n.cfg.API.Listen); err != nil {
 		return fmt.Errorf("region %s: %w", n.cfg.Region, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.ServeListener(ctx, ln) }()
-	n.api, n.apiDone = s, done
+	n.api = serve.Start(ctx, s, ln)
 	return nil
 }
 
 func (n *node) stopAPI(ctx context.Context) error {
 	n.mu.Lock()
-	s, done := n.api, n.apiDone
-	n.api, n.apiDone = nil, nil
+	api := n.api
+	n.api = nil
 	n.mu.Unlock()
-	if s == nil {
+	if api == nil {
 		return nil
 	}
-	err := s.Shutdown(ctx)
-	return errors.Join(err, <-done)
+	return api.Stop(ctx)
 }
 
 // outage takes the region's API and NFS down (a regional outage in
@@ -195,7 +195,7 @@ func (n *node) outage(ctx context.Context) error {
 	}
 	n.down = true
 	n.mu.Unlock()
-	err := errors.Join(n.stopAPI(ctx), n.mts.suspend(ctx))
+	err := errors.Join(n.stopAPI(ctx), n.targets.Suspend(ctx))
 	if n.repl != nil {
 		err = errors.Join(err, n.repl.suspend(ctx))
 	}
@@ -211,7 +211,7 @@ func (n *node) recover(ctx context.Context) error {
 	}
 	n.down = false
 	n.mu.Unlock()
-	err := errors.Join(n.mts.resume(), n.startAPI(ctx))
+	err := errors.Join(n.targets.Resume(), n.startAPI(ctx))
 	if n.repl != nil {
 		err = errors.Join(err, n.repl.resume())
 	}
@@ -243,8 +243,8 @@ func (n *node) close(ctx context.Context) error {
 	if n.control != nil {
 		errs = append(errs, n.control.close())
 	}
-	if n.mts != nil {
-		errs = append(errs, n.mts.close(ctx))
+	if n.targets != nil {
+		errs = append(errs, n.targets.Shutdown(ctx))
 	}
 	errs = append(errs, n.closeStorage())
 	return errors.Join(errs...)
@@ -310,6 +310,18 @@ func ec2Handler(cfg *config.Config, c *controlPlane, log *slog.Logger) *ec2.Hand
 	h := ec2.NewHandler(ec2Region(cfg, c.usedAddresses), log)
 	h.SetNetwork(c.net, c.region.MountTargetsUsingGroup)
 	return h
+}
+
+// nfsClientAuth is the config's nfs.tls_client_auth: whether mount targets
+// ask for client certificates ("request") or require them ("require").
+func nfsClientAuth(s string) tls.ClientAuthType {
+	switch s {
+	case "request":
+		return tls.VerifyClientCertIfGiven
+	case "require":
+		return tls.RequireAndVerifyClientCert
+	}
+	return tls.NoClientCert
 }
 
 // ec2Region is what the EC2 subset describes for cfg.

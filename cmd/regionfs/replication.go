@@ -10,6 +10,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/efsrepl"
 	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // replicationPlane is a region's replication: the node that ships and
@@ -20,8 +21,8 @@ type replicationPlane struct {
 	mgr    *replication.Manager
 	listen string
 
-	mu   sync.Mutex // guards done
-	done chan error // of the running Serve; nil while not serving
+	mu  sync.Mutex     // guards run
+	run *serve.Running // nil while not serving
 }
 
 // openReplication opens n's replication (after its control plane) and puts
@@ -62,7 +63,7 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 	})
 	mgr := replication.NewManager(replication.ManagerOptions{
 		Region: cfg.Region, Account: cfg.AccountID, Node: node, Engine: n.engine, KV: n.store,
-		Catalog: n.control.region.ReplicationCatalog(), Logger: n.log, Flush: n.mts.flush,
+		Catalog: n.control.region.ReplicationCatalog(), Logger: n.log, Flush: n.targets.Flush,
 	})
 	node.SetHooks(mgr.Hooks())
 	p := &replicationPlane{node: node, mgr: mgr, listen: cfg.Replication.Listen}
@@ -86,7 +87,7 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 func (p *replicationPlane) serve(ln net.Listener) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done != nil {
+	if p.run != nil {
 		if ln != nil {
 			ln.Close()
 		}
@@ -98,22 +99,26 @@ func (p *replicationPlane) serve(ln net.Listener) error {
 			return err
 		}
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.node.Serve(ln) }()
-	p.done = done
+	p.run = serve.Start(context.Background(), p.node, ln)
 	return nil
+}
+
+// stopServing stops answering peers (open streams are closed).
+func (p *replicationPlane) stopServing(ctx context.Context) error {
+	p.mu.Lock()
+	run := p.run
+	p.run = nil
+	p.mu.Unlock()
+	if run == nil {
+		return nil
+	}
+	return run.Stop(ctx)
 }
 
 // suspend takes replication off the network (a regional outage).
 func (p *replicationPlane) suspend(ctx context.Context) error {
-	p.mu.Lock()
-	done := p.done
-	p.done = nil
-	p.mu.Unlock()
-	err := p.node.Suspend(ctx)
-	if done != nil {
-		err = errors.Join(err, <-done)
-	}
+	err := p.stopServing(ctx)
+	p.node.Suspend()
 	return err
 }
 
@@ -126,13 +131,5 @@ func (p *replicationPlane) resume() error {
 }
 
 func (p *replicationPlane) close(ctx context.Context) error {
-	p.mu.Lock()
-	done := p.done
-	p.done = nil
-	p.mu.Unlock()
-	err := p.node.Shutdown(ctx)
-	if done != nil {
-		err = errors.Join(err, <-done)
-	}
-	return errors.Join(err, p.node.Close())
+	return errors.Join(p.stopServing(ctx), p.node.Close())
 }

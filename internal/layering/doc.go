@@ -8,10 +8,10 @@
 // Lowest first; a package imports only packages of layers earlier in
 // this list.
 //
-//	 0 foundation: config, wire codecs, SigV4, TLS CA, disk and key seams, test kit
-//	     internal/config internal/testkit internal/layering internal/nfs/xdr
-//	     internal/api/sigv4 internal/engine/disk internal/engine/kms
-//	     internal/nfs/tlsca internal/replication/faultproxy
+//	 0 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit
+//	     internal/config internal/serve internal/testkit internal/layering
+//	     internal/nfs/xdr internal/api/sigv4 internal/engine/disk
+//	     internal/engine/kms internal/nfs/tlsca internal/replication/faultproxy
 //	 1 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
 //	     internal/nfs/rpc internal/nfs/proto

@@ -21,8 +21,8 @@ type layer struct {
 // (packages named …test, and testkit) of its own layer or below, and its
 // own helper subpackages.
 var layers = []layer{
-	{"foundation", "config, wire codecs, SigV4, TLS CA, disk and key seams, test kit",
-		[]string{"internal/config", "internal/testkit", "internal/layering", "internal/nfs/xdr", "internal/api/sigv4",
+	{"foundation", "config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit",
+		[]string{"internal/config", "internal/serve", "internal/testkit", "internal/layering", "internal/nfs/xdr", "internal/api/sigv4",
 			"internal/engine/disk", "internal/engine/kms", "internal/nfs/tlsca", "internal/replication/faultproxy"}},
 	{"seams", "the engine's storage seams, the data disk's space guard and the NFS wire types",
 		[]string{"internal/engine/kv", "internal/engine/blocks", "internal/engine/space", "internal/nfs/rpc", "internal/nfs/proto"}},

@@ -28,7 +28,7 @@ type conn struct {
 	peer   string    // the client certificate's subject, with mutual TLS
 	remote netip.AddrPort
 	local  netip.AddrPort
-	ctx    context.Context // canceled when the listener's Serve ends
+	ctx    context.Context // Serve's, also canceled when Shutdown gives up
 	// rctx ends the reader's waits: canceled by stopReading and with ctx.
 	rctx    context.Context
 	rcancel context.CancelFunc

@@ -168,7 +168,7 @@ func (c *conn) handle(rec []byte) (out reply) {
 		return finish()
 	}
 	name := p.names[h.Proc]
-	r := &request{ctx: c.s.ctx, s: c.s, c: c, h: &h, args: args, who: who}
+	r := &request{ctx: c.ctx, s: c.s, c: c, h: &h, args: args, who: who}
 
 	var ent *drcEntry
 	if p.nonIdempotent[h.Proc] {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // Defaults of Options.
@@ -144,8 +145,9 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("nfs: server closed")
+// ErrServerClosed is returned by Serve after Shutdown (package serve's
+// lifecycle, shared by every regionfs server).
+var ErrServerClosed = serve.ErrServerClosed
 
 // Server serves NFSv3, MOUNT v3 and the portmapper's GETPORT on every
 // listener given to Serve.
@@ -250,9 +252,11 @@ func (s *Server) SetExports(exps []Export) {
 	s.exports.Store(newExportSet(list))
 }
 
-// Serve accepts connections on ln until ctx ends (then it closes ln and
-// the connections it accepted, and returns ctx's error) or Shutdown is
-// called (ErrServerClosed).
+// Serve accepts connections on ln until Shutdown, then returns
+// ErrServerClosed (package serve's lifecycle); another error is the
+// listener's. ctx is the parent of the contexts of every connection and
+// request Serve accepts: canceling it ends them (and Shutdown does when it
+// gives up waiting), but not Serve.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -262,10 +266,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	s.wb.start()
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(lctx, func() { ln.Close() })
-	defer stop()
+	cctx, cancel := context.WithCancel(ctx)
+	context.AfterFunc(s.ctx, cancel) // Shutdown cancels s.ctx last
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -278,11 +280,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.mu.Lock()
 			closed := s.closed
 			s.mu.Unlock()
-			switch {
-			case closed:
+			if closed {
 				return ErrServerClosed
-			case ctx.Err() != nil:
-				return ctx.Err()
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -297,7 +296,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		s.startConn(lctx, nc)
+		s.startConn(cctx, nc)
 	}
 }
 

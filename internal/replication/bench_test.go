@@ -79,7 +79,7 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 		peers := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}, d.name: {URL: "http://" + d.addr, Secret: testSecret}}
 		for _, r := range []*diskRegion{a, d} {
 			r.n = New(Options{Region: r.name, Engine: r.e, Peers: peers})
-			go r.n.Serve(r.ln)
+			go r.n.Serve(context.Background(), r.ln)
 		}
 		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
 		if err != nil {
@@ -152,7 +152,7 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 		peers := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}, d.name: {URL: "http://" + d.addr, Secret: testSecret}}
 		for _, r := range []*diskRegion{a, d} {
 			r.n = New(Options{Region: r.name, Engine: r.e, Peers: peers})
-			go r.n.Serve(r.ln)
+			go r.n.Serve(context.Background(), r.ln)
 		}
 		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
 		if err != nil {

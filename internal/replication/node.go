@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // Defaults.
@@ -131,7 +132,7 @@ type Node struct {
 	suspended []OutboundSpec // outbound replications stopped by Suspend
 
 	srvMu  sync.Mutex // guards srv and hooksV
-	srv    *http.Server
+	srv    *serve.HTTP
 	hooksV Hooks
 
 	// callBodies bounds the call bodies held at once: a call's body is
@@ -241,11 +242,11 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// Suspend takes the node off the network, as a regional outage would: the
-// endpoint stops answering (Shutdown) and every outbound stream stops. The
-// replications, their pins and the replicas stay; Resume restarts the
+// Suspend stops every outbound stream but remembers it, as a regional
+// outage would (the caller also stops answering peers, with Shutdown).
+// The replications, their pins and the replicas stay; Resume restarts the
 // streams (and the caller serves a new listener).
-func (n *Node) Suspend(ctx context.Context) error {
+func (n *Node) Suspend() {
 	n.mu.Lock()
 	var outs []*outbound
 	for id, o := range n.outbound {
@@ -257,7 +258,6 @@ func (n *Node) Suspend(ctx context.Context) error {
 	for _, o := range outs {
 		o.halt()
 	}
-	return n.Shutdown(ctx)
 }
 
 // Resume restarts the outbound streams Suspend stopped.
@@ -274,32 +274,15 @@ func (n *Node) Resume() error {
 }
 
 // Serve answers peers on ln (HTTP/2; TLS when Options.ServerTLS is set,
-// cleartext HTTP/2 otherwise) until Shutdown.
-func (n *Node) Serve(ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           n.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-		Protocols:         new(http.Protocols),
-	}
-	srv.Protocols.SetHTTP1(true)
-	if n.opts.ServerTLS != nil {
-		srv.Protocols.SetHTTP2(true)
-		srv.TLSConfig = n.opts.ServerTLS.Clone()
-		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	} else {
-		srv.Protocols.SetUnencryptedHTTP2(true)
-	}
+// cleartext HTTP/2 otherwise) until Shutdown, then returns
+// serve.ErrServerClosed (package serve's lifecycle). After Shutdown (a
+// Suspend), Serve may be called again with a new listener.
+func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
+	srv := serve.NewHTTP(serve.HTTPOptions{Handler: n.Handler(), TLS: n.opts.ServerTLS, HTTP2: true, Logger: n.log})
 	n.srvMu.Lock()
 	n.srv = srv
 	n.srvMu.Unlock()
-	err := srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return srv.Serve(ctx, ln)
 }
 
 // Shutdown stops serving peers: open streams are closed (their sources
@@ -316,12 +299,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	// Streams never go idle: close them rather than wait.
-	err := srv.Shutdown(ctx)
-	if err != nil {
-		srv.Close()
-	}
-	return err
+	return srv.Shutdown(ctx)
 }
 
 // Handler is the replication endpoint: /replication/v1/stream (journal

@@ -146,7 +146,7 @@ func (r *region) startNode(peers map[string]Peer) {
 		r.ln = ln
 	}
 	ln := r.ln
-	go r.n.Serve(ln)
+	go r.n.Serve(context.Background(), ln)
 }
 
 // stop takes the region down: node and engine closed, listener gone.

@@ -30,6 +30,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/serve"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -117,13 +118,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeListener(context.Background(), ln) }()
+	run := serve.Start(context.Background(), srv, ln)
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
-		<-done
+		run.Stop(sctx)
 		stacks.Close()
 		k.Close()
 		reg.Close()

@@ -13,7 +13,6 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // DefaultDialTimeout bounds connecting to a region, so that a region that
@@ -38,9 +38,8 @@ type Target struct {
 
 // Options configure an Edge.
 type Options struct {
-	// Listen is the client endpoint Serve listens on.
-	Listen string
-	TLS    *tls.Config
+	// TLS, when set, makes the client endpoint HTTPS.
+	TLS *tls.Config
 	// Secret returns the secret of an access key id. Required.
 	Secret func(accessKeyID string) (string, bool)
 	// Regions maps region names to their API listeners.
@@ -60,13 +59,10 @@ type Edge struct {
 	o        Options
 	verifier *sigv4.Verifier
 	clients  map[string]*http.Client
-	http     *http.Server
+	http     *serve.HTTP
 	handler  http.Handler
 	metrics  *metrics
 	bodies   *region.Bodies
-
-	mu sync.Mutex // guards ln
-	ln net.Listener
 }
 
 // New returns an Edge; it listens only once Serve is called.
@@ -130,17 +126,9 @@ func New(o Options) (*Edge, error) {
 		}
 		e.forward(w, r)
 	})
-	e.http = &http.Server{
-		Handler:           e.handler,
-		TLSConfig:         o.TLS,
-		ReadHeaderTimeout: 10 * time.Second,
-		// A body must arrive within this (a request held open by a
-		// client that stops sending holds its buffer until then).
-		ReadTimeout:    60 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
-	}
+	// A body must arrive within ReadTimeout (a request held open by a
+	// client that stops sending holds its buffer until then).
+	e.http = serve.NewHTTP(serve.HTTPOptions{Handler: e.handler, TLS: o.TLS, ReadTimeout: 60 * time.Second, Logger: o.Logger})
 	return e, nil
 }
 
@@ -148,39 +136,15 @@ func New(o Options) (*Edge, error) {
 func (e *Edge) Handler() http.Handler { return e.handler }
 
 // Addr is the listening address once Serve has started.
-func (e *Edge) Addr() net.Addr {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ln == nil {
-		return nil
-	}
-	return e.ln.Addr()
-}
+func (e *Edge) Addr() net.Addr { return e.http.Addr() }
 
-// Serve listens on Options.Listen and serves until Shutdown.
-func (e *Edge) Serve(ctx context.Context) error {
-	ln, err := net.Listen("tcp", e.o.Listen)
-	if err != nil {
-		return fmt.Errorf("edge: listen: %w", err)
-	}
-	return e.ServeListener(ctx, ln)
-}
-
-// ServeListener is Serve on an existing listener.
-func (e *Edge) ServeListener(ctx context.Context, ln net.Listener) error {
-	e.mu.Lock()
-	e.ln = ln
-	e.mu.Unlock()
-	e.http.BaseContext = func(net.Listener) context.Context { return ctx }
+// Serve serves on ln until Shutdown, then returns serve.ErrServerClosed
+// (package serve's lifecycle).
+func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 	e.o.Logger.Info("edge listening", "addr", ln.Addr().String())
-	var err error
-	if e.o.TLS != nil {
-		err = e.http.ServeTLS(ln, "", "")
-	} else {
-		err = e.http.Serve(ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+	err := e.http.Serve(ctx, ln)
+	if errors.Is(err, serve.ErrServerClosed) {
+		return err
 	}
 	return fmt.Errorf("edge: serve: %w", err)
 }
@@ -188,9 +152,6 @@ func (e *Edge) ServeListener(ctx context.Context, ln net.Listener) error {
 // Shutdown stops accepting and waits for forwarded requests until ctx ends.
 func (e *Edge) Shutdown(ctx context.Context) error {
 	err := e.http.Shutdown(ctx)
-	if err != nil {
-		e.http.Close()
-	}
 	for _, c := range e.clients {
 		c.CloseIdleConnections()
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/serve"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -48,9 +49,8 @@ func (s *seen) last() string {
 }
 
 type regionProc struct {
-	srv  *region.Server
+	srv  *serve.Running // nil once stopped
 	addr string
-	done chan error
 }
 
 func startRegion(t *testing.T, name, addr string, rec *seen) *regionProc {
@@ -72,16 +72,13 @@ func startRegion(t *testing.T, name, addr string, rec *seen) *regionProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &regionProc{srv: s, addr: ln.Addr().String(), done: make(chan error, 1)}
-	go func() { p.done <- s.ServeListener(context.Background(), ln) }()
-	return p
+	return &regionProc{srv: serve.Start(context.Background(), s, ln), addr: ln.Addr().String()}
 }
 
 func (p *regionProc) stop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p.srv.Shutdown(ctx)
-	if err := <-p.done; err != nil {
+	if err := p.srv.Stop(ctx); err != nil {
 		t.Error(err)
 	}
 }
@@ -111,17 +108,15 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- e.ServeListener(context.Background(), ln) }()
+	run := serve.Start(context.Background(), e, ln)
 	f.url = "http://" + ln.Addr().String()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		e.Shutdown(ctx)
-		<-done
+		run.Stop(ctx)
 		for _, p := range []*regionProc{f.east, f.west} {
 			if p.srv != nil {
-				p.srv.Shutdown(ctx)
+				p.srv.Stop(ctx)
 			}
 		}
 	})

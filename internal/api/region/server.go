@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/serve"
 )
 
 // DefaultMaxBodyBytes bounds request bodies (CloudWatch PutMetricData
@@ -32,8 +32,6 @@ type Options struct {
 	// Name is the region (us-east-1); requests scoped to another region
 	// are refused.
 	Name string
-	// Listen is the address Serve listens on.
-	Listen string
 	// TLS, when set, makes the listener HTTPS.
 	TLS *tls.Config
 	// Secret returns the secret of an access key id. Required.
@@ -58,12 +56,9 @@ type Options struct {
 type Server struct {
 	o        Options
 	verifier *sigv4.Verifier
-	http     *http.Server
+	http     *serve.HTTP
 	handler  http.Handler
 	metrics  *metrics
-
-	mu sync.Mutex // guards ln
-	ln net.Listener
 }
 
 // New returns a Server; it listens only once Serve is called.
@@ -107,15 +102,7 @@ func New(o Options) (*Server, error) {
 		}
 		s.serveAPI(w, r)
 	})
-	s.http = &http.Server{
-		Handler:           s.handler,
-		TLSConfig:         o.TLS,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
-	}
+	s.http = serve.NewHTTP(serve.HTTPOptions{Handler: s.handler, TLS: o.TLS, ReadTimeout: 60 * time.Second, Logger: o.Logger})
 	return s, nil
 }
 
@@ -131,53 +118,23 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Addr is the address the server listens on once Serve has started (nil
 // before).
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.http.Addr() }
 
-// Serve listens on Options.Listen and serves until Shutdown (it then returns
-// nil) or a listener error. ctx is the parent of every request's context.
-func (s *Server) Serve(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.o.Listen)
-	if err != nil {
-		return fmt.Errorf("region %s: listen: %w", s.o.Name, err)
-	}
-	return s.ServeListener(ctx, ln)
-}
-
-// ServeListener is Serve on an existing listener.
-func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
-	s.mu.Lock()
-	s.ln = ln
-	s.mu.Unlock()
-	s.http.BaseContext = func(net.Listener) context.Context { return ctx }
+// Serve serves on ln until Shutdown, then returns serve.ErrServerClosed
+// (package serve's lifecycle). ctx is the parent of every request's
+// context.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.o.Logger.Info("api listening", "region", s.o.Name, "addr", ln.Addr().String())
-	var err error
-	if s.o.TLS != nil {
-		err = s.http.ServeTLS(ln, "", "")
-	} else {
-		err = s.http.Serve(ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+	err := s.http.Serve(ctx, ln)
+	if errors.Is(err, serve.ErrServerClosed) {
+		return err
 	}
 	return fmt.Errorf("region %s: serve: %w", s.o.Name, err)
 }
 
 // Shutdown stops accepting, waits for in-flight requests until ctx ends,
 // then closes the remaining connections.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
-	if err != nil {
-		s.http.Close()
-	}
-	return err
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
 
 // statusWriter records the status a handler wrote.
 type statusWriter struct {

@@ -26,6 +26,7 @@ import (
 
 	ec2api "github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/serve"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -49,7 +50,6 @@ func start(t *testing.T, clock func() time.Time, efsHandler http.Handler) *testS
 	}, slog.New(slog.DiscardHandler))
 	s, err := New(Options{
 		Name:     "us-east-1",
-		Listen:   "127.0.0.1:0",
 		Secret:   func(id string) (string, bool) { return secret, id == akid },
 		EFS:      efsHandler,
 		EC2:      ec2h,
@@ -64,13 +64,11 @@ func start(t *testing.T, clock func() time.Time, efsHandler http.Handler) *testS
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.ServeListener(context.Background(), ln) }()
+	run := serve.Start(context.Background(), s, ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.Shutdown(ctx)
-		if err := <-done; err != nil {
+		if err := run.Stop(ctx); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})

@@ -1,32 +1,34 @@
-package main
+package nfs
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv"
-	"github.com/regionfs/regionfs/internal/nfs"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
-func freeAddr(t *testing.T, ip string) netip.AddrPort {
+// freeAddrOn returns a free TCP address on ip.
+func freeAddrOn(t *testing.T, ip string) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
@@ -36,20 +38,18 @@ func freeAddr(t *testing.T, ip string) netip.AddrPort {
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
-// nfsURL is a libnfs URL. libnfs mounts everything before the last "/" of
-// the path; with its default auto-traverse-mounts=1 it refuses the empty
-// export it derives for files at the root, so those go through "/" with a
-// double slash.
-func nfsURL(a netip.AddrPort, path string) string {
+// targetURL is a libnfs URL of path on the mount target at a. libnfs
+// mounts everything before the last "/" of the path; with its default
+// auto-traverse-mounts=1 it refuses the empty export it derives for files
+// at the root, so those go through "/" with a double slash.
+func targetURL(a netip.AddrPort, path string) string {
 	if strings.Count(path, "/") == 1 {
 		path = "/" + path
 	}
-	return "nfs://" + a.Addr().String() + path + "?nfsport=" + itoa(int(a.Port())) + "&mountport=" + itoa(int(a.Port())) + "&version=3"
+	return fmt.Sprintf("nfs://%s%s?nfsport=%d&mountport=%d&version=3", a.Addr(), path, a.Port(), a.Port())
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func TestMountTargets(t *testing.T) {
+func TestTargets(t *testing.T) {
 	nfsCp := testkit.NeedTool(t, "nfs-cp")
 	nfsLs := testkit.NeedTool(t, "nfs-ls")
 	ctx := context.Background()
@@ -67,19 +67,19 @@ func TestMountTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	m := newMountTargets(slog.New(slog.DiscardHandler), reg, nil)
-	defer m.close(ctx)
-	a1, a2 := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	m := NewTargets(TargetsOptions{Registerer: reg})
+	defer m.Shutdown(ctx)
+	a1, a2 := freeAddrOn(t, "127.0.0.1"), freeAddrOn(t, "127.0.0.2")
 	everyone := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	nobody := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	uid := uint32(1234)
-	mt1 := mountTarget{ID: "fsmt-1", FileSystemID: "fs-0123456789abcdef0", Addr: a1, FS: fs, Ingress: everyone,
-		AccessPoints: []accessPoint{{ID: "fsap-0123456789abcdef0", Path: "/apdir", PosixUser: &engine.Cred{UID: uid, GID: uid}, Create: &nfs.DirCreation{UID: uid, GID: uid, Mode: 0o750}}}}
-	mt2 := mountTarget{ID: "fsmt-2", FileSystemID: "fs-0123456789abcdef0", Addr: a2, FS: fs, Ingress: nobody}
-	if err := m.start(ctx, mt1); err != nil {
+	mt1 := control.MountTargetSpec{ID: "fsmt-1", FileSystemID: "fs-0123456789abcdef0", Addr: a1, FS: fs, Ingress: everyone,
+		AccessPoints: []control.AccessPointSpec{{ID: "fsap-0123456789abcdef0", Path: "/apdir", PosixUser: &engine.Cred{UID: uid, GID: uid}, CreationInfo: &control.DirCreation{UID: uid, GID: uid, Mode: 0o750}}}}
+	mt2 := control.MountTargetSpec{ID: "fsmt-2", FileSystemID: "fs-0123456789abcdef0", Addr: a2, FS: fs, Ingress: nobody}
+	if err := m.Start(ctx, mt1); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.start(ctx, mt2); err != nil {
+	if err := m.Start(ctx, mt2); err != nil {
 		t.Fatal(err)
 	}
 	run := func(tool string, args ...string) (string, error) {
@@ -90,48 +90,48 @@ func TestMountTargets(t *testing.T) {
 	}
 	src := filepath.Join(t.TempDir(), "in")
 	os.WriteFile(src, []byte("hello through a mount target\n"), 0o644)
-	if out, err := run(nfsCp, src, nfsURL(a1, "/hello.txt")); err != nil {
+	if out, err := run(nfsCp, src, targetURL(a1, "/hello.txt")); err != nil {
 		t.Fatalf("nfs-cp in: %v %s", err, out)
 	}
 	// mt2's security group admits nobody on loopback.
-	if out, err := run(nfsLs, nfsURL(a2, "/")); err == nil {
+	if out, err := run(nfsLs, targetURL(a2, "/")); err == nil {
 		t.Fatalf("nfs-ls through a closed security group worked: %s", out)
 	}
 	mt2.Ingress = everyone
-	if err := m.update(ctx, mt2); err != nil {
+	if err := m.Update(ctx, mt2); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(nfsLs, nfsURL(a2, "/"))
+	out, err := run(nfsLs, targetURL(a2, "/"))
 	if err != nil || !strings.Contains(out, "hello.txt") {
 		t.Fatalf("nfs-ls through mt2 after opening it: %v %s", err, out)
 	}
 	dst := filepath.Join(t.TempDir(), "out")
-	if out, err := run(nfsCp, nfsURL(a2, "/hello.txt"), dst); err != nil {
+	if out, err := run(nfsCp, targetURL(a2, "/hello.txt"), dst); err != nil {
 		t.Fatalf("nfs-cp out: %v %s", err, out)
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "hello through a mount target\n" {
 		t.Fatalf("read back %q", b)
 	}
 	// Through the access point, files land in its directory as its user.
-	if out, err := run(nfsCp, src, nfsURL(a1, "/fsap-0123456789abcdef0/ap.txt")); err != nil {
+	if out, err := run(nfsCp, src, targetURL(a1, "/fsap-0123456789abcdef0/ap.txt")); err != nil {
 		t.Fatalf("nfs-cp via access point: %v %s", err, out)
 	}
-	out, err = run(nfsLs, nfsURL(a2, "/apdir/"))
+	out, err = run(nfsLs, targetURL(a2, "/apdir/"))
 	if err != nil || !strings.Contains(out, "ap.txt") || !strings.Contains(out, "1234") {
 		t.Fatalf("access point file: %v %s", err, out)
 	}
 	// A regional outage: nothing answers, then everything comes back.
-	if err := m.suspend(ctx); err != nil {
+	if err := m.Suspend(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := net.DialTimeout("tcp", a1.String(), time.Second); err == nil {
 		c.Close()
 		t.Fatal("mount target still accepts while suspended")
 	}
-	if err := m.resume(); err != nil {
+	if err := m.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(nfsLs, nfsURL(a1, "/")); err != nil || !strings.Contains(out, "hello.txt") {
+	if out, err := run(nfsLs, targetURL(a1, "/")); err != nil || !strings.Contains(out, "hello.txt") {
 		t.Fatalf("after resume: %v %s", err, out)
 	}
 	// Each mount target's NFS metrics, also after suspend/resume registered them again.
@@ -150,7 +150,7 @@ func TestMountTargets(t *testing.T) {
 	if !found {
 		t.Fatal("no NFS metrics labelled mount_target=fsmt-1")
 	}
-	if err := m.stop(ctx, "fsmt-1"); err != nil {
+	if err := m.Stop(ctx, "fsmt-1"); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := net.DialTimeout("tcp", a1.String(), time.Second); err == nil {
@@ -159,10 +159,10 @@ func TestMountTargets(t *testing.T) {
 	}
 }
 
-// TestMountTargetTLS: a mount target offers TLS with a certificate for its
+// TestTargetsTLS: a mount target offers TLS with a certificate for its
 // address from the region's CA; RequireTLS (the file system policy)
 // refuses plain-text MOUNT, also for libnfs.
-func TestMountTargetTLS(t *testing.T) {
+func TestTargetsTLS(t *testing.T) {
 	ctx := context.Background()
 	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -173,22 +173,19 @@ func TestMountTargetTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataDir := t.TempDir()
-	m := newMountTargets(slog.New(slog.DiscardHandler), nil, nil)
-	if m.tls, err = newMountTLS(dataDir, "us-east-1", "none"); err != nil {
-		t.Fatal(err)
-	}
-	defer m.close(ctx)
-	a := freeAddr(t, "127.0.0.1")
-	mt := mountTarget{ID: "fsmt-1", FileSystemID: "fs-0123456789abcdef0", Addr: a, FS: fs,
-		Ingress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	if err := m.start(ctx, mt); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := loadPool(filepath.Join(dataDir, "tls", "ca.pem"))
+	ca, err := tlsca.Open(t.TempDir(), "test NFS CA")
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := NewTargets(TargetsOptions{CA: ca, Region: "us-east-1"})
+	defer m.Shutdown(ctx)
+	a := freeAddrOn(t, "127.0.0.1")
+	mt := control.MountTargetSpec{ID: "fsmt-1", FileSystemID: "fs-0123456789abcdef0", Addr: a, FS: fs,
+		Ingress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if err := m.Start(ctx, mt); err != nil {
+		t.Fatal(err)
+	}
+	pool := ca.Pool()
 	plainMount := func() error {
 		c, err := client.Dial(ctx, a.String())
 		if err != nil {
@@ -202,7 +199,7 @@ func TestMountTargetTLS(t *testing.T) {
 		t.Fatalf("plain-text mount without a policy: %v", err)
 	}
 	mt.RequireTLS = true
-	if err := m.update(ctx, mt); err != nil {
+	if err := m.Update(ctx, mt); err != nil {
 		t.Fatal(err)
 	}
 	if err := plainMount(); !errors.Is(err, proto.MountErrAcces) {
@@ -212,7 +209,7 @@ func TestMountTargetTLS(t *testing.T) {
 		nfsLs := testkit.NeedTool(t, "nfs-ls")
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if out, err := exec.CommandContext(cctx, nfsLs, nfsURL(a, "/")).CombinedOutput(); err == nil {
+		if out, err := exec.CommandContext(cctx, nfsLs, targetURL(a, "/")).CombinedOutput(); err == nil {
 			t.Fatalf("nfs-ls in plain text with TLS required: %s", out)
 		}
 	}
