@@ -67,6 +67,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// PublicMessage is the message for the API's client (package awserr).
+func (e *Error) PublicMessage() string { return e.Message }
+
 // Unwrap returns the sentinel.
 func (e *Error) Unwrap() error { return e.Kind }
 

@@ -334,14 +334,14 @@ type deletedReq struct {
 // A retry that matches an existing configuration returns it.
 func (m *Manager) Create(ctx context.Context, sourceID string, dests []DestinationSpec) (Description, error) {
 	if len(dests) != 1 {
-		return Description{}, fmt.Errorf("%w: a replication configuration has exactly one destination, %d given", ErrValidation, len(dests))
+		return Description{}, errorf(ErrValidation, "A replication configuration has exactly one destination, %d given.", len(dests))
 	}
 	d := dests[0]
 	if d.Region == "" {
 		d.Region = m.o.Region
 	}
 	if _, _, err := m.o.Node.client(d.Region); err != nil {
-		return Description{}, fmt.Errorf("%w: destination region %q is not one this region replicates to", ErrValidation, d.Region)
+		return Description{}, errorf(ErrValidation, "Destination region %q is not one this region replicates to.", d.Region)
 	}
 	src, err := m.o.Catalog.Lookup(ctx, sourceID)
 	if err != nil {
@@ -351,7 +351,7 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 	defer m.mu.Unlock()
 	for _, c := range m.findLocked(src.ID) {
 		if c.Role == RoleDestination && c.DestFileSystemID == src.ID {
-			return Description{}, fmt.Errorf("%w: file system %s is the destination of replication configuration %s and cannot be a source", ErrBadRequest, src.ID, c.ID)
+			return Description{}, errorf(ErrBadRequest, "File system %s is the destination of replication configuration %s and cannot be a source.", src.ID, c.ID)
 		}
 	}
 	for _, c := range m.findLocked(src.ID) {
@@ -362,17 +362,17 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 			(d.AvailabilityZoneName == "" || d.AvailabilityZoneName == c.AvailabilityZoneName) {
 			return m.describeLocked(c), nil // a retry
 		}
-		return Description{}, fmt.Errorf("%w: file system %s is already the source of replication configuration %s (to %s in %s)", ErrAlreadyExists, src.ID, c.ID, c.DestFileSystemID, c.DestRegion)
+		return Description{}, errorf(ErrAlreadyExists, "File system %s is already the source of replication configuration %s (to %s in %s).", src.ID, c.ID, c.DestFileSystemID, c.DestRegion)
 	}
 	if src.LifeCycleState != "available" {
-		return Description{}, fmt.Errorf("%w: file system %s is %s", ErrLifeCycle, src.ID, src.LifeCycleState)
+		return Description{}, errorf(ErrLifeCycle, "File system %s is %s.", src.ID, src.LifeCycleState)
 	}
 	if src.Protection == ProtectionReplicating {
-		return Description{}, fmt.Errorf("%w: file system %s is a replication destination", ErrBadRequest, src.ID)
+		return Description{}, errorf(ErrBadRequest, "File system %s is a replication destination.", src.ID)
 	}
 	if d.Region == m.o.Region && d.FileSystemID != "" {
 		if dst, err := m.o.Catalog.Lookup(ctx, d.FileSystemID); err == nil && dst.ID == src.ID {
-			return Description{}, fmt.Errorf("%w: a file system cannot replicate to itself", ErrBadRequest)
+			return Description{}, errorf(ErrBadRequest, "A file system cannot replicate to itself.")
 		}
 	}
 	fs, err := m.o.Engine.FS(src.Engine)
@@ -389,7 +389,7 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 		Created: now, Dest: d, Lineage: fs.Lineage(), Epochs: epochs, SourceDurable: fs.DurableSeq(),
 	}
 	if m.creating[src.ID] {
-		return Description{}, fmt.Errorf("%w: a replication configuration for %s is being created", ErrConflict, src.ID)
+		return Description{}, errorf(ErrConflict, "A replication configuration for %s is being created.", src.ID)
 	}
 	m.creating[src.ID] = true
 	var resp createDestResp
@@ -449,13 +449,13 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			return createDestResp{}, err
 		}
 		if len(m.findLocked(dst.ID)) > 0 {
-			return createDestResp{}, fmt.Errorf("%w: file system %s is already part of a replication configuration", ErrAlreadyExists, dst.ID)
+			return createDestResp{}, errorf(ErrAlreadyExists, "File system %s is already part of a replication configuration.", dst.ID)
 		}
 		if dst.LifeCycleState != "available" {
-			return createDestResp{}, fmt.Errorf("%w: destination file system %s is %s", ErrLifeCycle, dst.ID, dst.LifeCycleState)
+			return createDestResp{}, errorf(ErrLifeCycle, "Destination file system %s is %s.", dst.ID, dst.LifeCycleState)
 		}
 		if dst.Protection != ProtectionDisabled {
-			return createDestResp{}, fmt.Errorf("%w: destination file system %s has replication overwrite protection %s; set it to DISABLED first", ErrConflict, dst.ID, dst.Protection)
+			return createDestResp{}, errorf(ErrConflict, "Destination file system %s has replication overwrite protection %s; set it to DISABLED first.", dst.ID, dst.Protection)
 		}
 		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.Engine
 		if err := m.adopt(ctx, c, dst, req); err != nil {
@@ -542,7 +542,7 @@ func (m *Manager) Describe(ctx context.Context, fsID string) ([]Description, err
 		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: no replication configuration for %s", ErrReplicationNotFound, fsID)
+		return nil, errorf(ErrReplicationNotFound, "No replication configuration for %s.", fsID)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreationTime.Equal(out[j].CreationTime) {
@@ -587,7 +587,7 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*Promotion, er
 		mode = DeleteAll
 	}
 	if mode != DeleteAll && mode != DeleteLocalOnly {
-		return nil, fmt.Errorf("%w: DeletionMode must be %s or %s", ErrValidation, DeleteAll, DeleteLocalOnly)
+		return nil, errorf(ErrValidation, "DeletionMode must be %s or %s.", DeleteAll, DeleteLocalOnly)
 	}
 	m.mu.Lock()
 	cs := m.findLocked(fsID)
@@ -596,11 +596,11 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*Promotion, er
 		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: no replication configuration for %s", ErrReplicationNotFound, fsID)
+		return nil, errorf(ErrReplicationNotFound, "No replication configuration for %s.", fsID)
 	}
 	c := cs[0]
 	if c.Role == RoleSource && c.DestRegion == m.o.Region && mode == DeleteLocalOnly {
-		return nil, fmt.Errorf("%w: LOCAL_CONFIGURATION_ONLY is for configurations between regions", ErrBadRequest)
+		return nil, errorf(ErrBadRequest, "LOCAL_CONFIGURATION_ONLY is for configurations between regions.")
 	}
 	if c.Role == RoleDestination {
 		return m.deleteAtDestination(ctx, c, mode == DeleteAll)
@@ -625,7 +625,7 @@ func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*Promo
 		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %s is not the destination of a replication configuration in %s", ErrReplicationNotFound, fsID, m.o.Region)
+		return nil, errorf(ErrReplicationNotFound, "%s is not the destination of a replication configuration in %s.", fsID, m.o.Region)
 	}
 	return m.promoteDestination(ctx, c, true, force)
 }
@@ -638,7 +638,7 @@ func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource,
 	m.mu.Lock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		m.mu.Unlock()
-		return nil, fmt.Errorf("%w: replication %s", ErrReplicationNotFound, c.ID)
+		return nil, errorf(ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
 	}
 	promote := m.o.Node.Promote
 	if force {
@@ -647,7 +647,7 @@ func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource,
 	p, err := promote(ctx, c.ID)
 	if errors.Is(err, engine.ErrNotReady) {
 		m.mu.Unlock()
-		return nil, fmt.Errorf("%w: the initial sync of %s is not finished: the destination has no consistent state to fail over to", ErrConflict, c.DestFileSystemID)
+		return nil, errorf(ErrConflict, "The initial sync of %s is not finished: the destination has no consistent state to fail over to.", c.DestFileSystemID)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		m.mu.Unlock()
@@ -695,7 +695,7 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*Pro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
-		return nil, fmt.Errorf("%w: replication %s", ErrReplicationNotFound, c.ID)
+		return nil, errorf(ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
 	}
 	var p *Promotion
 	if all {
@@ -844,7 +844,7 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*Promotion,
 		if _, err := m.o.Catalog.Lookup(ctx, fsID); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %s is not the source of a replication configuration in %s", ErrReplicationNotFound, fsID, m.o.Region)
+		return nil, errorf(ErrReplicationNotFound, "%s is not the source of a replication configuration in %s.", fsID, m.o.Region)
 	}
 	fs, err := m.o.Engine.FS(c.SourceEngine)
 	if err != nil {
@@ -916,7 +916,7 @@ func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombsto
 	}
 	it.Close()
 	if !found {
-		return Tombstone{}, nil, false, fmt.Errorf("%w: %s lost nothing to a failover (it was not left out of one)", ErrReplicationNotFound, f.ID)
+		return Tombstone{}, nil, false, errorf(ErrReplicationNotFound, "%s lost nothing to a failover (it was not left out of one).", f.ID)
 	}
 	fs, err := m.o.Engine.FS(f.Engine)
 	if err != nil {
@@ -952,7 +952,7 @@ func callError(err error) error {
 	default:
 		return err
 	}
-	return &CallError{Status: status, Code: code, Message: err.Error()}
+	return &CallError{Status: status, Code: code, Message: publicMessage(err)}
 }
 
 // Tombstone returns the record of a deleted configuration (source side:

@@ -314,7 +314,7 @@ func (n *Node) Handler() http.Handler {
 func (n *Node) client(region string) (*http.Client, Peer, error) {
 	peer, ok := n.peers[region]
 	if !ok {
-		return nil, Peer{}, fmt.Errorf("%w: %q", ErrUnknownRegion, region)
+		return nil, Peer{}, errorf(ErrUnknownRegion, "Region %q is not one this region replicates with.", region)
 	}
 	n.clientsMu.Lock()
 	defer n.clientsMu.Unlock()
@@ -343,6 +343,10 @@ var ErrUnknownRegion = errors.New("replication: unknown region")
 
 // ErrUnreachable: a peer region did not answer in time.
 var ErrUnreachable = errors.New("replication: region unreachable")
+
+func unreachable(region string, cause error) error {
+	return &Error{Kind: ErrUnreachable, Message: fmt.Sprintf("Region %s does not answer.", region), Cause: cause}
+}
 
 // CallError is a peer's refusal of a unary call, with the status and
 // AWS-style code the peer chose; it travels back to the caller intact.
@@ -375,12 +379,12 @@ func (n *Node) Call(ctx context.Context, region, method string, req, resp any) e
 	signRequest(hr, peer.Secret, n.opts.Region, n.now(), body)
 	res, err := c.Do(hr)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, region, err)
+		return unreachable(region, err)
 	}
 	defer res.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, region, err)
+		return unreachable(region, err)
 	}
 	if res.StatusCode != http.StatusOK {
 		ce := &CallError{}

@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"strconv"
 
 	"github.com/regionfs/regionfs/internal/control/network"
@@ -84,7 +84,7 @@ func (h *Handler) authorize(p params, egress bool) (any, error) {
 		rules[i].Tags = tags
 	}
 	if p.get("DryRun") == "true" {
-		return nil, errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	added, err := h.net.Authorize(id, egress, rules)
 	if err != nil {
@@ -126,10 +126,10 @@ func (h *Handler) revoke(p params, egress bool) (any, error) {
 		return nil, err
 	}
 	if len(rules) == 0 && len(ids) == 0 {
-		return nil, errorf(400, "MissingParameter", "The request must contain the parameter IpPermissions or SecurityGroupRuleIds")
+		return nil, errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter IpPermissions or SecurityGroupRuleIds")
 	}
 	if p.get("DryRun") == "true" {
-		return nil, errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	if err := h.net.Revoke(id, egress, rules, ids); err != nil {
 		return nil, netErr(err)

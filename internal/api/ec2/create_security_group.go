@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 
 type createSecurityGroupResponse struct {
@@ -23,17 +23,17 @@ func (h *Handler) createSecurityGroup(p params) (any, error) {
 		return nil, err
 	}
 	if p.get("GroupName") == "" {
-		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter GroupName")
+		return nil, errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter GroupName")
 	}
 	if p.get("GroupDescription") == "" {
-		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter GroupDescription")
+		return nil, errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter GroupDescription")
 	}
 	tags, err := tagSpecs(p, "security-group")
 	if err != nil {
 		return nil, err
 	}
 	if p.get("DryRun") == "true" {
-		return nil, errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	g, err := h.net.CreateGroup(p.get("GroupName"), p.get("GroupDescription"), p.get("VpcId"), tags, "")
 	if err != nil {
@@ -70,7 +70,7 @@ func (h *Handler) deleteSecurityGroup(p params) (any, error) {
 		return nil, err
 	}
 	if p.get("DryRun") == "true" {
-		return nil, errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	if err := h.net.DeleteGroup(id, h.inUse); err != nil {
 		return nil, netErr(err)

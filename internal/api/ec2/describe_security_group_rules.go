@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/control/network"
 )
 
 type describeSecurityGroupRulesResponse struct {
@@ -48,7 +48,7 @@ func (h *Handler) describeSecurityGroupRules(p params) (any, error) {
 	}
 	for _, id := range ids {
 		if !seen[id] {
-			return nil, errorf(http.StatusBadRequest, "InvalidSecurityGroupRuleId.NotFound", "The security group rule ID '%s' does not exist", clip(id))
+			return nil, errorf(network.ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(id))
 		}
 	}
 	lo, hi, next, err := p.page(len(items))

@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"regexp"
 	"slices"
 )
@@ -79,15 +79,15 @@ func (h *Handler) describeSecurityGroups(p params) (any, error) {
 	all := h.allGroupItems()
 	for _, id := range ids {
 		if !groupIDRe.MatchString(id) {
-			return nil, errorf(http.StatusBadRequest, "InvalidGroupId.Malformed", "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
+			return nil, errorf(awserr.ErrEC2MalformedGroupID, "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
 		}
 		if !slices.ContainsFunc(all, func(g groupItem) bool { return g.GroupID == id }) {
-			return nil, errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+			return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", id)
 		}
 	}
 	for _, n := range names {
 		if !slices.ContainsFunc(all, func(g groupItem) bool { return g.GroupName == n }) {
-			return nil, errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC '%s'", clip(n), h.r.VPC.ID)
+			return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", clip(n), h.r.VPC.ID)
 		}
 	}
 	var items []groupItem

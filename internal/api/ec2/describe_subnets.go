@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"regexp"
 	"strconv"
 )
@@ -47,10 +47,10 @@ func (h *Handler) describeSubnets(p params) (any, error) {
 	}
 	for _, id := range ids {
 		if !subnetIDRe.MatchString(id) {
-			return nil, errorf(http.StatusBadRequest, "InvalidSubnetID.Malformed", "Invalid id: \"%s\"", clip(id))
+			return nil, errorf(awserr.ErrEC2MalformedSubnetID, "Invalid id: \"%s\"", clip(id))
 		}
 		if h.subnet(id) == nil {
-			return nil, errorf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
+			return nil, errorf(awserr.ErrEC2SubnetNotFound, "The subnet ID '%s' does not exist", id)
 		}
 	}
 	var items []subnetItem

@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"regexp"
 )
 
@@ -49,10 +49,10 @@ func (h *Handler) describeVpcs(p params) (any, error) {
 	v := h.r.VPC
 	for _, id := range ids {
 		if !vpcIDRe.MatchString(id) {
-			return nil, errorf(http.StatusBadRequest, "InvalidVpcID.Malformed", "Invalid id: \"%s\"", clip(id))
+			return nil, errorf(awserr.ErrEC2MalformedVPCID, "Invalid id: \"%s\"", clip(id))
 		}
 		if id != v.ID {
-			return nil, errorf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id)
+			return nil, errorf(awserr.ErrEC2VPCNotFound, "The vpc ID '%s' does not exist", id)
 		}
 	}
 	it := vpcItem{

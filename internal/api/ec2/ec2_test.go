@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,7 +66,7 @@ func server(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if _, err := v.Verify(r, body); err != nil {
-			WriteError(w, 401, "AuthFailure", err.Error(), "x")
+			awserr.Responder{Protocol: awsproto.EC2, Service: awsproto.EC2Service, RequestID: "x"}.Fail(w, err)
 			return
 		}
 		r.Body = io.NopCloser(strings.NewReader(string(body)))

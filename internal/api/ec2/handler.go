@@ -1,10 +1,9 @@
 package ec2
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/xml"
-	"errors"
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"io"
 	"log/slog"
 	"mime"
@@ -68,7 +67,7 @@ func NewHandler(r Region, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	reqID := w.Header().Get("X-Amzn-Requestid")
 	if reqID == "" {
-		reqID = newRequestID()
+		reqID = awserr.NewRequestID()
 		w.Header().Set("X-Amzn-Requestid", reqID)
 	}
 	p, err := decode(req)
@@ -81,15 +80,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	op, ok := operations[action]
 	if !ok {
 		if action == "" {
-			h.fail(w, req, reqID, errorf(http.StatusBadRequest, "MissingAction", "The request must contain the parameter Action"))
+			h.fail(w, req, reqID, errorf(awserr.ErrMissingAction, "The request must contain the parameter Action"))
 			return
 		}
-		h.fail(w, req, reqID, errorf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", clip(action)))
+		h.fail(w, req, reqID, errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", clip(action)))
 		return
 	}
 	res, err := op(h, p)
 	if err == nil && p.get("DryRun") == "true" && !mutating[action] {
-		err = errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		err = errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	if err != nil {
 		h.fail(w, req, reqID, err)
@@ -108,13 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, req *http.Request, reqID string, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		h.log.Error("ec2 request failed", "req_id", reqID, "err", err)
-		e = errorf(http.StatusInternalServerError, "InternalError", "An internal error has occurred")
-	}
-	h.log.Debug("ec2 request rejected", "req_id", reqID, "code", e.Code, "msg", e.Message)
-	WriteError(w, e.Status, e.Code, e.Message, reqID)
+	awserr.Responder{Protocol: awsproto.EC2, Service: awsproto.EC2Service, RequestID: reqID, Op: req.Method + " " + req.URL.Path, Log: h.log}.Fail(w, err)
 }
 
 // decode reads the query parameters from a form body (POST) or the query
@@ -126,25 +119,25 @@ func decode(req *http.Request) (params, error) {
 		if ct := req.Header.Get("Content-Type"); ct != "" {
 			mt, _, err := mime.ParseMediaType(ct)
 			if err != nil || mt != "application/x-www-form-urlencoded" {
-				return params{}, errorf(http.StatusBadRequest, "InvalidParameterValue", "Content-Type must be application/x-www-form-urlencoded")
+				return params{}, errorf(awserr.ErrEC2InvalidParameterValue, "Content-Type must be application/x-www-form-urlencoded")
 			}
 		}
 		b, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
 		if err != nil {
-			return params{}, errorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body")
+			return params{}, errorf(awserr.ErrMethodNotAllowed, "cannot read the request body")
 		}
 		if len(b) > maxBody {
-			return params{}, errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is larger than %d bytes", maxBody)
+			return params{}, errorf(awserr.ErrBodyTooLarge, "The request body is larger than %d bytes", maxBody)
 		}
 		raw = string(b)
 	case http.MethodGet:
 		raw = req.URL.RawQuery
 	default:
-		return params{}, errorf(http.StatusBadRequest, "InvalidRequest", "The HTTP method %s is not supported; use POST", req.Method)
+		return params{}, errorf(awserr.ErrMethodNotAllowed, "The HTTP method %s is not supported; use POST", req.Method)
 	}
 	v, err := url.ParseQuery(raw)
 	if err != nil {
-		return params{}, errorf(http.StatusBadRequest, "InvalidQueryParameter", "The query string is malformed")
+		return params{}, errorf(awserr.ErrMalformedRequest, "The query string is malformed")
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
@@ -152,13 +145,6 @@ func decode(req *http.Request) (params, error) {
 		}
 	}
 	return params{v: v}, nil
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 type tag struct {

@@ -1,8 +1,7 @@
 package ec2
 
 import (
-	"errors"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,38 +9,9 @@ import (
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
-// networkErrors maps the security-group domain's errors to EC2 codes, first
-// match wins; this edge's one table for them.
-var networkErrors = []struct {
-	err  error
-	code string
-}{
-	{network.ErrGroupNotFound, "InvalidGroup.NotFound"},
-	{network.ErrGroupIDMalformed, "InvalidGroupId.Malformed"},
-	{network.ErrDuplicate, "InvalidGroup.Duplicate"},
-	{network.ErrPermissionDup, "InvalidPermission.Duplicate"},
-	{network.ErrPermissionNotFound, "InvalidPermission.NotFound"},
-	{network.ErrMalformed, "InvalidPermission.Malformed"},
-	{network.ErrInvalidParameter, "InvalidParameterValue"},
-	{network.ErrDependency, "DependencyViolation"},
-	{network.ErrCannotDelete, "CannotDelete"},
-	{network.ErrVPCNotFound, "InvalidVpcID.NotFound"},
-	{network.ErrRuleNotFound, "InvalidSecurityGroupRuleId.NotFound"},
-	{network.ErrLimitExceeded, "RulesPerSecurityGroupLimitExceeded"},
-}
-
-func netErr(err error) error {
-	var ne *network.Error
-	if !errors.As(err, &ne) {
-		return err
-	}
-	for _, e := range networkErrors {
-		if errors.Is(err, e.err) {
-			return errorf(http.StatusBadRequest, e.code, "%s", ne.Message)
-		}
-	}
-	return err
-}
+// netErr is err: the security-group domain's errors (package network)
+// are rows of package awserr's table, with EC2's codes in its EC2 column.
+func netErr(err error) error { return err }
 
 // nested groups the parameters under prefix by their index:
 // prefix.N.rest → [N] rest → value, in index order.
@@ -136,7 +106,7 @@ func (h *Handler) permissions(p params) ([]network.Rule, error) {
 		}
 		base := network.Rule{Protocol: m["IpProtocol"], FromPort: from, ToPort: to}
 		if base.Protocol == "" {
-			return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter ipProtocol")
+			return nil, errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter ipProtocol")
 		}
 		n := 0
 		for _, r := range sub(m, "IpRanges") {
@@ -160,14 +130,14 @@ func (h *Handler) permissions(p params) ([]network.Rule, error) {
 			if x.RefGroupID == "" && r["GroupName"] != "" {
 				id, ok := h.net.LookupByName(r["GroupName"])
 				if !ok {
-					return nil, errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", clip(r["GroupName"]))
+					return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", clip(r["GroupName"]))
 				}
 				x.RefGroupID = id
 			}
 			rules, n = append(rules, x), n+1
 		}
 		if n == 0 {
-			return nil, errorf(http.StatusBadRequest, "InvalidPermission.Malformed", "A permission needs at least one IP range, prefix list or group")
+			return nil, errorf(network.ErrMalformed, "A permission needs at least one IP range, prefix list or group")
 		}
 	}
 	if c := p.get("CidrIp"); c != "" || p.get("SourceSecurityGroupName") != "" {
@@ -186,7 +156,7 @@ func (h *Handler) permissions(p params) ([]network.Rule, error) {
 		if name := p.get("SourceSecurityGroupName"); name != "" {
 			id, ok := h.net.LookupByName(name)
 			if !ok {
-				return nil, errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", clip(name))
+				return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", clip(name))
 			}
 			r.RefGroupID = id
 		}
@@ -215,7 +185,7 @@ func tagSpecs(p params, resourceType string) ([]network.Tag, error) {
 
 func (h *Handler) needNetwork() error {
 	if h.net == nil {
-		return errorf(http.StatusBadRequest, "UnsupportedOperation", "Security groups of this region are read-only (configured).")
+		return errorf(awserr.ErrEC2UnsupportedOperation, "Security groups of this region are read-only (configured).")
 	}
 	return nil
 }
@@ -226,14 +196,14 @@ func (h *Handler) groupID(p params) (string, error) {
 	if id == "" && p.get("GroupName") != "" {
 		var ok bool
 		if id, ok = h.net.LookupByName(p.get("GroupName")); !ok {
-			return "", errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC '%s'", clip(p.get("GroupName")), h.r.VPC.ID)
+			return "", errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", clip(p.get("GroupName")), h.r.VPC.ID)
 		}
 	}
 	if id == "" {
-		return "", errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter groupId or groupName")
+		return "", errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter groupId or groupName")
 	}
 	if !groupIDRe.MatchString(id) {
-		return "", errorf(http.StatusBadRequest, "InvalidGroupId.Malformed", "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
+		return "", errorf(awserr.ErrEC2MalformedGroupID, "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
 	}
 	return id, nil
 }

@@ -1,7 +1,7 @@
 package ec2
 
 import (
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"net/url"
 	"sort"
 	"strconv"
@@ -75,7 +75,7 @@ func (p params) filters() ([]filter, error) {
 			}
 			f.values = append(f.values, vs[0])
 		default:
-			return nil, errorf(http.StatusBadRequest, "UnknownParameter", "The parameter Filter.%s is not recognized", rest)
+			return nil, errorf(awserr.ErrEC2UnknownParameter, "The parameter Filter.%s is not recognized", rest)
 		}
 	}
 	idx := make([]int, 0, len(byIndex))
@@ -87,10 +87,10 @@ func (p params) filters() ([]filter, error) {
 	for _, i := range idx {
 		f := byIndex[i]
 		if f.name == "" {
-			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "The filter Filter.%d has no Name", i)
+			return nil, errorf(awserr.ErrEC2InvalidParameterValue, "The filter Filter.%d has no Name", i)
 		}
 		if len(f.values) == 0 {
-			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "The filter '%s' needs at least one value", f.name)
+			return nil, errorf(awserr.ErrEC2InvalidParameterValue, "The filter '%s' needs at least one value", f.name)
 		}
 		fs = append(fs, *f)
 	}
@@ -107,7 +107,7 @@ func (p params) checkKnown(known ...string) error {
 			ok = ok || top == n
 		}
 		if !ok {
-			return errorf(http.StatusBadRequest, "UnknownParameter", "The parameter %s is not recognized", k)
+			return errorf(awserr.ErrEC2UnknownParameter, "The parameter %s is not recognized", k)
 		}
 	}
 	return nil
@@ -120,7 +120,7 @@ func (p params) page(n int) (lo, hi int, next string, err error) {
 	if t := p.get("NextToken"); t != "" {
 		off, err := strconv.Atoi(strings.TrimPrefix(t, "o"))
 		if !strings.HasPrefix(t, "o") || err != nil || off < 0 || off > n {
-			return 0, 0, "", errorf(http.StatusBadRequest, "InvalidNextToken", "The token '%s' is invalid.", clip(t))
+			return 0, 0, "", errorf(awserr.ErrEC2InvalidNextToken, "The token '%s' is invalid.", clip(t))
 		}
 		lo = off
 	}

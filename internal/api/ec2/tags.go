@@ -2,7 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
-	"net/http"
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"strings"
 
 	"github.com/regionfs/regionfs/internal/control/network"
@@ -24,7 +24,7 @@ func (h *Handler) tags(p params, remove bool) (any, error) {
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter resourceIdSet")
+		return nil, errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter resourceIdSet")
 	}
 	for _, id := range ids {
 		if !strings.HasPrefix(id, "sg-") && !strings.HasPrefix(id, "sgr-") {
@@ -40,10 +40,10 @@ func (h *Handler) tags(p params, remove bool) (any, error) {
 		tags = append(tags, network.Tag{Key: t["Key"], Value: t["Value"]})
 	}
 	if !remove && len(tags) == 0 {
-		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter tagSet")
+		return nil, errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter tagSet")
 	}
 	if p.get("DryRun") == "true" {
-		return nil, errorf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	if remove {
 		if len(tags) == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/serve"
@@ -163,7 +164,7 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	reqID := region.NewRequestID()
+	reqID := awserr.NewRequestID()
 	now := time.Now
 	if e.o.Clock != nil {
 		now = e.o.Clock
@@ -172,15 +173,17 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	if err != nil {
 		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
-		region.WriteError(w, region.ProtocolOf("", r, nil), "", err, reqID)
+		region.WriteError(w, r, "", nil, err, reqID, e.o.Logger)
 		return
 	}
 	id, err := e.verifier.Verify(r, body)
 	if err != nil {
-		e.metrics.refused.Inc()
-		e.o.Logger.Debug("edge request not authenticated", "req_id", reqID, "region", id.Region, "err", err)
+		if !errors.Is(err, sigv4.ErrUnsupportedService) {
+			e.metrics.refused.Inc()
+		}
+		e.o.Logger.Debug("edge request refused", "req_id", reqID, "region", id.Region, "service", id.Service, "err", err)
 		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
-		region.WriteError(w, region.ProtocolOf(id.Service, r, body), id.Service, err, reqID)
+		region.WriteError(w, r, id.Service, body, err, reqID, e.o.Logger)
 		return
 	}
 	target := e.o.Regions[id.Region]
@@ -191,7 +194,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	u := &url.URL{Scheme: scheme, Host: target.Addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		region.WriteError(w, region.ProtocolOf(id.Service, r, body), id.Service, err, reqID)
+		region.WriteError(w, r, id.Service, body, err, reqID, e.o.Logger)
 		return
 	}
 	out.URL = u // keep the escaped path exactly as received
@@ -212,13 +215,13 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e.metrics.unavailable.WithLabelValues(id.Region).Inc()
 		e.o.Logger.Warn("region unavailable", "req_id", reqID, "region", id.Region, "addr", target.Addr, "err", err)
-		kind := region.ErrRegionUnavailable
+		kind := awserr.ErrRegionUnavailable
 		if r.Context().Err() != nil {
 			kind = r.Context().Err()
 		}
 		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
-		region.WriteError(w, region.ProtocolOf(id.Service, r, body), id.Service,
-			region.Errorf(kind, "Region %s is unavailable: its API endpoint does not answer.", id.Region), reqID)
+		region.WriteError(w, r, id.Service, body,
+			awserr.Errorf(kind, "Region %s is unavailable: its API endpoint does not answer.", id.Region), reqID, e.o.Logger)
 		return
 	}
 	defer resp.Body.Close()

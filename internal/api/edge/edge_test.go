@@ -273,3 +273,46 @@ func TestUncleanPathNotRedirected(t *testing.T) {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// TestUnsupportedServices: the aws CLI calling services regionfs does not
+// implement (restXml, awsJson, awsQuery, restJson) through the edge is
+// told so by name, in the protocol it speaks; a wrong secret still gets
+// the signature error.
+func TestUnsupportedServices(t *testing.T) {
+	awsPath, err := exec.LookPath("aws")
+	if err != nil {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("aws CLI required")
+		}
+		t.Skip("aws CLI not on PATH; skipping (REGIONFS_REQUIRE_TOOLS=1 fails instead)")
+	}
+	f := setup(t)
+	dir := t.TempDir()
+	run := func(sec string, args ...string) string {
+		cmd := exec.Command(awsPath, append(args, "--endpoint-url", f.url, "--region", "us-east-1")...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+akid, "AWS_SECRET_ACCESS_KEY="+sec,
+			"AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE="+dir+"/c", "AWS_SHARED_CREDENTIALS_FILE="+dir+"/s")
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	for _, tc := range []struct {
+		args    []string
+		service string
+	}{
+		{[]string{"s3api", "list-buckets"}, "s3"},
+		{[]string{"sqs", "list-queues"}, "sqs"},
+		{[]string{"sts", "get-caller-identity"}, "sts"},
+		{[]string{"lambda", "list-functions"}, "lambda"},
+	} {
+		out := run(secret, tc.args...)
+		if !strings.Contains(out, "(NotImplemented)") || !strings.Contains(out, "regionfs does not implement the '"+tc.service+"' API.") {
+			t.Errorf("aws %v: %s", tc.args, out)
+		}
+		if out := run("wrong-secret-0000000000", tc.args...); strings.Contains(out, "regionfs does not implement") {
+			t.Errorf("aws %v with a wrong secret learned the service is not implemented: %s", tc.args, out)
+		}
+	}
+	if got := f.rec.last(); got != "" {
+		t.Fatalf("a request for another service reached a region: %q", got)
+	}
+}

@@ -2,78 +2,79 @@ package efs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"testing"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine"
 )
 
-func TestErrorTable(t *testing.T) {
+// TestErrors: EFS errors come out as EFS sends them (x-amzn-ErrorType,
+// {"ErrorCode","Message"}, the extra members of the AlreadyExists errors),
+// and internal failures show only the request id.
+func TestErrors(t *testing.T) {
 	wrap := func(kind error) error {
 		return fmt.Errorf("layer: %w", &control.Error{Kind: kind, Message: "public message", ResourceID: "fs-0123456789abcdef0"})
 	}
+	h := &Handler{log: slog.New(slog.DiscardHandler)}
 	for _, tc := range []struct {
 		err    error
 		status int
 		code   string
-		known  bool
+		want   map[string]string
 	}{
-		{context.Canceled, 499, "RequestCanceled", true},
-		{fmt.Errorf("op: %w", context.DeadlineExceeded), 504, "DependencyTimeout", true},
-		{errorf(ErrBadRequest, "x"), 400, "BadRequest", true},
-		{errorf(ErrBodyTooLarge, "x"), 413, "RequestEntityTooLargeException", true},
-		{errorf(ErrUnknownOperation, "x"), 404, "UnknownOperationException", true},
-		{errorf(ErrMethodNotAllowed, "x"), 405, "UnknownOperationException", true},
-		{errorf(ErrUnauthenticated, "x"), 403, "MissingAuthenticationTokenException", true},
-		{errorf(ErrWrongRegion, "x"), 403, "InvalidSignatureException", true},
-		{wrap(control.ErrBadRequest), 400, "BadRequest", true},
-		{wrap(control.ErrFileSystemNotFound), 404, "FileSystemNotFound", true},
-		{wrap(control.ErrFileSystemAlreadyExists), 409, "FileSystemAlreadyExists", true},
-		{wrap(control.ErrFileSystemInUse), 409, "FileSystemInUse", true},
-		{wrap(control.ErrFileSystemLimitExceeded), 403, "FileSystemLimitExceeded", true},
-		{wrap(control.ErrIncorrectLifeCycleState), 409, "IncorrectFileSystemLifeCycleState", true},
-		{wrap(control.ErrThroughputLimitExceeded), 400, "ThroughputLimitExceeded", true},
-		{wrap(control.ErrTooManyRequests), 429, "TooManyRequests", true},
-		{wrap(control.ErrReplicationAlreadyExists), 409, "ReplicationAlreadyExists", true},
-		{wrap(control.ErrUnsupportedAvailabilityZone), 400, "UnsupportedAvailabilityZone", true},
-		{wrap(control.ErrMountTargetNotFound), 404, "MountTargetNotFound", true},
-		{wrap(control.ErrIncorrectMountTargetState), 409, "IncorrectMountTargetState", true},
-		{wrap(control.ErrMountTargetConflict), 409, "MountTargetConflict", true},
-		{wrap(control.ErrAvailabilityZonesMismatch), 400, "AvailabilityZonesMismatch", true},
-		{wrap(control.ErrSubnetNotFound), 400, "SubnetNotFound", true},
-		{wrap(control.ErrSecurityGroupNotFound), 400, "SecurityGroupNotFound", true},
-		{wrap(control.ErrSecurityGroupLimitExceeded), 400, "SecurityGroupLimitExceeded", true},
-		{wrap(control.ErrNoFreeAddresses), 409, "NoFreeAddressesInSubnet", true},
-		{wrap(control.ErrIPAddressInUse), 409, "IpAddressInUse", true},
-		{wrap(control.ErrNetworkInterfaceLimitExceeded), 409, "NetworkInterfaceLimitExceeded", true},
-		{wrap(control.ErrAccessPointNotFound), 404, "AccessPointNotFound", true},
-		{wrap(control.ErrAccessPointAlreadyExists), 409, "AccessPointAlreadyExists", true},
-		{wrap(control.ErrAccessPointLimitExceeded), 403, "AccessPointLimitExceeded", true},
-		{wrap(control.ErrPolicyNotFound), 404, "PolicyNotFound", true},
-		{wrap(control.ErrInvalidPolicy), 400, "InvalidPolicyException", true},
-		{control.ErrClosed, 503, "ServiceUnavailableException", true},
-		{fmt.Errorf("control: commit: %w", engine.ErrNoSpace), 500, "InternalServerError", false},
-		{errors.New("anything else"), 500, "InternalServerError", false},
+		{context.Canceled, 499, "RequestCanceled", map[string]string{"Message": "The request was canceled."}},
+		{fmt.Errorf("op: %w", context.DeadlineExceeded), 504, "DependencyTimeout", nil},
+		{errorf(ErrBadRequest, "x"), 400, "BadRequest", map[string]string{"Message": "x"}},
+		{errorf(awserr.ErrBodyTooLarge, "x"), 413, "RequestEntityTooLargeException", nil},
+		{errorf(awserr.ErrUnknownOperation, "x"), 404, "UnknownOperationException", nil},
+		{errorf(awserr.ErrMethodNotAllowed, "x"), 405, "UnknownOperationException", nil},
+		{errorf(sigv4.ErrMissingAuthentication, "x"), 403, "MissingAuthenticationTokenException", nil},
+		{errorf(sigv4.ErrInvalidRegion, "x"), 403, "InvalidSignatureException", nil},
+		{wrap(control.ErrFileSystemNotFound), 404, "FileSystemNotFound", map[string]string{"Message": "public message"}},
+		{wrap(control.ErrFileSystemAlreadyExists), 409, "FileSystemAlreadyExists",
+			map[string]string{"Message": "public message", "FileSystemId": "fs-0123456789abcdef0"}},
+		{wrap(control.ErrAccessPointAlreadyExists), 409, "AccessPointAlreadyExists",
+			map[string]string{"Message": "public message", "AccessPointId": "fs-0123456789abcdef0"}},
+		{wrap(control.ErrIncorrectLifeCycleState), 409, "IncorrectFileSystemLifeCycleState", nil},
+		{control.ErrClosed, 503, "ServiceUnavailableException", nil},
+		{fmt.Errorf("control: commit: %w", engine.ErrNoSpace), 500, "InternalServerError",
+			map[string]string{"Message": "An internal error occurred (request req-1)."}},
+		{errors.New("dial tcp 10.0.0.1:7443: connection refused"), 500, "InternalServerError",
+			map[string]string{"Message": "An internal error occurred (request req-1)."}},
 		// Context errors win over what they wrap.
-		{fmt.Errorf("%w: %w", context.Canceled, wrap(control.ErrFileSystemNotFound)), 499, "RequestCanceled", true},
+		{fmt.Errorf("%w: %w", context.Canceled, wrap(control.ErrFileSystemNotFound)), 499, "RequestCanceled", nil},
 	} {
-		w, body, known := publicError(tc.err, "req-1")
-		if w.status != tc.status || w.code != tc.code || known != tc.known || body.ErrorCode != tc.code || body.Message == "" {
-			t.Errorf("%v: %d %s known=%v %+v; want %d %s known=%v", tc.err, w.status, w.code, known, body, tc.status, tc.code, tc.known)
+		rec := httptest.NewRecorder()
+		c := &call{h: h, w: rec, req: httptest.NewRequest("GET", "/", nil), reqID: "req-1"}
+		c.fail("Op", tc.err)
+		var body map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%v: body %q: %v", tc.err, rec.Body, err)
 		}
-		if !known && body.Message != "An internal error occurred (request req-1)." {
-			t.Errorf("%v: internal message %q", tc.err, body.Message)
+		if rec.Code != tc.status || rec.Header().Get("X-Amzn-Errortype") != tc.code || body["ErrorCode"] != tc.code || body["Message"] == "" {
+			t.Errorf("%v: %d %v %s; want %d %s", tc.err, rec.Code, rec.Header(), rec.Body, tc.status, tc.code)
 		}
-	}
-	_, body, _ := publicError(wrap(control.ErrFileSystemAlreadyExists), "r")
-	if body.FileSystemID != "fs-0123456789abcdef0" || body.AccessPointID != "" || body.Message != "public message" {
-		t.Errorf("FileSystemAlreadyExists body %+v", body)
-	}
-	_, body, _ = publicError(wrap(control.ErrAccessPointAlreadyExists), "r")
-	if body.AccessPointID != "fs-0123456789abcdef0" || body.FileSystemID != "" {
-		t.Errorf("AccessPointAlreadyExists body %+v", body)
+		for k, v := range tc.want {
+			if body[k] != v {
+				t.Errorf("%v: %s = %q, want %q", tc.err, k, body[k], v)
+			}
+		}
+		members := 2
+		for k := range tc.want {
+			if k != "Message" {
+				members++
+			}
+		}
+		if len(body) != members {
+			t.Errorf("%v: members %v", tc.err, body)
+		}
 	}
 }
 

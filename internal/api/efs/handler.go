@@ -1,8 +1,6 @@
 package efs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/control"
 )
@@ -87,17 +86,17 @@ func (rt *route) match(segs []string, trailing bool) (map[string]string, bool) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	reqID := w.Header().Get("X-Amzn-Requestid")
 	if reqID == "" {
-		reqID = newRequestID()
+		reqID = awserr.NewRequestID()
 		w.Header().Set("X-Amzn-Requestid", reqID)
 	}
 	c := &call{h: h, w: w, req: req, reqID: reqID}
 	id, ok := sigv4.FromContext(req.Context())
 	if !ok {
-		c.fail("", errorf(ErrUnauthenticated, "Missing Authentication Token"))
+		c.fail("", errorf(sigv4.ErrMissingAuthentication, "Missing Authentication Token"))
 		return
 	}
 	if id.Region != h.r.Name() {
-		c.fail("", errorf(ErrWrongRegion, "Credential should be scoped to a valid region."))
+		c.fail("", errorf(sigv4.ErrInvalidRegion, "Credential should be scoped to a valid region."))
 		return
 	}
 	rt, labels, err := h.find(req)
@@ -126,7 +125,7 @@ func (h *Handler) find(req *http.Request) (*route, map[string]string, error) {
 	p := req.URL.EscapedPath()
 	rest, ok := strings.CutPrefix(p, "/"+apiVersion+"/")
 	if !ok {
-		return nil, nil, errorf(ErrUnknownOperation, "No EFS operation has the path %s.", clipPath(p))
+		return nil, nil, errorf(awserr.ErrUnknownOperation, "No EFS operation has the path %s.", clipPath(p))
 	}
 	trailing := strings.HasSuffix(rest, "/")
 	rest = strings.TrimSuffix(rest, "/")
@@ -153,20 +152,20 @@ func (h *Handler) find(req *http.Request) (*route, map[string]string, error) {
 		return rt, labels, nil
 	}
 	if methodMismatch {
-		return nil, nil, errorf(ErrMethodNotAllowed, "No EFS operation is %s %s.", req.Method, clipPath(p))
+		return nil, nil, errorf(awserr.ErrMethodNotAllowed, "No EFS operation is %s %s.", req.Method, clipPath(p))
 	}
-	return nil, nil, errorf(ErrUnknownOperation, "No EFS operation has the path %s.", clipPath(p))
+	return nil, nil, errorf(awserr.ErrUnknownOperation, "No EFS operation has the path %s.", clipPath(p))
 }
 
 func readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
 	if req.ContentLength > MaxBodyBytes {
-		return nil, errorf(ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", req.ContentLength, MaxBodyBytes)
+		return nil, errorf(awserr.ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", req.ContentLength, MaxBodyBytes)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return nil, errorf(ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", MaxBodyBytes)
+			return nil, errorf(awserr.ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", MaxBodyBytes)
 		}
 		return nil, errorf(ErrBadRequest, "The request body could not be read.")
 	}
@@ -192,33 +191,6 @@ func (c *call) noContent(status int) error {
 	c.w.Header().Set("Content-Length", "0")
 	c.w.WriteHeader(status)
 	return nil
-}
-
-// fail writes err as an EFS error; internal failures are logged with
-// their cause.
-func (c *call) fail(op string, err error) {
-	w, body, known := publicError(err, c.reqID)
-	if !known {
-		c.h.log.Error("efs request failed", "op", op, "req_id", c.reqID, "method", c.req.Method, "path", c.req.URL.Path, "err", err)
-	} else {
-		c.h.log.Debug("efs request refused", "op", op, "req_id", c.reqID, "code", w.code, "err", err)
-	}
-	b, _ := json.Marshal(body)
-	h := c.w.Header()
-	h.Set("X-Amzn-Errortype", w.code)
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	c.w.WriteHeader(w.status)
-	c.w.Write(b)
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	x := hex.EncodeToString(b[:])
-	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
 
 func clipPath(p string) string {

@@ -3,6 +3,8 @@ package efs
 import (
 	"net/http"
 	"strings"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 
 // table is the EFS operations (botocore efs 2015-02-01), literal paths
@@ -53,6 +55,6 @@ func (h *Handler) table() []route {
 // part of regionfs serves once it is wired in (see package replication).
 func replicationElsewhere(op string) func(*call) error {
 	return func(*call) error {
-		return errorf(ErrUnknownOperation, "%s is not served by this region's EFS API.", op)
+		return errorf(awserr.ErrUnknownOperation, "%s is not served by this region's EFS API.", op)
 	}
 }

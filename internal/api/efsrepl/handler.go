@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/replication"
 )
 
@@ -57,7 +59,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.next == nil {
-		writeError(w, &apiError{Status: http.StatusBadRequest, Code: "UnknownOperationException", Message: "unknown operation " + r.Method + " " + r.URL.Path})
+		h.fail(w, r, awserr.Errorf(awserr.ErrUnknownOperation, "No EFS operation is %s %s.", r.Method, clip(r.URL.Path)))
 		return
 	}
 	h.next.ServeHTTP(w, r)
@@ -114,7 +116,8 @@ func readJSON(r *http.Request, v any) error {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "InternalServerError", Message: "cannot encode the response"})
+		awserr.Responder{Protocol: awsproto.RESTJSON, Service: awsproto.EFS, RequestID: w.Header().Get("X-Amzn-Requestid")}.
+			Fail(w, fmt.Errorf("efsrepl: encode response: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

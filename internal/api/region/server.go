@@ -3,9 +3,7 @@ package region
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/serve"
 )
@@ -160,7 +160,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	reqID := NewRequestID()
+	reqID := awserr.NewRequestID()
 	w := &statusWriter{ResponseWriter: rw}
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	// The Date header carries the clock the signature is checked against,
@@ -174,20 +174,23 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	body, release, err := s.o.Bodies.Read(w, r, s.o.MaxBodyBytes)
 	defer release()
 	if err != nil {
-		p := ProtocolOf("", r, nil)
 		s.o.Logger.Debug("api request rejected", "region", s.o.Name, "req_id", reqID, "err", err)
-		WriteError(w, p, "", err, reqID)
+		WriteError(w, r, "", nil, err, reqID, s.o.Logger)
 		return
 	}
 	id, err := s.verifier.Verify(r, body)
+	if errors.Is(err, sigv4.ErrUnsupportedService) {
+		s.o.Logger.Debug("api request for a service not implemented", "region", s.o.Name, "req_id", reqID, "service", id.Service)
+		WriteError(w, r, id.Service, body, err, reqID, s.o.Logger)
+		return
+	}
 	if err != nil {
-		p := ProtocolOf(id.Service, r, body)
 		if known(id.Service) {
 			service = id.Service
 		}
 		s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
 		s.o.Logger.Debug("api request not authenticated", "region", s.o.Name, "req_id", reqID, "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteError(w, p, id.Service, err, reqID)
+		WriteError(w, r, id.Service, body, err, reqID, s.o.Logger)
 		return
 	}
 	service = id.Service
@@ -209,12 +212,11 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		h = s.o.KMS
 	}
 	if h == nil {
-		p := ProtocolOf(id.Service, r, body)
-		op := operationName(p, r, body)
+		op := awsproto.Operation(awsproto.Detect(id.Service, r, body), r, body)
 		if op == "" {
 			op = r.Method + " " + r.URL.Path
 		}
-		WriteError(w, p, id.Service, Errorf(ErrUnknownOperation, "The action %s is not valid for this web service.", clip(op)), reqID)
+		WriteError(w, r, id.Service, body, awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", clip(op)), reqID, s.o.Logger)
 		return
 	}
 	h.ServeHTTP(w, r)
@@ -256,7 +258,7 @@ func (b *Bodies) Read(w http.ResponseWriter, r *http.Request, limit int64) (body
 	n = min(n, b.limit)
 	if n > 0 {
 		if err := b.sem.Acquire(r.Context(), n); err != nil {
-			return nil, func() {}, Errorf(ErrBadBody, "The request was abandoned while waiting to be read.")
+			return nil, func() {}, awserr.Errorf(awserr.ErrMalformedRequest, "The request was abandoned while waiting to be read.")
 		}
 	}
 	release = func() {
@@ -273,18 +275,18 @@ func (b *Bodies) Read(w http.ResponseWriter, r *http.Request, limit int64) (body
 }
 
 // ReadBody reads r's body up to limit bytes: a larger body is
-// ErrBodyTooLarge, a broken one ErrBadBody.
+// awserr.ErrBodyTooLarge, a broken one awserr.ErrMalformedRequest.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		return nil, Errorf(ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", r.ContentLength, limit)
+		return nil, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", r.ContentLength, limit)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return nil, Errorf(ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", limit)
+			return nil, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", limit)
 		}
-		return nil, Errorf(ErrBadBody, "The request body could not be read.")
+		return nil, awserr.Errorf(awserr.ErrMalformedRequest, "The request body could not be read.")
 	}
 	return b, nil
 }
@@ -294,16 +296,6 @@ func SetBody(r *http.Request, body []byte) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-}
-
-// NewRequestID returns a random UUID-shaped request id.
-func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func known(service string) bool {
@@ -322,7 +314,7 @@ func authReason(err error) string {
 	}{
 		{sigv4.ErrMissingAuthentication, "missing"}, {sigv4.ErrIncompleteSignature, "incomplete"},
 		{sigv4.ErrUnknownAccessKey, "unknown_key"}, {sigv4.ErrExpired, "expired"},
-		{sigv4.ErrSignatureMismatch, "signature"}, {sigv4.ErrInvalidRegion, "region"}, {sigv4.ErrInvalidService, "service"},
+		{sigv4.ErrSignatureMismatch, "signature"}, {sigv4.ErrInvalidRegion, "region"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.name

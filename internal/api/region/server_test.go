@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	ec2api "github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/serve"
@@ -243,49 +244,6 @@ func TestQueryProtocolErrors(t *testing.T) {
 	}
 }
 
-func TestProtocolOf(t *testing.T) {
-	mk := func(method, path string, h map[string]string) *http.Request {
-		r, _ := http.NewRequest(method, "http://x"+path, nil)
-		for k, v := range h {
-			r.Header.Set(k, v)
-		}
-		return r
-	}
-	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-	for _, tc := range []struct {
-		service string
-		r       *http.Request
-		body    string
-		want    Protocol
-	}{
-		{"elasticfilesystem", mk("GET", "/", nil), "", RESTJSON},
-		{"ec2", mk("POST", "/", form), "", EC2},
-		{"monitoring", mk("POST", "/", map[string]string{"X-Amz-Target": "GraniteServiceVersion20100801.ListMetrics"}), "", AWSJSON},
-		{"monitoring", mk("POST", "/service/GraniteServiceVersion20100801/operation/ListMetrics", map[string]string{"Smithy-Protocol": "rpc-v2-cbor"}), "", CBOR},
-		{"sns", mk("POST", "/", form), "Action=ListTopics", Query},
-		{"", mk("GET", "/2015-02-01/file-systems", nil), "", RESTJSON},
-		{"", mk("POST", "/", form), "Action=DescribeSubnets&Version=2016-11-15", EC2},
-		{"", mk("POST", "/", form), "Action=ListMetrics&Version=2010-08-01", Query},
-		{"", mk("GET", "/", nil), "", RESTJSON},
-	} {
-		if got := ProtocolOf(tc.service, tc.r, []byte(tc.body)); got != tc.want {
-			t.Errorf("%s %s %s: %v, want %v", tc.service, tc.r.URL.Path, tc.body, got, tc.want)
-		}
-	}
-}
-
-func TestCBOR(t *testing.T) {
-	got := cborTextMap([][2]string{{"__type", "X"}, {"message", strings.Repeat("m", 30)}})
-	want := append([]byte{0xa2, 0x66}, "__type"...)
-	want = append(want, 0x61, 'X', 0x67)
-	want = append(want, "message"...)
-	want = append(want, 0x78, 30)
-	want = append(want, strings.Repeat("m", 30)...)
-	if string(got) != string(want) {
-		t.Fatalf("% x\n% x", got, want)
-	}
-}
-
 // TestSDKUnknownOperations: until CloudWatch and SNS exist, aws-sdk-go-v2's
 // clients (CBOR for CloudWatch, query for SNS) get InvalidAction.
 func TestSDKUnknownOperations(t *testing.T) {
@@ -374,7 +332,7 @@ func TestBodiesBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	r2 := httptestRequest(t, strings.NewReader(strings.Repeat("x", 80)), 80).WithContext(ctx)
-	if _, _, err := b.Read(newRecorder(), r2, 1000); !errors.Is(err, ErrBadBody) {
+	if _, _, err := b.Read(newRecorder(), r2, 1000); !errors.Is(err, awserr.ErrMalformedRequest) {
 		t.Fatalf("second body read beyond the budget: %v", err)
 	}
 	pw.Write(make([]byte, 40))

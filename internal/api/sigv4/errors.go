@@ -22,8 +22,9 @@ var (
 	ErrExpired = errors.New("signature expired")
 	// ErrInvalidRegion: the scope names a region this server does not serve.
 	ErrInvalidRegion = errors.New("credential scoped to an invalid region")
-	// ErrInvalidService: the scope names a service this server does not serve.
-	ErrInvalidService = errors.New("credential scoped to an invalid service")
+	// ErrUnsupportedService: the request is correctly signed for a
+	// service this server does not implement (s3, sqs, …).
+	ErrUnsupportedService = errors.New("service not implemented")
 )
 
 // Error is an authentication failure: one of the sentinels above and the
@@ -34,6 +35,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Kind }
+
+// PublicMessage is the message for the caller (package awserr).
+func (e *Error) PublicMessage() string { return e.Message }
+func (e *Error) Unwrap() error         { return e.Kind }
 
 func fail(kind error, msg string) *Error { return &Error{Kind: kind, Message: msg} }

@@ -37,7 +37,9 @@ type Options struct {
 	// nil accepts any region.
 	Region func(region string) bool
 	// Services lists the credential-scope services served here; empty
-	// accepts any.
+	// accepts any. A correctly signed request for another service fails
+	// with ErrUnsupportedService (its signature is checked first, so that
+	// the answer never tells an unauthenticated caller anything).
 	Services []string
 	// Clock returns the current time; time.Now when nil.
 	Clock func() time.Time
@@ -96,7 +98,23 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 		return id, fail(ErrSignatureMismatch, "The request signature we calculated does not match the signature you provided. "+
 			"Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
+	if !v.serves(a.service) {
+		return id, fail(ErrUnsupportedService, fmt.Sprintf("regionfs does not implement the '%s' API.", clip(a.service)))
+	}
 	return id, nil
+}
+
+// serves reports whether service is one of Options.Services.
+func (v *Verifier) serves(service string) bool {
+	if len(v.o.Services) == 0 {
+		return true
+	}
+	for _, s := range v.o.Services {
+		if s == service {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *Verifier) checkScope(a *auth) error {
@@ -105,15 +123,6 @@ func (v *Verifier) checkScope(a *auth) error {
 	}
 	if v.o.Region != nil && !v.o.Region(a.region) {
 		return fail(ErrInvalidRegion, fmt.Sprintf("Credential should be scoped to a valid region, not '%s'.", a.region))
-	}
-	if len(v.o.Services) > 0 {
-		found := false
-		for _, s := range v.o.Services {
-			found = found || s == a.service
-		}
-		if !found {
-			return fail(ErrInvalidService, fmt.Sprintf("Credential should be scoped to correct service: not '%s'.", a.service))
-		}
 	}
 	if d := a.when.Format(dateFormat); d != a.scopeDate {
 		return fail(ErrSignatureMismatch, fmt.Sprintf("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",

@@ -68,7 +68,7 @@ func verifyServer(t *testing.T, v *Verifier) *httptest.Server {
 func kindName(k error) string {
 	for name, e := range map[string]error{
 		"missing": ErrMissingAuthentication, "incomplete": ErrIncompleteSignature, "unknown": ErrUnknownAccessKey,
-		"mismatch": ErrSignatureMismatch, "expired": ErrExpired, "region": ErrInvalidRegion, "service": ErrInvalidService,
+		"mismatch": ErrSignatureMismatch, "expired": ErrExpired, "region": ErrInvalidRegion, "service": ErrUnsupportedService,
 	} {
 		if errors.Is(k, e) {
 			return name
@@ -389,5 +389,23 @@ func TestContext(t *testing.T) {
 	got, ok := FromContext(NewContext(context.Background(), id))
 	if !ok || got != id {
 		t.Fatalf("got %+v %v", got, ok)
+	}
+}
+
+// TestUnsupportedService: a correctly signed request for a service the
+// server does not implement is told so by name; a badly signed one learns
+// nothing beyond the signature failure.
+func TestUnsupportedService(t *testing.T) {
+	srv := verifyServer(t, testVerifier(signTime.Add(time.Minute)))
+	c := sigCase{name: "s3", method: "GET", path: "/bucket/key", service: "s3", region: "us-east-1"}
+	req := newReq(t, srv.URL, c)
+	goSign(t, req, c, testSecret, signTime)
+	if code, body := do(t, req); code != 403 || body != "service: regionfs does not implement the 's3' API." {
+		t.Fatalf("signed s3 request: %d %q", code, body)
+	}
+	req = newReq(t, srv.URL, c)
+	goSign(t, req, c, "wrong-secret", signTime)
+	if code, body := do(t, req); code != 403 || !strings.HasPrefix(body, "mismatch: ") {
+		t.Fatalf("badly signed s3 request: %d %q", code, body)
 	}
 }

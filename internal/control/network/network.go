@@ -43,6 +43,9 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Kind }
 
+// PublicMessage is the message for the API's client (package awserr).
+func (e *Error) PublicMessage() string { return e.Message }
+
 func errorf(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }

@@ -1,0 +1,317 @@
+package awserr
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// Wire is an error as one protocol writes it: the HTTP status and the
+// error code.
+type Wire struct {
+	Status int
+	Code   string
+}
+
+// Code is one row of the table: how each protocol writes the error, and
+// the public message used when the error carries none of its own.
+type Code struct {
+	// REST is restJson1 (EFS): x-amzn-ErrorType and the body's ErrorCode.
+	REST Wire
+	// JSON is awsJson1_0/1_1 and rpcv2-cbor: the body's __type (the error
+	// shape's name).
+	JSON Wire
+	// Query is awsQuery (<Error><Code>), and x-amzn-query-error of
+	// query-compatible JSON and CBOR services.
+	Query Wire
+	// EC2 is ec2Query (<Errors><Error><Code>).
+	EC2 Wire
+	// Message is the public message of an error that carries none.
+	Message string
+}
+
+// Fault is the query protocol's Type: Sender for client errors, Receiver
+// for server errors.
+func (c Code) Fault() string {
+	if c.Query.Status >= 500 {
+		return "Receiver"
+	}
+	return "Sender"
+}
+
+// Wire returns the column of protocol p.
+func (c Code) wire(p protocolColumn) Wire {
+	switch p {
+	case columnJSON:
+		return c.JSON
+	case columnQuery:
+		return c.Query
+	case columnEC2:
+		return c.EC2
+	}
+	return c.REST
+}
+
+type protocolColumn int
+
+const (
+	columnREST protocolColumn = iota
+	columnJSON
+	columnQuery
+	columnEC2
+)
+
+// all is a code written the same way by every protocol.
+func all(status int, code, msg string) Code {
+	w := Wire{status, code}
+	return Code{REST: w, JSON: w, Query: w, EC2: w, Message: msg}
+}
+
+// row is one entry of the table.
+type row struct {
+	err  error
+	code Code
+}
+
+// internal is the safe default, the table's last row.
+var internal = Code{
+	REST:  Wire{http.StatusInternalServerError, "InternalServerError"},
+	JSON:  Wire{http.StatusInternalServerError, "InternalFailure"},
+	Query: Wire{http.StatusInternalServerError, "InternalFailure"},
+	EC2:   Wire{http.StatusInternalServerError, "InternalError"},
+}
+
+var unavailable = Code{
+	REST:    Wire{http.StatusServiceUnavailable, "ServiceUnavailableException"},
+	JSON:    Wire{http.StatusServiceUnavailable, "ServiceUnavailableException"},
+	Query:   Wire{http.StatusServiceUnavailable, "ServiceUnavailable"},
+	EC2:     Wire{http.StatusServiceUnavailable, "Unavailable"},
+	Message: "The service is unavailable; try again.",
+}
+
+func authFailure(rest, query, ec2 string, ec2Status int) Code {
+	return Code{
+		REST:  Wire{http.StatusForbidden, rest},
+		JSON:  Wire{http.StatusForbidden, rest},
+		Query: Wire{http.StatusForbidden, query},
+		EC2:   Wire{ec2Status, ec2},
+	}
+}
+
+func unknownOperation(restStatus int) Code {
+	return Code{
+		REST:    Wire{restStatus, "UnknownOperationException"},
+		JSON:    Wire{http.StatusBadRequest, "UnknownOperationException"},
+		Query:   Wire{http.StatusBadRequest, "InvalidAction"},
+		EC2:     Wire{http.StatusBadRequest, "InvalidAction"},
+		Message: "The operation is not valid for this service.",
+	}
+}
+
+// table maps errors to wire errors, first match (errors.Is) wins: context
+// errors first, then authentication, the API layer, the domains, EC2's
+// own errors (ec2Rows); the safe default (internal, also ErrInternal) when
+// nothing matches.
+var table = []row{
+	{context.Canceled, all(499, "RequestCanceled", "The request was canceled.")},
+	{context.DeadlineExceeded, Code{
+		REST:    Wire{http.StatusGatewayTimeout, "DependencyTimeout"},
+		JSON:    Wire{http.StatusGatewayTimeout, "RequestTimeoutException"},
+		Query:   Wire{http.StatusGatewayTimeout, "RequestTimeout"},
+		EC2:     Wire{http.StatusGatewayTimeout, "RequestTimeout"},
+		Message: "The request timed out; try again.",
+	}},
+
+	{sigv4.ErrMissingAuthentication, authFailure("MissingAuthenticationTokenException", "MissingAuthenticationToken", "AuthFailure", http.StatusUnauthorized)},
+	{sigv4.ErrIncompleteSignature, authFailure("IncompleteSignatureException", "IncompleteSignature", "AuthFailure", http.StatusUnauthorized)},
+	{sigv4.ErrUnknownAccessKey, authFailure("UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure", http.StatusUnauthorized)},
+	{sigv4.ErrExpired, authFailure("InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired", http.StatusBadRequest)},
+	{sigv4.ErrSignatureMismatch, authFailure("InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", http.StatusUnauthorized)},
+	{sigv4.ErrInvalidRegion, authFailure("InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", http.StatusUnauthorized)},
+	{sigv4.ErrUnsupportedService, all(http.StatusNotImplemented, "NotImplemented", "regionfs does not implement this API.")},
+
+	{ErrBodyTooLarge, Code{
+		REST:    Wire{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException"},
+		JSON:    Wire{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException"},
+		Query:   Wire{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge"},
+		EC2:     Wire{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge"},
+		Message: "The request body is too large.",
+	}},
+	{ErrMalformedRequest, Code{
+		REST:    Wire{http.StatusBadRequest, "BadRequest"},
+		JSON:    Wire{http.StatusBadRequest, "SerializationException"},
+		Query:   Wire{http.StatusBadRequest, "MalformedQueryString"},
+		EC2:     Wire{http.StatusBadRequest, "InvalidQueryParameter"},
+		Message: "The request could not be parsed.",
+	}},
+	{ErrMissingAction, Code{
+		REST:    Wire{http.StatusNotFound, "UnknownOperationException"},
+		JSON:    Wire{http.StatusBadRequest, "UnknownOperationException"},
+		Query:   Wire{http.StatusBadRequest, "MissingAction"},
+		EC2:     Wire{http.StatusBadRequest, "MissingAction"},
+		Message: "The request must contain the parameter Action.",
+	}},
+	{ErrMethodNotAllowed, withEC2(unknownOperation(http.StatusMethodNotAllowed), Wire{http.StatusBadRequest, "InvalidRequest"})},
+	{ErrUnknownOperation, unknownOperation(http.StatusNotFound)},
+	{ErrRegionUnavailable, unavailable},
+	{ErrThrottled, Code{
+		REST:    Wire{http.StatusTooManyRequests, "ThrottlingException"},
+		JSON:    Wire{http.StatusBadRequest, "ThrottlingException"},
+		Query:   Wire{http.StatusBadRequest, "Throttling"},
+		EC2:     Wire{http.StatusServiceUnavailable, "RequestLimitExceeded"},
+		Message: "Rate exceeded.",
+	}},
+
+	// EFS (package control).
+	{control.ErrBadRequest, Code{
+		REST:  Wire{http.StatusBadRequest, "BadRequest"},
+		JSON:  Wire{http.StatusBadRequest, "ValidationException"},
+		Query: Wire{http.StatusBadRequest, "ValidationError"},
+		EC2:   Wire{http.StatusBadRequest, "InvalidParameterValue"},
+	}},
+	{control.ErrFileSystemNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
+	{control.ErrFileSystemAlreadyExists, all(http.StatusConflict, "FileSystemAlreadyExists", "The file system already exists.")},
+	{control.ErrFileSystemInUse, all(http.StatusConflict, "FileSystemInUse", "The file system is in use.")},
+	{control.ErrFileSystemLimitExceeded, all(http.StatusForbidden, "FileSystemLimitExceeded", "Too many file systems.")},
+	{control.ErrIncorrectLifeCycleState, all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available.")},
+	{control.ErrThroughputLimitExceeded, all(http.StatusBadRequest, "ThroughputLimitExceeded", "The throughput limit is exceeded.")},
+	{control.ErrTooManyRequests, all(http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")},
+	{control.ErrReplicationAlreadyExists, all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration.")},
+	{control.ErrUnsupportedAvailabilityZone, all(http.StatusBadRequest, "UnsupportedAvailabilityZone", "The availability zone is not supported.")},
+	{control.ErrMountTargetNotFound, all(http.StatusNotFound, "MountTargetNotFound", "The mount target does not exist.")},
+	{control.ErrIncorrectMountTargetState, all(http.StatusConflict, "IncorrectMountTargetState", "The mount target is not available.")},
+	{control.ErrMountTargetConflict, all(http.StatusConflict, "MountTargetConflict", "The mount target conflicts with an existing one.")},
+	{control.ErrAvailabilityZonesMismatch, all(http.StatusBadRequest, "AvailabilityZonesMismatch", "The availability zones do not match.")},
+	{control.ErrSubnetNotFound, all(http.StatusBadRequest, "SubnetNotFound", "The subnet does not exist.")},
+	{control.ErrSecurityGroupNotFound, all(http.StatusBadRequest, "SecurityGroupNotFound", "The security group does not exist.")},
+	{control.ErrSecurityGroupLimitExceeded, all(http.StatusBadRequest, "SecurityGroupLimitExceeded", "Too many security groups.")},
+	{control.ErrNoFreeAddresses, all(http.StatusConflict, "NoFreeAddressesInSubnet", "The subnet has no free addresses.")},
+	{control.ErrIPAddressInUse, all(http.StatusConflict, "IpAddressInUse", "The IP address is in use.")},
+	{control.ErrNetworkInterfaceLimitExceeded, all(http.StatusConflict, "NetworkInterfaceLimitExceeded", "Too many network interfaces.")},
+	{control.ErrAccessPointNotFound, all(http.StatusNotFound, "AccessPointNotFound", "The access point does not exist.")},
+	{control.ErrAccessPointAlreadyExists, all(http.StatusConflict, "AccessPointAlreadyExists", "The access point already exists.")},
+	{control.ErrAccessPointLimitExceeded, all(http.StatusForbidden, "AccessPointLimitExceeded", "Too many access points.")},
+	{control.ErrPolicyNotFound, all(http.StatusNotFound, "PolicyNotFound", "The file system has no policy.")},
+	{control.ErrInvalidPolicy, all(http.StatusBadRequest, "InvalidPolicyException", "The policy is not valid.")},
+	{control.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+	// A full data disk: retryable (space may come back); the message says
+	// what is wrong.
+	{control.ErrInsufficientCapacity, Code{
+		REST:    Wire{http.StatusServiceUnavailable, "InsufficientThroughputCapacity"},
+		JSON:    Wire{http.StatusServiceUnavailable, "InsufficientThroughputCapacity"},
+		Query:   Wire{http.StatusServiceUnavailable, "InsufficientCapacity"},
+		EC2:     Wire{http.StatusServiceUnavailable, "InsufficientCapacity"},
+		Message: "The region's storage is full.",
+	}},
+
+	// EFS replication (package replication).
+	{replication.ErrFileSystemNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
+	{replication.ErrReplicationNotFound, all(http.StatusNotFound, "ReplicationNotFound", "The replication configuration does not exist.")},
+	{replication.ErrAlreadyExists, all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration.")},
+	{replication.ErrLifeCycle, all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available.")},
+	{replication.ErrConflict, all(http.StatusConflict, "ConflictException", "The request conflicts with the replication's state.")},
+	{replication.ErrValidation, all(http.StatusBadRequest, "ValidationException", "The request is not valid.")},
+	{replication.ErrBadRequest, all(http.StatusBadRequest, "BadRequest", "The request is not valid.")},
+	// A peer region that does not answer: the caller is told at once (a
+	// 4xx, so that clients do not retry for a minute) and can act, e.g.
+	// delete the configuration in the destination region instead.
+	{replication.ErrUnreachable, all(http.StatusConflict, "ConflictException", "The other region of the replication does not answer.")},
+	{replication.ErrUnknownRegion, all(http.StatusBadRequest, "ValidationException", "The region is not one this region replicates with.")},
+
+	// The engine, as replication and control let its errors through.
+	{engine.ErrNotReady, all(http.StatusConflict, "ConflictException", "The replica has no consistent state yet.")},
+	{engine.ErrFSNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
+	{engine.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+}
+
+func withEC2(c Code, w Wire) Code {
+	c.EC2 = w
+	return c
+}
+
+func withMessage(c Code, msg string) Code {
+	c.Message = msg
+	return c
+}
+
+// Lookup returns the table row of err and whether err is one the table
+// names (false: an internal failure, answered with the safe default).
+func Lookup(err error) (Code, bool) {
+	r, ok := find(err)
+	return r.code, ok
+}
+
+func find(err error) (row, bool) {
+	for _, rows := range [][]row{table, ec2Rows} {
+		for _, r := range rows {
+			if errors.Is(err, r.err) {
+				return r, true
+			}
+		}
+	}
+	return row{code: internal}, false
+}
+
+// Message returns the public message of err: the message of the first
+// Public error in its chain that is itself of the matched row's kind (a
+// canceled request is "canceled", whatever it wraps), the row's own
+// message otherwise; an internal failure gets a message that only names
+// the request, so that its cause can be found in the logs.
+func Message(err error, requestID string) string {
+	r, known := find(err)
+	if !known {
+		if requestID == "" {
+			return "An internal error occurred."
+		}
+		return "An internal error occurred (request " + requestID + ")."
+	}
+	if m := publicMessage(err, r.err); m != "" {
+		return m
+	}
+	if r.code.Message != "" {
+		return r.code.Message
+	}
+	return "The request is not valid."
+}
+
+// publicMessage walks err's tree (depth first, as errors.Is does) for a
+// Public error that is of kind.
+func publicMessage(err, kind error) string {
+	if err == nil {
+		return ""
+	}
+	if p, ok := err.(Public); ok && errors.Is(p, kind) && p.PublicMessage() != "" {
+		return p.PublicMessage()
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return publicMessage(u.Unwrap(), kind)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if m := publicMessage(e, kind); m != "" {
+				return m
+			}
+		}
+	}
+	return ""
+}
+
+// FromREST turns an error that another region answered in restJson1 back
+// into a local error, so that it is written again in the caller's
+// protocol: the first row whose REST code is code gives the kind. An
+// unknown code is an internal error.
+func FromREST(status int, code, message string) error {
+	for _, rows := range [][]row{table, ec2Rows} {
+		for _, r := range rows {
+			if r.code.REST.Code == code && (status == 0 || r.code.REST.Status == status) {
+				return &Error{Err: r.err, Message: message}
+			}
+		}
+	}
+	return &Error{Err: ErrInternal, Message: message}
+}
