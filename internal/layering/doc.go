@@ -10,8 +10,9 @@
 //
 //	 0 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit
 //	     internal/config internal/serve internal/testkit internal/layering
-//	     internal/nfs/xdr internal/api/sigv4 internal/engine/disk
-//	     internal/engine/kms internal/nfs/tlsca internal/replication/faultproxy
+//	     internal/nfs/xdr internal/api/sigv4 internal/api/awsproto
+//	     internal/engine/disk internal/engine/kms internal/nfs/tlsca
+//	     internal/replication/faultproxy
 //	 1 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
 //	     internal/nfs/rpc internal/nfs/proto
@@ -39,5 +40,5 @@
 //
 // # Exceptions
 //
-//   - internal/api/region → internal/api/ec2: the EC2 error shape; goes when internal/api/awserr (issue 12) owns every AWS error shape
+//   - internal/api/region → internal/api/ec2: region's tests put a real EC2 handler behind the server (its code no longer imports ec2)
 package layering

@@ -279,13 +279,7 @@ func TestUncleanPathNotRedirected(t *testing.T) {
 // told so by name, in the protocol it speaks; a wrong secret still gets
 // the signature error.
 func TestUnsupportedServices(t *testing.T) {
-	awsPath, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("aws CLI required")
-		}
-		t.Skip("aws CLI not on PATH; skipping (REGIONFS_REQUIRE_TOOLS=1 fails instead)")
-	}
+	awsPath := testkit.NeedTool(t, "aws")
 	f := setup(t)
 	dir := t.TempDir()
 	run := func(sec string, args ...string) string {
