@@ -47,8 +47,9 @@ var devRegions = []devRegion{
 func newDevCmd() *cobra.Command {
 	var dataDir string
 	var lf logFlags
+	var be devBackends
 	cmd := &cobra.Command{
-		Use:   "dev [--data-dir DIR]",
+		Use:   "dev [--data-dir DIR] [--metadata-url postgres://… --blocks-url s3://…]",
 		Short: "Run two regions and the edge on loopback, for trying regionfs out",
 		Long: `Dev starts, in one process, the regions us-east-1 (API 127.1.0.1:7070, subnets
 127.1.1.0/24 and 127.1.2.0/24) and us-west-2 (API 127.2.0.1:7070, subnets
@@ -65,23 +66,38 @@ boto3 and the SDKs at the edge:
   aws efs create-file-system --creation-token demo
 
 'regionfs dev region stop us-east-1' takes a region's API and NFS down while
-the edge stays up (a regional outage on demand); 'region start' brings it back.`,
+the edge stays up (a regional outage on demand); 'region start' brings it back.
+
+With --metadata-url and --blocks-url (or REGIONFS_DEV_METADATA_URL and
+REGIONFS_DEV_BLOCKS_URL) the regions keep their metadata in PostgreSQL and
+their blocks in an S3-compatible bucket instead of under the data directory;
+a literal {region} in either is replaced by each region's name, so every
+region gets its own database and bucket (created when absent).
+scripts/backends.sh up DIR starts both on loopback and prints the two URLs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(lf.apply(config.Log{}), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			return runDev(cmd.Context(), dataDir, log, cmd.OutOrStdout())
+			return runDev(cmd.Context(), dataDir, be, log, cmd.OutOrStdout())
 		},
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "regionfs-data", "directory of every region's data, the credentials and env.sh")
 	lf.add(cmd, "info", "text")
+	cmd.Flags().StringVar(&be.metadata, "metadata-url", os.Getenv("REGIONFS_DEV_METADATA_URL"),
+		"PostgreSQL URL for the regions' metadata ({region} = the region's name; default $REGIONFS_DEV_METADATA_URL, empty: embedded)")
+	cmd.Flags().StringVar(&be.blocks, "blocks-url", os.Getenv("REGIONFS_DEV_BLOCKS_URL"),
+		"s3://bucket?endpoint=… for the regions' blocks ({region} = the region's name; default $REGIONFS_DEV_BLOCKS_URL, empty: local files)")
 	cmd.AddCommand(newDevRegionCmd(&dataDir))
 	return cmd
 }
 
-func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer) (err error) {
+// devBackends are the scale-out backends of `regionfs dev` (empty: the
+// embedded ones); {region} in a URL is replaced by each region's name.
+type devBackends struct{ metadata, blocks string }
+
+func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logger, out io.Writer) (err error) {
 	dataDir, err = filepath.Abs(dataDir)
 	if err != nil {
 		return err
@@ -131,6 +147,13 @@ func runDev(ctx context.Context, dataDir string, log *slog.Logger, out io.Writer
 		cfg, err := devRegionConfig(dataDir, r, cred)
 		if err != nil {
 			return err
+		}
+		if be.metadata != "" || be.blocks != "" {
+			cfg.Metadata = strings.ReplaceAll(be.metadata, "{region}", r.name)
+			cfg.Blocks = strings.ReplaceAll(be.blocks, "{region}", r.name)
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("dev config of %s: %w", r.name, err)
+			}
 		}
 		n, err := openNode(ctx, cfg, log, cache, exitOnFatal(log))
 		if err != nil {

@@ -29,7 +29,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
-	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/nfs"
 	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 	"github.com/regionfs/regionfs/internal/serve"
@@ -42,7 +42,8 @@ type node struct {
 	cfg     *config.Config
 	log     *slog.Logger // every line with region=<name> (regionLogger)
 	reg     *prometheus.Registry
-	store   *pebblekv.Store
+	store   kv.Store
+	lease   *regionLease // nil with the embedded store
 	engine  *engine.Engine
 	keyring *kms.Keyring
 	nfsCA   *tlsca.CA    // the region's NFS CA (mount-target certificates)
@@ -72,12 +73,28 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	if err != nil {
 		return nil, err
 	}
+	// On a shared PostgreSQL store the node first becomes the region's
+	// owner (a standby waits here), and only then binds the region's
+	// addresses, which the owner holds.
+	var store kv.Store
+	var lease *regionLease
+	if cfg.Metadata != "" {
+		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal); err != nil {
+			return nil, err
+		}
+	}
 	lns, err := bindRegion(cfg)
 	if err != nil {
+		if lease != nil {
+			lease.release(context.WithoutCancel(ctx))
+		}
+		if store != nil {
+			store.Close()
+		}
 		return nil, err
 	}
 	n := &node{cfg: cfg, log: regionLogger(log, cfg.Region), reg: prometheus.NewRegistry(),
-		keyring: files.keyring, lns: lns}
+		keyring: files.keyring, lns: lns, store: store, lease: lease}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := n.open(ctx, files, cache, onFatal); err != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -101,12 +118,14 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if err := n.keyring.Attach(filepath.Join(cfg.DataDir, "kms", "keyring.json")); err != nil {
 		return fmt.Errorf("kms keyring: %w", err)
 	}
-	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize)}
-	if cache == nil {
-		popts.CacheSizeBytes = int64(cfg.Engine.CacheSize)
+	if n.store == nil {
+		if n.store, n.lease, err = openMetadata(ctx, cfg, log, cache, onFatal); err != nil {
+			return err
+		}
 	}
-	if n.store, err = pebblekv.Open(filepath.Join(cfg.DataDir, "kv"), popts); err != nil {
-		return fmt.Errorf("metadata store: %w", err)
+	blockStores, err := openBlocks(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
 	d, err := disk.NewOS(filepath.Join(cfg.DataDir, "blocks"))
 	if err != nil {
@@ -114,7 +133,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	}
 	e := cfg.Engine
 	n.engine, err = engine.Open(ctx, engine.Options{
-		KV: n.store, Disk: d, Keyring: n.keyring, Logger: log,
+		KV: n.store, Disk: d, Blocks: blockStores, Keyring: n.keyring, Logger: log,
 		InlineMax: int(e.InlineMax), MaxRecordBytes: int(e.MaxRecordSize), MaxGroup: e.MaxGroup,
 		QueueDepth: e.QueueDepth, BatchEntries: e.BatchEntries, BlockCacheBytes: int64(e.BlockCacheSize),
 		GCInterval: e.GCInterval, MergeDelay: e.MergeDelay, ScrubInterval: e.ScrubInterval,
@@ -255,6 +274,12 @@ func (n *node) closeStorage() error {
 	if n.engine != nil {
 		errs = append(errs, n.engine.Close())
 		n.engine = nil
+	}
+	if n.lease != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, n.lease.release(ctx))
+		cancel()
+		n.lease = nil
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())

@@ -21,6 +21,24 @@ type Config struct {
 	// DataDir holds the metadata store (kv/), the block files (blocks/) and
 	// local state. Required.
 	DataDir string `yaml:"data_dir"`
+	// Metadata selects the metadata store: empty (the default) is the
+	// embedded Pebble store under DataDir/kv; postgres://… (or
+	// postgresql://…) is a PostgreSQL database, which every node of the
+	// region shares (pgx connection string; the database is created when
+	// absent).
+	Metadata string `yaml:"metadata,omitempty"`
+	// Blocks selects the block store: empty (the default) is one file per
+	// block under DataDir/blocks; s3://bucket[/prefix]?endpoint=…&region=…
+	// &access_key_id=…&secret_access_key=… is an S3-compatible bucket
+	// (created when absent), read through a local cache under
+	// DataDir/cache of ObjectCacheSize bytes.
+	Blocks string `yaml:"blocks,omitempty"`
+	// ObjectCacheSize bounds the local cache of an object-store block
+	// store (default 1GiB).
+	ObjectCacheSize Size `yaml:"object_cache_size,omitempty"`
+	// Cluster configures several nodes serving one region from a shared
+	// PostgreSQL metadata store (Metadata) and bucket (Blocks).
+	Cluster Cluster `yaml:"cluster,omitempty"`
 	// API is the region's HTTP API listener (EFS, EC2, CloudWatch, SNS,
 	// /metrics).
 	API Listener `yaml:"api"`
@@ -185,6 +203,21 @@ func (p Peer) PeerSecret() ([]byte, error) {
 	return []byte(s), nil
 }
 
+// Cluster configures the nodes of a region that share one PostgreSQL
+// metadata store: one node, the owner, holds the region's lease and serves
+// it (API, mount targets, replication); the others wait and take over when
+// the owner's lease runs out (a crashed owner) or is handed over (a clean
+// stop). Every metadata commit is fenced by the lease's token.
+type Cluster struct {
+	// Node names this node; unique per node of the region (default: the
+	// host name).
+	Node string `yaml:"node,omitempty"`
+	// Lease is how long the owner's lease runs without renewal (renewed
+	// every third of it); a standby takes over within about Lease after
+	// the owner died (default 6s).
+	Lease time.Duration `yaml:"lease,omitempty"`
+}
+
 // Control tunes the control plane.
 type Control struct {
 	// TransitionDelay is how long file systems and mount targets stay in
@@ -220,6 +253,8 @@ type Log struct {
 const (
 	DefaultNFSPort         = 2049
 	DefaultCacheSize       = Size(128 << 20)
+	DefaultObjectCacheSize = Size(1 << 30)
+	DefaultLease           = 6 * time.Second
 	DefaultTransitionDelay = time.Second
 	DefaultAPIListen       = "127.0.0.1:7070"
 )

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -16,6 +17,15 @@ func (c *Config) SetDefaults() {
 	}
 	if c.NFS.Port == 0 {
 		c.NFS.Port = DefaultNFSPort
+	}
+	if c.Cluster.Lease == 0 {
+		c.Cluster.Lease = DefaultLease
+	}
+	if c.Cluster.Node == "" {
+		c.Cluster.Node, _ = os.Hostname()
+	}
+	if c.ObjectCacheSize == 0 {
+		c.ObjectCacheSize = DefaultObjectCacheSize
 	}
 	if c.Engine.CacheSize == 0 {
 		c.Engine.CacheSize = DefaultCacheSize

@@ -72,6 +72,15 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		p.add("data_dir", "required: the directory for the metadata store and block files")
 	}
+	if c.Metadata != "" && !strings.HasPrefix(c.Metadata, "postgres://") && !strings.HasPrefix(c.Metadata, "postgresql://") {
+		p.add("metadata", "want empty (embedded store) or a postgres:// URL")
+	}
+	if c.Blocks != "" && !strings.HasPrefix(c.Blocks, "s3://") {
+		p.add("blocks", "want empty (local block files) or an s3://bucket?endpoint=… URL")
+	}
+	if c.Cluster.Lease < time.Second {
+		p.add("cluster.lease", "%v is too short (at least 1s)", c.Cluster.Lease)
+	}
 	checkListener(&p, "api", c.API, true)
 	switch c.NFS.TLSClientAuth {
 	case "", "none", "request", "require":

@@ -48,6 +48,10 @@ type Options struct {
 	KV kv.Store
 	// Disk holds the block files (directory "blocks/"). Required.
 	Disk disk.FS
+	// Blocks opens the block store of a domain (dir is its directory name,
+	// unique per domain, e.g. "blocks/0000000000000001"); nil: a
+	// blocks.Dir under Disk. An object store (s3blocks) plugs in here.
+	Blocks func(dir string, keys blocks.Keys) (blocks.Store, error)
 	// Keyring holds the key-encryption keys; required for encrypted file
 	// systems.
 	Keyring *kms.Keyring
@@ -371,12 +375,19 @@ func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := e.disk.MkdirAll(d.rec.Dir); err != nil {
-		return fmt.Errorf("block dir %s: %w", d.rec.Dir, err)
-	}
-	st, err := blocks.OpenDir(e.disk, d.rec.Dir, blocks.Keys{Hasher: h, Sealer: d.sealer})
-	if err != nil {
-		return err
+	keys := blocks.Keys{Hasher: h, Sealer: d.sealer}
+	var st blocks.Store
+	if e.opts.Blocks != nil {
+		if st, err = e.opts.Blocks(d.rec.Dir, keys); err != nil {
+			return fmt.Errorf("block store %s: %w", d.rec.Dir, err)
+		}
+	} else {
+		if err := e.disk.MkdirAll(d.rec.Dir); err != nil {
+			return fmt.Errorf("block dir %s: %w", d.rec.Dir, err)
+		}
+		if st, err = blocks.OpenDir(e.disk, d.rec.Dir, keys); err != nil {
+			return err
+		}
 	}
 	d.keys.Store(&domainKeys{hasher: h, store: st, idKey: sha256.Sum256(append([]byte("regionfs id key\x00"), hashKey...))})
 	return nil

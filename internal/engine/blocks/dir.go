@@ -1,7 +1,6 @@
 package blocks
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -125,13 +124,9 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("blocks: put %s: %w", id, err)
 	}
-	hdr := []byte{magic[0], magic[1], magic[2], fileVersion, modePlain, 0, 0, 0}
-	payload := data
-	if d.keys.Sealer != nil {
-		hdr[4] = modeSealed
-		if payload, err = d.keys.Sealer.Seal(id, data); err != nil {
-			return fmt.Errorf("blocks: seal %s: %w", id, err)
-		}
+	hdr, payload, err := Encode(d.keys, id, data)
+	if err != nil {
+		return err
 	}
 	tmp := path.Join(l2, tempPrefix+randSuffix())
 	f, err := d.fs.Create(tmp)
@@ -224,32 +219,7 @@ func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) {
 	return data, nil
 }
 
-func (d *Dir) decode(id ID, raw []byte) ([]byte, error) {
-	if len(raw) < headerSize || !bytes.Equal(raw[:3], magic) || raw[3] != fileVersion || !bytes.Equal(raw[5:8], []byte{0, 0, 0}) {
-		return nil, fmt.Errorf("%w: %s: bad header", ErrCorrupt, id)
-	}
-	payload := raw[headerSize:]
-	switch raw[4] {
-	case modePlain:
-		if d.keys.Sealer != nil {
-			return nil, fmt.Errorf("%w: %s: plaintext block in a sealed store", ErrCorrupt, id)
-		}
-	case modeSealed:
-		if d.keys.Sealer == nil {
-			return nil, fmt.Errorf("%w: %s: sealed block in a plaintext store", ErrCorrupt, id)
-		}
-		var err error
-		if payload, err = d.keys.Sealer.Open(id, payload); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("%w: %s: unknown mode %d", ErrCorrupt, id, raw[4])
-	}
-	if d.keys.Hasher.Sum(payload) != id {
-		return nil, fmt.Errorf("%w: %s: content does not match its id", ErrCorrupt, id)
-	}
-	return payload, nil
-}
+func (d *Dir) decode(id ID, raw []byte) ([]byte, error) { return Decode(d.keys, id, raw) }
 
 // Has reports whether id is stored.
 func (d *Dir) Has(_ context.Context, id ID) (bool, error) {

@@ -1,0 +1,52 @@
+package blocks
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Encode returns the stored form of block id (the block file format: an
+// 8-byte header, then the plaintext or the Sealer's output), as a header
+// and a payload to write one after the other. Stores other than Dir (an
+// object store) keep blocks in the same format.
+func Encode(keys Keys, id ID, data []byte) (header, payload []byte, err error) {
+	header = []byte{magic[0], magic[1], magic[2], fileVersion, modePlain, 0, 0, 0}
+	payload = data
+	if keys.Sealer != nil {
+		header[4] = modeSealed
+		if payload, err = keys.Sealer.Seal(id, data); err != nil {
+			return nil, nil, fmt.Errorf("blocks: seal %s: %w", id, err)
+		}
+	}
+	return header, payload, nil
+}
+
+// Decode checks and opens the stored form of block id: a bad header, a
+// failed authentication or a plaintext whose keyed hash is not id is
+// ErrCorrupt.
+func Decode(keys Keys, id ID, raw []byte) ([]byte, error) {
+	if len(raw) < headerSize || !bytes.Equal(raw[:3], magic) || raw[3] != fileVersion || !bytes.Equal(raw[5:8], []byte{0, 0, 0}) {
+		return nil, fmt.Errorf("%w: %s: bad header", ErrCorrupt, id)
+	}
+	payload := raw[headerSize:]
+	switch raw[4] {
+	case modePlain:
+		if keys.Sealer != nil {
+			return nil, fmt.Errorf("%w: %s: plaintext block in a sealed store", ErrCorrupt, id)
+		}
+	case modeSealed:
+		if keys.Sealer == nil {
+			return nil, fmt.Errorf("%w: %s: sealed block in a plaintext store", ErrCorrupt, id)
+		}
+		var err error
+		if payload, err = keys.Sealer.Open(id, payload); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s: unknown mode %d", ErrCorrupt, id, raw[4])
+	}
+	if keys.Hasher.Sum(payload) != id {
+		return nil, fmt.Errorf("%w: %s: content does not match its id", ErrCorrupt, id)
+	}
+	return payload, nil
+}

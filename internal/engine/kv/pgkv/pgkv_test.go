@@ -1,0 +1,324 @@
+package pgkv_test
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/kv/kvtest"
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
+)
+
+// pgURL returns the PostgreSQL server the tests use
+// (REGIONFS_TEST_POSTGRES_URL, set by .ci/run from scripts/backends.sh).
+func pgURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("REGIONFS_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("REGIONFS_TEST_POSTGRES_URL is not set (eval \"$(scripts/backends.sh up DIR)\" starts a server)")
+		}
+		t.Skip("no PostgreSQL: set REGIONFS_TEST_POSTGRES_URL (scripts/backends.sh up DIR prints one)")
+	}
+	return strings.ReplaceAll(u, "{region}", "test")
+}
+
+// schema returns a fresh schema name, dropped when the test ends.
+func schema(t testing.TB, url string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "t_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Logf("drop schema: %v", err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func open(t testing.TB, o pgkv.Options) *pgkv.Store {
+	t.Helper()
+	o.CreateDatabase = true
+	s, err := pgkv.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	url := pgURL(t)
+	kvtest.Run(t, func(t *testing.T) kv.Store {
+		return open(t, pgkv.Options{URL: url, Schema: schema(t, url)})
+	})
+}
+
+func TestSealedConformance(t *testing.T) {
+	url := pgURL(t)
+	a := testAEAD(t)
+	kvtest.Run(t, func(t *testing.T) kv.Store {
+		return kv.NewSealed(open(t, pgkv.Options{URL: url, Schema: schema(t, url)}), a)
+	})
+}
+
+func fenceByPrefix(key []byte) string {
+	if len(key) > 0 && key[0] == 'f' {
+		return "fs/" + string(key[1:2])
+	}
+	return ""
+}
+
+func set(s kv.Store, k, v string) error {
+	b := s.NewBatch()
+	defer b.Close()
+	b.Set([]byte(k), []byte(v))
+	return b.Commit(true)
+}
+
+func TestLeases(t *testing.T) {
+	url := pgURL(t)
+	sc := schema(t, url)
+	ctx := context.Background()
+	a := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer a.Close()
+	b := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer b.Close()
+
+	if err := set(a, "f1/x", "a"); !errors.Is(err, pgkv.ErrFenced) {
+		t.Fatalf("commit without the lease: %v", err)
+	}
+	if err := set(a, "other", "free"); err != nil {
+		t.Fatalf("unguarded key: %v", err)
+	}
+	la, ok, err := a.Acquire(ctx, "fs/1", "node-a", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	if err := set(a, "f1/x", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := b.Acquire(ctx, "fs/1", "node-b", time.Minute); err != nil || ok {
+		t.Fatalf("second holder granted a running lease: %v %v", ok, err)
+	}
+	if err := set(b, "f1/x", "b"); !errors.Is(err, pgkv.ErrFenced) {
+		t.Fatalf("non-holder commit: %v", err)
+	}
+	if _, err := a.Renew(ctx, "fs/1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// Handing over: a releases, b takes it at once with a larger token.
+	if err := a.Release(ctx, "fs/1"); err != nil {
+		t.Fatal(err)
+	}
+	lb, ok, err := b.Acquire(ctx, "fs/1", "node-b", time.Minute)
+	if err != nil || !ok || lb.Token <= la.Token {
+		t.Fatalf("acquire after release: %+v %v %v", lb, ok, err)
+	}
+	if err := set(a, "f1/x", "a2"); !errors.Is(err, pgkv.ErrFenced) {
+		t.Fatalf("released holder commit: %v", err)
+	}
+	if err := set(b, "f1/x", "b"); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := a.Leases(ctx, "fs/")
+	if err != nil || len(ls) != 1 || ls[0].Holder != "node-b" || ls[0].Token != lb.Token || ls[0].Expired {
+		t.Fatalf("leases: %+v %v", ls, err)
+	}
+	// A holder restarting takes its own running lease back, bumping the
+	// token: its previous incarnation is fenced.
+	old := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer old.Close()
+	if _, ok, _ := old.Acquire(ctx, "fs/2", "node-c", time.Minute); !ok {
+		t.Fatal("acquire fs/2")
+	}
+	restarted := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer restarted.Close()
+	if _, ok, _ := restarted.Acquire(ctx, "fs/2", "node-c", time.Minute); !ok {
+		t.Fatal("restarted holder could not take its lease back")
+	}
+	if err := set(old, "f2/x", "old"); !errors.Is(err, pgkv.ErrFenced) {
+		t.Fatalf("previous incarnation commit: %v", err)
+	}
+	if _, err := old.Renew(ctx, "fs/2", time.Minute); !errors.Is(err, pgkv.ErrFenced) {
+		t.Fatalf("previous incarnation renew: %v", err)
+	}
+}
+
+// TestStaleOwnerCannotCommit: an owner that stopped renewing keeps
+// committing while another node takes its expired lease over; from the
+// takeover on, none of its commits lands.
+func TestStaleOwnerCannotCommit(t *testing.T) {
+	url := pgURL(t)
+	sc := schema(t, url)
+	ctx := context.Background()
+	stale := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer stale.Close()
+	next := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer next.Close()
+	if _, ok, err := stale.Acquire(ctx, "fs/1", "stale", 300*time.Millisecond); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	var fenced atomic.Bool
+	var wg sync.WaitGroup
+	var lastOK atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := int64(1); ; i++ {
+			err := set(stale, "f1/counter", fmt.Sprint(i))
+			if errors.Is(err, pgkv.ErrFenced) {
+				fenced.Store(true)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			lastOK.Store(i)
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	var l pgkv.Lease
+	for {
+		var ok bool
+		var err error
+		if l, ok, err = next.Acquire(ctx, "fs/1", "next", time.Minute); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lease never expired")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	seen, err := next.Get([]byte("f1/counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if !fenced.Load() {
+		t.Fatal("stale owner never fenced")
+	}
+	final, _ := next.Get([]byte("f1/counter"))
+	if string(final) != string(seen) {
+		t.Fatalf("stale owner committed after the takeover (token %d): saw %s at takeover, %s after", l.Token, seen, final)
+	}
+	if fmt.Sprint(lastOK.Load()) != string(seen) {
+		t.Fatalf("last acknowledged commit %d, value at takeover %s", lastOK.Load(), seen)
+	}
+}
+
+// TestConnectionsKilledUnderLoad: every backend of the store is
+// terminated again and again while writers commit; every acknowledged
+// commit is there afterwards, exactly once.
+func TestConnectionsKilledUnderLoad(t *testing.T) {
+	url := pgURL(t)
+	sc := schema(t, url)
+	s := open(t, pgkv.Options{URL: url, Schema: sc, RetryFor: 30 * time.Second})
+	defer s.Close()
+	ctx := context.Background()
+	killer, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close(ctx)
+	stop := make(chan struct{})
+	var kills atomic.Int64
+	var kwg sync.WaitGroup
+	kwg.Add(1)
+	go func() {
+		defer kwg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			var n int64
+			if err := killer.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE application_name = 'regionfs' AND pid <> pg_backend_pid() AND datname = current_database()`).Scan(&n); err == nil {
+				kills.Add(n)
+			}
+		}
+	}()
+	const writers, each = 4, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				b := s.NewBatch()
+				b.Set(fmt.Appendf(nil, "w%d/%03d", w, i), []byte("v"))
+				b.Set(fmt.Appendf(nil, "w%d/last", w), fmt.Appendf(nil, "%03d", i))
+				err := b.Commit(true)
+				b.Close()
+				if err != nil {
+					errs <- fmt.Errorf("writer %d commit %d: %w", w, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	kwg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if kills.Load() == 0 {
+		t.Fatal("no connection was killed: the test tested nothing")
+	}
+	for w := range writers {
+		it, err := s.NewIter(fmt.Appendf(nil, "w%d/", w), fmt.Appendf(nil, "w%d/999", w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			n++
+		}
+		it.Close()
+		if n != each {
+			t.Fatalf("writer %d: %d keys, want %d", w, n, each)
+		}
+	}
+	t.Logf("%d backends terminated during %d commits", kills.Load(), writers*each)
+}
+
+func testAEAD(t testing.TB) func([]byte) cipher.AEAD {
+	b, err := aes.NewCipher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func([]byte) cipher.AEAD { return g }
+}

@@ -1,0 +1,207 @@
+package scaleoute2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// backendsCtl runs scripts/backends.sh CMD on the test's backends
+// (REGIONFS_TEST_BACKENDS_DIR, set by .ci/run).
+func backendsCtl(t *testing.T) func(cmd string) {
+	t.Helper()
+	dir := os.Getenv("REGIONFS_TEST_BACKENDS_DIR")
+	if dir == "" {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("REGIONFS_TEST_BACKENDS_DIR is required: the outage tests restart the servers of scripts/backends.sh")
+		}
+		t.Skip("REGIONFS_TEST_BACKENDS_DIR not set: the outage tests restart the servers of scripts/backends.sh up DIR")
+	}
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "scripts", "backends.sh")
+	return func(cmd string) {
+		t.Helper()
+		if out, err := exec.Command(script, cmd, dir).CombinedOutput(); err != nil {
+			t.Fatalf("backends.sh %s: %v\n%s", cmd, err, out)
+		}
+	}
+}
+
+// bigContent is one whole 1 MiB block: written, it goes to the object
+// store before the write is acknowledged.
+func bigContent(i int) []byte {
+	b := make([]byte, 1<<20)
+	for off := 0; off < len(b); off += 32 {
+		h := sha256.Sum256(fmt.Appendf(nil, "%d/%d", i, off))
+		copy(b[off:], h[:])
+	}
+	return b
+}
+
+// TestOutages: one node on PostgreSQL and S3 while a client writes 1 MiB
+// files with FILE_SYNC: PostgreSQL restarts (connections cut), then the
+// object store is down for 30 s. Writes wait (or fail and are retried by
+// the client), the node stays up, and every acknowledged file is there.
+//
+// Not yet reliable (a write stayed blocked past 90 s in the object-store
+// phase on the development machine): it runs only with
+// REGIONFS_TEST_OUTAGES=1 until that is understood.
+func TestOutages(t *testing.T) {
+	if os.Getenv("REGIONFS_TEST_OUTAGES") != "1" {
+		t.Skip("set REGIONFS_TEST_OUTAGES=1 to run the outage test (not yet reliable, see its doc)")
+	}
+	metadata, blocks := backends(t)
+	ctl := backendsCtl(t)
+	bin := buildBinary(t)
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5d", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, bin, shared, "node-a", metadata, blocks)
+	n.start()
+	waitAPI(t, n)
+	ip := fileSystemWithTarget(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	ack := &acked{files: map[int]proto.FH{}}
+	var mu sync.Mutex
+	var failures int
+	var slowest time.Duration
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		c, err := dial(ctx, ip)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer func() { c.nc.Close() }()
+		for i := 0; ; i++ {
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				t0 := time.Now()
+				fh, err := writeData(ctx, c, fmt.Sprintf("f%05d", i), bigContent(i), 90*time.Second)
+				mu.Lock()
+				slowest = max(slowest, time.Since(t0))
+				if err != nil {
+					failures++
+					t.Logf("write f%05d failed (retried): %v", i, err)
+				}
+				mu.Unlock()
+				if err == nil {
+					ack.mu.Lock()
+					ack.files[i] = fh
+					ack.mu.Unlock()
+					break
+				}
+				if ctx.Err() != nil {
+					done <- err
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+				c.nc.Close()
+				for {
+					if c, err = dial(ctx, ip); err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						done <- err
+						return
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+		}
+	}()
+	waitFiles(t, ack, 10)
+	t.Logf("%d files written before the database restart", count(ack))
+
+	// PostgreSQL restarts under load.
+	t0 := time.Now()
+	ctl("restart-pg")
+	restart := time.Since(t0)
+	waitFiles(t, ack, count(ack)+20)
+	if n.exited() {
+		t.Fatalf("node exited after the database restart:\n%s", n.logText())
+	}
+	mu.Lock()
+	t.Logf("database restart (%v): %d failed writes (retried), slowest write %v", restart.Round(time.Millisecond), failures, slowest.Round(time.Millisecond))
+	failures, slowest = 0, 0
+	mu.Unlock()
+
+	// The object store is gone for 30 s.
+	before := count(ack)
+	ctl("stop-s3")
+	time.Sleep(30 * time.Second)
+	during := count(ack)
+	ctl("start-s3")
+	waitFiles(t, ack, count(ack)+10)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("writer: %v\nnode log:\n%s", err, tail(n.logText(), 60))
+	}
+	if n.exited() {
+		t.Fatalf("node exited after the object store outage:\n%s", n.logText())
+	}
+	mu.Lock()
+	t.Logf("object store down 30 s: %d writes acknowledged during it (before %d, at its end %d), %d failed writes (retried), slowest write %v",
+		during-before, before, during, failures, slowest.Round(time.Millisecond))
+	mu.Unlock()
+	if during-before > 1 {
+		t.Fatalf("%d writes acknowledged while the object store was down", during-before)
+	}
+	if !strings.Contains(n.logText(), "object store unreachable; retrying") {
+		t.Fatalf("no retry logged during the outage:\n%s", n.logText())
+	}
+
+	c, err := dial(ctx, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.nc.Close()
+	ack.mu.Lock()
+	defer ack.mu.Unlock()
+	for i, fh := range ack.files {
+		want := bigContent(i)
+		var got []byte
+		for off := 0; off < len(want); {
+			r, err := c.c.Read(ctx, fh, uint64(off), 1<<20)
+			if err != nil {
+				t.Fatalf("f%05d: %v", i, err)
+			}
+			got = append(got, r.Data...)
+			off += len(r.Data)
+			if r.EOF || len(r.Data) == 0 {
+				break
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("acknowledged f%05d differs after the outages (%d bytes)", i, len(got))
+		}
+	}
+	t.Logf("%d acknowledged files checked", len(ack.files))
+}
+
+func tail(s string, n int) string {
+	l := strings.Split(s, "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}

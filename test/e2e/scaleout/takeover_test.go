@@ -1,0 +1,390 @@
+// Package scaleoute2e runs several `regionfs serve` nodes of one region on
+// a shared PostgreSQL database and S3 bucket (REGIONFS_TEST_POSTGRES_URL,
+// REGIONFS_TEST_S3_URL: scripts/backends.sh up DIR starts both) and checks
+// takeovers with a real NFS client. The nodes use loopback addresses of
+// their own (127.61.0.0/16), not the standard ones.
+package scaleoute2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
+	"github.com/aws/aws-sdk-go-v2/service/efs/types"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+const (
+	accessKey = "AKIASCALEOUTE2E00001"
+	secretKey = "scale-out-e2e-secret-key-0123456789"
+	netPrefix = "127.61"
+)
+
+const nodeConfig = `
+region: us-east-1
+account_id: "123456789012"
+data_dir: %[1]s/data
+metadata: "%[2]s"
+blocks: "%[3]s"
+cluster: {node: %[4]s, lease: 3s}
+api: {listen: "` + netPrefix + `.0.1:7070"}
+nfs: {port: 12049}
+credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
+subnets:
+  - {id: subnet-05ca1e00000000a1, availability_zone: us-east-1a, cidr: ` + netPrefix + `.1.0/24}
+security_groups:
+  - {id: sg-05ca1e0000000000a1, name: default, ingress: [127.0.0.0/8]}
+kms_keys: [{id: 05ca1e00-0e2e-4e2e-8e2e-0e2e0e2e0ea1, aliases: [alias/aws/elasticfilesystem], key_file: %[5]s/kms.key}]
+replication: {listen: "` + netPrefix + `.0.1:7443"}
+control: {transition_delay: 0s}
+log: {level: info}
+`
+
+func backends(t *testing.T) (metadata, blocks string) {
+	t.Helper()
+	m, b := os.Getenv("REGIONFS_TEST_POSTGRES_URL"), os.Getenv("REGIONFS_TEST_S3_URL")
+	if m == "" || b == "" {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("REGIONFS_TEST_POSTGRES_URL and REGIONFS_TEST_S3_URL are required (scripts/backends.sh up DIR)")
+		}
+		t.Skip("no PostgreSQL/S3: set REGIONFS_TEST_POSTGRES_URL and REGIONFS_TEST_S3_URL (scripts/backends.sh up DIR)")
+	}
+	r := make([]byte, 5)
+	rand.Read(r)
+	name := "e2e" + hex.EncodeToString(r) // a fresh database and bucket
+	return strings.ReplaceAll(m, "{region}", name), strings.ReplaceAll(b, "{region}", name)
+}
+
+// node is one `regionfs serve` process of the region.
+type node struct {
+	t    *testing.T
+	name string
+	bin  string
+	cfg  string
+	log  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	n := &node{t: t, name: name, bin: bin, log: filepath.Join(dir, "serve.log"), cfg: filepath.Join(dir, "node.yaml")}
+	cfg := fmt.Sprintf(nodeConfig, dir, metadata, blocks, name, shared)
+	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) start() {
+	n.t.Helper()
+	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.cmd = exec.Command(n.bin, "serve", "--config", n.cfg)
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	n.done = done
+	go func() { done <- n.cmd.Wait(); logf.Close() }()
+}
+
+func (n *node) exited() bool {
+	select {
+	case err := <-n.done:
+		n.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+func (n *node) stop() {
+	if n.cmd == nil || n.exited() {
+		return
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(30 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.done
+	}
+}
+
+func (n *node) kill9() {
+	n.cmd.Process.Kill()
+	<-n.done
+	n.done <- nil
+}
+
+func (n *node) logText() string { b, _ := os.ReadFile(n.log); return string(b) }
+
+// waitAPI waits until the region's API answers (on whichever node).
+func waitAPI(t *testing.T, nodes ...*node) {
+	t.Helper()
+	end := time.Now().Add(60 * time.Second)
+	for {
+		if res, err := http.Get("http://" + netPrefix + ".0.1:7070/metrics"); err == nil {
+			res.Body.Close()
+			return
+		}
+		for _, n := range nodes {
+			if n.exited() {
+				t.Fatalf("node %s exited\n%s", n.name, n.logText())
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatal("region API not up after 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "regionfs")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func efsClient() *efs.Client {
+	return efs.New(efs.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + netPrefix + ".0.1:7070"), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+}
+
+func fileSystemWithTarget(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	c := efsClient()
+	fs, err := c.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("takeover")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, err := c.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemId,
+		SubnetId: aws.String("subnet-05ca1e00000000a1"), SecurityGroups: []string{"sg-05ca1e0000000000a1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(30 * time.Second)
+	for {
+		d, err := c.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
+		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
+			return aws.ToString(d.MountTargets[0].IpAddress)
+		}
+		if time.Now().After(end) {
+			t.Fatalf("mount target not available: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type conn struct {
+	nc   *client.Conn
+	c    *client.Client
+	root proto.FH
+}
+
+func dial(ctx context.Context, ip string) (*conn, error) {
+	nc, err := client.Dial(ctx, net.JoinHostPort(ip, "12049"))
+	if err != nil {
+		return nil, err
+	}
+	c := nc.WithAuth(client.Unix("e2e", 0, 0))
+	root, _, err := c.Mount(ctx, "/")
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &conn{nc: nc, c: c, root: root}, nil
+}
+
+func content(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "file %d;", i), 1000+i%3000) }
+
+// acked is what the writer was told is durable: each file's handle.
+type acked struct {
+	mu    sync.Mutex
+	files map[int]proto.FH
+}
+
+// TestTakeoverAfterKill9: two nodes of one region; the owner is killed
+// (kill -9) while a client writes; the standby takes the region over, the
+// client reconnects to the same address, every acknowledged write is
+// there and every handle it held still works.
+func TestTakeoverAfterKill9(t *testing.T) {
+	metadata, blocks := backends(t)
+	bin := buildBinary(t)
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5c", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newNode(t, bin, shared, "node-a", metadata, blocks)
+	b := newNode(t, bin, shared, "node-b", metadata, blocks)
+	a.start()
+	waitAPI(t, a)
+	b.start() // a standby: it waits for the region's lease
+	ip := fileSystemWithTarget(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ack := &acked{files: map[int]proto.FH{}}
+	var killedAt, resumedAt time.Time
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		c, err := dial(ctx, ip)
+		if err != nil {
+			writerDone <- err
+			return
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				c.nc.Close()
+				writerDone <- nil
+				return
+			default:
+			}
+			for {
+				fh, err := writeFile(ctx, c, i)
+				if err == nil {
+					ack.mu.Lock()
+					ack.files[i] = fh
+					ack.mu.Unlock()
+					mu.Lock()
+					if !killedAt.IsZero() && resumedAt.IsZero() {
+						resumedAt = time.Now()
+					}
+					mu.Unlock()
+					break
+				}
+				if ctx.Err() != nil {
+					writerDone <- fmt.Errorf("file %d: %w", i, err)
+					return
+				}
+				// The owner is gone: reconnect to the same address until the
+				// new owner serves it, then write the file again.
+				c.nc.Close()
+				for {
+					if c, err = dial(ctx, ip); err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						writerDone <- fmt.Errorf("reconnect: %w", err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+	}()
+	waitFiles(t, ack, 30)
+	mu.Lock()
+	killedAt = time.Now()
+	mu.Unlock()
+	a.kill9()
+	n := count(ack)
+	waitFiles(t, ack, n+30)
+	close(stop)
+	if err := <-writerDone; err != nil {
+		t.Fatalf("writer: %v\nnode-b log:\n%s", err, b.logText())
+	}
+	mu.Lock()
+	takeover := resumedAt.Sub(killedAt)
+	mu.Unlock()
+	t.Logf("takeover: first acknowledged write %v after kill -9 (lease 3s); %d files before the kill, %d in all", takeover.Round(time.Millisecond), n, count(ack))
+	if !strings.Contains(b.logText(), "took the region over") {
+		t.Fatalf("node-b did not take over:\n%s", b.logText())
+	}
+
+	// Every acknowledged file: same handle, same content.
+	c, err := dial(ctx, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.nc.Close()
+	ack.mu.Lock()
+	defer ack.mu.Unlock()
+	for i, fh := range ack.files {
+		name := fmt.Sprintf("f%05d", i)
+		l, err := c.c.Lookup(ctx, c.root, name)
+		if err != nil {
+			t.Fatalf("acknowledged %s lost: %v", name, err)
+		}
+		if !bytes.Equal(l.FH, fh) {
+			t.Fatalf("%s: handle changed across the takeover", name)
+		}
+		want := content(i)
+		r, err := c.c.Read(ctx, fh, 0, uint32(len(want)+1))
+		if err != nil || !bytes.Equal(r.Data, want) {
+			t.Fatalf("%s through its old handle: %d bytes, %v", name, len(r.Data), err)
+		}
+	}
+}
+
+func writeFile(ctx context.Context, c *conn, i int) (proto.FH, error) {
+	return writeData(ctx, c, fmt.Sprintf("f%05d", i), content(i), 5*time.Second)
+}
+
+// writeData creates name and writes data with FILE_SYNC: when it returns
+// nil, the server said the data is durable.
+func writeData(ctx context.Context, c *conn, name string, data []byte, timeout time.Duration) (proto.FH, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := c.c.Create(ctx, c.root, name, proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.c.Write(ctx, r.FH, 0, data, proto.FileSync); err != nil {
+		return nil, err
+	}
+	return r.FH, nil
+}
+
+func count(a *acked) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.files)
+}
+
+func waitFiles(t *testing.T, a *acked, n int) {
+	t.Helper()
+	end := time.Now().Add(90 * time.Second)
+	for count(a) < n {
+		if time.Now().After(end) {
+			t.Fatalf("only %d of %d files written in 90 s", count(a), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
