@@ -78,7 +78,7 @@ func (c *Config) Validate() error {
 	if c.Blocks != "" && !strings.HasPrefix(c.Blocks, "s3://") {
 		p.add("blocks", "want empty (local block files) or an s3://bucket?endpoint=… URL")
 	}
-	if c.Cluster.Lease < time.Second {
+	if c.Cluster.Lease != 0 && c.Cluster.Lease < time.Second {
 		p.add("cluster.lease", "%v is too short (at least 1s)", c.Cluster.Lease)
 	}
 	checkListener(&p, "api", c.API, true)
