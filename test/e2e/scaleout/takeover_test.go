@@ -2,7 +2,7 @@
 // a shared PostgreSQL database and S3 bucket (REGIONFS_TEST_POSTGRES_URL,
 // REGIONFS_TEST_S3_URL: scripts/backends.sh up DIR starts both) and checks
 // takeovers with a real NFS client. The nodes use loopback addresses of
-// their own (127.61.0.0/16), not the standard ones.
+// their own (127.173.0.0/16), not the standard ones.
 package scaleoute2e
 
 import (
@@ -34,7 +34,7 @@ import (
 const (
 	accessKey = "AKIASCALEOUTE2E00001"
 	secretKey = "scale-out-e2e-secret-key-0123456789"
-	netPrefix = "127.61"
+	netPrefix = "127.173"
 )
 
 const nodeConfig = `
