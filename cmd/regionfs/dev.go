@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,7 +190,7 @@ func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logge
 	if err := writeFileAtomic(caPath, caBundle, 0o644); err != nil {
 		return err
 	}
-	env += "export REGIONFS_NFS_CA=" + caPath + "\n"
+	env += "export REGIONFS_NFS_CA=" + caPath + "\n" + "export REGIONFS_NFS_PORT=" + strconv.Itoa(devNFSPort) + "\n"
 	if err := writeFileAtomic(envPath, []byte(env), 0o600); err != nil {
 		return err
 	}

@@ -14,7 +14,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	var err error
+	if isMountHelper(os.Args[0]) {
+		err = mountEFSHelper(ctx, os.Args[1:], os.Stdout)
+	} else {
+		err = newRootCmd().ExecuteContext(ctx)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regionfs:", err)
@@ -35,5 +40,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newNFSCmd())
 	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd())
 	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd())
+	root.AddCommand(newMountCmd(), newUmountCmd(), newInstallMountHelperCmd())
 	return root
 }

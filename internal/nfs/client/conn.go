@@ -161,10 +161,11 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec []byte) ([]byte, e
 	}
 }
 
-// Client is a connection with a credential.
+// Client is a connection (or a reconnecting Session) with a credential.
 type Client struct {
-	*Conn
-	Auth rpc.OpaqueAuth
+	*Conn // nil for a Session's client
+	Auth  rpc.OpaqueAuth
+	sess  *Session
 }
 
 // WithAuth returns a client using auth on the same connection.
@@ -177,6 +178,9 @@ func Unix(host string, uid, gid uint32, groups ...uint32) rpc.OpaqueAuth {
 
 // Call runs one procedure: args are encoded, the result decoded into res.
 func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, args, res proto.Message) error {
+	if c.sess != nil {
+		return c.sess.call(ctx, c.Auth, prog, vers, proc, args, res)
+	}
 	e := xdr.NewEncoder(nil)
 	args.Encode(e)
 	out, err := c.CallRaw(ctx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: c.Auth}, e.Bytes())

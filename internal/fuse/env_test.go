@@ -1,0 +1,133 @@
+package fuse
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/nfs/client"
+)
+
+// needFUSE skips (or, under REGIONFS_REQUIRE_TOOLS=1, fails) a test that
+// mounts: it needs /dev/fuse and root.
+func needFUSE(t *testing.T) {
+	t.Helper()
+	_, err := os.Stat("/dev/fuse")
+	if err == nil && os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("FUSE is required (REGIONFS_REQUIRE_TOOLS=1): /dev/fuse %v, euid %d", err, os.Geteuid())
+	}
+	t.Skipf("mounting needs /dev/fuse and root (/dev/fuse: %v, euid %d); set REGIONFS_REQUIRE_TOOLS=1 to fail instead", err, os.Geteuid())
+}
+
+// testMount is an in-memory engine served by an NFS server on a loopback
+// port, mounted through FUSE.
+type testMount struct {
+	t    *testing.T
+	e    *engine.Engine
+	fs   *engine.FS
+	srv  *nfs.Server
+	addr string
+	ln   net.Listener
+	done chan error
+	sess *client.Session
+	f    *FS
+	fsrv *gofuse.Server
+	dir  string
+}
+
+func logger(t *testing.T) *slog.Logger {
+	if os.Getenv("REGIONFS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newMount(t *testing.T) *testMount {
+	t.Helper()
+	needFUSE(t)
+	ctx := context.Background()
+	m := &testMount{t: t}
+	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.e = e
+	if m.fs, err = e.CreateFS(ctx, "fs", engine.FSOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.addr = ln.Addr().String()
+	ln.Close()
+	m.startServer()
+	m.sess = client.NewSession(client.SessionOptions{
+		Logger: logger(t),
+		Dial: func(ctx context.Context) (client.Dialed, error) {
+			c, err := client.Dial(ctx, m.addr)
+			return client.Dialed{Conn: c, Addr: m.addr}, err
+		},
+		OnSwitch: func(epoch uint64) { m.f.Switched(epoch) },
+	})
+	root, _, err := m.sess.Client(client.Unix("t", 0, 0)).Mount(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.f = New(Options{Session: m.sess, Root: root, Logger: logger(t)})
+	m.dir = t.TempDir()
+	if m.fsrv, err = m.f.Mount(m.dir, "fs-test:/"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.close)
+	return m
+}
+
+func (m *testMount) startServer() {
+	m.t.Helper()
+	m.srv = nfs.NewServer(nfs.Options{Logger: logger(m.t)})
+	m.srv.SetExports([]nfs.Export{{Path: "/", FS: m.fs}})
+	var err error
+	for range 50 {
+		if m.ln, err = net.Listen("tcp", m.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.done = make(chan error, 1)
+	srv, ln := m.srv, m.ln
+	go func() { m.done <- srv.Serve(context.Background(), ln) }()
+}
+
+func (m *testMount) stopServer() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.srv.Shutdown(ctx); err != nil {
+		m.t.Errorf("shutdown: %v", err)
+	}
+	<-m.done
+}
+
+func (m *testMount) close() {
+	if err := m.fsrv.Unmount(); err != nil {
+		m.t.Errorf("unmount: %v", err)
+	}
+	m.sess.Close()
+	m.stopServer()
+	m.e.Close()
+}

@@ -1,0 +1,515 @@
+package fuse
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+)
+
+// errLost: data written before a failover was not committed on the old
+// server and is not on the promoted one.
+var errLost = fmt.Errorf("%w: writes not committed before a failover are lost", syscall.EIO)
+
+// handle is an open file: the opener's credential, used for its data.
+type handle struct {
+	auth rpc.OpaqueAuth
+}
+
+// wstate is a file's write-behind state (guarded by node.mu).
+type wstate struct {
+	cond    *sync.Cond
+	auth    rpc.OpaqueAuth
+	pending []byte // gathered, not sent yet, at pendOff
+	pendOff int64
+	// inflight are the ranges being written: a range overlapping one of
+	// them waits, so that writes to the same bytes stay in order.
+	inflight      []span
+	inflightBytes int64
+	// sent are written UNSTABLE and not yet covered by a COMMIT with
+	// their verifier: kept to be resent.
+	sent      []wrange
+	sentBytes int64
+	// err is the first failure of a background write, returned by the
+	// next fsync or close.
+	err error
+	// size is the end of the highest write while the file is dirty (the
+	// server's size may lag).
+	size uint64
+}
+
+type span struct{ off, end int64 }
+
+type wrange struct {
+	off    int64
+	data   []byte
+	verf   [proto.WriteVerfSize]byte
+	epoch  uint64 // session epoch when it was sent
+	stable bool   // the server answered FILE_SYNC
+}
+
+// readahead is a file's sequential read state (guarded by node.mu).
+type readahead struct {
+	next   int64
+	chunks map[int64]*chunk
+}
+
+type chunk struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+func (n *node) wLocked() *wstate {
+	if n.w.cond == nil {
+		n.w.cond = sync.NewCond(&n.mu)
+	}
+	return &n.w
+}
+
+func (w *wstate) dirty() bool {
+	return len(w.pending) > 0 || len(w.inflight) > 0 || len(w.sent) > 0 || w.err != nil
+}
+
+var (
+	_ fs.NodeOpener   = (*node)(nil)
+	_ fs.NodeReader   = (*node)(nil)
+	_ fs.NodeWriter   = (*node)(nil)
+	_ fs.NodeFlusher  = (*node)(nil)
+	_ fs.NodeFsyncer  = (*node)(nil)
+	_ fs.NodeReleaser = (*node)(nil)
+)
+
+// Open revalidates the attributes (close-to-open) and keeps the kernel's
+// cached pages only when the file is unchanged since they were read.
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	ca := changeOf(&res.Attr)
+	n.mu.Lock()
+	keep := n.hasSeen && n.seen == ca && flags&syscall.O_TRUNC == 0
+	if !keep {
+		n.ra.chunks = nil
+	}
+	n.seen, n.hasSeen = ca, true
+	n.mu.Unlock()
+	var ff uint32
+	if keep {
+		ff = gofuse.FOPEN_KEEP_CACHE
+	}
+	return &handle{auth: n.f.auth(ctx)}, ff, 0
+}
+
+func handleAuth(f fs.FileHandle, n *node, ctx context.Context) rpc.OpaqueAuth {
+	if h, ok := f.(*handle); ok {
+		return h.auth
+	}
+	return n.f.auth(ctx)
+}
+
+func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	io := n.f.o.IOSize
+	n.mu.Lock()
+	w := n.wLocked()
+	w.auth = handleAuth(f, n, ctx)
+	n.ra.chunks = nil
+	if len(w.pending) > 0 && off == w.pendOff+int64(len(w.pending)) && len(w.pending)+len(data) <= io {
+		w.pending = append(w.pending, data...)
+	} else {
+		if len(w.pending) > 0 {
+			n.sendLocked()
+		}
+		w.pending = append(make([]byte, 0, io), data...)
+		w.pendOff = off
+	}
+	if len(w.pending) >= io {
+		n.sendLocked()
+	}
+	if end := uint64(off) + uint64(len(data)); end > w.size {
+		w.size = end
+	}
+	over := w.sentBytes+w.inflightBytes > n.f.o.MaxDirtyBytes
+	n.mu.Unlock()
+	n.f.markDirty(n, true)
+	if over {
+		// Bound the memory held for resends: commit what was sent.
+		if e := n.commit(ctx); e != 0 {
+			return 0, e
+		}
+	}
+	return uint32(len(data)), 0
+}
+
+// sendLocked starts writing the pending data in the background, after
+// any in-flight write it overlaps.
+func (n *node) sendLocked() {
+	w := &n.w
+	data, off := w.pending, w.pendOff
+	w.pending = nil
+	end := off + int64(len(data))
+	for overlaps(w.inflight, off, end) {
+		w.cond.Wait()
+	}
+	sp := span{off, end}
+	w.inflight = append(w.inflight, sp)
+	w.inflightBytes += int64(len(data))
+	auth := w.auth
+	go func() {
+		n.f.sem <- struct{}{}
+		epoch := n.f.sess.Epoch()
+		verf, stable, err := n.writeRange(context.Background(), auth, off, data)
+		<-n.f.sem
+		n.mu.Lock()
+		for i, s := range w.inflight {
+			if s == sp {
+				w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
+				break
+			}
+		}
+		w.inflightBytes -= int64(len(data))
+		if err != nil {
+			if w.err == nil {
+				w.err = err
+			}
+			n.f.log.Error("background write failed; reported at the next fsync or close", "path", n.path(), "off", off, "len", len(data), "err", err)
+		} else if !stable {
+			w.sent = append(w.sent, wrange{off: off, data: data, verf: verf, epoch: epoch})
+			w.sentBytes += int64(len(data))
+		}
+		w.cond.Broadcast()
+		n.mu.Unlock()
+	}()
+}
+
+func overlaps(spans []span, off, end int64) bool {
+	for _, s := range spans {
+		if s.off < end && off < s.end {
+			return true
+		}
+	}
+	return false
+}
+
+// writeRange writes data at off UNSTABLE (continuing after short writes);
+// it returns the verifier of the last reply and whether the server made
+// it stable already.
+func (n *node) writeRange(ctx context.Context, auth rpc.OpaqueAuth, off int64, data []byte) ([proto.WriteVerfSize]byte, bool, error) {
+	var verf [proto.WriteVerfSize]byte
+	stable := true
+	c := n.f.sess.Client(auth)
+	for len(data) > 0 {
+		res, err := c.Write(ctx, n.fh, uint64(off), data, proto.Unstable)
+		if err != nil {
+			return verf, false, err
+		}
+		if res.Count == 0 || int(res.Count) > len(data) {
+			return verf, false, fmt.Errorf("%w: server wrote %d of %d bytes", syscall.EIO, res.Count, len(data))
+		}
+		verf = res.Verf
+		stable = stable && res.Committed == proto.FileSync
+		data, off = data[res.Count:], off+int64(res.Count)
+	}
+	return verf, stable, nil
+}
+
+// writeBack sends the pending data and waits for every write in flight
+// (no COMMIT): the server then answers reads and attributes with it.
+func (n *node) writeBack(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := n.wLocked()
+	if len(w.pending) > 0 {
+		n.sendLocked()
+	}
+	for len(w.inflight) > 0 {
+		w.cond.Wait()
+	}
+	return 0
+}
+
+// commit writes back, COMMITs and checks the verifier: ranges written
+// under another verifier (the server restarted) are resent and committed
+// again. It returns the first error of this file's writes since the last
+// fsync/close, or EIO for data lost in a failover.
+func (n *node) commit(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	w := n.wLocked()
+	if len(w.pending) > 0 {
+		n.sendLocked()
+	}
+	for len(w.inflight) > 0 {
+		w.cond.Wait()
+	}
+	werr := w.err
+	w.err = nil
+	ranges := w.sent
+	w.sent, w.sentBytes = nil, 0
+	auth := w.auth
+	n.mu.Unlock()
+
+	e := n.commitRanges(ctx, auth, ranges)
+	if e == syscall.EINTR {
+		n.mu.Lock()
+		w.sent = append(ranges, w.sent...)
+		for _, r := range ranges {
+			w.sentBytes += int64(len(r.data))
+		}
+		w.err = werr
+		n.mu.Unlock()
+		return e
+	}
+	n.settle()
+	if werr != nil {
+		return errno(werr)
+	}
+	return e
+}
+
+func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange) syscall.Errno {
+	if len(ranges) == 0 {
+		return 0
+	}
+	c := n.f.sess.Client(auth)
+	for attempt := 0; ; attempt++ {
+		cur := n.f.sess.Epoch()
+		var lost int64
+		for _, r := range ranges {
+			if r.epoch != cur {
+				lost += int64(len(r.data))
+			}
+		}
+		if lost > 0 {
+			n.f.log.Error("uncommitted writes lost in a failover", "path", n.path(), "bytes", lost, "err", errLost)
+			return syscall.EIO
+		}
+		res, err := c.Commit(ctx, n.fh, 0, 0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return syscall.EINTR
+			}
+			n.f.log.Error("commit failed", "path", n.path(), "err", err)
+			return errno(err)
+		}
+		if n.f.sess.Epoch() != cur {
+			continue // switched during the COMMIT: recheck
+		}
+		var stale []int
+		for i, r := range ranges {
+			if !r.stable && r.verf != res.Verf {
+				stale = append(stale, i)
+			}
+		}
+		if len(stale) == 0 {
+			return 0
+		}
+		if attempt >= 5 {
+			n.f.log.Error("write verifier keeps changing; giving up", "path", n.path())
+			return syscall.EIO
+		}
+		n.f.log.Warn("write verifier changed (server restarted); resending uncommitted data", "path", n.path(), "ranges", len(stale))
+		for _, i := range stale {
+			r := &ranges[i]
+			epoch := n.f.sess.Epoch()
+			verf, stable, err := n.writeRange(ctx, auth, r.off, r.data)
+			if err != nil {
+				if ctx.Err() != nil {
+					return syscall.EINTR
+				}
+				n.f.log.Error("resend failed", "path", n.path(), "err", err)
+				return errno(err)
+			}
+			r.verf, r.stable, r.epoch = verf, stable, epoch
+		}
+	}
+}
+
+// settle marks the file clean when nothing is left to write.
+func (n *node) settle() {
+	n.mu.Lock()
+	clean := !n.w.dirty()
+	if clean {
+		n.w.size = 0
+	}
+	n.mu.Unlock()
+	if clean {
+		n.f.markDirty(n, false)
+	}
+}
+
+// adjustSize reports the size including buffered writes.
+func (n *node) adjustSize(a *gofuse.Attr) {
+	n.mu.Lock()
+	if n.w.dirty() && n.w.size > a.Size {
+		a.Size = n.w.size
+	}
+	n.mu.Unlock()
+}
+
+// truncated trims the data kept for resends to a new size.
+func (n *node) truncated(size uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.ra.chunks = nil
+	w := &n.w
+	kept := w.sent[:0]
+	w.sentBytes = 0
+	for _, r := range w.sent {
+		if uint64(r.off) >= size {
+			continue
+		}
+		if end := uint64(r.off) + uint64(len(r.data)); end > size {
+			r.data = r.data[:size-uint64(r.off)]
+		}
+		kept = append(kept, r)
+		w.sentBytes += int64(len(r.data))
+	}
+	w.sent = kept
+	if w.dirty() {
+		w.size = size
+	}
+}
+
+// loseUncommitted drops what was written before a switch to another copy
+// of the data: the next fsync/close fails with EIO. It is logged now.
+func (n *node) loseUncommitted(epoch uint64) {
+	n.mu.Lock()
+	w := n.wLocked()
+	var lost int64
+	kept := w.sent[:0]
+	for _, r := range w.sent {
+		if r.epoch < epoch {
+			lost += int64(len(r.data))
+			continue
+		}
+		kept = append(kept, r)
+	}
+	w.sent = kept
+	lost += int64(len(w.pending))
+	w.pending = nil
+	w.sentBytes = 0
+	for _, r := range w.sent {
+		w.sentBytes += int64(len(r.data))
+	}
+	if lost > 0 || len(w.inflight) > 0 {
+		w.err = errLost
+	}
+	inflight := len(w.inflight)
+	n.mu.Unlock()
+	if lost > 0 || inflight > 0 {
+		n.f.log.Error("uncommitted writes lost in a failover; the file's next fsync/close fails with EIO",
+			"path", n.path(), "bytes", lost, "writes_in_flight", inflight)
+	}
+}
+
+func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
+	auth := handleAuth(f, n, ctx)
+	n.mu.Lock()
+	w := n.wLocked()
+	if len(w.pending) > 0 {
+		n.sendLocked()
+	}
+	for len(w.inflight) > 0 {
+		w.cond.Wait()
+	}
+	io := int64(n.f.o.IOSize)
+	idx := off / io
+	_, cached := n.ra.chunks[idx]
+	seq := cached || (off == n.ra.next && off > 0)
+	if !seq {
+		n.ra.next = off + int64(len(dest))
+		n.mu.Unlock()
+		nr, err := n.readAt(ctx, auth, dest, off)
+		if err != nil {
+			return nil, errno(err)
+		}
+		return gofuse.ReadResultData(dest[:nr]), 0
+	}
+	if n.ra.chunks == nil {
+		n.ra.chunks = map[int64]*chunk{}
+	}
+	for i := range n.ra.chunks {
+		if i < idx {
+			delete(n.ra.chunks, i)
+		}
+	}
+	for i := idx; i <= idx+int64(n.f.o.ReadAhead); i++ {
+		if _, ok := n.ra.chunks[i]; !ok {
+			n.ra.chunks[i] = n.fetch(auth, i*io, int(io))
+		}
+	}
+	want := []*chunk{n.ra.chunks[idx]}
+	if (off+int64(len(dest))-1)/io > idx {
+		want = append(want, n.ra.chunks[idx+1])
+	}
+	n.ra.next = off + int64(len(dest))
+	n.mu.Unlock()
+	nr := 0
+	for i, c := range want {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, syscall.EINTR
+		}
+		if c.err != nil {
+			n.mu.Lock()
+			n.ra.chunks = nil
+			n.mu.Unlock()
+			return nil, errno(c.err)
+		}
+		start := off + int64(nr) - (idx+int64(i))*io
+		if start >= int64(len(c.data)) {
+			break
+		}
+		nr += copy(dest[nr:], c.data[start:])
+		if len(c.data) < int(io) {
+			break // end of file
+		}
+	}
+	return gofuse.ReadResultData(dest[:nr]), 0
+}
+
+// fetch reads one readahead chunk in the background.
+func (n *node) fetch(auth rpc.OpaqueAuth, off int64, size int) *chunk {
+	c := &chunk{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		buf := make([]byte, size)
+		nr, err := n.readAt(context.Background(), auth, buf, off)
+		c.data, c.err = buf[:nr], err
+	}()
+	return c
+}
+
+// readAt fills dest from off, stopping at the end of the file.
+func (n *node) readAt(ctx context.Context, auth rpc.OpaqueAuth, dest []byte, off int64) (int, error) {
+	c := n.f.sess.Client(auth)
+	nr := 0
+	for nr < len(dest) {
+		want := min(len(dest)-nr, n.f.o.IOSize)
+		res, err := c.Read(ctx, n.fh, uint64(off)+uint64(nr), uint32(want))
+		if err != nil {
+			return nr, err
+		}
+		nr += copy(dest[nr:], res.Data)
+		if res.EOF || len(res.Data) == 0 {
+			break
+		}
+	}
+	return nr, nil
+}
+
+func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno { return n.commit(ctx) }
+
+func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Errno {
+	return n.commit(ctx)
+}
+
+func (n *node) Release(context.Context, fs.FileHandle) syscall.Errno { return 0 }

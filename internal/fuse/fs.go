@@ -1,0 +1,316 @@
+package fuse
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+)
+
+// Defaults of Options.
+const (
+	DefaultAttrTimeout   = time.Second
+	DefaultEntryTimeout  = time.Second
+	DefaultIOSize        = 1 << 20
+	DefaultMaxDirtyBytes = 64 << 20
+	DefaultReadAhead     = 4
+	DefaultMaxInflight   = 16
+)
+
+// Options configure a file system.
+type Options struct {
+	Session *client.Session
+	// Root is the handle of the mounted directory (MOUNT MNT).
+	Root   proto.FH
+	Logger *slog.Logger
+	// AttrTimeout and EntryTimeout are how long the kernel (and this
+	// package) may use attributes and names without asking the server.
+	AttrTimeout, EntryTimeout time.Duration
+	// IOSize is the size of READ and WRITE calls (the server's rtpref and
+	// wtpref, at most 1 MiB).
+	IOSize int
+	// MaxDirtyBytes bounds the written but uncommitted data kept per file;
+	// beyond it a writer waits for a COMMIT.
+	MaxDirtyBytes int64
+	// ReadAhead is how many IOSize pieces sequential reads fetch ahead.
+	ReadAhead int
+	// MaxInflight bounds the background WRITEs of the whole mount.
+	MaxInflight int
+	// Hostname is the AUTH_UNIX machine name (os.Hostname when empty).
+	Hostname string
+}
+
+// FS is a mounted file system's state.
+type FS struct {
+	o    Options
+	sess *client.Session
+	log  *slog.Logger
+	sem  chan struct{} // background WRITEs in flight
+
+	mu    sync.Mutex // guards dirty
+	dirty map[*node]struct{}
+}
+
+// New returns the file system of o; mount it with Mount.
+func New(o Options) *FS {
+	if o.AttrTimeout <= 0 {
+		o.AttrTimeout = DefaultAttrTimeout
+	}
+	if o.EntryTimeout <= 0 {
+		o.EntryTimeout = DefaultEntryTimeout
+	}
+	if o.IOSize <= 0 || o.IOSize > DefaultIOSize {
+		o.IOSize = DefaultIOSize
+	}
+	if o.MaxDirtyBytes <= 0 {
+		o.MaxDirtyBytes = DefaultMaxDirtyBytes
+	}
+	if o.ReadAhead <= 0 {
+		o.ReadAhead = DefaultReadAhead
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+	}
+	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}}
+}
+
+// Root is the root node to give to fs.Mount.
+func (f *FS) Root() fs.InodeEmbedder { return &node{f: f, fh: f.o.Root} }
+
+// MountOptions are the FUSE options regionfs mounts with; name is the
+// source shown in /proc/mounts (fs-…:/path).
+func (f *FS) MountOptions(name string) *fs.Options {
+	at, et := f.o.AttrTimeout, f.o.EntryTimeout
+	neg := time.Duration(0)
+	return &fs.Options{
+		AttrTimeout:     &at,
+		EntryTimeout:    &et,
+		NegativeTimeout: &neg,
+		MountOptions: gofuse.MountOptions{
+			AllowOther:    true,
+			FsName:        name,
+			Name:          "regionfs",
+			MaxWrite:      f.o.IOSize,
+			MaxReadAhead:  f.o.IOSize,
+			MaxBackground: 64,
+			DirectMount:   true,
+			Options:       []string{"default_permissions"},
+		},
+	}
+}
+
+// Mount mounts f on dir and serves it in the background; Wait on the
+// returned server, or Unmount it.
+func (f *FS) Mount(dir, name string) (*gofuse.Server, error) {
+	return fs.Mount(dir, f.Root(), f.MountOptions(name))
+}
+
+// Switched is the session's OnSwitch: after a failover to another copy of
+// the data, every write not committed before it is lost. Each file with
+// such writes fails its next fsync/close with EIO, and is logged.
+func (f *FS) Switched(epoch uint64) {
+	f.mu.Lock()
+	nodes := make([]*node, 0, len(f.dirty))
+	for n := range f.dirty {
+		nodes = append(nodes, n)
+	}
+	f.mu.Unlock()
+	for _, n := range nodes {
+		n.loseUncommitted(epoch)
+	}
+}
+
+// SyncAll writes back and commits every file's data (at unmount). It
+// returns the first error.
+func (f *FS) SyncAll(ctx context.Context) error {
+	f.mu.Lock()
+	nodes := make([]*node, 0, len(f.dirty))
+	for n := range f.dirty {
+		nodes = append(nodes, n)
+	}
+	f.mu.Unlock()
+	var errs []error
+	for _, n := range nodes {
+		if errno := n.commit(ctx); errno != 0 {
+			errs = append(errs, fmt.Errorf("%s: %w", n.path(), errno))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *FS) markDirty(n *node, dirty bool) {
+	f.mu.Lock()
+	if dirty {
+		f.dirty[n] = struct{}{}
+	} else {
+		delete(f.dirty, n)
+	}
+	f.mu.Unlock()
+}
+
+// client returns a client with the credential of the calling process:
+// its uid, gid and supplementary groups.
+func (f *FS) client(ctx context.Context) *client.Client {
+	return f.sess.Client(f.auth(ctx))
+}
+
+func (f *FS) auth(ctx context.Context) rpc.OpaqueAuth {
+	c, ok := gofuse.FromContext(ctx)
+	if !ok {
+		return client.Unix(f.o.Hostname, 0, 0)
+	}
+	var groups []uint32
+	if c.Uid != 0 {
+		groups = procGroups(c.Pid)
+	}
+	return client.Unix(f.o.Hostname, c.Uid, c.Gid, groups...)
+}
+
+// procGroups reads a process's supplementary groups (at most 16, the
+// AUTH_UNIX limit).
+func procGroups(pid uint32) []uint32 {
+	fd, err := os.Open("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/status")
+	if err != nil {
+		return nil
+	}
+	defer fd.Close()
+	sc := bufio.NewScanner(fd)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "Groups:")
+		if !ok {
+			continue
+		}
+		var out []uint32
+		for _, g := range strings.Fields(rest) {
+			if v, err := strconv.ParseUint(g, 10, 32); err == nil && len(out) < rpc.MaxGroups {
+				out = append(out, uint32(v))
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// errno maps a client error to the errno the kernel gets.
+func errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	var st proto.Status
+	if errors.As(err, &st) {
+		switch st {
+		case proto.ErrPerm:
+			return syscall.EPERM
+		case proto.ErrNoEnt:
+			return syscall.ENOENT
+		case proto.ErrNXIO:
+			return syscall.ENXIO
+		case proto.ErrAcces:
+			return syscall.EACCES
+		case proto.ErrExist:
+			return syscall.EEXIST
+		case proto.ErrXDev:
+			return syscall.EXDEV
+		case proto.ErrNoDev:
+			return syscall.ENODEV
+		case proto.ErrNotDir:
+			return syscall.ENOTDIR
+		case proto.ErrIsDir:
+			return syscall.EISDIR
+		case proto.ErrInval, proto.ErrBadType:
+			return syscall.EINVAL
+		case proto.ErrFBig:
+			return syscall.EFBIG
+		case proto.ErrNoSpc:
+			return syscall.ENOSPC
+		case proto.ErrROFS:
+			return syscall.EROFS
+		case proto.ErrMLink:
+			return syscall.EMLINK
+		case proto.ErrNameTooLong:
+			return syscall.ENAMETOOLONG
+		case proto.ErrNotEmpty:
+			return syscall.ENOTEMPTY
+		case proto.ErrDQuot:
+			return syscall.EDQUOT
+		case proto.ErrStale, proto.ErrBadHandle:
+			return syscall.ESTALE
+		case proto.ErrNotSupp:
+			return syscall.ENOTSUP
+		case proto.ErrJukebox:
+			return syscall.EAGAIN
+		}
+		return syscall.EIO
+	}
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) {
+		return syscall.EINTR
+	}
+	return syscall.EIO
+}
+
+// typeBits is the S_IF* of an NFS file type.
+func typeBits(t proto.FileType) uint32 {
+	switch t {
+	case proto.TypeDir:
+		return syscall.S_IFDIR
+	case proto.TypeLnk:
+		return syscall.S_IFLNK
+	case proto.TypeBlk:
+		return syscall.S_IFBLK
+	case proto.TypeChr:
+		return syscall.S_IFCHR
+	case proto.TypeSock:
+		return syscall.S_IFSOCK
+	case proto.TypeFIFO:
+		return syscall.S_IFIFO
+	}
+	return syscall.S_IFREG
+}
+
+// fillAttr converts NFS attributes.
+func fillAttr(a *proto.Attr, out *gofuse.Attr) {
+	out.Ino = a.FileID
+	out.Size = a.Size
+	out.Blocks = (a.Used + 511) / 512
+	out.Blksize = 4096
+	out.Mode = typeBits(a.Type) | a.Mode&0o7777
+	out.Nlink = a.Nlink
+	out.Uid, out.Gid = a.UID, a.GID
+	out.Rdev = uint32(a.RdevMajor<<8 | a.RdevMinor&0xff | (a.RdevMinor&^0xff)<<12)
+	out.Atime, out.Atimensec = uint64(a.Atime.Sec), a.Atime.Nsec
+	out.Mtime, out.Mtimensec = uint64(a.Mtime.Sec), a.Mtime.Nsec
+	out.Ctime, out.Ctimensec = uint64(a.Ctime.Sec), a.Ctime.Nsec
+}
+
+// stableAttr identifies a node to go-fuse: the file id, and a generation
+// from the handle (a reused inode number is another node).
+func stableAttr(fh proto.FH, a *proto.Attr) fs.StableAttr {
+	h := fnv.New64a()
+	h.Write(fh)
+	return fs.StableAttr{Mode: typeBits(a.Type), Ino: a.FileID, Gen: h.Sum64()}
+}

@@ -1,0 +1,378 @@
+package fuse
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// node is one file, directory or other object, named by its NFS handle.
+type node struct {
+	fs.Inode
+	f  *FS
+	fh proto.FH
+
+	mu sync.Mutex // guards the fields below and the data state (file.go)
+	// kids are the entries of the last READDIRPLUS, answering lookups
+	// until kidsUntil.
+	kids      map[string]kid
+	kidsUntil time.Time
+	// seen is the change attributes (size, mtime, ctime) the page cache
+	// was filled under (close-to-open revalidation).
+	seen    changeAttrs
+	hasSeen bool
+	w       wstate
+	ra      readahead
+}
+
+type kid struct {
+	fh   proto.FH
+	attr proto.Attr
+}
+
+type changeAttrs struct {
+	size         uint64
+	mtime, ctime proto.Time
+}
+
+func changeOf(a *proto.Attr) changeAttrs {
+	return changeAttrs{size: a.Size, mtime: a.Mtime, ctime: a.Ctime}
+}
+
+var (
+	_ fs.NodeLookuper   = (*node)(nil)
+	_ fs.NodeGetattrer  = (*node)(nil)
+	_ fs.NodeSetattrer  = (*node)(nil)
+	_ fs.NodeReaddirer  = (*node)(nil)
+	_ fs.NodeMkdirer    = (*node)(nil)
+	_ fs.NodeMknoder    = (*node)(nil)
+	_ fs.NodeCreater    = (*node)(nil)
+	_ fs.NodeSymlinker  = (*node)(nil)
+	_ fs.NodeReadlinker = (*node)(nil)
+	_ fs.NodeUnlinker   = (*node)(nil)
+	_ fs.NodeRmdirer    = (*node)(nil)
+	_ fs.NodeRenamer    = (*node)(nil)
+	_ fs.NodeLinker     = (*node)(nil)
+	_ fs.NodeStatfser   = (*node)(nil)
+)
+
+func (n *node) path() string {
+	if p := n.Path(nil); p != "" {
+		return "/" + p
+	}
+	return "/"
+}
+
+// child returns the node of a handle, creating it when new, and fills out.
+func (n *node) child(ctx context.Context, fh proto.FH, a *proto.Attr, out *gofuse.EntryOut) *fs.Inode {
+	ch := n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...)}, stableAttr(fh, a))
+	fillAttr(a, &out.Attr)
+	if cn, ok := ch.Operations().(*node); ok {
+		cn.adjustSize(&out.Attr)
+	}
+	out.SetEntryTimeout(n.f.o.EntryTimeout)
+	out.SetAttrTimeout(n.f.o.AttrTimeout)
+	return ch
+}
+
+// forget drops the cached entries of a directory (after a change in it).
+func (n *node) forget() {
+	n.mu.Lock()
+	n.kids = nil
+	n.mu.Unlock()
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.mu.Lock()
+	k, ok := n.kids[name]
+	if ok && time.Now().After(n.kidsUntil) {
+		n.kids, ok = nil, false
+	}
+	n.mu.Unlock()
+	if ok {
+		return n.child(ctx, k.fh, &k.attr, out), 0
+	}
+	res, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	if res.Attr == nil {
+		ga, err := n.f.client(ctx).GetAttr(ctx, res.FH)
+		if err != nil {
+			return nil, errno(err)
+		}
+		res.Attr = &ga.Attr
+	}
+	return n.child(ctx, res.FH, res.Attr, out), 0
+}
+
+func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
+	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
+	if err != nil {
+		return errno(err)
+	}
+	fillAttr(&res.Attr, &out.Attr)
+	n.adjustSize(&out.Attr)
+	out.SetTimeout(n.f.o.AttrTimeout)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, _ fs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) syscall.Errno {
+	var sa proto.Sattr
+	if m, ok := in.GetMode(); ok {
+		m &= 0o7777
+		sa.Mode = &m
+	}
+	if u, ok := in.GetUID(); ok {
+		sa.UID = &u
+	}
+	if g, ok := in.GetGID(); ok {
+		sa.GID = &g
+	}
+	size, hasSize := in.GetSize()
+	if hasSize {
+		sa.Size = &size
+	}
+	if t, ok := in.GetATime(); ok {
+		sa.Atime = setTime(t, in.Valid&gofuse.FATTR_ATIME_NOW != 0)
+	}
+	if t, ok := in.GetMTime(); ok {
+		sa.Mtime = setTime(t, in.Valid&gofuse.FATTR_MTIME_NOW != 0)
+	}
+	// Buffered writes go first: they would otherwise land after the new
+	// size or times.
+	if errno := n.writeBack(ctx); errno != 0 {
+		return errno
+	}
+	res, err := n.f.client(ctx).SetAttr(ctx, n.fh, sa, nil)
+	if err != nil {
+		return errno(err)
+	}
+	if hasSize {
+		n.truncated(size)
+	}
+	if a := res.Wcc.After; a != nil {
+		fillAttr(a, &out.Attr)
+		n.adjustSize(&out.Attr)
+		out.SetTimeout(n.f.o.AttrTimeout)
+		return 0
+	}
+	return n.Getattr(ctx, nil, out)
+}
+
+func setTime(t time.Time, now bool) proto.SetTime {
+	if now {
+		return proto.SetTime{How: proto.SetToServerTime}
+	}
+	return proto.SetTime{How: proto.SetToClientTime, Time: proto.TimeOf(t)}
+}
+
+func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ents, err := n.f.client(ctx).ReadDirAll(ctx, n.fh)
+	if err != nil {
+		return nil, errno(err)
+	}
+	list := make([]gofuse.DirEntry, 0, len(ents))
+	kids := make(map[string]kid, len(ents))
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		mode := uint32(syscall.S_IFREG)
+		if e.Attr != nil {
+			mode = typeBits(e.Attr.Type)
+			if e.FH != nil {
+				kids[e.Name] = kid{fh: e.FH, attr: *e.Attr}
+			}
+		}
+		list = append(list, gofuse.DirEntry{Name: e.Name, Ino: e.FileID, Mode: mode})
+	}
+	n.mu.Lock()
+	n.kids, n.kidsUntil = kids, time.Now().Add(n.f.o.EntryTimeout)
+	n.mu.Unlock()
+	return fs.NewListDirStream(list), 0
+}
+
+func (n *node) created(ctx context.Context, res *proto.CreateRes, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.forget()
+	fh, a := res.FH, res.Attr
+	if fh == nil {
+		lr, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
+		if err != nil {
+			return nil, errno(err)
+		}
+		fh, a = lr.FH, lr.Attr
+	}
+	if a == nil {
+		ga, err := n.f.client(ctx).GetAttr(ctx, fh)
+		if err != nil {
+			return nil, errno(err)
+		}
+		a = &ga.Attr
+	}
+	return n.child(ctx, fh, a, out), 0
+}
+
+func modeAttr(mode uint32) proto.Sattr {
+	m := mode & 0o7777
+	return proto.Sattr{Mode: &m}
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	res, err := n.f.client(ctx).Mkdir(ctx, n.fh, name, modeAttr(mode))
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.created(ctx, res, name, out)
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	var t proto.FileType
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO:
+		t = proto.TypeFIFO
+	case syscall.S_IFSOCK:
+		t = proto.TypeSock
+	case syscall.S_IFCHR:
+		t = proto.TypeChr
+	case syscall.S_IFBLK:
+		t = proto.TypeBlk
+	case syscall.S_IFREG, 0:
+		res, err := n.f.client(ctx).Create(ctx, n.fh, name, proto.Guarded, modeAttr(mode))
+		if err != nil {
+			return nil, errno(err)
+		}
+		return n.created(ctx, res, name, out)
+	default:
+		return nil, syscall.EINVAL
+	}
+	major, minor := (dev>>8)&0xfff, dev&0xff|(dev>>12)&0xfff00
+	res, err := n.f.client(ctx).Mknod(ctx, n.fh, name, t, modeAttr(mode), major, minor)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.created(ctx, res, name, out)
+}
+
+func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *gofuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	how := proto.Unchecked
+	if flags&syscall.O_EXCL != 0 {
+		how = proto.Guarded
+	}
+	sa := modeAttr(mode)
+	if flags&syscall.O_TRUNC != 0 {
+		zero := uint64(0)
+		sa.Size = &zero
+	}
+	res, err := n.f.client(ctx).Create(ctx, n.fh, name, how, sa)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	ch, e := n.created(ctx, res, name, out)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	cn := ch.Operations().(*node)
+	cn.mu.Lock()
+	cn.seen, cn.hasSeen = changeOf(res.Attr), res.Attr != nil
+	cn.mu.Unlock()
+	return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	res, err := n.f.client(ctx).Symlink(ctx, n.fh, name, target, proto.Sattr{})
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.created(ctx, res, name, out)
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	res, err := n.f.client(ctx).Readlink(ctx, n.fh)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return []byte(res.Target), 0
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	n.forget()
+	_, err := n.f.client(ctx).Remove(ctx, n.fh, name)
+	return errno(err)
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	n.forget()
+	_, err := n.f.client(ctx).Rmdir(ctx, n.fh, name)
+	return errno(err)
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags != 0 {
+		// RENAME_NOREPLACE / RENAME_EXCHANGE have no NFSv3 equivalent.
+		return syscall.EINVAL
+	}
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	n.forget()
+	np.forget()
+	_, err := n.f.client(ctx).Rename(ctx, n.fh, name, np.fh, newName)
+	return errno(err)
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t, ok := target.(*node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	n.forget()
+	res, err := n.f.client(ctx).Link(ctx, t.fh, n.fh, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	a := res.Attr
+	if a == nil {
+		ga, err := n.f.client(ctx).GetAttr(ctx, t.fh)
+		if err != nil {
+			return nil, errno(err)
+		}
+		a = &ga.Attr
+	}
+	return n.child(ctx, t.fh, a, out), 0
+}
+
+func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno {
+	res, err := n.f.client(ctx).FSStat(ctx, n.fh)
+	if err != nil {
+		return errno(err)
+	}
+	const bs = 4096
+	out.Bsize, out.Frsize, out.NameLen = bs, bs, 255
+	out.Blocks, out.Bfree, out.Bavail = res.TBytes/bs, res.FBytes/bs, res.ABytes/bs
+	out.Files, out.Ffree = res.TFiles, res.FFiles
+	return 0
+}
+
+// NFSv3 has no extended attributes (nor POSIX ACLs): setting one is
+// EOPNOTSUPP (which cp -a and tar accept), reading one ENODATA, listing
+// gives none.
+
+func (n *node) Getxattr(context.Context, string, []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENODATA
+}
+
+func (n *node) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
+	return syscall.EOPNOTSUPP
+}
+
+func (n *node) Removexattr(context.Context, string) syscall.Errno { return syscall.EOPNOTSUPP }
+
+func (n *node) Listxattr(context.Context, []byte) (uint32, syscall.Errno) { return 0, 0 }

@@ -1,0 +1,236 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/nfs/xdr"
+)
+
+// Dialer makes a new connection for a Session: it may pick another
+// address each time (another mount target, a promoted replica). A
+// Dialer that returns Switched=true tells the session that the new server
+// holds another copy of the data (a failover): writes not yet committed
+// on the old one are lost, and the session's epoch advances.
+type Dialer func(ctx context.Context) (Dialed, error)
+
+// Dialed is a Dialer's result.
+type Dialed struct {
+	Conn     *Conn
+	Addr     string
+	Switched bool
+}
+
+// SessionOptions configure a Session.
+type SessionOptions struct {
+	Dial   Dialer
+	Logger *slog.Logger
+	// CallTimeout bounds one attempt of a call; a call that takes longer
+	// drops the connection and is retried on a new one (default 60 s).
+	CallTimeout time.Duration
+	// OnSwitch runs (once per switch, before any call is retried) when a
+	// Dialer reports Switched, with the new epoch.
+	OnSwitch func(epoch uint64)
+}
+
+// Session is an NFS client that survives its server: calls that fail for
+// transport reasons (connection reset, server restart, timeouts) are
+// retried on a new connection until their context ends, like a hard NFS
+// mount. File handles stay valid across the reconnection (regionfs's
+// handles survive restarts and failover). It is safe for concurrent use.
+type Session struct {
+	o SessionOptions
+
+	mu       sync.Mutex // guards the fields below
+	cur      *Conn
+	addr     string
+	epoch    uint64
+	dialing  chan struct{} // closed when the dial in progress ends
+	closed   bool
+	lastDial error
+}
+
+// ErrSessionClosed: the session was closed.
+var ErrSessionClosed = errors.New("nfs client: session closed")
+
+// NewSession returns a session; it dials at the first call (or Connect).
+func NewSession(o SessionOptions) *Session {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 60 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Session{o: o}
+}
+
+// Connect makes sure the session has a connection (one attempt).
+func (s *Session) Connect(ctx context.Context) error {
+	_, err := s.conn(ctx, false)
+	return err
+}
+
+// Epoch counts the switches to another copy of the data.
+func (s *Session) Epoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// Addr is the address of the current connection.
+func (s *Session) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Close closes the connection; later calls fail with ErrSessionClosed.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	c := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}
+
+// Client returns a client that calls through the session with auth.
+func (s *Session) Client(auth rpc.OpaqueAuth) *Client { return &Client{Auth: auth, sess: s} }
+
+// conn returns the current connection, dialing one when there is none
+// (retrying with backoff until ctx ends when retry is set).
+func (s *Session) conn(ctx context.Context, retry bool) (*Conn, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrSessionClosed
+		}
+		if s.cur != nil {
+			c := s.cur
+			s.mu.Unlock()
+			return c, nil
+		}
+		if ch := s.dialing; ch != nil {
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		s.dialing = ch
+		s.mu.Unlock()
+
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		d, err := s.o.Dial(dctx)
+		cancel()
+		s.mu.Lock()
+		s.dialing = nil
+		close(ch)
+		if err == nil {
+			if s.closed {
+				s.mu.Unlock()
+				d.Conn.Close()
+				return nil, ErrSessionClosed
+			}
+			s.cur, s.addr = d.Conn, d.Addr
+			if d.Switched {
+				s.epoch++
+			}
+			epoch := s.epoch
+			s.lastDial = nil
+			s.mu.Unlock()
+			s.o.Logger.Info("nfs connected", "addr", d.Addr, "switched", d.Switched, "epoch", epoch)
+			if d.Switched && s.o.OnSwitch != nil {
+				s.o.OnSwitch(epoch)
+			}
+			return d.Conn, nil
+		}
+		first := s.lastDial == nil || s.lastDial.Error() != err.Error()
+		s.lastDial = err
+		s.mu.Unlock()
+		if first {
+			s.o.Logger.Warn("nfs server not reachable, retrying", "err", err)
+		}
+		if !retry {
+			return nil, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// drop forgets c (after a transport error) so that the next call dials.
+func (s *Session) drop(c *Conn, why error) {
+	s.mu.Lock()
+	if s.cur != c {
+		s.mu.Unlock()
+		return
+	}
+	s.cur = nil
+	addr := s.addr
+	s.mu.Unlock()
+	s.o.Logger.Warn("nfs connection lost, reconnecting", "addr", addr, "err", why)
+	c.Close()
+}
+
+// transient reports whether err is a transport failure worth a retry on
+// a new connection.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.Is(err, ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) ||
+		errors.Is(err, rpc.ErrGarbage)
+}
+
+// call runs one call through the session.
+func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, proc uint32, args, res proto.Message) error {
+	e := xdr.NewEncoder(nil)
+	args.Encode(e)
+	enc := e.Bytes()
+	for {
+		c, err := s.conn(ctx, true)
+		if err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, s.o.CallTimeout)
+		out, err := c.CallRaw(actx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: auth}, enc)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if transient(err) || errors.Is(err, context.DeadlineExceeded) {
+				s.drop(c, err)
+				continue
+			}
+			return err
+		}
+		d := xdr.NewDecoder(out)
+		res.Decode(d)
+		if err := d.Done(); err != nil {
+			return fmt.Errorf("nfs client: decode reply of %d/%d/%d: %w", prog, vers, proc, err)
+		}
+		return nil
+	}
+}
