@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -88,7 +89,9 @@ func newMount(t *testing.T) *testMount {
 	}
 	m.f = New(Options{Session: m.sess, Root: root, Logger: logger(t)})
 	m.dir = t.TempDir()
-	if m.fsrv, err = m.f.Mount(m.dir, "fs-test:/"); err != nil {
+	opts := m.f.MountOptions("fs-test:/")
+	opts.Debug = os.Getenv("REGIONFS_FUSE_DEBUG") != ""
+	if m.fsrv, err = fs.Mount(m.dir, m.f.Root(), opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.close)

@@ -100,6 +100,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		n.ra.chunks = nil
 	}
 	n.seen, n.hasSeen = ca, true
+	n.opens++
 	n.mu.Unlock()
 	var ff uint32
 	if keep {
@@ -121,6 +122,9 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	w := n.wLocked()
 	w.auth = handleAuth(f, n, ctx)
 	n.ra.chunks = nil
+	if !w.dirty() {
+		w.size = 0 // the server's size is current
+	}
 	if len(w.pending) > 0 && off == w.pendOff+int64(len(w.pending)) && len(w.pending)+len(data) <= io {
 		w.pending = append(w.pending, data...)
 	} else {
@@ -344,11 +348,15 @@ func (n *node) settle() {
 	}
 }
 
-// adjustSize reports the size including buffered writes.
+// adjustSize reports the size including buffered writes, and the link
+// count without a silly-renamed name.
 func (n *node) adjustSize(a *gofuse.Attr) {
 	n.mu.Lock()
 	if n.w.dirty() && n.w.size > a.Size {
 		a.Size = n.w.size
+	}
+	if n.silly != "" && a.Nlink > 0 {
+		a.Nlink--
 	}
 	n.mu.Unlock()
 }
@@ -512,4 +520,53 @@ func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Err
 	return n.commit(ctx)
 }
 
-func (n *node) Release(context.Context, fs.FileHandle) syscall.Errno { return 0 }
+// Release removes the silly-renamed name of an unlinked file at its last
+// close.
+func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
+	n.mu.Lock()
+	n.opens--
+	var silly string
+	var dir *node
+	if n.opens == 0 && n.silly != "" {
+		silly, dir = n.silly, n.sillyDir
+		n.silly, n.sillyDir = "", nil
+	}
+	n.mu.Unlock()
+	if silly != "" {
+		n.commit(ctx) // nothing may land after the name is gone
+		if _, err := dir.f.client(ctx).Remove(ctx, dir.fh, silly); err != nil {
+			n.f.log.Warn("removing an unlinked file's temporary name", "name", silly, "err", err)
+		}
+	}
+	return 0
+}
+
+// Allocate emulates fallocate modes 0 and KEEP_SIZE: NFSv3 cannot reserve
+// space, so mode 0 only extends the size (sparse) and KEEP_SIZE does
+// nothing; other modes are EOPNOTSUPP.
+func (n *node) Allocate(ctx context.Context, _ fs.FileHandle, off, size uint64, mode uint32) syscall.Errno {
+	const keepSize = 0x01
+	switch mode {
+	case 0:
+	case keepSize:
+		return 0
+	default:
+		return syscall.EOPNOTSUPP
+	}
+	if e := n.writeBack(ctx); e != 0 {
+		return e
+	}
+	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
+	if err != nil {
+		return errno(err)
+	}
+	end := off + size
+	n.mu.Lock()
+	local := n.w.size
+	n.mu.Unlock()
+	if end <= max(res.Attr.Size, local) {
+		return 0
+	}
+	_, err = n.f.client(ctx).SetAttr(ctx, n.fh, proto.Sattr{Size: &end}, nil)
+	return errno(err)
+}

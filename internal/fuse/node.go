@@ -2,6 +2,8 @@ package fuse
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +31,12 @@ type node struct {
 	hasSeen bool
 	w       wstate
 	ra      readahead
+	// opens counts open file handles; an open file that is unlinked or
+	// renamed over is renamed to silly in sillyDir instead (as NFS
+	// clients do) and removed at its last close.
+	opens    int
+	silly    string
+	sillyDir *node
 }
 
 type kid struct {
@@ -69,9 +77,15 @@ func (n *node) path() string {
 	return "/"
 }
 
-// child returns the node of a handle, creating it when new, and fills out.
-func (n *node) child(ctx context.Context, fh proto.FH, a *proto.Attr, out *gofuse.EntryOut) *fs.Inode {
-	ch := n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...)}, stableAttr(fh, a))
+// child returns the node of a handle under name (the known one when the
+// name still leads to it, so that its buffered writes count), and fills
+// out.
+func (n *node) child(ctx context.Context, name string, fh proto.FH, a *proto.Attr, out *gofuse.EntryOut) *fs.Inode {
+	sa := stableAttr(fh, a)
+	ch := n.GetChild(name)
+	if ch == nil || ch.StableAttr() != sa {
+		ch = n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...)}, sa)
+	}
 	fillAttr(a, &out.Attr)
 	if cn, ok := ch.Operations().(*node); ok {
 		cn.adjustSize(&out.Attr)
@@ -96,7 +110,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 	}
 	n.mu.Unlock()
 	if ok {
-		return n.child(ctx, k.fh, &k.attr, out), 0
+		return n.child(ctx, name, k.fh, &k.attr, out), 0
 	}
 	res, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
 	if err != nil {
@@ -109,7 +123,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 		}
 		res.Attr = &ga.Attr
 	}
-	return n.child(ctx, res.FH, res.Attr, out), 0
+	return n.child(ctx, name, res.FH, res.Attr, out), 0
 }
 
 func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
@@ -122,6 +136,7 @@ func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut
 	out.SetTimeout(n.f.o.AttrTimeout)
 	return 0
 }
+
 
 func (n *node) Setattr(ctx context.Context, _ fs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) syscall.Errno {
 	var sa proto.Sattr
@@ -216,7 +231,7 @@ func (n *node) created(ctx context.Context, res *proto.CreateRes, name string, o
 		}
 		a = &ga.Attr
 	}
-	return n.child(ctx, fh, a, out), 0
+	return n.child(ctx, name, fh, a, out), 0
 }
 
 func modeAttr(mode uint32) proto.Sattr {
@@ -280,7 +295,10 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	}
 	cn := ch.Operations().(*node)
 	cn.mu.Lock()
-	cn.seen, cn.hasSeen = changeOf(res.Attr), res.Attr != nil
+	if res.Attr != nil {
+		cn.seen, cn.hasSeen = changeOf(res.Attr), true
+	}
+	cn.opens++
 	cn.mu.Unlock()
 	return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
 }
@@ -303,8 +321,39 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	n.forget()
+	if done, e := n.sillyRename(ctx, name); done || e != 0 {
+		return e
+	}
 	_, err := n.f.client(ctx).Remove(ctx, n.fh, name)
 	return errno(err)
+}
+
+// sillyRename renames name out of the way when it is an open file, so
+// that it stays readable through its open handles; done reports that it
+// did.
+func (n *node) sillyRename(ctx context.Context, name string) (bool, syscall.Errno) {
+	ch := n.GetChild(name)
+	if ch == nil {
+		return false, 0
+	}
+	cn, ok := ch.Operations().(*node)
+	if !ok {
+		return false, 0
+	}
+	cn.mu.Lock()
+	open := cn.opens > 0 && cn.silly == ""
+	cn.mu.Unlock()
+	if !open {
+		return false, 0
+	}
+	silly := fmt.Sprintf(".regionfs-unlinked-%x-%x", ch.StableAttr().Ino, rand.Uint64())
+	if _, err := n.f.client(ctx).Rename(ctx, n.fh, name, n.fh, silly); err != nil {
+		return true, errno(err)
+	}
+	cn.mu.Lock()
+	cn.silly, cn.sillyDir = silly, n
+	cn.mu.Unlock()
+	return true, 0
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
@@ -322,8 +371,14 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
+	if src, dst := n.GetChild(name), np.GetChild(newName); src != nil && src == dst {
+		return 0 // the same file under both names: nothing to do (POSIX)
+	}
 	n.forget()
 	np.forget()
+	if _, e := np.sillyRename(ctx, newName); e != 0 {
+		return e
+	}
 	_, err := n.f.client(ctx).Rename(ctx, n.fh, name, np.fh, newName)
 	return errno(err)
 }
@@ -346,7 +401,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 		}
 		a = &ga.Attr
 	}
-	return n.child(ctx, t.fh, a, out), 0
+	return n.child(ctx, name, t.fh, a, out), 0
 }
 
 func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno {

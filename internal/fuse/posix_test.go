@@ -18,6 +18,10 @@ var notApplicable = map[string]string{
 	// Expects per-open-file-description lock semantics that no native
 	// file system gives either (fails on ext4).
 	"FcntlFlockLocksFile": "fails on every file system, ext4 included",
+	// NFSv3 has no extended attributes (a kernel NFSv3 mount answers
+	// EOPNOTSUPP as well).
+	"XAttr":      "NFSv3 has no extended attributes",
+	"XAttrLarge": "NFSv3 has no extended attributes",
 }
 
 // TestPOSIX runs go-fuse's posixtest suite through the mount (each case
