@@ -29,6 +29,7 @@ import (
 	"github.com/regionfs/regionfs/internal/config"
 	rfuse "github.com/regionfs/regionfs/internal/fuse"
 	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
 // mountConfig is what `regionfs mount` and mount.efs mount.
@@ -46,6 +47,7 @@ type mountConfig struct {
 	certFile    string
 	keyFile     string
 	nfsAddr     string // mount this NFS server directly (no EFS API)
+	mountPort   int    // with nfsAddr: MOUNT on this port of its host
 	logFile     string
 	readOnly    bool
 	foreground  bool
@@ -111,6 +113,7 @@ in the log.`,
 	f.StringVar(&c.certFile, "cert-file", "", "client certificate for mutual TLS")
 	f.StringVar(&c.keyFile, "key-file", "", "key of --cert-file")
 	f.StringVar(&c.nfsAddr, "nfs-addr", "", "mount this NFS server (HOST:PORT) directly, without the EFS API; the source is then an export path")
+	f.IntVar(&c.mountPort, "mount-port", 0, "with --nfs-addr: the server's MOUNT port when it is not the NFS port (nfs-ganesha)")
 	f.StringVar(&c.logFile, "log-file", defaultLogFile, "where the background client logs")
 	f.BoolVar(&c.readOnly, "read-only", false, "mount read-only")
 	f.DurationVar(&c.attrTimeout, "attr-timeout", defaultAttrTimeout, "attribute and entry cache time")
@@ -275,6 +278,9 @@ func (c mountConfig) args() []string {
 	add("--cert-file", c.certFile)
 	add("--key-file", c.keyFile)
 	add("--nfs-addr", c.nfsAddr)
+	if c.mountPort != 0 {
+		a = append(a, "--mount-port", strconv.Itoa(c.mountPort))
+	}
 	if c.tls {
 		a = append(a, "--tls")
 	}
@@ -361,7 +367,19 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 		return fmt.Errorf("connect to %s: %w", where, err)
 	}
 	cl := sess.Client(client.Unix(hostname(), 0, 0))
-	root, _, err := cl.Mount(cctx, exportPath)
+	var root proto.FH
+	if c.mountPort != 0 && c.nfsAddr != "" {
+		host, _, _ := net.SplitHostPort(c.nfsAddr)
+		maddr := net.JoinHostPort(host, strconv.Itoa(c.mountPort))
+		mc, merr := client.Dial(cctx, maddr)
+		if merr != nil {
+			return fmt.Errorf("MOUNT at %s: %w", maddr, merr)
+		}
+		root, _, err = mc.WithAuth(client.Unix(hostname(), 0, 0)).Mount(cctx, exportPath)
+		mc.Close()
+	} else {
+		root, _, err = cl.Mount(cctx, exportPath)
+	}
 	if err != nil {
 		return fmt.Errorf("MOUNT %s at %s: %w", exportPath, sess.Addr(), err)
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
 	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 	"github.com/regionfs/regionfs/internal/serve"
 )
 
@@ -27,9 +30,9 @@ func newNFSCmd() *cobra.Command {
 		Short: "Developer tools for the NFSv3 data plane",
 	}
 	var (
-		dataDir, listen, fsName, exportPath, logLevel string
-		readOnly, rootSquash                          bool
-		blockSize                                     int
+		dataDir, listen, fsName, exportPath, logLevel, tlsDir string
+		readOnly, rootSquash                                  bool
+		blockSize                                             int
 	)
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -51,7 +54,7 @@ It runs until SIGINT or SIGTERM, then makes every buffered write durable.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 			return runNFSServe(cmd.Context(), log, nfsServeConfig{
 				dataDir: dataDir, listen: listen, fsName: fsName, exportPath: exportPath,
-				readOnly: readOnly, rootSquash: rootSquash, blockSize: blockSize,
+				readOnly: readOnly, rootSquash: rootSquash, blockSize: blockSize, tlsDir: tlsDir,
 			}, cmd.OutOrStdout())
 		},
 	}
@@ -64,15 +67,16 @@ It runs until SIGINT or SIGTERM, then makes every buffered write durable.`,
 	f.BoolVar(&rootSquash, "root-squash", false, "map uid/gid 0 to 65534")
 	f.IntVar(&blockSize, "block-size", 0, "block size of a new file system (default 1 MiB)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&tlsDir, "tls-dir", "", "offer NFS over TLS with a certificate for the --listen address from the CA kept in this directory (created when missing; clients trust DIR/ca.pem)")
 	_ = serve.MarkFlagRequired("data-dir")
 	cmd.AddCommand(serve)
 	return cmd
 }
 
 type nfsServeConfig struct {
-	dataDir, listen, fsName, exportPath string
-	readOnly, rootSquash                bool
-	blockSize                           int
+	dataDir, listen, fsName, exportPath, tlsDir string
+	readOnly, rootSquash                        bool
+	blockSize                                   int
 }
 
 func runNFSServe(ctx context.Context, log *slog.Logger, c nfsServeConfig, out interface{ Write([]byte) (int, error) }) (err error) {
@@ -118,7 +122,22 @@ func runNFSServe(ctx context.Context, log *slog.Logger, c nfsServeConfig, out in
 	if err != nil {
 		return err
 	}
-	srv := nfs.NewServer(nfs.Options{Logger: log})
+	var tcfg *tls.Config
+	if c.tlsDir != "" {
+		ca, err := tlsca.Open(c.tlsDir, "regionfs nfs serve CA")
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ap, _ := netip.ParseAddrPort(ln.Addr().String())
+		cert, err := ca.Issue(tlsca.Request{CommonName: "regionfs nfs serve", IPs: []netip.Addr{ap.Addr()}, DNSNames: []string{"localhost"}})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		tcfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv := nfs.NewServer(nfs.Options{Logger: log, TLS: tcfg})
 	srv.SetExports([]nfs.Export{{Path: c.exportPath, FS: fs, ReadOnly: c.readOnly, RootSquash: c.rootSquash}})
 	log.Info("nfs serving", "addr", ln.Addr().String(), "fs", c.fsName, "export", c.exportPath, "read_only", c.readOnly)
 	fmt.Fprintf(out, "serving %s on %s\n", c.fsName, ln.Addr())

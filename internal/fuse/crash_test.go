@@ -168,4 +168,3 @@ func TestKill9MidCopy(t *testing.T) {
 		t.Fatalf("copy differs after a second SIGKILL: %s", d)
 	}
 }
-

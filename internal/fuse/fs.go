@@ -29,7 +29,7 @@ const (
 	DefaultIOSize        = 1 << 20
 	DefaultMaxDirtyBytes = 64 << 20
 	DefaultReadAhead     = 4
-	DefaultMaxInflight   = 16
+	DefaultMaxInflight   = 4
 )
 
 // Options configure a file system.

@@ -137,7 +137,6 @@ func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut
 	return 0
 }
 
-
 func (n *node) Setattr(ctx context.Context, _ fs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) syscall.Errno {
 	var sa proto.Sattr
 	if m, ok := in.GetMode(); ok {

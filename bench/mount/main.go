@@ -1,0 +1,590 @@
+// Command bench/mount compares file operations through `regionfs mount`
+// (FUSE over regionfs's NFS client), with and without TLS, against
+// baselines in the same run: nfs-ganesha mounted through the same FUSE
+// client, go-fuse's passthrough (loopback) FUSE file system over a local
+// directory, and the local directory itself. Each configuration gets a fresh
+// data directory and mount; runs alternate the order. Benchmarks print
+// numbers; they never pass or fail. See README.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+)
+
+type config struct {
+	dir   string
+	bytes int64
+	files int
+	runs  int
+	keep  bool
+	only  string
+}
+
+func main() {
+	// Re-executed as the passthrough FUSE baseline.
+	if len(os.Args) == 4 && os.Args[1] == "-loopback" {
+		if err := loopback(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "loopback:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var c config
+	flag.StringVar(&c.dir, "dir", os.TempDir(), "where data directories and mount points go")
+	flag.Int64Var(&c.bytes, "bytes", 1<<30, "size of the sequential write/read file")
+	flag.IntVar(&c.files, "files", 10000, "files in the cp -a tree")
+	flag.IntVar(&c.runs, "runs", 2, "runs (the best of each figure is compared)")
+	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
+	flag.StringVar(&c.only, "only", "", "comma-separated configurations to run (default all)")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/mount:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one configuration: something mounted on a directory.
+type target interface {
+	name() string
+	setup(ctx context.Context, dir string) (mnt string, err error)
+	teardown() error
+}
+
+type result struct {
+	cpSec, writeMBs, readMBs float64
+}
+
+func run(c config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if os.Geteuid() != 0 {
+		return errors.New("run as root (FUSE mounts, nfs-ganesha, dropping the page cache)")
+	}
+	tmp, err := os.MkdirTemp(c.dir, "bench-mount-")
+	if err != nil {
+		return err
+	}
+	if !c.keep {
+		defer os.RemoveAll(tmp)
+	}
+	bin := filepath.Join(tmp, "regionfs")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/regionfs").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v %s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// Sources live in /dev/shm so that reading them costs nothing.
+	srcDir, err := os.MkdirTemp("/dev/shm", "bench-mount-src-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(srcDir)
+	if err := makeTree(filepath.Join(srcDir, "tree"), c.files); err != nil {
+		return err
+	}
+	big := filepath.Join(srcDir, "big.bin")
+	if err := randomFile(big, c.bytes); err != nil {
+		return err
+	}
+	targets := []target{
+		&regionfsTarget{bin: bin},
+		&regionfsTarget{bin: bin, tls: true},
+	}
+	if _, err := exec.LookPath("ganesha.nfsd"); err == nil {
+		targets = append(targets, &ganeshaTarget{bin: bin})
+	} else {
+		fmt.Println("nfs-ganesha not installed (apt-get install nfs-ganesha nfs-ganesha-vfs rpcbind): its row is left out")
+	}
+	targets = append(targets, &loopbackTarget{self: self}, &localTarget{})
+	if c.only != "" {
+		keep := strings.Split(c.only, ",")
+		targets = slices.DeleteFunc(targets, func(t target) bool { return !slices.Contains(keep, t.name()) })
+	}
+	rb := &rpcbind{}
+	defer rb.stop()
+	for _, t := range targets {
+		if _, ok := t.(*ganeshaTarget); ok {
+			if err := rb.start(tmp); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Printf("bench/mount: cp -a of %d files, %d MiB sequential write (dd bs=1M conv=fsync) and read (cold cache), %d runs\n",
+		c.files, c.bytes>>20, c.runs)
+	best := map[string]result{}
+	for r := range c.runs {
+		order := slices.Clone(targets)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			dir := filepath.Join(tmp, fmt.Sprintf("%s-%d", t.name(), r))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			mnt, err := t.setup(ctx, dir)
+			if err != nil {
+				t.teardown()
+				return fmt.Errorf("%s: %w", t.name(), err)
+			}
+			res, err := workloads(mnt, srcDir, big, c.bytes)
+			terr := t.teardown()
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name(), err)
+			}
+			if terr != nil {
+				return fmt.Errorf("%s teardown: %w", t.name(), terr)
+			}
+			fmt.Printf("  run %d %-14s cp -a %7.2f s   write %7.1f MB/s   read %7.1f MB/s\n", r+1, t.name(), res.cpSec, res.writeMBs, res.readMBs)
+			b, ok := best[t.name()]
+			if !ok || res.cpSec < b.cpSec {
+				b.cpSec = res.cpSec
+			}
+			b.writeMBs = max(b.writeMBs, res.writeMBs)
+			b.readMBs = max(b.readMBs, res.readMBs)
+			best[t.name()] = b
+		}
+	}
+	fmt.Printf("\nbest of %d runs                cp -a (s)   write MB/s   read MB/s\n", c.runs)
+	for _, t := range targets {
+		b := best[t.name()]
+		fmt.Printf("  %-26s %9.2f   %10.1f   %9.1f\n", t.name(), b.cpSec, b.writeMBs, b.readMBs)
+	}
+	plain, okP := best["regionfs"]
+	if tlsR, ok := best["regionfs-tls"]; ok && okP {
+		fmt.Printf("\nTLS cost (regionfs-tls vs regionfs; goal <= 15%%): cp -a %+.0f%%, write %+.0f%%, read %+.0f%%\n",
+			100*(tlsR.cpSec/plain.cpSec-1), 100*(1-tlsR.writeMBs/plain.writeMBs), 100*(1-tlsR.readMBs/plain.readMBs))
+	}
+	if g, ok := best["ganesha-fuse"]; ok && okP {
+		fmt.Printf("regionfs / ganesha through the same FUSE client (goal >= 1.0x): cp -a %.2fx (time ratio inverted), write %.2fx, read %.2fx\n",
+			g.cpSec/plain.cpSec, plain.writeMBs/g.writeMBs, plain.readMBs/g.readMBs)
+	}
+	return nil
+}
+
+// workloads runs cp -a, the sequential write and the cold read on mnt.
+func workloads(mnt, srcDir, big string, size int64) (result, error) {
+	var r result
+	sh := func(name string, args ...string) error {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s %v: %v %s", name, args, err, out)
+		}
+		return nil
+	}
+	dropCaches := func() error {
+		if err := sh("sync"); err != nil {
+			return err
+		}
+		return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o644)
+	}
+	if err := dropCaches(); err != nil {
+		return r, err
+	}
+	t0 := time.Now()
+	if err := sh("cp", "-a", filepath.Join(srcDir, "tree"), filepath.Join(mnt, "tree")); err != nil {
+		return r, err
+	}
+	if err := sh("sync", "-f", filepath.Join(mnt, "tree")); err != nil {
+		return r, err
+	}
+	r.cpSec = time.Since(t0).Seconds()
+	if err := dropCaches(); err != nil {
+		return r, err
+	}
+	dst := filepath.Join(mnt, "big.bin")
+	t0 = time.Now()
+	if err := sh("dd", "if="+big, "of="+dst, "bs=1M", "conv=fsync", "status=none"); err != nil {
+		return r, err
+	}
+	r.writeMBs = float64(size) / time.Since(t0).Seconds() / 1e6
+	if err := dropCaches(); err != nil {
+		return r, err
+	}
+	t0 = time.Now()
+	if err := sh("dd", "if="+dst, "of=/dev/null", "bs=1M", "status=none"); err != nil {
+		return r, err
+	}
+	r.readMBs = float64(size) / time.Since(t0).Seconds() / 1e6
+	if err := sh("cmp", big, dst); err != nil {
+		return r, fmt.Errorf("read back differs: %w", err)
+	}
+	return r, nil
+}
+
+// makeTree writes n small files (100 B to 8 KiB) in 100 directories.
+func makeTree(root string, n int) error {
+	buf := make([]byte, 8192)
+	for i := range n {
+		d := filepath.Join(root, fmt.Sprintf("d%02d", i%100))
+		if i < 100 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		size := 100 + (i*7919)%8092
+		rand.Read(buf[:size])
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%05d", i)), buf[:size], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func randomFile(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.CopyN(f, rand.Reader, n)
+	return err
+}
+
+// regionfsTarget is `regionfs nfs serve` mounted with `regionfs mount`.
+type regionfsTarget struct {
+	bin string
+	tls bool
+	srv *exec.Cmd
+	mnt string
+}
+
+func (t *regionfsTarget) name() string {
+	if t.tls {
+		return "regionfs-tls"
+	}
+	return "regionfs"
+}
+
+func (t *regionfsTarget) setup(ctx context.Context, dir string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	args := []string{"nfs", "serve", "--data-dir", filepath.Join(dir, "data"), "--listen", addr, "--log-level", "warn"}
+	if t.tls {
+		args = append(args, "--tls-dir", filepath.Join(dir, "tls"))
+	}
+	t.srv = exec.Command(t.bin, args...)
+	log, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return "", err
+	}
+	t.srv.Stdout, t.srv.Stderr = log, log
+	if err := t.srv.Start(); err != nil {
+		return "", err
+	}
+	if err := waitPort(addr, t.srv, 30*time.Second); err != nil {
+		return "", err
+	}
+	t.mnt = filepath.Join(dir, "mnt")
+	margs := []string{"mount", "--nfs-addr", addr, "--log-file", filepath.Join(dir, "client.log")}
+	if t.tls {
+		margs = append(margs, "--tls", "--ca-file", filepath.Join(dir, "tls", "ca.pem"))
+	}
+	return t.mnt, fuseMount(t.bin, t.mnt, append(margs, "/", t.mnt))
+}
+
+func (t *regionfsTarget) teardown() error {
+	return errors.Join(fuseUnmount(t.mnt), stopProcess(t.srv))
+}
+
+func fuseMount(bin, mnt string, args []string) error {
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return err
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("regionfs mount: %v %s", err, out)
+	}
+	return nil
+}
+
+func fuseUnmount(mnt string) error {
+	if mnt == "" {
+		return nil
+	}
+	for range 50 {
+		err := syscall.Unmount(mnt, 0)
+		if err == nil || errors.Is(err, syscall.EINVAL) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return syscall.Unmount(mnt, syscall.MNT_DETACH)
+}
+
+// ganeshaTarget is nfs-ganesha (VFS FSAL) mounted with `regionfs mount`.
+type ganeshaTarget struct {
+	bin string
+	g   ganeshaServer
+	mnt string
+}
+
+func (t *ganeshaTarget) name() string { return "ganesha-fuse" }
+
+func (t *ganeshaTarget) setup(ctx context.Context, dir string) (string, error) {
+	if err := t.g.start(ctx, dir); err != nil {
+		return "", err
+	}
+	t.mnt = filepath.Join(dir, "mnt")
+	return t.mnt, fuseMount(t.bin, t.mnt, []string{"mount", "--nfs-addr", t.g.nfsAddr(), "--mount-port", strconv.Itoa(t.g.mntPort),
+		"--log-file", filepath.Join(dir, "client.log"), t.g.export, t.mnt})
+}
+
+func (t *ganeshaTarget) teardown() error {
+	return errors.Join(fuseUnmount(t.mnt), t.g.stop())
+}
+
+// loopbackTarget is go-fuse's passthrough file system over a local
+// directory, in a child process (this one runs cp and dd against it).
+type loopbackTarget struct {
+	self string
+	cmd  *exec.Cmd
+	mnt  string
+}
+
+func (t *loopbackTarget) name() string { return "passthrough-fuse" }
+
+func (t *loopbackTarget) setup(ctx context.Context, dir string) (string, error) {
+	src, mnt := filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
+	for _, d := range []string{src, mnt} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	t.cmd = exec.Command(t.self, "-loopback", src, mnt)
+	t.cmd.Stderr = os.Stderr
+	if err := t.cmd.Start(); err != nil {
+		return "", err
+	}
+	t.mnt = mnt
+	deadline := time.Now().Add(20 * time.Second)
+	for !mounted(mnt) {
+		if time.Now().After(deadline) {
+			return "", errors.New("passthrough mount did not appear")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return mnt, nil
+}
+
+func (t *loopbackTarget) teardown() error {
+	err := fuseUnmount(t.mnt)
+	if t.cmd != nil {
+		t.cmd.Wait()
+	}
+	return err
+}
+
+func mounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	return strings.Contains(string(b), " "+dir+" ")
+}
+
+// loopback serves go-fuse's passthrough file system until unmounted.
+func loopback(src, mnt string) error {
+	root, err := fs.NewLoopbackRoot(src)
+	if err != nil {
+		return err
+	}
+	srv, err := fs.Mount(mnt, root, &fs.Options{MountOptions: gofuse.MountOptions{
+		AllowOther: true, Name: "passthrough", MaxWrite: 1 << 20, DirectMount: true,
+	}})
+	if err != nil {
+		return err
+	}
+	srv.Wait()
+	return nil
+}
+
+// localTarget is the local directory, for scale.
+type localTarget struct{}
+
+func (localTarget) name() string { return "local-dir" }
+func (localTarget) setup(_ context.Context, dir string) (string, error) {
+	d := filepath.Join(dir, "local")
+	return d, os.MkdirAll(d, 0o755)
+}
+func (localTarget) teardown() error { return nil }
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitPort waits until something accepts on addr.
+func waitPort(addr string, proc *exec.Cmd, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if proc.ProcessState != nil {
+			return fmt.Errorf("server exited")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %v", addr, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stopProcess sends SIGTERM, then SIGKILL after 30 s.
+func stopProcess(cmd *exec.Cmd) error {
+	if cmd == nil || cmd.Process == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
+			return nil
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return errors.New("did not stop within 30 s of SIGTERM")
+	}
+}
+
+// rpcbind is the portmapper nfs-ganesha registers with.
+type rpcbind struct {
+	cmd *exec.Cmd
+}
+
+func (p *rpcbind) start(tmp string) error {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:111", time.Second); err == nil {
+		c.Close() // one runs already
+		return nil
+	}
+	p.cmd = exec.Command("rpcbind", "-f", "-w")
+	log, err := os.Create(filepath.Join(tmp, "rpcbind.log"))
+	if err != nil {
+		return err
+	}
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("rpcbind: %w", err)
+	}
+	return waitPort("127.0.0.1:111", p.cmd, 10*time.Second)
+}
+
+func (p *rpcbind) stop() {
+	if p.cmd != nil {
+		_ = stopProcess(p.cmd)
+	}
+}
+
+// ganeshaServer runs nfs-ganesha with the VFS FSAL on a fresh directory,
+// NFSv3 over TCP on loopback only.
+type ganeshaServer struct {
+	cmd              *exec.Cmd
+	export           string
+	nfsPort, mntPort int
+}
+
+const ganeshaConf = `NFS_CORE_PARAM {
+  NFS_Port = %d;
+  MNT_Port = %d;
+  Enable_NLM = false;
+  Enable_RQUOTA = false;
+  Protocols = 3;
+  Bind_addr = 127.0.0.1;
+}
+NFSV4 { Graceless = true; }
+EXPORT {
+  Export_Id = 1;
+  Path = %s;
+  Pseudo = /bench;
+  Access_Type = RW;
+  Squash = No_Root_Squash;
+  Protocols = 3;
+  Transports = TCP;
+  SecType = sys;
+  FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = WARN; }
+`
+
+func (g *ganeshaServer) start(ctx context.Context, dir string) error {
+	var err error
+	if g.nfsPort, err = freePort(); err != nil {
+		return err
+	}
+	if g.mntPort, err = freePort(); err != nil {
+		return err
+	}
+	g.export = filepath.Join(dir, "export")
+	if err := os.MkdirAll(g.export, 0o755); err != nil {
+		return err
+	}
+	conf := filepath.Join(dir, "ganesha.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, ganeshaConf, g.nfsPort, g.mntPort, g.export), 0o644); err != nil {
+		return err
+	}
+	g.cmd = exec.Command("ganesha.nfsd", "-F", "-L", filepath.Join(dir, "ganesha.log"), "-f", conf, "-p", filepath.Join(dir, "ganesha.pid"))
+	if err := g.cmd.Start(); err != nil {
+		return err
+	}
+	if err := waitPort(g.nfsAddr(), g.cmd, 60*time.Second); err != nil {
+		return err
+	}
+	// Ganesha accepts before its exports are ready: wait for MOUNT.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mc, err := client.Dial(ctx, g.mountAddr())
+		if err == nil {
+			_, _, err = mc.WithAuth(client.Unix("bench", 0, 0)).Mount(ctx, g.export)
+			mc.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ganesha MOUNT not ready: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (g *ganeshaServer) stop() error { return stopProcess(g.cmd) }
+
+func (g *ganeshaServer) nfsAddr() string   { return fmt.Sprintf("127.0.0.1:%d", g.nfsPort) }
+func (g *ganeshaServer) mountAddr() string { return fmt.Sprintf("127.0.0.1:%d", g.mntPort) }
