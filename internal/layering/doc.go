@@ -33,9 +33,11 @@
 //	     internal/api/region
 //	 9 edge: the one client endpoint, forwarding to the regions
 //	     internal/api/edge
-//	10 protocols: NFS data plane, FUSE, one package per AWS service
-//	     internal/nfs internal/fuse/... internal/api/...
-//	11 commands: the binary, benchmarks and end-to-end tests: wiring
+//	10 protocols: NFS data plane, one package per AWS service
+//	     internal/nfs internal/api/...
+//	11 mount client: regionfs mount: FUSE over the NFS client (its tests run the NFS server)
+//	     internal/fuse/...
+//	12 commands: the binary, benchmarks and end-to-end tests: wiring
 //	     cmd/... bench/... test/...
 //
 // # Exceptions

@@ -42,8 +42,10 @@ var layers = []layer{
 		[]string{"internal/api/region"}},
 	{"edge", "the one client endpoint, forwarding to the regions",
 		[]string{"internal/api/edge"}},
-	{"protocols", "NFS data plane, FUSE, one package per AWS service",
-		[]string{"internal/nfs", "internal/fuse/...", "internal/api/..."}},
+	{"protocols", "NFS data plane, one package per AWS service",
+		[]string{"internal/nfs", "internal/api/..."}},
+	{"mount client", "regionfs mount: FUSE over the NFS client (its tests run the NFS server)",
+		[]string{"internal/fuse/..."}},
 	{"commands", "the binary, benchmarks and end-to-end tests: wiring",
 		[]string{"cmd/...", "bench/...", "test/..."}},
 }
