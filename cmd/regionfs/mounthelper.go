@@ -113,7 +113,7 @@ func parseEFSMountArgs(args []string) (c mountConfig, fake bool, err error) {
 			}
 		}
 	}
-	return c, false, nil
+	return c, fake, nil
 }
 
 func newInstallMountHelperCmd() *cobra.Command {
