@@ -60,6 +60,7 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 		Region: cfg.Region, Engine: n.engine, Peers: peers, Logger: n.log, Registerer: n.reg,
 		Heartbeat: r.Heartbeat, PauseAfter: r.PauseAfter, RetainAge: r.RetainAge, ForkRetain: r.ForkRetain,
 		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, ServerTLS: files.replServerTLS,
+		Progress: replication.KVProgress(n.store),
 	})
 	mgr := replication.NewManager(replication.ManagerOptions{
 		Region: cfg.Region, Account: cfg.AccountID, Node: node, Engine: n.engine, KV: n.store,

@@ -39,8 +39,10 @@ func (n *Node) AddInbound(spec InboundSpec) error {
 	if _, ok := n.inbound[spec.ID]; ok {
 		return nil
 	}
-	n.inbound[spec.ID] = &inbound{n: n, spec: spec, fs: fs,
+	in := &inbound{n: n, spec: spec, fs: fs,
 		st: Status{ID: spec.ID, Role: RoleDestination, FS: spec.DestFS, PeerRegion: spec.SourceRegion, PeerFS: spec.SourceFS}}
+	n.loadProgress(RoleDestination, spec.ID).restore(&in.st)
+	n.inbound[spec.ID] = in
 	return nil
 }
 
@@ -52,7 +54,15 @@ func (n *Node) RemoveInbound(id string) {
 	n.mu.Unlock()
 	if in != nil {
 		in.detach()
+		n.forgetProgress(RoleDestination, id)
 	}
+}
+
+// snapshot returns a copy of the status as kept.
+func (in *inbound) snapshot() Status {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.st
 }
 
 // InboundStatus returns one received replication's status.

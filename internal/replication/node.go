@@ -111,6 +111,9 @@ type Options struct {
 	// ServerTLS, when set, makes Serve speak TLS (and require client
 	// certificates if it says so).
 	ServerTLS *tls.Config
+	// Progress, when set, keeps each replication's counters and last
+	// finished sync across restarts (KVProgress).
+	Progress ProgressStore
 }
 
 // Node is a region's replication endpoint: it ships the journals of its
@@ -124,6 +127,9 @@ type Node struct {
 
 	clientsMu sync.Mutex // guards clients
 	clients   map[string]*http.Client
+
+	progressMu    sync.Mutex          // guards progressSaved
+	progressSaved map[string]Progress // role/id → last saved
 
 	mu        sync.Mutex // guards the fields below
 	outbound  map[string]*outbound
@@ -176,7 +182,7 @@ func New(o Options) *Node {
 		opts: o, log: o.Logger.With("region", o.Region), peers: o.Peers,
 		clients:  map[string]*http.Client{},
 		outbound: map[string]*outbound{}, inbound: map[string]*inbound{},
-		stop: make(chan struct{}),
+		stop: make(chan struct{}), progressSaved: map[string]Progress{},
 	}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(newCollector(n))
@@ -205,8 +211,9 @@ func (n *Node) hooks() Hooks {
 
 // Start begins journal retention (truncation) for every file system.
 func (n *Node) Start() {
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.retentionLoop()
+	go n.progressLoop()
 }
 
 // Close stops every stream and background task and waits for them.
@@ -234,6 +241,12 @@ func (n *Node) Close() error {
 		in.detach()
 	}
 	n.wg.Wait()
+	for _, o := range outs {
+		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false)
+	}
+	for _, in := range ins {
+		n.saveProgress(RoleDestination, in.spec.ID, in.snapshot(), false)
+	}
 	n.clientsMu.Lock()
 	for _, c := range n.clients {
 		c.CloseIdleConnections()
@@ -257,6 +270,7 @@ func (n *Node) Suspend() {
 	n.mu.Unlock()
 	for _, o := range outs {
 		o.halt()
+		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false) // Resume restores it
 	}
 }
 

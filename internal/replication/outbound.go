@@ -66,6 +66,7 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 		st: Status{ID: spec.ID, Role: RoleSource, FS: spec.SourceFS, PeerRegion: spec.DestRegion, PeerFS: spec.DestFS,
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
+	n.loadProgress(RoleSource, spec.ID).restore(&o.st)
 	n.outbound[spec.ID] = o
 	fs.ShipWrites(true)
 	o.leaseUntil = n.now().Add(n.opts.Lease)
@@ -97,6 +98,7 @@ func (n *Node) RemoveOutbound(id string) {
 	o.halt()
 	o.fs.ClearPin(pinName(id))
 	o.releaseLease()
+	n.forgetProgress(RoleSource, id)
 }
 
 // OutboundStatus returns one shipped replication's status.
@@ -285,6 +287,14 @@ func (o *outbound) status() Status {
 		st.Message = msg
 	}
 	return st
+}
+
+// snapshot returns a copy of the status as kept (without what status()
+// derives).
+func (o *outbound) snapshot() Status {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.st
 }
 
 func (o *outbound) update(f func(st *Status)) {
@@ -579,6 +589,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 				st.Sync.FilesDone = max(st.Sync.FilesDone, st.Sync.FilesTotal)
 				p = st.Sync
 			})
+			o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), true)
 			o.logSyncDone("initial sync done", p, "seq", done.AppliedSeq)
 			return done, nil
 		}

@@ -99,6 +99,7 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 					st.Sync.Active, st.Sync.Done, st.Sync.Finished = false, true, o.n.now()
 					p = st.Sync
 				})
+				o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), true)
 				o.logSyncDone("resync done", p, "method", p.Method, "keys", p.KeysDone, "seq", a.AppliedSeq)
 				return a, nil
 			}

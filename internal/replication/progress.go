@@ -1,0 +1,174 @@
+package replication
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Progress is what one end of a replication has done, kept across restarts
+// of its region so that its status does not start from zero: the shipped
+// and applied counters, and the last initial sync or resync once it ended.
+type Progress struct {
+	ShippedRecords uint64
+	ShippedBytes   uint64
+	ShippedBlocks  uint64
+	AppliedRecords uint64
+	// Sync is the last initial sync or resync that finished (Done), or
+	// zero.
+	Sync SyncProgress
+}
+
+// ProgressStore keeps Progress by role and replication id. Saves need not
+// be durable: a crash loses at most the last few seconds of counting.
+type ProgressStore interface {
+	LoadProgress(role Role, id string) (Progress, bool, error)
+	SaveProgress(role Role, id string, p Progress, durable bool) error
+	DeleteProgress(role Role, id string) error
+}
+
+// progressSaveInterval is how often changed progress is saved.
+const progressSaveInterval = 5 * time.Second
+
+// KVProgress is a ProgressStore in a region's metadata store, under
+// 'r' 'p' role id (JSON).
+func KVProgress(s kv.Store) ProgressStore { return kvProgress{s} }
+
+type kvProgress struct{ s kv.Store }
+
+func progressKey(role Role, id string) []byte { return []byte("rp" + string(role[0]) + id) }
+
+func (k kvProgress) LoadProgress(role Role, id string) (Progress, bool, error) {
+	v, err := k.s.Get(progressKey(role, id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return Progress{}, false, nil
+	}
+	if err != nil {
+		return Progress{}, false, err
+	}
+	var p Progress
+	if err := json.Unmarshal(v, &p); err != nil {
+		return Progress{}, false, fmt.Errorf("replication: progress of %s: %w", id, err)
+	}
+	return p, true, nil
+}
+
+func (k kvProgress) SaveProgress(role Role, id string, p Progress, durable bool) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	b := k.s.NewBatch()
+	defer b.Close()
+	b.Set(progressKey(role, id), v)
+	return b.Commit(durable)
+}
+
+func (k kvProgress) DeleteProgress(role Role, id string) error {
+	b := k.s.NewBatch()
+	defer b.Close()
+	b.Delete(progressKey(role, id))
+	return b.Commit(false)
+}
+
+// progressOf is the part of a status that is kept.
+func progressOf(st Status) Progress {
+	p := Progress{ShippedRecords: st.ShippedRecords, ShippedBytes: st.ShippedBytes, ShippedBlocks: st.ShippedBlocks,
+		AppliedRecords: st.AppliedRecords}
+	if st.Sync.Done && !st.Sync.Active {
+		p.Sync = st.Sync
+	}
+	return p
+}
+
+// restore seeds a new status with kept progress.
+func (p Progress) restore(st *Status) {
+	st.ShippedRecords, st.ShippedBytes, st.ShippedBlocks = p.ShippedRecords, p.ShippedBytes, p.ShippedBlocks
+	st.AppliedRecords = p.AppliedRecords
+	if p.Sync.Done {
+		st.Sync = p.Sync
+	}
+}
+
+// loadProgress returns the kept progress of a replication end (zero when
+// none is kept or no store is configured).
+func (n *Node) loadProgress(role Role, id string) Progress {
+	if n.opts.Progress == nil {
+		return Progress{}
+	}
+	p, _, err := n.opts.Progress.LoadProgress(role, id)
+	if err != nil {
+		n.log.Warn("replication progress not restored", "replication", id, "err", err)
+	}
+	return p
+}
+
+// saveProgress keeps st's progress when it changed since the last save
+// (durable: at the end of a sync, so that it is not lost to a crash).
+func (n *Node) saveProgress(role Role, id string, st Status, durable bool) {
+	if n.opts.Progress == nil {
+		return
+	}
+	p := progressOf(st)
+	key := string(role) + "/" + id
+	n.progressMu.Lock()
+	defer n.progressMu.Unlock()
+	if last, ok := n.progressSaved[key]; ok && last == p && !durable {
+		return
+	}
+	if err := n.opts.Progress.SaveProgress(role, id, p, durable); err != nil {
+		n.log.Warn("replication progress not saved", "replication", id, "err", err)
+		return
+	}
+	n.progressSaved[key] = p
+}
+
+func (n *Node) forgetProgress(role Role, id string) {
+	if n.opts.Progress == nil {
+		return
+	}
+	n.progressMu.Lock()
+	delete(n.progressSaved, string(role)+"/"+id)
+	n.progressMu.Unlock()
+	if err := n.opts.Progress.DeleteProgress(role, id); err != nil {
+		n.log.Warn("replication progress not removed", "replication", id, "err", err)
+	}
+}
+
+// saveAllProgress saves the progress of every replication end that
+// changed.
+func (n *Node) saveAllProgress() {
+	n.mu.Lock()
+	outs := make([]*outbound, 0, len(n.outbound))
+	for _, o := range n.outbound {
+		outs = append(outs, o)
+	}
+	ins := make([]*inbound, 0, len(n.inbound))
+	for _, in := range n.inbound {
+		ins = append(ins, in)
+	}
+	n.mu.Unlock()
+	for _, o := range outs {
+		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false)
+	}
+	for _, in := range ins {
+		n.saveProgress(RoleDestination, in.spec.ID, in.snapshot(), false)
+	}
+}
+
+func (n *Node) progressLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(progressSaveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.saveAllProgress()
+	}
+}
