@@ -1,6 +1,6 @@
 // Package ec2 serves the read-only subset of the Amazon EC2 API that EFS
 // users need to find their subnet and security-group ids: DescribeSubnets,
-// DescribeSecurityGroups, DescribeAvailabilityZones and DescribeVpcs, in
+// DescribeSecurityGroups, DescribeAvailabilityZones, DescribeRegions and DescribeVpcs, in
 // EC2's query protocol (form-encoded Action=…&Version=2016-11-15, XML
 // responses in the http://ec2.amazonaws.com/doc/2016-11-15/ namespace with
 // <item> lists and lowerCamel names, errors as

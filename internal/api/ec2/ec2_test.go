@@ -44,6 +44,8 @@ func testRegion() Region {
 			{ID: "sg-0a1b2c3d4e5f60001", Name: "nfs-clients", Description: "NFS clients", Ingress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, NFSPort: 12049},
 			{ID: "sg-0a1b2c3d4e5f60002", Name: "closed", Description: "nobody"},
 		},
+		Endpoint: "127.1.0.1:7070",
+		Peers:    []RegionInfo{{Name: "us-west-2", Endpoint: "127.2.0.1:7070"}},
 		UsedAddresses: func(id string) int {
 			if id == "subnet-0a1b2c3d4e5f60001" {
 				return 2
@@ -145,6 +147,19 @@ func TestSDK(t *testing.T) {
 	}
 	_, err = c.DescribeAvailabilityZones(ctx, &ec2.DescribeAvailabilityZonesInput{ZoneNames: []string{"us-east-1z"}})
 	wantAPIError(t, err, "InvalidParameterValue", "Invalid availability zone: [us-east-1z]")
+
+	regions, err := c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	if err != nil || len(regions.Regions) != 2 || aws.ToString(regions.Regions[0].RegionName) != "us-east-1" ||
+		aws.ToString(regions.Regions[1].RegionName) != "us-west-2" || aws.ToString(regions.Regions[1].Endpoint) != "127.2.0.1:7070" ||
+		aws.ToString(regions.Regions[0].OptInStatus) != "opt-in-not-required" {
+		t.Errorf("regions: %+v %v", regions, err)
+	}
+	regions, err = c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{Filters: []types.Filter{{Name: aws.String("region-name"), Values: []string{"*-west-*"}}}})
+	if err != nil || len(regions.Regions) != 1 || aws.ToString(regions.Regions[0].RegionName) != "us-west-2" {
+		t.Errorf("regions by filter: %+v %v", regions, err)
+	}
+	_, err = c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{RegionNames: []string{"eu-west-9"}})
+	wantAPIError(t, err, "InvalidParameterValue", "Invalid region: eu-west-9")
 
 	vpcs, err := c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
 	if err != nil || len(vpcs.Vpcs) != 1 || aws.ToString(vpcs.Vpcs[0].CidrBlock) != "127.1.0.0/16" || !aws.ToBool(vpcs.Vpcs[0].IsDefault) {
@@ -298,6 +313,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("Action=DescribeSecurityGroups&GroupName.1=x&MaxResults=5&NextToken=o1")
 	f.Add("Action=DescribeVpcs&Filter.0.Name=&Filter.1.Value.x=1")
 	f.Add("Action=DescribeAvailabilityZones&ZoneName.1=us-east-1a&Filter.1.Name=zone-id&Filter.1.Value.1=*")
+	f.Add("Action=DescribeRegions&RegionName.1=us-east-1&Filter.1.Name=endpoint&Filter.1.Value.1=127.*&AllRegions=true")
 	h := NewHandler(testRegion(), slog.New(slog.DiscardHandler))
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest("POST", "/", strings.NewReader(body))

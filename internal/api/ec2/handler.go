@@ -26,6 +26,7 @@ var operations = map[string]operation{
 	"DescribeSecurityGroups":        (*Handler).describeSecurityGroups,
 	"DescribeAvailabilityZones":     (*Handler).describeAvailabilityZones,
 	"DescribeVpcs":                  (*Handler).describeVpcs,
+	"DescribeRegions":               (*Handler).describeRegions,
 	"CreateSecurityGroup":           (*Handler).createSecurityGroup,
 	"DeleteSecurityGroup":           (*Handler).deleteSecurityGroup,
 	"AuthorizeSecurityGroupIngress": (*Handler).authorizeIngress,

@@ -13,6 +13,16 @@ type Region struct {
 	// UsedAddresses, when set, returns how many addresses of a subnet are
 	// taken by mount targets (for availableIpAddressCount).
 	UsedAddresses func(subnetID string) int
+	// Endpoint is this region's API address (DescribeRegions); Peers are
+	// the regions it replicates with.
+	Endpoint string
+	Peers    []RegionInfo
+}
+
+// RegionInfo is another region as DescribeRegions lists it.
+type RegionInfo struct {
+	Name     string
+	Endpoint string // its API address, when known
 }
 
 // VPC is the region's VPC.
