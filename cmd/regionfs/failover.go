@@ -84,7 +84,12 @@ after the recovery point of the replica that was promoted without it.`,
 			}
 			body := map[string]any{"FileSystemId": args[0], "Planned": planned, "Force": force}
 			start := time.Now()
-			if err := c.call(ctx, "POST", "/2015-02-01/regionfs/failover", nil, body, &r); err != nil {
+			if planned {
+				// Shows the drain while it runs.
+				if r.RecoveryPoint, r.Seconds, err = plannedFailover(ctx, out, c, args[0]); err != nil {
+					return err
+				}
+			} else if err := c.call(ctx, "POST", "/2015-02-01/regionfs/failover", nil, body, &r); err != nil {
 				return err
 			}
 			rp := r.RecoveryPoint

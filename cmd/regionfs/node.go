@@ -353,6 +353,10 @@ func nfsClientAuth(s string) tls.ClientAuthType {
 func ec2Region(cfg *config.Config, used func(subnetID string) int) ec2.Region {
 	r := ec2.Region{Name: cfg.Region, AccountID: cfg.AccountID, UsedAddresses: used,
 		VPC: ec2.VPC{ID: cfg.VPC.ID, CIDR: netip.MustParsePrefix(cfg.VPC.CIDR)}}
+	r.Endpoint = cfg.API.Listen
+	for _, p := range cfg.Peers {
+		r.Peers = append(r.Peers, ec2.RegionInfo{Name: p.Name, Endpoint: p.API})
+	}
 	for _, s := range cfg.Subnets {
 		r.Subnets = append(r.Subnets, ec2.Subnet{ID: s.ID, AvailabilityZone: s.AvailabilityZone, AvailabilityZoneID: s.AvailabilityZoneID,
 			CIDR: netip.MustParsePrefix(s.CIDR), Name: s.Name})

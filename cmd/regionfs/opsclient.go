@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +64,16 @@ func newOpsClient(ctx context.Context, region, endpoint string) (*opsClient, err
 	c := &opsClient{cfg: cfg, endpoint: endpoint, http: &http.Client{Timeout: 2 * time.Minute}}
 	c.efs = efs.NewFromConfig(cfg, func(o *efs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	return c, nil
+}
+
+// inRegion is c for another region at the same endpoint (the edge
+// forwards by the region the request is signed for).
+func (c *opsClient) inRegion(region string) *opsClient {
+	cfg := c.cfg.Copy()
+	cfg.Region = region
+	o := &opsClient{cfg: cfg, endpoint: c.endpoint, http: c.http}
+	o.efs = efs.NewFromConfig(cfg, func(eo *efs.Options) { eo.BaseEndpoint = aws.String(c.endpoint) })
+	return o
 }
 
 func firstNonEmpty(vs ...string) string {
@@ -151,6 +162,11 @@ func (t *epochTime) UnmarshalJSON(b []byte) error {
 	sec := int64(f)
 	t.Time = time.Unix(sec, int64((f-float64(sec))*1e9)).UTC()
 	return nil
+}
+
+// MarshalJSON writes epoch seconds, as the API does.
+func (t epochTime) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', -1, 64)), nil
 }
 
 func (t *epochTime) String() string {
