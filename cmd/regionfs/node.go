@@ -137,7 +137,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		InlineMax: int(e.InlineMax), MaxRecordBytes: int(e.MaxRecordSize), MaxGroup: e.MaxGroup,
 		QueueDepth: e.QueueDepth, BatchEntries: e.BatchEntries, BlockCacheBytes: int64(e.BlockCacheSize),
 		GCInterval: e.GCInterval, MergeDelay: e.MergeDelay, ScrubInterval: e.ScrubInterval,
-		OnFatal: onFatal,
+		OnFatal: onFatal, Registerer: n.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,6 +120,20 @@ func TestServeAndEdge(t *testing.T) {
 	srv := startProc(t, bin, "serve", "--config", cfgPath)
 	api := fmt.Sprintf("http://127.3.0.1:%d", apiPort)
 	waitHTTP(t, api+"/metrics", srv)
+	// The engine's metrics are on /metrics (no file system yet: the
+	// engine-wide ones).
+	if resp, err := http.Get(api + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, m := range []string{"regionfs_engine_commit_seconds_bucket", "regionfs_engine_gc_runs_total", "regionfs_engine_scrub_runs_total",
+			"regionfs_engine_gc_backlog_blocks"} {
+			if !strings.Contains(string(b), m) {
+				t.Errorf("/metrics lacks %s", m)
+			}
+		}
+	}
 	creds := []string{"AWS_ACCESS_KEY_ID=AKIASERVETESTKEY001", "AWS_SECRET_ACCESS_KEY=serve-test-secret-0123456789", "AWS_DEFAULT_REGION=eu-west-1"}
 	out, err := runAWS(t, creds, "ec2", "describe-availability-zones", "--endpoint-url", api, "--query", "AvailabilityZones[].ZoneId", "--output", "text")
 	if err != nil || out != "euw1-az1\teuw1-az2" {

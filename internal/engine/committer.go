@@ -148,6 +148,7 @@ func (fs *FS) commitGroup(group []*op) {
 		txs = append(txs, tx)
 	}
 	if !b.Empty() {
+		start := time.Now()
 		if err := fs.syncBlocks(); err != nil {
 			fs.failGroup(group, fmt.Errorf("sync block directories: %w", err))
 			finish()
@@ -160,6 +161,7 @@ func (fs *FS) commitGroup(group []*op) {
 		}
 		fs.stats.commits.Add(1)
 		fs.stats.groupOps.Add(uint64(len(group)))
+		fs.e.m.observeCommit(len(group), time.Since(start))
 	}
 	fs.lastSeq = seq
 	for _, tx := range txs {

@@ -33,6 +33,9 @@ type domain struct {
 	// keyErr, when set, says why the domain's KMS key cannot be used now:
 	// every read and write of its file systems fails with it.
 	keyErr atomic.Pointer[error]
+	// gcBacklog: released blocks the last collection pass left waiting
+	// (regionfs_engine_gc_backlog_blocks).
+	gcBacklog atomic.Int64
 	// recMu serializes changes of rec by the committer (a replica's first
 	// superblock) and by key rotation.
 	recMu sync.Mutex

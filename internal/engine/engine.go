@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
@@ -90,6 +92,9 @@ type Options struct {
 	// the engine's own bookkeeping are never refused: they keep a full
 	// disk usable (see package space).
 	Space SpaceGuard
+	// Registerer, when set, receives the engine's metrics
+	// (regionfs_engine_*).
+	Registerer prometheus.Registerer
 }
 
 // SpaceGuard admits writes by the free space of the data disk
@@ -153,6 +158,8 @@ type Engine struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	gcKick chan struct{}
+
+	m *metrics
 }
 
 // fsState is the lifecycle of a file system in the registry.
@@ -198,7 +205,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{
 		opts: opts, log: opts.Logger, disk: opts.Disk, clock: opts.Clock,
 		fss: map[uint64]*FS{}, locked: map[uint64]*fsRecord{}, names: map[string]uint64{}, domains: map[uint64]*domain{},
-		stop: make(chan struct{}), gcKick: make(chan struct{}, 1),
+		stop: make(chan struct{}), gcKick: make(chan struct{}, 1), m: newMetrics(),
 	}
 	empty := map[uint64]cipher.AEAD{}
 	e.aeads.Store(&empty)
@@ -230,6 +237,12 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if err := e.loadFileSystems(ctx); err != nil {
 		e.shutdown()
 		return nil, err
+	}
+	if opts.Registerer != nil {
+		if err := registerAll(opts.Registerer, append(e.m.collectors(), newFSCollector(e))...); err != nil {
+			e.shutdown()
+			return nil, fmt.Errorf("engine: metrics: %w", err)
+		}
 	}
 	e.wg.Add(1)
 	go e.gcLoop()

@@ -84,7 +84,9 @@ func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
 		doms = append(doms, d)
 	}
 	e.mu.Unlock()
+	e.m.gcRuns.Inc()
 	total := 0
+	defer func() { e.m.gcDeleted.Add(float64(total)) }()
 	for _, d := range doms {
 		n, err := e.collectDomain(ctx, d)
 		total += n
@@ -96,9 +98,12 @@ func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
 }
 
 func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
-	if d.blockStore() == nil {
+	st := d.blockStore()
+	if st == nil {
 		return 0, nil
 	}
+	before := st.Stats().DeletedBytes
+	defer func() { e.m.gcReclaimed.Add(float64(st.Stats().DeletedBytes - before)) }()
 	total := 0
 	for {
 		n, more, err := e.collectBatch(ctx, d)
@@ -120,6 +125,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 	}
 	var ready []blocks.ID
 	var readyKeys [][]byte
+	pinned := 0 // queue entries left for a later pass
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.Value()
 		if err != nil {
@@ -132,6 +138,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 			return 0, false, err
 		}
 		if ge.seq >= e.releaseFloor(ge.fsid) {
+			pinned++
 			continue
 		}
 		id, err := blocks.IDFromBytes(it.Key()[len(p):])
@@ -197,6 +204,11 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		}
 		d.cache.drop(r.id)
 		deleted++
+	}
+	if !more {
+		d.mu.Lock()
+		d.gcBacklog.Store(int64(pinned + len(d.retired)))
+		d.mu.Unlock()
 	}
 	// 3. Forget processed queue entries (not synced: a lost delete is
 	// redone, a redone delete is a no-op).

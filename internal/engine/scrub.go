@@ -19,6 +19,15 @@ type ScrubReport struct {
 // blocks are reported (and counted by the block store), never repaired
 // silently; replication repairs them from a peer.
 func (e *Engine) Scrub(ctx context.Context) (ScrubReport, error) {
+	start := e.clock()
+	rep, err := e.scrub(ctx)
+	if ctx.Err() == nil { // a pass cut short by shutdown is not counted
+		e.m.observeScrub(rep, err, start, e.clock())
+	}
+	return rep, err
+}
+
+func (e *Engine) scrub(ctx context.Context) (ScrubReport, error) {
 	var rep ScrubReport
 	e.mu.Lock()
 	doms := make([]*domain, 0, len(e.domains))

@@ -113,6 +113,7 @@ type Stats struct {
 	Gets         uint64
 	GetBytes     uint64
 	Deletes      uint64
+	DeletedBytes uint64 // bytes freed by deletes, as stored (0 where a store cannot tell)
 	CorruptReads uint64 // reads that returned ErrCorrupt
 }
 

@@ -40,7 +40,7 @@ type Dir struct {
 	dirty map[string]bool
 	made  map[string]bool // fan-out directories known to exist
 
-	puts, putBytes, gets, getBytes, deletes, corrupt atomic.Uint64
+	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
 }
 
 var _ Store = (*Dir)(nil)
@@ -232,12 +232,17 @@ func (d *Dir) Has(_ context.Context, id ID) (bool, error) {
 
 // Delete removes a block (absent is fine).
 func (d *Dir) Delete(_ context.Context, id ID) error {
+	var size int64
+	if fi, err := d.fs.Stat(d.name(id)); err == nil {
+		size = fi.Size()
+	}
 	err := d.fs.Remove(d.name(id))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blocks: delete %s: %w", id, err)
 	}
 	if err == nil {
 		d.deletes.Add(1)
+		d.deletedBytes.Add(uint64(size))
 	}
 	return nil
 }
@@ -313,6 +318,6 @@ func (d *Dir) RemoveTemps(ctx context.Context) (int, error) {
 func (d *Dir) Stats() Stats {
 	return Stats{
 		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
-		Deletes: d.deletes.Load(), CorruptReads: d.corrupt.Load(),
+		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(),
 	}
 }

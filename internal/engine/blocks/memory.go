@@ -78,9 +78,10 @@ func (m *Memory) Has(_ context.Context, id ID) (bool, error) {
 func (m *Memory) Delete(_ context.Context, id ID) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.blocks[id]; ok {
+	if b, ok := m.blocks[id]; ok {
 		delete(m.blocks, id)
 		m.stats.Deletes++
+		m.stats.DeletedBytes += uint64(len(b))
 	}
 	return nil
 }
