@@ -1,0 +1,855 @@
+package monitor
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Alarm states.
+const (
+	StateOK               = "OK"
+	StateAlarm            = "ALARM"
+	StateInsufficientData = "INSUFFICIENT_DATA"
+)
+
+// Comparison operators.
+const (
+	GreaterOrEqual = "GreaterThanOrEqualToThreshold"
+	Greater        = "GreaterThanThreshold"
+	Less           = "LessThanThreshold"
+	LessOrEqual    = "LessThanOrEqualToThreshold"
+)
+
+var bandOperators = []string{"LessThanLowerOrGreaterThanUpperThreshold", "LessThanLowerThreshold", "GreaterThanUpperThreshold"}
+
+// TreatMissingData values.
+const (
+	MissingMissing      = "missing"
+	MissingIgnore       = "ignore"
+	MissingBreaching    = "breaching"
+	MissingNotBreaching = "notBreaching"
+)
+
+// Limits of alarms.
+const (
+	MaxAlarms       = 5000
+	MaxActions      = 5
+	MaxTags         = 50
+	historyRetained = 30 * 24 * time.Hour
+)
+
+// Tag is a resource tag.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Alarm is a metric alarm: its configuration and its state.
+type Alarm struct {
+	Name                    string
+	ARN                     string
+	Description             string
+	ConfigUpdated           time.Time
+	ActionsEnabled          bool
+	OKActions               []string
+	AlarmActions            []string
+	InsufficientDataActions []string
+
+	State             string
+	StateReason       string
+	StateReasonData   string
+	StateUpdated      time.Time
+	StateTransitioned time.Time
+
+	// One metric …
+	Metric            Metric
+	Statistic         string
+	ExtendedStatistic string
+	Period            int64
+	Unit              string
+	// … or metric math.
+	Metrics []MetricQuery
+
+	EvaluationPeriods                int
+	DatapointsToAlarm                int
+	Threshold                        float64
+	ComparisonOperator               string
+	TreatMissingData                 string
+	EvaluateLowSampleCountPercentile string
+
+	Tags []Tag
+}
+
+// AlarmInput is a PutMetricAlarm request.
+type AlarmInput struct {
+	Name                             string
+	Description                      string
+	ActionsEnabled                   *bool
+	OKActions                        []string
+	AlarmActions                     []string
+	InsufficientDataActions          []string
+	Metric                           Metric
+	Statistic                        string
+	ExtendedStatistic                string
+	Period                           int64
+	Unit                             string
+	Metrics                          []MetricQuery
+	EvaluationPeriods                int
+	DatapointsToAlarm                int
+	Threshold                        *float64
+	ComparisonOperator               string
+	TreatMissingData                 string
+	EvaluateLowSampleCountPercentile string
+	ThresholdMetricID                string
+	Tags                             []Tag
+}
+
+// alarmSet holds the alarms of a region, evaluates them and runs their
+// actions.
+type alarmSet struct {
+	m *Monitor
+
+	mu       sync.Mutex // guards the fields below
+	alarms   map[string]*Alarm
+	lastEval map[string]int64 // alarm → end of the newest period evaluated
+	histSeq  uint32
+	closed   bool
+
+	actions chan action
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Keys: 'w' 'a' name → alarm (JSON); 'w' 'h' name 0 time(8) seq(4) → history item.
+const (
+	tagAlarm   = 'a'
+	tagHistory = 'h'
+)
+
+func alarmKey(name string) []byte { return append([]byte{pfxWatch, tagAlarm}, name...) }
+
+func openAlarms(m *Monitor) (*alarmSet, error) {
+	s := &alarmSet{m: m, alarms: map[string]*Alarm{}, lastEval: map[string]int64{}, actions: make(chan action, 1024), stop: make(chan struct{})}
+	it, err := m.o.KV.NewIter([]byte{pfxWatch, tagAlarm}, []byte{pfxWatch, tagAlarm + 1})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, err
+		}
+		var a Alarm
+		if err := json.Unmarshal(v, &a); err != nil {
+			return nil, fmt.Errorf("monitor: alarm %q: %w", it.Key()[2:], err)
+		}
+		s.alarms[a.Name] = &a
+	}
+	return s, it.Error()
+}
+
+func (s *alarmSet) start() {
+	s.wg.Add(2)
+	go s.evaluateLoop()
+	go s.actionLoop()
+}
+
+func (s *alarmSet) close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	return nil
+}
+
+func (m *Monitor) alarmARN(name string) string {
+	return "arn:aws:cloudwatch:" + m.o.Region + ":" + m.o.AccountID + ":alarm:" + name
+}
+
+// save persists a (synced: alarms are configuration).
+func (s *alarmSet) saveLocked(a *Alarm, b kv.Batch) {
+	v, _ := json.Marshal(a) // plain data
+	b.Set(alarmKey(a.Name), v)
+}
+
+func (s *alarmSet) commit(b kv.Batch) error {
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("monitor: save alarms: %w", err)
+	}
+	return nil
+}
+
+func checkAlarmName(param, name string) error {
+	if name == "" {
+		return missing(param)
+	}
+	if len([]rune(name)) > 255 {
+		return invalid("The value of %s must be at most 255 characters long.", param)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return invalid("The value of %s must not contain control characters.", param)
+		}
+	}
+	return nil
+}
+
+// checkActions validates a list of alarm actions: SNS topic ARNs of this
+// region and account.
+func (m *Monitor) checkActions(param string, arns []string) error {
+	if len(arns) > MaxActions {
+		return invalid("The collection %s must not have more than %d members.", param, MaxActions)
+	}
+	for i, a := range arns {
+		p := param + ".member." + strconv.Itoa(i+1)
+		parts := strings.SplitN(a, ":", 6)
+		switch {
+		case a == "" || len(a) > 1024:
+			return invalid("The value of %s must be 1 to 1024 characters long.", p)
+		case len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws"):
+			return invalid("The value %s for parameter %s is not an ARN.", clip(a), p)
+		case parts[2] != "sns":
+			return invalid("The action %s is not supported: regionfs alarms notify SNS topics (arn:aws:sns:%s:%s:TOPIC).", clip(a), m.o.Region, m.o.AccountID)
+		case parts[3] != m.o.Region:
+			return invalid("Invalid region %s specified. Only %s is supported.", clip(parts[3]), m.o.Region)
+		case parts[4] != m.o.AccountID || parts[5] == "":
+			return invalid("The value %s for parameter %s is not an SNS topic ARN of account %s.", clip(a), p, m.o.AccountID)
+		}
+	}
+	return nil
+}
+
+func checkTags(param string, tags []Tag) error {
+	if len(tags) > MaxTags {
+		return invalid("The collection %s must not have more than %d members.", param, MaxTags)
+	}
+	for i, t := range tags {
+		p := param + ".member." + strconv.Itoa(i+1)
+		switch {
+		case t.Key == "":
+			return missing(p + ".Key")
+		case len([]rune(t.Key)) > 128:
+			return invalid("The value of %s.Key must be at most 128 characters long.", p)
+		case len([]rune(t.Value)) > 256:
+			return invalid("The value of %s.Value must be at most 256 characters long.", p)
+		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
+			return invalid("The tag key %s is reserved: keys starting with aws: are AWS's.", clip(t.Key))
+		}
+	}
+	return nil
+}
+
+// PutMetricAlarm creates an alarm, or replaces the whole configuration of
+// an existing one (its state stays). A new alarm starts in
+// INSUFFICIENT_DATA and is evaluated at once.
+func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a, err := m.checkAlarm(in)
+	if err != nil {
+		return err
+	}
+	s := m.alarms
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	now := m.o.Clock()
+	old := s.alarms[a.Name]
+	if old == nil && len(s.alarms) >= MaxAlarms {
+		return errorf(ErrLimitExceeded, "The maximum number of alarms (%d) in %s is reached.", MaxAlarms, m.o.Region)
+	}
+	a.ConfigUpdated = now
+	summary := fmt.Sprintf("Alarm %q created", a.Name)
+	typ := "Create"
+	if old != nil {
+		a.State, a.StateReason, a.StateReasonData = old.State, old.StateReason, old.StateReasonData
+		a.StateUpdated, a.StateTransitioned = old.StateUpdated, old.StateTransitioned
+		a.Tags = old.Tags
+		summary = fmt.Sprintf("Alarm %q updated", a.Name)
+		typ = "Update"
+	} else {
+		a.State, a.StateReason = StateInsufficientData, "Unchecked: Initial alarm creation"
+		a.StateUpdated, a.StateTransitioned = now, now
+		a.Tags = in.Tags
+	}
+	b := m.o.KV.NewBatch()
+	defer b.Close()
+	s.saveLocked(a, b)
+	cfg, _ := json.Marshal(alarmJSON(a, m))
+	data, _ := json.Marshal(map[string]any{"version": "1.0", "type": typ, "createdAlarm": json.RawMessage(cfg)})
+	s.historyLocked(b, HistoryItem{AlarmName: a.Name, Timestamp: now, Type: HistoryConfigurationUpdate, Summary: summary, Data: string(data)})
+	if err := s.commit(b); err != nil {
+		return err
+	}
+	s.alarms[a.Name] = a
+	delete(s.lastEval, a.Name) // evaluate the new configuration at once
+	return nil
+}
+
+// checkAlarm validates a PutMetricAlarm request and builds the alarm's
+// configuration.
+func (m *Monitor) checkAlarm(in AlarmInput) (*Alarm, error) {
+	if err := checkAlarmName("AlarmName", in.Name); err != nil {
+		return nil, err
+	}
+	if len([]rune(in.Description)) > 1024 {
+		return nil, invalid("The value of AlarmDescription must be at most 1024 characters long.")
+	}
+	for _, l := range []struct {
+		name string
+		arns []string
+	}{{"OKActions", in.OKActions}, {"AlarmActions", in.AlarmActions}, {"InsufficientDataActions", in.InsufficientDataActions}} {
+		if err := m.checkActions(l.name, l.arns); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkTags("Tags", in.Tags); err != nil {
+		return nil, err
+	}
+	a := &Alarm{
+		Name: in.Name, ARN: m.alarmARN(in.Name), Description: in.Description, ActionsEnabled: in.ActionsEnabled == nil || *in.ActionsEnabled,
+		OKActions: in.OKActions, AlarmActions: in.AlarmActions, InsufficientDataActions: in.InsufficientDataActions,
+		EvaluationPeriods: in.EvaluationPeriods, DatapointsToAlarm: in.DatapointsToAlarm, ComparisonOperator: in.ComparisonOperator,
+		TreatMissingData: in.TreatMissingData, EvaluateLowSampleCountPercentile: in.EvaluateLowSampleCountPercentile,
+	}
+	single := in.Metric.Name != "" || in.Metric.Namespace != "" || in.Statistic != "" || in.ExtendedStatistic != "" || in.Period != 0 || len(in.Metric.Dimensions) > 0 || in.Unit != ""
+	switch {
+	case single && len(in.Metrics) > 0:
+		return nil, combination("The parameter Metrics cannot be used with MetricName, Namespace, Statistic, ExtendedStatistic, Dimensions, Period or Unit.")
+	case len(in.Metrics) > 0:
+		if err := checkQueries("Metrics", in.Metrics); err != nil {
+			return nil, err
+		}
+		returning := 0
+		for _, q := range in.Metrics {
+			if q.returns() {
+				returning++
+				a.Period = q.Period
+				if q.Stat != nil {
+					a.Period = q.Stat.Period
+				}
+			}
+		}
+		if returning != 1 {
+			return nil, invalid("Exactly one query in Metrics must return data (ReturnData true); %d do.", returning)
+		}
+		if a.Period == 0 {
+			for _, q := range in.Metrics {
+				if q.Stat != nil {
+					a.Period = max(a.Period, q.Stat.Period)
+				}
+			}
+		}
+		if a.Period == 0 {
+			return nil, missing("Metrics.member.N.Period (of the expression that returns data)")
+		}
+		a.Metrics = in.Metrics
+	default:
+		if in.Metric.Name == "" {
+			return nil, missing("MetricName")
+		}
+		if in.Metric.Namespace == "" {
+			return nil, missing("Namespace")
+		}
+		if err := checkMetric("", in.Metric); err != nil {
+			return nil, err
+		}
+		switch {
+		case in.Statistic != "" && in.ExtendedStatistic != "":
+			return nil, combination("The parameters Statistic and ExtendedStatistic are mutually exclusive and you have specified both.")
+		case in.Statistic == "" && in.ExtendedStatistic == "":
+			return nil, missing("Statistic or ExtendedStatistic")
+		case in.Statistic != "" && !isStandard(in.Statistic):
+			return nil, invalid("The value %s for parameter Statistic is not valid: it must be one of %s.", clip(in.Statistic), strings.Join(Statistics, ", "))
+		case in.ExtendedStatistic != "":
+			if _, ok := parsePercentile(in.ExtendedStatistic); !ok {
+				return nil, invalid("The value %s for parameter ExtendedStatistic is not a percentile (p0.0 to p100).", clip(in.ExtendedStatistic))
+			}
+		}
+		if in.Period == 0 {
+			return nil, missing("Period")
+		}
+		if err := checkUnit("Unit", in.Unit); err != nil {
+			return nil, err
+		}
+		a.Metric, a.Statistic, a.ExtendedStatistic, a.Period, a.Unit = in.Metric.canonical(), in.Statistic, in.ExtendedStatistic, in.Period, in.Unit
+	}
+	if a.Period != 10 && a.Period != 30 && (a.Period < 60 || a.Period%60 != 0) {
+		return nil, invalid("The value %d for parameter Period is not valid: it must be 10, 30 or a multiple of 60.", a.Period)
+	}
+	switch {
+	case in.EvaluationPeriods == 0:
+		return nil, missing("EvaluationPeriods")
+	case in.EvaluationPeriods < 1:
+		return nil, invalid("The value %d for parameter EvaluationPeriods must be at least 1.", in.EvaluationPeriods)
+	}
+	limit := int64(24 * 3600)
+	if a.Period >= 3600 {
+		limit = 7 * 24 * 3600
+	}
+	if a.Period*int64(in.EvaluationPeriods) > limit {
+		return nil, invalid("The evaluation range (Period × EvaluationPeriods = %d seconds) must not exceed %d seconds.", a.Period*int64(in.EvaluationPeriods), limit)
+	}
+	if a.DatapointsToAlarm == 0 {
+		a.DatapointsToAlarm = a.EvaluationPeriods
+	}
+	if a.DatapointsToAlarm < 1 || a.DatapointsToAlarm > a.EvaluationPeriods {
+		return nil, invalid("The value %d for parameter DatapointsToAlarm must be between 1 and EvaluationPeriods (%d).", in.DatapointsToAlarm, a.EvaluationPeriods)
+	}
+	switch a.ComparisonOperator {
+	case "":
+		return nil, missing("ComparisonOperator")
+	case GreaterOrEqual, Greater, Less, LessOrEqual:
+	default:
+		for _, b := range bandOperators {
+			if a.ComparisonOperator == b {
+				return nil, invalid("The comparison operator %s needs an anomaly detection band (ThresholdMetricId), which regionfs does not support.", b)
+			}
+		}
+		return nil, invalid("The value %s for parameter ComparisonOperator is not valid: it must be one of %s, %s, %s, %s.", clip(a.ComparisonOperator), GreaterOrEqual, Greater, Less, LessOrEqual)
+	}
+	if in.ThresholdMetricID != "" {
+		return nil, invalid("ThresholdMetricId (anomaly detection bands) is not supported by regionfs.")
+	}
+	if in.Threshold == nil {
+		return nil, missing("Threshold")
+	}
+	if err := checkValue("Threshold", *in.Threshold); err != nil {
+		return nil, err
+	}
+	a.Threshold = *in.Threshold
+	switch a.TreatMissingData {
+	case "":
+		a.TreatMissingData = MissingMissing
+	case MissingMissing, MissingIgnore, MissingBreaching, MissingNotBreaching:
+	default:
+		return nil, invalid("The value %s for parameter TreatMissingData is not valid: it must be missing, ignore, breaching or notBreaching.", clip(a.TreatMissingData))
+	}
+	switch a.EvaluateLowSampleCountPercentile {
+	case "":
+	case "evaluate", "ignore":
+		if a.ExtendedStatistic == "" {
+			return nil, combination("EvaluateLowSampleCountPercentile applies only to alarms on a percentile (ExtendedStatistic).")
+		}
+	default:
+		return nil, invalid("The value %s for parameter EvaluateLowSampleCountPercentile is not valid: it must be evaluate or ignore.", clip(a.EvaluateLowSampleCountPercentile))
+	}
+	return a, nil
+}
+
+// AlarmFilter is a DescribeAlarms request.
+type AlarmFilter struct {
+	Names               []string
+	NamePrefix          string
+	Types               []string
+	ChildrenOfAlarmName string
+	ParentsOfAlarmName  string
+	State               string
+	ActionPrefix        string
+	MaxRecords          int
+	NextToken           string
+}
+
+// DescribeAlarms lists metric alarms by name (composite alarms do not
+// exist here), MaxRecords (default 50) at a time.
+func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	switch {
+	case len(f.Names) > 100:
+		return nil, "", invalid("The collection AlarmNames must not have more than 100 members.")
+	case len(f.Names) > 0 && f.NamePrefix != "":
+		return nil, "", combination("The parameters AlarmNames and AlarmNamePrefix are mutually exclusive and you have specified both.")
+	case (f.ChildrenOfAlarmName != "" || f.ParentsOfAlarmName != "") && (len(f.Names) > 0 || f.NamePrefix != "" || f.State != "" || f.ActionPrefix != ""):
+		return nil, "", combination("ChildrenOfAlarmName and ParentsOfAlarmName cannot be combined with other filters.")
+	case len(f.NamePrefix) > 255:
+		return nil, "", invalid("The value of AlarmNamePrefix must be at most 255 characters long.")
+	case len(f.ActionPrefix) > 1024:
+		return nil, "", invalid("The value of ActionPrefix must be at most 1024 characters long.")
+	}
+	switch f.State {
+	case "", StateOK, StateAlarm, StateInsufficientData:
+	default:
+		return nil, "", invalid("The value %s for parameter StateValue is not valid: it must be OK, ALARM or INSUFFICIENT_DATA.", clip(f.State))
+	}
+	metricAlarms := len(f.Types) == 0
+	for _, t := range f.Types {
+		switch t {
+		case "MetricAlarm":
+			metricAlarms = true
+		case "CompositeAlarm":
+		default:
+			return nil, "", invalid("The value %s for parameter AlarmTypes is not valid: it must be MetricAlarm or CompositeAlarm.", clip(t))
+		}
+	}
+	if f.MaxRecords == 0 {
+		f.MaxRecords = 50
+	}
+	if f.MaxRecords < 1 || f.MaxRecords > 100 {
+		return nil, "", invalid("The value %d for parameter MaxRecords must be between 1 and 100.", f.MaxRecords)
+	}
+	after, err := decodeToken(f.NextToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if !metricAlarms || f.ChildrenOfAlarmName != "" || f.ParentsOfAlarmName != "" {
+		return []Alarm{}, "", nil
+	}
+	names := map[string]bool{}
+	for _, n := range f.Names {
+		names[n] = true
+	}
+	s := m.alarms
+	s.mu.Lock()
+	var all []Alarm
+	for _, a := range s.alarms {
+		if (len(names) > 0 && !names[a.Name]) || !strings.HasPrefix(a.Name, f.NamePrefix) || (f.State != "" && a.State != f.State) ||
+			(f.ActionPrefix != "" && !anyPrefix(f.ActionPrefix, a.OKActions, a.AlarmActions, a.InsufficientDataActions)) || (after != "" && a.Name <= after) {
+			continue
+		}
+		all = append(all, *a)
+	}
+	s.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	next := ""
+	if len(all) > f.MaxRecords {
+		all = all[:f.MaxRecords]
+		next = encodeToken(all[len(all)-1].Name)
+	}
+	if all == nil {
+		all = []Alarm{}
+	}
+	return all, next, nil
+}
+
+func anyPrefix(prefix string, lists ...[]string) bool {
+	for _, l := range lists {
+		for _, a := range l {
+			if strings.HasPrefix(a, prefix) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func encodeToken(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func decodeToken(t string) (string, error) {
+	if t == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || len(b) == 0 {
+		return "", errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(t))
+	}
+	return string(b), nil
+}
+
+// MetricAlarmFilter is a DescribeAlarmsForMetric request.
+type MetricAlarmFilter struct {
+	Metric            Metric
+	Statistic         string
+	ExtendedStatistic string
+	Period            int64
+	Unit              string
+}
+
+// DescribeAlarmsForMetric lists the alarms on one metric.
+func (m *Monitor) DescribeAlarmsForMetric(ctx context.Context, f MetricAlarmFilter) ([]Alarm, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkMetric("", f.Metric); err != nil {
+		return nil, err
+	}
+	if f.Statistic != "" && !isStandard(f.Statistic) {
+		return nil, invalid("The value %s for parameter Statistic is not valid: it must be one of %s.", clip(f.Statistic), strings.Join(Statistics, ", "))
+	}
+	if f.ExtendedStatistic != "" {
+		if _, ok := parsePercentile(f.ExtendedStatistic); !ok {
+			return nil, invalid("The value %s for parameter ExtendedStatistic is not a percentile.", clip(f.ExtendedStatistic))
+		}
+	}
+	if f.Period != 0 {
+		if err := checkPeriod("Period", f.Period); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkUnit("Unit", f.Unit); err != nil {
+		return nil, err
+	}
+	key := f.Metric.canonical().key()
+	s := m.alarms
+	s.mu.Lock()
+	var out []Alarm
+	for _, a := range s.alarms {
+		if a.Metrics != nil || a.Metric.key() != key || (f.Statistic != "" && a.Statistic != f.Statistic) ||
+			(f.ExtendedStatistic != "" && a.ExtendedStatistic != f.ExtendedStatistic) || (f.Period != 0 && a.Period != f.Period) || (f.Unit != "" && a.Unit != f.Unit) {
+			continue
+		}
+		out = append(out, *a)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if out == nil {
+		out = []Alarm{}
+	}
+	return out, nil
+}
+
+// DeleteAlarms deletes alarms; when one does not exist, none is deleted.
+func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return missing("AlarmNames")
+	}
+	if len(names) > 100 {
+		return invalid("The collection AlarmNames must not have more than 100 members.")
+	}
+	s := m.alarms
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var absent []string
+	for _, n := range names {
+		if s.alarms[n] == nil {
+			absent = append(absent, n)
+		}
+	}
+	if len(absent) > 0 {
+		return errorf(ErrResourceNotFound, "%d alarm(s) not found: [%s]", len(absent), clip(strings.Join(absent, ", ")))
+	}
+	b := m.o.KV.NewBatch()
+	defer b.Close()
+	now := m.o.Clock()
+	for _, n := range names {
+		b.Delete(alarmKey(n))
+		s.historyLocked(b, HistoryItem{AlarmName: n, Timestamp: now, Type: HistoryConfigurationUpdate, Summary: fmt.Sprintf("Alarm %q deleted", n),
+			Data: `{"version":"1.0","type":"Delete"}`})
+	}
+	if err := s.commit(b); err != nil {
+		return err
+	}
+	for _, n := range names {
+		delete(s.alarms, n)
+		delete(s.lastEval, n)
+	}
+	return nil
+}
+
+// SetAlarmActions enables or disables the actions of alarms (names that
+// do not exist are ignored, as on CloudWatch).
+func (m *Monitor) SetAlarmActions(ctx context.Context, names []string, enabled bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return missing("AlarmNames")
+	}
+	if len(names) > 100 {
+		return invalid("The collection AlarmNames must not have more than 100 members.")
+	}
+	s := m.alarms
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := m.o.KV.NewBatch()
+	defer b.Close()
+	var changed []*Alarm
+	for _, n := range names {
+		if a := s.alarms[n]; a != nil && a.ActionsEnabled != enabled {
+			c := *a
+			c.ActionsEnabled = enabled
+			s.saveLocked(&c, b)
+			changed = append(changed, &c)
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := s.commit(b); err != nil {
+		return err
+	}
+	for _, a := range changed {
+		s.alarms[a.Name] = a
+	}
+	return nil
+}
+
+// SetAlarmState sets an alarm's state until its next evaluation; a
+// change runs the new state's actions.
+func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reasonData string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkAlarmName("AlarmName", name); err != nil {
+		return err
+	}
+	switch state {
+	case "":
+		return missing("StateValue")
+	case StateOK, StateAlarm, StateInsufficientData:
+	default:
+		return invalid("The value %s for parameter StateValue is not valid: it must be OK, ALARM or INSUFFICIENT_DATA.", clip(state))
+	}
+	switch {
+	case reason == "":
+		return missing("StateReason")
+	case len([]rune(reason)) > 1023:
+		return invalid("The value of StateReason must be at most 1023 characters long.")
+	case len(reasonData) > 4000:
+		return invalid("The value of StateReasonData must be at most 4000 characters long.")
+	case reasonData != "" && !json.Valid([]byte(reasonData)):
+		return errorf(ErrInvalidFormat, "The StateReasonData is not valid JSON.")
+	}
+	s := m.alarms
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.alarms[name]
+	if a == nil {
+		return errorf(ErrResourceNotFound, "Alarm %s not found", clip(name))
+	}
+	return s.transitionLocked(a, state, reason, reasonData, m.o.Clock())
+}
+
+// findAlarmARN returns the alarm an ARN names (tag operations).
+func (m *Monitor) findAlarmARNLocked(arn string) (*Alarm, error) {
+	if arn == "" {
+		return nil, missing("ResourceARN")
+	}
+	prefix := "arn:aws:cloudwatch:" + m.o.Region + ":" + m.o.AccountID + ":alarm:"
+	name, ok := strings.CutPrefix(arn, prefix)
+	if !ok || name == "" {
+		if strings.HasPrefix(arn, "arn:aws:cloudwatch:") {
+			return nil, errorf(ErrTagResourceNotFound, "The resource %s does not exist in %s.", clip(arn), m.o.Region)
+		}
+		return nil, invalid("The value %s for parameter ResourceARN is not a CloudWatch alarm ARN.", clip(arn))
+	}
+	a := m.alarms.alarms[name]
+	if a == nil {
+		return nil, errorf(ErrTagResourceNotFound, "The resource %s does not exist.", clip(arn))
+	}
+	return a, nil
+}
+
+// TagResource adds or replaces tags of an alarm.
+func (m *Monitor) TagResource(ctx context.Context, arn string, tags []Tag) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return missing("Tags")
+	}
+	if err := checkTags("Tags", tags); err != nil {
+		return err
+	}
+	return m.updateTags(arn, func(cur []Tag) ([]Tag, error) {
+		out := append([]Tag(nil), cur...)
+		for _, t := range tags {
+			replaced := false
+			for i := range out {
+				if out[i].Key == t.Key {
+					out[i].Value, replaced = t.Value, true
+				}
+			}
+			if !replaced {
+				out = append(out, t)
+			}
+		}
+		if len(out) > MaxTags {
+			return nil, invalid("An alarm has at most %d tags.", MaxTags)
+		}
+		return out, nil
+	})
+}
+
+// UntagResource removes tags of an alarm (absent keys are ignored).
+func (m *Monitor) UntagResource(ctx context.Context, arn string, keys []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return missing("TagKeys")
+	}
+	for i, k := range keys {
+		if k == "" || len([]rune(k)) > 128 {
+			return invalid("The value of TagKeys.member.%d must be 1 to 128 characters long.", i+1)
+		}
+	}
+	return m.updateTags(arn, func(cur []Tag) ([]Tag, error) {
+		var out []Tag
+		for _, t := range cur {
+			keep := true
+			for _, k := range keys {
+				if t.Key == k {
+					keep = false
+				}
+			}
+			if keep {
+				out = append(out, t)
+			}
+		}
+		return out, nil
+	})
+}
+
+func (m *Monitor) updateTags(arn string, f func([]Tag) ([]Tag, error)) error {
+	s := m.alarms
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := m.findAlarmARNLocked(arn)
+	if err != nil {
+		return err
+	}
+	tags, err := f(a.Tags)
+	if err != nil {
+		return err
+	}
+	c := *a
+	c.Tags = tags
+	b := m.o.KV.NewBatch()
+	defer b.Close()
+	s.saveLocked(&c, b)
+	if err := s.commit(b); err != nil {
+		return err
+	}
+	s.alarms[c.Name] = &c
+	return nil
+}
+
+// ListTagsForResource returns an alarm's tags.
+func (m *Monitor) ListTagsForResource(ctx context.Context, arn string) ([]Tag, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := m.alarms
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := m.findAlarmARNLocked(arn)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]Tag{}, a.Tags...)
+	return out, nil
+}

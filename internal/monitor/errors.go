@@ -1,0 +1,70 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of CloudWatch's rules. Every refusal the package makes
+// wraps one of them in an *Error with the public message; package awserr
+// maps them to CloudWatch's codes.
+var (
+	// ErrInvalidParameterValue: a value out of range, malformed or not
+	// one of the allowed (InvalidParameterValue).
+	ErrInvalidParameterValue = errors.New("invalid parameter value")
+	// ErrMissingParameter: a required parameter is absent (MissingParameter).
+	ErrMissingParameter = errors.New("missing parameter")
+	// ErrInvalidParameterCombination: parameters that exclude each other,
+	// or too many datapoints asked for (InvalidParameterCombination).
+	ErrInvalidParameterCombination = errors.New("invalid parameter combination")
+	// ErrResourceNotFound: an alarm that does not exist (ResourceNotFound).
+	ErrResourceNotFound = errors.New("resource not found")
+	// ErrTagResourceNotFound: the resource of a tag operation does not
+	// exist (ResourceNotFoundException).
+	ErrTagResourceNotFound = errors.New("tag resource not found")
+	// ErrLimitExceeded: too many alarms (LimitExceeded).
+	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrInvalidNextToken: a pagination token this service did not issue.
+	ErrInvalidNextToken = errors.New("invalid next token")
+	// ErrInvalidFormat: a value that must be JSON is not (InvalidFormat).
+	ErrInvalidFormat = errors.New("invalid format")
+	// ErrClosed: the monitor is shutting down.
+	ErrClosed = errors.New("monitor: closed")
+)
+
+// Error is a refusal with a message for the API's client.
+type Error struct {
+	Kind    error
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the sentinel.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// PublicMessage is the message for the client (package awserr).
+func (e *Error) PublicMessage() string { return e.Message }
+
+func errorf(kind error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(format string, args ...any) *Error {
+	return errorf(ErrInvalidParameterValue, format, args...)
+}
+
+func missing(name string) *Error {
+	return errorf(ErrMissingParameter, "The parameter %s is required.", name)
+}
+
+func combination(format string, args ...any) *Error {
+	return errorf(ErrInvalidParameterCombination, format, args...)
+}
+
+func clip(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "…"
+	}
+	return s
+}

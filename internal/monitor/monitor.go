@@ -1,0 +1,83 @@
+package monitor
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Options configure a Monitor.
+type Options struct {
+	// KV holds metrics, alarms and their history (a store of the
+	// monitor's own: its writes are frequent and unsynced).
+	KV kv.Store
+	// Region and AccountID name the alarms' ARNs.
+	Region    string
+	AccountID string
+	// Notifier receives alarm actions (SNS topic ARNs); nil fails them
+	// (the failure is in the alarm's history).
+	Notifier Notifier
+	Clock    func() time.Time
+	Logger   *slog.Logger
+	// Tick is how often alarms are looked at (default 1 s); each is
+	// evaluated when one of its periods has ended.
+	Tick time.Duration
+	// IngestDelay is how long after a period's end its datapoints are
+	// taken as complete (default 2 s).
+	IngestDelay time.Duration
+}
+
+// Monitor is a region's CloudWatch: its metric store, alarms and their
+// evaluation.
+type Monitor struct {
+	o      Options
+	log    *slog.Logger
+	store  *Store
+	alarms *alarmSet
+}
+
+// Open opens the monitor over o.KV and starts evaluating its alarms.
+func Open(o Options) (*Monitor, error) {
+	if o.KV == nil || o.Region == "" || o.AccountID == "" {
+		return nil, errors.New("monitor: KV, Region and AccountID are required")
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.IngestDelay <= 0 {
+		o.IngestDelay = 2 * time.Second
+	}
+	m := &Monitor{o: o, log: o.Logger.With("region", o.Region)}
+	var err error
+	if m.store, err = OpenStore(StoreOptions{KV: o.KV, Clock: o.Clock, Logger: m.log}); err != nil {
+		return nil, err
+	}
+	if m.alarms, err = openAlarms(m); err != nil {
+		m.store.Close()
+		return nil, err
+	}
+	m.alarms.start()
+	return m, nil
+}
+
+// Close stops alarm evaluation and the store; pending actions are given
+// up to a few seconds.
+func (m *Monitor) Close() error {
+	return errors.Join(m.alarms.close(), m.store.Close())
+}
+
+// Record stores datapoints that regionfs publishes itself (any
+// namespace, AWS/EFS included); they are not validated as PutMetricData
+// is.
+func (m *Monitor) Record(data []Datum) error { return m.store.write(data) }
+
+// Now is the monitor's clock.
+func (m *Monitor) Now() time.Time { return m.o.Clock() }
