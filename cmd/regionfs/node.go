@@ -52,6 +52,7 @@ type node struct {
 	repl    *replicationPlane // nil when replication is not configured
 	stacks  *cfn.Engine
 	keys    *keys.Keys
+	mon     *monitoring
 	apiOpts region.Options
 	lock    *os.File // flock on the data directory; nil until created
 
@@ -168,6 +169,9 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if n.stacks, err = openStacks(n); err != nil {
 		return fmt.Errorf("cloudformation: %w", err)
 	}
+	if n.mon, err = openMonitoring(n, cache); err != nil {
+		return fmt.Errorf("monitoring: %w", err)
+	}
 	return nil
 }
 
@@ -218,6 +222,7 @@ func (n *node) outage(ctx context.Context) error {
 	if n.repl != nil {
 		err = errors.Join(err, n.repl.suspend(ctx))
 	}
+	n.mon.pause(true)
 	n.log.Warn("region down (outage on demand)")
 	return err
 }
@@ -234,6 +239,7 @@ func (n *node) recover(ctx context.Context) error {
 	if n.repl != nil {
 		err = errors.Join(err, n.repl.resume())
 	}
+	n.mon.pause(false)
 	n.log.Info("region up again")
 	return err
 }
@@ -250,6 +256,7 @@ func (n *node) close(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, n.stopAPI(ctx))
 	n.lns.close()
+	errs = append(errs, n.mon.close())
 	if n.stacks != nil {
 		errs = append(errs, n.stacks.Close())
 	}

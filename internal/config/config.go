@@ -65,6 +65,8 @@ type Config struct {
 	Replicate Replicate `yaml:"replicate"`
 	// Control tunes the control plane.
 	Control Control `yaml:"control"`
+	// SNS configures notifications (topics, alarm actions).
+	SNS SNS `yaml:"sns,omitempty"`
 	// Engine tunes the storage engine.
 	Engine Engine `yaml:"engine"`
 	// Log configures logging.
@@ -216,6 +218,34 @@ type Cluster struct {
 	// every third of it); a standby takes over within about Lease after
 	// the owner died (default 6s).
 	Lease time.Duration `yaml:"lease,omitempty"`
+}
+
+// SNS configures the region's notifications.
+type SNS struct {
+	// PublicURL is where subscribers reach this region's SNS without
+	// signing: the SubscribeURL, UnsubscribeURL and SigningCertURL of the
+	// messages start with it (default: the API listener's URL).
+	PublicURL string `yaml:"public_url,omitempty"`
+	// SMTP is the relay email and email-json subscriptions go through
+	// (none: those protocols are refused).
+	SMTP *SMTP `yaml:"smtp,omitempty"`
+}
+
+// SMTP is a mail relay.
+type SMTP struct {
+	// Address is host:port.
+	Address string `yaml:"address"`
+	// From is the sender address of notifications.
+	From string `yaml:"from"`
+	// Username and the password (inline or in PasswordFile) authenticate
+	// with PLAIN when set.
+	Username     string `yaml:"username,omitempty"`
+	Password     string `yaml:"password,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+	// StartTLS requires STARTTLS (CAFile, when set, authenticates the
+	// relay).
+	StartTLS bool   `yaml:"starttls,omitempty"`
+	CAFile   string `yaml:"ca_file,omitempty"`
 }
 
 // Control tunes the control plane.

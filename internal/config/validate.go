@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -170,8 +172,34 @@ func (c *Config) Validate() error {
 	if e.GCInterval < 0 || e.MergeDelay < 0 || e.ScrubInterval < 0 {
 		p.add("engine", "gc_interval, merge_delay and scrub_interval must not be negative")
 	}
+	c.checkSNS(&p)
 	checkLog(&p, c.Log)
 	return p.err()
+}
+
+func (c *Config) checkSNS(p *problems) {
+	if u := c.SNS.PublicURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" {
+			p.add("sns.public_url", "%q is not an http(s) URL without a query", u)
+		}
+	}
+	m := c.SNS.SMTP
+	if m == nil {
+		return
+	}
+	if err := checkHostPort(m.Address); err != nil {
+		p.add("sns.smtp.address", "%v", err)
+	}
+	if a, err := mail.ParseAddress(m.From); err != nil || a.Address != m.From {
+		p.add("sns.smtp.from", "%q is not an email address", m.From)
+	}
+	if m.Password != "" && m.PasswordFile != "" {
+		p.add("sns.smtp", "give password or password_file, not both")
+	}
+	if (m.Password != "" || m.PasswordFile != "") && m.Username == "" {
+		p.add("sns.smtp.username", "required with a password")
+	}
 }
 
 func (c *Config) checkSubnets(p *problems, vpc netip.Prefix) {

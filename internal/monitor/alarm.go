@@ -124,6 +124,7 @@ type alarmSet struct {
 	lastEval map[string]int64 // alarm → end of the newest period evaluated
 	histSeq  uint32
 	closed   bool
+	paused   bool
 
 	actions chan action
 	stop    chan struct{}

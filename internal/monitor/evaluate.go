@@ -12,7 +12,7 @@ import (
 
 // Notifier runs alarm actions: it publishes a message to an SNS topic.
 type Notifier interface {
-	Publish(ctx context.Context, topicARN, subject, message string) (messageID string, err error)
+	Notify(ctx context.Context, topicARN, subject, message string) (messageID string, err error)
 }
 
 // action is an alarm action waiting to run.
@@ -48,6 +48,10 @@ func (s *alarmSet) evaluateDue(now time.Time) {
 	}
 	ready := now.Add(-s.m.o.IngestDelay).Unix()
 	s.mu.Lock()
+	if s.paused {
+		s.mu.Unlock()
+		return
+	}
 	var list []due
 	for name, a := range s.alarms {
 		end := ready - mod(ready, a.Period)
@@ -372,7 +376,7 @@ func (s *alarmSet) run(act action) {
 		err = fmt.Errorf("no notifier configured")
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = s.m.o.Notifier.Publish(ctx, act.arn, act.subject, act.message)
+		_, err = s.m.o.Notifier.Notify(ctx, act.arn, act.subject, act.message)
 		cancel()
 	}
 	now := s.m.o.Clock()

@@ -74,6 +74,17 @@ func (m *Monitor) Close() error {
 	return errors.Join(m.alarms.close(), m.store.Close())
 }
 
+// Pause stops (true) or resumes (false) alarm evaluation, as a region
+// down on demand does; on resume every alarm is evaluated again.
+func (m *Monitor) Pause(paused bool) {
+	m.alarms.mu.Lock()
+	m.alarms.paused = paused
+	if !paused {
+		m.alarms.lastEval = map[string]int64{}
+	}
+	m.alarms.mu.Unlock()
+}
+
 // Record stores datapoints that regionfs publishes itself (any
 // namespace, AWS/EFS included); they are not validated as PutMetricData
 // is.

@@ -35,7 +35,7 @@ type fakeNotifier struct {
 
 type published struct{ arn, subject, message string }
 
-func (f *fakeNotifier) Publish(_ context.Context, arn, subject, message string) (string, error) {
+func (f *fakeNotifier) Notify(_ context.Context, arn, subject, message string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {

@@ -25,6 +25,10 @@ type metrics struct {
 	verifierResets prometheus.Counter
 	// recordTimeouts counts connections closed for an incomplete record.
 	recordTimeouts prometheus.Counter
+	// dataBytes counts file data read and written (CloudWatch's
+	// DataReadIOBytes and DataWriteIOBytes, package monitor).
+	dataBytes             *prometheus.CounterVec
+	dataRead, dataWritten prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -67,8 +71,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "regionfs_nfs_incomplete_records_total",
 		Help: "Connections closed because a request record did not arrive whole in time (or stalled while others waited for memory).",
 	})
+	m.dataBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "regionfs_nfs_data_bytes_total",
+		Help: "File data bytes served by READ and accepted by WRITE, by direction (read, write).",
+	}, []string{"direction"})
+	m.dataRead, m.dataWritten = m.dataBytes.WithLabelValues("read"), m.dataBytes.WithLabelValues("write")
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts)
+		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts, m.dataBytes)
 	}
 	return m
 }

@@ -43,6 +43,9 @@ func procRead(r *request) (proto.Message, error) {
 			r.s.wb.overlayAttr(t.fs, &at)
 		}
 		res.Data, res.EOF, res.Count = data, eof, uint32(len(data))
+		if err == nil {
+			r.s.met.dataRead.Add(float64(len(data)))
+		}
 	}
 	res.Status = r.status("READ", err)
 	if at.Ino != 0 {

@@ -60,6 +60,7 @@ func procWrite(r *request) (proto.Message, error) {
 	if err == nil {
 		res.Count = uint32(len(data))
 		res.Wcc.After = t.x.fattr(&after)
+		r.s.met.dataWritten.Add(float64(len(data)))
 	} else {
 		res.Wcc.After = t.postOp(r.ctx, r.s)
 	}

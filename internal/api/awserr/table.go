@@ -8,6 +8,8 @@ import (
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/monitor"
+	"github.com/regionfs/regionfs/internal/monitor/notify"
 	"github.com/regionfs/regionfs/internal/replication"
 )
 
@@ -223,10 +225,36 @@ var table = []row{
 	{replication.ErrUnreachable, all(http.StatusConflict, "ConflictException", "The other region of the replication does not answer.")},
 	{replication.ErrUnknownRegion, all(http.StatusBadRequest, "ValidationException", "The region is not one this region replicates with.")},
 
+	// CloudWatch (package monitor): JSON/CBOR shapes and query codes as in
+	// its model.
+	{monitor.ErrInvalidParameterValue, cw(http.StatusBadRequest, "InvalidParameterValueException", "InvalidParameterValue", "A parameter is not valid.")},
+	{monitor.ErrMissingParameter, cw(http.StatusBadRequest, "MissingRequiredParameterException", "MissingParameter", "A required parameter is missing.")},
+	{monitor.ErrInvalidParameterCombination, cw(http.StatusBadRequest, "InvalidParameterCombinationException", "InvalidParameterCombination", "The parameters cannot be combined.")},
+	{monitor.ErrResourceNotFound, cw(http.StatusNotFound, "ResourceNotFound", "ResourceNotFound", "The alarm does not exist.")},
+	{monitor.ErrTagResourceNotFound, cw(http.StatusNotFound, "ResourceNotFoundException", "ResourceNotFoundException", "The resource does not exist.")},
+	{monitor.ErrLimitExceeded, cw(http.StatusBadRequest, "LimitExceededFault", "LimitExceeded", "A limit is exceeded.")},
+	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},
+	{monitor.ErrInvalidFormat, cw(http.StatusBadRequest, "InvalidFormatFault", "InvalidFormat", "The value is not in the expected format.")},
+	{monitor.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+
+	// SNS (package monitor/notify).
+	{notify.ErrInvalidParameter, cw(http.StatusBadRequest, "InvalidParameterException", "InvalidParameter", "Invalid parameter.")},
+	{notify.ErrNotFound, cw(http.StatusNotFound, "NotFoundException", "NotFound", "The resource does not exist.")},
+	{notify.ErrAuthorization, cw(http.StatusForbidden, "AuthorizationErrorException", "AuthorizationError", "Not authorized.")},
+	{notify.ErrTopicLimit, cw(http.StatusForbidden, "TopicLimitExceededException", "TopicLimitExceeded", "Topic limit exceeded.")},
+	{notify.ErrSubscriptionLimit, cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded.")},
+	{notify.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+
 	// The engine, as replication and control let its errors through.
 	{engine.ErrNotReady, all(http.StatusConflict, "ConflictException", "The replica has no consistent state yet.")},
 	{engine.ErrFSNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
 	{engine.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+}
+
+// cw is an error of a query-compatible service (CloudWatch, SNS): its
+// shape name in the JSON column, its query code elsewhere.
+func cw(status int, shape, code, msg string) Code {
+	return Code{REST: Wire{status, code}, JSON: Wire{status, shape}, Query: Wire{status, code}, EC2: Wire{status, code}, Message: msg}
 }
 
 func withEC2(c Code, w Wire) Code {

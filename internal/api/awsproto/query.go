@@ -19,7 +19,8 @@ const (
 // DecodeQuery turns the parameters of an awsQuery request into a value:
 // "A.B=x" is member B of structure A, "A.member.N" the N-th element of
 // list A (N from 1, no gaps), "A.entry.N.key"/"A.entry.N.value" an entry
-// of map A. Action and Version are left out. With ec2 set, lists are
+// of map A (Name/Value where the model renames them). Action and Version
+// are left out. With ec2 set, lists are
 // "A.N" as EC2 writes them.
 func DecodeQuery(v url.Values, ec2 bool) (map[string]any, error) {
 	if len(v) > maxQueryParams {
@@ -170,8 +171,14 @@ func (n *qnode) value(path string) (any, error) {
 			if !ok {
 				return nil, &DecodeError{Member: clip(path), Reason: fmt.Sprintf("is a map whose entry indexes must run from 1 to %d without gaps", len(n.entries))}
 			}
+			// Entries are key/value, or Name/Value for maps whose model
+			// renames them (SNS MessageAttributes).
 			k, kok := c.fields["key"]
 			val, vok := c.fields["value"]
+			if !kok && !vok {
+				k, kok = c.fields["Name"]
+				val, vok = c.fields["Value"]
+			}
 			if !kok || k.leaf == nil || !vok {
 				return nil, &DecodeError{Member: clip(fmt.Sprintf("%s.entry.%d", path, i)), Reason: "needs a key and a value"}
 			}

@@ -89,8 +89,21 @@ func WriteResult(w http.ResponseWriter, p Protocol, svc Service, op string, resu
 	w.Write(body)
 }
 
-// inflate undoes Content-Encoding: gzip (the signature covers the
-// compressed bytes, which the caller has verified).
+// Inflate undoes Content-Encoding: gzip (clients compress PutMetricData;
+// the signature covers the compressed bytes, which the caller has
+// verified) and returns the body and a request without the encoding, for
+// handlers that read the body more than once.
+func Inflate(r *http.Request, body []byte) (*http.Request, []byte, error) {
+	b, err := inflate(r, body)
+	if err != nil || len(r.Header.Values("Content-Encoding")) == 0 {
+		return r, b, err
+	}
+	r = r.Clone(r.Context())
+	r.Header.Del("Content-Encoding")
+	return r, b, nil
+}
+
+// inflate undoes Content-Encoding: gzip.
 func inflate(r *http.Request, body []byte) ([]byte, error) {
 	enc := strings.TrimSpace(strings.ToLower(r.Header.Get("Content-Encoding")))
 	switch enc {

@@ -41,6 +41,10 @@ type Options struct {
 	EFS, EC2, Monitoring, SNS http.Handler
 	// CloudFormation and KMS serve their services likewise.
 	CloudFormation, KMS http.Handler
+	// Unsigned, when set, serves the requests it claims without SigV4
+	// verification: SNS's SubscribeURL, UnsubscribeURL and signing
+	// certificate, which subscribers fetch as plain GETs (as on AWS).
+	Unsigned Unsigned
 	// Registry receives the server's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -50,6 +54,13 @@ type Options struct {
 	// Bodies bounds the request bodies buffered at once (shared with
 	// other servers, or nil for one of the default size of its own).
 	Bodies *Bodies
+}
+
+// Unsigned is a handler of requests that carry no signature by design.
+type Unsigned interface {
+	http.Handler
+	// Claims reports whether r is one of its requests.
+	Claims(r *http.Request) bool
 }
 
 // Server is the API server of one region.
@@ -171,6 +182,12 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		s.metrics.observe(service, w.status, time.Since(start))
 	}()
 
+	if s.o.Unsigned != nil && s.o.Unsigned.Claims(r) {
+		service = ServiceSNS
+		s.o.Unsigned.ServeHTTP(w, r)
+		s.o.Logger.Debug("api unsigned request", "req_id", reqID, "path", r.URL.Path, "status", w.status)
+		return
+	}
 	body, release, err := s.o.Bodies.Read(w, r, s.o.MaxBodyBytes)
 	defer release()
 	if err != nil {

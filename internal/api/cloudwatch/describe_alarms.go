@@ -1,0 +1,44 @@
+package cloudwatch
+
+import (
+	"context"
+
+	"github.com/regionfs/regionfs/internal/monitor"
+)
+
+type describeAlarmsInput struct {
+	AlarmNames          []string `json:"AlarmNames"`
+	AlarmNamePrefix     string   `json:"AlarmNamePrefix"`
+	AlarmTypes          []string `json:"AlarmTypes"`
+	ChildrenOfAlarmName string   `json:"ChildrenOfAlarmName"`
+	ParentsOfAlarmName  string   `json:"ParentsOfAlarmName"`
+	StateValue          string   `json:"StateValue"`
+	ActionPrefix        string   `json:"ActionPrefix"`
+	MaxRecords          int      `json:"MaxRecords"`
+	NextToken           string   `json:"NextToken"`
+}
+
+type describeAlarmsOutput struct {
+	CompositeAlarms []struct{}    `json:"CompositeAlarms"`
+	MetricAlarms    []metricAlarm `json:"MetricAlarms"`
+	NextToken       string        `json:"NextToken,omitempty"`
+}
+
+// describeAlarms: DescribeAlarms.
+func describeAlarms(ctx context.Context, c *call) (any, error) {
+	var in describeAlarmsInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	as, next, err := c.h.m.DescribeAlarms(ctx, monitor.AlarmFilter{Names: in.AlarmNames, NamePrefix: in.AlarmNamePrefix, Types: in.AlarmTypes,
+		ChildrenOfAlarmName: in.ChildrenOfAlarmName, ParentsOfAlarmName: in.ParentsOfAlarmName, State: in.StateValue,
+		ActionPrefix: in.ActionPrefix, MaxRecords: in.MaxRecords, NextToken: in.NextToken})
+	if err != nil {
+		return nil, err
+	}
+	out := describeAlarmsOutput{CompositeAlarms: []struct{}{}, MetricAlarms: []metricAlarm{}, NextToken: next}
+	for _, a := range as {
+		out.MetricAlarms = append(out.MetricAlarms, alarmOut(a))
+	}
+	return &out, nil
+}

@@ -1,0 +1,177 @@
+package cloudwatch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
+	"github.com/regionfs/regionfs/internal/monitor"
+)
+
+// APIVersion is the query protocol's Version.
+const APIVersion = "2010-08-01"
+
+// maxBody bounds a request body (PutMetricData: 1 MB on AWS).
+const maxBody = 2 << 20
+
+var svc = awsproto.Monitoring
+
+// call is one request being served.
+type call struct {
+	h     *Handler
+	r     *http.Request
+	p     awsproto.Protocol
+	body  []byte
+	reqID string
+}
+
+// decode reads the operation's input into in; a member of the wrong type
+// is CloudWatch's InvalidParameterValue.
+func (c *call) decode(in any) error {
+	if err := awsproto.Decode(c.p, c.r, c.body, in); err != nil {
+		var de *awsproto.DecodeError
+		if errors.As(err, &de) {
+			return &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: de.Error()}
+		}
+		return err
+	}
+	return nil
+}
+
+type operation func(ctx context.Context, c *call) (any, error)
+
+var operations = map[string]operation{
+	"GetMetricStatistics":     getMetricStatistics,
+	"GetMetricData":           getMetricData,
+	"ListMetrics":             listMetrics,
+	"PutMetricData":           putMetricData,
+	"PutMetricAlarm":          putMetricAlarm,
+	"DescribeAlarms":          describeAlarms,
+	"DescribeAlarmsForMetric": describeAlarmsForMetric,
+	"DeleteAlarms":            deleteAlarms,
+	"SetAlarmState":           setAlarmState,
+	"DescribeAlarmHistory":    describeAlarmHistory,
+	"EnableAlarmActions":      enableAlarmActions,
+	"DisableAlarmActions":     disableAlarmActions,
+	"TagResource":             tagResource,
+	"UntagResource":           untagResource,
+	"ListTagsForResource":     listTagsForResource,
+}
+
+// Handler serves CloudWatch for one region.
+type Handler struct {
+	m   *monitor.Monitor
+	log *slog.Logger
+}
+
+// NewHandler returns the CloudWatch API over m. Requests reach it verified
+// (package region).
+func NewHandler(m *monitor.Monitor, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{m: m, log: log}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := w.Header().Get("X-Amzn-Requestid")
+	if reqID == "" {
+		reqID = awserr.NewRequestID()
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	p := awsproto.Detect(svc.Name, r, body)
+	rs := awserr.Responder{Protocol: p, Service: svc, RequestID: reqID, Log: h.log}
+	switch {
+	case err != nil:
+		rs.Fail(w, awserr.Errorf(awserr.ErrMalformedRequest, "The request body could not be read."))
+		return
+	case len(body) > maxBody:
+		rs.Fail(w, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body is larger than %d bytes.", maxBody))
+		return
+	}
+	// PutMetricData comes gzip-compressed from some clients.
+	r, body, err = awsproto.Inflate(r, body)
+	if err != nil {
+		rs.Fail(w, &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: err.Error()})
+		return
+	}
+	if p = awsproto.Detect(svc.Name, r, body); p != rs.Protocol {
+		rs.Protocol = p
+	}
+	op, err := operationOf(p, r, body)
+	if err != nil {
+		rs.Fail(w, err)
+		return
+	}
+	rs.Op = op
+	fn := operations[op]
+	c := &call{h: h, r: r, p: p, body: body, reqID: reqID}
+	out, err := fn(r.Context(), c)
+	if err != nil {
+		rs.Fail(w, err)
+		return
+	}
+	awsproto.WriteResult(w, p, svc, op, out, reqID)
+	h.log.Debug("cloudwatch request", "op", op, "protocol", p.String(), "req_id", reqID)
+}
+
+// operationOf names the operation and checks the request's envelope
+// (method, target prefix, path, Version).
+func operationOf(p awsproto.Protocol, r *http.Request, body []byte) (string, error) {
+	op := awsproto.Operation(p, r, body)
+	switch p {
+	case awsproto.JSON10, awsproto.JSON11:
+		t := r.Header.Get("X-Amz-Target")
+		if !strings.HasPrefix(t, svc.TargetPrefix+".") {
+			return "", awserr.Errorf(awserr.ErrUnknownOperation, "The target %s is not a CloudWatch operation.", clip(t))
+		}
+		if r.Method != http.MethodPost {
+			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "CloudWatch JSON requests are POSTs.")
+		}
+	case awsproto.CBOR:
+		if !strings.HasPrefix(r.URL.Path, "/service/"+svc.TargetPrefix+"/operation/") {
+			return "", awserr.Errorf(awserr.ErrUnknownOperation, "The path %s is not a CloudWatch operation.", clip(r.URL.Path))
+		}
+		if r.Method != http.MethodPost {
+			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "CloudWatch CBOR requests are POSTs.")
+		}
+	case awsproto.Query:
+		if r.Method != http.MethodPost && r.Method != http.MethodGet {
+			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "The HTTP method %s is not supported; use POST.", r.Method)
+		}
+		if op == "" {
+			return "", awserr.Errorf(awserr.ErrMissingAction, "The request must contain the parameter Action.")
+		}
+		if v := version(r, body); v != "" && v != APIVersion {
+			return "", awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", clip(op), clip(v))
+		}
+	default:
+		return "", awserr.Errorf(awserr.ErrUnknownOperation, "CloudWatch speaks the query, JSON 1.0 and CBOR protocols.")
+	}
+	if _, ok := operations[op]; !ok {
+		return "", awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", clip(op))
+	}
+	return op, nil
+}
+
+func version(r *http.Request, body []byte) string {
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("Version")
+	}
+	vals, _ := url.ParseQuery(string(body))
+	return vals.Get("Version")
+}
+
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
+	}
+	return s
+}

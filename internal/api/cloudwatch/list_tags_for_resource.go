@@ -1,0 +1,28 @@
+package cloudwatch
+
+import "context"
+
+type listTagsForResourceInput struct {
+	ResourceARN string `json:"ResourceARN"`
+}
+
+type listTagsForResourceOutput struct {
+	Tags []tag `json:"Tags"`
+}
+
+// listTagsForResource: ListTagsForResource.
+func listTagsForResource(ctx context.Context, c *call) (any, error) {
+	var in listTagsForResourceInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	tags, err := c.h.m.ListTagsForResource(ctx, in.ResourceARN)
+	if err != nil {
+		return nil, err
+	}
+	out := listTagsForResourceOutput{Tags: []tag{}}
+	for _, t := range tags {
+		out.Tags = append(out.Tags, tag(t))
+	}
+	return &out, nil
+}
