@@ -1,0 +1,479 @@
+// Package monitoringe2e runs two `regionfs serve` processes and `regionfs
+// edge` on a loopback range of its own (127.61, 127.62) and drives
+// CloudWatch and SNS with the aws CLI, as an operator would: replication
+// lag in AWS/EFS, an SNS topic with an HTTP subscriber and an email
+// subscriber (a local SMTP receiver), an alarm on TimeSinceLastSync that
+// fires when the destination region is killed, a signed notification, the
+// alarm back to OK, and state kept across a restart.
+package monitoringe2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/monitor/notify"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+const (
+	accessKey = "AKIAMONITORE2ETEST01"
+	secretKey = "monitoring-e2e-secret-key-0123456789"
+	pairKey   = "monitoring-e2e-pair-secret-0123456789"
+)
+
+const regionConfig = `
+region: %[1]s
+account_id: "123456789012"
+data_dir: %[2]s/data
+api: {listen: "%[3]s.0.1:7070"}
+nfs: {port: 12049}
+credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
+subnets:
+  - {id: subnet-0e2e0000000000%[4]s1, availability_zone: %[1]sa, cidr: %[3]s.1.0/24}
+security_groups:
+  - {id: sg-0e2e0000000000000%[4]s1, name: default, ingress: [127.0.0.0/8]}
+kms_keys: [{id: 0e2e0e2e-0e2e-4e2e-8e2e-0e2e0e2e0e%[4]s1, aliases: [alias/aws/elasticfilesystem], key_file: %[2]s/kms.key}]
+replication: {listen: "%[3]s.0.1:7443"}
+peers: [{name: %[5]s, replication: "%[6]s.0.1:7443", api: "%[6]s.0.1:7070", secret: ` + pairKey + `}]
+replicate: {heartbeat: 100ms}
+control: {transition_delay: 0s}
+sns: {smtp: {address: "%[7]s", from: "alerts@regionfs.test"}}
+log: {level: info}
+`
+
+const edgeConfig = `
+listen: "127.61.0.9:7070"
+credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
+regions:
+  - {name: us-east-1, api: "127.61.0.1:7070"}
+  - {name: us-west-2, api: "127.62.0.1:7070"}
+`
+
+// proc is a regionfs process.
+type proc struct {
+	t    *testing.T
+	args []string
+	log  string
+	url  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startProc(t *testing.T, bin, log, url string, args ...string) *proc {
+	p := &proc{t: t, args: append([]string{bin}, args...), log: log, url: url}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd = exec.Command(p.args[0], p.args[1:]...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	p.done = done
+	go func() { done <- p.cmd.Wait(); logf.Close() }()
+	testkit.WaitHTTP(p.t, p.url+"/metrics", 60*time.Second, done, p.tail)
+}
+
+func (p *proc) kill9() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *proc) stop() {
+	if p.cmd == nil || p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) tail() string {
+	b, _ := os.ReadFile(p.log)
+	l := strings.Split(string(b), "\n")
+	if len(l) > 40 {
+		l = l[len(l)-40:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "regionfs")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// receiver is an SNS HTTP subscriber: it confirms subscriptions by
+// fetching the SubscribeURL and keeps every message whose signature
+// verifies against the certificate at its SigningCertURL.
+type receiver struct {
+	mu   sync.Mutex
+	msgs []map[string]string
+	bad  []string
+	url  string
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: r}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	r.url = "http://" + ln.Addr().String() + "/hook"
+	return r
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	var m map[string]string
+	json.Unmarshal(body, &m)
+	problem := ""
+	if cert, err := get(m["SigningCertURL"]); err != nil {
+		problem = "certificate: " + err.Error()
+	} else if err := notify.Verify(body, cert); err != nil {
+		problem = "signature: " + err.Error()
+	} else if req.Header.Get("X-Amz-Sns-Message-Type") != m["Type"] {
+		problem = "header x-amz-sns-message-type"
+	}
+	if problem == "" && m["Type"] == "SubscriptionConfirmation" {
+		if _, err := get(m["SubscribeURL"]); err != nil {
+			problem = "SubscribeURL: " + err.Error()
+		}
+	}
+	r.mu.Lock()
+	if problem != "" {
+		r.bad = append(r.bad, problem)
+	} else {
+		r.msgs = append(r.msgs, m)
+	}
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func get(u string) ([]byte, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("GET %s: %s %s", u, resp.Status, b)
+	}
+	return b, err
+}
+
+// alarm returns the first notification of an alarm reaching state.
+func (r *receiver) alarm(name, state string) map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.msgs {
+		if m["Type"] != "Notification" {
+			continue
+		}
+		var a map[string]any
+		if json.Unmarshal([]byte(m["Message"]), &a) == nil && a["AlarmName"] == name && a["NewStateValue"] == state {
+			return a
+		}
+	}
+	return nil
+}
+
+// smtpReceiver is a minimal SMTP server that keeps the messages it gets.
+type smtpReceiver struct {
+	mu   sync.Mutex
+	mail []string
+	addr string
+}
+
+func newSMTP(t *testing.T) *smtpReceiver {
+	s := &smtpReceiver{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *smtpReceiver) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "220 localhost ESMTP test\r\n")
+	var data strings.Builder
+	inData := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if inData {
+			if line == ".\r\n" {
+				inData = false
+				s.mu.Lock()
+				s.mail = append(s.mail, data.String())
+				s.mu.Unlock()
+				data.Reset()
+				fmt.Fprintf(c, "250 OK\r\n")
+				continue
+			}
+			data.WriteString(line)
+			continue
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+			fmt.Fprintf(c, "250 localhost\r\n")
+		case cmd == "DATA":
+			inData = true
+			fmt.Fprintf(c, "354 go ahead\r\n")
+		case cmd == "QUIT":
+			fmt.Fprintf(c, "221 bye\r\n")
+			return
+		default:
+			fmt.Fprintf(c, "250 OK\r\n")
+		}
+	}
+}
+
+func (s *smtpReceiver) find(substr string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.mail {
+		if strings.Contains(decodeMail(m), substr) {
+			return decodeMail(m)
+		}
+	}
+	return ""
+}
+
+// decodeMail returns a message's headers and decoded base64 body.
+func decodeMail(m string) string {
+	head, body, _ := strings.Cut(m, "\r\n\r\n")
+	b, err := base64Decode(strings.ReplaceAll(body, "\r\n", ""))
+	if err != nil {
+		return m
+	}
+	return head + "\n\n" + string(b)
+}
+
+type cli struct {
+	t   *testing.T
+	aws string
+	env []string
+}
+
+func (c *cli) run(args ...string) (string, error) {
+	cmd := exec.Command(c.aws, args...)
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+var linkRe = regexp.MustCompile(`http://\S+Action=ConfirmSubscription\S+`)
+
+func TestAlarmOnReplicationLag(t *testing.T) {
+	awsPath := testkit.NeedTool(t, "aws")
+	bin := buildBinary(t)
+	mail := newSMTP(t)
+	rcv := newReceiver(t)
+	dir := t.TempDir()
+	regions := map[string]*proc{}
+	for _, r := range []struct{ name, net, id, peer, peerNet string }{
+		{"us-east-1", "127.61", "a", "us-west-2", "127.62"},
+		{"us-west-2", "127.62", "b", "us-east-1", "127.61"},
+	} {
+		rd := filepath.Join(dir, r.name)
+		os.MkdirAll(rd, 0o700)
+		os.WriteFile(filepath.Join(rd, "kms.key"), []byte(strings.Repeat("3c", 32)+"\n"), 0o600)
+		cfg := filepath.Join(rd, "region.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, r.name, rd, r.net, r.id, r.peer, r.peerNet, mail.addr)), 0o600)
+		regions[r.name] = startProc(t, bin, filepath.Join(rd, "serve.log"), "http://"+r.net+".0.1:7070", "serve", "--config", cfg)
+	}
+	os.WriteFile(filepath.Join(dir, "edge.yaml"), []byte(edgeConfig), 0o600)
+	startProc(t, bin, filepath.Join(dir, "edge.log"), "http://127.61.0.9:7070", "edge", "--config", filepath.Join(dir, "edge.yaml"))
+	aws := &cli{t: t, aws: awsPath, env: append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL=http://127.61.0.9:7070", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
+		"AWS_CONFIG_FILE="+dir+"/c", "AWS_SHARED_CREDENTIALS_FILE="+dir+"/s")}
+
+	src := aws.must("efs", "create-file-system", "--creation-token", "mon", "--query", "FileSystemId", "--output", "text")
+	testkit.WaitFor(t, "source available", 30*time.Second, func() bool {
+		out, _ := aws.run("efs", "describe-file-systems", "--file-system-id", src, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
+		return out == "available"
+	})
+	aws.must("efs", "create-replication-configuration", "--source-file-system-id", src, "--destinations", `[{"Region":"us-west-2"}]`)
+	var dst string
+	testkit.WaitFor(t, "replication ENABLED", 60*time.Second, func() bool {
+		out, _ := aws.run("efs", "describe-replication-configurations", "--file-system-id", src, "--query",
+			"Replications[0].Destinations[0].[Status,FileSystemId]", "--output", "text")
+		f := strings.Fields(out)
+		if len(f) == 2 && f[0] == "ENABLED" {
+			dst = f[1]
+			return true
+		}
+		return false
+	})
+	start := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	end := time.Now().UTC().Add(10 * time.Minute).Format(time.RFC3339)
+	maxLag := func(region string, dims ...string) (float64, bool) {
+		args := []string{"cloudwatch", "get-metric-statistics", "--region", region, "--namespace", "AWS/EFS", "--metric-name", "TimeSinceLastSync",
+			"--start-time", start, "--end-time", end, "--period", "60", "--statistics", "Maximum", "--output", "json", "--dimensions"}
+		out, err := aws.run(append(args, dims...)...)
+		var r struct{ Datapoints []struct{ Maximum float64 } }
+		if err != nil || json.Unmarshal([]byte(out), &r) != nil || len(r.Datapoints) == 0 {
+			return 0, false
+		}
+		m := 0.0
+		for _, d := range r.Datapoints {
+			m = max(m, d.Maximum)
+		}
+		return m, true
+	}
+	testkit.WaitFor(t, "TimeSinceLastSync datapoints (FileSystemId only)", 30*time.Second, func() bool {
+		_, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src)
+		return ok
+	})
+	testkit.WaitFor(t, "TimeSinceLastSync datapoints (both dimensions)", 30*time.Second, func() bool {
+		_, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src, "Name=DestinationFileSystemId,Value="+dst)
+		return ok
+	})
+	testkit.WaitFor(t, "TimeSinceLastSync measured at the destination", 30*time.Second, func() bool {
+		_, ok := maxLag("us-west-2", "Name=FileSystemId,Value="+src, "Name=DestinationFileSystemId,Value="+dst)
+		return ok
+	})
+	if out := aws.must("cloudwatch", "list-metrics", "--namespace", "AWS/EFS", "--output", "text"); !strings.Contains(out, "StorageBytes") && !strings.Contains(out, src) {
+		t.Fatalf("list-metrics: %s", out)
+	}
+
+	topic := aws.must("sns", "create-topic", "--name", "dr-alerts", "--query", "TopicArn", "--output", "text")
+	if topic != "arn:aws:sns:us-east-1:123456789012:dr-alerts" {
+		t.Fatalf("topic %s", topic)
+	}
+	aws.must("sns", "subscribe", "--topic-arn", topic, "--protocol", "http", "--notification-endpoint", rcv.url)
+	aws.must("sns", "subscribe", "--topic-arn", topic, "--protocol", "email", "--notification-endpoint", "oncall@regionfs.test")
+	testkit.WaitFor(t, "email confirmation", 30*time.Second, func() bool { return mail.find("ConfirmSubscription") != "" })
+	link := linkRe.FindString(mail.find("ConfirmSubscription"))
+	if _, err := get(link); err != nil {
+		t.Fatalf("email confirmation link %q: %v", link, err)
+	}
+	testkit.WaitFor(t, "both subscriptions confirmed", 30*time.Second, func() bool {
+		out, _ := aws.run("sns", "list-subscriptions-by-topic", "--topic-arn", topic, "--query", "Subscriptions[].SubscriptionArn", "--output", "text")
+		f := strings.Fields(out)
+		return len(f) == 2 && strings.HasPrefix(f[0], "arn:aws:sns") && strings.HasPrefix(f[1], "arn:aws:sns")
+	})
+	aws.must("cloudwatch", "put-metric-alarm", "--alarm-name", "lag", "--namespace", "AWS/EFS", "--metric-name", "TimeSinceLastSync",
+		"--dimensions", "Name=FileSystemId,Value="+src, "--statistic", "Maximum", "--period", "10", "--evaluation-periods", "3",
+		"--datapoints-to-alarm", "2", "--threshold", "5", "--comparison-operator", "GreaterThanThreshold", "--treat-missing-data", "breaching",
+		"--alarm-actions", topic, "--ok-actions", topic)
+	state := func() string {
+		out, _ := aws.run("cloudwatch", "describe-alarms", "--alarm-names", "lag", "--query", "MetricAlarms[0].StateValue", "--output", "text")
+		return out
+	}
+	testkit.WaitFor(t, "alarm OK while replicating", 90*time.Second, func() bool { return state() == "OK" })
+
+	regions["us-west-2"].kill9()
+	t0 := time.Now()
+	testkit.WaitFor(t, "alarm ALARM with the destination region down", 120*time.Second, func() bool { return state() == "ALARM" })
+	t.Logf("alarm fired %v after the destination region was killed", time.Since(t0).Round(time.Second))
+	testkit.WaitFor(t, "signed ALARM notification", 60*time.Second, func() bool { return rcv.alarm("lag", "ALARM") != nil })
+	n := rcv.alarm("lag", "ALARM")
+	trig, _ := n["Trigger"].(map[string]any)
+	if n["OldStateValue"] != "OK" || trig["MetricName"] != "TimeSinceLastSync" || trig["Namespace"] != "AWS/EFS" || !strings.Contains(n["NewStateReason"].(string), "greater than the threshold (5.0)") {
+		t.Fatalf("notification %+v", n)
+	}
+	testkit.WaitFor(t, "ALARM email", 60*time.Second, func() bool { return mail.find(`"NewStateValue":"ALARM"`) != "" })
+	if m := mail.find(`"NewStateValue":"ALARM"`); !strings.Contains(m, `Subject: ALARM: "lag" in US East (N. Virginia)`) && !strings.Contains(m, "ALARM") {
+		t.Fatalf("email %s", m)
+	}
+	// The lag keeps growing at the source while the destination is gone.
+	if lag, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src); !ok || lag < 5 {
+		t.Fatalf("lag at the source with the destination down: %v %v", lag, ok)
+	}
+
+	regions["us-west-2"].start()
+	testkit.WaitFor(t, "alarm back to OK", 180*time.Second, func() bool { return state() == "OK" })
+	testkit.WaitFor(t, "signed OK notification", 60*time.Second, func() bool { return rcv.alarm("lag", "OK") != nil })
+	hist := aws.must("cloudwatch", "describe-alarm-history", "--alarm-name", "lag", "--history-item-type", "StateUpdate", "--query", "AlarmHistoryItems[].HistorySummary", "--output", "text")
+	if !strings.Contains(hist, "from OK to ALARM") || !strings.Contains(hist, "from ALARM to OK") {
+		t.Fatalf("history: %s", hist)
+	}
+
+	// The source region restarts: metrics, the alarm and the topic are
+	// still there, and the alarm is evaluated again.
+	regions["us-east-1"].kill9()
+	regions["us-east-1"].start()
+	if lag, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src); !ok || lag < 5 {
+		t.Fatalf("metrics before the restart: %v %v", lag, ok)
+	}
+	if s := state(); s != "OK" && s != "ALARM" {
+		t.Fatalf("alarm state after restart: %q", s)
+	}
+	testkit.WaitFor(t, "alarm OK after the source restarted", 120*time.Second, func() bool { return state() == "OK" })
+	if out := aws.must("sns", "list-topics", "--query", "Topics[].TopicArn", "--output", "text"); out != topic {
+		t.Fatalf("topics after restart: %s", out)
+	}
+	rcv.mu.Lock()
+	bad := rcv.bad
+	rcv.mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatalf("messages that did not verify: %v", bad)
+	}
+}
