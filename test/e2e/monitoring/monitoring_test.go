@@ -330,13 +330,23 @@ func (c *cli) must(args ...string) string {
 
 var linkRe = regexp.MustCompile(`http://\S+Action=ConfirmSubscription\S+`)
 
-func TestAlarmOnReplicationLag(t *testing.T) {
+// world is two regions replicating, the edge and the aws CLI.
+type world struct {
+	regions  map[string]*proc
+	aws      *cli
+	dir      string
+	src, dst string
+}
+
+// newWorld starts us-east-1 (127.61) and us-west-2 (127.62), the edge
+// (127.61.0.9:7070), and a file system in us-east-1 replicated to
+// us-west-2; smtp is the relay of the regions' email subscriptions.
+func newWorld(t *testing.T, smtp string) *world {
+	t.Helper()
 	awsPath := testkit.NeedTool(t, "aws")
 	bin := buildBinary(t)
-	mail := newSMTP(t)
-	rcv := newReceiver(t)
 	dir := t.TempDir()
-	regions := map[string]*proc{}
+	w := &world{regions: map[string]*proc{}, dir: dir}
 	for _, r := range []struct{ name, net, id, peer, peerNet string }{
 		{"us-east-1", "127.61", "a", "us-west-2", "127.62"},
 		{"us-west-2", "127.62", "b", "us-east-1", "127.61"},
@@ -345,32 +355,39 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 		os.MkdirAll(rd, 0o700)
 		os.WriteFile(filepath.Join(rd, "kms.key"), []byte(strings.Repeat("3c", 32)+"\n"), 0o600)
 		cfg := filepath.Join(rd, "region.yaml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, r.name, rd, r.net, r.id, r.peer, r.peerNet, mail.addr)), 0o600)
-		regions[r.name] = startProc(t, bin, filepath.Join(rd, "serve.log"), "http://"+r.net+".0.1:7070", "serve", "--config", cfg)
+		os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, r.name, rd, r.net, r.id, r.peer, r.peerNet, smtp)), 0o600)
+		w.regions[r.name] = startProc(t, bin, filepath.Join(rd, "serve.log"), "http://"+r.net+".0.1:7070", "serve", "--config", cfg)
 	}
 	os.WriteFile(filepath.Join(dir, "edge.yaml"), []byte(edgeConfig), 0o600)
 	startProc(t, bin, filepath.Join(dir, "edge.log"), "http://127.61.0.9:7070", "edge", "--config", filepath.Join(dir, "edge.yaml"))
 	aws := &cli{t: t, aws: awsPath, env: append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL=http://127.61.0.9:7070", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
 		"AWS_CONFIG_FILE="+dir+"/c", "AWS_SHARED_CREDENTIALS_FILE="+dir+"/s")}
-
-	src := aws.must("efs", "create-file-system", "--creation-token", "mon", "--query", "FileSystemId", "--output", "text")
+	w.aws = aws
+	w.src = aws.must("efs", "create-file-system", "--creation-token", "mon", "--query", "FileSystemId", "--output", "text")
 	testkit.WaitFor(t, "source available", 30*time.Second, func() bool {
-		out, _ := aws.run("efs", "describe-file-systems", "--file-system-id", src, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
+		out, _ := aws.run("efs", "describe-file-systems", "--file-system-id", w.src, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
 		return out == "available"
 	})
-	aws.must("efs", "create-replication-configuration", "--source-file-system-id", src, "--destinations", `[{"Region":"us-west-2"}]`)
-	var dst string
+	aws.must("efs", "create-replication-configuration", "--source-file-system-id", w.src, "--destinations", `[{"Region":"us-west-2"}]`)
 	testkit.WaitFor(t, "replication ENABLED", 60*time.Second, func() bool {
-		out, _ := aws.run("efs", "describe-replication-configurations", "--file-system-id", src, "--query",
+		out, _ := aws.run("efs", "describe-replication-configurations", "--file-system-id", w.src, "--query",
 			"Replications[0].Destinations[0].[Status,FileSystemId]", "--output", "text")
 		f := strings.Fields(out)
 		if len(f) == 2 && f[0] == "ENABLED" {
-			dst = f[1]
+			w.dst = f[1]
 			return true
 		}
 		return false
 	})
+	return w
+}
+
+func TestAlarmOnReplicationLag(t *testing.T) {
+	mail := newSMTP(t)
+	rcv := newReceiver(t)
+	w := newWorld(t, mail.addr)
+	aws, regions, src, dst := w.aws, w.regions, w.src, w.dst
 	start := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
 	end := time.Now().UTC().Add(10 * time.Minute).Format(time.RFC3339)
 	maxLag := func(region string, dims ...string) (float64, bool) {
