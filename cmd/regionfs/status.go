@@ -70,6 +70,8 @@ type regionStatus struct {
 	Error        string `json:",omitempty"` // the region could not be asked
 	FileSystems  []fileSystemInfo
 	Replications []replicationInfo
+	Alarms       []alarmInfo
+	AlarmsError  string `json:",omitempty"` // CloudWatch could not be asked
 }
 
 // fileSystemInfo is one file system of a region.
@@ -257,6 +259,11 @@ func regionStatusOf(ctx context.Context, c *opsClient, fsID string) regionStatus
 	for i := range st.FileSystems {
 		st.FileSystems[i].Replication = roleOf(rs, st.FileSystems[i].FileSystemID)
 	}
+	alarms, err := alarmsOf(ctx, c)
+	if err != nil {
+		st.AlarmsError = err.Error()
+	}
+	st.Alarms = alarms
 	return st
 }
 

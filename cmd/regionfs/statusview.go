@@ -30,6 +30,12 @@ func writeRegionStatus(w io.Writer, st regionStatus, d display, rates *rateTrack
 		fmt.Fprintln(w)
 		writeReplication(w, r, st.Time, d, rates)
 	}
+	writeAlarms(w, st.Alarms, d)
+	if st.AlarmsError != "" {
+		for _, l := range wrap(st.AlarmsError, "\nalarms unavailable: ", "    ", d.width) {
+			fmt.Fprintln(w, l)
+		}
+	}
 }
 
 func plural(n int, what string) string {

@@ -332,6 +332,7 @@ var linkRe = regexp.MustCompile(`http://\S+Action=ConfirmSubscription\S+`)
 
 // world is two regions replicating, the edge and the aws CLI.
 type world struct {
+	bin      string
 	regions  map[string]*proc
 	aws      *cli
 	dir      string
@@ -346,7 +347,7 @@ func newWorld(t *testing.T, smtp string) *world {
 	awsPath := testkit.NeedTool(t, "aws")
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	w := &world{regions: map[string]*proc{}, dir: dir}
+	w := &world{bin: bin, regions: map[string]*proc{}, dir: dir}
 	for _, r := range []struct{ name, net, id, peer, peerNet string }{
 		{"us-east-1", "127.61", "a", "us-west-2", "127.62"},
 		{"us-west-2", "127.62", "b", "us-east-1", "127.61"},
@@ -459,6 +460,15 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 	testkit.WaitFor(t, "ALARM email", 60*time.Second, func() bool { return mail.find(`"NewStateValue":"ALARM"`) != "" })
 	if m := mail.find(`"NewStateValue":"ALARM"`); !strings.Contains(m, `Subject: ALARM: "lag" in US East (N. Virginia)`) && !strings.Contains(m, "ALARM") {
 		t.Fatalf("email %s", m)
+	}
+	// regionfs status shows the alarm's state.
+	status := exec.Command(w.bin, "status")
+	status.Env = aws.env
+	if out, err := status.CombinedOutput(); err != nil || !strings.Contains(string(out), "lag") || !strings.Contains(string(out), "ALARM") ||
+		!strings.Contains(string(out), "Maximum > 5, 2 of 3 × 10s") {
+		t.Fatalf("regionfs status: %v\n%s", err, out)
+	} else {
+		t.Logf("regionfs status:\n%s", out)
 	}
 	// The lag keeps growing at the source while the destination is gone.
 	if lag, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src); !ok || lag < 5 {
