@@ -321,6 +321,9 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 		}
 	}()
 	fsID, subPath, _ := strings.Cut(c.source, ":")
+	if c.nfsAddr != "" {
+		fsID, subPath = c.nfsAddr, c.source // the source is an export path
+	}
 	if subPath == "" {
 		subPath = "/"
 	}
