@@ -196,7 +196,7 @@ func TestJSONEncoding(t *testing.T) {
 		M   map[string]float64 `json:"M"`
 		Nil []string           `json:"Nil"`
 	}{T: ts, F: 0.1, N: math.Inf(-1), M: map[string]float64{"p99": 2, "p50": 1}})))
-	if want := `{"T":1767323045.678,"F":0.1,"N":"-Infinity","M":{"p50":1,"p99":2}}`; got != want {
+	if want := `{"T":1767323045.678,"F":0.1,"N":"-Infinity","M":{"p50":1.0,"p99":2.0}}`; got != want {
 		t.Fatalf("%s\nwant %s", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -85,7 +86,13 @@ func writeJSON(b *bytes.Buffer, v any) {
 		case math.IsInf(x, -1):
 			b.WriteString(`"-Infinity"`)
 		default:
-			b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+			// A double keeps its point (7.0), as AWS's services write it,
+			// so that clients decode a float.
+			f := strconv.FormatFloat(x, 'g', -1, 64)
+			if !strings.ContainsAny(f, ".eE") {
+				f += ".0"
+			}
+			b.WriteString(f)
 		}
 	case time.Time:
 		b.WriteString(epochSeconds(x))

@@ -146,6 +146,15 @@ func operationOf(p awsproto.Protocol, r *http.Request, body []byte) (string, err
 		if r.Method != http.MethodPost && r.Method != http.MethodGet {
 			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "The HTTP method %s is not supported; use POST.", r.Method)
 		}
+		if r.Method == http.MethodPost {
+			// Go refuses forms of more than 10,000 parameters (far more
+			// than any operation takes: PutMetricData has at most 1,000
+			// members).
+			if _, err := url.ParseQuery(string(body)); err != nil {
+				return "", &monitor.Error{Kind: monitor.ErrInvalidParameterValue,
+					Message: "The request parameters could not be read (at most 10,000 parameters; PutMetricData takes up to 1,000 MetricData members): " + clip(err.Error()) + "."}
+			}
+		}
 		if op == "" {
 			return "", awserr.Errorf(awserr.ErrMissingAction, "The request must contain the parameter Action.")
 		}
