@@ -129,7 +129,7 @@ func TestConfirmPublishVerify(t *testing.T) {
 	}
 	var nm struct {
 		Type, MessageId, Subject, Message, UnsubscribeURL string
-		MessageAttributes                                map[string]struct{ Type, Value string }
+		MessageAttributes                                 map[string]struct{ Type, Value string }
 	}
 	json.Unmarshal(n.body, &nm)
 	if nm.Type != "Notification" || nm.MessageId != id || nm.Subject != "hello" || nm.Message != "world" || nm.MessageAttributes["k"].Value != "v" ||
@@ -256,7 +256,10 @@ func TestValidation(t *testing.T) {
 		{"bad topic name", func() error { _, err := s.CreateTopic(ctx, "bad name", nil, nil); return err }(), ErrInvalidParameter},
 		{"fifo", func() error { _, err := s.CreateTopic(ctx, "x.fifo", nil, nil); return err }(), ErrInvalidParameter},
 		{"unknown attribute", func() error { _, err := s.CreateTopic(ctx, "x", map[string]string{"Color": "red"}, nil); return err }(), ErrInvalidParameter},
-		{"sqs", func() error { _, err := s.Subscribe(ctx, arn, "sqs", "arn:aws:sqs:us-east-1:1:q", nil, false); return err }(), ErrInvalidParameter},
+		{"sqs", func() error {
+			_, err := s.Subscribe(ctx, arn, "sqs", "arn:aws:sqs:us-east-1:1:q", nil, false)
+			return err
+		}(), ErrInvalidParameter},
 		{"http endpoint", func() error { _, err := s.Subscribe(ctx, arn, "http", "https://x", nil, false); return err }(), ErrInvalidParameter},
 		{"email without relay", func() error { _, err := s.Subscribe(ctx, arn, "email", "a@b.test", nil, false); return err }(), ErrInvalidParameter},
 		{"absent topic", func() error { _, err := s.Publish(ctx, PublishInput{TopicARN: arn + "x", Message: "m"}); return err }(), ErrNotFound},
@@ -265,13 +268,22 @@ func TestValidation(t *testing.T) {
 			_, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: strings.Repeat("x", MaxMessageBytes+1)})
 			return err
 		}(), ErrInvalidParameter},
-		{"subject newline", func() error { _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "m", Subject: "a\nb"}); return err }(), ErrInvalidParameter},
+		{"subject newline", func() error {
+			_, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "m", Subject: "a\nb"})
+			return err
+		}(), ErrInvalidParameter},
 		{"json structure", func() error {
 			_, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: `{"http":"x"}`, MessageStructure: "json"})
 			return err
 		}(), ErrInvalidParameter},
-		{"fifo fields", func() error { _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "m", MessageGroupID: "g"}); return err }(), ErrInvalidParameter},
-		{"sms", func() error { _, err := s.Publish(ctx, PublishInput{PhoneNumber: "+15555550100", Message: "m"}); return err }(), ErrInvalidParameter},
+		{"fifo fields", func() error {
+			_, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "m", MessageGroupID: "g"})
+			return err
+		}(), ErrInvalidParameter},
+		{"sms", func() error {
+			_, err := s.Publish(ctx, PublishInput{PhoneNumber: "+15555550100", Message: "m"})
+			return err
+		}(), ErrInvalidParameter},
 		{"set unknown", s.SetTopicAttributes(ctx, arn, "Nope", "x"), ErrInvalidParameter},
 		{"bad policy", s.SetTopicAttributes(ctx, arn, "Policy", "{"), ErrInvalidParameter},
 		{"other account", func() error { _, err := s.GetTopicAttributes(ctx, "arn:aws:sns:us-east-1:999999999999:v"); return err }(), ErrNotFound},
