@@ -461,6 +461,14 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 	if m := mail.find(`"NewStateValue":"ALARM"`); !strings.Contains(m, `Subject: ALARM: "lag" in US East (N. Virginia)`) && !strings.Contains(m, "ALARM") {
 		t.Fatalf("email %s", m)
 	}
+	for _, args := range [][]string{
+		{"cloudwatch", "get-metric-statistics", "--namespace", "AWS/EFS", "--metric-name", "TimeSinceLastSync", "--dimensions", "Name=FileSystemId,Value=" + src,
+			"--start-time", time.Now().UTC().Add(-2 * time.Minute).Format(time.RFC3339), "--end-time", time.Now().UTC().Format(time.RFC3339),
+			"--period", "60", "--statistics", "Maximum", "--extended-statistics", "p99", "--output", "table"},
+		{"cloudwatch", "describe-alarms", "--alarm-names", "lag", "--query", "MetricAlarms[].[AlarmName,StateValue,StateReason]", "--output", "text"},
+	} {
+		t.Logf("$ aws %s\n%s", strings.Join(args, " "), aws.must(args...))
+	}
 	// regionfs status shows the alarm's state.
 	status := exec.Command(w.bin, "status")
 	status.Env = aws.env
