@@ -1,0 +1,73 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+)
+
+// normalisers turn what varies from run to run into placeholders, most
+// specific first.
+var normalisers = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`arn:aws:[a-z0-9-]+:[a-z0-9-]*:\d*:[A-Za-z0-9/._:+=,@-]+`), "<arn>"},
+	{regexp.MustCompile(`\b(fs|fsmt|fsap|subnet|sg|vpc|rc)-[0-9a-f]{8,40}\b`), "<$1>"},
+	{regexp.MustCompile(`\bAKIA[A-Z2-7]{16}\b`), "<akid>"},
+	{regexp.MustCompile(`\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`), "<uuid>"},
+	{regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`), "<time>"},
+	{regexp.MustCompile(`\b\d+(\.\d+)? ?(B|KiB|MiB|GiB|TiB|PiB)\b`), "<size>"},
+	{regexp.MustCompile(`\b(\d+(\.\d+)?(h|m|s|ms|µs|us|ns))+\b`), "<dur>"},
+	{regexp.MustCompile(`\d+(\.\d+)?`), "<n>"},
+	{regexp.MustCompile(`[ \t]+`), " "},
+}
+
+// normalise returns the shape of a line.
+func normalise(l string) string {
+	for _, n := range normalisers {
+		l = n.re.ReplaceAllString(l, n.repl)
+	}
+	return strings.TrimSpace(l)
+}
+
+// lineMatches reports whether an output line has the shape of a documented
+// one ("…" in it stands for any text).
+func lineMatches(want, got string) bool {
+	parts := strings.Split(want, "…")
+	for i := range parts {
+		parts[i] = normalise(parts[i])
+	}
+	g := normalise(got)
+	if len(parts) == 1 {
+		return g == parts[0]
+	}
+	if !strings.HasPrefix(g, parts[0]) {
+		return false
+	}
+	g = g[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(g, p)
+		if i < 0 {
+			return false
+		}
+		g = g[i+len(p):]
+	}
+	return strings.HasSuffix(g, parts[len(parts)-1])
+}
+
+// matches reports whether output lines have the documented shape; a
+// documented line that is only "…" stands for any number of lines.
+func matches(want, got []string) bool {
+	if len(want) == 0 {
+		return len(got) == 0
+	}
+	if strings.TrimSpace(want[0]) == "…" {
+		for i := 0; i <= len(got); i++ {
+			if matches(want[1:], got[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	return len(got) > 0 && lineMatches(want[0], got[0]) && matches(want[1:], got[1:])
+}
