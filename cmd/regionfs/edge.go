@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"time"
@@ -33,6 +35,9 @@ See examples/edge.yaml.`,
 			cfg, err := config.LoadEdge(path)
 			if err != nil {
 				return err
+			}
+			if _, err := config.Secrets(cfg.Credentials); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w\n(regionfs keygen --edge --config %s writes the missing secret files)", err, path)
 			}
 			log, err := newLogger(lf.apply(cfg.Log), cmd.ErrOrStderr())
 			if err != nil {

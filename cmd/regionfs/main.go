@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newNFSCmd())
-	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd())
+	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd(), newKeygenCmd())
 	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd())
 	root.AddCommand(newMountCmd(), newUmountCmd(), newInstallMountHelperCmd())
 	return root

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +37,11 @@ flight, makes buffered NFS writes durable and closes the store.`,
 			ctx := cmd.Context()
 			n, err := openNode(ctx, cfg, log, nil, exitOnFatal(log))
 			if err != nil {
-				return fmt.Errorf("region %s: %w", cfg.Region, err)
+				err = fmt.Errorf("region %s: %w", cfg.Region, err)
+				if fe := (*filesError)(nil); errors.As(err, &fe) && errors.Is(err, fs.ErrNotExist) {
+					err = fmt.Errorf("%w\n(regionfs keygen --config %s writes the missing secret and key files)", err, path)
+				}
+				return err
 			}
 			log.Info("region serving", "region", cfg.Region, "api", cfg.API.Listen, "nfs_port", cfg.NFS.Port, "data_dir", cfg.DataDir)
 			err = n.serveUntilDone(ctx)

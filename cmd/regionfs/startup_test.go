@@ -121,7 +121,7 @@ func TestServeStartupErrors(t *testing.T) {
 		{
 			name:  "credential secret file missing",
 			files: func(t *testing.T, f startupFiles) { os.Remove(f.secret) },
-			want:  []string{"region eu-central-1: config: secret of AKIASTARTUPTEST0001: open ", "access.secret: no such file or directory"},
+			want:  []string{"region eu-central-1: config: secret of AKIASTARTUPTEST0001: open ", "access.secret: no such file or directory", "\n(regionfs keygen --config "},
 		},
 		{
 			name:  "credential secret too short",
@@ -131,7 +131,7 @@ func TestServeStartupErrors(t *testing.T) {
 		{
 			name:  "kms key file missing",
 			files: func(t *testing.T, f startupFiles) { os.Remove(f.key) },
-			want:  []string{"kms key key-1: open ", "kms.key: no such file or directory"},
+			want:  []string{"kms key key-1: open ", "kms.key: no such file or directory", "writes the missing secret and key files)"},
 		},
 		{
 			name:  "kms key material of the wrong size",
