@@ -237,7 +237,7 @@ func TestDurableDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s = open(t, store.CrashClone())
+	open(t, store.CrashClone())
 	testkit.WaitFor(t, "delivery after the restart", 10*time.Second, func() bool { return len(ep.messages()) == 2 })
 	if !strings.Contains(string(ep.messages()[1].body), "survives") {
 		t.Fatal(string(ep.messages()[1].body))
