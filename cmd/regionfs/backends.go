@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 )
 
 // openMetadata opens the region's metadata store: Pebble under
@@ -21,7 +24,7 @@ import (
 // PostgreSQL the node first becomes the region's owner (it waits as a
 // standby while another node is), and every commit is fenced by the
 // ownership lease; onLost ends the process when the lease is lost.
-func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onLost func(error)) (kv.Store, *regionLease, error) {
+func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onLost func(error), guard *space.Guard) (kv.Store, *regionLease, error) {
 	if cfg.Metadata != "" {
 		name := leaseName(cfg.Region)
 		s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, CreateDatabase: true, Logger: log,
@@ -41,6 +44,18 @@ func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cac
 	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize)}
 	if cache == nil {
 		popts.CacheSizeBytes = int64(cfg.Engine.CacheSize)
+	}
+	if guard != nil {
+		// Without room to replay its log Pebble retries the failing flush
+		// forever: say so instead (the guard has given its reserve back).
+		if err := guard.CheckReplayRoom(filepath.Join(cfg.DataDir, "kv"), 1<<20); err != nil {
+			return nil, nil, fmt.Errorf("data disk full: %w", err)
+		}
+		popts.OnBackgroundError = func(err error) {
+			if errors.Is(err, syscall.ENOSPC) {
+				guard.Refresh()
+			}
+		}
 	}
 	s, err := pebblekv.Open(filepath.Join(cfg.DataDir, "kv"), popts)
 	if err != nil {

@@ -72,6 +72,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 		NFSPort:         cfg.NFS.Port,
 		TransitionDelay: cfg.TransitionDelayOrDefault(),
 		Logger:          n.log,
+		Storage:         n.space.Status,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -349,13 +350,23 @@ func ensureKeyFile(path string) error {
 }
 
 // writeFileAtomic writes a file durably: temp file, fsync, rename, fsync
-// of the directory.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+// of the directory; a failure leaves the old file as it was (and no temp
+// file). A file that already holds b is not rewritten, so that a restart on
+// a full disk does not depend on writing what it already has.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) (err error) {
+	if old, rerr := os.ReadFile(path); rerr == nil && bytes.Equal(old, b) {
+		return nil
+	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err

@@ -30,6 +30,8 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 	"github.com/regionfs/regionfs/internal/nfs"
 	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 	"github.com/regionfs/regionfs/internal/serve"
@@ -55,6 +57,7 @@ type node struct {
 	mon     *monitoring
 	apiOpts region.Options
 	lock    *os.File // flock on the data directory; nil until created
+	space   *space.Guard
 
 	// lns holds the listeners bound at start until they serve (nil after).
 	lns *regionListeners
@@ -80,7 +83,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	var store kv.Store
 	var lease *regionLease
 	if cfg.Metadata != "" {
-		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal); err != nil {
+		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -119,10 +122,26 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if err := n.keyring.Attach(filepath.Join(cfg.DataDir, "kms", "keyring.json")); err != nil {
 		return fmt.Errorf("kms keyring: %w", err)
 	}
+	// The space guard before the metadata store: on a full disk it gives
+	// the reserve back so that the store can replay its log.
+	dataDisk, err := disk.NewOS(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if n.space, err = space.Open(space.Options{Disk: dataDisk, MinFreeBytes: int64(cfg.Engine.MinFreeSpace),
+		ReserveBytes: int64(cfg.Engine.ReservedSpace), Logger: log, Registerer: n.reg}); err != nil {
+		return err
+	}
 	if n.store == nil {
-		if n.store, n.lease, err = openMetadata(ctx, cfg, log, cache, onFatal); err != nil {
+		if n.store, n.lease, err = openMetadata(ctx, cfg, log, cache, onFatal, n.space); err != nil {
 			return err
 		}
+	}
+	if ps, ok := n.store.(*pebblekv.Store); ok {
+		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "regionfs_kv_background_errors_total",
+			Help: "Errors of the metadata store's background work (flushes, compactions; e.g. no space left), which it retries.",
+		}, func() float64 { return float64(ps.BackgroundErrors()) }))
 	}
 	blockStores, err := openBlocks(ctx, cfg, log)
 	if err != nil {
@@ -138,16 +157,19 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		InlineMax: int(e.InlineMax), MaxRecordBytes: int(e.MaxRecordSize), MaxGroup: e.MaxGroup,
 		QueueDepth: e.QueueDepth, BatchEntries: e.BatchEntries, BlockCacheBytes: int64(e.BlockCacheSize),
 		GCInterval: e.GCInterval, MergeDelay: e.MergeDelay, ScrubInterval: e.ScrubInterval,
-		OnFatal: onFatal, Registerer: n.reg,
+		OnFatal: onFatal, Registerer: n.reg, Space: n.space,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	n.space.Start()
 	if n.nfsCA, err = tlsca.Open(filepath.Join(cfg.DataDir, "tls"), "regionfs "+cfg.Region+" NFS CA"); err != nil {
 		return fmt.Errorf("nfs tls: %w", err)
 	}
 	n.targets = nfs.NewTargets(nfs.TargetsOptions{Logger: log, Registerer: n.reg, Bind: subnetBinder(cfg),
-		CA: n.nfsCA, Region: cfg.Region, ClientAuth: nfsClientAuth(cfg.NFS.TLSClientAuth)})
+		CA: n.nfsCA, Region: cfg.Region, ClientAuth: nfsClientAuth(cfg.NFS.TLSClientAuth),
+		RequestBufferBytes: int64(cfg.NFS.RequestBuffer), ReplyBufferBytes: int64(cfg.NFS.ReplyBuffer),
+		RecordTimeout: cfg.NFS.RecordTimeout})
 	if n.control, err = openControl(ctx, n); err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -291,6 +313,10 @@ func (n *node) closeStorage() error {
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
 		n.store = nil
+	}
+	if n.space != nil {
+		n.space.Close()
+		n.space = nil
 	}
 	if n.lock != nil {
 		errs = append(errs, n.lock.Close()) // releases the flock

@@ -72,6 +72,20 @@ type regionStatus struct {
 	Replications []replicationInfo
 	Alarms       []alarmInfo
 	AlarmsError  string `json:",omitempty"` // CloudWatch could not be asked
+	// Storage is the data disk (free space, DISK FULL); nil when the
+	// region does not say.
+	Storage *storageStatus `json:",omitempty"`
+}
+
+// storageStatus is the answer of GET /2015-02-01/regionfs/storage-status.
+type storageStatus struct {
+	Known                      bool
+	AvailableBytes, TotalBytes uint64
+	MinFreeBytes, ReserveBytes int64
+	Reserved, Full             bool
+	FullSince                  *epochTime `json:",omitempty"`
+	RefusedWrites              uint64
+	Error                      string `json:",omitempty"`
 }
 
 // fileSystemInfo is one file system of a region.
@@ -258,6 +272,10 @@ func regionStatusOf(ctx context.Context, c *opsClient, fsID string) regionStatus
 	st.Replications = append(st.Replications, rs.Replications...)
 	for i := range st.FileSystems {
 		st.FileSystems[i].Replication = roleOf(rs, st.FileSystems[i].FileSystemID)
+	}
+	var disk storageStatus
+	if err := c.call(ctx, "GET", "/2015-02-01/regionfs/storage-status", nil, nil, &disk); err == nil && disk.Known {
+		st.Storage = &disk
 	}
 	alarms, err := alarmsOf(ctx, c)
 	if err != nil {

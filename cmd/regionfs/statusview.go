@@ -26,6 +26,7 @@ func writeRegionStatus(w io.Writer, st regionStatus, d display, rates *rateTrack
 		return
 	}
 	writeFileSystems(w, st.FileSystems, d)
+	writeStorage(w, st.Storage, d)
 	for _, r := range st.Replications {
 		fmt.Fprintln(w)
 		writeReplication(w, r, st.Time, d, rates)
@@ -202,4 +203,37 @@ func humanBytes(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// writeStorage prints the data disk's line, and what a full disk means:
+//
+//	data disk: 1.2 GiB free of 20.0 GiB (floor 256.0 MiB, reserve 64.0 MiB held)
+//	DISK FULL since 2026-12-04T19:20:00Z: writes are refused (3 so far); deletions work. …
+func writeStorage(w io.Writer, s *storageStatus, d display) {
+	if s == nil || !s.Known {
+		return
+	}
+	reserve := "reserve given back"
+	if s.Reserved {
+		reserve = "reserve " + humanBytes(uint64(max(s.ReserveBytes, 0))) + " held"
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, clipWidth(fmt.Sprintf("data disk: %s free of %s (floor %s, %s)", humanBytes(s.AvailableBytes),
+		humanBytes(s.TotalBytes), humanBytes(uint64(max(s.MinFreeBytes, 0))), reserve), d.width))
+	if s.Full {
+		since := ""
+		if s.FullSince != nil {
+			since = " since " + s.FullSince.UTC().Format(time.RFC3339)
+		}
+		msg := fmt.Sprintf("DISK FULL%s: writes are refused (%d so far); deletions work. Free space or grow the disk: writes resume on their own.",
+			since, s.RefusedWrites)
+		for _, l := range wrap(msg, "", "  ", d.width) {
+			fmt.Fprintln(w, l)
+		}
+	}
+	if s.Error != "" {
+		for _, l := range wrap(s.Error, "data disk: ", "  ", d.width) {
+			fmt.Fprintln(w, l)
+		}
+	}
 }

@@ -97,6 +97,14 @@ type NFS struct {
 	// the region's NFS CA (DATA_DIR/tls/ca.pem): "none" (default),
 	// "request" (verified when given) or "require" (mutual TLS).
 	TLSClientAuth string `yaml:"tls_client_auth,omitempty"`
+	// RequestBuffer bounds the request bytes the region's mount targets
+	// hold in memory at once (default 128MiB), ReplyBuffer the reply bytes
+	// not yet written to their clients (default 256MiB); RecordTimeout
+	// bounds receiving one request once it has started (default 10s). A
+	// client that stops reading or sending slows down only itself.
+	RequestBuffer Size          `yaml:"request_buffer,omitempty"`
+	ReplyBuffer   Size          `yaml:"reply_buffer,omitempty"`
+	RecordTimeout time.Duration `yaml:"record_timeout,omitempty"`
 }
 
 // Credential is one access key. The secret is given inline or in a file
@@ -269,6 +277,14 @@ type Engine struct {
 	MergeDelay     time.Duration `yaml:"merge_delay"`
 	ScrubInterval  time.Duration `yaml:"scrub_interval"`
 	MemTableSize   Size          `yaml:"memtable_size"`
+	// MinFreeSpace is the data disk's free-space floor: below it, writes
+	// that grow what the region stores are refused (NFS3ERR_NOSPC,
+	// InsufficientThroughputCapacity) and deletions still work (default
+	// 256MiB). ReservedSpace is the reserve file kept in the data
+	// directory and given back when the disk fills up, so that the region
+	// can restart and delete (default 128MiB). See package engine/space.
+	MinFreeSpace  Size `yaml:"min_free_space"`
+	ReservedSpace Size `yaml:"reserved_space"`
 }
 
 // Log configures the slog handler.

@@ -134,6 +134,10 @@ func checkAccessPointPath(p string) error {
 	if p == "/" {
 		return nil
 	}
+	if strings.ContainsFunc(p, isControl) {
+		// NUL above all: such a path can never be created or mounted.
+		return badRequest("Invalid root directory path %q: control characters are not allowed.", clip(p))
+	}
 	if !utf8.ValidString(p) || utf8.RuneCountInString(p) > 100 || !strings.HasPrefix(p, "/") {
 		return badRequest("Invalid root directory path '%s': it must be '/' or an absolute path of at most 100 characters.", clip(p))
 	}
@@ -142,9 +146,8 @@ func checkAccessPointPath(p string) error {
 		return badRequest("Invalid root directory path '%s': at most 4 directory levels are allowed.", clip(p))
 	}
 	for _, c := range parts {
-		// The EFS model's pattern, and no control characters (NUL above
-		// all: such a path can never be created or mounted).
-		if c == "" || c[0] == '.' || strings.ContainsAny(c, "$#<>;`|&?{}^*\n") || strings.ContainsFunc(c, isControl) {
+		// The EFS model's pattern.
+		if c == "" || c[0] == '.' || strings.ContainsAny(c, "$#<>;`|&?{}^*\n") {
 			return badRequest("Invalid root directory path '%s': component '%s' is not allowed.", clip(p), clip(c))
 		}
 	}

@@ -49,8 +49,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 
+// maxPooled bounds the buffers kept in bufPool: larger ones (WRITE
+// records) go to the server's bounded list of record buffers, or to the
+// garbage collector, so that idle memory stays bounded and is given back.
+const maxPooled = 256 << 10
+
 func putBuf(b *[]byte) {
-	if cap(*b) > 4<<20 {
+	if cap(*b) > maxPooled {
 		return
 	}
 	*b = (*b)[:0]
@@ -185,13 +190,47 @@ func (c *conn) serve() {
 // bytes granted for it.
 type record struct {
 	buf     *[]byte
+	big     bool // buf is one of the server's record buffers
 	data    []byte
 	granted int64 // from both the connection's and the server's budget
 }
 
+// bigRecord: records larger than this are read into one of the server's
+// record buffers (MaxRecordBytes each, at most recordBuffers kept).
+const (
+	bigRecord     = 64 << 10
+	recordBuffers = 16
+)
+
+// recordBuf returns a buffer for a record that starts with n bytes.
+func (c *conn) recordBuf(rec *record, n int) {
+	if n <= bigRecord {
+		rec.buf = getBuf()
+		return
+	}
+	rec.big = true
+	select {
+	case b := <-c.s.recBufs:
+		rec.buf = &b
+	default:
+		b := make([]byte, 0, c.s.o.MaxRecordBytes)
+		rec.buf = &b
+	}
+}
+
 // freeRecord returns a record's buffer and request bytes.
 func (c *conn) freeRecord(r *record) {
-	putBuf(r.buf)
+	switch {
+	case r.buf == nil:
+	case r.big && cap(*r.buf) == c.s.o.MaxRecordBytes:
+		select {
+		case c.s.recBufs <- (*r.buf)[:0]:
+		default:
+		}
+	case !r.big:
+		putBuf(r.buf)
+	}
+	r.buf = nil
 	c.request.release(r.granted)
 	c.s.requests.release(r.granted)
 	r.granted = 0
@@ -234,10 +273,14 @@ var (
 // that makes no progress for a second while other connections wait for
 // request bytes is abandoned (the connection is closed).
 func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
-	rec := &record{buf: getBuf()}
-	data := (*rec.buf)[:0]
+	// No buffer is taken before the first fragment's bytes are granted: a
+	// connection waiting for a record holds no memory.
+	rec := &record{}
+	var data []byte
 	fail := func(err error) (*record, error) {
-		*rec.buf = data
+		if rec.buf != nil {
+			*rec.buf = data
+		}
 		c.freeRecord(rec)
 		return nil, err
 	}
@@ -271,6 +314,8 @@ func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
 		if first {
 			// The clock starts once the bytes may be read.
 			deadline = time.Now().Add(c.s.o.RecordTimeout)
+			c.recordBuf(rec, n)
+			data = (*rec.buf)[:0]
 		}
 		start := len(data)
 		if cap(data)-start < n {

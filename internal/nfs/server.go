@@ -162,10 +162,12 @@ type Server struct {
 	// (Options.Budgets).
 	requests, replies *Budget
 	memReturn         memoryReturner
-	drc               *drc
-	wb                *writeback
-	ra                *readahead
-	met               *metrics
+	// recBufs keeps a few record buffers of MaxRecordBytes for reuse.
+	recBufs chan []byte
+	drc     *drc
+	wb      *writeback
+	ra      *readahead
+	met     *metrics
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
 
@@ -204,6 +206,7 @@ func NewServer(o Options) *Server {
 	s.met = newMetrics(o.Registerer)
 	s.resetVerifier()
 	s.requests, s.replies = o.Budgets.Request, o.Budgets.Reply
+	s.recBufs = make(chan []byte, recordBuffers)
 	s.requests.setOnDrain(s.memReturn.schedule)
 	s.met.watchBudgets(o.Registerer, s.requests, s.replies)
 	s.wb = newWriteback(s)

@@ -38,6 +38,11 @@ type TargetsOptions struct {
 	CA         *tlsca.CA
 	Region     string
 	ClientAuth tls.ClientAuthType
+	// RequestBufferBytes and ReplyBufferBytes size the budgets every mount
+	// target of the region shares (the defaults when 0); RecordTimeout
+	// bounds receiving one request (see limits.go).
+	RequestBufferBytes, ReplyBufferBytes int64
+	RecordTimeout                        time.Duration
 }
 
 // Targets serves a region's mount targets, each an NFS server on its own
@@ -74,7 +79,8 @@ func NewTargets(o TargetsOptions) *Targets {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Targets{o: o, log: o.Logger, targets: map[string]*servedTarget{}, budgets: NewBudgets(0, 0)}
+	return &Targets{o: o, log: o.Logger, targets: map[string]*servedTarget{},
+		budgets: NewBudgets(o.RequestBufferBytes, o.ReplyBufferBytes)}
 }
 
 // Start serves mt until Stop; a mount target already served is updated.
@@ -227,10 +233,11 @@ func (m *Targets) listenLocked(t *servedTarget) error {
 		}
 	}
 	srv := NewServer(Options{
-		TLS:        tcfg,
-		Registerer: reg,
-		Budgets:    m.budgets,
-		Logger:     m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
+		TLS:           tcfg,
+		Registerer:    reg,
+		Budgets:       m.budgets,
+		RecordTimeout: m.o.RecordTimeout,
+		Logger:        m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
 		Admit: func(remote netip.AddrPort) bool {
 			for _, p := range *t.ingress.Load() {
 				if p.Contains(remote.Addr().Unmap()) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -427,4 +429,40 @@ func newMetrics(reg prometheus.Registerer, g *Guard) *metrics {
 			func(s Status) float64 { return b(s.Full) }),
 	)
 	return m
+}
+
+// ErrNoRoomToReplay: the disk lacks the space the metadata store needs to
+// replay its write-ahead log at start-up.
+var ErrNoRoomToReplay = errors.New("no room to replay the metadata store's log")
+
+// CheckReplayRoom reports, before the metadata store opens, whether the
+// disk has room for it to replay its write-ahead log (the *.log files of
+// dir, written out again as tables) with margin bytes to spare. Without
+// that room Pebble retries the failing flush forever and never opens: a
+// clear error is better. The guard has given its reserve back by then.
+func (g *Guard) CheckReplayRoom(dir string, margin int64) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("space: %w", err)
+	}
+	var wal int64
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".log") {
+			if info, err := e.Info(); err == nil {
+				wal += info.Size()
+			}
+		}
+	}
+	g.mu.Lock()
+	_ = g.statLocked()
+	avail := int64(g.avail)
+	g.mu.Unlock()
+	if need := wal + margin; avail < need {
+		return fmt.Errorf("%w: %s free, about %s needed (log %s): free some space in the data directory's file system (the data itself is intact) and start again",
+			ErrNoRoomToReplay, human(uint64(avail)), human(uint64(need)), human(uint64(wal)))
+	}
+	return nil
 }

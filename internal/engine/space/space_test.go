@@ -172,3 +172,40 @@ func TestLoop(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestCheckReplayRoom: the metadata store is not opened on a disk without
+// room to replay its log (Pebble would retry the failing flush forever).
+func TestCheckReplayRoom(t *testing.T) {
+	dir := t.TempDir()
+	kvDir := filepath.Join(dir, "kv")
+	if err := os.MkdirAll(kvDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kvDir, "000012.log"), make([]byte, 10*mib), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kvDir, "000011.sst"), make([]byte, 50*mib), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := disk.NewOS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := uint64(5 * mib)
+	g, err := Open(Options{Disk: &usageDisk{FS: d, free: &free}, MinFreeBytes: 100 * mib, ReserveBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.CheckReplayRoom(kvDir, mib)
+	if !errors.Is(err, ErrNoRoomToReplay) {
+		t.Fatalf("5 MiB free for a 10 MiB log: %v", err)
+	}
+	t.Log(err)
+	free = 12 * mib
+	if err := g.CheckReplayRoom(kvDir, mib); err != nil {
+		t.Fatalf("12 MiB free for a 10 MiB log: %v", err)
+	}
+	if err := g.CheckReplayRoom(filepath.Join(dir, "none"), mib); err != nil {
+		t.Fatalf("no store yet: %v", err)
+	}
+}
