@@ -263,7 +263,8 @@ func regionStatusOf(ctx context.Context, c *opsClient, fsID string) regionStatus
 	var rs replicationStatus
 	if err := c.call(ctx, "GET", "/2015-02-01/regionfs/replication-status", q, nil, &rs); err != nil {
 		var ae *apiError
-		if !errors.As(err, &ae) || ae.Code != "ReplicationNotFound" {
+		// UnknownOperationException: the region has no replication configured.
+		if !errors.As(err, &ae) || ae.Code != "ReplicationNotFound" && ae.Code != "UnknownOperationException" {
 			st.Error = fmt.Sprintf("%s: replication status: %v", c.cfg.Region, err)
 			return st
 		}

@@ -226,6 +226,11 @@ func TestRestartOnFullDisk(t *testing.T) {
 	if v, ok := r.metric("regionfs_disk_full"); !ok || v != 1 {
 		t.Fatalf("regionfs_disk_full = %v (%v), want 1", v, ok)
 	}
+	status := r.status()
+	if !strings.Contains(status, "DISK FULL") || !strings.Contains(status, "deletions work") {
+		t.Fatalf("regionfs status on a full disk does not say so:\n%s", status)
+	}
+	t.Logf("regionfs status:\n%s", status)
 	// Deletions work.
 	if _, err := c2.Remove(ctx, root2, "smallc"); err != nil {
 		t.Fatalf("REMOVE on a full disk: %v", err)

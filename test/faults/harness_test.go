@@ -313,6 +313,20 @@ func (r *region) countLog(substr string) int {
 	return strings.Count(r.output(), substr)
 }
 
+// status runs `regionfs status` against the region, as an operator would.
+func (r *region) status() string {
+	r.t.Helper()
+	cmd := exec.Command(regionfsBinary(r.t), "status")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
+		"AWS_REGION="+regionName, "AWS_ENDPOINT_URL_EFS=http://"+r.api, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("regionfs status: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
 // rssBytes is the resident set size of the process.
 func (r *region) rssBytes() int64 {
 	r.t.Helper()
