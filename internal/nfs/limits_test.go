@@ -63,10 +63,10 @@ func TestBudget(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10 s")
+			t.Fatal("condition not reached in a minute")
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -104,7 +104,7 @@ func TestReplyEstimate(t *testing.T) {
 // fh and never reads the replies.
 func slowReader(t *testing.T, v *testEnv, fh proto.FH, n int, count uint32) net.Conn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", v.addr, 5*time.Second)
+	nc, err := net.DialTimeout("tcp", v.addr, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestSlowReadersDoNotStallOthers(t *testing.T) {
 	// Another client is served at once, again and again.
 	other := v.dial()
 	for i := range 50 {
-		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if _, err := other.GetAttr(octx, cr.FH); err != nil {
 			t.Fatalf("GETATTR %d of another client with slow readers connected: %v", i, err)
 		}
@@ -204,7 +204,9 @@ func TestPartialRecordFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	flood := make([]net.Conn, conns)
 	for i := range flood {
-		nc, err := net.DialTimeout("tcp", v.addr, 5*time.Second)
+		// Generous timeouts: this checks memory and liveness, not latency
+		// (test/faults measures that), and CI machines can be loaded.
+		nc, err := net.DialTimeout("tcp", v.addr, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +217,7 @@ func TestPartialRecordFlood(t *testing.T) {
 			defer wg.Done()
 			var hdr [4]byte
 			binary.BigEndian.PutUint32(hdr[:], 1<<31|record)
-			_ = nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Minute))
 			nc.Write(append(hdr[:], make([]byte, record-4<<10)...))
 		}()
 	}
@@ -225,7 +227,7 @@ func TestPartialRecordFlood(t *testing.T) {
 	var ms runtime.MemStats
 	start := time.Now()
 	for time.Since(start) < 2*time.Second {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		_, err := c.GetAttr(ctx, root)
 		cancel()
 		if err != nil {
@@ -250,7 +252,7 @@ func TestPartialRecordFlood(t *testing.T) {
 	}
 	// Every flood connection is closed by the server.
 	for i, nc := range flood {
-		_ = nc.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_ = nc.SetReadDeadline(time.Now().Add(time.Minute))
 		var b [1]byte
 		if n, err := nc.Read(b[:]); n != 0 || err == nil || isTimeout(err) {
 			t.Fatalf("flood connection %d still open: %d %v", i, n, err)
