@@ -47,7 +47,9 @@ func sampleStatus(now time.Time) regionStatus {
 				SizeInBytes: 1<<40 + 12345, Protection: "REPLICATING", MountTargets: 12, Replication: "← ap-southeast-2"},
 			{FileSystemID: "fs-0aaaaaaaaaaaaaaaa", LifeCycleState: "available", Protection: "ENABLED"},
 		},
-		Replications: []replicationInfo{initial, journal, sums, done}}
+		Replications: []replicationInfo{initial, journal, sums, done},
+		Storage: &storageStatus{Known: true, AvailableBytes: 20 << 20, TotalBytes: 256 << 20, MinFreeBytes: 32 << 20,
+			ReserveBytes: 16 << 20, Full: true, FullSince: ep(now.Add(-time.Minute)), RefusedWrites: 3}}
 }
 
 func renderStatus(st regionStatus, d display) string {
@@ -82,6 +84,8 @@ func TestStatusLayout(t *testing.T) {
 			"resync by checksums  7.0 MiB sent", "running 10s",
 			"initial sync  done: 1.0 GiB, 250 files in 8s (128.0 MiB/s) at ", "applied 9999 records",
 			"! destination region ap-southeast-2 unreachable", "kept, read-only, in fs-0ffffffffffffffff",
+			"data disk: 20.0 MiB free of 256.0 MiB (floor 32.0 MiB, reserve given back)",
+			"DISK FULL since 2026-12-02T00:40:51Z: writes are refused (3 so far); deletions work.",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("tty=%v width=%d: no %q", d.tty, d.width, want)
@@ -116,6 +120,11 @@ func TestStatusJSON(t *testing.T) {
 			Error        string
 			FileSystems  []map[string]any
 			Replications []map[string]any
+			Storage      *struct {
+				Full           bool
+				AvailableBytes uint64
+				FullSince      float64
+			}
 		}
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
@@ -128,6 +137,12 @@ func TestStatusJSON(t *testing.T) {
 	s := r["InitialSync"].(map[string]any)
 	if r["ReplicationId"] != "rc-0000000000000001" || s["BytesTotal"] != float64(1<<30) || s["Started"] != float64(now.Add(-10*time.Second).Unix()) {
 		t.Errorf("replication: %v", r)
+	}
+	if st := got.Regions[0].Storage; st == nil || !st.Full || st.AvailableBytes != 20<<20 || st.FullSince != float64(now.Add(-time.Minute).Unix()) {
+		t.Errorf("storage: %+v in %s", st, b)
+	}
+	if got.Regions[1].Storage != nil {
+		t.Errorf("storage of a region that did not answer: %+v", got.Regions[1].Storage)
 	}
 	if f := got.Regions[0].FileSystems[0]; f["FileSystemId"] != "fs-08273444bee97906d" || f["Replication"] != "← ap-southeast-2" {
 		t.Errorf("file system: %v", f)
