@@ -427,7 +427,7 @@ func (r *Region) UpdateFileSystemProtection(ctx context.Context, ref string, pro
 		// takes writes again when its owner says so.
 		if fs, err := r.engineFS(f.ID); err == nil {
 			if mode, _ := fs.Mode(); mode == engine.ModeFenced {
-				if err := fs.Unfence(ctx); err != nil {
+				if err := fs.Replica().Unfence(ctx); err != nil {
 					return "", fmt.Errorf("control: unfence %s: %w", f.ID, err)
 				}
 				r.log.Info("file system unfenced: it takes writes again", "fs_id", f.ID)

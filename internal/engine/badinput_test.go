@@ -92,7 +92,7 @@ func TestFlippedBitInBlock(t *testing.T) {
 			if err != nil || len(rep.Corrupt) != 1 {
 				t.Fatalf("scrub: %+v %v", rep, err)
 			}
-			if err := fs.Verify(ctx, true); err == nil {
+			if err := fs.Replica().Verify(ctx, true); err == nil {
 				t.Fatal("verify did not notice the corrupt block")
 			}
 		})
@@ -109,7 +109,7 @@ func TestCorruptKVValue(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := must(fs.Mkdir(ctx, RootCred, RootIno, "d", SetAttr{}))(t).Attr.Ino
-			k := absKey(fs.ID(), attrKey(d))
+			k := absKey(fs.id, attrKey(d))
 			raw, err := v.kv.Get(k)
 			if err != nil {
 				t.Fatal(err)
@@ -137,12 +137,12 @@ func TestCorruptKVValue(t *testing.T) {
 				t.Fatal("corruption not counted")
 			}
 			// A corrupt journal record is refused, not shipped.
-			jk := journalKey(fs.ID(), 2)
+			jk := journalKey(fs.id, 2)
 			jb := v.kv.NewBatch()
 			jb.Set(jk, []byte("garbage"))
 			jb.Commit(true)
 			jb.Close()
-			_, err = fs.ReadJournal(ctx, 1, 10, 1<<20)
+			_, err = fs.Replica().ReadJournal(ctx, 1, 10, 1<<20)
 			wantErr(t, err, ErrCorrupt)
 			if errors.Is(err, kv.ErrNotFound) {
 				t.Fatal("wrong error")
@@ -171,7 +171,7 @@ func TestNoSpace(t *testing.T) {
 	if _, _, err := fs.Write(ctx, RootCred, ino, 0, first); err != nil {
 		t.Fatal(err)
 	}
-	seq := fs.DurableSeq()
+	seq := fs.Replica().DurableSeq()
 	for _, n := range []int{1, 2} {
 		faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: n, Err: syscall.ENOSPC})
 		var data []byte
@@ -187,8 +187,8 @@ func TestNoSpace(t *testing.T) {
 	_, _, err = fs.Write(ctx, RootCred, ino, 100, bytes.Repeat([]byte{9}, MinBlockSize))
 	wantErr(t, err, ErrNoSpace)
 	faulty.Clear()
-	if fs.DurableSeq() != seq {
-		t.Fatalf("failed writes advanced the journal from %d to %d", seq, fs.DurableSeq())
+	if fs.Replica().DurableSeq() != seq {
+		t.Fatalf("failed writes advanced the journal from %d to %d", seq, fs.Replica().DurableSeq())
 	}
 	// After a crash, nothing of the failed writes is left.
 	k2, d2 := v.kv.CrashClone(), mem.CrashClone()
@@ -202,7 +202,7 @@ func TestNoSpace(t *testing.T) {
 	if err != nil || !bytes.Equal(got, first) {
 		t.Fatalf("content after crash: %d bytes, %v", len(got), err)
 	}
-	if err := fs2.Verify(ctx, true); err != nil {
+	if err := fs2.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(blockFiles(t, d2)); n != 1 {
@@ -247,11 +247,11 @@ func TestMaxRecordSize(t *testing.T) {
 	if _, _, err := fs.Write(ctx, RootCred, ino, 0, make([]byte, 10)); err != nil {
 		t.Fatal(err)
 	}
-	seq := fs.DurableSeq()
+	seq := fs.Replica().DurableSeq()
 	// A 20 KiB sub-block write is staged as an extent inside the record.
 	_, _, err = fs.Write(ctx, RootCred, ino, 10, bytes.Repeat([]byte{3}, 20<<10))
 	wantErr(t, err, ErrTooLarge)
-	if fs.DurableSeq() != seq {
+	if fs.Replica().DurableSeq() != seq {
 		t.Fatal("oversized transaction was committed")
 	}
 	a := must(fs.GetAttr(ctx, ino))(t)

@@ -36,7 +36,7 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 	if exists {
 		return nil, fmt.Errorf("engine: %q: %w", name, ErrFSExist)
 	}
-	snap, err := sfs.Snapshot(ctx)
+	snap, err := sfs.Replica().Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}

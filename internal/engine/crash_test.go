@@ -175,7 +175,7 @@ func checkCrashPoint(t *testing.T, ctx context.Context, p crashPoint, dumps []ma
 	if !ok {
 		t.Fatalf("crash point %d (%s): state is not the model after %d or %d ops:\n%s", i, p.where, p.acked, p.acked+1, diffDumps(dumps[p.acked], got))
 	}
-	if err := fs.Verify(ctx, true); err != nil {
+	if err := fs.Replica().Verify(ctx, true); err != nil {
 		t.Fatalf("crash point %d (%s): verify: %v", i, p.where, err)
 	}
 	// The engine must keep working after recovery.

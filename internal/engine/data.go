@@ -314,7 +314,8 @@ func (fs *FS) shipping() bool { return fs.shippers.Load() > 0 }
 // ShipWrites tells the file system that a replication ships it (on) or no
 // longer does (off): while one does, the plaintext of newly written blocks
 // is kept in the block cache for it.
-func (fs *FS) ShipWrites(on bool) {
+func (rep *Replica) ShipWrites(on bool) {
+	fs := rep.fs
 	if on {
 		fs.shippers.Add(1)
 	} else {

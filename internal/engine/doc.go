@@ -4,6 +4,14 @@
 // blocks.Store (content-addressed block files, one per domain) and disk.FS.
 // Nothing here knows about NFS, HTTP or AWS.
 //
+// FS is a file system as its clients use it (NFS, the control plane):
+// namespace operations, reads and writes, attributes, its mode. Replica
+// (FS.Replica, Engine.Replica) is the same file system as replication
+// uses it: journal, snapshots and checksums, apply, sync and resync,
+// pins, promotion and fencing, blocks by id. Replication learns what it
+// needs of a key from the engine (SyncWeight) and never parses the layout
+// below.
+//
 // # Commit path
 //
 // Each file system has one committer goroutine, the only writer of its

@@ -52,5 +52,5 @@ var (
 	ErrBadType = errors.New("bad file type for this call")   // NFS3ERR_BADTYPE
 )
 
-// ErrPaused: the applier is stopped at a seq (StopApplyAt).
+// ErrPaused: the applier is stopped at a seq (stopApplyAt, in tests).
 var ErrPaused = errors.New("applier paused")

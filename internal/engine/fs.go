@@ -70,9 +70,6 @@ type fsStats struct {
 	corruption atomic.Uint64
 }
 
-// ID returns the local id of the file system (not replicated).
-func (fs *FS) ID() uint64 { return fs.id }
-
 // Name returns the file system's name.
 func (fs *FS) Name() string { return fs.name }
 
@@ -110,11 +107,12 @@ func (fs *FS) Lineage() []byte {
 }
 
 // DurableSeq returns the highest journal sequence that is durable.
-func (fs *FS) DurableSeq() uint64 { return fs.durable.Load() }
+func (rep *Replica) DurableSeq() uint64 { return rep.fs.durable.Load() }
 
-// WaitDurable blocks until the durable sequence exceeds after, the context
+// waitDurable blocks until the durable sequence exceeds after, the context
 // ends or the file system closes. It returns the durable sequence.
-func (fs *FS) WaitDurable(ctx context.Context, after uint64) (uint64, error) {
+func (rep *Replica) waitDurable(ctx context.Context, after uint64) (uint64, error) {
+	fs := rep.fs
 	for {
 		fs.durMu.Lock()
 		ch := fs.durCh
@@ -135,7 +133,8 @@ func (fs *FS) WaitDurable(ctx context.Context, after uint64) (uint64, error) {
 // DurableNotify returns the durable sequence and a channel that is closed
 // once it advances past that value (for loops that also wait on other
 // events).
-func (fs *FS) DurableNotify() (uint64, <-chan struct{}) {
+func (rep *Replica) DurableNotify() (uint64, <-chan struct{}) {
+	fs := rep.fs
 	fs.durMu.Lock()
 	ch := fs.durCh
 	fs.durMu.Unlock()

@@ -258,7 +258,8 @@ func (e *Engine) releaseFloor(fsid uint64) uint64 {
 // seq >= pin are kept, and blocks released at seq >= pin are not deleted.
 // Replication sets one pin per destination (its acknowledged seq + 1) and
 // per initial sync. Pins are durable.
-func (fs *FS) SetPin(name string, seq uint64) error {
+func (rep *Replica) SetPin(name string, seq uint64) error {
+	fs := rep.fs
 	if name == "" || strings.ContainsRune(name, 0) {
 		return fmt.Errorf("engine: pin name %q: %w", name, ErrInvalid)
 	}
@@ -276,7 +277,8 @@ func (fs *FS) SetPin(name string, seq uint64) error {
 }
 
 // ClearPin removes a pin.
-func (fs *FS) ClearPin(name string) error {
+func (rep *Replica) ClearPin(name string) error {
+	fs := rep.fs
 	fs.pinMu.Lock()
 	defer fs.pinMu.Unlock()
 	b := fs.e.kv.NewBatch()
@@ -292,7 +294,8 @@ func (fs *FS) ClearPin(name string) error {
 }
 
 // Pins returns a copy of the pins.
-func (fs *FS) Pins() map[string]uint64 {
+func (rep *Replica) Pins() map[string]uint64 {
+	fs := rep.fs
 	fs.pinMu.Lock()
 	defer fs.pinMu.Unlock()
 	m := make(map[string]uint64, len(fs.pins))

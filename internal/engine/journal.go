@@ -14,7 +14,8 @@ import (
 // records and about maxBytes bytes (at least one record when any is
 // durable). It never returns a record past the durable mark. ErrTruncated
 // when from was truncated away.
-func (fs *FS) ReadJournal(_ context.Context, from uint64, maxRecords, maxBytes int) ([]*Record, error) {
+func (rep *Replica) ReadJournal(_ context.Context, from uint64, maxRecords, maxBytes int) ([]*Record, error) {
+	fs := rep.fs
 	durable := fs.durable.Load()
 	if from == 0 {
 		from = 1
@@ -60,7 +61,8 @@ func (fs *FS) ReadJournal(_ context.Context, from uint64, maxRecords, maxBytes i
 
 // JournalStart returns the lowest seq the journal can still hold (records
 // below it were truncated).
-func (fs *FS) JournalStart() (uint64, error) {
+func (rep *Replica) JournalStart() (uint64, error) {
+	fs := rep.fs
 	v, err := fs.e.kv.Get(localKey(fs.id, locJTrunc))
 	if errors.Is(err, kv.ErrNotFound) {
 		return 1, nil
@@ -83,7 +85,8 @@ func (fs *FS) truncatedBelow() uint64 {
 
 // Truncate deletes journal records below seq below, but never a pinned
 // record nor the newest one. It returns the new lower bound.
-func (fs *FS) Truncate(ctx context.Context, below uint64) (uint64, error) {
+func (rep *Replica) Truncate(ctx context.Context, below uint64) (uint64, error) {
+	fs := rep.fs
 	var bound uint64
 	err := fs.do(ctx, opAdmin, "truncate", func(tx *txn) error {
 		tx.noJournal = true
@@ -111,15 +114,16 @@ func (e *MissingBlocksError) Is(target error) bool { return target == ErrMissing
 
 // Applied returns a replica's applied point: epoch, seq and source time of
 // the newest applied record.
-func (fs *FS) Applied() (epoch, seq uint64, at time.Time) {
+func (rep *Replica) Applied() (epoch, seq uint64, at time.Time) {
+	fs := rep.fs
 	m := fs.modePub.Load()
 	return m.AppliedEpoch, m.AppliedSeq, time.Unix(0, m.AppliedTime).UTC()
 }
 
-// StopApplyAt makes the applier stop after seq (0 resumes): later records
+// stopApplyAt makes the applier stop after seq (0 resumes): later records
 // are refused with ErrPaused until resumed, so a snapshot or checksum can
 // be taken at exactly seq.
-func (fs *FS) StopApplyAt(seq uint64) { fs.applyLimit.Store(seq) }
+func (rep *Replica) stopApplyAt(seq uint64) { rep.fs.applyLimit.Store(seq) }
 
 // Apply applies whole source transactions in order on a replica, with its
 // applied point in the same durable batch. Records at or below the applied
@@ -128,7 +132,8 @@ func (fs *FS) StopApplyAt(seq uint64) { fs.applyLimit.Store(seq) }
 // to the first one that references a block the replica lacks; then Apply
 // returns the applied seq with a *MissingBlocksError listing that record's
 // missing blocks (the sender pushes them and retries).
-func (fs *FS) Apply(ctx context.Context, recs []*Record) (uint64, error) {
+func (rep *Replica) Apply(ctx context.Context, recs []*Record) (uint64, error) {
+	fs := rep.fs
 	var (
 		applied uint64
 		missing []blocks.ID
@@ -294,7 +299,8 @@ func (fs *FS) adoptSuper(tx *txn, v []byte) error {
 
 // PutBlock stores a block pushed by a source (verifying its id). Its name
 // becomes durable with the next commit.
-func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
+func (rep *Replica) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
+	fs := rep.fs
 	d := fs.dom
 	if d.blockHasher() == nil {
 		return fmt.Errorf("engine: %s: block before superblock: %w", fs.name, ErrInvalid)
@@ -317,7 +323,8 @@ func (fs *FS) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {
 // still missing, which only the source can send. A replica created anew
 // next to the original (a reverse replication) thus receives no block the
 // region already has.
-func (fs *FS) FetchLocal(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
+func (rep *Replica) FetchLocal(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
+	fs := rep.fs
 	own := fs.dom.keys.Load()
 	if own == nil {
 		return ids, nil
@@ -343,7 +350,7 @@ func (fs *FS) FetchLocal(ctx context.Context, ids []blocks.ID) ([]blocks.ID, err
 			if err != nil {
 				continue // absent there, or damaged: the source sends it
 			}
-			if err := fs.PutBlock(ctx, id, data); err != nil {
+			if err := rep.PutBlock(ctx, id, data); err != nil {
 				return nil, err
 			}
 			found = true
@@ -356,8 +363,9 @@ func (fs *FS) FetchLocal(ctx context.Context, ids []blocks.ID) ([]blocks.ID, err
 	return missing, nil
 }
 
-// MissingBlocks returns which of ids this file system's block store lacks.
-func (fs *FS) MissingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
+// missingBlocks returns which of ids this file system's block store lacks.
+func (rep *Replica) missingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, error) {
+	fs := rep.fs
 	if fs.dom.blockStore() == nil {
 		return append([]blocks.ID(nil), ids...), nil
 	}
@@ -376,7 +384,8 @@ func (fs *FS) MissingBlocks(ctx context.Context, ids []blocks.ID) ([]blocks.ID, 
 
 // BlockView returns a block's plaintext, shared with the block cache: the
 // caller must not modify it (shipping, which only reads it).
-func (fs *FS) BlockView(ctx context.Context, id blocks.ID) ([]byte, error) {
+func (rep *Replica) BlockView(ctx context.Context, id blocks.ID) ([]byte, error) {
+	fs := rep.fs
 	b, err := fs.dom.getBlock(ctx, id)
 	if err != nil {
 		return nil, fs.corrupt(err)
@@ -384,8 +393,9 @@ func (fs *FS) BlockView(ctx context.Context, id blocks.ID) ([]byte, error) {
 	return b, nil
 }
 
-// GetBlock returns a block's plaintext (shipping, scrub).
-func (fs *FS) GetBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
+// getBlock returns a block's plaintext (shipping, scrub).
+func (rep *Replica) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
+	fs := rep.fs
 	b, err := fs.dom.getBlock(ctx, id)
 	if err != nil {
 		return nil, fs.corrupt(err)
@@ -406,7 +416,8 @@ type Snapshot struct {
 }
 
 // Snapshot takes a snapshot between two group commits, at the durable mark.
-func (fs *FS) Snapshot(ctx context.Context) (*Snapshot, error) {
+func (rep *Replica) Snapshot(ctx context.Context) (*Snapshot, error) {
+	fs := rep.fs
 	var s *Snapshot
 	err := fs.do(ctx, opAdmin, "snapshot", func(tx *txn) error {
 		tx.noJournal = true
@@ -461,8 +472,8 @@ func (s *Snapshot) Checksum(lo, hi []byte) ([32]byte, error) {
 
 // Checksum returns the seq of a fresh snapshot and the checksum of the
 // whole replicated state there.
-func (fs *FS) Checksum(ctx context.Context) (uint64, [32]byte, error) {
-	s, err := fs.Snapshot(ctx)
+func (rep *Replica) Checksum(ctx context.Context) (uint64, [32]byte, error) {
+	s, err := rep.Snapshot(ctx)
 	if err != nil {
 		return 0, [32]byte{}, err
 	}
@@ -501,7 +512,8 @@ type RecoveryPoint struct {
 // Promote makes a replica writable at a new epoch, durably, at a
 // transaction boundary: its first record (seq applied+1) opens the new epoch
 // in the replicated epoch history.
-func (fs *FS) Promote(ctx context.Context) (RecoveryPoint, error) {
+func (rep *Replica) Promote(ctx context.Context) (RecoveryPoint, error) {
+	fs := rep.fs
 	var rp RecoveryPoint
 	err := fs.do(ctx, opAdmin, "promote", func(tx *txn) error {
 		m := fs.mode
@@ -542,7 +554,8 @@ func (fs *FS) Promote(ctx context.Context) (RecoveryPoint, error) {
 // Fence makes a primary refuse writes because a newer epoch exists
 // elsewhere (soft fencing). The learned epoch is durable before Fence
 // returns.
-func (fs *FS) Fence(ctx context.Context, learned uint64) error {
+func (rep *Replica) Fence(ctx context.Context, learned uint64) error {
+	fs := rep.fs
 	return fs.setMode(ctx, "fence", func(m *modeRecord) error {
 		if m.Mode == ModeReplica {
 			return fmt.Errorf("engine: fence a replica: %w", ErrInvalid)
@@ -554,7 +567,8 @@ func (fs *FS) Fence(ctx context.Context, learned uint64) error {
 }
 
 // Unfence makes a fenced file system writable again at its own epoch.
-func (fs *FS) Unfence(ctx context.Context) error {
+func (rep *Replica) Unfence(ctx context.Context) error {
+	fs := rep.fs
 	return fs.setMode(ctx, "unfence", func(m *modeRecord) error {
 		if m.Mode != ModeFenced {
 			return nil
@@ -567,7 +581,8 @@ func (fs *FS) Unfence(ctx context.Context) error {
 // Resume lifts a fence that was not caused by a newer epoch (a source that
 // stopped itself, e.g. when its replication lease ran out): a file system
 // that learned of a newer epoch stays fenced.
-func (fs *FS) Resume(ctx context.Context) error {
+func (rep *Replica) Resume(ctx context.Context) error {
+	fs := rep.fs
 	return fs.setMode(ctx, "resume", func(m *modeRecord) error {
 		if m.Mode == ModeFenced && m.Learned <= m.Epoch {
 			m.Mode = ModePrimary
@@ -578,7 +593,8 @@ func (fs *FS) Resume(ctx context.Context) error {
 
 // MakeReplica turns a file system into a replica continuing from its own
 // last record (failback).
-func (fs *FS) MakeReplica(ctx context.Context) error {
+func (rep *Replica) MakeReplica(ctx context.Context) error {
+	fs := rep.fs
 	return fs.setMode(ctx, "demote", func(m *modeRecord) error {
 		if m.Mode == ModeReplica {
 			return nil
@@ -604,7 +620,8 @@ func (fs *FS) setMode(ctx context.Context, name string, f func(*modeRecord) erro
 }
 
 // EpochHistory returns the replicated epoch history.
-func (fs *FS) EpochHistory() ([]EpochStart, error) {
+func (rep *Replica) EpochHistory() ([]EpochStart, error) {
+	fs := rep.fs
 	v := fs.readView()
 	defer v.close()
 	b, err := v.r.Get(metaKey(metaEpochs))

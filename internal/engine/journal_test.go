@@ -17,15 +17,15 @@ import (
 func ship(t testing.TB, ctx context.Context, src, dst *FS, recs []*Record) uint64 {
 	t.Helper()
 	for range 2 * len(recs) {
-		seq, err := dst.Apply(ctx, recs)
+		seq, err := dst.Replica().Apply(ctx, recs)
 		var mb *MissingBlocksError
 		if errors.As(err, &mb) {
 			for _, id := range mb.IDs {
-				data, err := src.GetBlock(ctx, id)
+				data, err := src.Replica().getBlock(ctx, id)
 				if err != nil {
 					t.Fatalf("get block %s: %v", id, err)
 				}
-				if err := dst.PutBlock(ctx, id, data); err != nil {
+				if err := dst.Replica().PutBlock(ctx, id, data); err != nil {
 					t.Fatalf("put block %s: %v", id, err)
 				}
 			}
@@ -62,30 +62,30 @@ func TestJournalReplay(t *testing.T) {
 			}
 			// A destination registered from the start pins the journal
 			// and every block the records reference.
-			if err := src.SetPin("dst", 1); err != nil {
+			if err := src.Replica().SetPin("dst", 1); err != nil {
 				t.Fatal(err)
 			}
 			seed := uint64(len(tc.name))
 			t.Logf("seed %d", seed)
 			r := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 1)), fs: func() *FS { return src }, m: newModel(), bs: MinBlockSize}
 			sums := map[uint64][32]byte{}
-			seq, sum, err := src.Checksum(ctx)
+			seq, sum, err := src.Replica().Checksum(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sums[seq] = sum
 			for range 150 {
 				r.do(ctx)
-				seq, sum, err := src.Checksum(ctx)
+				seq, sum, err := src.Replica().Checksum(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
 				sums[seq] = sum
 			}
-			if err := src.MergeExtents(ctx); err != nil {
+			if err := src.mergeExtents(ctx); err != nil {
 				t.Fatal(err)
 			}
-			seq, sum, err = src.Checksum(ctx)
+			seq, sum, err = src.Replica().Checksum(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestJournalReplay(t *testing.T) {
 						return
 					default:
 					}
-					s, sum, err := dst.Checksum(ctx)
+					s, sum, err := dst.Replica().Checksum(ctx)
 					if err != nil {
 						readerErr = err
 						return
@@ -127,12 +127,12 @@ func TestJournalReplay(t *testing.T) {
 				if !tc.onePerOp {
 					n = 1 + int(from%7)
 				}
-				recs, err := src.ReadJournal(ctx, from, n, 1<<20)
+				recs, err := src.Replica().ReadJournal(ctx, from, n, 1<<20)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if len(recs) == 0 {
-					t.Fatalf("no record at %d (durable %d)", from, src.DurableSeq())
+					t.Fatalf("no record at %d (durable %d)", from, src.Replica().DurableSeq())
 				}
 				got := ship(t, ctx, src, dst, recs)
 				if tc.twice {
@@ -142,7 +142,7 @@ func TestJournalReplay(t *testing.T) {
 				}
 				from = got + 1
 				if want, ok := sums[got]; ok {
-					s, sum, err := dst.Checksum(ctx)
+					s, sum, err := dst.Replica().Checksum(ctx)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -169,7 +169,7 @@ func TestJournalReplay(t *testing.T) {
 			if d := diffDumps(want, got); d != "" {
 				t.Fatalf("replica tree differs:\n%s", d)
 			}
-			if err := dst.Verify(ctx, true); err != nil {
+			if err := dst.Replica().Verify(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 			// Writes are refused on the replica.
@@ -188,7 +188,7 @@ func releasedThenReused(t *testing.T) (v *env, src, dst *FS, tail []*Record, x, 
 	ctx := context.Background()
 	v = newEnv(t)
 	src = v.mkfs("src")
-	if err := src.SetPin("dst", 1); err != nil {
+	if err := src.Replica().SetPin("dst", 1); err != nil {
 		t.Fatal(err)
 	}
 	bx := bytes.Repeat([]byte("X"), MinBlockSize)
@@ -198,7 +198,7 @@ func releasedThenReused(t *testing.T) (v *env, src, dst *FS, tail []*Record, x, 
 	must(src.Remove(ctx, RootCred, RootIno, "a"))(t)
 	b := must(src.Create(ctx, RootCred, RootIno, "b", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
 	must3(src.Write(ctx, RootCred, b, 0, append(bytes.Clone(bx), by...)))(t)
-	recs, err := src.ReadJournal(ctx, 1, 100, 16<<20)
+	recs, err := src.Replica().ReadJournal(ctx, 1, 100, 16<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func releasedThenReused(t *testing.T) (v *env, src, dst *FS, tail []*Record, x, 
 		t.Fatalf("the last record adds %d references, want 2 (X and Y)", len(last.AddedRefs))
 	}
 	x, y = last.AddedRefs[0], last.AddedRefs[1]
-	if data, err := src.GetBlock(ctx, x); err != nil {
+	if data, err := src.Replica().getBlock(ctx, x); err != nil {
 		t.Fatal(err)
 	} else if data[0] != 'X' {
 		x, y = y, x
@@ -216,7 +216,7 @@ func releasedThenReused(t *testing.T) (v *env, src, dst *FS, tail []*Record, x, 
 		t.Fatal(err)
 	}
 	ship(t, ctx, src, dst, recs[:len(recs)-2])
-	if missing, err := dst.MissingBlocks(ctx, []blocks.ID{x, y}); err != nil || len(missing) != 1 || missing[0] != y {
+	if missing, err := dst.Replica().missingBlocks(ctx, []blocks.ID{x, y}); err != nil || len(missing) != 1 || missing[0] != y {
 		t.Fatalf("before the last records the replica lacks %v (%v), want only Y", missing, err)
 	}
 	return v, src, dst, recs[len(recs)-2:], x, y
@@ -231,7 +231,7 @@ func releasedThenReused(t *testing.T) (v *env, src, dst *FS, tail []*Record, x, 
 func TestApplyRetryKeepsPresentBlocks(t *testing.T) {
 	ctx := context.Background()
 	v, src, dst, tail, x, y := releasedThenReused(t)
-	_, err := dst.Apply(ctx, tail)
+	_, err := dst.Replica().Apply(ctx, tail)
 	var mb *MissingBlocksError
 	if !errors.As(err, &mb) || len(mb.IDs) != 1 || mb.IDs[0] != y {
 		t.Fatalf("apply: %v, want Y missing", err)
@@ -239,17 +239,17 @@ func TestApplyRetryKeepsPresentBlocks(t *testing.T) {
 	if _, err := v.e.CollectGarbage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if missing, err := dst.MissingBlocks(ctx, []blocks.ID{x}); err != nil || len(missing) != 0 {
+	if missing, err := dst.Replica().missingBlocks(ctx, []blocks.ID{x}); err != nil || len(missing) != 0 {
 		t.Fatalf("the collector deleted X while the apply waited for Y (%v)", err)
 	}
-	data, err := src.GetBlock(ctx, y)
+	data, err := src.Replica().getBlock(ctx, y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.PutBlock(ctx, y, data); err != nil {
+	if err := dst.Replica().PutBlock(ctx, y, data); err != nil {
 		t.Fatal(err)
 	}
-	if seq, err := dst.Apply(ctx, tail); err != nil || seq != tail[len(tail)-1].Seq {
+	if seq, err := dst.Replica().Apply(ctx, tail); err != nil || seq != tail[len(tail)-1].Seq {
 		t.Fatalf("retry: applied %d, %v", seq, err)
 	}
 	// Held by the file now; the retry mark is gone, and nothing leaks:
@@ -258,7 +258,7 @@ func TestApplyRetryKeepsPresentBlocks(t *testing.T) {
 		t.Fatalf("collected %d blocks of a live file (%v)", n, err)
 	}
 	must(src.Remove(ctx, RootCred, RootIno, "b"))(t)
-	recs, err := src.ReadJournal(ctx, tail[len(tail)-1].Seq+1, 10, 1<<20)
+	recs, err := src.Replica().ReadJournal(ctx, tail[len(tail)-1].Seq+1, 10, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,22 +280,22 @@ func TestApplyFailureKeepsPushedBlocks(t *testing.T) {
 		t.Fatalf("collected %d blocks, want 1 (%v)", n, err)
 	}
 	for _, id := range []blocks.ID{x, y} { // pushed ahead of the record
-		data, err := src.GetBlock(ctx, id)
+		data, err := src.Replica().getBlock(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := dst.PutBlock(ctx, id, data); err != nil {
+		if err := dst.Replica().PutBlock(ctx, id, data); err != nil {
 			t.Fatal(err)
 		}
 	}
 	gap := *tail[1]
 	gap.Seq += 2
-	_, err := dst.Apply(ctx, []*Record{tail[1], &gap})
+	_, err := dst.Replica().Apply(ctx, []*Record{tail[1], &gap})
 	wantErr(t, err, ErrGap)
 	if _, err := v.e.CollectGarbage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if seq, err := dst.Apply(ctx, tail[1:]); err != nil || seq != tail[1].Seq {
+	if seq, err := dst.Replica().Apply(ctx, tail[1:]); err != nil || seq != tail[1].Seq {
 		t.Fatalf("apply after the refused one: applied %d, %v (a pushed block was collected)", seq, err)
 	}
 }
@@ -307,7 +307,7 @@ func TestApplyRules(t *testing.T) {
 	for i := range 5 {
 		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprint("d", i), SetAttr{}))(t)
 	}
-	recs, err := src.ReadJournal(ctx, 1, 100, 1<<20)
+	recs, err := src.Replica().ReadJournal(ctx, 1, 100, 1<<20)
 	if err != nil || len(recs) != 6 {
 		t.Fatalf("journal: %d records, %v", len(recs), err)
 	}
@@ -315,51 +315,51 @@ func TestApplyRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = dst.Apply(ctx, recs[1:])
+	_, err = dst.Replica().Apply(ctx, recs[1:])
 	wantErr(t, err, ErrGap)
-	if _, err := dst.Apply(ctx, recs[:3]); err != nil {
+	if _, err := dst.Replica().Apply(ctx, recs[:3]); err != nil {
 		t.Fatal(err)
 	}
 	old := *recs[3]
 	old.Epoch = 0
-	_, err = dst.Apply(ctx, []*Record{&old})
+	_, err = dst.Replica().Apply(ctx, []*Record{&old})
 	wantErr(t, err, ErrEpoch)
-	dst.StopApplyAt(4)
-	seq, err := dst.Apply(ctx, recs)
+	dst.Replica().stopApplyAt(4)
+	seq, err := dst.Replica().Apply(ctx, recs)
 	if err != nil || seq != 4 {
 		t.Fatalf("apply with stop at 4: %d %v", seq, err)
 	}
-	_, err = dst.Apply(ctx, recs[4:])
+	_, err = dst.Replica().Apply(ctx, recs[4:])
 	wantErr(t, err, ErrPaused)
-	dst.StopApplyAt(0)
-	if seq, err := dst.Apply(ctx, recs); err != nil || seq != 6 {
+	dst.Replica().stopApplyAt(0)
+	if seq, err := dst.Replica().Apply(ctx, recs); err != nil || seq != 6 {
 		t.Fatalf("resume: %d %v", seq, err)
 	}
 	// Primary refuses Apply; replica refuses client writes.
-	_, err = src.Apply(ctx, recs)
+	_, err = src.Replica().Apply(ctx, recs)
 	wantErr(t, err, ErrNotReplica)
 	// Truncation keeps pinned records and the newest one.
-	if err := src.SetPin("dest", 3); err != nil {
+	if err := src.Replica().SetPin("dest", 3); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := src.Truncate(ctx, 100); err != nil || b != 3 {
+	if b, err := src.Replica().Truncate(ctx, 100); err != nil || b != 3 {
 		t.Fatalf("truncate with pin 3: bound %d %v", b, err)
 	}
-	_, err = src.ReadJournal(ctx, 2, 10, 1<<20)
+	_, err = src.Replica().ReadJournal(ctx, 2, 10, 1<<20)
 	wantErr(t, err, ErrTruncated)
-	if recs, err := src.ReadJournal(ctx, 3, 10, 1<<20); err != nil || len(recs) != 4 {
+	if recs, err := src.Replica().ReadJournal(ctx, 3, 10, 1<<20); err != nil || len(recs) != 4 {
 		t.Fatalf("read from pin: %d %v", len(recs), err)
 	}
 	v.reopen()
 	src = v.fs("src")
-	if p := src.Pins()["dest"]; p != 3 {
+	if p := src.Replica().Pins()["dest"]; p != 3 {
 		t.Fatalf("pin after reopen: %d", p)
 	}
-	must(src.Truncate(ctx, 100))(t)
-	if err := src.ClearPin("dest"); err != nil {
+	must(src.Replica().Truncate(ctx, 100))(t)
+	if err := src.Replica().ClearPin("dest"); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := src.Truncate(ctx, 100); err != nil || b != 6 {
+	if b, err := src.Replica().Truncate(ctx, 100); err != nil || b != 6 {
 		t.Fatalf("truncate unpinned: %d %v", b, err)
 	}
 }
@@ -368,7 +368,7 @@ func TestPromoteFenceFailback(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t)
 	src := v.mkfs("src")
-	if err := src.SetPin("dst", 1); err != nil {
+	if err := src.Replica().SetPin("dst", 1); err != nil {
 		t.Fatal(err)
 	}
 	f := must(src.Create(ctx, RootCred, RootIno, "f", CreateGuarded, SetAttr{}, 0))(t).Attr
@@ -383,11 +383,11 @@ func TestPromoteFenceFailback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := must(src.ReadJournal(ctx, 1, 100, 1<<20))(t)
+	recs := must(src.Replica().ReadJournal(ctx, 1, 100, 1<<20))(t)
 	ship(t, ctx, src, dst, recs)
 	h := must(src.Mkdir(ctx, RootCred, RootIno, "after", SetAttr{}))(t) // not shipped: lost at failover
 	_ = h
-	rp, err := dst.Promote(ctx)
+	rp, err := dst.Replica().Promote(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,12 +406,12 @@ func TestPromoteFenceFailback(t *testing.T) {
 	if g.Gen>>48 != 2 {
 		t.Fatalf("new generation %x not in epoch 2", g.Gen)
 	}
-	hist := must(dst.EpochHistory())(t)
+	hist := must(dst.Replica().EpochHistory())(t)
 	if len(hist) != 2 || hist[1] != (EpochStart{Epoch: 2, StartSeq: rp.Seq + 1}) {
 		t.Fatalf("epoch history %+v", hist)
 	}
 	// The old source learns and is fenced, durably.
-	if err := src.Fence(ctx, 2); err != nil {
+	if err := src.Replica().Fence(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	_, err = src.Mkdir(ctx, RootCred, RootIno, "x", SetAttr{})
@@ -425,7 +425,7 @@ func TestPromoteFenceFailback(t *testing.T) {
 		t.Fatalf("promotion lost on restart: %v epoch %d", m, e)
 	}
 	// UpdateFileSystemProtection ENABLED un-fences.
-	if err := src.Unfence(ctx); err != nil {
+	if err := src.Replica().Unfence(ctx); err != nil {
 		t.Fatal(err)
 	}
 	must(src.Mkdir(ctx, RootCred, RootIno, "x", SetAttr{}))(t)

@@ -63,7 +63,7 @@ func TestCloneSharesBlocks(t *testing.T) {
 	if d := diffDumps(want, got); d != "" {
 		t.Fatalf("clone differs:\n%s", d)
 	}
-	if err := cl.Verify(ctx, true); err != nil {
+	if err := cl.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	// Independent from now on.
@@ -92,12 +92,12 @@ func TestCloneSharesBlocks(t *testing.T) {
 			t.Fatalf("file %d lost after deleting the source", i)
 		}
 	}
-	if err := cl.Verify(ctx, true); err != nil {
+	if err := cl.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	v.reopen()
 	cl = v.fs("drill")
-	if err := cl.Verify(ctx, true); err != nil {
+	if err := cl.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	// Deleting the clone releases every block.
@@ -210,7 +210,7 @@ func TestGarbageCollection(t *testing.T) {
 		t.Fatalf("%d blocks", n)
 	}
 	// A pin (a lagging destination) keeps released blocks.
-	if err := fs.SetPin("dest", fs.DurableSeq()); err != nil {
+	if err := fs.Replica().SetPin("dest", fs.Replica().DurableSeq()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := fs.Write(ctx, RootCred, ino, 0, pattern(4*MinBlockSize, 2)); err != nil {
@@ -223,11 +223,11 @@ func TestGarbageCollection(t *testing.T) {
 		t.Fatalf("pinned: %d blocks, want 8", n)
 	}
 	// A snapshot keeps blocks released after its seq.
-	snap, err := fs.Snapshot(ctx)
+	snap, err := fs.Replica().Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.ClearPin("dest"); err != nil {
+	if err := fs.Replica().ClearPin("dest"); err != nil {
 		t.Fatal(err)
 	}
 	must(fs.Remove(ctx, RootCred, RootIno, "f"))(t)
@@ -253,7 +253,7 @@ func TestGarbageCollection(t *testing.T) {
 	if !bytes.Equal(readAll(t, fs, a), pattern(MinBlockSize, 9)) || len(blockFiles(t, v.disk)) != 1 {
 		t.Fatal("dedup")
 	}
-	if err := fs.Verify(ctx, true); err != nil {
+	if err := fs.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -268,7 +268,7 @@ func TestBoundedBatches(t *testing.T) {
 	big := pattern(40*MinBlockSize+7, 3)
 	ino := writeFile(t, fs, RootIno, "big", big)
 	trunc := writeFile(t, fs, RootIno, "trunc", big)
-	seq := fs.DurableSeq()
+	seq := fs.Replica().DurableSeq()
 	must(fs.Remove(ctx, RootCred, RootIno, "big"))(t)
 	if _, err := fs.GetAttr(ctx, ino); !errors.Is(err, ErrStale) {
 		t.Fatalf("removed file still visible: %v", err)
@@ -290,7 +290,7 @@ func TestBoundedBatches(t *testing.T) {
 	if err := fs.maint.releaseZombies(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs := must(fs.ReadJournal(ctx, seq+1, 1000, 1<<30))(t)
+	recs := must(fs.Replica().ReadJournal(ctx, seq+1, 1000, 1<<30))(t)
 	if len(recs) < 10 {
 		t.Fatalf("only %d records for releasing 80 blocks in batches of 4", len(recs))
 	}
@@ -299,7 +299,7 @@ func TestBoundedBatches(t *testing.T) {
 			t.Fatalf("record %d (%s) has %d mutations", r.Seq, r.Op.Op, len(r.Mutations))
 		}
 	}
-	if err := fs.Verify(ctx, true); err != nil {
+	if err := fs.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	v.e.CollectGarbage(ctx)
@@ -319,7 +319,7 @@ func TestZombieResumesAfterCrash(t *testing.T) {
 	fs = v.fs("z")
 	// The maintenance task resumes at open; wait for it.
 	for i := 0; ; i++ {
-		if err := fs.Verify(ctx, false); err == nil {
+		if err := fs.Replica().Verify(ctx, false); err == nil {
 			p := []byte{relZombie}
 			it, _ := fs.reader(v.e.kv).NewIter(p, upper(p))
 			left := it.First()
@@ -331,7 +331,7 @@ func TestZombieResumesAfterCrash(t *testing.T) {
 		if i > 500 {
 			t.Fatal("zombie never released")
 		}
-		if _, err := fs.WaitDurable(ctx, fs.DurableSeq()); err != nil {
+		if _, err := fs.Replica().waitDurable(ctx, fs.Replica().DurableSeq()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -449,7 +449,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fs := range fss {
-		if err := fs.Verify(ctx, true); err != nil {
+		if err := fs.Replica().Verify(ctx, true); err != nil {
 			t.Fatal(err)
 		}
 		st := fs.Stats()
@@ -520,7 +520,7 @@ func TestSmallWritesUseExtents(t *testing.T) {
 	if !bytes.Equal(readAll(t, fs, ino), want) {
 		t.Fatal("content with pending extents")
 	}
-	if err := fs.MergeExtents(ctx); err != nil {
+	if err := fs.mergeExtents(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(readAll(t, fs, ino), want) {
@@ -532,7 +532,7 @@ func TestSmallWritesUseExtents(t *testing.T) {
 	if it.First() {
 		t.Fatal("merge markers left")
 	}
-	if err := fs.Verify(ctx, true); err != nil {
+	if err := fs.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 }

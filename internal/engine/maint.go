@@ -134,9 +134,9 @@ func (m *maintenance) scanMerges() {
 	}
 }
 
-// MergeExtents merges every block's pending extents now (tests, planned
+// mergeExtents merges every block's pending extents now (tests, planned
 // failover, shutdown).
-func (fs *FS) MergeExtents(ctx context.Context) error { return fs.maint.mergeDue(ctx, true) }
+func (fs *FS) mergeExtents(ctx context.Context) error { return fs.maint.mergeDue(ctx, true) }
 
 func (m *maintenance) mergeDue(ctx context.Context, all bool) error {
 	now := m.fs.e.clock()

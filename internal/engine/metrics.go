@@ -129,8 +129,8 @@ func (c *fsCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.bytes, float64(u.Bytes))
 			gauge(c.files, float64(u.Files))
 		}
-		gauge(c.pins, float64(len(fs.Pins())))
-		first, err := fs.JournalStart()
+		gauge(c.pins, float64(len(fs.Replica().Pins())))
+		first, err := fs.Replica().JournalStart()
 		if err != nil {
 			continue
 		}
@@ -138,7 +138,7 @@ func (c *fsCollector) Collect(ch chan<- prometheus.Metric) {
 		retained, age := 0.0, 0.0
 		if last >= first {
 			retained = float64(last - first + 1)
-			if recs, err := fs.ReadJournal(context.Background(), first, 1, 1<<30); err == nil && len(recs) == 1 {
+			if recs, err := fs.Replica().ReadJournal(context.Background(), first, 1, 1<<30); err == nil && len(recs) == 1 {
 				age = max(now.Sub(recs[0].Time).Seconds(), 0)
 			}
 		}

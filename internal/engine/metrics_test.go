@@ -80,14 +80,14 @@ func TestEngineMetrics(t *testing.T) {
 	want("regionfs_engine_commit_seconds", "", atLeast(4))
 	want("regionfs_engine_commits_total", "fs-metrics", atLeast(4))
 	want("regionfs_engine_journal_records_total", "fs-metrics", atLeast(4))
-	durable := float64(fs.DurableSeq())
+	durable := float64(fs.Replica().DurableSeq())
 	want("regionfs_engine_journal_last_seq", "fs-metrics", eq(durable))
 	want("regionfs_engine_journal_first_seq", "fs-metrics", eq(1))
 	want("regionfs_engine_journal_retained_records", "fs-metrics", eq(durable))
 	want("regionfs_engine_journal_oldest_record_age_seconds", "fs-metrics", atLeast(0))
 
 	// A destination's pin holds the released block: backlog, no deletion.
-	if err := fs.SetPin("dst", uint64(durable)+1); err != nil {
+	if err := fs.Replica().SetPin("dst", uint64(durable)+1); err != nil {
 		t.Fatal(err)
 	}
 	want("regionfs_engine_journal_pins", "fs-metrics", eq(1))
@@ -97,7 +97,7 @@ func TestEngineMetrics(t *testing.T) {
 	}
 	want("regionfs_engine_gc_backlog_blocks", "", eq(1))
 	want("regionfs_engine_gc_deleted_blocks_total", "", eq(0))
-	if err := fs.ClearPin("dst"); err != nil {
+	if err := fs.Replica().ClearPin("dst"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.e.CollectGarbage(ctx); err != nil {

@@ -442,7 +442,7 @@ func (r *runner) check(ctx context.Context) {
 	if d := diffDumps(r.m.dump(), got); d != "" {
 		r.t.Fatalf("step %d: engine differs from model:\n%s\nrecent ops:\n  %s", r.step, d, strings.Join(r.log, "\n  "))
 	}
-	if err := r.fs().Verify(ctx, true); err != nil {
+	if err := r.fs().Replica().Verify(ctx, true); err != nil {
 		r.t.Fatalf("step %d: verify: %v", r.step, err)
 	}
 }
@@ -478,7 +478,7 @@ func TestModel(t *testing.T) {
 					r.check(ctx)
 				}
 			}
-			if err := r.fs().MergeExtents(ctx); err != nil {
+			if err := r.fs().mergeExtents(ctx); err != nil {
 				t.Fatal(err)
 			}
 			r.check(ctx)

@@ -278,15 +278,15 @@ func TestPOSIXErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tr := newTree(t)
-			seq0 := tr.fs.DurableSeq()
+			seq0 := tr.fs.Replica().DurableSeq()
 			err := c.op(tr)
 			wantErr(t, err, c.want)
-			if c.want != nil && tr.fs.DurableSeq() > seq0+1 {
+			if c.want != nil && tr.fs.Replica().DurableSeq() > seq0+1 {
 				// A failing operation writes nothing (the fixture may have
 				// done one preparatory change).
-				t.Errorf("failed operation advanced the journal from %d to %d", seq0, tr.fs.DurableSeq())
+				t.Errorf("failed operation advanced the journal from %d to %d", seq0, tr.fs.Replica().DurableSeq())
 			}
-			if err := tr.fs.Verify(ctx, true); err != nil {
+			if err := tr.fs.Replica().Verify(ctx, true); err != nil {
 				t.Fatalf("verify: %v", err)
 			}
 		})
@@ -408,15 +408,15 @@ func TestPOSIXSemantics(t *testing.T) {
 	})
 	t.Run("rename same name is a no-op", func(t *testing.T) {
 		tr := newTree(t)
-		seq := tr.fs.DurableSeq()
+		seq := tr.fs.Replica().DurableSeq()
 		must2(t)(tr.fs.Rename(ctx, RootCred, tr.d, "f", tr.d, "f"))
-		if tr.fs.DurableSeq() != seq {
+		if tr.fs.Replica().DurableSeq() != seq {
 			t.Fatal("same-name rename wrote a record")
 		}
 		must3(tr.fs.Link(ctx, RootCred, tr.f, tr.d, "f2"))(t)
-		seq = tr.fs.DurableSeq()
+		seq = tr.fs.Replica().DurableSeq()
 		must2(t)(tr.fs.Rename(ctx, RootCred, tr.d, "f", tr.d, "f2"))
-		if tr.fs.DurableSeq() != seq {
+		if tr.fs.Replica().DurableSeq() != seq {
 			t.Fatal("rename between links of one file wrote a record")
 		}
 		must(tr.fs.Lookup(ctx, RootCred, tr.d, "f"))(t)

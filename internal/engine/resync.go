@@ -42,7 +42,8 @@ const MaxResyncKeys = 1 << 20
 // KeysTouched); they are kept for the source to send back (nil when
 // unknown). Its journal, pins and applied point are discarded: take the
 // loss report and any clone of the divergent state first.
-func (fs *FS) BeginResync(ctx context.Context, keys [][]byte) error {
+func (rep *Replica) BeginResync(ctx context.Context, keys [][]byte) error {
+	fs := rep.fs
 	if len(keys) > MaxResyncKeys {
 		keys = nil
 	}
@@ -88,7 +89,8 @@ func (fs *FS) resetDurable() {
 }
 
 // ResyncKeys returns the key set kept by BeginResync (nil when none).
-func (fs *FS) ResyncKeys() ([][]byte, error) {
+func (rep *Replica) ResyncKeys() ([][]byte, error) {
+	fs := rep.fs
 	v, err := fs.e.kv.Get(localKey(fs.id, locResyncKeys))
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, nil
@@ -102,7 +104,8 @@ func (fs *FS) ResyncKeys() ([][]byte, error) {
 // IngestRanges replaces ranges during a resync, in any order, with the
 // source's keys there at seq. Ranges must not overlap. Nothing is written
 // when a referenced block is missing (*MissingBlocksError).
-func (fs *FS) IngestRanges(ctx context.Context, seq, epoch uint64, t time.Time, ranges []SyncRange) error {
+func (rep *Replica) IngestRanges(ctx context.Context, seq, epoch uint64, t time.Time, ranges []SyncRange) error {
+	fs := rep.fs
 	for _, r := range ranges {
 		if err := checkChunk(SyncChunk{Seq: seq, Epoch: epoch, Lo: r.Lo, Hi: r.Hi, Pairs: r.Pairs}); err != nil {
 			return err
@@ -162,7 +165,8 @@ func (fs *FS) IngestRanges(ctx context.Context, seq, epoch uint64, t time.Time, 
 // replica replays the source's records from base+1 and is consistent from
 // top on. An interrupted resync starts its pass over: base is the first
 // snapshot of the pass that completed, whatever earlier passes ingested.
-func (fs *FS) FinishResync(ctx context.Context, base, top, epoch uint64, t time.Time) error {
+func (rep *Replica) FinishResync(ctx context.Context, base, top, epoch uint64, t time.Time) error {
+	fs := rep.fs
 	if base == 0 || top < base {
 		return fmt.Errorf("engine: finish resync at %d..%d: %w", base, top, ErrInvalid)
 	}
@@ -194,7 +198,8 @@ func (fs *FS) FinishResync(ctx context.Context, base, top, epoch uint64, t time.
 
 // RangeChecksum hashes the replicated keys in [lo, hi) of the current
 // state, as Snapshot.Checksum does.
-func (fs *FS) RangeChecksum(ctx context.Context, lo, hi []byte) ([32]byte, error) {
+func (rep *Replica) RangeChecksum(ctx context.Context, lo, hi []byte) ([32]byte, error) {
+	fs := rep.fs
 	v := fs.readView()
 	defer v.close()
 	return checksumRange(fs, v.r, lo, hi)
@@ -230,10 +235,10 @@ func checksumRange(fs *FS, r kv.Reader, lo, hi []byte) ([32]byte, error) {
 // KeysTouched returns, sorted and without repeats, the replicated keys
 // that the journal records from seq from to seq to (inclusive) mutate.
 // ErrTruncated when the journal no longer reaches back to from.
-func (fs *FS) KeysTouched(ctx context.Context, from, to uint64) ([][]byte, error) {
+func (rep *Replica) KeysTouched(ctx context.Context, from, to uint64) ([][]byte, error) {
 	seen := map[string]struct{}{}
 	for next := from; next <= to; {
-		recs, err := fs.ReadJournal(ctx, next, 1024, 8<<20)
+		recs, err := rep.ReadJournal(ctx, next, 1024, 8<<20)
 		if err != nil {
 			return nil, err
 		}

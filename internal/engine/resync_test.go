@@ -15,7 +15,7 @@ import (
 func diverge(t *testing.T, ctx context.Context, v *env, seed uint64, lost, after int) (oldSrc, newPri *FS, fork uint64) {
 	t.Helper()
 	src := must(v.e.CreateFS(ctx, "a", FSOptions{BlockSize: MinBlockSize}))(t)
-	if err := src.SetPin("b", 1); err != nil {
+	if err := src.Replica().SetPin("b", 1); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("seed %d", seed)
@@ -25,15 +25,15 @@ func diverge(t *testing.T, ctx context.Context, v *env, seed uint64, lost, after
 	}
 	dst := must(v.e.CreateReplica(ctx, "b", ""))(t)
 	catchUp(t, ctx, src, dst)
-	fork = src.DurableSeq()
+	fork = src.Replica().DurableSeq()
 	atFork := ra.m.clone()
 	for range lost { // writes on the old source that never shipped
 		ra.do(ctx)
 	}
-	if _, err := dst.Promote(ctx); err != nil {
+	if _, err := dst.Replica().Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Fence(ctx, 2); err != nil {
+	if err := src.Replica().Fence(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	rb := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 4)), fs: func() *FS { return dst }, m: atFork, bs: MinBlockSize}
@@ -69,8 +69,8 @@ func (m *model) clone() *model {
 // replayFrom ships newPri's journal from seq from on into the resynced fs.
 func replayFrom(t *testing.T, ctx context.Context, from *FS, to *FS, seq uint64) {
 	t.Helper()
-	for seq < from.DurableSeq() {
-		recs := must(from.ReadJournal(ctx, seq+1, 64, 1<<20))(t)
+	for seq < from.Replica().DurableSeq() {
+		recs := must(from.Replica().ReadJournal(ctx, seq+1, 64, 1<<20))(t)
 		seq = ship(t, ctx, from, to, recs)
 	}
 }
@@ -79,7 +79,7 @@ func replayFrom(t *testing.T, ctx context.Context, from *FS, to *FS, seq uint64)
 func ingestRanges(t *testing.T, ctx context.Context, src, dst *FS, snap *Snapshot, ranges []SyncRange) {
 	t.Helper()
 	for range 3 {
-		err := dst.IngestRanges(ctx, snap.Seq, snap.Epoch, snap.Time, ranges)
+		err := dst.Replica().IngestRanges(ctx, snap.Seq, snap.Epoch, snap.Time, ranges)
 		var mb *MissingBlocksError
 		if !errors.As(err, &mb) {
 			if err != nil {
@@ -88,7 +88,7 @@ func ingestRanges(t *testing.T, ctx context.Context, src, dst *FS, snap *Snapsho
 			return
 		}
 		for _, id := range mb.IDs {
-			if err := dst.PutBlock(ctx, id, must(src.GetBlock(ctx, id))(t)); err != nil {
+			if err := dst.Replica().PutBlock(ctx, id, must(src.Replica().getBlock(ctx, id))(t)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -115,12 +115,12 @@ func TestResyncByKeySets(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t, modelOpts)
 	a, b, fork := diverge(t, ctx, v, 11, 40, 60)
-	ka := must(a.KeysTouched(ctx, fork+1, a.DurableSeq()))(t)
-	kb := must(b.KeysTouched(ctx, fork+1, b.DurableSeq()))(t)
+	ka := must(a.Replica().KeysTouched(ctx, fork+1, a.Replica().DurableSeq()))(t)
+	kb := must(b.Replica().KeysTouched(ctx, fork+1, b.Replica().DurableSeq()))(t)
 	if len(ka) == 0 || len(kb) == 0 {
 		t.Fatalf("no divergence: %d and %d keys", len(ka), len(kb))
 	}
-	if err := a.BeginResync(ctx, ka); err != nil {
+	if err := a.Replica().BeginResync(ctx, ka); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.GetAttr(ctx, RootIno); !errors.Is(err, ErrNotReady) {
@@ -129,14 +129,14 @@ func TestResyncByKeySets(t *testing.T) {
 	if _, err := a.Mkdir(ctx, RootCred, RootIno, "x", SetAttr{}); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("resyncing file system writable: %v", err)
 	}
-	kept := must(a.ResyncKeys())(t)
+	kept := must(a.Replica().ResyncKeys())(t)
 	if len(kept) != len(ka) {
 		t.Fatalf("kept %d keys of %d", len(kept), len(ka))
 	}
 	// A reopen in the middle keeps the resync.
 	v.reopen()
 	a, b = v.fs("a"), v.fs("b")
-	snap := must(b.Snapshot(ctx))(t)
+	snap := must(b.Replica().Snapshot(ctx))(t)
 	union := map[string][]byte{}
 	for _, k := range append(kept, kb...) {
 		union[string(k)] = k
@@ -146,7 +146,7 @@ func TestResyncByKeySets(t *testing.T) {
 		keys = append(keys, k)
 	}
 	ingestRanges(t, ctx, b, a, snap, rangesOf(t, snap, keys))
-	if err := a.FinishResync(ctx, snap.Seq, snap.Seq, snap.Epoch, snap.Time); err != nil {
+	if err := a.Replica().FinishResync(ctx, snap.Seq, snap.Seq, snap.Epoch, snap.Time); err != nil {
 		t.Fatal(err)
 	}
 	snap.Close()
@@ -160,10 +160,10 @@ func TestResyncByRangeChecksums(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t, modelOpts)
 	a, b, _ := diverge(t, ctx, v, 12, 3, 3)
-	if err := a.BeginResync(ctx, nil); err != nil {
+	if err := a.Replica().BeginResync(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	snap := must(b.Snapshot(ctx))(t)
+	snap := must(b.Replica().Snapshot(ctx))(t)
 	defer snap.Close()
 	// Ranges of 4 keys of the source; differing ones are replaced. The
 	// last range runs to the end, so keys only the old side has go too.
@@ -186,7 +186,7 @@ func TestResyncByRangeChecksums(t *testing.T) {
 		}
 		total++
 		want := must(snap.Checksum(lo, hi))(t)
-		if got := must(a.RangeChecksum(ctx, lo, hi))(t); got == want {
+		if got := must(a.Replica().RangeChecksum(ctx, lo, hi))(t); got == want {
 			continue
 		}
 		sent++
@@ -201,7 +201,7 @@ func TestResyncByRangeChecksums(t *testing.T) {
 	if sent == 0 || sent == total {
 		t.Fatalf("%d of %d ranges differed", sent, total)
 	}
-	if err := a.FinishResync(ctx, snap.Seq, snap.Seq, snap.Epoch, snap.Time); err != nil {
+	if err := a.Replica().FinishResync(ctx, snap.Seq, snap.Seq, snap.Epoch, snap.Time); err != nil {
 		t.Fatal(err)
 	}
 	replayFrom(t, ctx, b, a, snap.Seq)
@@ -211,19 +211,19 @@ func TestResyncByRangeChecksums(t *testing.T) {
 
 func assertSame(t *testing.T, ctx context.Context, want, got *FS) {
 	t.Helper()
-	s1, sum1 := must3(want.Checksum(ctx))(t)
-	s2, sum2 := must3(got.Checksum(ctx))(t)
+	s1, sum1 := must3(want.Replica().Checksum(ctx))(t)
+	s2, sum2 := must3(got.Replica().Checksum(ctx))(t)
 	if s1 != s2 || sum1 != sum2 {
 		t.Fatalf("resynced file system at %d differs from the source at %d", s2, s1)
 	}
 	if d := diffDumps(must(dumpFS(ctx, want))(t), must(dumpFS(ctx, got))(t)); d != "" {
 		t.Fatalf("trees differ:\n%s", d)
 	}
-	if err := got.Verify(ctx, true); err != nil {
+	if err := got.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	// A resynced replica can be promoted again (the second failover).
-	if _, err := got.Promote(ctx); err != nil {
+	if _, err := got.Replica().Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
 	must(got.Mkdir(ctx, RootCred, RootIno, "back-home", SetAttr{}))(t)
@@ -234,25 +234,25 @@ func TestResumeKeepsNewerEpochFence(t *testing.T) {
 	v := newEnv(t)
 	fs := v.mkfs("a")
 	_, epoch := fs.Mode()
-	if err := fs.Fence(ctx, epoch); err != nil { // a stop of its own (lease)
+	if err := fs.Replica().Fence(ctx, epoch); err != nil { // a stop of its own (lease)
 		t.Fatal(err)
 	}
-	if err := fs.Resume(ctx); err != nil {
+	if err := fs.Replica().Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := fs.Mode(); m != ModePrimary {
 		t.Fatalf("mode %s after Resume of a self-imposed stop", m)
 	}
-	if err := fs.Fence(ctx, epoch+1); err != nil { // a promotion elsewhere
+	if err := fs.Replica().Fence(ctx, epoch+1); err != nil { // a promotion elsewhere
 		t.Fatal(err)
 	}
-	if err := fs.Resume(ctx); err != nil {
+	if err := fs.Replica().Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := fs.Mode(); m != ModeFenced {
 		t.Fatalf("Resume lifted a fence by a newer epoch: mode %s", m)
 	}
-	if err := fs.Unfence(ctx); err != nil { // the operator's decision
+	if err := fs.Replica().Unfence(ctx); err != nil { // the operator's decision
 		t.Fatal(err)
 	}
 	if m, _ := fs.Mode(); m != ModePrimary {

@@ -41,7 +41,8 @@ type SyncState struct {
 }
 
 // SyncState returns the replica's initial-sync state.
-func (fs *FS) SyncState() SyncState {
+func (rep *Replica) SyncState() SyncState {
+	fs := rep.fs
 	m := fs.modePub.Load()
 	return SyncState{Active: m.SyncActive, Resync: m.Resync, Base: m.SyncBase, Top: m.ConsistentSeq, Cursor: bytes.Clone(m.SyncCursor)}
 }
@@ -49,7 +50,7 @@ func (fs *FS) SyncState() SyncState {
 // Consistent reports whether clients may read the file system: always for
 // a primary or fenced file system; for a replica only from its first
 // consistent point on.
-func (fs *FS) Consistent() bool { return fs.readable() == nil }
+func (rep *Replica) Consistent() bool { return rep.fs.readable() == nil }
 
 func (fs *FS) readable() error {
 	d := fs.durable.Load()
@@ -67,12 +68,13 @@ func (fs *FS) readable() error {
 // name blocks the replica lacks is refused, unchanged, with a
 // *MissingBlocksError (the sender pushes them and retries). The last chunk
 // (Hi nil) ends the sync: the replica then accepts records from Base+1.
-func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
+func (rep *Replica) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
+	fs := rep.fs
 	if err := checkChunk(c); err != nil {
-		return fs.SyncState(), err
+		return rep.SyncState(), err
 	}
 	if err := fs.e.admit(mutationsBytes(c.Pairs)); err != nil {
-		return fs.SyncState(), err
+		return rep.SyncState(), err
 	}
 	var missing []blocks.ID
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
@@ -154,7 +156,7 @@ func (fs *FS) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
 	if err == nil && len(missing) > 0 {
 		err = &MissingBlocksError{IDs: missing}
 	}
-	return fs.SyncState(), err
+	return rep.SyncState(), err
 }
 
 // refBlocksMissing returns, of the blocks that the reference counts among
@@ -266,4 +268,21 @@ func mutationsBytes(ms []Mutation) int64 {
 		n += int64(len(m.Key) + len(m.Value))
 	}
 	return n
+}
+
+// SyncWeight is what one replicated key of a snapshot (Snapshot.Iter)
+// counts for in a sync's progress: a file (its attributes) or bytes of
+// inline data. Replication reports progress without knowing the key
+// layout.
+func SyncWeight(k, v []byte) (files, inlineBytes uint64) {
+	if len(k) != 10 || k[0] != relInode {
+		return 0, 0
+	}
+	switch k[9] {
+	case inoAttr:
+		return 1, 0
+	case inoInline:
+		return 0, uint64(len(v))
+	}
+	return 0, 0
 }

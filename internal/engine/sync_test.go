@@ -25,8 +25,8 @@ func (s *syncer) run(ctx context.Context, stopAfter int, between func()) bool {
 	s.t.Helper()
 	sent := 0
 	for {
-		cursor := s.dst.SyncState().Cursor
-		snap, err := s.src.Snapshot(ctx)
+		cursor := s.dst.Replica().SyncState().Cursor
+		snap, err := s.src.Replica().Snapshot(ctx)
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func (s *syncer) chunk(snap *Snapshot, lo []byte) SyncChunk {
 func (s *syncer) ingest(ctx context.Context, c SyncChunk) {
 	s.t.Helper()
 	for range 3 {
-		_, err := s.dst.Ingest(ctx, c)
+		_, err := s.dst.Replica().Ingest(ctx, c)
 		var mb *MissingBlocksError
 		if !errors.As(err, &mb) {
 			if err != nil {
@@ -89,7 +89,7 @@ func (s *syncer) ingest(ctx context.Context, c SyncChunk) {
 			return
 		}
 		for _, id := range mb.IDs {
-			if err := s.dst.PutBlock(ctx, id, must(s.src.GetBlock(ctx, id))(s.t)); err != nil {
+			if err := s.dst.Replica().PutBlock(ctx, id, must(s.src.Replica().getBlock(ctx, id))(s.t)); err != nil {
 				s.t.Fatal(err)
 			}
 		}
@@ -100,9 +100,9 @@ func (s *syncer) ingest(ctx context.Context, c SyncChunk) {
 // catchUp ships the source's journal from the replica's applied point on.
 func catchUp(t testing.TB, ctx context.Context, src, dst *FS) uint64 {
 	t.Helper()
-	_, applied, _ := dst.Applied()
-	for applied < src.DurableSeq() {
-		recs, err := src.ReadJournal(ctx, applied+1, 50, 1<<20)
+	_, applied, _ := dst.Replica().Applied()
+	for applied < src.Replica().DurableSeq() {
+		recs, err := src.Replica().ReadJournal(ctx, applied+1, 50, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestInitialSync(t *testing.T) {
 			must(v.e.CreateReplica(ctx, "dst", tc.dstKey))(t)
 			dst := func() *FS { return v.fs("dst") }
 			// The sync pins the source's journal from its first snapshot.
-			if err := src().SetPin("sync", src().DurableSeq()+1); err != nil {
+			if err := src().Replica().SetPin("sync", src().Replica().DurableSeq()+1); err != nil {
 				t.Fatal(err)
 			}
 			s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery}
@@ -149,16 +149,16 @@ func TestInitialSync(t *testing.T) {
 				if _, err := dst().GetAttr(ctx, RootIno); !errors.Is(err, ErrNotReady) {
 					t.Fatalf("replica readable during its initial sync: %v", err)
 				}
-				_, err := dst().Promote(ctx)
+				_, err := dst().Replica().Promote(ctx)
 				wantErr(t, err, ErrNotReady)
 			}
 			if tc.crashAt > 0 {
 				if s.run(ctx, tc.crashAt, writes) {
 					t.Fatal("sync finished before the crash point")
 				}
-				before := dst().SyncState()
+				before := dst().Replica().SyncState()
 				v.crash()
-				after := dst().SyncState()
+				after := dst().Replica().SyncState()
 				if !after.Active || !bytes.Equal(after.Cursor, before.Cursor) || after.Base != before.Base {
 					t.Fatalf("sync state after crash %+v, before %+v", after, before)
 				}
@@ -166,7 +166,7 @@ func TestInitialSync(t *testing.T) {
 				s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery}
 			}
 			s.run(ctx, 0, writes)
-			st := dst().SyncState()
+			st := dst().Replica().SyncState()
 			if st.Active || st.Top < st.Base {
 				t.Fatalf("sync state after the last chunk: %+v", st)
 			}
@@ -183,8 +183,8 @@ func TestInitialSync(t *testing.T) {
 				r.do(ctx)
 			}
 			catchUp(t, ctx, src(), dst())
-			sseq, ssum := must3(src().Checksum(ctx))(t)
-			dseq, dsum := must3(dst().Checksum(ctx))(t)
+			sseq, ssum := must3(src().Replica().Checksum(ctx))(t)
+			dseq, dsum := must3(dst().Replica().Checksum(ctx))(t)
 			if sseq != dseq || ssum != dsum {
 				t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
 			}
@@ -193,14 +193,14 @@ func TestInitialSync(t *testing.T) {
 			if d := diffDumps(want, got); d != "" {
 				t.Fatalf("replica tree differs:\n%s", d)
 			}
-			if err := dst().Verify(ctx, true); err != nil {
+			if err := dst().Replica().Verify(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 			// A retried last chunk is harmless; promotion works.
-			if _, err := dst().Ingest(ctx, SyncChunk{Seq: st.Base, Epoch: 1}); err != nil {
+			if _, err := dst().Replica().Ingest(ctx, SyncChunk{Seq: st.Base, Epoch: 1}); err != nil {
 				t.Fatalf("retried last chunk: %v", err)
 			}
-			rp := must(dst().Promote(ctx))(t)
+			rp := must(dst().Replica().Promote(ctx))(t)
 			if rp.Seq != sseq {
 				t.Fatalf("recovery point %d, want %d", rp.Seq, sseq)
 			}
@@ -215,7 +215,7 @@ func TestIngestRules(t *testing.T) {
 	src := v.mkfs("src")
 	must(src.Mkdir(ctx, RootCred, RootIno, "d", SetAttr{}))(t)
 	dst := must(v.e.CreateReplica(ctx, "dst", ""))(t)
-	snap := must(src.Snapshot(ctx))(t)
+	snap := must(src.Replica().Snapshot(ctx))(t)
 	defer snap.Close()
 	s := &syncer{t: t, src: src, dst: dst, chunkKeys: 2, snapEvery: 1}
 	first := s.chunk(snap, nil)
@@ -232,21 +232,39 @@ func TestIngestRules(t *testing.T) {
 		{"not at cursor", SyncChunk{Seq: 1, Epoch: 1, Lo: []byte("M"), Hi: []byte("N")}, ErrGap},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := dst.Ingest(ctx, tc.c)
+			_, err := dst.Replica().Ingest(ctx, tc.c)
 			wantErr(t, err, tc.want)
-			if st := dst.SyncState(); st.Active {
+			if st := dst.Replica().SyncState(); st.Active {
 				t.Fatalf("a refused chunk started the sync: %+v", st)
 			}
 		})
 	}
 	s.ingest(ctx, first)
 	// Records are refused while chunks are being ingested.
-	recs := must(src.ReadJournal(ctx, 1, 10, 1<<20))(t)
-	_, err := dst.Apply(ctx, recs)
+	recs := must(src.Replica().ReadJournal(ctx, 1, 10, 1<<20))(t)
+	_, err := dst.Replica().Apply(ctx, recs)
 	wantErr(t, err, ErrInvalid)
 	// A replica that already applied records cannot start a sync.
 	other := must(v.e.CreateReplica(ctx, "other", ""))(t)
 	ship(t, ctx, src, other, recs)
-	_, err = other.Ingest(ctx, first)
+	_, err = other.Replica().Ingest(ctx, first)
 	wantErr(t, err, ErrInvalid)
+}
+
+func TestSyncWeight(t *testing.T) {
+	for _, tc := range []struct {
+		k, v          []byte
+		files, inline uint64
+	}{
+		{attrKey(5), []byte("attributes"), 1, 0},
+		{inlineKey(5), []byte("abc"), 0, 3},
+		{blockKey(5, 0), []byte("entry"), 0, 0},
+		{dentryKey(1, "A"), []byte("entry"), 0, 0},
+		{metaKey(metaUsage), []byte("usage"), 0, 0},
+		{nil, nil, 0, 0},
+	} {
+		if f, b := SyncWeight(tc.k, tc.v); f != tc.files || b != tc.inline {
+			t.Errorf("SyncWeight(%q) = %d, %d; want %d, %d", tc.k, f, b, tc.files, tc.inline)
+		}
+	}
 }

@@ -15,8 +15,13 @@ import (
 // usage counters equal the inodes, holders exist for referenced blocks,
 // and, with readBlocks, every referenced block is present and verifies.
 // It returns every problem found, joined.
-func (fs *FS) Verify(ctx context.Context, readBlocks bool) error {
-	s, err := fs.Snapshot(ctx)
+//
+// Each kind of replicated key has its collector (collectors, inode
+// sub-keys by inodeCollectors), which decodes it and remembers what the
+// checks need; each check then compares one relation across kinds.
+func (rep *Replica) Verify(ctx context.Context, readBlocks bool) error {
+	fs := rep.fs
+	s, err := rep.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -24,23 +29,68 @@ func (fs *FS) Verify(ctx context.Context, readBlocks bool) error {
 	if fs.superPub.Load() == nil {
 		return nil // empty replica
 	}
-	var probs []error
-	bad := func(f string, a ...any) { probs = append(probs, fmt.Errorf(f, a...)) }
-	inodes := map[uint64]*inode{}
-	links := map[uint64]uint32{} // dentries naming each inode
-	subdirs := map[uint64]uint32{}
-	refs := map[blocks.ID]uint64{}
-	stored := map[blocks.ID]uint64{}
-	zombies := map[uint64]byte{}
-	type dirent struct {
-		dir  uint64
-		name string
-		d    dentry
+	v := newVerifier(fs, s)
+	if err := v.collect(ctx); err != nil {
+		return err
 	}
-	var dents []dirent
-	orders := map[[2]uint64]orderEntry{}
-	var usage usageRec
-	it, err := s.Iter(nil, nil)
+	v.checkEntries()
+	v.checkInodes()
+	v.checkUsage()
+	if err := v.checkBlocks(ctx, readBlocks); err != nil {
+		return err
+	}
+	return errors.Join(v.probs...)
+}
+
+// verifier is one run of Verify: what the collectors found, and the
+// problems.
+type verifier struct {
+	fs    *FS
+	s     *Snapshot
+	probs []error
+
+	inodes  map[uint64]*inode
+	dents   []dirent
+	orders  map[[2]uint64]orderEntry // (dir, cookie)
+	refs    map[blocks.ID]uint64     // block map entries naming each block
+	stored  map[blocks.ID]uint64     // reference counts
+	zombies map[uint64]byte
+	usage   usageRec
+}
+
+type dirent struct {
+	dir  uint64
+	name string
+	d    dentry
+}
+
+func newVerifier(fs *FS, s *Snapshot) *verifier {
+	return &verifier{fs: fs, s: s, inodes: map[uint64]*inode{}, orders: map[[2]uint64]orderEntry{},
+		refs: map[blocks.ID]uint64{}, stored: map[blocks.ID]uint64{}, zombies: map[uint64]byte{}}
+}
+
+func (v *verifier) bad(f string, a ...any) { v.probs = append(v.probs, fmt.Errorf(f, a...)) }
+
+// collectors decode one kind of replicated key (by its tag).
+var collectors = map[byte]func(v *verifier, rk relKey, val []byte){
+	relMeta:   (*verifier).meta,
+	relInode:  (*verifier).inodeKey,
+	relRef:    (*verifier).refCount,
+	relZombie: (*verifier).zombie,
+}
+
+// inodeCollectors decode one kind of inode sub-key (by its sub-tag).
+var inodeCollectors = map[byte]func(v *verifier, rk relKey, val []byte){
+	inoAttr:   (*verifier).attr,
+	inoDentry: (*verifier).dentry,
+	inoOrder:  (*verifier).order,
+	inoBlock:  (*verifier).blockEntry,
+	inoExtent: (*verifier).extent,
+}
+
+// collect reads every replicated key of the snapshot into the verifier.
+func (v *verifier) collect(ctx context.Context) error {
+	it, err := v.s.Iter(nil, nil)
 	if err != nil {
 		return err
 	}
@@ -50,166 +100,219 @@ func (fs *FS) Verify(ctx context.Context, readBlocks bool) error {
 			return err
 		}
 		k := append([]byte(nil), it.Key()...)
-		v, err := it.Value()
+		val, err := it.Value()
 		if err != nil {
-			bad("value of %x: %v", k, err)
+			v.bad("value of %x: %v", k, err)
 			continue
 		}
 		rk, err := parseRelKey(k)
 		if err != nil {
-			bad("%v", err)
+			v.bad("%v", err)
 			continue
 		}
-		switch rk.tag {
-		case relMeta:
-			if rk.meta == metaUsage {
-				if usage, err = decodeUsage(v, fs); err != nil {
-					bad("usage: %v", err)
-				}
-			}
-		case relInode:
-			ino := rk.ino
-			switch rk.sub {
-			case inoAttr:
-				n, err := decodeInode(v)
-				if err != nil {
-					bad("inode %d: %v", ino, err)
-					continue
-				}
-				inodes[ino] = n
-			case inoDentry:
-				d, err := decodeDentry(v)
-				if err != nil {
-					bad("dentry %d/%q: %v", ino, rk.name, err)
-					continue
-				}
-				dents = append(dents, dirent{ino, rk.name, d})
-			case inoOrder:
-				o, err := decodeOrder(v)
-				if err != nil {
-					bad("order entry %d/%d: %v", ino, rk.idx, err)
-					continue
-				}
-				orders[[2]uint64{ino, rk.idx}] = o
-			case inoBlock:
-				be, err := decodeBlockEntry(v)
-				if err != nil {
-					bad("block entry %d: %v", ino, err)
-					continue
-				}
-				refs[be.id]++
-			case inoExtent:
-				if _, _, err := decodeExtent(v); err != nil {
-					bad("extent %d: %v", ino, err)
-				}
-			}
-		case relRef:
-			if stored[rk.id], err = decodeU64(v); err != nil {
-				bad("reference count %s: %v", rk.id, err)
-			}
-		case relZombie:
-			if len(v) != 1 {
-				bad("zombie value of %d", rk.ino)
-				continue
-			}
-			zombies[rk.ino] = v[0]
+		if c := collectors[rk.tag]; c != nil {
+			c(v, rk, val)
 		}
 	}
-	if err := it.Error(); err != nil {
-		return err
+	return it.Error()
+}
+
+func (v *verifier) meta(rk relKey, val []byte) {
+	if rk.meta != metaUsage {
+		return
 	}
-	for _, de := range dents {
-		dn := inodes[de.dir]
+	var err error
+	if v.usage, err = decodeUsage(val, v.fs); err != nil {
+		v.bad("usage: %v", err)
+	}
+}
+
+func (v *verifier) inodeKey(rk relKey, val []byte) {
+	if c := inodeCollectors[rk.sub]; c != nil {
+		c(v, rk, val)
+	}
+}
+
+func (v *verifier) attr(rk relKey, val []byte) {
+	n, err := decodeInode(val)
+	if err != nil {
+		v.bad("inode %d: %v", rk.ino, err)
+		return
+	}
+	v.inodes[rk.ino] = n
+}
+
+func (v *verifier) dentry(rk relKey, val []byte) {
+	d, err := decodeDentry(val)
+	if err != nil {
+		v.bad("dentry %d/%q: %v", rk.ino, rk.name, err)
+		return
+	}
+	v.dents = append(v.dents, dirent{rk.ino, rk.name, d})
+}
+
+func (v *verifier) order(rk relKey, val []byte) {
+	o, err := decodeOrder(val)
+	if err != nil {
+		v.bad("order entry %d/%d: %v", rk.ino, rk.idx, err)
+		return
+	}
+	v.orders[[2]uint64{rk.ino, rk.idx}] = o
+}
+
+func (v *verifier) blockEntry(rk relKey, val []byte) {
+	be, err := decodeBlockEntry(val)
+	if err != nil {
+		v.bad("block entry %d: %v", rk.ino, err)
+		return
+	}
+	v.refs[be.id]++
+}
+
+func (v *verifier) extent(rk relKey, val []byte) {
+	if _, _, err := decodeExtent(val); err != nil {
+		v.bad("extent %d: %v", rk.ino, err)
+	}
+}
+
+func (v *verifier) refCount(rk relKey, val []byte) {
+	var err error
+	if v.stored[rk.id], err = decodeU64(val); err != nil {
+		v.bad("reference count %s: %v", rk.id, err)
+	}
+}
+
+func (v *verifier) zombie(rk relKey, val []byte) {
+	if len(val) != 1 {
+		v.bad("zombie value of %d", rk.ino)
+		return
+	}
+	v.zombies[rk.ino] = val[0]
+}
+
+// checkEntries: every directory entry is in a directory, names an inode
+// of its type, has the order entry of its cookie, and every order entry
+// has its directory entry.
+func (v *verifier) checkEntries() {
+	for _, de := range v.dents {
+		dn := v.inodes[de.dir]
 		if dn == nil || dn.typ != TypeDir {
-			bad("entry %d/%q in a missing or non-directory inode", de.dir, de.name)
+			v.bad("entry %d/%q in a missing or non-directory inode", de.dir, de.name)
 			continue
 		}
-		o, ok := orders[[2]uint64{de.dir, de.d.cookie}]
+		o, ok := v.orders[[2]uint64{de.dir, de.d.cookie}]
 		if !ok || o.name != de.name || o.ino != de.d.ino || o.typ != de.d.typ {
-			bad("entry %d/%q has no matching order entry at cookie %d", de.dir, de.name, de.d.cookie)
+			v.bad("entry %d/%q has no matching order entry at cookie %d", de.dir, de.name, de.d.cookie)
 		}
-		delete(orders, [2]uint64{de.dir, de.d.cookie})
+		delete(v.orders, [2]uint64{de.dir, de.d.cookie})
 		if de.d.cookie >= dn.nextCookie {
-			bad("entry %d/%q cookie %d >= next cookie %d", de.dir, de.name, de.d.cookie, dn.nextCookie)
+			v.bad("entry %d/%q cookie %d >= next cookie %d", de.dir, de.name, de.d.cookie, dn.nextCookie)
 		}
-		cn := inodes[de.d.ino]
+		cn := v.inodes[de.d.ino]
 		if cn == nil {
-			bad("entry %d/%q names missing inode %d", de.dir, de.name, de.d.ino)
+			v.bad("entry %d/%q names missing inode %d", de.dir, de.name, de.d.ino)
 			continue
 		}
 		if cn.typ != de.d.typ {
-			bad("entry %d/%q type %v, inode has %v", de.dir, de.name, de.d.typ, cn.typ)
+			v.bad("entry %d/%q type %v, inode has %v", de.dir, de.name, de.d.typ, cn.typ)
+		}
+		if cn.typ == TypeDir && cn.parent != de.dir {
+			v.bad("directory %d has parent %d but is named in %d", de.d.ino, cn.parent, de.dir)
+		}
+	}
+	for k := range v.orders {
+		v.bad("order entry %d/%d without a directory entry", k[0], k[1])
+	}
+}
+
+// checkInodes: link counts equal the entries naming an inode (directories:
+// 2 plus their subdirectories), unlinked and truncating inodes have their
+// zombie key, and every zombie key has its inode.
+func (v *verifier) checkInodes() {
+	links := map[uint64]uint32{}   // dentries naming each inode
+	subdirs := map[uint64]uint32{} // subdirectories of each directory
+	for _, de := range v.dents {
+		if dn := v.inodes[de.dir]; dn == nil || dn.typ != TypeDir || v.inodes[de.d.ino] == nil {
+			continue // reported by checkEntries
 		}
 		links[de.d.ino]++
-		if cn.typ == TypeDir {
+		if v.inodes[de.d.ino].typ == TypeDir {
 			subdirs[de.dir]++
-			if cn.parent != de.dir {
-				bad("directory %d has parent %d but is named in %d", de.d.ino, cn.parent, de.dir)
-			}
 		}
 	}
-	for k := range orders {
-		bad("order entry %d/%d without a directory entry", k[0], k[1])
-	}
-	var files, bytes uint64
-	for ino, n := range inodes {
-		z, isZombie := zombies[ino]
+	for ino, n := range v.inodes {
+		z, isZombie := v.zombies[ino]
 		switch {
 		case n.typ == TypeDir:
-			want := 2 + subdirs[ino]
-			if n.nlink != want {
-				bad("directory %d nlink %d, want %d", ino, n.nlink, want)
+			if want := 2 + subdirs[ino]; n.nlink != want {
+				v.bad("directory %d nlink %d, want %d", ino, n.nlink, want)
 			}
 			if ino != RootIno && links[ino] != 1 {
-				bad("directory %d has %d entries naming it", ino, links[ino])
+				v.bad("directory %d has %d entries naming it", ino, links[ino])
 			}
 		case n.nlink == 0:
 			if !isZombie || z != zombieUnlinked {
-				bad("unlinked inode %d without zombie key", ino)
+				v.bad("unlinked inode %d without zombie key", ino)
 			}
 			continue
 		default:
 			if n.nlink != links[ino] {
-				bad("inode %d nlink %d, %d entries name it", ino, n.nlink, links[ino])
+				v.bad("inode %d nlink %d, %d entries name it", ino, n.nlink, links[ino])
 			}
 		}
 		if n.flags&flagTail != 0 && (!isZombie || z != zombieTail) {
-			bad("inode %d truncating without zombie key", ino)
+			v.bad("inode %d truncating without zombie key", ino)
+		}
+	}
+	for ino := range v.zombies {
+		if v.inodes[ino] == nil {
+			v.bad("zombie key for missing inode %d", ino)
+		}
+	}
+}
+
+// checkUsage: the usage counters equal the linked inodes and the sizes of
+// the regular files.
+func (v *verifier) checkUsage() {
+	var files, bytes uint64
+	for _, n := range v.inodes {
+		if n.typ != TypeDir && n.nlink == 0 {
+			continue
 		}
 		files++
 		if n.typ == TypeRegular {
 			bytes += n.size
 		}
 	}
-	for ino := range zombies {
-		if inodes[ino] == nil {
-			bad("zombie key for missing inode %d", ino)
+	if v.usage.files != files || v.usage.bytes != bytes {
+		v.bad("usage says %d files, %d bytes; found %d files, %d bytes", v.usage.files, v.usage.bytes, files, bytes)
+	}
+}
+
+// checkBlocks: reference counts equal the block map entries, each
+// referenced block has its holder key and, with readBlocks, is present
+// and verifies.
+func (v *verifier) checkBlocks(ctx context.Context, readBlocks bool) error {
+	for id, n := range v.refs {
+		if v.stored[id] != n {
+			v.bad("block %s: %d references, count says %d", id, n, v.stored[id])
 		}
 	}
-	if usage.files != files || usage.bytes != bytes {
-		bad("usage says %d files, %d bytes; found %d files, %d bytes", usage.files, usage.bytes, files, bytes)
-	}
-	for id, n := range refs {
-		if stored[id] != n {
-			bad("block %s: %d references, count says %d", id, n, stored[id])
+	for id, n := range v.stored {
+		if v.refs[id] == 0 {
+			v.bad("block %s: count %d but no reference", id, n)
 		}
-	}
-	for id, n := range stored {
-		if refs[id] == 0 {
-			bad("block %s: count %d but no reference", id, n)
-		}
-		if _, err := s.snap.Get(holderKey(fs.dom.id, id, fs.id)); err != nil {
-			if errors.Is(err, kv.ErrNotFound) {
-				bad("block %s referenced without a holder key", id)
-			} else {
+		if _, err := v.s.snap.Get(holderKey(v.fs.dom.id, id, v.fs.id)); err != nil {
+			if !errors.Is(err, kv.ErrNotFound) {
 				return err
 			}
+			v.bad("block %s referenced without a holder key", id)
 		}
 		if readBlocks {
-			if _, err := fs.dom.blockStore().Get(ctx, id); err != nil {
-				bad("block %s: %v", id, err)
+			if _, err := v.fs.dom.blockStore().Get(ctx, id); err != nil {
+				v.bad("block %s: %v", id, err)
 			}
 		}
 	}
-	return errors.Join(probs...)
+	return nil
 }

@@ -77,7 +77,7 @@ func TestReplicaIsReadOnly(t *testing.T) {
 	f := newFixture(t, envOpt{})
 	file := f.create(t, f.root, "f", "data")
 	f.mkdir(t, f.root, "d", 0o755)
-	if err := f.fs.MakeReplica(f.ctx); err != nil {
+	if err := f.fs.Replica().MakeReplica(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	checkMutations(t, f, file, f.root, proto.ErrROFS)

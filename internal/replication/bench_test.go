@@ -119,15 +119,15 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 		}
 		dst := func() *engine.FS { fs, _ := d.e.FS("dst"); return fs }
 		testkit.WaitFor(b, "initial sync", 10*time.Minute, func() bool {
-			_, applied, _ := dst().Applied()
-			return dst().Consistent() && applied == src.DurableSeq()
+			_, applied, _ := dst().Replica().Applied()
+			return dst().Replica().Consistent() && applied == src.Replica().DurableSeq()
 		})
 		syncTime := time.Since(start)
 		wt := write("after")
 		start = time.Now()
 		testkit.WaitFor(b, "streaming", 10*time.Minute, func() bool {
-			_, applied, _ := dst().Applied()
-			return applied == src.DurableSeq()
+			_, applied, _ := dst().Replica().Applied()
+			return applied == src.Replica().DurableSeq()
 		})
 		tail := time.Since(start)
 		mb := float64(total) / (1 << 20)
@@ -198,8 +198,8 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 		}
 		testkit.WaitFor(b, "initial sync", 10*time.Minute, func() bool {
 			fs, _ := d.e.FS("dst")
-			_, applied, _ := fs.Applied()
-			return fs.Consistent() && applied == src.DurableSeq()
+			_, applied, _ := fs.Replica().Applied()
+			return fs.Replica().Consistent() && applied == src.Replica().DurableSeq()
 		})
 		el := time.Since(start)
 		b.ReportMetric(float64(files)/el.Seconds(), "files/s")

@@ -46,7 +46,7 @@
 // snapshot every few seconds, so none is held for long); the source's
 // journal is pinned from the first snapshot's seq on, and the replica
 // replays every record after it, so it converges and is consistent from
-// the last chunk's seq on (engine.FS.Ingest). Then the source streams
+// the last chunk's seq on (engine.Replica.Ingest). Then the source streams
 // durable records from the replica's applied seq on, pushing the blocks
 // they reference first (a recently-pushed set avoids resending), and a
 // heartbeat every 100 ms. The destination applies whole transactions,

@@ -27,7 +27,7 @@ type InboundSpec struct {
 // AddInbound registers a replication whose source may now open streams
 // into the local replica DestFS. Adding an existing id updates nothing.
 func (n *Node) AddInbound(spec InboundSpec) error {
-	fs, err := n.opts.Engine.FS(spec.DestFS)
+	fs, err := n.opts.Engine.Replica(spec.DestFS)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 type inbound struct {
 	n    *Node
 	spec InboundSpec
-	fs   *engine.FS
+	fs   *engine.Replica
 
 	attachMu sync.Mutex // serialises streams: one applier at a time
 

@@ -379,14 +379,14 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 	if err != nil {
 		return Description{}, err
 	}
-	epochs, err := fs.EpochHistory()
+	epochs, err := fs.Replica().EpochHistory()
 	if err != nil {
 		return Description{}, err
 	}
 	now := m.o.Clock().UTC().Truncate(time.Second)
 	req := createDestReq{
 		ID: newID(), SourceFS: src.ID, SourceARN: src.ARN, SourceOwner: src.OwnerID, OriginalARN: src.ARN,
-		Created: now, Dest: d, Lineage: fs.Lineage(), Epochs: epochs, SourceDurable: fs.DurableSeq(),
+		Created: now, Dest: d, Lineage: fs.Lineage(), Epochs: epochs, SourceDurable: fs.Replica().DurableSeq(),
 	}
 	if m.creating[src.ID] {
 		return Description{}, errorf(ErrConflict, "A replication configuration for %s is being created.", src.ID)
@@ -492,11 +492,11 @@ func (m *Manager) adopt(ctx context.Context, c *Config, dst FileSystem, req crea
 	sameLineage := string(fs.Lineage()) == string(req.Lineage)
 	divergent := true
 	if sameLineage {
-		local, err := fs.EpochHistory()
+		local, err := fs.Replica().EpochHistory()
 		if err != nil {
 			return err
 		}
-		divergent = ForkPoint(local, req.Epochs, fs.DurableSeq(), req.SourceDurable) < fs.DurableSeq()
+		divergent = ForkPoint(local, req.Epochs, fs.Replica().DurableSeq(), req.SourceDurable) < fs.Replica().DurableSeq()
 	}
 	if divergent {
 		id, err := m.o.Catalog.KeepCopy(ctx, dst.ID, fmt.Sprintf("state of %s before replication %s from %s overwrote it", dst.ID, c.ID, req.SourceARN))
@@ -508,7 +508,7 @@ func (m *Manager) adopt(ctx context.Context, c *Config, dst FileSystem, req crea
 	if !sameLineage {
 		return m.o.Catalog.ResetToReplica(ctx, dst.ID, c.KMSKeyID)
 	}
-	fork, err := PrepareResync(ctx, fs, req.Epochs, req.SourceDurable)
+	fork, err := PrepareResync(ctx, fs.Replica(), req.Epochs, req.SourceDurable)
 	if err != nil {
 		return err
 	}
@@ -801,14 +801,14 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g Gone) {
 	defer func() { go m.o.Node.RemoveOutbound(id) }()
 	if g.Promoted && !coordinated {
 		if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
-			if err := fs.SetPin(ForkPin, g.RecoverySeq+1); err != nil {
+			if err := fs.Replica().SetPin(ForkPin, g.RecoverySeq+1); err != nil {
 				m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
 			}
-			if err := fs.Fence(ctx, g.Epoch); err != nil {
+			if err := fs.Replica().Fence(ctx, g.Epoch); err != nil {
 				m.log.Error("fence", "fs_id", c.SourceFileSystemID, "err", err)
 				return
 			}
-			lost := fs.DurableSeq() - min(fs.DurableSeq(), g.RecoverySeq)
+			lost := fs.Replica().DurableSeq() - min(fs.Replica().DurableSeq(), g.RecoverySeq)
 			m.log.Warn("fenced: the destination was promoted without this region", "replication", id, "fs_id", c.SourceFileSystemID,
 				"epoch", g.Epoch, "recovery_seq", g.RecoverySeq, "changes_not_replicated", lost)
 		}
@@ -860,11 +860,11 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*Promotion,
 		return nil, fmt.Errorf("replication: flush buffered writes of %s: %w", fsID, err)
 	}
 	_, epoch := fs.Mode()
-	if err := fs.Fence(ctx, epoch); err != nil {
+	if err := fs.Replica().Fence(ctx, epoch); err != nil {
 		return nil, err
 	}
 	undo := func(cause error) (*Promotion, error) {
-		if err := fs.Unfence(context.WithoutCancel(ctx)); err != nil {
+		if err := fs.Replica().Unfence(context.WithoutCancel(ctx)); err != nil {
 			m.log.Error("unfence after a failed planned failover", "fs_id", fsID, "err", err)
 		}
 		return nil, cause
@@ -890,7 +890,7 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*Promotion,
 
 // LossReport lists the changes the old source fsID committed after the
 // promotion of its destination (the failover's loss), from its journal.
-func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombstone, []Loss, bool, error) {
+func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombstone, []engine.Change, bool, error) {
 	f, err := m.o.Catalog.Lookup(ctx, fsID)
 	if err != nil {
 		return Tombstone{}, nil, false, err
@@ -918,11 +918,11 @@ func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombsto
 	if !found {
 		return Tombstone{}, nil, false, errorf(ErrReplicationNotFound, "%s lost nothing to a failover (it was not left out of one).", f.ID)
 	}
-	fs, err := m.o.Engine.FS(f.Engine)
+	fs, err := m.o.Engine.Replica(f.Engine)
 	if err != nil {
 		return Tombstone{}, nil, false, err
 	}
-	losses, complete, err := LossReport(ctx, fs, best.RecoverySeq, max)
+	losses, complete, err := fs.Changes(ctx, best.RecoverySeq, max)
 	return best, losses, complete, err
 }
 

@@ -79,7 +79,7 @@ func (c *catalog) KeepCopy(ctx context.Context, fsID, reason string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := fs.Fence(ctx, 0); err != nil {
+	if err := fs.Replica().Fence(ctx, 0); err != nil {
 		return "", err
 	}
 	c.mu.Lock()
@@ -433,8 +433,8 @@ func TestManagerPlannedFailoverAndLossReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Seq != a.fs("fs-a1").DurableSeq() {
-		t.Fatalf("planned failover at %d, the source is at %d: changes lost", p.Seq, a.fs("fs-a1").DurableSeq())
+	if p.Seq != a.rep("fs-a1").DurableSeq() {
+		t.Fatalf("planned failover at %d, the source is at %d: changes lost", p.Seq, a.rep("fs-a1").DurableSeq())
 	}
 	// Every acknowledged mkdir is on the promoted destination.
 	for i := range acked {

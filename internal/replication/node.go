@@ -527,7 +527,7 @@ func (n *Node) truncateJournals(ctx context.Context) {
 	e := n.opts.Engine
 	cutoff := n.now().Add(-n.opts.RetainAge)
 	for _, name := range e.Names() {
-		fs, err := e.FS(name)
+		fs, err := e.Replica(name)
 		if err != nil {
 			continue
 		}
@@ -550,7 +550,7 @@ func (n *Node) truncateJournals(ctx context.Context) {
 
 // firstAfter finds the lowest retained seq whose record is newer than t
 // (binary search on seq; record times follow commit order).
-func firstAfter(ctx context.Context, fs *engine.FS, t time.Time) (uint64, error) {
+func firstAfter(ctx context.Context, fs *engine.Replica, t time.Time) (uint64, error) {
 	hi := fs.DurableSeq()
 	lo, err := fs.JournalStart()
 	if err != nil || lo > hi {

@@ -44,7 +44,7 @@ func pinName(id string) string { return "repl:" + id }
 // initial sync's first snapshot) until RemoveOutbound. Adding an existing
 // id is a no-op.
 func (n *Node) AddOutbound(spec OutboundSpec) error {
-	fs, err := n.opts.Engine.FS(spec.SourceFS)
+	fs, err := n.opts.Engine.Replica(spec.SourceFS)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ var ErrNotFound = errors.New("replication: not found")
 type outbound struct {
 	n      *Node
 	spec   OutboundSpec
-	fs     *engine.FS
+	fs     *engine.Replica
 	ctx    context.Context // ends when the replication is removed
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -674,8 +674,8 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 }
 
 // chunk reads the next chunk of snap from lo, encoded (as encodeChunk
-// would) straight from the iterator in two parts, and counts the files
-// (inode attribute keys) and inline data bytes it holds.
+// would) straight from the iterator in two parts, and counts the files and
+// inline data bytes it holds (engine.SyncWeight).
 func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
 	it, err := snap.Iter(lo, nil)
 	if err != nil {
@@ -695,14 +695,8 @@ func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (parts [][]byte, hi [
 			return nil, nil, 0, 0, err
 		}
 		k := it.Key()
-		if len(k) == 10 && k[0] == 'I' {
-			switch k[9] {
-			case 'A':
-				files++
-			case 'L':
-				inline += uint64(len(v))
-			}
-		}
+		f, b := engine.SyncWeight(k, v)
+		files, inline = files+f, inline+b
 		pairs.bytes(k)
 		pairs.bytes(v)
 		n++

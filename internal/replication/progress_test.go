@@ -42,7 +42,7 @@ func TestProgressSurvivesRestart(t *testing.T) {
 	link(t, a, b, "rc-progress", "fs-src", "fs-dst")
 	testkit.WaitFor(t, "initial sync done and records applied", 20*time.Second, func() bool {
 		st, ok := a.n.OutboundStatus("rc-progress")
-		return ok && st.Sync.Done && st.State == StateEnabled && st.Applied == src.DurableSeq()
+		return ok && st.Sync.Done && st.State == StateEnabled && st.Applied == src.Replica().DurableSeq()
 	})
 	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{}); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestProgressSurvivesRestart(t *testing.T) {
 	testkit.WaitFor(t, "the record shipped and applied", 20*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("rc-progress")
 		in, _ := b.n.InboundStatus("rc-progress")
-		return st.ShippedRecords > 0 && st.Applied == src.DurableSeq() && in.AppliedRecords > 0
+		return st.ShippedRecords > 0 && st.Applied == src.Replica().DurableSeq() && in.AppliedRecords > 0
 	})
 	before, _ := a.n.OutboundStatus("rc-progress")
 	inBefore, _ := b.n.InboundStatus("rc-progress")

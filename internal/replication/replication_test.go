@@ -193,6 +193,12 @@ func (r *region) fs(name string) *engine.FS {
 	return fs
 }
 
+// rep is the replication view of the file system name.
+func (r *region) rep(name string) *engine.Replica {
+	r.t.Helper()
+	return r.fs(name).Replica()
+}
+
 // link sets up replication id from src (in a) to a new replica dst (in b).
 func link(t *testing.T, a, b *region, id, src, dst string) {
 	t.Helper()
@@ -226,7 +232,7 @@ func newWorkload(t testing.TB, seed uint64, fs func() *engine.FS) *workload {
 }
 
 func (w *workload) record(ctx context.Context) {
-	seq, sum, err := w.fs().Checksum(ctx)
+	seq, sum, err := w.fs().Replica().Checksum(ctx)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -310,10 +316,10 @@ func (w *workload) run(ctx context.Context, steps int) {
 // checkPrefix checks that the replica, now, equals the source at the seq
 // it has applied (when the workload knows the source's state there).
 func (w *workload) checkPrefix(ctx context.Context, dst *engine.FS) (bool, error) {
-	if !dst.Consistent() {
+	if !dst.Replica().Consistent() {
 		return false, nil
 	}
-	seq, sum, err := dst.Checksum(ctx)
+	seq, sum, err := dst.Replica().Checksum(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -332,14 +338,14 @@ func converged(t testing.TB, src, dst *engine.FS) {
 	t.Helper()
 	ctx := context.Background()
 	testkit.WaitFor(t, "replica to converge", 20*time.Second, func() bool {
-		_, applied, _ := dst.Applied()
-		return dst.Consistent() && applied == src.DurableSeq()
+		_, applied, _ := dst.Replica().Applied()
+		return dst.Replica().Consistent() && applied == src.Replica().DurableSeq()
 	})
-	s1, sum1, err := src.Checksum(ctx)
+	s1, sum1, err := src.Replica().Checksum(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, sum2, err := dst.Checksum(ctx)
+	s2, sum2, err := dst.Replica().Checksum(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +416,7 @@ func TestReplicateInitialSyncThenStream(t *testing.T) {
 	if !st.Sync.Done || st.Sync.FilesDone == 0 {
 		t.Fatalf("sync progress %+v", st.Sync)
 	}
-	if err := dst.Verify(ctx, true); err != nil {
+	if err := dst.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	// The replica refuses client writes.
@@ -419,7 +425,7 @@ func TestReplicateInitialSyncThenStream(t *testing.T) {
 	}
 	// The source's journal is pinned only from the destination's ack on.
 	testkit.WaitFor(t, "pin to follow the acks", 5*time.Second, func() bool {
-		return src.Pins()[pinName("r1")] == src.DurableSeq()+1
+		return src.Replica().Pins()[pinName("r1")] == src.Replica().DurableSeq()+1
 	})
 }
 
@@ -437,7 +443,7 @@ func TestFailoverFencesSource(t *testing.T) {
 	converged(t, src, dst)
 	// The source region goes away; writes made meanwhile are lost to the
 	// replica, and the recovery point says where it stands.
-	applied := src.DurableSeq()
+	applied := src.Replica().DurableSeq()
 	a.stop()
 	t0 := time.Now()
 	rp, err := b.n.Promote(ctx, "r1")
@@ -506,7 +512,7 @@ func TestReplicaCrashAndSourceRestart(t *testing.T) {
 	}
 	w.run(ctx, 30)
 	converged(t, src(), b.fs("fs-dst"))
-	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -539,7 +545,7 @@ func TestWrongSecretRefused(t *testing.T) {
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	t.Logf("status: %s: %s", st.State, st.Message)
-	if _, applied, _ := b.fs("fs-dst").Applied(); applied != 0 || b.fs("fs-dst").SyncState().Active {
+	if _, applied, _ := b.rep("fs-dst").Applied(); applied != 0 || b.rep("fs-dst").SyncState().Active {
 		t.Fatal("a peer with the wrong secret changed the replica")
 	}
 }
@@ -658,7 +664,7 @@ func replicateUnderFaults(t *testing.T, seed uint64) {
 	px.Heal()
 	t.Logf("faults %v, %d consistent prefix checks", faults, checks)
 	converged(t, src(), b.fs("fs-dst"))
-	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if checks < 3 {
@@ -748,7 +754,7 @@ func failback(t *testing.T, truncate bool, method string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.fs("fs-a").Fence(ctx, rp.NewEpoch); err != nil {
+	if err := a.rep("fs-a").Fence(ctx, rp.NewEpoch); err != nil {
 		t.Fatal(err)
 	}
 	wb := newWorkload(t, 22, func() *engine.FS { return b.fs("fs-b") })
@@ -757,27 +763,27 @@ func failback(t *testing.T, truncate bool, method string) {
 	wb.run(ctx, 20)
 	if truncate {
 		// B's journal since the fork is gone: only checksums can tell.
-		b.fs("fs-b").ClearPin(ForkPin)
-		if _, err := b.fs("fs-b").Truncate(ctx, b.fs("fs-b").DurableSeq()); err != nil {
+		b.rep("fs-b").ClearPin(ForkPin)
+		if _, err := b.rep("fs-b").Truncate(ctx, b.rep("fs-b").DurableSeq()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The old source lists exactly what the failover lost.
-	losses, complete, err := LossReport(ctx, a.fs("fs-a"), rp.Seq, 1000)
+	losses, complete, err := a.rep("fs-a").Changes(ctx, rp.Seq, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := a.fs("fs-a").DurableSeq() - rp.Seq; !complete || uint64(len(losses)) != want || want < 15 || losses[0].Seq != rp.Seq+1 || len(losses[0].Paths) == 0 {
+	if want := a.rep("fs-a").DurableSeq() - rp.Seq; !complete || uint64(len(losses)) != want || want < 15 || losses[0].Seq != rp.Seq+1 || len(losses[0].Paths) == 0 {
 		t.Fatalf("loss report: complete=%v, %d changes, first %+v", complete, len(losses), losses[0])
 	}
 	last := losses[len(losses)-1]
 	t.Logf("%d changes lost: %s %v … %s %v", len(losses), losses[0].Op, losses[0].Paths, last.Op, last.Paths)
 	// Failback into A.
-	hist, err := b.fs("fs-b").EpochHistory()
+	hist, err := b.rep("fs-b").EpochHistory()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fork, err := PrepareResync(ctx, a.fs("fs-a"), hist, b.fs("fs-b").DurableSeq())
+	fork, err := PrepareResync(ctx, a.rep("fs-a"), hist, b.rep("fs-b").DurableSeq())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -792,7 +798,7 @@ func failback(t *testing.T, truncate bool, method string) {
 	}
 	wb.run(ctx, 10)
 	converged(t, b.fs("fs-b"), a.fs("fs-a"))
-	if err := a.fs("fs-a").Verify(ctx, true); err != nil {
+	if err := a.rep("fs-a").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := b.n.OutboundStatus("r2")
@@ -890,13 +896,13 @@ func TestRetentionThenResync(t *testing.T) {
 	w.run(ctx, 50)
 	testkit.WaitFor(t, "ERROR and the pin released", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
-		_, pinned := src.Pins()[pinName("r1")]
+		_, pinned := src.Replica().Pins()[pinName("r1")]
 		return st.State == StateError && !pinned
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	t.Logf("status: %s: %s", st.State, st.Message)
 	a.n.truncateJournals(ctx)
-	if start, _ := src.JournalStart(); start <= st.Applied+1 {
+	if start, _ := src.Replica().JournalStart(); start <= st.Applied+1 {
 		t.Fatalf("journal still starts at %d (destination applied %d)", start, st.Applied)
 	}
 	b.restart()
@@ -912,7 +918,7 @@ func TestRetentionThenResync(t *testing.T) {
 	if st.Sync.Method != "checksums" {
 		t.Fatalf("resync by %q, want checksums", st.Sync.Method)
 	}
-	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -977,7 +983,7 @@ func TestDamagedAndReplayedTrafficRejected(t *testing.T) {
 		}
 	}
 	converged(t, src, b.fs("fs-dst"))
-	if err := b.fs("fs-dst").Verify(ctx, true); err != nil {
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	ist, _ := b.n.InboundStatus("r1")
@@ -989,7 +995,7 @@ func TestDamagedAndReplayedTrafficRejected(t *testing.T) {
 	// Replay: what the source sent, sent again by someone else.
 	rec := px.Recorded()
 	a.n.RemoveOutbound("r1")
-	_, before, _ := b.fs("fs-dst").Applied()
+	_, before, _ := b.rep("fs-dst").Applied()
 	c, err := net.Dial("tcp", b.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -999,7 +1005,7 @@ func TestDamagedAndReplayedTrafficRejected(t *testing.T) {
 	reply := make([]byte, 64<<10)
 	n, _ := io.ReadAtLeast(c, reply, 1)
 	c.Close()
-	if _, after, _ := b.fs("fs-dst").Applied(); after != before {
+	if _, after, _ := b.rep("fs-dst").Applied(); after != before {
 		t.Fatalf("replayed traffic moved the replica from %d to %d", before, after)
 	}
 	t.Logf("replayed %d bytes; the destination answered %d bytes and applied nothing", len(rec), n)

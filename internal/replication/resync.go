@@ -13,7 +13,7 @@ import (
 
 // Resync: making an existing file system of the same lineage an exact copy
 // of the source (failback into the original), sending only differences.
-// The destination has called engine.FS.BeginResync (keeping the keys its
+// The destination has called engine.Replica.BeginResync (keeping the keys its
 // own journal touched after the fork). The source takes one snapshot at
 // seq S and sends, as ranges to replace: the keys its journal touched
 // after the fork, the keys the destination asks for (its own), or — when
@@ -416,7 +416,7 @@ func ForkPoint(local, remote []engine.EpochStart, localLast, remoteLast uint64) 
 // and begins the resync. The caller must have kept what it wants of fs's
 // divergent state (a clone, a loss report) before. It returns the fork
 // point, for InboundSpec.Fork.
-func PrepareResync(ctx context.Context, fs *engine.FS, remote []engine.EpochStart, remoteLast uint64) (uint64, error) {
+func PrepareResync(ctx context.Context, fs *engine.Replica, remote []engine.EpochStart, remoteLast uint64) (uint64, error) {
 	local, err := fs.EpochHistory()
 	if err != nil {
 		return 0, err

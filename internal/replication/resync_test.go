@@ -18,11 +18,11 @@ func TestResyncRequestsAreExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.BeginResync(ctx, nil); err != nil {
+	if err := fs.Replica().BeginResync(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	n := New(Options{Region: r.name, Engine: r.e})
-	in := &inbound{n: n, fs: fs}
+	in := &inbound{n: n, fs: fs.Replica()}
 	rx := &receiver{in: in, ctx: ctx, log: n.log}
 	if err := rx.startResync(); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestLocalBlocksAreNotShipped(t *testing.T) {
 	if os.ShippedBlocks != 0 {
 		t.Fatalf("%d blocks shipped although the region holds them all", os.ShippedBlocks)
 	}
-	if err := a.fs("fs-zone-b").Verify(ctx, true); err != nil {
+	if err := a.rep("fs-zone-b").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -88,7 +88,7 @@ func (f *fakeManager) Failover(_ context.Context, fsID string, force bool) (*rep
 	return &replication.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 41, Time: time.Unix(1700000000, 0), OldEpoch: 1, NewEpoch: 2}, SourceDurable: 44}, nil
 }
 
-func (f *fakeManager) LossReport(context.Context, string, int) (replication.Tombstone, []replication.Loss, bool, error) {
+func (f *fakeManager) LossReport(context.Context, string, int) (replication.Tombstone, []engine.Change, bool, error) {
 	return replication.Tombstone{}, nil, false, replication.ErrReplicationNotFound
 }
 

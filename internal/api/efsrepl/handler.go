@@ -14,6 +14,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/awsproto"
+	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
 )
 
@@ -24,7 +25,7 @@ type Manager interface {
 	Delete(ctx context.Context, fsID, mode string) (*replication.Promotion, error)
 	PlannedFailover(ctx context.Context, fsID string) (*replication.Promotion, error)
 	Failover(ctx context.Context, fsID string, force bool) (*replication.Promotion, error)
-	LossReport(ctx context.Context, fsID string, max int) (replication.Tombstone, []replication.Loss, bool, error)
+	LossReport(ctx context.Context, fsID string, max int) (replication.Tombstone, []engine.Change, bool, error)
 }
 
 var _ Manager = (*replication.Manager)(nil)

@@ -1,4 +1,4 @@
-package replication
+package engine
 
 import (
 	"context"
@@ -6,26 +6,27 @@ import (
 	"fmt"
 	"path"
 	"time"
-
-	"github.com/regionfs/regionfs/internal/engine"
 )
 
-// Loss is one change an old source committed after its promoted replica's
-// recovery point: the replica never received it.
-type Loss struct {
-	Seq   uint64    `json:"seq"`
-	Time  time.Time `json:"time"`
-	Op    string    `json:"op"`
-	Paths []string  `json:"paths"` // as far as they can still be resolved on the old source
-	Inos  []uint64  `json:"inodes"`
+// Change is one transaction of a file system's journal, as a person
+// reads it: for the loss report of a failover, the changes an old source
+// committed after its promoted replica's recovery point.
+type Change struct {
+	Seq   uint64
+	Time  time.Time
+	Op    string
+	Paths []string // as far as they can still be resolved
+	Inos  []uint64
 }
 
-// LossReport lists the changes fs (an old source, fenced) committed after
-// seq, at most max of them. complete is false when there were more, or when
-// the journal no longer reaches back to seq+1 (then the list starts later).
-func LossReport(ctx context.Context, fs *engine.FS, seq uint64, max int) (losses []Loss, complete bool, err error) {
+// Changes lists the transactions the file system committed after seq, at
+// most max of them, with the paths they touched. complete is false when
+// there were more, or when the journal no longer reaches back to seq+1
+// (then the list starts later).
+func (rep *Replica) Changes(ctx context.Context, seq uint64, max int) (changes []Change, complete bool, err error) {
+	fs := rep.fs
 	complete = true
-	start, err := fs.JournalStart()
+	start, err := rep.JournalStart()
 	if err != nil {
 		return nil, false, err
 	}
@@ -33,11 +34,11 @@ func LossReport(ctx context.Context, fs *engine.FS, seq uint64, max int) (losses
 	if start > from {
 		from, complete = start, false
 	}
-	paths := &pathCache{fs: fs, dirs: map[uint64]string{engine.RootIno: "/"}}
-	for from <= fs.DurableSeq() {
-		recs, err := fs.ReadJournal(ctx, from, 256, 4<<20)
-		if errors.Is(err, engine.ErrTruncated) {
-			return losses, false, nil
+	paths := &pathCache{fs: fs, dirs: map[uint64]string{RootIno: "/"}}
+	for from <= rep.DurableSeq() {
+		recs, err := rep.ReadJournal(ctx, from, 256, 4<<20)
+		if errors.Is(err, ErrTruncated) {
+			return changes, false, nil
 		}
 		if err != nil {
 			return nil, false, err
@@ -46,25 +47,25 @@ func LossReport(ctx context.Context, fs *engine.FS, seq uint64, max int) (losses
 			break
 		}
 		for _, r := range recs {
-			if len(losses) == max {
-				return losses, false, nil
+			if len(changes) == max {
+				return changes, false, nil
 			}
-			losses = append(losses, Loss{Seq: r.Seq, Time: r.Time, Op: r.Op.Op, Inos: r.Op.Inos, Paths: paths.of(ctx, r.Op)})
+			changes = append(changes, Change{Seq: r.Seq, Time: r.Time, Op: r.Op.Op, Inos: r.Op.Inos, Paths: paths.of(ctx, r.Op)})
 		}
 		from = recs[len(recs)-1].Seq + 1
 	}
-	return losses, complete, nil
+	return changes, complete, nil
 }
 
 // pathCache resolves the paths an operation summary names: a directory
 // inode and a name (create, remove, rename: dir, [dir2,] ino), or just an
 // inode (write, setattr).
 type pathCache struct {
-	fs   *engine.FS
+	fs   *FS
 	dirs map[uint64]string
 }
 
-func (p *pathCache) of(ctx context.Context, op engine.OpSummary) []string {
+func (p *pathCache) of(ctx context.Context, op OpSummary) []string {
 	var out []string
 	switch {
 	case len(op.Names) == 2 && len(op.Inos) >= 2: // rename
@@ -110,7 +111,7 @@ func (p *pathCache) dir(ctx context.Context, ino uint64, depth int) string {
 		return ""
 	}
 	a, err := p.fs.GetAttr(ctx, ino)
-	if err != nil || a.Type != engine.TypeDir || a.Parent == 0 || a.Parent == ino {
+	if err != nil || a.Type != TypeDir || a.Parent == 0 || a.Parent == ino {
 		return ""
 	}
 	parent := p.dir(ctx, a.Parent, depth+1)
@@ -129,7 +130,7 @@ func (p *pathCache) dir(ctx context.Context, ino uint64, depth int) string {
 func (p *pathCache) nameIn(ctx context.Context, dir, ino uint64) string {
 	cookie := uint64(0)
 	for {
-		ents, eof, _, err := p.fs.ReadDir(ctx, engine.RootCred, dir, cookie, 1024, false)
+		ents, eof, _, err := p.fs.ReadDir(ctx, RootCred, dir, cookie, 1024, false)
 		if err != nil {
 			return ""
 		}
