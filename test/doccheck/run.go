@@ -21,13 +21,14 @@ type shell struct {
 	in    io.WriteCloser
 	lines chan string
 	errc  chan error
-	end   string // marker printed after each command, with its status
+	ended chan struct{} // closed once the shell has exited and been waited for
+	end   string        // marker printed after each command, with its status
 }
 
 func startShell(dir string) (*shell, error) {
 	b := make([]byte, 8)
 	rand.Read(b)
-	s := &shell{end: "__doccheck_" + hex.EncodeToString(b) + "_", lines: make(chan string, 1024), errc: make(chan error, 1)}
+	s := &shell{end: "__doccheck_" + hex.EncodeToString(b) + "_", lines: make(chan string, 1024), errc: make(chan error, 1), ended: make(chan struct{})}
 	s.cmd = exec.Command("bash", "--noprofile", "--norc")
 	s.cmd.Dir = dir
 	var err error
@@ -47,7 +48,7 @@ func startShell(dir string) (*shell, error) {
 		}
 		s.errc <- errors.Join(sc.Err(), errors.New("doccheck: the shell ended"))
 	}()
-	go func() { s.cmd.Wait(); pw.Close() }()
+	go func() { s.cmd.Wait(); pw.Close(); close(s.ended) }()
 	if _, err := fmt.Fprintln(s.in, "exec 2>&1"); err != nil {
 		return nil, err
 	}
@@ -92,10 +93,8 @@ func (s *shell) run(ctx context.Context, line string) ([]string, int, error) {
 
 func (s *shell) close() {
 	s.in.Close()
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.ended:
 	case <-time.After(5 * time.Second):
 		s.cmd.Process.Kill()
 	}
