@@ -162,7 +162,8 @@ EOF
     echo "$port" >"$DIR/s3.port"
     # One process: master, volume server, filer and S3 gateway, all on
     # loopback.
-    printf '%s\n' server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/s3/data" \
+    # -logdir: weed's own log files go beside its data, not into /tmp.
+    printf '%s\n' -logdir="$DIR/s3" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/s3/data" \
       -master.port="$mport" -master.port.grpc="$mgrpc" \
       -volume.port="$vport" -volume.port.grpc="$vgrpc" -volume.max=300 -master.volumeSizeLimitMB=256 \
       -filer -filer.port="$fport" -filer.port.grpc="$fgrpc" \
@@ -210,7 +211,10 @@ print_env() {
 pg_restart() {
   local bin
   bin=$(pg_bin)
-  as_postgres "$bin/pg_ctl" -D "$DIR/pg" -m fast -w -t 60 restart >&2 || die "PostgreSQL did not restart"
+  # -l: the restarted server logs to its file. Without it, it would keep
+  # this script's stdout and stderr open, and a caller reading them (a
+  # test's exec.Cmd.CombinedOutput) would wait for as long as it runs.
+  as_postgres "$bin/pg_ctl" -D "$DIR/pg" -l "$DIR/pg/server.log" -m fast -w -t 60 restart >&2 || die "PostgreSQL did not restart"
 }
 
 case $cmd in
