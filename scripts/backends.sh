@@ -174,9 +174,15 @@ EOF
   mapfile -t args <"$DIR/s3/args"
   setsid "$bin" "${args[@]}" >>"$DIR/s3/server.log" 2>&1 </dev/null &
   echo $! >"$DIR/s3.pid"
-  for _ in $(seq 1 600); do
+  # Up means writable: the gateway answers, and its master leads and
+  # assigns a file id (right after a restart, the master is not the raft
+  # leader yet, and uploads fail with 500 for many seconds).
+  local mport
+  mport=$(sed -n 's/^-master\.port=//p' "$DIR/s3/args")
+  for _ in $(seq 1 1200); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/status" 2>/dev/null &&
-      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null)" != 000 ]; then
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null)" != 000 ] &&
+      curl -s "http://127.0.0.1:$mport/dir/assign" 2>/dev/null | grep -q '"fid"'; then
       log "S3 server up on 127.0.0.1:$port in $((SECONDS - t0)) s"
       return 0
     fi
@@ -184,7 +190,7 @@ EOF
     sleep 0.1
   done
   tail -20 "$DIR/s3/server.log" >&2
-  die "S3 server did not answer within 60 s"
+  die "S3 server did not answer within 120 s"
 }
 
 s3_down() {

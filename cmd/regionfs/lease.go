@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
@@ -13,9 +14,16 @@ import (
 // regionLease is a node's ownership of its region in a shared PostgreSQL
 // metadata store: acquired before anything is written (a standby waits
 // here), renewed every third of its duration, fenced into every commit,
-// and released on a clean stop so a standby takes over at once. When it
-// cannot be renewed before it runs out, onLost ends the process: another
-// node may own the region by then, and this one could no longer commit.
+// and released on a clean stop so a standby takes over at once.
+//
+// A lease that runs out unrenewed (the database was unreachable for
+// longer than the lease) is not given up: the fencing token, not the
+// expiry, guards every commit, so the node keeps trying and carries on
+// where it was once the database answers and nobody took the region over
+// meanwhile (a lone node survives a database restart). Block deletion,
+// which no commit fences, waits while the lease is not surely running
+// (valid). When another node did take the region over (the token
+// changed), onLost ends the process: it could no longer commit.
 type regionLease struct {
 	store   *pgkv.Store
 	name    string
@@ -26,7 +34,17 @@ type regionLease struct {
 	token   int64
 	stop    chan struct{}
 	stopped chan struct{}
+	// until is when the lease surely runs out (UnixNano, local clock):
+	// the send time of the last successful grant or renewal plus ttl less
+	// a margin for clock rate differences.
+	until atomic.Int64
 }
+
+// valid reports whether the lease surely has not run out.
+func (l *regionLease) valid() bool { return time.Now().UnixNano() < l.until.Load() }
+
+// granted records a grant or renewal whose request was sent at sent.
+func (l *regionLease) granted(sent time.Time) { l.until.Store(sent.Add(l.ttl - l.ttl/10).UnixNano()) }
 
 func leaseName(region string) string { return "region/" + region }
 
@@ -44,6 +62,7 @@ func acquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder strin
 		}
 		if ok {
 			l.token = got.Token
+			l.granted(sent)
 			if waiting {
 				log.Warn("took the region over", "lease", l.name, "node", holder, "token", got.Token, "waited", time.Since(sent).Round(time.Millisecond))
 			} else {
@@ -65,8 +84,7 @@ func acquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder strin
 	}
 }
 
-// renew keeps the lease; valid is how long it surely runs from the send
-// time of the last successful renewal.
+// renew keeps the lease, from the send time of the last grant.
 func (l *regionLease) renew(last time.Time) {
 	defer close(l.stopped)
 	every := l.ttl / 3
@@ -76,22 +94,35 @@ func (l *regionLease) renew(last time.Time) {
 			return
 		case <-time.After(time.Until(last.Add(every))):
 		}
-		deadline := last.Add(l.ttl - l.ttl/10)
+		ranOut := false
 		for {
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			ctx, cancel := context.WithTimeout(context.Background(), every)
 			sent := time.Now()
 			_, err := l.store.Renew(ctx, l.name, l.ttl)
 			cancel()
 			if err == nil {
+				l.granted(sent)
+				if ranOut {
+					l.log.Warn("region lease renewed after running out: nobody took the region over", "lease", l.name,
+						"unrenewed_for", sent.Sub(last).Round(time.Millisecond))
+				}
 				last = sent
 				break
 			}
-			if errors.Is(err, pgkv.ErrFenced) || time.Now().After(deadline) {
-				l.log.Error("region lease lost: another node may own the region now; stopping", "lease", l.name, "err", err)
+			if errors.Is(err, pgkv.ErrFenced) {
+				l.log.Error("region lease taken over by another node; stopping", "lease", l.name, "err", err)
 				l.onLost(fmt.Errorf("region lease %s lost: %w", l.name, err))
 				return
 			}
-			l.log.Warn("region lease not renewed; retrying", "lease", l.name, "err", err, "runs_out_in", time.Until(deadline).Round(time.Millisecond))
+			switch {
+			case !l.valid() && !ranOut:
+				ranOut = true
+				l.log.Error("region lease ran out unrenewed: blocks are not deleted until it is renewed, and commits are refused if another node takes the region over; retrying",
+					"lease", l.name, "err", err)
+			case !ranOut:
+				l.log.Warn("region lease not renewed; retrying", "lease", l.name, "err", err,
+					"runs_out_in", time.Until(time.Unix(0, l.until.Load())).Round(time.Millisecond))
+			}
 			select {
 			case <-l.stop:
 				return

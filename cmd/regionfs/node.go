@@ -157,7 +157,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		InlineMax: int(e.InlineMax), MaxRecordBytes: int(e.MaxRecordSize), MaxGroup: e.MaxGroup,
 		QueueDepth: e.QueueDepth, BatchEntries: e.BatchEntries, BlockCacheBytes: int64(e.BlockCacheSize),
 		GCInterval: e.GCInterval, MergeDelay: e.MergeDelay, ScrubInterval: e.ScrubInterval,
-		OnFatal: onFatal, Registerer: n.reg, Space: n.space,
+		OnFatal: onFatal, Registerer: n.reg, Space: n.space, Valid: n.leaseValid(),
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -195,6 +195,15 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		return fmt.Errorf("monitoring: %w", err)
 	}
 	return nil
+}
+
+// leaseValid returns the engine's ownership check: the region lease's on
+// a shared store, none on an embedded one.
+func (n *node) leaseValid() func(uint64) bool {
+	if n.lease == nil {
+		return nil
+	}
+	return func(uint64) bool { return n.lease.valid() }
 }
 
 // startAPI starts serving the region's API; it fails when the address

@@ -95,6 +95,13 @@ type Options struct {
 	// Registerer, when set, receives the engine's metrics
 	// (regionfs_engine_*).
 	Registerer prometheus.Registerer
+
+	// Valid, when set, reports whether this engine still surely owns the
+	// keys and blocks of domain dom (on a store shared by several nodes:
+	// its ownership lease has not run out). Commits are fenced by the
+	// store; block deletion is not, so the collector deletes a domain's
+	// blocks only while Valid holds.
+	Valid func(dom uint64) bool
 }
 
 // SpaceGuard admits writes by the free space of the data disk

@@ -182,7 +182,17 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 
 	// 2. Delete what is still unreferenced and not in flight.
 	more = len(ready) >= e.opts.BatchEntries
-	for _, r := range due {
+	for i, r := range due {
+		if e.opts.Valid != nil && !e.opts.Valid(d.id) {
+			// Another node may own the domain by now (its blocks, its
+			// references): leave the rest, and the queue entries, for
+			// whoever owns it once ownership is sure again.
+			d.mu.Lock()
+			d.retired = append(d.retired, due[i:]...)
+			d.mu.Unlock()
+			e.log.Warn("block collection paused: ownership not surely valid", "domain", d.id, "left", len(due)-i)
+			return deleted, false, nil
+		}
 		held, err := e.held(d, r.id)
 		if err != nil {
 			return deleted, false, err

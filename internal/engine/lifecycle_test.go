@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -538,3 +539,38 @@ func TestSmallWritesUseExtents(t *testing.T) {
 }
 
 var _ = kv.ErrNotFound
+
+// TestCollectionWaitsForOwnership: on a store shared by several nodes, a
+// node whose ownership lease is not surely running (Options.Valid false)
+// deletes no block; released blocks stay queued and go once it is valid
+// again.
+func TestCollectionWaitsForOwnership(t *testing.T) {
+	ctx := context.Background()
+	var valid atomic.Bool
+	v := newEnv(t, func(o *Options) { o.Valid = func(uint64) bool { return valid.Load() } })
+	fs := v.mkfs("owned")
+	writeFile(t, fs, RootIno, "f", pattern(3*MinBlockSize, 1))
+	must(fs.Remove(ctx, RootCred, RootIno, "f"))(t)
+	if _, err := v.e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(blockFiles(t, v.disk)); n != 3 {
+		t.Fatalf("ownership not sure: %d blocks left, want 3", n)
+	}
+	// A restart in this state loses nothing of the queue.
+	v.e.Close()
+	v.open()
+	if _, err := v.e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(blockFiles(t, v.disk)); n != 3 {
+		t.Fatalf("after a restart, ownership not sure: %d blocks left, want 3", n)
+	}
+	valid.Store(true)
+	if _, err := v.e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(blockFiles(t, v.disk)); n != 0 {
+		t.Fatalf("ownership valid again: %d blocks left", n)
+	}
+}

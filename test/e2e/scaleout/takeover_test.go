@@ -91,7 +91,12 @@ func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
 	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(n.stop)
+	t.Cleanup(func() {
+		n.stop()
+		if t.Failed() {
+			t.Logf("node %s log (tail):\n%s", n.name, tail(n.logText(), 80))
+		}
+	})
 	return n
 }
 
