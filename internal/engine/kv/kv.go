@@ -18,6 +18,12 @@ var ErrCorrupt = errors.New("kv: corrupt value")
 // now. It is not corruption.
 var ErrKeyUnavailable = errors.New("kv: sealing key unavailable")
 
+// ErrFenced is returned by Commit of a store shared by several writers
+// (nodes of one region on one database) when the writer no longer owns
+// keys it wrote: another took them over, and the batch was not applied.
+// It is not a storage failure: the writer stops writing those keys.
+var ErrFenced = errors.New("kv: fenced: another writer owns these keys now")
+
 // Reader reads keys. Implementations are safe for concurrent use unless
 // documented otherwise (a Batch is used by one goroutine at a time).
 type Reader interface {

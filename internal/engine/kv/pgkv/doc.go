@@ -4,8 +4,11 @@
 // # Tables (in Options.Schema, created when absent)
 //
 //	kv(k bytea PRIMARY KEY, v bytea NOT NULL)     the ordered keyspace (bytea orders bytewise)
-//	leases(name text PRIMARY KEY, holder text,    ownership leases with fencing tokens
-//	       token bigint, expires timestamptz)
+//	leases(name text PRIMARY KEY, holder text,    ownership leases with fencing tokens;
+//	       token bigint, expires timestamptz,     want names the node a lease is to be
+//	       want text)                             handed to ('' = anyone)
+//	nodes(name text PRIMARY KEY, addr text,       the nodes sharing the database: address,
+//	      draining bool, seen, started)           drain flag, last heartbeat (database clock)
 //	commits(id bytea PRIMARY KEY, at timestamptz) one row per commit, to settle commits whose
 //	                                              outcome a lost connection hid (kept 15 min)
 //	fence(names text[], tokens bigint[])          function: raises SQLSTATE RF001 unless every

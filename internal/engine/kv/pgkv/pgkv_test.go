@@ -322,3 +322,152 @@ func testAEAD(t testing.TB) func([]byte) cipher.AEAD {
 	}
 	return func([]byte) cipher.AEAD { return g }
 }
+
+// TestLeaseReservation: a lease reserved for a node can be acquired by
+// that node only (even once it expired or was released), its holder learns
+// of the reservation from RenewAll, and a grant clears it.
+func TestLeaseReservation(t *testing.T) {
+	url := pgURL(t)
+	sc := schema(t, url)
+	ctx := context.Background()
+	a := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer a.Close()
+	b := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer b.Close()
+	c := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer c.Close()
+
+	// A reservation of a lease nobody holds yet creates it, unheld.
+	if err := a.Reserve(ctx, "fs/1", "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := b.Acquire(ctx, "fs/1", "node-b", time.Minute); err != nil || ok {
+		t.Fatalf("node-b acquired a lease reserved for node-a: %v %v", ok, err)
+	}
+	la, ok, err := a.Acquire(ctx, "fs/1", "node-a", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("node-a: %v %v", ok, err)
+	}
+	if ls, _ := a.Leases(ctx, "fs/1"); len(ls) != 1 || ls[0].Want != "" || ls[0].Holder != "node-a" {
+		t.Fatalf("a grant did not clear the reservation: %+v", ls)
+	}
+	r, err := a.RenewAll(ctx, "", time.Minute)
+	if err != nil || len(r.Lost) != 0 || len(r.Held) != 1 || r.Held["fs/1"] != "" {
+		t.Fatalf("renew: %+v %v", r, err)
+	}
+	// The lease is reserved for node-b: node-a learns it, node-c cannot
+	// take it even once node-a released it, node-b can.
+	if err := c.Reserve(ctx, "fs/1", "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = a.RenewAll(ctx, "", time.Minute); err != nil || r.Held["fs/1"] != "node-b" {
+		t.Fatalf("holder not told of the reservation: %+v %v", r, err)
+	}
+	if err := a.Release(ctx, "fs/1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Acquire(ctx, "fs/1", "node-c", time.Minute); err != nil || ok {
+		t.Fatalf("node-c acquired a lease reserved for node-b: %v %v", ok, err)
+	}
+	lb, ok, err := b.Acquire(ctx, "fs/1", "node-b", time.Minute)
+	if err != nil || !ok || lb.Token <= la.Token {
+		t.Fatalf("node-b: %+v %v %v", lb, ok, err)
+	}
+	if err := set(b, "f1/x", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(a, "f1/x", "a"); !errors.Is(err, pgkv.ErrFenced) || !errors.Is(err, kv.ErrFenced) {
+		t.Fatalf("commit after the handover: %v", err)
+	}
+	// DropLease leaves a held lease alone.
+	if err := c.DropLease(ctx, "fs/1"); err != nil {
+		t.Fatal(err)
+	}
+	if ls, _ := c.Leases(ctx, "fs/1"); len(ls) != 1 {
+		t.Fatalf("a held lease was dropped: %+v", ls)
+	}
+}
+
+// TestRenewAll: leases taken over since the last renewal are reported lost
+// (and their commits fenced); an expired lease nobody took is renewed.
+func TestRenewAll(t *testing.T) {
+	url := pgURL(t)
+	sc := schema(t, url)
+	ctx := context.Background()
+	a := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer a.Close()
+	b := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	defer b.Close()
+	for _, n := range []string{"fs/1", "fs/2", "fs/3"} {
+		if _, ok, err := a.Acquire(ctx, n, "node-a", 200*time.Millisecond); err != nil || !ok {
+			t.Fatal(n, ok, err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // all three expire
+	if _, ok, err := b.Acquire(ctx, "fs/2", "node-b", time.Minute); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	r, err := a.RenewAll(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Held["fs/1"]; !ok || len(r.Held) != 2 || len(r.Lost) != 1 || r.Lost[0] != "fs/2" {
+		t.Fatalf("renewal: %+v", r)
+	}
+	if _, held := a.Held("fs/2"); held {
+		t.Fatal("a lost lease is still held")
+	}
+	if err := set(a, "f1/x", "a"); err != nil {
+		t.Fatalf("renewed after expiring: %v", err)
+	}
+	if err := set(a, "f2/x", "a"); !errors.Is(err, pgkv.ErrFenced) {
+		t.Fatalf("commit under a lost lease: %v", err)
+	}
+	ls, err := b.Leases(ctx, "fs/")
+	if err != nil || len(ls) != 3 || ls[0].Expired || ls[2].Expired {
+		t.Fatalf("leases after renewal: %+v %v", ls, err)
+	}
+}
+
+func TestNodes(t *testing.T) {
+	url := pgURL(t)
+	sc := schema(t, url)
+	ctx := context.Background()
+	s := open(t, pgkv.Options{URL: url, Schema: sc})
+	defer s.Close()
+	for _, n := range []string{"node-b", "node-a"} {
+		if err := s.Announce(ctx, n, n+":7443"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.SetDraining(ctx, "node-b", true); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, err := s.SetDraining(ctx, "node-x", true); err != nil || ok {
+		t.Fatalf("unknown node drained: %v %v", ok, err)
+	}
+	// A restart keeps the drain flag; a heartbeat moves seen.
+	if err := s.Announce(ctx, "node-b", "node-b:7444"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := s.RenewAll(ctx, "node-a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := s.Nodes(ctx)
+	if err != nil || len(ns) != 2 {
+		t.Fatal(ns, err)
+	}
+	if ns[0].Name != "node-a" || ns[0].Draining || ns[0].Age > ns[1].Age || ns[0].Age < 0 {
+		t.Fatalf("node-a: %+v (node-b %+v)", ns[0], ns[1])
+	}
+	if ns[1].Name != "node-b" || !ns[1].Draining || ns[1].Addr != "node-b:7444" || ns[1].Age < 50*time.Millisecond {
+		t.Fatalf("node-b: %+v", ns[1])
+	}
+	if err := s.Depart(ctx, "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	if ns, err := s.Nodes(ctx); err != nil || len(ns) != 1 {
+		t.Fatalf("after departure: %+v %v", ns, err)
+	}
+}

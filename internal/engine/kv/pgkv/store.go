@@ -22,7 +22,7 @@ import (
 var (
 	// ErrFenced: a commit wrote keys guarded by a lease this store does
 	// not hold (any more): another node owns them.
-	ErrFenced = errors.New("pgkv: fenced: the lease guarding these keys is held by another node")
+	ErrFenced = fmt.Errorf("pgkv: the lease guarding these keys is held by another node: %w", kv.ErrFenced)
 	// ErrUnavailable: the database could not be reached within RetryFor.
 	ErrUnavailable = errors.New("pgkv: database unavailable")
 )
@@ -146,6 +146,9 @@ CREATE SCHEMA IF NOT EXISTS %[1]s;
 CREATE TABLE IF NOT EXISTS %[1]s.kv (k bytea PRIMARY KEY, v bytea NOT NULL);
 CREATE TABLE IF NOT EXISTS %[1]s.leases (name text PRIMARY KEY, holder text NOT NULL, token bigint NOT NULL, expires timestamptz NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS leases_token ON %[1]s.leases (name, token);
+ALTER TABLE %[1]s.leases ADD COLUMN IF NOT EXISTS want text NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS %[1]s.nodes (name text PRIMARY KEY, addr text NOT NULL, draining bool NOT NULL DEFAULT false,
+	seen timestamptz NOT NULL, started timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS %[1]s.commits (id bytea PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
 CREATE OR REPLACE FUNCTION %[1]s.fence(names text[], tokens bigint[]) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE n int;
