@@ -2,10 +2,11 @@ package nfs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
-	"net"
+	"io"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
@@ -68,7 +69,14 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	if len(cfg.NextProtos) == 0 {
 		cfg.NextProtos = []string{ALPNSunRPC}
 	}
-	tc := tls.Server(&bufferedConn{Conn: c.nc, r: br}, cfg)
+	// Full TLS records from the start: RecordWriter packs them.
+	cfg.DynamicRecordSizingDisabled = true
+	// Under the session: reads in large pieces (what br read ahead
+	// first), and the TLS records of a reply written together.
+	ahead, _ := br.Peek(br.Buffered())
+	bc := &rpc.BatchConn{Conn: c.nc, R: bufio.NewReaderSize(
+		io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.nc), tlsReadBufferBytes)}
+	tc := tls.Server(bc, cfg)
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.o.HandshakeTimeout)
 	defer cancel()
 	_ = c.nc.SetDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
@@ -82,7 +90,7 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	}
 	st := tc.ConnectionState()
 	c.wmu.Lock()
-	c.out = tc
+	c.out = &rpc.RecordWriter{W: tc, BC: bc}
 	c.wmu.Unlock()
 	c.tls = true
 	if len(st.PeerCertificates) > 0 {
@@ -93,11 +101,7 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	return bufio.NewReaderSize(tc, readerBufferBytes)
 }
 
-// bufferedConn is a connection whose first bytes were already read into
-// a bufio.Reader.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+// tlsReadBufferBytes is how much a TLS connection reads from the socket
+// at once (crypto/tls would otherwise read about one TLS record, 16 KiB,
+// per system call).
+const tlsReadBufferBytes = 64 << 10

@@ -37,17 +37,47 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 		}
 		cfg.ServerName = host
 	}
-	tc, err := StartTLS(ctx, nc, cfg)
+	// Under the session: reads in large pieces, and the TLS records of
+	// a call written together.
+	bc := &rpc.BatchConn{Conn: nc, R: bufio.NewReaderSize(nc, tlsReadBufferBytes)}
+	tc, err := startTLS(ctx, nc, bc, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return NewConn(tc), nil
+	return NewConn(&tlsConn{Conn: tc, bc: bc}), nil
+}
+
+// tlsReadBufferBytes is how much a TLS connection reads from the socket
+// at once (crypto/tls would otherwise read about one TLS record, 16 KiB,
+// per system call).
+const tlsReadBufferBytes = 256 << 10
+
+// tlsConn is a TLS session whose writes (each one whole RPC record: Conn
+// writes a call at once) leave in as few system calls as they can.
+type tlsConn struct {
+	*tls.Conn
+	bc *rpc.BatchConn
+}
+
+func (t *tlsConn) Write(p []byte) (int, error) {
+	t.bc.Hold()
+	n, err := t.Conn.Write(p)
+	if rerr := t.bc.Release(); err == nil && rerr != nil {
+		n, err = 0, rerr
+	}
+	return n, err
 }
 
 // StartTLS runs the AUTH_TLS probe on nc and, when the server accepts it,
 // the client side of the TLS handshake.
 func StartTLS(ctx context.Context, nc net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	return startTLS(ctx, nc, nc, cfg)
+}
+
+// startTLS probes on nc, then runs TLS over under (nc, or a wrapper of
+// it).
+func startTLS(ctx context.Context, nc, under net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	} else {
@@ -82,7 +112,8 @@ func StartTLS(ctx context.Context, nc net.Conn, cfg *tls.Config) (*tls.Conn, err
 	if !slices.Contains(cfg.NextProtos, "sunrpc") {
 		cfg.NextProtos = append(cfg.NextProtos, "sunrpc")
 	}
-	tc := tls.Client(nc, cfg)
+	cfg.DynamicRecordSizingDisabled = true
+	tc := tls.Client(under, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("nfs client: tls handshake: %w", err)
 	}
