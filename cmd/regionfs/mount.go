@@ -422,7 +422,7 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 	if err := f.SyncAll(sctx); err != nil {
 		log.Error("data not written back at unmount", "err", err)
 	}
-	log.Info("unmounted")
+	log.Info("unmounted", "nfs_calls", sess.Calls())
 	return nil
 }
 

@@ -148,6 +148,9 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec []byte) ([]byte, e
 		c.mu.Lock()
 		delete(c.wait, xid)
 		c.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the write deadline was the context's
+		}
 		return nil, err
 	}
 	select {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -57,6 +58,24 @@ type Session struct {
 	dialing  chan struct{} // closed when the dial in progress ends
 	closed   bool
 	lastDial error
+
+	calls [proto.NumProcs]callStat // NFS calls made, by procedure
+}
+
+type callStat struct{ n, ns atomic.Uint64 }
+
+// CallStat counts the calls of one procedure and the time they took
+// (retries included).
+type CallStat struct {
+	N     uint64
+	Total time.Duration
+}
+
+func (c CallStat) String() string {
+	if c.N == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d/%.2fms", c.N, float64(c.Total)/float64(c.N)/1e6)
 }
 
 // ErrSessionClosed: the session was closed.
@@ -203,8 +222,28 @@ func transient(err error) bool {
 		errors.Is(err, rpc.ErrGarbage)
 }
 
+// Calls returns how many NFS calls of each procedure the session made
+// (retries on a new connection counted once) and their total time, by
+// name; procedures never called are left out.
+func (s *Session) Calls() map[string]CallStat {
+	out := map[string]CallStat{}
+	for i := range s.calls {
+		if v := s.calls[i].n.Load(); v > 0 {
+			out[proto.ProcNames[i]] = CallStat{N: v, Total: time.Duration(s.calls[i].ns.Load())}
+		}
+	}
+	return out
+}
+
 // call runs one call through the session.
 func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, proc uint32, args, res proto.Message) error {
+	if prog == proto.ProgNFS && proc < proto.NumProcs {
+		t0 := time.Now()
+		defer func() {
+			s.calls[proc].n.Add(1)
+			s.calls[proc].ns.Add(uint64(time.Since(t0)))
+		}()
+	}
 	e := xdr.NewEncoder(nil)
 	args.Encode(e)
 	enc := e.Bytes()
