@@ -4,14 +4,20 @@
 //
 // Semantics, as a Linux NFS mount gives them:
 //   - Attribute and entry caching for AttrTimeout/EntryTimeout; names a
-//     READDIRPLUS returned answer lookups from memory for as long.
+//     READDIRPLUS returned answer lookups from memory for as long. A
+//     directory's attributes come from the wcc data of the operations in
+//     it, and a directory this client created knows its names while the
+//     wcc data shows nobody else changed it: creating files in it costs
+//     no LOOKUP and no GETATTR of the directory (dircache.go).
 //   - Close-to-open consistency: open always revalidates the attributes
 //     with GETATTR, and keeps the kernel's page cache only when the file
 //     is unchanged; close (FLUSH) and fsync write back and COMMIT.
 //   - Write-behind: writes are gathered into wsize pieces and sent as
 //     UNSTABLE WRITEs in the background (overlapping pieces are never in
 //     flight together); data stays in memory until a COMMIT with the same
-//     write verifier covers it. A changed verifier (the server restarted)
+//     write verifier covers it. A file whose only unwritten data is one
+//     piece (a small file) is written FILE_SYNC at close, fsync or
+//     SETATTR instead, and needs no COMMIT. A changed verifier (the server restarted)
 //     resends it. An error of a background write is returned by the next
 //     fsync or close of the file, never dropped.
 //   - Readahead: sequential reads fetch the next rsize pieces ahead.

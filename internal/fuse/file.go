@@ -169,26 +169,10 @@ func (n *node) sendLocked() {
 	go func() {
 		n.f.sem <- struct{}{}
 		epoch := n.f.sess.Epoch()
-		verf, stable, err := n.writeRange(context.Background(), auth, off, data)
+		verf, stable, err := n.writeRange(context.Background(), auth, off, data, proto.Unstable)
 		<-n.f.sem
 		n.mu.Lock()
-		for i, s := range w.inflight {
-			if s == sp {
-				w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
-				break
-			}
-		}
-		w.inflightBytes -= int64(len(data))
-		if err != nil {
-			if w.err == nil {
-				w.err = err
-			}
-			n.f.log.Error("background write failed; reported at the next fsync or close", "path", n.path(), "off", off, "len", len(data), "err", err)
-		} else if !stable {
-			w.sent = append(w.sent, wrange{off: off, data: data, verf: verf, epoch: epoch})
-			w.sentBytes += int64(len(data))
-		}
-		w.cond.Broadcast()
+		n.writeDone(sp, data, verf, stable, epoch, err)
 		n.mu.Unlock()
 	}()
 }
@@ -202,15 +186,61 @@ func overlaps(spans []span, off, end int64) bool {
 	return false
 }
 
-// writeRange writes data at off UNSTABLE (continuing after short writes);
-// it returns the verifier of the last reply and whether the server made
-// it stable already.
-func (n *node) writeRange(ctx context.Context, auth rpc.OpaqueAuth, off int64, data []byte) ([proto.WriteVerfSize]byte, bool, error) {
+// writeSyncLocked writes the pending data FILE_SYNC and waits for it,
+// when it is all the file has to write back: one call where an UNSTABLE
+// WRITE and a COMMIT would take two (a small file written and closed). It
+// reports whether it did; it is called with n.mu held, and releases it
+// during the call.
+func (n *node) writeSyncLocked() bool {
+	w := n.wLocked()
+	if len(w.pending) == 0 || len(w.inflight) > 0 || len(w.sent) > 0 || w.err != nil {
+		return false
+	}
+	data, off := w.pending, w.pendOff
+	w.pending = nil
+	sp := span{off, off + int64(len(data))}
+	w.inflight = append(w.inflight, sp)
+	w.inflightBytes += int64(len(data))
+	auth := w.auth
+	epoch := n.f.sess.Epoch()
+	n.mu.Unlock()
+	verf, stable, err := n.writeRange(context.Background(), auth, off, data, proto.FileSync)
+	n.mu.Lock()
+	n.writeDone(sp, data, verf, stable, epoch, err)
+	return true
+}
+
+// writeDone records the outcome of a write of data at sp (n.mu held).
+func (n *node) writeDone(sp span, data []byte, verf [proto.WriteVerfSize]byte, stable bool, epoch uint64, err error) {
+	w := &n.w
+	for i, s := range w.inflight {
+		if s == sp {
+			w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
+			break
+		}
+	}
+	w.inflightBytes -= int64(len(data))
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		n.f.log.Error("background write failed; reported at the next fsync or close", "path", n.path(), "off", sp.off, "len", len(data), "err", err)
+	} else if !stable {
+		w.sent = append(w.sent, wrange{off: sp.off, data: data, verf: verf, epoch: epoch})
+		w.sentBytes += int64(len(data))
+	}
+	w.cond.Broadcast()
+}
+
+// writeRange writes data at off with the given stability (continuing
+// after short writes); it returns the verifier of the last reply and
+// whether the server made it stable already.
+func (n *node) writeRange(ctx context.Context, auth rpc.OpaqueAuth, off int64, data []byte, how proto.StableHow) ([proto.WriteVerfSize]byte, bool, error) {
 	var verf [proto.WriteVerfSize]byte
 	stable := true
 	c := n.f.sess.Client(auth)
 	for len(data) > 0 {
-		res, err := c.Write(ctx, n.fh, uint64(off), data, proto.Unstable)
+		res, err := c.Write(ctx, n.fh, uint64(off), data, how)
 		if err != nil {
 			return verf, false, err
 		}
@@ -230,7 +260,7 @@ func (n *node) writeBack(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w := n.wLocked()
-	if len(w.pending) > 0 {
+	if !n.writeSyncLocked() && len(w.pending) > 0 {
 		n.sendLocked()
 	}
 	for len(w.inflight) > 0 {
@@ -246,7 +276,7 @@ func (n *node) writeBack(ctx context.Context) syscall.Errno {
 func (n *node) commit(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	w := n.wLocked()
-	if len(w.pending) > 0 {
+	if !n.writeSyncLocked() && len(w.pending) > 0 {
 		n.sendLocked()
 	}
 	for len(w.inflight) > 0 {
@@ -322,7 +352,7 @@ func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []w
 		for _, i := range stale {
 			r := &ranges[i]
 			epoch := n.f.sess.Epoch()
-			verf, stable, err := n.writeRange(ctx, auth, r.off, r.data)
+			verf, stable, err := n.writeRange(ctx, auth, r.off, r.data, proto.Unstable)
 			if err != nil {
 				if ctx.Err() != nil {
 					return syscall.EINTR
@@ -534,7 +564,9 @@ func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
 	n.mu.Unlock()
 	if silly != "" {
 		n.commit(ctx) // nothing may land after the name is gone
-		if _, err := dir.f.client(ctx).Remove(ctx, dir.fh, silly); err != nil {
+		res, err := dir.f.client(ctx).Remove(ctx, dir.fh, silly)
+		dir.dirChanged(res.Wcc, okThen(err, removeName(silly)))
+		if err != nil {
 			n.f.log.Warn("removing an unlinked file's temporary name", "name", silly, "err", err)
 		}
 	}

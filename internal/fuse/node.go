@@ -31,6 +31,7 @@ type node struct {
 	hasSeen bool
 	w       wstate
 	ra      readahead
+	d       dirCache
 	// opens counts open file handles; an open file that is unlinked or
 	// renamed over is renamed to silly in sillyDir instead (as NFS
 	// clients do) and removed at its last close.
@@ -112,7 +113,12 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 	if ok {
 		return n.child(ctx, name, k.fh, &k.attr, out), 0
 	}
+	if n.knownAbsent(name) {
+		return nil, syscall.ENOENT
+	}
 	res, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
+	n.setAttr(res.DirAttr)
+	n.lookedUp(name, err)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -127,10 +133,14 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 }
 
 func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
+	if n.cachedAttr(out) {
+		return 0
+	}
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
 		return errno(err)
 	}
+	n.setAttr(&res.Attr)
 	fillAttr(&res.Attr, &out.Attr)
 	n.adjustSize(&out.Attr)
 	out.SetTimeout(n.f.o.AttrTimeout)
@@ -165,6 +175,7 @@ func (n *node) Setattr(ctx context.Context, _ fs.FileHandle, in *gofuse.SetAttrI
 		return errno
 	}
 	res, err := n.f.client(ctx).SetAttr(ctx, n.fh, sa, nil)
+	n.setAttr(res.Wcc.After)
 	if err != nil {
 		return errno(err)
 	}
@@ -213,8 +224,15 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return fs.NewListDirStream(list), 0
 }
 
-func (n *node) created(ctx context.Context, res *proto.CreateRes, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
+// created makes the node of a name an operation created in the
+// directory (err: the operation's failure, returned as is).
+func (n *node) created(ctx context.Context, res *proto.CreateRes, err error, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.forget()
+	if err != nil {
+		n.dirChanged(res.DirWcc, nil)
+		return nil, errno(err)
+	}
+	n.dirChanged(res.DirWcc, addName(name))
 	fh, a := res.FH, res.Attr
 	if fh == nil {
 		lr, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
@@ -240,10 +258,13 @@ func modeAttr(mode uint32) proto.Sattr {
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	res, err := n.f.client(ctx).Mkdir(ctx, n.fh, name, modeAttr(mode))
-	if err != nil {
-		return nil, errno(err)
+	ch, e := n.created(ctx, res, err, name, out)
+	if e == 0 {
+		if cn, ok := ch.Operations().(*node); ok {
+			cn.newDir(res.Attr)
+		}
 	}
-	return n.created(ctx, res, name, out)
+	return ch, e
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -259,19 +280,13 @@ func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *go
 		t = proto.TypeBlk
 	case syscall.S_IFREG, 0:
 		res, err := n.f.client(ctx).Create(ctx, n.fh, name, proto.Guarded, modeAttr(mode))
-		if err != nil {
-			return nil, errno(err)
-		}
-		return n.created(ctx, res, name, out)
+		return n.created(ctx, res, err, name, out)
 	default:
 		return nil, syscall.EINVAL
 	}
 	major, minor := (dev>>8)&0xfff, dev&0xff|(dev>>12)&0xfff00
 	res, err := n.f.client(ctx).Mknod(ctx, n.fh, name, t, modeAttr(mode), major, minor)
-	if err != nil {
-		return nil, errno(err)
-	}
-	return n.created(ctx, res, name, out)
+	return n.created(ctx, res, err, name, out)
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *gofuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
@@ -285,10 +300,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		sa.Size = &zero
 	}
 	res, err := n.f.client(ctx).Create(ctx, n.fh, name, how, sa)
-	if err != nil {
-		return nil, nil, 0, errno(err)
-	}
-	ch, e := n.created(ctx, res, name, out)
+	ch, e := n.created(ctx, res, err, name, out)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
@@ -304,10 +316,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	res, err := n.f.client(ctx).Symlink(ctx, n.fh, name, target, proto.Sattr{})
-	if err != nil {
-		return nil, errno(err)
-	}
-	return n.created(ctx, res, name, out)
+	return n.created(ctx, res, err, name, out)
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -323,8 +332,17 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if done, e := n.sillyRename(ctx, name); done || e != 0 {
 		return e
 	}
-	_, err := n.f.client(ctx).Remove(ctx, n.fh, name)
+	res, err := n.f.client(ctx).Remove(ctx, n.fh, name)
+	n.dirChanged(res.Wcc, okThen(err, removeName(name)))
 	return errno(err)
+}
+
+// okThen is apply when err is nil, else nil (the names are dropped).
+func okThen(err error, apply func(map[string]struct{})) func(map[string]struct{}) {
+	if err != nil {
+		return nil
+	}
+	return apply
 }
 
 // sillyRename renames name out of the way when it is an open file, so
@@ -346,7 +364,9 @@ func (n *node) sillyRename(ctx context.Context, name string) (bool, syscall.Errn
 		return false, 0
 	}
 	silly := fmt.Sprintf(".regionfs-unlinked-%x-%x", ch.StableAttr().Ino, rand.Uint64())
-	if _, err := n.f.client(ctx).Rename(ctx, n.fh, name, n.fh, silly); err != nil {
+	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, n.fh, silly)
+	n.dirChanged(res.FromWcc, okThen(err, renameIn(name, silly)))
+	if err != nil {
 		return true, errno(err)
 	}
 	cn.mu.Lock()
@@ -357,7 +377,8 @@ func (n *node) sillyRename(ctx context.Context, name string) (bool, syscall.Errn
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	n.forget()
-	_, err := n.f.client(ctx).Rmdir(ctx, n.fh, name)
+	res, err := n.f.client(ctx).Rmdir(ctx, n.fh, name)
+	n.dirChanged(res.Wcc, okThen(err, removeName(name)))
 	return errno(err)
 }
 
@@ -378,7 +399,13 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if _, e := np.sillyRename(ctx, newName); e != 0 {
 		return e
 	}
-	_, err := n.f.client(ctx).Rename(ctx, n.fh, name, np.fh, newName)
+	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, np.fh, newName)
+	if np == n {
+		n.dirChanged(res.FromWcc, okThen(err, renameIn(name, newName)))
+	} else {
+		n.dirChanged(res.FromWcc, okThen(err, removeName(name)))
+		np.dirChanged(res.ToWcc, okThen(err, addName(newName)))
+	}
 	return errno(err)
 }
 
@@ -389,6 +416,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	}
 	n.forget()
 	res, err := n.f.client(ctx).Link(ctx, t.fh, n.fh, name)
+	n.dirChanged(res.DirWcc, okThen(err, addName(name)))
 	if err != nil {
 		return nil, errno(err)
 	}
