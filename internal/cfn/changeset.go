@@ -157,7 +157,7 @@ func (e *Engine) CreateChangeSet(_ context.Context, in ChangeSetInput) (string, 
 	}
 	changes, err := e.planLocked(s, t, params)
 	if err != nil {
-		c.Status, c.ExecStatus, c.Reason = csFailed, execUnavailable, reasonOf(err)
+		c.Status, c.ExecStatus, c.Reason = csFailed, execUnavailable, e.reason(s, "", err)
 	} else {
 		c.Changes = changes
 		if len(changes) == 0 && typ == changeSetUpdate && (body != s.Template || !slices.Equal(params, s.Params) || !slices.Equal(c.Tags, s.Tags)) {
@@ -178,13 +178,6 @@ func (e *Engine) CreateChangeSet(_ context.Context, in ChangeSetInput) (string, 
 	e.byName[s.Name] = s.ID
 	e.changeSets[c.ID] = c
 	return c.ID, s.ID, nil
-}
-
-func reasonOf(err error) string {
-	if ce, ok := err.(*Error); ok {
-		return ce.Message
-	}
-	return err.Error()
 }
 
 // changeSetLocked finds a change set by id, or by name within a stack.

@@ -6,8 +6,8 @@ import (
 )
 
 // Sentinel errors of the CloudFormation domain. Every rule violation is an
-// *Error wrapping one of them with CloudFormation's public message; the API
-// edge maps them to the query protocol's error codes in one table.
+// *Error wrapping one of them with CloudFormation's public message; package
+// awserr's table maps them to the query protocol's error codes.
 var (
 	// ErrValidation is CloudFormation's ValidationError: a bad template,
 	// bad parameters, an unknown stack, a stack in the wrong state.
@@ -27,6 +27,9 @@ var (
 	ErrInsufficientCapabilities = errors.New("insufficient capabilities")
 	// ErrLimitExceeded: too many stacks.
 	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrStackSetNotFound: a StackSetName was given; there are no stack
+	// sets here.
+	ErrStackSetNotFound = errors.New("stack set not found")
 	// ErrClosed: the stack engine is closed.
 	ErrClosed = errors.New("cfn: closed")
 )
@@ -40,6 +43,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Kind }
+
+// PublicMessage is the message for the client.
+func (e *Error) PublicMessage() string { return e.Message }
 
 func errorf(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}

@@ -83,7 +83,10 @@ func token(stackID, logicalID, opID, purpose string) string {
 	return "cfn-" + hex.EncodeToString(h[:])[:40]
 }
 
-// reason is the public message of a resource failure.
+// reason is the public message of a resource failure (id "" for a failure
+// of the stack's or change set's own: its template, outputs, exports).
+// Only the messages of the domain's rules and of handler errors are
+// public; anything else is logged and reported as an internal failure.
 func (e *Engine) reason(s *stackRecord, id string, err error) string {
 	var pe *PropertyError
 	var he *HandlerError
@@ -398,7 +401,7 @@ func (e *Engine) transition(s *stackRecord, status, reason, next string, change 
 func (e *Engine) createPhase(s *stackRecord) error {
 	t, order, deps, err := e.planCreate(s)
 	if err != nil {
-		return e.failOp(s, err.Error(), nil)
+		return e.failOp(s, e.reason(s, "", err), nil)
 	}
 	ctxDeadline := time.Time{}
 	if s.TimeoutMinutes > 0 {
@@ -425,7 +428,7 @@ func (e *Engine) createPhase(s *stackRecord) error {
 	}
 	outs, err := e.outputs(s, t)
 	if err != nil {
-		return e.failOp(s, err.Error(), nil)
+		return e.failOp(s, e.reason(s, "", err), nil)
 	}
 	return e.transition(s, CreateComplete, "", "", func() { s.Outputs = outs })
 }

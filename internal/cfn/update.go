@@ -13,7 +13,7 @@ import (
 func (e *Engine) updatePhase(s *stackRecord) error {
 	t, err := e.parseStackTemplate(s.Template)
 	if err != nil {
-		return e.failOp(s, err.Error(), nil)
+		return e.failOp(s, e.reason(s, "", err), nil)
 	}
 	e.mu.Lock()
 	s.ImportNames = nil
@@ -32,7 +32,7 @@ func (e *Engine) updatePhase(s *stackRecord) error {
 	}
 	e.mu.Unlock()
 	if err != nil {
-		return e.failOp(s, err.Error(), nil)
+		return e.failOp(s, e.reason(s, "", err), nil)
 	}
 	failed, hard := e.runDAG(order, deps, func(id string) error { return e.updateResource(s, t, id) })
 	if hard != nil {
@@ -43,10 +43,10 @@ func (e *Engine) updatePhase(s *stackRecord) error {
 	}
 	outs, err := e.outputs(s, t)
 	if err != nil {
-		return e.failOp(s, err.Error(), nil)
+		return e.failOp(s, e.reason(s, "", err), nil)
 	}
 	if err := e.checkExportsInUse(s, outs); err != nil {
-		return e.failOp(s, err.Error(), nil)
+		return e.failOp(s, e.reason(s, "", err), nil)
 	}
 	return e.transition(s, UpdateCompleteCleanupInProgress, "", "cleanup", func() {
 		s.Outputs = outs

@@ -25,10 +25,10 @@
 //	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats
 //	     internal/control internal/control/keys internal/control/network
 //	     internal/monitor/... internal/cfn
-//	 6 domain users: over the domain: CloudFormation's resource types, fakes for tests
-//	     internal/cfn/resources internal/control/controltest
-//	 7 aws errors: domain errors to AWS codes, statuses and wire shapes
+//	 6 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
 //	     internal/api/awserr
+//	 7 domain users: over the domain: CloudFormation's resource types, fakes for tests
+//	     internal/cfn/resources internal/control/controltest
 //	 8 api server: a region's HTTP API server: SigV4, dispatch by service
 //	     internal/api/region
 //	 9 edge: the one client endpoint, forwarding to the regions

@@ -12,7 +12,10 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/keys"
+	"github.com/regionfs/regionfs/internal/control/network"
 	"github.com/regionfs/regionfs/internal/replication"
 )
 
@@ -30,6 +33,17 @@ func TestTableComplete(t *testing.T) {
 				if w.Code == "" || w.Status < 400 || w.Status > 599 || strings.ContainsAny(w.Code, " ;:#") {
 					t.Errorf("%v: column %d is %+v", r.err, i, w)
 				}
+			}
+		}
+	}
+	// The resource handler codes of CloudFormation's resource-provider
+	// contract.
+	handlerCodes := map[string]bool{"": true, "NotFound": true, "AlreadyExists": true, "InvalidRequest": true, "ResourceConflict": true,
+		"ServiceLimitExceeded": true, "Throttling": true, "NetworkFailure": true, "AccessDenied": true, "GeneralServiceException": true}
+	for _, rows := range [][]row{table, ec2Rows} {
+		for _, r := range rows {
+			if !handlerCodes[r.code.Handler] {
+				t.Errorf("%v: handler code %q", r.err, r.code.Handler)
 			}
 		}
 	}
@@ -187,4 +201,51 @@ func serviceOf(r *http.Request) string {
 		return ""
 	}
 	return parts[3]
+}
+
+// TestHandlerError: a resource type reports the domain's refusals with
+// their handler code and public message, and nothing else.
+func TestHandlerError(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		code, msg string
+		ok        bool
+	}{
+		{fmt.Errorf("create: %w", &control.Error{Kind: control.ErrSubnetNotFound, Message: "The subnet 'subnet-1' does not exist."}),
+			"InvalidRequest", "The subnet 'subnet-1' does not exist.", true},
+		{&network.Error{Kind: network.ErrDependency, Message: "resource sg-1 has a dependent object"}, "ResourceConflict", "resource sg-1 has a dependent object", true},
+		{&keys.Error{Kind: keys.ErrAccessDenied, Message: "no"}, "AccessDenied", "no", true},
+		{fmt.Errorf("peer: %w", replication.ErrUnreachable), "NetworkFailure", "The other region of the replication does not answer.", true},
+		{fmt.Errorf("kv: %w", errors.New("disk on fire")), "", "", false},
+		{context.DeadlineExceeded, "", "", false},
+	} {
+		code, msg, ok := HandlerError(tc.err)
+		if code != tc.code || msg != tc.msg || ok != tc.ok {
+			t.Errorf("%v: %q %q %v, want %q %q %v", tc.err, code, msg, ok, tc.code, tc.msg, tc.ok)
+		}
+	}
+}
+
+// TestServiceInternalError: a service with its own internal error shape
+// (KMS) gets it in JSON; its refusals keep their codes.
+func TestServiceInternalError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Responder{Protocol: awsproto.JSON11, Service: awsproto.KMS, RequestID: "r-2"}.Fail(rec, errors.New("dial tcp 10.0.0.1:1: refused"))
+	var body map[string]string
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 500 || body["__type"] != "KMSInternalException" || strings.Contains(rec.Body.String(), "dial") {
+		t.Errorf("internal: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	Responder{Protocol: awsproto.JSON11, Service: awsproto.KMS}.Fail(rec, fmt.Errorf("keys: %w", &keys.Error{Kind: keys.ErrDisabled, Message: "key k is disabled."}))
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 400 || body["__type"] != "DisabledException" || body["message"] != "key k is disabled." {
+		t.Errorf("refusal: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	Responder{Protocol: awsproto.Query, Service: awsproto.CloudFormation}.Fail(rec, &cfn.Error{Kind: cfn.ErrValidation, Message: "Stack with id x does not exist"})
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "<Code>ValidationError</Code><Message>Stack with id x does not exist</Message>") ||
+		!strings.Contains(rec.Body.String(), `xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"`) {
+		t.Errorf("cloudformation: %d %s", rec.Code, rec.Body)
+	}
 }

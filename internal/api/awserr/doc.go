@@ -11,7 +11,7 @@
 // sigv4's sentinels), the API layer's own sentinels (ErrUnknownOperation,
 // ErrBodyTooLarge, ErrMalformedRequest, …), then each domain's sentinels
 // (control.ErrFileSystemNotFound, replication.ErrConflict,
-// monitor.ErrResourceNotFound, …). Anything else is an internal failure:
+// monitor.ErrResourceNotFound, keys.ErrDisabled, cfn.ErrValidation, …). Anything else is an internal failure:
 // 500 with a message that names only the request id, while the cause is
 // logged with that id. Error text is never matched and never sent unless
 // it is public.
@@ -22,13 +22,21 @@
 // query-compatible services such as CloudWatch), awsQuery
 // (<ErrorResponse><Error><Type/><Code/><Message/>) and ec2Query
 // (<Response><Errors><Error>). The same sentinel can so be SubnetNotFound
-// for EFS and InvalidSubnetID.NotFound for EC2.
+// for EFS and InvalidSubnetID.NotFound for EC2. A last column holds the
+// CloudFormation resource handler code (NotFound, AlreadyExists, …) that
+// the stack engine's resource types report for the error (HandlerError).
+//
+// Every service answers through it: EFS (efs, efsrepl), EC2, CloudWatch,
+// SNS, KMS and CloudFormation, the API server and the edge. A service with
+// its own internal error shape names it in its awsproto.Service (KMS:
+// KMSInternalException).
 //
 // # Public messages
 //
 // The message sent is that of the first error in the chain implementing
 // Public (PublicMessage() string): *Error, control.Error, sigv4.Error,
-// replication.Error, monitor.Error. A known error without one gets its
+// replication.Error, monitor.Error, notify.Error, keys.Error, network.Error,
+// cfn.Error. A known error without one gets its
 // row's message. Wrap domain refusals in such a type; wrap internal
 // failures with %w as usual: their text stays in the logs.
 //

@@ -6,7 +6,9 @@ import (
 	"net/http"
 
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/keys"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/monitor"
 	"github.com/regionfs/regionfs/internal/monitor/notify"
@@ -35,6 +37,12 @@ type Code struct {
 	EC2 Wire
 	// Message is the public message of an error that carries none.
 	Message string
+	// Handler is the CloudFormation resource handler error code
+	// (NotFound, AlreadyExists, InvalidRequest, ResourceConflict,
+	// ServiceLimitExceeded, Throttling, NetworkFailure, AccessDenied) a
+	// resource type reports when a call fails with the error; "" for
+	// errors a stack reports itself (internal failures, timeouts).
+	Handler string
 }
 
 // Fault is the query protocol's Type: Sender for client errors, Receiver
@@ -171,35 +179,36 @@ var table = []row{
 
 	// EFS (package control).
 	{control.ErrBadRequest, Code{
-		REST:  Wire{http.StatusBadRequest, "BadRequest"},
-		JSON:  Wire{http.StatusBadRequest, "ValidationException"},
-		Query: Wire{http.StatusBadRequest, "ValidationError"},
-		EC2:   Wire{http.StatusBadRequest, "InvalidParameterValue"},
+		REST:    Wire{http.StatusBadRequest, "BadRequest"},
+		JSON:    Wire{http.StatusBadRequest, "ValidationException"},
+		Query:   Wire{http.StatusBadRequest, "ValidationError"},
+		EC2:     Wire{http.StatusBadRequest, "InvalidParameterValue"},
+		Handler: "InvalidRequest",
 	}},
-	{control.ErrFileSystemNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
-	{control.ErrFileSystemAlreadyExists, all(http.StatusConflict, "FileSystemAlreadyExists", "The file system already exists.")},
-	{control.ErrFileSystemInUse, all(http.StatusConflict, "FileSystemInUse", "The file system is in use.")},
-	{control.ErrFileSystemLimitExceeded, all(http.StatusForbidden, "FileSystemLimitExceeded", "Too many file systems.")},
-	{control.ErrIncorrectLifeCycleState, all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available.")},
-	{control.ErrThroughputLimitExceeded, all(http.StatusBadRequest, "ThroughputLimitExceeded", "The throughput limit is exceeded.")},
-	{control.ErrTooManyRequests, all(http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")},
-	{control.ErrReplicationAlreadyExists, all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration.")},
-	{control.ErrUnsupportedAvailabilityZone, all(http.StatusBadRequest, "UnsupportedAvailabilityZone", "The availability zone is not supported.")},
-	{control.ErrMountTargetNotFound, all(http.StatusNotFound, "MountTargetNotFound", "The mount target does not exist.")},
-	{control.ErrIncorrectMountTargetState, all(http.StatusConflict, "IncorrectMountTargetState", "The mount target is not available.")},
-	{control.ErrMountTargetConflict, all(http.StatusConflict, "MountTargetConflict", "The mount target conflicts with an existing one.")},
-	{control.ErrAvailabilityZonesMismatch, all(http.StatusBadRequest, "AvailabilityZonesMismatch", "The availability zones do not match.")},
-	{control.ErrSubnetNotFound, all(http.StatusBadRequest, "SubnetNotFound", "The subnet does not exist.")},
-	{control.ErrSecurityGroupNotFound, all(http.StatusBadRequest, "SecurityGroupNotFound", "The security group does not exist.")},
-	{control.ErrSecurityGroupLimitExceeded, all(http.StatusBadRequest, "SecurityGroupLimitExceeded", "Too many security groups.")},
-	{control.ErrNoFreeAddresses, all(http.StatusConflict, "NoFreeAddressesInSubnet", "The subnet has no free addresses.")},
-	{control.ErrIPAddressInUse, all(http.StatusConflict, "IpAddressInUse", "The IP address is in use.")},
-	{control.ErrNetworkInterfaceLimitExceeded, all(http.StatusConflict, "NetworkInterfaceLimitExceeded", "Too many network interfaces.")},
-	{control.ErrAccessPointNotFound, all(http.StatusNotFound, "AccessPointNotFound", "The access point does not exist.")},
-	{control.ErrAccessPointAlreadyExists, all(http.StatusConflict, "AccessPointAlreadyExists", "The access point already exists.")},
-	{control.ErrAccessPointLimitExceeded, all(http.StatusForbidden, "AccessPointLimitExceeded", "Too many access points.")},
-	{control.ErrPolicyNotFound, all(http.StatusNotFound, "PolicyNotFound", "The file system has no policy.")},
-	{control.ErrInvalidPolicy, all(http.StatusBadRequest, "InvalidPolicyException", "The policy is not valid.")},
+	{control.ErrFileSystemNotFound, handler(all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist."), "NotFound")},
+	{control.ErrFileSystemAlreadyExists, handler(all(http.StatusConflict, "FileSystemAlreadyExists", "The file system already exists."), "AlreadyExists")},
+	{control.ErrFileSystemInUse, handler(all(http.StatusConflict, "FileSystemInUse", "The file system is in use."), "ResourceConflict")},
+	{control.ErrFileSystemLimitExceeded, handler(all(http.StatusForbidden, "FileSystemLimitExceeded", "Too many file systems."), "ServiceLimitExceeded")},
+	{control.ErrIncorrectLifeCycleState, handler(all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available."), "ResourceConflict")},
+	{control.ErrThroughputLimitExceeded, handler(all(http.StatusBadRequest, "ThroughputLimitExceeded", "The throughput limit is exceeded."), "ServiceLimitExceeded")},
+	{control.ErrTooManyRequests, handler(all(http.StatusTooManyRequests, "TooManyRequests", "Too many requests."), "Throttling")},
+	{control.ErrReplicationAlreadyExists, handler(all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration."), "ResourceConflict")},
+	{control.ErrUnsupportedAvailabilityZone, handler(all(http.StatusBadRequest, "UnsupportedAvailabilityZone", "The availability zone is not supported."), "InvalidRequest")},
+	{control.ErrMountTargetNotFound, handler(all(http.StatusNotFound, "MountTargetNotFound", "The mount target does not exist."), "NotFound")},
+	{control.ErrIncorrectMountTargetState, handler(all(http.StatusConflict, "IncorrectMountTargetState", "The mount target is not available."), "ResourceConflict")},
+	{control.ErrMountTargetConflict, handler(all(http.StatusConflict, "MountTargetConflict", "The mount target conflicts with an existing one."), "ResourceConflict")},
+	{control.ErrAvailabilityZonesMismatch, handler(all(http.StatusBadRequest, "AvailabilityZonesMismatch", "The availability zones do not match."), "InvalidRequest")},
+	{control.ErrSubnetNotFound, handler(all(http.StatusBadRequest, "SubnetNotFound", "The subnet does not exist."), "InvalidRequest")},
+	{control.ErrSecurityGroupNotFound, handler(all(http.StatusBadRequest, "SecurityGroupNotFound", "The security group does not exist."), "InvalidRequest")},
+	{control.ErrSecurityGroupLimitExceeded, handler(all(http.StatusBadRequest, "SecurityGroupLimitExceeded", "Too many security groups."), "ServiceLimitExceeded")},
+	{control.ErrNoFreeAddresses, handler(all(http.StatusConflict, "NoFreeAddressesInSubnet", "The subnet has no free addresses."), "ResourceConflict")},
+	{control.ErrIPAddressInUse, handler(all(http.StatusConflict, "IpAddressInUse", "The IP address is in use."), "ResourceConflict")},
+	{control.ErrNetworkInterfaceLimitExceeded, handler(all(http.StatusConflict, "NetworkInterfaceLimitExceeded", "Too many network interfaces."), "ServiceLimitExceeded")},
+	{control.ErrAccessPointNotFound, handler(all(http.StatusNotFound, "AccessPointNotFound", "The access point does not exist."), "NotFound")},
+	{control.ErrAccessPointAlreadyExists, handler(all(http.StatusConflict, "AccessPointAlreadyExists", "The access point already exists."), "AlreadyExists")},
+	{control.ErrAccessPointLimitExceeded, handler(all(http.StatusForbidden, "AccessPointLimitExceeded", "Too many access points."), "ServiceLimitExceeded")},
+	{control.ErrPolicyNotFound, handler(all(http.StatusNotFound, "PolicyNotFound", "The file system has no policy."), "NotFound")},
+	{control.ErrInvalidPolicy, handler(all(http.StatusBadRequest, "InvalidPolicyException", "The policy is not valid."), "InvalidRequest")},
 	{control.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 	// A full data disk: retryable (space may come back); the message says
 	// what is wrong.
@@ -212,18 +221,18 @@ var table = []row{
 	}},
 
 	// EFS replication (package replication).
-	{replication.ErrFileSystemNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
-	{replication.ErrReplicationNotFound, all(http.StatusNotFound, "ReplicationNotFound", "The replication configuration does not exist.")},
-	{replication.ErrAlreadyExists, all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration.")},
-	{replication.ErrLifeCycle, all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available.")},
-	{replication.ErrConflict, all(http.StatusConflict, "ConflictException", "The request conflicts with the replication's state.")},
-	{replication.ErrValidation, all(http.StatusBadRequest, "ValidationException", "The request is not valid.")},
-	{replication.ErrBadRequest, all(http.StatusBadRequest, "BadRequest", "The request is not valid.")},
+	{replication.ErrFileSystemNotFound, handler(all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist."), "NotFound")},
+	{replication.ErrReplicationNotFound, handler(all(http.StatusNotFound, "ReplicationNotFound", "The replication configuration does not exist."), "NotFound")},
+	{replication.ErrAlreadyExists, handler(all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration."), "ResourceConflict")},
+	{replication.ErrLifeCycle, handler(all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available."), "ResourceConflict")},
+	{replication.ErrConflict, handler(all(http.StatusConflict, "ConflictException", "The request conflicts with the replication's state."), "ResourceConflict")},
+	{replication.ErrValidation, handler(all(http.StatusBadRequest, "ValidationException", "The request is not valid."), "InvalidRequest")},
+	{replication.ErrBadRequest, handler(all(http.StatusBadRequest, "BadRequest", "The request is not valid."), "InvalidRequest")},
 	// A peer region that does not answer: the caller is told at once (a
 	// 4xx, so that clients do not retry for a minute) and can act, e.g.
 	// delete the configuration in the destination region instead.
-	{replication.ErrUnreachable, all(http.StatusConflict, "ConflictException", "The other region of the replication does not answer.")},
-	{replication.ErrUnknownRegion, all(http.StatusBadRequest, "ValidationException", "The region is not one this region replicates with.")},
+	{replication.ErrUnreachable, handler(all(http.StatusConflict, "ConflictException", "The other region of the replication does not answer."), "NetworkFailure")},
+	{replication.ErrUnknownRegion, handler(all(http.StatusBadRequest, "ValidationException", "The region is not one this region replicates with."), "InvalidRequest")},
 
 	// CloudWatch (package monitor): JSON/CBOR shapes and query codes as in
 	// its model.
@@ -245,6 +254,33 @@ var table = []row{
 	{notify.ErrSubscriptionLimit, cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded.")},
 	{notify.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 
+	// KMS (package control/keys): every refusal is a 400 with the shape
+	// name of KMS's model.
+	{keys.ErrNotFound, handler(all(http.StatusBadRequest, "NotFoundException", "The key does not exist."), "NotFound")},
+	{keys.ErrInvalidArn, handler(all(http.StatusBadRequest, "InvalidArnException", "The ARN is not valid."), "InvalidRequest")},
+	{keys.ErrAlreadyExists, handler(all(http.StatusBadRequest, "AlreadyExistsException", "The resource already exists."), "AlreadyExists")},
+	{keys.ErrInvalidState, handler(all(http.StatusBadRequest, "KMSInvalidStateException", "The key is not in a valid state for the operation."), "ResourceConflict")},
+	{keys.ErrDisabled, handler(all(http.StatusBadRequest, "DisabledException", "The key is disabled."), "ResourceConflict")},
+	{keys.ErrValidation, handler(all(http.StatusBadRequest, "ValidationException", "The request is not valid."), "InvalidRequest")},
+	{keys.ErrInvalidAlias, handler(all(http.StatusBadRequest, "InvalidAliasNameException", "The alias name is not valid."), "InvalidRequest")},
+	{keys.ErrTag, handler(all(http.StatusBadRequest, "TagException", "The tags are not valid."), "InvalidRequest")},
+	{keys.ErrMalformedPolicy, handler(all(http.StatusBadRequest, "MalformedPolicyDocumentException", "The key policy is not valid."), "InvalidRequest")},
+	{keys.ErrLimitExceeded, handler(all(http.StatusBadRequest, "LimitExceededException", "A limit is exceeded."), "ServiceLimitExceeded")},
+	{keys.ErrUnsupported, handler(all(http.StatusBadRequest, "UnsupportedOperationException", "The operation is not supported."), "InvalidRequest")},
+	{keys.ErrAccessDenied, handler(all(http.StatusBadRequest, "AccessDeniedException", "Access denied."), "AccessDenied")},
+	{keys.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+
+	// CloudFormation (package cfn): query codes as in its model.
+	{cfn.ErrValidation, all(http.StatusBadRequest, "ValidationError", "The request is not valid.")},
+	{cfn.ErrAlreadyExists, all(http.StatusBadRequest, "AlreadyExistsException", "The stack already exists.")},
+	{cfn.ErrTokenAlreadyExists, all(http.StatusBadRequest, "TokenAlreadyExistsException", "The client request token was used for another request.")},
+	{cfn.ErrChangeSetNotFound, all(http.StatusNotFound, "ChangeSetNotFound", "The change set does not exist.")},
+	{cfn.ErrInvalidChangeSetStatus, all(http.StatusBadRequest, "InvalidChangeSetStatus", "The change set cannot be used in its status.")},
+	{cfn.ErrInsufficientCapabilities, all(http.StatusBadRequest, "InsufficientCapabilitiesException", "The template needs capabilities that were not acknowledged.")},
+	{cfn.ErrLimitExceeded, all(http.StatusBadRequest, "LimitExceededException", "Too many stacks.")},
+	{cfn.ErrStackSetNotFound, all(http.StatusNotFound, "StackSetNotFoundException", "The stack set does not exist.")},
+	{cfn.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+
 	// The engine, as replication and control let its errors through.
 	{engine.ErrNotReady, all(http.StatusConflict, "ConflictException", "The replica has no consistent state yet.")},
 	{engine.ErrFSNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
@@ -255,6 +291,12 @@ var table = []row{
 // shape name in the JSON column, its query code elsewhere.
 func cw(status int, shape, code, msg string) Code {
 	return Code{REST: Wire{status, code}, JSON: Wire{status, shape}, Query: Wire{status, code}, EC2: Wire{status, code}, Message: msg}
+}
+
+// handler sets the CloudFormation resource handler code of a row.
+func handler(c Code, code string) Code {
+	c.Handler = code
+	return c
 }
 
 func withEC2(c Code, w Wire) Code {
@@ -327,6 +369,18 @@ func publicMessage(err, kind error) string {
 		}
 	}
 	return ""
+}
+
+// HandlerError returns the CloudFormation resource handler error code of
+// err and its public message, for a resource type to report; ok is false
+// when the table gives err no handler code (internal failures, canceled
+// or timed-out calls), which the stack engine reports itself.
+func HandlerError(err error) (code, message string, ok bool) {
+	r, known := find(err)
+	if !known || r.code.Handler == "" {
+		return "", "", false
+	}
+	return r.code.Handler, Message(err, ""), true
 }
 
 // FromREST turns an error that another region answered in restJson1 back

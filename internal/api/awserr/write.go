@@ -32,6 +32,9 @@ type Responder struct {
 func (r Responder) Fail(w http.ResponseWriter, err error) Wire {
 	c, known := Lookup(err)
 	wire := c.wire(column(r.Protocol))
+	if !known && r.Service.InternalError != "" && column(r.Protocol) == columnJSON {
+		wire.Code = r.Service.InternalError
+	}
 	if r.Log != nil {
 		if known {
 			r.Log.Debug("api request refused", "service", r.Service.Name, "op", r.Op, "req_id", r.RequestID, "code", wire.Code, "err", err)

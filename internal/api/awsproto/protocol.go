@@ -45,6 +45,10 @@ type Service struct {
 	// QueryCompatible services (awsQueryCompatible) send the query error
 	// code in x-amzn-query-error on JSON and CBOR errors.
 	QueryCompatible bool
+	// InternalError is the shape name of the service's own internal error
+	// (KMS: KMSInternalException), written instead of InternalFailure by
+	// the JSON protocols; "" for the generic one.
+	InternalError string
 }
 
 // The services regionfs serves (and those it refuses by name).
@@ -55,7 +59,7 @@ var (
 		TargetPrefix: "GraniteServiceVersion20100801", QueryCompatible: true}
 	SNS            = Service{Name: "sns", XMLNamespace: "http://sns.amazonaws.com/doc/2010-03-31/"}
 	CloudFormation = Service{Name: "cloudformation", XMLNamespace: "http://cloudformation.amazonaws.com/doc/2010-05-15/"}
-	KMS            = Service{Name: "kms", TargetPrefix: "TrentService"}
+	KMS            = Service{Name: "kms", TargetPrefix: "TrentService", InternalError: "KMSInternalException"}
 )
 
 // restXMLServices are signing names of restXml services: a request for one

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/cfn"
 )
 
 type parameterDeclarationXML struct {
@@ -42,7 +45,7 @@ var identifiers = map[string]string{
 
 func (h *Handler) getTemplateSummary(ctx context.Context, p params) (any, error) {
 	if p.get("StackSetName") != "" {
-		return nil, &apiError{Status: 404, Code: "StackSetNotFoundException", Message: "StackSet " + clip(p.get("StackSetName")) + " not found"}
+		return nil, awserr.Errorf(cfn.ErrStackSetNotFound, "StackSet %s not found", clip(p.get("StackSetName")))
 	}
 	body, err := p.template()
 	if err != nil {

@@ -3,7 +3,6 @@ package cloudformation
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -11,6 +10,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/cfn"
 )
 
@@ -70,7 +71,7 @@ func NewHandler(e *cfn.Engine, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := w.Header().Get("X-Amzn-Requestid")
 	if reqID == "" {
-		reqID = newRequestID()
+		reqID = awserr.NewRequestID()
 		w.Header().Set("X-Amzn-Requestid", reqID)
 	}
 	p, err := decode(r)
@@ -82,14 +83,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, ok := operations[action]
 	if !ok {
 		if action == "" {
-			h.fail(w, r, reqID, action, &apiError{Status: 400, Code: "MissingAction", Message: "Could not find operation null for version " + Version})
+			h.fail(w, r, reqID, action, refuse(awserr.ErrMissingAction, "Could not find operation null for version "+Version))
 			return
 		}
-		h.fail(w, r, reqID, action, &apiError{Status: 400, Code: "InvalidAction", Message: "Could not find operation " + clip(action) + " for version " + Version})
+		h.fail(w, r, reqID, action, refuse(awserr.ErrUnknownOperation, "Could not find operation "+clip(action)+" for version "+Version))
 		return
 	}
 	if v := p.get("Version"); v != "" && v != Version {
-		h.fail(w, r, reqID, action, &apiError{Status: 400, Code: "InvalidAction", Message: "Could not find operation " + clip(action) + " for version " + clip(v)})
+		h.fail(w, r, reqID, action, refuse(awserr.ErrUnknownOperation, "Could not find operation "+clip(action)+" for version "+clip(v)))
 		return
 	}
 	res, err := op(h, r.Context(), p)
@@ -129,37 +130,10 @@ func marshalResponse(action string, res any, reqID string) ([]byte, error) {
 	return append([]byte(xml.Header), b...), nil
 }
 
+// fail writes err as a query-protocol error through awserr's table;
+// internal failures are logged with the request id.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, reqID, action string, err error) {
-	e := toAPIError(err)
-	if e.Status >= 500 {
-		h.log.Error("cloudformation request failed", "op", action, "req_id", reqID, "err", err)
-	} else {
-		h.log.Debug("cloudformation request rejected", "op", action, "req_id", reqID, "code", e.Code, "msg", e.Message)
-	}
-	WriteError(w, e.Status, e.Code, e.Message, reqID)
-}
-
-// WriteError writes a query-protocol error response.
-func WriteError(w http.ResponseWriter, status int, code, message, reqID string) {
-	typ := "Sender"
-	if status >= 500 {
-		typ = "Receiver"
-	}
-	type errBody struct {
-		Type    string `xml:"Type"`
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	}
-	type errResp struct {
-		XMLName   xml.Name `xml:"ErrorResponse"`
-		Xmlns     string   `xml:"xmlns,attr"`
-		Error     errBody  `xml:"Error"`
-		RequestID string   `xml:"RequestId"`
-	}
-	b, _ := xml.Marshal(errResp{Xmlns: Namespace, Error: errBody{typ, code, message}, RequestID: reqID})
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	w.Write(append([]byte(xml.Header), b...))
+	awserr.Responder{Protocol: awsproto.Query, Service: awsproto.CloudFormation, RequestID: reqID, Op: action, Log: h.log}.Fail(w, err)
 }
 
 func decode(r *http.Request) (params, error) {
@@ -169,25 +143,25 @@ func decode(r *http.Request) (params, error) {
 		if ct := r.Header.Get("Content-Type"); ct != "" {
 			mt, _, err := mime.ParseMediaType(ct)
 			if err != nil || mt != "application/x-www-form-urlencoded" {
-				return params{}, &apiError{Status: 400, Code: "ValidationError", Message: "Content-Type must be application/x-www-form-urlencoded"}
+				return params{}, validationf("Content-Type must be application/x-www-form-urlencoded")
 			}
 		}
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if err != nil {
-			return params{}, &apiError{Status: 400, Code: "ValidationError", Message: "The request body could not be read"}
+			return params{}, validationf("The request body could not be read")
 		}
 		if len(b) > maxBody {
-			return params{}, &apiError{Status: 413, Code: "RequestEntityTooLarge", Message: "The request body is too large"}
+			return params{}, refuse(awserr.ErrBodyTooLarge, "The request body is too large")
 		}
 		raw = string(b)
 	case http.MethodGet:
 		raw = r.URL.RawQuery
 	default:
-		return params{}, &apiError{Status: 400, Code: "ValidationError", Message: "The HTTP method " + clip(r.Method) + " is not supported; use POST"}
+		return params{}, validationf("The HTTP method %s is not supported; use POST", clip(r.Method))
 	}
 	v, err := url.ParseQuery(raw)
 	if err != nil {
-		return params{}, &apiError{Status: 400, Code: "MalformedQueryString", Message: "The query string is malformed"}
+		return params{}, refuse(awserr.ErrMalformedRequest, "The query string is malformed")
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
@@ -203,5 +177,3 @@ func (h *Handler) settle(ctx context.Context, stackID string) {
 		h.e.Wait(ctx, stackID, h.SettleWait)
 	}
 }
-
-var errBadParam = errors.New("bad parameter")

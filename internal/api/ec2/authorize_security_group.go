@@ -88,7 +88,7 @@ func (h *Handler) authorize(p params, egress bool) (any, error) {
 	}
 	added, err := h.net.Authorize(id, egress, rules)
 	if err != nil {
-		return nil, netErr(err)
+		return nil, err
 	}
 	name := "AuthorizeSecurityGroupIngressResponse"
 	if egress {
@@ -132,7 +132,7 @@ func (h *Handler) revoke(p params, egress bool) (any, error) {
 		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	if err := h.net.Revoke(id, egress, rules, ids); err != nil {
-		return nil, netErr(err)
+		return nil, err
 	}
 	name := "RevokeSecurityGroupIngressResponse"
 	if egress {

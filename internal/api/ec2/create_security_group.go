@@ -37,7 +37,7 @@ func (h *Handler) createSecurityGroup(p params) (any, error) {
 	}
 	g, err := h.net.CreateGroup(p.get("GroupName"), p.get("GroupDescription"), p.get("VpcId"), tags, "")
 	if err != nil {
-		return nil, netErr(err)
+		return nil, err
 	}
 	r := createSecurityGroupResponse{Xmlns: Namespace, RequestID: p.reqID, Return: true, GroupID: g.ID, Arn: h.groupArn(g.ID)}
 	for _, t := range g.Tags {
@@ -73,7 +73,7 @@ func (h *Handler) deleteSecurityGroup(p params) (any, error) {
 		return nil, errorf(awserr.ErrEC2DryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	if err := h.net.DeleteGroup(id, h.inUse); err != nil {
-		return nil, netErr(err)
+		return nil, err
 	}
 	return returnResponse{XMLName: xml.Name{Local: "DeleteSecurityGroupResponse"}, Xmlns: Namespace, RequestID: p.reqID, Return: true, GroupID: id}, nil
 }

@@ -9,10 +9,6 @@ import (
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
-// netErr is err: the security-group domain's errors (package network)
-// are rows of package awserr's table, with EC2's codes in its EC2 column.
-func netErr(err error) error { return err }
-
 // nested groups the parameters under prefix by their index:
 // prefix.N.rest → [N] rest → value, in index order.
 func (p params) nested(prefix string) ([]map[string]string, error) {

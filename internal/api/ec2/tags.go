@@ -64,7 +64,7 @@ func (h *Handler) tags(p params, remove bool) (any, error) {
 		err = h.net.Tag(ids, tags, nil)
 	}
 	if err != nil {
-		return nil, netErr(err)
+		return nil, err
 	}
 	name := "CreateTagsResponse"
 	if remove {

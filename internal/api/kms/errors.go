@@ -1,78 +1,24 @@
 package kms
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/keys"
 )
 
-// apiError is a KMS error.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
+// Errors are answered through package awserr's table: the domain's
+// sentinels (package control/keys) have KMS's shape names there, the
+// handler's own refusals are awserr's API errors or keys' sentinels with a
+// message.
 
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+func refuse(kind error, msg string) *awserr.Error { return &awserr.Error{Err: kind, Message: msg} }
 
-// errorTable maps domain errors to KMS codes, first match wins: context
-// errors first, a safe default last. It is this edge's one table.
-var errorTable = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{context.Canceled, 400, "RequestCanceled"},
-	{context.DeadlineExceeded, 500, "DependencyTimeoutException"},
-	{keys.ErrNotFound, 400, "NotFoundException"},
-	{keys.ErrInvalidArn, 400, "InvalidArnException"},
-	{keys.ErrAlreadyExists, 400, "AlreadyExistsException"},
-	{keys.ErrInvalidState, 400, "KMSInvalidStateException"},
-	{keys.ErrDisabled, 400, "DisabledException"},
-	{keys.ErrValidation, 400, "ValidationException"},
-	{keys.ErrInvalidAlias, 400, "InvalidAliasNameException"},
-	{keys.ErrTag, 400, "TagException"},
-	{keys.ErrMalformedPolicy, 400, "MalformedPolicyDocumentException"},
-	{keys.ErrLimitExceeded, 400, "LimitExceededException"},
-	{keys.ErrUnsupported, 400, "UnsupportedOperationException"},
-	{keys.ErrAccessDenied, 400, "AccessDeniedException"},
-	{keys.ErrClosed, 500, "KMSInternalException"},
-}
+func notFound(msg string) *awserr.Error { return refuse(keys.ErrNotFound, msg) }
 
-func toAPIError(err error) *apiError {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae
-	}
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			msg := err.Error()
-			var ke *keys.Error
-			if errors.As(err, &ke) {
-				msg = ke.Message
-			}
-			if e.err == context.Canceled || e.err == context.DeadlineExceeded || e.err == keys.ErrClosed {
-				msg = "The service is unavailable; retry."
-			}
-			return &apiError{e.status, e.code, msg}
-		}
-	}
-	return &apiError{500, "KMSInternalException", "An internal error occurred."}
-}
-
+// fail writes err as a KMS (JSON 1.1) error; internal failures are logged
+// with the request id and answered as KMSInternalException.
 func (h *Handler) fail(w http.ResponseWriter, reqID, op string, err error) {
-	e := toAPIError(err)
-	if e.Status >= 500 {
-		h.log.Error("kms request failed", "op", op, "req_id", reqID, "err", err)
-	} else {
-		h.log.Debug("kms request rejected", "op", op, "req_id", reqID, "code", e.Code, "msg", e.Message)
-	}
-	b, _ := json.Marshal(map[string]string{"__type": e.Code, "message": e.Message})
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-Errortype", e.Code)
-	w.WriteHeader(e.Status)
-	w.Write(b)
+	awserr.Responder{Protocol: awsproto.JSON11, Service: awsproto.KMS, RequestID: reqID, Op: op, Log: h.log}.Fail(w, err)
 }

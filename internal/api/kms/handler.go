@@ -2,8 +2,6 @@ package kms
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/control/keys"
 )
 
@@ -59,23 +58,23 @@ func NewHandler(k *keys.Keys, log *slog.Logger) *Handler { return &Handler{k: k,
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := w.Header().Get("X-Amzn-Requestid")
 	if reqID == "" {
-		reqID = newRequestID()
+		reqID = awserr.NewRequestID()
 		w.Header().Set("X-Amzn-Requestid", reqID)
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op, name, ok := strings.Cut(target, ".")
 	if r.Method != http.MethodPost || !ok || op != "TrentService" {
-		h.fail(w, reqID, target, &apiError{400, "UnknownOperationException", "The operation " + clip(target) + " is not valid for this web service."})
+		h.fail(w, reqID, target, refuse(awserr.ErrUnknownOperation, "The operation "+clip(target)+" is not valid for this web service."))
 		return
 	}
 	fn, ok := operations[name]
 	if !ok {
-		h.fail(w, reqID, name, &apiError{400, "UnknownOperationException", "The operation " + clip(name) + " is not valid for this web service."})
+		h.fail(w, reqID, name, refuse(awserr.ErrUnknownOperation, "The operation "+clip(name)+" is not valid for this web service."))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
-		h.fail(w, reqID, name, &apiError{400, "ValidationException", "The request body is unreadable or larger than 256 KiB."})
+		h.fail(w, reqID, name, refuse(keys.ErrValidation, "The request body is unreadable or larger than 256 KiB."))
 		return
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -106,9 +105,9 @@ func decode(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return &apiError{400, "SerializationException", "Start of structure or map found where not expected, or wrong type for member " + clip(te.Field)}
+			return refuse(awserr.ErrMalformedRequest, "Start of structure or map found where not expected, or wrong type for member "+clip(te.Field))
 		}
-		return &apiError{400, "SerializationException", "The request body is not valid JSON."}
+		return refuse(awserr.ErrMalformedRequest, "The request body is not valid JSON.")
 	}
 	return nil
 }
@@ -120,13 +119,6 @@ func epoch(t time.Time) *float64 {
 	}
 	v := float64(t.UnixMilli()) / 1000
 	return &v
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func clip(s string) string {

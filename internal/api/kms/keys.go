@@ -57,7 +57,7 @@ func (h *Handler) createKey(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	if in.CustomKeyStoreID != "" || in.XksKeyID != "" {
-		return nil, &apiError{400, "UnsupportedOperationException", "Custom key stores are not supported."}
+		return nil, refuse(keys.ErrUnsupported, "Custom key stores are not supported.")
 	}
 	spec := in.KeySpec
 	if spec == "" {

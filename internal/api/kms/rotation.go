@@ -53,7 +53,7 @@ func (h *Handler) getKeyRotationStatus(ctx context.Context, body []byte) (any, e
 // the rotation, tag and policy operations take it.
 func (h *Handler) describeByID(ctx context.Context, ref string) (keys.Metadata, error) {
 	if len(ref) >= 6 && ref[:6] == "alias/" {
-		return keys.Metadata{}, &apiError{400, "NotFoundException", "Invalid keyId '" + clip(ref) + "'"}
+		return keys.Metadata{}, notFound("Invalid keyId '" + clip(ref) + "'")
 	}
 	return h.k.Describe(ctx, ref)
 }

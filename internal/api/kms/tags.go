@@ -63,7 +63,7 @@ func (h *Handler) getKeyPolicy(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	if in.PolicyName != "" && in.PolicyName != "default" {
-		return nil, &apiError{400, "NotFoundException", "No such policy exists"}
+		return nil, notFound("No such policy exists")
 	}
 	m, err := h.describeByID(ctx, in.KeyID)
 	if err != nil {

@@ -16,30 +16,8 @@ type Network struct {
 	InUse network.InUse
 }
 
-var networkErrors = []errCode{
-	{network.ErrGroupNotFound, "NotFound"},
-	{network.ErrRuleNotFound, "NotFound"},
-	{network.ErrPermissionNotFound, "NotFound"},
-	{network.ErrDuplicate, "AlreadyExists"},
-	{network.ErrPermissionDup, "AlreadyExists"},
-	{network.ErrDependency, "ResourceConflict"},
-	{network.ErrCannotDelete, "InvalidRequest"},
-	{network.ErrGroupIDMalformed, "InvalidRequest"},
-	{network.ErrMalformed, "InvalidRequest"},
-	{network.ErrInvalidParameter, "InvalidRequest"},
-	{network.ErrVPCNotFound, "InvalidRequest"},
-	{network.ErrLimitExceeded, "ServiceLimitExceeded"},
-}
-
-func netErr(err error) error {
-	return handlerError(err, networkErrors, func(err error) (string, bool) {
-		var ne *network.Error
-		if errors.As(err, &ne) {
-			return ne.Message, true
-		}
-		return "", false
-	})
-}
+// netErr is the handler error of a security-group call.
+func netErr(err error) error { return handlerError(err) }
 
 func networkTypes(o Options) []*cfn.ResourceType {
 	if o.Network.Network == nil {

@@ -54,56 +54,8 @@ func Registry(o Options) cfn.Registry {
 	return reg
 }
 
-var controlErrors = []errCode{
-	{control.ErrFileSystemNotFound, "NotFound"},
-	{control.ErrMountTargetNotFound, "NotFound"},
-	{control.ErrAccessPointNotFound, "NotFound"},
-	{control.ErrPolicyNotFound, "NotFound"},
-	{control.ErrFileSystemAlreadyExists, "AlreadyExists"},
-	{control.ErrAccessPointAlreadyExists, "AlreadyExists"},
-	{control.ErrFileSystemLimitExceeded, "ServiceLimitExceeded"},
-	{control.ErrAccessPointLimitExceeded, "ServiceLimitExceeded"},
-	{control.ErrNetworkInterfaceLimitExceeded, "ServiceLimitExceeded"},
-	{control.ErrSecurityGroupLimitExceeded, "ServiceLimitExceeded"},
-	{control.ErrThroughputLimitExceeded, "ServiceLimitExceeded"},
-	{control.ErrFileSystemInUse, "ResourceConflict"},
-	{control.ErrIncorrectLifeCycleState, "ResourceConflict"},
-	{control.ErrIncorrectMountTargetState, "ResourceConflict"},
-	{control.ErrMountTargetConflict, "ResourceConflict"},
-	{control.ErrReplicationAlreadyExists, "ResourceConflict"},
-	{control.ErrNoFreeAddresses, "ResourceConflict"},
-	{control.ErrIPAddressInUse, "ResourceConflict"},
-	{control.ErrTooManyRequests, "Throttling"},
-	{control.ErrBadRequest, "InvalidRequest"},
-	{control.ErrSubnetNotFound, "InvalidRequest"},
-	{control.ErrSecurityGroupNotFound, "InvalidRequest"},
-	{control.ErrUnsupportedAvailabilityZone, "InvalidRequest"},
-	{control.ErrAvailabilityZonesMismatch, "InvalidRequest"},
-	{control.ErrInvalidPolicy, "InvalidRequest"},
-	{replication.ErrFileSystemNotFound, "NotFound"},
-	{replication.ErrReplicationNotFound, "NotFound"},
-	{replication.ErrAlreadyExists, "ResourceConflict"},
-	{replication.ErrLifeCycle, "ResourceConflict"},
-	{replication.ErrConflict, "ResourceConflict"},
-	{replication.ErrValidation, "InvalidRequest"},
-	{replication.ErrBadRequest, "InvalidRequest"},
-	{replication.ErrUnreachable, "NetworkFailure"},
-	{replication.ErrUnknownRegion, "InvalidRequest"},
-}
-
-func controlMessage(err error) (string, bool) {
-	var ce *control.Error
-	if errors.As(err, &ce) {
-		return ce.Message, true
-	}
-	var rc *replication.CallError
-	if errors.As(err, &rc) {
-		return rc.Message, true
-	}
-	return "", false
-}
-
-func efsErr(err error) error { return handlerError(err, controlErrors, controlMessage) }
+// efsErr is the handler error of a file-system or replication call.
+func efsErr(err error) error { return handlerError(err) }
 
 var (
 	fsIDPattern   = `^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$`

@@ -11,30 +11,8 @@ import (
 // Keys is the region's KMS domain.
 type Keys = *keys.Keys
 
-var keyErrors = []errCode{
-	{keys.ErrNotFound, "NotFound"},
-	{keys.ErrInvalidArn, "InvalidRequest"},
-	{keys.ErrAlreadyExists, "AlreadyExists"},
-	{keys.ErrInvalidState, "ResourceConflict"},
-	{keys.ErrDisabled, "ResourceConflict"},
-	{keys.ErrValidation, "InvalidRequest"},
-	{keys.ErrInvalidAlias, "InvalidRequest"},
-	{keys.ErrTag, "InvalidRequest"},
-	{keys.ErrMalformedPolicy, "InvalidRequest"},
-	{keys.ErrLimitExceeded, "ServiceLimitExceeded"},
-	{keys.ErrUnsupported, "InvalidRequest"},
-	{keys.ErrAccessDenied, "AccessDenied"},
-}
-
-func keyErr(err error) error {
-	return handlerError(err, keyErrors, func(err error) (string, bool) {
-		var ke *keys.Error
-		if errors.As(err, &ke) {
-			return ke.Message, true
-		}
-		return "", false
-	})
-}
+// keyErr is the handler error of a KMS call.
+func keyErr(err error) error { return handlerError(err) }
 
 func keyTypes(o Options) []*cfn.ResourceType {
 	if o.Keys == nil {

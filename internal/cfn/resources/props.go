@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/cfn"
+	"github.com/regionfs/regionfs/internal/replication"
 )
 
 // Property accessors over resolved template values (validated against the
@@ -135,26 +137,22 @@ func tagDiff(old, new [][2]string) (set [][2]string, remove []string) {
 	return set, remove
 }
 
-// handlerError maps a domain error through table to CloudFormation's
-// handler error; unknown errors pass through (the engine reports them as
-// internal failures and logs them).
-func handlerError(err error, table []errCode, message func(error) (string, bool)) error {
+// handlerError turns a domain error into CloudFormation's handler error
+// through package awserr's table: its handler code and public message. An
+// error a peer region answered is read back as the peer wrote it. Errors
+// the table gives no handler code pass through: the engine reports them
+// as internal failures and logs them.
+func handlerError(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, e := range table {
-		if errors.Is(err, e.err) {
-			msg, ok := message(err)
-			if !ok {
-				msg = err.Error()
-			}
-			return &cfn.HandlerError{Code: e.code, Message: msg}
-		}
+	var ce *replication.CallError
+	if errors.As(err, &ce) {
+		err = awserr.FromREST(ce.Status, ce.Code, ce.Message)
 	}
-	return err
-}
-
-type errCode struct {
-	err  error
-	code string
+	code, msg, ok := awserr.HandlerError(err)
+	if !ok {
+		return err
+	}
+	return &cfn.HandlerError{Code: code, Message: msg}
 }

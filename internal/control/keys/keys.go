@@ -20,7 +20,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kms"
 )
 
-// Sentinel errors, mapped to KMS error codes at the API edge.
+// Sentinel errors, mapped to KMS error codes by package awserr's table.
 var (
 	ErrNotFound        = errors.New("not found")
 	ErrInvalidArn      = errors.New("invalid arn")
@@ -45,6 +45,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Kind }
+
+// PublicMessage is the message for the client.
+func (e *Error) PublicMessage() string { return e.Message }
 
 func errorf(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
