@@ -45,11 +45,23 @@ func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cac
 	if cache == nil {
 		popts.CacheSizeBytes = int64(cfg.Engine.CacheSize)
 	}
+	s, err := openPebble(filepath.Join(cfg.DataDir, "kv"), popts, guard)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metadata store: %w", err)
+	}
+	return s, nil, nil
+}
+
+// openPebble opens a Pebble store of the data directory (the metadata
+// store, the monitoring store). With a space guard it first checks that
+// the disk has room to replay the store's log: without it Pebble retries
+// the failing flush forever and never opens (issue 9 §2); a clear error is
+// better (the guard has given its reserve back by then). Background errors
+// for lack of space make the guard look at the disk again.
+func openPebble(dir string, popts pebblekv.Options, guard *space.Guard) (*pebblekv.Store, error) {
 	if guard != nil {
-		// Without room to replay its log Pebble retries the failing flush
-		// forever: say so instead (the guard has given its reserve back).
-		if err := guard.CheckReplayRoom(filepath.Join(cfg.DataDir, "kv"), 1<<20); err != nil {
-			return nil, nil, fmt.Errorf("data disk full: %w", err)
+		if err := guard.CheckReplayRoom(dir, 1<<20); err != nil {
+			return nil, fmt.Errorf("data disk full: %w", err)
 		}
 		popts.OnBackgroundError = func(err error) {
 			if errors.Is(err, syscall.ENOSPC) {
@@ -57,11 +69,7 @@ func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cac
 			}
 		}
 	}
-	s, err := pebblekv.Open(filepath.Join(cfg.DataDir, "kv"), popts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metadata store: %w", err)
-	}
-	return s, nil, nil
+	return pebblekv.Open(dir, popts)
 }
 
 // openBlocks returns the engine's block store opener: nil (block files

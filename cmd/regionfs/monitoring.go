@@ -45,7 +45,7 @@ func openMonitoring(n *node, cache *pebble.Cache) (m *monitoring, err error) {
 	if cache == nil {
 		popts.CacheSizeBytes = 8 << 20
 	}
-	if m.store, err = pebblekv.Open(filepath.Join(cfg.DataDir, "monitor"), popts); err != nil {
+	if m.store, err = openPebble(filepath.Join(cfg.DataDir, "monitor"), popts, n.space); err != nil {
 		return nil, fmt.Errorf("monitor store: %w", err)
 	}
 	smtp, err := smtpRelay(cfg.SNS.SMTP)

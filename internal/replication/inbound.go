@@ -610,6 +610,13 @@ func (rx *receiver) outcome(err error) error {
 		return nil
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrFatal), errors.Is(err, context.Canceled):
 		return err
+	case errors.Is(err, engine.ErrNoSpace):
+		// The replica's disk is full: a condition that passes (space is
+		// freed or added), not one for the operator to re-create the
+		// replication over. Nothing was applied; the stream ends, the
+		// source connects again (with its backoff) and resends from the
+		// replica's durable point, and catches up once there is room.
+		return fmt.Errorf("replication: the replica's data disk is full, waiting for space: %w", err)
 	default:
 		rx.fatal = err.Error()
 		rx.log.Warn("replica cannot continue", "err", err)

@@ -39,6 +39,7 @@ type region struct {
 	hooks *recHooks
 	peers map[string]Peer
 	mods  []func(*Options)
+	space engine.SpaceGuard // the engine's space guard; nil: none
 }
 
 // recHooks records what a node tells its control plane.
@@ -120,7 +121,7 @@ func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
 func (r *region) openEngine() {
 	r.t.Helper()
 	e, err := engine.Open(context.Background(), engine.Options{
-		KV: r.kv, Disk: r.disk, Keyring: r.ring, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour,
+		KV: r.kv, Disk: r.disk, Keyring: r.ring, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
 		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) },
 	})
 	if err != nil {

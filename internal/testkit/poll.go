@@ -52,6 +52,9 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 // process's log).
 func WaitHTTP(t testing.TB, url string, timeout time.Duration, done chan error, output func() string) {
 	t.Helper()
+	// A server that accepts connections but never answers (a start-up
+	// that hangs) fails within timeout too.
+	c := &http.Client{Timeout: min(timeout, 5*time.Second)}
 	ok := Until(timeout, func() bool {
 		select {
 		case err := <-done:
@@ -59,7 +62,7 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration, done chan error, 
 			t.Fatalf("the server process ended before %s answered: %v\n%s", url, err, output())
 		default:
 		}
-		resp, err := http.Get(url)
+		resp, err := c.Get(url)
 		if err != nil {
 			return false
 		}

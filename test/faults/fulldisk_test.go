@@ -137,16 +137,19 @@ func TestNfsCpOnFullDisk(t *testing.T) {
 	ctx := t.Context()
 	_, addr := r.fileSystem(ctx)
 	src := filepath.Join(t.TempDir(), "src")
-	payload := pattern(24*mib, 7)
+	// Larger than all the free space (not only the room above the floor):
+	// a server that buffered UNSTABLE writes it cannot store would lose
+	// data here while nfs-cp reports success.
+	payload := pattern(48*mib, 7)
 	if err := os.WriteFile(src, payload, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// 8 MiB above the 32 MiB floor: room for a third of the file.
+	// 8 MiB above the 32 MiB floor: room for a sixth of the file.
 	filler := fill(t, data, 40*mib)
 	out, err := exec.Command(nfsCp, src, nfsURL(addr, "big")).CombinedOutput()
 	if err == nil {
 		got, _ := exec.Command(nfsCat, nfsURL(addr, "big")).Output()
-		t.Fatalf("nfs-cp of 24 MiB with 8 MiB of room reported success (%d bytes readable, intact %v):\n%s\n%s", len(got), bytes.Equal(got, payload), out, tail(r.output(), 30))
+		t.Fatalf("nfs-cp of 48 MiB with 40 MiB free (8 MiB above the floor) reported success (%d bytes readable, intact %v):\n%s\n%s", len(got), bytes.Equal(got, payload), out, tail(r.output(), 30))
 	}
 	t.Logf("nfs-cp on a full disk fails: %v: %s", err, strings.TrimSpace(string(out)))
 	r.alive()

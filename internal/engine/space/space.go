@@ -431,9 +431,10 @@ func newMetrics(reg prometheus.Registerer, g *Guard) *metrics {
 	return m
 }
 
-// ErrNoRoomToReplay: the disk lacks the space the metadata store needs to
-// replay its write-ahead log at start-up.
-var ErrNoRoomToReplay = errors.New("no room to replay the metadata store's log")
+// ErrNoRoomToReplay: the disk lacks the space a store (the metadata
+// store, the monitoring store) needs to replay its write-ahead log at
+// start-up.
+var ErrNoRoomToReplay = errors.New("no room to replay the store's log")
 
 // CheckReplayRoom reports, before the metadata store opens, whether the
 // disk has room for it to replay its write-ahead log (the *.log files of
@@ -461,8 +462,8 @@ func (g *Guard) CheckReplayRoom(dir string, margin int64) error {
 	avail := int64(g.avail)
 	g.mu.Unlock()
 	if need := wal + margin; avail < need {
-		return fmt.Errorf("%w: %s free, about %s needed (log %s): free some space in the data directory's file system (the data itself is intact) and start again",
-			ErrNoRoomToReplay, human(uint64(avail)), human(uint64(need)), human(uint64(wal)))
+		return fmt.Errorf("%w (%s): %s free, about %s needed (log %s): free some space in the data directory's file system (the data itself is intact) and start again",
+			ErrNoRoomToReplay, dir, human(uint64(avail)), human(uint64(need)), human(uint64(wal)))
 	}
 	return nil
 }

@@ -1,0 +1,112 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// fullDisk is a space guard whose disk is full while full is set: it
+// refuses every write that grows what the region stores, as space.Guard
+// does below its floor.
+type fullDisk struct {
+	full    atomic.Bool
+	refused atomic.Int64
+}
+
+var errFloor = errors.New("free space below the floor (test)")
+
+func (d *fullDisk) Admit(int64) error { return d.Check(0) }
+
+func (d *fullDisk) Check(int64) error {
+	if d.full.Load() {
+		d.refused.Add(1)
+		return errFloor
+	}
+	return nil
+}
+
+// TestReplicaDiskFull (issue 9: a full disk is a condition that passes,
+// not an error for the operator): the replica's disk fills up during the
+// initial sync and again while it streams; the replication never goes to
+// ERROR on either end, the replica stays a consistent prefix, and it
+// catches up on its own once space returns. Before, the first refused
+// apply ended the replication in ERROR ("the replica cannot apply the
+// source's changes") until the operator re-created it.
+func TestReplicaDiskFull(t *testing.T) {
+	ctx := context.Background()
+	a := newRegion(t, "us-east-1")
+	b := newRegion(t, "us-west-2")
+	disk := &fullDisk{}
+	b.space = disk
+	b.stop()
+	b.openEngine()
+	peers := map[string]Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	a.startNode(peers)
+	b.startNode(peers)
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkload(t, 7, func() *engine.FS { return src })
+	w.record(ctx)
+	w.run(ctx, 60)
+
+	// The disk fills up once the replica exists: the initial sync is
+	// refused.
+	if _, err := b.e.CreateReplica(ctx, "fs-dst", ""); err != nil {
+		t.Fatal(err)
+	}
+	disk.full.Store(true)
+	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := b.fs("fs-dst")
+	notError := func(phase string, d time.Duration) {
+		t.Helper()
+		testkit.WaitFor(t, phase+": writes refused on the replica", 10*time.Second, func() bool { return disk.refused.Load() > 0 })
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			st, _ := a.n.OutboundStatus("r1")
+			ds, _ := b.n.InboundStatus("r1")
+			if st.State == StateError || ds.State == StateError {
+				t.Fatalf("%s: a full replica disk put the replication in ERROR: source %s %q, destination %s %q",
+					phase, st.State, st.Message, ds.State, ds.Message)
+			}
+		}
+		ds, _ := b.n.InboundStatus("r1")
+		t.Logf("%s: %d writes refused; destination %s, last error %q", phase, disk.refused.Load(), ds.State, ds.LastError)
+	}
+	notError("initial sync", time.Second)
+	disk.full.Store(false)
+	converged(t, src, dst)
+
+	// Full again while streaming: the source goes on writing.
+	disk.refused.Store(0)
+	disk.full.Store(true)
+	w.run(ctx, 60)
+	notError("streaming", time.Second)
+	if ok, err := w.checkPrefix(ctx, dst); err != nil || !ok {
+		t.Fatalf("replica on a full disk is not a prefix of the source: %v %v", ok, err)
+	}
+	disk.full.Store(false)
+	converged(t, src, dst)
+	testkit.WaitFor(t, "ENABLED on both ends", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		ds, _ := b.n.InboundStatus("r1")
+		return st.State == StateEnabled && ds.State == StateEnabled
+	})
+	if err := dst.Replica().Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
