@@ -18,7 +18,8 @@ import (
 // TestCLI drives a region with the real aws CLI: create (idempotent) →
 // wait available → mount targets in two subnets → list → tag → update →
 // a file written over NFS through one mount target is read back through
-// the other → access point → security groups enforced at connect →
+// the other → access point → security groups enforced at connect, rule
+// changes through the EC2 API applying to the next connection →
 // delete, with AWS's error codes on the way.
 func TestCLI(t *testing.T) {
 	testkit.NeedTool(t, "aws")
@@ -135,6 +136,26 @@ func TestCLI(t *testing.T) {
 	if got, err := exec.Command(nfsCat, r.nfsURL(ips[1], "/hello.txt")).Output(); err != nil || !bytes.Equal(got, payload) {
 		t.Errorf("after restoring the security group: %v", err)
 	}
+	// A rule change made with the EC2 API applies to the next connection
+	// at once (no waiting): a group of its own without rules refuses,
+	// authorize-security-group-ingress admits, revoke refuses again.
+	g := r.mustAWS("ec2", "create-security-group", "--group-name", "e2e-rules", "--description", "rules changed by the test",
+		"--vpc-id", "vpc-0e2e0e2e0e2e0e2e0", "--query", "GroupId", "--output", "text")
+	r.mustAWS("efs", "modify-mount-target-security-groups", "--mount-target-id", mts[1], "--security-groups", g)
+	if out, err := exec.Command(nfsCat, r.nfsURL(ips[1], "/hello.txt")).CombinedOutput(); err == nil {
+		t.Errorf("a group without ingress rules admitted a client:\n%.200s", out)
+	}
+	rule := r.mustAWS("ec2", "authorize-security-group-ingress", "--group-id", g, "--protocol", "tcp", "--port", "2049", "--cidr", "127.0.0.1/32",
+		"--query", "SecurityGroupRules[0].SecurityGroupRuleId", "--output", "text")
+	if got, err := exec.Command(nfsCat, r.nfsURL(ips[1], "/hello.txt")).Output(); err != nil || !bytes.Equal(got, payload) {
+		t.Errorf("the connection right after authorize-security-group-ingress: %v", err)
+	}
+	r.mustAWS("ec2", "revoke-security-group-ingress", "--group-id", g, "--security-group-rule-ids", rule)
+	if out, err := exec.Command(nfsCat, r.nfsURL(ips[1], "/hello.txt")).CombinedOutput(); err == nil {
+		t.Errorf("the connection right after revoke-security-group-ingress was admitted:\n%.200s", out)
+	}
+	r.mustAWS("efs", "modify-mount-target-security-groups", "--mount-target-id", mts[1], "--security-groups", sg)
+	r.mustAWS("ec2", "delete-security-group", "--group-id", g)
 
 	// Errors as the CLI shows them.
 	for _, tc := range []struct {
