@@ -14,6 +14,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
 )
@@ -145,12 +146,17 @@ func TestRegionLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.repl.mgr.Create(ctx, fs.ID, []replication.DestinationSpec{{Region: "ap-northeast-2"}}); err != nil {
+	if _, err := a.repl.mgr.Create(ctx, fs.ID, []replconf.Destination{{Region: "ap-northeast-2"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the replication to be ENABLED", func() bool {
 		ds, err := a.repl.mgr.Describe(ctx, fs.ID)
 		return err == nil && len(ds) == 1 && ds[0].Live.State == replication.StateEnabled
+	})
+	// The destination's ack makes it ENABLED; the source logs the end of
+	// the sync right after it has read that ack.
+	waitFor(t, "the initial sync's end in the log", func() bool {
+		return strings.Contains(strings.Join(buf.lines(), "\n"), `"msg":"initial sync done"`)
 	})
 
 	var started, done map[string]any

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/regionfs/regionfs/internal/api/efsrepl"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/replication"
 	"github.com/regionfs/regionfs/internal/serve"
 )
@@ -18,7 +19,7 @@ import (
 // replication configurations behind the EFS replication operations.
 type replicationPlane struct {
 	node   *replication.Node
-	mgr    *replication.Manager
+	mgr    *replconf.Manager
 	listen string
 
 	mu  sync.Mutex     // guards run
@@ -62,10 +63,7 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, ServerTLS: files.replServerTLS,
 		Progress: replication.KVProgress(n.store),
 	})
-	mgr := replication.NewManager(replication.ManagerOptions{
-		Region: cfg.Region, Account: cfg.AccountID, Node: node, Engine: n.engine, KV: n.store,
-		Catalog: n.control.region.ReplicationCatalog(), Logger: n.log, Flush: n.targets.Flush,
-	})
+	mgr := replconf.New(replconf.Options{Name: cfg.Region, Region: n.control.region, Node: node, Engine: n.engine, KV: n.store, Logger: n.log})
 	node.SetHooks(mgr.Hooks())
 	p := &replicationPlane{node: node, mgr: mgr, listen: cfg.Replication.Listen}
 	ln := n.lns.replication

@@ -3,8 +3,10 @@
 // settings, file system policies and account preferences, with EFS's rules
 // and life cycles. It owns no protocol: package api/efs speaks the AWS wire
 // format over it, cmd serves mount targets over NFS through the
-// MountTargetServer seam, and replication drives it through the hooks in
-// replica.go. It never imports nfs or api.
+// MountTargetServer seam, and the EFS replication configurations
+// (package control/replconf, over the replication node) create, protect,
+// fence and flush file systems through replica.go. It never imports nfs,
+// api or replication.
 //
 // # State machine
 //

@@ -27,7 +27,17 @@ var (
 	ErrTooManyRequests = errors.New("too many requests")
 	// ErrReplicationAlreadyExists: the file system is part of a
 	// replication configuration.
-	ErrReplicationAlreadyExists    = errors.New("replication already exists")
+	ErrReplicationAlreadyExists = errors.New("replication already exists")
+	// ErrReplicationNotFound: no replication configuration names the file
+	// system (in this region).
+	ErrReplicationNotFound = errors.New("replication configuration not found")
+	// ErrConflict: the request conflicts with a replication's state (a
+	// creation under way, an initial sync not finished, a protected
+	// destination).
+	ErrConflict = errors.New("conflict")
+	// ErrValidation: the request is well formed but not valid (a second
+	// destination, a region this one does not replicate with).
+	ErrValidation                  = errors.New("validation error")
 	ErrUnsupportedAvailabilityZone = errors.New("unsupported availability zone")
 
 	ErrMountTargetNotFound           = errors.New("mount target not found")
@@ -73,9 +83,12 @@ func (e *Error) PublicMessage() string { return e.Message }
 // Unwrap returns the sentinel.
 func (e *Error) Unwrap() error { return e.Kind }
 
-func errorf(kind error, format string, args ...any) *Error {
+// Errorf returns an *Error of kind with a public message.
+func Errorf(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
+
+func errorf(kind error, format string, args ...any) *Error { return Errorf(kind, format, args...) }
 
 func badRequest(format string, args ...any) *Error { return errorf(ErrBadRequest, format, args...) }
 

@@ -74,6 +74,10 @@ type MountTargetServer interface {
 	// points and read-only flag.
 	Update(ctx context.Context, mt MountTargetSpec) error
 	Stop(ctx context.Context, mountTargetID string) error
+	// Flush makes every write the mount targets of the file system
+	// buffered (NFS UNSTABLE writes not yet committed) durable: a planned
+	// failover calls it before and after it fences the source.
+	Flush(ctx context.Context, fileSystemID string) error
 }
 
 // MountTargetSpec is what a mount target serves.

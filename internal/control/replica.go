@@ -7,9 +7,10 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 )
 
-// Hooks for replication (which cmd wires to the replication package): it
-// creates destination file systems, marks file systems that take part in
-// a configuration, and sets the REPLICATING protection that users cannot.
+// What the replication configurations (package replconf) do to file
+// systems: create destinations, mark file systems that take part in a
+// configuration, set the REPLICATING protection that users cannot, keep
+// copies and flush buffered writes.
 
 // Replication roles (FileSystem.ReplicationRole).
 const (
@@ -26,7 +27,10 @@ type ReplicaInput struct {
 	// KMSKeyID: "" is the region's default key (destinations are always
 	// encrypted).
 	KMSKeyID string
-	Tags     []Tag
+	// SourceARN, when set, is recorded in the tags Name ("replica") and
+	// regionfs:replica-of.
+	SourceARN string
+	Tags      []Tag
 }
 
 // CreateReplica creates a destination file system: its engine file system
@@ -40,6 +44,9 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 	}
 	if in.CreationToken == "" {
 		return FileSystem{}, badRequest("CreationToken is required.")
+	}
+	if in.SourceARN != "" {
+		in.Tags = append([]Tag{{Key: "Name", Value: "replica"}, {Key: "regionfs:replica-of", Value: sanitizeTagValue(in.SourceARN)}}, in.Tags...)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return FileSystem{}, err
@@ -270,6 +277,22 @@ func (r *Region) SetProtection(ctx context.Context, ref, protection string) erro
 		return err
 	}
 	return r.setProtectionLocked(ctx, f, protection)
+}
+
+// FlushWrites makes every write the data plane buffered for a file system
+// (id or ARN) durable (MountTargetServer.Flush): a planned failover calls
+// it before and after it fences the source.
+func (r *Region) FlushWrites(ctx context.Context, ref string) error {
+	r.mu.Lock()
+	f, err := r.lookupFSLocked(ref)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if r.o.MountTargets == nil {
+		return nil
+	}
+	return r.o.MountTargets.Flush(ctx, f.ID)
 }
 
 // EngineFS returns the engine file system of a file system (id or ARN).

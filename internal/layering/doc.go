@@ -20,15 +20,15 @@
 //	     internal/engine/kv/... internal/engine/blocks/... internal/nfs/client
 //	 3 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
 //	     internal/engine
-//	 4 replication: journal shipping between regions, promotion, fencing; no AWS
-//	     internal/replication
-//	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats
+//	 4 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats; and replication: journal shipping between regions, promotion, fencing, no AWS (neither imports the other)
 //	     internal/control internal/control/keys internal/control/network
-//	     internal/monitor/... internal/cfn
+//	     internal/monitor/... internal/cfn internal/replication
+//	 5 over control: EFS replication configurations (the control plane over the replication node), control's test fakes
+//	     internal/control/replconf internal/control/controltest
 //	 6 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
 //	     internal/api/awserr
-//	 7 domain users: over the domain: CloudFormation's resource types, fakes for tests
-//	     internal/cfn/resources internal/control/controltest
+//	 7 stack resources: CloudFormation's resource types over the domain
+//	     internal/cfn/resources
 //	 8 api server: a region's HTTP API server: SigV4, dispatch by service
 //	     internal/api/region
 //	 9 edge: the one client endpoint, forwarding to the regions

@@ -135,6 +135,9 @@ func TestLayeringDetects(t *testing.T) {
 	}{
 		{"engine imports nfs", pkg{ImportPath: module + "internal/engine/kv", Imports: []string{module + "internal/nfs"}}, 1},
 		{"replication imports control", pkg{ImportPath: module + "internal/replication", Imports: []string{module + "internal/control"}}, 1},
+		{"control imports replication", pkg{ImportPath: module + "internal/control", Imports: []string{module + "internal/replication"}}, 1},
+		{"replconf imports control and replication", pkg{ImportPath: module + "internal/control/replconf", Imports: []string{module + "internal/control", module + "internal/replication"}}, 0},
+		{"efsrepl imports replconf", pkg{ImportPath: module + "internal/api/efsrepl", Imports: []string{module + "internal/control/replconf", module + "internal/control"}}, 0},
 		{"engine test imports replication", pkg{ImportPath: module + "internal/engine", XTestImports: []string{module + "internal/replication"}}, 1},
 		{"same layer", pkg{ImportPath: module + "internal/api/efs", Imports: []string{module + "internal/nfs"}}, 1},
 		{"unplaced package", pkg{ImportPath: module + "internal/newthing"}, 1},

@@ -1,13 +1,13 @@
 package replication
 
 import (
-	"errors"
 	"fmt"
 )
 
-// Error is a refusal of the replication configuration domain: Kind is
-// one of the sentinels (ErrReplicationNotFound, ErrConflict, …), Message
-// is written for the API's client, Cause (optional) is for the logs only.
+// Error is a failure of the transport with a message fit for whoever
+// asked (an operator, or an API client through the control plane): Kind
+// is one of the sentinels (ErrUnknownRegion, ErrUnreachable), Message
+// says what happened, Cause (optional) is for the logs only.
 type Error struct {
 	Kind    error
 	Message string
@@ -33,15 +33,5 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind}
 }
 
-// PublicMessage is the message for the API's client (package awserr).
+// PublicMessage is the message for whoever asked (the API layer shows it).
 func (e *Error) PublicMessage() string { return e.Message }
-
-// publicMessage is err's message for a client: an *Error's own, or a
-// generic one that reveals nothing of err.
-func publicMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return "The replication request failed."
-}

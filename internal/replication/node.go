@@ -77,7 +77,7 @@ type Gone struct {
 	RecoverySeq  uint64    `json:"recoverySeq"`
 	RecoveryTime time.Time `json:"recoveryTime"`
 	// Coordinated: the source took part in the deletion (both ends stay
-	// writable, as on AWS); otherwise a promoted destination fences it.
+	// writable); otherwise a promoted destination fences it.
 	Coordinated bool   `json:"coordinated"`
 	Reason      string `json:"reason"`
 }
@@ -352,6 +352,13 @@ func (n *Node) client(region string) (*http.Client, Peer, error) {
 	return c, peer, nil
 }
 
+// HasPeer reports whether region is one this node replicates with (this
+// region included).
+func (n *Node) HasPeer(region string) bool {
+	_, ok := n.peers[region]
+	return ok
+}
+
 // ErrUnknownRegion: no peer of that name is configured.
 var ErrUnknownRegion = errors.New("replication: unknown region")
 
@@ -363,7 +370,8 @@ func unreachable(region string, cause error) error {
 }
 
 // CallError is a peer's refusal of a unary call, with the status and
-// AWS-style code the peer chose; it travels back to the caller intact.
+// code the peer's control plane chose; it travels back to the caller
+// intact.
 type CallError struct {
 	Status  int    `json:"status"`
 	Code    string `json:"code"`

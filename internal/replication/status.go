@@ -2,7 +2,8 @@ package replication
 
 import "time"
 
-// State is a replication's status as EFS names it.
+// State is a replication's status (the words are those the EFS API
+// shows, which the control plane passes through).
 type State string
 
 // States.

@@ -65,7 +65,7 @@ func TestLookupAndMessage(t *testing.T) {
 			Wire{499, "RequestCanceled"}, Wire{499, "RequestCanceled"}, "The request was canceled."},
 		{"public message", fmt.Errorf("control: %w", &control.Error{Kind: control.ErrFileSystemNotFound, Message: "File system 'fs-1' does not exist."}),
 			Wire{404, "FileSystemNotFound"}, Wire{404, "FileSystemNotFound"}, "File system 'fs-1' does not exist."},
-		{"sentinel without message", fmt.Errorf("%w: details", replication.ErrConflict),
+		{"sentinel without message", fmt.Errorf("%w: details", control.ErrConflict),
 			Wire{409, "ConflictException"}, Wire{409, "ConflictException"}, "The request conflicts with the replication's state."},
 		{"internal", fmt.Errorf("engine: %w", secret), Wire{500, "InternalServerError"}, Wire{500, "InternalFailure"},
 			"An internal error occurred (request r-1)."},
@@ -156,7 +156,7 @@ func TestFields(t *testing.T) {
 
 func TestFromREST(t *testing.T) {
 	err := FromREST(409, "ConflictException", "peer says no")
-	if !errors.Is(err, replication.ErrConflict) || Message(err, "") != "peer says no" {
+	if !errors.Is(err, control.ErrConflict) || Message(err, "") != "peer says no" {
 		t.Errorf("%v", err)
 	}
 	if err := FromREST(404, "FileSystemNotFound", "m"); !errors.Is(err, control.ErrFileSystemNotFound) {

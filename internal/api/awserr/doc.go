@@ -10,7 +10,7 @@
 // RequestCanceled/499 whatever it wraps), then authentication (package
 // sigv4's sentinels), the API layer's own sentinels (ErrUnknownOperation,
 // ErrBodyTooLarge, ErrMalformedRequest, …), then each domain's sentinels
-// (control.ErrFileSystemNotFound, replication.ErrConflict,
+// (control.ErrFileSystemNotFound, control.ErrConflict,
 // monitor.ErrResourceNotFound, keys.ErrDisabled, cfn.ErrValidation, …). Anything else is an internal failure:
 // 500 with a message that names only the request id, while the cause is
 // logged with that id. Error text is never matched and never sent unless

@@ -220,14 +220,12 @@ var table = []row{
 		Message: "The region's storage is full.",
 	}},
 
-	// EFS replication (package replication).
-	{replication.ErrFileSystemNotFound, handler(all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist."), "NotFound")},
-	{replication.ErrReplicationNotFound, handler(all(http.StatusNotFound, "ReplicationNotFound", "The replication configuration does not exist."), "NotFound")},
-	{replication.ErrAlreadyExists, handler(all(http.StatusConflict, "ReplicationAlreadyExists", "The file system is part of a replication configuration."), "ResourceConflict")},
-	{replication.ErrLifeCycle, handler(all(http.StatusConflict, "IncorrectFileSystemLifeCycleState", "The file system is not available."), "ResourceConflict")},
-	{replication.ErrConflict, handler(all(http.StatusConflict, "ConflictException", "The request conflicts with the replication's state."), "ResourceConflict")},
-	{replication.ErrValidation, handler(all(http.StatusBadRequest, "ValidationException", "The request is not valid."), "InvalidRequest")},
-	{replication.ErrBadRequest, handler(all(http.StatusBadRequest, "BadRequest", "The request is not valid."), "InvalidRequest")},
+	// EFS replication configurations (package control/replconf, with
+	// control's sentinels).
+	{control.ErrReplicationNotFound, handler(all(http.StatusNotFound, "ReplicationNotFound", "The replication configuration does not exist."), "NotFound")},
+	{control.ErrConflict, handler(all(http.StatusConflict, "ConflictException", "The request conflicts with the replication's state."), "ResourceConflict")},
+	{control.ErrValidation, handler(all(http.StatusBadRequest, "ValidationException", "The request is not valid."), "InvalidRequest")},
+	// Replication's transport (package replication).
 	// A peer region that does not answer: the caller is told at once (a
 	// 4xx, so that clients do not retry for a minute) and can act, e.g.
 	// delete the configuration in the destination region instead.

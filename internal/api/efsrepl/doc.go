@@ -1,6 +1,6 @@
 // Package efsrepl serves the EFS replication operations —
 // CreateReplicationConfiguration, DescribeReplicationConfigurations and
-// DeleteReplicationConfiguration — over replication.Manager, as AWS
+// DeleteReplicationConfiguration — over replconf.Manager, as AWS
 // serves them (REST-JSON, epoch-second timestamps, x-amzn-ErrorType
 // errors), and regionfs's own operator operations under
 // /2015-02-01/regionfs/ (planned or forced failover, loss report,

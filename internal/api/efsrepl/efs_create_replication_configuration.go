@@ -3,7 +3,7 @@ package efsrepl
 import (
 	"net/http"
 
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
 type createReplicationRequest struct {
@@ -34,9 +34,9 @@ func (h *Handler) createReplicationConfiguration(w http.ResponseWriter, r *http.
 		h.fail(w, r, badRequest("Destinations is required"))
 		return
 	}
-	var dests []replication.DestinationSpec
+	var dests []replconf.Destination
 	for i, d := range *req.Destinations {
-		var spec replication.DestinationSpec
+		var spec replconf.Destination
 		if d.Region != nil {
 			if v := *d.Region; len(v) < 1 || len(v) > 64 || !regionPattern.MatchString(v) {
 				h.fail(w, r, badRequest("Destinations[%d].Region %q is not a region name", i, clip(v)))

@@ -3,7 +3,7 @@ package efsrepl
 import (
 	"net/http"
 
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
 // deleteReplicationConfiguration: DELETE
@@ -17,8 +17,8 @@ func (h *Handler) deleteReplicationConfiguration(w http.ResponseWriter, r *http.
 		return
 	}
 	mode := r.URL.Query().Get("deletionMode")
-	if r.URL.Query().Has("deletionMode") && mode != replication.DeleteAll && mode != replication.DeleteLocalOnly {
-		h.fail(w, r, badRequest("deletionMode must be %s or %s", replication.DeleteAll, replication.DeleteLocalOnly))
+	if r.URL.Query().Has("deletionMode") && mode != replconf.DeleteAll && mode != replconf.DeleteLocalOnly {
+		h.fail(w, r, badRequest("deletionMode must be %s or %s", replconf.DeleteAll, replconf.DeleteLocalOnly))
 		return
 	}
 	if _, err := h.m.Delete(r.Context(), id, mode); err != nil {

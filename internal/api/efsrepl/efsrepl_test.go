@@ -15,35 +15,37 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
-// fakeManager answers like replication.Manager (whose semantics are tested
+// fakeManager answers like replconf.Manager (whose semantics are tested
 // in its own package); here the wire shapes are what is under test.
 type fakeManager struct {
 	mu      sync.Mutex
-	configs []replication.Description
+	configs []replconf.Description
 	calls   []string
 }
 
-func (f *fakeManager) Create(_ context.Context, src string, dests []replication.DestinationSpec) (replication.Description, error) {
+func (f *fakeManager) Create(_ context.Context, src string, dests []replconf.Destination) (replconf.Description, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, fmt.Sprintf("create %s %+v", src, dests))
 	if src == "fs-00000000000000000" {
-		return replication.Description{}, fmt.Errorf("%w: %s", replication.ErrFileSystemNotFound, src)
+		return replconf.Description{}, fmt.Errorf("%w: %s", control.ErrFileSystemNotFound, src)
 	}
 	for _, c := range f.configs {
 		if c.SourceFileSystemID == src {
-			return replication.Description{}, fmt.Errorf("%w: %s", replication.ErrAlreadyExists, src)
+			return replconf.Description{}, fmt.Errorf("%w: %s", control.ErrReplicationAlreadyExists, src)
 		}
 	}
 	if len(dests) != 1 {
-		return replication.Description{}, fmt.Errorf("%w: exactly one destination", replication.ErrValidation)
+		return replconf.Description{}, fmt.Errorf("%w: exactly one destination", control.ErrValidation)
 	}
-	d := replication.Description{Config: replication.Config{ID: "rc-1", SourceFileSystemID: src, SourceRegion: "us-east-1",
+	d := replconf.Description{Config: replconf.Config{ID: "rc-1", SourceFileSystemID: src, SourceRegion: "us-east-1",
 		SourceARN: "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/" + src, OriginalSourceARN: "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/" + src,
 		CreationTime: time.Unix(1700000000, 0), DestFileSystemID: "fs-0aaaaaaaaaaaaaaaa", DestRegion: dests[0].Region, DestOwnerID: "123456789012"},
 		Status: replication.StateEnabling}
@@ -51,10 +53,10 @@ func (f *fakeManager) Create(_ context.Context, src string, dests []replication.
 	return d, nil
 }
 
-func (f *fakeManager) Describe(_ context.Context, fsID string) ([]replication.Description, error) {
+func (f *fakeManager) Describe(_ context.Context, fsID string) ([]replconf.Description, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []replication.Description
+	var out []replconf.Description
 	for _, c := range f.configs {
 		if fsID == "" || c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
 			c.Status, c.LastReplicated = replication.StateEnabled, time.Unix(1700000100, 500_000_000)
@@ -62,34 +64,34 @@ func (f *fakeManager) Describe(_ context.Context, fsID string) ([]replication.De
 		}
 	}
 	if len(out) == 0 && fsID != "" {
-		return nil, fmt.Errorf("%w: %s", replication.ErrReplicationNotFound, fsID)
+		return nil, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
 	}
 	return out, nil
 }
 
-func (f *fakeManager) Delete(_ context.Context, fsID, mode string) (*replication.Promotion, error) {
+func (f *fakeManager) Delete(_ context.Context, fsID, mode string) (*replconf.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "delete "+fsID+" "+mode)
 	for i, c := range f.configs {
 		if c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
 			f.configs = append(f.configs[:i], f.configs[i+1:]...)
-			return &replication.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 9}}, nil
+			return &replconf.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 9}}, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s", replication.ErrReplicationNotFound, fsID)
+	return nil, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
 }
 
-func (f *fakeManager) PlannedFailover(context.Context, string) (*replication.Promotion, error) {
+func (f *fakeManager) PlannedFailover(context.Context, string) (*replconf.Promotion, error) {
 	return nil, replication.ErrUnreachable
 }
 
-func (f *fakeManager) Failover(_ context.Context, fsID string, force bool) (*replication.Promotion, error) {
-	return &replication.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 41, Time: time.Unix(1700000000, 0), OldEpoch: 1, NewEpoch: 2}, SourceDurable: 44}, nil
+func (f *fakeManager) Failover(_ context.Context, fsID string, force bool) (*replconf.Promotion, error) {
+	return &replconf.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 41, Time: time.Unix(1700000000, 0), OldEpoch: 1, NewEpoch: 2}, SourceDurable: 44}, nil
 }
 
-func (f *fakeManager) LossReport(context.Context, string, int) (replication.Tombstone, []engine.Change, bool, error) {
-	return replication.Tombstone{}, nil, false, replication.ErrReplicationNotFound
+func (f *fakeManager) LossReport(context.Context, string, int) (replconf.Tombstone, []replconf.Change, bool, error) {
+	return replconf.Tombstone{}, nil, false, control.ErrReplicationNotFound
 }
 
 func client(t *testing.T, h http.Handler) *efs.Client {

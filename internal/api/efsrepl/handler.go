@@ -14,21 +14,20 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/awsproto"
-	"github.com/regionfs/regionfs/internal/engine"
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
-// Manager is what the handlers need of replication.Manager.
+// Manager is what the handlers need of replconf.Manager.
 type Manager interface {
-	Create(ctx context.Context, sourceID string, dests []replication.DestinationSpec) (replication.Description, error)
-	Describe(ctx context.Context, fsID string) ([]replication.Description, error)
-	Delete(ctx context.Context, fsID, mode string) (*replication.Promotion, error)
-	PlannedFailover(ctx context.Context, fsID string) (*replication.Promotion, error)
-	Failover(ctx context.Context, fsID string, force bool) (*replication.Promotion, error)
-	LossReport(ctx context.Context, fsID string, max int) (replication.Tombstone, []engine.Change, bool, error)
+	Create(ctx context.Context, sourceID string, dests []replconf.Destination) (replconf.Description, error)
+	Describe(ctx context.Context, fsID string) ([]replconf.Description, error)
+	Delete(ctx context.Context, fsID, mode string) (*replconf.Promotion, error)
+	PlannedFailover(ctx context.Context, fsID string) (*replconf.Promotion, error)
+	Failover(ctx context.Context, fsID string, force bool) (*replconf.Promotion, error)
+	LossReport(ctx context.Context, fsID string, max int) (replconf.Tombstone, []replconf.Change, bool, error)
 }
 
-var _ Manager = (*replication.Manager)(nil)
+var _ Manager = (*replconf.Manager)(nil)
 
 // Handler serves the replication operations.
 type Handler struct {

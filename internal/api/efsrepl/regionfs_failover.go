@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
 // failover (regionfs): POST /2015-02-01/regionfs/failover
@@ -29,7 +29,7 @@ func (h *Handler) failover(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	var (
-		p   *replication.Promotion
+		p   *replconf.Promotion
 		err error
 	)
 	if req.Planned {
@@ -58,7 +58,7 @@ type recoveryPointShape struct {
 	AtLeastLostTransactions uint64 `json:"AtLeastLostTransactions"`
 }
 
-func recoveryPoint(p *replication.Promotion) recoveryPointShape {
+func recoveryPoint(p *replconf.Promotion) recoveryPointShape {
 	if p == nil {
 		return recoveryPointShape{}
 	}

@@ -1,6 +1,6 @@
 package efsrepl
 
-import "github.com/regionfs/regionfs/internal/replication"
+import "github.com/regionfs/regionfs/internal/control/replconf"
 
 // The EFS model's ReplicationConfigurationDescription.
 type descriptionShape struct {
@@ -23,7 +23,7 @@ type destinationShape struct {
 	RoleArn                 string `json:"RoleArn,omitempty"`
 }
 
-func describe(d replication.Description) descriptionShape {
+func describe(d replconf.Description) descriptionShape {
 	return descriptionShape{
 		SourceFileSystemID:          d.SourceFileSystemID,
 		SourceFileSystemRegion:      d.SourceRegion,

@@ -10,14 +10,14 @@ import (
 
 	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/control"
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
-// Replication is what the file system type needs of replication.Manager.
+// Replication is what the file system type needs of replconf.Manager.
 type Replication interface {
-	Create(ctx context.Context, sourceID string, dests []replication.DestinationSpec) (replication.Description, error)
-	Describe(ctx context.Context, fsID string) ([]replication.Description, error)
-	Delete(ctx context.Context, fsID, mode string) (*replication.Promotion, error)
+	Create(ctx context.Context, sourceID string, dests []replconf.Destination) (replconf.Description, error)
+	Describe(ctx context.Context, fsID string) ([]replconf.Description, error)
+	Delete(ctx context.Context, fsID, mode string) (*replconf.Promotion, error)
 }
 
 // Options are the domains the providers act through.
@@ -244,14 +244,14 @@ func (f *fileSystems) createReplication(ctx context.Context, id string, rc map[s
 	if f.o.Replication == nil {
 		return &cfn.HandlerError{Code: "InvalidRequest", Message: "Replication is not configured in this region."}
 	}
-	var dests []replication.DestinationSpec
+	var dests []replconf.Destination
 	for _, v := range list(rc, "Destinations") {
 		m, _ := v.(map[string]any)
-		dests = append(dests, replication.DestinationSpec{Region: str(m, "Region"), FileSystemID: str(m, "FileSystemId"),
+		dests = append(dests, replconf.Destination{Region: str(m, "Region"), FileSystemID: str(m, "FileSystemId"),
 			AvailabilityZoneName: str(m, "AvailabilityZoneName"), KMSKeyID: str(m, "KmsKeyId"), RoleArn: str(m, "RoleArn")})
 	}
 	if _, err := f.o.Replication.Create(ctx, id, dests); err != nil {
-		if errors.Is(err, replication.ErrAlreadyExists) || errors.Is(err, control.ErrReplicationAlreadyExists) {
+		if errors.Is(err, control.ErrReplicationAlreadyExists) {
 			// Made before a restart: the same destination region is ours.
 			if ds, derr := f.o.Replication.Describe(ctx, id); derr == nil && len(ds) == 1 && len(dests) == 1 &&
 				ds[0].SourceFileSystemID == id && ds[0].DestRegion == dests[0].Region {
@@ -269,7 +269,7 @@ func (f *fileSystems) deleteReplication(ctx context.Context, id string) error {
 	}
 	ds, err := f.o.Replication.Describe(ctx, id)
 	if err != nil {
-		if errors.Is(err, replication.ErrReplicationNotFound) || errors.Is(err, replication.ErrFileSystemNotFound) {
+		if errors.Is(err, control.ErrReplicationNotFound) || errors.Is(err, control.ErrFileSystemNotFound) {
 			return nil
 		}
 		return efsErr(err)
@@ -278,7 +278,7 @@ func (f *fileSystems) deleteReplication(ctx context.Context, id string) error {
 		if d.SourceFileSystemID != id {
 			continue // this file system is a destination: not ours to end
 		}
-		if _, err := f.o.Replication.Delete(ctx, id, replication.DeleteAll); err != nil && !errors.Is(err, replication.ErrReplicationNotFound) {
+		if _, err := f.o.Replication.Delete(ctx, id, replconf.DeleteAll); err != nil && !errors.Is(err, control.ErrReplicationNotFound) {
 			return efsErr(err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 type MountTargets struct {
 	mu       sync.Mutex // guards the fields below
 	serving  map[string]control.MountTargetSpec
+	flushed  []string
 	failNext error
 	stopGate chan struct{}
 }
@@ -63,6 +64,22 @@ func (m *MountTargets) Stop(_ context.Context, id string) error {
 	defer m.mu.Unlock()
 	delete(m.serving, id)
 	return nil
+}
+
+// Flush records that the buffered writes of the file system fsID were
+// made durable (there are none: nothing is served).
+func (m *MountTargets) Flush(_ context.Context, fsID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.flushed = append(m.flushed, fsID)
+	return nil
+}
+
+// Flushed returns the file systems Flush was called for, in order.
+func (m *MountTargets) Flushed() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.flushed...)
 }
 
 // Spec returns what the mount target id is served with.

@@ -1,0 +1,26 @@
+// Package replconf is the EFS replication-configuration domain of a
+// region: CreateReplicationConfiguration in the source region creates (or
+// adopts) the destination through the destination region and starts
+// shipping; both regions describe the configuration;
+// DeleteReplicationConfiguration in either region ends it, the
+// destination promoted (failover) and both ends forgetting it; planned
+// and forced failovers, the loss report of a failover, failback into the
+// original (keeping a copy of anything only it held). It works over the
+// region's file systems (package control) and its replication endpoint
+// (package replication's Node, through the Node interface); the two
+// regions' managers coordinate through the node's unary calls (peer.go).
+// Package api/efsrepl serves it; replication itself knows nothing of it
+// and nothing of AWS.
+//
+// # Keys (under 'r' of the server's store; values are JSON)
+//
+//	'r' 'c' role id    configuration, at this end (role 's' source, 'd' destination)
+//	'r' 't' id         tombstone: a configuration this region deleted, and why
+//	                   (the promotion a source learns of, the loss report)
+//
+// # Errors
+//
+// Refusals are *control.Error of control's sentinels (ErrReplicationNotFound,
+// ErrConflict, ErrValidation, ErrFileSystemNotFound, …), with a public
+// message; a refusal of the other region comes back as the same error.
+package replconf

@@ -1,0 +1,232 @@
+package replconf_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/controltest"
+	"github.com/regionfs/regionfs/internal/control/replconf"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+func TestMain(m *testing.M) {
+	testkit.Main(m, testkit.OnlyStacks("github.com/regionfs/regionfs/internal/"))
+}
+
+var testSecret = []byte("replconf test secret 0123456789")
+
+// region is one region of a test: its store and disk (kept across a
+// restart or crash), engine, control plane, replication node on a
+// loopback address and configurations.
+type region struct {
+	t     *testing.T
+	name  string
+	kv    *kv.Memory
+	disk  *disk.Mem
+	ring  *kms.Keyring
+	addr  string
+	peers map[string]replication.Peer
+
+	e   *engine.Engine
+	r   *control.Region
+	mts *controltest.MountTargets
+	n   *replication.Node
+	run *serve.Running
+	m   *replconf.Manager
+}
+
+// newPair starts two regions that replicate with each other (and each
+// with itself).
+func newPair(t *testing.T) (a, b *region) {
+	t.Helper()
+	a, b = newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
+	peers := map[string]replication.Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	a.peers, b.peers = peers, peers
+	a.start()
+	b.start()
+	return a, b
+}
+
+func newRegion(t *testing.T, name string) *region {
+	t.Helper()
+	key, err := kms.Generate("key-"+name, control.DefaultKMSKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := kms.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &region{t: t, name: name, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, addr: addr}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *region) info() control.RegionInfo {
+	return control.RegionInfo{Name: r.name, AccountID: "123456789012", VPCID: "vpc-1",
+		Subnets: []control.Subnet{
+			{ID: "subnet-0aaaaaaaaaaaaaaa1", AvailabilityZone: r.name + "a", AvailabilityZoneID: "az1", CIDR: netip.MustParsePrefix("10.0.1.0/24")},
+			{ID: "subnet-0aaaaaaaaaaaaaaa2", AvailabilityZone: r.name + "b", AvailabilityZoneID: "az2", CIDR: netip.MustParsePrefix("10.0.2.0/24")},
+		}}
+}
+
+// start opens the region over its store and disk: engine, control plane,
+// node (serving on its address) and configurations.
+func (r *region) start() {
+	r.t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	e, err := engine.Open(ctx, engine.Options{KV: r.kv, Disk: r.disk, Keyring: r.ring, Logger: log,
+		GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour,
+		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) }})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.e, r.mts = e, controltest.NewMountTargets()
+	if r.r, err = control.Open(ctx, control.Options{Region: r.info(), KV: r.kv, Engine: e, Keyring: r.ring,
+		MountTargets: r.mts, NFSPort: 2049, Logger: log}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.n = replication.New(replication.Options{Region: r.name, Engine: e, Peers: r.peers, Logger: log, ChunkBytes: 4096})
+	r.n.Start()
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.run = serve.Start(ctx, r.n, ln)
+	r.m = replconf.New(replconf.Options{Name: r.name, Region: r.r, Node: r.n, Engine: e, KV: r.kv, Logger: log})
+	r.n.SetHooks(r.m.Hooks())
+	if err := r.m.Open(ctx); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// stop takes the region down: node, control plane and engine closed.
+func (r *region) stop() {
+	if r.n == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.run.Stop(ctx); err != nil {
+		r.t.Errorf("%s: node: %v", r.name, err)
+	}
+	r.n.Close()
+	r.r.Close()
+	r.e.Close()
+	r.n, r.r, r.e, r.m = nil, nil, nil, nil
+}
+
+// restart brings a stopped region back with its configurations.
+func (r *region) restart() {
+	r.t.Helper()
+	r.start()
+}
+
+// createFS creates an available file system and returns its id.
+func (r *region) createFS(token string) string {
+	r.t.Helper()
+	fs, err := r.r.CreateFileSystem(context.Background(), control.CreateFileSystemInput{CreationToken: token})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	testkit.WaitFor(r.t, fs.ID+" available", 10*time.Second, func() bool {
+		d, err := r.r.DescribeFileSystem(context.Background(), fs.ID)
+		return err == nil && d.LifeCycleState == control.StateAvailable
+	})
+	return fs.ID
+}
+
+func (r *region) fs(id string) *engine.FS {
+	r.t.Helper()
+	fs, err := r.e.FS(id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return fs
+}
+
+func (r *region) describe(id string) control.FileSystem {
+	r.t.Helper()
+	d, err := r.r.DescribeFileSystem(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return d
+}
+
+func (r *region) protection(id string) string { return r.describe(id).Protection }
+
+// status is the one configuration id takes part in, as m describes it.
+func status(t *testing.T, m *replconf.Manager, id string) replconf.Description {
+	t.Helper()
+	ds, err := m.Describe(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("%d configurations for %s", len(ds), id)
+	}
+	return ds[0]
+}
+
+// fill makes n directories with a file each in fs.
+func fill(t *testing.T, fs *engine.FS, prefix string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		d, err := fs.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint(prefix, i), engine.SetAttr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := fs.Create(ctx, engine.RootCred, d.Attr.Ino, "f", engine.CreateUnchecked, engine.SetAttr{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := fs.Write(ctx, engine.RootCred, f.Attr.Ino, 0, []byte(fmt.Sprint("content of ", prefix, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// converged waits until dst holds exactly src's state.
+func converged(t *testing.T, src, dst *engine.FS) {
+	t.Helper()
+	testkit.WaitFor(t, "the replica to converge", 20*time.Second, func() bool {
+		_, applied, _ := dst.Replica().Applied()
+		return dst.Replica().Consistent() && applied == src.Replica().DurableSeq()
+	})
+	ctx := context.Background()
+	s1, sum1, err := src.Replica().Checksum(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, sum2, err := dst.Replica().Checksum(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 != s2 || sum1 != sum2 {
+		t.Fatalf("replica at %d differs from the source at %d", s2, s1)
+	}
+}

@@ -1,0 +1,169 @@
+package replconf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// The two ends' control planes coordinate through unary calls that the
+// replication node carries (replication.Node.Call, answered by Hooks):
+// the source region asks the destination region to create or adopt the
+// destination, to delete the configuration (promoting it), and tells it
+// that the source deleted it. Bodies are JSON.
+const (
+	callCreateDestination = "create-destination"
+	callDelete            = "delete"
+	callDeleted           = "deleted"
+)
+
+type createDestReq struct {
+	ID            string              `json:"id"`
+	SourceFS      string              `json:"sourceFs"`
+	SourceARN     string              `json:"sourceArn"`
+	SourceOwner   string              `json:"sourceOwner"`
+	OriginalARN   string              `json:"originalArn"`
+	Created       time.Time           `json:"created"`
+	Dest          Destination         `json:"dest"`
+	Lineage       []byte              `json:"lineage"`
+	Epochs        []engine.EpochStart `json:"epochs"`
+	SourceDurable uint64              `json:"durable"`
+}
+
+type createDestResp struct {
+	ID       string `json:"id"`
+	FS       string `json:"fs"`
+	Owner    string `json:"owner"`
+	KeptCopy string `json:"keptCopy,omitempty"`
+}
+
+type deleteReq struct {
+	ID string `json:"id"`
+}
+
+type deletedReq struct {
+	ID   string           `json:"id"`
+	Gone replication.Gone `json:"gone"`
+}
+
+// peerCodes name the refusals one region's control plane sends the other
+// (the codes are those of the EFS errors they become, so that regions of
+// different versions understand each other). Codes not in the table
+// (a peer that could not authenticate the call, an unknown call) are the
+// peer's failure, not the caller's.
+var peerCodes = []struct {
+	kind   error
+	code   string
+	status int
+}{
+	{control.ErrFileSystemNotFound, "FileSystemNotFound", http.StatusNotFound},
+	{control.ErrReplicationNotFound, "ReplicationNotFound", http.StatusNotFound},
+	{control.ErrIncorrectLifeCycleState, "IncorrectFileSystemLifeCycleState", http.StatusConflict},
+	{control.ErrConflict, "ConflictException", http.StatusConflict},
+	{control.ErrReplicationAlreadyExists, "ReplicationAlreadyExists", http.StatusConflict},
+	{control.ErrValidation, "ValidationException", http.StatusBadRequest},
+	{control.ErrBadRequest, "BadRequest", http.StatusBadRequest},
+}
+
+// toPeer turns a refusal of this region into the answer the calling
+// region gets; other errors stay internal failures (the node answers them
+// without their text).
+func toPeer(err error) error {
+	var ce *replication.CallError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	for _, c := range peerCodes {
+		if errors.Is(err, c.kind) {
+			msg := "The replication request failed."
+			if e := (*control.Error)(nil); errors.As(err, &e) {
+				msg = e.Message
+			}
+			return &replication.CallError{Status: c.status, Code: c.code, Message: msg}
+		}
+	}
+	return err
+}
+
+// fromPeer turns the other region's refusal back into the control error
+// it stands for; a refusal of the call itself stays an internal failure
+// (logged with its cause).
+func fromPeer(err error) error {
+	var ce *replication.CallError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	for _, c := range peerCodes {
+		if ce.Code == c.code {
+			return &control.Error{Kind: c.kind, Message: ce.Message}
+		}
+	}
+	return fmt.Errorf("replconf: the other region refused the call: %w", err)
+}
+
+func malformed() error {
+	return &replication.CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed request"}
+}
+
+// Hooks returns the node hooks through which peers reach the manager.
+func (m *Manager) Hooks() replication.Hooks { return managerHooks{m} }
+
+type managerHooks struct{ m *Manager }
+
+func (h managerHooks) Call(ctx context.Context, from, method string, body []byte) ([]byte, error) {
+	m := h.m
+	switch method {
+	case callCreateDestination:
+		var req createDestReq
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, malformed()
+		}
+		resp, err := m.createDestination(ctx, from, req)
+		if err != nil {
+			return nil, toPeer(err)
+		}
+		return json.Marshal(resp)
+	case callDelete:
+		var req deleteReq
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, malformed()
+		}
+		m.mu.Lock()
+		c := m.configs[mapKey(replication.RoleDestination, req.ID)]
+		m.mu.Unlock()
+		if c == nil || c.SourceRegion != from {
+			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
+		}
+		p, err := m.deleteAtDestination(ctx, c, false)
+		if err != nil {
+			return nil, toPeer(err)
+		}
+		return json.Marshal(p)
+	case callDeleted:
+		var req deletedReq
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, malformed()
+		}
+		m.sourceGone(ctx, req.ID, req.Gone)
+		return []byte("{}"), nil
+	}
+	return nil, &replication.CallError{Status: http.StatusNotFound, Code: "UnknownOperation", Message: "unknown call " + method}
+}
+
+func (h managerHooks) Gone(_ context.Context, from, id string) replication.Gone {
+	if t, ok := h.m.Tombstone(id); ok {
+		return t.Gone
+	}
+	return replication.Gone{Reason: fmt.Sprintf("region %s has no replication configuration %s (deleted there)", h.m.o.Name, id)}
+}
+
+func (h managerHooks) SourceGone(ctx context.Context, id string, g replication.Gone) {
+	h.m.sourceGone(ctx, id, g)
+}

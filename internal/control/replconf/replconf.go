@@ -1,0 +1,801 @@
+package replconf
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/replication"
+)
+
+// Deletion modes.
+const (
+	DeleteAll       = "ALL_CONFIGURATIONS"
+	DeleteLocalOnly = "LOCAL_CONFIGURATION_ONLY"
+)
+
+// Config is one replication configuration as each end stores it.
+type Config struct {
+	ID                   string           `json:"id"`
+	Role                 replication.Role `json:"role"`
+	SourceFileSystemID   string           `json:"sourceFs"`
+	SourceRegion         string           `json:"sourceRegion"`
+	SourceARN            string           `json:"sourceArn"`
+	SourceOwnerID        string           `json:"sourceOwner"`
+	SourceEngine         string           `json:"sourceEngine,omitempty"`
+	OriginalSourceARN    string           `json:"originalSourceArn"`
+	CreationTime         time.Time        `json:"created"`
+	DestFileSystemID     string           `json:"destFs"`
+	DestRegion           string           `json:"destRegion"`
+	DestOwnerID          string           `json:"destOwner"`
+	DestEngine           string           `json:"destEngine,omitempty"`
+	AvailabilityZoneName string           `json:"az,omitempty"`
+	KMSKeyID             string           `json:"kms,omitempty"`
+	RoleArn              string           `json:"roleArn,omitempty"`
+	Fork                 uint64           `json:"fork,omitempty"`
+	// KeptCopy is the id of the copy of the destination's state kept
+	// before a resync overwrote it.
+	KeptCopy string `json:"keptCopy,omitempty"`
+	Deleting bool   `json:"deleting,omitempty"`
+}
+
+// Tombstone remembers a configuration this region deleted, so that a
+// source that calls later learns why.
+type Tombstone struct {
+	replication.Gone
+	ID       string           `json:"id"`
+	Role     replication.Role `json:"role"`
+	SourceFS string           `json:"sourceFs"`
+	DestFS   string           `json:"destFs"`
+	Deleted  time.Time        `json:"deleted"`
+}
+
+// Description is a configuration as DescribeReplicationConfigurations
+// shows it.
+type Description struct {
+	Config
+	Status         replication.State
+	StatusMessage  string
+	LastReplicated time.Time
+	Live           replication.Status
+}
+
+// Promotion is where a promoted destination's history stops, and what the
+// source had announced by then (replication's own record of it).
+type Promotion = replication.Promotion
+
+// Change is one change a failover lost (engine's record of a journal
+// transaction).
+type Change = engine.Change
+
+// Destination is the destination asked for at creation.
+type Destination struct {
+	Region               string
+	FileSystemID         string // existing destination (id or ARN)
+	AvailabilityZoneName string
+	KMSKeyID             string
+	RoleArn              string
+}
+
+// Node is the region's replication endpoint (package replication's Node)
+// as the configurations use it: it knows its peer regions, ships and
+// receives the file systems it is told to, reports their status,
+// promotes a destination, drains a source, and carries the unary calls
+// through which the two ends' control planes coordinate.
+type Node interface {
+	HasPeer(region string) bool
+	AddOutbound(replication.OutboundSpec) error
+	AddInbound(replication.InboundSpec) error
+	RemoveOutbound(id string)
+	OutboundStatus(id string) (replication.Status, bool)
+	InboundStatus(id string) (replication.Status, bool)
+	Promote(ctx context.Context, id string) (replication.Promotion, error)
+	ForcePromote(ctx context.Context, id string) (replication.Promotion, error)
+	Drain(ctx context.Context, id string) (uint64, error)
+	Call(ctx context.Context, region, method string, req, resp any) error
+}
+
+var _ Node = (*replication.Node)(nil)
+
+// Options configure a Manager.
+type Options struct {
+	// Name is the region's name (us-east-1).
+	Name string
+	// Region holds the file systems; the configurations create, adopt,
+	// protect and fence them through it, and flush their buffered writes
+	// through its data plane.
+	Region *control.Region
+	Node   Node
+	Engine *engine.Engine
+	// KV is the server's store; the configurations keep their records
+	// under 'r'.
+	KV     kv.Store
+	Logger *slog.Logger
+	Clock  func() time.Time
+}
+
+// Manager holds a region's replication configurations.
+type Manager struct {
+	o   Options
+	log *slog.Logger
+
+	mu       sync.Mutex         // guards the fields below
+	configs  map[string]*Config // by role/id
+	creating map[string]bool    // source file systems with a creation under way
+}
+
+// New builds a manager; Open loads its configurations.
+func New(o Options) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return &Manager{o: o, log: o.Logger.With("region", o.Name), configs: map[string]*Config{}, creating: map[string]bool{}}
+}
+
+// KV keys: 'r' 'c' role id → Config; 'r' 't' id → Tombstone.
+func configKey(role replication.Role, id string) []byte { return []byte("rc" + string(role[0]) + id) }
+func tombKey(id string) []byte                          { return []byte("rt" + id) }
+
+func mapKey(role replication.Role, id string) string { return string(role) + "/" + id }
+
+// Open loads the configurations and resumes shipping and receiving.
+func (m *Manager) Open(ctx context.Context) error {
+	it, err := m.o.KV.NewIter([]byte("rc"), []byte("rd"))
+	if err != nil {
+		return err
+	}
+	var cs []*Config
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		c := &Config{}
+		if err := json.Unmarshal(v, c); err != nil {
+			it.Close()
+			return fmt.Errorf("replication: config %q: %w", it.Key(), err)
+		}
+		cs = append(cs, c)
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range cs {
+		m.configs[mapKey(c.Role, c.ID)] = c
+		if err := m.start(c); err != nil {
+			m.log.Error("resume replication", "replication", c.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) start(c *Config) error {
+	switch c.Role {
+	case replication.RoleSource:
+		return m.o.Node.AddOutbound(replication.OutboundSpec{ID: c.ID, SourceFS: c.SourceEngine, DestRegion: c.DestRegion, DestFS: c.DestFileSystemID})
+	default:
+		return m.o.Node.AddInbound(replication.InboundSpec{ID: c.ID, SourceRegion: c.SourceRegion, SourceFS: c.SourceFileSystemID, DestFS: c.DestEngine, Fork: c.Fork})
+	}
+}
+
+func (m *Manager) save(c *Config) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	batch := m.o.KV.NewBatch()
+	defer batch.Close()
+	batch.Set(configKey(c.Role, c.ID), b)
+	return batch.Commit(true)
+}
+
+func (m *Manager) remove(c *Config, tomb *Tombstone) error {
+	fsID := c.SourceFileSystemID
+	if c.Role == replication.RoleDestination {
+		fsID = c.DestFileSystemID
+	}
+	if err := m.o.Region.SetReplicationRole(context.Background(), fsID, ""); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
+		m.log.Warn("replication role not cleared", "fs_id", fsID, "err", err)
+	}
+	batch := m.o.KV.NewBatch()
+	defer batch.Close()
+	batch.Delete(configKey(c.Role, c.ID))
+	if tomb != nil {
+		b, err := json.Marshal(tomb)
+		if err != nil {
+			return err
+		}
+		batch.Set(tombKey(c.ID), b)
+	}
+	if err := batch.Commit(true); err != nil {
+		return err
+	}
+	delete(m.configs, mapKey(c.Role, c.ID))
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "rc-" + hex.EncodeToString(b)
+}
+
+// findLocked returns the configurations of this region that have fsID (id
+// or ARN) at either end, destination roles first: either region answers
+// for a configuration by the id of either of its file systems.
+func (m *Manager) findLocked(fsID string) []*Config {
+	var out []*Config
+	for _, c := range m.configs {
+		if c.SourceFileSystemID == fsID || c.SourceARN == fsID || c.DestFileSystemID == fsID || destARN(c) == fsID {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Role < out[j].Role })
+	return out
+}
+
+func destARN(c *Config) string {
+	return fmt.Sprintf("arn:aws:elasticfilesystem:%s:%s:file-system/%s", c.DestRegion, c.DestOwnerID, c.DestFileSystemID)
+}
+
+// Create makes a replication configuration with sourceID as its source.
+// A retry that matches an existing configuration returns it.
+func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destination) (Description, error) {
+	if len(dests) != 1 {
+		return Description{}, control.Errorf(control.ErrValidation, "A replication configuration has exactly one destination, %d given.", len(dests))
+	}
+	d := dests[0]
+	if d.Region == "" {
+		d.Region = m.o.Name
+	}
+	if !m.o.Node.HasPeer(d.Region) {
+		return Description{}, control.Errorf(control.ErrValidation, "Destination region %q is not one this region replicates to.", d.Region)
+	}
+	src, err := m.o.Region.DescribeFileSystem(ctx, sourceID)
+	if err != nil {
+		return Description{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.findLocked(src.ID) {
+		if c.Role == replication.RoleDestination && c.DestFileSystemID == src.ID {
+			return Description{}, control.Errorf(control.ErrBadRequest, "File system %s is the destination of replication configuration %s and cannot be a source.", src.ID, c.ID)
+		}
+	}
+	for _, c := range m.findLocked(src.ID) {
+		if c.Role != replication.RoleSource || c.SourceFileSystemID != src.ID {
+			continue
+		}
+		if c.DestRegion == d.Region && (d.FileSystemID == "" || d.FileSystemID == c.DestFileSystemID || d.FileSystemID == destARN(c)) &&
+			(d.AvailabilityZoneName == "" || d.AvailabilityZoneName == c.AvailabilityZoneName) {
+			return m.describeLocked(c), nil // a retry
+		}
+		return Description{}, control.Errorf(control.ErrReplicationAlreadyExists, "File system %s is already the source of replication configuration %s (to %s in %s).", src.ID, c.ID, c.DestFileSystemID, c.DestRegion)
+	}
+	if src.LifeCycleState != control.StateAvailable {
+		return Description{}, control.Errorf(control.ErrIncorrectLifeCycleState, "File system %s is %s.", src.ID, src.LifeCycleState)
+	}
+	if src.Protection == control.ProtectionReplicating {
+		return Description{}, control.Errorf(control.ErrBadRequest, "File system %s is a replication destination.", src.ID)
+	}
+	if d.Region == m.o.Name && d.FileSystemID != "" {
+		if dst, err := m.o.Region.DescribeFileSystem(ctx, d.FileSystemID); err == nil && dst.ID == src.ID {
+			return Description{}, control.Errorf(control.ErrBadRequest, "A file system cannot replicate to itself.")
+		}
+	}
+	fs, err := m.o.Engine.FS(src.ID)
+	if err != nil {
+		return Description{}, err
+	}
+	epochs, err := fs.Replica().EpochHistory()
+	if err != nil {
+		return Description{}, err
+	}
+	now := m.o.Clock().UTC().Truncate(time.Second)
+	req := createDestReq{
+		ID: newID(), SourceFS: src.ID, SourceARN: src.ARN, SourceOwner: src.OwnerID, OriginalARN: src.ARN,
+		Created: now, Dest: d, Lineage: fs.Lineage(), Epochs: epochs, SourceDurable: fs.Replica().DurableSeq(),
+	}
+	if m.creating[src.ID] {
+		return Description{}, control.Errorf(control.ErrConflict, "A replication configuration for %s is being created.", src.ID)
+	}
+	m.creating[src.ID] = true
+	var resp createDestResp
+	m.mu.Unlock()
+	err = fromPeer(m.o.Node.Call(ctx, d.Region, callCreateDestination, req, &resp))
+	m.mu.Lock()
+	delete(m.creating, src.ID)
+	if err != nil {
+		return Description{}, err
+	}
+	c := &Config{
+		ID: resp.ID, Role: replication.RoleSource, SourceFileSystemID: src.ID, SourceRegion: m.o.Name, SourceARN: src.ARN,
+		SourceOwnerID: src.OwnerID, SourceEngine: src.ID, OriginalSourceARN: src.ARN, CreationTime: now,
+		DestFileSystemID: resp.FS, DestRegion: d.Region, DestOwnerID: resp.Owner,
+		AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn, KeptCopy: resp.KeptCopy,
+	}
+	if err := m.o.Region.SetReplicationRole(ctx, src.ID, string(replication.RoleSource)); err != nil {
+		return Description{}, err
+	}
+	if err := m.save(c); err != nil {
+		return Description{}, err
+	}
+	m.configs[mapKey(c.Role, c.ID)] = c
+	if err := m.start(c); err != nil {
+		return Description{}, err
+	}
+	m.log.Info("replication created", "replication", c.ID, "fs_id", src.ID, "dest_region", d.Region, "dest_fs", resp.FS)
+	return m.describeLocked(c), nil
+}
+
+// createDestination is the destination region's side of Create.
+func (m *Manager) createDestination(ctx context.Context, from string, req createDestReq) (createDestResp, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.configs {
+		if c.Role == replication.RoleDestination && c.SourceRegion == from && c.SourceFileSystemID == req.SourceFS {
+			// A retry of a creation whose reply was lost.
+			return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
+		}
+	}
+	d := req.Dest
+	c := &Config{
+		ID: req.ID, Role: replication.RoleDestination, SourceFileSystemID: req.SourceFS, SourceRegion: from, SourceARN: req.SourceARN,
+		SourceOwnerID: req.SourceOwner, OriginalSourceARN: req.OriginalARN, CreationTime: req.Created,
+		DestRegion: m.o.Name, AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn,
+	}
+	if d.FileSystemID == "" {
+		dst, err := m.o.Region.CreateReplica(ctx, control.ReplicaInput{CreationToken: req.ID, SourceARN: req.SourceARN,
+			AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID})
+		if err != nil {
+			return createDestResp{}, err
+		}
+		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.ID
+	} else {
+		dst, err := m.o.Region.DescribeFileSystem(ctx, d.FileSystemID)
+		if err != nil {
+			return createDestResp{}, err
+		}
+		if len(m.findLocked(dst.ID)) > 0 {
+			return createDestResp{}, control.Errorf(control.ErrReplicationAlreadyExists, "File system %s is already part of a replication configuration.", dst.ID)
+		}
+		if dst.LifeCycleState != control.StateAvailable {
+			return createDestResp{}, control.Errorf(control.ErrIncorrectLifeCycleState, "Destination file system %s is %s.", dst.ID, dst.LifeCycleState)
+		}
+		if dst.Protection != control.ProtectionDisabled {
+			return createDestResp{}, control.Errorf(control.ErrConflict, "Destination file system %s has replication overwrite protection %s; set it to DISABLED first.", dst.ID, dst.Protection)
+		}
+		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.ID
+		if err := m.adopt(ctx, c, dst, req); err != nil {
+			return createDestResp{}, err
+		}
+		if err := m.o.Region.SetProtection(ctx, dst.ID, control.ProtectionReplicating); err != nil {
+			return createDestResp{}, err
+		}
+	}
+	if err := m.o.Region.SetReplicationRole(ctx, c.DestFileSystemID, string(replication.RoleDestination)); err != nil {
+		return createDestResp{}, err
+	}
+	if err := m.save(c); err != nil {
+		return createDestResp{}, err
+	}
+	m.configs[mapKey(c.Role, c.ID)] = c
+	if err := m.start(c); err != nil {
+		return createDestResp{}, err
+	}
+	m.log.Info("replication destination ready", "replication", c.ID, "fs_id", c.DestFileSystemID, "source_region", from,
+		"source_fs", req.SourceFS, "fork", c.Fork, "kept_copy", c.KeptCopy)
+	return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
+}
+
+// adopt readies an existing file system to become the destination: one of
+// the source's lineage is resynced (differences only); another is reset.
+// Its state is kept as a copy first when it holds anything the source does
+// not.
+func (m *Manager) adopt(ctx context.Context, c *Config, dst control.FileSystem, req createDestReq) error {
+	fs, err := m.o.Engine.FS(dst.ID)
+	if err != nil {
+		return err
+	}
+	sameLineage := string(fs.Lineage()) == string(req.Lineage)
+	divergent := true
+	if sameLineage {
+		local, err := fs.Replica().EpochHistory()
+		if err != nil {
+			return err
+		}
+		divergent = replication.ForkPoint(local, req.Epochs, fs.Replica().DurableSeq(), req.SourceDurable) < fs.Replica().DurableSeq()
+	}
+	if divergent {
+		id, err := m.o.Region.KeepCopy(ctx, dst.ID, fmt.Sprintf("state of %s before replication %s from %s overwrote it", dst.ID, c.ID, req.SourceARN))
+		if err != nil {
+			return fmt.Errorf("replication: keep a copy of %s: %w", dst.ID, err)
+		}
+		c.KeptCopy = id
+	}
+	if !sameLineage {
+		return m.o.Region.ResetToReplica(ctx, dst.ID, c.KMSKeyID)
+	}
+	fork, err := replication.PrepareResync(ctx, fs.Replica(), req.Epochs, req.SourceDurable)
+	if err != nil {
+		return err
+	}
+	c.Fork = fork
+	return nil
+}
+
+// Describe lists the configurations fsID (id or ARN; "" = all) takes part
+// in, in this region.
+func (m *Manager) Describe(ctx context.Context, fsID string) ([]Description, error) {
+	m.mu.Lock()
+	var cs []*Config
+	if fsID == "" {
+		for _, c := range m.configs {
+			cs = append(cs, c)
+		}
+	} else {
+		cs = m.findLocked(fsID)
+	}
+	seen := map[string]bool{}
+	var out []Description
+	for _, c := range cs {
+		if seen[c.ID] {
+			continue // same-region: both ends are here
+		}
+		seen[c.ID] = true
+		out = append(out, m.describeLocked(c))
+	}
+	m.mu.Unlock()
+	if len(out) == 0 && fsID != "" {
+		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s.", fsID)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreationTime.Equal(out[j].CreationTime) {
+			return out[i].CreationTime.Before(out[j].CreationTime)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func (m *Manager) describeLocked(c *Config) Description {
+	d := Description{Config: *c}
+	var st replication.Status
+	var ok bool
+	if c.Role == replication.RoleSource {
+		st, ok = m.o.Node.OutboundStatus(c.ID)
+	} else {
+		st, ok = m.o.Node.InboundStatus(c.ID)
+	}
+	d.Live = st
+	switch {
+	case c.Deleting:
+		d.Status, d.StatusMessage = replication.StateDeleting, "the configuration is being deleted"
+	case !ok:
+		d.Status, d.StatusMessage = replication.StateError, "replication is not running in this region"
+	default:
+		d.Status, d.StatusMessage, d.LastReplicated = st.State, st.Message, st.LastReplicated
+	}
+	if d.Status == replication.StateEnabling {
+		d.LastReplicated = time.Time{} // absent until the initial sync is done
+	}
+	return d
+}
+
+// Delete ends the configuration fsID takes part in. In the destination
+// region the replica is promoted (durably, at a transaction boundary) and,
+// with DeleteAll, the source region is told; in the source region with
+// DeleteAll the destination region must confirm the promotion first
+// (an unreachable destination fails the call and changes nothing).
+func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.Promotion, error) {
+	if mode == "" {
+		mode = DeleteAll
+	}
+	if mode != DeleteAll && mode != DeleteLocalOnly {
+		return nil, control.Errorf(control.ErrValidation, "DeletionMode must be %s or %s.", DeleteAll, DeleteLocalOnly)
+	}
+	m.mu.Lock()
+	cs := m.findLocked(fsID)
+	m.mu.Unlock()
+	if len(cs) == 0 {
+		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s.", fsID)
+	}
+	c := cs[0]
+	if c.Role == replication.RoleSource && c.DestRegion == m.o.Name && mode == DeleteLocalOnly {
+		return nil, control.Errorf(control.ErrBadRequest, "LOCAL_CONFIGURATION_ONLY is for configurations between regions.")
+	}
+	if c.Role == replication.RoleDestination {
+		return m.deleteAtDestination(ctx, c, mode == DeleteAll)
+	}
+	return m.deleteAtSource(ctx, c, mode == DeleteAll)
+}
+
+// Failover promotes the destination fsID now (called in the destination
+// region): DeleteReplicationConfiguration with ALL_CONFIGURATIONS, except
+// that force does not wait for the source's lease (hard fencing) to run
+// out: the operator vouches that the source is down.
+func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*replication.Promotion, error) {
+	m.mu.Lock()
+	var c *Config
+	for _, x := range m.findLocked(fsID) {
+		if x.Role == replication.RoleDestination {
+			c = x
+		}
+	}
+	m.mu.Unlock()
+	if c == nil {
+		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, control.Errorf(control.ErrReplicationNotFound, "%s is not the destination of a replication configuration in %s.", fsID, m.o.Name)
+	}
+	return m.promoteDestination(ctx, c, true, force)
+}
+
+func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource bool) (*replication.Promotion, error) {
+	return m.promoteDestination(ctx, c, tellSource, false)
+}
+
+func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource, force bool) (*replication.Promotion, error) {
+	m.mu.Lock()
+	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
+		m.mu.Unlock()
+		return nil, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+	}
+	promote := m.o.Node.Promote
+	if force {
+		promote = m.o.Node.ForcePromote
+	}
+	p, err := promote(ctx, c.ID)
+	if errors.Is(err, engine.ErrNotReady) {
+		m.mu.Unlock()
+		return nil, control.Errorf(control.ErrConflict, "The initial sync of %s is not finished: the destination has no consistent state to fail over to.", c.DestFileSystemID)
+	}
+	if err != nil && !errors.Is(err, replication.ErrNotFound) {
+		m.mu.Unlock()
+		return nil, err
+	}
+	if err := m.o.Region.SetProtection(ctx, c.DestFileSystemID, control.ProtectionEnabled); err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.mu.Unlock()
+	m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
+		"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
+	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
+		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
+	// Tell the source (unless it asked): then the delete is coordinated and
+	// the source stays writable. A source that does not hear of it now
+	// learns it at its next contact, from the tombstone, and fences itself.
+	g.Coordinated = !tellSource
+	if tellSource {
+		cg := g
+		cg.Coordinated = true
+		if c.SourceRegion == m.o.Name {
+			m.sourceGone(ctx, c.ID, cg)
+			g.Coordinated = true
+		} else {
+			tctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+			err := m.o.Node.Call(tctx, c.SourceRegion, callDeleted, deletedReq{ID: c.ID, Gone: cg}, nil)
+			cancel()
+			if err == nil {
+				g.Coordinated = true
+			} else {
+				m.log.Warn("source region not told of the failover; it fences itself at its next contact", "replication", c.ID, "err", err)
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.remove(c, m.tombstone(c, g)); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*replication.Promotion, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
+		return nil, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+	}
+	var p *replication.Promotion
+	if all {
+		c.Deleting = true
+		var resp replication.Promotion
+		m.mu.Unlock()
+		err := fromPeer(m.o.Node.Call(ctx, c.DestRegion, callDelete, deleteReq{ID: c.ID}, &resp))
+		m.mu.Lock()
+		c.Deleting = false
+		if errors.Is(err, control.ErrReplicationNotFound) {
+			err = nil // the destination forgot it already
+		}
+		if err != nil {
+			return nil, err
+		}
+		p = &resp
+	}
+	m.o.Node.RemoveOutbound(c.ID)
+	if err := m.remove(c, nil); err != nil {
+		return nil, err
+	}
+	m.log.Info("replication deleted at the source", "replication", c.ID, "fs_id", c.SourceFileSystemID, "coordinated", all)
+	return p, nil
+}
+
+// sourceGone ends a configuration at the source after its destination
+// deleted it. A promotion the source did not take part in fences the
+// source (it learned of a newer epoch): writes are refused, protection
+// shows DISABLED, and its journal after the recovery point is kept for the
+// loss report and a failback.
+func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.configs[mapKey(replication.RoleSource, id)]
+	if c == nil {
+		return
+	}
+	coordinated := g.Coordinated || c.Deleting
+	// The caller may be the outbound itself, whose context RemoveOutbound
+	// cancels: fence first, on a context of our own, then remove it.
+	ctx = context.WithoutCancel(ctx)
+	defer func() { go m.o.Node.RemoveOutbound(id) }()
+	if g.Promoted && !coordinated {
+		if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
+			if err := fs.Replica().SetPin(replication.ForkPin, g.RecoverySeq+1); err != nil {
+				m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
+			}
+			if err := fs.Replica().Fence(ctx, g.Epoch); err != nil {
+				m.log.Error("fence", "fs_id", c.SourceFileSystemID, "err", err)
+				return
+			}
+			lost := fs.Replica().DurableSeq() - min(fs.Replica().DurableSeq(), g.RecoverySeq)
+			m.log.Warn("fenced: the destination was promoted without this region", "replication", id, "fs_id", c.SourceFileSystemID,
+				"epoch", g.Epoch, "recovery_seq", g.RecoverySeq, "changes_not_replicated", lost)
+		}
+		if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
+			m.log.Error("protection", "fs_id", c.SourceFileSystemID, "err", err)
+		}
+	}
+	if err := m.remove(c, m.tombstone(c, g)); err != nil {
+		m.log.Error("forget replication", "replication", id, "err", err)
+	}
+}
+
+func (m *Manager) tombstone(c *Config, g replication.Gone) *Tombstone {
+	return &Tombstone{Gone: g, ID: c.ID, Role: c.Role, SourceFS: c.SourceFileSystemID, DestFS: c.DestFileSystemID, Deleted: m.o.Clock()}
+}
+
+// PlannedFailover hands the source role to the destination without losing
+// a change: buffered NFS writes are flushed, the source refuses new writes
+// (fenced; protection DISABLED, ready for a failback), the destination
+// catches up to zero lag and is then promoted, coordinated. Called in the
+// source region. If the destination cannot catch up before ctx ends, the
+// source is made writable again and nothing changes.
+func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replication.Promotion, error) {
+	m.mu.Lock()
+	var c *Config
+	for _, x := range m.findLocked(fsID) {
+		if x.Role == replication.RoleSource {
+			c = x
+		}
+	}
+	m.mu.Unlock()
+	if c == nil {
+		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
+			return nil, err
+		}
+		return nil, control.Errorf(control.ErrReplicationNotFound, "%s is not the source of a replication configuration in %s.", fsID, m.o.Name)
+	}
+	fs, err := m.o.Engine.FS(c.SourceEngine)
+	if err != nil {
+		return nil, err
+	}
+	flush := func() error { return m.o.Region.FlushWrites(ctx, c.SourceFileSystemID) }
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("replication: flush buffered writes of %s: %w", fsID, err)
+	}
+	_, epoch := fs.Mode()
+	if err := fs.Replica().Fence(ctx, epoch); err != nil {
+		return nil, err
+	}
+	undo := func(cause error) (*replication.Promotion, error) {
+		if err := fs.Replica().Unfence(context.WithoutCancel(ctx)); err != nil {
+			m.log.Error("unfence after a failed planned failover", "fs_id", fsID, "err", err)
+		}
+		return nil, cause
+	}
+	flush() // writes buffered meanwhile fail at COMMIT: never acknowledged
+	target, err := m.o.Node.Drain(ctx, c.ID)
+	if err != nil {
+		return undo(fmt.Errorf("replication: the destination did not catch up: %w", err))
+	}
+	p, err := m.deleteAtSource(ctx, c, true)
+	if err != nil {
+		return undo(err)
+	}
+	if p != nil && p.Seq < target {
+		m.log.Error("planned failover lost changes", "fs_id", fsID, "durable", target, "recovery_seq", p.Seq)
+	}
+	if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
+		return nil, err
+	}
+	m.log.Info("planned failover", "replication", c.ID, "fs_id", fsID, "dest_fs", c.DestFileSystemID, "recovery_seq", target)
+	return p, nil
+}
+
+// LossReport lists the changes the old source fsID committed after the
+// promotion of its destination (the failover's loss), from its journal.
+func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombstone, []engine.Change, bool, error) {
+	f, err := m.o.Region.DescribeFileSystem(ctx, fsID)
+	if err != nil {
+		return Tombstone{}, nil, false, err
+	}
+	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
+	if err != nil {
+		return Tombstone{}, nil, false, err
+	}
+	var best Tombstone
+	found := false
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			break
+		}
+		var t Tombstone
+		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleSource || t.SourceFS != f.ID || !t.Promoted || t.Coordinated {
+			continue
+		}
+		if !found || t.Deleted.After(best.Deleted) {
+			best, found = t, true
+		}
+	}
+	it.Close()
+	if !found {
+		return Tombstone{}, nil, false, control.Errorf(control.ErrReplicationNotFound, "%s lost nothing to a failover (it was not left out of one).", f.ID)
+	}
+	fs, err := m.o.Engine.Replica(f.ID)
+	if err != nil {
+		return Tombstone{}, nil, false, err
+	}
+	losses, complete, err := fs.Changes(ctx, best.RecoverySeq, max)
+	return best, losses, complete, err
+}
+
+// Tombstone returns the record of a deleted configuration (source side:
+// why; for the loss report).
+func (m *Manager) Tombstone(id string) (Tombstone, bool) {
+	v, err := m.o.KV.Get(tombKey(id))
+	if err != nil {
+		return Tombstone{}, false
+	}
+	var t Tombstone
+	if json.Unmarshal(v, &t) != nil {
+		return Tombstone{}, false
+	}
+	return t, true
+}

@@ -1,0 +1,343 @@
+package replconf_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/replconf"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "before", 30)
+
+	// Rules.
+	for _, tc := range []struct {
+		name  string
+		dests []replconf.Destination
+		want  error
+	}{
+		{"two destinations", []replconf.Destination{{Region: b.name}, {Region: b.name}}, control.ErrValidation},
+		{"unknown region", []replconf.Destination{{Region: "eu-north-9"}}, control.ErrValidation},
+		{"self", []replconf.Destination{{Region: a.name, FileSystemID: srcID}}, control.ErrBadRequest},
+	} {
+		if _, err := a.m.Create(ctx, srcID, tc.dests); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := a.m.Create(ctx, "fs-0123456789abcdef0", []replconf.Destination{{Region: b.name}}); !errors.Is(err, control.ErrFileSystemNotFound) {
+		t.Fatalf("missing source: %v", err)
+	}
+	// A protected existing destination is refused by the destination
+	// region, and the refusal arrives as the same error.
+	protected := b.createFS("protected")
+	if _, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, FileSystemID: protected}}); !errors.Is(err, control.ErrConflict) {
+		t.Fatalf("protected destination: %v", err)
+	}
+
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := d.DestFileSystemID
+	if dst == "" || d.Status != replication.StateEnabling && d.Status != replication.StateEnabled {
+		t.Fatalf("created: %+v", d)
+	}
+	// A retry returns the same configuration; another destination is refused.
+	again, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil || again.ID != d.ID || again.DestFileSystemID != dst {
+		t.Fatalf("retry: %+v %v", again, err)
+	}
+	if _, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, FileSystemID: protected}}); !errors.Is(err, control.ErrReplicationAlreadyExists) {
+		t.Fatalf("second configuration: %v", err)
+	}
+	if p := b.protection(dst); p != control.ProtectionReplicating {
+		t.Fatalf("destination protection %s", p)
+	}
+	converged(t, a.fs(srcID), b.fs(dst))
+	testkit.WaitFor(t, "ENABLED in both regions", 5*time.Second, func() bool {
+		return status(t, a.m, srcID).Status == replication.StateEnabled && status(t, b.m, dst).Status == replication.StateEnabled
+	})
+	// Both regions describe it by the id of their end.
+	for _, c := range []struct {
+		m  *replconf.Manager
+		id string
+	}{{a.m, srcID}, {b.m, dst}} {
+		if _, err := c.m.Describe(ctx, c.id); err != nil {
+			t.Fatalf("describe %s: %v", c.id, err)
+		}
+	}
+	bd := status(t, b.m, dst)
+	if bd.SourceFileSystemID != srcID || bd.SourceRegion != a.name || bd.LastReplicated.IsZero() || bd.OriginalSourceARN != a.describe(srcID).ARN {
+		t.Fatalf("destination's description: %+v", bd)
+	}
+	if _, err := b.m.Describe(ctx, protected); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("describe a file system without replication: %v", err)
+	}
+
+	// Failover from the destination region while the source is down.
+	fill(t, a.fs(srcID), "more", 10)
+	converged(t, a.fs(srcID), b.fs(dst))
+	a.stop()
+	t0 := time.Now()
+	p, err := b.m.Delete(ctx, dst, replconf.DeleteAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("failover in %s; recovery point seq %d", time.Since(t0), p.Seq)
+	if pr := b.protection(dst); pr != control.ProtectionEnabled {
+		t.Fatalf("promoted destination protection %s", pr)
+	}
+	if _, err := b.fs(dst).Mkdir(ctx, engine.RootCred, engine.RootIno, "written-after-failover", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.m.Describe(ctx, dst); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("describe after delete: %v", err)
+	}
+	if _, err := b.m.Delete(ctx, dst, replconf.DeleteAll); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("repeated delete: %v", err)
+	}
+	// The old source comes back and learns it was left out: fenced.
+	a.restart()
+	testkit.WaitFor(t, "old source fenced", 10*time.Second, func() bool {
+		mode, _ := a.fs(srcID).Mode()
+		return mode == engine.ModeFenced && a.protection(srcID) == control.ProtectionDisabled
+	})
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "x", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("fenced source accepted a write: %v", err)
+	}
+	if _, err := a.m.Describe(ctx, srcID); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("old source still describes the configuration: %v", err)
+	}
+
+	// Failback into the original: only differences travel.
+	back, err := b.m.Create(ctx, dst, []replconf.Destination{{Region: a.name, FileSystemID: srcID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.DestFileSystemID != srcID || back.OriginalSourceARN != b.describe(dst).ARN {
+		t.Fatalf("failback configuration: %+v", back)
+	}
+	converged(t, b.fs(dst), a.fs(srcID))
+	st, _ := b.n.OutboundStatus(back.ID)
+	t.Logf("failback: %s, %d bytes shipped", st.Sync.Method, st.ShippedBytes)
+	// Second failover, coordinated from the source region: both writable.
+	if _, err := b.m.Delete(ctx, dst, replconf.DeleteAll); err != nil {
+		t.Fatal(err)
+	}
+	if pr := a.protection(srcID); pr != control.ProtectionEnabled {
+		t.Fatalf("original's protection after the second failover: %s", pr)
+	}
+	testkit.WaitFor(t, "both ends to forget the configuration", 5*time.Second, func() bool {
+		_, out := b.n.OutboundStatus(back.ID)
+		_, in := a.n.InboundStatus(back.ID)
+		return !out && !in
+	})
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "home", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.fs(dst).Mkdir(ctx, engine.RootCred, engine.RootIno, "still-writable", engine.SetAttr{}); err != nil {
+		t.Fatalf("coordinated delete fenced the source: %v", err)
+	}
+}
+
+func TestDeleteNeedsDestination(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	b.stop()
+	t0 := time.Now()
+	if _, err := a.m.Delete(ctx, srcID, replconf.DeleteAll); !errors.Is(err, replication.ErrUnreachable) {
+		t.Fatalf("delete with the destination down: %v", err)
+	}
+	if el := time.Since(t0); el > 3*time.Second {
+		t.Fatalf("failing took %s", el)
+	}
+	if got := status(t, a.m, srcID); got.ID != d.ID {
+		t.Fatalf("configuration changed by a failed delete: %+v", got)
+	}
+	// LOCAL_CONFIGURATION_ONLY works without the peer.
+	if _, err := a.m.Delete(ctx, srcID, replconf.DeleteLocalOnly); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.m.Describe(ctx, srcID); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("after a local delete: %v", err)
+	}
+}
+
+func TestSameRegion(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "f", 20)
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: a.name, AvailabilityZoneName: a.name + "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), a.fs(d.DestFileSystemID))
+	ds, err := a.m.Describe(ctx, "")
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("describe all: %d, %v", len(ds), err)
+	}
+	if _, err := a.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{srcID, d.DestFileSystemID} {
+		if _, err := a.fs(id).Mkdir(ctx, engine.RootCred, engine.RootIno, "w", engine.SetAttr{}); err != nil {
+			t.Fatalf("%s after a same-region delete: %v", id, err)
+		}
+	}
+}
+
+// A failback into an original that took writes the replica never got
+// keeps those writes in a read-only copy before making it a replica.
+func TestFailbackKeepsDivergentCopy(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := d.DestFileSystemID
+	converged(t, a.fs(srcID), b.fs(dst))
+	// The link goes; the source writes on; the region then goes down.
+	a.n.RemoveOutbound(d.ID)
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "lost-in-the-outage", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	if _, err := b.m.Delete(ctx, dst, replconf.DeleteAll); err != nil {
+		t.Fatal(err)
+	}
+	a.restart()
+	testkit.WaitFor(t, "old source fenced", 10*time.Second, func() bool { return a.protection(srcID) == control.ProtectionDisabled })
+	back, err := b.m.Create(ctx, dst, []replconf.Destination{{Region: a.name, FileSystemID: srcID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.KeptCopy == "" {
+		t.Fatal("no copy of the divergent state was kept")
+	}
+	converged(t, b.fs(dst), a.fs(srcID))
+	testkit.WaitFor(t, "the copy to be available", 10*time.Second, func() bool {
+		return a.describe(back.KeptCopy).LifeCycleState == control.StateAvailable
+	})
+	kept := a.fs(back.KeptCopy)
+	if _, err := kept.Lookup(ctx, engine.RootCred, engine.RootIno, "lost-in-the-outage"); err != nil {
+		t.Fatalf("kept copy lacks the divergent write: %v", err)
+	}
+	if _, err := a.fs(srcID).Lookup(ctx, engine.RootCred, engine.RootIno, "lost-in-the-outage"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("resynced original still has the divergent write: %v", err)
+	}
+	if d := a.describe(back.KeptCopy); d.Replica || d.ReplicationRole != "" {
+		t.Fatalf("kept copy takes part in replication: %+v", d)
+	}
+}
+
+func TestPlannedFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "f", 40)
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	// Writes keep coming while the planned failover runs.
+	stop := make(chan struct{})
+	done := make(chan int)
+	var made atomic.Int64
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("p", n), engine.SetAttr{}); err != nil {
+				if !errors.Is(err, engine.ErrReadOnly) {
+					t.Error(err)
+				}
+				return
+			}
+			n++
+			made.Store(int64(n))
+		}
+	}()
+	testkit.WaitFor(t, "writes before the failover", 10*time.Second, func() bool { return made.Load() >= 20 })
+	p, err := a.m.PlannedFailover(ctx, srcID)
+	close(stop)
+	acked := <-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Seq != a.fs(srcID).Replica().DurableSeq() {
+		t.Fatalf("planned failover at %d, the source is at %d: changes lost", p.Seq, a.fs(srcID).Replica().DurableSeq())
+	}
+	// Every acknowledged mkdir is on the promoted destination.
+	for i := range acked {
+		if _, err := b.fs(d.DestFileSystemID).Lookup(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("p", i)); err != nil {
+			t.Fatalf("acknowledged mkdir p%d missing after the planned failover: %v", i, err)
+		}
+	}
+	t.Logf("%d acknowledged writes during the planned failover, recovery point %d", acked, p.Seq)
+	if got := a.mts.Flushed(); len(got) != 2 || got[0] != srcID || got[1] != srcID {
+		t.Fatalf("buffered writes flushed for %v, want %s before and after the fence", got, srcID)
+	}
+	if pa, pb := a.protection(srcID), b.protection(d.DestFileSystemID); pa != control.ProtectionDisabled || pb != control.ProtectionEnabled {
+		t.Fatalf("protections after a planned failover: %s, %s", pa, pb)
+	}
+	if _, _, _, err := a.m.LossReport(ctx, srcID, 100); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("loss report after a planned failover: %v", err)
+	}
+}
+
+func TestLossReport(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	a.n.RemoveOutbound(d.ID) // the link goes
+	for i := range 3 {
+		if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("lost", i), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.stop()
+	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.restart()
+	testkit.WaitFor(t, "fenced", 10*time.Second, func() bool { return a.protection(srcID) == control.ProtectionDisabled })
+	tomb, losses, complete, err := a.m.LossReport(ctx, srcID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 3 || losses[2].Paths[0] != "/lost2" || losses[0].Op != "mkdir" {
+		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
+	}
+}
