@@ -64,8 +64,8 @@ type SecurityGroupSource interface {
 	DefaultSecurityGroup(vpc string) (string, bool)
 }
 
-// MountTargetServer serves NFS for mount targets; cmd implements it with
-// package nfs.
+// MountTargetServer serves NFS for mount targets; nfs.Targets implements
+// it.
 type MountTargetServer interface {
 	// Start serves the mount target on Addr (its IP and the region's NFS
 	// port) until Stop.

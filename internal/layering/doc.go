@@ -1,6 +1,6 @@
 // Package layering ranks the module's packages in layers and tests that
 // every import, tests' imports included, points down the ranks
-// (DESIGN.md §2; docs/architecture.md says what each layer owns). A new
+// (docs/architecture.md says what each layer owns). A new
 // package is placed in the table in layers.go, or the test fails.
 //
 // # Layers
