@@ -75,7 +75,14 @@ func isZero(b []byte) bool {
 // block cut to its entry's length, with pending extents applied. A hole
 // without extents returns nil. The result is the caller's to modify.
 func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]byte, error) {
-	var buf []byte
+	return fs.loadBlockShared(ctx, r, ino, idx, false)
+}
+
+// loadBlockShared is loadBlock; with shared, a block without pending
+// extents is returned as the verified block itself, which the block cache
+// shares: the caller must not modify it (no copy of the block per read).
+func (fs *FS) loadBlockShared(ctx context.Context, r kv.Reader, ino, idx uint64, shared bool) ([]byte, error) {
+	var stored []byte
 	v, err := r.Get(blockKey(ino, idx))
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
@@ -91,12 +98,7 @@ func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]by
 			return nil, fs.corrupt(fmt.Errorf("read block %d of inode %d: %w", idx, ino, err))
 		}
 		n := min(int(be.length), len(data))
-		if n >= 4096 {
-			buf = bytes.Clone(data[:n]) // not zeroed before the copy
-		} else {
-			buf = make([]byte, n, 4096)
-			copy(buf, data[:n])
-		}
+		stored = data[:n:n]
 	}
 	p := extentPrefix(ino, idx)
 	it, err := r.NewIter(p, upper(p))
@@ -104,7 +106,20 @@ func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]by
 		return nil, err
 	}
 	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
+	ok := it.First()
+	if !ok && shared {
+		return stored, it.Error()
+	}
+	var buf []byte
+	switch n := len(stored); {
+	case stored == nil:
+	case n >= 4096:
+		buf = bytes.Clone(stored) // not zeroed before the copy
+	default:
+		buf = make([]byte, n, 4096)
+		copy(buf, stored)
+	}
+	for ; ok; ok = it.Next() {
 		v, err := it.Value()
 		if err != nil {
 			return nil, fs.corrupt(err)
@@ -126,7 +141,8 @@ func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]by
 }
 
 // Read reads up to count bytes at off. eof reports that the read reached
-// the end of the file.
+// the end of the file. The data may be shared with the engine's cache of
+// verified blocks: the caller must not modify it.
 func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (data []byte, eof bool, attr Attr, err error) {
 	if err := fs.ready(); err != nil {
 		return nil, false, Attr{}, err
@@ -154,9 +170,9 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 	end := min(n.size, off+uint64(count))
 	bs := uint64(fs.blockSizeOr())
 	if n.flags&flagInline == 0 && off%bs == 0 && end-off <= bs {
-		// Within one block from its start: the block's private copy is
-		// the result (no second buffer to zero and fill).
-		blk, err := fs.loadBlock(ctx, v.r, ino, off/bs)
+		// Within one block from its start: the verified block itself is
+		// the result (no buffer to zero and fill, no copy).
+		blk, err := fs.loadBlockShared(ctx, v.r, ino, off/bs, true)
 		if err != nil {
 			return nil, false, attr, err
 		}

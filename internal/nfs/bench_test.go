@@ -2,10 +2,15 @@ package nfs
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
@@ -50,5 +55,59 @@ func BenchmarkSmallFileCreates(b *testing.B) {
 				b.ReportMetric(float64(conns*perConn)/time.Since(start).Seconds(), "files/s")
 			}
 		})
+	}
+}
+
+// BenchmarkSequentialRead: what nfs-cp does to read a file (1 MiB READs,
+// one at a time, on one connection), on the real disk, after the file was
+// written through the engine (larger than the engine's block cache). Size: REGIONFS_BENCH_BYTES (256 MiB by default).
+// Run: go test ./internal/nfs -run '^$' -bench SequentialRead -benchtime 1x
+func BenchmarkSequentialRead(b *testing.B) {
+	total := int64(256 << 20)
+	if s := os.Getenv("REGIONFS_BENCH_BYTES"); s != "" {
+		fmt.Sscan(s, &total)
+	}
+	v := newEnv(b, envOpt{dir: b.TempDir()})
+	ctx := context.Background()
+	c := v.dial()
+	root := v.mount(c, "/")
+	res, err := c.Create(ctx, root, "big", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ent, err := v.fs.Lookup(ctx, engine.RootCred, engine.RootIno, "big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for off := int64(0); off < total; off += int64(len(chunk)) {
+		for i := 0; i < len(chunk); i += 8 {
+			binary.LittleEndian.PutUint64(chunk[i:], rng.Uint64())
+		}
+		if _, _, err := v.fs.Write(ctx, engine.RootCred, ent.Ino, uint64(off), chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(total)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		var n int64
+		for off := uint64(0); ; {
+			r, err := c.Read(ctx, res.FH, off, 1<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += int64(len(r.Data))
+			off += uint64(len(r.Data))
+			if r.EOF || len(r.Data) == 0 {
+				break
+			}
+		}
+		if n != total {
+			b.Fatalf("read %d bytes of %d", n, total)
+		}
+		b.ReportMetric(float64(n)/1e6/time.Since(start).Seconds(), "MB/s")
 	}
 }

@@ -1,6 +1,7 @@
 package nfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -849,22 +850,28 @@ func (w *writeback) snapshot(fs *engine.FS, ino uint64) *overlay {
 }
 
 // apply overlays buffered data on a read of count bytes at off that
-// returned data from a file of the given size.
+// returned data from a file of the given size. data is not modified (the
+// engine may share it with its block cache): when buffered data overlaps
+// the read, the result is a copy.
 func (o *overlay) apply(off uint64, count int, data []byte, size uint64) ([]byte, bool) {
 	size = max(size, o.end)
 	end := min(size, off+uint64(count))
 	if off >= end {
 		return data[:0], off >= size
 	}
+	private := false
 	if uint64(len(data)) < end-off {
 		grown := make([]byte, end-off)
 		copy(grown, data)
-		data = grown
+		data, private = grown, true
 	}
 	data = data[:end-off]
 	for _, x := range o.ext {
 		if x.end() <= off || x.off >= end {
 			continue
+		}
+		if !private {
+			data, private = bytes.Clone(data), true
 		}
 		a, b := max(off, x.off), min(end, x.end())
 		copy(data[a-off:b-off], x.data[a-x.off:b-x.off])

@@ -201,6 +201,37 @@ func TestUnstableThenSetAttr(t *testing.T) {
 	}
 }
 
+// TestUnstableReadKeepsSharedBlock: the engine's Read returns verified
+// blocks shared by its cache, and by every file holding the same content
+// (blocks are content-addressed). Buffered UNSTABLE data overlaid on a
+// READ goes into a copy: another file with the same block reads its own
+// data.
+func TestUnstableReadKeepsSharedBlock(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	bs := f.fs.BlockSize()
+	data := bytes.Repeat([]byte("s"), bs)
+	a := f.create(t, f.root, "a", "")
+	b := f.create(t, f.root, "b", "")
+	for _, fh := range []proto.FH{a, b} {
+		if _, err := f.c.Write(f.ctx, fh, 0, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.c.Write(f.ctx, a, 10, []byte("xyz"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		r, err := f.c.Read(f.ctx, a, 0, uint32(bs))
+		if err != nil || len(r.Data) != bs || string(r.Data[10:13]) != "xyz" {
+			t.Fatalf("read a: %d bytes %v", len(r.Data), err)
+		}
+		r, err = f.c.Read(f.ctx, b, 0, uint32(bs))
+		if err != nil || !bytes.Equal(r.Data, data) {
+			t.Fatalf("read b after reading a with buffered data: %q… %v", r.Data[8:15], err)
+		}
+	}
+}
+
 // TestUnstableFlushedByTimer: uncommitted data becomes durable after
 // FlushDelay.
 func TestUnstableFlushedByTimer(t *testing.T) {
