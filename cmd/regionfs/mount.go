@@ -400,6 +400,9 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 	if err != nil {
 		return fmt.Errorf("fuse mount on %s: %w", c.mountpoint, err)
 	}
+	if err := f.SetKernelReadahead(c.mountpoint); err != nil {
+		log.Warn("kernel readahead left at its default", "err", err)
+	}
 	log.Info("mounted", "addr", sess.Addr(), "export", exportPath, "tls", c.tls, "follow_replication", c.follow)
 	notify(fmt.Sprintf("ok mounted %s:%s on %s via %s (tls=%v)", fsID, subPath, c.mountpoint, sess.Addr(), c.tls))
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -124,6 +125,21 @@ func (f *FS) MountOptions(name string) *fs.Options {
 // returned server, or Unmount it.
 func (f *FS) Mount(dir, name string) (*gofuse.Server, error) {
 	return fs.Mount(dir, f.Root(), f.MountOptions(name))
+}
+
+// SetKernelReadahead sets the kernel's readahead for the mount on dir
+// (the read_ahead_kb of its backing device, root only) to ReadAhead
+// pieces of IOSize. A FUSE mount starts at 128 KiB, so the kernel asks
+// for sequential data 128 KiB at a time, one request after the other;
+// with a larger window it asks for IOSize pieces ahead, several at once.
+func (f *FS) SetKernelReadahead(dir string) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return err
+	}
+	kb := f.o.IOSize * f.o.ReadAhead >> 10
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	return os.WriteFile(p, []byte(strconv.Itoa(kb)+"\n"), 0o644)
 }
 
 // Switched is the session's OnSwitch: after a failover to another copy of

@@ -3,9 +3,14 @@ package fuse
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestBasicRoundTrip(t *testing.T) {
@@ -39,5 +44,43 @@ func TestBasicRoundTrip(t *testing.T) {
 	st, err := os.Stat(p)
 	if err != nil || st.Size() != int64(len(big)) {
 		t.Fatalf("stat %v %v", st, err)
+	}
+}
+
+// TestKernelReadahead: SetKernelReadahead raises the mount's kernel
+// readahead window (read_ahead_kb of its bdi, 128 KiB by default for FUSE)
+// to ReadAhead pieces of IOSize, and a sequential read through the larger
+// window returns the file intact.
+func TestKernelReadahead(t *testing.T) {
+	m := newMount(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat(m.dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("the mount's bdi: %v", err)
+	}
+	if err := m.f.SetKernelReadahead(m.dir); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.Itoa(m.f.o.IOSize*m.f.o.ReadAhead>>10) + "\n"
+	if string(after) != want || string(before) == want {
+		t.Fatalf("read_ahead_kb %q before, %q after; want %q after", before, after, want)
+	}
+	big := make([]byte, 9<<20+17)
+	rand.Read(big)
+	f := filepath.Join(m.dir, "big")
+	if err := os.WriteFile(f, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read back %d bytes (equal %v), %v", len(got), bytes.Equal(got, big), err)
 	}
 }
