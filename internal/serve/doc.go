@@ -9,6 +9,7 @@
 //     ends, then closes what remains.
 //
 // HTTP is the HTTP server the HTTP ones share (timeouts, TLS, HTTP/2, the
-// error log), and Start runs any such server in the background for a
-// command and stops it again.
+// error log), WithMetrics their /metrics beside the handler, and Start
+// runs any such server in the background for a command and stops it
+// again.
 package serve

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/region"
@@ -104,29 +103,21 @@ func New(o Options) (*Edge, error) {
 		Services: region.Services,
 		Clock:    o.Clock,
 	})
-	var reg prometheus.Registerer
+	var (
+		reg prometheus.Registerer
+		g   prometheus.Gatherer
+	)
 	if o.Registry != nil {
-		reg = o.Registry
+		reg, g = o.Registry, o.Registry
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	e.metrics = m
-	// No http.ServeMux: it answers unclean paths (/2015-02-01/../x) with a
-	// bare redirect; every path but /metrics is forwarded (the region
-	// answers in AWS's error shapes).
-	var metrics http.Handler
-	if o.Registry != nil {
-		metrics = promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
-	}
-	e.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if metrics != nil && r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			metrics.ServeHTTP(w, r)
-			return
-		}
-		e.forward(w, r)
-	})
+	// Every path but /metrics is forwarded (the region answers in AWS's
+	// error shapes).
+	e.handler = serve.WithMetrics(g, http.HandlerFunc(e.forward))
 	// A body must arrive within ReadTimeout (a request held open by a
 	// client that stops sending holds its buffer until then).
 	e.http = serve.NewHTTP(serve.HTTPOptions{Handler: e.handler, TLS: o.TLS, ReadTimeout: 60 * time.Second, Logger: o.Logger})

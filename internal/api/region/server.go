@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
@@ -90,29 +89,21 @@ func New(o Options) (*Server, error) {
 		Services: Services,
 		Clock:    o.Clock,
 	})
-	var reg prometheus.Registerer
+	var (
+		reg prometheus.Registerer
+		g   prometheus.Gatherer
+	)
 	if o.Registry != nil {
-		reg = o.Registry
+		reg, g = o.Registry, o.Registry
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
-	// No http.ServeMux: it answers unclean paths (/2015-02-01/../x) with a
-	// bare redirect; every path but /metrics is the API's, which answers
-	// in AWS's error shapes.
-	var metrics http.Handler
-	if o.Registry != nil {
-		metrics = promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
-	}
-	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if metrics != nil && r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			metrics.ServeHTTP(w, r)
-			return
-		}
-		s.serveAPI(w, r)
-	})
+	// Every path but /metrics is the API's, which answers in AWS's error
+	// shapes.
+	s.handler = serve.WithMetrics(g, http.HandlerFunc(s.serveAPI))
 	s.http = serve.NewHTTP(serve.HTTPOptions{Handler: s.handler, TLS: o.TLS, ReadTimeout: 60 * time.Second, Logger: o.Logger})
 	return s, nil
 }
