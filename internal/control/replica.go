@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -168,6 +169,63 @@ func (r *Region) ResetToReplica(ctx context.Context, ref, kmsKeyID string) error
 // engine clone sharing its blocks) as a new file system, and returns the
 // copy's id. reason is recorded in its regionfs:kept-because tag.
 func (r *Region) KeepCopy(ctx context.Context, ref, reason string) (string, error) {
+	c, err := r.clone(ctx, ref, false, func(f *fsRecord, id string) []Tag {
+		tags := []Tag{{Key: "Name", Value: "copy of " + f.ID}, {Key: "regionfs:copy-of", Value: f.ID}}
+		if v := sanitizeTagValue(reason); v != "" {
+			tags = append(tags, Tag{Key: "regionfs:kept-because", Value: v})
+		}
+		return tags
+	})
+	if err != nil {
+		return "", err
+	}
+	r.log.Info("file system copy kept", "fs_id", c.ID, "copy_of", c.CopyOf, "reason", reason)
+	return c.ID, nil
+}
+
+// CloneInput asks for a writable clone of a file system.
+type CloneInput struct {
+	// FileSystemID is the file system to clone (id or ARN): a primary or
+	// a replica with a consistent state (the clone holds the replica's
+	// current prefix of its source).
+	FileSystemID string
+	// Tags of the clone; Name defaults to "clone of <id>".
+	Tags []Tag
+}
+
+// CloneFileSystem creates a new, writable file system holding the current
+// state of another (an engine clone sharing its blocks, copy-on-write at
+// block granularity) and returns it available: there is nothing to
+// provision, so a mount target can be created on it at once. The clone is
+// its own lineage (never a replication destination of its origin); the
+// origin keeps serving, and a replica keeps replicating, meanwhile. It is
+// tagged regionfs:clone-of with the origin's id.
+func (r *Region) CloneFileSystem(ctx context.Context, in CloneInput) (FileSystem, error) {
+	if err := checkTags(in.Tags); err != nil {
+		return FileSystem{}, err
+	}
+	c, err := r.clone(ctx, in.FileSystemID, true, func(f *fsRecord, id string) []Tag {
+		return mergeTags([]Tag{{Key: "Name", Value: "clone of " + f.ID}, {Key: "regionfs:clone-of", Value: f.ID}}, in.Tags)
+	})
+	if err != nil {
+		return FileSystem{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log.Info("file system cloned", "fs_id", c.ID, "clone_of", c.CloneOf)
+	if f := r.fss[c.ID]; f != nil {
+		return r.describeFSLocked(f, r.mountTargetCountsLocked()), nil
+	}
+	return FileSystem{}, fmt.Errorf("control: clone %s vanished: %w", c.ID, ErrFileSystemNotFound)
+}
+
+// clone makes the record and the engine clone of a file system: a
+// read-only copy (CopyOf, available after the transition delay) or a
+// writable clone (CloneOf, available once its engine clone exists).
+func (r *Region) clone(ctx context.Context, ref string, writable bool, tags func(f *fsRecord, id string) []Tag) (*fsRecord, error) {
+	if err := r.checkSpace(); err != nil {
+		return nil, err
+	}
 	c, src, err := func() (*fsRecord, string, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -178,29 +236,40 @@ func (r *Region) KeepCopy(ctx context.Context, ref, reason string) (string, erro
 		if err != nil {
 			return nil, "", err
 		}
+		if f.State != StateAvailable && f.State != StateUpdating {
+			return nil, "", wrongFSState(f.ID, f.State)
+		}
 		if len(r.fss) >= r.o.MaxFileSystems {
 			return nil, "", errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
 		}
 		now := r.now()
 		id := r.newIDLocked(fsPrefix)
-		tags := []Tag{{Key: "Name", Value: "copy of " + f.ID}, {Key: "regionfs:copy-of", Value: f.ID}}
-		if v := sanitizeTagValue(reason); v != "" {
-			tags = append(tags, Tag{Key: "regionfs:kept-because", Value: v})
-		}
 		c := &fsRecord{
-			ID: id, Token: "copy-" + id, Created: now, State: StateCreating, Since: now,
+			ID: id, Created: now, State: StateCreating, Since: now,
 			Performance: f.Performance, Encrypted: f.Encrypted, KMSKeyID: f.KMSKeyID, Throughput: f.Throughput,
-			Provisioned: f.Provisioned, AZ: f.AZ, AZID: f.AZID, Tags: mergeTags(nil, tags), Protection: ProtectionEnabled, CopyOf: f.ID,
+			Provisioned: f.Provisioned, AZ: f.AZ, AZID: f.AZID, Tags: mergeTags(nil, tags(f, id)), Protection: ProtectionEnabled,
+		}
+		if writable {
+			c.Token, c.CloneOf = "clone-"+id, f.ID
+		} else {
+			c.Token, c.CopyOf = "copy-"+id, f.ID
+		}
+		if f.Replica {
+			// A replica is cloned at its current prefix of its source,
+			// which exists once its initial sync is done.
+			if efs, err := r.engineFS(f.ID); err != nil || !efs.Replica().Consistent() {
+				return nil, "", errorf(ErrIncorrectLifeCycleState, "File system '%s' has no consistent state to clone yet (its initial sync is not finished).", f.ID)
+			}
 		}
 		t := r.begin()
 		t.putFS(c)
 		return c, f.ID, t.commit()
 	}()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	// The clone runs outside the lock (it copies in bounded batches); the
-	// copy shows as creating meanwhile, and the worker makes it available.
+	// record shows as creating meanwhile.
 	_, cerr := r.o.Engine.Clone(ctx, src, c.ID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -208,13 +277,25 @@ func (r *Region) KeepCopy(ctx context.Context, ref, reason string) (string, erro
 		t := r.begin()
 		t.deleteFS(c)
 		if err := t.commit(); err != nil {
-			r.log.Error("file system record left behind after a failed copy", "fs_id", c.ID, "err", err)
+			r.log.Error("file system record left behind after a failed clone", "fs_id", c.ID, "err", err)
 		}
-		return "", fmt.Errorf("control: copy %s: %w", src, cerr)
+		if errors.Is(cerr, engine.ErrInvalid) || errors.Is(cerr, engine.ErrNotReady) {
+			return nil, errorf(ErrIncorrectLifeCycleState, "File system '%s' has no consistent state to clone yet (its initial sync is not finished).", src)
+		}
+		return nil, fmt.Errorf("control: clone %s: %w", src, cerr)
 	}
-	r.log.Info("file system copy kept", "fs_id", c.ID, "copy_of", src, "reason", reason)
+	if writable {
+		n := *c
+		n.State, n.Since = StateAvailable, r.now()
+		t := r.begin()
+		t.putFS(&n)
+		if err := t.commit(); err != nil {
+			return nil, err
+		}
+		c = &n
+	}
 	r.poke()
-	return c.ID, nil
+	return c, nil
 }
 
 // sanitizeTagValue keeps the characters a tag value allows, 256 at most.

@@ -117,3 +117,81 @@ func TestKeepCopyAndReset(t *testing.T) {
 	}
 	wantErr(t, v.r.ResetToReplica(ctx, "fs-0123456789abcdef0", ""), control.ErrFileSystemNotFound)
 }
+
+// A writable clone (a drill's) is available at once, holds the origin's
+// content, takes writes of its own without changing the origin, serves
+// writable mount targets, and is refused for a replica with no consistent
+// state yet.
+func TestCloneFileSystem(t *testing.T) {
+	v := newEnv(t)
+	src := v.availableFS("src")
+	efs, _ := v.e.FS(src.ID)
+	cred := engine.RootCred
+	ent, err := efs.Create(ctx, cred, engine.RootIno, "before.txt", engine.CreateGuarded, engine.SetAttr{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := efs.Write(ctx, cred, ent.Attr.Ino, 0, []byte("origin")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.r.CloneFileSystem(ctx, control.CloneInput{FileSystemID: src.ID, Tags: []control.Tag{{Key: "regionfs:drill", Value: "drill-1"}}})
+	wantErr(t, err, nil)
+	if c.LifeCycleState != control.StateAvailable || c.Name != "clone of "+src.ID || c.Protection != control.ProtectionEnabled || c.Replica {
+		t.Fatalf("clone: %+v", c)
+	}
+	if !hasTag(c.Tags, "regionfs:clone-of", src.ID) || !hasTag(c.Tags, "regionfs:drill", "drill-1") {
+		t.Errorf("clone tags %v", c.Tags)
+	}
+	cfs, err := v.e.FS(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cfs.Lookup(ctx, cred, engine.RootIno, "before.txt")
+	if err != nil {
+		t.Fatalf("clone lacks the file: %v", err)
+	}
+	if data, _, _, err := cfs.Read(ctx, cred, a.Ino, 0, 100); err != nil || string(data) != "origin" {
+		t.Fatalf("clone content %q %v", data, err)
+	}
+	if _, err := cfs.Create(ctx, cred, engine.RootIno, "clone-only.txt", engine.CreateGuarded, engine.SetAttr{}, 0); err != nil {
+		t.Fatalf("clone not writable: %v", err)
+	}
+	if _, err := efs.Lookup(ctx, cred, engine.RootIno, "clone-only.txt"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("a write to the clone reached the origin: %v", err)
+	}
+	mt, err := v.r.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: c.ID, SubnetID: subA})
+	wantErr(t, err, nil)
+	if s, _ := v.mts.Spec(mt.ID); s.ReadOnly {
+		t.Error("a clone's mount target is read-only")
+	}
+	wantErr(t, v.r.DeleteMountTarget(ctx, mt.ID), nil)
+	v.waitMTGone(mt.ID)
+	wantErr(t, v.r.DeleteFileSystem(ctx, c.ID), nil)
+	v.waitFSGone(c.ID)
+	if _, err := v.e.FS(c.ID); err == nil {
+		t.Error("the clone's engine file system outlived it")
+	}
+
+	// A replica that has not finished its initial sync has nothing to clone.
+	dst, err := v.r.CreateReplica(ctx, control.ReplicaInput{CreationToken: "repl-clone"})
+	wantErr(t, err, nil)
+	_, err = v.r.CloneFileSystem(ctx, control.CloneInput{FileSystemID: dst.ID})
+	wantErr(t, err, control.ErrIncorrectLifeCycleState)
+	_, err = v.r.CloneFileSystem(ctx, control.CloneInput{FileSystemID: "fs-0123456789abcdef0"})
+	wantErr(t, err, control.ErrFileSystemNotFound)
+	_, err = v.r.CloneFileSystem(ctx, control.CloneInput{FileSystemID: src.ID, Tags: []control.Tag{{Key: "", Value: "x"}}})
+	wantErr(t, err, control.ErrBadRequest)
+	fss, _, _ := v.r.DescribeFileSystems(ctx, control.FileSystemQuery{})
+	if len(fss) != 2 {
+		t.Errorf("%d file systems after refused clones, want 2", len(fss))
+	}
+}
+
+func hasTag(tags []control.Tag, k, val string) bool {
+	for _, t := range tags {
+		if t.Key == k && t.Value == val {
+			return true
+		}
+	}
+	return false
+}

@@ -49,7 +49,8 @@ type fsRecord struct {
 	ThroughputChanged time.Time         `json:"throughputChanged"`
 	Role              string            `json:"role,omitempty"`    // replication role (hook)
 	Replica           bool              `json:"replica,omitempty"` // engine FS is a replica
-	CopyOf            string            `json:"copyOf,omitempty"`  // engine clone of another FS
+	CopyOf            string            `json:"copyOf,omitempty"`  // read-only engine clone of another FS
+	CloneOf           string            `json:"cloneOf,omitempty"` // writable engine clone of another FS
 }
 
 func (f *fsRecord) key() string { return sortKey(f.Created, f.ID) }

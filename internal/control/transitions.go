@@ -190,7 +190,7 @@ func (r *Region) recreateEngineFileSystems(ctx context.Context) error {
 		}
 		var err error
 		switch {
-		case f.CopyOf != "":
+		case f.CopyOf != "" || f.CloneOf != "":
 			// A copy whose clone did not finish: the engine discarded it.
 			err = errors.New("the copy did not finish before a restart")
 		case f.Replica:
