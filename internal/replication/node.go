@@ -454,11 +454,16 @@ func (n *Node) serveCall(w http.ResponseWriter, r *http.Request) {
 		writeCallError(w, &CallError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "peer authentication failed"})
 		return
 	}
-	if n.hooks() == nil {
+	var out []byte
+	switch method := r.PathValue("method"); {
+	case method == callCanary:
+		out, err = n.serveCanary(r.Context(), from, body)
+	case n.hooks() == nil:
 		writeCallError(w, &CallError{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "no control plane"})
 		return
+	default:
+		out, err = n.hooks().Call(r.Context(), from, method, body)
 	}
-	out, err := n.hooks().Call(r.Context(), from, r.PathValue("method"), body)
 	if err != nil {
 		var ce *CallError
 		if !errors.As(err, &ce) {
