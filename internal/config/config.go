@@ -67,6 +67,9 @@ type Config struct {
 	Control Control `yaml:"control"`
 	// SNS configures notifications (topics, alarm actions).
 	SNS SNS `yaml:"sns,omitempty"`
+	// Drills configures the disaster-recovery drills of this region's
+	// replicas: where they report, and the ones it runs on a schedule.
+	Drills Drills `yaml:"drills,omitempty"`
 	// Engine tunes the storage engine.
 	Engine Engine `yaml:"engine"`
 	// Log configures logging.
@@ -226,6 +229,45 @@ type Cluster struct {
 	// every third of it); a standby takes over within about Lease after
 	// the owner died (default 6s).
 	Lease time.Duration `yaml:"lease,omitempty"`
+}
+
+// Drills configures disaster-recovery drills (regionfs drill).
+type Drills struct {
+	// NotificationTopicARN is an SNS topic of this region notified at the
+	// end of every drill that names no topic of its own.
+	NotificationTopicARN string `yaml:"notification_topic_arn,omitempty"`
+	// History is how many drills the region keeps (default 200).
+	History int `yaml:"history,omitempty"`
+	// Schedules are drills the region runs by itself.
+	Schedules []DrillSchedule `yaml:"schedules,omitempty"`
+}
+
+// DrillSchedule is a drill the region runs when its schedule says.
+type DrillSchedule struct {
+	// Name identifies the schedule (unique).
+	Name string `yaml:"name"`
+	// FileSystemID is the replica (in this region) or its source.
+	FileSystemID string `yaml:"file_system_id"`
+	// Schedule is cron-like: five fields (minute hour day-of-month month
+	// day-of-week), @daily, @weekly, … or "@every 24h".
+	Schedule string `yaml:"schedule"`
+	// TimeZone of Schedule (an IANA name; default: the server's).
+	TimeZone string `yaml:"time_zone,omitempty"`
+	// SubnetID and SecurityGroups of the clone's mount target (default: a
+	// subnet of the replica's zone and the VPC's default group).
+	SubnetID       string   `yaml:"subnet_id,omitempty"`
+	SecurityGroups []string `yaml:"security_groups,omitempty"`
+	// Keep keeps the clone and its mount target after the drill.
+	Keep bool `yaml:"keep,omitempty"`
+	// Check is a shell command run against the clone (its address in
+	// REGIONFS_DRILL_IP, …); exit status 0 passes.
+	Check        string        `yaml:"check,omitempty"`
+	CheckTimeout time.Duration `yaml:"check_timeout,omitempty"`
+	// MaxRPO and MaxRTO are objectives: the drill fails past them.
+	MaxRPO time.Duration `yaml:"max_rpo,omitempty"`
+	MaxRTO time.Duration `yaml:"max_rto,omitempty"`
+	// NotificationTopicARN overrides drills.notification_topic_arn.
+	NotificationTopicARN string `yaml:"notification_topic_arn,omitempty"`
 }
 
 // SNS configures the region's notifications.

@@ -91,6 +91,15 @@ func TestValidateExplains(t *testing.T) {
 		{"peer self", "data_dir: /tmp/x", "data_dir: /tmp/x\npeers: [{name: us-east-1, replication: 127.0.0.1:1}]", `peers[0].name: "us-east-1" is this region itself`},
 		{"size", "data_dir: /tmp/x", "data_dir: /tmp/x\nengine: {cache_size: lots}", `"lots" is not a size`},
 		{"log", "data_dir: /tmp/x", "data_dir: /tmp/x\nlog: {level: loud}", `log.level: "loud" is not one of debug, info, warn, error`},
+		{"drill cron", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {schedules: [{name: w, file_system_id: fs-0123456789abcdef0, schedule: '0 25 * * *'}]}",
+			`drills.schedules[0].schedule: schedule "0 25 * * *": field 2 (hour)`},
+		{"drill fs", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {schedules: [{name: w, file_system_id: fs-1, schedule: '@daily'}]}",
+			`drills.schedules[0].file_system_id: "fs-1" is not a file system id`},
+		{"drill names", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {schedules: [{name: w, file_system_id: fs-0123456789abcdef0, schedule: '@daily'}, {name: w, file_system_id: fs-0123456789abcdef0, schedule: '@daily'}]}",
+			`drills.schedules[1].name: "w" is used twice`},
+		{"drill zone", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {schedules: [{name: w, file_system_id: fs-0123456789abcdef0, schedule: '@daily', time_zone: Mars/Olympus}]}",
+			`drills.schedules[0].time_zone: "Mars/Olympus" is not a time zone`},
+		{"drill topic", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {notification_topic_arn: topic}", `drills.notification_topic_arn: "topic" is not an SNS topic ARN`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/cron"
 )
 
 var (
@@ -173,8 +175,62 @@ func (c *Config) Validate() error {
 		p.add("engine", "gc_interval, merge_delay and scrub_interval must not be negative")
 	}
 	c.checkSNS(&p)
+	c.checkDrills(&p)
 	checkLog(&p, c.Log)
 	return p.err()
+}
+
+var (
+	fsIDRe     = regexp.MustCompile(`^fs-[0-9a-f]{8,40}$`)
+	topicARNRe = regexp.MustCompile(`^arn:aws[-a-z]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+)
+
+func (c *Config) checkDrills(p *problems) {
+	d := c.Drills
+	if d.NotificationTopicARN != "" && !topicARNRe.MatchString(d.NotificationTopicARN) {
+		p.add("drills.notification_topic_arn", "%q is not an SNS topic ARN", d.NotificationTopicARN)
+	}
+	if d.History < 0 {
+		p.add("drills.history", "%d is negative", d.History)
+	}
+	names := map[string]bool{}
+	for i, s := range d.Schedules {
+		path := fmt.Sprintf("drills.schedules[%d]", i)
+		switch {
+		case s.Name == "":
+			p.add(path+".name", "required")
+		case names[s.Name]:
+			p.add(path+".name", "%q is used twice", s.Name)
+		}
+		names[s.Name] = true
+		if !fsIDRe.MatchString(s.FileSystemID) {
+			p.add(path+".file_system_id", "%q is not a file system id (the replica, or its source)", s.FileSystemID)
+		}
+		if _, err := cron.Parse(s.Schedule); err != nil {
+			p.add(path+".schedule", "%v", err)
+		}
+		if s.TimeZone != "" {
+			if _, err := time.LoadLocation(s.TimeZone); err != nil {
+				p.add(path+".time_zone", "%q is not a time zone: %v", s.TimeZone, err)
+			}
+		}
+		if s.SubnetID != "" && !subnetIDRe.MatchString(s.SubnetID) {
+			p.add(path+".subnet_id", "%q is not a subnet id", s.SubnetID)
+		}
+		for j, g := range s.SecurityGroups {
+			if !sgIDRe.MatchString(g) {
+				p.add(fmt.Sprintf("%s.security_groups[%d]", path, j), "%q is not a security group id", g)
+			}
+		}
+		for name, v := range map[string]time.Duration{"check_timeout": s.CheckTimeout, "max_rpo": s.MaxRPO, "max_rto": s.MaxRTO} {
+			if v < 0 {
+				p.add(path+"."+name, "%v is negative", v)
+			}
+		}
+		if s.NotificationTopicARN != "" && !topicARNRe.MatchString(s.NotificationTopicARN) {
+			p.add(path+".notification_topic_arn", "%q is not an SNS topic ARN", s.NotificationTopicARN)
+		}
+	}
 }
 
 func (c *Config) checkSNS(p *problems) {

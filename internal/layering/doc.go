@@ -8,36 +8,38 @@
 // Lowest first; a package imports only packages of layers earlier in
 // this list.
 //
-//	 0 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit
+//	 0 schedules: cron-like schedules, below the config that validates them
+//	     internal/cron
+//	 1 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit
 //	     internal/config internal/serve internal/testkit internal/layering
 //	     internal/nfs/xdr internal/api/sigv4 internal/api/awsproto
 //	     internal/engine/disk internal/engine/kms internal/nfs/tlsca
 //	     internal/replication/faultproxy
-//	 1 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
+//	 2 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
 //	     internal/nfs/rpc internal/nfs/proto
-//	 2 backends: seam implementations and conformance suites, the NFS client
+//	 3 backends: seam implementations and conformance suites, the NFS client
 //	     internal/engine/kv/... internal/engine/blocks/... internal/nfs/client
-//	 3 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
+//	 4 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
 //	     internal/engine
-//	 4 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats; and replication: journal shipping between regions, promotion, fencing, no AWS (neither imports the other)
+//	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats; and replication: journal shipping between regions, promotion, fencing, no AWS (neither imports the other)
 //	     internal/control internal/control/keys internal/control/network
 //	     internal/monitor/... internal/cfn internal/replication
-//	 5 over control: EFS replication configurations (the control plane over the replication node), control's test fakes
+//	 6 over control: EFS replication configurations (the control plane over the replication node), control's test fakes
 //	     internal/control/replconf internal/control/controltest
-//	 6 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
+//	 7 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
 //	     internal/api/awserr
-//	 7 stack resources: CloudFormation's resource types over the domain
+//	 8 stack resources: CloudFormation's resource types over the domain
 //	     internal/cfn/resources
-//	 8 api server: a region's HTTP API server: SigV4, dispatch by service
+//	 9 api server: a region's HTTP API server: SigV4, dispatch by service
 //	     internal/api/region
-//	 9 edge: the one client endpoint, forwarding to the regions
+//	10 edge: the one client endpoint, forwarding to the regions
 //	     internal/api/edge
-//	10 protocols: NFS data plane, one package per AWS service
+//	11 protocols: NFS data plane, one package per AWS service
 //	     internal/nfs internal/api/...
-//	11 mount client: regionfs mount: FUSE over the NFS client (its tests run the NFS server)
+//	12 mount client: regionfs mount: FUSE over the NFS client (its tests run the NFS server)
 //	     internal/fuse/...
-//	12 commands: the binary, benchmarks and end-to-end tests: wiring
+//	13 commands: the binary, benchmarks and end-to-end tests: wiring
 //	     cmd/... bench/... test/...
 //
 // # Exceptions

@@ -21,6 +21,8 @@ type layer struct {
 // (packages named …test, and testkit) of its own layer or below, and its
 // own helper subpackages.
 var layers = []layer{
+	{"schedules", "cron-like schedules, below the config that validates them",
+		[]string{"internal/cron"}},
 	{"foundation", "config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit",
 		[]string{"internal/config", "internal/serve", "internal/testkit", "internal/layering", "internal/nfs/xdr", "internal/api/sigv4", "internal/api/awsproto",
 			"internal/engine/disk", "internal/engine/kms", "internal/nfs/tlsca", "internal/replication/faultproxy"}},
