@@ -27,19 +27,21 @@
 //	     internal/monitor/... internal/cfn internal/replication
 //	 6 over control: EFS replication configurations (the control plane over the replication node), control's test fakes
 //	     internal/control/replconf internal/control/controltest
-//	 7 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
+//	 7 dr operations: disaster-recovery drills over the control plane, replication configurations, the NFS client and schedules
+//	     internal/drill
+//	 8 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
 //	     internal/api/awserr
-//	 8 stack resources: CloudFormation's resource types over the domain
+//	 9 stack resources: CloudFormation's resource types over the domain
 //	     internal/cfn/resources
-//	 9 api server: a region's HTTP API server: SigV4, dispatch by service
+//	10 api server: a region's HTTP API server: SigV4, dispatch by service
 //	     internal/api/region
-//	10 edge: the one client endpoint, forwarding to the regions
+//	11 edge: the one client endpoint, forwarding to the regions
 //	     internal/api/edge
-//	11 protocols: NFS data plane, one package per AWS service
+//	12 protocols: NFS data plane, one package per AWS service
 //	     internal/nfs internal/api/...
-//	12 mount client: regionfs mount: FUSE over the NFS client (its tests run the NFS server)
+//	13 mount client: regionfs mount: FUSE over the NFS client (its tests run the NFS server)
 //	     internal/fuse/...
-//	13 commands: the binary, benchmarks and end-to-end tests: wiring
+//	14 commands: the binary, benchmarks and end-to-end tests: wiring
 //	     cmd/... bench/... test/...
 //
 // # Exceptions

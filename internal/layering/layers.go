@@ -36,6 +36,8 @@ var layers = []layer{
 		[]string{"internal/control", "internal/control/keys", "internal/control/network", "internal/monitor/...", "internal/cfn", "internal/replication"}},
 	{"over control", "EFS replication configurations (the control plane over the replication node), control's test fakes",
 		[]string{"internal/control/replconf", "internal/control/controltest"}},
+	{"dr operations", "disaster-recovery drills over the control plane, replication configurations, the NFS client and schedules",
+		[]string{"internal/drill"}},
 	{"aws errors", "domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)",
 		[]string{"internal/api/awserr"}},
 	{"stack resources", "CloudFormation's resource types over the domain",
