@@ -46,10 +46,37 @@ var devRegions = []devRegion{
 	{"us-west-2", "127.2.0.1:7070", [][2]string{{"us-west-2a", "127.2.1.0/24"}, {"us-west-2b", "127.2.2.0/24"}}},
 }
 
+// devNet is the loopback layout of a dev: with base 0 the standard one
+// above; with base B the edge on 127.B.0.1:7070 and the regions on
+// 127.(B+1) and 127.(B+2), so that tests can run a dev of their own
+// beside another one (--loopback-base, hidden).
+type devNet struct{ base int }
+
+func (n devNet) edge() string {
+	if n.base == 0 {
+		return devEdgeAddr
+	}
+	return fmt.Sprintf("127.%d.0.1:7070", n.base)
+}
+
+func (n devNet) regions() []devRegion {
+	if n.base == 0 {
+		return devRegions
+	}
+	var out []devRegion
+	for i, r := range devRegions {
+		o := n.base + 1 + i
+		out = append(out, devRegion{r.name, fmt.Sprintf("127.%d.0.1:7070", o),
+			[][2]string{{r.subnets[0][0], fmt.Sprintf("127.%d.1.0/24", o)}, {r.subnets[1][0], fmt.Sprintf("127.%d.2.0/24", o)}}})
+	}
+	return out
+}
+
 func newDevCmd() *cobra.Command {
 	var dataDir string
 	var lf logFlags
 	var be devBackends
+	var dn devNet
 	cmd := &cobra.Command{
 		Use:   "dev [--data-dir DIR] [--metadata-url postgres://… --blocks-url s3://…]",
 		Short: "Run two regions and the edge on loopback, for trying regionfs out",
@@ -82,7 +109,10 @@ scripts/backends.sh up DIR starts both on loopback and prints the two URLs.`,
 			if err != nil {
 				return err
 			}
-			return runDev(cmd.Context(), dataDir, be, log, cmd.OutOrStdout())
+			if dn.base < 0 || dn.base > 252 {
+				return fmt.Errorf("--loopback-base %d: want 0 to 252", dn.base)
+			}
+			return runDev(cmd.Context(), dataDir, be, dn, log, cmd.OutOrStdout())
 		},
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "regionfs-data", "directory of every region's data, the credentials and env.sh")
@@ -91,6 +121,8 @@ scripts/backends.sh up DIR starts both on loopback and prints the two URLs.`,
 		"PostgreSQL URL for the regions' metadata ({region} = the region's name; default $REGIONFS_DEV_METADATA_URL, empty: embedded)")
 	cmd.Flags().StringVar(&be.blocks, "blocks-url", os.Getenv("REGIONFS_DEV_BLOCKS_URL"),
 		"s3://bucket?endpoint=… for the regions' blocks ({region} = the region's name; default $REGIONFS_DEV_BLOCKS_URL, empty: local files)")
+	cmd.Flags().IntVar(&dn.base, "loopback-base", 0, "second octet of the edge's loopback address (0: the standard layout); the regions take the next two")
+	cmd.Flags().MarkHidden("loopback-base")
 	cmd.AddCommand(newDevRegionCmd(&dataDir))
 	return cmd
 }
@@ -99,7 +131,7 @@ scripts/backends.sh up DIR starts both on loopback and prints the two URLs.`,
 // embedded ones); {region} in a URL is replaced by each region's name.
 type devBackends struct{ metadata, blocks string }
 
-func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logger, out io.Writer) (err error) {
+func runDev(ctx context.Context, dataDir string, be devBackends, dn devNet, log *slog.Logger, out io.Writer) (err error) {
 	dataDir, err = filepath.Abs(dataDir)
 	if err != nil {
 		return err
@@ -109,7 +141,8 @@ func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logge
 	if devRunning(dataDir) {
 		return fmt.Errorf("another regionfs dev is running on %s", dataDir)
 	}
-	ln, err := listenTCP("edge", devEdgeAddr)
+	edgeAddr, regions := dn.edge(), dn.regions()
+	ln, err := listenTCP("edge", edgeAddr)
 	if err != nil {
 		return fmt.Errorf("%w; is another regionfs dev running (with another --data-dir)?", err)
 	}
@@ -144,9 +177,9 @@ func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logge
 			}
 		}
 	}()
-	edgeCfg := &config.Edge{Listen: devEdgeAddr, Credentials: []config.Credential{cred}}
-	for _, r := range devRegions {
-		cfg, err := devRegionConfig(dataDir, r, cred)
+	edgeCfg := &config.Edge{Listen: edgeAddr, Credentials: []config.Credential{cred}}
+	for _, r := range regions {
+		cfg, err := devRegionConfig(dataDir, r, regions, cred)
 		if err != nil {
 			return err
 		}
@@ -181,10 +214,10 @@ func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logge
 	}
 	defer ctl.close()
 
-	env := devEnv(cred)
+	env := devEnv(cred, edgeAddr)
 	// NFS over TLS: clients trust both regions' mount-target CAs.
 	var caBundle []byte
-	for _, r := range devRegions {
+	for _, r := range regions {
 		caBundle = append(caBundle, nodes[r.name].nfsCA.CertPEM()...)
 	}
 	caPath := filepath.Join(dataDir, "nfs-ca.pem")
@@ -202,14 +235,14 @@ func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logge
 		defer cancel()
 		err = errors.Join(err, edgeRun.Stop(sctx))
 	}()
-	fmt.Fprintf(out, "regionfs dev: edge on http://%s; regions us-east-1 (127.1.0.1:7070) and us-west-2 (127.2.0.1:7070)\n", devEdgeAddr)
+	fmt.Fprintf(out, "regionfs dev: edge on http://%s; regions %s (%s) and %s (%s)\n", edgeAddr, regions[0].name, regions[0].api, regions[1].name, regions[1].api)
 	fmt.Fprintf(out, "data in %s; paste these lines, or run: . %s\n\n%s\n", dataDir, envPath, env)
 	fmt.Fprintf(out, "then, for example:\n  aws efs create-file-system --creation-token demo\n"+
 		"  aws ec2 describe-subnets --query 'Subnets[].[SubnetId,AvailabilityZone,CidrBlock]' --output text\n"+
 		"  aws efs create-mount-target --file-system-id fs-… --subnet-id subnet-… --security-groups sg-…\n"+
 		"  nfs-ls 'nfs://<mount target IpAddress>//?nfsport=%d&mountport=%d&version=3'\n"+
 		"a regional outage: regionfs dev region stop us-east-1 --data-dir %s\n", devNFSPort, devNFSPort, dataDir)
-	log.Info("regionfs dev ready", "edge", devEdgeAddr, "data_dir", dataDir)
+	log.Info("regionfs dev ready", "edge", edgeAddr, "data_dir", dataDir)
 
 	select {
 	case <-ctx.Done():
@@ -222,8 +255,8 @@ func runDev(ctx context.Context, dataDir string, be devBackends, log *slog.Logge
 
 // devEnv is env.sh: the dev endpoint for every service the CLI might call,
 // the generated credentials, and nothing that could send them to AWS.
-func devEnv(c config.Credential) string {
-	url := "http://" + devEdgeAddr
+func devEnv(c config.Credential, edgeAddr string) string {
+	url := "http://" + edgeAddr
 	lines := []string{
 		"export AWS_ACCESS_KEY_ID=" + c.AccessKeyID,
 		"export AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey,
@@ -271,7 +304,7 @@ func devCredentials(dir string) (config.Credential, error) {
 // devRegionConfig is the config of one dev region, with ids derived from the
 // region name so that they stay the same across restarts; it is also written
 // to DIR/<region>.yaml for reference.
-func devRegionConfig(dir string, r devRegion, cred config.Credential) (*config.Config, error) {
+func devRegionConfig(dir string, r devRegion, regions []devRegion, cred config.Credential) (*config.Config, error) {
 	regionDir := filepath.Join(dir, r.name)
 	if err := ensureSecretFile(filepath.Join(dir, "replication.secret")); err != nil {
 		return nil, err
@@ -302,7 +335,7 @@ func devRegionConfig(dir string, r devRegion, cred config.Credential) (*config.C
 			ID: "subnet-" + stableHex("subnet/"+s[0], 17), AvailabilityZone: s[0], CIDR: s[1], Name: "regionfs-dev-" + s[0],
 		})
 	}
-	for _, o := range devRegions {
+	for _, o := range regions {
 		if o.name != r.name {
 			oip := strings.Split(o.api, ":")[0]
 			cfg.Peers = append(cfg.Peers, config.Peer{Name: o.name, Replication: oip + ":7443", API: o.api,

@@ -26,6 +26,7 @@ import (
 	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/control/keys"
+	"github.com/regionfs/regionfs/internal/drill"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
@@ -55,6 +56,7 @@ type node struct {
 	stacks  *cfn.Engine
 	keys    *keys.Keys
 	mon     *monitoring
+	drills  *drill.Service // nil when replication is not configured
 	apiOpts region.Options
 	lock    *os.File // flock on the data directory; nil until created
 	space   *space.Guard
@@ -194,6 +196,9 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if n.mon, err = openMonitoring(n, cache); err != nil {
 		return fmt.Errorf("monitoring: %w", err)
 	}
+	if n.drills, err = openDrills(n); err != nil {
+		return fmt.Errorf("drills: %w", err)
+	}
 	return nil
 }
 
@@ -287,6 +292,9 @@ func (n *node) close(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, n.stopAPI(ctx))
 	n.lns.close()
+	if n.drills != nil {
+		errs = append(errs, n.drills.Close())
+	}
 	errs = append(errs, n.mon.close())
 	if n.stacks != nil {
 		errs = append(errs, n.stacks.Close())

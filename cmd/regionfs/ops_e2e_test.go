@@ -27,18 +27,25 @@ import (
 // front of them, on loopback ranges of their own with ephemeral ports (no
 // ports lock), the environment of the operator commands set.
 type opsPair struct {
-	a, b *node
-	edge string
-	efsA *efs.Client
-	efsB *efs.Client
+	a, b    *node
+	aClosed bool // stopA closed a
+	edge    string
+	efsA    *efs.Client
+	efsB    *efs.Client
 }
 
 func startOpsPair(t *testing.T) *opsPair {
 	t.Helper()
+	return startOpsPairOn(t, "127.8.0.1", "127.9.0.1")
+}
+
+// startOpsPairOn is startOpsPair with the regions' API addresses (their
+// subnets are the .1.0/24 of each address's /16).
+func startOpsPairOn(t *testing.T, ipA, ipB string) *opsPair {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	ipA, ipB := "127.8.0.1", "127.9.0.1"
 	portA, portB := freePort(t, ipA), freePort(t, ipB)
 	cfgA := logRegionConfig(t, dir, "ap-northeast-1", ipA, portA, "ap-northeast-2", ipB, portB)
 	cfgB := logRegionConfig(t, dir, "ap-northeast-2", ipB, portB, "ap-northeast-1", ipA, portA)
@@ -49,7 +56,11 @@ func startOpsPair(t *testing.T) *opsPair {
 	if p.a, err = openNode(ctx, cfgA, log, nil, fatal); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.a.close(context.Background()) })
+	t.Cleanup(func() {
+		if !p.aClosed {
+			p.a.close(context.Background())
+		}
+	})
 	if p.b, err = openNode(ctx, cfgB, log, nil, fatal); err != nil {
 		t.Fatal(err)
 	}
@@ -60,14 +71,14 @@ func startOpsPair(t *testing.T) *opsPair {
 		}
 	}
 	cred := cfgA.Credentials[0]
-	ecfg := &config.Edge{Listen: "127.8.0.1:0", Credentials: []config.Credential{cred},
+	ecfg := &config.Edge{Listen: ipA + ":0", Credentials: []config.Credential{cred},
 		Regions: []config.EdgeRegion{{Name: cfgA.Region, API: cfgA.API.Listen}, {Name: cfgB.Region, API: cfgB.API.Listen}}}
 	ecfg.SetDefaults()
 	e, err := newEdge(ecfg, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.8.0.1:0")
+	ln, err := net.Listen("tcp", ipA+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +99,16 @@ func startOpsPair(t *testing.T) *opsPair {
 	p.efsA = efs.NewFromConfig(testkit.AWSConfig(p.edge, cfgA.Region, cred.AccessKeyID, cred.SecretAccessKey))
 	p.efsB = efs.NewFromConfig(testkit.AWSConfig(p.edge, cfgB.Region, cred.AccessKeyID, cred.SecretAccessKey))
 	return p
+}
+
+// stopA takes region a down (its API, replication and mount targets), as
+// an outage would.
+func (p *opsPair) stopA(t *testing.T) {
+	t.Helper()
+	p.aClosed = true
+	if err := p.a.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeFile(t *testing.T, n *node, fsID, name, content string) {

@@ -9,6 +9,7 @@ import (
 	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/keys"
+	"github.com/regionfs/regionfs/internal/drill"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/monitor"
 	"github.com/regionfs/regionfs/internal/monitor/notify"
@@ -278,6 +279,15 @@ var table = []row{
 	{cfn.ErrLimitExceeded, all(http.StatusBadRequest, "LimitExceededException", "Too many stacks.")},
 	{cfn.ErrStackSetNotFound, all(http.StatusNotFound, "StackSetNotFoundException", "The stack set does not exist.")},
 	{cfn.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+
+	// Drills (package drill, regionfs's own operations).
+	{drill.ErrDrillNotFound, all(http.StatusNotFound, "DrillNotFound", "The drill does not exist.")},
+	{drill.ErrNotDestination, all(http.StatusNotFound, "ReplicationNotFound", "The file system is not a replication destination in this region.")},
+	{drill.ErrInProgress, all(http.StatusConflict, "ConflictException", "A drill of the file system is running.")},
+	{drill.ErrNotChecking, all(http.StatusConflict, "ConflictException", "The drill does not wait for a check.")},
+	{drill.ErrNotReady, all(http.StatusConflict, "ConflictException", "The replica has no consistent state yet.")},
+	{drill.ErrBadRequest, all(http.StatusBadRequest, "BadRequest", "The request is not valid.")},
+	{drill.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 
 	// The engine, as replication and control let its errors through.
 	{engine.ErrNotReady, all(http.StatusConflict, "ConflictException", "The replica has no consistent state yet.")},

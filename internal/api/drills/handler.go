@@ -1,0 +1,122 @@
+package drills
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
+	"github.com/regionfs/regionfs/internal/drill"
+)
+
+// Service is what the handlers need of drill.Service.
+type Service interface {
+	Start(ctx context.Context, in drill.Input) (drill.Drill, error)
+	Get(ctx context.Context, id string) (drill.Drill, error)
+	List(ctx context.Context, fsID string, max int) []drill.Drill
+	ReportCheck(ctx context.Context, id string, r drill.CheckResult) error
+}
+
+var _ Service = (*drill.Service)(nil)
+
+// Handler serves the drill operations.
+type Handler struct {
+	s    Service
+	next http.Handler
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// Wrap returns a handler that serves the drill operations and passes every
+// other request to next.
+func Wrap(next http.Handler, s Service, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{s: s, next: next, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /2015-02-01/regionfs/drills", h.startDrill)
+	h.mux.HandleFunc("GET /2015-02-01/regionfs/drills", h.listDrills)
+	h.mux.HandleFunc("GET /2015-02-01/regionfs/drills/{DrillId}", h.describeDrill)
+	h.mux.HandleFunc("POST /2015-02-01/regionfs/drills/{DrillId}/check", h.reportDrillCheck)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	if h.next == nil {
+		h.fail(w, r, awserr.Errorf(awserr.ErrUnknownOperation, "No EFS operation is %s %s.", r.Method, clip(r.URL.Path)))
+		return
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	reqID := w.Header().Get("X-Amzn-Requestid")
+	if reqID == "" {
+		reqID = awserr.NewRequestID()
+	}
+	awserr.Responder{Protocol: awsproto.RESTJSON, Service: awsproto.EFS, RequestID: reqID, Op: r.Method + " " + r.URL.Path, Log: h.log}.Fail(w, err)
+}
+
+func badRequest(format string, args ...any) error {
+	return awserr.Errorf(drill.ErrBadRequest, format, args...)
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// maxRequestBytes bounds a request body.
+const maxRequestBytes = 64 << 10
+
+// readJSON decodes a request body into v (unknown members are ignored).
+func readJSON(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	if err != nil {
+		return badRequest("cannot read the request body")
+	}
+	if len(b) > maxRequestBytes {
+		return badRequest("request body larger than %d bytes", maxRequestBytes)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest("member %s has the wrong type: expected %s", te.Field, te.Type)
+		}
+		return badRequest("the request body is not valid JSON")
+	}
+	return nil
+}
+
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("drills: encode response: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+func drillID(r *http.Request) (string, error) {
+	id := r.PathValue("DrillId")
+	if !drill.ValidDrillID(id) {
+		return "", badRequest("DrillId '%s' is not a drill id (drill- and 17 hex digits).", clip(id))
+	}
+	return id, nil
+}

@@ -1,0 +1,19 @@
+package drills
+
+import "net/http"
+
+// describeDrill (DescribeDrill): GET /2015-02-01/regionfs/drills/{DrillId}
+// → 200 Drill, as far as it got.
+func (h *Handler) describeDrill(w http.ResponseWriter, r *http.Request) {
+	id, err := drillID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	d, err := h.s.Get(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeJSON(w, r, d)
+}
