@@ -36,6 +36,10 @@ type config struct {
 	runs     int
 	fileSize int
 	keep     bool
+	// stable is the WRITE mode of the create workloads; createsOnly skips
+	// the sequential and latency workloads.
+	stable      proto.StableHow
+	createsOnly bool
 }
 
 func main() {
@@ -47,7 +51,18 @@ func main() {
 	flag.IntVar(&c.conns, "conns", 8, "connections of the parallel create workload")
 	flag.IntVar(&c.runs, "runs", 3, "runs of every workload (the median is compared)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
+	stable := flag.String("stable", "unstable", "WRITE mode of the create workloads: unstable or file_sync (the issue 16 probe)")
+	flag.BoolVar(&c.createsOnly, "creates-only", false, "run only the create workloads")
 	flag.Parse()
+	switch *stable {
+	case "unstable":
+		c.stable = proto.Unstable
+	case "file_sync":
+		c.stable = proto.FileSync
+	default:
+		fmt.Fprintln(os.Stderr, "bench/nfs: -stable is unstable or file_sync")
+		os.Exit(2)
+	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/nfs:", err)
 		os.Exit(1)
@@ -91,8 +106,12 @@ func run(c config) error {
 	if !c.keep {
 		defer os.RemoveAll(tmp)
 	}
-	fmt.Printf("bench/nfs: data in %s; %d MiB sequential, %d files of %d bytes (serial, and %d connections), %d runs\n",
-		tmp, c.bytes>>20, c.files, c.fileSize, c.conns, c.runs)
+	seq := fmt.Sprintf("%d MiB sequential, ", c.bytes>>20)
+	if c.createsOnly {
+		seq = ""
+	}
+	fmt.Printf("bench/nfs: data in %s; %s%d files of %d bytes written %s (serial, and %d connections), %d runs\n",
+		tmp, seq, c.files, c.fileSize, c.stable, c.conns, c.runs)
 	bin := filepath.Join(tmp, "regionfs")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -100,12 +119,15 @@ func run(c config) error {
 		return fmt.Errorf("go build ./cmd/regionfs (run from the module root): %w", err)
 	}
 	src := filepath.Join(tmp, "src.bin")
-	if err := randomFile(src, c.bytes); err != nil {
-		return err
-	}
-	srcSum, err := fileSum(src)
-	if err != nil {
-		return err
+	var srcSum [32]byte
+	if !c.createsOnly {
+		if err := randomFile(src, c.bytes); err != nil {
+			return err
+		}
+		var err error
+		if srcSum, err = fileSum(src); err != nil {
+			return err
+		}
 	}
 	rb := &rpcbind{}
 	if err := rb.start(tmp); err != nil {
@@ -137,8 +159,12 @@ func run(c config) error {
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", s.name(), r+1, err)
 			}
-			fmt.Printf("  run %d %-9s write %7.1f MB/s  read %7.1f MB/s  creates %7.0f files/s serial, %7.0f files/s on %d conns\n",
-				r+1, s.name(), res.writeMBs, res.readMBs, res.createSerial, res.createParallel, c.conns)
+			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s  ", res.writeMBs, res.readMBs)
+			if c.createsOnly {
+				seq = ""
+			}
+			fmt.Printf("  run %d %-9s %screates %7.0f files/s serial, %7.0f files/s on %d conns\n",
+				r+1, s.name(), seq, res.createSerial, res.createParallel, c.conns)
 			results[s.name()] = append(results[s.name()], res)
 		}
 	}
@@ -151,22 +177,30 @@ func run(c config) error {
 		return v[len(v)/2]
 	}
 	fmt.Printf("\nmedian of %d runs          regionfs     ganesha   ratio  goal\n", c.runs)
-	for _, m := range []struct {
+	type figure struct {
 		label, unit string
 		goal        float64
 		pick        func(result) float64
-	}{
-		{fmt.Sprintf("sequential write %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.writeMBs }},
-		{fmt.Sprintf("sequential read %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.readMBs }},
-		{fmt.Sprintf("%d creates, 1 conn", c.files), "files/s", 1.5, func(r result) float64 { return r.createSerial }},
-		{fmt.Sprintf("%d creates, %d conns", c.files, c.conns), "files/s", 1.5, func(r result) float64 { return r.createParallel }},
-	} {
+	}
+	var figures []figure
+	if !c.createsOnly {
+		figures = append(figures,
+			figure{fmt.Sprintf("sequential write %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.writeMBs }},
+			figure{fmt.Sprintf("sequential read %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.readMBs }})
+	}
+	figures = append(figures,
+		figure{fmt.Sprintf("%d creates, 1 conn", c.files), "files/s", 1.5, func(r result) float64 { return r.createSerial }},
+		figure{fmt.Sprintf("%d creates, %d conns", c.files, c.conns), "files/s", 1.5, func(r result) float64 { return r.createParallel }})
+	for _, m := range figures {
 		a, b := med("regionfs", m.pick), med("ganesha", m.pick)
 		verdict := "met"
 		if a/b < m.goal {
 			verdict = "MISSED"
 		}
 		fmt.Printf("%-26s %8.1f %11.1f   %5.2fx  >=%.1fx %s (%s)\n", m.label, a, b, a/b, m.goal, verdict, m.unit)
+	}
+	if c.createsOnly {
+		return nil
 	}
 	fmt.Printf("\nmedian latency, 1 conn (µs)  regionfs     ganesha\n")
 	for _, p := range latencyProcs {
@@ -181,6 +215,17 @@ func run(c config) error {
 // copy itself does not count against whichever server runs then.
 func workloads(ctx context.Context, c config, s server, src string, srcSum [32]byte) (result, error) {
 	var res result
+	if c.createsOnly {
+		syscall.Sync()
+		var err error
+		if res.createSerial, err = creates(ctx, c, s, "serial", 1); err != nil {
+			return res, err
+		}
+		if res.createParallel, err = creates(ctx, c, s, "parallel", c.conns); err != nil {
+			return res, err
+		}
+		return res, nil
+	}
 	syscall.Sync()
 	t0 := time.Now()
 	if out, err := exec.CommandContext(ctx, "nfs-cp", src, s.url("big.bin")).CombinedOutput(); err != nil {
@@ -218,7 +263,7 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 }
 
 // creates makes c.files files in a new directory over conns connections,
-// each file with CREATE (GUARDED), WRITE (UNSTABLE) and COMMIT, one file
+// each file with CREATE (GUARDED), WRITE (c.stable) and COMMIT, one file
 // at a time per connection; it returns files per second.
 func creates(ctx context.Context, c config, s server, dirName string, conns int) (float64, error) {
 	type session struct {
@@ -266,7 +311,7 @@ func creates(ctx context.Context, c config, s server, dirName string, conns int)
 			for n := i; n < c.files; n += conns {
 				cr, err := se.cl.Create(ctx, se.dir, fmt.Sprintf("f%06d", n), proto.Guarded, proto.Sattr{Mode: &mode})
 				if err == nil {
-					_, err = se.cl.Write(ctx, cr.FH, 0, data, proto.Unstable)
+					_, err = se.cl.Write(ctx, cr.FH, 0, data, c.stable)
 				}
 				if err == nil {
 					_, err = se.cl.Commit(ctx, cr.FH, 0, 0)
