@@ -38,7 +38,7 @@ func sampleStatus(now time.Time) regionStatus {
 	done := rep("rc-0000000000000004", "destination", "", syncInfo{Done: true, BytesDone: 1 << 30, FilesDone: 250,
 		Started: started, Finished: ep(now.Add(-2 * time.Second))})
 	done.Destinations[0].Status = "PAUSED"
-	done.Destinations[0].StatusMessage = "destination region ap-southeast-2 unreachable for 6m12s: Post \"http://127.2.0.1:7443/replication/v1/stream?id=rc-0000000000000004\": dial tcp 127.2.0.1:7443: connect: connection refused"
+	done.Destinations[0].StatusMessage = "destination region ap-southeast-2 unreachable for 6m12s (connection refused or no route)"
 	done.KeptCopy = "fs-0ffffffffffffffff"
 	done.LinkUp = false
 	return regionStatus{Region: "us-east-1", Time: now,

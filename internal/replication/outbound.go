@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -187,10 +189,10 @@ func (o *outbound) retentionLoop() {
 			return
 		case <-t.C:
 		}
-		if err := o.checkRetention(o.ctx); err != nil {
-			o.n.log.Warn("destination past the retention limits: journal released, it will be resynchronised", "replication", o.spec.ID, "err", err)
+		if over := o.checkRetention(o.ctx); over != "" {
+			o.n.log.Warn("destination past the retention limits: journal released, it will be resynchronised", "replication", o.spec.ID, "over", over)
 			o.update(func(st *Status) {
-				st.State, st.Message = StateError, err.Error()+"; it is resynchronised (differences only) once it is reachable"
+				st.State, st.Message = StateError, "The destination fell too far behind ("+over+"): the journal it needs is no longer kept; it is resynchronised (differences only) once it is reachable."
 			})
 		}
 	}
@@ -280,13 +282,37 @@ func (o *outbound) status() Status {
 		if down >= o.n.opts.PauseAfter {
 			st.State = StatePaused
 		}
-		msg := fmt.Sprintf("destination region %s unreachable for %s", o.spec.DestRegion, down.Round(time.Second))
+		// Before the first attempt has failed (a new configuration, or a
+		// restart) the link is being set up, not down: no message.
 		if st.LastError != "" {
-			msg += ": " + st.LastError
+			msg := "destination region " + o.spec.DestRegion + " unreachable"
+			if d := down.Round(time.Second); d > 0 {
+				msg += " for " + d.String()
+			}
+			if st.linkReason != "" {
+				msg += " (" + st.linkReason + ")"
+			}
+			st.Message = msg
 		}
-		st.Message = msg
 	}
 	return st
+}
+
+// linkReason says in a few public words why a stream to region ended: no
+// addresses, ports or Go error text (those go to the log).
+func linkReason(err error) string {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, ErrAuth):
+		return "the regions do not share the replication secret"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "no answer"
+	case errors.As(err, &op) && op.Op == "dial":
+		return "connection refused or no route"
+	case errors.As(err, &op), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection lost"
+	}
+	return ""
 }
 
 // snapshot returns a copy of the status as kept (without what status()
@@ -328,9 +354,9 @@ func (o *outbound) run() {
 			if st.LinkUp {
 				st.LinkUp, st.LinkDownSince = false, o.n.now()
 			}
-			st.LastError = err.Error()
+			st.LastError, st.linkReason = err.Error(), linkReason(err)
 			if errors.Is(err, errNeedsResync) {
-				st.State, st.Message = StateError, err.Error()+"; it is resynchronised (differences only) once it is reachable"
+				st.State, st.Message = StateError, "The destination lacks journal records the source no longer keeps; it is resynchronised (differences only) once it is reachable."
 			}
 		})
 		log.Debug("replication stream ended", "err", err)
@@ -400,6 +426,9 @@ func (o *outbound) session(ctx context.Context) error {
 			g.Reason = "the destination no longer has this replication"
 		}
 		return g
+	case http.StatusUnauthorized, http.StatusForbidden:
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("%w: %s refused the stream: HTTP %d: %s", ErrAuth, o.spec.DestRegion, res.StatusCode, bytes.TrimSpace(b))
 	default:
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		return fmt.Errorf("replication: %s refused the stream: HTTP %d: %s", o.spec.DestRegion, res.StatusCode, bytes.TrimSpace(b))
@@ -445,7 +474,7 @@ func (o *outbound) session(ctx context.Context) error {
 		return ctx.Err()
 	}
 	o.update(func(st *Status) {
-		st.LinkUp, st.LastError, st.LastContact = true, "", o.n.now()
+		st.LinkUp, st.LastError, st.linkReason, st.LastContact = true, "", "", o.n.now()
 	})
 	o.onAck(first)
 	if first.Fatal != "" {
@@ -837,13 +866,13 @@ func (o *outbound) idle() bool {
 
 // checkRetention releases the journal pin of a destination that fell
 // further behind than MaxLagAge or MaxLagBytes allow: it then needs a
-// resync, but the source's disk does not fill for a dead peer.
-func (o *outbound) checkRetention(ctx context.Context) error {
+// resync, but the source's disk does not fill for a dead peer. It returns
+// by how much the destination is over them ("" when it is not).
+func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	st := o.status()
 	if _, pinned := o.fs.Pins()[pinName(o.spec.ID)]; !pinned || st.PendingRecords == 0 || st.Sync.Active {
-		return nil
+		return ""
 	}
-	over := ""
 	if int64(st.PendingBytes) > o.n.opts.MaxLagBytes {
 		over = fmt.Sprintf("%d bytes of journal pending (limit %d)", st.PendingBytes, o.n.opts.MaxLagBytes)
 	} else if recs, err := o.fs.ReadJournal(ctx, st.Applied+1, 1, 1); err == nil && len(recs) == 1 {
@@ -852,13 +881,13 @@ func (o *outbound) checkRetention(ctx context.Context) error {
 		}
 	}
 	if over == "" {
-		return nil
+		return ""
 	}
 	o.fs.ClearPin(pinName(o.spec.ID))
 	o.mu.Lock()
 	o.pinned = 0
 	o.mu.Unlock()
-	return fmt.Errorf("replication: the destination fell too far behind (%s): the journal it needs is no longer kept", over)
+	return over
 }
 
 // pushBlocks sends the blocks among ids the destination may lack: all of

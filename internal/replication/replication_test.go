@@ -545,7 +545,10 @@ func TestWrongSecretRefused(t *testing.T) {
 		return st.LastError != "" && !st.LinkUp
 	})
 	st, _ := a.n.OutboundStatus("r1")
-	t.Logf("status: %s: %s", st.State, st.Message)
+	t.Logf("status: %s: %s (%s)", st.State, st.Message, st.LastError)
+	if !strings.Contains(st.Message, "do not share the replication secret") {
+		t.Errorf("message %q does not say the secrets differ", st.Message)
+	}
 	if _, applied, _ := b.rep("fs-dst").Applied(); applied != 0 || b.rep("fs-dst").SyncState().Active {
 		t.Fatal("a peer with the wrong secret changed the replica")
 	}
@@ -902,6 +905,9 @@ func TestRetentionThenResync(t *testing.T) {
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	t.Logf("status: %s: %s", st.State, st.Message)
+	if !strings.HasPrefix(st.Message, "The destination fell too far behind") {
+		t.Errorf("status message %q", st.Message)
+	}
 	a.n.truncateJournals(ctx)
 	if start, _ := src.Replica().JournalStart(); start <= st.Applied+1 {
 		t.Fatalf("journal still starts at %d (destination applied %d)", start, st.Applied)
@@ -1010,4 +1016,49 @@ func TestDamagedAndReplayedTrafficRejected(t *testing.T) {
 		t.Fatalf("replayed traffic moved the replica from %d to %d", before, after)
 	}
 	t.Logf("replayed %d bytes; the destination answered %d bytes and applied nothing", len(rec), n)
+}
+
+// A new configuration's source shows no "unreachable" message while its
+// link is first set up; once the destination region is down the message
+// says so in public words, without addresses or Go error text.
+func TestOutboundStatusMessage(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkload(t, 3, func() *engine.FS { return src })
+	w.run(ctx, 10)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := a.n.OutboundStatus("r1")
+		if strings.Contains(st.Message, "unreachable") {
+			t.Fatalf("%s while the link is set up: %q", st.State, st.Message)
+		}
+		if st.State == StateEnabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ENABLED in 10s: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	converged(t, src, b.fs("fs-dst"))
+	b.stop()
+	testkit.WaitFor(t, "unreachable", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return strings.Contains(st.Message, "unreachable")
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("%s: %q (log: %q)", st.State, st.Message, st.LastError)
+	for _, bad := range []string{"127.0.0.1", "http", "tcp", "replication:", "dial", "Post"} {
+		if strings.Contains(st.Message, bad) {
+			t.Errorf("message %q shows %q", st.Message, bad)
+		}
+	}
+	if !strings.HasPrefix(st.Message, "destination region us-west-2 unreachable") {
+		t.Errorf("message %q", st.Message)
+	}
 }

@@ -76,6 +76,8 @@ type Status struct {
 	LinkDownSince time.Time
 	LastContact   time.Time
 	LastError     string
+	// linkReason is LastError in public words (outbound only).
+	linkReason string
 }
 
 // Lag returns how far behind the replica is at now (0 before the first
