@@ -16,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/keys"
 	"github.com/regionfs/regionfs/internal/control/network"
+	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
 )
 
@@ -77,6 +78,9 @@ func TestLookupAndMessage(t *testing.T) {
 			Wire{501, "NotImplemented"}, Wire{501, "NotImplemented"}, "regionfs does not implement the 's3' API."},
 		{"replication unreachable", fmt.Errorf("create: %w", replication.ErrUnreachable),
 			Wire{409, "ConflictException"}, Wire{409, "ConflictException"}, "The other region of the replication does not answer."},
+		{"locked file system", fmt.Errorf("kv: sealing key unavailable: %w", fmt.Errorf("%w: KMS key k-1: %w", engine.ErrKeyUnavailable, secret)),
+			Wire{400, "BadRequest"}, Wire{400, "ValidationError"},
+			"The file system's KMS key is disabled, pending deletion or deleted; enable the key (or cancel its deletion) to use the file system."},
 		{"ec2 column", Errorf(ErrEC2SubnetNotFound, "The subnet ID 'subnet-1' does not exist"),
 			Wire{404, "NotFound"}, Wire{404, "ResourceNotFound"}, "The subnet ID 'subnet-1' does not exist"},
 	} {

@@ -293,6 +293,15 @@ var table = []row{
 	{engine.ErrNotReady, all(http.StatusConflict, "ConflictException", "The replica has no consistent state yet.")},
 	{engine.ErrFSNotFound, all(http.StatusNotFound, "FileSystemNotFound", "The file system does not exist.")},
 	{engine.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+	// A file system whose KMS key is disabled, pending deletion or gone:
+	// the caller can act (enable the key, cancel its deletion).
+	{engine.ErrKeyUnavailable, handler(Code{
+		REST:    Wire{http.StatusBadRequest, "BadRequest"},
+		JSON:    Wire{http.StatusBadRequest, "ValidationException"},
+		Query:   Wire{http.StatusBadRequest, "ValidationError"},
+		EC2:     Wire{http.StatusBadRequest, "InvalidParameterValue"},
+		Message: "The file system's KMS key is disabled, pending deletion or deleted; enable the key (or cancel its deletion) to use the file system.",
+	}, "InvalidRequest")},
 }
 
 // cw is an error of a query-compatible service (CloudWatch, SNS): its

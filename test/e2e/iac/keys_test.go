@@ -127,4 +127,37 @@ func TestCustomerKeyEncryptsReplica(t *testing.T) {
 		got, err := nfsCat(t, dstIP, "first.txt")
 		return err == nil && bytes.Equal(got, first)
 	})
+
+	// At the source: a file system whose key is disabled is refused with
+	// a BadRequest that says so (not an internal error), also after a
+	// restart with the key still disabled.
+	k2 := east.must("kms", "create-key", "--query", "KeyMetadata.KeyId")
+	fs2 := east.must("efs", "create-file-system", "--creation-token", "locked", "--encrypted", "--kms-key-id", k2, "--query", "FileSystemId")
+	testkit.WaitFor(t, "second file system available", 30*time.Second, func() bool {
+		out, _ := east.run("efs", "describe-file-systems", "--file-system-id", fs2, "--query", "FileSystems[0].LifeCycleState")
+		return out == "available"
+	})
+	east.must("kms", "disable-key", "--key-id", k2)
+	const locked = "KMS key is disabled, pending deletion or deleted"
+	if out := east.fails("BadRequest", "efs", "create-replication-configuration", "--source-file-system-id", fs2, "--destinations", `[{"Region":"us-west-2"}]`); !strings.Contains(out, locked) {
+		t.Fatalf("create-replication-configuration of a file system whose key is disabled: %s", out)
+	}
+	east.kill9()
+	east.start()
+	if out := east.fails("BadRequest", "efs", "create-replication-configuration", "--source-file-system-id", fs2, "--destinations", `[{"Region":"us-west-2"}]`); !strings.Contains(out, locked) {
+		t.Fatalf("create-replication-configuration after a restart with the key disabled: %s", out)
+	}
+	// Its deletion is accepted but waits for the key (releasing its
+	// blocks needs its block maps, sealed under the key): it stays
+	// "deleting" until the key is enabled, then it is gone.
+	east.must("efs", "delete-file-system", "--file-system-id", fs2)
+	time.Sleep(2 * time.Second)
+	if got := east.must("efs", "describe-file-systems", "--file-system-id", fs2, "--query", "FileSystems[0].LifeCycleState"); got != "deleting" {
+		t.Fatalf("file system with a disabled key after delete-file-system: %q", got)
+	}
+	east.must("kms", "enable-key", "--key-id", k2)
+	testkit.WaitFor(t, "file system deleted once its key is enabled", 30*time.Second, func() bool {
+		out, err := east.run("efs", "describe-file-systems", "--file-system-id", fs2)
+		return err != nil && strings.Contains(out, "(FileSystemNotFound)")
+	})
 }
