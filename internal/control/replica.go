@@ -28,8 +28,9 @@ type ReplicaInput struct {
 	// KMSKeyID: "" is the region's default key (destinations are always
 	// encrypted).
 	KMSKeyID string
-	// SourceARN, when set, is recorded in the tags Name ("replica") and
-	// regionfs:replica-of.
+	// SourceARN, when set, is recorded in the tag regionfs:replica-of
+	// (until the replica is promoted); no Name tag is added, so the
+	// replica keeps none once it is a file system of its own.
 	SourceARN string
 	Tags      []Tag
 }
@@ -47,7 +48,7 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 		return FileSystem{}, badRequest("CreationToken is required.")
 	}
 	if in.SourceARN != "" {
-		in.Tags = append([]Tag{{Key: "Name", Value: "replica"}, {Key: "regionfs:replica-of", Value: sanitizeTagValue(in.SourceARN)}}, in.Tags...)
+		in.Tags = append([]Tag{{Key: TagReplicaOf, Value: sanitizeTagValue(in.SourceARN)}}, in.Tags...)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return FileSystem{}, err
@@ -317,7 +318,8 @@ func sanitizeTagValue(s string) string {
 // SetReplicationRole records that a file system takes part in a
 // replication configuration (RoleSource or RoleDestination; "" when it no
 // longer does). Such a file system cannot be deleted and users cannot
-// change its protection.
+// change its protection. A destination that stops being one (it was
+// promoted) loses its regionfs:replica-of tag.
 func (r *Region) SetReplicationRole(_ context.Context, ref, role string) error {
 	if role != "" && role != RoleSource && role != RoleDestination {
 		return badRequest("Invalid replication role '%s'.", clip(role))
@@ -336,10 +338,23 @@ func (r *Region) SetReplicationRole(_ context.Context, ref, role string) error {
 	}
 	n := *f
 	n.Role = role
+	if f.Role == RoleDestination {
+		// Promoted: no longer a replica of anything.
+		n.Tags = nil
+		for _, tg := range f.Tags {
+			if tg.Key != TagReplicaOf {
+				n.Tags = append(n.Tags, tg)
+			}
+		}
+	}
 	t := r.begin()
 	t.putFS(&n)
 	return t.commit()
 }
+
+// TagReplicaOf is the tag naming a replication destination's source (its
+// ARN), from its creation to its promotion.
+const TagReplicaOf = "regionfs:replica-of"
 
 // SetProtection sets any protection, REPLICATING included (replication's
 // hook; users go through UpdateFileSystemProtection). Mount targets are

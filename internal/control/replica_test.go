@@ -195,3 +195,35 @@ func hasTag(tags []control.Tag, k, val string) bool {
 	}
 	return false
 }
+
+// A destination is tagged regionfs:replica-of (no Name tag); promotion
+// removes that tag and keeps the user's.
+func TestReplicaTagsAfterPromotion(t *testing.T) {
+	v := newEnv(t)
+	arn := "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0"
+	dst, err := v.r.CreateReplica(ctx, control.ReplicaInput{CreationToken: "repl-tags", SourceARN: arn,
+		Tags: []control.Tag{{Key: "team", Value: "dr"}}})
+	wantErr(t, err, nil)
+	if !hasTag(dst.Tags, control.TagReplicaOf, arn) || !hasTag(dst.Tags, "team", "dr") {
+		t.Fatalf("destination tags %+v", dst.Tags)
+	}
+	for _, tg := range dst.Tags {
+		if tg.Key == "Name" {
+			t.Fatalf("destination tagged Name=%s", tg.Value)
+		}
+	}
+	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, ""), nil)
+	got, err := v.r.DescribeFileSystem(ctx, dst.ID)
+	wantErr(t, err, nil)
+	if len(got.Tags) != 1 || !hasTag(got.Tags, "team", "dr") || got.Name != "" {
+		t.Fatalf("promoted file system: name %q, tags %+v", got.Name, got.Tags)
+	}
+	// A source keeps its tags when its configuration ends.
+	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, control.RoleSource), nil)
+	wantErr(t, v.r.TagResource(ctx, dst.ID, []control.Tag{{Key: control.TagReplicaOf, Value: "user-set"}}), nil)
+	wantErr(t, v.r.SetReplicationRole(ctx, dst.ID, ""), nil)
+	got, _ = v.r.DescribeFileSystem(ctx, dst.ID)
+	if !hasTag(got.Tags, control.TagReplicaOf, "user-set") {
+		t.Fatalf("a source's tags changed: %+v", got.Tags)
+	}
+}
