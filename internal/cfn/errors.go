@@ -2,7 +2,8 @@ package cfn
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Sentinel errors of the CloudFormation domain. Every rule violation is an
@@ -34,21 +35,12 @@ var (
 	ErrClosed = errors.New("cfn: closed")
 )
 
-// Error is a rule the domain enforced; Message is CloudFormation's public
-// message.
-type Error struct {
-	Kind    error
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Kind }
-
-// PublicMessage is the message for the client.
-func (e *Error) PublicMessage() string { return e.Message }
+// Error is a rule the domain enforced: one of the sentinels above with
+// CloudFormation's public message.
+type Error = refusal.Error
 
 func errorf(kind error, format string, args ...any) *Error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.Errorf(kind, format, args...)
 }
 
 func validation(format string, args ...any) *Error {

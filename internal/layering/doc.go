@@ -10,11 +10,11 @@
 //
 //	 0 schedules: cron-like schedules, below the config that validates them
 //	     internal/cron
-//	 1 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, test kit
+//	 1 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, domain refusals, test kit
 //	     internal/config internal/serve internal/testkit internal/layering
-//	     internal/nfs/xdr internal/api/sigv4 internal/api/awsproto
-//	     internal/engine/disk internal/engine/kms internal/nfs/tlsca
-//	     internal/replication/faultproxy
+//	     internal/refusal internal/nfs/xdr internal/api/sigv4
+//	     internal/api/awsproto internal/engine/disk internal/engine/kms
+//	     internal/nfs/tlsca internal/replication/faultproxy
 //	 2 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
 //	     internal/nfs/rpc internal/nfs/proto

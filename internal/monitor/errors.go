@@ -2,7 +2,8 @@ package monitor
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Sentinel errors of CloudWatch's rules. Every refusal the package makes
@@ -32,22 +33,12 @@ var (
 	ErrClosed = errors.New("monitor: closed")
 )
 
-// Error is a refusal with a message for the API's client.
-type Error struct {
-	Kind    error
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// Unwrap returns the sentinel.
-func (e *Error) Unwrap() error { return e.Kind }
-
-// PublicMessage is the message for the client (package awserr).
-func (e *Error) PublicMessage() string { return e.Message }
+// Error is a refusal: one of the sentinels above with a message for the
+// API's client.
+type Error = refusal.Error
 
 func errorf(kind error, format string, args ...any) *Error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.Errorf(kind, format, args...)
 }
 
 func invalid(format string, args ...any) *Error {

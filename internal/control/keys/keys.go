@@ -18,6 +18,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Sentinel errors, mapped to KMS error codes by package awserr's table.
@@ -37,20 +38,12 @@ var (
 	ErrClosed          = errors.New("keys: closed")
 )
 
-// Error is a rule the domain enforced, with KMS's public message.
-type Error struct {
-	Kind    error
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Kind }
-
-// PublicMessage is the message for the client.
-func (e *Error) PublicMessage() string { return e.Message }
+// Error is a rule the domain enforced: one of the sentinels above with
+// KMS's public message.
+type Error = refusal.Error
 
 func errorf(kind error, format string, args ...any) *Error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.Errorf(kind, format, args...)
 }
 
 // Tag is a key tag.

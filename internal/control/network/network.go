@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Sentinel errors, mapped to EC2 error codes at the API edge.
@@ -34,20 +35,12 @@ var (
 	ErrLimitExceeded      = errors.New("rules per security group limit exceeded")
 )
 
-// Error is a rule the domain enforced, with EC2's code-worthy message.
-type Error struct {
-	Kind    error
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Kind }
-
-// PublicMessage is the message for the API's client (package awserr).
-func (e *Error) PublicMessage() string { return e.Message }
+// Error is a rule the domain enforced: one of the sentinels above with
+// EC2's public message.
+type Error = refusal.Error
 
 func errorf(kind error, format string, args ...any) *Error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.Errorf(kind, format, args...)
 }
 
 // Tag is a resource tag.

@@ -3,6 +3,8 @@ package notify
 import (
 	"errors"
 	"fmt"
+
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Sentinel errors (SNS's codes through package awserr).
@@ -22,19 +24,8 @@ var (
 	ErrClosed = errors.New("notify: closed")
 )
 
-// Error is a refusal with its public message.
-type Error struct {
-	Kind    error
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// Unwrap returns the sentinel.
-func (e *Error) Unwrap() error { return e.Kind }
-
-// PublicMessage is the message for the client (package awserr).
-func (e *Error) PublicMessage() string { return e.Message }
+// Error is a refusal: one of the sentinels above with its public message.
+type Error = refusal.Error
 
 func invalid(format string, args ...any) *Error {
 	return &Error{Kind: ErrInvalidParameter, Message: "Invalid parameter: " + fmt.Sprintf(format, args...)}
