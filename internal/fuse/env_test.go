@@ -57,10 +57,16 @@ func logger(t *testing.T) *slog.Logger {
 
 func newMount(t *testing.T) *testMount {
 	t.Helper()
+	return newMountSpace(t, nil)
+}
+
+// newMountSpace is newMount with the engine's space guard (nil: none).
+func newMountSpace(t *testing.T, space engine.SpaceGuard) *testMount {
+	t.Helper()
 	needFUSE(t)
 	ctx := context.Background()
 	m := &testMount{t: t}
-	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: logger(t)})
+	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: logger(t), Space: space})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package fuse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -33,11 +34,12 @@ type wstate struct {
 	inflight      []span
 	inflightBytes int64
 	// sent are written UNSTABLE and not yet covered by a COMMIT with
-	// their verifier: kept to be resent.
+	// their verifier, or not written at all (a write or COMMIT failed):
+	// kept to be resent, in the order they were written.
 	sent      []wrange
 	sentBytes int64
-	// err is the first failure of a background write, returned by the
-	// next fsync or close.
+	// err is the first failure of a background write whose data could not
+	// be kept (the file is gone), returned by the next fsync or close.
 	err error
 	// size is the end of the highest write while the file is dirty (the
 	// server's size may lag).
@@ -52,6 +54,10 @@ type wrange struct {
 	verf   [proto.WriteVerfSize]byte
 	epoch  uint64 // session epoch when it was sent
 	stable bool   // the server answered FILE_SYNC
+	// resend: the server may not hold it (its write failed, or a COMMIT
+	// failed): it is written again before the next COMMIT, and so is
+	// every range after it (the newest data lands last).
+	resend bool
 }
 
 // readahead is a file's sequential read state (guarded by node.mu).
@@ -120,6 +126,16 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	io := n.f.o.IOSize
 	n.mu.Lock()
 	w := n.wLocked()
+	if w.sentBytes+w.inflightBytes > n.f.o.MaxDirtyBytes {
+		// Data kept after a failure (no space) fills the bound: commit
+		// it first, and refuse this write while that fails, so that a
+		// writer retrying on a full disk does not grow the memory held.
+		n.mu.Unlock()
+		if e := n.commit(ctx); e != 0 {
+			return 0, e
+		}
+		n.mu.Lock()
+	}
 	w.auth = handleAuth(f, n, ctx)
 	n.ra.chunks = nil
 	if !w.dirty() {
@@ -221,15 +237,37 @@ func (n *node) writeDone(sp span, data []byte, verf [proto.WriteVerfSize]byte, s
 	}
 	w.inflightBytes -= int64(len(data))
 	if err != nil {
-		if w.err == nil {
-			w.err = err
+		if e := errno(err); e == syscall.ESTALE || e == syscall.ENOENT {
+			// The file is gone: nothing to keep the data for.
+			if w.err == nil {
+				w.err = err
+			}
+		} else {
+			// No space, an I/O error: the data is kept and written
+			// again at the next fsync or close, which fail until it
+			// is on the server and committed — never reporting it
+			// stable meanwhile.
+			w.sent = append(w.sent, wrange{off: sp.off, data: data, epoch: epoch, resend: true})
+			w.sentBytes += int64(len(data))
 		}
-		n.f.log.Error("background write failed; reported at the next fsync or close", "path", n.path(), "off", sp.off, "len", len(data), "err", err)
-	} else if !stable {
-		w.sent = append(w.sent, wrange{off: sp.off, data: data, verf: verf, epoch: epoch})
+		n.f.log.Error("background write failed; retried at the next fsync or close, which fail until it succeeds", "path", n.path(), "off", sp.off, "len", len(data), "err", err)
+	} else if !stable || w.overlapsSent(sp) {
+		// A stable write over a range kept for resending is kept too:
+		// it is written again after that range, so it stays on top.
+		w.sent = append(w.sent, wrange{off: sp.off, data: data, verf: verf, epoch: epoch, stable: stable})
 		w.sentBytes += int64(len(data))
 	}
 	w.cond.Broadcast()
+}
+
+// overlapsSent reports whether sp overlaps a range kept for resending.
+func (w *wstate) overlapsSent(sp span) bool {
+	for _, r := range w.sent {
+		if r.off < sp.end && sp.off < r.off+int64(len(r.data)) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeRange writes data at off with the given stability (continuing
@@ -271,8 +309,11 @@ func (n *node) writeBack(ctx context.Context) syscall.Errno {
 
 // commit writes back, COMMITs and checks the verifier: ranges written
 // under another verifier (the server restarted) are resent and committed
-// again. It returns the first error of this file's writes since the last
-// fsync/close, or EIO for data lost in a failover.
+// again. Data whose write or COMMIT failed (no space, an I/O error) is
+// kept and written again by the next commit: every fsync or close fails
+// until it is committed, so a retried fsync never reports lost data
+// stable. It returns that failure, the first error of this file's writes
+// whose data could not be kept, or EIO for data lost in a failover.
 func (n *node) commit(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	w := n.wLocked()
@@ -289,16 +330,22 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 	auth := w.auth
 	n.mu.Unlock()
 
-	e := n.commitRanges(ctx, auth, ranges)
-	if e == syscall.EINTR {
+	e, lost := n.commitRanges(ctx, auth, ranges)
+	if e != 0 && !lost {
+		// Kept, before what was written meanwhile (newer data), for
+		// the next fsync or close.
 		n.mu.Lock()
 		w.sent = append(ranges, w.sent...)
 		for _, r := range ranges {
 			w.sentBytes += int64(len(r.data))
 		}
-		w.err = werr
+		if e == syscall.EINTR {
+			w.err = werr
+		}
 		n.mu.Unlock()
-		return e
+		if e == syscall.EINTR {
+			return e
+		}
 	}
 	n.settle()
 	if werr != nil {
@@ -307,61 +354,118 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 	return e
 }
 
-func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange) syscall.Errno {
+// commitRanges writes again what the server may not hold, COMMITs, and
+// writes again what was written under another verifier, until every range
+// is committed. It updates ranges in place (verifiers, resend marks);
+// lost reports data lost in a failover (the ranges are to be dropped),
+// otherwise the ranges are kept after an error.
+func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange) (e syscall.Errno, lost bool) {
 	if len(ranges) == 0 {
-		return 0
+		return 0, false
 	}
 	c := n.f.sess.Client(auth)
 	for attempt := 0; ; attempt++ {
 		cur := n.f.sess.Epoch()
-		var lost int64
+		var lostBytes int64
 		for _, r := range ranges {
-			if r.epoch != cur {
-				lost += int64(len(r.data))
+			if r.epoch != cur && !r.resend && !r.stable {
+				lostBytes += int64(len(r.data))
 			}
 		}
-		if lost > 0 {
-			n.f.log.Error("uncommitted writes lost in a failover", "path", n.path(), "bytes", lost, "err", errLost)
-			return syscall.EIO
+		if lostBytes > 0 {
+			n.f.log.Error("uncommitted writes lost in a failover", "path", n.path(), "bytes", lostBytes, "err", errLost)
+			return syscall.EIO, true
+		}
+		resentAll := len(ranges) > 0 && ranges[0].resend
+		if e := n.resend(ctx, auth, ranges); e != 0 {
+			return e, false
 		}
 		res, err := c.Commit(ctx, n.fh, 0, 0)
 		if err != nil {
 			if ctx.Err() != nil {
-				return syscall.EINTR
+				return syscall.EINTR, false
 			}
-			n.f.log.Error("commit failed", "path", n.path(), "err", err)
-			return errno(err)
+			// The server may have dropped any of them (a failed
+			// write-back): all are written again, at once if they
+			// were not just now, else at the next fsync or close.
+			for i := range ranges {
+				ranges[i].resend = ranges[i].resend || !ranges[i].stable
+			}
+			if !resentAll && attempt < 5 {
+				continue
+			}
+			n.f.log.Error("commit failed; the data is kept and written again at the next fsync or close", "path", n.path(), "err", err)
+			return errno(err), false
 		}
 		if n.f.sess.Epoch() != cur {
 			continue // switched during the COMMIT: recheck
 		}
-		var stale []int
-		for i, r := range ranges {
-			if !r.stable && r.verf != res.Verf {
-				stale = append(stale, i)
+		stale := 0
+		for i := range ranges {
+			if r := &ranges[i]; !r.stable && r.verf != res.Verf {
+				r.resend = true
+				stale++
 			}
 		}
-		if len(stale) == 0 {
-			return 0
+		if stale == 0 {
+			return 0, false
 		}
 		if attempt >= 5 {
 			n.f.log.Error("write verifier keeps changing; giving up", "path", n.path())
-			return syscall.EIO
+			return syscall.EIO, false
 		}
-		n.f.log.Warn("write verifier changed (server restarted); resending uncommitted data", "path", n.path(), "ranges", len(stale))
-		for _, i := range stale {
-			r := &ranges[i]
-			epoch := n.f.sess.Epoch()
-			verf, stable, err := n.writeRange(ctx, auth, r.off, r.data, proto.Unstable)
-			if err != nil {
-				if ctx.Err() != nil {
-					return syscall.EINTR
-				}
-				n.f.log.Error("resend failed", "path", n.path(), "err", err)
-				return errno(err)
+		n.f.log.Warn("write verifier changed (server restarted or lost data); resending uncommitted data", "path", n.path(), "ranges", stale)
+	}
+}
+
+// resend writes again, in order, the first range marked resend and every
+// range after it: a later range may overlap it, and must land after it.
+func (n *node) resend(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange) syscall.Errno {
+	first := slices.IndexFunc(ranges, func(r wrange) bool { return r.resend })
+	if first < 0 {
+		return 0
+	}
+	for i := first; i < len(ranges); i++ {
+		r := &ranges[i]
+		epoch := n.f.sess.Epoch()
+		verf, stable, err := n.writeRange(ctx, auth, r.off, r.data, proto.Unstable)
+		if err != nil {
+			r.resend = true
+			if ctx.Err() != nil {
+				return syscall.EINTR
 			}
-			r.verf, r.stable, r.epoch = verf, stable, epoch
+			n.f.log.Error("resend failed; the data is kept and written again at the next fsync or close", "path", n.path(), "err", err)
+			return errno(err)
 		}
+		r.verf, r.stable, r.epoch, r.resend = verf, stable, epoch, false
+	}
+	return 0
+}
+
+// dropKept drops, at the last close, the data kept after a failed write
+// or COMMIT, when the file has at most maxOpens open file descriptions:
+// that close's flush (and every fsync before) reported the failure, and a
+// file nobody has open holds no memory for it; the next opener starts
+// clean, as with Linux's per-open write-back errors.
+func (n *node) dropKept(maxOpens int) {
+	n.mu.Lock()
+	w := n.wLocked()
+	var kept, bytes int
+	for _, r := range w.sent {
+		if r.resend {
+			kept++
+			bytes += len(r.data)
+		}
+	}
+	if kept > 0 && n.opens <= maxOpens && len(w.inflight) == 0 && len(w.pending) == 0 {
+		w.sent, w.sentBytes = nil, 0
+	} else {
+		kept = 0
+	}
+	n.mu.Unlock()
+	if kept > 0 {
+		n.f.log.Error("data not written (its failure was reported by fsync and close) dropped at the last close", "path", n.path(), "ranges", kept, "bytes", bytes)
+		n.settle()
 	}
 }
 
@@ -424,7 +528,9 @@ func (n *node) loseUncommitted(epoch uint64) {
 	kept := w.sent[:0]
 	for _, r := range w.sent {
 		if r.epoch < epoch {
-			lost += int64(len(r.data))
+			if !r.stable {
+				lost += int64(len(r.data))
+			}
 			continue
 		}
 		kept = append(kept, r)
@@ -544,7 +650,17 @@ func (n *node) readAt(ctx context.Context, auth rpc.OpaqueAuth, dest []byte, off
 	return nr, nil
 }
 
-func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno { return n.commit(ctx) }
+// Flush (every close) commits; if that fails and this is the file's only
+// open file description, the data kept for resending is dropped: the
+// close reports the failure (the kernel's RELEASE comes later, maybe
+// after the next open).
+func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno {
+	e := n.commit(ctx)
+	if e != 0 {
+		n.dropKept(1)
+	}
+	return e
+}
 
 func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Errno {
 	return n.commit(ctx)
@@ -555,13 +671,17 @@ func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Err
 func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
 	n.mu.Lock()
 	n.opens--
+	last := n.opens == 0
 	var silly string
 	var dir *node
-	if n.opens == 0 && n.silly != "" {
+	if last && n.silly != "" {
 		silly, dir = n.silly, n.sillyDir
 		n.silly, n.sillyDir = "", nil
 	}
 	n.mu.Unlock()
+	if last {
+		defer n.dropKept(0)
+	}
 	if silly != "" {
 		n.commit(ctx) // nothing may land after the name is gone
 		res, err := dir.f.client(ctx).Remove(ctx, dir.fh, silly)
