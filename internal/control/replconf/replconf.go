@@ -47,6 +47,11 @@ type Config struct {
 	// before a resync overwrote it.
 	KeptCopy string `json:"keptCopy,omitempty"`
 	Deleting bool   `json:"deleting,omitempty"`
+	// MaxPromotionLag is the promotion guard (regionfs's policy, 0 for
+	// none): Failover refuses to promote a replica further behind than
+	// this unless forced. DeleteReplicationConfiguration keeps AWS's
+	// semantics and always promotes.
+	MaxPromotionLag time.Duration `json:"maxPromotionLag,omitempty"`
 }
 
 // Tombstone remembers a configuration this region deleted, so that a
@@ -546,6 +551,10 @@ func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*repli
 			c = x
 		}
 	}
+	var guard time.Duration
+	if c != nil {
+		guard = c.MaxPromotionLag
+	}
 	m.mu.Unlock()
 	if c == nil {
 		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
@@ -553,7 +562,73 @@ func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*repli
 		}
 		return nil, control.Errorf(control.ErrReplicationNotFound, "%s is not the destination of a replication configuration in %s.", fsID, m.o.Name)
 	}
+	if guard > 0 && !force {
+		if err := m.checkPromotionLag(c, guard); err != nil {
+			return nil, err
+		}
+	}
 	return m.promoteDestination(ctx, c, true, force)
+}
+
+// checkPromotionLag refuses (ErrConflict) the promotion of c's replica
+// when its recovery point is older than limit, saying what would be lost.
+func (m *Manager) checkPromotionLag(c *Config, limit time.Duration) error {
+	st, ok := m.o.Node.InboundStatus(c.ID)
+	if !ok {
+		return nil // not running here: promoteDestination says so
+	}
+	now := m.o.Clock()
+	if st.LastReplicated.IsZero() {
+		// Not heard from the source since this region started: the time
+		// of the last change applied is the recovery point (the lag is at
+		// most now minus that).
+		if rep, err := m.o.Engine.Replica(st.FS); err == nil && rep.Consistent() {
+			_, _, st.LastReplicated = rep.Applied()
+		}
+	}
+	if st.LastReplicated.IsZero() {
+		return control.Errorf(control.ErrConflict, "The replica %s has no recovery point yet (initial sync); the promotion policy allows at most %s of lag. Use force to promote anyway.", c.DestFileSystemID, limit)
+	}
+	lag := st.Lag(now)
+	if lag <= limit {
+		return nil
+	}
+	lost := "an unknown number of transactions: the source has not been heard from since this region started"
+	if !st.LastContact.IsZero() && st.SourceDurable >= st.Applied {
+		lost = fmt.Sprintf("at least %d transactions the source reported durable, last heard from at %s",
+			st.SourceDurable-st.Applied, st.LastContact.UTC().Format(time.RFC3339))
+	}
+	return control.Errorf(control.ErrConflict, "The replica %s is %s behind its source %s in %s, more than the promotion policy's %s: its recovery point is seq %d at %s, and promoting it loses the changes after that (%s). Use force to promote anyway.",
+		c.DestFileSystemID, lag.Round(time.Millisecond), c.SourceFileSystemID, c.SourceRegion, limit, st.Applied,
+		st.LastReplicated.UTC().Format(time.RFC3339Nano), lost)
+}
+
+// SetPolicy sets the promotion guard of the configuration fsID takes part
+// in, in this region (the destination's is the one Failover reads): a
+// replica further behind than maxLag is promoted only when forced; 0
+// removes the guard.
+func (m *Manager) SetPolicy(_ context.Context, fsID string, maxLag time.Duration) (Description, error) {
+	if maxLag < 0 || maxLag > 365*24*time.Hour {
+		return Description{}, control.Errorf(control.ErrValidation, "The maximum promotion lag must be between 0 and 8760h.")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cs := m.findLocked(fsID)
+	if len(cs) == 0 {
+		return Description{}, control.Errorf(control.ErrReplicationNotFound, "%s is not part of a replication configuration in %s.", fsID, m.o.Name)
+	}
+	var last *Config
+	for _, c := range cs {
+		n := *c
+		n.MaxPromotionLag = maxLag
+		if err := m.save(&n); err != nil {
+			return Description{}, err
+		}
+		c.MaxPromotionLag = maxLag
+		last = c
+	}
+	m.log.Info("replication policy set", "replication", last.ID, "fs_id", fsID, "max_promotion_lag", maxLag)
+	return m.describeLocked(last), nil
 }
 
 func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource bool) (*replication.Promotion, error) {

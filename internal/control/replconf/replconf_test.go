@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -339,5 +340,70 @@ func TestLossReport(t *testing.T) {
 	}
 	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 3 || losses[2].Paths[0] != "/lost2" || losses[0].Op != "mkdir" {
 		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
+	}
+}
+
+// The promotion guard: a failover of a replica staler than the
+// configuration's policy is refused (saying the recovery point and what
+// is lost) unless forced; the policy survives a restart; bad values are
+// refused.
+func TestPromotionGuard(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	if _, err := b.m.SetPolicy(ctx, d.DestFileSystemID, -time.Second); !errors.Is(err, control.ErrValidation) {
+		t.Fatalf("negative lag: %v", err)
+	}
+	if _, err := b.m.SetPolicy(ctx, "fs-0123456789abcdef0", time.Second); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("unknown file system: %v", err)
+	}
+	got, err := b.m.SetPolicy(ctx, d.DestFileSystemID, 200*time.Millisecond)
+	if err != nil || got.MaxPromotionLag != 200*time.Millisecond {
+		t.Fatalf("set policy: %+v %v", got.MaxPromotionLag, err)
+	}
+	a.stop() // the source region goes down; the replica ages
+	b.stop()
+	b.restart()
+	if ds, err := b.m.Describe(ctx, d.DestFileSystemID); err != nil || ds[0].MaxPromotionLag != 200*time.Millisecond {
+		t.Fatalf("policy after a restart: %+v %v", ds, err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	_, err = b.m.Failover(ctx, d.DestFileSystemID, false)
+	if !errors.Is(err, control.ErrConflict) || !strings.Contains(err.Error(), "recovery point is seq") || !strings.Contains(err.Error(), "promotion policy") {
+		t.Fatalf("failover of a stale replica: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	if b.protection(d.DestFileSystemID) != control.ProtectionReplicating {
+		t.Fatal("a refused failover changed the replica's protection")
+	}
+	p, err := b.m.Failover(ctx, d.DestFileSystemID, true)
+	if err != nil || p == nil || p.Seq == 0 {
+		t.Fatalf("forced failover: %+v %v", p, err)
+	}
+	if b.protection(d.DestFileSystemID) != control.ProtectionEnabled {
+		t.Fatal("the forced failover did not promote")
+	}
+}
+
+// Without a policy, or within it, failover promotes at once.
+func TestPromotionGuardWithinPolicy(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	if _, err := b.m.SetPolicy(ctx, d.DestFileSystemID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.m.Failover(ctx, d.DestFileSystemID, false); err != nil {
+		t.Fatalf("failover within the policy: %v", err)
 	}
 }
