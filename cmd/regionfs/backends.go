@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -34,7 +35,8 @@ func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cac
 		}
 		cc := s.Pool().Config().ConnConfig
 		log.Info("metadata in PostgreSQL", "database", cc.Database, "host", cc.Host, "node", cfg.Cluster.Node)
-		l, err := acquireRegionLease(ctx, s, cfg.Region, cfg.Cluster.Node, cfg.Cluster.Lease, log, onLost)
+		host, _ := os.Hostname()
+		l, err := acquireRegionLease(ctx, s, cfg.Region, cfg.Cluster.Node, host, cfg.Cluster.Lease, log, onLost)
 		if err != nil {
 			s.Close()
 			return nil, nil, err

@@ -24,6 +24,12 @@ import (
 // which no commit fences, waits while the lease is not surely running
 // (valid). When another node did take the region over (the token
 // changed), onLost ends the process: it could no longer commit.
+//
+// Nodes announce themselves in the database and send a heartbeat with
+// every poll (standby) or renewal (owner). A node drained with `regionfs
+// cluster drain` takes no region over; when it owns the region and
+// another node that is not draining is alive, it closes drained so that
+// the node stops cleanly and hands the region over.
 type regionLease struct {
 	store   *pgkv.Store
 	name    string
@@ -34,6 +40,12 @@ type regionLease struct {
 	token   int64
 	stop    chan struct{}
 	stopped chan struct{}
+	// drained is closed when the node, drained, is to hand the region
+	// over (it goes on renewing the lease until release).
+	drained chan struct{}
+	// drainWait: drained, but without a node to hand over to (logged
+	// once; renewal goroutine only).
+	drainWait bool
 	// until is when the lease surely runs out (UnixNano, local clock):
 	// the send time of the last successful grant or renewal plus ttl less
 	// a margin for clock rate differences.
@@ -50,11 +62,35 @@ func leaseName(region string) string { return "region/" + region }
 
 // acquireRegionLease waits until this node owns the region (ctx ends the
 // wait), then renews it in the background.
-func acquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder string, ttl time.Duration, log *slog.Logger, onLost func(error)) (*regionLease, error) {
+func acquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder, addr string, ttl time.Duration, log *slog.Logger, onLost func(error)) (*regionLease, error) {
 	l := &regionLease{store: s, name: leaseName(region), holder: holder, ttl: ttl, log: log, onLost: onLost,
-		stop: make(chan struct{}), stopped: make(chan struct{})}
-	waiting := false
+		stop: make(chan struct{}), stopped: make(chan struct{}), drained: make(chan struct{})}
+	if err := s.Announce(ctx, holder, addr); err != nil {
+		return nil, err
+	}
+	waiting, draining := false, false
 	for {
+		// The heartbeat tells the owner this node could take over; a
+		// drained node takes nothing over.
+		d, _, err := s.Heartbeat(ctx, holder)
+		if err != nil {
+			log.Warn("node heartbeat failed", "node", holder, "err", err)
+		} else if d != draining {
+			draining = d
+			if d {
+				log.Warn("this node is drained: it takes no region over (regionfs cluster drain --undo lifts it)", "node", holder, "lease", l.name)
+			} else {
+				log.Info("drain lifted: this node may take the region over", "node", holder, "lease", l.name)
+			}
+		}
+		if draining {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("waiting for the region's lease: %w", ctx.Err())
+			case <-time.After(min(500*time.Millisecond, ttl/4)):
+			}
+			continue
+		}
 		sent := time.Now()
 		got, ok, err := s.Acquire(ctx, l.name, holder, ttl)
 		if err != nil {
@@ -107,6 +143,7 @@ func (l *regionLease) renew(last time.Time) {
 						"unrenewed_for", sent.Sub(last).Round(time.Millisecond))
 				}
 				last = sent
+				l.checkDrain()
 				break
 			}
 			if errors.Is(err, pgkv.ErrFenced) {
@@ -129,6 +166,47 @@ func (l *regionLease) renew(last time.Time) {
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// checkDrain sends the node's heartbeat and, when the node is drained and
+// another node that is not is alive to take the region over, closes
+// l.drained (once).
+func (l *regionLease) checkDrain() {
+	select {
+	case <-l.drained:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
+	defer cancel()
+	draining, _, err := l.store.Heartbeat(ctx, l.holder)
+	if err != nil {
+		l.log.Warn("node heartbeat failed", "node", l.holder, "err", err)
+		return
+	}
+	if !draining {
+		l.drainWait = false
+		return
+	}
+	nodes, err := l.store.Nodes(ctx)
+	if err != nil {
+		l.log.Warn("draining: cannot list the nodes", "err", err)
+		return
+	}
+	for _, n := range nodes {
+		// Alive: a standby's heartbeat comes at least every ttl/4.
+		if n.Name != l.holder && !n.Draining && n.Age < l.ttl {
+			l.log.Warn("this node is drained: stopping, so that another node takes the region over", "node", l.holder,
+				"lease", l.name, "standby", n.Name)
+			close(l.drained)
+			return
+		}
+	}
+	if !l.drainWait {
+		l.drainWait = true
+		l.log.Warn("this node is drained, but no other live node that is not drained can take the region over: keeping it",
+			"node", l.holder, "lease", l.name)
 	}
 }
 

@@ -347,7 +347,15 @@ func (n *node) serveUntilDone(ctx context.Context) error {
 	if err := n.startAPI(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	var drained <-chan struct{}
+	if n.lease != nil {
+		drained = n.lease.drained
+	}
+	select {
+	case <-ctx.Done():
+	case <-drained:
+		n.log.Warn("drained: stopping and handing the region over")
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	return n.close(sctx)

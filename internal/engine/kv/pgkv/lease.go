@@ -269,7 +269,8 @@ func (s *Store) Leases(ctx context.Context, prefix string) ([]Lease, error) {
 // Node is a node sharing the database, as it announced itself.
 type Node struct {
 	Name string
-	// Addr is where the node serves its peers (replication streams).
+	// Addr is where the node runs (a host name or an address), as it
+	// announced it.
 	Addr string
 	// Draining: the node is to give its leases up and take no new ones.
 	Draining bool
@@ -279,7 +280,7 @@ type Node struct {
 	Age           time.Duration
 }
 
-// Announce records that node runs (and where it serves its peers); a node
+// Announce records that node runs (and where: addr); a node
 // that announced itself before keeps its drain flag.
 func (s *Store) Announce(ctx context.Context, node, addr string) error {
 	err := s.retry(ctx, "announce node", func(ctx context.Context) error {
@@ -310,6 +311,19 @@ func (s *Store) SetDraining(ctx context.Context, node string, on bool) (bool, er
 		return false, fmt.Errorf("pgkv: drain node %s: %w", node, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// Heartbeat records that node is alive and reports its drain flag. known
+// is false when the node has not announced itself (Announce).
+func (s *Store) Heartbeat(ctx context.Context, node string) (draining, known bool, err error) {
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.schema+`.nodes SET seen = clock_timestamp() WHERE name = $1 RETURNING draining`, node).Scan(&draining)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("pgkv: heartbeat of node %s: %w", node, err)
+	}
+	return draining, true, nil
 }
 
 // Nodes lists the nodes that announced themselves, by name.

@@ -464,8 +464,23 @@ func TestNodes(t *testing.T) {
 	if ns[1].Name != "node-b" || !ns[1].Draining || ns[1].Addr != "node-b:7444" || ns[1].Age < 50*time.Millisecond {
 		t.Fatalf("node-b: %+v", ns[1])
 	}
+	// A heartbeat reports the drain flag and moves seen: node-b's is now
+	// the later one.
+	if d, known, err := s.Heartbeat(ctx, "node-a"); err != nil || !known || d {
+		t.Fatalf("heartbeat of node-a: draining %v, known %v, %v", d, known, err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if d, known, err := s.Heartbeat(ctx, "node-b"); err != nil || !known || !d {
+		t.Fatalf("heartbeat of the draining node-b: draining %v, known %v, %v", d, known, err)
+	}
+	if ns, err := s.Nodes(ctx); err != nil || ns[1].Age >= ns[0].Age {
+		t.Fatalf("node-b after its heartbeat: %+v %v", ns, err)
+	}
 	if err := s.Depart(ctx, "node-b"); err != nil {
 		t.Fatal(err)
+	}
+	if _, known, err := s.Heartbeat(ctx, "node-b"); err != nil || known {
+		t.Fatalf("heartbeat of a departed node: known %v, %v", known, err)
 	}
 	if ns, err := s.Nodes(ctx); err != nil || len(ns) != 1 {
 		t.Fatalf("after departure: %+v %v", ns, err)

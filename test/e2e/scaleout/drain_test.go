@@ -1,0 +1,201 @@
+package scaleoute2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+)
+
+// TestDrain: two nodes of one region; `regionfs cluster drain` on the
+// owner while a client writes: the owner stops cleanly (exit status 0),
+// the standby takes the region over at once (no lease to wait out), the
+// client resumes on the same address with the same handles and nothing
+// acknowledged is lost. Restarted, the drained node stays a standby.
+func TestDrain(t *testing.T) {
+	metadata, blocks := backends(t)
+	bin := buildBinary(t)
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5c", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newNode(t, bin, shared, "node-a", metadata, blocks)
+	b := newNode(t, bin, shared, "node-b", metadata, blocks)
+	a.start()
+	waitAPI(t, a)
+	b.start()
+	waitLog(t, b, "standby: another node owns the region")
+	ip := fileSystemWithTarget(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ack := &acked{files: map[int]proto.FH{}}
+	resumed := make(chan time.Time, 1)
+	var drainedAt time.Time
+	stop := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		c, err := dial(ctx, ip)
+		if err != nil {
+			writerDone <- err
+			return
+		}
+		failed := false
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				c.nc.Close()
+				writerDone <- nil
+				return
+			default:
+			}
+			for {
+				fh, err := writeFile(ctx, c, i)
+				if err == nil {
+					ack.mu.Lock()
+					ack.files[i] = fh
+					ack.mu.Unlock()
+					if failed {
+						failed = false
+						select {
+						case resumed <- time.Now():
+						default:
+						}
+					}
+					break
+				}
+				if ctx.Err() != nil {
+					writerDone <- fmt.Errorf("file %d: %w", i, err)
+					return
+				}
+				failed = true
+				c.nc.Close()
+				for {
+					if c, err = dial(ctx, ip); err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						writerDone <- fmt.Errorf("reconnect: %w", err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+	}()
+	waitFiles(t, ack, 20)
+
+	drainedAt = time.Now()
+	out, err := exec.Command(bin, "cluster", "drain", "--config", a.cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster drain: %v\n%s", err, out)
+	}
+	t.Logf("$ regionfs cluster drain --config node-a.yaml\n%s", out)
+	select {
+	case err := <-a.done:
+		a.done <- err
+		if err != nil {
+			t.Fatalf("drained node-a exited with %v\n%s", err, tail(a.logText(), 40))
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("drained node-a still runs after 60 s\n%s", tail(a.logText(), 40))
+	}
+	stoppedAt := time.Now()
+	n := count(ack)
+	waitFiles(t, ack, n+20)
+	close(stop)
+	if err := <-writerDone; err != nil {
+		t.Fatalf("writer: %v\nnode-b log:\n%s", err, b.logText())
+	}
+	var gap string
+	select {
+	case r := <-resumed:
+		gap = fmt.Sprintf("first acknowledged write after a failed one %v after the drain command (node-a stopped after %v)",
+			r.Sub(drainedAt).Round(time.Millisecond), stoppedAt.Sub(drainedAt).Round(time.Millisecond))
+	default:
+		gap = fmt.Sprintf("no write failed (node-a stopped %v after the drain command)", stoppedAt.Sub(drainedAt).Round(time.Millisecond))
+	}
+	t.Logf("drain: %s; %d files before node-a stopped, %d in all", gap, n, count(ack))
+	for _, want := range []string{"this node is drained: stopping, so that another node takes the region over", "drained: stopping and handing the region over"} {
+		if !strings.Contains(a.logText(), want) {
+			t.Fatalf("node-a log lacks %q:\n%s", want, tail(a.logText(), 40))
+		}
+	}
+	if !strings.Contains(b.logText(), "took the region over") {
+		t.Fatalf("node-b did not take over:\n%s", b.logText())
+	}
+	checkAcked(t, ctx, ip, ack)
+
+	// Restarted, the drained node waits as a standby and takes nothing
+	// over; the list of nodes says so.
+	a.start()
+	waitLog(t, a, "this node is drained: it takes no region over")
+	out, err = exec.Command(bin, "cluster", "nodes", "--config", b.cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster nodes: %v\n%s", err, out)
+	}
+	t.Logf("$ regionfs cluster nodes --config node-b.yaml\n%s", out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "node-a standby true") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "node-b owner false") {
+		t.Fatalf("cluster nodes:\n%s", out)
+	}
+	// Lifting the drain leaves the owner as it is.
+	if out, err := exec.Command(bin, "cluster", "drain", "--undo", "--config", b.cfg, "--node", "node-a").CombinedOutput(); err != nil {
+		t.Fatalf("cluster drain --undo: %v\n%s", err, out)
+	}
+	waitLog(t, a, "drain lifted: this node may take the region over")
+	if a.exited() || b.exited() {
+		t.Fatalf("a node exited after the drain was lifted\nnode-a:\n%s\nnode-b:\n%s", tail(a.logText(), 20), tail(b.logText(), 20))
+	}
+}
+
+// waitLog waits until n's log holds s.
+func waitLog(t *testing.T, n *node, s string) {
+	t.Helper()
+	end := time.Now().Add(60 * time.Second)
+	for !strings.Contains(n.logText(), s) {
+		if n.exited() {
+			t.Fatalf("node %s exited\n%s", n.name, tail(n.logText(), 40))
+		}
+		if time.Now().After(end) {
+			t.Fatalf("node %s did not log %q in 60 s\n%s", n.name, s, tail(n.logText(), 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkAcked checks every acknowledged file through a new connection: the
+// same handle, the same content.
+func checkAcked(t *testing.T, ctx context.Context, ip string, ack *acked) {
+	t.Helper()
+	c, err := dial(ctx, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.nc.Close()
+	ack.mu.Lock()
+	defer ack.mu.Unlock()
+	for i, fh := range ack.files {
+		name := fmt.Sprintf("f%05d", i)
+		l, err := c.c.Lookup(ctx, c.root, name)
+		if err != nil {
+			t.Fatalf("acknowledged %s lost: %v", name, err)
+		}
+		if !bytes.Equal(l.FH, fh) {
+			t.Fatalf("%s: handle changed across the handover", name)
+		}
+		want := content(i)
+		r, err := c.c.Read(ctx, fh, 0, uint32(len(want)+1))
+		if err != nil || !bytes.Equal(r.Data, want) {
+			t.Fatalf("%s through its old handle: %d bytes, %v", name, len(r.Data), err)
+		}
+	}
+}
