@@ -130,8 +130,15 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	reserve := int64(cfg.Engine.ReservedSpace)
+	if cfg.Metadata != "" && cfg.Blocks != "" {
+		// Nothing the region stores is on this disk (only the block
+		// cache, which gives way): no reserve to give back to a metadata
+		// store's log or to deletions of block files.
+		reserve = -1
+	}
 	if n.space, err = space.Open(space.Options{Disk: dataDisk, MinFreeBytes: int64(cfg.Engine.MinFreeSpace),
-		ReserveBytes: int64(cfg.Engine.ReservedSpace), Logger: log, Registerer: n.reg}); err != nil {
+		ReserveBytes: reserve, Logger: log, Registerer: n.reg}); err != nil {
 		return err
 	}
 	if n.store == nil {

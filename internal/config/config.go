@@ -324,7 +324,8 @@ type Engine struct {
 	// InsufficientThroughputCapacity) and deletions still work (default
 	// 256MiB). ReservedSpace is the reserve file kept in the data
 	// directory and given back when the disk fills up, so that the region
-	// can restart and delete (default 128MiB). See package engine/space.
+	// can restart and delete (default 128MiB; none when both metadata and
+	// blocks are in shared stores). See package engine/space.
 	MinFreeSpace  Size `yaml:"min_free_space"`
 	ReservedSpace Size `yaml:"reserved_space"`
 }
