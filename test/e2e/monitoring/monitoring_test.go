@@ -417,7 +417,7 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 		_, ok := maxLag("us-west-2", "Name=FileSystemId,Value="+src, "Name=DestinationFileSystemId,Value="+dst)
 		return ok
 	})
-	if out := aws.must("cloudwatch", "list-metrics", "--namespace", "AWS/EFS", "--output", "text"); !strings.Contains(out, "StorageBytes") && !strings.Contains(out, src) {
+	if out := aws.must("cloudwatch", "list-metrics", "--namespace", "AWS/EFS", "--metric-name", "TimeSinceLastSync", "--output", "text"); !strings.Contains(out, src) {
 		t.Fatalf("list-metrics: %s", out)
 	}
 
@@ -478,6 +478,18 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 	} else {
 		t.Logf("regionfs status:\n%s", out)
 	}
+	// The file system metrics of the source, published every minute.
+	testkit.WaitFor(t, "the source's file system metrics in list-metrics", 90*time.Second, func() bool {
+		out, _ := aws.run("cloudwatch", "list-metrics", "--namespace", "AWS/EFS", "--dimensions", "Name=FileSystemId,Value="+src,
+			"--query", "Metrics[].MetricName", "--output", "text")
+		for _, m := range []string{"StorageBytes", "ClientConnections", "DataReadIOBytes", "DataWriteIOBytes", "MetadataIOBytes",
+			"TotalIOBytes", "MeteredIOBytes", "PercentIOLimit", "PermittedThroughput", "TimeSinceLastSync"} {
+			if !strings.Contains(out, m) {
+				return false
+			}
+		}
+		return true
+	})
 	// The lag keeps growing at the source while the destination is gone.
 	if lag, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src); !ok || lag < 5 {
 		t.Fatalf("lag at the source with the destination down: %v %v", lag, ok)
