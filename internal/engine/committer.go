@@ -78,6 +78,10 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 func (fs *FS) run() {
 	defer close(fs.done)
 	group := make([]*op, 0, fs.e.opts.MaxGroup)
+	// prev is the size of the last group, peak the largest of the recent
+	// ones, last how long the last commit took: see the wait below.
+	var prev, peak, peakAge int
+	var last time.Duration
 	for {
 		group = group[:0]
 		select {
@@ -94,6 +98,24 @@ func (fs *FS) run() {
 				}
 			}
 		}
+		if prev > 1 && peak > 1 {
+			// Several submitters are active (the last group had more than
+			// one operation), and some are between a reply and their next
+			// call: wait a little (at most half a commit) for up to as
+			// many as the recent peak, so that one sync covers them all
+			// instead of every other one. A lone submitter never waits.
+			t := time.NewTimer(min(last/2, maxGroupWait))
+		wait:
+			for len(group) < min(peak, cap(group)) {
+				select {
+				case o := <-fs.queue:
+					group = append(group, o)
+				case <-t.C:
+					break wait
+				}
+			}
+			t.Stop()
+		}
 	collect:
 		for len(group) < cap(group) {
 			select {
@@ -103,9 +125,18 @@ func (fs *FS) run() {
 				break collect
 			}
 		}
+		start := time.Now()
 		fs.commitGroup(group)
+		last, prev = time.Since(start), len(group)
+		if peakAge++; len(group) >= peak || peakAge > 64 {
+			peak, peakAge = len(group), 0
+		}
 	}
 }
+
+// maxGroupWait bounds how long the committer waits for more operations
+// before a group commit.
+const maxGroupWait = 500 * time.Microsecond
 
 // commitGroup runs the operations of a group against one batch, each as its
 // own journaled transaction, and commits them with one synced write.
