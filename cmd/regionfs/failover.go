@@ -115,7 +115,7 @@ after the recovery point of the replica that was promoted without it.`,
 	cmd.Flags().StringVar(&region, "region", "", "region of the file system (default: AWS_REGION)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "API endpoint (default: AWS_ENDPOINT_URL_EFS)")
 	cmd.Flags().BoolVar(&planned, "planned", false, "hand over from the source without losing a change")
-	cmd.Flags().BoolVar(&force, "force", false, "with hard fencing: do not wait for the source's lease to run out")
+	cmd.Flags().BoolVar(&force, "force", false, "promote a replica staler than the promotion guard allows; with hard fencing, do not wait for the source's lease to run out")
 	cmd.Flags().BoolVar(&report, "report", false, "list the changes a former source lost to a failover")
 	cmd.Flags().IntVar(&max, "max", 10000, "with --report: list at most this many changes")
 	cmd.MarkFlagsMutuallyExclusive("planned", "report")

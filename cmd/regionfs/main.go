@@ -39,7 +39,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newNFSCmd())
 	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd(), newKeygenCmd())
-	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd(), newDrillCmd(), newClusterCmd())
+	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd(), newDrillCmd(), newClusterCmd(), newReplicationCmd())
 	root.AddCommand(newMountCmd(), newUmountCmd(), newInstallMountHelperCmd())
 	return root
 }

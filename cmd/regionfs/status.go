@@ -44,6 +44,9 @@ type replicationInfo struct {
 	LastError        string `json:",omitempty"`
 	KeptCopy         string `json:"KeptCopyFileSystemId,omitempty"`
 	InitialSync      syncInfo
+	// MaxPromotionLagSeconds is the promotion guard (regionfs replication
+	// policy), absent when there is none.
+	MaxPromotionLagSeconds *float64 `json:",omitempty"`
 }
 
 // syncInfo is the progress of an initial sync or resync.

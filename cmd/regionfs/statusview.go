@@ -101,6 +101,10 @@ func writeReplication(w io.Writer, r replicationInfo, now time.Time, d display, 
 	if s := syncLine(r, now, d, rates); s != "" {
 		line(s)
 	}
+	if g := r.MaxPromotionLagSeconds; g != nil {
+		line(fmt.Sprintf("  promotion guard: failover refuses a replica more than %s behind (unless --force)",
+			time.Duration(*g*float64(time.Second))))
+	}
 	if m := dst.StatusMessage; m != "" {
 		for _, l := range wrap(m, "  ! ", "    ", d.width) {
 			fmt.Fprintln(w, l)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,6 +94,72 @@ func (f *fakeManager) Failover(_ context.Context, fsID string, force bool) (*rep
 
 func (f *fakeManager) LossReport(context.Context, string, int) (replconf.Tombstone, []replconf.Change, bool, error) {
 	return replconf.Tombstone{}, nil, false, control.ErrReplicationNotFound
+}
+
+func (f *fakeManager) SetPolicy(_ context.Context, fsID string, maxLag time.Duration) (replconf.Description, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("policy %s %s", fsID, maxLag))
+	for i, c := range f.configs {
+		if c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
+			f.configs[i].MaxPromotionLag = maxLag
+			return f.configs[i], nil
+		}
+	}
+	return replconf.Description{}, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
+}
+
+// The replication policy operation: bad bodies are 400s that never reach
+// the manager; a good one sets the guard, which replication-status shows.
+func TestReplicationPolicy(t *testing.T) {
+	f := &fakeManager{}
+	srv := httptest.NewServer(Wrap(nil, f, nil))
+	defer srv.Close()
+	if _, err := f.Create(context.Background(), "fs-0123456789abcdef0", []replconf.Destination{{Region: "us-west-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	post := func(body string) (int, string, string) {
+		t.Helper()
+		res, err := http.Post(srv.URL+"/2015-02-01/regionfs/replication-policy", "application/json", stringsReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("x-amzn-ErrorType"), string(b)
+	}
+	for name, body := range map[string]string{
+		"not json":   "{",
+		"no lag":     `{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa"}`,
+		"negative":   `{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","MaxPromotionLagSeconds":-1}`,
+		"huge":       `{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","MaxPromotionLagSeconds":1e300}`,
+		"bad fs id":  `{"FileSystemId":"nope","MaxPromotionLagSeconds":1}`,
+		"string lag": `{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","MaxPromotionLagSeconds":"1"}`,
+	} {
+		if code, typ, body := post(body); code != 400 || typ != "BadRequest" || strings.Contains(body, "bad request:") {
+			t.Errorf("%s: %d %s %s", name, code, typ, body)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Fatalf("bad requests reached the manager: %v", f.calls)
+	}
+	if code, typ, _ := post(`{"FileSystemId":"fs-0bbbbbbbbbbbbbbbb","MaxPromotionLagSeconds":1}`); code != 404 || typ != "ReplicationNotFound" {
+		t.Errorf("unknown file system: %d %s", code, typ)
+	}
+	code, _, body := post(`{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","MaxPromotionLagSeconds":2.5}`)
+	if code != 200 || !strings.Contains(body, `"MaxPromotionLagSeconds":2.5`) || !strings.Contains(body, `"ReplicationId":"rc-1"`) {
+		t.Fatalf("set policy: %d %s", code, body)
+	}
+	res, err := http.Get(srv.URL + "/2015-02-01/regionfs/replication-status?FileSystemId=fs-0aaaaaaaaaaaaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), `"MaxPromotionLagSeconds":2.5`) {
+		t.Fatalf("replication-status without the policy: %s", b)
+	}
 }
 
 func client(t *testing.T, h http.Handler) *efs.Client {

@@ -25,6 +25,7 @@ type Manager interface {
 	PlannedFailover(ctx context.Context, fsID string) (*replconf.Promotion, error)
 	Failover(ctx context.Context, fsID string, force bool) (*replconf.Promotion, error)
 	LossReport(ctx context.Context, fsID string, max int) (replconf.Tombstone, []replconf.Change, bool, error)
+	SetPolicy(ctx context.Context, fsID string, maxLag time.Duration) (replconf.Description, error)
 }
 
 var _ Manager = (*replconf.Manager)(nil)
@@ -50,6 +51,7 @@ func Wrap(next http.Handler, m Manager, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /2015-02-01/regionfs/failover", h.failover)
 	h.mux.HandleFunc("GET /2015-02-01/regionfs/loss-report", h.lossReport)
 	h.mux.HandleFunc("GET /2015-02-01/regionfs/replication-status", h.replicationStatus)
+	h.mux.HandleFunc("POST /2015-02-01/regionfs/replication-policy", h.replicationPolicy)
 	return h
 }
 

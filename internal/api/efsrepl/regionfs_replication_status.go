@@ -54,6 +54,8 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		LastError      string    `json:"LastError,omitempty"`
 		KeptCopy       string    `json:"KeptCopyFileSystemId,omitempty"`
 		InitialSync    syncShape `json:"InitialSync"`
+		// MaxPromotionLagSeconds is the promotion guard (absent: none).
+		MaxPromotionLagSeconds *float64 `json:"MaxPromotionLagSeconds,omitempty"`
 	}
 	now := time.Now()
 	out := struct {
@@ -71,6 +73,10 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 				BytesDone: st.Sync.BytesDone, BytesTotal: st.Sync.BytesTotal, FilesDone: st.Sync.FilesDone, FilesTotal: st.Sync.FilesTotal,
 				KeysDone: st.Sync.KeysDone, KeysTotal: st.Sync.KeysTotal,
 				Started: epochPtr(st.Sync.Started), Finished: epochPtr(st.Sync.Finished)},
+		}
+		if d.MaxPromotionLag > 0 {
+			v := d.MaxPromotionLag.Seconds()
+			s.MaxPromotionLagSeconds = &v
 		}
 		if !d.LastReplicated.IsZero() {
 			lag := st.Lag(now).Seconds()

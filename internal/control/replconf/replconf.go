@@ -587,7 +587,7 @@ func (m *Manager) checkPromotionLag(c *Config, limit time.Duration) error {
 		}
 	}
 	if st.LastReplicated.IsZero() {
-		return control.Errorf(control.ErrConflict, "The replica %s has no recovery point yet (initial sync); the promotion policy allows at most %s of lag. Use force to promote anyway.", c.DestFileSystemID, limit)
+		return control.Errorf(control.ErrConflict, "The replica %s has no recovery point yet (initial sync); the promotion policy allows at most %s of lag. Use Force (regionfs failover --force) to promote anyway.", c.DestFileSystemID, limit)
 	}
 	lag := st.Lag(now)
 	if lag <= limit {
@@ -595,10 +595,10 @@ func (m *Manager) checkPromotionLag(c *Config, limit time.Duration) error {
 	}
 	lost := "an unknown number of transactions: the source has not been heard from since this region started"
 	if !st.LastContact.IsZero() && st.SourceDurable >= st.Applied {
-		lost = fmt.Sprintf("at least %d transactions the source reported durable, last heard from at %s",
+		lost = fmt.Sprintf("at least %d transactions the source reported durable when last heard from at %s, and whatever it committed since",
 			st.SourceDurable-st.Applied, st.LastContact.UTC().Format(time.RFC3339))
 	}
-	return control.Errorf(control.ErrConflict, "The replica %s is %s behind its source %s in %s, more than the promotion policy's %s: its recovery point is seq %d at %s, and promoting it loses the changes after that (%s). Use force to promote anyway.",
+	return control.Errorf(control.ErrConflict, "The replica %s is %s behind its source %s in %s, more than the promotion policy's %s: its recovery point is seq %d at %s, and promoting it loses the changes after that (%s). Use Force (regionfs failover --force) to promote anyway.",
 		c.DestFileSystemID, lag.Round(time.Millisecond), c.SourceFileSystemID, c.SourceRegion, limit, st.Applied,
 		st.LastReplicated.UTC().Format(time.RFC3339Nano), lost)
 }
