@@ -10,8 +10,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // fullDisk is a space guard whose disk is full while full is set, as
@@ -103,5 +106,58 @@ func (m *testMount) serverContent(t *testing.T, name string) []byte {
 		if eof || len(data) == 0 {
 			return out
 		}
+	}
+}
+
+// TestResendKeepsWriteOrder: data written UNSTABLE, the server restarts
+// (a new write verifier), then part of it is overwritten: at fsync the
+// client resends what the old verifier covered, and the newer overwrite
+// stays on top. Before, only the ranges of the old verifier were resent,
+// after the overwrite, and fsync reported success with the overwrite
+// replaced by the older data.
+func TestResendKeepsWriteOrder(t *testing.T) {
+	m := newMount(t)
+	want := make([]byte, 2<<20)
+	rand.NewChaCha8([32]byte{5}).Read(want)
+	f, err := os.Create(filepath.Join(m.dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	// The two pieces are on their way to the server (UNSTABLE): wait
+	// until it has them, then restart it (it writes them to the engine
+	// as it stops, and starts with another verifier).
+	c := m.sess.Client(client.Unix("t", 0, 0))
+	lr, err := c.Lookup(context.Background(), m.f.o.Root, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the server to hold both pieces", time.Minute, func() bool {
+		for _, off := range []int{0, 1 << 20} {
+			r, err := c.Read(context.Background(), lr.FH, uint64(off), 4096)
+			if err != nil || !bytes.Equal(r.Data, want[off:off+4096]) {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(100 * time.Millisecond) // for the replies to reach the client
+	m.stopServer()
+	m.startServer()
+	patch := bytes.Repeat([]byte{0x5a}, 8192)
+	if _, err := f.WriteAt(patch, 4096); err != nil {
+		t.Fatal(err)
+	}
+	copy(want[4096:], patch)
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync after the server restarted: %v", err)
+	}
+	got := m.serverContent(t, "f")
+	if !bytes.Equal(got, want) {
+		d := firstDiff(got, want)
+		t.Fatalf("the server holds %d bytes, first difference at %d (%x, want %x)", len(got), d, got[d:min(d+8, len(got))], want[d:min(d+8, len(want))])
 	}
 }
