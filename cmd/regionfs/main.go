@@ -29,8 +29,18 @@ func main() {
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "regionfs",
-		Short:         "Elastic file system with continuous cross-region replication",
+		Use:   "regionfs",
+		Short: "Elastic file system with continuous cross-region replication",
+		Long: `regionfs is a self-hosted elastic file system with continuous cross-region
+replication for disaster recovery. Clients mount it over NFSv3; operators
+drive it with the AWS EFS API (the aws CLI, boto3, the SDKs with an endpoint
+override) and fail over and back with the same calls as on AWS.
+
+'regionfs dev' runs two regions and the edge on loopback, to try it;
+'regionfs serve' runs one region of a real deployment and 'regionfs edge' its
+client endpoint; status, failover and failback are the operator's commands.
+'regionfs help production' summarises running it on two hosts
+(docs/production.md in the source tree has the whole guide).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionLine(),
@@ -40,6 +50,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newNFSCmd())
 	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd(), newKeygenCmd())
 	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd(), newDrillCmd(), newClusterCmd(), newReplicationCmd())
+	root.AddCommand(newManCmd())
+	root.AddCommand(helpTopics()...)
 	root.AddCommand(newMountCmd(), newUmountCmd(), newInstallMountHelperCmd())
 	return root
 }
