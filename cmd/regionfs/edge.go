@@ -29,7 +29,8 @@ stateless: it verifies each request's SigV4 signature and forwards it
 unchanged to the API listener of the region named in its credential scope.
 A region that is down is answered 503 ServiceUnavailableException within a
 second; the other regions keep working. Run several behind a load balancer.
-See examples/edge.yaml.`,
+See examples/edge.yaml. Under systemd (Type=notify,
+deploy/systemd/regionfs-edge.service) it reports READY=1 once it listens.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.LoadEdge(path)
@@ -47,7 +48,9 @@ See examples/edge.yaml.`,
 			if err != nil {
 				return err
 			}
-			return runEdge(cmd.Context(), e, cfg.Listen)
+			return runEdge(cmd.Context(), e, cfg.Listen, func() {
+				notifyReady(cmd.Context(), log, "edge serving on "+cfg.Listen)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "edge config file (YAML)")
@@ -86,11 +89,15 @@ func newEdge(cfg *config.Edge, log *slog.Logger, reg *prometheus.Registry) (*edg
 	})
 }
 
-// runEdge serves e on addr until ctx ends.
-func runEdge(ctx context.Context, e *edge.Edge, addr string) error {
+// runEdge serves e on addr until ctx ends; ready, when set, is called once
+// it listens.
+func runEdge(ctx context.Context, e *edge.Edge, addr string, ready func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("edge: listen: %w", err)
+	}
+	if ready != nil {
+		ready()
 	}
 	return serve.Run(ctx, e, ln, 30*time.Second)
 }

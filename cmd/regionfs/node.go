@@ -349,10 +349,14 @@ func (n *node) closeStorage() error {
 	return errors.Join(errs...)
 }
 
-// serveUntilDone runs the API until ctx ends, then closes the node.
-func (n *node) serveUntilDone(ctx context.Context) error {
+// serveUntilDone runs the API until ctx ends, then closes the node; ready,
+// when set, is called once the API serves (every listener is bound before).
+func (n *node) serveUntilDone(ctx context.Context, ready func()) error {
 	if err := n.startAPI(ctx); err != nil {
 		return err
+	}
+	if ready != nil {
+		ready()
 	}
 	var drained <-chan struct{}
 	if n.lease != nil {

@@ -23,7 +23,9 @@ region's HTTP API (EFS, EC2, CloudWatch, SNS, /metrics) on api.listen, every
 request SigV4-verified against the configured credentials.
 
 It runs until SIGINT or SIGTERM, then stops accepting, finishes requests in
-flight, makes buffered NFS writes durable and closes the store.`,
+flight, makes buffered NFS writes durable and closes the store. Under systemd
+(Type=notify, deploy/systemd/regionfs@.service) it reports READY=1 once the
+API and every mount target serve, and STOPPING=1 when it shuts down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -44,7 +46,9 @@ flight, makes buffered NFS writes durable and closes the store.`,
 				return err
 			}
 			log.Info("region serving", "region", cfg.Region, "api", cfg.API.Listen, "nfs_port", cfg.NFS.Port, "data_dir", cfg.DataDir)
-			err = n.serveUntilDone(ctx)
+			err = n.serveUntilDone(ctx, func() {
+				notifyReady(ctx, log, "region "+cfg.Region+" serving on "+cfg.API.Listen)
+			})
 			log.Info("region stopped", "region", cfg.Region, "err", err)
 			return err
 		},
