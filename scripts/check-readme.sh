@@ -16,7 +16,7 @@
 #
 #   flock /work/.ports.lock scripts/check-readme.sh
 #
-# CI runs it through cmd/regionfs's TestReadmeWalkthrough. Environment:
+# CI (.ci/run) runs it after the tests. Environment:
 # REGIONFS_DOCCHECK_KEEP=1 keeps the copy and dev's log for a look.
 set -euo pipefail
 
