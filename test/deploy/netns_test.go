@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func ip(t *testing.T, ns string, args ...string) {
 type service struct {
 	name   string
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *lockedBuffer
 	done   chan error
 	notify *net.UnixConn
 }
@@ -117,7 +118,7 @@ func (h *host) start(name string, caps []string, argv []string) *service {
 		args = append(args, "--inh-caps=-all")
 	}
 	args = append(args, argv...)
-	s := &service{name: name, log: new(bytes.Buffer), done: make(chan error, 1), notify: nc}
+	s := &service{name: name, log: new(lockedBuffer), done: make(chan error, 1), notify: nc}
 	s.cmd = exec.Command("ip", args...)
 	s.cmd.Env = []string{"PATH=/usr/bin:/bin", "NOTIFY_SOCKET=" + sock}
 	s.cmd.Dir = "/"
@@ -134,6 +135,27 @@ func (h *host) start(name string, caps []string, argv []string) *service {
 	})
 	return s
 }
+
+// lockedBuffer is a service's output, read while the process may still
+// write it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *lockedBuffer) String() string { return string(b.Bytes()) }
 
 // ready waits for the service's READY=1, as systemd does for Type=notify.
 func (s *service) ready(t *testing.T, timeout time.Duration) {
@@ -346,6 +368,7 @@ func TestTwoHosts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.ns, "bash", "-c", script)
 		cmd.Dir = work
+		cmd.WaitDelay = 10 * time.Second // a client command left running must not hold the output open
 		cmd.Env = append(cleanEnv(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "FS="+fsID,
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 		out, err := cmd.CombinedOutput()

@@ -16,8 +16,9 @@
 // normalised: resource ids (fs-…, fsmt-…, subnet-…, sg-…, rc-…, vpc-…,
 // fsap-…, access keys, key UUIDs), timestamps, byte sizes with their unit,
 // durations and other numbers become placeholders, and runs of blanks one
-// space. In the document, "…" stands for any text within a line, and a line
-// that is only "…" for any number of lines.
+// space; blank lines are left out on both sides. In the document, "…"
+// stands for any text within a line, and a line that is only "…" for any
+// number of lines.
 //
 // A command whose output does not have the documented shape is run again
 // (every 200 ms, up to -retry) when running it again cannot change anything

@@ -46,12 +46,14 @@ func TestMatches(t *testing.T) {
 		{[]string{"head", "x", "y", "tail 3"}, true},
 		{[]string{"head", "x"}, false},
 		{[]string{"tail 3"}, false},
+		{[]string{"", "head", "", "tail 4", ""}, true}, // blank lines do not count
+		{[]string{"", "head", "", "x"}, false},
 	} {
 		if got := matches(want, tc.got); got != tc.ok {
 			t.Errorf("matches(%q) = %v", tc.got, got)
 		}
 	}
-	if !matches(nil, nil) || matches(nil, []string{"x"}) {
+	if !matches(nil, nil) || matches(nil, []string{"x"}) || !matches(nil, []string{"", " "}) {
 		t.Error("empty output")
 	}
 }

@@ -56,18 +56,34 @@ func lineMatches(want, got string) bool {
 }
 
 // matches reports whether output lines have the documented shape; a
-// documented line that is only "…" stands for any number of lines.
+// documented line that is only "…" stands for any number of lines. Blank
+// lines do not count on either side (the aws CLI starts an error with one,
+// depending on its version).
 func matches(want, got []string) bool {
+	return matchLines(nonBlank(want), nonBlank(got))
+}
+
+func nonBlank(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func matchLines(want, got []string) bool {
 	if len(want) == 0 {
 		return len(got) == 0
 	}
 	if strings.TrimSpace(want[0]) == "…" {
 		for i := 0; i <= len(got); i++ {
-			if matches(want[1:], got[i:]) {
+			if matchLines(want[1:], got[i:]) {
 				return true
 			}
 		}
 		return false
 	}
-	return len(got) > 0 && lineMatches(want[0], got[0]) && matches(want[1:], got[1:])
+	return len(got) > 0 && lineMatches(want[0], got[0]) && matchLines(want[1:], got[1:])
 }
