@@ -70,6 +70,10 @@ var peerCodes = []struct {
 	{control.ErrReplicationAlreadyExists, "ReplicationAlreadyExists", http.StatusConflict},
 	{control.ErrValidation, "ValidationException", http.StatusBadRequest},
 	{control.ErrBadRequest, "BadRequest", http.StatusBadRequest},
+	// The engine's errors that control lets through: the destination's
+	// file system has a disabled or deleted key, or the region is closing.
+	{engine.ErrKeyUnavailable, "KMSKeyUnavailable", http.StatusBadRequest},
+	{engine.ErrClosed, "ServiceUnavailable", http.StatusServiceUnavailable},
 }
 
 // toPeer turns a refusal of this region into the answer the calling
@@ -85,6 +89,8 @@ func toPeer(err error) error {
 			msg := "The replication request failed."
 			if e := (*control.Error)(nil); errors.As(err, &e) {
 				msg = e.Message
+			} else if c.kind == engine.ErrKeyUnavailable || c.kind == engine.ErrClosed {
+				msg = c.kind.Error() // the sentinel's text, not the wrapped details
 			}
 			return &replication.CallError{Status: c.status, Code: c.code, Message: msg}
 		}
