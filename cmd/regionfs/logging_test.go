@@ -17,6 +17,7 @@ import (
 	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // syncBuffer is a log destination shared by goroutines.
@@ -76,8 +77,8 @@ func logRegionConfig(t *testing.T, dir, name, ip string, replPort int, peer stri
 	sub := strings.TrimSuffix(ip, ".0.1") + ".1.0/24"
 	cfg := &config.Config{
 		Region: name, AccountID: "444455556666", DataDir: filepath.Join(dir, name),
-		API:         config.Listener{Listen: fmt.Sprintf("%s:%d", ip, freePort(t, ip))},
-		NFS:         config.NFS{Port: freePort(t, ip)},
+		API:         config.Listener{Listen: fmt.Sprintf("%s:%d", ip, testkit.FreePort(t, ip))},
+		NFS:         config.NFS{Port: testkit.FreePort(t, ip)},
 		Credentials: []config.Credential{{AccessKeyID: "AKIALOGTESTKEY00001", SecretAccessKey: "log-test-secret-0123456789"}},
 		Subnets:     []config.Subnet{{ID: "subnet-0d0000000000000a1", AvailabilityZone: name + "a", CIDR: sub}},
 		SecurityGroups: []config.SecurityGroup{
@@ -108,7 +109,7 @@ func TestRegionLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ipA, ipB := "127.6.0.1", "127.7.0.1"
-	portA, portB := freePort(t, ipA), freePort(t, ipB)
+	portA, portB := testkit.FreePort(t, ipA), testkit.FreePort(t, ipB)
 	cfgA := logRegionConfig(t, dir, "ap-northeast-1", ipA, portA, "ap-northeast-2", ipB, portB)
 	cfgB := logRegionConfig(t, dir, "ap-northeast-2", ipB, portB, "ap-northeast-1", ipA, portA)
 	fatal := func(err error) { t.Errorf("fatal: %v", err) }

@@ -63,7 +63,7 @@ func TestNodeMountTargets(t *testing.T) {
 	nfsLs := testkit.NeedTool(t, "nfs-ls")
 	ctx := context.Background()
 	dir := t.TempDir()
-	port := freePort(t, "127.4.1.1")
+	port := testkit.FreePort(t, "127.4.1.1")
 	cfg := testNodeConfig(t, dir, port)
 	log := slog.New(slog.DiscardHandler)
 	n, err := openNode(ctx, cfg, log, nil, func(err error) { t.Errorf("fatal: %v", err) })

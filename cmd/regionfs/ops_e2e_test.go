@@ -46,7 +46,7 @@ func startOpsPairOn(t *testing.T, ipA, ipB string) *opsPair {
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	portA, portB := freePort(t, ipA), freePort(t, ipB)
+	portA, portB := testkit.FreePort(t, ipA), testkit.FreePort(t, ipB)
 	cfgA := logRegionConfig(t, dir, "ap-northeast-1", ipA, portA, "ap-northeast-2", ipB, portB)
 	cfgB := logRegionConfig(t, dir, "ap-northeast-2", ipB, portB, "ap-northeast-1", ipA, portA)
 	cfgA.Peers[0].API, cfgB.Peers[0].API = cfgB.API.Listen, cfgA.API.Listen

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,17 +15,6 @@ import (
 
 	"github.com/regionfs/regionfs/internal/testkit"
 )
-
-// freePort returns a port free on ip right now.
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 type proc struct {
 	cmd  *exec.Cmd
@@ -113,9 +101,9 @@ func TestServeAndEdge(t *testing.T) {
 	os.WriteFile(secretFile, []byte("serve-test-secret-0123456789\n"), 0o600)
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
-	apiPort := freePort(t, "127.3.0.1")
+	apiPort := testkit.FreePort(t, "127.3.0.1")
 	cfgPath := filepath.Join(dir, "region.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(serveConfig, filepath.Join(dir, "data"), apiPort, freePort(t, "127.3.1.1"), secretFile, keyFile)), 0o600)
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(serveConfig, filepath.Join(dir, "data"), apiPort, testkit.FreePort(t, "127.3.1.1"), secretFile, keyFile)), 0o600)
 
 	srv := startProc(t, bin, "serve", "--config", cfgPath)
 	api := fmt.Sprintf("http://127.3.0.1:%d", apiPort)
@@ -141,7 +129,7 @@ func TestServeAndEdge(t *testing.T) {
 	}
 
 	// The edge in front of it.
-	edgePort := freePort(t, "127.0.0.1")
+	edgePort := testkit.FreePort(t, "127.0.0.1")
 	edgeCfg := filepath.Join(dir, "edge.yaml")
 	os.WriteFile(edgeCfg, []byte(fmt.Sprintf(`
 listen: 127.0.0.1:%d

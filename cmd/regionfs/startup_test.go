@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // startupFiles are the files a region config names, all valid.
@@ -49,7 +51,7 @@ security_groups: [{id: sg-0e0000000000000a1, name: nfs, ingress: [127.0.0.0/8]}]
 kms_keys: [{id: key-1, aliases: [alias/aws/elasticfilesystem], key_file: %s}]
 replication: {listen: "127.5.0.1:%d"}
 peers: [{name: eu-west-1, replication: "127.5.0.2:7443", secret_file: %s}]
-`, dataDir, freePort(t, "127.5.0.1"), freePort(t, "127.5.1.1"), f.secret, f.key, freePort(t, "127.5.0.1"), f.pair)
+`, dataDir, testkit.FreePort(t, "127.5.0.1"), testkit.FreePort(t, "127.5.1.1"), f.secret, f.key, testkit.FreePort(t, "127.5.0.1"), f.pair)
 	if edit != nil {
 		cfg = edit(cfg)
 	}

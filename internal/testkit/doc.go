@@ -12,6 +12,9 @@
 //   - AWSConfig: an aws-sdk-go-v2 configuration for a test endpoint (static
 //     credentials, no retries), for any service client's NewFromConfig.
 //   - Clock: a settable clock for code that takes a func() time.Time.
+//   - Process and BuildRegionfs: a server binary a test runs (log file,
+//     ready when its URL answers, SIGTERM or kill -9, the log's tail) and
+//     the module's regionfs built for it.
 //
 // It is imported by tests only, and imports nothing of this module, so the
 // tests of every layer may use it.

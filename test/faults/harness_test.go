@@ -191,16 +191,6 @@ var (
 	netSeq = 90
 )
 
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startRegion writes a config and starts regionfs serve.
 func startRegion(t *testing.T, o regionOpts) *region {
 	t.Helper()
@@ -218,8 +208,8 @@ func startRegion(t *testing.T, o regionOpts) *region {
 	if r.o.reserved == "" {
 		r.o.reserved = "16MiB"
 	}
-	r.api = fmt.Sprintf("%s.0.1:%d", prefix, freePort(t, prefix+".0.1"))
-	r.nfsPort = freePort(t, prefix+".1.4")
+	r.api = fmt.Sprintf("%s.0.1:%d", prefix, testkit.FreePort(t, prefix+".0.1"))
+	r.nfsPort = testkit.FreePort(t, prefix+".1.4")
 	var nfsExtra, engineExtra string
 	if o.requestBuffer != "" {
 		nfsExtra += ", request_buffer: " + o.requestBuffer

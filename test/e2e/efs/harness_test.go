@@ -3,7 +3,6 @@ package efse2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,16 +21,6 @@ func moduleRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // region is a `regionfs serve` process on its own loopback range, with an
@@ -84,8 +73,8 @@ func startRegion(t *testing.T, name, net string) *region {
 	must(t, os.WriteFile(filepath.Join(dir, "secret"), []byte(secret+"\n"), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "kms.key"), []byte(strings.Repeat("5a", 32)+"\n"), 0o600))
 	r := &region{t: t, name: name, dir: dir, log: filepath.Join(dir, "serve.log")}
-	r.api = fmt.Sprintf("%s.0.1:%d", net, freePort(t, net+".0.1"))
-	r.nfsPort = freePort(t, net+".1.4")
+	r.api = fmt.Sprintf("%s.0.1:%d", net, testkit.FreePort(t, net+".0.1"))
+	r.nfsPort = testkit.FreePort(t, net+".1.4")
 	cfg := filepath.Join(dir, "region.yaml")
 	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, name, dir, r.api, r.nfsPort, net)), 0o600))
 	r.bin, r.cfg = bin, cfg

@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,14 +52,11 @@ log: {level: info}
 
 // region is one `regionfs serve` process.
 type region struct {
+	testkit.Process
 	t      *testing.T
 	name   string
 	net    string
 	subnet string
-	cmd    *exec.Cmd
-	done   chan error
-	args   []string
-	log    string
 	env    []string
 	aws    string
 }
@@ -73,58 +69,19 @@ func startRegion(t *testing.T, bin, dir, name, net, id, peer, peerNet string) *r
 	cfg := filepath.Join(rd, "region.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, name, rd, net, id, peer, peerNet)), 0o600)
 	home := t.TempDir()
-	r := &region{t: t, name: name, net: net, subnet: "subnet-0e2e0000000000" + id + "1", args: []string{bin, "serve", "--config", cfg},
-		log: filepath.Join(rd, "serve.log"), aws: testkit.NeedTool(t, "aws"),
+	r := &region{t: t, name: name, net: net, subnet: "subnet-0e2e0000000000" + id + "1", aws: testkit.NeedTool(t, "aws"),
 		env: append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey, "AWS_DEFAULT_REGION="+name,
 			"AWS_ENDPOINT_URL=http://"+net+".0.1:7070", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_MAX_ATTEMPTS=1",
 			"AWS_CONFIG_FILE="+home+"/c", "AWS_SHARED_CREDENTIALS_FILE="+home+"/s")}
+	r.Process = testkit.Process{Args: []string{bin, "serve", "--config", cfg}, Log: filepath.Join(rd, "serve.log")}
 	r.start()
-	t.Cleanup(r.stop)
+	t.Cleanup(r.Stop)
 	return r
 }
 
 func (r *region) start() {
 	r.t.Helper()
-	logf, err := os.OpenFile(r.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.cmd = exec.Command(r.args[0], r.args[1:]...)
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	r.done = done
-	go func() { done <- r.cmd.Wait(); logf.Close() }()
-	testkit.WaitHTTP(r.t, "http://"+r.net+".0.1:7070/metrics", 60*time.Second, done, r.tail)
-}
-
-func (r *region) stop() {
-	if r.cmd == nil || r.cmd.ProcessState != nil {
-		return
-	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
-}
-
-func (r *region) kill9() {
-	r.cmd.Process.Kill()
-	<-r.done
-}
-
-func (r *region) tail() string {
-	b, _ := os.ReadFile(r.log)
-	l := strings.Split(string(b), "\n")
-	if len(l) > 40 {
-		l = l[len(l)-40:]
-	}
-	return strings.Join(l, "\n")
+	r.Start(r.t, "http://"+r.net+".0.1:7070/metrics")
 }
 
 // run runs the aws CLI against the region (text output).
@@ -139,7 +96,7 @@ func (r *region) must(args ...string) string {
 	r.t.Helper()
 	out, err := r.run(args...)
 	if err != nil {
-		r.t.Fatalf("%s: aws %s: %v\n%s\n%s", r.name, strings.Join(args, " "), err, out, r.tail())
+		r.t.Fatalf("%s: aws %s: %v\n%s\n%s", r.name, strings.Join(args, " "), err, out, r.Tail(40))
 	}
 	return out
 }
@@ -196,19 +153,4 @@ func nfsPut(t *testing.T, ip, path string, data []byte) error {
 		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "regionfs")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }

@@ -19,7 +19,7 @@ import (
 func TestCustomerKeyEncryptsReplica(t *testing.T) {
 	testkit.NeedTool(t, "aws")
 	testkit.NeedTool(t, "nfs-cat")
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	dir := t.TempDir()
 	east := startRegion(t, bin, dir, "us-east-1", "127.71", "a", "us-west-2", "127.72")
 	west := startRegion(t, bin, dir, "us-west-2", "127.72", "b", "us-east-1", "127.71")
@@ -100,7 +100,7 @@ func TestCustomerKeyEncryptsReplica(t *testing.T) {
 	// Rotation re-wraps the replica's data key; data stays readable, also
 	// after a restart.
 	west.must("kms", "rotate-key-on-demand", "--key-id", key)
-	west.kill9()
+	west.Kill9()
 	west.start()
 	testkit.WaitFor(t, "replica readable after rotation and restart", 30*time.Second, func() bool {
 		got, err := nfsCat(t, dstIP, "first.txt")
@@ -142,7 +142,7 @@ func TestCustomerKeyEncryptsReplica(t *testing.T) {
 	if out := east.fails("BadRequest", "efs", "create-replication-configuration", "--source-file-system-id", fs2, "--destinations", `[{"Region":"us-west-2"}]`); !strings.Contains(out, locked) {
 		t.Fatalf("create-replication-configuration of a file system whose key is disabled: %s", out)
 	}
-	east.kill9()
+	east.Kill9()
 	east.start()
 	if out := east.fails("BadRequest", "efs", "create-replication-configuration", "--source-file-system-id", fs2, "--destinations", `[{"Region":"us-west-2"}]`); !strings.Contains(out, locked) {
 		t.Fatalf("create-replication-configuration after a restart with the key disabled: %s", out)

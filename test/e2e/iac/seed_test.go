@@ -60,7 +60,7 @@ Outputs:
 func TestSeedTemplate(t *testing.T) {
 	testkit.NeedTool(t, "aws")
 	testkit.NeedTool(t, "nfs-cat")
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	dir := t.TempDir()
 	east := startRegion(t, bin, dir, "us-east-1", "127.71", "a", "us-west-2", "127.72")
 	west := startRegion(t, bin, dir, "us-west-2", "127.72", "b", "us-east-1", "127.71")

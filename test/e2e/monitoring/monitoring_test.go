@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,80 +61,23 @@ regions:
   - {name: us-west-2, api: "127.62.0.1:7070"}
 `
 
-// proc is a regionfs process.
+// proc is a regionfs process (or another server a test runs).
 type proc struct {
-	t    *testing.T
-	args []string
-	log  string
-	url  string
-	cmd  *exec.Cmd
-	done chan error
+	testkit.Process
+	t   *testing.T
+	url string
 }
 
 func startProc(t *testing.T, bin, log, url string, args ...string) *proc {
-	p := &proc{t: t, args: append([]string{bin}, args...), log: log, url: url}
+	p := &proc{Process: testkit.Process{Args: append([]string{bin}, args...), Log: log}, t: t, url: url}
 	p.start()
-	t.Cleanup(p.stop)
+	t.Cleanup(p.Stop)
 	return p
 }
 
 func (p *proc) start() {
 	p.t.Helper()
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.cmd = exec.Command(p.args[0], p.args[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	p.done = done
-	go func() { done <- p.cmd.Wait(); logf.Close() }()
-	testkit.WaitHTTP(p.t, p.url+"/metrics", 60*time.Second, done, p.tail)
-}
-
-func (p *proc) kill9() {
-	p.cmd.Process.Kill()
-	<-p.done
-}
-
-func (p *proc) stop() {
-	if p.cmd == nil || p.cmd.ProcessState != nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.log)
-	l := strings.Split(string(b), "\n")
-	if len(l) > 40 {
-		l = l[len(l)-40:]
-	}
-	return strings.Join(l, "\n")
-}
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "regionfs")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	p.Start(p.t, p.url+"/metrics")
 }
 
 // receiver is an SNS HTTP subscriber: it confirms subscriptions by
@@ -345,7 +287,7 @@ type world struct {
 func newWorld(t *testing.T, smtp string) *world {
 	t.Helper()
 	awsPath := testkit.NeedTool(t, "aws")
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	dir := t.TempDir()
 	w := &world{bin: bin, regions: map[string]*proc{}, dir: dir}
 	for _, r := range []struct{ name, net, id, peer, peerNet string }{
@@ -447,7 +389,7 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 	}
 	testkit.WaitFor(t, "alarm OK while replicating", 90*time.Second, func() bool { return state() == "OK" })
 
-	regions["us-west-2"].kill9()
+	regions["us-west-2"].Kill9()
 	t0 := time.Now()
 	testkit.WaitFor(t, "alarm ALARM with the destination region down", 120*time.Second, func() bool { return state() == "ALARM" })
 	t.Logf("alarm fired %v after the destination region was killed", time.Since(t0).Round(time.Second))
@@ -505,7 +447,7 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 
 	// The source region restarts: metrics, the alarm and the topic are
 	// still there, and the alarm is evaluated again.
-	regions["us-east-1"].kill9()
+	regions["us-east-1"].Kill9()
 	regions["us-east-1"].start()
 	if lag, ok := maxLag("us-east-1", "Name=FileSystemId,Value="+src); !ok || lag < 5 {
 		t.Fatalf("metrics before the restart: %v %v", lag, ok)

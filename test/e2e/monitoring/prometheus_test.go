@@ -77,7 +77,7 @@ scrape_configs:
 	if a := alerts(); a["RegionfsReplicationLagHigh/source"] != "" {
 		t.Fatalf("lag alert before the link was cut: %v", a)
 	}
-	w.regions["us-west-2"].kill9()
+	w.regions["us-west-2"].Kill9()
 	t0 := time.Now()
 	testkit.WaitFor(t, "RegionfsReplicationLagHigh firing", 120*time.Second, func() bool {
 		return alerts()["RegionfsReplicationLagHigh/source"] == "firing"

@@ -11,12 +11,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,70 +55,36 @@ log: {level: info}
 
 // region is one `regionfs serve` process.
 type region struct {
+	testkit.Process
 	t    *testing.T
 	name string
 	net  string
-	bin  string
-	cfg  string
 	dir  string
-	log  string
-	cmd  *exec.Cmd
-	done chan error
 	efs  *efs.Client
 }
 
 func newRegion(t *testing.T, bin, name, netPrefix, id, peer, peerAddr string) *region {
 	t.Helper()
 	dir := t.TempDir()
-	r := &region{t: t, name: name, net: netPrefix, bin: bin, dir: dir, log: filepath.Join(dir, "serve.log")}
+	r := &region{t: t, name: name, net: netPrefix, dir: dir}
 	if err := os.WriteFile(filepath.Join(dir, "kms.key"), []byte(strings.Repeat("3c", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.cfg = filepath.Join(dir, "region.yaml")
+	cfgFile := filepath.Join(dir, "region.yaml")
+	r.Process = testkit.Process{Args: []string{bin, "serve", "--config", cfgFile}, Log: filepath.Join(dir, "serve.log")}
 	cfg := fmt.Sprintf(regionConfig, name, dir, netPrefix, id, peer, peerAddr)
-	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.efs = efs.NewFromConfig(testkit.AWSConfig("http://"+netPrefix+".0.1:7070", name, accessKey, secretKey))
 	r.start()
-	t.Cleanup(r.stop)
+	t.Cleanup(r.Stop)
 	return r
 }
 
 func (r *region) start() {
 	r.t.Helper()
-	logf, err := os.OpenFile(r.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.cmd = exec.Command(r.bin, "serve", "--config", r.cfg)
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	r.done = done
-	go func() { done <- r.cmd.Wait(); logf.Close() }()
-	testkit.WaitHTTP(r.t, "http://"+r.net+".0.1:7070/metrics", 60*time.Second, done, r.tail)
-}
-
-// kill9 kills the process without warning: what was not durable is gone.
-func (r *region) kill9() {
-	r.cmd.Process.Kill()
-	<-r.done
-}
-
-func (r *region) stop() {
-	if r.cmd == nil || r.cmd.ProcessState != nil {
-		return
-	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
+	r.Start(r.t, "http://"+r.net+".0.1:7070/metrics")
 }
 
 // replication describes the replication of fs as r sees it (for failure
@@ -138,30 +102,6 @@ func (r *region) replication(ctx context.Context, fs string) string {
 		}
 	}
 	return b.String()
-}
-
-func (r *region) tail() string {
-	b, _ := os.ReadFile(r.log)
-	l := strings.Split(string(b), "\n")
-	if len(l) > 40 {
-		l = l[len(l)-40:]
-	}
-	return strings.Join(l, "\n")
-}
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "regionfs")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // nfsDir is a connection to the root of a mount target.
@@ -252,7 +192,7 @@ func (m *model) knows(listing string) (int, bool) {
 func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 	testkit.NeedTool(t, "go")
 	ctx := context.Background()
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	// us-east-1 reaches us-west-2's replication endpoint through the proxy.
 	px, err := faultproxy.New("127.51.0.9:0", "127.52.0.1:7443")
 	if err != nil {
@@ -375,7 +315,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 			px.Heal()
 			faults["partition"]++
 		case 3:
-			b.kill9()
+			b.Kill9()
 			cmu.Lock()
 			restarts++
 			cmu.Unlock()
@@ -383,7 +323,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 			faults["kill -9 destination"]++
 		case 4:
 			// Killed in the middle of whatever the writer is doing.
-			a.kill9()
+			a.Kill9()
 			pause.Lock()
 			a.start()
 			w.recover(ctx)
@@ -425,7 +365,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 			return nil
 		}
 		return fmt.Errorf("replica did not converge: %v %v\nsource:\n%s\nreplica:\n%s\n%s\n%s\n--- us-east-1 ---\n%s\n--- us-west-2 ---\n%s",
-			err1, err2, sl, dl, a.replication(ctx, src), b.replication(ctx, dst), a.tail(), b.tail())
+			err1, err2, sl, dl, a.replication(ctx, src), b.replication(ctx, dst), a.Tail(40), b.Tail(40))
 	})
 	compareContents(t, ctx, sip, dip)
 }

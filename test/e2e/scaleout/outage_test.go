@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // backendsCtl runs scripts/backends.sh CMD on the test's backends
@@ -66,7 +67,7 @@ func TestOutages(t *testing.T) {
 	}
 	metadata, blocks := backends(t)
 	ctl := backendsCtl(t)
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	shared := t.TempDir()
 	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5d", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func TestOutages(t *testing.T) {
 	ctl("restart-pg")
 	restart := time.Since(t0)
 	waitFiles(t, ack, count(ack)+20)
-	if n.exited() {
+	if n.Exited() {
 		t.Fatalf("node exited after the database restart:\n%s", n.logText())
 	}
 	mu.Lock()
@@ -161,7 +162,7 @@ func TestOutages(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("writer: %v\nnode log:\n%s", err, tail(n.logText(), 60))
 	}
-	if n.exited() {
+	if n.Exited() {
 		t.Fatalf("node exited after the object store outage:\n%s", n.logText())
 	}
 	mu.Lock()

@@ -14,11 +14,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 const (
@@ -74,25 +73,24 @@ func backends(t *testing.T) (metadata, blocks string) {
 
 // node is one `regionfs serve` process of the region.
 type node struct {
+	testkit.Process
 	t    *testing.T
 	name string
-	bin  string
-	cfg  string
 	log  string
-	cmd  *exec.Cmd
-	done chan error
 }
 
 func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	n := &node{t: t, name: name, bin: bin, log: filepath.Join(dir, "serve.log"), cfg: filepath.Join(dir, "node.yaml")}
+	n := &node{t: t, name: name, log: filepath.Join(dir, "serve.log")}
+	cfgFile := filepath.Join(dir, "node.yaml")
+	n.Process = testkit.Process{Args: []string{bin, "serve", "--config", cfgFile}, Log: n.log}
 	cfg := fmt.Sprintf(nodeConfig, dir, metadata, blocks, name, shared)
-	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		n.stop()
+		n.Stop()
 		if t.Failed() {
 			t.Logf("node %s log (tail):\n%s", n.name, tail(n.logText(), 80))
 		}
@@ -100,49 +98,10 @@ func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
 	return n
 }
 
+// start starts the node without waiting: a standby does not answer.
 func (n *node) start() {
 	n.t.Helper()
-	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	n.cmd = exec.Command(n.bin, "serve", "--config", n.cfg)
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	n.done = done
-	go func() { done <- n.cmd.Wait(); logf.Close() }()
-}
-
-func (n *node) exited() bool {
-	select {
-	case err := <-n.done:
-		n.done <- err
-		return true
-	default:
-		return false
-	}
-}
-
-func (n *node) stop() {
-	if n.cmd == nil || n.exited() {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(30 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.done
-	}
-}
-
-func (n *node) kill9() {
-	n.cmd.Process.Kill()
-	<-n.done
-	n.done <- nil
+	n.Start(n.t, "")
 }
 
 func (n *node) logText() string { b, _ := os.ReadFile(n.log); return string(b) }
@@ -157,7 +116,7 @@ func waitAPI(t *testing.T, nodes ...*node) {
 			return
 		}
 		for _, n := range nodes {
-			if n.exited() {
+			if n.Exited() {
 				t.Fatalf("node %s exited\n%s", n.name, n.logText())
 			}
 		}
@@ -166,21 +125,6 @@ func waitAPI(t *testing.T, nodes ...*node) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "regionfs")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func efsClient() *efs.Client {
@@ -248,7 +192,7 @@ type acked struct {
 // there and every handle it held still works.
 func TestTakeoverAfterKill9(t *testing.T) {
 	metadata, blocks := backends(t)
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	shared := t.TempDir()
 	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5c", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -318,7 +262,7 @@ func TestTakeoverAfterKill9(t *testing.T) {
 	mu.Lock()
 	killedAt = time.Now()
 	mu.Unlock()
-	a.kill9()
+	a.Kill9()
 	n := count(ack)
 	waitFiles(t, ack, n+30)
 	close(stop)

@@ -1,0 +1,126 @@
+package testkit
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a program a test runs in the background, typically a
+// regionfs server: its output is appended to the file Log.
+type Process struct {
+	// Args are the program and its arguments.
+	Args []string
+	// Env is its environment; nil is the test's.
+	Env []string
+	// Log is the file its standard output and error are appended to.
+	Log string
+
+	cmd  *exec.Cmd
+	done chan error // the exit status, put back by whoever peeks
+}
+
+// Start starts the program and, when readyURL is not "", waits up to a
+// minute until readyURL answers (WaitHTTP): t fails, with the log's tail,
+// when the program ends first or does not get ready.
+func (p *Process) Start(t testing.TB, readyURL string) {
+	t.Helper()
+	logf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(p.Args[0], p.Args[1:]...)
+	p.cmd.Env = p.Env
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	p.done = done
+	go func() { done <- p.cmd.Wait(); logf.Close() }()
+	if readyURL != "" {
+		WaitHTTP(t, readyURL, 60*time.Second, done, func() string { return p.Tail(40) })
+	}
+}
+
+// Exited reports whether the program, once started, has ended.
+func (p *Process) Exited() bool {
+	if p.done == nil {
+		return false
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop ends a running program gracefully: SIGTERM, and SIGKILL after
+// 30 s. It does nothing when the program is not running.
+func (p *Process) Stop() {
+	if p.cmd == nil || p.Exited() {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		p.done <- <-p.done
+	}
+}
+
+// Kill9 kills the program without warning (what it had not made durable
+// is gone) and waits for it to end.
+func (p *Process) Kill9() {
+	p.cmd.Process.Kill()
+	p.done <- <-p.done
+}
+
+// Tail returns the last n lines of the log.
+func (p *Process) Tail(n int) string {
+	b, _ := os.ReadFile(p.Log)
+	l := strings.Split(string(b), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// BuildRegionfs builds the module's cmd/regionfs into the test's
+// temporary directory and returns the binary's path.
+func BuildRegionfs(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "regionfs")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// FreePort returns a TCP port free on ip right now (for a server a test
+// starts; another process may take it before the server binds it).
+func FreePort(t testing.TB, ip string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,60 @@
+package testkit
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHelperServer is the program TestProcess runs: this test binary
+// re-executed with REGIONFS_TESTKIT_SERVE set serves HTTP there until it
+// is killed. Run normally it does nothing.
+func TestHelperServer(t *testing.T) {
+	addr := os.Getenv("REGIONFS_TESTKIT_SERVE")
+	if addr == "" {
+		return
+	}
+	fmt.Println("serving on", addr)
+	http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	os.Exit(1)
+}
+
+func TestProcess(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &Process{Args: []string{os.Args[0], "-test.run=^TestHelperServer$"},
+		Env: append(os.Environ(), "REGIONFS_TESTKIT_SERVE="+addr), Log: filepath.Join(t.TempDir(), "log")}
+	p.Stop() // not started: nothing
+	p.Start(t, "http://"+addr+"/")
+	if p.Exited() || !strings.Contains(p.Tail(5), "serving on "+addr) {
+		t.Fatalf("exited %v, log %q", p.Exited(), p.Tail(5))
+	}
+	p.Kill9()
+	if !p.Exited() {
+		t.Fatal("running after Kill9")
+	}
+	p.Start(t, "http://"+addr+"/") // again, appending to the log
+	if n := strings.Count(p.Tail(10), "serving on"); n != 2 {
+		t.Fatalf("log has %d starts, want 2: %q", n, p.Tail(10))
+	}
+	p.Stop()
+	if !p.Exited() {
+		t.Fatal("running after Stop")
+	}
+	p.Stop() // stopped: nothing
+
+	// A program that ends before it answers fails the test with its log.
+	q := &Process{Args: []string{"sh", "-c", "echo broken config; exit 3"}, Log: filepath.Join(t.TempDir(), "log")}
+	r := run(func(tb testing.TB) { q.Start(tb, "http://"+addr+"/") })
+	if !strings.Contains(r.fatal, "broken config") || !q.Exited() {
+		t.Fatalf("fatal %q, exited %v", r.fatal, q.Exited())
+	}
+}
