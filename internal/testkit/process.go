@@ -63,6 +63,18 @@ func (p *Process) Exited() bool {
 	}
 }
 
+// Wait waits up to timeout for the program to end by itself: ended is
+// false when it still runs, and err is its exit status otherwise.
+func (p *Process) Wait(timeout time.Duration) (ended bool, err error) {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true, err
+	case <-time.After(timeout):
+		return false, nil
+	}
+}
+
 // Stop ends a running program gracefully: SIGTERM, and SIGKILL after
 // 30 s. It does nothing when the program is not running.
 func (p *Process) Stop() {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHelperServer is the program TestProcess runs: this test binary
@@ -45,6 +46,9 @@ func TestProcess(t *testing.T) {
 	if n := strings.Count(p.Tail(10), "serving on"); n != 2 {
 		t.Fatalf("log has %d starts, want 2: %q", n, p.Tail(10))
 	}
+	if ended, _ := p.Wait(50 * time.Millisecond); ended {
+		t.Fatal("a running program has ended")
+	}
 	p.Stop()
 	if !p.Exited() {
 		t.Fatal("running after Stop")
@@ -56,5 +60,8 @@ func TestProcess(t *testing.T) {
 	r := run(func(tb testing.TB) { q.Start(tb, "http://"+addr+"/") })
 	if !strings.Contains(r.fatal, "broken config") || !q.Exited() {
 		t.Fatalf("fatal %q, exited %v", r.fatal, q.Exited())
+	}
+	if ended, err := q.Wait(time.Second); !ended || err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("Wait: ended %v, %v", ended, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestDrain: two nodes of one region; `regionfs cluster drain` on the
@@ -21,7 +22,7 @@ import (
 // acknowledged is lost. Restarted, the drained node stays a standby.
 func TestDrain(t *testing.T) {
 	metadata, blocks := backends(t)
-	bin := buildBinary(t)
+	bin := testkit.BuildRegionfs(t)
 	shared := t.TempDir()
 	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5c", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -98,14 +99,10 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("cluster drain: %v\n%s", err, out)
 	}
 	t.Logf("$ regionfs cluster drain --config node-a.yaml\n%s", out)
-	select {
-	case err := <-a.done:
-		a.done <- err
-		if err != nil {
-			t.Fatalf("drained node-a exited with %v\n%s", err, tail(a.logText(), 40))
-		}
-	case <-time.After(60 * time.Second):
+	if ended, err := a.Wait(60 * time.Second); !ended {
 		t.Fatalf("drained node-a still runs after 60 s\n%s", tail(a.logText(), 40))
+	} else if err != nil {
+		t.Fatalf("drained node-a exited with %v\n%s", err, tail(a.logText(), 40))
 	}
 	stoppedAt := time.Now()
 	n := count(ack)
@@ -152,7 +149,7 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("cluster drain --undo: %v\n%s", err, out)
 	}
 	waitLog(t, a, "drain lifted: this node may take the region over")
-	if a.exited() || b.exited() {
+	if a.Exited() || b.Exited() {
 		t.Fatalf("a node exited after the drain was lifted\nnode-a:\n%s\nnode-b:\n%s", tail(a.logText(), 20), tail(b.logText(), 20))
 	}
 }
@@ -162,7 +159,7 @@ func waitLog(t *testing.T, n *node, s string) {
 	t.Helper()
 	end := time.Now().Add(60 * time.Second)
 	for !strings.Contains(n.logText(), s) {
-		if n.exited() {
+		if n.Exited() {
 			t.Fatalf("node %s exited\n%s", n.name, tail(n.logText(), 40))
 		}
 		if time.Now().After(end) {

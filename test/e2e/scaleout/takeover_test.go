@@ -72,16 +72,17 @@ type node struct {
 	t    *testing.T
 	name string
 	log  string
+	cfg  string
 }
 
 func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, name: name, log: filepath.Join(dir, "serve.log")}
-	cfgFile := filepath.Join(dir, "node.yaml")
-	n.Process = testkit.Process{Args: []string{bin, "serve", "--config", cfgFile}, Log: n.log}
+	n.cfg = filepath.Join(dir, "node.yaml")
+	n.Process = testkit.Process{Args: []string{bin, "serve", "--config", n.cfg}, Log: n.log}
 	cfg := fmt.Sprintf(nodeConfig, dir, metadata, blocks, name, shared)
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
