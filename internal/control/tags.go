@@ -79,25 +79,10 @@ func checkTagKeys(keys []string) error {
 // TagResource adds tags to a file system or access point (id or ARN),
 // overwriting the values of keys it already has.
 func (r *Region) TagResource(_ context.Context, ref string, tags []Tag) error {
-	if err := r.checkSpace(); err != nil {
+	if err := r.checkNewTags(tags); err != nil {
 		return err
 	}
-	if len(tags) == 0 {
-		return badRequest("At least one tag must be given.")
-	}
-	if err := checkTags(tags); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	x, err := r.lookupResourceLocked(ref)
-	if err != nil {
-		return err
-	}
-	return r.setTagsLocked(x, mergeTags(x.tags(), tags))
+	return r.retag(ref, r.lookupResourceLocked, func(old []Tag) []Tag { return mergeTags(old, tags) })
 }
 
 // UntagResource removes tag keys from a file system or access point; keys
@@ -106,16 +91,7 @@ func (r *Region) UntagResource(_ context.Context, ref string, keys []string) err
 	if err := checkTagKeys(keys); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	x, err := r.lookupResourceLocked(ref)
-	if err != nil {
-		return err
-	}
-	return r.setTagsLocked(x, removeTags(x.tags(), keys))
+	return r.retag(ref, r.lookupResourceLocked, func(old []Tag) []Tag { return removeTags(old, keys) })
 }
 
 // ListTagsForResource lists the tags of a file system or access point, by
@@ -132,25 +108,10 @@ func (r *Region) ListTagsForResource(_ context.Context, ref string, p Page) ([]T
 
 // CreateTags adds tags to a file system (the deprecated API).
 func (r *Region) CreateTags(_ context.Context, ref string, tags []Tag) error {
-	if err := r.checkSpace(); err != nil {
+	if err := r.checkNewTags(tags); err != nil {
 		return err
 	}
-	if len(tags) == 0 {
-		return badRequest("At least one tag must be given.")
-	}
-	if err := checkTags(tags); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	f, err := r.lookupFSLocked(ref)
-	if err != nil {
-		return err
-	}
-	return r.setTagsLocked(taggable{fs: f}, mergeTags(f.Tags, tags))
+	return r.retag(ref, r.lookupFSTaggableLocked, func(old []Tag) []Tag { return mergeTags(old, tags) })
 }
 
 // DeleteTags removes tag keys from a file system (the deprecated API).
@@ -158,16 +119,43 @@ func (r *Region) DeleteTags(_ context.Context, ref string, keys []string) error 
 	if err := checkTagKeys(keys); err != nil {
 		return err
 	}
+	return r.retag(ref, r.lookupFSTaggableLocked, func(old []Tag) []Tag { return removeTags(old, keys) })
+}
+
+// checkNewTags checks tags to add: room on the data disk, at least one,
+// each valid.
+func (r *Region) checkNewTags(tags []Tag) error {
+	if err := r.checkSpace(); err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return badRequest("At least one tag must be given.")
+	}
+	return checkTags(tags)
+}
+
+// retag replaces the tags of the resource lookup finds by change(its
+// tags), under the region's lock.
+func (r *Region) retag(ref string, lookup func(string) (taggable, error), change func([]Tag) []Tag) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.checkLocked(); err != nil {
 		return err
 	}
-	f, err := r.lookupFSLocked(ref)
+	x, err := lookup(ref)
 	if err != nil {
 		return err
 	}
-	return r.setTagsLocked(taggable{fs: f}, removeTags(f.Tags, keys))
+	return r.setTagsLocked(x, change(x.tags()))
+}
+
+// lookupFSTaggableLocked is lookupFSLocked for retag.
+func (r *Region) lookupFSTaggableLocked(ref string) (taggable, error) {
+	f, err := r.lookupFSLocked(ref)
+	if err != nil {
+		return taggable{}, err
+	}
+	return taggable{fs: f}, nil
 }
 
 // DescribeTags lists the tags of a file system (the deprecated API), one
