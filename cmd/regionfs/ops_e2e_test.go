@@ -41,7 +41,7 @@ func startOpsPair(t *testing.T) *opsPair {
 
 // startOpsPairOn is startOpsPair with the regions' API addresses (their
 // subnets are the .1.0/24 of each address's /16).
-func startOpsPairOn(t *testing.T, ipA, ipB string) *opsPair {
+func startOpsPairOn(t *testing.T, ipA, ipB string, mods ...func(a, b *config.Config)) *opsPair {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -50,6 +50,9 @@ func startOpsPairOn(t *testing.T, ipA, ipB string) *opsPair {
 	cfgA := logRegionConfig(t, dir, "ap-northeast-1", ipA, portA, "ap-northeast-2", ipB, portB)
 	cfgB := logRegionConfig(t, dir, "ap-northeast-2", ipB, portB, "ap-northeast-1", ipA, portA)
 	cfgA.Peers[0].API, cfgB.Peers[0].API = cfgB.API.Listen, cfgA.API.Listen
+	for _, m := range mods {
+		m(cfgA, cfgB)
+	}
 	fatal := func(err error) { t.Errorf("fatal: %v", err) }
 	p := &opsPair{}
 	var err error
