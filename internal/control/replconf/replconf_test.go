@@ -156,11 +156,7 @@ func TestDeleteNeedsDestination(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	srcID := a.createFS("src")
-	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	d := replicate(t, a, b, srcID)
 	b.stop()
 	t0 := time.Now()
 	if _, err := a.m.Delete(ctx, srcID, replconf.DeleteAll); !errors.Is(err, replication.ErrUnreachable) {
@@ -211,12 +207,8 @@ func TestFailbackKeepsDivergentCopy(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	srcID := a.createFS("src")
-	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := replicate(t, a, b, srcID)
 	dst := d.DestFileSystemID
-	converged(t, a.fs(srcID), b.fs(dst))
 	// The link goes; the source writes on; the region then goes down.
 	a.n.RemoveOutbound(d.ID)
 	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "lost-in-the-outage", engine.SetAttr{}); err != nil {
@@ -256,11 +248,7 @@ func TestPlannedFailover(t *testing.T) {
 	a, b := newPair(t)
 	srcID := a.createFS("src")
 	fill(t, a.fs(srcID), "f", 40)
-	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	d := replicate(t, a, b, srcID)
 	// Writes keep coming while the planned failover runs.
 	stop := make(chan struct{})
 	done := make(chan int)
@@ -316,11 +304,7 @@ func TestLossReport(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	srcID := a.createFS("src")
-	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	d := replicate(t, a, b, srcID)
 	a.n.RemoveOutbound(d.ID) // the link goes
 	for i := range 3 {
 		if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("lost", i), engine.SetAttr{}); err != nil {
@@ -351,11 +335,7 @@ func TestPromotionGuard(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	srcID := a.createFS("src")
-	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	d := replicate(t, a, b, srcID)
 	if _, err := b.m.SetPolicy(ctx, d.DestFileSystemID, -time.Second); !errors.Is(err, control.ErrValidation) {
 		t.Fatalf("negative lag: %v", err)
 	}
@@ -395,15 +375,23 @@ func TestPromotionGuardWithinPolicy(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	srcID := a.createFS("src")
-	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	d := replicate(t, a, b, srcID)
 	if _, err := b.m.SetPolicy(ctx, d.DestFileSystemID, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.m.Failover(ctx, d.DestFileSystemID, false); err != nil {
 		t.Fatalf("failover within the policy: %v", err)
 	}
+}
+
+// replicate creates the replication of srcID from a to b and waits until
+// the destination has caught up.
+func replicate(t *testing.T, a, b *region, srcID string) replconf.Description {
+	t.Helper()
+	d, err := a.m.Create(context.Background(), srcID, []replconf.Destination{{Region: b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	return d
 }
