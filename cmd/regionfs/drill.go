@@ -279,8 +279,12 @@ func writeDrillHistory(out io.Writer, region string, ds []drill.Drill) error {
 			rto = fmt.Sprintf("%.3fs", *d.RTOSeconds)
 		}
 		src := "reachable"
-		if !d.SourceReachable {
+		switch {
+		case d.SourceReachable:
+		case d.SourceMessage != "":
 			src = "UNREACHABLE"
+		default:
+			src = "-" // the drill ended before it asked the source
 		}
 		clone := "-"
 		if d.Clone != nil {

@@ -40,7 +40,7 @@ func TestScheduledDrillFailureInHistory(t *testing.T) {
 		t.Fatalf("scheduled drill: %+v", d)
 	}
 	out, err := runRoot(t, "drill", "history", "--region", "ap-northeast-2")
-	if err != nil || !strings.Contains(out, d.DrillID) {
+	if err != nil || !strings.Contains(out, d.DrillID) || strings.Contains(out, "UNREACHABLE") {
 		t.Fatalf("drill history: %v\n%s", err, out)
 	}
 	t.Logf("drill history:\n%s", out)
