@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -124,6 +125,32 @@ func TestLayering(t *testing.T) {
 			t.Errorf("layering: %s", v)
 		}
 	}
+	for _, v := range unmatched(pkgs) {
+		t.Errorf("layering: %s names no package: remove it from layers (internal/layering/layers.go)", v)
+	}
+}
+
+// unmatched returns the table's patterns that place no package of the
+// module, so that the table names only what exists.
+func unmatched(pkgs []pkg) []string {
+	var out []string
+	for _, l := range layers {
+		for _, pat := range l.packages {
+			base, tree := strings.CutSuffix(pat, "/...")
+			found := false
+			for _, p := range pkgs {
+				rel := strings.TrimPrefix(p.ImportPath, module)
+				if rel == base || tree && strings.HasPrefix(rel, base+"/") {
+					found = true
+					break
+				}
+			}
+			if !found {
+				out = append(out, pat)
+			}
+		}
+	}
+	return out
 }
 
 // TestLayeringDetects proves the check fails on each kind of bad edge.
@@ -243,4 +270,13 @@ func markdownLayers() []byte {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", i, l.name, l.job, strings.Join(ps, " "))
 	}
 	return b.Bytes()
+}
+
+// TestUnmatchedDetects proves that a pattern naming no package is found.
+func TestUnmatchedDetects(t *testing.T) {
+	got := unmatched([]pkg{{ImportPath: module + "internal/engine"}, {ImportPath: module + "internal/api/efs"}})
+	has := func(p string) bool { return slices.Contains(got, p) }
+	if has("internal/engine") || has("internal/api/...") || !has("internal/nfs") || !has("cmd/...") {
+		t.Fatalf("unmatched: %v", got)
+	}
 }
