@@ -11,7 +11,7 @@
 //	 0 schedules: cron-like schedules, below the config that validates them
 //	     internal/cron
 //	 1 foundation: config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, domain refusals, test kit
-//	     internal/config internal/serve internal/testkit internal/layering
+//	     internal/config internal/serve internal/testkit/... internal/layering
 //	     internal/refusal internal/nfs/xdr internal/api/sigv4
 //	     internal/api/awsproto internal/engine/disk internal/engine/kms
 //	     internal/nfs/tlsca internal/replication/faultproxy

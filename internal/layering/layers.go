@@ -24,7 +24,7 @@ var layers = []layer{
 	{"schedules", "cron-like schedules, below the config that validates them",
 		[]string{"internal/cron"}},
 	{"foundation", "config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, domain refusals, test kit",
-		[]string{"internal/config", "internal/serve", "internal/testkit", "internal/layering", "internal/refusal", "internal/nfs/xdr", "internal/api/sigv4", "internal/api/awsproto",
+		[]string{"internal/config", "internal/serve", "internal/testkit/...", "internal/layering", "internal/refusal", "internal/nfs/xdr", "internal/api/sigv4", "internal/api/awsproto",
 			"internal/engine/disk", "internal/engine/kms", "internal/nfs/tlsca", "internal/replication/faultproxy"}},
 	{"seams", "the engine's storage seams, the data disk's space guard and the NFS wire types",
 		[]string{"internal/engine/kv", "internal/engine/blocks", "internal/engine/space", "internal/nfs/rpc", "internal/nfs/proto"}},

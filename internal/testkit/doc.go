@@ -15,6 +15,8 @@
 //   - Process and BuildRegionfs: a server binary a test runs (log file,
 //     ready when its URL answers, SIGTERM or kill -9, the log's tail) and
 //     the module's regionfs built for it.
+//   - docshape (a subpackage): a program's output compared with what a
+//     document shows of it, by shape.
 //
 // It is imported by tests only, and imports nothing of this module, so the
 // tests of every layer may use it.

@@ -12,8 +12,8 @@
 // variables and the working directory carry over), with stderr merged into
 // stdout. Other blocks are documentation only.
 //
-// Output is compared by shape, line by line, after both sides are
-// normalised: resource ids (fs-…, fsmt-…, subnet-…, sg-…, rc-…, vpc-…,
+// Output is compared by shape (internal/testkit/docshape), line by line,
+// after both sides are normalised: resource ids (fs-…, fsmt-…, subnet-…, sg-…, rc-…, vpc-…,
 // fsap-…, access keys, key UUIDs), timestamps, byte sizes with their unit,
 // durations and other numbers become placeholders, and runs of blanks one
 // space; blank lines are left out on both sides. In the document, "…"

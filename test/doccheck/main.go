@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/testkit/docshape"
 )
 
 func main() {
@@ -78,12 +80,12 @@ func runStep(ctx context.Context, sh *shell, s step, timeout, retry time.Duratio
 			return n, fmt.Errorf("%s:%d: %s: %w", s.file, s.line, s.cmd, err)
 		}
 		// A command documented without output must also succeed.
-		if matches(s.want, got) && (len(s.want) > 0 || status == 0) {
+		if docshape.Matches(s.want, got) && (len(s.want) > 0 || status == 0) {
 			return n, nil
 		}
 		if !retryable(s.cmd, status) || time.Now().After(deadline) {
 			return n, fmt.Errorf("%s:%d: the output of\n  $ %s\n(exit status %d) does not have the documented shape%s\n%s",
-				s.file, s.line, s.cmd, status, waited(n, retry), diff(s.want, got))
+				s.file, s.line, s.cmd, status, waited(n, retry), docshape.Diff(s.want, got))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -94,34 +96,6 @@ func waited(n int, retry time.Duration) string {
 		return ""
 	}
 	return fmt.Sprintf(" after %d runs in %s", n+1, retry)
-}
-
-// diff shows both sides, the first differing line marked.
-func diff(want, got []string) string {
-	var b strings.Builder
-	first := -1
-	for i := 0; i < max(len(want), len(got)); i++ {
-		if i >= len(want) || i >= len(got) || !lineMatches(want[i], got[i]) {
-			first = i
-			break
-		}
-	}
-	side := func(title string, lines []string) {
-		fmt.Fprintf(&b, "%s:\n", title)
-		for i, l := range lines {
-			mark := "   "
-			if i == first {
-				mark = ">> "
-			}
-			fmt.Fprintf(&b, "%s%s\n", mark, l)
-		}
-		if len(lines) == 0 {
-			b.WriteString("   (nothing)\n")
-		}
-	}
-	side("documented", want)
-	side("got", got)
-	return b.String()
 }
 
 func clip(s string, n int) string {

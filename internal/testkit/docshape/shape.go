@@ -1,4 +1,16 @@
-package main
+// Package docshape compares a program's output with what a document shows
+// of it, by shape: what varies from run to run (resource ids, addresses,
+// access keys, UUIDs, timestamps, byte sizes, durations, other numbers)
+// becomes a placeholder on both sides, and runs of blanks one space. In the
+// documented text, "…" stands for any text within a line, and a line that
+// is only "…" for any number of lines; blank lines do not count on either
+// side.
+//
+// test/doccheck runs the README's console blocks with it; tests that print
+// what a document shows compare it with Block and Compare (a block follows
+// a marker line such as <!-- output: TestName -->), so that a document that
+// drifts from the program fails CI.
+package docshape
 
 import (
 	"regexp"
@@ -22,22 +34,22 @@ var normalisers = []struct {
 	{regexp.MustCompile(`[ \t]+`), " "},
 }
 
-// normalise returns the shape of a line.
-func normalise(l string) string {
+// Normalise returns the shape of a line.
+func Normalise(l string) string {
 	for _, n := range normalisers {
 		l = n.re.ReplaceAllString(l, n.repl)
 	}
 	return strings.TrimSpace(l)
 }
 
-// lineMatches reports whether an output line has the shape of a documented
+// LineMatches reports whether an output line has the shape of a documented
 // one ("…" in it stands for any text).
-func lineMatches(want, got string) bool {
+func LineMatches(want, got string) bool {
 	parts := strings.Split(want, "…")
 	for i := range parts {
-		parts[i] = normalise(parts[i])
+		parts[i] = Normalise(parts[i])
 	}
-	g := normalise(got)
+	g := Normalise(got)
 	if len(parts) == 1 {
 		return g == parts[0]
 	}
@@ -55,11 +67,11 @@ func lineMatches(want, got string) bool {
 	return strings.HasSuffix(g, parts[len(parts)-1])
 }
 
-// matches reports whether output lines have the documented shape; a
+// Matches reports whether output lines have the documented shape; a
 // documented line that is only "…" stands for any number of lines. Blank
 // lines do not count on either side (the aws CLI starts an error with one,
 // depending on its version).
-func matches(want, got []string) bool {
+func Matches(want, got []string) bool {
 	return matchLines(nonBlank(want), nonBlank(got))
 }
 
@@ -85,5 +97,5 @@ func matchLines(want, got []string) bool {
 		}
 		return false
 	}
-	return len(got) > 0 && lineMatches(want[0], got[0]) && matchLines(want[1:], got[1:])
+	return len(got) > 0 && LineMatches(want[0], got[0]) && matchLines(want[1:], got[1:])
 }

@@ -1,0 +1,92 @@
+package docshape
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Diff shows both sides, the first line that differs marked ">>".
+func Diff(want, got []string) string {
+	var b strings.Builder
+	first := -1
+	for i := 0; i < max(len(want), len(got)); i++ {
+		if i >= len(want) || i >= len(got) || !LineMatches(want[i], got[i]) {
+			first = i
+			break
+		}
+	}
+	side := func(title string, lines []string) {
+		fmt.Fprintf(&b, "%s:\n", title)
+		for i, l := range lines {
+			mark := "   "
+			if i == first {
+				mark = ">> "
+			}
+			fmt.Fprintf(&b, "%s%s\n", mark, l)
+		}
+		if len(lines) == 0 {
+			b.WriteString("   (nothing)\n")
+		}
+	}
+	side("documented", want)
+	side("got", got)
+	return b.String()
+}
+
+// OutputMarker is the line that names the output block following it:
+// <!-- output: NAME -->.
+func OutputMarker(name string) string { return "<!-- output: " + name + " -->" }
+
+// Block returns the lines of the fenced block (```) that follows the line
+// OutputMarker(name) in a Markdown text, and the line number of the marker.
+// It is an error when the marker is missing or appears twice, or when the
+// next line does not open a block that is closed.
+func Block(text, name string) ([]string, int, error) {
+	marker := OutputMarker(name)
+	lines := strings.Split(text, "\n")
+	at := -1
+	for i, l := range lines {
+		if strings.TrimSpace(l) == marker {
+			if at >= 0 {
+				return nil, 0, fmt.Errorf("%s appears twice (lines %d and %d)", marker, at+1, i+1)
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return nil, 0, fmt.Errorf("no %s", marker)
+	}
+	if at+1 >= len(lines) || !strings.HasPrefix(strings.TrimSpace(lines[at+1]), "```") {
+		return nil, 0, fmt.Errorf("line %d: %s is not followed by a ``` block", at+1, marker)
+	}
+	indent := lines[at+1][:len(lines[at+1])-len(strings.TrimLeft(lines[at+1], " "))]
+	var body []string
+	for _, l := range lines[at+2:] {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			return body, at + 1, nil
+		}
+		body = append(body, strings.TrimPrefix(l, indent))
+	}
+	return nil, 0, fmt.Errorf("line %d: the block after %s is not closed", at+2, marker)
+}
+
+// Compare reports, as an error showing both sides, whether got (a
+// program's output) does not have the shape of the block OutputMarker(name)
+// names in the Markdown file.
+func Compare(file, name, got string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	want, line, err := Block(string(b), name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	gotLines := strings.Split(strings.TrimRight(got, "\n"), "\n")
+	if !Matches(want, gotLines) {
+		return fmt.Errorf("%s:%d: the output of %s does not have the documented shape (fix the program or the document)\n%s",
+			file, line, name, Diff(want, gotLines))
+	}
+	return nil
+}
