@@ -17,7 +17,11 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/testkit"
+	"github.com/regionfs/regionfs/internal/testkit/docshape"
 )
+
+// guide is the document this test follows.
+var guide = filepath.Join(root, "docs/production.md")
 
 // The two "hosts" of docs/production.md.
 const (
@@ -215,6 +219,8 @@ func (s *service) stop(t *testing.T) error {
 // command line as an unprivileged user holding only the unit's
 // capabilities, with the guide's configs and the secrets `regionfs keygen`
 // makes as the guide says; then the guide's client commands on each host.
+// What keygen and the client commands print is compared with the guide's
+// output blocks (<!-- output: TestTwoHosts/… -->) by shape.
 func TestTwoHosts(t *testing.T) {
 	needRoot(t)
 	testkit.NeedTool(t, "ip")
@@ -305,6 +311,10 @@ func TestTwoHosts(t *testing.T) {
 			t.Fatalf("keygen on host %s: %v\n%s", h.name, err, out)
 		}
 		t.Logf("keygen on host %s:\n%s", h.name, out)
+		// The guide shows what it prints, with the host's paths.
+		if err := docshape.Compare(guide, "TestTwoHosts/keygen-"+h.name, strings.ReplaceAll(string(out), h.dir, "")); err != nil {
+			t.Error(err)
+		}
 		return string(out)
 	}
 	if out := keygen(a, "us-east-1"); strings.Count(out, "wrote ") != 3 {
@@ -379,6 +389,11 @@ func TestTwoHosts(t *testing.T) {
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		fsID = strings.TrimPrefix(lines[len(lines)-1], "FS=")
+		// What the guide shows the commands print, by shape (the last
+		// line, FS=, is this test's).
+		if err := docshape.Compare(guide, "TestTwoHosts/client-"+h.name, strings.Join(lines[:len(lines)-1], "\n")); err != nil {
+			t.Error(err)
+		}
 		switch i {
 		case 0:
 			text := string(out)
