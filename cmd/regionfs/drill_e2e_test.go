@@ -203,7 +203,8 @@ func nfsWrite(ctx context.Context, addr, name, content string) error {
 // goes on (the replica stays a prefix of the source at every check, its lag
 // sampled all along), a drill without --keep leaves nothing behind, the
 // history lists both, and with the source region down the drill says so
-// and still measures RTO.
+// and still measures RTO. What the drills print has the shape
+// docs/runbook.md shows.
 func TestDrillE2E(t *testing.T) {
 	ctx := context.Background()
 	// Loopback ranges of its own (no ports lock).
@@ -213,6 +214,7 @@ func TestDrillE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := aws.ToString(cfs.FileSystemId)
+	waitAvailable(t, p.efsA, src)
 	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
 		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
 	if err != nil {
@@ -350,6 +352,7 @@ func TestDrillE2E(t *testing.T) {
 	if !strings.Contains(errOut, "the drill runs there") {
 		t.Errorf("the command did not say where the drill runs:\n%s", errOut)
 	}
+	matchDoc(t, runbook, "TestDrillE2E", canaryFirst(errOut))
 	testkit.WaitFor(t, "nothing left after the drill", 30*time.Second, func() bool { return countFS() == before })
 	if _, err := p.b.control.region.EngineFS(s2.CloneFileSystemID); err == nil {
 		t.Error("the clone's engine file system outlived the drill")
@@ -444,5 +447,29 @@ func TestDrillE2E(t *testing.T) {
 		s3.RTOSeconds == nil || !s3.Succeeded || !s3.CleanedUp {
 		t.Fatalf("drill with the source down: %s", out)
 	}
+	matchDoc(t, runbook, "TestDrillE2E/source-down", errOut)
 	testkit.WaitFor(t, "nothing left after the drill", 30*time.Second, func() bool { return countFS() == before })
+}
+
+// canaryFirst moves a drill timeline's canary-replicated line right after
+// its canary-committed line, where docs/runbook.md shows it: the canary and
+// the clone are made at the same time, so their lines come in either order.
+func canaryFirst(out string) string {
+	lines := strings.Split(out, "\n")
+	committed, replicated := -1, -1
+	for i, l := range lines {
+		switch f := strings.Fields(l); {
+		case len(f) > 1 && f[1] == "canary-committed":
+			committed = i
+		case len(f) > 1 && f[1] == "canary-replicated":
+			replicated = i
+		}
+	}
+	if committed < 0 || replicated <= committed+1 {
+		return out
+	}
+	l := lines[replicated]
+	lines = append(lines[:replicated], lines[replicated+1:]...)
+	lines = append(lines[:committed+1], append([]string{l}, lines[committed+1:]...)...)
+	return strings.Join(lines, "\n")
 }

@@ -21,7 +21,8 @@ import (
 
 // TestFailoverLambda runs docs/failover-lambda.md's function (extracted
 // from the document) with boto3 against two regions whose source region is
-// down: it promotes the replica, and a second run says it already was.
+// down: it promotes the replica (printing what docs/runbook.md shows), and
+// a second run says it already was.
 func TestFailoverLambda(t *testing.T) {
 	ctx := context.Background()
 	py := testkit.NeedPython(t, "boto3")
@@ -49,6 +50,7 @@ print(json.dumps(handler({"region": sys.argv[1], "file_system_id": sys.argv[2]},
 		t.Fatal(err)
 	}
 	src := aws.ToString(orig.FileSystemId)
+	waitAvailable(t, p.efsA, src)
 	writeFile(t, p.a, src, "a.txt", "replicated\n")
 	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
 		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
@@ -62,7 +64,7 @@ print(json.dumps(handler({"region": sys.argv[1], "file_system_id": sys.argv[2]},
 	})
 	p.stopA(t) // the source region is down
 
-	run := func() map[string]any {
+	run := func() (map[string]any, string) {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, py, script, "ap-northeast-2", dst)
 		for _, kv := range os.Environ() {
@@ -83,9 +85,10 @@ print(json.dumps(handler({"region": sys.argv[1], "file_system_id": sys.argv[2]},
 			t.Fatalf("%v: %s", err, out)
 		}
 		t.Logf("failover function: %s", out)
-		return r
+		return r, string(out)
 	}
-	r := run()
+	r, out := run()
+	matchDoc(t, runbook, "TestFailoverLambda", out)
 	if r["promoted"] != true || r["former_source"] != src || r["former_source_region"] != "ap-northeast-1" {
 		t.Fatalf("first run: %v", r)
 	}
@@ -99,7 +102,7 @@ print(json.dumps(handler({"region": sys.argv[1], "file_system_id": sys.argv[2]},
 	if got, err := readFile(p.b, dst, "a.txt"); err != nil || got != "replicated\n" {
 		t.Fatalf("promoted file system lost the data: %q %v", got, err)
 	}
-	if r := run(); r["promoted"] != false {
+	if r, _ := run(); r["promoted"] != false {
 		t.Fatalf("second run: %v", r)
 	}
 }

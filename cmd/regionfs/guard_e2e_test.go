@@ -18,7 +18,7 @@ import (
 // guard in the destination region, status shows it, and with the source
 // region down `regionfs failover` refuses the stale replica (recovery
 // point and loss in the message, the replica still read-only) until
-// --force.
+// --force. What the commands print has the shape docs/runbook.md shows.
 func TestPromotionGuardCommands(t *testing.T) {
 	ctx := context.Background()
 	p := startOpsPairOn(t, "127.32.0.1", "127.33.0.1")
@@ -27,6 +27,7 @@ func TestPromotionGuardCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := aws.ToString(orig.FileSystemId)
+	waitAvailable(t, p.efsA, src)
 	writeFile(t, p.a, src, "a.txt", "before\n")
 	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
 		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
@@ -47,6 +48,7 @@ func TestPromotionGuardCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "refuses to promote a replica more than 500ms behind") {
 		t.Fatalf("replication policy: %v\n%s", err, out)
 	}
+	matchDoc(t, runbook, "TestPromotionGuardCommands/policy", out)
 	out, err = runRoot(t, "status", "--region", "ap-northeast-2")
 	if err != nil || !strings.Contains(out, "promotion guard: failover refuses a replica more than 500ms behind") {
 		t.Fatalf("status lacks the guard: %v\n%s", err, out)
@@ -59,6 +61,8 @@ func TestPromotionGuardCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "promotion policy") || !strings.Contains(err.Error(), "recovery point is seq") {
 		t.Fatalf("failover beyond the guard: %v\n%s", err, out)
 	}
+	// What the user sees: the command prints nothing, main the error.
+	matchDoc(t, runbook, "TestPromotionGuardCommands/refused", out+"regionfs: "+err.Error()+"\n")
 	for _, bad := range []string{"conflict:", "bad request:", "replication configuration not found:"} {
 		if strings.Contains(err.Error(), bad) {
 			t.Errorf("internal prefix %q in %v", bad, err)
@@ -76,6 +80,7 @@ func TestPromotionGuardCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "failover of "+dst+" done") {
 		t.Fatalf("failover --force: %v\n%s", err, out)
 	}
+	matchDoc(t, runbook, "TestPromotionGuardCommands/force", out)
 	testkit.WaitFor(t, "the replica writable", 10*time.Second, func() bool {
 		fs, err := p.b.control.region.EngineFS(dst)
 		if err != nil {

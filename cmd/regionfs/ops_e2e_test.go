@@ -156,6 +156,7 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := aws.ToString(orig.FileSystemId)
+	waitAvailable(t, p.efsA, src)
 	writeFile(t, p.a, src, "a.txt", "written in ap-northeast-1\n")
 	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
 		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
@@ -243,6 +244,7 @@ func TestOperatorCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("failback: %v", err)
 	}
+	matchDoc(t, runbook, "TestOperatorCommands/failback", out)
 	for _, want := range []string{
 		fmt.Sprintf("switched back: %s (ap-northeast-1) is writable again", src),
 		fmt.Sprintf("replicating %s (ap-northeast-1) into %s (ap-northeast-2)", src, dst),
@@ -278,4 +280,15 @@ func TestOperatorCommands(t *testing.T) {
 	if out, err := runRoot(t, "status", "--region", "ap-northeast-2"); err == nil {
 		t.Fatalf("status of a region that is down succeeded:\n%s", out)
 	}
+}
+
+// waitAvailable waits until the file system id of c's region is available
+// (CreateFileSystem answers while it is still creating, and a replication
+// configuration of a creating one is refused).
+func waitAvailable(t *testing.T, c *efs.Client, id string) {
+	t.Helper()
+	testkit.WaitFor(t, id+" available", 30*time.Second, func() bool {
+		out, err := c.DescribeFileSystems(t.Context(), &efs.DescribeFileSystemsInput{FileSystemId: aws.String(id)})
+		return err == nil && len(out.FileSystems) == 1 && out.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable
+	})
 }

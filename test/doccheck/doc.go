@@ -13,9 +13,10 @@
 // stdout. Other blocks are documentation only.
 //
 // Output is compared by shape (internal/testkit/docshape), line by line,
-// after both sides are normalised: resource ids (fs-…, fsmt-…, subnet-…, sg-…, rc-…, vpc-…,
-// fsap-…, access keys, key UUIDs), timestamps, byte sizes with their unit,
-// durations and other numbers become placeholders, and runs of blanks one
+// after both sides are normalised: resource ids (fs-…, fsmt-…, subnet-…,
+// sg-…, rc-…, vpc-…, fsap-…, drill-…, access keys, key UUIDs), timestamps,
+// byte sizes with their unit, durations and other numbers become
+// placeholders, and runs of blanks one
 // space; blank lines are left out on both sides. In the document, "…"
 // stands for any text within a line, and a line that is only "…" for any
 // number of lines.

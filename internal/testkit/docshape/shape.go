@@ -24,7 +24,7 @@ var normalisers = []struct {
 	repl string
 }{
 	{regexp.MustCompile(`arn:aws:[a-z0-9-]+:[a-z0-9-]*:\d*:[A-Za-z0-9/._:+=,@-]+`), "<arn>"},
-	{regexp.MustCompile(`\b(fs|fsmt|fsap|subnet|sg|vpc|rc)-[0-9a-f]{8,40}\b`), "<$1>"},
+	{regexp.MustCompile(`\b(fs|fsmt|fsap|subnet|sg|vpc|rc|drill)-[0-9a-f]{8,40}\b`), "<$1>"},
 	{regexp.MustCompile(`\bAKIA[A-Z2-7]{16}\b`), "<akid>"},
 	{regexp.MustCompile(`\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`), "<uuid>"},
 	{regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`), "<time>"},

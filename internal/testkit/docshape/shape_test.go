@@ -26,6 +26,7 @@ func TestLineMatches(t *testing.T) {
 		{"a … c … e", "a b d e", false},
 		{"us-east-1: down", "us-east-1: up", false},
 		{"rc-bafc5a2e19fd2e49  source  ENABLED  link up", "rc-0000000000000001  source  ENABLED  link up", true},
+		{"drill drill-ea155dfdc426773c4 of fs-0fe477f2cc40618ae: started", "drill drill-020e1ee97a18b76dc of fs-0d2a7e78d9995c7f7: started", true},
 	} {
 		if got := LineMatches(tc.want, tc.got); got != tc.ok {
 			t.Errorf("LineMatches(%q, %q) = %v", tc.want, tc.got, got)
