@@ -19,7 +19,8 @@ import (
 // owner while a client writes: the owner stops cleanly (exit status 0),
 // the standby takes the region over at once (no lease to wait out), the
 // client resumes on the same address with the same handles and nothing
-// acknowledged is lost. Restarted, the drained node stays a standby.
+// acknowledged is lost. Restarted, the drained node stays a standby. The
+// log lines and the list of nodes have the shape docs/scale-out.md shows.
 func TestDrain(t *testing.T) {
 	metadata, blocks := backends(t)
 	bin := testkit.BuildRegionfs(t)
@@ -33,6 +34,7 @@ func TestDrain(t *testing.T) {
 	waitAPI(t, a)
 	b.start()
 	waitLog(t, b, "standby: another node owns the region")
+	matchLog(t, b, "TestDrain/standby", "standby: another node owns the region")
 	ip := fileSystemWithTarget(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -92,9 +94,16 @@ func TestDrain(t *testing.T) {
 		}
 	}()
 	waitFiles(t, ack, 20)
+	// Both nodes are listed, as docs/scale-out.md shows them.
+	out, err := exec.Command(bin, "cluster", "nodes", "--config", a.cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster nodes: %v\n%s", err, out)
+	}
+	t.Logf("$ regionfs cluster nodes --config node-a.yaml\n%s", out)
+	matchDoc(t, "TestDrain/nodes", asHosts(t, strings.TrimRight(string(out), "\n")))
 
 	drainedAt = time.Now()
-	out, err := exec.Command(bin, "cluster", "drain", "--config", a.cfg).CombinedOutput()
+	out, err = exec.Command(bin, "cluster", "drain", "--config", a.cfg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cluster drain: %v\n%s", err, out)
 	}
@@ -128,6 +137,7 @@ func TestDrain(t *testing.T) {
 	if !strings.Contains(b.logText(), "took the region over") {
 		t.Fatalf("node-b did not take over:\n%s", b.logText())
 	}
+	matchLog(t, a, "TestDrain/drained", "this node is drained: stopping, so that another node takes the region over")
 	checkAcked(t, ctx, ip, ack)
 
 	// Restarted, the drained node waits as a standby and takes nothing

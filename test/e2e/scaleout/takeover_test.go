@@ -272,6 +272,7 @@ func TestTakeoverAfterKill9(t *testing.T) {
 	if !strings.Contains(b.logText(), "took the region over") {
 		t.Fatalf("node-b did not take over:\n%s", b.logText())
 	}
+	matchLog(t, b, "TestTakeoverAfterKill9/took-over", "took the region over")
 
 	// Every acknowledged file: same handle, same content.
 	c, err := dial(ctx, ip)
