@@ -137,10 +137,14 @@ func get(u string) ([]byte, error) {
 }
 
 // alarm returns the first notification of an alarm reaching state.
-func (r *receiver) alarm(name, state string) map[string]any {
+// alarm returns the first notification of alarm name's transition to
+// state among the messages after the first since (an alarm may go through
+// a state more than once: treat-missing-data breaching can put a new alarm
+// in ALARM before its metric has datapoints).
+func (r *receiver) alarm(name, state string, since int) map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, m := range r.msgs {
+	for _, m := range r.msgs[min(since, len(r.msgs)):] {
 		if m["Type"] != "Notification" {
 			continue
 		}
@@ -150,6 +154,13 @@ func (r *receiver) alarm(name, state string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// count returns how many messages the receiver has.
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
 }
 
 // smtpReceiver is a minimal SMTP server that keeps the messages it gets.
@@ -220,10 +231,20 @@ func (s *smtpReceiver) serve(c net.Conn) {
 	}
 }
 
-func (s *smtpReceiver) find(substr string) string {
+func (s *smtpReceiver) find(substr string) string { return s.findSince(substr, 0) }
+
+// count returns how many messages the server has received.
+func (s *smtpReceiver) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, m := range s.mail {
+	return len(s.mail)
+}
+
+// findSince is find among the messages after the first since.
+func (s *smtpReceiver) findSince(substr string, since int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.mail[min(since, len(s.mail)):] {
 		if strings.Contains(decodeMail(m), substr) {
 			return decodeMail(m)
 		}
@@ -382,18 +403,19 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 	}
 	testkit.WaitFor(t, "alarm OK while replicating", 90*time.Second, func() bool { return state() == "OK" })
 
+	seen, seenMail := rcv.count(), mail.count() // notifications from here on are about the outage
 	regions["us-west-2"].Kill9()
 	t0 := time.Now()
 	testkit.WaitFor(t, "alarm ALARM with the destination region down", 120*time.Second, func() bool { return state() == "ALARM" })
 	t.Logf("alarm fired %v after the destination region was killed", time.Since(t0).Round(time.Second))
-	testkit.WaitFor(t, "signed ALARM notification", 60*time.Second, func() bool { return rcv.alarm("lag", "ALARM") != nil })
-	n := rcv.alarm("lag", "ALARM")
+	testkit.WaitFor(t, "signed ALARM notification", 60*time.Second, func() bool { return rcv.alarm("lag", "ALARM", seen) != nil })
+	n := rcv.alarm("lag", "ALARM", seen)
 	trig, _ := n["Trigger"].(map[string]any)
 	if n["OldStateValue"] != "OK" || trig["MetricName"] != "TimeSinceLastSync" || trig["Namespace"] != "AWS/EFS" || !strings.Contains(n["NewStateReason"].(string), "greater than the threshold (5.0)") {
 		t.Fatalf("notification %+v", n)
 	}
-	testkit.WaitFor(t, "ALARM email", 60*time.Second, func() bool { return mail.find(`"NewStateValue":"ALARM"`) != "" })
-	if m := mail.find(`"NewStateValue":"ALARM"`); !strings.Contains(m, `Subject: ALARM: "lag" in US East (N. Virginia)`) && !strings.Contains(m, "ALARM") {
+	testkit.WaitFor(t, "ALARM email", 60*time.Second, func() bool { return mail.findSince(`"NewStateValue":"ALARM"`, seenMail) != "" })
+	if m := mail.findSince(`"NewStateValue":"ALARM"`, seenMail); !strings.Contains(m, `Subject: ALARM: "lag" in US East (N. Virginia)`) && !strings.Contains(m, "ALARM") {
 		t.Fatalf("email %s", m)
 	}
 	for _, args := range [][]string{
@@ -430,9 +452,13 @@ func TestAlarmOnReplicationLag(t *testing.T) {
 		t.Fatalf("lag at the source with the destination down: %v %v", lag, ok)
 	}
 
+	seen = rcv.count()
 	regions["us-west-2"].start()
 	testkit.WaitFor(t, "alarm back to OK", 180*time.Second, func() bool { return state() == "OK" })
-	testkit.WaitFor(t, "signed OK notification", 60*time.Second, func() bool { return rcv.alarm("lag", "OK") != nil })
+	testkit.WaitFor(t, "signed OK notification", 60*time.Second, func() bool { return rcv.alarm("lag", "OK", seen) != nil })
+	if n := rcv.alarm("lag", "OK", seen); n["OldStateValue"] != "ALARM" {
+		t.Fatalf("OK notification %+v", n)
+	}
 	hist := aws.must("cloudwatch", "describe-alarm-history", "--alarm-name", "lag", "--history-item-type", "StateUpdate", "--query", "AlarmHistoryItems[].HistorySummary", "--output", "text")
 	if !strings.Contains(hist, "from OK to ALARM") || !strings.Contains(hist, "from ALARM to OK") {
 		t.Fatalf("history: %s", hist)
