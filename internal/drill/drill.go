@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // States of a drill.
@@ -55,22 +56,12 @@ var (
 	ErrClosed = errors.New("drills closed")
 )
 
-// Error is a refusal whose Message is written for the API's client.
-type Error struct {
-	Kind    error
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// PublicMessage is the message for the API's client (package awserr).
-func (e *Error) PublicMessage() string { return e.Message }
-
-// Unwrap returns the sentinel.
-func (e *Error) Unwrap() error { return e.Kind }
+// Error is a refusal whose Message is written for the API's client: one of
+// the sentinels above and a public message.
+type Error = refusal.Error
 
 func errorf(kind error, format string, args ...any) *Error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.Errorf(kind, format, args...)
 }
 
 // Time is a timestamp written as EFS writes them: epoch seconds, a JSON
