@@ -3,20 +3,17 @@ package docshape
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
-// Diff shows both sides, the first line that differs marked ">>".
+// Diff shows both sides, marked ">>" where they part: the first documented
+// line the output does not follow and, when it is known (no "…" line
+// before it), the output line in its place.
 func Diff(want, got []string) string {
 	var b strings.Builder
-	first := -1
-	for i := 0; i < max(len(want), len(got)); i++ {
-		if i >= len(want) || i >= len(got) || !LineMatches(want[i], got[i]) {
-			first = i
-			break
-		}
-	}
-	side := func(title string, lines []string) {
+	wi, gi := firstMismatch(want, got)
+	side := func(title string, lines []string, first int) {
 		fmt.Fprintf(&b, "%s:\n", title)
 		for i, l := range lines {
 			mark := "   "
@@ -29,9 +26,46 @@ func Diff(want, got []string) string {
 			b.WriteString("   (nothing)\n")
 		}
 	}
-	side("documented", want)
-	side("got", got)
+	side("documented", want, wi)
+	side("got", got, gi)
 	return b.String()
+}
+
+// firstMismatch returns the index of the first line of want that got does
+// not follow (-1 when every one is followed: got has more lines), and the
+// index of the line of got in its place (-1 when a "…" line comes before,
+// so that any line could be).
+func firstMismatch(want, got []string) (wi, gi int) {
+	p := 0
+	for p < len(want) && Matches(append(slices.Clone(want[:p+1]), "…"), got) {
+		p++
+	}
+	wi = p
+	if p == len(want) {
+		wi = -1
+	}
+	// The p-th non-blank documented line, when no "…" precedes it, stands
+	// where the output's p-th non-blank line is.
+	n := 0
+	for _, l := range want[:p] {
+		switch strings.TrimSpace(l) {
+		case "…":
+			return wi, -1
+		case "":
+		default:
+			n++
+		}
+	}
+	for i, l := range got {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if n == 0 {
+			return wi, i
+		}
+		n--
+	}
+	return wi, -1
 }
 
 // OutputMarker is the line that names the output block following it:

@@ -93,3 +93,23 @@ func TestCompare(t *testing.T) {
 		t.Fatal("no error for a missing marker")
 	}
 }
+
+func TestDiff(t *testing.T) {
+	for _, tc := range []struct {
+		want, got []string
+		diff      string
+	}{
+		{[]string{"a 1", "b 2"}, []string{"a 3", "c 4"}, "documented:\n   a 1\n>> b 2\ngot:\n   a 3\n>> c 4\n"},
+		// After a "…" line the output line in its place is not known.
+		{[]string{"a", "…", "d", "e"}, []string{"a", "b", "c", "d", "x"}, "documented:\n   a\n   …\n   d\n>> e\ngot:\n   a\n   b\n   c\n   d\n   x\n"},
+		// Blank lines do not count.
+		{[]string{"a", "", "b"}, []string{"", "a", "c"}, "documented:\n   a\n   \n>> b\ngot:\n   \n   a\n>> c\n"},
+		// More output than documented.
+		{[]string{"a"}, []string{"a", "b"}, "documented:\n   a\ngot:\n   a\n>> b\n"},
+		{[]string{"a"}, nil, "documented:\n>> a\ngot:\n   (nothing)\n"},
+	} {
+		if d := Diff(tc.want, tc.got); d != tc.diff {
+			t.Errorf("Diff(%q, %q) =\n%s\nwant\n%s", tc.want, tc.got, d, tc.diff)
+		}
+	}
+}
