@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/smithy-go"
 
+	"github.com/regionfs/regionfs/internal/engine/space"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/testkit"
@@ -64,6 +65,12 @@ func TestCommitRetryOnFullDisk(t *testing.T) {
 		verf = w.Verf
 	}
 	filler := fill(t, data, 4*mib)
+	// The engine's space guard re-reads statfs at most every
+	// RefreshInterval: a COMMIT within it may still find the 4 MiB free
+	// and write the data (durably: a correct answer, but not this test's
+	// case). Let the guard's view age first; the background flush comes
+	// only FlushDelay (1 s) after the writes.
+	time.Sleep(3 * space.DefaultRefreshInterval)
 	_, err = c.Commit(ctx, cr.FH, 0, 0)
 	if err == nil {
 		t.Fatal("COMMIT on a full disk succeeded: the data was written before the disk filled (timer flush); the test lost its race")
