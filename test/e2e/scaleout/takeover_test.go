@@ -77,12 +77,18 @@ type node struct {
 
 func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
 	t.Helper()
+	return newNodeConfig(t, bin, name, func(dir string) string { return fmt.Sprintf(nodeConfig, dir, metadata, blocks, name, shared) })
+}
+
+// newNodeConfig is newNode with the configuration config returns for the
+// node's own directory.
+func newNodeConfig(t *testing.T, bin, name string, config func(dir string) string) *node {
+	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, name: name, log: filepath.Join(dir, "serve.log")}
 	n.cfg = filepath.Join(dir, "node.yaml")
 	n.Process = testkit.Process{Args: []string{bin, "serve", "--config", n.cfg}, Log: n.log}
-	cfg := fmt.Sprintf(nodeConfig, dir, metadata, blocks, name, shared)
-	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(n.cfg, []byte(config(dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -1,0 +1,444 @@
+package scaleoute2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
+	"github.com/aws/aws-sdk-go-v2/service/efs/types"
+
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+const replPairKey = "scale-out-e2e-pair-secret-0123456789"
+
+// replNodeConfig is a node of a region that replicates to (or from) its
+// peer. %[4]s is the region's loopback prefix, %[5]s the letter of its
+// subnet, security group and key ids.
+const replNodeConfig = `
+region: %[1]s
+account_id: "123456789012"
+data_dir: %[2]s/data
+metadata: "%[7]s"
+blocks: "%[8]s"
+cluster: {node: %[3]s, lease: 3s}
+api: {listen: "%[4]s.0.1:7070"}
+nfs: {port: 12049}
+credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
+subnets:
+  - {id: subnet-05ca1e00000000%[5]s1, availability_zone: %[1]sa, cidr: %[4]s.1.0/24}
+security_groups:
+  - {id: sg-05ca1e0000000000%[5]s1, name: default, ingress: [127.0.0.0/8]}
+kms_keys: [{id: 05ca1e00-0e2e-4e2e-8e2e-0e2e0e2e0e%[5]s1, aliases: [alias/aws/elasticfilesystem], key_file: %[6]s/kms.key}]
+replication: {listen: "%[4]s.0.1:7443"}
+peers: [{name: %[9]s, replication: "%[10]s.0.1:7443", secret: ` + replPairKey + `}]
+replicate: {heartbeat: 100ms}
+control: {transition_delay: 0s}
+log: {level: info}
+`
+
+// replRegion is a region of two nodes on its own database and bucket.
+type replRegion struct {
+	name, net, letter string
+	nodes             [2]*node
+	efs               *efs.Client
+}
+
+func newReplRegion(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string) *replRegion {
+	t.Helper()
+	metadata, blocks := backends(t)
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &replRegion{name: name, net: netPrefix, letter: letter,
+		efs: efs.NewFromConfig(testkit.AWSConfig("http://"+netPrefix+".0.1:7070", name, accessKey, secretKey))}
+	for i, id := range []string{"node-a", "node-b"} {
+		r.nodes[i] = newNodeConfig(t, bin, id, func(dir string) string {
+			return fmt.Sprintf(replNodeConfig, name, dir, id, netPrefix, letter, shared, metadata, blocks, peer, peerNet)
+		})
+	}
+	return r
+}
+
+// start starts node-a, waits until it serves the region, then starts the
+// standby node-b and waits until it says so.
+func (r *replRegion) start(t *testing.T) {
+	t.Helper()
+	a, b := r.nodes[0], r.nodes[1]
+	a.start()
+	end := time.Now().Add(60 * time.Second)
+	for {
+		if res, err := http.Get("http://" + r.net + ".0.1:7070/metrics"); err == nil {
+			res.Body.Close()
+			break
+		}
+		if a.Exited() {
+			t.Fatalf("%s node-a exited\n%s", r.name, tail(a.logText(), 40))
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s API not up after 60 s", r.name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.start()
+	waitLog(t, b, "standby: another node owns the region")
+}
+
+// status is the replication status of fs as r describes it.
+func (r *replRegion) status(ctx context.Context, fs string) (types.ReplicationStatus, string) {
+	out, err := r.efs.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(fs)})
+	if err != nil {
+		return "", fmt.Sprintf("%s: %v", r.name, err)
+	}
+	if len(out.Replications) != 1 || len(out.Replications[0].Destinations) != 1 {
+		return "", fmt.Sprintf("%s: %d replications", r.name, len(out.Replications))
+	}
+	d := out.Replications[0].Destinations[0]
+	return d.Status, fmt.Sprintf("%s: %s (last sync %v) %s", r.name, d.Status, aws.ToTime(d.LastReplicatedTimestamp), aws.ToString(d.StatusMessage))
+}
+
+// mountTarget waits until fs is available and returns the address of a new
+// mount target of it.
+func (r *replRegion) mountTarget(t *testing.T, fs string) string {
+	t.Helper()
+	ctx := context.Background()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		d, err := r.efs.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(fs)})
+		if err == nil && len(d.FileSystems) == 1 && d.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable {
+			return nil
+		}
+		return fmt.Errorf("%s not available: %v", fs, err)
+	})
+	mt, err := r.efs.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: aws.String(fs),
+		SubnetId: aws.String("subnet-05ca1e00000000" + r.letter + "1"), SecurityGroups: []string{"sg-05ca1e0000000000" + r.letter + "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ip string
+	testkit.Eventually(t, 30*time.Second, func() error {
+		d, err := r.efs.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
+		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
+			ip = aws.ToString(d.MountTargets[0].IpAddress)
+			return nil
+		}
+		return fmt.Errorf("mount target not available: %v", err)
+	})
+	return ip
+}
+
+// replContent is file i's content: every tenth file is a whole block and
+// more (it goes to the object store), the others are small.
+func replContent(i int) []byte {
+	if i%10 == 0 {
+		return append(bigContent(i), content(i)...)
+	}
+	return content(i)
+}
+
+// TestReplicationResumesAfterTakeover: us-east-1 and us-west-2 each run two
+// nodes on PostgreSQL and S3; a file system of us-east-1 replicates to
+// us-west-2 while a client writes files through NFS. The source's owner is
+// killed (kill -9): its standby takes the region over and shipping resumes
+// from the cursors in the database. Then the destination's owner is
+// killed: its standby takes over and apply resumes. The writer goes on
+// throughout; at the end the replica is the source, byte for byte, and the
+// replication is ENABLED on both sides.
+func TestReplicationResumesAfterTakeover(t *testing.T) {
+	bin := testkit.BuildRegionfs(t)
+	src := newReplRegion(t, bin, "us-east-1", "127.174", "c", "us-west-2", "127.175")
+	dst := newReplRegion(t, bin, "us-west-2", "127.175", "d", "us-east-1", "127.174")
+	src.start(t)
+	dst.start(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	fs, err := src.efs.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("takeover-replication")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcFS := aws.ToString(fs.FileSystemId)
+	sip := src.mountTarget(t, srcFS)
+	rc, err := src.efs.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
+		SourceFileSystemId: aws.String(srcFS), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstFS := aws.ToString(rc.Destinations[0].FileSystemId)
+	testkit.Eventually(t, 60*time.Second, func() error {
+		if s, msg := dst.status(ctx, dstFS); s != types.ReplicationStatusEnabled {
+			return errors.New(msg)
+		}
+		return nil
+	})
+	dip := dst.mountTarget(t, dstFS)
+
+	// The replication's status, as both regions describe it, stays ENABLED
+	// throughout (a region without an owner for a moment does not answer).
+	var smu sync.Mutex
+	var statuses []string
+	samples := 0
+	sampled := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			for _, r := range []struct {
+				r  *replRegion
+				fs string
+			}{{src, srcFS}, {dst, dstFS}} {
+				sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+				out, err := r.r.efs.DescribeReplicationConfigurations(sctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(r.fs)})
+				scancel()
+				if err != nil {
+					continue
+				}
+				smu.Lock()
+				samples++
+				if len(out.Replications) != 1 || len(out.Replications[0].Destinations) != 1 {
+					statuses = append(statuses, fmt.Sprintf("%s: %d replications", r.r.name, len(out.Replications)))
+				} else if d := out.Replications[0].Destinations[0]; d.Status != types.ReplicationStatusEnabled {
+					statuses = append(statuses, fmt.Sprintf("%s: %s %s", r.r.name, d.Status, aws.ToString(d.StatusMessage)))
+				}
+				smu.Unlock()
+			}
+		}
+	}()
+
+	// The writer: file after file with FILE_SYNC, reconnecting to the same
+	// address when the source's owner is gone.
+	var written sync.Map // index → true once acknowledged
+	var n int
+	var nmu sync.Mutex
+	acked := func() int { nmu.Lock(); defer nmu.Unlock(); return n }
+	stop := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		c, err := dial(ctx, sip)
+		if err != nil {
+			writerDone <- err
+			return
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				c.nc.Close()
+				writerDone <- nil
+				return
+			default:
+			}
+			for {
+				if _, err := writeData(ctx, c, fmt.Sprintf("f%05d", i), replContent(i), 10*time.Second); err == nil {
+					written.Store(i, true)
+					nmu.Lock()
+					n++
+					nmu.Unlock()
+					break
+				}
+				if ctx.Err() != nil {
+					writerDone <- fmt.Errorf("file %d: %w", i, ctx.Err())
+					return
+				}
+				c.nc.Close()
+				for {
+					if c, err = dial(ctx, sip); err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						writerDone <- fmt.Errorf("reconnect: %w", err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+	}()
+	waitAcked := func(want int) {
+		t.Helper()
+		end := time.Now().Add(90 * time.Second)
+		for acked() < want {
+			if time.Now().After(end) {
+				t.Fatalf("only %d of %d files written in 90 s", acked(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// replicaHas waits until the replica lists at least want files.
+	replicaHas := func(want int) {
+		t.Helper()
+		testkit.Eventually(t, 90*time.Second, func() error {
+			l, err := listingOf(ctx, dip)
+			if err != nil {
+				return err
+			}
+			if got := len(strings.Fields(l)); got < want {
+				return fmt.Errorf("the replica lists %d files, want at least %d", got, want)
+			}
+			return nil
+		})
+	}
+
+	// Replication runs before the kill.
+	waitAcked(30)
+	replicaHas(10)
+
+	// The source's owner dies mid-write.
+	killed := time.Now()
+	src.nodes[0].Kill9()
+	before := acked()
+	waitAcked(before + 30)
+	waitLog(t, src.nodes[1], "took the region over")
+	t.Logf("source takeover: writes resumed; %d files acknowledged before kill -9, %d %v later", before, acked(), time.Since(killed).Round(time.Millisecond))
+	// Shipping resumed on the new owner: the replica gets files written
+	// after the kill.
+	replicaHas(before + 20)
+	t.Logf("replica has files written after the source's takeover %v after the kill", time.Since(killed).Round(time.Millisecond))
+
+	// The destination's owner dies while changes arrive.
+	killed = time.Now()
+	dst.nodes[0].Kill9()
+	before = acked()
+	waitAcked(before + 30)
+	waitLog(t, dst.nodes[1], "took the region over")
+	replicaHas(before + 20)
+	t.Logf("destination takeover: replica has files written after it %v after the kill", time.Since(killed).Round(time.Millisecond))
+
+	close(stop)
+	if err := <-writerDone; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+
+	// The replica converges to the source, byte for byte.
+	testkit.Eventually(t, 90*time.Second, func() error {
+		sl, err1 := listingOf(ctx, sip)
+		dl, err2 := listingOf(ctx, dip)
+		if err1 == nil && err2 == nil && sl == dl {
+			return nil
+		}
+		_, s1 := src.status(ctx, srcFS)
+		_, s2 := dst.status(ctx, dstFS)
+		return fmt.Errorf("replica did not converge: %v %v (%d vs %d files)\n%s\n%s", err1, err2, len(strings.Fields(sl)), len(strings.Fields(dl)), s1, s2)
+	})
+	files := compareContents(t, ctx, sip, dip)
+	written.Range(func(k, _ any) bool {
+		i := k.(int)
+		if h, ok := files[fmt.Sprintf("f%05d", i)]; !ok || h != sha256.Sum256(replContent(i)) {
+			t.Errorf("acknowledged f%05d is not on the source as written (present: %v)", i, ok)
+		}
+		return true
+	})
+	close(stopSampling)
+	<-sampled
+	smu.Lock()
+	if len(statuses) > 0 {
+		t.Errorf("replication not ENABLED in %d of %d samples:\n%s", len(statuses), samples, strings.Join(statuses, "\n"))
+	}
+	t.Logf("replication status sampled %d times", samples)
+	smu.Unlock()
+	for _, r := range []struct {
+		r  *replRegion
+		fs string
+	}{{src, srcFS}, {dst, dstFS}} {
+		if s, msg := r.r.status(ctx, r.fs); s != types.ReplicationStatusEnabled {
+			t.Errorf("replication after the takeovers: %s", msg)
+		}
+	}
+	t.Logf("%d files (%d acknowledged) identical on the replica", len(files), acked())
+}
+
+// listingOf returns the root directory of the mount target at ip as sorted
+// "name:size" lines.
+func listingOf(ctx context.Context, ip string) (string, error) {
+	c, err := dial(ctx, ip)
+	if err != nil {
+		return "", err
+	}
+	defer c.nc.Close()
+	ents, err := c.c.ReadDirAll(ctx, c.root)
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		l, err := c.c.Lookup(ctx, c.root, e.Name)
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, fmt.Sprintf("%s:%d", e.Name, l.Attr.Size))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n"), nil
+}
+
+// compareContents reads every file of the source and of the replica and
+// fails t unless they are the same; it returns the files' SHA-256 by name.
+func compareContents(t *testing.T, ctx context.Context, sip, dip string) map[string][32]byte {
+	t.Helper()
+	s, err := dial(ctx, sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.nc.Close()
+	d, err := dial(ctx, dip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.nc.Close()
+	ents, err := s.c.ReadDirAll(ctx, s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string][32]byte{}
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		a, b := readAll(t, ctx, s, e.Name), readAll(t, ctx, d, e.Name)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("%s differs on the replica (%d vs %d bytes)", e.Name, len(a), len(b))
+		}
+		names[e.Name] = sha256.Sum256(a)
+	}
+	return names
+}
+
+func readAll(t *testing.T, ctx context.Context, c *conn, name string) []byte {
+	t.Helper()
+	l, err := c.c.Lookup(ctx, c.root, name)
+	if err != nil {
+		t.Fatalf("lookup %s: %v", name, err)
+	}
+	var out []byte
+	for {
+		r, err := c.c.Read(ctx, l.FH, uint64(len(out)), 1<<20)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		out = append(out, r.Data...)
+		if r.EOF || len(r.Data) == 0 {
+			return out
+		}
+	}
+}
