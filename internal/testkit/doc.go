@@ -12,6 +12,8 @@
 //   - AWSConfig: an aws-sdk-go-v2 configuration for a test endpoint (static
 //     credentials, no retries), for any service client's NewFromConfig.
 //   - Clock: a settable clock for code that takes a func() time.Time.
+//   - PairedRegion: the config of one region of a two-region end-to-end
+//     test (its own ids, one peer).
 //   - Process and BuildRegionfs: a server binary a test runs (log file,
 //     ready when its URL answers, SIGTERM or kill -9, the log's tail) and
 //     the module's regionfs built for it.

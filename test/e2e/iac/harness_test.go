@@ -22,25 +22,6 @@ const (
 	nfsPort   = 12049
 )
 
-const regionConfig = `
-region: %[1]s
-account_id: "123456789012"
-data_dir: %[2]s/data
-api: {listen: "%[3]s.0.1:7070"}
-nfs: {port: 12049}
-credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
-subnets:
-  - {id: subnet-0e2e0000000000%[4]s1, availability_zone: %[1]sa, cidr: %[3]s.1.0/24}
-security_groups:
-  - {id: sg-0e2e0000000000000%[4]s1, name: default, ingress: [127.0.0.0/8]}
-kms_keys: [{id: 0e2e0e2e-0e2e-4e2e-8e2e-0e2e0e2e0e%[4]s1, aliases: [alias/aws/elasticfilesystem], key_file: %[2]s/kms.key}]
-replication: {listen: "%[3]s.0.1:7443"}
-peers: [{name: %[5]s, replication: "%[6]s.0.1:7443", api: "%[6]s.0.1:7070", secret: ` + pairKey + `}]
-replicate: {heartbeat: 100ms}
-control: {transition_delay: 0s}
-log: {level: info}
-`
-
 // region is one `regionfs serve` process.
 type region struct {
 	testkit.Process
@@ -58,7 +39,8 @@ func startRegion(t *testing.T, bin, dir, name, net, id, peer, peerNet string) *r
 	os.MkdirAll(rd, 0o700)
 	os.WriteFile(filepath.Join(rd, "kms.key"), []byte(strings.Repeat("5a", 32)+"\n"), 0o600)
 	cfg := filepath.Join(rd, "region.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, name, rd, net, id, peer, peerNet)), 0o600)
+	os.WriteFile(cfg, []byte(testkit.PairedRegion{Name: name, Dir: rd, Net: net, ID: id, Peer: peer, PeerReplication: peerNet + ".0.1:7443", PeerAPI: peerNet + ".0.1:7070",
+		AccessKey: accessKey, SecretKey: secretKey, PairKey: pairKey}.Config()), 0o600)
 	home := t.TempDir()
 	r := &region{t: t, name: name, net: net, subnet: "subnet-0e2e0000000000" + id + "1", aws: testkit.NeedTool(t, "aws"),
 		env: append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey, "AWS_DEFAULT_REGION="+name,

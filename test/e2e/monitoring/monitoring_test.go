@@ -26,26 +26,6 @@ const (
 	pairKey   = "monitoring-e2e-pair-secret-0123456789"
 )
 
-const regionConfig = `
-region: %[1]s
-account_id: "123456789012"
-data_dir: %[2]s/data
-api: {listen: "%[3]s.0.1:7070"}
-nfs: {port: 12049}
-credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
-subnets:
-  - {id: subnet-0e2e0000000000%[4]s1, availability_zone: %[1]sa, cidr: %[3]s.1.0/24}
-security_groups:
-  - {id: sg-0e2e0000000000000%[4]s1, name: default, ingress: [127.0.0.0/8]}
-kms_keys: [{id: 0e2e0e2e-0e2e-4e2e-8e2e-0e2e0e2e0e%[4]s1, aliases: [alias/aws/elasticfilesystem], key_file: %[2]s/kms.key}]
-replication: {listen: "%[3]s.0.1:7443"}
-peers: [{name: %[5]s, replication: "%[6]s.0.1:7443", api: "%[6]s.0.1:7070", secret: ` + pairKey + `}]
-replicate: {heartbeat: 100ms}
-control: {transition_delay: 0s}
-sns: {smtp: {address: "%[7]s", from: "alerts@regionfs.test"}}
-log: {level: info}
-`
-
 const edgeConfig = `
 listen: "127.61.0.9:7070"
 credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
@@ -312,7 +292,8 @@ func newWorld(t *testing.T, smtp string) *world {
 		os.MkdirAll(rd, 0o700)
 		os.WriteFile(filepath.Join(rd, "kms.key"), []byte(strings.Repeat("3c", 32)+"\n"), 0o600)
 		cfg := filepath.Join(rd, "region.yaml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf(regionConfig, r.name, rd, r.net, r.id, r.peer, r.peerNet, smtp)), 0o600)
+		os.WriteFile(cfg, []byte(testkit.PairedRegion{Name: r.name, Dir: rd, Net: r.net, ID: r.id, Peer: r.peer, PeerReplication: r.peerNet + ".0.1:7443", PeerAPI: r.peerNet + ".0.1:7070",
+			AccessKey: accessKey, SecretKey: secretKey, PairKey: pairKey, Extra: fmt.Sprintf("sns: {smtp: {address: %q, from: \"alerts@regionfs.test\"}}\n", smtp)}.Config()), 0o600)
 		w.regions[r.name] = startProc(t, bin, filepath.Join(rd, "serve.log"), "http://"+r.net+".0.1:7070", "serve", "--config", cfg)
 	}
 	os.WriteFile(filepath.Join(dir, "edge.yaml"), []byte(edgeConfig), 0o600)

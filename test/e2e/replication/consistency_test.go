@@ -31,25 +31,6 @@ const (
 	pairKey   = "replication-e2e-pair-secret-0123456789"
 )
 
-const regionConfig = `
-region: %[1]s
-account_id: "123456789012"
-data_dir: %[2]s/data
-api: {listen: "%[3]s.0.1:7070"}
-nfs: {port: 12049}
-credentials: [{access_key_id: ` + accessKey + `, secret_access_key: ` + secretKey + `}]
-subnets:
-  - {id: subnet-0e2e0000000000%[4]s1, availability_zone: %[1]sa, cidr: %[3]s.1.0/24}
-security_groups:
-  - {id: sg-0e2e0000000000000%[4]s1, name: default, ingress: [127.0.0.0/8]}
-kms_keys: [{id: 0e2e0e2e-0e2e-4e2e-8e2e-0e2e0e2e0e%[4]s1, aliases: [alias/aws/elasticfilesystem], key_file: %[2]s/kms.key}]
-replication: {listen: "%[3]s.0.1:7443"}
-peers: [{name: %[5]s, replication: "%[6]s", secret: ` + pairKey + `}]
-replicate: {heartbeat: 100ms}
-control: {transition_delay: 0s}
-log: {level: info}
-`
-
 // region is one `regionfs serve` process.
 type region struct {
 	testkit.Process
@@ -69,7 +50,8 @@ func newRegion(t *testing.T, bin, name, netPrefix, id, peer, peerAddr string) *r
 	}
 	cfgFile := filepath.Join(dir, "region.yaml")
 	r.Process = testkit.Process{Args: []string{bin, "serve", "--config", cfgFile}, Log: filepath.Join(dir, "serve.log")}
-	cfg := fmt.Sprintf(regionConfig, name, dir, netPrefix, id, peer, peerAddr)
+	cfg := testkit.PairedRegion{Name: name, Dir: dir, Net: netPrefix, ID: id, Peer: peer, PeerReplication: peerAddr,
+		AccessKey: accessKey, SecretKey: secretKey, PairKey: pairKey}.Config()
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
