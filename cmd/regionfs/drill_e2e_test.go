@@ -209,18 +209,7 @@ func TestDrillE2E(t *testing.T) {
 	ctx := context.Background()
 	// Loopback ranges of its own (no ports lock).
 	p := startOpsPairOn(t, "127.30.0.1", "127.31.0.1")
-	cfs, err := p.efsA.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("drill")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := aws.ToString(cfs.FileSystemId)
-	waitAvailable(t, p.efsA, src)
-	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
-		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := aws.ToString(rc.Destinations[0].FileSystemId)
+	src, dst := p.replicated(t, "drill", "")
 	status := func() types.ReplicationStatus {
 		out, err := p.efsB.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(dst)})
 		if err != nil || len(out.Replications) != 1 {

@@ -11,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/efs"
-	"github.com/aws/aws-sdk-go-v2/service/efs/types"
-
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -45,19 +41,7 @@ print(json.dumps(handler({"region": sys.argv[1], "file_system_id": sys.argv[2]},
 	}
 
 	p := startOpsPairOn(t, "127.34.0.1", "127.35.0.1")
-	orig, err := p.efsA.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("lambda")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := aws.ToString(orig.FileSystemId)
-	waitAvailable(t, p.efsA, src)
-	writeFile(t, p.a, src, "a.txt", "replicated\n")
-	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
-		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := aws.ToString(rc.Destinations[0].FileSystemId)
+	src, dst := p.replicated(t, "lambda", "replicated\n")
 	testkit.WaitFor(t, "the file replicated", 30*time.Second, func() bool {
 		got, err := readFile(p.b, dst, "a.txt")
 		return err == nil && got == "replicated\n"

@@ -22,19 +22,7 @@ import (
 func TestPromotionGuardCommands(t *testing.T) {
 	ctx := context.Background()
 	p := startOpsPairOn(t, "127.32.0.1", "127.33.0.1")
-	orig, err := p.efsA.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("guard")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := aws.ToString(orig.FileSystemId)
-	waitAvailable(t, p.efsA, src)
-	writeFile(t, p.a, src, "a.txt", "before\n")
-	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
-		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := aws.ToString(rc.Destinations[0].FileSystemId)
+	_, dst := p.replicated(t, "guard", "before\n")
 	testkit.WaitFor(t, "replication ENABLED", 30*time.Second, func() bool {
 		out, err := p.efsB.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(dst)})
 		return err == nil && len(out.Replications) == 1 && out.Replications[0].Destinations[0].Status == types.ReplicationStatusEnabled

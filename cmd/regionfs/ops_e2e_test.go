@@ -151,19 +151,7 @@ func readFile(n *node, fsID, name string) (string, error) {
 func TestOperatorCommands(t *testing.T) {
 	ctx := context.Background()
 	p := startOpsPair(t)
-	orig, err := p.efsA.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("ops")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := aws.ToString(orig.FileSystemId)
-	waitAvailable(t, p.efsA, src)
-	writeFile(t, p.a, src, "a.txt", "written in ap-northeast-1\n")
-	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
-		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := aws.ToString(rc.Destinations[0].FileSystemId)
+	src, dst := p.replicated(t, "ops", "written in ap-northeast-1\n")
 	enabled := func(c *efs.Client, fs string) bool {
 		out, err := c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(fs)})
 		return err == nil && len(out.Replications) == 1 && out.Replications[0].Destinations[0].Status == types.ReplicationStatusEnabled
@@ -285,6 +273,29 @@ func TestOperatorCommands(t *testing.T) {
 // waitAvailable waits until the file system id of c's region is available
 // (CreateFileSystem answers while it is still creating, and a replication
 // configuration of a creating one is refused).
+// replicated creates a file system in ap-northeast-1 (creation token
+// token), writes a.txt with content into it unless content is "", and
+// replicates it to ap-northeast-2; it returns the source and destination ids.
+func (p *opsPair) replicated(t *testing.T, token, content string) (src, dst string) {
+	t.Helper()
+	ctx := context.Background()
+	orig, err := p.efsA.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String(token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = aws.ToString(orig.FileSystemId)
+	waitAvailable(t, p.efsA, src)
+	if content != "" {
+		writeFile(t, p.a, src, "a.txt", content)
+	}
+	rc, err := p.efsA.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(src),
+		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-2")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, aws.ToString(rc.Destinations[0].FileSystemId)
+}
+
 func waitAvailable(t *testing.T, c *efs.Client, id string) {
 	t.Helper()
 	testkit.WaitFor(t, id+" available", 30*time.Second, func() bool {
