@@ -3,9 +3,7 @@ package efsrepl
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -95,22 +93,8 @@ func clip(s string) string {
 
 // readJSON decodes a request body into v (unknown members are ignored).
 func readJSON(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
-	if err != nil {
-		return badRequest("cannot read the request body")
-	}
-	if int64(len(b)) > maxRequestBytes {
-		return badRequest("request body larger than %d bytes", maxRequestBytes)
-	}
-	if len(b) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return badRequest("member %s has the wrong type: expected %s", te.Field, te.Type)
-		}
-		return badRequest("the request body is not valid JSON")
+	if err := awsproto.ReadRESTJSON(r, maxRequestBytes, v); err != nil {
+		return badRequest("%v", err)
 	}
 	return nil
 }
