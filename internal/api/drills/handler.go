@@ -24,45 +24,24 @@ var _ Service = (*drill.Service)(nil)
 
 // Handler serves the drill operations.
 type Handler struct {
-	s    Service
-	next http.Handler
-	log  *slog.Logger
-	mux  *http.ServeMux
+	s      Service
+	routes awserr.EFSRoutes
 }
 
 // Wrap returns a handler that serves the drill operations and passes every
 // other request to next.
 func Wrap(next http.Handler, s Service, log *slog.Logger) *Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	h := &Handler{s: s, next: next, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /2015-02-01/regionfs/drills", h.startDrill)
-	h.mux.HandleFunc("GET /2015-02-01/regionfs/drills", h.listDrills)
-	h.mux.HandleFunc("GET /2015-02-01/regionfs/drills/{DrillId}", h.describeDrill)
-	h.mux.HandleFunc("POST /2015-02-01/regionfs/drills/{DrillId}/check", h.reportDrillCheck)
+	h := &Handler{s: s, routes: awserr.NewEFSRoutes(next, log)}
+	h.routes.Mux.HandleFunc("POST /2015-02-01/regionfs/drills", h.startDrill)
+	h.routes.Mux.HandleFunc("GET /2015-02-01/regionfs/drills", h.listDrills)
+	h.routes.Mux.HandleFunc("GET /2015-02-01/regionfs/drills/{DrillId}", h.describeDrill)
+	h.routes.Mux.HandleFunc("POST /2015-02-01/regionfs/drills/{DrillId}/check", h.reportDrillCheck)
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := h.mux.Handler(r); pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	if h.next == nil {
-		h.fail(w, r, awserr.Errorf(awserr.ErrUnknownOperation, "No EFS operation is %s %s.", r.Method, clip(r.URL.Path)))
-		return
-	}
-	h.next.ServeHTTP(w, r)
-}
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.ServeHTTP(w, r) }
 
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-	}
-	awserr.Responder{Protocol: awsproto.RESTJSON, Service: awsproto.EFS, RequestID: reqID, Op: r.Method + " " + r.URL.Path, Log: h.log}.Fail(w, err)
-}
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.routes.Fail(w, r, err) }
 
 func badRequest(format string, args ...any) error {
 	return awserr.Errorf(drill.ErrBadRequest, format, args...)

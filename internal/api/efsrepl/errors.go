@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
-	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control"
 )
 
@@ -16,10 +15,4 @@ func badRequest(format string, args ...any) error {
 // fail writes err as an EFS error through awserr's table (a refusal of
 // the other region arrives as the control error it stands for); internal
 // failures are logged with the request id.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-	}
-	awserr.Responder{Protocol: awsproto.RESTJSON, Service: awsproto.EFS, RequestID: reqID, Op: r.Method + " " + r.URL.Path, Log: h.log}.Fail(w, err)
-}
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.routes.Fail(w, r, err) }

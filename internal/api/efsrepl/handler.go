@@ -30,40 +30,25 @@ var _ Manager = (*replconf.Manager)(nil)
 
 // Handler serves the replication operations.
 type Handler struct {
-	m    Manager
-	next http.Handler
-	log  *slog.Logger
-	mux  *http.ServeMux
+	m      Manager
+	routes awserr.EFSRoutes
 }
 
 // Wrap returns a handler that serves the replication operations and passes
 // every other request to next (the rest of the EFS API).
 func Wrap(next http.Handler, m Manager, log *slog.Logger) *Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	h := &Handler{m: m, next: next, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration", h.createReplicationConfiguration)
-	h.mux.HandleFunc("DELETE /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration", h.deleteReplicationConfiguration)
-	h.mux.HandleFunc("GET /2015-02-01/file-systems/replication-configurations", h.describeReplicationConfigurations)
-	h.mux.HandleFunc("POST /2015-02-01/regionfs/failover", h.failover)
-	h.mux.HandleFunc("GET /2015-02-01/regionfs/loss-report", h.lossReport)
-	h.mux.HandleFunc("GET /2015-02-01/regionfs/replication-status", h.replicationStatus)
-	h.mux.HandleFunc("POST /2015-02-01/regionfs/replication-policy", h.replicationPolicy)
+	h := &Handler{m: m, routes: awserr.NewEFSRoutes(next, log)}
+	h.routes.Mux.HandleFunc("POST /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration", h.createReplicationConfiguration)
+	h.routes.Mux.HandleFunc("DELETE /2015-02-01/file-systems/{SourceFileSystemId}/replication-configuration", h.deleteReplicationConfiguration)
+	h.routes.Mux.HandleFunc("GET /2015-02-01/file-systems/replication-configurations", h.describeReplicationConfigurations)
+	h.routes.Mux.HandleFunc("POST /2015-02-01/regionfs/failover", h.failover)
+	h.routes.Mux.HandleFunc("GET /2015-02-01/regionfs/loss-report", h.lossReport)
+	h.routes.Mux.HandleFunc("GET /2015-02-01/regionfs/replication-status", h.replicationStatus)
+	h.routes.Mux.HandleFunc("POST /2015-02-01/regionfs/replication-policy", h.replicationPolicy)
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := h.mux.Handler(r); pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	if h.next == nil {
-		h.fail(w, r, awserr.Errorf(awserr.ErrUnknownOperation, "No EFS operation is %s %s.", r.Method, clip(r.URL.Path)))
-		return
-	}
-	h.next.ServeHTTP(w, r)
-}
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.ServeHTTP(w, r) }
 
 // Validation patterns of the EFS model.
 var (
