@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // ship applies recs to the replica, pushing whatever blocks it lacks from
@@ -97,31 +97,18 @@ func TestJournalReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A concurrent reader must only ever see a prefix.
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			var readerErr error
 			reads := 0
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					s, sum, err := dst.Replica().Checksum(ctx)
-					if err != nil {
-						readerErr = err
-						return
-					}
-					if want, ok := sums[s]; ok && want != sum && s > 0 {
-						readerErr = fmt.Errorf("replica at seq %d differs from the source there", s)
-						return
-					}
-					reads++
+			stopReader := testkit.Repeat(func() error {
+				s, sum, err := dst.Replica().Checksum(ctx)
+				if err != nil {
+					return err
 				}
-			}()
+				if want, ok := sums[s]; ok && want != sum && s > 0 {
+					return fmt.Errorf("replica at seq %d differs from the source there", s)
+				}
+				reads++
+				return nil
+			})
 			for from := uint64(1); from <= last; {
 				n := 1
 				if !tc.onePerOp {
@@ -151,10 +138,8 @@ func TestJournalReplay(t *testing.T) {
 					}
 				}
 			}
-			close(stop)
-			wg.Wait()
-			if readerErr != nil {
-				t.Fatal(readerErr)
+			if err := stopReader(); err != nil {
+				t.Fatal(err)
 			}
 			t.Logf("%d concurrent consistent reads", reads)
 			// Byte-identical replicated ranges at the end, and the same tree.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func pattern(n int, seed byte) []byte {
@@ -354,23 +355,15 @@ func TestReadDirStableCookies(t *testing.T) {
 		must(fs.Create(ctx, RootCred, dir, fmt.Sprintf("keep-%03d", i), CreateGuarded, SetAttr{}, 0))(t)
 		must(fs.Create(ctx, RootCred, dir, fmt.Sprintf("gone-%03d", i), CreateGuarded, SetAttr{}, 0))(t)
 	}
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if i < n {
-				fs.Remove(ctx, RootCred, dir, fmt.Sprintf("gone-%03d", i))
-			}
-			fs.Create(ctx, RootCred, dir, fmt.Sprintf("new-%05d", i), CreateGuarded, SetAttr{}, 0)
+	i := 0
+	stopChurn := testkit.Repeat(func() error {
+		if i < n {
+			fs.Remove(ctx, RootCred, dir, fmt.Sprintf("gone-%03d", i))
 		}
-	}()
+		fs.Create(ctx, RootCred, dir, fmt.Sprintf("new-%05d", i), CreateGuarded, SetAttr{}, 0)
+		i++
+		return nil
+	})
 	seen := map[string]int{}
 	var cookie uint64
 	for {
@@ -386,8 +379,7 @@ func TestReadDirStableCookies(t *testing.T) {
 			break
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopChurn()
 	for name, c := range seen {
 		if c != 1 {
 			t.Fatalf("%s listed %d times", name, c)

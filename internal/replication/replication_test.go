@@ -368,35 +368,21 @@ func TestReplicateInitialSyncThenStream(t *testing.T) {
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	dst := b.fs("fs-dst")
 	// Writes continue during the sync; a reader checks every moment.
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var readerErr error
 	checks := 0
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			ok, err := w.checkPrefix(ctx, dst)
-			if err != nil {
-				readerErr = err
-				return
-			}
-			if ok {
-				checks++
-			}
+	stopReader := testkit.Repeat(func() error {
+		ok, err := w.checkPrefix(ctx, dst)
+		if err != nil {
+			return err
 		}
-	}()
+		if ok {
+			checks++
+		}
+		return nil
+	})
 	w.run(ctx, 150)
 	converged(t, src, dst)
-	close(stop)
-	wg.Wait()
-	if readerErr != nil {
-		t.Fatal(readerErr)
+	if err := stopReader(); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("%d consistent prefix checks while replicating", checks)
 	st, _ := a.n.OutboundStatus("r1")

@@ -9,6 +9,8 @@
 //     tests started are still running after them.
 //   - WaitFor and Eventually: poll a condition with a deadline, never a
 //     bare sleep.
+//   - Repeat: a load or checker a test runs in a goroutine beside what
+//     it tests, until stopped or failed.
 //   - AWSConfig: an aws-sdk-go-v2 configuration for a test endpoint (static
 //     credentials, no retries), for any service client's NewFromConfig.
 //   - Clock: a settable clock for code that takes a func() time.Time.
