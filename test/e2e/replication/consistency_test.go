@@ -198,23 +198,15 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 	dip := mountTarget(t, b, dst)
 
 	// The writer runs throughout; the checker reads the replica.
+	var pause sync.RWMutex // held exclusively while a region restarts
+	stopWriter := testkit.Repeat(func() error {
+		pause.RLock()
+		w.step(ctx)
+		pause.RUnlock()
+		return nil
+	})
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	var pause sync.RWMutex // held exclusively while a region restarts
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			pause.RLock()
-			w.step(ctx)
-			pause.RUnlock()
-		}
-	}()
 	checks, unknown := 0, 0
 	var checkErr error
 	var cmu sync.Mutex
@@ -327,6 +319,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 	}
 	px.SetDelay(0)
 	px.Heal()
+	stopWriter()
 	close(stop)
 	wg.Wait()
 	if checkErr != nil {
