@@ -4,11 +4,7 @@ import "net/http"
 
 // createTags (deprecated): POST /2015-02-01/create-tags/{FileSystemId} → 204.
 func createTags(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}

@@ -288,6 +288,21 @@ func (c *call) label(name string, ru rule) (string, error) {
 	return v, ru.check(strings.ToLower(name[:1])+name[1:], v)
 }
 
+// labelAndBody returns the path label name (validated by ru) and a reader
+// of the request body: how an operation on one resource that takes a body
+// begins.
+func (c *call) labelAndBody(name string, ru rule) (string, *reader, error) {
+	v, err := c.label(name, ru)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := c.bodyReader()
+	if err != nil {
+		return "", nil, err
+	}
+	return v, b, nil
+}
+
 // queryString returns a query parameter ("" when absent) validated by ru.
 func (c *call) queryString(name string, ru rule) (string, error) {
 	if !c.query.Has(name) {

@@ -4,11 +4,7 @@ import "net/http"
 
 // deleteTags (deprecated): POST /2015-02-01/delete-tags/{FileSystemId} → 204.
 func deleteTags(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,7 @@ import "net/http"
 
 // modifyMountTargetSecurityGroups: PUT /2015-02-01/mount-targets/{MountTargetId}/security-groups → 204.
 func modifyMountTargetSecurityGroups(c *call) error {
-	id, err := c.label("MountTargetId", mountTargetIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("MountTargetId", mountTargetIDRule)
 	if err != nil {
 		return err
 	}

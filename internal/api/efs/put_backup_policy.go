@@ -4,11 +4,7 @@ import "net/http"
 
 // putBackupPolicy: PUT /2015-02-01/file-systems/{FileSystemId}/backup-policy → 200.
 func putBackupPolicy(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,7 @@ import "net/http"
 
 // putFileSystemPolicy: PUT /2015-02-01/file-systems/{FileSystemId}/policy → 200.
 func putFileSystemPolicy(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,7 @@ import (
 
 // putLifecycleConfiguration: PUT /2015-02-01/file-systems/{FileSystemId}/lifecycle-configuration → 200.
 func putLifecycleConfiguration(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,7 @@ import "net/http"
 
 // tagResource: POST /2015-02-01/resource-tags/{ResourceId} → 200, empty body.
 func tagResource(c *call) error {
-	id, err := c.label("ResourceId", resourceIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("ResourceId", resourceIDRule)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,7 @@ import (
 
 // updateFileSystem: PUT /2015-02-01/file-systems/{FileSystemId} → 202 FileSystemDescription.
 func updateFileSystem(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}

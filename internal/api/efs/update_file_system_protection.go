@@ -4,11 +4,7 @@ import "net/http"
 
 // updateFileSystemProtection: PUT /2015-02-01/file-systems/{FileSystemId}/protection → 200.
 func updateFileSystemProtection(c *call) error {
-	id, err := c.label("FileSystemId", fileSystemIDRule)
-	if err != nil {
-		return err
-	}
-	b, err := c.bodyReader()
+	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
 	if err != nil {
 		return err
 	}
