@@ -493,15 +493,9 @@ func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, s
 	default:
 		return nil, "", invalid("The value %s for parameter StateValue is not valid: it must be OK, ALARM or INSUFFICIENT_DATA.", clip(f.State))
 	}
-	metricAlarms := len(f.Types) == 0
-	for _, t := range f.Types {
-		switch t {
-		case "MetricAlarm":
-			metricAlarms = true
-		case "CompositeAlarm":
-		default:
-			return nil, "", invalid("The value %s for parameter AlarmTypes is not valid: it must be MetricAlarm or CompositeAlarm.", clip(t))
-		}
+	metricAlarms, err := wantMetricAlarms(f.Types)
+	if err != nil {
+		return nil, "", err
 	}
 	if f.MaxRecords == 0 {
 		f.MaxRecords = 50
@@ -621,14 +615,8 @@ func (m *Monitor) DescribeAlarmsForMetric(ctx context.Context, f MetricAlarmFilt
 
 // DeleteAlarms deletes alarms; when one does not exist, none is deleted.
 func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkAlarmNames(ctx, names); err != nil {
 		return err
-	}
-	if len(names) == 0 {
-		return missing("AlarmNames")
-	}
-	if len(names) > 100 {
-		return invalid("The collection AlarmNames must not have more than 100 members.")
 	}
 	s := m.alarms
 	s.mu.Lock()
@@ -663,14 +651,8 @@ func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
 // SetAlarmActions enables or disables the actions of alarms (names that
 // do not exist are ignored, as on CloudWatch).
 func (m *Monitor) SetAlarmActions(ctx context.Context, names []string, enabled bool) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkAlarmNames(ctx, names); err != nil {
 		return err
-	}
-	if len(names) == 0 {
-		return missing("AlarmNames")
-	}
-	if len(names) > 100 {
-		return invalid("The collection AlarmNames must not have more than 100 members.")
 	}
 	s := m.alarms
 	s.mu.Lock()
@@ -853,4 +835,35 @@ func (m *Monitor) ListTagsForResource(ctx context.Context, arn string) ([]Tag, e
 	}
 	out := append([]Tag{}, a.Tags...)
 	return out, nil
+}
+
+// checkAlarmNames checks the AlarmNames of an operation on named alarms
+// (1 to 100 of them).
+func checkAlarmNames(ctx context.Context, names []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return missing("AlarmNames")
+	}
+	if len(names) > 100 {
+		return invalid("The collection AlarmNames must not have more than 100 members.")
+	}
+	return nil
+}
+
+// wantMetricAlarms checks AlarmTypes and reports whether they take in
+// metric alarms (no types: all of them).
+func wantMetricAlarms(types []string) (bool, error) {
+	metric := len(types) == 0
+	for _, t := range types {
+		switch t {
+		case "MetricAlarm":
+			metric = true
+		case "CompositeAlarm":
+		default:
+			return false, invalid("The value %s for parameter AlarmTypes is not valid: it must be MetricAlarm or CompositeAlarm.", clip(t))
+		}
+	}
+	return metric, nil
 }

@@ -74,15 +74,9 @@ func (m *Monitor) DescribeAlarmHistory(ctx context.Context, q HistoryQuery) ([]H
 	default:
 		return nil, "", invalid("The value %s for parameter ScanBy is not valid: it must be TimestampDescending or TimestampAscending.", clip(q.ScanBy))
 	}
-	metricAlarms := len(q.AlarmTypes) == 0
-	for _, t := range q.AlarmTypes {
-		switch t {
-		case "MetricAlarm":
-			metricAlarms = true
-		case "CompositeAlarm":
-		default:
-			return nil, "", invalid("The value %s for parameter AlarmTypes is not valid: it must be MetricAlarm or CompositeAlarm.", clip(t))
-		}
+	metricAlarms, err := wantMetricAlarms(q.AlarmTypes)
+	if err != nil {
+		return nil, "", err
 	}
 	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
 		return nil, "", invalid("The parameter StartDate must not be after the parameter EndDate.")
