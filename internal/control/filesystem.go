@@ -354,10 +354,7 @@ func (r *Region) UpdateFileSystem(_ context.Context, in UpdateFileSystemInput) (
 func (r *Region) DeleteFileSystem(_ context.Context, ref string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return err
 	}
@@ -396,10 +393,7 @@ func (r *Region) DeleteFileSystem(_ context.Context, ref string) error {
 func (r *Region) UpdateFileSystemProtection(ctx context.Context, ref string, protection *string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return "", err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return "", err
 	}

@@ -74,6 +74,14 @@ func (r *Region) parseRef(s, kind string, pattern *regexp.Regexp) (resourceRef, 
 	return resourceRef{id: res, ours: ours}, true
 }
 
+// openFSLocked is lookupFSLocked in a region that is not closed.
+func (r *Region) openFSLocked(ref string) (*fsRecord, error) {
+	if err := r.checkLocked(); err != nil {
+		return nil, err
+	}
+	return r.lookupFSLocked(ref)
+}
+
 // lookupFSLocked resolves a file system id or ARN.
 func (r *Region) lookupFSLocked(ref string) (*fsRecord, error) {
 	p, ok := r.parseRef(ref, "file-system", fsIDPattern)

@@ -72,10 +72,7 @@ func (r *Region) PutLifecycleConfiguration(_ context.Context, ref string, polici
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return nil, err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -123,10 +120,7 @@ func (r *Region) PutBackupPolicy(_ context.Context, ref, status string) (string,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return "", err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return "", err
 	}
@@ -188,10 +182,7 @@ func (r *Region) PutFileSystemPolicy(ctx context.Context, ref, policy string, _ 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return FileSystemPolicy{}, err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return FileSystemPolicy{}, err
 	}
@@ -228,10 +219,7 @@ func (r *Region) DescribeFileSystemPolicy(_ context.Context, ref string) (FileSy
 func (r *Region) DeleteFileSystemPolicy(ctx context.Context, ref string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return err
 	}

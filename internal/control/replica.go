@@ -110,10 +110,7 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 func (r *Region) ResetToReplica(ctx context.Context, ref, kmsKeyID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return err
 	}
@@ -326,10 +323,7 @@ func (r *Region) SetReplicationRole(_ context.Context, ref, role string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return err
 	}
@@ -365,10 +359,7 @@ func (r *Region) SetProtection(ctx context.Context, ref, protection string) erro
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(); err != nil {
-		return err
-	}
-	f, err := r.lookupFSLocked(ref)
+	f, err := r.openFSLocked(ref)
 	if err != nil {
 		return err
 	}
