@@ -76,11 +76,7 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 	ctx := context.Background()
 	for range b.N {
 		a, d := newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
-		peers := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}, d.name: {URL: "http://" + d.addr, Secret: testSecret}}
-		for _, r := range []*diskRegion{a, d} {
-			r.n = New(Options{Region: r.name, Engine: r.e, Peers: peers})
-			go r.n.Serve(context.Background(), r.ln)
-		}
+		serveDiskPair(a, d)
 		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -149,11 +145,7 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 	ctx := context.Background()
 	for range b.N {
 		a, d := newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
-		peers := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}, d.name: {URL: "http://" + d.addr, Secret: testSecret}}
-		for _, r := range []*diskRegion{a, d} {
-			r.n = New(Options{Region: r.name, Engine: r.e, Peers: peers})
-			go r.n.Serve(context.Background(), r.ln)
-		}
+		serveDiskPair(a, d)
 		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -204,5 +196,15 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 		el := time.Since(start)
 		b.ReportMetric(float64(files)/el.Seconds(), "files/s")
 		b.ReportMetric(el.Seconds(), "sync-s")
+	}
+}
+
+// serveDiskPair serves the replication nodes of a and d, each the other's
+// peer.
+func serveDiskPair(a, d *diskRegion) {
+	peers := map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}, d.name: {URL: "http://" + d.addr, Secret: testSecret}}
+	for _, r := range []*diskRegion{a, d} {
+		r.n = New(Options{Region: r.name, Engine: r.e, Peers: peers})
+		go r.n.Serve(context.Background(), r.ln)
 	}
 }

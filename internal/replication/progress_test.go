@@ -20,12 +20,7 @@ func TestProgressSurvivesRestart(t *testing.T) {
 	for _, r := range []*region{a, b} {
 		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
 	}
-	peers := map[string]Peer{
-		a.name: {URL: "http://" + a.addr, Secret: testSecret},
-		b.name: {URL: "http://" + b.addr, Secret: testSecret},
-	}
-	a.startNode(peers)
-	b.startNode(peers)
+	startPair(a, b)
 	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
 	if err != nil {
 		t.Fatal(err)

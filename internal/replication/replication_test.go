@@ -88,13 +88,19 @@ func newPair(t *testing.T, mods ...func(*Options)) (*region, *region) {
 	t.Helper()
 	a := newRegion(t, "us-east-1", mods...)
 	b := newRegion(t, "us-west-2", mods...)
+	startPair(a, b)
+	return a, b
+}
+
+// startPair starts the replication nodes of a and b, each the other's
+// peer.
+func startPair(a, b *region) {
 	peers := map[string]Peer{
 		a.name: {URL: "http://" + a.addr, Secret: testSecret},
 		b.name: {URL: "http://" + b.addr, Secret: testSecret},
 	}
 	a.startNode(peers)
 	b.startNode(peers)
-	return a, b
 }
 
 func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {

@@ -46,12 +46,7 @@ func TestReplicaDiskFull(t *testing.T) {
 	b.space = disk
 	b.stop()
 	b.openEngine()
-	peers := map[string]Peer{
-		a.name: {URL: "http://" + a.addr, Secret: testSecret},
-		b.name: {URL: "http://" + b.addr, Secret: testSecret},
-	}
-	a.startNode(peers)
-	b.startNode(peers)
+	startPair(a, b)
 	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
 	if err != nil {
 		t.Fatal(err)
