@@ -60,19 +60,7 @@ func (h *Handler) authorizeIngress(p params) (any, error) { return h.authorize(p
 func (h *Handler) authorizeEgress(p params) (any, error)  { return h.authorize(p, true) }
 
 func (h *Handler) authorize(p params, egress bool) (any, error) {
-	if err := h.needNetwork(); err != nil {
-		return nil, err
-	}
-	known := []string{"GroupId", "GroupName", "IpPermissions", "TagSpecification", "CidrIp", "IpProtocol", "FromPort", "ToPort",
-		"SourceSecurityGroupName", "SourceSecurityGroupOwnerId"}
-	if err := p.checkKnown(known...); err != nil {
-		return nil, err
-	}
-	id, err := h.groupID(p)
-	if err != nil {
-		return nil, err
-	}
-	rules, err := h.permissions(p)
+	id, rules, err := h.groupPermissions(p, "TagSpecification")
 	if err != nil {
 		return nil, err
 	}
@@ -105,19 +93,7 @@ func (h *Handler) revokeIngress(p params) (any, error) { return h.revoke(p, fals
 func (h *Handler) revokeEgress(p params) (any, error)  { return h.revoke(p, true) }
 
 func (h *Handler) revoke(p params, egress bool) (any, error) {
-	if err := h.needNetwork(); err != nil {
-		return nil, err
-	}
-	known := []string{"GroupId", "GroupName", "IpPermissions", "SecurityGroupRuleId", "CidrIp", "IpProtocol", "FromPort", "ToPort",
-		"SourceSecurityGroupName", "SourceSecurityGroupOwnerId"}
-	if err := p.checkKnown(known...); err != nil {
-		return nil, err
-	}
-	id, err := h.groupID(p)
-	if err != nil {
-		return nil, err
-	}
-	rules, err := h.permissions(p)
+	id, rules, err := h.groupPermissions(p, "SecurityGroupRuleId")
 	if err != nil {
 		return nil, err
 	}
@@ -142,3 +118,25 @@ func (h *Handler) revoke(p params, egress bool) (any, error) {
 }
 
 var _ = strconv.Itoa
+
+// groupPermissions reads the security group and the rules of an authorize
+// or revoke request whose parameters are the rules' and one more (extra).
+func (h *Handler) groupPermissions(p params, extra string) (string, []network.Rule, error) {
+	if err := h.needNetwork(); err != nil {
+		return "", nil, err
+	}
+	known := []string{"GroupId", "GroupName", "IpPermissions", extra, "CidrIp", "IpProtocol", "FromPort", "ToPort",
+		"SourceSecurityGroupName", "SourceSecurityGroupOwnerId"}
+	if err := p.checkKnown(known...); err != nil {
+		return "", nil, err
+	}
+	id, err := h.groupID(p)
+	if err != nil {
+		return "", nil, err
+	}
+	rules, err := h.permissions(p)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, rules, nil
+}
