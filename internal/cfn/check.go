@@ -249,30 +249,24 @@ func (c *checker) fn(fn string, arg any, w where) error {
 		return c.getAtt(arg, w)
 	case "Fn::Sub":
 		return c.sub(arg, w)
-	case "Fn::Join":
+	case "Fn::Join", "Fn::Split":
 		l, err := listArg(arg, fn, 2)
 		if err != nil {
 			return err
 		}
 		if _, ok := l[0].(string); !ok {
-			return templateError("every Fn::Join object requires two parameters, (1) a string delimiter and (2) a list of strings to be joined or a function that returns a list of strings (such as Fn::GetAZs) to be joined.")
+			if fn == "Fn::Join" {
+				return templateError("every Fn::Join object requires two parameters, (1) a string delimiter and (2) a list of strings to be joined or a function that returns a list of strings (such as Fn::GetAZs) to be joined.")
+			}
+			return templateError("every Fn::Split object requires two parameters, (1) a string delimiter and (2) a string to be split or a function that returns a string to be split.")
 		}
 		return c.expr(l[1], w)
-	case "Fn::Select":
+	case "Fn::Select", "Fn::Equals":
 		l, err := listArg(arg, fn, 2)
 		if err != nil {
 			return err
 		}
 		return c.expr(l, w)
-	case "Fn::Split":
-		l, err := listArg(arg, fn, 2)
-		if err != nil {
-			return err
-		}
-		if _, ok := l[0].(string); !ok {
-			return templateError("every Fn::Split object requires two parameters, (1) a string delimiter and (2) a string to be split or a function that returns a string to be split.")
-		}
-		return c.expr(l[1], w)
 	case "Fn::If":
 		l, err := listArg(arg, fn, 3)
 		if err != nil {
@@ -286,12 +280,6 @@ func (c *checker) fn(fn string, arg any, w where) error {
 			return templateError("unresolved condition dependency %s in Fn::If", name)
 		}
 		return c.expr(l[1:], w)
-	case "Fn::Equals":
-		l, err := listArg(arg, fn, 2)
-		if err != nil {
-			return err
-		}
-		return c.expr(l, w)
 	case "Fn::Not", "Fn::And", "Fn::Or":
 		if w != inCondition && w != inResource && w != inOutput {
 			return templateError("%s is not supported here", fn)
