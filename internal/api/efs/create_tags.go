@@ -1,10 +1,21 @@
 package efs
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+
+	"github.com/regionfs/regionfs/internal/control"
+)
 
 // createTags (deprecated): POST /2015-02-01/create-tags/{FileSystemId} → 204.
 func createTags(c *call) error {
-	id, b, err := c.labelAndBody("FileSystemId", fileSystemIDRule)
+	return c.addTags("FileSystemId", fileSystemIDRule, c.h.r.CreateTags, http.StatusNoContent)
+}
+
+// addTags reads the Tags of a request on the resource named by the path
+// label name, adds them with add and answers status with no body.
+func (c *call) addTags(name string, ru rule, add func(ctx context.Context, ref string, tags []control.Tag) error, status int) error {
+	id, b, err := c.labelAndBody(name, ru)
 	if err != nil {
 		return err
 	}
@@ -13,8 +24,8 @@ func createTags(c *call) error {
 	if err := *b.err; err != nil {
 		return err
 	}
-	if err := c.h.r.CreateTags(c.req.Context(), id, tags); err != nil {
+	if err := add(c.req.Context(), id, tags); err != nil {
 		return err
 	}
-	return c.noContent(http.StatusNoContent)
+	return c.noContent(status)
 }
