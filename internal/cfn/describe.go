@@ -75,22 +75,7 @@ func (e *Engine) DescribeStacks(_ context.Context, name, token string) ([]Stack,
 		}
 		return []Stack{e.describeLocked(s)}, "", nil
 	}
-	var all []*stackRecord
-	for _, s := range e.stacks {
-		if s.Status != DeleteComplete {
-			all = append(all, s)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
-	p, next, err := page(all, token, pageSize)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]Stack, len(p))
-	for i, s := range p {
-		out[i] = e.describeLocked(s)
-	}
-	return out, next, nil
+	return e.describePageLocked(func(s *stackRecord) bool { return s.Status != DeleteComplete }, token)
 }
 
 // ListStacks lists stacks (deleted ones too, for 90 days), optionally
@@ -99,9 +84,15 @@ func (e *Engine) ListStacks(_ context.Context, statuses []string, token string) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.purgeExpiredLocked()
+	return e.describePageLocked(func(s *stackRecord) bool { return len(statuses) == 0 || slices.Contains(statuses, s.Status) }, token)
+}
+
+// describePageLocked describes the page at token of the stacks keep
+// takes, newest first.
+func (e *Engine) describePageLocked(keep func(*stackRecord) bool, token string) ([]Stack, string, error) {
 	var all []*stackRecord
 	for _, s := range e.stacks {
-		if len(statuses) == 0 || slices.Contains(statuses, s.Status) {
+		if keep(s) {
 			all = append(all, s)
 		}
 	}
