@@ -70,15 +70,22 @@ func (h *Handler) rotateKeyOnDemand(ctx context.Context, body []byte) (any, erro
 	return map[string]any{"KeyId": id}, nil
 }
 
-func (h *Handler) listKeyRotations(ctx context.Context, body []byte) (any, error) {
+// describeForList reads the KeyId and paging of a list request about one
+// key and describes the key.
+func (h *Handler) describeForList(ctx context.Context, body []byte) (keys.Metadata, listInput, error) {
 	var in struct {
 		KeyID string `json:"KeyId"`
 		listInput
 	}
 	if err := decode(body, &in); err != nil {
-		return nil, err
+		return keys.Metadata{}, listInput{}, err
 	}
 	m, err := h.describeByID(ctx, in.KeyID)
+	return m, in.listInput, err
+}
+
+func (h *Handler) listKeyRotations(ctx context.Context, body []byte) (any, error) {
+	m, in, err := h.describeForList(ctx, body)
 	if err != nil {
 		return nil, err
 	}

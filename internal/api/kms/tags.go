@@ -29,14 +29,7 @@ func (h *Handler) untagResource(ctx context.Context, body []byte) (any, error) {
 }
 
 func (h *Handler) listResourceTags(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		KeyID string `json:"KeyId"`
-		listInput
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	m, err := h.describeByID(ctx, in.KeyID)
+	m, in, err := h.describeForList(ctx, body)
 	if err != nil {
 		return nil, err
 	}
