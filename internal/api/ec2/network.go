@@ -30,16 +30,7 @@ func (p params) nested(prefix string) ([]map[string]string, error) {
 		}
 		m[field] = vs[0]
 	}
-	idx := make([]int, 0, len(by))
-	for i := range by {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	out := make([]map[string]string, len(idx))
-	for j, i := range idx {
-		out[j] = by[i]
-	}
-	return out, nil
+	return byIndex(by), nil
 }
 
 // sub groups the fields of one nested item under name.N.
@@ -60,6 +51,11 @@ func sub(m map[string]string, name string) []map[string]string {
 		}
 		by[i][field] = v
 	}
+	return byIndex(by)
+}
+
+// byIndex lists the items of by in the order of their indexes.
+func byIndex(by map[int]map[string]string) []map[string]string {
 	idx := make([]int, 0, len(by))
 	for i := range by {
 		idx = append(idx, i)
