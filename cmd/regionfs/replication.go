@@ -77,6 +77,7 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 		p.close(ctx)
 		return nil, fmt.Errorf("replication configurations: %w", err)
 	}
+	node.Loaded() // unknown replications are Gone only from now on
 	n.control.efs = efsrepl.Wrap(n.control.efs, mgr, n.log)
 	return p, nil
 }

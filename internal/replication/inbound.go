@@ -263,6 +263,10 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if in == nil && n.hooks() != nil && !n.loaded.Load() {
+		http.Error(w, "starting: replication configurations not loaded yet", http.StatusServiceUnavailable)
+		return
+	}
 	if in == nil {
 		g := Gone{Reason: "the destination region has no replication " + id}
 		if n.hooks() != nil {

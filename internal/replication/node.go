@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,6 +132,12 @@ type Node struct {
 	progressMu    sync.Mutex          // guards progressSaved
 	progressSaved map[string]Progress // role/id → last saved
 
+	// loaded: the hooks have registered every configuration of the region
+	// (Loaded). Until then a stream for an unknown replication gets 503,
+	// not 410 Gone: the configuration may be about to be loaded, and Gone
+	// makes the source forget it for good.
+	loaded atomic.Bool
+
 	mu        sync.Mutex // guards the fields below
 	outbound  map[string]*outbound
 	inbound   map[string]*inbound
@@ -210,6 +217,11 @@ func (n *Node) hooks() Hooks {
 }
 
 // Start begins journal retention (truncation) for every file system.
+// Loaded tells the node that every configuration of the region is
+// registered (AddInbound/AddOutbound): from now on a stream for a
+// replication it does not know is answered Gone.
+func (n *Node) Loaded() { n.loaded.Store(true) }
+
 func (n *Node) Start() {
 	n.wg.Add(2)
 	go n.retentionLoop()

@@ -144,6 +144,7 @@ func (r *region) startNode(peers map[string]Peer) {
 		m(&o)
 	}
 	r.n = New(o)
+	r.n.Loaded() // the tests register configurations themselves
 	r.n.Start()
 	if r.ln == nil {
 		ln, err := net.Listen("tcp", r.addr)

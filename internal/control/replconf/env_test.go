@@ -120,6 +120,7 @@ func (r *region) start() {
 	if err := r.m.Open(ctx); err != nil {
 		r.t.Fatal(err)
 	}
+	r.n.Loaded()
 }
 
 // stop takes the region down: node, control plane and engine closed.
