@@ -165,6 +165,9 @@ type Engine struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	gcKick chan struct{}
+	// gcMu serialises collection passes: two passes reading the same
+	// release queue would both retire, delete and count each entry.
+	gcMu sync.Mutex
 
 	m *metrics
 }

@@ -78,6 +78,8 @@ func (e *Engine) gcLoop() {
 // CollectGarbage runs one collection pass over every domain and returns the
 // number of block files deleted.
 func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
+	e.gcMu.Lock()
+	defer e.gcMu.Unlock()
 	e.mu.Lock()
 	doms := make([]*domain, 0, len(e.domains))
 	for _, d := range e.domains {

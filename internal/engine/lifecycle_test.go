@@ -536,6 +536,40 @@ var _ = kv.ErrNotFound
 // node whose ownership lease is not surely running (Options.Valid false)
 // deletes no block; released blocks stay queued and go once it is valid
 // again.
+// TestConcurrentCollection: passes running at once (the background loop,
+// kicked by a cleared pin, and an explicit call) delete and count each
+// released block once.
+func TestConcurrentCollection(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	fs := v.mkfs("gc-concurrent")
+	const files = 8
+	for i := range files {
+		writeFile(t, fs, RootIno, fmt.Sprintf("f%d", i), pattern(MinBlockSize, byte(10+i)))
+	}
+	for round := range files {
+		must(fs.Remove(ctx, RootCred, RootIno, fmt.Sprintf("f%d", round)))(t)
+		var wg sync.WaitGroup
+		var deleted atomic.Int64
+		for range 4 {
+			wg.Go(func() {
+				n, err := v.e.CollectGarbage(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				deleted.Add(int64(n))
+			})
+		}
+		wg.Wait()
+		if got := deleted.Load(); got != 1 {
+			t.Fatalf("round %d: concurrent passes deleted %d blocks in all, want 1", round, got)
+		}
+		if n := len(blockFiles(t, v.disk)); n != files-1-round {
+			t.Fatalf("round %d: %d block files left", round, n)
+		}
+	}
+}
+
 func TestCollectionWaitsForOwnership(t *testing.T) {
 	ctx := context.Background()
 	var valid atomic.Bool
