@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -28,7 +27,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/bench/internal/benchkit"
 )
 
 type config struct {
@@ -122,11 +121,11 @@ func run(c config) error {
 		keep := strings.Split(c.only, ",")
 		targets = slices.DeleteFunc(targets, func(t target) bool { return !slices.Contains(keep, t.name()) })
 	}
-	rb := &rpcbind{}
-	defer rb.stop()
+	rb := &benchkit.Rpcbind{}
+	defer rb.Stop()
 	for _, t := range targets {
 		if _, ok := t.(*ganeshaTarget); ok {
-			if err := rb.start(tmp); err != nil {
+			if err := rb.Start(tmp); err != nil {
 				return err
 			}
 		}
@@ -282,7 +281,7 @@ func (t *regionfsTarget) name() string {
 }
 
 func (t *regionfsTarget) setup(ctx context.Context, dir string) (string, error) {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -300,7 +299,7 @@ func (t *regionfsTarget) setup(ctx context.Context, dir string) (string, error) 
 	if err := t.srv.Start(); err != nil {
 		return "", err
 	}
-	if err := waitPort(addr, t.srv, 30*time.Second); err != nil {
+	if err := benchkit.WaitPort(addr, benchkit.CmdExited(t.srv), 30*time.Second); err != nil {
 		return "", err
 	}
 	t.mnt = filepath.Join(dir, "mnt")
@@ -312,7 +311,7 @@ func (t *regionfsTarget) setup(ctx context.Context, dir string) (string, error) 
 }
 
 func (t *regionfsTarget) teardown() error {
-	return errors.Join(fuseUnmount(t.mnt), stopProcess(t.srv))
+	return errors.Join(fuseUnmount(t.mnt), benchkit.StopProcess(t.srv))
 }
 
 func fuseMount(bin, mnt string, args []string) error {
@@ -343,23 +342,23 @@ func fuseUnmount(mnt string) error {
 // ganeshaTarget is nfs-ganesha (VFS FSAL) mounted with `regionfs mount`.
 type ganeshaTarget struct {
 	bin string
-	g   ganeshaServer
+	g   benchkit.GaneshaServer
 	mnt string
 }
 
 func (t *ganeshaTarget) name() string { return "ganesha-fuse" }
 
 func (t *ganeshaTarget) setup(ctx context.Context, dir string) (string, error) {
-	if err := t.g.start(ctx, dir); err != nil {
+	if err := t.g.Start(ctx, dir); err != nil {
 		return "", err
 	}
 	t.mnt = filepath.Join(dir, "mnt")
-	return t.mnt, fuseMount(t.bin, t.mnt, []string{"mount", "--nfs-addr", t.g.nfsAddr(), "--mount-port", strconv.Itoa(t.g.mntPort),
-		"--log-file", filepath.Join(dir, "client.log"), t.g.export, t.mnt})
+	return t.mnt, fuseMount(t.bin, t.mnt, []string{"mount", "--nfs-addr", t.g.NFSAddr(), "--mount-port", strconv.Itoa(t.g.MntPort),
+		"--log-file", filepath.Join(dir, "client.log"), t.g.Export(), t.mnt})
 }
 
 func (t *ganeshaTarget) teardown() error {
-	return errors.Join(fuseUnmount(t.mnt), t.g.stop())
+	return errors.Join(fuseUnmount(t.mnt), t.g.Stop())
 }
 
 // loopbackTarget is go-fuse's passthrough file system over a local
@@ -433,158 +432,3 @@ func (localTarget) setup(_ context.Context, dir string) (string, error) {
 	return d, os.MkdirAll(d, 0o755)
 }
 func (localTarget) teardown() error { return nil }
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitPort waits until something accepts on addr.
-func waitPort(addr string, proc *exec.Cmd, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if proc.ProcessState != nil {
-			return fmt.Errorf("server exited")
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s after %v", addr, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stopProcess sends SIGTERM, then SIGKILL after 30 s.
-func stopProcess(cmd *exec.Cmd) error {
-	if cmd == nil || cmd.Process == nil {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
-			return nil
-		}
-		return err
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return errors.New("did not stop within 30 s of SIGTERM")
-	}
-}
-
-// rpcbind is the portmapper nfs-ganesha registers with.
-type rpcbind struct {
-	cmd *exec.Cmd
-}
-
-func (p *rpcbind) start(tmp string) error {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:111", time.Second); err == nil {
-		c.Close() // one runs already
-		return nil
-	}
-	p.cmd = exec.Command("rpcbind", "-f", "-w")
-	log, err := os.Create(filepath.Join(tmp, "rpcbind.log"))
-	if err != nil {
-		return err
-	}
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	if err := p.cmd.Start(); err != nil {
-		return fmt.Errorf("rpcbind: %w", err)
-	}
-	return waitPort("127.0.0.1:111", p.cmd, 10*time.Second)
-}
-
-func (p *rpcbind) stop() {
-	if p.cmd != nil {
-		_ = stopProcess(p.cmd)
-	}
-}
-
-// ganeshaServer runs nfs-ganesha with the VFS FSAL on a fresh directory,
-// NFSv3 over TCP on loopback only.
-type ganeshaServer struct {
-	cmd              *exec.Cmd
-	export           string
-	nfsPort, mntPort int
-}
-
-const ganeshaConf = `NFS_CORE_PARAM {
-  NFS_Port = %d;
-  MNT_Port = %d;
-  Enable_NLM = false;
-  Enable_RQUOTA = false;
-  Protocols = 3;
-  Bind_addr = 127.0.0.1;
-}
-NFSV4 { Graceless = true; }
-EXPORT {
-  Export_Id = 1;
-  Path = %s;
-  Pseudo = /bench;
-  Access_Type = RW;
-  Squash = No_Root_Squash;
-  Protocols = 3;
-  Transports = TCP;
-  SecType = sys;
-  FSAL { Name = VFS; }
-}
-LOG { Default_Log_Level = WARN; }
-`
-
-func (g *ganeshaServer) start(ctx context.Context, dir string) error {
-	var err error
-	if g.nfsPort, err = freePort(); err != nil {
-		return err
-	}
-	if g.mntPort, err = freePort(); err != nil {
-		return err
-	}
-	g.export = filepath.Join(dir, "export")
-	if err := os.MkdirAll(g.export, 0o755); err != nil {
-		return err
-	}
-	conf := filepath.Join(dir, "ganesha.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, ganeshaConf, g.nfsPort, g.mntPort, g.export), 0o644); err != nil {
-		return err
-	}
-	g.cmd = exec.Command("ganesha.nfsd", "-F", "-L", filepath.Join(dir, "ganesha.log"), "-f", conf, "-p", filepath.Join(dir, "ganesha.pid"))
-	if err := g.cmd.Start(); err != nil {
-		return err
-	}
-	if err := waitPort(g.nfsAddr(), g.cmd, 60*time.Second); err != nil {
-		return err
-	}
-	// Ganesha accepts before its exports are ready: wait for MOUNT.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		mc, err := client.Dial(ctx, g.mountAddr())
-		if err == nil {
-			_, _, err = mc.WithAuth(client.Unix("bench", 0, 0)).Mount(ctx, g.export)
-			mc.Close()
-		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ganesha MOUNT not ready: %w", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func (g *ganeshaServer) stop() error { return stopProcess(g.cmd) }
-
-func (g *ganeshaServer) nfsAddr() string   { return fmt.Sprintf("127.0.0.1:%d", g.nfsPort) }
-func (g *ganeshaServer) mountAddr() string { return fmt.Sprintf("127.0.0.1:%d", g.mntPort) }

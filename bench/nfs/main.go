@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/regionfs/regionfs/bench/internal/benchkit"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
@@ -129,11 +129,11 @@ func run(c config) error {
 			return err
 		}
 	}
-	rb := &rpcbind{}
-	if err := rb.start(tmp); err != nil {
+	rb := &benchkit.Rpcbind{}
+	if err := rb.Start(tmp); err != nil {
 		return err
 	}
-	defer rb.stop()
+	defer rb.Stop()
 	servers := []server{&regionfsServer{bin: bin}, &ganeshaServer{}}
 	results := map[string][]result{}
 	ctx := context.Background()
@@ -424,57 +424,6 @@ func fileSum(path string) ([32]byte, error) {
 	return [32]byte(h.Sum(nil)), nil
 }
 
-// freePort returns a loopback TCP port nobody listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitPort waits until something accepts on addr.
-func waitPort(addr string, proc *exec.Cmd, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if proc.ProcessState != nil {
-			return fmt.Errorf("server exited")
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s after %v", addr, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stopProcess sends SIGTERM, then SIGKILL after 30 s.
-func stopProcess(cmd *exec.Cmd) error {
-	if cmd == nil || cmd.Process == nil {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
-			return nil
-		}
-		return err
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return errors.New("did not stop within 30 s of SIGTERM")
-	}
-}
-
 // regionfsServer runs `regionfs nfs serve` on a fresh data directory.
 type regionfsServer struct {
 	bin  string
@@ -486,7 +435,7 @@ type regionfsServer struct {
 func (r *regionfsServer) name() string { return "regionfs" }
 
 func (r *regionfsServer) start(ctx context.Context, dir string) error {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -499,11 +448,11 @@ func (r *regionfsServer) start(ctx context.Context, dir string) error {
 	if err := r.cmd.Start(); err != nil {
 		return err
 	}
-	return waitPort(r.addr, r.cmd, 30*time.Second)
+	return benchkit.WaitPort(r.addr, benchkit.CmdExited(r.cmd), 30*time.Second)
 }
 
 func (r *regionfsServer) stop() error {
-	err := stopProcess(r.cmd)
+	err := benchkit.StopProcess(r.cmd)
 	r.log.Close()
 	return err
 }
@@ -518,113 +467,18 @@ func (r *regionfsServer) nfsAddr() string    { return r.addr }
 func (r *regionfsServer) mountAddr() string  { return r.addr }
 func (r *regionfsServer) exportPath() string { return "/" }
 
-// rpcbind is the portmapper nfs-ganesha registers with.
-type rpcbind struct {
-	cmd *exec.Cmd
-}
-
-func (p *rpcbind) start(tmp string) error {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:111", time.Second); err == nil {
-		c.Close() // one runs already
-		return nil
-	}
-	p.cmd = exec.Command("rpcbind", "-f", "-w")
-	log, err := os.Create(filepath.Join(tmp, "rpcbind.log"))
-	if err != nil {
-		return err
-	}
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	if err := p.cmd.Start(); err != nil {
-		return fmt.Errorf("rpcbind: %w", err)
-	}
-	return waitPort("127.0.0.1:111", p.cmd, 10*time.Second)
-}
-
-func (p *rpcbind) stop() {
-	if p.cmd != nil {
-		_ = stopProcess(p.cmd)
-	}
-}
-
-// ganeshaServer runs nfs-ganesha with the VFS FSAL on a fresh directory,
-// NFSv3 over TCP on loopback only.
+// ganeshaServer is nfs-ganesha exporting a fresh directory.
 type ganeshaServer struct {
-	cmd              *exec.Cmd
-	export           string
-	nfsPort, mntPort int
+	benchkit.GaneshaServer
 }
 
-func (g *ganeshaServer) name() string { return "ganesha" }
-
-const ganeshaConf = `NFS_CORE_PARAM {
-  NFS_Port = %d;
-  MNT_Port = %d;
-  Enable_NLM = false;
-  Enable_RQUOTA = false;
-  Protocols = 3;
-  Bind_addr = 127.0.0.1;
-}
-NFSV4 { Graceless = true; }
-EXPORT {
-  Export_Id = 1;
-  Path = %s;
-  Pseudo = /bench;
-  Access_Type = RW;
-  Squash = No_Root_Squash;
-  Protocols = 3;
-  Transports = TCP;
-  SecType = sys;
-  FSAL { Name = VFS; }
-}
-LOG { Default_Log_Level = WARN; }
-`
-
-func (g *ganeshaServer) start(ctx context.Context, dir string) error {
-	var err error
-	if g.nfsPort, err = freePort(); err != nil {
-		return err
-	}
-	if g.mntPort, err = freePort(); err != nil {
-		return err
-	}
-	g.export = filepath.Join(dir, "export")
-	if err := os.MkdirAll(g.export, 0o755); err != nil {
-		return err
-	}
-	conf := filepath.Join(dir, "ganesha.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, ganeshaConf, g.nfsPort, g.mntPort, g.export), 0o644); err != nil {
-		return err
-	}
-	g.cmd = exec.Command("ganesha.nfsd", "-F", "-L", filepath.Join(dir, "ganesha.log"), "-f", conf, "-p", filepath.Join(dir, "ganesha.pid"))
-	if err := g.cmd.Start(); err != nil {
-		return err
-	}
-	if err := waitPort(g.nfsAddr(), g.cmd, 60*time.Second); err != nil {
-		return err
-	}
-	// Ganesha accepts before its exports are ready: wait for MOUNT.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		mc, err := client.Dial(ctx, g.mountAddr())
-		if err == nil {
-			_, _, err = mc.WithAuth(client.Unix("bench", 0, 0)).Mount(ctx, g.export)
-			mc.Close()
-		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ganesha MOUNT not ready: %w", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func (g *ganeshaServer) stop() error { return stopProcess(g.cmd) }
+func (g *ganeshaServer) name() string                                { return "ganesha" }
+func (g *ganeshaServer) start(ctx context.Context, dir string) error { return g.Start(ctx, dir) }
+func (g *ganeshaServer) stop() error                                 { return g.Stop() }
 
 func (g *ganeshaServer) url(file string) string {
-	return fmt.Sprintf("nfs://127.0.0.1%s/%s?nfsport=%d&mountport=%d", g.export, file, g.nfsPort, g.mntPort)
+	return fmt.Sprintf("nfs://127.0.0.1%s/%s?nfsport=%d&mountport=%d", g.Export(), file, g.NFSPort, g.MntPort)
 }
-func (g *ganeshaServer) nfsAddr() string    { return fmt.Sprintf("127.0.0.1:%d", g.nfsPort) }
-func (g *ganeshaServer) mountAddr() string  { return fmt.Sprintf("127.0.0.1:%d", g.mntPort) }
-func (g *ganeshaServer) exportPath() string { return g.export }
+func (g *ganeshaServer) nfsAddr() string    { return g.NFSAddr() }
+func (g *ganeshaServer) mountAddr() string  { return g.MountAddr() }
+func (g *ganeshaServer) exportPath() string { return g.Export() }

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/regionfs/regionfs/bench/internal/benchkit"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 )
@@ -57,7 +58,7 @@ func randomHex(n int) string {
 // the edge.
 func startCluster(p *procs, bin, dir string) (*cluster, error) {
 	for _, a := range []string{benchEdge, benchRegions[0].ip + ":7070", benchRegions[1].ip + ":7070"} {
-		if listening(a) {
+		if benchkit.Listening(a) {
 			return nil, fmt.Errorf("%s is in use (another benchmark running?)", a)
 		}
 	}

@@ -191,7 +191,7 @@ func run(ctx context.Context, c options) (err error) {
 			return err
 		}
 		logf("baseline up: nfs-ganesha (VFS) exporting %s (source) and %s (replica) on 127.0.0.1:%d, lsyncd delay 0 (rsync, archive) source → replica",
-			b.g.src, b.g.dst, b.g.nfsPort)
+			b.g.src, b.g.dst, b.g.NFSPort)
 		if err := b.lagAndBurst(ctx); err != nil {
 			return b.fail(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/bench/internal/benchkit"
 )
 
 // procs owns every process the harness starts and stops them, newest
@@ -108,48 +107,23 @@ func (pr *proc) tail(n int) string {
 	return strings.Join(l, "\n")
 }
 
-// freePort returns a loopback TCP port nobody listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitPort waits until something accepts on addr.
 func waitPort(addr string, pr *proc, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if pr != nil && pr.exited() {
-			return fmt.Errorf("%s exited: %v\n%s", pr.name, pr.err, pr.tail(20))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s after %v", addr, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return benchkit.WaitPort(addr, pr.exitErr, d)
 }
 
-func listening(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-	if err == nil {
-		c.Close()
-		return true
+// exitErr says why the process ended, nil while it runs (or for nil).
+func (pr *proc) exitErr() error {
+	if pr != nil && pr.exited() {
+		return fmt.Errorf("%s exited: %v\n%s", pr.name, pr.err, pr.tail(20))
 	}
-	return false
+	return nil
 }
 
 // startRpcbind starts the portmapper nfs-ganesha registers with, unless
 // one answers already.
 func startRpcbind(p *procs, tmp string) error {
-	if listening("127.0.0.1:111") {
+	if benchkit.Listening("127.0.0.1:111") {
 		return nil
 	}
 	pr, err := p.start("rpcbind", filepath.Join(tmp, "rpcbind.log"), "rpcbind", "-f", "-w")
@@ -162,102 +136,41 @@ func startRpcbind(p *procs, tmp string) error {
 // ganesha is nfs-ganesha (VFS FSAL) exporting two directories, the
 // baseline's source and replica, over NFSv3/TCP on loopback.
 type ganesha struct {
-	nfsPort, mntPort int
-	src, dst         string
+	benchkit.Ganesha
+	src, dst string
 }
 
-const ganeshaConf = `NFS_CORE_PARAM {
-  NFS_Port = %d;
-  MNT_Port = %d;
-  Enable_NLM = false;
-  Enable_RQUOTA = false;
-  Protocols = 3;
-  Bind_addr = 127.0.0.1;
-}
-NFSV4 { Graceless = true; }
-# The replica directory changes behind ganesha's back (rsync writes it):
-# without these, ganesha's metadata cache answers LOOKUP from a stale
-# directory for up to a minute.
-MDCACHE { Dir_Chunk = 0; }
+// ganeshaNoCache: the replica directory changes behind ganesha's back
+// (rsync writes it): without these, ganesha's metadata cache answers
+// LOOKUP from a stale directory for up to a minute.
+const ganeshaNoCache = `MDCACHE { Dir_Chunk = 0; }
 EXPORT_DEFAULTS { Attr_Expiration_Time = 0; }
-EXPORT {
-  Export_Id = 1;
-  Path = %s;
-  Pseudo = /source;
-  Access_Type = RW;
-  Squash = No_Root_Squash;
-  Protocols = 3;
-  Transports = TCP;
-  SecType = sys;
-  FSAL { Name = VFS; }
-}
-EXPORT {
-  Export_Id = 2;
-  Path = %s;
-  Pseudo = /replica;
-  Access_Type = RW;
-  Squash = No_Root_Squash;
-  Protocols = 3;
-  Transports = TCP;
-  SecType = sys;
-  FSAL { Name = VFS; }
-}
-LOG { Default_Log_Level = WARN; }
 `
 
 func startGanesha(ctx context.Context, p *procs, dir string) (*ganesha, error) {
 	g := &ganesha{src: filepath.Join(dir, "source"), dst: filepath.Join(dir, "replica")}
-	var err error
-	if g.nfsPort, err = freePort(); err != nil {
-		return nil, err
-	}
-	if g.mntPort, err = freePort(); err != nil {
-		return nil, err
-	}
-	for _, d := range []string{g.src, g.dst} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	conf := filepath.Join(dir, "ganesha.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, ganeshaConf, g.nfsPort, g.mntPort, g.src, g.dst), 0o644); err != nil {
-		return nil, err
-	}
-	pr, err := p.start("ganesha.nfsd", filepath.Join(dir, "ganesha.out"), "ganesha.nfsd", "-F", "-L", filepath.Join(dir, "ganesha.log"),
-		"-f", conf, "-p", filepath.Join(dir, "ganesha.pid"))
+	g.Exports = []benchkit.Export{{Pseudo: "/source", Path: g.src}, {Pseudo: "/replica", Path: g.dst}}
+	g.Extra = ganeshaNoCache
+	argv, err := g.Prepare(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitPort(g.source().nfsAddr, pr, 60*time.Second); err != nil {
+	pr, err := p.start("ganesha.nfsd", filepath.Join(dir, "ganesha.out"), argv...)
+	if err != nil {
 		return nil, err
 	}
-	// Ganesha accepts before its exports are ready: wait for MOUNT.
-	deadline := time.Now().Add(60 * time.Second)
-	for _, t := range []target{g.source(), g.replica()} {
-		for {
-			mc, err := client.Dial(ctx, t.mountAddr)
-			if err == nil {
-				_, _, err = mc.WithAuth(benchAuth).Mount(ctx, t.export)
-				mc.Close()
-			}
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("ganesha MOUNT %s not ready: %w", t.export, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+	if err := g.Ready(ctx, pr.exitErr); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
 func (g *ganesha) source() target {
-	return target{name: "ganesha source", nfsAddr: fmt.Sprintf("127.0.0.1:%d", g.nfsPort), mountAddr: fmt.Sprintf("127.0.0.1:%d", g.mntPort), export: g.src}
+	return target{name: "ganesha source", nfsAddr: g.NFSAddr(), mountAddr: g.MountAddr(), export: g.src}
 }
 
 func (g *ganesha) replica() target {
-	return target{name: "ganesha replica", nfsAddr: fmt.Sprintf("127.0.0.1:%d", g.nfsPort), mountAddr: fmt.Sprintf("127.0.0.1:%d", g.mntPort), export: g.dst}
+	return target{name: "ganesha replica", nfsAddr: g.NFSAddr(), mountAddr: g.MountAddr(), export: g.dst}
 }
 
 // startLsyncd mirrors src into dst with lsyncd (default.rsync, archive,
@@ -311,7 +224,7 @@ type rsyncd struct {
 func startRsyncd(p *procs, dir string) (*rsyncd, error) {
 	r := &rsyncd{path: filepath.Join(dir, "dst")}
 	var err error
-	if r.port, err = freePort(); err != nil {
+	if r.port, err = benchkit.FreePort(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.path, 0o755); err != nil {
