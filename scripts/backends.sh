@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/backends.sh up DIR | down DIR | env DIR | restart-pg DIR | stop-s3 DIR | start-s3 DIR
+# scripts/backends.sh up DIR | down DIR | env DIR | restart-pg DIR | stop-pg DIR | start-pg DIR | stop-s3 DIR | start-s3 DIR
 #
 # Starts (installing when needed) the scale-out backends on loopback with
 # their state under DIR: PostgreSQL from Debian's `postgresql` package and a
@@ -25,7 +25,7 @@ S3_SECRET=regionfs-dev-secret
 log() { echo "backends: $*" >&2; }
 die() { echo "backends: $*" >&2; exit 1; }
 
-usage() { die "usage: $0 up DIR | down DIR | env DIR | restart-pg DIR | stop-s3 DIR | start-s3 DIR"; }
+usage() { die "usage: $0 up DIR | down DIR | env DIR | restart-pg DIR | stop-pg DIR | start-pg DIR | stop-s3 DIR | start-s3 DIR"; }
 [ $# -eq 2 ] || usage
 cmd=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -101,8 +101,14 @@ pg_up() {
   if [ -f "$DIR/pg.port" ] && as_postgres "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     return 0
   fi
-  free_port port
-  echo "$port" >"$DIR/pg.port"
+  # A restart (start-pg) keeps the port, so that clients find the
+  # database where it was.
+  if [ -f "$DIR/pg.port" ]; then
+    port=$(cat "$DIR/pg.port")
+  else
+    free_port port
+    echo "$port" >"$DIR/pg.port"
+  fi
   as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=300 -c shared_buffers=128MB -c fsync=on" \
     start >&2 || { tail -20 "$data/server.log" >&2; die "PostgreSQL did not start"; }
@@ -225,6 +231,8 @@ pg_restart() {
 
 case $cmd in
 restart-pg) pg_restart ;;       # for outage tests: a fast restart (connections cut)
+stop-pg) pg_down ;;             # for outage tests: the database goes away for as long as the test wants…
+start-pg) pg_up ;;              # …and comes back on the same port with its data
 stop-s3) s3_down ;;             # for outage tests: the object store goes away…
 start-s3) s3_up ;;              # …and comes back with its data
 up)
