@@ -41,7 +41,9 @@
 //	     internal/nfs internal/api/...
 //	13 mount client: regionfs mount: FUSE over the NFS client (its tests run the NFS server)
 //	     internal/fuse/...
-//	14 commands: the binary, benchmarks and end-to-end tests: wiring
+//	14 harness kits: what the benchmark harnesses and the end-to-end tests share (processes, the nfs-ganesha baseline, NFS and EFS helpers)
+//	     bench/internal/... test/e2e/e2ekit
+//	15 commands: the binary, benchmarks and end-to-end tests: wiring
 //	     cmd/... bench/... test/...
 //
 // # Exceptions

@@ -50,6 +50,8 @@ var layers = []layer{
 		[]string{"internal/nfs", "internal/api/..."}},
 	{"mount client", "regionfs mount: FUSE over the NFS client (its tests run the NFS server)",
 		[]string{"internal/fuse/..."}},
+	{"harness kits", "what the benchmark harnesses and the end-to-end tests share (processes, the nfs-ganesha baseline, NFS and EFS helpers)",
+		[]string{"bench/internal/...", "test/e2e/e2ekit"}},
 	{"commands", "the binary, benchmarks and end-to-end tests: wiring",
 		[]string{"cmd/...", "bench/...", "test/..."}},
 }

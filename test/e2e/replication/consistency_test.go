@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 
-	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/replication/faultproxy"
 	"github.com/regionfs/regionfs/internal/testkit"
+	"github.com/regionfs/regionfs/test/e2e/e2ekit"
 )
 
 const (
@@ -84,31 +83,13 @@ func (r *region) replication(ctx context.Context, fs string) string {
 }
 
 // nfsDir is a connection to the root of a mount target.
-type nfsDir struct {
-	conn *client.Conn
-	c    *client.Client
-	root proto.FH
-}
-
-func dial(ctx context.Context, ip string) (*nfsDir, error) {
-	conn, err := client.Dial(ctx, net.JoinHostPort(ip, "12049"))
-	if err != nil {
-		return nil, err
-	}
-	c := conn.WithAuth(client.Unix("e2e", 0, 0))
-	root, _, err := c.Mount(ctx, "/")
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return &nfsDir{conn: conn, c: c, root: root}, nil
-}
+type nfsDir = e2ekit.Dir
 
 // listing returns the root directory as "name:size" lines, sorted, from one
 // READDIRPLUS reply (one consistent state of the file system).
-func (d *nfsDir) listing(ctx context.Context) (string, error) {
+func listing(ctx context.Context, d *nfsDir) (string, error) {
 	var verf [proto.CookieVerfSize]byte
-	res, err := d.c.ReadDirPlus(ctx, d.root, 0, verf, 1<<20, 1<<20)
+	res, err := d.C.ReadDirPlus(ctx, d.Root, 0, verf, 1<<20, 1<<20)
 	if err != nil {
 		return "", err
 	}
@@ -228,13 +209,13 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 			case <-time.After(time.Duration(rng.IntN(40)) * time.Millisecond):
 			}
 			if d == nil {
-				if d, _ = dial(ctx, dip); d == nil {
+				if d, _ = e2ekit.Dial(ctx, dip); d == nil {
 					continue
 				}
 			}
-			l, err := d.listing(ctx)
+			l, err := listing(ctx, d)
 			if err != nil {
-				d.conn.Close()
+				d.Conn.Close()
 				d = nil
 				continue // replica restarting, or not yet consistent (JUKEBOX)
 			}
@@ -339,7 +320,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 		return fmt.Errorf("replica did not converge: %v %v\nsource:\n%s\nreplica:\n%s\n%s\n%s\n--- us-east-1 ---\n%s\n--- us-west-2 ---\n%s",
 			err1, err2, sl, dl, a.replication(ctx, src), b.replication(ctx, dst), a.Tail(40), b.Tail(40))
 	})
-	compareContents(t, ctx, sip, dip)
+	t.Logf("%d files identical on the replica", len(e2ekit.CompareContents(t, ctx, sip, dip)))
 }
 
 // writer makes the changes and keeps the model.
@@ -355,7 +336,7 @@ type writer struct {
 func (w *writer) connect(ctx context.Context) {
 	w.t.Helper()
 	testkit.Eventually(w.t, 30*time.Second, func() error {
-		d, err := dial(ctx, w.ip)
+		d, err := e2ekit.Dial(ctx, w.ip)
 		if err != nil {
 			return fmt.Errorf("cannot reach the source's mount target: %w", err)
 		}
@@ -370,10 +351,10 @@ func (w *writer) connect(ctx context.Context) {
 func (w *writer) recover(ctx context.Context) {
 	w.t.Helper()
 	if w.d != nil {
-		w.d.conn.Close()
+		w.d.Conn.Close()
 	}
 	w.connect(ctx)
-	l, err := w.d.listing(ctx)
+	l, err := listing(ctx, w.d)
 	if err != nil {
 		w.t.Fatalf("source listing after restart: %v", err)
 	}
@@ -467,12 +448,12 @@ func (w *writer) create(ctx context.Context, name string) error {
 		data = append(data, make([]byte, 70_000+w.rng.IntN(200_000))...)
 	}
 	done := w.apply(func() { m.files[name] = 0; m.order = append(m.order, name) })
-	res, err := w.d.c.Create(ctx, w.d.root, name, proto.Guarded, proto.Sattr{})
+	res, err := w.d.C.Create(ctx, w.d.Root, name, proto.Guarded, proto.Sattr{})
 	if done(err) != nil {
 		return err
 	}
 	done = w.apply(func() { m.files[name] = uint64(len(data)) })
-	_, err = w.d.c.Write(ctx, res.FH, 0, data, proto.FileSync)
+	_, err = w.d.C.Write(ctx, res.FH, 0, data, proto.FileSync)
 	return done(err)
 }
 
@@ -481,13 +462,13 @@ func (w *writer) overwrite(ctx context.Context, i int) error {
 	m.mu.Lock()
 	name := m.order[i]
 	m.mu.Unlock()
-	lr, err := w.d.c.Lookup(ctx, w.d.root, name)
+	lr, err := w.d.C.Lookup(ctx, w.d.Root, name)
 	if err != nil {
 		return err
 	}
 	size := uint64(100 + w.rng.IntN(9000))
 	done := w.apply(func() { m.files[name] = size })
-	_, err = w.d.c.SetAttr(ctx, lr.FH, proto.Sattr{Size: &size}, nil)
+	_, err = w.d.C.SetAttr(ctx, lr.FH, proto.Sattr{Size: &size}, nil)
 	return done(err)
 }
 
@@ -501,7 +482,7 @@ func (w *writer) rename(ctx context.Context, i int, to string) error {
 		delete(m.files, from)
 		m.order = append(slices.Delete(m.order, i, i+1), to)
 	})
-	_, err := w.d.c.Rename(ctx, w.d.root, from, w.d.root, to)
+	_, err := w.d.C.Rename(ctx, w.d.Root, from, w.d.Root, to)
 	return done(err)
 }
 
@@ -514,66 +495,17 @@ func (w *writer) remove(ctx context.Context, i int) error {
 		delete(m.files, name)
 		m.order = slices.Delete(m.order, i, i+1)
 	})
-	_, err := w.d.c.Remove(ctx, w.d.root, name)
+	_, err := w.d.C.Remove(ctx, w.d.Root, name)
 	return done(err)
 }
 
 func listingOf(ctx context.Context, ip string) (string, error) {
-	d, err := dial(ctx, ip)
+	d, err := e2ekit.Dial(ctx, ip)
 	if err != nil {
 		return "", err
 	}
-	defer d.conn.Close()
-	return d.listing(ctx)
-}
-
-func compareContents(t *testing.T, ctx context.Context, sip, dip string) {
-	t.Helper()
-	s, err := dial(ctx, sip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.conn.Close()
-	d, err := dial(ctx, dip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.conn.Close()
-	ents, err := s.c.ReadDirAll(ctx, s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
-			continue
-		}
-		a, b := readAll(t, ctx, s, e.Name), readAll(t, ctx, d, e.Name)
-		if string(a) != string(b) {
-			t.Fatalf("%s differs on the replica (%d vs %d bytes)", e.Name, len(a), len(b))
-		}
-		n++
-	}
-	t.Logf("%d files identical on the replica", n)
-}
-
-func readAll(t *testing.T, ctx context.Context, d *nfsDir, name string) []byte {
-	t.Helper()
-	lr, err := d.c.Lookup(ctx, d.root, name)
-	if err != nil {
-		t.Fatalf("lookup %s: %v", name, err)
-	}
-	var out []byte
-	for {
-		res, err := d.c.Read(ctx, lr.FH, uint64(len(out)), 1<<20)
-		if err != nil {
-			t.Fatalf("read %s: %v", name, err)
-		}
-		out = append(out, res.Data...)
-		if res.EOF || len(res.Data) == 0 {
-			return out
-		}
-	}
+	defer d.Conn.Close()
+	return listing(ctx, d)
 }
 
 func createFS(t *testing.T, r *region, token string) string {
@@ -588,31 +520,9 @@ func createFS(t *testing.T, r *region, token string) string {
 
 func mountTarget(t *testing.T, r *region, fs string) string {
 	t.Helper()
-	ctx := context.Background()
-	testkit.Eventually(t, 30*time.Second, func() error {
-		d, err := r.efs.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(fs)})
-		if err == nil && len(d.FileSystems) == 1 && d.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable {
-			return nil
-		}
-		return fmt.Errorf("%s not available: %v", fs, err)
-	})
 	suffix := "a"
 	if r.name == "us-west-2" {
 		suffix = "b"
 	}
-	mt, err := r.efs.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: aws.String(fs),
-		SubnetId: aws.String("subnet-0e2e0000000000" + suffix + "1"), SecurityGroups: []string{"sg-0e2e0000000000000" + suffix + "1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ip string
-	testkit.Eventually(t, 30*time.Second, func() error {
-		d, err := r.efs.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
-		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
-			ip = aws.ToString(d.MountTargets[0].IpAddress)
-			return nil
-		}
-		return fmt.Errorf("mount target not available: %v", err)
-	})
-	return ip
+	return e2ekit.MountTarget(t, r.efs, fs, "subnet-0e2e0000000000"+suffix+"1", "sg-0e2e0000000000000"+suffix+"1")
 }

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
-	"github.com/regionfs/regionfs/internal/testkit"
+	"github.com/regionfs/regionfs/test/e2e/e2ekit"
 )
 
 // TestDrain: two nodes of one region; `regionfs cluster drain` on the
@@ -22,14 +20,8 @@ import (
 // acknowledged is lost. Restarted, the drained node stays a standby. The
 // log lines and the list of nodes have the shape docs/scale-out.md shows.
 func TestDrain(t *testing.T) {
-	metadata, blocks := backends(t)
-	bin := testkit.BuildRegionfs(t)
-	shared := t.TempDir()
-	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5c", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := newNode(t, bin, shared, "node-a", metadata, blocks)
-	b := newNode(t, bin, shared, "node-b", metadata, blocks)
+	bin, nodes := regionNodes(t, "5c", "node-a", "node-b")
+	a, b := nodes[0], nodes[1]
 	a.start()
 	waitAPI(t, a)
 	b.start()
@@ -45,53 +37,15 @@ func TestDrain(t *testing.T) {
 	stop := make(chan struct{})
 	writerDone := make(chan error, 1)
 	go func() {
-		c, err := dial(ctx, ip)
-		if err != nil {
-			writerDone <- err
-			return
-		}
-		failed := false
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				c.nc.Close()
-				writerDone <- nil
-				return
-			default:
-			}
-			for {
-				fh, err := writeFile(ctx, c, i)
-				if err == nil {
-					ack.mu.Lock()
-					ack.files[i] = fh
-					ack.mu.Unlock()
-					if failed {
-						failed = false
-						select {
-						case resumed <- time.Now():
-						default:
-						}
-					}
-					break
-				}
-				if ctx.Err() != nil {
-					writerDone <- fmt.Errorf("file %d: %w", i, err)
-					return
-				}
-				failed = true
-				c.nc.Close()
-				for {
-					if c, err = dial(ctx, ip); err == nil {
-						break
-					}
-					if ctx.Err() != nil {
-						writerDone <- fmt.Errorf("reconnect: %w", err)
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
+		writerDone <- writeFiles(ctx, ip, stop, func(i int, fh proto.FH, afterFailure bool) {
+			ack.add(i, fh)
+			if afterFailure {
+				select {
+				case resumed <- time.Now():
+				default:
 				}
 			}
-		}
+		})
 	}()
 	waitFiles(t, ack, 20)
 	// Both nodes are listed, as docs/scale-out.md shows them.
@@ -183,16 +137,9 @@ func waitLog(t *testing.T, n *node, s string) {
 // same handle, the same content.
 func checkAcked(t *testing.T, ctx context.Context, ip string, ack *acked) {
 	t.Helper()
-	c, err := dial(ctx, ip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.nc.Close()
-	ack.mu.Lock()
-	defer ack.mu.Unlock()
-	for i, fh := range ack.files {
+	eachAcked(t, ctx, ip, ack, func(c *conn, i int, fh proto.FH) {
 		name := fmt.Sprintf("f%05d", i)
-		l, err := c.c.Lookup(ctx, c.root, name)
+		l, err := c.C.Lookup(ctx, c.Root, name)
 		if err != nil {
 			t.Fatalf("acknowledged %s lost: %v", name, err)
 		}
@@ -200,9 +147,25 @@ func checkAcked(t *testing.T, ctx context.Context, ip string, ack *acked) {
 			t.Fatalf("%s: handle changed across the handover", name)
 		}
 		want := content(i)
-		r, err := c.c.Read(ctx, fh, 0, uint32(len(want)+1))
+		r, err := c.C.Read(ctx, fh, 0, uint32(len(want)+1))
 		if err != nil || !bytes.Equal(r.Data, want) {
 			t.Fatalf("%s through its old handle: %d bytes, %v", name, len(r.Data), err)
 		}
+	})
+}
+
+// eachAcked calls check with every acknowledged file, through a new
+// connection to the mount target at ip.
+func eachAcked(t *testing.T, ctx context.Context, ip string, ack *acked, check func(c *conn, i int, fh proto.FH)) {
+	t.Helper()
+	c, err := e2ekit.Dial(ctx, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Conn.Close()
+	ack.mu.Lock()
+	defer ack.mu.Unlock()
+	for i, fh := range ack.files {
+		check(c, i, fh)
 	}
 }

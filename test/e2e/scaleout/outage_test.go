@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
-	"github.com/regionfs/regionfs/internal/testkit"
+	"github.com/regionfs/regionfs/test/e2e/e2ekit"
 )
 
 // backendsCtl runs scripts/backends.sh CMD on the test's backends
@@ -66,14 +66,9 @@ func TestOutages(t *testing.T) {
 	if os.Getenv("REGIONFS_TEST_OUTAGES") != "1" {
 		t.Skip("a long test (~3 min): set REGIONFS_TEST_OUTAGES=1 to run it (.ci/run does)")
 	}
-	metadata, blocks := backends(t)
 	ctl := backendsCtl(t)
-	bin := testkit.BuildRegionfs(t)
-	shared := t.TempDir()
-	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5d", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n := newNode(t, bin, shared, "node-a", metadata, blocks)
+	_, nodes := regionNodes(t, "5d", "node-a")
+	n := nodes[0]
 	n.start()
 	waitAPI(t, n)
 	ip := fileSystemWithTarget(t)
@@ -87,12 +82,12 @@ func TestOutages(t *testing.T) {
 	stop := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		c, err := dial(ctx, ip)
+		c, err := e2ekit.Dial(ctx, ip)
 		if err != nil {
 			done <- err
 			return
 		}
-		defer func() { c.nc.Close() }()
+		defer func() { c.Conn.Close() }()
 		for i := 0; ; i++ {
 			for {
 				select {
@@ -111,9 +106,7 @@ func TestOutages(t *testing.T) {
 				}
 				mu.Unlock()
 				if err == nil {
-					ack.mu.Lock()
-					ack.files[i] = fh
-					ack.mu.Unlock()
+					ack.add(i, fh)
 					break
 				}
 				if ctx.Err() != nil {
@@ -121,16 +114,10 @@ func TestOutages(t *testing.T) {
 					return
 				}
 				time.Sleep(200 * time.Millisecond)
-				c.nc.Close()
-				for {
-					if c, err = dial(ctx, ip); err == nil {
-						break
-					}
-					if ctx.Err() != nil {
-						done <- err
-						return
-					}
-					time.Sleep(200 * time.Millisecond)
+				c.Conn.Close()
+				if c, err = e2ekit.Redial(ctx, ip, 200*time.Millisecond); err != nil {
+					done <- err
+					return
 				}
 			}
 		}
@@ -190,18 +177,11 @@ func TestOutages(t *testing.T) {
 	// down and renewed after it.
 	matchLog(t, n, "TestOutages/lease", "region lease ran out unrenewed", "region lease renewed after running out")
 
-	c, err := dial(ctx, ip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.nc.Close()
-	ack.mu.Lock()
-	defer ack.mu.Unlock()
-	for i, fh := range ack.files {
+	eachAcked(t, ctx, ip, ack, func(c *conn, i int, fh proto.FH) {
 		want := bigContent(i)
 		var got []byte
 		for off := 0; off < len(want); {
-			r, err := c.c.Read(ctx, fh, uint64(off), 1<<20)
+			r, err := c.C.Read(ctx, fh, uint64(off), 1<<20)
 			if err != nil {
 				t.Fatalf("f%05d: %v", i, err)
 			}
@@ -214,8 +194,8 @@ func TestOutages(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("acknowledged f%05d differs after the outages (%d bytes)", i, len(got))
 		}
-	}
-	t.Logf("%d acknowledged files checked", len(ack.files))
+	})
+	t.Logf("%d acknowledged files checked", count(ack))
 }
 
 func tail(s string, n int) string {

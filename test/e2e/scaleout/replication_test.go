@@ -1,14 +1,10 @@
 package scaleoute2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 
+	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/testkit"
+	"github.com/regionfs/regionfs/test/e2e/e2ekit"
 )
 
 const replPairKey = "scale-out-e2e-pair-secret-0123456789"
@@ -59,10 +57,7 @@ type replRegion struct {
 func newReplRegion(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string) *replRegion {
 	t.Helper()
 	metadata, blocks := backends(t)
-	shared := t.TempDir()
-	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	shared := sharedKey(t, "5e")
 	r := &replRegion{name: name, net: netPrefix, letter: letter,
 		efs: efs.NewFromConfig(testkit.AWSConfig("http://"+netPrefix+".0.1:7070", name, accessKey, secretKey))}
 	for i, id := range []string{"node-a", "node-b"} {
@@ -79,20 +74,7 @@ func (r *replRegion) start(t *testing.T) {
 	t.Helper()
 	a, b := r.nodes[0], r.nodes[1]
 	a.start()
-	end := time.Now().Add(60 * time.Second)
-	for {
-		if res, err := http.Get("http://" + r.net + ".0.1:7070/metrics"); err == nil {
-			res.Body.Close()
-			break
-		}
-		if a.Exited() {
-			t.Fatalf("%s node-a exited\n%s", r.name, tail(a.logText(), 40))
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s API not up after 60 s", r.name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitAPIAt(t, r.net, a)
 	b.start()
 	waitLog(t, b, "standby: another node owns the region")
 }
@@ -114,29 +96,7 @@ func (r *replRegion) status(ctx context.Context, fs string) (types.ReplicationSt
 // mount target of it.
 func (r *replRegion) mountTarget(t *testing.T, fs string) string {
 	t.Helper()
-	ctx := context.Background()
-	testkit.Eventually(t, 30*time.Second, func() error {
-		d, err := r.efs.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(fs)})
-		if err == nil && len(d.FileSystems) == 1 && d.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable {
-			return nil
-		}
-		return fmt.Errorf("%s not available: %v", fs, err)
-	})
-	mt, err := r.efs.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: aws.String(fs),
-		SubnetId: aws.String("subnet-05ca1e00000000" + r.letter + "1"), SecurityGroups: []string{"sg-05ca1e0000000000" + r.letter + "1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ip string
-	testkit.Eventually(t, 30*time.Second, func() error {
-		d, err := r.efs.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
-		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
-			ip = aws.ToString(d.MountTargets[0].IpAddress)
-			return nil
-		}
-		return fmt.Errorf("mount target not available: %v", err)
-	})
-	return ip
+	return e2ekit.MountTarget(t, r.efs, fs, "subnet-05ca1e00000000"+r.letter+"1", "sg-05ca1e0000000000"+r.letter+"1")
 }
 
 // replContent is file i's content: every tenth file is a whole block and
@@ -233,44 +193,15 @@ func TestReplicationResumesAfterTakeover(t *testing.T) {
 	stop := make(chan struct{})
 	writerDone := make(chan error, 1)
 	go func() {
-		c, err := dial(ctx, sip)
-		if err != nil {
-			writerDone <- err
-			return
+		write := func(c *conn, i int) (proto.FH, error) {
+			return writeData(ctx, c, fmt.Sprintf("f%05d", i), replContent(i), 10*time.Second)
 		}
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				c.nc.Close()
-				writerDone <- nil
-				return
-			default:
-			}
-			for {
-				if _, err := writeData(ctx, c, fmt.Sprintf("f%05d", i), replContent(i), 10*time.Second); err == nil {
-					written.Store(i, true)
-					nmu.Lock()
-					n++
-					nmu.Unlock()
-					break
-				}
-				if ctx.Err() != nil {
-					writerDone <- fmt.Errorf("file %d: %w", i, ctx.Err())
-					return
-				}
-				c.nc.Close()
-				for {
-					if c, err = dial(ctx, sip); err == nil {
-						break
-					}
-					if ctx.Err() != nil {
-						writerDone <- fmt.Errorf("reconnect: %w", err)
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-		}
+		writerDone <- writeEach(ctx, sip, stop, write, func(i int, _ proto.FH, _ bool) {
+			written.Store(i, true)
+			nmu.Lock()
+			n++
+			nmu.Unlock()
+		})
 	}()
 	waitAcked := func(want int) {
 		t.Helper()
@@ -338,7 +269,7 @@ func TestReplicationResumesAfterTakeover(t *testing.T) {
 		_, s2 := dst.status(ctx, dstFS)
 		return fmt.Errorf("replica did not converge: %v %v (%d vs %d files)\n%s\n%s", err1, err2, len(strings.Fields(sl)), len(strings.Fields(dl)), s1, s2)
 	})
-	files := compareContents(t, ctx, sip, dip)
+	files := e2ekit.CompareContents(t, ctx, sip, dip)
 	written.Range(func(k, _ any) bool {
 		i := k.(int)
 		if h, ok := files[fmt.Sprintf("f%05d", i)]; !ok || h != sha256.Sum256(replContent(i)) {
@@ -368,12 +299,12 @@ func TestReplicationResumesAfterTakeover(t *testing.T) {
 // listingOf returns the root directory of the mount target at ip as sorted
 // "name:size" lines.
 func listingOf(ctx context.Context, ip string) (string, error) {
-	c, err := dial(ctx, ip)
+	c, err := e2ekit.Dial(ctx, ip)
 	if err != nil {
 		return "", err
 	}
-	defer c.nc.Close()
-	ents, err := c.c.ReadDirAll(ctx, c.root)
+	defer c.Conn.Close()
+	ents, err := c.C.ReadDirAll(ctx, c.Root)
 	if err != nil {
 		return "", err
 	}
@@ -382,7 +313,7 @@ func listingOf(ctx context.Context, ip string) (string, error) {
 		if e.Name == "." || e.Name == ".." {
 			continue
 		}
-		l, err := c.c.Lookup(ctx, c.root, e.Name)
+		l, err := c.C.Lookup(ctx, c.Root, e.Name)
 		if err != nil {
 			return "", err
 		}
@@ -390,55 +321,4 @@ func listingOf(ctx context.Context, ip string) (string, error) {
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n"), nil
-}
-
-// compareContents reads every file of the source and of the replica and
-// fails t unless they are the same; it returns the files' SHA-256 by name.
-func compareContents(t *testing.T, ctx context.Context, sip, dip string) map[string][32]byte {
-	t.Helper()
-	s, err := dial(ctx, sip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.nc.Close()
-	d, err := dial(ctx, dip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.nc.Close()
-	ents, err := s.c.ReadDirAll(ctx, s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string][32]byte{}
-	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
-			continue
-		}
-		a, b := readAll(t, ctx, s, e.Name), readAll(t, ctx, d, e.Name)
-		if !bytes.Equal(a, b) {
-			t.Fatalf("%s differs on the replica (%d vs %d bytes)", e.Name, len(a), len(b))
-		}
-		names[e.Name] = sha256.Sum256(a)
-	}
-	return names
-}
-
-func readAll(t *testing.T, ctx context.Context, c *conn, name string) []byte {
-	t.Helper()
-	l, err := c.c.Lookup(ctx, c.root, name)
-	if err != nil {
-		t.Fatalf("lookup %s: %v", name, err)
-	}
-	var out []byte
-	for {
-		r, err := c.c.Read(ctx, l.FH, uint64(len(out)), 1<<20)
-		if err != nil {
-			t.Fatalf("read %s: %v", name, err)
-		}
-		out = append(out, r.Data...)
-		if r.EOF || len(r.Data) == 0 {
-			return out
-		}
-	}
 }

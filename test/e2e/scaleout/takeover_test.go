@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,11 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
-	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 
-	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/testkit"
+	"github.com/regionfs/regionfs/test/e2e/e2ekit"
 )
 
 const (
@@ -75,6 +73,30 @@ type node struct {
 	cfg  string
 }
 
+// regionNodes makes the named nodes of one region on a fresh database and
+// bucket, sharing a KMS key (the hex pair key repeated); it starts none.
+func regionNodes(t *testing.T, key string, names ...string) (bin string, nodes []*node) {
+	t.Helper()
+	metadata, blocks := backends(t)
+	bin = testkit.BuildRegionfs(t)
+	shared := sharedKey(t, key)
+	for _, name := range names {
+		nodes = append(nodes, newNode(t, bin, shared, name, metadata, blocks))
+	}
+	return bin, nodes
+}
+
+// sharedKey returns a new directory holding kms.key, the hex pair key
+// repeated to 32 bytes.
+func sharedKey(t *testing.T, key string) string {
+	t.Helper()
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat(key, 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return shared
+}
+
 func newNode(t *testing.T, bin, shared, name, metadata, blocks string) *node {
 	t.Helper()
 	return newNodeConfig(t, bin, name, func(dir string) string { return fmt.Sprintf(nodeConfig, dir, metadata, blocks, name, shared) })
@@ -111,19 +133,26 @@ func (n *node) logText() string { b, _ := os.ReadFile(n.log); return string(b) }
 // waitAPI waits until the region's API answers (on whichever node).
 func waitAPI(t *testing.T, nodes ...*node) {
 	t.Helper()
+	waitAPIAt(t, netPrefix, nodes...)
+}
+
+// waitAPIAt waits until the API of the region on loopback prefix net
+// answers, failing t if one of nodes exits first.
+func waitAPIAt(t *testing.T, net string, nodes ...*node) {
+	t.Helper()
 	end := time.Now().Add(60 * time.Second)
 	for {
-		if res, err := http.Get("http://" + netPrefix + ".0.1:7070/metrics"); err == nil {
+		if res, err := http.Get("http://" + net + ".0.1:7070/metrics"); err == nil {
 			res.Body.Close()
 			return
 		}
 		for _, n := range nodes {
 			if n.Exited() {
-				t.Fatalf("node %s exited\n%s", n.name, n.logText())
+				t.Fatalf("node %s exited\n%s", n.name, tail(n.logText(), 80))
 			}
 		}
 		if time.Now().After(end) {
-			t.Fatal("region API not up after 60 s")
+			t.Fatalf("region API (%s) not up after 60 s", net)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -136,49 +165,16 @@ func efsClient() *efs.Client {
 
 func fileSystemWithTarget(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
 	c := efsClient()
-	fs, err := c.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("takeover")})
+	fs, err := c.CreateFileSystem(context.Background(), &efs.CreateFileSystemInput{CreationToken: aws.String("takeover")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt, err := c.CreateMountTarget(ctx, &efs.CreateMountTargetInput{FileSystemId: fs.FileSystemId,
-		SubnetId: aws.String("subnet-05ca1e00000000a1"), SecurityGroups: []string{"sg-05ca1e0000000000a1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := time.Now().Add(30 * time.Second)
-	for {
-		d, err := c.DescribeMountTargets(ctx, &efs.DescribeMountTargetsInput{MountTargetId: mt.MountTargetId})
-		if err == nil && len(d.MountTargets) == 1 && d.MountTargets[0].LifeCycleState == types.LifeCycleStateAvailable {
-			return aws.ToString(d.MountTargets[0].IpAddress)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("mount target not available: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return e2ekit.MountTarget(t, c, aws.ToString(fs.FileSystemId), "subnet-05ca1e00000000a1", "sg-05ca1e0000000000a1")
 }
 
-type conn struct {
-	nc   *client.Conn
-	c    *client.Client
-	root proto.FH
-}
-
-func dial(ctx context.Context, ip string) (*conn, error) {
-	nc, err := client.Dial(ctx, net.JoinHostPort(ip, "12049"))
-	if err != nil {
-		return nil, err
-	}
-	c := nc.WithAuth(client.Unix("e2e", 0, 0))
-	root, _, err := c.Mount(ctx, "/")
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return &conn{nc: nc, c: c, root: root}, nil
-}
+// conn is an NFS connection to the root of a mount target.
+type conn = e2ekit.Dir
 
 func content(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "file %d;", i), 1000+i%3000) }
 
@@ -193,14 +189,8 @@ type acked struct {
 // client reconnects to the same address, every acknowledged write is
 // there and every handle it held still works.
 func TestTakeoverAfterKill9(t *testing.T) {
-	metadata, blocks := backends(t)
-	bin := testkit.BuildRegionfs(t)
-	shared := t.TempDir()
-	if err := os.WriteFile(filepath.Join(shared, "kms.key"), []byte(strings.Repeat("5c", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := newNode(t, bin, shared, "node-a", metadata, blocks)
-	b := newNode(t, bin, shared, "node-b", metadata, blocks)
+	_, nodes := regionNodes(t, "5c", "node-a", "node-b")
+	a, b := nodes[0], nodes[1]
 	a.start()
 	waitAPI(t, a)
 	b.start() // a standby: it waits for the region's lease
@@ -214,51 +204,14 @@ func TestTakeoverAfterKill9(t *testing.T) {
 	stop := make(chan struct{})
 	writerDone := make(chan error, 1)
 	go func() {
-		c, err := dial(ctx, ip)
-		if err != nil {
-			writerDone <- err
-			return
-		}
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				c.nc.Close()
-				writerDone <- nil
-				return
-			default:
+		writerDone <- writeFiles(ctx, ip, stop, func(i int, fh proto.FH, _ bool) {
+			ack.add(i, fh)
+			mu.Lock()
+			if !killedAt.IsZero() && resumedAt.IsZero() {
+				resumedAt = time.Now()
 			}
-			for {
-				fh, err := writeFile(ctx, c, i)
-				if err == nil {
-					ack.mu.Lock()
-					ack.files[i] = fh
-					ack.mu.Unlock()
-					mu.Lock()
-					if !killedAt.IsZero() && resumedAt.IsZero() {
-						resumedAt = time.Now()
-					}
-					mu.Unlock()
-					break
-				}
-				if ctx.Err() != nil {
-					writerDone <- fmt.Errorf("file %d: %w", i, err)
-					return
-				}
-				// The owner is gone: reconnect to the same address until the
-				// new owner serves it, then write the file again.
-				c.nc.Close()
-				for {
-					if c, err = dial(ctx, ip); err == nil {
-						break
-					}
-					if ctx.Err() != nil {
-						writerDone <- fmt.Errorf("reconnect: %w", err)
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-		}
+			mu.Unlock()
+		})
 	}()
 	waitFiles(t, ack, 30)
 	mu.Lock()
@@ -281,28 +234,7 @@ func TestTakeoverAfterKill9(t *testing.T) {
 	matchLog(t, b, "TestTakeoverAfterKill9/took-over", "took the region over")
 
 	// Every acknowledged file: same handle, same content.
-	c, err := dial(ctx, ip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.nc.Close()
-	ack.mu.Lock()
-	defer ack.mu.Unlock()
-	for i, fh := range ack.files {
-		name := fmt.Sprintf("f%05d", i)
-		l, err := c.c.Lookup(ctx, c.root, name)
-		if err != nil {
-			t.Fatalf("acknowledged %s lost: %v", name, err)
-		}
-		if !bytes.Equal(l.FH, fh) {
-			t.Fatalf("%s: handle changed across the takeover", name)
-		}
-		want := content(i)
-		r, err := c.c.Read(ctx, fh, 0, uint32(len(want)+1))
-		if err != nil || !bytes.Equal(r.Data, want) {
-			t.Fatalf("%s through its old handle: %d bytes, %v", name, len(r.Data), err)
-		}
-	}
+	checkAcked(t, ctx, ip, ack)
 }
 
 func writeFile(ctx context.Context, c *conn, i int) (proto.FH, error) {
@@ -314,14 +246,62 @@ func writeFile(ctx context.Context, c *conn, i int) (proto.FH, error) {
 func writeData(ctx context.Context, c *conn, name string, data []byte, timeout time.Duration) (proto.FH, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r, err := c.c.Create(ctx, c.root, name, proto.Unchecked, proto.Sattr{})
+	r, err := c.C.Create(ctx, c.Root, name, proto.Unchecked, proto.Sattr{})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.c.Write(ctx, r.FH, 0, data, proto.FileSync); err != nil {
+	if _, err := c.C.Write(ctx, r.FH, 0, data, proto.FileSync); err != nil {
 		return nil, err
 	}
 	return r.FH, nil
+}
+
+func (a *acked) add(i int, fh proto.FH) {
+	a.mu.Lock()
+	a.files[i] = fh
+	a.mu.Unlock()
+}
+
+// writeFiles writes file after file (writeFile) through a connection to
+// the mount target at ip until stop is closed, reconnecting to the same
+// address whenever a write fails (the owner is gone) and writing the file
+// again. It calls acked with each acknowledged file, afterFailure when
+// the write came after a failed one. It returns nil once stopped.
+func writeFiles(ctx context.Context, ip string, stop <-chan struct{}, acked func(i int, fh proto.FH, afterFailure bool)) error {
+	return writeEach(ctx, ip, stop, func(c *conn, i int) (proto.FH, error) { return writeFile(ctx, c, i) }, acked)
+}
+
+// writeEach is writeFiles with write making file i.
+func writeEach(ctx context.Context, ip string, stop <-chan struct{}, write func(c *conn, i int) (proto.FH, error), acked func(i int, fh proto.FH, afterFailure bool)) error {
+	c, err := e2ekit.Dial(ctx, ip)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			c.Conn.Close()
+			return nil
+		default:
+		}
+		for {
+			fh, err := write(c, i)
+			if err == nil {
+				acked(i, fh, failed)
+				failed = false
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("file %d: %w", i, err)
+			}
+			failed = true
+			c.Conn.Close()
+			if c, err = e2ekit.Redial(ctx, ip, 50*time.Millisecond); err != nil {
+				return fmt.Errorf("reconnect: %w", err)
+			}
+		}
+	}
 }
 
 func count(a *acked) int {
