@@ -216,12 +216,12 @@ func (n *Node) hooks() Hooks {
 	return n.opts.Hooks
 }
 
-// Start begins journal retention (truncation) for every file system.
 // Loaded tells the node that every configuration of the region is
 // registered (AddInbound/AddOutbound): from now on a stream for a
 // replication it does not know is answered Gone.
 func (n *Node) Loaded() { n.loaded.Store(true) }
 
+// Start begins journal retention (truncation) for every file system.
 func (n *Node) Start() {
 	n.wg.Add(2)
 	go n.retentionLoop()

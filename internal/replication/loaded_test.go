@@ -1,0 +1,54 @@
+package replication
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// TestUnknownReplicationBeforeLoaded: a destination that has not loaded
+// its configurations yet (a restart, between its listener's start and
+// its control plane's open) answers a stream it does not know "try
+// again", so the source keeps its configuration; once loaded, the same
+// unknown stream is Gone and the source is told.
+func TestUnknownReplicationBeforeLoaded(t *testing.T) {
+	ctx := context.Background()
+	a := newRegion(t, "us-east-1")
+	b := newRegion(t, "us-west-2")
+	peers := map[string]Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	a.startNode(peers)
+	// b starts as cmd/regionfs does, before its configurations are in.
+	b.peers = peers
+	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096})
+	b.n.Start()
+	go b.n.Serve(ctx, b.ln)
+
+	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	// Long enough for several attempts (the first retries come fast).
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if g := a.hooks.sourceGone(); len(g) != 0 {
+			t.Fatalf("source told its replication is gone by a destination still starting: %v", g)
+		}
+		if st, _ := a.n.OutboundStatus("r1"); st.State == StateError {
+			t.Fatalf("source in %s while the destination is starting", st.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.n.Loaded()
+	testkit.WaitFor(t, "source to learn its replication is unknown at the destination", 20*time.Second, func() bool {
+		g := a.hooks.sourceGone()
+		return len(g) == 1 && g[0] == "r1 promoted=false epoch=0 recovery=0"
+	})
+}
