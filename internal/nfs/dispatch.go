@@ -74,9 +74,8 @@ var nfsProgram = program{
 	names: proto.ProcNames[:],
 	nonIdempotent: func() []bool {
 		n := make([]bool, proto.NumProcs)
-		for _, p := range []int{proto.ProcSetAttr, proto.ProcWrite, proto.ProcCreate, proto.ProcMkdir,
-			proto.ProcSymlink, proto.ProcMknod, proto.ProcRemove, proto.ProcRmdir, proto.ProcRename, proto.ProcLink} {
-			n[p] = true
+		for p := range n {
+			n[p] = proto.Changes(uint32(p))
 		}
 		return n
 	}(),

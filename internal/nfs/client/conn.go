@@ -101,11 +101,17 @@ func (c *Conn) fail(err error) {
 	}
 }
 
-// CallRaw sends a call with the given header (its XID is assigned) and
-// encoded arguments, and returns the results of a successful reply. A
-// reply that is not a success is a *rpc.ReplyError.
+// NextXID takes an XID from the connection's sequence.
+func (c *Conn) NextXID() uint32 { return c.xid.Add(1) }
+
+// CallRaw sends a call with the given header and encoded arguments, and
+// returns the results of a successful reply. A reply that is not a
+// success is a *rpc.ReplyError. A zero XID is assigned from the
+// connection's sequence (a retransmission passes its first attempt's).
 func (c *Conn) CallRaw(ctx context.Context, h rpc.CallHeader, args []byte) ([]byte, error) {
-	h.XID = c.xid.Add(1)
+	if h.XID == 0 {
+		h.XID = c.NextXID()
+	}
 	e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+64+len(args)))
 	e.Reserve(rpc.RecordHeaderSize)
 	h.Encode(e)

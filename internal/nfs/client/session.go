@@ -247,13 +247,27 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 	e := xdr.NewEncoder(nil)
 	args.Encode(e)
 	enc := e.Bytes()
+	h := rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: auth}
+	changes := prog == proto.ProgNFS && proto.Changes(proc)
+	if changes {
+		// A change that may have reached the server is seen through to
+		// its reply: a caller that gave up (a FUSE request interrupted
+		// by a signal) and tried again would meet its own effect (a
+		// second REMOVE answers NOENT). A retransmission keeps the XID,
+		// so the server's duplicate request cache answers it. Closing
+		// the session still ends the call.
+		ctx = context.WithoutCancel(ctx)
+	}
 	for {
 		c, err := s.conn(ctx, true)
 		if err != nil {
 			return err
 		}
+		for changes && h.XID == 0 { // 0 would mean "assign one"
+			h.XID = c.NextXID()
+		}
 		actx, cancel := context.WithTimeout(ctx, s.o.CallTimeout)
-		out, err := c.CallRaw(actx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: auth}, enc)
+		out, err := c.CallRaw(actx, h, enc)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

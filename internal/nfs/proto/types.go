@@ -54,6 +54,21 @@ var ProcNames = [NumProcs]string{
 	"READDIR", "READDIRPLUS", "FSSTAT", "FSINFO", "PATHCONF", "COMMIT",
 }
 
+// Changes reports whether an NFSv3 procedure changes the file system:
+// running it twice can answer differently (a second REMOVE says NOENT,
+// a second CREATE EXIST, a guarded SETATTR NOT_SYNC). The server answers
+// their retransmissions from its duplicate request cache; the client
+// retransmits them with the XID of the first attempt and never abandons
+// one that may have been sent.
+func Changes(proc uint32) bool {
+	switch proc {
+	case ProcSetAttr, ProcWrite, ProcCreate, ProcMkdir, ProcSymlink, ProcMknod,
+		ProcRemove, ProcRmdir, ProcRename, ProcLink:
+		return true
+	}
+	return false
+}
+
 // Sizes.
 const (
 	FHSize         = 64 // NFS3_FHSIZE

@@ -1,0 +1,127 @@
+package client
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/nfs/xdr"
+)
+
+// TestChangeSeenThrough: a call that changes the file system is not
+// abandoned when its caller gives up after sending it (the caller would
+// retry and meet its own effect), and when its connection is lost before
+// the reply it is retransmitted with the same XID, so the server's
+// duplicate request cache can answer it.
+func TestChangeSeenThrough(t *testing.T) {
+	type call struct {
+		h   rpc.CallHeader
+		out net.Conn
+	}
+	calls := make(chan call, 4)
+	dials := 0
+	s := NewSession(SessionOptions{Dial: func(ctx context.Context) (Dialed, error) {
+		dials++
+		cs, ss := net.Pipe()
+		go func() {
+			for {
+				rec, err := rpc.ReadRecord(ss, nil, 1<<20)
+				if err != nil {
+					return
+				}
+				h, _, err := rpc.ParseCall(rec)
+				if err != nil {
+					return
+				}
+				calls <- call{h, ss}
+			}
+		}()
+		return Dialed{Conn: NewConn(cs), Addr: "pipe"}, nil
+	}})
+	defer s.Close()
+	reply := func(c call, v uint32) {
+		e := xdr.NewEncoder(nil)
+		e.Reserve(rpc.RecordHeaderSize)
+		rpc.AppendAccepted(e, c.h.XID, rpc.Success)
+		e.Uint32(v)
+		b := e.Bytes()
+		rpc.FinishRecord(b)
+		c.out.Write(b)
+	}
+	next := func() call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no call reached the server")
+			return call{}
+		}
+	}
+	type result struct {
+		v   uint32
+		err error
+	}
+	run := func(ctx context.Context) chan result {
+		done := make(chan result, 1)
+		go func() {
+			var r proto.Uint32Res
+			err := s.call(ctx, Unix("t", 0, 0), proto.ProgNFS, proto.VersNFS, proto.ProcRemove, proto.Void{}, &r)
+			done <- result{r.V, err}
+		}()
+		return done
+	}
+
+	// The caller gives up once the call is out: it still gets the reply.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := run(ctx)
+	first := next()
+	cancel()
+	select {
+	case r := <-done:
+		t.Fatalf("a sent REMOVE was abandoned when its caller gave up: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	reply(first, 7)
+	if r := <-done; r.err != nil || r.v != 7 {
+		t.Fatalf("REMOVE after its caller gave up: %+v, want the server's reply", r)
+	}
+
+	// The connection is lost before the reply: the retransmission on
+	// the next connection carries the first attempt's XID.
+	done = run(context.Background())
+	first = next()
+	first.out.Close()
+	again := next()
+	if again.h.XID != first.h.XID {
+		t.Fatalf("retransmitted REMOVE has XID %#x, the first attempt %#x", again.h.XID, first.h.XID)
+	}
+	reply(again, 9)
+	if r := <-done; r.err != nil || r.v != 9 {
+		t.Fatalf("retransmitted REMOVE: %+v", r)
+	}
+	if dials != 2 {
+		t.Fatalf("%d dials, want 2", dials)
+	}
+
+	// A read-only call still ends with its caller.
+	ctx, cancel = context.WithCancel(context.Background())
+	d := make(chan error, 1)
+	go func() {
+		var r proto.Uint32Res
+		d <- s.call(ctx, Unix("t", 0, 0), proto.ProgNFS, proto.VersNFS, proto.ProcGetAttr, proto.Void{}, &r)
+	}()
+	next()
+	cancel()
+	select {
+	case err := <-d:
+		if err == nil {
+			t.Fatal("an abandoned GETATTR succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a GETATTR outlived its caller")
+	}
+}
