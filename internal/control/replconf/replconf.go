@@ -594,9 +594,13 @@ func (m *Manager) checkPromotionLag(c *Config, limit time.Duration) error {
 		return nil
 	}
 	lost := "an unknown number of transactions: the source has not been heard from since this region started"
-	if !st.LastContact.IsZero() && st.SourceDurable >= st.Applied {
+	switch heard := st.LastContact.UTC().Format(time.RFC3339); {
+	case st.LastContact.IsZero() || st.SourceDurable < st.Applied:
+	case st.SourceDurable == st.Applied:
+		lost = fmt.Sprintf("whatever the source committed after it was last heard from at %s; it had nothing more then", heard)
+	default:
 		lost = fmt.Sprintf("at least %d transactions the source reported durable when last heard from at %s, and whatever it committed since",
-			st.SourceDurable-st.Applied, st.LastContact.UTC().Format(time.RFC3339))
+			st.SourceDurable-st.Applied, heard)
 	}
 	return control.Errorf(control.ErrConflict, "The replica %s is %s behind its source %s in %s, more than the promotion policy's %s: its recovery point is seq %d at %s, and promoting it loses the changes after that (%s). Use Force (regionfs failover --force) to promote anyway.",
 		c.DestFileSystemID, lag.Round(time.Millisecond), c.SourceFileSystemID, c.SourceRegion, limit, st.Applied,

@@ -347,6 +347,12 @@ func TestPromotionGuard(t *testing.T) {
 		t.Fatalf("set policy: %+v %v", got.MaxPromotionLag, err)
 	}
 	a.stop() // the source region goes down; the replica ages
+	time.Sleep(400 * time.Millisecond)
+	_, err = b.m.Failover(ctx, d.DestFileSystemID, false)
+	if !errors.Is(err, control.ErrConflict) || !strings.Contains(err.Error(), "recovery point is seq") || strings.Contains(err.Error(), "at least 0 ") {
+		t.Fatalf("failover of a stale replica that had everything the source announced: %v", err)
+	}
+	t.Logf("refused: %v", err)
 	b.stop()
 	b.restart()
 	if ds, err := b.m.Describe(ctx, d.DestFileSystemID); err != nil || ds[0].MaxPromotionLag != 200*time.Millisecond {
