@@ -8,7 +8,7 @@ import (
 	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/network"
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
 // TestHandlerError: domain refusals become handler errors with their code
@@ -23,7 +23,8 @@ func TestHandlerError(t *testing.T) {
 		{fmt.Errorf("control: %w", &control.Error{Kind: control.ErrFileSystemNotFound, Message: "File system 'fs-1' does not exist."}),
 			"NotFound", "File system 'fs-1' does not exist."},
 		{&network.Error{Kind: network.ErrPermissionDup, Message: "the rule already exists"}, "AlreadyExists", "the rule already exists"},
-		{&replication.CallError{Status: 409, Code: "ReplicationAlreadyExists", Message: "fs-2 replicates already"}, "ResourceConflict", "fs-2 replicates already"},
+		{&replconf.PeerError{Status: 409, Code: "ReplicationAlreadyExists", Message: "fs-2 replicates already", Err: errors.New("ReplicationAlreadyExists: fs-2 replicates already")},
+			"ResourceConflict", "fs-2 replicates already"},
 	} {
 		var he *cfn.HandlerError
 		if err := handlerError(tc.err); !errors.As(err, &he) || he.Code != tc.code || he.Message != tc.msg {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/cfn"
-	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
 // Property accessors over resolved template values (validated against the
@@ -146,9 +146,9 @@ func handlerError(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *replication.CallError
-	if errors.As(err, &ce) {
-		err = awserr.FromREST(ce.Status, ce.Code, ce.Message)
+	var pe *replconf.PeerError
+	if errors.As(err, &pe) {
+		err = awserr.FromREST(pe.Status, pe.Code, pe.Message)
 	}
 	code, msg, ok := awserr.HandlerError(err)
 	if !ok {

@@ -111,8 +111,25 @@ func fromPeer(err error) error {
 			return &control.Error{Kind: c.kind, Message: ce.Message}
 		}
 	}
-	return fmt.Errorf("replconf: the other region refused the call: %w", err)
+	return &PeerError{Status: ce.Status, Code: ce.Code, Message: ce.Message, Err: err}
 }
+
+// PeerError is the other region's refusal of a call that no control error
+// stands for: the status, code and message as the peer answered them, so
+// that a front end can read them back in its own protocol. Err, the peer's
+// answer on the wire, stays in the chain for the log.
+type PeerError struct {
+	Status  int
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *PeerError) Error() string {
+	return "replconf: the other region refused the call: " + e.Err.Error()
+}
+
+func (e *PeerError) Unwrap() error { return e.Err }
 
 func malformed() error {
 	return &replication.CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed request"}

@@ -42,7 +42,12 @@ func TestPeerRefusalsRoundTrip(t *testing.T) {
 		t.Fatalf("an internal failure became %v", sent)
 	}
 	unknown := &replication.CallError{Status: 403, Code: "NotAuthorized", Message: "x"}
-	if back := fromPeer(unknown); errors.Is(back, control.ErrBadRequest) || back == nil {
+	back := fromPeer(unknown)
+	if errors.Is(back, control.ErrBadRequest) || back == nil {
 		t.Fatalf("an unknown refusal became %v", back)
+	}
+	var pe *PeerError
+	if !errors.As(back, &pe) || pe.Status != 403 || pe.Code != "NotAuthorized" || pe.Message != "x" || !errors.Is(back, unknown) {
+		t.Fatalf("an unknown refusal came back as %#v, not the peer's answer", back)
 	}
 }
