@@ -23,6 +23,19 @@
 // anything in it is applied. Unary calls carry an HMAC over the method,
 // path, time, nonce and body hash, and nonces are remembered.
 //
+// # Lifecycle
+//
+// A Node has two lifetimes. Its endpoint has package serve's, the one of
+// every regionfs server (net/http's): Serve(ctx, ln) answers peers until
+// Shutdown, which closes the open inbound streams. The node itself — its
+// outbound streams, replicas, pins, journal retention and saved progress —
+// lives from New (with Start for the background work) to Close, which
+// stops every stream and saves where each stood. The two are not folded
+// into one: one node serves several listeners in turn (a regional outage,
+// Suspend then Shutdown, and the way back, Resume and a new Serve, keep the
+// replications and their pins); a command shuts the endpoint down first
+// and closes the node after it (cmd/regionfs's replicationPlane).
+//
 // # Frames (wire version 1)
 //
 //	length (4, big-endian: type ‖ counter ‖ payload) ‖ type (1) ‖ counter (8) ‖ payload ‖ keyed BLAKE3[:16]

@@ -221,7 +221,9 @@ func (n *Node) hooks() Hooks {
 // replication it does not know is answered Gone.
 func (n *Node) Loaded() { n.loaded.Store(true) }
 
-// Start begins journal retention (truncation) for every file system.
+// Start begins the node's background work: journal retention (truncation)
+// for every file system and the saving of replication progress. Close
+// stops it (see Lifecycle in the package doc).
 func (n *Node) Start() {
 	n.wg.Add(2)
 	go n.retentionLoop()
