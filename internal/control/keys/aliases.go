@@ -37,6 +37,12 @@ func (k *Keys) CreateAlias(_ context.Context, name, target string) error {
 	if _, err := k.o.Keyring.Resolve(name); err == nil {
 		return errorf(ErrAlreadyExists, "An alias with the name %s already exists", k.AliasARN(name))
 	}
+	return k.pointAliasLocked(name, target)
+}
+
+// pointAliasLocked points alias name at target, a customer managed key
+// that is not pending deletion.
+func (k *Keys) pointAliasLocked(name, target string) error {
 	key, err := k.resolve(target, false)
 	if err != nil {
 		return err
@@ -86,17 +92,7 @@ func (k *Keys) UpdateAlias(_ context.Context, name, target string) error {
 	if cur.Static {
 		return errorf(ErrAccessDenied, "Alias %s belongs to an AWS managed key.", k.AliasARN(name))
 	}
-	key, err := k.resolve(target, false)
-	if err != nil {
-		return err
-	}
-	if key.Static {
-		return errorf(ErrAccessDenied, "Key '%s' is an AWS managed key: aliases cannot point at it.", k.KeyARN(key.ID))
-	}
-	if key.State == kms.StatePendingDeletion {
-		return k.invalidState(&key)
-	}
-	return k.setAliasLocked(name, key.ID)
+	return k.pointAliasLocked(name, target)
 }
 
 // DeleteAlias deletes an alias (not its key).

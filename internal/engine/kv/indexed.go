@@ -32,40 +32,46 @@ type CommitFunc func(ops []Op, sync bool) error
 // writes made so far), and Commit hands the operations, in order, to
 // commit. It is used by one goroutine.
 func NewIndexedBatch(base Reader, commit CommitFunc) Batch {
-	return &indexedBatch{base: base, commit: commit, d: newDelta()}
+	return &indexedBatch{deltaReader: deltaReader{base: base, d: newDelta()}, commit: commit}
 }
 
 type indexedBatch struct {
-	base      Reader
+	deltaReader
 	commit    CommitFunc
-	d         *delta
 	ops       []Op
 	committed bool
-	closed    bool
 }
 
-func (b *indexedBatch) Get(key []byte) ([]byte, error) {
-	if b.closed {
+// deltaReader is the read side of a batch that reads its own writes: d,
+// the writes, over base; nothing once closed.
+type deltaReader struct {
+	base   Reader
+	d      *delta
+	closed bool
+}
+
+func (r *deltaReader) Get(key []byte) ([]byte, error) {
+	if r.closed {
 		return nil, ErrClosed
 	}
-	if v, del, found := b.d.get(key); found {
+	if v, del, found := r.d.get(key); found {
 		if del {
 			return nil, ErrNotFound
 		}
 		return bytes.Clone(v), nil
 	}
-	return b.base.Get(key)
+	return r.base.Get(key)
 }
 
-func (b *indexedBatch) NewIter(lo, hi []byte) (Iterator, error) {
-	if b.closed {
+func (r *deltaReader) NewIter(lo, hi []byte) (Iterator, error) {
+	if r.closed {
 		return nil, ErrClosed
 	}
-	base, err := b.base.NewIter(lo, hi)
+	base, err := r.base.NewIter(lo, hi)
 	if err != nil {
 		return nil, err
 	}
-	return newMergeIter(base, b.d.frozen(), lo, hi), nil
+	return newMergeIter(base, r.d.frozen(), lo, hi), nil
 }
 
 func (b *indexedBatch) writable() bool { return !b.closed && !b.committed }

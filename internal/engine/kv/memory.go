@@ -93,7 +93,9 @@ func (m *Memory) NewSnapshot() Snapshot {
 }
 
 // NewBatch returns an indexed batch.
-func (m *Memory) NewBatch() Batch { return &memBatch{m: m, d: newDelta()} }
+func (m *Memory) NewBatch() Batch {
+	return &memBatch{deltaReader: deltaReader{base: m, d: newDelta()}, m: m}
+}
 
 // Close closes the store.
 func (m *Memory) Close() error {
@@ -196,35 +198,10 @@ type batchOp struct {
 }
 
 type memBatch struct {
-	m         *Memory
-	d         *delta
-	ops       []batchOp
-	committed bool
-	closed    bool
-}
-
-func (b *memBatch) Get(key []byte) ([]byte, error) {
-	if b.closed {
-		return nil, ErrClosed
-	}
-	if v, del, found := b.d.get(key); found {
-		if del {
-			return nil, ErrNotFound
-		}
-		return bytes.Clone(v), nil
-	}
-	return b.m.Get(key)
-}
-
-func (b *memBatch) NewIter(lo, hi []byte) (Iterator, error) {
-	if b.closed {
-		return nil, ErrClosed
-	}
-	base, err := b.m.NewIter(lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	return newMergeIter(base, b.d.frozen(), lo, hi), nil
+	deltaReader // over m
+	m           *Memory
+	ops         []batchOp
+	committed   bool
 }
 
 func (b *memBatch) Set(key, value []byte) {
