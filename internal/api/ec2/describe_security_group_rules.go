@@ -59,23 +59,15 @@ func (h *Handler) describeSecurityGroupRules(p params) (any, error) {
 }
 
 func ruleMatches(r ruleItem, filters []filter) (bool, error) {
-	for _, f := range filters {
-		var ok bool
+	return matchFilters(filters, r.Tags, func(f filter) (ok, known bool) {
 		switch f.name {
 		case "group-id":
 			ok = anyMatch(f.values, r.GroupID)
 		case "security-group-rule-id":
 			ok = anyMatch(f.values, r.RuleID)
 		default:
-			m, isTag := tagFilter(f, r.Tags)
-			if !isTag {
-				return false, invalidFilter(f.name)
-			}
-			ok = m
+			return false, false
 		}
-		if !ok {
-			return false, nil
-		}
-	}
-	return true, nil
+		return ok, true
+	})
 }

@@ -196,8 +196,7 @@ func (h *Handler) groupItem(g SecurityGroup) groupItem {
 }
 
 func groupMatches(g groupItem, filters []filter) (bool, error) {
-	for _, f := range filters {
-		var ok bool
+	return matchFilters(filters, g.Tags, func(f filter) (ok, known bool) {
 		switch f.name {
 		case "group-id":
 			ok = anyMatch(f.values, g.GroupID)
@@ -226,15 +225,8 @@ func groupMatches(g groupItem, filters []filter) (bool, error) {
 				ok = ok || anyMatch(f.values, p.IPProtocol)
 			}
 		default:
-			m, isTag := tagFilter(f, g.Tags)
-			if !isTag {
-				return false, invalidFilter(f.name)
-			}
-			ok = m
+			return false, false
 		}
-		if !ok {
-			return false, nil
-		}
-	}
-	return true, nil
+		return ok, true
+	})
 }

@@ -104,8 +104,7 @@ func (h *Handler) subnetItem(s Subnet) subnetItem {
 }
 
 func subnetMatches(s subnetItem, filters []filter) (bool, error) {
-	for _, f := range filters {
-		var ok bool
+	return matchFilters(filters, s.Tags, func(f filter) (ok, known bool) {
 		switch f.name {
 		case "subnet-id":
 			ok = anyMatch(f.values, s.SubnetID)
@@ -130,17 +129,10 @@ func subnetMatches(s subnetItem, filters []filter) (bool, error) {
 		case "map-public-ip-on-launch":
 			ok = anyMatch(f.values, boolString(s.MapPublicIPOnLaunch))
 		default:
-			m, isTag := tagFilter(f, s.Tags)
-			if !isTag {
-				return false, invalidFilter(f.name)
-			}
-			ok = m
+			return false, false
 		}
-		if !ok {
-			return false, nil
-		}
-	}
-	return true, nil
+		return ok, true
+	})
 }
 
 func contains(list []string, s string) bool {

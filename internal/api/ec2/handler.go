@@ -160,6 +160,26 @@ func nameTags(name string) []tag {
 	return []tag{{"Name", name}}
 }
 
+// matchFilters reports whether an item passes every filter: match answers
+// the filters of the item's own fields (known false for a name it does
+// not have), any other is a tag filter over tags, or invalid.
+func matchFilters(filters []filter, tags []tag, match func(f filter) (ok, known bool)) (bool, error) {
+	for _, f := range filters {
+		ok, known := match(f)
+		if !known {
+			m, isTag := tagFilter(f, tags)
+			if !isTag {
+				return false, invalidFilter(f.name)
+			}
+			ok = m
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // tagFilter applies a tag:KEY, tag-key or tag-value filter to tags; ok is
 // false when f is not a tag filter.
 func tagFilter(f filter, tags []tag) (matched, ok bool) {
