@@ -151,27 +151,34 @@ func TestCorruptKVValue(t *testing.T) {
 	}
 }
 
+// fileOn opens an engine with o (closed when the test ends) and creates
+// file system "f" of the smallest blocks holding the empty file "x".
+func fileOn(t *testing.T, ctx context.Context, o Options) (*FS, uint64) {
+	t.Helper()
+	e, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	fs, err := e.CreateFS(ctx, "f", FSOptions{BlockSize: MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, must(fs.Create(ctx, RootCred, RootIno, "x", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+}
+
 func TestNoSpace(t *testing.T) {
 	ctx := context.Background()
 	mem := disk.NewMem()
 	faulty := disk.NewFaulty(mem)
 	v := &env{t: t, kv: kv.NewMemory(), disk: mem}
-	o := Options{KV: v.kv, Disk: faulty, OnFatal: func(err error) { t.Errorf("fatal: %v", err) }}
-	e, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	fs, err := e.CreateFS(ctx, "f", FSOptions{BlockSize: MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ino := must(fs.Create(ctx, RootCred, RootIno, "x", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+	fs, ino := fileOn(t, ctx, Options{KV: v.kv, Disk: faulty, OnFatal: func(err error) { t.Errorf("fatal: %v", err) }})
 	first := bytes.Repeat([]byte{7}, 2*MinBlockSize)
 	if _, _, err := fs.Write(ctx, RootCred, ino, 0, first); err != nil {
 		t.Fatal(err)
 	}
 	seq := fs.Replica().DurableSeq()
+	var err error
 	for _, n := range []int{1, 2} {
 		faulty.Inject(disk.Fault{Op: disk.OpWrite, Nth: n, Err: syscall.ENOSPC})
 		var data []byte
@@ -215,18 +222,9 @@ func TestFsyncFailureStopsEngine(t *testing.T) {
 	mem := disk.NewMem()
 	faulty := disk.NewFaulty(mem)
 	var fatal error
-	e, err := Open(ctx, Options{KV: kv.NewMemory(), Disk: faulty, OnFatal: func(err error) { fatal = err }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	fs, err := e.CreateFS(ctx, "f", FSOptions{BlockSize: MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ino := must(fs.Create(ctx, RootCred, RootIno, "x", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+	fs, ino := fileOn(t, ctx, Options{KV: kv.NewMemory(), Disk: faulty, OnFatal: func(err error) { fatal = err }})
 	faulty.Inject(disk.Fault{Op: disk.OpSyncDir, Nth: 1, Err: syscall.EIO, Sticky: true})
-	_, _, err = fs.Write(ctx, RootCred, ino, 0, bytes.Repeat([]byte{1}, MinBlockSize))
+	_, _, err := fs.Write(ctx, RootCred, ino, 0, bytes.Repeat([]byte{1}, MinBlockSize))
 	wantErr(t, err, ErrFatal)
 	if fatal == nil {
 		t.Fatal("OnFatal not called")

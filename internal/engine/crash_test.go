@@ -71,19 +71,44 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		seeds, steps, perSeed = 3, 80, 30
 	}
-	total := 0
-	for i := range seeds {
-		seed := uint64(100 + i)
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Logf("seed %d", seed)
-			n := runCrashSeed(t, ctx, seed, steps, perSeed)
-			total += n
-		})
-	}
+	total := crashSeeds(t, 100, seeds, func(t *testing.T, seed uint64) int { return runCrashSeed(t, ctx, seed, steps, perSeed) })
 	t.Logf("%d crash points checked", total)
 	if !testing.Short() && total < 500 {
 		t.Errorf("only %d crash points", total)
 	}
+}
+
+// crashSeeds runs run as a subtest for each of n seeds from first and
+// returns the crash points checked in all.
+func crashSeeds(t *testing.T, first uint64, n int, run func(t *testing.T, seed uint64) int) int {
+	total := 0
+	for i := range n {
+		seed := first + uint64(i)
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Logf("seed %d", seed)
+			total += run(t, seed)
+		})
+	}
+	return total
+}
+
+// runModel creates file system "c" on e and applies steps random
+// operations of seed to it and to the model, calling acked after each; it
+// returns the model's state before the first and after every operation.
+func runModel(t *testing.T, ctx context.Context, e *Engine, seed uint64, steps int, acked func()) []map[string]string {
+	t.Helper()
+	if _, err := e.CreateFS(ctx, "c", FSOptions{BlockSize: MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	m := newModel()
+	dumps := []map[string]string{m.dump()}
+	r := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 99)), fs: func() *FS { fs, _ := e.FS("c"); return fs }, m: m, bs: MinBlockSize}
+	for range steps {
+		r.do(ctx)
+		dumps = append(dumps, m.dump())
+		acked()
+	}
+	return dumps
 }
 
 func runCrashSeed(t *testing.T, ctx context.Context, seed uint64, steps, perSeed int) int {
@@ -117,22 +142,11 @@ func runCrashSeed(t *testing.T, ctx context.Context, seed uint64, steps, perSeed
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.CreateFS(ctx, "c", FSOptions{BlockSize: MinBlockSize}); err != nil {
-		t.Fatal(err)
-	}
-	m := newModel()
-	dumps := []map[string]string{m.dump()}
-	mu.Lock()
-	acked = 0
-	mu.Unlock()
-	r := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 99)), fs: func() *FS { fs, _ := e.FS("c"); return fs }, m: m, bs: MinBlockSize}
-	for range steps {
-		r.do(ctx)
-		dumps = append(dumps, m.dump())
+	dumps := runModel(t, ctx, e, seed, steps, func() {
 		mu.Lock()
 		acked++
 		mu.Unlock()
-	}
+	})
 	mu.Lock()
 	pts := points
 	mu.Unlock()
@@ -215,72 +229,59 @@ func TestCrashPebble(t *testing.T) {
 	if testing.Short() {
 		seeds, steps, perSeed = 2, 60, 10
 	}
-	total := 0
-	for i := range seeds {
-		seed := uint64(200 + i)
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Logf("seed %d", seed)
-			rng := rand.New(rand.NewPCG(seed, 3))
-			pmem := vfs.NewCrashableMem()
-			memDisk := disk.NewMem()
-			type pebblePoint struct {
-				fs    *vfs.MemFS
-				disk  *disk.Mem
-				acked int
+	total := crashSeeds(t, 200, seeds, func(t *testing.T, seed uint64) int {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		pmem := vfs.NewCrashableMem()
+		memDisk := disk.NewMem()
+		type pebblePoint struct {
+			fs    *vfs.MemFS
+			disk  *disk.Mem
+			acked int
+		}
+		var (
+			mu     sync.Mutex
+			points []pebblePoint
+			acked  int
+		)
+		capture := func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(points) >= perSeed || rng.IntN(6) != 0 {
+				return
 			}
-			var (
-				mu     sync.Mutex
-				points []pebblePoint
-				acked  int
-			)
-			capture := func() {
-				mu.Lock()
-				defer mu.Unlock()
-				if len(points) >= perSeed || rng.IntN(6) != 0 {
-					return
-				}
-				clone := pmem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(60), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))})
-				points = append(points, pebblePoint{fs: clone, disk: memDisk.CrashClone(), acked: acked})
-			}
-			st, err := pebblekv.Open("db", pebblekv.Options{FS: pmem, CacheSizeBytes: 4 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			o := Options{
-				KV: hookKV{st, capture}, Disk: hookDisk{memDisk, capture},
-				GCInterval: time.Hour, MergeDelay: time.Hour,
-				OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
-			}
-			modelOpts(&o)
-			e, err := Open(ctx, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := e.CreateFS(ctx, "c", FSOptions{BlockSize: MinBlockSize}); err != nil {
-				t.Fatal(err)
-			}
-			m := newModel()
-			dumps := []map[string]string{m.dump()}
-			r := &runner{t: t, rng: rand.New(rand.NewPCG(seed, 99)), fs: func() *FS { fs, _ := e.FS("c"); return fs }, m: m, bs: MinBlockSize}
-			for range steps {
-				r.do(ctx)
-				dumps = append(dumps, m.dump())
-				mu.Lock()
-				acked++
-				mu.Unlock()
-			}
-			e.Close()
-			st.Close()
-			for i, p := range points {
-				ps, err := pebblekv.Open("db", pebblekv.Options{FS: p.fs, CacheSizeBytes: 4 << 20})
-				if err != nil {
-					t.Fatalf("crash point %d: reopen pebble: %v", i, err)
-				}
-				checkCrashPoint(t, ctx, crashPoint{kvStore: ps, disk: p.disk, acked: p.acked, where: "pebble"}, dumps, i)
-				ps.Close()
-			}
-			total += len(points)
+			clone := pmem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(60), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))})
+			points = append(points, pebblePoint{fs: clone, disk: memDisk.CrashClone(), acked: acked})
+		}
+		st, err := pebblekv.Open("db", pebblekv.Options{FS: pmem, CacheSizeBytes: 4 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := Options{
+			KV: hookKV{st, capture}, Disk: hookDisk{memDisk, capture},
+			GCInterval: time.Hour, MergeDelay: time.Hour,
+			OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
+		}
+		modelOpts(&o)
+		e, err := Open(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dumps := runModel(t, ctx, e, seed, steps, func() {
+			mu.Lock()
+			acked++
+			mu.Unlock()
 		})
-	}
+		e.Close()
+		st.Close()
+		for i, p := range points {
+			ps, err := pebblekv.Open("db", pebblekv.Options{FS: p.fs, CacheSizeBytes: 4 << 20})
+			if err != nil {
+				t.Fatalf("crash point %d: reopen pebble: %v", i, err)
+			}
+			checkCrashPoint(t, ctx, crashPoint{kvStore: ps, disk: p.disk, acked: p.acked, where: "pebble"}, dumps, i)
+			ps.Close()
+		}
+		return len(points)
+	})
 	t.Logf("%d Pebble crash points checked", total)
 }
