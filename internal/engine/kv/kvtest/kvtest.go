@@ -44,28 +44,44 @@ func Run(t *testing.T, open func(t *testing.T) kv.Store) {
 	}
 }
 
-func put(t *testing.T, s kv.Store, kvs ...string) {
+// commit fills one batch and commits it synced.
+func commit(t *testing.T, s kv.Store, fill func(b kv.Batch)) {
 	t.Helper()
 	b := s.NewBatch()
 	defer b.Close()
-	for i := 0; i+1 < len(kvs); i += 2 {
-		b.Set([]byte(kvs[i]), []byte(kvs[i+1]))
-	}
+	fill(b)
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func del(t *testing.T, s kv.Store, keys ...string) {
+// iterAll returns an iterator over all of s (the caller closes it before
+// the store).
+func iterAll(t *testing.T, s kv.Store) kv.Iterator {
 	t.Helper()
-	b := s.NewBatch()
-	defer b.Close()
-	for _, k := range keys {
-		b.Delete([]byte(k))
-	}
-	if err := b.Commit(true); err != nil {
+	it, err := s.NewIter(nil, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return it
+}
+
+func put(t *testing.T, s kv.Store, kvs ...string) {
+	t.Helper()
+	commit(t, s, func(b kv.Batch) {
+		for i := 0; i+1 < len(kvs); i += 2 {
+			b.Set([]byte(kvs[i]), []byte(kvs[i+1]))
+		}
+	})
+}
+
+func del(t *testing.T, s kv.Store, keys ...string) {
+	t.Helper()
+	commit(t, s, func(b kv.Batch) {
+		for _, k := range keys {
+			b.Delete([]byte(k))
+		}
+	})
 }
 
 func get(t *testing.T, r kv.Reader, k string) (string, bool) {
@@ -169,18 +185,12 @@ func testCopies(t *testing.T, s kv.Store) {
 
 func testBinaryKeys(t *testing.T, s kv.Store) {
 	keys := [][]byte{{0}, {0, 0}, {0, 1}, {1}, {0xff}, {0xff, 0xff}, {0x7f, 0x80}}
-	b := s.NewBatch()
-	for i, k := range keys {
-		b.Set(k, []byte{byte(i)})
-	}
-	if err := b.Commit(true); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	it, err := s.NewIter(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	commit(t, s, func(b kv.Batch) {
+		for i, k := range keys {
+			b.Set(k, []byte{byte(i)})
+		}
+	})
+	it := iterAll(t, s)
 	defer it.Close()
 	var prev []byte
 	n := 0
@@ -357,10 +367,7 @@ func testSnapshot(t *testing.T, s kv.Store) {
 
 func testIterPointInTime(t *testing.T, s kv.Store) {
 	put(t, s, "a", "1", "b", "2", "c", "3")
-	it, err := s.NewIter(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	it := iterAll(t, s)
 	defer it.Close()
 	if !it.First() {
 		t.Fatal("empty")
@@ -438,12 +445,7 @@ func testAtomicity(t *testing.T, s kv.Store) {
 
 func testLarge(t *testing.T, s kv.Store) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	b := s.NewBatch()
-	b.Set([]byte("big"), big)
-	if err := b.Commit(true); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
+	commit(t, s, func(b kv.Batch) { b.Set([]byte("big"), big) })
 	got, err := s.Get([]byte("big"))
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("1 MiB value: %d bytes, %v", len(got), err)
@@ -452,18 +454,12 @@ func testLarge(t *testing.T, s kv.Store) {
 
 func testMany(t *testing.T, s kv.Store) {
 	const n = 10000
-	b := s.NewBatch()
-	for i := n - 1; i >= 0; i-- {
-		b.Set(fmt.Appendf(nil, "key-%06d", i), fmt.Appendf(nil, "%d", i))
-	}
-	if err := b.Commit(true); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	it, err := s.NewIter(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	commit(t, s, func(b kv.Batch) {
+		for i := n - 1; i >= 0; i-- {
+			b.Set(fmt.Appendf(nil, "key-%06d", i), fmt.Appendf(nil, "%d", i))
+		}
+	})
+	it := iterAll(t, s)
 	defer it.Close()
 	i := 0
 	for ok := it.First(); ok; ok = it.Next() {

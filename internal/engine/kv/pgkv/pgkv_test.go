@@ -68,6 +68,26 @@ func open(t testing.TB, o pgkv.Options) *pgkv.Store {
 	return s
 }
 
+// openFenced opens a store of schema sc fenced by prefix, as a node of a
+// region would; it is closed when the test ends.
+func openFenced(t testing.TB, url, sc string) *pgkv.Store {
+	t.Helper()
+	s := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// fencedStores opens n stores (openFenced) of one fresh schema.
+func fencedStores(t testing.TB, n int) (url, sc string, stores []*pgkv.Store) {
+	t.Helper()
+	url = pgURL(t)
+	sc = schema(t, url)
+	for range n {
+		stores = append(stores, openFenced(t, url, sc))
+	}
+	return url, sc, stores
+}
+
 func TestConformance(t *testing.T) {
 	url := pgURL(t)
 	kvtest.Run(t, func(t *testing.T) kv.Store {
@@ -98,13 +118,9 @@ func set(s kv.Store, k, v string) error {
 }
 
 func TestLeases(t *testing.T) {
-	url := pgURL(t)
-	sc := schema(t, url)
+	url, sc, st := fencedStores(t, 2)
+	a, b := st[0], st[1]
 	ctx := context.Background()
-	a := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer a.Close()
-	b := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer b.Close()
 
 	if err := set(a, "f1/x", "a"); !errors.Is(err, pgkv.ErrFenced) {
 		t.Fatalf("commit without the lease: %v", err)
@@ -148,13 +164,11 @@ func TestLeases(t *testing.T) {
 	}
 	// A holder restarting takes its own running lease back, bumping the
 	// token: its previous incarnation is fenced.
-	old := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer old.Close()
+	old := openFenced(t, url, sc)
 	if _, ok, _ := old.Acquire(ctx, "fs/2", "node-c", time.Minute); !ok {
 		t.Fatal("acquire fs/2")
 	}
-	restarted := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer restarted.Close()
+	restarted := openFenced(t, url, sc)
 	if _, ok, _ := restarted.Acquire(ctx, "fs/2", "node-c", time.Minute); !ok {
 		t.Fatal("restarted holder could not take its lease back")
 	}
@@ -170,13 +184,9 @@ func TestLeases(t *testing.T) {
 // committing while another node takes its expired lease over; from the
 // takeover on, none of its commits lands.
 func TestStaleOwnerCannotCommit(t *testing.T) {
-	url := pgURL(t)
-	sc := schema(t, url)
+	_, _, st := fencedStores(t, 2)
+	stale, next := st[0], st[1]
 	ctx := context.Background()
-	stale := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer stale.Close()
-	next := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer next.Close()
 	if _, ok, err := stale.Acquire(ctx, "fs/1", "stale", 300*time.Millisecond); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -332,15 +342,9 @@ func testAEAD(t testing.TB) func([]byte) cipher.AEAD {
 // that node only (even once it expired or was released), its holder learns
 // of the reservation from RenewAll, and a grant clears it.
 func TestLeaseReservation(t *testing.T) {
-	url := pgURL(t)
-	sc := schema(t, url)
+	_, _, st := fencedStores(t, 3)
+	a, b, c := st[0], st[1], st[2]
 	ctx := context.Background()
-	a := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer a.Close()
-	b := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer b.Close()
-	c := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer c.Close()
 
 	// A reservation of a lease nobody holds yet creates it, unheld.
 	if err := a.Reserve(ctx, "fs/1", "node-a"); err != nil {
@@ -396,13 +400,9 @@ func TestLeaseReservation(t *testing.T) {
 // TestRenewAll: leases taken over since the last renewal are reported lost
 // (and their commits fenced); an expired lease nobody took is renewed.
 func TestRenewAll(t *testing.T) {
-	url := pgURL(t)
-	sc := schema(t, url)
+	_, _, st := fencedStores(t, 2)
+	a, b := st[0], st[1]
 	ctx := context.Background()
-	a := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer a.Close()
-	b := open(t, pgkv.Options{URL: url, Schema: sc, FenceKey: fenceByPrefix})
-	defer b.Close()
 	for _, n := range []string{"fs/1", "fs/2", "fs/3"} {
 		if _, ok, err := a.Acquire(ctx, n, "node-a", 200*time.Millisecond); err != nil || !ok {
 			t.Fatal(n, ok, err)
