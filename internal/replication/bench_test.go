@@ -63,24 +63,37 @@ func newDiskRegion(b *testing.B, name string) *diskRegion {
 	return r
 }
 
+// benchSize is the number in the environment variable name, def without
+// it.
+func benchSize[N int | int64](name string, def N) N {
+	if s := os.Getenv(name); s != "" {
+		fmt.Sscan(s, &def)
+	}
+	return def
+}
+
+// diskPairFS serves two regions on the real disk to each other and creates
+// the file system "src" in the first.
+func diskPairFS(b *testing.B, ctx context.Context) (a, d *diskRegion, src *engine.FS) {
+	a, d = newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
+	serveDiskPair(a, d)
+	src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a, d, src
+}
+
 // BenchmarkReplicationThroughput: bytes written in 1 MiB writes on the
 // source, shipped to an encrypted replica on the real disk: the initial
 // sync of data written before the replication exists, then streaming of
 // data written after. Size: REGIONFS_BENCH_BYTES (default 256 MiB).
 // Run: go test ./internal/replication -run '^$' -bench Throughput -benchtime 1x
 func BenchmarkReplicationThroughput(b *testing.B) {
-	total := int64(256 << 20)
-	if s := os.Getenv("REGIONFS_BENCH_BYTES"); s != "" {
-		fmt.Sscan(s, &total)
-	}
+	total := benchSize("REGIONFS_BENCH_BYTES", int64(256<<20))
 	ctx := context.Background()
 	for range b.N {
-		a, d := newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
-		serveDiskPair(a, d)
-		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		a, d, src := diskPairFS(b, ctx)
 		write := func(name string) time.Duration {
 			c, err := src.Create(ctx, engine.RootCred, engine.RootIno, name, engine.CreateGuarded, engine.SetAttr{}, 0)
 			if err != nil {
@@ -138,18 +151,10 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 // (REGIONFS_BENCH_FILES, default 20 000) into an encrypted replica on the
 // real disk.
 func BenchmarkInitialSyncSmallFiles(b *testing.B) {
-	files := 20000
-	if s := os.Getenv("REGIONFS_BENCH_FILES"); s != "" {
-		fmt.Sscan(s, &files)
-	}
+	files := benchSize("REGIONFS_BENCH_FILES", 20000)
 	ctx := context.Background()
 	for range b.N {
-		a, d := newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
-		serveDiskPair(a, d)
-		src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		a, d, src := diskPairFS(b, ctx)
 		data := make([]byte, 4096)
 		var wg sync.WaitGroup
 		for w := range 16 {
