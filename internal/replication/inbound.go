@@ -54,6 +54,7 @@ func (n *Node) RemoveInbound(id string) {
 	n.mu.Unlock()
 	if in != nil {
 		in.detach()
+		in.dropCheckpoint()
 		n.forgetProgress(RoleDestination, id)
 	}
 }
@@ -189,11 +190,17 @@ type inbound struct {
 	hbs    []heartbeat // heartbeats whose seq is not applied yet, oldest first
 	// promoting: a promotion waits for the source's lease to run out.
 	promoting bool
+	// repairing: a verification turns the replica into one being
+	// resynced (no stream attaches meanwhile).
+	repairing bool
+	cp        *checkpoint // verification checkpoint to take or taken
+	vs        verifyStats
 }
 
 func (in *inbound) status() Status {
 	in.mu.Lock()
 	st := in.st
+	vs := in.vs
 	in.mu.Unlock()
 	epoch, applied, _ := in.fs.Applied()
 	st.Applied, st.AppliedEpoch = applied, epoch
@@ -227,6 +234,7 @@ func (in *inbound) status() Status {
 	default:
 		st.State, st.Message = StateEnabled, ""
 	}
+	st.setVerify(vs, !in.fs.Consistent())
 	return st
 }
 
@@ -288,10 +296,14 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.mu.Lock()
-	promoting := in.promoting
+	promoting, repairing := in.promoting, in.repairing
 	in.mu.Unlock()
 	if promoting {
 		http.Error(w, "failover in progress", http.StatusServiceUnavailable)
+		return
+	}
+	if repairing {
+		http.Error(w, "repair starting", http.StatusServiceUnavailable)
 		return
 	}
 	// One stream at a time: a new one replaces the old.
@@ -548,6 +560,28 @@ func (rx *receiver) flushRecords() error {
 	if recs[len(recs)-1].Seq <= applied {
 		return nil // all applied already (a resend)
 	}
+	// A verification compares the replica at exactly the checkpoint's
+	// seq: the batch ends there, the replica is snapshotted, the rest
+	// follows.
+	if _, cp := rx.in.pendingCheckpoint(); cp > 0 && recs[0].Seq <= cp && recs[len(recs)-1].Seq > cp {
+		i := 0
+		for i < len(recs) && recs[i].Seq <= cp {
+			i++
+		}
+		if err := rx.apply(recs[:i]); err != nil {
+			return err
+		}
+		if _, applied, _ := rx.in.fs.Applied(); applied != cp {
+			return nil // not applied (blocks asked for, a gap): the rest is resent
+		}
+		recs = recs[i:]
+	}
+	return rx.apply(recs)
+}
+
+// apply applies contiguous records and takes a verification checkpoint
+// reached by them.
+func (rx *receiver) apply(recs []*engine.Record) error {
 	err := rx.withLocalBlocks(func() error {
 		_, err := rx.in.fs.Apply(rx.ctx, recs)
 		return err
@@ -556,6 +590,7 @@ func (rx *receiver) flushRecords() error {
 		rx.in.mu.Lock()
 		rx.in.st.AppliedRecords += uint64(len(recs))
 		rx.in.mu.Unlock()
+		rx.in.maybeCheckpoint(rx.ctx)
 	}
 	return rx.outcome(err)
 }

@@ -15,6 +15,8 @@ type collector struct {
 	syncBytesDone, syncBytesTotal                *prometheus.Desc
 	syncFilesDone, syncFilesTotal, state, linkUp *prometheus.Desc
 	lastReplicated                               *prometheus.Desc
+	verifyPasses, verifyMismatches, verifyFails  *prometheus.Desc
+	verifyDiffer, verifyBadBlocks, verifyLast    *prometheus.Desc
 }
 
 var labels = []string{"replication_id", "role", "fs_id", "peer_region", "peer_fs_id"}
@@ -24,27 +26,34 @@ func newCollector(n *Node) *collector {
 		return prometheus.NewDesc("regionfs_replication_"+name, help, append(append([]string{}, labels...), extra...), nil)
 	}
 	return &collector{
-		n:              n,
-		lag:            d("lag_seconds", "Time since the source time up to which the replica holds every change (TimeSinceLastSync)."),
-		pendingRecs:    d("pending_records", "Journal records the source made durable that the replica has not applied."),
-		pendingBytes:   d("pending_bytes", "Estimated journal bytes the replica has not applied."),
-		shippedRecs:    d("shipped_records_total", "Journal records sent to the destination."),
-		shippedBytes:   d("shipped_bytes_total", "Bytes sent to the destination (records, blocks and sync chunks)."),
-		shippedBlocks:  d("shipped_blocks_total", "Blocks pushed to the destination."),
-		appliedRecs:    d("applied_records_total", "Journal records applied on the replica."),
-		syncBytesDone:  d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
-		syncBytesTotal: d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
-		syncFilesDone:  d("initial_sync_files_done", "Files sent by the initial sync so far."),
-		syncFilesTotal: d("initial_sync_files_total", "Files the initial sync has to send."),
-		state:          d("state", "1 for the replication's current status.", "state"),
-		linkUp:         d("link_up", "1 when the stream to the peer region is up."),
-		lastReplicated: d("last_replicated_timestamp_seconds", "Source time up to which the replica holds every change (LastReplicatedTimestamp)."),
+		n:                n,
+		lag:              d("lag_seconds", "Time since the source time up to which the replica holds every change (TimeSinceLastSync)."),
+		pendingRecs:      d("pending_records", "Journal records the source made durable that the replica has not applied."),
+		pendingBytes:     d("pending_bytes", "Estimated journal bytes the replica has not applied."),
+		shippedRecs:      d("shipped_records_total", "Journal records sent to the destination."),
+		shippedBytes:     d("shipped_bytes_total", "Bytes sent to the destination (records, blocks and sync chunks)."),
+		shippedBlocks:    d("shipped_blocks_total", "Blocks pushed to the destination."),
+		appliedRecs:      d("applied_records_total", "Journal records applied on the replica."),
+		syncBytesDone:    d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
+		syncBytesTotal:   d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
+		syncFilesDone:    d("initial_sync_files_done", "Files sent by the initial sync so far."),
+		syncFilesTotal:   d("initial_sync_files_total", "Files the initial sync has to send."),
+		state:            d("state", "1 for the replication's current status.", "state"),
+		linkUp:           d("link_up", "1 when the stream to the peer region is up."),
+		lastReplicated:   d("last_replicated_timestamp_seconds", "Source time up to which the replica holds every change (LastReplicatedTimestamp)."),
+		verifyPasses:     d("verify_passes_total", "Verification passes completed (range checksums compared at a common seq)."),
+		verifyMismatches: d("verify_mismatches_total", "Verification passes that found differing ranges or bad blocks on the replica."),
+		verifyFails:      d("verify_failures_total", "Verification passes that could not complete (stream not in steady state, peer unreachable)."),
+		verifyDiffer:     d("verify_differing_ranges", "Ranges the newest verification pass found differing."),
+		verifyBadBlocks:  d("verify_bad_blocks", "Blocks the newest verification pass found missing or corrupt on the replica."),
+		verifyLast:       d("verify_last_pass_timestamp_seconds", "Start time of the newest completed verification pass."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.lag, c.pendingRecs, c.pendingBytes, c.shippedRecs, c.shippedBytes, c.shippedBlocks,
-		c.appliedRecs, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated} {
+		c.appliedRecs, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated,
+		c.verifyPasses, c.verifyMismatches, c.verifyFails, c.verifyDiffer, c.verifyBadBlocks, c.verifyLast} {
 		ch <- d
 	}
 }
@@ -82,6 +91,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			g(c.state, v, string(s))
+		}
+		ctr(c.verifyPasses, st.VerifyPasses)
+		ctr(c.verifyMismatches, st.VerifyMismatches)
+		ctr(c.verifyFails, st.VerifyFailures)
+		if !st.Verify.Time.IsZero() {
+			g(c.verifyDiffer, float64(st.Verify.DifferCount))
+			g(c.verifyBadBlocks, float64(st.Verify.BadBlockCount))
+			g(c.verifyLast, float64(st.Verify.Time.UnixNano())/1e9)
 		}
 		up := 0.0
 		if st.LinkUp || (st.Role == RoleDestination && !st.LastContact.IsZero() && now.Sub(st.LastContact) < c.n.opts.StreamIdle) {

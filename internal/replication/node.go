@@ -105,8 +105,12 @@ type Options struct {
 	// hears from it again, and a destination waits Lease plus a margin
 	// after its last contact before it lets itself be promoted (unless
 	// forced). 0 = soft fencing only.
-	Lease       time.Duration
-	WindowBytes int64 // bytes in flight per stream before waiting for acks (64 MiB)
+	Lease time.Duration
+	// VerifyInterval: how often a source compares range checksums with
+	// its destination at a common seq and repairs what differs (0: only
+	// on demand, Verify).
+	VerifyInterval time.Duration
+	WindowBytes    int64 // bytes in flight per stream before waiting for acks (64 MiB)
 	// Registerer, when set, receives the replication metrics.
 	Registerer prometheus.Registerer
 	// ServerTLS, when set, makes Serve speak TLS (and require client
@@ -253,6 +257,7 @@ func (n *Node) Close() error {
 	}
 	for _, in := range ins {
 		in.detach()
+		in.dropCheckpoint()
 	}
 	n.wg.Wait()
 	for _, o := range outs {
@@ -397,6 +402,12 @@ func (e *CallError) Error() string { return e.Code + ": " + e.Message }
 // Call makes a unary call to a peer region's hooks. Unreachable peers fail
 // within about two seconds with ErrUnreachable.
 func (n *Node) Call(ctx context.Context, region, method string, req, resp any) error {
+	return n.callWithin(ctx, callTimeout, region, method, req, resp)
+}
+
+// callWithin is Call with another time limit (calls that do real work on
+// the peer, such as a verification's comparison).
+func (n *Node) callWithin(ctx context.Context, timeout time.Duration, region, method string, req, resp any) error {
 	c, peer, err := n.client(region)
 	if err != nil {
 		return err
@@ -405,7 +416,7 @@ func (n *Node) Call(ctx context.Context, region, method string, req, resp any) e
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.URL+"/replication/v1/call/"+method, bytes.NewReader(body))
 	if err != nil {
@@ -472,6 +483,8 @@ func (n *Node) serveCall(w http.ResponseWriter, r *http.Request) {
 	switch method := r.PathValue("method"); {
 	case method == callCanary:
 		out, err = n.serveCanary(r.Context(), from, body)
+	case verifyCalls[method]:
+		out, err = n.serveVerify(r.Context(), from, method, body)
 	case n.hooks() == nil:
 		writeCallError(w, &CallError{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "no control plane"})
 		return

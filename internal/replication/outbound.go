@@ -64,7 +64,7 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbound{
 		n: n, spec: spec, fs: fs, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		sent: newIDCache(4096),
+		sent: newIDCache(4096), verifyReq: make(chan *verifyJob),
 		st: Status{ID: spec.ID, Role: RoleSource, FS: spec.SourceFS, PeerRegion: spec.DestRegion, PeerFS: spec.DestFS,
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
@@ -78,6 +78,10 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 	if n.opts.Lease > 0 {
 		o.leaseDone = make(chan struct{})
 		go o.leaseLoop()
+	}
+	if n.opts.VerifyInterval > 0 {
+		o.verifyDone = make(chan struct{})
+		go o.verifyLoop()
 	}
 	return nil
 }
@@ -164,6 +168,11 @@ type outbound struct {
 	leaseFenced bool
 	leaseDone   chan struct{}
 	retainDone  chan struct{}
+	vs          verifyStats
+
+	verifyMu   sync.Mutex      // one verification pass at a time
+	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
+	verifyDone chan struct{}
 }
 
 func (o *outbound) halt() {
@@ -172,6 +181,9 @@ func (o *outbound) halt() {
 	o.fs.ShipWrites(false)
 	if o.leaseDone != nil {
 		<-o.leaseDone
+	}
+	if o.verifyDone != nil {
+		<-o.verifyDone
 	}
 	<-o.retainDone
 }
@@ -267,7 +279,9 @@ func (o *outbound) status() Status {
 	o.mu.Lock()
 	st := o.st
 	avg := o.avgRec
+	vs := o.vs
 	o.mu.Unlock()
+	st.setVerify(vs, false)
 	if avg == 0 {
 		avg = 256
 	}
@@ -834,6 +848,11 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 				inflight = inflight[1:]
 			}
 		case <-advanced:
+		case j := <-o.verifyReq:
+			// Nothing after the snapshot's seq has been shipped; nothing
+			// is until the destination holds the checkpoint.
+			j.snap, j.err = o.markVerify(ctx)
+			close(j.marked)
 		case err := <-s.errc:
 			return err
 		case <-hb.C:

@@ -72,6 +72,14 @@ type Status struct {
 
 	Sync SyncProgress
 
+	// Verify is the newest verification pass's outcome (zero: none yet);
+	// the counters count passes, passes that found a difference and
+	// passes that could not complete.
+	Verify           VerifyResult
+	VerifyPasses     uint64
+	VerifyMismatches uint64
+	VerifyFailures   uint64
+
 	LinkUp        bool
 	LinkDownSince time.Time
 	LastContact   time.Time
@@ -90,4 +98,13 @@ func (s Status) Lag(now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// setVerify adds the verification counters and, when the newest pass found
+// a difference and nothing more urgent is to be said, its message.
+func (s *Status) setVerify(v verifyStats, repairing bool) {
+	s.Verify, s.VerifyPasses, s.VerifyMismatches, s.VerifyFailures = v.Last, v.Passes, v.Mismatches, v.Failures
+	if m := verifyMessage(v, repairing); m != "" && (s.Message == "" || repairing) {
+		s.Message = m
+	}
 }

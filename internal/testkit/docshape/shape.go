@@ -27,6 +27,8 @@ var normalisers = []struct {
 	{regexp.MustCompile(`\b(fs|fsmt|fsap|subnet|sg|vpc|rc|drill)-[0-9a-f]{8,40}\b`), "<$1>"},
 	{regexp.MustCompile(`\bAKIA[A-Z2-7]{16}\b`), "<akid>"},
 	{regexp.MustCompile(`\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`), "<uuid>"},
+	// Hashes and block ids (keyed per file-system lineage).
+	{regexp.MustCompile(`\b[0-9a-f]{32,}\b`), "<hex>"},
 	{regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`), "<time>"},
 	{regexp.MustCompile(`\b\d+(\.\d+)? ?(B|KiB|MiB|GiB|TiB|PiB)\b`), "<size>"},
 	{regexp.MustCompile(`\b(\d+(\.\d+)?(h|m|s|ms|µs|us|ns))+\b`), "<dur>"},
