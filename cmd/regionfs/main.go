@@ -49,7 +49,7 @@ client endpoint; status, failover and failback are the operator's commands.
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newNFSCmd())
 	root.AddCommand(newServeCmd(), newDevCmd(), newEdgeCmd(), newKeygenCmd())
-	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd(), newDrillCmd(), newClusterCmd(), newReplicationCmd())
+	root.AddCommand(newStatusCmd(), newFailoverCmd(), newFailbackCmd(), newDrillCmd(), newVerifyCmd(), newClusterCmd(), newReplicationCmd())
 	root.AddCommand(newManCmd())
 	root.AddCommand(helpTopics()...)
 	root.AddCommand(newMountCmd(), newUmountCmd(), newInstallMountHelperCmd())

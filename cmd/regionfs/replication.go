@@ -60,7 +60,7 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 	node := replication.New(replication.Options{
 		Region: cfg.Region, Engine: n.engine, Peers: peers, Logger: n.log, Registerer: n.reg,
 		Heartbeat: r.Heartbeat, PauseAfter: r.PauseAfter, RetainAge: r.RetainAge, ForkRetain: r.ForkRetain,
-		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, ServerTLS: files.replServerTLS,
+		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, VerifyInterval: r.VerifyInterval, ServerTLS: files.replServerTLS,
 		Progress: replication.KVProgress(n.store),
 	})
 	mgr := replconf.New(replconf.Options{Name: cfg.Region, Region: n.control.region, Node: node, Engine: n.engine, KV: n.store, Logger: n.log})

@@ -195,6 +195,10 @@ type Replicate struct {
 	// acknowledging for this long stops taking writes, and a promotion
 	// waits for it (0: soft fencing).
 	Lease time.Duration `yaml:"lease,omitempty"`
+	// VerifyInterval: how often each source compares range checksums with
+	// its replica at a common seq and repairs what differs (0: only on
+	// demand, regionfs verify).
+	VerifyInterval time.Duration `yaml:"verify_interval,omitempty"`
 	// SelfSecretFile authenticates replication between zones of this
 	// region (default: DataDir/replication-self.secret, generated).
 	SelfSecretFile string `yaml:"self_secret_file,omitempty"`

@@ -143,10 +143,14 @@ func (c *Config) Validate() error {
 	}
 	rp := c.Replicate
 	for name, v := range map[string]time.Duration{"heartbeat": rp.Heartbeat, "pause_after": rp.PauseAfter, "retain_age": rp.RetainAge,
-		"fork_retain": rp.ForkRetain, "max_lag_age": rp.MaxLagAge, "lease": rp.Lease} {
+		"fork_retain": rp.ForkRetain, "max_lag_age": rp.MaxLagAge, "lease": rp.Lease,
+		"verify_interval": rp.VerifyInterval} {
 		if v < 0 {
 			p.add("replicate."+name, "%v is negative", v)
 		}
+	}
+	if rp.VerifyInterval > 0 && rp.VerifyInterval < time.Second {
+		p.add("replicate.verify_interval", "%v is too short (at least 1s: each pass reads the whole replica)", rp.VerifyInterval)
 	}
 	if rp.MaxLagBytes < 0 {
 		p.add("replicate.max_lag_bytes", "%v is negative", rp.MaxLagBytes)

@@ -96,6 +96,19 @@ func (f *fakeManager) LossReport(context.Context, string, int) (replconf.Tombsto
 	return replconf.Tombstone{}, nil, false, control.ErrReplicationNotFound
 }
 
+func (f *fakeManager) Verify(_ context.Context, fsID string) (replconf.Description, replconf.VerifyResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "verify "+fsID)
+	for _, c := range f.configs {
+		if c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
+			return c, replconf.VerifyResult{ID: c.ID, Seq: 42, Ranges: 3, Blocks: 2, DifferCount: 1,
+				Differ: []replication.VerifyRange{{From: "inode 2 attributes", To: "the end"}}, Repair: "repaired"}, nil
+		}
+	}
+	return replconf.Description{}, replconf.VerifyResult{}, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
+}
+
 func (f *fakeManager) SetPolicy(_ context.Context, fsID string, maxLag time.Duration) (replconf.Description, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -159,6 +172,45 @@ func TestReplicationPolicy(t *testing.T) {
 	res.Body.Close()
 	if !strings.Contains(string(b), `"MaxPromotionLagSeconds":2.5`) {
 		t.Fatalf("replication-status without the policy: %s", b)
+	}
+}
+
+// The verify operation: bad bodies are 400s that never reach the
+// manager; a pass's result comes back with what differs in words.
+func TestVerifyOperation(t *testing.T) {
+	f := &fakeManager{}
+	srv := httptest.NewServer(Wrap(nil, f, nil))
+	defer srv.Close()
+	if _, err := f.Create(context.Background(), "fs-0123456789abcdef0", []replconf.Destination{{Region: "us-west-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	post := func(body string) (int, string, string) {
+		t.Helper()
+		res, err := http.Post(srv.URL+"/2015-02-01/regionfs/verify", "application/json", stringsReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("x-amzn-ErrorType"), string(b)
+	}
+	for name, body := range map[string]string{"not json": "{", "no id": `{}`, "bad fs id": `{"FileSystemId":"nope"}`, "number": `{"FileSystemId":1}`} {
+		if code, typ, body := post(body); code != 400 || typ != "BadRequest" || strings.Contains(body, "bad request:") {
+			t.Errorf("%s: %d %s %s", name, code, typ, body)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Fatalf("bad requests reached the manager: %v", f.calls)
+	}
+	if code, typ, _ := post(`{"FileSystemId":"fs-0bbbbbbbbbbbbbbbb"}`); code != 404 || typ != "ReplicationNotFound" {
+		t.Errorf("unknown file system: %d %s", code, typ)
+	}
+	code, _, body := post(`{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa"}`)
+	for _, want := range []string{`"ReplicationId":"rc-1"`, `"Seq":42`, `"Match":false`, `"DifferingRanges":1`, `"From":"inode 2 attributes"`, `"Repair":"repaired"`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("verify: %d %s (want %s)", code, body, want)
+		}
 	}
 }
 

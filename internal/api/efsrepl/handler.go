@@ -24,6 +24,7 @@ type Manager interface {
 	Failover(ctx context.Context, fsID string, force bool) (*replconf.Promotion, error)
 	LossReport(ctx context.Context, fsID string, max int) (replconf.Tombstone, []replconf.Change, bool, error)
 	SetPolicy(ctx context.Context, fsID string, maxLag time.Duration) (replconf.Description, error)
+	Verify(ctx context.Context, fsID string) (replconf.Description, replconf.VerifyResult, error)
 }
 
 var _ Manager = (*replconf.Manager)(nil)
@@ -45,6 +46,7 @@ func Wrap(next http.Handler, m Manager, log *slog.Logger) *Handler {
 	h.routes.Mux.HandleFunc("GET /2015-02-01/regionfs/loss-report", h.lossReport)
 	h.routes.Mux.HandleFunc("GET /2015-02-01/regionfs/replication-status", h.replicationStatus)
 	h.routes.Mux.HandleFunc("POST /2015-02-01/regionfs/replication-policy", h.replicationPolicy)
+	h.routes.Mux.HandleFunc("POST /2015-02-01/regionfs/verify", h.verify)
 	return h
 }
 

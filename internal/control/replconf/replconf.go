@@ -107,6 +107,7 @@ type Node interface {
 	Promote(ctx context.Context, id string) (replication.Promotion, error)
 	ForcePromote(ctx context.Context, id string) (replication.Promotion, error)
 	Drain(ctx context.Context, id string) (uint64, error)
+	Verify(ctx context.Context, id string) (replication.VerifyResult, error)
 	Call(ctx context.Context, region, method string, req, resp any) error
 }
 
