@@ -654,8 +654,12 @@ func (n *node) readAt(ctx context.Context, auth rpc.OpaqueAuth, dest []byte, off
 // open file description, the data kept for resending is dropped: the
 // close reports the failure (the kernel's RELEASE comes later, maybe
 // after the next open).
+// Flush and Fsync are not interrupted by signals (the kernel passes any
+// signal to the caller, Go's runtime sends its threads some all the time):
+// close(2) is not retried, and what it reports must be whether the data
+// is committed, as with a hard NFS mount, whose close waits the same way.
 func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno {
-	e := n.commit(ctx)
+	e := n.commit(context.WithoutCancel(ctx))
 	if e != 0 {
 		n.dropKept(1)
 	}
@@ -663,7 +667,7 @@ func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno {
 }
 
 func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Errno {
-	return n.commit(ctx)
+	return n.commit(context.WithoutCancel(ctx))
 }
 
 // Release removes the silly-renamed name of an unlinked file at its last
