@@ -46,6 +46,7 @@ type testMount struct {
 	f    *FS
 	fsrv *gofuse.Server
 	dir  string
+	wrap func(net.Conn) net.Conn // the client's connections pass through it (nil: none)
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -60,12 +61,16 @@ func newMount(t *testing.T) *testMount {
 	return newMountSpace(t, nil)
 }
 
-// newMountSpace is newMount with the engine's space guard (nil: none).
-func newMountSpace(t *testing.T, space engine.SpaceGuard) *testMount {
+// newMountSpace is newMount with the engine's space guard (nil: none)
+// and options applied before anything starts.
+func newMountSpace(t *testing.T, space engine.SpaceGuard, mods ...func(*testMount)) *testMount {
 	t.Helper()
 	needFUSE(t)
 	ctx := context.Background()
 	m := &testMount{t: t}
+	for _, mod := range mods {
+		mod(m)
+	}
 	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: logger(t), Space: space})
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +89,15 @@ func newMountSpace(t *testing.T, space engine.SpaceGuard) *testMount {
 	m.sess = client.NewSession(client.SessionOptions{
 		Logger: logger(t),
 		Dial: func(ctx context.Context) (client.Dialed, error) {
-			c, err := client.Dial(ctx, m.addr)
-			return client.Dialed{Conn: c, Addr: m.addr}, err
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, "tcp", m.addr)
+			if err != nil {
+				return client.Dialed{}, err
+			}
+			if m.wrap != nil {
+				nc = m.wrap(nc)
+			}
+			return client.Dialed{Conn: client.NewConn(nc), Addr: m.addr}, nil
 		},
 		OnSwitch: func(epoch uint64) { m.f.Switched(epoch) },
 	})

@@ -687,14 +687,20 @@ func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
 		defer n.dropKept(0)
 	}
 	if silly != "" {
-		n.commit(ctx) // nothing may land after the name is gone
-		res, err := dir.f.client(ctx).Remove(ctx, dir.fh, silly)
-		dir.dirChanged(res.Wcc, okThen(err, removeName(silly)))
-		if err != nil {
-			n.f.log.Warn("removing an unlinked file's temporary name", "name", silly, "err", err)
-		}
+		n.removeSilly(ctx, dir, silly)
 	}
 	return 0
+}
+
+// removeSilly removes the temporary name of an unlinked file that is no
+// longer open.
+func (n *node) removeSilly(ctx context.Context, dir *node, silly string) {
+	n.commit(ctx) // nothing may land after the name is gone
+	res, err := dir.f.client(ctx).Remove(ctx, dir.fh, silly)
+	dir.dirChanged(res.Wcc, okThen(err, removeName(silly)))
+	if err != nil {
+		n.f.log.Warn("removing an unlinked file's temporary name", "name", silly, "err", err)
+	}
 }
 
 // Allocate emulates fallocate modes 0 and KEEP_SIZE: NFSv3 cannot reserve

@@ -370,8 +370,16 @@ func (n *node) sillyRename(ctx context.Context, name string) (bool, syscall.Errn
 		return true, errno(err)
 	}
 	cn.mu.Lock()
-	cn.silly, cn.sillyDir = silly, n
+	if cn.opens > 0 {
+		cn.silly, cn.sillyDir = silly, n
+		cn.mu.Unlock()
+		return true, 0
+	}
 	cn.mu.Unlock()
+	// The kernel releases a closed file after close(2) returns: the last
+	// handle went while the RENAME was on its way, and no Release is left
+	// to remove the name.
+	cn.removeSilly(ctx, n, silly)
 	return true, 0
 }
 
