@@ -244,15 +244,8 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 			if err != nil {
 				return err
 			}
-			switch n.typ {
-			case TypeRegular:
-			case TypeDir:
-				return ErrIsDir
-			default:
-				return ErrInvalid
-			}
-			if !cred.mayData(n, AccessWrite) {
-				return ErrPermission
+			if err := cred.mayWriteData(n); err != nil {
+				return err
 			}
 			before = n.attr(ino)
 			if len(data) == 0 {

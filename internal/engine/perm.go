@@ -54,6 +54,21 @@ func (c Cred) may(n *inode, want uint32) bool { return c.granted(n)&want == want
 // mode when the file was opened).
 func (c Cred) mayData(n *inode, want uint32) bool { return c.UID == n.uid || c.may(n, want) }
 
+// mayWriteData is nil when c may write the data of n (a regular file).
+func (c Cred) mayWriteData(n *inode) error {
+	switch n.typ {
+	case TypeRegular:
+	case TypeDir:
+		return ErrIsDir
+	default:
+		return ErrInvalid
+	}
+	if !c.mayData(n, AccessWrite) {
+		return ErrPermission
+	}
+	return nil
+}
+
 func (c Cred) owns(n *inode) bool { return c.isRoot() || c.UID == n.uid }
 
 // checkDirWrite: creating or removing entries needs write and search.

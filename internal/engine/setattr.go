@@ -83,15 +83,8 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		changed = true
 	}
 	if sa.Size != nil {
-		switch n.typ {
-		case TypeRegular:
-		case TypeDir:
-			return ErrIsDir
-		default:
-			return ErrInvalid
-		}
-		if !cred.mayData(n, AccessWrite) {
-			return ErrPermission
+		if err := cred.mayWriteData(n); err != nil {
+			return err
 		}
 		if err := tx.truncate(ino, n, *sa.Size); err != nil {
 			return err
