@@ -154,12 +154,8 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 		return nil, false, Attr{}, err
 	}
 	attr = n.attr(ino)
-	switch n.typ {
-	case TypeRegular:
-	case TypeDir:
-		return nil, false, attr, ErrIsDir
-	default:
-		return nil, false, attr, ErrInvalid
+	if err := CheckData(n.typ); err != nil {
+		return nil, false, attr, err
 	}
 	if !cred.mayData(n, AccessRead) {
 		return nil, false, attr, ErrPermission
@@ -282,12 +278,12 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 // prepareBlocks hashes and stores the blocks that data covers entirely.
 // They stay in flight (safe from collection) until the write commits.
 func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte) (map[uint64]precomputed, []blocks.ID, error) {
-	bs := uint64(fs.blockSizeOr())
-	end := off + uint64(len(data))
-	first := (off + bs - 1) / bs
+	g := fs.Geometry()
+	bs := g.BlockSize
+	first, last := g.Whole(off, off+uint64(len(data)))
 	var pre map[uint64]precomputed
 	var inflight []blocks.ID
-	for idx := first; (idx+1)*bs <= end; idx++ {
+	for idx := first; idx < last; idx++ {
 		piece := data[idx*bs-off : (idx+1)*bs-off]
 		if pre == nil {
 			pre = map[uint64]precomputed{}

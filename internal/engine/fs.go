@@ -88,6 +88,31 @@ func (fs *FS) BlockSize() int {
 	return 0
 }
 
+func (fs *FS) blockSizeOr() int {
+	if b := fs.BlockSize(); b > 0 {
+		return b
+	}
+	return DefaultBlockSize
+}
+
+// Geometry is how a file system cuts a file's data into blocks: at the
+// multiples of BlockSize. A writer that cuts writes at block boundaries
+// (NFS's write-back) cuts them where the engine does.
+type Geometry struct{ BlockSize uint64 }
+
+// Geometry returns the file system's block geometry (DefaultBlockSize
+// until its superblock is read).
+func (fs *FS) Geometry() Geometry { return Geometry{uint64(fs.blockSizeOr())} }
+
+// Whole returns the indexes [first, last) of the blocks that the byte range
+// [off, end) covers entirely; first >= last when it covers none.
+func (g Geometry) Whole(off, end uint64) (first, last uint64) {
+	return (off + g.BlockSize - 1) / g.BlockSize, end / g.BlockSize
+}
+
+// BlockEnd returns the offset where the block holding off ends.
+func (g Geometry) BlockEnd(off uint64) uint64 { return (off/g.BlockSize + 1) * g.BlockSize }
+
 // MACKey returns the key NFS handles are authenticated with. It is part of
 // the replicated state, so handles stay valid on a promoted replica.
 func (fs *FS) MACKey() []byte {

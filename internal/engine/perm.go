@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -54,19 +55,46 @@ func (c Cred) may(n *inode, want uint32) bool { return c.granted(n)&want == want
 // mode when the file was opened).
 func (c Cred) mayData(n *inode, want uint32) bool { return c.UID == n.uid || c.may(n, want) }
 
-// mayWriteData is nil when c may write the data of n (a regular file).
-func (c Cred) mayWriteData(n *inode) error {
-	switch n.typ {
+// CheckData is nil when a file of type t has data to read, write, truncate
+// or commit (a regular file): a directory is ErrIsDir, any other type
+// ErrInvalid.
+func CheckData(t FileType) error {
+	switch t {
 	case TypeRegular:
+		return nil
 	case TypeDir:
 		return ErrIsDir
 	default:
 		return ErrInvalid
 	}
+}
+
+// mayWriteData is nil when c may write the data of n (a regular file).
+func (c Cred) mayWriteData(n *inode) error {
+	if err := CheckData(n.typ); err != nil {
+		return err
+	}
 	if !c.mayData(n, AccessWrite) {
 		return ErrPermission
 	}
 	return nil
+}
+
+// MayWrite is nil when cred may write the data of ino: the type and
+// permission check of Write and of a truncating SetAttr, for a writer that
+// buffers data and must refuse what the engine would refuse before it
+// acknowledges the data.
+func (fs *FS) MayWrite(_ context.Context, cred Cred, ino uint64) error {
+	if err := fs.ready(); err != nil {
+		return err
+	}
+	v := fs.readView()
+	defer v.close()
+	n, err := fs.viewInode(v, ino)
+	if err != nil {
+		return err
+	}
+	return cred.mayWriteData(n)
 }
 
 func (c Cred) owns(n *inode) bool { return c.isRoot() || c.UID == n.uid }

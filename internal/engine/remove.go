@@ -289,10 +289,3 @@ func (tx *txn) unlink(ino uint64, n *inode) error {
 	tx.onCommit = append(tx.onCommit, func() { tx.fs.maint.kick() })
 	return nil
 }
-
-func (fs *FS) blockSizeOr() int {
-	if b := fs.BlockSize(); b > 0 {
-		return b
-	}
-	return DefaultBlockSize
-}

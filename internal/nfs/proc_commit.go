@@ -28,14 +28,10 @@ func procCommit(r *request) (proto.Message, error) {
 		err = t.writable()
 	}
 	if err == nil {
-		switch pre.Type {
-		case engine.TypeRegular:
-			err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)
-		case engine.TypeDir:
-			err = engine.ErrIsDir
-		default:
-			err = engine.ErrInvalid
-		}
+		err = engine.CheckData(pre.Type)
+	}
+	if err == nil {
+		err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)
 	}
 	res.Verf = r.s.WriteVerifier()
 	res.Status = r.status("COMMIT", err)

@@ -20,13 +20,7 @@ func procRead(r *request) (proto.Message, error) {
 	}
 	at, err := t.stat(r.ctx, r.s)
 	if err == nil {
-		switch at.Type {
-		case engine.TypeRegular:
-		case engine.TypeDir:
-			err = engine.ErrIsDir
-		default:
-			err = engine.ErrInvalid
-		}
+		err = engine.CheckData(at.Type)
 	}
 	if err == nil {
 		count := int(min(a.Count, r.s.maxIO))

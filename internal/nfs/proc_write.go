@@ -24,16 +24,18 @@ func procWrite(r *request) (proto.Message, error) {
 		res.Status = r.status("WRITE", err)
 		return res, nil
 	}
+	// pre, the attributes before the write, is the file as the client sees
+	// it: with its buffered writes (which the engine's own pre-image in
+	// Write cannot have).
 	pre, err := t.stat(r.ctx, r.s)
 	if err == nil {
 		err = t.writable()
 	}
 	if err == nil {
+		err = engine.CheckData(pre.Type)
+	}
+	if err == nil {
 		switch {
-		case pre.Type == engine.TypeDir:
-			err = engine.ErrIsDir
-		case pre.Type != engine.TypeRegular:
-			err = engine.ErrInvalid
 		case uint64(a.Count) > uint64(len(a.Data)):
 			err = engine.ErrInvalid
 		case a.Offset > engine.MaxFileSize || a.Offset+uint64(a.Count) > engine.MaxFileSize:
@@ -67,24 +69,8 @@ func procWrite(r *request) (proto.Message, error) {
 	return res, nil
 }
 
-// mayWrite is the engine's permission check for writing data: the owner
-// always may (the client checked the mode when the file was opened),
-// others need write permission.
-func (r *request) mayWrite(t *target, pre engine.Attr) error {
-	if t.cred.UID == pre.UID {
-		return nil
-	}
-	g, _, err := t.fs.Access(r.ctx, t.cred, t.h.ino, engine.AccessWrite)
-	if err != nil {
-		return err
-	}
-	if g&engine.AccessWrite == 0 {
-		return engine.ErrPermission
-	}
-	return nil
-}
-
-// writeUnstable checks that the caller may write and buffers the data;
+// writeUnstable checks that the caller may write (the engine's rule, as
+// Write would check it) and buffers the data;
 // while the file system is known to be out of space — a write to it
 // failed for lack of space, or the engine's free-space floor would not
 // admit what is buffered and this — it writes through instead: the client
@@ -92,7 +78,7 @@ func (r *request) mayWrite(t *target, pre engine.Attr) error {
 // acknowledged, and the first write that succeeds turns buffering on
 // again.
 func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, proto.StableHow, error) {
-	if err := r.mayWrite(t, pre); err != nil {
+	if err := t.fs.MayWrite(r.ctx, t.cred, t.h.ino); err != nil {
 		return engine.Attr{}, proto.Unstable, err
 	}
 	if len(data) == 0 {

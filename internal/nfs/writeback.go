@@ -220,13 +220,6 @@ func (w *writeback) pruneLost() {
 	}
 }
 
-func (w *writeback) blockSize(fs *engine.FS) uint64 {
-	if bs := fs.BlockSize(); bs > 0 {
-		return uint64(bs)
-	}
-	return engine.DefaultBlockSize
-}
-
 func sameCred(a, b engine.Cred) bool {
 	return a.UID == b.UID && a.GID == b.GID && slices.Equal(a.Groups, b.Groups)
 }
@@ -270,7 +263,7 @@ func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred eng
 	d.mtime = w.s.o.Clock()
 	w.bytes += n
 	w.s.met.unstable.Set(float64(w.bytes))
-	if d.buffered >= int64(flushBlocks*w.blockSize(fs)) {
+	if d.buffered >= int64(flushBlocks*fs.Geometry().BlockSize) {
 		w.launchLocked(k, d, false)
 	}
 	if len(d.ext) > maxExtents {
@@ -334,8 +327,8 @@ func (d *dirty) take(all bool, bs uint64) []extent {
 		for j < len(d.ext) && d.ext[j].off == d.ext[j-1].end() {
 			j++
 		}
-		lo := (d.ext[i].off + bs - 1) / bs * bs
-		hi := d.ext[j-1].end() / bs * bs
+		first, last := engine.Geometry{BlockSize: bs}.Whole(d.ext[i].off, d.ext[j-1].end())
+		lo, hi := first*bs, last*bs
 		for _, x := range d.ext[i:j] {
 			if hi <= lo {
 				rest = append(rest, x)
@@ -379,7 +372,7 @@ func (w *writeback) launchLocked(k fileKey, d *dirty, all bool) {
 // prepareLocked moves buffered data of a file into a new flight, which
 // the caller runs (w.run) in the background or in its own goroutine.
 func (w *writeback) prepareLocked(k fileKey, d *dirty, all bool) *flight {
-	ext := d.take(all, w.blockSize(k.fs))
+	ext := d.take(all, k.fs.Geometry().BlockSize)
 	if len(ext) == 0 {
 		return nil
 	}
@@ -450,7 +443,7 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 		off  uint64
 		data []byte
 	}
-	bs := w.blockSize(k.fs)
+	g := k.fs.Geometry()
 	var pieces []piece
 	for i := 0; i < len(ext); {
 		j := i + 1
@@ -461,7 +454,7 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 		i = j
 		off, end := run[0].off, run[len(run)-1].end()
 		for off < end {
-			pe := min(end, (off/bs+1)*bs)
+			pe := min(end, g.BlockEnd(off))
 			pieces = append(pieces, piece{off, gather(run, off, pe)})
 			off = pe
 		}
