@@ -114,89 +114,44 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 
 // Mkdir creates a directory.
 func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, sa SetAttr) (Entry, error) {
-	var res Entry
-	if err := fs.e.admit(metaBytes); err != nil {
-		return Entry{}, err
+	mode := uint32(0o755)
+	if sa.Mode != nil {
+		mode = *sa.Mode
 	}
-	err := fs.do(ctx, opMutate, "mkdir", func(tx *txn) error {
-		dn, _, found, err := tx.prepareCreate(cred, dir, name)
-		if err != nil {
-			return err
-		}
-		if found {
-			return ErrExist
-		}
+	return fs.makeNode(ctx, "mkdir", cred, dir, name, TypeDir, mode, sa, nil, func(dn *inode) error {
 		if dn.nlink >= MaxLinks {
 			return ErrTooManyLinks
 		}
-		before := dn.attr(dir)
-		mode := uint32(0o755)
-		if sa.Mode != nil {
-			mode = *sa.Mode
-		}
-		n, ino, err := tx.create(cred, dir, dn, name, TypeDir, mode)
-		if err != nil {
-			return err
-		}
+		return nil
+	}, func(n, dn *inode) {
 		n.nlink, n.parent, n.nextCookie = 2, dir, 1
 		dn.nlink++
-		sa.Size = nil
-		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
-			return err
-		}
-		tx.putInode(ino, n)
-		tx.putInode(dir, dn)
-		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
-		return nil
 	})
-	return res, err
 }
 
 // Symlink creates a symbolic link to target. The server never follows it.
 func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, sa SetAttr) (Entry, error) {
-	var res Entry
-	if err := fs.e.admit(metaBytes); err != nil {
-		return Entry{}, err
-	}
-	err := fs.do(ctx, opMutate, "symlink", func(tx *txn) error {
+	sa.Mode = nil
+	return fs.makeNode(ctx, "symlink", cred, dir, name, TypeSymlink, 0o777, sa, func() error {
 		switch {
 		case target == "":
 			return fmt.Errorf("empty symlink target: %w", ErrInvalid)
 		case len(target) > MaxSymlinkLen:
 			return ErrNameTooLong
 		}
-		dn, _, found, err := tx.prepareCreate(cred, dir, name)
-		if err != nil {
-			return err
-		}
-		if found {
-			return ErrExist
-		}
-		before := dn.attr(dir)
-		n, ino, err := tx.create(cred, dir, dn, name, TypeSymlink, 0o777)
-		if err != nil {
-			return err
-		}
-		n.target, n.size = target, uint64(len(target))
-		sa.Mode, sa.Size = nil, nil
-		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
-			return err
-		}
-		tx.putInode(ino, n)
-		tx.putInode(dir, dn)
-		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
 		return nil
+	}, nil, func(n, _ *inode) {
+		n.target, n.size = target, uint64(len(target))
 	})
-	return res, err
 }
 
 // Mknod creates a device, socket or FIFO.
 func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, major, minor uint32, sa SetAttr) (Entry, error) {
-	var res Entry
-	if err := fs.e.admit(metaBytes); err != nil {
-		return Entry{}, err
+	mode := uint32(0o644)
+	if sa.Mode != nil {
+		mode = *sa.Mode
 	}
-	err := fs.do(ctx, opMutate, "mknod", func(tx *txn) error {
+	return fs.makeNode(ctx, "mknod", cred, dir, name, typ, mode, sa, func() error {
 		switch typ {
 		case TypeBlock, TypeChar:
 			if !cred.isRoot() {
@@ -207,6 +162,30 @@ func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ
 		default:
 			return ErrBadType
 		}
+		return nil
+	}, nil, func(n, _ *inode) {
+		n.major, n.minor = major, minor
+	})
+}
+
+// makeNode is the transaction of Mkdir, Symlink and Mknod: it makes name
+// in dir an inode of type typ and permission mode. check (optional) runs
+// first, before the directory is read; checkDir (optional) once name is
+// known to be free; fill sets what the type adds to the new inode (and to
+// its directory), before sa, less its size, is applied.
+func (fs *FS) makeNode(ctx context.Context, op string, cred Cred, dir uint64, name string, typ FileType, mode uint32, sa SetAttr,
+	check func() error, checkDir func(dn *inode) error, fill func(n, dn *inode)) (Entry, error) {
+	var res Entry
+	if err := fs.e.admit(metaBytes); err != nil {
+		return Entry{}, err
+	}
+	sa.Size = nil
+	err := fs.do(ctx, opMutate, op, func(tx *txn) error {
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
 		dn, _, found, err := tx.prepareCreate(cred, dir, name)
 		if err != nil {
 			return err
@@ -214,17 +193,17 @@ func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ
 		if found {
 			return ErrExist
 		}
-		before := dn.attr(dir)
-		mode := uint32(0o644)
-		if sa.Mode != nil {
-			mode = *sa.Mode
+		if checkDir != nil {
+			if err := checkDir(dn); err != nil {
+				return err
+			}
 		}
+		before := dn.attr(dir)
 		n, ino, err := tx.create(cred, dir, dn, name, typ, mode)
 		if err != nil {
 			return err
 		}
-		n.major, n.minor = major, minor
-		sa.Size = nil
+		fill(n, dn)
 		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
 			return err
 		}
