@@ -9,34 +9,8 @@ import (
 func (fs *FS) Remove(ctx context.Context, cred Cred, dir uint64, name string) (DirChange, error) {
 	var dc DirChange
 	err := fs.do(ctx, opMutate, "remove", func(tx *txn) error {
-		dn, err := tx.dir(dir)
+		dn, d, n, err := tx.prepareRemove(cred, dir, name, false)
 		if err != nil {
-			return err
-		}
-		if isDot(name) {
-			return ErrInvalid
-		}
-		if err := checkName(name); err != nil {
-			return err
-		}
-		if err := cred.checkDirWrite(dn); err != nil {
-			return err
-		}
-		d, found, err := tx.entry(dir, name)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return ErrNotFound
-		}
-		n, err := tx.inode(d.ino)
-		if err != nil {
-			return tx.danglingEntry(dir, name, d, err)
-		}
-		if n.typ == TypeDir {
-			return ErrIsDir
-		}
-		if err := cred.checkSticky(dn, n); err != nil {
 			return err
 		}
 		dc.Before = dn.attr(dir)
@@ -52,41 +26,55 @@ func (fs *FS) Remove(ctx context.Context, cred Cred, dir uint64, name string) (D
 	return dc, err
 }
 
+// prepareRemove checks the directory, the name and the caller's
+// permission, and finds the entry to remove and its inode: a directory for
+// Rmdir (isDir), anything else for Remove.
+func (tx *txn) prepareRemove(cred Cred, dir uint64, name string, isDir bool) (*inode, dentry, *inode, error) {
+	dn, err := tx.dir(dir)
+	if err != nil {
+		return nil, dentry{}, nil, err
+	}
+	switch {
+	case name == "." || !isDir && name == "..":
+		return nil, dentry{}, nil, ErrInvalid
+	case name == "..":
+		return nil, dentry{}, nil, ErrNotEmpty
+	}
+	if err := checkName(name); err != nil {
+		return nil, dentry{}, nil, err
+	}
+	if err := cred.checkDirWrite(dn); err != nil {
+		return nil, dentry{}, nil, err
+	}
+	d, found, err := tx.entry(dir, name)
+	if err != nil {
+		return nil, dentry{}, nil, err
+	}
+	if !found {
+		return nil, dentry{}, nil, ErrNotFound
+	}
+	n, err := tx.inode(d.ino)
+	if err != nil {
+		return nil, dentry{}, nil, tx.danglingEntry(dir, name, d, err)
+	}
+	switch {
+	case isDir && n.typ != TypeDir:
+		return nil, dentry{}, nil, ErrNotDir
+	case !isDir && n.typ == TypeDir:
+		return nil, dentry{}, nil, ErrIsDir
+	}
+	if err := cred.checkSticky(dn, n); err != nil {
+		return nil, dentry{}, nil, err
+	}
+	return dn, d, n, nil
+}
+
 // Rmdir removes an empty directory.
 func (fs *FS) Rmdir(ctx context.Context, cred Cred, dir uint64, name string) (DirChange, error) {
 	var dc DirChange
 	err := fs.do(ctx, opMutate, "rmdir", func(tx *txn) error {
-		dn, err := tx.dir(dir)
+		dn, d, _, err := tx.prepareRemove(cred, dir, name, true)
 		if err != nil {
-			return err
-		}
-		switch name {
-		case ".":
-			return ErrInvalid
-		case "..":
-			return ErrNotEmpty
-		}
-		if err := checkName(name); err != nil {
-			return err
-		}
-		if err := cred.checkDirWrite(dn); err != nil {
-			return err
-		}
-		d, found, err := tx.entry(dir, name)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return ErrNotFound
-		}
-		n, err := tx.inode(d.ino)
-		if err != nil {
-			return tx.danglingEntry(dir, name, d, err)
-		}
-		if n.typ != TypeDir {
-			return ErrNotDir
-		}
-		if err := cred.checkSticky(dn, n); err != nil {
 			return err
 		}
 		empty, err := tx.dirEmpty(d.ino)
