@@ -1,7 +1,6 @@
 package nfs
 
 import (
-	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
@@ -17,18 +16,11 @@ func procCommit(r *request) (proto.Message, error) {
 		return nil, err
 	}
 	res := &proto.CommitRes{}
-	t, err := r.resolve(a.FH)
-	if err != nil {
+	t, pre, err := r.dataTarget(a.FH)
+	if t == nil {
 		res.Verf = r.s.WriteVerifier()
 		res.Status = r.status("COMMIT", err)
 		return res, nil
-	}
-	pre, err := t.stat(r.ctx, r.s)
-	if err == nil {
-		err = t.writable()
-	}
-	if err == nil {
-		err = engine.CheckData(pre.Type)
 	}
 	if err == nil {
 		err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)

@@ -12,9 +12,7 @@ func procMknod(r *request) (proto.Message, error) {
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	t, dir, err := r.dirOpPrologue(a.Where.Dir, a.Where.Name, true)
-	var ent engine.Entry
-	if err == nil {
+	return r.makeNode("MKNOD", a.Where, &a.Attr, func(t *target, sa engine.SetAttr) (engine.Entry, error) {
 		var typ engine.FileType
 		switch a.Type {
 		case proto.TypeChr:
@@ -26,13 +24,8 @@ func procMknod(r *request) (proto.Message, error) {
 		case proto.TypeFIFO:
 			typ = engine.TypeFIFO
 		default:
-			err = engine.ErrBadType
+			return engine.Entry{}, engine.ErrBadType
 		}
-		if err == nil {
-			sa := sattr(&a.Attr)
-			sa.Size = nil
-			ent, err = t.fs.Mknod(r.ctx, t.cred, t.h.ino, a.Where.Name, typ, a.Major, a.Minor, sa)
-		}
-	}
-	return r.createReply("MKNOD", t, dir, ent, err), nil
+		return t.fs.Mknod(r.ctx, t.cred, t.h.ino, a.Where.Name, typ, a.Major, a.Minor, sa)
+	}), nil
 }

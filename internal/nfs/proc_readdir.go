@@ -12,25 +12,32 @@ func procReadDir(r *request) (proto.Message, error) {
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
+	return r.readDir("READDIR", a.FH, a.Cookie, a.Verf, a.Count, 0, false), nil
+}
+
+// readDir lists a directory for READDIR or, with plus, READDIRPLUS (whose
+// result has the same fields): count bounds the reply, dirCount (plus
+// only) the entries' names and cookies.
+func (r *request) readDir(op string, fh proto.FH, cookie uint64, verf [proto.CookieVerfSize]byte, count uint32, dirCount int, plus bool) *proto.ReadDirRes {
 	res := &proto.ReadDirRes{}
-	t, err := r.resolve(a.FH)
+	t, err := r.resolve(fh)
 	if err != nil {
-		res.Status = r.status("READDIR", err)
-		return res, nil
+		res.Status = r.status(op, err)
+		return res
 	}
 	dir, err := t.stat(r.ctx, r.s)
 	if err == nil {
-		err = checkListing(&dir, a.Cookie, a.Verf)
+		err = checkListing(&dir, cookie, verf)
 	}
 	var l listing
 	if err == nil {
-		budget := int(min(a.Count, r.s.maxIO)) - proto.ReadDirResOverhead
-		l, err = r.list(t, &dir, a.Cookie, budget, 0, false)
+		budget := int(min(count, r.s.maxIO)) - proto.ReadDirResOverhead
+		l, err = r.list(t, &dir, cookie, budget, dirCount, plus)
 		if err == nil && len(l.entries) == 0 && !l.eof {
 			err = errTooSmall
 		}
 	}
-	res.Status = r.status("READDIR", err)
+	res.Status = r.status(op, err)
 	if dir.Ino != 0 {
 		res.DirAttr = t.x.fattr(&dir)
 	}
@@ -38,7 +45,7 @@ func procReadDir(r *request) (proto.Message, error) {
 		res.Verf = cookieVerf(&dir)
 		res.Entries, res.EOF = l.entries, l.eof
 	}
-	return res, nil
+	return res
 }
 
 // checkListing validates the directory and the cookie verifier of a

@@ -11,31 +11,6 @@ func procReadDirPlus(r *request) (proto.Message, error) {
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	res := &proto.ReadDirPlusRes{}
-	t, err := r.resolve(a.FH)
-	if err != nil {
-		res.Status = r.status("READDIRPLUS", err)
-		return res, nil
-	}
-	dir, err := t.stat(r.ctx, r.s)
-	if err == nil {
-		err = checkListing(&dir, a.Cookie, a.Verf)
-	}
-	var l listing
-	if err == nil {
-		budget := int(min(a.MaxCount, r.s.maxIO)) - proto.ReadDirResOverhead
-		l, err = r.list(t, &dir, a.Cookie, budget, int(a.DirCount), true)
-		if err == nil && len(l.entries) == 0 && !l.eof {
-			err = errTooSmall
-		}
-	}
-	res.Status = r.status("READDIRPLUS", err)
-	if dir.Ino != 0 {
-		res.DirAttr = t.x.fattr(&dir)
-	}
-	if err == nil {
-		res.Verf = cookieVerf(&dir)
-		res.Entries, res.EOF = l.entries, l.eof
-	}
-	return res, nil
+	res := r.readDir("READDIRPLUS", a.FH, a.Cookie, a.Verf, a.MaxCount, int(a.DirCount), true)
+	return (*proto.ReadDirPlusRes)(res), nil
 }

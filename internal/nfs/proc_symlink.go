@@ -12,12 +12,7 @@ func procSymlink(r *request) (proto.Message, error) {
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	t, dir, err := r.dirOpPrologue(a.Where.Dir, a.Where.Name, true)
-	var ent engine.Entry
-	if err == nil {
-		sa := sattr(&a.Attr)
-		sa.Size = nil
-		ent, err = t.fs.Symlink(r.ctx, t.cred, t.h.ino, a.Where.Name, a.Target, sa)
-	}
-	return r.createReply("SYMLINK", t, dir, ent, err), nil
+	return r.makeNode("SYMLINK", a.Where, &a.Attr, func(t *target, sa engine.SetAttr) (engine.Entry, error) {
+		return t.fs.Symlink(r.ctx, t.cred, t.h.ino, a.Where.Name, a.Target, sa)
+	}), nil
 }

@@ -19,20 +19,10 @@ func procWrite(r *request) (proto.Message, error) {
 		return nil, err
 	}
 	res := &proto.WriteRes{Verf: r.s.WriteVerifier()}
-	t, err := r.resolve(a.FH)
-	if err != nil {
+	t, pre, err := r.dataTarget(a.FH)
+	if t == nil {
 		res.Status = r.status("WRITE", err)
 		return res, nil
-	}
-	// pre, the attributes before the write, is the file as the client sees
-	// it: with its buffered writes (which the engine's own pre-image in
-	// Write cannot have).
-	pre, err := t.stat(r.ctx, r.s)
-	if err == nil {
-		err = t.writable()
-	}
-	if err == nil {
-		err = engine.CheckData(pre.Type)
 	}
 	if err == nil {
 		switch {
@@ -67,6 +57,27 @@ func procWrite(r *request) (proto.Message, error) {
 		res.Wcc.After = t.postOp(r.ctx, r.s)
 	}
 	return res, nil
+}
+
+// dataTarget resolves fh for WRITE and COMMIT and checks that the data
+// of its file may change (a writable export, a regular file). t is nil
+// when fh does not resolve. pre, the attributes before the write (zero
+// when they could not be read), is the file as the client sees it: with
+// its buffered writes, which the engine's own pre-image in Write cannot
+// have.
+func (r *request) dataTarget(fh proto.FH) (t *target, pre engine.Attr, err error) {
+	t, err = r.resolve(fh)
+	if err != nil {
+		return nil, engine.Attr{}, err
+	}
+	pre, err = t.stat(r.ctx, r.s)
+	if err == nil {
+		err = t.writable()
+	}
+	if err == nil {
+		err = engine.CheckData(pre.Type)
+	}
+	return t, pre, err
 }
 
 // writeUnstable checks that the caller may write (the engine's rule, as

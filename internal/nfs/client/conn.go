@@ -196,6 +196,11 @@ func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, args, res pr
 	if err != nil {
 		return err
 	}
+	return decodeReply(out, res, prog, vers, proc)
+}
+
+// decodeReply decodes the reply out of procedure prog/vers/proc into res.
+func decodeReply(out []byte, res proto.Message, prog, vers, proc uint32) error {
 	d := xdr.NewDecoder(out)
 	res.Decode(d)
 	if err := d.Done(); err != nil {

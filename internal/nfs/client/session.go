@@ -279,11 +279,6 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 			}
 			return err
 		}
-		d := xdr.NewDecoder(out)
-		res.Decode(d)
-		if err := d.Done(); err != nil {
-			return fmt.Errorf("nfs client: decode reply of %d/%d/%d: %w", prog, vers, proc, err)
-		}
-		return nil
+		return decodeReply(out, res, prog, vers, proc)
 	}
 }

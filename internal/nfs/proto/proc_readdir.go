@@ -67,7 +67,14 @@ type ReadDirRes struct {
 }
 
 // Encode appends the result.
-func (r *ReadDirRes) Encode(e *xdr.Encoder) {
+func (r *ReadDirRes) Encode(e *xdr.Encoder) { r.encode(e, false) }
+
+// Decode reads the result.
+func (r *ReadDirRes) Decode(d *xdr.Decoder) { r.decode(d, false) }
+
+// encode appends a READDIR3res, or with plus a READDIRPLUS3res (each entry
+// with its attributes and handle: ReadDirPlusRes has the same fields).
+func (r *ReadDirRes) encode(e *xdr.Encoder, plus bool) {
 	e.Uint32(uint32(r.Status))
 	EncodePostOp(e, r.DirAttr)
 	if r.Status != OK {
@@ -80,13 +87,17 @@ func (r *ReadDirRes) Encode(e *xdr.Encoder) {
 		e.Uint64(en.FileID)
 		e.String(en.Name)
 		e.Uint64(en.Cookie)
+		if plus {
+			EncodePostOp(e, en.Attr)
+			EncodePostOpFH(e, en.FH)
+		}
 	}
 	e.Bool(false)
 	e.Bool(r.EOF)
 }
 
-// Decode reads the result.
-func (r *ReadDirRes) Decode(d *xdr.Decoder) {
+// decode reads what encode writes.
+func (r *ReadDirRes) decode(d *xdr.Decoder, plus bool) {
 	r.Status = Status(d.Uint32())
 	r.DirAttr = DecodePostOp(d)
 	if r.Status != OK {
@@ -96,6 +107,10 @@ func (r *ReadDirRes) Decode(d *xdr.Decoder) {
 	r.Entries = nil
 	for d.Bool() && d.Err() == nil {
 		en := DirEntry{FileID: d.Uint64(), Name: d.String(MaxName), Cookie: d.Uint64()}
+		if plus {
+			en.Attr = DecodePostOp(d)
+			en.FH = DecodePostOpFH(d)
+		}
 		if d.Err() != nil {
 			return
 		}

@@ -39,43 +39,7 @@ type ReadDirPlusRes struct {
 }
 
 // Encode appends the result.
-func (r *ReadDirPlusRes) Encode(e *xdr.Encoder) {
-	e.Uint32(uint32(r.Status))
-	EncodePostOp(e, r.DirAttr)
-	if r.Status != OK {
-		return
-	}
-	e.Fixed(r.Verf[:])
-	for i := range r.Entries {
-		en := &r.Entries[i]
-		e.Bool(true)
-		e.Uint64(en.FileID)
-		e.String(en.Name)
-		e.Uint64(en.Cookie)
-		EncodePostOp(e, en.Attr)
-		EncodePostOpFH(e, en.FH)
-	}
-	e.Bool(false)
-	e.Bool(r.EOF)
-}
+func (r *ReadDirPlusRes) Encode(e *xdr.Encoder) { (*ReadDirRes)(r).encode(e, true) }
 
 // Decode reads the result.
-func (r *ReadDirPlusRes) Decode(d *xdr.Decoder) {
-	r.Status = Status(d.Uint32())
-	r.DirAttr = DecodePostOp(d)
-	if r.Status != OK {
-		return
-	}
-	copy(r.Verf[:], d.Fixed(CookieVerfSize))
-	r.Entries = nil
-	for d.Bool() && d.Err() == nil {
-		en := DirEntry{FileID: d.Uint64(), Name: d.String(MaxName), Cookie: d.Uint64()}
-		en.Attr = DecodePostOp(d)
-		en.FH = DecodePostOpFH(d)
-		if d.Err() != nil {
-			return
-		}
-		r.Entries = append(r.Entries, en)
-	}
-	r.EOF = d.Bool()
-}
+func (r *ReadDirPlusRes) Decode(d *xdr.Decoder) { (*ReadDirRes)(r).decode(d, true) }
