@@ -92,6 +92,33 @@ type Batch interface {
 	Close() error
 }
 
+// AsyncBatch is a Batch whose store can pipeline synced commits: the
+// caller may prepare and commit its next batch while this one syncs, and
+// one sync then covers both.
+type AsyncBatch interface {
+	Batch
+	// CommitAsync applies the batch like Commit(true) (atomically, visible
+	// to readers at once, after every batch committed before it) and
+	// starts its sync without waiting for it. wait returns once the batch,
+	// and every batch committed before it, is durable, or the sync's
+	// error. The batch must not be closed before wait returns; wait is
+	// called once.
+	CommitAsync() (wait func() error, err error)
+}
+
+// CommitAsync commits b with sync and returns the wait for its
+// durability: pipelined when b is an AsyncBatch, otherwise Commit(true)
+// runs now and wait returns nil.
+func CommitAsync(b Batch) (wait func() error, err error) {
+	if a, ok := b.(AsyncBatch); ok {
+		return a.CommitAsync()
+	}
+	if err := b.Commit(true); err != nil {
+		return nil, err
+	}
+	return func() error { return nil }, nil
+}
+
 // Store is the ordered transactional key-value seam under the engine.
 //
 // Contract:

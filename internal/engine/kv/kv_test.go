@@ -239,3 +239,40 @@ func FuzzSealedOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestMemoryCommitAsync: a pipelined commit of the memory store is visible
+// at once, lost by a crash before its wait and durable after it (with the
+// sync hook run, where crash tests take their clones).
+func TestMemoryCommitAsync(t *testing.T) {
+	m := kv.NewMemory()
+	hooks := 0
+	m.SetSyncHook(func() { hooks++ })
+	has := func(s kv.Store, k string) bool { _, err := s.Get([]byte(k)); return err == nil }
+	b := m.NewBatch()
+	b.Set([]byte("a"), []byte("v"))
+	w, err := b.(kv.AsyncBatch).CommitAsync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(m, "a") || has(m.CrashClone(), "a") || hooks != 0 {
+		t.Fatalf("before the wait: visible %v, durable %v, hooks %d; want visible only", has(m, "a"), has(m.CrashClone(), "a"), hooks)
+	}
+	if err := w(); err != nil {
+		t.Fatal(err)
+	}
+	if !has(m.CrashClone(), "a") || hooks != 1 {
+		t.Fatalf("after the wait: durable %v, hooks %d; want durable, one hook", has(m.CrashClone(), "a"), hooks)
+	}
+	b.Close()
+	m.SetCommitError(func(sync bool) error {
+		if sync {
+			return errors.New("disk gone")
+		}
+		return nil
+	})
+	b = m.NewBatch()
+	b.Set([]byte("b"), []byte("v"))
+	if _, err := b.(kv.AsyncBatch).CommitAsync(); err == nil || has(m, "b") {
+		t.Fatalf("a failing synced commit: err %v, b applied %v", err, has(m, "b"))
+	}
+}

@@ -105,7 +105,10 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-func (m *Memory) commit(ops []batchOp, sync bool) error {
+// commit applies ops; with sync they and everything before are durable
+// when it returns. async asks for a sync that syncVisible does later
+// (CommitAsync): the commit error hook sees it as a synced commit.
+func (m *Memory) commit(ops []batchOp, sync, async bool) error {
 	m.commitMu.Lock()
 	defer m.commitMu.Unlock()
 	m.mu.Lock()
@@ -114,7 +117,7 @@ func (m *Memory) commit(ops []batchOp, sync bool) error {
 		return ErrClosed
 	}
 	if m.commitErr != nil {
-		if err := m.commitErr(sync); err != nil {
+		if err := m.commitErr(sync || async); err != nil {
 			m.mu.Unlock()
 			return err
 		}
@@ -145,6 +148,25 @@ func (m *Memory) commit(ops []batchOp, sync bool) error {
 	}
 	m.mu.Unlock()
 	if sync && hook != nil {
+		hook()
+	}
+	return nil
+}
+
+// syncVisible makes everything committed so far durable, like a WAL sync
+// that covers the batches written before it.
+func (m *Memory) syncVisible() error {
+	m.commitMu.Lock()
+	defer m.commitMu.Unlock()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.durable = m.visible.Clone()
+	hook := m.syncHook
+	m.mu.Unlock()
+	if hook != nil {
 		hook()
 	}
 	return nil
@@ -229,11 +251,28 @@ func (b *memBatch) Commit(sync bool) error {
 	case b.committed:
 		return errors.New("kv: batch already committed")
 	}
-	if err := b.m.commit(b.ops, sync); err != nil {
+	if err := b.m.commit(b.ops, sync, false); err != nil {
 		return err
 	}
 	b.committed = true
 	return nil
+}
+
+// CommitAsync applies the batch (visible at once) and returns the sync
+// that makes it durable: a crash before the wait loses it, as a crash
+// before a WAL sync does.
+func (b *memBatch) CommitAsync() (func() error, error) {
+	switch {
+	case b.closed:
+		return nil, ErrClosed
+	case b.committed:
+		return nil, errors.New("kv: batch already committed")
+	}
+	if err := b.m.commit(b.ops, false, true); err != nil {
+		return nil, err
+	}
+	b.committed = true
+	return b.m.syncVisible, nil
 }
 
 func (b *memBatch) Close() error {

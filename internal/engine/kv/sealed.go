@@ -133,3 +133,6 @@ func (b sealedBatch) Count() int                { return b.b.Count() }
 func (b sealedBatch) Empty() bool               { return b.b.Empty() }
 func (b sealedBatch) Commit(sync bool) error    { return b.b.Commit(sync) }
 func (b sealedBatch) Close() error              { return b.b.Close() }
+
+// CommitAsync pipelines the commit when the sealed store's batch can.
+func (b sealedBatch) CommitAsync() (func() error, error) { return CommitAsync(b.b) }

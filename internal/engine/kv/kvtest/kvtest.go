@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) kv.Store) {
 		{"LargeValues", testLarge},
 		{"ManyKeysOrdered", testMany},
 		{"EmptyValue", testEmptyValue},
+		{"CommitAsync", testCommitAsync},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
@@ -492,4 +493,48 @@ func testClose(t *testing.T, s kv.Store) {
 	if _, err := s.NewIter(nil, nil); err == nil {
 		t.Fatal("NewIter after Close succeeded")
 	}
+}
+
+// testCommitAsync: a pipelined commit (kv.CommitAsync, native or not) is
+// visible when it returns, the next batch reads it before its sync is
+// waited for, and both stay once waited.
+func testCommitAsync(t *testing.T, s kv.Store) {
+	b1 := s.NewBatch()
+	b1.Set([]byte("a1"), []byte("one"))
+	w1, err := kv.CommitAsync(b1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := get(t, s, "a1"); !ok || v != "one" {
+		t.Fatalf("a1 after CommitAsync = %q, %v; want visible", v, ok)
+	}
+	b2 := s.NewBatch()
+	if v, ok := get(t, b2, "a1"); !ok || v != "one" {
+		t.Fatalf("the next batch reads a1 = %q, %v", v, ok)
+	}
+	b2.Set([]byte("a2"), []byte("two"))
+	w2, err := kv.CommitAsync(b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.CommitAsync(b2); err == nil {
+		t.Fatal("a second CommitAsync of a batch succeeded")
+	}
+	for i, w := range []func() error{w1, w2} {
+		if err := w(); err != nil {
+			t.Fatalf("wait %d: %v", i+1, err)
+		}
+	}
+	b1.Close()
+	b2.Close()
+	empty := s.NewBatch()
+	w, err := kv.CommitAsync(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w(); err != nil {
+		t.Fatal(err)
+	}
+	empty.Close()
+	want(t, scan(t, s, "a", "b"), "a1=one", "a2=two")
 }

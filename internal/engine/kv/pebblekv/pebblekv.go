@@ -241,7 +241,7 @@ func (s *Store) NewBatch() kv.Batch {
 	if s.closed.Load() {
 		return &batch{closed: true}
 	}
-	return &batch{b: s.db.NewIndexedBatch()}
+	return &batch{b: s.db.NewIndexedBatch(), db: s.db}
 }
 
 // Close closes the DB; closing twice is a no-op.
@@ -287,6 +287,7 @@ func (b *batch) writable() bool { return !b.closed && !b.committed }
 
 type batch struct {
 	b         *pebble.Batch
+	db        *pebble.DB
 	committed bool
 	closed    bool
 }
@@ -354,6 +355,29 @@ func (b *batch) Commit(sync bool) error {
 	}
 	b.committed = true
 	return nil
+}
+
+// CommitAsync is a Pebble sync commit whose caller does not wait for the
+// WAL sync (ApplyNoSyncWait): the batch is applied and visible when it
+// returns, as after Commit(true), and wait returns once the WAL sync that
+// covers it is done. Pebble shares one WAL sync between the batches
+// waiting for it, so a caller that commits its next batch meanwhile gets
+// both synced by one fsync.
+func (b *batch) CommitAsync() (func() error, error) {
+	switch {
+	case b.closed:
+		return nil, kv.ErrClosed
+	case b.committed:
+		return nil, errors.New("pebblekv: batch already committed")
+	}
+	b.committed = true
+	if b.b.Empty() {
+		return func() error { return nil }, nil
+	}
+	if err := b.db.ApplyNoSyncWait(b.b, pebble.Sync); err != nil {
+		return nil, mapErr(err)
+	}
+	return func() error { return mapErr(b.b.SyncWait()) }, nil
 }
 
 func (b *batch) Close() error {
