@@ -76,7 +76,24 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 
 // run is the committer loop.
 func (fs *FS) run() {
-	defer close(fs.done)
+	fs.pipe = make(chan *pending, pipeDepth)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for p := range fs.pipe {
+			if p.barrier != nil {
+				close(p.barrier)
+				continue
+			}
+			fs.finishGroup(p)
+			fs.piped.Add(-1)
+		}
+	}()
+	defer func() {
+		close(fs.pipe)
+		<-finished
+		close(fs.done)
+	}()
 	group := make([]*op, 0, fs.e.opts.MaxGroup)
 	// prev is the size of the last group, peak the largest of the recent
 	// ones, last how long the last commit took: see the wait below.
@@ -138,28 +155,55 @@ func (fs *FS) run() {
 // before a group commit.
 const maxGroupWait = 500 * time.Microsecond
 
+// pipeDepth bounds the groups committed and waiting for their sync.
+const pipeDepth = 16
+
+// pending is a group committed to the store whose sync may not be done
+// yet: the finisher waits for it, then answers the group's callers. A
+// barrier (drain) carries only a channel the finisher closes.
+type pending struct {
+	group   []*op
+	txs     []*txn
+	seq     uint64 // the file system's last seq after the group
+	b       kv.Batch
+	wait    func() error // nil: nothing to wait for (empty batch, or waited)
+	start   time.Time
+	barrier chan struct{}
+}
+
 // commitGroup runs the operations of a group against one batch, each as its
 // own journaled transaction, and commits them with one synced write.
+//
+// A group of client mutations only is pipelined: once its batch is applied
+// (visible to readers, its sync started) the committer goes on with the
+// next group while the finisher waits for the sync and answers the callers,
+// in order, only once the group is durable; the store shares one sync
+// between the groups waiting for it (kv.AsyncBatch). Anything else (replica
+// apply, snapshots, mode changes and maintenance, which read the durable
+// mark or act outside the store) first waits for every pipelined group to
+// be durable and answered, and runs synchronously as before.
 func (fs *FS) commitGroup(group []*op) {
-	finish := func() {
-		for _, o := range group {
-			fs.dom.doneInflight(o.inflight...)
-			close(o.done)
+	pipelined := true
+	for _, o := range group {
+		if o.kind != opMutate {
+			pipelined = false
 		}
 	}
+	if !pipelined {
+		fs.drain()
+	}
+	p := &pending{group: slices.Clone(group)}
 	if err := fs.e.Err(); err != nil {
 		for _, o := range group {
 			o.err = err
 		}
-		finish()
+		fs.answer(p.group)
 		return
 	}
-	b := fs.e.kv.NewBatch()
-	defer b.Close()
+	p.b = fs.e.kv.NewBatch()
 	seq := fs.lastSeq
-	var txs []*txn
 	for _, o := range group {
-		tx := fs.newTxn(b, seq+1)
+		tx := fs.newTxn(p.b, seq+1)
 		o.err = fs.runTxn(tx, o)
 		// Blocks this transaction wrote or needs stay in flight until the
 		// commit.
@@ -176,36 +220,106 @@ func (fs *FS) commitGroup(group []*op) {
 		case tx.advance > seq:
 			seq = tx.advance
 		}
-		txs = append(txs, tx)
+		p.txs = append(p.txs, tx)
 	}
-	if !b.Empty() {
-		start := time.Now()
+	p.seq = seq
+	if !p.b.Empty() {
+		p.start = time.Now()
 		if err := fs.syncBlocks(); err != nil {
-			fs.failGroup(group, fmt.Errorf("sync block directories: %w", err))
-			finish()
+			fs.failPending(p, fmt.Errorf("sync block directories: %w", err))
 			return
 		}
-		if err := b.Commit(true); err != nil {
-			fs.failGroup(group, fmt.Errorf("commit: %w", err))
-			finish()
+		wait, err := kv.CommitAsync(p.b)
+		if err != nil {
+			fs.failPending(p, fmt.Errorf("commit: %w", err))
 			return
 		}
-		fs.stats.commits.Add(1)
-		fs.stats.groupOps.Add(uint64(len(group)))
-		fs.e.m.observeCommit(len(group), time.Since(start))
+		p.wait = wait
 	}
+	if !pipelined && p.wait != nil {
+		// Durable before the callbacks, as the replica's and admin
+		// operations expect.
+		err := p.wait()
+		p.wait = nil
+		if err != nil {
+			fs.failPending(p, fmt.Errorf("commit: %w", err))
+			return
+		}
+	}
+	// The next group reads this one's writes and allocates after it.
 	fs.lastSeq = seq
-	for _, tx := range txs {
+	for _, tx := range p.txs {
 		for _, f := range tx.onCommit {
 			f()
 		}
+	}
+	if !pipelined {
+		fs.finishGroup(p)
+		return
+	}
+	fs.piped.Add(1)
+	fs.pipe <- p
+}
+
+// drain waits until every pipelined group is durable and answered.
+func (fs *FS) drain() {
+	if fs.piped.Load() == 0 {
+		return
+	}
+	b := &pending{barrier: make(chan struct{})}
+	fs.pipe <- b
+	<-b.barrier
+}
+
+// finishGroup waits for a committed group's sync and answers its callers.
+func (fs *FS) finishGroup(p *pending) {
+	if p.wait != nil {
+		if err := p.wait(); err != nil {
+			fs.failPending(p, fmt.Errorf("commit: %w", err))
+			return
+		}
+	}
+	if p.b != nil {
+		p.b.Close()
+	}
+	if err := fs.e.Err(); err != nil {
+		// An earlier group's sync failed: this one read its writes.
+		for _, o := range p.group {
+			o.err, o.seq = err, 0
+		}
+		fs.answer(p.group)
+		return
+	}
+	if !p.start.IsZero() {
+		fs.stats.commits.Add(1)
+		fs.stats.groupOps.Add(uint64(len(p.group)))
+		fs.e.m.observeCommit(len(p.group), time.Since(p.start))
+	}
+	for _, tx := range p.txs {
 		if tx.rec != nil {
 			fs.stats.records.Add(1)
 			fs.releaseUnused(tx.put, tx.rec.AddedRefs)
 		}
 	}
-	fs.publishDurable(seq)
-	finish()
+	fs.publishDurable(p.seq)
+	fs.answer(p.group)
+}
+
+// answer releases the group's blocks in flight and wakes its callers.
+func (fs *FS) answer(group []*op) {
+	for _, o := range group {
+		fs.dom.doneInflight(o.inflight...)
+		close(o.done)
+	}
+}
+
+// failPending stops the engine with err and answers the group with it.
+func (fs *FS) failPending(p *pending, err error) {
+	fs.failGroup(p.group, err)
+	if p.b != nil {
+		p.b.Close()
+	}
+	fs.answer(p.group)
 }
 
 func (fs *FS) syncBlocks() error {

@@ -42,6 +42,10 @@ type FS struct {
 	// resync needed but could not use yet because others were missing;
 	// in flight until the next one (see needBlocks).
 	retryHold []blocks.ID
+	// pipe: groups committed and waiting for their sync, to the finisher
+	// (see commitGroup); piped counts them.
+	pipe  chan *pending
+	piped atomic.Int64
 
 	// Published state, readable by anyone.
 	durable  atomic.Uint64
