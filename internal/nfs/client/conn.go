@@ -112,18 +112,45 @@ func (c *Conn) CallRaw(ctx context.Context, h rpc.CallHeader, args []byte) ([]by
 	if h.XID == 0 {
 		h.XID = c.NextXID()
 	}
-	e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+64+len(args)))
-	e.Reserve(rpc.RecordHeaderSize)
-	h.Encode(e)
-	e.Fixed(args)
-	rec := e.Bytes()
-	rpc.FinishRecord(rec)
-	msg, err := c.roundTrip(ctx, h.XID, rec)
+	var msg []byte
+	var err error
+	if len(args) <= copyArgsBytes {
+		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+len(args)))
+		e.Reserve(rpc.RecordHeaderSize)
+		h.Encode(e)
+		e.Fixed(args)
+		rec := e.Bytes()
+		rpc.FinishRecord(rec)
+		msg, err = c.roundTrip(ctx, h.XID, rec)
+	} else {
+		// Large arguments (a WRITE's data) are not copied behind the
+		// header: both leave in one writev.
+		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)))
+		e.Reserve(rpc.RecordHeaderSize)
+		h.Encode(e)
+		hdr := e.Bytes()
+		rpc.FinishRecordWithTail(hdr, len(args))
+		msg, err = c.roundTrip(ctx, h.XID, hdr, args)
+	}
 	if err != nil {
 		return nil, err
 	}
 	_, res, err := rpc.ParseReply(msg)
 	return res, err
+}
+
+// Encoding a call: arguments up to copyArgsBytes are copied behind the
+// header (one buffer); callHeaderBytes is the header without the
+// credential's body.
+const (
+	copyArgsBytes   = 16 << 10
+	callHeaderBytes = 64
+)
+
+// buffersWriter is a connection that writes several buffers as one write
+// (the TLS connection: its records leave together).
+type buffersWriter interface {
+	WriteBuffers(bufs [][]byte) error
 }
 
 // SendRecord writes raw bytes on the connection and waits for the reply
@@ -132,7 +159,7 @@ func (c *Conn) SendRecord(ctx context.Context, xid uint32, raw []byte) ([]byte, 
 	return c.roundTrip(ctx, xid, raw)
 }
 
-func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec []byte) ([]byte, error) {
+func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte, error) {
 	ch := make(chan reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -148,7 +175,16 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec []byte) ([]byte, e
 	} else {
 		_ = c.nc.SetWriteDeadline(time.Time{})
 	}
-	_, err := c.nc.Write(rec)
+	var err error
+	switch w, ok := c.nc.(buffersWriter); {
+	case len(rec) == 1:
+		_, err = c.nc.Write(rec[0])
+	case ok:
+		err = w.WriteBuffers(rec)
+	default:
+		bufs := net.Buffers(rec)
+		_, err = bufs.WriteTo(c.nc) // writev on a TCP connection
+	}
 	c.wmu.Unlock()
 	if err != nil {
 		c.mu.Lock()
@@ -190,9 +226,7 @@ func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, args, res pr
 	if c.sess != nil {
 		return c.sess.call(ctx, c.Auth, prog, vers, proc, args, res)
 	}
-	e := xdr.NewEncoder(nil)
-	args.Encode(e)
-	out, err := c.CallRaw(ctx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: c.Auth}, e.Bytes())
+	out, err := c.CallRaw(ctx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: c.Auth}, encodeArgs(args))
 	if err != nil {
 		return err
 	}

@@ -235,6 +235,19 @@ func (s *Session) Calls() map[string]CallStat {
 	return out
 }
 
+// encodeArgs encodes a call's arguments, in a buffer sized for a WRITE's
+// data when they carry some (growing it by appends would copy the data
+// several times).
+func encodeArgs(args proto.Message) []byte {
+	size := 256
+	if w, ok := args.(*proto.WriteArgs); ok {
+		size += len(w.Data)
+	}
+	e := xdr.NewEncoder(make([]byte, 0, size))
+	args.Encode(e)
+	return e.Bytes()
+}
+
 // call runs one call through the session.
 func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, proc uint32, args, res proto.Message) error {
 	if prog == proto.ProgNFS && proc < proto.NumProcs {
@@ -244,9 +257,7 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 			s.calls[proc].ns.Add(uint64(time.Since(t0)))
 		}()
 	}
-	e := xdr.NewEncoder(nil)
-	args.Encode(e)
-	enc := e.Bytes()
+	enc := encodeArgs(args)
 	h := rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: auth}
 	changes := prog == proto.ProgNFS && proto.Changes(proc)
 	if changes {

@@ -69,6 +69,21 @@ func (t *tlsConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteBuffers writes the buffers (one RPC record) as one Write would.
+func (t *tlsConn) WriteBuffers(bufs [][]byte) error {
+	t.bc.Hold()
+	var err error
+	for _, b := range bufs {
+		if _, err = t.Conn.Write(b); err != nil {
+			break
+		}
+	}
+	if rerr := t.bc.Release(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // StartTLS runs the AUTH_TLS probe on nc and, when the server accepts it,
 // the client side of the TLS handshake.
 func StartTLS(ctx context.Context, nc net.Conn, cfg *tls.Config) (*tls.Conn, error) {
