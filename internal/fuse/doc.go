@@ -20,6 +20,10 @@
 //     SETATTR instead, and needs no COMMIT. A changed verifier (the server restarted)
 //     resends it. An error of a background write is returned by the next
 //     fsync or close of the file, never dropped.
+//   - Attribute changes through a file being written (times, owner, mode
+//     as `cp -a` sets them before closing) travel with its data: one
+//     SETATTR after the data at fsync or close, whose failure that fsync
+//     or close returns (attrs.go).
 //   - Readahead: sequential reads fetch the next rsize pieces ahead.
 //   - The connection is a client.Session: a server restart or a lost
 //     connection is retried forever (a hard mount) with the same handles.

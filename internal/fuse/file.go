@@ -44,9 +44,15 @@ type wstate struct {
 	// size is the end of the highest write while the file is dirty (the
 	// server's size may lag).
 	size uint64
+	// attrs is an attribute change waiting for the data (attrs.go).
+	attrs *deferred
 }
 
 type span struct{ off, end int64 }
+
+// pendingStart is the buffer a file's gathered writes start in when the
+// first write is smaller.
+const pendingStart = 32 << 10
 
 type wrange struct {
 	off    int64
@@ -80,7 +86,7 @@ func (n *node) wLocked() *wstate {
 }
 
 func (w *wstate) dirty() bool {
-	return len(w.pending) > 0 || len(w.inflight) > 0 || len(w.sent) > 0 || w.err != nil
+	return len(w.pending) > 0 || len(w.inflight) > 0 || len(w.sent) > 0 || w.err != nil || w.attrs != nil
 }
 
 var (
@@ -99,6 +105,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
+	n.fileAttr(&res.Attr)
 	ca := changeOf(&res.Attr)
 	n.mu.Lock()
 	keep := n.hasSeen && n.seen == ca && flags&syscall.O_TRUNC == 0
@@ -123,6 +130,11 @@ func handleAuth(f fs.FileHandle, n *node, ctx context.Context) rpc.OpaqueAuth {
 }
 
 func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	// A change of times deferred until the data was written lands
+	// before this write, which moves mtime on.
+	if e := n.flushAttrs(ctx); e != 0 {
+		return 0, e
+	}
 	io := n.f.o.IOSize
 	n.mu.Lock()
 	w := n.wLocked()
@@ -147,7 +159,15 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		if len(w.pending) > 0 {
 			n.sendLocked()
 		}
-		w.pending = append(make([]byte, 0, io), data...)
+		// A small first write starts a small buffer (append grows it
+		// for a sequential writer): a small file written and closed
+		// would otherwise cost an IOSize buffer (allocated, cleared,
+		// collected) for a few KiB.
+		size := io
+		if len(data) < pendingStart {
+			size = min(io, pendingStart)
+		}
+		w.pending = append(make([]byte, 0, size), data...)
 		w.pendOff = off
 	}
 	if len(w.pending) >= io {
@@ -325,12 +345,21 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 	}
 	werr := w.err
 	w.err = nil
+	if werr != nil {
+		w.attrs = nil // the file is gone, or its data lost in a failover
+	}
 	ranges := w.sent
 	w.sent, w.sentBytes = nil, 0
 	auth := w.auth
 	n.mu.Unlock()
 
 	e, lost := n.commitRanges(ctx, auth, ranges)
+	if e == 0 && werr == nil {
+		e = n.sendAttrs(ctx)
+		if e == syscall.EINTR {
+			return e
+		}
+	}
 	if e != 0 && !lost {
 		// Kept, before what was written meanwhile (newer data), for
 		// the next fsync or close.
@@ -459,6 +488,7 @@ func (n *node) dropKept(maxOpens int) {
 	}
 	if kept > 0 && n.opens <= maxOpens && len(w.inflight) == 0 && len(w.pending) == 0 {
 		w.sent, w.sentBytes = nil, 0
+		w.attrs = nil
 	} else {
 		kept = 0
 	}
@@ -486,13 +516,20 @@ func (n *node) settle() {
 // count without a silly-renamed name.
 func (n *node) adjustSize(a *gofuse.Attr) {
 	n.mu.Lock()
+	n.adjustLocked(a)
+	n.mu.Unlock()
+}
+
+// adjustLocked is adjustSize with n.mu held; it also applies an
+// attribute change not sent yet (attrs.go).
+func (n *node) adjustLocked(a *gofuse.Attr) {
 	if n.w.dirty() && n.w.size > a.Size {
 		a.Size = n.w.size
 	}
 	if n.silly != "" && a.Nlink > 0 {
 		a.Nlink--
 	}
-	n.mu.Unlock()
+	n.overlayDeferred(a)
 }
 
 // truncated trims the data kept for resends to a new size.
@@ -595,6 +632,25 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	}
 	n.ra.next = off + int64(len(dest))
 	n.mu.Unlock()
+	if len(want) == 1 {
+		// Within one chunk: its data goes to the kernel as is (a chunk
+		// is never changed once fetched).
+		c := want[0]
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, syscall.EINTR
+		}
+		if c.err != nil {
+			n.mu.Lock()
+			n.ra.chunks = nil
+			n.mu.Unlock()
+			return nil, errno(c.err)
+		}
+		start := min(off-idx*io, int64(len(c.data)))
+		end := min(start+int64(len(dest)), int64(len(c.data)))
+		return gofuse.ReadResultData(c.data[start:end]), 0
+	}
 	nr := 0
 	for i, c := range want {
 		select {
@@ -625,9 +681,20 @@ func (n *node) fetch(auth rpc.OpaqueAuth, off int64, size int) *chunk {
 	c := &chunk{done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
+		// One READ answers it mostly: its reply's data is the chunk
+		// (no copy); a short reply is completed by more READs.
+		res, err := n.f.sess.Client(auth).Read(context.Background(), n.fh, uint64(off), uint32(size))
+		if err != nil || res.EOF || len(res.Data) == 0 || len(res.Data) >= size {
+			if err == nil {
+				res.Data = res.Data[:min(len(res.Data), size)]
+			}
+			c.data, c.err = res.Data, err
+			return
+		}
 		buf := make([]byte, size)
-		nr, err := n.readAt(context.Background(), auth, buf, off)
-		c.data, c.err = buf[:nr], err
+		got := copy(buf, res.Data)
+		nr, err := n.readAt(context.Background(), auth, buf[got:], off+int64(got))
+		c.data, c.err = buf[:got+nr], err
 	}()
 	return c
 }

@@ -116,6 +116,12 @@ func (f *FS) MountOptions(name string) *fs.Options {
 			MaxReadAhead:  f.o.IOSize,
 			MaxBackground: 64,
 			DirectMount:   true,
+			// Reads answer from memory (ReadResultData): splicing them
+			// gains nothing, and go-fuse's attempt sizes a pipe for the
+			// reply plus a page, which a 1 MiB read overflows (it logged
+			// "trySplice: … max pipe size" at every read) before it fell
+			// back to writev anyway.
+			DisableSplice: true,
 			Options:       []string{"default_permissions"},
 		},
 	}

@@ -29,9 +29,13 @@ type node struct {
 	// was filled under (close-to-open revalidation).
 	seen    changeAttrs
 	hasSeen bool
-	w       wstate
-	ra      readahead
-	d       dirCache
+	// fa is a regular file's attributes as the server last reported
+	// them, at faAt (attrs.go).
+	fa   proto.Attr
+	faAt time.Time
+	w    wstate
+	ra   readahead
+	d    dirCache
 	// opens counts open file handles; an open file that is unlinked or
 	// renamed over is renamed to silly in sillyDir instead (as NFS
 	// clients do) and removed at its last close.
@@ -89,6 +93,7 @@ func (n *node) child(ctx context.Context, name string, fh proto.FH, a *proto.Att
 	}
 	fillAttr(a, &out.Attr)
 	if cn, ok := ch.Operations().(*node); ok {
+		cn.fileAttr(a)
 		cn.adjustSize(&out.Attr)
 	}
 	out.SetEntryTimeout(n.f.o.EntryTimeout)
@@ -141,6 +146,7 @@ func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut
 		return errno(err)
 	}
 	n.setAttr(&res.Attr)
+	n.fileAttr(&res.Attr)
 	fillAttr(&res.Attr, &out.Attr)
 	n.adjustSize(&out.Attr)
 	out.SetTimeout(n.f.o.AttrTimeout)
@@ -169,13 +175,20 @@ func (n *node) Setattr(ctx context.Context, _ fs.FileHandle, in *gofuse.SetAttrI
 	if t, ok := in.GetMTime(); ok {
 		sa.Mtime = setTime(t, in.Valid&gofuse.FATTR_MTIME_NOW != 0)
 	}
+	if n.deferAttrs(ctx, sa, out) {
+		return 0
+	}
 	// Buffered writes go first: they would otherwise land after the new
-	// size or times.
+	// size or times; so does a change deferred until them (attrs.go).
 	if errno := n.writeBack(ctx); errno != 0 {
+		return errno
+	}
+	if errno := n.sendAttrs(ctx); errno != 0 {
 		return errno
 	}
 	res, err := n.f.client(ctx).SetAttr(ctx, n.fh, sa, nil)
 	n.setAttr(res.Wcc.After)
+	n.fileAttr(res.Wcc.After)
 	if err != nil {
 		return errno(err)
 	}

@@ -1,0 +1,170 @@
+package fuse
+
+import (
+	"bytes"
+	"context"
+	"syscall"
+	"time"
+
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+)
+
+// Attribute changes made through an open file that has written data not
+// yet on the server (futimens, fchown, fchmod after writing: what `cp -a`,
+// `tar x` and `rsync` do to every file they copy) are sent with that data,
+// at the next fsync or close, as one SETATTR after the data: each would
+// otherwise cost a WRITE of the gathered data and a SETATTR of its own,
+// every one a durable commit on the server, while the copying program
+// waits. The change is answered from the file's attributes as last seen
+// (no older than AttrTimeout) with the change applied, and reported by
+// GETATTR meanwhile; its failure is returned by the fsync or close, as a
+// failed write of the data is. Nothing is deferred otherwise: a change
+// by name (chmod, chown, utimensat on a path), one that sets a time to
+// the server's clock, a size change, or a change while the file has no
+// data to write goes to the server at once, after any deferred change;
+// so does a deferred change before the file's next write (a write after
+// futimens moves mtime) and before an ownership change that follows a
+// mode change (the server clears set-id bits on chown).
+
+// deferred is an attribute change waiting for the file's data (guarded
+// by node.mu).
+type deferred struct {
+	auth rpc.OpaqueAuth // of the caller: the SETATTR is made with it
+	sa   proto.Sattr
+}
+
+// fileAttr records a regular file's attributes as the server reported
+// them (answering deferred changes).
+func (n *node) fileAttr(a *proto.Attr) {
+	if a == nil || a.Type != proto.TypeReg {
+		return
+	}
+	n.mu.Lock()
+	n.fa, n.faAt = *a, time.Now()
+	n.mu.Unlock()
+}
+
+// deferAttrs takes the change sa made through an open file when it can
+// wait for the file's data (see above), and fills out; it reports
+// whether it did.
+func (n *node) deferAttrs(ctx context.Context, sa proto.Sattr, out *gofuse.AttrOut) bool {
+	if sa.Size != nil || sa.Atime.How == proto.SetToServerTime || sa.Mtime.How == proto.SetToServerTime {
+		return false
+	}
+	auth := n.f.auth(ctx)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := n.wLocked()
+	if n.opens == 0 || !w.dirty() || w.err != nil || w.keptAfterFailure() ||
+		n.faAt.IsZero() || time.Since(n.faAt) >= n.f.o.AttrTimeout {
+		return false
+	}
+	if d := w.attrs; d != nil {
+		if d.auth.Flavor != auth.Flavor || !bytes.Equal(d.auth.Body, auth.Body) {
+			return false
+		}
+		if d.sa.Mode != nil && (sa.UID != nil || sa.GID != nil) {
+			return false
+		}
+	} else {
+		w.attrs = &deferred{auth: auth}
+	}
+	d := &w.attrs.sa
+	if sa.Mode != nil {
+		d.Mode = sa.Mode
+	}
+	if sa.UID != nil {
+		d.UID = sa.UID
+	}
+	if sa.GID != nil {
+		d.GID = sa.GID
+	}
+	if sa.Atime.How != proto.DontChange {
+		d.Atime = sa.Atime
+	}
+	if sa.Mtime.How != proto.DontChange {
+		d.Mtime = sa.Mtime
+	}
+	fillAttr(&n.fa, &out.Attr)
+	n.adjustLocked(&out.Attr)
+	out.SetTimeout(n.f.o.AttrTimeout)
+	return true
+}
+
+// keptAfterFailure reports data kept after a failed write or COMMIT.
+func (w *wstate) keptAfterFailure() bool {
+	for _, r := range w.sent {
+		if r.resend {
+			return true
+		}
+	}
+	return false
+}
+
+// overlayDeferred applies the deferred change to a (n.mu held).
+func (n *node) overlayDeferred(a *gofuse.Attr) {
+	d := n.w.attrs
+	if d == nil {
+		return
+	}
+	if d.sa.Mode != nil {
+		a.Mode = a.Mode&syscall.S_IFMT | *d.sa.Mode&0o7777
+	}
+	if d.sa.UID != nil {
+		a.Uid = *d.sa.UID
+	}
+	if d.sa.GID != nil {
+		a.Gid = *d.sa.GID
+	}
+	if t := d.sa.Atime; t.How == proto.SetToClientTime {
+		a.Atime, a.Atimensec = uint64(t.Time.Sec), t.Time.Nsec
+	}
+	if t := d.sa.Mtime; t.How == proto.SetToClientTime {
+		a.Mtime, a.Mtimensec = uint64(t.Time.Sec), t.Time.Nsec
+	}
+}
+
+// sendAttrs sends the deferred change, if any (after the data it waited
+// for). A failure is returned (the change is dropped: reported once, by
+// this fsync or close, and logged); an interrupted call keeps it.
+func (n *node) sendAttrs(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	d := n.w.attrs
+	n.mu.Unlock()
+	if d == nil {
+		return 0
+	}
+	res, err := n.f.sess.Client(d.auth).SetAttr(ctx, n.fh, d.sa, nil)
+	if err != nil && ctx.Err() != nil {
+		return syscall.EINTR
+	}
+	n.mu.Lock()
+	if n.w.attrs == d {
+		n.w.attrs = nil
+	}
+	n.mu.Unlock()
+	if err != nil {
+		n.f.log.Error("attribute change made through the open file failed", "path", n.path(), "err", err)
+		return errno(err)
+	}
+	n.fileAttr(res.Wcc.After)
+	return 0
+}
+
+// flushAttrs writes back the data and sends the deferred change, when
+// there is one (before a change or write that must land after it).
+func (n *node) flushAttrs(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	has := n.w.attrs != nil
+	n.mu.Unlock()
+	if !has {
+		return 0
+	}
+	if e := n.writeBack(ctx); e != 0 {
+		return e
+	}
+	return n.sendAttrs(ctx)
+}
