@@ -49,7 +49,7 @@ deploy/systemd/regionfs-edge.service) it reports READY=1 once it listens.`,
 				return err
 			}
 			return runEdge(cmd.Context(), e, cfg.Listen, func() {
-				notifyReady(cmd.Context(), log, "edge serving on "+cfg.Listen)
+				context.AfterFunc(cmd.Context(), notifyReady(log, "edge serving on "+cfg.Listen))
 			})
 		},
 	}

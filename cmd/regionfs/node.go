@@ -349,14 +349,17 @@ func (n *node) closeStorage() error {
 	return errors.Join(errs...)
 }
 
-// serveUntilDone runs the API until ctx ends, then closes the node; ready,
-// when set, is called once the API serves (every listener is bound before).
-func (n *node) serveUntilDone(ctx context.Context, ready func()) error {
+// serveUntilDone runs the API until ctx ends or the node is drained, then
+// closes the node; ready, when set, is called once the API serves (every
+// listener is bound before), and the function it returns once serving
+// stops, before the node closes.
+func (n *node) serveUntilDone(ctx context.Context, ready func() (stopping func())) error {
 	if err := n.startAPI(ctx); err != nil {
 		return err
 	}
+	stopping := func() {}
 	if ready != nil {
-		ready()
+		stopping = ready()
 	}
 	var drained <-chan struct{}
 	if n.lease != nil {
@@ -367,6 +370,7 @@ func (n *node) serveUntilDone(ctx context.Context, ready func()) error {
 	case <-drained:
 		n.log.Warn("drained: stopping and handing the region over")
 	}
+	stopping()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	return n.close(sctx)

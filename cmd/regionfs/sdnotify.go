@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,20 +35,20 @@ func sdNotify(state string) error {
 }
 
 // notifyReady tells systemd that the service is up (every listener bound and
-// serving) and, once ctx ends, that it is stopping. Errors are logged: a
-// service manager that cannot be told is not a reason to stop serving.
-func notifyReady(ctx context.Context, log *slog.Logger, status string) {
+// serving) and returns the function that tells it the service is stopping.
+// Errors are logged: a service manager that cannot be told is not a reason
+// to stop serving.
+func notifyReady(log *slog.Logger, status string) (stopping func()) {
 	if err := sdNotify("READY=1\nSTATUS=" + status); err != nil {
 		log.Warn("cannot tell systemd the service is ready", "err", err)
-		return
+		return func() {}
 	}
 	if os.Getenv(notifySocketEnv) == "" {
-		return
+		return func() {}
 	}
-	go func() {
-		<-ctx.Done()
+	return func() {
 		if err := sdNotify("STOPPING=1"); err != nil {
 			log.Warn("cannot tell systemd the service is stopping", "err", err)
 		}
-	}()
+	}
 }

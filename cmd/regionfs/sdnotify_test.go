@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -37,5 +38,36 @@ func TestSdNotify(t *testing.T) {
 	t.Setenv(notifySocketEnv, filepath.Join(t.TempDir(), "absent"))
 	if err := sdNotify("READY=1"); err == nil || !strings.Contains(err.Error(), notifySocketEnv) {
 		t.Errorf("a socket nobody listens on: %v", err)
+	}
+}
+
+// TestNotifyReadyStopping: READY=1 with the status, then STOPPING=1 when
+// the returned function runs (serve calls it when a signal or a drain
+// ends serving, before it closes the node).
+func TestNotifyReadyStopping(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t.Setenv(notifySocketEnv, name)
+	read := func() string {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 256)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	stopping := notifyReady(slog.New(slog.DiscardHandler), "serving")
+	if got := read(); got != "READY=1\nSTATUS=serving" {
+		t.Fatalf("ready: %q", got)
+	}
+	stopping()
+	if got := read(); got != "STOPPING=1" {
+		t.Fatalf("stopping: %q", got)
 	}
 }

@@ -46,8 +46,8 @@ API and every mount target serve, and STOPPING=1 when it shuts down.`,
 				return err
 			}
 			log.Info("region serving", "region", cfg.Region, "api", cfg.API.Listen, "nfs_port", cfg.NFS.Port, "data_dir", cfg.DataDir)
-			err = n.serveUntilDone(ctx, func() {
-				notifyReady(ctx, log, "region "+cfg.Region+" serving on "+cfg.API.Listen)
+			err = n.serveUntilDone(ctx, func() func() {
+				return notifyReady(log, "region "+cfg.Region+" serving on "+cfg.API.Listen)
 			})
 			log.Info("region stopped", "region", cfg.Region, "err", err)
 			return err
