@@ -44,9 +44,6 @@ func (e EFSRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Fail writes err as an EFS error of request r, under the request id the
 // response already carries (X-Amzn-Requestid) or a new one.
 func (e EFSRoutes) Fail(w http.ResponseWriter, r *http.Request, err error) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = NewRequestID()
-	}
+	reqID := RequestID(w)
 	Responder{Protocol: awsproto.RESTJSON, Service: awsproto.EFS, RequestID: reqID, Op: r.Method + " " + r.URL.Path, Log: e.Log}.Fail(w, err)
 }

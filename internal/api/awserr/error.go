@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Errors of the API layer itself. Domain packages keep their own sentinels
@@ -64,6 +65,18 @@ func (e *Error) PublicMessage() string { return e.Message }
 type Public interface {
 	error
 	PublicMessage() string
+}
+
+// RequestID returns the request id the response already carries
+// (X-Amzn-Requestid, which the region's API server sets), or gives the
+// response a new one.
+func RequestID(w http.ResponseWriter) string {
+	id := w.Header().Get("X-Amzn-Requestid")
+	if id == "" {
+		id = NewRequestID()
+		w.Header().Set("X-Amzn-Requestid", id)
+	}
+	return id
 }
 
 // NewRequestID returns a random UUID (version 4), the shape of AWS request

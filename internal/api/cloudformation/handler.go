@@ -69,11 +69,7 @@ func NewHandler(e *cfn.Engine, log *slog.Logger) *Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-		w.Header().Set("X-Amzn-Requestid", reqID)
-	}
+	reqID := awserr.RequestID(w)
 	p, err := decode(r)
 	if err != nil {
 		h.fail(w, r, reqID, "", err)

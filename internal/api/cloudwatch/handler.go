@@ -81,10 +81,7 @@ func NewHandler(m *monitor.Monitor, log *slog.Logger) *Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-	}
+	reqID := awserr.RequestID(w)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	p := awsproto.Detect(svc.Name, r, body)
 	rs := awserr.Responder{Protocol: p, Service: svc, RequestID: reqID, Log: h.log}

@@ -66,11 +66,7 @@ func NewHandler(r Region, log *slog.Logger) *Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-		w.Header().Set("X-Amzn-Requestid", reqID)
-	}
+	reqID := awserr.RequestID(w)
 	p, err := decode(req)
 	if err != nil {
 		h.fail(w, req, reqID, err)

@@ -84,11 +84,7 @@ func (rt *route) match(segs []string, trailing bool) (map[string]string, bool) {
 // ServeHTTP routes a request on its escaped path, so that labels may hold
 // percent-encoded "/" (ARNs).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-		w.Header().Set("X-Amzn-Requestid", reqID)
-	}
+	reqID := awserr.RequestID(w)
 	c := &call{h: h, w: w, req: req, reqID: reqID}
 	id, ok := sigv4.FromContext(req.Context())
 	if !ok {

@@ -56,11 +56,7 @@ func NewHandler(k *keys.Keys, log *slog.Logger) *Handler { return &Handler{k: k,
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-		w.Header().Set("X-Amzn-Requestid", reqID)
-	}
+	reqID := awserr.RequestID(w)
 	target := r.Header.Get("X-Amz-Target")
 	op, name, ok := strings.Cut(target, ".")
 	if r.Method != http.MethodPost || !ok || op != "TrentService" {

@@ -78,10 +78,7 @@ func NewHandler(s *notify.Service, log *slog.Logger) *Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := w.Header().Get("X-Amzn-Requestid")
-	if reqID == "" {
-		reqID = awserr.NewRequestID()
-	}
+	reqID := awserr.RequestID(w)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	rs := awserr.Responder{Protocol: awsproto.Query, Service: svc, RequestID: reqID, Log: h.log}
 	switch {
