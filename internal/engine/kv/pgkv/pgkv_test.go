@@ -491,3 +491,55 @@ func TestNodes(t *testing.T) {
 		t.Fatalf("after departure: %+v %v", ns, err)
 	}
 }
+
+// TestConcurrentCreateDatabase: the nodes of a new region start at the
+// same time and all create its database; every one of them opens it
+// (before the fix one of them failed with a unique violation in
+// pg_database: two CREATE DATABASE at the same time do not both say
+// 42P04).
+func TestConcurrentCreateDatabase(t *testing.T) {
+	url := pgURL(t)
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		b := make([]byte, 6)
+		rand.Read(b)
+		db := "t_create_" + hex.EncodeToString(b)
+		dbURL := strings.Replace(url, "/"+cfg.Database+"?", "/"+db+"?", 1)
+		if dbURL == url {
+			t.Fatalf("cannot put another database name into %s", url)
+		}
+		const nodes = 4
+		errs := make(chan error, nodes)
+		start := make(chan struct{})
+		for range nodes {
+			go func() {
+				<-start
+				s, err := pgkv.Open(ctx, pgkv.Options{URL: dbURL, CreateDatabase: true})
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for range nodes {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: %v", round, err)
+			}
+		}
+		admin := cfg.Copy()
+		admin.Database = "postgres"
+		c, err := pgx.ConnectConfig(ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", db, err)
+		}
+		c.Close(ctx)
+	}
+}

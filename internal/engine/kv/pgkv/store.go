@@ -130,7 +130,10 @@ func createDatabase(ctx context.Context, cc *pgx.ConnConfig) error {
 	}
 	defer ac.Close(ctx)
 	_, err = ac.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cc.Database}.Sanitize())
-	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42P04" { // created meanwhile
+	// Created meanwhile by another node: 42P04 (duplicate_database), or
+	// 23505 (unique_violation in pg_database) when both CREATE DATABASE
+	// ran at the same time.
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && (pe.Code == "42P04" || pe.Code == "23505") {
 		err = nil
 	}
 	if err != nil {
