@@ -351,17 +351,35 @@ func (fs *FS) loadPins() error {
 	return it.Error()
 }
 
-// sweepOrphans runs after an unclean shutdown: it removes temporary files
-// and block files that no file system holds (written by transactions that
-// never committed).
+// tempRemover is a block store that can leave partial writes behind (a
+// block directory's temporary files, an object store's unfinished
+// multipart uploads) and remove them.
+type tempRemover interface {
+	RemoveTemps(ctx context.Context) (int, error)
+}
+
+// sweepOrphans runs after an unclean shutdown, before any file system is
+// open: it removes partial writes and blocks that no file system holds
+// (written by transactions that never committed, such as the uploads of a
+// node killed before its metadata commit on a shared object store). On a
+// shared store it deletes only while Options.Valid holds (the domain may
+// belong to another node otherwise, who may have deduplicated against a
+// block it sees unreferenced here); what it leaves waits for the next
+// unclean open.
 func (e *Engine) sweepOrphans(ctx context.Context) error {
 	for _, d := range e.domains {
-		st, ok := d.blockStore().(*blocks.Dir)
-		if !ok || st == nil {
+		st := d.blockStore()
+		if st == nil {
 			continue
 		}
-		if _, err := st.RemoveTemps(ctx); err != nil {
-			return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
+		if tr, ok := st.(tempRemover); ok {
+			n, err := tr.RemoveTemps(ctx)
+			if err != nil {
+				return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
+			}
+			if n > 0 {
+				e.log.Info("removed partial block writes after an unclean shutdown", "domain", d.id, "count", n)
+			}
 		}
 		var orphans []blocks.ID
 		err := st.Walk(ctx, func(id blocks.ID) error {
@@ -384,7 +402,12 @@ func (e *Engine) sweepOrphans(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
 		}
-		for _, id := range orphans {
+		for i, id := range orphans {
+			if e.opts.Valid != nil && !e.opts.Valid(d.id) {
+				e.log.Warn("orphan sweep stopped: ownership not surely valid", "domain", d.id, "left", len(orphans)-i)
+				orphans = orphans[:i]
+				break
+			}
 			if err := st.Delete(ctx, id); err != nil {
 				return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
 			}

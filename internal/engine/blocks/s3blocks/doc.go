@@ -16,7 +16,9 @@
 // through the local Cache and verifies every block (hash and tag); a
 // corrupt cached copy is dropped and fetched again, a corrupt object is
 // ErrCorrupt. Has always asks the object store (a cached copy may outlive
-// a deletion by another node).
+// a deletion by another node). RemoveTemps aborts the unfinished multipart
+// uploads of the store's blocks (the engine's orphan sweep calls it after
+// an unclean stop).
 //
 // # Failures
 //

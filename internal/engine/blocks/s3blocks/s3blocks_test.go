@@ -368,3 +368,57 @@ func TestOutage(t *testing.T) {
 	}
 
 }
+
+// TestRemoveTemps: the unfinished multipart uploads of blocks of the
+// store's prefix (a writer killed mid-upload) are aborted; uploads under
+// another prefix are left alone.
+func TestRemoveTemps(t *testing.T) {
+	c := s3Config(t)
+	ctx := context.Background()
+	k := blockstest.Keys(t, false)
+	s := newStore(t, c, k, nil)
+	cl := client(t, c)
+	data := make([]byte, 1000)
+	rand.Read(data)
+	h := k.Hasher.Sum(data).String()
+	start := func(key string) {
+		t.Helper()
+		out, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &c.Bucket, Key: &key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int32(1)
+		if _, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: &c.Bucket, Key: &key, UploadId: out.UploadId,
+			PartNumber: &n, Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine, other := c.Prefix+"dom/"+h[2:4]+"/"+h, c.Prefix+"other/"+h[2:4]+"/"+h
+	start(mine)
+	start(other)
+	uploads := func(prefix string) int {
+		t.Helper()
+		out, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &c.Bucket, Prefix: &prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Uploads)
+	}
+	if a, b := uploads(c.Prefix+"dom/"), uploads(c.Prefix+"other/"); a != 1 || b != 1 {
+		t.Fatalf("uploads before: %d and %d, want 1 and 1", a, b)
+	}
+	n, err := s.RemoveTemps(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveTemps: %d, %v; want 1", n, err)
+	}
+	if a, b := uploads(c.Prefix+"dom/"), uploads(c.Prefix+"other/"); a != 0 || b != 1 {
+		t.Fatalf("uploads after: %d and %d, want 0 and 1", a, b)
+	}
+	if n, err := s.RemoveTemps(ctx); err != nil || n != 0 {
+		t.Fatalf("second RemoveTemps: %d, %v; want 0", n, err)
+	}
+	var ids int
+	if err := s.Walk(ctx, func(blocks.ID) error { ids++; return nil }); err != nil || ids != 0 {
+		t.Fatalf("Walk after aborting: %d ids, %v", ids, err)
+	}
+}

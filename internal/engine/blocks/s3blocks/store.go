@@ -394,6 +394,52 @@ func (s *Store) Walk(ctx context.Context, fn func(blocks.ID) error) error {
 	}
 }
 
+// RemoveTemps aborts the unfinished multipart uploads of blocks under the
+// prefix (those of a writer that died mid-upload: their parts are stored,
+// and billed, until aborted) and reports how many. The engine calls it
+// while no writer of the store's domain runs.
+func (s *Store) RemoveTemps(ctx context.Context) (int, error) {
+	n := 0
+	var keyMarker, uploadMarker *string
+	for {
+		var out *s3.ListMultipartUploadsOutput
+		err := s.retry(ctx, "list multipart uploads", blocks.ID{}, func(ctx context.Context) error {
+			var err error
+			out, err = s.c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
+				Bucket: &s.bucket, Prefix: aws.String(s.prefix), KeyMarker: keyMarker, UploadIdMarker: uploadMarker,
+			})
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("s3blocks: list multipart uploads %s/%s: %w", s.bucket, s.prefix, err)
+		}
+		for _, u := range out.Uploads {
+			k := aws.ToString(u.Key)
+			if strings.Count(strings.TrimPrefix(k, s.prefix), "/") != 1 {
+				continue // another domain's prefix below ours
+			}
+			if _, err := blocks.ParseID(path.Base(k)); err != nil {
+				continue
+			}
+			err := s.retry(ctx, "abort multipart upload", blocks.ID{}, func(ctx context.Context) error {
+				_, err := s.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: u.Key, UploadId: u.UploadId})
+				if notFound(err) {
+					return nil
+				}
+				return err
+			})
+			if err != nil {
+				return n, fmt.Errorf("s3blocks: abort multipart upload of %s: %w", k, err)
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) || (out.NextKeyMarker == nil && out.NextUploadIdMarker == nil) {
+			return n, nil
+		}
+		keyMarker, uploadMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
 // Stats returns the store's counters.
 func (s *Store) Stats() blocks.Stats {
 	return blocks.Stats{
