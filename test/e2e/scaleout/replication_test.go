@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -117,6 +118,36 @@ func replContent(i int) []byte {
 // throughout; at the end the replica is the source, byte for byte, and the
 // replication is ENABLED on both sides.
 func TestReplicationResumesAfterTakeover(t *testing.T) {
+	replicationAcrossHandovers(t, func(t *testing.T, r *replRegion) { r.nodes[0].Kill9() })
+}
+
+// TestReplicationResumesAfterDrain: as TestReplicationResumesAfterTakeover,
+// but the owners are drained (`regionfs cluster drain`) while the
+// replication runs instead of killed: the drained source owner stops
+// cleanly in the middle of shipping, the drained destination owner in the
+// middle of applying, and their standbys carry on.
+func TestReplicationResumesAfterDrain(t *testing.T) {
+	replicationAcrossHandovers(t, func(t *testing.T, r *replRegion) {
+		t.Helper()
+		a := r.nodes[0]
+		if out, err := exec.Command(a.Args[0], "cluster", "drain", "--config", a.cfg).CombinedOutput(); err != nil {
+			t.Fatalf("%s: cluster drain: %v\n%s", r.name, err, out)
+		}
+		if ended, err := a.Wait(60 * time.Second); !ended {
+			t.Fatalf("%s: drained node-a still runs after 60 s\n%s", r.name, tail(a.logText(), 40))
+		} else if err != nil {
+			t.Fatalf("%s: drained node-a exited with %v\n%s", r.name, err, tail(a.logText(), 40))
+		}
+	})
+}
+
+// replicationAcrossHandovers runs a replication from us-east-1 to
+// us-west-2 (two nodes each) under a writer, hands the source region over
+// (handover ends its owner, node-a), then the destination region, and
+// checks that shipping and apply resumed on the new owners and that the
+// replica converges to the source, with the replication ENABLED
+// throughout.
+func replicationAcrossHandovers(t *testing.T, handover func(t *testing.T, r *replRegion)) {
 	bin := testkit.BuildRegionfs(t)
 	src := newReplRegion(t, bin, "us-east-1", "127.174", "c", "us-west-2", "127.175")
 	dst := newReplRegion(t, bin, "us-west-2", "127.175", "d", "us-east-1", "127.174")
@@ -228,30 +259,30 @@ func TestReplicationResumesAfterTakeover(t *testing.T) {
 		})
 	}
 
-	// Replication runs before the kill.
+	// Replication runs before the handover.
 	waitAcked(30)
 	replicaHas(10)
 
-	// The source's owner dies mid-write.
+	// The source's owner goes mid-write.
 	killed := time.Now()
-	src.nodes[0].Kill9()
+	handover(t, src)
 	before := acked()
 	waitAcked(before + 30)
 	waitLog(t, src.nodes[1], "took the region over")
-	t.Logf("source takeover: writes resumed; %d files acknowledged before kill -9, %d %v later", before, acked(), time.Since(killed).Round(time.Millisecond))
+	t.Logf("source takeover: writes resumed; %d files acknowledged before the owner went, %d %v later", before, acked(), time.Since(killed).Round(time.Millisecond))
 	// Shipping resumed on the new owner: the replica gets files written
-	// after the kill.
+	// after the handover.
 	replicaHas(before + 20)
-	t.Logf("replica has files written after the source's takeover %v after the kill", time.Since(killed).Round(time.Millisecond))
+	t.Logf("replica has files written after the source's takeover %v after the owner went", time.Since(killed).Round(time.Millisecond))
 
-	// The destination's owner dies while changes arrive.
+	// The destination's owner goes while changes arrive.
 	killed = time.Now()
-	dst.nodes[0].Kill9()
+	handover(t, dst)
 	before = acked()
 	waitAcked(before + 30)
 	waitLog(t, dst.nodes[1], "took the region over")
 	replicaHas(before + 20)
-	t.Logf("destination takeover: replica has files written after it %v after the kill", time.Since(killed).Round(time.Millisecond))
+	t.Logf("destination takeover: replica has files written after it %v after the owner went", time.Since(killed).Round(time.Millisecond))
 
 	close(stop)
 	if err := <-writerDone; err != nil {
