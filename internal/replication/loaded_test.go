@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -46,7 +48,16 @@ func TestUnknownReplicationBeforeLoaded(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Control-plane calls wait too: "no such configuration" from a
+	// region that has not loaded its configurations would be believed.
+	var ce *CallError
+	if err := a.n.Call(ctx, b.name, "delete", map[string]string{"ID": "r1"}, nil); !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("peer call to a region still loading its configurations: %v", err)
+	}
 	b.n.Loaded()
+	if err := a.n.Call(ctx, b.name, "delete", map[string]string{"ID": "r1"}, nil); err != nil {
+		t.Fatalf("peer call once loaded: %v", err)
+	}
 	testkit.WaitFor(t, "source to learn its replication is unknown at the destination", 20*time.Second, func() bool {
 		g := a.hooks.sourceGone()
 		return len(g) == 1 && g[0] == "r1 promoted=false epoch=0 recovery=0"

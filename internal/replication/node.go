@@ -479,6 +479,13 @@ func (n *Node) serveCall(w http.ResponseWriter, r *http.Request) {
 		writeCallError(w, &CallError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "peer authentication failed"})
 		return
 	}
+	if n.hooks() != nil && !n.loaded.Load() {
+		// Not knowing a configuration yet is not its absence: a delete
+		// answered "not found" now would end the caller's half for good.
+		writeCallError(w, &CallError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable",
+			Message: "starting: replication configurations not loaded yet"})
+		return
+	}
 	var out []byte
 	switch method := r.PathValue("method"); {
 	case method == callCanary:
