@@ -49,6 +49,22 @@ func targetURL(a netip.AddrPort, path string) string {
 	return fmt.Sprintf("nfs://%s%s?nfsport=%d&mountport=%d&version=3", a.Addr(), path, a.Port(), a.Port())
 }
 
+// targetFS opens an engine on d (closed when the test ends) and creates
+// the file system fs-0123456789abcdef0 the targets serve.
+func targetFS(t *testing.T, d disk.FS) *engine.FS {
+	t.Helper()
+	e, err := engine.Open(context.Background(), engine.Options{KV: kv.NewMemory(), Disk: d, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	fs, err := e.CreateFS(context.Background(), "fs-0123456789abcdef0", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
 func TestTargets(t *testing.T) {
 	nfsCp := testkit.NeedTool(t, "nfs-cp")
 	nfsLs := testkit.NeedTool(t, "nfs-ls")
@@ -57,15 +73,7 @@ func TestTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: d, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	fs, err := e.CreateFS(ctx, "fs-0123456789abcdef0", engine.FSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := targetFS(t, d)
 	reg := prometheus.NewRegistry()
 	m := NewTargets(TargetsOptions{Registerer: reg})
 	defer m.Shutdown(ctx)
@@ -164,15 +172,7 @@ func TestTargets(t *testing.T) {
 // refuses plain-text MOUNT, also for libnfs.
 func TestTargetsTLS(t *testing.T) {
 	ctx := context.Background()
-	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	fs, err := e.CreateFS(ctx, "fs-0123456789abcdef0", engine.FSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := targetFS(t, disk.NewMem())
 	ca, err := tlsca.Open(t.TempDir(), "test NFS CA")
 	if err != nil {
 		t.Fatal(err)
