@@ -33,6 +33,19 @@ type region struct {
 	aws    string
 }
 
+// startPair starts us-east-1 and us-west-2, replicating to each other, on
+// 127.71 and 127.72 (it needs the aws CLI and nfs-cat).
+func startPair(t *testing.T) (east, west *region) {
+	t.Helper()
+	testkit.NeedTool(t, "aws")
+	testkit.NeedTool(t, "nfs-cat")
+	bin := testkit.BuildRegionfs(t)
+	dir := t.TempDir()
+	east = startRegion(t, bin, dir, "us-east-1", "127.71", "a", "us-west-2", "127.72")
+	west = startRegion(t, bin, dir, "us-west-2", "127.72", "b", "us-east-1", "127.71")
+	return east, west
+}
+
 func startRegion(t *testing.T, bin, dir, name, net, id, peer, peerNet string) *region {
 	t.Helper()
 	rd := filepath.Join(dir, name)

@@ -17,12 +17,7 @@ import (
 // up; a key scheduled for deletion behaves the same, and a canceled
 // deletion restores the file system.
 func TestCustomerKeyEncryptsReplica(t *testing.T) {
-	testkit.NeedTool(t, "aws")
-	testkit.NeedTool(t, "nfs-cat")
-	bin := testkit.BuildRegionfs(t)
-	dir := t.TempDir()
-	east := startRegion(t, bin, dir, "us-east-1", "127.71", "a", "us-west-2", "127.72")
-	west := startRegion(t, bin, dir, "us-west-2", "127.72", "b", "us-east-1", "127.71")
+	east, west := startPair(t)
 
 	key := west.must("kms", "create-key", "--description", "DR replica key", "--query", "KeyMetadata.KeyId")
 	keyARN := "arn:aws:kms:us-west-2:123456789012:key/" + key

@@ -58,12 +58,7 @@ Outputs:
 // and deleting the stack removes the replication configuration before the
 // file system (the replica stays in us-west-2, as on AWS).
 func TestSeedTemplate(t *testing.T) {
-	testkit.NeedTool(t, "aws")
-	testkit.NeedTool(t, "nfs-cat")
-	bin := testkit.BuildRegionfs(t)
-	dir := t.TempDir()
-	east := startRegion(t, bin, dir, "us-east-1", "127.71", "a", "us-west-2", "127.72")
-	west := startRegion(t, bin, dir, "us-west-2", "127.72", "b", "us-east-1", "127.71")
+	east, west := startPair(t)
 	tpl := filepath.Join(t.TempDir(), "seed.yaml")
 	if err := os.WriteFile(tpl, []byte(seedTemplate), 0o600); err != nil {
 		t.Fatal(err)
