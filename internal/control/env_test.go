@@ -14,6 +14,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -70,18 +71,8 @@ type env struct {
 
 func newEnv(t *testing.T, mods ...func(*control.Options)) *env {
 	t.Helper()
-	k1, err := kms.Generate("1234abcd-12ab-34cd-56ef-1234567890ab", control.DefaultKMSKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := kms.Generate("mrk-0123456789abcdef0123456789abcdef", "alias/other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := kms.New(k1, k2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := kmstest.Ring(t, kmstest.Key(t, "1234abcd-12ab-34cd-56ef-1234567890ab", control.DefaultKMSKey),
+		kmstest.Key(t, "mrk-0123456789abcdef0123456789abcdef", "alias/other"))
 	v := &env{t: t, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, mts: controltest.NewMountTargets(),
 		clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	v.opts = control.Options{Region: regionInfo(), Keyring: ring, NFSPort: nfsPort, Logger: slog.New(slog.DiscardHandler)}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
@@ -23,14 +24,7 @@ type env struct {
 
 func newEnv(t testing.TB, mods ...func(*Options)) *env {
 	t.Helper()
-	key, err := kms.Generate("test-key", "alias/aws/elasticfilesystem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := kms.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := kmstest.Keyring(t, "test-key", "alias/aws/elasticfilesystem")
 	v := &env{t: t, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring}
 	v.opts = Options{
 		Keyring: ring, GCInterval: time.Hour, MergeDelay: time.Hour,

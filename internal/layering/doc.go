@@ -18,8 +18,9 @@
 //	 2 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
 //	     internal/nfs/rpc internal/nfs/proto
-//	 3 backends: seam implementations and conformance suites, the NFS client
-//	     internal/engine/kv/... internal/engine/blocks/... internal/nfs/client
+//	 3 backends: seam implementations and conformance suites, test keyrings, the NFS client
+//	     internal/engine/kv/... internal/engine/blocks/...
+//	     internal/engine/kms/kmstest internal/nfs/client
 //	 4 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
 //	     internal/engine
 //	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats; and replication: journal shipping between regions, promotion, fencing, no AWS (neither imports the other)

@@ -19,6 +19,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/replication/faultproxy"
 	"github.com/regionfs/regionfs/internal/testkit"
@@ -105,14 +106,7 @@ func startPair(a, b *region) {
 
 func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
 	t.Helper()
-	key, err := kms.Generate("key-"+name, "alias/aws/elasticfilesystem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := kms.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := kmstest.Keyring(t, "key-"+name, "alias/aws/elasticfilesystem")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ import (
 	"github.com/regionfs/regionfs/internal/control/network"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
-	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/serve"
 	"github.com/regionfs/regionfs/internal/testkit"
@@ -61,14 +61,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	def, err := kms.Generate("cdeb22c5-ef31-629d-bed1-063e81a1f3c0", control.DefaultKMSKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := kms.New(def)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := kmstest.Keyring(t, "cdeb22c5-ef31-629d-bed1-063e81a1f3c0", control.DefaultKMSKey)
 	if err := ring.Attach(filepath.Join(t.TempDir(), "kms", "keyring.json")); err != nil {
 		t.Fatal(err)
 	}

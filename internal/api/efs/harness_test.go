@@ -24,6 +24,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -80,21 +81,11 @@ type server struct {
 func newServer(t testing.TB, mods ...func(*control.Options)) *server {
 	t.Helper()
 	ctx := context.Background()
-	k, err := kms.Generate(defaultKey, control.DefaultKMSKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := kms.Generate("mrk-0123456789abcdef0123456789abcdef", "alias/team")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := kms.New(k, k2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := kmstest.Ring(t, kmstest.Key(t, defaultKey, control.DefaultKMSKey), kmstest.Key(t, "mrk-0123456789abcdef0123456789abcdef", "alias/team"))
 	log := slog.New(slog.DiscardHandler)
 	s := &server{t: t, kv: kv.NewMemory(), mts: controltest.NewMountTargets(), ring: ring,
 		clock: testkit.NewClock(time.Now().UTC().Truncate(time.Millisecond))}
+	var err error
 	s.engine, err = engine.Open(ctx, engine.Options{KV: s.kv, Disk: disk.NewMem(), Keyring: ring, Logger: log,
 		GCInterval: time.Hour, MergeDelay: time.Hour, OnFatal: func(err error) { t.Errorf("fatal storage error: %v", err) }})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/replication"
 	"github.com/regionfs/regionfs/internal/serve"
@@ -64,14 +65,7 @@ func newPair(t *testing.T) (a, b *region) {
 
 func newRegion(t *testing.T, name string) *region {
 	t.Helper()
-	key, err := kms.Generate("key-"+name, control.DefaultKMSKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := kms.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := kmstest.Keyring(t, "key-"+name, control.DefaultKMSKey)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
