@@ -2,13 +2,12 @@ package cloudformation
 
 import (
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // FuzzRequests: any form body gets a well-formed answer below 500, never a
@@ -35,10 +34,7 @@ func FuzzRequests(f *testing.F) {
 	h := NewHandler(e, slog.New(slog.DiscardHandler))
 	h.SettleWait = 0
 	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		w := testkit.PostForm(h, body)
 		if w.Code >= 500 {
 			t.Fatalf("%q → %d %s", body, w.Code, w.Body.String())
 		}

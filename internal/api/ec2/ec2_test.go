@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/regionfs/regionfs/internal/api/awserr"
-	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -316,10 +316,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("Action=DescribeRegions&RegionName.1=us-east-1&Filter.1.Name=endpoint&Filter.1.Value.1=127.*&AllRegions=true")
 	h := NewHandler(testRegion(), slog.New(slog.DiscardHandler))
 	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		w := testkit.PostForm(h, body)
 		if w.Code != 200 && !strings.Contains(w.Body.String(), "<Response><Errors><Error><Code>") {
 			t.Fatalf("%d without an EC2 error body: %s", w.Code, w.Body.String())
 		}

@@ -2,13 +2,11 @@ package ec2
 
 import (
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/control/network"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // FuzzSecurityGroupRequests: any form body sent to the security-group
@@ -32,10 +30,7 @@ func FuzzSecurityGroupRequests(f *testing.F) {
 	h := NewHandler(testRegion(), slog.New(slog.DiscardHandler))
 	h.SetNetwork(nw, func(string) []string { return nil })
 	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		w := testkit.PostForm(h, body)
 		if w.Code >= 500 {
 			t.Fatalf("%q → %d %s", body, w.Code, w.Body.String())
 		}

@@ -1,13 +1,12 @@
 package sns
 
 import (
-	"bytes"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/monitor/notify"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // FuzzRequests feeds arbitrary query requests to the SNS handler: a result
@@ -29,10 +28,7 @@ func FuzzRequests(f *testing.F) {
 	defer ns.Close()
 	h := NewHandler(ns, slog.New(slog.DiscardHandler))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		w := testkit.PostForm(h, string(body))
 		if w.Code >= 500 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
