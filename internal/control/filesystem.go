@@ -57,16 +57,12 @@ func (r *Region) CreateFileSystem(ctx context.Context, in CreateFileSystemInput)
 	if err := checkTags(in.Tags); err != nil {
 		return FileSystem{}, err
 	}
-	var azID string
-	if in.AvailabilityZoneName != "" {
-		id, ok := r.zoneID(in.AvailabilityZoneName)
-		if !ok {
-			return FileSystem{}, errorf(ErrUnsupportedAvailabilityZone, "Availability zone '%s' is not supported in region %s.", clip(in.AvailabilityZoneName), r.o.Region.Name)
-		}
-		azID = id
-		if perf == PerformanceMaxIO {
-			return FileSystem{}, badRequest("One Zone file systems support only the generalPurpose performance mode.")
-		}
+	azID, err := r.oneZoneID(in.AvailabilityZoneName)
+	if err != nil {
+		return FileSystem{}, err
+	}
+	if in.AvailabilityZoneName != "" && perf == PerformanceMaxIO {
+		return FileSystem{}, badRequest("One Zone file systems support only the generalPurpose performance mode.")
 	}
 	var key kms.Key
 	if in.KMSKeyID != "" && !in.Encrypted {
@@ -92,8 +88,8 @@ func (r *Region) CreateFileSystem(ctx context.Context, in CreateFileSystemInput)
 		e.ResourceID = id
 		return FileSystem{}, e
 	}
-	if len(r.fss) >= r.o.MaxFileSystems {
-		return FileSystem{}, errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
+	if err := r.checkFSLimitLocked(); err != nil {
+		return FileSystem{}, err
 	}
 	now := r.now()
 	f := &fsRecord{

@@ -392,6 +392,28 @@ func (r *Region) securityGroup(id string) (SecurityGroup, bool) {
 }
 
 // zoneID returns the id of availability zone name, if the region has it.
+// oneZoneID returns the id of availability zone name for a One Zone file
+// system ("" for a regional one, name ""), or ErrUnsupportedAvailabilityZone.
+func (r *Region) oneZoneID(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	id, ok := r.zoneID(name)
+	if !ok {
+		return "", errorf(ErrUnsupportedAvailabilityZone, "Availability zone '%s' is not supported in region %s.", clip(name), r.o.Region.Name)
+	}
+	return id, nil
+}
+
+// checkFSLimitLocked refuses a new file system once the region has
+// MaxFileSystems.
+func (r *Region) checkFSLimitLocked() error {
+	if len(r.fss) >= r.o.MaxFileSystems {
+		return errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
+	}
+	return nil
+}
+
 func (r *Region) zoneID(name string) (string, bool) {
 	for _, s := range r.o.Region.Subnets {
 		if s.AvailabilityZone == name {

@@ -57,13 +57,9 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 	if err != nil {
 		return FileSystem{}, err
 	}
-	var azID string
-	if in.AvailabilityZoneName != "" {
-		id, ok := r.zoneID(in.AvailabilityZoneName)
-		if !ok {
-			return FileSystem{}, errorf(ErrUnsupportedAvailabilityZone, "Availability zone '%s' is not supported in region %s.", clip(in.AvailabilityZoneName), r.o.Region.Name)
-		}
-		azID = id
+	azID, err := r.oneZoneID(in.AvailabilityZoneName)
+	if err != nil {
+		return FileSystem{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -74,8 +70,8 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 	if id, ok := r.tokens[in.CreationToken]; ok {
 		return r.describeFSLocked(r.fss[id], counts), nil
 	}
-	if len(r.fss) >= r.o.MaxFileSystems {
-		return FileSystem{}, errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
+	if err := r.checkFSLimitLocked(); err != nil {
+		return FileSystem{}, err
 	}
 	now := r.now()
 	f := &fsRecord{
@@ -237,8 +233,8 @@ func (r *Region) clone(ctx context.Context, ref string, writable bool, tags func
 		if f.State != StateAvailable && f.State != StateUpdating {
 			return nil, "", wrongFSState(f.ID, f.State)
 		}
-		if len(r.fss) >= r.o.MaxFileSystems {
-			return nil, "", errorf(ErrFileSystemLimitExceeded, "The account has reached the limit of %d file systems in region %s.", r.o.MaxFileSystems, r.o.Region.Name)
+		if err := r.checkFSLimitLocked(); err != nil {
+			return nil, "", err
 		}
 		now := r.now()
 		id := r.newIDLocked(fsPrefix)
