@@ -75,8 +75,21 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 }
 
 // run is the committer loop.
+//
+// Groups of client mutations are pipelined: while one group's sync is
+// under way (the finisher waits for it), the committer runs the
+// operations that arrive against the next group's batch, and commits that
+// batch as soon as the sync is done (or the group is full), so that the
+// transactions' CPU overlaps the sync and one sync still covers what
+// arrived during the previous one. The finisher answers each group's
+// callers, in order, only once it is durable. Any other operation
+// (replica apply, snapshots, mode changes, maintenance: they read the
+// durable mark or act outside the store) waits until every pipelined
+// group is durable and answered, and runs in a group of its own kind
+// synchronously.
 func (fs *FS) run() {
 	fs.pipe = make(chan *pending, pipeDepth)
+	fs.synced = make(chan struct{}, 1)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -86,7 +99,14 @@ func (fs *FS) run() {
 				continue
 			}
 			fs.finishGroup(p)
+			if !p.start.IsZero() {
+				fs.lastCommit.Store(int64(time.Since(p.start)))
+			}
 			fs.piped.Add(-1)
+			select {
+			case fs.synced <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	defer func() {
@@ -94,60 +114,109 @@ func (fs *FS) run() {
 		<-finished
 		close(fs.done)
 	}()
-	group := make([]*op, 0, fs.e.opts.MaxGroup)
+	maxGroup := fs.e.opts.MaxGroup
 	// prev is the size of the last group, peak the largest of the recent
-	// ones, last how long the last commit took: see the wait below.
+	// ones: see the wait below.
 	var prev, peak, peakAge int
-	var last time.Duration
+	var next *op // taken from the queue, not yet run
 	for {
-		group = group[:0]
-		select {
-		case o := <-fs.queue:
-			group = append(group, o)
-		case <-fs.stop:
-			// Nothing can be queued after stop: drain what was.
-			for {
-				select {
-				case o := <-fs.queue:
-					fs.commitGroup([]*op{o})
-				default:
-					return
-				}
-			}
-		}
-		if prev > 1 && peak > 1 {
-			// Several submitters are active (the last group had more than
-			// one operation), and some are between a reply and their next
-			// call: wait a little (at most half a commit) for up to as
-			// many as the recent peak, so that one sync covers them all
-			// instead of every other one. A lone submitter never waits.
-			t := time.NewTimer(min(last/2, maxGroupWait))
-		wait:
-			for len(group) < min(peak, cap(group)) {
-				select {
-				case o := <-fs.queue:
-					group = append(group, o)
-				case <-t.C:
-					break wait
-				}
-			}
-			t.Stop()
-		}
-	collect:
-		for len(group) < cap(group) {
+		o := next
+		next = nil
+		if o == nil {
 			select {
-			case o := <-fs.queue:
-				group = append(group, o)
-			default:
-				break collect
+			case o = <-fs.queue:
+			case <-fs.stop:
+				// Nothing can be queued after stop: drain what was.
+				for {
+					select {
+					case o := <-fs.queue:
+						fs.commitGroup([]*op{o})
+					default:
+						return
+					}
+				}
 			}
 		}
-		start := time.Now()
-		fs.commitGroup(group)
-		last, prev = time.Since(start), len(group)
-		if peakAge++; len(group) >= peak || peakAge > 64 {
-			peak, peakAge = len(group), 0
+		if o.kind != opMutate {
+			// Others of its kind queued now share its group.
+			group := []*op{o}
+		others:
+			for len(group) < maxGroup {
+				select {
+				case o := <-fs.queue:
+					if o.kind == opMutate {
+						next = o
+						break others
+					}
+					group = append(group, o)
+				default:
+					break others
+				}
+			}
+			fs.commitGroup(group)
+			continue
 		}
+		p := fs.beginGroup()
+		fs.addOp(p, o)
+		var timer *time.Timer
+		var deadline <-chan time.Time
+	collect:
+		for len(p.group) < maxGroup {
+			if timer == nil && fs.piped.Load() == 0 && prev > 1 && peak > 1 {
+				// Several submitters are active (the last group had more
+				// than one operation), and some are between a reply and
+				// their next call: once no sync is under way, wait a
+				// little (at most half a commit) for up to as many as the
+				// recent peak, so that one sync covers them all instead of
+				// every other one. A lone submitter never waits.
+				timer = time.NewTimer(min(time.Duration(fs.lastCommit.Load())/2, maxGroupWait))
+				deadline = timer.C
+			}
+			switch {
+			case fs.piped.Load() > 0:
+				// The previous group syncs: run what arrives meanwhile.
+				select {
+				case o := <-fs.queue:
+					if o.kind != opMutate {
+						next = o
+						break collect
+					}
+					fs.addOp(p, o)
+				case <-fs.synced:
+				}
+			case deadline != nil && len(p.group) < peak:
+				select {
+				case o := <-fs.queue:
+					if o.kind != opMutate {
+						next = o
+						break collect
+					}
+					fs.addOp(p, o)
+				case <-fs.synced:
+				case <-deadline:
+					deadline = nil
+				}
+			default:
+				select {
+				case o := <-fs.queue:
+					if o.kind != opMutate {
+						next = o
+						break collect
+					}
+					fs.addOp(p, o)
+				default:
+					break collect
+				}
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		prev = len(p.group)
+		if peakAge++; prev >= peak || peakAge > 64 {
+			peak, peakAge = prev, 0
+		}
+		fs.endGroup(p, true)
 	}
 }
 
@@ -156,7 +225,7 @@ func (fs *FS) run() {
 const maxGroupWait = 500 * time.Microsecond
 
 // pipeDepth bounds the groups committed and waiting for their sync.
-const pipeDepth = 16
+const pipeDepth = 4
 
 // pending is a group committed to the store whose sync may not be done
 // yet: the finisher waits for it, then answers the group's callers. A
@@ -171,58 +240,55 @@ type pending struct {
 	barrier chan struct{}
 }
 
-// commitGroup runs the operations of a group against one batch, each as its
-// own journaled transaction, and commits them with one synced write.
-//
-// A group of client mutations only is pipelined: once its batch is applied
-// (visible to readers, its sync started) the committer goes on with the
-// next group while the finisher waits for the sync and answers the callers,
-// in order, only once the group is durable; the store shares one sync
-// between the groups waiting for it (kv.AsyncBatch). Anything else (replica
-// apply, snapshots, mode changes and maintenance, which read the durable
-// mark or act outside the store) first waits for every pipelined group to
-// be durable and answered, and runs synchronously as before.
+// commitGroup runs a group of operations that are not pipelined (see run)
+// once every pipelined group is durable, each as its own journaled
+// transaction against one batch, commits them with one synced write and
+// answers them.
 func (fs *FS) commitGroup(group []*op) {
-	pipelined := true
+	fs.drain()
+	p := fs.beginGroup()
 	for _, o := range group {
-		if o.kind != opMutate {
-			pipelined = false
-		}
+		fs.addOp(p, o)
 	}
-	if !pipelined {
-		fs.drain()
-	}
-	p := &pending{group: slices.Clone(group)}
+	fs.endGroup(p, false)
+}
+
+// beginGroup starts a group against a new batch.
+func (fs *FS) beginGroup() *pending {
+	return &pending{b: fs.e.kv.NewBatch(), seq: fs.lastSeq}
+}
+
+// addOp runs o as the group's next transaction.
+func (fs *FS) addOp(p *pending, o *op) {
+	p.group = append(p.group, o)
 	if err := fs.e.Err(); err != nil {
-		for _, o := range group {
-			o.err = err
-		}
-		fs.answer(p.group)
+		o.err = err
 		return
 	}
-	p.b = fs.e.kv.NewBatch()
-	seq := fs.lastSeq
-	for _, o := range group {
-		tx := fs.newTxn(p.b, seq+1)
-		o.err = fs.runTxn(tx, o)
-		// Blocks this transaction wrote or needs stay in flight until the
-		// commit.
-		o.inflight = append(o.inflight, tx.put...)
-		o.inflight = append(o.inflight, tx.hold...)
-		if o.err != nil {
-			fs.releaseUnused(tx.put, nil)
-			continue
-		}
-		switch {
-		case tx.rec != nil:
-			seq = tx.rec.Seq
-			o.seq = seq
-		case tx.advance > seq:
-			seq = tx.advance
-		}
-		p.txs = append(p.txs, tx)
+	tx := fs.newTxn(p.b, p.seq+1)
+	o.err = fs.runTxn(tx, o)
+	// Blocks this transaction wrote or needs stay in flight until the
+	// commit.
+	o.inflight = append(o.inflight, tx.put...)
+	o.inflight = append(o.inflight, tx.hold...)
+	if o.err != nil {
+		fs.releaseUnused(tx.put, nil)
+		return
 	}
-	p.seq = seq
+	switch {
+	case tx.rec != nil:
+		p.seq = tx.rec.Seq
+		o.seq = p.seq
+	case tx.advance > p.seq:
+		p.seq = tx.advance
+	}
+	p.txs = append(p.txs, tx)
+}
+
+// endGroup commits the group's batch with one synced write. A pipelined
+// group goes to the finisher once applied; any other is waited for and
+// answered here.
+func (fs *FS) endGroup(p *pending, pipelined bool) {
 	if !p.b.Empty() {
 		p.start = time.Now()
 		if err := fs.syncBlocks(); err != nil {
@@ -247,7 +313,7 @@ func (fs *FS) commitGroup(group []*op) {
 		}
 	}
 	// The next group reads this one's writes and allocates after it.
-	fs.lastSeq = seq
+	fs.lastSeq = p.seq
 	for _, tx := range p.txs {
 		for _, f := range tx.onCommit {
 			f()
@@ -255,6 +321,9 @@ func (fs *FS) commitGroup(group []*op) {
 	}
 	if !pipelined {
 		fs.finishGroup(p)
+		if !p.start.IsZero() {
+			fs.lastCommit.Store(int64(time.Since(p.start)))
+		}
 		return
 	}
 	fs.piped.Add(1)

@@ -44,8 +44,12 @@ type FS struct {
 	retryHold []blocks.ID
 	// pipe: groups committed and waiting for their sync, to the finisher
 	// (see commitGroup); piped counts them.
-	pipe  chan *pending
-	piped atomic.Int64
+	pipe   chan *pending
+	piped  atomic.Int64
+	synced chan struct{} // the finisher answered a group
+	// lastCommit: how long the last group took from its commit to its
+	// answer (ns)
+	lastCommit atomic.Int64
 
 	// Published state, readable by anyone.
 	durable  atomic.Uint64
