@@ -29,21 +29,31 @@ func (c Cred) inGroup(gid uint32) bool { return c.GID == gid || slices.Contains(
 func (c Cred) isRoot() bool { return c.UID == 0 }
 
 // granted returns which of the access bits c holds on n.
-func (c Cred) granted(n *inode) uint32 {
+func (c Cred) granted(n *inode) uint32 { return c.grantedBy(n.typ, n.mode, n.uid, n.gid) }
+
+// Granted returns which of the access bits (AccessRead, AccessWrite,
+// AccessExec) c holds by the mode bits of a file with attributes a: root
+// may read and write anything and execute what anyone may execute (or
+// search any directory); others get the owner's, the group's or everyone's
+// bits. It is the mode check alone, without the owner's right to read and
+// write its open files that Read and Write add.
+func (c Cred) Granted(a *Attr) uint32 { return c.grantedBy(a.Type, a.Mode, a.UID, a.GID) }
+
+func (c Cred) grantedBy(typ FileType, mode, uid, gid uint32) uint32 {
 	if c.isRoot() {
 		g := uint32(AccessRead | AccessWrite)
-		if n.typ == TypeDir || n.mode&0o111 != 0 {
+		if typ == TypeDir || mode&0o111 != 0 {
 			g |= AccessExec
 		}
 		return g
 	}
 	switch {
-	case c.UID == n.uid:
-		return (n.mode >> 6) & 7
-	case c.inGroup(n.gid):
-		return (n.mode >> 3) & 7
+	case c.UID == uid:
+		return (mode >> 6) & 7
+	case c.inGroup(gid):
+		return (mode >> 3) & 7
 	default:
-		return n.mode & 7
+		return mode & 7
 	}
 }
 

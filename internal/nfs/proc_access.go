@@ -1,8 +1,6 @@
 package nfs
 
 import (
-	"slices"
-
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
@@ -28,7 +26,7 @@ func procAccess(r *request) (proto.Message, error) {
 	}
 	at, err := t.stat(r.ctx, r.s)
 	if err == nil {
-		granted := modeAccess(t.cred, &at)
+		granted := t.cred.Granted(&at)
 		rd, wr, ex := granted&engine.AccessRead != 0, granted&engine.AccessWrite != 0, granted&engine.AccessExec != 0
 		var bits uint32
 		if rd {
@@ -57,26 +55,4 @@ func procAccess(r *request) (proto.Message, error) {
 	}
 	res.Status = r.status("ACCESS", err)
 	return res, nil
-}
-
-// modeAccess returns the permission triplet bits (engine.AccessRead,
-// AccessWrite, AccessExec) cred holds on a by its mode: root may read and
-// write anything and execute what anyone may execute (or search any
-// directory); others get the owner's, the group's or everyone's bits.
-func modeAccess(cred engine.Cred, a *engine.Attr) uint32 {
-	if cred.UID == 0 {
-		g := uint32(engine.AccessRead | engine.AccessWrite)
-		if a.Type == engine.TypeDir || a.Mode&0o111 != 0 {
-			g |= engine.AccessExec
-		}
-		return g
-	}
-	switch {
-	case cred.UID == a.UID:
-		return a.Mode >> 6 & 7
-	case cred.GID == a.GID || slices.Contains(cred.Groups, a.GID):
-		return a.Mode >> 3 & 7
-	default:
-		return a.Mode & 7
-	}
 }
