@@ -61,7 +61,9 @@ func rewriteFile(t *testing.T, d disk.FS, name string, mutate func([]byte)) {
 	w.Close()
 }
 
-func TestFlippedBitInBlock(t *testing.T) {
+// withAndWithoutKMS runs f as a subtest on a new file system "f" of the
+// smallest blocks, plain and encrypted with key test-key.
+func withAndWithoutKMS(t *testing.T, f func(t *testing.T, ctx context.Context, v *env, fs *FS, key string)) {
 	for _, key := range []string{"", "test-key"} {
 		t.Run("kms="+key, func(t *testing.T) {
 			ctx := context.Background()
@@ -70,85 +72,83 @@ func TestFlippedBitInBlock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ino := must(fs.Create(ctx, RootCred, RootIno, "x", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
-			data := bytes.Repeat([]byte("regionfs"), MinBlockSize/8)
-			if _, _, err := fs.Write(ctx, RootCred, ino, 0, data); err != nil {
-				t.Fatal(err)
-			}
-			files := blockFiles(t, v.disk)
-			if len(files) != 1 {
-				t.Fatalf("%d block files", len(files))
-			}
-			rewriteFile(t, v.disk, files[0], func(b []byte) { b[len(b)/2] ^= 0x08 })
-			for i := 1; i <= 2; i++ {
-				_, _, _, err := fs.Read(ctx, RootCred, ino, 0, 100)
-				wantErr(t, err, ErrCorrupt)
-				st := fs.Stats()
-				if st.Corruption != uint64(i) || st.Blocks.CorruptReads != uint64(i) {
-					t.Fatalf("after %d reads: corruption %d, corrupt reads %d", i, st.Corruption, st.Blocks.CorruptReads)
-				}
-			}
-			rep, err := v.e.Scrub(ctx)
-			if err != nil || len(rep.Corrupt) != 1 {
-				t.Fatalf("scrub: %+v %v", rep, err)
-			}
-			if err := fs.Replica().Verify(ctx, true); err == nil {
-				t.Fatal("verify did not notice the corrupt block")
-			}
+			f(t, ctx, v, fs, key)
 		})
 	}
 }
 
+func TestFlippedBitInBlock(t *testing.T) {
+	withAndWithoutKMS(t, func(t *testing.T, ctx context.Context, v *env, fs *FS, _ string) {
+		ino := must(fs.Create(ctx, RootCred, RootIno, "x", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+		data := bytes.Repeat([]byte("regionfs"), MinBlockSize/8)
+		if _, _, err := fs.Write(ctx, RootCred, ino, 0, data); err != nil {
+			t.Fatal(err)
+		}
+		files := blockFiles(t, v.disk)
+		if len(files) != 1 {
+			t.Fatalf("%d block files", len(files))
+		}
+		rewriteFile(t, v.disk, files[0], func(b []byte) { b[len(b)/2] ^= 0x08 })
+		for i := 1; i <= 2; i++ {
+			_, _, _, err := fs.Read(ctx, RootCred, ino, 0, 100)
+			wantErr(t, err, ErrCorrupt)
+			st := fs.Stats()
+			if st.Corruption != uint64(i) || st.Blocks.CorruptReads != uint64(i) {
+				t.Fatalf("after %d reads: corruption %d, corrupt reads %d", i, st.Corruption, st.Blocks.CorruptReads)
+			}
+		}
+		rep, err := v.e.Scrub(ctx)
+		if err != nil || len(rep.Corrupt) != 1 {
+			t.Fatalf("scrub: %+v %v", rep, err)
+		}
+		if err := fs.Replica().Verify(ctx, true); err == nil {
+			t.Fatal("verify did not notice the corrupt block")
+		}
+	})
+}
+
 func TestCorruptKVValue(t *testing.T) {
-	for _, key := range []string{"", "test-key"} {
-		t.Run("kms="+key, func(t *testing.T) {
-			ctx := context.Background()
-			v := newEnv(t)
-			fs, err := v.e.CreateFS(ctx, "f", FSOptions{BlockSize: MinBlockSize, KMSKeyID: key})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := must(fs.Mkdir(ctx, RootCred, RootIno, "d", SetAttr{}))(t).Attr.Ino
-			k := absKey(fs.id, attrKey(d))
-			raw, err := v.kv.Get(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if key != "" && bytes.Contains(raw, []byte{byte(TypeDir), 0, 0, 0o1, 0xed}) {
-				t.Fatal("sealed inode value looks like plaintext")
-			}
-			raw[len(raw)-1] ^= 0xff
-			b := v.kv.NewBatch()
-			b.Set(k, raw)
-			if key == "" {
-				b.Set(k, []byte{1, 2, 3}) // truncated record
-			}
-			if err := b.Commit(true); err != nil {
-				t.Fatal(err)
-			}
-			b.Close()
-			_, err = fs.GetAttr(ctx, d)
-			wantErr(t, err, ErrCorrupt)
-			_, err = fs.Lookup(ctx, RootCred, RootIno, "d")
-			wantErr(t, err, ErrCorrupt)
-			_, err = fs.Mkdir(ctx, RootCred, d, "x", SetAttr{})
-			wantErr(t, err, ErrCorrupt)
-			if fs.Stats().Corruption == 0 {
-				t.Fatal("corruption not counted")
-			}
-			// A corrupt journal record is refused, not shipped.
-			jk := journalKey(fs.id, 2)
-			jb := v.kv.NewBatch()
-			jb.Set(jk, []byte("garbage"))
-			jb.Commit(true)
-			jb.Close()
-			_, err = fs.Replica().ReadJournal(ctx, 1, 10, 1<<20)
-			wantErr(t, err, ErrCorrupt)
-			if errors.Is(err, kv.ErrNotFound) {
-				t.Fatal("wrong error")
-			}
-		})
-	}
+	withAndWithoutKMS(t, func(t *testing.T, ctx context.Context, v *env, fs *FS, key string) {
+		d := must(fs.Mkdir(ctx, RootCred, RootIno, "d", SetAttr{}))(t).Attr.Ino
+		k := absKey(fs.id, attrKey(d))
+		raw, err := v.kv.Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != "" && bytes.Contains(raw, []byte{byte(TypeDir), 0, 0, 0o1, 0xed}) {
+			t.Fatal("sealed inode value looks like plaintext")
+		}
+		raw[len(raw)-1] ^= 0xff
+		b := v.kv.NewBatch()
+		b.Set(k, raw)
+		if key == "" {
+			b.Set(k, []byte{1, 2, 3}) // truncated record
+		}
+		if err := b.Commit(true); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		_, err = fs.GetAttr(ctx, d)
+		wantErr(t, err, ErrCorrupt)
+		_, err = fs.Lookup(ctx, RootCred, RootIno, "d")
+		wantErr(t, err, ErrCorrupt)
+		_, err = fs.Mkdir(ctx, RootCred, d, "x", SetAttr{})
+		wantErr(t, err, ErrCorrupt)
+		if fs.Stats().Corruption == 0 {
+			t.Fatal("corruption not counted")
+		}
+		// A corrupt journal record is refused, not shipped.
+		jk := journalKey(fs.id, 2)
+		jb := v.kv.NewBatch()
+		jb.Set(jk, []byte("garbage"))
+		jb.Commit(true)
+		jb.Close()
+		_, err = fs.Replica().ReadJournal(ctx, 1, 10, 1<<20)
+		wantErr(t, err, ErrCorrupt)
+		if errors.Is(err, kv.ErrNotFound) {
+			t.Fatal("wrong error")
+		}
+	})
 }
 
 // fileOn opens an engine with o (closed when the test ends) and creates

@@ -235,6 +235,23 @@ func (b hookBatch) CommitAsync() (func() error, error) {
 	}, nil
 }
 
+// pebbleCrashImage is a crash image of pmem that keeps a random part of
+// what was not synced.
+func pebbleCrashImage(pmem *vfs.MemFS, rng *rand.Rand) *vfs.MemFS {
+	return pmem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(60), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))})
+}
+
+// openPebble opens the crash tests' Pebble store on fs; an error fails t,
+// after what.
+func openPebble(t *testing.T, fs vfs.FS, what string) *pebblekv.Store {
+	t.Helper()
+	st, err := pebblekv.Open("db", pebblekv.Options{FS: fs, CacheSizeBytes: 4 << 20})
+	if err != nil {
+		t.Fatalf("%s%v", what, err)
+	}
+	return st
+}
+
 // TestCrashPebble runs the random sequences on Pebble over its crashable
 // in-memory VFS together with the crashing block disk, so that "blocks
 // before metadata" is checked against Pebble's real write-ahead log. Crash
@@ -265,13 +282,10 @@ func TestCrashPebble(t *testing.T) {
 			if len(points) >= perSeed || rng.IntN(6) != 0 {
 				return
 			}
-			clone := pmem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(60), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))})
+			clone := pebbleCrashImage(pmem, rng)
 			points = append(points, pebblePoint{fs: clone, disk: memDisk.CrashClone(), acked: acked})
 		}
-		st, err := pebblekv.Open("db", pebblekv.Options{FS: pmem, CacheSizeBytes: 4 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := openPebble(t, pmem, "")
 		o := Options{
 			KV: hookKV{st, capture}, Disk: hookDisk{memDisk, capture},
 			GCInterval: time.Hour, MergeDelay: time.Hour,
@@ -290,10 +304,7 @@ func TestCrashPebble(t *testing.T) {
 		e.Close()
 		st.Close()
 		for i, p := range points {
-			ps, err := pebblekv.Open("db", pebblekv.Options{FS: p.fs, CacheSizeBytes: 4 << 20})
-			if err != nil {
-				t.Fatalf("crash point %d: reopen pebble: %v", i, err)
-			}
+			ps := openPebble(t, p.fs, fmt.Sprintf("crash point %d: reopen pebble: ", i))
 			checkCrashPoint(t, ctx, crashPoint{kvStore: ps, disk: p.disk, acked: p.acked, where: "pebble"}, dumps, i)
 			ps.Close()
 		}
@@ -334,13 +345,10 @@ func TestCrashPipelined(t *testing.T) {
 			return
 		}
 		have := append([]string(nil), acked...)
-		clone := pmem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(60), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))})
+		clone := pebbleCrashImage(pmem, rng)
 		points = append(points, point{fs: clone, disk: memDisk.CrashClone(), acked: have})
 	}
-	st, err := pebblekv.Open("db", pebblekv.Options{FS: pmem, CacheSizeBytes: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPebble(t, pmem, "")
 	o := Options{
 		KV: hookKV{st, capture}, Disk: hookDisk{memDisk, func() {}},
 		GCInterval: time.Hour, MergeDelay: time.Hour,
@@ -388,10 +396,7 @@ func TestCrashPipelined(t *testing.T) {
 		t.Fatalf("only %d crash images", len(points))
 	}
 	for i, p := range points {
-		ps, err := pebblekv.Open("db", pebblekv.Options{FS: p.fs, CacheSizeBytes: 4 << 20})
-		if err != nil {
-			t.Fatalf("crash image %d: reopen pebble: %v", i, err)
-		}
+		ps := openPebble(t, p.fs, fmt.Sprintf("crash image %d: reopen pebble: ", i))
 		o := Options{
 			KV: ps, Disk: p.disk, GCInterval: time.Hour, MergeDelay: time.Hour,
 			OnFatal: func(err error) { t.Errorf("fatal after crash: %v", err) },
