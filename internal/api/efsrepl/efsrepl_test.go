@@ -122,19 +122,21 @@ func (f *fakeManager) SetPolicy(_ context.Context, fsID string, maxLag time.Dura
 	return replconf.Description{}, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
 }
 
-// The replication policy operation: bad bodies are 400s that never reach
-// the manager; a good one sets the guard, which replication-status shows.
-func TestReplicationPolicy(t *testing.T) {
-	f := &fakeManager{}
+// replicatingServer serves a fake manager holding one replication of
+// fs-0123456789abcdef0 (its calls cleared) at url until the test ends; post sends
+// a JSON body to path and returns the status, error type and body.
+func replicatingServer(t *testing.T, path string) (f *fakeManager, url string, post func(body string) (int, string, string)) {
+	t.Helper()
+	f = &fakeManager{}
 	srv := httptest.NewServer(Wrap(nil, f, nil))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	if _, err := f.Create(context.Background(), "fs-0123456789abcdef0", []replconf.Destination{{Region: "us-west-2"}}); err != nil {
 		t.Fatal(err)
 	}
 	f.calls = nil
-	post := func(body string) (int, string, string) {
+	return f, srv.URL, func(body string) (int, string, string) {
 		t.Helper()
-		res, err := http.Post(srv.URL+"/2015-02-01/regionfs/replication-policy", "application/json", stringsReader(body))
+		res, err := http.Post(srv.URL+path, "application/json", stringsReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,6 +144,12 @@ func TestReplicationPolicy(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, res.Header.Get("x-amzn-ErrorType"), string(b)
 	}
+}
+
+// The replication policy operation: bad bodies are 400s that never reach
+// the manager; a good one sets the guard, which replication-status shows.
+func TestReplicationPolicy(t *testing.T) {
+	f, url, post := replicatingServer(t, "/2015-02-01/regionfs/replication-policy")
 	for name, body := range map[string]string{
 		"not json":   "{",
 		"no lag":     `{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa"}`,
@@ -164,7 +172,7 @@ func TestReplicationPolicy(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"MaxPromotionLagSeconds":2.5`) || !strings.Contains(body, `"ReplicationId":"rc-1"`) {
 		t.Fatalf("set policy: %d %s", code, body)
 	}
-	res, err := http.Get(srv.URL + "/2015-02-01/regionfs/replication-status?FileSystemId=fs-0aaaaaaaaaaaaaaaa")
+	res, err := http.Get(url + "/2015-02-01/regionfs/replication-status?FileSystemId=fs-0aaaaaaaaaaaaaaaa")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,23 +186,7 @@ func TestReplicationPolicy(t *testing.T) {
 // The verify operation: bad bodies are 400s that never reach the
 // manager; a pass's result comes back with what differs in words.
 func TestVerifyOperation(t *testing.T) {
-	f := &fakeManager{}
-	srv := httptest.NewServer(Wrap(nil, f, nil))
-	defer srv.Close()
-	if _, err := f.Create(context.Background(), "fs-0123456789abcdef0", []replconf.Destination{{Region: "us-west-2"}}); err != nil {
-		t.Fatal(err)
-	}
-	f.calls = nil
-	post := func(body string) (int, string, string) {
-		t.Helper()
-		res, err := http.Post(srv.URL+"/2015-02-01/regionfs/verify", "application/json", stringsReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, res.Header.Get("x-amzn-ErrorType"), string(b)
-	}
+	f, _, post := replicatingServer(t, "/2015-02-01/regionfs/verify")
 	for name, body := range map[string]string{"not json": "{", "no id": `{}`, "bad fs id": `{"FileSystemId":"nope"}`, "number": `{"FileSystemId":1}`} {
 		if code, typ, body := post(body); code != 400 || typ != "BadRequest" || strings.Contains(body, "bad request:") {
 			t.Errorf("%s: %d %s %s", name, code, typ, body)
