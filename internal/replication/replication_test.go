@@ -18,6 +18,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/enginetest"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -158,6 +159,11 @@ func (r *region) stop() {
 		r.n.Shutdown(ctx)
 		cancel()
 		r.n.Close()
+		// A Serve goroutine that had not started when Shutdown ran would
+		// accept on the listener forever.
+		if r.ln != nil {
+			r.ln.Close()
+		}
 		r.n = nil
 		r.ln = nil
 	}
@@ -335,25 +341,10 @@ func (w *workload) checkPrefix(ctx context.Context, dst *engine.FS) (bool, error
 	return true, nil
 }
 
-// converged waits until the replica has everything the source has durable.
+// converged waits until dst holds exactly src's state.
 func converged(t testing.TB, src, dst *engine.FS) {
 	t.Helper()
-	ctx := context.Background()
-	testkit.WaitFor(t, "replica to converge", 20*time.Second, func() bool {
-		_, applied, _ := dst.Replica().Applied()
-		return dst.Replica().Consistent() && applied == src.Replica().DurableSeq()
-	})
-	s1, sum1, err := src.Replica().Checksum(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, sum2, err := dst.Replica().Checksum(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s1 != s2 || sum1 != sum2 {
-		t.Fatalf("replica at %d differs from the source at %d", s2, s1)
-	}
+	enginetest.Converged(t, src, dst)
 }
 
 func TestReplicateInitialSyncThenStream(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/enginetest"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -206,22 +207,7 @@ func fill(t *testing.T, fs *engine.FS, prefix string, n int) {
 }
 
 // converged waits until dst holds exactly src's state.
-func converged(t *testing.T, src, dst *engine.FS) {
+func converged(t testing.TB, src, dst *engine.FS) {
 	t.Helper()
-	testkit.WaitFor(t, "the replica to converge", 20*time.Second, func() bool {
-		_, applied, _ := dst.Replica().Applied()
-		return dst.Replica().Consistent() && applied == src.Replica().DurableSeq()
-	})
-	ctx := context.Background()
-	s1, sum1, err := src.Replica().Checksum(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, sum2, err := dst.Replica().Checksum(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s1 != s2 || sum1 != sum2 {
-		t.Fatalf("replica at %d differs from the source at %d", s2, s1)
-	}
+	enginetest.Converged(t, src, dst)
 }
