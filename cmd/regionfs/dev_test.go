@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,42 +30,16 @@ type devProc struct {
 	log  *os.File
 }
 
-// buildBinary builds cmd/regionfs once per test binary run (the binary
-// stays in a directory removed by TestMain).
+// built is cmd/regionfs, built once per test binary run.
+var built testkit.SharedBuild
+
+// buildBinary returns the binary of built.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		built.path = filepath.Join(built.dir, "regionfs")
-		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.path
+	return built.Path(t)
 }
 
-// built is the binary of buildBinary.
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "regionfs-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	built.dir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { built.Main(m, 0o700) }
 
 func startDev(t *testing.T, bin, dir string) *devProc {
 	t.Helper()

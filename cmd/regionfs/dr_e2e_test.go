@@ -284,17 +284,7 @@ func mountRoot(t *testing.T, ctx context.Context, ip string) (*client.Client, pr
 	return c, root
 }
 
+// createOver creates an empty file over NFS on the mount target at ip.
 func createOver(ctx context.Context, ip, name string) error {
-	conn, err := client.Dial(ctx, fmt.Sprintf("%s:%d", ip, devNFSPort))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	c := conn.WithAuth(client.Unix("e2e", 0, 0))
-	root, _, err := c.Mount(ctx, "/")
-	if err != nil {
-		return err
-	}
-	_, err = c.Create(ctx, root, name, proto.Unchecked, proto.Sattr{})
-	return err
+	return nfsWrite(ctx, fmt.Sprintf("%s:%d", ip, devNFSPort), name, "")
 }

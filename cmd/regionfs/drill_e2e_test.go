@@ -177,7 +177,8 @@ func (w *prefixWatch) halt() (runs, high int, err error) {
 	return w.runs, w.high, w.err
 }
 
-// nfsWrite creates a file over NFS on the mount target at addr.
+// nfsWrite creates a file over NFS on the mount target at addr and writes
+// content to it (nothing when content is empty).
 func nfsWrite(ctx context.Context, addr, name, content string) error {
 	conn, err := client.Dial(ctx, addr)
 	if err != nil {
@@ -190,7 +191,7 @@ func nfsWrite(ctx context.Context, addr, name, content string) error {
 		return err
 	}
 	cr, err := c.Create(ctx, root, name, proto.Unchecked, proto.Sattr{})
-	if err != nil {
+	if err != nil || content == "" {
 		return err
 	}
 	_, err = c.Write(ctx, cr.FH, 0, []byte(content), proto.FileSync)

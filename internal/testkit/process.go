@@ -1,11 +1,13 @@
 package testkit
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -112,17 +114,62 @@ func (p *Process) Tail(n int) string {
 // temporary directory and returns the binary's path.
 func BuildRegionfs(t testing.TB) string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
+	bin := filepath.Join(t.TempDir(), "regionfs")
+	if err := buildRegionfs(bin); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "regionfs")
+	return bin
+}
+
+// buildRegionfs builds the module's cmd/regionfs as bin.
+func buildRegionfs(bin string) error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return err
+	}
 	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
 	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return nil
+}
+
+// SharedBuild is cmd/regionfs built at most once per test binary, for
+// packages whose tests all run it: TestMain calls Main, tests call Path.
+type SharedBuild struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// Main runs the tests with a new directory (of mode perm) for the binary,
+// removes it and exits with the tests' status.
+func (b *SharedBuild) Main(m *testing.M, perm os.FileMode) {
+	dir, err := os.MkdirTemp("", "regionfs-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Chmod(dir, perm)
+	b.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Path builds the binary on first use and returns its path.
+func (b *SharedBuild) Path(t testing.TB) string {
+	t.Helper()
+	b.once.Do(func() {
+		b.path = filepath.Join(b.dir, "regionfs")
+		b.err = buildRegionfs(b.path)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
 }
 
 // FreePort returns a TCP port free on ip right now (for a server a test

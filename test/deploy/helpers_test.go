@@ -1,54 +1,28 @@
 package deploy
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // root is the repository's root, seen from this package.
 const root = "../.."
 
 // built is the regionfs binary, built once.
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+var built testkit.SharedBuild
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "regionfs-deploy-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Chmod(dir, 0o755) // the namespace test runs it as another user
-	built.dir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain makes the binary's directory readable by all: the namespace
+// test runs it as another user.
+func TestMain(m *testing.M) { built.Main(m, 0o755) }
 
 func binary(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		built.path = filepath.Join(built.dir, "regionfs")
-		cmd := exec.Command("go", "build", "-o", built.path, "./cmd/regionfs")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.path
+	return built.Path(t)
 }
 
 func readFile(t *testing.T, path string) string {
