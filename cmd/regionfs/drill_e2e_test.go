@@ -441,25 +441,42 @@ func TestDrillE2E(t *testing.T) {
 	testkit.WaitFor(t, "nothing left after the drill", 30*time.Second, func() bool { return countFS() == before })
 }
 
-// canaryFirst moves a drill timeline's canary-replicated line right after
-// its canary-committed line, where docs/runbook.md shows it: the canary and
-// the clone are made at the same time, so their lines come in either order.
+// canaryFirst puts a drill timeline's canary lines (committed, then
+// replicated) right after its start line, where docs/runbook.md shows
+// them: the canary and the clone are made at the same time, so the clone's
+// lines may come before, between or after them.
 func canaryFirst(out string) string {
 	lines := strings.Split(out, "\n")
-	committed, replicated := -1, -1
-	for i, l := range lines {
+	start := -1
+	var canary, rest []string
+	for _, l := range lines {
 		switch f := strings.Fields(l); {
-		case len(f) > 1 && f[1] == "canary-committed":
-			committed = i
-		case len(f) > 1 && f[1] == "canary-replicated":
-			replicated = i
+		case len(f) > 1 && (f[1] == "canary-committed" || f[1] == "canary-replicated"):
+			canary = append(canary, l)
+		default:
+			if len(f) > 1 && f[1] == "start" && start < 0 {
+				start = len(rest)
+			}
+			rest = append(rest, l)
 		}
 	}
-	if committed < 0 || replicated <= committed+1 {
+	if start < 0 || len(canary) == 0 {
 		return out
 	}
-	l := lines[replicated]
-	lines = append(lines[:replicated], lines[replicated+1:]...)
-	lines = append(lines[:committed+1], append([]string{l}, lines[committed+1:]...)...)
-	return strings.Join(lines, "\n")
+	out2 := append(append(append([]string{}, rest[:start+1]...), canary...), rest[start+1:]...)
+	return strings.Join(out2, "\n")
+}
+
+func TestCanaryFirst(t *testing.T) {
+	want := "x start a\n y canary-committed b\n y canary-replicated c\n z clone-created d\n z mount-target e"
+	for _, in := range []string{
+		want,
+		"x start a\n z clone-created d\n y canary-committed b\n y canary-replicated c\n z mount-target e",
+		"x start a\n y canary-committed b\n z clone-created d\n y canary-replicated c\n z mount-target e",
+		"x start a\n z clone-created d\n z mount-target e\n y canary-committed b\n y canary-replicated c",
+	} {
+		if got := canaryFirst(in); got != want {
+			t.Errorf("canaryFirst(%q) = %q", in, got)
+		}
+	}
 }
