@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"syscall"
 	"testing"
 
 	gonfs "github.com/willscott/go-nfs-client/nfs"
@@ -42,7 +43,13 @@ func wantGoNFS(t *testing.T, what string, err error, want uint32) {
 // MOUNT and NFS on the server's one port (no portmapper).
 func (v *testEnv) goTarget(t *testing.T, path string, uid, gid uint32) (*gonfs.Target, error) {
 	t.Helper()
+	// go-nfs-client binds a random local port of 49152-65535 and, unlike
+	// in its privileged mode, does not try another when that one is in
+	// use: try again here.
 	c, err := gorpc.DialTCP("tcp", v.addr, false)
+	for i := 0; err != nil && errors.Is(err, syscall.EADDRINUSE) && i < 20; i++ {
+		c, err = gorpc.DialTCP("tcp", v.addr, false)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
