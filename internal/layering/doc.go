@@ -15,9 +15,9 @@
 //	     internal/refusal internal/nfs/xdr internal/api/sigv4
 //	     internal/api/awsproto internal/engine/disk internal/engine/kms
 //	     internal/nfs/tlsca internal/replication/faultproxy
-//	 2 seams: the engine's storage seams, the data disk's space guard and the NFS wire types
+//	 2 seams: the engine's storage seams, the data disk's space guard, the NFS wire types and serving on a test port
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
-//	     internal/nfs/rpc internal/nfs/proto
+//	     internal/nfs/rpc internal/nfs/proto internal/serve/servetest
 //	 3 backends: seam implementations and conformance suites, test keyrings, the NFS client
 //	     internal/engine/kv/... internal/engine/blocks/...
 //	     internal/engine/kms/kmstest internal/nfs/client

@@ -1,16 +1,14 @@
 package cloudwatch
 
 import (
-	"context"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/monitor"
-	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -46,16 +44,6 @@ func start(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := serve.Start(context.Background(), s, ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		run.Stop(ctx)
-		m.Close()
-	})
-	return &server{url: "http://" + ln.Addr().String(), m: m}
+	t.Cleanup(func() { m.Close() }) // after the server stops
+	return &server{url: servetest.Start(t, s), m: m}
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	ec2api "github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
-	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -61,19 +61,7 @@ func start(t *testing.T, clock func() time.Time, efsHandler http.Handler) *testS
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := serve.Start(context.Background(), s, ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := run.Stop(ctx); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &testServer{Server: s, url: "http://" + ln.Addr().String(), reg: reg}
+	return &testServer{Server: s, url: servetest.Start(t, s), reg: reg}
 }
 
 func efsClient(url, key, sec string, attempts int) *efs.Client {

@@ -1,21 +1,18 @@
 package sns
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/monitor/notify"
-	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -37,10 +34,7 @@ type server struct {
 func start(t *testing.T) *server {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := servetest.Listen(t)
 	url := "http://" + ln.Addr().String()
 	ns, err := notify.Open(notify.Options{KV: kv.NewMemory(), Region: "us-east-1", AccountID: "123456789012", PublicURL: url, Logger: log})
 	if err != nil {
@@ -52,13 +46,8 @@ func start(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := serve.Start(context.Background(), s, ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		run.Stop(ctx)
-		ns.Close()
-	})
+	t.Cleanup(func() { ns.Close() }) // after the server stops
+	servetest.Serve(t, s, ln)
 	return &server{url: url, s: ns}
 }
 
