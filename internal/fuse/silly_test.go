@@ -4,6 +4,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,15 +14,17 @@ import (
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
-// slowRenames delays the client's RENAME calls on their way out.
-type slowRenames struct {
+// slowCalls delays the client's calls of one NFS procedure on their way
+// out.
+type slowCalls struct {
 	net.Conn
+	proc  uint32
 	delay time.Duration
 }
 
-func (c slowRenames) Write(b []byte) (int, error) {
+func (c slowCalls) Write(b []byte) (int, error) {
 	if len(b) > rpc.RecordHeaderSize {
-		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS && h.Proc == proto.ProcRename {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS && h.Proc == c.proc {
 			time.Sleep(c.delay)
 		}
 	}
@@ -33,7 +37,7 @@ func (c slowRenames) Write(b []byte) (int, error) {
 // name still goes.
 func TestUnlinkRacingLastClose(t *testing.T) {
 	m := newMountSpace(t, nil, func(m *testMount) {
-		m.wrap = func(nc net.Conn) net.Conn { return slowRenames{nc, 300 * time.Millisecond} }
+		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcRename, 300 * time.Millisecond} }
 	})
 	name := filepath.Join(m.dir, "f")
 	if err := os.WriteFile(name, []byte("data"), 0o644); err != nil {
@@ -56,4 +60,44 @@ func TestUnlinkRacingLastClose(t *testing.T) {
 		left, _ := filepath.Glob(filepath.Join(m.dir, ".regionfs-unlinked-*"))
 		return len(left) == 0
 	})
+}
+
+// TestCloseNotInterrupted: signals reaching a thread blocked in close(2)
+// (Go's runtime sends its threads SIGURG all the time) do not make the
+// close fail: the FUSE flush waits for its COMMIT like a hard NFS mount.
+func TestCloseNotInterrupted(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcCommit, 300 * time.Millisecond} }
+	})
+	f, err := os.Create(filepath.Join(m.dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 4<<20)); err != nil {
+		t.Fatal(err)
+	}
+	tid := make(chan int, 1)
+	closed := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		closed <- f.Close()
+	}()
+	thread := <-tid
+	for {
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("close while signalled: %v", err)
+			}
+			got, err := os.ReadFile(filepath.Join(m.dir, "f"))
+			if err != nil || len(got) != 4<<20 {
+				t.Fatalf("after close: %d bytes, %v", len(got), err)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+			syscall.Tgkill(os.Getpid(), thread, syscall.SIGURG)
+		}
+	}
 }
