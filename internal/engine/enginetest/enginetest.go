@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
-	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // Converged waits until the replica dst has applied everything the source
@@ -17,10 +16,21 @@ import (
 // state (checksum).
 func Converged(t testing.TB, src, dst *engine.FS) {
 	t.Helper()
-	testkit.WaitFor(t, "the replica to converge", 20*time.Second, func() bool {
+	// Generous: under -race with other packages' tests beside it, a
+	// replica that resumes after crashes and restarts took over 20 s.
+	const within = 60 * time.Second
+	deadline := time.Now().Add(within)
+	for {
 		_, applied, _ := dst.Replica().Applied()
-		return dst.Replica().Consistent() && applied == src.Replica().DurableSeq()
-	})
+		consistent, durable := dst.Replica().Consistent(), src.Replica().DurableSeq()
+		if consistent && applied == durable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not converge in %s: applied %d (consistent %v), the source durable at %d", within, applied, consistent, durable)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	ctx := context.Background()
 	s1, sum1, err := src.Replica().Checksum(ctx)
 	if err != nil {
