@@ -131,7 +131,7 @@ func (r *region) openEngine() {
 	r.e = e
 }
 
-func (r *region) startNode(peers map[string]Peer) {
+func (r *region) startNode(peers map[string]Peer, register ...func(*Node) error) {
 	r.t.Helper()
 	r.peers = peers
 	o := Options{Region: r.name, Engine: r.e, Peers: peers, Hooks: r.hooks, ChunkBytes: 4096}
@@ -139,7 +139,6 @@ func (r *region) startNode(peers map[string]Peer) {
 		m(&o)
 	}
 	r.n = New(o)
-	r.n.Loaded() // the tests register configurations themselves
 	r.n.Start()
 	if r.ln == nil {
 		ln, err := net.Listen("tcp", r.addr)
@@ -150,6 +149,12 @@ func (r *region) startNode(peers map[string]Peer) {
 	}
 	ln := r.ln
 	go r.n.Serve(context.Background(), ln)
+	for _, add := range register {
+		if err := add(r.n); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.n.Loaded()
 }
 
 // stop takes the region down: node and engine closed, listener gone.
@@ -182,10 +187,13 @@ func (r *region) crash() {
 }
 
 // restart brings a stopped or crashed region back with the same peers.
-func (r *region) restart() {
+// restart reopens the region; register adds its configurations back
+// before the node counts them as loaded (as cmd/regionfs does), so that a
+// peer's stream arriving in between is told to try again, not Gone.
+func (r *region) restart(register ...func(*Node) error) {
 	r.t.Helper()
 	r.openEngine()
-	r.startNode(r.peers)
+	r.startNode(r.peers, register...)
 }
 
 func (r *region) close() {
@@ -441,10 +449,9 @@ func TestFailoverFencesSource(t *testing.T) {
 	b.hooks.mu.Lock()
 	b.hooks.gone["r1"] = Gone{Promoted: true, Epoch: rp.NewEpoch, RecoverySeq: rp.Seq, Reason: "promoted"}
 	b.hooks.mu.Unlock()
-	a.restart()
-	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
-		t.Fatal(err)
-	}
+	a.restart(func(n *Node) error {
+		return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"})
+	})
 	testkit.WaitFor(t, "source to learn of the promotion", 10*time.Second, func() bool {
 		g := a.hooks.sourceGone()
 		return len(g) == 1 && g[0] == fmt.Sprintf("r1 promoted=true epoch=%d recovery=%d", rp.NewEpoch, rp.Seq)
@@ -472,16 +479,14 @@ func TestReplicaCrashAndSourceRestart(t *testing.T) {
 		switch i {
 		case 0, 2:
 			b.crash()
-			b.restart()
-			if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
-				t.Fatal(err)
-			}
+			b.restart(func(n *Node) error {
+				return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+			})
 		case 1:
 			a.stop()
-			a.restart()
-			if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
-				t.Fatal(err)
-			}
+			a.restart(func(n *Node) error {
+				return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"})
+			})
 		}
 		if ok, err := w.checkPrefix(ctx, b.fs("fs-dst")); err != nil {
 			t.Fatal(err)
@@ -611,17 +616,15 @@ func replicateUnderFaults(t *testing.T, seed uint64) {
 			faults["partition"]++
 		case 3:
 			b.crash()
-			b.restart()
-			if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
-				t.Fatal(err)
-			}
+			b.restart(func(n *Node) error {
+				return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+			})
 			faults["crash-destination"]++
 		case 4:
 			a.crash()
-			a.restart()
-			if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
-				t.Fatal(err)
-			}
+			a.restart(func(n *Node) error {
+				return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"})
+			})
 			faults["crash-source"]++
 		default:
 			px.SetDelay(0)
@@ -837,10 +840,9 @@ func TestHardFencing(t *testing.T) {
 		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
 		return errors.Is(err, engine.ErrReadOnly)
 	})
-	b.restart()
-	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
-		t.Fatal(err)
-	}
+	b.restart(func(n *Node) error {
+		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+	})
 	testkit.WaitFor(t, "source to write again", 10*time.Second, func() bool {
 		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
 		return err == nil
@@ -890,10 +892,9 @@ func TestRetentionThenResync(t *testing.T) {
 	if start, _ := src.Replica().JournalStart(); start <= st.Applied+1 {
 		t.Fatalf("journal still starts at %d (destination applied %d)", start, st.Applied)
 	}
-	b.restart()
-	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
-		t.Fatal(err)
-	}
+	b.restart(func(n *Node) error {
+		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+	})
 	w.run(ctx, 10)
 	converged(t, src, b.fs("fs-dst"))
 	testkit.WaitFor(t, "ENABLED again", 10*time.Second, func() bool {
@@ -925,10 +926,9 @@ func TestPausedAndBack(t *testing.T) {
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	t.Logf("%s: %s", st.State, st.Message)
-	b.restart()
-	if err := b.n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
-		t.Fatal(err)
-	}
+	b.restart(func(n *Node) error {
+		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+	})
 	testkit.WaitFor(t, "ENABLED", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.State == StateEnabled
