@@ -636,16 +636,8 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 		// Within one chunk: its data goes to the kernel as is (a chunk
 		// is never changed once fetched).
 		c := want[0]
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nil, syscall.EINTR
-		}
-		if c.err != nil {
-			n.mu.Lock()
-			n.ra.chunks = nil
-			n.mu.Unlock()
-			return nil, errno(c.err)
+		if e := n.awaitChunk(ctx, c); e != 0 {
+			return nil, e
 		}
 		start := min(off-idx*io, int64(len(c.data)))
 		end := min(start+int64(len(dest)), int64(len(c.data)))
@@ -653,16 +645,8 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	}
 	nr := 0
 	for i, c := range want {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nil, syscall.EINTR
-		}
-		if c.err != nil {
-			n.mu.Lock()
-			n.ra.chunks = nil
-			n.mu.Unlock()
-			return nil, errno(c.err)
+		if e := n.awaitChunk(ctx, c); e != 0 {
+			return nil, e
 		}
 		start := off + int64(nr) - (idx+int64(i))*io
 		if start >= int64(len(c.data)) {
@@ -798,4 +782,21 @@ func (n *node) Allocate(ctx context.Context, _ fs.FileHandle, off, size uint64, 
 	}
 	_, err = n.f.client(ctx).SetAttr(ctx, n.fh, proto.Sattr{Size: &end}, nil)
 	return errno(err)
+}
+
+// awaitChunk waits for a readahead chunk; a failed one drops the
+// readahead (the next read fetches again).
+func (n *node) awaitChunk(ctx context.Context, c *chunk) syscall.Errno {
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return syscall.EINTR
+	}
+	if c.err != nil {
+		n.mu.Lock()
+		n.ra.chunks = nil
+		n.mu.Unlock()
+		return errno(c.err)
+	}
+	return 0
 }
