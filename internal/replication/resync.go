@@ -217,20 +217,7 @@ func (o *outbound) sendRanges(ctx context.Context, s *stream, snap *engine.Snaps
 // sendSums sends the checksums of consecutive ranges of the snapshot that
 // together cover the whole key space.
 func (o *outbound) sendSums(ctx context.Context, s *stream, snap *engine.Snapshot) error {
-	it, err := snap.Iter(nil, nil)
-	if err != nil {
-		return err
-	}
-	var bounds [][]byte
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if n%resyncRangeKeys == 0 && n > 0 {
-			bounds = append(bounds, bytes.Clone(it.Key()))
-		}
-		n++
-	}
-	err = it.Error()
-	it.Close()
+	bounds, err := rangeBounds(snap)
 	if err != nil {
 		return err
 	}
@@ -441,4 +428,23 @@ func PrepareResync(ctx context.Context, fs *engine.Replica, remote []engine.Epoc
 		return 0, err
 	}
 	return fork, nil
+}
+
+// rangeBounds cuts a snapshot's keys into ranges of resyncRangeKeys keys:
+// the first key of each range after the first.
+func rangeBounds(snap *engine.Snapshot) ([][]byte, error) {
+	it, err := snap.Iter(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var bounds [][]byte
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if n%resyncRangeKeys == 0 && n > 0 {
+			bounds = append(bounds, bytes.Clone(it.Key()))
+		}
+		n++
+	}
+	return bounds, it.Error()
 }

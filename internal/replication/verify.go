@@ -371,20 +371,7 @@ func (o *outbound) markVerify(ctx context.Context) (*engine.Snapshot, error) {
 // rangeSums returns the checksums of consecutive ranges of the snapshot
 // (resyncRangeKeys keys each) that together cover the whole key space.
 func rangeSums(ctx context.Context, snap *engine.Snapshot) ([]verifySum, error) {
-	it, err := snap.Iter(nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	var bounds [][]byte
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if n%resyncRangeKeys == 0 && n > 0 {
-			bounds = append(bounds, bytes.Clone(it.Key()))
-		}
-		n++
-	}
-	err = it.Error()
-	it.Close()
+	bounds, err := rangeBounds(snap)
 	if err != nil {
 		return nil, err
 	}
