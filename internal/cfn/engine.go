@@ -2,8 +2,6 @@ package cfn
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/uuid"
 )
 
 // Options configure an Engine.
@@ -116,17 +115,8 @@ func (e *Engine) Close() error {
 
 func (e *Engine) now() time.Time { return e.o.Clock().UTC() }
 
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 func (e *Engine) arn(kind, name string) string {
-	return fmt.Sprintf("arn:aws:cloudformation:%s:%s:%s/%s/%s", e.o.Region, e.o.AccountID, kind, name, newUUID())
+	return fmt.Sprintf("arn:aws:cloudformation:%s:%s:%s/%s/%s", e.o.Region, e.o.AccountID, kind, name, uuid.New())
 }
 
 // purgeExpiredLocked forgets deleted stacks older than the retention.
@@ -377,7 +367,7 @@ func (e *Engine) CreateStack(_ context.Context, in StackInput) (string, error) {
 // durable; then the worker.
 func (e *Engine) beginLocked(s *stackRecord, kind, token string, prep func(op *operation)) error {
 	s.OpCounter++
-	op := &operation{Kind: kind, ID: newUUID(), Token: token, Phase: "apply"}
+	op := &operation{Kind: kind, ID: uuid.New(), Token: token, Phase: "apply"}
 	var status, reason string
 	switch kind {
 	case opCreate:
@@ -427,7 +417,7 @@ func (e *Engine) eventLocked(s *stackRecord, logicalID, physicalID, typ, status,
 		Props: props, Seq: s.EventSeq,
 	}
 	if physicalID == s.ID && logicalID == s.Name {
-		ev.ID = newUUID()
+		ev.ID = uuid.New()
 	}
 	if s.Op != nil {
 		ev.Token, ev.OpID = s.Op.Token, s.Op.ID

@@ -1,11 +1,11 @@
 package awserr
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/regionfs/regionfs/internal/uuid"
 )
 
 // Errors of the API layer itself. Domain packages keep their own sentinels
@@ -82,10 +82,5 @@ func RequestID(w http.ResponseWriter) string {
 // NewRequestID returns a random UUID (version 4), the shape of AWS request
 // ids.
 func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	return uuid.New()
 }

@@ -2,8 +2,6 @@ package keys
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/refusal"
+	"github.com/regionfs/regionfs/internal/uuid"
 )
 
 // Sentinel errors, mapped to KMS error codes by package awserr's table.
@@ -162,15 +161,6 @@ func (k *Keys) KeyARN(id string) string {
 // AliasARN is the ARN of an alias.
 func (k *Keys) AliasARN(alias string) string {
 	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", k.o.Region, k.o.AccountID, alias)
-}
-
-func newKeyID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func metaOf(key kms.Key) meta {
@@ -388,7 +378,7 @@ func (k *Keys) Create(ctx context.Context, in CreateInput) (Metadata, error) {
 	if n >= k.o.MaxKeys {
 		return Metadata{}, errorf(ErrLimitExceeded, "Limit of %d customer managed keys exceeded", k.o.MaxKeys)
 	}
-	key, err := kms.Generate(newKeyID())
+	key, err := kms.Generate(uuid.New())
 	if err != nil {
 		return Metadata{}, err
 	}

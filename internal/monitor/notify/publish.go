@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/uuid"
 )
 
 // Message types.
@@ -112,7 +113,7 @@ func (s *Service) Publish(ctx context.Context, in PublishInput) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	id := newUUID()
+	id := uuid.New()
 	now := s.o.Clock()
 	b := s.o.KV.NewBatch()
 	defer b.Close()
@@ -128,7 +129,7 @@ func (s *Service) Publish(ctx context.Context, in PublishInput) (string, error) 
 				msg = v
 			}
 		}
-		d := &delivery{ID: newUUID(), SubID: sub.ID, Next: now, Envelope: envelope{
+		d := &delivery{ID: uuid.New(), SubID: sub.ID, Next: now, Envelope: envelope{
 			Type: typeNotification, MessageID: id, TopicArn: t.ARN, Subject: in.Subject, Message: msg,
 			Timestamp: now.UTC().Format(timeFormat), UnsubscribeURL: s.unsubscribeURL(sub), MessageAttributes: attrs,
 		}}
@@ -205,8 +206,8 @@ func checkAttributes(in map[string]MessageAttribute) (map[string]attrValue, erro
 // set) in b; the caller adds it to the queue once b is committed.
 func (s *Service) confirmationLocked(b kv.Batch, t *topic, sub *subscription) *delivery {
 	now := s.o.Clock()
-	d := &delivery{ID: newUUID(), SubID: sub.ID, Next: now, Envelope: envelope{
-		Type: typeConfirmation, MessageID: newUUID(), Token: sub.Token, TopicArn: t.ARN,
+	d := &delivery{ID: uuid.New(), SubID: sub.ID, Next: now, Envelope: envelope{
+		Type: typeConfirmation, MessageID: uuid.New(), Token: sub.Token, TopicArn: t.ARN,
 		Message:      "You have chosen to subscribe to the topic " + t.ARN + ".\nTo confirm the subscription, visit the SubscribeURL included in this message.",
 		SubscribeURL: s.subscribeURL(sub), Timestamp: now.UTC().Format(timeFormat),
 	}}

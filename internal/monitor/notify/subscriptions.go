@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/regionfs/regionfs/internal/uuid"
 )
 
 // Protocols delivered to.
@@ -57,11 +59,6 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func newUUID() string {
-	h := randomHex(16)
-	return h[:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:]
 }
 
 // checkEndpoint validates an endpoint for protocol.
@@ -135,7 +132,7 @@ func (s *Service) Subscribe(ctx context.Context, topicARN, protocol, endpoint st
 		if n >= MaxSubscriptionsInTopic {
 			return "", &Error{Kind: ErrSubscriptionLimit, Message: "Subscription limit exceeded"}
 		}
-		id := newUUID()
+		id := uuid.New()
 		sub = &subscription{ID: id, ARN: t.ARN + ":" + id, TopicARN: t.ARN, Protocol: protocol, Endpoint: endpoint,
 			Attributes: maps.Clone(attrs), Created: now}
 	} else {
