@@ -172,42 +172,37 @@ func (fs *FS) run() {
 				timer = time.NewTimer(min(time.Duration(fs.lastCommit.Load())/2, maxGroupWait))
 				deadline = timer.C
 			}
+			// more stays nil when a sync ends or the wait is over: look again.
+			var more *op
 			switch {
 			case fs.piped.Load() > 0:
 				// The previous group syncs: run what arrives meanwhile.
 				select {
-				case o := <-fs.queue:
-					if o.kind != opMutate {
-						next = o
-						break collect
-					}
-					fs.addOp(p, o)
+				case more = <-fs.queue:
 				case <-fs.synced:
 				}
 			case deadline != nil && len(p.group) < peak:
 				select {
-				case o := <-fs.queue:
-					if o.kind != opMutate {
-						next = o
-						break collect
-					}
-					fs.addOp(p, o)
+				case more = <-fs.queue:
 				case <-fs.synced:
 				case <-deadline:
 					deadline = nil
 				}
 			default:
 				select {
-				case o := <-fs.queue:
-					if o.kind != opMutate {
-						next = o
-						break collect
-					}
-					fs.addOp(p, o)
+				case more = <-fs.queue:
 				default:
 					break collect
 				}
 			}
+			if more == nil {
+				continue
+			}
+			if more.kind != opMutate {
+				next = more
+				break collect
+			}
+			fs.addOp(p, more)
 		}
 		if timer != nil {
 			timer.Stop()
