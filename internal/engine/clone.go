@@ -21,7 +21,9 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 	if err := validFSName(name); err != nil {
 		return nil, err
 	}
-	sfs, err := e.FS(src)
+	// A clone shares its source's blocks: it lives in its domain, owned
+	// here.
+	sfs, err := e.Own(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +51,11 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 	fsid := ids.fs
 	rec := &fsRecord{Name: name, Domain: d.id, State: fsCloning, Origin: sfs.id, Created: e.clock().UnixNano()}
 	e.setSealing(fsid, d.metaAEAD)
+	e.mapFS(fsid, name, d.id)
+	cloning := *rec
+	e.mu.Lock()
+	e.recs[fsid] = &cloning
+	e.mu.Unlock()
 	fs := e.newFS(fsid, name, d)
 	mode := modeRecord{Mode: ModePrimary, Epoch: 1}
 	fs.setModeLocked(mode)
@@ -145,9 +152,11 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 		return fail(err)
 	}
 	fs.superPub.Store(sb)
+	ready := *rec
 	e.mu.Lock()
 	e.fss[fsid] = fs
 	e.names[name] = fsid
+	e.recs[fsid] = &ready
 	e.mu.Unlock()
 	fs.maint.start(fs)
 	return fs, nil
@@ -165,6 +174,11 @@ func (tx *txn) addRef(id blocks.ID) {
 // DeleteFS removes a file system: it stops serving at once and its keys and
 // block references are released in bounded batches.
 func (e *Engine) DeleteFS(ctx context.Context, name string) error {
+	if dom, ok := e.DomainOf(name); ok {
+		if err := e.claim(ctx, dom); err != nil {
+			return fmt.Errorf("engine: delete %q: %w", name, err)
+		}
+	}
 	e.regMu.Lock()
 	defer e.regMu.Unlock()
 	e.mu.Lock()
@@ -201,13 +215,14 @@ func (e *Engine) DeleteFS(ctx context.Context, name string) error {
 	err = b.Commit(true)
 	b.Close()
 	if err != nil {
-		e.fatal(err)
-		return err
+		return e.failed(err)
 	}
 	e.mu.Lock()
 	delete(e.fss, id)
 	delete(e.names, name)
+	e.recs[id] = rec
 	e.mu.Unlock()
+	e.unmapName(name)
 	return e.purgeFS(id, rec)
 }
 
@@ -257,8 +272,7 @@ func (e *Engine) purgeFS(id uint64, rec *fsRecord) error {
 		err = b.Commit(true)
 		b.Close()
 		if err != nil {
-			e.fatal(err)
-			return err
+			return e.failed(err)
 		}
 	}
 	b := e.kv.NewBatch()
@@ -275,10 +289,13 @@ func (e *Engine) purgeFS(id uint64, rec *fsRecord) error {
 		b.Set(domainKey(d.id), drec.encode())
 	}
 	if err := b.Commit(true); err != nil {
-		e.fatal(err)
-		return err
+		return e.failed(err)
 	}
 	e.setSealing(id, nil)
+	e.mu.Lock()
+	delete(e.recs, id)
+	e.mu.Unlock()
+	e.unmapFS(id)
 	e.kickGC()
 	return nil
 }

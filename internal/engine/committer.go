@@ -394,9 +394,9 @@ func (fs *FS) syncBlocks() error {
 }
 
 func (fs *FS) failGroup(group []*op, err error) {
-	fs.e.fatal(err)
+	err = fs.e.failed(err)
 	for _, o := range group {
-		o.err = fs.e.Err()
+		o.err = err
 		o.seq = 0
 	}
 }

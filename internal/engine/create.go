@@ -120,6 +120,11 @@ func (e *Engine) register(ctx context.Context, name, kmsKeyID string, hashKey []
 	if err != nil {
 		return nil, err
 	}
+	// On a shared store the new domain's lease is taken first: its keys
+	// are fenced by it from the first commit on.
+	if err := e.claim(ctx, ids.dom); err != nil {
+		return nil, fmt.Errorf("engine: create %q: %w", name, err)
+	}
 	d, err := e.newDomainLocked(ids.dom, kmsKeyID, hashKey)
 	if err != nil {
 		return nil, err
@@ -128,6 +133,7 @@ func (e *Engine) register(ctx context.Context, name, kmsKeyID string, hashKey []
 	fsid := ids.fs
 	rec := &fsRecord{Name: name, Domain: d.id, State: fsReady, Created: e.clock().UnixNano()}
 	e.setSealing(fsid, d.metaAEAD)
+	e.mapFS(fsid, name, d.id)
 	fs := e.newFS(fsid, name, d)
 	fs.setModeLocked(m)
 	registry := func(b kv.Batch) {
@@ -153,11 +159,14 @@ func (e *Engine) register(ctx context.Context, name, kmsKeyID string, hashKey []
 	if err != nil {
 		fs.close()
 		e.setSealing(fsid, nil)
+		e.unmapName(name)
+		e.unmapFS(fsid)
 		return nil, fmt.Errorf("engine: create %q: %w", name, err)
 	}
 	e.mu.Lock()
 	e.fss[fsid] = fs
 	e.names[name] = fsid
+	e.recs[fsid] = rec
 	e.domains[d.id] = d
 	e.mu.Unlock()
 	fs.maint.start(fs)

@@ -39,6 +39,9 @@ type domain struct {
 	// recMu serializes changes of rec by the committer (a replica's first
 	// superblock) and by key rotation.
 	recMu sync.Mutex
+	// gcMu is held by a collection pass of the domain (Detach waits for
+	// it).
+	gcMu sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	inflight map[blocks.ID]int

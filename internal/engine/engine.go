@@ -96,11 +96,20 @@ type Options struct {
 	// (regionfs_engine_*).
 	Registerer prometheus.Registerer
 
+	// Shared: KV (and the block store) are shared with the engines of
+	// other nodes of the region; each domain is owned by one of them at a
+	// time (shared.go). Open then opens no file system: Attach does.
+	Shared bool
+	// Claim makes this engine the owner of a domain it must write (a new
+	// one, or one to clone, delete or take an operation over): it returns
+	// once Attach(dom) ran here, or fails. Shared stores only.
+	Claim func(ctx context.Context, dom uint64) error
 	// Valid, when set, reports whether this engine still surely owns the
 	// keys and blocks of domain dom (on a store shared by several nodes:
-	// its ownership lease has not run out). Commits are fenced by the
-	// store; block deletion is not, so the collector deletes a domain's
-	// blocks only while Valid holds.
+	// its ownership lease, of the region or of the domain, has not run
+	// out). Commits are fenced by the store; block deletion is not, so the
+	// collector and the orphan sweep delete a domain's blocks only while
+	// Valid holds.
 	Valid func(dom uint64) bool
 }
 
@@ -152,12 +161,21 @@ type Engine struct {
 
 	regMu sync.Mutex // serialises registry changes (create, clone, delete)
 
+	// ownMu serialises Attach and Detach (shared stores; after regMu).
+	ownMu sync.Mutex
+
 	mu      sync.Mutex // guards the fields below
 	fss     map[uint64]*FS
 	locked  map[uint64]*fsRecord // file systems whose KMS key was unusable at open
 	names   map[string]uint64
 	domains map[uint64]*domain
+	recs    map[uint64]*fsRecord // every registered file system, open or not
+	owned   map[uint64]bool      // attached domains (shared stores; nil otherwise)
 	closed  bool
+
+	fenceMu sync.RWMutex // guards the fields below (KeyDomain)
+	fsDom   map[uint64]uint64
+	nameFS  map[string]uint64
 
 	fatalOnce sync.Once
 	fatalErr  atomic.Pointer[error]
@@ -215,7 +233,11 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{
 		opts: opts, log: opts.Logger, disk: opts.Disk, clock: opts.Clock,
 		fss: map[uint64]*FS{}, locked: map[uint64]*fsRecord{}, names: map[string]uint64{}, domains: map[uint64]*domain{},
+		recs: map[uint64]*fsRecord{}, fsDom: map[uint64]uint64{}, nameFS: map[string]uint64{},
 		stop: make(chan struct{}), gcKick: make(chan struct{}, 1), m: newMetrics(),
+	}
+	if opts.Shared {
+		e.owned = map[uint64]bool{}
 	}
 	empty := map[uint64]cipher.AEAD{}
 	e.aeads.Store(&empty)
@@ -223,6 +245,18 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 
 	if err := e.checkFormat(); err != nil {
 		return nil, err
+	}
+	if opts.Shared {
+		// Every domain's keys, every file system registered; none opened
+		// (Attach).
+		if err := e.loadDomains(ctx); err != nil {
+			return nil, err
+		}
+		if err := e.loadFileSystems(ctx); err != nil {
+			e.shutdown()
+			return nil, err
+		}
+		return e.start()
 	}
 	_, err := e.kv.Get(cleanKey)
 	clean := err == nil
@@ -248,15 +282,20 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		e.shutdown()
 		return nil, err
 	}
-	if opts.Registerer != nil {
-		if err := registerAll(opts.Registerer, append(e.m.collectors(), newFSCollector(e))...); err != nil {
-			e.shutdown()
+	return e.start()
+}
+
+// start registers the metrics and starts the background loops.
+func (e *Engine) start() (*Engine, error) {
+	if e.opts.Registerer != nil {
+		if err := registerAll(e.opts.Registerer, append(e.m.collectors(), newFSCollector(e))...); err != nil {
+			e.Close()
 			return nil, fmt.Errorf("engine: metrics: %w", err)
 		}
 	}
 	e.wg.Add(1)
 	go e.gcLoop()
-	if opts.ScrubInterval > 0 {
+	if e.opts.ScrubInterval > 0 {
 		e.wg.Add(1)
 		go e.scrubLoop()
 	}
@@ -487,6 +526,19 @@ func (e *Engine) loadFileSystems(ctx context.Context) error {
 			return fmt.Errorf("engine: file system %d: %w: domain %d missing", en.id, ErrCorrupt, en.rec.Domain)
 		}
 		e.setSealing(en.id, d.metaAEAD)
+		e.recs[en.id] = en.rec
+		if en.rec.State == fsReady {
+			e.mapFS(en.id, en.rec.Name, en.rec.Domain)
+		} else {
+			e.mapFS(en.id, "", en.rec.Domain)
+		}
+		if e.opts.Shared {
+			// Registered only: the owner of its domain opens it.
+			if en.rec.State == fsReady {
+				e.names[en.rec.Name] = en.id
+			}
+			continue
+		}
 		if d.keyError() != nil && en.rec.State == fsReady {
 			e.locked[en.id] = en.rec
 			e.names[en.rec.Name] = en.id
@@ -531,7 +583,11 @@ func (e *Engine) FS(name string) (*FS, error) {
 	if _, locked := e.locked[id]; locked {
 		return nil, fmt.Errorf("engine: %q: %w", name, e.domains[e.locked[id].Domain].keyError())
 	}
-	return e.fss[id], nil
+	fs := e.fss[id]
+	if fs == nil {
+		return nil, fmt.Errorf("engine: %q: %w", name, ErrElsewhere)
+	}
+	return fs, nil
 }
 
 // Names lists the file systems, sorted.
@@ -548,6 +604,11 @@ func (e *Engine) Names() []string {
 
 // fatal stops the engine after an unrecoverable storage error.
 func (e *Engine) fatal(err error) {
+	if errors.Is(err, kv.ErrFenced) {
+		// Another node owns those keys now: not a storage failure.
+		e.log.Warn("commit refused: another node took the file system over", "err", err)
+		return
+	}
 	e.fatalOnce.Do(func() {
 		wrapped := fmt.Errorf("%w: %w", ErrFatal, err)
 		e.fatalErr.Store(&wrapped)
@@ -601,6 +662,10 @@ func (e *Engine) Close() error {
 	for _, fs := range e.fss {
 		fss = append(fss, fs)
 	}
+	var owned []uint64
+	for d := range e.owned {
+		owned = append(owned, d)
+	}
 	e.mu.Unlock()
 	for _, fs := range fss {
 		fs.close()
@@ -611,7 +676,18 @@ func (e *Engine) Close() error {
 	}
 	b := e.kv.NewBatch()
 	defer b.Close()
-	b.Set(cleanKey, nil)
+	if e.opts.Shared {
+		// Each attached domain is left clean (the caller still holds their
+		// leases).
+		for _, d := range owned {
+			b.Set(domainCleanKey(d), nil)
+		}
+	} else {
+		b.Set(cleanKey, nil)
+	}
+	if b.Empty() {
+		return nil
+	}
 	if err := b.Commit(true); err != nil {
 		return fmt.Errorf("engine: write clean marker: %w", err)
 	}

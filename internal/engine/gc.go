@@ -82,8 +82,10 @@ func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
 	defer e.gcMu.Unlock()
 	e.mu.Lock()
 	doms := make([]*domain, 0, len(e.domains))
-	for _, d := range e.domains {
-		doms = append(doms, d)
+	for id, d := range e.domains {
+		if e.ownsLocked(id) {
+			doms = append(doms, d)
+		}
 	}
 	e.mu.Unlock()
 	e.m.gcRuns.Inc()
@@ -102,6 +104,11 @@ func (e *Engine) CollectGarbage(ctx context.Context) (int, error) {
 func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 	st := d.blockStore()
 	if st == nil {
+		return 0, nil
+	}
+	d.gcMu.Lock()
+	defer d.gcMu.Unlock()
+	if !e.mayDelete(d) {
 		return 0, nil
 	}
 	before := st.Stats().DeletedBytes
@@ -185,7 +192,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 	// 2. Delete what is still unreferenced and not in flight.
 	more = len(ready) >= e.opts.BatchEntries
 	for i, r := range due {
-		if e.opts.Valid != nil && !e.opts.Valid(d.id) {
+		if !e.mayDelete(d) {
 			// Another node may own the domain by now (its blocks, its
 			// references): leave the rest, and the queue entries, for
 			// whoever owns it once ownership is sure again.
@@ -238,6 +245,16 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 	return deleted, more, nil
 }
 
+// mayDelete reports whether this engine may delete blocks of d: while its
+// ownership has surely not run out (Options.Valid, when set) and, on a
+// store shared domain by domain (Options.Shared), while it has d attached.
+func (e *Engine) mayDelete(d *domain) bool {
+	if e.opts.Shared && !e.owns(d.id) {
+		return false
+	}
+	return e.opts.Valid == nil || e.opts.Valid(d.id)
+}
+
 // held reports whether any file system of the domain holds id. The caller
 // re-checks inflight under d.mu after this, and writers register in flight
 // before they look for a block, so a block is never deleted under a
@@ -281,8 +298,7 @@ func (rep *Replica) SetPin(name string, seq uint64) error {
 	defer b.Close()
 	b.Set(localKey(fs.id, locPin, []byte(name)...), encodeU64(seq))
 	if err := b.Commit(true); err != nil {
-		fs.e.fatal(err)
-		return err
+		return fs.e.failed(err)
 	}
 	fs.pins[name] = seq
 	return nil
@@ -297,8 +313,7 @@ func (rep *Replica) ClearPin(name string) error {
 	defer b.Close()
 	b.Delete(localKey(fs.id, locPin, []byte(name)...))
 	if err := b.Commit(true); err != nil {
-		fs.e.fatal(err)
-		return err
+		return fs.e.failed(err)
 	}
 	delete(fs.pins, name)
 	fs.e.kickGC()

@@ -97,8 +97,10 @@ func (e *Engine) KeysChanged(ctx context.Context, keyID string) (KeyState, error
 	}
 	e.mu.Lock()
 	var doms []*domain
-	for _, d := range e.domains {
-		if d.rec.KMSKeyID == keyID {
+	for id, d := range e.domains {
+		// On a shared store, the owner of a domain applies key changes
+		// to it.
+		if d.rec.KMSKeyID == keyID && e.ownsLocked(id) {
 			doms = append(doms, d)
 		}
 	}

@@ -31,8 +31,8 @@ func (e *Engine) scrub(ctx context.Context) (ScrubReport, error) {
 	var rep ScrubReport
 	e.mu.Lock()
 	doms := make([]*domain, 0, len(e.domains))
-	for _, d := range e.domains {
-		if d.blockStore() != nil {
+	for id, d := range e.domains {
+		if d.blockStore() != nil && e.ownsLocked(id) {
 			doms = append(doms, d)
 		}
 	}
