@@ -1,0 +1,355 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/regionfs/regionfs/internal/cluster"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+const ttl = time.Second
+
+// region is a test region: a fresh schema of a real PostgreSQL and a
+// shared block disk.
+type region struct {
+	t      *testing.T
+	url    string
+	schema string
+	disk   *disk.Mem
+}
+
+func newRegion(t *testing.T) *region {
+	u := os.Getenv("REGIONFS_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
+			t.Fatal("REGIONFS_TEST_POSTGRES_URL is not set (eval \"$(scripts/backends.sh up DIR)\" starts a server)")
+		}
+		t.Skip("no PostgreSQL: set REGIONFS_TEST_POSTGRES_URL (scripts/backends.sh up DIR prints one)")
+	}
+	u = strings.ReplaceAll(u, "{region}", "test")
+	b := make([]byte, 6)
+	rand.Read(b)
+	r := &region{t: t, url: u, schema: "t_" + hex.EncodeToString(b), disk: disk.NewMem()}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Logf("drop schema: %v", err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+r.schema+" CASCADE"); err != nil {
+			t.Logf("drop schema: %v", err)
+		}
+	})
+	return r
+}
+
+// node is one node of the region: store, manager, engine.
+type node struct {
+	name   string
+	store  *pgkv.Store
+	m      *cluster.Manager
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (n *node) e() *engine.Engine { return n.m.Engine() }
+
+// start opens a node; a leader takes the region's lease (it creates the
+// file systems). Its manager runs until stop or kill.
+func (r *region) start(name string, leader bool) *node {
+	t := r.t
+	t.Helper()
+	ctx := context.Background()
+	n := &node{name: name, done: make(chan struct{})}
+	var m *cluster.Manager
+	st, err := pgkv.Open(ctx, pgkv.Options{URL: r.url, Schema: r.schema, CreateDatabase: true,
+		FenceKey: cluster.FenceKey(func() *engine.Engine { return m.Engine() }, "region")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m = cluster.New(cluster.Options{Store: st, Node: name, Addr: name, TTL: ttl})
+	n.store, n.m = st, m
+	if leader {
+		if _, ok, err := st.Acquire(ctx, "region", name, time.Hour); err != nil || !ok {
+			t.Fatalf("%s: region lease: %v %v", name, ok, err)
+		}
+	}
+	e, err := engine.Open(ctx, engine.Options{
+		KV: st, Disk: r.disk, Keyring: kmstest.Keyring(t, "test-key", "alias/aws/elasticfilesystem"),
+		GCInterval: time.Hour, MergeDelay: time.Hour, Shared: true, Claim: m.Claim, Valid: m.Valid,
+		OnFatal: func(err error) { t.Errorf("%s: fatal storage error: %v", name, err) },
+	})
+	if err != nil {
+		t.Fatalf("%s: open: %v", name, err)
+	}
+	m.SetEngine(e)
+	rctx, cancel := context.WithCancel(ctx)
+	n.cancel = cancel
+	go func() {
+		defer close(n.done)
+		if err := m.Run(rctx); err != nil {
+			t.Errorf("%s: run: %v", name, err)
+		}
+	}()
+	t.Cleanup(func() {
+		n.kill()
+		e.Close()
+	})
+	return n
+}
+
+// kill stops the node's manager without giving anything up (kill -9: its
+// leases run out; its engine, paused, is left running).
+func (n *node) kill() {
+	n.cancel()
+	<-n.done
+}
+
+// stop is a clean stop: every domain handed over at once.
+func (n *node) stop() {
+	n.kill()
+	n.m.Release(context.Background())
+}
+
+// waitHeld waits until each node holds want[i] domains and together all
+// of them once.
+func waitHeld(t *testing.T, nodes []*node, want []int, total int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var got [][]uint64
+	ok := testkit.Until(30*time.Second, func() bool {
+		got = got[:0]
+		all := map[uint64]int{}
+		for i, n := range nodes {
+			h := n.m.Held()
+			got = append(got, h)
+			at := n.e().Attached()
+			if len(h) != want[i] || !slices.Equal(h, at) {
+				return false
+			}
+			for _, d := range h {
+				all[d]++
+			}
+		}
+		if len(all) != total {
+			return false
+		}
+		for _, c := range all {
+			if c != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("domains held %v, want counts %v of %d", got, want, total)
+	}
+	return time.Since(start)
+}
+
+func writeFile(t *testing.T, fs *engine.FS, name string, size int) []byte {
+	t.Helper()
+	ctx := context.Background()
+	data := make([]byte, size)
+	rand.Read(data)
+	en, err := fs.Create(ctx, engine.RootCred, engine.RootIno, name, engine.CreateGuarded, engine.SetAttr{}, 0)
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	if _, _, err := fs.Write(ctx, engine.RootCred, en.Attr.Ino, 0, data); err != nil {
+		t.Fatalf("write %s: %v", name, err)
+	}
+	return data
+}
+
+func readFile(t *testing.T, fs *engine.FS, name string, want []byte) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := fs.Lookup(ctx, engine.RootCred, engine.RootIno, name)
+	if err != nil {
+		t.Fatalf("acknowledged file %s lost: %v", name, err)
+	}
+	got, _, _, err := fs.Read(ctx, engine.RootCred, a.Ino, 0, len(want)+1)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s: read %d bytes (%v), want the %d written", name, len(got), err, len(want))
+	}
+}
+
+// owner returns the node serving the file system called name.
+func owner(t *testing.T, nodes []*node, name string) (*node, *engine.FS) {
+	t.Helper()
+	for _, n := range nodes {
+		fs, err := n.e().FS(name)
+		if err == nil {
+			return n, fs
+		}
+		if !errors.Is(err, engine.ErrElsewhere) {
+			t.Fatalf("%s on %s: %v", name, n.name, err)
+		}
+	}
+	t.Fatalf("nobody serves %s", name)
+	return nil, nil
+}
+
+// TestSpreadKillDrain: four file systems spread two and two over two
+// nodes, both serving at once; one node killed mid-write, the other takes
+// its file systems over within the lease time with every acknowledged
+// write, and the killed node, still running, is fenced; a restarted node
+// gets its share back; a drained node hands everything over, and gets its
+// share again once the drain is lifted.
+func TestSpreadKillDrain(t *testing.T) {
+	r := newRegion(t)
+	ctx := context.Background()
+	a := r.start("node-a", true)
+	names := []string{"fs-0", "fs-1", "fs-2", "fs-3"}
+	for _, name := range names {
+		if _, err := a.e().CreateFS(ctx, name, engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := r.start("node-b", false)
+	nodes := []*node{a, b}
+	waitHeld(t, nodes, []int{2, 2}, 4)
+
+	// Both serve at once: every file system gets writes from its owner.
+	written := map[string]map[string][]byte{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range names {
+		_, fs := owner(t, nodes, name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := map[string][]byte{}
+			for i := range 5 {
+				f := fmt.Sprintf("f%d", i)
+				w[f] = writeFile(t, fs, f, engine.MinBlockSize+100)
+			}
+			mu.Lock()
+			written[name] = w
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	// b dies while writing; its file systems move to a.
+	var onB []string
+	var bFS []*engine.FS
+	for _, name := range names {
+		if n, fs := owner(t, nodes, name); n == b {
+			onB, bFS = append(onB, name), append(bFS, fs)
+		}
+	}
+	stopWrites := make(chan struct{})
+	acked := make(chan map[string][]byte, 1)
+	go func() {
+		w := map[string][]byte{}
+		defer func() { acked <- w }()
+		for i := 0; ; i++ {
+			select {
+			case <-stopWrites:
+				return
+			default:
+			}
+			f := fmt.Sprintf("late%d", i)
+			data := make([]byte, 3000)
+			rand.Read(data)
+			en, err := bFS[0].Create(ctx, engine.RootCred, engine.RootIno, f, engine.CreateGuarded, engine.SetAttr{}, 0)
+			if err != nil {
+				if !errors.Is(err, engine.ErrFenced) {
+					t.Errorf("stale create: %v, want ErrFenced", err)
+				}
+				return
+			}
+			if _, _, err := bFS[0].Write(ctx, engine.RootCred, en.Attr.Ino, 0, data); err != nil {
+				if !errors.Is(err, engine.ErrFenced) {
+					t.Errorf("stale write: %v, want ErrFenced", err)
+				}
+				return
+			}
+			w[f] = data
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // some writes acknowledged before the kill
+	b.kill()
+	took := waitHeld(t, []*node{a}, []int{4}, 4)
+	t.Logf("takeover of %d file systems after the kill: %v (lease %v)", len(onB), took, ttl)
+	if took > ttl+ttl/3+2*time.Second {
+		t.Errorf("takeover took %v, lease %v", took, ttl)
+	}
+	close(stopWrites)
+	late := <-acked
+	t.Logf("%d writes acknowledged by the node before it was killed", len(late))
+	if len(late) == 0 {
+		t.Fatal("no write acknowledged before the kill: the test proves nothing")
+	}
+	_, fs := owner(t, []*node{a}, onB[0])
+	for f, data := range late {
+		readFile(t, fs, f, data)
+	}
+	for _, name := range names {
+		_, fs := owner(t, []*node{a}, name)
+		for f, data := range written[name] {
+			readFile(t, fs, f, data)
+		}
+	}
+	// The killed node, still running, is fenced and not stopped.
+	if _, err := bFS[0].Create(ctx, engine.RootCred, engine.RootIno, "stale", engine.CreateGuarded, engine.SetAttr{}, 0); !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("stale owner's create: %v, want ErrFenced", err)
+	}
+	if err := b.e().Err(); err != nil {
+		t.Fatalf("fenced commits stopped the stale engine: %v", err)
+	}
+	if _, err := fs.Lookup(ctx, engine.RootCred, engine.RootIno, "stale"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("the stale owner's create is visible: %v", err)
+	}
+
+	// A new node joins: the share is two again.
+	c := r.start("node-c", false)
+	nodes = []*node{a, c}
+	waitHeld(t, nodes, []int{2, 2}, 4)
+
+	// c drained: a takes everything; lifted: two and two.
+	if ok, err := c.store.SetDraining(ctx, "node-c", true); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	waitHeld(t, nodes, []int{4, 0}, 4)
+	if ok, err := c.store.SetDraining(ctx, "node-c", false); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	waitHeld(t, nodes, []int{2, 2}, 4)
+
+	// A clean stop hands over at once, nothing lost.
+	c.stop()
+	waitHeld(t, []*node{a}, []int{4}, 4)
+	for _, name := range names {
+		_, fs := owner(t, []*node{a}, name)
+		for f, data := range written[name] {
+			readFile(t, fs, f, data)
+		}
+	}
+}

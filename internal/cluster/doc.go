@@ -1,0 +1,29 @@
+// Package cluster spreads the file systems of a region over the nodes that
+// share its metadata store (PostgreSQL, pgkv) and its object store.
+//
+// The unit of ownership is a domain (a file system and its clones, which
+// share blocks). Each domain has a lease in the database, LeaseName(dom),
+// with a fencing token: a node's engine (engine.Options.Shared) commits the
+// keys of a domain only under the token of its lease, checked in the
+// commit's own transaction (FenceKey), so two nodes never both write one
+// file system, and a paused old owner cannot write after a takeover. Keys of
+// the whole region (id counters, the control plane's records) are fenced by
+// the region's lease, which the node running the control plane holds.
+//
+// A Manager runs on every node. Every third of the lease time it renews the
+// node's leases and sends its heartbeat (one round trip), learns which
+// domains it lost, and balances: with L live nodes that are not drained and
+// D domains, a node holds at most ceil(D/L); it takes free or expired
+// leases (a dead node's: within the lease time plus one round) up to that
+// share and gives up what exceeds it, so a node that joins gets its share
+// and a drained node gives everything up once another node can take it.
+// Taking a domain attaches it in the engine (its file systems open here),
+// giving it up detaches it first and then releases the lease, so the next
+// owner finds it cleanly detached. OnChange tells the node which domains it
+// serves, for its mount targets.
+//
+// Block deletion is not fenced by the database: the engine deletes a
+// domain's blocks only while Valid reports that the lease has surely not
+// run out (the send time of its last renewal plus the lease time, less a
+// tenth for clock rate differences).
+package cluster
