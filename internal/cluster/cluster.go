@@ -368,4 +368,3 @@ func (m *Manager) Release(ctx context.Context) {
 	}
 	m.changed()
 }
-

@@ -51,6 +51,11 @@ var statusTable = []struct {
 	{engine.ErrFSBusy, proto.ErrJukebox},
 	{engine.ErrNotReady, proto.ErrJukebox}, // a replica before its first consistent point
 	{engine.ErrClosed, proto.ErrJukebox},
+	// Another node of the region took the file system over (or serves
+	// it): nothing was applied here; the client retries and reaches the
+	// owner once the mount target's address moved to it.
+	{engine.ErrFenced, proto.ErrJukebox},
+	{engine.ErrElsewhere, proto.ErrJukebox},
 	{engine.ErrKeyUnavailable, proto.ErrIO}, // the file system's KMS key is disabled or deleted
 	{engine.ErrCorrupt, proto.ErrIO},
 	{engine.ErrIO, proto.ErrIO},
