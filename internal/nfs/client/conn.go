@@ -109,28 +109,49 @@ func (c *Conn) NextXID() uint32 { return c.xid.Add(1) }
 // success is a *rpc.ReplyError. A zero XID is assigned from the
 // connection's sequence (a retransmission passes its first attempt's).
 func (c *Conn) CallRaw(ctx context.Context, h rpc.CallHeader, args []byte) ([]byte, error) {
+	return c.CallRawBuffers(ctx, h, [][]byte{args})
+}
+
+// CallRawBuffers is CallRaw with the encoded arguments in pieces, which
+// are sent one after the other.
+func (c *Conn) CallRawBuffers(ctx context.Context, h rpc.CallHeader, args [][]byte) ([]byte, error) {
 	if h.XID == 0 {
 		h.XID = c.NextXID()
 	}
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
 	var msg []byte
 	var err error
-	if len(args) <= copyArgsBytes {
-		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+len(args)))
+	if n <= copyArgsBytes {
+		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+n))
 		e.Reserve(rpc.RecordHeaderSize)
 		h.Encode(e)
-		e.Fixed(args)
 		rec := e.Bytes()
+		for _, a := range args {
+			rec = append(rec, a...)
+		}
 		rpc.FinishRecord(rec)
 		msg, err = c.roundTrip(ctx, h.XID, rec)
 	} else {
 		// Large arguments (a WRITE's data) are not copied behind the
-		// header: both leave in one writev.
-		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)))
+		// header: they leave with it in one writev.
+		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+len(args[0])))
 		e.Reserve(rpc.RecordHeaderSize)
 		h.Encode(e)
 		hdr := e.Bytes()
-		rpc.FinishRecordWithTail(hdr, len(args))
-		msg, err = c.roundTrip(ctx, h.XID, hdr, args)
+		rest := args
+		if len(args[0]) <= copyArgsBytes {
+			hdr = append(hdr, args[0]...) // a small head goes with the header
+			rest = args[1:]
+		}
+		tail := 0
+		for _, a := range rest {
+			tail += len(a)
+		}
+		rpc.FinishRecordWithTail(hdr, tail)
+		msg, err = c.roundTrip(ctx, h.XID, append([][]byte{hdr}, rest...)...)
 	}
 	if err != nil {
 		return nil, err
@@ -226,7 +247,7 @@ func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, args, res pr
 	if c.sess != nil {
 		return c.sess.call(ctx, c.Auth, prog, vers, proc, args, res)
 	}
-	out, err := c.CallRaw(ctx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: c.Auth}, encodeArgs(args))
+	out, err := c.CallRawBuffers(ctx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: c.Auth}, encodeArgs(args))
 	if err != nil {
 		return err
 	}

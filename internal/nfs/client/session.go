@@ -235,17 +235,21 @@ func (s *Session) Calls() map[string]CallStat {
 	return out
 }
 
-// encodeArgs encodes a call's arguments, in a buffer sized for a WRITE's
-// data when they carry some (growing it by appends would copy the data
-// several times).
-func encodeArgs(args proto.Message) []byte {
-	size := 256
-	if w, ok := args.(*proto.WriteArgs); ok {
-		size += len(w.Data)
+// encodeArgs encodes a call's arguments. A WRITE's data is not copied:
+// its arguments are the encoded head, the data as the caller holds it,
+// and the padding, sent together (CallRawBuffers).
+func encodeArgs(args proto.Message) [][]byte {
+	if w, ok := args.(*proto.WriteArgs); ok && len(w.Data) > copyArgsBytes {
+		e := xdr.NewEncoder(make([]byte, 0, 128))
+		w.EncodeHead(e)
+		if pad := proto.WritePad(len(w.Data)); len(pad) > 0 {
+			return [][]byte{e.Bytes(), w.Data, pad}
+		}
+		return [][]byte{e.Bytes(), w.Data}
 	}
-	e := xdr.NewEncoder(make([]byte, 0, size))
+	e := xdr.NewEncoder(make([]byte, 0, 256))
 	args.Encode(e)
-	return e.Bytes()
+	return [][]byte{e.Bytes()}
 }
 
 // call runs one call through the session.
@@ -278,7 +282,7 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 			h.XID = c.NextXID()
 		}
 		actx, cancel := context.WithTimeout(ctx, s.o.CallTimeout)
-		out, err := c.CallRaw(actx, h, enc)
+		out, err := c.CallRawBuffers(actx, h, enc)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -45,7 +45,7 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return NewConn(&tlsConn{Conn: tc, bc: bc}), nil
+	return NewConn(&tlsConn{Conn: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}}), nil
 }
 
 // tlsReadBufferBytes is how much a TLS connection reads from the socket
@@ -53,35 +53,24 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 // per system call).
 const tlsReadBufferBytes = 256 << 10
 
-// tlsConn is a TLS session whose writes (each one whole RPC record: Conn
-// writes a call at once) leave in as few system calls as they can.
+// tlsConn is a TLS session whose writes (each one whole RPC record, or its
+// pieces: Conn writes a call at once) are packed into full TLS records
+// that leave together, in as few system calls as they can.
 type tlsConn struct {
 	*tls.Conn
-	bc *rpc.BatchConn
+	rw *rpc.RecordWriter
 }
 
-func (t *tlsConn) Write(p []byte) (int, error) {
-	t.bc.Hold()
-	n, err := t.Conn.Write(p)
-	if rerr := t.bc.Release(); err == nil && rerr != nil {
-		n, err = 0, rerr
-	}
-	return n, err
-}
+func (t *tlsConn) Write(p []byte) (int, error) { return t.rw.Write(p) }
 
 // WriteBuffers writes the buffers (one RPC record) as one Write would.
 func (t *tlsConn) WriteBuffers(bufs [][]byte) error {
-	t.bc.Hold()
-	var err error
 	for _, b := range bufs {
-		if _, err = t.Conn.Write(b); err != nil {
-			break
+		if _, err := t.rw.Write(b); err != nil {
+			return err
 		}
 	}
-	if rerr := t.bc.Release(); err == nil {
-		err = rerr
-	}
-	return err
+	return nil
 }
 
 // StartTLS runs the AUTH_TLS probe on nc and, when the server accepts it,

@@ -40,12 +40,25 @@ type WriteArgs struct {
 
 // Encode appends the arguments.
 func (a *WriteArgs) Encode(e *xdr.Encoder) {
+	a.EncodeHead(e)
+	e.Fixed(a.Data)
+}
+
+// EncodeHead appends the arguments up to the data: what Encode writes
+// is this, the data, then its padding (WritePad). A client sends the data
+// from where it lies instead of copying it behind the head.
+func (a *WriteArgs) EncodeHead(e *xdr.Encoder) {
 	a.FH.Encode(e)
 	e.Uint64(a.Offset)
 	e.Uint32(a.Count)
 	e.Uint32(uint32(a.Stable))
-	e.Opaque(a.Data)
+	e.Uint32(uint32(len(a.Data)))
 }
+
+// WritePad is the XDR padding after a WRITE's data of n bytes.
+func WritePad(n int) []byte { return zeroPad[:(4-n%4)%4] }
+
+var zeroPad [4]byte
 
 // Decode reads the arguments.
 func (a *WriteArgs) Decode(d *xdr.Decoder) {
