@@ -22,14 +22,22 @@ func procCommit(r *request) (proto.Message, error) {
 		res.Status = r.status("COMMIT", err)
 		return res, nil
 	}
+	wrote := false
 	if err == nil {
-		err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)
+		wrote, err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)
 	}
 	res.Verf = r.s.WriteVerifier()
 	res.Status = r.status("COMMIT", err)
 	if pre.Ino != 0 {
 		res.Wcc.Before = wccAttr(&pre)
 	}
-	res.Wcc.After = t.postOp(r.ctx, r.s)
+	if pre.Ino != 0 && !wrote {
+		// Nothing was buffered (FILE_SYNC data, or committed before):
+		// the COMMIT changed nothing and the file is as pre read it,
+		// so no second read of its attributes.
+		res.Wcc.After = t.x.fattr(&pre)
+	} else {
+		res.Wcc.After = t.postOp(r.ctx, r.s)
+	}
 	return res, nil
 }

@@ -202,6 +202,30 @@ func TestProcReadlinkSymlink(t *testing.T) {
 	wantStatus(t, err, proto.ErrInval)
 }
 
+// TestProcCommitWcc: COMMIT's post-operation attributes are the file's,
+// whether it had buffered data to write (UNSTABLE) or none (FILE_SYNC
+// data; COMMIT then reuses the attributes it read first).
+func TestProcCommitWcc(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	fh := f.create(t, f.root, "f", "")
+	for _, stable := range []proto.StableHow{proto.FileSync, proto.Unstable, proto.FileSync} {
+		if _, err := f.c.Write(f.ctx, fh, 0, []byte("hello world, "+stable.String()), stable); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.c.Commit(f.ctx, fh, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := f.c.GetAttr(f.ctx, fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Wcc.Before == nil || c.Wcc.After == nil || *c.Wcc.After != g.Attr {
+			t.Fatalf("%v: commit wcc %+v %+v, getattr %+v", stable, c.Wcc.Before, c.Wcc.After, g.Attr)
+		}
+	}
+}
+
 func TestProcReadWrite(t *testing.T) {
 	f := newFixture(t, envOpt{})
 	fh := f.create(t, f.root, "f", "")

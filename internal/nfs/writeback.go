@@ -655,16 +655,18 @@ func (e *errLost) Unwrap() error { return e.cause }
 // commit makes everything buffered for a file durable. It fails if any
 // data in [off, off+count) (to the end of the file when count is 0) was
 // lost by a failed write-back, now or earlier, and not written again
-// since.
-func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino, off uint64, count uint32) error {
-	if _, err := w.sync(ctx, fs, ino); err != nil && ctx.Err() != nil {
-		return err
+// since. wrote reports whether the file had buffered or in-flight data
+// (when it had none, COMMIT changed nothing).
+func (w *writeback) commit(ctx context.Context, fs *engine.FS, ino, off uint64, count uint32) (wrote bool, err error) {
+	wrote, err = w.sync(ctx, fs, ino)
+	if err != nil && ctx.Err() != nil {
+		return wrote, err
 	}
 	end := uint64(math.MaxUint64)
 	if count > 0 && off+uint64(count) > off {
 		end = off + uint64(count)
 	}
-	return w.lostIn(fs, ino, off, end)
+	return wrote, w.lostIn(fs, ino, off, end)
 }
 
 // lostIn returns an *errLost when a lost range of the file meets
