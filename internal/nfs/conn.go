@@ -34,6 +34,10 @@ type conn struct {
 	rcancel context.CancelFunc
 	sem     chan struct{} // requests between reading and replying
 	reqWG   sync.WaitGroup
+	// work hands a request to an idle worker of this connection (see
+	// dispatch); workerWG counts the workers.
+	work     chan func()
+	workerWG sync.WaitGroup
 	// request and reply are this connection's shares (the server's
 	// budgets bound all connections together).
 	request, reply *Budget
@@ -63,7 +67,7 @@ func putBuf(b *[]byte) {
 }
 
 func (s *Server) startConn(ctx context.Context, nc net.Conn) {
-	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn),
+	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn), work: make(chan func()),
 		request: NewBudget(s.o.MaxConnRequestBytes), reply: NewBudget(s.o.MaxConnReplyBytes)}
 	c.rctx, c.rcancel = context.WithCancel(ctx)
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
@@ -101,6 +105,7 @@ func (c *conn) serve() {
 	defer func() {
 		c.rcancel()
 		c.reqWG.Wait()
+		c.workerWG.Wait()
 		c.nc.Close()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
@@ -169,7 +174,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.reqWG.Add(1)
-		go func() {
+		c.dispatch(func() {
 			defer c.reqWG.Done()
 			out := c.handle(rec.data)
 			// The arguments and the processing slot are not needed
@@ -182,7 +187,45 @@ func (c *conn) serve() {
 			out.free()
 			c.returnReply(grant)
 			<-c.sem
-		}()
+		})
+	}
+}
+
+// workerIdle is how long a request worker waits for the next request of
+// its connection before it ends.
+const workerIdle = 5 * time.Second
+
+// dispatch runs f on an idle worker of the connection, or on a new one.
+// Workers are kept for the next requests instead of one goroutine per
+// request: a request's goroutine grows its stack to the depth of the
+// engine's and Pebble's calls, and a new goroutine copied its stack
+// (runtime.newstack/copystack) on every request, 5 % of the server's CPU
+// in the create probe of issue 16.
+func (c *conn) dispatch(f func()) {
+	select {
+	case c.work <- f:
+	default:
+		c.workerWG.Add(1)
+		go c.worker(f)
+	}
+}
+
+// worker runs f, then the requests handed to it, until it has been idle
+// for workerIdle or the connection stops reading.
+func (c *conn) worker(f func()) {
+	defer c.workerWG.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-c.work:
+		case <-idle.C:
+			return
+		case <-c.rctx.Done():
+			return
+		}
 	}
 }
 
