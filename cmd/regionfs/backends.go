@@ -43,7 +43,7 @@ func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cac
 		}
 		return s, l, nil
 	}
-	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize)}
+	popts := pebblekv.Options{Cache: cache, Logger: log, MemTableSizeBytes: uint64(cfg.Engine.MemTableSize), OverwriteWAL: true}
 	if cache == nil {
 		popts.CacheSizeBytes = int64(cfg.Engine.CacheSize)
 	}

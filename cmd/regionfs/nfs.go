@@ -83,7 +83,7 @@ func runNFSServe(ctx context.Context, log *slog.Logger, c nfsServeConfig, out in
 	if err := os.MkdirAll(filepath.Join(c.dataDir, "blocks"), 0o755); err != nil {
 		return err
 	}
-	store, err := pebblekv.Open(filepath.Join(c.dataDir, "kv"), pebblekv.Options{Logger: log})
+	store, err := pebblekv.Open(filepath.Join(c.dataDir, "kv"), pebblekv.Options{Logger: log, OverwriteWAL: true})
 	if err != nil {
 		return err
 	}

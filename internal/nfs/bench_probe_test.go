@@ -26,7 +26,7 @@ import (
 func BenchmarkProbeCreates(b *testing.B) {
 	for _, conns := range []int{1, 4, 8} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			v := newEnv(b, envOpt{dir: b.TempDir()})
+			v := newEnv(b, envOpt{dir: b.TempDir(), overwriteWAL: true})
 			ctx := context.Background()
 			const perConn = 1000
 			for r := range b.N {

@@ -41,6 +41,9 @@ type envOpt struct {
 	wrapDisk func(disk.FS) disk.FS
 	// space is the engine's free-space guard (nil: none).
 	space engine.SpaceGuard
+	// overwriteWAL: Pebble's WAL files are zero-filled when created, as
+	// the server's (with dir only).
+	overwriteWAL bool
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -57,7 +60,7 @@ func newEnv(t testing.TB, o envOpt) *testEnv {
 	if o.dir == "" {
 		eo.KV, eo.Disk = kv.NewMemory(), disk.NewMem()
 	} else {
-		st, err := pebblekv.Open(filepath.Join(o.dir, "kv"), pebblekv.Options{})
+		st, err := pebblekv.Open(filepath.Join(o.dir, "kv"), pebblekv.Options{OverwriteWAL: o.overwriteWAL})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,8 +27,17 @@ type Options struct {
 	CacheSizeBytes int64
 	// MemTableSizeBytes defaults to 32 MiB.
 	MemTableSizeBytes uint64
-	Logger            *slog.Logger
-	ReadOnly          bool
+	// OverwriteWAL writes each new WAL file full of zeros (to the size
+	// Pebble preallocates for it, 110 % of the memtable) before Pebble
+	// writes it, so that its synced commits are overwrites from the
+	// first: an append's fdatasync also commits the file system's
+	// journal (the file's size changes), an overwrite's does not. Pebble
+	// reuses old WAL files the same way once its memtables have been
+	// flushed; this covers the first ones after every start. It takes no
+	// more space than Pebble's own preallocation.
+	OverwriteWAL bool
+	Logger       *slog.Logger
+	ReadOnly     bool
 	// OnBackgroundError, when set, is called with every error of Pebble's
 	// background work (flushes, compactions), e.g. no space left on the
 	// device. Pebble retries them on its own; they are logged at most
@@ -69,11 +78,18 @@ func Open(dir string, o Options) (*Store, error) {
 	if mt == 0 {
 		mt = 32 << 20
 	}
+	fs := o.FS
+	if o.OverwriteWAL {
+		if fs == nil {
+			fs = vfs.Default
+		}
+		fs = overwriteWAL{FS: fs, size: int64(mt + mt/10)}
+	}
 	lim := &limiter{every: LogEvery, last: map[string]*repeat{}}
 	logger := slogLogger{l: log, lim: lim}
 	bgErrs := new(atomic.Uint64)
 	opts := &pebble.Options{
-		FS:                 o.FS,
+		FS:                 fs,
 		Cache:              cache,
 		MemTableSize:       mt,
 		FormatMajorVersion: pebble.FormatNewest,
