@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -42,6 +43,7 @@ type region struct {
 	peers map[string]Peer
 	mods  []func(*Options)
 	space engine.SpaceGuard // the engine's space guard; nil: none
+	log   *slog.Logger      // debug log, shown if the test fails
 }
 
 // recHooks records what a node tells its control plane.
@@ -113,7 +115,8 @@ func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
 		t.Fatal(err)
 	}
 	r := &region{t: t, name: name, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, ln: ln, addr: ln.Addr().String(),
-		hooks: &recHooks{gone: map[string]Gone{}}, mods: mods}
+		hooks: &recHooks{gone: map[string]Gone{}}, mods: mods,
+		log: testkit.FailureLog(t, 256<<10)}
 	r.openEngine()
 	t.Cleanup(r.close)
 	return r
@@ -122,7 +125,7 @@ func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
 func (r *region) openEngine() {
 	r.t.Helper()
 	e, err := engine.Open(context.Background(), engine.Options{
-		KV: r.kv, Disk: r.disk, Keyring: r.ring, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
+		KV: r.kv, Disk: r.disk, Keyring: r.ring, Logger: r.log, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
 		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) },
 	})
 	if err != nil {
@@ -134,7 +137,7 @@ func (r *region) openEngine() {
 func (r *region) startNode(peers map[string]Peer, register ...func(*Node) error) {
 	r.t.Helper()
 	r.peers = peers
-	o := Options{Region: r.name, Engine: r.e, Peers: peers, Hooks: r.hooks, ChunkBytes: 4096}
+	o := Options{Region: r.name, Engine: r.e, Peers: peers, Hooks: r.hooks, ChunkBytes: 4096, Logger: r.log}
 	for _, m := range r.mods {
 		m(&o)
 	}
@@ -159,28 +162,41 @@ func (r *region) startNode(peers map[string]Peer, register ...func(*Node) error)
 
 // stop takes the region down: node and engine closed, listener gone.
 func (r *region) stop() {
-	if r.n != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r.n.Shutdown(ctx)
-		cancel()
-		r.n.Close()
-		// A Serve goroutine that had not started when Shutdown ran would
-		// accept on the listener forever.
-		if r.ln != nil {
-			r.ln.Close()
-		}
-		r.n = nil
-		r.ln = nil
-	}
+	r.stopNode()
 	if r.e != nil {
 		r.e.Close()
 		r.e = nil
 	}
 }
 
-// crash abandons the region: what was not durable is lost.
+// stopNode takes the replication node down (its engine stays open).
+func (r *region) stopNode() {
+	if r.n == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	r.n.Shutdown(ctx)
+	cancel()
+	r.n.Close()
+	// A Serve goroutine that had not started when Shutdown ran would
+	// accept on the listener forever.
+	if r.ln != nil {
+		r.ln.Close()
+	}
+	r.n = nil
+	r.ln = nil
+}
+
+// crash abandons the region: what was not durable is lost. The node stops
+// first, so that nothing the region says to its peer (an acknowledgement,
+// a record) comes after the moment its durable state is frozen: a process
+// killed at that moment could not have said it either. (Freezing first let
+// a "crashed" replica acknowledge state the frozen copy lacked; its source
+// then moved its journal pin past it and dropped blocks the restarted
+// replica needed: a stall no real crash can cause.)
 func (r *region) crash() {
 	r.t.Helper()
+	r.stopNode()
 	k, d := r.kv.CrashClone(), r.disk.CrashClone()
 	r.stop()
 	r.kv, r.disk = k, d
@@ -472,6 +488,13 @@ func TestReplicaCrashAndSourceRestart(t *testing.T) {
 	w := newWorkload(t, 3, src)
 	w.run(ctx, 200)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
+	t.Cleanup(func() {
+		if t.Failed() && a.n != nil && b.n != nil {
+			st, _ := a.n.OutboundStatus("r1")
+			ds, _ := b.n.InboundStatus("r1")
+			t.Logf("source: %+v\ndestination: %+v", st, ds)
+		}
+	})
 	// Crash the replica in the middle of things, twice, and restart the
 	// source once: the replica resumes (sync or stream) and converges.
 	for i := range 3 {
@@ -1038,5 +1061,126 @@ func TestOutboundStatusMessage(t *testing.T) {
 	}
 	if !strings.HasPrefix(st.Message, "destination region us-west-2 unreachable") {
 		t.Errorf("message %q", st.Message)
+	}
+}
+
+// TestDestinationRestoredFromOlderCopy: a replica that lost state it had
+// acknowledged (its disk restored from an older copy) is behind the
+// source's journal pin: blocks that the records it lacks reference may be
+// collected already, so the source resynchronises it (differences only)
+// instead of replaying — replaying stalled for ever on a block the source
+// no longer had.
+func TestDestinationRestoredFromOlderCopy(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+		t.Fatal(err)
+	}
+	src := func() *engine.FS { return a.fs("fs-src") }
+	w := newWorkload(t, 5, src)
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src(), b.fs("fs-dst"))
+	_, old, _ := b.rep("fs-dst").Applied()
+	oldKV, oldDisk := b.kv.CrashClone(), b.disk.CrashClone()
+	// Overwrites and removals after the copy release blocks that records
+	// after it added.
+	w.run(ctx, 120)
+	converged(t, src(), b.fs("fs-dst"))
+	testkit.WaitFor(t, "the source's pin to pass the copy", 10*time.Second, func() bool {
+		return a.rep("fs-src").Pins()[pinName("r1")] > old+1
+	})
+	if _, err := a.e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	b.kv, b.disk = oldKV, oldDisk
+	b.restart(func(n *Node) error {
+		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+	})
+	if _, applied, _ := b.rep("fs-dst").Applied(); applied != old {
+		t.Fatalf("the restored replica is at %d, want the copy's %d", applied, old)
+	}
+	w.run(ctx, 10)
+	converged(t, src(), b.fs("fs-dst"))
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDestinationRestoredMidSync: the same when the older copy was taken
+// during the initial sync, before and after the sync reached the
+// superblock: the source cannot resume that sync from the journal (the pin
+// moved past its base), so the replica is resynchronised, or, short of the
+// superblock (nothing a resync could keep), its sync starts over.
+func TestDestinationRestoredMidSync(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cursor func(c []byte) bool
+	}{
+		{"before-superblock", func(c []byte) bool { return len(c) > 0 && c[0] < 'M' }},
+		{"after-superblock", func(c []byte) bool { return len(c) > 0 && c[0] > 'M' }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			small := func(o *Options) { o.ChunkBytes = 512 }
+			a := newRegion(t, "us-east-1", small)
+			b := newRegion(t, "us-west-2", small)
+			// The sync goes through a slow proxy, stopped (partitioned)
+			// while the copy is taken.
+			px, err := faultproxy.New("127.0.0.1:0", b.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer px.Close()
+			px.SetDelay(5 * time.Millisecond)
+			a.startNode(map[string]Peer{b.name: {URL: "http://" + px.Addr(), Secret: testSecret}})
+			b.startNode(map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}})
+			if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+				t.Fatal(err)
+			}
+			src := func() *engine.FS { return a.fs("fs-src") }
+			w := newWorkload(t, 7, src)
+			w.run(ctx, 150)
+			link(t, a, b, "r1", "fs-src", "fs-dst")
+			var oldKV *kv.Memory
+			var oldDisk *disk.Mem
+			testkit.WaitFor(t, "the initial sync to reach the point to copy at", 60*time.Second, func() bool {
+				if ss := b.rep("fs-dst").SyncState(); !ss.Active || !tc.cursor(ss.Cursor) {
+					return false
+				}
+				px.Partition()
+				defer px.Heal()
+				k, d := b.kv.CrashClone(), b.disk.CrashClone()
+				// The copy holds what was durable: check it is mid-sync.
+				probe := &region{t: t, name: "probe", kv: k.CrashClone(), disk: d.CrashClone(), ring: b.ring, hooks: b.hooks, log: b.log}
+				probe.openEngine()
+				defer probe.stop()
+				if ps := probe.rep("fs-dst").SyncState(); !ps.Active || !tc.cursor(ps.Cursor) {
+					return false
+				}
+				oldKV, oldDisk = k, d
+				return true
+			})
+			px.SetDelay(0)
+			w.run(ctx, 60)
+			converged(t, src(), b.fs("fs-dst"))
+			testkit.WaitFor(t, "the source's pin to pass the copy's sync base", 10*time.Second, func() bool {
+				return a.rep("fs-src").Pins()[pinName("r1")] > b.rep("fs-dst").SyncState().Base+1
+			})
+			if _, err := a.e.CollectGarbage(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b.stop()
+			b.kv, b.disk = oldKV, oldDisk
+			b.restart(func(n *Node) error {
+				return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+			})
+			w.run(ctx, 10)
+			converged(t, src(), b.fs("fs-dst"))
+			if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
