@@ -1,6 +1,9 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers test them with errors.Is; the NFS and API edges
 // map them to protocol errors in one ordered table each.
@@ -44,6 +47,9 @@ var (
 	// ErrNotReady: a replica has no consistent state to show yet (initial
 	// sync in progress); NFS answers NFS3ERR_JUKEBOX.
 	ErrNotReady = errors.New("replica not yet consistent")
+	// ErrNoState: a replica holds no superblock yet (a new one, or one
+	// whose initial sync has not reached it): it cannot be resynced.
+	ErrNoState = fmt.Errorf("replica holds no state yet: %w", ErrInvalid)
 )
 
 // Errors of individual operations.

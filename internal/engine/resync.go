@@ -51,7 +51,7 @@ func (rep *Replica) BeginResync(ctx context.Context, keys [][]byte) error {
 	err := fs.do(ctx, opAdmin, "begin-resync", func(tx *txn) error {
 		tx.noJournal = true
 		if fs.superPub.Load() == nil {
-			return fmt.Errorf("engine: resync %s: no state to resync (use Ingest): %w", fs.name, ErrInvalid)
+			return fmt.Errorf("engine: resync %s: no state to resync (use Ingest, or RestartSync): %w", fs.name, ErrNoState)
 		}
 		m := fs.mode
 		nm := modeRecord{Mode: ModeReplica, Epoch: m.Epoch, Learned: m.Learned, SyncActive: true, Resync: true}

@@ -286,3 +286,32 @@ func SyncWeight(k, v []byte) (files, inlineBytes uint64) {
 	}
 	return 0, 0
 }
+
+// RestartSync starts over an initial sync that has not reached the
+// superblock (BeginResync is refused with ErrNoState there: no block can be
+// verified before it): the keys ingested so far are removed and the
+// replica is as new, so that the source starts a fresh initial sync. Its
+// source calls for this when it can no longer replay the records the
+// interrupted sync needs (they, or the blocks they reference, are gone).
+func (rep *Replica) RestartSync(ctx context.Context) error {
+	fs := rep.fs
+	return fs.do(ctx, opAdmin, "restart-sync", func(tx *txn) error {
+		tx.noJournal = true
+		m := fs.mode
+		if m.Mode != ModeReplica || !m.SyncActive || m.Resync || fs.superPub.Load() != nil {
+			return fmt.Errorf("engine: restart the initial sync of %s: not an initial sync short of its superblock: %w", fs.name, ErrInvalid)
+		}
+		if err := fs.replaceRange(tx, nil, nil, nil); err != nil {
+			return err
+		}
+		nm := modeRecord{Mode: ModeReplica, Epoch: m.Epoch, Learned: m.Learned}
+		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
+		tx.b.Delete(localKey(fs.id, locJTrunc))
+		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		fs.setModeLocked(nm)
+		fs.meta.invalidate()
+		fs.lastSeq = 0
+		tx.onCommit = append(tx.onCommit, func() { fs.resetDurable() })
+		return nil
+	})
+}

@@ -268,3 +268,61 @@ func TestSyncWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartSync: an initial sync interrupted before the superblock
+// cannot be resynced (ErrNoState) but starts over: the replica is as new,
+// and a fresh sync from a later snapshot makes it equal to the source. A
+// replica whose sync is over is refused.
+func TestRestartSync(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, modelOpts)
+	must(v.e.CreateFS(ctx, "src", FSOptions{BlockSize: MinBlockSize}))(t)
+	src := func() *FS { return v.fs("src") }
+	r := &runner{t: t, rng: rand.New(rand.NewPCG(11, 2)), fs: src, m: newModel(), bs: MinBlockSize}
+	for range 60 {
+		r.do(ctx)
+	}
+	must(v.e.CreateReplica(ctx, "dst", ""))(t)
+	dst := func() *FS { return v.fs("dst") }
+	s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: 3, snapEvery: 1}
+	if s.run(ctx, 1, nil) {
+		t.Fatal("the sync finished in one chunk")
+	}
+	if cur := dst().Replica().SyncState().Cursor; len(cur) == 0 || cur[0] >= relMeta {
+		t.Fatalf("cursor %q: the first chunk reached the superblock", cur)
+	}
+	err := dst().Replica().BeginResync(ctx, nil)
+	wantErr(t, err, ErrNoState)
+	wantErr(t, err, ErrInvalid)
+	if err := dst().Replica().RestartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := dst().Replica().SyncState(); st.Active || st.Base != 0 || st.Cursor != nil {
+		t.Fatalf("after the restart the sync state is %+v, want a new replica's", st)
+	}
+	if _, applied, _ := dst().Replica().Applied(); applied != 0 {
+		t.Fatalf("applied %d after the restart", applied)
+	}
+	for range 10 {
+		r.do(ctx)
+	}
+	// A fresh sync (new base) runs as on a new replica.
+	s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: 50, snapEvery: 2}
+	s.run(ctx, 0, nil)
+	catchUp(t, ctx, src(), dst())
+	sseq, ssum := must3(src().Replica().Checksum(ctx))(t)
+	dseq, dsum := must3(dst().Replica().Checksum(ctx))(t)
+	if sseq != dseq || ssum != dsum {
+		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
+	}
+	if err := dst().Replica().Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	// A replica whose sync is over is refused.
+	must(v.e.CreateReplica(ctx, "dst2", ""))(t)
+	s = &syncer{t: t, src: src(), dst: v.fs("dst2"), chunkKeys: 1 << 20, snapEvery: 1}
+	if !s.run(ctx, 0, nil) {
+		t.Fatal("a one-chunk sync did not finish")
+	}
+	wantErr(t, v.fs("dst2").Replica().RestartSync(ctx), ErrInvalid)
+}

@@ -68,7 +68,10 @@
 // for a rewind (with the missing ids); the source pushes them and resends
 // from the applied point. Acks move the source's journal pin; a
 // destination that falls further behind than the retention limits loses
-// its pin and needs a resync.
+// its pin and needs a resync. So does one that now holds less than it had
+// acknowledged (restored from an older copy): the blocks the records it
+// lacks reference may have been collected since the pin moved past them,
+// so the source resyncs it (by range checksums) instead of replaying.
 //
 // LastReplicated is the source time of the newest heartbeat whose durable
 // seq the replica has applied: everything the source committed before

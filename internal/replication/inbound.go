@@ -443,11 +443,21 @@ func (rx *receiver) handle(f frame) error {
 		if rx.rs != nil {
 			return nil
 		}
-		if err := rx.in.fs.BeginResync(rx.ctx, nil); err != nil {
+		err := rx.in.fs.BeginResync(rx.ctx, nil)
+		if errors.Is(err, engine.ErrNoState) {
+			// An initial sync short of the superblock has nothing a
+			// resync could keep: it starts over (the next ack says so).
+			if err := rx.in.fs.RestartSync(rx.ctx); err != nil {
+				return rx.outcome(err)
+			}
+			rx.log.Warn("the source cannot resume the initial sync: it starts over")
+			return nil
+		}
+		if err != nil {
 			return rx.outcome(err)
 		}
 		rx.in.spec.Fork = 0 // the source's journal does not reach back: checksums
-		rx.log.Warn("resync asked by the source: the replica fell behind the retained journal")
+		rx.log.Warn("resync asked by the source: it cannot bring the replica up to date from its journal")
 		return rx.startResync()
 	}
 	if rx.rs != nil {

@@ -29,8 +29,9 @@ type OutboundSpec struct {
 // maxBlocksFrame bounds the block bytes of one frame.
 const maxBlocksFrame = 8 << 20
 
-// errNeedsResync: the journal the destination needs is gone.
-var errNeedsResync = errors.New("replication: the destination needs a resync: journal records it lacks were truncated")
+// errNeedsResync: the journal can no longer bring the destination up to
+// date (records or blocks it needs are gone); the next session resyncs it.
+var errNeedsResync = errors.New("replication: the destination needs a resync: records or blocks it lacks are no longer kept")
 
 // goneError: the destination refused the stream because the replication
 // no longer exists there.
@@ -168,7 +169,10 @@ type outbound struct {
 	leaseFenced bool
 	leaseDone   chan struct{}
 	retainDone  chan struct{}
-	vs          verifyStats
+	// blockGone: a block the destination asked for was not found here
+	// (collected): the next session resyncs the destination.
+	blockGone bool
+	vs        verifyStats
 
 	verifyMu   sync.Mutex      // one verification pass at a time
 	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
@@ -370,7 +374,7 @@ func (o *outbound) run() {
 			}
 			st.LastError, st.linkReason = err.Error(), linkReason(err)
 			if errors.Is(err, errNeedsResync) {
-				st.State, st.Message = StateError, "The destination lacks journal records the source no longer keeps; it is resynchronised (differences only) once it is reachable."
+				st.State, st.Message = StateError, "The destination lacks journal records or blocks the source no longer keeps; it is resynchronised (differences only) on the next connection."
 			}
 		})
 		log.Debug("replication stream ended", "err", err)
@@ -495,15 +499,20 @@ func (o *outbound) session(ctx context.Context) error {
 		return fmt.Errorf("replication: destination cannot continue: %s", first.Fatal)
 	}
 	a := first
-	if !a.Resync && !a.Syncing && a.AppliedSeq > 0 && o.behindJournal(a.AppliedSeq) {
-		// The destination fell behind what the journal retains (its pin
-		// was released): resync it, sending what differs.
-		o.n.log.Warn("destination behind the retained journal: resynchronising it", "replication", o.spec.ID, "applied", a.AppliedSeq)
-		if err := s.send(msgResyncBegin, nil); err != nil {
-			return err
-		}
-		if a, err = o.awaitResync(ctx, s); err != nil {
-			return err
+	if need := replayFrom(a); need > 0 {
+		if why := o.cannotReplay(need); why != "" {
+			// Resync it, sending what differs.
+			o.n.log.Warn("the destination cannot be brought up to date from the journal: resynchronising it", "replication", o.spec.ID,
+				"applied", a.AppliedSeq, "syncing", a.Syncing, "reason", why)
+			if err := s.send(msgResyncBegin, nil); err != nil {
+				return err
+			}
+			if a, err = o.awaitResync(ctx, s); err != nil {
+				return err
+			}
+			o.mu.Lock()
+			o.blockGone = false
+			o.mu.Unlock()
 		}
 	}
 	if a.Resync {
@@ -518,10 +527,48 @@ func (o *outbound) session(ctx context.Context) error {
 	return o.ship(ctx, s, a)
 }
 
-// behindJournal reports whether records after applied are gone.
-func (o *outbound) behindJournal(applied uint64) bool {
-	start, err := o.fs.JournalStart()
-	return err == nil && start > applied+1 && o.fs.DurableSeq() > applied
+// replayFrom returns the first record a destination in state a needs
+// from the journal (after its applied point, or after the base of the
+// initial sync it resumes), 0 when it needs none (a new destination, or
+// one being resynced).
+func replayFrom(a *ack) uint64 {
+	switch {
+	case a.Resync:
+		return 0
+	case a.Syncing && a.SyncBase > 0:
+		return a.SyncBase + 1
+	case !a.Syncing && a.AppliedSeq > 0:
+		return a.AppliedSeq + 1
+	}
+	return 0
+}
+
+// cannotReplay says why the journal cannot bring a destination that needs
+// the records from need on up to date ("" when it can):
+//   - the records were truncated (the destination fell behind the
+//     retention limits);
+//   - the replication's pin is past need: the destination had acknowledged
+//     more than it now holds (it lost durable state, or was restored from
+//     an older copy), so blocks that those records reference may have been
+//     collected since;
+//   - a block the destination asked for is gone (blockGone).
+func (o *outbound) cannotReplay(need uint64) string {
+	if o.fs.DurableSeq() < need {
+		return "" // nothing to replay
+	}
+	if start, err := o.fs.JournalStart(); err == nil && start > need {
+		return fmt.Sprintf("journal records from %d were truncated (the journal starts at %d)", need, start)
+	}
+	if pin, ok := o.fs.Pins()[pinName(o.spec.ID)]; ok && pin > need {
+		return fmt.Sprintf("the destination needs records from %d but had acknowledged up to %d: it lost acknowledged state", need, pin-1)
+	}
+	o.mu.Lock()
+	gone := o.blockGone
+	o.mu.Unlock()
+	if gone {
+		return "a block the destination asked for is no longer held by the source"
+	}
+	return ""
 }
 
 // awaitResync waits for the destination to acknowledge msgResyncBegin.
@@ -533,7 +580,9 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 			if a.Fatal != "" {
 				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
-			if a.Resync {
+			// A destination whose initial sync had nothing to keep
+			// starts over instead (a new replica's state).
+			if a.Resync || (!a.Syncing && a.AppliedSeq == 0) {
 				return a, nil
 			}
 		case err := <-s.errc:
@@ -581,10 +630,8 @@ func (o *outbound) onAck(a *ack) {
 func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, error) {
 	base := a.SyncBase
 	if a.Syncing && base > 0 {
-		// Resuming: the journal must still reach back to base+1.
-		if start, err := o.fs.JournalStart(); err != nil || start > base+1 {
-			return nil, errNeedsResync
-		}
+		// Resuming (session made sure the journal still reaches back to
+		// base+1 with the blocks its records need).
 		if err := o.fs.SetPin(pinName(o.spec.ID), base+1); err != nil {
 			return nil, err
 		}
@@ -978,6 +1025,14 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		}
 		<-sem
 		data, err := r.data, r.err
+		if asked && errors.Is(err, blocks.ErrNotFound) {
+			// Collected here: the destination is behind what the
+			// journal can replay (it lost acknowledged state).
+			o.mu.Lock()
+			o.blockGone = true
+			o.mu.Unlock()
+			return fmt.Errorf("%w: block %s", errNeedsResync, id)
+		}
 		if err != nil {
 			return fmt.Errorf("replication: read block %s: %w", id, err)
 		}
