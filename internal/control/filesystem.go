@@ -211,10 +211,10 @@ func (r *Region) describeFSLocked(f *fsRecord, counts map[string]int) FileSystem
 		d.KMSKeyARN = r.kmsKeyARN(f.KMSKeyID)
 	}
 	d.Size.Timestamp = r.now()
-	if efs, err := r.o.Engine.FS(f.ID); err == nil {
-		if u, err := efs.Usage(); err == nil {
-			d.Size.Value, d.Size.InStandard = u.Bytes, u.Bytes
-		}
+	// Wherever the file system is served (another node's is read from the
+	// shared store).
+	if u, err := r.o.Engine.Usage(f.ID); err == nil {
+		d.Size.Value, d.Size.InStandard = u.Bytes, u.Bytes
 	}
 	return d
 }

@@ -251,7 +251,7 @@ func (r *Region) specLocked(m *mtRecord) (MountTargetSpec, error) {
 		return MountTargetSpec{}, fmt.Errorf("control: mount target %s: file system %s is gone", m.ID, m.FileSystemID)
 	}
 	efs, err := r.engineFS(f.ID)
-	if err != nil {
+	if err != nil && !errors.Is(err, engine.ErrElsewhere) {
 		return MountTargetSpec{}, err
 	}
 	spec := MountTargetSpec{

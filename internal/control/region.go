@@ -84,7 +84,10 @@ type MountTargetServer interface {
 type MountTargetSpec struct {
 	ID, FileSystemID string
 	Addr             netip.AddrPort
-	FS               *engine.FS
+	// FS is the engine's file system; nil when another node of the region
+	// serves it (engine.ErrElsewhere: the region's file systems are spread
+	// over nodes), which then serves the mount target.
+	FS *engine.FS
 	// Ingress is the union of its security groups' ingress CIDRs, checked
 	// at accept.
 	Ingress []netip.Prefix

@@ -79,7 +79,7 @@ func (r *Region) step(ctx context.Context) time.Time {
 		changed := false
 		switch f.State {
 		case StateCreating, StateUpdating:
-			if _, err := r.o.Engine.FS(f.ID); err != nil {
+			if _, err := r.o.Engine.FS(f.ID); err != nil && !errors.Is(err, engine.ErrElsewhere) {
 				later(now.Add(retryDelay)) // a copy still being cloned
 			} else if due(f.Since) {
 				n.State, n.Since, changed = StateAvailable, now, true
