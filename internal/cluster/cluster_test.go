@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/regionfs/regionfs/internal/cluster"
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/controltest"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
@@ -65,11 +68,13 @@ func newRegion(t *testing.T) *region {
 
 // node is one node of the region: store, manager, engine.
 type node struct {
-	name   string
-	store  *pgkv.Store
-	m      *cluster.Manager
-	cancel context.CancelFunc
-	done   chan struct{}
+	name    string
+	store   *pgkv.Store
+	m       *cluster.Manager
+	targets *cluster.Targets
+	local   *controltest.MountTargets // what the node's NFS servers serve
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func (n *node) e() *engine.Engine { return n.m.Engine() }
@@ -88,7 +93,13 @@ func (r *region) start(name string, leader bool) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m = cluster.New(cluster.Options{Store: st, Node: name, Addr: name, TTL: ttl})
+	n.local = controltest.NewMountTargets()
+	n.targets = cluster.NewTargets(st, n.local, func() *engine.Engine { return m.Engine() }, nil)
+	m = cluster.New(cluster.Options{Store: st, Node: name, Addr: name, TTL: ttl, OnChange: func([]uint64) {
+		if err := n.targets.Follow(ctx); err != nil {
+			t.Errorf("%s: follow: %v", name, err)
+		}
+	}})
 	n.store, n.m = st, m
 	if leader {
 		if _, ok, err := st.Acquire(ctx, "region", name, time.Hour); err != nil || !ok {
@@ -199,17 +210,24 @@ func readFile(t *testing.T, fs *engine.FS, name string, want []byte) {
 // owner returns the node serving the file system called name.
 func owner(t *testing.T, nodes []*node, name string) (*node, *engine.FS) {
 	t.Helper()
+	n, fs, err := ownerOf(nodes, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, fs
+}
+
+func ownerOf(nodes []*node, name string) (*node, *engine.FS, error) {
 	for _, n := range nodes {
 		fs, err := n.e().FS(name)
 		if err == nil {
-			return n, fs
+			return n, fs, nil
 		}
 		if !errors.Is(err, engine.ErrElsewhere) {
-			t.Fatalf("%s on %s: %v", name, n.name, err)
+			return nil, nil, fmt.Errorf("%s on %s: %w", name, n.name, err)
 		}
 	}
-	t.Fatalf("nobody serves %s", name)
-	return nil, nil
+	return nil, nil, fmt.Errorf("nobody serves %s", name)
 }
 
 // TestSpreadKillDrain: four file systems spread two and two over two
@@ -350,6 +368,81 @@ func TestSpreadKillDrain(t *testing.T) {
 		_, fs := owner(t, []*node{a}, name)
 		for f, data := range written[name] {
 			readFile(t, fs, f, data)
+		}
+	}
+}
+
+// TestTargetsFollowOwner: the control plane (on the leader) starts mount
+// targets of file systems spread over two nodes; each is served by the
+// node that serves its file system, with that node's engine file system;
+// when that node dies, the survivor serves them; a stopped mount target is
+// served nowhere.
+func TestTargetsFollowOwner(t *testing.T) {
+	r := newRegion(t)
+	ctx := context.Background()
+	a := r.start("node-a", true)
+	names := []string{"fs-0", "fs-1", "fs-2", "fs-3"}
+	for _, name := range names {
+		if _, err := a.e().CreateFS(ctx, name, engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := r.start("node-b", false)
+	waitHeld(t, []*node{a, b}, []int{2, 2}, 4)
+	for i, name := range names {
+		// As control's specLocked builds it: FS nil when served elsewhere.
+		var fs *engine.FS
+		if f, err := a.e().FS(name); err == nil {
+			fs = f
+		}
+		spec := control.MountTargetSpec{ID: fmt.Sprintf("fsmt-%d", i), FileSystemID: name, FS: fs,
+			Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + i)}), 2049), ReadOnly: i == 3}
+		if err := a.targets.Start(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// followed checks that each mount target is served exactly by the node
+	// serving its file system, with its engine file system.
+	followed := func(nodes []*node, ids []int) error {
+		for _, i := range ids {
+			id, name := fmt.Sprintf("fsmt-%d", i), names[i]
+			n, fs, err := ownerOf(nodes, name)
+			if err != nil {
+				return err
+			}
+			for _, o := range nodes {
+				s, ok := o.local.Spec(id)
+				switch {
+				case o == n && !ok:
+					return fmt.Errorf("%s: not served by %s, which serves %s", id, o.name, name)
+				case o == n && (s.FS != fs || s.ReadOnly != (i == 3) || s.Addr.Port() != 2049):
+					return fmt.Errorf("%s on %s: spec %+v", id, o.name, s)
+				case o != n && ok:
+					return fmt.Errorf("%s: served by %s, but %s serves %s", id, o.name, n.name, name)
+				}
+			}
+		}
+		return nil
+	}
+	testkit.Eventually(t, 30*time.Second, func() error { return followed([]*node{a, b}, []int{0, 1, 2, 3}) })
+	if a.local.Serving() != 2 || b.local.Serving() != 2 {
+		t.Fatalf("served: a %d, b %d, want 2 and 2", a.local.Serving(), b.local.Serving())
+	}
+	b.kill()
+	testkit.Eventually(t, 30*time.Second, func() error { return followed([]*node{a}, []int{0, 1, 2, 3}) })
+	if err := a.targets.Stop(ctx, "fsmt-0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.local.Spec("fsmt-0"); ok {
+		t.Fatal("a stopped mount target is still served")
+	}
+	// A node joining later does not serve it either.
+	c := r.start("node-c", false)
+	waitHeld(t, []*node{a, c}, []int{2, 2}, 4)
+	testkit.Eventually(t, 30*time.Second, func() error { return followed([]*node{a, c}, []int{1, 2, 3}) })
+	for _, n := range []*node{a, c} {
+		if _, ok := n.local.Spec("fsmt-0"); ok {
+			t.Fatalf("the stopped mount target is served by %s", n.name)
 		}
 	}
 }

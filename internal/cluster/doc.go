@@ -22,6 +22,18 @@
 // owner finds it cleanly detached. OnChange tells the node which domains it
 // serves, for its mount targets.
 //
+// Mount targets follow their file system's owner: the control plane runs
+// on the node holding the region's lease and starts, updates and stops
+// mount targets through Targets, which records each in the store ('t'
+// mount-target-id → JSON spec, fenced by the region's lease) and serves it
+// on the node only when the node serves the file system; every node's
+// Targets.Follow (after each round) serves the recorded mount targets of
+// the file systems it serves and stops the others. On one machine every
+// mount target has its own loopback address, so nodes serve different
+// file systems side by side and a new owner binds the address its
+// predecessor held; on a network the address moves with a floating IP or
+// DNS.
+//
 // Block deletion is not fenced by the database: the engine deletes a
 // domain's blocks only while Valid reports that the lease has surely not
 // run out (the send time of its last renewal plus the lease time, less a

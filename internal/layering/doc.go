@@ -23,12 +23,13 @@
 //	     internal/engine/kms/kmstest internal/nfs/client
 //	 4 engine: file systems, journal, snapshots, clones; no NFS, HTTP or AWS
 //	     internal/engine
-//	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats; and replication: journal shipping between regions, promotion, fencing, no AWS (neither imports the other); the cluster: a region's file systems spread over the nodes sharing its stores; the engine's test checks
-//	     internal/cluster internal/control internal/control/keys
-//	     internal/control/network internal/monitor/... internal/cfn
-//	     internal/replication internal/engine/enginetest
-//	 6 over control: EFS replication configurations (the control plane over the replication node), control's test fakes
+//	 5 domain: control plane, monitoring, stacks: AWS's rules, not its wire formats; and replication: journal shipping between regions, promotion, fencing, no AWS (neither imports the other); the engine's test checks
+//	     internal/control internal/control/keys internal/control/network
+//	     internal/monitor/... internal/cfn internal/replication
+//	     internal/engine/enginetest
+//	 6 over control: EFS replication configurations (the control plane over the replication node), control's test fakes; the cluster: a region's file systems and their mount targets spread over the nodes sharing its stores
 //	     internal/control/replconf internal/control/controltest
+//	     internal/cluster
 //	 7 dr operations: disaster-recovery drills over the control plane, replication configurations, the NFS client and schedules
 //	     internal/drill
 //	 8 aws errors: domain errors to AWS codes, statuses and wire shapes (and CloudFormation's handler codes)
