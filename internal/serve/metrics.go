@@ -25,3 +25,13 @@ func WithMetrics(g prometheus.Gatherer, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// Registry returns r as the Registerer a server's metrics register with
+// and the Gatherer its /metrics serves (WithMetrics): both nil when r is
+// nil (a nil *prometheus.Registry in an interface would not be).
+func Registry(r *prometheus.Registry) (prometheus.Registerer, prometheus.Gatherer) {
+	if r == nil {
+		return nil, nil
+	}
+	return r, r
+}

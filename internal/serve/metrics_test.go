@@ -40,3 +40,15 @@ func TestWithMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistry: no registry serves no /metrics (WithMetrics passes every
+// request on), which a nil *prometheus.Registry in the Gatherer would not.
+func TestRegistry(t *testing.T) {
+	if reg, g := Registry(nil); reg != nil || g != nil {
+		t.Fatalf("Registry(nil) = %v, %v", reg, g)
+	}
+	r := prometheus.NewRegistry()
+	if reg, g := Registry(r); reg != r || g != r {
+		t.Fatalf("Registry(r) = %v, %v", reg, g)
+	}
+}

@@ -89,13 +89,7 @@ func New(o Options) (*Server, error) {
 		Services: Services,
 		Clock:    o.Clock,
 	})
-	var (
-		reg prometheus.Registerer
-		g   prometheus.Gatherer
-	)
-	if o.Registry != nil {
-		reg, g = o.Registry, o.Registry
-	}
+	reg, g := serve.Registry(o.Registry)
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
