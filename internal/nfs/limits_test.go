@@ -13,6 +13,7 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestBudget: grants in arrival order, small grants in the headroom,
@@ -28,9 +29,9 @@ func TestBudget(t *testing.T) {
 	// would fit.
 	got := make(chan int64, 2)
 	go func() { g, _ := b.acquire(ctx, 500<<10); got <- g }()
-	waitFor(t, func() bool { return b.Contended() })
+	testkit.WaitFor(t, "a contended budget", time.Minute, func() bool { return b.Contended() })
 	go func() { g, _ := b.acquire(ctx, 100<<10); got <- g }()
-	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiters) == 2 })
+	testkit.WaitFor(t, "two waiters", time.Minute, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiters) == 2 })
 	// A small one passes them, in the headroom.
 	if g, err := b.acquire(ctx, 4<<10); err != nil || g != 4<<10 {
 		t.Fatal(g, err)
@@ -46,7 +47,7 @@ func TestBudget(t *testing.T) {
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() { _, err := b.acquire(c, 1<<20); done <- err }()
-	waitFor(t, func() bool { return b.Contended() })
+	testkit.WaitFor(t, "a contended budget", time.Minute, func() bool { return b.Contended() })
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("canceled acquire succeeded")
@@ -58,17 +59,6 @@ func TestBudget(t *testing.T) {
 	// A grant larger than the budget is capped.
 	if g, _ := b.acquire(ctx, 4<<20); g != 1<<20 {
 		t.Fatalf("grant of %d", g)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in a minute")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -146,7 +136,7 @@ func TestSlowReadersDoNotStallOthers(t *testing.T) {
 	}
 	// Every slow connection gets what its share allows, then is not read.
 	perConn := v.srv.o.MaxConnReplyBytes
-	waitFor(t, func() bool { return v.srv.replies.Used() >= slow*(perConn-(1<<20)) })
+	testkit.WaitFor(t, "the slow readers' replies held", time.Minute, func() bool { return v.srv.replies.Used() >= slow*(perConn-(1<<20)) })
 	// Another client is served at once, again and again.
 	other := v.dial()
 	for i := range 50 {
@@ -161,7 +151,7 @@ func TestSlowReadersDoNotStallOthers(t *testing.T) {
 		}
 	}
 	// The slow readers hold no processing slot and at most their share.
-	waitFor(t, func() bool { return len(v.srv.sem) == 0 })
+	testkit.WaitFor(t, "no call in progress", time.Minute, func() bool { return len(v.srv.sem) == 0 })
 	if used := v.srv.replies.Used(); used > slow*perConn {
 		t.Fatalf("slow readers hold %d reply bytes, more than %d connections × %d", used, slow, perConn)
 	}
@@ -177,7 +167,7 @@ func TestIncompleteRecordClosed(t *testing.T) {
 	r.send(hdr[:])
 	r.send(make([]byte, 1<<10))
 	r.closed()
-	waitFor(t, func() bool { return v.srv.requests.Used() == 0 })
+	testkit.WaitFor(t, "no request bytes held", time.Minute, func() bool { return v.srv.requests.Used() == 0 })
 }
 
 // TestPartialRecordFlood is the regression test of issue 9 §4: many
@@ -259,7 +249,7 @@ func TestPartialRecordFlood(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, func() bool { return v.srv.requests.Used() == 0 })
+	testkit.WaitFor(t, "no request bytes held", time.Minute, func() bool { return v.srv.requests.Used() == 0 })
 }
 
 func isTimeout(err error) bool {
