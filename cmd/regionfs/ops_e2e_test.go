@@ -19,7 +19,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine"
-	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -85,13 +85,7 @@ func startOpsPairOn(t *testing.T, ipA, ipB string, mods ...func(a, b *config.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := serve.Start(ctx, e, ln)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		run.Stop(sctx)
-	})
-	p.edge = "http://" + ln.Addr().String()
+	p.edge = servetest.Serve(t, e, ln)
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": cred.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cred.SecretAccessKey, "AWS_REGION": cfgA.Region,
 		"AWS_ENDPOINT_URL_EFS": p.edge, "AWS_ENDPOINT_URL": p.edge, "AWS_PROFILE": "", "AWS_CONFIG_FILE": dir + "/none",

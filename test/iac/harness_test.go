@@ -8,7 +8,6 @@ package iac
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,7 +29,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
-	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -107,21 +106,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := serve.Start(context.Background(), srv, ln)
 	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		run.Stop(sctx)
 		stacks.Close()
 		k.Close()
 		reg.Close()
 		eng.Close()
 	})
-	return &env{url: "http://" + ln.Addr().String(), mts: mts, region: reg, keys: k, net: nw, stacks: stacks, eng: eng}
+	url := servetest.Start(t, srv) // stopped before the cleanup above
+	return &env{url: url, mts: mts, region: reg, keys: k, net: nw, stacks: stacks, eng: eng}
 }
 
 type groupSource struct{ n *network.Network }

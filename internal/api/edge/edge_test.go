@@ -23,6 +23,7 @@ import (
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
 	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -104,22 +105,16 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := serve.Start(context.Background(), e, ln)
-	f.url = "http://" + ln.Addr().String()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		run.Stop(ctx)
 		for _, p := range []*regionProc{f.east, f.west} {
 			if p.srv != nil {
 				p.srv.Stop(ctx)
 			}
 		}
 	})
+	f.url = servetest.Start(t, e) // stopped before the regions
 	return f
 }
 
