@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
 // Keys, under 'o' (orchestration) of the server's store; values are JSON:
@@ -268,20 +270,10 @@ func mustJSON(v any) []byte {
 
 // load reads every stack and change set.
 func (e *Engine) load() error {
-	it, err := e.o.KV.NewIter([]byte{'o', keyStack}, []byte{'o', keyStack + 1})
-	if err != nil {
-		return err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			it.Close()
-			return fmt.Errorf("cfn: read stack %q: %w", it.Key(), err)
-		}
+	err := kv.Scan(e.o.KV, []byte{'o', keyStack}, []byte{'o', keyStack + 1}, func(k, v []byte) error {
 		var s stackRecord
 		if err := json.Unmarshal(v, &s); err != nil {
-			it.Close()
-			return fmt.Errorf("cfn: stack %q: %w", it.Key(), err)
+			return fmt.Errorf("stack %q: %w", k, err)
 		}
 		if s.Resources == nil {
 			s.Resources = map[string]*resourceState{}
@@ -290,27 +282,23 @@ func (e *Engine) load() error {
 		if s.Status != DeleteComplete {
 			e.byName[s.Name] = s.ID
 		}
-	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	it, err = e.o.KV.NewIter([]byte{'o', keyChangeSet}, []byte{'o', keyChangeSet + 1})
+		return nil
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("cfn: load stacks: %w", err)
 	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return fmt.Errorf("cfn: read change set %q: %w", it.Key(), err)
-		}
+	err = kv.Scan(e.o.KV, []byte{'o', keyChangeSet}, []byte{'o', keyChangeSet + 1}, func(k, v []byte) error {
 		var c changeSetRecord
 		if err := json.Unmarshal(v, &c); err != nil {
-			return fmt.Errorf("cfn: change set %q: %w", it.Key(), err)
+			return fmt.Errorf("change set %q: %w", k, err)
 		}
 		e.changeSets[c.ID] = &c
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cfn: load change sets: %w", err)
 	}
-	return it.Error()
+	return nil
 }
 
 // saveLocked makes a stack (and events, change sets) durable in one synced

@@ -134,25 +134,19 @@ func (r *Region) load() error {
 			return fmt.Errorf("control: records of format %d are newer than this server (%d)", vr.Version, formatVersion)
 		}
 	}
-	it, err := r.o.KV.NewIter([]byte{'c'}, []byte{'d'})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
+	err = kv.Scan(r.o.KV, []byte{'c'}, []byte{'d'}, func(k, val []byte) error {
 		if len(k) < 2 {
-			continue
-		}
-		val, err := it.Value()
-		if err != nil {
-			return fmt.Errorf("control: read %q: %w", k, err)
+			return nil
 		}
 		if err := r.loadRecord(k[1], string(k[2:]), val); err != nil {
-			return fmt.Errorf("control: record %q: %w", k, err)
+			return fmt.Errorf("record %q: %w", k, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("control: %w", err)
 	}
-	return it.Error()
+	return nil
 }
 
 func (r *Region) loadRecord(kind byte, id string, val []byte) error {

@@ -154,23 +154,15 @@ func (s *Service) Close() error {
 func drillKey(id string) []byte { return append([]byte{'d', 'r'}, id...) }
 
 func (s *Service) load() error {
-	it, err := s.o.KV.NewIter([]byte{'d', 'r'}, []byte{'d', 's'})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return err
-		}
+	err := kv.Scan(s.o.KV, []byte{'d', 'r'}, []byte{'d', 's'}, func(k, v []byte) error {
 		d := &Drill{}
 		if err := json.Unmarshal(v, d); err != nil {
-			return fmt.Errorf("drill: record %q: %w", it.Key(), err)
+			return fmt.Errorf("drill: record %q: %w", k, err)
 		}
 		s.drills[d.DrillID] = d
-	}
-	if err := it.Error(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	var done []*Drill

@@ -347,23 +347,14 @@ func (fs *FS) pinFloor() uint64 {
 
 func (fs *FS) loadPins() error {
 	p := localKey(fs.id, locPin)
-	it, err := fs.e.kv.NewIter(p, upper(p))
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return err
-		}
+	return kv.Scan(fs.e.kv, p, upper(p), func(k, v []byte) error {
 		s, err := decodeU64(v)
 		if err != nil {
 			return err
 		}
-		fs.pins[string(it.Key()[len(p):])] = s
-	}
-	return it.Error()
+		fs.pins[string(k[len(p):])] = s
+		return nil
+	})
 }
 
 // tempRemover is a block store that can leave partial writes behind (a

@@ -141,23 +141,15 @@ func alarmKey(name string) []byte { return append([]byte{pfxWatch, tagAlarm}, na
 
 func openAlarms(m *Monitor) (*alarmSet, error) {
 	s := &alarmSet{m: m, alarms: map[string]*Alarm{}, lastEval: map[string]int64{}, actions: make(chan action, 1024), stop: make(chan struct{})}
-	it, err := m.o.KV.NewIter([]byte{pfxWatch, tagAlarm}, []byte{pfxWatch, tagAlarm + 1})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return nil, err
-		}
+	err := kv.Scan(m.o.KV, []byte{pfxWatch, tagAlarm}, []byte{pfxWatch, tagAlarm + 1}, func(k, v []byte) error {
 		var a Alarm
 		if err := json.Unmarshal(v, &a); err != nil {
-			return nil, fmt.Errorf("monitor: alarm %q: %w", it.Key()[2:], err)
+			return fmt.Errorf("monitor: alarm %q: %w", k[2:], err)
 		}
 		s.alarms[a.Name] = &a
-	}
-	return s, it.Error()
+		return nil
+	})
+	return s, err
 }
 
 func (s *alarmSet) start() {

@@ -118,31 +118,21 @@ func OpenStore(o StoreOptions) (*Store, error) {
 	}
 	s := &Store{o: o, byKey: map[string]*series{}, byMetric: map[string][]*series{}, byID: map[uint64]*series{},
 		cache: map[cacheKey]*cached{}, nextID: 1, stop: make(chan struct{})}
-	it, err := o.KV.NewIter([]byte{pfxWatch, tagSeries}, []byte{pfxWatch, tagSeries + 1})
-	if err != nil {
-		return nil, err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
+	err := kv.Scan(o.KV, []byte{pfxWatch, tagSeries}, []byte{pfxWatch, tagSeries + 1}, func(k, v []byte) error {
 		if len(k) != 10 {
-			continue
-		}
-		v, err := it.Value()
-		if err != nil {
-			it.Close()
-			return nil, err
+			return nil
 		}
 		var r seriesRecord
 		if err := json.Unmarshal(v, &r); err != nil {
-			it.Close()
-			return nil, fmt.Errorf("monitor: series %x: %w", k, err)
+			return fmt.Errorf("monitor: series %x: %w", k, err)
 		}
 		id := binary.BigEndian.Uint64(k[2:])
 		sr := &series{id: id, metric: Metric{Namespace: r.Namespace, Name: r.Name, Dimensions: r.Dimensions}.canonical(), unit: r.Unit, last: r.Last, saved: r.Last}
 		s.index(sr)
 		s.nextID = max(s.nextID, id+1)
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.wg.Add(1)

@@ -120,24 +120,15 @@ func Open(o Options) (*Network, error) {
 		o.MaxRules = 60
 	}
 	n := &Network{o: o, log: o.Logger.With("region", o.Region), groups: map[string]*Group{}}
-	it, err := o.KV.NewIter([]byte{'n', 'g'}, []byte{'n', 'h'})
-	if err != nil {
-		return nil, err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			it.Close()
-			return nil, err
-		}
+	err := kv.Scan(o.KV, []byte{'n', 'g'}, []byte{'n', 'h'}, func(k, v []byte) error {
 		var g Group
 		if err := json.Unmarshal(v, &g); err != nil {
-			it.Close()
-			return nil, fmt.Errorf("network: group %q: %w", it.Key(), err)
+			return fmt.Errorf("network: group %q: %w", k, err)
 		}
 		n.groups[g.ID] = &g
-	}
-	if err := it.Close(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, s := range o.Seed {

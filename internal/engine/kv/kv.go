@@ -1,6 +1,9 @@
 package kv
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNotFound is returned by Get when the key is absent.
 var ErrNotFound = errors.New("kv: not found")
@@ -117,6 +120,34 @@ func CommitAsync(b Batch) (wait func() error, err error) {
 		return nil, err
 	}
 	return func() error { return nil }, nil
+}
+
+// Scan calls fn with every key in [lo, hi) of r and its value, in key
+// order, and stops at the first error: fn's (returned as it is), a
+// value's that cannot be read (with its key), or the iterator's (or its
+// Close's). k and v are valid only during the call.
+func Scan(r Reader, lo, hi []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(lo, hi)
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			err = fmt.Errorf("kv: read %q: %w", it.Key(), err)
+			it.Close()
+			return err
+		}
+		if err := fn(it.Key(), v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
 }
 
 // Store is the ordered transactional key-value seam under the engine.

@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -274,5 +275,40 @@ func TestMemoryCommitAsync(t *testing.T) {
 	b.Set([]byte("b"), []byte("v"))
 	if _, err := b.(kv.AsyncBatch).CommitAsync(); err == nil || has(m, "b") {
 		t.Fatalf("a failing synced commit: err %v, b applied %v", err, has(m, "b"))
+	}
+}
+
+// TestScan: Scan sees the range's keys in order with their values, stops
+// at fn's error, and names the key whose value cannot be read.
+func TestScan(t *testing.T) {
+	inner := kv.NewMemory()
+	for _, k := range []string{"a", "k1", "k2", "k3", "z"} {
+		set(t, inner, k, []byte("v"+k))
+	}
+	var got []string
+	err := kv.Scan(inner, []byte("k"), []byte("l"), func(k, v []byte) error {
+		got = append(got, string(k)+"="+string(v))
+		return nil
+	})
+	if err != nil || strings.Join(got, " ") != "k1=vk1 k2=vk2 k3=vk3" {
+		t.Fatalf("scan: %v, %v", got, err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := kv.Scan(inner, nil, nil, func(k, v []byte) error { n++; return stop }); err != stop || n != 1 {
+		t.Fatalf("fn's error: %v after %d calls", err, n)
+	}
+	sealed := kv.NewMemory()
+	s := kv.NewSealed(sealed, sealSome(testAEAD(t)))
+	for _, k := range []string{"k1", "k2", "k3"} {
+		set(t, s, k, []byte("sealed"))
+	}
+	raw, _ := sealed.Get([]byte("k2"))
+	raw[len(raw)-1] ^= 1
+	set(t, sealed, "k2", raw)
+	n = 0
+	err = kv.Scan(s, []byte("k"), []byte("l"), func(k, v []byte) error { n++; return nil })
+	if !errors.Is(err, kv.ErrCorrupt) || !strings.Contains(err.Error(), `"k2"`) || n != 1 {
+		t.Fatalf("corrupt value: %v after %d calls", err, n)
 	}
 }

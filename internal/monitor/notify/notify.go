@@ -172,21 +172,12 @@ func Open(o Options) (*Service, error) {
 }
 
 func load(store kv.Store, tag byte, f func([]byte) error) error {
-	it, err := store.NewIter([]byte{pfxNotify, tag}, []byte{pfxNotify, tag + 1})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return err
-		}
+	return kv.Scan(store, []byte{pfxNotify, tag}, []byte{pfxNotify, tag + 1}, func(k, v []byte) error {
 		if err := f(v); err != nil {
-			return fmt.Errorf("%q: %w", it.Key(), err)
+			return fmt.Errorf("%q: %w", k, err)
 		}
-	}
-	return it.Error()
+		return nil
+	})
 }
 
 // Close stops delivering (pending deliveries stay in the store).
