@@ -102,15 +102,15 @@ func (n *Node) serveCanary(ctx context.Context, from string, body []byte) ([]byt
 	o := n.outbound[req.ID]
 	n.mu.Unlock()
 	if o == nil || o.spec.DestRegion != from {
-		return nil, &CallError{Status: http.StatusNotFound, Code: "ReplicationNotFound", Message: "no such replication configuration"}
+		return nil, &CallError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such replication configuration"}
 	}
 	seq, at, err := o.fs.Mark(ctx, CanaryMark, []byte(req.Token))
 	switch {
 	case errors.Is(err, engine.ErrReadOnly):
-		return nil, &CallError{Status: http.StatusConflict, Code: "ConflictException",
+		return nil, &CallError{Status: http.StatusConflict, Code: "ReadOnly",
 			Message: fmt.Sprintf("The source file system %s does not take writes (it is fenced or read-only).", o.spec.SourceFS)}
 	case errors.Is(err, engine.ErrNoSpace):
-		return nil, &CallError{Status: http.StatusServiceUnavailable, Code: "InsufficientThroughputCapacity",
+		return nil, &CallError{Status: http.StatusServiceUnavailable, Code: "NoSpace",
 			Message: fmt.Sprintf("The source region's storage is full; file system %s takes no writes.", o.spec.SourceFS)}
 	case err != nil:
 		return nil, err

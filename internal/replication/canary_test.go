@@ -60,7 +60,7 @@ func TestCanary(t *testing.T) {
 	var resp canaryResp
 	err = a.n.Call(ctx, b.name, callCanary, canaryReq{ID: "r1", Token: "t"}, &resp)
 	var ce *CallError
-	if !errors.As(err, &ce) || ce.Code != "ReplicationNotFound" {
+	if !errors.As(err, &ce) || ce.Code != "NotFound" {
 		t.Fatalf("canary asked of the destination's region: %v", err)
 	}
 	err = b.n.Call(ctx, a.name, callCanary, canaryReq{ID: "r1"}, &resp)
@@ -74,7 +74,7 @@ func TestCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = b.n.Canary(ctx, "r1", "token-b")
-	if !errors.As(err, &ce) || ce.Code != "ConflictException" {
+	if !errors.As(err, &ce) || ce.Code != "ReadOnly" {
 		t.Fatalf("canary on a fenced source: %v", err)
 	}
 	if err := src.Replica().Unfence(ctx); err != nil {

@@ -483,7 +483,7 @@ func (n *Node) serveVerify(ctx context.Context, from, method string, body []byte
 	if err := json.Unmarshal(body, &req); err != nil || req.ID == "" {
 		return nil, &CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed verification request"}
 	}
-	notFound := &CallError{Status: http.StatusNotFound, Code: "ReplicationNotFound", Message: "no such replication configuration"}
+	notFound := &CallError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such replication configuration"}
 	n.mu.Lock()
 	o, in := n.outbound[req.ID], n.inbound[req.ID]
 	n.mu.Unlock()
