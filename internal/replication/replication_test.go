@@ -231,6 +231,21 @@ func (r *region) rep(name string) *engine.Replica {
 	return r.fs(name).Replica()
 }
 
+// inboundR1 registers, on a restarted destination, the replication "r1"
+// that link(t, src, …, "r1", "fs-src", "fs-dst") set up.
+func inboundR1(src *region) func(*Node) error {
+	return func(n *Node) error {
+		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: src.name, SourceFS: "fs-src", DestFS: "fs-dst"})
+	}
+}
+
+// outboundR1 registers the same replication on a restarted source.
+func outboundR1(dst *region) func(*Node) error {
+	return func(n *Node) error {
+		return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: dst.name, DestFS: "fs-dst"})
+	}
+}
+
 // link sets up replication id from src (in a) to a new replica dst (in b).
 func link(t *testing.T, a, b *region, id, src, dst string) {
 	t.Helper()
@@ -465,9 +480,7 @@ func TestFailoverFencesSource(t *testing.T) {
 	b.hooks.mu.Lock()
 	b.hooks.gone["r1"] = Gone{Promoted: true, Epoch: rp.NewEpoch, RecoverySeq: rp.Seq, Reason: "promoted"}
 	b.hooks.mu.Unlock()
-	a.restart(func(n *Node) error {
-		return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"})
-	})
+	a.restart(outboundR1(b))
 	testkit.WaitFor(t, "source to learn of the promotion", 10*time.Second, func() bool {
 		g := a.hooks.sourceGone()
 		return len(g) == 1 && g[0] == fmt.Sprintf("r1 promoted=true epoch=%d recovery=%d", rp.NewEpoch, rp.Seq)
@@ -502,14 +515,10 @@ func TestReplicaCrashAndSourceRestart(t *testing.T) {
 		switch i {
 		case 0, 2:
 			b.crash()
-			b.restart(func(n *Node) error {
-				return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-			})
+			b.restart(inboundR1(a))
 		case 1:
 			a.stop()
-			a.restart(func(n *Node) error {
-				return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"})
-			})
+			a.restart(outboundR1(b))
 		}
 		if ok, err := w.checkPrefix(ctx, b.fs("fs-dst")); err != nil {
 			t.Fatal(err)
@@ -639,15 +648,11 @@ func replicateUnderFaults(t *testing.T, seed uint64) {
 			faults["partition"]++
 		case 3:
 			b.crash()
-			b.restart(func(n *Node) error {
-				return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-			})
+			b.restart(inboundR1(a))
 			faults["crash-destination"]++
 		case 4:
 			a.crash()
-			a.restart(func(n *Node) error {
-				return n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"})
-			})
+			a.restart(outboundR1(b))
 			faults["crash-source"]++
 		default:
 			px.SetDelay(0)
@@ -863,9 +868,7 @@ func TestHardFencing(t *testing.T) {
 		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
 		return errors.Is(err, engine.ErrReadOnly)
 	})
-	b.restart(func(n *Node) error {
-		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-	})
+	b.restart(inboundR1(a))
 	testkit.WaitFor(t, "source to write again", 10*time.Second, func() bool {
 		_, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("w", time.Now().UnixNano()), engine.SetAttr{})
 		return err == nil
@@ -915,9 +918,7 @@ func TestRetentionThenResync(t *testing.T) {
 	if start, _ := src.Replica().JournalStart(); start <= st.Applied+1 {
 		t.Fatalf("journal still starts at %d (destination applied %d)", start, st.Applied)
 	}
-	b.restart(func(n *Node) error {
-		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-	})
+	b.restart(inboundR1(a))
 	w.run(ctx, 10)
 	converged(t, src, b.fs("fs-dst"))
 	testkit.WaitFor(t, "ENABLED again", 10*time.Second, func() bool {
@@ -949,9 +950,7 @@ func TestPausedAndBack(t *testing.T) {
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	t.Logf("%s: %s", st.State, st.Message)
-	b.restart(func(n *Node) error {
-		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-	})
+	b.restart(inboundR1(a))
 	testkit.WaitFor(t, "ENABLED", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.State == StateEnabled
@@ -1095,9 +1094,7 @@ func TestDestinationRestoredFromOlderCopy(t *testing.T) {
 	}
 	b.stop()
 	b.kv, b.disk = oldKV, oldDisk
-	b.restart(func(n *Node) error {
-		return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-	})
+	b.restart(inboundR1(a))
 	if _, applied, _ := b.rep("fs-dst").Applied(); applied != old {
 		t.Fatalf("the restored replica is at %d, want the copy's %d", applied, old)
 	}
@@ -1173,9 +1170,7 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 			}
 			b.stop()
 			b.kv, b.disk = oldKV, oldDisk
-			b.restart(func(n *Node) error {
-				return n.AddInbound(InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"})
-			})
+			b.restart(inboundR1(a))
 			w.run(ctx, 10)
 			converged(t, src(), b.fs("fs-dst"))
 			if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
