@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // fakeProvider keeps resources in memory; fail makes Create of a logical
@@ -279,10 +280,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.count() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(5*time.Second, func() bool { return p.count() > 0 })
 	e1.Close() // "crash" in the middle of creating A
 	p.mu.Lock()
 	p.block = nil

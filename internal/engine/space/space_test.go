@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 const mib = 1 << 20
@@ -164,13 +165,7 @@ func TestLoop(t *testing.T) {
 		t.Fatal("not full at 50 MiB free with a 100 MiB floor")
 	}
 	d.SetUsage(usage(500 * mib))
-	deadline := time.Now().Add(5 * time.Second)
-	for g.Status().Full {
-		if time.Now().After(deadline) {
-			t.Fatal("the loop did not notice space coming back")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the loop to notice space coming back", 5*time.Second, func() bool { return !g.Status().Full })
 }
 
 // TestCheckReplayRoom: the metadata store is not opened on a disk without
