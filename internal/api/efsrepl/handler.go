@@ -86,6 +86,15 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// readFSRequest reads the body of a regionfs operation on one file system
+// into req and checks its FileSystemId, *fsID (a member of req).
+func readFSRequest(r *http.Request, req any, fsID *string) error {
+	if err := readJSON(r, req); err != nil {
+		return err
+	}
+	return checkFSID("FileSystemId", *fsID)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {

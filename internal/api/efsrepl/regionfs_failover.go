@@ -19,11 +19,7 @@ func (h *Handler) failover(w http.ResponseWriter, r *http.Request) {
 		Planned      bool   `json:"Planned"`
 		Force        bool   `json:"Force"`
 	}
-	if err := readJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := checkFSID("FileSystemId", req.FileSystemID); err != nil {
+	if err := readFSRequest(r, &req, &req.FileSystemID); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -18,11 +18,7 @@ func (h *Handler) replicationPolicy(w http.ResponseWriter, r *http.Request) {
 		FileSystemID           string   `json:"FileSystemId"`
 		MaxPromotionLagSeconds *float64 `json:"MaxPromotionLagSeconds"`
 	}
-	if err := readJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := checkFSID("FileSystemId", req.FileSystemID); err != nil {
+	if err := readFSRequest(r, &req, &req.FileSystemID); err != nil {
 		h.fail(w, r, err)
 		return
 	}

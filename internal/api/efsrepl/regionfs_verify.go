@@ -15,11 +15,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		FileSystemID string `json:"FileSystemId"`
 	}
-	if err := readJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := checkFSID("FileSystemId", req.FileSystemID); err != nil {
+	if err := readFSRequest(r, &req, &req.FileSystemID); err != nil {
 		h.fail(w, r, err)
 		return
 	}
