@@ -76,6 +76,16 @@ func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	w.Write(b)
 }
 
+// writeDrill answers with drill id as it stands now.
+func (h *Handler) writeDrill(w http.ResponseWriter, r *http.Request, id string) {
+	d, err := h.s.Get(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeJSON(w, r, d)
+}
+
 func drillID(r *http.Request) (string, error) {
 	id := r.PathValue("DrillId")
 	if !drill.ValidDrillID(id) {

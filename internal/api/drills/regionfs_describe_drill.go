@@ -10,10 +10,5 @@ func (h *Handler) describeDrill(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	d, err := h.s.Get(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.writeJSON(w, r, d)
+	h.writeDrill(w, r, id)
 }
