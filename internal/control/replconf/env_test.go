@@ -47,6 +47,10 @@ type region struct {
 	n   *replication.Node
 	run *serve.Running
 	m   *replconf.Manager
+
+	// nodeMods and mgrMods adjust the node's and the manager's options.
+	nodeMods []func(*replication.Options)
+	mgrMods  []func(*replconf.Options)
 }
 
 // newPair starts two regions that replicate with each other (and each
@@ -103,14 +107,22 @@ func (r *region) start() {
 		MountTargets: r.mts, NFSPort: 2049, Logger: log}); err != nil {
 		r.t.Fatal(err)
 	}
-	r.n = replication.New(replication.Options{Region: r.name, Engine: e, Peers: r.peers, Logger: log, ChunkBytes: 4096})
+	no := replication.Options{Region: r.name, Engine: e, Peers: r.peers, Logger: log, ChunkBytes: 4096}
+	for _, f := range r.nodeMods {
+		f(&no)
+	}
+	r.n = replication.New(no)
 	r.n.Start()
 	ln, err := net.Listen("tcp", r.addr)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	r.run = serve.Start(ctx, r.n, ln)
-	r.m = replconf.New(replconf.Options{Name: r.name, Region: r.r, Node: r.n, Engine: e, KV: r.kv, Logger: log})
+	mo := replconf.Options{Name: r.name, Region: r.r, Node: r.n, Engine: e, KV: r.kv, Logger: log}
+	for _, f := range r.mgrMods {
+		f(&mo)
+	}
+	r.m = replconf.New(mo)
 	r.n.SetHooks(r.m.Hooks())
 	if err := r.m.Open(ctx); err != nil {
 		r.t.Fatal(err)
@@ -125,6 +137,7 @@ func (r *region) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	r.m.Close()
 	if err := r.run.Stop(ctx); err != nil {
 		r.t.Errorf("%s: node: %v", r.name, err)
 	}

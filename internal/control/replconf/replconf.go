@@ -52,6 +52,11 @@ type Config struct {
 	// this unless forced. DeleteReplicationConfiguration keeps AWS's
 	// semantics and always promotes.
 	MaxPromotionLag time.Duration `json:"maxPromotionLag,omitempty"`
+	// AutoFailoverAfter opts the destination into automatic failover (0:
+	// off): once the source region has been out of reach this long and
+	// its lease (hard fencing) has expired, the destination promotes
+	// itself.
+	AutoFailoverAfter time.Duration `json:"autoFailoverAfter,omitempty"`
 }
 
 // Tombstone remembers a configuration this region deleted, so that a
@@ -128,6 +133,16 @@ type Options struct {
 	KV     kv.Store
 	Logger *slog.Logger
 	Clock  func() time.Time
+	// Lease is the hard-fencing lease of the region pair (the node's
+	// Options.Lease, the same in both regions); automatic failover needs
+	// it (0: soft fencing, no automatic failover).
+	Lease time.Duration
+	// AutoFailoverCheck is how often the automatic failover conditions
+	// are checked (1s).
+	AutoFailoverCheck time.Duration
+	// OnAutoFailover, when set, is told of every automatic failover
+	// (notifications).
+	OnAutoFailover func(ctx context.Context, f AutoFailover)
 }
 
 // Manager holds a region's replication configurations.
@@ -138,6 +153,7 @@ type Manager struct {
 	mu       sync.Mutex         // guards the fields below
 	configs  map[string]*Config // by role/id
 	creating map[string]bool    // source file systems with a creation under way
+	autoFail autoFailState
 }
 
 // New builds a manager; Open loads its configurations.
@@ -641,6 +657,12 @@ func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource
 }
 
 func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource, force bool) (*replication.Promotion, error) {
+	return m.promoteDestinationWhy(ctx, c, tellSource, force, "")
+}
+
+// promoteDestinationWhy promotes; why, when given, is recorded in the
+// tombstone (what a source that calls later learns).
+func (m *Manager) promoteDestinationWhy(ctx context.Context, c *Config, tellSource, force bool, why string) (*replication.Promotion, error) {
 	m.mu.Lock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		m.mu.Unlock()
@@ -668,6 +690,9 @@ func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource,
 		"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
 	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
 		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
+	if why != "" {
+		g.Reason += ": " + why
+	}
 	// Tell the source (unless it asked): then the delete is coordinated and
 	// the source stays writable. A source that does not hear of it now
 	// learns it at its next contact, from the tombstone, and fences itself.

@@ -1,0 +1,301 @@
+package replconf_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/replconf"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/replication/faultproxy"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// fencedPair is two regions with hard fencing and automatic failover
+// checks, each reaching the other through a fault proxy.
+type fencedPair struct {
+	a, b   *region
+	pa, pb *faultproxy.Proxy // to a, to b
+
+	mu    sync.Mutex
+	fails []replconf.AutoFailover // OnAutoFailover in b
+}
+
+func newFencedPair(t *testing.T, lease time.Duration) *fencedPair {
+	t.Helper()
+	p := &fencedPair{a: newRegion(t, "us-east-1"), b: newRegion(t, "us-west-2")}
+	var err error
+	if p.pa, err = faultproxy.New("127.0.0.1:0", p.a.addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.pa.Close() })
+	if p.pb, err = faultproxy.New("127.0.0.1:0", p.b.addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.pb.Close() })
+	p.a.peers = map[string]replication.Peer{
+		p.a.name: {URL: "http://" + p.a.addr, Secret: testSecret},
+		p.b.name: {URL: "http://" + p.pb.Addr(), Secret: testSecret},
+	}
+	p.b.peers = map[string]replication.Peer{
+		p.a.name: {URL: "http://" + p.pa.Addr(), Secret: testSecret},
+		p.b.name: {URL: "http://" + p.b.addr, Secret: testSecret},
+	}
+	for _, r := range []*region{p.a, p.b} {
+		r.nodeMods = append(r.nodeMods, func(o *replication.Options) { o.Lease = lease })
+		r.mgrMods = append(r.mgrMods, func(o *replconf.Options) {
+			o.Lease, o.AutoFailoverCheck = lease, 50*time.Millisecond
+			o.OnAutoFailover = func(_ context.Context, f replconf.AutoFailover) {
+				p.mu.Lock()
+				p.fails = append(p.fails, f)
+				p.mu.Unlock()
+			}
+		})
+	}
+	p.a.start()
+	p.b.start()
+	p.a.m.StartAutoFailover()
+	p.b.m.StartAutoFailover()
+	return p
+}
+
+func (p *fencedPair) failovers() []replconf.AutoFailover {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]replconf.AutoFailover(nil), p.fails...)
+}
+
+func (p *fencedPair) partition() { p.pa.Partition(); p.pb.Partition() }
+func (p *fencedPair) heal()      { p.pa.Heal(); p.pb.Heal() }
+
+// writer writes to fs until stopped and remembers when the last write
+// was acknowledged and when the first was refused.
+type writer struct {
+	mu                  sync.Mutex
+	lastOK, firstRefuse time.Time
+	stop                func() error
+}
+
+func startWriter(fs *engine.FS) *writer {
+	w := &writer{}
+	n := 0
+	w.stop = sync.OnceValue(testkit.Repeat(func() error {
+		n++
+		_, err := fs.Mkdir(context.Background(), engine.RootCred, engine.RootIno, fmt.Sprint("w", n), engine.SetAttr{})
+		now := time.Now()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch {
+		case err == nil:
+			if !w.firstRefuse.IsZero() {
+				return fmt.Errorf("the source took a write at %s after refusing one at %s", now, w.firstRefuse)
+			}
+			w.lastOK = now
+		case errors.Is(err, engine.ErrReadOnly):
+			if w.firstRefuse.IsZero() {
+				w.firstRefuse = now
+			}
+		default:
+			return err
+		}
+		time.Sleep(5 * time.Millisecond) // pace, not a wait
+		return nil
+	}))
+	return w
+}
+
+func (w *writer) times() (lastOK, firstRefuse time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastOK, w.firstRefuse
+}
+
+// The policy needs hard fencing and the destination region.
+func TestAutoFailoverPolicy(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t) // soft fencing
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	if _, err := b.m.SetAutoFailover(ctx, d.DestFileSystemID, time.Minute); !errors.Is(err, control.ErrValidation) || !strings.Contains(err.Error(), "hard fencing") {
+		t.Fatalf("automatic failover without hard fencing: %v", err)
+	}
+	if _, err := b.m.SetAutoFailover(ctx, d.DestFileSystemID, 0); err != nil {
+		t.Fatalf("turning it off: %v", err)
+	}
+	p := newFencedPair(t, time.Second)
+	srcID = p.a.createFS("src")
+	d = replicate(t, p.a, p.b, srcID)
+	if _, err := p.a.m.SetAutoFailover(ctx, srcID, time.Minute); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("automatic failover set at the source: %v", err)
+	}
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, -time.Second); !errors.Is(err, control.ErrValidation) {
+		t.Fatalf("negative delay: %v", err)
+	}
+	got, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, 90*time.Second)
+	if err != nil || got.AutoFailoverAfter != 90*time.Second {
+		t.Fatalf("set: %+v %v", got.AutoFailoverAfter, err)
+	}
+	p.b.stop()
+	p.b.restart()
+	if ds, err := p.b.m.Describe(ctx, d.DestFileSystemID); err != nil || ds[0].AutoFailoverAfter != 90*time.Second {
+		t.Fatalf("policy after a restart: %+v %v", ds, err)
+	}
+}
+
+// A partition: both regions up, the link between them cut while the
+// source keeps writing. The destination promotes itself only once the
+// source can no longer take a write: the source's last acknowledged
+// write and its first refusal both come before the promotion.
+func TestAutoFailoverPartition(t *testing.T) {
+	ctx := context.Background()
+	const lease = time.Second
+	p := newFencedPair(t, lease)
+	srcID := p.a.createFS("src")
+	d := replicate(t, p.a, p.b, srcID)
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w := startWriter(p.a.fs(srcID))
+	defer w.stop()
+	testkit.WaitFor(t, "the writer to write", 10*time.Second, func() bool { ok, _ := w.times(); return !ok.IsZero() })
+	cut := time.Now()
+	p.partition()
+	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
+	f := p.failovers()[0]
+	lastOK, refused := w.times()
+	t.Logf("cut at 0; last source write +%s, first refusal +%s, promotion +%s: %s",
+		lastOK.Sub(cut).Round(time.Millisecond), refused.Sub(cut).Round(time.Millisecond), f.Time.Sub(cut).Round(time.Millisecond), f.Reason)
+	if refused.IsZero() || !refused.Before(f.Time) || !lastOK.Before(f.Time) {
+		t.Fatalf("promoted at %s while the source could still write (last write %s, first refusal %s)", f.Time, lastOK, refused)
+	}
+	if f.Time.Sub(cut) < lease+lease/2 {
+		t.Fatalf("promoted %s after the cut, before the source's lease (%s) and its margin ran out", f.Time.Sub(cut), lease)
+	}
+	if _, err := p.b.fs(d.DestFileSystemID).Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{}); err != nil {
+		t.Fatalf("the promoted replica refuses writes: %v", err)
+	}
+	// The link comes back: the source learns of the promotion and stays
+	// fenced; nothing is promoted again.
+	p.heal()
+	testkit.WaitFor(t, "the source to learn of the promotion", 30*time.Second, func() bool {
+		return p.a.protection(srcID) == control.ProtectionDisabled
+	})
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.failovers()); n != 1 {
+		t.Fatalf("%d automatic failovers", n)
+	}
+}
+
+// A real outage: the source region stops. The destination promotes
+// itself once the policy's delay and the lease have passed, records why,
+// counts it and notifies; when the source region returns it is fenced,
+// and nothing is promoted twice.
+func TestAutoFailoverOutage(t *testing.T) {
+	ctx := context.Background()
+	const lease = time.Second
+	p := newFencedPair(t, lease)
+	srcID := p.a.createFS("src")
+	fill(t, p.a.fs(srcID), "d", 5)
+	d := replicate(t, p.a, p.b, srcID)
+	const after = 2 * time.Second
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
+		t.Fatal(err)
+	}
+	p.a.stop()
+	down := time.Now()
+	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
+	f := p.failovers()[0]
+	t.Logf("promoted %s after the outage: %s", f.Time.Sub(down).Round(time.Millisecond), f.Reason)
+	if f.Time.Sub(down) < after {
+		t.Fatalf("promoted %s after the outage, before the policy's %s", f.Time.Sub(down), after)
+	}
+	if f.ReplicationID != d.ID || f.DestFileSystemID != d.DestFileSystemID || f.Promotion.Seq == 0 || !strings.Contains(f.Reason, "automatic failover") {
+		t.Fatalf("failover %+v", f)
+	}
+	tomb, ok := p.b.m.Tombstone(d.ID)
+	if !ok || !strings.Contains(tomb.Reason, "automatic failover: no contact with the source region us-east-1") || !tomb.Promoted {
+		t.Fatalf("tombstone %+v", tomb)
+	}
+	if got := testutil.ToFloat64(p.b.m.Collector()); got != 1 {
+		t.Fatalf("regionfs_replication_auto_failovers_total = %v", got)
+	}
+	if p.b.protection(d.DestFileSystemID) != control.ProtectionEnabled {
+		t.Fatal("the replica was not promoted")
+	}
+	if _, err := p.b.fs(d.DestFileSystemID).Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{}); err != nil {
+		t.Fatalf("the promoted replica refuses writes: %v", err)
+	}
+	p.a.restart()
+	p.a.m.StartAutoFailover()
+	testkit.WaitFor(t, "the returning source to fence itself", 30*time.Second, func() bool {
+		return p.a.protection(srcID) == control.ProtectionDisabled
+	})
+	if _, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "late", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("the fenced source took a write: %v", err)
+	}
+	if n := len(p.failovers()); n != 1 || len(p.b.m.AutoFailovers()) != 1 {
+		t.Fatalf("%d automatic failovers", n)
+	}
+}
+
+// Flapping links: short cuts, each shorter than the policy's delay, never
+// promote, however long they add up to; then one long cut promotes once,
+// and the link flapping afterwards promotes nothing more.
+func TestAutoFailoverFlappingLink(t *testing.T) {
+	ctx := context.Background()
+	const lease = time.Second
+	p := newFencedPair(t, lease)
+	srcID := p.a.createFS("src")
+	d := replicate(t, p.a, p.b, srcID)
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	src := p.a.fs(srcID)
+	for i := range 5 {
+		p.partition()
+		time.Sleep(700 * time.Millisecond) // the flap's length, not a wait
+		p.heal()
+		testkit.WaitFor(t, "the link back", 20*time.Second, func() bool {
+			st, ok := p.b.n.InboundStatus(d.ID)
+			return ok && time.Since(st.LastContact) < 200*time.Millisecond
+		})
+		time.Sleep(300 * time.Millisecond)
+		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("flap", i), engine.SetAttr{}); err != nil {
+			t.Fatalf("flap %d: the source refuses writes: %v", i, err)
+		}
+	}
+	if n := len(p.failovers()); n != 0 {
+		t.Fatalf("%d automatic failovers on a flapping link", n)
+	}
+	if p.b.protection(d.DestFileSystemID) != control.ProtectionReplicating {
+		t.Fatal("the replica is no longer a replica")
+	}
+	p.partition()
+	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
+	for range 3 {
+		p.heal()
+		time.Sleep(300 * time.Millisecond)
+		p.partition()
+		time.Sleep(300 * time.Millisecond)
+	}
+	p.heal()
+	testkit.WaitFor(t, "the source to learn of the promotion", 30*time.Second, func() bool {
+		return p.a.protection(srcID) == control.ProtectionDisabled
+	})
+	if n := len(p.failovers()); n != 1 {
+		t.Fatalf("%d automatic failovers", n)
+	}
+	if got := testutil.ToFloat64(p.b.m.Collector()); got != 1 {
+		t.Fatalf("regionfs_replication_auto_failovers_total = %v", got)
+	}
+}
