@@ -109,6 +109,19 @@ func (f *fakeManager) Verify(_ context.Context, fsID string) (replconf.Descripti
 	return replconf.Description{}, replconf.VerifyResult{}, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
 }
 
+func (f *fakeManager) SetAutoFailover(_ context.Context, fsID string, after time.Duration) (replconf.Description, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("auto-failover %s %s", fsID, after))
+	for i, c := range f.configs {
+		if c.SourceFileSystemID == fsID || c.DestFileSystemID == fsID {
+			f.configs[i].AutoFailoverAfter = after
+			return f.configs[i], nil
+		}
+	}
+	return replconf.Description{}, fmt.Errorf("%w: %s", control.ErrReplicationNotFound, fsID)
+}
+
 func (f *fakeManager) SetPolicy(_ context.Context, fsID string, maxLag time.Duration) (replconf.Description, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -171,6 +184,13 @@ func TestReplicationPolicy(t *testing.T) {
 	code, _, body := post(`{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","MaxPromotionLagSeconds":2.5}`)
 	if code != 200 || !strings.Contains(body, `"MaxPromotionLagSeconds":2.5`) || !strings.Contains(body, `"ReplicationId":"rc-1"`) {
 		t.Fatalf("set policy: %d %s", code, body)
+	}
+	code, _, body = post(`{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","AutoFailoverAfterSeconds":300}`)
+	if code != 200 || !strings.Contains(body, `"AutoFailoverAfterSeconds":300`) || !strings.Contains(body, `"MaxPromotionLagSeconds":2.5`) {
+		t.Fatalf("set automatic failover: %d %s", code, body)
+	}
+	if code, typ, _ := post(`{"FileSystemId":"fs-0aaaaaaaaaaaaaaaa","AutoFailoverAfterSeconds":-1}`); code != 400 || typ != "BadRequest" {
+		t.Fatalf("negative automatic failover delay: %d %s", code, typ)
 	}
 	res, err := http.Get(url + "/2015-02-01/regionfs/replication-status?FileSystemId=fs-0aaaaaaaaaaaaaaaa")
 	if err != nil {

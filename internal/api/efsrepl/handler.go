@@ -25,6 +25,7 @@ type Manager interface {
 	LossReport(ctx context.Context, fsID string, max int) (replconf.Tombstone, []replconf.Change, bool, error)
 	SetPolicy(ctx context.Context, fsID string, maxLag time.Duration) (replconf.Description, error)
 	Verify(ctx context.Context, fsID string) (replconf.Description, replconf.VerifyResult, error)
+	SetAutoFailover(ctx context.Context, fsID string, after time.Duration) (replconf.Description, error)
 }
 
 var _ Manager = (*replconf.Manager)(nil)

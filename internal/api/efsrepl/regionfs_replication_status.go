@@ -56,6 +56,9 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		InitialSync    syncShape `json:"InitialSync"`
 		// MaxPromotionLagSeconds is the promotion guard (absent: none).
 		MaxPromotionLagSeconds *float64 `json:"MaxPromotionLagSeconds,omitempty"`
+		// AutoFailoverAfterSeconds is the automatic failover delay
+		// (absent: off).
+		AutoFailoverAfterSeconds *float64 `json:"AutoFailoverAfterSeconds,omitempty"`
 	}
 	now := time.Now()
 	out := struct {
@@ -77,6 +80,10 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		if d.MaxPromotionLag > 0 {
 			v := d.MaxPromotionLag.Seconds()
 			s.MaxPromotionLagSeconds = &v
+		}
+		if d.AutoFailoverAfter > 0 {
+			v := d.AutoFailoverAfter.Seconds()
+			s.AutoFailoverAfterSeconds = &v
 		}
 		if !d.LastReplicated.IsZero() {
 			lag := st.Lag(now).Seconds()
