@@ -206,6 +206,9 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if n.drills, err = openDrills(n); err != nil {
 		return fmt.Errorf("drills: %w", err)
 	}
+	if n.repl != nil {
+		n.repl.startAutoFailover(n)
+	}
 	return nil
 }
 

@@ -7,9 +7,11 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/regionfs/regionfs/internal/api/efsrepl"
 	"github.com/regionfs/regionfs/internal/control/replconf"
+	"github.com/regionfs/regionfs/internal/monitor/notify"
 	"github.com/regionfs/regionfs/internal/replication"
 	"github.com/regionfs/regionfs/internal/serve"
 )
@@ -24,6 +26,9 @@ type replicationPlane struct {
 
 	mu  sync.Mutex     // guards run
 	run *serve.Running // nil while not serving
+
+	// notify tells of an automatic failover (set once monitoring is open).
+	notify atomic.Pointer[func(context.Context, replconf.AutoFailover)]
 }
 
 // openReplication opens n's replication (after its control plane) and puts
@@ -63,9 +68,16 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 		MaxLagAge: r.MaxLagAge, MaxLagBytes: int64(r.MaxLagBytes), Lease: r.Lease, VerifyInterval: r.VerifyInterval, ServerTLS: files.replServerTLS,
 		Progress: replication.KVProgress(n.store),
 	})
-	mgr := replconf.New(replconf.Options{Name: cfg.Region, Region: n.control.region, Node: node, Engine: n.engine, KV: n.store, Logger: n.log})
+	p := &replicationPlane{node: node, listen: cfg.Replication.Listen}
+	mgr := replconf.New(replconf.Options{Name: cfg.Region, Region: n.control.region, Node: node, Engine: n.engine, KV: n.store, Logger: n.log,
+		Lease: r.Lease, OnAutoFailover: func(ctx context.Context, f replconf.AutoFailover) {
+			if fn := p.notify.Load(); fn != nil {
+				(*fn)(ctx, f)
+			}
+		}})
+	p.mgr = mgr
 	node.SetHooks(mgr.Hooks())
-	p := &replicationPlane{node: node, mgr: mgr, listen: cfg.Replication.Listen}
+	n.reg.MustRegister(mgr.Collector())
 	ln := n.lns.replication
 	n.lns.replication = nil
 	if err := p.serve(ln); err != nil {
@@ -131,5 +143,26 @@ func (p *replicationPlane) resume() error {
 }
 
 func (p *replicationPlane) close(ctx context.Context) error {
+	p.mgr.Close()
 	return errors.Join(p.stopServing(ctx), p.node.Close())
+}
+
+// startAutoFailover begins the automatic failover checks, notifying
+// replicate.auto_failover_topic_arn (when set) through the region's SNS.
+func (p *replicationPlane) startAutoFailover(n *node) {
+	topic := n.cfg.Replicate.AutoFailoverTopicARN
+	if topic != "" && n.mon != nil && n.mon.sns != nil {
+		sns, log := n.mon.sns, n.log
+		fn := func(ctx context.Context, f replconf.AutoFailover) {
+			msg := fmt.Sprintf("regionfs %s: %s (replica of %s in %s) was promoted automatically at seq %d, epoch %d; at least %d transactions the source announced are missing.\n%s",
+				f.Region, f.DestFileSystemID, f.SourceFileSystemID, f.SourceRegion, f.Promotion.Seq, f.Promotion.NewEpoch, f.Promotion.AtLeastLost(), f.Reason)
+			_, err := sns.Publish(context.WithoutCancel(ctx), notify.PublishInput{TopicARN: topic,
+				Subject: "regionfs automatic failover of " + f.DestFileSystemID, Message: msg})
+			if err != nil {
+				log.Warn("automatic failover notification", "topic", topic, "err", err)
+			}
+		}
+		p.notify.Store(&fn)
+	}
+	p.mgr.StartAutoFailover()
 }

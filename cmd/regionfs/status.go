@@ -47,6 +47,9 @@ type replicationInfo struct {
 	// MaxPromotionLagSeconds is the promotion guard (regionfs replication
 	// policy), absent when there is none.
 	MaxPromotionLagSeconds *float64 `json:",omitempty"`
+	// AutoFailoverAfterSeconds is the automatic failover delay, absent
+	// when it is off.
+	AutoFailoverAfterSeconds *float64 `json:",omitempty"`
 }
 
 // syncInfo is the progress of an initial sync or resync.

@@ -105,6 +105,10 @@ func writeReplication(w io.Writer, r replicationInfo, now time.Time, d display, 
 		line(fmt.Sprintf("  promotion guard: failover refuses a replica more than %s behind (unless --force)",
 			time.Duration(*g*float64(time.Second))))
 	}
+	if a := r.AutoFailoverAfterSeconds; a != nil {
+		line(fmt.Sprintf("  automatic failover: after %s without the source region, once its lease has expired",
+			time.Duration(*a*float64(time.Second))))
+	}
 	if m := dst.StatusMessage; m != "" {
 		for _, l := range wrap(m, "  ! ", "    ", d.width) {
 			fmt.Fprintln(w, l)

@@ -199,6 +199,10 @@ type Replicate struct {
 	// its replica at a common seq and repairs what differs (0: only on
 	// demand, regionfs verify).
 	VerifyInterval time.Duration `yaml:"verify_interval,omitempty"`
+	// AutoFailoverTopicARN is an SNS topic of this region notified of
+	// every automatic failover (opt-in per configuration: regionfs
+	// replication policy --auto-failover-after).
+	AutoFailoverTopicARN string `yaml:"auto_failover_topic_arn,omitempty"`
 	// SelfSecretFile authenticates replication between zones of this
 	// region (default: DataDir/replication-self.secret, generated).
 	SelfSecretFile string `yaml:"self_secret_file,omitempty"`

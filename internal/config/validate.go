@@ -191,6 +191,9 @@ var (
 
 func (c *Config) checkDrills(p *problems) {
 	d := c.Drills
+	if t := c.Replicate.AutoFailoverTopicARN; t != "" && !topicARNRe.MatchString(t) {
+		p.add("replicate.auto_failover_topic_arn", "%q is not an SNS topic ARN", t)
+	}
 	if d.NotificationTopicARN != "" && !topicARNRe.MatchString(d.NotificationTopicARN) {
 		p.add("drills.notification_topic_arn", "%q is not an SNS topic ARN", d.NotificationTopicARN)
 	}

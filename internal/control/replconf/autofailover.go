@@ -58,8 +58,9 @@ type autoFailState struct {
 	waiting map[string]string // why a configuration past its timeout is not promoted (logged once)
 	started time.Time
 
-	stop chan struct{}
-	done chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc // ends a check under way
 }
 
 // StartAutoFailover begins checking the automatic failover conditions of
@@ -72,24 +73,22 @@ func (m *Manager) StartAutoFailover() {
 		return
 	}
 	a.started = m.o.Clock()
-	a.stop, a.done = make(chan struct{}), make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
+	a.stop, a.done = stop, done
 	every := m.o.AutoFailoverCheck
 	if every <= 0 {
 		every = DefaultAutoFailoverCheck
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
 	go func() {
-		defer close(a.done)
+		defer close(done)
+		defer cancel()
 		t := time.NewTicker(every)
 		defer t.Stop()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			<-a.stop
-			cancel()
-		}()
 		for {
 			select {
-			case <-a.stop:
+			case <-stop:
 				return
 			case <-t.C:
 			}
@@ -102,10 +101,11 @@ func (m *Manager) StartAutoFailover() {
 func (m *Manager) Close() {
 	a := &m.autoFail
 	a.mu.Lock()
-	stop, done := a.stop, a.done
+	stop, done, cancel := a.stop, a.done, a.cancel
 	a.stop = nil
 	a.mu.Unlock()
 	if stop != nil {
+		cancel()
 		close(stop)
 		<-done
 	}

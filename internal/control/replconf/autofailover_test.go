@@ -50,7 +50,9 @@ func newFencedPair(t *testing.T, lease time.Duration) *fencedPair {
 		p.b.name: {URL: "http://" + p.b.addr, Secret: testSecret},
 	}
 	for _, r := range []*region{p.a, p.b} {
-		r.nodeMods = append(r.nodeMods, func(o *replication.Options) { o.Lease = lease })
+		// A stalled stream is given up after 2s (10s by default): the
+		// tests heal links and wait for the source to reconnect.
+		r.nodeMods = append(r.nodeMods, func(o *replication.Options) { o.Lease, o.StreamIdle = lease, 2*time.Second })
 		r.mgrMods = append(r.mgrMods, func(o *replconf.Options) {
 			o.Lease, o.AutoFailoverCheck = lease, 50*time.Millisecond
 			o.OnAutoFailover = func(_ context.Context, f replconf.AutoFailover) {
@@ -62,6 +64,7 @@ func newFencedPair(t *testing.T, lease time.Duration) *fencedPair {
 	}
 	p.a.start()
 	p.b.start()
+	t.Cleanup(p.heal) // before the regions stop: nothing stays held
 	p.a.m.StartAutoFailover()
 	p.b.m.StartAutoFailover()
 	return p
@@ -185,7 +188,7 @@ func TestAutoFailoverPartition(t *testing.T) {
 	// The link comes back: the source learns of the promotion and stays
 	// fenced; nothing is promoted again.
 	p.heal()
-	testkit.WaitFor(t, "the source to learn of the promotion", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "the source to learn of the promotion", 90*time.Second, func() bool {
 		return p.a.protection(srcID) == control.ProtectionDisabled
 	})
 	if err := w.stop(); err != nil {
@@ -237,7 +240,7 @@ func TestAutoFailoverOutage(t *testing.T) {
 	}
 	p.a.restart()
 	p.a.m.StartAutoFailover()
-	testkit.WaitFor(t, "the returning source to fence itself", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "the returning source to fence itself", 90*time.Second, func() bool {
 		return p.a.protection(srcID) == control.ProtectionDisabled
 	})
 	if _, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "late", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
@@ -289,7 +292,7 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	p.heal()
-	testkit.WaitFor(t, "the source to learn of the promotion", 30*time.Second, func() bool {
+	testkit.WaitFor(t, "the source to learn of the promotion", 90*time.Second, func() bool {
 		return p.a.protection(srcID) == control.ProtectionDisabled
 	})
 	if n := len(p.failovers()); n != 1 {
