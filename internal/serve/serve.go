@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,16 +25,23 @@ type Server interface {
 
 // Running is a server serving in the background.
 type Running struct {
-	srv  Server
-	done chan struct{}
-	err  error // Serve's; set before done is closed
+	srv      Server
+	ln       net.Listener
+	stopping atomic.Bool // Stop was called
+	done     chan struct{}
+	err      error // Serve's; set before done is closed
 }
 
 // Start serves s on ln in a goroutine until Stop.
 func Start(ctx context.Context, s Server, ln net.Listener) *Running {
-	r := &Running{srv: s, done: make(chan struct{})}
+	r := &Running{srv: s, ln: ln, done: make(chan struct{})}
 	go func() {
-		r.err = s.Serve(ctx, ln)
+		err := s.Serve(ctx, ln)
+		if r.stopping.Load() && errors.Is(err, net.ErrClosed) {
+			// Stop closed the listener before Serve got to it.
+			err = ErrServerClosed
+		}
+		r.err = err
 		close(r.done)
 	}()
 	return r
@@ -52,8 +60,17 @@ func (r *Running) Err() error {
 // Stop shuts the server down (bounded by ctx) and waits for Serve to
 // return. Serve's ErrServerClosed is not an error here; a listener error
 // is.
+//
+// Start's goroutine may not have reached Serve yet when Stop runs, and a
+// server that builds its listener loop in Serve (replication.Node makes
+// an HTTP server per Serve) has nothing to shut down then: Stop also
+// closes the listener it was started with, so that this one pending Serve
+// returns at once (ErrServerClosed) instead of serving on. The Server
+// itself keeps no trace of it: a later Start serves normally.
 func (r *Running) Stop(ctx context.Context) error {
+	r.stopping.Store(true)
 	err := r.srv.Shutdown(ctx)
+	r.ln.Close() // closed by Shutdown already, unless Serve had not begun
 	<-r.done
 	return errors.Join(err, served(r.err))
 }

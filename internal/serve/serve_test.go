@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,4 +136,79 @@ func TestRunUntilCanceled(t *testing.T) {
 	if _, err := http.Get("http://" + h.Addr().String() + "/"); err == nil {
 		t.Fatal("still serving after Run returned")
 	}
+}
+
+// perServe builds a new HTTP server in each Serve, as replication.Node
+// does; its Serve waits for gate first (a goroutine that has not got
+// there yet), and Shutdown reaches only a server that exists.
+type perServe struct {
+	gate     chan struct{}
+	shutdown chan struct{} // closed by the first Shutdown
+
+	mu   sync.Mutex // guards the fields below
+	cur  *HTTP
+	shut bool
+}
+
+func (p *perServe) Serve(ctx context.Context, ln net.Listener) error {
+	<-p.gate
+	h := NewHTTP(HTTPOptions{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })})
+	p.mu.Lock()
+	p.cur = h
+	p.mu.Unlock()
+	return h.Serve(ctx, ln)
+}
+
+func (p *perServe) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	h := p.cur
+	p.cur = nil
+	if !p.shut {
+		p.shut = true
+		close(p.shutdown)
+	}
+	p.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h.Shutdown(ctx)
+}
+
+// A Stop that comes before Start's goroutine reached Serve makes that
+// Serve return at once (it served on, and Stop waited for it forever);
+// the server keeps no trace of it: the next Start serves.
+func TestStopBeforeServe(t *testing.T) {
+	p := &perServe{gate: make(chan struct{}), shutdown: make(chan struct{})}
+	run := Start(context.Background(), p, listen(t))
+	stopped := make(chan error, 1)
+	go func() { stopped <- run.Stop(context.Background()) }()
+	<-p.shutdown
+	close(p.gate) // Serve begins only now
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Stop = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stop waits for a Serve that began after the Shutdown")
+	}
+	if err := run.Err(); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after an early Stop returned %v", err)
+	}
+
+	ln := listen(t)
+	run = Start(context.Background(), p, ln)
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("the next Start does not serve: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("body %q", b)
+	}
+	if err := run.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }
