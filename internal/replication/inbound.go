@@ -698,6 +698,13 @@ func (rx *receiver) ack() error {
 		a.Rewind, a.Missing = true, rx.missing
 		rx.missing, rx.askRewind = nil, false
 	}
+	// An ack renews the source's lease when it arrives: LastContact,
+	// from which a promotion waits for that lease to run out, is never
+	// older than the last ack sent (the first one answers the stream's
+	// request, before any frame was received).
+	rx.in.mu.Lock()
+	rx.in.st.LastContact = rx.in.n.now()
+	rx.in.mu.Unlock()
 	if err := rx.out.write(rx.w, msgAck, a.encode()); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -1177,5 +1178,63 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// Every ack the destination sends renews the source's lease when it
+// arrives, so the destination's LastContact (from which a promotion
+// waits for that lease to run out) is never older than its last ack:
+// the first ack of a stream answers the request alone, before any frame
+// came (LastContact stayed at the previous stream's last frame, and a
+// promotion could come while the source's renewed lease still ran).
+func TestLastContactCoversAcks(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t, func(o *Options) { o.Lease = time.Second })
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	a.n.RemoveOutbound("r1") // the source sends nothing more
+	st, _ := b.n.InboundStatus("r1")
+	before := st.LastContact
+	testkit.WaitFor(t, "time to pass", 5*time.Second, func() bool { return time.Since(before) > 100*time.Millisecond })
+
+	// A stream that sends nothing (over the source node's own client:
+	// HTTP/2 without TLS, full duplex): the destination answers with its
+	// state.
+	c, _, err := a.n.client(b.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.addr+"/replication/v1/stream?id=r1", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Now()
+	cn := signRequest(req, testSecret, a.name, opened, nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("stream refused: %s", res.Status)
+	}
+	in := framer{key: sessionKey(testSecret, cn, res.Header.Get(hdrNonce)), dir: dirToSource}
+	typ, p, err := in.read(res.Body)
+	if err != nil || typ != msgAck {
+		t.Fatalf("first message %d: %v", typ, err)
+	}
+	if _, err := decodeAck(p); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = b.n.InboundStatus("r1")
+	if st.LastContact.Before(opened) {
+		t.Fatalf("the destination acknowledged a stream opened at %s but counts its last contact at %s",
+			opened.Format(time.StampMicro), st.LastContact.Format(time.StampMicro))
 	}
 }
