@@ -204,11 +204,12 @@ func (m *Manager) checkOne(ctx context.Context, c *Config) {
 		m.setWaiting(c.ID, fmt.Sprintf("the source region %s answers calls although its stream has been silent for %s", c.SourceRegion, down.Round(time.Second)))
 		return
 	}
+	down = m.o.Clock().Sub(last) // the ping may have taken a while
 	why := fmt.Sprintf("automatic failover: no contact with the source region %s for %s (policy: %s), its hard-fencing lease (%s) has expired, and it does not answer",
 		c.SourceRegion, down.Round(time.Millisecond), c.AutoFailoverAfter, m.o.Lease)
 	m.log.Warn("automatic failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "source_region", c.SourceRegion,
 		"source_fs", c.SourceFileSystemID, "down", down, "policy", c.AutoFailoverAfter, "lease", m.o.Lease)
-	p, err := m.promoteDestinationWhy(ctx, c, true, false, why)
+	p, err := m.promoteDestinationAs(ctx, c, promotion{tellSource: true, fenceSource: true, why: why})
 	if err != nil {
 		m.setWaiting(c.ID, "promotion failed: "+err.Error())
 		return

@@ -84,6 +84,7 @@ func (p *fencedPair) heal()      { p.pa.Heal(); p.pb.Heal() }
 type writer struct {
 	mu                  sync.Mutex
 	lastOK, firstRefuse time.Time
+	acked               []string // names of the acknowledged mkdirs
 	stop                func() error
 }
 
@@ -92,7 +93,8 @@ func startWriter(fs *engine.FS) *writer {
 	n := 0
 	w.stop = sync.OnceValue(testkit.Repeat(func() error {
 		n++
-		_, err := fs.Mkdir(context.Background(), engine.RootCred, engine.RootIno, fmt.Sprint("w", n), engine.SetAttr{})
+		name := fmt.Sprint("w", n)
+		_, err := fs.Mkdir(context.Background(), engine.RootCred, engine.RootIno, name, engine.SetAttr{})
 		now := time.Now()
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -102,6 +104,7 @@ func startWriter(fs *engine.FS) *writer {
 				return fmt.Errorf("the source took a write at %s after refusing one at %s", now, w.firstRefuse)
 			}
 			w.lastOK = now
+			w.acked = append(w.acked, name)
 		case errors.Is(err, engine.ErrReadOnly):
 			if w.firstRefuse.IsZero() {
 				w.firstRefuse = now
@@ -113,6 +116,12 @@ func startWriter(fs *engine.FS) *writer {
 		return nil
 	}))
 	return w
+}
+
+func (w *writer) ackedNames() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.acked...)
 }
 
 func (w *writer) times() (lastOK, firstRefuse time.Time) {
@@ -168,7 +177,12 @@ func TestAutoFailoverPartition(t *testing.T) {
 	}
 	w := startWriter(p.a.fs(srcID))
 	defer w.stop()
-	testkit.WaitFor(t, "the writer to write", 10*time.Second, func() bool { ok, _ := w.times(); return !ok.IsZero() })
+	// Cut while writes stream: the replica has some, the loss report
+	// lists the rest.
+	testkit.WaitFor(t, "the replica to receive writes", 30*time.Second, func() bool {
+		_, err := p.b.fs(d.DestFileSystemID).Lookup(ctx, engine.RootCred, engine.RootIno, "w20")
+		return err == nil
+	})
 	cut := time.Now()
 	p.partition()
 	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
@@ -194,9 +208,60 @@ func TestAutoFailoverPartition(t *testing.T) {
 	if err := w.stop(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "late", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("the failed-over source took a write after the heal: %v", err)
+	}
 	if n := len(p.failovers()); n != 1 {
 		t.Fatalf("%d automatic failovers", n)
 	}
+	checkLossReport(t, p, srcID, d, f, w.ackedNames())
+}
+
+// checkLossReport checks that the old source's loss report after the
+// automatic failover f lists exactly the acknowledged mkdirs (acked) the
+// promoted replica lacks, and that the source knows it was failed over
+// without taking part.
+func checkLossReport(t *testing.T, p *fencedPair, srcID string, d replconf.Description, f replconf.AutoFailover, acked []string) {
+	t.Helper()
+	ctx := context.Background()
+	tomb, ok := p.a.m.Tombstone(d.ID)
+	if !ok || !tomb.Promoted || tomb.Coordinated || tomb.Epoch != f.Promotion.NewEpoch || tomb.RecoverySeq != f.Promotion.Seq ||
+		!strings.Contains(tomb.Reason, "automatic failover") {
+		t.Fatalf("the old source's record of the failover: %+v (failover %+v)", tomb, f.Promotion)
+	}
+	rep, losses, complete, err := p.a.m.LossReport(ctx, srcID, 100000)
+	if err != nil || !complete || rep.RecoverySeq != f.Promotion.Seq {
+		t.Fatalf("loss report: %+v complete=%v %v", rep, complete, err)
+	}
+	want := map[string]bool{}
+	dst := p.b.fs(d.DestFileSystemID)
+	for _, name := range acked {
+		_, err := dst.Lookup(ctx, engine.RootCred, engine.RootIno, name)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			want["/"+name] = true
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	got := map[string]bool{}
+	for _, c := range losses {
+		if c.Op != "mkdir" || len(c.Paths) != 1 || got[c.Paths[0]] || c.Seq <= f.Promotion.Seq {
+			t.Fatalf("loss report entry %+v (recovery seq %d)", c, f.Promotion.Seq)
+		}
+		got[c.Paths[0]] = true
+	}
+	for name := range want {
+		if !got[name] {
+			t.Errorf("acknowledged %s is neither on the promoted replica nor in the loss report", name)
+		}
+	}
+	for name := range got {
+		if !want[name] {
+			t.Errorf("the loss report lists %s, which the promoted replica has or the source never acknowledged", name)
+		}
+	}
+	t.Logf("%d acknowledged writes, %d lost (recovery seq %d)", len(acked), len(want), f.Promotion.Seq)
 }
 
 // A real outage: the source region stops. The destination promotes
@@ -214,8 +279,10 @@ func TestAutoFailoverOutage(t *testing.T) {
 	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
 		t.Fatal(err)
 	}
-	p.a.stop()
+	// The destination's last contact falls while the region stops: the
+	// policy's delay counts from no earlier than the stop's start.
 	down := time.Now()
+	p.a.stop()
 	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
 	f := p.failovers()[0]
 	t.Logf("promoted %s after the outage: %s", f.Time.Sub(down).Round(time.Millisecond), f.Reason)
@@ -249,6 +316,7 @@ func TestAutoFailoverOutage(t *testing.T) {
 	if n := len(p.failovers()); n != 1 || len(p.b.m.AutoFailovers()) != 1 {
 		t.Fatalf("%d automatic failovers", n)
 	}
+	checkLossReport(t, p, srcID, d, f, nil) // everything had been replicated
 }
 
 // Flapping links: short cuts, each shorter than the policy's delay, never
@@ -264,6 +332,7 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := p.a.fs(srcID)
+	var acked []string
 	for i := range 5 {
 		p.partition()
 		time.Sleep(700 * time.Millisecond) // the flap's length, not a wait
@@ -276,6 +345,7 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("flap", i), engine.SetAttr{}); err != nil {
 			t.Fatalf("flap %d: the source refuses writes: %v", i, err)
 		}
+		acked = append(acked, fmt.Sprint("flap", i))
 	}
 	if n := len(p.failovers()); n != 0 {
 		t.Fatalf("%d automatic failovers on a flapping link", n)
@@ -301,4 +371,8 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 	if got := testutil.ToFloat64(p.b.m.Collector()); got != 1 {
 		t.Fatalf("regionfs_replication_auto_failovers_total = %v", got)
 	}
+	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "late", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("the failed-over source took a write after the heal: %v", err)
+	}
+	checkLossReport(t, p, srcID, d, p.failovers()[0], acked)
 }

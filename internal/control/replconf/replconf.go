@@ -657,19 +657,34 @@ func (m *Manager) deleteAtDestination(ctx context.Context, c *Config, tellSource
 }
 
 func (m *Manager) promoteDestination(ctx context.Context, c *Config, tellSource, force bool) (*replication.Promotion, error) {
-	return m.promoteDestinationWhy(ctx, c, tellSource, force, "")
+	return m.promoteDestinationAs(ctx, c, promotion{tellSource: tellSource, force: force})
 }
 
-// promoteDestinationWhy promotes; why, when given, is recorded in the
-// tombstone (what a source that calls later learns).
-func (m *Manager) promoteDestinationWhy(ctx context.Context, c *Config, tellSource, force bool, why string) (*replication.Promotion, error) {
+// promotion says how a destination is promoted.
+type promotion struct {
+	// tellSource: call the source region now (it learns it from the
+	// tombstone at its next contact otherwise).
+	tellSource bool
+	// force: do not wait for the source's lease to expire.
+	force bool
+	// fenceSource: the source takes no part in the promotion even if the
+	// call reaches it; it fences itself (an automatic failover). Without
+	// it, a source the call reaches stays writable (AWS's semantics of
+	// DeleteReplicationConfiguration).
+	fenceSource bool
+	// why is recorded in the tombstone (what a source learns) when given.
+	why string
+}
+
+// promoteDestinationAs promotes c's replica as pr says.
+func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promotion) (*replication.Promotion, error) {
 	m.mu.Lock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		m.mu.Unlock()
 		return nil, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
 	}
 	promote := m.o.Node.Promote
-	if force {
+	if pr.force {
 		promote = m.o.Node.ForcePromote
 	}
 	p, err := promote(ctx, c.ID)
@@ -690,25 +705,29 @@ func (m *Manager) promoteDestinationWhy(ctx context.Context, c *Config, tellSour
 		"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
 	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
 		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
-	if why != "" {
-		g.Reason += ": " + why
+	if pr.why != "" {
+		g.Reason += ": " + pr.why
 	}
 	// Tell the source (unless it asked): then the delete is coordinated and
 	// the source stays writable. A source that does not hear of it now
 	// learns it at its next contact, from the tombstone, and fences itself.
-	g.Coordinated = !tellSource
-	if tellSource {
+	// A source to be fenced is told so whether or not the call reaches it
+	// in time: a call the network delivers after this side gave up on it
+	// must not leave the source writable while the tombstone says it was
+	// not coordinated.
+	g.Coordinated = !pr.tellSource && !pr.fenceSource
+	if pr.tellSource {
 		cg := g
-		cg.Coordinated = true
+		cg.Coordinated = !pr.fenceSource
 		if c.SourceRegion == m.o.Name {
 			m.sourceGone(ctx, c.ID, cg)
-			g.Coordinated = true
+			g.Coordinated = cg.Coordinated
 		} else {
 			tctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
 			err := m.o.Node.Call(tctx, c.SourceRegion, callDeleted, deletedReq{ID: c.ID, Gone: cg}, nil)
 			cancel()
 			if err == nil {
-				g.Coordinated = true
+				g.Coordinated = cg.Coordinated
 			} else {
 				m.log.Warn("source region not told of the failover; it fences itself at its next contact", "replication", c.ID, "err", err)
 			}
