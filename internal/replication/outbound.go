@@ -303,12 +303,20 @@ func (o *outbound) status() Status {
 		// Before the first attempt has failed (a new configuration, or a
 		// restart) the link is being set up, not down: no message.
 		if st.LastError != "" {
+			// Unreachable when the network says so; otherwise the stream
+			// failed for another reason (a refusal, a local error): the
+			// log has it.
 			msg := "destination region " + o.spec.DestRegion + " unreachable"
+			if st.linkReason == "" {
+				msg = "replication to region " + o.spec.DestRegion + " interrupted"
+			}
 			if d := down.Round(time.Second); d > 0 {
 				msg += " for " + d.String()
 			}
 			if st.linkReason != "" {
 				msg += " (" + st.linkReason + ")"
+			} else {
+				msg += ", retrying (the region's log says why)"
 			}
 			st.Message = msg
 		}
