@@ -68,7 +68,7 @@ func openControl(ctx context.Context, n *node) (*controlPlane, error) {
 		KV:              n.store,
 		Engine:          n.engine,
 		Keyring:         n.keyring,
-		MountTargets:    n.targets,
+		MountTargets:    n.mountTargets(),
 		NFSPort:         cfg.NFS.Port,
 		TransitionDelay: cfg.TransitionDelayOrDefault(),
 		Logger:          n.log,

@@ -24,6 +24,7 @@ import (
 	"github.com/regionfs/regionfs/internal/api/ec2"
 	"github.com/regionfs/regionfs/internal/api/region"
 	"github.com/regionfs/regionfs/internal/cfn"
+	"github.com/regionfs/regionfs/internal/cluster"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/control/keys"
 	"github.com/regionfs/regionfs/internal/drill"
@@ -32,6 +33,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 	"github.com/regionfs/regionfs/internal/engine/space"
 	"github.com/regionfs/regionfs/internal/nfs"
 	"github.com/regionfs/regionfs/internal/nfs/tlsca"
@@ -42,24 +44,31 @@ import (
 // mount targets and API server. `regionfs serve` runs one, `regionfs dev`
 // two.
 type node struct {
-	cfg     *config.Config
-	log     *slog.Logger // every line with region=<name> (regionLogger)
-	reg     *prometheus.Registry
-	store   kv.Store
-	lease   *regionLease // nil with the embedded store
-	engine  *engine.Engine
-	keyring *kms.Keyring
-	nfsCA   *tlsca.CA    // the region's NFS CA (mount-target certificates)
-	targets *nfs.Targets // the mount targets
-	control *controlPlane
-	repl    *replicationPlane // nil when replication is not configured
-	stacks  *cfn.Engine
-	keys    *keys.Keys
-	mon     *monitoring
-	drills  *drill.Service // nil when replication is not configured
-	apiOpts region.Options
-	lock    *os.File // flock on the data directory; nil until created
-	space   *space.Guard
+	cfg   *config.Config
+	log   *slog.Logger // every line with region=<name> (regionLogger)
+	reg   *prometheus.Registry
+	store kv.Store
+	lease *regionLease // nil with the embedded store
+	// spread holds this node's share of the region's file systems
+	// (cluster.spread); ctargets are the mount targets that follow them.
+	spread      *cluster.Manager
+	ctargets    *cluster.Targets
+	spreadStop  context.CancelFunc
+	spreadDone  chan struct{}
+	spreadStore *pgkv.Store
+	engine      *engine.Engine
+	keyring     *kms.Keyring
+	nfsCA       *tlsca.CA    // the region's NFS CA (mount-target certificates)
+	targets     *nfs.Targets // the mount targets
+	control     *controlPlane
+	repl        *replicationPlane // nil when replication is not configured
+	stacks      *cfn.Engine
+	keys        *keys.Keys
+	mon         *monitoring
+	drills      *drill.Service // nil when replication is not configured
+	apiOpts     region.Options
+	lock        *os.File // flock on the data directory; nil until created
+	space       *space.Guard
 
 	// lns holds the listeners bound at start until they serve (nil after).
 	lns *regionListeners
@@ -82,14 +91,20 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	// On a shared PostgreSQL store the node first becomes the region's
 	// owner (a standby waits here), and only then binds the region's
 	// addresses, which the owner holds.
+	// With cluster.spread the node serves its share of the file systems
+	// first, and waits for the region's lease (the API, the control plane)
+	// in open.
 	var store kv.Store
 	var lease *regionLease
-	if cfg.Metadata != "" {
+	if cfg.Metadata != "" && !cfg.Cluster.Spread {
 		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal, nil); err != nil {
 			return nil, err
 		}
 	}
-	lns, err := bindRegion(cfg)
+	var lns *regionListeners
+	if !cfg.Cluster.Spread {
+		lns, err = bindRegion(cfg)
+	}
 	if err != nil {
 		if lease != nil {
 			lease.release(context.WithoutCancel(ctx))
@@ -141,7 +156,13 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		ReserveBytes: reserve, Logger: log, Registerer: n.reg}); err != nil {
 		return err
 	}
-	if n.store == nil {
+	switch {
+	case n.store != nil:
+	case cfg.Cluster.Spread:
+		if err := n.openSpread(ctx); err != nil {
+			return err
+		}
+	default:
 		if n.store, n.lease, err = openMetadata(ctx, cfg, log, cache, onFatal, n.space); err != nil {
 			return err
 		}
@@ -167,9 +188,13 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		QueueDepth: e.QueueDepth, BatchEntries: e.BatchEntries, BlockCacheBytes: int64(e.BlockCacheSize),
 		GCInterval: e.GCInterval, MergeDelay: e.MergeDelay, ScrubInterval: e.ScrubInterval,
 		OnFatal: onFatal, Registerer: n.reg, Space: n.space, Valid: n.leaseValid(),
+		Shared: n.spread != nil, Claim: n.claim(),
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
+	}
+	if n.spread != nil {
+		n.spread.SetEngine(n.engine)
 	}
 	n.space.Start()
 	if n.nfsCA, err = tlsca.Open(filepath.Join(cfg.DataDir, "tls"), "regionfs "+cfg.Region+" NFS CA"); err != nil {
@@ -179,6 +204,11 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 		CA: n.nfsCA, Region: cfg.Region, ClientAuth: nfsClientAuth(cfg.NFS.TLSClientAuth),
 		RequestBufferBytes: int64(cfg.NFS.RequestBuffer), ReplyBufferBytes: int64(cfg.NFS.ReplyBuffer),
 		RecordTimeout: cfg.NFS.RecordTimeout})
+	if n.spread != nil {
+		if err := n.startSpread(ctx, onFatal); err != nil {
+			return err
+		}
+	}
 	if n.control, err = openControl(ctx, n); err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -212,9 +242,13 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	return nil
 }
 
-// leaseValid returns the engine's ownership check: the region lease's on
-// a shared store, none on an embedded one.
+// leaseValid returns the engine's ownership check: the domain leases'
+// with cluster.spread, the region lease's on a shared store, none on an
+// embedded one.
 func (n *node) leaseValid() func(uint64) bool {
+	if n.spread != nil {
+		return n.spread.Valid
+	}
 	if n.lease == nil {
 		return nil
 	}
@@ -327,6 +361,15 @@ func (n *node) close(ctx context.Context) error {
 
 func (n *node) closeStorage() error {
 	var errs []error
+	if n.spreadStop != nil {
+		// Every file system handed over before the engine closes.
+		n.spreadStop()
+		<-n.spreadDone
+		n.spreadStop = nil
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		n.spread.Release(ctx)
+		cancel()
+	}
 	if n.engine != nil {
 		errs = append(errs, n.engine.Close())
 		n.engine = nil

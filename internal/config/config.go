@@ -237,6 +237,13 @@ type Cluster struct {
 	// every third of it); a standby takes over within about Lease after
 	// the owner died (default 6s).
 	Lease time.Duration `yaml:"lease,omitempty"`
+	// Spread spreads the region's file systems over its nodes: each file
+	// system (with its clones) is owned by one node through a lease of its
+	// own and served there (its mount targets follow it), the nodes share
+	// them out evenly and take over a dead node's within about Lease; the
+	// node holding the region's lease also runs the API and the control
+	// plane. Off: one node serves the whole region, the others wait.
+	Spread bool `yaml:"spread,omitempty"`
 }
 
 // Drills configures disaster-recovery drills (regionfs drill).

@@ -82,6 +82,9 @@ func (c *Config) Validate() error {
 	if c.Blocks != "" && !strings.HasPrefix(c.Blocks, "s3://") {
 		p.add("blocks", "want empty (local block files) or an s3://bucket?endpoint=… URL")
 	}
+	if c.Cluster.Spread && c.Metadata == "" {
+		p.add("cluster.spread", "needs a shared metadata store (metadata: postgres://…)")
+	}
 	if c.Cluster.Lease != 0 && c.Cluster.Lease < time.Second {
 		p.add("cluster.lease", "%v is too short (at least 1s)", c.Cluster.Lease)
 	}
