@@ -99,6 +99,7 @@ func TestValidateExplains(t *testing.T) {
 			`drills.schedules[1].name: "w" is used twice`},
 		{"drill zone", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {schedules: [{name: w, file_system_id: fs-0123456789abcdef0, schedule: '@daily', time_zone: Mars/Olympus}]}",
 			`drills.schedules[0].time_zone: "Mars/Olympus" is not a time zone`},
+		{"spread", "data_dir: /tmp/x", "data_dir: /tmp/x\ncluster: {spread: true}", "cluster.spread: needs a shared metadata store"},
 		{"drill topic", "data_dir: /tmp/x", "data_dir: /tmp/x\ndrills: {notification_topic_arn: topic}", `drills.notification_topic_arn: "topic" is not an SNS topic ARN`},
 	}
 	for _, tc := range tests {
