@@ -123,16 +123,16 @@ func TestNodeMountTargets(t *testing.T) {
 	}
 	src := filepath.Join(dir, "in.txt")
 	os.WriteFile(src, []byte("across mount targets\n"), 0o644)
-	if out, err := run(nfsCp, src, nfsURL(addr(0), "/note.txt")); err != nil {
+	if out, err := run(nfsCp, src, testkit.NFSURL(addr(0), "/note.txt")); err != nil {
 		t.Fatalf("nfs-cp via %v: %v %s", addr(0), err, out)
 	}
-	if out, err := run(nfsCat, nfsURL(addr(1), "/note.txt")); err != nil || out != "across mount targets\n" {
+	if out, err := run(nfsCat, testkit.NFSURL(addr(1), "/note.txt")); err != nil || out != "across mount targets\n" {
 		t.Fatalf("nfs-cat via %v: %v %q", addr(1), err, out)
 	}
-	if out, err := run(nfsCp, src, nfsURL(addr(1), "/"+ap.ID+"/mine.txt")); err != nil {
+	if out, err := run(nfsCp, src, testkit.NFSURL(addr(1), "/"+ap.ID+"/mine.txt")); err != nil {
 		t.Fatalf("nfs-cp via access point: %v %s", err, out)
 	}
-	if out, err := run(nfsLs, nfsURL(addr(0), "/team/")); err != nil || !strings.Contains(out, "4321") || !strings.Contains(out, "mine.txt") {
+	if out, err := run(nfsLs, testkit.NFSURL(addr(0), "/team/")); err != nil || !strings.Contains(out, "4321") || !strings.Contains(out, "mine.txt") {
 		t.Fatalf("access point directory: %v %s", err, out)
 	}
 	// Closing the security group of mount target 1 refuses its clients.
@@ -140,7 +140,7 @@ func TestNodeMountTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "closed security group enforced", func() bool {
-		_, err := run(nfsLs, nfsURL(addr(1), "//"))
+		_, err := run(nfsLs, testkit.NFSURL(addr(1), "//"))
 		return err != nil
 	})
 
@@ -154,10 +154,10 @@ func TestNodeMountTargets(t *testing.T) {
 	}
 	defer n.close(ctx)
 	waitFor(t, "mount target served after restart", func() bool {
-		out, err := run(nfsCat, nfsURL(addr(0), "/note.txt"))
+		out, err := run(nfsCat, testkit.NFSURL(addr(0), "/note.txt"))
 		return err == nil && out == "across mount targets\n"
 	})
-	if _, err := run(nfsLs, nfsURL(addr(1), "//")); err == nil {
+	if _, err := run(nfsLs, testkit.NFSURL(addr(1), "//")); err == nil {
 		t.Fatal("closed security group open again after a restart")
 	}
 }

@@ -3,6 +3,7 @@ package testkit
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,20 @@ func TestAWSConfig(t *testing.T) {
 	creds, err := c.Credentials.Retrieve(t.Context())
 	if err != nil || creds.AccessKeyID != "AKID" || creds.SecretAccessKey != "SECRET" || *c.BaseEndpoint != "http://127.0.0.1:1" || c.RetryMaxAttempts != 1 {
 		t.Fatalf("%+v %+v %v", c, creds, err)
+	}
+}
+
+func TestNFSURL(t *testing.T) {
+	a := netip.MustParseAddrPort("127.1.1.4:12049")
+	for path, want := range map[string]string{
+		"/f":     "nfs://127.1.1.4//f?nfsport=12049&mountport=12049&version=3",
+		"/":      "nfs://127.1.1.4//?nfsport=12049&mountport=12049&version=3",
+		"/ap/f":  "nfs://127.1.1.4/ap/f?nfsport=12049&mountport=12049&version=3",
+		"/team/": "nfs://127.1.1.4/team/?nfsport=12049&mountport=12049&version=3",
+		"//":     "nfs://127.1.1.4//?nfsport=12049&mountport=12049&version=3",
+	} {
+		if got := NFSURL(a, path); got != want {
+			t.Errorf("NFSURL(%q) = %q, want %q", path, got, want)
+		}
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,8 +405,7 @@ func nfsClient(t *testing.T, addr string) (*client.Client, proto.FH) {
 
 // nfsURL is a libnfs URL of a file at the root of the export.
 func nfsURL(addr, name string) string {
-	host, port, _ := net.SplitHostPort(addr)
-	return fmt.Sprintf("nfs://%s//%s?nfsport=%s&mountport=%s&version=3", host, name, port, port)
+	return testkit.NFSURL(netip.MustParseAddrPort(addr), "/"+name)
 }
 
 // readAll reads a whole file over NFS.

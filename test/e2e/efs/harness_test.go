@@ -3,6 +3,7 @@ package efse2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,14 +175,9 @@ func (r *region) mustAWS(args ...string) string {
 	return out
 }
 
-// nfsURL is a libnfs URL of path through the mount target at ip. libnfs
-// mounts what comes before the last "/", so a file at the export root is
-// reached through "/" with a double slash.
+// nfsURL is a libnfs URL of path through the mount target at ip.
 func (r *region) nfsURL(ip, path string) string {
-	if strings.Count(path, "/") == 1 {
-		path = "/" + path
-	}
-	return fmt.Sprintf("nfs://%s%s?nfsport=%d&mountport=%d&version=3", ip, path, r.nfsPort, r.nfsPort)
+	return testkit.NFSURL(netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(r.nfsPort)), path)
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -3,6 +3,7 @@ package iace2e
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,8 +113,9 @@ func (r *region) mountTarget(fs string) string {
 	return f[1]
 }
 
-func nfsURL(ip, path string) string {
-	return fmt.Sprintf("nfs://%s//%s?nfsport=%d&mountport=%d&version=3", ip, path, nfsPort, nfsPort)
+// nfsURL is a libnfs URL of a file at the root of the export.
+func nfsURL(ip, name string) string {
+	return testkit.NFSURL(netip.AddrPortFrom(netip.MustParseAddr(ip), nfsPort), "/"+name)
 }
 
 // nfsCat reads a file through a mount target.
