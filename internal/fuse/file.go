@@ -154,7 +154,12 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		w.size = 0 // the server's size is current
 	}
 	if len(w.pending) > 0 && off == w.pendOff+int64(len(w.pending)) && len(w.pending)+len(data) <= io {
-		w.pending = append(w.pending, data...)
+		if len(w.pending)+len(data) > cap(w.pending) {
+			// A small start outgrown: on in a full-size buffer.
+			w.pending = append(append(n.f.writeBuf(), w.pending...), data...)
+		} else {
+			w.pending = append(w.pending, data...)
+		}
 	} else {
 		if len(w.pending) > 0 {
 			n.sendLocked()
@@ -163,11 +168,11 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		// for a sequential writer): a small file written and closed
 		// would otherwise cost an IOSize buffer (allocated, cleared,
 		// collected) for a few KiB.
-		size := io
-		if len(data) < pendingStart {
-			size = min(io, pendingStart)
+		if len(data) < pendingStart && pendingStart < io {
+			w.pending = append(make([]byte, 0, pendingStart), data...)
+		} else {
+			w.pending = append(n.f.writeBuf(), data...)
 		}
-		w.pending = append(make([]byte, 0, size), data...)
 		w.pendOff = off
 	}
 	if len(w.pending) >= io {
@@ -276,6 +281,8 @@ func (n *node) writeDone(sp span, data []byte, verf [proto.WriteVerfSize]byte, s
 		// it is written again after that range, so it stays on top.
 		w.sent = append(w.sent, wrange{off: sp.off, data: data, verf: verf, epoch: epoch, stable: stable})
 		w.sentBytes += int64(len(data))
+	} else {
+		n.f.reuse(data) // stable on the server, kept nowhere
 	}
 	w.cond.Broadcast()
 }
@@ -374,6 +381,11 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 		n.mu.Unlock()
 		if e == syscall.EINTR {
 			return e
+		}
+	}
+	if e == 0 {
+		for _, r := range ranges {
+			n.f.reuse(r.data) // committed, kept nowhere
 		}
 	}
 	n.settle()

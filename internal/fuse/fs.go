@@ -62,6 +62,10 @@ type FS struct {
 	sess *client.Session
 	log  *slog.Logger
 	sem  chan struct{} // background WRITEs in flight
+	// bufs are IOSize write buffers whose data is on the server
+	// (written FILE_SYNC, or committed): reused, as fresh ones cost a
+	// page fault per page at their first write, and the collector.
+	bufs sync.Pool
 
 	mu    sync.Mutex // guards dirty
 	dirty map[*node]struct{}
@@ -179,6 +183,24 @@ func (f *FS) SyncAll(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// writeBuf returns an empty IOSize write buffer.
+func (f *FS) writeBuf() []byte {
+	if b, ok := f.bufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, f.o.IOSize)
+}
+
+// reuse takes back a write buffer from writeBuf whose data is on the
+// server and referenced nowhere else any more (others are left to the
+// collector).
+func (f *FS) reuse(b []byte) {
+	if cap(b) == f.o.IOSize {
+		b = b[:0]
+		f.bufs.Put(&b)
+	}
 }
 
 func (f *FS) markDirty(n *node, dirty bool) {
