@@ -84,3 +84,39 @@ func TestKernelReadahead(t *testing.T) {
 		t.Fatalf("read back %d bytes (equal %v), %v", len(got), bytes.Equal(got, big), err)
 	}
 }
+
+// TestNoXattrs: extended attributes are not supported (NFSv3 has none):
+// getting, setting and removing one fail with EOPNOTSUPP, every time (the
+// kernel answers them itself after the first), listing gives none, and a
+// file written between them reads back intact.
+func TestNoXattrs(t *testing.T) {
+	m := newMount(t)
+	p := filepath.Join(m.dir, "f")
+	if err := os.WriteFile(p, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for i := range 2 {
+		if _, err := unix.Getxattr(p, "security.capability", buf); err != unix.EOPNOTSUPP {
+			t.Fatalf("getxattr #%d: %v, want EOPNOTSUPP", i, err)
+		}
+		if _, err := unix.Getxattr(p, "user.x", buf); err != unix.EOPNOTSUPP {
+			t.Fatalf("getxattr user.x #%d: %v, want EOPNOTSUPP", i, err)
+		}
+		if err := unix.Setxattr(p, "user.x", []byte("v"), 0); err != unix.EOPNOTSUPP {
+			t.Fatalf("setxattr #%d: %v, want EOPNOTSUPP", i, err)
+		}
+		if err := unix.Removexattr(p, "user.x"); err != unix.EOPNOTSUPP {
+			t.Fatalf("removexattr #%d: %v, want EOPNOTSUPP", i, err)
+		}
+		if sz, err := unix.Listxattr(p, buf); err != nil || sz != 0 {
+			t.Fatalf("listxattr #%d: %d %v, want none", i, sz, err)
+		}
+		if err := os.WriteFile(p, []byte("two"+strconv.Itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(p); err != nil || string(got) != "two"+strconv.Itoa(i) {
+			t.Fatalf("read back %q %v", got, err)
+		}
+	}
+}

@@ -464,18 +464,21 @@ func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno 
 	return 0
 }
 
-// NFSv3 has no extended attributes (nor POSIX ACLs): setting one is
-// EOPNOTSUPP (which cp -a and tar accept), reading one ENODATA, listing
-// gives none.
+// NFSv3 has no extended attributes (nor POSIX ACLs): getting, setting or
+// removing one is EOPNOTSUPP, as on a kernel NFSv3 mount (cp -a and tar
+// accept it); listing gives none. They answer ENOSYS, which the kernel
+// turns into EOPNOTSUPP and remembers for the mount: it stops asking,
+// where each write (its security.capability check) and each cp -a of a
+// file (its ACL) cost a request otherwise.
 
 func (n *node) Getxattr(context.Context, string, []byte) (uint32, syscall.Errno) {
-	return 0, syscall.ENODATA
+	return 0, syscall.ENOSYS
 }
 
 func (n *node) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
-	return syscall.EOPNOTSUPP
+	return syscall.ENOSYS
 }
 
-func (n *node) Removexattr(context.Context, string) syscall.Errno { return syscall.EOPNOTSUPP }
+func (n *node) Removexattr(context.Context, string) syscall.Errno { return syscall.ENOSYS }
 
 func (n *node) Listxattr(context.Context, []byte) (uint32, syscall.Errno) { return 0, 0 }
