@@ -233,10 +233,12 @@ func (c *fakeControl) mountTargets() int {
 	return len(c.mts)
 }
 
-// fakeReplicas is one replication whose destination is here and whose
-// source region does not answer.
+// fakeReplicas is one replication whose destination is here.
 type fakeReplicas struct {
 	rep Replication
+	// reachable: the source region commits canaries; lost: they never
+	// reach the replica.
+	reachable, lost bool
 }
 
 func (r *fakeReplicas) Destination(_ context.Context, fsID string) (Replication, error) {
@@ -249,11 +251,22 @@ func (r *fakeReplicas) Destination(_ context.Context, fsID string) (Replication,
 func (r *fakeReplicas) Status(context.Context, string) (Replication, error) { return r.rep, nil }
 
 func (r *fakeReplicas) Canary(context.Context, string, string) (CanaryResult, error) {
-	return CanaryResult{}, errorf(ErrSourceUnreachable, "Region %s does not answer.", r.rep.SourceRegion)
+	if !r.reachable {
+		return CanaryResult{}, errorf(ErrSourceUnreachable, "Region %s does not answer.", r.rep.SourceRegion)
+	}
+	now := time.Now()
+	return CanaryResult{Seq: 77, SourceTime: now, Committed: now}, nil
 }
 
-func (r *fakeReplicas) WaitCanary(context.Context, string, uint64, string) (time.Time, error) {
-	return time.Time{}, errors.New("no canary was committed")
+func (r *fakeReplicas) WaitCanary(ctx context.Context, _ string, seq uint64, _ string) (time.Time, error) {
+	if !r.reachable || seq != 77 {
+		return time.Time{}, errors.New("no such canary was committed")
+	}
+	if r.lost {
+		<-ctx.Done()
+		return time.Time{}, ctx.Err()
+	}
+	return time.Now(), nil
 }
 
 type published struct {
@@ -519,5 +532,63 @@ func TestHistoryTrimmed(t *testing.T) {
 	}
 	if _, err := e.s.Get(ctx, ids[0]); !errors.Is(err, ErrDrillNotFound) {
 		t.Fatalf("trimmed drill: %v", err)
+	}
+}
+
+// The canary measures the RPO when the source region answers; one that
+// does not reach the replica in time fails the drill with the time waited
+// as a lower bound.
+func TestDrillCanary(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.open(t, Options{CanaryTimeout: 100 * time.Millisecond})
+	e.ctl.cloneErr = control.Errorf(control.ErrConflict, "No clone today.")
+	e.reps.reachable = true
+	d, err := e.s.Start(ctx, Input{FileSystemID: replicaID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = e.wait(t, d.DrillID)
+	if !d.SourceReachable || d.RPOMethod != RPOCanary || d.RPOSeconds == nil || *d.RPOSeconds > 10 ||
+		d.Canary == nil || d.Canary.Seq != 77 || d.Canary.Replicated.IsZero() || d.Canary.Replicated.Before(d.Canary.Requested.Time) {
+		t.Fatalf("canary drill: reachable=%v %s rpo=%v canary %+v", d.SourceReachable, d.RPOMethod, ptrValue(d.RPOSeconds), d.Canary)
+	}
+
+	e.reps.lost = true
+	d, err = e.s.Start(ctx, Input{FileSystemID: replicaID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = e.wait(t, d.DrillID)
+	timedOut := false
+	for _, ev := range d.Timeline {
+		if ev.Step == "canary-timeout" && ev.Failed && strings.Contains(ev.Message, "did not reach the replica within 100ms") {
+			timedOut = true
+		}
+	}
+	if d.State != StateFailed || !timedOut || d.RPOMethod != RPOCanaryTimeout || d.RPOSeconds == nil || *d.RPOSeconds != 0.1 {
+		t.Fatalf("lost canary: %s %s rpo=%v timeline %+v", d.State, d.RPOMethod, ptrValue(d.RPOSeconds), d.Timeline)
+	}
+}
+
+// A measurement past its objective fails the drill, saying by how much.
+func TestObjectives(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		rpo, rto, maxRPO, maxRTO *float64
+		want                     string
+	}{
+		{rpo: seconds(2 * time.Second), maxRPO: seconds(time.Second), want: "RPO 2.000s exceeds the objective of 1s"},
+		{rto: seconds(90 * time.Second), maxRTO: seconds(time.Minute), want: "RTO 90.000s exceeds the objective of 60s"},
+		{rpo: seconds(time.Second), maxRPO: seconds(time.Second), rto: seconds(time.Second), maxRTO: seconds(2 * time.Second)},
+		{rpo: seconds(time.Hour), rto: seconds(time.Hour)}, // no objectives
+		{maxRPO: seconds(time.Second)}, // not measured
+	} {
+		d := &Drill{DrillID: newDrillID(), StartTime: Time{time.Now()}, RPOSeconds: tc.rpo, RTOSeconds: tc.rto, MaxRPOSeconds: tc.maxRPO, MaxRTOSeconds: tc.maxRTO}
+		r := &run{s: e.s, d: d, log: e.s.log}
+		r.objectives()
+		if d.Failure != tc.want {
+			t.Errorf("rpo %v/%v rto %v/%v: failure %q, want %q", ptrValue(tc.rpo), ptrValue(tc.maxRPO), ptrValue(tc.rto), ptrValue(tc.maxRTO), d.Failure, tc.want)
+		}
 	}
 }
