@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func TestOpenPebbleReplayRoom(t *testing.T) {
 	}
 	// A log left by a crash, larger than the free space.
 	wal := filepath.Join(dir, "000002.log")
-	if err := os.WriteFile(wal, make([]byte, 4<<20), 0o600); err != nil {
+	if err := os.WriteFile(wal, bytes.Repeat([]byte{1}, 4<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := disk.NewMem()

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -452,9 +453,11 @@ func (g *Guard) CheckReplayRoom(dir string, margin int64) error {
 	var wal int64
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".log") {
-			if info, err := e.Info(); err == nil {
-				wal += info.Size()
+			n, err := logContent(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return fmt.Errorf("space: %w", err)
 			}
+			wal += n
 		}
 	}
 	g.mu.Lock()
@@ -466,4 +469,37 @@ func (g *Guard) CheckReplayRoom(dir string, margin int64) error {
 			ErrNoRoomToReplay, dir, human(uint64(avail)), human(uint64(need)), human(uint64(wal)))
 	}
 	return nil
+}
+
+// logContent returns how much of a log file holds records: its size less
+// the zeros at its end. A metadata store's new log is written full of
+// zeros before use (pebblekv.Options.OverwriteWAL), so its size says
+// nothing of what a replay writes out.
+func logContent(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil // gone since the listing
+		}
+		return 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 1<<20)
+	for end := info.Size(); end > 0; {
+		n := min(end, int64(len(buf)))
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				return end - n + i + 1, nil
+			}
+		}
+		end -= n
+	}
+	return 0, nil
 }

@@ -1,6 +1,7 @@
 package space
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -176,7 +177,14 @@ func TestCheckReplayRoom(t *testing.T) {
 	if err := os.MkdirAll(kvDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(kvDir, "000012.log"), make([]byte, 10*mib), 0o600); err != nil {
+	// 10 MiB of records, then the zeros of a zero-filled log
+	// (pebblekv.Options.OverwriteWAL) that do not count.
+	log := bytes.Repeat([]byte{0x5a}, 10*mib)
+	log = append(log, make([]byte, 30*mib)...)
+	if err := os.WriteFile(filepath.Join(kvDir, "000012.log"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kvDir, "000013.log"), make([]byte, 20*mib), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(kvDir, "000011.sst"), make([]byte, 50*mib), 0o600); err != nil {
