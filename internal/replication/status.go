@@ -75,10 +75,14 @@ type Status struct {
 	// Verify is the newest verification pass's outcome (zero: none yet);
 	// the counters count passes, passes that found a difference and
 	// passes that could not complete.
-	Verify           VerifyResult
-	VerifyPasses     uint64
-	VerifyMismatches uint64
-	VerifyFailures   uint64
+	Verify VerifyResult
+	// VerifyLastMismatch is the newest pass that found a difference
+	// (zero: none), kept when later passes are clean: what was found and
+	// how it was repaired.
+	VerifyLastMismatch VerifyResult
+	VerifyPasses       uint64
+	VerifyMismatches   uint64
+	VerifyFailures     uint64
 
 	LinkUp        bool
 	LinkDownSince time.Time
@@ -104,6 +108,7 @@ func (s Status) Lag(now time.Time) time.Duration {
 // a difference and nothing more urgent is to be said, its message.
 func (s *Status) setVerify(v verifyStats, repairing bool) {
 	s.Verify, s.VerifyPasses, s.VerifyMismatches, s.VerifyFailures = v.Last, v.Passes, v.Mismatches, v.Failures
+	s.VerifyLastMismatch = v.LastMismatch
 	if m := verifyMessage(v, repairing); m != "" && (s.Message == "" || repairing) {
 		s.Message = m
 	}

@@ -112,10 +112,11 @@ func (r VerifyResult) Summary() string {
 // verifyStats are a replication's verification counters and newest
 // result (kept with its status).
 type verifyStats struct {
-	Last       VerifyResult
-	Passes     uint64 // passes completed
-	Mismatches uint64 // passes that found a difference
-	Failures   uint64 // passes that could not complete
+	Last         VerifyResult
+	LastMismatch VerifyResult // the newest pass that found a difference
+	Passes       uint64       // passes completed
+	Mismatches   uint64       // passes that found a difference
+	Failures     uint64       // passes that could not complete
 }
 
 func (v *verifyStats) record(r VerifyResult) {
@@ -123,6 +124,7 @@ func (v *verifyStats) record(r VerifyResult) {
 	v.Passes++
 	if r.Mismatch() {
 		v.Mismatches++
+		v.LastMismatch = r
 	}
 }
 

@@ -106,6 +106,9 @@ func TestVerifyRepairsCorruptReplica(t *testing.T) {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.VerifyPasses > 0 && !st.Verify.Mismatch()
 	})
+	if st, _ := b.n.InboundStatus("r1"); st.VerifyMismatches != 0 {
+		t.Fatalf("a pass found a difference before any damage: %s", st.VerifyLastMismatch.Summary())
+	}
 
 	// A metadata record goes stale: keep big's attributes as stored now,
 	// let a later write change them, then put the old (validly sealed)
@@ -141,16 +144,17 @@ func TestVerifyRepairsCorruptReplica(t *testing.T) {
 	}))
 	defer stop()
 
+	// Every pass so far was clean, so the first that finds a difference
+	// found this damage (it may have started while the test was damaging
+	// the replica, and later clean passes may follow it at once: the
+	// status keeps the newest mismatch).
 	var found VerifyResult
 	testkit.WaitFor(t, "the scheduled pass to find the damage", 20*time.Second, func() bool {
 		st, _ := b.n.InboundStatus("r1")
-		if st.Verify.Time.After(damaged) && st.Verify.Mismatch() {
-			found = st.Verify
-			return true
-		}
-		return false
+		found = st.VerifyLastMismatch
+		return found.Mismatch()
 	})
-	t.Logf("found %s after the damage: %s", found.Time.Sub(damaged).Round(time.Millisecond), found.Summary())
+	t.Logf("found %s after the damage: %s", found.Time.Add(found.Duration).Sub(damaged).Round(time.Millisecond), found.Summary())
 	if found.DifferCount < 1 || found.BadBlockCount != 1 || found.BadBlocks[0] != corrupted.String() {
 		t.Fatalf("pass found %+v", found)
 	}
