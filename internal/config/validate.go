@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/mail"
@@ -158,8 +159,8 @@ func (c *Config) Validate() error {
 	if rp.MaxLagBytes < 0 {
 		p.add("replicate.max_lag_bytes", "%v is negative", rp.MaxLagBytes)
 	}
-	if rp.Lease > 0 && rp.Heartbeat > 0 && rp.Lease < 4*rp.Heartbeat {
-		p.add("replicate.lease", "%v is shorter than four heartbeats (%v): a healthy link would fence the source", rp.Lease, 4*rp.Heartbeat)
+	if hb := cmp.Or(rp.Heartbeat, 100*time.Millisecond); rp.Lease > 0 && rp.Lease < 8*hb {
+		p.add("replicate.lease", "%v is shorter than eight heartbeats (%v): a healthy link would fence the source, or drop its streams (an acknowledgement must come within 2/5 of the lease)", rp.Lease, 8*hb)
 	}
 	if d := c.Control.TransitionDelay; d != nil && *d < 0 {
 		p.add("control.transition_delay", "%v is negative", *d)

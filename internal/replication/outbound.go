@@ -33,6 +33,11 @@ const maxBlocksFrame = 8 << 20
 // date (records or blocks it needs are gone); the next session resyncs it.
 var errNeedsResync = errors.New("replication: the destination needs a resync: records or blocks it lacks are no longer kept")
 
+// errAckSilence: a stream went without an acknowledgement for longer than
+// ackLimit (it ends; the source reconnects at once, the attempt itself
+// having waited that long).
+var errAckSilence = errors.New("replication: no acknowledgement")
+
 // goneError: the destination refused the stream because the replication
 // no longer exists there.
 type goneError struct{ Gone }
@@ -172,7 +177,10 @@ type outbound struct {
 	// blockGone: a block the destination asked for was not found here
 	// (collected): the next session resyncs the destination.
 	blockGone bool
-	vs        verifyStats
+	// ackAt is when the stream's last acknowledgement arrived (its
+	// request was sent, before the first).
+	ackAt time.Time
+	vs    verifyStats
 
 	verifyMu   sync.Mutex      // one verification pass at a time
 	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
@@ -331,7 +339,7 @@ func linkReason(err error) string {
 	switch {
 	case errors.Is(err, ErrAuth):
 		return "the regions do not share the replication secret"
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, errAckSilence):
 		return "no answer"
 	case errors.As(err, &op) && op.Op == "dial":
 		return "connection refused or no route"
@@ -386,7 +394,10 @@ func (o *outbound) run() {
 			}
 		})
 		log.Debug("replication stream ended", "err", err)
-		if o.n.now().Sub(start) > 5*time.Second {
+		if o.n.now().Sub(start) > 5*time.Second || errors.Is(err, errAckSilence) {
+			// A long session, or one that ended for silence (having
+			// waited for it): reconnect soon, so that a link back from a
+			// short cut renews the lease before it runs out.
 			backoff = 50 * time.Millisecond
 		}
 		select {
@@ -437,6 +448,9 @@ func (o *outbound) session(ctx context.Context) error {
 			cancel()
 		}
 	})
+	o.mu.Lock()
+	o.ackAt = o.n.now()
+	o.mu.Unlock()
 	res, err := c.Do(req)
 	stopDial()
 	cancelDial()
@@ -494,15 +508,17 @@ func (o *outbound) session(ctx context.Context) error {
 	case first = <-s.acks:
 	case err := <-s.errc:
 		return err
-	case <-time.After(o.n.opts.StreamIdle):
-		return fmt.Errorf("replication: %s sent no state", o.spec.DestRegion)
+	case <-time.After(o.ackLimit()):
+		return fmt.Errorf("%w: %s sent no state within %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := o.onAck(first); err != nil {
+		return err
+	}
 	o.update(func(st *Status) {
-		st.LinkUp, st.LastError, st.linkReason, st.LastContact = true, "", "", o.n.now()
+		st.LinkUp, st.LastError, st.linkReason = true, "", ""
 	})
-	o.onAck(first)
 	if first.Fatal != "" {
 		return fmt.Errorf("replication: destination cannot continue: %s", first.Fatal)
 	}
@@ -584,7 +600,9 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 	for {
 		select {
 		case a := <-s.acks:
-			o.onAck(a)
+			if err := o.onAck(a); err != nil {
+				return nil, err
+			}
 			if a.Fatal != "" {
 				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
@@ -595,18 +613,33 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 			}
 		case err := <-s.errc:
 			return nil, err
-		case <-time.After(o.n.opts.StreamIdle):
-			return nil, fmt.Errorf("replication: %s did not start the resync", o.spec.DestRegion)
+		case <-time.After(o.ackLimit()):
+			return nil, fmt.Errorf("%w: %s did not start the resync within %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// onAck records what the destination acknowledged and moves the pin.
-func (o *outbound) onAck(a *ack) {
-	o.renewLease()
+// onAck records what the destination acknowledged, renews the lease and
+// moves the pin. With hard fencing an acknowledgement that comes after a
+// silence longer than ackLimit ends the stream instead: it may have been
+// held in the network (a partition's retransmission after it heals) for
+// so long that the destination, which waits the lease and half again
+// from its last contact, has promoted itself since; renewing the lease
+// from it would let the source take writes again. The next stream's
+// first acknowledgement is a fresh answer.
+func (o *outbound) onAck(a *ack) error {
 	now := o.n.now()
+	o.mu.Lock()
+	gap := now.Sub(o.ackAt)
+	o.ackAt = now
+	o.mu.Unlock()
+	if limit := o.ackLimit(); o.n.opts.Lease > 0 && gap > limit {
+		return fmt.Errorf("%w for %s (more than %s, about 2/5 of the lease), then one from %s: it renews nothing; reconnecting",
+			errAckSilence, gap.Round(time.Millisecond), limit, o.spec.DestRegion)
+	}
+	o.renewLease()
 	o.mu.Lock()
 	o.st.LastContact = now
 	o.st.Applied, o.st.AppliedEpoch = a.AppliedSeq, a.AppliedEpoch
@@ -630,6 +663,7 @@ func (o *outbound) onAck(a *ack) {
 			o.n.log.Warn("journal pin", "replication", o.spec.ID, "err", err)
 		}
 	}
+	return nil
 }
 
 // initialSync streams the source's replicated keys in chunks from
@@ -736,7 +770,9 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 		}
 		select {
 		case a := <-s.acks:
-			o.onAck(a)
+			if err := o.onAck(a); err != nil {
+				return nil, nil, err
+			}
 			if a.Fatal != "" {
 				return nil, nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
@@ -763,7 +799,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				return nil, nil, err
 			}
 			if o.idle() {
-				return nil, nil, fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, o.n.opts.StreamIdle)
+				return nil, nil, fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
 			}
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -882,7 +918,9 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 		}
 		select {
 		case a := <-s.acks:
-			o.onAck(a)
+			if err := o.onAck(a); err != nil {
+				return err
+			}
 			if a.Fatal != "" {
 				return fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
@@ -915,7 +953,7 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 				return err
 			}
 			if o.idle() {
-				return fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, o.n.opts.StreamIdle)
+				return fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
 			}
 		case <-ctx.Done():
 			return ctx.Err()
@@ -935,7 +973,20 @@ func (o *outbound) heartbeat(s *stream) error {
 func (o *outbound) idle() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.n.now().Sub(o.st.LastContact) > o.n.opts.StreamIdle
+	return o.n.now().Sub(o.ackAt) > o.ackLimit()
+}
+
+// ackLimit is how long a stream may go without an acknowledgement:
+// StreamIdle, and with hard fencing at most 2/5 of the lease (see onAck),
+// though never under three heartbeats (the destination acknowledges
+// each: a healthy stream must not be cut; the configuration asks for a
+// lease of at least eight heartbeats, so this floor only serves tests'
+// very short leases).
+func (o *outbound) ackLimit() time.Duration {
+	if l := o.n.opts.Lease; l > 0 {
+		return min(o.n.opts.StreamIdle, max(2*l/5, 3*o.n.opts.Heartbeat))
+	}
+	return o.n.opts.StreamIdle
 }
 
 // checkRetention releases the journal pin of a destination that fell

@@ -1238,3 +1238,51 @@ func TestLastContactCoversAcks(t *testing.T) {
 			opened.Format(time.StampMicro), st.LastContact.Format(time.StampMicro))
 	}
 }
+
+// TestStaleAckRenewsNothing: with hard fencing, a stream that went without
+// an acknowledgement for 2/5 of the lease is ended, so that an
+// acknowledgement the network held (a partition, then its retransmission
+// once it heals) cannot renew the source's lease after the destination,
+// waiting the lease and half again from its last contact, may have
+// promoted itself. (A stream lived for StreamIdle, 10 s, and a held
+// acknowledgement renewed the lease on arrival.)
+func TestStaleAckRenewsNothing(t *testing.T) {
+	ctx := context.Background()
+	const lease = 2 * time.Second
+	hard := func(o *Options) { o.Lease = lease }
+	a := newRegion(t, "us-east-1", hard)
+	b := newRegion(t, "us-west-2", hard)
+	px, err := faultproxy.New("127.0.0.1:0", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	a.startNode(map[string]Peer{b.name: {URL: "http://" + px.Addr(), Secret: testSecret}})
+	b.startNode(map[string]Peer{a.name: {URL: "http://" + a.addr, Secret: testSecret}})
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	// The link holds everything (what is sent arrives once it heals).
+	px.Partition()
+	cut := time.Now()
+	// It ends after 2/5 of the lease (and a heartbeat); the bound is
+	// generous for a loaded machine, and far below the 10 s it took.
+	testkit.WaitFor(t, "the source to end the silent stream", 3*lease/2, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return !st.LinkUp && strings.Contains(st.LastError, "no acknowledgement")
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("stream ended %s after the cut: %s", time.Since(cut).Round(time.Millisecond), st.LastError)
+	px.Heal()
+	testkit.WaitFor(t, "the link to come back", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.LinkUp
+	})
+	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	converged(t, src, b.fs("fs-dst"))
+}

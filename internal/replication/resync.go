@@ -87,7 +87,9 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 	for {
 		select {
 		case a := <-s.acks:
-			o.onAck(a)
+			if err := o.onAck(a); err != nil {
+				return nil, err
+			}
 			if a.Fatal != "" {
 				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
@@ -113,7 +115,7 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 				return nil, err
 			}
 			if o.idle() {
-				return nil, fmt.Errorf("replication: no acknowledgement from %s for %s", o.spec.DestRegion, o.n.opts.StreamIdle)
+				return nil, fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
