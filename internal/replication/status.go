@@ -1,6 +1,9 @@
 package replication
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // State is a replication's status (the words are those the EFS API
 // shows, which the control plane passes through).
@@ -76,13 +79,13 @@ type Status struct {
 	// the counters count passes, passes that found a difference and
 	// passes that could not complete.
 	Verify VerifyResult
-	// VerifyLastMismatch is the newest pass that found a difference
-	// (zero: none), kept when later passes are clean: what was found and
-	// how it was repaired.
-	VerifyLastMismatch VerifyResult
-	VerifyPasses       uint64
-	VerifyMismatches   uint64
-	VerifyFailures     uint64
+	// VerifyFound are the newest passes that found a difference (up to
+	// verifyFoundKept, oldest first), kept when later passes are clean:
+	// what was found and how it was repaired.
+	VerifyFound      []VerifyResult
+	VerifyPasses     uint64
+	VerifyMismatches uint64
+	VerifyFailures   uint64
 
 	LinkUp        bool
 	LinkDownSince time.Time
@@ -108,7 +111,7 @@ func (s Status) Lag(now time.Time) time.Duration {
 // a difference and nothing more urgent is to be said, its message.
 func (s *Status) setVerify(v verifyStats, repairing bool) {
 	s.Verify, s.VerifyPasses, s.VerifyMismatches, s.VerifyFailures = v.Last, v.Passes, v.Mismatches, v.Failures
-	s.VerifyLastMismatch = v.LastMismatch
+	s.VerifyFound = slices.Clone(v.Found)
 	if m := verifyMessage(v, repairing); m != "" && (s.Message == "" || repairing) {
 		s.Message = m
 	}

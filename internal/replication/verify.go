@@ -112,11 +112,11 @@ func (r VerifyResult) Summary() string {
 // verifyStats are a replication's verification counters and newest
 // result (kept with its status).
 type verifyStats struct {
-	Last         VerifyResult
-	LastMismatch VerifyResult // the newest pass that found a difference
-	Passes       uint64       // passes completed
-	Mismatches   uint64       // passes that found a difference
-	Failures     uint64       // passes that could not complete
+	Last       VerifyResult
+	Found      []VerifyResult // the newest passes that found a difference
+	Passes     uint64         // passes completed
+	Mismatches uint64         // passes that found a difference
+	Failures   uint64         // passes that could not complete
 }
 
 func (v *verifyStats) record(r VerifyResult) {
@@ -124,9 +124,15 @@ func (v *verifyStats) record(r VerifyResult) {
 	v.Passes++
 	if r.Mismatch() {
 		v.Mismatches++
-		v.LastMismatch = r
+		if len(v.Found) == verifyFoundKept {
+			v.Found = v.Found[1:]
+		}
+		v.Found = append(v.Found, r)
 	}
 }
+
+// verifyFoundKept bounds Status.VerifyFound.
+const verifyFoundKept = 8
 
 // Verify runs one verification pass of replication id, from its source or
 // its destination region, and returns the result (repairs included: they
