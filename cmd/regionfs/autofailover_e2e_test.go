@@ -27,10 +27,7 @@ func TestAutoFailoverCommand(t *testing.T) {
 		a.Replicate.Lease, b.Replicate.Lease = time.Second, time.Second
 	})
 	_, dst := p.replicated(t, "auto", "before\n")
-	testkit.WaitFor(t, "replication ENABLED", 30*time.Second, func() bool {
-		out, err := p.efsB.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(dst)})
-		return err == nil && len(out.Replications) == 1 && out.Replications[0].Destinations[0].Status == types.ReplicationStatusEnabled
-	})
+	p.waitEnabled(t, dst)
 	out, err := runRoot(t, "replication", "policy", "--region", "ap-northeast-2", "--auto-failover-after", "2s", dst)
 	t.Logf("replication policy:\n%s", out)
 	if err != nil || !strings.Contains(out, "promotes itself once the source region has been out of reach for 2s") {

@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/efs"
-	"github.com/aws/aws-sdk-go-v2/service/efs/types"
-
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -23,10 +19,7 @@ func TestPromotionGuardCommands(t *testing.T) {
 	ctx := context.Background()
 	p := startOpsPairOn(t, "127.32.0.1", "127.33.0.1")
 	_, dst := p.replicated(t, "guard", "before\n")
-	testkit.WaitFor(t, "replication ENABLED", 30*time.Second, func() bool {
-		out, err := p.efsB.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(dst)})
-		return err == nil && len(out.Replications) == 1 && out.Replications[0].Destinations[0].Status == types.ReplicationStatusEnabled
-	})
+	p.waitEnabled(t, dst)
 
 	if out, err := runRoot(t, "replication", "policy", "--region", "ap-northeast-2", dst); err == nil {
 		t.Fatalf("policy without --max-lag:\n%s", out)

@@ -290,6 +290,16 @@ func (p *opsPair) replicated(t *testing.T, token, content string) (src, dst stri
 	return src, aws.ToString(rc.Destinations[0].FileSystemId)
 }
 
+// waitEnabled waits until the destination region describes the
+// replication into dst as ENABLED.
+func (p *opsPair) waitEnabled(t *testing.T, dst string) {
+	t.Helper()
+	testkit.WaitFor(t, "replication ENABLED", 30*time.Second, func() bool {
+		out, err := p.efsB.DescribeReplicationConfigurations(t.Context(), &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(dst)})
+		return err == nil && len(out.Replications) == 1 && out.Replications[0].Destinations[0].Status == types.ReplicationStatusEnabled
+	})
+}
+
 func waitAvailable(t *testing.T, c *efs.Client, id string) {
 	t.Helper()
 	testkit.WaitFor(t, id+" available", 30*time.Second, func() bool {

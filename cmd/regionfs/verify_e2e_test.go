@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -10,10 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/efs"
-	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/testkit"
@@ -24,7 +19,6 @@ import (
 // next pass report it (and exit non-zero) and send it again, and a later
 // pass matches. What it prints has the shape docs/runbook.md shows.
 func TestVerifyCommand(t *testing.T) {
-	ctx := context.Background()
 	p := startOpsPairOn(t, "127.34.0.1", "127.35.0.1")
 	rng := rand.New(rand.NewPCG(14, 1))
 	data := make([]byte, 300<<10)
@@ -32,10 +26,7 @@ func TestVerifyCommand(t *testing.T) {
 		data[i] = byte(rng.IntN(256))
 	}
 	src, dst := p.replicated(t, "verify", string(data))
-	testkit.WaitFor(t, "replication ENABLED", 30*time.Second, func() bool {
-		out, err := p.efsB.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(dst)})
-		return err == nil && len(out.Replications) == 1 && out.Replications[0].Destinations[0].Status == types.ReplicationStatusEnabled
-	})
+	p.waitEnabled(t, dst)
 	testkit.WaitFor(t, "the replica to hold the file", 30*time.Second, func() bool {
 		got, err := readFile(p.b, dst, "a.txt")
 		return err == nil && got == string(data)
