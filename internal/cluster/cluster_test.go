@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv/pgtest"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/regionfs/regionfs/internal/cluster"
 	"github.com/regionfs/regionfs/internal/control"
@@ -39,31 +35,8 @@ type region struct {
 }
 
 func newRegion(t *testing.T) *region {
-	u := os.Getenv("REGIONFS_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("REGIONFS_TEST_POSTGRES_URL is not set (eval \"$(scripts/backends.sh up DIR)\" starts a server)")
-		}
-		t.Skip("no PostgreSQL: set REGIONFS_TEST_POSTGRES_URL (scripts/backends.sh up DIR prints one)")
-	}
-	u = strings.ReplaceAll(u, "{region}", "test")
-	b := make([]byte, 6)
-	rand.Read(b)
-	r := &region{t: t, url: u, schema: "t_" + hex.EncodeToString(b), disk: disk.NewMem()}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, u)
-		if err != nil {
-			t.Logf("drop schema: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+r.schema+" CASCADE"); err != nil {
-			t.Logf("drop schema: %v", err)
-		}
-	})
-	return r
+	u := pgtest.URL(t)
+	return &region{t: t, url: u, schema: pgtest.Schema(t, u), disk: disk.NewMem()}
 }
 
 // node is one node of the region: store, manager, engine.

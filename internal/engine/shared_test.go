@@ -4,22 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv/pgtest"
 )
 
 // A region's nodes on one shared store (Options.Shared): each domain is
@@ -178,30 +174,8 @@ type pgBackend struct {
 }
 
 func newPGBackend(t *testing.T) *pgBackend {
-	u := os.Getenv("REGIONFS_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("REGIONFS_TEST_POSTGRES_URL is not set (eval \"$(scripts/backends.sh up DIR)\" starts a server)")
-		}
-		t.Skip("no PostgreSQL: set REGIONFS_TEST_POSTGRES_URL (scripts/backends.sh up DIR prints one)")
-	}
-	u = strings.ReplaceAll(u, "{region}", "test")
-	b := make([]byte, 6)
-	rand.Read(b)
-	sc := "t_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, u)
-		if err != nil {
-			t.Logf("drop schema: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+sc+" CASCADE"); err != nil {
-			t.Logf("drop schema: %v", err)
-		}
-	})
+	u := pgtest.URL(t)
+	sc := pgtest.Schema(t, u)
 	return &pgBackend{url: u, schema: sc, ttl: 2 * time.Second, stores: map[int]*pgkv.Store{}}
 }
 

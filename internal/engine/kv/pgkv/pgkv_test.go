@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,43 +19,8 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/kvtest"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv/pgtest"
 )
-
-// pgURL returns the PostgreSQL server the tests use
-// (REGIONFS_TEST_POSTGRES_URL, set by .ci/run from scripts/backends.sh).
-func pgURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("REGIONFS_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("REGIONFS_REQUIRE_TOOLS") == "1" {
-			t.Fatal("REGIONFS_TEST_POSTGRES_URL is not set (eval \"$(scripts/backends.sh up DIR)\" starts a server)")
-		}
-		t.Skip("no PostgreSQL: set REGIONFS_TEST_POSTGRES_URL (scripts/backends.sh up DIR prints one)")
-	}
-	return strings.ReplaceAll(u, "{region}", "test")
-}
-
-// schema returns a fresh schema name, dropped when the test ends.
-func schema(t testing.TB, url string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "t_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Logf("drop schema: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", name, err)
-		}
-	})
-	return name
-}
 
 func open(t testing.TB, o pgkv.Options) *pgkv.Store {
 	t.Helper()
@@ -80,8 +44,8 @@ func openFenced(t testing.TB, url, sc string) *pgkv.Store {
 // fencedStores opens n stores (openFenced) of one fresh schema.
 func fencedStores(t testing.TB, n int) (url, sc string, stores []*pgkv.Store) {
 	t.Helper()
-	url = pgURL(t)
-	sc = schema(t, url)
+	url = pgtest.URL(t)
+	sc = pgtest.Schema(t, url)
 	for range n {
 		stores = append(stores, openFenced(t, url, sc))
 	}
@@ -89,17 +53,17 @@ func fencedStores(t testing.TB, n int) (url, sc string, stores []*pgkv.Store) {
 }
 
 func TestConformance(t *testing.T) {
-	url := pgURL(t)
+	url := pgtest.URL(t)
 	kvtest.Run(t, func(t *testing.T) kv.Store {
-		return open(t, pgkv.Options{URL: url, Schema: schema(t, url)})
+		return open(t, pgkv.Options{URL: url, Schema: pgtest.Schema(t, url)})
 	})
 }
 
 func TestSealedConformance(t *testing.T) {
-	url := pgURL(t)
+	url := pgtest.URL(t)
 	a := testAEAD(t)
 	kvtest.Run(t, func(t *testing.T) kv.Store {
-		return kv.NewSealed(open(t, pgkv.Options{URL: url, Schema: schema(t, url)}), a)
+		return kv.NewSealed(open(t, pgkv.Options{URL: url, Schema: pgtest.Schema(t, url)}), a)
 	})
 }
 
@@ -245,8 +209,8 @@ func TestStaleOwnerCannotCommit(t *testing.T) {
 // terminated again and again while writers commit; every acknowledged
 // commit is there afterwards, exactly once.
 func TestConnectionsKilledUnderLoad(t *testing.T) {
-	url := pgURL(t)
-	sc := schema(t, url)
+	url := pgtest.URL(t)
+	sc := pgtest.Schema(t, url)
 	s := open(t, pgkv.Options{URL: url, Schema: sc, RetryFor: 30 * time.Second})
 	defer s.Close()
 	ctx := context.Background()
@@ -435,8 +399,8 @@ func TestRenewAll(t *testing.T) {
 }
 
 func TestNodes(t *testing.T) {
-	url := pgURL(t)
-	sc := schema(t, url)
+	url := pgtest.URL(t)
+	sc := pgtest.Schema(t, url)
 	ctx := context.Background()
 	s := open(t, pgkv.Options{URL: url, Schema: sc})
 	defer s.Close()
@@ -498,7 +462,7 @@ func TestNodes(t *testing.T) {
 // pg_database: two CREATE DATABASE at the same time do not both say
 // 42P04).
 func TestConcurrentCreateDatabase(t *testing.T) {
-	url := pgURL(t)
+	url := pgtest.URL(t)
 	ctx := context.Background()
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
