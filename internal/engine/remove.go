@@ -248,7 +248,9 @@ func (tx *txn) dropDir(ino uint64) {
 
 // unlink drops one link of a non-directory; the last link releases the
 // inode, its data inline when it is small and through the zombie queue in
-// bounded batches when it is large.
+// bounded batches when it is large or still holds the stale entries of a
+// huge truncate (their 't' zombie key becomes a 'z': released with the
+// rest, never left naming a missing inode).
 func (tx *txn) unlink(ino uint64, n *inode) error {
 	n.nlink--
 	if n.nlink > 0 {
@@ -261,7 +263,8 @@ func (tx *txn) unlink(ino uint64, n *inode) error {
 	} else {
 		tx.usage(0, -1)
 	}
-	if n.typ != TypeRegular || n.size <= uint64(tx.fs.e.opts.BatchEntries)*uint64(tx.fs.blockSizeOr()) {
+	small := n.size <= uint64(tx.fs.e.opts.BatchEntries)*uint64(tx.fs.blockSizeOr())
+	if n.typ != TypeRegular || small && n.flags&flagTail == 0 {
 		_, err := tx.releaseData(ino, 0, -1)
 		if err != nil {
 			return err
