@@ -290,7 +290,7 @@ func (c mountConfig) args() []string {
 	if c.readOnly {
 		a = append(a, "--read-only")
 	}
-	return append(a, c.source, c.mountpoint)
+	return append(a, "--", c.source, c.mountpoint) // a name may start with "-"
 }
 
 // notifier returns how the foreground client tells a waiting parent that

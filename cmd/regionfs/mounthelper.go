@@ -52,6 +52,13 @@ func parseEFSMountArgs(args []string) (c mountConfig, fake bool, err error) {
 			opts = append(opts, args[i])
 		case strings.HasPrefix(a, "-o"):
 			opts = append(opts, a[2:])
+		case a == "-N" || a == "-t":
+			// mount(8)'s namespace and type.subtype: their value is not
+			// a positional argument.
+			if i+1 >= len(args) {
+				return c, false, fmt.Errorf("mount.efs: %s needs a value", a)
+			}
+			i++
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			if strings.Contains(a, "f") {
 				fake = true
