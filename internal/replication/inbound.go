@@ -378,9 +378,15 @@ type receiver struct {
 	pending   []*engine.Record
 	fatal     string
 	rs        *resyncRx // a resync in progress
+	// Pushed blocks being stored (putBlocks, settlePuts).
+	puts   sync.WaitGroup
+	putSem chan struct{}
+	putMu  sync.Mutex
+	putErr error // the first failed put ends the stream
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
+	defer rx.puts.Wait() // no put outlives the stream
 	if ss := rx.in.fs.SyncState(); ss.Active && ss.Resync {
 		if err := rx.startResync(); err != nil {
 			return err
@@ -421,10 +427,16 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 				return err
 			}
 		}
+		if err := rx.putFailed(); err != nil {
+			return err
+		}
 		if err := rx.flushRecords(); err != nil {
 			return err
 		}
 		if rx.rs != nil {
+			if err := rx.settlePuts(); err != nil {
+				return err
+			}
 			if err := rx.finishResync(); err != nil {
 				return err
 			}
@@ -438,6 +450,13 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 func (rx *receiver) handle(f frame) error {
 	if rx.fatal != "" {
 		return nil // waiting for the operator; acks say why
+	}
+	if f.typ != msgBlocks && f.typ != msgHeartbeat && f.typ != msgRecords {
+		// Chunks, resync messages and unknown ones: the blocks pushed
+		// before them are stored first.
+		if err := rx.settlePuts(); err != nil {
+			return err
+		}
 	}
 	if f.typ == msgResyncBegin {
 		if rx.rs != nil {
@@ -478,6 +497,9 @@ func (rx *receiver) handle(f frame) error {
 			return err
 		}
 		if rx.rs != nil {
+			if err := rx.settlePuts(); err != nil {
+				return err
+			}
 			return rx.ingestWaiting()
 		}
 	case msgRecords:
@@ -534,30 +556,58 @@ func (rx *receiver) handle(f frame) error {
 	return nil
 }
 
-// putBlocks stores pushed blocks, several at a time (each is hashed,
-// sealed, written and synced on its own).
+// putParallel bounds the pushed blocks being stored at once (each is
+// hashed, sealed, written and synced on its own; the syncs overlap).
+const putParallel = 8
+
+// putBlocks starts storing pushed blocks, putParallel at a time across
+// frames: it returns once the last of them has started (a frame's blocks
+// need not be stored before the next frame is read). Whatever needs them
+// stored — records, chunks, resync ranges — waits for settlePuts first.
 func (rx *receiver) putBlocks(m *blocksMsg) error {
-	const parallel = 4
-	errs := make(chan error, len(m.ids))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
+	if err := rx.putFailed(); err != nil {
+		return err
+	}
+	if rx.putSem == nil {
+		rx.putSem = make(chan struct{}, putParallel)
+	}
 	for i, id := range m.ids {
-		sem <- struct{}{}
-		wg.Add(1)
+		select {
+		case rx.putSem <- struct{}{}:
+		case <-rx.ctx.Done():
+			return rx.ctx.Err()
+		}
+		rx.puts.Add(1)
 		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+			defer rx.puts.Done()
+			defer func() { <-rx.putSem }()
 			if err := rx.in.fs.PutBlock(rx.ctx, id, m.data[i]); err != nil {
 				if errors.Is(err, engine.ErrCorrupt) {
 					err = fmt.Errorf("replication: pushed block %s does not match its id: %w", id, err)
 				}
-				errs <- err
+				rx.putMu.Lock()
+				if rx.putErr == nil {
+					rx.putErr = err
+				}
+				rx.putMu.Unlock()
 			}
 		}()
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return nil
+}
+
+// settlePuts waits until every block put started so far is stored, and
+// returns the first error among them.
+func (rx *receiver) settlePuts() error {
+	rx.puts.Wait()
+	return rx.putFailed()
+}
+
+// putFailed returns the first error of a block put (nil so far).
+func (rx *receiver) putFailed() error {
+	rx.putMu.Lock()
+	defer rx.putMu.Unlock()
+	return rx.putErr
 }
 
 func (rx *receiver) flushRecords() error {
@@ -566,6 +616,10 @@ func (rx *receiver) flushRecords() error {
 	}
 	recs := rx.pending
 	rx.pending = nil
+	// The blocks pushed ahead of the records are stored first.
+	if err := rx.settlePuts(); err != nil {
+		return err
+	}
 	_, applied, _ := rx.in.fs.Applied()
 	if recs[len(recs)-1].Seq <= applied {
 		return nil // all applied already (a resend)
