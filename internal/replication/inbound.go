@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -333,7 +334,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
 	frames := make(chan frame, 64)
 	rerr := make(chan error, 1)
-	reader := framer{key: key, dir: dirToDest}
+	reader := framer{key: key, dir: dirToDest, alloc: rx.bufs.get}
 	go func() {
 		for {
 			typ, p, err := reader.read(r.Body)
@@ -378,7 +379,9 @@ type receiver struct {
 	pending   []*engine.Record
 	fatal     string
 	rs        *resyncRx // a resync in progress
-	// Pushed blocks being stored (putBlocks, settlePuts).
+	// Pushed blocks being stored (putBlocks, settlePuts), and the
+	// buffers of the blocks frames they came in, used again once stored.
+	bufs   framePool
 	puts   sync.WaitGroup
 	putSem chan struct{}
 	putMu  sync.Mutex
@@ -493,7 +496,7 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		if err := rx.putBlocks(m); err != nil {
+		if err := rx.putBlocks(m, f.p); err != nil {
 			return err
 		}
 		if rx.rs != nil {
@@ -564,12 +567,17 @@ const putParallel = 8
 // frames: it returns once the last of them has started (a frame's blocks
 // need not be stored before the next frame is read). Whatever needs them
 // stored — records, chunks, resync ranges — waits for settlePuts first.
-func (rx *receiver) putBlocks(m *blocksMsg) error {
+func (rx *receiver) putBlocks(m *blocksMsg, buf []byte) error {
 	if err := rx.putFailed(); err != nil {
 		return err
 	}
 	if rx.putSem == nil {
 		rx.putSem = make(chan struct{}, putParallel)
+	}
+	var left atomic.Int32
+	left.Store(int32(len(m.ids)))
+	if len(m.ids) == 0 {
+		rx.bufs.put(buf)
 	}
 	for i, id := range m.ids {
 		select {
@@ -580,7 +588,12 @@ func (rx *receiver) putBlocks(m *blocksMsg) error {
 		rx.puts.Add(1)
 		go func() {
 			defer rx.puts.Done()
-			defer func() { <-rx.putSem }()
+			defer func() {
+				<-rx.putSem
+				if left.Add(-1) == 0 {
+					rx.bufs.put(buf) // no put reads the frame any more
+				}
+			}()
 			if err := rx.in.fs.PutBlock(rx.ctx, id, m.data[i]); err != nil {
 				if errors.Is(err, engine.ErrCorrupt) {
 					err = fmt.Errorf("replication: pushed block %s does not match its id: %w", id, err)
@@ -594,6 +607,27 @@ func (rx *receiver) putBlocks(m *blocksMsg) error {
 		}()
 	}
 	return nil
+}
+
+// framePool keeps the buffers of blocks frames for the frames after them
+// (a blocks frame takes up to maxBlocksFrame, freshly zeroed when new).
+type framePool struct{ p sync.Pool }
+
+// get returns the buffer of a frame of type typ with an n-byte body.
+func (fp *framePool) get(typ byte, n int) []byte {
+	if typ == msgBlocks {
+		if b, ok := fp.p.Get().(*[]byte); ok && cap(*b) >= n {
+			return (*b)[:n]
+		}
+		return make([]byte, n, max(n, maxBlocksFrame+64<<10))
+	}
+	return make([]byte, n)
+}
+
+// put keeps a blocks frame's buffer (payload or body) once nothing reads it.
+func (fp *framePool) put(b []byte) {
+	b = b[:0]
+	fp.p.Put(&b)
 }
 
 // settlePuts waits until every block put started so far is stored, and

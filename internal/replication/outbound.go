@@ -1050,7 +1050,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 	}
 	// Blocks are read (from the cache, or read, decrypted and verified)
 	// a few at a time ahead of the sending.
-	const ahead = 4
+	const ahead = 8
 	type read struct {
 		data []byte
 		err  error

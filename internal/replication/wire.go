@@ -55,6 +55,9 @@ type framer struct {
 	dir     byte
 	counter uint64
 	keyed   *blake3.Hasher // keyed by key (hashed to 32 bytes if it is not)
+	// alloc, when set, returns the buffer of a frame of type typ whose
+	// body (payload and MAC) takes n bytes (read; nil: a new one).
+	alloc func(typ byte, n int) []byte
 }
 
 func (f *framer) mac(typ byte, counter uint64, parts ...[]byte) []byte {
@@ -135,7 +138,12 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 	}
 	typ := hdr[4]
 	counter := binary.BigEndian.Uint64(hdr[5:])
-	body := make([]byte, int(n)-9+macSize)
+	var body []byte
+	if f.alloc != nil {
+		body = f.alloc(typ, int(n)-9+macSize)
+	} else {
+		body = make([]byte, int(n)-9+macSize)
+	}
 	if _, err := io.ReadFull(r, body); err != nil {
 		return 0, nil, fmt.Errorf("%w: truncated: %w", ErrFrame, err)
 	}
