@@ -393,6 +393,29 @@ func (rep *Replica) BlockView(ctx context.Context, id blocks.ID) ([]byte, error)
 	return b, nil
 }
 
+// ShipBlock returns a block's plaintext to push to a destination, which
+// verifies it against its id: from the cache, or read from a store that can
+// leave that check to the destination (blocks.DecodeForCopy: a sealed block
+// is authenticated by AES-GCM, not hashed again; it is not cached, the
+// shipper reads it once). The caller must not modify it.
+func (rep *Replica) ShipBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
+	fs := rep.fs
+	if b, ok := fs.dom.cache.get(id); ok {
+		return b, nil
+	}
+	s, ok := fs.dom.blockStore().(interface {
+		GetForCopy(context.Context, blocks.ID) ([]byte, error)
+	})
+	if !ok {
+		return rep.BlockView(ctx, id)
+	}
+	b, err := s.GetForCopy(ctx, id)
+	if err != nil {
+		return nil, fs.corrupt(err)
+	}
+	return b, nil
+}
+
 // getBlock returns a block's plaintext (shipping, scrub).
 func (rep *Replica) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 	fs := rep.fs

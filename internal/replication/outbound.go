@@ -1048,8 +1048,8 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 			want = append(want, id)
 		}
 	}
-	// Blocks are read (from the cache, or read, decrypted and verified)
-	// a few at a time ahead of the sending.
+	// Blocks are read (from the cache, or read and decrypted: the
+	// destination verifies them) a few at a time ahead of the sending.
 	const ahead = 8
 	type read struct {
 		data []byte
@@ -1070,7 +1070,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 				return
 			}
 			go func() {
-				data, err := o.fs.BlockView(rctx, id)
+				data, err := o.fs.ShipBlock(rctx, id)
 				results[i] <- read{data, err}
 			}()
 		}

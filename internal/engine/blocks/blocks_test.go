@@ -162,6 +162,41 @@ func TestFlippedBits(t *testing.T) {
 	}
 }
 
+// GetForCopy returns what Get returns, and refuses what Get refuses: a
+// damaged sealed block fails AES-GCM (its keyed hash is left to the
+// receiver), a damaged plaintext block its keyed hash, another block's
+// file under an id either.
+func TestGetForCopy(t *testing.T) {
+	ctx := context.Background()
+	for _, sealed := range []bool{false, true} {
+		f := newFixture(t, sealed)
+		data := bytes.Repeat([]byte("copied "), 3000)
+		id := f.put(t, data)
+		other := f.put(t, []byte("another block"))
+		got, err := f.store.GetForCopy(ctx, id)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("sealed=%v: %d bytes, %v", sealed, len(got), err)
+		}
+		orig := readFile(t, f.fs, file(id))
+		for _, pos := range []int{0, 4, 8, 20, len(orig) / 2, len(orig) - 1} {
+			b := bytes.Clone(orig)
+			b[pos] ^= 0x04
+			writeFile(t, f.fs, file(id), b)
+			if _, err := f.store.GetForCopy(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+				t.Fatalf("sealed=%v byte %d flipped: %v", sealed, pos, err)
+			}
+		}
+		writeFile(t, f.fs, file(id), readFile(t, f.fs, file(other)))
+		if _, err := f.store.GetForCopy(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+			t.Fatalf("sealed=%v: another block's file: %v", sealed, err)
+		}
+		writeFile(t, f.fs, file(id), orig[:10])
+		if _, err := f.store.GetForCopy(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+			t.Fatalf("sealed=%v: truncated file: %v", sealed, err)
+		}
+	}
+}
+
 func TestRenamedBlockIsCorrupt(t *testing.T) {
 	for _, sealed := range []bool{false, true} {
 		f := newFixture(t, sealed)

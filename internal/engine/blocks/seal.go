@@ -61,7 +61,17 @@ func (s *Sealer) Seal(id ID, plaintext []byte) ([]byte, error) {
 }
 
 // Open decrypts a sealed block; failures wrap ErrCorrupt.
-func (s *Sealer) Open(id ID, sealed []byte) ([]byte, error) {
+func (s *Sealer) Open(id ID, sealed []byte) ([]byte, error) { return s.open(id, sealed, nil) }
+
+// openInPlace is Open decrypting over sealed (no new buffer).
+func (s *Sealer) openInPlace(id ID, sealed []byte) ([]byte, error) {
+	if len(sealed) < 12 {
+		return nil, fmt.Errorf("%w: sealed block %s too short", ErrCorrupt, id)
+	}
+	return s.open(id, sealed, sealed[12:12])
+}
+
+func (s *Sealer) open(id ID, sealed, dst []byte) ([]byte, error) {
 	g, err := s.gcm(id)
 	if err != nil {
 		return nil, err
@@ -69,7 +79,7 @@ func (s *Sealer) Open(id ID, sealed []byte) ([]byte, error) {
 	if len(sealed) < g.NonceSize()+g.Overhead() {
 		return nil, fmt.Errorf("%w: sealed block %s too short", ErrCorrupt, id)
 	}
-	p, err := g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], s.ad(id))
+	p, err := g.Open(dst, sealed[:g.NonceSize()], sealed[g.NonceSize():], s.ad(id))
 	if err != nil {
 		return nil, fmt.Errorf("%w: block %s fails authentication", ErrCorrupt, id)
 	}
