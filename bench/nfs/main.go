@@ -40,6 +40,10 @@ type config struct {
 	// the sequential and latency workloads.
 	stable      proto.StableHow
 	createsOnly bool
+	// streams is the number of concurrent nfs-cp readers of the parallel
+	// read workload; readsOnly skips the create and latency workloads.
+	streams   int
+	readsOnly bool
 }
 
 func main() {
@@ -53,6 +57,8 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
 	stable := flag.String("stable", "unstable", "WRITE mode of the create workloads: unstable or file_sync (the issue 16 probe)")
 	flag.BoolVar(&c.createsOnly, "creates-only", false, "run only the create workloads")
+	flag.IntVar(&c.streams, "streams", 4, "concurrent nfs-cp readers of the parallel read workload (each its own file of -bytes/streams)")
+	flag.BoolVar(&c.readsOnly, "reads-only", false, "run only the sequential write and read workloads")
 	flag.Parse()
 	switch *stable {
 	case "unstable":
@@ -61,6 +67,10 @@ func main() {
 		c.stable = proto.FileSync
 	default:
 		fmt.Fprintln(os.Stderr, "bench/nfs: -stable is unstable or file_sync")
+		os.Exit(2)
+	}
+	if c.streams < 1 || c.createsOnly && c.readsOnly {
+		fmt.Fprintln(os.Stderr, "bench/nfs: -streams is at least 1; -creates-only and -reads-only exclude each other")
 		os.Exit(2)
 	}
 	if err := run(c); err != nil {
@@ -86,6 +96,8 @@ type server interface {
 
 type result struct {
 	writeMBs, readMBs, createSerial, createParallel float64
+	// readStreamsMBs: c.streams nfs-cp readers at once, MB/s in all.
+	readStreamsMBs float64
 	// lat is the median latency of single procedures, in µs.
 	lat map[string]float64
 }
@@ -110,8 +122,12 @@ func run(c config) error {
 	if c.createsOnly {
 		seq = ""
 	}
-	fmt.Printf("bench/nfs: data in %s; %s%d files of %d bytes written %s (serial, and %d connections), %d runs\n",
-		tmp, seq, c.files, c.fileSize, c.stable, c.conns, c.runs)
+	if c.readsOnly {
+		fmt.Printf("bench/nfs: data in %s; %s1 and %d read streams, %d runs\n", tmp, seq, c.streams, c.runs)
+	} else {
+		fmt.Printf("bench/nfs: data in %s; %s%d read streams; %d files of %d bytes written %s (serial, and %d connections), %d runs\n",
+			tmp, seq, c.streams, c.files, c.fileSize, c.stable, c.conns, c.runs)
+	}
 	bin := filepath.Join(tmp, "regionfs")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/regionfs")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -159,12 +175,15 @@ func run(c config) error {
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", s.name(), r+1, err)
 			}
-			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s  ", res.writeMBs, res.readMBs)
+			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s  read×%d %7.1f MB/s  ", res.writeMBs, res.readMBs, c.streams, res.readStreamsMBs)
 			if c.createsOnly {
 				seq = ""
 			}
-			fmt.Printf("  run %d %-9s %screates %7.0f files/s serial, %7.0f files/s on %d conns\n",
-				r+1, s.name(), seq, res.createSerial, res.createParallel, c.conns)
+			cr := fmt.Sprintf("creates %7.0f files/s serial, %7.0f files/s on %d conns", res.createSerial, res.createParallel, c.conns)
+			if c.readsOnly {
+				cr = ""
+			}
+			fmt.Printf("  run %d %-9s %s%s\n", r+1, s.name(), seq, cr)
 			results[s.name()] = append(results[s.name()], res)
 		}
 	}
@@ -186,11 +205,14 @@ func run(c config) error {
 	if !c.createsOnly {
 		figures = append(figures,
 			figure{fmt.Sprintf("sequential write %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.writeMBs }},
-			figure{fmt.Sprintf("sequential read %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.readMBs }})
+			figure{fmt.Sprintf("sequential read %d MiB", c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.readMBs }},
+			figure{fmt.Sprintf("read %d streams %d MiB", c.streams, c.bytes>>20), "MB/s", 1.0, func(r result) float64 { return r.readStreamsMBs }})
 	}
-	figures = append(figures,
-		figure{fmt.Sprintf("%d creates, 1 conn", c.files), "files/s", 1.5, func(r result) float64 { return r.createSerial }},
-		figure{fmt.Sprintf("%d creates, %d conns", c.files, c.conns), "files/s", 1.5, func(r result) float64 { return r.createParallel }})
+	if !c.readsOnly {
+		figures = append(figures,
+			figure{fmt.Sprintf("%d creates, 1 conn", c.files), "files/s", 1.5, func(r result) float64 { return r.createSerial }},
+			figure{fmt.Sprintf("%d creates, %d conns", c.files, c.conns), "files/s", 1.5, func(r result) float64 { return r.createParallel }})
+	}
 	for _, m := range figures {
 		a, b := med("regionfs", m.pick), med("ganesha", m.pick)
 		verdict := "met"
@@ -199,7 +221,7 @@ func run(c config) error {
 		}
 		fmt.Printf("%-26s %8.1f %11.1f   %5.2fx  >=%.1fx %s (%s)\n", m.label, a, b, a/b, m.goal, verdict, m.unit)
 	}
-	if c.createsOnly {
+	if c.createsOnly || c.readsOnly {
 		return nil
 	}
 	fmt.Printf("\nmedian latency, 1 conn (µs)  regionfs     ganesha\n")
@@ -249,6 +271,12 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 	if sum != srcSum {
 		return res, errors.New("the file read back differs from the one written")
 	}
+	if res.readStreamsMBs, err = readStreams(ctx, c, s, src); err != nil {
+		return res, err
+	}
+	if c.readsOnly {
+		return res, nil
+	}
 	syscall.Sync()
 	if res.createSerial, err = creates(ctx, c, s, "serial", 1); err != nil {
 		return res, err
@@ -260,6 +288,82 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 		return res, err
 	}
 	return res, nil
+}
+
+// readStreams writes c.streams files of c.bytes/c.streams bytes (the
+// start of src) with nfs-cp, one after the other (not timed), then reads
+// them back with c.streams nfs-cp at once into /dev/shm and checks each;
+// it returns MB/s of all streams together.
+func readStreams(ctx context.Context, c config, s server, src string) (float64, error) {
+	part := c.bytes / int64(c.streams)
+	tmp, err := os.MkdirTemp("/dev/shm", "nfsbench-streams-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	in := filepath.Join(tmp, "part.bin")
+	if err := copyPrefix(src, in, part); err != nil {
+		return 0, err
+	}
+	want, err := fileSum(in)
+	if err != nil {
+		return 0, err
+	}
+	for i := range c.streams {
+		if out, err := exec.CommandContext(ctx, "nfs-cp", in, s.url(fmt.Sprintf("stream%d.bin", i))).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("nfs-cp in stream %d: %v: %s", i, err, out)
+		}
+	}
+	os.Remove(in)
+	syscall.Sync()
+	errs := make(chan error, c.streams)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range c.streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := filepath.Join(tmp, fmt.Sprintf("out%d.bin", i))
+			if msg, err := exec.CommandContext(ctx, "nfs-cp", s.url(fmt.Sprintf("stream%d.bin", i)), out).CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("nfs-cp out stream %d: %v: %s", i, err, msg)
+			}
+		}()
+	}
+	wg.Wait()
+	mbs := float64(part*int64(c.streams)) / 1e6 / time.Since(t0).Seconds()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	for i := range c.streams {
+		out := filepath.Join(tmp, fmt.Sprintf("out%d.bin", i))
+		sum, err := fileSum(out)
+		os.Remove(out)
+		if err != nil {
+			return 0, err
+		}
+		if sum != want {
+			return 0, fmt.Errorf("stream %d: the file read back differs from the one written", i)
+		}
+	}
+	return mbs, nil
+}
+
+func copyPrefix(src, dst string, n int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(out, in, n); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // creates makes c.files files in a new directory over conns connections,

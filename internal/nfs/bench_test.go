@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // BenchmarkSmallFileCreates: what nfs-cp does for a small file (CREATE,
@@ -109,5 +114,82 @@ func BenchmarkSequentialRead(b *testing.B) {
 			b.Fatalf("read %d bytes of %d", n, total)
 		}
 		b.ReportMetric(float64(n)/1e6/time.Since(start).Seconds(), "MB/s")
+	}
+}
+
+// BenchmarkLibnfsRead: nfs-cp reads files back (1 MiB READs, one at a
+// time per stream), 1 and 4 streams at once, each stream its own file of
+// REGIONFS_BENCH_BYTES/streams bytes (256 MiB in all by default) written
+// through nfs-cp first. Only the server runs in this process, so a CPU
+// profile is the server's: REGIONFS_BENCH_CPUPROFILE=P writes the reads'
+// profile (not the writes') to P.streams1 and P.streams4.
+// Run: go test ./internal/nfs -run '^$' -bench LibnfsRead -benchtime 1x
+func BenchmarkLibnfsRead(b *testing.B) {
+	nfsCp := testkit.NeedTool(b, "nfs-cp")
+	total := int64(256 << 20)
+	if s := os.Getenv("REGIONFS_BENCH_BYTES"); s != "" {
+		fmt.Sscan(s, &total)
+	}
+	for _, streams := range []int{1, 4} {
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+			v := newEnv(b, envOpt{dir: b.TempDir(), overwriteWAL: true})
+			tmp := b.TempDir()
+			src := filepath.Join(tmp, "src.bin")
+			f, err := os.Create(src)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.CopyN(f, rand.NewChaCha8([32]byte{1}), total/int64(streams)); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			for i := range streams {
+				run(b, 5*time.Minute, nfsCp, src, v.libnfsURL(fmt.Sprintf("/big%d.bin", i)))
+			}
+			b.SetBytes(total)
+			if p := os.Getenv("REGIONFS_BENCH_CPUPROFILE"); p != "" {
+				stop := startCPUProfile(b, fmt.Sprintf("%s.streams%d", p, streams))
+				defer stop()
+			}
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				var wg sync.WaitGroup
+				errs := make(chan error, streams)
+				for i := range streams {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						out := fmt.Sprintf("/dev/shm/nfsbench-%d-%d.bin", os.Getpid(), i)
+						defer os.Remove(out)
+						if msg, err := exec.Command(nfsCp, v.libnfsURL(fmt.Sprintf("/big%d.bin", i)), out).CombinedOutput(); err != nil {
+							errs <- fmt.Errorf("nfs-cp out: %v: %s", err, msg)
+						}
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(total)/1e6/time.Since(start).Seconds(), "MB/s")
+			}
+		})
+	}
+}
+
+// startCPUProfile writes a CPU profile to path until the returned
+// function is called.
+func startCPUProfile(b *testing.B, path string) func() {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }

@@ -28,7 +28,7 @@ func (v *testEnv) libnfsURL(path string) string {
 	return fmt.Sprintf("nfs://127.0.0.1/%s?nfsport=%d&mountport=%d", path, v.port, v.port)
 }
 
-func run(t *testing.T, timeout time.Duration, name string, args ...string) []byte {
+func run(t testing.TB, timeout time.Duration, name string, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
