@@ -216,6 +216,17 @@ func (fs *FS) CheckSpace(need int64) error { return fs.e.CheckSpace(need) }
 
 // Write writes data at off. When it returns, the data is durable.
 func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
+	return fs.write(ctx, cred, ino, off, data, false)
+}
+
+// WriteOwned is Write for a caller that hands data over: it must not
+// modify data afterwards, so the whole blocks data covers are cached as
+// they are, without a copy.
+func (fs *FS) WriteOwned(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
+	return fs.write(ctx, cred, ino, off, data, true)
+}
+
+func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool) (before, after Attr, err error) {
 	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
 		return Attr{}, Attr{}, ErrFileTooBig
 	}
@@ -230,7 +241,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 			return Attr{}, Attr{}, err
 		}
 	}
-	pre, inflight, err := fs.prepareBlocks(ctx, off, data)
+	pre, inflight, err := fs.prepareBlocks(ctx, off, data, owned)
 	if err != nil {
 		return Attr{}, Attr{}, err
 	}
@@ -277,7 +288,12 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 
 // prepareBlocks hashes and stores the blocks that data covers entirely.
 // They stay in flight (safe from collection) until the write commits.
-func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte) (map[uint64]precomputed, []blocks.ID, error) {
+// Each is also put in the block cache: its id is the hash of these very
+// bytes, so they are verified plaintext, and a file is often read back
+// soon after it is written (by a replication shipping it, by a build or a
+// copy), which then costs no block file read and no verification; owned
+// says that data is the engine's, cached without a copy.
+func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte, owned bool) (map[uint64]precomputed, []blocks.ID, error) {
 	g := fs.Geometry()
 	bs := g.BlockSize
 	first, last := g.Whole(off, off+uint64(len(data)))
@@ -303,22 +319,19 @@ func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte) (map[u
 			}
 			return nil, nil, blockWriteErr(err)
 		}
-		if fs.shipping() {
-			// A replication will read it back soon: keep the plaintext.
-			d.cache.put(id, bytes.Clone(piece))
+		if !owned {
+			piece = bytes.Clone(piece)
 		}
+		d.cache.put(d.id, id, piece)
 		pre[idx] = precomputed{id: id}
 	}
 	return pre, inflight, nil
 }
 
-// shipping reports whether a replication ships this file system, so that
-// freshly written blocks are worth caching (it reads them back soon).
-func (fs *FS) shipping() bool { return fs.shippers.Load() > 0 }
-
 // ShipWrites tells the file system that a replication ships it (on) or no
-// longer does (off): while one does, the plaintext of newly written blocks
-// is kept in the block cache for it.
+// longer does (off). The plaintext of newly written blocks is kept in the
+// block cache whether or not one does (prepareBlocks); the count is kept
+// for the replication's calls.
 func (rep *Replica) ShipWrites(on bool) {
 	fs := rep.fs
 	if on {

@@ -48,7 +48,7 @@ type domain struct {
 	readers  map[uint64]int // read epoch → active readers
 	epoch    uint64         // current read epoch
 	retired  []retired      // ids waiting for older readers to leave
-	cache    *blockCache
+	cache    *blockCache    // the engine's (e.blocks), keyed by id too
 }
 
 type domainKeys struct {
@@ -193,9 +193,12 @@ func (d *domain) doneInflight(ids ...blocks.ID) {
 	d.mu.Unlock()
 }
 
-// getBlock reads a block through the cache.
+// getBlock reads a block through the cache. A block read from the store
+// is verified there (its keyed hash, and its authentication tag when
+// sealed) before it is cached, so the cache holds verified plaintext only
+// and each block is verified once while it stays cached.
 func (d *domain) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
-	if b, ok := d.cache.get(id); ok {
+	if b, ok := d.cache.get(d.id, id); ok {
 		return b, nil
 	}
 	if d.blockStore() == nil {
@@ -205,66 +208,88 @@ func (d *domain) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.cache.put(id, b)
+	d.cache.put(d.id, id, b)
 	return b, nil
 }
 
-// blockCache is a small LRU of verified plaintext blocks. Blocks are
-// immutable (content-addressed), so entries never go stale.
+// blockCache is the engine's LRU of verified plaintext blocks, shared by
+// all its domains (one memory bound for the server). Blocks are immutable
+// (content-addressed), so entries never go stale; an entry is put only
+// by a read that verified the block or by the writer that computed the
+// block's id from the very bytes it caches, and dropped when the
+// collector deletes the block.
 type blockCache struct {
 	mu    sync.Mutex
 	max   int64
 	size  int64
 	ll    *list.List
-	items map[blocks.ID]*list.Element
+	items map[cacheKey]*list.Element
+}
+
+type cacheKey struct {
+	dom uint64
+	id  blocks.ID
 }
 
 type cacheEntry struct {
-	id   blocks.ID
+	key  cacheKey
 	data []byte
 }
 
 func newBlockCache(maxBytes int64) *blockCache {
-	return &blockCache{max: maxBytes, ll: list.New(), items: map[blocks.ID]*list.Element{}}
+	return &blockCache{max: maxBytes, ll: list.New(), items: map[cacheKey]*list.Element{}}
 }
 
 // get returns a cached block; the caller must not modify it.
-func (c *blockCache) get(id blocks.ID) ([]byte, bool) {
+func (c *blockCache) get(dom uint64, id blocks.ID) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[id]; ok {
+	if e, ok := c.items[cacheKey{dom, id}]; ok {
 		c.ll.MoveToFront(e)
 		return e.Value.(*cacheEntry).data, true
 	}
 	return nil, false
 }
 
-func (c *blockCache) put(id blocks.ID, data []byte) {
+// put caches a block's verified plaintext; data must not be modified
+// afterwards.
+func (c *blockCache) put(dom uint64, id blocks.ID, data []byte) {
 	if int64(len(data)) > c.max/8 {
 		return
 	}
+	k := cacheKey{dom, id}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[id]; ok {
+	if _, ok := c.items[k]; ok {
 		return
 	}
-	c.items[id] = c.ll.PushFront(&cacheEntry{id: id, data: data})
+	c.items[k] = c.ll.PushFront(&cacheEntry{key: k, data: data})
 	c.size += int64(len(data))
 	for c.size > c.max && c.ll.Len() > 0 {
 		e := c.ll.Back()
 		ce := e.Value.(*cacheEntry)
 		c.ll.Remove(e)
-		delete(c.items, ce.id)
+		delete(c.items, ce.key)
 		c.size -= int64(len(ce.data))
 	}
 }
 
-func (c *blockCache) drop(id blocks.ID) {
+func (c *blockCache) drop(dom uint64, id blocks.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[id]; ok {
+	if e, ok := c.items[cacheKey{dom, id}]; ok {
 		c.ll.Remove(e)
-		delete(c.items, id)
+		delete(c.items, e.Value.(*cacheEntry).key)
 		c.size -= int64(len(e.Value.(*cacheEntry).data))
 	}
+}
+
+// reset empties the cache (tests: the next read of every block verifies
+// its stored copy).
+func (c *blockCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	clear(c.items)
+	c.size = 0
 }

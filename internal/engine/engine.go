@@ -30,17 +30,16 @@ const FormatVersion = 1
 
 // Defaults.
 const (
-	DefaultBlockSize       = 1 << 20
-	DefaultInlineMax       = 4096
-	DefaultMaxRecordBytes  = 4 << 20
-	DefaultMaxGroup        = 256
-	DefaultQueueDepth      = 1024
-	DefaultBatchEntries    = 1024
-	DefaultBlockCacheBytes = 64 << 20
-	DefaultGCInterval      = time.Second
-	DefaultMergeDelay      = 2 * time.Second
-	MinBlockSize           = 64 << 10
-	MaxBlockSize           = 4 << 20
+	DefaultBlockSize      = 1 << 20
+	DefaultInlineMax      = 4096
+	DefaultMaxRecordBytes = 4 << 20
+	DefaultMaxGroup       = 256
+	DefaultQueueDepth     = 1024
+	DefaultBatchEntries   = 1024
+	DefaultGCInterval     = time.Second
+	DefaultMergeDelay     = 2 * time.Second
+	MinBlockSize          = 64 << 10
+	MaxBlockSize          = 4 << 20
 )
 
 // Options configure an Engine.
@@ -71,7 +70,8 @@ type Options struct {
 	// BatchEntries bounds background batches (huge removals, truncates,
 	// clones, file-system deletion).
 	BatchEntries int
-	// BlockCacheBytes bounds each domain's cache of verified blocks.
+	// BlockCacheBytes bounds the engine's cache of verified blocks (all
+	// file systems together); DefaultBlockCacheBytes() when zero.
 	BlockCacheBytes int64
 	// GCInterval is how often released blocks are deleted; MergeDelay how
 	// long pending extents of a block stay unmerged while idle.
@@ -140,7 +140,7 @@ func (o *Options) withDefaults() Options {
 	r.MaxGroup = cmp.Or(r.MaxGroup, DefaultMaxGroup)
 	r.QueueDepth = cmp.Or(r.QueueDepth, DefaultQueueDepth)
 	r.BatchEntries = cmp.Or(r.BatchEntries, DefaultBatchEntries)
-	r.BlockCacheBytes = cmp.Or(r.BlockCacheBytes, DefaultBlockCacheBytes)
+	r.BlockCacheBytes = cmp.Or(r.BlockCacheBytes, DefaultBlockCacheBytes())
 	r.GCInterval = cmp.Or(r.GCInterval, DefaultGCInterval)
 	r.MergeDelay = cmp.Or(r.MergeDelay, DefaultMergeDelay)
 	if r.OnFatal == nil {
@@ -179,6 +179,9 @@ type Engine struct {
 
 	fatalOnce sync.Once
 	fatalErr  atomic.Pointer[error]
+
+	// blocks is the cache of verified blocks all domains share.
+	blocks *blockCache
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -235,6 +238,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		fss: map[uint64]*FS{}, locked: map[uint64]*fsRecord{}, names: map[string]uint64{}, domains: map[uint64]*domain{},
 		recs: map[uint64]*fsRecord{}, fsDom: map[uint64]uint64{}, nameFS: map[string]uint64{},
 		stop: make(chan struct{}), gcKick: make(chan struct{}, 1), m: newMetrics(),
+		blocks: newBlockCache(opts.BlockCacheBytes),
 	}
 	if opts.Shared {
 		e.owned = map[uint64]bool{}
@@ -383,7 +387,7 @@ func (e *Engine) loadDomains(ctx context.Context) error {
 func (e *Engine) openDomain(_ context.Context, id uint64, rec *domainRecord) (*domain, error) {
 	d := &domain{
 		id: id, rec: *rec, inflight: map[blocks.ID]int{}, readers: map[uint64]int{},
-		cache: newBlockCache(e.opts.BlockCacheBytes),
+		cache: e.blocks,
 	}
 	var dek []byte
 	if rec.KMSKeyID != "" {

@@ -221,7 +221,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		if err != nil {
 			return deleted, false, fmt.Errorf("delete block %s: %w", r.id, err)
 		}
-		d.cache.drop(r.id)
+		d.cache.drop(d.id, r.id)
 		deleted++
 	}
 	if !more {

@@ -128,6 +128,7 @@ func TestEngineMetrics(t *testing.T) {
 	want("regionfs_engine_scrub_corrupt_blocks_total", "", eq(1))
 	want("regionfs_engine_scrub_errors_total", "", eq(0))
 	ino := must(fs.Lookup(ctx, RootCred, RootIno, "b"))(t).Ino
+	v.e.blocks.reset() // a cold read verifies the stored copy
 	_, _, _, err := fs.Read(ctx, RootCred, ino, 0, 10)
 	wantErr(t, err, ErrCorrupt)
 	want("regionfs_engine_block_corrupt_reads_total", "fs-metrics", eq(2)) // the scrub's read and this one

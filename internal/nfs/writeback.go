@@ -461,7 +461,10 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 	}
 	ctx := w.s.ctx
 	writeOne := func(p piece) error {
-		if _, _, err := k.fs.Write(ctx, cred, k.ino, p.off, p.data); err != nil {
+		// Buffered data is the writeback's own copy (buffer), never
+		// modified once added (overlays copy out of it): the engine may
+		// cache its whole blocks as they are.
+		if _, _, err := k.fs.WriteOwned(ctx, cred, k.ino, p.off, p.data); err != nil {
 			return fmt.Errorf("write %d bytes at %d: %w", len(p.data), p.off, err)
 		}
 		return nil
