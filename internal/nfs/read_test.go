@@ -139,10 +139,13 @@ func TestReadCopiesAndAllocs(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perRead := (after.TotalAlloc - before.TotalAlloc) / runs
 	t.Logf("1 MiB READ from the cache: %.0f allocations, %d bytes allocated", allocs, perRead)
-	// Measured 2026-12-05: see the log line above; a copy of the data
-	// would allocate ≥ 1 MiB.
-	const maxAllocs, maxBytes = 40, 4 << 10
+	// Measured 2026-12-05 (40 allocations, 2 KB, on the memory store);
+	// a copy of the data would allocate ≥ 1 MiB.
+	maxAllocs, maxBytes := 40.0, uint64(4<<10)
+	if raceEnabled {
+		maxAllocs += 8 // pooled objects dropped by the race detector
+	}
 	if allocs > maxAllocs || perRead > maxBytes {
-		t.Fatalf("1 MiB READ from the cache: %.0f allocations (at most %d), %d bytes (at most %d)", allocs, maxAllocs, perRead, maxBytes)
+		t.Fatalf("1 MiB READ from the cache: %.0f allocations (at most %.0f), %d bytes (at most %d)", allocs, maxAllocs, perRead, maxBytes)
 	}
 }
