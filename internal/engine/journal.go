@@ -400,7 +400,7 @@ func (rep *Replica) BlockView(ctx context.Context, id blocks.ID) ([]byte, error)
 // shipper reads it once). The caller must not modify it.
 func (rep *Replica) ShipBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 	fs := rep.fs
-	if b, ok := fs.dom.cache.get(id); ok {
+	if b, ok := fs.dom.cache.get(fs.dom.id, id); ok {
 		return b, nil
 	}
 	s, ok := fs.dom.blockStore().(interface {
