@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,9 +258,11 @@ func TestSpreadKillDrain(t *testing.T) {
 	}
 	stopWrites := make(chan struct{})
 	acked := make(chan map[string][]byte, 1)
+	var nAcked atomic.Int64
+	var writerEnded atomic.Bool
 	go func() {
 		w := map[string][]byte{}
-		defer func() { acked <- w }()
+		defer func() { writerEnded.Store(true); acked <- w }()
 		for i := 0; ; i++ {
 			select {
 			case <-stopWrites:
@@ -283,9 +286,12 @@ func TestSpreadKillDrain(t *testing.T) {
 				return
 			}
 			w[f] = data
+			nAcked.Add(1)
 		}
 	}()
-	time.Sleep(100 * time.Millisecond) // some writes acknowledged before the kill
+	testkit.WaitFor(t, "some writes acknowledged before the kill", 30*time.Second, func() bool {
+		return nAcked.Load() >= 5 || writerEnded.Load()
+	})
 	b.kill()
 	took := waitHeld(t, []*node{a}, []int{4}, 4)
 	t.Logf("takeover of %d file systems after the kill: %v (lease %v)", len(onB), took, ttl)

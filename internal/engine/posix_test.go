@@ -360,7 +360,7 @@ func TestPOSIXSemantics(t *testing.T) {
 	t.Run("hard links", func(t *testing.T) {
 		tr := newTree(t)
 		a0 := must(tr.fs.GetAttr(ctx, tr.f))(t)
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // for the ctime to move on
 		a, _, err := tr.fs.Link(ctx, RootCred, tr.f, tr.e, "g")
 		wantErr(t, err, nil)
 		if a.Nlink != 2 || !a.Ctime.After(a0.Ctime) {

@@ -16,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv/pgtest"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // A region's nodes on one shared store (Options.Shared): each domain is
@@ -214,13 +215,10 @@ func (b *pgBackend) release(t *testing.T, node int, name string) {
 }
 
 func (b *pgBackend) takeover(t *testing.T, node int, name string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for !b.acquire(t, node, name) {
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d: lease %s not taken over within 30 s", node, name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	t.Helper()
+	testkit.WaitFor(t, fmt.Sprintf("node %d to take lease %s over", node, name), 30*time.Second, func() bool {
+		return b.acquire(t, node, name)
+	})
 }
 
 func (b *pgBackend) valid(node int, name string) bool {

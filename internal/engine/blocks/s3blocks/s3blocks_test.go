@@ -337,7 +337,7 @@ func TestOutage(t *testing.T) {
 	}
 	p.setDown(true)
 	const outage = 2 * time.Second
-	go func() { time.Sleep(outage); p.setDown(false) }()
+	time.AfterFunc(outage, func() { p.setDown(false) })
 	start := time.Now()
 	during := []byte("written during the outage")
 	did := k.Hasher.Sum(during)

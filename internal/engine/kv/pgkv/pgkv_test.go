@@ -20,6 +20,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv/kvtest"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv/pgtest"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func open(t testing.TB, o pgkv.Options) *pgkv.Store {
@@ -173,21 +174,15 @@ func TestStaleOwnerCannotCommit(t *testing.T) {
 			lastOK.Store(i)
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
 	var l pgkv.Lease
-	for {
+	testkit.WaitFor(t, "the lease to expire", 20*time.Second, func() bool {
 		var ok bool
 		var err error
 		if l, ok, err = next.Acquire(ctx, "fs/1", "next", time.Minute); err != nil {
 			t.Fatal(err)
-		} else if ok {
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("lease never expired")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok
+	})
 	seen, err := next.Get([]byte("f1/counter"))
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +414,7 @@ func TestNodes(t *testing.T) {
 	if err := s.Announce(ctx, "node-b", "node-b:7444"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // node-b's seen ages
 	if _, err := s.RenewAll(ctx, "node-a", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +433,7 @@ func TestNodes(t *testing.T) {
 	if d, known, err := s.Heartbeat(ctx, "node-a"); err != nil || !known || d {
 		t.Fatalf("heartbeat of node-a: draining %v, known %v, %v", d, known, err)
 	}
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // the two heartbeats' times differ
 	if d, known, err := s.Heartbeat(ctx, "node-b"); err != nil || !known || !d {
 		t.Fatalf("heartbeat of the draining node-b: draining %v, known %v, %v", d, known, err)
 	}
