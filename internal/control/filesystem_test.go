@@ -251,7 +251,7 @@ func testTransitionDelay(t *testing.T) {
 		got, _ := v.r.DescribeFileSystem(ctx, fs.ID)
 		return got.LifeCycleState
 	}
-	time.Sleep(time.Hour - time.Second)
+	time.Sleep(time.Hour - time.Second) // on the bubble's fake clock
 	if got := state(); got != control.StateCreating {
 		t.Fatalf("available before the delay: %s", got)
 	}
@@ -260,7 +260,7 @@ func testTransitionDelay(t *testing.T) {
 	if got := state(); got != control.StateCreating {
 		t.Fatalf("restart lost the transition: %s", got)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // on the bubble's fake clock
 	if got := state(); got != control.StateAvailable {
 		t.Fatalf("not available once the delay passed: %s", got)
 	}

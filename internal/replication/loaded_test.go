@@ -46,7 +46,7 @@ func TestUnknownReplicationBeforeLoaded(t *testing.T) {
 		if st, _ := a.n.OutboundStatus("r1"); st.State == StateError {
 			t.Fatalf("source in %s while the destination is starting", st.State)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // watched for a time, not waited for
 	}
 	// Control-plane calls wait too: "no such configuration" from a
 	// region that has not loaded its configurations would be believed.

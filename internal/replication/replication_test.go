@@ -649,7 +649,7 @@ func replicateUnderFaults(t *testing.T, seed uint64) {
 		case 2:
 			px.Partition()
 			w.run(ctx, 10)
-			time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond)
+			time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond) // the partition's length
 			px.Heal()
 			faults["partition"]++
 		case 3:
@@ -676,7 +676,7 @@ func replicateUnderFaults(t *testing.T, seed uint64) {
 					break
 				}
 			}
-			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond) // checks at random moments
 		}
 	}
 	px.SetDelay(0)
@@ -1029,20 +1029,13 @@ func TestOutboundStatusMessage(t *testing.T) {
 	w := newWorkload(t, 3, func() *engine.FS { return src })
 	w.run(ctx, 10)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.WaitFor(t, "ENABLED", 10*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		if strings.Contains(st.Message, "unreachable") {
 			t.Fatalf("%s while the link is set up: %q", st.State, st.Message)
 		}
-		if st.State == StateEnabled {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ENABLED in 10s: %+v", st)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return st.State == StateEnabled
+	})
 	converged(t, src, b.fs("fs-dst"))
 	b.stop()
 	testkit.WaitFor(t, "unreachable", 10*time.Second, func() bool {

@@ -71,6 +71,7 @@ func TestReplicaDiskFull(t *testing.T) {
 	notError := func(phase string, d time.Duration) {
 		t.Helper()
 		testkit.WaitFor(t, phase+": writes refused on the replica", 10*time.Second, func() bool { return disk.refused.Load() > 0 })
+		// Watched for d, not waited for.
 		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 			st, _ := a.n.OutboundStatus("r1")
 			ds, _ := b.n.InboundStatus("r1")

@@ -341,7 +341,7 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 			st, ok := p.b.n.InboundStatus(d.ID)
 			return ok && time.Since(st.LastContact) < 200*time.Millisecond
 		})
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the link stays up a while between two cuts
 		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("flap", i), engine.SetAttr{}); err != nil {
 			t.Fatalf("flap %d: the source refuses writes: %v", i, err)
 		}
@@ -357,7 +357,7 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
 	for range 3 {
 		p.heal()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // up, then down, a flap's lengths
 		p.partition()
 		time.Sleep(300 * time.Millisecond)
 	}

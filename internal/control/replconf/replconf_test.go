@@ -346,7 +346,9 @@ func TestPromotionGuard(t *testing.T) {
 	if err != nil || got.MaxPromotionLag != 200*time.Millisecond {
 		t.Fatalf("set policy: %+v %v", got.MaxPromotionLag, err)
 	}
-	a.stop() // the source region goes down; the replica ages
+	// The source region goes down; the replica ages past the 200 ms
+	// policy (time passing, not a wait).
+	a.stop()
 	time.Sleep(400 * time.Millisecond)
 	_, err = b.m.Failover(ctx, d.DestFileSystemID, false)
 	if !errors.Is(err, control.ErrConflict) || !strings.Contains(err.Error(), "recovery point is seq") || strings.Contains(err.Error(), "at least 0 ") {
@@ -358,7 +360,7 @@ func TestPromotionGuard(t *testing.T) {
 	if ds, err := b.m.Describe(ctx, d.DestFileSystemID); err != nil || ds[0].MaxPromotionLag != 200*time.Millisecond {
 		t.Fatalf("policy after a restart: %+v %v", ds, err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // the replica ages past the policy again
 	_, err = b.m.Failover(ctx, d.DestFileSystemID, false)
 	if !errors.Is(err, control.ErrConflict) || !strings.Contains(err.Error(), "recovery point is seq") || !strings.Contains(err.Error(), "promotion policy") {
 		t.Fatalf("failover of a stale replica: %v", err)
