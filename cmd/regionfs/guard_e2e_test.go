@@ -36,7 +36,7 @@ func TestPromotionGuardCommands(t *testing.T) {
 	}
 
 	p.stopA(t)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the replica ages past the 500 ms guard
 	out, err = runRoot(t, "failover", "--region", "ap-northeast-2", dst)
 	t.Logf("failover of a stale replica: %v\n%s", err, out)
 	if err == nil || !strings.Contains(err.Error(), "promotion policy") || !strings.Contains(err.Error(), "recovery point is seq") {

@@ -226,7 +226,7 @@ func TestPartialRecordFlood(t *testing.T) {
 		if u := v.srv.requests.Used(); u > peak {
 			peak = u
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // a sample every 20 ms during the flood
 	}
 	runtime.GC()
 	runtime.GC() // and the buffer pool's victims

@@ -170,7 +170,7 @@ func TestPartialRecordFlood(t *testing.T) {
 			t.Fatalf("GETATTR of another client during the flood: %v", err)
 		}
 		worst = max(worst, time.Since(start))
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // a probe every 100 ms during the flood
 	}
 	for _, nc := range flood {
 		nc.Close()

@@ -146,7 +146,7 @@ func TestCustomerKeyEncryptsReplica(t *testing.T) {
 	// blocks needs its block maps, sealed under the key): it stays
 	// "deleting" until the key is enabled, then it is gone.
 	east.must("efs", "delete-file-system", "--file-system-id", fs2)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // time for a deletion that did not wait for the key
 	if got := east.must("efs", "describe-file-systems", "--file-system-id", fs2, "--query", "FileSystems[0].LifeCycleState"); got != "deleting" {
 		t.Fatalf("file system with a disabled key after delete-file-system: %q", got)
 	}

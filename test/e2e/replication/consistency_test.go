@@ -253,7 +253,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	faults := map[string]int{}
 	for cycle := range 10 {
-		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond) // between two faults
 		switch f := rng.IntN(6); f {
 		case 0:
 			px.Reset()
@@ -263,7 +263,7 @@ func TestReplicaIsAlwaysAPrefix(t *testing.T) {
 			faults["delay"]++
 		case 2:
 			px.Partition()
-			time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+			time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond) // the partition's length
 			px.Heal()
 			faults["partition"]++
 		case 3:
@@ -413,7 +413,7 @@ func (w *writer) step(ctx context.Context) {
 	}
 	if err != nil {
 		// The source went away mid-change; the restart path re-reads it.
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a pause before the next change
 	}
 }
 

@@ -113,7 +113,7 @@ func TestOutages(t *testing.T) {
 					done <- err
 					return
 				}
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(200 * time.Millisecond) // a pause before the retry
 				c.Conn.Close()
 				if c, err = e2ekit.Redial(ctx, ip, 200*time.Millisecond); err != nil {
 					done <- err
@@ -147,7 +147,7 @@ func TestOutages(t *testing.T) {
 	// shuts down count as before it.
 	ctl("stop-s3")
 	before := count(ack)
-	time.Sleep(30 * time.Second)
+	time.Sleep(30 * time.Second) // the outage's length
 	during := count(ack)
 	ctl("start-s3")
 	waitFiles(t, ack, count(ack)+10)
