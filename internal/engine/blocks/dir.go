@@ -36,6 +36,8 @@ type Dir struct {
 	dir  string
 	keys Keys
 
+	bufs bufPool // sealing buffers
+
 	mu    sync.Mutex // guards the fields below
 	dirty map[string]bool
 	made  map[string]bool // fan-out directories known to exist
@@ -65,6 +67,22 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 		}
 	}
 	return &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}}, nil
+}
+
+// bufPool keeps the buffers blocks are sealed into for later puts.
+type bufPool struct{ p sync.Pool }
+
+func (bp *bufPool) get() *[]byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func (bp *bufPool) put(b *[]byte) {
+	if cap(*b) <= 8<<20 {
+		bp.p.Put(b)
+	}
 }
 
 func (d *Dir) fanout(id ID) (string, string) {
@@ -124,9 +142,23 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("blocks: put %s: %w", id, err)
 	}
-	hdr, payload, err := Encode(d.keys, id, data)
-	if err != nil {
-		return err
+	var (
+		hdr, payload []byte
+		sealed       *[]byte
+	)
+	if d.keys.Sealer == nil {
+		// Header and payload are written apart: no copy of the block.
+		if hdr, payload, err = Encode(d.keys, id, data); err != nil {
+			return err
+		}
+	} else {
+		// Sealed into a buffer of an earlier put (a new one is zeroed).
+		sealed = d.bufs.get()
+		defer d.bufs.put(sealed)
+		if *sealed, err = encodeTo((*sealed)[:0], d.keys, id, data); err != nil {
+			return err
+		}
+		payload = *sealed
 	}
 	tmp := path.Join(l2, tempPrefix+randSuffix())
 	f, err := d.fs.Create(tmp)
@@ -134,9 +166,10 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 		return fmt.Errorf("blocks: put %s: %w", id, err)
 	}
 	werr := func() error {
-		// Header and payload are written apart: no 1 MiB copy per block.
-		if _, err := f.Write(hdr); err != nil {
-			return err
+		if len(hdr) > 0 {
+			if _, err := f.Write(hdr); err != nil {
+				return err
+			}
 		}
 		if _, err := f.Write(payload); err != nil {
 			return err

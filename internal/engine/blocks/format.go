@@ -21,6 +21,24 @@ func Encode(keys Keys, id ID, data []byte) (header, payload []byte, err error) {
 	return header, payload, nil
 }
 
+// encodeTo is Encode into one buffer, appended to dst (the header, then
+// the payload).
+func encodeTo(dst []byte, keys Keys, id ID, data []byte) ([]byte, error) {
+	mode := byte(modePlain)
+	if keys.Sealer != nil {
+		mode = modeSealed
+	}
+	dst = append(dst, magic[0], magic[1], magic[2], fileVersion, mode, 0, 0, 0)
+	if keys.Sealer == nil {
+		return append(dst, data...), nil
+	}
+	out, err := keys.Sealer.sealTo(dst, id, data)
+	if err != nil {
+		return nil, fmt.Errorf("blocks: seal %s: %w", id, err)
+	}
+	return out, nil
+}
+
 // Decode checks and opens the stored form of block id: a bad header, a
 // failed authentication or a plaintext whose keyed hash is not id is
 // ErrCorrupt.

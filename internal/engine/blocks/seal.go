@@ -48,16 +48,24 @@ func (s *Sealer) gcm(id ID) (cipher.AEAD, error) {
 func (s *Sealer) ad(id ID) []byte { return append(append([]byte(nil), s.aad...), id[:]...) }
 
 // Seal encrypts plaintext as block id.
-func (s *Sealer) Seal(id ID, plaintext []byte) ([]byte, error) {
+func (s *Sealer) Seal(id ID, plaintext []byte) ([]byte, error) { return s.sealTo(nil, id, plaintext) }
+
+// sealTo appends the sealed form of plaintext (block id) to dst, whose
+// capacity it uses when large enough.
+func (s *Sealer) sealTo(dst []byte, id ID, plaintext []byte) ([]byte, error) {
 	g, err := s.gcm(id)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, g.NonceSize(), g.NonceSize()+len(plaintext)+g.Overhead())
-	if _, err := rand.Read(out); err != nil {
+	n := len(dst)
+	if need := n + g.NonceSize() + len(plaintext) + g.Overhead(); cap(dst) < need {
+		dst = append(make([]byte, 0, need), dst...)
+	}
+	out := dst[:n+g.NonceSize()]
+	if _, err := rand.Read(out[n:]); err != nil {
 		return nil, err
 	}
-	return g.Seal(out, out, plaintext, s.ad(id)), nil
+	return g.Seal(out, out[n:], plaintext, s.ad(id)), nil
 }
 
 // Open decrypts a sealed block; failures wrap ErrCorrupt.
