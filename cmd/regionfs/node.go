@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -56,19 +57,26 @@ type node struct {
 	spreadStop  context.CancelFunc
 	spreadDone  chan struct{}
 	spreadStore *pgkv.Store
-	engine      *engine.Engine
-	keyring     *kms.Keyring
-	nfsCA       *tlsca.CA    // the region's NFS CA (mount-target certificates)
-	targets     *nfs.Targets // the mount targets
-	control     *controlPlane
-	repl        *replicationPlane // nil when replication is not configured
-	stacks      *cfn.Engine
-	keys        *keys.Keys
-	mon         *monitoring
-	drills      *drill.Service // nil when replication is not configured
-	apiOpts     region.Options
-	lock        *os.File // flock on the data directory; nil until created
-	space       *space.Guard
+	// spreadLeader: this node holds the region's lease (cluster.spread).
+	spreadLeader atomic.Bool
+	// resumeKick asks for the replications of file systems that came here
+	// to start; resumeStop and resumeDone end that.
+	resumeKick chan struct{}
+	resumeStop context.CancelFunc
+	resumeDone chan struct{}
+	engine     *engine.Engine
+	keyring    *kms.Keyring
+	nfsCA      *tlsca.CA    // the region's NFS CA (mount-target certificates)
+	targets    *nfs.Targets // the mount targets
+	control    *controlPlane
+	repl       *replicationPlane // nil when replication is not configured
+	stacks     *cfn.Engine
+	keys       *keys.Keys
+	mon        *monitoring
+	drills     *drill.Service // nil when replication is not configured
+	apiOpts    region.Options
+	lock       *os.File // flock on the data directory; nil until created
+	space      *space.Guard
 
 	// lns holds the listeners bound at start until they serve (nil after).
 	lns *regionListeners
@@ -215,6 +223,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if n.repl, err = openReplication(ctx, n, files); err != nil {
 		return fmt.Errorf("replication: %w", err)
 	}
+	n.startResuming()
 	n.apiOpts = region.Options{
 		Name:     cfg.Region,
 		TLS:      files.apiTLS,
@@ -346,6 +355,7 @@ func (n *node) close(ctx context.Context) error {
 	if n.keys != nil {
 		errs = append(errs, n.keys.Close())
 	}
+	n.stopResuming()
 	if n.repl != nil {
 		errs = append(errs, n.repl.close(ctx))
 	}

@@ -69,12 +69,16 @@ func openReplication(ctx context.Context, n *node, files *regionFiles) (*replica
 		Progress: replication.KVProgress(n.store),
 	})
 	p := &replicationPlane{node: node, listen: cfg.Replication.Listen}
-	mgr := replconf.New(replconf.Options{Name: cfg.Region, Region: n.control.region, Node: node, Engine: n.engine, KV: n.store, Logger: n.log,
+	ro := replconf.Options{Name: cfg.Region, Region: n.control.region, Node: node, Engine: n.engine, KV: n.store, Logger: n.log,
 		Lease: r.Lease, OnAutoFailover: func(ctx context.Context, f replconf.AutoFailover) {
 			if fn := p.notify.Load(); fn != nil {
 				(*fn)(ctx, f)
 			}
-		}})
+		}}
+	if n.spread != nil {
+		ro.Own = n.ownFS
+	}
+	mgr := replconf.New(ro)
 	p.mgr = mgr
 	node.SetHooks(mgr.Hooks())
 	n.reg.MustRegister(mgr.Collector())

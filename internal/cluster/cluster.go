@@ -62,9 +62,25 @@ type Options struct {
 	TTL    time.Duration
 	Logger *slog.Logger
 	// OnChange, when set, is called with the domains held here after a
-	// round, a Claim or a Release (possibly from two goroutines at once).
+	// round, a Claim, a Pull or a Release (possibly from two goroutines at
+	// once).
 	OnChange func(attached []uint64)
+	// Leader, when set, reports whether this node holds the region's
+	// lease (it runs the control plane and the replication endpoint).
+	Leader func() bool
+	// Pinned, when set, lists the domains that belong on the leader: the
+	// file systems that replicate, whose shipping and apply run where the
+	// region's replication endpoint and control plane are. The leader
+	// takes them (reserving those another node holds, which hands them
+	// over at its next round); the other nodes take none of them (a dead
+	// leader's wait for the next one); they do not count in the shares.
+	Pinned func(ctx context.Context) (map[uint64]bool, error)
 }
+
+// pullPinFor is how long a domain Pull brought here counts as pinned
+// without Options.Pinned listing it (the replication being set up records
+// its configuration meanwhile).
+const pullPinFor = time.Minute
 
 // Manager holds a node's share of the region's domains (see the package
 // doc). Claim and Valid are the engine's Options.Claim and Options.Valid;
@@ -81,6 +97,8 @@ type Manager struct {
 
 	mu    sync.Mutex           // guards the fields below
 	until map[uint64]time.Time // held domains → when their lease surely runs out
+	// pulled: domains Pull brought here → when (pinned for pullPinFor).
+	pulled map[uint64]time.Time
 }
 
 // New returns a manager; Run starts it.
@@ -88,7 +106,7 @@ func New(o Options) *Manager {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{opts: o, log: o.Logger, until: map[uint64]time.Time{}}
+	return &Manager{opts: o, log: o.Logger, until: map[uint64]time.Time{}, pulled: map[uint64]time.Time{}}
 }
 
 // SetEngine hands the manager the node's engine (opened with Shared,
@@ -291,23 +309,43 @@ func (m *Manager) Round(ctx context.Context) error {
 	if len(doms) == 0 || live == 0 {
 		return nil
 	}
-	share := (len(doms) + live - 1) / live
+	pinned, err := m.pinned(ctx)
+	if err != nil {
+		return err
+	}
+	leader := m.opts.Leader != nil && m.opts.Leader()
+	rest := 0 // domains shared out: those not pinned to the leader
+	for d := range doms {
+		if !pinned[d] {
+			rest++
+		}
+	}
+	share := (rest + live - 1) / live
 	leases, err := m.opts.Store.Leases(ctx, leasePrefix)
 	if err != nil {
 		return err
 	}
 	taken := map[uint64]bool{}
+	elsewhere := map[uint64]pgkv.Lease{} // domains another node holds or is promised
 	for _, l := range leases {
-		if dom, ok := leaseDomain(l.Name); ok && l.Holder != "" && !l.Expired && l.Holder != m.opts.Node {
-			taken[dom] = true
+		dom, ok := leaseDomain(l.Name)
+		if !ok {
+			continue
 		}
-		if dom, ok := leaseDomain(l.Name); ok && l.Want != "" && l.Want != m.opts.Node {
+		if l.Holder != "" && !l.Expired && l.Holder != m.opts.Node {
 			taken[dom] = true
+			elsewhere[dom] = l
+		}
+		if l.Want != "" && l.Want != m.opts.Node {
+			taken[dom] = true
+			elsewhere[dom] = l
 		}
 	}
-	mine := map[uint64]bool{}
+	mine := map[uint64]bool{} // held domains that count in the share
 	for _, d := range held {
-		mine[d] = true
+		if !pinned[d] {
+			mine[d] = true
+		}
 	}
 	// Domains that are gone: give their leases up.
 	for _, d := range held {
@@ -316,10 +354,38 @@ func (m *Manager) Round(ctx context.Context) error {
 			delete(mine, d)
 		}
 	}
+	// The leader takes the pinned domains: free ones at once, the others
+	// once their holders hand them over.
+	if leader {
+		heldNow := map[uint64]bool{}
+		for _, d := range m.Held() {
+			heldNow[d] = true
+		}
+		for _, d := range slices.Sorted(maps.Keys(pinned)) {
+			if _, ok := doms[d]; !ok || heldNow[d] {
+				continue
+			}
+			if l, ok := elsewhere[d]; ok {
+				if l.Want != m.opts.Node {
+					if err := m.opts.Store.Reserve(ctx, LeaseName(d), m.opts.Node); err != nil {
+						m.log.Warn("reserve a pinned domain", "domain", d, "err", err)
+					} else {
+						m.log.Info("pinned domain reserved for the leader", "domain", d, "node", m.opts.Node, "holder", l.Holder)
+					}
+				}
+				if l.Holder != "" && !l.Expired {
+					continue // handed over at its holder's next round
+				}
+			}
+			if err := m.take(ctx, d); err != nil && !errors.Is(err, ErrOwned) {
+				m.log.Warn("take pinned domain", "domain", d, "err", err)
+			}
+		}
+	}
 	// Over the share: give the surplus up (another node has room).
 	if n := len(mine) - share; n > 0 {
 		for _, d := range slices.Sorted(maps.Keys(mine))[len(mine)-n:] {
-			m.give(ctx, d, fmt.Sprintf("balancing: share %d of %d domains on %d nodes", share, len(doms), live))
+			m.give(ctx, d, fmt.Sprintf("balancing: share %d of %d domains on %d nodes", share, rest, live))
 			delete(mine, d)
 		}
 	}
@@ -327,7 +393,7 @@ func (m *Manager) Round(ctx context.Context) error {
 	// this node's own so that nodes starting together rarely collide.
 	free := make([]uint64, 0, len(doms))
 	for d := range doms {
-		if !mine[d] && !taken[d] {
+		if !mine[d] && !taken[d] && !pinned[d] {
 			free = append(free, d)
 		}
 	}
@@ -351,6 +417,101 @@ func (m *Manager) Round(ctx context.Context) error {
 		mine[d] = true
 	}
 	return nil
+}
+
+// pinned is Options.Pinned's domains and those pulled here lately.
+func (m *Manager) pinned(ctx context.Context) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	if m.opts.Pinned != nil {
+		p, err := m.opts.Pinned(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: pinned domains: %w", err)
+		}
+		maps.Copy(out, p)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for d, at := range m.pulled {
+		if time.Since(at) > pullPinFor {
+			delete(m.pulled, d)
+			continue
+		}
+		out[d] = true
+	}
+	return out, nil
+}
+
+// Pull brings domain dom here (the leader's control plane sets up a
+// replication of one of its file systems): it reserves the lease for this
+// node, so that its holder hands it over at its next round, and takes it
+// then; the domain counts as pinned (Options.Pinned) for a minute. It
+// waits until ctx ends.
+func (m *Manager) Pull(ctx context.Context, dom uint64) error {
+	m.mu.Lock()
+	m.pulled[dom] = time.Now()
+	m.mu.Unlock()
+	if m.Valid(dom) {
+		return nil
+	}
+	if err := m.opts.Store.Reserve(ctx, LeaseName(dom), m.opts.Node); err != nil {
+		return fmt.Errorf("cluster: pull domain %d: %w", dom, err)
+	}
+	for {
+		m.opMu.Lock()
+		err := m.take(ctx, dom)
+		m.opMu.Unlock()
+		if err == nil {
+			m.changed()
+			return nil
+		}
+		if !errors.Is(err, ErrOwned) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: domain %d not handed over: %w", dom, ctx.Err())
+		case <-time.After(m.opts.TTL / 20):
+		}
+	}
+}
+
+// Settle runs rounds until this node, the leader, holds every pinned
+// domain, or ctx ends (a dead leader's domains are free once their leases
+// ran out).
+func (m *Manager) Settle(ctx context.Context) error {
+	for {
+		err := m.Round(ctx)
+		if err == nil {
+			p, perr := m.pinned(ctx)
+			if perr != nil {
+				err = perr
+			} else {
+				doms := map[uint64]bool{}
+				if e := m.engine(); e != nil {
+					for d := range e.Domains() {
+						doms[d] = true
+					}
+				}
+				missing := 0
+				for d := range p {
+					if doms[d] && !m.Valid(d) {
+						missing++
+					}
+				}
+				if missing == 0 {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("cluster: pinned domains not all held: %w (%w)", ctx.Err(), err)
+			}
+			return fmt.Errorf("cluster: pinned domains not all held: %w", ctx.Err())
+		case <-time.After(m.opts.TTL / 10):
+		}
+	}
 }
 
 // Release gives every domain up on a clean stop (after Run returned):

@@ -56,6 +56,12 @@ func (n *node) e() *engine.Engine { return n.m.Engine() }
 // start opens a node; a leader takes the region's lease (it creates the
 // file systems). Its manager runs until stop or kill.
 func (r *region) start(name string, leader bool) *node {
+	r.t.Helper()
+	return r.startWith(name, leader, nil)
+}
+
+// startWith is start with opts changing the manager's options.
+func (r *region) startWith(name string, leader bool, opts func(*cluster.Options)) *node {
 	t := r.t
 	t.Helper()
 	ctx := context.Background()
@@ -69,11 +75,15 @@ func (r *region) start(name string, leader bool) *node {
 	t.Cleanup(func() { st.Close() })
 	n.local = controltest.NewMountTargets()
 	n.targets = cluster.NewTargets(st, n.local, func() *engine.Engine { return m.Engine() }, nil)
-	m = cluster.New(cluster.Options{Store: st, Node: name, Addr: name, TTL: ttl, OnChange: func([]uint64) {
+	o := cluster.Options{Store: st, Node: name, Addr: name, TTL: ttl, OnChange: func([]uint64) {
 		if err := n.targets.Follow(ctx); err != nil {
 			t.Errorf("%s: follow: %v", name, err)
 		}
-	}})
+	}}
+	if opts != nil {
+		opts(&o)
+	}
+	m = cluster.New(o)
 	n.store, n.m = st, m
 	if leader {
 		if _, ok, err := st.Acquire(ctx, "region", name, time.Hour); err != nil || !ok {
@@ -424,4 +434,141 @@ func TestTargetsFollowOwner(t *testing.T) {
 			t.Fatalf("the stopped mount target is served by %s", n.name)
 		}
 	}
+}
+
+// leaderFlag is who leads the test region (the holder of the region's
+// lease in regionfs), and the domains pinned to the leader.
+type leaderFlag struct {
+	mu     sync.Mutex
+	leader string
+	pinned map[uint64]bool
+}
+
+func (l *leaderFlag) set(name string) { l.mu.Lock(); l.leader = name; l.mu.Unlock() }
+
+func (l *leaderFlag) pin(doms ...uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, d := range doms {
+		l.pinned[d] = true
+	}
+}
+
+func (l *leaderFlag) opts(name string) func(*cluster.Options) {
+	return func(o *cluster.Options) {
+		o.Leader = func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.leader == name }
+		o.Pinned = func(context.Context) (map[uint64]bool, error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			out := map[uint64]bool{}
+			for d := range l.pinned {
+				out[d] = true
+			}
+			return out, nil
+		}
+	}
+}
+
+// domainOf returns the domain of the file system called name.
+func domainOf(t *testing.T, e *engine.Engine, name string) uint64 {
+	t.Helper()
+	d, ok := e.DomainOf(name)
+	if !ok {
+		t.Fatalf("no domain for %s", name)
+	}
+	return d
+}
+
+// TestPinnedFollowLeader: the domains of replicated file systems are
+// pinned to the leader (the node running the replication endpoint): it
+// takes those another node held (reserved, handed over at that node's
+// next round), the others share out the rest; Pull brings a domain over
+// at once; when the leader dies, the next leader takes the pinned
+// domains over, and the other node takes none of them meanwhile.
+func TestPinnedFollowLeader(t *testing.T) {
+	r := newRegion(t)
+	ctx := context.Background()
+	lf := &leaderFlag{pinned: map[uint64]bool{}}
+	lf.set("node-a")
+	a := r.startWith("node-a", true, lf.opts("node-a"))
+	names := []string{"fs-0", "fs-1", "fs-2", "fs-3", "fs-4"}
+	for _, name := range names {
+		if _, err := a.e().CreateFS(ctx, name, engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := r.startWith("node-b", false, lf.opts("node-b"))
+	nodes := []*node{a, b}
+	waitHeld(t, nodes, []int{3, 2}, 5)
+
+	// Two of b's file systems are pinned: they move to a; a gives up
+	// what it holds beyond its share of the other three.
+	var onB []string
+	for _, name := range names {
+		if n, _ := owner(t, nodes, name); n == b {
+			onB = append(onB, name)
+		}
+	}
+	pinned := map[string]bool{}
+	for _, name := range onB {
+		pinned[name] = true
+		lf.pin(domainOf(t, a.e(), name))
+	}
+	// a holds the 2 pinned and 2 of the other 3 (⌈3/2⌉); b the third.
+	waitHeld(t, nodes, []int{4, 1}, 5)
+	for name := range pinned {
+		if n, _ := owner(t, nodes, name); n != a {
+			t.Fatalf("pinned %s is on %s", name, n.name)
+		}
+	}
+
+	// Pull: the leader brings one of b's domains at once.
+	var last string
+	for _, name := range names {
+		if n, _ := owner(t, nodes, name); n == b {
+			last = name
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	start := time.Now()
+	err := a.m.Pull(pctx, domainOf(t, a.e(), last))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pulled %s over in %v (lease %v)", last, time.Since(start).Round(time.Millisecond), ttl)
+	if n, _ := owner(t, nodes, last); n != a {
+		t.Fatalf("pulled %s is on %s", last, n.name)
+	}
+	// Its replication is recorded: pinned on every node now.
+	pinned[last] = true
+	lf.pin(domainOf(t, a.e(), last))
+	waitHeld(t, nodes, []int{4, 1}, 5) // 3 pinned, 1 of the other 2
+
+	// The leader dies: b takes no pinned domain until it leads, then all.
+	a.kill()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if got := len(b.m.Held()); got != 2 {
+			return fmt.Errorf("node-b holds %d domains, want the 2 not pinned", got)
+		}
+		return nil
+	})
+	time.Sleep(2 * ttl) // a's leases have run out: b still takes no pinned domain
+	for name := range pinned {
+		if _, err := b.e().FS(name); !errors.Is(err, engine.ErrElsewhere) {
+			t.Fatalf("node-b, not the leader, serves pinned %s: %v", name, err)
+		}
+	}
+	lf.set("node-b")
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.m.Settle(sctx); err != nil {
+		t.Fatal(err)
+	}
+	for name := range pinned {
+		if _, err := b.e().FS(name); err != nil {
+			t.Fatalf("the new leader does not serve pinned %s: %v", name, err)
+		}
+	}
+	waitHeld(t, []*node{b}, []int{5}, 5)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -143,6 +144,11 @@ type Options struct {
 	// OnAutoFailover, when set, is told of every automatic failover
 	// (notifications).
 	OnAutoFailover func(ctx context.Context, f AutoFailover)
+	// Own, when set, returns the engine's file system called name, making
+	// this node serve it first when another node of the region does (a
+	// region whose file systems are spread over nodes: a replicated file
+	// system is served where the replication runs). Default: Engine.FS.
+	Own func(ctx context.Context, name string) (*engine.FS, error)
 }
 
 // Manager holds a region's replication configurations.
@@ -207,6 +213,81 @@ func (m *Manager) Open(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// own returns the local file system called name (Options.Own).
+func (m *Manager) own(ctx context.Context, name string) (*engine.FS, error) {
+	if m.o.Own != nil {
+		return m.o.Own(ctx, name)
+	}
+	return m.o.Engine.FS(name)
+}
+
+// LocalFileSystems lists the engine names of this region's ends of every
+// replication configuration kept in s (sources and destinations), sorted:
+// the file systems whose shipping or apply runs in this region.
+func LocalFileSystems(s kv.Store) ([]string, error) {
+	it, err := s.NewIter([]byte("rc"), []byte("rd"))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, err
+		}
+		var c Config
+		if err := json.Unmarshal(v, &c); err != nil {
+			return nil, fmt.Errorf("replication: config %q: %w", it.Key(), err)
+		}
+		name := c.SourceEngine
+		if c.Role == replication.RoleDestination {
+			name = c.DestEngine
+		}
+		if name != "" && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Resume starts shipping or receiving every configuration whose local file
+// system this node serves now and whose replication does not run yet (a
+// region whose file systems are spread over nodes: one came here after
+// Open). It returns how many it started.
+func (m *Manager) Resume() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	started := 0
+	var errs []error
+	for _, c := range m.configs {
+		name, running := c.SourceEngine, false
+		if c.Role == replication.RoleSource {
+			_, running = m.o.Node.OutboundStatus(c.ID)
+		} else {
+			name = c.DestEngine
+			_, running = m.o.Node.InboundStatus(c.ID)
+		}
+		if running || c.Deleting {
+			continue
+		}
+		if _, err := m.o.Engine.FS(name); err != nil {
+			continue // not served here (yet)
+		}
+		if err := m.start(c); err != nil {
+			errs = append(errs, fmt.Errorf("replication %s: %w", c.ID, err))
+			continue
+		}
+		started++
+		m.log.Info("replication resumed", "replication", c.ID, "role", c.Role, "fs_id", name)
+	}
+	return started, errors.Join(errs...)
 }
 
 func (m *Manager) start(c *Config) error {
@@ -323,7 +404,7 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 			return Description{}, control.Errorf(control.ErrBadRequest, "A file system cannot replicate to itself.")
 		}
 	}
-	fs, err := m.o.Engine.FS(src.ID)
+	fs, err := m.own(ctx, src.ID)
 	if err != nil {
 		return Description{}, err
 	}
@@ -433,7 +514,7 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 // Its state is kept as a copy first when it holds anything the source does
 // not.
 func (m *Manager) adopt(ctx context.Context, c *Config, dst control.FileSystem, req createDestReq) error {
-	fs, err := m.o.Engine.FS(dst.ID)
+	fs, err := m.own(ctx, dst.ID)
 	if err != nil {
 		return err
 	}
@@ -789,7 +870,7 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 	ctx = context.WithoutCancel(ctx)
 	defer func() { go m.o.Node.RemoveOutbound(id) }()
 	if g.Promoted && !coordinated {
-		if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
+		if fs, err := m.own(ctx, c.SourceEngine); err == nil {
 			if err := fs.Replica().SetPin(replication.ForkPin, g.RecoverySeq+1); err != nil {
 				m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
 			}
@@ -835,7 +916,7 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 		}
 		return nil, control.Errorf(control.ErrReplicationNotFound, "%s is not the source of a replication configuration in %s.", fsID, m.o.Name)
 	}
-	fs, err := m.o.Engine.FS(c.SourceEngine)
+	fs, err := m.own(ctx, c.SourceEngine)
 	if err != nil {
 		return nil, err
 	}

@@ -57,13 +57,23 @@ type replRegion struct {
 
 func newReplRegion(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string) *replRegion {
 	t.Helper()
+	return newReplRegionMode(t, bin, name, netPrefix, letter, peer, peerNet, false)
+}
+
+// newReplRegionMode is newReplRegion, with cluster.spread when spread.
+func newReplRegionMode(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string, spread bool) *replRegion {
+	t.Helper()
 	metadata, blocks := backends(t)
 	shared := sharedKey(t, "5e")
 	r := &replRegion{name: name, net: netPrefix, letter: letter,
 		efs: efs.NewFromConfig(testkit.AWSConfig("http://"+netPrefix+".0.1:7070", name, accessKey, secretKey))}
 	for i, id := range []string{"node-a", "node-b"} {
 		r.nodes[i] = newNodeConfig(t, bin, id, func(dir string) string {
-			return fmt.Sprintf(replNodeConfig, name, dir, id, netPrefix, letter, shared, metadata, blocks, peer, peerNet)
+			c := fmt.Sprintf(replNodeConfig, name, dir, id, netPrefix, letter, shared, metadata, blocks, peer, peerNet)
+			if spread {
+				c = strings.Replace(c, "lease: 3s}", "lease: 3s, spread: true}", 1)
+			}
+			return c
 		})
 	}
 	return r
@@ -118,7 +128,49 @@ func replContent(i int) []byte {
 // throughout; at the end the replica is the source, byte for byte, and the
 // replication is ENABLED on both sides.
 func TestReplicationResumesAfterTakeover(t *testing.T) {
-	replicationAcrossHandovers(t, func(t *testing.T, r *replRegion) { r.nodes[0].Kill9() })
+	replicationAcrossHandovers(t, false, func(t *testing.T, r *replRegion, _ string) *node {
+		r.nodes[0].Kill9()
+		return r.nodes[1]
+	})
+}
+
+// TestSpreadReplicationResumesAfterTakeover: as
+// TestReplicationResumesAfterTakeover with cluster.spread on in both
+// regions (two nodes each; the source region also serves two file systems
+// that do not replicate, one on each node). The node that owns the
+// replicated source file system's domain is killed (kill -9) mid-write,
+// then the node that owns the destination's: the other node of each takes
+// the domain over and shipping, then apply, resume; the replica ends byte
+// for byte the source and the replication stays ENABLED.
+func TestSpreadReplicationResumesAfterTakeover(t *testing.T) {
+	replicationAcrossHandovers(t, true, func(t *testing.T, r *replRegion, fs string) *node {
+		t.Helper()
+		i := servingNode(t, r, fs)
+		t.Logf("%s: killing %s, which serves %s", r.name, r.nodes[i].name, fs)
+		r.nodes[i].Kill9()
+		return r.nodes[1-i]
+	})
+}
+
+// servingNode returns the index of the node of r that serves the mount
+// targets of fs now (by the nodes' logs).
+func servingNode(t *testing.T, r *replRegion, fs string) int {
+	t.Helper()
+	at := -1
+	testkit.WaitFor(t, r.name+": one node to serve "+fs, 60*time.Second, func() bool {
+		at = -1
+		for i, n := range r.nodes {
+			var which int
+			if !n.Exited() && servesOne(n, []string{fs}, &which) {
+				if at >= 0 {
+					return false
+				}
+				at = i
+			}
+		}
+		return at >= 0
+	})
+	return at
 }
 
 // TestReplicationResumesAfterDrain: as TestReplicationResumesAfterTakeover,
@@ -127,7 +179,7 @@ func TestReplicationResumesAfterTakeover(t *testing.T) {
 // cleanly in the middle of shipping, the drained destination owner in the
 // middle of applying, and their standbys carry on.
 func TestReplicationResumesAfterDrain(t *testing.T) {
-	replicationAcrossHandovers(t, func(t *testing.T, r *replRegion) {
+	replicationAcrossHandovers(t, false, func(t *testing.T, r *replRegion, _ string) *node {
 		t.Helper()
 		a := r.nodes[0]
 		if out, err := exec.Command(a.Args[0], "cluster", "drain", "--config", a.cfg).CombinedOutput(); err != nil {
@@ -138,24 +190,36 @@ func TestReplicationResumesAfterDrain(t *testing.T) {
 		} else if err != nil {
 			t.Fatalf("%s: drained node-a exited with %v\n%s", r.name, err, tail(a.logText(), 40))
 		}
+		return r.nodes[1]
 	})
 }
 
 // replicationAcrossHandovers runs a replication from us-east-1 to
 // us-west-2 (two nodes each) under a writer, hands the source region over
-// (handover ends its owner, node-a), then the destination region, and
-// checks that shipping and apply resumed on the new owners and that the
-// replica converges to the source, with the replication ENABLED
-// throughout.
-func replicationAcrossHandovers(t *testing.T, handover func(t *testing.T, r *replRegion)) {
+// (handover ends the node of r serving fs and returns the other one, which
+// is to take the region over), then the destination region, and checks
+// that shipping and apply resumed on the new owners and that the replica
+// converges to the source, with the replication ENABLED throughout. With
+// spread, the regions run cluster.spread and the source region serves two
+// more file systems that do not replicate.
+func replicationAcrossHandovers(t *testing.T, spread bool, handover func(t *testing.T, r *replRegion, fs string) *node) {
 	bin := testkit.BuildRegionfs(t)
-	src := newReplRegion(t, bin, "us-east-1", "127.174", "c", "us-west-2", "127.175")
-	dst := newReplRegion(t, bin, "us-west-2", "127.175", "d", "us-east-1", "127.174")
+	src := newReplRegionMode(t, bin, "us-east-1", "127.174", "c", "us-west-2", "127.175", spread)
+	dst := newReplRegionMode(t, bin, "us-west-2", "127.175", "d", "us-east-1", "127.174", spread)
 	src.start(t)
 	dst.start(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	if spread {
+		// Two file systems that do not replicate, spread one per node.
+		for _, token := range []string{"spread-other-1", "spread-other-2"} {
+			if _, err := src.efs.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String(token)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitLog(t, src.nodes[1], "domain taken")
+	}
 	fs, err := src.efs.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String("takeover-replication")})
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +329,10 @@ func replicationAcrossHandovers(t *testing.T, handover func(t *testing.T, r *rep
 
 	// The source's owner goes mid-write.
 	killed := time.Now()
-	handover(t, src)
+	survivor := handover(t, src, srcFS)
 	before := acked()
 	waitAcked(before + 30)
-	waitLog(t, src.nodes[1], "took the region over")
+	waitLog(t, survivor, "took the region over")
 	t.Logf("source takeover: writes resumed; %d files acknowledged before the owner went, %d %v later", before, acked(), time.Since(killed).Round(time.Millisecond))
 	// Shipping resumed on the new owner: the replica gets files written
 	// after the handover.
@@ -277,10 +341,10 @@ func replicationAcrossHandovers(t *testing.T, handover func(t *testing.T, r *rep
 
 	// The destination's owner goes while changes arrive.
 	killed = time.Now()
-	handover(t, dst)
+	survivor = handover(t, dst, dstFS)
 	before = acked()
 	waitAcked(before + 30)
-	waitLog(t, dst.nodes[1], "took the region over")
+	waitLog(t, survivor, "took the region over")
 	replicaHas(before + 20)
 	t.Logf("destination takeover: replica has files written after it %v after the owner went", time.Since(killed).Round(time.Millisecond))
 
