@@ -22,6 +22,16 @@
 // owner finds it cleanly detached. OnChange tells the node which domains it
 // serves, for its mount targets.
 //
+// Some domains are pinned to the leader, the node holding the region's
+// lease (Options.Leader, Options.Pinned: in regionfs, those of the file
+// systems that replicate, whose shipping and apply run with the region's
+// replication endpoint on the leader). The leader takes them, reserving
+// (pgkv Reserve) those another node holds, which hands them over at its
+// next round; the other nodes take none of them; they do not count in the
+// shares. Pull brings one domain to the leader at once (a replication
+// being set up); Settle runs rounds until the leader holds every pinned
+// domain (a new leader, before its replication starts).
+//
 // Mount targets follow their file system's owner: the control plane runs
 // on the node holding the region's lease and starts, updates and stops
 // mount targets through Targets, which records each in the store ('t'

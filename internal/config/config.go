@@ -241,8 +241,9 @@ type Cluster struct {
 	// system (with its clones) is owned by one node through a lease of its
 	// own and served there (its mount targets follow it), the nodes share
 	// them out evenly and take over a dead node's within about Lease; the
-	// node holding the region's lease also runs the API and the control
-	// plane. Off: one node serves the whole region, the others wait.
+	// node holding the region's lease also runs the API, the control plane
+	// and the replication, and serves the file systems that replicate.
+	// Off: one node serves the whole region, the others wait.
 	Spread bool `yaml:"spread,omitempty"`
 }
 

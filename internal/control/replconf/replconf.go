@@ -983,11 +983,11 @@ func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombsto
 	if !found {
 		return Tombstone{}, nil, false, control.Errorf(control.ErrReplicationNotFound, "%s lost nothing to a failover (it was not left out of one).", f.ID)
 	}
-	fs, err := m.o.Engine.Replica(f.ID)
+	f2, err := m.own(ctx, f.ID)
 	if err != nil {
 		return Tombstone{}, nil, false, err
 	}
-	losses, complete, err := fs.Changes(ctx, best.RecoverySeq, max)
+	losses, complete, err := f2.Replica().Changes(ctx, best.RecoverySeq, max)
 	return best, losses, complete, err
 }
 

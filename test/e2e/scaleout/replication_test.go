@@ -232,8 +232,13 @@ func replicationAcrossHandovers(t *testing.T, spread bool, handover func(t *test
 		t.Fatal(err)
 	}
 	dstFS := aws.ToString(rc.Destinations[0].FileSystemId)
+	// Both ends: the source learns that the initial sync is done from the
+	// destination's acknowledgement, a moment after the replica is whole.
 	testkit.Eventually(t, 60*time.Second, func() error {
 		if s, msg := dst.status(ctx, dstFS); s != types.ReplicationStatusEnabled {
+			return errors.New(msg)
+		}
+		if s, msg := src.status(ctx, srcFS); s != types.ReplicationStatusEnabled {
 			return errors.New(msg)
 		}
 		return nil
