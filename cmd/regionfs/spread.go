@@ -48,10 +48,37 @@ func (n *node) openSpread(ctx context.Context) error {
 		"node", cfg.Cluster.Node, "lease", cfg.Cluster.Lease)
 	// A node that finds the region's lease free takes it before its
 	// engine opens: on a new region the engine writes the format record,
-	// a key of the whole region.
-	if _, _, err := s.Acquire(ctx, leaseName(cfg.Region), cfg.Cluster.Node, cfg.Cluster.Lease); err != nil {
-		s.Close()
-		return err
+	// a key of the whole region. Nodes of a new region started together
+	// wait until the one holding the lease wrote it (or until its lease is
+	// free again: it died first).
+	waited := false
+	for {
+		_, ok, err := s.Acquire(ctx, leaseName(cfg.Region), cfg.Cluster.Node, cfg.Cluster.Lease)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		if ok {
+			break
+		}
+		done, err := engine.Formatted(s)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		if done {
+			break
+		}
+		if !waited {
+			n.log.Info("a new region: waiting for the node holding the region's lease to format it", "node", cfg.Cluster.Node)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return fmt.Errorf("waiting for the region to be formatted: %w", ctx.Err())
+		case <-time.After(min(200*time.Millisecond, cfg.Cluster.Lease/4)):
+		}
 	}
 	host, _ := os.Hostname()
 	n.resumeKick = make(chan struct{}, 1)

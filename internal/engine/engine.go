@@ -306,6 +306,21 @@ func (e *Engine) start() (*Engine, error) {
 	return e, nil
 }
 
+// Formatted reports whether the store s holds an engine's format record
+// (an engine opened it before): on a store shared by several nodes, only
+// the first writes it, and the others wait for it (it is a key of the
+// whole region, fenced by the region's lease).
+func Formatted(s kv.Store) (bool, error) {
+	_, err := s.Get(serverKey(srvFormat))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("engine: read format version: %w", err)
+	}
+	return true, nil
+}
+
 func (e *Engine) checkFormat() error {
 	v, err := e.kv.Get(serverKey(srvFormat))
 	switch {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 
+	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/testkit"
 	"github.com/regionfs/regionfs/test/e2e/e2ekit"
@@ -21,6 +22,12 @@ import (
 func spreadNodes(t *testing.T, key string, names ...string) []*node {
 	t.Helper()
 	metadata, blocks := backends(t)
+	return spreadNodesOn(t, metadata, blocks, key, names...)
+}
+
+// spreadNodesOn is spreadNodes on the given backends.
+func spreadNodesOn(t *testing.T, metadata, blocks, key string, names ...string) []*node {
+	t.Helper()
 	bin := testkit.BuildRegionfs(t)
 	shared := sharedKey(t, key)
 	var nodes []*node
@@ -129,4 +136,71 @@ func servesOne(n *node, ids []string, which *int) bool {
 	}
 	*which = at
 	return n1 == 1
+}
+
+// TestSpreadStartTogether: three nodes of a new region (an empty
+// database) started at once with cluster.spread while another node, which
+// took the region's lease first, is slow to format the region and goes
+// before it does (the test holds the lease, then releases it). The three
+// wait for the format record instead of failing on their own write of it
+// (fenced: the lease is not theirs); once the lease is free one of them
+// formats the region and leads, the others follow; all three run and
+// share three file systems one each.
+func TestSpreadStartTogether(t *testing.T) {
+	metadata, blocks := backends(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st, err := pgkv.Open(ctx, pgkv.Options{URL: metadata, CreateDatabase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, ok, err := st.Acquire(ctx, "region/us-east-1", "slow-node", 2*time.Minute); err != nil || !ok {
+		t.Fatalf("region lease: %v %v", ok, err)
+	}
+	nodes := spreadNodesOn(t, metadata, blocks, "5f", "node-a", "node-b", "node-c")
+	for _, n := range nodes {
+		n.start()
+	}
+	for _, n := range nodes {
+		waitLog(t, n, "a new region: waiting for the node holding the region's lease to format it")
+	}
+	// The slow node goes without formatting: its lease is free.
+	if err := st.Release(ctx, "region/us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitAPI(t, nodes...)
+	leaders := 0
+	for _, n := range nodes {
+		end := time.Now().Add(60 * time.Second)
+		for {
+			l := n.logText()
+			if strings.Contains(l, "region lease acquired") {
+				leaders++
+				break
+			}
+			if strings.Contains(l, "standby: another node owns the region") {
+				break
+			}
+			if n.Exited() {
+				t.Fatalf("node %s exited\n%s", n.name, tail(l, 60))
+			}
+			if time.Now().After(end) {
+				t.Fatalf("node %s neither leads nor waits after 60 s\n%s", n.name, tail(l, 60))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d nodes lead the region, want 1", leaders)
+	}
+	c := efsClient()
+	for _, token := range []string{"together-1", "together-2", "together-3"} {
+		if _, err := c.CreateFileSystem(ctx, &efs.CreateFileSystemInput{CreationToken: aws.String(token)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		waitLog(t, n, "domain taken")
+	}
 }
