@@ -449,8 +449,9 @@ func (m *Manager) pinned(ctx context.Context) (map[uint64]bool, error) {
 func (m *Manager) Pull(ctx context.Context, dom uint64) error {
 	m.mu.Lock()
 	m.pulled[dom] = time.Now()
+	_, held := m.until[dom]
 	m.mu.Unlock()
-	if m.Valid(dom) {
+	if held {
 		return nil
 	}
 	if err := m.opts.Store.Reserve(ctx, LeaseName(dom), m.opts.Node); err != nil {

@@ -276,6 +276,13 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "starting: replication configurations not loaded yet", http.StatusServiceUnavailable)
 		return
 	}
+	if k, ok := n.hooks().(KnownHooks); ok && in == nil && k.Known(id) {
+		// Configured here, but its replica is not open on this node yet
+		// (a region whose file systems are spread over nodes: it is being
+		// taken over): the source retries.
+		http.Error(w, "replication "+id+" is not received here yet", http.StatusServiceUnavailable)
+		return
+	}
 	if in == nil {
 		g := Gone{Reason: "the destination region has no replication " + id}
 		if n.hooks() != nil {

@@ -68,6 +68,15 @@ type Hooks interface {
 	SourceGone(ctx context.Context, id string, g Gone)
 }
 
+// KnownHooks are Hooks that also know the replications configured in
+// the region whose streams the node cannot take yet: a stream for one is
+// answered 503 (the source retries), never Gone.
+type KnownHooks interface {
+	Hooks
+	// Known reports whether the region receives replication id.
+	Known(id string) bool
+}
+
 // Gone is why a destination refuses a replication's stream.
 type Gone struct {
 	// Promoted: the destination became a writable primary at Epoch; it

@@ -190,6 +190,16 @@ func (h managerHooks) Gone(_ context.Context, from, id string) replication.Gone 
 	return replication.Gone{Reason: fmt.Sprintf("region %s has no replication configuration %s (deleted there)", h.m.o.Name, id)}
 }
 
+// Known reports whether this region receives replication id (its
+// configuration is kept here, whether or not its replica is open on this
+// node).
+func (h managerHooks) Known(id string) bool {
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	c := h.m.configs[mapKey(replication.RoleDestination, id)]
+	return c != nil && !c.Deleting
+}
+
 func (h managerHooks) SourceGone(ctx context.Context, id string, g replication.Gone) {
 	h.m.sourceGone(ctx, id, g)
 }

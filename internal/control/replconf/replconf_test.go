@@ -403,3 +403,33 @@ func replicate(t *testing.T, a, b *region, srcID string) replconf.Description {
 	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
 	return d
 }
+
+// TestReplicaNotOpenHereYet: the destination region keeps the
+// configuration but its replica is not open on the node answering (a
+// region spread over nodes, the replica's file system being taken over):
+// the source's streams are refused as retryable, never Gone (which would
+// end the replication at the source), and once the replica is open here
+// (Resume) the replication carries on.
+func TestReplicaNotOpenHereYet(t *testing.T) {
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	b.n.RemoveInbound(d.ID)
+	fill(t, a.fs(srcID), "meanwhile", 5)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if msg := status(t, a.m, srcID).Live.LastError; !strings.Contains(msg, "not received here yet") {
+			return fmt.Errorf("source status: %q", msg)
+		}
+		return nil
+	})
+	if got := status(t, a.m, srcID); got.ID != d.ID {
+		t.Fatalf("the source's configuration: %+v", got)
+	}
+	if n, err := b.m.Resume(); err != nil || n != 1 {
+		t.Fatalf("resume: %d started, %v", n, err)
+	}
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+	if got := status(t, a.m, srcID); got.ID != d.ID {
+		t.Fatalf("the source's configuration after resuming: %+v", got)
+	}
+}
