@@ -55,13 +55,9 @@ type replRegion struct {
 	efs               *efs.Client
 }
 
-func newReplRegion(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string) *replRegion {
-	t.Helper()
-	return newReplRegionMode(t, bin, name, netPrefix, letter, peer, peerNet, false)
-}
-
-// newReplRegionMode is newReplRegion, with cluster.spread when spread.
-func newReplRegionMode(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string, spread bool) *replRegion {
+// newReplRegion makes the two nodes of region name (none started); with
+// spread, they run cluster.spread.
+func newReplRegion(t *testing.T, bin, name, netPrefix, letter, peer, peerNet string, spread bool) *replRegion {
 	t.Helper()
 	metadata, blocks := backends(t)
 	shared := sharedKey(t, "5e")
@@ -204,8 +200,8 @@ func TestReplicationResumesAfterDrain(t *testing.T) {
 // more file systems that do not replicate.
 func replicationAcrossHandovers(t *testing.T, spread bool, handover func(t *testing.T, r *replRegion, fs string) *node) {
 	bin := testkit.BuildRegionfs(t)
-	src := newReplRegionMode(t, bin, "us-east-1", "127.174", "c", "us-west-2", "127.175", spread)
-	dst := newReplRegionMode(t, bin, "us-west-2", "127.175", "d", "us-east-1", "127.174", spread)
+	src := newReplRegion(t, bin, "us-east-1", "127.174", "c", "us-west-2", "127.175", spread)
+	dst := newReplRegion(t, bin, "us-west-2", "127.175", "d", "us-east-1", "127.174", spread)
 	src.start(t)
 	dst.start(t)
 
