@@ -15,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // nfsProcess is `regionfs nfs serve` in a child process (so that it can be
@@ -34,18 +35,13 @@ func (p *nfsProcess) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(p.t, 30*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
+		if err != nil {
+			return fmt.Errorf("regionfs nfs serve not listening on %s: %w", p.addr, err)
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("regionfs nfs serve not listening on %s: %v", p.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Close()
+	})
 }
 
 func (p *nfsProcess) kill9() {
@@ -144,7 +140,7 @@ func TestKill9MidCopy(t *testing.T) {
 	}
 	srv.kill9()
 	t.Logf("server killed with %d MiB of big.bin copied", copied>>20)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the server stays down a while
 	srv.start()
 	t.Logf("server restarted")
 	select {

@@ -3,6 +3,7 @@ package fuse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestSmallFilesCalls: creating small files in a new directory takes a
@@ -106,17 +108,16 @@ func TestKnownNamesFollowOtherClients(t *testing.T) {
 	if _, err := oc.Create(ctx, lr2.FH, "x", proto.Unchecked, proto.Sattr{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(DefaultEntryTimeout + 2*time.Second)
-	for {
+	testkit.Eventually(t, DefaultEntryTimeout+2*time.Second, func() error {
 		_, err := os.Stat(filepath.Join(d2, "x"))
-		if err == nil {
-			break
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("stat of a name another client created: %v", err)
 		}
-		if !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
-			t.Fatalf("a name another client created is still not found after the entry timeout: %v", err)
+		if err != nil {
+			return fmt.Errorf("a name another client created is still not found after the entry timeout: %w", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestDirAttrsAfterChanges: the directory attributes answered from the
@@ -131,7 +132,7 @@ func TestDirAttrsAfterChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // for the mtime to move on
 	if err := os.Mkdir(filepath.Join(d, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}

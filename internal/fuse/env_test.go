@@ -16,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/nfs"
 	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // needFUSE skips (or, under REGIONFS_REQUIRE_TOOLS=1, fails) a test that
@@ -120,16 +121,11 @@ func (m *testMount) startServer() {
 	m.t.Helper()
 	m.srv = nfs.NewServer(nfs.Options{Logger: logger(m.t)})
 	m.srv.SetExports([]nfs.Export{{Path: "/", FS: m.fs}})
-	var err error
-	for range 50 {
-		if m.ln, err = net.Listen("tcp", m.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		m.t.Fatal(err)
-	}
+	// The address of a server just stopped may take a moment to be free.
+	testkit.Eventually(m.t, 5*time.Second, func() (err error) {
+		m.ln, err = net.Listen("tcp", m.addr)
+		return err
+	})
 	m.done = make(chan error, 1)
 	srv, ln := m.srv, m.ln
 	go func() { m.done <- srv.Serve(context.Background(), ln) }()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // fsxOps is the number of random operations of TestFSX
@@ -187,19 +188,14 @@ func TestFSX(t *testing.T) {
 	}
 	// Files unlinked while open were renamed aside (as NFS clients do);
 	// their names go when the kernel releases the last handle.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		left, _ := filepath.Glob(filepath.Join(mnt, "*", ".regionfs-unlinked-*"))
 		top, _ := filepath.Glob(filepath.Join(mnt, ".regionfs-unlinked-*"))
-		left = append(left, top...)
-		if len(left) == 0 {
-			break
+		if left = append(left, top...); len(left) != 0 {
+			return fmt.Errorf("names of unlinked files still there after their last close: %v", left)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("names of unlinked files still there after their last close: %v", left)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if d := compareTrees(mnt, ref); d != "" {
 		t.Fatalf("trees differ after %d operations: %s", fsxOps(), d)
 	}

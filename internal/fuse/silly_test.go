@@ -15,17 +15,24 @@ import (
 )
 
 // slowCalls delays the client's calls of one NFS procedure on their way
-// out.
+// out; seen (when not nil) is told of each such call as its delay begins.
 type slowCalls struct {
 	net.Conn
 	proc  uint32
 	delay time.Duration
+	seen  chan<- struct{}
 }
 
 func (c slowCalls) Write(b []byte) (int, error) {
 	if len(b) > rpc.RecordHeaderSize {
 		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS && h.Proc == c.proc {
-			time.Sleep(c.delay)
+			if c.seen != nil {
+				select {
+				case c.seen <- struct{}{}:
+				default:
+				}
+			}
+			time.Sleep(c.delay) // the delay this wrapper exists to add
 		}
 	}
 	return c.Conn.Write(b)
@@ -36,8 +43,9 @@ func (c slowCalls) Write(b []byte) (int, error) {
 // way (the kernel releases a file after close(2) returns), the temporary
 // name still goes.
 func TestUnlinkRacingLastClose(t *testing.T) {
+	renaming := make(chan struct{}, 1)
 	m := newMountSpace(t, nil, func(m *testMount) {
-		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcRename, 300 * time.Millisecond} }
+		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcRename, 300 * time.Millisecond, renaming} }
 	})
 	name := filepath.Join(m.dir, "f")
 	if err := os.WriteFile(name, []byte("data"), 0o644); err != nil {
@@ -49,7 +57,11 @@ func TestUnlinkRacingLastClose(t *testing.T) {
 	}
 	removed := make(chan error, 1)
 	go func() { removed <- os.Remove(name) }()
-	time.Sleep(100 * time.Millisecond) // the RENAME aside is on its way
+	select { // the RENAME aside is on its way
+	case <-renaming:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no RENAME aside within 30 s of the unlink")
+	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +79,7 @@ func TestUnlinkRacingLastClose(t *testing.T) {
 // close fail: the FUSE flush waits for its COMMIT like a hard NFS mount.
 func TestCloseNotInterrupted(t *testing.T) {
 	m := newMountSpace(t, nil, func(m *testMount) {
-		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcCommit, 300 * time.Millisecond} }
+		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcCommit, 300 * time.Millisecond, nil} }
 	})
 	f, err := os.Create(filepath.Join(m.dir, "f"))
 	if err != nil {
