@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/testkit"
 	"github.com/regionfs/regionfs/test/e2e/e2ekit"
 )
 
@@ -121,15 +122,17 @@ func TestDrain(t *testing.T) {
 // waitLog waits until n's log holds s.
 func waitLog(t *testing.T, n *node, s string) {
 	t.Helper()
-	end := time.Now().Add(60 * time.Second)
-	for !strings.Contains(n.logText(), s) {
+	logged := testkit.Until(60*time.Second, func() bool {
+		if strings.Contains(n.logText(), s) {
+			return true
+		}
 		if n.Exited() {
 			t.Fatalf("node %s exited\n%s", n.name, tail(n.logText(), 40))
 		}
-		if time.Now().After(end) {
-			t.Fatalf("node %s did not log %q in 60 s\n%s", n.name, s, tail(n.logText(), 40))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if !logged {
+		t.Fatalf("node %s did not log %q in 60 s\n%s", n.name, s, tail(n.logText(), 40))
 	}
 }
 

@@ -301,12 +301,8 @@ func replicationAcrossHandovers(t *testing.T, spread bool, handover func(t *test
 	}()
 	waitAcked := func(want int) {
 		t.Helper()
-		end := time.Now().Add(90 * time.Second)
-		for acked() < want {
-			if time.Now().After(end) {
-				t.Fatalf("only %d of %d files written in 90 s", acked(), want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !testkit.Until(90*time.Second, func() bool { return acked() >= want }) {
+			t.Fatalf("only %d of %d files written in 90 s", acked(), want)
 		}
 	}
 	// replicaHas waits until the replica lists at least want files.

@@ -140,21 +140,20 @@ func waitAPI(t *testing.T, nodes ...*node) {
 // answers, failing t if one of nodes exits first.
 func waitAPIAt(t *testing.T, net string, nodes ...*node) {
 	t.Helper()
-	end := time.Now().Add(60 * time.Second)
-	for {
+	up := testkit.Until(60*time.Second, func() bool {
 		if res, err := http.Get("http://" + net + ".0.1:7070/metrics"); err == nil {
 			res.Body.Close()
-			return
+			return true
 		}
 		for _, n := range nodes {
 			if n.Exited() {
 				t.Fatalf("node %s exited\n%s", n.name, tail(n.logText(), 80))
 			}
 		}
-		if time.Now().After(end) {
-			t.Fatalf("region API (%s) not up after 60 s", net)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if !up {
+		t.Fatalf("region API (%s) not up after 60 s", net)
 	}
 }
 
@@ -312,11 +311,7 @@ func count(a *acked) int {
 
 func waitFiles(t *testing.T, a *acked, n int) {
 	t.Helper()
-	end := time.Now().Add(90 * time.Second)
-	for count(a) < n {
-		if time.Now().After(end) {
-			t.Fatalf("only %d of %d files written in 90 s", count(a), n)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Until(90*time.Second, func() bool { return count(a) >= n }) {
+		t.Fatalf("only %d of %d files written in 90 s", count(a), n)
 	}
 }
