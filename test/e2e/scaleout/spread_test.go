@@ -172,23 +172,19 @@ func TestSpreadStartTogether(t *testing.T) {
 	waitAPI(t, nodes...)
 	leaders := 0
 	for _, n := range nodes {
-		end := time.Now().Add(60 * time.Second)
-		for {
+		settled := testkit.Until(60*time.Second, func() bool {
 			l := n.logText()
 			if strings.Contains(l, "region lease acquired") {
 				leaders++
-				break
-			}
-			if strings.Contains(l, "standby: another node owns the region") {
-				break
+				return true
 			}
 			if n.Exited() {
 				t.Fatalf("node %s exited\n%s", n.name, tail(l, 60))
 			}
-			if time.Now().After(end) {
-				t.Fatalf("node %s neither leads nor waits after 60 s\n%s", n.name, tail(l, 60))
-			}
-			time.Sleep(50 * time.Millisecond)
+			return strings.Contains(l, "standby: another node owns the region")
+		})
+		if !settled {
+			t.Fatalf("node %s neither leads nor waits after 60 s\n%s", n.name, tail(n.logText(), 60))
 		}
 	}
 	if leaders != 1 {
