@@ -177,17 +177,37 @@ func servingNode(t *testing.T, r *replRegion, fs string) int {
 func TestReplicationResumesAfterDrain(t *testing.T) {
 	replicationAcrossHandovers(t, false, func(t *testing.T, r *replRegion, _ string) *node {
 		t.Helper()
-		a := r.nodes[0]
-		if out, err := exec.Command(a.Args[0], "cluster", "drain", "--config", a.cfg).CombinedOutput(); err != nil {
-			t.Fatalf("%s: cluster drain: %v\n%s", r.name, err, out)
-		}
-		if ended, err := a.Wait(60 * time.Second); !ended {
-			t.Fatalf("%s: drained node-a still runs after 60 s\n%s", r.name, tail(a.logText(), 40))
-		} else if err != nil {
-			t.Fatalf("%s: drained node-a exited with %v\n%s", r.name, err, tail(a.logText(), 40))
-		}
+		drain(t, r, 0)
 		return r.nodes[1]
 	})
+}
+
+// TestSpreadReplicationResumesAfterDrain: as
+// TestSpreadReplicationResumesAfterTakeover, with the node serving the
+// replicated file system drained (`regionfs cluster drain`) instead of
+// killed, in the source region, then in the destination region.
+func TestSpreadReplicationResumesAfterDrain(t *testing.T) {
+	replicationAcrossHandovers(t, true, func(t *testing.T, r *replRegion, fs string) *node {
+		t.Helper()
+		i := servingNode(t, r, fs)
+		t.Logf("%s: draining %s, which serves %s", r.name, r.nodes[i].name, fs)
+		drain(t, r, i)
+		return r.nodes[1-i]
+	})
+}
+
+// drain drains node i of r and waits until it stopped cleanly.
+func drain(t *testing.T, r *replRegion, i int) {
+	t.Helper()
+	a := r.nodes[i]
+	if out, err := exec.Command(a.Args[0], "cluster", "drain", "--config", a.cfg).CombinedOutput(); err != nil {
+		t.Fatalf("%s: cluster drain: %v\n%s", r.name, err, out)
+	}
+	if ended, err := a.Wait(60 * time.Second); !ended {
+		t.Fatalf("%s: drained %s still runs after 60 s\n%s", r.name, a.name, tail(a.logText(), 40))
+	} else if err != nil {
+		t.Fatalf("%s: drained %s exited with %v\n%s", r.name, a.name, err, tail(a.logText(), 40))
+	}
 }
 
 // replicationAcrossHandovers runs a replication from us-east-1 to
