@@ -135,5 +135,8 @@ func (s *GaneshaServer) Start(ctx context.Context, dir string) error {
 // Stop stops the server.
 func (s *GaneshaServer) Stop() error { return StopProcess(s.cmd) }
 
+// PID is the running ganesha.nfsd's process id.
+func (s *GaneshaServer) PID() int { return s.cmd.Process.Pid }
+
 // Export is the exported directory (its MOUNT path).
 func (s *GaneshaServer) Export() string { return s.Exports[0].Path }
