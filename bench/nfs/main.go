@@ -44,6 +44,9 @@ type config struct {
 	// read workload; readsOnly skips the create and latency workloads.
 	streams   int
 	readsOnly bool
+	// cacheWrites runs regionfs with --cache-writes and a 1.5 GiB block
+	// cache.
+	cacheWrites bool
 }
 
 func main() {
@@ -59,6 +62,7 @@ func main() {
 	flag.BoolVar(&c.createsOnly, "creates-only", false, "run only the create workloads")
 	flag.IntVar(&c.streams, "streams", 4, "concurrent nfs-cp readers of the parallel read workload (each its own file of -bytes/streams)")
 	flag.BoolVar(&c.readsOnly, "reads-only", false, "run only the sequential write and read workloads")
+	flag.BoolVar(&c.cacheWrites, "cache-writes", false, "run regionfs with --cache-writes and a 1.5 GiB block cache")
 	flag.Parse()
 	switch *stable {
 	case "unstable":
@@ -157,7 +161,7 @@ func run(c config) error {
 		return err
 	}
 	defer rb.Stop()
-	servers := []server{&regionfsServer{bin: bin}, &ganeshaServer{}}
+	servers := []server{&regionfsServer{bin: bin, cacheWrites: c.cacheWrites}, &ganeshaServer{}}
 	results := map[string][]result{}
 	ctx := context.Background()
 	for r := range c.runs {
@@ -556,10 +560,11 @@ func fileSum(path string) ([32]byte, error) {
 
 // regionfsServer runs `regionfs nfs serve` on a fresh data directory.
 type regionfsServer struct {
-	bin  string
-	cmd  *exec.Cmd
-	addr string
-	log  *os.File
+	bin         string
+	cacheWrites bool
+	cmd         *exec.Cmd
+	addr        string
+	log         *os.File
 }
 
 func (r *regionfsServer) name() string { return "regionfs" }
@@ -573,7 +578,11 @@ func (r *regionfsServer) start(ctx context.Context, dir string) error {
 	if r.log, err = os.Create(filepath.Join(dir, "server.log")); err != nil {
 		return err
 	}
-	r.cmd = exec.Command(r.bin, "nfs", "serve", "--data-dir", filepath.Join(dir, "data"), "--listen", r.addr, "--log-level", "warn")
+	args := []string{"nfs", "serve", "--data-dir", filepath.Join(dir, "data"), "--listen", r.addr, "--log-level", "warn"}
+	if r.cacheWrites {
+		args = append(args, "--cache-writes", "--block-cache-bytes", fmt.Sprint(3<<29))
+	}
+	r.cmd = exec.Command(r.bin, args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		return err

@@ -31,8 +31,9 @@ func newNFSCmd() *cobra.Command {
 	}
 	var (
 		dataDir, listen, fsName, exportPath, logLevel, tlsDir string
-		readOnly, rootSquash                                  bool
+		readOnly, rootSquash, cacheWrites                     bool
 		blockSize                                             int
+		blockCache                                            int64
 	)
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -55,6 +56,7 @@ It runs until SIGINT or SIGTERM, then makes every buffered write durable.`,
 			return runNFSServe(cmd.Context(), log, nfsServeConfig{
 				dataDir: dataDir, listen: listen, fsName: fsName, exportPath: exportPath,
 				readOnly: readOnly, rootSquash: rootSquash, blockSize: blockSize, tlsDir: tlsDir,
+				blockCache: blockCache, cacheWrites: cacheWrites,
 			}, cmd.OutOrStdout())
 		},
 	}
@@ -66,6 +68,8 @@ It runs until SIGINT or SIGTERM, then makes every buffered write durable.`,
 	f.BoolVar(&readOnly, "read-only", false, "refuse every change with NFS3ERR_ROFS")
 	f.BoolVar(&rootSquash, "root-squash", false, "map uid/gid 0 to 65534")
 	f.IntVar(&blockSize, "block-size", 0, "block size of a new file system (default 1 MiB)")
+	f.Int64Var(&blockCache, "block-cache-bytes", 0, "bytes of verified blocks kept in memory (default 64 MiB)")
+	f.BoolVar(&cacheWrites, "cache-writes", false, "keep the blocks writes store in the block cache, so that reading them back soon costs no block read")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsDir, "tls-dir", "", "offer NFS over TLS with a certificate for the --listen address from the CA kept in this directory (created when missing; clients trust DIR/ca.pem)")
 	_ = serve.MarkFlagRequired("data-dir")
@@ -75,8 +79,9 @@ It runs until SIGINT or SIGTERM, then makes every buffered write durable.`,
 
 type nfsServeConfig struct {
 	dataDir, listen, fsName, exportPath, tlsDir string
-	readOnly, rootSquash                        bool
+	readOnly, rootSquash, cacheWrites           bool
 	blockSize                                   int
+	blockCache                                  int64
 }
 
 func runNFSServe(ctx context.Context, log *slog.Logger, c nfsServeConfig, out interface{ Write([]byte) (int, error) }) (err error) {
@@ -97,7 +102,7 @@ func runNFSServe(ctx context.Context, log *slog.Logger, c nfsServeConfig, out in
 		return err
 	}
 	e, err := engine.Open(ctx, engine.Options{
-		KV: store, Disk: d, Logger: log,
+		KV: store, Disk: d, Logger: log, BlockCacheBytes: c.blockCache, CacheWrites: c.cacheWrites,
 		OnFatal: func(err error) {
 			log.Error("fatal storage error, exiting", "err", err)
 			os.Exit(2)

@@ -288,11 +288,11 @@ func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 
 // prepareBlocks hashes and stores the blocks that data covers entirely.
 // They stay in flight (safe from collection) until the write commits.
-// Each is also put in the block cache: its id is the hash of these very
-// bytes, so they are verified plaintext, and a file is often read back
-// soon after it is written (by a replication shipping it, by a build or a
-// copy), which then costs no block file read and no verification; owned
-// says that data is the engine's, cached without a copy.
+// With Options.CacheWrites, or while a replication ships the file system
+// (it reads them back soon), each is also put in the block cache: its id
+// is the hash of these very bytes, so they are verified plaintext, and
+// reading them back then costs no block file read and no verification;
+// owned says that data is the engine's, cached without a copy.
 func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte, owned bool) (map[uint64]precomputed, []blocks.ID, error) {
 	g := fs.Geometry()
 	bs := g.BlockSize
@@ -319,19 +319,24 @@ func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte, owned 
 			}
 			return nil, nil, blockWriteErr(err)
 		}
-		if !owned {
-			piece = bytes.Clone(piece)
+		if fs.e.opts.CacheWrites || fs.shipping() {
+			if !owned {
+				piece = bytes.Clone(piece)
+			}
+			d.cache.put(d.id, id, piece)
 		}
-		d.cache.put(d.id, id, piece)
 		pre[idx] = precomputed{id: id}
 	}
 	return pre, inflight, nil
 }
 
+// shipping reports whether a replication ships this file system, so that
+// freshly written blocks are worth caching (it reads them back soon).
+func (fs *FS) shipping() bool { return fs.shippers.Load() > 0 }
+
 // ShipWrites tells the file system that a replication ships it (on) or no
-// longer does (off). The plaintext of newly written blocks is kept in the
-// block cache whether or not one does (prepareBlocks); the count is kept
-// for the replication's calls.
+// longer does (off): while one does, the plaintext of newly written blocks
+// is kept in the block cache for it.
 func (rep *Replica) ShipWrites(on bool) {
 	fs := rep.fs
 	if on {

@@ -26,12 +26,12 @@ func blockData() []byte {
 }
 
 // TestReadCorruptBlock: the engine caches the verified plaintext of the
-// blocks it writes and reads, and a damaged block file is still found.
-// Written through NFS (UNSTABLE + COMMIT), a block is served from the
-// cache even after its file was damaged (the cache holds the bytes whose
-// hash is the block's id, not the file); after a restart (cold cache)
-// every READ verifies the file and fails with NFS3ERR_IO, and the failed
-// block is not cached.
+// blocks it reads, and a damaged block file is still found. Read once
+// through NFS (verified, cached), a block is served from the cache even
+// after its file was damaged (the cache holds the bytes whose hash is the
+// block's id, not the file); after a restart (cold cache) every READ
+// verifies the file and fails with NFS3ERR_IO, and the failed block is
+// not cached.
 func TestReadCorruptBlock(t *testing.T) {
 	dir := t.TempDir()
 	f := newFixture(t, envOpt{dir: dir})
@@ -47,9 +47,12 @@ func TestReadCorruptBlock(t *testing.T) {
 	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
 		t.Fatal(err)
 	}
+	if rd, err := f.c.Read(f.ctx, fh, 0, 1<<20); err != nil || !bytes.Equal(rd.Data, data) {
+		t.Fatalf("first read: %d bytes, %v", len(rd.Data), err)
+	}
 	corruptBlockFile(t, filepath.Join(dir, "blocks"))
 
-	// Warm: the writer's verified bytes, not the damaged file.
+	// Warm: the verified bytes of the first read, not the damaged file.
 	rd, err := f.c.Read(f.ctx, fh, 0, 1<<20)
 	if err != nil || !bytes.Equal(rd.Data, data) {
 		t.Fatalf("warm read: %d bytes, %v", len(rd.Data), err)

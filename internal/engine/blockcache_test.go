@@ -1,21 +1,10 @@
 package engine
 
 import (
-	"runtime"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 )
-
-func TestDefaultBlockCacheBytes(t *testing.T) {
-	n := DefaultBlockCacheBytes()
-	if n < minBlockCacheBytes || n > maxBlockCacheBytes {
-		t.Fatalf("default block cache %d bytes, want within [%d, %d]", n, minBlockCacheBytes, maxBlockCacheBytes)
-	}
-	if runtime.GOOS == "linux" && physicalMemory() <= 0 {
-		t.Fatal("MemTotal not read from /proc/meminfo")
-	}
-}
 
 // TestBlockCacheKeys: the engine's one cache keeps the blocks of each
 // domain apart, evicts the least recently used beyond its bound and
