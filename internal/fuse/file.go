@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
@@ -76,6 +78,51 @@ type chunk struct {
 	done chan struct{}
 	data []byte
 	err  error
+	// refs counts the holders of the chunk: the readahead map, the fetch
+	// in progress, and each Read whose reply to the kernel uses data.
+	// The last one gives the reply's storage (own) back to the session.
+	refs atomic.Int32
+	own  []byte
+	sess *client.Session
+}
+
+func (c *chunk) ref() { c.refs.Add(1) }
+
+func (c *chunk) unref() {
+	if c.refs.Add(-1) == 0 && c.own != nil {
+		c.sess.Recycle(c.own)
+		c.own, c.data = nil, nil
+	}
+}
+
+// dropChunksLocked forgets the readahead chunks (all of them, or those
+// before idx when idx >= 0).
+func (n *node) dropChunksLocked(idx int64) {
+	for i, c := range n.ra.chunks {
+		if idx < 0 || i < idx {
+			delete(n.ra.chunks, i)
+			c.unref()
+		}
+	}
+}
+
+// chunkResult is a Read's reply made of a chunk's data; go-fuse calls
+// Done once the kernel has it (Slices makes go-fuse write it before
+// Done: with splice off, a plain ReadResult's Done comes before the
+// write).
+type chunkResult struct {
+	c    *chunk
+	data []byte
+}
+
+func (r *chunkResult) Bytes([]byte) ([]byte, gofuse.Status) { return r.data, gofuse.OK }
+func (r *chunkResult) Size() int                            { return len(r.data) }
+func (r *chunkResult) Slices() ([][]byte, gofuse.Status)    { return [][]byte{r.data}, gofuse.OK }
+func (r *chunkResult) Done() {
+	if r.c != nil {
+		r.c.unref()
+		r.c = nil
+	}
 }
 
 func (n *node) wLocked() *wstate {
@@ -110,7 +157,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	n.mu.Lock()
 	keep := n.hasSeen && n.seen == ca && flags&syscall.O_TRUNC == 0
 	if !keep {
-		n.ra.chunks = nil
+		n.dropChunksLocked(-1)
 	}
 	n.seen, n.hasSeen = ca, true
 	n.opens++
@@ -149,7 +196,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		n.mu.Lock()
 	}
 	w.auth = handleAuth(f, n, ctx)
-	n.ra.chunks = nil
+	n.dropChunksLocked(-1)
 	if !w.dirty() {
 		w.size = 0 // the server's size is current
 	}
@@ -548,7 +595,7 @@ func (n *node) adjustLocked(a *gofuse.Attr) {
 func (n *node) truncated(size uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.ra.chunks = nil
+	n.dropChunksLocked(-1)
 	w := &n.w
 	kept := w.sent[:0]
 	w.sentBytes = 0
@@ -628,11 +675,7 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	if n.ra.chunks == nil {
 		n.ra.chunks = map[int64]*chunk{}
 	}
-	for i := range n.ra.chunks {
-		if i < idx {
-			delete(n.ra.chunks, i)
-		}
-	}
+	n.dropChunksLocked(idx)
 	for i := idx; i <= idx+int64(n.f.o.ReadAhead); i++ {
 		if _, ok := n.ra.chunks[i]; !ok {
 			n.ra.chunks[i] = n.fetch(auth, i*io, int(io))
@@ -643,18 +686,27 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 		want = append(want, n.ra.chunks[idx+1])
 	}
 	n.ra.next = off + int64(len(dest))
+	for _, c := range want {
+		c.ref()
+	}
 	n.mu.Unlock()
 	if len(want) == 1 {
 		// Within one chunk: its data goes to the kernel as is (a chunk
-		// is never changed once fetched).
+		// is never changed once fetched), the chunk held until it went.
 		c := want[0]
 		if e := n.awaitChunk(ctx, c); e != 0 {
+			c.unref()
 			return nil, e
 		}
 		start := min(off-idx*io, int64(len(c.data)))
 		end := min(start+int64(len(dest)), int64(len(c.data)))
-		return gofuse.ReadResultData(c.data[start:end]), 0
+		return &chunkResult{c: c, data: c.data[start:end]}, 0
 	}
+	defer func() {
+		for _, c := range want {
+			c.unref()
+		}
+	}()
 	nr := 0
 	for i, c := range want {
 		if e := n.awaitChunk(ctx, c); e != 0 {
@@ -674,14 +726,17 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 
 // fetch reads one readahead chunk in the background.
 func (n *node) fetch(auth rpc.OpaqueAuth, off int64, size int) *chunk {
-	c := &chunk{done: make(chan struct{})}
+	c := &chunk{done: make(chan struct{}), sess: n.f.sess}
+	c.refs.Store(2) // the readahead map's, and this fetch's
 	go func() {
+		defer c.unref()
 		defer close(c.done)
 		// One READ answers it mostly: its reply's data is the chunk
 		// (no copy); a short reply is completed by more READs.
 		res, err := n.f.sess.Client(auth).Read(context.Background(), n.fh, uint64(off), uint32(size))
 		if err != nil || res.EOF || len(res.Data) == 0 || len(res.Data) >= size {
 			if err == nil {
+				c.own = res.Data
 				res.Data = res.Data[:min(len(res.Data), size)]
 			}
 			c.data, c.err = res.Data, err
@@ -689,6 +744,7 @@ func (n *node) fetch(auth rpc.OpaqueAuth, off int64, size int) *chunk {
 		}
 		buf := make([]byte, size)
 		got := copy(buf, res.Data)
+		n.f.sess.Recycle(res.Data)
 		nr, err := n.readAt(context.Background(), auth, buf[got:], off+int64(got))
 		c.data, c.err = buf[:got+nr], err
 	}()
@@ -806,7 +862,7 @@ func (n *node) awaitChunk(ctx context.Context, c *chunk) syscall.Errno {
 	}
 	if c.err != nil {
 		n.mu.Lock()
-		n.ra.chunks = nil
+		n.dropChunksLocked(-1)
 		n.mu.Unlock()
 		return errno(c.err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,8 @@ type Conn struct {
 	wait map[uint32]chan reply
 	err  error // why the connection ended
 	done chan struct{}
+	// bufs, when set, gives large replies their buffers.
+	bufs atomic.Pointer[Buffers]
 }
 
 type reply struct {
@@ -58,6 +61,10 @@ func NewConn(nc net.Conn) *Conn {
 	return c
 }
 
+// UseBuffers makes large replies come in buffers of b (handed back
+// with b.Put once their data is no longer needed).
+func (c *Conn) UseBuffers(b *Buffers) { c.bufs.Store(b) }
+
 // Close closes the connection and waits for its reader.
 func (c *Conn) Close() error {
 	err := c.nc.Close()
@@ -69,7 +76,13 @@ func (c *Conn) read() {
 	defer close(c.done)
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		rec, err := rpc.ReadRecord(br, nil, MaxRecordBytes)
+		var buf []byte
+		if b := c.bufs.Load(); b != nil {
+			if h, err := br.Peek(4); err == nil && int(binary.BigEndian.Uint32(h)&^(1<<31)) >= recycleMin {
+				buf = b.get()
+			}
+		}
+		rec, err := rpc.ReadRecord(br, buf, MaxRecordBytes)
 		if err != nil {
 			c.fail(err)
 			return

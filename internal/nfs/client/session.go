@@ -60,6 +60,7 @@ type Session struct {
 	lastDial error
 
 	calls [proto.NumProcs]callStat // NFS calls made, by procedure
+	bufs  *Buffers
 }
 
 type callStat struct{ n, ns atomic.Uint64 }
@@ -89,7 +90,15 @@ func NewSession(o SessionOptions) *Session {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Session{o: o}
+	return &Session{o: o, bufs: NewBuffers()}
+}
+
+// Recycle gives back the storage of a READ reply's data (ReadRes.Data)
+// once nothing refers to it any more; later large replies reuse it.
+func (s *Session) Recycle(data []byte) {
+	if s != nil {
+		s.bufs.Put(data)
+	}
 }
 
 // Connect makes sure the session has a connection (one attempt).
@@ -168,6 +177,7 @@ func (s *Session) conn(ctx context.Context, retry bool) (*Conn, error) {
 				d.Conn.Close()
 				return nil, ErrSessionClosed
 			}
+			d.Conn.UseBuffers(s.bufs)
 			s.cur, s.addr = d.Conn, d.Addr
 			if d.Switched {
 				s.epoch++
