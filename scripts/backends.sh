@@ -169,9 +169,14 @@ EOF
     # One process: master, volume server, filer and S3 gateway, all on
     # loopback.
     # -logdir: weed's own log files go beside its data, not into /tmp.
-    printf '%s\n' -logdir="$DIR/s3" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/s3/data" \
+    # master.toml: a bucket is a collection, and the master grows each
+    # collection by 7 volumes at once by default: -volume.max volumes
+    # allowed ~40 buckets, fewer than a full test run makes. Grow by 2,
+    # allow 2000 (a volume is two small files until it is written).
+    printf '[master.volume_growth]\ncopy_1 = 2\n' >"$DIR/s3/master.toml"
+    printf '%s\n' -logdir="$DIR/s3" -config_dir="$DIR/s3" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$DIR/s3/data" \
       -master.port="$mport" -master.port.grpc="$mgrpc" \
-      -volume.port="$vport" -volume.port.grpc="$vgrpc" -volume.max=300 -master.volumeSizeLimitMB=256 \
+      -volume.port="$vport" -volume.port.grpc="$vgrpc" -volume.max=2000 -master.volumeSizeLimitMB=256 \
       -filer -filer.port="$fport" -filer.port.grpc="$fgrpc" \
       -s3 -s3.port="$port" -s3.port.grpc="$sgrpc" -s3.config="$DIR/s3/identities.json" >"$DIR/s3/args"
   fi
