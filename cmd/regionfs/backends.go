@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/regionfs/regionfs/internal/cluster"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/blocks/s3blocks"
@@ -25,9 +26,9 @@ import (
 // PostgreSQL the node first becomes the region's owner (it waits as a
 // standby while another node is), and every commit is fenced by the
 // ownership lease; onLost ends the process when the lease is lost.
-func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onLost func(error), guard *space.Guard) (kv.Store, *regionLease, error) {
+func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onLost func(error), guard *space.Guard) (kv.Store, *cluster.RegionLease, error) {
 	if cfg.Metadata != "" {
-		name := leaseName(cfg.Region)
+		name := cluster.RegionLeaseName(cfg.Region)
 		s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, CreateDatabase: true, Logger: log,
 			FenceKey: func([]byte) string { return name }})
 		if err != nil {
@@ -36,7 +37,7 @@ func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cac
 		cc := s.Pool().Config().ConnConfig
 		log.Info("metadata in PostgreSQL", "database", cc.Database, "host", cc.Host, "node", cfg.Cluster.Node)
 		host, _ := os.Hostname()
-		l, err := acquireRegionLease(ctx, s, cfg.Region, cfg.Cluster.Node, host, cfg.Cluster.Lease, log, onLost)
+		l, err := cluster.AcquireRegionLease(ctx, s, cfg.Region, cfg.Cluster.Node, host, cfg.Cluster.Lease, log, onLost)
 		if err != nil {
 			s.Close()
 			return nil, nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/regionfs/regionfs/internal/cluster"
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 )
@@ -66,13 +67,13 @@ func printNodes(ctx context.Context, out io.Writer, s *pgkv.Store, cfg *config.C
 	if err != nil {
 		return err
 	}
-	leases, err := s.Leases(ctx, leaseName(cfg.Region))
+	leases, err := s.Leases(ctx, cluster.RegionLeaseName(cfg.Region))
 	if err != nil {
 		return err
 	}
 	owner := ""
 	for _, l := range leases {
-		if l.Name == leaseName(cfg.Region) && !l.Expired {
+		if l.Name == cluster.RegionLeaseName(cfg.Region) && !l.Expired {
 			owner = l.Holder
 		}
 	}

@@ -49,7 +49,7 @@ type node struct {
 	log   *slog.Logger // every line with region=<name> (regionLogger)
 	reg   *prometheus.Registry
 	store kv.Store
-	lease *regionLease // nil with the embedded store
+	lease *cluster.RegionLease // nil with the embedded store
 	// spread holds this node's share of the region's file systems
 	// (cluster.spread); ctargets are the mount targets that follow them.
 	spread      *cluster.Manager
@@ -103,7 +103,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	// first, and waits for the region's lease (the API, the control plane)
 	// in open.
 	var store kv.Store
-	var lease *regionLease
+	var lease *cluster.RegionLease
 	if cfg.Metadata != "" && !cfg.Cluster.Spread {
 		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal, nil); err != nil {
 			return nil, err
@@ -115,7 +115,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	}
 	if err != nil {
 		if lease != nil {
-			lease.release(context.WithoutCancel(ctx))
+			lease.Release(context.WithoutCancel(ctx))
 		}
 		if store != nil {
 			store.Close()
@@ -261,7 +261,7 @@ func (n *node) leaseValid() func(uint64) bool {
 	if n.lease == nil {
 		return nil
 	}
-	return func(uint64) bool { return n.lease.valid() }
+	return func(uint64) bool { return n.lease.Valid() }
 }
 
 // startAPI starts serving the region's API; it fails when the address
@@ -386,7 +386,7 @@ func (n *node) closeStorage() error {
 	}
 	if n.lease != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, n.lease.release(ctx))
+		errs = append(errs, n.lease.Release(ctx))
 		cancel()
 		n.lease = nil
 	}
@@ -419,7 +419,7 @@ func (n *node) serveUntilDone(ctx context.Context, ready func() (stopping func()
 	}
 	var drained <-chan struct{}
 	if n.lease != nil {
-		drained = n.lease.drained
+		drained = n.lease.Drained()
 	}
 	select {
 	case <-ctx.Done():

@@ -39,7 +39,7 @@ func (n *node) openSpread(ctx context.Context) error {
 	cfg := n.cfg
 	var m *cluster.Manager
 	s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, CreateDatabase: true, Logger: n.log,
-		FenceKey: cluster.FenceKey(func() *engine.Engine { return m.Engine() }, leaseName(cfg.Region))})
+		FenceKey: cluster.FenceKey(func() *engine.Engine { return m.Engine() }, cluster.RegionLeaseName(cfg.Region))})
 	if err != nil {
 		return fmt.Errorf("metadata store (PostgreSQL): %w", err)
 	}
@@ -53,7 +53,7 @@ func (n *node) openSpread(ctx context.Context) error {
 	// free again: it died first).
 	waited := false
 	for {
-		_, ok, err := s.Acquire(ctx, leaseName(cfg.Region), cfg.Cluster.Node, cfg.Cluster.Lease)
+		_, ok, err := s.Acquire(ctx, cluster.RegionLeaseName(cfg.Region), cfg.Cluster.Node, cfg.Cluster.Lease)
 		if err != nil {
 			s.Close()
 			return err
@@ -191,7 +191,7 @@ func (n *node) startSpread(ctx context.Context, onFatal func(error)) error {
 		}
 	}()
 	host, _ := os.Hostname()
-	l, err := acquireRegionLease(ctx, n.spreadStore, cfg.Region, cfg.Cluster.Node, host, cfg.Cluster.Lease, n.log, onFatal)
+	l, err := cluster.AcquireRegionLease(ctx, n.spreadStore, cfg.Region, cfg.Cluster.Node, host, cfg.Cluster.Lease, n.log, onFatal)
 	if err != nil {
 		return err
 	}

@@ -48,4 +48,9 @@
 // domain's blocks only while Valid reports that the lease has surely not
 // run out (the send time of its last renewal plus the lease time, less a
 // tenth for clock rate differences).
+//
+// Without spreading, a region is owned by one node at a time: RegionLease
+// is that ownership (a standby waits in AcquireRegionLease, the owner
+// renews it, is fenced by its token, and hands it over when drained or
+// stopped). With spreading, the holder of the same lease is the leader.
 package cluster

@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 )
 
-// regionLease is a node's ownership of its region in a shared PostgreSQL
+// RegionLease is a node's ownership of its region in a shared PostgreSQL
 // metadata store: acquired before anything is written (a standby waits
 // here), renewed every third of its duration, fenced into every commit,
 // and released on a clean stop so a standby takes over at once.
@@ -28,9 +28,14 @@ import (
 // Nodes announce themselves in the database and send a heartbeat with
 // every poll (standby) or renewal (owner). A node drained with `regionfs
 // cluster drain` takes no region over; when it owns the region and
-// another node that is not draining is alive, it closes drained so that
+// another node that is not draining is alive, it closes Drained so that
 // the node stops cleanly and hands the region over.
-type regionLease struct {
+//
+// The region's lease is the active/standby mode's unit of ownership (and,
+// with cluster.spread, the leader's, which runs the region's API, control
+// plane and replication endpoint); the domain leases of Manager fence the
+// file systems.
+type RegionLease struct {
 	store   *pgkv.Store
 	name    string
 	holder  string
@@ -52,18 +57,20 @@ type regionLease struct {
 	until atomic.Int64
 }
 
-// valid reports whether the lease surely has not run out.
-func (l *regionLease) valid() bool { return time.Now().UnixNano() < l.until.Load() }
+// Valid reports whether the lease surely has not run out.
+func (l *RegionLease) Valid() bool { return time.Now().UnixNano() < l.until.Load() }
 
 // granted records a grant or renewal whose request was sent at sent.
-func (l *regionLease) granted(sent time.Time) { l.until.Store(sent.Add(l.ttl - l.ttl/10).UnixNano()) }
+func (l *RegionLease) granted(sent time.Time) { l.until.Store(sent.Add(l.ttl - l.ttl/10).UnixNano()) }
 
-func leaseName(region string) string { return "region/" + region }
+// RegionLeaseName is the name of region's lease in pgkv's leases table.
+func RegionLeaseName(region string) string { return "region/" + region }
 
-// acquireRegionLease waits until this node owns the region (ctx ends the
-// wait), then renews it in the background.
-func acquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder, addr string, ttl time.Duration, log *slog.Logger, onLost func(error)) (*regionLease, error) {
-	l := &regionLease{store: s, name: leaseName(region), holder: holder, ttl: ttl, log: log, onLost: onLost,
+// AcquireRegionLease waits until this node (holder, reachable at addr)
+// owns the region (ctx ends the wait), then renews it in the background
+// until Release; onLost is called when another node took it over.
+func AcquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder, addr string, ttl time.Duration, log *slog.Logger, onLost func(error)) (*RegionLease, error) {
+	l := &RegionLease{store: s, name: RegionLeaseName(region), holder: holder, ttl: ttl, log: log, onLost: onLost,
 		stop: make(chan struct{}), stopped: make(chan struct{}), drained: make(chan struct{})}
 	if err := s.Announce(ctx, holder, addr); err != nil {
 		return nil, err
@@ -121,7 +128,7 @@ func acquireRegionLease(ctx context.Context, s *pgkv.Store, region, holder, addr
 }
 
 // renew keeps the lease, from the send time of the last grant.
-func (l *regionLease) renew(last time.Time) {
+func (l *RegionLease) renew(last time.Time) {
 	defer close(l.stopped)
 	every := l.ttl / 3
 	for {
@@ -152,7 +159,7 @@ func (l *regionLease) renew(last time.Time) {
 				return
 			}
 			switch {
-			case !l.valid() && !ranOut:
+			case !l.Valid() && !ranOut:
 				ranOut = true
 				l.log.Error("region lease ran out unrenewed: blocks are not deleted until it is renewed, and commits are refused if another node takes the region over; retrying",
 					"lease", l.name, "err", err)
@@ -172,7 +179,7 @@ func (l *regionLease) renew(last time.Time) {
 // checkDrain sends the node's heartbeat and, when the node is drained and
 // another node that is not is alive to take the region over, closes
 // l.drained (once).
-func (l *regionLease) checkDrain() {
+func (l *RegionLease) checkDrain() {
 	select {
 	case <-l.drained:
 		return
@@ -210,8 +217,12 @@ func (l *regionLease) checkDrain() {
 	}
 }
 
-// release stops renewing and hands the region over.
-func (l *regionLease) release(ctx context.Context) error {
+// Drained is closed when this node, drained, is to stop and hand the
+// region over to the live node found.
+func (l *RegionLease) Drained() <-chan struct{} { return l.drained }
+
+// Release stops renewing and hands the region over.
+func (l *RegionLease) Release(ctx context.Context) error {
 	select {
 	case <-l.stop:
 	default:
