@@ -52,6 +52,12 @@ func TestAutoFailoverCommand(t *testing.T) {
 	if el := time.Since(down); el < 2*time.Second {
 		t.Fatalf("promoted %s after the outage, before the policy's 2s", el)
 	}
+	// The replica is writable a moment before the failover is done (its
+	// protection set, its configuration replaced by a tombstone, the
+	// failover recorded): wait for the record.
+	testkit.WaitFor(t, "the automatic failover to be recorded", 30*time.Second, func() bool {
+		return len(p.b.repl.mgr.AutoFailovers()) > 0
+	})
 	fss, err := p.efsB.DescribeFileSystems(ctx, &efs.DescribeFileSystemsInput{FileSystemId: aws.String(dst)})
 	if err != nil || fss.FileSystems[0].FileSystemProtection.ReplicationOverwriteProtection != types.ReplicationOverwriteProtectionEnabled {
 		t.Fatalf("protection after the automatic failover: %+v %v", fss, err)
