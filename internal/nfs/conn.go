@@ -34,10 +34,8 @@ type conn struct {
 	rcancel context.CancelFunc
 	sem     chan struct{} // requests between reading and replying
 	reqWG   sync.WaitGroup
-	// work hands a request to an idle worker of this connection (see
-	// dispatch); workerWG counts the workers.
-	work     chan func()
-	workerWG sync.WaitGroup
+	// workers run the requests; they end when the reader stops.
+	workers workers
 	// request and reply are this connection's shares (the server's
 	// budgets bound all connections together).
 	request, reply *Budget
@@ -67,9 +65,10 @@ func putBuf(b *[]byte) {
 }
 
 func (s *Server) startConn(ctx context.Context, nc net.Conn) {
-	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn), work: make(chan func()),
+	c := &conn{s: s, nc: nc, out: nc, ctx: ctx, sem: make(chan struct{}, s.o.MaxInflightPerConn),
 		request: NewBudget(s.o.MaxConnRequestBytes), reply: NewBudget(s.o.MaxConnReplyBytes)}
 	c.rctx, c.rcancel = context.WithCancel(ctx)
+	c.workers.init(c.rctx.Done())
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
 	c.local, _ = netip.ParseAddrPort(nc.LocalAddr().String())
 	s.mu.Lock()
@@ -105,7 +104,7 @@ func (c *conn) serve() {
 	defer func() {
 		c.rcancel()
 		c.reqWG.Wait()
-		c.workerWG.Wait()
+		c.workers.wait()
 		c.nc.Close()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
@@ -174,7 +173,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.reqWG.Add(1)
-		c.dispatch(func() {
+		c.workers.run(func() {
 			defer c.reqWG.Done()
 			out := c.handle(rec.data)
 			// The arguments and the processing slot are not needed
@@ -188,44 +187,6 @@ func (c *conn) serve() {
 			c.returnReply(grant)
 			<-c.sem
 		})
-	}
-}
-
-// workerIdle is how long a request worker waits for the next request of
-// its connection before it ends.
-const workerIdle = 5 * time.Second
-
-// dispatch runs f on an idle worker of the connection, or on a new one.
-// Workers are kept for the next requests instead of one goroutine per
-// request: a request's goroutine grows its stack to the depth of the
-// engine's and Pebble's calls, and a new goroutine copied its stack
-// (runtime.newstack/copystack) on every request, 5 % of the server's CPU
-// in the create probe of issue 16.
-func (c *conn) dispatch(f func()) {
-	select {
-	case c.work <- f:
-	default:
-		c.workerWG.Add(1)
-		go c.worker(f)
-	}
-}
-
-// worker runs f, then the requests handed to it, until it has been idle
-// for workerIdle or the connection stops reading.
-func (c *conn) worker(f func()) {
-	defer c.workerWG.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		f()
-		idle.Reset(workerIdle)
-		select {
-		case f = <-c.work:
-		case <-idle.C:
-			return
-		case <-c.rctx.Done():
-			return
-		}
 	}
 }
 

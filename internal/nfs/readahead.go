@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 )
@@ -28,12 +27,10 @@ type readahead struct {
 	lru   list.List // of *raFile, most recent first
 	bytes int64
 
-	// work hands a prefetch to an idle worker (see run); quit ends the
-	// workers (wait); wg counts them.
-	work     chan func()
+	// workers run the prefetches; closing quit (wait) ends them.
+	workers  workers
 	quit     chan struct{}
 	quitOnce sync.Once
-	wg       sync.WaitGroup
 }
 
 // Tuning.
@@ -62,7 +59,9 @@ type raChunk struct {
 }
 
 func newReadahead(s *Server) *readahead {
-	return &readahead{s: s, files: map[fileKey]*list.Element{}, work: make(chan func()), quit: make(chan struct{})}
+	ra := &readahead{s: s, files: map[fileKey]*list.Element{}, quit: make(chan struct{})}
+	ra.workers.init(ra.quit)
+	return ra
 }
 
 // read serves a READ from a prefetched chunk when one is current, or
@@ -157,7 +156,7 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64) 
 		c := &raChunk{off: at, count: count, cred: t.cred, done: make(chan struct{})}
 		f.chunks = append(f.chunks, c)
 		ra.bytes += int64(count)
-		ra.run(func() {
+		ra.workers.run(func() {
 			c.data, c.eof, c.attr, c.err = t.fs.Read(ra.s.ctx, t.cred, t.h.ino, at, count)
 			close(c.done)
 		})
@@ -184,39 +183,9 @@ func (ra *readahead) dropLocked(k fileKey) {
 	delete(ra.files, k)
 }
 
-// run runs a prefetch on an idle worker, or on a new one. Workers are
-// kept (workerIdle) instead of a goroutine per prefetch, which grew its
-// stack to the engine's and Pebble's depth every time (runtime.newstack
-// and copystack were 9 % of the server's CPU reading cached blocks).
-func (ra *readahead) run(f func()) {
-	select {
-	case ra.work <- f:
-	default:
-		ra.wg.Add(1)
-		go ra.worker(f)
-	}
-}
-
-func (ra *readahead) worker(f func()) {
-	defer ra.wg.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		f()
-		idle.Reset(workerIdle)
-		select {
-		case f = <-ra.work:
-		case <-idle.C:
-			return
-		case <-ra.quit:
-			return
-		}
-	}
-}
-
 // wait waits for the prefetches in flight and ends the workers
 // (Shutdown).
 func (ra *readahead) wait() {
 	ra.quitOnce.Do(func() { close(ra.quit) })
-	ra.wg.Wait()
+	ra.workers.wait()
 }
