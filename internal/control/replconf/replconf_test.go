@@ -318,9 +318,20 @@ func TestLossReport(t *testing.T) {
 	}
 	a.restart()
 	testkit.WaitFor(t, "fenced", 10*time.Second, func() bool { return a.protection(srcID) == control.ProtectionDisabled })
-	tomb, losses, complete, err := a.m.LossReport(ctx, srcID, 100)
-	if err != nil {
-		t.Fatal(err)
+	// The tombstone that the report reads is written just after the
+	// protection changes.
+	var (
+		tomb     replconf.Tombstone
+		losses   []engine.Change
+		complete bool
+		err2     error
+	)
+	testkit.WaitFor(t, "the loss report", 10*time.Second, func() bool {
+		tomb, losses, complete, err2 = a.m.LossReport(ctx, srcID, 100)
+		return !errors.Is(err2, control.ErrReplicationNotFound)
+	})
+	if err2 != nil {
+		t.Fatal(err2)
 	}
 	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 3 || losses[2].Paths[0] != "/lost2" || losses[0].Op != "mkdir" {
 		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
