@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // ChangeSetInput are the parameters of CreateChangeSet.
@@ -114,7 +116,7 @@ func (e *Engine) CreateChangeSet(_ context.Context, in ChangeSetInput) (string, 
 				return c.ID, s.ID, nil
 			}
 			if c.Name == in.ChangeSetName {
-				return "", "", errorf(ErrAlreadyExists, "ChangeSet [%s] already exists", in.ChangeSetName)
+				return "", "", refusal.Errorf(ErrAlreadyExists, "ChangeSet [%s] already exists", in.ChangeSetName)
 			}
 		}
 	}
@@ -141,7 +143,7 @@ func (e *Engine) CreateChangeSet(_ context.Context, in ChangeSetInput) (string, 
 	newStack := s == nil
 	if newStack {
 		if len(e.byName) >= e.o.MaxStacks {
-			return "", "", errorf(ErrLimitExceeded, "Limit for the number of stacks in this account (%d) has been reached", e.o.MaxStacks)
+			return "", "", refusal.Errorf(ErrLimitExceeded, "Limit for the number of stacks in this account (%d) has been reached", e.o.MaxStacks)
 		}
 		s = &stackRecord{ID: e.arn("stack", in.StackName), Name: in.StackName, Created: now, Status: ReviewInProgress,
 			Reason: "User Initiated", Resources: map[string]*resourceState{}, Tokens: map[string]string{}}
@@ -189,21 +191,21 @@ func (e *Engine) changeSetLocked(ref, stackName string) (*changeSetRecord, error
 		return c, nil
 	}
 	if strings.HasPrefix(ref, "arn:") {
-		return nil, errorf(ErrChangeSetNotFound, "ChangeSet [%s] does not exist", clip(ref))
+		return nil, refusal.Errorf(ErrChangeSetNotFound, "ChangeSet [%s] does not exist", clip(ref))
 	}
 	if stackName == "" {
 		return nil, validation("StackName must be specified if ChangeSetName is not specified as an ARN.")
 	}
 	s, err := e.lookupLocked(stackName)
 	if err != nil {
-		return nil, errorf(ErrChangeSetNotFound, "ChangeSet [%s] does not exist", clip(ref))
+		return nil, refusal.Errorf(ErrChangeSetNotFound, "ChangeSet [%s] does not exist", clip(ref))
 	}
 	for _, c := range e.changeSets {
 		if c.StackID == s.ID && c.Name == ref {
 			return c, nil
 		}
 	}
-	return nil, errorf(ErrChangeSetNotFound, "ChangeSet [%s] does not exist", clip(ref))
+	return nil, refusal.Errorf(ErrChangeSetNotFound, "ChangeSet [%s] does not exist", clip(ref))
 }
 
 // DescribeChangeSet describes a change set.
@@ -244,7 +246,7 @@ func (e *Engine) DeleteChangeSet(_ context.Context, ref, stackName string) error
 		return err
 	}
 	if c.ExecStatus == execInProgress {
-		return errorf(ErrInvalidChangeSetStatus, "ChangeSet [%s] cannot be deleted in its current status of [%s]", c.ID, c.ExecStatus)
+		return refusal.Errorf(ErrInvalidChangeSetStatus, "ChangeSet [%s] cannot be deleted in its current status of [%s]", c.ID, c.ExecStatus)
 	}
 	s := e.stacks[c.StackID]
 	c.Status = csDeleteComplete
@@ -277,7 +279,7 @@ func (e *Engine) ExecuteChangeSet(_ context.Context, ref, stackName, token strin
 		}
 	}
 	if c.ExecStatus != execAvailable {
-		return "", errorf(ErrInvalidChangeSetStatus, "ChangeSet [%s] cannot be executed in its current status of [%s]", c.ID, c.ExecStatus)
+		return "", refusal.Errorf(ErrInvalidChangeSetStatus, "ChangeSet [%s] cannot be executed in its current status of [%s]", c.ID, c.ExecStatus)
 	}
 	t, err := e.ValidateTemplate(c.Template)
 	if err != nil {

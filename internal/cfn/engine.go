@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/refusal"
 	"github.com/regionfs/regionfs/internal/uuid"
 )
 
@@ -329,7 +330,7 @@ func (e *Engine) CreateStack(_ context.Context, in StackInput) (string, error) {
 			return s.ID, nil
 		}
 		if s.Status != ReviewInProgress {
-			return "", errorf(ErrAlreadyExists, "Stack [%s] already exists", in.StackName)
+			return "", refusal.Errorf(ErrAlreadyExists, "Stack [%s] already exists", in.StackName)
 		}
 	}
 	t, err := e.ValidateTemplate(in.TemplateBody)
@@ -341,7 +342,7 @@ func (e *Engine) CreateStack(_ context.Context, in StackInput) (string, error) {
 		return "", err
 	}
 	if len(e.byName) >= e.o.MaxStacks {
-		return "", errorf(ErrLimitExceeded, "Limit for the number of stacks in this account (%d) has been reached", e.o.MaxStacks)
+		return "", refusal.Errorf(ErrLimitExceeded, "Limit for the number of stacks in this account (%d) has been reached", e.o.MaxStacks)
 	}
 	now := e.now()
 	s := &stackRecord{
@@ -456,7 +457,7 @@ func (e *Engine) UpdateStack(_ context.Context, in StackInput) (string, error) {
 			if k == opUpdate {
 				return s.ID, nil
 			}
-			return "", errorf(ErrTokenAlreadyExists, "The client request token %s was used for another operation on stack %s", in.ClientRequestToken, s.Name)
+			return "", refusal.Errorf(ErrTokenAlreadyExists, "The client request token %s was used for another operation on stack %s", in.ClientRequestToken, s.Name)
 		}
 	}
 	if err := updatable(s); err != nil {
@@ -538,7 +539,7 @@ func (e *Engine) DeleteStack(_ context.Context, name string, retain []string, to
 			if k == opDelete {
 				return nil
 			}
-			return errorf(ErrTokenAlreadyExists, "The client request token %s was used for another operation on stack %s", token, s.Name)
+			return refusal.Errorf(ErrTokenAlreadyExists, "The client request token %s was used for another operation on stack %s", token, s.Name)
 		}
 	}
 	switch s.Status {

@@ -39,12 +39,8 @@ var (
 // CloudFormation's public message.
 type Error = refusal.Error
 
-func errorf(kind error, format string, args ...any) *Error {
-	return refusal.Errorf(kind, format, args...)
-}
-
 func validation(format string, args ...any) *Error {
-	return errorf(ErrValidation, format, args...)
+	return refusal.Errorf(ErrValidation, format, args...)
 }
 
 // formatError is CloudFormation's "Template format error: …".

@@ -60,10 +60,6 @@ var (
 // the sentinels above and a public message.
 type Error = refusal.Error
 
-func errorf(kind error, format string, args ...any) *Error {
-	return refusal.Errorf(kind, format, args...)
-}
-
 // Time is a timestamp written as EFS writes them: epoch seconds, a JSON
 // number (with the fraction).
 type Time struct{ time.Time }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/refusal"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -243,7 +244,7 @@ type fakeReplicas struct {
 
 func (r *fakeReplicas) Destination(_ context.Context, fsID string) (Replication, error) {
 	if fsID != r.rep.FileSystemID && fsID != r.rep.SourceFileSystemID {
-		return Replication{}, errorf(ErrNotDestination, "%s is not a replication destination here.", fsID)
+		return Replication{}, refusal.Errorf(ErrNotDestination, "%s is not a replication destination here.", fsID)
 	}
 	return r.rep, nil
 }
@@ -252,7 +253,7 @@ func (r *fakeReplicas) Status(context.Context, string) (Replication, error) { re
 
 func (r *fakeReplicas) Canary(context.Context, string, string) (CanaryResult, error) {
 	if !r.reachable {
-		return CanaryResult{}, errorf(ErrSourceUnreachable, "Region %s does not answer.", r.rep.SourceRegion)
+		return CanaryResult{}, refusal.Errorf(ErrSourceUnreachable, "Region %s does not answer.", r.rep.SourceRegion)
 	}
 	now := time.Now()
 	return CanaryResult{Seq: 77, SourceTime: now, Committed: now}, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Subnet is a subnet of the region (for the default choice of the clone's
@@ -227,7 +228,7 @@ func (s *Service) Get(_ context.Context, id string) (Drill, error) {
 	defer s.mu.Unlock()
 	d, ok := s.drills[id]
 	if !ok {
-		return Drill{}, errorf(ErrDrillNotFound, "Drill '%s' does not exist in region %s.", clip(id), s.o.Region)
+		return Drill{}, refusal.Errorf(ErrDrillNotFound, "Drill '%s' does not exist in region %s.", clip(id), s.o.Region)
 	}
 	return copyDrill(d), nil
 }
@@ -271,11 +272,11 @@ func (s *Service) ReportCheck(_ context.Context, id string, r CheckResult) error
 	defer s.mu.Unlock()
 	d, ok := s.drills[id]
 	if !ok {
-		return errorf(ErrDrillNotFound, "Drill '%s' does not exist in region %s.", clip(id), s.o.Region)
+		return refusal.Errorf(ErrDrillNotFound, "Drill '%s' does not exist in region %s.", clip(id), s.o.Region)
 	}
 	ch := s.checks[id]
 	if ch == nil {
-		return errorf(ErrNotChecking, "Drill '%s' is %s; it does not wait for a check.", id, d.State)
+		return refusal.Errorf(ErrNotChecking, "Drill '%s' is %s; it does not wait for a check.", id, d.State)
 	}
 	delete(s.checks, id)
 	r.By = "client"
@@ -310,23 +311,23 @@ func clip(s string) string {
 func checkInput(in Input) error {
 	switch {
 	case in.FileSystemID == "":
-		return errorf(ErrBadRequest, "FileSystemId is required.")
+		return refusal.Errorf(ErrBadRequest, "FileSystemId is required.")
 	case len(in.FileSystemID) > 128 || !fsIDPattern.MatchString(in.FileSystemID):
-		return errorf(ErrBadRequest, "FileSystemId '%s' is not a file system id or ARN.", clip(in.FileSystemID))
+		return refusal.Errorf(ErrBadRequest, "FileSystemId '%s' is not a file system id or ARN.", clip(in.FileSystemID))
 	case in.SubnetID != "" && !subnetPattern.MatchString(in.SubnetID):
-		return errorf(ErrBadRequest, "SubnetId '%s' is not a subnet id.", clip(in.SubnetID))
+		return refusal.Errorf(ErrBadRequest, "SubnetId '%s' is not a subnet id.", clip(in.SubnetID))
 	case len(in.SecurityGroups) > 5:
-		return errorf(ErrBadRequest, "A mount target can have at most 5 security groups; %d were given.", len(in.SecurityGroups))
+		return refusal.Errorf(ErrBadRequest, "A mount target can have at most 5 security groups; %d were given.", len(in.SecurityGroups))
 	case in.Hold < 0 || in.Hold > MaxHold:
-		return errorf(ErrBadRequest, "HoldSeconds must be between 0 and %d.", int(MaxHold.Seconds()))
+		return refusal.Errorf(ErrBadRequest, "HoldSeconds must be between 0 and %d.", int(MaxHold.Seconds()))
 	case in.MaxRPO < 0 || in.MaxRTO < 0:
-		return errorf(ErrBadRequest, "Objectives must not be negative.")
+		return refusal.Errorf(ErrBadRequest, "Objectives must not be negative.")
 	case in.NotificationTopicARN != "" && (len(in.NotificationTopicARN) > 1024 || !topicARNPattern.MatchString(in.NotificationTopicARN)):
-		return errorf(ErrBadRequest, "NotificationTopicArn '%s' is not an SNS topic ARN.", clip(in.NotificationTopicARN))
+		return refusal.Errorf(ErrBadRequest, "NotificationTopicArn '%s' is not an SNS topic ARN.", clip(in.NotificationTopicARN))
 	}
 	for _, g := range in.SecurityGroups {
 		if !groupPattern.MatchString(g) {
-			return errorf(ErrBadRequest, "SecurityGroups: '%s' is not a security group id.", clip(g))
+			return refusal.Errorf(ErrBadRequest, "SecurityGroups: '%s' is not a security group id.", clip(g))
 		}
 	}
 	return nil
@@ -343,7 +344,7 @@ func (s *Service) Start(ctx context.Context, in Input) (Drill, error) {
 		return Drill{}, err
 	}
 	if !rep.Consistent {
-		return Drill{}, errorf(ErrNotReady, "Replica %s has no consistent state yet (its initial sync is not finished); a drill needs one.", rep.FileSystemID)
+		return Drill{}, refusal.Errorf(ErrNotReady, "Replica %s has no consistent state yet (its initial sync is not finished); a drill needs one.", rep.FileSystemID)
 	}
 	replica, err := s.o.Control.DescribeFileSystem(ctx, rep.FileSystemID)
 	if err != nil {
@@ -353,7 +354,7 @@ func (s *Service) Start(ctx context.Context, in Input) (Drill, error) {
 	if subnet == "" {
 		subnet = s.defaultSubnet(replica.AvailabilityZoneName)
 		if subnet == "" {
-			return Drill{}, errorf(ErrBadRequest, "Region %s has no subnet for the clone's mount target; give SubnetId.", s.o.Region)
+			return Drill{}, refusal.Errorf(ErrBadRequest, "Region %s has no subnet for the clone's mount target; give SubnetId.", s.o.Region)
 		}
 	}
 	trigger := in.Trigger
@@ -380,11 +381,11 @@ func (s *Service) Start(ctx context.Context, in Input) (Drill, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return Drill{}, errorf(ErrClosed, "Region %s is shutting down.", s.o.Region)
+		return Drill{}, refusal.Errorf(ErrClosed, "Region %s is shutting down.", s.o.Region)
 	}
 	if other, ok := s.running[rep.FileSystemID]; ok {
 		s.mu.Unlock()
-		return Drill{}, errorf(ErrInProgress, "Drill %s of %s is still running; wait for it to end.", other, rep.FileSystemID)
+		return Drill{}, refusal.Errorf(ErrInProgress, "Drill %s of %s is still running; wait for it to end.", other, rep.FileSystemID)
 	}
 	s.running[rep.FileSystemID] = d.DrillID
 	s.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Alarm states.
@@ -268,7 +269,7 @@ func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
 	now := m.o.Clock()
 	old := s.alarms[a.Name]
 	if old == nil && len(s.alarms) >= MaxAlarms {
-		return errorf(ErrLimitExceeded, "The maximum number of alarms (%d) in %s is reached.", MaxAlarms, m.o.Region)
+		return refusal.Errorf(ErrLimitExceeded, "The maximum number of alarms (%d) in %s is reached.", MaxAlarms, m.o.Region)
 	}
 	a.ConfigUpdated = now
 	summary := fmt.Sprintf("Alarm %q created", a.Name)
@@ -548,7 +549,7 @@ func decodeToken(t string) (string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(t)
 	if err != nil || len(b) == 0 {
-		return "", errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(t))
+		return "", refusal.Errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(t))
 	}
 	return string(b), nil
 }
@@ -620,7 +621,7 @@ func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
 		}
 	}
 	if len(absent) > 0 {
-		return errorf(ErrResourceNotFound, "%d alarm(s) not found: [%s]", len(absent), clip(strings.Join(absent, ", ")))
+		return refusal.Errorf(ErrResourceNotFound, "%d alarm(s) not found: [%s]", len(absent), clip(strings.Join(absent, ", ")))
 	}
 	b := m.o.KV.NewBatch()
 	defer b.Close()
@@ -696,14 +697,14 @@ func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reason
 	case len(reasonData) > 4000:
 		return invalid("The value of StateReasonData must be at most 4000 characters long.")
 	case reasonData != "" && !json.Valid([]byte(reasonData)):
-		return errorf(ErrInvalidFormat, "The StateReasonData is not valid JSON.")
+		return refusal.Errorf(ErrInvalidFormat, "The StateReasonData is not valid JSON.")
 	}
 	s := m.alarms
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.alarms[name]
 	if a == nil {
-		return errorf(ErrResourceNotFound, "Alarm %s not found", clip(name))
+		return refusal.Errorf(ErrResourceNotFound, "Alarm %s not found", clip(name))
 	}
 	return s.transitionLocked(a, state, reason, reasonData, m.o.Clock())
 }
@@ -717,13 +718,13 @@ func (m *Monitor) findAlarmARNLocked(arn string) (*Alarm, error) {
 	name, ok := strings.CutPrefix(arn, prefix)
 	if !ok || name == "" {
 		if strings.HasPrefix(arn, "arn:aws:cloudwatch:") {
-			return nil, errorf(ErrTagResourceNotFound, "The resource %s does not exist in %s.", clip(arn), m.o.Region)
+			return nil, refusal.Errorf(ErrTagResourceNotFound, "The resource %s does not exist in %s.", clip(arn), m.o.Region)
 		}
 		return nil, invalid("The value %s for parameter ResourceARN is not a CloudWatch alarm ARN.", clip(arn))
 	}
 	a := m.alarms.alarms[name]
 	if a == nil {
-		return nil, errorf(ErrTagResourceNotFound, "The resource %s does not exist.", clip(arn))
+		return nil, refusal.Errorf(ErrTagResourceNotFound, "The resource %s does not exist.", clip(arn))
 	}
 	return a, nil
 }

@@ -37,20 +37,16 @@ var (
 // API's client.
 type Error = refusal.Error
 
-func errorf(kind error, format string, args ...any) *Error {
-	return refusal.Errorf(kind, format, args...)
-}
-
 func invalid(format string, args ...any) *Error {
-	return errorf(ErrInvalidParameterValue, format, args...)
+	return refusal.Errorf(ErrInvalidParameterValue, format, args...)
 }
 
 func missing(name string) *Error {
-	return errorf(ErrMissingParameter, "The parameter %s is required.", name)
+	return refusal.Errorf(ErrMissingParameter, "The parameter %s is required.", name)
 }
 
 func combination(format string, args ...any) *Error {
-	return errorf(ErrInvalidParameterCombination, format, args...)
+	return refusal.Errorf(ErrInvalidParameterCombination, format, args...)
 }
 
 func clip(s string) string {

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"strconv"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // ListQuery is a ListMetrics request.
@@ -61,7 +63,7 @@ func (m *Monitor) ListMetrics(ctx context.Context, q ListQuery) ([]Metric, strin
 	if q.NextToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(q.NextToken)
 		if err != nil || len(b) == 0 {
-			return nil, "", errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(q.NextToken))
+			return nil, "", refusal.Errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(q.NextToken))
 		}
 		after = string(b)
 	}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // MetricStat is a metric, a period and a statistic.
@@ -331,7 +333,7 @@ func (m *Monitor) GetMetricData(ctx context.Context, q DataQuery) ([]DataResult,
 		b, err := base64.RawURLEncoding.DecodeString(q.NextToken)
 		n, perr := strconv.Atoi(string(b))
 		if err != nil || perr != nil || n <= 0 {
-			return nil, "", errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(q.NextToken))
+			return nil, "", refusal.Errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(q.NextToken))
 		}
 		offset = n
 	}

@@ -2,9 +2,9 @@ package ec2
 
 import (
 	"encoding/xml"
-	"github.com/regionfs/regionfs/internal/api/awserr"
 	"strconv"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 

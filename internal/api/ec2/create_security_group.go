@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"encoding/xml"
+
 	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 

@@ -1,6 +1,9 @@
 package ec2
 
-import "encoding/xml"
+import (
+	"encoding/xml"
+	"slices"
+)
 
 type describeAvailabilityZonesResponse struct {
 	XMLName   xml.Name   `xml:"DescribeAvailabilityZonesResponse"`
@@ -49,7 +52,7 @@ func (h *Handler) describeAvailabilityZones(p params) (any, error) {
 	}
 	var items []zoneItem
 	for _, z := range zones {
-		if len(names) > 0 && !contains(names, z.Name) || len(ids) > 0 && !contains(ids, z.ID) {
+		if len(names) > 0 && !slices.Contains(names, z.Name) || len(ids) > 0 && !slices.Contains(ids, z.ID) {
 			continue
 		}
 		it := zoneItem{ZoneName: z.Name, ZoneState: "available", RegionName: h.r.Name, ZoneID: z.ID,

@@ -1,6 +1,9 @@
 package ec2
 
-import "encoding/xml"
+import (
+	"encoding/xml"
+	"slices"
+)
 
 type describeRegionsResponse struct {
 	XMLName   xml.Name     `xml:"DescribeRegionsResponse"`
@@ -42,7 +45,7 @@ func (h *Handler) describeRegions(p params) (any, error) {
 	}
 	var items []regionItem
 	for _, r := range all {
-		if len(names) > 0 && !contains(names, r.Name) {
+		if len(names) > 0 && !slices.Contains(names, r.Name) {
 			continue
 		}
 		it := regionItem{RegionName: r.Name, RegionEndpoint: r.Endpoint, OptInStatus: "opt-in-not-required"}

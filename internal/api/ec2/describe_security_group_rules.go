@@ -2,6 +2,8 @@ package ec2
 
 import (
 	"encoding/xml"
+	"slices"
+
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
@@ -28,26 +30,20 @@ func (h *Handler) describeSecurityGroupRules(p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var items []ruleItem
-	seen := map[string]bool{}
+	var all []ruleItem
 	for _, g := range h.net.Groups() {
 		for _, r := range g.Rules {
-			if len(ids) > 0 && !contains(ids, r.ID) {
-				continue
-			}
-			it := h.ruleItem(g.ID, r)
-			ok, err := ruleMatches(it, filters)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				items = append(items, it)
-				seen[r.ID] = true
+			if len(ids) == 0 || slices.Contains(ids, r.ID) {
+				all = append(all, h.ruleItem(g.ID, r))
 			}
 		}
 	}
+	items, err := filtered(all, filters, ruleMatches)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
-		if !seen[id] {
+		if !slices.ContainsFunc(items, func(it ruleItem) bool { return it.RuleID == id }) {
 			return nil, errorf(network.ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(id))
 		}
 	}

@@ -2,9 +2,10 @@ package ec2
 
 import (
 	"encoding/xml"
-	"github.com/regionfs/regionfs/internal/api/awserr"
 	"regexp"
 	"slices"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 
 var groupIDRe = regexp.MustCompile(`^sg-[0-9a-f]{8,40}$`)
@@ -90,18 +91,12 @@ func (h *Handler) describeSecurityGroups(p params) (any, error) {
 			return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", clip(n), h.r.VPC.ID)
 		}
 	}
-	var items []groupItem
-	for _, it := range all {
-		if len(ids) > 0 && !contains(ids, it.GroupID) || len(names) > 0 && !contains(names, it.GroupName) {
-			continue
-		}
-		ok, err := groupMatches(it, filters)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			items = append(items, it)
-		}
+	all = slices.DeleteFunc(all, func(it groupItem) bool {
+		return len(ids) > 0 && !slices.Contains(ids, it.GroupID) || len(names) > 0 && !slices.Contains(names, it.GroupName)
+	})
+	items, err := filtered(all, filters, groupMatches)
+	if err != nil {
+		return nil, err
 	}
 	lo, hi, next, err := p.page(len(items))
 	if err != nil {

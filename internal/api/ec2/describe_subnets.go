@@ -2,9 +2,11 @@ package ec2
 
 import (
 	"encoding/xml"
-	"github.com/regionfs/regionfs/internal/api/awserr"
 	"regexp"
+	"slices"
 	"strconv"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 
 var subnetIDRe = regexp.MustCompile(`^subnet-[0-9a-f]{8,40}$`)
@@ -53,19 +55,15 @@ func (h *Handler) describeSubnets(p params) (any, error) {
 			return nil, errorf(awserr.ErrEC2SubnetNotFound, "The subnet ID '%s' does not exist", id)
 		}
 	}
-	var items []subnetItem
+	var all []subnetItem
 	for _, s := range h.r.Subnets {
-		if len(ids) > 0 && !contains(ids, s.ID) {
-			continue
+		if len(ids) == 0 || slices.Contains(ids, s.ID) {
+			all = append(all, h.subnetItem(s))
 		}
-		it := h.subnetItem(s)
-		ok, err := subnetMatches(it, filters)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			items = append(items, it)
-		}
+	}
+	items, err := filtered(all, filters, subnetMatches)
+	if err != nil {
+		return nil, err
 	}
 	lo, hi, next, err := p.page(len(items))
 	if err != nil {
@@ -133,13 +131,4 @@ func subnetMatches(s subnetItem, filters []filter) (bool, error) {
 		}
 		return ok, true
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -2,8 +2,9 @@ package ec2
 
 import (
 	"encoding/xml"
-	"github.com/regionfs/regionfs/internal/api/awserr"
 	"regexp"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 
 var vpcIDRe = regexp.MustCompile(`^vpc-[0-9a-f]{8,40}$`)

@@ -2,14 +2,14 @@ package ec2
 
 import (
 	"encoding/xml"
-	"github.com/regionfs/regionfs/internal/api/awserr"
-	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
@@ -159,6 +159,22 @@ func nameTags(name string) []tag {
 // matchFilters reports whether an item passes every filter: match answers
 // the filters of the item's own fields (known false for a name it does
 // not have), any other is a tag filter over tags, or invalid.
+// filtered returns the items that every filter matches (matches is the
+// item kind's matchFilters).
+func filtered[T any](items []T, filters []filter, matches func(T, []filter) (bool, error)) ([]T, error) {
+	var out []T
+	for _, it := range items {
+		ok, err := matches(it, filters)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
 func matchFilters(filters []filter, tags []tag, match func(f filter) (ok, known bool)) (bool, error) {
 	for _, f := range filters {
 		ok, known := match(f)

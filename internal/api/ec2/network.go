@@ -1,11 +1,11 @@
 package ec2
 
 import (
-	"github.com/regionfs/regionfs/internal/api/awserr"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 

@@ -1,11 +1,12 @@
 package ec2
 
 import (
-	"github.com/regionfs/regionfs/internal/api/awserr"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/regionfs/regionfs/internal/api/awserr"
 )
 
 // params are the decoded query parameters of one request.

@@ -2,9 +2,10 @@ package ec2
 
 import (
 	"encoding/xml"
-	"github.com/regionfs/regionfs/internal/api/awserr"
+	"slices"
 	"strings"
 
+	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
@@ -49,11 +50,11 @@ func (h *Handler) tags(p params, remove bool) (any, error) {
 		if len(tags) == 0 {
 			// DeleteTags without Tag removes every tag: list them first.
 			for _, g := range h.net.Groups() {
-				if contains(ids, g.ID) {
+				if slices.Contains(ids, g.ID) {
 					tags = append(tags, g.Tags...)
 				}
 				for _, r := range g.Rules {
-					if contains(ids, r.ID) {
+					if slices.Contains(ids, r.ID) {
 						tags = append(tags, r.Tags...)
 					}
 				}

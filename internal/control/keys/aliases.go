@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // Alias is an alias and its target.
@@ -19,10 +20,10 @@ type Alias struct {
 
 func checkAliasName(name string) error {
 	if len(name) < 1 || len(name) > 256 || !aliasRe.MatchString(name) {
-		return errorf(ErrValidation, "1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$", clip(name))
+		return refusal.Errorf(ErrValidation, "1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$", clip(name))
 	}
 	if strings.HasPrefix(name, "alias/aws/") {
-		return errorf(ErrInvalidAlias, "Alias must not begin with 'alias/aws/'")
+		return refusal.Errorf(ErrInvalidAlias, "Alias must not begin with 'alias/aws/'")
 	}
 	return nil
 }
@@ -35,7 +36,7 @@ func (k *Keys) CreateAlias(_ context.Context, name, target string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, err := k.o.Keyring.Resolve(name); err == nil {
-		return errorf(ErrAlreadyExists, "An alias with the name %s already exists", k.AliasARN(name))
+		return refusal.Errorf(ErrAlreadyExists, "An alias with the name %s already exists", k.AliasARN(name))
 	}
 	return k.pointAliasLocked(name, target)
 }
@@ -48,7 +49,7 @@ func (k *Keys) pointAliasLocked(name, target string) error {
 		return err
 	}
 	if key.Static {
-		return errorf(ErrAccessDenied, "Key '%s' is an AWS managed key: aliases cannot point at it.", k.KeyARN(key.ID))
+		return refusal.Errorf(ErrAccessDenied, "Key '%s' is an AWS managed key: aliases cannot point at it.", k.KeyARN(key.ID))
 	}
 	if key.State == kms.StatePendingDeletion {
 		return k.invalidState(&key)
@@ -59,7 +60,7 @@ func (k *Keys) pointAliasLocked(name, target string) error {
 func (k *Keys) setAliasLocked(name, id string) error {
 	if err := k.o.Keyring.SetAlias(name, id); err != nil {
 		if errors.Is(err, kms.ErrStatic) {
-			return errorf(ErrAccessDenied, "Alias %s belongs to an AWS managed key.", k.AliasARN(name))
+			return refusal.Errorf(ErrAccessDenied, "Alias %s belongs to an AWS managed key.", k.AliasARN(name))
 		}
 		return fmt.Errorf("keys: alias: %w", err)
 	}
@@ -87,10 +88,10 @@ func (k *Keys) UpdateAlias(_ context.Context, name, target string) error {
 	defer k.mu.Unlock()
 	cur, err := k.o.Keyring.Resolve(name)
 	if err != nil {
-		return errorf(ErrNotFound, "Alias %s is not found.", k.AliasARN(name))
+		return refusal.Errorf(ErrNotFound, "Alias %s is not found.", k.AliasARN(name))
 	}
 	if cur.Static {
-		return errorf(ErrAccessDenied, "Alias %s belongs to an AWS managed key.", k.AliasARN(name))
+		return refusal.Errorf(ErrAccessDenied, "Alias %s belongs to an AWS managed key.", k.AliasARN(name))
 	}
 	return k.pointAliasLocked(name, target)
 }
@@ -103,7 +104,7 @@ func (k *Keys) DeleteAlias(_ context.Context, name string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, err := k.o.Keyring.Resolve(name); err != nil {
-		return errorf(ErrNotFound, "Alias %s is not found.", k.AliasARN(name))
+		return refusal.Errorf(ErrNotFound, "Alias %s is not found.", k.AliasARN(name))
 	}
 	return k.setAliasLocked(name, "")
 }
@@ -157,7 +158,7 @@ func (k *Keys) Tag(ctx context.Context, ref string, tags []Tag) error {
 			}
 		}
 		if len(m.Tags) > 50 {
-			return errorf(ErrTag, "Too many tags: a key has at most 50")
+			return refusal.Errorf(ErrTag, "Too many tags: a key has at most 50")
 		}
 		return nil
 	})
@@ -189,7 +190,7 @@ func (k *Keys) Untag(ctx context.Context, ref string, keys []string) error {
 // PutPolicy stores a key policy (only the policy named "default" exists).
 func (k *Keys) PutPolicy(ctx context.Context, ref, name, policy string) error {
 	if name != "" && name != "default" {
-		return errorf(ErrValidation, "1 validation error detected: Value '%s' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: default", clip(name))
+		return refusal.Errorf(ErrValidation, "1 validation error detected: Value '%s' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: default", clip(name))
 	}
 	if err := checkPolicy(policy); err != nil {
 		return err
@@ -207,7 +208,7 @@ func (k *Keys) PutPolicy(ctx context.Context, ref, name, policy string) error {
 // UpdateDescription sets a key's description.
 func (k *Keys) UpdateDescription(ctx context.Context, ref, desc string) error {
 	if len(desc) > 8192 {
-		return errorf(ErrValidation, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192")
+		return refusal.Errorf(ErrValidation, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192")
 	}
 	_, err := k.change(ctx, ref, false, func(key *kms.Key, m *meta) error {
 		if key.State == kms.StatePendingDeletion {

@@ -39,10 +39,6 @@ var (
 // EC2's public message.
 type Error = refusal.Error
 
-func errorf(kind error, format string, args ...any) *Error {
-	return refusal.Errorf(kind, format, args...)
-}
-
 // Tag is a resource tag.
 type Tag struct {
 	Key   string `json:"k"`
@@ -294,16 +290,16 @@ func (n *Network) CreateGroup(name, desc, vpc string, tags []Tag, token string) 
 		vpc = n.o.VPCID
 	}
 	if vpc != n.o.VPCID {
-		return Group{}, errorf(ErrVPCNotFound, "The vpc ID '%s' does not exist", clip(vpc))
+		return Group{}, refusal.Errorf(ErrVPCNotFound, "The vpc ID '%s' does not exist", clip(vpc))
 	}
 	if name == "" || len(name) > 255 {
-		return Group{}, errorf(ErrInvalidParameter, "Value (%s) for parameter GroupName is invalid. Group names may be 1 to 255 characters.", clip(name))
+		return Group{}, refusal.Errorf(ErrInvalidParameter, "Value (%s) for parameter GroupName is invalid. Group names may be 1 to 255 characters.", clip(name))
 	}
 	if strings.HasPrefix(strings.ToLower(name), "sg-") {
-		return Group{}, errorf(ErrInvalidParameter, "Group names may not be in the format sg-*.")
+		return Group{}, refusal.Errorf(ErrInvalidParameter, "Group names may not be in the format sg-*.")
 	}
 	if len(desc) > 255 || desc == "" {
-		return Group{}, errorf(ErrInvalidParameter, "The request must contain the parameter GroupDescription (1 to 255 characters)")
+		return Group{}, refusal.Errorf(ErrInvalidParameter, "The request must contain the parameter GroupDescription (1 to 255 characters)")
 	}
 	if err := checkTags(tags); err != nil {
 		return Group{}, err
@@ -317,7 +313,7 @@ func (n *Network) CreateGroup(name, desc, vpc string, tags []Tag, token string) 
 		}
 		if g.VPCID == vpc && g.Name == name {
 			n.mu.Unlock()
-			return Group{}, errorf(ErrDuplicate, "The security group '%s' already exists for VPC '%s'", clip(name), vpc)
+			return Group{}, refusal.Errorf(ErrDuplicate, "The security group '%s' already exists for VPC '%s'", clip(name), vpc)
 		}
 	}
 	g := &Group{ID: newID("sg-"), Name: name, Description: desc, VPCID: vpc, Tags: tags, Token: token,
@@ -343,20 +339,20 @@ func (n *Network) DeleteGroup(id string, inUse InUse) error {
 	defer n.mu.Unlock()
 	g := n.groups[id]
 	if g == nil {
-		return errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(id))
+		return refusal.Errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(id))
 	}
 	if g.Name == "default" {
-		return errorf(ErrCannotDelete, "the specified group: \"%s\" name: \"default\" cannot be deleted by a user", id)
+		return refusal.Errorf(ErrCannotDelete, "the specified group: \"%s\" name: \"default\" cannot be deleted by a user", id)
 	}
 	if inUse != nil {
 		if deps := inUse(id); len(deps) > 0 {
-			return errorf(ErrDependency, "resource %s has a dependent object (%s)", id, strings.Join(deps, ", "))
+			return refusal.Errorf(ErrDependency, "resource %s has a dependent object (%s)", id, strings.Join(deps, ", "))
 		}
 	}
 	for _, o := range n.groups {
 		for _, r := range o.Rules {
 			if r.RefGroupID == id && o.ID != id {
-				return errorf(ErrDependency, "resource %s has a dependent object (a rule of %s)", id, o.ID)
+				return refusal.Errorf(ErrDependency, "resource %s has a dependent object (a rule of %s)", id, o.ID)
 			}
 		}
 	}
@@ -401,18 +397,18 @@ func normalize(r Rule) (Rule, error) {
 	switch p {
 	case "tcp", "udp":
 		if r.FromPort < 0 || r.ToPort > 65535 || r.FromPort > r.ToPort {
-			return r, errorf(ErrMalformed, "Invalid port range: from %d to %d", r.FromPort, r.ToPort)
+			return r, refusal.Errorf(ErrMalformed, "Invalid port range: from %d to %d", r.FromPort, r.ToPort)
 		}
 	case "icmp", "icmpv6":
 		if r.FromPort < -1 || r.FromPort > 255 || r.ToPort < -1 || r.ToPort > 255 {
-			return r, errorf(ErrMalformed, "Invalid ICMP type/code: %d/%d", r.FromPort, r.ToPort)
+			return r, refusal.Errorf(ErrMalformed, "Invalid ICMP type/code: %d/%d", r.FromPort, r.ToPort)
 		}
 	case "-1":
 		r.FromPort, r.ToPort = -1, -1
 	default:
 		v, err := strconv.Atoi(p)
 		if err != nil || v < 0 || v > 255 {
-			return r, errorf(ErrInvalidParameter, "Invalid value '%s' for IP protocol. Unknown protocol.", clip(r.Protocol))
+			return r, refusal.Errorf(ErrInvalidParameter, "Invalid value '%s' for IP protocol. Unknown protocol.", clip(r.Protocol))
 		}
 		r.FromPort, r.ToPort = -1, -1
 	}
@@ -424,27 +420,27 @@ func normalize(r Rule) (Rule, error) {
 		}
 	}
 	if targets != 1 {
-		return r, errorf(ErrMalformed, "A rule names exactly one of a CIDR block, an IPv6 CIDR block, a prefix list or a security group")
+		return r, refusal.Errorf(ErrMalformed, "A rule names exactly one of a CIDR block, an IPv6 CIDR block, a prefix list or a security group")
 	}
 	if r.CIDRv4 != "" {
 		pfx, err := netip.ParsePrefix(r.CIDRv4)
 		if err != nil || !pfx.Addr().Is4() {
-			return r, errorf(ErrInvalidParameter, "CIDR block %s is malformed", clip(r.CIDRv4))
+			return r, refusal.Errorf(ErrInvalidParameter, "CIDR block %s is malformed", clip(r.CIDRv4))
 		}
 		r.CIDRv4 = pfx.Masked().String()
 	}
 	if r.CIDRv6 != "" {
 		pfx, err := netip.ParsePrefix(r.CIDRv6)
 		if err != nil || !pfx.Addr().Is6() {
-			return r, errorf(ErrInvalidParameter, "CIDR block %s is malformed", clip(r.CIDRv6))
+			return r, refusal.Errorf(ErrInvalidParameter, "CIDR block %s is malformed", clip(r.CIDRv6))
 		}
 		r.CIDRv6 = pfx.Masked().String()
 	}
 	if r.RefGroupID != "" && !groupIDRe.MatchString(r.RefGroupID) {
-		return r, errorf(ErrGroupIDMalformed, "Invalid id: \"%s\" (expecting \"sg-...\")", clip(r.RefGroupID))
+		return r, refusal.Errorf(ErrGroupIDMalformed, "Invalid id: \"%s\" (expecting \"sg-...\")", clip(r.RefGroupID))
 	}
 	if len(r.Description) > 255 {
-		return r, errorf(ErrInvalidParameter, "Rule descriptions are at most 255 characters")
+		return r, refusal.Errorf(ErrInvalidParameter, "Rule descriptions are at most 255 characters")
 	}
 	return r, nil
 }
@@ -463,7 +459,7 @@ func describeRule(r Rule) string {
 // their ids.
 func (n *Network) Authorize(groupID string, egress bool, rules []Rule) ([]Rule, error) {
 	if len(rules) == 0 {
-		return nil, errorf(ErrMalformed, "No permissions were given")
+		return nil, refusal.Errorf(ErrMalformed, "No permissions were given")
 	}
 	var add []Rule
 	for _, r := range rules {
@@ -479,17 +475,17 @@ func (n *Network) Authorize(groupID string, egress bool, rules []Rule) ([]Rule, 
 	g := n.groups[groupID]
 	if g == nil {
 		n.mu.Unlock()
-		return nil, errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(groupID))
+		return nil, refusal.Errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(groupID))
 	}
 	for _, r := range add {
 		if r.RefGroupID != "" && n.groups[r.RefGroupID] == nil {
 			n.mu.Unlock()
-			return nil, errorf(ErrGroupNotFound, "The security group '%s' does not exist", r.RefGroupID)
+			return nil, refusal.Errorf(ErrGroupNotFound, "The security group '%s' does not exist", r.RefGroupID)
 		}
 		for _, e := range g.Rules {
 			if sameRule(e, r) {
 				n.mu.Unlock()
-				return nil, errorf(ErrPermissionDup, "the specified rule \"%s\" already exists", describeRule(r))
+				return nil, refusal.Errorf(ErrPermissionDup, "the specified rule \"%s\" already exists", describeRule(r))
 			}
 		}
 	}
@@ -503,7 +499,7 @@ func (n *Network) Authorize(groupID string, egress bool, rules []Rule) ([]Rule, 
 	}
 	if count > n.o.MaxRules {
 		n.mu.Unlock()
-		return nil, errorf(ErrLimitExceeded, "The maximum number of rules per security group has been reached (%d).", n.o.MaxRules)
+		return nil, refusal.Errorf(ErrLimitExceeded, "The maximum number of rules per security group has been reached (%d).", n.o.MaxRules)
 	}
 	if err := n.save(&c); err != nil {
 		n.mu.Unlock()
@@ -529,21 +525,21 @@ func (n *Network) Revoke(groupID string, egress bool, rules []Rule, ruleIDs []st
 	}
 	for _, id := range ruleIDs {
 		if !ruleIDRe.MatchString(id) {
-			return errorf(ErrInvalidParameter, "Invalid security group rule id: %s", clip(id))
+			return refusal.Errorf(ErrInvalidParameter, "Invalid security group rule id: %s", clip(id))
 		}
 	}
 	n.mu.Lock()
 	g := n.groups[groupID]
 	if g == nil {
 		n.mu.Unlock()
-		return errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(groupID))
+		return refusal.Errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(groupID))
 	}
 	c := clone(g)
 	for _, m := range match {
 		i := slices.IndexFunc(c.Rules, func(e Rule) bool { return sameRule(e, m) })
 		if i < 0 {
 			n.mu.Unlock()
-			return errorf(ErrPermissionNotFound, "The specified rule does not exist in this security group.")
+			return refusal.Errorf(ErrPermissionNotFound, "The specified rule does not exist in this security group.")
 		}
 		c.Rules = slices.Delete(c.Rules, i, i+1)
 	}
@@ -551,7 +547,7 @@ func (n *Network) Revoke(groupID string, egress bool, rules []Rule, ruleIDs []st
 		i := slices.IndexFunc(c.Rules, func(e Rule) bool { return e.ID == id && e.Egress == egress })
 		if i < 0 {
 			n.mu.Unlock()
-			return errorf(ErrRuleNotFound, "The security group rule ID '%s' does not exist", id)
+			return refusal.Errorf(ErrRuleNotFound, "The security group rule ID '%s' does not exist", id)
 		}
 		c.Rules = slices.Delete(c.Rules, i, i+1)
 	}
@@ -601,9 +597,9 @@ func (n *Network) Tag(ids []string, tags []Tag, remove []Tag) error {
 		}
 		if !found {
 			if strings.HasPrefix(id, "sgr-") {
-				return errorf(ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(id))
+				return refusal.Errorf(ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(id))
 			}
-			return errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(id))
+			return refusal.Errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(id))
 		}
 	}
 	b := n.o.KV.NewBatch()
@@ -638,14 +634,14 @@ func applyTags(cur, set, remove []Tag) []Tag {
 
 func checkTags(tags []Tag) error {
 	if len(tags) > 50 {
-		return errorf(ErrInvalidParameter, "The tag limit (50) was exceeded")
+		return refusal.Errorf(ErrInvalidParameter, "The tag limit (50) was exceeded")
 	}
 	for _, t := range tags {
 		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return errorf(ErrInvalidParameter, "Tag keys are 1 to 128 characters and values at most 256")
+			return refusal.Errorf(ErrInvalidParameter, "Tag keys are 1 to 128 characters and values at most 256")
 		}
 		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return errorf(ErrInvalidParameter, "Tag keys starting with 'aws:' are reserved for internal use")
+			return refusal.Errorf(ErrInvalidParameter, "Tag keys starting with 'aws:' are reserved for internal use")
 		}
 	}
 	return nil
@@ -661,18 +657,18 @@ func clip(s string) string {
 // SetRuleDescription changes a rule's description.
 func (n *Network) SetRuleDescription(groupID, ruleID, desc string) error {
 	if len(desc) > 255 {
-		return errorf(ErrInvalidParameter, "Rule descriptions are at most 255 characters")
+		return refusal.Errorf(ErrInvalidParameter, "Rule descriptions are at most 255 characters")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	g := n.groups[groupID]
 	if g == nil {
-		return errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(groupID))
+		return refusal.Errorf(ErrGroupNotFound, "The security group '%s' does not exist", clip(groupID))
 	}
 	c := clone(g)
 	i := slices.IndexFunc(c.Rules, func(r Rule) bool { return r.ID == ruleID })
 	if i < 0 {
-		return errorf(ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(ruleID))
+		return refusal.Errorf(ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(ruleID))
 	}
 	c.Rules[i].Description = desc
 	if err := n.save(&c); err != nil {

@@ -125,22 +125,30 @@ func (m *Mem) nodeLocked(op, name string) (*node, error) {
 	return n, nil
 }
 
-func (m *Mem) check() error {
+// lock locks m for an operation on names and the caller unlocks it, or
+// fails with m unlocked if m has crashed or a name is not valid.
+func (m *Mem) lock(names ...string) error {
+	m.mu.Lock()
+	var err error
 	if m.crashed {
-		return ErrCrashed
+		err = ErrCrashed
 	}
-	return nil
+	for _, name := range names {
+		if err == nil {
+			err = checkName(name)
+		}
+	}
+	if err != nil {
+		m.mu.Unlock()
+	}
+	return err
 }
 
 func (m *Mem) Create(name string) (File, error) {
-	m.mu.Lock()
+	if err := m.lock(name); err != nil {
+		return nil, err
+	}
 	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
 	dirs, last := split(name)
 	d, err := m.dirLocked("create", name, dirs)
 	if err != nil {
@@ -155,11 +163,10 @@ func (m *Mem) Create(name string) (File, error) {
 }
 
 func (m *Mem) Open(name string) (File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
+	if err := m.lock(); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	n, err := m.nodeLocked("open", name)
 	if err != nil {
 		return nil, err
@@ -168,17 +175,10 @@ func (m *Mem) Open(name string) (File, error) {
 }
 
 func (m *Mem) Rename(oldname, newname string) error {
-	m.mu.Lock()
+	if err := m.lock(oldname, newname); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
-		return err
-	}
-	if err := checkName(oldname); err != nil {
-		return err
-	}
-	if err := checkName(newname); err != nil {
-		return err
-	}
 	od, olast := split(oldname)
 	nd, nlast := split(newname)
 	src, err := m.dirLocked("rename", oldname, od)
@@ -202,14 +202,10 @@ func (m *Mem) Rename(oldname, newname string) error {
 }
 
 func (m *Mem) Remove(name string) error {
-	m.mu.Lock()
+	if err := m.lock(name); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
-		return err
-	}
-	if err := checkName(name); err != nil {
-		return err
-	}
 	dirs, last := split(name)
 	d, err := m.dirLocked("remove", name, dirs)
 	if err != nil {
@@ -227,14 +223,10 @@ func (m *Mem) Remove(name string) error {
 }
 
 func (m *Mem) MkdirAll(name string) error {
-	m.mu.Lock()
+	if err := m.lock(name); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
-		return err
-	}
-	if err := checkName(name); err != nil {
-		return err
-	}
 	n := m.root
 	for _, p := range strings.Split(name, "/") {
 		if p == "" || p == "." {
@@ -253,11 +245,10 @@ func (m *Mem) MkdirAll(name string) error {
 }
 
 func (m *Mem) SyncDir(name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
+	if err := m.lock(); err != nil {
 		return err
 	}
+	defer m.mu.Unlock()
 	n, err := m.nodeLocked("sync", name)
 	if err != nil {
 		return err
@@ -273,11 +264,10 @@ func (m *Mem) SyncDir(name string) error {
 }
 
 func (m *Mem) ReadDir(name string) ([]fs.DirEntry, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
+	if err := m.lock(); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	n, err := m.nodeLocked("readdir", name)
 	if err != nil {
 		return nil, err
@@ -298,11 +288,10 @@ func (m *Mem) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 func (m *Mem) Stat(name string) (fs.FileInfo, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
+	if err := m.lock(); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	n, err := m.nodeLocked("stat", name)
 	if err != nil {
 		return nil, err
@@ -312,11 +301,10 @@ func (m *Mem) Stat(name string) (fs.FileInfo, error) {
 }
 
 func (m *Mem) Usage(string) (Usage, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
+	if err := m.lock(); err != nil {
 		return Usage{}, err
 	}
+	defer m.mu.Unlock()
 	return m.usage, nil
 }
 
@@ -345,11 +333,10 @@ type memFile struct {
 }
 
 func (f *memFile) Write(p []byte) (int, error) {
-	f.m.mu.Lock()
-	defer f.m.mu.Unlock()
-	if err := f.m.check(); err != nil {
+	if err := f.m.lock(); err != nil {
 		return 0, err
 	}
+	defer f.m.mu.Unlock()
 	if f.closed || !f.write {
 		return 0, fs.ErrClosed
 	}
@@ -358,11 +345,10 @@ func (f *memFile) Write(p []byte) (int, error) {
 }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
-	f.m.mu.Lock()
-	defer f.m.mu.Unlock()
-	if err := f.m.check(); err != nil {
+	if err := f.m.lock(); err != nil {
 		return 0, err
 	}
+	defer f.m.mu.Unlock()
 	if f.closed {
 		return 0, fs.ErrClosed
 	}
@@ -377,21 +363,19 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
-	f.m.mu.Lock()
-	defer f.m.mu.Unlock()
-	if err := f.m.check(); err != nil {
+	if err := f.m.lock(); err != nil {
 		return err
 	}
+	defer f.m.mu.Unlock()
 	f.n.synced = slices.Clone(f.n.data)
 	return nil
 }
 
 func (f *memFile) Size() (int64, error) {
-	f.m.mu.Lock()
-	defer f.m.mu.Unlock()
-	if err := f.m.check(); err != nil {
+	if err := f.m.lock(); err != nil {
 		return 0, err
 	}
+	defer f.m.mu.Unlock()
 	return int64(len(f.n.data)), nil
 }
 
