@@ -24,21 +24,23 @@ func newClusterCmd() *cobra.Command {
 	return cmd
 }
 
-// openClusterStore opens the region's PostgreSQL store of the config at
-// path (no lease is taken: nothing is written but node flags).
-func openClusterStore(ctx context.Context, path string) (*config.Config, *pgkv.Store, error) {
+// withClusterStore runs f with the config at path and the region's
+// PostgreSQL store, closed when f returns (no lease is taken: nothing is
+// written but node flags).
+func withClusterStore(ctx context.Context, path string, f func(cfg *config.Config, s *pgkv.Store) error) error {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	if cfg.Metadata == "" {
-		return nil, nil, errors.New("the region keeps its metadata in data_dir (no metadata: postgres://… in the config): it has one node")
+		return errors.New("the region keeps its metadata in data_dir (no metadata: postgres://… in the config): it has one node")
 	}
 	s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, RetryFor: 10 * time.Second})
 	if err != nil {
-		return nil, nil, fmt.Errorf("metadata store (PostgreSQL): %w", err)
+		return fmt.Errorf("metadata store (PostgreSQL): %w", err)
 	}
-	return cfg, s, nil
+	defer s.Close()
+	return f(cfg, s)
 }
 
 func newClusterNodesCmd() *cobra.Command {
@@ -48,13 +50,9 @@ func newClusterNodesCmd() *cobra.Command {
 		Short: "List the region's nodes: which owns the region, which are drained, when each was last heard of",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cfg, s, err := openClusterStore(ctx, path)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return printNodes(ctx, cmd.OutOrStdout(), s, cfg)
+			return withClusterStore(cmd.Context(), path, func(cfg *config.Config, s *pgkv.Store) error {
+				return printNodes(cmd.Context(), cmd.OutOrStdout(), s, cfg)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "region config file (YAML)")
@@ -107,22 +105,19 @@ the region and says so in its log. --undo lifts the flag.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, s, err := openClusterStore(ctx, path)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if name == "" {
-				name = cfg.Cluster.Node
-			}
-			ok, err := s.SetDraining(ctx, name, !undo)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("no node %q has run in region %s (regionfs cluster nodes --config %s lists them)", name, cfg.Region, path)
-			}
-			return printNodes(ctx, cmd.OutOrStdout(), s, cfg)
+			return withClusterStore(ctx, path, func(cfg *config.Config, s *pgkv.Store) error {
+				if name == "" {
+					name = cfg.Cluster.Node
+				}
+				ok, err := s.SetDraining(ctx, name, !undo)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("no node %q has run in region %s (regionfs cluster nodes --config %s lists them)", name, cfg.Region, path)
+				}
+				return printNodes(ctx, cmd.OutOrStdout(), s, cfg)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "region config file (YAML)")

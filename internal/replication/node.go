@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -243,6 +245,11 @@ func (n *Node) Start() {
 	go n.progressLoop()
 }
 
+// endsLocked returns the node's replication ends, n.mu held.
+func (n *Node) endsLocked() ([]*outbound, []*inbound) {
+	return slices.Collect(maps.Values(n.outbound)), slices.Collect(maps.Values(n.inbound))
+}
+
 // Close stops every stream and background task and waits for them.
 func (n *Node) Close() error {
 	n.mu.Lock()
@@ -251,14 +258,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
-	outs := make([]*outbound, 0, len(n.outbound))
-	for _, o := range n.outbound {
-		outs = append(outs, o)
-	}
-	ins := make([]*inbound, 0, len(n.inbound))
-	for _, in := range n.inbound {
-		ins = append(ins, in)
-	}
+	outs, ins := n.endsLocked()
 	n.mu.Unlock()
 	close(n.stop)
 	for _, o := range outs {

@@ -142,14 +142,7 @@ func (n *Node) forgetProgress(role Role, id string) {
 // changed.
 func (n *Node) saveAllProgress() {
 	n.mu.Lock()
-	outs := make([]*outbound, 0, len(n.outbound))
-	for _, o := range n.outbound {
-		outs = append(outs, o)
-	}
-	ins := make([]*inbound, 0, len(n.inbound))
-	for _, in := range n.inbound {
-		ins = append(ins, in)
-	}
+	outs, ins := n.endsLocked()
 	n.mu.Unlock()
 	for _, o := range outs {
 		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false)

@@ -219,32 +219,18 @@ func (o *outbound) sendRanges(ctx context.Context, s *stream, snap *engine.Snaps
 // sendSums sends the checksums of consecutive ranges of the snapshot that
 // together cover the whole key space.
 func (o *outbound) sendSums(ctx context.Context, s *stream, snap *engine.Snapshot) error {
-	bounds, err := rangeBounds(snap)
+	var sums []rangeSum
+	err := rangeChecksums(ctx, snap, func(lo, hi []byte, sum [32]byte) error {
+		sums = append(sums, rangeSum{lo: lo, hi: hi, sum: sum})
+		if len(sums) < resyncSumsFrame {
+			return nil
+		}
+		err := s.send(msgRangeSums, encodeRangeSums(sums))
+		sums = nil
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	var sums []rangeSum
-	var lo []byte
-	for i := 0; i <= len(bounds); i++ {
-		var hi []byte
-		if i < len(bounds) {
-			hi = bounds[i]
-		}
-		sum, err := snap.Checksum(lo, hi)
-		if err != nil {
-			return err
-		}
-		sums = append(sums, rangeSum{lo: lo, hi: hi, sum: sum})
-		if len(sums) == resyncSumsFrame {
-			if err := s.send(msgRangeSums, encodeRangeSums(sums)); err != nil {
-				return err
-			}
-			sums = nil
-		}
-		lo = hi
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
 	if len(sums) > 0 {
 		return s.send(msgRangeSums, encodeRangeSums(sums))
@@ -449,4 +435,33 @@ func rangeBounds(snap *engine.Snapshot) ([][]byte, error) {
 		n++
 	}
 	return bounds, it.Error()
+}
+
+// rangeChecksums calls f with the checksum of each of the consecutive
+// ranges of the snapshot (resyncRangeKeys keys each) that together cover
+// the whole key space, in order; hi is nil for the last range.
+func rangeChecksums(ctx context.Context, snap *engine.Snapshot, f func(lo, hi []byte, sum [32]byte) error) error {
+	bounds, err := rangeBounds(snap)
+	if err != nil {
+		return err
+	}
+	var lo []byte
+	for i := 0; i <= len(bounds); i++ {
+		var hi []byte
+		if i < len(bounds) {
+			hi = bounds[i]
+		}
+		sum, err := snap.Checksum(lo, hi)
+		if err != nil {
+			return err
+		}
+		if err := f(lo, hi, sum); err != nil {
+			return err
+		}
+		lo = hi
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

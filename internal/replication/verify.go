@@ -379,26 +379,13 @@ func (o *outbound) markVerify(ctx context.Context) (*engine.Snapshot, error) {
 // rangeSums returns the checksums of consecutive ranges of the snapshot
 // (resyncRangeKeys keys each) that together cover the whole key space.
 func rangeSums(ctx context.Context, snap *engine.Snapshot) ([]verifySum, error) {
-	bounds, err := rangeBounds(snap)
+	var sums []verifySum
+	err := rangeChecksums(ctx, snap, func(lo, hi []byte, sum [32]byte) error {
+		sums = append(sums, verifySum{Lo: lo, Hi: hi, End: hi == nil, Sum: sum})
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	var sums []verifySum
-	var lo []byte
-	for i := 0; i <= len(bounds); i++ {
-		var hi []byte
-		if i < len(bounds) {
-			hi = bounds[i]
-		}
-		sum, err := snap.Checksum(lo, hi)
-		if err != nil {
-			return nil, err
-		}
-		sums = append(sums, verifySum{Lo: lo, Hi: hi, End: hi == nil, Sum: sum})
-		lo = hi
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 	}
 	return sums, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -225,6 +226,29 @@ func (s *Service) topicByARNLocked(param, arn string) (*topic, error) {
 		return nil, notFound("Topic does not exist")
 	}
 	return t, nil
+}
+
+// put saves one record durably.
+func (s *Service) put(key []byte, v any) error {
+	b := s.o.KV.NewBatch()
+	defer b.Close()
+	b.Set(key, mustJSON(v))
+	return s.commit(b)
+}
+
+// withAttribute returns a copy of attrs with name set to value, or without
+// name when clear is set.
+func withAttribute(attrs map[string]string, name, value string, clear bool) map[string]string {
+	out := maps.Clone(attrs)
+	if out == nil {
+		out = map[string]string{}
+	}
+	if clear {
+		delete(out, name)
+	} else {
+		out[name] = value
+	}
+	return out
 }
 
 func (s *Service) commit(b kv.Batch) error {

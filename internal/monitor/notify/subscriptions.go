@@ -198,10 +198,7 @@ func (s *Service) ConfirmSubscription(ctx context.Context, topicARN, token strin
 		}
 		c := *sub
 		c.Confirmed, c.AuthOnUnsubscribe = true, authenticateOnUnsubscribe
-		b := s.o.KV.NewBatch()
-		defer b.Close()
-		b.Set(subKey(c.ID), mustJSON(&c))
-		if err := s.commit(b); err != nil {
+		if err := s.put(subKey(c.ID), &c); err != nil {
 			return "", err
 		}
 		s.subs[c.ID] = &c
@@ -354,19 +351,8 @@ func (s *Service) SetSubscriptionAttributes(ctx context.Context, arn, name, valu
 		return notFound("Subscription does not exist")
 	}
 	c := *sub
-	c.Attributes = maps.Clone(sub.Attributes)
-	if c.Attributes == nil {
-		c.Attributes = map[string]string{}
-	}
-	if value == "" {
-		delete(c.Attributes, name)
-	} else {
-		c.Attributes[name] = value
-	}
-	b := s.o.KV.NewBatch()
-	defer b.Close()
-	b.Set(subKey(c.ID), mustJSON(&c))
-	if err := s.commit(b); err != nil {
+	c.Attributes = withAttribute(sub.Attributes, name, value, value == "")
+	if err := s.put(subKey(c.ID), &c); err != nil {
 		return err
 	}
 	s.subs[c.ID] = &c

@@ -103,10 +103,7 @@ func (s *Service) CreateTopic(ctx context.Context, name string, attrs map[string
 	if t.Attributes == nil {
 		t.Attributes = map[string]string{}
 	}
-	b := s.o.KV.NewBatch()
-	defer b.Close()
-	b.Set(topicKey(name), mustJSON(t))
-	if err := s.commit(b); err != nil {
+	if err := s.put(topicKey(name), t); err != nil {
 		return "", err
 	}
 	s.topics[name] = t
@@ -274,16 +271,8 @@ func (s *Service) SetTopicAttributes(ctx context.Context, arn, name, value strin
 		return err
 	}
 	c := *t
-	c.Attributes = maps.Clone(t.Attributes)
-	if clearing {
-		delete(c.Attributes, name)
-	} else {
-		c.Attributes[name] = value
-	}
-	b := s.o.KV.NewBatch()
-	defer b.Close()
-	b.Set(topicKey(c.Name), mustJSON(&c))
-	if err := s.commit(b); err != nil {
+	c.Attributes = withAttribute(t.Attributes, name, value, clearing)
+	if err := s.put(topicKey(c.Name), &c); err != nil {
 		return err
 	}
 	s.topics[c.Name] = &c
