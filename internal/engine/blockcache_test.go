@@ -41,3 +41,54 @@ func TestBlockCacheKeys(t *testing.T) {
 		t.Fatalf("cache holds %d bytes, bound %d", c.size, c.max)
 	}
 }
+
+// TestBlockCacheHolds: a block read into a pool buffer goes back to the
+// pool when it is evicted and nobody holds it, not before its last hold
+// is released (a READ reply still being written), and never when it was
+// handed out for good (Read, get: callers that keep the bytes).
+func TestBlockCacheHolds(t *testing.T) {
+	c := newBlockCache(8 * poolBufBytes)
+	fill := func(n byte) (blocks.ID, Hold) {
+		b := &blockBuf{mem: c.pool.Get()}
+		data := b.mem[:DefaultBlockSize]
+		data[0] = n
+		id := blocks.ID{byte(blocks.AlgBLAKE3), n}
+		return id, c.putHeld(1, id, data, b)
+	}
+	evict := func(from byte) {
+		for i := range byte(8) {
+			_, h := fill(from + i)
+			h.Release()
+		}
+	}
+	held, h := fill(1)
+	pinned, h2 := fill(2)
+	h2.Release()
+	if _, ok := c.get(1, pinned); !ok {
+		t.Fatal("block 2 not cached")
+	}
+	data, h3, ok := c.getHeld(1, held)
+	if !ok {
+		t.Fatal("block 1 not cached")
+	}
+	h.Release() // the reader's first hold; the second (h3) and the cache's remain
+	evict(10)
+	if _, _, ok := c.getHeld(1, held); ok {
+		t.Fatal("block 1 not evicted")
+	}
+	// Blocks 1 (held) and 2 (pinned) were evicted: neither went back.
+	if n := c.pool.Free(); n != 0 {
+		t.Fatalf("%d free buffers, want 0", n)
+	}
+	if data[0] != 1 {
+		t.Fatal("held buffer changed")
+	}
+	h3.Release()
+	if n := c.pool.Free(); n != 1 {
+		t.Fatalf("%d free buffers after the last hold, want 1", n)
+	}
+	c.reset()
+	if n := c.pool.Free(); n != 9 {
+		t.Fatalf("%d free buffers after reset, want 9 (the pinned block's never)", n)
+	}
+}

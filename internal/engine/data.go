@@ -75,40 +75,47 @@ func isZero(b []byte) bool {
 // block cut to its entry's length, with pending extents applied. A hole
 // without extents returns nil. The result is the caller's to modify.
 func (fs *FS) loadBlock(ctx context.Context, r kv.Reader, ino, idx uint64) ([]byte, error) {
-	return fs.loadBlockShared(ctx, r, ino, idx, false)
+	b, _, err := fs.loadBlockShared(ctx, r, ino, idx, false)
+	return b, err
 }
 
 // loadBlockShared is loadBlock; with shared, a block without pending
 // extents is returned as the verified block itself, which the block cache
-// shares: the caller must not modify it (no copy of the block per read).
-func (fs *FS) loadBlockShared(ctx context.Context, r kv.Reader, ino, idx uint64, shared bool) ([]byte, error) {
+// shares: the caller must not modify it (no copy of the block per read),
+// and releases h once it no longer uses it.
+func (fs *FS) loadBlockShared(ctx context.Context, r kv.Reader, ino, idx uint64, shared bool) (_ []byte, h Hold, _ error) {
 	var stored []byte
 	v, err := r.Get(blockKey(ino, idx))
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
 	case err != nil:
-		return nil, fs.corrupt(err)
+		return nil, Hold{}, fs.corrupt(err)
 	default:
 		be, err := decodeBlockEntry(v)
 		if err != nil {
-			return nil, fs.corrupt(err)
+			return nil, Hold{}, fs.corrupt(err)
 		}
-		data, err := fs.dom.getBlock(ctx, be.id)
+		data, bh, err := fs.dom.getBlockHeld(ctx, be.id)
 		if err != nil {
-			return nil, fs.corrupt(fmt.Errorf("read block %d of inode %d: %w", idx, ino, err))
+			return nil, Hold{}, fs.corrupt(fmt.Errorf("read block %d of inode %d: %w", idx, ino, err))
 		}
 		n := min(int(be.length), len(data))
-		stored = data[:n:n]
+		stored, h = data[:n:n], bh
 	}
 	p := extentPrefix(ino, idx)
 	it, err := r.NewIter(p, upper(p))
 	if err != nil {
-		return nil, err
+		h.Release()
+		return nil, Hold{}, err
 	}
 	defer it.Close()
 	ok := it.First()
 	if !ok && shared {
-		return stored, it.Error()
+		if err := it.Error(); err != nil {
+			h.Release()
+			return nil, Hold{}, err
+		}
+		return stored, h, nil
 	}
 	var buf []byte
 	switch n := len(stored); {
@@ -119,88 +126,102 @@ func (fs *FS) loadBlockShared(ctx context.Context, r kv.Reader, ino, idx uint64,
 		buf = make([]byte, n, 4096)
 		copy(buf, stored)
 	}
+	h.Release() // stored is not used after the copy
 	for ; ok; ok = it.Next() {
 		v, err := it.Value()
 		if err != nil {
-			return nil, fs.corrupt(err)
+			return nil, Hold{}, fs.corrupt(err)
 		}
 		off, data, err := decodeExtent(v)
 		if err != nil {
-			return nil, fs.corrupt(err)
+			return nil, Hold{}, fs.corrupt(err)
 		}
 		end := int(off) + len(data)
 		if end > fs.blockSizeOr() {
-			return nil, fs.corrupt(fmt.Errorf("%w: extent beyond block", ErrCorrupt))
+			return nil, Hold{}, fs.corrupt(fmt.Errorf("%w: extent beyond block", ErrCorrupt))
 		}
 		if end > len(buf) {
 			buf = append(buf, make([]byte, end-len(buf))...)
 		}
 		copy(buf[off:], data)
 	}
-	return buf, it.Error()
+	return buf, Hold{}, it.Error()
 }
 
 // Read reads up to count bytes at off. eof reports that the read reached
 // the end of the file. The data may be shared with the engine's cache of
 // verified blocks: the caller must not modify it.
 func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (data []byte, eof bool, attr Attr, err error) {
+	data, eof, attr, h, err := fs.ReadHeld(ctx, cred, ino, off, count)
+	h.pin()
+	return data, eof, attr, err
+}
+
+// ReadHeld is Read for a caller that says when it is done with data: data
+// may be a buffer of the engine's block cache, which is not reused for
+// another block until the caller releases h (after the reply that sends
+// data is written). The caller must release h exactly once, and must not
+// modify data. Read keeps such a buffer out of reuse for good.
+func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count int) (data []byte, eof bool, attr Attr, h Hold, err error) {
 	if err := fs.ready(); err != nil {
-		return nil, false, Attr{}, err
+		return nil, false, Attr{}, Hold{}, err
 	}
 	v := fs.readView()
 	defer v.close()
 	n, err := fs.viewInode(v, ino)
 	if err != nil {
-		return nil, false, Attr{}, err
+		return nil, false, Attr{}, Hold{}, err
 	}
 	attr = n.attr(ino)
 	if err := CheckData(n.typ); err != nil {
-		return nil, false, attr, err
+		return nil, false, attr, Hold{}, err
 	}
 	if !cred.mayData(n, AccessRead) {
-		return nil, false, attr, ErrPermission
+		return nil, false, attr, Hold{}, ErrPermission
 	}
 	if off >= n.size || count <= 0 {
-		return nil, off >= n.size, attr, nil
+		return nil, off >= n.size, attr, Hold{}, nil
 	}
 	end := min(n.size, off+uint64(count))
 	bs := uint64(fs.blockSizeOr())
 	if n.flags&flagInline == 0 && off%bs == 0 && end-off <= bs {
 		// Within one block from its start: the verified block itself is
 		// the result (no buffer to zero and fill, no copy).
-		blk, err := fs.loadBlockShared(ctx, v.r, ino, off/bs, true)
+		blk, h, err := fs.loadBlockShared(ctx, v.r, ino, off/bs, true)
 		if err != nil {
-			return nil, false, attr, err
+			return nil, false, attr, Hold{}, err
 		}
 		if uint64(len(blk)) >= end-off {
-			return blk[: end-off : end-off], end == n.size, attr, nil
+			return blk[: end-off : end-off], end == n.size, attr, h, nil
 		}
 		out := make([]byte, end-off)
 		copy(out, blk)
-		return out, end == n.size, attr, nil
+		h.Release()
+		return out, end == n.size, attr, Hold{}, nil
 	}
 	out := make([]byte, end-off)
 	if n.flags&flagInline != 0 {
 		b, err := v.r.Get(inlineKey(ino))
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
-			return nil, false, attr, fs.corrupt(err)
+			return nil, false, attr, Hold{}, fs.corrupt(err)
 		}
 		if off < uint64(len(b)) {
 			copy(out, b[off:])
 		}
-		return out, end == n.size, attr, nil
+		return out, end == n.size, attr, Hold{}, nil
 	}
 	for idx := off / bs; idx*bs < end; idx++ {
-		blk, err := fs.loadBlock(ctx, v.r, ino, idx)
+		blk, h, err := fs.loadBlockShared(ctx, v.r, ino, idx, true)
 		if err != nil {
-			return nil, false, attr, err
+			return nil, false, attr, Hold{}, err
 		}
 		lo, hi := max(off, idx*bs), min(end, (idx+1)*bs)
 		if s := lo - idx*bs; s < uint64(len(blk)) {
 			copy(out[lo-off:hi-off], blk[s:])
 		}
+		h.Release()
 	}
-	return out, end == n.size, attr, nil
+	return out, end == n.size, attr, Hold{}, nil
 }
 
 // precomputed is a whole block prepared by a writer before it queues the

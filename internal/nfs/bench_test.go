@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,6 +155,7 @@ func BenchmarkLibnfsRead(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				gets := v.fs.Stats().Blocks.Gets
+				ru0 := rusage(b)
 				start := time.Now()
 				var wg sync.WaitGroup
 				errs := make(chan error, streams)
@@ -176,9 +178,26 @@ func BenchmarkLibnfsRead(b *testing.B) {
 				b.ReportMetric(float64(total)/1e6/time.Since(start).Seconds(), "MB/s")
 				// Blocks read from their files (not served by the cache).
 				b.ReportMetric(float64(v.fs.Stats().Blocks.Gets-gets), "block-reads")
+				// The server's CPU and page faults (this process: the
+				// nfs-cp readers are children), steadier than MB/s on a
+				// loaded machine.
+				ru := rusage(b)
+				mib := float64(total) / (1 << 20)
+				cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+				b.ReportMetric(float64(cpu.Microseconds())/mib, "cpu-µs/MiB")
+				b.ReportMetric(float64(ru.Minflt-ru0.Minflt)/mib, "faults/MiB")
 			}
 		})
 	}
+}
+
+// rusage is this process's resource usage.
+func rusage(b *testing.B) syscall.Rusage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru
 }
 
 // startCPUProfile writes a CPU profile to path until the returned

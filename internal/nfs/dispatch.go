@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 	"github.com/regionfs/regionfs/internal/nfs/xdr"
@@ -22,6 +23,9 @@ type request struct {
 	h    *rpc.CallHeader
 	args []byte
 	who  caller
+	// hold keeps the buffer of a READ's data from reuse until its reply
+	// is written (reply.free).
+	hold engine.Hold
 }
 
 // errGarbageArgs: the arguments cannot be decoded (GARBAGE_ARGS).
@@ -104,13 +108,19 @@ func procNull(*request) (proto.Message, error) { return proto.Void{}, nil }
 type reply struct {
 	pieces [][]byte
 	buf    *[]byte
+	// hold keeps a READ's data, a piece, from reuse (engine.Hold).
+	hold engine.Hold
 }
 
+// free returns the reply's buffers once it is written (or dropped): its
+// pieces must not be used afterwards.
 func (o *reply) free() {
 	if o.buf != nil {
 		putBuf(o.buf)
 		o.buf = nil
 	}
+	o.hold.Release()
+	o.hold = engine.Hold{}
 }
 
 // handle serves one record: parse the call, authenticate, answer from the
@@ -187,6 +197,7 @@ func (c *conn) handle(rec []byte) (out reply) {
 		c.s.testHook(r)
 	}
 	stat, tail := c.run(r, p, e)
+	out.hold = r.hold // released with the reply, whatever it holds
 	b := e.Bytes()
 	*out.buf = b
 	if tail != nil {

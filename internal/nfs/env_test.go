@@ -44,6 +44,8 @@ type envOpt struct {
 	// overwriteWAL: Pebble's WAL files are zero-filled when created, as
 	// the server's (with dir only).
 	overwriteWAL bool
+	// blockCacheBytes bounds the engine's block cache (0: its default).
+	blockCacheBytes int64
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -56,7 +58,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func newEnv(t testing.TB, o envOpt) *testEnv {
 	t.Helper()
 	v := &testEnv{t: t}
-	eo := engine.Options{Logger: testLogger(t), OnFatal: func(err error) { t.Errorf("engine fatal: %v", err) }, Space: o.space}
+	eo := engine.Options{Logger: testLogger(t), OnFatal: func(err error) { t.Errorf("engine fatal: %v", err) }, Space: o.space, BlockCacheBytes: o.blockCacheBytes}
 	if o.dir == "" {
 		eo.KV, eo.Disk = kv.NewMemory(), disk.NewMem()
 	} else {

@@ -28,7 +28,9 @@ func procRead(r *request) (proto.Message, error) {
 		var data []byte
 		var eof bool
 		if ov == nil {
-			data, eof, at, err = r.s.ra.read(r.ctx, t, at, a.Offset, count)
+			// The data may be a buffer of the engine's block cache,
+			// held until the reply is written (reply.free).
+			data, eof, at, r.hold, err = r.s.ra.read(r.ctx, t, at, a.Offset, count)
 		} else {
 			data, eof, at, err = t.fs.Read(r.ctx, t.cred, t.h.ino, a.Offset, count)
 		}

@@ -152,3 +152,58 @@ func TestReadCopiesAndAllocs(t *testing.T) {
 		t.Fatalf("1 MiB READ from the cache: %.0f allocations (at most %.0f), %d bytes (at most %d)", allocs, maxAllocs, perRead, maxBytes)
 	}
 }
+
+// TestColdReadAllocs is the fresh-memory guard of issue 16 (not a timed
+// test): READs of blocks that are not in the engine's cache (a file three
+// times the cache, read sequentially as nfs-cp does, with the read-ahead)
+// read each block into a recycled buffer of the cache's pool, so the
+// heap does not grow by a 1 MiB buffer per READ. Fresh memory is what a
+// cold READ cost most on the development VM (its first touch ~3 ms per
+// MiB, and zeroing it); the test fails when a block read allocates its
+// buffer again.
+func TestColdReadAllocs(t *testing.T) {
+	const blocks = 24
+	f := newFixture(t, envOpt{blockCacheBytes: 8 << 20})
+	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := blockData()
+	for i := range blocks {
+		data[0] = byte(i) // distinct blocks
+		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &conn{s: f.srv, ctx: f.ctx, remote: netip.MustParseAddrPort("127.0.0.1:800")}
+	xid := uint32(0)
+	scan := func() {
+		for i := range blocks {
+			xid++
+			call := rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcRead, client.Unix("t", 0, 0),
+				&proto.ReadArgs{FH: r.FH, Offset: uint64(i) << 20, Count: 1 << 20})[4:]
+			out := c.handle(call)
+			if len(out.pieces) != 3 || len(out.pieces[1]) != 1<<20 || out.pieces[1][0] != byte(i) || !bytes.Equal(out.pieces[1][1:], data[1:]) {
+				t.Fatalf("READ of block %d: other data", i)
+			}
+			out.free()
+		}
+	}
+	scan() // fills the pool
+	gets := f.fs.Stats().Blocks.Gets
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	scan()
+	runtime.ReadMemStats(&after)
+	reads := f.fs.Stats().Blocks.Gets - gets
+	perRead := (after.TotalAlloc - before.TotalAlloc) / blocks
+	t.Logf("%d READs of 1 MiB, %d blocks read from their files: %d bytes allocated per READ", blocks, reads, perRead)
+	if reads < blocks/2 {
+		t.Fatalf("only %d of %d blocks read from their files: the scan was not cold", reads, blocks)
+	}
+	// Measured 2026-12-05: ~8 KB per READ; a fresh buffer per block read
+	// is ≥ 1 MiB.
+	if maxBytes := uint64(128 << 10); perRead > maxBytes {
+		t.Fatalf("cold 1 MiB READ allocated %d bytes (at most %d): block reads allocate fresh buffers again", perRead, maxBytes)
+	}
+}

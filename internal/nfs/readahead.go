@@ -55,7 +55,11 @@ type raChunk struct {
 	data []byte
 	eof  bool
 	attr engine.Attr
+	hold engine.Hold // on data's buffer: the taker's, released with its reply
 	err  error
+	// Guarded by readahead.mu: the read is done (finished) or the chunk
+	// was dropped untaken (dropped), and the reader releases its hold.
+	finished, dropped bool
 }
 
 func newReadahead(s *Server) *readahead {
@@ -66,26 +70,42 @@ func newReadahead(s *Server) *readahead {
 
 // read serves a READ from a prefetched chunk when one is current, or
 // from the engine, and schedules read-ahead for sequential readers. cur
-// are the file's attributes just read.
-func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int) ([]byte, bool, engine.Attr, error) {
+// are the file's attributes just read. The caller releases the returned
+// hold once it no longer uses the data (engine.FS.ReadHeld).
+func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int) ([]byte, bool, engine.Attr, engine.Hold, error) {
 	k := fileKey{t.fs, t.h.ino}
 	c := ra.take(k, off, count, t.cred)
 	if c != nil {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return nil, false, engine.Attr{}, ctx.Err()
+			ra.mu.Lock()
+			ra.discardLocked(c)
+			ra.mu.Unlock()
+			return nil, false, engine.Attr{}, engine.Hold{}, ctx.Err()
 		}
 		if c.err == nil && sameAttrs(&c.attr, &cur) && !ra.s.wb.has(t.fs, t.h.ino) {
 			ra.schedule(t, off, count, len(c.data), cur.Size)
-			return c.data, c.eof, c.attr, nil
+			return c.data, c.eof, c.attr, c.hold, nil
 		}
+		c.hold.Release()
 	}
-	data, eof, attr, err := t.fs.Read(ctx, t.cred, t.h.ino, off, count)
+	data, eof, attr, h, err := t.fs.ReadHeld(ctx, t.cred, t.h.ino, off, count)
 	if err == nil {
 		ra.schedule(t, off, count, len(data), attr.Size)
 	}
-	return data, eof, attr, err
+	return data, eof, attr, h, err
+}
+
+// discardLocked lets go of a chunk nobody will take: its hold is
+// released now if its read is done, else by the read when it is.
+func (ra *readahead) discardLocked(c *raChunk) {
+	if c.finished {
+		c.hold.Release()
+		c.hold = engine.Hold{}
+		return
+	}
+	c.dropped = true
 }
 
 func sameAttrs(a, b *engine.Attr) bool {
@@ -141,6 +161,7 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64) 
 	f.chunks = slices.DeleteFunc(f.chunks, func(c *raChunk) bool {
 		if c.off < f.next {
 			ra.bytes -= int64(c.count)
+			ra.discardLocked(c)
 			return true
 		}
 		return false
@@ -157,7 +178,15 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64) 
 		f.chunks = append(f.chunks, c)
 		ra.bytes += int64(count)
 		ra.workers.run(func() {
-			c.data, c.eof, c.attr, c.err = t.fs.Read(ra.s.ctx, t.cred, t.h.ino, at, count)
+			data, eof, attr, h, err := t.fs.ReadHeld(ra.s.ctx, t.cred, t.h.ino, at, count)
+			ra.mu.Lock()
+			c.data, c.eof, c.attr, c.hold, c.err = data, eof, attr, h, err
+			c.finished = true
+			if c.dropped {
+				c.hold.Release()
+				c.hold = engine.Hold{}
+			}
+			ra.mu.Unlock()
 			close(c.done)
 		})
 	}
@@ -178,6 +207,7 @@ func (ra *readahead) dropLocked(k fileKey) {
 	f := el.Value.(*raFile)
 	for _, c := range f.chunks {
 		ra.bytes -= int64(c.count)
+		ra.discardLocked(c)
 	}
 	ra.lru.Remove(el)
 	delete(ra.files, k)

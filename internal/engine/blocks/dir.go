@@ -225,37 +225,58 @@ func (d *Dir) Sync(context.Context) error {
 }
 
 // Get reads and verifies a block.
-func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) { return d.get(id, Decode) }
+func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) {
+	data, _, err := d.get(id, nil, decodeInPlace)
+	return data, err
+}
+
+var _ BufGetter = (*Dir)(nil)
+
+// GetInto reads and verifies a block in buf when it fits (BufGetter).
+func (d *Dir) GetInto(_ context.Context, id ID, buf []byte) ([]byte, bool, error) {
+	return d.get(id, buf, decodeInPlace)
+}
 
 // GetForCopy reads a block to hand it to one who verifies it against id
 // anyway (DecodeForCopy).
-func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) { return d.get(id, DecodeForCopy) }
+func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
+	data, _, err := d.get(id, nil, DecodeForCopy)
+	return data, err
+}
 
-func (d *Dir) get(id ID, decode func(Keys, ID, []byte) ([]byte, error)) ([]byte, error) {
+// get reads block id into buf when its file fits, else into a new buffer
+// (the raw form is decoded in place: the buffer is get's).
+func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error)) ([]byte, bool, error) {
 	f, err := d.fs.Open(d.name(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("blocks: open %s: %w", id, err)
+		return nil, false, fmt.Errorf("blocks: open %s: %w", id, err)
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		return nil, fmt.Errorf("blocks: %s: %w", id, err)
+		return nil, false, fmt.Errorf("blocks: %s: %w", id, err)
 	}
-	raw := make([]byte, size)
+	inBuf := size <= int64(cap(buf))
+	var raw []byte
+	if inBuf {
+		raw = buf[:size]
+	} else {
+		raw = make([]byte, size)
+	}
 	if n, err := f.ReadAt(raw, 0); err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
-		return nil, fmt.Errorf("blocks: read %s: %w", id, err)
+		return nil, false, fmt.Errorf("blocks: read %s: %w", id, err)
 	}
 	data, err := decode(d.keys, id, raw)
 	if err != nil {
 		d.corrupt.Add(1)
-		return nil, err
+		return nil, false, err
 	}
 	d.gets.Add(1)
 	d.getBytes.Add(uint64(len(data)))
-	return data, nil
+	return data, inBuf, nil
 }
 
 // Has reports whether id is stored.

@@ -42,16 +42,24 @@ func encodeTo(dst []byte, keys Keys, id ID, data []byte) ([]byte, error) {
 // Decode checks and opens the stored form of block id: a bad header, a
 // failed authentication or a plaintext whose keyed hash is not id is
 // ErrCorrupt.
-func Decode(keys Keys, id ID, raw []byte) ([]byte, error) { return decode(keys, id, raw, true) }
+func Decode(keys Keys, id ID, raw []byte) ([]byte, error) { return decode(keys, id, raw, true, false) }
+
+// decodeInPlace is Decode for raw that is the caller's to overwrite: a
+// sealed block is opened over itself (no new buffer), then hashed.
+func decodeInPlace(keys Keys, id ID, raw []byte) ([]byte, error) {
+	return decode(keys, id, raw, true, true)
+}
 
 // DecodeForCopy is Decode for a caller that hands the plaintext on to one
 // who checks it against id anyway (replication's destination verifies every
 // pushed block): a sealed block is opened in place and AES-GCM, which binds
 // it to id, authenticates it, but its keyed hash is not computed again. A
 // plaintext block, which nothing else authenticates, is checked in full.
-func DecodeForCopy(keys Keys, id ID, raw []byte) ([]byte, error) { return decode(keys, id, raw, false) }
+func DecodeForCopy(keys Keys, id ID, raw []byte) ([]byte, error) {
+	return decode(keys, id, raw, false, true)
+}
 
-func decode(keys Keys, id ID, raw []byte, hash bool) ([]byte, error) {
+func decode(keys Keys, id ID, raw []byte, hash, inPlace bool) ([]byte, error) {
 	if len(raw) < headerSize || !bytes.Equal(raw[:3], magic) || raw[3] != fileVersion || !bytes.Equal(raw[5:8], []byte{0, 0, 0}) {
 		return nil, fmt.Errorf("%w: %s: bad header", ErrCorrupt, id)
 	}
@@ -66,11 +74,13 @@ func decode(keys Keys, id ID, raw []byte, hash bool) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %s: sealed block in a plaintext store", ErrCorrupt, id)
 		}
 		var err error
-		if !hash {
-			return keys.Sealer.openInPlace(id, payload)
+		if inPlace {
+			payload, err = keys.Sealer.openInPlace(id, payload)
+		} else {
+			payload, err = keys.Sealer.Open(id, payload)
 		}
-		if payload, err = keys.Sealer.Open(id, payload); err != nil {
-			return nil, err
+		if err != nil || !hash {
+			return payload, err
 		}
 	default:
 		return nil, fmt.Errorf("%w: %s: unknown mode %d", ErrCorrupt, id, raw[4])
