@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"syscall"
@@ -213,5 +214,55 @@ func startCPUProfile(b *testing.B, path string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// BenchmarkLibnfsWrite: nfs-cp writes a file of REGIONFS_BENCH_BYTES (256
+// MiB by default) into a fresh server (1 MiB UNSTABLE WRITEs, then
+// COMMIT), as bench/nfs's sequential write does. Only the server runs in
+// this process: REGIONFS_BENCH_CPUPROFILE=P writes the write's CPU profile
+// to P. Besides MB/s it reports what the server's process cost per MiB
+// written: heap bytes allocated, minor page faults (first touches of
+// memory) and CPU time.
+// Run: go test ./internal/nfs -run '^$' -bench LibnfsWrite -benchtime 1x
+func BenchmarkLibnfsWrite(b *testing.B) {
+	nfsCp := testkit.NeedTool(b, "nfs-cp")
+	total := int64(256 << 20)
+	if s := os.Getenv("REGIONFS_BENCH_BYTES"); s != "" {
+		fmt.Sscan(s, &total)
+	}
+	src := filepath.Join(b.TempDir(), "src.bin")
+	f, err := os.Create(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.NewChaCha8([32]byte{1}), total); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	b.SetBytes(total)
+	for i := range b.N {
+		b.StopTimer()
+		v := newEnv(b, envOpt{dir: b.TempDir(), overwriteWAL: true})
+		if p := os.Getenv("REGIONFS_BENCH_CPUPROFILE"); p != "" && i == 0 {
+			stop := startCPUProfile(b, p)
+			defer stop()
+		}
+		b.StartTimer()
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		ru0 := rusage(b)
+		start := time.Now()
+		run(b, 10*time.Minute, nfsCp, src, v.libnfsURL(fmt.Sprintf("/big%d.bin", i)))
+		el := time.Since(start)
+		ru1 := rusage(b)
+		runtime.ReadMemStats(&ms1)
+		mib := float64(total) / (1 << 20)
+		b.ReportMetric(float64(total)/1e6/el.Seconds(), "MB/s")
+		b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/mib, "alloc-B/MiB")
+		b.ReportMetric(float64(ru1.Minflt-ru0.Minflt)/mib, "minflt/MiB")
+		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		b.ReportMetric(float64(cpu.Microseconds())/mib, "cpu-µs/MiB")
+		b.ReportMetric(float64(ms1.HeapSys)/(1<<20), "heap-sys-MiB")
 	}
 }

@@ -175,7 +175,7 @@ func (c *conn) serve() {
 		c.reqWG.Add(1)
 		c.workers.run(func() {
 			defer c.reqWG.Done()
-			out := c.handle(rec.data)
+			out := c.handleRecord(rec)
 			// The arguments and the processing slot are not needed
 			// to write the reply, which may wait for a slow reader.
 			c.freeRecord(rec)
@@ -200,11 +200,47 @@ type record struct {
 }
 
 // bigRecord: records larger than this are read into one of the server's
-// record buffers (MaxRecordBytes each, at most recordBuffers kept).
+// record buffers (MaxRecordBytes each). The server keeps recordBuffers of
+// them for reuse, and as many more as MaxUnstableBytes of buffered WRITE
+// data takes (an UNSTABLE WRITE keeps its record's buffer, see
+// takeRecord) until the writes have been idle for trimAfter: on the
+// development VM a page of fresh memory costs ~15-60 µs to fault in, 5-30
+// times the copy of its bytes, so a server streaming writes must not ask
+// for new memory per WRITE.
 const (
 	bigRecord     = 64 << 10
 	recordBuffers = 16
+	trimAfter     = 30 * time.Second
 )
+
+// recordBufferSlots is how many record buffers the server keeps at most.
+func recordBufferSlots(o *Options) int {
+	return recordBuffers + int(o.MaxUnstableBytes/int64(o.MaxRecordBytes))
+}
+
+// putRecordBuf gives a record buffer back to the server's list (or to
+// the garbage collector when the list is full or it is not one).
+func (s *Server) putRecordBuf(b []byte) {
+	if cap(b) != s.o.MaxRecordBytes {
+		return
+	}
+	select {
+	case s.recBufs <- b[:0]:
+	default:
+	}
+}
+
+// trimRecordBufs lets the garbage collector have the record buffers kept
+// beyond recordBuffers (after a burst of writes).
+func (s *Server) trimRecordBufs() {
+	for len(s.recBufs) > recordBuffers {
+		select {
+		case <-s.recBufs:
+		default:
+			return
+		}
+	}
+}
 
 // recordBuf returns a buffer for a record that starts with n bytes.
 func (c *conn) recordBuf(rec *record, n int) {
@@ -217,6 +253,7 @@ func (c *conn) recordBuf(rec *record, n int) {
 	case b := <-c.s.recBufs:
 		rec.buf = &b
 	default:
+		c.s.recBufsMade.Add(1)
 		b := make([]byte, 0, c.s.o.MaxRecordBytes)
 		rec.buf = &b
 	}
@@ -226,11 +263,8 @@ func (c *conn) recordBuf(rec *record, n int) {
 func (c *conn) freeRecord(r *record) {
 	switch {
 	case r.buf == nil:
-	case r.big && cap(*r.buf) == c.s.o.MaxRecordBytes:
-		select {
-		case c.s.recBufs <- (*r.buf)[:0]:
-		default:
-		}
+	case r.big:
+		c.s.putRecordBuf(*r.buf)
 	case !r.big:
 		putBuf(r.buf)
 	}

@@ -26,6 +26,22 @@ type request struct {
 	// hold keeps the buffer of a READ's data from reuse until its reply
 	// is written (reply.free).
 	hold engine.Hold
+	// rec is the record args were read into, when it is one of the
+	// server's record buffers that a procedure may keep (takeRecord).
+	rec *record
+}
+
+// takeRecord hands the buffer of the request's record (which holds its
+// arguments) to the caller, who keeps it beyond the request and gives it
+// back with Server.putRecordBuf; nil when the record is not in one of the
+// server's record buffers (the caller copies what it keeps).
+func (r *request) takeRecord() []byte {
+	if r.rec == nil || !r.rec.big || r.rec.buf == nil || cap(*r.rec.buf) != r.s.o.MaxRecordBytes {
+		return nil
+	}
+	b := *r.rec.buf
+	r.rec.buf = nil
+	return b
 }
 
 // errGarbageArgs: the arguments cannot be decoded (GARBAGE_ARGS).
@@ -127,7 +143,13 @@ func (o *reply) free() {
 // duplicate request cache or run the procedure. It returns the reply to
 // send (none for a record that cannot be answered: the connection is then
 // closed).
-func (c *conn) handle(rec []byte) (out reply) {
+func (c *conn) handle(rec []byte) (out reply) { return c.handleIn(rec, nil) }
+
+// handleRecord is handle for a record read into a buffer a procedure may
+// keep (request.takeRecord).
+func (c *conn) handleRecord(rec *record) (out reply) { return c.handleIn(rec.data, rec) }
+
+func (c *conn) handleIn(rec []byte, owner *record) (out reply) {
 	start := time.Now()
 	h, args, err := rpc.ParseCall(rec)
 	out.buf = getBuf()
@@ -177,7 +199,7 @@ func (c *conn) handle(rec []byte) (out reply) {
 		return finish()
 	}
 	name := p.names[h.Proc]
-	r := &request{ctx: c.ctx, s: c.s, c: c, h: &h, args: args, who: who}
+	r := &request{ctx: c.ctx, s: c.s, c: c, h: &h, args: args, who: who, rec: owner}
 
 	var ent *drcEntry
 	if p.nonIdempotent[h.Proc] {

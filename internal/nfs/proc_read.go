@@ -25,6 +25,7 @@ func procRead(r *request) (proto.Message, error) {
 	if err == nil {
 		count := int(min(a.Count, r.s.maxIO))
 		ov := r.s.wb.snapshot(t.fs, t.h.ino)
+		defer ov.release()
 		var data []byte
 		var eof bool
 		if ov == nil {

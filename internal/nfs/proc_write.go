@@ -103,9 +103,17 @@ func (r *request) writeUnstable(t *target, pre engine.Attr, off uint64, data []b
 	return after, proto.Unstable, err
 }
 
-// buffer copies the data into the file's buffer.
+// buffer adds the data to the file's buffer: a WRITE read into one of
+// the server's record buffers keeps that buffer until its data is written
+// (no copy, no new memory per WRITE); other data is copied.
 func (r *request) buffer(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
-	if err := r.s.wb.add(r.ctx, t.fs, t.h.ino, t.cred, off, append([]byte(nil), data...)); err != nil {
+	var buf *wbuf
+	if b := r.takeRecord(); b != nil {
+		buf = newWbuf(r.s, b)
+	} else {
+		data = append([]byte(nil), data...)
+	}
+	if err := r.s.wb.add(r.ctx, t.fs, t.h.ino, t.cred, off, data, buf); err != nil {
 		return engine.Attr{}, err
 	}
 	after := pre

@@ -162,12 +162,15 @@ type Server struct {
 	// (Options.Budgets).
 	requests, replies *Budget
 	memReturn         memoryReturner
-	// recBufs keeps a few record buffers of MaxRecordBytes for reuse.
+	// recBufs keeps record buffers of MaxRecordBytes for reuse (see
+	// recordBufferSlots).
 	recBufs chan []byte
-	drc     *drc
-	wb      *writeback
-	ra      *readahead
-	met     *metrics
+	// recBufsMade counts the record buffers allocated (not reused).
+	recBufsMade atomic.Int64
+	drc         *drc
+	wb          *writeback
+	ra          *readahead
+	met         *metrics
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
 
@@ -206,7 +209,7 @@ func NewServer(o Options) *Server {
 	s.met = newMetrics(o.Registerer)
 	s.resetVerifier()
 	s.requests, s.replies = o.Budgets.Request, o.Budgets.Reply
-	s.recBufs = make(chan []byte, recordBuffers)
+	s.recBufs = make(chan []byte, recordBufferSlots(&s.o))
 	s.requests.setOnDrain(s.memReturn.schedule)
 	s.met.watchBudgets(o.Registerer, s.requests, s.replies)
 	s.wb = newWriteback(s)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -62,6 +63,8 @@ type writeback struct {
 
 	flushSem chan struct{} // bounds concurrent engine writes
 	flightWG sync.WaitGroup
+	lastAdd  time.Time // of the last buffered write (trimming record buffers)
+	trimmed  bool      // record buffers trimmed since lastAdd
 
 	// full: file systems on which a write failed for lack of space since
 	// the last write that succeeded; UNSTABLE writes are written through.
@@ -106,9 +109,60 @@ func (d *dirty) idle() bool { return !d.busy() && len(d.lost) == 0 }
 type extent struct {
 	off  uint64
 	data []byte // never modified once buffered (readers keep references)
+	// buf, when not nil, is the server's record buffer data lies in:
+	// every extent (and overlay) holding a piece of it holds one of its
+	// references, and the last one gives it back for the next record.
+	buf *wbuf
 }
 
 func (e extent) end() uint64 { return e.off + uint64(len(e.data)) }
+
+// sub returns the piece [lo, hi) of e, which takes a reference of its
+// buffer.
+func (e extent) sub(lo, hi uint64) extent {
+	e.buf.ref()
+	return extent{off: lo, data: e.data[lo-e.off : hi-e.off], buf: e.buf}
+}
+
+// wbuf is a record buffer kept by buffered WRITE data (request.takeRecord):
+// given back to the server when its last reference is dropped.
+type wbuf struct {
+	b    []byte
+	refs atomic.Int32
+	s    *Server
+}
+
+func newWbuf(s *Server, b []byte) *wbuf {
+	w := &wbuf{b: b, s: s}
+	w.refs.Store(1)
+	return w
+}
+
+func (w *wbuf) ref() {
+	if w != nil {
+		w.refs.Add(1)
+	}
+}
+
+func (w *wbuf) unref() {
+	if w == nil {
+		return
+	}
+	switch n := w.refs.Add(-1); {
+	case n == 0:
+		w.s.putRecordBuf(w.b)
+		w.b = nil
+	case n < 0:
+		panic("nfs: write buffer released more often than referenced")
+	}
+}
+
+// unrefAll drops the buffer references of ext.
+func unrefAll(ext []extent) {
+	for _, x := range ext {
+		x.buf.unref()
+	}
+}
 
 type flight struct {
 	ext    []extent
@@ -189,7 +243,14 @@ func (w *writeback) loop(stop, done chan struct{}) {
 				w.launchLocked(k, d, true)
 			}
 		}
+		trim := !w.trimmed && w.bytes == 0 && time.Since(w.lastAdd) >= trimAfter
+		if trim {
+			w.trimmed = true
+		}
 		w.mu.Unlock()
+		if trim {
+			w.s.trimRecordBufs()
+		}
 		if time.Since(lastPrune) >= pruneEvery {
 			lastPrune = time.Now()
 			w.pruneLost()
@@ -224,12 +285,14 @@ func sameCred(a, b engine.Cred) bool {
 	return a.UID == b.UID && a.GID == b.GID && slices.Equal(a.Groups, b.Groups)
 }
 
-// add buffers an UNSTABLE write (data is the caller's to give away). It
-// waits while the server's buffers are full.
-func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred engine.Cred, off uint64, data []byte) error {
+// add buffers an UNSTABLE write (data is the caller's to give away, and
+// so is the reference to buf when not nil). It waits while the server's
+// buffers are full.
+func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred engine.Cred, off uint64, data []byte, buf *wbuf) error {
 	k := fileKey{fs, ino}
 	n := int64(len(data))
 	w.mu.Lock()
+	w.lastAdd, w.trimmed = time.Now(), false
 	for w.bytes > 0 && w.bytes+n > w.s.o.MaxUnstableBytes {
 		for fk, d := range w.files {
 			if len(d.ext) > 0 {
@@ -241,6 +304,7 @@ func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred eng
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			buf.unref()
 			return ctx.Err()
 		}
 		w.mu.Lock()
@@ -258,7 +322,7 @@ func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred eng
 		d.since = w.s.o.Clock()
 	}
 	d.cred = cred
-	d.insert(extent{off: off, data: data})
+	d.insert(extent{off: off, data: data, buf: buf})
 	d.end = max(d.end, off+uint64(n))
 	d.mtime = w.s.o.Clock()
 	w.bytes += n
@@ -288,12 +352,14 @@ func (d *dirty) insert(e extent) {
 		x := d.ext[j]
 		d.buffered -= int64(len(x.data))
 		if x.off < e.off {
-			keep = append(keep, extent{off: x.off, data: x.data[:e.off-x.off]})
+			keep = append(keep, x.sub(x.off, e.off))
 		}
 		if x.end() > e.end() {
-			keep = append(keep, extent{off: e.end(), data: x.data[e.end()-x.off:]})
+			keep = append(keep, x.sub(e.end(), x.end()))
 		}
 	}
+	// The replaced extents' references (their kept pieces took their own).
+	unrefAll(d.ext[i:j])
 	repl := make([]extent, 0, len(keep)+1)
 	for _, x := range keep {
 		if x.off < e.off {
@@ -330,27 +396,24 @@ func (d *dirty) take(all bool, bs uint64) []extent {
 		first, last := engine.Geometry{BlockSize: bs}.Whole(d.ext[i].off, d.ext[j-1].end())
 		lo, hi := first*bs, last*bs
 		for _, x := range d.ext[i:j] {
-			if hi <= lo {
+			if hi <= lo || x.end() <= lo || x.off >= hi {
 				rest = append(rest, x)
 				continue
 			}
+			if x.off >= lo && x.end() <= hi {
+				out = append(out, x)
+				continue
+			}
+			// Cut at lo and hi: each piece takes a reference of the
+			// buffer, then x's own is dropped.
 			if x.off < lo {
-				cut := min(lo, x.end())
-				rest = append(rest, extent{off: x.off, data: x.data[:cut-x.off]})
-				if cut == x.end() {
-					continue
-				}
-				x = extent{off: cut, data: x.data[cut-x.off:]}
+				rest = append(rest, x.sub(x.off, lo))
 			}
+			out = append(out, x.sub(max(x.off, lo), min(x.end(), hi)))
 			if x.end() > hi {
-				if x.off < hi {
-					out = append(out, extent{off: x.off, data: x.data[:hi-x.off]})
-					x = extent{off: hi, data: x.data[hi-x.off:]}
-				}
-				rest = append(rest, x)
-				continue
+				rest = append(rest, x.sub(hi, x.end()))
 			}
-			out = append(out, x)
+			x.buf.unref()
 		}
 		i = j
 	}
@@ -422,6 +485,7 @@ func (w *writeback) run(k fileKey, f *flight) {
 		delete(w.full, k.fs)
 	}
 	f.err = err
+	unrefAll(f.ext)
 	d.flights = slices.DeleteFunc(d.flights, func(g *flight) bool { return g == f })
 	w.bytes -= f.bytes
 	w.s.met.unstable.Set(float64(w.bytes))
@@ -442,6 +506,9 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 	type piece struct {
 		off  uint64
 		data []byte
+		// kept: data lies in a record buffer that goes back to the
+		// server after the write (the engine must copy what it keeps).
+		kept bool
 	}
 	g := k.fs.Geometry()
 	var pieces []piece
@@ -455,16 +522,22 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 		off, end := run[0].off, run[len(run)-1].end()
 		for off < end {
 			pe := min(end, g.BlockEnd(off))
-			pieces = append(pieces, piece{off, gather(run, off, pe)})
+			data, kept := gather(run, off, pe)
+			pieces = append(pieces, piece{off, data, kept})
 			off = pe
 		}
 	}
 	ctx := w.s.ctx
 	writeOne := func(p piece) error {
-		// Buffered data is the writeback's own copy (buffer), never
-		// modified once added (overlays copy out of it): the engine may
-		// cache its whole blocks as they are.
-		if _, _, err := k.fs.WriteOwned(ctx, cred, k.ino, p.off, p.data); err != nil {
+		// Buffered data is never modified once added (overlays copy out
+		// of it). A copy of the writeback's own (buffer) the engine may
+		// cache as it is; a record buffer is reused after the write, so
+		// the engine copies what it caches of it.
+		write := k.fs.WriteOwned
+		if p.kept {
+			write = k.fs.Write
+		}
+		if _, _, err := write(ctx, cred, k.ino, p.off, p.data); err != nil {
 			return fmt.Errorf("write %d bytes at %d: %w", len(p.data), p.off, err)
 		}
 		return nil
@@ -496,8 +569,9 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 }
 
 // gather returns the bytes [lo, hi) of a contiguous run, without copying
-// when one extent holds them.
-func gather(run []extent, lo, hi uint64) []byte {
+// when one extent holds them; kept reports that they lie in a record
+// buffer (reused once the run is written).
+func gather(run []extent, lo, hi uint64) (data []byte, kept bool) {
 	var out []byte
 	for _, x := range run {
 		if x.end() <= lo || x.off >= hi {
@@ -506,14 +580,14 @@ func gather(run []extent, lo, hi uint64) []byte {
 		a, b := max(lo, x.off), min(hi, x.end())
 		piece := x.data[a-x.off : b-x.off]
 		if out == nil && a == lo && b == hi {
-			return piece
+			return piece, x.buf != nil
 		}
 		if out == nil {
 			out = make([]byte, 0, hi-lo)
 		}
 		out = append(out, piece...)
 	}
-	return out
+	return out, false
 }
 
 // loseLocked records that the data of ext could not be written: the
@@ -844,7 +918,19 @@ func (w *writeback) snapshot(fs *engine.FS, ino uint64) *overlay {
 		o.ext = append(o.ext, f.ext...)
 	}
 	o.ext = append(o.ext, d.ext...)
+	for _, x := range o.ext {
+		x.buf.ref()
+	}
 	return o
+}
+
+// release drops the overlay's references to record buffers (it must not
+// be applied afterwards).
+func (o *overlay) release() {
+	if o != nil {
+		unrefAll(o.ext)
+		o.ext = nil
+	}
 }
 
 // apply overlays buffered data on a read of count bytes at off that
