@@ -62,6 +62,7 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 	}
 	select {
 	case fs.queue <- o:
+		fs.stats.queued.Add(1)
 	case <-ctx.Done():
 		fs.closeMu.RUnlock()
 		fs.dom.doneInflight(o.inflight...)

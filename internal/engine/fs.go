@@ -75,6 +75,7 @@ type fsStats struct {
 	commits    atomic.Uint64
 	records    atomic.Uint64
 	groupOps   atomic.Uint64
+	queued     atomic.Uint64
 	corruption atomic.Uint64
 }
 

@@ -96,6 +96,7 @@ type Stats struct {
 	Commits    uint64 // group commits
 	Records    uint64 // journal records written
 	GroupOps   uint64 // operations in group commits
+	Queued     uint64 // operations handed to the committer
 	Corruption uint64 // corruption errors met
 	DurableSeq uint64
 	Blocks     blocks.Stats
@@ -105,7 +106,8 @@ type Stats struct {
 func (fs *FS) Stats() Stats {
 	s := Stats{
 		Commits: fs.stats.commits.Load(), Records: fs.stats.records.Load(),
-		GroupOps: fs.stats.groupOps.Load(), Corruption: fs.stats.corruption.Load(),
+		GroupOps: fs.stats.groupOps.Load(), Queued: fs.stats.queued.Load(),
+		Corruption: fs.stats.corruption.Load(),
 		DurableSeq: fs.durable.Load(),
 	}
 	if fs.dom.blockStore() != nil {
