@@ -24,6 +24,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
 	"github.com/regionfs/regionfs/internal/serve"
 )
 
@@ -163,7 +164,10 @@ func runDev(ctx context.Context, dataDir string, be devBackends, dn devNet, log 
 	if err != nil {
 		return err
 	}
-	cache := pebble.NewCache(int64(config.DefaultCacheSize))
+	// The regions' metadata and monitoring stores share one block cache;
+	// each takes its memtables' reservation from it.
+	cache := pebble.NewCache(int64(config.DefaultCacheSize) + int64(len(regions))*
+		(pebblekv.MemTableReservation(0)+pebblekv.MemTableReservation(monitorMemTable)))
 	defer cache.Unref()
 
 	nodes := map[string]*node{}

@@ -31,6 +31,9 @@ type monitoring struct {
 	pub   *monitor.Publisher
 }
 
+// monitorMemTable is the memtable size of the monitoring store.
+const monitorMemTable = 4 << 20
+
 // openMonitoring opens n's monitoring (after control and replication,
 // which it samples) and puts its handlers in n's API.
 func openMonitoring(n *node, cache *pebble.Cache) (m *monitoring, err error) {
@@ -41,7 +44,7 @@ func openMonitoring(n *node, cache *pebble.Cache) (m *monitoring, err error) {
 			m.close()
 		}
 	}()
-	popts := pebblekv.Options{Cache: cache, Logger: n.log, MemTableSizeBytes: 4 << 20}
+	popts := pebblekv.Options{Cache: cache, Logger: n.log, MemTableSizeBytes: monitorMemTable}
 	if cache == nil {
 		popts.CacheSizeBytes = 8 << 20
 	}

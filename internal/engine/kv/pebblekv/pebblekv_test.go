@@ -275,3 +275,44 @@ func TestCrashOverwriteWAL(t *testing.T) {
 	}
 	check(mem, batches)
 }
+
+// TestCacheHoldsBlocks: a store's own block cache keeps table blocks once
+// its memtables have their full size (Pebble charges them to the cache:
+// a cache of CacheSizeBytes alone held none, and every read decompressed
+// its blocks again). The count of cached blocks is the guard, not a time.
+func TestCacheHoldsBlocks(t *testing.T) {
+	const mt = 1 << 20
+	s, err := Open("db", Options{FS: vfs.NewMem(), CacheSizeBytes: 1 << 20, MemTableSizeBytes: mt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	val := bytes.Repeat([]byte{'v'}, 100)
+	// Several memtables' worth, so that the current and a recycled one
+	// are both full size, and tables to read from.
+	for i := range 6 {
+		b := s.NewBatch()
+		for j := range 4 * mt / 128 {
+			b.Set(fmt.Appendf(nil, "k%08d", i*mt+j), val)
+		}
+		if err := b.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		for i := range 200 {
+			if _, err := s.Get(fmt.Appendf(nil, "k%08d", i*97)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := s.Metrics()
+	if m.BlockCache.Count == 0 || m.BlockCache.Hits == 0 {
+		t.Fatalf("block cache holds %d blocks (%d hits, %d misses) after reading tables: memtables take it all",
+			m.BlockCache.Count, m.BlockCache.Hits, m.BlockCache.Misses)
+	}
+}
