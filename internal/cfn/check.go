@@ -187,14 +187,7 @@ func (c *checker) sub(arg any, w where) error {
 	default:
 		return templateError("One or more Fn::Sub intrinsic functions don't specify expected arguments. Specify a string as first argument, and an optional second argument to specify a mapping of values to replace in the string")
 	}
-	for _, m := range subVarRe.FindAllStringSubmatch(s, -1) {
-		name := strings.TrimSpace(m[1])
-		if strings.HasPrefix(name, "!") {
-			continue
-		}
-		if _, ok := vars[name]; ok {
-			continue
-		}
+	for _, name := range subNames(s, vars) {
 		if res, attr, dotted := strings.Cut(name, "."); dotted && !strings.HasPrefix(name, "AWS::") {
 			if err := c.getAtt([]any{res, attr}, w); err != nil {
 				return err
@@ -206,6 +199,22 @@ func (c *checker) sub(arg any, w where) error {
 		}
 	}
 	return nil
+}
+
+// subNames returns the names Fn::Sub's string s refers to: each ${name}
+// that is neither a literal (${!…}) nor one of vars.
+func subNames(s string, vars map[string]any) []string {
+	var names []string
+	for _, m := range subVarRe.FindAllStringSubmatch(s, -1) {
+		name := strings.TrimSpace(m[1])
+		if strings.HasPrefix(name, "!") {
+			continue
+		}
+		if _, ok := vars[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func (c *checker) expr(v any, w where) error {
@@ -482,14 +491,7 @@ func collectRefs(v any, ref func(string), chooseIf func(cond string) (bool, bool
 					collectRefs(a[1], ref, chooseIf)
 				}
 			}
-			for _, m := range subVarRe.FindAllStringSubmatch(s, -1) {
-				name := strings.TrimSpace(m[1])
-				if strings.HasPrefix(name, "!") {
-					continue
-				}
-				if _, ok := vars[name]; ok {
-					continue
-				}
+			for _, name := range subNames(s, vars) {
 				if res, _, dotted := strings.Cut(name, "."); dotted && !strings.HasPrefix(name, "AWS::") {
 					name = res
 				}

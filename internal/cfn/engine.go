@@ -302,13 +302,7 @@ func (e *Engine) CreateStack(_ context.Context, in StackInput) (string, error) {
 	if strings.HasPrefix(in.StackName, "arn:") {
 		return "", validation("1 validation error detected: Value '%s' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*", clip(in.StackName))
 	}
-	if err := checkToken(in.ClientRequestToken); err != nil {
-		return "", err
-	}
-	if err := checkTags(in.Tags); err != nil {
-		return "", err
-	}
-	if err := checkCapabilities(in.Capabilities); err != nil {
+	if err := checkStackInput(in); err != nil {
 		return "", err
 	}
 	switch in.OnFailure {
@@ -426,18 +420,24 @@ func (e *Engine) eventLocked(s *stackRecord, logicalID, physicalID, typ, status,
 	return ev
 }
 
+// checkStackInput checks what creating and updating a stack both take:
+// the request token, the tags and the capabilities.
+func checkStackInput(in StackInput) error {
+	if err := checkToken(in.ClientRequestToken); err != nil {
+		return err
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return err
+	}
+	return checkCapabilities(in.Capabilities)
+}
+
 // UpdateStack starts updating a stack.
 func (e *Engine) UpdateStack(_ context.Context, in StackInput) (string, error) {
 	if err := checkStackName(in.StackName); err != nil {
 		return "", err
 	}
-	if err := checkToken(in.ClientRequestToken); err != nil {
-		return "", err
-	}
-	if err := checkTags(in.Tags); err != nil {
-		return "", err
-	}
-	if err := checkCapabilities(in.Capabilities); err != nil {
+	if err := checkStackInput(in); err != nil {
 		return "", err
 	}
 	if in.UsePreviousTemplate && in.TemplateBody != "" {

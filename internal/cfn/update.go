@@ -158,13 +158,10 @@ func (e *Engine) updateResource(s *stackRecord, t *Template, id string) error {
 	if err := rt.validateProps(id, props); err != nil {
 		return e.failResource(s, id, UpdateFailed, err)
 	}
-	out, err := rt.Provider.Update(e.ctx, &Request{StackName: s.Name, StackID: s.ID, LogicalID: id, PhysicalID: prev.PhysicalID,
+	out, err := e.providerUpdate(s, id, rt.Provider, &Request{StackName: s.Name, StackID: s.ID, LogicalID: id, PhysicalID: prev.PhysicalID,
 		Token: prev.Token, Props: props, OldProps: prev.Props, Attributes: prev.Attrs})
-	if e.ctx.Err() != nil {
-		return errInterrupted
-	}
 	if err != nil {
-		return e.failResource(s, id, UpdateFailed, err)
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -309,6 +306,20 @@ func (e *Engine) rollbackUpdatePhase(s *stackRecord) error {
 	})
 }
 
+// providerUpdate has the provider update a resource in place; a failure
+// fails the resource, an operation interrupted meanwhile is
+// errInterrupted.
+func (e *Engine) providerUpdate(s *stackRecord, id string, p Provider, r *Request) (Outcome, error) {
+	out, err := p.Update(e.ctx, r)
+	if e.ctx.Err() != nil {
+		return Outcome{}, errInterrupted
+	}
+	if err != nil {
+		return Outcome{}, e.failResource(s, id, UpdateFailed, err)
+	}
+	return out, nil
+}
+
 func isHard(err error) bool {
 	return errors.Is(err, errInterrupted) || errors.Is(err, errStore)
 }
@@ -329,13 +340,10 @@ func (e *Engine) rollbackResource(s *stackRecord, id string) error {
 		return err
 	}
 	e.mu.Unlock()
-	out, err := rt.Provider.Update(e.ctx, &Request{StackName: s.Name, StackID: s.ID, LogicalID: id, PhysicalID: prev.PhysicalID,
+	out, err := e.providerUpdate(s, id, rt.Provider, &Request{StackName: s.Name, StackID: s.ID, LogicalID: id, PhysicalID: prev.PhysicalID,
 		Token: prev.Token, Props: prev.Props, OldProps: cur.Props, Attributes: cur.Attrs})
-	if e.ctx.Err() != nil {
-		return errInterrupted
-	}
 	if err != nil {
-		return e.failResource(s, id, UpdateFailed, err)
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

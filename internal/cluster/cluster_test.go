@@ -60,6 +60,22 @@ func (r *region) start(name string, leader bool) *node {
 	return r.startWith(name, leader, nil)
 }
 
+// startSpread starts node-a, the leader, creates fs-0 to fs-3 on it,
+// starts node-b and waits until each node serves two of them.
+func (r *region) startSpread(ctx context.Context) (a, b *node, names []string) {
+	r.t.Helper()
+	a = r.start("node-a", true)
+	names = []string{"fs-0", "fs-1", "fs-2", "fs-3"}
+	for _, name := range names {
+		if _, err := a.e().CreateFS(ctx, name, engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	b = r.start("node-b", false)
+	waitHeld(r.t, []*node{a, b}, []int{2, 2}, 4)
+	return a, b, names
+}
+
 // startWith is start with opts changing the manager's options.
 func (r *region) startWith(name string, leader bool, opts func(*cluster.Options)) *node {
 	t := r.t
@@ -223,16 +239,8 @@ func ownerOf(nodes []*node, name string) (*node, *engine.FS, error) {
 func TestSpreadKillDrain(t *testing.T) {
 	r := newRegion(t)
 	ctx := context.Background()
-	a := r.start("node-a", true)
-	names := []string{"fs-0", "fs-1", "fs-2", "fs-3"}
-	for _, name := range names {
-		if _, err := a.e().CreateFS(ctx, name, engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := r.start("node-b", false)
+	a, b, names := r.startSpread(ctx)
 	nodes := []*node{a, b}
-	waitHeld(t, nodes, []int{2, 2}, 4)
 
 	// Both serve at once: every file system gets writes from its owner.
 	written := map[string]map[string][]byte{}
@@ -369,15 +377,7 @@ func TestSpreadKillDrain(t *testing.T) {
 func TestTargetsFollowOwner(t *testing.T) {
 	r := newRegion(t)
 	ctx := context.Background()
-	a := r.start("node-a", true)
-	names := []string{"fs-0", "fs-1", "fs-2", "fs-3"}
-	for _, name := range names {
-		if _, err := a.e().CreateFS(ctx, name, engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := r.start("node-b", false)
-	waitHeld(t, []*node{a, b}, []int{2, 2}, 4)
+	a, b, names := r.startSpread(ctx)
 	for i, name := range names {
 		// As control's specLocked builds it: FS nil when served elsewhere.
 		var fs *engine.FS

@@ -82,6 +82,19 @@ func (r *Region) openFSLocked(ref string) (*fsRecord, error) {
 	return r.lookupFSLocked(ref)
 }
 
+// openAvailableFSLocked is openFSLocked for a change that needs the file
+// system available.
+func (r *Region) openAvailableFSLocked(ref string) (*fsRecord, error) {
+	f, err := r.openFSLocked(ref)
+	if err != nil {
+		return nil, err
+	}
+	if f.State != StateAvailable {
+		return nil, wrongFSState(f.ID, f.State)
+	}
+	return f, nil
+}
+
 // lookupFSLocked resolves a file system id or ARN.
 func (r *Region) lookupFSLocked(ref string) (*fsRecord, error) {
 	p, ok := r.parseRef(ref, "file-system", fsIDPattern)

@@ -72,12 +72,9 @@ func (r *Region) PutLifecycleConfiguration(_ context.Context, ref string, polici
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, err := r.openFSLocked(ref)
+	f, err := r.openAvailableFSLocked(ref)
 	if err != nil {
 		return nil, err
-	}
-	if f.State != StateAvailable {
-		return nil, wrongFSState(f.ID, f.State)
 	}
 	if archive != "" && (f.Throughput != ThroughputElastic || f.Performance != PerformanceGeneralPurpose) {
 		return nil, badRequest("TransitionToArchive requires the elastic throughput mode and the generalPurpose performance mode.")
@@ -120,12 +117,9 @@ func (r *Region) PutBackupPolicy(_ context.Context, ref, status string) (string,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, err := r.openFSLocked(ref)
+	f, err := r.openAvailableFSLocked(ref)
 	if err != nil {
 		return "", err
-	}
-	if f.State != StateAvailable {
-		return "", wrongFSState(f.ID, f.State)
 	}
 	next := status
 	switch {
@@ -182,12 +176,9 @@ func (r *Region) PutFileSystemPolicy(ctx context.Context, ref, policy string, _ 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, err := r.openFSLocked(ref)
+	f, err := r.openAvailableFSLocked(ref)
 	if err != nil {
 		return FileSystemPolicy{}, err
-	}
-	if f.State != StateAvailable {
-		return FileSystemPolicy{}, wrongFSState(f.ID, f.State)
 	}
 	n := *f
 	n.Policy = policy
@@ -219,12 +210,9 @@ func (r *Region) DescribeFileSystemPolicy(_ context.Context, ref string) (FileSy
 func (r *Region) DeleteFileSystemPolicy(ctx context.Context, ref string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, err := r.openFSLocked(ref)
+	f, err := r.openAvailableFSLocked(ref)
 	if err != nil {
 		return err
-	}
-	if f.State != StateAvailable {
-		return wrongFSState(f.ID, f.State)
 	}
 	if f.Policy == "" {
 		return nil

@@ -106,12 +106,9 @@ func (r *Region) CreateReplica(ctx context.Context, in ReplicaInput) (FileSystem
 func (r *Region) ResetToReplica(ctx context.Context, ref, kmsKeyID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, err := r.openFSLocked(ref)
+	f, err := r.openAvailableFSLocked(ref)
 	if err != nil {
 		return err
-	}
-	if f.State != StateAvailable {
-		return wrongFSState(f.ID, f.State)
 	}
 	keyRef := kmsKeyID
 	if keyRef == "" {

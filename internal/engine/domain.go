@@ -119,13 +119,19 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(blk)
 }
 
-// sealHashKey protects the hash key of an encrypted domain in its record.
-func sealHashKey(dek, hashKey []byte) ([]byte, error) {
+// hashKeyGCM is the cipher that seals a domain's hash key under its data
+// key.
+func hashKeyGCM(dek []byte) (cipher.AEAD, error) {
 	k, err := deriveKey(dek, "hashkey")
 	if err != nil {
 		return nil, err
 	}
-	g, err := newGCM(k)
+	return newGCM(k)
+}
+
+// sealHashKey protects the hash key of an encrypted domain in its record.
+func sealHashKey(dek, hashKey []byte) ([]byte, error) {
+	g, err := hashKeyGCM(dek)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +143,7 @@ func sealHashKey(dek, hashKey []byte) ([]byte, error) {
 }
 
 func openHashKey(dek, sealed []byte) ([]byte, error) {
-	k, err := deriveKey(dek, "hashkey")
-	if err != nil {
-		return nil, err
-	}
-	g, err := newGCM(k)
+	g, err := hashKeyGCM(dek)
 	if err != nil {
 		return nil, err
 	}

@@ -192,6 +192,14 @@ func (fs *FS) setModeLocked(m modeRecord) {
 	fs.modePub.Store(&cp)
 }
 
+// putMode writes the file system's mode record in tx and publishes it
+// (the file system's lock held); the cached metadata is read again.
+func (tx *txn) putMode(m modeRecord) {
+	tx.b.Set(localKey(tx.fs.id, locMode), m.encode())
+	tx.fs.setModeLocked(m)
+	tx.fs.meta.invalidate()
+}
+
 // openFS loads a registered file system and starts its committer.
 func (e *Engine) openFS(ctx context.Context, id uint64, rec *fsRecord, d *domain) (*FS, error) {
 	fs := e.newFS(id, rec.Name, d)

@@ -207,9 +207,7 @@ func (rep *Replica) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 			fs.applyRefEffects(tx.b, r)
 			m.AppliedSeq, m.AppliedEpoch, m.AppliedTime = r.Seq, r.Epoch, r.Time.UnixNano()
 		}
-		tx.b.Set(localKey(fs.id, locMode), m.encode())
-		fs.setModeLocked(m)
-		fs.meta.invalidate()
+		tx.putMode(m)
 		applied = m.AppliedSeq
 		tx.advance = applied
 		return nil

@@ -104,9 +104,7 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 		} else if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
 			return err
 		}
-		tx.putInode(ino, n)
-		tx.putInode(dir, dn)
-		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+		res = tx.putCreated(ino, n, dir, dn, before)
 		return nil
 	})
 	return res, err
@@ -186,12 +184,9 @@ func (fs *FS) makeNode(ctx context.Context, op string, cred Cred, dir uint64, na
 				return err
 			}
 		}
-		dn, _, found, err := tx.prepareCreate(cred, dir, name)
+		dn, err := tx.prepareNew(cred, dir, name)
 		if err != nil {
 			return err
-		}
-		if found {
-			return ErrExist
 		}
 		if checkDir != nil {
 			if err := checkDir(dn); err != nil {
@@ -207,9 +202,7 @@ func (fs *FS) makeNode(ctx context.Context, op string, cred Cred, dir uint64, na
 		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
 			return err
 		}
-		tx.putInode(ino, n)
-		tx.putInode(dir, dn)
-		res = Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+		res = tx.putCreated(ino, n, dir, dn, before)
 		return nil
 	})
 	return res, err
@@ -232,12 +225,9 @@ func (fs *FS) Link(ctx context.Context, cred Cred, ino, dir uint64, name string)
 		if n.typ == TypeDir {
 			return ErrIsDir
 		}
-		dn, _, found, err := tx.prepareCreate(cred, dir, name)
+		dn, err := tx.prepareNew(cred, dir, name)
 		if err != nil {
 			return err
-		}
-		if found {
-			return ErrExist
 		}
 		if n.nlink >= MaxLinks {
 			return ErrTooManyLinks
@@ -273,6 +263,24 @@ func (tx *txn) prepareCreate(cred Cred, dir uint64, name string) (*inode, dentry
 	}
 	d, found, err := tx.entry(dir, name)
 	return dn, d, found, err
+}
+
+// putCreated writes a created inode and its directory and returns the
+// entry the create reports (before: the directory's attributes before).
+func (tx *txn) putCreated(ino uint64, n *inode, dir uint64, dn *inode, before Attr) Entry {
+	tx.putInode(ino, n)
+	tx.putInode(dir, dn)
+	return Entry{Attr: n.attr(ino), Dir: DirChange{Before: before, After: dn.attr(dir)}, Created: true}
+}
+
+// prepareNew is prepareCreate for a name that must not exist yet
+// (ErrExist).
+func (tx *txn) prepareNew(cred Cred, dir uint64, name string) (*inode, error) {
+	dn, _, found, err := tx.prepareCreate(cred, dir, name)
+	if err == nil && found {
+		err = ErrExist
+	}
+	return dn, err
 }
 
 // create allocates an inode and links it under dir.

@@ -149,9 +149,7 @@ func (rep *Replica) IngestRanges(ctx context.Context, seq, epoch uint64, t time.
 		}
 		m.ConsistentSeq = max(m.ConsistentSeq, seq)
 		m.AppliedEpoch, m.AppliedTime = max(m.AppliedEpoch, epoch), t.UnixNano()
-		tx.b.Set(localKey(fs.id, locMode), m.encode())
-		fs.setModeLocked(m)
-		fs.meta.invalidate()
+		tx.putMode(m)
 		return nil
 	})
 	if err == nil && len(missing) > 0 {
@@ -188,9 +186,7 @@ func (rep *Replica) FinishResync(ctx context.Context, base, top, epoch uint64, t
 		}
 		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(base+1))
 		tx.b.Delete(localKey(fs.id, locResyncKeys))
-		tx.b.Set(localKey(fs.id, locMode), m.encode())
-		fs.setModeLocked(m)
-		fs.meta.invalidate()
+		tx.putMode(m)
 		tx.advance = base
 		return nil
 	})

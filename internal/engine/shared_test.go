@@ -14,6 +14,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/kv/kvtest"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv"
 	"github.com/regionfs/regionfs/internal/engine/kv/pgkv/pgtest"
 	"github.com/regionfs/regionfs/internal/testkit"
@@ -94,19 +95,7 @@ func (s *memNodeStore) NewBatch() kv.Batch {
 				return fmt.Errorf("node %d, lease %s: %w", s.node, name, kv.ErrFenced)
 			}
 		}
-		b := s.Memory.NewBatch()
-		defer b.Close()
-		for _, op := range ops {
-			switch op.Kind {
-			case kv.OpSet:
-				b.Set(op.Key, op.Value)
-			case kv.OpDelete:
-				b.Delete(op.Key)
-			case kv.OpDeleteRange:
-				b.DeleteRange(op.Key, op.Hi)
-			}
-		}
-		return b.Commit(sync)
+		return kvtest.Commit(s.Memory, ops, sync)
 	})
 }
 

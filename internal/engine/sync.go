@@ -148,9 +148,7 @@ func (rep *Replica) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) 
 			tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
 			tx.advance = m.SyncBase
 		}
-		tx.b.Set(localKey(fs.id, locMode), m.encode())
-		fs.setModeLocked(m)
-		fs.meta.invalidate()
+		tx.putMode(m)
 		return nil
 	})
 	if err == nil && len(missing) > 0 {

@@ -566,8 +566,13 @@ func (n *Node) Inbound() []Status {
 // destinations and syncs still need (their pins) and the local retention
 // age.
 func (n *Node) retentionLoop() {
+	n.every(10*time.Second, func() { n.truncateJournals(context.Background()) })
+}
+
+// every calls f every interval until the node closes (one of n.wg).
+func (n *Node) every(interval time.Duration, f func()) {
 	defer n.wg.Done()
-	t := time.NewTicker(10 * time.Second)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -575,7 +580,7 @@ func (n *Node) retentionLoop() {
 			return
 		case <-t.C:
 		}
-		n.truncateJournals(context.Background())
+		f()
 	}
 }
 

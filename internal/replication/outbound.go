@@ -200,12 +200,11 @@ func (o *outbound) halt() {
 	<-o.retainDone
 }
 
-// retentionLoop applies the retention limits whether or not the
-// destination is reachable: a dead destination never fills the source's
-// disk.
-func (o *outbound) retentionLoop() {
-	defer close(o.retainDone)
-	t := time.NewTicker(time.Second)
+// every calls f every interval until the stream's context ends, then
+// closes done.
+func (o *outbound) every(done chan struct{}, interval time.Duration, f func()) {
+	defer close(done)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -213,44 +212,45 @@ func (o *outbound) retentionLoop() {
 			return
 		case <-t.C:
 		}
+		f()
+	}
+}
+
+// retentionLoop applies the retention limits whether or not the
+// destination is reachable: a dead destination never fills the source's
+// disk.
+func (o *outbound) retentionLoop() {
+	o.every(o.retainDone, time.Second, func() {
 		if over := o.checkRetention(o.ctx); over != "" {
 			o.n.log.Warn("destination past the retention limits: journal released, it will be resynchronised", "replication", o.spec.ID, "over", over)
 			o.update(func(st *Status) {
 				st.State, st.Message = StateError, "The destination fell too far behind ("+over+"): the journal it needs is no longer kept; it is resynchronised (differences only) once it is reachable."
 			})
 		}
-	}
+	})
 }
 
 // leaseLoop stops the source's writes when the destination's
 // acknowledgements (the lease) stop: a source cut off from its destination
 // cannot diverge from a replica that may be promoted.
 func (o *outbound) leaseLoop() {
-	defer close(o.leaseDone)
-	t := time.NewTicker(max(o.n.opts.Lease/8, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-o.ctx.Done():
-			return
-		case <-t.C:
-		}
+	o.every(o.leaseDone, max(o.n.opts.Lease/8, 10*time.Millisecond), func() {
 		o.mu.Lock()
 		expired := !o.leaseFenced && o.n.now().After(o.leaseUntil)
 		o.mu.Unlock()
 		if !expired {
-			continue
+			return
 		}
 		if mode, epoch := o.fs.Mode(); mode == engine.ModePrimary {
 			if err := o.fs.Fence(o.ctx, epoch); err != nil {
-				continue
+				return
 			}
 			o.mu.Lock()
 			o.leaseFenced = true
 			o.mu.Unlock()
 			o.n.log.Warn("replication lease expired: writes stopped until the destination answers", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
 		}
-	}
+	})
 }
 
 // renewLease extends the lease after an acknowledgement and lifts a stop
@@ -261,18 +261,24 @@ func (o *outbound) renewLease() {
 	}
 	o.mu.Lock()
 	o.leaseUntil = o.n.now().Add(o.n.opts.Lease)
-	lift := o.leaseFenced
-	o.leaseFenced = false
+	lift := o.takeFenceLocked()
 	o.mu.Unlock()
 	if lift {
 		o.unfence()
 	}
 }
 
-func (o *outbound) releaseLease() {
-	o.mu.Lock()
+// takeFenceLocked reports whether the lease stopped the source's writes
+// and forgets it (the caller lifts the stop), o.mu held.
+func (o *outbound) takeFenceLocked() bool {
 	lift := o.leaseFenced
 	o.leaseFenced = false
+	return lift
+}
+
+func (o *outbound) releaseLease() {
+	o.mu.Lock()
+	lift := o.takeFenceLocked()
 	o.mu.Unlock()
 	if lift {
 		o.unfence()
@@ -603,9 +609,6 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 			if err := o.onAck(a); err != nil {
 				return nil, err
 			}
-			if a.Fatal != "" {
-				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
-			}
 			// A destination whose initial sync had nothing to keep
 			// starts over instead (a new replica's state).
 			if a.Resync || (!a.Syncing && a.AppliedSeq == 0) {
@@ -628,7 +631,8 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 // so long that the destination, which waits the lease and half again
 // from its last contact, has promoted itself since; renewing the lease
 // from it would let the source take writes again. The next stream's
-// first acknowledgement is a fresh answer.
+// first acknowledgement is a fresh answer. An acknowledgement that reports
+// the destination cannot continue (Fatal) is recorded and then fails too.
 func (o *outbound) onAck(a *ack) error {
 	now := o.n.now()
 	o.mu.Lock()
@@ -662,6 +666,9 @@ func (o *outbound) onAck(a *ack) error {
 		if err := o.fs.SetPin(pinName(o.spec.ID), pin); err != nil {
 			o.n.log.Warn("journal pin", "replication", o.spec.ID, "err", err)
 		}
+	}
+	if a.Fatal != "" {
+		return fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 	}
 	return nil
 }
@@ -772,9 +779,6 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 		case a := <-s.acks:
 			if err := o.onAck(a); err != nil {
 				return nil, nil, err
-			}
-			if a.Fatal != "" {
-				return nil, nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
 			if !a.Syncing && a.AppliedSeq > 0 {
 				return a, nil, nil
@@ -920,9 +924,6 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 		case a := <-s.acks:
 			if err := o.onAck(a); err != nil {
 				return err
-			}
-			if a.Fatal != "" {
-				return fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
 			}
 			if a.Rewind {
 				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {

@@ -153,15 +153,5 @@ func (n *Node) saveAllProgress() {
 }
 
 func (n *Node) progressLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(progressSaveInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		n.saveAllProgress()
-	}
+	n.every(progressSaveInterval, n.saveAllProgress)
 }

@@ -90,9 +90,6 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 			if err := o.onAck(a); err != nil {
 				return nil, err
 			}
-			if a.Fatal != "" {
-				return nil, fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
-			}
 			if !a.Syncing && a.AppliedSeq >= snap.Seq {
 				// The failback is done: the fork no longer needs keeping.
 				o.fs.ClearPin(ForkPin)

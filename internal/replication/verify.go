@@ -185,18 +185,10 @@ type verifyJob struct {
 
 // verifyLoop runs a pass every VerifyInterval while the stream is up.
 func (o *outbound) verifyLoop() {
-	defer close(o.verifyDone)
-	t := time.NewTicker(o.n.opts.VerifyInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-o.ctx.Done():
-			return
-		case <-t.C:
-		}
+	o.every(o.verifyDone, o.n.opts.VerifyInterval, func() {
 		st := o.status()
 		if !st.LinkUp || st.Sync.Active || st.State != StateEnabled {
-			continue
+			return
 		}
 		ctx, cancel := context.WithTimeout(o.ctx, verifyCallTimeout)
 		_, err := o.verify(ctx)
@@ -204,7 +196,7 @@ func (o *outbound) verifyLoop() {
 		if err != nil && o.ctx.Err() == nil {
 			o.n.log.Warn("verification pass failed", "replication", o.spec.ID, "err", err)
 		}
-	}
+	})
 }
 
 // verify runs one pass from the source (one at a time).

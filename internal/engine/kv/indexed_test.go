@@ -17,19 +17,7 @@ func applyTo(m *kv.Memory, squash bool) kv.CommitFunc {
 			ranges, points := kv.Squash(ops)
 			ops = append(ranges, points...)
 		}
-		b := m.NewBatch()
-		defer b.Close()
-		for _, op := range ops {
-			switch op.Kind {
-			case kv.OpSet:
-				b.Set(op.Key, op.Value)
-			case kv.OpDelete:
-				b.Delete(op.Key)
-			case kv.OpDeleteRange:
-				b.DeleteRange(op.Key, op.Hi)
-			}
-		}
-		return b.Commit(sync)
+		return kvtest.Commit(m, ops, sync)
 	}
 }
 

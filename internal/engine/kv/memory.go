@@ -61,7 +61,12 @@ func (m *Memory) Get(key []byte) ([]byte, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	it, ok := m.visible.Get(item{key: key})
+	return get(m.visible, key)
+}
+
+// get returns a copy of key's value in t.
+func get(t *btree.BTreeG[item], key []byte) ([]byte, error) {
+	it, ok := t.Get(item{key: key})
 	if !ok {
 		return nil, ErrNotFound
 	}
@@ -184,11 +189,7 @@ func (s *memSnapshot) Get(key []byte) ([]byte, error) {
 	if s.t == nil {
 		return nil, ErrClosed
 	}
-	it, ok := s.t.Get(item{key: key})
-	if !ok {
-		return nil, ErrNotFound
-	}
-	return bytes.Clone(it.value), nil
+	return get(s.t, key)
 }
 
 func (s *memSnapshot) NewIter(lo, hi []byte) (Iterator, error) {

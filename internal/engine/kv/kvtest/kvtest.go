@@ -12,6 +12,24 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
+// Commit writes ops to s in one batch, in order: a store's kv.CommitFunc
+// for tests that keep a kv.Memory behind a kv.NewIndexedBatch.
+func Commit(s kv.Store, ops []kv.Op, sync bool) error {
+	b := s.NewBatch()
+	defer b.Close()
+	for _, op := range ops {
+		switch op.Kind {
+		case kv.OpSet:
+			b.Set(op.Key, op.Value)
+		case kv.OpDelete:
+			b.Delete(op.Key)
+		case kv.OpDeleteRange:
+			b.DeleteRange(op.Key, op.Hi)
+		}
+	}
+	return b.Commit(sync)
+}
+
 // Run runs the suite; open returns a fresh, empty store (closed by Run).
 func Run(t *testing.T, open func(t *testing.T) kv.Store) {
 	tests := []struct {
