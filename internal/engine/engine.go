@@ -30,8 +30,13 @@ const FormatVersion = 1
 
 // Defaults.
 const (
-	DefaultBlockSize      = 1 << 20
-	DefaultInlineMax      = 4096
+	DefaultBlockSize = 1 << 20
+	// DefaultInlineMax: a file of up to 16 KiB keeps its data in its
+	// metadata, so writing it is one journal commit; a block file costs
+	// a file write and fsync, a rename and directory fsyncs before that
+	// commit (cp -a of small files: the WRITE was 3-8 ms against 1-3 ms
+	// for the SETATTR beside it).
+	DefaultInlineMax      = 16 << 10
 	DefaultMaxRecordBytes = 4 << 20
 	DefaultMaxGroup       = 256
 	DefaultQueueDepth     = 1024

@@ -13,14 +13,22 @@ import (
 // issue 16 (a count, not a timing): a small file made the way the create
 // probe and nfs-cp make it costs exactly two durable commits (one synced
 // journal write each), for CREATE and for its data, and no fsync of a
-// block file or directory (its data is inline); a COMMIT with nothing
+// block file or directory (its data is inline, up to 16 KiB: cp -a's
+// WRITE of a small file is then one journal commit, not a block file
+// written, fsynced and renamed before it); a COMMIT with nothing
 // buffered costs none. It fails when a change adds a sync to this path,
 // and also when one drops a durable commit that a reply claims.
 func TestSmallFileCreateSyncs(t *testing.T) {
+	for _, size := range []int{4 << 10, 16 << 10} {
+		t.Run(fmt.Sprintf("%dKiB", size>>10), func(t *testing.T) { testSmallFileCreateSyncs(t, size) })
+	}
+}
+
+func testSmallFileCreateSyncs(t *testing.T, size int) {
 	var faulty *disk.Faulty
 	f := newFixture(t, envOpt{wrapDisk: func(d disk.FS) disk.FS { faulty = disk.NewFaulty(d); return faulty }})
 	dir := f.mkdir(t, f.root, "d", 0o755)
-	data := make([]byte, 4096)
+	data := make([]byte, size)
 	const files = 20
 	for _, stable := range []proto.StableHow{proto.FileSync, proto.Unstable} {
 		commits := f.fs.Stats().Commits
@@ -43,7 +51,7 @@ func TestSmallFileCreateSyncs(t *testing.T) {
 			}
 		}
 		if got := f.fs.Stats().Commits - commits; got != 2*files {
-			t.Errorf("%d files (CREATE, 4 KiB %v WRITE, COMMIT) took %d durable commits, want %d (two per file)", files, stable, got, 2*files)
+			t.Errorf("%d files (CREATE, %d-byte %v WRITE, COMMIT) took %d durable commits, want %d (two per file)", files, size, stable, got, 2*files)
 		}
 		if s, d := faulty.Count(disk.OpSync)-syncs, faulty.Count(disk.OpSyncDir)-dirSyncs; s != 0 || d != 0 {
 			t.Errorf("%d small files (%v) fsynced %d block files and %d directories, want none (inline data)", files, stable, s, d)
@@ -55,8 +63,8 @@ func TestSmallFileCreateSyncs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd, err := f.c.Read(f.ctx, lk.FH, 0, 8192)
-		if err != nil || len(rd.Data) != 4096 || binary.LittleEndian.Uint64(rd.Data) != uint64(i)+uint64(proto.FileSync)<<32 {
+		rd, err := f.c.Read(f.ctx, lk.FH, 0, uint32(2*size))
+		if err != nil || len(rd.Data) != size || binary.LittleEndian.Uint64(rd.Data) != uint64(i)+uint64(proto.FileSync)<<32 {
 			t.Fatalf("file %d reads %d bytes, %v", i, len(rd.Data), err)
 		}
 	}
