@@ -34,12 +34,14 @@ var serverKV = pebblekv.Options{OverwriteWAL: true}
 
 func benchEngineKV(b *testing.B, po pebblekv.Options, mods ...func(*Options)) (*Engine, *FS, string) {
 	b.Helper()
-	return benchEngineAt(b, b.TempDir(), po, mods...)
+	dir := b.TempDir()
+	e, fs, _ := benchEngineAt(b, dir, po, mods...)
+	return e, fs, dir
 }
 
 // benchEngineAt opens the engine kept in dir, or makes one there, and its
 // file system "bench".
-func benchEngineAt(b *testing.B, dir string, po pebblekv.Options, mods ...func(*Options)) (*Engine, *FS, string) {
+func benchEngineAt(b *testing.B, dir string, po pebblekv.Options, mods ...func(*Options)) (*Engine, *FS, *pebblekv.Store) {
 	b.Helper()
 	st, err := pebblekv.Open(filepath.Join(dir, "meta"), po)
 	if err != nil {
@@ -71,7 +73,7 @@ func benchEngineAt(b *testing.B, dir string, po pebblekv.Options, mods ...func(*
 		e.Close()
 		st.Close()
 	})
-	return e, fs, dir
+	return e, fs, st
 }
 
 // BenchmarkDurableOps: durable mkdirs per second with 1, 8 and 32
