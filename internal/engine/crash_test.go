@@ -59,6 +59,23 @@ type crashPoint struct {
 	where   string
 }
 
+// openCrashEngine opens an engine over store and d as the crash tests run
+// it: the model's options, maintenance held back, a fatal error fails t.
+func openCrashEngine(t *testing.T, ctx context.Context, store kv.Store, d disk.FS) *Engine {
+	t.Helper()
+	o := Options{
+		KV: store, Disk: d,
+		GCInterval: time.Hour, MergeDelay: time.Hour,
+		OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
+	}
+	modelOpts(&o)
+	e, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestCrash runs the model's random sequences on the crashing disk and the
 // in-memory KV, takes crash images at random moments (inside commits, block
 // writes, renames and directory syncs), reopens each one and checks that
@@ -131,16 +148,7 @@ func runCrashSeed(t *testing.T, ctx context.Context, seed uint64, steps, perSeed
 		points = append(points, crashPoint{kvStore: memKV.CrashClone(), disk: memDisk.CrashClone(), acked: acked, where: where})
 	}
 	memKV.SetSyncHook(func() { capture("kv commit") })
-	o := Options{
-		KV: memKV, Disk: hookDisk{memDisk, func() { capture("disk") }},
-		GCInterval: time.Hour, MergeDelay: time.Hour,
-		OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
-	}
-	modelOpts(&o)
-	e, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openCrashEngine(t, ctx, memKV, hookDisk{memDisk, func() { capture("disk") }})
 	defer e.Close()
 	dumps := runModel(t, ctx, e, seed, steps, func() {
 		mu.Lock()
@@ -286,16 +294,7 @@ func TestCrashPebble(t *testing.T) {
 			points = append(points, pebblePoint{fs: clone, disk: memDisk.CrashClone(), acked: acked})
 		}
 		st := openPebble(t, pmem, "")
-		o := Options{
-			KV: hookKV{st, capture}, Disk: hookDisk{memDisk, capture},
-			GCInterval: time.Hour, MergeDelay: time.Hour,
-			OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
-		}
-		modelOpts(&o)
-		e, err := Open(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openCrashEngine(t, ctx, hookKV{st, capture}, hookDisk{memDisk, capture})
 		dumps := runModel(t, ctx, e, seed, steps, func() {
 			mu.Lock()
 			acked++
@@ -349,16 +348,7 @@ func TestCrashPipelined(t *testing.T) {
 		points = append(points, point{fs: clone, disk: memDisk.CrashClone(), acked: have})
 	}
 	st := openPebble(t, pmem, "")
-	o := Options{
-		KV: hookKV{st, capture}, Disk: hookDisk{memDisk, func() {}},
-		GCInterval: time.Hour, MergeDelay: time.Hour,
-		OnFatal: func(err error) { t.Errorf("fatal: %v", err) },
-	}
-	modelOpts(&o)
-	e, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openCrashEngine(t, ctx, hookKV{st, capture}, hookDisk{memDisk, func() {}})
 	fs, err := e.CreateFS(ctx, "c", FSOptions{BlockSize: MinBlockSize})
 	if err != nil {
 		t.Fatal(err)

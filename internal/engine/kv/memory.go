@@ -110,17 +110,27 @@ func (m *Memory) Close() error {
 	return nil
 }
 
+// lockCommit takes commitMu, then mu, for a commit or a sync; the caller
+// unlocks both. On a closed store it fails with ErrClosed holding neither.
+func (m *Memory) lockCommit() error {
+	m.commitMu.Lock()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		m.commitMu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
 // commit applies ops; with sync they and everything before are durable
 // when it returns. async asks for a sync that syncVisible does later
 // (CommitAsync): the commit error hook sees it as a synced commit.
 func (m *Memory) commit(ops []batchOp, sync, async bool) error {
-	m.commitMu.Lock()
-	defer m.commitMu.Unlock()
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
+	if err := m.lockCommit(); err != nil {
+		return err
 	}
+	defer m.commitMu.Unlock()
 	if m.commitErr != nil {
 		if err := m.commitErr(sync || async); err != nil {
 			m.mu.Unlock()
@@ -161,13 +171,10 @@ func (m *Memory) commit(ops []batchOp, sync, async bool) error {
 // syncVisible makes everything committed so far durable, like a WAL sync
 // that covers the batches written before it.
 func (m *Memory) syncVisible() error {
-	m.commitMu.Lock()
-	defer m.commitMu.Unlock()
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
+	if err := m.lockCommit(); err != nil {
+		return err
 	}
+	defer m.commitMu.Unlock()
 	m.durable = m.visible.Clone()
 	hook := m.syncHook
 	m.mu.Unlock()
