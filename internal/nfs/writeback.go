@@ -100,6 +100,15 @@ type dirty struct {
 	lostAt  time.Time
 }
 
+// bytes is what the file has buffered or in flight.
+func (d *dirty) bytes() int64 {
+	n := d.buffered
+	for _, f := range d.flights {
+		n += f.bytes
+	}
+	return n
+}
+
 // busy reports whether the file has data buffered or in flight.
 func (d *dirty) busy() bool { return len(d.ext) > 0 || len(d.flights) > 0 }
 
@@ -182,6 +191,10 @@ const (
 	maxExtents = 1024
 	// flushParallel bounds concurrent engine writes of buffered data.
 	flushParallel = 16
+	// fileBacklogBlocks bounds, in blocks, what one file has buffered and
+	// in flight: a writer beyond it waits for its flights (the server-wide
+	// bound is MaxUnstableBytes).
+	fileBacklogBlocks = 2 * flushParallel
 	// maxLostSpans bounds the lost ranges kept per file (more are merged
 	// into one covering range: COMMIT then fails over a little more).
 	maxLostSpans = 64
@@ -293,11 +306,28 @@ func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred eng
 	n := int64(len(data))
 	w.mu.Lock()
 	w.lastAdd, w.trimmed = time.Now(), false
-	for w.bytes > 0 && w.bytes+n > w.s.o.MaxUnstableBytes {
-		for fk, d := range w.files {
-			if len(d.ext) > 0 {
-				w.launchLocked(fk, d, true)
+	// It waits while the server's buffers are full (their data is
+	// flushed), and while the file's own data waiting for the engine is
+	// beyond what the engine writes at once (flushParallel blocks): more
+	// does not make the disk faster, it only takes memory, which on a
+	// fresh server is new memory (fileBacklogBlocks).
+	fileMax := fileBacklogBlocks * int64(fs.Geometry().BlockSize)
+wait:
+	for {
+		d := w.files[k]
+		switch {
+		case w.bytes > 0 && w.bytes+n > w.s.o.MaxUnstableBytes:
+			for fk, d := range w.files {
+				if len(d.ext) > 0 {
+					w.launchLocked(fk, d, true)
+				}
 			}
+		case d != nil && d.bytes() > 0 && d.bytes()+n > fileMax:
+			if len(d.flights) == 0 {
+				w.launchLocked(k, d, true)
+			}
+		default:
+			break wait
 		}
 		ch := w.changed
 		w.mu.Unlock()
