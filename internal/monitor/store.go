@@ -198,27 +198,34 @@ func (s *Store) sync() error {
 }
 
 // retain deletes buckets past their level's retention and forgets series
-// without data in the longest retention.
+// without data in the longest retention. Which series are gone is decided
+// under the lock, where writes move a series' last point: a series is
+// forgotten there before its record is deleted, so a write that comes
+// meanwhile starts a new series instead of adding to a deleted one.
 func (s *Store) retain() {
 	now := s.o.Clock().Unix()
+	oldest := now - int64(levels[len(levels)-1].retention/time.Second)
 	s.mu.Lock()
 	all := make([]*series, 0, len(s.byID))
+	var gone []*series
 	for _, sr := range s.byID {
 		all = append(all, sr)
+		if sr.last < oldest {
+			gone = append(gone, sr)
+			s.forgetLocked(sr)
+		}
 	}
 	s.mu.Unlock()
 	b := s.o.KV.NewBatch()
 	defer b.Close()
-	var gone []*series
 	for _, sr := range all {
 		for l, lv := range levels {
 			cut := now - int64(lv.retention/time.Second)
 			b.DeleteRange(pointKey(l, sr.id, 0), pointKey(l, sr.id, cut))
 		}
-		if sr.last < now-int64(levels[len(levels)-1].retention/time.Second) {
-			gone = append(gone, sr)
-			b.Delete(seriesKey(sr.id))
-		}
+	}
+	for _, sr := range gone {
+		b.Delete(seriesKey(sr.id))
 	}
 	if err := b.Commit(false); err != nil {
 		s.o.Logger.Error("metric retention", "err", err)
@@ -226,24 +233,29 @@ func (s *Store) retain() {
 	}
 	s.mu.Lock()
 	s.dirty = true
-	for _, sr := range gone {
-		mk := sr.metric.key()
-		delete(s.byKey, mk+"\x00"+sr.unit)
-		delete(s.byID, sr.id)
-		list := s.byMetric[mk]
-		for i, x := range list {
-			if x == sr {
-				list = append(list[:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(s.byMetric, mk)
-		} else {
-			s.byMetric[mk] = list
+	s.mu.Unlock()
+}
+
+// forgetLocked drops sr from the store's maps and caches.
+func (s *Store) forgetLocked(sr *series) {
+	mk := sr.metric.key()
+	delete(s.byKey, mk+"\x00"+sr.unit)
+	delete(s.byID, sr.id)
+	for l := range levels {
+		delete(s.cache, cacheKey{sr.id, l})
+	}
+	list := s.byMetric[mk]
+	for i, x := range list {
+		if x == sr {
+			list = append(list[:i], list[i+1:]...)
+			break
 		}
 	}
-	s.mu.Unlock()
+	if len(list) == 0 {
+		delete(s.byMetric, mk)
+	} else {
+		s.byMetric[mk] = list
+	}
 }
 
 func seriesKey(id uint64) []byte {
