@@ -303,8 +303,10 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 	return res, nil
 }
 
-// readStreams writes c.streams files of c.bytes/c.streams bytes (the
-// start of src) with nfs-cp, one after the other (not timed), then reads
+// readStreams writes c.streams files of c.bytes/c.streams bytes (each its
+// own slice of src, so that no two share a block: regionfs stores equal
+// blocks once, which would make its streams read less from disk than
+// ganesha's) with nfs-cp, one after the other (not timed), then reads
 // them back with c.streams nfs-cp at once into /dev/shm and checks each;
 // it returns MB/s of all streams together.
 func readStreams(ctx context.Context, c config, s server, src string) (float64, error) {
@@ -315,14 +317,14 @@ func readStreams(ctx context.Context, c config, s server, src string) (float64, 
 	}
 	defer os.RemoveAll(tmp)
 	in := filepath.Join(tmp, "part.bin")
-	if err := copyPrefix(src, in, part); err != nil {
-		return 0, err
-	}
-	want, err := fileSum(in)
-	if err != nil {
-		return 0, err
-	}
+	want := make([][32]byte, c.streams)
 	for i := range c.streams {
+		if err := copyRange(src, in, int64(i)*part, part); err != nil {
+			return 0, err
+		}
+		if want[i], err = fileSum(in); err != nil {
+			return 0, err
+		}
 		if out, err := exec.CommandContext(ctx, "nfs-cp", in, s.url(fmt.Sprintf("stream%d.bin", i))).CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("nfs-cp in stream %d: %v: %s", i, err, out)
 		}
@@ -355,7 +357,7 @@ func readStreams(ctx context.Context, c config, s server, src string) (float64, 
 		if err != nil {
 			return 0, err
 		}
-		if sum != want {
+		if sum != want[i] {
 			return 0, fmt.Errorf("stream %d: the file read back differs from the one written", i)
 		}
 	}
@@ -379,7 +381,8 @@ func procRchar(pid int) int64 {
 	return -1
 }
 
-func copyPrefix(src, dst string, n int64) error {
+// copyRange copies n bytes of src from off into a new file dst.
+func copyRange(src, dst string, off, n int64) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -389,7 +392,7 @@ func copyPrefix(src, dst string, n int64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.CopyN(out, in, n); err != nil {
+	if _, err := io.Copy(out, io.NewSectionReader(in, off, n)); err != nil {
 		out.Close()
 		return err
 	}
