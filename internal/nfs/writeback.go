@@ -64,7 +64,6 @@ type writeback struct {
 	flushSem chan struct{} // bounds concurrent engine writes
 	flightWG sync.WaitGroup
 	lastAdd  time.Time // of the last buffered write (trimming record buffers)
-	trimmed  bool      // record buffers trimmed since lastAdd
 
 	// full: file systems on which a write failed for lack of space since
 	// the last write that succeeded; UNSTABLE writes are written through.
@@ -256,10 +255,10 @@ func (w *writeback) loop(stop, done chan struct{}) {
 				w.launchLocked(k, d, true)
 			}
 		}
-		trim := !w.trimmed && w.bytes == 0 && time.Since(w.lastAdd) >= trimAfter
-		if trim {
-			w.trimmed = true
-		}
+		// Record buffers come back from writes and from any large
+		// record (a flood of partial ones too): trimmed whenever writes
+		// are idle, whatever filled the list.
+		trim := w.bytes == 0 && time.Since(w.lastAdd) >= trimAfter && len(w.s.recBufs) > recordBuffers
 		w.mu.Unlock()
 		if trim {
 			w.s.trimRecordBufs()
@@ -305,7 +304,7 @@ func (w *writeback) add(ctx context.Context, fs *engine.FS, ino uint64, cred eng
 	k := fileKey{fs, ino}
 	n := int64(len(data))
 	w.mu.Lock()
-	w.lastAdd, w.trimmed = time.Now(), false
+	w.lastAdd = time.Now()
 	// It waits while the server's buffers are full (their data is
 	// flushed), and while the file's own data waiting for the engine is
 	// beyond what the engine writes at once (flushParallel blocks): more
