@@ -212,3 +212,31 @@ func TestStopBeforeServe(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// A client's spare connection, dialled but never used, does not hold a
+// Shutdown up: net/http alone waits 5 s for it (CI saw an edge's Stop
+// exceed its 5 s this way after a cancelled SDK call left one behind).
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	h := NewHTTP(HTTPOptions{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})})
+	r := Start(context.Background(), h, listen(t))
+	testkit.WaitFor(t, "Addr", 5*time.Second, func() bool { return h.Addr() != nil })
+	c, err := net.Dial("tcp", h.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testkit.WaitFor(t, "the connection accepted", 5*time.Second, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.fresh) == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("Stop with an unused connection open: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the unused connection is still open")
+	}
+}
