@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -201,6 +202,68 @@ func TestReadDirPageCost(t *testing.T) {
 				t.Errorf("page of %d (plus %v) after entry %d of %d visited %d keys and read %d, want at most %d and %d",
 					page, plus, at, entries, s, g, wantSteps, wantGets)
 			}
+		}
+	}
+}
+
+// TestDurableWriteSyncs is the syncs-per-write regression guard of issue
+// 16 (a count, not a timing; BenchmarkSequentialWrite measures the time):
+// a durable 1 MiB write of a whole block costs one fsync of its block
+// file, one of the block's directory entry and one journal sync, also
+// on a new file system whose blocks land in directories no block used
+// yet (the fan-out directories exist from the start). It fails when a
+// change adds a sync to this path, and checks that each write is durable,
+// block and name, when it returns.
+func TestDurableWriteSyncs(t *testing.T) {
+	v := newEnv(t)
+	fa := disk.NewFaulty(v.disk)
+	o := v.opts
+	o.KV, o.Disk = v.kv, fa
+	v.e.Close()
+	e, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.e = e
+	ctx := context.Background()
+	fs, err := e.CreateFS(ctx, "fs", FSOptions{BlockSize: DefaultBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := must(fs.Create(ctx, RootCred, RootIno, "big", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+	var kvSyncs atomic.Int64
+	v.kv.SetSyncHook(func() { kvSyncs.Add(1) })
+	defer v.kv.SetSyncHook(nil)
+	chunk := make([]byte, DefaultBlockSize)
+	const writes = 32
+	for i := range writes {
+		binaryFill(chunk, uint64(i))
+		syncs, dirSyncs, journal := fa.Count(disk.OpSync), fa.Count(disk.OpSyncDir), kvSyncs.Load()
+		if _, _, err := fs.Write(ctx, RootCred, ino, uint64(i)*DefaultBlockSize, chunk); err != nil {
+			t.Fatal(err)
+		}
+		s, d, j := fa.Count(disk.OpSync)-syncs, fa.Count(disk.OpSyncDir)-dirSyncs, kvSyncs.Load()-journal
+		if s != 1 || d != 1 || j != 1 {
+			t.Errorf("durable 1 MiB write %d: %d block file syncs, %d directory syncs, %d journal syncs; want 1, 1, 1", i, s, d, j)
+		}
+	}
+	// What a crash leaves now holds every write.
+	k, dd := v.kv.CrashClone(), v.disk.CrashClone()
+	o.KV, o.Disk = k, dd
+	e2, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	fs2, err := e2.FS("fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range writes {
+		binaryFill(chunk, uint64(i))
+		got, _, _, err := fs2.Read(ctx, RootCred, ino, uint64(i)*DefaultBlockSize, DefaultBlockSize)
+		if err != nil || !bytes.Equal(got, chunk) {
+			t.Fatalf("write %d after a crash: %d bytes, %v", i, len(got), err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"strings"
@@ -101,10 +102,217 @@ func (f *fixture) put(t *testing.T, data []byte) blocks.ID {
 	return id
 }
 
-// file returns the name of a block's file.
+// file returns the name of a block's file (the flat layout of a new
+// store).
 func file(id blocks.ID) string {
 	h := id.String()
-	return path.Join("b", h[2:4], h[4:6], h)
+	return path.Join("b", h[2:4], h)
+}
+
+// legacyFile returns the name of a block's file in a store of the
+// two-level layout.
+func legacyFile(dir string, id blocks.ID) string {
+	h := id.String()
+	return path.Join(dir, h[2:4], h[4:6], h)
+}
+
+// TestLegacyLayout: a store written before the flat layout
+// (dir/<d0>/<d1>/<id>, no marker) opens and works: its blocks read and
+// walk, new blocks go to the same layout and survive a crash once synced,
+// and it is never turned into the flat layout.
+func TestLegacyLayout(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		mem := disk.NewMem()
+		k := blockstest.Keys(t, sealed)
+		ctx := context.Background()
+		// The old store's files, as its Put made them.
+		old := map[blocks.ID][]byte{}
+		for i := range 20 {
+			data := []byte(fmt.Sprintf("old block %d", i))
+			id := k.Hasher.Sum(data)
+			hdr, payload, err := blocks.Encode(k, id, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := legacyFile("b", id)
+			if err := mem.MkdirAll(path.Dir(name)); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, mem, name, append(append([]byte(nil), hdr...), payload...))
+			for _, d := range []string{path.Dir(name), path.Dir(path.Dir(name)), "b", "."} {
+				if err := mem.SyncDir(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old[id] = data
+		}
+		s, err := blocks.OpenDir(mem, "b", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, data := range old {
+			if got, err := s.Get(ctx, id); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("sealed=%v: old block %s: %q, %v", sealed, id, got, err)
+			}
+			if ok, err := s.Has(ctx, id); !ok || err != nil {
+				t.Fatalf("sealed=%v: has old block %s: %v %v", sealed, id, ok, err)
+			}
+		}
+		data := []byte("new block")
+		id := k.Hasher.Sum(data)
+		if err := s.Put(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mem.Stat(legacyFile("b", id)); err != nil {
+			t.Fatalf("sealed=%v: a new block of a two-level store is not in its layout: %v", sealed, err)
+		}
+		c := mem.CrashClone()
+		s2, err := blocks.OpenDir(c, "b", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[id] = data
+		n := 0
+		if err := s2.Walk(ctx, func(id blocks.ID) error {
+			if _, ok := old[id]; !ok {
+				t.Errorf("walk: unknown id %s", id)
+			}
+			n++
+			return nil
+		}); err != nil || n != len(old) {
+			t.Fatalf("sealed=%v: walk after crash: %d ids of %d, %v", sealed, n, len(old), err)
+		}
+		for id, data := range old {
+			if got, err := s2.Get(ctx, id); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("sealed=%v: block %s after crash: %q, %v", sealed, id, got, err)
+			}
+		}
+		if _, err := c.Stat("b/layout-flat"); err == nil {
+			t.Fatalf("sealed=%v: a two-level store was marked flat", sealed)
+		}
+	}
+}
+
+// TestPutSyncs is the block store's part of the syncs-per-write guard of
+// issue 16 (a count, not a timing): in a new store a block costs one file
+// sync and, at Sync, one directory sync (its fan-out directory exists
+// from the start); blocks of one Sync sharing a directory share its sync.
+func TestPutSyncs(t *testing.T) {
+	mem := disk.NewMem()
+	fa := disk.NewFaulty(mem)
+	k := blockstest.Keys(t, false)
+	s, err := blocks.OpenDir(fa, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []blocks.ID
+	for i := range 40 {
+		data := []byte(fmt.Sprintf("block %d", i))
+		id := k.Hasher.Sum(data)
+		syncs, dirSyncs := fa.Count(disk.OpSync), fa.Count(disk.OpSyncDir)
+		if err := s.Put(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+		if n, d := fa.Count(disk.OpSync)-syncs, fa.Count(disk.OpSyncDir)-dirSyncs; n != 1 || d != 0 {
+			t.Fatalf("put %d: %d file syncs and %d directory syncs, want 1 and 0", i, n, d)
+		}
+		if i%4 == 3 {
+			// Four blocks, then one Sync: one directory sync per distinct
+			// fan-out directory.
+			dirSyncs := fa.Count(disk.OpSyncDir)
+			if err := s.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d, want := fa.Count(disk.OpSyncDir)-dirSyncs, distinct(append(ids, id)[i-3:]); d != want {
+				t.Fatalf("sync of 4 blocks: %d directory syncs, want %d", d, want)
+			}
+		}
+		ids = append(ids, id)
+	}
+	// A put of a stored block syncs nothing.
+	syncs, dirSyncs := fa.Count(disk.OpSync), fa.Count(disk.OpSyncDir)
+	if err := s.Put(ctx, ids[0], []byte("block 0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, d := fa.Count(disk.OpSync)-syncs, fa.Count(disk.OpSyncDir)-dirSyncs; n != 0 || d != 0 {
+		t.Fatalf("put of a stored block: %d file syncs, %d directory syncs", n, d)
+	}
+	// What was synced survives a crash.
+	s2, err := blocks.OpenDir(mem.CrashClone(), "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := s2.Get(ctx, id); err != nil {
+			t.Fatalf("synced block %s after crash: %v", id, err)
+		}
+	}
+}
+
+// distinct counts the fan-out directories of ids.
+func distinct(ids []blocks.ID) int {
+	m := map[string]bool{}
+	for _, id := range ids {
+		m[path.Dir(file(id))] = true
+	}
+	return len(m)
+}
+
+// TestFlatLayoutInterrupted: a crash while a new store makes its fan-out
+// directories (the marker durable, some directories not) leaves a store
+// that the next open completes.
+func TestFlatLayoutInterrupted(t *testing.T) {
+	mem := disk.NewMem()
+	k := blockstest.Keys(t, false)
+	if err := mem.MkdirAll("b/layout-flat"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.MkdirAll("b/00"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{".", "b"} {
+		if err := mem.SyncDir(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := blocks.OpenDir(mem, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []blocks.ID
+	for i := range 64 {
+		data := []byte(fmt.Sprintf("block %d", i))
+		id := k.Hasher.Sum(data)
+		if err := s.Put(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := mem.CrashClone()
+	ents, err := c.ReadDir("b")
+	if err != nil || len(ents) != 257 {
+		t.Fatalf("store directory after crash: %d entries, want 256 fan-out directories and the marker: %v", len(ents), err)
+	}
+	s2, err := blocks.OpenDir(c, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := s2.Get(ctx, id); err != nil {
+			t.Fatalf("block %s after crash: %v", id, err)
+		}
+	}
 }
 
 func readFile(t *testing.T, fs disk.FS, name string) []byte {

@@ -25,16 +25,26 @@ const (
 	modePlain   = 0
 	modeSealed  = 1
 	tempPrefix  = "tmp-"
+	// flatMarker is the directory whose presence in a store's directory
+	// says it has the flat layout (see Dir).
+	flatMarker = "layout-flat"
 )
 
 var magic = []byte("RFB")
 
-// Dir is the local block store: one file per block under a two-level hex
-// fan-out, dir/<digest[0]>/<digest[1]>/<hex id>.
+// Dir is the local block store: one file per block under a hex fan-out of
+// the digest. A store made by this version has the flat layout,
+// dir/<digest[0]>/<hex id>, whose 256 directories are made (and synced)
+// when the store is created, so a new block only adds an entry to an
+// existing directory: one file sync and one directory sync. A store made
+// before (no flatMarker) keeps its two-level layout,
+// dir/<digest[0]>/<digest[1]>/<hex id>, whose directories are made as
+// blocks need them.
 type Dir struct {
 	fs   disk.FS
 	dir  string
 	keys Keys
+	flat bool // the flat layout (else the two-level one)
 
 	bufs bufPool // sealing buffers
 
@@ -66,7 +76,53 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 			return nil, fmt.Errorf("blocks: sync %s: %w", parent, err)
 		}
 	}
-	return &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}}, nil
+	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}}
+	if err := d.openLayout(); err != nil {
+		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// openLayout finds the store's layout. An empty directory (a new store)
+// gets the flat one: the marker first, durable before any block, so a
+// store is never taken for the other layout; then the 256 fan-out
+// directories, made again if a crash interrupted this.
+func (d *Dir) openLayout() error {
+	ents, err := d.fs.ReadDir(d.dir)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		have[e.Name()] = e.IsDir()
+	}
+	if !have[flatMarker] {
+		if len(ents) > 0 {
+			return nil // a store of the two-level layout
+		}
+		if err := d.fs.MkdirAll(path.Join(d.dir, flatMarker)); err != nil {
+			return err
+		}
+		if err := d.fs.SyncDir(d.dir); err != nil {
+			return err
+		}
+	}
+	d.flat = true
+	made := false
+	for i := range 256 {
+		name := hex.EncodeToString([]byte{byte(i)})
+		if have[name] {
+			continue
+		}
+		if err := d.fs.MkdirAll(path.Join(d.dir, name)); err != nil {
+			return err
+		}
+		made = true
+	}
+	if made {
+		return d.fs.SyncDir(d.dir)
+	}
+	return nil
 }
 
 // bufPool keeps the buffers blocks are sealed into for later puts.
@@ -85,9 +141,14 @@ func (bp *bufPool) put(b *[]byte) {
 	}
 }
 
+// fanout returns the directories of id's file: its parent's parent and its
+// parent (the same in the flat layout).
 func (d *Dir) fanout(id ID) (string, string) {
 	h := hex.EncodeToString(id[1:3])
 	l1 := path.Join(d.dir, h[:2])
+	if d.flat {
+		return l1, l1
+	}
 	return l1, path.Join(l1, h[2:4])
 }
 
@@ -97,9 +158,12 @@ func (d *Dir) name(id ID) string {
 }
 
 // ensureDir creates the fan-out directories of id, marking the parents
-// whose entries must be synced.
+// whose entries must be synced (the flat layout's exist from the start).
 func (d *Dir) ensureDir(id ID) (string, error) {
 	l1, l2 := d.fanout(id)
+	if d.flat {
+		return l2, nil
+	}
 	d.mu.Lock()
 	ok := d.made[l2]
 	d.mu.Unlock()
@@ -329,6 +393,15 @@ func (d *Dir) walk(ctx context.Context, fn func(name string, tmp bool) error) er
 			continue
 		}
 		p1 := path.Join(d.dir, a.Name())
+		if d.flat {
+			if a.Name() == flatMarker {
+				continue
+			}
+			if err := d.walkFiles(ctx, p1, fn); err != nil {
+				return err
+			}
+			continue
+		}
 		l2s, err := d.fs.ReadDir(p1)
 		if err != nil {
 			return fmt.Errorf("blocks: walk: %w", err)
@@ -337,20 +410,30 @@ func (d *Dir) walk(ctx context.Context, fn func(name string, tmp bool) error) er
 			if !b.IsDir() {
 				continue
 			}
-			p2 := path.Join(p1, b.Name())
-			files, err := d.fs.ReadDir(p2)
-			if err != nil {
-				return fmt.Errorf("blocks: walk: %w", err)
+			if err := d.walkFiles(ctx, path.Join(p1, b.Name()), fn); err != nil {
+				return err
 			}
-			for _, f := range files {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				tmp := strings.HasPrefix(f.Name(), tempPrefix)
-				if err := fn(path.Join(p2, f.Name()), tmp); err != nil {
-					return err
-				}
-			}
+		}
+	}
+	return nil
+}
+
+// walkFiles calls fn for every file of a leaf directory.
+func (d *Dir) walkFiles(ctx context.Context, dir string, fn func(name string, tmp bool) error) error {
+	files, err := d.fs.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("blocks: walk: %w", err)
+	}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if f.IsDir() {
+			continue
+		}
+		tmp := strings.HasPrefix(f.Name(), tempPrefix)
+		if err := fn(path.Join(dir, f.Name()), tmp); err != nil {
+			return err
 		}
 	}
 	return nil

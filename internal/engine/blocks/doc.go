@@ -3,8 +3,14 @@
 // 32-byte keyed digest of the block's plaintext, under the lineage's id key
 // (Hasher), so a file system and its replicas name equal data equally.
 //
-// Dir stores one file per block under a two-level hex fan-out of the first
-// two digest bytes: <dir>/<d0>/<d1>/<hex id>. A file is an 8-byte header,
+// Dir stores one file per block under a hex fan-out of the digest. A new
+// store has the flat layout, <dir>/<d0>/<hex id>: its 256 directories and
+// the marker directory <dir>/layout-flat are made and synced when the
+// store is created, so a block adds an entry to a directory that already
+// exists (one file fsync, then one directory fsync at Sync). A store
+// without the marker (made before) keeps the two-level layout of the
+// first two digest bytes, <dir>/<d0>/<d1>/<hex id>, its directories made
+// as blocks need them. A file is an 8-byte header,
 // "RFB" ‖ version 1 ‖ mode (0 plaintext, 1 sealed) ‖ three zero bytes, then
 // the plaintext or the Sealer's output (12-byte nonce ‖ AES-256-GCM
 // ciphertext ‖ tag; per-block key HKDF(data key, id); additional data =
