@@ -1,6 +1,7 @@
 package nfs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"testing"
@@ -66,6 +67,52 @@ func testSmallFileCreateSyncs(t *testing.T, size int) {
 		rd, err := f.c.Read(f.ctx, lk.FH, 0, uint32(2*size))
 		if err != nil || len(rd.Data) != size || binary.LittleEndian.Uint64(rd.Data) != uint64(i)+uint64(proto.FileSync)<<32 {
 			t.Fatalf("file %d reads %d bytes, %v", i, len(rd.Data), err)
+		}
+	}
+}
+
+// TestCommitSyncs is the syncs-per-COMMIT regression guard of issue 16 for
+// large files (a count, not a timing): a COMMIT of 4 MiB written UNSTABLE
+// costs one fsync per block file, at most one directory fsync per block
+// (the fan-out directories exist from the start; a new file system used to
+// make and sync two of them, and their parent, for nearly every block) and
+// at most one durable commit per block (group commit may merge them).
+func TestCommitSyncs(t *testing.T) {
+	var faulty *disk.Faulty
+	f := newFixture(t, envOpt{wrapDisk: func(d disk.FS) disk.FS { faulty = disk.NewFaulty(d); return faulty }})
+	bs := int(f.fs.Geometry().BlockSize)
+	const blocks = 4
+	data := make([]byte, blocks*bs)
+	for i := range data {
+		data[i] = byte(i*7 + i>>16)
+	}
+	for round := range 3 {
+		r, err := f.c.Create(f.ctx, f.root, fmt.Sprintf("big-%d", round), proto.Guarded, proto.Sattr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := range blocks {
+			data[b*bs] = byte(round) // new blocks each round
+		}
+		commits := f.fs.Stats().Commits
+		syncs, dirSyncs := faulty.Count(disk.OpSync), faulty.Count(disk.OpSyncDir)
+		const wsize = 256 << 10
+		for off := 0; off < len(data); off += wsize {
+			if _, err := f.c.Write(f.ctx, r.FH, uint64(off), data[off:off+wsize], proto.Unstable); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.c.Commit(f.ctx, r.FH, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		s, d, c := faulty.Count(disk.OpSync)-syncs, faulty.Count(disk.OpSyncDir)-dirSyncs, f.fs.Stats().Commits-commits
+		if s != blocks || d > blocks || c < 1 || c > blocks {
+			t.Errorf("round %d: COMMIT of %d blocks took %d block file fsyncs (want %d), %d directory fsyncs (want at most %d), %d durable commits (want 1 to %d)",
+				round, blocks, s, blocks, d, blocks, c, blocks)
+		}
+		rd, err := f.c.Read(f.ctx, r.FH, 0, uint32(bs))
+		if err != nil || !bytes.Equal(rd.Data, data[:bs]) {
+			t.Fatalf("round %d: read back %d bytes, %v", round, len(rd.Data), err)
 		}
 	}
 }
