@@ -1119,9 +1119,13 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			// The sync goes through a slow proxy, stopped (partitioned)
-			// while the copy is taken.
+			// while the copy is taken. 4 KiB per 5 ms keeps the ~3 MB sync
+			// going for seconds: with 64 KiB pieces it took 0.4 s, and a
+			// loaded machine's poll could miss the window before the
+			// superblock (CI, 2026-12-05).
 			a, b, px := proxiedPair(t, func(o *Options) { o.ChunkBytes = 512 })
 			px.SetDelay(5 * time.Millisecond)
+			px.SetPieceBytes(4 << 10)
 			if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
 				t.Fatal(err)
 			}
@@ -1149,6 +1153,7 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 				return true
 			})
 			px.SetDelay(0)
+			px.SetPieceBytes(0)
 			w.run(ctx, 60)
 			converged(t, src(), b.fs("fs-dst"))
 			restoreCopy(t, w, a, b, oldKV, oldDisk, b.rep("fs-dst").SyncState().Base+1)

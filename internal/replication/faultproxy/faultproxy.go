@@ -18,6 +18,7 @@ type Proxy struct {
 
 	mu          sync.Mutex // guards the fields below
 	delay       time.Duration
+	piece       int // bytes read (and delayed) at a time; 0: 64 KiB
 	partitioned bool
 	corrupt     int    // chunks to damage (client → target, past the first 4 KiB)
 	recorded    []byte // the first 64 KiB a client sent on the last connection
@@ -58,6 +59,15 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
+	p.mu.Unlock()
+}
+
+// SetPieceBytes makes each piece of data (what one delay holds back) at
+// most n bytes; 0 restores the default of 64 KiB. With SetDelay it bounds
+// the bandwidth: n bytes per delay and direction.
+func (p *Proxy) SetPieceBytes(n int) {
+	p.mu.Lock()
+	p.piece = n
 	p.mu.Unlock()
 }
 
@@ -188,7 +198,13 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 	buf := make([]byte, 64<<10)
 	sent := 0
 	for {
-		n, err := from.Read(buf)
+		p.mu.Lock()
+		piece := p.piece
+		p.mu.Unlock()
+		if piece <= 0 || piece > len(buf) {
+			piece = len(buf)
+		}
+		n, err := from.Read(buf[:piece])
 		if n > 0 {
 			d, ok := p.gate()
 			if !ok {
