@@ -249,11 +249,11 @@ func pebbleCrashImage(pmem *vfs.MemFS, rng *rand.Rand) *vfs.MemFS {
 	return pmem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(60), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))})
 }
 
-// openPebble opens the crash tests' Pebble store on fs; an error fails t,
-// after what.
+// openPebble opens the crash tests' Pebble store on fs, with zeros ahead
+// of the WAL as the server's; an error fails t, after what.
 func openPebble(t *testing.T, fs vfs.FS, what string) *pebblekv.Store {
 	t.Helper()
-	st, err := pebblekv.Open("db", pebblekv.Options{FS: fs, CacheSizeBytes: 4 << 20})
+	st, err := pebblekv.Open("db", pebblekv.Options{FS: fs, CacheSizeBytes: 4 << 20, OverwriteWAL: true})
 	if err != nil {
 		t.Fatalf("%s%v", what, err)
 	}

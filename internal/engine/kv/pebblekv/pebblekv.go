@@ -31,14 +31,12 @@ type Options struct {
 	CacheSizeBytes int64
 	// MemTableSizeBytes defaults to DefaultMemTableSize.
 	MemTableSizeBytes uint64
-	// OverwriteWAL writes each new WAL file full of zeros (to the size
-	// Pebble preallocates for it, 110 % of the memtable) before Pebble
-	// writes it, so that its synced commits are overwrites from the
-	// first: an append's fdatasync also commits the file system's
-	// journal (the file's size changes), an overwrite's does not. Pebble
-	// reuses old WAL files the same way once its memtables have been
-	// flushed; this covers the first ones after every start. It takes no
-	// more space than Pebble's own preallocation.
+	// OverwriteWAL keeps zeros ahead of Pebble's writes in its WAL
+	// files (up to the size Pebble preallocates for them, 110 % of the
+	// memtable), so that synced commits are overwrites: an append's
+	// fdatasync also writes the file's inode (its size changes), an
+	// overwrite's does not (see overwriteWAL). It takes no more space
+	// than Pebble's own preallocation.
 	OverwriteWAL bool
 	Logger       *slog.Logger
 	ReadOnly     bool
@@ -78,6 +76,7 @@ type Store struct {
 	db     *pebble.DB
 	closed atomic.Bool
 	bgErrs *atomic.Uint64
+	wal    *walStats
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -102,11 +101,12 @@ func Open(dir string, o Options) (*Store, error) {
 		mt = DefaultMemTableSize
 	}
 	fs := o.FS
+	wal := new(walStats)
 	if o.OverwriteWAL {
 		if fs == nil {
 			fs = vfs.Default
 		}
-		fs = overwriteWAL{FS: fs, size: int64(mt + mt/10)}
+		fs = newOverwriteWAL(fs, mt, wal)
 	}
 	lim := &limiter{every: LogEvery, last: map[string]*repeat{}}
 	logger := slogLogger{l: log, lim: lim}
@@ -139,7 +139,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
 	}
-	return &Store{db: db, bgErrs: bgErrs}, nil
+	return &Store{db: db, bgErrs: bgErrs, wal: wal}, nil
 }
 
 // BackgroundErrors returns how many errors Pebble's background work has
