@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -69,6 +73,126 @@ func testSmallFileCreateSyncs(t *testing.T, size int) {
 			t.Fatalf("file %d reads %d bytes, %v", i, len(rd.Data), err)
 		}
 	}
+}
+
+// TestSmallFileCreateDiskSyncs is TestSmallFileCreateSyncs on the
+// server's store (Pebble on the disk, zeros ahead of its WAL), counting
+// what reaches the operating system: every fsync and fdatasync of Pebble's
+// files (WAL, tables, manifest, directories) and of block files and
+// directories. One small file (CREATE, a 4 KiB FILE_SYNC WRITE, COMMIT; or
+// the WRITE UNSTABLE and the COMMIT) costs two WAL syncs and nothing else,
+// besides the few syncs of a memtable rotation (closing the old log,
+// preparing the new one, the flush's table, manifest and directory),
+// allowed per new log. It fails when a change adds a sync per file, and
+// when a reply claims a durability that no sync gave.
+func TestSmallFileCreateDiskSyncs(t *testing.T) {
+	var faulty *disk.Faulty
+	var syncs, logs atomic.Int64
+	f := newFixture(t, envOpt{
+		dir: t.TempDir(), overwriteWAL: true,
+		wrapKVFS: func(fs vfs.FS) vfs.FS { return syncCountFS{FS: fs, syncs: &syncs, logs: &logs} },
+		wrapDisk: func(d disk.FS) disk.FS { faulty = disk.NewFaulty(d); return faulty },
+	})
+	dir := f.mkdir(t, f.root, "d", 0o755)
+	data := make([]byte, 4<<10)
+	const files = 20
+	for _, stable := range []proto.StableHow{proto.FileSync, proto.Unstable} {
+		s0, l0 := syncs.Load(), logs.Load()
+		b0 := faulty.Count(disk.OpSync) + faulty.Count(disk.OpSyncDir)
+		for i := range files {
+			binary.LittleEndian.PutUint64(data, uint64(i)+uint64(stable)<<32)
+			r, err := f.c.Create(f.ctx, dir, fmt.Sprintf("%v-%d", stable, i), proto.Guarded, proto.Sattr{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.c.Write(f.ctx, r.FH, 0, data, stable); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.c.Commit(f.ctx, r.FH, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, l := syncs.Load()-s0, logs.Load()-l0
+		// A rotation: the old log's closing sync, the new one's, the
+		// WAL directory's; the flush: its table, the manifest, the
+		// directory, and a margin.
+		const perLog = 8
+		t.Logf("%v: %d files, %d metadata store syncs, %d new logs", stable, files, s, l)
+		if s < 2*files || s > 2*files+perLog*l {
+			t.Errorf("%d small files (%v) made %d fsyncs of the metadata store with %d new logs, want %d to %d (two WAL syncs per file)",
+				files, stable, s, l, 2*files, 2*files+perLog*l)
+		}
+		if b := faulty.Count(disk.OpSync) + faulty.Count(disk.OpSyncDir) - b0; b != 0 {
+			t.Errorf("%d small files (%v) fsynced %d block files and directories, want none (inline data)", files, stable, b)
+		}
+	}
+}
+
+// syncCountFS counts the syncs of every file opened through it (full
+// syncs only: a SyncTo that only starts writeback is not one) and the
+// WAL files it creates or recycles.
+type syncCountFS struct {
+	vfs.FS
+	syncs, logs *atomic.Int64
+}
+
+func (c syncCountFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return f, err
+	}
+	return syncCountFile{File: f, syncs: c.syncs}, nil
+}
+
+func (c syncCountFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	if strings.HasSuffix(name, ".log") {
+		c.logs.Add(1)
+	}
+	f, err := c.FS.Create(name, cat)
+	return c.wrap(f, err)
+}
+
+func (c syncCountFS) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	c.logs.Add(1)
+	f, err := c.FS.ReuseForWrite(oldname, newname, cat)
+	return c.wrap(f, err)
+}
+
+func (c syncCountFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := c.FS.Open(name, opts...)
+	return c.wrap(f, err)
+}
+
+func (c syncCountFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := c.FS.OpenReadWrite(name, cat, opts...)
+	return c.wrap(f, err)
+}
+
+func (c syncCountFS) OpenDir(name string) (vfs.File, error) {
+	f, err := c.FS.OpenDir(name)
+	return c.wrap(f, err)
+}
+
+type syncCountFile struct {
+	vfs.File
+	syncs *atomic.Int64
+}
+
+func (f syncCountFile) Sync() error {
+	f.syncs.Add(1)
+	return f.File.Sync()
+}
+
+func (f syncCountFile) SyncData() error {
+	f.syncs.Add(1)
+	return f.File.SyncData()
+}
+
+func (f syncCountFile) SyncTo(length int64) (bool, error) {
+	full, err := f.File.SyncTo(length)
+	if full {
+		f.syncs.Add(1)
+	}
+	return full, err
 }
 
 // TestCommitSyncs is the syncs-per-COMMIT regression guard of issue 16 for

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -46,6 +48,9 @@ type envOpt struct {
 	overwriteWAL bool
 	// blockCacheBytes bounds the engine's block cache (0: its default).
 	blockCacheBytes int64
+	// wrapKVFS, when set, wraps the file system Pebble runs on (with dir
+	// only).
+	wrapKVFS func(vfs.FS) vfs.FS
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -62,7 +67,11 @@ func newEnv(t testing.TB, o envOpt) *testEnv {
 	if o.dir == "" {
 		eo.KV, eo.Disk = kv.NewMemory(), disk.NewMem()
 	} else {
-		st, err := pebblekv.Open(filepath.Join(o.dir, "kv"), pebblekv.Options{OverwriteWAL: o.overwriteWAL})
+		po := pebblekv.Options{OverwriteWAL: o.overwriteWAL}
+		if o.wrapKVFS != nil {
+			po.FS = o.wrapKVFS(vfs.Default)
+		}
+		st, err := pebblekv.Open(filepath.Join(o.dir, "kv"), po)
 		if err != nil {
 			t.Fatal(err)
 		}
