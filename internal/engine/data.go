@@ -237,17 +237,32 @@ func (fs *FS) CheckSpace(need int64) error { return fs.e.CheckSpace(need) }
 
 // Write writes data at off. When it returns, the data is durable.
 func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, false)
+	return fs.write(ctx, cred, ino, off, data, false, nil)
 }
 
 // WriteOwned is Write for a caller that hands data over: it must not
 // modify data afterwards, so the whole blocks data covers are cached as
 // they are, without a copy.
 func (fs *FS) WriteOwned(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, true)
+	return fs.write(ctx, cred, ino, off, data, true, nil)
 }
 
-func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool) (before, after Attr, err error) {
+// WriteSetAttr writes data at off with cred's right to write, then
+// changes attributes as SetAttr does (without a guard) with scred's
+// rights, in one transaction: both are durable when it returns, with
+// one journal sync where a Write and a SetAttr take one each, or
+// neither happened. An NFS server uses it for a SETATTR that must land
+// after a file's buffered UNSTABLE data (cp -a's times and mode after a
+// small file's data). owned is as for WriteOwned.
+func (fs *FS) WriteSetAttr(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, scred Cred, sa SetAttr) (before, after Attr, err error) {
+	return fs.write(ctx, cred, ino, off, data, owned, func(tx *txn, n *inode) error {
+		return tx.setattr(scred, ino, n, sa)
+	})
+}
+
+// write is Write; then, when not nil, changes the inode further in the
+// same transaction.
+func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
 	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
 		return Attr{}, Attr{}, ErrFileTooBig
 	}
@@ -276,17 +291,24 @@ func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 				return err
 			}
 			before = n.attr(ino)
-			if len(data) == 0 {
+			if len(data) == 0 && then == nil {
 				after = before
 				return nil
 			}
-			if err := tx.write(ino, n, off, data, pre); err != nil {
-				return err
+			if len(data) > 0 {
+				if err := tx.write(ino, n, off, data, pre); err != nil {
+					return err
+				}
+				if !cred.isRoot() && n.mode&(ModeSetUID|ModeSetGID) != 0 {
+					n.mode &^= ModeSetUID
+					if n.mode&0o010 != 0 {
+						n.mode &^= ModeSetGID
+					}
+				}
 			}
-			if !cred.isRoot() && n.mode&(ModeSetUID|ModeSetGID) != 0 {
-				n.mode &^= ModeSetUID
-				if n.mode&0o010 != 0 {
-					n.mode &^= ModeSetGID
+			if then != nil {
+				if err := then(tx, n); err != nil {
+					return err
 				}
 			}
 			tx.putInode(ino, n)

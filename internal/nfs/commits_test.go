@@ -3,10 +3,12 @@ package nfs
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -238,5 +240,66 @@ func TestCommitSyncs(t *testing.T) {
 		if err != nil || !bytes.Equal(rd.Data, data[:bs]) {
 			t.Fatalf("round %d: read back %d bytes, %v", round, len(rd.Data), err)
 		}
+	}
+}
+
+// TestSetAttrAfterUnstableWriteCommits guards the durable commits of a
+// small file copied the way `regionfs mount` copies it for `cp -a`
+// (CREATE, WRITE UNSTABLE, SETATTR of times and mode, COMMIT): two, for
+// CREATE and for the data and the change together (the SETATTR writes the
+// buffered data and makes the change in one transaction), and none for
+// the COMMIT. The change lands after the data (the mtime set stays), and
+// a change the caller may not make fails alone: the data is still
+// written and its COMMIT succeeds.
+func TestSetAttrAfterUnstableWriteCommits(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	dir := f.mkdir(t, f.root, "d", 0o777)
+	const files = 20
+	mtime := proto.TimeOf(time.Unix(1_600_000_000, 5000))
+	mode := uint32(0o600)
+	commits := f.fs.Stats().Commits
+	for i := range files {
+		r, err := f.c.Create(f.ctx, dir, fmt.Sprintf("f%d", i), proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte{byte(i)}, 100+i*400)
+		if w, err := f.c.Write(f.ctx, r.FH, 0, data, proto.Unstable); err != nil || w.Committed != proto.Unstable {
+			t.Fatalf("write: %v, %+v", err, w)
+		}
+		sa, err := f.c.SetAttr(f.ctx, r.FH, proto.Sattr{Mode: &mode, Atime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}, Mtime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := sa.Wcc.After; a == nil || a.Size != uint64(len(data)) || a.Mtime != mtime || a.Mode&0o7777 != mode {
+			t.Fatalf("file %d after SETATTR: %+v; want size %d, mtime %v, mode %o", i, a, len(data), mtime, mode)
+		}
+		if _, err := f.c.Commit(f.ctx, r.FH, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.fs.Stats().Commits - commits; got != 2*files {
+		t.Errorf("%d small files (CREATE, WRITE UNSTABLE, SETATTR, COMMIT) took %d durable commits, want %d (two per file)", files, got, 2*files)
+	}
+
+	// Another user may write the file (0666) but not change its mode.
+	r, err := f.c.Create(f.ctx, dir, "shared", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o666))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := f.dialAs(1000, 1000)
+	data := []byte("written by another user")
+	if _, err := other.Write(f.ctx, r.FH, 0, data, proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.SetAttr(f.ctx, r.FH, proto.Sattr{Mode: &mode}, nil); !errors.Is(err, proto.ErrPerm) {
+		t.Fatalf("SETATTR of the mode by a non-owner: %v, want NFS3ERR_PERM", err)
+	}
+	if _, err := other.Commit(f.ctx, r.FH, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := f.c.Read(f.ctx, r.FH, 0, 100)
+	if err != nil || !bytes.Equal(rd.Data, data) {
+		t.Fatalf("the file reads %q, %v; want %q", rd.Data, err, data)
 	}
 }

@@ -10,7 +10,9 @@ import (
 // procSetAttr serves SETATTR: change mode, owner, size or times, only if
 // the guard (the client's idea of the ctime) still holds. Buffered
 // UNSTABLE data of the file is made durable first, so a truncation or an
-// explicit mtime is never overtaken by older data written later.
+// explicit mtime is never overtaken by older data written later; a small
+// file's buffered data and the change are one durable commit
+// (writeback.settleAttr).
 func procSetAttr(r *request) (proto.Message, error) {
 	var a proto.SetAttrArgs
 	if err := r.decode(&a); err != nil {
@@ -29,11 +31,17 @@ func procSetAttr(r *request) (proto.Message, error) {
 	if err == nil {
 		r.s.ra.drop(t.fs, t.h.ino)
 	}
-	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
-		err = r.s.wb.settle(r.ctx, t.fs, t.h.ino)
-	}
 	var after engine.Attr
-	if err == nil {
+	done := false
+	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
+		if a.Guard == nil && a.Attr.Size == nil {
+			// The data and the change in one commit when they can.
+			after, done, err = r.s.wb.settleAttr(r.ctx, t.fs, t.h.ino, t.cred, sattr(&a.Attr))
+		} else {
+			err = r.s.wb.settle(r.ctx, t.fs, t.h.ino)
+		}
+	}
+	if err == nil && !done {
 		var guard *time.Time
 		if a.Guard != nil {
 			g := a.Guard.Go()

@@ -499,7 +499,11 @@ func (w *writeback) run(k fileKey, f *flight) {
 	for _, g := range f.before {
 		<-g.done
 	}
-	err := w.write(k, f.ext, f.cred)
+	w.finish(k, f, w.write(k, f.ext, f.cred))
+}
+
+// finish records the outcome of a flight's write.
+func (w *writeback) finish(k fileKey, f *flight, err error) {
 	if errors.Is(err, engine.ErrStale) || errors.Is(err, engine.ErrNotFound) {
 		err = nil // the file is gone: its data with it
 	}
@@ -834,6 +838,51 @@ func (w *writeback) sync(ctx context.Context, fs *engine.FS, ino uint64) (bool, 
 		}
 	}
 	return true, first
+}
+
+// settleAttr is settle followed by the attribute change sa (SETATTR
+// without a guard or a size), in one engine transaction when it can: the
+// file's buffered data is one piece within a block (a small file written
+// UNSTABLE, as `cp -a` has the mount write it before setting its times
+// and mode) and nothing of it is in flight. Data and change are then one
+// durable commit where settle and SetAttr take two. It reports whether it
+// made the change; when it did not, the data is settled as settle does
+// (also after the combined transaction failed: the data is then written
+// alone, and the caller makes the change on its own, so each fails or not
+// as it would have).
+func (w *writeback) settleAttr(ctx context.Context, fs *engine.FS, ino uint64, cred engine.Cred, sa engine.SetAttr) (after engine.Attr, done bool, err error) {
+	k := fileKey{fs, ino}
+	w.mu.Lock()
+	d := w.files[k]
+	var f *flight
+	if d != nil && len(d.flights) == 0 && len(d.ext) > 0 && onePiece(d.ext, fs.Geometry()) {
+		f = w.prepareLocked(k, d, true)
+	}
+	w.mu.Unlock()
+	if f == nil {
+		return engine.Attr{}, false, w.settle(ctx, fs, ino)
+	}
+	defer w.flightWG.Done()
+	off, end := f.ext[0].off, f.ext[len(f.ext)-1].end()
+	data, kept := gather(f.ext, off, end)
+	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, cred, sa)
+	if err == nil {
+		w.finish(k, f, nil)
+		return after, true, nil
+	}
+	w.finish(k, f, w.write(k, f.ext, f.cred))
+	return engine.Attr{}, false, nil
+}
+
+// onePiece reports whether ext (sorted, not overlapping) is one
+// contiguous run within one block: what the engine writes in one call.
+func onePiece(ext []extent, g engine.Geometry) bool {
+	for i := 1; i < len(ext); i++ {
+		if ext[i].off != ext[i-1].end() {
+			return false
+		}
+	}
+	return ext[len(ext)-1].end() <= g.BlockEnd(ext[0].off)
 }
 
 // has reports whether a file has buffered or in-flight data.
