@@ -23,7 +23,10 @@
 //   - Attribute changes through a file being written (times, owner, mode
 //     as `cp -a` sets them before closing) travel with its data: one
 //     SETATTR after the data at fsync or close, whose failure that fsync
-//     or close returns (attrs.go).
+//     or close returns (attrs.go). A small file's data then goes
+//     UNSTABLE, the SETATTR after its reply, then the COMMIT: a server
+//     may make the data and the change durable together (regionfs does,
+//     in one commit, where a FILE_SYNC WRITE and a SETATTR are two).
 //   - Readahead: sequential reads fetch the next rsize pieces ahead.
 //   - The connection is a client.Session: a server restart or a lost
 //     connection is retried forever (a hard mount) with the same handles.

@@ -279,7 +279,10 @@ func overlaps(spans []span, off, end int64) bool {
 // WRITE and a COMMIT would take two (a small file written and closed). It
 // reports whether it did; it is called with n.mu held, and releases it
 // during the call.
-func (n *node) writeSyncLocked() bool {
+func (n *node) writeSyncLocked() bool { return n.writeOneLocked(proto.FileSync) }
+
+// writeOneLocked is writeSyncLocked with the given stability.
+func (n *node) writeOneLocked(how proto.StableHow) bool {
 	w := n.wLocked()
 	if len(w.pending) == 0 || len(w.inflight) > 0 || len(w.sent) > 0 || w.err != nil {
 		return false
@@ -292,7 +295,7 @@ func (n *node) writeSyncLocked() bool {
 	auth := w.auth
 	epoch := n.f.sess.Epoch()
 	n.mu.Unlock()
-	verf, stable, err := n.writeRange(context.Background(), auth, off, data, proto.FileSync)
+	verf, stable, err := n.writeRange(context.Background(), auth, off, data, how)
 	n.mu.Lock()
 	n.writeDone(sp, data, verf, stable, epoch, err)
 	return true
@@ -388,10 +391,21 @@ func (n *node) writeBack(ctx context.Context) syscall.Errno {
 // until it is committed, so a retried fsync never reports lost data
 // stable. It returns that failure, the first error of this file's writes
 // whose data could not be kept, or EIO for data lost in a failover.
+//
+// A small file with an attribute change waiting for its data (cp -a's
+// times and mode: attrs.go) is written UNSTABLE, then the change is sent,
+// then the COMMIT: the server may make the data and the change durable
+// together (regionfs does, in one commit), where a FILE_SYNC WRITE and
+// the SETATTR after it are two. The SETATTR follows the WRITE's reply, so
+// the mtime it sets is not moved on by the data; if the COMMIT finds the
+// data must be written again (the server restarted and lost it), the
+// change is sent again after it, and if the COMMIT fails it waits for
+// the data again.
 func (n *node) commit(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	w := n.wLocked()
-	if !n.writeSyncLocked() && len(w.pending) > 0 {
+	attrsFirst := w.attrs != nil && n.writeOneLocked(proto.Unstable)
+	if !attrsFirst && !n.writeSyncLocked() && len(w.pending) > 0 {
 		n.sendLocked()
 	}
 	for len(w.inflight) > 0 {
@@ -405,16 +419,29 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 	ranges := w.sent
 	w.sent, w.sentBytes = nil, 0
 	auth := w.auth
+	d := w.attrs
+	attrsFirst = attrsFirst && werr == nil && d != nil &&
+		!slices.ContainsFunc(ranges, func(r wrange) bool { return r.resend })
 	n.mu.Unlock()
 
-	e, lost := n.commitRanges(ctx, auth, ranges)
-	if e == 0 && werr == nil {
-		e = n.sendAttrs(ctx)
-		if e == syscall.EINTR {
-			return e
+	var (
+		e         syscall.Errno
+		lost      bool
+		committed bool // ranges are committed: nothing of them to keep
+	)
+	if attrsFirst {
+		e, lost, committed = n.attrsThenCommit(ctx, auth, ranges, d)
+	} else {
+		e, lost, _ = n.commitRanges(ctx, auth, ranges)
+		committed = e == 0
+		if e == 0 && werr == nil {
+			e = n.sendAttrs(ctx)
 		}
 	}
-	if e != 0 && !lost {
+	if e == syscall.EINTR && committed {
+		return e // the change is kept (sendAttrs)
+	}
+	if !committed && !lost {
 		// Kept, before what was written meanwhile (newer data), for
 		// the next fsync or close.
 		n.mu.Lock()
@@ -430,7 +457,7 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 			return e
 		}
 	}
-	if e == 0 {
+	if committed {
 		for _, r := range ranges {
 			n.f.reuse(r.data) // committed, kept nowhere
 		}
@@ -442,14 +469,52 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 	return e
 }
 
+// attrsThenCommit sends the deferred change d, then commits ranges (see
+// commit). It returns the first failure; lost is as for commitRanges,
+// committed reports that the ranges are committed.
+func (n *node) attrsThenCommit(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange, d *deferred) (e syscall.Errno, lost, committed bool) {
+	ea := n.sendAttrs(ctx)
+	if ea == syscall.EINTR {
+		return ea, false, false // the change is kept (sendAttrs)
+	}
+	e, lost, resent := n.commitRanges(ctx, auth, ranges)
+	committed = e == 0
+	switch {
+	case ea != 0:
+		// The change failed: reported now and dropped, as when it
+		// follows the data.
+		if e == 0 {
+			e = ea
+		}
+		return e, lost, committed
+	case lost:
+		return e, true, false
+	case e != 0 || resent:
+		// The data is to be written again, or was after the change
+		// (moving mtime on): the change waits for it again, unless
+		// one made meanwhile replaces it.
+		n.mu.Lock()
+		if n.w.attrs == nil {
+			n.w.attrs = d
+		}
+		n.mu.Unlock()
+		if e != 0 {
+			return e, false, false
+		}
+		return n.sendAttrs(ctx), false, true
+	}
+	return 0, false, true
+}
+
 // commitRanges writes again what the server may not hold, COMMITs, and
 // writes again what was written under another verifier, until every range
 // is committed. It updates ranges in place (verifiers, resend marks);
 // lost reports data lost in a failover (the ranges are to be dropped),
-// otherwise the ranges are kept after an error.
-func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange) (e syscall.Errno, lost bool) {
+// otherwise the ranges are kept after an error; resent reports that it
+// wrote some of them again.
+func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange) (e syscall.Errno, lost, resent bool) {
 	if len(ranges) == 0 {
-		return 0, false
+		return 0, false, false
 	}
 	c := n.f.sess.Client(auth)
 	for attempt := 0; ; attempt++ {
@@ -462,16 +527,17 @@ func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []w
 		}
 		if lostBytes > 0 {
 			n.f.log.Error("uncommitted writes lost in a failover", "path", n.path(), "bytes", lostBytes, "err", errLost)
-			return syscall.EIO, true
+			return syscall.EIO, true, resent
 		}
 		resentAll := len(ranges) > 0 && ranges[0].resend
+		resent = resent || slices.ContainsFunc(ranges, func(r wrange) bool { return r.resend })
 		if e := n.resend(ctx, auth, ranges); e != 0 {
-			return e, false
+			return e, false, resent
 		}
 		res, err := c.Commit(ctx, n.fh, 0, 0)
 		if err != nil {
 			if ctx.Err() != nil {
-				return syscall.EINTR, false
+				return syscall.EINTR, false, resent
 			}
 			// The server may have dropped any of them (a failed
 			// write-back): all are written again, at once if they
@@ -483,7 +549,7 @@ func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []w
 				continue
 			}
 			n.f.log.Error("commit failed; the data is kept and written again at the next fsync or close", "path", n.path(), "err", err)
-			return errno(err), false
+			return errno(err), false, resent
 		}
 		if n.f.sess.Epoch() != cur {
 			continue // switched during the COMMIT: recheck
@@ -496,11 +562,11 @@ func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []w
 			}
 		}
 		if stale == 0 {
-			return 0, false
+			return 0, false, resent
 		}
 		if attempt >= 5 {
 			n.f.log.Error("write verifier keeps changing; giving up", "path", n.path())
-			return syscall.EIO, false
+			return syscall.EIO, false, resent
 		}
 		n.f.log.Warn("write verifier changed (server restarted or lost data); resending uncommitted data", "path", n.path(), "ranges", stale)
 	}
