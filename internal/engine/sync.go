@@ -69,92 +69,132 @@ func (fs *FS) readable() error {
 // *MissingBlocksError (the sender pushes them and retries). The last chunk
 // (Hi nil) ends the sync: the replica then accepts records from Base+1.
 func (rep *Replica) Ingest(ctx context.Context, c SyncChunk) (SyncState, error) {
+	return rep.IngestAll(ctx, []SyncChunk{c})
+}
+
+// IngestAll ingests consecutive chunks as Ingest would one after the
+// other, but in one transaction, so with one durable commit (the receiver
+// of an initial sync hands it the chunks that arrived together; a sync of
+// many small files otherwise paid a commit per chunk). The chunks are
+// taken in order up to the first that is refused: those before it are
+// ingested and committed, and its error is returned (with a
+// *MissingBlocksError, as Ingest, the chunks after it wait for the retry;
+// the source sends them again from the cursor).
+func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, error) {
 	fs := rep.fs
-	if err := checkChunk(c); err != nil {
+	var size int64
+	for _, c := range cs {
+		if err := checkChunk(c); err != nil {
+			return rep.SyncState(), err
+		}
+		size += mutationsBytes(c.Pairs)
+	}
+	if err := fs.e.admit(size); err != nil {
 		return rep.SyncState(), err
 	}
-	if err := fs.e.admit(mutationsBytes(c.Pairs)); err != nil {
-		return rep.SyncState(), err
-	}
-	var missing []blocks.ID
+	var (
+		missing []blocks.ID
+		refused error // of a chunk after the first, which ends the transaction
+	)
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
-		m := fs.mode
-		if m.Resync {
-			return fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
-		}
-		if !m.SyncActive {
-			if m.ConsistentSeq != 0 {
-				return nil // the sync is over: a retried last chunk
-			}
-			if m.AppliedSeq != 0 || fs.lastSeq != 0 {
-				return fmt.Errorf("engine: ingest into %s: replica already holds state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
-			}
-			m.SyncActive, m.SyncBase, m.ConsistentSeq, m.SyncCursor = true, c.Seq, c.Seq, nil
-			m.AppliedEpoch, m.AppliedTime = c.Epoch, c.Time.UnixNano()
-		}
-		if c.Hi != nil && m.SyncCursor != nil && bytes.Compare(c.Hi, m.SyncCursor) <= 0 {
-			return nil // ingested before
-		}
-		// A chunk may overlap what was ingested (a retry of a chunk that
-		// was taken in part): only [cursor, Hi) is applied.
-		if bytes.Compare(c.Lo, m.SyncCursor) > 0 {
-			return fmt.Errorf("engine: ingest into %s at %x, cursor %x: %w", fs.name, c.Lo, m.SyncCursor, ErrGap)
-		}
-		lo, hi := m.SyncCursor, c.Hi
-		pairs := c.Pairs
-		for len(pairs) > 0 && bytes.Compare(pairs[0].Key, lo) < 0 {
-			pairs = pairs[1:]
-		}
-		if c.Seq < m.SyncBase {
-			return fmt.Errorf("engine: ingest chunk at seq %d below base %d: %w", c.Seq, m.SyncBase, ErrGap)
-		}
-		if c.Epoch < m.AppliedEpoch {
-			return fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
-		}
-		// Blocks first: nothing that needs a missing block is written.
-		var (
-			present []blocks.ID
-			err     error
-		)
-		if missing, present, err = fs.refBlocksMissing(tx, pairs); err != nil {
-			return err
-		}
-		if len(missing) > 0 {
-			tx.keep = present // the reference counts wait for the retry
-			// Blocks can be pushed only once the superblock (the id key)
-			// is known: take the part of the chunk before the reference
-			// counts now when it holds the superblock.
-			cut := []byte{relRef}
-			if fs.dom.blockHasher() != nil || bytes.Compare(lo, cut) >= 0 {
+		for i, c := range cs {
+			// A chunk refused before it wrote anything leaves the ones
+			// before it to commit.
+			if wrote, err := fs.ingest(tx, c, &missing); err != nil {
+				if i == 0 || wrote {
+					return err
+				}
+				refused = err
 				return nil
 			}
-			n := 0
-			for n < len(pairs) && bytes.Compare(pairs[n].Key, cut) < 0 {
-				n++
+			if len(missing) > 0 {
+				return nil
 			}
-			pairs, hi = pairs[:n], cut
 		}
-		if err := fs.replaceRange(tx, lo, hi, pairs); err != nil {
-			return err
-		}
-		m.ConsistentSeq = max(m.ConsistentSeq, c.Seq)
-		m.SyncCursor = bytes.Clone(hi)
-		if hi == nil {
-			// Last chunk: replay from Base+1 on.
-			m.SyncActive, m.SyncCursor = false, nil
-			m.AppliedSeq = m.SyncBase
-			tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
-			tx.advance = m.SyncBase
-		}
-		tx.putMode(m)
 		return nil
 	})
+	if err == nil {
+		err = refused
+	}
 	if err == nil && len(missing) > 0 {
 		err = &MissingBlocksError{IDs: missing}
 	}
 	return rep.SyncState(), err
+}
+
+// ingest ingests one chunk in tx (IngestAll); it sets *missing to the
+// blocks that the chunk's reference counts name and the store lacks, and
+// says whether it wrote to tx before an error.
+func (fs *FS) ingest(tx *txn, c SyncChunk, missing *[]blocks.ID) (wrote bool, err error) {
+	m := fs.mode
+	if m.Resync {
+		return false, fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
+	}
+	if !m.SyncActive {
+		if m.ConsistentSeq != 0 {
+			return false, nil // the sync is over: a retried last chunk
+		}
+		if m.AppliedSeq != 0 || fs.lastSeq != 0 {
+			return false, fmt.Errorf("engine: ingest into %s: replica already holds state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
+		}
+		m.SyncActive, m.SyncBase, m.ConsistentSeq, m.SyncCursor = true, c.Seq, c.Seq, nil
+		m.AppliedEpoch, m.AppliedTime = c.Epoch, c.Time.UnixNano()
+	}
+	if c.Hi != nil && m.SyncCursor != nil && bytes.Compare(c.Hi, m.SyncCursor) <= 0 {
+		return false, nil // ingested before
+	}
+	// A chunk may overlap what was ingested (a retry of a chunk that
+	// was taken in part): only [cursor, Hi) is applied.
+	if bytes.Compare(c.Lo, m.SyncCursor) > 0 {
+		return false, fmt.Errorf("engine: ingest into %s at %x, cursor %x: %w", fs.name, c.Lo, m.SyncCursor, ErrGap)
+	}
+	lo, hi := m.SyncCursor, c.Hi
+	pairs := c.Pairs
+	for len(pairs) > 0 && bytes.Compare(pairs[0].Key, lo) < 0 {
+		pairs = pairs[1:]
+	}
+	if c.Seq < m.SyncBase {
+		return false, fmt.Errorf("engine: ingest chunk at seq %d below base %d: %w", c.Seq, m.SyncBase, ErrGap)
+	}
+	if c.Epoch < m.AppliedEpoch {
+		return false, fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
+	}
+	// Blocks first: nothing that needs a missing block is written.
+	var present []blocks.ID
+	if *missing, present, err = fs.refBlocksMissing(tx, pairs); err != nil {
+		return false, err
+	}
+	if len(*missing) > 0 {
+		tx.keep = present // the reference counts wait for the retry
+		// Blocks can be pushed only once the superblock (the id key)
+		// is known: take the part of the chunk before the reference
+		// counts now when it holds the superblock.
+		cut := []byte{relRef}
+		if fs.dom.blockHasher() != nil || bytes.Compare(lo, cut) >= 0 {
+			return false, nil
+		}
+		n := 0
+		for n < len(pairs) && bytes.Compare(pairs[n].Key, cut) < 0 {
+			n++
+		}
+		pairs, hi = pairs[:n], cut
+	}
+	if err := fs.replaceRange(tx, lo, hi, pairs); err != nil {
+		return true, err
+	}
+	m.ConsistentSeq = max(m.ConsistentSeq, c.Seq)
+	m.SyncCursor = bytes.Clone(hi)
+	if hi == nil {
+		// Last chunk: replay from Base+1 on.
+		m.SyncActive, m.SyncCursor = false, nil
+		m.AppliedSeq = m.SyncBase
+		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
+		tx.advance = m.SyncBase
+	}
+	tx.putMode(m)
+	return true, nil
 }
 
 // refBlocksMissing returns, of the blocks that the reference counts among

@@ -17,6 +17,11 @@ type syncer struct {
 	chunkKeys int
 	snapEvery int
 	chunks    int
+	// batch: the chunks of each snapshot go to IngestAll together (as a
+	// receiver hands it the chunks that arrived together); calls counts
+	// the calls that committed something.
+	batch bool
+	calls int
 }
 
 // run ingests chunks until the sync is done or stopAfter chunks were sent
@@ -30,22 +35,37 @@ func (s *syncer) run(ctx context.Context, stopAfter int, between func()) bool {
 		if err != nil {
 			s.t.Fatal(err)
 		}
+		var cs []SyncChunk
+		last, stop := false, false
 		for range s.snapEvery {
 			c := s.chunk(snap, cursor)
-			s.ingest(ctx, c)
+			cs = append(cs, c)
 			s.chunks++
 			sent++
 			if c.Hi == nil {
-				snap.Close()
-				return true
+				last = true
+				break
 			}
 			cursor = c.Hi
 			if stopAfter > 0 && sent >= stopAfter {
-				snap.Close()
-				return false
+				stop = true
+				break
 			}
 		}
 		snap.Close()
+		if s.batch {
+			s.ingestAll(ctx, cs)
+		} else {
+			for _, c := range cs {
+				s.ingest(ctx, c)
+			}
+		}
+		if last {
+			return true
+		}
+		if stop {
+			return false
+		}
 		if between != nil {
 			between()
 		}
@@ -97,6 +117,33 @@ func (s *syncer) ingest(ctx context.Context, c SyncChunk) {
 	s.t.Fatal("blocks still missing after pushing them")
 }
 
+// ingestAll ingests cs with IngestAll, pushing the blocks it asks for and
+// calling it again with the chunks from the replica's cursor on.
+func (s *syncer) ingestAll(ctx context.Context, cs []SyncChunk) {
+	s.t.Helper()
+	for range 3 * len(cs) {
+		_, err := s.dst.Replica().IngestAll(ctx, cs)
+		s.calls++
+		var mb *MissingBlocksError
+		if !errors.As(err, &mb) {
+			if err != nil {
+				s.t.Fatalf("ingest: %v", err)
+			}
+			return
+		}
+		for _, id := range mb.IDs {
+			if err := s.dst.Replica().PutBlock(ctx, id, must(s.src.Replica().getBlock(ctx, id))(s.t)); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		cur := s.dst.Replica().SyncState().Cursor
+		for len(cs) > 0 && cs[0].Hi != nil && bytes.Compare(cs[0].Hi, cur) <= 0 {
+			cs = cs[1:]
+		}
+	}
+	s.t.Fatal("blocks still missing after pushing them")
+}
+
 // catchUp ships the source's journal from the replica's applied point on.
 func catchUp(t testing.TB, ctx context.Context, src, dst *FS) uint64 {
 	t.Helper()
@@ -117,11 +164,15 @@ func TestInitialSync(t *testing.T) {
 		chunkKeys, snapEvery int
 		dstKey               string
 		crashAt              int // crash the engine after this many chunks (0 = never)
+		batch                bool
 	}{
 		{name: "one-snapshot", chunkKeys: 1 << 20, snapEvery: 1},
 		{name: "small-chunks-many-snapshots", chunkKeys: 7, snapEvery: 3},
 		{name: "encrypted-replica", chunkKeys: 13, snapEvery: 2, dstKey: "alias/aws/elasticfilesystem"},
 		{name: "crash-and-resume", chunkKeys: 5, snapEvery: 2, crashAt: 9},
+		{name: "batched", chunkKeys: 7, snapEvery: 6, batch: true},
+		{name: "batched-encrypted", chunkKeys: 11, snapEvery: 4, dstKey: "alias/aws/elasticfilesystem", batch: true},
+		{name: "batched-crash-and-resume", chunkKeys: 5, snapEvery: 4, crashAt: 9, batch: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -140,7 +191,8 @@ func TestInitialSync(t *testing.T) {
 			if err := src().Replica().SetPin("sync", src().Replica().DurableSeq()+1); err != nil {
 				t.Fatal(err)
 			}
-			s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery}
+			s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery, batch: tc.batch}
+			commits := dst().Stats().Commits
 			writes := func() {
 				for range 5 {
 					r.do(ctx)
@@ -163,9 +215,15 @@ func TestInitialSync(t *testing.T) {
 					t.Fatalf("sync state after crash %+v, before %+v", after, before)
 				}
 				// A chunk that was ingested already is skipped, not an error.
-				s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery}
+				s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery, batch: tc.batch}
+				commits = dst().Stats().Commits
 			}
 			s.run(ctx, 0, writes)
+			// Regression guard: chunks handed over together cost one
+			// commit (each cost its own, an fsync each, before).
+			if n := dst().Stats().Commits - commits; tc.batch && (n > uint64(s.calls) || s.calls >= s.chunks) {
+				t.Fatalf("%d chunks in %d IngestAll calls took %d commits, want at most one per call", s.chunks, s.calls, n)
+			}
 			st := dst().Replica().SyncState()
 			if st.Active || st.Top < st.Base {
 				t.Fatalf("sync state after the last chunk: %+v", st)

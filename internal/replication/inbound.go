@@ -384,6 +384,7 @@ type receiver struct {
 	asked     map[blocks.ID]bool // missing blocks asked for in this rewind
 	missing   []blocks.ID        // to ask for in the next ack
 	pending   []*engine.Record
+	chunks    []engine.SyncChunk // initial-sync chunks to ingest together
 	fatal     string
 	rs        *resyncRx // a resync in progress
 	// Pushed blocks being stored (putBlocks, settlePuts), and the
@@ -440,6 +441,9 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		if err := rx.putFailed(); err != nil {
 			return err
 		}
+		if err := rx.flushChunks(); err != nil {
+			return err
+		}
 		if err := rx.flushRecords(); err != nil {
 			return err
 		}
@@ -461,9 +465,15 @@ func (rx *receiver) handle(f frame) error {
 	if rx.fatal != "" {
 		return nil // waiting for the operator; acks say why
 	}
-	if f.typ != msgBlocks && f.typ != msgHeartbeat && f.typ != msgRecords {
-		// Chunks, resync messages and unknown ones: the blocks pushed
-		// before them are stored first.
+	if f.typ != msgBlocks && f.typ != msgHeartbeat && f.typ != msgChunk {
+		// The chunks received before anything else are ingested first.
+		if err := rx.flushChunks(); err != nil {
+			return err
+		}
+	}
+	if f.typ != msgBlocks && f.typ != msgHeartbeat && f.typ != msgRecords && f.typ != msgChunk {
+		// Resync messages and unknown ones: the blocks pushed before them
+		// are stored first (chunks wait for them in flushChunks).
 		if err := rx.settlePuts(); err != nil {
 			return err
 		}
@@ -539,11 +549,8 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		err = rx.withLocalBlocks(func() error {
-			_, err := rx.in.fs.Ingest(rx.ctx, *c)
-			return err
-		})
-		return rx.outcome(err)
+		// Ingested with the chunks that arrive with it, in one commit.
+		rx.chunks = append(rx.chunks, *c)
 	case msgHeartbeat:
 		h, err := decodeHeartbeat(f.p)
 		if err != nil {
@@ -649,6 +656,25 @@ func (rx *receiver) putFailed() error {
 	rx.putMu.Lock()
 	defer rx.putMu.Unlock()
 	return rx.putErr
+}
+
+// flushChunks ingests the chunks received so far, once the blocks pushed
+// before them are stored: those of one batch of frames in one commit
+// (engine.Replica.IngestAll).
+func (rx *receiver) flushChunks() error {
+	if len(rx.chunks) == 0 {
+		return nil
+	}
+	cs := rx.chunks
+	rx.chunks = nil
+	if err := rx.settlePuts(); err != nil {
+		return err
+	}
+	err := rx.withLocalBlocks(func() error {
+		_, err := rx.in.fs.IngestAll(rx.ctx, cs)
+		return err
+	})
+	return rx.outcome(err)
 }
 
 func (rx *receiver) flushRecords() error {
