@@ -46,6 +46,7 @@ type cluster struct {
 	dir     string
 	edge    *proc
 	starts  int
+	profDir string // CPU profiles of the serve processes, if not empty
 }
 
 func randomHex(n int) string {
@@ -56,13 +57,13 @@ func randomHex(n int) string {
 
 // startCluster writes the configs under dir and starts both regions and
 // the edge.
-func startCluster(p *procs, bin, dir string) (*cluster, error) {
+func startCluster(p *procs, bin, dir, profDir string) (*cluster, error) {
 	for _, a := range []string{benchEdge, benchRegions[0].ip + ":7070", benchRegions[1].ip + ":7070"} {
 		if benchkit.Listening(a) {
 			return nil, fmt.Errorf("%s is in use (another benchmark running?)", a)
 		}
 	}
-	c := &cluster{p: p, bin: bin, secret: randomHex(20), regions: map[string]*proc{}, dir: dir}
+	c := &cluster{p: p, bin: bin, secret: randomHex(20), regions: map[string]*proc{}, dir: dir, profDir: profDir}
 	secretFile := filepath.Join(dir, "replication.secret")
 	if err := os.WriteFile(secretFile, []byte(randomHex(20)+"\n"), 0o600); err != nil {
 		return nil, err
@@ -148,7 +149,11 @@ func startCluster(p *procs, bin, dir string) (*cluster, error) {
 func (c *cluster) startRegion(name string) error {
 	c.starts++
 	logPath := filepath.Join(c.dir, fmt.Sprintf("%s.%d.log", name, c.starts))
-	pr, err := c.p.start("regionfs serve "+name, logPath, c.bin, "serve", "--config", filepath.Join(c.dir, name+".yaml"))
+	var env []string
+	if c.profDir != "" {
+		env = append(env, "REGIONFS_CPUPROFILE="+filepath.Join(c.profDir, fmt.Sprintf("%s.%d.pprof", name, c.starts)))
+	}
+	pr, err := c.p.startEnv("regionfs serve "+name, logPath, env, c.bin, "serve", "--config", filepath.Join(c.dir, name+".yaml"))
 	if err != nil {
 		return err
 	}

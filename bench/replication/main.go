@@ -42,6 +42,7 @@ type options struct {
 	bFiles     int
 	writeConns int
 	settle     time.Duration
+	profDir    string
 }
 
 var phases = []string{"lag", "burst", "throughput", "failover", "sync-a", "sync-b"}
@@ -68,6 +69,7 @@ func main() {
 	flag.IntVar(&c.bFiles, "b-files", 100000, "files of dataset B (4 KiB each)")
 	flag.IntVar(&c.writeConns, "write-conns", 8, "connections that write the datasets into regionfs")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "pause between measurements")
+	flag.StringVar(&c.profDir, "cpuprofile", "", "directory for CPU profiles of each regionfs serve process (REGIONFS_CPUPROFILE; read with go tool pprof)")
 	flag.Parse()
 	c.seed = seed
 	if c.seed == 0 {
@@ -163,7 +165,7 @@ func run(ctx context.Context, c options) (err error) {
 	if err := os.MkdirAll(cdir, 0o755); err != nil {
 		return err
 	}
-	if b.cluster, err = startCluster(b.p, b.bin, cdir); err != nil {
+	if b.cluster, err = startCluster(b.p, b.bin, cdir, c.profDir); err != nil {
 		return err
 	}
 	if b.cl, err = newCloud(ctx, benchAccess, b.cluster.secret); err != nil {

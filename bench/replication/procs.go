@@ -32,12 +32,20 @@ type proc struct {
 
 // start runs name with args, output to logPath.
 func (p *procs) start(name, logPath string, argv ...string) (*proc, error) {
+	return p.startEnv(name, logPath, nil, argv...)
+}
+
+// startEnv is start with env added to the harness's environment.
+func (p *procs) startEnv(name, logPath string, env []string, argv ...string) (*proc, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		lf.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -14,13 +15,18 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	var err error
+	stopProfile, err := startCPUProfile(os.Getenv("REGIONFS_CPUPROFILE"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regionfs:", err)
+		os.Exit(1)
+	}
 	if isMountHelper(os.Args[0]) {
 		err = mountEFSHelper(ctx, os.Args[1:], os.Stdout)
 	} else {
 		err = newRootCmd().ExecuteContext(ctx)
 	}
 	stop()
+	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regionfs:", err)
 		os.Exit(1)
@@ -54,4 +60,25 @@ client endpoint; status, failover and failback are the operator's commands.
 	root.AddCommand(helpTopics()...)
 	root.AddCommand(newMountCmd(), newUmountCmd(), newInstallMountHelperCmd())
 	return root
+}
+
+// startCPUProfile writes a CPU profile of the whole process to path
+// (REGIONFS_CPUPROFILE, for benchmarks: bench/replication -cpuprofile)
+// until the returned function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("REGIONFS_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("REGIONFS_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
