@@ -24,8 +24,10 @@ import (
 // runs needs at most two syncs per round (the group that was syncing and
 // the one that gathered the rest), whatever the scheduling. It fails when
 // a change commits operations one by one, or commits a new group while
-// the previous one's sync is still running; and it checks that every
-// operation is durable when it is answered.
+// the previous one's sync is still running, or writes a key a group
+// rewrites (the directory's inode, the counters) once per operation
+// instead of once per group; and it checks that every operation is
+// durable when it is answered.
 func TestGroupCommitSyncs(t *testing.T) {
 	v := newEnv(t)
 	fs := v.mkfs("fs")
@@ -52,6 +54,7 @@ func TestGroupCommitSyncs(t *testing.T) {
 	for r := range rounds {
 		target.Store(fs.Stats().Queued + writers)
 		syncs.Store(0)
+		written := v.kv.Written()
 		var wg sync.WaitGroup
 		for w := range writers {
 			wg.Add(1)
@@ -72,6 +75,13 @@ func TestGroupCommitSyncs(t *testing.T) {
 		wg.Wait()
 		if n := syncs.Load(); n > 2 {
 			t.Errorf("round %d: %d writers' mkdirs took %d syncs, want at most 2", r, writers, n)
+		}
+		// Each mkdir writes its inode, its dentry, its readdir order key
+		// and its journal record; the directory's inode and the file
+		// system's counters are written once per group (at most two),
+		// not once per mkdir (224 writes a round when they were).
+		if n := v.kv.Written() - written; n > 4*writers+8 {
+			t.Errorf("round %d: %d writers' mkdirs wrote %d keys, want at most %d", r, writers, n, 4*writers+8)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/btree"
 )
@@ -20,6 +21,7 @@ type Memory struct {
 	closed    bool
 	syncHook  func()
 	commitErr func(sync bool) error
+	written   atomic.Uint64 // writes applied by commits
 }
 
 var _ Store = (*Memory)(nil)
@@ -37,6 +39,10 @@ func (m *Memory) CrashClone() *Memory {
 	defer m.mu.Unlock()
 	return &Memory{visible: m.durable.Clone(), durable: m.durable.Clone()}
 }
+
+// Written returns how many writes (sets, deletes, range deletions) commits
+// have applied since NewMemory.
+func (m *Memory) Written() uint64 { return m.written.Load() }
 
 // SetSyncHook sets a function called after every synced commit is durable,
 // before Commit returns (crash tests take CrashClones there).
@@ -137,6 +143,7 @@ func (m *Memory) commit(ops []batchOp, sync, async bool) error {
 			return err
 		}
 	}
+	m.written.Add(uint64(len(ops)))
 	for _, op := range ops {
 		switch op.kind {
 		case opSet:
