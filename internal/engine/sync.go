@@ -99,19 +99,29 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
+		// The chunks advance a copy of the mode, published (putMode) only
+		// when the transaction goes ahead: a chunk that fails after
+		// writing drops the transaction, and a mode published by the
+		// chunks before it would claim a cursor the store does not hold.
+		m, changed := fs.mode, false
 		for i, c := range cs {
 			// A chunk refused before it wrote anything leaves the ones
 			// before it to commit.
-			if wrote, err := fs.ingest(tx, c, &missing); err != nil {
+			ch, wrote, err := fs.ingest(tx, &m, c, &missing)
+			if err != nil {
 				if i == 0 || wrote {
 					return err
 				}
 				refused = err
-				return nil
+				break
 			}
+			changed = changed || ch
 			if len(missing) > 0 {
-				return nil
+				break
 			}
+		}
+		if changed {
+			tx.putMode(m)
 		}
 		return nil
 	})
@@ -124,31 +134,32 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 	return rep.SyncState(), err
 }
 
-// ingest ingests one chunk in tx (IngestAll); it sets *missing to the
+// ingest ingests one chunk in tx (IngestAll) over the mode *mode, which
+// it advances when it took the chunk (changed); it sets *missing to the
 // blocks that the chunk's reference counts name and the store lacks, and
 // says whether it wrote to tx before an error.
-func (fs *FS) ingest(tx *txn, c SyncChunk, missing *[]blocks.ID) (wrote bool, err error) {
-	m := fs.mode
+func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.ID) (changed, wrote bool, err error) {
+	m := *mode
 	if m.Resync {
-		return false, fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
+		return false, false, fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
 	}
 	if !m.SyncActive {
 		if m.ConsistentSeq != 0 {
-			return false, nil // the sync is over: a retried last chunk
+			return false, false, nil // the sync is over: a retried last chunk
 		}
 		if m.AppliedSeq != 0 || fs.lastSeq != 0 {
-			return false, fmt.Errorf("engine: ingest into %s: replica already holds state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
+			return false, false, fmt.Errorf("engine: ingest into %s: replica already holds state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
 		}
 		m.SyncActive, m.SyncBase, m.ConsistentSeq, m.SyncCursor = true, c.Seq, c.Seq, nil
 		m.AppliedEpoch, m.AppliedTime = c.Epoch, c.Time.UnixNano()
 	}
 	if c.Hi != nil && m.SyncCursor != nil && bytes.Compare(c.Hi, m.SyncCursor) <= 0 {
-		return false, nil // ingested before
+		return false, false, nil // ingested before
 	}
 	// A chunk may overlap what was ingested (a retry of a chunk that
 	// was taken in part): only [cursor, Hi) is applied.
 	if bytes.Compare(c.Lo, m.SyncCursor) > 0 {
-		return false, fmt.Errorf("engine: ingest into %s at %x, cursor %x: %w", fs.name, c.Lo, m.SyncCursor, ErrGap)
+		return false, false, fmt.Errorf("engine: ingest into %s at %x, cursor %x: %w", fs.name, c.Lo, m.SyncCursor, ErrGap)
 	}
 	lo, hi := m.SyncCursor, c.Hi
 	pairs := c.Pairs
@@ -156,15 +167,15 @@ func (fs *FS) ingest(tx *txn, c SyncChunk, missing *[]blocks.ID) (wrote bool, er
 		pairs = pairs[1:]
 	}
 	if c.Seq < m.SyncBase {
-		return false, fmt.Errorf("engine: ingest chunk at seq %d below base %d: %w", c.Seq, m.SyncBase, ErrGap)
+		return false, false, fmt.Errorf("engine: ingest chunk at seq %d below base %d: %w", c.Seq, m.SyncBase, ErrGap)
 	}
 	if c.Epoch < m.AppliedEpoch {
-		return false, fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
+		return false, false, fmt.Errorf("engine: ingest chunk of epoch %d after epoch %d: %w", c.Epoch, m.AppliedEpoch, ErrEpoch)
 	}
 	// Blocks first: nothing that needs a missing block is written.
 	var present []blocks.ID
 	if *missing, present, err = fs.refBlocksMissing(tx, pairs); err != nil {
-		return false, err
+		return false, false, err
 	}
 	if len(*missing) > 0 {
 		tx.keep = present // the reference counts wait for the retry
@@ -173,7 +184,7 @@ func (fs *FS) ingest(tx *txn, c SyncChunk, missing *[]blocks.ID) (wrote bool, er
 		// counts now when it holds the superblock.
 		cut := []byte{relRef}
 		if fs.dom.blockHasher() != nil || bytes.Compare(lo, cut) >= 0 {
-			return false, nil
+			return false, false, nil
 		}
 		n := 0
 		for n < len(pairs) && bytes.Compare(pairs[n].Key, cut) < 0 {
@@ -182,7 +193,7 @@ func (fs *FS) ingest(tx *txn, c SyncChunk, missing *[]blocks.ID) (wrote bool, er
 		pairs, hi = pairs[:n], cut
 	}
 	if err := fs.replaceRange(tx, lo, hi, pairs); err != nil {
-		return true, err
+		return false, true, err
 	}
 	m.ConsistentSeq = max(m.ConsistentSeq, c.Seq)
 	m.SyncCursor = bytes.Clone(hi)
@@ -193,8 +204,8 @@ func (fs *FS) ingest(tx *txn, c SyncChunk, missing *[]blocks.ID) (wrote bool, er
 		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
 		tx.advance = m.SyncBase
 	}
-	tx.putMode(m)
-	return true, nil
+	*mode = m
+	return true, true, nil
 }
 
 // refBlocksMissing returns, of the blocks that the reference counts among

@@ -309,6 +309,37 @@ func TestIngestRules(t *testing.T) {
 	wantErr(t, err, ErrInvalid)
 }
 
+// TestIngestAllFailedChunk: when a chunk after the first fails once it
+// has written to the transaction (here a superblock that does not
+// decode), IngestAll drops the whole transaction, and the sync state
+// stays where the store is: the chunks before it had advanced the mode
+// in memory, which claimed a cursor whose keys were never committed (the
+// source would have gone on from there and left a hole in the replica).
+func TestIngestAllFailedChunk(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	src := v.mkfs("src")
+	must(src.Mkdir(ctx, RootCred, RootIno, "d", SetAttr{}))(t)
+	dst := must(v.e.CreateReplica(ctx, "dst", ""))(t)
+	seq := src.Replica().DurableSeq()
+	mid := []byte{relMeta}
+	chunks := []SyncChunk{
+		{Seq: seq, Epoch: 1, Hi: mid},
+		{Seq: seq, Epoch: 1, Lo: mid, Hi: []byte{relMeta + 1}, Pairs: []Mutation{{Key: metaKey(metaSuper), Value: []byte("not a superblock")}}},
+	}
+	if _, err := dst.Replica().IngestAll(ctx, chunks); err == nil {
+		t.Fatal("a chunk with a bad superblock was taken")
+	}
+	if st := dst.Replica().SyncState(); st.Active || st.Cursor != nil {
+		t.Fatalf("sync state after a dropped transaction: %+v, want none", st)
+	}
+	// The first chunk alone goes through and starts the sync.
+	st, err := dst.Replica().IngestAll(ctx, chunks[:1])
+	if err != nil || !st.Active || !bytes.Equal(st.Cursor, mid) {
+		t.Fatalf("first chunk alone: %+v %v", st, err)
+	}
+}
+
 func TestSyncWeight(t *testing.T) {
 	for _, tc := range []struct {
 		k, v          []byte
