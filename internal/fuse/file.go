@@ -472,12 +472,30 @@ func (n *node) commit(ctx context.Context) syscall.Errno {
 // attrsThenCommit sends the deferred change d, then commits ranges (see
 // commit). It returns the first failure; lost is as for commitRanges,
 // committed reports that the ranges are committed.
+//
+// The COMMIT does not wait for the SETATTR's reply, only until its
+// request is written: the server reads them in that order (regionfs's
+// COMMIT then waits for the SETATTR, which has written the data with the
+// change), one round trip for both.
 func (n *node) attrsThenCommit(ctx context.Context, auth rpc.OpaqueAuth, ranges []wrange, d *deferred) (e syscall.Errno, lost, committed bool) {
-	ea := n.sendAttrs(ctx)
+	sent := make(chan struct{})
+	var once sync.Once
+	attrsDone := make(chan syscall.Errno, 1)
+	go func() {
+		attrsDone <- n.sendAttrs(client.WithSent(ctx, func() { once.Do(func() { close(sent) }) }))
+	}()
+	var ea syscall.Errno
+	select {
+	case <-sent:
+	case ea = <-attrsDone:
+		// Answered (or failed) before the send was seen: as if sent.
+		attrsDone <- ea
+	}
+	e, lost, resent := n.commitRanges(ctx, auth, ranges)
+	ea = <-attrsDone
 	if ea == syscall.EINTR {
 		return ea, false, false // the change is kept (sendAttrs)
 	}
-	e, lost, resent := n.commitRanges(ctx, auth, ranges)
 	committed = e == 0
 	switch {
 	case ea != 0:

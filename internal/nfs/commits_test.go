@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
@@ -248,38 +249,70 @@ func TestCommitSyncs(t *testing.T) {
 // (CREATE, WRITE UNSTABLE, SETATTR of times and mode, COMMIT): two, for
 // CREATE and for the data and the change together (the SETATTR writes the
 // buffered data and makes the change in one transaction), and none for
-// the COMMIT. The change lands after the data (the mtime set stays), and
-// a change the caller may not make fails alone: the data is still
-// written and its COMMIT succeeds.
+// the COMMIT, also when the COMMIT is sent right behind the SETATTR
+// without waiting for its reply (attrGate: it waits for the SETATTR, and
+// its reply shows the change). The change lands after the data (the
+// mtime set stays), and a change the caller may not make fails alone:
+// the data is still written and its COMMIT succeeds.
 func TestSetAttrAfterUnstableWriteCommits(t *testing.T) {
 	f := newFixture(t, envOpt{})
 	dir := f.mkdir(t, f.root, "d", 0o777)
 	const files = 20
 	mtime := proto.TimeOf(time.Unix(1_600_000_000, 5000))
 	mode := uint32(0o600)
-	commits := f.fs.Stats().Commits
-	for i := range files {
-		r, err := f.c.Create(f.ctx, dir, fmt.Sprintf("f%d", i), proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
-		if err != nil {
-			t.Fatal(err)
+	for _, pipelined := range []bool{false, true} {
+		commits := f.fs.Stats().Commits
+		for i := range files {
+			r, err := f.c.Create(f.ctx, dir, fmt.Sprintf("f%d-%v", i, pipelined), proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := bytes.Repeat([]byte{byte(i)}, 100+i*400)
+			if w, err := f.c.Write(f.ctx, r.FH, 0, data, proto.Unstable); err != nil || w.Committed != proto.Unstable {
+				t.Fatalf("write: %v, %+v", err, w)
+			}
+			sattr := proto.Sattr{Mode: &mode, Atime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}, Mtime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}}
+			type result struct {
+				res *proto.SetAttrRes
+				err error
+			}
+			sent, done := make(chan struct{}, 1), make(chan result, 1)
+			go func() {
+				ctx := client.WithSent(f.ctx, func() {
+					select {
+					case sent <- struct{}{}:
+					default:
+					}
+				})
+				res, err := f.c.SetAttr(ctx, r.FH, sattr, nil)
+				done <- result{res, err}
+			}()
+			var sa result
+			if pipelined {
+				<-sent
+			} else {
+				sa = <-done
+			}
+			cr, err := f.c.Commit(f.ctx, r.FH, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pipelined {
+				sa = <-done
+				if a := cr.Wcc.After; a == nil || a.Mtime != mtime || a.Mode&0o7777 != mode {
+					t.Fatalf("file %d: the COMMIT sent behind the SETATTR answered %+v; want mtime %v, mode %o (run after the SETATTR)", i, a, mtime, mode)
+				}
+			}
+			if sa.err != nil {
+				t.Fatal(sa.err)
+			}
+			if a := sa.res.Wcc.After; a == nil || a.Size != uint64(len(data)) || a.Mtime != mtime || a.Mode&0o7777 != mode {
+				t.Fatalf("file %d after SETATTR: %+v; want size %d, mtime %v, mode %o", i, a, len(data), mtime, mode)
+			}
 		}
-		data := bytes.Repeat([]byte{byte(i)}, 100+i*400)
-		if w, err := f.c.Write(f.ctx, r.FH, 0, data, proto.Unstable); err != nil || w.Committed != proto.Unstable {
-			t.Fatalf("write: %v, %+v", err, w)
+		if got := f.fs.Stats().Commits - commits; got != 2*files {
+			t.Errorf("%d small files (CREATE, WRITE UNSTABLE, SETATTR, COMMIT, pipelined %v) took %d durable commits, want %d (two per file)", files, pipelined, got, 2*files)
 		}
-		sa, err := f.c.SetAttr(f.ctx, r.FH, proto.Sattr{Mode: &mode, Atime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}, Mtime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a := sa.Wcc.After; a == nil || a.Size != uint64(len(data)) || a.Mtime != mtime || a.Mode&0o7777 != mode {
-			t.Fatalf("file %d after SETATTR: %+v; want size %d, mtime %v, mode %o", i, a, len(data), mtime, mode)
-		}
-		if _, err := f.c.Commit(f.ctx, r.FH, 0, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := f.fs.Stats().Commits - commits; got != 2*files {
-		t.Errorf("%d small files (CREATE, WRITE UNSTABLE, SETATTR, COMMIT) took %d durable commits, want %d (two per file)", files, got, 2*files)
 	}
 
 	// Another user may write the file (0666) but not change its mode.

@@ -155,7 +155,8 @@ func (c *conn) serve() {
 		}
 		// The bytes its reply may take, then a processing slot.
 		var est int64 = minReplyBytes
-		if h, args, err := rpc.ParseCall(rec.data); err == nil {
+		h, args, perr := rpc.ParseCall(rec.data)
+		if perr == nil {
 			est = replyEstimate(&h, args, c.s.maxIO)
 		}
 		grant, err := c.grantReply(est)
@@ -172,10 +173,16 @@ func (c *conn) serve() {
 			<-c.sem
 			return
 		}
+		// A SETATTR is known before the next request is read (attrGate).
+		var gate string
+		if perr == nil {
+			gate = c.s.attrs.enter(&h, args)
+		}
 		c.reqWG.Add(1)
 		c.workers.run(func() {
 			defer c.reqWG.Done()
 			out := c.handleRecord(rec)
+			c.s.attrs.leave(gate)
 			// The arguments and the processing slot are not needed
 			// to write the reply, which may wait for a slow reader.
 			c.freeRecord(rec)

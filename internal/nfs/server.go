@@ -169,6 +169,7 @@ type Server struct {
 	recBufsMade atomic.Int64
 	drc         *drc
 	wb          *writeback
+	attrs       attrGate // SETATTRs read, for the COMMITs after them
 	ra          *readahead
 	met         *metrics
 	// testHook, when set (tests only), runs before each procedure.

@@ -229,6 +229,9 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte
 		}
 		return nil, err
 	}
+	if f, _ := ctx.Value(sentKey{}).(func()); f != nil {
+		f()
+	}
 	select {
 	case r := <-ch:
 		return r.msg, r.err
@@ -238,6 +241,16 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte
 		c.mu.Unlock()
 		return nil, ctx.Err()
 	}
+}
+
+type sentKey struct{}
+
+// WithSent returns ctx carrying f, which a call made with it runs as soon
+// as its request is written to the connection, before the reply (on each
+// attempt: f must allow being run again). A caller uses it to send a
+// second call that the server must read after the first one.
+func WithSent(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, sentKey{}, f)
 }
 
 // Client is a connection (or a reconnecting Session) with a credential.
