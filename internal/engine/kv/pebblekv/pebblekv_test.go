@@ -347,6 +347,11 @@ func TestOverwriteWALZerosFollowUse(t *testing.T) {
 	if n := s.wal.appendedBytes.Load(); n != 0 {
 		t.Errorf("%d bytes of WAL records appended past the zeros, want none", n)
 	}
+	// A rotation writes at most walAhead of zeros: the commit that
+	// rotates, and every one queued behind it, waits for them.
+	if n := s.wal.mostPrepared.Load(); n > walAhead || n == 0 {
+		t.Errorf("a rotation wrote %d bytes of zeros, want 1 to %d", n, walAhead)
+	}
 	// Each extension changes the file's size, and the next commit's
 	// sync writes it out as an append's would: whole chunks at a time,
 	// not a little per commit.

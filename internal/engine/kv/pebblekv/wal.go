@@ -22,12 +22,16 @@ import (
 // the configured size, and each has its own log. A log, new or recycled,
 // is filled with zeros (and synced, in the rotation) to 110 % of the
 // memtable it is for, counting the logs since Open as Pebble counts its
-// memtables; while Pebble writes it, it is extended by whole chunks when
-// the writes come near its end (a memtable larger than counted), up to
-// size (Pebble's preallocation, 110 % of the configured memtable). Until
+// memtables, but to walAhead at most; while Pebble writes it, it is
+// extended by whole chunks when the writes come near its end, up to size
+// (Pebble's preallocation, 110 % of the configured memtable). Until
 // 2026-12-05 every new log was filled to size: 35 MB written and synced
 // in the commit that rotated, six times in the first 1 000 small-file
-// creates of a fresh server.
+// creates of a fresh server; then to the whole memtable it was for,
+// which still held every commit behind a rotation to a 16 or 32 MiB
+// memtable for 100-200 ms (bench/replication at 500 creates/s: source
+// create+write+commit p99 120-199 ms and lag p99 84-114 ms, against
+// 26-43 ms and 8-13 ms filling walAhead).
 //
 // Pebble's WAL reader ends the last log at its first chunk that is not
 // of that log (zeros here, the records of the log it held before in a
@@ -54,6 +58,7 @@ type walStats struct {
 	appendedBytes atomic.Int64 // Pebble's bytes written past the zeros
 	logs          atomic.Int64 // WAL files created or recycled since Open
 	extensions    atomic.Int64 // extensions of a log while Pebble writes it
+	mostPrepared  atomic.Int64 // the most zeros one rotation wrote
 }
 
 const (
@@ -91,7 +96,7 @@ func (o overwriteWAL) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, 
 		return nil, err
 	}
 	w := o.newFill(f, 0)
-	if zerr := w.prepare(o.expected(o.stats.logs.Add(1) - 1)); zerr != nil {
+	if zerr := w.prepare(min(o.expected(o.stats.logs.Add(1)-1), walAhead)); zerr != nil {
 		// No room, or another failure: the log is appended to as
 		// without this option (Create truncates it again).
 		if err := f.Close(); err != nil {
@@ -122,7 +127,7 @@ func (o overwriteWAL) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCa
 	w := o.newFill(f, fi.Size())
 	// A failure here leaves the old size: Pebble's writes past it are
 	// appends.
-	_ = w.prepare(o.expected(o.stats.logs.Add(1) - 1))
+	_ = w.prepare(min(o.expected(o.stats.logs.Add(1)-1), walAhead))
 	return w, nil
 }
 
@@ -151,8 +156,12 @@ func (w *fillFile) prepare(size int64) error {
 	if w.filled >= size {
 		return nil
 	}
+	from := w.filled
 	if !w.fillLocked(size) {
 		return w.err
+	}
+	if n := w.filled - from; n > w.stats.mostPrepared.Load() {
+		w.stats.mostPrepared.Store(n)
 	}
 	if err := w.Sync(); err != nil {
 		w.err = err
