@@ -177,39 +177,8 @@ func BenchmarkSequentialWrite(b *testing.B) {
 		}
 		eng := time.Since(start)
 
-		f, err := os.Create(filepath.Join(dir, "raw"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		start = time.Now()
-		for off := int64(0); off < total; off += int64(len(chunk)) {
-			fill(off + 1)
-			if _, err := f.Write(chunk); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		raw := time.Since(start)
-		f.Close()
-
-		f, err = os.Create(filepath.Join(dir, "raw-sync"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		start = time.Now()
-		for off := int64(0); off < total; off += int64(len(chunk)) {
-			fill(off + 2)
-			if _, err := f.Write(chunk); err != nil {
-				b.Fatal(err)
-			}
-			if err := unix.Fdatasync(int(f.Fd())); err != nil {
-				b.Fatal(err)
-			}
-		}
-		rawSync := time.Since(start)
-		f.Close()
+		raw := rawWrite(b, filepath.Join(dir, "raw"), total, chunk, 1, false)
+		rawSync := rawWrite(b, filepath.Join(dir, "raw-sync"), total, chunk, 2, true)
 		mb := float64(total) / (1 << 20)
 		b.ReportMetric(mb/eng.Seconds(), "engine-MB/s")
 		b.ReportMetric(mb/raw.Seconds(), "raw-MB/s")
@@ -217,6 +186,36 @@ func BenchmarkSequentialWrite(b *testing.B) {
 		b.ReportMetric(mb/rawSync.Seconds(), "raw-sync-MB/s")
 		b.ReportMetric(rawSync.Seconds()/eng.Seconds(), "ratio-sync")
 	}
+}
+
+// rawWrite writes total bytes to a new file at name in chunk-sized writes
+// (contents from seed on) and times it until they are durable: with one
+// fsync at the end, or with an fdatasync after each chunk (syncEach).
+func rawWrite(b *testing.B, name string, total int64, chunk []byte, seed int64, syncEach bool) time.Duration {
+	b.Helper()
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	for off := int64(0); off < total; off += int64(len(chunk)) {
+		binaryFill(chunk, uint64(off+seed))
+		if _, err := f.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+		if syncEach {
+			if err := unix.Fdatasync(int(f.Fd())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if !syncEach {
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
 }
 
 func binaryFill(b []byte, seed uint64) {

@@ -83,6 +83,13 @@ func (o overwriteWAL) expected(log int64) int64 {
 	return min(o.size, mt+mt/10)
 }
 
+// nextFill counts a new or recycled log and returns how far to fill it
+// in the rotation: what its memtable is expected to take, walAhead at
+// most (the rest follows by extension, outside the rotation).
+func (o overwriteWAL) nextFill() int64 {
+	return min(o.expected(o.stats.logs.Add(1)-1), walAhead)
+}
+
 func (o overwriteWAL) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
 	f, err := o.FS.Create(name, cat)
 	if err != nil || !strings.HasSuffix(name, ".log") {
@@ -96,7 +103,7 @@ func (o overwriteWAL) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, 
 		return nil, err
 	}
 	w := o.newFill(f, 0)
-	if zerr := w.prepare(min(o.expected(o.stats.logs.Add(1)-1), walAhead)); zerr != nil {
+	if zerr := w.prepare(o.nextFill()); zerr != nil {
 		// No room, or another failure: the log is appended to as
 		// without this option (Create truncates it again).
 		if err := f.Close(); err != nil {
@@ -127,7 +134,7 @@ func (o overwriteWAL) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCa
 	w := o.newFill(f, fi.Size())
 	// A failure here leaves the old size: Pebble's writes past it are
 	// appends.
-	_ = w.prepare(min(o.expected(o.stats.logs.Add(1)-1), walAhead))
+	_ = w.prepare(o.nextFill())
 	return w, nil
 }
 
