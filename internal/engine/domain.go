@@ -205,9 +205,12 @@ func (d *domain) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 }
 
 // getBlockHeld reads a block through the cache. A block read from the
-// store is verified there (its keyed hash, and its authentication tag
-// when sealed) before it is cached, so the cache holds verified plaintext
-// only and each block is verified once while it stays cached. The block
+// store is checked there before it is cached (by a BufGetter as its
+// stored form allows: the authentication tag of a sealed block, without
+// its keyed hash; by any other store in full), so the cache holds checked
+// plaintext only and each block is checked once while it stays cached.
+// Scrub and verification read the store directly (Store.Get: the keyed
+// hash too). The block
 // is read into a buffer of the cache's pool when the store can (a
 // recycled buffer: no fresh memory per block read); the result stays
 // valid until the caller releases h.

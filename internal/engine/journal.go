@@ -393,7 +393,7 @@ func (rep *Replica) BlockView(ctx context.Context, id blocks.ID) ([]byte, error)
 
 // ShipBlock returns a block's plaintext to push to a destination, which
 // verifies it against its id: from the cache, or read from a store that can
-// leave that check to the destination (blocks.DecodeForCopy: a sealed block
+// leave that check to the destination (blocks.DecodeStored: a sealed block
 // is authenticated by AES-GCM, not hashed again; it is not cached, the
 // shipper reads it once). The caller must not modify it.
 func (rep *Replica) ShipBlock(ctx context.Context, id blocks.ID) ([]byte, error) {

@@ -355,17 +355,21 @@ func TestFlippedBits(t *testing.T) {
 			b := bytes.Clone(orig)
 			b[pos] ^= 0x10
 			writeFile(t, f.fs, file(id), b)
-			before := f.store.Stats().CorruptReads
-			if _, err := f.store.Get(context.Background(), id); !errors.Is(err, blocks.ErrCorrupt) {
-				t.Fatalf("sealed=%v byte %d flipped: %v", sealed, pos, err)
-			}
-			if f.store.Stats().CorruptReads != before+1 {
-				t.Fatal("corrupt read not counted")
+			for _, r := range readers {
+				before := f.store.Stats().CorruptReads
+				if _, err := r.get(context.Background(), f.store, id); !errors.Is(err, blocks.ErrCorrupt) {
+					t.Fatalf("sealed=%v byte %d flipped, %s: %v", sealed, pos, r.name, err)
+				}
+				if f.store.Stats().CorruptReads != before+1 {
+					t.Fatalf("%s: corrupt read not counted", r.name)
+				}
 			}
 		}
 		writeFile(t, f.fs, file(id), orig[:5])
-		if _, err := f.store.Get(context.Background(), id); !errors.Is(err, blocks.ErrCorrupt) {
-			t.Fatalf("truncated file: %v", err)
+		for _, r := range readers {
+			if _, err := r.get(context.Background(), f.store, id); !errors.Is(err, blocks.ErrCorrupt) {
+				t.Fatalf("truncated file, %s: %v", r.name, err)
+			}
 		}
 	}
 }
@@ -411,8 +415,10 @@ func TestRenamedBlockIsCorrupt(t *testing.T) {
 		a := f.put(t, []byte("block a"))
 		b := f.put(t, []byte("block b"))
 		writeFile(t, f.fs, file(b), readFile(t, f.fs, file(a)))
-		if _, err := f.store.Get(context.Background(), b); !errors.Is(err, blocks.ErrCorrupt) {
-			t.Fatalf("sealed=%v: another block's file under b: %v", sealed, err)
+		for _, r := range readers {
+			if _, err := r.get(context.Background(), f.store, b); !errors.Is(err, blocks.ErrCorrupt) {
+				t.Fatalf("sealed=%v: another block's file under b, %s: %v", sealed, r.name, err)
+			}
 		}
 	}
 }
@@ -614,5 +620,45 @@ func BenchmarkPutGet(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// readers are the ways to read a block from a Dir: Get proves the content
+// against its id, GetInto (the read path) and GetForCopy (shipping) check
+// what the stored form carries.
+var readers = []struct {
+	name string
+	get  func(ctx context.Context, s *blocks.Dir, id blocks.ID) ([]byte, error)
+}{
+	{"Get", func(ctx context.Context, s *blocks.Dir, id blocks.ID) ([]byte, error) { return s.Get(ctx, id) }},
+	{"GetInto", func(ctx context.Context, s *blocks.Dir, id blocks.ID) ([]byte, error) {
+		b, _, err := s.GetInto(ctx, id, make([]byte, 0, 2<<20))
+		return b, err
+	}},
+	{"GetForCopy", func(ctx context.Context, s *blocks.Dir, id blocks.ID) ([]byte, error) { return s.GetForCopy(ctx, id) }},
+}
+
+// TestReadKeyedHashes: a read of a sealed block through the read path
+// (GetInto) or for shipping (GetForCopy) does not compute the keyed hash
+// (AES-GCM authenticates it, bound to its id); Get, which scrub and
+// verification use, does.
+func TestReadKeyedHashes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, true)
+	data := bytes.Repeat([]byte("hashed? "), 4096)
+	id := f.put(t, data)
+	for _, r := range readers {
+		before := f.keys.Hasher.Sums()
+		got, err := r.get(ctx, f.store, id)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %d bytes, %v", r.name, len(got), err)
+		}
+		want := uint64(0)
+		if r.name == "Get" {
+			want = 1
+		}
+		if n := f.keys.Hasher.Sums() - before; n != want {
+			t.Errorf("%s of a sealed block: %d keyed hashes, want %d", r.name, n, want)
+		}
 	}
 }

@@ -296,15 +296,17 @@ func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) {
 
 var _ BufGetter = (*Dir)(nil)
 
-// GetInto reads and verifies a block in buf when it fits (BufGetter).
+// GetInto reads a block in buf when it fits and checks it as its stored
+// form allows (BufGetter, DecodeStored).
 func (d *Dir) GetInto(_ context.Context, id ID, buf []byte) ([]byte, bool, error) {
-	return d.get(id, buf, decodeInPlace)
+	return d.get(id, buf, DecodeStored)
 }
 
 // GetForCopy reads a block to hand it to one who verifies it against id
-// anyway (DecodeForCopy).
+// anyway (replication's destination hashes every pushed block), checked
+// as its stored form allows (DecodeStored).
 func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
-	data, _, err := d.get(id, nil, DecodeForCopy)
+	data, _, err := d.get(id, nil, DecodeStored)
 	return data, err
 }
 

@@ -17,8 +17,11 @@
 // lineage ‖ id). Writes go to a "tmp-" file in the target directory, are
 // synced and renamed; Sync fsyncs the touched directories (new fan-out
 // directories first, then their parents) before the metadata that names
-// the block commits. Every read re-hashes the plaintext: a mismatch, a bad
-// header or a failed tag is ErrCorrupt, counted in Stats.
+// the block commits. Every read checks the block: Get (scrub,
+// verification) re-hashes the plaintext and proves it is id's; GetInto
+// (the engine's read path) and GetForCopy (shipping) leave a sealed
+// block's check to its AES-GCM tag, which binds it to id. A mismatch, a
+// bad header or a failed tag is ErrCorrupt, counted in Stats.
 //
 // Memory is the in-memory implementation; blockstest holds the conformance
 // suite both pass.

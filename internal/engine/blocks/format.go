@@ -39,9 +39,10 @@ func encodeTo(dst []byte, keys Keys, id ID, data []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Decode checks and opens the stored form of block id: a bad header, a
-// failed authentication or a plaintext whose keyed hash is not id is
-// ErrCorrupt.
+// Decode checks and opens the stored form of block id and proves its
+// content: a bad header, a failed authentication or a plaintext whose
+// keyed hash is not id is ErrCorrupt. Scrub and verification use it
+// (Store.Get).
 func Decode(keys Keys, id ID, raw []byte) ([]byte, error) { return decode(keys, id, raw, true, false) }
 
 // decodeInPlace is Decode for raw that is the caller's to overwrite: a
@@ -50,16 +51,17 @@ func decodeInPlace(keys Keys, id ID, raw []byte) ([]byte, error) {
 	return decode(keys, id, raw, true, true)
 }
 
-// DecodeForCopy is Decode for a caller that hands the plaintext on to one
-// who checks it against id anyway (replication's destination verifies every
-// pushed block): a sealed block is opened in place and AES-GCM, which binds
-// it to id, authenticates it, but its keyed hash is not computed again. A
-// plaintext block, which nothing else authenticates, is checked in full.
-func DecodeForCopy(keys Keys, id ID, raw []byte) ([]byte, error) {
+// DecodeStored is Decode, in place, checking what the stored form itself
+// carries and no more: the read path (Dir.GetInto) and shipping
+// (Dir.GetForCopy) use it. A sealed block is opened over raw and AES-GCM,
+// whose additional data binds it to the lineage and to id, authenticates
+// it; its keyed hash is not computed again. A plaintext block, which
+// nothing else checks, is hashed in full.
+func DecodeStored(keys Keys, id ID, raw []byte) ([]byte, error) {
 	return decode(keys, id, raw, false, true)
 }
 
-func decode(keys Keys, id ID, raw []byte, hash, inPlace bool) ([]byte, error) {
+func decode(keys Keys, id ID, raw []byte, deep, inPlace bool) ([]byte, error) {
 	if len(raw) < headerSize || !bytes.Equal(raw[:3], magic) || raw[3] != fileVersion || !bytes.Equal(raw[5:8], []byte{0, 0, 0}) {
 		return nil, fmt.Errorf("%w: %s: bad header", ErrCorrupt, id)
 	}
@@ -79,7 +81,7 @@ func decode(keys Keys, id ID, raw []byte, hash, inPlace bool) ([]byte, error) {
 		} else {
 			payload, err = keys.Sealer.Open(id, payload)
 		}
-		if err != nil || !hash {
+		if err != nil || !deep {
 			return payload, err
 		}
 	default:
