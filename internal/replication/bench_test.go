@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"syscall"
 	"testing"
@@ -195,14 +196,7 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
-		if p := os.Getenv("REGIONFS_BENCH_PROFILE"); p != "" {
-			f, err := os.Create(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
+		stop := startProfiles(b)
 		start, cpu := time.Now(), cpuTime()
 		if err := d.n.AddInbound(InboundSpec{ID: "r", SourceRegion: a.name, DestFS: "dst"}); err != nil {
 			b.Fatal(err)
@@ -216,9 +210,110 @@ func BenchmarkInitialSyncSmallFiles(b *testing.B) {
 			return fs.Replica().Consistent() && applied == src.Replica().DurableSeq()
 		})
 		el := time.Since(start)
+		stop()
 		b.ReportMetric(float64(files)/el.Seconds(), "files/s")
 		b.ReportMetric(el.Seconds(), "sync-s")
 		b.ReportMetric((cpuTime() - cpu).Seconds(), "sync-cpu-s")
+	}
+}
+
+// BenchmarkInitialSyncLargeFiles: the initial sync of 8 files of
+// REGIONFS_BENCH_BYTES in total (default 256 MiB; bench/replication's
+// dataset A is 1 GiB), written in 1 MiB writes before the replication
+// exists, into an encrypted replica on the real disk.
+// REGIONFS_BENCH_PROFILE names a CPU profile of the sync.
+func BenchmarkInitialSyncLargeFiles(b *testing.B) {
+	total := benchSize("REGIONFS_BENCH_BYTES", int64(256<<20))
+	ctx := context.Background()
+	for range b.N {
+		a, d, src := diskPairFS(b, ctx)
+		var wg sync.WaitGroup
+		for f := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%d", f), engine.CreateGuarded, engine.SetAttr{}, 0)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				buf := make([]byte, 1<<20)
+				rng := rand.New(rand.NewPCG(uint64(f), 2))
+				for off := int64(0); off < total/8; off += int64(len(buf)) {
+					for i := 0; i+8 <= len(buf); i += 8 {
+						v := rng.Uint64()
+						for j := range 8 {
+							buf[i+j] = byte(v >> (8 * j))
+						}
+					}
+					if _, _, err := src.Write(ctx, engine.RootCred, c.Attr.Ino, uint64(off), buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if b.Failed() {
+			return
+		}
+		if _, err := d.e.CreateReplica(ctx, "dst", "alias/aws/elasticfilesystem"); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		stop := startProfiles(b)
+		start, cpu := time.Now(), cpuTime()
+		if err := d.n.AddInbound(InboundSpec{ID: "r", SourceRegion: a.name, DestFS: "dst"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.n.AddOutbound(OutboundSpec{ID: "r", SourceFS: "src", DestRegion: d.name, DestFS: "dst"}); err != nil {
+			b.Fatal(err)
+		}
+		testkit.WaitFor(b, "initial sync", 10*time.Minute, func() bool {
+			fs, _ := d.e.FS("dst")
+			_, applied, _ := fs.Replica().Applied()
+			return fs.Replica().Consistent() && applied == src.Replica().DurableSeq()
+		})
+		el := time.Since(start)
+		stop()
+		mb := float64(total) / (1 << 20)
+		b.ReportMetric(mb/el.Seconds(), "sync-MB/s")
+		b.ReportMetric(el.Seconds(), "sync-s")
+		b.ReportMetric((cpuTime()-cpu).Seconds()/(mb/1024), "sync-cpu-s/GiB")
+	}
+}
+
+// startProfiles starts what the environment asks for: a CPU profile
+// (REGIONFS_BENCH_PROFILE) and an execution trace (REGIONFS_BENCH_TRACE,
+// for go tool trace -pprof=sync|syscall|sched: where the sync waits). The
+// returned function stops them.
+func startProfiles(b *testing.B) (stop func()) {
+	b.Helper()
+	var stops []func()
+	if p := os.Getenv("REGIONFS_BENCH_PROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if p := os.Getenv("REGIONFS_BENCH_TRACE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { trace.Stop(); f.Close() })
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
 	}
 }
 
