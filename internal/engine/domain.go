@@ -292,6 +292,12 @@ func (h Hold) Release() {
 	h.c.mu.Unlock()
 }
 
+// hold returns the only hold on mem, a buffer of c's pool that is not
+// cached: mem goes back to the pool when it is released.
+func (c *blockCache) hold(mem []byte) Hold {
+	return Hold{c, &blockBuf{mem: mem, refs: 1}}
+}
+
 // pin ends the hold and keeps the buffer out of the pool for good: for
 // callers that keep the bytes without saying when they are done.
 func (h Hold) pin() {

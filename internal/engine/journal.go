@@ -392,26 +392,34 @@ func (rep *Replica) BlockView(ctx context.Context, id blocks.ID) ([]byte, error)
 }
 
 // ShipBlock returns a block's plaintext to push to a destination, which
-// verifies it against its id: from the cache, or read from a store that can
-// leave that check to the destination (blocks.DecodeStored: a sealed block
-// is authenticated by AES-GCM, not hashed again; it is not cached, the
-// shipper reads it once). The caller must not modify it.
-func (rep *Replica) ShipBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
+// verifies it against its id, and a hold on the memory it lies in: the
+// caller must not modify it and releases h once it has sent it. It comes
+// from the cache, or is read from the store into a buffer of the cache's
+// pool and checked as its stored form allows (blocks.DecodeStored: a
+// sealed block is authenticated by AES-GCM, not hashed again); such a
+// block is not cached (the shipper reads it once), and its buffer goes
+// back to the pool on release, so a sync of more than the cache touches
+// no fresh memory per block.
+func (rep *Replica) ShipBlock(ctx context.Context, id blocks.ID) ([]byte, Hold, error) {
 	fs := rep.fs
-	if b, ok := fs.dom.cache.get(fs.dom.id, id); ok {
-		return b, nil
+	if b, h, ok := fs.dom.cache.getHeld(fs.dom.id, id); ok {
+		return b, h, nil
 	}
-	s, ok := fs.dom.blockStore().(interface {
-		GetForCopy(context.Context, blocks.ID) ([]byte, error)
-	})
+	bg, ok := fs.dom.blockStore().(blocks.BufGetter)
 	if !ok {
-		return rep.BlockView(ctx, id)
+		b, err := rep.BlockView(ctx, id)
+		return b, Hold{}, err
 	}
-	b, err := s.GetForCopy(ctx, id)
-	if err != nil {
-		return nil, fs.corrupt(err)
+	mem := fs.dom.cache.pool.Get()
+	b, inBuf, err := bg.GetInto(ctx, id, mem)
+	if err != nil || !inBuf {
+		fs.dom.cache.pool.Put(mem)
+		if err != nil {
+			return nil, Hold{}, fs.corrupt(err)
+		}
+		return b, Hold{}, nil
 	}
-	return b, nil
+	return b, fs.dom.cache.hold(mem), nil
 }
 
 // getBlock returns a block's plaintext (shipping, scrub).

@@ -1021,6 +1021,16 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, asked bool) error {
 	m := &blocksMsg{}
 	size := 0
+	// The holds on the blocks of the frame being filled: released once
+	// it is sent (the transport has copied them by then), or on return.
+	var holds []engine.Hold
+	release := func() {
+		for _, h := range holds {
+			h.Release()
+		}
+		holds = holds[:0]
+	}
+	defer release()
 	flush := func() error {
 		if len(m.ids) == 0 {
 			return nil
@@ -1030,7 +1040,9 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		for _, p := range parts {
 			n += len(p)
 		}
-		if err := s.sendParts(msgBlocks, parts); err != nil {
+		err := s.sendParts(msgBlocks, parts)
+		release()
+		if err != nil {
 			return err
 		}
 		o.update(func(st *Status) {
@@ -1054,6 +1066,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 	const ahead = 8
 	type read struct {
 		data []byte
+		hold engine.Hold
 		err  error
 	}
 	results := make([]chan read, len(want))
@@ -1071,8 +1084,8 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 				return
 			}
 			go func() {
-				data, err := o.fs.ShipBlock(rctx, id)
-				results[i] <- read{data, err}
+				data, h, err := o.fs.ShipBlock(rctx, id)
+				results[i] <- read{data, h, err}
 			}()
 		}
 	}()
@@ -1104,6 +1117,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		}
 		m.ids = append(m.ids, id)
 		m.data = append(m.data, data)
+		holds = append(holds, r.hold)
 		size += len(data)
 	}
 	return flush()
