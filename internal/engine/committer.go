@@ -302,13 +302,7 @@ func (fs *FS) addOp(p *pending, o *op) {
 // answered here.
 func (fs *FS) endGroup(p *pending, pipelined bool) {
 	if p.ov != nil {
-		p.ov.Writes(func(k, v []byte, deleted bool) {
-			if deleted {
-				p.b.Delete(absKey(fs.id, k))
-			} else {
-				p.b.Set(absKey(fs.id, k), v)
-			}
-		})
+		writeAbs(p.b, fs.prefix, p.ov)
 	}
 	if !p.b.Empty() {
 		p.start = time.Now()
@@ -504,8 +498,16 @@ func (fs *FS) newTxn(b kv.Batch, group *kv.Overlay, seq uint64) *txn {
 	if group != nil {
 		base = group
 	}
+	// One overlay serves the committer's transactions in turn: a
+	// transaction's writes leave it when it commits (flush), and nothing
+	// reads it after its operation has run.
+	if fs.txOv == nil {
+		fs.txOv = kv.NewOverlay(base)
+	} else {
+		fs.txOv.Reuse(base)
+	}
 	return &txn{
-		fs: fs, b: b, ov: kv.NewOverlay(base), group: group, seq: seq, now: fs.e.clock(),
+		fs: fs, b: b, ov: fs.txOv, group: group, seq: seq, now: fs.e.clock(),
 		boot: fs.boot, genCounter: fs.genCounter,
 	}
 }
@@ -644,11 +646,15 @@ func (tx *txn) commit() error {
 	rec := &Record{
 		Epoch: tx.fs.mode.Epoch, Seq: tx.seq, Time: tx.now, Op: tx.summary,
 		AddedRefs: added, ZeroRefs: zero,
+		Mutations: make([]Mutation, 0, tx.ov.Len()),
 	}
+	// The mutations share the overlay's keys and values: nothing changes
+	// them in place (flush hands the same bytes on, and the batch copies
+	// what it is given).
 	tx.ov.Writes(func(k, v []byte, deleted bool) {
-		m := Mutation{Key: append([]byte(nil), k...), Delete: deleted}
+		m := Mutation{Key: k, Delete: deleted}
 		if !deleted {
-			m.Value = append([]byte(nil), v...)
+			m.Value = v
 		}
 		rec.Mutations = append(rec.Mutations, m)
 	})
@@ -668,20 +674,22 @@ func (tx *txn) commit() error {
 // batch under the file system's prefix.
 func (tx *txn) flush() {
 	if tx.group != nil {
-		tx.ov.Writes(func(k, v []byte, deleted bool) {
-			if deleted {
-				tx.group.Delete(k)
-			} else {
-				tx.group.Set(k, v)
-			}
-		})
+		tx.ov.MoveTo(tx.group)
 		return
 	}
-	tx.ov.Writes(func(k, v []byte, deleted bool) {
+	writeAbs(tx.b, tx.fs.prefix, tx.ov)
+}
+
+// writeAbs writes the overlay's writes of relative keys into b under
+// prefix (one key buffer: the batch copies what it is given).
+func writeAbs(b kv.Batch, prefix []byte, ov *kv.Overlay) {
+	k := make([]byte, 0, 64)
+	ov.Writes(func(rel, v []byte, deleted bool) {
+		k = append(append(k[:0], prefix...), rel...)
 		if deleted {
-			tx.b.Delete(absKey(tx.fs.id, k))
+			b.Delete(k)
 		} else {
-			tx.b.Set(absKey(tx.fs.id, k), v)
+			b.Set(k, v)
 		}
 	})
 }

@@ -38,6 +38,7 @@ type FS struct {
 	boot       uint64 // boot counter in use; 0 = not yet bumped since open
 	genCounter uint64
 	meta       metaCache
+	txOv       *kv.Overlay // the transactions' overlay (see newTxn)
 	// retryHold: blocks a replica has that its last apply, ingest or
 	// resync needed but could not use yet because others were missing;
 	// in flight until the next one (see needBlocks).

@@ -85,25 +85,33 @@ func absKey(fsid uint64, rel []byte) []byte {
 	return append(k, rel...)
 }
 
-func metaKey(name string) []byte { return append([]byte{relMeta}, name...) }
-
-func inodePrefix(ino uint64) []byte { return be64([]byte{relInode}, ino) }
-
-func attrKey(ino uint64) []byte { return append(inodePrefix(ino), inoAttr) }
-
-func blockKey(ino, idx uint64) []byte { return be64(append(inodePrefix(ino), inoBlock), idx) }
-
-func dentryKey(dir uint64, name string) []byte {
-	return append(append(inodePrefix(dir), inoDentry), name...)
+func metaKey(name string) []byte {
+	return append(append(make([]byte, 0, 1+len(name)), relMeta), name...)
 }
 
-func extentPrefix(ino, idx uint64) []byte { return be64(append(inodePrefix(ino), inoExtent), idx) }
+func inodePrefix(ino uint64) []byte { return inodeKey(ino, 0) }
+
+// inodeKey returns 'i' ino with room for more bytes: one allocation per
+// key (these are built for every operation).
+func inodeKey(ino uint64, more int) []byte {
+	return be64(append(make([]byte, 0, 9+more), relInode), ino)
+}
+
+func attrKey(ino uint64) []byte { return append(inodeKey(ino, 1), inoAttr) }
+
+func blockKey(ino, idx uint64) []byte { return be64(append(inodeKey(ino, 9), inoBlock), idx) }
+
+func dentryKey(dir uint64, name string) []byte {
+	return append(append(inodeKey(dir, 1+len(name)), inoDentry), name...)
+}
+
+func extentPrefix(ino, idx uint64) []byte { return be64(append(inodeKey(ino, 17), inoExtent), idx) }
 
 func extentKey(ino, idx, seq uint64) []byte { return be64(extentPrefix(ino, idx), seq) }
 
-func inlineKey(ino uint64) []byte { return append(inodePrefix(ino), inoInline) }
+func inlineKey(ino uint64) []byte { return append(inodeKey(ino, 1), inoInline) }
 
-func orderKey(dir, cookie uint64) []byte { return be64(append(inodePrefix(dir), inoOrder), cookie) }
+func orderKey(dir, cookie uint64) []byte { return be64(append(inodeKey(dir, 9), inoOrder), cookie) }
 
 func refKey(id blocks.ID) []byte { return append([]byte{relRef}, id[:]...) }
 
@@ -135,7 +143,9 @@ func domainKey(dom uint64) []byte { return be64([]byte{pfxServer, srvDomain}, do
 
 func journalPrefix(fsid uint64) []byte { return be64([]byte{pfxJournal}, fsid) }
 
-func journalKey(fsid, seq uint64) []byte { return be64(journalPrefix(fsid), seq) }
+func journalKey(fsid, seq uint64) []byte {
+	return be64(be64(append(make([]byte, 0, 17), pfxJournal), fsid), seq)
+}
 
 func localPrefix(fsid uint64) []byte { return be64([]byte{pfxLocal}, fsid) }
 
@@ -163,7 +173,7 @@ func decodeU64(v []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-func encodeU64(v uint64) []byte { return be64(nil, v) }
+func encodeU64(v uint64) []byte { return be64(make([]byte, 0, 8), v) }
 
 // relKey is a parsed relative key.
 type relKey struct {

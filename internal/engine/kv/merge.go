@@ -375,6 +375,21 @@ func (o *Overlay) Set(key, value []byte) { o.d.set(key, value) }
 // Delete records a deletion of key.
 func (o *Overlay) Delete(key []byte) { o.d.del(key) }
 
+// MoveTo moves the pending writes into dst, later ones there, without
+// copying their keys and values: dst takes them over (they are never
+// changed in place) and o is left empty. It is how a transaction's writes
+// join its group's.
+func (o *Overlay) MoveTo(dst *Overlay) {
+	o.d.pts.Ascend(func(it item) bool {
+		dst.d.pts.ReplaceOrInsert(it)
+		return true
+	})
+	for _, r := range o.d.ranges {
+		dst.d.delRange(r[0], r[1])
+	}
+	o.Reset()
+}
+
 // Len is the number of keys written.
 func (o *Overlay) Len() int { return o.d.pts.Len() }
 
@@ -386,7 +401,18 @@ func (o *Overlay) Writes(fn func(key, value []byte, deleted bool)) {
 	})
 }
 
-// Reset drops every pending write.
-func (o *Overlay) Reset() { o.d = newDelta() }
+// Reset drops every pending write (keeping the tree's nodes for the next
+// ones).
+func (o *Overlay) Reset() {
+	o.d.pts.Clear(true)
+	o.d.ranges = nil
+}
+
+// Reuse empties the overlay and puts it over base: one overlay serves
+// one transaction after another.
+func (o *Overlay) Reuse(base Reader) {
+	o.Reset()
+	o.base = base
+}
 
 var _ Reader = (*Overlay)(nil)
