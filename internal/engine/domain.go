@@ -206,8 +206,9 @@ func (d *domain) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) {
 
 // getBlockHeld reads a block through the cache. A block read from the
 // store is checked there before it is cached (by a BufGetter as its
-// stored form allows: the authentication tag of a sealed block, without
-// its keyed hash; by any other store in full), so the cache holds checked
+// stored form allows: the authentication tag of a sealed block, the
+// CRC-32C of a plaintext one, without the keyed hash; by any other store
+// in full), so the cache holds checked
 // plaintext only and each block is checked once while it stays cached.
 // Scrub and verification read the store directly (Store.Get: the keyed
 // hash too). The block

@@ -24,9 +24,17 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
-// FormatVersion is the version of the server keyspace this code writes. An
-// engine refuses to open a store written by a newer format.
-const FormatVersion = 1
+// FormatVersion is the version of the stores this code writes (the server
+// keyspace and the block files). An engine refuses to open a store written
+// by a newer format, and stamps an older one with its own when it opens it.
+//
+//	1: the first.
+//	2: plaintext block files of version 2 (their header carries a CRC-32C,
+//	   see blocks). Stores of format 1 need no conversion: their block
+//	   files of version 1 stay readable. The stamp keeps a release of
+//	   format 1, which would take the new block files for corrupt ones,
+//	   from opening the store.
+const FormatVersion = 2
 
 // Defaults.
 const (
@@ -357,6 +365,15 @@ func (e *Engine) checkFormat() error {
 	}
 	if ver > FormatVersion {
 		return fmt.Errorf("engine: store format %d is newer than this binary's %d", ver, FormatVersion)
+	}
+	if ver < FormatVersion {
+		b := e.kv.NewBatch()
+		defer b.Close()
+		b.Set(serverKey(srvFormat), encodeU64(FormatVersion))
+		if err := b.Commit(true); err != nil {
+			return fmt.Errorf("engine: write format version: %w", err)
+		}
+		e.log.Info("store format upgraded", "from", ver, "to", FormatVersion)
 	}
 	return nil
 }

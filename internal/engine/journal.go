@@ -396,7 +396,8 @@ func (rep *Replica) BlockView(ctx context.Context, id blocks.ID) ([]byte, error)
 // caller must not modify it and releases h once it has sent it. It comes
 // from the cache, or is read from the store into a buffer of the cache's
 // pool and checked as its stored form allows (blocks.DecodeStored: a
-// sealed block is authenticated by AES-GCM, not hashed again); such a
+// sealed block is authenticated by AES-GCM, a plaintext one checked by
+// its CRC-32C, neither hashed again); such a
 // block is not cached (the shipper reads it once), and its buffer goes
 // back to the pool on release, so a sync of more than the cache touches
 // no fresh memory per block.

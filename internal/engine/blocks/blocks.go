@@ -135,8 +135,9 @@ type Stats struct {
 //     durable at the next Sync, which callers run before committing
 //     metadata that references the block.
 //   - Get verifies what it reads (hash of the plaintext equals id, and the
-//     authentication tag when sealed) and returns ErrCorrupt otherwise; the
-//     returned slice is the caller's.
+//     authentication tag when sealed, the checksum of a block file that
+//     carries one) and returns ErrCorrupt otherwise; the returned slice is
+//     the caller's. (The read path of a Dir, BufGetter, checks less.)
 //   - Delete of an absent id is not an error. Deletions need not be durable:
 //     a block that reappears after a crash is an orphan for the sweep.
 //   - All methods are safe for concurrent use.

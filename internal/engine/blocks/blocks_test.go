@@ -3,9 +3,11 @@ package blocks_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"path"
 	"strings"
@@ -560,29 +562,55 @@ func FuzzParseID(f *testing.F) {
 	})
 }
 
-// FuzzOpenBlock: arbitrary block file contents yield ErrCorrupt (or, for
-// the genuine file, the data), never a panic.
+// FuzzOpenBlock: arbitrary block file contents, in a plaintext or a
+// sealed store, yield ErrCorrupt (or, for the genuine file, the data),
+// never a panic, through every reader. The one thing a reader that
+// checks the stored form may accept besides the genuine data is a
+// plaintext version 2 file whose CRC-32C of id ‖ content is right (a
+// forgery, not damage): Get, which proves content against id, refuses it.
 func FuzzOpenBlock(f *testing.F) {
-	fx := newFixture(&testing.T{}, true)
 	data := []byte("fuzz me")
-	id := fx.put(&testing.T{}, data)
-	f.Add(readFile(&testing.T{}, fx.fs, file(id)))
-	f.Add([]byte("RFB\x01\x00\x00\x00\x00"))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, content []byte) {
+	var fx [2]*fixture
+	var id blocks.ID
+	for i, sealed := range []bool{false, true} {
+		fx[i] = newFixture(&testing.T{}, sealed)
+		id = fx[i].put(&testing.T{}, data)
+		f.Add(sealed, readFile(&testing.T{}, fx[i].fs, file(id)))
+	}
+	f.Add(false, append([]byte("RFB\x01\x00\x00\x00\x00"), data...))
+	f.Add(false, []byte("RFB\x02\x00\x00\x00\x00\x00\x00\x00\x00"))
+	f.Add(true, []byte("RFB\x01\x01\x00\x00\x00"))
+	f.Add(false, []byte{})
+	f.Fuzz(func(t *testing.T, sealed bool, content []byte) {
+		keys := fx[0].keys
+		if sealed {
+			keys = fx[1].keys
+		}
 		mem := disk.NewMem()
-		s, err := blocks.OpenDir(mem, "b", fx.keys)
+		s, err := blocks.OpenDir(mem, "b", keys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mem.MkdirAll(path.Dir(file(id)))
 		writeFile(t, mem, file(id), content)
-		got, err := s.Get(context.Background(), id)
-		if err == nil && !bytes.Equal(got, data) {
-			t.Fatalf("forged block accepted: %q", got)
-		}
-		if err != nil && !errors.Is(err, blocks.ErrCorrupt) {
-			t.Fatalf("unexpected error %v", err)
+		ctx := context.Background()
+		for _, r := range readers {
+			got, err := r.get(ctx, s, id)
+			if err != nil {
+				if !errors.Is(err, blocks.ErrCorrupt) {
+					t.Fatalf("%s: unexpected error %v", r.name, err)
+				}
+				continue
+			}
+			if bytes.Equal(got, data) {
+				continue
+			}
+			if r.name == "Get" || sealed || len(content) < 12 || content[3] != 2 {
+				t.Fatalf("%s: forged block accepted: %q", r.name, got)
+			}
+			c := crc32.Update(crc32.Checksum(id[:], crc32.MakeTable(crc32.Castagnoli)), crc32.MakeTable(crc32.Castagnoli), got)
+			if c != binary.BigEndian.Uint32(content[8:12]) {
+				t.Fatalf("%s: accepted %q against a wrong checksum", r.name, got)
+			}
 		}
 	})
 }
@@ -638,27 +666,110 @@ var readers = []struct {
 	{"GetForCopy", func(ctx context.Context, s *blocks.Dir, id blocks.ID) ([]byte, error) { return s.GetForCopy(ctx, id) }},
 }
 
-// TestReadKeyedHashes: a read of a sealed block through the read path
-// (GetInto) or for shipping (GetForCopy) does not compute the keyed hash
-// (AES-GCM authenticates it, bound to its id); Get, which scrub and
-// verification use, does.
+// TestReadKeyedHashes: a read through the read path (GetInto) or for
+// shipping (GetForCopy) of a sealed block (AES-GCM authenticates it,
+// bound to its id) or of a version 2 plaintext block (its CRC-32C of id ‖
+// plaintext) does not compute the keyed hash; of a version 1 plaintext
+// block it does; Get, which scrub and verification use, always does.
 func TestReadKeyedHashes(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, true)
 	data := bytes.Repeat([]byte("hashed? "), 4096)
+	for _, tc := range []struct {
+		name     string
+		sealed   bool
+		version1 bool
+		want     uint64 // keyed hashes of GetInto and GetForCopy
+	}{
+		{"plaintext", false, false, 0},
+		{"plaintext version 1", false, true, 1},
+		{"sealed", true, false, 0},
+	} {
+		f := newFixture(t, tc.sealed)
+		id := f.put(t, data)
+		if tc.version1 {
+			writeFile(t, f.fs, file(id), append([]byte("RFB\x01\x00\x00\x00\x00"), data...))
+		}
+		for _, r := range readers {
+			before := f.keys.Hasher.Sums()
+			got, err := r.get(ctx, f.store, id)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s, %s: %d bytes, %v", tc.name, r.name, len(got), err)
+			}
+			want := tc.want
+			if r.name == "Get" {
+				want = 1
+			}
+			if n := f.keys.Hasher.Sums() - before; n != want {
+				t.Errorf("%s, %s: %d keyed hashes, want %d", tc.name, r.name, n, want)
+			}
+		}
+	}
+}
+
+// TestPlaintextVersions: a plaintext block is written in version 2 (its
+// header carries the CRC-32C of id ‖ plaintext); every reader refuses a
+// flipped payload byte, a flipped checksum byte, another block's file
+// under its name and a cut header. A version 1 file (written before)
+// still reads and is checked by its keyed hash. A forgery with a valid
+// checksum passes the read path's check (a CRC is no MAC) but not Get.
+func TestPlaintextVersions(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, false)
+	data := bytes.Repeat([]byte("version "), 512)
 	id := f.put(t, data)
-	for _, r := range readers {
-		before := f.keys.Hasher.Sums()
-		got, err := r.get(ctx, f.store, id)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("%s: %d bytes, %v", r.name, len(got), err)
+	other := f.put(t, []byte("another block"))
+	orig := readFile(t, f.fs, file(id))
+	if !bytes.HasPrefix(orig, []byte("RFB\x02\x00\x00\x00\x00")) || len(orig) != 12+len(data) || !bytes.Equal(orig[12:], data) {
+		t.Fatalf("plaintext block file starts %q, %d bytes", orig[:min(len(orig), 12)], len(orig))
+	}
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	if c := crc32.Update(crc32.Checksum(id[:], tab), tab, data); binary.BigEndian.Uint32(orig[8:12]) != c {
+		t.Fatalf("header checksum %x, want CRC-32C of id and plaintext %x", orig[8:12], c)
+	}
+	flip := func(pos int) []byte {
+		b := bytes.Clone(orig)
+		b[pos] ^= 0x01
+		return b
+	}
+	v1 := append([]byte("RFB\x01\x00\x00\x00\x00"), data...)
+	v1bad := bytes.Clone(v1)
+	v1bad[100] ^= 0x80
+	for _, tc := range []struct {
+		name    string
+		content []byte
+		ok      bool
+	}{
+		{"as written", orig, true},
+		{"flipped payload byte", flip(12 + len(data)/3), false},
+		{"flipped last byte", flip(len(orig) - 1), false},
+		{"flipped checksum byte", flip(9), false},
+		{"version byte 1", func() []byte { b := bytes.Clone(orig); b[3] = 1; return b }(), false},
+		{"another block's file", readFile(t, f.fs, file(other)), false},
+		{"cut header", orig[:10], false},
+		{"version 1", v1, true},
+		{"version 1, flipped payload byte", v1bad, false},
+	} {
+		writeFile(t, f.fs, file(id), tc.content)
+		for _, r := range readers {
+			before := f.store.Stats().CorruptReads
+			got, err := r.get(ctx, f.store, id)
+			switch {
+			case tc.ok && (err != nil || !bytes.Equal(got, data)):
+				t.Errorf("%s, %s: %d bytes, %v", tc.name, r.name, len(got), err)
+			case !tc.ok && !errors.Is(err, blocks.ErrCorrupt):
+				t.Errorf("%s, %s: %v, want ErrCorrupt", tc.name, r.name, err)
+			case !tc.ok && f.store.Stats().CorruptReads != before+1:
+				t.Errorf("%s, %s: corrupt read not counted", tc.name, r.name)
+			}
 		}
-		want := uint64(0)
-		if r.name == "Get" {
-			want = 1
-		}
-		if n := f.keys.Hasher.Sums() - before; n != want {
-			t.Errorf("%s of a sealed block: %d keyed hashes, want %d", r.name, n, want)
-		}
+	}
+	forged := bytes.Repeat([]byte("forgery "), 512)
+	b := binary.BigEndian.AppendUint32([]byte("RFB\x02\x00\x00\x00\x00"), crc32.Update(crc32.Checksum(id[:], tab), tab, forged))
+	writeFile(t, f.fs, file(id), append(b, forged...))
+	if got, _, err := f.store.GetInto(ctx, id, nil); err != nil || !bytes.Equal(got, forged) {
+		t.Fatalf("forgery with a valid checksum, GetInto: %q %v", got, err)
+	}
+	if _, err := f.store.Get(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
+		t.Fatalf("forgery with a valid checksum, Get: %v, want ErrCorrupt", err)
 	}
 }

@@ -16,21 +16,12 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 )
 
-// Block file format: an 8-byte header, then the payload.
-//
-//	"RFB" ‖ version (1) ‖ mode (0 plaintext, 1 AES-256-GCM sealed) ‖ 3 zero bytes
 const (
-	headerSize  = 8
-	fileVersion = 1
-	modePlain   = 0
-	modeSealed  = 1
-	tempPrefix  = "tmp-"
+	tempPrefix = "tmp-"
 	// flatMarker is the directory whose presence in a store's directory
 	// says it has the flat layout (see Dir).
 	flatMarker = "layout-flat"
 )
-
-var magic = []byte("RFB")
 
 // Dir is the local block store: one file per block under a hex fan-out of
 // the digest. A store made by this version has the flat layout,

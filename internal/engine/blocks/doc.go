@@ -10,18 +10,26 @@
 // exists (one file fsync, then one directory fsync at Sync). A store
 // without the marker (made before) keeps the two-level layout of the
 // first two digest bytes, <dir>/<d0>/<d1>/<hex id>, its directories made
-// as blocks need them. A file is an 8-byte header,
-// "RFB" ‖ version 1 ‖ mode (0 plaintext, 1 sealed) ‖ three zero bytes, then
-// the plaintext or the Sealer's output (12-byte nonce ‖ AES-256-GCM
+// as blocks need them. A file is a header, then the payload. A sealed
+// block has the 8-byte header of version 1, "RFB" ‖ 1 ‖ mode 1 ‖ three
+// zero bytes, then the Sealer's output (12-byte nonce ‖ AES-256-GCM
 // ciphertext ‖ tag; per-block key HKDF(data key, id); additional data =
-// lineage ‖ id). Writes go to a "tmp-" file in the target directory, are
+// lineage ‖ id). A plaintext block has the 12-byte header of version 2,
+// "RFB" ‖ 2 ‖ mode 0 ‖ three zero bytes ‖ CRC-32C (Castagnoli,
+// big-endian) of id ‖ plaintext, then the plaintext; plaintext blocks
+// written before it have the version 1 header (mode 0) and no checksum,
+// and are still read. Writes go to a "tmp-" file in the target directory, are
 // synced and renamed; Sync fsyncs the touched directories (new fan-out
 // directories first, then their parents) before the metadata that names
-// the block commits. Every read checks the block: Get (scrub,
-// verification) re-hashes the plaintext and proves it is id's; GetInto
-// (the engine's read path) and GetForCopy (shipping) leave a sealed
-// block's check to its AES-GCM tag, which binds it to id. A mismatch, a
-// bad header or a failed tag is ErrCorrupt, counted in Stats.
+// the block commits. Every read checks the block. GetInto (the engine's
+// read path) and GetForCopy (shipping) check what the stored form
+// carries (DecodeStored): the AES-GCM tag of a sealed block, which binds
+// it to the lineage and id; the CRC-32C of a version 2 plaintext block,
+// which covers id too, so a file under another block's name fails; the
+// keyed hash of a version 1 plaintext block. Get (scrub, verification,
+// repair) checks the same and re-hashes the plaintext, proving it is id's
+// (a CRC catches damage, not a forgery). A mismatch, a bad header, a
+// failed tag or checksum is ErrCorrupt, counted in Stats.
 //
 // Memory is the in-memory implementation; blockstest holds the conformance
 // suite both pass.

@@ -56,8 +56,8 @@ func (p *Pool) Free() int { return len(p.free) }
 // BufGetter is a Store that can read a block into a buffer of the
 // caller's (Dir), for the read path: GetInto is Get, except that it
 // checks what the block's stored form carries (DecodeStored: the AES-GCM
-// tag of a sealed block) instead of proving the content against id by
-// its keyed hash, and that when the stored form of the block fits in buf,
+// tag of a sealed block, the CRC-32C of a plaintext one) instead of
+// proving the content against id by its keyed hash, and that when the stored form of the block fits in buf,
 // the block is read into buf and checked there, and the plaintext
 // returned lies within buf (inBuf true). Otherwise it is a new buffer.
 // Get stays the full check (scrub, verification, repair).
