@@ -80,9 +80,10 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 // Groups of client mutations are pipelined: while one group's sync is
 // under way (the finisher waits for it), the committer runs the
 // operations that arrive against the next group's batch, and commits that
-// batch as soon as the sync is done (or the group is full), so that the
-// transactions' CPU overlaps the sync and one sync still covers what
-// arrived during the previous one. The finisher answers each group's
+// batch as soon as the sync is done (or the group is full, or holds half
+// of many submitters: see splitAt), so that the transactions' CPU
+// overlaps the sync and one sync still covers what arrived during the
+// previous one. The finisher answers each group's
 // callers, in order, only once it is durable. Any other operation
 // (replica apply, snapshots, mode changes, maintenance: they read the
 // durable mark or act outside the store) waits until every pipelined
@@ -94,12 +95,23 @@ func (fs *FS) run() {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
+		var prevDurable time.Time
 		for p := range fs.pipe {
 			if p.barrier != nil {
 				close(p.barrier)
 				continue
 			}
 			fs.finishGroup(p)
+			if !p.durableAt.IsZero() {
+				// The group's own sync: from its commit, or from the
+				// end of the previous group's sync if that was later.
+				from := p.applied
+				if prevDurable.After(from) {
+					from = prevDurable
+				}
+				fs.syncTime.Store(ewma(fs.syncTime.Load(), int64(p.durableAt.Sub(from))))
+				prevDurable = p.durableAt
+			}
 			if !p.start.IsZero() {
 				fs.lastCommit.Store(int64(time.Since(p.start)))
 			}
@@ -117,8 +129,11 @@ func (fs *FS) run() {
 	}()
 	maxGroup := fs.e.opts.MaxGroup
 	// prev is the size of the last group, peak the largest of the recent
-	// ones: see the wait below.
-	var prev, peak, peakAge int
+	// ones: see the wait below. writers is the most operations recently
+	// handed to the committer and not yet answered, work the committer's
+	// time per operation (ns, a moving average): see splitAt.
+	var prev, peak, peakAge, writers, writersAge int
+	var work int64
 	var next *op // taken from the queue, not yet run
 	for {
 		o := next
@@ -158,11 +173,20 @@ func (fs *FS) run() {
 			continue
 		}
 		p := fs.beginGroup(true)
+		t0 := time.Now()
 		fs.addOp(p, o)
+		busy := time.Since(t0)
 		var timer *time.Timer
 		var deadline <-chan time.Time
+		split := splitAt(writers, maxGroup, time.Duration(work), time.Duration(fs.syncTime.Load()))
 	collect:
 		for len(p.group) < maxGroup {
+			if len(p.group) >= split && fs.piped.Load() < maxSplitPiped {
+				// Half of the active submitters are in: commit now, so
+				// that the other half's transactions run during this
+				// group's sync instead of after it.
+				break collect
+			}
 			if timer == nil && fs.piped.Load() == 0 && prev > 1 && peak > 1 {
 				// Several submitters are active (the last group had more
 				// than one operation), and some are between a reply and
@@ -203,7 +227,9 @@ func (fs *FS) run() {
 				next = more
 				break collect
 			}
+			t0 := time.Now()
 			fs.addOp(p, more)
+			busy += time.Since(t0)
 		}
 		if timer != nil {
 			timer.Stop()
@@ -212,7 +238,16 @@ func (fs *FS) run() {
 		if peakAge++; prev >= peak || peakAge > 64 {
 			peak, peakAge = prev, 0
 		}
+		// Handed over and not answered: this group, the groups syncing
+		// and what is queued.
+		w := int(fs.stats.queued.Load() - fs.stats.answered.Load())
+		if writersAge++; w >= writers || writersAge > 64 {
+			writers, writersAge = w, 0
+		}
+		t0 = time.Now()
 		fs.endGroup(p, true)
+		busy += time.Since(t0)
+		work = ewma(work, int64(busy)/int64(len(p.group)))
 	}
 }
 
@@ -222,6 +257,44 @@ const maxGroupWait = 500 * time.Microsecond
 
 // pipeDepth bounds the groups committed and waiting for their sync.
 const pipeDepth = 4
+
+// Splitting groups. In a closed loop (each submitter waits for its answer
+// before its next call) every submitter is in the same group: its
+// transactions run while no sync is under way, and the sync while the
+// committer has nothing to do, so a round costs the group's work plus a
+// sync. Split in two halves, one half's transactions run during the other
+// half's sync, and a round costs about two halves' work or two syncs,
+// whichever is more: a gain while a sync takes less than the whole
+// group's work. So once at least minSplitWriters operations are handed
+// over at a time and the recent syncs were shorter than their work, a
+// group is committed as soon as half of them are in it, while at most
+// maxSplitPiped-1 other groups sync. With fewer submitters the syncs that
+// larger groups save are worth more than the overlap (each commit costs
+// CPU, on 2 cores).
+const (
+	minSplitWriters = 16
+	maxSplitPiped   = 2
+)
+
+// splitAt returns the size at which a pipelined group is committed
+// without waiting for its turn, given the most operations recently handed
+// to the committer and not yet answered, the committer's time per
+// operation and the recent syncs' time.
+func splitAt(writers, maxGroup int, work, sync time.Duration) int {
+	if writers < minSplitWriters || sync >= work*time.Duration(writers) {
+		return maxGroup
+	}
+	return (writers + 1) / 2
+}
+
+// ewma moves a moving average a sixteenth of the way towards x (x when
+// the average is still 0).
+func ewma(avg, x int64) int64 {
+	if avg == 0 {
+		return x
+	}
+	return avg + (x-avg)/16
+}
 
 // pending is a group committed to the store whose sync may not be done
 // yet: the finisher waits for it, then answers the group's callers. A
@@ -244,6 +317,9 @@ type pending struct {
 	wait    func() error // nil: nothing to wait for (empty batch, or waited)
 	start   time.Time
 	barrier chan struct{}
+	// applied: when the batch was committed to the store (its sync
+	// started); durableAt: when its sync was done (zero: no sync)
+	applied, durableAt time.Time
 }
 
 // commitGroup runs a group of operations that are not pipelined (see run)
@@ -316,6 +392,7 @@ func (fs *FS) endGroup(p *pending, pipelined bool) {
 			return
 		}
 		p.wait = wait
+		p.applied = time.Now()
 	}
 	if !pipelined && p.wait != nil {
 		// Durable before the callbacks, as the replica's and admin
@@ -362,6 +439,7 @@ func (fs *FS) finishGroup(p *pending) {
 			fs.failPending(p, fmt.Errorf("commit: %w", err))
 			return
 		}
+		p.durableAt = time.Now()
 	}
 	if p.b != nil {
 		p.b.Close()
@@ -393,6 +471,7 @@ func (fs *FS) finishGroup(p *pending) {
 func (fs *FS) answer(group []*op) {
 	for _, o := range group {
 		fs.dom.doneInflight(o.inflight...)
+		fs.stats.answered.Add(1)
 		close(o.done)
 	}
 }

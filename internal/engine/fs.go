@@ -51,6 +51,9 @@ type FS struct {
 	// lastCommit: how long the last group took from its commit to its
 	// answer (ns)
 	lastCommit atomic.Int64
+	// syncTime: a moving average of a pipelined group's own sync time
+	// (ns; see splitAt)
+	syncTime atomic.Int64
 
 	// Published state, readable by anyone.
 	durable  atomic.Uint64
@@ -77,6 +80,7 @@ type fsStats struct {
 	records    atomic.Uint64
 	groupOps   atomic.Uint64
 	queued     atomic.Uint64
+	answered   atomic.Uint64 // operations answered by the committer
 	corruption atomic.Uint64
 }
 

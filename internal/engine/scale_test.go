@@ -21,13 +21,14 @@ import (
 // writers make one durable mkdir each; every sync of the store is held
 // until all 32 operations are handed to the committer (a slow disk, made
 // deterministic), so a committer that groups what arrives while a sync
-// runs needs at most two syncs per round (the group that was syncing and
-// the one that gathered the rest), whatever the scheduling. It fails when
-// a change commits operations one by one, or commits a new group while
-// the previous one's sync is still running, or writes a key a group
-// rewrites (the directory's inode, the counters) once per operation
-// instead of once per group; and it checks that every operation is
-// durable when it is answered.
+// runs needs at most three syncs per round (the group that was syncing,
+// the half of the writers committed while it syncs, see splitAt, and the
+// one that gathered the rest), whatever the scheduling. It fails when a
+// change commits operations one by one, or commits more than two groups
+// while a sync is running, or writes a key a group rewrites (the
+// directory's inode, the counters) once per operation instead of once per
+// group; and it checks that every operation is durable when it is
+// answered.
 func TestGroupCommitSyncs(t *testing.T) {
 	v := newEnv(t)
 	fs := v.mkfs("fs")
@@ -73,15 +74,15 @@ func TestGroupCommitSyncs(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if n := syncs.Load(); n > 2 {
-			t.Errorf("round %d: %d writers' mkdirs took %d syncs, want at most 2", r, writers, n)
+		if n := syncs.Load(); n > 3 {
+			t.Errorf("round %d: %d writers' mkdirs took %d syncs, want at most 3", r, writers, n)
 		}
 		// Each mkdir writes its inode, its dentry, its readdir order key
 		// and its journal record; the directory's inode and the file
-		// system's counters are written once per group (at most two),
+		// system's counters are written once per group (at most three),
 		// not once per mkdir (224 writes a round when they were).
-		if n := v.kv.Written() - written; n > 4*writers+8 {
-			t.Errorf("round %d: %d writers' mkdirs wrote %d keys, want at most %d", r, writers, n, 4*writers+8)
+		if n := v.kv.Written() - written; n > 4*writers+12 {
+			t.Errorf("round %d: %d writers' mkdirs wrote %d keys, want at most %d", r, writers, n, 4*writers+12)
 		}
 	}
 }
@@ -274,6 +275,30 @@ func TestDurableWriteSyncs(t *testing.T) {
 		got, _, _, err := fs2.Read(ctx, RootCred, ino, uint64(i)*DefaultBlockSize, DefaultBlockSize)
 		if err != nil || !bytes.Equal(got, chunk) {
 			t.Fatalf("write %d after a crash: %d bytes, %v", i, len(got), err)
+		}
+	}
+}
+
+// TestSplitAt: a group is split in halves only with enough submitters and
+// syncs shorter than a whole group's work.
+func TestSplitAt(t *testing.T) {
+	const maxGroup = 256
+	for _, c := range []struct {
+		writers    int
+		work, sync time.Duration
+		want       int
+	}{
+		{1, 20 * time.Microsecond, 0, maxGroup},
+		{8, 20 * time.Microsecond, 100 * time.Microsecond, maxGroup},
+		{minSplitWriters - 1, 20 * time.Microsecond, 100 * time.Microsecond, maxGroup},
+		{minSplitWriters, 20 * time.Microsecond, 100 * time.Microsecond, minSplitWriters / 2},
+		{32, 20 * time.Microsecond, 300 * time.Microsecond, 16},
+		{33, 20 * time.Microsecond, 0, 17},
+		{32, 20 * time.Microsecond, 640 * time.Microsecond, maxGroup}, // the sync takes as long as the group's work
+		{32, 20 * time.Microsecond, 2 * time.Millisecond, maxGroup},
+	} {
+		if got := splitAt(c.writers, maxGroup, c.work, c.sync); got != c.want {
+			t.Errorf("splitAt(%d writers, work %v, sync %v) = %d, want %d", c.writers, c.work, c.sync, got, c.want)
 		}
 	}
 }

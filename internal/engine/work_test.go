@@ -44,9 +44,9 @@ func TestMkdirAllocs(t *testing.T) {
 	}
 
 	// 32 writers, every sync held until all 32 are handed to the
-	// committer: at most two groups a round. Measured 2026-12-05:
-	// 106.8-107.8 per mkdir before, 55.2-56.5 after (56.2-57.3 with
-	// -race).
+	// committer: at most three groups a round (see TestGroupCommitSyncs).
+	// Measured 2026-12-05: 106.8-107.8 per mkdir before, 55.2-56.5 after,
+	// 57.2-59.2 once groups were split in halves (splitAt; -race alike).
 	const writers, rounds = 32, 8
 	var target atomic.Uint64
 	v.kv.SetSyncHook(func() {
@@ -82,7 +82,7 @@ func TestMkdirAllocs(t *testing.T) {
 	}
 	perOp := float64(total) / (writers * rounds)
 	t.Logf("allocations per mkdir: one writer %.0f, 32 writers %.1f", one, perOp)
-	if limit := 60.0; perOp > limit {
+	if limit := 63.0; perOp > limit {
 		t.Errorf("32 writers: %.1f allocations per mkdir, want at most %.0f", perOp, limit)
 	}
 }
