@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
 // Initial sync of a replica from chunks of source snapshots.
@@ -96,7 +98,17 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 		missing []blocks.ID
 		refused error // of a chunk after the first, which ends the transaction
 	)
+	ing, _ := fs.e.kv.(kv.Ingester)
+	if !kv.CanIngest(fs.e.kv) {
+		ing = nil
+	}
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
+		// The pairs of chunks that go into a table of their own (see
+		// ingest), ingested before the mode that records them commits.
+		var bulk *[]Mutation
+		if ing != nil {
+			bulk = new([]Mutation)
+		}
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
 		// The chunks advance a copy of the mode, published (putMode) only
@@ -107,7 +119,7 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 		for i, c := range cs {
 			// A chunk refused before it wrote anything leaves the ones
 			// before it to commit.
-			ch, wrote, err := fs.ingest(tx, &m, c, &missing)
+			ch, wrote, err := fs.ingest(tx, &m, c, &missing, bulk)
 			if err != nil {
 				if i == 0 || wrote {
 					return err
@@ -118,6 +130,11 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 			changed = changed || ch
 			if len(missing) > 0 {
 				break
+			}
+		}
+		if bulk != nil && len(*bulk) > 0 {
+			if err := ing.Ingest(absPairs(fs.id, *bulk)); err != nil {
+				return fmt.Errorf("engine: ingest into %s: %w: %w", fs.name, ErrIO, err)
 			}
 		}
 		if changed {
@@ -138,7 +155,17 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 // it advances when it took the chunk (changed); it sets *missing to the
 // blocks that the chunk's reference counts name and the store lacks, and
 // says whether it wrote to tx before an error.
-func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.ID) (changed, wrote bool, err error) {
+//
+// With bulk (the store ingests tables, kv.Ingester), a chunk whose range
+// the replica holds nothing of and whose pairs need nothing besides
+// themselves written (no reference count, whose holder goes with it, and
+// no superblock) is appended to *bulk instead of written into tx: the
+// caller ingests those pairs as one table before tx commits. A crash in
+// between leaves them in the store past the durable cursor; the source
+// resends from the cursor and the retry replaces the range (replaceRange
+// deletes what the chunk does not hold), as after any chunk taken in
+// part.
+func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.ID, bulk *[]Mutation) (changed, wrote bool, err error) {
 	m := *mode
 	if m.Resync {
 		return false, false, fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
@@ -192,8 +219,21 @@ func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.I
 		}
 		pairs, hi = pairs[:n], cut
 	}
-	if err := fs.replaceRange(tx, lo, hi, pairs); err != nil {
-		return false, true, err
+	taken := false
+	if bulk != nil && ownPairs(pairs) {
+		empty, err := rangeEmpty(tx, lo, hi)
+		if err != nil {
+			return false, false, err
+		}
+		if empty {
+			*bulk = append(*bulk, pairs...)
+			taken = true
+		}
+	}
+	if !taken {
+		if err := fs.replaceRange(tx, lo, hi, pairs); err != nil {
+			return false, true, err
+		}
 	}
 	m.ConsistentSeq = max(m.ConsistentSeq, c.Seq)
 	m.SyncCursor = bytes.Clone(hi)
@@ -223,6 +263,43 @@ func (fs *FS) refBlocksMissing(tx *txn, pairs []Mutation) (missing, present []bl
 		ids = append(ids, id)
 	}
 	return fs.needBlocks(tx, ids)
+}
+
+// ownPairs reports whether writing pairs needs nothing else written
+// (replaceRange: a reference count's holder, the superblock's adoption).
+func ownPairs(pairs []Mutation) bool {
+	super := metaKey(metaSuper)
+	for _, p := range pairs {
+		if (len(p.Key) > 0 && p.Key[0] == relRef) || bytes.Equal(p.Key, super) {
+			return false
+		}
+	}
+	return true
+}
+
+// rangeEmpty reports whether tx sees no key of the file system in [lo, hi).
+func rangeEmpty(tx *txn, lo, hi []byte) (bool, error) {
+	it, err := tx.iter(lo, hi)
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	return !found, err
+}
+
+// absPairs yields pairs under the file system's absolute keys.
+func absPairs(fsid uint64, pairs []Mutation) iter.Seq2[[]byte, []byte] {
+	return func(yield func(k, v []byte) bool) {
+		for _, p := range pairs {
+			if !yield(absKey(fsid, p.Key), p.Value) {
+				return
+			}
+		}
+	}
 }
 
 // replaceRange makes [lo, hi) hold exactly pairs (sorted, inside the

@@ -5,7 +5,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
 // syncer runs an initial sync the way a replication sender does: chunks of
@@ -414,4 +418,82 @@ func TestRestartSync(t *testing.T) {
 		t.Fatal("a one-chunk sync did not finish")
 	}
 	wantErr(t, v.fs("dst2").Replica().RestartSync(ctx), ErrInvalid)
+}
+
+// TestIngestedTableThenCrash: chunks whose pairs are ingested as a table
+// (kv.Ingester) are durable before the mode that records the cursor past
+// them commits. A crash in between leaves pairs past the durable cursor;
+// the sync resumes at the cursor, replaces the range, and the replica
+// ends equal to the source.
+func TestIngestedTableThenCrash(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, modelOpts)
+	must(v.e.CreateFS(ctx, "src", FSOptions{BlockSize: MinBlockSize}))(t)
+	src := func() *FS { return v.fs("src") }
+	r := &runner{t: t, rng: rand.New(rand.NewPCG(7, 2)), fs: src, m: newModel(), bs: MinBlockSize}
+	for range 300 {
+		r.do(ctx)
+	}
+	must(v.e.CreateReplica(ctx, "dst", "alias/aws/elasticfilesystem"))(t)
+	dst := func() *FS { return v.fs("dst") }
+	if err := src().Replica().SetPin("sync", src().Replica().DurableSeq()+1); err != nil {
+		t.Fatal(err)
+	}
+	// The crash image is taken when the second table is durable, before
+	// the commit of its IngestAll.
+	var (
+		mu         sync.Mutex
+		kvImg      *kv.Memory
+		diskImg    *disk.Mem
+		cursorThen []byte
+	)
+	store, blocksDisk := v.kv, v.disk
+	store.SetSyncHook(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if kvImg == nil && store.Ingests() == 2 {
+			kvImg, diskImg = store.CrashClone(), blocksDisk.CrashClone()
+			cursorThen = dst().Replica().SyncState().Cursor
+		}
+	})
+	s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: 3, snapEvery: 2, batch: true}
+	s.run(ctx, 0, nil)
+	store.SetSyncHook(nil)
+	t.Logf("%d chunks in %d calls, %d tables", s.chunks, s.calls, store.Ingests())
+	if store.Ingests() < 3 || kvImg == nil {
+		t.Fatalf("%d tables ingested, want several (the sync did not take the table path)", store.Ingests())
+	}
+	// Crash to the image.
+	old := v.e
+	v.kv, v.disk = kvImg, diskImg
+	v.open()
+	old.Close()
+	st := dst().Replica().SyncState()
+	if !st.Active || !bytes.Equal(st.Cursor, cursorThen) {
+		t.Fatalf("sync state after the crash %+v, want active at cursor %x", st, cursorThen)
+	}
+	// The ingested pairs are there past the cursor.
+	it := must(v.e.kv.NewIter(absKey(dst().id, st.Cursor), upper(fsPrefix(dst().id))))(t)
+	past := it.First()
+	it.Close()
+	if !past {
+		t.Fatal("no pair past the cursor after the crash: the image was not taken between a table and its commit")
+	}
+	for range 5 {
+		r.do(ctx)
+	}
+	s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: 3, snapEvery: 2, batch: true}
+	s.run(ctx, 0, nil)
+	catchUp(t, ctx, src(), dst())
+	sseq, ssum := must3(src().Replica().Checksum(ctx))(t)
+	dseq, dsum := must3(dst().Replica().Checksum(ctx))(t)
+	if sseq != dseq || ssum != dsum {
+		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
+	}
+	if d := diffDumps(must(dumpFS(ctx, src()))(t), must(dumpFS(ctx, dst()))(t)); d != "" {
+		t.Fatalf("replica tree differs:\n%s", d)
+	}
+	if err := dst().Replica().Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -36,13 +36,14 @@ func cpuTime() time.Duration {
 // diskRegion is a region on the real disk (Pebble and block files).
 type diskRegion struct {
 	name string
+	st   *pebblekv.Store
 	e    *engine.Engine
 	n    *Node
 	ln   net.Listener
 	addr string
 }
 
-func newDiskRegion(b *testing.B, name string) *diskRegion {
+func newDiskRegion(b testing.TB, name string) *diskRegion {
 	b.Helper()
 	dir := b.TempDir()
 	st, err := pebblekv.Open(filepath.Join(dir, "kv"), pebblekv.Options{})
@@ -64,7 +65,7 @@ func newDiskRegion(b *testing.B, name string) *diskRegion {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &diskRegion{name: name, e: e, addr: ln.Addr().String()}
+	r := &diskRegion{name: name, st: st, e: e, addr: ln.Addr().String()}
 	b.Cleanup(func() {
 		if r.n != nil {
 			r.n.Shutdown(context.Background())
@@ -88,7 +89,7 @@ func benchSize[N int | int64](name string, def N) N {
 
 // diskPairFS serves two regions on the real disk to each other and creates
 // the file system "src" in the first.
-func diskPairFS(b *testing.B, ctx context.Context) (a, d *diskRegion, src *engine.FS) {
+func diskPairFS(b testing.TB, ctx context.Context) (a, d *diskRegion, src *engine.FS) {
 	a, d = newDiskRegion(b, "us-east-1"), newDiskRegion(b, "us-west-2")
 	serveDiskPair(a, d)
 	src, err := a.e.CreateFS(ctx, "src", engine.FSOptions{})

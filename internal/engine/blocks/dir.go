@@ -249,6 +249,12 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	return nil
 }
 
+// syncDirParallel bounds the directory syncs of one Sync that run at
+// once: a sync after many puts (an initial sync's commit) finds most of
+// the 256 fan-out directories dirty, and one after the other each waited
+// for its own journal commit; at once they share a few.
+const syncDirParallel = 16
+
 // Sync makes the names of blocks put so far durable.
 func (d *Dir) Sync(context.Context) error {
 	d.mu.Lock()
@@ -260,23 +266,56 @@ func (d *Dir) Sync(context.Context) error {
 	d.mu.Unlock()
 	// Deepest first: a new fan-out directory's entries before its parent's.
 	for depth := 2; depth >= 0; depth-- {
+		var level []string
 		for _, p := range dirs {
-			if strings.Count(strings.TrimPrefix(p, d.dir), "/") != depth {
-				continue
+			if strings.Count(strings.TrimPrefix(p, d.dir), "/") == depth {
+				level = append(level, p)
 			}
-			if err := d.fs.SyncDir(p); err != nil {
-				// Keep them dirty: the caller stops the process anyway, but a
-				// later Sync must not claim success.
-				d.mu.Lock()
-				for _, q := range dirs {
-					d.dirty[q] = true
-				}
-				d.mu.Unlock()
-				return fmt.Errorf("blocks: sync %s: %w", p, err)
+		}
+		if err := d.syncDirs(level); err != nil {
+			// Keep them dirty: the caller stops the process anyway, but a
+			// later Sync must not claim success.
+			d.mu.Lock()
+			for _, q := range dirs {
+				d.dirty[q] = true
 			}
+			d.mu.Unlock()
+			return err
 		}
 	}
 	return nil
+}
+
+// syncDirs syncs dirs, up to syncDirParallel at once, and returns the
+// first error.
+func (d *Dir) syncDirs(dirs []string) error {
+	if len(dirs) == 1 {
+		if err := d.fs.SyncDir(dirs[0]); err != nil {
+			return fmt.Errorf("blocks: sync %s: %w", dirs[0], err)
+		}
+		return nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, syncDirParallel)
+	for _, p := range dirs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.fs.SyncDir(p); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("blocks: sync %s: %w", p, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // Get reads and verifies a block.

@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"iter"
 )
 
 // ErrNotFound is returned by Get when the key is absent.
@@ -107,6 +108,35 @@ type AsyncBatch interface {
 	// error. The batch must not be closed before wait returns; wait is
 	// called once.
 	CommitAsync() (wait func() error, err error)
+}
+
+// Ingester is a Store that can add many sorted pairs at once as a table
+// of its own instead of through its log and memtable (pebblekv: an
+// sstable written beside the store and ingested into it): a replica's
+// initial sync, whose keys arrive in order, writes each value once
+// instead of into the log, the memtable, a flushed table and every
+// compaction after it. Keys come in strictly increasing order; an
+// ingested pair replaces what the store held under its key, as a Set.
+// The pairs are durable when Ingest returns; it is not atomic with any
+// batch (a caller that records how far it got commits that after Ingest
+// returns, and must cope with pairs ingested past its record after a
+// crash). An error leaves none of the pairs in the store.
+type Ingester interface {
+	Ingest(pairs iter.Seq2[[]byte, []byte]) error
+}
+
+// ErrNotSupported is returned by Ingest of a wrapping store whose inner
+// store cannot ingest (CanIngest says beforehand).
+var ErrNotSupported = errors.New("kv: not supported by this store")
+
+// CanIngest reports whether s ingests pairs (Ingester), through any
+// sealing layer.
+func CanIngest(s Store) bool {
+	if sl, ok := s.(*Sealed); ok {
+		s = sl.inner
+	}
+	_, ok := s.(Ingester)
+	return ok
 }
 
 // CommitAsync commits b with sync and returns the wait for its

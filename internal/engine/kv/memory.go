@@ -3,6 +3,8 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 
@@ -22,9 +24,13 @@ type Memory struct {
 	syncHook  func()
 	commitErr func(sync bool) error
 	written   atomic.Uint64 // writes applied by commits
+	ingests   atomic.Uint64 // calls of Ingest
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store    = (*Memory)(nil)
+	_ Ingester = (*Memory)(nil)
+)
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory { return &Memory{visible: newTree(), durable: newTree()} }
@@ -174,6 +180,25 @@ func (m *Memory) commit(ops []batchOp, sync, async bool) error {
 	}
 	return nil
 }
+
+// Ingest sets pairs in one synced commit (Ingester): the engine's path for
+// ingested pairs runs on the in-memory store too, with its crash images.
+func (m *Memory) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
+	var ops []batchOp
+	var prev []byte
+	for k, v := range pairs {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("kv: ingest: key %x after %x: not in increasing order", k, prev)
+		}
+		prev = bytes.Clone(k)
+		ops = append(ops, batchOp{kind: opSet, key: prev, value: bytes.Clone(v)})
+	}
+	m.ingests.Add(1)
+	return m.commit(ops, true, false)
+}
+
+// Ingests returns how many calls of Ingest there were since NewMemory.
+func (m *Memory) Ingests() uint64 { return m.ingests.Load() }
 
 // syncVisible makes everything committed so far durable, like a WAL sync
 // that covers the batches written before it.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"iter"
 )
 
 // sealedTag is the first byte of a sealed value: AES-GCM with a random
@@ -20,7 +21,10 @@ type Sealed struct {
 	keyFor func(key []byte) cipher.AEAD
 }
 
-var _ Store = (*Sealed)(nil)
+var (
+	_ Store    = (*Sealed)(nil)
+	_ Ingester = (*Sealed)(nil)
+)
 
 // NewSealed wraps inner.
 func NewSealed(inner Store, keyFor func(key []byte) cipher.AEAD) *Sealed {
@@ -75,6 +79,22 @@ func (s *Sealed) NewSnapshot() Snapshot {
 func (s *Sealed) NewBatch() Batch {
 	b := s.inner.NewBatch()
 	return sealedBatch{sealedReader{s, b}, b}
+}
+
+// Ingest seals the values of pairs and ingests them into the inner store
+// (Ingester); ErrNotSupported when it cannot (CanIngest).
+func (s *Sealed) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
+	in, ok := s.inner.(Ingester)
+	if !ok {
+		return ErrNotSupported
+	}
+	return in.Ingest(func(yield func(k, v []byte) bool) {
+		for k, v := range pairs {
+			if !yield(k, s.seal(k, v)) {
+				return
+			}
+		}
+	})
 }
 
 // Close closes the inner store.

@@ -2,9 +2,11 @@ package pebblekv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	seq "iter"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,7 +14,10 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -73,10 +78,13 @@ const LogEvery = 10 * time.Second
 // Store is a kv.Store on a Pebble DB. Pebble panics when a closed DB is
 // used; Store turns that into kv.ErrClosed.
 type Store struct {
-	db     *pebble.DB
-	closed atomic.Bool
-	bgErrs *atomic.Uint64
-	wal    *walStats
+	db      *pebble.DB
+	opts    *pebble.Options
+	dir     string
+	closed  atomic.Bool
+	bgErrs  *atomic.Uint64
+	wal     *walStats
+	ingests atomic.Uint64 // tables ingested (also names their files)
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -139,7 +147,17 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
 	}
-	return &Store{db: db, bgErrs: bgErrs, wal: wal}, nil
+	// Ingest writes tables with the options Pebble runs with (Open
+	// defaults a copy of opts).
+	dopts := opts.Clone()
+	dopts.EnsureDefaults()
+	if !o.ReadOnly {
+		if err := removeIngestFiles(dopts.FS, dir); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
+		}
+	}
+	return &Store{db: db, opts: dopts, dir: dir, bgErrs: bgErrs, wal: wal}, nil
 }
 
 // BackgroundErrors returns how many errors Pebble's background work has
@@ -290,6 +308,74 @@ func (s *Store) NewBatch() kv.Batch {
 		return &batch{closed: true}
 	}
 	return &batch{b: s.db.NewIndexedBatch(), db: s.db}
+}
+
+var _ kv.Ingester = (*Store)(nil)
+
+// ingestPrefix starts the names of the tables Ingest writes in the
+// store's directory before Pebble links them in; one left by a crash is
+// removed at Open (Pebble ignores the name).
+const ingestPrefix = "regionfs-ingest-"
+
+// Ingest writes pairs into an sstable of the DB's format beside it,
+// synced, and ingests it (kv.Ingester): Pebble links it into the level
+// below everything it overlaps (the bottom one when it overlaps nothing),
+// after a flush of the memtable if the memtable holds keys in its range.
+func (s *Store) Ingest(pairs seq.Seq2[[]byte, []byte]) error {
+	if s.closed.Load() {
+		return kv.ErrClosed
+	}
+	name := s.opts.FS.PathJoin(s.dir, fmt.Sprintf("%s%d.sst", ingestPrefix, s.ingests.Add(1)))
+	err := s.writeTable(name, pairs)
+	if err == nil {
+		err = s.db.Ingest(context.Background(), []string{name})
+	}
+	// Pebble linked the table under a name of its own (or failed).
+	if rerr := s.opts.FS.Remove(name); err == nil && rerr != nil && !oserror.IsNotExist(rerr) {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("pebblekv: ingest: %w", mapErr(err))
+	}
+	return nil
+}
+
+// writeTable writes pairs into a new sstable, name, and syncs it.
+func (s *Store) writeTable(name string, pairs seq.Seq2[[]byte, []byte]) error {
+	f, err := s.opts.FS.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	// Written back as it is written, as Pebble's own tables are: the
+	// sync at the end has little left to wait for.
+	f = vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: s.opts.BytesPerSync})
+	// Level 0's options (bloom filters, block sizes; Open sets no other
+	// level's): a table for any level.
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(0, s.db.TableFormat()))
+	for k, v := range pairs {
+		if err := w.Set(k, v); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	return w.Close() // syncs and closes f
+}
+
+// removeIngestFiles removes the tables Ingest had written but not handed
+// to Pebble when the process stopped.
+func removeIngestFiles(fs vfs.FS, dir string) error {
+	names, err := fs.List(dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, ingestPrefix) {
+			if err := fs.Remove(fs.PathJoin(dir, n)); err != nil && !oserror.IsNotExist(err) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the DB; closing twice is a no-op.

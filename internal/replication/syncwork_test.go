@@ -1,0 +1,85 @@
+package replication
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// TestInitialSyncIngestsTables is a regression guard that counts work, not
+// time: an initial sync of small files into a replica on Pebble ingests
+// the chunks' pairs as tables (kv.Ingester) instead of writing them into
+// the WAL and the memtable (from which a flush and compactions wrote them
+// again). It fails when the destination's WAL takes more than a tenth of
+// the files' bytes, or when the sync makes more than one ingestion per
+// chunk of data.
+func TestInitialSyncIngestsTables(t *testing.T) {
+	const files = 2000
+	ctx := t.Context()
+	a, d, src := diskPairFS(t, ctx)
+	data := make([]byte, 4096)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < files; i += 8 {
+				c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%05d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
+				if err == nil {
+					_, _, err = src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if _, err := d.e.CreateReplica(ctx, "dst", "alias/aws/elasticfilesystem"); err != nil {
+		t.Fatal(err)
+	}
+	before := d.st.Metrics()
+	if err := d.n.AddInbound(InboundSpec{ID: "r", SourceRegion: a.name, DestFS: "dst"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r", SourceFS: "src", DestRegion: d.name, DestFS: "dst"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := func() *engine.FS { fs, _ := d.e.FS("dst"); return fs }
+	testkit.WaitFor(t, "initial sync", time.Minute, func() bool {
+		_, applied, _ := dst().Replica().Applied()
+		return dst().Replica().Consistent() && applied == src.Replica().DurableSeq()
+	})
+	after := d.st.Metrics()
+	wal := after.WAL.BytesIn - before.WAL.BytesIn
+	ingests := after.Ingest.Count - before.Ingest.Count
+	total := uint64(files * len(data))
+	t.Logf("%d files (%d bytes of data): destination WAL %d bytes, %d tables ingested", files, total, wal, ingests)
+	if wal > total/10 {
+		t.Errorf("the destination's WAL took %d bytes for %d bytes of files, want at most a tenth: the sync's pairs go through the WAL again", wal, total)
+	}
+	// Chunks are 1 MiB (DefaultChunkBytes); a table holds one or more.
+	if chunks := total/DefaultChunkBytes + 1; ingests == 0 || ingests > chunks+1 {
+		t.Errorf("%d tables ingested for about %d chunks, want between 1 and one per chunk", ingests, chunks)
+	}
+	sseq, ssum, err := src.Replica().Checksum(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dseq, dsum, err := dst().Replica().Checksum(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sseq != dseq || ssum != dsum {
+		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
+	}
+}
