@@ -258,6 +258,10 @@ const syncDirParallel = 16
 // Sync makes the names of blocks put so far durable.
 func (d *Dir) Sync(context.Context) error {
 	d.mu.Lock()
+	if len(d.dirty) == 0 {
+		d.mu.Unlock()
+		return nil
+	}
 	dirs := make([]string, 0, len(d.dirty))
 	for k := range d.dirty {
 		dirs = append(dirs, k)
@@ -289,7 +293,10 @@ func (d *Dir) Sync(context.Context) error {
 // syncDirs syncs dirs, up to syncDirParallel at once, and returns the
 // first error.
 func (d *Dir) syncDirs(dirs []string) error {
-	if len(dirs) == 1 {
+	switch len(dirs) {
+	case 0:
+		return nil
+	case 1:
 		if err := d.fs.SyncDir(dirs[0]); err != nil {
 			return fmt.Errorf("blocks: sync %s: %w", dirs[0], err)
 		}
