@@ -10,7 +10,7 @@ import (
 )
 
 // Read-ahead. Clients such as nfs-cp read a file with one READ at a time;
-// the engine's READ of a block (read the block file, verify its hash,
+// the engine's READ of a block (read the block file, check it,
 // copy) would then add its latency to every round trip. When a file is
 // read sequentially the server reads the next chunks in the background,
 // so the engine's work overlaps the network and the client. A prefetched
