@@ -419,8 +419,14 @@ func writeBytes(t *testing.T) int64 {
 // before Pebble took it is removed at Open; pairs out of order are
 // refused and nothing of them is stored.
 func TestIngest(t *testing.T) {
+	for _, overwrite := range []bool{false, true} {
+		t.Run(fmt.Sprintf("overwrite-wal=%v", overwrite), func(t *testing.T) { testIngest(t, overwrite) })
+	}
+}
+
+func testIngest(t *testing.T, overwriteWAL bool) {
 	mem := vfs.NewCrashableMem()
-	s, err := Open("db", Options{FS: mem})
+	s, err := Open("db", Options{FS: mem, OverwriteWAL: overwriteWAL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +473,7 @@ func TestIngest(t *testing.T) {
 	if names, _ := clone.List("db"); !slices.Contains(names, ingestPrefix+"99.sst") {
 		t.Fatalf("the crash image lacks the table left behind: %v", names)
 	}
-	r, err := Open("db", Options{FS: clone})
+	r, err := Open("db", Options{FS: clone, OverwriteWAL: overwriteWAL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,11 @@ type overwriteWAL struct {
 	stats    *walStats
 }
 
-func newOverwriteWAL(fs vfs.FS, memtable uint64, stats *walStats) overwriteWAL {
-	return overwriteWAL{
+// newOverwriteWAL returns a pointer: Pebble compares the FS it was opened
+// with to others (ingestion links a table when the FS is its own), and a
+// struct with a slice is not comparable.
+func newOverwriteWAL(fs vfs.FS, memtable uint64, stats *walStats) *overwriteWAL {
+	return &overwriteWAL{
 		FS: fs, size: int64(memtable + memtable/10), memtable: int64(memtable),
 		zero: make([]byte, os.Getpagesize()), stats: stats,
 	}
