@@ -460,6 +460,14 @@ func (b *bench) initialSync(ctx context.Context, ds *dataset, withFailback bool)
 			if time.Since(t0) > 30*time.Minute {
 				return nil, fmt.Errorf("initial sync of %s not done after 30 min (%s, %v)", p.src, st, err)
 			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("initial sync of %s: %w", p.src, ctx.Err())
+			}
+			for _, pr := range b.cluster.regions {
+				if err := pr.exitErr(); err != nil {
+					return nil, fmt.Errorf("initial sync of %s: %w", p.src, err)
+				}
+			}
 			if len(progress) < 30 && time.Since(t0) > time.Duration(len(progress))*2*time.Second {
 				if rs, err := b.cl.status(ctx, east, p.src); err == nil && len(rs) > 0 {
 					s := rs[0].InitialSync

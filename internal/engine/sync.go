@@ -291,11 +291,15 @@ func rangeEmpty(tx *txn, lo, hi []byte) (bool, error) {
 	return !found, err
 }
 
-// absPairs yields pairs under the file system's absolute keys.
+// absPairs yields pairs under the file system's absolute keys, built in
+// one buffer (an Ingester copies what it takes).
 func absPairs(fsid uint64, pairs []Mutation) iter.Seq2[[]byte, []byte] {
 	return func(yield func(k, v []byte) bool) {
+		k := absKey(fsid, nil)
+		n := len(k)
 		for _, p := range pairs {
-			if !yield(absKey(fsid, p.Key), p.Value) {
+			k = append(k[:n], p.Key...)
+			if !yield(k, p.Value) {
 				return
 			}
 		}

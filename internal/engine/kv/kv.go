@@ -117,7 +117,9 @@ type AsyncBatch interface {
 // instead of into the log, the memtable, a flushed table and every
 // compaction after it. Keys come in strictly increasing order; an
 // ingested pair replaces what the store held under its key, as a Set.
-// The pairs are durable when Ingest returns; it is not atomic with any
+// Ingest copies each pair when it takes it (the sequence may reuse its
+// memory for the next). The pairs are durable when Ingest returns; it is
+// not atomic with any
 // batch (a caller that records how far it got commits that after Ingest
 // returns, and must cope with pairs ingested past its record after a
 // crash). An error leaves none of the pairs in the store.

@@ -36,12 +36,18 @@ func (s *Sealed) seal(key, value []byte) []byte {
 	if a == nil {
 		return value
 	}
-	out := make([]byte, 1+a.NonceSize(), 1+a.NonceSize()+len(value)+a.Overhead())
-	out[0] = sealedTag
-	_, _ = rand.Read(out[1:]) // crypto/rand never fails
-	return a.Seal(out, out[1:1+a.NonceSize()], value, key)
+	return sealWith(a, make([]byte, 0, 1+a.NonceSize()+len(value)+a.Overhead()), key, value)
 }
 
+// sealWith seals value under a into dst's memory (from its start) when it
+// has room.
+func sealWith(a cipher.AEAD, dst, key, value []byte) []byte {
+	ns := a.NonceSize()
+	out := append(dst[:0], make([]byte, 1+ns)...)
+	out[0] = sealedTag
+	_, _ = rand.Read(out[1:]) // crypto/rand never fails
+	return a.Seal(out, out[1:1+ns], value, key)
+}
 func (s *Sealed) open(key, stored []byte) ([]byte, error) {
 	a := s.keyFor(key)
 	if a == nil {
@@ -89,8 +95,14 @@ func (s *Sealed) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
 		return ErrNotSupported
 	}
 	return in.Ingest(func(yield func(k, v []byte) bool) {
+		// An Ingester copies what it takes: one buffer seals them all.
+		var buf []byte
 		for k, v := range pairs {
-			if !yield(k, s.seal(k, v)) {
+			if a := s.keyFor(k); a != nil {
+				buf = sealWith(a, buf, k, v)
+				v = buf
+			}
+			if !yield(k, v) {
 				return
 			}
 		}

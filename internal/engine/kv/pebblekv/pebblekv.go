@@ -8,13 +8,13 @@ import (
 	"io"
 	seq "iter"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -331,7 +331,7 @@ func (s *Store) Ingest(pairs seq.Seq2[[]byte, []byte]) error {
 		err = s.db.Ingest(context.Background(), []string{name})
 	}
 	// Pebble linked the table under a name of its own (or failed).
-	if rerr := s.opts.FS.Remove(name); err == nil && rerr != nil && !oserror.IsNotExist(rerr) {
+	if rerr := s.opts.FS.Remove(name); err == nil && rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = rerr
 	}
 	if err != nil {
@@ -370,7 +370,7 @@ func removeIngestFiles(fs vfs.FS, dir string) error {
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, ingestPrefix) {
-			if err := fs.Remove(fs.PathJoin(dir, n)); err != nil && !oserror.IsNotExist(err) {
+			if err := fs.Remove(fs.PathJoin(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
