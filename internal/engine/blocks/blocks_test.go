@@ -11,8 +11,10 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/blocks/blockstest"
@@ -771,5 +773,95 @@ func TestPlaintextVersions(t *testing.T) {
 	}
 	if _, err := f.store.Get(ctx, id); !errors.Is(err, blocks.ErrCorrupt) {
 		t.Fatalf("forgery with a valid checksum, Get: %v, want ErrCorrupt", err)
+	}
+}
+
+// gatedFS holds every SyncDir at its gate while the gate is shut.
+type gatedFS struct {
+	disk.FS
+	mu      sync.Mutex
+	gate    chan struct{} // nil: open
+	entered chan struct{}
+}
+
+func (g *gatedFS) SyncDir(name string) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		g.entered <- struct{}{}
+		<-gate
+	}
+	return g.FS.SyncDir(name)
+}
+
+// TestConcurrentSync: a Sync that runs while another one syncs the
+// directories it took returns only once those are durable too (the
+// committers of a domain's file systems, a clone's and its origin's,
+// sync one store). A Sync that found nothing dirty because the other had
+// taken it returned at once, and its caller committed metadata naming a
+// block whose directory entry a crash could still lose.
+func TestConcurrentSync(t *testing.T) {
+	mem := disk.NewMem()
+	g := &gatedFS{FS: mem, entered: make(chan struct{}, 64)}
+	k := blockstest.Keys(t, false)
+	s, err := blocks.OpenDir(g, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := []byte("a block put before both syncs")
+	id := k.Hasher.Sum(data)
+	if err := s.Put(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	g.mu.Lock()
+	g.gate = release
+	g.mu.Unlock()
+	first := make(chan error, 1)
+	go func() { first <- s.Sync(ctx) }()
+	<-g.entered // the first Sync took the dirty directory and syncs it
+	type result struct {
+		err     error
+		durable bool
+	}
+	second := make(chan result, 1)
+	go func() {
+		err := s.Sync(ctx)
+		// What a crash right after this Sync leaves.
+		c, cerr := blocks.OpenDir(mem.CrashClone(), "b", k)
+		if cerr != nil {
+			second <- result{err: cerr}
+			return
+		}
+		_, gerr := c.Get(ctx, id)
+		second <- result{err: err, durable: gerr == nil}
+	}()
+	var r result
+	select {
+	case r = <-second:
+		// Returned while the first Sync is still held: it must not have.
+	case <-time.After(200 * time.Millisecond):
+		// Waiting, as it should: let the first one finish.
+		close(release)
+		r = <-second
+	}
+	g.mu.Lock()
+	g.gate = nil
+	g.mu.Unlock()
+	select {
+	case <-release:
+	default:
+		close(release)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if !r.durable {
+		t.Fatal("a Sync returned while the block it covers was not durable (another Sync held its directory)")
 	}
 }

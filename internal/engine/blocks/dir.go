@@ -39,6 +39,11 @@ type Dir struct {
 
 	bufs bufPool // sealing buffers
 
+	// syncMu makes Syncs one at a time: a Sync takes the dirty
+	// directories, and one running beside it must not return before
+	// those it took are synced (see Sync).
+	syncMu sync.Mutex
+
 	mu    sync.Mutex // guards the fields below
 	dirty map[string]bool
 	made  map[string]bool // fan-out directories known to exist
@@ -255,8 +260,14 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 // for its own journal commit; at once they share a few.
 const syncDirParallel = 16
 
-// Sync makes the names of blocks put so far durable.
+// Sync makes the names of blocks put so far durable. Syncs run one at a
+// time: one that found nothing dirty because another had just taken the
+// directories returned at once, before those were synced, and its caller
+// (the committer of another file system of the domain: a clone, a drill)
+// committed metadata naming a block whose name a crash could still lose.
 func (d *Dir) Sync(context.Context) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
 	d.mu.Lock()
 	if len(d.dirty) == 0 {
 		d.mu.Unlock()
