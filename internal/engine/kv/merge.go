@@ -380,13 +380,16 @@ func (o *Overlay) Delete(key []byte) { o.d.del(key) }
 // changed in place) and o is left empty. It is how a transaction's writes
 // join its group's.
 func (o *Overlay) MoveTo(dst *Overlay) {
+	// Ranges first: o's points are newer than o's ranges (a range
+	// deletion removes the points it covers when added), and a range
+	// added to dst removes the points of dst it covers.
+	for _, r := range o.d.ranges {
+		dst.d.delRange(r[0], r[1])
+	}
 	o.d.pts.Ascend(func(it item) bool {
 		dst.d.pts.ReplaceOrInsert(it)
 		return true
 	})
-	for _, r := range o.d.ranges {
-		dst.d.delRange(r[0], r[1])
-	}
 	o.Reset()
 }
 
