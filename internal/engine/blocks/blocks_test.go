@@ -865,3 +865,67 @@ func TestConcurrentSync(t *testing.T) {
 		t.Fatal("a Sync returned while the block it covers was not durable (another Sync held its directory)")
 	}
 }
+
+// renameGateFS holds the first Rename of a block file, once done, until
+// released.
+type renameGateFS struct {
+	disk.FS
+	once     sync.Once
+	renamed  chan struct{}
+	released chan struct{}
+}
+
+func (g *renameGateFS) Rename(oldname, newname string) error {
+	err := g.FS.Rename(oldname, newname)
+	g.once.Do(func() {
+		close(g.renamed)
+		<-g.released
+	})
+	return err
+}
+
+// TestPutOfBlockBeingPut: a Put that finds the block already there while
+// another Put of it has renamed its file but not yet marked its directory
+// for the next Sync (two writers of the same content) makes that Sync
+// cover it: it returned at once, the Sync after it found nothing dirty,
+// and its caller committed metadata naming a block whose name a crash
+// could lose.
+func TestPutOfBlockBeingPut(t *testing.T) {
+	mem := disk.NewMem()
+	g := &renameGateFS{FS: mem, renamed: make(chan struct{}), released: make(chan struct{})}
+	k := blockstest.Keys(t, false)
+	s, err := blocks.OpenDir(g, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := []byte("the same content from two writers")
+	id := k.Hasher.Sum(data)
+	first := make(chan error, 1)
+	go func() { first <- s.Put(ctx, id, data) }()
+	<-g.renamed
+	// The second writer's Put and the Sync before its commit.
+	err = s.Put(ctx, id, data)
+	if err == nil {
+		err = s.Sync(ctx)
+	}
+	var durable bool
+	if err == nil {
+		c, cerr := blocks.OpenDir(mem.CrashClone(), "b", k)
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		_, gerr := c.Get(ctx, id)
+		durable = gerr == nil
+	}
+	close(g.released)
+	if ferr := <-first; ferr != nil {
+		t.Fatal(ferr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !durable {
+		t.Fatal("Put and Sync returned while the block's name was not durable (another Put of it had not marked its directory yet)")
+	}
+}

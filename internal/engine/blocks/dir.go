@@ -47,6 +47,9 @@ type Dir struct {
 	mu    sync.Mutex // guards the fields below
 	dirty map[string]bool
 	made  map[string]bool // fan-out directories known to exist
+	// putting counts the Puts writing into each fan-out directory that
+	// have not marked it dirty yet (see Put)
+	putting map[string]int
 
 	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
 }
@@ -72,7 +75,7 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 			return nil, fmt.Errorf("blocks: sync %s: %w", parent, err)
 		}
 	}
-	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}}
+	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}}
 	if err := d.openLayout(); err != nil {
 		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
 	}
@@ -194,6 +197,15 @@ func randSuffix() string {
 func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	name := d.name(id)
 	if _, err := d.fs.Stat(name); err == nil {
+		// Stored, or being stored by another Put that may not have
+		// marked the directory for the next Sync yet: then mark it, so
+		// that the Sync before this caller's commit covers the name.
+		dir := path.Dir(name)
+		d.mu.Lock()
+		if d.putting[dir] > 0 {
+			d.dirty[dir] = true
+		}
+		d.mu.Unlock()
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blocks: stat %s: %w", id, err)
@@ -202,6 +214,16 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("blocks: put %s: %w", id, err)
 	}
+	d.mu.Lock()
+	d.putting[l2]++
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		if d.putting[l2]--; d.putting[l2] <= 0 {
+			delete(d.putting, l2)
+		}
+		d.mu.Unlock()
+	}()
 	var (
 		hdr, payload []byte
 		sealed       *[]byte
