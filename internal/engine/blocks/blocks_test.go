@@ -929,3 +929,60 @@ func TestPutOfBlockBeingPut(t *testing.T) {
 		t.Fatal("Put and Sync returned while the block's name was not durable (another Put of it had not marked its directory yet)")
 	}
 }
+
+// TestPutAfterProcessCrash: a block file that a killed process renamed
+// into place but whose directory it never synced is still there for the
+// next process (the page cache keeps it), not durable. A Put of the same
+// block by the next process finds it, and the Sync before its caller's
+// commit must make its name durable: it synced nothing, and a power loss
+// then lost a block that committed metadata names.
+func TestPutAfterProcessCrash(t *testing.T) {
+	mem := disk.NewMem()
+	k := blockstest.Keys(t, false)
+	ctx := context.Background()
+	s1, err := blocks.OpenDir(mem, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("put by a process killed before its commit")
+	id := k.Hasher.Sum(data)
+	if err := s1.Put(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	// kill -9: no Sync. The next process opens the same disk.
+	s2, err := blocks.OpenDir(mem, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Put(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := blocks.OpenDir(mem.CrashClone(), "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, id); err != nil {
+		t.Fatalf("block put and synced by the second process, after a power loss: %v", err)
+	}
+	// Its directory is synced once per process, not at every Put.
+	fa := disk.NewFaulty(mem)
+	s3, err := blocks.OpenDir(fa, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fa.Count(disk.OpSyncDir)
+	for range 3 {
+		if err := s3.Put(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := s3.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fa.Count(disk.OpSyncDir) - before; n != 1 {
+		t.Fatalf("3 puts of a stored block, each followed by a Sync: %d directory syncs, want 1", n)
+	}
+}

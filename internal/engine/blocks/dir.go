@@ -50,6 +50,8 @@ type Dir struct {
 	// putting counts the Puts writing into each fan-out directory that
 	// have not marked it dirty yet (see Put)
 	putting map[string]int
+	// synced: the directories a Sync of this Dir has synced (see Put)
+	synced map[string]bool
 
 	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
 }
@@ -75,7 +77,7 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 			return nil, fmt.Errorf("blocks: sync %s: %w", parent, err)
 		}
 	}
-	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}}
+	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}, synced: map[string]bool{}}
 	if err := d.openLayout(); err != nil {
 		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
 	}
@@ -198,11 +200,15 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	name := d.name(id)
 	if _, err := d.fs.Stat(name); err == nil {
 		// Stored, or being stored by another Put that may not have
-		// marked the directory for the next Sync yet: then mark it, so
-		// that the Sync before this caller's commit covers the name.
+		// marked the directory for the next Sync yet, or left by a
+		// process that was killed before it synced the directory (the
+		// page cache still shows the name): then mark the directory,
+		// so that the Sync before this caller's commit covers the name.
+		// A directory this Dir has synced holds only names that were
+		// durable then or that a Put marked since.
 		dir := path.Dir(name)
 		d.mu.Lock()
-		if d.putting[dir] > 0 {
+		if d.putting[dir] > 0 || !d.synced[dir] {
 			d.dirty[dir] = true
 		}
 		d.mu.Unlock()
@@ -320,6 +326,11 @@ func (d *Dir) Sync(context.Context) error {
 			return err
 		}
 	}
+	d.mu.Lock()
+	for _, q := range dirs {
+		d.synced[q] = true
+	}
+	d.mu.Unlock()
 	return nil
 }
 
