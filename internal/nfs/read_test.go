@@ -201,9 +201,15 @@ func TestColdReadAllocs(t *testing.T) {
 	if reads < blocks/2 {
 		t.Fatalf("only %d of %d blocks read from their files: the scan was not cold", reads, blocks)
 	}
-	// Measured 2026-12-05: ~8 KB per READ; a fresh buffer per block read
-	// is ≥ 1 MiB.
-	if maxBytes := uint64(128 << 10); perRead > maxBytes {
+	// Measured 2026-12-05: ~4 KB per READ; a fresh buffer per block read
+	// is ≥ 1 MiB. How many buffers a scan holds at once depends on how far
+	// the read-ahead's workers get ahead of the READs: on a loaded machine
+	// the measured scan allocated 1-3 more pool buffers than the warm-up
+	// left (~44, 88 or 132 KB per READ over 24 READs; one more in 3 of 12
+	// runs of main at 85ce94a too, and three more after three warm-up
+	// scans), so the bound leaves room for 5 of them and still fails at a
+	// quarter of a fresh buffer per READ.
+	if maxBytes := uint64(256 << 10); perRead > maxBytes {
 		t.Fatalf("cold 1 MiB READ allocated %d bytes (at most %d): block reads allocate fresh buffers again", perRead, maxBytes)
 	}
 }
