@@ -960,12 +960,32 @@ func TestPutAfterProcessCrash(t *testing.T) {
 	if err := s2.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A replica's apply asks Has and commits a record that references
+	// what is there: the same after another killed process.
+	other := []byte("put by a killed process, found by Has")
+	oid := k.Hasher.Sum(other)
+	if err := s2.Put(ctx, oid, other); err != nil {
+		t.Fatal(err)
+	}
+	s4, err := blocks.OpenDir(mem, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s4.Has(ctx, oid); !ok || err != nil {
+		t.Fatalf("Has of a block there: %v, %v", ok, err)
+	}
+	if err := s4.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	c, err := blocks.OpenDir(mem.CrashClone(), "b", k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Get(ctx, id); err != nil {
 		t.Fatalf("block put and synced by the second process, after a power loss: %v", err)
+	}
+	if _, err := c.Get(ctx, oid); err != nil {
+		t.Fatalf("block found by Has and synced by the next process, after a power loss: %v", err)
 	}
 	// Its directory is synced once per process, not at every Put.
 	fa := disk.NewFaulty(mem)

@@ -199,19 +199,9 @@ func randSuffix() string {
 func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 	name := d.name(id)
 	if _, err := d.fs.Stat(name); err == nil {
-		// Stored, or being stored by another Put that may not have
-		// marked the directory for the next Sync yet, or left by a
-		// process that was killed before it synced the directory (the
-		// page cache still shows the name): then mark the directory,
-		// so that the Sync before this caller's commit covers the name.
-		// A directory this Dir has synced holds only names that were
-		// durable then or that a Put marked since.
-		dir := path.Dir(name)
-		d.mu.Lock()
-		if d.putting[dir] > 0 || !d.synced[dir] {
-			d.dirty[dir] = true
-		}
-		d.mu.Unlock()
+		// Stored: the Sync before the caller's commit covers its name
+		// if it may not be durable yet (markFound).
+		d.markFound(name)
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blocks: stat %s: %w", id, err)
@@ -426,13 +416,34 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 	return data, inBuf, nil
 }
 
-// Has reports whether id is stored.
+// Has reports whether id is stored. A caller may commit metadata that
+// references a block Has found once it has run Sync (see markFound).
 func (d *Dir) Has(_ context.Context, id ID) (bool, error) {
-	_, err := d.fs.Stat(d.name(id))
+	name := d.name(id)
+	_, err := d.fs.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	d.markFound(name)
+	return true, nil
+}
+
+// markFound marks the directory of the block file name, which a Put or
+// Has found, for the next Sync when its name may not be durable yet: a
+// Put of it may not have marked it yet, or a process killed before it
+// synced the directory left it (the page cache still shows the name). A
+// directory this Dir has synced holds only names that were durable then
+// or that a Put marked since.
+func (d *Dir) markFound(name string) {
+	dir := path.Dir(name)
+	d.mu.Lock()
+	if d.putting[dir] > 0 || !d.synced[dir] {
+		d.dirty[dir] = true
+	}
+	d.mu.Unlock()
 }
 
 // Delete removes a block (absent is fine).
