@@ -749,6 +749,10 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 	var inflightBytes int64
 	pos := cursor
 	finished := false // the last chunk was sent
+	// Chunks are read one ahead of the sending (framing and the
+	// transport's copy of one overlap the reading of the next).
+	rd := o.readChunks(snap, pos)
+	defer func() { rd.stop() }()
 	hb := time.NewTicker(o.n.opts.Heartbeat)
 	defer hb.Stop()
 	for {
@@ -757,7 +761,13 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			if o.n.now().Sub(started) > 5*time.Second {
 				return nil, pos, nil // take a fresh snapshot
 			}
-			parts, hi, files, inline, err := o.chunk(snap, pos)
+			var c readChunk
+			select {
+			case c = <-rd.chunks:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			parts, hi, files, inline, err := c.parts, c.hi, c.files, c.inline, c.err
 			if err != nil {
 				return nil, nil, err
 			}
@@ -789,6 +799,8 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				}
 				pos, finished = a.Cursor, false
 				inflight, inflightBytes = nil, 0
+				rd.stop()
+				rd = o.readChunks(snap, pos)
 				continue
 			}
 			// Chunks up to the destination's cursor are done.
@@ -809,6 +821,57 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			return nil, nil, ctx.Err()
 		}
 	}
+}
+
+// chunkReader reads the chunks of a snapshot, in order, ahead of the
+// sending.
+type chunkReader struct {
+	chunks <-chan readChunk
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// readChunk is a chunk as outbound.chunk returns it.
+type readChunk struct {
+	parts         [][]byte
+	hi            []byte
+	files, inline uint64
+	err           error
+}
+
+// readChunks starts reading the chunks of snap from lo on, one ahead: a
+// chunk is read while the one before waits to be taken. The reading ends
+// after the last chunk or an error, or with stop.
+func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
+	ch := make(chan readChunk, 1)
+	r := &chunkReader{chunks: ch, done: make(chan struct{})}
+	r.wg.Go(func() {
+		for {
+			var c readChunk
+			c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, lo)
+			select {
+			case ch <- c:
+			case <-r.done:
+				return
+			}
+			if c.err != nil || c.hi == nil {
+				return
+			}
+			lo = c.hi
+		}
+	})
+	return r
+}
+
+// stop ends the reading and waits for it (the snapshot may be closed
+// then).
+func (r *chunkReader) stop() {
+	select {
+	case <-r.done:
+	default:
+		close(r.done)
+	}
+	r.wg.Wait()
 }
 
 // chunk reads the next chunk of snap from lo, encoded (as encodeChunk
