@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/regionfs/regionfs/bench/internal/benchkit"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
@@ -149,6 +150,7 @@ func startDev(ctx context.Context, bin, dataDir string, flags []string) (*dev, e
 		return nil, err
 	}
 	cmd := exec.Command(bin, append([]string{"dev", "--data-dir", dataDir, "--log-level", "warn"}, flags...)...)
+	benchkit.DieWithHarness(cmd)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		return nil, err

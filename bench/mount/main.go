@@ -291,6 +291,7 @@ func (t *regionfsTarget) setup(ctx context.Context, dir string) (string, error) 
 		args = append(args, "--tls-dir", filepath.Join(dir, "tls"))
 	}
 	t.srv = exec.Command(t.bin, args...)
+	benchkit.DieWithHarness(t.srv)
 	log, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return "", err

@@ -586,6 +586,7 @@ func (r *regionfsServer) start(ctx context.Context, dir string) error {
 		args = append(args, "--cache-writes", "--block-cache-bytes", fmt.Sprint(3<<29))
 	}
 	r.cmd = exec.Command(r.bin, args...)
+	benchkit.DieWithHarness(r.cmd)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		return err

@@ -47,6 +47,7 @@ func (p *procs) startEnv(name, logPath string, env []string, argv ...string) (*p
 		cmd.Env = append(os.Environ(), env...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	benchkit.DieWithHarness(cmd)
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -56,6 +56,18 @@ func CmdExited(cmd *exec.Cmd) func() error {
 	}
 }
 
+// DieWithHarness makes cmd (not started yet) get SIGKILL when the
+// harness dies (Linux's parent-death signal), keeping what else cmd's
+// SysProcAttr sets. A harness that panics or is killed leaves no server
+// behind: no daemon keeps its ports, data directories, or the lock files
+// a `flock … harness` run hands its children.
+func DieWithHarness(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+}
+
 // StopProcess sends SIGTERM, then SIGKILL after 30 s. Ending on the
 // SIGTERM is not an error.
 func StopProcess(cmd *exec.Cmd) error {
@@ -104,6 +116,7 @@ func (p *Rpcbind) Start(tmp string) error {
 		return nil
 	}
 	p.cmd = exec.Command("rpcbind", "-f", "-w")
+	DieWithHarness(p.cmd)
 	log, err := os.Create(filepath.Join(tmp, "rpcbind.log"))
 	if err != nil {
 		return err

@@ -126,6 +126,7 @@ func (s *GaneshaServer) Start(ctx context.Context, dir string) error {
 		return err
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
+	DieWithHarness(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
