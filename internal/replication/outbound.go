@@ -1138,28 +1138,44 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 	}
 	sem := make(chan struct{}, ahead)
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	launched := make(chan int, 1) // how many reads were started
 	go func() {
+		n := 0
+		defer func() { launched <- n }()
 		for i, id := range want {
 			select {
 			case sem <- struct{}{}:
 			case <-rctx.Done():
 				return
 			}
+			n++
 			go func() {
 				data, h, err := o.fs.ShipBlock(rctx, id)
 				results[i] <- read{data, h, err}
 			}()
 		}
 	}()
+	taken := 0 // results received below
+	defer func() {
+		// On an early return, the reads started and not taken give
+		// their buffers back to the pool once they end.
+		cancel()
+		for i, n := taken, <-launched; i < n; i++ {
+			(<-results[i]).hold.Release()
+		}
+	}()
 	for i, id := range want {
 		var r read
 		select {
 		case r = <-results[i]:
+			taken++
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		<-sem
+		if r.err != nil {
+			r.hold.Release()
+		}
 		data, err := r.data, r.err
 		if asked && errors.Is(err, blocks.ErrNotFound) {
 			// Collected here: the destination is behind what the
