@@ -148,6 +148,20 @@ func (s *syncer) ingestAll(ctx context.Context, cs []SyncChunk) {
 	s.t.Fatal("blocks still missing after pushing them")
 }
 
+// caughtUpEqual catches dst up with src's journal (catchUp) and fails
+// unless both then have the same checksum at the same seq, which it
+// returns.
+func caughtUpEqual(t testing.TB, ctx context.Context, src, dst *FS) uint64 {
+	t.Helper()
+	catchUp(t, ctx, src, dst)
+	sseq, ssum := must3(src.Replica().Checksum(ctx))(t)
+	dseq, dsum := must3(dst.Replica().Checksum(ctx))(t)
+	if sseq != dseq || ssum != dsum {
+		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
+	}
+	return sseq
+}
+
 // catchUp ships the source's journal from the replica's applied point on.
 func catchUp(t testing.TB, ctx context.Context, src, dst *FS) uint64 {
 	t.Helper()
@@ -244,12 +258,7 @@ func TestInitialSync(t *testing.T) {
 			for range 10 {
 				r.do(ctx)
 			}
-			catchUp(t, ctx, src(), dst())
-			sseq, ssum := must3(src().Replica().Checksum(ctx))(t)
-			dseq, dsum := must3(dst().Replica().Checksum(ctx))(t)
-			if sseq != dseq || ssum != dsum {
-				t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
-			}
+			sseq := caughtUpEqual(t, ctx, src(), dst())
 			want := must(dumpFS(ctx, src()))(t)
 			got := must(dumpFS(ctx, dst()))(t)
 			if d := diffDumps(want, got); d != "" {
@@ -402,12 +411,7 @@ func TestRestartSync(t *testing.T) {
 	// A fresh sync (new base) runs as on a new replica.
 	s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: 50, snapEvery: 2}
 	s.run(ctx, 0, nil)
-	catchUp(t, ctx, src(), dst())
-	sseq, ssum := must3(src().Replica().Checksum(ctx))(t)
-	dseq, dsum := must3(dst().Replica().Checksum(ctx))(t)
-	if sseq != dseq || ssum != dsum {
-		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
-	}
+	caughtUpEqual(t, ctx, src(), dst())
 	if err := dst().Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
@@ -484,12 +488,7 @@ func TestIngestedTableThenCrash(t *testing.T) {
 	}
 	s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: 3, snapEvery: 2, batch: true}
 	s.run(ctx, 0, nil)
-	catchUp(t, ctx, src(), dst())
-	sseq, ssum := must3(src().Replica().Checksum(ctx))(t)
-	dseq, dsum := must3(dst().Replica().Checksum(ctx))(t)
-	if sseq != dseq || ssum != dsum {
-		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
-	}
+	caughtUpEqual(t, ctx, src(), dst())
 	if d := diffDumps(must(dumpFS(ctx, src()))(t), must(dumpFS(ctx, dst()))(t)); d != "" {
 		t.Fatalf("replica tree differs:\n%s", d)
 	}
