@@ -341,6 +341,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
 	frames := make(chan frame, 64)
 	rerr := make(chan error, 1)
+	rx.bufs = newFramePool(ctx)
 	reader := framer{key: key, dir: dirToDest, alloc: rx.bufs.get}
 	go func() {
 		for {
@@ -389,7 +390,7 @@ type receiver struct {
 	rs        *resyncRx // a resync in progress
 	// Pushed blocks being stored (putBlocks, settlePuts), and the
 	// buffers of the blocks frames they came in, used again once stored.
-	bufs   framePool
+	bufs   *framePool
 	puts   sync.WaitGroup
 	putSem chan struct{}
 	putMu  sync.Mutex
@@ -463,6 +464,9 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 
 func (rx *receiver) handle(f frame) error {
 	if rx.fatal != "" {
+		if f.typ == msgBlocks {
+			rx.bufs.put(f.p)
+		}
 		return nil // waiting for the operator; acks say why
 	}
 	if f.typ != msgBlocks && f.typ != msgHeartbeat && f.typ != msgChunk {
@@ -623,25 +627,59 @@ func (rx *receiver) putBlocks(m *blocksMsg, buf []byte) error {
 	return nil
 }
 
-// framePool keeps the buffers of blocks frames for the frames after them
-// (a blocks frame takes up to maxBlocksFrame, freshly zeroed when new).
-type framePool struct{ p sync.Pool }
+// framesInFlight bounds the blocks frames a stream holds at once: read
+// and waiting, or being stored. Two keep putParallel puts busy across a
+// frame boundary; more only read further ahead of the puts.
+const framesInFlight = 4
 
-// get returns the buffer of a frame of type typ with an n-byte body.
-func (fp *framePool) get(typ byte, n int) []byte {
-	if typ == msgBlocks {
-		if b, ok := fp.p.Get().(*[]byte); ok && cap(*b) >= n {
-			return (*b)[:n]
-		}
-		return make([]byte, n, max(n, maxBlocksFrame+64<<10))
-	}
-	return make([]byte, n)
+// framePool holds the buffers of one stream's blocks frames. At most
+// framesInFlight are out at once: the frame reader waits for one to come
+// back (and HTTP/2's flow control holds the source back) instead of
+// reading ahead into new memory. They are kept for the stream's life, not
+// in a sync.Pool: on the development VM the first touch of fresh memory
+// costs ~3 ms per MiB, and a reader that ran ahead of the puts took a new
+// 8 MiB buffer for nearly every frame (the copy out of HTTP/2 into it was
+// a quarter of an initial sync's CPU).
+type framePool struct {
+	ctx   context.Context
+	slots chan struct{} // one per blocks-frame buffer out
+	free  chan []byte
 }
 
-// put keeps a blocks frame's buffer (payload or body) once nothing reads it.
+func newFramePool(ctx context.Context) *framePool {
+	return &framePool{ctx: ctx, slots: make(chan struct{}, framesInFlight), free: make(chan []byte, framesInFlight)}
+}
+
+// get returns the buffer of a frame of type typ with an n-byte body; for
+// a blocks frame it waits until fewer than framesInFlight are out.
+func (fp *framePool) get(typ byte, n int) ([]byte, error) {
+	if typ != msgBlocks {
+		return make([]byte, n), nil
+	}
+	select {
+	case fp.slots <- struct{}{}:
+	case <-fp.ctx.Done():
+		return nil, fp.ctx.Err()
+	}
+	select {
+	case b := <-fp.free:
+		if cap(b) >= n {
+			return b[:n], nil
+		}
+	default:
+	}
+	return make([]byte, n, max(n, maxBlocksFrame+64<<10)), nil
+}
+
+// put gives back a blocks frame's buffer (payload or body) once nothing
+// reads it any more: each buffer get returned for a blocks frame, once
+// (a stream that ends on an error drops the ones it holds).
 func (fp *framePool) put(b []byte) {
-	b = b[:0]
-	fp.p.Put(&b)
+	select {
+	case fp.free <- b[:0]:
+	default:
+	}
+	<-fp.slots
 }
 
 // settlePuts waits until every block put started so far is stored, and

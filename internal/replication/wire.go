@@ -56,8 +56,9 @@ type framer struct {
 	counter uint64
 	keyed   *blake3.Hasher // keyed by key (hashed to 32 bytes if it is not)
 	// alloc, when set, returns the buffer of a frame of type typ whose
-	// body (payload and MAC) takes n bytes (read; nil: a new one).
-	alloc func(typ byte, n int) []byte
+	// body (payload and MAC) takes n bytes (read; nil: a new one), or an
+	// error that ends the read.
+	alloc func(typ byte, n int) ([]byte, error)
 }
 
 func (f *framer) mac(typ byte, counter uint64, parts ...[]byte) []byte {
@@ -140,7 +141,10 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 	counter := binary.BigEndian.Uint64(hdr[5:])
 	var body []byte
 	if f.alloc != nil {
-		body = f.alloc(typ, int(n)-9+macSize)
+		var err error
+		if body, err = f.alloc(typ, int(n)-9+macSize); err != nil {
+			return 0, nil, err
+		}
 	} else {
 		body = make([]byte, int(n)-9+macSize)
 	}
