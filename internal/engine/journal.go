@@ -306,6 +306,25 @@ func (rep *Replica) PutBlock(ctx context.Context, id blocks.ID, data []byte) err
 	if d.blockHasher().Sum(data) != id {
 		return fmt.Errorf("%w: pushed block does not match its id %s", ErrCorrupt, id)
 	}
+	return rep.putBlock(ctx, id, data)
+}
+
+// PutBlockAuthentic stores a pushed block without computing its keyed
+// hash: for a caller that already knows data to be block id as its source
+// holds it — package replication, for a block an authenticated peer sent
+// over an authenticated channel (TLS, or loopback) with a checksum that
+// data passed. Scrub and verification still prove it by its keyed hash.
+// Its name becomes durable with the next commit.
+func (rep *Replica) PutBlockAuthentic(ctx context.Context, id blocks.ID, data []byte) error {
+	if rep.fs.dom.blockHasher() == nil {
+		return fmt.Errorf("engine: %s: block before superblock: %w", rep.fs.name, ErrInvalid)
+	}
+	return rep.putBlock(ctx, id, data)
+}
+
+func (rep *Replica) putBlock(ctx context.Context, id blocks.ID, data []byte) error {
+	fs := rep.fs
+	d := fs.dom
 	if err := fs.e.admit(int64(len(data))); err != nil {
 		return err
 	}

@@ -100,6 +100,11 @@ type Stats struct {
 	Corruption uint64 // corruption errors met
 	DurableSeq uint64
 	Blocks     blocks.Stats
+	// KeyedHashes counts the keyed hashes of block content computed for
+	// the file system's domain (it and its clones share the id key):
+	// writes, full checks (scrub, verification) and pushed blocks checked
+	// against their ids.
+	KeyedHashes uint64
 }
 
 // Stats returns the file system's counters.
@@ -112,6 +117,9 @@ func (fs *FS) Stats() Stats {
 	}
 	if fs.dom.blockStore() != nil {
 		s.Blocks = fs.dom.blockStore().Stats()
+	}
+	if h := fs.dom.blockHasher(); h != nil {
+		s.KeyedHashes = h.Sums()
 	}
 	return s
 }

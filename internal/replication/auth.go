@@ -29,6 +29,15 @@ const (
 	hdrTime   = "X-Regionfs-Time"
 	hdrAuth   = "X-Regionfs-Auth"
 	hdrWire   = "X-Regionfs-Wire"
+	// hdrFeatures, in a destination's answer to a stream, lists what it
+	// accepts beyond wire version 1 (comma-separated), so that regions
+	// upgrade one at a time. It is not signed: taking a feature away only
+	// makes the source send what every destination accepts, and adding one
+	// only makes an old destination end the stream (which whoever can
+	// change the answer can do anyway).
+	hdrFeatures = "X-Regionfs-Features"
+	// featureBlockSums: the destination accepts msgBlocksSum frames.
+	featureBlockSums = "block-sums"
 
 	authSkew = 5 * time.Minute
 )

@@ -46,6 +46,12 @@
 //	blocks    header length (4) ‖ n ‖ n × (id ‖ length) ‖ the data, concatenated;
 //	          the MAC covers the header, each block is verified by its id
 //	          (keyed BLAKE3 under the lineage's secret id key)
+//	blocks+   (type 10, to destinations that answer the stream with
+//	          X-Regionfs-Features: block-sums) the same with n × (id ‖ length ‖
+//	          CRC-32C of id ‖ data) in the header: over an authenticated
+//	          channel (TLS, or loopback at both ends) the destination checks
+//	          the CRC instead of the keyed hash (receiver.putBlock,
+//	          docs/design.md §6)
 //	chunk     seq ‖ epoch ‖ time ‖ lo ‖ has-hi ‖ hi ‖ n ‖ n × (key ‖ value)
 //	heartbeat durable seq ‖ time (read before the durable seq) ‖ epoch
 //	ack       applied epoch ‖ applied seq ‖ applied time ‖ synced time ‖

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -417,6 +418,9 @@ func (o *outbound) run() {
 
 // stream is one open journal stream to the destination.
 type stream struct {
+	// sums: the destination accepts msgBlocksSum (each pushed block's
+	// checksum in the authenticated header).
+	sums bool
 	out  framer
 	in   framer
 	w    io.Writer
@@ -485,7 +489,8 @@ func (o *outbound) session(ctx context.Context) error {
 	}
 	key := sessionKey(peer.Secret, cn, sn)
 	s := &stream{
-		out: framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
+		sums: hasFeature(res.Header.Get(hdrFeatures), featureBlockSums),
+		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: pw, r: res.Body, acks: make(chan *ack, 256), errc: make(chan error, 1),
 	}
 	go func() {
@@ -1082,7 +1087,13 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 // pushBlocks sends the blocks among ids the destination may lack: all of
 // them when asked, else those not pushed recently.
 func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, asked bool) error {
-	m := &blocksMsg{}
+	newMsg := func() *blocksMsg {
+		if s.sums {
+			return &blocksMsg{sums: []uint32{}}
+		}
+		return &blocksMsg{}
+	}
+	m := newMsg()
 	size := 0
 	// The holds on the blocks of the frame being filled: released once
 	// it is sent (the transport has copied them by then), or on return.
@@ -1103,7 +1114,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		for _, p := range parts {
 			n += len(p)
 		}
-		err := s.sendParts(msgBlocks, parts)
+		err := s.sendParts(m.typ(), parts)
 		release()
 		if err != nil {
 			return err
@@ -1115,7 +1126,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 				st.Sync.BytesDone += uint64(size)
 			}
 		})
-		m, size = &blocksMsg{}, 0
+		m, size = newMsg(), 0
 		return nil
 	}
 	var want []blocks.ID
@@ -1125,12 +1136,14 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		}
 	}
 	// Blocks are read (from the cache, or read and decrypted: the
-	// destination verifies them) a few at a time ahead of the sending.
+	// destination verifies them) a few at a time ahead of the sending,
+	// and their checksums computed there.
 	const ahead = 8
 	type read struct {
 		data []byte
 		hold engine.Hold
 		err  error
+		sum  uint32
 	}
 	results := make([]chan read, len(want))
 	for i := range results {
@@ -1151,7 +1164,11 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 			n++
 			go func() {
 				data, h, err := o.fs.ShipBlock(rctx, id)
-				results[i] <- read{data, h, err}
+				var sum uint32
+				if err == nil && s.sums {
+					sum = blocks.Checksum(id, data)
+				}
+				results[i] <- read{data, h, err, sum}
 			}()
 		}
 	}()
@@ -1196,6 +1213,9 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		}
 		m.ids = append(m.ids, id)
 		m.data = append(m.data, data)
+		if m.sums != nil {
+			m.sums = append(m.sums, r.sum)
+		}
 		holds = append(holds, r.hold)
 		size += len(data)
 	}
@@ -1238,4 +1258,14 @@ func (o *outbound) logSyncDone(msg string, p SyncProgress, args ...any) {
 	o.n.log.Info(msg, append([]any{"replication", o.spec.ID, "fs_id", o.spec.SourceFS, "dest_region", o.spec.DestRegion,
 		"dest_fs", o.spec.DestFS, "bytes", p.BytesDone, "files", p.FilesDone, "duration", d.Round(time.Millisecond),
 		"rate", fmt.Sprintf("%.1f MiB/s", rate/(1<<20))}, args...)...)
+}
+
+// hasFeature says whether the comma-separated list names feature.
+func hasFeature(list, feature string) bool {
+	for f := range strings.SplitSeq(list, ",") {
+		if strings.TrimSpace(f) == feature {
+			return true
+		}
+	}
+	return false
 }

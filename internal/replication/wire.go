@@ -31,7 +31,15 @@ const (
 	msgChunk     byte = 3
 	msgHeartbeat byte = 4
 	msgAck       byte = 5
+	// msgBlocksSum is msgBlocks with each block's checksum in the
+	// (authenticated) header, sent to destinations that announce
+	// featureBlockSums.
+	msgBlocksSum byte = 10
 )
+
+// isBlocks says whether a frame of type typ carries blocks: its MAC
+// covers the header only.
+func isBlocks(typ byte) bool { return typ == msgBlocks || typ == msgBlocksSum }
 
 // Directions, bound into every frame's MAC so that a frame cannot be
 // reflected back to its sender.
@@ -101,7 +109,7 @@ func (f *framer) write(w io.Writer, typ byte, parts ...[]byte) error {
 	hdr[4] = typ
 	binary.BigEndian.PutUint64(hdr[5:], f.counter)
 	authed := parts
-	if typ == msgBlocks && len(parts) > 0 {
+	if isBlocks(typ) && len(parts) > 0 {
 		authed = parts[:1] // the header; block data is verified by id
 	}
 	tag := f.mac(typ, f.counter, authed...)
@@ -153,9 +161,11 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 	}
 	payload, tag := body[:len(body)-macSize], body[len(body)-macSize:]
 	authed := payload
-	if typ == msgBlocks {
+	if isBlocks(typ) {
 		// Block data is outside the MAC: each block is verified against its
-		// id (keyed by the lineage's secret id key), which the MAC covers.
+		// id (keyed by the lineage's secret id key), which the MAC covers,
+		// or, over an authenticated channel, against the checksum the
+		// header carries (see receiver.putBlocks).
 		if len(payload) < 4 {
 			return 0, nil, fmt.Errorf("%w: short blocks frame", ErrFrame)
 		}
@@ -308,11 +318,22 @@ func decodeRecords(p []byte) (*recordsMsg, error) {
 }
 
 // blocksMsg carries block plaintexts; the receiver verifies each id. Its
-// payload is: header length (4) ‖ header (n ‖ n × (id ‖ length)) ‖ the
-// blocks' data, concatenated; the frame MAC covers the header only.
+// payload is: header length (4) ‖ header ‖ the blocks' data,
+// concatenated; the frame MAC covers the header only. The header is
+// n ‖ n × (id ‖ length) in a msgBlocks frame, n ‖ n × (id ‖ length ‖
+// checksum) in a msgBlocksSum frame (sums set: blocks.Checksum of each).
 type blocksMsg struct {
 	ids  []blocks.ID
 	data [][]byte
+	sums []uint32 // nil: a msgBlocks frame
+}
+
+// typ is the frame type that carries m.
+func (m *blocksMsg) typ() byte {
+	if m.sums != nil {
+		return msgBlocksSum
+	}
+	return msgBlocks
 }
 
 func (m *blocksMsg) encode() []byte {
@@ -326,17 +347,21 @@ func (m *blocksMsg) encode() []byte {
 // parts is the payload with the block data by reference; parts[0] is the
 // authenticated header.
 func (m *blocksMsg) parts() [][]byte {
-	e := enc{b: make([]byte, 4, 4+8+len(m.ids)*(blocks.IDSize+8))}
+	e := enc{b: make([]byte, 4, 4+8+len(m.ids)*(blocks.IDSize+16))}
 	e.u(uint64(len(m.ids)))
 	for i, id := range m.ids {
 		e.bytes(id[:])
 		e.u(uint64(len(m.data[i])))
+		if m.sums != nil {
+			e.u(uint64(m.sums[i]))
+		}
 	}
 	binary.BigEndian.PutUint32(e.b, uint32(len(e.b)-4))
 	return append([][]byte{e.b}, m.data...)
 }
 
-func decodeBlocks(p []byte) (*blocksMsg, error) {
+// decodeBlocks decodes the payload of a blocks frame of type typ.
+func decodeBlocks(typ byte, p []byte) (*blocksMsg, error) {
 	if len(p) < 4 {
 		return nil, fmt.Errorf("%w: short blocks message", ErrFrame)
 	}
@@ -346,12 +371,28 @@ func decodeBlocks(p []byte) (*blocksMsg, error) {
 	}
 	d := &dec{b: p[4 : 4+h]}
 	data := p[4+h:]
-	n := d.count(2 + blocks.IDSize)
+	withSums := typ == msgBlocksSum
+	minEntry := 2 + blocks.IDSize
+	if withSums {
+		minEntry++
+	}
+	n := d.count(minEntry)
 	m := &blocksMsg{}
+	if withSums {
+		m.sums = make([]uint32, 0, n)
+	}
 	for range n {
 		id := d.id()
 		l := d.u()
+		var sum uint64
+		if withSums {
+			sum = d.u()
+		}
 		if d.err != nil {
+			break
+		}
+		if sum > 0xffffffff {
+			d.fail("block checksum out of range")
 			break
 		}
 		if l > uint64(len(data)) {
@@ -360,6 +401,9 @@ func decodeBlocks(p []byte) (*blocksMsg, error) {
 		}
 		m.ids = append(m.ids, id)
 		m.data = append(m.data, data[:l:l])
+		if withSums {
+			m.sums = append(m.sums, uint32(sum))
+		}
 		data = data[l:]
 	}
 	if err := d.end(); err != nil {

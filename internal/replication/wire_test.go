@@ -2,7 +2,9 @@ package replication
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -84,43 +86,66 @@ func TestFrameRoundTripAndTamper(t *testing.T) {
 }
 
 // Block data travels outside the frame MAC; a changed byte of it is caught
-// by the block's id, a changed header byte by the MAC.
+// by the block's id (or its checksum, in a msgBlocksSum frame), a changed
+// header byte — an id, a length, a checksum — by the MAC.
 func TestBlocksFrameAuthentication(t *testing.T) {
 	key := []byte("session-key-session-key-32-bytes")
-	m := &blocksMsg{ids: []blocks.ID{testID(1), testID(2)}, data: [][]byte{[]byte("first block"), []byte("second")}}
-	var buf bytes.Buffer
-	w := framer{key: key, dir: dirToDest}
-	if err := w.write(&buf, msgBlocks, m.parts()...); err != nil {
-		t.Fatal(err)
-	}
-	frame := buf.Bytes()
-	read := func(b []byte) (*blocksMsg, error) {
-		r := framer{key: key, dir: dirToDest}
-		typ, p, err := r.read(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		if typ != msgBlocks {
-			t.Fatalf("type %d", typ)
-		}
-		return decodeBlocks(p)
-	}
-	got, err := read(frame)
-	if err != nil || string(got.data[1]) != "second" || got.ids[0] != testID(1) {
-		t.Fatalf("round trip: %+v %v", got, err)
-	}
-	// A data byte: the frame passes, the data no longer matches its id
-	// (PutBlock refuses it: see TestDamagedAndReplayedTrafficRejected).
-	b := bytes.Clone(frame)
-	b[len(b)-macSize-1] ^= 1
-	if got, err := read(b); err != nil || string(got.data[1]) == "second" {
-		t.Fatalf("data byte: %v", err)
-	}
-	// A header byte (an id): the MAC fails.
-	b = bytes.Clone(frame)
-	b[frameHead+4+3] ^= 1
-	if _, err := read(b); !errors.Is(err, ErrFrame) {
-		t.Fatalf("header byte: %v", err)
+	ids := []blocks.ID{testID(1), testID(2)}
+	data := [][]byte{[]byte("first block"), []byte("second")}
+	for _, m := range []*blocksMsg{
+		{ids: ids, data: data},
+		{ids: ids, data: data, sums: []uint32{blocks.Checksum(ids[0], data[0]), blocks.Checksum(ids[1], data[1])}},
+	} {
+		t.Run(fmt.Sprintf("type %d", m.typ()), func(t *testing.T) {
+			var buf bytes.Buffer
+			w := framer{key: key, dir: dirToDest}
+			if err := w.write(&buf, m.typ(), m.parts()...); err != nil {
+				t.Fatal(err)
+			}
+			frame := buf.Bytes()
+			read := func(b []byte) (*blocksMsg, error) {
+				r := framer{key: key, dir: dirToDest}
+				typ, p, err := r.read(bytes.NewReader(b))
+				if err != nil {
+					return nil, err
+				}
+				if typ != m.typ() {
+					t.Fatalf("type %d", typ)
+				}
+				return decodeBlocks(typ, p)
+			}
+			got, err := read(frame)
+			if err != nil || string(got.data[1]) != "second" || got.ids[0] != testID(1) || (m.sums == nil) != (got.sums == nil) {
+				t.Fatalf("round trip: %+v %v", got, err)
+			}
+			for i := range got.sums {
+				if got.sums[i] != m.sums[i] {
+					t.Fatalf("checksum %d: %08x, sent %08x", i, got.sums[i], m.sums[i])
+				}
+			}
+			// A data byte: the frame passes, the data no longer matches
+			// its id (PutBlock refuses it: see
+			// TestDamagedAndReplayedTrafficRejected) nor its checksum
+			// (TestPushedBlockChecks).
+			b := bytes.Clone(frame)
+			b[len(b)-macSize-1] ^= 1
+			got, err = read(b)
+			if err != nil || string(got.data[1]) == "second" {
+				t.Fatalf("data byte: %v", err)
+			}
+			if got.sums != nil && blocks.Checksum(got.ids[1], got.data[1]) == got.sums[1] {
+				t.Fatal("a damaged block passes its checksum")
+			}
+			// Each header byte (ids, lengths, checksums): the MAC fails.
+			hdrLen := int(binary.BigEndian.Uint32(frame[frameHead:]))
+			for i := frameHead + 4; i < frameHead+4+hdrLen; i++ {
+				b = bytes.Clone(frame)
+				b[i] ^= 1
+				if _, err := read(b); !errors.Is(err, ErrFrame) {
+					t.Fatalf("header byte %d: %v", i-frameHead-4, err)
+				}
+			}
+		})
 	}
 }
 
@@ -155,9 +180,14 @@ func TestMessagesRoundTrip(t *testing.T) {
 		t.Fatalf("empty hi: %+v %v", ge, err)
 	}
 	bm := &blocksMsg{ids: []blocks.ID{testID(3)}, data: [][]byte{[]byte("data")}}
-	gb, err := decodeBlocks(bm.encode())
-	if err != nil || gb.ids[0] != testID(3) || string(gb.data[0]) != "data" {
+	gb, err := decodeBlocks(msgBlocks, bm.encode())
+	if err != nil || gb.ids[0] != testID(3) || string(gb.data[0]) != "data" || gb.sums != nil {
 		t.Fatalf("blocks round trip: %+v %v", gb, err)
+	}
+	bm.sums = []uint32{0xfedcba98}
+	gb, err = decodeBlocks(msgBlocksSum, bm.encode())
+	if err != nil || gb.ids[0] != testID(3) || string(gb.data[0]) != "data" || len(gb.sums) != 1 || gb.sums[0] != 0xfedcba98 {
+		t.Fatalf("blocks with checksums round trip: %+v %v", gb, err)
 	}
 	recs := []*engine.Record{{Epoch: 1, Seq: 4, Time: now, Op: engine.OpSummary{Op: "mkdir"}},
 		{Epoch: 1, Seq: 5, Time: now, Mutations: []engine.Mutation{{Key: []byte("I1"), Value: []byte("x")}}}}
@@ -182,22 +212,28 @@ func FuzzDecoders(f *testing.F) {
 	f.Add(byte(msgChunk), encodeChunk(&engine.SyncChunk{Seq: 1, Epoch: 1, Time: now, Hi: []byte("b"),
 		Pairs: []engine.Mutation{{Key: []byte("a"), Value: []byte("1")}}}))
 	f.Add(byte(msgBlocks), (&blocksMsg{ids: []blocks.ID{testID(2)}, data: [][]byte{[]byte("d")}}).encode())
+	f.Add(byte(5), (&blocksMsg{ids: []blocks.ID{testID(2)}, data: [][]byte{[]byte("d")}, sums: []uint32{0xffffffff}}).encode())
 	f.Add(byte(msgRecords), (&recordsMsg{recs: []*engine.Record{{Epoch: 1, Seq: 1, Time: now}}}).encode())
 	f.Add(byte(msgHeartbeat), (&heartbeat{Durable: 1, Time: now, Epoch: 1}).encode())
 	f.Add(byte(0), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, typ byte, p []byte) {
 		var err error
-		switch typ % 5 {
+		switch typ % 6 {
 		case 0:
 			_, err = decodeAck(p)
 		case 1:
 			_, err = decodeChunk(p)
 		case 2:
-			_, err = decodeBlocks(p)
+			_, err = decodeBlocks(msgBlocks, p)
 		case 3:
 			_, err = decodeRecords(p)
 		case 4:
 			_, err = decodeHeartbeat(p)
+		case 5:
+			var m *blocksMsg
+			if m, err = decodeBlocks(msgBlocksSum, p); err == nil && len(m.sums) != len(m.ids) {
+				t.Fatalf("%d ids, %d checksums", len(m.ids), len(m.sums))
+			}
 		}
 		if err != nil && !errors.Is(err, ErrFrame) {
 			t.Fatalf("decoder error does not wrap ErrFrame: %v", err)
