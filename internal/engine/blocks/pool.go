@@ -1,6 +1,9 @@
 package blocks
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // Pool is a bounded free list of equal-size buffers, for memory that is
 // filled and dropped at a high rate (block reads, request records). On
@@ -16,6 +19,7 @@ import "context"
 type Pool struct {
 	size int
 	free chan []byte
+	made atomic.Uint64 // buffers Get allocated
 }
 
 // NewPool returns a pool of buffers of size bytes that keeps at most keep
@@ -34,6 +38,7 @@ func (p *Pool) Get() []byte {
 	case b := <-p.free:
 		return b[:p.size]
 	default:
+		p.made.Add(1)
 		return make([]byte, p.size)
 	}
 }
@@ -49,6 +54,10 @@ func (p *Pool) Put(b []byte) {
 	default:
 	}
 }
+
+// Made reports how many buffers Get has allocated (fresh memory), for
+// tests that count them.
+func (p *Pool) Made() uint64 { return p.made.Load() }
 
 // Free reports how many buffers the pool keeps now.
 func (p *Pool) Free() int { return len(p.free) }
