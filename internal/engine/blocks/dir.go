@@ -384,26 +384,11 @@ func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
 // get reads block id into buf when its file fits, else into a new buffer
 // (the raw form is decoded in place: the buffer is get's).
 func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error)) ([]byte, bool, error) {
-	f, err := d.fs.Open(d.name(id))
+	raw, inBuf, err := d.read(id, buf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("blocks: open %s: %w", id, err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, false, fmt.Errorf("blocks: %s: %w", id, err)
-	}
-	inBuf := size <= int64(cap(buf))
-	var raw []byte
-	if inBuf {
-		raw = buf[:size]
-	} else {
-		raw = make([]byte, size)
-	}
-	if n, err := f.ReadAt(raw, 0); err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
 		return nil, false, fmt.Errorf("blocks: read %s: %w", id, err)
 	}
 	data, err := decode(d.keys, id, raw)
@@ -414,6 +399,34 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 	d.gets.Add(1)
 	d.getBytes.Add(uint64(len(data)))
 	return data, inBuf, nil
+}
+
+// read reads the file of block id whole, into buf when it fits: in one
+// call when the FS can (disk.WholeReader), else through a File.
+func (d *Dir) read(id ID, buf []byte) ([]byte, bool, error) {
+	if wr, ok := d.fs.(disk.WholeReader); ok {
+		return wr.ReadWhole(d.name(id), buf)
+	}
+	f, err := d.fs.Open(d.name(id))
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, false, err
+	}
+	inBuf := size <= int64(cap(buf))
+	var raw []byte
+	if inBuf {
+		raw = buf[:size]
+	} else {
+		raw = make([]byte, size)
+	}
+	if n, err := f.ReadAt(raw, 0); err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
+		return nil, false, err
+	}
+	return raw, inBuf, nil
 }
 
 // Has reports whether id is stored. A caller may commit metadata that

@@ -28,6 +28,18 @@ type File interface {
 	Close() error
 }
 
+// WholeReader is an FS that reads a whole file in one call, without a
+// File: OS opens, sizes, reads and closes it with four system calls and
+// no allocation (an os.File also tries to register the file with the
+// runtime's poller, which refuses regular files, and sets a cleanup). The
+// block store reads every block file this way when its FS can.
+type WholeReader interface {
+	// ReadWhole reads file name whole into buf[:size] when its size fits
+	// cap(buf) (inBuf true), else into a new buffer. Its errors are those
+	// of Open and File.ReadAt.
+	ReadWhole(name string, buf []byte) (data []byte, inBuf bool, err error)
+}
+
 // Usage is what statfs reports for the file system holding a path.
 type Usage struct {
 	TotalBytes uint64

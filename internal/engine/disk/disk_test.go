@@ -1,6 +1,7 @@
 package disk_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -246,5 +247,57 @@ func TestFaulty(t *testing.T) {
 	}
 	if f.Count(disk.OpWrite) != 3 || f.Count(disk.OpSync) != 4 {
 		t.Fatalf("counts: %d writes, %d syncs", f.Count(disk.OpWrite), f.Count(disk.OpSync))
+	}
+}
+
+// TestOSReadWhole: ReadWhole reads a file whole into the caller's buffer
+// when it fits (the block store's read path), into a new one when not,
+// and fails as Open does on a missing file or a bad name.
+func TestOSReadWhole(t *testing.T) {
+	d, err := disk.NewOS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) {
+		t.Helper()
+		f, err := d.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	data := make([]byte, 100<<10)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	write("f", data)
+	write("empty", nil)
+	buf := make([]byte, 10, 128<<10)
+	got, inBuf, err := d.ReadWhole("f", buf)
+	if err != nil || !inBuf || !bytes.Equal(got, data) || &got[0] != &buf[:1][0] {
+		t.Fatalf("fits: %d bytes, in buf %v, %v", len(got), inBuf, err)
+	}
+	got, inBuf, err = d.ReadWhole("f", make([]byte, 0, 4096))
+	if err != nil || inBuf || !bytes.Equal(got, data) {
+		t.Fatalf("larger than the buffer: %d bytes, in buf %v, %v", len(got), inBuf, err)
+	}
+	if got, inBuf, err := d.ReadWhole("empty", buf); err != nil || !inBuf || len(got) != 0 {
+		t.Fatalf("empty: %d bytes, in buf %v, %v", len(got), inBuf, err)
+	}
+	if _, _, err := d.ReadWhole("nope", buf); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
+	}
+	if _, _, err := d.ReadWhole("../x", buf); err == nil {
+		t.Fatal("read a name with ..")
+	}
+	// The path, its C string and the deferred close: 3 objects. Through
+	// Open, Size, ReadAt and Close it is 6 (os.File and its poller state)
+	// and one more system call (an epoll_ctl, which the kernel refuses for
+	// a regular file).
+	if n := testing.AllocsPerRun(20, func() { d.ReadWhole("f", buf) }); n > 3 {
+		t.Fatalf("ReadWhole allocates %.0f objects, want at most 3", n)
 	}
 }
