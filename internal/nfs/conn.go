@@ -190,9 +190,15 @@ func (c *conn) serve() {
 			if len(out.pieces) > 0 {
 				c.send(out.pieces...)
 			}
+			after := out.takeAfter()
 			out.free()
 			c.returnReply(grant)
 			<-c.sem
+			// The read-ahead's next chunks, read while the client
+			// takes in the reply.
+			for _, f := range after {
+				f()
+			}
 		})
 	}
 }

@@ -26,6 +26,9 @@ type request struct {
 	// hold keeps the buffer of a READ's data from reuse until its reply
 	// is written (reply.free).
 	hold engine.Hold
+	// after: the read-ahead's prefetches a READ scheduled, run once its
+	// reply is written (reply.after).
+	after []func()
 	// rec is the record args were read into, when it is one of the
 	// server's record buffers that a procedure may keep (takeRecord).
 	rec *record
@@ -126,6 +129,19 @@ type reply struct {
 	buf    *[]byte
 	// hold keeps a READ's data, a piece, from reuse (engine.Hold).
 	hold engine.Hold
+	// after: prefetches of the read-ahead (ra) to run once the reply is
+	// written; the connection's worker takes and runs them
+	// (takeAfter), else free hands them to the read-ahead's workers.
+	after []func()
+	ra    *readahead
+}
+
+// takeAfter returns the work to run once the reply is written; the
+// caller runs all of it.
+func (o *reply) takeAfter() []func() {
+	fns := o.after
+	o.after = nil
+	return fns
 }
 
 // free returns the reply's buffers once it is written (or dropped): its
@@ -137,6 +153,9 @@ func (o *reply) free() {
 	}
 	o.hold.Release()
 	o.hold = engine.Hold{}
+	if len(o.after) > 0 {
+		o.ra.runPrefetches(o.takeAfter())
+	}
 }
 
 // handle serves one record: parse the call, authenticate, answer from the
@@ -220,6 +239,7 @@ func (c *conn) handleIn(rec []byte, owner *record) (out reply) {
 	}
 	stat, tail := c.run(r, p, e)
 	out.hold = r.hold // released with the reply, whatever it holds
+	out.after, out.ra = r.after, c.s.ra
 	b := e.Bytes()
 	*out.buf = b
 	if tail != nil {

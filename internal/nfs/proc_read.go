@@ -31,7 +31,7 @@ func procRead(r *request) (proto.Message, error) {
 		if ov == nil {
 			// The data may be a buffer of the engine's block cache,
 			// held until the reply is written (reply.free).
-			data, eof, at, r.hold, err = r.s.ra.read(r.ctx, t, at, a.Offset, count)
+			data, eof, at, r.hold, err = r.s.ra.read(r.ctx, t, at, a.Offset, count, &r.after)
 		} else {
 			data, eof, at, err = t.fs.Read(r.ctx, t.cred, t.h.ino, a.Offset, count)
 		}

@@ -71,8 +71,12 @@ func newReadahead(s *Server) *readahead {
 // read serves a READ from a prefetched chunk when one is current, or
 // from the engine, and schedules read-ahead for sequential readers. cur
 // are the file's attributes just read. The caller releases the returned
-// hold once it no longer uses the data (engine.FS.ReadHeld).
-func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int) ([]byte, bool, engine.Attr, engine.Hold, error) {
+// hold once it no longer uses the data (engine.FS.ReadHeld), and runs the
+// prefetches it finds in *after once the reply is written (or hands them
+// to runPrefetches): the connection's worker reads the next chunks itself
+// after its writev, while the client takes in the reply, instead of
+// waking another goroutine per READ that competes with the writev.
+func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int, after *[]func()) ([]byte, bool, engine.Attr, engine.Hold, error) {
 	k := fileKey{t.fs, t.h.ino}
 	c := ra.take(k, off, count, t.cred)
 	if c != nil {
@@ -85,16 +89,26 @@ func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off u
 			return nil, false, engine.Attr{}, engine.Hold{}, ctx.Err()
 		}
 		if c.err == nil && sameAttrs(&c.attr, &cur) && !ra.s.wb.has(t.fs, t.h.ino) {
-			ra.schedule(t, off, count, len(c.data), cur.Size)
+			ra.schedule(t, off, count, len(c.data), cur.Size, after)
 			return c.data, c.eof, c.attr, c.hold, nil
 		}
 		c.hold.Release()
 	}
 	data, eof, attr, h, err := t.fs.ReadHeld(ctx, t.cred, t.h.ino, off, count)
 	if err == nil {
-		ra.schedule(t, off, count, len(data), attr.Size)
+		ra.schedule(t, off, count, len(data), attr.Size, after)
 	}
 	return data, eof, attr, h, err
+}
+
+// runPrefetches runs prefetches that read returned and their READ's
+// worker will not run (a reply dropped, a caller other than a
+// connection's worker) on the read-ahead's workers: a reader waits for
+// every chunk scheduled.
+func (ra *readahead) runPrefetches(fns []func()) {
+	for _, f := range fns {
+		ra.workers.run(f)
+	}
 }
 
 // discardLocked lets go of a chunk nobody will take: its hold is
@@ -132,8 +146,9 @@ func (ra *readahead) take(k fileKey, off uint64, count int, cred engine.Cred) *r
 }
 
 // schedule notes a read of n bytes at off and, when it continues the
-// previous one, prefetches the following chunks (below size).
-func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64) {
+// previous one, adds the prefetches of the following chunks (below size)
+// to *after.
+func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, after *[]func()) {
 	k := fileKey{t.fs, t.h.ino}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
@@ -177,7 +192,7 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64) 
 		c := &raChunk{off: at, count: count, cred: t.cred, done: make(chan struct{})}
 		f.chunks = append(f.chunks, c)
 		ra.bytes += int64(count)
-		ra.workers.run(func() {
+		*after = append(*after, func() {
 			data, eof, attr, h, err := t.fs.ReadHeld(ra.s.ctx, t.cred, t.h.ino, at, count)
 			ra.mu.Lock()
 			c.data, c.eof, c.attr, c.hold, c.err = data, eof, attr, h, err
