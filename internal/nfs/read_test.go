@@ -269,3 +269,43 @@ func TestColdReadAllocs(t *testing.T) {
 		t.Fatalf("cold 1 MiB READ allocated %d bytes (at most %d): block reads allocate fresh buffers again", perRead, maxBytes)
 	}
 }
+
+// TestReadaheadOnConnWorker is the hand-off guard of the read-ahead
+// (issue 16, not timed): a client reading a file sequentially, one READ
+// at a time as nfs-cp does, gets its READs from prefetched chunks, and
+// every prefetch runs on the connection's worker after the reply that
+// scheduled it is written; none is handed to the read-ahead's own
+// workers (one more goroutine woken per READ, which competed with the
+// reply's writev for the CPU). It fails when prefetches go back to a
+// hand-off.
+func TestReadaheadOnConnWorker(t *testing.T) {
+	const blocks = 16
+	f := newFixture(t, envOpt{})
+	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := blockData()
+	for i := range blocks {
+		data[0] = byte(i)
+		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ra := f.srv.ra
+	taken, handed := ra.taken.Load(), ra.handedOff.Load()
+	for i := range blocks {
+		rd, err := f.c.Read(f.ctx, r.FH, uint64(i)<<20, 1<<20)
+		if err != nil || len(rd.Data) != 1<<20 || rd.Data[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(rd.Data), err)
+		}
+	}
+	taken, handed = ra.taken.Load()-taken, ra.handedOff.Load()-handed
+	t.Logf("%d sequential READs: %d from prefetched chunks, %d prefetches handed off", blocks, taken, handed)
+	if taken < blocks-2 {
+		t.Fatalf("%d of %d READs came from prefetched chunks, want at least %d", taken, blocks, blocks-2)
+	}
+	if handed != 0 {
+		t.Fatalf("%d prefetches handed to the read-ahead's workers, want 0 (run on the connection's worker)", handed)
+	}
+}

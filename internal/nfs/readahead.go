@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/regionfs/regionfs/internal/engine"
 )
@@ -27,10 +28,15 @@ type readahead struct {
 	lru   list.List // of *raFile, most recent first
 	bytes int64
 
-	// workers run the prefetches; closing quit (wait) ends them.
+	// workers run the prefetches no connection's worker runs
+	// (runPrefetches); closing quit (wait) ends them.
 	workers  workers
 	quit     chan struct{}
 	quitOnce sync.Once
+
+	// Counters for tests: READs served from a prefetched chunk, and
+	// prefetches handed to workers.
+	taken, handedOff atomic.Uint64
 }
 
 // Tuning.
@@ -89,6 +95,7 @@ func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off u
 			return nil, false, engine.Attr{}, engine.Hold{}, ctx.Err()
 		}
 		if c.err == nil && sameAttrs(&c.attr, &cur) && !ra.s.wb.has(t.fs, t.h.ino) {
+			ra.taken.Add(1)
 			ra.schedule(t, off, count, len(c.data), cur.Size, after)
 			return c.data, c.eof, c.attr, c.hold, nil
 		}
@@ -106,6 +113,7 @@ func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off u
 // connection's worker) on the read-ahead's workers: a reader waits for
 // every chunk scheduled.
 func (ra *readahead) runPrefetches(fns []func()) {
+	ra.handedOff.Add(uint64(len(fns)))
 	for _, f := range fns {
 		ra.workers.run(f)
 	}
