@@ -207,3 +207,28 @@ func TestColdScanBuffers(t *testing.T) {
 		t.Fatalf("third scan read %d blocks from the store, want 0 (cached)", reads)
 	}
 }
+
+// TestBlockCachePutCopy: a block cached as a copy (a write's block kept
+// for a shipper) is copied into a buffer of the pool, and an evicted
+// copy's buffer takes the next: a stream of writes larger than the cache
+// touches no fresh memory per block (it took a new buffer for each).
+func TestBlockCachePutCopy(t *testing.T) {
+	c := newBlockCache(8 * poolBufBytes)
+	src := make([]byte, DefaultBlockSize)
+	bufs := map[*byte]bool{}
+	for i := range 64 {
+		src[0], src[1] = byte(i), byte(i>>8)
+		id := blocks.ID{byte(blocks.AlgBLAKE3), byte(i), byte(i >> 8)}
+		c.putCopy(1, id, src)
+		data, h, ok := c.getHeld(1, id)
+		if !ok || len(data) != len(src) || data[0] != byte(i) || &data[0] == &src[0] {
+			t.Fatalf("block %d: cached %v, %d bytes, a copy: %v", i, ok, len(data), ok && &data[0] != &src[0])
+		}
+		bufs[&data[0]] = true
+		h.Release()
+	}
+	// The cache holds 8; one more is in flight while the 9th evicts.
+	if len(bufs) > 9 {
+		t.Fatalf("64 cached copies used %d buffers, want at most 9", len(bufs))
+	}
+}

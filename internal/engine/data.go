@@ -363,10 +363,11 @@ func (fs *FS) prepareBlocks(ctx context.Context, off uint64, data []byte, owned 
 			return nil, nil, blockWriteErr(err)
 		}
 		if fs.e.opts.CacheWrites || fs.shipping() {
-			if !owned {
-				piece = bytes.Clone(piece)
+			if owned {
+				d.cache.put(d.id, id, piece)
+			} else {
+				d.cache.putCopy(d.id, id, piece)
 			}
-			d.cache.put(d.id, id, piece)
 		}
 		pre[idx] = precomputed{id: id}
 	}
