@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -415,6 +417,53 @@ func SyncWeight(k, v []byte) (files, inlineBytes uint64) {
 		return 0, uint64(len(v))
 	}
 	return 0, 0
+}
+
+// Splits returns keys that cut the snapshot's replicated keys from lo on
+// into ranges of about perRange inodes each (relative keys, increasing,
+// each after lo; none when lo is past the inodes or they fit in one
+// range), so that a sender can read the ranges at once and still send
+// them in key order. Inode numbers are handed out in order, so equal
+// ranges of inode numbers hold about equal numbers of files; the keys
+// after the inodes (file-system state, reference counts) are the last
+// range, so that the chunk with the superblock (which a replica cannot
+// take as a table, see ingest) holds no inodes. A cut is only a place
+// where one chunk ends and the next begins: any cut is correct, an even
+// one is faster.
+func (s *Snapshot) Splits(lo []byte, perRange uint64) ([][]byte, error) {
+	if perRange == 0 {
+		return nil, fmt.Errorf("engine: splits of %s: zero inodes per range: %w", s.fs.name, ErrInvalid)
+	}
+	v, err := s.fs.reader(s.snap).Get(metaKey(metaNext))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, nil // nothing replicated yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	next, err := decodeU64(v)
+	if err != nil {
+		return nil, s.fs.corrupt(fmt.Errorf("engine: splits of %s: next inode: %w", s.fs.name, err))
+	}
+	first := uint64(0)
+	switch {
+	case len(lo) == 0 || lo[0] < relInode:
+	case lo[0] > relInode:
+		return nil, nil // past the inodes
+	case len(lo) >= 9:
+		first = binary.BigEndian.Uint64(lo[1:9])
+	}
+	var cuts [][]byte
+	for ino := first + perRange; ino < next && ino > first; ino += perRange {
+		k := inodePrefix(ino)
+		if bytes.Compare(k, lo) > 0 {
+			cuts = append(cuts, k)
+		}
+	}
+	if k := []byte{relInode + 1}; bytes.Compare(k, lo) > 0 {
+		cuts = append(cuts, k)
+	}
+	return cuts, nil
 }
 
 // RestartSync starts over an initial sync that has not reached the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -26,6 +27,9 @@ type syncer struct {
 	// the calls that committed something.
 	batch bool
 	calls int
+	// splitInodes: chunks also end at the cuts of Snapshot.Splits with
+	// this many inodes per range (as a source that reads ranges at once).
+	splitInodes uint64
 }
 
 // run ingests chunks until the sync is done or stopAfter chunks were sent
@@ -78,12 +82,22 @@ func (s *syncer) run(ctx context.Context, stopAfter int, between func()) bool {
 
 func (s *syncer) chunk(snap *Snapshot, lo []byte) SyncChunk {
 	s.t.Helper()
-	it, err := snap.Iter(lo, nil)
+	var end []byte // the range's end (nil: to the end)
+	if s.splitInodes > 0 {
+		cuts, err := snap.Splits(lo, s.splitInodes)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if len(cuts) > 0 {
+			end = cuts[0]
+		}
+	}
+	it, err := snap.Iter(lo, end)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer it.Close()
-	c := SyncChunk{Seq: snap.Seq, Epoch: snap.Epoch, Time: snap.Time, Lo: bytes.Clone(lo)}
+	c := SyncChunk{Seq: snap.Seq, Epoch: snap.Epoch, Time: snap.Time, Lo: bytes.Clone(lo), Hi: end}
 	for ok := it.First(); ok; ok = it.Next() {
 		if len(c.Pairs) == s.chunkKeys {
 			c.Hi = bytes.Clone(it.Key())
@@ -183,6 +197,7 @@ func TestInitialSync(t *testing.T) {
 		dstKey               string
 		crashAt              int // crash the engine after this many chunks (0 = never)
 		batch                bool
+		splitInodes          uint64 // chunks end at Snapshot.Splits cuts too
 	}{
 		{name: "one-snapshot", chunkKeys: 1 << 20, snapEvery: 1},
 		{name: "small-chunks-many-snapshots", chunkKeys: 7, snapEvery: 3},
@@ -191,6 +206,8 @@ func TestInitialSync(t *testing.T) {
 		{name: "batched", chunkKeys: 7, snapEvery: 6, batch: true},
 		{name: "batched-encrypted", chunkKeys: 11, snapEvery: 4, dstKey: "alias/aws/elasticfilesystem", batch: true},
 		{name: "batched-crash-and-resume", chunkKeys: 5, snapEvery: 4, crashAt: 9, batch: true},
+		{name: "split-ranges", chunkKeys: 9, snapEvery: 3, splitInodes: 4},
+		{name: "split-ranges-batched-crash-and-resume", chunkKeys: 5, snapEvery: 4, crashAt: 9, batch: true, splitInodes: 8, dstKey: "alias/aws/elasticfilesystem"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -209,7 +226,7 @@ func TestInitialSync(t *testing.T) {
 			if err := src().Replica().SetPin("sync", src().Replica().DurableSeq()+1); err != nil {
 				t.Fatal(err)
 			}
-			s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery, batch: tc.batch}
+			s := &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery, batch: tc.batch, splitInodes: tc.splitInodes}
 			commits := dst().Stats().Commits
 			writes := func() {
 				for range 5 {
@@ -233,7 +250,7 @@ func TestInitialSync(t *testing.T) {
 					t.Fatalf("sync state after crash %+v, before %+v", after, before)
 				}
 				// A chunk that was ingested already is skipped, not an error.
-				s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery, batch: tc.batch}
+				s = &syncer{t: t, src: src(), dst: dst(), chunkKeys: tc.chunkKeys, snapEvery: tc.snapEvery, batch: tc.batch, splitInodes: tc.splitInodes}
 				commits = dst().Stats().Commits
 			}
 			s.run(ctx, 0, writes)
@@ -494,5 +511,53 @@ func TestIngestedTableThenCrash(t *testing.T) {
 	}
 	if err := dst().Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSnapshotSplits: the cuts of a snapshot's keys into ranges of inodes
+// are increasing, after the start, every perRange inode numbers up to the
+// next inode number, then one after the inodes; a start past the inodes
+// has none.
+func TestSnapshotSplits(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, modelOpts)
+	fs := must(v.e.CreateFS(ctx, "src", FSOptions{}))(t)
+	for i := range 10 {
+		must(fs.Create(ctx, RootCred, RootIno, fmt.Sprintf("f%d", i), CreateGuarded, SetAttr{}, 0))(t)
+	}
+	// Inodes 1 (root) and 2..11: the next inode number is 12.
+	snap := must(fs.Replica().Snapshot(ctx))(t)
+	defer snap.Close()
+	end := []byte{relInode + 1}
+	for _, tc := range []struct {
+		name     string
+		lo       []byte
+		perRange uint64
+		want     [][]byte
+	}{
+		{"from the start", nil, 4, [][]byte{inodePrefix(4), inodePrefix(8), end}},
+		{"mid-inode", attrKey(5), 4, [][]byte{inodePrefix(9), end}},
+		{"at a cut", inodePrefix(8), 4, [][]byte{end}},
+		{"one range", nil, 100, [][]byte{end}},
+		{"past the inodes", metaKey(metaSuper), 4, nil},
+		{"at the end of the inodes", end, 4, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := snap.Splits(tc.lo, tc.perRange)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("Splits(%x, %d) = %x, want %x", tc.lo, tc.perRange, got, tc.want)
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], tc.want[i]) {
+					t.Fatalf("Splits(%x, %d) = %x, want %x", tc.lo, tc.perRange, got, tc.want)
+				}
+			}
+		})
+	}
+	if _, err := snap.Splits(nil, 0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Splits with 0 inodes per range: %v, want ErrInvalid", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -110,6 +111,7 @@ type Options struct {
 	MaxLagAge   time.Duration // a destination further behind needs a resync (24 h)
 	MaxLagBytes int64         // likewise, in journal bytes retained for it (64 GiB)
 	ChunkBytes  int           // initial-sync chunk size (1 MiB)
+	SyncReaders int           // ranges of a snapshot an initial sync reads at once (GOMAXPROCS, at most 4)
 	StreamIdle  time.Duration // a silent stream is dead after this (10 s)
 	// Lease enables hard fencing: a source whose destination has not
 	// acknowledged anything for Lease stops accepting writes until it
@@ -199,6 +201,9 @@ func New(o Options) *Node {
 	}
 	if o.WindowBytes <= 0 {
 		o.WindowBytes = DefaultWindowBytes
+	}
+	if o.SyncReaders <= 0 {
+		o.SyncReaders = min(runtime.GOMAXPROCS(0), 4)
 	}
 	n := &Node{callBodies: callBodies,
 		opts: o, log: o.Logger.With("region", o.Region), peers: o.Peers,

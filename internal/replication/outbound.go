@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -182,6 +183,9 @@ type outbound struct {
 	// request was sent, before the first).
 	ackAt time.Time
 	vs    verifyStats
+	// syncIters counts the iterators opened to read initial-sync chunks
+	// (one per range, not per chunk; a test counts them).
+	syncIters atomic.Uint64
 
 	verifyMu   sync.Mutex      // one verification pass at a time
 	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
@@ -826,99 +830,6 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			return nil, nil, ctx.Err()
 		}
 	}
-}
-
-// chunkReader reads the chunks of a snapshot, in order, ahead of the
-// sending.
-type chunkReader struct {
-	chunks <-chan readChunk
-	done   chan struct{}
-	wg     sync.WaitGroup
-}
-
-// readChunk is a chunk as outbound.chunk returns it.
-type readChunk struct {
-	parts         [][]byte
-	hi            []byte
-	files, inline uint64
-	err           error
-}
-
-// readChunks starts reading the chunks of snap from lo on, one ahead: a
-// chunk is read while the one before waits to be taken. The reading ends
-// after the last chunk or an error, or with stop.
-func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
-	ch := make(chan readChunk, 1)
-	r := &chunkReader{chunks: ch, done: make(chan struct{})}
-	r.wg.Go(func() {
-		for {
-			var c readChunk
-			c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, lo)
-			select {
-			case ch <- c:
-			case <-r.done:
-				return
-			}
-			if c.err != nil || c.hi == nil {
-				return
-			}
-			lo = c.hi
-		}
-	})
-	return r
-}
-
-// stop ends the reading and waits for it (the snapshot may be closed
-// then).
-func (r *chunkReader) stop() {
-	select {
-	case <-r.done:
-	default:
-		close(r.done)
-	}
-	r.wg.Wait()
-}
-
-// chunk reads the next chunk of snap from lo, encoded (as encodeChunk
-// would) straight from the iterator in two parts, and counts the files and
-// inline data bytes it holds (engine.SyncWeight).
-func (o *outbound) chunk(snap *engine.Snapshot, lo []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
-	it, err := snap.Iter(lo, nil)
-	if err != nil {
-		return nil, nil, 0, 0, err
-	}
-	defer it.Close()
-	var pairs enc
-	pairs.b = make([]byte, 0, o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8)
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if len(pairs.b) >= o.n.opts.ChunkBytes || n >= 8192 {
-			hi = bytes.Clone(it.Key())
-			break
-		}
-		v, err := it.Value()
-		if err != nil {
-			return nil, nil, 0, 0, err
-		}
-		k := it.Key()
-		f, b := engine.SyncWeight(k, v)
-		files, inline = files+f, inline+b
-		pairs.bytes(k)
-		pairs.bytes(v)
-		n++
-	}
-	if err := it.Error(); err != nil {
-		return nil, nil, 0, 0, err
-	}
-	var head enc
-	head.u(snap.Seq)
-	head.u(snap.Epoch)
-	head.i(snap.Time.UnixNano())
-	head.bytes(lo)
-	head.flag(hi != nil)
-	head.bytes(hi)
-	head.u(uint64(n))
-	return [][]byte{head.b, pairs.b}, hi, files, inline, nil
 }
 
 // ship streams durable journal records from the destination's applied

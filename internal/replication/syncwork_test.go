@@ -83,3 +83,42 @@ func TestInitialSyncIngestsTables(t *testing.T) {
 		t.Fatalf("replica at %d differs from the source at %d", dseq, sseq)
 	}
 }
+
+// TestInitialSyncReadsRanges is a regression guard that counts work: the
+// source reads an initial sync's snapshot in ranges of inodes, one
+// iterator per range held across its chunks (it opened an iterator per
+// chunk, and one reader read everything), and the replica ends equal to
+// the source.
+func TestInitialSyncReadsRanges(t *testing.T) {
+	const files = 2500 // inodes 2..2501: ranges cut at 1024, 2048 and after the inodes
+	ctx := t.Context()
+	a, b := newPair(t, func(o *Options) { o.SyncReaders = 2 })
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 300)
+	for i := range files {
+		c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%05d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
+		if err == nil {
+			_, _, err = src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	a.n.mu.Lock()
+	o := a.n.outbound["r1"]
+	a.n.mu.Unlock()
+	st, _ := a.n.OutboundStatus("r1")
+	iters := o.syncIters.Load()
+	// 4096-byte chunks (newPair): the sync sent hundreds of them.
+	chunks := st.ShippedBytes / 4096
+	t.Logf("%d files: about %d chunks, %d iterators", files, chunks, iters)
+	const ranges = 4
+	if iters == 0 || iters > 2*ranges || chunks < 10*ranges {
+		t.Errorf("the sync opened %d iterators for about %d chunks in %d ranges, want one per range (at most %d with a fresh snapshot or a rewind)", iters, chunks, ranges, 2*ranges)
+	}
+}

@@ -1,0 +1,203 @@
+package replication
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// Reading an initial sync's chunks on the source.
+//
+// The snapshot is cut into ranges of about syncRangeInodes inodes
+// (engine.Snapshot.Splits); up to Options.SyncReaders of them are read at
+// once, each with one iterator held open over its range, and their chunks
+// are handed to the sender in key order, so the destination sees the same
+// stream of consecutive chunks as from one reader (the last chunk of a
+// range ends at the cut; a range without keys is one empty chunk). Reading
+// a snapshot is the longest stage of a sync of many small files: every
+// data block is loaded from its table into the block cache, and the values
+// are opened.
+
+// syncRangeInodes is about how many inodes one range holds (4 MiB of 4 KiB
+// files: a few chunks).
+const syncRangeInodes = 1024
+
+// syncRangeAhead bounds the chunks a range reader holds for the sender.
+const syncRangeAhead = 8
+
+// chunkReader reads the chunks of a snapshot, in order, ahead of the
+// sending.
+type chunkReader struct {
+	chunks <-chan readChunk
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// readChunk is a chunk as outbound.chunk returns it.
+type readChunk struct {
+	parts         [][]byte
+	hi            []byte
+	files, inline uint64
+	err           error
+}
+
+// syncRange is [lo, hi) of a snapshot (hi nil: to the end), read into q.
+type syncRange struct {
+	lo, hi []byte
+	q      chan readChunk
+}
+
+// readChunks starts reading the chunks of snap from lo on, ahead of the
+// sending: Options.SyncReaders ranges at once. The reading ends after the
+// last chunk or an error, or with stop.
+func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
+	out := make(chan readChunk, 1)
+	r := &chunkReader{chunks: out, done: make(chan struct{})}
+	cuts, err := snap.Splits(lo, syncRangeInodes)
+	if err != nil {
+		out <- readChunk{err: err}
+		return r
+	}
+	ranges := make([]syncRange, 0, len(cuts)+1)
+	for _, c := range cuts {
+		ranges = append(ranges, syncRange{lo: lo, hi: c, q: make(chan readChunk, syncRangeAhead)})
+		lo = c
+	}
+	ranges = append(ranges, syncRange{lo: lo, q: make(chan readChunk, syncRangeAhead)})
+	// Readers start in key order, at most SyncReaders at a time: the
+	// range the sender waits for always has its reader.
+	slots := make(chan struct{}, o.n.opts.SyncReaders)
+	r.wg.Go(func() {
+		for _, rg := range ranges {
+			select {
+			case slots <- struct{}{}:
+			case <-r.done:
+				return
+			}
+			r.wg.Go(func() {
+				defer func() { <-slots }()
+				o.readRange(snap, rg, r.done)
+			})
+		}
+	})
+	r.wg.Go(func() {
+		for _, rg := range ranges {
+			for {
+				var c readChunk
+				var ok bool
+				select {
+				case c, ok = <-rg.q:
+				case <-r.done:
+					return
+				}
+				if !ok {
+					break
+				}
+				select {
+				case out <- c:
+				case <-r.done:
+					return
+				}
+				if c.err != nil {
+					return
+				}
+			}
+		}
+	})
+	return r
+}
+
+// stop ends the reading and waits for it (the snapshot may be closed
+// then).
+func (r *chunkReader) stop() {
+	select {
+	case <-r.done:
+	default:
+		close(r.done)
+	}
+	r.wg.Wait()
+}
+
+// readRange reads the chunks of rg into rg.q, with one iterator, and
+// closes it after the last or an error (or when done closes).
+func (o *outbound) readRange(snap *engine.Snapshot, rg syncRange, done <-chan struct{}) {
+	defer close(rg.q)
+	send := func(c readChunk) bool {
+		select {
+		case rg.q <- c:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	it, err := snap.Iter(rg.lo, rg.hi)
+	if err != nil {
+		send(readChunk{err: err})
+		return
+	}
+	o.syncIters.Add(1)
+	defer it.Close()
+	cur := rangeIter{it: it, ok: it.First()}
+	lo := rg.lo
+	for {
+		var c readChunk
+		c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, &cur, lo, rg.hi)
+		if !send(c) || c.err != nil || c.hi == nil || bytes.Equal(c.hi, rg.hi) {
+			return
+		}
+		lo = c.hi
+	}
+}
+
+// rangeIter is an iterator over a range and whether it stands at a pair
+// not yet taken.
+type rangeIter struct {
+	it kv.Iterator
+	ok bool
+}
+
+// chunk reads the next chunk of a range from lo (where it stands) on: up
+// to ChunkBytes of pairs, or to end, the range's end, when fewer are left.
+// It is encoded (as encodeChunk would) straight from the iterator in two
+// parts; files and inline are the files and inline data bytes it holds
+// (engine.SyncWeight).
+func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
+	it := cur.it
+	var pairs enc
+	pairs.b = make([]byte, 0, o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8)
+	n := 0
+	full := false
+	for ; cur.ok; cur.ok = it.Next() {
+		if len(pairs.b) >= o.n.opts.ChunkBytes || n >= 8192 {
+			hi, full = bytes.Clone(it.Key()), true
+			break
+		}
+		v, err := it.Value()
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+		k := it.Key()
+		f, b := engine.SyncWeight(k, v)
+		files, inline = files+f, inline+b
+		pairs.bytes(k)
+		pairs.bytes(v)
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if !full {
+		hi = end
+	}
+	var head enc
+	head.u(snap.Seq)
+	head.u(snap.Epoch)
+	head.i(snap.Time.UnixNano())
+	head.bytes(lo)
+	head.flag(hi != nil)
+	head.bytes(hi)
+	head.u(uint64(n))
+	return [][]byte{head.b, pairs.b}, hi, files, inline, nil
+}
