@@ -184,8 +184,9 @@ type outbound struct {
 	ackAt time.Time
 	vs    verifyStats
 	// syncIters counts the iterators opened to read initial-sync chunks
-	// (one per range, not per chunk; a test counts them).
-	syncIters atomic.Uint64
+	// (one per range, not per chunk), syncBufs the chunk buffers
+	// allocated (reused once sent); a test counts them.
+	syncIters, syncBufs atomic.Uint64
 
 	verifyMu   sync.Mutex      // one verification pass at a time
 	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
@@ -784,6 +785,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				return nil, nil, err
 			}
 			size := int64(len(parts[0]) + len(parts[1]))
+			rd.release(c) // the stream has taken its bytes
 			inflight = append(inflight, sent{hi: hi, bytes: size})
 			inflightBytes += size
 			o.update(func(st *Status) {

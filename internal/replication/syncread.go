@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -33,6 +34,12 @@ type chunkReader struct {
 	chunks <-chan readChunk
 	done   chan struct{}
 	wg     sync.WaitGroup
+	// bufs keeps the buffers of sent chunks for the chunks read after
+	// them (each is about ChunkBytes; fresh memory is dear here: its page
+	// faults cost more than the copy into it); made counts the buffers
+	// allocated (outbound.syncBufs: a test counts them).
+	bufs chan []byte
+	made *atomic.Uint64
 }
 
 // readChunk is a chunk as outbound.chunk returns it.
@@ -54,7 +61,8 @@ type syncRange struct {
 // last chunk or an error, or with stop.
 func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
 	out := make(chan readChunk, 1)
-	r := &chunkReader{chunks: out, done: make(chan struct{})}
+	readers := o.n.opts.SyncReaders
+	r := &chunkReader{chunks: out, done: make(chan struct{}), bufs: make(chan []byte, readers*(syncRangeAhead+1)+4), made: &o.syncBufs}
 	cuts, err := snap.Splits(lo, syncRangeInodes)
 	if err != nil {
 		out <- readChunk{err: err}
@@ -66,9 +74,11 @@ func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
 		lo = c
 	}
 	ranges = append(ranges, syncRange{lo: lo, q: make(chan readChunk, syncRangeAhead)})
-	// Readers start in key order, at most SyncReaders at a time: the
+	// A range takes a slot from the start of its reading until the
+	// sender has taken its last chunk, so at most SyncReaders ranges are
+	// read or held at once (memory), and readers start in key order: the
 	// range the sender waits for always has its reader.
-	slots := make(chan struct{}, o.n.opts.SyncReaders)
+	slots := make(chan struct{}, readers)
 	r.wg.Go(func() {
 		for _, rg := range ranges {
 			select {
@@ -76,10 +86,7 @@ func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
 			case <-r.done:
 				return
 			}
-			r.wg.Go(func() {
-				defer func() { <-slots }()
-				o.readRange(snap, rg, r.done)
-			})
+			r.wg.Go(func() { o.readRange(snap, rg, r) })
 		}
 	})
 	r.wg.Go(func() {
@@ -104,9 +111,32 @@ func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
 					return
 				}
 			}
+			<-slots
 		}
 	})
 	return r
+}
+
+// buf returns a buffer for a chunk's pairs.
+func (r *chunkReader) buf(size int) []byte {
+	select {
+	case b := <-r.bufs:
+		return b[:0]
+	default:
+		r.made.Add(1)
+		return make([]byte, 0, size)
+	}
+}
+
+// release keeps the buffer of a chunk's pairs (parts[1]) once it is sent.
+func (r *chunkReader) release(c readChunk) {
+	if len(c.parts) < 2 {
+		return
+	}
+	select {
+	case r.bufs <- c.parts[1]:
+	default:
+	}
 }
 
 // stop ends the reading and waits for it (the snapshot may be closed
@@ -121,14 +151,14 @@ func (r *chunkReader) stop() {
 }
 
 // readRange reads the chunks of rg into rg.q, with one iterator, and
-// closes it after the last or an error (or when done closes).
-func (o *outbound) readRange(snap *engine.Snapshot, rg syncRange, done <-chan struct{}) {
+// closes it after the last or an error (or when r stops).
+func (o *outbound) readRange(snap *engine.Snapshot, rg syncRange, r *chunkReader) {
 	defer close(rg.q)
 	send := func(c readChunk) bool {
 		select {
 		case rg.q <- c:
 			return true
-		case <-done:
+		case <-r.done:
 			return false
 		}
 	}
@@ -143,7 +173,7 @@ func (o *outbound) readRange(snap *engine.Snapshot, rg syncRange, done <-chan st
 	lo := rg.lo
 	for {
 		var c readChunk
-		c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, &cur, lo, rg.hi)
+		c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, &cur, lo, rg.hi, r.buf(o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8))
 		if !send(c) || c.err != nil || c.hi == nil || bytes.Equal(c.hi, rg.hi) {
 			return
 		}
@@ -154,19 +184,19 @@ func (o *outbound) readRange(snap *engine.Snapshot, rg syncRange, done <-chan st
 // rangeIter is an iterator over a range and whether it stands at a pair
 // not yet taken.
 type rangeIter struct {
-	it kv.Iterator
-	ok bool
+	it  kv.Iterator
+	ok  bool
+	val []byte // the current value, opened into memory reused for each
 }
 
 // chunk reads the next chunk of a range from lo (where it stands) on: up
 // to ChunkBytes of pairs, or to end, the range's end, when fewer are left.
 // It is encoded (as encodeChunk would) straight from the iterator in two
-// parts; files and inline are the files and inline data bytes it holds
-// (engine.SyncWeight).
-func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
+// parts, the pairs in buf's memory; files and inline are the files and
+// inline data bytes it holds (engine.SyncWeight).
+func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end, buf []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
 	it := cur.it
-	var pairs enc
-	pairs.b = make([]byte, 0, o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8)
+	pairs := enc{b: buf[:0]}
 	n := 0
 	full := false
 	for ; cur.ok; cur.ok = it.Next() {
@@ -174,10 +204,11 @@ func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end []byte) 
 			hi, full = bytes.Clone(it.Key()), true
 			break
 		}
-		v, err := it.Value()
+		v, err := kv.AppendValue(it, cur.val[:0])
 		if err != nil {
 			return nil, nil, 0, 0, err
 		}
+		cur.val = v
 		k := it.Key()
 		f, b := engine.SyncWeight(k, v)
 		files, inline = files+f, inline+b

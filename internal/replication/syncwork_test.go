@@ -113,12 +113,18 @@ func TestInitialSyncReadsRanges(t *testing.T) {
 	o := a.n.outbound["r1"]
 	a.n.mu.Unlock()
 	st, _ := a.n.OutboundStatus("r1")
-	iters := o.syncIters.Load()
+	iters, bufs := o.syncIters.Load(), o.syncBufs.Load()
 	// 4096-byte chunks (newPair): the sync sent hundreds of them.
 	chunks := st.ShippedBytes / 4096
-	t.Logf("%d files: about %d chunks, %d iterators", files, chunks, iters)
+	t.Logf("%d files: about %d chunks, %d iterators, %d chunk buffers", files, chunks, iters, bufs)
 	const ranges = 4
 	if iters == 0 || iters > 2*ranges || chunks < 10*ranges {
 		t.Errorf("the sync opened %d iterators for about %d chunks in %d ranges, want one per range (at most %d with a fresh snapshot or a rewind)", iters, chunks, ranges, 2*ranges)
+	}
+	// Buffers are reused once sent: at most what two readers hold ahead
+	// (twice over for a fresh snapshot or a rewind, whose reader starts
+	// with new buffers).
+	if limit := uint64(2 * (2*(syncRangeAhead+1) + 4)); bufs == 0 || bufs > limit {
+		t.Errorf("the sync allocated %d chunk buffers for about %d chunks, want at most %d (one per chunk: buffers are not reused)", bufs, chunks, limit)
 	}
 }
