@@ -47,5 +47,10 @@ func (it *prefixIter) Key() []byte {
 	return k[len(it.p.prefix):]
 }
 
+// AppendValue appends the value through the wrapped iterator (kv.ValueAppender).
+func (it *prefixIter) AppendValue(dst []byte) ([]byte, error) {
+	return kv.AppendValue(it.Iterator, dst)
+}
+
 func (it *prefixIter) SeekGE(rel []byte) bool { return it.Iterator.SeekGE(it.p.abs(rel)) }
 func (it *prefixIter) SeekLT(rel []byte) bool { return it.Iterator.SeekLT(it.p.abs(rel)) }

@@ -312,3 +312,38 @@ func TestScan(t *testing.T) {
 		t.Fatalf("corrupt value: %v after %d calls", err, n)
 	}
 }
+
+// TestSealedAppendValue is a regression guard that counts allocations: a
+// sealed value appended to a caller's buffer (kv.AppendValue, what an
+// initial sync reads every value with) is opened into that buffer without
+// an allocation, sealed and plain values alike, and reads the same as
+// Value.
+func TestSealedAppendValue(t *testing.T) {
+	s := kv.NewSealed(kv.NewMemory(), sealSome(testAEAD(t)))
+	b := s.NewBatch()
+	b.Set([]byte("k1"), bytes.Repeat([]byte("sealed "), 600))
+	b.Set([]byte("p1"), bytes.Repeat([]byte("plain "), 600))
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	it, err := s.NewIter(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	buf := make([]byte, 0, 8192)
+	for ok := it.First(); ok; ok = it.Next() {
+		want, err := it.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := kv.AppendValue(it, append(buf[:0], "head"...))
+		if err != nil || !bytes.Equal(got, append([]byte("head"), want...)) {
+			t.Fatalf("AppendValue at %q = %.20q…, %v; want head and Value's %.20q…", it.Key(), got, err, want)
+		}
+		if n := testing.AllocsPerRun(20, func() { buf, _ = kv.AppendValue(it, buf[:0]) }); n != 0 {
+			t.Errorf("AppendValue at %q: %v allocations, want 0 (the value is opened into the caller's buffer)", it.Key(), n)
+		}
+	}
+}

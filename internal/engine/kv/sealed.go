@@ -49,20 +49,28 @@ func sealWith(a cipher.AEAD, dst, key, value []byte) []byte {
 	return a.Seal(out, out[1:1+ns], value, key)
 }
 func (s *Sealed) open(key, stored []byte) ([]byte, error) {
-	a := s.keyFor(key)
-	if a == nil {
+	if s.keyFor(key) == nil {
 		return stored, nil
 	}
+	return s.openAppend(nil, key, stored)
+}
+
+// openAppend appends the unsealed value of key to dst.
+func (s *Sealed) openAppend(dst, key, stored []byte) ([]byte, error) {
+	a := s.keyFor(key)
+	if a == nil {
+		return append(dst, stored...), nil
+	}
 	if len(stored) < 1+a.NonceSize()+a.Overhead() || stored[0] != sealedTag {
-		return nil, fmt.Errorf("%w: sealed value of key %x: bad format", ErrCorrupt, key)
+		return dst, fmt.Errorf("%w: sealed value of key %x: bad format", ErrCorrupt, key)
 	}
 	ns := a.NonceSize()
-	v, err := a.Open(nil, stored[1:1+ns], stored[1+ns:], key)
+	v, err := a.Open(dst, stored[1:1+ns], stored[1+ns:], key)
 	if errors.Is(err, ErrKeyUnavailable) {
-		return nil, err
+		return dst, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: sealed value of key %x: %v", ErrCorrupt, key, err)
+		return dst, fmt.Errorf("%w: sealed value of key %x: %v", ErrCorrupt, key, err)
 	}
 	return v, nil
 }
@@ -144,6 +152,15 @@ func (it sealedIter) Value() ([]byte, error) {
 		return nil, err
 	}
 	return it.s.open(it.Iterator.Key(), v)
+}
+
+// AppendValue opens the value into dst (ValueAppender).
+func (it sealedIter) AppendValue(dst []byte) ([]byte, error) {
+	v, err := it.Iterator.Value()
+	if err != nil {
+		return dst, err
+	}
+	return it.s.openAppend(dst, it.Iterator.Key(), v)
 }
 
 type sealedSnapshot struct {
