@@ -328,7 +328,14 @@ func (rep *Replica) putBlock(ctx context.Context, id blocks.ID, data []byte) err
 	if err := fs.e.admit(int64(len(data))); err != nil {
 		return err
 	}
-	if err := d.blockStore().Put(ctx, id, data); err != nil {
+	store := d.blockStore()
+	put := store.Put
+	if cp, ok := store.(blocks.ColdPutter); ok {
+		// Nothing reads a pushed block soon (the replica's reads, a
+		// failover): its pages leave the page cache once it is durable.
+		put = cp.PutCold
+	}
+	if err := put(ctx, id, data); err != nil {
 		return blockWriteErr(err)
 	}
 	return nil

@@ -56,7 +56,10 @@ type Dir struct {
 	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
 }
 
-var _ Store = (*Dir)(nil)
+var (
+	_ Store      = (*Dir)(nil)
+	_ ColdPutter = (*Dir)(nil)
+)
 
 // OpenDir opens (creating if needed) a block directory.
 func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
@@ -196,7 +199,13 @@ func randSuffix() string {
 }
 
 // Put stores data under id (see Store).
-func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
+func (d *Dir) Put(_ context.Context, id ID, data []byte) error { return d.put(id, data, false) }
+
+// PutCold is Put, except that the block file's pages leave the OS page
+// cache once written (see ColdPutter), when the file system can say so.
+func (d *Dir) PutCold(_ context.Context, id ID, data []byte) error { return d.put(id, data, true) }
+
+func (d *Dir) put(id ID, data []byte, cold bool) error {
 	name := d.name(id)
 	if _, err := d.fs.Stat(name); err == nil {
 		// Stored: the Sync before the caller's commit covers its name
@@ -252,7 +261,13 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error {
 		if _, err := f.Write(payload); err != nil {
 			return err
 		}
-		return f.Sync()
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if dc, ok := f.(interface{ DropCache() error }); ok && cold {
+			_ = dc.DropCache() // advice: the data is durable either way
+		}
+		return nil
 	}()
 	if cerr := f.Close(); werr == nil {
 		werr = cerr

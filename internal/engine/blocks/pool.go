@@ -62,6 +62,14 @@ func (p *Pool) Made() uint64 { return p.made.Load() }
 // Free reports how many buffers the pool keeps now.
 func (p *Pool) Free() int { return len(p.free) }
 
+// ColdPutter is a Store that can store a block without keeping its
+// content in the OS page cache (Dir, on a file system that supports the
+// advice): for blocks nothing is expected to read soon, a replica's
+// pushed blocks. PutCold is Put otherwise, with the same durability.
+type ColdPutter interface {
+	PutCold(ctx context.Context, id ID, data []byte) error
+}
+
 // BufGetter is a Store that can read a block into a buffer of the
 // caller's (Dir), for the read path: GetInto is Get, except that it
 // checks what the block's stored form carries (DecodeStored: the AES-GCM

@@ -206,6 +206,17 @@ type osFile struct{ f *os.File }
 // that a reserve of space does not cost writing it.
 func (f osFile) Allocate(size int64) error { return unix.Fallocate(int(f.f.Fd()), 0, 0, size) }
 
+// DropCache asks the kernel to drop the file's pages from its cache; those
+// written back (after Sync) go, the others stay. For data nothing reads
+// soon (a replica's pushed blocks): on the development VM, a page cache
+// that grows into memory the guest has not touched yet made each 1 MiB
+// write(2) cost about twice the CPU of one whose pages are dropped and
+// reused (a loop of 512 × 1 MiB files with fdatasync: 1.9–2.9 against
+// 1.1–1.5 CPU-s per GiB).
+func (f osFile) DropCache() error {
+	return unix.Fadvise(int(f.f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}
+
 func (f osFile) Write(p []byte) (int, error)             { return f.f.Write(p) }
 func (f osFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
 
