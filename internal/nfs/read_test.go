@@ -10,8 +10,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
+	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
@@ -307,5 +309,78 @@ func TestReadaheadOnConnWorker(t *testing.T) {
 	}
 	if handed != 0 {
 		t.Fatalf("%d prefetches handed to the read-ahead's workers, want 0 (run on the connection's worker)", handed)
+	}
+}
+
+// TestReadaheadChunkNotStuckBehindReply: a READ that finds its chunk
+// scheduled by another READ whose reply is not written yet (that
+// connection's worker runs the prefetch only after its writev, which a
+// slow or stuck client holds up to WriteTimeout) reads the chunk itself
+// instead of waiting for that worker; the scheduling READ's worker then
+// skips it. Before, the second READ (another connection of the same
+// file) waited for the first connection's socket.
+func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := blockData()
+	for i := range 4 {
+		data[0] = byte(i)
+		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := parseHandle(r.FH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
+	attr, err := f.fs.GetAttr(f.ctx, h.ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := f.srv.ra
+	// The first READ schedules prefetches; its reply is "being written":
+	// its worker has not run them yet.
+	var after1 []func()
+	_, _, _, h1, err := ra.read(f.ctx, tg, attr, 0, 1<<20, &after1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1.Release()
+	if len(after1) == 0 {
+		t.Fatal("the first READ scheduled no prefetch")
+	}
+	// The next READ, on another connection, takes a scheduled chunk.
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	var after2 []func()
+	got, _, _, h2, err := ra.read(ctx, tg, attr, 1<<20, 1<<20, &after2)
+	if err != nil {
+		t.Fatalf("READ of a chunk scheduled behind another reply: %v (it waited for that reply's worker)", err)
+	}
+	if len(got) != 1<<20 || got[0] != 1 {
+		t.Fatalf("READ at 1 MiB: %d bytes, first %d", len(got), got[0])
+	}
+	h2.Release()
+	// The first reply is written: its worker runs what is left.
+	for _, fn := range after1 {
+		fn()
+	}
+	for _, fn := range after2 {
+		fn()
+	}
+	after2 = nil
+	for i := 2; i < 4; i++ {
+		got, _, _, hi, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after2)
+		if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
+		}
+		hi.Release()
+	}
+	for _, fn := range after2 {
+		fn()
 	}
 }

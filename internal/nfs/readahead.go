@@ -63,9 +63,10 @@ type raChunk struct {
 	attr engine.Attr
 	hold engine.Hold // on data's buffer: the taker's, released with its reply
 	err  error
-	// Guarded by readahead.mu: the read is done (finished) or the chunk
-	// was dropped untaken (dropped), and the reader releases its hold.
-	finished, dropped bool
+	// Guarded by readahead.mu: the read began (started, see claim), is
+	// done (finished) or the chunk was dropped untaken (dropped), and the
+	// reader releases its hold.
+	started, finished, dropped bool
 }
 
 func newReadahead(s *Server) *readahead {
@@ -86,6 +87,9 @@ func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off u
 	k := fileKey{t.fs, t.h.ino}
 	c := ra.take(k, off, count, t.cred)
 	if c != nil {
+		if ra.claim(c) {
+			ra.fill(t, c) // its prefetch has not started
+		}
 		select {
 		case <-c.done:
 		case <-ctx.Done():
@@ -201,18 +205,39 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 		f.chunks = append(f.chunks, c)
 		ra.bytes += int64(count)
 		*after = append(*after, func() {
-			data, eof, attr, h, err := t.fs.ReadHeld(ra.s.ctx, t.cred, t.h.ino, at, count)
-			ra.mu.Lock()
-			c.data, c.eof, c.attr, c.hold, c.err = data, eof, attr, h, err
-			c.finished = true
-			if c.dropped {
-				c.hold.Release()
-				c.hold = engine.Hold{}
+			if ra.claim(c) {
+				ra.fill(t, c)
 			}
-			ra.mu.Unlock()
-			close(c.done)
 		})
 	}
+}
+
+// claim says whether the caller is the one to read chunk c: its
+// scheduling READ's worker once the reply is written, or a READ that
+// takes it before then (which does not wait for that worker: its writev
+// may wait up to WriteTimeout for a slow client).
+func (ra *readahead) claim(c *raChunk) bool {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if c.started {
+		return false
+	}
+	c.started = true
+	return true
+}
+
+// fill reads chunk c (claimed) and marks it done.
+func (ra *readahead) fill(t *target, c *raChunk) {
+	data, eof, attr, h, err := t.fs.ReadHeld(ra.s.ctx, t.cred, t.h.ino, c.off, c.count)
+	ra.mu.Lock()
+	c.data, c.eof, c.attr, c.hold, c.err = data, eof, attr, h, err
+	c.finished = true
+	if c.dropped {
+		c.hold.Release()
+		c.hold = engine.Hold{}
+	}
+	ra.mu.Unlock()
+	close(c.done)
 }
 
 // drop forgets a file's read-ahead (its data changed through us).
