@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -230,5 +231,74 @@ func TestBlockCachePutCopy(t *testing.T) {
 	// The cache holds 8; one more is in flight while the 9th evicts.
 	if len(bufs) > 9 {
 		t.Fatalf("64 cached copies used %d buffers, want at most 9", len(bufs))
+	}
+}
+
+// cacheMemory is the memory the cache's entries keep: a pool buffer's
+// whole capacity for an entry that lies in one.
+func cacheMemory(c *blockCache) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for e := c.ll.Front(); e != nil; e = e.Next() {
+		ce := e.Value.(*cacheEntry)
+		if ce.buf != nil {
+			n += int64(cap(ce.buf.mem))
+		} else {
+			n += int64(cap(ce.data))
+		}
+	}
+	return n
+}
+
+// TestBlockCacheSmallBlocksMemory: the cache's bound is on the memory its
+// entries keep. A block much smaller than a pool buffer (the last block
+// of a file, a file system of 64 KiB blocks) is cached in a buffer of its
+// own size, not in a 1 MiB pool buffer counted as its length: 64 files
+// of 100 KiB read twice kept 128 MiB of buffers for 6.5 MiB counted, and
+// a cache of 80 MiB could keep over a GiB.
+func TestBlockCacheSmallBlocksMemory(t *testing.T) {
+	v := newEnv(t)
+	fs := v.mkfs("a")
+	ctx := t.Context()
+	const n = 64
+	var inos []uint64
+	for i := range n {
+		ino := must(fs.Create(ctx, RootCred, RootIno, fmt.Sprint("f", i), CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+		data := make([]byte, 100<<10)
+		for j := range data {
+			data[j] = byte(i + j*3)
+		}
+		if _, _, err := fs.Write(ctx, RootCred, ino, 0, data); err != nil {
+			t.Fatal(err)
+		}
+		inos = append(inos, ino)
+	}
+	c := v.e.blocks
+	c.reset()
+	for range 2 {
+		for i, ino := range inos {
+			got, _, _, h, err := fs.ReadHeld(ctx, RootCred, ino, 0, 1<<20)
+			if err != nil || len(got) != 100<<10 || got[1] != byte(i+3) {
+				t.Fatalf("file %d: %d bytes, %v", i, len(got), err)
+			}
+			h.Release()
+		}
+	}
+	if c.ll.Len() == 0 {
+		t.Fatal("nothing cached after two reads")
+	}
+	if mem := cacheMemory(c); mem > 2*c.size {
+		t.Fatalf("cache keeps %d bytes of buffers for %d bytes counted (%d entries)", mem, c.size, c.ll.Len())
+	}
+	// A written block of a small block size, cached for a shipper.
+	c.reset()
+	id := blocks.ID{byte(blocks.AlgBLAKE3), 1}
+	c.putCopy(1, id, make([]byte, 64<<10))
+	if b, ok := c.get(1, id); !ok || len(b) != 64<<10 {
+		t.Fatalf("putCopy: %d bytes cached, %v", len(b), ok)
+	}
+	if mem := cacheMemory(c); mem > 2*c.size {
+		t.Fatalf("putCopy of a 64 KiB block keeps %d bytes", mem)
 	}
 }

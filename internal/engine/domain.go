@@ -402,7 +402,7 @@ func (c *blockCache) put(dom uint64, id blocks.ID, data []byte) {
 // block gave back, not into fresh memory (a copy into a new 1 MiB buffer
 // cost more than the block's own write on the development VM).
 func (c *blockCache) putCopy(dom uint64, id blocks.ID, data []byte) {
-	if len(data) > c.pool.Size() {
+	if c.small(data) || len(data) > c.pool.Size() {
 		c.put(dom, id, bytes.Clone(data))
 		return
 	}
@@ -462,6 +462,13 @@ func (c *blockCache) putRead(dom uint64, id blocks.ID, data []byte, buf *blockBu
 		}
 	}
 	c.mu.Unlock()
+	if again && buf != nil && c.small(data) {
+		// Cached in memory of its own size: the caller's hold keeps
+		// the pool buffer until it is released.
+		c.put(dom, id, bytes.Clone(data))
+		buf.refs = 1
+		return Hold{c, buf}
+	}
 	if again {
 		return c.putHeld(dom, id, data, buf)
 	}
@@ -471,6 +478,13 @@ func (c *blockCache) putRead(dom uint64, id blocks.ID, data []byte, buf *blockBu
 	buf.refs = 1
 	return Hold{c, buf}
 }
+
+// small says whether a block of data's length would waste most of a pool
+// buffer: the cache counts an entry by its length, so it keeps such a
+// block (the last block of a file, a file system of small blocks) in
+// memory of its own size, not in a pool buffer, lest its memory exceed
+// its bound many times over.
+func (c *blockCache) small(data []byte) bool { return len(data) < c.pool.Size()/2 }
 
 func (c *blockCache) removeGhostLocked(e *list.Element) {
 	g := e.Value.(*ghost)
