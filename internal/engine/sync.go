@@ -454,9 +454,8 @@ func (s *Snapshot) Splits(lo []byte, perRange uint64) ([][]byte, error) {
 		first = binary.BigEndian.Uint64(lo[1:9])
 	}
 	var cuts [][]byte
-	for ino := first + perRange; ino < next && ino > first; ino += perRange {
-		k := inodePrefix(ino)
-		if bytes.Compare(k, lo) > 0 {
+	for _, ino := range inodeCuts(first, next, perRange, maxSplits) {
+		if k := inodePrefix(ino); bytes.Compare(k, lo) > 0 {
 			cuts = append(cuts, k)
 		}
 	}
@@ -464,6 +463,27 @@ func (s *Snapshot) Splits(lo []byte, perRange uint64) ([][]byte, error) {
 		cuts = append(cuts, k)
 	}
 	return cuts, nil
+}
+
+// maxSplits bounds the ranges of Splits: a file system that created and
+// removed many files has a next inode number far above its live inodes,
+// and ranges of perRange numbers would be mostly empty chunks.
+const maxSplits = 1024
+
+// inodeCuts returns the inode numbers in (first, next) every perRange
+// numbers, at most maxCuts of them (wider ranges then).
+func inodeCuts(first, next, perRange uint64, maxCuts int) []uint64 {
+	if next <= first {
+		return nil
+	}
+	if n := (next - first) / perRange; n > uint64(maxCuts) {
+		perRange = (next-first)/uint64(maxCuts) + 1
+	}
+	var cuts []uint64
+	for ino := first + perRange; ino < next && ino > first; ino += perRange {
+		cuts = append(cuts, ino)
+	}
+	return cuts
 }
 
 // RestartSync starts over an initial sync that has not reached the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -559,5 +560,28 @@ func TestSnapshotSplits(t *testing.T) {
 	}
 	if _, err := snap.Splits(nil, 0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Splits with 0 inodes per range: %v, want ErrInvalid", err)
+	}
+}
+
+// TestInodeCuts: cuts every perRange inode numbers, never more than max
+// (a sparse file system gets wider ranges, not a million empty ones).
+func TestInodeCuts(t *testing.T) {
+	for _, tc := range []struct {
+		first, next, perRange uint64
+		max                   int
+		want                  []uint64
+	}{
+		{0, 12, 4, 10, []uint64{4, 8}},
+		{5, 12, 4, 10, []uint64{9}},
+		{0, 4, 4, 10, nil},
+		{12, 12, 4, 10, nil},
+		{0, 100, 1, 3, []uint64{34, 68}},
+		{0, 1 << 40, 1024, 4, []uint64{1<<38 + 1, 2<<38 + 2, 3<<38 + 3}},
+		{1<<64 - 8, 1<<64 - 1, 4, 10, []uint64{1<<64 - 4}},
+	} {
+		got := inodeCuts(tc.first, tc.next, tc.perRange, tc.max)
+		if len(got) > tc.max || !slices.Equal(got, tc.want) {
+			t.Errorf("inodeCuts(%d, %d, %d, %d) = %v, want %v", tc.first, tc.next, tc.perRange, tc.max, got, tc.want)
+		}
 	}
 }
