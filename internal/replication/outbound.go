@@ -1121,6 +1121,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		o.sent.add(id)
 		if size+len(data) > maxBlocksFrame {
 			if err := flush(); err != nil {
+				r.hold.Release() // taken, and in no frame yet
 				return err
 			}
 		}
