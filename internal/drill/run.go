@@ -445,6 +445,9 @@ func (r *run) finish(ctx context.Context) {
 			d.State = StateSucceeded
 		}
 	})
+	// Whoever sees the drill ended may start the next one of its file
+	// system at once, not only after the publication below.
+	r.s.ended(r.d.FileSystemID, r.d.DrillID)
 	d := r.snapshot()
 	r.event("done", summaryLine(d), d.State == StateFailed)
 	r.persist()

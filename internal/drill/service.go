@@ -406,12 +406,22 @@ func (s *Service) Start(ctx context.Context, in Input) (Drill, error) {
 		defer s.wg.Done()
 		defer s.metrics.running.Dec()
 		r.run(s.ctx)
+		s.ended(rep.FileSystemID, d.DrillID)
 		s.mu.Lock()
-		delete(s.running, rep.FileSystemID)
 		delete(s.checks, d.DrillID)
 		s.mu.Unlock()
 	}()
 	return first, nil
+}
+
+// ended lets the next drill of file system fsID start: drill id is over
+// (a later drill's entry is left alone).
+func (s *Service) ended(fsID, id string) {
+	s.mu.Lock()
+	if s.running[fsID] == id {
+		delete(s.running, fsID)
+	}
+	s.mu.Unlock()
 }
 
 // defaultSubnet is the first subnet of zone (a One Zone replica's), or of
