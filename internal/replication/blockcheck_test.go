@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -21,29 +20,14 @@ import (
 func TestPushedBlocksNotHashed(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
 	before, _ := a.n.OutboundStatus("r1")
 	hashes, puts := b.fs("fs-dst").Stats().KeyedHashes, b.fs("fs-dst").Stats().Blocks.Puts
 	rng := rand.New(rand.NewPCG(16, 8))
 	const files, perFile = 6, 8
-	buf := make([]byte, perFile*engine.MinBlockSize)
-	for i := range files {
-		for j := range buf {
-			buf[j] = byte(rng.Uint32())
-		}
-		c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, buf); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeRandomFiles(t, ctx, src, rng, files, perFile)
 	converged(t, src, b.fs("fs-dst"))
 	after, _ := a.n.OutboundStatus("r1")
 	st := b.fs("fs-dst").Stats()
@@ -76,10 +60,7 @@ func TestPushedBlocksNotHashed(t *testing.T) {
 func TestPushedBlockChecks(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst")) // the replica has its lineage's keys
 	b.n.mu.Lock()

@@ -17,10 +17,7 @@ import (
 func TestCanary(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 11, func() *engine.FS { return src })
 	w.run(ctx, 20)
 	link(t, a, b, "r1", "fs-src", "fs-dst")

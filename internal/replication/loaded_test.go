@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -31,9 +30,7 @@ func TestUnknownReplicationBeforeLoaded(t *testing.T) {
 	b.n.Start()
 	go b.n.Serve(ctx, b.ln)
 
-	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-		t.Fatal(err)
-	}
+	a.mkfs("fs-src")
 	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,7 @@ func TestProgressSurvivesRestart(t *testing.T) {
 		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
 	}
 	startPair(a, b)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	for i := range 3 {
 		e, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("f", i), engine.CreateGuarded, engine.SetAttr{}, 0)
 		if err != nil {

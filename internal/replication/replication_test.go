@@ -233,6 +233,35 @@ func (r *region) close() {
 	r.stop()
 }
 
+// mkfs creates a file system of the smallest block size in r.
+func (r *region) mkfs(name string) *engine.FS {
+	r.t.Helper()
+	fs, err := r.e.CreateFS(context.Background(), name, engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return fs
+}
+
+// writeRandomFiles creates files f00… in fs's root, each of perFile
+// blocks of random data from rng (distinct blocks).
+func writeRandomFiles(t testing.TB, ctx context.Context, fs *engine.FS, rng *rand.Rand, files, perFile int) {
+	t.Helper()
+	buf := make([]byte, perFile*engine.MinBlockSize)
+	for i := range files {
+		for j := range buf {
+			buf[j] = byte(rng.Uint32())
+		}
+		c, err := fs.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%02d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := fs.Write(ctx, engine.RootCred, c.Attr.Ino, 0, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (r *region) fs(name string) *engine.FS {
 	r.t.Helper()
 	fs, err := r.e.FS(name)
@@ -406,10 +435,7 @@ func converged(t testing.TB, src, dst *engine.FS) {
 func TestReplicateInitialSyncThenStream(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 1, func() *engine.FS { return src })
 	w.record(ctx)
 	w.run(ctx, 150) // history before replication: initial sync
@@ -467,10 +493,7 @@ func TestReplicateInitialSyncThenStream(t *testing.T) {
 func TestFailoverFencesSource(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 2, func() *engine.FS { return src })
 	w.run(ctx, 40)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
@@ -511,9 +534,7 @@ func TestFailoverFencesSource(t *testing.T) {
 func TestReplicaCrashAndSourceRestart(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-		t.Fatal(err)
-	}
+	a.mkfs("fs-src")
 	src := func() *engine.FS { return a.fs("fs-src") }
 	w := newWorkload(t, 3, src)
 	w.run(ctx, 200)
@@ -627,9 +648,7 @@ func TestReplicateUnderFaults(t *testing.T) {
 func replicateUnderFaults(t *testing.T, seed uint64) {
 	ctx := context.Background()
 	a, b, px := proxiedPair(t, func(o *Options) { o.StreamIdle = 700 * time.Millisecond })
-	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-		t.Fatal(err)
-	}
+	a.mkfs("fs-src")
 	src := func() *engine.FS { return a.fs("fs-src") }
 	w := newWorkload(t, seed, src)
 	w.record(ctx)
@@ -699,10 +718,7 @@ func TestMetrics(t *testing.T) {
 			o.Registerer = reg
 		}
 	})
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	newWorkload(t, 9, func() *engine.FS { return src }).run(ctx, 30)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
@@ -861,10 +877,7 @@ func TestHardFencing(t *testing.T) {
 	ctx := context.Background()
 	const lease = 300 * time.Millisecond
 	a, b := newPair(t, func(o *Options) { o.Lease = lease })
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
 	// The destination region goes down: the source stops taking writes
@@ -900,10 +913,7 @@ func TestRetentionThenResync(t *testing.T) {
 		o.MaxLagAge = 500 * time.Millisecond
 		o.RetainAge = time.Millisecond
 	})
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 41, func() *engine.FS { return src })
 	w.run(ctx, 100)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
@@ -968,10 +978,7 @@ func TestPausedAndBack(t *testing.T) {
 func TestDamagedAndReplayedTrafficRejected(t *testing.T) {
 	ctx := context.Background()
 	a, b, px := proxiedPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 51, func() *engine.FS { return src })
 	w.record(ctx)
 	w.run(ctx, 50)
@@ -1063,9 +1070,7 @@ func TestOutboundStatusMessage(t *testing.T) {
 func TestDestinationRestoredFromOlderCopy(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-		t.Fatal(err)
-	}
+	a.mkfs("fs-src")
 	src := func() *engine.FS { return a.fs("fs-src") }
 	w := newWorkload(t, 5, src)
 	w.run(ctx, 40)
@@ -1126,9 +1131,7 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 			a, b, px := proxiedPair(t, func(o *Options) { o.ChunkBytes = 512 })
 			px.SetDelay(5 * time.Millisecond)
 			px.SetPieceBytes(4 << 10)
-			if _, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize}); err != nil {
-				t.Fatal(err)
-			}
+			a.mkfs("fs-src")
 			src := func() *engine.FS { return a.fs("fs-src") }
 			w := newWorkload(t, 7, src)
 			w.run(ctx, 150)
@@ -1170,10 +1173,7 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 func TestLastContactCoversAcks(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t, func(o *Options) { o.Lease = time.Second })
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
 	a.n.RemoveOutbound("r1") // the source sends nothing more

@@ -49,10 +49,7 @@ func TestResyncRequestsAreExact(t *testing.T) {
 func TestLocalBlocksAreNotShipped(t *testing.T) {
 	ctx := context.Background()
 	a, _ := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 61, func() *engine.FS { return src })
 	w.run(ctx, 120)
 	st, _ := src.Usage()

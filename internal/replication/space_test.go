@@ -47,10 +47,7 @@ func TestReplicaDiskFull(t *testing.T) {
 	b.stop()
 	b.openEngine()
 	startPair(a, b)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 7, func() *engine.FS { return src })
 	w.record(ctx)
 	w.run(ctx, 60)

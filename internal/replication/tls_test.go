@@ -75,10 +75,7 @@ func TestMutualTLS(t *testing.T) {
 	b := newRegion(t, "us-west-2", func(o *Options) { o.ServerTLS = server("us-west-2") })
 	a.startNode(map[string]Peer{b.name: {URL: "https://" + b.addr, Secret: testSecret, TLS: clientCfg}})
 	b.startNode(map[string]Peer{a.name: {URL: "https://" + a.addr, Secret: testSecret, TLS: clientCfg}})
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	newWorkload(t, 71, func() *engine.FS { return src }).run(ctx, 40)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))

@@ -28,10 +28,7 @@ import (
 func TestVerifyWhileWriting(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 3, func() *engine.FS { return src })
 	w.run(ctx, 400) // several checksum ranges
 	link(t, a, b, "r1", "fs-src", "fs-dst")
@@ -87,10 +84,7 @@ func TestVerifyRepairsCorruptReplica(t *testing.T) {
 	a := newRegion(t, "us-east-1", func(o *Options) { o.VerifyInterval = interval })
 	b := newRegion(t, "us-west-2", func(o *Options) { o.Registerer = reg })
 	startPair(a, b)
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := a.mkfs("fs-src")
 	w := newWorkload(t, 5, func() *engine.FS { return src })
 	w.run(ctx, 300)
 	big, err := src.Create(ctx, engine.RootCred, engine.RootIno, "big", engine.CreateGuarded, engine.SetAttr{}, 0)
