@@ -283,7 +283,17 @@ func pct(v []float64, p float64) float64 {
 	return s[max(i, 0)]
 }
 
-func median(v []float64) float64 { return pct(v, 50) }
+// median is the middle value, or the mean of the two middle values of an
+// even count (pct(v, 50) would take the lower one: with -tput-reps 2 it
+// reported the slower of two runs as the median).
+func median(v []float64) float64 {
+	if len(v) == 0 || len(v)%2 == 1 {
+		return pct(v, 50)
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
 
 // version is what `regionfs version` prints (its first line).
 func version(bin string) string {
