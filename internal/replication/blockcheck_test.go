@@ -83,7 +83,7 @@ func TestPushedBlockChecks(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rx := &receiver{in: in, ctx: ctx, bufs: newFramePool(ctx), channelAuth: tc.channelAuth}
+			rx := &receiver{in: in, ctx: ctx, bufs: newFramePool(ctx, nil), channelAuth: tc.channelAuth}
 			id := testID(byte(40 + i))
 			m := &blocksMsg{ids: []blocks.ID{id}, data: [][]byte{tc.data}}
 			if tc.sums {

@@ -13,7 +13,7 @@ import (
 func TestFramePoolBounded(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	fp := newFramePool(ctx)
+	fp := newFramePool(ctx, nil)
 	var out [][]byte
 	for range framesInFlight {
 		b, err := fp.get(msgBlocks, 1<<20)
