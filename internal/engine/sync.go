@@ -135,7 +135,12 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 			}
 		}
 		if bulk != nil && len(*bulk) > 0 {
-			if err := ing.Ingest(absPairs(fs.id, *bulk)); err != nil {
+			ingest := ing.Ingest
+			if fs.e.sealingKey(absKey(fs.id, nil)) != nil {
+				// Sealed values: random bytes to a compressor.
+				ingest = func(pairs iter.Seq2[[]byte, []byte]) error { return kv.IngestIncompressible(ing, pairs) }
+			}
+			if err := ingest(absPairs(fs.id, *bulk)); err != nil {
 				return fmt.Errorf("engine: ingest into %s: %w: %w", fs.name, ErrIO, err)
 			}
 		}

@@ -47,7 +47,7 @@ func TestInitialSyncIngestsTables(t *testing.T) {
 	if _, err := d.e.CreateReplica(ctx, "dst", "alias/aws/elasticfilesystem"); err != nil {
 		t.Fatal(err)
 	}
-	before := d.st.Metrics()
+	before, uncBefore := d.st.Metrics(), d.st.UncompressedIngests()
 	if err := d.n.AddInbound(InboundSpec{ID: "r", SourceRegion: a.name, DestFS: "dst"}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +70,11 @@ func TestInitialSyncIngestsTables(t *testing.T) {
 	// Chunks are 1 MiB (DefaultChunkBytes); a table holds one or more.
 	if chunks := total/DefaultChunkBytes + 1; ingests == 0 || ingests > chunks+1 {
 		t.Errorf("%d tables ingested for about %d chunks, want between 1 and one per chunk", ingests, chunks)
+	}
+	// The replica is encrypted: its tables hold sealed values, written
+	// without a compression attempt (each one was tried with snappy).
+	if unc := d.st.UncompressedIngests() - uncBefore; unc != ingests {
+		t.Errorf("%d of %d ingested tables of sealed values were written without compression, want all", unc, ingests)
 	}
 	sseq, ssum, err := src.Replica().Checksum(ctx)
 	if err != nil {

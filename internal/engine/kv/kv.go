@@ -151,6 +151,25 @@ type Ingester interface {
 	Ingest(pairs iter.Seq2[[]byte, []byte]) error
 }
 
+// IncompressibleIngester is an Ingester that can be told that the values
+// it takes will not compress (sealed values: AES-GCM output is random to a
+// compressor), so that it stores them without trying: pebblekv tried
+// snappy on every block of a synced table of sealed values and threw each
+// attempt away. IngestIncompressible is Ingest otherwise.
+type IncompressibleIngester interface {
+	IngestIncompressible(pairs iter.Seq2[[]byte, []byte]) error
+}
+
+// IngestIncompressible ingests pairs whose values will not compress into
+// in: without compressing them when in can be told so, with Ingest
+// otherwise.
+func IngestIncompressible(in Ingester, pairs iter.Seq2[[]byte, []byte]) error {
+	if ii, ok := in.(IncompressibleIngester); ok {
+		return ii.IngestIncompressible(pairs)
+	}
+	return in.Ingest(pairs)
+}
+
 // ErrNotSupported is returned by Ingest of a wrapping store whose inner
 // store cannot ingest (CanIngest says beforehand).
 var ErrNotSupported = errors.New("kv: not supported by this store")

@@ -22,8 +22,9 @@ type Sealed struct {
 }
 
 var (
-	_ Store    = (*Sealed)(nil)
-	_ Ingester = (*Sealed)(nil)
+	_ Store                  = (*Sealed)(nil)
+	_ Ingester               = (*Sealed)(nil)
+	_ IncompressibleIngester = (*Sealed)(nil)
 )
 
 // NewSealed wraps inner.
@@ -102,7 +103,22 @@ func (s *Sealed) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
 	if !ok {
 		return ErrNotSupported
 	}
-	return in.Ingest(func(yield func(k, v []byte) bool) {
+	return in.Ingest(s.sealPairs(pairs))
+}
+
+// IngestIncompressible is Ingest of pairs whose values will not compress
+// (IncompressibleIngester): the caller knows that s seals them all.
+func (s *Sealed) IngestIncompressible(pairs iter.Seq2[[]byte, []byte]) error {
+	in, ok := s.inner.(Ingester)
+	if !ok {
+		return ErrNotSupported
+	}
+	return IngestIncompressible(in, s.sealPairs(pairs))
+}
+
+// sealPairs yields pairs with their values sealed.
+func (s *Sealed) sealPairs(pairs iter.Seq2[[]byte, []byte]) iter.Seq2[[]byte, []byte] {
+	return func(yield func(k, v []byte) bool) {
 		// An Ingester copies what it takes: one buffer seals them all.
 		var buf []byte
 		for k, v := range pairs {
@@ -114,7 +130,7 @@ func (s *Sealed) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
 				return
 			}
 		}
-	})
+	}
 }
 
 // Close closes the inner store.

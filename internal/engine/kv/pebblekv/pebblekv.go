@@ -85,6 +85,8 @@ type Store struct {
 	bgErrs  *atomic.Uint64
 	wal     *walStats
 	ingests atomic.Uint64 // tables ingested (also names their files)
+	// uncompressed counts the tables IngestIncompressible wrote.
+	uncompressed atomic.Uint64
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -322,11 +324,30 @@ const ingestPrefix = "regionfs-ingest-"
 // below everything it overlaps (the bottom one when it overlaps nothing),
 // after a flush of the memtable if the memtable holds keys in its range.
 func (s *Store) Ingest(pairs seq.Seq2[[]byte, []byte]) error {
+	return s.ingest(pairs, false)
+}
+
+var _ kv.IncompressibleIngester = (*Store)(nil)
+
+// IngestIncompressible is Ingest of pairs whose values will not compress
+// (kv.IncompressibleIngester): the table's blocks are written without a
+// compression attempt (snappy, by default, tries every block and keeps
+// the plain one when it saves less than 12 %).
+func (s *Store) IngestIncompressible(pairs seq.Seq2[[]byte, []byte]) error {
+	s.uncompressed.Add(1)
+	return s.ingest(pairs, true)
+}
+
+// UncompressedIngests returns how many tables IngestIncompressible was
+// asked for since Open.
+func (s *Store) UncompressedIngests() uint64 { return s.uncompressed.Load() }
+
+func (s *Store) ingest(pairs seq.Seq2[[]byte, []byte], incompressible bool) error {
 	if s.closed.Load() {
 		return kv.ErrClosed
 	}
 	name := s.opts.FS.PathJoin(s.dir, fmt.Sprintf("%s%d.sst", ingestPrefix, s.ingests.Add(1)))
-	err := s.writeTable(name, pairs)
+	err := s.writeTable(name, pairs, incompressible)
 	if err == nil {
 		err = s.db.Ingest(context.Background(), []string{name})
 	}
@@ -340,8 +361,9 @@ func (s *Store) Ingest(pairs seq.Seq2[[]byte, []byte]) error {
 	return nil
 }
 
-// writeTable writes pairs into a new sstable, name, and syncs it.
-func (s *Store) writeTable(name string, pairs seq.Seq2[[]byte, []byte]) error {
+// writeTable writes pairs into a new sstable, name, and syncs it; its
+// blocks uncompressed when the values are incompressible.
+func (s *Store) writeTable(name string, pairs seq.Seq2[[]byte, []byte], incompressible bool) error {
 	f, err := s.opts.FS.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
@@ -351,7 +373,11 @@ func (s *Store) writeTable(name string, pairs seq.Seq2[[]byte, []byte]) error {
 	f = vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: s.opts.BytesPerSync})
 	// Level 0's options (bloom filters, block sizes; Open sets no other
 	// level's): a table for any level.
-	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(0, s.db.TableFormat()))
+	wo := s.opts.MakeWriterOptions(0, s.db.TableFormat())
+	if incompressible {
+		wo.Compression = sstable.NoCompression
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
 	for k, v := range pairs {
 		if err := w.Set(k, v); err != nil {
 			w.Close()

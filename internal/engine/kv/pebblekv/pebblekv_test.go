@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -496,6 +498,64 @@ func testIngest(t *testing.T, overwriteWAL bool) {
 	for _, n := range names {
 		if len(n) >= len(ingestPrefix) && n[:len(ingestPrefix)] == ingestPrefix {
 			t.Fatalf("%s left in the store's directory after Open", n)
+		}
+	}
+}
+
+// TestIngestIncompressible: a table of values its caller says will not
+// compress (sealed ones) is written without compression; a plain Ingest
+// keeps the store's compression. Both read back.
+func TestIngestIncompressible(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{CacheSizeBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	value := func(i int) []byte {
+		v := make([]byte, 4096)
+		r := rand.New(rand.NewPCG(uint64(i), 7))
+		for j := range v {
+			v[j] = byte(r.Uint32())
+		}
+		return v
+	}
+	pairs := func(prefix string) func(yield func(k, v []byte) bool) {
+		return func(yield func(k, v []byte) bool) {
+			for i := range 64 {
+				if !yield(fmt.Appendf(nil, "%s%03d", prefix, i), value(i)) {
+					return
+				}
+			}
+		}
+	}
+	if err := s.Ingest(pairs("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.IngestIncompressible(s, pairs("b")); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.UncompressedIngests(); n != 1 {
+		t.Fatalf("%d uncompressed ingests, want 1", n)
+	}
+	levels, err := s.db.SSTables(pebble.WithProperties())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{} // first key's prefix → compression
+	for _, l := range levels {
+		for _, tb := range l {
+			got[string(tb.Smallest.UserKey[:1])] = tb.Properties.CompressionName
+		}
+	}
+	if got["a"] == "" || got["a"] == sstable.NoCompression.Name || got["b"] != sstable.NoCompression.Name {
+		t.Fatalf("table compressions %v: want a plain ingest compressed as the store is, an incompressible one %q", got, sstable.NoCompression.Name)
+	}
+	for _, p := range []string{"a", "b"} {
+		for i := range 64 {
+			v, err := s.Get(fmt.Appendf(nil, "%s%03d", p, i))
+			if err != nil || !bytes.Equal(v, value(i)) {
+				t.Fatalf("%s%03d: %d bytes, %v", p, i, len(v), err)
+			}
 		}
 	}
 }
