@@ -32,21 +32,36 @@ func procSetAttr(r *request) (proto.Message, error) {
 		r.s.ra.drop(t.fs, t.h.ino)
 	}
 	var after engine.Attr
+	var guard *time.Time
+	if a.Guard != nil {
+		g := a.Guard.Go()
+		guard = &g
+	}
 	done := false
 	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
-		if a.Guard == nil && a.Attr.Size == nil {
+		switch {
+		case a.Guard == nil && a.Attr.Size == nil:
 			// The data and the change in one commit when they can.
 			after, done, err = r.s.wb.settleAttr(r.ctx, t.fs, t.h.ino, t.cred, sattr(&a.Attr))
-		} else {
+		case a.Guard != nil && proto.TimeOf(pre.Ctime) != *a.Guard:
+			// The guard is the ctime the client was shown, buffered
+			// writes included; a mismatch changes nothing (the data
+			// stays buffered).
+			err = engine.ErrNotSync
+		default:
 			err = r.s.wb.settle(r.ctx, t.fs, t.h.ino)
+			if err == nil && guard != nil {
+				// Writing the buffered data gave the file a new ctime;
+				// the guard held before it, and holds now if nothing
+				// else changed the file since.
+				var cur engine.Attr
+				if cur, err = t.fs.GetAttr(r.ctx, t.h.ino); err == nil {
+					guard = &cur.Ctime
+				}
+			}
 		}
 	}
 	if err == nil && !done {
-		var guard *time.Time
-		if a.Guard != nil {
-			g := a.Guard.Go()
-			guard = &g
-		}
 		_, after, err = t.fs.SetAttr(r.ctx, t.cred, t.h.ino, sattr(&a.Attr), guard)
 		if err == nil && a.Attr.Size != nil {
 			r.s.wb.truncated(t.fs, t.h.ino, *a.Attr.Size)

@@ -201,6 +201,48 @@ func TestUnstableThenSetAttr(t *testing.T) {
 	}
 }
 
+// TestUnstableSetAttrGuard: a guarded SETATTR of a file with buffered
+// UNSTABLE data holds when its guard is the ctime GETATTR showed (buffered
+// writes included), and a guard that does not match answers
+// NFS3ERR_NOT_SYNC without changing anything, the data left buffered.
+// Both were wrong: the buffered data was written first, which gave the
+// file a new ctime, so the guard the client had just read never matched,
+// and the refused call had changed the file's times.
+func TestUnstableSetAttrGuard(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	fh := f.create(t, f.root, "f", "")
+	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.c.GetAttr(f.ctx, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := g.Attr.Ctime
+	bad.Nsec = (bad.Nsec + 1) % 1e9
+	_, err = f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &bad)
+	wantStatus(t, err, proto.ErrNotSync)
+	if !f.srv.wb.has(f.fs, g.Attr.FileID) {
+		t.Fatal("a refused SETATTR wrote the buffered data")
+	}
+	g2, _ := f.c.GetAttr(f.ctx, fh)
+	if g2.Attr != g.Attr {
+		t.Fatalf("a refused SETATTR changed the attributes:\n%+v\n%+v", g.Attr, g2.Attr)
+	}
+	ct := g.Attr.Ctime
+	r, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &ct)
+	if err != nil {
+		t.Fatalf("SETATTR guarded by the ctime GETATTR showed: %v", err)
+	}
+	if r.Wcc.After.Mode != 0o600 || r.Wcc.After.Size != 8 {
+		t.Fatalf("after: %+v", r.Wcc.After)
+	}
+	rd, err := f.c.Read(f.ctx, fh, 0, 100)
+	if err != nil || string(rd.Data) != "buffered" {
+		t.Fatalf("read %q %v", rd.Data, err)
+	}
+}
+
 // TestUnstableReadKeepsSharedBlock: the engine's Read returns verified
 // blocks shared by its cache, and by every file holding the same content
 // (blocks are content-addressed). Buffered UNSTABLE data overlaid on a
