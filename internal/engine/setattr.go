@@ -112,7 +112,7 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		changed = true
 	}
 	if changed {
-		n.ctime = tx.now.UnixNano()
+		n.touch(tx.now, false)
 	}
 	return nil
 }

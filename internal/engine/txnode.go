@@ -69,10 +69,14 @@ func (tx *txn) removeEntry(dir uint64, dn *inode, name string, d dentry) {
 	dn.touch(tx.now, true)
 }
 
-// touch sets ctime, and mtime when modified, to now.
+// touch sets ctime, and mtime when modified, to now. A changed inode is
+// no longer the fresh result of an exclusive create: its verifier no
+// longer answers a retransmission of that create (which Linux's nfsd,
+// keeping the verifier in the times, also refuses once they change).
 func (n *inode) touch(now time.Time, modified bool) {
 	ns := now.UnixNano()
 	n.ctime = ns
+	n.flags &^= flagExclVer
 	if modified {
 		n.mtime = ns
 	}

@@ -454,6 +454,42 @@ func TestProcRename(t *testing.T) {
 	wantStatus(t, err, proto.ErrNotDir)
 }
 
+// TestExclusiveCreateVerifierEnds: an exclusive CREATE's verifier answers
+// a retransmission of that create only until the file changes. After the
+// SETATTR a client sends once its exclusive create succeeded (or a WRITE),
+// the same verifier gets NFS3ERR_EXIST, as from Linux's nfsd and
+// nfs-ganesha; regionfs answered OK for as long as the file lived.
+func TestExclusiveCreateVerifierEnds(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	v := [8]byte{8, 7, 6, 5, 4, 3, 2, 1}
+	for _, change := range []struct {
+		name string
+		do   func(fh proto.FH) error
+	}{
+		{"setattr", func(fh proto.FH) error {
+			_, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600)), Mtime: proto.SetTime{How: proto.SetToServerTime}}, nil)
+			return err
+		}},
+		{"write", func(fh proto.FH) error {
+			_, err := f.c.Write(f.ctx, fh, 0, []byte("x"), proto.FileSync)
+			return err
+		}},
+	} {
+		e1, err := f.c.CreateExclusive(f.ctx, f.root, change.name, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e2, err := f.c.CreateExclusive(f.ctx, f.root, change.name, v); err != nil || !bytes.Equal(e1.FH, e2.FH) {
+			t.Fatalf("%s: retransmission before the change: %v", change.name, err)
+		}
+		if err := change.do(e1.FH); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.c.CreateExclusive(f.ctx, f.root, change.name, v)
+		wantStatus(t, err, proto.ErrExist)
+	}
+}
+
 func TestProcLink(t *testing.T) {
 	f := newFixture(t, envOpt{})
 	fh := f.create(t, f.root, "f", "data")
