@@ -17,6 +17,9 @@ var debianPackage = map[string]string{
 	"nfs-cp":  "libnfs-utils",
 	"nfs-cat": "libnfs-utils",
 	"python3": "python3",
+	// nfs-ganesha's VFS back end is the package nfs-ganesha-vfs.
+	"ganesha.nfsd": "nfs-ganesha",
+	"rpcbind":      "rpcbind",
 }
 
 // NeedTool returns the path of the program name. When it is not on PATH
