@@ -160,10 +160,10 @@ func (x *cx) check(step string, err error, detail string, want ...any) bool {
 
 // change runs a call that may change the scenario's directory; when it
 // fails, nothing may have changed.
-func (x *cx) change(step string, call func() (error, string), want ...any) bool {
+func (x *cx) change(step string, call func() (string, error), want ...any) bool {
 	x.t.Helper()
 	before := x.state()
-	err, detail := call()
+	detail, err := call()
 	ok := x.check(step, err, detail, want...)
 	if !ok {
 		if after := x.state(); after != before {
@@ -319,10 +319,10 @@ func (x *cx) create(step string, dir proto.FH, nm string, how proto.CreateMode, 
 		sa.Mode = ptr(uint32(0o644))
 	}
 	var res *proto.CreateRes
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		var err error
 		res, err = x.c.Create(x.ctx, dir, nm, how, sa)
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, want...)
 	return res.FH
 }
@@ -341,10 +341,10 @@ func createText(res *proto.CreateRes, err error) string {
 func (x *cx) mkdir(step string, dir proto.FH, nm string, mode uint32, want ...any) proto.FH {
 	x.t.Helper()
 	var res *proto.CreateRes
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		var err error
 		res, err = x.c.Mkdir(x.ctx, dir, nm, proto.Sattr{Mode: &mode})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, want...)
 	return res.FH
 }
@@ -378,51 +378,51 @@ func (x *cx) getattr(step string, fh proto.FH, want ...any) *proto.Attr {
 
 func (x *cx) setattr(step string, fh proto.FH, sa proto.Sattr, guard *proto.Time, want ...any) {
 	x.t.Helper()
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		res, err := x.c.SetAttr(x.ctx, fh, sa, guard)
 		s := wccText(res.Wcc)
 		if err == nil {
 			s += " " + attrText(res.Wcc.After)
 		}
-		return err, s
+		return s, err
 	}, want...)
 }
 
 func (x *cx) remove(step string, dir proto.FH, nm string, want ...any) {
 	x.t.Helper()
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		res, err := x.c.Remove(x.ctx, dir, nm)
-		return err, wccText(res.Wcc)
+		return wccText(res.Wcc), err
 	}, want...)
 }
 
 func (x *cx) rmdir(step string, dir proto.FH, nm string, want ...any) {
 	x.t.Helper()
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		res, err := x.c.Rmdir(x.ctx, dir, nm)
-		return err, wccText(res.Wcc)
+		return wccText(res.Wcc), err
 	}, want...)
 }
 
 func (x *cx) rename(step string, fromDir proto.FH, from string, toDir proto.FH, to string, want ...any) {
 	x.t.Helper()
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		res, err := x.c.Rename(x.ctx, fromDir, from, toDir, to)
-		return err, "from" + wccText(res.FromWcc) + " to" + wccText(res.ToWcc)
+		return "from" + wccText(res.FromWcc) + " to" + wccText(res.ToWcc), err
 	}, want...)
 }
 
 func (x *cx) link(step string, fh, dir proto.FH, nm string, want ...any) {
 	x.t.Helper()
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		res, err := x.c.Link(x.ctx, fh, dir, nm)
-		return err, postText(res.Attr) + " dir" + wccText(res.DirWcc)
+		return postText(res.Attr) + " dir" + wccText(res.DirWcc), err
 	}, want...)
 }
 
 func (x *cx) write(step string, fh proto.FH, off uint64, data []byte, stable proto.StableHow, want ...any) {
 	x.t.Helper()
-	x.change(step, func() (error, string) {
+	x.change(step, func() (string, error) {
 		res, err := x.c.Write(x.ctx, fh, off, data, stable)
 		s := wccText(res.Wcc)
 		if err == nil {
@@ -431,7 +431,7 @@ func (x *cx) write(step string, fh proto.FH, off uint64, data []byte, stable pro
 				x.off("%s: committed %d below the requested %d", step, res.Committed, stable)
 			}
 		}
-		return err, s
+		return s, err
 	}, want...)
 }
 
@@ -677,9 +677,9 @@ var squashScenario = confScenario{"root-squash", func(x *cx) {
 	x.mkdir("mkdir-as-root", d, "sub", 0o755, proto.OK)
 	x.setattr("chown-as-root", f, proto.Sattr{UID: ptr(uint32(1000))}, nil, proto.ErrPerm, proto.ErrAcces)
 	u := x.s.dial(x.t, 1000, 1000)
-	x.change("create-as-user", func() (error, string) {
+	x.change("create-as-user", func() (string, error) {
 		res, err := u.Create(x.ctx, d, "u", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o600))})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK)
 	uf := x.lookup("lookup-user-file", d, "u", proto.OK)
 	_, err := x.c.Read(x.ctx, uf, 0, 1)
@@ -690,9 +690,9 @@ var squashScenario = confScenario{"root-squash", func(x *cx) {
 	anon := x.s.dialAuth(x.t, x.s.nfsAddr, rpc.OpaqueAuth{Flavor: rpc.AuthNone})
 	_, err = anon.Read(x.ctx, f, 0, 1)
 	x.check("auth-none-reads-squashed-0600", err, "", proto.OK)
-	x.change("auth-none-create", func() (error, string) {
+	x.change("auth-none-create", func() (string, error) {
 		res, err := anon.Create(x.ctx, d, "a", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK)
 }}
 
@@ -829,9 +829,9 @@ func scenarioNames(x *cx) {
 	x.rename("rename-to-dot", d, "f", sub, ".", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir)
 	x.rename("rename-to-dotdot", d, "f", sub, "..", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir)
 	x.link("link-to-dot", f, sub, ".", proto.ErrExist, proto.ErrInval, proto.ErrAcces)
-	x.change("symlink-dotdot", func() (error, string) {
+	x.change("symlink-dotdot", func() (string, error) {
 		res, err := x.c.Symlink(x.ctx, sub, "..", "target", proto.Sattr{})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.ErrExist)
 	x.create("create-in-file", f, "x", proto.Guarded, proto.Sattr{}, proto.ErrNotDir)
 	x.lookup("lookup-in-file", f, "x", proto.ErrNotDir)
@@ -854,9 +854,9 @@ func scenarioCreate(x *cx) {
 	x.create("unchecked-over-dir", d, "d", proto.Unchecked, proto.Sattr{}, proto.ErrExist, proto.ErrIsDir)
 	x.mkdir("mkdir-existing", d, "d", 0o755, proto.ErrExist)
 	x.mkdir("mkdir-over-file", d, "u", 0o755, proto.ErrExist)
-	x.change("symlink-s", func() (error, string) {
+	x.change("symlink-s", func() (string, error) {
 		res, err := x.c.Symlink(x.ctx, d, "s", "u", proto.Sattr{})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK)
 	x.create("unchecked-over-symlink", d, "s", proto.Unchecked, proto.Sattr{}, proto.ErrExist, proto.OK)
 	x.create("guarded-over-symlink", d, "s", proto.Guarded, proto.Sattr{}, proto.ErrExist)
@@ -864,7 +864,7 @@ func scenarioCreate(x *cx) {
 	verf := [proto.CreateVerfSize]byte{1, 2, 3, 4, 5, 6, 7, 8}
 	exclusive := func(step, nm string, v [proto.CreateVerfSize]byte, want ...any) proto.FH {
 		var res *proto.CreateRes
-		x.change(step, func() (error, string) {
+		x.change(step, func() (string, error) {
 			var err error
 			res, err = x.c.CreateExclusive(x.ctx, d, nm, v)
 			s := wccText(res.DirWcc)
@@ -874,7 +874,7 @@ func scenarioCreate(x *cx) {
 					s += fmt.Sprintf(" type%s size%d", typeText(res.Attr.Type), res.Attr.Size)
 				}
 			}
-			return err, s
+			return s, err
 		}, want...)
 		return res.FH
 	}
@@ -944,9 +944,9 @@ func scenarioSetattr(x *cx) {
 	if a := x.getattr("times-set", f, proto.OK); a != nil {
 		x.note("times-set-values", fmt.Sprintf("a%d m%d.%d", a.Atime.Sec, a.Mtime.Sec, a.Mtime.Nsec))
 	}
-	x.change("symlink", func() (error, string) {
+	x.change("symlink", func() (string, error) {
 		res, err := x.c.Symlink(x.ctx, d, "l", "f", proto.Sattr{})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK)
 	l := x.lookup("lookup-symlink", d, "l", proto.OK)
 	if l != nil {
@@ -958,25 +958,25 @@ func scenarioSetattr(x *cx) {
 	x.setattr("chmod-644", f, proto.Sattr{Mode: &m}, nil, proto.OK)
 	other := x.s.dial(x.t, 2000, 2000)
 	m = 0o777
-	x.change("chmod-not-owner", func() (error, string) {
+	x.change("chmod-not-owner", func() (string, error) {
 		res, err := other.SetAttr(x.ctx, f, proto.Sattr{Mode: &m}, nil)
-		return err, wccText(res.Wcc)
+		return wccText(res.Wcc), err
 	}, proto.ErrPerm, proto.ErrAcces)
 	u = 2000
-	x.change("chown-not-root", func() (error, string) {
+	x.change("chown-not-root", func() (string, error) {
 		res, err := other.SetAttr(x.ctx, f, proto.Sattr{UID: &u}, nil)
-		return err, wccText(res.Wcc)
+		return wccText(res.Wcc), err
 	}, proto.ErrPerm, proto.ErrAcces)
 	size = 1
-	x.change("truncate-no-write", func() (error, string) {
+	x.change("truncate-no-write", func() (string, error) {
 		res, err := other.SetAttr(x.ctx, f, proto.Sattr{Size: &size}, nil)
-		return err, wccText(res.Wcc)
+		return wccText(res.Wcc), err
 	}, proto.ErrAcces, proto.ErrPerm)
 	owner := x.s.dial(x.t, 1000, 1000)
 	g := uint32(3000)
-	x.change("chgrp-not-member", func() (error, string) {
+	x.change("chgrp-not-member", func() (string, error) {
 		res, err := owner.SetAttr(x.ctx, f, proto.Sattr{GID: &g}, nil)
-		return err, wccText(res.Wcc)
+		return wccText(res.Wcc), err
 	}, proto.ErrPerm, proto.ErrAcces)
 }
 
@@ -1068,27 +1068,27 @@ func scenarioReadWrite(x *cx) {
 	x.commit("commit-dir", sub, 0, 0, proto.OK, proto.ErrIsDir, proto.ErrInval)
 	x.readlink("readlink-file", f, proto.ErrInval)
 	x.readlink("readlink-dir", sub, proto.ErrInval)
-	x.change("symlink", func() (error, string) {
+	x.change("symlink", func() (string, error) {
 		res, err := x.c.Symlink(x.ctx, d, "l", "some/where", proto.Sattr{})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK)
 	l := x.lookup("lookup-symlink", d, "l", proto.OK)
 	x.readlink("readlink", l, proto.OK)
 	x.read("read-symlink", l, 0, 10, proto.ErrInval)
 	x.write("write-symlink", l, 0, []byte("x"), proto.FileSync, proto.ErrInval)
-	x.change("symlink-empty-target", func() (error, string) {
+	x.change("symlink-empty-target", func() (string, error) {
 		res, err := x.c.Symlink(x.ctx, d, "l0", "", proto.Sattr{})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK, proto.ErrInval, proto.ErrNoEnt)
 	// WRITE whose count says more than the data it carries.
-	x.change("write-count-mismatch", func() (error, string) {
+	x.change("write-count-mismatch", func() (string, error) {
 		res := &proto.WriteRes{}
 		err := x.c.Call(x.ctx, proto.ProgNFS, proto.VersNFS, proto.ProcWrite,
 			&proto.WriteArgs{FH: f, Offset: 0, Count: 100, Stable: proto.FileSync, Data: []byte("abc")}, res)
 		if err == nil && res.Status != proto.OK {
 			err = res.Status
 		}
-		return err, ""
+		return "", err
 	}, proto.ErrInval, garbage)
 }
 
@@ -1227,53 +1227,53 @@ func scenarioAuth(x *cx) {
 	m := uint32(0o755)
 	x.setattr("chmod-755", d, proto.Sattr{Mode: &m}, nil, proto.OK)
 	u := x.s.dial(x.t, 1000, 1000)
-	x.change("create-as-user-in-755", func() (error, string) {
+	x.change("create-as-user-in-755", func() (string, error) {
 		res, err := u.Create(x.ctx, d, "x", proto.Guarded, proto.Sattr{})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.ErrAcces)
 	f := x.create("create-secret", d, "secret", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o600))}, proto.OK)
 	x.write("write-secret", f, 0, []byte("secret"), proto.FileSync, proto.OK)
 	_, err := u.Read(x.ctx, f, 0, 10)
 	x.check("read-0600-as-user", err, "", proto.ErrAcces)
-	x.change("write-0600-as-user", func() (error, string) {
+	x.change("write-0600-as-user", func() (string, error) {
 		_, err := u.Write(x.ctx, f, 0, []byte("x"), proto.FileSync)
-		return err, ""
+		return "", err
 	}, proto.ErrAcces)
-	x.change("remove-as-user-in-755", func() (error, string) {
+	x.change("remove-as-user-in-755", func() (string, error) {
 		_, err := u.Remove(x.ctx, d, "secret")
-		return err, ""
+		return "", err
 	}, proto.ErrAcces)
 	_, err = u.Lookup(x.ctx, d, "secret")
 	x.check("lookup-as-user", err, "", proto.OK)
 	m = 0o1777
 	x.setattr("chmod-1777", d, proto.Sattr{Mode: &m}, nil, proto.OK)
-	x.change("create-as-user-in-1777", func() (error, string) {
+	x.change("create-as-user-in-1777", func() (string, error) {
 		res, err := u.Create(x.ctx, d, "mine", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK)
-	x.change("remove-other-in-sticky", func() (error, string) {
+	x.change("remove-other-in-sticky", func() (string, error) {
 		_, err := u.Remove(x.ctx, d, "secret")
-		return err, ""
+		return "", err
 	}, proto.ErrAcces, proto.ErrPerm)
-	x.change("rename-other-in-sticky", func() (error, string) {
+	x.change("rename-other-in-sticky", func() (string, error) {
 		_, err := u.Rename(x.ctx, d, "secret", d, "stolen")
-		return err, ""
+		return "", err
 	}, proto.ErrAcces, proto.ErrPerm)
 	// A user in a supplementary group with group write.
 	g := uint32(4000)
 	x.setattr("chgrp-4000", f, proto.Sattr{GID: &g, Mode: ptr(uint32(0o660))}, nil, proto.OK)
 	ug := x.s.dial(x.t, 1000, 1000, 4000)
-	x.change("write-as-group-member", func() (error, string) {
+	x.change("write-as-group-member", func() (string, error) {
 		_, err := ug.Write(x.ctx, f, 0, []byte("S"), proto.FileSync)
-		return err, ""
+		return "", err
 	}, proto.OK)
 	// AUTH_NONE: the anonymous identity.
 	anon := x.s.dialAuth(x.t, x.s.nfsAddr, rpc.OpaqueAuth{Flavor: rpc.AuthNone})
 	_, err = anon.GetAttr(x.ctx, d)
 	x.check("getattr-auth-none", err, "", proto.OK, proto.ErrAcces, proto.ErrPerm)
-	x.change("create-auth-none-in-1777", func() (error, string) {
+	x.change("create-auth-none-in-1777", func() (string, error) {
 		res, err := anon.Create(x.ctx, d, "anon", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.OK, proto.ErrAcces, proto.ErrPerm)
 	_, err = anon.Read(x.ctx, f, 0, 1)
 	x.check("read-auth-none-0660", err, "", proto.ErrAcces, proto.ErrPerm)
@@ -1286,9 +1286,9 @@ func scenarioAuth(x *cx) {
 func scenarioMknod(x *cx) {
 	d := x.dir
 	mk := func(step, nm string, typ proto.FileType, major, minor uint32, want ...any) {
-		x.change(step, func() (error, string) {
+		x.change(step, func() (string, error) {
 			res, err := x.c.Mknod(x.ctx, d, nm, typ, proto.Sattr{Mode: ptr(uint32(0o644))}, major, minor)
-			return err, createText(res, err)
+			return createText(res, err), err
 		}, want...)
 	}
 	mk("fifo", "fifo", proto.TypeFIFO, 0, 0, proto.OK)
@@ -1302,9 +1302,9 @@ func scenarioMknod(x *cx) {
 	fifo := x.lookup("lookup-fifo", d, "fifo", proto.OK)
 	x.read("read-fifo", fifo, 0, 1, proto.ErrInval, proto.ErrIO, proto.ErrNXIO, proto.ErrAcces)
 	u := x.s.dial(x.t, 1000, 1000)
-	x.change("chr-as-user", func() (error, string) {
+	x.change("chr-as-user", func() (string, error) {
 		res, err := u.Mknod(x.ctx, d, "chr2", proto.TypeChr, proto.Sattr{}, 1, 3)
-		return err, createText(res, err)
+		return createText(res, err), err
 	}, proto.ErrPerm, proto.ErrAcces)
 }
 
