@@ -34,6 +34,12 @@ type op struct {
 	done     chan struct{}
 	err      error
 	seq      uint64 // journal seq of the record, 0 when none
+	// visible, when not nil, is closed once the operation's group is
+	// committed to the store (readable), before its sync: the committer
+	// runs the next such operation during that sync (applyPipelined).
+	// txErr is the operation's own outcome, set before visible closes.
+	visible chan struct{}
+	txErr   error
 }
 
 // do queues fn to the committer and waits for its durable outcome.
@@ -43,22 +49,59 @@ func (fs *FS) do(ctx context.Context, kind opKind, name string, fn func(tx *txn)
 }
 
 func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
+	if err := fs.enqueue(ctx, o); err != nil {
+		return 0, err
+	}
+	// Once queued the operation runs; wait for its durable outcome even if
+	// ctx ends, so that a reply never claims less than what happened.
+	<-o.done
+	return o.seq, o.err
+}
+
+// doVisible queues o to run in a pipelined group of its kind and returns
+// once that group is committed to the store, before its sync. err is the
+// operation's own outcome (or why it did not run); wait returns once the
+// group is durable, with the error that stopped it from becoming durable
+// (nil when it did, or when the operation did not run). wait must be
+// called either way.
+func (fs *FS) doVisible(ctx context.Context, o *op) (wait func() error, err error) {
+	o.visible = make(chan struct{})
+	if err := fs.enqueue(ctx, o); err != nil {
+		return func() error { return nil }, err
+	}
+	wait = func() error {
+		<-o.done
+		if o.err != nil && o.err != o.txErr {
+			return o.err // the commit failed
+		}
+		return nil
+	}
+	select {
+	case <-o.visible:
+		return wait, o.txErr
+	case <-o.done:
+		return wait, o.err
+	}
+}
+
+// enqueue hands o to the committer.
+func (fs *FS) enqueue(ctx context.Context, o *op) error {
 	o.done = make(chan struct{})
 	fs.closeMu.RLock()
 	if fs.closed {
 		fs.closeMu.RUnlock()
 		fs.dom.doneInflight(o.inflight...)
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	if err := fs.e.Err(); err != nil {
 		fs.closeMu.RUnlock()
 		fs.dom.doneInflight(o.inflight...)
-		return 0, err
+		return err
 	}
 	if err := fs.dom.keyError(); err != nil {
 		fs.closeMu.RUnlock()
 		fs.dom.doneInflight(o.inflight...)
-		return 0, err
+		return err
 	}
 	select {
 	case fs.queue <- o:
@@ -66,13 +109,10 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 	case <-ctx.Done():
 		fs.closeMu.RUnlock()
 		fs.dom.doneInflight(o.inflight...)
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 	fs.closeMu.RUnlock()
-	// Once queued the operation runs; wait for its durable outcome even if
-	// ctx ends, so that a reply never claims less than what happened.
-	<-o.done
-	return o.seq, o.err
+	return nil
 }
 
 // run is the committer loop.
@@ -152,6 +192,27 @@ func (fs *FS) run() {
 					}
 				}
 			}
+		}
+		if o.visible != nil {
+			// A replica's apply: the applies queued now share its
+			// group, which is committed without waiting for the
+			// previous group's sync (see applyPipelined).
+			group := []*op{o}
+		applies:
+			for len(group) < maxGroup {
+				select {
+				case o := <-fs.queue:
+					if o.visible == nil {
+						next = o
+						break applies
+					}
+					group = append(group, o)
+				default:
+					break applies
+				}
+			}
+			fs.applyPipelined(group)
+			continue
 		}
 		if o.kind != opMutate {
 			// Others of its kind queued now share its group.
@@ -335,6 +396,25 @@ func (fs *FS) commitGroup(group []*op) {
 	fs.endGroup(p, false)
 }
 
+// applyPipelined commits a group of a replica's applies (doVisible) like a
+// group of client mutations: readable once committed to the store, synced
+// by the finisher while the committer runs the next group, answered once
+// durable. A replica's reader then sees the records that arrive during a
+// sync as soon as they are applied, instead of one sync later: the state
+// it sees is still the source's at some seq (records apply whole, in
+// order, and were durable at the source), and what the replica reports
+// as applied — acks, LastReplicatedTimestamp, a promotion's recovery
+// point — is published only once durable (onDurable; a promotion drains
+// the pipeline first). Pebble makes a synced batch readable before its
+// sync anyway; this only stops the next batch from waiting for it.
+func (fs *FS) applyPipelined(group []*op) {
+	p := fs.beginGroup(false)
+	for _, o := range group {
+		fs.addOp(p, o)
+	}
+	fs.endGroup(p, true)
+}
+
 // beginGroup starts a group against a new batch; a pipelined group (of
 // client mutations) collects its writes of the file system's keys in its
 // overlay.
@@ -355,6 +435,7 @@ func (fs *FS) addOp(p *pending, o *op) {
 	}
 	tx := fs.newTxn(p.b, p.ov, p.seq+1)
 	o.err = fs.runTxn(tx, o)
+	o.txErr = o.err
 	// Blocks this transaction wrote or needs stay in flight until the
 	// commit.
 	o.inflight = append(o.inflight, tx.put...)
@@ -419,6 +500,11 @@ func (fs *FS) endGroup(p *pending, pipelined bool) {
 		return
 	}
 	fs.piped.Add(1)
+	for _, o := range p.group {
+		if o.visible != nil {
+			close(o.visible)
+		}
+	}
 	fs.pipe <- p
 }
 
@@ -456,6 +542,11 @@ func (fs *FS) finishGroup(p *pending) {
 		fs.stats.commits.Add(1)
 		fs.stats.groupOps.Add(uint64(len(p.group)))
 		fs.e.m.observeCommit(len(p.group), time.Since(p.start))
+	}
+	for _, tx := range p.txs {
+		for _, f := range tx.onDurable {
+			f()
+		}
 	}
 	for _, tx := range p.txs {
 		if tx.rec != nil {
@@ -556,6 +647,9 @@ type txn struct {
 	noJournal bool
 	rec       *Record
 	onCommit  []func()
+	// onDurable runs once the group's commit is durable, before its
+	// callers are answered (in commit order)
+	onDurable []func()
 	// generation state, adopted by the file system on success
 	boot, genCounter uint64
 	// copied: blocks referenced by copied reference counts (clones)

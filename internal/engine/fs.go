@@ -205,6 +205,20 @@ func (tx *txn) putMode(m modeRecord) {
 	tx.fs.meta.invalidate()
 }
 
+// putModeDurable is putMode for a replica's apply: the committer goes on
+// from m at once, and m is published (Applied, Mode) only once tx's
+// commit is durable, so that nothing reports as applied what a crash
+// could still undo.
+func (tx *txn) putModeDurable(m modeRecord) {
+	tx.b.Set(localKey(tx.fs.id, locMode), m.encode())
+	tx.fs.mode = m
+	tx.fs.meta.invalidate()
+	tx.onDurable = append(tx.onDurable, func() {
+		cp := m
+		tx.fs.modePub.Store(&cp)
+	})
+}
+
 // openFS loads a registered file system and starts its committer.
 func (e *Engine) openFS(ctx context.Context, id uint64, rec *fsRecord, d *domain) (*FS, error) {
 	fs := e.newFS(id, rec.Name, d)

@@ -133,15 +133,28 @@ func (rep *Replica) stopApplyAt(seq uint64) { rep.fs.applyLimit.Store(seq) }
 // returns the applied seq with a *MissingBlocksError listing that record's
 // missing blocks (the sender pushes them and retries).
 func (rep *Replica) Apply(ctx context.Context, recs []*Record) (uint64, error) {
-	fs := rep.fs
-	var (
-		applied uint64
-		missing []blocks.ID
-	)
-	if err := fs.e.admit(recordsBytes(recs)); err != nil {
-		return 0, err
+	applied, wait, err := rep.ApplyAsync(ctx, recs)
+	if werr := wait(); werr != nil {
+		return 0, werr
 	}
-	err := fs.do(ctx, opApply, "apply", func(tx *txn) error {
+	return applied, err
+}
+
+// ApplyAsync is Apply that returns once the records are applied and
+// readable, before the commit that holds them is durable: the replica's
+// next records can be applied during that commit's sync instead of after
+// it. wait returns once the commit is durable (its error, as Apply's
+// when the sync fails); it must be called. Applied and Mode report the
+// records only from then on. The returned seq is the point the records
+// reached (readable, maybe not durable yet); a *MissingBlocksError, a gap
+// or an older epoch are returned as by Apply.
+func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uint64, wait func() error, err error) {
+	fs := rep.fs
+	var missing []blocks.ID
+	if err := fs.e.admit(recordsBytes(recs)); err != nil {
+		return 0, func() error { return nil }, err
+	}
+	wait, err = fs.doVisible(ctx, &op{kind: opApply, name: "apply", fn: func(tx *txn) error {
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
 		m := fs.mode
@@ -207,15 +220,15 @@ func (rep *Replica) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 			fs.applyRefEffects(tx.b, r)
 			m.AppliedSeq, m.AppliedEpoch, m.AppliedTime = r.Seq, r.Epoch, r.Time.UnixNano()
 		}
-		tx.putMode(m)
+		tx.putModeDurable(m)
 		applied = m.AppliedSeq
 		tx.advance = applied
 		return nil
-	})
+	}})
 	if err == nil && len(missing) > 0 {
 		err = &MissingBlocksError{IDs: missing}
 	}
-	return applied, err
+	return applied, wait, err
 }
 
 // needBlocks returns which of ids (the blocks a record, sync chunk or

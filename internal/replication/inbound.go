@@ -408,10 +408,20 @@ type receiver struct {
 	putSem chan struct{}
 	putMu  sync.Mutex
 	putErr error // the first failed put ends the stream
+	// Applies whose records are readable and whose commit is not durable
+	// yet (engine.Replica.ApplyAsync): each is waited for in a goroutine
+	// of its own, which says so on durable, so that the replica acks the
+	// new durable point at once; durErr is the first failed commit.
+	durs    sync.WaitGroup
+	durable chan struct{}
+	durMu   sync.Mutex
+	durErr  error
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 	defer rx.puts.Wait() // no put outlives the stream
+	defer rx.durs.Wait() // nor a wait for an apply's commit
+	rx.durable = make(chan struct{}, 1)
 	if ss := rx.in.fs.SyncState(); ss.Active && ss.Resync {
 		if err := rx.startResync(); err != nil {
 			return err
@@ -429,6 +439,17 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 			batch = append(batch, f)
 		case err := <-rerr:
 			return err
+		case <-rx.durable:
+			// An apply's commit is durable: ack the new applied point
+			// (and take a checkpoint waiting for it).
+			if err := rx.durFailed(); err != nil {
+				return err
+			}
+			rx.in.maybeCheckpoint(rx.ctx)
+			if err := rx.ack(); err != nil {
+				return err
+			}
+			continue
 		case <-idle.C:
 			return fmt.Errorf("replication: source silent for %s", rx.in.n.opts.StreamIdle)
 		case <-rx.ctx.Done():
@@ -453,6 +474,9 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 			}
 		}
 		if err := rx.putFailed(); err != nil {
+			return err
+		}
+		if err := rx.durFailed(); err != nil {
 			return err
 		}
 		if err := rx.flushChunks(); err != nil {
@@ -866,6 +890,16 @@ func (rx *receiver) flushRecords() error {
 	if err := rx.settlePuts(); err != nil {
 		return err
 	}
+	if _, cp := rx.in.pendingCheckpoint(); cp > 0 {
+		// A checkpoint needs the replica durable at exactly its seq,
+		// which the applies in flight may have reached: they are
+		// waited for before anything past it is applied.
+		rx.durs.Wait()
+		if err := rx.durFailed(); err != nil {
+			return err
+		}
+		rx.in.maybeCheckpoint(rx.ctx)
+	}
 	_, applied, _ := rx.in.fs.Applied()
 	if recs[len(recs)-1].Seq <= applied {
 		return nil // all applied already (a resend)
@@ -890,10 +924,21 @@ func (rx *receiver) flushRecords() error {
 }
 
 // apply applies contiguous records and takes a verification checkpoint
-// reached by them.
+// reached by them. It returns once they are readable on the replica; their
+// commit's sync goes on meanwhile (ApplyAsync), and the stream acks once it
+// is durable — except on the way to a checkpoint, which needs the replica
+// durable at exactly its seq.
 func (rx *receiver) apply(recs []*engine.Record) error {
+	_, cp := rx.in.pendingCheckpoint()
 	err := rx.withLocalBlocks(func() error {
-		_, err := rx.in.fs.Apply(rx.ctx, recs)
+		_, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
+		if cp > 0 {
+			if werr := wait(); werr != nil {
+				return werr
+			}
+			return err
+		}
+		rx.waitDurable(wait)
 		return err
 	})
 	if err == nil {
@@ -903,6 +948,33 @@ func (rx *receiver) apply(recs []*engine.Record) error {
 		rx.in.maybeCheckpoint(rx.ctx)
 	}
 	return rx.outcome(err)
+}
+
+// waitDurable waits for an apply's commit in the background and wakes the
+// stream's loop once it is durable (or failed).
+func (rx *receiver) waitDurable(wait func() error) {
+	rx.durs.Add(1)
+	go func() {
+		defer rx.durs.Done()
+		if err := wait(); err != nil {
+			rx.durMu.Lock()
+			if rx.durErr == nil {
+				rx.durErr = err
+			}
+			rx.durMu.Unlock()
+		}
+		select {
+		case rx.durable <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// durFailed returns the error of the first apply whose commit failed.
+func (rx *receiver) durFailed() error {
+	rx.durMu.Lock()
+	defer rx.durMu.Unlock()
+	return rx.durErr
 }
 
 // withLocalBlocks runs an apply or ingest; when it lacks blocks that

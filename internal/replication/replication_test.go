@@ -44,7 +44,9 @@ type region struct {
 	peers map[string]Peer
 	mods  []func(*Options)
 	space engine.SpaceGuard // the engine's space guard; nil: none
-	log   *slog.Logger      // debug log, shown if the test fails
+	// wrap, when set, wraps the region's store for its engine.
+	wrap func(kv.Store) kv.Store
+	log  *slog.Logger // debug log, shown if the test fails
 }
 
 // recHooks records what a node tells its control plane.
@@ -141,8 +143,12 @@ func newRegion(t *testing.T, name string, mods ...func(*Options)) *region {
 
 func (r *region) openEngine() {
 	r.t.Helper()
+	var store kv.Store = r.kv
+	if r.wrap != nil {
+		store = r.wrap(store)
+	}
 	e, err := engine.Open(context.Background(), engine.Options{
-		KV: r.kv, Disk: r.disk, Keyring: r.ring, Logger: r.log, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
+		KV: store, Disk: r.disk, Keyring: r.ring, Logger: r.log, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
 		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) },
 	})
 	if err != nil {

@@ -1,0 +1,141 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// syncGate wraps a store so that the syncs of its pipelined commits
+// (kv.CommitAsync) can be held: while held, a commit is applied and
+// readable, and its wait returns only once the gate is opened.
+type syncGate struct {
+	kv.Store
+	mu   sync.Mutex
+	open chan struct{} // nil: syncs pass; else closed when they may
+}
+
+func (g *syncGate) NewBatch() kv.Batch { return gateBatch{g.Store.NewBatch(), g} }
+
+func (g *syncGate) hold() {
+	g.mu.Lock()
+	g.open = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *syncGate) release() {
+	g.mu.Lock()
+	close(g.open)
+	g.open = nil
+	g.mu.Unlock()
+}
+
+type gateBatch struct {
+	kv.Batch
+	g *syncGate
+}
+
+func (b gateBatch) CommitAsync() (func() error, error) {
+	wait, err := kv.CommitAsync(b.Batch)
+	if err != nil {
+		return nil, err
+	}
+	b.g.mu.Lock()
+	open := b.g.open
+	b.g.mu.Unlock()
+	return func() error {
+		if open != nil {
+			<-open
+		}
+		return wait()
+	}, nil
+}
+
+// TestReplicaReadsBeforePreviousSync: records that reach a replica while
+// the commit of the records before them is still syncing are readable as
+// soon as they are applied, not one sync later; and nothing reports them
+// as applied — the replica's applied point, its acks, the source's view
+// of it, LastReplicated — before their commit is durable.
+func TestReplicaReadsBeforePreviousSync(t *testing.T) {
+	ctx := context.Background()
+	a := newRegion(t, "us-east-1")
+	b := newRegion(t, "us-west-2")
+	gate := &syncGate{}
+	b.stop()
+	b.wrap = func(s kv.Store) kv.Store { gate.Store = s; return gate }
+	b.openEngine()
+	startPair(a, b)
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "before", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	dst := b.fs("fs-dst")
+	converged(t, src, dst)
+	testkit.WaitFor(t, "the source to hear the replica's ack of everything", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.State == StateEnabled && st.Applied == src.Replica().DurableSeq()
+	})
+	base := src.Replica().DurableSeq()
+	readable := func(name string) func() bool {
+		return func() bool {
+			_, err := dst.Lookup(ctx, engine.RootCred, engine.RootIno, name)
+			if err != nil && !errors.Is(err, engine.ErrNotFound) && !errors.Is(err, engine.ErrNotReady) {
+				t.Errorf("lookup %s on the replica: %v", name, err)
+			}
+			return err == nil
+		}
+	}
+
+	gate.hold()
+	released := false
+	defer func() {
+		if !released {
+			gate.release()
+		}
+	}()
+	// Two changes, the second made once the first is readable on the
+	// replica (its commit's sync held): the second is applied during that
+	// sync.
+	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "one", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "one readable on the replica", 10*time.Second, readable("one"))
+	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "two", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	top := src.Replica().DurableSeq()
+	testkit.WaitFor(t, "two readable on the replica while the sync of one's commit is held", 10*time.Second, readable("two"))
+	if _, seq, _ := dst.Replica().Applied(); seq != base {
+		t.Fatalf("the replica reports seq %d applied before any commit after %d is durable", seq, base)
+	}
+	if st, _ := a.n.OutboundStatus("r1"); st.Applied != base {
+		t.Fatalf("the source heard seq %d applied before any commit after %d is durable at the replica", st.Applied, base)
+	}
+	if st, _ := b.n.InboundStatus("r1"); st.Applied != base {
+		t.Fatalf("the replica's status says seq %d applied before any commit after %d is durable", st.Applied, base)
+	}
+	if d := dst.Replica().DurableSeq(); d > base {
+		t.Fatalf("the replica's durable mark is %d, past %d, while its syncs are held", d, base)
+	}
+
+	gate.release()
+	released = true
+	testkit.WaitFor(t, "the source to hear both changes applied", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.Applied == top
+	})
+	if _, seq, _ := dst.Replica().Applied(); seq != top {
+		t.Fatalf("the replica reports seq %d applied, want %d", seq, top)
+	}
+	converged(t, src, dst)
+}
