@@ -961,7 +961,10 @@ func subSpan(s []span, x span) []span {
 }
 
 // overlayAttr applies buffered writes to a file's attributes: the size
-// they extend it to and their modification time.
+// they extend it to and their modification time, which is also a change
+// time unless the file changed after them (a LINK, a RENAME or another
+// change that leaves the data buffered gives it a later ctime, which the
+// client must see: it guards SETATTR and tells caches the file changed).
 func (w *writeback) overlayAttr(fs *engine.FS, a *engine.Attr) {
 	if a.Type != engine.TypeRegular {
 		return
@@ -971,7 +974,10 @@ func (w *writeback) overlayAttr(fs *engine.FS, a *engine.Attr) {
 	if d != nil && (len(d.ext) > 0 || len(d.flights) > 0) {
 		a.Size = max(a.Size, d.end)
 		if d.mtime.After(a.Mtime) {
-			a.Mtime, a.Ctime = d.mtime, d.mtime
+			a.Mtime = d.mtime
+		}
+		if d.mtime.After(a.Ctime) {
+			a.Ctime = d.mtime
 		}
 	}
 	w.mu.Unlock()

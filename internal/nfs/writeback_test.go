@@ -653,3 +653,49 @@ func TestWritesOnFullDisk(t *testing.T) {
 		t.Fatalf("first write after the disk was full: committed %v", w.Committed)
 	}
 }
+
+// TestUnstableAttrCtimeAfterLink: a file with buffered UNSTABLE data
+// shows the ctime of a change made after those writes (a LINK changes
+// the file's link count and ctime, and leaves the data buffered), and a
+// SETATTR guarded by the ctime shown before that change answers
+// NFS3ERR_NOT_SYNC and changes nothing. The buffered writes' time hid
+// the engine's later ctime (it replaced the ctime whenever it was after
+// the file's mtime), so the stale guard held.
+func TestUnstableAttrCtimeAfterLink(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	fh := f.create(t, f.root, "f", "")
+	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.c.GetAttr(f.ctx, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Link(f.ctx, fh, f.root, "hard"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.srv.wb.has(f.fs, g.Attr.FileID) {
+		t.Fatal("LINK wrote the buffered data: the test needs it buffered")
+	}
+	g2, err := f.c.GetAttr(f.ctx, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2.Attr.Nlink != 2 || g2.Attr.Ctime == g.Attr.Ctime {
+		t.Fatalf("after LINK: nlink %d, ctime %+v (before %+v): the change is not shown", g2.Attr.Nlink, g2.Attr.Ctime, g.Attr.Ctime)
+	}
+	ct := g.Attr.Ctime
+	_, err = f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &ct)
+	wantStatus(t, err, proto.ErrNotSync)
+	g3, err := f.c.GetAttr(f.ctx, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g3.Attr.Mode&0o777 != 0o644 {
+		t.Fatalf("a refused SETATTR changed the mode to %o", g3.Attr.Mode)
+	}
+	ct = g3.Attr.Ctime
+	if _, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &ct); err != nil {
+		t.Fatalf("SETATTR guarded by the ctime GETATTR showed: %v", err)
+	}
+}
