@@ -32,7 +32,9 @@ func procWrite(r *request) (proto.Message, error) {
 			err = engine.ErrFileTooBig
 		}
 	}
-	data := a.Data[:min(uint64(a.Count), uint64(len(a.Data)))]
+	// More than wtmax (FSINFO) is a short write of wtmax bytes (RFC 1813
+	// 3.3.19); larger records than a little more close the connection.
+	data := a.Data[:min(uint64(a.Count), uint64(len(a.Data)), uint64(r.s.maxIO))]
 	if err == nil {
 		r.s.ra.drop(t.fs, t.h.ino)
 	}

@@ -285,6 +285,24 @@ func TestProcReadWrite(t *testing.T) {
 	}
 }
 
+// TestWriteOverWTMax: a WRITE of more than FSINFO's wtmax (that still fits
+// in a record) is a short write of wtmax bytes (RFC 1813 3.3.19); the
+// whole of it was written.
+func TestWriteOverWTMax(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	fi, err := f.c.FSInfo(f.ctx, f.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh := f.create(t, f.root, "f", "")
+	for _, stable := range []proto.StableHow{proto.FileSync, proto.Unstable} {
+		w, err := f.c.Write(f.ctx, fh, 0, bytes.Repeat([]byte("w"), int(fi.WTMax)+8192), stable)
+		if err != nil || w.Count != fi.WTMax || w.Wcc.After.Size != uint64(fi.WTMax) {
+			t.Fatalf("write of wtmax+8 KiB (stable %d): %+v %v", stable, w, err)
+		}
+	}
+}
+
 func TestProcCreate(t *testing.T) {
 	f := newFixture(t, envOpt{})
 	r, err := f.c.Create(f.ctx, f.root, "g", proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o640))})
