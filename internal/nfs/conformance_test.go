@@ -853,6 +853,28 @@ func scenarioRPC(x *cx) {
 	call("nfs-proc-22", proto.ProgNFS, proto.VersNFS, 22, proto.Void{}, "rpc: PROC_UNAVAIL")
 	call("unknown-program", 200000, 1, 0, proto.Void{}, "rpc: PROG_UNAVAIL")
 	call("mount-v1-null", proto.ProgMount, 1, 0, proto.Void{}, "OK", "rpc: PROG_MISMATCH (versions 3-3)", "rpc: PROG_MISMATCH (versions 1-3)")
+	// AUTH_UNIX credentials beyond RFC 5531's limits.
+	groups := make([]uint32, 17)
+	for i := range groups {
+		groups[i] = uint32(100 + i)
+	}
+	for _, c := range []struct {
+		step string
+		cred rpc.UnixCred
+	}{
+		{"auth-unix-16-groups", rpc.UnixCred{MachineName: "qa9", GIDs: groups[:16]}},
+		{"auth-unix-17-groups", rpc.UnixCred{MachineName: "qa9", GIDs: groups}},
+		{"auth-unix-long-machine-name", rpc.UnixCred{MachineName: name(256)}},
+	} {
+		cl := x.s.dialAuth(x.t, x.s.nfsAddr, c.cred.Auth())
+		_, err := cl.GetAttr(x.ctx, x.dir)
+		x.check(c.step, err, "", proto.OK, "rpc: AUTH_ERROR AUTH_BADCRED")
+	}
+	// A READDIR continuing with a verifier the server never gave.
+	if r, err := x.c.ReadDir(x.ctx, x.s.root, 0, [8]byte{}, 4096); err == nil && len(r.Entries) > 1 && !r.EOF {
+		_, err = x.c.ReadDir(x.ctx, x.s.root, r.Entries[0].Cookie, [8]byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}, 4096)
+		x.check("readdir-foreign-verifier", err, "", proto.OK, proto.ErrBadCookie)
+	}
 	// Arguments that do not decode.
 	raw := func(step string, proc uint32, body []byte, want ...any) {
 		err := x.c.Call(x.ctx, proto.ProgNFS, proto.VersNFS, proc, rawArgs(body), proto.Void{})
