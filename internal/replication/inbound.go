@@ -755,6 +755,9 @@ type framePool struct {
 	// ones allocated for chunk frames (a regression guard's count).
 	chunks chan []byte
 	made   *atomic.Uint64
+	// chunkMax is the largest chunk frame so far (only get, on the
+	// stream's one reader, uses it).
+	chunkMax int
 }
 
 // chunkFramesKept bounds the chunk-frame buffers a stream keeps for
@@ -771,6 +774,7 @@ func newFramePool(ctx context.Context, made *atomic.Uint64) *framePool {
 // a blocks frame it waits until fewer than framesInFlight are out.
 func (fp *framePool) get(typ byte, n int) ([]byte, error) {
 	if typ == msgChunk {
+		fp.chunkMax = max(fp.chunkMax, n)
 		for {
 			select {
 			case b := <-fp.chunks:
@@ -785,7 +789,12 @@ func (fp *framePool) get(typ byte, n int) ([]byte, error) {
 		if fp.made != nil {
 			fp.made.Add(1)
 		}
-		return make([]byte, n), nil
+		// Chunks are not one size: each ends with the pair that takes it
+		// past the source's chunk size. A buffer of exactly n bytes was
+		// too small for about every other frame after it (dropped, and a
+		// new one taken); with a quarter more, or the largest frame yet,
+		// it serves them all.
+		return make([]byte, n, max(n+n/4, fp.chunkMax)), nil
 	}
 	if !isBlocks(typ) {
 		return make([]byte, n), nil
