@@ -979,7 +979,11 @@ func scenarioNames(x *cx) {
 	x.rmdir("rmdir-dot", sub, ".", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrNotEmpty)
 	x.rmdir("rmdir-dotdot", sub, "..", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrNotEmpty)
 	x.rename("rename-from-dot", sub, ".", d, "x", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir)
+	x.rename("rename-from-dotdot", sub, "..", d, "y", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir, proto.ErrNotEmpty)
+	x.remove("remove-dotdot", sub, "..", proto.ErrAcces, proto.ErrIsDir, proto.ErrInval, proto.ErrPerm, proto.ErrExist, proto.ErrNotEmpty)
+	x.rename("rename-sub-to-own-dotdot", d, "sub", sub, "..", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir, proto.ErrNotEmpty)
 	f := x.create("create-f", d, "f", proto.Guarded, proto.Sattr{}, proto.OK)
+	x.link("link-to-dotdot", f, sub, "..", proto.ErrExist, proto.ErrInval, proto.ErrAcces)
 	x.rename("rename-to-dot", d, "f", sub, ".", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir)
 	x.rename("rename-to-dotdot", d, "f", sub, "..", proto.ErrInval, proto.ErrAcces, proto.ErrExist, proto.ErrIsDir)
 	x.link("link-to-dot", f, sub, ".", proto.ErrExist, proto.ErrInval, proto.ErrAcces)
@@ -1578,16 +1582,18 @@ func TestConformance(t *testing.T) {
 var confAccepted = map[string]string{
 	// Names. RFC 1813 leaves invalid names to the server; regionfs
 	// answers ACCES for "", "/" and NUL as Linux's VFS lookup does.
-	"names/lookup-empty":            "empty name: ACCES like Linux's VFS; ganesha NOENT",
-	"names/create-empty":            "empty name: ACCES like Linux's VFS; ganesha INVAL",
-	"names/create-slash":            "name with '/': ACCES like Linux's VFS; ganesha NOENT",
-	"names/lookup-slash":            "name with '/': ACCES like Linux's VFS; ganesha NOTDIR",
-	"names/create-nul":              "ganesha cuts the name at the NUL and creates \"a\": a ganesha defect",
-	"names/create-dot":              "\".\" exists: EXIST is CREATE's status for that; ISDIR is not among CREATE's errors",
-	"names/create-dotdot-unchecked": "\"..\" exists and is not a regular file: EXIST (as for any directory under UNCHECKED); ganesha ISDIR",
-	"names/remove-dot":              "REMOVE \".\": INVAL as POSIX unlinkat/rmdir of \".\"; ganesha ISDIR (Linux's nfsd ACCES)",
-	"names/rename-to-dot":           "a file onto an existing directory: EXIST is RENAME's status for incompatible types (RFC 1813 3.3.14); ganesha INVAL",
-	"names/rename-to-dotdot":        "as rename-to-dot",
+	"names/lookup-empty":             "empty name: ACCES like Linux's VFS; ganesha NOENT",
+	"names/create-empty":             "empty name: ACCES like Linux's VFS; ganesha INVAL",
+	"names/create-slash":             "name with '/': ACCES like Linux's VFS; ganesha NOENT",
+	"names/lookup-slash":             "name with '/': ACCES like Linux's VFS; ganesha NOTDIR",
+	"names/create-nul":               "ganesha cuts the name at the NUL and creates \"a\": a ganesha defect",
+	"names/create-dot":               "\".\" exists: EXIST is CREATE's status for that; ISDIR is not among CREATE's errors",
+	"names/create-dotdot-unchecked":  "\"..\" exists and is not a regular file: EXIST (as for any directory under UNCHECKED); ganesha ISDIR",
+	"names/remove-dot":               "REMOVE \".\": INVAL as POSIX unlinkat/rmdir of \".\"; ganesha ISDIR (Linux's nfsd ACCES)",
+	"names/rename-to-dot":            "a file onto an existing directory: EXIST is RENAME's status for incompatible types (RFC 1813 3.3.14); ganesha INVAL",
+	"names/remove-dotdot":            "as remove-dot",
+	"names/rename-sub-to-own-dotdot": "\"..\" exists and is not empty: EXIST (RFC 1813 3.3.14); ganesha INVAL",
+	"names/rename-to-dotdot":         "as rename-to-dot",
 	// CREATE.
 	"create/unchecked-over-symlink": "UNCHECKED over a non-regular file: EXIST; BADTYPE (ganesha) is not among CREATE's errors",
 	// SETATTR.
