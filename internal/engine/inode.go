@@ -57,7 +57,9 @@ const RootIno = 1
 // Limits.
 const (
 	MaxNameLen    = 255
-	MaxSymlinkLen = 4096
+	// MaxSymlinkLen is PATH_MAX less its NUL: Linux refuses longer
+	// targets (ENAMETOOLONG), and its NFS client cannot read them back.
+	MaxSymlinkLen = 4095
 	MaxLinks      = 65000
 	// MaxFileSize keeps block indexes and offsets far from overflow.
 	MaxFileSize = 1 << 50

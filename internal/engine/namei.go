@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -134,6 +135,9 @@ func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target s
 		switch {
 		case target == "":
 			return fmt.Errorf("empty symlink target: %w", ErrInvalid)
+		case strings.IndexByte(target, 0) >= 0:
+			// No path has a NUL: readlink(2) would cut it there.
+			return fmt.Errorf("symlink target with a NUL: %w", ErrInvalid)
 		case len(target) > MaxSymlinkLen:
 			return ErrNameTooLong
 		}

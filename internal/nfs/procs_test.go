@@ -202,6 +202,35 @@ func TestProcReadlinkSymlink(t *testing.T) {
 	wantStatus(t, err, proto.ErrInval)
 }
 
+// TestSymlinkTargetLimits: a SYMLINK target with a NUL is INVAL and one
+// of 4096 bytes or more NAMETOOLONG, as from Linux's nfsd (PATH_MAX
+// counts the NUL); regionfs stored both, and Linux clients cannot read
+// such links back. 4095 bytes is the longest.
+func TestSymlinkTargetLimits(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	for _, c := range []struct {
+		name, target string
+		want         proto.Status
+	}{
+		{"nul", "a\x00b", proto.ErrInval},
+		{"4096", strings.Repeat("t", 4096), proto.ErrNameTooLong},
+		{"4095", strings.Repeat("t", 4095), proto.OK},
+	} {
+		r, err := f.c.Symlink(f.ctx, f.root, c.name, c.target, proto.Sattr{})
+		wantStatus(t, err, c.want)
+		if c.want != proto.OK {
+			if _, err := f.c.Lookup(f.ctx, f.root, c.name); !errors.Is(err, proto.ErrNoEnt) {
+				t.Fatalf("%s: refused symlink exists: %v", c.name, err)
+			}
+			continue
+		}
+		rl, err := f.c.Readlink(f.ctx, r.FH)
+		if err != nil || rl.Target != c.target {
+			t.Fatalf("%s: readlink %d bytes %v", c.name, len(rl.Target), err)
+		}
+	}
+}
+
 // TestProcCommitWcc: COMMIT's post-operation attributes are the file's,
 // whether it had buffered data to write (UNSTABLE) or none (FILE_SYNC
 // data; COMMIT then reuses the attributes it read first).
