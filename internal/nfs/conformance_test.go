@@ -1256,6 +1256,24 @@ func scenarioReadWrite(x *cx) {
 		res, err := x.c.Symlink(x.ctx, d, "l0", "", proto.Sattr{})
 		return createText(res, err), err
 	}, proto.OK, proto.ErrInval, proto.ErrNoEnt)
+	symlink := func(step, nm, target string, want ...any) {
+		x.change(step, func() (string, error) {
+			res, err := x.c.Symlink(x.ctx, d, nm, target, proto.Sattr{})
+			return createText(res, err), err
+		}, want...)
+	}
+	symlink("symlink-target-4095", "l4095", strings.Repeat("t/", 2047)+"t", proto.OK)
+	if l := x.lookup("lookup-l4095", d, "l4095", proto.OK); l != nil {
+		res, err := x.c.Readlink(x.ctx, l)
+		n := 0
+		if err == nil {
+			n = len(res.Target)
+		}
+		x.check("readlink-4095", err, fmt.Sprintf("len%d", n), proto.OK)
+	}
+	symlink("symlink-target-4096", "l4096", strings.Repeat("t/", 2048), proto.ErrNameTooLong)
+	symlink("symlink-target-5000", "l5000", strings.Repeat("t", 5000), proto.ErrNameTooLong, proto.ErrInval)
+	symlink("symlink-target-nul", "lnul", "a\x00b", proto.ErrInval, proto.ErrAcces, garbage)
 	// WRITE whose count says more than the data it carries.
 	x.change("write-count-mismatch", func() (string, error) {
 		res := &proto.WriteRes{}
@@ -1619,6 +1637,7 @@ var confAccepted = map[string]string{
 	"readwrite/read-max-offset":     "as read-huge-offset",
 	"readwrite/read-count-0-at-eof": "a read of 0 bytes at the end of the file ends at the end: eof true, as Linux's nfsd",
 	"readwrite/write-max-offset":    "offset+count beyond the maximum file size: FBIG (RFC 1813 3.3.7); ganesha INVAL",
+	"readwrite/symlink-target-nul":  "a target with a NUL: INVAL, as Linux's nfsd; ganesha cuts it at the NUL (a ganesha defect)",
 	"readwrite/commit-overflow":     "a range past the end commits everything: OK; INVAL (ganesha) is not among COMMIT's errors",
 	// Handles.
 	"handles/flipped-handle": "regionfs's handles carry a MAC: a modified handle is BADHANDLE; ganesha accepts it",
