@@ -1583,7 +1583,11 @@ func runScenario(t *testing.T, s *confServer, sc confScenario, strict bool) []co
 // confRegionfs serves a memory engine's file system for the scenarios:
 // its directory conf as the export /conf, and sq as /sq with root squash.
 func confRegionfs(t *testing.T) (plain, squashed *confServer) {
-	v := newEnv(t, envOpt{exports: func(fs *engine.FS) []Export {
+	// UNSTABLE data stays buffered until COMMIT (scenarioUnstable): the
+	// flusher writing it after FlushDelay (a second by default, which a
+	// loaded machine can take between two calls) gives the file a new
+	// ctime between a GETATTR and the SETATTR it guards.
+	v := newEnv(t, envOpt{opts: Options{FlushDelay: time.Hour}, exports: func(fs *engine.FS) []Export {
 		for _, d := range []string{"conf", "sq"} {
 			if _, err := fs.Mkdir(t.Context(), engine.Cred{}, engine.RootIno, d, engine.SetAttr{Mode: ptr(uint32(0o777))}); err != nil {
 				t.Fatal(err)

@@ -209,7 +209,10 @@ func TestUnstableThenSetAttr(t *testing.T) {
 // file a new ctime, so the guard the client had just read never matched,
 // and the refused call had changed the file's times.
 func TestUnstableSetAttrGuard(t *testing.T) {
-	f := newFixture(t, envOpt{})
+	// The data stays buffered for the test's length (the flusher would
+	// write it after FlushDelay, a second by default, which a loaded
+	// machine can take between two calls).
+	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
 	fh := f.create(t, f.root, "f", "")
 	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
 		t.Fatal(err)
@@ -662,7 +665,10 @@ func TestWritesOnFullDisk(t *testing.T) {
 // the engine's later ctime (it replaced the ctime whenever it was after
 // the file's mtime), so the stale guard held.
 func TestUnstableAttrCtimeAfterLink(t *testing.T) {
-	f := newFixture(t, envOpt{})
+	// The data stays buffered for the test's length (the flusher would
+	// write it after FlushDelay, a second by default, which a loaded
+	// machine can take between two calls).
+	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
 	fh := f.create(t, f.root, "f", "")
 	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
 		t.Fatal(err)
