@@ -1033,6 +1033,28 @@ func scenarioCreate(x *cx) {
 	x.create("unchecked-over-symlink", d, "s", proto.Unchecked, proto.Sattr{}, proto.ErrExist, proto.OK)
 	x.create("guarded-over-symlink", d, "s", proto.Guarded, proto.Sattr{}, proto.ErrExist)
 
+	// Attributes given at creation.
+	five := uint64(5)
+	x.create("guarded-with-size", d, "sized", proto.Guarded, proto.Sattr{Size: &five}, proto.OK)
+	x.create("guarded-with-owner-times", d, "owned", proto.Guarded, proto.Sattr{UID: ptr(uint32(1234)), GID: ptr(uint32(5678)),
+		Atime: proto.SetTime{How: proto.SetToClientTime, Time: proto.Time{Sec: 1000}}, Mtime: proto.SetTime{How: proto.SetToClientTime, Time: proto.Time{Sec: 2000}}}, proto.OK)
+	if fh := x.lookup("lookup-owned", d, "owned", proto.OK); fh != nil {
+		a, _ := x.c.GetAttr(x.ctx, fh)
+		x.note("owned-times", fmt.Sprintf("a%d m%d", a.Attr.Atime.Sec, a.Attr.Mtime.Sec))
+	}
+	x.change("mkdir-with-owner", func() (string, error) {
+		res, err := x.c.Mkdir(x.ctx, d, "ownd", proto.Sattr{Mode: ptr(uint32(0o2750)), UID: ptr(uint32(1234)), GID: ptr(uint32(5678))})
+		return createText(res, err), err
+	}, proto.OK)
+	x.change("mknod-with-owner", func() (string, error) {
+		res, err := x.c.Mknod(x.ctx, d, "ownp", proto.TypeFIFO, proto.Sattr{Mode: ptr(uint32(0o600)), UID: ptr(uint32(1234))}, 0, 0)
+		return createText(res, err), err
+	}, proto.OK)
+	x.change("symlink-with-owner", func() (string, error) {
+		res, err := x.c.Symlink(x.ctx, d, "ownl", "t", proto.Sattr{Mode: ptr(uint32(0o600)), UID: ptr(uint32(1234))})
+		return createText(res, err), err
+	}, proto.OK)
+
 	verf := [proto.CreateVerfSize]byte{1, 2, 3, 4, 5, 6, 7, 8}
 	exclusive := func(step, nm string, v [proto.CreateVerfSize]byte, want ...any) proto.FH {
 		var res *proto.CreateRes
@@ -1647,6 +1669,8 @@ var confAccepted = map[string]string{
 	"names/rename-sub-to-own-dotdot": "\"..\" exists and is not empty: EXIST (RFC 1813 3.3.14); ganesha INVAL",
 	"names/rename-to-dotdot":         "as rename-to-dot",
 	// CREATE.
+	"create/mkdir-with-owner":       "MKDIR gives the directory the mode asked for (sattr3), setgid included; ganesha's mkdir(2) drops setgid, as Linux does for a mode given to mkdir",
+	"create/shape":                  "as mkdir-with-owner",
 	"create/unchecked-over-symlink": "UNCHECKED over a non-regular file: EXIST; BADTYPE (ganesha) is not among CREATE's errors",
 	// SETATTR.
 	"setattr/size-maxfilesize":      "FSINFO's maxfilesize is a size a file may have; ganesha says 2^63-1 though its ext4 refuses 16 TiB (a ganesha defect)",
