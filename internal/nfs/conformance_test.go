@@ -1046,6 +1046,9 @@ func scenarioCreate(x *cx) {
 		res, err := x.c.Mkdir(x.ctx, d, "ownd", proto.Sattr{Mode: ptr(uint32(0o2750)), UID: ptr(uint32(1234)), GID: ptr(uint32(5678))})
 		return createText(res, err), err
 	}, proto.OK)
+	if fh := x.lookup("lookup-ownd", d, "ownd", proto.OK); fh != nil {
+		x.setattr("chmod-ownd", fh, proto.Sattr{Mode: ptr(uint32(0o750))}, nil, proto.OK) // the same on both from here
+	}
 	x.change("mknod-with-owner", func() (string, error) {
 		res, err := x.c.Mknod(x.ctx, d, "ownp", proto.TypeFIFO, proto.Sattr{Mode: ptr(uint32(0o600)), UID: ptr(uint32(1234))}, 0, 0)
 		return createText(res, err), err
@@ -1670,7 +1673,6 @@ var confAccepted = map[string]string{
 	"names/rename-to-dotdot":         "as rename-to-dot",
 	// CREATE.
 	"create/mkdir-with-owner":       "MKDIR gives the directory the mode asked for (sattr3), setgid included; ganesha's mkdir(2) drops setgid, as Linux does for a mode given to mkdir",
-	"create/shape":                  "as mkdir-with-owner",
 	"create/unchecked-over-symlink": "UNCHECKED over a non-regular file: EXIST; BADTYPE (ganesha) is not among CREATE's errors",
 	// SETATTR.
 	"setattr/size-maxfilesize":      "FSINFO's maxfilesize is a size a file may have; ganesha says 2^63-1 though its ext4 refuses 16 TiB (a ganesha defect)",
