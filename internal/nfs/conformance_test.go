@@ -1673,6 +1673,7 @@ var confAccepted = map[string]string{
 	"names/rename-to-dotdot":         "as rename-to-dot",
 	// CREATE.
 	"create/mkdir-with-owner":       "MKDIR gives the directory the mode asked for (sattr3), setgid included; ganesha's mkdir(2) drops setgid, as Linux does for a mode given to mkdir",
+	"create/lookup-ownd":            "as mkdir-with-owner",
 	"create/unchecked-over-symlink": "UNCHECKED over a non-regular file: EXIST; BADTYPE (ganesha) is not among CREATE's errors",
 	// SETATTR.
 	"setattr/size-maxfilesize":      "FSINFO's maxfilesize is a size a file may have; ganesha says 2^63-1 though its ext4 refuses 16 TiB (a ganesha defect)",
