@@ -56,7 +56,7 @@ const RootIno = 1
 
 // Limits.
 const (
-	MaxNameLen    = 255
+	MaxNameLen = 255
 	// MaxSymlinkLen is PATH_MAX less its NUL: Linux refuses longer
 	// targets (ENAMETOOLONG), and its NFS client cannot read them back.
 	MaxSymlinkLen = 4095
