@@ -36,17 +36,72 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, sa SetAttr, gu
 	}
 }
 
-// setattr applies sa to n with POSIX permission rules.
+// MaySetAttr is nil when cred may change the attributes of ino as sa
+// asks: SetAttr's checks, without the change. A server that writes a
+// file's buffered data before changing its attributes refuses a change
+// with it first, so that a refused change changes nothing.
+func (fs *FS) MaySetAttr(_ context.Context, cred Cred, ino uint64, sa SetAttr) error {
+	if err := fs.ready(); err != nil {
+		return err
+	}
+	v := fs.readView()
+	defer v.close()
+	n, err := fs.viewInode(v, ino)
+	if err != nil {
+		return err
+	}
+	return cred.maySetAttr(n, sa)
+}
+
+// maySetAttr is nil when cred may make every change sa asks of n, with
+// POSIX permission rules (the first that fails, in the order setattr
+// makes the changes: mode, owner, size, times).
+func (c Cred) maySetAttr(n *inode, sa SetAttr) error {
+	if sa.Mode != nil {
+		if *sa.Mode&^modeAllBits != 0 {
+			return ErrInvalid
+		}
+		if !c.owns(n) {
+			return ErrNotPermitted
+		}
+	}
+	if !c.isRoot() && (sa.UID != nil || sa.GID != nil) {
+		// Only root gives a file away; the owner may change its group to
+		// one of its own groups.
+		if sa.UID != nil && *sa.UID != n.uid {
+			return ErrNotPermitted
+		}
+		if sa.GID != nil && *sa.GID != n.gid && (c.UID != n.uid || !c.inGroup(*sa.GID)) {
+			return ErrNotPermitted
+		}
+	}
+	if sa.Size != nil {
+		if err := c.mayWriteData(n); err != nil {
+			return err
+		}
+	}
+	for _, t := range []*TimeSet{sa.Atime, sa.Mtime} {
+		switch {
+		case t == nil:
+		case t.ServerTime:
+			if !c.owns(n) && !c.may(n, AccessWrite) {
+				return ErrPermission
+			}
+		case !c.owns(n):
+			return ErrNotPermitted
+		}
+	}
+	return nil
+}
+
+// setattr applies sa to n with POSIX permission rules (maySetAttr).
 func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
+	if err := cred.maySetAttr(n, sa); err != nil {
+		return err
+	}
 	changed := false
 	if sa.Mode != nil {
 		m := *sa.Mode
-		if m&^modeAllBits != 0 {
-			return ErrInvalid
-		}
-		if !cred.owns(n) {
-			return ErrNotPermitted
-		}
 		if !cred.isRoot() && n.typ != TypeDir && m&ModeSetGID != 0 && !cred.inGroup(n.gid) {
 			m &^= ModeSetGID
 		}
@@ -61,16 +116,6 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		if sa.GID != nil {
 			gid = *sa.GID
 		}
-		if !cred.isRoot() {
-			// Only root gives a file away; the owner may change its group
-			// to one of its own groups.
-			if uid != n.uid {
-				return ErrNotPermitted
-			}
-			if gid != n.gid && (cred.UID != n.uid || !cred.inGroup(gid)) {
-				return ErrNotPermitted
-			}
-		}
 		if (uid != n.uid || gid != n.gid) && n.typ != TypeDir {
 			// Like Linux, a change of owner clears setuid, and setgid when
 			// the group can execute.
@@ -83,9 +128,6 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		changed = true
 	}
 	if sa.Size != nil {
-		if err := cred.mayWriteData(n); err != nil {
-			return err
-		}
 		if err := tx.truncate(ino, n, *sa.Size); err != nil {
 			return err
 		}
@@ -95,18 +137,12 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		set *TimeSet
 		dst *int64
 	}{{sa.Atime, &n.atime}, {sa.Mtime, &n.mtime}} {
-		if t.set == nil {
+		switch {
+		case t.set == nil:
 			continue
-		}
-		if t.set.ServerTime {
-			if !cred.owns(n) && !cred.may(n, AccessWrite) {
-				return ErrPermission
-			}
+		case t.set.ServerTime:
 			*t.dst = tx.now.UnixNano()
-		} else {
-			if !cred.owns(n) {
-				return ErrNotPermitted
-			}
+		default:
 			*t.dst = t.set.Time.UnixNano()
 		}
 		changed = true
