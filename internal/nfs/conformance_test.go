@@ -713,6 +713,21 @@ func scenarioUnstable(x *cx) {
 		x.setattr("guard-current-ctime", f, proto.Sattr{Mode: &m}, &ct, proto.OK)
 	}
 	x.write("write-2", f, 0, []byte("0123456789abcdef"), proto.Unstable, proto.OK)
+	// Refused SETATTRs of a file with buffered data change nothing.
+	stranger := x.s.dial(x.t, 2000, 2000)
+	for _, c := range []struct {
+		step string
+		sa   proto.Sattr
+	}{
+		{"chmod-not-owner", proto.Sattr{Mode: ptr(uint32(0o666))}},
+		{"truncate-not-owner", proto.Sattr{Size: ptr(uint64(1))}},
+		{"touch-not-owner", proto.Sattr{Mtime: proto.SetTime{How: proto.SetToServerTime}}},
+	} {
+		x.change(c.step, func() (string, error) {
+			res, err := stranger.SetAttr(x.ctx, f, c.sa, nil)
+			return wccText(res.Wcc), err
+		}, proto.ErrPerm, proto.ErrAcces)
+	}
 	size = 2
 	x.create("unchecked-size-2", d, "f", proto.Unchecked, proto.Sattr{Size: &size}, proto.OK)
 	// (nfs-ganesha leaves the size alone: the same size on both from here.)

@@ -39,15 +39,21 @@ func procSetAttr(r *request) (proto.Message, error) {
 	}
 	done := false
 	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
+		// Writing the buffered data gives the file new times, so a
+		// SETATTR that will be refused is refused before it, and changes
+		// nothing (the data stays buffered). The guard is the ctime the
+		// client was shown, buffered writes included.
+		if a.Guard != nil && proto.TimeOf(pre.Ctime) != *a.Guard {
+			err = engine.ErrNotSync
+		} else {
+			err = t.fs.MaySetAttr(r.ctx, t.cred, t.h.ino, sattr(&a.Attr))
+		}
+	}
+	if err == nil && r.s.wb.has(t.fs, t.h.ino) {
 		switch {
 		case a.Guard == nil && a.Attr.Size == nil:
 			// The data and the change in one commit when they can.
 			after, done, err = r.s.wb.settleAttr(r.ctx, t.fs, t.h.ino, t.cred, sattr(&a.Attr))
-		case a.Guard != nil && proto.TimeOf(pre.Ctime) != *a.Guard:
-			// The guard is the ctime the client was shown, buffered
-			// writes included; a mismatch changes nothing (the data
-			// stays buffered).
-			err = engine.ErrNotSync
 		default:
 			err = r.s.wb.settle(r.ctx, t.fs, t.h.ino)
 			if err == nil && guard != nil {

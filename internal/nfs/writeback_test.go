@@ -246,6 +246,43 @@ func TestUnstableSetAttrGuard(t *testing.T) {
 	}
 }
 
+// TestUnstableRefusedSetAttr: a SETATTR of a file with buffered UNSTABLE
+// data that the caller may not make (chmod, truncate, set times by
+// someone else) is refused before the data is written, so the refusal
+// changes nothing: the data was written first, which gave the file new
+// times.
+func TestUnstableRefusedSetAttr(t *testing.T) {
+	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
+	fh := f.create(t, f.root, "f", "")
+	stranger := f.dialAs(2000, 2000)
+	for _, sa := range []proto.Sattr{
+		{Mode: ptr(uint32(0o666))},
+		{Size: ptr(uint64(1))},
+		{Mtime: proto.SetTime{How: proto.SetToServerTime}},
+		{Atime: proto.SetTime{How: proto.SetToClientTime, Time: proto.Time{Sec: 5}}},
+	} {
+		if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+			t.Fatal(err)
+		}
+		g, err := f.c.GetAttr(f.ctx, fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stranger.SetAttr(f.ctx, fh, sa, nil); !errors.Is(err, proto.ErrPerm) && !errors.Is(err, proto.ErrAcces) {
+			t.Fatalf("%+v by a stranger: %v", sa, err)
+		}
+		if !f.srv.wb.has(f.fs, g.Attr.FileID) {
+			t.Fatalf("%+v: a refused SETATTR wrote the buffered data", sa)
+		}
+		if g2, _ := f.c.GetAttr(f.ctx, fh); g2.Attr != g.Attr {
+			t.Fatalf("%+v: a refused SETATTR changed the attributes:\n%+v\n%+v", sa, g.Attr, g2.Attr)
+		}
+		if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestUnstableReadKeepsSharedBlock: the engine's Read returns verified
 // blocks shared by its cache, and by every file holding the same content
 // (blocks are content-addressed). Buffered UNSTABLE data overlaid on a
