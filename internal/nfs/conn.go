@@ -13,7 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/nfs/xdr"
 )
 
 // conn is one client connection: a reader that reads records within the
@@ -179,27 +181,57 @@ func (c *conn) serve() {
 			gate = c.s.attrs.enter(&h, args)
 		}
 		c.reqWG.Add(1)
-		c.workers.run(func() {
-			defer c.reqWG.Done()
-			out := c.handleRecord(rec)
-			c.s.attrs.leave(gate)
-			// The arguments and the processing slot are not needed
-			// to write the reply, which may wait for a slow reader.
-			c.freeRecord(rec)
-			<-c.s.sem
-			if len(out.pieces) > 0 {
-				c.send(out.pieces...)
-			}
-			after := out.takeAfter()
-			out.free()
-			c.returnReply(grant)
-			<-c.sem
-			// The read-ahead's next chunks, read while the client
-			// takes in the reply.
-			for _, f := range after {
-				f()
-			}
-		})
+		if perr == nil && c.answerHere(&h, args, br) {
+			c.s.answeredHere.Add(1)
+			c.answer(rec, gate, grant)
+			continue
+		}
+		c.s.handedOff.Add(1)
+		c.workers.run(func() { c.answer(rec, gate, grant) })
+	}
+}
+
+// answerHere says whether the reader answers a request itself instead of
+// handing it to a worker: a READ whose data is a prefetched chunk already
+// read (readahead.ready), while nothing else of the connection is in
+// flight or read ahead in br — a client waiting for this reply before it
+// sends its next request, as nfs-cp does. The hand-off would cost a
+// worker's wake-up and the reader's park per READ and gain nothing: there
+// is nothing else to read meanwhile. A READ that may wait (the disk, a
+// chunk being read) still goes to a worker, so the reader keeps reading a
+// pipelining client's requests. The request holds the same slots (the
+// connection's and the server's) either way.
+func (c *conn) answerHere(h *rpc.CallHeader, args []byte, br *bufio.Reader) bool {
+	if h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS || h.Proc != proto.ProcRead ||
+		len(c.sem) != 1 || br.Buffered() != 0 {
+		return false
+	}
+	var a proto.ReadArgs
+	d := xdr.NewDecoder(args)
+	a.Decode(d)
+	return d.Err() == nil && c.s.ra.ready(c.s.exports.Load(), a.FH, a.Offset, int(min(a.Count, c.s.maxIO)))
+}
+
+// answer serves a record and writes its reply, then runs the read-ahead's
+// prefetches the request scheduled (read while the client takes in the
+// reply).
+func (c *conn) answer(rec *record, gate string, grant int64) {
+	defer c.reqWG.Done()
+	out := c.handleRecord(rec)
+	c.s.attrs.leave(gate)
+	// The arguments and the processing slot are not needed to write the
+	// reply, which may wait for a slow reader.
+	c.freeRecord(rec)
+	<-c.s.sem
+	if len(out.pieces) > 0 {
+		c.send(out.pieces...)
+	}
+	after := out.takeAfter()
+	out.free()
+	c.returnReply(grant)
+	<-c.sem
+	for _, f := range after {
+		f()
 	}
 }
 

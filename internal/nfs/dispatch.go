@@ -130,7 +130,7 @@ type reply struct {
 	// hold keeps a READ's data, a piece, from reuse (engine.Hold).
 	hold engine.Hold
 	// after: prefetches of the read-ahead (ra) to run once the reply is
-	// written; the connection's worker takes and runs them
+	// written; the connection's goroutine that wrote it takes and runs them
 	// (takeAfter), else free hands them to the read-ahead's workers.
 	after []func()
 	ra    *readahead

@@ -312,6 +312,45 @@ func TestReadaheadOnConnWorker(t *testing.T) {
 	}
 }
 
+// TestReadAnsweredByReader is the hand-off guard of a sequential reader's
+// READs (issue 16, not timed): a client reading a file one READ at a time,
+// as nfs-cp does, gets the READs whose chunk the read-ahead has read
+// answered by the connection's reader, without a hand-off to a worker
+// (a wake-up of the worker and a park of the reader per READ); only the
+// first READs, before their chunks are read, go to a worker. A READ
+// arriving behind another request of the same connection still goes to a
+// worker. It fails when every READ is handed off (32 of 32, tried).
+func TestReadAnsweredByReader(t *testing.T) {
+	const blocks = 32
+	f := newFixture(t, envOpt{})
+	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := blockData()
+	for i := range blocks {
+		data[0] = byte(i)
+		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	here, handed := f.srv.answeredHere.Load(), f.srv.handedOff.Load()
+	for i := range blocks {
+		rd, err := f.c.Read(f.ctx, r.FH, uint64(i)<<20, 1<<20)
+		if err != nil || len(rd.Data) != 1<<20 || rd.Data[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(rd.Data), err)
+		}
+	}
+	here, handed = f.srv.answeredHere.Load()-here, f.srv.handedOff.Load()-handed
+	t.Logf("%d sequential READs: %d answered by the reader, %d handed to workers", blocks, here, handed)
+	if here+handed != blocks {
+		t.Fatalf("%d + %d requests counted, want %d", here, handed, blocks)
+	}
+	if handed > blocks/4 {
+		t.Fatalf("%d of %d sequential READs handed to a worker, want at most %d (the first ones, before the read-ahead has read their chunks)", handed, blocks, blocks/4)
+	}
+}
+
 // TestReadaheadChunkNotStuckBehindReply: a READ that finds its chunk
 // scheduled by another READ whose reply is not written yet (that
 // connection's worker runs the prefetch only after its writev, which a

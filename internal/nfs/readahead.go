@@ -28,7 +28,7 @@ type readahead struct {
 	lru   list.List // of *raFile, most recent first
 	bytes int64
 
-	// workers run the prefetches no connection's worker runs
+	// workers run the prefetches no connection's goroutine runs
 	// (runPrefetches); closing quit (wait) ends them.
 	workers  workers
 	quit     chan struct{}
@@ -80,7 +80,8 @@ func newReadahead(s *Server) *readahead {
 // are the file's attributes just read. The caller releases the returned
 // hold once it no longer uses the data (engine.FS.ReadHeld), and runs the
 // prefetches it finds in *after once the reply is written (or hands them
-// to runPrefetches): the connection's worker reads the next chunks itself
+// to runPrefetches): the goroutine that answered the READ (the
+// connection's reader or a worker, conn.answer) reads the next chunks itself
 // after its writev, while the client takes in the reply, instead of
 // waking another goroutine per READ that competes with the writev.
 func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int, after *[]func()) ([]byte, bool, engine.Attr, engine.Hold, error) {
@@ -112,9 +113,41 @@ func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off u
 	return data, eof, attr, h, err
 }
 
+// ready says whether a READ of count bytes at off of the file fh names
+// would be served from a chunk already read, without waiting: a hint
+// for where to run the READ (conn.answerHere), so fh is not
+// authenticated here (the READ resolves it as any other).
+func (ra *readahead) ready(set *exportSet, fh []byte, off uint64, count int) bool {
+	h, err := parseHandle(fh)
+	if err != nil || set == nil {
+		return false
+	}
+	for _, x := range set.byKey[exportKey{h.lineage, h.tag}] {
+		if ra.readyChunk(fileKey{x.FS, h.ino}, off, count) && !ra.s.wb.has(x.FS, h.ino) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ra *readahead) readyChunk(k fileKey, off uint64, count int) bool {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	el := ra.files[k]
+	if el == nil {
+		return false
+	}
+	for _, c := range el.Value.(*raFile).chunks {
+		if c.off == off && c.count == count {
+			return c.finished
+		}
+	}
+	return false
+}
+
 // runPrefetches runs prefetches that read returned and their READ's
-// worker will not run (a reply dropped, a caller other than a
-// connection's worker) on the read-ahead's workers: a reader waits for
+// goroutine will not run (a reply dropped, a caller other than a
+// connection's goroutine) on the read-ahead's workers: a reader waits for
 // every chunk scheduled.
 func (ra *readahead) runPrefetches(fns []func()) {
 	ra.handedOff.Add(uint64(len(fns)))
@@ -213,8 +246,8 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 }
 
 // claim says whether the caller is the one to read chunk c: its
-// scheduling READ's worker once the reply is written, or a READ that
-// takes it before then (which does not wait for that worker: its writev
+// scheduling READ's goroutine once the reply is written, or a READ that
+// takes it before then (which does not wait for that goroutine: its writev
 // may wait up to WriteTimeout for a slow client).
 func (ra *readahead) claim(c *raChunk) bool {
 	ra.mu.Lock()

@@ -167,11 +167,15 @@ type Server struct {
 	recBufs chan []byte
 	// recBufsMade counts the record buffers allocated (not reused).
 	recBufsMade atomic.Int64
-	drc         *drc
-	wb          *writeback
-	attrs       attrGate // SETATTRs read, for the COMMITs after them
-	ra          *readahead
-	met         *metrics
+	// answeredHere and handedOff count the requests a connection's
+	// reader answered itself and those it handed to a worker
+	// (conn.answerHere).
+	answeredHere, handedOff atomic.Uint64
+	drc                     *drc
+	wb                      *writeback
+	attrs                   attrGate // SETATTRs read, for the COMMITs after them
+	ra                      *readahead
+	met                     *metrics
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
 
