@@ -109,6 +109,11 @@ type result struct {
 	// the sequential read; regionfs reads no block file for blocks it
 	// serves from its cache.
 	readFileMiB float64
+	// readCPU and streamsCPU: the server process's CPU time (user +
+	// system, all its threads, /proc/PID/stat) per MiB of the sequential
+	// read and of the parallel read, in µs; steadier than MB/s on a
+	// shared machine, and what the server pays for the bytes it sends.
+	readCPU, streamsCPU float64
 	// lat is the median latency of single procedures, in µs.
 	lat map[string]float64
 }
@@ -186,7 +191,8 @@ func run(c config) error {
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", s.name(), r+1, err)
 			}
-			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s (%5.0f MiB read(2) by the server)  read×%d %7.1f MB/s  ", res.writeMBs, res.readMBs, res.readFileMiB, c.streams, res.readStreamsMBs)
+			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s (%5.0f MiB read(2) by the server, %4.0f cpu-µs/MiB)  read×%d %7.1f MB/s (%4.0f cpu-µs/MiB)  ",
+				res.writeMBs, res.readMBs, res.readFileMiB, res.readCPU, c.streams, res.readStreamsMBs, res.streamsCPU)
 			if c.createsOnly {
 				seq = ""
 			}
@@ -232,6 +238,21 @@ func run(c config) error {
 		}
 		fmt.Printf("%-26s %8.1f %11.1f   %5.2fx  >=%.1fx %s (%s)\n", m.label, a, b, a/b, m.goal, verdict, m.unit)
 	}
+	if !c.createsOnly {
+		// What the server pays per MiB it sends (no goal: the figures
+		// above are the goals).
+		fmt.Printf("\nmedian server CPU per MiB read (µs)  regionfs     ganesha   ratio\n")
+		for _, m := range []struct {
+			label string
+			pick  func(result) float64
+		}{
+			{"sequential read", func(r result) float64 { return r.readCPU }},
+			{fmt.Sprintf("read %d streams", c.streams), func(r result) float64 { return r.streamsCPU }},
+		} {
+			a, b := med("regionfs", m.pick), med("ganesha", m.pick)
+			fmt.Printf("  %-33s %8.0f %11.0f   %5.2fx\n", m.label, a, b, a/b)
+		}
+	}
 	if c.createsOnly || c.readsOnly {
 		return nil
 	}
@@ -269,13 +290,14 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 	os.Remove(back)
 	defer os.Remove(back)
 	syscall.Sync()
-	rchar := procRchar(s.pid())
+	rchar, cpu := procRchar(s.pid()), procCPU(s.pid())
 	t0 = time.Now()
 	if out, err := exec.CommandContext(ctx, "nfs-cp", s.url("big.bin"), back).CombinedOutput(); err != nil {
 		return res, fmt.Errorf("nfs-cp out: %v: %s", err, out)
 	}
 	res.readMBs = float64(c.bytes) / 1e6 / time.Since(t0).Seconds()
 	res.readFileMiB = float64(procRchar(s.pid())-rchar) / (1 << 20)
+	res.readCPU = perMiB(procCPU(s.pid())-cpu, c.bytes)
 	sum, err := fileSum(back)
 	os.Remove(back)
 	if err != nil {
@@ -284,7 +306,7 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 	if sum != srcSum {
 		return res, errors.New("the file read back differs from the one written")
 	}
-	if res.readStreamsMBs, err = readStreams(ctx, c, s, src); err != nil {
+	if res.readStreamsMBs, res.streamsCPU, err = readStreams(ctx, c, s, src); err != nil {
 		return res, err
 	}
 	if c.readsOnly {
@@ -308,31 +330,33 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 // blocks once, which would make its streams read less from disk than
 // ganesha's) with nfs-cp, one after the other (not timed), then reads
 // them back with c.streams nfs-cp at once into /dev/shm and checks each;
-// it returns MB/s of all streams together.
-func readStreams(ctx context.Context, c config, s server, src string) (float64, error) {
+// it returns MB/s of all streams together and the server's CPU time per
+// MiB read (µs).
+func readStreams(ctx context.Context, c config, s server, src string) (float64, float64, error) {
 	part := c.bytes / int64(c.streams)
 	tmp, err := os.MkdirTemp("/dev/shm", "nfsbench-streams-")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.RemoveAll(tmp)
 	in := filepath.Join(tmp, "part.bin")
 	want := make([][32]byte, c.streams)
 	for i := range c.streams {
 		if err := copyRange(src, in, int64(i)*part, part); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if want[i], err = fileSum(in); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if out, err := exec.CommandContext(ctx, "nfs-cp", in, s.url(fmt.Sprintf("stream%d.bin", i))).CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("nfs-cp in stream %d: %v: %s", i, err, out)
+			return 0, 0, fmt.Errorf("nfs-cp in stream %d: %v: %s", i, err, out)
 		}
 	}
 	os.Remove(in)
 	syscall.Sync()
 	errs := make(chan error, c.streams)
 	var wg sync.WaitGroup
+	cpu := procCPU(s.pid())
 	t0 := time.Now()
 	for i := range c.streams {
 		wg.Add(1)
@@ -346,22 +370,52 @@ func readStreams(ctx context.Context, c config, s server, src string) (float64, 
 	}
 	wg.Wait()
 	mbs := float64(part*int64(c.streams)) / 1e6 / time.Since(t0).Seconds()
+	cpuMiB := perMiB(procCPU(s.pid())-cpu, part*int64(c.streams))
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for i := range c.streams {
 		out := filepath.Join(tmp, fmt.Sprintf("out%d.bin", i))
 		sum, err := fileSum(out)
 		os.Remove(out)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if sum != want[i] {
-			return 0, fmt.Errorf("stream %d: the file read back differs from the one written", i)
+			return 0, 0, fmt.Errorf("stream %d: the file read back differs from the one written", i)
 		}
 	}
-	return mbs, nil
+	return mbs, cpuMiB, nil
+}
+
+// procCPU is a process's CPU time (user and system, all threads) from
+// /proc/PID/stat, -1 when unknown.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces: fields count from the
+	// closing parenthesis; utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	// USER_HZ is 100 on Linux.
+	return time.Duration(ut+st) * (time.Second / 100)
+}
+
+// perMiB is d per MiB of n bytes, in µs.
+func perMiB(d time.Duration, n int64) float64 {
+	return float64(d.Microseconds()) / (float64(n) / (1 << 20))
 }
 
 // procRchar is a process's rchar (bytes read with read(2), pread(2)
