@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ type lagResult struct {
 	sweeps             int
 	start, lastAck     time.Time // first CREATE sent, last COMMIT answered
 	lastSeen           time.Time // last file found on the replica
-	sweepP50, sweepP99 float64   // ms, one polling pass over the outstanding files
+	sweepP50, sweepP99 float64   // ms, between two LOOKUPs of one file not yet seen (the resolution)
 }
 
 const smallFileSize = 4096
@@ -173,11 +174,14 @@ func lagRun(ctx context.Context, src, dst target, dirName string, rate, n int, s
 	writersDone := make(chan struct{})
 	go func() { wg.Wait(); close(writersDone) }()
 
-	// Poller: sweeps over the acknowledged files not yet seen, 32 LOOKUPs
-	// in flight on one connection, then sleeps 1 ms.
+	// Poller: every acknowledged file not yet seen is looked up on its
+	// own, again as soon as its last LOOKUP has answered "not there" and
+	// at least minRepoll after that one was sent; 32 LOOKUPs in flight at
+	// most, on one connection. (It swept over all of them and slept 1 ms
+	// after each sweep: a file became due only when the slowest LOOKUP of
+	// the sweep had answered, and then after the sleep.)
 	res := &lagResult{rate: rate, files: n}
-	var outstanding []int
-	var sweepMs []float64
+	var repollMs []float64 // between two LOOKUPs of one file (the resolution)
 	visible := func(i int) (bool, time.Time, error) {
 		r, err := ps.c.Lookup(ctx, rdir, name(i))
 		at := time.Now()
@@ -189,88 +193,137 @@ func lagRun(ctx context.Context, src, dst target, dirName string, rate, n int, s
 		}
 		return r.Attr != nil && r.Attr.Size == smallFileSize, at, nil
 	}
-	// Between sweeps: 1 ms at a steady rate; 5 ms in a burst, where the
-	// writers need the CPU more.
-	pause := time.Millisecond
+	// 1 ms at a steady rate; 5 ms in a burst, where the writers need the
+	// CPU more.
+	minRepoll := time.Millisecond
 	if rate == 0 {
-		pause = 5 * time.Millisecond
+		minRepoll = 5 * time.Millisecond
 	}
+	const maxInflight = 32
+	type answer struct {
+		i     int
+		found bool
+		sent  time.Time
+		at    time.Time
+		err   error
+	}
+	type due struct {
+		i  int
+		at time.Time
+	}
+	answers := make(chan answer, maxInflight)
+	var (
+		ready    []int // to look up now
+		waiting  []due // to look up at or after at (in order of at, nearly)
+		lastSent = make(map[int]time.Time)
+		inflight int
+		pollErr  error
+	)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	finalDeadline := time.Time{}
-	var pollErr error
+	var finalC <-chan time.Time
+	done := false
 	for {
-		done := false
-		select {
-		case <-writersDone:
-			if finalDeadline.IsZero() {
-				finalDeadline = time.Now().Add(60 * time.Second)
-			}
-			done = true
-		default:
-		}
-	drain:
-		for {
-			select {
-			case i := <-ackedCh:
-				outstanding = append(outstanding, i)
-			default:
-				break drain
+		// Move what is due to ready.
+		now := time.Now()
+		k := 0
+		for _, w := range waiting {
+			if !w.at.After(now) {
+				ready = append(ready, w.i)
+			} else {
+				waiting[k] = w
+				k++
 			}
 		}
-		if done && len(outstanding) == 0 && len(ackedCh) == 0 {
-			break
-		}
-		if !finalDeadline.IsZero() && time.Now().After(finalDeadline) {
-			break
-		}
-		if len(outstanding) == 0 {
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		sw := time.Now()
-		found := make([]bool, len(outstanding))
-		at := make([]time.Time, len(outstanding))
-		var pwg sync.WaitGroup
-		sem := make(chan struct{}, 32)
-		var perr atomic.Value
-		for k, i := range outstanding {
-			pwg.Add(1)
-			sem <- struct{}{}
+		waiting = waiting[:k]
+		for inflight < maxInflight && len(ready) > 0 {
+			i := ready[0]
+			ready = ready[1:]
+			sent := time.Now()
+			if l, ok := lastSent[i]; ok {
+				repollMs = append(repollMs, ms(sent.Sub(l)))
+			}
+			lastSent[i] = sent
+			inflight++
 			go func() {
-				defer func() { <-sem; pwg.Done() }()
-				ok, t, err := visible(i)
-				if err != nil {
-					perr.Store(err)
-				}
-				found[k], at[k] = ok, t
+				ok, at, err := visible(i)
+				answers <- answer{i, ok, sent, at, err}
 			}()
 		}
-		pwg.Wait()
-		if e, _ := perr.Load().(error); e != nil {
-			pollErr = e
+		if done && inflight == 0 && len(ready) == 0 && len(waiting) == 0 && len(ackedCh) == 0 {
 			break
 		}
-		sweepMs = append(sweepMs, ms(time.Since(sw)))
-		var rest []int
-		for k, i := range outstanding {
-			if !found[k] {
-				rest = append(rest, i)
+		if pollErr != nil && inflight == 0 {
+			break
+		}
+		if !finalDeadline.IsZero() && time.Now().After(finalDeadline) && inflight == 0 {
+			break
+		}
+		var wake <-chan time.Time
+		if len(waiting) > 0 {
+			next := waiting[0].at
+			for _, w := range waiting[1:] {
+				if w.at.Before(next) {
+					next = w.at
+				}
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(time.Until(next))
+			wake = timer.C
+		}
+		var acked <-chan int
+		if pollErr == nil {
+			acked = ackedCh
+		}
+		var wdone <-chan struct{}
+		if !done {
+			wdone = writersDone
+		}
+		select {
+		case i := <-acked:
+			ready = append(ready, i)
+		case a := <-answers:
+			inflight--
+			if a.err != nil {
+				if pollErr == nil {
+					pollErr = a.err
+				}
+				continue
+			}
+			if pollErr != nil {
+				continue
+			}
+			if !a.found {
+				waiting = append(waiting, due{a.i, a.sent.Add(minRepoll)})
 				continue
 			}
 			mu.Lock()
-			st[i].seen = at[k]
-			p := st[i].pred
+			if !st[a.i].seen.IsZero() {
+				mu.Unlock() // seen already, through a predecessor check
+				continue
+			}
+			st[a.i].seen = a.at
+			p := st[a.i].pred
 			predSeen := p >= 0 && !st[p].seen.IsZero()
 			mu.Unlock()
 			if p >= 0 && !predSeen {
+				// The predecessor must be there too (it may be in flight
+				// or waiting: it counts as seen now, and leaves the poll).
 				ok, t, err := visible(p)
 				if err != nil {
 					pollErr = err
-					break
+					continue
 				}
 				if !ok {
 					res.violations++
 					if len(res.violationExamples) < 3 {
-						res.violationExamples = append(res.violationExamples, fmt.Sprintf("%s visible before %s", name(i), name(p)))
+						res.violationExamples = append(res.violationExamples, fmt.Sprintf("%s visible before %s", name(a.i), name(p)))
 					}
 				} else {
 					mu.Lock()
@@ -278,20 +331,18 @@ func lagRun(ctx context.Context, src, dst target, dirName string, rate, n int, s
 					mu.Unlock()
 				}
 			}
+		case <-wake:
+		case <-wdone:
+			done = true
+			finalDeadline = time.Now().Add(60 * time.Second)
+			finalC = time.After(60 * time.Second)
+		case <-finalC:
 		}
-		// Files marked seen through a predecessor check leave the list too.
-		outstanding = outstanding[:0]
+		// Files seen through a predecessor check leave the poll.
 		mu.Lock()
-		for _, i := range rest {
-			if st[i].seen.IsZero() {
-				outstanding = append(outstanding, i)
-			}
-		}
+		ready = slices.DeleteFunc(ready, func(i int) bool { return !st[i].seen.IsZero() })
+		waiting = slices.DeleteFunc(waiting, func(w due) bool { return !st[w.i].seen.IsZero() })
 		mu.Unlock()
-		if pollErr != nil {
-			break
-		}
-		time.Sleep(pause)
 	}
 	<-writersDone
 	if e, _ := writeErr.Load().(error); e != nil {
@@ -329,7 +380,7 @@ func lagRun(ctx context.Context, src, dst target, dirName string, rate, n int, s
 			res.missing = append(res.missing, name(i))
 		}
 	}
-	res.sweeps = len(sweepMs)
+	res.sweeps = len(repollMs)
 	if len(lags) > 0 {
 		res.p50, res.p90, res.p99, res.max = pct(lags, 50), pct(lags, 90), pct(lags, 99), pct(lags, 100)
 	}
@@ -338,15 +389,15 @@ func lagRun(ctx context.Context, src, dst target, dirName string, rate, n int, s
 		res.achieved = float64(len(acks)) / last.Sub(first).Seconds()
 		res.start, res.lastAck = first, last
 	}
-	if len(sweepMs) > 0 {
-		res.sweepP50, res.sweepP99 = pct(sweepMs, 50), pct(sweepMs, 99)
+	if len(repollMs) > 0 {
+		res.sweepP50, res.sweepP99 = pct(repollMs, 50), pct(repollMs, 99)
 	}
 	return res, nil
 }
 
 func (r *lagResult) String() string {
 	s := fmt.Sprintf("%d/%d files visible; lag p50 %.1f p90 %.1f p99 %.1f max %.1f ms; ordering violations %d; "+
-		"achieved %.0f creates/s (create+write+commit p50 %.1f p99 %.1f ms, worst start-to-ack %.0f ms); poll sweep p50 %.2f p99 %.2f ms",
+		"achieved %.0f creates/s (create+write+commit p50 %.1f p99 %.1f ms, worst start-to-ack %.0f ms); re-poll interval p50 %.2f p99 %.2f ms",
 		r.seen, r.files, r.p50, r.p90, r.p99, r.max, r.violations, r.achieved, r.ackP50, r.ackP99, r.behind, r.sweepP50, r.sweepP99)
 	if len(r.violationExamples) > 0 {
 		s += " (e.g. " + strings.Join(r.violationExamples, "; ") + ")"
@@ -357,6 +408,6 @@ func (r *lagResult) String() string {
 // burstString describes a run with no pacing (a burst).
 func (r *lagResult) burstString() string {
 	w := r.lastAck.Sub(r.start)
-	return fmt.Sprintf("%d/%d files visible; written in %.2f s (%.0f files/s); the last file visible %.3f s after the last ack; lag p50 %.0f p99 %.0f max %.0f ms; ordering violations %d; poll sweep p50 %.2f p99 %.2f ms",
+	return fmt.Sprintf("%d/%d files visible; written in %.2f s (%.0f files/s); the last file visible %.3f s after the last ack; lag p50 %.0f p99 %.0f max %.0f ms; ordering violations %d; re-poll interval p50 %.2f p99 %.2f ms",
 		r.seen, r.files, w.Seconds(), float64(r.files)/w.Seconds(), r.lastSeen.Sub(r.lastAck).Seconds(), r.p50, r.p99, r.max, r.violations, r.sweepP50, r.sweepP99)
 }

@@ -43,6 +43,7 @@ type options struct {
 	writeConns int
 	settle     time.Duration
 	profDir    string
+	bin        string
 }
 
 var phases = []string{"lag", "burst", "throughput", "failover", "sync-a", "sync-b"}
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&c.writeConns, "write-conns", 8, "connections that write the datasets into regionfs")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "pause between measurements")
 	flag.StringVar(&c.profDir, "cpuprofile", "", "directory for CPU profiles of each regionfs serve process (REGIONFS_CPUPROFILE; read with go tool pprof)")
+	flag.StringVar(&c.bin, "bin", "", "a regionfs binary to run instead of building ./cmd/regionfs (to alternate two builds under one harness)")
 	flag.Parse()
 	c.seed = seed
 	if c.seed == 0 {
@@ -155,11 +157,17 @@ func run(ctx context.Context, c options) (err error) {
 	host, _ := os.Hostname()
 	logf("bench/replication: %s, %d CPUs, %s; data in %s; seed %d", host, runtime.NumCPU(), time.Now().Format(time.RFC3339), tmp, c.seed)
 	logf("phases: %s", strings.Join(slices.DeleteFunc(slices.Clone(phases), func(p string) bool { return !c.only[p] }), ", "))
-	b.bin = filepath.Join(tmp, "regionfs-bin")
-	build := exec.Command("go", "build", "-o", b.bin, "./cmd/regionfs")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/regionfs (run from the module root): %w", err)
+	if c.bin != "" {
+		if b.bin, err = filepath.Abs(c.bin); err != nil {
+			return err
+		}
+	} else {
+		b.bin = filepath.Join(tmp, "regionfs-bin")
+		build := exec.Command("go", "build", "-o", b.bin, "./cmd/regionfs")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/regionfs (run from the module root): %w", err)
+		}
 	}
 	cdir := filepath.Join(tmp, "regionfs")
 	if err := os.MkdirAll(cdir, 0o755); err != nil {
