@@ -728,6 +728,17 @@ func scenarioUnstable(x *cx) {
 			return wccText(res.Wcc), err
 		}, proto.ErrPerm, proto.ErrAcces)
 	}
+	x.write("write-3-buffered", f, 0, []byte("0123456789abcdef"), proto.Unstable, proto.OK)
+	x.change("stranger-unchecked-size-0", func() (string, error) {
+		res, err := stranger.Create(x.ctx, d, "f", proto.Unchecked, proto.Sattr{Size: ptr(uint64(0))})
+		return createText(res, err), err
+	}, proto.ErrAcces, proto.ErrPerm)
+	for _, st := range []proto.StableHow{proto.FileSync, proto.DataSync, proto.Unstable} {
+		x.change(fmt.Sprintf("stranger-write-%d", st), func() (string, error) {
+			res, err := stranger.Write(x.ctx, f, 0, []byte("x"), st)
+			return wccText(res.Wcc), err
+		}, proto.ErrAcces, proto.ErrPerm)
+	}
 	size = 2
 	x.create("unchecked-size-2", d, "f", proto.Unchecked, proto.Sattr{Size: &size}, proto.OK)
 	// (nfs-ganesha leaves the size alone: the same size on both from here.)

@@ -33,7 +33,7 @@ func procCreate(r *request) (proto.Message, error) {
 		}
 		if how == engine.CreateUnchecked && sa.Size != nil {
 			// Truncating an existing file: its buffered data goes first.
-			err = r.commitExisting(t, a.Where.Name)
+			err = r.commitExisting(t, dir, a.Where.Name)
 		}
 		if err == nil {
 			ent, err = t.fs.Create(r.ctx, t.cred, t.h.ino, a.Where.Name, how, sa, verf)
@@ -45,8 +45,11 @@ func procCreate(r *request) (proto.Message, error) {
 	return r.createReply("CREATE", t, dir, ent, err), nil
 }
 
-// commitExisting makes the buffered data of an existing file durable.
-func (r *request) commitExisting(t *target, name string) error {
+// commitExisting makes the buffered data of an existing file in dir durable
+// before a CREATE truncates it. A create the engine will refuse (the
+// caller may not write the directory or the file) is left to refuse with
+// the data still buffered: writing it would give the file new times.
+func (r *request) commitExisting(t *target, dir engine.Attr, name string) error {
 	at, err := t.fs.Lookup(r.ctx, t.cred, t.h.ino, name)
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil
@@ -54,8 +57,12 @@ func (r *request) commitExisting(t *target, name string) error {
 	if err != nil {
 		return err
 	}
-	if at.Type == engine.TypeRegular && r.s.wb.has(t.fs, at.Ino) {
-		return r.s.wb.settle(r.ctx, t.fs, at.Ino)
+	if at.Type != engine.TypeRegular || !r.s.wb.has(t.fs, at.Ino) {
+		return nil
 	}
-	return nil
+	const dirWrite = engine.AccessWrite | engine.AccessExec
+	if t.cred.Granted(&dir)&dirWrite != dirWrite || t.fs.MayWrite(r.ctx, t.cred, at.Ino) != nil {
+		return nil
+	}
+	return r.s.wb.settle(r.ctx, t.fs, at.Ino)
 }

@@ -129,6 +129,11 @@ func (r *request) buffer(t *target, pre engine.Attr, off uint64, data []byte) (e
 // land, and clears what it covers of the file's lost ranges if it did.
 func (r *request) writeSync(t *target, pre engine.Attr, off uint64, data []byte) (engine.Attr, error) {
 	if r.s.wb.has(t.fs, t.h.ino) {
+		// A write the engine will refuse is refused before the buffered
+		// data is written, which would give the file new times.
+		if err := t.fs.MayWrite(r.ctx, t.cred, t.h.ino); err != nil {
+			return engine.Attr{}, err
+		}
 		if err := r.s.wb.settle(r.ctx, t.fs, t.h.ino); err != nil {
 			return engine.Attr{}, err
 		}

@@ -283,6 +283,52 @@ func TestUnstableRefusedSetAttr(t *testing.T) {
 	}
 }
 
+// TestUnstableRefusedWriteAndCreate: a FILE_SYNC or DATA_SYNC WRITE, or a
+// truncating UNCHECKED CREATE, of a file with buffered UNSTABLE data by a
+// caller who may not write it is refused before the data is written; it
+// wrote the data first, so the refusal gave the file new times.
+func TestUnstableRefusedWriteAndCreate(t *testing.T) {
+	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
+	d := f.mkdir(t, f.root, "d", 0o777)
+	fh := f.create(t, d, "f", "")
+	stranger := f.dialAs(2000, 2000)
+	for _, c := range []struct {
+		name string
+		do   func() error
+	}{
+		{"FILE_SYNC write", func() error {
+			_, err := stranger.Write(f.ctx, fh, 0, []byte("x"), proto.FileSync)
+			return err
+		}},
+		{"DATA_SYNC write", func() error {
+			_, err := stranger.Write(f.ctx, fh, 0, []byte("x"), proto.DataSync)
+			return err
+		}},
+		{"UNCHECKED create with size 0", func() error {
+			_, err := stranger.Create(f.ctx, d, "f", proto.Unchecked, proto.Sattr{Size: ptr(uint64(0))})
+			return err
+		}},
+	} {
+		if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+			t.Fatal(err)
+		}
+		g, err := f.c.GetAttr(f.ctx, fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, c.do(), proto.ErrAcces)
+		if !f.srv.wb.has(f.fs, g.Attr.FileID) {
+			t.Fatalf("%s: a refused call wrote the buffered data", c.name)
+		}
+		if g2, _ := f.c.GetAttr(f.ctx, fh); g2.Attr != g.Attr {
+			t.Fatalf("%s: a refused call changed the attributes:\n%+v\n%+v", c.name, g.Attr, g2.Attr)
+		}
+		if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestUnstableReadKeepsSharedBlock: the engine's Read returns verified
 // blocks shared by its cache, and by every file holding the same content
 // (blocks are content-addressed). Buffered UNSTABLE data overlaid on a
