@@ -1728,6 +1728,7 @@ var confAccepted = map[string]string{
 	"auth/getattr-unknown-flavor":    "an unknown flavor: AUTH_BADCRED, as Linux's sunrpc; ganesha AUTH_REJECTEDCRED",
 	"auth/user-mkdir-with-other-gid": "a user may not give a new directory a group it is not in: PERM, nothing created; ganesha creates it with that group (a ganesha defect)",
 	"unstable/unchecked-size-2":      "UNCHECKED CREATE of an existing file applies its size (obj_attributes, RFC 1813 3.3.8), as Linux's nfsd; ganesha ignores it",
+	"unstable/read-after-unchecked":  "ganesha truncated the file on stranger-unchecked-size-0 though it answered ACCES (a ganesha defect: a refused call that changes the file)",
 	"rpc/mount-v1-null":              "MOUNT v1 is not served: PROG_MISMATCH with the versions served (RFC 5531); ganesha PROG_UNAVAIL",
 	"rpc/write-bad-stable":           "an out-of-range XDR enum cannot be decoded: GARBAGE_ARGS; ganesha answers a status",
 	"rpc/setattr-bad-time-how":       "as write-bad-stable",
