@@ -139,3 +139,47 @@ func TestReplicaReadsBeforePreviousSync(t *testing.T) {
 	}
 	converged(t, src, dst)
 }
+
+// TestShipRecordsWithoutBlocksStartNoReader: records that add no block go
+// out without pushBlocks starting its block reader (and waiting for it to
+// be scheduled) first; records that add one still push it.
+func TestShipRecordsWithoutBlocksStartNoReader(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	dst := b.fs("fs-dst")
+	converged(t, src, dst)
+	a.n.mu.Lock()
+	o := a.n.outbound["r1"]
+	a.n.mu.Unlock()
+	before := o.blockReaders.Load()
+	for i := range 20 {
+		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "d"+string(rune('a'+i)), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+		converged(t, src, dst) // each mkdir in a records frame of its own
+	}
+	if n := o.blockReaders.Load() - before; n != 0 {
+		t.Fatalf("%d block readers started for 20 records that add no block", n)
+	}
+	// A file larger than a block references blocks: they are pushed.
+	c, err := src.Create(ctx, engine.RootCred, engine.RootIno, "big", engine.CreateGuarded, engine.SetAttr{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3*engine.MinBlockSize)
+	for i := range data {
+		data[i] = byte(i*7 + i>>9)
+	}
+	if _, _, err := src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	converged(t, src, dst)
+	if n := o.blockReaders.Load() - before; n == 0 {
+		t.Fatal("no block reader started for a record that adds blocks")
+	}
+}

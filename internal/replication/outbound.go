@@ -187,6 +187,9 @@ type outbound struct {
 	// (one per range, not per chunk), syncBufs the chunk buffers
 	// allocated (reused once sent); a test counts them.
 	syncIters, syncBufs atomic.Uint64
+	// blockReaders counts the block reads pushBlocks started (a test
+	// counts them: none for records that add no block).
+	blockReaders atomic.Uint64
 
 	verifyMu   sync.Mutex      // one verification pass at a time
 	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
@@ -1048,6 +1051,12 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 			want = append(want, id)
 		}
 	}
+	if len(want) == 0 {
+		// Nothing to push (most records add no block, or only blocks
+		// pushed recently): no reader to start and wait for before the
+		// records go out.
+		return nil
+	}
 	// Blocks are read (from the cache, or read and decrypted: the
 	// destination verifies them) a few at a time ahead of the sending,
 	// and their checksums computed there.
@@ -1065,6 +1074,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 	sem := make(chan struct{}, ahead)
 	rctx, cancel := context.WithCancel(ctx)
 	launched := make(chan int, 1) // how many reads were started
+	o.blockReaders.Add(1)
 	go func() {
 		n := 0
 		defer func() { launched <- n }()
