@@ -32,9 +32,12 @@ func procWrite(r *request) (proto.Message, error) {
 			err = engine.ErrFileTooBig
 		}
 	}
-	// More than wtmax (FSINFO) is a short write of wtmax bytes (RFC 1813
-	// 3.3.19); larger records than a little more close the connection.
-	data := a.Data[:min(uint64(a.Count), uint64(len(a.Data)), uint64(r.s.maxIO))]
+	// More than wtmax (FSINFO) that still fits in a record (wtmax + 60 KiB;
+	// larger ones close the connection) is written whole and the reply's
+	// count says so. RFC 1813 3.3.7 lets a server write only wtmax bytes
+	// (a short write); a client that ignores the count would then lose the
+	// rest without an error, so all of it is written.
+	data := a.Data[:min(uint64(a.Count), uint64(len(a.Data)))]
 	if err == nil {
 		r.s.ra.drop(t.fs, t.h.ino)
 	}
