@@ -54,8 +54,9 @@ func (fs *FS) MaySetAttr(_ context.Context, cred Cred, ino uint64, sa SetAttr) e
 }
 
 // maySetAttr is nil when cred may make every change sa asks of n, with
-// POSIX permission rules (the first that fails, in the order setattr
-// makes the changes: mode, owner, size, times).
+// POSIX permission rules, and the size is one a file may have (the first
+// that fails, in the order setattr makes the changes: mode, owner, size,
+// times).
 func (c Cred) maySetAttr(n *inode, sa SetAttr) error {
 	if sa.Mode != nil {
 		if *sa.Mode&^modeAllBits != 0 {
@@ -78,6 +79,9 @@ func (c Cred) maySetAttr(n *inode, sa SetAttr) error {
 	if sa.Size != nil {
 		if err := c.mayWriteData(n); err != nil {
 			return err
+		}
+		if *sa.Size > MaxFileSize {
+			return ErrFileTooBig
 		}
 	}
 	for _, t := range []*TimeSet{sa.Atime, sa.Mtime} {

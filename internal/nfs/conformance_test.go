@@ -728,6 +728,9 @@ func scenarioUnstable(x *cx) {
 			return wccText(res.Wcc), err
 		}, proto.ErrPerm, proto.ErrAcces)
 	}
+	if fi, err := x.c.FSInfo(x.ctx, f); err == nil {
+		x.setattr("truncate-past-maxfilesize", f, proto.Sattr{Size: ptr(fi.MaxFileSize + 1)}, nil, proto.ErrFBig, proto.ErrInval)
+	}
 	x.write("write-3-buffered", f, 0, []byte("0123456789abcdef"), proto.Unstable, proto.OK)
 	x.change("stranger-unchecked-size-0", func() (string, error) {
 		res, err := stranger.Create(x.ctx, d, "f", proto.Unchecked, proto.Sattr{Size: ptr(uint64(0))})

@@ -248,7 +248,8 @@ func TestUnstableSetAttrGuard(t *testing.T) {
 
 // TestUnstableRefusedSetAttr: a SETATTR of a file with buffered UNSTABLE
 // data that the caller may not make (chmod, truncate, set times by
-// someone else) is refused before the data is written, so the refusal
+// someone else; a size past the largest) is refused before the data is
+// written, so the refusal
 // changes nothing: the data was written first, which gave the file new
 // times.
 func TestUnstableRefusedSetAttr(t *testing.T) {
@@ -260,6 +261,7 @@ func TestUnstableRefusedSetAttr(t *testing.T) {
 		{Size: ptr(uint64(1))},
 		{Mtime: proto.SetTime{How: proto.SetToServerTime}},
 		{Atime: proto.SetTime{How: proto.SetToClientTime, Time: proto.Time{Sec: 5}}},
+		{Size: ptr(uint64(engine.MaxFileSize + 1))},
 	} {
 		if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
 			t.Fatal(err)
@@ -268,7 +270,11 @@ func TestUnstableRefusedSetAttr(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := stranger.SetAttr(f.ctx, fh, sa, nil); !errors.Is(err, proto.ErrPerm) && !errors.Is(err, proto.ErrAcces) {
+		if sa.Size != nil && *sa.Size > engine.MaxFileSize {
+			// The owner, past the largest size.
+			_, err = f.c.SetAttr(f.ctx, fh, sa, nil)
+			wantStatus(t, err, proto.ErrFBig)
+		} else if _, err := stranger.SetAttr(f.ctx, fh, sa, nil); !errors.Is(err, proto.ErrPerm) && !errors.Is(err, proto.ErrAcces) {
 			t.Fatalf("%+v by a stranger: %v", sa, err)
 		}
 		if !f.srv.wb.has(f.fs, g.Attr.FileID) {
