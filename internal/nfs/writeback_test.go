@@ -794,3 +794,76 @@ func TestUnstableAttrCtimeAfterLink(t *testing.T) {
 		t.Fatalf("SETATTR guarded by the ctime GETATTR showed: %v", err)
 	}
 }
+
+// createGate is a disk whose next Create, once armed, waits until it is
+// released (a block of buffered data being written).
+type createGate struct {
+	disk.FS
+	armed   atomic.Bool
+	hit     chan struct{}
+	release chan struct{}
+}
+
+func (g *createGate) Create(name string) (disk.File, error) {
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.hit)
+		<-g.release
+	}
+	return g.FS.Create(name)
+}
+
+// TestUnstableGuardedSetAttrRacingLink: a guarded SETATTR of a file with
+// buffered UNSTABLE data writes the data first; a change another client
+// makes meanwhile (a LINK, acknowledged before the SETATTR changes
+// anything) means the guard no longer holds: NFS3ERR_NOT_SYNC. The guard
+// was checked before the data was written and replaced by the ctime read
+// after it, which took in the other change.
+func TestUnstableGuardedSetAttrRacingLink(t *testing.T) {
+	gate := &createGate{hit: make(chan struct{}), release: make(chan struct{})}
+	f := newFixture(t, envOpt{
+		fsOpts:   engine.FSOptions{BlockSize: engine.MinBlockSize},
+		opts:     Options{FlushDelay: time.Hour},
+		wrapDisk: func(d disk.FS) disk.FS { gate.FS = d; return gate },
+	})
+	fh := f.create(t, f.root, "f", "")
+	if _, err := f.c.Write(f.ctx, fh, 0, bytes.Repeat([]byte("b"), engine.MinBlockSize), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.c.GetAttr(f.ctx, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.armed.Store(true)
+	released := false
+	defer func() {
+		if !released {
+			close(gate.release)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		ct := g.Attr.Ctime
+		_, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &ct)
+		done <- err
+	}()
+	select {
+	case <-gate.hit:
+	case err := <-done:
+		t.Fatalf("the SETATTR returned (%v) without writing the buffered data", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the SETATTR did not write the buffered data")
+	}
+	if _, err := f.c.Link(f.ctx, fh, f.root, "hard"); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.release)
+	released = true
+	wantStatus(t, <-done, proto.ErrNotSync)
+	a, err := f.c.GetAttr(f.ctx, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Attr.Mode&0o777 != 0o644 || a.Attr.Nlink != 2 {
+		t.Fatalf("mode %o, %d links: want the LINK's change only", a.Attr.Mode&0o777, a.Attr.Nlink)
+	}
+}
