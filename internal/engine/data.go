@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -237,14 +238,18 @@ func (fs *FS) CheckSpace(need int64) error { return fs.e.CheckSpace(need) }
 
 // Write writes data at off. When it returns, the data is durable.
 func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, false, nil)
+	return fs.write(ctx, cred, ino, off, data, false, time.Time{}, nil)
 }
 
-// WriteOwned is Write for a caller that hands data over: it must not
-// modify data afterwards, so the whole blocks data covers are cached as
-// they are, without a copy.
-func (fs *FS) WriteOwned(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, true, nil)
+// WriteBuffered is Write of data a server buffered and now writes back:
+// at is when its client wrote it (the time the server has shown as the
+// file's mtime since), and becomes the file's mtime and ctime unless they
+// are later already, instead of the time of the write-back, so that a
+// write-back changes no time a client has seen. When owned, the caller
+// hands data over (it must not modify it afterwards), so the whole blocks
+// data covers are cached as they are, without a copy.
+func (fs *FS) WriteBuffered(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time) (before, after Attr, err error) {
+	return fs.write(ctx, cred, ino, off, data, owned, at, nil)
 }
 
 // WriteSetAttr writes data at off with cred's right to write, then
@@ -253,16 +258,16 @@ func (fs *FS) WriteOwned(ctx context.Context, cred Cred, ino, off uint64, data [
 // one journal sync where a Write and a SetAttr take one each, or
 // neither happened. An NFS server uses it for a SETATTR that must land
 // after a file's buffered UNSTABLE data (cp -a's times and mode after a
-// small file's data). owned is as for WriteOwned.
-func (fs *FS) WriteSetAttr(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, scred Cred, sa SetAttr) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, owned, func(tx *txn, n *inode) error {
+// small file's data). owned and at are as for WriteBuffered.
+func (fs *FS) WriteSetAttr(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time, scred Cred, sa SetAttr) (before, after Attr, err error) {
+	return fs.write(ctx, cred, ino, off, data, owned, at, func(tx *txn, n *inode) error {
 		return tx.setattr(scred, ino, n, sa)
 	})
 }
 
-// write is Write; then, when not nil, changes the inode further in the
-// same transaction.
-func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
+// write is Write; the data's times are at when not zero (WriteBuffered);
+// then, when not nil, changes the inode further in the same transaction.
+func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
 	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
 		return Attr{}, Attr{}, ErrFileTooBig
 	}
@@ -296,8 +301,16 @@ func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 				return nil
 			}
 			if len(data) > 0 {
+				mtime, ctime := n.mtime, n.ctime
 				if err := tx.write(ino, n, off, data, pre); err != nil {
 					return err
+				}
+				if !at.IsZero() {
+					// The client's write time, never before a time the
+					// file has already, never after this write's.
+					ns := at.UnixNano()
+					n.mtime = max(mtime, min(ns, n.mtime))
+					n.ctime = max(ctime, min(ns, n.ctime))
 				}
 				if !cred.isRoot() && n.mode&(ModeSetUID|ModeSetGID) != 0 {
 					n.mode &^= ModeSetUID

@@ -177,8 +177,12 @@ type flight struct {
 	bytes  int64
 	before []*flight // earlier flights of overlapping ranges
 	cred   engine.Cred
-	done   chan struct{}
-	err    error // outcome, set before done is closed
+	// at is the time of the file's last buffered write when the flight
+	// was taken (the mtime GETATTR showed): the write-back gives the file
+	// that time, not its own (engine.FS.WriteBuffered).
+	at   time.Time
+	done chan struct{}
+	err  error // outcome, set before done is closed
 }
 
 // Tuning of background flushes.
@@ -468,7 +472,7 @@ func (w *writeback) prepareLocked(k fileKey, d *dirty, all bool) *flight {
 	if len(ext) == 0 {
 		return nil
 	}
-	f := &flight{ext: ext, cred: d.cred, done: make(chan struct{})}
+	f := &flight{ext: ext, cred: d.cred, at: d.mtime, done: make(chan struct{})}
 	for _, x := range ext {
 		f.bytes += int64(len(x.data))
 	}
@@ -499,7 +503,7 @@ func (w *writeback) run(k fileKey, f *flight) {
 	for _, g := range f.before {
 		<-g.done
 	}
-	w.finish(k, f, w.write(k, f.ext, f.cred))
+	w.finish(k, f, w.write(k, f))
 }
 
 // finish records the outcome of a flight's write.
@@ -535,7 +539,8 @@ func (w *writeback) finish(k fileKey, f *flight, err error) {
 // boundaries into pieces of at most one block, written in parallel (they
 // do not overlap, so their order does not matter); a single piece is
 // written by the calling goroutine.
-func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
+func (w *writeback) write(k fileKey, f *flight) error {
+	ext := f.ext
 	type piece struct {
 		off  uint64
 		data []byte
@@ -566,11 +571,7 @@ func (w *writeback) write(k fileKey, ext []extent, cred engine.Cred) error {
 		// of it). A copy of the writeback's own (buffer) the engine may
 		// cache as it is; a record buffer is reused after the write, so
 		// the engine copies what it caches of it.
-		write := k.fs.WriteOwned
-		if p.kept {
-			write = k.fs.Write
-		}
-		if _, _, err := write(ctx, cred, k.ino, p.off, p.data); err != nil {
+		if _, _, err := k.fs.WriteBuffered(ctx, f.cred, k.ino, p.off, p.data, !p.kept, f.at); err != nil {
 			return fmt.Errorf("write %d bytes at %d: %w", len(p.data), p.off, err)
 		}
 		return nil
@@ -865,12 +866,12 @@ func (w *writeback) settleAttr(ctx context.Context, fs *engine.FS, ino uint64, c
 	defer w.flightWG.Done()
 	off, end := f.ext[0].off, f.ext[len(f.ext)-1].end()
 	data, kept := gather(f.ext, off, end)
-	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, cred, sa)
+	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, f.at, cred, sa)
 	if err == nil {
 		w.finish(k, f, nil)
 		return after, true, nil
 	}
-	w.finish(k, f, w.write(k, f.ext, f.cred))
+	w.finish(k, f, w.write(k, f))
 	return engine.Attr{}, false, nil
 }
 

@@ -867,3 +867,82 @@ func TestUnstableGuardedSetAttrRacingLink(t *testing.T) {
 		t.Fatalf("mode %o, %d links: want the LINK's change only", a.Attr.Mode&0o777, a.Attr.Nlink)
 	}
 }
+
+// TestWriteBackKeepsTimes: writing buffered UNSTABLE data back (at a
+// COMMIT, or with a SETATTR) gives the file the time of the client's
+// WRITE, which GETATTR has shown since, not the time of the write-back:
+// a client sees no change it did not make (its caches stay valid, and a
+// SETATTR guarded by the ctime it was shown still holds).
+func TestWriteBackKeepsTimes(t *testing.T) {
+	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
+	getattr := func(fh proto.FH) proto.Attr {
+		t.Helper()
+		g, err := f.c.GetAttr(f.ctx, fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Attr
+	}
+	// later waits until the clock is past a, so that a write-back's own
+	// time would differ from a.
+	later := func(a proto.Time) {
+		t.Helper()
+		testkit.Eventually(t, 5*time.Second, func() error {
+			if now := time.Now(); now.Unix() == int64(a.Sec) && now.Nanosecond() <= int(a.Nsec)+1000 {
+				return fmt.Errorf("clock at %v, not past %+v", now, a)
+			}
+			return nil
+		})
+	}
+
+	fh := f.create(t, f.root, "committed", "")
+	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	shown := getattr(fh)
+	later(shown.Mtime)
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if f.srv.wb.has(f.fs, shown.FileID) {
+		t.Fatal("COMMIT left data buffered")
+	}
+	if got := getattr(fh); got.Mtime != shown.Mtime || got.Ctime != shown.Ctime || got.Size != 8 {
+		t.Fatalf("after the write-back: mtime %+v ctime %+v size %d, GETATTR showed mtime %+v ctime %+v before it", got.Mtime, got.Ctime, got.Size, shown.Mtime, shown.Ctime)
+	}
+
+	// A change after the buffered write keeps its later ctime.
+	fh = f.create(t, f.root, "linked", "")
+	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	wrote := getattr(fh)
+	later(wrote.Ctime)
+	if _, err := f.c.Link(f.ctx, fh, f.root, "hard"); err != nil {
+		t.Fatal(err)
+	}
+	shown = getattr(fh)
+	later(shown.Ctime)
+	if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := getattr(fh); got.Mtime != wrote.Mtime || got.Ctime != shown.Ctime {
+		t.Fatalf("after LINK and the write-back: mtime %+v ctime %+v, GETATTR showed mtime %+v ctime %+v", got.Mtime, got.Ctime, wrote.Mtime, shown.Ctime)
+	}
+
+	// Data and a SETATTR in one transaction: the mtime is the WRITE's,
+	// the ctime the SETATTR's.
+	fh = f.create(t, f.root, "chmod", "")
+	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
+		t.Fatal(err)
+	}
+	shown = getattr(fh)
+	later(shown.Mtime)
+	s, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := getattr(fh); got.Mtime != shown.Mtime || got.Ctime == shown.Ctime || got.Mode&0o777 != 0o600 || s.Wcc.After.Ctime != got.Ctime {
+		t.Fatalf("after SETATTR: mtime %+v ctime %+v mode %o, GETATTR showed mtime %+v ctime %+v", got.Mtime, got.Ctime, got.Mode, shown.Mtime, shown.Ctime)
+	}
+}
