@@ -55,22 +55,12 @@ func procSetAttr(r *request) (proto.Message, error) {
 			// The data and the change in one commit when they can.
 			after, done, err = r.s.wb.settleAttr(r.ctx, t.fs, t.h.ino, t.cred, sattr(&a.Attr))
 		default:
+			// The guard stays the client's: the write-back gives the
+			// file the time of its buffered writes, the ctime the
+			// client was shown (engine.FS.WriteBuffered), so the
+			// engine's check holds unless something else changed the
+			// file, before or while the data was written.
 			err = r.s.wb.settle(r.ctx, t.fs, t.h.ino)
-			if err == nil && guard != nil {
-				// Writing the buffered data gave the file a new ctime;
-				// the guard held before it, and holds now if nothing
-				// else changed the file since: what another call
-				// changed meanwhile (a LINK, an owner, a size) is a
-				// guard that no longer holds.
-				var cur engine.Attr
-				if cur, err = t.fs.GetAttr(r.ctx, t.h.ino); err == nil {
-					if changedBesidesData(&pre, &cur) {
-						err = engine.ErrNotSync
-					} else {
-						guard = &cur.Ctime
-					}
-				}
-			}
 		}
 	}
 	if err == nil && !done {
@@ -89,14 +79,4 @@ func procSetAttr(r *request) (proto.Message, error) {
 		res.Wcc.After = t.postOp(r.ctx, r.s)
 	}
 	return res, nil
-}
-
-// changedBesidesData reports whether a file's attributes after its
-// buffered data was written (cur) differ from those shown with that data
-// (pre) in more than writing it changes: its times, and the setuid and
-// setgid bits a write by another than root clears.
-func changedBesidesData(pre, cur *engine.Attr) bool {
-	const cleared = engine.ModeSetUID | engine.ModeSetGID
-	return cur.Nlink != pre.Nlink || cur.UID != pre.UID || cur.GID != pre.GID ||
-		cur.Mode&^cleared != pre.Mode&^cleared || cur.Size != pre.Size
 }
