@@ -430,7 +430,7 @@ func (fs *FS) beginGroup(pipelined bool) *pending {
 func (fs *FS) addOp(p *pending, o *op) {
 	p.group = append(p.group, o)
 	if err := fs.e.Err(); err != nil {
-		o.err = err
+		o.err, o.txErr = err, err // not run: its own outcome too (doVisible)
 		return
 	}
 	tx := fs.newTxn(p.b, p.ov, p.seq+1)
