@@ -95,6 +95,12 @@ func (c Cred) mayWriteData(n *inode) error {
 // buffers data and must refuse what the engine would refuse before it
 // acknowledges the data.
 func (fs *FS) MayWrite(_ context.Context, cred Cred, ino uint64) error {
+	return fs.checkInode(ino, cred.mayWriteData)
+}
+
+// checkInode runs check on ino's current inode, read outside the
+// committer (a check that changes nothing).
+func (fs *FS) checkInode(ino uint64, check func(n *inode) error) error {
 	if err := fs.ready(); err != nil {
 		return err
 	}
@@ -104,7 +110,7 @@ func (fs *FS) MayWrite(_ context.Context, cred Cred, ino uint64) error {
 	if err != nil {
 		return err
 	}
-	return cred.mayWriteData(n)
+	return check(n)
 }
 
 func (c Cred) owns(n *inode) bool { return c.isRoot() || c.UID == n.uid }

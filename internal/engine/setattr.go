@@ -41,16 +41,7 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, sa SetAttr, gu
 // file's buffered data before changing its attributes refuses a change
 // with it first, so that a refused change changes nothing.
 func (fs *FS) MaySetAttr(_ context.Context, cred Cred, ino uint64, sa SetAttr) error {
-	if err := fs.ready(); err != nil {
-		return err
-	}
-	v := fs.readView()
-	defer v.close()
-	n, err := fs.viewInode(v, ino)
-	if err != nil {
-		return err
-	}
-	return cred.maySetAttr(n, sa)
+	return fs.checkInode(ino, func(n *inode) error { return cred.maySetAttr(n, sa) })
 }
 
 // maySetAttr is nil when cred may make every change sa asks of n, with

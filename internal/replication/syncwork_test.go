@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -98,20 +99,7 @@ func TestInitialSyncReadsRanges(t *testing.T) {
 	const files = 2500 // inodes 2..2501: ranges cut at 1024, 2048 and after the inodes
 	ctx := t.Context()
 	a, b := newPair(t, func(o *Options) { o.SyncReaders = 2 })
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 300)
-	for i := range files {
-		c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%05d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
-		if err == nil {
-			_, _, err = src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := smallFilesSource(t, ctx, a, files)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
 	a.n.mu.Lock()
@@ -144,20 +132,7 @@ func TestInitialSyncReusesChunkFrames(t *testing.T) {
 	ctx := t.Context()
 	// 4096-byte chunks (newPair), at most ~8 of them in flight.
 	a, b := newPair(t, func(o *Options) { o.WindowBytes = 32 << 10 })
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 300)
-	for i := range files {
-		c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%05d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
-		if err == nil {
-			_, _, err = src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := smallFilesSource(t, ctx, a, files)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
 	b.n.mu.Lock()
@@ -176,4 +151,24 @@ func TestInitialSyncReusesChunkFrames(t *testing.T) {
 	if limit := uint64(2 * (32<<10/4096 + 4)); made == 0 || made > limit {
 		t.Errorf("the destination allocated %d buffers for about %d chunk frames, want at most %d (one per chunk: buffers are not reused)", made, chunks, limit)
 	}
+}
+
+// smallFilesSource creates fs-src in a with files files of 300 bytes.
+func smallFilesSource(t *testing.T, ctx context.Context, a *region, files int) *engine.FS {
+	t.Helper()
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 300)
+	for i := range files {
+		c, err := src.Create(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("f%05d", i), engine.CreateGuarded, engine.SetAttr{}, 0)
+		if err == nil {
+			_, _, err = src.Write(ctx, engine.RootCred, c.Attr.Ino, 0, data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
 }
