@@ -2,17 +2,13 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
 )
 
@@ -151,28 +147,7 @@ type pointReadEngine struct {
 // system "bench"; close closes both.
 func openPointReadEngine(b *testing.B, dir string, po pebblekv.Options) *pointReadEngine {
 	b.Helper()
-	st, err := pebblekv.Open(filepath.Join(dir, "meta"), po)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	d, err := disk.NewOS(filepath.Join(dir, "data"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := Open(context.Background(), Options{KV: st, Disk: d, OnFatal: func(err error) { b.Errorf("fatal: %v", err) }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fs, err := e.FS("bench")
-	if errors.Is(err, ErrFSNotFound) {
-		fs, err = e.CreateFS(context.Background(), "bench", FSOptions{})
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, fs, st := openBenchEngine(b, dir, po)
 	return &pointReadEngine{e: e, fs: fs, st: st}
 }
 

@@ -43,8 +43,20 @@ func benchEngineKV(b *testing.B, po pebblekv.Options, mods ...func(*Options)) (*
 }
 
 // benchEngineAt opens the engine kept in dir, or makes one there, and its
-// file system "bench".
+// file system "bench"; both are closed when the benchmark ends.
 func benchEngineAt(b *testing.B, dir string, po pebblekv.Options, mods ...func(*Options)) (*Engine, *FS, *pebblekv.Store) {
+	b.Helper()
+	e, fs, st := openBenchEngine(b, dir, po, mods...)
+	b.Cleanup(func() {
+		e.Close()
+		st.Close()
+	})
+	return e, fs, st
+}
+
+// openBenchEngine is benchEngineAt for a caller that closes the engine
+// and the store itself (to open them again).
+func openBenchEngine(b *testing.B, dir string, po pebblekv.Options, mods ...func(*Options)) (*Engine, *FS, *pebblekv.Store) {
 	b.Helper()
 	st, err := pebblekv.Open(filepath.Join(dir, "meta"), po)
 	if err != nil {
@@ -72,10 +84,6 @@ func benchEngineAt(b *testing.B, dir string, po pebblekv.Options, mods ...func(*
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		e.Close()
-		st.Close()
-	})
 	return e, fs, st
 }
 

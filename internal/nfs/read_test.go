@@ -283,25 +283,10 @@ func TestColdReadAllocs(t *testing.T) {
 func TestReadaheadOnConnWorker(t *testing.T) {
 	const blocks = 16
 	f := newFixture(t, envOpt{})
-	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := blockData()
-	for i := range blocks {
-		data[0] = byte(i)
-		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fh := blocksFile(t, f, blocks)
 	ra := f.srv.ra
 	taken, handed := ra.taken.Load(), ra.handedOff.Load()
-	for i := range blocks {
-		rd, err := f.c.Read(f.ctx, r.FH, uint64(i)<<20, 1<<20)
-		if err != nil || len(rd.Data) != 1<<20 || rd.Data[0] != byte(i) {
-			t.Fatalf("READ %d: %d bytes, %v", i, len(rd.Data), err)
-		}
-	}
+	readBlocks(t, f, fh, blocks)
 	taken, handed = ra.taken.Load()-taken, ra.handedOff.Load()-handed
 	t.Logf("%d sequential READs: %d from prefetched chunks, %d prefetches handed off", blocks, taken, handed)
 	if taken < blocks-2 {
@@ -323,24 +308,9 @@ func TestReadaheadOnConnWorker(t *testing.T) {
 func TestReadAnsweredByReader(t *testing.T) {
 	const blocks = 32
 	f := newFixture(t, envOpt{})
-	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := blockData()
-	for i := range blocks {
-		data[0] = byte(i)
-		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fh := blocksFile(t, f, blocks)
 	here, handed := f.srv.answeredHere.Load(), f.srv.handedOff.Load()
-	for i := range blocks {
-		rd, err := f.c.Read(f.ctx, r.FH, uint64(i)<<20, 1<<20)
-		if err != nil || len(rd.Data) != 1<<20 || rd.Data[0] != byte(i) {
-			t.Fatalf("READ %d: %d bytes, %v", i, len(rd.Data), err)
-		}
-	}
+	readBlocks(t, f, fh, blocks)
 	here, handed = f.srv.answeredHere.Load()-here, f.srv.handedOff.Load()-handed
 	t.Logf("%d sequential READs: %d answered by the reader, %d handed to workers", blocks, here, handed)
 	if here+handed != blocks {
@@ -421,5 +391,34 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 	}
 	for _, fn := range after2 {
 		fn()
+	}
+}
+
+// blocksFile creates "f" in f's root with n blocks of 1 MiB written
+// FILE_SYNC, block i starting with the byte i.
+func blocksFile(t *testing.T, f *fixture, n int) proto.FH {
+	t.Helper()
+	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := blockData()
+	for i := range n {
+		data[0] = byte(i)
+		if _, err := f.c.Write(f.ctx, r.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.FH
+}
+
+// readBlocks reads blocksFile's n blocks in order, one READ at a time.
+func readBlocks(t *testing.T, f *fixture, fh proto.FH, n int) {
+	t.Helper()
+	for i := range n {
+		rd, err := f.c.Read(f.ctx, fh, uint64(i)<<20, 1<<20)
+		if err != nil || len(rd.Data) != 1<<20 || rd.Data[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(rd.Data), err)
+		}
 	}
 }
