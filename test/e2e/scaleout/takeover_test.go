@@ -249,8 +249,20 @@ func writeData(ctx context.Context, c *conn, name string, data []byte, timeout t
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.C.Write(ctx, r.FH, 0, data, proto.FileSync); err != nil {
-		return nil, err
+	// A server may write less than asked (RFC 1813 3.3.7): send the rest
+	// until all of it is written, as a careful client does.
+	for off := 0; off < len(data); {
+		w, err := c.C.Write(ctx, r.FH, uint64(off), data[off:], proto.FileSync)
+		if err != nil {
+			return nil, err
+		}
+		if w.Committed != proto.FileSync {
+			return nil, fmt.Errorf("write of %s at %d: committed %v, asked FILE_SYNC", name, off, w.Committed)
+		}
+		if w.Count == 0 {
+			return nil, fmt.Errorf("write of %s at %d: the server wrote nothing", name, off)
+		}
+		off += int(w.Count)
 	}
 	return r.FH, nil
 }
