@@ -201,17 +201,13 @@ func TestUnstableThenSetAttr(t *testing.T) {
 	}
 }
 
-// TestUnstableSetAttrGuard: a guarded SETATTR of a file with buffered
-// UNSTABLE data holds when its guard is the ctime GETATTR showed (buffered
-// writes included), and a guard that does not match answers
-// NFS3ERR_NOT_SYNC without changing anything, the data left buffered.
-// Both were wrong: the buffered data was written first, which gave the
-// file a new ctime, so the guard the client had just read never matched,
-// and the refused call had changed the file's times.
-func TestUnstableSetAttrGuard(t *testing.T) {
-	// The data stays buffered for the test's length (the flusher would
-	// write it after FlushDelay, a second by default, which a loaded
-	// machine can take between two calls).
+// bufferedFile makes a fixture whose file "f" holds 8 bytes of buffered
+// UNSTABLE data, and returns it with the file's GETATTR. The data stays
+// buffered for the test's length (the flusher would write it after
+// FlushDelay, a second by default, which a loaded machine can take
+// between two calls).
+func bufferedFile(t *testing.T) (*fixture, proto.FH, *proto.GetAttrRes) {
+	t.Helper()
 	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
 	fh := f.create(t, f.root, "f", "")
 	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
@@ -221,9 +217,21 @@ func TestUnstableSetAttrGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, fh, g
+}
+
+// TestUnstableSetAttrGuard: a guarded SETATTR of a file with buffered
+// UNSTABLE data holds when its guard is the ctime GETATTR showed (buffered
+// writes included), and a guard that does not match answers
+// NFS3ERR_NOT_SYNC without changing anything, the data left buffered.
+// Both were wrong: the buffered data was written first, which gave the
+// file a new ctime, so the guard the client had just read never matched,
+// and the refused call had changed the file's times.
+func TestUnstableSetAttrGuard(t *testing.T) {
+	f, fh, g := bufferedFile(t)
 	bad := g.Attr.Ctime
 	bad.Nsec = (bad.Nsec + 1) % 1e9
-	_, err = f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &bad)
+	_, err := f.c.SetAttr(f.ctx, fh, proto.Sattr{Mode: ptr(uint32(0o600))}, &bad)
 	wantStatus(t, err, proto.ErrNotSync)
 	if !f.srv.wb.has(f.fs, g.Attr.FileID) {
 		t.Fatal("a refused SETATTR wrote the buffered data")
@@ -754,18 +762,7 @@ func TestWritesOnFullDisk(t *testing.T) {
 // the engine's later ctime (it replaced the ctime whenever it was after
 // the file's mtime), so the stale guard held.
 func TestUnstableAttrCtimeAfterLink(t *testing.T) {
-	// The data stays buffered for the test's length (the flusher would
-	// write it after FlushDelay, a second by default, which a loaded
-	// machine can take between two calls).
-	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
-	fh := f.create(t, f.root, "f", "")
-	if _, err := f.c.Write(f.ctx, fh, 0, []byte("buffered"), proto.Unstable); err != nil {
-		t.Fatal(err)
-	}
-	g, err := f.c.GetAttr(f.ctx, fh)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, fh, g := bufferedFile(t)
 	if _, err := f.c.Link(f.ctx, fh, f.root, "hard"); err != nil {
 		t.Fatal(err)
 	}
