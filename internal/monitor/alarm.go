@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -496,7 +495,7 @@ func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, s
 	if f.MaxRecords < 1 || f.MaxRecords > 100 {
 		return nil, "", invalid("The value %d for parameter MaxRecords must be between 1 and 100.", f.MaxRecords)
 	}
-	after, err := decodeToken(f.NextToken)
+	after, err := decodeToken(tokenAlarms, f.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -522,7 +521,7 @@ func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, s
 	next := ""
 	if len(all) > f.MaxRecords {
 		all = all[:f.MaxRecords]
-		next = encodeToken(all[len(all)-1].Name)
+		next = encodeToken(tokenAlarms, all[len(all)-1].Name)
 	}
 	if all == nil {
 		all = []Alarm{}
@@ -539,19 +538,6 @@ func anyPrefix(prefix string, lists ...[]string) bool {
 		}
 	}
 	return false
-}
-
-func encodeToken(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func decodeToken(t string) (string, error) {
-	if t == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(t)
-	if err != nil || len(b) == 0 {
-		return "", refusal.Errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(t))
-	}
-	return string(b), nil
 }
 
 // MetricAlarmFilter is a DescribeAlarmsForMetric request.
@@ -841,6 +827,11 @@ func checkAlarmNames(ctx context.Context, names []string) error {
 	}
 	if len(names) > 100 {
 		return invalid("The collection AlarmNames must not have more than 100 members.")
+	}
+	for i, n := range names {
+		if len(n) < 1 || len(n) > 255 {
+			return invalid("The value of AlarmNames.member.%d must be 1 to 255 characters long.", i+1)
+		}
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func (m *Monitor) DescribeAlarmHistory(ctx context.Context, q HistoryQuery) ([]H
 	if q.MaxRecords < 1 || q.MaxRecords > 100 {
 		return nil, "", invalid("The value %d for parameter MaxRecords must be between 1 and 100.", q.MaxRecords)
 	}
-	after, err := decodeToken(q.NextToken)
+	after, err := decodeToken(tokenHistory, q.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -144,7 +144,7 @@ func (m *Monitor) DescribeAlarmHistory(ctx context.Context, q HistoryQuery) ([]H
 			continue
 		}
 		if len(out) == q.MaxRecords {
-			next = encodeToken(last)
+			next = encodeToken(tokenHistory, last)
 			break
 		}
 		out = append(out, k.item)

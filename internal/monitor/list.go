@@ -2,11 +2,8 @@ package monitor
 
 import (
 	"context"
-	"encoding/base64"
 	"strconv"
 	"time"
-
-	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // ListQuery is a ListMetrics request.
@@ -59,13 +56,9 @@ func (m *Monitor) ListMetrics(ctx context.Context, q ListQuery) ([]Metric, strin
 	default:
 		return nil, "", invalid("The value %s for parameter RecentlyActive is invalid: it must be PT3H.", clip(q.RecentlyActive))
 	}
-	after := ""
-	if q.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.NextToken)
-		if err != nil || len(b) == 0 {
-			return nil, "", refusal.Errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(q.NextToken))
-		}
-		after = string(b)
+	after, err := decodeToken(tokenMetrics, q.NextToken)
+	if err != nil {
+		return nil, "", err
 	}
 	var out []Metric
 	next := ""
@@ -78,7 +71,7 @@ func (m *Monitor) ListMetrics(ctx context.Context, q ListQuery) ([]Metric, strin
 			continue
 		}
 		if len(out) == ListPage {
-			next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].key()))
+			next = encodeToken(tokenMetrics, out[len(out)-1].key())
 			break
 		}
 		out = append(out, mt)

@@ -2,14 +2,11 @@ package monitor
 
 import (
 	"context"
-	"encoding/base64"
 	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/regionfs/regionfs/internal/refusal"
 )
 
 // MetricStat is a metric, a period and a statistic.
@@ -330,10 +327,13 @@ func (m *Monitor) GetMetricData(ctx context.Context, q DataQuery) ([]DataResult,
 	}
 	offset := 0
 	if q.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.NextToken)
-		n, perr := strconv.Atoi(string(b))
-		if err != nil || perr != nil || n <= 0 {
-			return nil, "", refusal.Errorf(ErrInvalidNextToken, "The NextToken %s is not one this service issued.", clip(q.NextToken))
+		at, err := decodeToken(tokenMetricData, q.NextToken)
+		if err != nil {
+			return nil, "", err
+		}
+		n, perr := strconv.Atoi(at)
+		if perr != nil || n <= 0 {
+			return nil, "", badToken(q.NextToken)
 		}
 		offset = n
 	}
@@ -364,7 +364,7 @@ func (m *Monitor) GetMetricData(ctx context.Context, q DataQuery) ([]DataResult,
 			}
 			if emitted == maxDP {
 				r.StatusCode = "PartialData"
-				next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset + emitted)))
+				next = encodeToken(tokenMetricData, strconv.Itoa(offset+emitted))
 				break
 			}
 			r.Timestamps = append(r.Timestamps, time.Unix(s.ts[i], 0).UTC())
