@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/testkit"
@@ -91,20 +92,33 @@ func TestStatistics(t *testing.T) {
 		f.put(t, t0.Add(-2*time.Minute+time.Duration(i)*time.Second), 1, float64(i+1))
 	}
 	f.put(t, t0.Add(-time.Minute+5*time.Second), 1, 100)
-	q := StatisticsQuery{Metric: lag, Start: t0.Add(-2 * time.Minute), End: t0, Period: 60,
-		Statistics: Statistics, ExtendedStatistics: []string{"p50", "p99", "p100"}}
+	q := StatisticsQuery{Metric: lag, Start: t0.Add(-2 * time.Minute), End: t0, Period: 60, Statistics: Statistics}
 	dps, err := f.m.GetMetricStatistics(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Datapoint{
-		{Timestamp: t0.Add(-2 * time.Minute), Unit: "Seconds", Values: map[string]float64{SampleCount: 60, Sum: 1830, Average: 30.5, Minimum: 1, Maximum: 60},
-			Extended: map[string]float64{"p50": 30, "p99": 60, "p100": 60}},
-		{Timestamp: t0.Add(-time.Minute), Unit: "Seconds", Values: map[string]float64{SampleCount: 1, Sum: 100, Average: 100, Minimum: 100, Maximum: 100},
-			Extended: map[string]float64{"p50": 100, "p99": 100, "p100": 100}},
+		{Timestamp: t0.Add(-2 * time.Minute), Unit: "Seconds", Values: map[string]float64{SampleCount: 60, Sum: 1830, Average: 30.5, Minimum: 1, Maximum: 60}},
+		{Timestamp: t0.Add(-time.Minute), Unit: "Seconds", Values: map[string]float64{SampleCount: 1, Sum: 100, Average: 100, Minimum: 100, Maximum: 100}},
 	}
-	if d := cmp.Diff(want, dps); d != "" {
+	if d := cmp.Diff(want, dps, cmpopts.IgnoreFields(Datapoint{}, "Extended")); d != "" {
 		t.Fatal(d)
+	}
+	q.Statistics, q.ExtendedStatistics = nil, []string{"p50", "p99", "p100"}
+	if dps, err = f.m.GetMetricStatistics(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	want = []Datapoint{
+		{Timestamp: t0.Add(-2 * time.Minute), Unit: "Seconds", Extended: map[string]float64{"p50": 30, "p99": 60, "p100": 60}},
+		{Timestamp: t0.Add(-time.Minute), Unit: "Seconds", Extended: map[string]float64{"p50": 100, "p99": 100, "p100": 100}},
+	}
+	if d := cmp.Diff(want, dps, cmpopts.IgnoreFields(Datapoint{}, "Values")); d != "" {
+		t.Fatal(d)
+	}
+	// One or the other, not both (GetMetricStatistics's documentation; qa10).
+	q.Statistics = Statistics
+	if _, err := f.m.GetMetricStatistics(ctx, q); !errors.Is(err, ErrInvalidParameterCombination) {
+		t.Fatalf("Statistics and ExtendedStatistics: %v, want InvalidParameterCombination", err)
 	}
 	// The same through 10-second periods (the 1-second level).
 	q.Period, q.ExtendedStatistics, q.Statistics = 10, nil, []string{Maximum}

@@ -47,6 +47,8 @@ func (m *Monitor) GetMetricStatistics(ctx context.Context, q StatisticsQuery) ([
 	switch {
 	case len(q.Statistics) == 0 && len(q.ExtendedStatistics) == 0:
 		return nil, missing("Statistics or ExtendedStatistics")
+	case len(q.Statistics) > 0 && len(q.ExtendedStatistics) > 0:
+		return nil, combination("Specify Statistics or ExtendedStatistics, not both.")
 	case len(q.Statistics) > 5:
 		return nil, invalid("The collection Statistics must not have more than 5 members.")
 	case len(q.ExtendedStatistics) > 10:

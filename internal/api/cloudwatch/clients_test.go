@@ -111,7 +111,7 @@ func TestCLIEveryOperation(t *testing.T) {
 	must("cloudwatch", "put-metric-data", "--namespace", "Cli", "--metric-name", "Lag", "--dimensions", "FileSystemId=fs-1", "--value", "7",
 		"--unit", "Seconds", "--storage-resolution", "1")
 	if out := must("cloudwatch", "get-metric-statistics", "--namespace", "Cli", "--metric-name", "Lag", "--dimensions", "Name=FileSystemId,Value=fs-1",
-		"--start-time", ago(10*time.Minute), "--end-time", ago(-5*time.Minute), "--period", "60", "--statistics", "Maximum", "--extended-statistics", "p99"); !strings.Contains(out, `"Maximum": 7.0`) {
+		"--start-time", ago(10*time.Minute), "--end-time", ago(-5*time.Minute), "--period", "60", "--statistics", "Maximum"); !strings.Contains(out, `"Maximum": 7.0`) {
 		t.Fatalf("get-metric-statistics: %s", out)
 	}
 	if out := must("cloudwatch", "get-metric-data", "--start-time", ago(10*time.Minute), "--end-time", ago(-5*time.Minute), "--metric-data-queries",
@@ -154,6 +154,8 @@ func TestCLIEveryOperation(t *testing.T) {
 			"--period", "60", "--statistics", "Median"}, "(InvalidParameterValue)"},
 		{[]string{"cloudwatch", "get-metric-statistics", "--namespace", "Cli", "--metric-name", "Lag", "--start-time", ago(time.Hour), "--end-time", ago(0),
 			"--period", "60"}, "(MissingParameter)"},
+		{[]string{"cloudwatch", "get-metric-statistics", "--namespace", "Cli", "--metric-name", "Lag", "--start-time", ago(time.Hour), "--end-time", ago(0),
+			"--period", "60", "--statistics", "Maximum", "--extended-statistics", "p99"}, "(InvalidParameterCombination)"},
 		{[]string{"cloudwatch", "set-alarm-state", "--alarm-name", "nope", "--state-value", "OK", "--state-reason", "r"}, "(ResourceNotFound)"},
 	} {
 		if out, err := run(tc.args...); err == nil || !strings.Contains(out, tc.want) {

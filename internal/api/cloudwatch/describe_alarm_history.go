@@ -14,7 +14,7 @@ type describeAlarmHistoryInput struct {
 	HistoryItemType    string    `json:"HistoryItemType"`
 	StartDate          time.Time `json:"StartDate"`
 	EndDate            time.Time `json:"EndDate"`
-	MaxRecords         int       `json:"MaxRecords"`
+	MaxRecords         *int      `json:"MaxRecords"`
 	NextToken          string    `json:"NextToken"`
 	ScanBy             string    `json:"ScanBy"`
 }
@@ -42,8 +42,12 @@ func describeAlarmHistory(ctx context.Context, c *call) (any, error) {
 	if in.AlarmContributorID != "" {
 		return nil, &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: "AlarmContributorId applies to multi-time-series alarms, which regionfs does not have."}
 	}
+	maxRecords, err := given("MaxRecords", in.MaxRecords, 1)
+	if err != nil {
+		return nil, err
+	}
 	items, next, err := c.h.m.DescribeAlarmHistory(ctx, monitor.HistoryQuery{AlarmName: in.AlarmName, AlarmTypes: in.AlarmTypes, Type: in.HistoryItemType,
-		Start: in.StartDate, End: in.EndDate, MaxRecords: in.MaxRecords, NextToken: in.NextToken, ScanBy: in.ScanBy})
+		Start: in.StartDate, End: in.EndDate, MaxRecords: maxRecords, NextToken: in.NextToken, ScanBy: in.ScanBy})
 	if err != nil {
 		return nil, err
 	}

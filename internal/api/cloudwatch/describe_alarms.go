@@ -14,7 +14,7 @@ type describeAlarmsInput struct {
 	ParentsOfAlarmName  string   `json:"ParentsOfAlarmName"`
 	StateValue          string   `json:"StateValue"`
 	ActionPrefix        string   `json:"ActionPrefix"`
-	MaxRecords          int      `json:"MaxRecords"`
+	MaxRecords          *int     `json:"MaxRecords"`
 	NextToken           string   `json:"NextToken"`
 }
 
@@ -30,9 +30,13 @@ func describeAlarms(ctx context.Context, c *call) (any, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
+	maxRecords, err := given("MaxRecords", in.MaxRecords, 1)
+	if err != nil {
+		return nil, err
+	}
 	as, next, err := c.h.m.DescribeAlarms(ctx, monitor.AlarmFilter{Names: in.AlarmNames, NamePrefix: in.AlarmNamePrefix, Types: in.AlarmTypes,
 		ChildrenOfAlarmName: in.ChildrenOfAlarmName, ParentsOfAlarmName: in.ParentsOfAlarmName, State: in.StateValue,
-		ActionPrefix: in.ActionPrefix, MaxRecords: in.MaxRecords, NextToken: in.NextToken})
+		ActionPrefix: in.ActionPrefix, MaxRecords: maxRecords, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ type describeAlarmsForMetricInput struct {
 	Statistic         string      `json:"Statistic"`
 	ExtendedStatistic string      `json:"ExtendedStatistic"`
 	Dimensions        []dimension `json:"Dimensions"`
-	Period            int64       `json:"Period"`
+	Period            *int64      `json:"Period"`
 	Unit              string      `json:"Unit"`
 }
 
@@ -26,9 +26,13 @@ func describeAlarmsForMetric(ctx context.Context, c *call) (any, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
+	period, err := given("Period", in.Period, 1)
+	if err != nil {
+		return nil, err
+	}
 	as, err := c.h.m.DescribeAlarmsForMetric(ctx, monitor.MetricAlarmFilter{
 		Metric:    monitor.Metric{Namespace: in.Namespace, Name: in.MetricName, Dimensions: dimensionsIn(in.Dimensions)},
-		Statistic: in.Statistic, ExtendedStatistic: in.ExtendedStatistic, Period: in.Period, Unit: in.Unit})
+		Statistic: in.Statistic, ExtendedStatistic: in.ExtendedStatistic, Period: period, Unit: in.Unit})
 	if err != nil {
 		return nil, err
 	}

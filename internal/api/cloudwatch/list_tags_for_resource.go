@@ -22,7 +22,7 @@ func listTagsForResource(ctx context.Context, c *call) (any, error) {
 	}
 	out := listTagsForResourceOutput{Tags: []tag{}}
 	for _, t := range tags {
-		out.Tags = append(out.Tags, tag(t))
+		out.Tags = append(out.Tags, tag{Key: t.Key, Value: &t.Value})
 	}
 	return &out, nil
 }

@@ -21,7 +21,7 @@ type putMetricAlarmInput struct {
 	Period                           int64             `json:"Period"`
 	Unit                             string            `json:"Unit"`
 	EvaluationPeriods                int               `json:"EvaluationPeriods"`
-	DatapointsToAlarm                int               `json:"DatapointsToAlarm"`
+	DatapointsToAlarm                *int              `json:"DatapointsToAlarm"`
 	Threshold                        *float64          `json:"Threshold"`
 	ComparisonOperator               string            `json:"ComparisonOperator"`
 	TreatMissingData                 string            `json:"TreatMissingData"`
@@ -42,15 +42,23 @@ func putMetricAlarm(ctx context.Context, c *call) (any, error) {
 	if in.EvaluationCriteria != nil || in.EvaluationInterval != 0 {
 		return nil, &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: "EvaluationCriteria and EvaluationInterval (PromQL alarms) are not supported by regionfs."}
 	}
+	datapoints, err := given("DatapointsToAlarm", in.DatapointsToAlarm, 1)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := tagsIn(in.Tags)
+	if err != nil {
+		return nil, err
+	}
 	a := monitor.AlarmInput{
 		Name: in.AlarmName, Description: in.AlarmDescription, ActionsEnabled: in.ActionsEnabled, OKActions: in.OKActions,
 		AlarmActions: in.AlarmActions, InsufficientDataActions: in.InsufficientDataActions,
 		Metric:    monitor.Metric{Namespace: in.Namespace, Name: in.MetricName, Dimensions: dimensionsIn(in.Dimensions)},
 		Statistic: in.Statistic, ExtendedStatistic: in.ExtendedStatistic, Period: in.Period, Unit: in.Unit,
-		EvaluationPeriods: in.EvaluationPeriods, DatapointsToAlarm: in.DatapointsToAlarm, Threshold: in.Threshold,
+		EvaluationPeriods: in.EvaluationPeriods, DatapointsToAlarm: datapoints, Threshold: in.Threshold,
 		ComparisonOperator: in.ComparisonOperator, TreatMissingData: in.TreatMissingData,
 		EvaluateLowSampleCountPercentile: in.EvaluateLowSampleCountPercentile, ThresholdMetricID: in.ThresholdMetricID,
-		Tags: tagsIn(in.Tags),
+		Tags: tags,
 	}
 	if len(in.Metrics) > 0 {
 		a.Metrics = queriesIn(in.Metrics)

@@ -24,7 +24,7 @@ type metricDatum struct {
 	Values            []float64     `json:"Values"`
 	Counts            []float64     `json:"Counts"`
 	Unit              string        `json:"Unit"`
-	StorageResolution int           `json:"StorageResolution"`
+	StorageResolution *int          `json:"StorageResolution"`
 }
 
 type putMetricDataInput struct {
@@ -44,8 +44,12 @@ func putMetricData(ctx context.Context, c *call) (any, error) {
 	}
 	data := make([]monitor.Datum, len(in.MetricData))
 	for i, d := range in.MetricData {
+		resolution, err := given("MetricData.member."+strconv.Itoa(i+1)+".StorageResolution", d.StorageResolution, 1)
+		if err != nil {
+			return nil, err
+		}
 		data[i] = monitor.Datum{Metric: monitor.Metric{Name: d.MetricName, Dimensions: dimensionsIn(d.Dimensions)}, Timestamp: d.Timestamp,
-			Unit: d.Unit, Resolution: d.StorageResolution, Value: d.Value, Values: d.Values, Counts: d.Counts}
+			Unit: d.Unit, Resolution: resolution, Value: d.Value, Values: d.Values, Counts: d.Counts}
 		if s := d.StatisticValues; s != nil {
 			p := "MetricData.member." + strconv.Itoa(i+1) + ".StatisticValues."
 			for _, f := range []struct {

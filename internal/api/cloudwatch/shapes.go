@@ -1,6 +1,7 @@
 package cloudwatch
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/monitor"
@@ -87,16 +88,34 @@ func queriesOut(qs []monitor.MetricQuery) []metricDataQuery {
 }
 
 type tag struct {
-	Key   string `json:"Key"`
-	Value string `json:"Value"`
+	Key   string  `json:"Key"`
+	Value *string `json:"Value"`
 }
 
-func tagsIn(ts []tag) []monitor.Tag {
+// tagsIn converts the tags of the request; Value is required (it may be
+// empty).
+func tagsIn(ts []tag) ([]monitor.Tag, error) {
 	out := make([]monitor.Tag, len(ts))
 	for i, t := range ts {
-		out[i] = monitor.Tag(t)
+		if t.Value == nil {
+			return nil, &monitor.Error{Kind: monitor.ErrMissingParameter, Message: fmt.Sprintf("The parameter Tags.member.%d.Value is required.", i+1)}
+		}
+		out[i] = monitor.Tag{Key: t.Key, Value: *t.Value}
 	}
-	return out
+	return out, nil
+}
+
+// given returns the value of an optional integer member and refuses one
+// the request gave below the model's minimum: the member's zero value
+// (what an absent member decodes to) may not be one the model allows.
+func given[T int | int64](name string, v *T, minimum T) (T, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if *v < minimum {
+		return 0, &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: fmt.Sprintf("The value %d for parameter %s must be at least %d.", *v, name, minimum)}
+	}
+	return *v, nil
 }
 
 // metricAlarm is the MetricAlarm shape.

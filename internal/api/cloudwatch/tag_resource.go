@@ -13,7 +13,11 @@ func tagResource(ctx context.Context, c *call) (any, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	if err := c.h.m.TagResource(ctx, in.ResourceARN, tagsIn(in.Tags)); err != nil {
+	tags, err := tagsIn(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.h.m.TagResource(ctx, in.ResourceARN, tags); err != nil {
 		return nil, err
 	}
 	return &struct{}{}, nil
