@@ -48,6 +48,9 @@ type testMount struct {
 	fsrv *gofuse.Server
 	dir  string
 	wrap func(net.Conn) net.Conn // the client's connections pass through it (nil: none)
+	// noFUSE: the file system is not mounted (tests that call its nodes'
+	// methods themselves).
+	noFUSE bool
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -66,11 +69,13 @@ func newMount(t *testing.T) *testMount {
 // and options applied before anything starts.
 func newMountSpace(t *testing.T, space engine.SpaceGuard, mods ...func(*testMount)) *testMount {
 	t.Helper()
-	needFUSE(t)
 	ctx := context.Background()
 	m := &testMount{t: t}
 	for _, mod := range mods {
 		mod(m)
+	}
+	if !m.noFUSE {
+		needFUSE(t)
 	}
 	e, err := engine.Open(ctx, engine.Options{KV: kv.NewMemory(), Disk: disk.NewMem(), Logger: logger(t), Space: space})
 	if err != nil {
@@ -107,6 +112,10 @@ func newMountSpace(t *testing.T, space engine.SpaceGuard, mods ...func(*testMoun
 		t.Fatal(err)
 	}
 	m.f = New(Options{Session: m.sess, Root: root, Logger: logger(t)})
+	if m.noFUSE {
+		t.Cleanup(m.close)
+		return m
+	}
 	m.dir = t.TempDir()
 	opts := m.f.MountOptions("fs-test:/")
 	opts.Debug = os.Getenv("REGIONFS_FUSE_DEBUG") != ""
@@ -141,8 +150,10 @@ func (m *testMount) stopServer() {
 }
 
 func (m *testMount) close() {
-	if err := m.fsrv.Unmount(); err != nil {
-		m.t.Errorf("unmount: %v", err)
+	if m.fsrv != nil {
+		if err := m.fsrv.Unmount(); err != nil {
+			m.t.Errorf("unmount: %v", err)
+		}
 	}
 	m.sess.Close()
 	m.stopServer()

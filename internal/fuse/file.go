@@ -84,6 +84,11 @@ type chunk struct {
 	refs atomic.Int32
 	own  []byte
 	sess *client.Session
+	// served counts the bytes of data that Reads have taken; once it is
+	// all of them the chunk is spent: the readahead map lets its data go
+	// but keeps it as a mark that it was read (guarded by node.mu).
+	served int
+	spent  bool
 }
 
 func (c *chunk) ref() { c.refs.Add(1) }
@@ -95,13 +100,31 @@ func (c *chunk) unref() {
 	}
 }
 
+// servedLocked notes that a Read took k bytes of chunk i. Once all of its
+// data has been taken, the readahead map lets the data go and keeps the
+// chunk as spent, so that a read arriving late does not fetch it again
+// when it fills the window ahead of itself. Chunks leave as they are read,
+// not when a later one is: the kernel's reads of a sequential stream
+// arrive slightly out of order (go-fuse serves them concurrently), and a
+// chunk dropped before its read came had to be read again, synchronously,
+// in the reader's path.
+func (n *node) servedLocked(i int64, c *chunk, k int) {
+	c.served += k
+	if !c.spent && c.served >= len(c.data) && n.ra.chunks[i] == c {
+		c.spent = true
+		c.unref()
+	}
+}
+
 // dropChunksLocked forgets the readahead chunks (all of them, or those
 // before idx when idx >= 0).
 func (n *node) dropChunksLocked(idx int64) {
 	for i, c := range n.ra.chunks {
 		if idx < 0 || i < idx {
 			delete(n.ra.chunks, i)
-			c.unref()
+			if !c.spent {
+				c.unref()
+			}
 		}
 	}
 }
@@ -745,8 +768,8 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	}
 	io := int64(n.f.o.IOSize)
 	idx := off / io
-	_, cached := n.ra.chunks[idx]
-	seq := cached || (off == n.ra.next && off > 0)
+	c, cached := n.ra.chunks[idx]
+	seq := (cached && !c.spent) || (off == n.ra.next && off > 0)
 	if !seq {
 		n.ra.next = off + int64(len(dest))
 		n.mu.Unlock()
@@ -759,15 +782,27 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	if n.ra.chunks == nil {
 		n.ra.chunks = map[int64]*chunk{}
 	}
-	n.dropChunksLocked(idx)
+	// Chunks (and marks of spent ones) are kept a window behind the read.
+	if behind := idx - int64(n.f.o.ReadAhead); behind > 0 {
+		n.dropChunksLocked(behind)
+	}
 	for i := idx; i <= idx+int64(n.f.o.ReadAhead); i++ {
 		if _, ok := n.ra.chunks[i]; !ok {
 			n.ra.chunks[i] = n.fetch(auth, i*io, int(io))
 		}
 	}
-	want := []*chunk{n.ra.chunks[idx]}
+	last := idx
 	if (off+int64(len(dest))-1)/io > idx {
-		want = append(want, n.ra.chunks[idx+1])
+		last = idx + 1
+	}
+	var want []*chunk
+	for i := idx; i <= last; i++ {
+		c := n.ra.chunks[i]
+		if c.spent { // read again
+			c = n.fetch(auth, i*io, int(io))
+			n.ra.chunks[i] = c
+		}
+		want = append(want, c)
 	}
 	n.ra.next = off + int64(len(dest))
 	for _, c := range want {
@@ -784,6 +819,9 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 		}
 		start := min(off-idx*io, int64(len(c.data)))
 		end := min(start+int64(len(dest)), int64(len(c.data)))
+		n.mu.Lock()
+		n.servedLocked(idx, c, int(end-start))
+		n.mu.Unlock()
 		return &chunkResult{c: c, data: c.data[start:end]}, 0
 	}
 	defer func() {
@@ -800,7 +838,11 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 		if start >= int64(len(c.data)) {
 			break
 		}
-		nr += copy(dest[nr:], c.data[start:])
+		k := copy(dest[nr:], c.data[start:])
+		nr += k
+		n.mu.Lock()
+		n.servedLocked(idx+int64(i), c, k)
+		n.mu.Unlock()
 		if len(c.data) < int(io) {
 			break // end of file
 		}
