@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -47,7 +48,19 @@ type conn struct {
 
 	stopMu  sync.Mutex // guards stopped
 	stopped bool
+
+	// lastActive is when a request was last read or a reply last
+	// written (UnixNano); the connection limit closes the connection idle
+	// longest (see ConnLimit).
+	lastActive atomic.Int64
 }
+
+// idle says whether no request of c is between reading and replying: the
+// reader holds the one slot it waits for a record with.
+func (c *conn) idle() bool { return len(c.sem) <= 1 }
+
+// active notes that c is in use now (see lastActive).
+func (c *conn) active() { c.lastActive.Store(time.Now().UnixNano()) }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
@@ -73,15 +86,30 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 	c.workers.init(c.rctx.Done())
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
 	c.local, _ = netip.ParseAddrPort(nc.LocalAddr().String())
+	c.active()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
+	evict, ok := s.o.Budgets.Conns.add(c)
+	if !ok {
+		s.mu.Unlock()
+		nc.Close()
+		s.met.shedNew.Inc()
+		s.log.Debug("nfs connection limit reached, none idle: closing the new connection", "remote", c.remote)
+		return
+	}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
+	if evict != nil {
+		// Its server's reader ends on the closed socket and stops counting it.
+		evict.nc.Close()
+		evict.s.met.shedIdle.Inc()
+		s.log.Debug("nfs connection limit reached: closed the connection idle longest", "remote", evict.remote)
+	}
 	s.met.conns.Inc()
 	go c.serve()
 }
@@ -111,6 +139,7 @@ func (c *conn) serve() {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
+		c.s.o.Budgets.Conns.remove(c)
 		c.s.met.conns.Dec()
 		c.s.connWG.Done()
 	}()
@@ -143,6 +172,7 @@ func (c *conn) serve() {
 			c.logReadError(err)
 			return
 		}
+		c.active()
 		if !c.tls && isTLSProbe(rec.data) {
 			// RFC 9289: answer the AUTH_TLS probe, then TLS on this
 			// connection. Replies still in flight go out first.
@@ -226,6 +256,7 @@ func (c *conn) answer(rec *record, gate string, grant int64) {
 	if len(out.pieces) > 0 {
 		c.send(out.pieces...)
 	}
+	c.active()
 	after := out.takeAfter()
 	out.free()
 	c.returnReply(grant)

@@ -51,6 +51,8 @@ type envOpt struct {
 	// wrapKVFS, when set, wraps the file system Pebble runs on (with dir
 	// only).
 	wrapKVFS func(vfs.FS) vfs.FS
+	// wrapListener, when set, wraps the server's listener.
+	wrapListener func(net.Listener) net.Listener
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -113,6 +115,9 @@ func newEnv(t testing.TB, o envOpt) *testEnv {
 		t.Fatal(err)
 	}
 	v.addr = ln.Addr().String()
+	if o.wrapListener != nil {
+		ln = o.wrapListener(ln)
+	}
 	_, p, _ := net.SplitHostPort(v.addr)
 	v.port, _ = strconv.Atoi(p)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -33,6 +34,15 @@ import (
 //     connection's reader waits for one slot at a time, in arrival order,
 //     so connections share the slots fairly. A connection has at most
 //     MaxInflightPerConn requests between reading and replying.
+//   - Connections: the servers sharing Budgets.Conns (a region's mount
+//     targets) hold at most its limit of client connections
+//     (DefaultMaxConns), far below the process's open-file limit, so that
+//     a client opening connections without end takes neither the file
+//     descriptors the engine needs for its files nor the memory. At the
+//     limit a new connection closes the one idle longest (no request in
+//     flight; its client reconnects when it next needs it, as Linux's
+//     nfsd does with its oldest connections); when every connection has a
+//     request in flight, the new one is closed instead.
 //
 // Budgets are granted in arrival order (FIFO), so a large grant is not
 // starved by small ones; small grants (most calls: everything but WRITE
@@ -47,6 +57,7 @@ const (
 	DefaultMaxConnRequestBytes = 8 << 20
 	DefaultMaxConnReplyBytes   = 8 << 20
 	DefaultRecordTimeout       = 10 * time.Second
+	DefaultMaxConns            = 4096
 	// minReplyBytes is what a reply is assumed to take when its size is
 	// not bounded by an argument.
 	minReplyBytes = 1 << 10
@@ -65,10 +76,11 @@ const (
 type Budgets struct {
 	Request *Budget
 	Reply   *Budget
+	Conns   *ConnLimit
 }
 
-// NewBudgets returns request and reply budgets of the given sizes (the
-// defaults for values ≤ 0).
+// NewBudgets returns request and reply budgets of the given sizes and a
+// connection limit of DefaultMaxConns (the defaults for values ≤ 0).
 func NewBudgets(requestBytes, replyBytes int64) Budgets {
 	if requestBytes <= 0 {
 		requestBytes = DefaultRequestBudgetBytes
@@ -76,7 +88,60 @@ func NewBudgets(requestBytes, replyBytes int64) Budgets {
 	if replyBytes <= 0 {
 		replyBytes = DefaultReplyBudgetBytes
 	}
-	return Budgets{Request: NewBudget(requestBytes), Reply: NewBudget(replyBytes)}
+	return Budgets{Request: NewBudget(requestBytes), Reply: NewBudget(replyBytes), Conns: NewConnLimit(0)}
+}
+
+// ConnLimit bounds the connections of the servers sharing it (see the
+// overload protection above).
+type ConnLimit struct {
+	max int
+
+	mu    sync.Mutex // guards conns
+	conns map[*conn]struct{}
+}
+
+// NewConnLimit returns a limit of n connections; when n ≤ 0,
+// DefaultMaxConns or a quarter of the process's open-file limit, whichever
+// is smaller (the engine's files and other regions' mount targets need
+// the rest).
+func NewConnLimit(n int) *ConnLimit {
+	if n <= 0 {
+		n = DefaultMaxConns
+		var rl syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < uint64(4*n) {
+			n = max(int(rl.Cur/4), 16)
+		}
+	}
+	return &ConnLimit{max: n, conns: map[*conn]struct{}{}}
+}
+
+// add counts c. At the limit it takes the place of the connection idle
+// longest, which it returns for the caller to close; when none is idle, c
+// is not counted and ok is false.
+func (l *ConnLimit) add(c *conn) (evict *conn, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.conns) >= l.max {
+		var since int64
+		for o := range l.conns {
+			if t := o.lastActive.Load(); o.idle() && (evict == nil || t < since) {
+				evict, since = o, t
+			}
+		}
+		if evict == nil {
+			return nil, false
+		}
+		delete(l.conns, evict)
+	}
+	l.conns[c] = struct{}{}
+	return evict, true
+}
+
+// remove stops counting c (a connection that ended, or was evicted).
+func (l *ConnLimit) remove(c *conn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
 }
 
 // Budget is a number of bytes handed out in arrival order. A grant larger

@@ -25,6 +25,13 @@ type metrics struct {
 	verifierResets prometheus.Counter
 	// recordTimeouts counts connections closed for an incomplete record.
 	recordTimeouts prometheus.Counter
+	// acceptErrors counts failed accepts (e.g. out of file descriptors);
+	// connsShed counts connections closed at the connection limit, by
+	// which (idle, the longest idle one; new, the new one).
+	acceptErrors prometheus.Counter
+	connsShed    *prometheus.CounterVec
+	shedIdle     prometheus.Counter
+	shedNew      prometheus.Counter
 	// dataBytes counts file data read and written (CloudWatch's
 	// DataReadIOBytes and DataWriteIOBytes, package monitor).
 	dataBytes             *prometheus.CounterVec
@@ -71,13 +78,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "regionfs_nfs_incomplete_records_total",
 		Help: "Connections closed because a request record did not arrive whole in time (or stalled while others waited for memory).",
 	})
+	m.acceptErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "regionfs_nfs_accept_errors_total",
+		Help: "Failed accepts of client connections (e.g. the process out of file descriptors); the server retries.",
+	})
+	m.connsShed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "regionfs_nfs_connections_shed_total",
+		Help: "Connections closed at the connection limit: the one idle longest to make room (idle), or the new one when none was idle (new).",
+	}, []string{"which"})
+	m.shedIdle, m.shedNew = m.connsShed.WithLabelValues("idle"), m.connsShed.WithLabelValues("new")
 	m.dataBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "regionfs_nfs_data_bytes_total",
 		Help: "File data bytes served by READ and accepted by WRITE, by direction (read, write).",
 	}, []string{"direction"})
 	m.dataRead, m.dataWritten = m.dataBytes.WithLabelValues("read"), m.dataBytes.WithLabelValues("write")
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts, m.dataBytes)
+		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts, m.acceptErrors, m.connsShed, m.dataBytes)
 	}
 	return m
 }

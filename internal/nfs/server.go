@@ -45,10 +45,10 @@ type Options struct {
 	// reached); MaxInflight bounds the procedures running at once
 	// server-wide (a reply waiting for a slow reader holds no slot).
 	MaxInflightPerConn, MaxInflight int
-	// Budgets bound the request bytes read and the reply bytes not yet
-	// written, server-wide (several servers may share them); zero values
-	// make budgets of the default sizes for this server alone. See
-	// limits.go.
+	// Budgets bound the request bytes read, the reply bytes not yet
+	// written and the connections, server-wide (several servers may
+	// share them); zero values make budgets of the default sizes for this
+	// server alone. See limits.go.
 	Budgets Budgets
 	// MaxConnRequestBytes and MaxConnReplyBytes are one connection's
 	// share of them.
@@ -118,13 +118,16 @@ func (o *Options) setDefaults() {
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	if o.Budgets.Request == nil || o.Budgets.Reply == nil {
+	if o.Budgets.Request == nil || o.Budgets.Reply == nil || o.Budgets.Conns == nil {
 		b := NewBudgets(0, 0)
 		if o.Budgets.Request == nil {
 			o.Budgets.Request = b.Request
 		}
 		if o.Budgets.Reply == nil {
 			o.Budgets.Reply = b.Reply
+		}
+		if o.Budgets.Conns == nil {
+			o.Budgets.Conns = b.Conns
 		}
 	}
 	if o.MaxConnRequestBytes <= 0 {
@@ -294,15 +297,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("nfs: accept: %w", err)
 			}
-			return fmt.Errorf("nfs: accept: %w", err)
+			// Anything else passes: out of file descriptors (EMFILE,
+			// ENFILE), of memory or buffers, a connection aborted before
+			// it was taken. The listener must not end on it, so it waits
+			// and tries again; the connections already served go on.
+			if backoff == 0 {
+				s.log.Warn("nfs accept failed, retrying", "err", err)
+			}
+			s.met.acceptErrors.Inc()
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+			case <-cctx.Done():
+			}
+			continue
 		}
-		backoff = 0
+		if backoff != 0 {
+			s.log.Info("nfs accepting again")
+			backoff = 0
+		}
 		if !s.admit(nc) {
 			nc.Close()
 			continue
