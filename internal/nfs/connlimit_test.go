@@ -129,9 +129,8 @@ func TestConnectionLimit(t *testing.T) {
 	if n := testutil.ToFloat64(v.srv.met.shedIdle); n != 3 {
 		t.Fatalf("idle connections shed: %v, want 3", n)
 	}
-	if n := busy(); n != 2 {
-		t.Fatalf("busy connections left: %d, want 2", n)
-	}
+	// (a's last request leaves its slot just after its reply is written.)
+	testkit.WaitFor(t, "the two busy connections kept, a idle", time.Minute, func() bool { return busy() == 2 })
 	if n := served(); n > limit {
 		t.Fatalf("%d connections served, limit %d", n, limit)
 	}
