@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -321,7 +322,12 @@ func checkPolicy(policy string) error {
 	dec.UseNumber()
 	var doc map[string]any
 	if err := dec.Decode(&doc); err != nil {
-		return errorf(ErrInvalidPolicy, "Policy is not a valid JSON object: %v.", err)
+		// The decoder's message names Go types: say what is wrong in JSON's terms.
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return errorf(ErrInvalidPolicy, "Policy is not valid JSON (at character %d).", syn.Offset)
+		}
+		return errorf(ErrInvalidPolicy, "Policy is not a JSON object.")
 	}
 	if dec.More() {
 		return errorf(ErrInvalidPolicy, "Policy has content after its JSON object.")
