@@ -106,6 +106,26 @@ def check_value(shape, v, path):
             problem("%s: %r is not a blob" % (path, v))
 
 
+def check_wire_timestamps(shape, v, path):
+    """JSON protocols send timestamps as epoch seconds, a JSON number: the
+    Go SDK refuses anything else (botocore would take a string)."""
+    t = shape.type_name
+    if t == "structure" and isinstance(v, dict):
+        for name, ms in shape.members.items():
+            wire = ms.serialization.get("name", name)
+            if wire in v:
+                check_wire_timestamps(ms, v[wire], path + "." + name)
+    elif t == "list" and isinstance(v, list):
+        for i, x in enumerate(v):
+            check_wire_timestamps(shape.member, x, "%s[%d]" % (path, i))
+    elif t == "map" and isinstance(v, dict):
+        for k, x in v.items():
+            check_wire_timestamps(shape.value, x, "%s[%s]" % (path, k))
+    elif t == "timestamp" and shape.serialization.get("timestampFormat") in (None, "unixTimestamp"):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            problem("%s: timestamp %r on the wire, want epoch seconds as a JSON number" % (path, v))
+
+
 def after_call(http_response, parsed, model, **kw):
     svc = model.service_model.service_name
     key = "%s:%s" % (svc, model.name)
@@ -120,6 +140,12 @@ def after_call(http_response, parsed, model, **kw):
             problem("%s answered HTTP %d, the model says %d" % (model.name, status, want))
         if model.output_shape is not None:
             check_value(model.output_shape, parsed, model.name)
+            if "json" in http_response.headers.get("content-type", "") and http_response.content:
+                try:
+                    body = json.loads(http_response.content)
+                except ValueError:
+                    return problem("%s: the body is not JSON" % model.name)
+                check_wire_timestamps(model.output_shape, body, model.name)
         return
     called.setdefault(key, "error")
     err = parsed.get("Error", {})
