@@ -4,11 +4,13 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -65,8 +67,9 @@ type region struct {
 
 // TestBoto3ModelConformance runs testdata/conformance.py with boto3
 // against us-east-1 and us-west-2: EFS (replication included) and
-// CloudWatch in awsJson1_0, the protocol boto3 chooses, then CloudWatch
-// again in awsQuery, what older clients send, and in Smithy RPC v2 CBOR,
+// CloudWatch in awsJson1_0, the protocol boto3 chooses, on each region's
+// API and then through the edge, and CloudWatch through the edge in
+// awsQuery, what older clients send, and in Smithy RPC v2 CBOR,
 // aws-sdk-go-v2's default (botocore's model restricted to each).
 func TestBoto3ModelConformance(t *testing.T) {
 	py := testkit.NeedPython(t, "boto3")
@@ -98,10 +101,33 @@ func TestBoto3ModelConformance(t *testing.T) {
 		p.Start(t, "http://"+r.api+"/metrics")
 		t.Cleanup(p.Stop)
 	}
+	// The edge, the one endpoint of both regions (it forwards by the
+	// credential scope's region).
+	dir := t.TempDir()
+	edgeAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t, "127.0.0.1"))
+	edgeCfg := filepath.Join(dir, "edge.yaml")
+	body := fmt.Sprintf("listen: %s\ncredentials: [{access_key_id: %s, secret_access_key: %s}]\nregions:\n  - {name: us-east-1, api: %q}\n  - {name: us-west-2, api: %q}\nlog: {level: info}\n",
+		edgeAddr, accessKey, secretKey, regions[0].api, regions[1].api)
+	if err := os.WriteFile(edgeCfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edge := &testkit.Process{Args: []string{bin, "edge", "--config", edgeCfg}, Log: filepath.Join(dir, "edge.log")}
+	edge.Start(t, "")
+	t.Cleanup(edge.Stop)
+	edgeURL := "http://" + edgeAddr
+	testkit.WaitFor(t, "the edge", 30*time.Second, func() bool {
+		c, err := net.Dial("tcp", edgeAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
 	east, west := "http://"+regions[0].api, "http://"+regions[1].api
 	t.Run("json", func(t *testing.T) { conform(t, py, east, west, "efs,cloudwatch", "") })
-	t.Run("cloudwatch-query", func(t *testing.T) { conform(t, py, east, west, "cloudwatch", "query") })
-	t.Run("cloudwatch-cbor", func(t *testing.T) { conform(t, py, east, west, "cloudwatch", "smithy-rpc-v2-cbor") })
+	t.Run("edge-json", func(t *testing.T) { conform(t, py, edgeURL, edgeURL, "efs,cloudwatch", "") })
+	t.Run("edge-cloudwatch-query", func(t *testing.T) { conform(t, py, edgeURL, edgeURL, "cloudwatch", "query") })
+	t.Run("edge-cloudwatch-cbor", func(t *testing.T) { conform(t, py, edgeURL, edgeURL, "cloudwatch", "smithy-rpc-v2-cbor") })
 }
 
 // conform runs the script for parts; protocol, when not "", is the one
