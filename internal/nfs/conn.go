@@ -53,11 +53,16 @@ type conn struct {
 	// written (UnixNano); the connection limit closes the connection idle
 	// longest (see ConnLimit).
 	lastActive atomic.Int64
+	// inflight counts the requests read and not yet answered, those the
+	// reader still holds (waiting for the reply budget or a processing
+	// slot) included.
+	inflight atomic.Int32
 }
 
-// idle says whether no request of c is between reading and replying: the
-// reader holds the one slot it waits for a record with.
-func (c *conn) idle() bool { return len(c.sem) <= 1 }
+// idle says whether no request of c is between reading and replying. (The
+// request slots do not say it: a request the reader has read but not yet
+// handed on holds only the slot the reader took to read it.)
+func (c *conn) idle() bool { return c.inflight.Load() == 0 }
 
 // active notes that c is in use now (see lastActive).
 func (c *conn) active() { c.lastActive.Store(time.Now().UnixNano()) }
@@ -136,10 +141,10 @@ func (c *conn) serve() {
 		c.reqWG.Wait()
 		c.workers.wait()
 		c.nc.Close()
+		c.s.o.Budgets.Conns.remove(c)
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
-		c.s.o.Budgets.Conns.remove(c)
 		c.s.met.conns.Dec()
 		c.s.connWG.Done()
 	}()
@@ -173,10 +178,14 @@ func (c *conn) serve() {
 			return
 		}
 		c.active()
+		c.inflight.Add(1)
 		if !c.tls && isTLSProbe(rec.data) {
 			// RFC 9289: answer the AUTH_TLS probe, then TLS on this
 			// connection. Replies still in flight go out first.
+			// (The probe does not keep the connection from the limit's
+			// closing while TLS starts, bounded by HandshakeTimeout.)
 			<-c.sem
+			c.inflight.Add(-1)
 			c.reqWG.Wait()
 			br = c.answerProbe(br, rec.data)
 			c.freeRecord(rec)
@@ -202,6 +211,7 @@ func (c *conn) serve() {
 		}
 		if err != nil {
 			c.freeRecord(rec)
+			c.inflight.Add(-1)
 			<-c.sem
 			return
 		}
@@ -257,6 +267,7 @@ func (c *conn) answer(rec *record, gate string, grant int64) {
 		c.send(out.pieces...)
 	}
 	c.active()
+	c.inflight.Add(-1)
 	after := out.takeAfter()
 	out.free()
 	c.returnReply(grant)

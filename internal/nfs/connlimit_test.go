@@ -142,9 +142,7 @@ func TestConnLimitNoneIdle(t *testing.T) {
 	l := NewConnLimit(2)
 	mk := func(inflight int) *conn {
 		c := &conn{sem: make(chan struct{}, 4)}
-		for range inflight + 1 { // and the reader's slot
-			c.sem <- struct{}{}
-		}
+		c.inflight.Store(int32(inflight))
 		c.active()
 		return c
 	}
@@ -157,7 +155,7 @@ func TestConnLimitNoneIdle(t *testing.T) {
 	if ev, ok := l.add(mk(0)); ok || ev != nil {
 		t.Fatalf("add at the limit with none idle: evicted %v, ok %v", ev, ok)
 	}
-	<-b2.sem // b2's request answered: idle
+	b2.inflight.Add(-1) // b2's request answered: idle
 	if ev, ok := l.add(mk(0)); !ok || ev != b2 {
 		t.Fatalf("add at the limit with one idle: evicted %v (want the idle one), ok %v", ev, ok)
 	}
@@ -165,4 +163,55 @@ func TestConnLimitNoneIdle(t *testing.T) {
 	if ev, ok := l.add(mk(1)); !ok || ev != nil {
 		t.Fatalf("add after a remove: evicted %v, ok %v", ev, ok)
 	}
+}
+
+// TestConnLimitKeepsRequestWaitingForBudget: a connection whose request
+// has been read but waits for the server's reply budget (every slot of
+// the budget held by replies a slow client does not read) has a request
+// in flight: the connection limit must not close it as idle. It did: the
+// connection held only the reader's slot, which idle took for "waiting
+// for a record", so a new connection closed it and the request read was
+// run without a client to answer.
+func TestConnLimitKeepsRequestWaitingForBudget(t *testing.T) {
+	b := NewBudgets(0, 4<<20)
+	b.Conns = NewConnLimit(2)
+	v := newEnv(t, envOpt{opts: Options{Budgets: b, WriteTimeout: 10 * time.Minute}})
+	c := v.dial()
+	root := v.mount(c, "/")
+	cr, err := c.Create(t.Context(), root, "big", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(t.Context(), cr.FH, 0, make([]byte, 1<<20), proto.FileSync); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	served := func() int {
+		v.srv.mu.Lock()
+		defer v.srv.mu.Unlock()
+		return len(v.srv.conns)
+	}
+	testkit.WaitFor(t, "the first client gone", time.Minute, func() bool { return served() == 0 })
+	waiting := func() int {
+		v.srv.replies.mu.Lock()
+		defer v.srv.replies.mu.Unlock()
+		return len(v.srv.replies.waiters)
+	}
+	// A slow reader takes the reply budget; its reader waits for more.
+	slowReader(t, v, cr.FH, 40, 1<<20)
+	testkit.WaitFor(t, "the slow reader waiting for the reply budget", time.Minute, func() bool { return waiting() == 1 })
+	// a's READ is read, and waits for the budget too.
+	a := v.rawDial(t)
+	a.send(rawCall(1, proto.ProgNFS, proto.VersNFS, proto.ProcRead, client.Unix("t", 0, 0), &proto.ReadArgs{FH: cr.FH, Count: 1 << 20}))
+	testkit.WaitFor(t, "a's READ waiting for the reply budget", time.Minute, func() bool { return waiting() == 2 })
+	// At the limit, with no connection idle, the new one is closed.
+	d := v.rawDial(t)
+	shed := func() float64 {
+		return testutil.ToFloat64(v.srv.met.shedIdle) + testutil.ToFloat64(v.srv.met.shedNew)
+	}
+	testkit.WaitFor(t, "a connection shed", time.Minute, func() bool { return shed() == 1 })
+	if n := testutil.ToFloat64(v.srv.met.shedIdle); n != 0 {
+		t.Fatalf("%v connections shed as idle: a, with its READ waiting, was closed", n)
+	}
+	d.closed()
 }
