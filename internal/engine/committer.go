@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,18 +120,22 @@ func (fs *FS) enqueue(ctx context.Context, o *op) error {
 //
 // Groups of client mutations are pipelined: while one group's sync is
 // under way (the finisher waits for it), the committer runs the
-// operations that arrive against the next group's batch, and commits that
-// batch as soon as the sync is done (or the group is full, or holds half
+// operations that arrive against the next group's batch, and ends that
+// group as soon as the sync is done (or the group is full, or holds half
 // of many submitters: see splitAt), so that the transactions' CPU
 // overlaps the sync and one sync still covers what arrived during the
-// previous one. The finisher answers each group's
-// callers, in order, only once it is durable. Any other operation
+// previous one. An ended group goes to the applier, which commits it to
+// the store (Pebble's WAL write and memtable apply) while the committer
+// runs the next group's transactions over its writes (groupBase), and
+// then to the finisher, which answers each group's callers, in order,
+// only once it is durable. Any other operation
 // (replica apply, snapshots, mode changes, maintenance: they read the
 // durable mark or act outside the store) waits until every pipelined
 // group is durable and answered, and runs in a group of its own kind
 // synchronously.
 func (fs *FS) run() {
 	fs.pipe = make(chan *pending, pipeDepth)
+	fs.applyQ = make(chan *pending, pipeDepth)
 	fs.synced = make(chan struct{}, 1)
 	finished := make(chan struct{})
 	go func() {
@@ -143,9 +148,14 @@ func (fs *FS) run() {
 			}
 			fs.finishGroup(p)
 			if !p.durableAt.IsZero() {
-				// The group's own sync: from its commit, or from the
-				// end of the previous group's sync if that was later.
+				// The group's own sync: from its commit (from its
+				// hand-over to the applier: its commit and sync), or
+				// from the end of the previous group's sync if that was
+				// later.
 				from := p.applied
+				if !p.handed.IsZero() {
+					from = p.handed
+				}
 				if prevDurable.After(from) {
 					from = prevDurable
 				}
@@ -162,8 +172,14 @@ func (fs *FS) run() {
 			}
 		}
 	}()
+	go func() {
+		defer close(fs.pipe)
+		for p := range fs.applyQ {
+			fs.applyGroup(p)
+		}
+	}()
 	defer func() {
-		close(fs.pipe)
+		close(fs.applyQ)
 		<-finished
 		close(fs.done)
 	}()
@@ -381,6 +397,15 @@ type pending struct {
 	// applied: when the batch was committed to the store (its sync
 	// started); durableAt: when its sync was done (zero: no sync)
 	applied, durableAt time.Time
+	// handed: when the committer handed the group to the applier (zero
+	// when it committed the group itself); stored: the applier is done
+	// with it (committed it to the store, or refused it: err), before it
+	// hands it to the finisher.
+	handed time.Time
+	stored atomic.Bool
+	// err: why the applier did not commit the group; the finisher
+	// answers its callers with it.
+	err error
 }
 
 // commitGroup runs a group of operations that are not pipelined (see run)
@@ -408,6 +433,14 @@ func (fs *FS) commitGroup(group []*op) {
 // the pipeline first). Pebble makes a synced batch readable before its
 // sync anyway; this only stops the next batch from waiting for it.
 func (fs *FS) applyPipelined(group []*op) {
+	if len(fs.inStore) > 0 {
+		// Client mutations ran before (this is a primary, and the
+		// applies will be refused, or it was one): this group's
+		// transactions read the store, and it goes to the finisher
+		// after those groups.
+		fs.drain()
+		fs.inStore = fs.inStore[:0]
+	}
 	p := fs.beginGroup(false)
 	for _, o := range group {
 		fs.addOp(p, o)
@@ -417,20 +450,50 @@ func (fs *FS) applyPipelined(group []*op) {
 
 // beginGroup starts a group against a new batch; a pipelined group (of
 // client mutations) collects its writes of the file system's keys in its
-// overlay.
+// overlay, over the groups the applier has not committed yet
+// (groupBase).
 func (fs *FS) beginGroup(pipelined bool) *pending {
 	p := &pending{b: fs.e.kv.NewBatch(), seq: fs.lastSeq}
 	if pipelined {
-		p.ov = kv.NewOverlay(fs.reader(p.b))
+		p.ov = kv.NewOverlay(fs.groupBase())
 	}
 	return p
 }
 
+// groupBase returns what a new group of client mutations reads its file
+// system's keys from: the store, under the overlays of the groups handed
+// to the applier and not yet committed to the store, the newest on top.
+// Each such overlay holds its group's final value of every key the group
+// wrote, and nothing but the committer writes the file system's keys,
+// so the store read under them is the state after the last of them,
+// whether or not the applier has committed any of them meanwhile. The
+// groups the applier is done with leave the chain: the oldest remaining
+// overlay is put over the store itself (the group it was written over is
+// in the store now, with the same values).
+func (fs *FS) groupBase() kv.Reader {
+	n := 0
+	for n < len(fs.inStore) && fs.inStore[n].stored.Load() {
+		n++
+	}
+	fs.inStore = slices.Delete(fs.inStore, 0, n)
+	var store kv.Reader = fs.reader(fs.e.kv)
+	if len(fs.inStore) == 0 {
+		return store
+	}
+	fs.inStore[0].ov.Rebase(store)
+	return fs.inStore[len(fs.inStore)-1].ov
+}
+
 // addOp runs o as the group's next transaction.
 func (fs *FS) addOp(p *pending, o *op) {
+	fs.stats.ran.Add(1)
 	p.group = append(p.group, o)
 	if err := fs.e.Err(); err != nil {
 		o.err, o.txErr = err, err // not run: its own outcome too (doVisible)
+		return
+	}
+	if r := fs.refused.Load(); r != nil && p.ov != nil {
+		o.err = *r // would read a refused group's writes
 		return
 	}
 	tx := fs.newTxn(p.b, p.ov, p.seq+1)
@@ -454,26 +517,18 @@ func (fs *FS) addOp(p *pending, o *op) {
 	p.txs = append(p.txs, tx)
 }
 
-// endGroup commits the group's batch with one synced write. A pipelined
-// group goes to the finisher once applied; any other is waited for and
-// answered here.
+// endGroup commits the group's batch with one synced write. A group of
+// client mutations (with an overlay) goes to the applier, which commits
+// it; another pipelined group goes to the finisher once committed; any
+// other is waited for and answered here.
 func (fs *FS) endGroup(p *pending, pipelined bool) {
 	if p.ov != nil {
-		writeAbs(p.b, fs.prefix, p.ov)
+		fs.handOver(p)
+		return
 	}
-	if !p.b.Empty() {
-		p.start = time.Now()
-		if err := fs.syncBlocks(); err != nil {
-			fs.failPending(p, fmt.Errorf("sync block directories: %w", err))
-			return
-		}
-		wait, err := kv.CommitAsync(p.b)
-		if err != nil {
-			fs.failPending(p, fmt.Errorf("commit: %w", err))
-			return
-		}
-		p.wait = wait
-		p.applied = time.Now()
+	if err := fs.commitBatch(p); err != nil {
+		fs.failPending(p, err)
+		return
 	}
 	if !pipelined && p.wait != nil {
 		// Durable before the callbacks, as the replica's and admin
@@ -508,13 +563,84 @@ func (fs *FS) endGroup(p *pending, pipelined bool) {
 	fs.pipe <- p
 }
 
+// commitBatch commits the group's batch, if it holds anything, with a
+// synced write whose wait it leaves in p.wait, after the block files it
+// references are durable.
+func (fs *FS) commitBatch(p *pending) error {
+	if p.b.Empty() {
+		return nil
+	}
+	p.start = time.Now()
+	if err := fs.syncBlocks(); err != nil {
+		return fmt.Errorf("sync block directories: %w", err)
+	}
+	wait, err := kv.CommitAsync(p.b)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	p.wait = wait
+	p.applied = time.Now()
+	return nil
+}
+
+// handOver gives an ended group of client mutations to the applier. The
+// next group allocates after it and reads its writes through its overlay
+// (groupBase), which nothing writes from now on.
+func (fs *FS) handOver(p *pending) {
+	p.ov.Freeze()
+	fs.lastSeq = p.seq
+	fs.piped.Add(1)
+	p.handed = time.Now()
+	fs.inStore = append(fs.inStore, p)
+	fs.applyQ <- p
+}
+
+// applyGroup is the applier's work on a group handed over (or a
+// barrier): it commits the group's writes to the store, in the order the
+// committer ended the groups, and hands it to the finisher.
+func (fs *FS) applyGroup(p *pending) {
+	if p.barrier == nil {
+		fs.storeGroup(p)
+		p.stored.Store(true)
+	}
+	fs.pipe <- p
+}
+
+func (fs *FS) storeGroup(p *pending) {
+	if fs.e.Err() != nil {
+		return // an earlier group failed and this one read its writes: the finisher answers
+	}
+	if r := fs.refused.Load(); r != nil {
+		p.err = *r
+		return
+	}
+	writeAbs(p.b, fs.prefix, p.ov)
+	if err := fs.commitBatch(p); err != nil {
+		// Fatal (the finisher answers with the engine's error) unless
+		// another node took the file system over: then this group and
+		// every later one, which read its writes, are refused.
+		err = fs.e.failed(err)
+		p.err = err
+		p.wait = nil
+		if fs.e.Err() == nil {
+			fs.refused.CompareAndSwap(nil, &err)
+		}
+		return
+	}
+	for _, tx := range p.txs {
+		for _, f := range tx.onCommit {
+			f()
+		}
+	}
+}
+
 // drain waits until every pipelined group is durable and answered.
 func (fs *FS) drain() {
 	if fs.piped.Load() == 0 {
 		return
 	}
 	b := &pending{barrier: make(chan struct{})}
-	fs.pipe <- b
+	fs.applyQ <- b
 	<-b.barrier
 }
 
@@ -530,8 +656,13 @@ func (fs *FS) finishGroup(p *pending) {
 	if p.b != nil {
 		p.b.Close()
 	}
-	if err := fs.e.Err(); err != nil {
-		// An earlier group's sync failed: this one read its writes.
+	err := p.err
+	if err == nil {
+		// An earlier group's commit or sync failed: this one read its
+		// writes.
+		err = fs.e.Err()
+	}
+	if err != nil {
 		for _, o := range p.group {
 			o.err, o.seq = err, 0
 		}

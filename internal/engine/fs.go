@@ -43,8 +43,19 @@ type FS struct {
 	// resync needed but could not use yet because others were missing;
 	// in flight until the next one (see needBlocks).
 	retryHold []blocks.ID
+	// applyQ: pipelined groups of client mutations, to the applier, which
+	// commits each to the store and hands it to the finisher (see
+	// endGroup); inStore: those handed over, oldest first, until the
+	// committer sees them in the store (committer-owned); refused: why the
+	// applier refused a group's commit without stopping the engine
+	// (fenced), after which it refuses every later one (they read its
+	// writes).
+	applyQ  chan *pending
+	inStore []*pending
+	refused atomic.Pointer[error]
 	// pipe: groups committed and waiting for their sync, to the finisher
-	// (see commitGroup); piped counts them.
+	// (see commitGroup); piped counts them from their hand-over to the
+	// applier (or their commit) on.
 	pipe   chan *pending
 	piped  atomic.Int64
 	synced chan struct{} // the finisher answered a group
@@ -81,6 +92,7 @@ type fsStats struct {
 	groupOps   atomic.Uint64
 	queued     atomic.Uint64
 	answered   atomic.Uint64 // operations answered by the committer
+	ran        atomic.Uint64 // operations the committer ran (or refused)
 	corruption atomic.Uint64
 }
 

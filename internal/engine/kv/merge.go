@@ -339,10 +339,12 @@ func (m *mergeIter) Close() error {
 // over the reader; Writes visits them in key order. The engine runs each
 // transaction of a group commit in an Overlay over the group's batch and
 // copies the writes into the batch only when the transaction succeeds.
-// It is used by one goroutine.
+// It is used by one goroutine until it is frozen (Freeze); a frozen
+// overlay may be read by several goroutines at once.
 type Overlay struct {
-	base Reader
-	d    *delta
+	base   Reader
+	d      *delta
+	frozen bool
 }
 
 // NewOverlay returns an empty overlay over base.
@@ -366,20 +368,51 @@ func (o *Overlay) NewIter(lo, hi []byte) (Iterator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMergeIter(base, o.d.frozen(), lo, hi), nil
+	d := o.d
+	if !o.frozen {
+		d = d.frozen()
+	}
+	return newMergeIter(base, d, lo, hi), nil
+}
+
+// Freeze makes the overlay read-only: its writes no longer change, so
+// that it can be read from several goroutines at once (Get, NewIter,
+// Writes, Len) and its iterators need no copy of them. Writing to a
+// frozen overlay panics.
+func (o *Overlay) Freeze() { o.frozen = true }
+
+// Rebase puts the overlay over base, which must hold the same values as
+// the old base for every key the overlay does not write (the engine's
+// committer moves a group's overlay from the group it was written over to
+// the store once that group is in the store). Only the goroutine that
+// reads through the overlay's base may call it.
+func (o *Overlay) Rebase(base Reader) { o.base = base }
+
+func (o *Overlay) mustWrite() {
+	if o.frozen {
+		panic("kv: write to a frozen overlay")
+	}
 }
 
 // Set records a write of value under key (both copied).
-func (o *Overlay) Set(key, value []byte) { o.d.set(key, value) }
+func (o *Overlay) Set(key, value []byte) {
+	o.mustWrite()
+	o.d.set(key, value)
+}
 
 // Delete records a deletion of key.
-func (o *Overlay) Delete(key []byte) { o.d.del(key) }
+func (o *Overlay) Delete(key []byte) {
+	o.mustWrite()
+	o.d.del(key)
+}
 
 // MoveTo moves the pending writes into dst, later ones there, without
 // copying their keys and values: dst takes them over (they are never
 // changed in place) and o is left empty. It is how a transaction's writes
 // join its group's.
 func (o *Overlay) MoveTo(dst *Overlay) {
+	o.mustWrite()
+	dst.mustWrite()
 	// Ranges first: o's points are newer than o's ranges (a range
 	// deletion removes the points it covers when added), and a range
 	// added to dst removes the points of dst it covers.
@@ -407,6 +440,7 @@ func (o *Overlay) Writes(fn func(key, value []byte, deleted bool)) {
 // Reset drops every pending write (keeping the tree's nodes for the next
 // ones).
 func (o *Overlay) Reset() {
+	o.mustWrite()
 	o.d.pts.Clear(true)
 	o.d.ranges = nil
 }
