@@ -58,3 +58,76 @@ func TestOverlayMoveTo(t *testing.T) {
 		t.Errorf("reused overlay holds %d writes, want 1", n)
 	}
 }
+
+// TestOverlayFrozen: a frozen overlay is read by several goroutines at
+// once (run with -race): its iterators see its writes over its base
+// without a copy of them, Rebase moves it over another base with the same
+// values, and a write to it panics.
+func TestOverlayFrozen(t *testing.T) {
+	base := NewMemory()
+	b := base.NewBatch()
+	b.Set([]byte("a"), []byte("base a"))
+	b.Set([]byte("b"), []byte("base b"))
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	older := NewOverlay(base)
+	older.Set([]byte("c"), []byte("older c"))
+	older.Freeze()
+	o := NewOverlay(older)
+	o.Set([]byte("b"), []byte("o b"))
+	o.Delete([]byte("a"))
+	o.Freeze()
+	want := "b=o b c=older c "
+	done := make(chan string, 4)
+	for range 4 {
+		go func() {
+			var got bytes.Buffer
+			it, err := o.NewIter(nil, nil)
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			for ok := it.First(); ok; ok = it.Next() {
+				v, _ := it.Value()
+				got.WriteString(string(it.Key()) + "=" + string(v) + " ")
+			}
+			it.Close()
+			o.Writes(func(k, v []byte, deleted bool) {})
+			done <- got.String()
+		}()
+	}
+	for range 4 {
+		if got := <-done; got != want {
+			t.Errorf("frozen overlay reads %q, want %q", got, want)
+		}
+	}
+	// older's group is in the store now: o reads the same over it.
+	b = base.NewBatch()
+	b.Set([]byte("c"), []byte("older c"))
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	o.Rebase(base)
+	if v, err := o.Get([]byte("c")); err != nil || string(v) != "older c" {
+		t.Errorf("after Rebase: c = %q, %v", v, err)
+	}
+	if _, err := o.Get([]byte("a")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after Rebase: a: %v, want ErrNotFound", err)
+	}
+	for name, write := range map[string]func(){
+		"Set":    func() { o.Set([]byte("x"), nil) },
+		"Delete": func() { o.Delete([]byte("x")) },
+		"Reset":  func() { o.Reset() },
+		"MoveTo": func() { NewOverlay(base).MoveTo(o) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s on a frozen overlay did not panic", name)
+				}
+			}()
+			write()
+		}()
+	}
+}
