@@ -24,11 +24,15 @@ import (
 // own goroutine (at most MaxInflightPerConn at once), and replies written
 // whole, in completion order, under wmu.
 type conn struct {
-	s      *Server
-	nc     net.Conn  // the TCP connection (deadlines, Close)
-	out    io.Writer // where replies go: nc, or the TLS session on it
-	tls    bool      // the connection is protected by TLS (set before any request runs)
-	peer   string    // the client certificate's subject, with mutual TLS
+	s   *Server
+	nc  net.Conn  // the TCP connection (deadlines, Close)
+	out io.Writer // where replies go: nc, or the TLS session on it
+	// raw reads and writes a TCP connection's socket (rawSocket): the
+	// requests until TLS starts, the replies while out is nc; nil for
+	// other connections.
+	raw    *rawSocket
+	tls    bool   // the connection is protected by TLS (set before any request runs)
+	peer   string // the client certificate's subject, with mutual TLS
 	remote netip.AddrPort
 	local  netip.AddrPort
 	ctx    context.Context // Serve's, also canceled when Shutdown gives up
@@ -89,6 +93,7 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 		request: NewBudget(s.o.MaxConnRequestBytes), reply: NewBudget(s.o.MaxConnReplyBytes)}
 	c.rctx, c.rcancel = context.WithCancel(ctx)
 	c.workers.init(c.rctx.Done())
+	c.raw = newRawSocket(nc, &s.rawCalls)
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
 	c.local, _ = netip.ParseAddrPort(nc.LocalAddr().String())
 	c.active()
@@ -150,7 +155,11 @@ func (c *conn) serve() {
 	}()
 	stop := context.AfterFunc(c.ctx, func() { c.nc.Close() })
 	defer stop()
-	br := bufio.NewReaderSize(c.nc, readerBufferBytes)
+	var in io.Reader = c.nc
+	if c.raw != nil {
+		in = c.raw
+	}
+	br := bufio.NewReaderSize(in, readerBufferBytes)
 	if c.s.o.TLS != nil {
 		// A TLS ClientHello first (stunnel, efs-utils): TLS from the start.
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
@@ -542,9 +551,12 @@ func (c *conn) send(rec ...[]byte) {
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout))
 	var err error
-	if len(rec) == 1 {
+	switch {
+	case c.raw != nil && c.out == c.nc && len(rec) <= maxRawPieces:
+		err = c.raw.write(rec)
+	case len(rec) == 1:
 		_, err = c.out.Write(rec[0])
-	} else {
+	default:
 		bufs := net.Buffers(rec)
 		_, err = bufs.WriteTo(c.out)
 	}

@@ -174,11 +174,14 @@ type Server struct {
 	// reader answered itself and those it handed to a worker
 	// (conn.answerHere).
 	answeredHere, handedOff atomic.Uint64
-	drc                     *drc
-	wb                      *writeback
-	attrs                   attrGate // SETATTRs read, for the COMMITs after them
-	ra                      *readahead
-	met                     *metrics
+	// rawCalls counts the socket reads and writes made as raw system
+	// calls (rawSocket).
+	rawCalls atomic.Uint64
+	drc      *drc
+	wb       *writeback
+	attrs    attrGate // SETATTRs read, for the COMMITs after them
+	ra       *readahead
+	met      *metrics
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
 

@@ -582,5 +582,15 @@ func (d *Dir) Stats() Stats {
 	return Stats{
 		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
 		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(),
+		UncachedReads: d.uncachedReads(),
 	}
+}
+
+// uncachedReads is what the Dir's FS counts of its whole-file reads that
+// went through the runtime's blocking path (disk.OS.Uncached), else 0.
+func (d *Dir) uncachedReads() uint64 {
+	if u, ok := d.fs.(interface{ Uncached() uint64 }); ok {
+		return u.Uncached()
+	}
+	return 0
 }

@@ -5,8 +5,13 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
 )
@@ -299,5 +304,99 @@ func TestOSReadWhole(t *testing.T) {
 	// a regular file).
 	if n := testing.AllocsPerRun(20, func() { d.ReadWhole("f", buf) }); n > 3 {
 		t.Fatalf("ReadWhole allocates %.0f objects, want at most 3", n)
+	}
+}
+
+// TestOSReadWholeUncached is ReadWhole's count of reads made through the
+// runtime (not timed, issue 16): a file just written and synced is in
+// the kernel's caches and is read with raw system calls only (0
+// uncached); once its pages are dropped from the page cache, the read
+// goes through the runtime's pread (1 uncached) and still returns the
+// file. It fails when ReadWhole reads through the runtime again (1 for
+// the cached file, tried).
+func TestOSReadWholeUncached(t *testing.T) {
+	d, err := disk.NewOS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	f, err := d.Create("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 2<<20)
+	got, _, err := d.ReadWhole("f", buf)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("cached: %d bytes, %v", len(got), err)
+	}
+	if n := d.Uncached(); n != 0 {
+		t.Fatalf("a file in the page cache read through the runtime (%d uncached reads)", n)
+	}
+	dc, ok := f.(interface{ DropCache() error })
+	if !ok {
+		t.Fatal("an OS file cannot drop its pages")
+	}
+	if err := dc.DropCache(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	clear(buf[:cap(buf)])
+	got, _, err = d.ReadWhole("f", buf)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("dropped: %d bytes, %v", len(got), err)
+	}
+	if n := d.Uncached(); n != 1 {
+		t.Fatalf("a file out of the page cache: %d uncached reads, want 1", n)
+	}
+}
+
+// TestOSReadWholeNoAtime: ReadWhole leaves a file's access time alone
+// (O_NOATIME; not timed, issue 16), where an ordinary read of a file
+// whose access time is older than its modification writes the inode
+// (relatime), which the control file shows. It fails without O_NOATIME
+// (tried).
+func TestOSReadWholeNoAtime(t *testing.T) {
+	root := t.TempDir()
+	d, err := disk.NewOS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, now := time.Now().Add(-time.Hour).Truncate(time.Second), time.Now().Truncate(time.Second)
+	atime := func(name string) time.Time {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(root, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(st.Atim.Unix())
+	}
+	for _, name := range []string{"block", "control"} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte("data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(root, name), old, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.ReadFile(filepath.Join(root, "control")); err != nil {
+		t.Fatal(err)
+	}
+	if !atime("control").After(old) {
+		t.Fatal("an ordinary read left the access time alone: the mount does not update access times, nothing to compare")
+	}
+	if _, _, err := d.ReadWhole("block", make([]byte, 0, 16)); err != nil {
+		t.Fatal(err)
+	}
+	if at := atime("block"); !at.Equal(old) {
+		t.Fatalf("ReadWhole changed the access time from %v to %v", old, at)
 	}
 }

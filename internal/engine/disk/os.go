@@ -2,7 +2,6 @@ package disk
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +14,7 @@ import (
 // OS is a real directory.
 type OS struct {
 	root string
+	osReadState
 }
 
 var _ FS = (*OS)(nil)
@@ -83,49 +83,6 @@ func (o *OS) Open(name string) (File, error) {
 }
 
 var _ WholeReader = (*OS)(nil)
-
-// ReadWhole reads file name whole (WholeReader).
-func (o *OS) ReadWhole(name string, buf []byte) ([]byte, bool, error) {
-	p, err := o.path(name)
-	if err != nil {
-		return nil, false, err
-	}
-	var fd int
-	for {
-		fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return nil, false, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, false, &fs.PathError{Op: "fstat", Path: name, Err: err}
-	}
-	inBuf := st.Size <= int64(cap(buf))
-	var data []byte
-	if inBuf {
-		data = buf[:st.Size]
-	} else {
-		data = make([]byte, st.Size)
-	}
-	for n := 0; n < len(data); {
-		k, err := unix.Pread(fd, data[n:], int64(n))
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return nil, false, &fs.PathError{Op: "pread", Path: name, Err: err}
-		case k == 0:
-			return nil, false, &fs.PathError{Op: "pread", Path: name, Err: io.ErrUnexpectedEOF}
-		}
-		n += k
-	}
-	return data, inBuf, nil
-}
 
 func (o *OS) Rename(oldname, newname string) error {
 	a, err := o.path(oldname)

@@ -1,0 +1,167 @@
+package disk
+
+import (
+	"io"
+	"io/fs"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// osReadState is what ReadWhole learned of the kernel, and its counter.
+type osReadState struct {
+	noOpenat2, noNoatime atomic.Bool
+	// uncached counts ReadWhole calls that read through the runtime
+	// (the caches lacked the path or the data).
+	uncached atomic.Uint64
+}
+
+// ReadWhole reads file name whole (WholeReader).
+//
+// Its system calls are made raw (unix.RawSyscall: without entering the
+// Go runtime's system-call state) as long as none of them can wait for
+// the disk: the path is resolved from the kernel's caches only (openat2
+// with RESOLVE_CACHED) and the data read only as far as the page cache
+// holds it (preadv2 with RWF_NOWAIT); fstat and close of an open regular
+// file do not wait. What the caches lack is done again through the
+// runtime (unix.Open, unix.Pread), which may hand the thread's P to
+// other goroutines while it waits (counted, Uncached). A raw call keeps
+// its P for a copy out of the page cache (~80 µs per MiB here). What it
+// saves is the runtime's monitor (sysmon): asleep while the process is
+// idle, it is woken by the first system call that enters the runtime's
+// state and then polls every 20 µs until the process is idle again; a
+// cold 1 MiB READ paid ~2.7 of its sleeps, a futex wake and ~3 thread
+// switches on the development VM (read10 in bench/nfs/README.md). The
+// NFS server reads requests and writes replies the same way.
+//
+// The file is opened with O_NOATIME when the process owns it (it wrote
+// its block files): the first read of a file written after its access
+// time otherwise writes the inode (relatime), a journal update per block
+// read once; nothing reads the access time of a block file.
+func (o *OS) ReadWhole(name string, buf []byte) ([]byte, bool, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return nil, false, err
+	}
+	fd, cached, err := o.openRead(p)
+	if err != nil {
+		return nil, false, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	var st unix.Stat_t
+	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&st)), 0); e != 0 {
+		return nil, false, &fs.PathError{Op: "fstat", Path: name, Err: e}
+	}
+	inBuf := st.Size <= int64(cap(buf))
+	var data []byte
+	if inBuf {
+		data = buf[:st.Size]
+	} else {
+		data = make([]byte, st.Size)
+	}
+	n := preadCached(fd, data)
+	if !cached || n < len(data) {
+		o.uncached.Add(1)
+	}
+	for n < len(data) {
+		k, err := unix.Pread(fd, data[n:], int64(n))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, false, &fs.PathError{Op: "pread", Path: name, Err: err}
+		case k == 0:
+			return nil, false, &fs.PathError{Op: "pread", Path: name, Err: io.ErrUnexpectedEOF}
+		}
+		n += k
+	}
+	return data, inBuf, nil
+}
+
+// Uncached reports how many ReadWhole calls went through the Go
+// runtime's system-call path because the kernel's caches lacked the
+// file's path or data (they may wait for the disk).
+func (o *OS) Uncached() uint64 { return o.uncached.Load() }
+
+// openRead opens path p read-only, raw when the kernel's caches resolve
+// it (cached), else through the runtime.
+func (o *OS) openRead(p string) (fd int, cached bool, err error) {
+	path, err := unix.BytePtrFromString(p)
+	if err != nil {
+		return -1, false, err
+	}
+	flags := unix.O_RDONLY | unix.O_CLOEXEC
+	if !o.noNoatime.Load() {
+		flags |= unix.O_NOATIME
+	}
+	for {
+		fd, cached, err = o.openAt(path, p, flags)
+		if err == unix.EPERM && flags&unix.O_NOATIME != 0 {
+			// Not the file's owner (a store copied by another user):
+			// its access times it is.
+			o.noNoatime.Store(true)
+			flags &^= unix.O_NOATIME
+			continue
+		}
+		return fd, cached, err
+	}
+}
+
+func (o *OS) openAt(path *byte, p string, flags int) (int, bool, error) {
+	if !o.noOpenat2.Load() {
+		how := unix.OpenHow{Flags: uint64(flags), Resolve: resolveCached}
+		for {
+			fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)),
+				uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+			switch e {
+			case 0:
+				return int(fd), true, nil
+			case unix.EINTR:
+				continue
+			case unix.ENOSYS, unix.EINVAL:
+				// A kernel without openat2 or RESOLVE_CACHED (< 5.12).
+				o.noOpenat2.Store(true)
+			case unix.EAGAIN:
+				// Not all in the caches: the lookup may read the disk.
+			default:
+				return -1, true, e
+			}
+			break
+		}
+	}
+	for {
+		fd, err := unix.Open(p, flags, 0)
+		if err != unix.EINTR {
+			return fd, false, err
+		}
+	}
+}
+
+// resolveCached is RESOLVE_CACHED of openat2(2) (linux/openat2.h): the
+// lookup fails with EAGAIN rather than read the disk.
+const resolveCached = 0x20
+
+var atFDCWD = unix.AT_FDCWD
+
+// preadCached reads into data what the page cache holds of fd's file
+// from its start, raw, and returns how many bytes it read (ReadWhole).
+func preadCached(fd int, data []byte) int {
+	n := 0
+	for n < len(data) {
+		iov := unix.Iovec{Base: &data[n]}
+		iov.SetLen(len(data) - n)
+		k, _, e := unix.RawSyscall6(unix.SYS_PREADV2, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
+			uintptr(n), 0, unix.RWF_NOWAIT)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0 || k == 0:
+			// EAGAIN (not cached), EOPNOTSUPP (a file system without
+			// the flag), the end of the file: the caller reads on.
+			return n
+		}
+		n += int(k)
+	}
+	return n
+}

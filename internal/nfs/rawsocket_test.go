@@ -1,0 +1,166 @@
+package nfs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestReadSystemCallsRaw is the system-call guard of a sequential
+// reader's READs (issue 16, not timed): over TCP without TLS, each READ
+// of blocks the page cache holds is read from the socket, answered and
+// its next chunk read from its block file with raw system calls only
+// (rawSocket, disk.OS.ReadWhole), which do not wake the Go runtime's
+// monitor (sysmon) the way a call through net.Conn or unix.Pread does:
+// at least a raw read and a raw writev per READ, and no block file read
+// through the runtime. It fails when the replies go back through
+// net.Conn (0 raw writes, tried) or the block files are read through the
+// runtime's pread (32 uncached block reads, tried).
+func TestReadSystemCallsRaw(t *testing.T) {
+	const blocks = 32
+	f := newFixture(t, envOpt{dir: t.TempDir()})
+	fh := blocksFile(t, f, blocks)
+	raw, uncached := f.srv.rawCalls.Load(), f.fs.Stats().Blocks.UncachedReads
+	reads := f.fs.Stats().Blocks.Gets
+	readBlocks(t, f, fh, blocks)
+	raw, uncached = f.srv.rawCalls.Load()-raw, f.fs.Stats().Blocks.UncachedReads-uncached
+	reads = f.fs.Stats().Blocks.Gets - reads
+	t.Logf("%d READs: %d raw socket calls, %d block files read, %d of them through the runtime", blocks, raw, reads, uncached)
+	if raw < 2*blocks {
+		t.Fatalf("%d raw socket reads and writes for %d READs, want at least 2 per READ", raw, blocks)
+	}
+	if reads < blocks/2 {
+		t.Fatalf("%d block files read for %d READs of blocks just written: the cache answered, nothing measured", reads, blocks)
+	}
+	if uncached > blocks/8 {
+		t.Fatalf("%d of %d block reads went through the runtime, want at most %d (a block just written is in the page cache)", uncached, reads, blocks/8)
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (srv, cli net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	srv, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, cli
+}
+
+// TestRawSocketWritePartial: a reply larger than the socket's send
+// buffer, to a client that reads slowly, goes out whole and in order
+// through several raw writes with waits for room in between; a write
+// past the deadline fails.
+func TestRawSocketWritePartial(t *testing.T) {
+	nc, cli := tcpPair(t)
+	if err := nc.(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Uint64
+	r := newRawSocket(nc, &calls)
+	pieces := [][]byte{bytes.Repeat([]byte("h"), 100), make([]byte, 3<<20), nil}
+	for i := range pieces[1] {
+		pieces[1][i] = byte(i * 7)
+	}
+	want := append(append([]byte{}, pieces[0]...), pieces[1]...)
+	got := make(chan []byte, 1)
+	go func() {
+		var b bytes.Buffer
+		buf := make([]byte, 4<<10)
+		for b.Len() < len(want) {
+			n, err := cli.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		got <- b.Bytes()
+	}()
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Minute))
+	if err := r.write(pieces); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("received %d bytes, not the %d written", len(b), len(want))
+	}
+	if n := calls.Load(); n < 2 {
+		t.Fatalf("%d raw writes for 3 MiB through a 16 KiB send buffer, want several", n)
+	}
+	// Nobody reads now: the socket fills and the deadline ends the write.
+	_ = nc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	if err := r.write([][]byte{make([]byte, 64<<20)}); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a 64 MiB write to a socket nobody reads: %v, want a deadline error", err)
+	}
+}
+
+// TestRawSocketRead: raw reads return what the peer sent, wait for more,
+// honour the read deadline, end with io.EOF when the peer closes, and a
+// read waiting when the connection is closed returns net.ErrClosed.
+func TestRawSocketRead(t *testing.T) {
+	nc, cli := tcpPair(t)
+	var calls atomic.Uint64
+	r := newRawSocket(nc, &calls)
+	got := make(chan struct{})
+	go func() {
+		cli.Write([]byte("hello"))
+		<-got
+		cli.Write([]byte(" world")) // the reader waits for it, or finds it there
+	}()
+	var b bytes.Buffer
+	buf := make([]byte, 64)
+	for b.Len() < len("hello world") {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(buf[:n])
+		if b.String() == "hello" {
+			close(got)
+		}
+	}
+	if b.String() != "hello world" {
+		t.Fatalf("read %q", b.String())
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	cli.Close()
+	if n, err := r.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read after the peer closed: %d, %v", n, err)
+	}
+	if calls.Load() < 2 {
+		t.Fatalf("%d raw reads counted", calls.Load())
+	}
+
+	nc2, _ := tcpPair(t)
+	r2 := newRawSocket(nc2, &calls)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r2.Read(make([]byte, 8))
+		done <- err
+	}()
+	// Closed while the read waits, or before it starts: net.ErrClosed
+	// either way.
+	nc2.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
+	}
+}
