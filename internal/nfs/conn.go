@@ -29,7 +29,7 @@ type conn struct {
 	out io.Writer // where replies go: nc, or the TLS session on it
 	// raw reads and writes a TCP connection's socket (rawSocket): the
 	// requests until TLS starts, the replies while out is nc; nil for
-	// other connections.
+	// other connections and with the race detector (raceEnabled).
 	raw    *rawSocket
 	tls    bool   // the connection is protected by TLS (set before any request runs)
 	peer   string // the client certificate's subject, with mutual TLS
@@ -93,7 +93,9 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 		request: NewBudget(s.o.MaxConnRequestBytes), reply: NewBudget(s.o.MaxConnReplyBytes)}
 	c.rctx, c.rcancel = context.WithCancel(ctx)
 	c.workers.init(c.rctx.Done())
-	c.raw = newRawSocket(nc, &s.rawCalls)
+	if !raceEnabled {
+		c.raw = newRawSocket(nc, &s.rawCalls)
+	}
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())
 	c.local, _ = netip.ParseAddrPort(nc.LocalAddr().String())
 	c.active()
