@@ -620,6 +620,65 @@ def mutations(shape, value, path, depth=0):
     return out
 
 
+# Members whose value names something that exists (or is JSON, an
+# expression, a token): padding them to their bound makes a value that is
+# refused for another reason.
+NOT_PADDED = {"FileSystemId", "SourceFileSystemId", "MountTargetId", "AccessPointId", "SubnetId", "SecurityGroups", "KmsKeyId", "ResourceId",
+              "ResourceARN", "RoleArn", "Region", "AvailabilityZoneName", "IpAddress", "Ipv6Address", "Policy", "Path", "Permissions", "NextToken",
+              "Marker", "StateReasonData", "Expression", "AlarmNames", "AlarmName", "TagKeys", "Id", "Stat", "Statistic", "ExtendedStatistic",
+              "Unit", "RecentlyActive", "AlarmActions", "OKActions", "InsufficientDataActions", "ThresholdMetricId", "Namespace", "MetricName",
+              "AlarmNamePrefix", "HistoryItemType", "ActionPrefix", "TreatMissingData", "EvaluateLowSampleCountPercentile", "ChildrenOfAlarmName", "ParentsOfAlarmName", "AccountId", "Label"}
+
+
+def at_bounds(shape, value, path, name="", depth=0):
+    """(description, change) pairs that set one member to the largest value
+    its shape allows: a server must take it."""
+    out = []
+    t = shape.type_name
+    if name in NOT_PADDED:
+        return out
+    if t == "structure" and isinstance(value, dict) and depth < 8:
+        for n, ms in shape.members.items():
+            if n in value:
+                for desc, f in at_bounds(ms, value[n], path + "." + n, n, depth + 1):
+                    out.append((desc, lambda v, n=n, f=f: dict(v, **{n: f(v[n])})))
+    elif t == "list" and isinstance(value, list) and value and depth < 8:
+        for desc, f in at_bounds(shape.member, value[0], path + "[0]", name, depth + 1):
+            out.append((desc, lambda v, f=f: [f(v[0])] + v[1:]))
+    elif t == "string" and isinstance(value, str) and not shape.enum:
+        mx = shape.metadata.get("max")
+        if mx is not None and len(value) < mx <= 25000:
+            padded = value + "a" * (mx - len(value))
+            pat = shape.metadata.get("pattern")
+            if not pat or (re_ is not None and re_.search(pat, padded)):
+                out.append(("%s at its max length %d" % (path, mx), lambda v, padded=padded: padded))
+    elif t in ("integer", "long") and isinstance(value, int):
+        mx = shape.metadata.get("max")
+        if mx is not None and mx != value:
+            out.append(("%s at its max %d" % (path, mx), lambda v, mx=mx: int(mx)))
+    return out
+
+
+def run_at_bounds(svc_client, service_model, valid, refused_codes, ops):
+    n = 0
+    for op in ops:
+        om = service_model.operation_model(op)
+        fn = getattr(svc_client, botocore.xform_name(op))
+        for desc, f in at_bounds(om.input_shape, valid[op], op):
+            n += 1
+            kw = f(valid[op])
+            for tok in ("ClientToken", "CreationToken"):
+                if tok in kw and kw[tok] == valid[op].get(tok):
+                    kw[tok] = "%s-b%d" % (kw[tok], n)  # a new resource, not a retry of the last
+            try:
+                fn(**kw)
+            except ClientError as e:
+                code = e.response["Error"].get("Code")
+                if code in refused_codes:
+                    problem("%s: refused with %s %r" % (desc, code, e.response["Error"].get("Message")))
+    return n
+
+
 def run_mutations(svc_client, service_model, valid, want_codes, skip=()):
     n = 0
     for op in service_model.operation_names:
@@ -645,6 +704,26 @@ def run_mutations(svc_client, service_model, valid, want_codes, skip=()):
                 problem("%s: client failed: %r" % (desc, e))
             else:
                 problem("%s: accepted" % desc)
+    return n
+
+
+def efs_at_bounds(east, st, valid):
+    """Values at the model's bounds are taken; what they made is removed."""
+    n = run_at_bounds(east, east.meta.service_model, valid, {"BadRequest", "ValidationException"},
+                      ["CreateAccessPoint", "CreateFileSystem", "CreateTags", "TagResource"])
+    made = [f["FileSystemId"] for f in pages(east.describe_file_systems, "FileSystems", "Marker", "NextMarker", None, 0)
+            if f["CreationToken"].startswith("mut-" + RUN)]
+    for fs in made:
+        wait(fs + " available", lambda: fs_state(east, fs) == "available")
+        east.delete_file_system(FileSystemId=fs)
+    for ap in east.describe_access_points(FileSystemId=st["fss"][0])["AccessPoints"]:
+        if ap["AccessPointId"] not in st["aps"]:
+            east.delete_access_point(AccessPointId=ap["AccessPointId"])
+    fs1 = st["fss"][0]
+    extra = [t["Key"] for t in east.list_tags_for_resource(ResourceId=fs1)["Tags"] if t["Key"] not in ("Name", "k0", "k1")]
+    if extra:
+        east.untag_resource(ResourceId=fs1, TagKeys=extra)
+    wait("file systems at the bounds gone", lambda: all(fs_state(east, fs) == "FileSystemNotFound" for fs in made))
     return n
 
 
@@ -883,6 +962,10 @@ def cloudwatch(cw, raw, efs_state):
     }
     counts = {"cloudwatch_mutations": run_mutations(raw, cw.meta.service_model, valid, CW_INVALID)}
     after = alarm_snapshot(cw, pre)
+    current[0] = "cloudwatch/at-bounds"
+    counts["cloudwatch_at_bounds"] = run_at_bounds(cw, cw.meta.service_model, valid, CW_INVALID,
+                                                   ["PutMetricAlarm", "PutMetricData", "SetAlarmState", "TagResource", "DescribeAlarms",
+                                                    "DescribeAlarmHistory", "GetMetricStatistics", "GetMetricData", "ListMetrics", "DescribeAlarmsForMetric"])
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
             problem("rejected calls changed alarm %s: %s -> %s" % (name, before.get(name), after.get(name)))
@@ -938,6 +1021,8 @@ def main():
         after = efs_snapshot(east, st["fss"])
         if before != after:
             problem("rejected calls changed state:\n  before %s\n  after  %s" % (before, after))
+        current[0] = "efs/at-bounds"
+        counts["efs_at_bounds"] = efs_at_bounds(east, st, efs_valid_inputs(st))
         current[0] = "efs/valid-inputs"
         efs_confirm_valid(east, west, efs_valid_inputs(st))
         if "cloudwatch" in parts:
