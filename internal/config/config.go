@@ -108,6 +108,11 @@ type NFS struct {
 	RequestBuffer Size          `yaml:"request_buffer,omitempty"`
 	ReplyBuffer   Size          `yaml:"reply_buffer,omitempty"`
 	RecordTimeout time.Duration `yaml:"record_timeout,omitempty"`
+	// MaxConnections bounds the client connections of the region's mount
+	// targets together (default 4096, or a quarter of the process's
+	// open-file limit if that is smaller); at the limit a new connection
+	// closes the one idle longest.
+	MaxConnections int `yaml:"max_connections,omitempty"`
 }
 
 // Credential is one access key. The secret is given inline or in a file

@@ -98,6 +98,9 @@ func (c *Config) Validate() error {
 	if c.NFS.Port < 1 || c.NFS.Port > 65535 {
 		p.add("nfs.port", "%d is not a TCP port", c.NFS.Port)
 	}
+	if c.NFS.MaxConnections < 0 {
+		p.add("nfs.max_connections", "%d is negative (0: the default)", c.NFS.MaxConnections)
+	}
 	checkCredentials(&p, "credentials", c.Credentials)
 	if !vpcIDRe.MatchString(c.VPC.ID) {
 		p.add("vpc.id", "%q is not a VPC id (want vpc- and 8 to 40 hex digits)", c.VPC.ID)

@@ -43,6 +43,9 @@ type TargetsOptions struct {
 	// bounds receiving one request (see limits.go).
 	RequestBufferBytes, ReplyBufferBytes int64
 	RecordTimeout                        time.Duration
+	// MaxConns bounds the client connections of every mount target of the
+	// region together (NewConnLimit's default when 0).
+	MaxConns int
 }
 
 // Targets serves a region's mount targets, each an NFS server on its own
@@ -79,8 +82,11 @@ func NewTargets(o TargetsOptions) *Targets {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Targets{o: o, log: o.Logger, targets: map[string]*servedTarget{},
-		budgets: NewBudgets(o.RequestBufferBytes, o.ReplyBufferBytes)}
+	b := NewBudgets(o.RequestBufferBytes, o.ReplyBufferBytes)
+	if o.MaxConns > 0 {
+		b.Conns = NewConnLimit(o.MaxConns)
+	}
+	return &Targets{o: o, log: o.Logger, targets: map[string]*servedTarget{}, budgets: b}
 }
 
 // Start serves mt until Stop; a mount target already served is updated.
