@@ -12,6 +12,9 @@ import (
 // osReadState is what ReadWhole learned of the kernel, and its counter.
 type osReadState struct {
 	noOpenat2, noNoatime atomic.Bool
+	// openat2Refused, when not 0 (tests), is what openat2 fails with,
+	// as under a seccomp filter that refuses the system call.
+	openat2Refused unix.Errno
 	// uncached counts ReadWhole calls that read through the runtime
 	// (the caches lacked the path or the data).
 	uncached atomic.Uint64
@@ -109,11 +112,18 @@ func (o *OS) openRead(p string) (fd int, cached bool, err error) {
 }
 
 func (o *OS) openAt(path *byte, p string, flags int) (int, bool, error) {
+	refused := false // openat2 failed where open(2) may not
 	if !o.noOpenat2.Load() {
 		how := unix.OpenHow{Flags: uint64(flags), Resolve: resolveCached}
 		for {
 			fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)),
 				uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+			if o.openat2Refused != 0 {
+				if e == 0 {
+					unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+				}
+				e = o.openat2Refused
+			}
 			switch e {
 			case 0:
 				return int(fd), true, nil
@@ -124,17 +134,27 @@ func (o *OS) openAt(path *byte, p string, flags int) (int, bool, error) {
 				o.noOpenat2.Store(true)
 			case unix.EAGAIN:
 				// Not all in the caches: the lookup may read the disk.
-			default:
+			case unix.ENOENT, unix.ENOTDIR:
 				return -1, true, e
+			default:
+				// EPERM or EACCES may be a seccomp filter's refusal of a
+				// system call it does not know (older container
+				// runtimes), or the file's (O_NOATIME of a file the
+				// process does not own): open(2) tells them apart.
+				refused = true
 			}
 			break
 		}
 	}
 	for {
 		fd, err := unix.Open(p, flags, 0)
-		if err != unix.EINTR {
-			return fd, false, err
+		if err == unix.EINTR {
+			continue
 		}
+		if err == nil && refused {
+			o.noOpenat2.Store(true) // open(2) does what openat2 is refused
+		}
+		return fd, false, err
 	}
 }
 
