@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -99,7 +100,12 @@ func TestBoto3ModelConformance(t *testing.T) {
 		}
 		p := &testkit.Process{Args: []string{bin, "serve", "--config", cfg}, Log: filepath.Join(r.dir, "serve.log")}
 		p.Start(t, "http://"+r.api+"/metrics")
-		t.Cleanup(p.Stop)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s's log:\n%s", r.name, p.Tail(60))
+			}
+			p.Stop()
+		})
 	}
 	// The edge, the one endpoint of both regions (it forwards by the
 	// credential scope's region).
@@ -134,7 +140,9 @@ func TestBoto3ModelConformance(t *testing.T) {
 // CloudWatch protocol botocore may use.
 func conform(t *testing.T, py, east, west, parts, protocol string) {
 	home := t.TempDir()
-	cmd := exec.Command(py, "testdata/conformance.py")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-u", "testdata/conformance.py")
 	// The test's own AWS settings only (no profile, endpoint, token or data path of the caller).
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") {
@@ -151,7 +159,7 @@ func conform(t *testing.T, py, east, west, parts, protocol string) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("conformance.py: %v\n%s\n%s", err, out, stderr.String())
+		t.Fatalf("conformance.py: %v (%v)\n%s\n%s", err, ctx.Err(), out, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var res struct {

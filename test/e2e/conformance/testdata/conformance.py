@@ -168,7 +168,7 @@ def after_call(http_response, parsed, model, **kw):
 
 
 def client(svc, endpoint, region, validate=True):
-    cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=validate)
+    cfg = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=validate, connect_timeout=10, read_timeout=30)
     c = boto3.client(svc, endpoint_url=endpoint, region_name=region, config=cfg)
     c.meta.events.register("after-call.*.*", after_call)
     return c
@@ -1007,7 +1007,7 @@ def main():
     east = client("efs", east_url, "us-east-1")
     raw = client("efs", east_url, "us-east-1", validate=False)
     west = client("efs", west_url, "us-west-2")
-    ec2 = boto3.client("ec2", endpoint_url=east_url, region_name="us-east-1")
+    ec2 = client("ec2", east_url, "us-east-1")
     parts = os.environ.get("PARTS", "efs,cloudwatch").split(",")
     counts = {}
     if "efs" in parts:
