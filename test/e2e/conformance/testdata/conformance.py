@@ -193,7 +193,7 @@ def short(kw):
     return s if len(s) < 160 else s[:157] + "..."
 
 
-def wait(desc, fn, deadline=20):
+def wait(desc, fn, deadline=60):
     end = time.time() + deadline
     while time.time() < end:
         if fn():
