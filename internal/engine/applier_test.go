@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,7 +101,6 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 	fs := must(e.CreateFS(ctx, "fs", FSOptions{BlockSize: MinBlockSize}))(t)
 	base := must(fs.Mkdir(ctx, RootCred, RootIno, "base", SetAttr{}))(t).Attr.Ino
 
-	g.close()
 	t.Cleanup(g.open) // before e.Close: the committer may wait at the gate
 	type result struct {
 		ent Entry
@@ -114,6 +114,24 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 		}()
 		return ch
 	}
+	// Several submitters first (a lone one's group is committed by the
+	// committer itself): one mkdir held at the gate, seven queued behind
+	// it, which make one group.
+	g.close()
+	warm := []chan result{mkdir("w0")}
+	pollUntil(t, "the first mkdir's commit reaches the store", func() bool { return g.held.Load() == 1 })
+	for i := 1; i < 8; i++ {
+		warm = append(warm, mkdir(fmt.Sprint("w", i)))
+	}
+	pollUntil(t, "seven more mkdirs are queued", func() bool { return fs.Stats().Queued >= 10 })
+	g.open()
+	for _, ch := range warm {
+		if r := <-ch; r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+
+	g.close()
 	a := mkdir("a")
 	pollUntil(t, "the first mkdir's commit reaches the store", func() bool { return g.held.Load() == 1 })
 	ran := fs.stats.ran.Load()
@@ -139,13 +157,58 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 	if rb.ent.Attr.Ino <= ra.ent.Attr.Ino {
 		t.Errorf("b got inode %d, a %d: b must be allocated after a", rb.ent.Attr.Ino, ra.ent.Attr.Ino)
 	}
-	if rb.ent.Dir.Before.Nlink != 3 || rb.ent.Dir.After.Nlink != 4 {
-		t.Errorf("b's directory links %d -> %d, want 3 -> 4 (a's group counted)", rb.ent.Dir.Before.Nlink, rb.ent.Dir.After.Nlink)
+	if rb.ent.Dir.Before.Nlink != 11 || rb.ent.Dir.After.Nlink != 12 {
+		t.Errorf("b's directory links %d -> %d, want 11 -> 12 (a's group counted)", rb.ent.Dir.Before.Nlink, rb.ent.Dir.After.Nlink)
 	}
 	for name, want := range map[string]uint64{"a": ra.ent.Attr.Ino, "b": rb.ent.Attr.Ino} {
 		got := must(fs.Lookup(ctx, RootCred, base, name))(t)
 		if got.Ino != want {
 			t.Errorf("lookup %s: inode %d, want %d", name, got.Ino, want)
 		}
+	}
+}
+
+// TestLoneWriterCommitsInline: a lone submitter's groups are committed by
+// the committer itself, as before the applier (counted: no group handed
+// over), so that its wait has no extra goroutine hand-off; groups of
+// several submitters are handed over, and once they are gone (the peak
+// of submitters is forgotten after 64 groups) a lone one's are not again.
+func TestLoneWriterCommitsInline(t *testing.T) {
+	v := newEnv(t)
+	fs := v.mkfs("fs")
+	ctx := context.Background()
+	base := must(fs.Mkdir(ctx, RootCred, RootIno, "base", SetAttr{}))(t).Attr.Ino
+	for i := range 100 {
+		must(fs.Mkdir(ctx, RootCred, base, fmt.Sprint("lone", i), SetAttr{}))(t)
+	}
+	if n := fs.stats.handed.Load(); n != 0 {
+		t.Errorf("a lone writer's 100 mkdirs: %d groups handed to the applier, want 0", n)
+	}
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				if _, err := fs.Mkdir(ctx, RootCred, base, fmt.Sprintf("w%d-%d", w, i), SetAttr{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if fs.stats.handed.Load() == 0 {
+		t.Error("32 writers' mkdirs: no group handed to the applier")
+	}
+	for i := range 80 {
+		must(fs.Mkdir(ctx, RootCred, base, fmt.Sprint("again", i), SetAttr{}))(t)
+	}
+	handed := fs.stats.handed.Load()
+	for i := range 50 {
+		must(fs.Mkdir(ctx, RootCred, base, fmt.Sprint("alone", i), SetAttr{}))(t)
+	}
+	if n := fs.stats.handed.Load() - handed; n != 0 {
+		t.Errorf("a lone writer again: %d of 50 groups handed to the applier, want 0", n)
 	}
 }

@@ -50,9 +50,10 @@ type FS struct {
 	// applier refused a group's commit without stopping the engine
 	// (fenced), after which it refuses every later one (they read its
 	// writes).
-	applyQ  chan *pending
-	inStore []*pending
-	refused atomic.Pointer[error]
+	applyQ    chan *pending
+	inStore   []*pending
+	refused   atomic.Pointer[error]
+	forwarded atomic.Uint64 // groups the applier handed to the finisher
 	// pipe: groups committed and waiting for their sync, to the finisher
 	// (see commitGroup); piped counts them from their hand-over to the
 	// applier (or their commit) on.
@@ -93,6 +94,7 @@ type fsStats struct {
 	queued     atomic.Uint64
 	answered   atomic.Uint64 // operations answered by the committer
 	ran        atomic.Uint64 // operations the committer ran (or refused)
+	handed     atomic.Uint64 // groups the committer handed to the applier
 	corruption atomic.Uint64
 }
 
