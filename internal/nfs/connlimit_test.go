@@ -165,45 +165,48 @@ func TestConnLimitNoneIdle(t *testing.T) {
 	}
 }
 
-// TestConnLimitKeepsRequestWaitingForBudget: a connection whose request
-// has been read but waits for the server's reply budget (every slot of
-// the budget held by replies a slow client does not read) has a request
-// in flight: the connection limit must not close it as idle. It did: the
-// connection held only the reader's slot, which idle took for "waiting
-// for a record", so a new connection closed it and the request read was
-// run without a client to answer.
-func TestConnLimitKeepsRequestWaitingForBudget(t *testing.T) {
-	b := NewBudgets(0, 4<<20)
+// TestConnLimitKeepsRequestWaitingForSlot: a connection whose request
+// has been read but waits for a processing slot (all of them taken, as
+// when the server is loaded) has a request in flight: the connection
+// limit must not close it as idle. It did: the connection held only the
+// request slot the reader reads with, which idle took for "waiting for a
+// record", so a new connection closed it and the request read ran with
+// nobody to answer. (The same holds for a request waiting for the reply
+// budget.)
+func TestConnLimitKeepsRequestWaitingForSlot(t *testing.T) {
+	b := NewBudgets(0, 0)
 	b.Conns = NewConnLimit(2)
-	v := newEnv(t, envOpt{opts: Options{Budgets: b, WriteTimeout: 10 * time.Minute}})
-	c := v.dial()
-	root := v.mount(c, "/")
-	cr, err := c.Create(t.Context(), root, "big", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
+	v := newEnv(t, envOpt{opts: Options{Budgets: b, MaxInflight: 1}})
+	// b's NULL (xid 99) takes the one processing slot until released.
+	release := make(chan struct{})
+	defer close(release)
+	var holding atomic.Bool
+	v.srv.testHook = func(r *request) {
+		if r.h.XID == 99 {
+			holding.Store(true)
+			<-release
+		}
 	}
-	if _, err := c.Write(t.Context(), cr.FH, 0, make([]byte, 1<<20), proto.FileSync); err != nil {
-		t.Fatal(err)
+	null := func(xid uint32) []byte {
+		return rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcNull, client.Unix("t", 0, 0), nil)
 	}
-	c.Close()
-	served := func() int {
+	bc := v.rawDial(t)
+	bc.send(null(99))
+	testkit.WaitFor(t, "b's NULL holding the processing slot", time.Minute, holding.Load)
+	// a's NULL is read and waits for the slot: its record is held.
+	a := v.rawDial(t)
+	a.send(null(1))
+	reading := func() bool {
 		v.srv.mu.Lock()
 		defer v.srv.mu.Unlock()
-		return len(v.srv.conns)
+		for c := range v.srv.conns {
+			if c.remote.String() == a.nc.LocalAddr().String() {
+				return c.request.Used() > 0
+			}
+		}
+		return false
 	}
-	testkit.WaitFor(t, "the first client gone", time.Minute, func() bool { return served() == 0 })
-	waiting := func() int {
-		v.srv.replies.mu.Lock()
-		defer v.srv.replies.mu.Unlock()
-		return len(v.srv.replies.waiters)
-	}
-	// A slow reader takes the reply budget; its reader waits for more.
-	slowReader(t, v, cr.FH, 40, 1<<20)
-	testkit.WaitFor(t, "the slow reader waiting for the reply budget", time.Minute, func() bool { return waiting() == 1 })
-	// a's READ is read, and waits for the budget too.
-	a := v.rawDial(t)
-	a.send(rawCall(1, proto.ProgNFS, proto.VersNFS, proto.ProcRead, client.Unix("t", 0, 0), &proto.ReadArgs{FH: cr.FH, Count: 1 << 20}))
-	testkit.WaitFor(t, "a's READ waiting for the reply budget", time.Minute, func() bool { return waiting() == 2 })
+	testkit.WaitFor(t, "a's NULL read, waiting for a processing slot", time.Minute, reading)
 	// At the limit, with no connection idle, the new one is closed.
 	d := v.rawDial(t)
 	shed := func() float64 {
@@ -211,7 +214,11 @@ func TestConnLimitKeepsRequestWaitingForBudget(t *testing.T) {
 	}
 	testkit.WaitFor(t, "a connection shed", time.Minute, func() bool { return shed() == 1 })
 	if n := testutil.ToFloat64(v.srv.met.shedIdle); n != 0 {
-		t.Fatalf("%v connections shed as idle: a, with its READ waiting, was closed", n)
+		t.Fatalf("%v connections shed as idle: a, with its NULL waiting, was closed", n)
 	}
 	d.closed()
+	release <- struct{}{}
+	for _, r := range []*rawConn{bc, a} {
+		r.reply()
+	}
 }
