@@ -148,14 +148,9 @@ func (fs *FS) run() {
 			}
 			fs.finishGroup(p)
 			if !p.durableAt.IsZero() {
-				// The group's own sync: from its commit (from its
-				// hand-over to the applier: its commit and sync), or
-				// from the end of the previous group's sync if that was
-				// later.
+				// The group's own sync: from its commit, or from the
+				// end of the previous group's sync if that was later.
 				from := p.applied
-				if !p.handed.IsZero() {
-					from = p.handed
-				}
 				if prevDurable.After(from) {
 					from = prevDurable
 				}
@@ -255,7 +250,8 @@ func (fs *FS) run() {
 		busy := time.Since(t0)
 		var timer *time.Timer
 		var deadline <-chan time.Time
-		split := splitAt(writers, maxGroup, time.Duration(work), time.Duration(fs.syncTime.Load()))
+		// An operation's work is the committer's and the applier's.
+		split := splitAt(writers, maxGroup, time.Duration(work+fs.applyWork.Load()), time.Duration(fs.syncTime.Load()))
 	collect:
 		for len(p.group) < maxGroup {
 			if len(p.group) >= split && fs.piped.Load() < maxSplitPiped {
@@ -359,8 +355,9 @@ const (
 
 // splitAt returns the size at which a pipelined group is committed
 // without waiting for its turn, given the most operations recently handed
-// to the committer and not yet answered, the committer's time per
-// operation and the recent syncs' time.
+// to the committer and not yet answered, the time per operation of the
+// committer and the applier together (both are on a group's way to its
+// sync) and the recent syncs' time.
 func splitAt(writers, maxGroup int, work, sync time.Duration) int {
 	if writers < minSplitWriters || sync >= work*time.Duration(writers) {
 		return maxGroup
@@ -401,11 +398,8 @@ type pending struct {
 	// applied: when the batch was committed to the store (its sync
 	// started); durableAt: when its sync was done (zero: no sync)
 	applied, durableAt time.Time
-	// handed: when the committer handed the group to the applier (zero
-	// when it committed the group itself); stored: the applier is done
-	// with it (committed it to the store, or refused it: err), before it
-	// hands it to the finisher.
-	handed time.Time
+	// stored: the applier is done with the group (committed it to the
+	// store, or refused it: err), before it hands it to the finisher.
 	stored atomic.Bool
 	// err: why the applier did not commit the group; the finisher
 	// answers its callers with it.
@@ -602,7 +596,6 @@ func (fs *FS) handOver(p *pending) {
 	p.ov.Freeze()
 	fs.lastSeq = p.seq
 	fs.piped.Add(1)
-	p.handed = time.Now()
 	fs.inStore = append(fs.inStore, p)
 	fs.stats.handed.Add(1)
 	fs.applyQ <- p
@@ -623,6 +616,12 @@ func (fs *FS) applyGroup(p *pending) {
 }
 
 func (fs *FS) storeGroup(p *pending) {
+	if len(p.group) > 0 {
+		t0 := time.Now()
+		defer func() {
+			fs.applyWork.Store(ewma(fs.applyWork.Load(), int64(time.Since(t0))/int64(len(p.group))))
+		}()
+	}
 	if fs.e.Err() != nil {
 		return // an earlier group failed and this one read its writes: the finisher answers
 	}

@@ -54,6 +54,7 @@ type FS struct {
 	inStore   []*pending
 	refused   atomic.Pointer[error]
 	forwarded atomic.Uint64 // groups the applier handed to the finisher
+	applyWork atomic.Int64  // the applier's time per operation (ns, a moving average)
 	// pipe: groups committed and waiting for their sync, to the finisher
 	// (see commitGroup); piped counts them from their hand-over to the
 	// applier (or their commit) on.
