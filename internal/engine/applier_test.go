@@ -13,34 +13,47 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
-// gatedStore holds every batch's commit at a gate while the gate is
-// closed, so that a test sees what the committer does while a group is
-// being committed to the store.
+// gatedStore holds the next batch commit at a gate once armed (holdNext),
+// so that a test sees what the committer does while a group is being
+// committed to the store.
 type gatedStore struct {
 	kv.Store
-	mu   sync.Mutex
-	gate chan struct{} // nil: open
-	held atomic.Int64  // commits waiting at the gate
+	mu    sync.Mutex
+	armed chan struct{} // the gate of the next commit; nil: none
+	all   []chan struct{}
+	held  atomic.Int64 // commits waiting at a gate
 }
 
-func (g *gatedStore) close() {
+// holdNext holds the next commit until release is called.
+func (g *gatedStore) holdNext() (release func()) {
+	gate := make(chan struct{})
 	g.mu.Lock()
-	g.gate = make(chan struct{})
+	g.armed = gate
+	g.all = append(g.all, gate)
 	g.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(gate) }) }
 }
 
-func (g *gatedStore) open() {
+// releaseAll opens every gate (test cleanup).
+func (g *gatedStore) releaseAll() {
 	g.mu.Lock()
-	if g.gate != nil {
-		close(g.gate)
-		g.gate = nil
+	defer g.mu.Unlock()
+	g.armed = nil
+	for _, gate := range g.all {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
 	}
-	g.mu.Unlock()
+	g.all = nil
 }
 
 func (g *gatedStore) pass() {
 	g.mu.Lock()
-	gate := g.gate
+	gate := g.armed
+	g.armed = nil
 	g.mu.Unlock()
 	if gate != nil {
 		g.held.Add(1)
@@ -79,29 +92,29 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // TestCommitterRunsWhileGroupCommits is the guard of the applier (issue
-// 16, counted, not timed): a group of client mutations is committed to
-// the store (Pebble's WAL write and memtable apply: a third of the
-// committer's time per mkdir at 32 writers) off the committer, which
-// meanwhile runs the next operations over that group's writes. With the
-// first group's commit held, two more mkdirs must run: one of the held
-// group's name (ErrExist: it reads the held group's dentry) and one of a
-// new name (after the held group's inode); neither is answered before the
-// held group is durable, and the file system ends as if run one by one.
+// 16, counted, not timed): a group of client mutations that others wait
+// behind is committed to the store (Pebble's WAL write and memtable
+// apply: a third of the committer's time per mkdir at 32 writers) off the
+// committer, which meanwhile runs the next operations over that group's
+// writes. With one operation per group and the commit of mkdir a held,
+// the mkdirs queued behind it must run: one of a's name (ErrExist: it
+// reads the held group's dentry) and one of a new name (after a's inode,
+// in a directory with a's link); none is answered before a's group is
+// durable, and the file system ends as if they ran one by one.
 func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 	g := &gatedStore{Store: kv.NewMemory()}
 	ctx := context.Background()
 	e, err := Open(ctx, Options{
-		KV: g, Disk: disk.NewMem(), GCInterval: time.Hour, MergeDelay: time.Hour,
+		KV: g, Disk: disk.NewMem(), GCInterval: time.Hour, MergeDelay: time.Hour, MaxGroup: 1,
 		OnFatal: func(err error) { t.Errorf("fatal storage error: %v", err) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
+	t.Cleanup(g.releaseAll) // before e.Close: the committer may wait at a gate
 	fs := must(e.CreateFS(ctx, "fs", FSOptions{BlockSize: MinBlockSize}))(t)
 	base := must(fs.Mkdir(ctx, RootCred, RootIno, "base", SetAttr{}))(t).Attr.Ino
-
-	t.Cleanup(g.open) // before e.Close: the committer may wait at the gate
 	type result struct {
 		ent Entry
 		err error
@@ -114,39 +127,44 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 		}()
 		return ch
 	}
-	// Several submitters first (a lone one's group is committed by the
-	// committer itself): one mkdir held at the gate, seven queued behind
-	// it, which make one group.
-	g.close()
-	warm := []chan result{mkdir("w0")}
-	pollUntil(t, "the first mkdir's commit reaches the store", func() bool { return g.held.Load() == 1 })
-	for i := 1; i < 8; i++ {
-		warm = append(warm, mkdir(fmt.Sprint("w", i)))
-	}
-	pollUntil(t, "seven more mkdirs are queued", func() bool { return fs.Stats().Queued >= 10 })
-	g.open()
-	for _, ch := range warm {
-		if r := <-ch; r.err != nil {
-			t.Fatal(r.err)
-		}
-	}
 
-	g.close()
-	a := mkdir("a")
+	// A lone mkdir, committed by the committer itself, held: the next
+	// three queue behind it, in this order.
+	releaseFirst := g.holdNext()
+	first := mkdir("first")
 	pollUntil(t, "the first mkdir's commit reaches the store", func() bool { return g.held.Load() == 1 })
+	queued := fs.Stats().Queued
+	a := mkdir("a")
+	pollUntil(t, "mkdir a is queued", func() bool { return fs.Stats().Queued >= queued+1 })
+	again := mkdir("a")
+	pollUntil(t, "the second mkdir a is queued", func() bool { return fs.Stats().Queued >= queued+2 })
+	b := mkdir("b")
+	pollUntil(t, "mkdir b is queued", func() bool { return fs.Stats().Queued >= queued+3 })
+
+	// a's group, with others queued behind it, goes to the applier,
+	// whose commit of it is held.
 	ran := fs.stats.ran.Load()
-	again, b := mkdir("a"), mkdir("b")
-	pollUntil(t, "the committer runs two mkdirs while a group's commit is held", func() bool {
-		return fs.stats.ran.Load() >= ran+2
+	releaseA := g.holdNext()
+	releaseFirst()
+	pollUntil(t, "the committer runs a, then the two mkdirs queued behind a's held commit", func() bool {
+		return fs.stats.ran.Load() >= ran+3
 	})
+	if g.held.Load() != 1 {
+		t.Fatalf("%d commits held, want a's", g.held.Load())
+	}
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
 	select {
+	case r := <-a:
+		t.Fatalf("mkdir a answered before its group was durable: %v", r.err)
 	case r := <-again:
 		t.Fatalf("a mkdir was answered before the group it read was durable: %v", r.err)
 	case r := <-b:
 		t.Fatalf("a mkdir was answered before the group it read was durable: %v", r.err)
 	default:
 	}
-	g.open()
+	releaseA()
 	ra, ragain, rb := <-a, <-again, <-b
 	if ra.err != nil || rb.err != nil {
 		t.Fatalf("mkdir a: %v, mkdir b: %v", ra.err, rb.err)
@@ -157,8 +175,11 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 	if rb.ent.Attr.Ino <= ra.ent.Attr.Ino {
 		t.Errorf("b got inode %d, a %d: b must be allocated after a", rb.ent.Attr.Ino, ra.ent.Attr.Ino)
 	}
-	if rb.ent.Dir.Before.Nlink != 11 || rb.ent.Dir.After.Nlink != 12 {
-		t.Errorf("b's directory links %d -> %d, want 11 -> 12 (a's group counted)", rb.ent.Dir.Before.Nlink, rb.ent.Dir.After.Nlink)
+	if rb.ent.Dir.Before.Nlink != 4 || rb.ent.Dir.After.Nlink != 5 {
+		t.Errorf("b's directory links %d -> %d, want 4 -> 5 (a's group counted)", rb.ent.Dir.Before.Nlink, rb.ent.Dir.After.Nlink)
+	}
+	if n := fs.stats.handed.Load(); n == 0 {
+		t.Error("no group handed to the applier")
 	}
 	for name, want := range map[string]uint64{"a": ra.ent.Attr.Ino, "b": rb.ent.Attr.Ino} {
 		got := must(fs.Lookup(ctx, RootCred, base, name))(t)
@@ -170,9 +191,9 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 
 // TestLoneWriterCommitsInline: a lone submitter's groups are committed by
 // the committer itself, as before the applier (counted: no group handed
-// over), so that its wait has no extra goroutine hand-off; groups of
-// several submitters are handed over, and once they are gone (the peak
-// of submitters is forgotten after 64 groups) a lone one's are not again.
+// over), so that its wait has no extra goroutine hand-off (nothing runs
+// during it anyway); 32 writers' groups are handed over (halves, or
+// others queued), and once they are gone a lone one's are not again.
 func TestLoneWriterCommitsInline(t *testing.T) {
 	v := newEnv(t)
 	fs := v.mkfs("fs")

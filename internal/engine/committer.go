@@ -252,12 +252,14 @@ func (fs *FS) run() {
 		var deadline <-chan time.Time
 		// An operation's work is the committer's and the applier's.
 		split := splitAt(writers, maxGroup, time.Duration(work+fs.applyWork.Load()), time.Duration(fs.syncTime.Load()))
+		splitHit := false
 	collect:
 		for len(p.group) < maxGroup {
 			if len(p.group) >= split && fs.piped.Load() < maxSplitPiped {
 				// Half of the active submitters are in: commit now, so
 				// that the other half's transactions run during this
 				// group's sync instead of after it.
+				splitHit = true
 				break collect
 			}
 			if timer == nil && fs.piped.Load() == 0 && prev > 1 && peak > 1 {
@@ -317,10 +319,14 @@ func (fs *FS) run() {
 		if writersAge++; w >= writers || writersAge > 64 {
 			writers, writersAge = w, 0
 		}
-		// A lone submitter's group is committed here, as it was before
-		// the applier: handing it over would only add a goroutine
-		// hand-off (a wake-up) to its wait.
-		p.lone = writers <= 1 && len(p.group) == 1
+		// Handed to the applier, the group's commit overlaps the
+		// transactions of the operations that arrive meanwhile: those
+		// queued now, or the other half of a split. Otherwise (a lone
+		// submitter, or every submitter in this group, all waiting for
+		// it) the committer has nothing to do meanwhile, and commits it
+		// itself, as before the applier: a hand-off would only add a
+		// wake-up to the group's wait.
+		p.inline = !splitHit && len(fs.queue) == 0
 		t0 = time.Now()
 		fs.endGroup(p, true)
 		busy += time.Since(t0)
@@ -404,9 +410,9 @@ type pending struct {
 	// err: why the applier did not commit the group; the finisher
 	// answers its callers with it.
 	err error
-	// lone: a group of client mutations of a lone submitter, which the
-	// committer commits itself when the applier is idle.
-	lone bool
+	// inline: a group of client mutations that the committer commits
+	// itself when the applier is idle (see run).
+	inline bool
 }
 
 // commitGroup runs a group of operations that are not pipelined (see run)
@@ -524,7 +530,7 @@ func (fs *FS) addOp(p *pending, o *op) {
 // other is waited for and answered here.
 func (fs *FS) endGroup(p *pending, pipelined bool) {
 	if p.ov != nil {
-		if !p.lone || fs.stats.handed.Load() != fs.forwarded.Load() || fs.refused.Load() != nil {
+		if !p.inline || fs.stats.handed.Load() != fs.forwarded.Load() || fs.refused.Load() != nil {
 			fs.handOver(p)
 			return
 		}
