@@ -312,11 +312,8 @@ func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 					n.mtime = max(mtime, min(ns, n.mtime))
 					n.ctime = max(ctime, min(ns, n.ctime))
 				}
-				if !cred.isRoot() && n.mode&(ModeSetUID|ModeSetGID) != 0 {
-					n.mode &^= ModeSetUID
-					if n.mode&0o010 != 0 {
-						n.mode &^= ModeSetGID
-					}
+				if !cred.isRoot() {
+					n.killPriv()
 				}
 			}
 			if then != nil {

@@ -444,6 +444,27 @@ func TestPOSIXSemantics(t *testing.T) {
 			t.Fatalf("after chown %+v", a)
 		}
 	})
+	t.Run("truncate by non-root clears setuid and group-exec setgid", func(t *testing.T) {
+		// pjdfstest chmod/12.t through the FUSE client: its kernel leaves
+		// the clearing to the file system (HANDLE_KILLPRIV), and a
+		// non-owner may not chmod.
+		for _, c := range []struct {
+			cred       Cred
+			mode, want uint32
+		}{
+			{bob, 0o6777, 0o777},
+			{bob, 0o2767, 0o2767}, // setgid without group exec is mandatory locking: kept
+			{RootCred, 0o6777, 0o6777},
+		} {
+			tr := newTree(t)
+			must3(tr.fs.SetAttr(ctx, RootCred, tr.f, SetAttr{Mode: u32(c.mode)}, nil))(t)
+			_, a, err := tr.fs.SetAttr(ctx, c.cred, tr.f, SetAttr{Size: u64(0)}, nil)
+			wantErr(t, err, nil)
+			if a.Size != 0 || a.Mode != c.want {
+				t.Errorf("truncate of %#o by uid %d: mode %#o size %d, want mode %#o", c.mode, c.cred.UID, a.Mode, a.Size, c.want)
+			}
+		}
+	})
 	t.Run("owner may chgrp to own group", func(t *testing.T) {
 		tr := newTree(t)
 		c := Cred{UID: 1000, GID: 1000, Groups: []uint32{77}}

@@ -114,10 +114,7 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		if (uid != n.uid || gid != n.gid) && n.typ != TypeDir {
 			// Like Linux, a change of owner clears setuid, and setgid when
 			// the group can execute.
-			n.mode &^= ModeSetUID
-			if n.mode&0o010 != 0 {
-				n.mode &^= ModeSetGID
-			}
+			n.killPriv()
 		}
 		n.uid, n.gid = uid, gid
 		changed = true
@@ -125,6 +122,9 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 	if sa.Size != nil {
 		if err := tx.truncate(ino, n, *sa.Size); err != nil {
 			return err
+		}
+		if !cred.isRoot() {
+			n.killPriv()
 		}
 		changed = true
 	}
@@ -146,4 +146,14 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		n.touch(tx.now, false)
 	}
 	return nil
+}
+
+// killPriv clears setuid, and setgid when the group may execute, as Linux
+// does when a file changes owner, or an unprivileged caller writes or
+// truncates it (its FUSE client leaves that to the file system).
+func (n *inode) killPriv() {
+	n.mode &^= ModeSetUID
+	if n.mode&0o010 != 0 {
+		n.mode &^= ModeSetGID
+	}
 }

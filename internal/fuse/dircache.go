@@ -30,6 +30,9 @@ import (
 // maxKnownNames bounds the names kept for one directory.
 const maxKnownNames = 16384
 
+// nameMax is the longest name Linux file systems take (NAME_MAX).
+const nameMax = 255
+
 type dirCache struct {
 	attr      proto.Attr
 	attrUntil time.Time
@@ -106,7 +109,12 @@ func (n *node) dirChanged(w proto.Wcc, apply func(names map[string]struct{})) {
 }
 
 // knownAbsent reports whether name is known not to exist in the directory.
+// It never answers for a name longer than NAME_MAX: the server refuses
+// those (ENAMETOOLONG), which is the error to give, not ENOENT.
 func (n *node) knownAbsent(name string) bool {
+	if len(name) > nameMax {
+		return false
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.d.names == nil || time.Now().After(n.d.namesUntil) {

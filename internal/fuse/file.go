@@ -252,8 +252,25 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		w.size = end
 	}
 	over := w.sentBytes+w.inflightBytes > n.f.o.MaxDirtyBytes
+	kill := killsPriv(ctx, n.fa.Mode)
 	n.mu.Unlock()
 	n.f.markDirty(n, true)
+	if kill {
+		// The server clears setuid (and setgid) at this write: send it
+		// now and take the mode it leaves, which the writer sees at once
+		// (fstat), as it does on a local file system.
+		if e := n.writeBack(ctx); e != 0 {
+			return 0, e
+		}
+		res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
+		if err != nil {
+			return 0, errno(err)
+		}
+		n.setAttr(&res.Attr)
+		n.fileAttr(&res.Attr)
+		// The kernel keeps the mode it had: make it ask again.
+		n.NotifyContent(-1, 0)
+	}
 	if over {
 		// Bound the memory held for resends: commit what was sent.
 		if e := n.commit(ctx); e != 0 {
@@ -993,4 +1010,15 @@ func (n *node) awaitChunk(ctx context.Context, c *chunk) syscall.Errno {
 		return errno(c.err)
 	}
 	return 0
+}
+
+// killsPriv reports whether a write by the caller of ctx clears bits of
+// mode: setuid, and setgid with group execute, when the caller is not
+// root (Linux's should_remove_suid; the server does the clearing).
+func killsPriv(ctx context.Context, mode uint32) bool {
+	c, ok := gofuse.FromContext(ctx)
+	if !ok || c.Uid == 0 {
+		return false
+	}
+	return mode&0o4000 != 0 || mode&0o2010 == 0o2010
 }

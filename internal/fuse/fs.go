@@ -126,7 +126,13 @@ func (f *FS) MountOptions(name string) *fs.Options {
 			// "trySplice: … max pipe size" at every read) before it fell
 			// back to writev anyway.
 			DisableSplice: true,
-			Options:       []string{"default_permissions"},
+			// The server clears setuid and setgid when an unprivileged
+			// caller writes, truncates or a file changes owner. Without
+			// this the kernel asks for it with a SETATTR of the mode, as
+			// the caller, which a caller who does not own the file may
+			// not make: its write or truncate failed with EPERM.
+			ExtraCapabilities: gofuse.CAP_HANDLE_KILLPRIV,
+			Options:           []string{"default_permissions"},
 		},
 	}
 }

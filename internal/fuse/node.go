@@ -458,7 +458,7 @@ func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno 
 		return errno(err)
 	}
 	const bs = 4096
-	out.Bsize, out.Frsize, out.NameLen = bs, bs, 255
+	out.Bsize, out.Frsize, out.NameLen = bs, bs, nameMax
 	out.Blocks, out.Bfree, out.Bavail = res.TBytes/bs, res.FBytes/bs, res.ABytes/bs
 	out.Files, out.Ffree = res.TFiles, res.FFiles
 	return 0
