@@ -312,10 +312,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			s.met.acceptErrors.Inc()
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			// Not cut short by ctx: canceled, it ends the connections,
+			// not Serve, and the accepts would be retried without a
+			// pause. Shutdown (s.ctx) ends the wait.
+			wait := time.NewTimer(backoff)
 			select {
-			case <-time.After(backoff):
-			case <-cctx.Done():
+			case <-wait.C:
+			case <-s.ctx.Done():
 			}
+			wait.Stop()
 			continue
 		}
 		if backoff != 0 {
