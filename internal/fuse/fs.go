@@ -112,6 +112,9 @@ func (f *FS) MountOptions(name string) *fs.Options {
 		AttrTimeout:     &at,
 		EntryTimeout:    &et,
 		NegativeTimeout: &neg,
+		// Mode 0000 is a mode (open(O_CREAT) with 0 makes one); go-fuse
+		// showed it as 0644, 0755 for a directory.
+		NullPermissions: true,
 		MountOptions: gofuse.MountOptions{
 			AllowOther:    true,
 			FsName:        name,

@@ -99,3 +99,42 @@ func TestLongNameInKnownDirIsTooLong(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateModeZero is pjdfstest open/26.t: open(O_CREAT) with mode 0000
+// makes a file of mode 0000 (go-fuse showed it as 0644) that the opener
+// may still write; mkdir with 0000 likewise (shown as 0755).
+func TestCreateModeZero(t *testing.T) {
+	m := newMount(t)
+	for _, flag := range []int{os.O_WRONLY, os.O_RDWR, os.O_RDONLY} {
+		p := filepath.Join(m.dir, "f")
+		f, err := os.OpenFile(p, os.O_CREATE|flag, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flag != os.O_RDONLY {
+			if _, err := f.WriteString("data"); err != nil {
+				t.Errorf("write to a new mode-0 file (flags %#x): %v", flag, err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			t.Errorf("close of a new mode-0 file (flags %#x): %v", flag, err)
+		}
+		st, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != 0 {
+			t.Errorf("open(O_CREAT|%#x, 0): mode %v, want %v", flag, st.Mode(), os.FileMode(0))
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := filepath.Join(m.dir, "d")
+	if err := os.Mkdir(d, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(d); err != nil || st.Mode() != os.ModeDir {
+		t.Errorf("mkdir(0): %v, %v; want mode %v", st.Mode(), err, os.ModeDir)
+	}
+}
