@@ -158,6 +158,12 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 	return data, eof, attr, err
 }
 
+// WithRawReads returns ctx marked so that the block files a Read or
+// ReadHeld under it reads from a local store are read with raw system
+// calls while the kernel's caches hold them (blocks.WithRawReads): for a
+// caller that nothing else waits for, since a raw call keeps its P.
+func WithRawReads(ctx context.Context) context.Context { return blocks.WithRawReads(ctx) }
+
 // ReadHeld is Read for a caller that says when it is done with data: data
 // may be a buffer of the engine's block cache, which is not reused for
 // another block until the caller releases h (after the reply that sends

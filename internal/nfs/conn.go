@@ -159,7 +159,7 @@ func (c *conn) serve() {
 	defer stop()
 	var in io.Reader = c.nc
 	if c.raw != nil {
-		in = c.raw
+		in = loneReader{c}
 	}
 	br := bufio.NewReaderSize(in, readerBufferBytes)
 	if c.s.o.TLS != nil {
@@ -283,8 +283,11 @@ func (c *conn) answer(rec *record, gate string, grant int64) {
 	out.free()
 	c.returnReply(grant)
 	<-c.sem
+	// Raw block reads (engine.WithRawReads) only while no other request
+	// is being processed, as the reply's raw writev (send).
+	alone := len(c.s.sem) == 0
 	for _, f := range after {
-		f()
+		f(alone)
 	}
 }
 

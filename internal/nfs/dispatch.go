@@ -28,7 +28,7 @@ type request struct {
 	hold engine.Hold
 	// after: the read-ahead's prefetches a READ scheduled, run once its
 	// reply is written (reply.after).
-	after []func()
+	after []prefetch
 	// rec is the record args were read into, when it is one of the
 	// server's record buffers that a procedure may keep (takeRecord).
 	rec *record
@@ -132,13 +132,13 @@ type reply struct {
 	// after: prefetches of the read-ahead (ra) to run once the reply is
 	// written; the connection's goroutine that wrote it takes and runs them
 	// (takeAfter), else free hands them to the read-ahead's workers.
-	after []func()
+	after []prefetch
 	ra    *readahead
 }
 
 // takeAfter returns the work to run once the reply is written; the
 // caller runs all of it.
-func (o *reply) takeAfter() []func() {
+func (o *reply) takeAfter() []prefetch {
 	fns := o.after
 	o.after = nil
 	return fns

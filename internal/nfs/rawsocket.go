@@ -158,3 +158,19 @@ func (r *rawSocket) writeStep(fd uintptr) bool {
 	}
 	return true
 }
+
+// loneReader reads a connection's requests with raw reads (rawSocket)
+// while no request of the server is being processed, else through
+// net.Conn: a server serving other requests keeps the runtime's monitor
+// awake anyway, and with the monitor asleep nothing retakes a P from a
+// goroutine in a system call nor polls the network while every P is busy
+// (with every socket read raw, four streams read at 0.48-0.76x ganesha
+// against 0.73-0.87x before, read10).
+type loneReader struct{ c *conn }
+
+func (r loneReader) Read(p []byte) (int, error) {
+	if len(r.c.s.sem) == 0 {
+		return r.c.raw.Read(p)
+	}
+	return r.c.nc.Read(p)
+}

@@ -19,28 +19,29 @@ import (
 // monitor (sysmon) the way a call through net.Conn or unix.Pread does:
 // at least a raw read and a raw writev per READ, and no block file read
 // through the runtime. It fails when the replies go back through
-// net.Conn (0 raw writes, tried) or the block files are read through the
-// runtime's pread (32 uncached block reads, tried). With the race
+// net.Conn (32 raw calls, tried) or the block files are read through the
+// runtime (0 raw block reads, tried). With the race
 // detector on, connections use net.Conn (raceEnabled) and only the block
 // reads are counted.
 func TestReadSystemCallsRaw(t *testing.T) {
 	const blocks = 32
 	f := newFixture(t, envOpt{dir: t.TempDir()})
 	fh := blocksFile(t, f, blocks)
-	raw, uncached := f.srv.rawCalls.Load(), f.fs.Stats().Blocks.UncachedReads
-	reads := f.fs.Stats().Blocks.Gets
+	st := f.fs.Stats().Blocks
+	raw := f.srv.rawCalls.Load()
 	readBlocks(t, f, fh, blocks)
-	raw, uncached = f.srv.rawCalls.Load()-raw, f.fs.Stats().Blocks.UncachedReads-uncached
-	reads = f.fs.Stats().Blocks.Gets - reads
-	t.Logf("%d READs: %d raw socket calls, %d block files read, %d of them through the runtime", blocks, raw, reads, uncached)
-	if raw < 2*blocks && !raceEnabled {
-		t.Fatalf("%d raw socket reads and writes for %d READs, want at least 2 per READ", raw, blocks)
+	raw = f.srv.rawCalls.Load() - raw
+	st2 := f.fs.Stats().Blocks
+	reads, rawReads, uncached := st2.Gets-st.Gets, st2.RawReads-st.RawReads, st2.UncachedReads-st.UncachedReads
+	t.Logf("%d READs: %d raw socket calls, %d block files read, %d with raw calls only, %d through the runtime", blocks, raw, reads, rawReads, uncached)
+	if raw < 2*blocks-blocks/8 && !raceEnabled {
+		t.Fatalf("%d raw socket reads and writes for %d READs, want at least 2 per READ but the first few", raw, blocks)
 	}
 	if reads < blocks/2 {
 		t.Fatalf("%d block files read for %d READs of blocks just written: the cache answered, nothing measured", reads, blocks)
 	}
-	if uncached > blocks/8 {
-		t.Fatalf("%d of %d block reads went through the runtime, want at most %d (a block just written is in the page cache)", uncached, reads, blocks/8)
+	if uncached > blocks/8 || rawReads+blocks/8 < reads {
+		t.Fatalf("%d of %d block reads made with raw calls only, %d through the runtime; want all but %d raw (a lone reader's prefetches, blocks just written and in the page cache)", rawReads, reads, uncached, blocks/8)
 	}
 }
 

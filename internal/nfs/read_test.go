@@ -353,7 +353,7 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 	ra := f.srv.ra
 	// The first READ schedules prefetches; its reply is "being written":
 	// its worker has not run them yet.
-	var after1 []func()
+	var after1 []prefetch
 	_, _, _, h1, err := ra.read(f.ctx, tg, attr, 0, 1<<20, &after1)
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +365,7 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 	// The next READ, on another connection, takes a scheduled chunk.
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
-	var after2 []func()
+	var after2 []prefetch
 	got, _, _, h2, err := ra.read(ctx, tg, attr, 1<<20, 1<<20, &after2)
 	if err != nil {
 		t.Fatalf("READ of a chunk scheduled behind another reply: %v (it waited for that reply's worker)", err)
@@ -376,10 +376,10 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 	h2.Release()
 	// The first reply is written: its worker runs what is left.
 	for _, fn := range after1 {
-		fn()
+		fn(false)
 	}
 	for _, fn := range after2 {
-		fn()
+		fn(false)
 	}
 	after2 = nil
 	for i := 2; i < 4; i++ {
@@ -390,7 +390,7 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 		hi.Release()
 	}
 	for _, fn := range after2 {
-		fn()
+		fn(false)
 	}
 }
 

@@ -84,12 +84,12 @@ func newReadahead(s *Server) *readahead {
 // connection's reader or a worker, conn.answer) reads the next chunks itself
 // after its writev, while the client takes in the reply, instead of
 // waking another goroutine per READ that competes with the writev.
-func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int, after *[]func()) ([]byte, bool, engine.Attr, engine.Hold, error) {
+func (ra *readahead) read(ctx context.Context, t *target, cur engine.Attr, off uint64, count int, after *[]prefetch) ([]byte, bool, engine.Attr, engine.Hold, error) {
 	k := fileKey{t.fs, t.h.ino}
 	c := ra.take(k, off, count, t.cred)
 	if c != nil {
 		if ra.claim(c) {
-			ra.fill(t, c) // its prefetch has not started
+			ra.fill(t, c, false) // its prefetch has not started
 		}
 		select {
 		case <-c.done:
@@ -149,10 +149,10 @@ func (ra *readahead) readyChunk(k fileKey, off uint64, count int) bool {
 // goroutine will not run (a reply dropped, a caller other than a
 // connection's goroutine) on the read-ahead's workers: a reader waits for
 // every chunk scheduled.
-func (ra *readahead) runPrefetches(fns []func()) {
+func (ra *readahead) runPrefetches(fns []prefetch) {
 	ra.handedOff.Add(uint64(len(fns)))
 	for _, f := range fns {
-		ra.workers.run(f)
+		ra.workers.run(func() { f(false) })
 	}
 }
 
@@ -193,7 +193,7 @@ func (ra *readahead) take(k fileKey, off uint64, count int, cred engine.Cred) *r
 // schedule notes a read of n bytes at off and, when it continues the
 // previous one, adds the prefetches of the following chunks (below size)
 // to *after.
-func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, after *[]func()) {
+func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, after *[]prefetch) {
 	k := fileKey{t.fs, t.h.ino}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
@@ -237,9 +237,9 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 		c := &raChunk{off: at, count: count, cred: t.cred, done: make(chan struct{})}
 		f.chunks = append(f.chunks, c)
 		ra.bytes += int64(count)
-		*after = append(*after, func() {
+		*after = append(*after, func(alone bool) {
 			if ra.claim(c) {
-				ra.fill(t, c)
+				ra.fill(t, c, alone)
 			}
 		})
 	}
@@ -259,9 +259,18 @@ func (ra *readahead) claim(c *raChunk) bool {
 	return true
 }
 
-// fill reads chunk c (claimed) and marks it done.
-func (ra *readahead) fill(t *target, c *raChunk) {
-	data, eof, attr, h, err := t.fs.ReadHeld(ra.s.ctx, t.cred, t.h.ino, c.off, c.count)
+// prefetch reads a chunk ahead (readahead.schedule). alone: no other
+// request is being processed, so the block files may be read with raw
+// system calls (engine.WithRawReads), which keep the P for the copy.
+type prefetch func(alone bool)
+
+// fill reads chunk c (claimed) and marks it done; alone as prefetch's.
+func (ra *readahead) fill(t *target, c *raChunk, alone bool) {
+	ctx := ra.s.ctx
+	if alone {
+		ctx = engine.WithRawReads(ctx)
+	}
+	data, eof, attr, h, err := t.fs.ReadHeld(ctx, t.cred, t.h.ino, c.off, c.count)
 	ra.mu.Lock()
 	c.data, c.eof, c.attr, c.hold, c.err = data, eof, attr, h, err
 	c.finished = true

@@ -123,10 +123,12 @@ type Stats struct {
 	Deletes      uint64
 	DeletedBytes uint64 // bytes freed by deletes, as stored (0 where a store cannot tell)
 	CorruptReads uint64 // reads that returned ErrCorrupt
-	// UncachedReads: block reads whose file's path or data the kernel's
-	// caches lacked, read through the Go runtime's blocking path (Dir on
-	// a disk.OS, see disk.OS.ReadWhole); 0 where a store cannot tell.
-	UncachedReads uint64
+	// RawReads: block reads made with raw system calls only, the
+	// kernel's caches holding the file (WithRawReads, Dir on a disk.OS);
+	// UncachedReads: such reads whose file's path or data the caches
+	// lacked, read on through the Go runtime's path. 0 where a store
+	// cannot tell.
+	RawReads, UncachedReads uint64
 }
 
 // Store is the content-addressed block store seam.

@@ -376,7 +376,7 @@ func (d *Dir) syncDirs(dirs []string) error {
 
 // Get reads and verifies a block.
 func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) {
-	data, _, err := d.get(id, nil, decodeInPlace)
+	data, _, err := d.get(id, nil, decodeInPlace, false)
 	return data, err
 }
 
@@ -384,22 +384,22 @@ var _ BufGetter = (*Dir)(nil)
 
 // GetInto reads a block in buf when it fits and checks it as its stored
 // form allows (BufGetter, DecodeStored).
-func (d *Dir) GetInto(_ context.Context, id ID, buf []byte) ([]byte, bool, error) {
-	return d.get(id, buf, DecodeStored)
+func (d *Dir) GetInto(ctx context.Context, id ID, buf []byte) ([]byte, bool, error) {
+	return d.get(id, buf, DecodeStored, rawReads(ctx))
 }
 
 // GetForCopy reads a block to hand it to one who verifies it against id
 // anyway (replication's destination hashes every pushed block), checked
 // as its stored form allows (DecodeStored).
 func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
-	data, _, err := d.get(id, nil, DecodeStored)
+	data, _, err := d.get(id, nil, DecodeStored, false)
 	return data, err
 }
 
 // get reads block id into buf when its file fits, else into a new buffer
 // (the raw form is decoded in place: the buffer is get's).
-func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error)) ([]byte, bool, error) {
-	raw, inBuf, err := d.read(id, buf)
+func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error), rawCalls bool) ([]byte, bool, error) {
+	raw, inBuf, err := d.read(id, buf, rawCalls)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -417,8 +417,12 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 }
 
 // read reads the file of block id whole, into buf when it fits: in one
-// call when the FS can (disk.WholeReader), else through a File.
-func (d *Dir) read(id ID, buf []byte) ([]byte, bool, error) {
+// call when the FS can (disk.WholeReader), with raw system calls when
+// rawCalls and the FS can (disk.RawWholeReader), else through a File.
+func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
+	if rr, ok := d.fs.(disk.RawWholeReader); ok && rawCalls {
+		return rr.ReadWholeRaw(d.name(id), buf)
+	}
 	if wr, ok := d.fs.(disk.WholeReader); ok {
 		return wr.ReadWhole(d.name(id), buf)
 	}
@@ -579,18 +583,32 @@ func (d *Dir) RemoveTemps(ctx context.Context) (int, error) {
 
 // Stats returns the counters.
 func (d *Dir) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
 		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(),
-		UncachedReads: d.uncachedReads(),
 	}
+	if c, ok := d.fs.(interface{ Raw() uint64 }); ok {
+		st.RawReads = c.Raw()
+	}
+	if c, ok := d.fs.(interface{ Uncached() uint64 }); ok {
+		st.UncachedReads = c.Uncached()
+	}
+	return st
 }
 
-// uncachedReads is what the Dir's FS counts of its whole-file reads that
-// went through the runtime's blocking path (disk.OS.Uncached), else 0.
-func (d *Dir) uncachedReads() uint64 {
-	if u, ok := d.fs.(interface{ Uncached() uint64 }); ok {
-		return u.Uncached()
-	}
-	return 0
+type rawReadsKey struct{}
+
+// WithRawReads returns ctx marked for block reads with raw system calls
+// (disk.RawWholeReader): GetInto of a Dir on such an FS then reads a
+// block file without entering the Go runtime's system-call state while
+// the kernel's caches hold it. The calls keep the goroutine's P for the
+// copy: for a caller that nothing else waits for (a lone sequential
+// reader's prefetch).
+func WithRawReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, rawReadsKey{}, true)
+}
+
+func rawReads(ctx context.Context) bool {
+	v, _ := ctx.Value(rawReadsKey{}).(bool)
+	return v
 }

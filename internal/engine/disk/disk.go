@@ -40,6 +40,15 @@ type WholeReader interface {
 	ReadWhole(name string, buf []byte) (data []byte, inBuf bool, err error)
 }
 
+// RawWholeReader is a WholeReader that can also read a whole file with
+// raw system calls while the kernel's caches hold it (OS.ReadWholeRaw):
+// the calls keep the goroutine's P, so callers use it only when nothing
+// else waits to run (blocks.WithRawReads).
+type RawWholeReader interface {
+	WholeReader
+	ReadWholeRaw(name string, buf []byte) (data []byte, inBuf bool, err error)
+}
+
 // Usage is what statfs reports for the file system holding a path.
 type Usage struct {
 	TotalBytes uint64

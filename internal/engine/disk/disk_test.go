@@ -307,13 +307,13 @@ func TestOSReadWhole(t *testing.T) {
 	}
 }
 
-// TestOSReadWholeUncached is ReadWhole's count of reads made through the
-// runtime (not timed, issue 16): a file just written and synced is in
-// the kernel's caches and is read with raw system calls only (0
+// TestOSReadWholeUncached is ReadWholeRaw's count of reads made through
+// the runtime (not timed, issue 16): a file just written and synced is in
+// the kernel's caches and is read with raw system calls only (1 raw, 0
 // uncached); once its pages are dropped from the page cache, the read
 // goes through the runtime's pread (1 uncached) and still returns the
-// file. It fails when ReadWhole reads through the runtime again (1 for
-// the cached file, tried).
+// file. It fails when ReadWholeRaw reads through the runtime (1 uncached
+// for the cached file, tried). ReadWhole counts neither.
 func TestOSReadWholeUncached(t *testing.T) {
 	d, err := disk.NewOS(t.TempDir())
 	if err != nil {
@@ -335,11 +335,15 @@ func TestOSReadWholeUncached(t *testing.T) {
 	}
 	buf := make([]byte, 0, 2<<20)
 	got, _, err := d.ReadWhole("f", buf)
+	if err != nil || !bytes.Equal(got, data) || d.Raw() != 0 || d.Uncached() != 0 {
+		t.Fatalf("through the runtime: %d bytes, %v, %d raw, %d uncached", len(got), err, d.Raw(), d.Uncached())
+	}
+	got, _, err = d.ReadWholeRaw("f", buf)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("cached: %d bytes, %v", len(got), err)
 	}
-	if n := d.Uncached(); n != 0 {
-		t.Fatalf("a file in the page cache read through the runtime (%d uncached reads)", n)
+	if n := d.Uncached(); n != 0 || d.Raw() != 1 {
+		t.Fatalf("a file in the page cache: %d raw, %d uncached reads, want 1 and 0", d.Raw(), n)
 	}
 	dc, ok := f.(interface{ DropCache() error })
 	if !ok {
@@ -350,16 +354,16 @@ func TestOSReadWholeUncached(t *testing.T) {
 	}
 	f.Close()
 	clear(buf[:cap(buf)])
-	got, _, err = d.ReadWhole("f", buf)
+	got, _, err = d.ReadWholeRaw("f", buf)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("dropped: %d bytes, %v", len(got), err)
 	}
-	if n := d.Uncached(); n != 1 {
+	if n := d.Uncached(); n != 1 || d.Raw() != 1 {
 		t.Fatalf("a file out of the page cache: %d uncached reads, want 1", n)
 	}
 }
 
-// TestOSReadWholeNoAtime: ReadWhole leaves a file's access time alone
+// TestOSReadWholeNoAtime: ReadWhole and ReadWholeRaw leave a file's access time alone
 // (O_NOATIME; not timed, issue 16), where an ordinary read of a file
 // whose access time is older than its modification writes the inode
 // (relatime), which the control file shows. It fails without O_NOATIME
@@ -394,6 +398,9 @@ func TestOSReadWholeNoAtime(t *testing.T) {
 		t.Fatal("an ordinary read left the access time alone: the mount does not update access times, nothing to compare")
 	}
 	if _, _, err := d.ReadWhole("block", make([]byte, 0, 16)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.ReadWholeRaw("block", make([]byte, 0, 16)); err != nil {
 		t.Fatal(err)
 	}
 	if at := atime("block"); !at.Equal(old) {

@@ -82,7 +82,7 @@ func (o *OS) Open(name string) (File, error) {
 	return osFile{f}, nil
 }
 
-var _ WholeReader = (*OS)(nil)
+var _ RawWholeReader = (*OS)(nil)
 
 func (o *OS) Rename(oldname, newname string) error {
 	a, err := o.path(oldname)
