@@ -464,6 +464,14 @@ func TestPOSIXSemantics(t *testing.T) {
 				t.Errorf("truncate of %#o by uid %d: mode %#o size %d, want mode %#o", c.mode, c.cred.UID, a.Mode, a.Size, c.want)
 			}
 		}
+		// A mode given in the same SETATTR as the size is kept (the owner
+		// truncating and setting setuid at once).
+		tr := newTree(t)
+		_, a, err := tr.fs.SetAttr(ctx, alice, tr.f, SetAttr{Size: u64(0), Mode: u32(0o4755)}, nil)
+		wantErr(t, err, nil)
+		if a.Mode != 0o4755 {
+			t.Errorf("truncate with mode 04755 by the owner: mode %#o", a.Mode)
+		}
 	})
 	t.Run("owner may chgrp to own group", func(t *testing.T) {
 		tr := newTree(t)

@@ -123,7 +123,8 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		if err := tx.truncate(ino, n, *sa.Size); err != nil {
 			return err
 		}
-		if !cred.isRoot() {
+		if !cred.isRoot() && sa.Mode == nil {
+			// A mode given with the size is the caller's choice: kept.
 			n.killPriv()
 		}
 		changed = true

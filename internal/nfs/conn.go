@@ -451,7 +451,11 @@ func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
 			return fail(err)
 		}
 		if first {
-			// The clock starts once the bytes may be read.
+			// The clock starts once the bytes may be read. A record
+			// being received makes the connection active (the
+			// connection limit closes the one idle longest: not one in
+			// the middle of a large WRITE).
+			c.active()
 			deadline = time.Now().Add(c.s.o.RecordTimeout)
 			c.recordBuf(rec, n)
 			data = (*rec.buf)[:0]

@@ -222,3 +222,30 @@ func TestConnLimitKeepsRequestWaitingForSlot(t *testing.T) {
 		r.reply()
 	}
 }
+
+// TestConnLimitKeepsRecordBeingReceived: a connection in the middle of
+// receiving a record (a large WRITE) is not the one idle longest, even if
+// it was accepted first: its client would have to send it all again.
+func TestConnLimitKeepsRecordBeingReceived(t *testing.T) {
+	b := NewBudgets(0, 0)
+	b.Conns = NewConnLimit(2)
+	v := newEnv(t, envOpt{opts: Options{Budgets: b}})
+	served := func() int {
+		v.srv.mu.Lock()
+		defer v.srv.mu.Unlock()
+		return len(v.srv.conns)
+	}
+	uploading := v.rawDial(t)
+	testkit.WaitFor(t, "the first connection served", time.Minute, func() bool { return served() == 1 })
+	other := v.rawDial(t)
+	testkit.WaitFor(t, "the second connection served", time.Minute, func() bool { return served() == 2 })
+	call := rawCall(7, proto.ProgNFS, proto.VersNFS, proto.ProcNull, client.Unix("t", 0, 0), nil)
+	// The record's header and part of its body: the server grants it
+	// and waits for the rest.
+	uploading.send(call[:len(call)-4])
+	testkit.WaitFor(t, "the record's bytes granted", time.Minute, func() bool { return v.srv.requests.Used() > 0 })
+	v.rawDial(t)
+	other.closed()
+	uploading.send(call[len(call)-4:])
+	uploading.reply()
+}
