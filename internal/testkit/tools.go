@@ -1,8 +1,14 @@
 package testkit
 
 import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -56,4 +62,38 @@ func missing(t testing.TB, format string, args ...any) {
 		t.Fatalf("required tool missing ("+RequireToolsEnv+"=1): "+format, args...)
 	}
 	t.Skipf("skipping: "+format+" (set "+RequireToolsEnv+"=1 to fail instead)", args...)
+}
+
+// BotocoreModel decodes into v the newest of botocore's models of service
+// (botocore/data/SERVICE/VERSION/service-2.json, gzipped or not), found
+// with the python3 py, and returns the model's VERSION.
+func BotocoreModel(t testing.TB, py, service string, v any) string {
+	t.Helper()
+	out, err := exec.Command(py, "-c", "import botocore, os; print(os.path.dirname(botocore.__file__))").Output()
+	if err != nil {
+		t.Fatalf("botocore's location: %v", err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "data", service, "*", "service-2.json*"))
+	if len(paths) == 0 {
+		t.Fatalf("botocore has no %s model", service)
+	}
+	sort.Strings(paths)
+	path := paths[len(paths)-1]
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = z
+	}
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		t.Fatalf("botocore's %s model %s: %v", service, path, err)
+	}
+	return filepath.Base(filepath.Dir(path))
 }

@@ -1,14 +1,9 @@
 package efs_test
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -45,35 +40,8 @@ type member struct {
 
 func loadModel(t *testing.T) *model {
 	t.Helper()
-	py := testkit.NeedPython(t, "botocore")
-	out, err := exec.Command(py, "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		t.Fatalf("botocore's location: %v", err)
-	}
-	paths, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "data", "efs", "*", "service-2.json*"))
-	if len(paths) == 0 {
-		t.Fatal("botocore has no EFS model")
-	}
-	sort.Strings(paths)
-	f, err := os.Open(paths[len(paths)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var dec *json.Decoder
-	if strings.HasSuffix(f.Name(), ".gz") {
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec = json.NewDecoder(z)
-	} else {
-		dec = json.NewDecoder(f)
-	}
 	var m model
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
+	testkit.BotocoreModel(t, testkit.NeedPython(t, "botocore"), "efs", &m)
 	return &m
 }
 

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -180,36 +179,11 @@ func conform(t *testing.T, py, east, west, parts, protocol string) {
 // only one under dir, for AWS_DATA_PATH, and returns dir.
 func cloudwatchModel(t *testing.T, py, protocol, dir string) string {
 	t.Helper()
-	out, err := exec.Command(py, "-c", "import botocore, os; print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "data", "cloudwatch", "*", "service-2.json*"))
-	if len(paths) == 0 {
-		t.Fatal("botocore has no CloudWatch model")
-	}
-	f, err := os.Open(paths[len(paths)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var dec *json.Decoder
-	if strings.HasSuffix(f.Name(), ".gz") {
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec = json.NewDecoder(z)
-	} else {
-		dec = json.NewDecoder(f)
-	}
 	var model map[string]any
-	if err := dec.Decode(&model); err != nil {
-		t.Fatal(err)
-	}
+	version := testkit.BotocoreModel(t, py, "cloudwatch", &model)
 	meta := model["metadata"].(map[string]any)
 	meta["protocol"], meta["protocols"] = protocol, []string{protocol}
-	d := filepath.Join(dir, "cloudwatch", filepath.Base(filepath.Dir(paths[len(paths)-1])))
+	d := filepath.Join(dir, "cloudwatch", version)
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
