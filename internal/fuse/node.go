@@ -216,10 +216,23 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, errno(err)
 	}
-	list := make([]gofuse.DirEntry, 0, len(ents))
+	// "." and ".." come first, as from a local directory (Connectathon's
+	// test6 and tools that count entries expect them): with the server's
+	// file ids when it lists them, else this directory's and its parent's.
+	dot := gofuse.DirEntry{Name: ".", Ino: n.StableAttr().Ino, Mode: syscall.S_IFDIR}
+	dotdot := gofuse.DirEntry{Name: "..", Ino: dot.Ino, Mode: syscall.S_IFDIR}
+	if _, p := n.Parent(); p != nil {
+		dotdot.Ino = p.StableAttr().Ino
+	}
+	list := make([]gofuse.DirEntry, 2, len(ents)+2)
 	kids := make(map[string]kid, len(ents))
 	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
+		switch e.Name {
+		case ".":
+			dot.Ino = e.FileID
+			continue
+		case "..":
+			dotdot.Ino = e.FileID
 			continue
 		}
 		mode := uint32(syscall.S_IFREG)
@@ -231,6 +244,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		}
 		list = append(list, gofuse.DirEntry{Name: e.Name, Ino: e.FileID, Mode: mode})
 	}
+	list[0], list[1] = dot, dotdot
 	n.mu.Lock()
 	n.kids, n.kidsUntil = kids, time.Now().Add(n.f.o.EntryTimeout)
 	n.mu.Unlock()
