@@ -325,7 +325,8 @@ func (n *Node) Resume() error {
 // serve.ErrServerClosed (package serve's lifecycle). After Shutdown (a
 // Suspend), Serve may be called again with a new listener.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
-	srv := serve.NewHTTP(serve.HTTPOptions{Handler: n.Handler(), TLS: n.opts.ServerTLS, HTTP2: true, Logger: n.log})
+	srv := serve.NewHTTP(serve.HTTPOptions{Handler: n.Handler(), TLS: n.opts.ServerTLS, HTTP2: true, Logger: n.log,
+		HTTP2Config: &http.HTTP2Config{MaxReceiveBufferPerStream: streamWindow, MaxReceiveBufferPerConnection: connWindow}})
 	n.srvMu.Lock()
 	n.srv = srv
 	n.srvMu.Unlock()
@@ -636,3 +637,21 @@ func firstAfter(ctx context.Context, fs *engine.Replica, t time.Time) (uint64, e
 	}
 	return lo, nil
 }
+
+// HTTP/2 flow-control windows of the data a source sends on a stream and
+// on its connection. net/http's default is 1 MiB for both: a source could
+// have only 1 MiB on its way before the destination's handler read it and
+// a window update came back, and an initial sync's pushed blocks waited
+// for those round trips most of the time (the destination's frame reader
+// waited for data meanwhile). A stream's window holds a blocks frame
+// (maxBlocksFrame) and the next one's start; the connection's, two
+// streams' worth, so that one stream whose destination is busy storing
+// does not stall the others. What a window lets in waits in net/http's
+// buffers until the handler reads it: at most connWindow (34 MiB) per
+// source connection beyond the stream's framesInFlight frames. (net/http
+// documents these as below 4 MiB but takes any int32; TestStreamWindow
+// reads what the server announces.)
+const (
+	streamWindow = 2*maxBlocksFrame + 1<<20
+	connWindow   = 2 * streamWindow
+)

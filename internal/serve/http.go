@@ -19,6 +19,9 @@ type HTTPOptions struct {
 	// HTTP2 serves HTTP/2 as well as HTTP/1.1: over TLS (h2), or in clear
 	// text (h2c prior knowledge) without it.
 	HTTP2 bool
+	// HTTP2Config, when set, tunes HTTP/2 (flow-control windows, frame
+	// sizes); nil keeps net/http's defaults.
+	HTTP2Config *http.HTTP2Config
 	// Logger receives the server's own errors (bad handshakes, broken
 	// connections) at Debug.
 	Logger *slog.Logger
@@ -74,6 +77,7 @@ func NewHTTP(o HTTPOptions) *HTTP {
 		srv.TLSConfig = o.TLS.Clone()
 	}
 	if o.HTTP2 {
+		srv.HTTP2 = o.HTTP2Config
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		if o.TLS != nil {
