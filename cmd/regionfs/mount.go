@@ -22,8 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
-	"github.com/hanwen/go-fuse/v2/fs"
-	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/spf13/cobra"
 
 	"github.com/regionfs/regionfs/internal/config"
@@ -396,7 +394,7 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 	if c.readOnly {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
 	}
-	srv, err := mountFUSE(c.mountpoint, f, opts)
+	srv, err := f.Mount(c.mountpoint, opts)
 	if err != nil {
 		return fmt.Errorf("fuse mount on %s: %w", c.mountpoint, err)
 	}
@@ -432,11 +430,6 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
-}
-
-// mountFUSE mounts f on dir; the returned server serves it.
-func mountFUSE(dir string, f *rfuse.FS, opts *fs.Options) (*gofuse.Server, error) {
-	return fs.Mount(dir, f.Root(), opts)
 }
 
 func dialNFS(ctx context.Context, addr string, tcfg *tls.Config) (*client.Conn, error) {

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
-
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -103,7 +101,7 @@ func TestKill9MidCopy(t *testing.T) {
 		}
 		f := New(Options{Session: sess, Root: root, Logger: logger(t)})
 		dir := t.TempDir()
-		fsrv, err := fs.Mount(dir, f.Root(), f.MountOptions("crash:/"))
+		fsrv, err := f.Mount(dir, f.MountOptions("crash:/"))
 		if err != nil {
 			t.Fatal(err)
 		}

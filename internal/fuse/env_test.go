@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -119,7 +118,7 @@ func newMountSpace(t *testing.T, space engine.SpaceGuard, mods ...func(*testMoun
 	m.dir = t.TempDir()
 	opts := m.f.MountOptions("fs-test:/")
 	opts.Debug = os.Getenv("REGIONFS_FUSE_DEBUG") != ""
-	if m.fsrv, err = fs.Mount(m.dir, m.f.Root(), opts); err != nil {
+	if m.fsrv, err = m.f.Mount(m.dir, opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.close)

@@ -140,10 +140,21 @@ func (f *FS) MountOptions(name string) *fs.Options {
 	}
 }
 
-// Mount mounts f on dir and serves it in the background; Wait on the
-// returned server, or Unmount it.
-func (f *FS) Mount(dir, name string) (*gofuse.Server, error) {
-	return fs.Mount(dir, f.Root(), f.MountOptions(name))
+// Mount mounts f on dir with opts (MountOptions, perhaps changed) and
+// serves it in the background; Wait on the returned server, or Unmount
+// it. Unlike fs.Mount, a signal to a caller ends its request only when
+// it is fatal (interrupt.go).
+func (f *FS) Mount(dir string, opts *fs.Options) (*gofuse.Server, error) {
+	srv, err := gofuse.NewServer(newKillable(fs.NewNodeFS(f.Root(), opts)), dir, &opts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		// The serve loop ends by itself: the mount it serves is gone.
+		return nil, err
+	}
+	return srv, nil
 }
 
 // SetKernelReadahead sets the kernel's readahead for the mount on dir

@@ -274,15 +274,12 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 	enc := encodeArgs(args)
 	h := rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: auth}
 	changes := prog == proto.ProgNFS && proto.Changes(proc)
-	if changes {
-		// A change that may have reached the server is seen through to
-		// its reply: a caller that gave up (a FUSE request interrupted
-		// by a signal) and tried again would meet its own effect (a
-		// second REMOVE answers NOENT). A retransmission keeps the XID,
-		// so the server's duplicate request cache answers it. Closing
-		// the session still ends the call.
-		ctx = context.WithoutCancel(ctx)
-	}
+	// A change is retransmitted with its first XID, so that the server's
+	// duplicate request cache answers a retransmission of one it made.
+	// A caller that gives up (ctx) gets ctx's error whether or not the
+	// change was made: the mount gives up only for a caller being killed
+	// (internal/fuse's interrupt.go), as a hard NFS mount does, so no one
+	// tries the change again and meets its own effect.
 	for {
 		c, err := s.conn(ctx, true)
 		if err != nil {

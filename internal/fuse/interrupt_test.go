@@ -1,0 +1,163 @@
+package fuse
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+)
+
+func TestSigkillPending(t *testing.T) {
+	for _, c := range []struct {
+		status       string
+		killed, isOK bool
+	}{
+		{"Name:\tx\nSigQ:\t0/95\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000100\n", false, true},
+		{"SigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\n", true, true},
+		{"SigPnd:\t0000000000000000\nShdPnd:\t0000000000000100\n", true, true},
+		// SIGURG (23) and SIGINT (2) pending: not fatal by themselves.
+		{"SigPnd:\t0000000000400002\nShdPnd:\t0000000000000000\n", false, true},
+		{"Name:\tx\n", false, false},
+		{"SigPnd:\tzz\n", false, false},
+	} {
+		killed, ok := sigkillPending([]byte(c.status))
+		if killed != c.killed || ok != c.isOK {
+			t.Errorf("%q: killed %v ok %v, want %v %v", c.status, killed, ok, c.killed, c.isOK)
+		}
+	}
+	// This thread: alive, nothing fatal pending.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if callerKilled(uint32(syscall.Gettid())) {
+		t.Error("the test's own thread reads as killed")
+	}
+	if !callerKilled(0) {
+		t.Error("an unnamed caller (pid 0) does not read as killed")
+	}
+}
+
+// lostCalls drops the client's calls of one NFS procedure (a server that
+// never answers them); seen is told of each.
+type lostCalls struct {
+	net.Conn
+	proc uint32
+	seen chan<- struct{}
+}
+
+func (c lostCalls) Write(b []byte) (int, error) {
+	if len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS && h.Proc == c.proc {
+			select {
+			case c.seen <- struct{}{}:
+			default:
+			}
+			return len(b), nil
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+// TestSignalsDoNotFailCalls: a Go program on the mount gets SIGURG from
+// its runtime all the time; each one reaching a thread waiting on the
+// server made the kernel interrupt the request, and the mount answered
+// EINTR (CI: go-fuse's posixtest FstatDeleted failed with "interrupted
+// system call"). Calls now finish whatever non-fatal signals arrive.
+func TestSignalsDoNotFailCalls(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return slowCalls{nc, proto.ProcMkdir, 20 * time.Millisecond, nil} }
+	})
+	tid := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		for i := range 15 {
+			if err := syscall.Mkdir(filepath.Join(m.dir, "d"+strconv.Itoa(i)), 0o755); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	thread := <-tid
+	signals := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("mkdir while signalled (%d signals): %v", signals, err)
+			}
+			if signals < 20 {
+				t.Fatalf("only %d signals reached the calls", signals)
+			}
+			ents, err := os.ReadDir(m.dir)
+			if err != nil || len(ents) != 15 {
+				t.Fatalf("after the mkdirs: %d entries, %v", len(ents), err)
+			}
+			return
+		case <-time.After(2 * time.Millisecond):
+			if err := syscall.Tgkill(os.Getpid(), thread, syscall.SIGURG); err != nil {
+				t.Fatal(err)
+			}
+			signals++
+		}
+	}
+}
+
+// TestKillEndsWaitingCall: a process killed while its call waits on a
+// server that does not answer is let go (the interrupt is honoured once
+// the signal is fatal), as on a hard NFS mount.
+func TestKillEndsWaitingCall(t *testing.T) {
+	seen := make(chan struct{}, 1)
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return lostCalls{nc, proto.ProcCreate, seen} }
+	})
+	// The shell creates the file itself (a redirection), with a handler
+	// for SIGUSR1: that signal interrupts its call without killing it.
+	cmd := exec.Command("sh", "-c", `trap : USR1; echo > "$1"`, "sh", filepath.Join(m.dir, "held"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-seen:
+	case err := <-exited:
+		t.Fatalf("the shell ended before its call was sent: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CREATE never reached the server")
+	}
+	// A signal that does not kill leaves the call waiting.
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the create ended on a handled SIGUSR1: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("the shell ended with %v, want killed", err)
+		}
+		t.Logf("killed process gone after %v", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a killed process stayed stuck in its call for 10 s")
+	}
+}
