@@ -46,7 +46,9 @@ type region struct {
 	space engine.SpaceGuard // the engine's space guard; nil: none
 	// wrap, when set, wraps the region's store for its engine.
 	wrap func(kv.Store) kv.Store
-	log  *slog.Logger // debug log, shown if the test fails
+	// wrapDisk, when set, wraps the region's disk for its engine.
+	wrapDisk func(disk.FS) disk.FS
+	log      *slog.Logger // debug log, shown if the test fails
 }
 
 // recHooks records what a node tells its control plane.
@@ -147,8 +149,12 @@ func (r *region) openEngine() {
 	if r.wrap != nil {
 		store = r.wrap(store)
 	}
+	var dsk disk.FS = r.disk
+	if r.wrapDisk != nil {
+		dsk = r.wrapDisk(dsk)
+	}
 	e, err := engine.Open(context.Background(), engine.Options{
-		KV: store, Disk: r.disk, Keyring: r.ring, Logger: r.log, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
+		KV: store, Disk: dsk, Keyring: r.ring, Logger: r.log, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
 		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) },
 	})
 	if err != nil {
