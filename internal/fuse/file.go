@@ -171,8 +171,23 @@ var (
 // Open revalidates the attributes (close-to-open) and keeps the kernel's
 // cached pages only when the file is unchanged since they were read.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	// The open counts before its GETATTR: an unlink or a rename over the
+	// file made meanwhile in this mount then moves it aside (sillyRename)
+	// instead of having the server drop it under the open file. One
+	// already on its way is waited for, and the GETATTR then finds the
+	// file gone (ESTALE: the kernel looks the name up again).
+	n.mu.Lock()
+	for n.removing > 0 {
+		removed := n.removed
+		n.mu.Unlock()
+		<-removed
+		n.mu.Lock()
+	}
+	n.opens++
+	n.mu.Unlock()
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
+		n.release(ctx)
 		return nil, 0, errno(err)
 	}
 	n.fileAttr(&res.Attr)
@@ -183,7 +198,6 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		n.dropChunksLocked(-1)
 	}
 	n.seen, n.hasSeen = ca, true
-	n.opens++
 	n.mu.Unlock()
 	var ff uint32
 	if keep {
@@ -935,6 +949,12 @@ func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Err
 // Release removes the silly-renamed name of an unlinked file at its last
 // close.
 func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
+	n.release(ctx)
+	return 0
+}
+
+// release ends one open of the file.
+func (n *node) release(ctx context.Context) {
 	n.mu.Lock()
 	n.opens--
 	last := n.opens == 0
@@ -951,7 +971,6 @@ func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
 	if silly != "" {
 		n.removeSilly(ctx, dir, silly)
 	}
-	return 0
 }
 
 // removeSilly removes the temporary name of an unlinked file that is no

@@ -42,6 +42,12 @@ type node struct {
 	opens    int
 	silly    string
 	sillyDir *node
+	// removing counts the unlinks and renames over the file that found
+	// it closed and are on their way to the server; an open waits for
+	// them (removed is closed when the last is done), so that it is
+	// either counted before they look or finds the file gone.
+	removing int
+	removed  chan struct{}
 }
 
 type kid struct {
@@ -356,9 +362,11 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	n.forget()
-	if done, e := n.sillyRename(ctx, name); done || e != 0 {
+	done, finish, e := n.sillyRename(ctx, name)
+	if done || e != 0 {
 		return e
 	}
+	defer finish()
 	res, err := n.f.client(ctx).Remove(ctx, n.fh, name)
 	n.dirChanged(res.Wcc, okThen(err, removeName(name)))
 	return errno(err)
@@ -374,40 +382,58 @@ func okThen(err error, apply func(map[string]struct{})) func(map[string]struct{}
 
 // sillyRename renames name out of the way when it is an open file, so
 // that it stays readable through its open handles; done reports that it
-// did.
-func (n *node) sillyRename(ctx context.Context, name string) (bool, syscall.Errno) {
+// did. Otherwise the caller calls finish once its unlink or rename over
+// name is done: until then, opens of the file wait.
+func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish func(), _ syscall.Errno) {
+	nothing := func() {}
 	ch := n.GetChild(name)
 	if ch == nil {
-		return false, 0
+		return false, nothing, 0
 	}
 	cn, ok := ch.Operations().(*node)
 	if !ok {
-		return false, 0
+		return false, nothing, 0
 	}
 	cn.mu.Lock()
 	open := cn.opens > 0 && cn.silly == ""
+	if !open {
+		cn.removing++
+		if cn.removed == nil {
+			cn.removed = make(chan struct{})
+		}
+	}
 	cn.mu.Unlock()
 	if !open {
-		return false, 0
+		return false, cn.removeDone, 0
 	}
 	silly := fmt.Sprintf(".regionfs-unlinked-%x-%x", ch.StableAttr().Ino, rand.Uint64())
 	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, n.fh, silly)
 	n.dirChanged(res.FromWcc, okThen(err, renameIn(name, silly)))
 	if err != nil {
-		return true, errno(err)
+		return true, nothing, errno(err)
 	}
 	cn.mu.Lock()
 	if cn.opens > 0 {
 		cn.silly, cn.sillyDir = silly, n
 		cn.mu.Unlock()
-		return true, 0
+		return true, nothing, 0
 	}
 	cn.mu.Unlock()
 	// The kernel releases a closed file after close(2) returns: the last
 	// handle went while the RENAME was on its way, and no Release is left
 	// to remove the name.
 	cn.removeSilly(ctx, n, silly)
-	return true, 0
+	return true, nothing, 0
+}
+
+// removeDone ends one unlink or rename over a closed file (sillyRename).
+func (n *node) removeDone() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.removing--; n.removing == 0 {
+		close(n.removed)
+		n.removed = nil
+	}
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
@@ -431,9 +457,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	n.forget()
 	np.forget()
-	if _, e := np.sillyRename(ctx, newName); e != 0 {
+	_, finish, e := np.sillyRename(ctx, newName)
+	if e != 0 {
 		return e
 	}
+	defer finish()
 	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, np.fh, newName)
 	if np == n {
 		n.dirChanged(res.FromWcc, okThen(err, renameIn(name, newName)))
