@@ -144,14 +144,23 @@ func TestWriteAfterTimesMovesMtime(t *testing.T) {
 // together) and one COMMIT, and the server two durable commits (CREATE;
 // the data and the change together, writeback.settleAttr): no LOOKUP,
 // GETATTR or ACCESS on the way. The directory's own calls are counted
-// apart (a copy of the empty directory). It fails when a change adds a
-// call or a commit, and the copy must read back equal, times included.
+// apart (a copy of the empty directory). The WRITE, SETATTR and COMMIT
+// leave back to back (pipeline.go): two round trips per file, CREATE's
+// and theirs (client.Session.Turns; plus the one question whether the
+// server orders them). Replies reach the client 5 ms late, so that a call
+// sent behind another without waiting for it is seen as such even on a
+// slow test machine (and the caches keep a minute, so that the slower
+// copy meets no expired entry). It fails when a change adds a call, a round trip or
+// a commit, and the copy must read back equal, times included.
 func TestCopyCallsPerFile(t *testing.T) {
 	cp, err := exec.LookPath("cp")
 	if err != nil {
 		t.Skipf("cp not found: %v", err)
 	}
-	m := newMount(t)
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return lateReplies{nc, 5 * time.Millisecond} }
+		m.attrTimeout = time.Minute
+	})
 	src := t.TempDir()
 	if err := os.Mkdir(filepath.Join(src, "empty"), 0o755); err != nil {
 		t.Fatal(err)
@@ -171,9 +180,11 @@ func TestCopyCallsPerFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var turns uint64
 	copyCounts := func(name string) (map[string]uint64, uint64) {
 		t.Helper()
-		calls, commits := m.sess.Calls(), m.fs.Stats().Commits
+		calls, commits, turns0 := m.sess.Calls(), m.fs.Stats().Commits, m.sess.Turns()
+		defer func() { turns = m.sess.Turns() - turns0 }()
 		if out, err := exec.Command(cp, "-a", filepath.Join(src, name), m.dir).CombinedOutput(); err != nil {
 			t.Fatalf("cp -a %s: %v %s", name, err, out)
 		}
@@ -186,7 +197,11 @@ func TestCopyCallsPerFile(t *testing.T) {
 		return d, m.fs.Stats().Commits - commits
 	}
 	dirCalls, dirCommits := copyCounts("empty")
+	dirTurns := turns
 	treeCalls, treeCommits := copyCounts("tree")
+	if got := turns - dirTurns; got > 2*files+1 {
+		t.Errorf("%d files copied by cp -a took %d round trips beyond an empty directory's %d, want at most %d (two per file, one to ask whether the server orders a file's calls)", files, got, dirTurns, 2*files+1)
+	}
 	perFile := map[string]uint64{}
 	for proc, n := range treeCalls {
 		if n -= dirCalls[proc]; n != 0 {
@@ -211,6 +226,19 @@ func TestCopyCallsPerFile(t *testing.T) {
 			t.Errorf("%s on the server: mtime %v mode %o, want %v 0640", name, got, a.Mode&0o7777, w)
 		}
 	}
+}
+
+// lateReplies hands what the connection reads to its reader delay after
+// it arrives.
+type lateReplies struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c lateReplies) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	time.Sleep(c.delay) // the delay this wrapper exists to add
+	return n, err
 }
 
 // TestCopyAttrsAfterRestart: the server restarts after a small file's

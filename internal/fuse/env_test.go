@@ -47,6 +47,9 @@ type testMount struct {
 	fsrv *gofuse.Server
 	dir  string
 	wrap func(net.Conn) net.Conn // the client's connections pass through it (nil: none)
+	// attrTimeout is the mount's attribute and entry cache time (0: the
+	// default).
+	attrTimeout time.Duration
 	// noFUSE: the file system is not mounted (tests that call its nodes'
 	// methods themselves).
 	noFUSE bool
@@ -110,7 +113,7 @@ func newMountSpace(t *testing.T, space engine.SpaceGuard, mods ...func(*testMoun
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.f = New(Options{Session: m.sess, Root: root, Logger: logger(t)})
+	m.f = New(Options{Session: m.sess, Root: root, Logger: logger(t), AttrTimeout: m.attrTimeout, EntryTimeout: m.attrTimeout})
 	if m.noFUSE {
 		t.Cleanup(m.close)
 		return m

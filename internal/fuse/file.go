@@ -456,6 +456,9 @@ func (n *node) writeBack(ctx context.Context) syscall.Errno {
 // change is sent again after it, and if the COMMIT fails it waits for
 // the data again.
 func (n *node) commit(ctx context.Context) syscall.Errno {
+	// In one round trip if the server allows (pipeline.go); what is left
+	// (nothing, or all of it) below.
+	n.commitPipelined(ctx)
 	n.mu.Lock()
 	w := n.wLocked()
 	attrsFirst := w.attrs != nil && n.writeOneLocked(proto.Unstable)

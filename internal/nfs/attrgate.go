@@ -2,6 +2,7 @@ package nfs
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -9,77 +10,104 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/xdr"
 )
 
-// attrGate lets a COMMIT wait for the SETATTRs of its file that were
-// read before it. A client closing a small file with an attribute change
-// (`regionfs mount` for cp -a) sends the SETATTR and then, without waiting
-// for its reply, the COMMIT; the connection runs them concurrently, and a
-// COMMIT that ran first would write the buffered data alone (one durable
-// commit) and leave the SETATTR another, where the SETATTR writes data and
-// change in one (writeback.settleAttr) and the COMMIT then has nothing to
-// write. A connection registers each SETATTR as it reads it, before it
-// reads the next request, so the order is the order on the wire. Waiting
-// changes no outcome: a COMMIT makes the same data durable after the
-// SETATTR as before it, and a SETATTR never waits for a COMMIT.
-type attrGate struct {
+// orderGate runs the WRITEs, SETATTRs and COMMITs of one file in the
+// order the server reads them: a SETATTR waits for the WRITEs of its file
+// read before it, a COMMIT for the WRITEs and SETATTRs read before it.
+// Connections run their calls concurrently; without the gate a client
+// could not send these without waiting for each reply. `regionfs mount`
+// closing a small file that `cp -a` copied sends WRITE UNSTABLE, SETATTR
+// (times, mode) and COMMIT back to back (when the server answers
+// proto.ProgRegionFS, which promises this order): the SETATTR lands after
+// the data (the mtime it sets stays), writes the buffered data and the
+// change in one commit (writeback.settleAttr), and the COMMIT, which then
+// has nothing to write, answers once both are durable — one round trip
+// for the three. A connection registers each call as it reads it, before
+// it reads the next request, so the order is the order on the wire.
+// Waiting changes no outcome: each call does what it would have done had
+// the client waited for the replies before sending it. Calls only ever
+// wait for calls read before them (which hold their processing slots
+// already), so there is no cycle.
+type orderGate struct {
 	mu sync.Mutex // guards m
-	m  map[string]*gateEntry
+	// m holds, per file handle, the WRITEs and SETATTRs being processed,
+	// in the order read.
+	m map[string][]*gateOp
 }
 
-type gateEntry struct {
-	n    int
-	done chan struct{}
+type gateOp struct {
+	write bool
+	done  chan struct{}
 }
 
-// enter registers a SETATTR whose arguments are args (its file handle
-// first); it returns the key to leave with ("" when args do not decode).
-func (g *attrGate) enter(h *rpc.CallHeader, args []byte) string {
-	if h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS || h.Proc != proto.ProcSetAttr {
-		return ""
+// gatePass is what a request read holds in the gate: its own entry (a
+// WRITE or SETATTR), and the earlier calls it waits for.
+type gatePass struct {
+	key   string
+	op    *gateOp
+	after []chan struct{}
+}
+
+// enter registers a call whose header is h and arguments args (a file
+// handle first) as it is read.
+func (g *orderGate) enter(h *rpc.CallHeader, args []byte) gatePass {
+	if h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS {
+		return gatePass{}
+	}
+	switch h.Proc {
+	case proto.ProcWrite, proto.ProcSetAttr, proto.ProcCommit:
+	default:
+		return gatePass{}
 	}
 	d := xdr.NewDecoder(args)
 	fh := proto.DecodeFH(d)
 	if d.Err() != nil || len(fh) == 0 {
-		return ""
+		return gatePass{}
 	}
-	key := string(fh)
+	p := gatePass{key: string(fh)}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	ops := g.m[p.key]
+	if h.Proc != proto.ProcWrite {
+		for _, o := range ops {
+			if o.write || h.Proc == proto.ProcCommit {
+				p.after = append(p.after, o.done)
+			}
+		}
+	}
+	if h.Proc == proto.ProcCommit {
+		return p
+	}
 	if g.m == nil {
-		g.m = map[string]*gateEntry{}
+		g.m = map[string][]*gateOp{}
 	}
-	e := g.m[key]
-	if e == nil {
-		e = &gateEntry{done: make(chan struct{})}
-		g.m[key] = e
-	}
-	e.n++
-	return key
+	p.op = &gateOp{write: h.Proc == proto.ProcWrite, done: make(chan struct{})}
+	g.m[p.key] = append(ops, p.op)
+	return p
 }
 
-// leave ends a SETATTR registered with key.
-func (g *attrGate) leave(key string) {
-	if key == "" {
+// wait waits for the calls p follows (or until ctx ends).
+func (g *orderGate) wait(ctx context.Context, p gatePass) {
+	for _, ch := range p.after {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// leave ends the call registered with p.
+func (g *orderGate) leave(p gatePass) {
+	if p.op == nil {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e := g.m[key]
-	if e.n--; e.n == 0 {
-		close(e.done)
-		delete(g.m, key)
+	ops := slices.DeleteFunc(g.m[p.key], func(o *gateOp) bool { return o == p.op })
+	if len(ops) == 0 {
+		delete(g.m, p.key)
+	} else {
+		g.m[p.key] = ops
 	}
-}
-
-// wait waits until no SETATTR of fh is registered (or ctx ends).
-func (g *attrGate) wait(ctx context.Context, fh proto.FH) {
-	g.mu.Lock()
-	e := g.m[string(fh)]
-	g.mu.Unlock()
-	if e == nil {
-		return
-	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
-	}
+	close(p.op.done)
 }

@@ -2,10 +2,12 @@ package nfs
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -334,5 +336,82 @@ func TestSetAttrAfterUnstableWriteCommits(t *testing.T) {
 	rd, err := f.c.Read(f.ctx, r.FH, 0, 100)
 	if err != nil || !bytes.Equal(rd.Data, data) {
 		t.Fatalf("the file reads %q, %v; want %q", rd.Data, err, data)
+	}
+}
+
+// TestWriteSetAttrCommitOrdered guards the order the server promises by
+// answering proto.ProgRegionFS (orderGate): a small file's WRITE UNSTABLE,
+// a SETATTR of its times and mode and a COMMIT, sent back to back without
+// waiting for a reply (how `regionfs mount` closes a file cp -a copied),
+// run in the order read — the SETATTR after the WRITE (which the test
+// makes slow), so the mtime it sets stays, and the COMMIT after both —
+// and cost two durable commits per file with CREATE's (the data and the
+// change in one). Without the gate the SETATTR runs during the slow WRITE,
+// and the data then moves mtime on.
+func TestWriteSetAttrCommitOrdered(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	if !f.c.Ordered(f.ctx) {
+		t.Fatal("the server does not answer proto.ProgRegionFS")
+	}
+	f.srv.testHook = func(r *request) {
+		if r.h.Prog == proto.ProgNFS && r.h.Proc == proto.ProcWrite {
+			time.Sleep(20 * time.Millisecond) // the delay this hook exists to add
+		}
+	}
+	dir := f.mkdir(t, f.root, "d", 0o777)
+	const files = 10
+	mtime := proto.TimeOf(time.Unix(1_600_000_000, 5000))
+	mode := uint32(0o600)
+	sattr := proto.Sattr{Mode: &mode, Atime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}, Mtime: proto.SetTime{How: proto.SetToClientTime, Time: mtime}}
+	// send runs call and returns once its request is written, with the
+	// channel its error comes on.
+	send := func(call func(ctx context.Context) error) <-chan error {
+		sent, done := make(chan struct{}), make(chan error, 1)
+		var once sync.Once
+		go func() {
+			done <- call(client.WithSent(f.ctx, func() { once.Do(func() { close(sent) }) }))
+		}()
+		select {
+		case <-sent:
+		case err := <-done:
+			done <- err
+		}
+		return done
+	}
+	commits := f.fs.Stats().Commits
+	for i := range files {
+		r, err := f.c.Create(f.ctx, dir, fmt.Sprintf("f%d", i), proto.Guarded, proto.Sattr{Mode: ptr(uint32(0o644))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte{byte(i)}, 100+i*700)
+		var sa *proto.SetAttrRes
+		wdone := send(func(ctx context.Context) error {
+			_, err := f.c.Write(ctx, r.FH, 0, data, proto.Unstable)
+			return err
+		})
+		adone := send(func(ctx context.Context) (err error) {
+			sa, err = f.c.SetAttr(ctx, r.FH, sattr, nil)
+			return err
+		})
+		cr, err := f.c.Commit(f.ctx, r.FH, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-wdone; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-adone; err != nil {
+			t.Fatal(err)
+		}
+		if a := sa.Wcc.After; a == nil || a.Size != uint64(len(data)) || a.Mtime != mtime || a.Mode&0o7777 != mode {
+			t.Fatalf("file %d: the SETATTR sent behind the WRITE answered %+v; want size %d, mtime %v, mode %o (run after the WRITE)", i, a, len(data), mtime, mode)
+		}
+		if a := cr.Wcc.After; a == nil || a.Size != uint64(len(data)) || a.Mtime != mtime {
+			t.Fatalf("file %d: the COMMIT answered %+v; want size %d, mtime %v (run after the WRITE and the SETATTR)", i, a, len(data), mtime)
+		}
+	}
+	if got := f.fs.Stats().Commits - commits; got != 2*files {
+		t.Errorf("%d small files (CREATE, then WRITE UNSTABLE, SETATTR and COMMIT back to back) took %d durable commits, want %d", files, got, 2*files)
 	}
 }

@@ -226,10 +226,11 @@ func (c *conn) serve() {
 			<-c.sem
 			return
 		}
-		// A SETATTR is known before the next request is read (attrGate).
-		var gate string
+		// A WRITE, SETATTR or COMMIT takes its place in its file's
+		// order before the next request is read (orderGate).
+		var gate gatePass
 		if perr == nil {
-			gate = c.s.attrs.enter(&h, args)
+			gate = c.s.order.enter(&h, args)
 		}
 		c.reqWG.Add(1)
 		if perr == nil && c.answerHere(&h, args, br) {
@@ -266,10 +267,11 @@ func (c *conn) answerHere(h *rpc.CallHeader, args []byte, br *bufio.Reader) bool
 // answer serves a record and writes its reply, then runs the read-ahead's
 // prefetches the request scheduled (read while the client takes in the
 // reply).
-func (c *conn) answer(rec *record, gate string, grant int64) {
+func (c *conn) answer(rec *record, gate gatePass, grant int64) {
 	defer c.reqWG.Done()
+	c.s.order.wait(c.ctx, gate)
 	out := c.handleRecord(rec)
-	c.s.attrs.leave(gate)
+	c.s.order.leave(gate)
 	// The arguments and the processing slot are not needed to write the
 	// reply, which may wait for a slow reader.
 	c.freeRecord(rec)

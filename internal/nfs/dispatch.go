@@ -82,6 +82,8 @@ func (s *Server) program(prog uint32) *program {
 		return &mountProgram
 	case proto.ProgPortmap:
 		return &portmapProgram
+	case proto.ProgRegionFS:
+		return &regionfsProgram
 	}
 	return nil
 }
@@ -116,6 +118,15 @@ var portmapProgram = program{
 	procs:         []procFunc{procNull, pmapSet, pmapUnset, pmapGetPort, pmapDump},
 	names:         []string{"PMAP_NULL", "PMAP_SET", "PMAP_UNSET", "PMAP_GETPORT", "PMAP_DUMP"},
 	nonIdempotent: make([]bool, 5),
+}
+
+// regionfsProgram is answered to say that this server orders each file's
+// WRITEs, SETATTRs and COMMITs as read (proto.ProgRegionFS, orderGate).
+var regionfsProgram = program{
+	vers:          proto.VersRegionFS,
+	procs:         []procFunc{procNull},
+	names:         []string{"REGIONFS_NULL"},
+	nonIdempotent: make([]bool, 1),
 }
 
 // procNull is the NULL procedure of every program.

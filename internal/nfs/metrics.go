@@ -106,6 +106,8 @@ func progName(prog uint32) string {
 		return "mount"
 	case proto.ProgPortmap:
 		return "portmap"
+	case proto.ProgRegionFS:
+		return "regionfs"
 	}
 	return strconv.FormatUint(uint64(prog), 10)
 }

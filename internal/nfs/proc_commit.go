@@ -15,9 +15,6 @@ func procCommit(r *request) (proto.Message, error) {
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	// A SETATTR of the file read before this COMMIT goes first: it
-	// writes buffered data and its change in one commit (attrGate).
-	r.s.attrs.wait(r.ctx, a.FH)
 	res := &proto.CommitRes{}
 	t, pre, err := r.dataTarget(a.FH)
 	if t == nil {

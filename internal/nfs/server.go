@@ -179,7 +179,7 @@ type Server struct {
 	rawCalls atomic.Uint64
 	drc      *drc
 	wb       *writeback
-	attrs    attrGate // SETATTRs read, for the COMMITs after them
+	order    orderGate // WRITEs, SETATTRs and COMMITs of each file, in the order read
 	ra       *readahead
 	met      *metrics
 	// testHook, when set (tests only), runs before each procedure.

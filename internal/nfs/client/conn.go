@@ -34,6 +34,40 @@ type Conn struct {
 	done chan struct{}
 	// bufs, when set, gives large replies their buffers.
 	bufs atomic.Pointer[Buffers]
+	// turns, when set, counts the calls sent while no other call of
+	// this connection was waiting for its reply (Session.Turns).
+	turns atomic.Pointer[atomic.Uint64]
+	// ordered is what the server answered to proto.ProgRegionFS
+	// (orderedYes, orderedNo; 0 before it is asked).
+	ordered atomic.Int32
+}
+
+const (
+	orderedYes = 1
+	orderedNo  = 2
+)
+
+// Ordered reports whether the server promises to run the WRITEs,
+// SETATTRs and COMMITs of one file in the order it reads them from this
+// connection (it answers proto.ProgRegionFS), asking it at the first
+// call. A failure to ask (the connection failed) reports false and asks
+// again next time.
+func (c *Conn) Ordered(ctx context.Context) bool {
+	switch c.ordered.Load() {
+	case orderedYes:
+		return true
+	case orderedNo:
+		return false
+	}
+	_, err := c.CallRaw(ctx, rpc.CallHeader{Prog: proto.ProgRegionFS, Vers: proto.VersRegionFS, Proc: proto.ProcNull}, nil)
+	var re *rpc.ReplyError
+	switch {
+	case err == nil:
+		c.ordered.Store(orderedYes)
+	case errors.As(err, &re):
+		c.ordered.Store(orderedNo)
+	}
+	return err == nil
 }
 
 type reply struct {
@@ -202,6 +236,9 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte
 		return nil, err
 	}
 	c.wait[xid] = ch
+	if t := c.turns.Load(); t != nil && len(c.wait) == 1 {
+		t.Add(1)
+	}
 	c.mu.Unlock()
 	c.wmu.Lock()
 	if dl, ok := ctx.Deadline(); ok {
@@ -229,8 +266,8 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte
 		}
 		return nil, err
 	}
-	if f, _ := ctx.Value(sentKey{}).(func()); f != nil {
-		f()
+	if f, _ := ctx.Value(sentKey{}).(func(*Conn)); f != nil {
+		f(c)
 	}
 	select {
 	case r := <-ch:
@@ -250,6 +287,12 @@ type sentKey struct{}
 // attempt: f must allow being run again). A caller uses it to send a
 // second call that the server must read after the first one.
 func WithSent(ctx context.Context, f func()) context.Context {
+	return WithSentOn(ctx, func(*Conn) { f() })
+}
+
+// WithSentOn is WithSent for an f that is told the connection the
+// request was written to.
+func WithSentOn(ctx context.Context, f func(*Conn)) context.Context {
 	return context.WithValue(ctx, sentKey{}, f)
 }
 

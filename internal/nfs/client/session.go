@@ -60,6 +60,7 @@ type Session struct {
 	lastDial error
 
 	calls [proto.NumProcs]callStat // NFS calls made, by procedure
+	turns atomic.Uint64
 	bufs  *Buffers
 }
 
@@ -134,6 +135,20 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// Ordered returns the session's connection (dialing one if there is
+// none) and whether its server runs the WRITEs, SETATTRs and COMMITs of
+// one file in the order it reads them (Conn.Ordered). Calls made
+// through the session meanwhile may go out on a later connection, if
+// this one fails: a caller relying on the order checks, with
+// WithSentOn, that each went out once, on this one.
+func (s *Session) Ordered(ctx context.Context) (*Conn, bool) {
+	c, err := s.conn(ctx, false)
+	if err != nil {
+		return nil, false
+	}
+	return c, c.Ordered(ctx)
+}
+
 // Client returns a client that calls through the session with auth.
 func (s *Session) Client(auth rpc.OpaqueAuth) *Client { return &Client{Auth: auth, sess: s} }
 
@@ -178,6 +193,7 @@ func (s *Session) conn(ctx context.Context, retry bool) (*Conn, error) {
 				return nil, ErrSessionClosed
 			}
 			d.Conn.UseBuffers(s.bufs)
+			d.Conn.turns.Store(&s.turns)
 			s.cur, s.addr = d.Conn, d.Addr
 			if d.Switched {
 				s.epoch++
@@ -244,6 +260,12 @@ func (s *Session) Calls() map[string]CallStat {
 	}
 	return out
 }
+
+// Turns counts the calls the session sent while no other call of its
+// connection was waiting for a reply: the round trips a caller that makes
+// one call at a time waits for (calls sent behind another one unanswered,
+// pipelined, are not counted).
+func (s *Session) Turns() uint64 { return s.turns.Load() }
 
 // encodeArgs encodes a call's arguments. A WRITE's data is not copied:
 // its arguments are the encoded head, the data as the caller holds it,

@@ -18,6 +18,15 @@ const (
 	VersPortmap = 2
 	VersNFS     = 3
 	VersMount   = 3
+
+	// ProgRegionFS is regionfs's own RPC program, from the range RFC
+	// 5531 leaves to local use; its version 1 has the NULL procedure
+	// only. A server that answers it promises that it runs the WRITEs,
+	// SETATTRs and COMMITs of one file in the order it reads them from a
+	// connection, so a client may send them without waiting for each
+	// reply (nfs.orderGate). Other servers answer PROG_UNAVAIL.
+	ProgRegionFS = 0x20524653 // " RFS"
+	VersRegionFS = 1
 )
 
 // NFSv3 procedures.
