@@ -115,3 +115,44 @@ func TestStatusErrors(t *testing.T) {
 		t.Fatalf("status error %v", err)
 	}
 }
+
+// TestOrderedAsksOnce: a server that does not answer proto.ProgRegionFS
+// (PROG_UNAVAIL, as nfs-ganesha and the kernel's server do) is not
+// ordered, and the connection asks it once; one that answers is.
+func TestOrderedAsksOnce(t *testing.T) {
+	for _, answer := range []rpc.AcceptStat{rpc.ProgUnavail, rpc.Success} {
+		cs, ss := net.Pipe()
+		c := NewConn(cs)
+		asked := make(chan uint32, 4)
+		go func() {
+			for {
+				rec, err := rpc.ReadRecord(ss, nil, 1<<20)
+				if err != nil {
+					return
+				}
+				h, _, err := rpc.ParseCall(rec)
+				if err != nil {
+					return
+				}
+				asked <- h.Prog
+				e := xdr.NewEncoder(nil)
+				e.Reserve(rpc.RecordHeaderSize)
+				rpc.AppendAccepted(e, h.XID, answer) // NULL: no results
+				b := e.Bytes()
+				rpc.FinishRecord(b)
+				ss.Write(b)
+			}
+		}()
+		want := answer == rpc.Success
+		for range 3 {
+			if got := c.Ordered(context.Background()); got != want {
+				t.Errorf("server answering %v: Ordered = %v, want %v", answer, got, want)
+			}
+		}
+		if n := len(asked); n != 1 || <-asked != proto.ProgRegionFS {
+			t.Errorf("server answering %v: asked %d times, want once, for proto.ProgRegionFS", answer, n)
+		}
+		c.Close()
+		ss.Close()
+	}
+}

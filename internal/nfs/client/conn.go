@@ -50,8 +50,9 @@ const (
 // Ordered reports whether the server promises to run the WRITEs,
 // SETATTRs and COMMITs of one file in the order it reads them from this
 // connection (it answers proto.ProgRegionFS), asking it at the first
-// call. A failure to ask (the connection failed) reports false and asks
-// again next time.
+// call. Any other answer, or none within orderedAskTimeout, is no for the
+// connection; a caller that gave up (ctx), or a connection that failed,
+// is told no and asks again next time.
 func (c *Conn) Ordered(ctx context.Context) bool {
 	switch c.ordered.Load() {
 	case orderedYes:
@@ -59,16 +60,24 @@ func (c *Conn) Ordered(ctx context.Context) bool {
 	case orderedNo:
 		return false
 	}
-	_, err := c.CallRaw(ctx, rpc.CallHeader{Prog: proto.ProgRegionFS, Vers: proto.VersRegionFS, Proc: proto.ProcNull}, nil)
-	var re *rpc.ReplyError
+	actx, cancel := context.WithTimeout(ctx, orderedAskTimeout)
+	defer cancel()
+	_, err := c.CallRaw(actx, rpc.CallHeader{Prog: proto.ProgRegionFS, Vers: proto.VersRegionFS, Proc: proto.ProcNull}, nil)
+	c.mu.Lock()
+	failed := c.err != nil
+	c.mu.Unlock()
 	switch {
 	case err == nil:
 		c.ordered.Store(orderedYes)
-	case errors.As(err, &re):
+	case ctx.Err() == nil && !failed:
 		c.ordered.Store(orderedNo)
 	}
 	return err == nil
 }
+
+// orderedAskTimeout bounds Ordered's question (a server that drops calls
+// to programs it does not know).
+const orderedAskTimeout = 5 * time.Second
 
 type reply struct {
 	msg []byte
