@@ -218,6 +218,54 @@ func setTime(t time.Time, now bool) proto.SetTime {
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	list, e := n.readdir(ctx)
+	if e != 0 {
+		return nil, e
+	}
+	return &dirStream{n: n, ents: list}, 0
+}
+
+// dirStream is an open directory's entries, read again when it is
+// rewound (rewinddir: the stream then shows the directory as it is, as
+// after opendir).
+type dirStream struct {
+	n    *node
+	ents []gofuse.DirEntry
+	next int
+}
+
+var _ fs.FileSeekdirer = (*dirStream)(nil)
+
+func (d *dirStream) HasNext() bool { return d.next < len(d.ents) }
+
+func (d *dirStream) Next() (gofuse.DirEntry, syscall.Errno) {
+	e := d.ents[d.next]
+	d.next++
+	e.Off = uint64(d.next)
+	return e, 0
+}
+
+func (d *dirStream) Close() {}
+
+// Seekdir moves to the entry after the one whose offset is off (telldir
+// and seekdir), or to the start of a new reading of the directory.
+func (d *dirStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off == 0 {
+		ents, e := d.n.readdir(ctx)
+		if e != 0 {
+			return e
+		}
+		d.ents = ents
+	}
+	if off > uint64(len(d.ents)) {
+		return syscall.EINVAL
+	}
+	d.next = int(off)
+	return 0
+}
+
+// readdir reads the directory's entries, "." and ".." first.
+func (n *node) readdir(ctx context.Context) ([]gofuse.DirEntry, syscall.Errno) {
 	ents, err := n.f.client(ctx).ReadDirAll(ctx, n.fh)
 	if err != nil {
 		return nil, errno(err)
@@ -254,7 +302,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	n.mu.Lock()
 	n.kids, n.kidsUntil = kids, time.Now().Add(n.f.o.EntryTimeout)
 	n.mu.Unlock()
-	return fs.NewListDirStream(list), 0
+	return list, 0
 }
 
 // created makes the node of a name an operation created in the

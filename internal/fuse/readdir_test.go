@@ -2,8 +2,10 @@ package fuse
 
 import (
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -19,6 +21,12 @@ func dirents(t *testing.T, dir string) (names []string, inos map[string]uint64) 
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
+	return direntsFD(t, fd)
+}
+
+// direntsFD is dirents of an open directory, from where it is.
+func direntsFD(t *testing.T, fd int) (names []string, inos map[string]uint64) {
+	t.Helper()
 	inos = map[string]uint64{}
 	buf := make([]byte, 4096)
 	for {
@@ -79,5 +87,44 @@ func TestReaddirDots(t *testing.T) {
 	}
 	if names, _ := dirents(t, m.dir); len(names) != 3 || names[0] != "." || names[1] != ".." || names[2] != "d" {
 		t.Errorf("root entries %q, want ., .., d", names)
+	}
+}
+
+// TestRewinddirRereads: a directory stream rewound (rewinddir, lseek to 0)
+// shows the directory as it is now, as POSIX asks, not the entries read
+// at the first getdents (Connectathon's basic test6: "unlinked 'file.0'
+// dir entry read pass 1").
+func TestRewinddirRereads(t *testing.T) {
+	m := newMount(t)
+	dir := filepath.Join(m.dir, "d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if names, _ := direntsFD(t, fd); !slices.Equal(names, []string{".", "..", "a", "b"}) {
+		t.Fatalf("entries %q, want ., .., a, b", names)
+	}
+	if err := os.Remove(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := direntsFD(t, fd)
+	slices.Sort(names)
+	if !slices.Equal(names, []string{".", "..", "b", "c"}) {
+		t.Errorf("entries after rewinding %q, want ., .., b, c", names)
 	}
 }
