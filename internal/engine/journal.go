@@ -576,6 +576,10 @@ type RecoveryPoint struct {
 	Time     time.Time
 	OldEpoch uint64
 	NewEpoch uint64
+	// Empty: the replica had no consistent state (its initial sync, or a
+	// resync, was not finished) and was promoted as a new, empty file
+	// system (PromoteEmpty): nothing of the source was recovered.
+	Empty bool
 }
 
 // Promote makes a replica writable at a new epoch, durably, at a
@@ -614,6 +618,87 @@ func (rep *Replica) Promote(ctx context.Context) (RecoveryPoint, error) {
 		}
 		fs.setModeLocked(nm)
 		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
+		return nil
+	})
+	return rp, err
+}
+
+// PromoteEmpty makes a replica that has no consistent state to promote
+// (its initial sync or a resync is unfinished, or the records its sync
+// must replay are not all applied: Promote answers ErrNotReady) a
+// writable, empty primary, as CreateFS would make it: what it ingested so
+// far is discarded — it is no prefix of its source, only keys in key order
+// (entries without their inodes) — and the blocks it referenced go to the
+// collector. Its journal, pins and sync state are dropped; its first
+// record (the next seq) holds a fresh superblock (new lineage and handle
+// key; the block id key stays the domain's) and the root directory, and
+// opens an epoch above every epoch it heard of and above minEpoch (the
+// source's, when known), at least 2, so that a source that learns of the
+// promotion fences itself as after a failover. Everything happens in one
+// durable commit: a crash leaves either the old replica or the new file
+// system. A replica that has a consistent state is refused with
+// ErrInvalid (promote it; its state is never discarded here).
+func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (RecoveryPoint, error) {
+	fs := rep.fs
+	var rp RecoveryPoint
+	err := fs.do(ctx, opAdmin, "promote-empty", func(tx *txn) error {
+		m := fs.mode
+		if m.Mode != ModeReplica {
+			return fmt.Errorf("engine: promote %s empty: %w", fs.name, ErrNotReplica)
+		}
+		old := fs.superPub.Load()
+		if !m.SyncActive && old != nil && m.AppliedSeq >= m.ConsistentSeq {
+			return fmt.Errorf("engine: promote %s empty: it has a consistent state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
+		}
+		var histTop uint64
+		if v, ok, err := tx.get(metaKey(metaEpochs)); err != nil {
+			return err
+		} else if ok {
+			if hist, err := decodeEpochs(v); err == nil && len(hist) > 0 {
+				histTop = hist[len(hist)-1].Epoch
+			}
+		}
+		newEpoch := max(histTop, m.Epoch, m.AppliedEpoch, m.Learned, minEpoch, 1) + 1
+		// The blocks an interrupted ingest or apply kept for its retry
+		// are released with this transaction.
+		fs.takeRetryHold(tx)
+		if err := fs.replaceRange(tx, nil, nil, nil); err != nil {
+			return err
+		}
+		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
+		pins := localKey(fs.id, locPin)
+		tx.b.DeleteRange(pins, upper(pins))
+		tx.b.Delete(localKey(fs.id, locResyncKeys))
+		// Nothing below the new file system's first record.
+		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(tx.seq))
+		fs.meta.invalidate()
+		fs.pinMu.Lock()
+		fs.pins = map[string]uint64{}
+		fs.pinMu.Unlock()
+
+		bs, hashKey := DefaultBlockSize, randBytes(32)
+		if old != nil {
+			// The domain's block store is keyed by it already.
+			bs, hashKey = old.BlockSize, old.HashKey
+		}
+		sb := &superblock{
+			Version: superVersion, BlockSize: bs, HashAlg: 1, InlineMax: min(fs.e.opts.InlineMax, bs),
+			Lineage: randBytes(16), HashKey: hashKey, MACKey: randBytes(32),
+			Created: fs.e.clock().UnixNano(),
+		}
+		if err := fs.adoptSuper(tx, sb.encode()); err != nil {
+			return err
+		}
+		nm := modeRecord{Mode: ModePrimary, Epoch: newEpoch, Learned: newEpoch}
+		fs.setModeLocked(nm)
+		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		if err := tx.mkfs(sb, 0o755, 0, 0); err != nil {
+			return err
+		}
+		// mkfs opens epoch 1; this file system starts at newEpoch.
+		tx.set(metaKey(metaEpochs), encodeEpochs([]EpochStart{{Epoch: newEpoch, StartSeq: tx.seq}}))
+		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true}
 		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
 		return nil
 	})
