@@ -93,6 +93,11 @@ func main() {
 		}
 		c.rates = append(c.rates, v)
 	}
+	if c.only["sync-b"] && c.bFiles < 10 {
+		// The failback after B overwrites 10 of its files.
+		fmt.Fprintf(os.Stderr, "bench/replication: -b-files %d: at least 10 (the failback overwrites 10 of them)\n", c.bFiles)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, c)
