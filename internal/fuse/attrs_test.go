@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
 
 // serverAttr reads a file's attributes (name: a slash-separated path)
@@ -147,18 +149,21 @@ func TestWriteAfterTimesMovesMtime(t *testing.T) {
 // apart (a copy of the empty directory). The WRITE, SETATTR and COMMIT
 // leave back to back (pipeline.go): two round trips per file, CREATE's
 // and theirs (client.Session.Turns; plus the one question whether the
-// server orders them). Replies reach the client 5 ms late, so that a call
-// sent behind another without waiting for it is seen as such even on a
-// slow test machine (and the caches keep a minute, so that the slower
-// copy meets no expired entry). It fails when a change adds a call, a round trip or
-// a commit, and the copy must read back equal, times included.
+// server orders them). Replies are held from a WRITE until the COMMIT
+// after it is sent (heldToCommit), so that calls sent behind the WRITE
+// without waiting for it are seen as such however slowly the test
+// machine runs the client (a 5 ms delay was not enough under -race on a
+// loaded machine: 42 round trips counted in 1 run of 5); the caches keep
+// a minute, so that the slower copy meets no expired entry. It fails when
+// a change adds a call, a round trip or a commit, and the copy must read
+// back equal, times included.
 func TestCopyCallsPerFile(t *testing.T) {
 	cp, err := exec.LookPath("cp")
 	if err != nil {
 		t.Skipf("cp not found: %v", err)
 	}
 	m := newMountSpace(t, nil, func(m *testMount) {
-		m.wrap = func(nc net.Conn) net.Conn { return lateReplies{nc, 5 * time.Millisecond} }
+		m.wrap = func(nc net.Conn) net.Conn { return &heldToCommit{Conn: nc, most: time.Second} }
 		m.attrTimeout = time.Minute
 	})
 	src := t.TempDir()
@@ -228,16 +233,46 @@ func TestCopyCallsPerFile(t *testing.T) {
 	}
 }
 
-// lateReplies hands what the connection reads to its reader delay after
-// it arrives.
-type lateReplies struct {
+// heldToCommit holds what the connection reads from the moment it sends
+// a WRITE until it sends a COMMIT (or for most, if none comes): a call
+// sent behind the WRITE without waiting for its reply finds the WRITE
+// still waiting, however late it is sent, and a client that waits for the
+// WRITE's reply before its next call waits most.
+type heldToCommit struct {
 	net.Conn
-	delay time.Duration
+	most time.Duration
+	mu   sync.Mutex
+	held chan struct{} // closed at the COMMIT; nil while nothing is held
 }
 
-func (c lateReplies) Read(b []byte) (int, error) {
+func (c *heldToCommit) Write(b []byte) (int, error) {
+	if len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS {
+			c.mu.Lock()
+			switch {
+			case h.Proc == proto.ProcWrite && c.held == nil:
+				c.held = make(chan struct{})
+			case h.Proc == proto.ProcCommit && c.held != nil:
+				close(c.held)
+				c.held = nil
+			}
+			c.mu.Unlock()
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *heldToCommit) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	time.Sleep(c.delay) // the delay this wrapper exists to add
+	c.mu.Lock()
+	held := c.held
+	c.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-time.After(c.most):
+		}
+	}
 	return n, err
 }
 
