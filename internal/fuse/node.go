@@ -1,7 +1,9 @@
 package fuse
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
@@ -339,6 +342,9 @@ func modeAttr(mode uint32) proto.Sattr {
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	res, err := n.f.client(ctx).Mkdir(ctx, n.fh, name, modeAttr(mode))
+	if lr := n.replayedCreate(ctx, err, "MKDIR", name, proto.TypeDir); lr != nil {
+		res, err = &proto.CreateRes{FH: lr.FH, Attr: lr.Attr}, nil
+	}
 	ch, e := n.created(ctx, res, err, name, out)
 	if e == 0 {
 		if cn, ok := ch.Operations().(*node); ok {
@@ -397,6 +403,9 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	res, err := n.f.client(ctx).Symlink(ctx, n.fh, name, target, proto.Sattr{})
+	if lr := n.replayedCreate(ctx, err, "SYMLINK", name, proto.TypeLnk); lr != nil {
+		res, err = &proto.CreateRes{FH: lr.FH, Attr: lr.Attr}, nil
+	}
 	return n.created(ctx, res, err, name, out)
 }
 
@@ -416,6 +425,9 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	}
 	defer finish()
 	res, err := n.f.client(ctx).Remove(ctx, n.fh, name)
+	if n.replayed(err, proto.ErrNoEnt, "REMOVE", name, nil) {
+		err = nil
+	}
 	n.dirChanged(res.Wcc, okThen(err, removeName(name)))
 	return errno(err)
 }
@@ -484,9 +496,46 @@ func (n *node) removeDone() {
 	}
 }
 
+// replayed reports whether err is the failure of a change that was sent
+// again after its connection was lost and met its own first sending's
+// effect (the server restarted meanwhile and forgot its reply): it failed
+// with st, which that effect gives, and done, when not nil, finds the
+// effect in place. The change is then done, as on a local file system,
+// rather than failing with an error the caller did not cause.
+func (n *node) replayed(err error, st proto.Status, op, name string, done func() bool) bool {
+	if !client.Resent(err, st) || done != nil && !done() {
+		return false
+	}
+	n.f.log.Info("a change sent again after its connection was lost had been made by its first sending", "op", op, "dir", n.path(), "name", name)
+	return true
+}
+
+// replayedCreate is replayed for a MKDIR or SYMLINK failing with
+// NFS3ERR_EXIST: the name's lookup when it is of type typ, else nil.
+func (n *node) replayedCreate(ctx context.Context, err error, op, name string, typ proto.FileType) *proto.LookupRes {
+	if !client.Resent(err, proto.ErrExist) {
+		return nil
+	}
+	var lr *proto.LookupRes
+	if !n.replayed(err, proto.ErrExist, op, name, func() bool {
+		res, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
+		if err != nil || res.Attr == nil || res.Attr.Type != typ {
+			return false
+		}
+		lr = res
+		return true
+	}) {
+		return nil
+	}
+	return lr
+}
+
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	n.forget()
 	res, err := n.f.client(ctx).Rmdir(ctx, n.fh, name)
+	if n.replayed(err, proto.ErrNoEnt, "RMDIR", name, nil) {
+		err = nil
+	}
 	n.dirChanged(res.Wcc, okThen(err, removeName(name)))
 	return errno(err)
 }
@@ -511,6 +560,13 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	defer finish()
 	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, np.fh, newName)
+	if n.replayed(err, proto.ErrNoEnt, "RENAME", name, func() bool {
+		_, toErr := n.f.client(ctx).Lookup(ctx, np.fh, newName)
+		_, fromErr := n.f.client(ctx).Lookup(ctx, n.fh, name)
+		return toErr == nil && errors.Is(fromErr, proto.ErrNoEnt)
+	}) {
+		err = nil
+	}
 	if np == n {
 		n.dirChanged(res.FromWcc, okThen(err, renameIn(name, newName)))
 	} else {
@@ -527,6 +583,12 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	}
 	n.forget()
 	res, err := n.f.client(ctx).Link(ctx, t.fh, n.fh, name)
+	if n.replayed(err, proto.ErrExist, "LINK", name, func() bool {
+		lr, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
+		return err == nil && bytes.Equal(lr.FH, t.fh)
+	}) {
+		res, err = &proto.LinkRes{}, nil
+	}
 	n.dirChanged(res.DirWcc, okThen(err, addName(name)))
 	if err != nil {
 		return nil, errno(err)

@@ -322,9 +322,20 @@ func Unix(host string, uid, gid uint32, groups ...uint32) rpc.OpaqueAuth {
 
 // Call runs one procedure: args are encoded, the result decoded into res.
 func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, args, res proto.Message) error {
+	_, err := c.callResent(ctx, prog, vers, proc, args, res)
+	return err
+}
+
+// callResent is Call that also reports whether a session sent a change
+// again on a new connection.
+func (c *Client) callResent(ctx context.Context, prog, vers, proc uint32, args, res proto.Message) (bool, error) {
 	if c.sess != nil {
-		return c.sess.call(ctx, c.Auth, prog, vers, proc, args, res)
+		return c.sess.callResent(ctx, c.Auth, prog, vers, proc, args, res)
 	}
+	return false, c.callConn(ctx, prog, vers, proc, args, res)
+}
+
+func (c *Client) callConn(ctx context.Context, prog, vers, proc uint32, args, res proto.Message) error {
 	out, err := c.CallRawBuffers(ctx, rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: c.Auth}, encodeArgs(args))
 	if err != nil {
 		return err

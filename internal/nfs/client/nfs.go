@@ -2,18 +2,45 @@ package client
 
 import (
 	"context"
+	"errors"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
 func (c *Client) nfs(ctx context.Context, proc uint32, args, res proto.Message, st *proto.Status) error {
-	if err := c.Call(ctx, proto.ProgNFS, proto.VersNFS, proc, args, res); err != nil {
+	resent, err := c.callResent(ctx, proto.ProgNFS, proto.VersNFS, proc, args, res)
+	if err != nil {
 		return err
 	}
 	if *st != proto.OK {
+		if resent {
+			return &ResentError{Status: *st}
+		}
 		return *st
 	}
 	return nil
+}
+
+// ResentError is the failure of a change that was sent again on a new
+// connection after the first one was lost. A server that restarted
+// meanwhile has forgotten its replies (duplicate request cache), so the
+// failure may be the change meeting its own first sending's effect: a
+// REMOVE finding the name gone, a MKDIR finding it there. It unwraps to
+// the status.
+type ResentError struct {
+	Status proto.Status
+}
+
+func (e *ResentError) Error() string {
+	return e.Status.Error() + " (the call was sent again after its connection was lost)"
+}
+
+func (e *ResentError) Unwrap() error { return e.Status }
+
+// Resent reports whether err is a ResentError with status st.
+func Resent(err error, st proto.Status) bool {
+	var r *ResentError
+	return errors.As(err, &r) && r.Status == st
 }
 
 // GetAttr returns a file's attributes.

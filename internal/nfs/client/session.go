@@ -286,6 +286,14 @@ func encodeArgs(args proto.Message) [][]byte {
 
 // call runs one call through the session.
 func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, proc uint32, args, res proto.Message) error {
+	_, err := s.callResent(ctx, auth, prog, vers, proc, args, res)
+	return err
+}
+
+// callResent is call that also reports whether a change was sent again
+// on a new connection (its first sending may have been carried out: see
+// ResentError).
+func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, proc uint32, args, res proto.Message) (resent bool, _ error) {
 	if prog == proto.ProgNFS && proc < proto.NumProcs {
 		t0 := time.Now()
 		defer func() {
@@ -305,7 +313,7 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 	for {
 		c, err := s.conn(ctx, true)
 		if err != nil {
-			return err
+			return resent, err
 		}
 		for changes && h.XID == 0 { // 0 would mean "assign one"
 			h.XID = c.NextXID()
@@ -315,14 +323,15 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return resent, ctx.Err()
 			}
 			if transient(err) || errors.Is(err, context.DeadlineExceeded) {
 				s.drop(c, err)
+				resent = changes
 				continue
 			}
-			return err
+			return resent, err
 		}
-		return decodeReply(out, res, prog, vers, proc)
+		return resent, decodeReply(out, res, prog, vers, proc)
 	}
 }

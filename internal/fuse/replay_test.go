@@ -1,0 +1,135 @@
+package fuse
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// lostReply loses the reply to the first call of a procedure sent while
+// armed: once that call is out (sent is told), reads of its connection
+// wait for lose to close, then fail as a dropped connection does.
+type lostReply struct {
+	net.Conn
+	proc  *atomic.Uint32 // the procedure; 0 (NULL): not armed
+	sent  chan<- struct{}
+	lose  *atomic.Pointer[chan struct{}]
+	fails atomic.Bool
+}
+
+func (c *lostReply) Write(b []byte) (int, error) {
+	if p := c.proc.Load(); p != 0 && len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS && h.Proc == p && c.proc.CompareAndSwap(p, 0) {
+			c.fails.Store(true)
+			n, err := c.Conn.Write(b)
+			c.sent <- struct{}{}
+			return n, err
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *lostReply) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if c.fails.Load() {
+		<-*c.lose.Load()
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// TestChangeReplayedAfterRestart: the server makes a change and is
+// restarted before its reply reaches the mount; the mount sends the change
+// again and the new server, which has not kept the old one's replies,
+// finds its effect (REMOVE: the name is gone; MKDIR: it is there). The
+// system call succeeds, as the change was made, instead of failing with
+// ENOENT or EEXIST (seen with kill -9 of a server under writers that
+// unlink their files).
+func TestChangeReplayedAfterRestart(t *testing.T) {
+	var proc atomic.Uint32
+	var lose atomic.Pointer[chan struct{}]
+	sent := make(chan struct{}, 1)
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return &lostReply{Conn: nc, proc: &proc, sent: sent, lose: &lose} }
+	})
+	// exists looks name up past the mount: whether the server has it.
+	exists := func(name string) bool {
+		nc, err := net.DialTimeout("tcp", m.addr, 5*time.Second)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		c := client.NewConn(nc).WithAuth(client.Unix("t", 0, 0))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = c.Lookup(ctx, m.f.o.Root, name)
+		return err == nil
+	}
+	p := func(name string) string { return filepath.Join(m.dir, name) }
+	for _, tc := range []struct {
+		op    string
+		proc  uint32
+		setup func() error
+		do    func() error
+		made  func() bool
+	}{
+		{"unlink", proto.ProcRemove,
+			func() error { return os.WriteFile(p("f"), []byte("x"), 0o644) },
+			func() error { return os.Remove(p("f")) },
+			func() bool { return !exists("f") }},
+		{"rmdir", proto.ProcRmdir,
+			func() error { return os.Mkdir(p("d"), 0o755) },
+			func() error { return os.Remove(p("d")) },
+			func() bool { return !exists("d") }},
+		{"mkdir", proto.ProcMkdir,
+			func() error { return nil },
+			func() error { return os.Mkdir(p("e"), 0o755) },
+			func() bool { return exists("e") }},
+		{"rename", proto.ProcRename,
+			func() error { return os.WriteFile(p("g"), []byte("x"), 0o644) },
+			func() error { return os.Rename(p("g"), p("h")) },
+			func() bool { return exists("h") }},
+		{"link", proto.ProcLink,
+			func() error { return os.WriteFile(p("i"), []byte("x"), 0o644) },
+			func() error { return os.Link(p("i"), p("j")) },
+			func() bool { return exists("j") }},
+		{"symlink", proto.ProcSymlink,
+			func() error { return nil },
+			func() error { return os.Symlink("target", p("k")) },
+			func() bool { return exists("k") }},
+	} {
+		if err := tc.setup(); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan struct{})
+		lose.Store(&ch)
+		proc.Store(tc.proc)
+		done := make(chan error, 1)
+		go func() { done <- tc.do() }()
+		select {
+		case <-sent:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: no %s call within 30 s", tc.op, proto.ProcNames[tc.proc])
+		}
+		testkit.WaitFor(t, tc.op+" made by the server", 30*time.Second, tc.made)
+		m.stopServer()
+		m.startServer()
+		close(ch)
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", tc.op, err)
+		}
+		if !tc.made() {
+			t.Errorf("%s: not made", tc.op)
+		}
+	}
+}
