@@ -180,7 +180,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	for n.removing > 0 {
 		removed := n.removed
 		n.mu.Unlock()
-		<-removed
+		select {
+		case <-removed:
+		case <-ctx.Done(): // the caller is being killed
+			return nil, 0, syscall.EINTR
+		}
 		n.mu.Lock()
 	}
 	n.opens++

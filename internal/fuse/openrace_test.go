@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,5 +169,35 @@ func TestOpenRacingRenameOver(t *testing.T) {
 		if err != nil || string(got) != "old contents" {
 			t.Errorf("%s: the open file read %q, %v; want the old contents", op, got, err)
 		}
+	}
+}
+
+// TestOpenWaitingForRemovalEndsWithCaller: an open waiting for an unlink
+// or rename over its file that is on its way (a server that does not
+// answer) ends when its caller is killed (its context), as the mount's
+// calls do, instead of holding the killed process.
+func TestOpenWaitingForRemovalEndsWithCaller(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true })
+	n := &node{f: m.f, fh: m.f.o.Root}
+	n.removing, n.removed = 1, make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan syscall.Errno, 1)
+	go func() {
+		_, _, e := n.Open(ctx, syscall.O_RDONLY)
+		done <- e
+	}()
+	cancel()
+	select {
+	case e := <-done:
+		if e != syscall.EINTR {
+			t.Fatalf("open whose caller went: %v, want EINTR", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an open whose caller went still waits for the removal")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.opens != 0 {
+		t.Fatalf("%d opens counted", n.opens)
 	}
 }
