@@ -3,9 +3,7 @@ package client
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
@@ -18,40 +16,8 @@ import (
 // for errors.Is and errors.As; one that fails on its first sending fails
 // with the bare status.
 func TestResentError(t *testing.T) {
-	type call struct {
-		h   rpc.CallHeader
-		out net.Conn
-	}
-	calls := make(chan call, 4)
-	s := NewSession(SessionOptions{Dial: func(ctx context.Context) (Dialed, error) {
-		cs, ss := net.Pipe()
-		go func() {
-			for {
-				rec, err := rpc.ReadRecord(ss, nil, 1<<20)
-				if err != nil {
-					return
-				}
-				h, _, err := rpc.ParseCall(rec)
-				if err != nil {
-					return
-				}
-				calls <- call{h, ss}
-			}
-		}()
-		return Dialed{Conn: NewConn(cs), Addr: "pipe"}, nil
-	}})
-	defer s.Close()
-	next := func() call {
-		t.Helper()
-		select {
-		case c := <-calls:
-			return c
-		case <-time.After(10 * time.Second):
-			t.Fatal("no call reached the server")
-			return call{}
-		}
-	}
-	noent := func(c call) { // REMOVE3res: status, then wcc_data without attributes
+	s, next, _ := pipeSession(t)
+	noent := func(c pipeCall) { // REMOVE3res: status, then wcc_data without attributes
 		e := xdr.NewEncoder(nil)
 		e.Reserve(rpc.RecordHeaderSize)
 		rpc.AppendAccepted(e, c.h.XID, rpc.Success)

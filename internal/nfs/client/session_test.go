@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,32 +18,8 @@ import (
 // the reply it is retransmitted with the same XID, so the server's
 // duplicate request cache can answer it.
 func TestChangeRetransmittedWithItsXID(t *testing.T) {
-	type call struct {
-		h   rpc.CallHeader
-		out net.Conn
-	}
-	calls := make(chan call, 4)
-	dials := 0
-	s := NewSession(SessionOptions{Dial: func(ctx context.Context) (Dialed, error) {
-		dials++
-		cs, ss := net.Pipe()
-		go func() {
-			for {
-				rec, err := rpc.ReadRecord(ss, nil, 1<<20)
-				if err != nil {
-					return
-				}
-				h, _, err := rpc.ParseCall(rec)
-				if err != nil {
-					return
-				}
-				calls <- call{h, ss}
-			}
-		}()
-		return Dialed{Conn: NewConn(cs), Addr: "pipe"}, nil
-	}})
-	defer s.Close()
-	reply := func(c call, v uint32) {
+	s, next, dials := pipeSession(t)
+	reply := func(c pipeCall, v uint32) {
 		e := xdr.NewEncoder(nil)
 		e.Reserve(rpc.RecordHeaderSize)
 		rpc.AppendAccepted(e, c.h.XID, rpc.Success)
@@ -50,16 +27,6 @@ func TestChangeRetransmittedWithItsXID(t *testing.T) {
 		b := e.Bytes()
 		rpc.FinishRecord(b)
 		c.out.Write(b)
-	}
-	next := func() call {
-		t.Helper()
-		select {
-		case c := <-calls:
-			return c
-		case <-time.After(10 * time.Second):
-			t.Fatal("no call reached the server")
-			return call{}
-		}
 	}
 	type result struct {
 		v   uint32
@@ -103,8 +70,8 @@ func TestChangeRetransmittedWithItsXID(t *testing.T) {
 	if r := <-done; r.err != nil || r.v != 9 {
 		t.Fatalf("retransmitted REMOVE: %+v", r)
 	}
-	if dials != 2 {
-		t.Fatalf("%d dials, want 2", dials)
+	if n := dials.Load(); n != 2 {
+		t.Fatalf("%d dials, want 2", n)
 	}
 
 	// A read-only call still ends with its caller.
@@ -124,4 +91,50 @@ func TestChangeRetransmittedWithItsXID(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a GETATTR outlived its caller")
 	}
+}
+
+// pipeCall is a call a pipeSession's server read, and the connection to
+// answer it on.
+type pipeCall struct {
+	h   rpc.CallHeader
+	out net.Conn
+}
+
+// pipeSession is a session whose connections are pipes to a server that
+// hands the test each call it reads (next, which fails the test after
+// 10 s without one), to answer or not; dials counts the connections made.
+func pipeSession(t *testing.T) (s *Session, next func() pipeCall, dials *atomic.Int32) {
+	t.Helper()
+	calls := make(chan pipeCall, 4)
+	dials = new(atomic.Int32)
+	s = NewSession(SessionOptions{Dial: func(ctx context.Context) (Dialed, error) {
+		dials.Add(1)
+		cs, ss := net.Pipe()
+		go func() {
+			for {
+				rec, err := rpc.ReadRecord(ss, nil, 1<<20)
+				if err != nil {
+					return
+				}
+				h, _, err := rpc.ParseCall(rec)
+				if err != nil {
+					return
+				}
+				calls <- pipeCall{h, ss}
+			}
+		}()
+		return Dialed{Conn: NewConn(cs), Addr: "pipe"}, nil
+	}})
+	t.Cleanup(func() { s.Close() })
+	next = func() pipeCall {
+		t.Helper()
+		select {
+		case c := <-calls:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no call reached the server")
+			return pipeCall{}
+		}
+	}
+	return s, next, dials
 }
