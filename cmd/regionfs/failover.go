@@ -17,6 +17,8 @@ type recoveryPoint struct {
 	SourceDurableSeq        uint64
 	SourceLastHeard         *epochTime
 	AtLeastLostTransactions uint64
+	InitialSyncUnfinished   bool
+	EmptyReason             string
 }
 
 func newFailoverCmd() *cobra.Command {
@@ -50,13 +52,14 @@ after the recovery point of the replica that was promoted without it.`,
 			if report {
 				q := url.Values{"FileSystemId": {args[0]}, "MaxItems": {fmt.Sprint(max)}}
 				var r struct {
-					FileSystemID         string `json:"FileSystemId"`
-					PromotedFileSystemID string `json:"PromotedFileSystemId"`
-					RecoverySeq          uint64
-					RecoveryTime         *epochTime
-					PromotedEpoch        uint64
-					Complete             bool
-					Changes              []struct {
+					FileSystemID          string `json:"FileSystemId"`
+					PromotedFileSystemID  string `json:"PromotedFileSystemId"`
+					RecoverySeq           uint64
+					RecoveryTime          *epochTime
+					PromotedEpoch         uint64
+					InitialSyncUnfinished bool
+					Complete              bool
+					Changes               []struct {
 						Seq       uint64
 						Time      epochTime
 						Operation string
@@ -68,6 +71,9 @@ after the recovery point of the replica that was promoted without it.`,
 				}
 				fmt.Fprintf(out, "%s lost %d change(s) to the failover of %s (recovery point seq %d, %s; epoch %d)\n",
 					r.FileSystemID, len(r.Changes), r.PromotedFileSystemID, r.RecoverySeq, r.RecoveryTime, r.PromotedEpoch)
+				if r.InitialSyncUnfinished {
+					fmt.Fprintf(out, "%s was promoted before its initial sync finished: it holds none of %s's changes\n", r.PromotedFileSystemID, r.FileSystemID)
+				}
 				if !r.Complete {
 					fmt.Fprintln(out, "(incomplete: more changes than listed, or the journal no longer reaches back to the recovery point)")
 				}
@@ -98,6 +104,11 @@ after the recovery point of the replica that was promoted without it.`,
 				kind = "planned failover"
 			}
 			fmt.Fprintf(out, "%s of %s done in %s (server %.0f ms)\n", kind, args[0], time.Since(start).Round(time.Millisecond), r.Seconds*1000)
+			if rp.InitialSyncUnfinished {
+				fmt.Fprintf(out, "%s; %s is a new, empty file system (epoch %d)\n", rp.EmptyReason, args[0], rp.NewEpoch)
+				fmt.Fprintf(out, "the source had %d transaction(s) when last heard (%s); none of them is on %s\n", rp.SourceDurableSeq, rp.SourceLastHeard, args[0])
+				return nil
+			}
 			fmt.Fprintf(out, "recovery point: seq %d, committed at the source at %s; epoch %d → %d\n", rp.Seq, rp.Time, rp.OldEpoch, rp.NewEpoch)
 			switch {
 			case planned:

@@ -579,7 +579,9 @@ type RecoveryPoint struct {
 	// Empty: the replica had no consistent state (its initial sync, or a
 	// resync, was not finished) and was promoted as a new, empty file
 	// system (PromoteEmpty): nothing of the source was recovered.
-	Empty bool
+	// Resync: the unfinished sync was a resync of an earlier state (it
+	// replaces ranges in place: that state was no longer whole either).
+	Empty, Resync bool
 }
 
 // Promote makes a replica writable at a new epoch, durably, at a
@@ -698,7 +700,7 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		}
 		// mkfs opens epoch 1; this file system starts at newEpoch.
 		tx.set(metaKey(metaEpochs), encodeEpochs([]EpochStart{{Epoch: newEpoch, StartSeq: tx.seq}}))
-		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true}
+		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true, Resync: m.Resync}
 		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
 		return nil
 	})

@@ -163,7 +163,7 @@ func TestPromoteEmpty(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !rp.Empty || rp.Seq != 0 || rp.NewEpoch <= srcEpoch || rp.NewEpoch < 2 {
+			if !rp.Empty || rp.Resync != (tc.name == "resync") || rp.Seq != 0 || rp.NewEpoch <= srcEpoch || rp.NewEpoch < 2 {
 				t.Fatalf("recovery point %+v, want an empty one at an epoch above the source's %d", rp, srcEpoch)
 			}
 			checkEmptyPrimary(t, ctx, v.e, dst(), rp.NewEpoch, fresh)

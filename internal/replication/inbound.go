@@ -99,6 +99,14 @@ func (p Promotion) AtLeastLost() uint64 {
 	return 0
 }
 
+// EmptyReason says why an empty promotion recovered nothing.
+func (p Promotion) EmptyReason() string {
+	if p.Resync {
+		return "a resync of the replica had not finished (it replaces ranges in place): no state of the source was recovered"
+	}
+	return "the initial sync had not finished: no state of the source was recovered"
+}
+
 // ForkPin names the journal pin that keeps both sides' records from a
 // fork point on, so that a failback can send only what changed.
 const ForkPin = "fork"
@@ -107,8 +115,11 @@ const ForkPin = "fork"
 // stream is closed, every record applied so far stays, and the replica
 // becomes a writable primary at a new epoch, durably, before Promote
 // returns. Its journal is pinned from the fork point on (ForkPin) for a
-// later failback. The registration is removed; the caller records why (so
-// a source that calls later learns it, see Hooks.Gone).
+// later failback. A replica whose initial sync (or resync) is not finished
+// has no consistent state to promote: it becomes a new, empty writable
+// file system (engine.Replica.PromoteEmpty; the Promotion says Empty) and
+// keeps no fork pin. The registration is removed; the caller records why
+// (so a source that calls later learns it, see Hooks.Gone).
 func (n *Node) Promote(ctx context.Context, id string) (Promotion, error) {
 	return n.promote(ctx, id, false)
 }
@@ -158,6 +169,17 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 	}
 	in.detach()
 	rp, err := in.fs.Promote(ctx)
+	if errors.Is(err, engine.ErrNotReady) {
+		// The initial sync (or a resync) is not finished: the replica
+		// holds no consistent state of its source, only part of one.
+		// It becomes a new, empty file system (AWS lets a replication
+		// be deleted while ENABLING, and the destination turns
+		// writable); nothing of the partial copy is exposed.
+		in.mu.Lock()
+		srcEpoch := in.sourceEpoch
+		in.mu.Unlock()
+		rp, err = in.fs.PromoteEmpty(ctx, srcEpoch)
+	}
 	if err != nil {
 		// Still a replica: keep receiving.
 		n.mu.Lock()
@@ -167,13 +189,20 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 		n.mu.Unlock()
 		return Promotion{}, err
 	}
-	if err := in.fs.SetPin(ForkPin, rp.Seq+1); err != nil {
-		n.log.Warn("fork pin", "fs_id", in.spec.DestFS, "err", err)
+	if !rp.Empty {
+		if err := in.fs.SetPin(ForkPin, rp.Seq+1); err != nil {
+			n.log.Warn("fork pin", "fs_id", in.spec.DestFS, "err", err)
+		}
 	}
 	p := Promotion{RecoveryPoint: rp}
 	in.mu.Lock()
 	p.SourceDurable, p.SourceHeard = max(in.st.SourceDurable, rp.Seq), in.st.LastContact
 	in.mu.Unlock()
+	if rp.Empty {
+		n.log.Warn("replica promoted empty: "+p.EmptyReason(),
+			"replication", id, "fs_id", in.spec.DestFS, "epoch", rp.NewEpoch, "source_durable", p.SourceDurable)
+		return p, nil
+	}
 	n.log.Info("replica promoted", "replication", id, "fs_id", in.spec.DestFS,
 		"recovery_seq", rp.Seq, "recovery_time", rp.Time, "epoch", rp.NewEpoch, "at_least_lost", p.AtLeastLost())
 	return p, nil
@@ -191,6 +220,8 @@ type inbound struct {
 	done   chan struct{}
 	st     Status
 	hbs    []heartbeat // heartbeats whose seq is not applied yet, oldest first
+	// sourceEpoch: the newest epoch the source's heartbeats announced.
+	sourceEpoch uint64
 	// promoting: a promotion waits for the source's lease to run out.
 	promoting bool
 	// repairing: a verification turns the replica into one being
@@ -612,6 +643,7 @@ func (rx *receiver) handle(f frame) error {
 		}
 		rx.in.mu.Lock()
 		rx.in.st.SourceDurable = h.Durable
+		rx.in.sourceEpoch = max(rx.in.sourceEpoch, h.Epoch)
 		if n := len(rx.in.hbs); n == 0 || rx.in.hbs[n-1].Durable < h.Durable {
 			if n >= 4096 {
 				rx.in.hbs = rx.in.hbs[1:]

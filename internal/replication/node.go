@@ -93,6 +93,9 @@ type Gone struct {
 	// writable); otherwise a promoted destination fences it.
 	Coordinated bool   `json:"coordinated"`
 	Reason      string `json:"reason"`
+	// Empty: the destination was promoted before its initial sync
+	// finished; it holds nothing of the source (RecoverySeq 0).
+	Empty bool `json:"empty,omitempty"`
 }
 
 // Options configure a Node.

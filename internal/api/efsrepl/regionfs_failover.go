@@ -52,14 +52,24 @@ type recoveryPointShape struct {
 	SourceDurableSeq        uint64 `json:"SourceDurableSeq"`
 	SourceLastHeard         *epoch `json:"SourceLastHeard,omitempty"`
 	AtLeastLostTransactions uint64 `json:"AtLeastLostTransactions"`
+	// InitialSyncUnfinished: the replica's initial sync (or a resync) had
+	// not finished; it was promoted as a new, empty file system (nothing
+	// recovered). EmptyReason says which.
+	InitialSyncUnfinished bool   `json:"InitialSyncUnfinished,omitempty"`
+	EmptyReason           string `json:"EmptyReason,omitempty"`
 }
 
 func recoveryPoint(p *replconf.Promotion) recoveryPointShape {
 	if p == nil {
 		return recoveryPointShape{}
 	}
-	return recoveryPointShape{
+	s := recoveryPointShape{
 		Seq: p.Seq, Time: epochPtr(p.Time), OldEpoch: p.OldEpoch, NewEpoch: p.NewEpoch,
 		SourceDurableSeq: p.SourceDurable, SourceLastHeard: epochPtr(p.SourceHeard), AtLeastLostTransactions: p.AtLeastLost(),
+		InitialSyncUnfinished: p.Empty,
 	}
+	if p.Empty {
+		s.EmptyReason = p.EmptyReason()
+	}
+	return s
 }

@@ -38,15 +38,19 @@ func (h *Handler) lossReport(w http.ResponseWriter, r *http.Request) {
 		Inodes []uint64 `json:"Inodes"`
 	}
 	resp := struct {
-		FileSystemID         string   `json:"FileSystemId"`
-		PromotedFileSystemID string   `json:"PromotedFileSystemId"`
-		RecoverySeq          uint64   `json:"RecoverySeq"`
-		RecoveryTime         *epoch   `json:"RecoveryTime,omitempty"`
-		PromotedEpoch        uint64   `json:"PromotedEpoch"`
-		Complete             bool     `json:"Complete"`
-		Changes              []change `json:"Changes"`
+		FileSystemID         string `json:"FileSystemId"`
+		PromotedFileSystemID string `json:"PromotedFileSystemId"`
+		RecoverySeq          uint64 `json:"RecoverySeq"`
+		RecoveryTime         *epoch `json:"RecoveryTime,omitempty"`
+		PromotedEpoch        uint64 `json:"PromotedEpoch"`
+		// InitialSyncUnfinished: the destination was promoted before
+		// its initial sync finished and holds nothing of this file
+		// system: every change is lost to it.
+		InitialSyncUnfinished bool     `json:"InitialSyncUnfinished,omitempty"`
+		Complete              bool     `json:"Complete"`
+		Changes               []change `json:"Changes"`
 	}{FileSystemID: t.SourceFS, PromotedFileSystemID: t.DestFS, RecoverySeq: t.RecoverySeq, RecoveryTime: epochPtr(t.RecoveryTime),
-		PromotedEpoch: t.Epoch, Complete: complete, Changes: []change{}}
+		PromotedEpoch: t.Epoch, InitialSyncUnfinished: t.Empty, Complete: complete, Changes: []change{}}
 	for _, l := range losses {
 		resp.Changes = append(resp.Changes, change{Seq: l.Seq, Time: epoch(l.Time), Op: l.Op, Paths: l.Paths, Inodes: l.Inos})
 	}

@@ -685,7 +685,7 @@ func (m *Manager) checkPromotionLag(c *Config, limit time.Duration) error {
 		}
 	}
 	if st.LastReplicated.IsZero() {
-		return control.Errorf(control.ErrConflict, "The replica %s has no recovery point yet (initial sync); the promotion policy allows at most %s of lag. Use Force (regionfs failover --force) to promote anyway.", c.DestFileSystemID, limit)
+		return control.Errorf(control.ErrConflict, "The replica %s has no recovery point yet (its initial sync is not finished: promoted now, it becomes a new, empty file system); the promotion policy allows at most %s of lag. Use Force (regionfs failover --force) to promote anyway.", c.DestFileSystemID, limit)
 	}
 	lag := st.Lag(now)
 	if lag <= limit {
@@ -768,11 +768,10 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	if pr.force {
 		promote = m.o.Node.ForcePromote
 	}
+	// A replica whose initial sync is not finished is promoted empty
+	// (replication.Node.Promote): it holds no consistent state of the
+	// source, and AWS lets the configuration go while ENABLING.
 	p, err := promote(ctx, c.ID)
-	if errors.Is(err, engine.ErrNotReady) {
-		m.mu.Unlock()
-		return nil, control.Errorf(control.ErrConflict, "The initial sync of %s is not finished: the destination has no consistent state to fail over to.", c.DestFileSystemID)
-	}
 	if err != nil && !errors.Is(err, replication.ErrNotFound) {
 		m.mu.Unlock()
 		return nil, err
@@ -782,10 +781,17 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 		return nil, err
 	}
 	m.mu.Unlock()
-	m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
-		"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
 	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
 		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
+	if p.Empty {
+		m.log.Warn("failover: "+p.EmptyReason()+"; the destination is a new, empty file system",
+			"replication", c.ID, "fs_id", c.DestFileSystemID, "epoch", p.NewEpoch, "source_region", c.SourceRegion)
+		g.Empty = true
+		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) before its initial sync finished: it holds nothing of the source", c.DestFileSystemID, m.o.Name)
+	} else {
+		m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
+			"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
+	}
 	if pr.why != "" {
 		g.Reason += ": " + pr.why
 	}
@@ -871,8 +877,12 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 	defer func() { go m.o.Node.RemoveOutbound(id) }()
 	if g.Promoted && !coordinated {
 		if fs, err := m.own(ctx, c.SourceEngine); err == nil {
-			if err := fs.Replica().SetPin(replication.ForkPin, g.RecoverySeq+1); err != nil {
-				m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
+			// A destination promoted empty shares no history with this
+			// file system: no fork point to keep the journal from.
+			if !g.Empty {
+				if err := fs.Replica().SetPin(replication.ForkPin, g.RecoverySeq+1); err != nil {
+					m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
+				}
 			}
 			if err := fs.Replica().Fence(ctx, g.Epoch); err != nil {
 				m.log.Error("fence", "fs_id", c.SourceFileSystemID, "err", err)

@@ -21,8 +21,6 @@ import (
 var divergences = []struct{ what, why string }{
 	{"CreateReplicationConfiguration of a source already replicating to the same destination answers the configuration instead of an error",
 		"a failover or setup script whose call timed out retries it safely; another destination is ReplicationAlreadyExists as on AWS"},
-	{"DeleteReplicationConfiguration before the initial sync has finished is ConflictException (409), an error the operation does not model",
-		"the replica has no consistent state to promote yet (regionfs's replica is always a crash-consistent prefix); boto3 and the SDKs parse the code"},
 	{"CloudWatch dashboards, insight rules, metric streams, anomaly detectors, composite alarms, mute rules and OTel enrichment answer InvalidAction (400)",
 		"regionfs serves the metrics and metric alarms that replication monitoring uses, not the rest of CloudWatch"},
 	{"EFS PutAccountPreferences accepts SHORT_ID and new file systems and mount targets then get 8-digit ids (AWS refuses it since October 2021 unless support allows it)",

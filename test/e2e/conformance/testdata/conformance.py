@@ -756,8 +756,8 @@ def efs_confirm_valid(east, west, valid):
             east.delete_file_system(FileSystemId=fs)
         elif op == "CreateReplicationConfiguration":
             src, dst = kw["SourceFileSystemId"], r["Destinations"][0]["FileSystemId"]
-            # Accepted divergence: no delete before the initial sync is done (ConflictException).
-            wait(src + " replication ENABLED", lambda: east.describe_replication_configurations(FileSystemId=src)["Replications"][0]["Destinations"][0]["Status"] == "ENABLED")
+            # Deleted at once, whether or not the initial sync is done: AWS
+            # allows it while ENABLING (the destination becomes writable).
             east.delete_replication_configuration(SourceFileSystemId=src)
             wait("replication of %s gone" % src, lambda: _no_replication(east, src) and _no_replication(west, dst))
             west.delete_file_system(FileSystemId=dst)
