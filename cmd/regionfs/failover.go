@@ -106,7 +106,9 @@ after the recovery point of the replica that was promoted without it.`,
 			fmt.Fprintf(out, "%s of %s done in %s (server %.0f ms)\n", kind, args[0], time.Since(start).Round(time.Millisecond), r.Seconds*1000)
 			if rp.InitialSyncUnfinished {
 				fmt.Fprintf(out, "%s; %s is a new, empty file system (epoch %d)\n", rp.EmptyReason, args[0], rp.NewEpoch)
-				fmt.Fprintf(out, "the source had %d transaction(s) when last heard (%s); none of them is on %s\n", rp.SourceDurableSeq, rp.SourceLastHeard, args[0])
+				if rp.SourceDurableSeq > 0 {
+					fmt.Fprintf(out, "the source had %d transaction(s) when last heard (%s); none of them is on %s\n", rp.SourceDurableSeq, rp.SourceLastHeard, args[0])
+				}
 				return nil
 			}
 			fmt.Fprintf(out, "recovery point: seq %d, committed at the source at %s; epoch %d → %d\n", rp.Seq, rp.Time, rp.OldEpoch, rp.NewEpoch)

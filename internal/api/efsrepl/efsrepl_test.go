@@ -2,6 +2,7 @@ package efsrepl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,9 @@ func (f *fakeManager) PlannedFailover(context.Context, string) (*replconf.Promot
 }
 
 func (f *fakeManager) Failover(_ context.Context, fsID string, force bool) (*replconf.Promotion, error) {
+	if fsID == enablingFS {
+		return &replconf.Promotion{RecoveryPoint: engine.RecoveryPoint{OldEpoch: 1, NewEpoch: 2, Empty: true}}, nil
+	}
 	return &replconf.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: 41, Time: time.Unix(1700000000, 0), OldEpoch: 1, NewEpoch: 2}, SourceDurable: 44}, nil
 }
 
@@ -364,5 +368,39 @@ func TestBadBodies(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 400 {
 		t.Fatalf("oversized body: %d", res.StatusCode)
+	}
+}
+
+// enablingFS is, for fakeManager.Failover, a replica whose initial sync
+// had not finished.
+const enablingFS = "fs-0eeeeeeeeeeeeeee1"
+
+// The failover answer says when nothing was recovered (a replica promoted
+// before its initial sync finished), and only then.
+func TestFailoverAnswerEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		fs    string
+		empty bool
+	}{{enablingFS, true}, {"fs-0123456789abcdef0", false}} {
+		_, _, post := replicatingServer(t, "/2015-02-01/regionfs/failover")
+		code, typ, body := post(`{"FileSystemId":"` + tc.fs + `"}`)
+		if code != http.StatusOK {
+			t.Fatalf("failover %s: %d %s %s", tc.fs, code, typ, body)
+		}
+		var r struct {
+			RecoveryPoint struct {
+				Seq                   uint64
+				InitialSyncUnfinished bool
+				EmptyReason           string
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatal(err)
+		}
+		rp := r.RecoveryPoint
+		if rp.InitialSyncUnfinished != tc.empty || (rp.EmptyReason != "") != tc.empty ||
+			(tc.empty && rp.EmptyReason != "the initial sync had not finished: no state of the source was recovered") {
+			t.Fatalf("failover %s answered %s", tc.fs, body)
+		}
 	}
 }
