@@ -447,10 +447,6 @@ type receiver struct {
 	durable chan struct{}
 	durMu   sync.Mutex
 	durErr  error
-	// syncing counts the applies whose commit is not durable yet (their
-	// waits in waitDurable); records that bring blocks wait while one is
-	// (see deferApply).
-	syncing atomic.Int32
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
@@ -475,16 +471,10 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		case err := <-rerr:
 			return err
 		case <-rx.durable:
-			// An apply's commit is durable: apply the records that
-			// waited for it, and ack the new applied point (and take a
-			// checkpoint waiting for it).
+			// An apply's commit is durable: ack the new applied point
+			// (and take a checkpoint waiting for it).
 			if err := rx.durFailed(); err != nil {
 				return err
-			}
-			if !rx.deferApply() {
-				if err := rx.flushRecords(); err != nil {
-					return err
-				}
 			}
 			rx.in.maybeCheckpoint(rx.ctx)
 			if err := rx.ack(); err != nil {
@@ -523,10 +513,8 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		if err := rx.flushChunks(); err != nil {
 			return err
 		}
-		if !rx.deferApply() {
-			if err := rx.flushRecords(); err != nil {
-				return err
-			}
+		if err := rx.flushRecords(); err != nil {
+			return err
 		}
 		if rx.rs != nil {
 			if err := rx.settlePuts(); err != nil {
@@ -933,35 +921,6 @@ func (rx *receiver) flushChunks() error {
 	return rx.outcome(err)
 }
 
-// deferBlocks bounds the pushed blocks whose records deferApply holds
-// back: about a window's worth of 1 MiB blocks.
-const deferBlocks = 64
-
-// deferApply says whether the pending records wait for the commit of the
-// apply before them to be durable instead of being applied now: when they
-// bring blocks (a stream of file data, not of small changes) and an
-// apply's commit is being synced. Applied then, together with whatever
-// arrives meanwhile, they take one commit, and one store sync and one
-// sync of each fan-out directory they dirtied, for what took one each per
-// frame of records (about one per MiB written on the source). Records
-// that bring no block are applied at once, as are records past
-// deferBlocks blocks or on the way to a verification checkpoint. What the
-// replica shows and acks stays a prefix of the source's journal applied
-// in order; the records only become readable up to one sync later.
-func (rx *receiver) deferApply() bool {
-	if len(rx.pending) == 0 || rx.syncing.Load() == 0 {
-		return false
-	}
-	if _, cp := rx.in.pendingCheckpoint(); cp > 0 {
-		return false
-	}
-	n := 0
-	for _, r := range rx.pending {
-		n += len(r.AddedRefs)
-	}
-	return n > 0 && n < deferBlocks
-}
-
 func (rx *receiver) flushRecords() error {
 	if len(rx.pending) == 0 {
 		return nil
@@ -1036,7 +995,6 @@ func (rx *receiver) apply(recs []*engine.Record) error {
 // stream's loop once it is durable (or failed).
 func (rx *receiver) waitDurable(wait func() error) {
 	rx.durs.Add(1)
-	rx.syncing.Add(1)
 	go func() {
 		defer rx.durs.Done()
 		if err := wait(); err != nil {
@@ -1046,9 +1004,6 @@ func (rx *receiver) waitDurable(wait func() error) {
 			}
 			rx.durMu.Unlock()
 		}
-		// Before the wake-up: a loop that saw this apply in flight and
-		// held records back (deferApply) is woken after.
-		rx.syncing.Add(-1)
 		select {
 		case rx.durable <- struct{}{}:
 		default:
