@@ -133,17 +133,21 @@ func (n *node) overlayDeferred(a *gofuse.Attr) {
 func (n *node) sendAttrs(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	d := n.w.attrs
+	var sa proto.Sattr
+	if d != nil {
+		sa = d.sa // deferAttrs changes d.sa under n.mu
+	}
 	n.mu.Unlock()
 	if d == nil {
 		return 0
 	}
-	res, err := n.f.sess.Client(d.auth).SetAttr(ctx, n.fh, d.sa, nil)
+	res, err := n.f.sess.Client(d.auth).SetAttr(ctx, n.fh, sa, nil)
 	if err != nil && ctx.Err() != nil {
 		return syscall.EINTR
 	}
 	n.mu.Lock()
-	if n.w.attrs == d {
-		n.w.attrs = nil
+	if n.w.attrs == d && d.sa == sa {
+		n.w.attrs = nil // else changed meanwhile: sent again, with the change, by the next fsync or close
 	}
 	n.mu.Unlock()
 	if err != nil {

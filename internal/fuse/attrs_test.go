@@ -327,3 +327,56 @@ func TestCopyAttrsAfterRestart(t *testing.T) {
 		t.Errorf("server mtime %v mode %o, want %v 0640 (the data written again after the times?)", got, a.Mode&0o7777, mtime)
 	}
 }
+
+// TestChmodDuringAttrsSend: a change made while the deferred one is on
+// its way (a close sending it) is not lost when that send ends: the send
+// cleared the deferred change it had taken, with the chmod merged into it
+// meanwhile, and the chmod never reached the server.
+func TestChmodDuringAttrsSend(t *testing.T) {
+	sending := make(chan struct{}, 1)
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn {
+			return slowCalls{nc, proto.ProcSetAttr, 300 * time.Millisecond, sending}
+		}
+	})
+	p := filepath.Join(m.dir, "f")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More than one WRITE's worth: the close commits, then sends the
+	// change (not the small file's pipelined WRITE+SETATTR+COMMIT).
+	if _, err := f.Write(make([]byte, 3<<20)); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.Close() }()
+	select {
+	case <-sending:
+	case err := <-closed:
+		t.Fatalf("close ended before its SETATTR went out: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no SETATTR within 30 s of the close")
+	}
+	if err := other.Chmod(0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a := m.serverAttr(t, "f")
+	if a.Mode&0o7777 != 0o640 || !a.Mtime.Go().Equal(mtime) {
+		t.Errorf("server mode %o mtime %v, want 0640 %v (the chmod made during the send was lost)", a.Mode&0o7777, a.Mtime.Go(), mtime)
+	}
+}
