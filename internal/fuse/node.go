@@ -468,6 +468,12 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 	}
 	silly := fmt.Sprintf(".regionfs-unlinked-%x-%x", ch.StableAttr().Ino, rand.Uint64())
 	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, n.fh, silly)
+	if n.replayed(err, proto.ErrNoEnt, "RENAME", name, func() bool {
+		_, toErr := n.f.client(ctx).Lookup(ctx, n.fh, silly)
+		return toErr == nil
+	}) {
+		err = nil
+	}
 	n.dirChanged(res.FromWcc, okThen(err, renameIn(name, silly)))
 	if err != nil {
 		return true, nothing, errno(err)

@@ -76,6 +76,12 @@ func TestChangeReplayedAfterRestart(t *testing.T) {
 		return err == nil
 	}
 	p := func(name string) string { return filepath.Join(m.dir, name) }
+	var open *os.File // the file unlinked while open
+	defer func() {
+		if open != nil {
+			open.Close()
+		}
+	}()
 	for _, tc := range []struct {
 		op    string
 		proc  uint32
@@ -103,6 +109,16 @@ func TestChangeReplayedAfterRestart(t *testing.T) {
 			func() error { return os.WriteFile(p("i"), []byte("x"), 0o644) },
 			func() error { return os.Link(p("i"), p("j")) },
 			func() bool { return exists("j") }},
+		{"unlink of an open file", proto.ProcRename, // moved aside
+			func() (err error) {
+				if err := os.WriteFile(p("o"), []byte("x"), 0o644); err != nil {
+					return err
+				}
+				open, err = os.Open(p("o"))
+				return err
+			},
+			func() error { return os.Remove(p("o")) },
+			func() bool { return !exists("o") }},
 		{"symlink", proto.ProcSymlink,
 			func() error { return nil },
 			func() error { return os.Symlink("target", p("k")) },
