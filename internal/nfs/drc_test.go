@@ -3,12 +3,14 @@ package nfs
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
 	"github.com/regionfs/regionfs/internal/nfs/xdr"
 )
 
@@ -238,5 +240,36 @@ func TestConcurrentMixed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDRCKeyOfLargeArgs: a large call's key covers its start (handle,
+// offset) and both ends of its data, and its length.
+func TestDRCKeyOfLargeArgs(t *testing.T) {
+	addr := netip.MustParseAddr("127.0.0.1")
+	h := &rpc.CallHeader{XID: 7, Prog: proto.ProgNFS, Vers: proto.VersNFS, Proc: proto.ProcWrite}
+	args := make([]byte, 1<<20)
+	for i := range args {
+		args[i] = byte(i * 7)
+	}
+	k := drcKeyOf(addr, h, args)
+	if drcKeyOf(addr, h, bytes.Clone(args)) != k {
+		t.Fatal("the same call has two keys")
+	}
+	for _, at := range []int{0, 40, drcSumEdge - 1, len(args) - drcSumEdge, len(args) - 1} {
+		c := bytes.Clone(args)
+		c[at]++
+		if drcKeyOf(addr, h, c) == k {
+			t.Errorf("a change at byte %d keeps the key", at)
+		}
+	}
+	if drcKeyOf(addr, h, args[:len(args)-1]) == k {
+		t.Error("a shorter call keeps the key")
+	}
+	small := []byte("handle, offset, a few bytes")
+	c := bytes.Clone(small)
+	c[len(c)/2]++
+	if drcKeyOf(addr, h, small) == drcKeyOf(addr, h, c) {
+		t.Error("a small call's key does not cover all of it")
 	}
 }
