@@ -576,12 +576,10 @@ type RecoveryPoint struct {
 	Time     time.Time
 	OldEpoch uint64
 	NewEpoch uint64
-	// Empty: the replica had no consistent state (its initial sync, or a
-	// resync, was not finished) and was promoted as a new, empty file
-	// system (PromoteEmpty): nothing of the source was recovered.
-	// Resync: the unfinished sync was a resync of an earlier state (it
-	// replaces ranges in place: that state was no longer whole either).
-	Empty, Resync bool
+	// Empty: the replica had no consistent state (its initial sync was
+	// not finished) and was promoted as a new, empty file system
+	// (PromoteEmpty): nothing of the source was recovered.
+	Empty bool
 }
 
 // Promote makes a replica writable at a new epoch, durably, at a
@@ -626,9 +624,9 @@ func (rep *Replica) Promote(ctx context.Context) (RecoveryPoint, error) {
 	return rp, err
 }
 
-// PromoteEmpty makes a replica that has no consistent state to promote
-// (its initial sync or a resync is unfinished, or the records its sync
-// must replay are not all applied: Promote answers ErrNotReady) a
+// PromoteEmpty makes a replica that has never had a consistent state to
+// promote (its initial sync is unfinished, or the records its sync must
+// replay are not all applied: Promote answers ErrNotReady) a
 // writable, empty primary, as CreateFS would make it: what it ingested so
 // far is discarded — it is no prefix of its source, only keys in key order
 // (entries without their inodes) — and the blocks it referenced go to the
@@ -640,7 +638,10 @@ func (rep *Replica) Promote(ctx context.Context) (RecoveryPoint, error) {
 // promotion fences itself as after a failover. Everything happens in one
 // durable commit: a crash leaves either the old replica or the new file
 // system. A replica that has a consistent state is refused with
-// ErrInvalid (promote it; its state is never discarded here).
+// ErrInvalid (promote it; its state is never discarded here), and so is,
+// with ErrNotReady, one being resynced: it had a state of its own, which
+// the resync replaces range by range, and discarding it could lose the
+// only copy of the data (wait for the resync to end).
 func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (RecoveryPoint, error) {
 	fs := rep.fs
 	var rp RecoveryPoint
@@ -652,6 +653,9 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		old := fs.superPub.Load()
 		if !m.SyncActive && old != nil && m.AppliedSeq >= m.ConsistentSeq {
 			return fmt.Errorf("engine: promote %s empty: it has a consistent state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
+		}
+		if m.Resync {
+			return fmt.Errorf("engine: promote %s empty: a resync replaces its earlier state: %w", fs.name, ErrNotReady)
 		}
 		var histTop uint64
 		if v, ok, err := tx.get(metaKey(metaEpochs)); err != nil {
@@ -700,7 +704,7 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		}
 		// mkfs opens epoch 1; this file system starts at newEpoch.
 		tx.set(metaKey(metaEpochs), encodeEpochs([]EpochStart{{Epoch: newEpoch, StartSeq: tx.seq}}))
-		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true, Resync: m.Resync}
+		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true}
 		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
 		return nil
 	})

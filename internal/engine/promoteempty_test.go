@@ -111,12 +111,13 @@ func checkEmptyPrimary(t *testing.T, ctx context.Context, e *Engine, fs *FS, epo
 }
 
 // TestPromoteEmpty: a replica without a consistent state (a new one, an
-// initial sync stopped among the inodes or past the reference counts, a
-// resync in progress) is refused by Promote (ErrNotReady) and becomes, with
+// initial sync stopped among the inodes or past the reference counts) is
+// refused by Promote (ErrNotReady) and becomes, with
 // PromoteEmpty, a writable file system holding exactly what a new one
 // holds, at an epoch above its source's, across a restart; the blocks its
 // ingested reference counts named go to the collector. A replica with a
-// consistent state is refused and keeps it.
+// consistent state is refused and keeps it ("consistent"), and
+// so is one being resynced.
 func TestPromoteEmpty(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -153,17 +154,27 @@ func TestPromoteEmpty(t *testing.T) {
 					refs = append(refs, must(blocks.IDFromBytes([]byte(k[1:])))(t))
 				}
 			}
-			if (tc.name == "refs" || tc.name == "resync") && len(refs) == 0 {
+			if tc.name == "refs" && len(refs) == 0 {
 				t.Fatal("the partial sync holds no reference count")
 			}
 			_, err := dst().Replica().Promote(ctx)
 			wantErr(t, err, ErrNotReady)
 			_, srcEpoch := src().Mode()
+			if tc.name == "resync" {
+				// Its earlier state is not discarded: refused, unchanged.
+				before := fsKeys(t, v.e.kv, dst().id)
+				_, err := dst().Replica().PromoteEmpty(ctx, srcEpoch)
+				wantErr(t, err, ErrNotReady)
+				if after := fsKeys(t, v.e.kv, dst().id); fmt.Sprint(after) != fmt.Sprint(before) {
+					t.Fatal("a refused empty promotion changed the resynced replica")
+				}
+				return
+			}
 			rp, err := dst().Replica().PromoteEmpty(ctx, srcEpoch)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !rp.Empty || rp.Resync != (tc.name == "resync") || rp.Seq != 0 || rp.NewEpoch <= srcEpoch || rp.NewEpoch < 2 {
+			if !rp.Empty || rp.Seq != 0 || rp.NewEpoch <= srcEpoch || rp.NewEpoch < 2 {
 				t.Fatalf("recovery point %+v, want an empty one at an epoch above the source's %d", rp, srcEpoch)
 			}
 			checkEmptyPrimary(t, ctx, v.e, dst(), rp.NewEpoch, fresh)

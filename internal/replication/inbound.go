@@ -101,9 +101,6 @@ func (p Promotion) AtLeastLost() uint64 {
 
 // EmptyReason says why an empty promotion recovered nothing.
 func (p Promotion) EmptyReason() string {
-	if p.Resync {
-		return "a resync of the replica had not finished (it replaces ranges in place): no state of the source was recovered"
-	}
 	return "the initial sync had not finished: no state of the source was recovered"
 }
 
@@ -115,10 +112,11 @@ const ForkPin = "fork"
 // stream is closed, every record applied so far stays, and the replica
 // becomes a writable primary at a new epoch, durably, before Promote
 // returns. Its journal is pinned from the fork point on (ForkPin) for a
-// later failback. A replica whose initial sync (or resync) is not finished
-// has no consistent state to promote: it becomes a new, empty writable
-// file system (engine.Replica.PromoteEmpty; the Promotion says Empty) and
-// keeps no fork pin. The registration is removed; the caller records why
+// later failback. A replica whose initial sync is not finished has no
+// consistent state to promote: it becomes a new, empty writable file
+// system (engine.Replica.PromoteEmpty; the Promotion says Empty) and keeps
+// no fork pin. One being resynced is refused (engine.ErrNotReady): the
+// resync replaces its earlier state, which is not discarded. The registration is removed; the caller records why
 // (so a source that calls later learns it, see Hooks.Gone).
 func (n *Node) Promote(ctx context.Context, id string) (Promotion, error) {
 	return n.promote(ctx, id, false)
@@ -170,7 +168,7 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 	in.detach()
 	rp, err := in.fs.Promote(ctx)
 	if errors.Is(err, engine.ErrNotReady) {
-		// The initial sync (or a resync) is not finished: the replica
+		// The initial sync is not finished: the replica
 		// holds no consistent state of its source, only part of one.
 		// It becomes a new, empty file system (AWS lets a replication
 		// be deleted while ENABLING, and the destination turns

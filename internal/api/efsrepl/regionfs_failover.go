@@ -52,9 +52,9 @@ type recoveryPointShape struct {
 	SourceDurableSeq        uint64 `json:"SourceDurableSeq"`
 	SourceLastHeard         *epoch `json:"SourceLastHeard,omitempty"`
 	AtLeastLostTransactions uint64 `json:"AtLeastLostTransactions"`
-	// InitialSyncUnfinished: the replica's initial sync (or a resync) had
-	// not finished; it was promoted as a new, empty file system (nothing
-	// recovered). EmptyReason says which.
+	// InitialSyncUnfinished: the replica's initial sync had not finished;
+	// it was promoted as a new, empty file system (nothing recovered).
+	// EmptyReason says so.
 	InitialSyncUnfinished bool   `json:"InitialSyncUnfinished,omitempty"`
 	EmptyReason           string `json:"EmptyReason,omitempty"`
 }

@@ -772,6 +772,10 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	// (replication.Node.Promote): it holds no consistent state of the
 	// source, and AWS lets the configuration go while ENABLING.
 	p, err := promote(ctx, c.ID)
+	if errors.Is(err, engine.ErrNotReady) {
+		m.mu.Unlock()
+		return nil, control.Errorf(control.ErrConflict, "A resync of %s is running: it replaces the replica's earlier state range by range, so the replica has no consistent state to fail over to until it ends, and discarding it could lose the only copy of the data. Try again once the replication is ENABLED.", c.DestFileSystemID)
+	}
 	if err != nil && !errors.Is(err, replication.ErrNotFound) {
 		m.mu.Unlock()
 		return nil, err
