@@ -56,9 +56,11 @@ func newDRC(max int) *drc {
 const drcSumEdge = 512
 
 func drcKeyOf(addr netip.Addr, h *rpc.CallHeader, args []byte) drcKey {
-	sum := crc32.Checksum(args, castagnoli)
+	var sum uint32
 	if len(args) > 2*drcSumEdge {
 		sum = crc32.Update(crc32.Checksum(args[:drcSumEdge], castagnoli), castagnoli, args[len(args)-drcSumEdge:])
+	} else {
+		sum = crc32.Checksum(args, castagnoli)
 	}
 	return drcKey{
 		addr: addr.Unmap(), xid: h.XID, prog: h.Prog, vers: h.Vers, proc: h.Proc,

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"os"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
@@ -272,4 +276,29 @@ func TestDRCKeyOfLargeArgs(t *testing.T) {
 	if drcKeyOf(addr, h, small) == drcKeyOf(addr, h, c) {
 		t.Error("a small call's key does not cover all of it")
 	}
+}
+
+// TestDRCKeyReadsOnlyTheEnds: the key of a large call reads its ends
+// only. Its middle here is a page the process may not read: a key that
+// checksummed all of the arguments (as f88e193's did before overwriting
+// that sum with the ends') faults there, and so cost every 1 MiB WRITE a
+// checksum of all its data.
+func TestDRCKeyReadsOnlyTheEnds(t *testing.T) {
+	page := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 3*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	if err := unix.Mprotect(mem[page:2*page], unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	h := &rpc.CallHeader{XID: 7, Prog: proto.ProgNFS, Vers: proto.VersNFS, Proc: proto.ProcWrite}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			t.Fatalf("the key of a %d-byte call read its middle: %v", len(mem), v)
+		}
+	}()
+	drcKeyOf(netip.MustParseAddr("127.0.0.1"), h, mem)
 }
