@@ -34,14 +34,18 @@ func TestReadSystemCallsRaw(t *testing.T) {
 	st2 := f.fs.Stats().Blocks
 	reads, rawReads, uncached := st2.Gets-st.Gets, st2.RawReads-st.RawReads, st2.UncachedReads-st.UncachedReads
 	t.Logf("%d READs: %d raw socket calls, %d block files read, %d with raw calls only, %d through the runtime", blocks, raw, reads, rawReads, uncached)
-	if raw < 2*blocks-blocks/8 && !raceEnabled {
+	if raw < 2*blocks-blocks/4 && !raceEnabled {
 		t.Fatalf("%d raw socket reads and writes for %d READs, want at least 2 per READ but the first few", raw, blocks)
 	}
 	if reads < blocks/2 {
 		t.Fatalf("%d block files read for %d READs of blocks just written: the cache answered, nothing measured", reads, blocks)
 	}
-	if uncached > blocks/8 || rawReads+blocks/8 < reads {
-		t.Fatalf("%d of %d block reads made with raw calls only, %d through the runtime; want all but %d raw (a lone reader's prefetches, blocks just written and in the page cache)", rawReads, reads, uncached, blocks/8)
+	// A block read while another request of the reader is in process (a
+	// prefetch overlapping the next READ: how many depends on the
+	// scheduler, 5 of 32 seen in one run of six on an idle machine) goes
+	// through the runtime's poller instead: a quarter is allowed.
+	if uncached > blocks/4 || rawReads+blocks/4 < reads {
+		t.Fatalf("%d of %d block reads made with raw calls only, %d through the runtime; want all but %d raw (a lone reader's prefetches, blocks just written and in the page cache)", rawReads, reads, uncached, blocks/4)
 	}
 }
 
