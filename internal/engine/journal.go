@@ -696,14 +696,15 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		if err := fs.adoptSuper(tx, sb.encode()); err != nil {
 			return err
 		}
-		nm := modeRecord{Mode: ModePrimary, Epoch: newEpoch, Learned: newEpoch}
-		fs.setModeLocked(nm)
-		tx.b.Set(localKey(fs.id, locMode), nm.encode())
 		if err := tx.mkfs(sb, 0o755, 0, 0); err != nil {
 			return err
 		}
 		// mkfs opens epoch 1; this file system starts at newEpoch.
 		tx.set(metaKey(metaEpochs), encodeEpochs([]EpochStart{{Epoch: newEpoch, StartSeq: tx.seq}}))
+		// The mode last, as Promote: nothing after it can fail.
+		nm := modeRecord{Mode: ModePrimary, Epoch: newEpoch, Learned: newEpoch}
+		fs.setModeLocked(nm)
+		tx.b.Set(localKey(fs.id, locMode), nm.encode())
 		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true}
 		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
 		return nil
