@@ -93,7 +93,9 @@ func TestDeleteDuringInitialSync(t *testing.T) {
 			// take some 20 s to sync.
 			px.SetDelay(5 * time.Millisecond)
 			px.SetPieceBytes(2 << 10)
-			var rc struct{ Destinations []struct{ FileSystemId, Status string } }
+			var rc struct {
+				Destinations []struct{ FileSystemId, Status string }
+			}
 			if err := json.Unmarshal([]byte(a.mustCLI("efs", "create-replication-configuration", "--source-file-system-id", src,
 				"--destinations", `[{"Region":"us-west-2"}]`, "--output", "json")), &rc); err != nil {
 				t.Fatal(err)
