@@ -44,10 +44,6 @@ const sigkillMask = 1 << (9 - 1)
 // cancel channel cost 12-15 % more CPU per open and close).
 type killable struct {
 	gofuse.RawFileSystem
-	// killed reports whether the thread tid (as FUSE numbers it) is being
-	// killed or is gone.
-	killed func(tid uint32) bool
-	poll   time.Duration
 
 	mu       sync.Mutex
 	inflight map[*guarded]struct{}
@@ -62,7 +58,7 @@ type guarded struct {
 }
 
 func newKillable(raw gofuse.RawFileSystem) *killable {
-	return &killable{RawFileSystem: raw, killed: callerKilled, poll: killPoll, inflight: map[*guarded]struct{}{}}
+	return &killable{RawFileSystem: raw, inflight: map[*guarded]struct{}{}}
 }
 
 // guard registers a request of caller whose go-fuse cancel channel is
@@ -90,7 +86,7 @@ func (k *killable) end(g *guarded) {
 // cancels those whose caller is killed, until no request has come for
 // watchIdle polls.
 func (k *killable) watch() {
-	t := time.NewTicker(k.poll)
+	t := time.NewTicker(killPoll)
 	defer t.Stop()
 	var interrupted []*guarded
 	for idle := 0; ; {
@@ -115,7 +111,7 @@ func (k *killable) watch() {
 		}
 		k.mu.Unlock()
 		for _, g := range interrupted {
-			if !k.killed(g.tid) {
+			if !callerKilled(g.tid) {
 				continue
 			}
 			k.mu.Lock()

@@ -20,13 +20,8 @@ func TestFailoverDuringInitialSync(t *testing.T) {
 	for _, sourceUp := range []bool{true, false} {
 		t.Run(fmt.Sprintf("source-up=%v", sourceUp), func(t *testing.T) {
 			ctx := context.Background()
-			a, b, px := proxiedPair(t, func(o *Options) { o.ChunkBytes = 512 })
-			px.SetDelay(5 * time.Millisecond)
-			px.SetPieceBytes(4 << 10)
-			a.mkfs("fs-src")
+			a, b, px, w := slowSyncPair(t, 11)
 			src := func() *engine.FS { return a.fs("fs-src") }
-			w := newWorkload(t, 11, src)
-			w.run(ctx, 150)
 			link(t, a, b, "r1", "fs-src", "fs-dst")
 			testkit.WaitFor(t, "the initial sync to pass the superblock", 60*time.Second, func() bool {
 				ss := b.rep("fs-dst").SyncState()

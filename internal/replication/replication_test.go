@@ -101,6 +101,21 @@ func newPair(t *testing.T, mods ...func(*Options)) (*region, *region) {
 	return a, b
 }
 
+// slowSyncPair returns two regions linked through a proxy that passes
+// 4 KiB per 5 ms, and in a's "fs-src" the result of 150 operations of a
+// workload of seed: an initial sync of it (512-byte chunks) lasts seconds.
+// Nothing is linked yet.
+func slowSyncPair(t *testing.T, seed uint64) (a, b *region, px *faultproxy.Proxy, w *workload) {
+	t.Helper()
+	a, b, px = proxiedPair(t, func(o *Options) { o.ChunkBytes = 512 })
+	px.SetDelay(5 * time.Millisecond)
+	px.SetPieceBytes(4 << 10)
+	a.mkfs("fs-src")
+	w = newWorkload(t, seed, func() *engine.FS { return a.fs("fs-src") })
+	w.run(context.Background(), 150)
+	return a, b, px, w
+}
+
 // proxiedPair is newPair with a fault proxy on the way from a to b (b
 // reaches a directly).
 func proxiedPair(t *testing.T, mods ...func(*Options)) (a, b *region, px *faultproxy.Proxy) {
@@ -1140,13 +1155,8 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 			// going for seconds: with 64 KiB pieces it took 0.4 s, and a
 			// loaded machine's poll could miss the window before the
 			// superblock (CI, 2026-12-05).
-			a, b, px := proxiedPair(t, func(o *Options) { o.ChunkBytes = 512 })
-			px.SetDelay(5 * time.Millisecond)
-			px.SetPieceBytes(4 << 10)
-			a.mkfs("fs-src")
+			a, b, px, w := slowSyncPair(t, 7)
 			src := func() *engine.FS { return a.fs("fs-src") }
-			w := newWorkload(t, 7, src)
-			w.run(ctx, 150)
 			link(t, a, b, "r1", "fs-src", "fs-dst")
 			var oldKV *kv.Memory
 			var oldDisk *disk.Mem
