@@ -38,6 +38,14 @@ const (
 	hdrFeatures = "X-Regionfs-Features"
 	// featureBlockSums: the destination accepts msgBlocksSum frames.
 	featureBlockSums = "block-sums"
+	// upgradeProto is what a source asks a stream's HTTP/1.1 connection to
+	// switch to (GET /replication/v1/stream, Connection: Upgrade): after
+	// the 101 answer the connection carries the frames both ways as a
+	// plain byte stream (TLS records over TLS), without HTTP/2's DATA
+	// frames, flow control and the copies through its buffers. Frames are
+	// authenticated as over HTTP/2; the request and its answer are signed
+	// the same way.
+	upgradeProto = "regionfs-stream/1"
 
 	authSkew = 5 * time.Minute
 )

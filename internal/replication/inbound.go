@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -292,6 +294,14 @@ type frame struct {
 }
 
 func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
+	// GET asks for the stream on this connection itself (an HTTP/1.1
+	// Upgrade, see upgradeProto); POST carries it in the request and
+	// response bodies (HTTP/2, what sources before the upgrade send).
+	upgrade := r.Method == http.MethodGet
+	if upgrade && !upgradeRequested(r) {
+		http.Error(w, "a stream over GET is an HTTP/1.1 upgrade to "+upgradeProto, http.StatusBadRequest)
+		return
+	}
 	from, cn, err := n.verifyRequest(r, nil)
 	if err != nil {
 		n.log.Warn("peer stream refused", "err", err, "remote", r.RemoteAddr)
@@ -363,17 +373,35 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 
 	secret := n.peers[from].Secret
 	sn := newNonce()
-	w.Header().Set(hdrNonce, sn)
-	w.Header().Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
-	w.Header().Set(hdrFeatures, featureBlockSums)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		return
+	h := http.Header{}
+	h.Set(hdrNonce, sn)
+	h.Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
+	h.Set(hdrFeatures, featureBlockSums)
+	var (
+		out   io.Writer
+		flush func() error
+		body  io.Reader = r.Body
+	)
+	if upgrade {
+		conn, brw, err := n.hijackStream(ctx, w, h)
+		if err != nil {
+			n.log.Debug("stream upgrade failed", "replication", id, "err", err)
+			return
+		}
+		defer n.dropRaw(conn)
+		out, flush, body = brw.Writer, brw.Writer.Flush, brw.Reader
+	} else {
+		maps.Copy(w.Header(), h)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		out, flush = w, rc.Flush
 	}
 	key := sessionKey(secret, cn, sn)
-	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: w, rc: rc, channelAuth: channelAuthenticated(r),
+	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: out, flush: flush, channelAuth: channelAuthenticated(r),
 		log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
 	frames := make(chan frame, 64)
 	rerr := make(chan error, 1)
@@ -381,7 +409,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	reader := framer{key: key, dir: dirToDest, alloc: rx.bufs.get}
 	go func() {
 		for {
-			typ, p, err := reader.read(r.Body)
+			typ, p, err := reader.read(body)
 			if err != nil {
 				rerr <- err
 				return
@@ -407,9 +435,11 @@ type receiver struct {
 	in  *inbound
 	ctx context.Context
 	out framer
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	log interface {
+	// w carries acks to the source (the upgraded connection's buffered
+	// writer, or the HTTP/2 response); flush sends what it holds.
+	w     io.Writer
+	flush func() error
+	log   interface {
 		Debug(string, ...any)
 		Warn(string, ...any)
 	}
@@ -1119,5 +1149,5 @@ func (rx *receiver) ack() error {
 	if err := rx.out.write(rx.w, msgAck, a.encode()); err != nil {
 		return err
 	}
-	return rx.rc.Flush()
+	return rx.flush()
 }

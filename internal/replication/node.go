@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -15,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,9 +166,24 @@ type Node struct {
 	closed    bool
 	suspended []OutboundSpec // outbound replications stopped by Suspend
 
-	srvMu  sync.Mutex // guards srv and hooksV
+	srvMu  sync.Mutex // guards srv, hooksV, serving and raw
 	srv    *serve.HTTP
 	hooksV Hooks
+	// serving: between Serve and Shutdown. raw holds the connections
+	// upgraded to streams (taken from the server: its Shutdown does not
+	// see them, Shutdown closes them).
+	serving bool
+	raw     map[net.Conn]struct{}
+
+	rawClientsMu sync.Mutex // guards rawClients
+	// rawClients speak HTTP/1.1 only, for the streams' upgrade requests
+	// (clients share HTTP/2 connections for the unary calls).
+	rawClients map[string]*http.Client
+	// upgrades counts the streams this node opened on upgraded
+	// connections, fallbacks those it opened over HTTP/2 because the
+	// destination answered the upgrade request as a server without it
+	// does.
+	upgrades, fallbacks atomic.Uint64
 
 	// callBodies bounds the call bodies held at once: a call's body is
 	// read before it can be authenticated (its signature covers it).
@@ -210,7 +227,7 @@ func New(o Options) *Node {
 	}
 	n := &Node{callBodies: callBodies,
 		opts: o, log: o.Logger.With("region", o.Region), peers: o.Peers,
-		clients:  map[string]*http.Client{},
+		clients: map[string]*http.Client{}, rawClients: map[string]*http.Client{}, raw: map[net.Conn]struct{}{},
 		outbound: map[string]*outbound{}, inbound: map[string]*inbound{},
 		stop: make(chan struct{}), progressSaved: map[string]Progress{},
 	}
@@ -288,6 +305,11 @@ func (n *Node) Close() error {
 		c.CloseIdleConnections()
 	}
 	n.clientsMu.Unlock()
+	n.rawClientsMu.Lock()
+	for _, c := range n.rawClients {
+		c.CloseIdleConnections()
+	}
+	n.rawClientsMu.Unlock()
 	return nil
 }
 
@@ -331,7 +353,7 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	srv := serve.NewHTTP(serve.HTTPOptions{Handler: n.Handler(), TLS: n.opts.ServerTLS, HTTP2: true, Logger: n.log,
 		HTTP2Config: &http.HTTP2Config{MaxReceiveBufferPerStream: streamWindow, MaxReceiveBufferPerConnection: connWindow}})
 	n.srvMu.Lock()
-	n.srv = srv
+	n.srv, n.serving = srv, true
 	n.srvMu.Unlock()
 	return srv.Serve(ctx, ln)
 }
@@ -341,6 +363,7 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.srvMu.Lock()
 	srv := n.srv
+	n.serving = false
 	n.srvMu.Unlock()
 	n.mu.Lock()
 	for _, in := range n.inbound {
@@ -350,7 +373,87 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	return srv.Shutdown(ctx)
+	err := srv.Shutdown(ctx)
+	// Upgraded connections are the node's, not the server's: a stream
+	// that was being set up while the server shut down is closed here.
+	n.srvMu.Lock()
+	for c := range n.raw {
+		c.Close()
+	}
+	n.srvMu.Unlock()
+	return err
+}
+
+// upgradeRequested says whether r asks to switch its connection to a
+// stream (upgradeProto): HTTP/1.1 with Connection: Upgrade.
+func upgradeRequested(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return false
+	}
+	return hasToken(r.Header.Values("Connection"), "upgrade") && hasToken(r.Header.Values("Upgrade"), upgradeProto)
+}
+
+// hasToken says whether a comma-separated header holds token (ASCII case
+// ignored).
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hijackStream answers an upgrade request with 101 and h, and takes its
+// connection from the server: until dropRaw, the connection is the
+// node's (Shutdown closes it) and is closed when ctx ends.
+func (n *Node) hijackStream(ctx context.Context, w http.ResponseWriter, h http.Header) (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	n.srvMu.Lock()
+	serving := n.serving
+	if serving {
+		n.raw[conn] = struct{}{}
+	}
+	n.srvMu.Unlock()
+	if !serving {
+		conn.Close()
+		return nil, nil, errors.New("replication: endpoint shut down")
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	fail := func(err error) (net.Conn, *bufio.ReadWriter, error) {
+		stop()
+		n.dropRaw(conn)
+		return nil, nil, err
+	}
+	// The answer goes out before anything of the stream.
+	h.Set("Connection", "Upgrade")
+	h.Set("Upgrade", upgradeProto)
+	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n"); err != nil {
+		return fail(err)
+	}
+	if err := h.Write(brw); err != nil {
+		return fail(err)
+	}
+	if _, err := brw.WriteString("\r\n"); err != nil {
+		return fail(err)
+	}
+	if err := brw.Flush(); err != nil {
+		return fail(err)
+	}
+	return conn, brw, nil
+}
+
+// dropRaw closes an upgraded connection and forgets it.
+func (n *Node) dropRaw(c net.Conn) {
+	c.Close()
+	n.srvMu.Lock()
+	delete(n.raw, c)
+	n.srvMu.Unlock()
 }
 
 // Handler is the replication endpoint: /replication/v1/stream (journal
@@ -358,6 +461,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /replication/v1/stream", n.serveStream)
+	mux.HandleFunc("GET /replication/v1/stream", n.serveStream)
 	mux.HandleFunc("POST /replication/v1/call/{method}", n.serveCall)
 	return mux
 }
@@ -386,6 +490,34 @@ func (n *Node) client(region string) (*http.Client, Peer, error) {
 	}
 	c := &http.Client{Transport: tr}
 	n.clients[region] = c
+	return c, peer, nil
+}
+
+// rawClient is the HTTP/1.1 client for the upgrade requests of streams
+// to region: each stream has a connection of its own (see upgradeProto).
+func (n *Node) rawClient(region string) (*http.Client, Peer, error) {
+	peer, ok := n.peers[region]
+	if !ok {
+		return nil, Peer{}, errorf(ErrUnknownRegion, "Region %q is not one this region replicates with.", region)
+	}
+	n.rawClientsMu.Lock()
+	defer n.rawClientsMu.Unlock()
+	if c, ok := n.rawClients[region]; ok {
+		return c, peer, nil
+	}
+	tr := &http.Transport{
+		Protocols:           new(http.Protocols),
+		DialContext:         (&net.Dialer{Timeout: callTimeout, KeepAlive: 15 * time.Second}).DialContext,
+		TLSHandshakeTimeout: callTimeout,
+		IdleConnTimeout:     2 * time.Minute,
+	}
+	tr.Protocols.SetHTTP1(true)
+	if peer.TLS != nil {
+		tr.TLSClientConfig = peer.TLS.Clone()
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
+	c := &http.Client{Transport: tr}
+	n.rawClients[region] = c
 	return c, peer, nil
 }
 

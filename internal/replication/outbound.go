@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -182,7 +183,10 @@ type outbound struct {
 	// ackAt is when the stream's last acknowledgement arrived (its
 	// request was sent, before the first).
 	ackAt time.Time
-	vs    verifyStats
+	// noUpgradeUntil: the destination did not upgrade a stream; until
+	// then streams go over HTTP/2 without asking again.
+	noUpgradeUntil time.Time
+	vs             verifyStats
 	// syncIters counts the iterators opened to read initial-sync chunks
 	// (one per range, not per chunk), syncBufs the chunk buffers
 	// allocated (reused once sent); a test counts them.
@@ -432,34 +436,76 @@ type stream struct {
 	out  framer
 	in   framer
 	w    io.Writer
-	r    io.Reader
-	acks chan *ack
-	errc chan error
+	// flush sends what w holds (after each frame).
+	flush func() error
+	r     io.Reader
+	acks  chan *ack
+	errc  chan error
 }
 
-func (s *stream) send(typ byte, payload []byte) error { return s.out.write(s.w, typ, payload) }
-
-func (s *stream) sendParts(typ byte, parts [][]byte) error { return s.out.write(s.w, typ, parts...) }
-
-// session opens a stream and ships until it fails or the replication is
-// removed.
-func (o *outbound) session(ctx context.Context) error {
-	c, peer, err := o.n.client(o.spec.DestRegion)
-	if err != nil {
+func (s *stream) send(typ byte, payload []byte) error {
+	if err := s.out.write(s.w, typ, payload); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	stopPipe := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
-	defer stopPipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.URL+"/replication/v1/stream?id="+url.QueryEscape(o.spec.ID), pr)
-	if err != nil {
+	return s.flush()
+}
+
+func (s *stream) sendParts(typ byte, parts [][]byte) error {
+	if err := s.out.write(s.w, typ, parts...); err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
+	return s.flush()
+}
+
+// streamConn is the connection of a stream being opened: w and r carry
+// its frames, hdr is the destination's answer, cn the request's nonce.
+type streamConn struct {
+	w     io.Writer
+	flush func() error
+	r     io.Reader
+	hdr   http.Header
+	cn    string
+	close func()
+}
+
+// errNoUpgrade: the destination answered the upgrade request as a server
+// that does not know it does (an older version): the stream goes over
+// HTTP/2.
+var errNoUpgrade = errors.New("replication: the destination does not upgrade streams")
+
+// noUpgradeFor is how long a source keeps sending a destination that did
+// not upgrade its streams over HTTP/2 before it asks again.
+const noUpgradeFor = 5 * time.Minute
+
+// streamBuf is the size of the buffered writer (and reader) of an upgraded
+// stream: frames' small parts are gathered, block data goes past it.
+const streamBuf = 64 << 10
+
+// open opens the stream's connection: an HTTP/1.1 connection upgraded to
+// a plain byte stream (upgradeProto), or, to a destination that does not
+// upgrade, an HTTP/2 request whose body and response carry the frames.
+// cancel ends ctx (the session's): a dial that takes longer than
+// StreamIdle calls it.
+func (o *outbound) open(ctx context.Context, cancel context.CancelFunc) (*streamConn, Peer, error) {
+	o.mu.Lock()
+	noUpgrade := o.n.now().Before(o.noUpgradeUntil)
+	o.mu.Unlock()
+	if !noUpgrade {
+		sc, peer, err := o.openUpgraded(ctx, cancel)
+		if !errors.Is(err, errNoUpgrade) {
+			return sc, peer, err
+		}
+		o.n.log.Info("the destination does not upgrade streams: streaming over HTTP/2", "replication", o.spec.ID, "dest_region", o.spec.DestRegion)
+		o.mu.Lock()
+		o.noUpgradeUntil = o.n.now().Add(noUpgradeFor)
+		o.mu.Unlock()
+	}
+	return o.openHTTP2(ctx, cancel)
+}
+
+// do sends the stream's request; the destination must answer within
+// StreamIdle.
+func (o *outbound) do(ctx context.Context, cancel context.CancelFunc, c *http.Client, req *http.Request) (*http.Response, error) {
 	dial, cancelDial := context.WithTimeout(ctx, o.n.opts.StreamIdle)
 	stopDial := context.AfterFunc(dial, func() {
 		if dial.Err() == context.DeadlineExceeded {
@@ -472,12 +518,13 @@ func (o *outbound) session(ctx context.Context) error {
 	res, err := c.Do(req)
 	stopDial()
 	cancelDial()
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
+	return res, err
+}
+
+// refused is the error of a stream request answered with res (not 101 or
+// 200).
+func (o *outbound) refused(res *http.Response) error {
 	switch res.StatusCode {
-	case http.StatusOK:
 	case http.StatusGone:
 		g := &goneError{}
 		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&g.Gone); err != nil || g.Reason == "" {
@@ -491,15 +538,99 @@ func (o *outbound) session(ctx context.Context) error {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		return fmt.Errorf("replication: %s refused the stream: HTTP %d: %s", o.spec.DestRegion, res.StatusCode, bytes.TrimSpace(b))
 	}
-	sn := res.Header.Get(hdrNonce)
-	if len(sn) < 16 || res.Header.Get(hdrAuth) != sign(peer.Secret, "stream-ok", cn, sn) {
+}
+
+func (o *outbound) streamURL(peer Peer) string {
+	return peer.URL + "/replication/v1/stream?id=" + url.QueryEscape(o.spec.ID)
+}
+
+func (o *outbound) openUpgraded(ctx context.Context, cancel context.CancelFunc) (*streamConn, Peer, error) {
+	c, peer, err := o.n.rawClient(o.spec.DestRegion)
+	if err != nil {
+		return nil, peer, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.streamURL(peer), nil)
+	if err != nil {
+		return nil, peer, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", upgradeProto)
+	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
+	res, err := o.do(ctx, cancel, c, req)
+	if err != nil {
+		return nil, peer, err
+	}
+	switch res.StatusCode {
+	case http.StatusSwitchingProtocols:
+	case http.StatusMethodNotAllowed, http.StatusNotFound, http.StatusNotImplemented:
+		res.Body.Close()
+		return nil, peer, errNoUpgrade
+	default:
+		defer res.Body.Close()
+		return nil, peer, o.refused(res)
+	}
+	conn, ok := res.Body.(io.ReadWriteCloser)
+	if !ok || !hasToken(res.Header.Values("Upgrade"), upgradeProto) {
+		res.Body.Close()
+		return nil, peer, fmt.Errorf("replication: %s switched the stream to %q", o.spec.DestRegion, res.Header.Get("Upgrade"))
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	bw := bufio.NewWriterSize(conn, streamBuf)
+	o.n.upgrades.Add(1)
+	return &streamConn{w: bw, flush: bw.Flush, r: bufio.NewReaderSize(conn, streamBuf), hdr: res.Header, cn: cn,
+		close: func() { stop(); conn.Close() }}, peer, nil
+}
+
+func (o *outbound) openHTTP2(ctx context.Context, cancel context.CancelFunc) (*streamConn, Peer, error) {
+	c, peer, err := o.n.client(o.spec.DestRegion)
+	if err != nil {
+		return nil, peer, err
+	}
+	pr, pw := io.Pipe()
+	stopPipe := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
+	fail := func(err error) (*streamConn, Peer, error) {
+		stopPipe()
+		pw.Close()
+		return nil, peer, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.streamURL(peer), pr)
+	if err != nil {
+		return fail(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
+	res, err := o.do(ctx, cancel, c, req)
+	if err != nil {
+		return fail(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		defer res.Body.Close()
+		return fail(o.refused(res))
+	}
+	o.n.fallbacks.Add(1)
+	return &streamConn{w: pw, flush: func() error { return nil }, r: res.Body, hdr: res.Header, cn: cn,
+		close: func() { stopPipe(); pw.Close(); res.Body.Close() }}, peer, nil
+}
+
+// session opens a stream and ships until it fails or the replication is
+// removed.
+func (o *outbound) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sc, peer, err := o.open(ctx, cancel)
+	if err != nil {
+		return err
+	}
+	defer sc.close()
+	sn := sc.hdr.Get(hdrNonce)
+	if len(sn) < 16 || sc.hdr.Get(hdrAuth) != sign(peer.Secret, "stream-ok", sc.cn, sn) {
 		return fmt.Errorf("%w: %s answered without proof of the pair's secret", ErrAuth, o.spec.DestRegion)
 	}
-	key := sessionKey(peer.Secret, cn, sn)
+	key := sessionKey(peer.Secret, sc.cn, sn)
 	s := &stream{
-		sums: hasFeature(res.Header.Get(hdrFeatures), featureBlockSums),
+		sums: hasFeature(sc.hdr.Get(hdrFeatures), featureBlockSums),
 		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
-		w: pw, r: res.Body, acks: make(chan *ack, 256), errc: make(chan error, 1),
+		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1),
 	}
 	go func() {
 		for {
