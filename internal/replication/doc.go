@@ -7,10 +7,23 @@
 //
 // # Transport
 //
-// A region's Node serves HTTP/2 (cleartext HTTP/2 on loopback, TLS with
-// optional client certificates in production). Every replication has one
-// long-lived stream, POST /replication/v1/stream?id=…, from its source to
-// its destination; the streams of a region pair share one connection.
+// A region's Node serves HTTP/2 and HTTP/1.1 (cleartext on loopback, TLS
+// with optional client certificates in production). Every replication has
+// one long-lived stream from its source to its destination: GET
+// /replication/v1/stream?id=… on an HTTP/1.1 connection of its own with
+// Connection: Upgrade, Upgrade: regionfs-stream/1; the destination answers
+// 101 and from then on the connection carries the frames below both ways
+// as a plain byte stream (inside TLS when the link uses it), written from
+// and read into the frames' own buffers. A destination that does not
+// upgrade (an older version answers the GET 405) gets the stream as POST
+// /replication/v1/stream?id=… over HTTP/2, frames in the request and
+// response bodies, and is asked again after a few minutes. (Over HTTP/2 a
+// replicated byte was copied into and out of net/http's buffers and an
+// io.Pipe on each side and waited for its flow-control windows: ~0.4 CPU-s
+// per replicated GiB of the two regions', bench/replication repl12.) So
+// streams no longer share one connection per region pair, as DESIGN §9
+// has them: each has its own TCP (and TLS) connection, one per
+// replication, and the unary calls share the pair's HTTP/2 connection.
 // Unary calls between control planes use POST /replication/v1/call/<method>
 // with JSON bodies.
 //

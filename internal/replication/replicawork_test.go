@@ -147,4 +147,11 @@ func TestReplicaWorkPerMiB(t *testing.T) {
 			t.Errorf("%s: %d for %d MiB replicated, want at most %d", c.what, c.got, blocks, c.most)
 		}
 	}
+	// The stream's bytes go straight between the frames and the
+	// connection (upgradeProto): through HTTP/2 they were copied into and
+	// out of net/http's buffers and an io.Pipe on the way (two copies
+	// per byte on each side, and its flow control).
+	if up, h2 := a.n.upgrades.Load(), a.n.fallbacks.Load(); up == 0 || h2 != 0 {
+		t.Errorf("streams opened: %d upgraded, %d over HTTP/2; want every one upgraded", up, h2)
+	}
 }

@@ -1,0 +1,113 @@
+package replication
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/serve"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// rawConns is how many upgraded stream connections n holds.
+func rawConns(n *Node) int {
+	n.srvMu.Lock()
+	defer n.srvMu.Unlock()
+	return len(n.raw)
+}
+
+// A stream to a destination of this version runs on its own connection,
+// upgraded from HTTP/1.1 (no HTTP/2 request carries it); what it carries
+// applies as before. The destination's Shutdown closes that connection
+// (the server it was taken from no longer knows it), and the source sees
+// its link go down.
+func TestStreamUpgraded(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 29, func() *engine.FS { return src })
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	w.run(ctx, 40)
+	converged(t, src, b.fs("fs-dst"))
+	if up, h2 := a.n.upgrades.Load(), a.n.fallbacks.Load(); up == 0 || h2 != 0 {
+		t.Fatalf("streams opened: %d upgraded, %d over HTTP/2; want them upgraded", up, h2)
+	}
+	if got := rawConns(b.n); got != 1 {
+		t.Fatalf("the destination holds %d upgraded connections, want 1", got)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	b.n.Shutdown(sctx)
+	if got := rawConns(b.n); got != 0 {
+		t.Fatalf("after Shutdown the destination holds %d upgraded connections", got)
+	}
+	testkit.WaitFor(t, "the source to see the link down", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return !st.LinkUp
+	})
+}
+
+// A destination that does not upgrade streams (an older version: its
+// endpoint has no GET route for them and answers 405) gets them over
+// HTTP/2 as before; the source does not ask it again for noUpgradeFor.
+func TestStreamFallsBackToHTTP2(t *testing.T) {
+	ctx := context.Background()
+	a := newRegion(t, "us-east-1")
+	b := newRegion(t, "us-west-2")
+	peers := map[string]Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	a.startNode(peers)
+	b.peers = peers
+	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096, Logger: b.log})
+	b.n.Start()
+	var asked atomic.Int64
+	h := b.n.Handler()
+	old := serve.NewHTTP(serve.HTTPOptions{HTTP2: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/replication/v1/stream" {
+			asked.Add(1)
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})})
+	go old.Serve(ctx, b.ln)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		b.n.Shutdown(sctx)
+		old.Shutdown(sctx)
+	})
+	b.n.Loaded()
+
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 31, func() *engine.FS { return src })
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	w.run(ctx, 40)
+	converged(t, src, b.fs("fs-dst"))
+	if up, h2 := a.n.upgrades.Load(), a.n.fallbacks.Load(); up != 0 || h2 == 0 {
+		t.Fatalf("streams opened: %d upgraded, %d over HTTP/2; want them over HTTP/2", up, h2)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the source asked %d times for an upgrade, want once", n)
+	}
+	// A new session (the stream cut: the destination's replica detached)
+	// goes straight to HTTP/2.
+	in := b.n.inbound["r1"]
+	in.detach()
+	testkit.WaitFor(t, "a second stream", 10*time.Second, func() bool { return a.n.fallbacks.Load() >= 2 })
+	w.run(ctx, 10)
+	converged(t, src, b.fs("fs-dst"))
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the source asked %d times for an upgrade, want once", n)
+	}
+}
