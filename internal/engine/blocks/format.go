@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks/crc32c"
 )
 
 // Block file format: a header, then the payload.
@@ -33,8 +35,10 @@ var (
 )
 
 // blockCRC is the check of a version 2 block file: CRC-32C of id ‖ data.
+// The data's part is folded with VPCLMULQDQ where the CPU has it
+// (crc32c.Update: ~4× hash/crc32's rate for a 1 MiB block, read12).
 func blockCRC(id ID, data []byte) uint32 {
-	return crc32.Update(crc32.Update(0, castagnoli, id[:]), castagnoli, data)
+	return crc32c.Update(crc32.Update(0, castagnoli, id[:]), data)
 }
 
 // Checksum is the CRC-32C of id ‖ data, the check of a version 2 block
