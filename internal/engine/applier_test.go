@@ -188,19 +188,27 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 
 // TestLoneWriterCommitsInline: a lone submitter's groups are committed by
 // the committer itself, as before the applier (counted: no group handed
-// over), so that its wait has no extra goroutine hand-off (nothing runs
-// during it anyway); 32 writers' groups are handed over (halves, or
-// others queued), and once they are gone a lone one's are not again.
+// over), and their syncs waited for and answered by it, not by the
+// finisher (counted: every commit awaited), so that its wait has no
+// extra goroutine hand-off (nothing runs during it anyway); 32 writers'
+// groups are handed over (halves, or others queued), and once they are
+// gone a lone one's are neither handed over nor left to the finisher
+// again. Without the committer's own wait (create12) no group is
+// awaited.
 func TestLoneWriterCommitsInline(t *testing.T) {
 	v := newEnv(t)
 	fs := v.mkfs("fs")
 	ctx := context.Background()
 	base := must(fs.Mkdir(ctx, RootCred, RootIno, "base", SetAttr{}))(t).Attr.Ino
+	awaited, commits := fs.stats.awaited.Load(), fs.stats.commits.Load()
 	for i := range 100 {
 		must(fs.Mkdir(ctx, RootCred, base, fmt.Sprint("lone", i), SetAttr{}))(t)
 	}
 	if n := fs.stats.handed.Load(); n != 0 {
 		t.Errorf("a lone writer's 100 mkdirs: %d groups handed to the applier, want 0", n)
+	}
+	if a, c := fs.stats.awaited.Load()-awaited, fs.stats.commits.Load()-commits; a != c || c < 100 {
+		t.Errorf("a lone writer's 100 mkdirs: %d of %d commits awaited by the committer, want all (at least 100)", a, c)
 	}
 	var wg sync.WaitGroup
 	for w := range 32 {
@@ -223,10 +231,14 @@ func TestLoneWriterCommitsInline(t *testing.T) {
 		must(fs.Mkdir(ctx, RootCred, base, fmt.Sprint("again", i), SetAttr{}))(t)
 	}
 	handed := fs.stats.handed.Load()
+	awaited, commits = fs.stats.awaited.Load(), fs.stats.commits.Load()
 	for i := range 50 {
 		must(fs.Mkdir(ctx, RootCred, base, fmt.Sprint("alone", i), SetAttr{}))(t)
 	}
 	if n := fs.stats.handed.Load() - handed; n != 0 {
 		t.Errorf("a lone writer again: %d of 50 groups handed to the applier, want 0", n)
+	}
+	if a, c := fs.stats.awaited.Load()-awaited, fs.stats.commits.Load()-commits; a != c || c < 50 {
+		t.Errorf("a lone writer again: %d of %d commits awaited by the committer, want all (at least 50)", a, c)
 	}
 }

@@ -96,6 +96,7 @@ type fsStats struct {
 	answered   atomic.Uint64 // operations answered by the committer
 	ran        atomic.Uint64 // operations the committer ran (or refused)
 	handed     atomic.Uint64 // groups the committer handed to the applier
+	awaited    atomic.Uint64 // pipelined groups the committer answered itself (a lone submitter's)
 	corruption atomic.Uint64
 }
 
