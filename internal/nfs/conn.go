@@ -61,6 +61,10 @@ type conn struct {
 	// reader still holds (waiting for the reply budget or a processing
 	// slot) included.
 	inflight atomic.Int32
+	// processing counts the requests of c that hold one of the server's
+	// processing slots (s.sem): taken before a request is handed on,
+	// given back before its reply is written.
+	processing atomic.Int32
 }
 
 // idle says whether no request of c is between reading and replying. (The
@@ -215,6 +219,7 @@ func (c *conn) serve() {
 		if err == nil {
 			select {
 			case c.s.sem <- struct{}{}:
+				c.processing.Add(1)
 			case <-c.rctx.Done():
 				err = c.rctx.Err()
 				c.returnReply(grant)
@@ -233,7 +238,7 @@ func (c *conn) serve() {
 			gate = c.s.order.enter(&h, args)
 		}
 		c.reqWG.Add(1)
-		if perr == nil && c.answerHere(&h, args, br) {
+		if perr == nil && c.answerHere(&h, args, br, gate) {
 			c.s.answeredHere.Add(1)
 			c.answer(rec, gate, grant)
 			continue
@@ -244,24 +249,43 @@ func (c *conn) serve() {
 }
 
 // answerHere says whether the reader answers a request itself instead of
-// handing it to a worker: a READ whose data is a prefetched chunk already
-// read (readahead.ready), while nothing else of the connection is in
+// handing it to a worker, while nothing else of the connection is in
 // flight or read ahead in br — a client waiting for this reply before it
-// sends its next request, as nfs-cp does. The hand-off would cost a
-// worker's wake-up and the reader's park per READ and gain nothing: there
-// is nothing else to read meanwhile. A READ that may wait (the disk, a
-// chunk being read) still goes to a worker, so the reader keeps reading a
-// pipelining client's requests. The request holds the same slots (the
-// connection's and the server's) either way.
-func (c *conn) answerHere(h *rpc.CallHeader, args []byte, br *bufio.Reader) bool {
-	if h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS || h.Proc != proto.ProcRead ||
-		len(c.sem) != 1 || br.Buffered() != 0 {
+// sends its next request, as nfs-cp and the create probe of issue 16 do —
+// and the request cannot wait: a READ whose data is a prefetched chunk
+// already read (readahead.ready), or a COMMIT of a file with nothing
+// buffered or in flight and no call of it read before still in process
+// (every COMMIT after FILE_SYNC writes). The hand-off would cost a
+// worker's wake-up and the reader's park per request and gain nothing:
+// there is nothing else to read meanwhile. A request that may wait (the
+// disk, a chunk being read, a durable commit) still goes to a worker, so
+// the reader keeps reading a pipelining client's requests. The request
+// holds the same slots (the connection's and the server's) either way.
+func (c *conn) answerHere(h *rpc.CallHeader, args []byte, br *bufio.Reader, gate gatePass) bool {
+	if h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS || br.Buffered() != 0 {
 		return false
 	}
-	var a proto.ReadArgs
 	d := xdr.NewDecoder(args)
-	a.Decode(d)
-	return d.Err() == nil && c.s.ra.ready(c.s.exports.Load(), a.FH, a.Offset, int(min(a.Count, c.s.maxIO)))
+	switch h.Proc {
+	case proto.ProcRead:
+		if len(c.sem) != 1 {
+			return false
+		}
+		var a proto.ReadArgs
+		a.Decode(d)
+		return d.Err() == nil && c.s.ra.ready(c.s.exports.Load(), a.FH, a.Offset, int(min(a.Count, c.s.maxIO)))
+	case proto.ProcCommit:
+		// The request slot of the call before (a FILE_SYNC WRITE) may
+		// still be held while its reply is written: what counts is that
+		// no other call of the connection is being processed.
+		if c.processing.Load() != 1 {
+			return false
+		}
+		var a proto.CommitArgs
+		a.Decode(d)
+		return d.Err() == nil && len(gate.after) == 0 && !c.s.wb.handleBusy(c.s.exports.Load(), a.FH)
+	}
+	return false
 }
 
 // answer serves a record and writes its reply, then runs the read-ahead's
@@ -275,6 +299,7 @@ func (c *conn) answer(rec *record, gate gatePass, grant int64) {
 	// The arguments and the processing slot are not needed to write the
 	// reply, which may wait for a slow reader.
 	c.freeRecord(rec)
+	c.processing.Add(-1)
 	<-c.s.sem
 	if len(out.pieces) > 0 {
 		c.send(out.pieces...)

@@ -160,16 +160,20 @@ func (r *rawSocket) writeStep(fd uintptr) bool {
 }
 
 // loneReader reads a connection's requests with raw reads (rawSocket)
-// while no request of the server is being processed, else through
-// net.Conn: a server serving other requests keeps the runtime's monitor
-// awake anyway, and with the monitor asleep nothing retakes a P from a
-// goroutine in a system call nor polls the network while every P is busy
-// (with every socket read raw, four streams read at 0.48-0.76x ganesha
-// against 0.73-0.87x before, read10).
+// while no request of another connection is being processed, else
+// through net.Conn: a server serving other connections' requests keeps
+// the runtime's monitor awake anyway, and with the monitor asleep nothing
+// retakes a P from a goroutine in a system call nor polls the network
+// while every P is busy (with every socket read raw, four streams read at
+// 0.48-0.76x ganesha against 0.73-0.87x before, read10). The
+// connection's own requests in process do not count: a client waiting
+// for the reply of the one it sent (a small file's CREATE or FILE_SYNC
+// WRITE, waiting for a durable commit) is read raw while it waits, which
+// through net.Conn woke the monitor once per request (create12).
 type loneReader struct{ c *conn }
 
 func (r loneReader) Read(p []byte) (int, error) {
-	if len(r.c.s.sem) == 0 {
+	if len(r.c.s.sem) <= int(r.c.processing.Load()) {
 		return r.c.raw.Read(p)
 	}
 	return r.c.nc.Read(p)

@@ -894,6 +894,22 @@ func (w *writeback) has(fs *engine.FS, ino uint64) bool {
 	return d != nil && d.busy()
 }
 
+// handleBusy reports whether the file of handle fh may have buffered or
+// in-flight data (true when the handle does not parse: the caller then
+// takes the general path).
+func (w *writeback) handleBusy(set *exportSet, fh []byte) bool {
+	h, err := parseHandle(fh)
+	if err != nil || set == nil {
+		return true
+	}
+	for _, x := range set.byKey[exportKey{h.lineage, h.tag}] {
+		if w.has(x.FS, h.ino) {
+			return true
+		}
+	}
+	return false
+}
+
 // flushAll writes every buffered file of fs (every file when fs is nil)
 // and returns the failures of those writes.
 func (w *writeback) flushAll(ctx context.Context, fs *engine.FS) error {
