@@ -32,7 +32,8 @@ const (
 	// CreateGuarded fails with ErrExist when the name exists.
 	CreateGuarded
 	// CreateExclusive stores a verifier: a retry with the same verifier
-	// succeeds, anything else fails with ErrExist.
+	// succeeds, anything else fails with ErrExist. The file is made with
+	// mode 0 (its creator then sets the mode it wants).
 	CreateExclusive
 )
 
@@ -92,8 +93,15 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 			res = Entry{Attr: n.attr(d.ino), Dir: DirChange{Before: before, After: before}}
 			return nil
 		}
+		// An exclusive create carries no attributes: its file is private
+		// (mode 0, as Linux's nfsd makes it) until its creator sets them,
+		// which it may do only with its data (a writer that dies first
+		// leaves no readable file with another mode than it asked for).
 		mode := uint32(0o644)
-		if sa.Mode != nil && how != CreateExclusive {
+		switch {
+		case how == CreateExclusive:
+			mode = 0
+		case sa.Mode != nil:
 			mode = *sa.Mode
 		}
 		n, ino, err := tx.create(cred, dir, dn, name, TypeRegular, mode)

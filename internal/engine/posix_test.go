@@ -328,6 +328,11 @@ func TestPOSIXSemantics(t *testing.T) {
 		if !a.Created || b.Created || a.Attr.Ino != b.Attr.Ino {
 			t.Fatalf("exclusive retry: %+v %+v", a, b)
 		}
+		// Private until its creator sets the mode (a creator that dies
+		// first leaves nothing readable by others).
+		if a.Attr.Mode != 0 || b.Attr.Mode != 0 {
+			t.Fatalf("exclusive create: mode %04o (retry %04o), want 0", a.Attr.Mode, b.Attr.Mode)
+		}
 		_, err := tr.fs.Create(ctx, RootCred, tr.d, "x", CreateExclusive, SetAttr{}, 43)
 		wantErr(t, err, ErrExist)
 	})

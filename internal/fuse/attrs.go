@@ -34,6 +34,10 @@ import (
 type deferred struct {
 	auth rpc.OpaqueAuth // of the caller: the SETATTR is made with it
 	sa   proto.Sattr
+	// created: the change holds the mode of a file this client made with
+	// an exclusive create, private on the server until it is sent
+	// (node.createExclusive); another open of the file sends it first.
+	created bool
 }
 
 // fileAttr records a regular file's attributes as the server reported
@@ -66,7 +70,10 @@ func (n *node) deferAttrs(ctx context.Context, sa proto.Sattr, out *gofuse.AttrO
 		if d.auth.Flavor != auth.Flavor || !bytes.Equal(d.auth.Body, auth.Body) {
 			return false
 		}
-		if d.sa.Mode != nil && (sa.UID != nil || sa.GID != nil) {
+		// A change of owner clears set-id bits: one after a set-id mode
+		// goes after it (a mode without them, as an exclusive create's,
+		// loses nothing).
+		if d.sa.Mode != nil && *d.sa.Mode&setIDBits != 0 && (sa.UID != nil || sa.GID != nil) {
 			return false
 		}
 	} else {
@@ -93,6 +100,9 @@ func (n *node) deferAttrs(ctx context.Context, sa proto.Sattr, out *gofuse.AttrO
 	out.SetTimeout(n.f.o.AttrTimeout)
 	return true
 }
+
+// setIDBits are setuid and setgid.
+const setIDBits = 0o6000
 
 // keptAfterFailure reports data kept after a failed write or COMMIT.
 func (w *wstate) keptAfterFailure() bool {
@@ -158,11 +168,30 @@ func (n *node) sendAttrs(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// flushAttrs writes back the data and sends the deferred change, when
-// there is one (before a change or write that must land after it).
-func (n *node) flushAttrs(ctx context.Context) syscall.Errno {
+// flushAttrsBeforeWrite writes back the data and sends the deferred
+// change before a write, when the change is one a write undoes: times (a
+// write moves mtime on) or set-id bits (the server clears them at an
+// unprivileged write). A mode without them, or an owner, may wait for the
+// data as well.
+func (n *node) flushAttrsBeforeWrite(ctx context.Context) syscall.Errno {
+	return n.flushAttrsIf(ctx, func(d *deferred) bool {
+		return d.sa.Atime.How != proto.DontChange || d.sa.Mtime.How != proto.DontChange ||
+			d.sa.Mode != nil && *d.sa.Mode&setIDBits != 0
+	})
+}
+
+// flushAttrsCreated is flushAttrsBeforeWrite when the deferred change
+// holds the mode of a file made by an exclusive create (before another
+// open of it).
+func (n *node) flushAttrsCreated(ctx context.Context) syscall.Errno {
+	return n.flushAttrsIf(ctx, func(d *deferred) bool { return d.created })
+}
+
+// flushAttrsIf writes back the data and sends the deferred change, when
+// there is one and when says so.
+func (n *node) flushAttrsIf(ctx context.Context, when func(*deferred) bool) syscall.Errno {
 	n.mu.Lock()
-	has := n.w.attrs != nil
+	has := n.w.attrs != nil && when(n.w.attrs)
 	n.mu.Unlock()
 	if !has {
 		return 0

@@ -189,6 +189,12 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	n.opens++
 	n.mu.Unlock()
+	// A file this mount made with an exclusive create is private on the
+	// server until its mode is sent: before another open of it.
+	if e := n.flushAttrsCreated(ctx); e != 0 {
+		n.release(ctx)
+		return nil, 0, e
+	}
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
 		n.release(ctx)
@@ -219,8 +225,9 @@ func handleAuth(f fs.FileHandle, n *node, ctx context.Context) rpc.OpaqueAuth {
 
 func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
 	// A change of times deferred until the data was written lands
-	// before this write, which moves mtime on.
-	if e := n.flushAttrs(ctx); e != 0 {
+	// before this write, which moves mtime on (and one of set-id bits,
+	// which it may clear).
+	if e := n.flushAttrsBeforeWrite(ctx); e != 0 {
 		return 0, e
 	}
 	io := n.f.o.IOSize

@@ -3,6 +3,7 @@ package fuse
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -377,27 +378,95 @@ func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *go
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *gofuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	how := proto.Unchecked
 	if flags&syscall.O_EXCL != 0 {
-		how = proto.Guarded
+		return n.createExclusive(ctx, name, mode, out)
 	}
 	sa := modeAttr(mode)
 	if flags&syscall.O_TRUNC != 0 {
 		zero := uint64(0)
 		sa.Size = &zero
 	}
-	res, err := n.f.client(ctx).Create(ctx, n.fh, name, how, sa)
+	res, err := n.f.client(ctx).Create(ctx, n.fh, name, proto.Unchecked, sa)
 	ch, e := n.created(ctx, res, err, name, out)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
+	n.opened(ch, res.Attr)
+	return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
+}
+
+// opened counts the open of a file the caller just created with attributes
+// a (the page cache starts with them).
+func (n *node) opened(ch *fs.Inode, a *proto.Attr) *node {
 	cn := ch.Operations().(*node)
 	cn.mu.Lock()
-	if res.Attr != nil {
-		cn.seen, cn.hasSeen = changeOf(res.Attr), true
+	if a != nil {
+		cn.seen, cn.hasSeen = changeOf(a), true
 	}
 	cn.opens++
 	cn.mu.Unlock()
+	return cn
+}
+
+// createExclusive serves open(O_CREAT|O_EXCL) with an EXCLUSIVE CREATE
+// and a verifier of its own (RFC 1813): when the server restarts after
+// making the file and before its reply, the CREATE the client sends again
+// finds the file with that verifier, and the open succeeds. A GUARDED
+// CREATE found the file there and failed with EEXIST, although the
+// application's own call had made it.
+//
+// An exclusive CREATE carries no attributes: the mode follows in a
+// SETATTR. regionfs (it answers proto.ProgRegionFS) makes the file private
+// (mode 0) and keeps the verifier apart from the times, so the mode waits
+// for the file's data as a change made through the open file does
+// (attrs.go), sent with it at fsync or close, in the same durable commit:
+// an O_EXCL create still costs one commit before the open returns, as a
+// GUARDED one did. Other servers keep the verifier in the times: the
+// SETATTR sets the mode and the times now, before the open returns.
+func (n *node) createExclusive(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	var verf [proto.CreateVerfSize]byte
+	binary.BigEndian.PutUint64(verf[:], rand.Uint64())
+	res, err := n.f.client(ctx).CreateExclusive(ctx, n.fh, name, verf)
+	guarded := errors.Is(err, proto.ErrNotSupp)
+	if guarded {
+		// A server without exclusive creates: GUARDED, with the mode.
+		res, err = n.f.client(ctx).Create(ctx, n.fh, name, proto.Guarded, modeAttr(mode))
+	}
+	ch, e := n.created(ctx, res, err, name, out)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	cn := n.opened(ch, res.Attr)
+	if guarded {
+		return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
+	}
+	m := mode & 0o7777
+	if _, regionfs := n.f.sess.Ordered(ctx); regionfs {
+		cn.mu.Lock()
+		cn.wLocked().attrs = &deferred{auth: n.f.auth(ctx), sa: proto.Sattr{Mode: &m}, created: true}
+		cn.adjustLocked(&out.Attr)
+		cn.mu.Unlock()
+		n.f.markDirty(cn, true)
+		return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
+	}
+	now := proto.SetTime{How: proto.SetToServerTime}
+	sres, err := n.f.client(ctx).SetAttr(ctx, cn.fh, proto.Sattr{Mode: &m, Atime: now, Mtime: now}, nil)
+	if err != nil {
+		n.f.log.Error("setting the mode of a file made by an exclusive create", "path", cn.path(), "err", err)
+		cn.release(ctx)
+		return nil, nil, 0, errno(err)
+	}
+	if a := sres.Wcc.After; a != nil {
+		cn.fileAttr(a)
+		fillAttr(a, &out.Attr)
+		cn.adjustSize(&out.Attr)
+		cn.mu.Lock()
+		cn.seen = changeOf(a)
+		cn.mu.Unlock()
+	} else {
+		out.Attr.Mode = out.Attr.Mode&syscall.S_IFMT | m
+		out.SetAttrTimeout(0)
+	}
 	return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
 }
 
