@@ -2,6 +2,7 @@ package fuse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -198,6 +199,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
 		n.release(ctx)
+		if errors.Is(err, proto.ErrStale) {
+			n.staleName()
+		}
 		return nil, 0, errno(err)
 	}
 	n.fileAttr(&res.Attr)
@@ -977,6 +981,7 @@ func (n *node) release(ctx context.Context) {
 	if last && n.silly != "" {
 		silly, dir = n.silly, n.sillyDir
 		n.silly, n.sillyDir = "", nil
+		n.removingLocked()
 	}
 	n.mu.Unlock()
 	if last {
@@ -984,6 +989,20 @@ func (n *node) release(ctx context.Context) {
 	}
 	if silly != "" {
 		n.removeSilly(ctx, dir, silly)
+		n.removeDone()
+	}
+}
+
+// removingLocked counts a removal of the file on its way to the server
+// (n.mu held): an open meanwhile waits for it, then finds the file gone
+// (ESTALE: the kernel looks the name up again). Counted only after its
+// GETATTR, such an open read ESTALE once the temporary name of an
+// unlinked file was removed under it (a reader opening a path renamed
+// over by another process, through an old lookup).
+func (n *node) removingLocked() {
+	n.removing++
+	if n.removed == nil {
+		n.removed = make(chan struct{})
 	}
 }
 

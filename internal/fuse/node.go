@@ -29,6 +29,9 @@ type node struct {
 	// until kidsUntil.
 	kids      map[string]kid
 	kidsUntil time.Time
+	// kidsGen counts forget calls: a READDIRPLUS that went out before
+	// one (a change in the directory) does not answer lookups.
+	kidsGen uint64
 	// seen is the change attributes (size, mtime, ctime) the page cache
 	// was filled under (close-to-open revalidation).
 	seen    changeAttrs
@@ -115,7 +118,22 @@ func (n *node) child(ctx context.Context, name string, fh proto.FH, a *proto.Att
 func (n *node) forget() {
 	n.mu.Lock()
 	n.kids = nil
+	n.kidsGen++
 	n.mu.Unlock()
+}
+
+// staleName drops what the mount knows of the name leading to a file the
+// server no longer has (NFS3ERR_STALE): the kernel, which fails an open
+// with ESTALE by looking the path up again once, then finds the file the
+// name leads to now on the server, not the cached one again (an entry of
+// the directory's last READDIRPLUS answered that lookup: the retried open
+// failed the same way).
+func (n *node) staleName() {
+	if _, p := n.Parent(); p != nil {
+		if pn, ok := p.Operations().(*node); ok {
+			pn.forget()
+		}
+	}
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -270,6 +288,9 @@ func (d *dirStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 // readdir reads the directory's entries, "." and ".." first.
 func (n *node) readdir(ctx context.Context) ([]gofuse.DirEntry, syscall.Errno) {
+	n.mu.Lock()
+	gen := n.kidsGen
+	n.mu.Unlock()
 	ents, err := n.f.client(ctx).ReadDirAll(ctx, n.fh)
 	if err != nil {
 		return nil, errno(err)
@@ -304,7 +325,9 @@ func (n *node) readdir(ctx context.Context) ([]gofuse.DirEntry, syscall.Errno) {
 	}
 	list[0], list[1] = dot, dotdot
 	n.mu.Lock()
-	n.kids, n.kidsUntil = kids, time.Now().Add(n.f.o.EntryTimeout)
+	if n.kidsGen == gen { // else the directory changed meanwhile
+		n.kids, n.kidsUntil = kids, time.Now().Add(n.f.o.EntryTimeout)
+	}
 	n.mu.Unlock()
 	return list, 0
 }
@@ -526,10 +549,7 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 	cn.mu.Lock()
 	open := cn.opens > 0 && cn.silly == ""
 	if !open {
-		cn.removing++
-		if cn.removed == nil {
-			cn.removed = make(chan struct{})
-		}
+		cn.removingLocked()
 	}
 	cn.mu.Unlock()
 	if !open {
@@ -553,11 +573,13 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 		cn.mu.Unlock()
 		return true, nothing, 0
 	}
+	cn.removingLocked()
 	cn.mu.Unlock()
 	// The kernel releases a closed file after close(2) returns: the last
 	// handle went while the RENAME was on its way, and no Release is left
 	// to remove the name.
 	cn.removeSilly(ctx, n, silly)
+	cn.removeDone()
 	return true, nothing, 0
 }
 
