@@ -36,7 +36,8 @@ var (
 
 // blockCRC is the check of a version 2 block file: CRC-32C of id ‖ data.
 // The data's part is folded with VPCLMULQDQ where the CPU has it
-// (crc32c.Update: ~4× hash/crc32's rate for a 1 MiB block, read12).
+// (crc32c.Update, a 1 MiB block: 21 µs against hash/crc32's 46 µs on an
+// idle machine, ~2×; 23 against 73 µs under load; read12, review12).
 func blockCRC(id ID, data []byte) uint32 {
 	return crc32c.Update(crc32.Update(0, castagnoli, id[:]), data)
 }
