@@ -144,8 +144,19 @@ func (f *FS) MountOptions(name string) *fs.Options {
 // serves it in the background; Wait on the returned server, or Unmount
 // it. Unlike fs.Mount, a signal to a caller ends its request only when
 // it is fatal (interrupt.go).
+//
+// When the kernel ends the connection while requests are in flight (an
+// abort through fusectl, a lazy unmount), they are cancelled and the
+// session is closed (interrupt.go): the serve loop ends even when the
+// server cannot be reached, and so does Wait.
 func (f *FS) Mount(dir string, opts *fs.Options) (*gofuse.Server, error) {
-	srv, err := gofuse.NewServer(newKillable(fs.NewNodeFS(f.Root(), opts)), dir, &opts.MountOptions)
+	k := newKillable(fs.NewNodeFS(f.Root(), opts))
+	k.gone = func(inflight int) {
+		f.log.Error("the kernel ended the FUSE connection (aborted, or unmounted) while the mount was still answering it; ending its requests and closing the NFS session",
+			"requests_in_flight", inflight)
+		f.sess.Close()
+	}
+	srv, err := gofuse.NewServer(k, dir, &opts.MountOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +164,18 @@ func (f *FS) Mount(dir string, opts *fs.Options) (*gofuse.Server, error) {
 	if err := srv.WaitMount(); err != nil {
 		// The serve loop ends by itself: the mount it serves is gone.
 		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err == nil {
+		// fusectl names a connection by its device number.
+		p := fmt.Sprintf("/sys/fs/fuse/connections/%d/waiting", uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)))
+		if _, err := os.Stat(p); err == nil {
+			k.mu.Lock()
+			k.waiting = p
+			k.mu.Unlock()
+		} else {
+			f.log.Warn("fusectl not available: an aborted connection is noticed only once its requests end", "err", err)
+		}
 	}
 	return srv, nil
 }

@@ -2,8 +2,11 @@ package fuse
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,9 +48,18 @@ const sigkillMask = 1 << (9 - 1)
 type killable struct {
 	gofuse.RawFileSystem
 
-	mu       sync.Mutex
-	inflight map[*guarded]struct{}
-	watching bool
+	// waiting is the fusectl file counting the kernel's requests of the
+	// mount (/sys/fs/fuse/connections/N/waiting; "" when unknown), and
+	// gone is called once when the kernel has ended the connection (see
+	// connGone).
+	waiting string
+	gone    func(inflight int)
+
+	mu        sync.Mutex
+	inflight  map[*guarded]struct{}
+	watching  bool
+	ended     bool      // the connection is gone: every request is cancelled
+	lastCheck time.Time // of waiting
 }
 
 // guarded is a request in flight.
@@ -55,6 +67,7 @@ type guarded struct {
 	cancel <-chan struct{} // go-fuse's: closed when the kernel interrupts the request
 	tid    uint32          // go-fuse reuses the request's memory once it is answered
 	out    chan struct{}   // the request's: closed when its caller is killed
+	since  time.Time
 }
 
 func newKillable(raw gofuse.RawFileSystem) *killable {
@@ -65,8 +78,13 @@ func newKillable(raw gofuse.RawFileSystem) *killable {
 // cancel; its out is the channel to give the file system instead. end
 // it when the request is answered.
 func (k *killable) guard(cancel <-chan struct{}, caller *gofuse.Caller) *guarded {
-	g := &guarded{cancel: cancel, tid: caller.Pid, out: make(chan struct{})}
+	g := &guarded{cancel: cancel, tid: caller.Pid, out: make(chan struct{}), since: time.Now()}
 	k.mu.Lock()
+	if k.ended {
+		close(g.out)
+		k.mu.Unlock()
+		return g
+	}
 	k.inflight[g] = struct{}{}
 	if !k.watching {
 		k.watching = true
@@ -110,6 +128,9 @@ func (k *killable) watch() {
 			}
 		}
 		k.mu.Unlock()
+		if k.connGone() {
+			return
+		}
 		for _, g := range interrupted {
 			if !callerKilled(g.tid) {
 				continue
@@ -122,6 +143,71 @@ func (k *killable) watch() {
 			k.mu.Unlock()
 		}
 	}
+}
+
+// Requests whose caller no longer waits. When the kernel ends the FUSE
+// connection (`echo 1 > /sys/fs/fuse/connections/N/abort`, or the last
+// user of a lazily unmounted mount gone), every request it had sent fails
+// at once for its caller, but the mount's handlers of them go on: with the
+// server unreachable they retried for ever, go-fuse's serve loop waited
+// for them, and `regionfs mount` never exited. A handler in flight has not
+// answered yet, so the kernel counts its request among the connection's
+// waiting ones until it does; when fusectl counts none while a request has
+// been in flight for connCheck, or the connection's directory is gone, the
+// connection has ended: every request is cancelled, gone is called (the
+// mount closes its session, which ends its background work), and go-fuse's
+// serve loop ends.
+
+// connCheck is how long a request is in flight before the watcher asks
+// fusectl, and how often it asks.
+const connCheck = time.Second
+
+// connGone reports (once, after cancelling every request and calling
+// gone) that the kernel has ended the connection.
+func (k *killable) connGone() bool {
+	now := time.Now()
+	k.mu.Lock()
+	waiting := k.waiting
+	var old *guarded
+	for g := range k.inflight {
+		if now.Sub(g.since) >= connCheck {
+			old = g
+			break
+		}
+	}
+	due := waiting != "" && old != nil && now.Sub(k.lastCheck) >= connCheck
+	if due {
+		k.lastCheck = now
+	}
+	k.mu.Unlock()
+	if !due {
+		return false
+	}
+	b, err := os.ReadFile(waiting)
+	if err == nil && strings.TrimSpace(string(b)) != "0" {
+		return false
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	k.mu.Lock()
+	if _, ok := k.inflight[old]; !ok {
+		// Answered meanwhile: its request may have been the one counted.
+		k.mu.Unlock()
+		return false
+	}
+	k.ended = true
+	n := len(k.inflight)
+	for g := range k.inflight {
+		close(g.out)
+	}
+	clear(k.inflight)
+	k.watching = false
+	k.mu.Unlock()
+	if k.gone != nil {
+		k.gone(n)
+	}
+	return true
 }
 
 // callerKilled reads the thread's pending signals. A caller FUSE could

@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
@@ -159,5 +162,61 @@ func TestKillEndsWaitingCall(t *testing.T) {
 		t.Logf("killed process gone after %v", time.Since(start))
 	case <-time.After(10 * time.Second):
 		t.Fatal("a killed process stayed stuck in its call for 10 s")
+	}
+}
+
+// blockingRaw answers GETATTR only when its request is cancelled.
+type blockingRaw struct {
+	gofuse.RawFileSystem
+	started chan struct{}
+}
+
+func (b blockingRaw) GetAttr(cancel <-chan struct{}, _ *gofuse.GetAttrIn, _ *gofuse.AttrOut) gofuse.Status {
+	close(b.started)
+	<-cancel
+	return gofuse.EINTR
+}
+
+// TestEndedConnectionCancels: when the kernel has ended the FUSE
+// connection (fusectl counts no request waiting while one has been in
+// flight past connCheck: an abort, or the last user of a lazily unmounted
+// mount gone), the requests in flight are cancelled and gone is called
+// once. They retried for ever before, with the server unreachable, and
+// `regionfs mount` never exited; while the kernel counts requests, they
+// go on.
+func TestEndedConnectionCancels(t *testing.T) {
+	waiting := filepath.Join(t.TempDir(), "waiting")
+	if err := os.WriteFile(waiting, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	k := newKillable(blockingRaw{RawFileSystem: gofuse.NewDefaultRawFileSystem(), started: started})
+	var gone atomic.Int32
+	k.waiting, k.gone = waiting, func(int) { gone.Add(1) }
+	done := make(chan gofuse.Status, 1)
+	go func() {
+		in := &gofuse.GetAttrIn{}
+		in.Caller.Pid = uint32(os.Getpid())
+		done <- k.GetAttr(make(chan struct{}), in, &gofuse.AttrOut{})
+	}()
+	<-started
+	select {
+	case <-done:
+		t.Fatal("a request ended while the kernel still counts it")
+	case <-time.After(3 * connCheck):
+	}
+	if err := os.WriteFile(waiting, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-done:
+		if st != gofuse.EINTR {
+			t.Fatalf("status %v, want EINTR", st)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a request of an ended connection still runs 30 s later")
+	}
+	if n := gone.Load(); n != 1 {
+		t.Fatalf("gone called %d times, want once", n)
 	}
 }
