@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -558,39 +557,5 @@ func TestIngestIncompressible(t *testing.T) {
 				t.Fatalf("%s%03d: %d bytes, %v", p, i, len(v), err)
 			}
 		}
-	}
-}
-
-// TestWALRawCalls is the system-call guard of a synced commit (issue 16,
-// counted, not timed): on the real disk with zeros ahead of the WAL, and
-// the runtime with more than one P, Pebble's log writer writes and syncs
-// the log with raw system calls (fillFile.write, SyncData), which do not
-// wake the Go runtime's monitor as calls through os.File do: at least one
-// raw fdatasync and one raw write per serial synced commit. It fails when
-// the log's calls go through os.File again (0 raw calls).
-func TestWALRawCalls(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	}
-	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{OverwriteWAL: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	val := make([]byte, 9000)
-	const commits = 50
-	w0, s0 := s.wal.rawWrites.Load(), s.wal.rawSyncs.Load()
-	for i := range commits {
-		b := s.NewBatch()
-		b.Set(fmt.Appendf(nil, "k%06d", i), val)
-		if err := b.Commit(true); err != nil {
-			t.Fatal(err)
-		}
-		b.Close()
-	}
-	w, sy := s.wal.rawWrites.Load()-w0, s.wal.rawSyncs.Load()-s0
-	t.Logf("%d synced commits: %d raw WAL writes, %d raw WAL syncs", commits, w, sy)
-	if sy < commits || w < commits {
-		t.Errorf("%d synced commits made %d raw WAL writes and %d raw WAL syncs, want at least %d of each", commits, w, sy, commits)
 	}
 }

@@ -3,11 +3,9 @@ package pebblekv
 import (
 	"errors"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
@@ -64,8 +62,6 @@ type walStats struct {
 	logs          atomic.Int64 // WAL files created or recycled since Open
 	extensions    atomic.Int64 // extensions of a log while Pebble writes it
 	mostPrepared  atomic.Int64 // the most zeros one rotation wrote
-	rawWrites     atomic.Int64 // Pebble's writes made with raw system calls
-	rawSyncs      atomic.Int64 // Pebble's syncs made with raw system calls
 }
 
 const (
@@ -109,7 +105,7 @@ func (o overwriteWAL) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, 
 	if f, err = o.FS.OpenReadWrite(name, cat); err != nil {
 		return nil, err
 	}
-	w := o.newFill(f, name, 0)
+	w := o.newFill(f, 0)
 	if zerr := w.prepare(o.nextFill()); zerr != nil {
 		// No room, or another failure: the log is appended to as
 		// without this option (Create truncates it again).
@@ -138,24 +134,21 @@ func (o overwriteWAL) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCa
 	if err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
-	w := o.newFill(f, newname, fi.Size())
+	w := o.newFill(f, fi.Size())
 	// A failure here leaves the old size: Pebble's writes past it are
 	// appends.
 	_ = w.prepare(o.nextFill())
 	return w, nil
 }
 
-func (o overwriteWAL) newFill(f vfs.File, name string, filled int64) *fillFile {
-	return &fillFile{File: f, name: name, max: o.size, zero: o.zero, stats: o.stats, filled: filled,
-		raw: o.FS == vfs.Default && runtime.GOMAXPROCS(0) > 1}
+func (o overwriteWAL) newFill(f vfs.File, filled int64) *fillFile {
+	return &fillFile{File: f, max: o.size, zero: o.zero, stats: o.stats, filled: filled}
 }
 
 // fillFile is a WAL file that keeps zeros ahead of the (sequential)
 // writes of Pebble's log writer.
 type fillFile struct {
 	vfs.File
-	name  string
-	raw   bool  // Pebble's writes and syncs are raw system calls (see write)
 	max   int64 // no zeros past this offset
 	zero  []byte
 	stats *walStats
@@ -189,7 +182,7 @@ func (w *fillFile) prepare(size int64) error {
 
 // Write is Pebble's log writer appending to the log.
 func (w *fillFile) Write(p []byte) (int, error) {
-	n, err := w.write(p)
+	n, err := w.File.Write(p)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	start := w.written
@@ -237,65 +230,4 @@ func (w *fillFile) fillLocked(end int64) bool {
 		w.stats.zeroBytes.Add(n)
 	}
 	return w.err == nil
-}
-
-// Raw system calls. Pebble's log writer writes and syncs the log from its
-// own goroutine; through os.File each call enters the Go runtime's
-// system-call state, and the first one after the process was idle wakes
-// the runtime's monitor (sysmon), which then polls every 20 µs until the
-// process is idle again. A small-file create on an otherwise idle server
-// (the create probe of issue 16: two synced commits per file) woke it
-// twice per file and paid ~10 of its sleeps and as many thread switches
-// per file on the development VM, about a third of the server's thread
-// switches (create12 in bench/nfs/README.md). A raw call
-// (unix.RawSyscall) leaves the runtime alone; the price is that the
-// goroutine keeps its P during the call, so the log's write and fdatasync
-// are raw only while the runtime has another P for everything else
-// (GOMAXPROCS > 1): with one P, a raw fdatasync would stop the server for
-// the sync, and the committer could not prepare the next group during it.
-// They are raw only on the operating system's files (vfs.Default), so
-// that a wrapping file system (tests counting syncs, injecting faults)
-// sees every call.
-
-// write writes p at the file's offset (Pebble's log writer appends).
-func (w *fillFile) write(p []byte) (int, error) {
-	fd := w.Fd()
-	if !w.raw || fd == vfs.InvalidFd {
-		return w.File.Write(p)
-	}
-	n := 0
-	for n < len(p) {
-		k, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		default:
-			return n, &os.PathError{Op: "write", Path: w.name, Err: e}
-		}
-		n += int(k)
-	}
-	w.stats.rawWrites.Add(1)
-	return n, nil
-}
-
-// SyncData is Pebble's log writer syncing the log: fdatasync(2), raw
-// (see write).
-func (w *fillFile) SyncData() error {
-	fd := w.Fd()
-	if !w.raw || fd == vfs.InvalidFd {
-		return w.File.SyncData()
-	}
-	for {
-		_, _, e := unix.RawSyscall(unix.SYS_FDATASYNC, fd, 0, 0)
-		switch e {
-		case 0:
-			w.stats.rawSyncs.Add(1)
-			return nil
-		case unix.EINTR:
-			continue
-		default:
-			return &os.PathError{Op: "fdatasync", Path: w.name, Err: e}
-		}
-	}
 }
