@@ -467,42 +467,26 @@ func (n *Node) Handler() http.Handler {
 }
 
 func (n *Node) client(region string) (*http.Client, Peer, error) {
-	peer, ok := n.peers[region]
-	if !ok {
-		return nil, Peer{}, errorf(ErrUnknownRegion, "Region %q is not one this region replicates with.", region)
-	}
-	n.clientsMu.Lock()
-	defer n.clientsMu.Unlock()
-	if c, ok := n.clients[region]; ok {
-		return c, peer, nil
-	}
-	tr := &http.Transport{
-		Protocols:           new(http.Protocols),
-		DialContext:         (&net.Dialer{Timeout: callTimeout, KeepAlive: 15 * time.Second}).DialContext,
-		TLSHandshakeTimeout: callTimeout,
-		IdleConnTimeout:     2 * time.Minute,
-	}
-	if peer.TLS != nil {
-		tr.TLSClientConfig = peer.TLS.Clone()
-		tr.Protocols.SetHTTP2(true)
-	} else {
-		tr.Protocols.SetUnencryptedHTTP2(true)
-	}
-	c := &http.Client{Transport: tr}
-	n.clients[region] = c
-	return c, peer, nil
+	return n.peerClient(region, &n.clientsMu, n.clients, false)
 }
 
 // rawClient is the HTTP/1.1 client for the upgrade requests of streams
 // to region: each stream has a connection of its own (see upgradeProto).
 func (n *Node) rawClient(region string) (*http.Client, Peer, error) {
+	return n.peerClient(region, &n.rawClientsMu, n.rawClients, true)
+}
+
+// peerClient returns region's client in clients (guarded by mu), made on
+// first use: HTTP/2 (cleartext without the peer's TLS), or HTTP/1.1 only
+// for h1.
+func (n *Node) peerClient(region string, mu *sync.Mutex, clients map[string]*http.Client, h1 bool) (*http.Client, Peer, error) {
 	peer, ok := n.peers[region]
 	if !ok {
 		return nil, Peer{}, errorf(ErrUnknownRegion, "Region %q is not one this region replicates with.", region)
 	}
-	n.rawClientsMu.Lock()
-	defer n.rawClientsMu.Unlock()
-	if c, ok := n.rawClients[region]; ok {
+	mu.Lock()
+	defer mu.Unlock()
+	if c, ok := clients[region]; ok {
 		return c, peer, nil
 	}
 	tr := &http.Transport{
@@ -511,13 +495,22 @@ func (n *Node) rawClient(region string) (*http.Client, Peer, error) {
 		TLSHandshakeTimeout: callTimeout,
 		IdleConnTimeout:     2 * time.Minute,
 	}
-	tr.Protocols.SetHTTP1(true)
 	if peer.TLS != nil {
 		tr.TLSClientConfig = peer.TLS.Clone()
-		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
+	switch {
+	case h1:
+		tr.Protocols.SetHTTP1(true)
+		if tr.TLSClientConfig != nil {
+			tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+	case peer.TLS != nil:
+		tr.Protocols.SetHTTP2(true)
+	default:
+		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
 	c := &http.Client{Transport: tr}
-	n.rawClients[region] = c
+	clients[region] = c
 	return c, peer, nil
 }
 
