@@ -632,6 +632,15 @@ func (o *outbound) session(ctx context.Context) error {
 		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1),
 	}
+	// The destination's acks are read off the connection as they come,
+	// whatever the shipping loop is doing. It takes none while it fills
+	// its window (up to WindowBytes of chunks), and a destination blocked
+	// writing an ack stops reading frames: a reader that waited for the
+	// loop once the acks' channel was full closed a cycle, the source
+	// blocked sending and the destination blocked acking (small chunks, a
+	// connection that buffers little). acks queues them in between, as
+	// many as the frames in flight make.
+	read := make(chan *ack)
 	go func() {
 		for {
 			typ, p, err := s.in.read(s.r)
@@ -647,12 +656,13 @@ func (o *outbound) session(ctx context.Context) error {
 				return
 			}
 			select {
-			case s.acks <- a:
+			case read <- a:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
+	go queueAcks(ctx, read, s.acks)
 	var first *ack
 	select {
 	case first = <-s.acks:
@@ -877,6 +887,28 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 			return done, nil
 		}
 		cursor = next
+	}
+}
+
+// queueAcks passes the acks from in to out in order, taking each from in
+// as soon as it comes, until ctx ends.
+func queueAcks(ctx context.Context, in <-chan *ack, out chan<- *ack) {
+	var q []*ack
+	for {
+		var to chan<- *ack // nil while nothing is queued
+		var head *ack
+		if len(q) > 0 {
+			to, head = out, q[0]
+		}
+		select {
+		case a := <-in:
+			q = append(q, a)
+		case to <- head:
+			q[0] = nil
+			q = q[1:]
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
