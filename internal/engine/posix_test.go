@@ -449,6 +449,17 @@ func TestPOSIXSemantics(t *testing.T) {
 			t.Fatalf("after chown %+v", a)
 		}
 	})
+	t.Run("owner and mode in one call keep the mode", func(t *testing.T) {
+		// cp -a through the mount: the new file's owner and its mode (set
+		// apart, chown then chmod) reach the server as one SETATTR; a
+		// setuid program copied as root kept 0755 of its 04755.
+		tr := newTree(t)
+		_, a, err := tr.fs.SetAttr(ctx, RootCred, tr.f, SetAttr{Mode: u32(0o4755), UID: u32(3000), GID: u32(3000)}, nil)
+		wantErr(t, err, nil)
+		if a.UID != 3000 || a.GID != 3000 || a.Mode != 0o4755 {
+			t.Fatalf("after owner and mode 04755 in one call: uid %d gid %d mode %04o, want 3000, 3000, 4755", a.UID, a.GID, a.Mode)
+		}
+	})
 	t.Run("truncate by non-root clears setuid and group-exec setgid", func(t *testing.T) {
 		// pjdfstest chmod/12.t through the FUSE client: its kernel leaves
 		// the clearing to the file system (HANDLE_KILLPRIV), and a

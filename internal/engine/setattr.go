@@ -95,14 +95,6 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		return err
 	}
 	changed := false
-	if sa.Mode != nil {
-		m := *sa.Mode
-		if !cred.isRoot() && n.typ != TypeDir && m&ModeSetGID != 0 && !cred.inGroup(n.gid) {
-			m &^= ModeSetGID
-		}
-		n.mode = m
-		changed = true
-	}
 	if sa.UID != nil || sa.GID != nil {
 		uid, gid := n.uid, n.gid
 		if sa.UID != nil {
@@ -113,10 +105,21 @@ func (tx *txn) setattr(cred Cred, ino uint64, n *inode, sa SetAttr) error {
 		}
 		if (uid != n.uid || gid != n.gid) && n.typ != TypeDir {
 			// Like Linux, a change of owner clears setuid, and setgid when
-			// the group can execute.
+			// the group can execute: the mode the file had. A mode given
+			// in the same call is applied after it, as chown then chmod
+			// (what cp -a does, and what the mount sends as one call):
+			// the caller's explicit mode is kept, set-id bits included.
 			n.killPriv()
 		}
 		n.uid, n.gid = uid, gid
+		changed = true
+	}
+	if sa.Mode != nil {
+		m := *sa.Mode
+		if !cred.isRoot() && n.typ != TypeDir && m&ModeSetGID != 0 && !cred.inGroup(n.gid) {
+			m &^= ModeSetGID
+		}
+		n.mode = m
 		changed = true
 	}
 	if sa.Size != nil {
