@@ -203,7 +203,7 @@ func TestAutoFailoverPartition(t *testing.T) {
 	// fenced; nothing is promoted again.
 	p.heal()
 	testkit.WaitFor(t, "the source to learn of the promotion", 90*time.Second, func() bool {
-		return p.a.protection(srcID) == control.ProtectionDisabled
+		return learnedPromotion(p, srcID, d.ID)
 	})
 	if err := w.stop(); err != nil {
 		t.Fatal(err)
@@ -215,6 +215,16 @@ func TestAutoFailoverPartition(t *testing.T) {
 		t.Fatalf("%d automatic failovers", n)
 	}
 	checkLossReport(t, p, srcID, d, f, w.ackedNames())
+}
+
+// learnedPromotion says whether the old source has taken in that its
+// destination was promoted: protection DISABLED and its record of the
+// failover (the tombstone) written. sourceGone sets the one just before it
+// commits the other, so a test that waited for the protection alone could
+// read no record (TestAutoFailoverPartition, once in CI's -race run).
+func learnedPromotion(p *fencedPair, srcID, id string) bool {
+	_, recorded := p.a.m.Tombstone(id)
+	return recorded && p.a.protection(srcID) == control.ProtectionDisabled
 }
 
 // checkLossReport checks that the old source's loss report after the
@@ -308,7 +318,7 @@ func TestAutoFailoverOutage(t *testing.T) {
 	p.a.restart()
 	p.a.m.StartAutoFailover()
 	testkit.WaitFor(t, "the returning source to fence itself", 90*time.Second, func() bool {
-		return p.a.protection(srcID) == control.ProtectionDisabled
+		return learnedPromotion(p, srcID, d.ID)
 	})
 	if _, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "late", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
 		t.Fatalf("the fenced source took a write: %v", err)
@@ -363,7 +373,7 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 	}
 	p.heal()
 	testkit.WaitFor(t, "the source to learn of the promotion", 90*time.Second, func() bool {
-		return p.a.protection(srcID) == control.ProtectionDisabled
+		return learnedPromotion(p, srcID, d.ID)
 	})
 	if n := len(p.failovers()); n != 1 {
 		t.Fatalf("%d automatic failovers", n)
