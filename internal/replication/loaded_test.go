@@ -17,13 +17,7 @@ import (
 // unknown stream is Gone and the source is told.
 func TestUnknownReplicationBeforeLoaded(t *testing.T) {
 	ctx := context.Background()
-	a := newRegion(t, "us-east-1")
-	b := newRegion(t, "us-west-2")
-	peers := map[string]Peer{
-		a.name: {URL: "http://" + a.addr, Secret: testSecret},
-		b.name: {URL: "http://" + b.addr, Secret: testSecret},
-	}
-	a.startNode(peers)
+	a, b, peers := sourceStarted(t)
 	// b starts as cmd/regionfs does, before its configurations are in.
 	b.peers = peers
 	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096})
@@ -59,4 +53,18 @@ func TestUnknownReplicationBeforeLoaded(t *testing.T) {
 		g := a.hooks.sourceGone()
 		return len(g) == 1 && g[0] == "r1 promoted=false epoch=0 recovery=0"
 	})
+}
+
+// sourceStarted makes us-east-1 and us-west-2 and starts us-east-1's node
+// with both as peers; the test starts us-west-2's node its own way.
+func sourceStarted(t *testing.T) (a, b *region, peers map[string]Peer) {
+	t.Helper()
+	a = newRegion(t, "us-east-1")
+	b = newRegion(t, "us-west-2")
+	peers = map[string]Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	a.startNode(peers)
+	return a, b, peers
 }

@@ -57,13 +57,7 @@ func TestStreamUpgraded(t *testing.T) {
 // HTTP/2 as before; the source does not ask it again for noUpgradeFor.
 func TestStreamFallsBackToHTTP2(t *testing.T) {
 	ctx := context.Background()
-	a := newRegion(t, "us-east-1")
-	b := newRegion(t, "us-west-2")
-	peers := map[string]Peer{
-		a.name: {URL: "http://" + a.addr, Secret: testSecret},
-		b.name: {URL: "http://" + b.addr, Secret: testSecret},
-	}
-	a.startNode(peers)
+	a, b, peers := sourceStarted(t)
 	b.peers = peers
 	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096, Logger: b.log})
 	b.n.Start()
