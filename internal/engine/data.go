@@ -159,8 +159,8 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino, off uint64, count int) (
 }
 
 // WithRawReads returns ctx marked so that the block files a Read or
-// ReadHeld under it reads from a local store are read with raw system
-// calls while the kernel's caches hold them (blocks.WithRawReads): for a
+// ReadHeld under it reads from a local store are read with a raw system
+// call while the page cache holds them (blocks.WithRawReads): for a
 // caller that nothing else waits for, since a raw call keeps its P.
 func WithRawReads(ctx context.Context) context.Context { return blocks.WithRawReads(ctx) }
 

@@ -123,11 +123,11 @@ type Stats struct {
 	Deletes      uint64
 	DeletedBytes uint64 // bytes freed by deletes, as stored (0 where a store cannot tell)
 	CorruptReads uint64 // reads that returned ErrCorrupt
-	// RawReads: block reads made with raw system calls only, the
-	// kernel's caches holding the file (WithRawReads, Dir on a disk.OS);
-	// UncachedReads: such reads whose file's path or data the caches
-	// lacked, read on through the Go runtime's path. 0 where a store
-	// cannot tell.
+	// RawReads: block reads whose data came whole from the page cache
+	// with a raw read (WithRawReads, Dir on a disk.OS; the open, fstat
+	// and close go through the runtime); UncachedReads: such reads whose
+	// data the page cache lacked, read on through the Go runtime's path.
+	// 0 where a store cannot tell.
 	RawReads, UncachedReads uint64
 }
 

@@ -417,8 +417,8 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 }
 
 // read reads the file of block id whole, into buf when it fits: in one
-// call when the FS can (disk.WholeReader), with raw system calls when
-// rawCalls and the FS can (disk.RawWholeReader), else through a File.
+// call when the FS can (disk.WholeReader), its data with a raw system
+// call when rawCalls and the FS can (disk.RawWholeReader), else through a File.
 func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
 	if rr, ok := d.fs.(disk.RawWholeReader); ok && rawCalls {
 		return rr.ReadWholeRaw(d.name(id), buf)
@@ -598,11 +598,12 @@ func (d *Dir) Stats() Stats {
 
 type rawReadsKey struct{}
 
-// WithRawReads returns ctx marked for block reads with raw system calls
+// WithRawReads returns ctx marked for block reads with a raw system call
 // (disk.RawWholeReader): GetInto of a Dir on such an FS then reads a
-// block file without entering the Go runtime's system-call state while
-// the kernel's caches hold it. The calls keep the goroutine's P for the
-// copy: for a caller that nothing else waits for (a lone sequential
+// block file's data without entering the Go runtime's system-call state
+// while the page cache holds it (its open, fstat and close, which can
+// block, go through the runtime). The read keeps the goroutine's P for
+// the copy: for a caller that nothing else waits for (a lone sequential
 // reader's prefetch).
 func WithRawReads(ctx context.Context) context.Context {
 	return context.WithValue(ctx, rawReadsKey{}, true)

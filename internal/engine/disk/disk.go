@@ -40,10 +40,11 @@ type WholeReader interface {
 	ReadWhole(name string, buf []byte) (data []byte, inBuf bool, err error)
 }
 
-// RawWholeReader is a WholeReader that can also read a whole file with
-// raw system calls while the kernel's caches hold it (OS.ReadWholeRaw):
-// the calls keep the goroutine's P, so callers use it only when nothing
-// else waits to run (blocks.WithRawReads).
+// RawWholeReader is a WholeReader that can also read a whole file's data
+// with a raw system call while the page cache holds it (OS.ReadWholeRaw;
+// the calls that can block go through the runtime): the call keeps the
+// goroutine's P for the copy, so callers use it only when nothing else
+// waits to run (blocks.WithRawReads).
 type RawWholeReader interface {
 	WholeReader
 	ReadWholeRaw(name string, buf []byte) (data []byte, inBuf bool, err error)

@@ -407,35 +407,3 @@ func TestOSReadWholeNoAtime(t *testing.T) {
 		t.Fatalf("ReadWhole changed the access time from %v to %v", old, at)
 	}
 }
-
-// TestOSReadWholeOpenat2Refused: where a seccomp filter refuses openat2
-// with EPERM (container runtimes older than the system call answer EPERM
-// for the calls they do not know, others ENOSYS), ReadWholeRaw opens the
-// file with open(2) (ReadWhole always does). It failed every read: the EPERM was taken for
-// O_NOATIME's (a file the process does not own), and without O_NOATIME
-// openat2 failed again, with EPERM, which ReadWhole returned.
-func TestOSReadWholeOpenat2Refused(t *testing.T) {
-	for _, e := range []unix.Errno{unix.EPERM, unix.ENOSYS, unix.EACCES} {
-		t.Run(e.Error(), func(t *testing.T) {
-			root := t.TempDir()
-			d, err := disk.NewOS(root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(root, "block"), []byte("data"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			d.RefuseOpenat2(e)
-			for range 2 {
-				got, _, err := d.ReadWholeRaw("block", make([]byte, 0, 16))
-				if err != nil || string(got) != "data" {
-					t.Fatalf("ReadWholeRaw with openat2 refused (%v): %q, %v", e, got, err)
-				}
-				got, _, err = d.ReadWhole("block", make([]byte, 0, 16))
-				if err != nil || string(got) != "data" {
-					t.Fatalf("ReadWhole with openat2 refused (%v): %q, %v", e, got, err)
-				}
-			}
-		})
-	}
-}

@@ -11,13 +11,10 @@ import (
 
 // osReadState is what ReadWhole learned of the kernel, and its counters.
 type osReadState struct {
-	noOpenat2, noNoatime atomic.Bool
-	// openat2Refused, when not 0 (tests), is what openat2 fails with,
-	// as under a seccomp filter that refuses the system call.
-	openat2Refused unix.Errno
-	// raw counts ReadWholeRaw calls made with raw calls only, uncached
-	// those that read through the runtime (the caches lacked the path or
-	// the data).
+	noNoatime atomic.Bool
+	// raw counts ReadWholeRaw calls whose data came whole from the page
+	// cache with raw reads, uncached those that read (some of) it
+	// through the runtime.
 	raw, uncached atomic.Uint64
 }
 
@@ -31,21 +28,25 @@ func (o *OS) ReadWhole(name string, buf []byte) ([]byte, bool, error) {
 	return o.readWhole(name, buf, false)
 }
 
-// ReadWholeRaw is ReadWhole with its system calls made raw
-// (unix.RawSyscall: without entering the Go runtime's system-call state)
-// as long as none of them can wait for the disk (RawWholeReader): the
-// path is resolved from the kernel's caches only (openat2 with
-// RESOLVE_CACHED) and the data read only as far as the page cache holds
-// it (preadv2 with RWF_NOWAIT); fstat and close of an open regular file
-// do not wait. What the caches lack is done again through the runtime
-// (unix.Open, unix.Pread), which may hand the thread's P to other
-// goroutines while it waits (counted, Uncached). A raw call keeps its P
-// for the copy out of the page cache (~80 µs per MiB here). What it
-// saves is the runtime's monitor (sysmon): asleep while the process is
-// idle, it is woken by the first system call that enters the runtime's
-// state and then polls every 20 µs until the process is idle again; a
-// cold 1 MiB READ paid ~2.7 of its sleeps, a futex wake and ~3 thread
-// switches on the development VM (read10 in bench/nfs/README.md).
+// ReadWholeRaw is ReadWhole with the file's data read with a raw system
+// call (unix.RawSyscall: without entering the Go runtime's system-call
+// state) as far as the page cache holds it: preadv2 with RWF_NOWAIT,
+// which returns EAGAIN rather than wait for the disk. What the cache
+// lacks is read through the runtime (unix.Pread, counted: Uncached).
+//
+// Only that read is raw. A goroutine in a raw call keeps its P in the
+// running state, so the garbage collector's stop-the-world (and so every
+// goroutine of the process) waits for the call to end: a raw call must
+// never block. The open, fstat and close of the file go through the
+// runtime, since each can wait: the open for the directory's or the
+// inode's blocks, or on a FUSE or NFS block directory for the server
+// (FUSE_OPEN, GETATTR), the close for a FUSE server's FLUSH; raw, each
+// stopped the process for as long (TestReadWholeRawBlockingOpen; the
+// WAL's raw calls were reverted for the same reason, 1039e6f). A raw
+// read keeps its P for the copy out of the page cache (~80 µs per MiB
+// here). What it saves is a few entries into the runtime's system-call
+// state, each of which may wake the runtime's monitor (sysmon) when the
+// process was idle (read10 in bench/nfs/README.md).
 func (o *OS) ReadWholeRaw(name string, buf []byte) ([]byte, bool, error) {
 	return o.readWhole(name, buf, true)
 }
@@ -55,14 +56,14 @@ func (o *OS) readWhole(name string, buf []byte, raw bool) ([]byte, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
-	fd, cached, err := o.openRead(p, raw)
+	fd, err := o.openRead(p)
 	if err != nil {
 		return nil, false, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	defer closeFD(fd, raw)
+	defer unix.Close(fd)
 	var st unix.Stat_t
-	if _, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&st)), 0); e != 0 {
-		return nil, false, &fs.PathError{Op: "fstat", Path: name, Err: e}
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, false, &fs.PathError{Op: "fstat", Path: name, Err: err}
 	}
 	inBuf := st.Size <= int64(cap(buf))
 	var data []byte
@@ -74,7 +75,7 @@ func (o *OS) readWhole(name string, buf []byte, raw bool) ([]byte, bool, error) 
 	n := 0
 	if raw {
 		n = preadCached(fd, data)
-		if cached && n == len(data) {
+		if n == len(data) {
 			o.raw.Add(1)
 		} else {
 			o.uncached.Add(1)
@@ -95,106 +96,51 @@ func (o *OS) readWhole(name string, buf []byte, raw bool) ([]byte, bool, error) 
 	return data, inBuf, nil
 }
 
-func closeFD(fd int, raw bool) {
-	if raw {
-		unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
-		return
-	}
-	unix.Close(fd)
-}
-
-// Raw reports how many ReadWholeRaw calls were made with raw system
-// calls only.
+// Raw reports how many ReadWholeRaw calls read their file's data with
+// raw system calls only.
 func (o *OS) Raw() uint64 { return o.raw.Load() }
 
-// Uncached reports how many ReadWholeRaw calls went through the Go
-// runtime's system-call path because the kernel's caches lacked the
-// file's path or data (they may wait for the disk).
+// Uncached reports how many ReadWholeRaw calls read through the Go
+// runtime's system-call path because the page cache lacked (some of)
+// the file's data (they may wait for the disk).
 func (o *OS) Uncached() uint64 { return o.uncached.Load() }
 
-// openRead opens path p read-only; with raw, raw when the kernel's
-// caches resolve it (cached), else through the runtime.
-func (o *OS) openRead(p string, raw bool) (fd int, cached bool, err error) {
+// openRead opens path p read-only, through the runtime.
+func (o *OS) openRead(p string) (int, error) {
 	path, err := unix.BytePtrFromString(p)
 	if err != nil {
-		return -1, false, err
+		return -1, err
 	}
 	flags := unix.O_RDONLY | unix.O_CLOEXEC
 	if !o.noNoatime.Load() {
 		flags |= unix.O_NOATIME
 	}
 	for {
-		fd, cached, err = o.openAt(path, flags, raw)
-		if err == unix.EPERM && flags&unix.O_NOATIME != 0 {
+		// unix.Openat would make another C string of p.
+		fd, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)), uintptr(flags), 0, 0, 0)
+		switch {
+		case e == 0:
+			return int(fd), nil
+		case e == unix.EINTR:
+			continue
+		case e == unix.EPERM && flags&unix.O_NOATIME != 0:
 			// Not the file's owner (a store copied by another user):
 			// its access times it is.
 			o.noNoatime.Store(true)
 			flags &^= unix.O_NOATIME
 			continue
 		}
-		return fd, cached, err
+		return -1, e
 	}
 }
-
-func (o *OS) openAt(path *byte, flags int, raw bool) (int, bool, error) {
-	refused := false // openat2 failed where open(2) may not
-	if raw && !o.noOpenat2.Load() {
-		how := unix.OpenHow{Flags: uint64(flags), Resolve: resolveCached}
-		for {
-			fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)),
-				uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-			if o.openat2Refused != 0 {
-				if e == 0 {
-					unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
-				}
-				e = o.openat2Refused
-			}
-			switch e {
-			case 0:
-				return int(fd), true, nil
-			case unix.EINTR:
-				continue
-			case unix.ENOSYS, unix.EINVAL:
-				// A kernel without openat2 or RESOLVE_CACHED (< 5.12).
-				o.noOpenat2.Store(true)
-			case unix.EAGAIN:
-				// Not all in the caches: the lookup may read the disk.
-			case unix.ENOENT, unix.ENOTDIR:
-				return -1, true, e
-			default:
-				// EPERM or EACCES may be a seccomp filter's refusal of a
-				// system call it does not know (older container
-				// runtimes), or the file's (O_NOATIME of a file the
-				// process does not own): open(2) tells them apart.
-				refused = true
-			}
-			break
-		}
-	}
-	for {
-		// unix.Openat would make another C string of p.
-		fd, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)), uintptr(flags), 0, 0, 0)
-		switch e {
-		case 0:
-			if refused {
-				o.noOpenat2.Store(true) // open(2) does what openat2 is refused
-			}
-			return int(fd), false, nil
-		case unix.EINTR:
-			continue
-		}
-		return -1, false, e
-	}
-}
-
-// resolveCached is RESOLVE_CACHED of openat2(2) (linux/openat2.h): the
-// lookup fails with EAGAIN rather than read the disk.
-const resolveCached = 0x20
 
 var atFDCWD = unix.AT_FDCWD
 
 // preadCached reads into data what the page cache holds of fd's file
 // from its start, raw, and returns how many bytes it read (ReadWhole).
+// RWF_NOWAIT makes the call return EAGAIN rather than wait for the disk:
+// it never blocks, which is what makes it safe to make raw. It is the
+// only raw system call of the package (TestRawCallsNeverBlock).
 func preadCached(fd int, data []byte) int {
 	n := 0
 	for n < len(data) {
