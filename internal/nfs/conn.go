@@ -311,7 +311,7 @@ func (c *conn) answer(rec *record, gate gatePass, grant int64) {
 	c.returnReply(grant)
 	<-c.sem
 	// Raw block reads (engine.WithRawReads) only while no other request
-	// is being processed, as the reply's raw writev (send).
+	// is being processed, as the reply's raw sendmsg (send).
 	alone := len(c.s.sem) == 0
 	for _, f := range after {
 		f(alone)

@@ -11,10 +11,18 @@ import (
 
 // rawSocket reads requests from and writes replies to a TCP connection
 // without TLS with raw system calls (syscall.RawSyscall: the call does
-// not enter the Go runtime's system-call state). The socket is
-// non-blocking, so a call never waits: when it would, it returns EAGAIN
-// and syscall.RawConn waits for the socket through the runtime's poller,
-// honouring the connection's deadlines, as net.Conn does.
+// not enter the Go runtime's system-call state). A raw call must never
+// block: a goroutine in one keeps its P running, so the garbage
+// collector's stop-the-world, and every goroutine with it, waits for the
+// call to end (1039e6f). Each call passes MSG_DONTWAIT (recvfrom and
+// sendmsg, not read and writev), so it does not wait even if the socket
+// is in blocking mode (the net package makes its sockets non-blocking,
+// but an os.File's Fd of a dup of it, for one, turns the shared open
+// file blocking: TestRawSocketBlockingMode): when it would, it returns
+// EAGAIN and syscall.RawConn waits for the socket through the runtime's
+// poller, honouring the connection's deadlines, as net.Conn does. Only a
+// *net.TCPConn takes this path (a TLS session's records go through
+// net.Conn).
 //
 // Through net.Conn, each call enters the runtime's system-call state,
 // and the first one after the process was idle wakes the runtime's
@@ -39,6 +47,7 @@ type rawSocket struct {
 	// the error met, and writeStep as a func made once.
 	iov   [maxRawPieces]syscall.Iovec
 	vec   []syscall.Iovec
+	msg   syscall.Msghdr
 	werr  error
 	wstep func(fd uintptr) bool
 
@@ -62,7 +71,7 @@ func newRawSocket(nc net.Conn, calls *atomic.Uint64) *rawSocket {
 	return r
 }
 
-// Read reads from the socket (io.Reader): what one read(2) returns,
+// Read reads from the socket (io.Reader): what one recvfrom(2) returns,
 // waiting for data as net.Conn.Read does.
 func (r *rawSocket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -87,7 +96,8 @@ func (r *rawSocket) Read(p []byte) (int, error) {
 // (syscall.RawConn.Read then waits for the socket).
 func (r *rawSocket) readStep(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)))
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)),
+			syscall.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
 			r.calls.Add(1)
@@ -97,7 +107,7 @@ func (r *rawSocket) readStep(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		default:
-			r.rerr = os.NewSyscallError("read", e)
+			r.rerr = os.NewSyscallError("recvfrom", e)
 		}
 		return true
 	}
@@ -133,7 +143,11 @@ func (r *rawSocket) write(pieces [][]byte) error {
 // (syscall.RawConn.Write then waits for room).
 func (r *rawSocket) writeStep(fd uintptr) bool {
 	for len(r.vec) > 0 {
-		w, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&r.vec[0])), uintptr(len(r.vec)))
+		r.msg.Iov = &r.vec[0]
+		r.msg.Iovlen = uint64(len(r.vec))
+		w, _, e := syscall.RawSyscall(syscall.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&r.msg)),
+			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
+		r.msg.Iov = nil
 		switch e {
 		case 0:
 		case syscall.EINTR:
@@ -141,7 +155,7 @@ func (r *rawSocket) writeStep(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		default:
-			r.werr = os.NewSyscallError("writev", e)
+			r.werr = os.NewSyscallError("sendmsg", e)
 			return true
 		}
 		r.calls.Add(1)

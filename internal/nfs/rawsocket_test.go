@@ -3,10 +3,17 @@ package nfs
 import (
 	"bytes"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -169,5 +176,134 @@ func TestRawSocketRead(t *testing.T) {
 	nc2.Close()
 	if err := <-done; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestRawSocketBlockingMode: raw reads and writes never block, even on a
+// socket in blocking mode (the Fd of an os.File of a dup of the
+// connection turns the open file they share blocking): a read with
+// nothing to read and a write to a full socket wait through the runtime's
+// poller and end at their deadlines. With read(2) and writev(2), raw, the
+// read waited in the kernel past its deadline, its P held (a garbage
+// collection then waits for it, and every goroutine with it: automatic
+// collections are off here, so the test fails rather than hangs).
+func TestRawSocketBlockingMode(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	nc, cli := tcpPair(t)
+	if err := nc.(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	f, err := nc.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Fd() // the shared open file is blocking from now on
+	fl, err := fcntlFlags(nc)
+	if err != nil || fl&syscall.O_NONBLOCK != 0 {
+		t.Fatalf("the socket is still non-blocking (flags %#x, %v): nothing to test", fl, err)
+	}
+	var calls atomic.Uint64
+	r := newRawSocket(nc, &calls)
+
+	_ = nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	read := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 64))
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a read with nothing to read: %v, want a deadline error", err)
+		}
+	case <-time.After(10 * time.Second):
+		cli.Write([]byte("x")) // release it
+		<-read
+		t.Fatal("a raw read of a socket in blocking mode waited in the kernel past its deadline")
+	}
+
+	_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	wrote := make(chan error, 1)
+	go func() { wrote <- r.write([][]byte{make([]byte, 64<<20)}) }()
+	select {
+	case err := <-wrote:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a 64 MiB write to a socket nobody reads: %v, want a deadline error", err)
+		}
+	case <-time.After(10 * time.Second):
+		cli.Close() // release it
+		<-wrote
+		t.Fatal("a raw write to a full socket in blocking mode waited in the kernel past its deadline")
+	}
+}
+
+func fcntlFlags(nc net.Conn) (int, error) {
+	rc, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var fl int
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+		fl = int(r)
+		if e != 0 {
+			ferr = e
+		}
+	}); err != nil {
+		return 0, err
+	}
+	return fl, ferr
+}
+
+// TestRawCallsNeverBlock is the guard of the package's raw system calls
+// (RawSyscall, RawSyscall6): a goroutine in one keeps its P running and
+// stops the garbage collector until the call returns, so each passes
+// MSG_DONTWAIT (rawSocket), which makes a socket call return EAGAIN
+// rather than wait whatever the socket's mode. It failed with read(2)
+// and writev(2).
+func TestRawCallsNeverBlock(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	raw := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || !strings.HasPrefix(sel.Sel.Name, "RawSyscall") {
+				return true
+			}
+			raw++
+			dontWait := false
+			for _, a := range call.Args {
+				ast.Inspect(a, func(n ast.Node) bool {
+					if s, ok := n.(*ast.SelectorExpr); ok && s.Sel.Name == "MSG_DONTWAIT" {
+						dontWait = true
+					}
+					return true
+				})
+			}
+			if !dontWait {
+				t.Errorf("%s: a raw system call without MSG_DONTWAIT", fset.Position(call.Pos()))
+			}
+			return true
+		})
+	}
+	if raw == 0 {
+		t.Error("no raw system call found: the guard reads no file")
 	}
 }
