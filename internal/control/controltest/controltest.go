@@ -19,6 +19,7 @@ type MountTargets struct {
 	flushed  []string
 	failNext error
 	stopGate chan struct{}
+	onUpdate func(control.MountTargetSpec)
 }
 
 var _ control.MountTargetServer = (*MountTargets)(nil)
@@ -44,12 +45,27 @@ func (m *MountTargets) Start(_ context.Context, s control.MountTargetSpec) error
 // error.
 func (m *MountTargets) Update(_ context.Context, s control.MountTargetSpec) error {
 	m.mu.Lock()
+	f := m.onUpdate
+	m.mu.Unlock()
+	if f != nil {
+		f(s)
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.serving[s.ID]; !ok {
 		return fmt.Errorf("update of %s, which is not served", s.ID)
 	}
 	m.serving[s.ID] = s
 	return nil
+}
+
+// OnUpdate makes Update call f with every spec it is given, first (the
+// control plane calls it once it has committed a change: what else is
+// durable by then).
+func (m *MountTargets) OnUpdate(f func(control.MountTargetSpec)) {
+	m.mu.Lock()
+	m.onUpdate = f
+	m.mu.Unlock()
 }
 
 // Stop forgets a mount target; while HoldStops holds them, it waits.

@@ -219,9 +219,10 @@ func TestAutoFailoverPartition(t *testing.T) {
 
 // learnedPromotion says whether the old source has taken in that its
 // destination was promoted: protection DISABLED and its record of the
-// failover (the tombstone) written. sourceGone sets the one just before it
-// commits the other, so a test that waited for the protection alone could
-// read no record (TestAutoFailoverPartition, once in CI's -race run).
+// failover (the tombstone) written. sourceGone writes the record first
+// (TestFencedSourceRecordsFirst; the other way round, a test that waited
+// for the protection alone read no record once in CI's -race run of
+// TestAutoFailoverPartition): both are checked all the same.
 func learnedPromotion(p *fencedPair, srcID, id string) bool {
 	_, recorded := p.a.m.Tombstone(id)
 	return recorded && p.a.protection(srcID) == control.ProtectionDisabled

@@ -51,6 +51,9 @@ type region struct {
 	// nodeMods and mgrMods adjust the node's and the manager's options.
 	nodeMods []func(*replication.Options)
 	mgrMods  []func(*replconf.Options)
+	// onMountTargetUpdate, when set, is given every mount target update
+	// (controltest.MountTargets.OnUpdate), from every start.
+	onMountTargetUpdate func(control.MountTargetSpec)
 }
 
 // newPair starts two regions that replicate with each other (and each
@@ -87,7 +90,8 @@ func (r *region) info() control.RegionInfo {
 		Subnets: []control.Subnet{
 			{ID: "subnet-0aaaaaaaaaaaaaaa1", AvailabilityZone: r.name + "a", AvailabilityZoneID: "az1", CIDR: netip.MustParsePrefix("10.0.1.0/24")},
 			{ID: "subnet-0aaaaaaaaaaaaaaa2", AvailabilityZone: r.name + "b", AvailabilityZoneID: "az2", CIDR: netip.MustParsePrefix("10.0.2.0/24")},
-		}}
+		},
+		SecurityGroups: []control.SecurityGroup{{ID: "sg-0aaaaaaaaaaaaaaa1", Name: "default", Ingress: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}}}}
 }
 
 // start opens the region over its store and disk: engine, control plane,
@@ -103,6 +107,9 @@ func (r *region) start() {
 		r.t.Fatal(err)
 	}
 	r.e, r.mts = e, controltest.NewMountTargets()
+	if r.onMountTargetUpdate != nil {
+		r.mts.OnUpdate(r.onMountTargetUpdate)
+	}
 	if r.r, err = control.Open(ctx, control.Options{Region: r.info(), KV: r.kv, Engine: e, Keyring: r.ring,
 		MountTargets: r.mts, NFSPort: 2049, Logger: log}); err != nil {
 		r.t.Fatal(err)

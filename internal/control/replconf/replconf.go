@@ -204,6 +204,9 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.protectFenced(ctx); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range cs {
@@ -896,13 +899,73 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 			m.log.Warn("fenced: the destination was promoted without this region", "replication", id, "fs_id", c.SourceFileSystemID,
 				"epoch", g.Epoch, "recovery_seq", g.RecoverySeq, "changes_not_replicated", lost)
 		}
+	}
+	// The record of the failover (and its loss report) is durable before
+	// the protection says DISABLED: a client that sees DISABLED finds the
+	// record. A crash between the two leaves the file system fenced
+	// (read-only), its record written and its protection unchanged, which
+	// Open puts right (fencedWithoutProtection); a crash before the record
+	// leaves the configuration, whose next contact with the destination
+	// calls sourceGone again.
+	if err := m.remove(c, m.tombstone(c, g)); err != nil {
+		m.log.Error("forget replication", "replication", id, "err", err)
+		return
+	}
+	if g.Promoted && !coordinated {
 		if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
 			m.log.Error("protection", "fs_id", c.SourceFileSystemID, "err", err)
 		}
 	}
-	if err := m.remove(c, m.tombstone(c, g)); err != nil {
-		m.log.Error("forget replication", "replication", id, "err", err)
+}
+
+// protectFenced sets protection DISABLED on every file system of this
+// region that a failover made without it fenced (a source-side tombstone
+// of an uncoordinated promotion) and that is still fenced but does not
+// show it: sourceGone writes the record before the protection, and the
+// process may have ended between the two. A file system unfenced since
+// (UpdateFileSystemProtection ENABLED) is left alone.
+func (m *Manager) protectFenced(ctx context.Context) error {
+	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
+	if err != nil {
+		return err
 	}
+	var ids []string
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		var t Tombstone
+		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleSource || !t.Promoted || t.Coordinated || slices.Contains(ids, t.SourceFS) {
+			continue
+		}
+		ids = append(ids, t.SourceFS)
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		f, err := m.o.Region.DescribeFileSystem(ctx, id)
+		if err != nil || f.Protection == control.ProtectionDisabled {
+			continue // deleted since, or shown
+		}
+		fs, err := m.o.Engine.FS(id)
+		if err != nil {
+			continue // not served by this node
+		}
+		if mode, _ := fs.Mode(); mode != engine.ModeFenced {
+			continue
+		}
+		if err := m.o.Region.SetProtection(ctx, id, control.ProtectionDisabled); err != nil {
+			m.log.Error("protection", "fs_id", id, "err", err)
+			continue
+		}
+		m.log.Warn("fenced file system shown DISABLED at start (its failover's record was written, its protection not)", "fs_id", id)
+	}
+	return nil
 }
 
 func (m *Manager) tombstone(c *Config, g replication.Gone) *Tombstone {

@@ -318,20 +318,11 @@ func TestLossReport(t *testing.T) {
 	}
 	a.restart()
 	testkit.WaitFor(t, "fenced", 10*time.Second, func() bool { return a.protection(srcID) == control.ProtectionDisabled })
-	// The tombstone that the report reads is written just after the
-	// protection changes.
-	var (
-		tomb     replconf.Tombstone
-		losses   []engine.Change
-		complete bool
-		err2     error
-	)
-	testkit.WaitFor(t, "the loss report", 10*time.Second, func() bool {
-		tomb, losses, complete, err2 = a.m.LossReport(ctx, srcID, 100)
-		return !errors.Is(err2, control.ErrReplicationNotFound)
-	})
-	if err2 != nil {
-		t.Fatal(err2)
+	// The record that the report reads is written before the protection
+	// changes (TestFencedSourceRecordsFirst).
+	tomb, losses, complete, err := a.m.LossReport(ctx, srcID, 100)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 3 || losses[2].Paths[0] != "/lost2" || losses[0].Op != "mkdir" {
 		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
@@ -442,5 +433,79 @@ func TestReplicaNotOpenHereYet(t *testing.T) {
 	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
 	if got := status(t, a.m, srcID); got.ID != d.ID {
 		t.Fatalf("the source's configuration after resuming: %+v", got)
+	}
+}
+
+// TestFencedSourceRecordsFirst: a source that learns that its destination
+// was promoted without it writes its record of the failover (the
+// tombstone, which the loss report reads) before its protection shows
+// DISABLED: when its mount target is told that the file system is
+// read-only (once the protection is committed), the record is there. It
+// failed with the protection set first. A crash between the two (the
+// file system fenced, its record written, its protection not yet
+// DISABLED: made here by setting the protection back) is put right by
+// the next start, which failed to before; a file system its owner
+// unfenced since (UpdateFileSystemProtection ENABLED) stays ENABLED.
+func TestFencedSourceRecordsFirst(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	if _, err := a.r.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: srcID, SubnetID: a.info().Subnets[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	d := replicate(t, a, b, srcID)
+	a.stop()
+	var readOnly, unrecorded atomic.Int32
+	a.onMountTargetUpdate = func(s control.MountTargetSpec) {
+		if s.FileSystemID != srcID || !s.ReadOnly {
+			return
+		}
+		readOnly.Add(1)
+		if _, ok := a.m.Tombstone(d.ID); !ok {
+			unrecorded.Add(1)
+		}
+	}
+	if _, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
+		t.Fatal(err)
+	}
+	a.restart()
+	testkit.WaitFor(t, "the old source to fence itself", 10*time.Second, func() bool {
+		return a.protection(srcID) == control.ProtectionDisabled
+	})
+	if readOnly.Load() == 0 {
+		t.Fatal("the mount target was never made read-only: nothing checked")
+	}
+	if n := unrecorded.Load(); n != 0 {
+		t.Fatal("the protection showed DISABLED before the record of the failover was written")
+	}
+	if _, _, _, err := a.m.LossReport(ctx, srcID, 100); err != nil {
+		t.Fatalf("loss report: %v", err)
+	}
+
+	// A crash after the record, before the protection.
+	if err := a.r.SetProtection(ctx, srcID, control.ProtectionEnabled); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	a.restart()
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
+		t.Fatalf("the old source is %v after a restart, want fenced", mode)
+	}
+	if p := a.protection(srcID); p != control.ProtectionDisabled {
+		t.Fatalf("a fenced file system with its failover recorded shows protection %s after a restart, want DISABLED", p)
+	}
+
+	// Unfenced by its owner: left alone.
+	en := control.ProtectionEnabled
+	if _, err := a.r.UpdateFileSystemProtection(ctx, srcID, &en); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	a.restart()
+	if p := a.protection(srcID); p != control.ProtectionEnabled {
+		t.Fatalf("an unfenced file system shows protection %s after a restart, want ENABLED", p)
+	}
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{}); err != nil {
+		t.Fatalf("the unfenced file system refuses a write: %v", err)
 	}
 }
