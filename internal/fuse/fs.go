@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,9 +147,9 @@ func (f *FS) MountOptions(name string) *fs.Options {
 // it is fatal (interrupt.go).
 //
 // When the kernel ends the connection while requests are in flight (an
-// abort through fusectl, a lazy unmount), they are cancelled and the
-// session is closed (interrupt.go): the serve loop ends even when the
-// server cannot be reached, and so does Wait.
+// abort through fusectl or umount -f, a lazy unmount), they are cancelled
+// and the session is closed (interrupt.go): the serve loop ends even when
+// the server cannot be reached, and so does Wait.
 func (f *FS) Mount(dir string, opts *fs.Options) (*gofuse.Server, error) {
 	k := newKillable(fs.NewNodeFS(f.Root(), opts))
 	k.gone = func(inflight int) {
@@ -156,9 +157,27 @@ func (f *FS) Mount(dir string, opts *fs.Options) (*gofuse.Server, error) {
 			"requests_in_flight", inflight)
 		f.sess.Close()
 	}
+	// The mount's /dev/fuse descriptor (go-fuse keeps it to itself) is the
+	// one that NewServer opens (or receives from fusermount): the
+	// process's mounts are made one at a time, so that it is the only new
+	// one.
+	mountMu.Lock()
+	before, listed := fuseDevFDs()
 	srv, err := gofuse.NewServer(k, dir, &opts.MountOptions)
 	if err != nil {
+		mountMu.Unlock()
 		return nil, err
+	}
+	after, listedAfter := fuseDevFDs()
+	mountMu.Unlock()
+	var dev []int
+	for _, fd := range after {
+		if !slices.Contains(before, fd) {
+			dev = append(dev, fd)
+		}
+	}
+	if listed && listedAfter && len(dev) == 1 {
+		k.dev = dev[0]
 	}
 	go srv.Serve()
 	if err := srv.WaitMount(); err != nil {
@@ -166,18 +185,45 @@ func (f *FS) Mount(dir string, opts *fs.Options) (*gofuse.Server, error) {
 		return nil, err
 	}
 	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err == nil {
+	if err := syscall.Stat(dir, &st); err == nil && k.dev < 0 {
 		// fusectl names a connection by its device number.
-		p := fmt.Sprintf("/sys/fs/fuse/connections/%d/waiting", uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)))
+		p := fmt.Sprintf("%s/%d/waiting", fusectlDir, uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)))
 		if _, err := os.Stat(p); err == nil {
 			k.mu.Lock()
 			k.waiting = p
 			k.mu.Unlock()
 		} else {
-			f.log.Warn("fusectl not available: an aborted connection is noticed only once its requests end", "err", err)
+			f.log.Warn("neither the mount's /dev/fuse descriptor nor fusectl found: an aborted connection is noticed only once its requests end",
+				"new_fuse_fds", len(dev), "err", err)
 		}
 	}
 	return srv, nil
+}
+
+// fusectlDir is where fusectl is mounted (tests move it).
+var fusectlDir = "/sys/fs/fuse/connections"
+
+// mountMu makes the process's mounts one at a time (Mount).
+var mountMu sync.Mutex
+
+// fuseDevFDs lists the process's descriptors open on /dev/fuse; false
+// when /proc cannot tell.
+func fuseDevFDs() ([]int, bool) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, false
+	}
+	var fds []int
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == "/dev/fuse" {
+			fds = append(fds, fd)
+		}
+	}
+	return fds, true
 }
 
 // SetKernelReadahead sets the kernel's readahead for the mount on dir

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // Interrupts.
@@ -48,10 +49,12 @@ const sigkillMask = 1 << (9 - 1)
 type killable struct {
 	gofuse.RawFileSystem
 
-	// waiting is the fusectl file counting the kernel's requests of the
-	// mount (/sys/fs/fuse/connections/N/waiting; "" when unknown), and
-	// gone is called once when the kernel has ended the connection (see
-	// connGone).
+	// dev is the mount's /dev/fuse descriptor (-1 when unknown), waiting
+	// the fusectl file counting the kernel's requests of the mount
+	// (/sys/fs/fuse/connections/N/waiting; "" when unknown, or when dev is
+	// known), and gone is called once when the kernel has ended the
+	// connection (see connGone).
+	dev     int
 	waiting string
 	gone    func(inflight int)
 
@@ -71,7 +74,7 @@ type guarded struct {
 }
 
 func newKillable(raw gofuse.RawFileSystem) *killable {
-	return &killable{RawFileSystem: raw, inflight: map[*guarded]struct{}{}}
+	return &killable{RawFileSystem: raw, inflight: map[*guarded]struct{}{}, dev: -1}
 }
 
 // guard registers a request of caller whose go-fuse cancel channel is
@@ -146,17 +149,27 @@ func (k *killable) watch() {
 }
 
 // Requests whose caller no longer waits. When the kernel ends the FUSE
-// connection (`echo 1 > /sys/fs/fuse/connections/N/abort`, or the last
-// user of a lazily unmounted mount gone), every request it had sent fails
-// at once for its caller, but the mount's handlers of them go on: with the
-// server unreachable they retried for ever, go-fuse's serve loop waited
-// for them, and `regionfs mount` never exited. A handler in flight has not
-// answered yet, so the kernel counts its request among the connection's
-// waiting ones until it does; when fusectl counts none while a request has
-// been in flight for connCheck, or the connection's directory is gone, the
-// connection has ended: every request is cancelled, gone is called (the
-// mount closes its session, which ends its background work), and go-fuse's
-// serve loop ends.
+// connection (`echo 1 > /sys/fs/fuse/connections/N/abort`, `umount -f`,
+// or the last user of a lazily unmounted mount gone), every request it had
+// sent fails at once for its caller, but the mount's handlers of them go
+// on: with the server unreachable they retried for ever, go-fuse's serve
+// loop waited for them, and `regionfs mount` never exited. Once a request
+// has been in flight for connCheck, the watcher asks the kernel whether
+// the connection has ended, every connCheck:
+//   - poll(2) of the mount's /dev/fuse descriptor (dev) says POLLERR once
+//     the connection is aborted, whatever mounted or not (reads of it fail
+//     with ENODEV from then on, which is how go-fuse's readers end). The
+//     descriptor stays open while a request is in flight (go-fuse closes
+//     it once its loops, which run the handlers, have ended), and the
+//     request is looked at again after the poll.
+//   - without it, fusectl: a handler in flight has not answered yet, so
+//     the kernel counts its request among the connection's waiting ones
+//     until it does; none counted, or the connection's directory gone,
+//     means the connection has ended.
+//
+// Then every request is cancelled, gone is called (the mount closes its
+// session, which ends its background work), and go-fuse's serve loop
+// ends.
 
 // connCheck is how long a request is in flight before the watcher asks
 // fusectl, and how often it asks.
@@ -167,7 +180,7 @@ const connCheck = time.Second
 func (k *killable) connGone() bool {
 	now := time.Now()
 	k.mu.Lock()
-	waiting := k.waiting
+	waiting, dev := k.waiting, k.dev
 	var old *guarded
 	for g := range k.inflight {
 		if now.Sub(g.since) >= connCheck {
@@ -175,7 +188,7 @@ func (k *killable) connGone() bool {
 			break
 		}
 	}
-	due := waiting != "" && old != nil && now.Sub(k.lastCheck) >= connCheck
+	due := (dev >= 0 || waiting != "") && old != nil && now.Sub(k.lastCheck) >= connCheck
 	if due {
 		k.lastCheck = now
 	}
@@ -183,12 +196,18 @@ func (k *killable) connGone() bool {
 	if !due {
 		return false
 	}
-	b, err := os.ReadFile(waiting)
-	if err == nil && strings.TrimSpace(string(b)) != "0" {
-		return false
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false
+	if dev >= 0 {
+		if !devEnded(dev) {
+			return false
+		}
+	} else {
+		b, err := os.ReadFile(waiting)
+		if err == nil && strings.TrimSpace(string(b)) != "0" {
+			return false
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
 	}
 	k.mu.Lock()
 	if _, ok := k.inflight[old]; !ok {
@@ -208,6 +227,19 @@ func (k *killable) connGone() bool {
 		k.gone(n)
 	}
 	return true
+}
+
+// devEnded says whether poll(2) of a /dev/fuse descriptor says POLLERR:
+// its connection has been ended (fuse_dev_poll).
+func devEnded(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(p, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 1 && p[0].Revents&unix.POLLERR != 0
+	}
 }
 
 // callerKilled reads the thread's pending signals. A caller FUSE could

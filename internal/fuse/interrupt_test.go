@@ -1,6 +1,7 @@
 package fuse
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
@@ -218,5 +220,69 @@ func TestEndedConnectionCancels(t *testing.T) {
 	}
 	if n := gone.Load(); n != 1 {
 		t.Fatalf("gone called %d times, want once", n)
+	}
+}
+
+// TestAbortEndsMountWithoutFusectl: when the kernel ends the FUSE
+// connection (umount -f aborts it) while a request waits on a server that
+// never answers, the mount notices without fusectl (poll of its /dev/fuse
+// descriptor says POLLERR), cancels the request and closes its session,
+// and its serve loop ends (regionfs mount exits). Without fusectl it
+// retried for ever and the serve loop never ended.
+func TestAbortEndsMountWithoutFusectl(t *testing.T) {
+	defer func(d string) { fusectlDir = d }(fusectlDir)
+	fusectlDir = filepath.Join(t.TempDir(), "no-fusectl")
+	seen := make(chan struct{}, 1)
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return lostCalls{nc, proto.ProcCreate, seen} }
+	})
+	// The test unmounts it (go-fuse's Unmount waits for the serve loop,
+	// which before the fix never ended).
+	srv := m.fsrv
+	m.fsrv = nil
+	defer unix.Unmount(m.dir, unix.MNT_DETACH)
+	// The caller lives on after its create fails (a caller that is gone
+	// or killed lets its request go by itself): it says so on stdout,
+	// then sleeps.
+	cmd := exec.Command("sh", "-c", `echo > "$1"; echo failed; exec sleep 60`, "sh", filepath.Join(m.dir, "held"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	failed := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		failed <- line
+	}()
+	select {
+	case <-seen:
+	case line := <-failed:
+		t.Fatalf("the shell's create ended before its call was sent: %q", line)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CREATE never reached the server")
+	}
+	// MNT_FORCE aborts a FUSE connection (fuse_umount_begin), busy or not.
+	if err := unix.Unmount(m.dir, unix.MNT_FORCE); err != nil && err != unix.EBUSY {
+		t.Fatalf("umount -f: %v", err)
+	}
+	select {
+	case <-failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller still waits 10 s after the abort")
+	}
+	served := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the mount's serve loop still runs 20 s after the kernel ended its connection (its request retries for ever)")
 	}
 }
