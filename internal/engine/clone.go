@@ -277,7 +277,21 @@ func (e *Engine) purgeFS(id uint64, rec *fsRecord) error {
 	}
 	b := e.kv.NewBatch()
 	defer b.Close()
-	for _, p := range [][]byte{fsPrefix(id), journalPrefix(id), localPrefix(id)} {
+	if d != nil {
+		// The blocks a resync's undo keeps (undo.go).
+		up := undoKey(id, []byte{relRef})
+		err := kv.Scan(e.kv, up, upper(up), func(k, v []byte) error {
+			if bid, ok := refID(k[len(undoPrefix(id)):]); ok && len(v) > 0 && v[0] == undoPresent {
+				b.Delete(holderKey(d.id, bid, id))
+				b.Set(gcKey(d.id, bid), gcEntry{fsid: id}.encode())
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range [][]byte{fsPrefix(id), journalPrefix(id), localPrefix(id), undoPrefix(id)} {
 		b.DeleteRange(p, upper(p))
 	}
 	b.Delete(fsRecordKey(id))

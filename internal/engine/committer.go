@@ -528,6 +528,8 @@ func (fs *FS) addOp(p *pending, o *op) {
 	case tx.rec != nil:
 		p.seq = tx.rec.Seq
 		o.seq = p.seq
+	case tx.resetSeq:
+		p.seq = tx.advance
 	case tx.advance > p.seq:
 		p.seq = tx.advance
 	}
@@ -829,6 +831,9 @@ type txn struct {
 	// advance: the seq the file system reaches when this transaction
 	// commits without a record of its own (replica apply)
 	advance uint64
+	// resetSeq: the file system's seq becomes advance even when that is
+	// lower (a resync begins or is abandoned: the journal starts over).
+	resetSeq bool
 }
 
 // newTxn starts a transaction of a group against batch b; group is the

@@ -38,6 +38,8 @@
 //	'l' fsid 'm'               local mode (primary/replica/fenced, epochs, applied point)
 //	'l' fsid 'p' name          pin (journal retention and block release floor)
 //	'l' fsid 't'               journal truncated below this seq
+//	'l' fsid 'U'               resync undo head (JSON: consistent, mode and last seq before the resync)
+//	'u' fsid <rel>             resync undo: first value of <rel> before the resync (1 ‖ value, or 0 = absent)
 //	'h' dom id fsid            holder: fsid references block id (server-local)
 //	'g' dom id                 release queue: count of id reached zero (fsid, seq)
 //
@@ -82,7 +84,7 @@
 //
 // An encrypted file system's domain has a data key wrapped by a KMS key of
 // the local keyring. Block files are sealed by the block store; values of
-// 'f' and 'j' keys are sealed below the kv seam (kv.Sealed), so the logical
+// 'f', 'j' and 'u' keys are sealed below the kv seam (kv.Sealed), so the logical
 // keyspace and block ids are identical in every region. Names inside keys
 // stay plaintext (documented limitation).
 //

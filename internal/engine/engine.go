@@ -380,7 +380,7 @@ func (e *Engine) checkFormat() error {
 
 // sealingKey returns the AEAD sealing values of key, or nil.
 func (e *Engine) sealingKey(key []byte) cipher.AEAD {
-	if len(key) < 9 || (key[0] != pfxFS && key[0] != pfxJournal) {
+	if len(key) < 9 || (key[0] != pfxFS && key[0] != pfxJournal && key[0] != pfxUndo) {
 		return nil
 	}
 	return (*e.aeads.Load())[binary.BigEndian.Uint64(key[1:9])]

@@ -43,6 +43,9 @@ type FS struct {
 	// resync needed but could not use yet because others were missing;
 	// in flight until the next one (see needBlocks).
 	retryHold []blocks.ID
+	// undo: while a resync replaces the file system's state, what it held
+	// before (undo.go); nil otherwise.
+	undo *undoHead
 	// applyQ: pipelined groups of client mutations, to the applier, which
 	// commits each to the store and hands it to the finisher (see
 	// endGroup); inStore: those handed over, oldest first, until the
@@ -263,6 +266,9 @@ func (e *Engine) openFS(ctx context.Context, id uint64, rec *fsRecord, d *domain
 	}
 	fs.lastSeq = max(last, m.AppliedSeq)
 	fs.durable.Store(fs.lastSeq)
+	if fs.undo, err = loadUndoHead(e.kv, id); err != nil {
+		return nil, err
+	}
 	if err := fs.loadPins(); err != nil {
 		return nil, err
 	}

@@ -203,8 +203,16 @@ func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uin
 			}
 			return nil
 		}
+		// Until a resync has made the replica consistent, what the
+		// records change is saved in the resync's undo (undo.go).
+		capture := fs.capturing()
 		for _, r := range todo {
 			for _, mu := range r.Mutations {
+				if capture {
+					if _, err := fs.saveUndo(tx, mu.Key); err != nil {
+						return err
+					}
+				}
 				if mu.Delete {
 					tx.b.Delete(absKey(fs.id, mu.Key))
 					continue
@@ -217,8 +225,24 @@ func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uin
 				}
 			}
 			tx.b.Set(journalKey(fs.id, r.Seq), r.Encode())
-			fs.applyRefEffects(tx.b, r)
+			if capture {
+				for _, id := range r.AddedRefs {
+					tx.b.Set(holderKey(fs.dom.id, id, fs.id), nil)
+				}
+				for _, id := range r.ZeroRefs {
+					if err := fs.dropRef(tx, id, r.Seq); err != nil {
+						return err
+					}
+				}
+			} else {
+				fs.applyRefEffects(tx.b, r)
+			}
 			m.AppliedSeq, m.AppliedEpoch, m.AppliedTime = r.Seq, r.Epoch, r.Time.UnixNano()
+		}
+		if fs.undo != nil && m.AppliedSeq >= m.ConsistentSeq {
+			if err := fs.dropUndo(tx, m.AppliedSeq); err != nil {
+				return err
+			}
 		}
 		tx.putModeDurable(m)
 		applied = m.AppliedSeq
@@ -580,6 +604,15 @@ type RecoveryPoint struct {
 	// not finished) and was promoted as a new, empty file system
 	// (PromoteEmpty): nothing of the source was recovered.
 	Empty bool
+	// Abandoned: the replica was being resynced and its resync was
+	// abandoned (AbandonResync): it is back at its own state from before
+	// the resync (Seq, Time, OldEpoch), and nothing of what the resync's
+	// source wrote since the two histories forked is in it.
+	Abandoned bool
+	// Shared (Abandoned): the last seq the file system shares with the
+	// resync's source when the source's epoch history had arrived (0:
+	// not known here).
+	Shared uint64
 }
 
 // Promote makes a replica writable at a new epoch, durably, at a
@@ -639,9 +672,11 @@ func (rep *Replica) Promote(ctx context.Context) (RecoveryPoint, error) {
 // durable commit: a crash leaves either the old replica or the new file
 // system. A replica that has a consistent state is refused with
 // ErrInvalid (promote it; its state is never discarded here), and so is,
-// with ErrNotReady, one being resynced: it had a state of its own, which
-// the resync replaces range by range, and discarding it could lose the
-// only copy of the data (wait for the resync to end).
+// with ErrNotReady, one being resynced that had a consistent state of its
+// own, which the resync replaces range by range: discarding it could lose
+// the only copy of the data (AbandonResync puts it back instead). A
+// resync begun on an unfinished initial sync had none, and is promoted
+// empty like the initial sync.
 func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (RecoveryPoint, error) {
 	fs := rep.fs
 	var rp RecoveryPoint
@@ -654,8 +689,8 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		if !m.SyncActive && old != nil && m.AppliedSeq >= m.ConsistentSeq {
 			return fmt.Errorf("engine: promote %s empty: it has a consistent state at %d: %w", fs.name, m.AppliedSeq, ErrInvalid)
 		}
-		if m.Resync {
-			return fmt.Errorf("engine: promote %s empty: a resync replaces its earlier state: %w", fs.name, ErrNotReady)
+		if m.Resync && (fs.undo == nil || fs.undo.Consistent) {
+			return fmt.Errorf("engine: promote %s empty: a resync replaces its earlier state (abandon the resync instead): %w", fs.name, ErrNotReady)
 		}
 		var histTop uint64
 		if v, ok, err := tx.get(metaKey(metaEpochs)); err != nil {
@@ -676,6 +711,12 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		pins := localKey(fs.id, locPin)
 		tx.b.DeleteRange(pins, upper(pins))
 		tx.b.Delete(localKey(fs.id, locResyncKeys))
+		if fs.undo != nil {
+			// A resync of an unfinished initial sync: nothing to put back.
+			tx.b.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
+			tx.b.Delete(localKey(fs.id, locUndo))
+			tx.onCommit = append(tx.onCommit, func() { fs.undo = nil })
+		}
 		// Nothing below the new file system's first record.
 		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(tx.seq))
 		fs.meta.invalidate()

@@ -15,6 +15,7 @@ const (
 	pfxLocal   = 'l' // local state of one file system: 'l' fsid(8) sub…
 	pfxHolder  = 'h' // block holders: 'h' dom(8) id(33) fsid(8)
 	pfxGC      = 'g' // block release queue: 'g' dom(8) id(33)
+	pfxUndo    = 'u' // resync undo: 'u' fsid(8) rel… → value before the resync (undo.go)
 )
 
 // Server sub-keys.
@@ -70,6 +71,7 @@ const (
 	locJTrunc     = 't' // journal truncated below this seq
 	locResyncKeys = 'k' // keys this side touched after a fork (resync)
 	locClone      = 'c' // clone progress
+	locUndo       = 'U' // resync undo head: the state before the resync (undo.go)
 )
 
 func be64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
@@ -146,6 +148,10 @@ func journalPrefix(fsid uint64) []byte { return be64([]byte{pfxJournal}, fsid) }
 func journalKey(fsid, seq uint64) []byte {
 	return be64(be64(append(make([]byte, 0, 17), pfxJournal), fsid), seq)
 }
+
+func undoPrefix(fsid uint64) []byte { return be64([]byte{pfxUndo}, fsid) }
+
+func undoKey(fsid uint64, rel []byte) []byte { return append(undoPrefix(fsid), rel...) }
 
 func localPrefix(fsid uint64) []byte { return be64([]byte{pfxLocal}, fsid) }
 

@@ -127,6 +127,17 @@ func TestPromoteEmpty(t *testing.T) {
 		{"new", func(t *testing.T, store kv.Reader, src, dst *FS) {}},
 		{"inodes", func(t *testing.T, store kv.Reader, src, dst *FS) { partialSync(t, ctx, store, src, dst, 0) }},
 		{"refs", func(t *testing.T, store kv.Reader, src, dst *FS) { partialSync(t, ctx, store, src, dst, relRef) }},
+		// A resync of an initial sync past the superblock: nothing
+		// consistent to put back (AbandonResync: ErrNoState), so it is
+		// promoted empty like the initial sync.
+		{"resync-of-initial-sync", func(t *testing.T, store kv.Reader, src, dst *FS) {
+			partialSync(t, ctx, store, src, dst, relRef)
+			if err := dst.Replica().BeginResync(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err := dst.Replica().AbandonResync(ctx, 0)
+			wantErr(t, err, ErrNoState)
+		}},
 		{"resync", func(t *testing.T, store kv.Reader, src, dst *FS) {
 			s := &syncer{t: t, src: src, dst: dst, chunkKeys: 50, snapEvery: 2}
 			s.run(ctx, 0, nil)

@@ -41,7 +41,9 @@ const MaxResyncKeys = 1 << 20
 // the replicated keys its own journal touched after the fork point (see
 // KeysTouched); they are kept for the source to send back (nil when
 // unknown). Its journal, pins and applied point are discarded: take the
-// loss report and any clone of the divergent state first.
+// loss report and any clone of the divergent state first. Its state stays
+// recoverable until the resync ends: every key the resync changes is first
+// saved in an undo (undo.go), and AbandonResync puts it all back.
 func (rep *Replica) BeginResync(ctx context.Context, keys [][]byte) error {
 	fs := rep.fs
 	if len(keys) > MaxResyncKeys {
@@ -54,6 +56,10 @@ func (rep *Replica) BeginResync(ctx context.Context, keys [][]byte) error {
 			return fmt.Errorf("engine: resync %s: no state to resync (use Ingest, or RestartSync): %w", fs.name, ErrNoState)
 		}
 		m := fs.mode
+		// What the resync replaces can be put back (AbandonResync).
+		if err := fs.beginUndo(tx, m); err != nil {
+			return err
+		}
 		nm := modeRecord{Mode: ModeReplica, Epoch: m.Epoch, Learned: m.Learned, SyncActive: true, Resync: true}
 		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
 		tx.b.Delete(localKey(fs.id, locJTrunc))
@@ -70,8 +76,9 @@ func (rep *Replica) BeginResync(ctx context.Context, keys [][]byte) error {
 		fs.pinMu.Lock()
 		fs.pins = map[string]uint64{}
 		fs.pinMu.Unlock()
-		// The file system starts over at the source's seqs.
-		fs.lastSeq = 0
+		// The file system starts over at the source's seqs (the group's
+		// seq too: the committer sets lastSeq from it after the commit).
+		tx.advance, tx.resetSeq = 0, true
 		tx.onCommit = append(tx.onCommit, func() { fs.resetDurable() })
 		return nil
 	})
@@ -183,6 +190,12 @@ func (rep *Replica) FinishResync(ctx context.Context, base, top, epoch uint64, t
 		m.AppliedEpoch = max(m.AppliedEpoch, epoch)
 		if m.AppliedTime == 0 {
 			m.AppliedTime = t.UnixNano()
+		}
+		if fs.undo != nil && m.AppliedSeq >= m.ConsistentSeq {
+			// Consistent: nothing to put back any more.
+			if err := fs.dropUndo(tx, base); err != nil {
+				return err
+			}
 		}
 		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(base+1))
 		tx.b.Delete(localKey(fs.id, locResyncKeys))

@@ -102,7 +102,7 @@ func (e *Engine) DomainOf(name string) (uint64, bool) {
 }
 
 // KeyDomain returns the domain a key of the store belongs to: the keys of
-// a file system ('f', 'j', 'l' and its registry entries) belong to its
+// a file system ('f', 'j', 'l', 'u' and its registry entries) belong to its
 // domain, holder and release keys to theirs. ok is false for keys of the
 // whole region (id counters, the format version).
 func (e *Engine) KeyDomain(key []byte) (dom uint64, ok bool) {
@@ -126,7 +126,7 @@ func (e *Engine) KeyDomain(key []byte) (dom uint64, ok bool) {
 		return d, ok
 	}
 	switch key[0] {
-	case pfxFS, pfxJournal, pfxLocal:
+	case pfxFS, pfxJournal, pfxLocal, pfxUndo:
 		return fsDom(key[1:])
 	case pfxHolder, pfxGC:
 		return u64(key[1:])

@@ -339,16 +339,29 @@ func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
 	}
 	it.Close()
 	// Straight into the batch (no overlay: nothing in this transaction
-	// reads them back, and a chunk is large).
+	// reads them back, and a chunk is large). During a resync the values
+	// replaced are saved first (undo.go), and a reference count from
+	// before it keeps its block.
+	capture := fs.capturing()
 	for _, k := range stale {
+		if capture {
+			if _, err := fs.saveUndo(tx, k); err != nil {
+				return err
+			}
+		}
 		tx.b.Delete(absKey(fs.id, k))
-		if len(k) == 1+blocks.IDSize && k[0] == relRef {
-			id, _ := blocks.IDFromBytes(k[1:])
-			tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
-			tx.b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id}.encode())
+		if id, ok := refID(k); ok {
+			if err := fs.dropRef(tx, id, 0); err != nil {
+				return err
+			}
 		}
 	}
 	for _, p := range pairs {
+		if capture {
+			if _, err := fs.saveUndo(tx, p.Key); err != nil {
+				return err
+			}
+		}
 		tx.b.Set(absKey(fs.id, p.Key), p.Value)
 		switch {
 		case len(p.Key) == 1+blocks.IDSize && p.Key[0] == relRef:
