@@ -19,6 +19,8 @@ type recoveryPoint struct {
 	AtLeastLostTransactions uint64
 	InitialSyncUnfinished   bool
 	EmptyReason             string
+	ResyncAbandoned         bool
+	AbandonedReason         string
 }
 
 func newFailoverCmd() *cobra.Command {
@@ -109,6 +111,11 @@ after the recovery point of the replica that was promoted without it.`,
 				if rp.SourceDurableSeq > 0 {
 					fmt.Fprintf(out, "the source had %d transaction(s) when last heard (%s); none of them is on %s\n", rp.SourceDurableSeq, rp.SourceLastHeard, args[0])
 				}
+				return nil
+			}
+			if rp.ResyncAbandoned {
+				fmt.Fprintf(out, "%s; epoch %d → %d\n", rp.AbandonedReason, rp.OldEpoch, rp.NewEpoch)
+				fmt.Fprintln(out, "run `regionfs failover --report` against the source once it is reachable for the list of its changes that are not here")
 				return nil
 			}
 			fmt.Fprintf(out, "recovery point: seq %d, committed at the source at %s; epoch %d → %d\n", rp.Seq, rp.Time, rp.OldEpoch, rp.NewEpoch)

@@ -95,10 +95,21 @@ type Promotion struct {
 
 // AtLeastLost is how many source transactions are known to be missing.
 func (p Promotion) AtLeastLost() uint64 {
-	if p.SourceDurable > p.Seq {
-		return p.SourceDurable - p.Seq
+	seq := p.Seq
+	if p.Abandoned {
+		seq = p.Shared
+	}
+	if p.SourceDurable > seq {
+		return p.SourceDurable - seq
 	}
 	return 0
+}
+
+// AbandonedReason says what a promotion that abandoned a resync kept.
+func (p Promotion) AbandonedReason() string {
+	return fmt.Sprintf("a resync was replacing the replica's state when its source was lost or the replication deleted: "+
+		"the resync was abandoned and the file system is back at its own state from before the resync (its seq %d); "+
+		"nothing the source wrote after seq %d, where the two histories forked, is in it", p.Seq, p.Shared)
 }
 
 // EmptyReason says why an empty promotion recovered nothing.
@@ -117,9 +128,11 @@ const ForkPin = "fork"
 // later failback. A replica whose initial sync is not finished has no
 // consistent state to promote: it becomes a new, empty writable file
 // system (engine.Replica.PromoteEmpty; the Promotion says Empty) and keeps
-// no fork pin. One being resynced is refused (engine.ErrNotReady): the
-// resync replaces its earlier state, which is not discarded. The registration is removed; the caller records why
-// (so a source that calls later learns it, see Hooks.Gone).
+// no fork pin. One being resynced has no consistent state either: its
+// resync is abandoned and it gets back its own state from before the
+// resync (engine.Replica.AbandonResync; the Promotion says Abandoned).
+// The registration is removed; the caller records why (so a source that
+// calls later learns it, see Hooks.Gone).
 func (n *Node) Promote(ctx context.Context, id string) (Promotion, error) {
 	return n.promote(ctx, id, false)
 }
@@ -170,15 +183,21 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 	in.detach()
 	rp, err := in.fs.Promote(ctx)
 	if errors.Is(err, engine.ErrNotReady) {
-		// The initial sync is not finished: the replica
-		// holds no consistent state of its source, only part of one.
-		// It becomes a new, empty file system (AWS lets a replication
-		// be deleted while ENABLING, and the destination turns
-		// writable); nothing of the partial copy is exposed.
 		in.mu.Lock()
 		srcEpoch := in.sourceEpoch
 		in.mu.Unlock()
-		rp, err = in.fs.PromoteEmpty(ctx, srcEpoch)
+		// A resync is replacing the replica's earlier state (a
+		// failback whose source is lost): the resync is abandoned and
+		// the file system gets back its own state from before it.
+		rp, err = in.fs.AbandonResync(ctx, srcEpoch)
+		if errors.Is(err, engine.ErrInvalid) || errors.Is(err, engine.ErrNoState) {
+			// The initial sync is not finished: the replica
+			// holds no consistent state of its source, only part of one.
+			// It becomes a new, empty file system (AWS lets a replication
+			// be deleted while ENABLING, and the destination turns
+			// writable); nothing of the partial copy is exposed.
+			rp, err = in.fs.PromoteEmpty(ctx, srcEpoch)
+		}
 	}
 	if err != nil {
 		// Still a replica: keep receiving.
@@ -201,6 +220,24 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 	if rp.Empty {
 		n.log.Warn("replica promoted empty: "+p.EmptyReason(),
 			"replication", id, "fs_id", in.spec.DestFS, "epoch", rp.NewEpoch, "source_durable", p.SourceDurable)
+		return p, nil
+	}
+	if rp.Abandoned {
+		// What it shares with the source: its own history left the
+		// source's at the fork (a failback), or is a prefix of it (a
+		// replica that fell behind: no fork).
+		// The engine knows it once the source's epoch history arrived;
+		// the fork of a failback is known from the start.
+		in.mu.Lock()
+		if p.Shared == 0 || p.Shared > rp.Seq {
+			p.Shared = rp.Seq
+		}
+		if in.spec.Fork > 0 {
+			p.Shared = min(p.Shared, in.spec.Fork)
+		}
+		in.mu.Unlock()
+		n.log.Warn("replica promoted: "+p.AbandonedReason(),
+			"replication", id, "fs_id", in.spec.DestFS, "seq", rp.Seq, "epoch", rp.NewEpoch, "source_durable", p.SourceDurable)
 		return p, nil
 	}
 	n.log.Info("replica promoted", "replication", id, "fs_id", in.spec.DestFS,

@@ -98,6 +98,11 @@ type Gone struct {
 	// Empty: the destination was promoted before its initial sync
 	// finished; it holds nothing of the source (RecoverySeq 0).
 	Empty bool `json:"empty,omitempty"`
+	// Abandoned: the destination was being resynced (a failback) and
+	// went back to its own state from before the resync; it holds the
+	// source's changes only up to RecoverySeq, where the two histories
+	// forked (0 when unknown).
+	Abandoned bool `json:"abandoned,omitempty"`
 }
 
 // Options configure a Node.

@@ -363,21 +363,9 @@ func (rx *receiver) resyncAck(a *ack) {
 }
 
 // ForkPoint returns the last seq that two file systems of one lineage
-// share: the histories agree on every epoch up to there. local and remote
-// are their epoch histories, localLast and remoteLast their newest seqs.
+// share (engine.ForkPoint).
 func ForkPoint(local, remote []engine.EpochStart, localLast, remoteLast uint64) uint64 {
-	fork := min(localLast, remoteLast)
-	for i := 0; i < len(local) || i < len(remote); i++ {
-		switch {
-		case i >= len(local):
-			return min(fork, remote[i].StartSeq-1)
-		case i >= len(remote):
-			return min(fork, local[i].StartSeq-1)
-		case local[i] != remote[i]:
-			return min(fork, min(local[i].StartSeq, remote[i].StartSeq)-1)
-		}
-	}
-	return fork
+	return engine.ForkPoint(local, remote, localLast, remoteLast)
 }
 
 // PrepareResync readies fs, an existing file system of the source's

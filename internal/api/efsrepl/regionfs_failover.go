@@ -57,6 +57,12 @@ type recoveryPointShape struct {
 	// EmptyReason says so.
 	InitialSyncUnfinished bool   `json:"InitialSyncUnfinished,omitempty"`
 	EmptyReason           string `json:"EmptyReason,omitempty"`
+	// ResyncAbandoned: the replica was being resynced (a failback) and
+	// went back to its own state from before the resync (Seq is its
+	// own); nothing the source wrote since the histories forked is in
+	// it. AbandonedReason says so.
+	ResyncAbandoned bool   `json:"ResyncAbandoned,omitempty"`
+	AbandonedReason string `json:"AbandonedReason,omitempty"`
 }
 
 func recoveryPoint(p *replconf.Promotion) recoveryPointShape {
@@ -70,6 +76,9 @@ func recoveryPoint(p *replconf.Promotion) recoveryPointShape {
 	}
 	if p.Empty {
 		s.EmptyReason = p.EmptyReason()
+	}
+	if p.Abandoned {
+		s.ResyncAbandoned, s.AbandonedReason = true, p.AbandonedReason()
 	}
 	return s
 }

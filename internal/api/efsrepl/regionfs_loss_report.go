@@ -46,11 +46,16 @@ func (h *Handler) lossReport(w http.ResponseWriter, r *http.Request) {
 		// InitialSyncUnfinished: the destination was promoted before
 		// its initial sync finished and holds nothing of this file
 		// system: every change is lost to it.
-		InitialSyncUnfinished bool     `json:"InitialSyncUnfinished,omitempty"`
-		Complete              bool     `json:"Complete"`
-		Changes               []change `json:"Changes"`
+		InitialSyncUnfinished bool `json:"InitialSyncUnfinished,omitempty"`
+		// ResyncAbandoned: the destination was being resynced from
+		// this file system (a failback) and went back to its own state
+		// from before the resync: every change after RecoverySeq (the
+		// fork) is lost to it.
+		ResyncAbandoned bool     `json:"ResyncAbandoned,omitempty"`
+		Complete        bool     `json:"Complete"`
+		Changes         []change `json:"Changes"`
 	}{FileSystemID: t.SourceFS, PromotedFileSystemID: t.DestFS, RecoverySeq: t.RecoverySeq, RecoveryTime: epochPtr(t.RecoveryTime),
-		PromotedEpoch: t.Epoch, InitialSyncUnfinished: t.Empty, Complete: complete, Changes: []change{}}
+		PromotedEpoch: t.Epoch, InitialSyncUnfinished: t.Empty, ResyncAbandoned: t.Abandoned, Complete: complete, Changes: []change{}}
 	for _, l := range losses {
 		resp.Changes = append(resp.Changes, change{Seq: l.Seq, Time: epoch(l.Time), Op: l.Op, Paths: l.Paths, Inodes: l.Inos})
 	}

@@ -776,8 +776,10 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	// source, and AWS lets the configuration go while ENABLING.
 	p, err := promote(ctx, c.ID)
 	if errors.Is(err, engine.ErrNotReady) {
+		// Only a resync begun by a version that kept no undo of the
+		// state it replaces (one that does is abandoned instead).
 		m.mu.Unlock()
-		return nil, control.Errorf(control.ErrConflict, "A resync of %s is running: it replaces the replica's earlier state range by range, so the replica has no consistent state to fail over to until it ends, and discarding it could lose the only copy of the data. Try again once the replication is ENABLED.", c.DestFileSystemID)
+		return nil, control.Errorf(control.ErrConflict, "A resync of %s begun before an upgrade is running: it replaces the replica's earlier state range by range, keeps no copy to go back to, so the replica has no consistent state to fail over to until it ends, and discarding it could lose the only copy of the data. Try again once the replication is ENABLED.", c.DestFileSystemID)
 	}
 	if err != nil && !errors.Is(err, replication.ErrNotFound) {
 		m.mu.Unlock()
@@ -790,12 +792,26 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	m.mu.Unlock()
 	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
 		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
-	if p.Empty {
+	switch {
+	case p.Empty:
 		m.log.Warn("failover: "+p.EmptyReason()+"; the destination is a new, empty file system",
 			"replication", c.ID, "fs_id", c.DestFileSystemID, "epoch", p.NewEpoch, "source_region", c.SourceRegion)
 		g.Empty = true
 		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) before its initial sync finished: it holds nothing of the source", c.DestFileSystemID, m.o.Name)
-	} else {
+	case p.Abandoned:
+		// What the destination shares with the source (the fork, for
+		// a failback): the source's loss report starts there.
+		shared := p.Shared
+		g.Abandoned, g.RecoverySeq = true, shared
+		if shared != p.Seq {
+			g.RecoveryTime = time.Time{} // the fork's source time is not known here
+		}
+		m.log.Warn("failover: "+p.AbandonedReason(),
+			"replication", c.ID, "fs_id", c.DestFileSystemID, "seq", p.Seq, "shared_seq", shared, "epoch", p.NewEpoch,
+			"source_region", c.SourceRegion, "source_fs", c.SourceFileSystemID, "kept_copy", c.KeptCopy)
+		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) while a resync from the source was replacing its state: the resync was abandoned and %s is back at its own state from before the resync (its seq %d); the source's changes after seq %d are not in it",
+			c.DestFileSystemID, m.o.Name, c.DestFileSystemID, p.Seq, shared)
+	default:
 		m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
 			"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
 	}
