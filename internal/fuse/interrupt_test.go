@@ -19,6 +19,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 func TestSigkillPending(t *testing.T) {
@@ -218,6 +219,9 @@ func TestEndedConnectionCancels(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("a request of an ended connection still runs 30 s later")
 	}
+	// connGone calls gone after it has cancelled the requests: the
+	// request can end before that (it read 0 once in a -race run).
+	testkit.WaitFor(t, "gone", 10*time.Second, func() bool { return gone.Load() != 0 })
 	if n := gone.Load(); n != 1 {
 		t.Fatalf("gone called %d times, want once", n)
 	}
