@@ -207,6 +207,20 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err := m.protectFenced(ctx); err != nil {
 		return err
 	}
+	// remove clears the file system's role before it deletes the
+	// configuration: a crash between the two leaves a configuration whose
+	// file system no longer says it is part of one (it could be deleted,
+	// its protection changed, under a replication that resumes here).
+	// The configuration is still there, so its role is too.
+	for _, c := range cs {
+		fsID := c.SourceFileSystemID
+		if c.Role == replication.RoleDestination {
+			fsID = c.DestFileSystemID
+		}
+		if err := m.o.Region.SetReplicationRole(ctx, fsID, string(c.Role)); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
+			m.log.Error("replication role not restored", "replication", c.ID, "fs_id", fsID, "err", err)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range cs {

@@ -509,3 +509,35 @@ func TestFencedSourceRecordsFirst(t *testing.T) {
 		t.Fatalf("the unfenced file system refuses a write: %v", err)
 	}
 }
+
+// remove clears a file system's replication role before it deletes the
+// configuration: after a crash between the two, Open gives the file
+// system of a configuration it loads its role back (without it the file
+// system could be deleted under a replication that resumes).
+func TestRoleRestoredAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	for _, x := range []struct {
+		r    *region
+		id   string
+		role string
+	}{{a, srcID, control.RoleSource}, {b, d.DestFileSystemID, control.RoleDestination}} {
+		// The crash: the role cleared, the configuration not yet deleted.
+		if err := x.r.r.SetReplicationRole(ctx, x.id, ""); err != nil {
+			t.Fatal(err)
+		}
+		x.r.stop()
+		x.r.restart()
+		if got := x.r.describe(x.id).ReplicationRole; got != x.role {
+			t.Fatalf("%s: replication role %q after a restart, want %q", x.id, got, x.role)
+		}
+		if err := x.r.r.DeleteFileSystem(ctx, x.id); err == nil {
+			t.Fatalf("%s deleted while its replication configuration %s remains", x.id, d.ID)
+		}
+	}
+	if _, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
+		t.Fatal(err)
+	}
+}
