@@ -24,6 +24,9 @@ var errLost = fmt.Errorf("%w: writes not committed before a failover are lost", 
 // handle is an open file: the opener's credential, used for its data.
 type handle struct {
 	auth rpc.OpaqueAuth
+	// n is the node the open serves when it is not the kernel's node
+	// (openNamed), else nil.
+	n *node
 }
 
 // wstate is a file's write-behind state (guarded by node.mu).
@@ -171,12 +174,62 @@ var (
 
 // Open revalidates the attributes (close-to-open) and keeps the kernel's
 // cached pages only when the file is unchanged since they were read.
+//
+// When the file is gone on the server (another client renamed a file
+// over its name or unlinked it, or this mount did while the kernel's
+// lookup was on its way), the open opens the file the name leads to now
+// (openNamed), as a local file system's open of the path would, instead
+// of failing with ESTALE: the kernel retries that only once, and the
+// retry lost the same race again under a storm of renames.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	// The open counts before its GETATTR: an unlink or a rename over the
-	// file made meanwhile in this mount then moves it aside (sillyRename)
-	// instead of having the server drop it under the open file. One
-	// already on its way is waited for, and the GETATTR then finds the
-	// file gone (ESTALE: the kernel looks the name up again).
+	a, e := n.countOpen(ctx, func() (*proto.Attr, error) {
+		res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
+		return &res.Attr, err
+	})
+	t := n
+	if e == syscall.ESTALE {
+		t, a, e = n.openNamed(ctx, flags)
+	}
+	if e != 0 {
+		return nil, 0, e
+	}
+	t.fileAttr(a)
+	ca := changeOf(a)
+	h := &handle{auth: n.f.auth(ctx)}
+	t.mu.Lock()
+	keep := t == n && t.hasSeen && t.seen == ca && flags&syscall.O_TRUNC == 0
+	if !keep && (t == n || !t.hasSeen || t.seen != ca) {
+		t.dropChunksLocked(-1)
+	}
+	if t == n {
+		t.seen, t.hasSeen = ca, true
+	}
+	t.mu.Unlock()
+	var ff uint32
+	if keep {
+		ff = gofuse.FOPEN_KEEP_CACHE
+	}
+	if t != n {
+		// The kernel opens n, and holds n's attributes: make it ask for
+		// them again (through this handle: t's). Its reads and writes
+		// bypass its cache of n, whose size limits cached reads
+		// (concurrent opens of n change the attributes under each
+		// other's questions: the kernel drops the size an answer
+		// brings after such a change).
+		h.n = t
+		ff |= gofuse.FOPEN_DIRECT_IO
+		n.NotifyContent(-1, 0)
+	}
+	return h, ff, 0
+}
+
+// countOpen counts an open of the file, then asks the server for its
+// attributes with ask; on failure the open is not counted. The open
+// counts before its question: an unlink or a rename over the file made
+// meanwhile in this mount then moves it aside (sillyRename) instead of
+// having the server drop it under the open file. One already on its way
+// is waited for, and the question then finds the file gone (ESTALE).
+func (n *node) countOpen(ctx context.Context, ask func() (*proto.Attr, error)) (*proto.Attr, syscall.Errno) {
 	n.mu.Lock()
 	for n.removing > 0 {
 		removed := n.removed
@@ -184,7 +237,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		select {
 		case <-removed:
 		case <-ctx.Done(): // the caller is being killed
-			return nil, 0, syscall.EINTR
+			return nil, syscall.EINTR
 		}
 		n.mu.Lock()
 	}
@@ -194,30 +247,173 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	// server until its mode is sent: before another open of it.
 	if e := n.flushAttrsCreated(ctx); e != 0 {
 		n.release(ctx)
-		return nil, 0, e
+		return nil, e
 	}
-	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
+	a, err := ask()
 	if err != nil {
 		n.release(ctx)
-		if errors.Is(err, proto.ErrStale) {
-			n.staleName()
+		return nil, errno(err)
+	}
+	return a, 0
+}
+
+// maxOpenNamed bounds the files openNamed tries, each renamed over or
+// unlinked before its open counted.
+const maxOpenNamed = 8
+
+// openNamed serves an open of n, whose file the server no longer has,
+// with the file n's name leads to now: it looks the name up, counts the
+// open on that file's node and asks the server whether the caller may
+// open it as flags say (ACCESS, whose reply carries the attributes the
+// open revalidates with); a file this mount has just removed from the
+// name is looked up again. It returns that node, or ESTALE when the name
+// leads to nothing or to something else than a regular file: the kernel
+// then looks the path up again, and fails with ENOENT, or creates the
+// file (O_CREAT), or opens what it finds.
+func (n *node) openNamed(ctx context.Context, flags uint32) (*node, *proto.Attr, syscall.Errno) {
+	dir, name := n.lastName()
+	if dir == nil {
+		n.staleName()
+		return nil, nil, syscall.ESTALE
+	}
+	mask := uint32(proto.AccessRead)
+	switch flags & syscall.O_ACCMODE {
+	case syscall.O_WRONLY:
+		mask = proto.AccessModify
+	case syscall.O_RDWR:
+		mask |= proto.AccessModify
+	}
+	if flags&syscall.O_TRUNC != 0 {
+		mask |= proto.AccessModify
+	}
+	c := n.f.client(ctx)
+	for range maxOpenNamed {
+		dir.forget()
+		lr, err := c.Lookup(ctx, dir.fh, name)
+		dir.setAttr(lr.DirAttr)
+		if err != nil {
+			if errors.Is(err, proto.ErrNoEnt) {
+				return nil, nil, syscall.ESTALE
+			}
+			return nil, nil, errno(err)
 		}
-		return nil, 0, errno(err)
+		a := lr.Attr
+		if a == nil {
+			ga, err := c.GetAttr(ctx, lr.FH)
+			if err != nil {
+				continue // gone again, or failing: looked up again
+			}
+			a = &ga.Attr
+		}
+		if a.Type != proto.TypeReg {
+			return nil, nil, syscall.ESTALE
+		}
+		t := dir.nodeOf(ctx, name, lr.FH, a, n)
+		if t == nil {
+			continue
+		}
+		var granted uint32
+		a, e := t.countOpen(ctx, func() (*proto.Attr, error) {
+			res, err := c.Access(ctx, t.fh, mask)
+			if err != nil || res.Attr == nil {
+				if err == nil {
+					err = fmt.Errorf("%w: ACCESS without attributes", syscall.EIO)
+				}
+				return nil, err
+			}
+			granted = res.Access
+			return res.Attr, nil
+		})
+		switch {
+		case e == syscall.ESTALE:
+			continue
+		case e != 0:
+			return nil, nil, e
+		case n.f.wasRemoved(t.fh):
+			// The name led to it before this mount renamed another
+			// file over it or unlinked it; a server may still answer
+			// for it for a moment.
+			t.release(ctx)
+			continue
+		case a.Type != proto.TypeReg:
+			t.release(ctx)
+			return nil, nil, syscall.ESTALE
+		case granted&mask != mask:
+			t.release(ctx)
+			return nil, nil, syscall.EACCES
+		}
+		n.f.log.Debug("an open found its file gone and opened the one its name leads to", "dir", dir.path(), "name", name)
+		return t, a, 0
 	}
-	n.fileAttr(&res.Attr)
-	ca := changeOf(&res.Attr)
+	n.staleName()
+	return nil, nil, syscall.ESTALE
+}
+
+// lastName is a name the file was last known under: its name in the
+// tree, else the one it was last looked up, made, unlinked or renamed
+// over under.
+func (n *node) lastName() (*node, string) {
+	if name, p := n.Parent(); p != nil {
+		if pn, ok := p.Operations().(*node); ok {
+			return pn, name
+		}
+	}
 	n.mu.Lock()
-	keep := n.hasSeen && n.seen == ca && flags&syscall.O_TRUNC == 0
-	if !keep {
-		n.dropChunksLocked(-1)
+	defer n.mu.Unlock()
+	return n.dir, n.name
+}
+
+// nodeOf returns the node of the file fh (attributes a) that the server
+// has under name in the directory, for an open of gone, the file the tree
+// or the kernel had under name: the directory's node under that name or
+// under another (a rename in it that the tree does not show yet), or the
+// node of an unlink or rename over the file this mount has on its way
+// (the open waits for it, then finds the file gone), so that the open
+// counts where this mount's unlinks and renames over the file look. Else,
+// when the tree's name leads to gone or to nothing, it is a new node
+// taking its place (the kernel is told to look the name up again); when
+// it leads to another file, nil (the name is to be looked up again).
+func (n *node) nodeOf(ctx context.Context, name string, fh proto.FH, a *proto.Attr, gone *node) *node {
+	sa := stableAttr(fh, a)
+	cur := n.GetChild(name)
+	if cur != nil && cur.StableAttr() == sa {
+		if cn, ok := cur.Operations().(*node); ok {
+			return cn
+		}
 	}
-	n.seen, n.hasSeen = ca, true
-	n.mu.Unlock()
-	var ff uint32
-	if keep {
-		ff = gofuse.FOPEN_KEEP_CACHE
+	n.f.mu.Lock()
+	rn := n.f.removing[string(fh)]
+	n.f.mu.Unlock()
+	if rn != nil {
+		return rn
 	}
-	return &handle{auth: n.f.auth(ctx)}, ff, 0
+	for _, ch := range n.Children() {
+		if ch.StableAttr() == sa {
+			if cn, ok := ch.Operations().(*node); ok {
+				return cn
+			}
+		}
+	}
+	if cur != nil && cur != gone.EmbeddedInode() {
+		// The tree has another file under name: this mount's rename
+		// over the name came after the lookup's answer (or another
+		// client's: the open then fails with ESTALE, and the kernel
+		// retries it once).
+		return nil
+	}
+	ch := n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...)}, sa)
+	n.AddChild(name, ch, true)
+	go n.NotifyEntry(name)
+	return ch.Operations().(*node)
+}
+
+// served is the node an open file serves: n, or the file n's name led to
+// when n's was gone at the open (openNamed).
+func (n *node) served(f fs.FileHandle) *node {
+	if h, ok := f.(*handle); ok && h.n != nil {
+		return h.n
+	}
+	return n
 }
 
 func handleAuth(f fs.FileHandle, n *node, ctx context.Context) rpc.OpaqueAuth {
@@ -228,6 +424,9 @@ func handleAuth(f fs.FileHandle, n *node, ctx context.Context) rpc.OpaqueAuth {
 }
 
 func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	if t := n.served(f); t != n {
+		return t.Write(ctx, f, data, off)
+	}
 	// A change of times deferred until the data was written lands
 	// before this write, which moves mtime on (and one of set-id bits,
 	// which it may clear).
@@ -806,6 +1005,9 @@ func (n *node) loseUncommitted(epoch uint64) {
 }
 
 func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
+	if t := n.served(f); t != n {
+		return t.Read(ctx, f, dest, off)
+	}
 	auth := handleAuth(f, n, ctx)
 	n.mu.Lock()
 	w := n.wLocked()
@@ -952,7 +1154,10 @@ func (n *node) readAt(ctx context.Context, auth rpc.OpaqueAuth, dest []byte, off
 // signal to the caller, Go's runtime sends its threads some all the time):
 // close(2) is not retried, and what it reports must be whether the data
 // is committed, as with a hard NFS mount, whose close waits the same way.
-func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno {
+func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno {
+	if t := n.served(f); t != n {
+		return t.Flush(ctx, f)
+	}
 	e := n.commit(context.WithoutCancel(ctx))
 	if e != 0 {
 		n.dropKept(1)
@@ -960,14 +1165,17 @@ func (n *node) Flush(ctx context.Context, _ fs.FileHandle) syscall.Errno {
 	return e
 }
 
-func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, _ uint32) syscall.Errno {
+func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	if t := n.served(f); t != n {
+		return t.Fsync(ctx, f, flags)
+	}
 	return n.commit(context.WithoutCancel(ctx))
 }
 
 // Release removes the silly-renamed name of an unlinked file at its last
 // close.
-func (n *node) Release(ctx context.Context, _ fs.FileHandle) syscall.Errno {
-	n.release(ctx)
+func (n *node) Release(ctx context.Context, f fs.FileHandle) syscall.Errno {
+	n.served(f).release(ctx)
 	return 0
 }
 
@@ -1003,6 +1211,9 @@ func (n *node) removingLocked() {
 	n.removing++
 	if n.removed == nil {
 		n.removed = make(chan struct{})
+		n.f.mu.Lock()
+		n.f.removing[string(n.fh)] = n
+		n.f.mu.Unlock()
 	}
 }
 
@@ -1020,7 +1231,10 @@ func (n *node) removeSilly(ctx context.Context, dir *node, silly string) {
 // Allocate emulates fallocate modes 0 and KEEP_SIZE: NFSv3 cannot reserve
 // space, so mode 0 only extends the size (sparse) and KEEP_SIZE does
 // nothing; other modes are EOPNOTSUPP.
-func (n *node) Allocate(ctx context.Context, _ fs.FileHandle, off, size uint64, mode uint32) syscall.Errno {
+func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off, size uint64, mode uint32) syscall.Errno {
+	if t := n.served(f); t != n {
+		return t.Allocate(ctx, f, off, size, mode)
+	}
 	const keepSize = 0x01
 	switch mode {
 	case 0:

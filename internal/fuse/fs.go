@@ -68,8 +68,35 @@ type FS struct {
 	// page fault per page at their first write, and the collector.
 	bufs sync.Pool
 
-	mu    sync.Mutex // guards dirty
+	mu    sync.Mutex // guards the fields below; taken after a node's
 	dirty map[*node]struct{}
+	// removing are the nodes with an unlink or rename over them on its
+	// way, by handle (node.removing); removed are the handles of the
+	// last ones done, newest at removedNext-1 (openNamed).
+	removing    map[string]*node
+	removed     [64]string
+	removedNext int
+}
+
+// noteRemovedLocked records that this mount unlinked the file of fh, or
+// renamed another over it (removed it, or moved it aside: sillyRename).
+// f.mu held.
+func (f *FS) noteRemovedLocked(fh proto.FH) {
+	f.removed[f.removedNext] = string(fh)
+	f.removedNext = (f.removedNext + 1) % len(f.removed)
+}
+
+// wasRemoved reports whether this mount recently unlinked the file of fh
+// or renamed another over it, from the name it had.
+func (f *FS) wasRemoved(fh proto.FH) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.removed {
+		if r == string(fh) {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns the file system of o; mount it with Mount.
@@ -98,7 +125,7 @@ func New(o Options) *FS {
 	if o.Hostname == "" {
 		o.Hostname, _ = os.Hostname()
 	}
-	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}}
+	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}, removing: map[string]*node{}}
 }
 
 // Root is the root node to give to fs.Mount.

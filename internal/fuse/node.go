@@ -55,6 +55,12 @@ type node struct {
 	// either counted before they look or finds the file gone.
 	removing int
 	removed  chan struct{}
+	// dir and name are where the file was last looked up, made,
+	// unlinked or renamed over by this mount: an open of the file once
+	// it is gone, and out of the tree, opens the one the name leads to
+	// (openNamed).
+	dir  *node
+	name string
 }
 
 type kid struct {
@@ -106,6 +112,9 @@ func (n *node) child(ctx context.Context, name string, fh proto.FH, a *proto.Att
 	}
 	fillAttr(a, &out.Attr)
 	if cn, ok := ch.Operations().(*node); ok {
+		cn.mu.Lock()
+		cn.dir, cn.name = n, name
+		cn.mu.Unlock()
 		cn.fileAttr(a)
 		cn.adjustSize(&out.Attr)
 	}
@@ -165,12 +174,18 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 	return n.child(ctx, name, res.FH, res.Attr, out), 0
 }
 
-func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
+func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
+	if t := n.served(f); t != n {
+		return t.Getattr(ctx, f, out)
+	}
 	if n.cachedAttr(out) {
 		return 0
 	}
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
+		if errors.Is(err, proto.ErrStale) && n.goneAttr(ctx, out) {
+			return 0
+		}
 		return errno(err)
 	}
 	n.setAttr(&res.Attr)
@@ -181,7 +196,40 @@ func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *gofuse.AttrOut
 	return 0
 }
 
-func (n *node) Setattr(ctx context.Context, _ fs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) syscall.Errno {
+// goneAttr answers a GETATTR of a regular file the server no longer has
+// while its name leads to another: with the attributes last seen, as if
+// asked just before the file was renamed over, hardly cached. The
+// kernel asks before an open when its attributes have expired (the
+// permission check), and failed the open with ESTALE, and its one retry
+// too when the file it looked up again was renamed over before that
+// question (another client renaming files over the name); the open then
+// opens the file the name leads to (openNamed). The kernel is told to
+// look the name up again. A name leading nowhere is ESTALE: the kernel's
+// retry finds it gone (ENOENT).
+func (n *node) goneAttr(ctx context.Context, out *gofuse.AttrOut) bool {
+	n.mu.Lock()
+	a, at := n.fa, n.faAt
+	n.mu.Unlock()
+	dir, name := n.lastName()
+	if at.IsZero() || dir == nil {
+		return false
+	}
+	dir.forget()
+	lr, err := n.f.client(ctx).Lookup(ctx, dir.fh, name)
+	dir.setAttr(lr.DirAttr)
+	if err != nil || lr.Attr != nil && lr.Attr.Type != proto.TypeReg {
+		return false
+	}
+	fillAttr(&a, &out.Attr)
+	out.SetTimeout(time.Nanosecond) // go-fuse takes 0 for its default
+	go dir.NotifyEntry(name)
+	return true
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) syscall.Errno {
+	if t := n.served(f); t != n {
+		return t.Setattr(ctx, f, in, out)
+	}
 	var sa proto.Sattr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
@@ -547,6 +595,7 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 		return false, nothing, 0
 	}
 	cn.mu.Lock()
+	cn.dir, cn.name = n, name
 	open := cn.opens > 0 && cn.silly == ""
 	if !open {
 		cn.removingLocked()
@@ -567,6 +616,9 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 	if err != nil {
 		return true, nothing, errno(err)
 	}
+	n.f.mu.Lock()
+	n.f.noteRemovedLocked(cn.fh)
+	n.f.mu.Unlock()
 	cn.mu.Lock()
 	if cn.opens > 0 {
 		cn.silly, cn.sillyDir = silly, n
@@ -590,6 +642,12 @@ func (n *node) removeDone() {
 	if n.removing--; n.removing == 0 {
 		close(n.removed)
 		n.removed = nil
+		n.f.mu.Lock()
+		if n.f.removing[string(n.fh)] == n {
+			delete(n.f.removing, string(n.fh))
+		}
+		n.f.noteRemovedLocked(n.fh)
+		n.f.mu.Unlock()
 	}
 }
 

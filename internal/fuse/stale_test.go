@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,20 +56,20 @@ func TestOpenAfterRenameOverElsewhere(t *testing.T) {
 	}
 }
 
-// TestRenameStormReaders: readers open and read a path that a writer of
-// the same mount keeps replacing (write a temporary file, rename it over
-// the path). Every read sees a whole version, old or new, never ESTALE
-// (qa11's rig saw 1-4 in ~1 200 renames; 6-12 reads of open files here).
-func TestRenameStormReaders(t *testing.T) {
-	m := newMount(t)
-	const renames, readers = 1200, 2
-	target := filepath.Join(m.dir, "target")
-	version := func(i int) string { return fmt.Sprintf("version %06d %s\n", i, strings.Repeat("x", 100+i%3000)) }
-	if err := os.WriteFile(target, []byte(version(0)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// stormVersion is the contents of version i of a renamed-over file.
+func stormVersion(i int) string {
+	return fmt.Sprintf("version %06d %s\n", i, strings.Repeat("x", 100+i%3000))
+}
+
+// renameStorm opens and reads path from readers goroutines while replace
+// puts versions 1..renames in its place; it returns the opens and reads
+// that failed with ESTALE (a read of an open file that another client
+// removed may: NFSv3 servers drop a file at its last unlink). Every read
+// must see one whole version.
+func renameStorm(t *testing.T, path string, renames, readers int, replace func(i int) error) (reads, staleOpens, staleReads int64) {
+	t.Helper()
 	var stop atomic.Bool
-	var reads, stale, staleOpen atomic.Int64
+	var nReads, nStaleOpen, nStaleRead atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, readers+1)
 	for r := range readers {
@@ -75,42 +77,36 @@ func TestRenameStormReaders(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				reads.Add(1)
-				f, err := os.Open(target)
+				nReads.Add(1)
+				f, err := os.Open(path)
 				if errors.Is(err, syscall.ESTALE) {
-					stale.Add(1)
-					staleOpen.Add(1)
+					nStaleOpen.Add(1)
 					continue
 				}
 				if err != nil {
-					errs <- fmt.Errorf("reader %d: %w", r, err)
+					errs <- fmt.Errorf("reader %d: open: %w", r, err)
 					return
 				}
 				b, err := io.ReadAll(f)
 				f.Close()
 				if errors.Is(err, syscall.ESTALE) {
-					stale.Add(1)
+					nStaleRead.Add(1)
 					continue
 				}
 				if err != nil {
-					errs <- fmt.Errorf("reader %d: %w", r, err)
+					errs <- fmt.Errorf("reader %d: read: %w", r, err)
 					return
 				}
 				var i int
-				if _, err := fmt.Sscanf(string(b), "version %d", &i); err != nil || string(b) != version(i) {
-					errs <- fmt.Errorf("reader %d read a torn or unknown version (%d bytes)", r, len(b))
+				if _, err := fmt.Sscanf(string(b), "version %d", &i); err != nil || string(b) != stormVersion(i) {
+					errs <- fmt.Errorf("reader %d read a torn or unknown version (%d bytes: %.20q)", r, len(b), b)
 					return
 				}
 			}
 		}()
 	}
 	for i := 1; i <= renames; i++ {
-		tmp := filepath.Join(m.dir, fmt.Sprintf("tmp%d", i%4))
-		if err := os.WriteFile(tmp, []byte(version(i)), 0o644); err != nil {
-			errs <- err
-			break
-		}
-		if err := os.Rename(tmp, target); err != nil {
+		if err := replace(i); err != nil {
 			errs <- err
 			break
 		}
@@ -121,12 +117,112 @@ func TestRenameStormReaders(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	t.Logf("%d renames, %d reads, %d ESTALE (%d at open)", renames, reads.Load(), stale.Load(), staleOpen.Load())
-	// An open that loses the race twice (its file renamed over, and the
-	// file the kernel's one retry found renamed over too) still fails
-	// with ESTALE: seen once in ~9 000 reads under -race. A read of an
-	// open file never does.
-	if n := stale.Load() - staleOpen.Load(); n > 0 {
-		t.Errorf("%d of %d reads of an open file failed with ESTALE", n, reads.Load())
+	return nReads.Load(), nStaleOpen.Load(), nStaleRead.Load()
+}
+
+// stormRenames is how many times the rename storms replace their file;
+// REGIONFS_STORM_RENAMES sets another count (to run them longer).
+func stormRenames(t *testing.T, def int) int {
+	if v := os.Getenv("REGIONFS_STORM_RENAMES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("REGIONFS_STORM_RENAMES: %v", err)
+		}
+		return n
+	}
+	return def
+}
+
+// TestRenameStormReaders: readers open and read a path that a writer of
+// the same mount keeps replacing (write a temporary file, rename it over
+// the path). Every open succeeds and every read sees a whole version,
+// old or new, never ESTALE, as on a local file system (qa11's rig saw
+// 1-4 in ~1 200 renames; 6-12 reads of open files here before c00ced8).
+// An open whose file was renamed over failed with ESTALE, which the
+// kernel retries once; one in 3 000-9 000 lost the race again, and the
+// application saw ESTALE: the mount now opens the file the name leads
+// to itself (openNamed).
+func TestRenameStormReaders(t *testing.T) {
+	m := newMount(t)
+	target := filepath.Join(m.dir, "target")
+	if err := os.WriteFile(target, []byte(stormVersion(0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The versions are written in batches and renamed over the path one
+	// after the other: a rename per round trip, so that the kernel's
+	// retry of an open loses the race too now and then.
+	const batch = 50
+	tmp := func(i int) string { return filepath.Join(m.dir, fmt.Sprintf("tmp%d", i%batch)) }
+	renames := stormRenames(t, 2000)
+	reads, staleOpens, staleReads := renameStorm(t, target, renames, 3, func(i int) error {
+		if i%batch == 1 {
+			for j := i; j < i+batch; j++ {
+				if err := os.WriteFile(tmp(j), []byte(stormVersion(j)), 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		return os.Rename(tmp(i), target)
+	})
+	t.Logf("%d renames, %d reads, %d ESTALE at open, %d reading", renames, reads, staleOpens, staleReads)
+	if staleOpens+staleReads > 0 {
+		t.Errorf("%d opens and %d reads of %d failed with ESTALE", staleOpens, staleReads, reads)
+	}
+}
+
+// TestRenameStormOtherClient: readers open and read a path through the
+// mount while another NFS client keeps renaming files over it. The
+// kernel's entry for the name leads to a file the server has dropped for
+// up to EntryTimeout; an open of it failed with ESTALE, and so did the
+// kernel's one retry whenever the file it looked up was renamed over
+// before its open (20-33 % of the opens here). An open now mostly
+// succeeds with the file the name leads to (openNamed, goneAttr). A read of an open file may still fail with
+// ESTALE: the other client's rename drops the file on the server, which
+// NFSv3 gives no way to prevent.
+func TestRenameStormOtherClient(t *testing.T) {
+	m := newMount(t)
+	ctx := context.Background()
+	other := client.NewSession(client.SessionOptions{
+		Logger: logger(t),
+		Dial: func(ctx context.Context) (client.Dialed, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, "tcp", m.addr)
+			if err != nil {
+				return client.Dialed{}, err
+			}
+			return client.Dialed{Conn: client.NewConn(nc), Addr: m.addr}, nil
+		},
+	})
+	defer other.Close()
+	c := other.Client(client.Unix("other", 0, 0))
+	root := m.f.o.Root
+	put := func(name string, i int) error {
+		mode := uint32(0o644)
+		cr, err := c.Create(ctx, root, name, proto.Unchecked, proto.Sattr{Mode: &mode})
+		if err != nil {
+			return err
+		}
+		_, err = c.Write(ctx, cr.FH, 0, []byte(stormVersion(i)), proto.FileSync)
+		return err
+	}
+	if err := put("target", 0); err != nil {
+		t.Fatal(err)
+	}
+	renames := stormRenames(t, 2000)
+	reads, staleOpens, staleReads := renameStorm(t, filepath.Join(m.dir, "target"), renames, 3, func(i int) error {
+		tmp := fmt.Sprintf("tmp%d", i%4)
+		if err := put(tmp, i); err != nil {
+			return err
+		}
+		_, err := c.Rename(ctx, root, tmp, root, "target")
+		return err
+	})
+	t.Logf("%d renames, %d reads, %d ESTALE at open, %d reading (allowed)", renames, reads, staleOpens, staleReads)
+	// Not zero yet: an open whose file is gone while the mount's tree
+	// holds another file under the name that the other client renamed
+	// over too still fails with ESTALE twice now and then (0.4-1.5 % of
+	// the opens here, 20-33 % before openNamed and goneAttr).
+	if staleOpens*20 > reads {
+		t.Errorf("%d of %d opens failed with ESTALE (more than 5 %%)", staleOpens, reads)
 	}
 }
