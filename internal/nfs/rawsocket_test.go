@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestReadSystemCallsRaw is the system-call guard of a sequential
@@ -264,46 +262,18 @@ func fcntlFlags(nc net.Conn) (int, error) {
 // rather than wait whatever the socket's mode. It failed with read(2)
 // and writev(2).
 func TestRawCallsNeverBlock(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	raw := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
+	for _, c := range testkit.RawSyscalls(t) {
+		dontWait := false
+		for _, a := range c.Args {
+			ast.Inspect(a, func(n ast.Node) bool {
+				if e, ok := n.(ast.Expr); ok && testkit.Names(e, "MSG_DONTWAIT") {
+					dontWait = true
+				}
+				return !dontWait
+			})
 		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
+		if !dontWait {
+			t.Errorf("%s: a raw system call without MSG_DONTWAIT", c.Pos)
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok || !strings.HasPrefix(sel.Sel.Name, "RawSyscall") {
-				return true
-			}
-			raw++
-			dontWait := false
-			for _, a := range call.Args {
-				ast.Inspect(a, func(n ast.Node) bool {
-					if s, ok := n.(*ast.SelectorExpr); ok && s.Sel.Name == "MSG_DONTWAIT" {
-						dontWait = true
-					}
-					return true
-				})
-			}
-			if !dontWait {
-				t.Errorf("%s: a raw system call without MSG_DONTWAIT", fset.Position(call.Pos()))
-			}
-			return true
-		})
-	}
-	if raw == 0 {
-		t.Error("no raw system call found: the guard reads no file")
 	}
 }

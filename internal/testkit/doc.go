@@ -19,6 +19,8 @@
 //   - Process and BuildRegionfs: a server binary a test runs (log file,
 //     ready when its URL answers, SIGTERM or kill -9, the log's tail) and
 //     the module's regionfs built for it.
+//   - RawSyscalls: the raw system calls of the package under test, for the
+//     guards that check none of them can block.
 //   - docshape (a subpackage): a program's output compared with what a
 //     document shows of it, by shape.
 //

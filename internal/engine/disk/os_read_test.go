@@ -2,9 +2,6 @@ package disk_test
 
 import (
 	"bufio"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestReadWholeRawBlockingOpen: a garbage collection completes while
@@ -108,47 +106,9 @@ func waitOpenBlocked(t *testing.T) bool {
 // the only raw call is a read that cannot wait for the disk (preadv2 with
 // RWF_NOWAIT). It failed with fstat, close and openat2 made raw.
 func TestRawCallsNeverBlock(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	raw := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
+	for _, c := range testkit.RawSyscalls(t) {
+		if len(c.Args) < 6 || !testkit.Names(c.Args[0], "SYS_PREADV2") || !testkit.Names(c.Args[len(c.Args)-1], "RWF_NOWAIT") {
+			t.Errorf("%s: a raw system call that is not preadv2 with RWF_NOWAIT", c.Pos)
 		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok || !strings.HasPrefix(sel.Sel.Name, "RawSyscall") {
-				return true
-			}
-			raw++
-			if len(call.Args) < 6 || !isName(call.Args[0], "SYS_PREADV2") || !isName(call.Args[len(call.Args)-1], "RWF_NOWAIT") {
-				t.Errorf("%s: a raw system call that is not preadv2 with RWF_NOWAIT", fset.Position(call.Pos()))
-			}
-			return true
-		})
 	}
-	if raw == 0 {
-		t.Error("no raw system call found: the guard reads no file")
-	}
-}
-
-func isName(e ast.Expr, name string) bool {
-	switch e := e.(type) {
-	case *ast.SelectorExpr:
-		return e.Sel.Name == name
-	case *ast.Ident:
-		return e.Name == name
-	}
-	return false
 }
