@@ -164,6 +164,11 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 	if err := it.Close(); err != nil {
 		return 0, false, err
 	}
+	if len(ready) > 0 {
+		if err := e.releasesDurable(d); err != nil {
+			return 0, false, err
+		}
+	}
 	d.mu.Lock()
 	for _, id := range ready {
 		d.retired = append(d.retired, retired{epoch: d.epoch, id: id})
@@ -243,6 +248,24 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		}
 	}
 	return deleted, more, nil
+}
+
+// releasesDurable makes the releases a pass took from the queue durable
+// before it acts on them. A batch is visible before its sync (Pebble's,
+// and the committer's CommitAsync), and a release queued at seq 0 has no
+// durable mark to wait for (replaceRange drops a replica's references in
+// ingest, resync, RestartSync and PromoteEmpty; purgeFS those of a file
+// system that is gone): deleting its block before that commit is durable
+// would leave, after a crash, the references it dropped naming a block
+// that is gone. A synced commit makes every batch committed before it
+// durable, the releases read by the pass included. It deletes the queue's
+// bare prefix, a key never written (Pebble commits nothing for an empty
+// batch), under the domain's keys as the pass's own batch does.
+func (e *Engine) releasesDurable(d *domain) error {
+	b := e.kv.NewBatch()
+	defer b.Close()
+	b.Delete(gcPrefix(d.id))
+	return b.Commit(true)
 }
 
 // mayDelete reports whether this engine may delete blocks of d: while its

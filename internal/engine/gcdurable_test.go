@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"path"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+)
+
+// TestGCReleaseBeforeSync: a release queued at seq 0 (PromoteEmpty's
+// replaceRange drops the replica's reference counts; purgeFS does the same)
+// is not acted on before the commit that released the block is durable. A
+// collection pass runs between the commit (visible) and its sync, and a
+// crash image is taken right after it: every block that the image's
+// reference counts name is still in the block store.
+func TestGCReleaseBeforeSync(t *testing.T) {
+	ctx := context.Background()
+	mem := kv.NewMemory()
+	memDisk := disk.NewMem()
+	var (
+		e      *Engine
+		armed  atomic.Bool
+		mu     sync.Mutex
+		images []*kv.Memory
+		disks  []*disk.Mem
+	)
+	capture := func() {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		if _, err := e.CollectGarbage(ctx); err != nil {
+			t.Errorf("collect: %v", err)
+		}
+		// The unlinks reach the disk (a later directory sync, or the
+		// file system's own journal commit, before the crash).
+		syncDirs(t, memDisk, ".")
+		mu.Lock()
+		defer mu.Unlock()
+		images = append(images, mem.CrashClone())
+		disks = append(disks, memDisk.CrashClone())
+	}
+	e = openCrashEngine(t, ctx, midKV{mem, capture}, memDisk)
+	src := must(e.CreateFS(ctx, "src", FSOptions{BlockSize: MinBlockSize}))(t)
+	r := &runner{t: t, rng: rand.New(rand.NewPCG(8, 9)), fs: func() *FS { return src }, m: newModel(), bs: MinBlockSize}
+	for range 80 {
+		r.do(ctx)
+	}
+	dst := must(e.CreateReplica(ctx, "dst", ""))(t)
+	partialSync(t, ctx, mem, src, dst, relRef)
+	if n := refBlocksPresent(t, ctx, mem, dst); n == 0 {
+		t.Fatal("the replica holds no reference count")
+	}
+	_, srcEpoch := src.Mode()
+	armed.Store(true)
+	if _, err := dst.Replica().PromoteEmpty(ctx, srcEpoch); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(images) != 1 {
+		t.Fatalf("%d crash images, want 1", len(images))
+	}
+	ce := openCrashEngine(t, ctx, images[0], disks[0])
+	defer ce.Close()
+	refBlocksPresent(t, ctx, images[0], must(ce.FS("dst"))(t))
+}
+
+// refBlocksPresent fails unless every block that fs's reference counts
+// name is in its block store, and returns how many there are.
+func refBlocksPresent(t *testing.T, ctx context.Context, store kv.Reader, fs *FS) int {
+	t.Helper()
+	n := 0
+	for k := range fsKeys(t, store, fs.id) {
+		if len(k) != 1+blocks.IDSize || k[0] != relRef {
+			continue
+		}
+		id, err := blocks.IDFromBytes([]byte(k[1:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := fs.dom.blockStore().Has(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			mode, _ := fs.Mode()
+			t.Fatalf("%v %s: block %s of a reference count is gone", mode, fs.name, id)
+		}
+		n++
+	}
+	return n
+}
+
+// syncDirs syncs dir and every directory under it.
+func syncDirs(t *testing.T, m *disk.Mem, dir string) {
+	t.Helper()
+	ents, err := m.ReadDir(dir)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, ent := range ents {
+		if ent.IsDir() {
+			syncDirs(t, m, path.Join(dir, ent.Name()))
+		}
+	}
+	if err := m.SyncDir(dir); err != nil {
+		t.Error(err)
+	}
+}
