@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -133,7 +134,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		return 0, false, err
 	}
 	var ready []blocks.ID
-	var readyKeys [][]byte
+	var readyKeys, readyVals [][]byte
 	pinned := 0 // queue entries left for a later pass
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.Value()
@@ -157,6 +158,7 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		}
 		ready = append(ready, id)
 		readyKeys = append(readyKeys, append([]byte(nil), it.Key()...))
+		readyVals = append(readyVals, append([]byte(nil), v...))
 		if len(ready) >= e.opts.BatchEntries {
 			break
 		}
@@ -168,6 +170,10 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		if err := e.releasesDurable(d); err != nil {
 			return 0, false, err
 		}
+	}
+	taken := make(map[blocks.ID][]byte, len(ready))
+	for i, id := range ready {
+		taken[id] = readyVals[i]
 	}
 	d.mu.Lock()
 	for _, id := range ready {
@@ -214,6 +220,11 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		if held {
 			continue
 		}
+		if later, err := e.laterRelease(d, r.id, taken[r.id]); err != nil {
+			return deleted, false, err
+		} else if later {
+			continue
+		}
 		d.mu.Lock()
 		if d.inflight[r.id] > 0 {
 			// A writer is using it: look again after its commit.
@@ -235,11 +246,23 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 		d.mu.Unlock()
 	}
 	// 3. Forget processed queue entries (not synced: a lost delete is
-	// redone, a redone delete is a no-op).
+	// redone, a redone delete is a no-op), but not one a later release of
+	// the block has rewritten since step 1: that release is not handled
+	// yet.
 	if len(readyKeys) > 0 {
 		b := e.kv.NewBatch()
-		for _, k := range readyKeys {
-			b.Delete(k)
+		for i, k := range readyKeys {
+			v, err := e.kv.Get(k)
+			if errors.Is(err, kv.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				b.Close()
+				return deleted, false, err
+			}
+			if bytes.Equal(v, readyVals[i]) {
+				b.Delete(k)
+			}
 		}
 		err := b.Commit(false)
 		b.Close()
@@ -290,6 +313,26 @@ func (e *Engine) held(d *domain, id blocks.ID) (bool, error) {
 	}
 	defer it.Close()
 	return it.First(), it.Error()
+}
+
+// laterRelease reports whether the block's release queue holds an entry
+// other than the one this pass took for it (took: nil when the block was
+// retired by an earlier pass, whose entry is gone). held answers from the
+// visible state, and a file system's release of its last reference
+// (holder gone, queue entry rewritten: one batch) is visible before it is
+// durable; releasesDurable only covered the entries the pass had read.
+// When such a release commits between the queue scan and held, the block
+// stays for a later pass, which makes that release durable first: deleted
+// now, a crash could bring the reference back naming a deleted block.
+func (e *Engine) laterRelease(d *domain, id blocks.ID, took []byte) (bool, error) {
+	v, err := e.kv.Get(gcKey(d.id, id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !bytes.Equal(v, took), nil
 }
 
 // releaseFloor returns the lowest seq whose released blocks must stay for
