@@ -272,7 +272,7 @@ const maxOpenNamed = 8
 // file (O_CREAT), or opens what it finds.
 func (n *node) openNamed(ctx context.Context, flags uint32) (*node, *proto.Attr, syscall.Errno) {
 	dir, name := n.lastName()
-	if dir == nil {
+	if dir == nil || n.linked() {
 		n.staleName()
 		return nil, nil, syscall.ESTALE
 	}
@@ -347,6 +347,17 @@ func (n *node) openNamed(ctx context.Context, flags uint32) (*node, *proto.Attr,
 	}
 	n.staleName()
 	return nil, nil, syscall.ESTALE
+}
+
+// linked reports whether n's file had more than one name when the server
+// last described it: lastName is then one of them, not surely the one the
+// kernel opened, and an open of a gone file answers ESTALE (the kernel
+// looks its own path up again) rather than open the file another name
+// leads to.
+func (n *node) linked() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fa.Nlink > 1
 }
 
 // lastName is a name the file was last known under: its name in the

@@ -211,7 +211,7 @@ func (n *node) goneAttr(ctx context.Context, out *gofuse.AttrOut) bool {
 	a, at := n.fa, n.faAt
 	n.mu.Unlock()
 	dir, name := n.lastName()
-	if at.IsZero() || dir == nil {
+	if at.IsZero() || dir == nil || a.Nlink > 1 {
 		return false
 	}
 	dir.forget()
