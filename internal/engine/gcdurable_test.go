@@ -143,7 +143,7 @@ func TestGCHeldAfterLaterRelease(t *testing.T) {
 	var armed atomic.Bool
 	var e *Engine
 	var clone *FS
-	released := 0
+	var released atomic.Int32
 	hook := func(lo []byte) {
 		// The clone's release of the block, as its transaction commits
 		// it: holder gone, queue entry at a seq past its durable mark,
@@ -158,19 +158,22 @@ func TestGCHeldAfterLaterRelease(t *testing.T) {
 		if err := b.Commit(false); err != nil {
 			t.Error(err)
 		}
-		released++
+		released.Add(1)
 	}
 	e = openCrashEngine(t, ctx, holderIterKV{mem, &armed, hook}, memDisk)
 	src := must(e.CreateFS(ctx, "src", FSOptions{BlockSize: MinBlockSize}))(t)
 	writeFile(t, src, RootIno, "f", pattern(3*MinBlockSize+100, 7))
 	clone = must(e.Clone(ctx, "src", "clone"))(t)
-	must(src.Remove(ctx, RootCred, RootIno, "f"))(t)
+	// Armed before the remove: the clone's end kicks the background
+	// collector, whose pass may take the release before this one does.
+	// Whichever pass checks the holders first meets the later release.
 	armed.Store(true)
+	must(src.Remove(ctx, RootCred, RootIno, "f"))(t)
 	if _, err := e.CollectGarbage(ctx); err != nil {
 		t.Fatal(err)
 	}
 	armed.Store(false)
-	if released == 0 {
+	if released.Load() == 0 {
 		t.Fatal("the pass checked no holders")
 	}
 	syncDirs(t, memDisk, ".")
