@@ -615,6 +615,25 @@ type RecoveryPoint struct {
 	Shared uint64
 }
 
+// Promoted returns the recovery point recorded when the file system, a
+// replica before, was promoted (Promote, PromoteEmpty, AbandonResync),
+// and false while it is a replica. For a file system that was never a
+// replica it is the zero point. The control plane completes a failover
+// with it when the process ended after the promotion and before its own
+// record of it: Empty is a promotion that kept nothing (no recovery
+// seq), Abandoned and Shared are not known here.
+func (rep *Replica) Promoted() (RecoveryPoint, bool) {
+	m := rep.fs.modePub.Load()
+	if m.Mode == ModeReplica {
+		return RecoveryPoint{}, false
+	}
+	rp := RecoveryPoint{Seq: m.RecoverySeq, OldEpoch: m.AppliedEpoch, NewEpoch: m.Epoch, Empty: m.RecoverySeq == 0}
+	if m.RecoveryTime != 0 {
+		rp.Time = time.Unix(0, m.RecoveryTime).UTC()
+	}
+	return rp, true
+}
+
 // Promote makes a replica writable at a new epoch, durably, at a
 // transaction boundary: its first record (seq applied+1) opens the new epoch
 // in the replicated epoch history.

@@ -18,6 +18,18 @@
 //	'r' 't' id         tombstone: a configuration this region deleted, and why
 //	                   (the promotion a source learns of, the loss report)
 //
+// # Crashes
+//
+// Each multi-step operation ends, after a crash at any step, either as if
+// it had not begun or completed by the next start (Open). A failover
+// writes the promotion into the configuration (Config.Promoted) as soon
+// as the replica is promoted; Open completes a failover whose replica is
+// promoted (from that record, or from the engine's when the process ended
+// before it): protection, tombstone (Tombstone.Unanswered: a repeated
+// delete gets the same recovery point), the configuration deleted; the
+// source learns of it at its next contact. A replication is never resumed
+// into a promoted file system.
+//
 // # Errors
 //
 // Refusals are *control.Error of control's sentinels (ErrReplicationNotFound,

@@ -164,6 +164,13 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		m.mu.Lock()
 		c := m.configs[mapKey(replication.RoleDestination, req.ID)]
 		m.mu.Unlock()
+		if c == nil {
+			// Deleted here already (a failover, completed at a start if
+			// the process ended in the middle of it): the same answer.
+			if t, ok := m.Tombstone(req.ID); ok && t.Role == replication.RoleDestination && t.Promotion != nil {
+				return json.Marshal(t.Promotion)
+			}
+		}
 		if c == nil || c.SourceRegion != from {
 			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
 		}

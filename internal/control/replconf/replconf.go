@@ -58,6 +58,24 @@ type Config struct {
 	// its lease (hard fencing) has expired, the destination promotes
 	// itself.
 	AutoFailoverAfter time.Duration `json:"autoFailoverAfter,omitempty"`
+	// Promoted is the promotion of this destination while its deletion
+	// (a failover) is under way: written as soon as the replica is
+	// promoted, before the protection changes, the source is told and
+	// the configuration is deleted, so that a process that ends in
+	// between completes the failover at its next start (Open) with the
+	// same recovery point, and a retried deletion does too.
+	Promoted *PendingPromotion `json:"promoted,omitempty"`
+}
+
+// PendingPromotion is a destination's promotion whose configuration is
+// not deleted yet (Config.Promoted).
+type PendingPromotion struct {
+	Promotion replication.Promotion `json:"promotion"`
+	// Coordinated: the source asked for the deletion (it stays
+	// writable); otherwise a source that learns of it later fences itself.
+	Coordinated bool `json:"coordinated,omitempty"`
+	// Why is added to the reason the tombstone gives.
+	Why string `json:"why,omitempty"`
 }
 
 // Tombstone remembers a configuration this region deleted, so that a
@@ -69,6 +87,14 @@ type Tombstone struct {
 	SourceFS string           `json:"sourceFs"`
 	DestFS   string           `json:"destFs"`
 	Deleted  time.Time        `json:"deleted"`
+	// Promotion is, at a destination, the promotion that ended the
+	// configuration: what a retried deletion answers.
+	Promotion *replication.Promotion `json:"promotion,omitempty"`
+	// Unanswered: the failover was completed by a start after the
+	// process ended in the middle of it, so its caller never had the
+	// answer; a repeated DeleteReplicationConfiguration or failover of
+	// the file system answers with Promotion.
+	Unanswered bool `json:"unanswered,omitempty"`
 }
 
 // Description is a configuration as DescribeReplicationConfigurations
@@ -160,6 +186,10 @@ type Manager struct {
 	configs  map[string]*Config // by role/id
 	creating map[string]bool    // source file systems with a creation under way
 	autoFail autoFailState
+
+	// hook, when set (tests), is called between the steps of the
+	// multi-step operations, named by step, to stop or crash there.
+	hook func(step, id string)
 }
 
 // New builds a manager; Open loads its configurations.
@@ -207,6 +237,20 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err := m.protectFenced(ctx); err != nil {
 		return err
 	}
+	// A failover the process ended in the middle of, after the replica's
+	// promotion: completed (never a replication resumed into a promoted
+	// file system).
+	live := cs[:0]
+	for _, c := range cs {
+		if rec := m.promotedAtStart(c); rec != nil {
+			if err := m.completePromotion(ctx, c, rec); err != nil {
+				return fmt.Errorf("replication %s: complete its failover: %w", c.ID, err)
+			}
+			continue
+		}
+		live = append(live, c)
+	}
+	cs = live
 	// remove clears the file system's role before it deletes the
 	// configuration: a crash between the two leaves a configuration whose
 	// file system no longer says it is part of one (it could be deleted,
@@ -279,10 +323,25 @@ func LocalFileSystems(s kv.Store) ([]string, error) {
 // region whose file systems are spread over nodes: one came here after
 // Open). It returns how many it started.
 func (m *Manager) Resume() (int, error) {
+	var errs []error
+	// A failover that ended in the middle of it where the file system
+	// was served before: completed, as Open does.
+	m.mu.Lock()
+	var promoted []*Config
+	for _, c := range m.configs {
+		if _, running := m.o.Node.InboundStatus(c.ID); c.Role == replication.RoleDestination && !running && !c.Deleting && c.Promoted == nil && m.promotedAtStart(c) != nil {
+			promoted = append(promoted, c)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range promoted {
+		if err := m.completePromotion(context.Background(), c, m.promotedAtStart(c)); err != nil {
+			errs = append(errs, fmt.Errorf("replication %s: complete its failover: %w", c.ID, err))
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	started := 0
-	var errs []error
 	for _, c := range m.configs {
 		name, running := c.SourceEngine, false
 		if c.Role == replication.RoleSource {
@@ -291,7 +350,7 @@ func (m *Manager) Resume() (int, error) {
 			name = c.DestEngine
 			_, running = m.o.Node.InboundStatus(c.ID)
 		}
-		if running || c.Deleting {
+		if running || c.Deleting || c.Promoted != nil {
 			continue
 		}
 		if _, err := m.o.Engine.FS(name); err != nil {
@@ -610,7 +669,7 @@ func (m *Manager) describeLocked(c *Config) Description {
 	}
 	d.Live = st
 	switch {
-	case c.Deleting:
+	case c.Deleting || c.Promoted != nil:
 		d.Status, d.StatusMessage = replication.StateDeleting, "the configuration is being deleted"
 	case !ok:
 		d.Status, d.StatusMessage = replication.StateError, "replication is not running in this region"
@@ -639,8 +698,12 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 	cs := m.findLocked(fsID)
 	m.mu.Unlock()
 	if len(cs) == 0 {
-		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
+		f, err := m.o.Region.DescribeFileSystem(ctx, fsID)
+		if err != nil {
 			return nil, err
+		}
+		if p, ok := m.unanswered(f.ID); ok {
+			return p, nil // a failover completed at a start: its answer
 		}
 		return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s.", fsID)
 	}
@@ -672,8 +735,12 @@ func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*repli
 	}
 	m.mu.Unlock()
 	if c == nil {
-		if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); err != nil {
+		f, err := m.o.Region.DescribeFileSystem(ctx, fsID)
+		if err != nil {
 			return nil, err
+		}
+		if p, ok := m.unanswered(f.ID); ok {
+			return p, nil // a failover completed at a start: its answer
 		}
 		return nil, control.Errorf(control.ErrReplicationNotFound, "%s is not the destination of a replication configuration in %s.", fsID, m.o.Name)
 	}
@@ -775,63 +842,62 @@ type promotion struct {
 }
 
 // promoteDestinationAs promotes c's replica as pr says.
+//
+// Its steps, each durable before the next: the replica is promoted (the
+// engine's commit), the promotion is recorded in the configuration
+// (Config.Promoted), the protection shows ENABLED, the source is told
+// (when asked), and the configuration is deleted with its tombstone. A
+// process that ends before the promotion leaves the replica a replica and
+// the configuration as it was; one that ends after it has the failover
+// completed by its next start (Open, completePromotion), and a retry
+// completes it too, with the same recovery point.
 func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promotion) (*replication.Promotion, error) {
 	m.mu.Lock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		m.mu.Unlock()
 		return nil, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
 	}
-	promote := m.o.Node.Promote
-	if pr.force {
-		promote = m.o.Node.ForcePromote
+	rec := c.Promoted
+	if rec == nil {
+		if m.hook != nil {
+			m.hook("promote", c.ID)
+		}
+		p, err := m.promoteReplica(ctx, c, pr.force)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		if m.hook != nil {
+			m.hook("promoted", c.ID)
+		}
+		rec = &PendingPromotion{Promotion: p, Coordinated: !pr.tellSource && !pr.fenceSource, Why: pr.why}
+		n := *c
+		n.Promoted = rec
+		if err := m.save(&n); err != nil {
+			// Promoted, not recorded: a retry, or the next start, finds
+			// the file system promoted and completes the failover.
+			m.mu.Unlock()
+			return nil, err
+		}
+		c.Promoted = rec
 	}
-	// A replica whose initial sync is not finished is promoted empty
-	// (replication.Node.Promote): it holds no consistent state of the
-	// source, and AWS lets the configuration go while ENABLING.
-	p, err := promote(ctx, c.ID)
-	if errors.Is(err, engine.ErrNotReady) {
-		// Only a resync begun by a version that kept no undo of the
-		// state it replaces (one that does is abandoned instead).
-		m.mu.Unlock()
-		return nil, control.Errorf(control.ErrConflict, "A resync of %s begun before an upgrade is running: it replaces the replica's earlier state range by range, keeps no copy to go back to, so the replica has no consistent state to fail over to until it ends, and discarding it could lose the only copy of the data. Try again once the replication is ENABLED.", c.DestFileSystemID)
-	}
-	if err != nil && !errors.Is(err, replication.ErrNotFound) {
-		m.mu.Unlock()
-		return nil, err
+	if m.hook != nil {
+		m.hook("recorded", c.ID)
 	}
 	if err := m.o.Region.SetProtection(ctx, c.DestFileSystemID, control.ProtectionEnabled); err != nil {
 		m.mu.Unlock()
 		return nil, err
 	}
 	m.mu.Unlock()
-	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
-		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
-	switch {
-	case p.Empty:
-		m.log.Warn("failover: "+p.EmptyReason()+"; the destination is a new, empty file system",
-			"replication", c.ID, "fs_id", c.DestFileSystemID, "epoch", p.NewEpoch, "source_region", c.SourceRegion)
-		g.Empty = true
-		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) before its initial sync finished: it holds nothing of the source", c.DestFileSystemID, m.o.Name)
-	case p.Abandoned:
-		// What the destination shares with the source (the fork, for
-		// a failback): the source's loss report starts there.
-		shared := p.Shared
-		g.Abandoned, g.RecoverySeq = true, shared
-		if shared != p.Seq {
-			g.RecoveryTime = time.Time{} // the fork's source time is not known here
-		}
-		m.log.Warn("failover: "+p.AbandonedReason(),
-			"replication", c.ID, "fs_id", c.DestFileSystemID, "seq", p.Seq, "shared_seq", shared, "epoch", p.NewEpoch,
-			"source_region", c.SourceRegion, "source_fs", c.SourceFileSystemID, "kept_copy", c.KeptCopy)
-		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) while a resync from the source was replacing its state: the resync was abandoned and %s is back at its own state from before the resync (its seq %d); the source's changes after seq %d are not in it",
-			c.DestFileSystemID, m.o.Name, c.DestFileSystemID, p.Seq, shared)
-	default:
-		m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
-			"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
+	if m.hook != nil {
+		m.hook("protected", c.ID)
 	}
-	if pr.why != "" {
-		g.Reason += ": " + pr.why
+	p := rec.Promotion
+	why := pr.why
+	if why == "" {
+		why = rec.Why
 	}
+	g := m.gone(c, p, why)
 	// Tell the source (unless it asked): then the delete is coordinated and
 	// the source stays writable. A source that does not hear of it now
 	// learns it at its next contact, from the tombstone, and fences itself.
@@ -857,12 +923,177 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 			}
 		}
 	}
+	if m.hook != nil {
+		m.hook("told", c.ID)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.remove(c, m.tombstone(c, g)); err != nil {
+	t := m.tombstone(c, g)
+	t.Promotion = &p
+	if err := m.remove(c, t); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// promoteReplica promotes c's replica (m.mu held). A replica that is not
+// received on this node is received first (its file system served here
+// since, or not yet: Options.Own); one promoted already (a failover that
+// ended before its record) gives the recovery point the engine recorded;
+// a file system that no longer exists gives none.
+func (m *Manager) promoteReplica(ctx context.Context, c *Config, force bool) (replication.Promotion, error) {
+	promote := m.o.Node.Promote
+	if force {
+		promote = m.o.Node.ForcePromote
+	}
+	// A replica whose initial sync is not finished is promoted empty
+	// (replication.Node.Promote): it holds no consistent state of the
+	// source, and AWS lets the configuration go while ENABLING.
+	p, err := promote(ctx, c.ID)
+	if errors.Is(err, replication.ErrNotFound) {
+		fs, ferr := m.own(ctx, c.DestEngine)
+		switch {
+		case errors.Is(ferr, engine.ErrFSNotFound):
+			return replication.Promotion{}, nil // deleted: nothing to promote
+		case ferr != nil:
+			return replication.Promotion{}, ferr
+		}
+		if rp, ok := fs.Replica().Promoted(); ok {
+			return replication.Promotion{RecoveryPoint: rp}, nil
+		}
+		if err := m.start(c); err != nil {
+			return replication.Promotion{}, err
+		}
+		p, err = promote(ctx, c.ID)
+	}
+	if errors.Is(err, engine.ErrNotReady) {
+		// Only a resync begun by a version that kept no undo of the
+		// state it replaces (one that does is abandoned instead).
+		return replication.Promotion{}, control.Errorf(control.ErrConflict, "A resync of %s begun before an upgrade is running: it replaces the replica's earlier state range by range, keeps no copy to go back to, so the replica has no consistent state to fail over to until it ends, and discarding it could lose the only copy of the data. Try again once the replication is ENABLED.", c.DestFileSystemID)
+	}
+	return p, err
+}
+
+// gone is what the source learns of p, the promotion of c's replica
+// (logged).
+func (m *Manager) gone(c *Config, p replication.Promotion, why string) replication.Gone {
+	g := replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
+		Reason: fmt.Sprintf("the destination %s in %s was promoted (failover) at seq %d", c.DestFileSystemID, m.o.Name, p.Seq)}
+	switch {
+	case p.Empty:
+		m.log.Warn("failover: "+p.EmptyReason()+"; the destination is a new, empty file system",
+			"replication", c.ID, "fs_id", c.DestFileSystemID, "epoch", p.NewEpoch, "source_region", c.SourceRegion)
+		g.Empty = true
+		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) before its initial sync finished: it holds nothing of the source", c.DestFileSystemID, m.o.Name)
+	case p.Abandoned:
+		// What the destination shares with the source (the fork, for
+		// a failback): the source's loss report starts there.
+		shared := p.Shared
+		g.Abandoned, g.RecoverySeq = true, shared
+		if shared != p.Seq {
+			g.RecoveryTime = time.Time{} // the fork's source time is not known here
+		}
+		m.log.Warn("failover: "+p.AbandonedReason(),
+			"replication", c.ID, "fs_id", c.DestFileSystemID, "seq", p.Seq, "shared_seq", shared, "epoch", p.NewEpoch,
+			"source_region", c.SourceRegion, "source_fs", c.SourceFileSystemID, "kept_copy", c.KeptCopy)
+		g.Reason = fmt.Sprintf("the destination %s in %s was promoted (failover) while a resync from the source was replacing its state: the resync was abandoned and %s is back at its own state from before the resync (its seq %d); the source's changes after seq %d are not in it",
+			c.DestFileSystemID, m.o.Name, c.DestFileSystemID, p.Seq, shared)
+	default:
+		m.log.Info("failover", "replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "recovery_time", p.Time,
+			"at_least_lost", p.AtLeastLost(), "source_region", c.SourceRegion)
+	}
+	if why != "" {
+		g.Reason += ": " + why
+	}
+	return g
+}
+
+// promotedAtStart returns the promotion of the destination configuration
+// c whose failover the process did not finish: its record, or, for a
+// process that ended between the promotion and the record, the recovery
+// point the engine recorded. nil: c's replica is a replica (or not served
+// here: Resume looks again).
+func (m *Manager) promotedAtStart(c *Config) *PendingPromotion {
+	if c.Role != replication.RoleDestination {
+		return nil
+	}
+	if c.Promoted != nil {
+		return c.Promoted
+	}
+	fs, err := m.o.Engine.FS(c.DestEngine)
+	if err != nil {
+		return nil
+	}
+	rp, ok := fs.Replica().Promoted()
+	if !ok {
+		return nil
+	}
+	return &PendingPromotion{Promotion: replication.Promotion{RecoveryPoint: rp}}
+}
+
+// completePromotion completes, at a start, the failover of the
+// destination configuration c whose replica was promoted before the
+// process ended: the protection as after a failover, the journal kept
+// from the fork point (replication.ForkPin), the configuration deleted
+// with its tombstone. The source is not called: it learns of the
+// promotion from the tombstone at its next contact (and fences itself,
+// unless it asked for the deletion). The caller of the failover never had
+// its answer: a repeated deletion gets this one (Tombstone.Unanswered).
+func (m *Manager) completePromotion(ctx context.Context, c *Config, rec *PendingPromotion) error {
+	p := rec.Promotion
+	if err := m.o.Region.SetProtection(ctx, c.DestFileSystemID, control.ProtectionEnabled); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
+		return err
+	}
+	if fs, err := m.o.Engine.FS(c.DestEngine); err == nil && !p.Empty {
+		if _, ok := fs.Replica().Pins()[replication.ForkPin]; !ok {
+			if err := fs.Replica().SetPin(replication.ForkPin, p.Seq+1); err != nil {
+				m.log.Warn("fork pin", "fs_id", c.DestFileSystemID, "err", err)
+			}
+		}
+	}
+	g := m.gone(c, p, rec.Why)
+	g.Coordinated = rec.Coordinated
+	t := m.tombstone(c, g)
+	t.Promotion, t.Unanswered = &p, true
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.remove(c, t); err != nil {
+		return err
+	}
+	m.log.Warn("failover completed at start: the process ended in the middle of it; its caller had no answer, a repeated delete gets it",
+		"replication", c.ID, "fs_id", c.DestFileSystemID, "recovery_seq", p.Seq, "epoch", p.NewEpoch, "source_region", c.SourceRegion)
+	return nil
+}
+
+// unanswered returns the promotion of the newest failover of the
+// destination fsID (a file system id) when the start that completed it
+// is the only one that knows it (Tombstone.Unanswered): what a repeated
+// deletion answers.
+func (m *Manager) unanswered(fsID string) (*replication.Promotion, bool) {
+	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
+	if err != nil {
+		return nil, false
+	}
+	defer it.Close()
+	var best Tombstone
+	found := false
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, false
+		}
+		var t Tombstone
+		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleDestination || t.DestFS != fsID {
+			continue
+		}
+		if !found || t.Deleted.After(best.Deleted) {
+			best, found = t, true
+		}
+	}
+	if !found || !best.Unanswered || best.Promotion == nil {
+		return nil, false
+	}
+	return best.Promotion, true
 }
 
 func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*replication.Promotion, error) {

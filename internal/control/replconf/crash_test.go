@@ -1,0 +1,155 @@
+package replconf_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/replconf"
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// image is what a crash (kill -9) of a region leaves: its synced store
+// and disk.
+type image struct {
+	kv   *kv.Memory
+	disk *disk.Mem
+}
+
+// crashAt makes r keep the image a crash would leave at the step of its
+// manager's operations (the first time it is reached).
+func (r *region) crashAt(step string) func() image {
+	var (
+		mu  sync.Mutex
+		img *image
+	)
+	r.m.SetHook(func(s, _ string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == step && img == nil {
+			img = &image{kv: r.kv.CrashClone(), disk: r.disk.CrashClone()}
+		}
+	})
+	return func() image {
+		r.t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if img == nil {
+			r.t.Fatalf("%s: step %q never reached", r.name, step)
+		}
+		return *img
+	}
+}
+
+// reopen stops r and starts it over img, as the restart after a crash.
+func (r *region) reopen(img image) {
+	r.t.Helper()
+	r.stop()
+	r.kv, r.disk = img.kv, img.disk
+	r.start()
+}
+
+// TestFailoverCrashWindows: a failover (DeleteReplicationConfiguration in
+// the destination region, the source region down) that the process ends
+// in the middle of ends, at the next start, either as if it had not
+// begun (a crash before the replica's promotion: the configuration and
+// the replica as they were, the replication carrying on) or completed
+// (a crash after it: configuration gone, tombstone written with the
+// recovery point the live failover answered, protection ENABLED, nothing
+// received into the promoted file system, a repeated delete answered
+// with that recovery point, the old source fenced at its next contact
+// with the same recovery point in its loss report). Before, a crash
+// after the promotion left the configuration of a promoted file system
+// resumed (ENABLED in the API, every later delete refused by the engine:
+// the file system is not a replica), no tombstone, and a source fenced
+// by the stream's refusal with recovery point 0.
+func TestFailoverCrashWindows(t *testing.T) {
+	for _, step := range []string{"promote", "promoted", "recorded", "protected", "told"} {
+		t.Run(step, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := newPair(t)
+			srcID := a.createFS("src")
+			fill(t, a.fs(srcID), "before", 10)
+			d := replicate(t, a, b, srcID)
+			dst := d.DestFileSystemID
+			a.stop()
+			crashed := b.crashAt(step)
+			p, err := b.m.Delete(ctx, dst, replconf.DeleteAll)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.reopen(crashed())
+
+			if step == "promote" {
+				// Not begun: still a replica, still replicating.
+				if mode, _ := b.fs(dst).Mode(); mode != engine.ModeReplica {
+					t.Fatalf("the destination is %v after a crash before its promotion", mode)
+				}
+				if got := status(t, b.m, dst); got.ID != d.ID {
+					t.Fatalf("the destination's configuration after a crash before its promotion: %+v", got)
+				}
+				if pr := b.protection(dst); pr != control.ProtectionReplicating {
+					t.Fatalf("destination protection %s", pr)
+				}
+				a.restart()
+				fill(t, a.fs(srcID), "after", 5)
+				converged(t, a.fs(srcID), b.fs(dst))
+				return
+			}
+
+			if mode, _ := b.fs(dst).Mode(); mode != engine.ModePrimary {
+				t.Fatalf("the destination is %v after a crash after its promotion", mode)
+			}
+			if ds, err := b.m.Describe(ctx, dst); !errors.Is(err, control.ErrReplicationNotFound) {
+				for _, x := range ds {
+					t.Errorf("configuration %s: %s (%s)", x.ID, x.Status, x.StatusMessage)
+				}
+				t.Fatalf("the promoted destination still describes its configuration (%v)", err)
+			}
+			if _, ok := b.n.InboundStatus(d.ID); ok {
+				t.Fatal("the promoted destination still receives the replication")
+			}
+			if pr := b.protection(dst); pr != control.ProtectionEnabled {
+				t.Fatalf("promoted destination protection %s, want %s", pr, control.ProtectionEnabled)
+			}
+			if got := b.describe(dst).ReplicationRole; got != "" {
+				t.Fatalf("promoted destination's replication role %q", got)
+			}
+			tomb, ok := b.m.Tombstone(d.ID)
+			if !ok || !tomb.Promoted || tomb.RecoverySeq != p.Seq || tomb.Epoch != p.NewEpoch {
+				t.Fatalf("tombstone %+v (found %v), want the promotion at seq %d epoch %d", tomb, ok, p.Seq, p.NewEpoch)
+			}
+			// The user's delete had no answer: asked again, the same one.
+			for range 2 {
+				again, err := b.m.Delete(ctx, dst, replconf.DeleteAll)
+				if err != nil || again == nil || again.Seq != p.Seq || again.NewEpoch != p.NewEpoch {
+					t.Fatalf("repeated delete: %+v %v, want recovery point %d at epoch %d", again, err, p.Seq, p.NewEpoch)
+				}
+			}
+			if _, err := b.fs(dst).Mkdir(ctx, engine.RootCred, engine.RootIno, "written-after-failover", engine.SetAttr{}); err != nil {
+				t.Fatal(err)
+			}
+
+			// The old source comes back: fenced, its loss report from the
+			// recovery point.
+			a.restart()
+			testkit.WaitFor(t, "old source fenced", 10*time.Second, func() bool {
+				mode, _ := a.fs(srcID).Mode()
+				return mode == engine.ModeFenced && a.protection(srcID) == control.ProtectionDisabled
+			})
+			rep, _, _, err := a.m.LossReport(ctx, srcID, 100)
+			if err != nil || rep.RecoverySeq != p.Seq {
+				t.Fatalf("loss report from %d (%v), want from the recovery point %d", rep.RecoverySeq, err, p.Seq)
+			}
+			if _, err := b.fs(dst).Lookup(ctx, engine.RootCred, engine.RootIno, "written-after-failover"); err != nil {
+				t.Fatalf("the promoted destination lost its own write: %v", err)
+			}
+		})
+	}
+}

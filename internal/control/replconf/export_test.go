@@ -1,0 +1,5 @@
+package replconf
+
+// SetHook makes m call f between the steps of its multi-step operations
+// (crash tests stop or copy the durable state there).
+func (m *Manager) SetHook(f func(step, id string)) { m.hook = f }
