@@ -213,19 +213,21 @@ func (e *Engine) collectBatch(ctx context.Context, d *domain) (deleted int, more
 			e.log.Warn("block collection paused: ownership not surely valid", "domain", d.id, "left", len(due)-i)
 			return deleted, false, nil
 		}
-		held, err := e.held(d, r.id)
-		if err != nil {
-			return deleted, false, err
-		}
-		if held {
-			continue
-		}
-		if later, err := e.laterRelease(d, r.id, taken[r.id]); err != nil {
-			return deleted, false, err
-		} else if later {
-			continue
-		}
+		// The holders, the queue entry and the writers in flight are
+		// looked at under d.mu, with the deletion: a writer registers in
+		// flight under it before it looks for the block, so none can look,
+		// commit its reference and leave between the holder check and the
+		// in-flight check (the block deleted under a durable reference);
+		// one that comes after the deletion writes the block again.
 		d.mu.Lock()
+		keep, err := e.stillNeeded(d, r.id, taken[r.id])
+		if err != nil || keep {
+			d.mu.Unlock()
+			if err != nil {
+				return deleted, false, err
+			}
+			continue
+		}
 		if d.inflight[r.id] > 0 {
 			// A writer is using it: look again after its commit.
 			d.retired = append(d.retired, retired{epoch: d.epoch, id: r.id})
@@ -301,10 +303,21 @@ func (e *Engine) mayDelete(d *domain) bool {
 	return e.opts.Valid == nil || e.opts.Valid(d.id)
 }
 
-// held reports whether any file system of the domain holds id. The caller
-// re-checks inflight under d.mu after this, and writers register in flight
-// before they look for a block, so a block is never deleted under a
-// writer that is about to reference it.
+// stillNeeded reports whether a block the pass may delete is held or has
+// a later release (held, laterRelease). The caller holds d.mu and checks
+// the blocks in flight next.
+func (e *Engine) stillNeeded(d *domain, id blocks.ID, took []byte) (bool, error) {
+	if held, err := e.held(d, id); err != nil || held {
+		return held, err
+	}
+	return e.laterRelease(d, id, took)
+}
+
+// held reports whether any file system of the domain holds id. The
+// collector checks it and then inflight under d.mu, and writers register
+// in flight under d.mu before they look for a block, so a block is never
+// deleted under a writer that is about to reference it or has just
+// referenced it.
 func (e *Engine) held(d *domain, id blocks.ID) (bool, error) {
 	p := holderPrefix(d.id, id)
 	it, err := e.kv.NewIter(p, upper(p))
