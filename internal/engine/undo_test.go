@@ -352,13 +352,13 @@ func TestCrashAbandonResync(t *testing.T) {
 			// The background collector's synced commits call the hook
 			// too, possibly still in flight here.
 			mu.Lock()
-			images := images[:len(images):len(images)]
+			imgs := images[:len(images):len(images)]
 			mu.Unlock()
-			if len(images) < 5 {
-				t.Fatalf("only %d crash images", len(images))
+			if len(imgs) < 5 {
+				t.Fatalf("only %d crash images", len(imgs))
 			}
 			counts := map[string]int{}
-			for i, im := range images {
+			for i, im := range imgs {
 				o := v.opts
 				o.KV, o.Disk = im.kv, im.disk
 				e, err := Open(ctx, o)
@@ -409,7 +409,7 @@ func TestCrashAbandonResync(t *testing.T) {
 				counts[im.step+"→"+outcome]++
 				e.Close()
 			}
-			t.Logf("%d crash images: %v", len(images), counts)
+			t.Logf("%d crash images: %v", len(imgs), counts)
 		})
 	}
 }
