@@ -780,7 +780,7 @@ func (fs *FS) runTxn(tx *txn, o *op) error {
 		}
 	case opApply:
 		if fs.mode.Mode != ModeReplica {
-			return ErrNotReplica
+			return fmt.Errorf("engine: %s to %s (%v): %w", o.name, fs.name, fs.mode.Mode, ErrNotReplica)
 		}
 	}
 	tx.summary.Op = o.name

@@ -406,7 +406,25 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	defer close(done)
 	in.mu.Lock()
 	in.cancel, in.done = cancel, done
+	promoting, repairing = in.promoting, in.repairing
 	in.mu.Unlock()
+	// A promotion (or removal) that took the registration away before
+	// this stream was attached did not see it to close it: look again,
+	// now that a later one would (promote removes the registration, then
+	// detaches; this stream attached, then looks).
+	n.mu.Lock()
+	current := n.inbound[id] == in
+	n.mu.Unlock()
+	if !current || promoting || repairing {
+		http.Error(w, "replication "+id+" is being promoted, removed or repaired", http.StatusServiceUnavailable)
+		return
+	}
+	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGone)
+		json.NewEncoder(w).Encode(Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		return
+	}
 
 	secret := n.peers[from].Secret
 	sn := newNonce()
@@ -601,6 +619,15 @@ func (rx *receiver) handle(f frame) error {
 			rx.bufs.put(f.p)
 		}
 		return nil // waiting for the operator; acks say why
+	}
+	// A promoted file system takes nothing from its former source: no
+	// record, chunk or block, and above all no resync, which would turn
+	// it back into a replica (engine.Replica.BeginResync). The stream
+	// was detached before the promotion and a new one is refused; this
+	// is the last guard.
+	if mode, epoch := rx.in.fs.Mode(); mode != engine.ModeReplica {
+		return fmt.Errorf("replication: %s is no longer a replica (%v at epoch %d: promoted): it takes nothing from its former source: %w",
+			rx.in.spec.DestFS, mode, epoch, engine.ErrNotReplica)
 	}
 	if !isBlocks(f.typ) && f.typ != msgHeartbeat && f.typ != msgChunk {
 		// The chunks received before anything else are ingested first.
@@ -1137,6 +1164,9 @@ func (rx *receiver) outcome(err error) error {
 		return nil
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrFatal), errors.Is(err, context.Canceled):
 		return err
+	case errors.Is(err, engine.ErrNotReplica):
+		// Promoted meanwhile: the stream ends, a new one is refused.
+		return fmt.Errorf("replication: %s is no longer a replica (promoted): %w", rx.in.spec.DestFS, err)
 	case errors.Is(err, engine.ErrNoSpace):
 		// The replica's disk is full: a condition that passes (space is
 		// freed or added), not one for the operator to re-create the

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -84,5 +85,56 @@ func TestFailoverDuringInitialSync(t *testing.T) {
 			w.run(ctx, 20)
 			converged(t, src(), b.fs("fs-dst2"))
 		})
+	}
+}
+
+// TestPromotedTakesNoFrames: a stream's frames that reach a promoted file
+// system (its stream is detached before the promotion and a new one
+// refused; this is the receiver's own guard) are refused with
+// engine.ErrNotReplica and change nothing. Before, a resync's start
+// turned the promoted file system back into a replica being resynced
+// (engine.Replica.BeginResync takes any file system), and records ended
+// in a replication ERROR state without naming the promotion.
+func TestPromotedTakesNoFrames(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 7, func() *engine.FS { return src })
+	w.run(ctx, 20)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	a.n.RemoveOutbound("r1")
+	p, err := b.n.Promote(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(ctx, 5) // source records after the recovery point
+	dst := b.fs("fs-dst")
+	if _, err := dst.Mkdir(ctx, engine.RootCred, engine.RootIno, "written-after-promotion", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := src.Replica().ReadJournal(ctx, p.Seq+1, 100, 1<<20)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("source records after the recovery point: %d, %v", len(recs), err)
+	}
+	in := &inbound{n: b.n, fs: dst.Replica(), spec: InboundSpec{ID: "r1", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}}
+	for _, f := range []frame{
+		{typ: msgResyncBegin},
+		{typ: msgRecords, p: (&recordsMsg{recs: recs}).encode()},
+	} {
+		rx := &receiver{in: in, ctx: ctx, log: b.n.log, bufs: newFramePool(ctx, nil)}
+		err := rx.handle(f)
+		if err == nil {
+			err = rx.flushRecords()
+		}
+		if !errors.Is(err, engine.ErrNotReplica) {
+			t.Errorf("frame %d into a promoted file system: %v, want %v", f.typ, err, engine.ErrNotReplica)
+		}
+		if mode, epoch := dst.Mode(); mode != engine.ModePrimary || epoch != p.NewEpoch {
+			t.Fatalf("after frame %d the promoted file system is %v at epoch %d, want primary at %d", f.typ, mode, epoch, p.NewEpoch)
+		}
+	}
+	if _, err := dst.Lookup(ctx, engine.RootCred, engine.RootIno, "written-after-promotion"); err != nil {
+		t.Fatalf("the promoted file system lost its own write: %v", err)
 	}
 }
