@@ -97,8 +97,10 @@ func (m *Manager) StartAutoFailover() {
 	}()
 }
 
-// Close stops the automatic failover checks.
+// Close stops the automatic failover checks and the background work.
 func (m *Manager) Close() {
+	m.bgCancel()
+	m.bg.Wait()
 	a := &m.autoFail
 	a.mu.Lock()
 	stop, done, cancel := a.stop, a.done, a.cancel

@@ -153,3 +153,139 @@ func TestFailoverCrashWindows(t *testing.T) {
 		})
 	}
 }
+
+// stopAt makes r keep the image a crash would leave at the step of its
+// manager's operations and hold the operation there (it goes on, against
+// a closed region, once the test ends): what follows the step never
+// happens, in this region or the other.
+func (r *region) stopAt(step string) (img func() image) {
+	reached := make(chan image, 1)
+	release := make(chan struct{})
+	r.t.Cleanup(func() { close(release) })
+	r.m.SetHook(func(s, _ string) {
+		if s != step {
+			return
+		}
+		select {
+		case reached <- image{kv: r.kv.CrashClone(), disk: r.disk.CrashClone()}:
+			<-release
+		default:
+		}
+	})
+	return func() image {
+		r.t.Helper()
+		select {
+		case i := <-reached:
+			return i
+		case <-time.After(30 * time.Second):
+			r.t.Fatalf("%s: step %q never reached", r.name, step)
+			return image{}
+		}
+	}
+}
+
+// TestPlannedFailoverCrashWindows: a planned failover (in the source
+// region) that the process ends in the middle of ends, at the next start,
+// either undone (before the destination was asked to promote itself: the
+// source writable again, the replication carrying on) or completed (after:
+// the destination promoted with everything the source acknowledged, the
+// source fenced with protection DISABLED, no loss report), whether or not
+// the destination had the request. Before, a crash after the fence left
+// the source fenced for good under a running replication (nothing lifted
+// a planned failover's fence but its own undo, in memory), and a crash
+// after the destination's promotion left the source's protection ENABLED
+// on a fenced file system, with no record for a start to put it right.
+func TestPlannedFailoverCrashWindows(t *testing.T) {
+	for _, tc := range []struct {
+		step     string
+		hold     bool // the operation goes no further (else it completes, the image is older)
+		complete bool
+	}{
+		{"planned", true, false},
+		{"planned-fenced", true, false},
+		{"planned-sent", true, true},
+		{"planned-sent", false, true},
+		{"planned-deleted", true, true},
+	} {
+		name := tc.step
+		if !tc.hold {
+			name += "-delivered"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := newPair(t)
+			srcID := a.createFS("src")
+			fill(t, a.fs(srcID), "before", 10)
+			d := replicate(t, a, b, srcID)
+			dst := d.DestFileSystemID
+			var img func() image
+			if tc.hold {
+				img = a.stopAt(tc.step)
+			} else {
+				img = a.crashAt(tc.step)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := a.m.PlannedFailover(ctx, srcID)
+				done <- err
+			}()
+			if !tc.hold {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			crashed := img()
+			acked := a.fs(srcID).Replica().DurableSeq()
+			a.reopen(crashed)
+
+			if !tc.complete {
+				if mode, _ := a.fs(srcID).Mode(); mode != engine.ModePrimary {
+					t.Fatalf("the source is %v after a crash before the destination was asked to promote itself", mode)
+				}
+				if got := status(t, a.m, srcID); got.ID != d.ID {
+					t.Fatalf("the source's configuration: %+v", got.ID)
+				}
+				if pr := a.protection(srcID); pr != control.ProtectionEnabled {
+					t.Fatalf("source protection %s", pr)
+				}
+				fill(t, a.fs(srcID), "after", 5)
+				converged(t, a.fs(srcID), b.fs(dst))
+				if mode, _ := b.fs(dst).Mode(); mode != engine.ModeReplica {
+					t.Fatalf("the destination is %v", mode)
+				}
+				return
+			}
+
+			testkit.WaitFor(t, "the planned failover to complete", 20*time.Second, func() bool {
+				_, err := a.m.Describe(ctx, srcID)
+				mode, _ := b.fs(dst).Mode()
+				return errors.Is(err, control.ErrReplicationNotFound) && mode == engine.ModePrimary
+			})
+			testkit.WaitFor(t, "the source fenced, DISABLED", 10*time.Second, func() bool {
+				mode, _ := a.fs(srcID).Mode()
+				return mode == engine.ModeFenced && a.protection(srcID) == control.ProtectionDisabled
+			})
+			if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "x", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+				t.Fatalf("the old source accepted a write: %v", err)
+			}
+			if _, applied, _ := b.fs(dst).Replica().Applied(); applied < acked {
+				t.Fatalf("the promoted destination applied up to %d, the source had %d durable", applied, acked)
+			}
+			if _, _, _, err := a.m.LossReport(ctx, srcID, 100); !errors.Is(err, control.ErrReplicationNotFound) {
+				t.Fatalf("loss report after a planned failover: %v", err)
+			}
+			if _, err := b.m.Describe(ctx, dst); !errors.Is(err, control.ErrReplicationNotFound) {
+				t.Fatalf("the destination still describes the configuration: %v", err)
+			}
+			if pr := b.protection(dst); pr != control.ProtectionEnabled {
+				t.Fatalf("promoted destination protection %s", pr)
+			}
+			// Restarted again: still fenced, DISABLED.
+			a.stop()
+			a.restart()
+			if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced || a.protection(srcID) != control.ProtectionDisabled {
+				t.Fatalf("after another restart the old source is %v, %s", mode, a.protection(srcID))
+			}
+		})
+	}
+}

@@ -28,7 +28,12 @@
 // before it): protection, tombstone (Tombstone.Unanswered: a repeated
 // delete gets the same recovery point), the configuration deleted; the
 // source learns of it at its next contact. A replication is never resumed
-// into a promoted file system.
+// into a promoted file system. A planned failover records its intent
+// before it fences the source and its point of no return before it asks
+// the destination to promote itself: Open undoes one stopped before that
+// point (the source writable again) and completes one stopped after it
+// (asking the destination again until it answers; the source fenced
+// meanwhile).
 //
 // # Errors
 //

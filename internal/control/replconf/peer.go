@@ -47,6 +47,10 @@ type createDestResp struct {
 
 type deleteReq struct {
 	ID string `json:"id"`
+	// Planned: a planned failover; the source is fenced, so the
+	// promotion is not coordinated (a source that learns of it later
+	// fences itself).
+	Planned bool `json:"planned,omitempty"`
 }
 
 type deletedReq struct {
@@ -174,7 +178,7 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		if c == nil || c.SourceRegion != from {
 			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
 		}
-		p, err := m.deleteAtDestination(ctx, c, false)
+		p, err := m.promoteDestinationAs(ctx, c, promotion{fenceSource: req.Planned})
 		if err != nil {
 			return nil, toPeer(err)
 		}

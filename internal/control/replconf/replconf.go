@@ -65,6 +65,13 @@ type Config struct {
 	// between completes the failover at its next start (Open) with the
 	// same recovery point, and a retried deletion does too.
 	Promoted *PendingPromotion `json:"promoted,omitempty"`
+	// PlannedFailover (source): a planned failover is under way, the
+	// source fenced for it; PlannedDeleteSent: the destination has been
+	// asked to promote itself (the source drained). A start undoes the
+	// first (the source writable again, as after a failed planned
+	// failover) and completes the second (PlannedFailover).
+	PlannedFailover   bool `json:"plannedFailover,omitempty"`
+	PlannedDeleteSent bool `json:"plannedDeleteSent,omitempty"`
 }
 
 // PendingPromotion is a destination's promotion whose configuration is
@@ -95,6 +102,9 @@ type Tombstone struct {
 	// answer; a repeated DeleteReplicationConfiguration or failover of
 	// the file system answers with Promotion.
 	Unanswered bool `json:"unanswered,omitempty"`
+	// Planned (source): a planned failover ended the configuration; the
+	// source is fenced and lost nothing (no loss report).
+	Planned bool `json:"planned,omitempty"`
 }
 
 // Description is a configuration as DescribeReplicationConfigurations
@@ -190,6 +200,12 @@ type Manager struct {
 	// hook, when set (tests), is called between the steps of the
 	// multi-step operations, named by step, to stop or crash there.
 	hook func(step, id string)
+
+	// Background work (completing a planned failover after a start);
+	// Close ends it and waits.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // New builds a manager; Open loads its configurations.
@@ -200,7 +216,16 @@ func New(o Options) *Manager {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Manager{o: o, log: o.Logger.With("region", o.Name), configs: map[string]*Config{}, creating: map[string]bool{}}
+	m := &Manager{o: o, log: o.Logger.With("region", o.Name), configs: map[string]*Config{}, creating: map[string]bool{}}
+	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
+	return m
+}
+
+// step calls the test hook, if any, between the steps of an operation.
+func (m *Manager) step(name, id string) {
+	if m.hook != nil {
+		m.hook(name, id)
+	}
 }
 
 // KV keys: 'r' 'c' role id → Config; 'r' 't' id → Tombstone.
@@ -251,6 +276,21 @@ func (m *Manager) Open(ctx context.Context) error {
 		live = append(live, c)
 	}
 	cs = live
+	// A planned failover the process ended in the middle of: undone
+	// before the destination was asked to promote itself, completed
+	// (finishPlanned, once the destination answers) after.
+	var planned []*Config
+	for _, c := range cs {
+		switch {
+		case c.Role != replication.RoleSource || !c.PlannedFailover:
+		case c.PlannedDeleteSent:
+			planned = append(planned, c)
+		default:
+			if err := m.undoPlanned(ctx, c); err != nil {
+				return fmt.Errorf("replication %s: undo its planned failover: %w", c.ID, err)
+			}
+		}
+	}
 	// remove clears the file system's role before it deletes the
 	// configuration: a crash between the two leaves a configuration whose
 	// file system no longer says it is part of one (it could be deleted,
@@ -272,6 +312,13 @@ func (m *Manager) Open(ctx context.Context) error {
 		if err := m.start(c); err != nil {
 			m.log.Error("resume replication", "replication", c.ID, "err", err)
 		}
+	}
+	for _, c := range planned {
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			m.finishPlanned(m.bgCtx, c)
+		}()
 	}
 	return nil
 }
@@ -714,7 +761,7 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 	if c.Role == replication.RoleDestination {
 		return m.deleteAtDestination(ctx, c, mode == DeleteAll)
 	}
-	return m.deleteAtSource(ctx, c, mode == DeleteAll)
+	return m.deleteAtSource(ctx, c, mode == DeleteAll, false)
 }
 
 // Failover promotes the destination fsID now (called in the destination
@@ -1096,7 +1143,10 @@ func (m *Manager) unanswered(fsID string) (*replication.Promotion, bool) {
 	return best.Promotion, true
 }
 
-func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*replication.Promotion, error) {
+// deleteAtSource ends c at the source; with all, the destination is
+// promoted first (coordinated: the source stays writable), except for a
+// planned failover, which fences the source (plannedDone).
+func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bool) (*replication.Promotion, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
@@ -1107,10 +1157,13 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*rep
 		c.Deleting = true
 		var resp replication.Promotion
 		m.mu.Unlock()
-		err := fromPeer(m.o.Node.Call(ctx, c.DestRegion, callDelete, deleteReq{ID: c.ID}, &resp))
+		err := fromPeer(m.o.Node.Call(ctx, c.DestRegion, callDelete, deleteReq{ID: c.ID, Planned: planned}, &resp))
 		m.mu.Lock()
 		c.Deleting = false
-		if errors.Is(err, control.ErrReplicationNotFound) {
+		if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok && err == nil {
+			return &resp, nil // ended meanwhile (sourceGone)
+		}
+		if errors.Is(err, control.ErrReplicationNotFound) && !planned {
 			err = nil // the destination forgot it already
 		}
 		if err != nil {
@@ -1119,7 +1172,11 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all bool) (*rep
 		p = &resp
 	}
 	m.o.Node.RemoveOutbound(c.ID)
-	if err := m.remove(c, nil); err != nil {
+	var t *Tombstone
+	if planned && p != nil {
+		t = m.plannedDone(ctx, c, *p)
+	}
+	if err := m.remove(c, t); err != nil {
 		return nil, err
 	}
 	m.log.Info("replication deleted at the source", "replication", c.ID, "fs_id", c.SourceFileSystemID, "coordinated", all)
@@ -1139,6 +1196,13 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 		return
 	}
 	coordinated := g.Coordinated || c.Deleting
+	// A planned failover past its point of no return ends fenced
+	// whatever the destination says (the source is drained: it lost
+	// nothing).
+	planned := c.PlannedDeleteSent
+	if planned {
+		coordinated = false
+	}
 	// The caller may be the outbound itself, whose context RemoveOutbound
 	// cancels: fence first, on a context of our own, then remove it.
 	ctx = context.WithoutCancel(ctx)
@@ -1168,7 +1232,11 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 	// Open puts right (fencedWithoutProtection); a crash before the record
 	// leaves the configuration, whose next contact with the destination
 	// calls sourceGone again.
-	if err := m.remove(c, m.tombstone(c, g)); err != nil {
+	t := m.tombstone(c, g)
+	if planned {
+		t.Planned, t.Coordinated = true, false
+	}
+	if err := m.remove(c, t); err != nil {
 		m.log.Error("forget replication", "replication", id, "err", err)
 		return
 	}
@@ -1262,13 +1330,28 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 	if err := flush(); err != nil {
 		return nil, fmt.Errorf("replication: flush buffered writes of %s: %w", fsID, err)
 	}
-	_, epoch := fs.Mode()
-	if err := fs.Replica().Fence(ctx, epoch); err != nil {
+	// The intent first: a crash from here on finds the source fenced
+	// with it, which the next start undoes (before the destination was
+	// asked to promote itself) or completes (after).
+	if err := m.setPlanned(c, true, false); err != nil {
 		return nil, err
 	}
+	m.step("planned", c.ID)
+	_, epoch := fs.Mode()
+	if err := fs.Replica().Fence(ctx, epoch); err != nil {
+		if uerr := m.setPlanned(c, false, false); uerr != nil {
+			m.log.Error("planned failover intent not cleared", "fs_id", fsID, "err", uerr)
+		}
+		return nil, err
+	}
+	m.step("planned-fenced", c.ID)
 	undo := func(cause error) (*replication.Promotion, error) {
-		if err := fs.Replica().Unfence(context.WithoutCancel(ctx)); err != nil {
+		uctx := context.WithoutCancel(ctx)
+		if err := fs.Replica().Unfence(uctx); err != nil {
 			m.log.Error("unfence after a failed planned failover", "fs_id", fsID, "err", err)
+		}
+		if err := m.setPlanned(c, false, false); err != nil && !errors.Is(err, control.ErrReplicationNotFound) {
+			m.log.Error("planned failover intent not cleared", "fs_id", fsID, "err", err)
 		}
 		return nil, cause
 	}
@@ -1277,18 +1360,134 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 	if err != nil {
 		return undo(fmt.Errorf("replication: the destination did not catch up: %w", err))
 	}
-	p, err := m.deleteAtSource(ctx, c, true)
-	if err != nil {
+	// The point of no return: the destination is asked to promote
+	// itself (a crash from here completes the failover at the next start).
+	if err := m.setPlanned(c, true, true); err != nil {
 		return undo(err)
 	}
-	if p != nil && p.Seq < target {
+	m.step("planned-sent", c.ID)
+	p, err := m.deleteAtSource(ctx, c, true, true)
+	if err != nil {
+		// Refused, or no answer: writable again. A destination that
+		// promoted itself anyway says so at the next contact (its
+		// tombstone is not coordinated): the source fences itself then.
+		return undo(err)
+	}
+	if p.Seq < target {
 		m.log.Error("planned failover lost changes", "fs_id", fsID, "durable", target, "recovery_seq", p.Seq)
 	}
+	m.step("planned-deleted", c.ID)
 	if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
 		return nil, err
 	}
 	m.log.Info("planned failover", "replication", c.ID, "fs_id", fsID, "dest_fs", c.DestFileSystemID, "recovery_seq", target)
 	return p, nil
+}
+
+// setPlanned records how far a planned failover of c got (durably).
+func (m *Manager) setPlanned(c *Config, failover, sent bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
+		return control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+	}
+	n := *c
+	n.PlannedFailover, n.PlannedDeleteSent = failover, sent
+	if err := m.save(&n); err != nil {
+		return err
+	}
+	c.PlannedFailover, c.PlannedDeleteSent = failover, sent
+	return nil
+}
+
+// plannedDone fences the source of a planned failover at the promoted
+// destination's epoch (a lease renewal cannot lift it), keeps its journal
+// from the fork point for a failback, and returns its record: a source
+// tombstone that Open's protectFenced reads (the protection is set
+// DISABLED after it). m.mu held.
+func (m *Manager) plannedDone(ctx context.Context, c *Config, p replication.Promotion) *Tombstone {
+	if fs, err := m.own(ctx, c.SourceEngine); err == nil {
+		if err := fs.Replica().SetPin(replication.ForkPin, p.Seq+1); err != nil {
+			m.log.Warn("fork pin", "fs_id", c.SourceFileSystemID, "err", err)
+		}
+		if err := fs.Replica().Fence(context.WithoutCancel(ctx), p.NewEpoch); err != nil {
+			m.log.Error("fence", "fs_id", c.SourceFileSystemID, "err", err)
+		}
+	}
+	t := m.tombstone(c, replication.Gone{Promoted: true, Epoch: p.NewEpoch, RecoverySeq: p.Seq, RecoveryTime: p.Time,
+		Reason: fmt.Sprintf("planned failover: the destination %s in %s was promoted at seq %d", c.DestFileSystemID, c.DestRegion, p.Seq)})
+	t.Planned = true
+	return t
+}
+
+// undoPlanned makes the source of a planned failover that the process
+// ended before it asked the destination to promote itself writable
+// again, as a failed planned failover does (a fence of a newer epoch
+// stays).
+func (m *Manager) undoPlanned(ctx context.Context, c *Config) error {
+	if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
+		if err := fs.Replica().Resume(ctx); err != nil {
+			return err
+		}
+	}
+	n := *c
+	n.PlannedFailover, n.PlannedDeleteSent = false, false
+	if err := m.save(&n); err != nil {
+		return err
+	}
+	c.PlannedFailover, c.PlannedDeleteSent = false, false
+	m.log.Warn("planned failover undone at start: the process ended before the destination was asked to promote itself; the source is writable again",
+		"replication", c.ID, "fs_id", c.SourceFileSystemID)
+	return nil
+}
+
+// finishPlanned completes, after a start, a planned failover that had
+// asked the destination to promote itself: it asks again (a destination
+// that did answers with the same promotion) until the destination
+// answers, or the configuration ends otherwise (sourceGone). The source
+// stays fenced meanwhile. A destination that refuses (it has no such
+// configuration, nor a promotion of it) did not promote: the failover is
+// undone.
+func (m *Manager) finishPlanned(ctx context.Context, c *Config) {
+	wait := 100 * time.Millisecond
+	for {
+		m.mu.Lock()
+		_, ok := m.configs[mapKey(c.Role, c.ID)]
+		m.mu.Unlock()
+		if !ok {
+			return
+		}
+		p, err := m.deleteAtSource(ctx, c, true, true)
+		var ce *control.Error
+		var pe *PeerError
+		switch {
+		case err == nil:
+			if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
+				m.log.Error("protection", "fs_id", c.SourceFileSystemID, "err", err)
+			}
+			m.log.Warn("planned failover completed after a start", "replication", c.ID, "fs_id", c.SourceFileSystemID,
+				"dest_fs", c.DestFileSystemID, "recovery_seq", p.Seq)
+			return
+		case errors.As(err, &ce), errors.As(err, &pe):
+			m.mu.Lock()
+			_, ok := m.configs[mapKey(c.Role, c.ID)]
+			m.mu.Unlock()
+			if ok {
+				if err := m.undoPlanned(ctx, c); err != nil {
+					m.log.Error("planned failover not undone", "replication", c.ID, "err", err)
+				}
+			}
+			m.log.Warn("planned failover refused by the destination after a start", "replication", c.ID, "err", err)
+			return
+		}
+		m.log.Warn("planned failover: the destination does not answer yet", "replication", c.ID, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // LossReport lists the changes the old source fsID committed after the
@@ -1310,7 +1509,7 @@ func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombsto
 			break
 		}
 		var t Tombstone
-		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleSource || t.SourceFS != f.ID || !t.Promoted || t.Coordinated {
+		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleSource || t.SourceFS != f.ID || !t.Promoted || t.Coordinated || t.Planned {
 			continue
 		}
 		if !found || t.Deleted.After(best.Deleted) {
