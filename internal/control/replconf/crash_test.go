@@ -289,3 +289,67 @@ func TestPlannedFailoverCrashWindows(t *testing.T) {
 		})
 	}
 }
+
+// TestAdoptCrashWindows: a creation that adopts an existing file system
+// as the destination, ended by a crash of the destination region in the
+// middle, ends at the next start either as if it had not begun (before
+// the file system was touched: no configuration, the file system
+// writable with its data, the source forgetting the configuration at its
+// next contact) or finished (after: the configuration kept, the
+// replication carrying on). Before, a crash after the adoption (a copy
+// kept, the file system reset to an empty replica) and before the
+// configuration was written left a replica that no configuration names:
+// unreadable, fed by nothing, the source's configuration ended by the
+// destination's answer that it has none.
+func TestAdoptCrashWindows(t *testing.T) {
+	for _, tc := range []struct {
+		step   string
+		adopts bool
+	}{{"adopting", false}, {"adopted", true}} {
+		t.Run(tc.step, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := newPair(t)
+			srcID := a.createFS("src")
+			fill(t, a.fs(srcID), "src", 10)
+			existing := b.createFS("existing")
+			fill(t, b.fs(existing), "own", 3)
+			dis := control.ProtectionDisabled
+			if _, err := b.r.UpdateFileSystemProtection(ctx, existing, &dis); err != nil {
+				t.Fatal(err)
+			}
+			crashed := b.crashAt(tc.step)
+			d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, FileSystemID: existing}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.reopen(crashed())
+			if !tc.adopts {
+				if _, err := b.m.Describe(ctx, existing); !errors.Is(err, control.ErrReplicationNotFound) {
+					t.Fatalf("a configuration for %s after a crash before its adoption: %v", existing, err)
+				}
+				if mode, _ := b.fs(existing).Mode(); mode != engine.ModePrimary {
+					t.Fatalf("%s is %v", existing, mode)
+				}
+				if _, err := b.fs(existing).Lookup(ctx, engine.RootCred, engine.RootIno, "own0"); err != nil {
+					t.Fatalf("%s lost its data: %v", existing, err)
+				}
+				testkit.WaitFor(t, "the source to forget the configuration", 10*time.Second, func() bool {
+					_, err := a.m.Describe(ctx, srcID)
+					return errors.Is(err, control.ErrReplicationNotFound)
+				})
+				return
+			}
+			if got := status(t, b.m, existing); got.ID != d.ID {
+				t.Fatalf("the destination's configuration after a crash after its adoption: %s, want %s", got.ID, d.ID)
+			}
+			if pr := b.protection(existing); pr != control.ProtectionReplicating {
+				t.Fatalf("destination protection %s", pr)
+			}
+			fill(t, a.fs(srcID), "more", 3)
+			converged(t, a.fs(srcID), b.fs(existing))
+			if got := status(t, a.m, srcID); got.ID != d.ID {
+				t.Fatalf("the source's configuration: %s", got.ID)
+			}
+		})
+	}
+}

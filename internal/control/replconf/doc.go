@@ -33,7 +33,10 @@
 // the destination to promote itself: Open undoes one stopped before that
 // point (the source writable again) and completes one stopped after it
 // (asking the destination again until it answers; the source fenced
-// meanwhile).
+// meanwhile). A creation that adopts an existing file system records the
+// configuration (Config.Adopting) before it touches the file system: a
+// start drops it if the file system is untouched and finishes it if the
+// file system is a replica now.
 //
 // # Errors
 //

@@ -72,6 +72,13 @@ type Config struct {
 	// failover) and completes the second (PlannedFailover).
 	PlannedFailover   bool `json:"plannedFailover,omitempty"`
 	PlannedDeleteSent bool `json:"plannedDeleteSent,omitempty"`
+	// Adopting (destination): an existing file system is being made the
+	// destination (adopt: a copy kept, its state reset or a resync
+	// begun). Recorded before, so that a process that ends in between
+	// leaves a configuration that a start either drops (the file system
+	// untouched) or finishes (it is a replica now: the source's retry gets
+	// this configuration; a delete promotes it back to its own state).
+	Adopting bool `json:"adopting,omitempty"`
 }
 
 // PendingPromotion is a destination's promotion whose configuration is
@@ -262,6 +269,22 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err := m.protectFenced(ctx); err != nil {
 		return err
 	}
+	// An adoption the process ended in the middle of: dropped before the
+	// file system was touched, finished after.
+	adopted := cs[:0]
+	for _, c := range cs {
+		if c.Role == replication.RoleDestination && c.Adopting {
+			keep, err := m.finishAdoption(ctx, c)
+			if err != nil {
+				return fmt.Errorf("replication %s: its adoption of %s: %w", c.ID, c.DestFileSystemID, err)
+			}
+			if !keep {
+				continue
+			}
+		}
+		adopted = append(adopted, c)
+	}
+	cs = adopted
 	// A failover the process ended in the middle of, after the replica's
 	// promotion: completed (never a replication resumed into a promoted
 	// file system).
@@ -610,12 +633,30 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			return createDestResp{}, control.Errorf(control.ErrConflict, "Destination file system %s has replication overwrite protection %s; set it to DISABLED first.", dst.ID, dst.Protection)
 		}
 		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.ID
-		if err := m.adopt(ctx, c, dst, req); err != nil {
+		c.Adopting = true
+		if err := m.save(c); err != nil {
 			return createDestResp{}, err
 		}
+		m.step("adopting", c.ID)
+		if err := m.adopt(ctx, c, dst, req); err != nil {
+			if fs, ferr := m.o.Engine.FS(c.DestEngine); ferr == nil {
+				if mode, _ := fs.Mode(); mode == engine.ModeReplica {
+					// Adopted, then failed: kept (a start finishes it; a
+					// delete promotes it back).
+					m.configs[mapKey(c.Role, c.ID)] = c
+					return createDestResp{}, err
+				}
+			}
+			if rerr := m.remove(c, nil); rerr != nil {
+				m.log.Error("forget a failed adoption", "replication", c.ID, "err", rerr)
+			}
+			return createDestResp{}, err
+		}
+		m.step("adopted", c.ID)
 		if err := m.o.Region.SetProtection(ctx, dst.ID, control.ProtectionReplicating); err != nil {
 			return createDestResp{}, err
 		}
+		c.Adopting = false
 	}
 	if err := m.o.Region.SetReplicationRole(ctx, c.DestFileSystemID, string(replication.RoleDestination)); err != nil {
 		return createDestResp{}, err
@@ -630,6 +671,38 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 	m.log.Info("replication destination ready", "replication", c.ID, "fs_id", c.DestFileSystemID, "source_region", from,
 		"source_fs", req.SourceFS, "fork", c.Fork, "kept_copy", c.KeptCopy)
 	return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
+}
+
+// finishAdoption settles, at a start, the configuration c whose adoption
+// of an existing file system the process ended in the middle of: one
+// whose file system is untouched (not a replica) is dropped, as if the
+// creation had not begun (the source had no answer; its retry adopts it
+// again); one whose file system is a replica now is finished (protection
+// REPLICATING) and kept: the source's retry gets it, or a delete promotes
+// the file system back to its own state (abandoning the resync) or, when
+// it was reset, to what it received. keep says whether c stays.
+func (m *Manager) finishAdoption(ctx context.Context, c *Config) (keep bool, err error) {
+	fs, err := m.o.Engine.FS(c.DestEngine)
+	if err != nil {
+		return true, nil // not served here: settled where it is
+	}
+	if mode, _ := fs.Mode(); mode != engine.ModeReplica {
+		m.log.Warn("replication creation undone at start: the process ended before it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return false, m.remove(c, nil)
+	}
+	if err := m.o.Region.SetProtection(ctx, c.DestFileSystemID, control.ProtectionReplicating); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
+		return true, err
+	}
+	n := *c
+	n.Adopting = false
+	if err := m.save(&n); err != nil {
+		return true, err
+	}
+	c.Adopting = false
+	m.log.Warn("replication creation finished at start: the process ended after it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID, "kept_copy", c.KeptCopy)
+	return true, nil
 }
 
 // adopt readies an existing file system to become the destination: one of
@@ -1061,7 +1134,7 @@ func (m *Manager) gone(c *Config, p replication.Promotion, why string) replicati
 // point the engine recorded. nil: c's replica is a replica (or not served
 // here: Resume looks again).
 func (m *Manager) promotedAtStart(c *Config) *PendingPromotion {
-	if c.Role != replication.RoleDestination {
+	if c.Role != replication.RoleDestination || c.Adopting {
 		return nil
 	}
 	if c.Promoted != nil {
