@@ -478,9 +478,16 @@ func (tx *txn) write(ino uint64, n *inode, off uint64, data []byte, pre map[uint
 }
 
 func (tx *txn) writeInline(ino uint64, n *inode, off uint64, data []byte) error {
-	cur, _, err := tx.get(inlineKey(ino))
-	if err != nil {
-		return err
+	// An empty file's inline key holds nothing valid (none, for a new
+	// file): the first write of a small file does not look for it, a
+	// point read of a missing key in every level of the store (~1.3 % of
+	// the server's CPU samples on the create probe, perf14).
+	var cur []byte
+	if n.size > 0 {
+		var err error
+		if cur, _, err = tx.get(inlineKey(ino)); err != nil {
+			return err
+		}
 	}
 	end := off + uint64(len(data))
 	valid := min(uint64(len(cur)), n.size)

@@ -25,6 +25,7 @@ type Memory struct {
 	commitErr func(sync bool) error
 	written   atomic.Uint64 // writes applied by commits
 	ingests   atomic.Uint64 // calls of Ingest
+	gets      atomic.Uint64 // calls of Get
 }
 
 var (
@@ -68,6 +69,7 @@ func (m *Memory) SetCommitError(f func(sync bool) error) {
 
 // Get returns a copy of the visible value of key.
 func (m *Memory) Get(key []byte) ([]byte, error) {
+	m.gets.Add(1)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -199,6 +201,10 @@ func (m *Memory) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
 
 // Ingests returns how many calls of Ingest there were since NewMemory.
 func (m *Memory) Ingests() uint64 { return m.ingests.Load() }
+
+// Gets returns how many point reads (Get) the store has served: a
+// regression guard counts an operation's store reads with it.
+func (m *Memory) Gets() uint64 { return m.gets.Load() }
 
 // syncVisible makes everything committed so far durable, like a WAL sync
 // that covers the batches written before it.
