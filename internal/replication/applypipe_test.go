@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -181,5 +182,52 @@ func TestShipRecordsWithoutBlocksStartNoReader(t *testing.T) {
 	converged(t, src, dst)
 	if n := o.blockReaders.Load() - before; n == 0 {
 		t.Fatal("no block reader started for a record that adds blocks")
+	}
+}
+
+// TestOneAckPerRecordsFrame: a records frame costs the replica one ack,
+// sent once its commit is durable, not two (one when it was readable,
+// which repeated the previous ack, and one when durable): each ack is a
+// write here and a read, two goroutine hand-offs and a wake-up of the
+// shipping loop at the source. Heartbeats are still acked each.
+func TestOneAckPerRecordsFrame(t *testing.T) {
+	ctx := context.Background()
+	const hb = 2 * time.Second
+	a, b := newPair(t, func(o *Options) { o.Heartbeat = hb })
+	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	dst := b.fs("fs-dst")
+	converged(t, src, dst)
+	heard := func() {
+		t.Helper()
+		testkit.WaitFor(t, "the source to hear the replica's ack of everything", 10*time.Second, func() bool {
+			st, _ := a.n.OutboundStatus("r1")
+			return st.Applied == src.Replica().DurableSeq()
+		})
+	}
+	heard()
+	b.n.mu.Lock()
+	in := b.n.inbound["r1"]
+	b.n.mu.Unlock()
+	before, start := in.acksSent.Load(), time.Now()
+	const frames = 20
+	for i := range frames {
+		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("d%02d", i), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+		converged(t, src, dst) // each mkdir in a records frame of its own
+		heard()
+	}
+	acks := in.acksSent.Load() - before
+	heartbeats := uint64(time.Since(start)/hb) + 1
+	t.Logf("%d acks for %d records frames (at most %d heartbeats)", acks, frames, heartbeats)
+	if acks > frames+heartbeats {
+		t.Fatalf("%d acks for %d records frames and at most %d heartbeats: more than one per frame", acks, frames, heartbeats)
+	}
+	if acks < frames {
+		t.Fatalf("%d acks for %d records frames, each waited for: fewer than one per frame", acks, frames)
 	}
 }

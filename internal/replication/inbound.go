@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -270,6 +271,9 @@ type inbound struct {
 	// chunkFrameBufs counts the buffers allocated for initial-sync chunk
 	// frames over every stream (framePool; a regression guard's count).
 	chunkFrameBufs atomic.Uint64
+	// acksSent counts the acks of every stream (a regression guard's
+	// count: acks per records frame).
+	acksSent atomic.Uint64
 }
 
 func (in *inbound) status() Status {
@@ -457,7 +461,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	key := sessionKey(secret, cn, sn)
 	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: out, flush: flush, channelAuth: channelAuthenticated(r),
-		log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
+		acks: &in.acksSent, log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
 	frames := make(chan frame, 64)
 	rerr := make(chan error, 1)
 	rx.bufs = newFramePool(ctx, &in.chunkFrameBufs)
@@ -530,6 +534,10 @@ type receiver struct {
 	durable chan struct{}
 	durMu   sync.Mutex
 	durErr  error
+	// lastAck is the body of the last ack sent; acks counts them (a test
+	// counts the acks per records frame).
+	lastAck []byte
+	acks    *atomic.Uint64
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
@@ -560,7 +568,7 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 				return err
 			}
 			rx.in.maybeCheckpoint(rx.ctx)
-			if err := rx.ack(); err != nil {
+			if err := rx.ackIfNew(false); err != nil {
 				return err
 			}
 			continue
@@ -582,7 +590,9 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		rx.in.mu.Lock()
 		rx.in.st.LastContact = rx.in.n.now()
 		rx.in.mu.Unlock()
+		heard := false // a heartbeat, which is acked whatever the state
 		for _, f := range batch {
+			heard = heard || f.typ == msgHeartbeat
 			if err := rx.handle(f); err != nil {
 				return err
 			}
@@ -607,7 +617,7 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 				return err
 			}
 		}
-		if err := rx.ack(); err != nil {
+		if err := rx.ackIfNew(heard); err != nil {
 			return err
 		}
 	}
@@ -1184,8 +1194,23 @@ func (rx *receiver) outcome(err error) error {
 	}
 }
 
+// ackIfNew sends the replica's durable state after a batch of frames or
+// a commit that became durable, unless the source has heard exactly that
+// already. A records frame is readable once applied, not durable: the
+// ack sent right after it said what the previous one said (its commit's
+// own ack follows once it is durable), and cost a write here and, at the
+// source, a read, two goroutine hand-offs and a wake-up of the shipping
+// loop per frame. Heartbeats are acked whatever the state (the source's
+// liveness check and lease count on it), and so is everything during an
+// initial sync or a resync, a rewind and a change of any field.
+func (rx *receiver) ackIfNew(heartbeat bool) error {
+	return rx.sendAck(!heartbeat)
+}
+
 // ack sends the replica's durable state.
-func (rx *receiver) ack() error {
+func (rx *receiver) ack() error { return rx.sendAck(false) }
+
+func (rx *receiver) sendAck(onlyNew bool) error {
 	epoch, applied, at := rx.in.fs.Applied()
 	ss := rx.in.fs.SyncState()
 	a := &ack{AppliedEpoch: epoch, AppliedSeq: applied, AppliedTime: at,
@@ -1206,6 +1231,10 @@ func (rx *receiver) ack() error {
 		a.Rewind, a.Missing = true, rx.missing
 		rx.missing, rx.askRewind = nil, false
 	}
+	p := a.encode()
+	if onlyNew && !a.Rewind && !a.Syncing && rx.rs == nil && bytes.Equal(p, rx.lastAck) {
+		return nil
+	}
 	// An ack renews the source's lease when it arrives: LastContact,
 	// from which a promotion waits for that lease to run out, is never
 	// older than the last ack sent (the first one answers the stream's
@@ -1213,8 +1242,12 @@ func (rx *receiver) ack() error {
 	rx.in.mu.Lock()
 	rx.in.st.LastContact = rx.in.n.now()
 	rx.in.mu.Unlock()
-	if err := rx.out.write(rx.w, msgAck, a.encode()); err != nil {
+	if err := rx.out.write(rx.w, msgAck, p); err != nil {
 		return err
+	}
+	rx.lastAck = p
+	if rx.acks != nil {
+		rx.acks.Add(1)
 	}
 	return rx.flush()
 }
