@@ -30,8 +30,11 @@ type conn struct {
 	// raw reads and writes a TCP connection's socket (rawSocket): the
 	// requests until TLS starts, the replies while out is nc; nil for
 	// other connections and with the race detector (raceEnabled).
-	raw    *rawSocket
-	tls    bool   // the connection is protected by TLS (set before any request runs)
+	raw *rawSocket
+	tls bool // the connection is protected by TLS (set before any request runs)
+	// tlsIn is the TLS session's reader of calls when it is
+	// rpc.TLSReader's (TestTLSReadCopies counts its bytes).
+	tlsIn  atomic.Pointer[rpc.TLSReader]
 	peer   string // the client certificate's subject, with mutual TLS
 	remote netip.AddrPort
 	local  netip.AddrPort

@@ -73,9 +73,13 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	cfg.DynamicRecordSizingDisabled = true
 	// Under the session: reads in large pieces (what br read ahead
 	// first), and the TLS records of a reply written together.
+	// The handshake is read a record at a time, so that the calls after
+	// it are rpc.TLSReader's to decrypt straight into their buffers.
 	ahead, _ := br.Peek(br.Buffered())
-	bc := &rpc.BatchConn{Conn: c.nc, R: bufio.NewReaderSize(
-		io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.nc), tlsReadBufferBytes)}
+	raw := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.nc), tlsReadBufferBytes)
+	bc := &rpc.BatchConn{Conn: c.nc, R: &rpc.HandshakeReader{R: raw}}
+	log := &rpc.KeyLog{Next: cfg.KeyLogWriter}
+	cfg.KeyLogWriter = log
 	tc := tls.Server(bc, cfg)
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.o.HandshakeTimeout)
 	defer cancel()
@@ -88,6 +92,14 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 		c.nc.Close()
 		return nil
 	}
+	tr, err := rpc.NewTLSReader(tc, raw, log, false)
+	if err != nil {
+		c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
+		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
+		c.nc.Close()
+		return nil
+	}
+	bc.R = raw // crypto/tls reads on only when tr is nil
 	st := tc.ConnectionState()
 	c.wmu.Lock()
 	c.out = &rpc.RecordWriter{W: tc, BC: bc}
@@ -98,6 +110,10 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	}
 	c.s.met.tlsHandshakes.WithLabelValues("ok").Inc()
 	c.s.log.Debug("nfs tls", "remote", c.remote, "version", tls.VersionName(st.Version), "client_cert", c.peer)
+	if tr != nil {
+		c.tlsIn.Store(tr)
+		return bufio.NewReaderSize(tr, readerBufferBytes)
+	}
 	return bufio.NewReaderSize(tc, readerBufferBytes)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
 
 // TestTLSReadAllocations: a 1 MiB READ over TLS allocates no buffer of
@@ -68,5 +69,77 @@ func TestTLSReadAllocations(t *testing.T) {
 	t.Logf("%d bytes allocated per 1 MiB READ over TLS (client and server)", perRead)
 	if perRead > 128<<10 {
 		t.Fatalf("%d bytes allocated per 1 MiB READ over TLS, want under 128 KiB: a buffer per request on the path", perRead)
+	}
+}
+
+// TestTLSReadCopies: over TLS 1.3 both ends decrypt what they read
+// straight into the buffer it is read into (rpc.TLSReader): at most two
+// TLS records per 1 MiB READ reply, on the client, and per 1 MiB WRITE
+// call, on the server (where a call's records meet its neighbours' or
+// the space left in a buffer is less than a record), are decrypted into
+// the reader's own buffer and copied out. crypto/tls copies every byte (~1 MiB per call); so did
+// the mount and the server before mount14.
+func TestTLSReadCopies(t *testing.T) {
+	v, ca := tlsEnv(t, tls.NoClientCert, false)
+	ctx := t.Context()
+	c, err := client.DialTLS(ctx, v.addr, &tls.Config{RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bufs := client.NewBuffers()
+	c.UseBuffers(bufs)
+	cl := c.WithAuth(client.Unix("h", 0, 0))
+	root, _, err := cl.Mount(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in *rpc.TLSReader
+	v.srv.mu.Lock()
+	for sc := range v.srv.conns {
+		in = sc.tlsIn.Load()
+	}
+	v.srv.mu.Unlock()
+	if in == nil {
+		t.Fatal("the server reads the TLS session with crypto/tls")
+	}
+	const calls = 8
+	data := make([]byte, 1<<20)
+	sd, ss := in.Direct.Load(), in.Staged.Load()
+	for i := range calls {
+		for j := range data {
+			data[j] = byte(i + j)
+		}
+		if _, err := cl.Write(ctx, res.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sd, ss = in.Direct.Load()-sd, in.Staged.Load()-ss
+	t.Logf("server: %d WRITEs of 1 MiB, %d bytes decrypted in place, %d copied", calls, sd, ss)
+	if sd+ss < calls<<20 || ss > 2*calls*rpc.MaxTLSPlaintext {
+		t.Errorf("server: %d WRITEs of 1 MiB: %d bytes decrypted in place, %d copied out of the reader's buffer; want at most %d copied",
+			calls, sd, ss, 2*calls*rpc.MaxTLSPlaintext)
+	}
+	cd, cs := c.TLSRead()
+	for i := range calls {
+		r, err := cl.Read(ctx, res.FH, uint64(i)<<20, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Data) != 1<<20 || r.Data[1] != byte(i+1) {
+			t.Fatalf("READ %d: %d bytes, data[1]=%d", i, len(r.Data), r.Data[1])
+		}
+		bufs.Put(r.Data)
+	}
+	d, s := c.TLSRead()
+	cd, cs = d-cd, s-cs
+	t.Logf("client: %d READs of 1 MiB, %d bytes decrypted in place, %d copied", calls, cd, cs)
+	if cd+cs < calls<<20 || cs > 2*calls*rpc.MaxTLSPlaintext {
+		t.Errorf("client: %d READs of 1 MiB: %d bytes decrypted in place, %d copied out of the reader's buffer; want at most %d copied",
+			calls, cd, cs, 2*calls*rpc.MaxTLSPlaintext)
 	}
 }

@@ -38,14 +38,25 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 		cfg.ServerName = host
 	}
 	// Under the session: reads in large pieces, and the TLS records of
-	// a call written together.
-	bc := &rpc.BatchConn{Conn: nc, R: bufio.NewReaderSize(nc, tlsReadBufferBytes)}
+	// a call written together. The handshake is read a record at a
+	// time, so that the replies after it are rpc.TLSReader's to decrypt
+	// straight into their buffers.
+	br := bufio.NewReaderSize(nc, tlsReadBufferBytes)
+	bc := &rpc.BatchConn{Conn: nc, R: &rpc.HandshakeReader{R: br}}
+	log := &rpc.KeyLog{Next: cfg.KeyLogWriter}
+	cfg.KeyLogWriter = log
 	tc, err := startTLS(ctx, nc, bc, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return NewConn(&tlsConn{Conn: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}}), nil
+	tr, err := rpc.NewTLSReader(tc, br, log, true)
+	if err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("nfs client: tls: %w", err)
+	}
+	bc.R = br // crypto/tls reads on only when tr is nil
+	return NewConn(&tlsConn{Conn: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}, tr: tr}), nil
 }
 
 // tlsReadBufferBytes is how much a TLS connection reads from the socket
@@ -59,9 +70,18 @@ const tlsReadBufferBytes = 256 << 10
 type tlsConn struct {
 	*tls.Conn
 	rw *rpc.RecordWriter
+	tr *rpc.TLSReader // nil: crypto/tls reads
 }
 
 func (t *tlsConn) Write(p []byte) (int, error) { return t.rw.Write(p) }
+
+// Read reads the server's replies, decrypted into p where they fit.
+func (t *tlsConn) Read(p []byte) (int, error) {
+	if t.tr != nil {
+		return t.tr.Read(p)
+	}
+	return t.Conn.Read(p)
+}
 
 // WriteBuffers writes the buffers (one RPC record) as one Write would.
 func (t *tlsConn) WriteBuffers(bufs [][]byte) error {
@@ -134,4 +154,15 @@ func (o *oneByOne) Read(p []byte) (int, error) {
 		p = p[:1]
 	}
 	return o.nc.Read(p)
+}
+
+// TLSRead reports what the connection's TLS session decrypted straight
+// into the buffers the replies were read into (direct) and what it
+// copied out of its own record buffer (staged); both are 0 when
+// crypto/tls reads the session (then every byte is staged).
+func (c *Conn) TLSRead() (direct, staged uint64) {
+	if t, ok := c.nc.(*tlsConn); ok && t.tr != nil {
+		return t.tr.Direct.Load(), t.tr.Staged.Load()
+	}
+	return 0, 0
 }

@@ -1,0 +1,170 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/regionfs/regionfs/internal/nfs/tlsca"
+)
+
+// tlsPair returns a TLS session's server side and the client's reader
+// of it (a TLSReader, or crypto/tls when it declines), the handshake
+// read through HandshakeReader as the NFS client does.
+func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader) {
+	t.Helper()
+	ca, _, err := tlsca.New("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(tlsca.Request{CommonName: "s", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	scfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	var keys bytes.Buffer
+	ccfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
+	if set != nil {
+		set(scfg)
+		set(ccfg)
+	}
+	log := &KeyLog{Next: &keys}
+	ccfg.KeyLogWriter = log
+	srv := make(chan *tls.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			srv <- nil
+			return
+		}
+		tc := tls.Server(nc, scfg)
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			tc = nil
+		}
+		srv <- tc
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	br := bufio.NewReaderSize(nc, 64<<10)
+	bc := &BatchConn{Conn: nc, R: &HandshakeReader{R: br}}
+	tc := tls.Client(bc, ccfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	server = <-srv
+	if server == nil {
+		t.Fatal("server handshake failed")
+	}
+	t.Cleanup(func() { server.Close() })
+	if keys.Len() == 0 {
+		t.Error("the configuration's own key log was not written")
+	}
+	tr, err = NewTLSReader(tc, br, log, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.R = br
+	if tr == nil {
+		return server, tc, nil
+	}
+	return server, tr, tr
+}
+
+// TestTLSReader: what crypto/tls writes (after its session ticket),
+// read back with buffers of every size in any mix with records, equals
+// what was written; a close_notify ends it with io.EOF. Reads that a
+// whole record's plaintext fits are decrypted in place.
+func TestTLSReader(t *testing.T) {
+	server, r, tr := tlsPair(t, nil)
+	if tr == nil {
+		t.Fatal("TLS 1.3 with AES-GCM read by crypto/tls")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := make([]byte, 3<<20)
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	go func() {
+		p := want
+		for len(p) > 0 {
+			n := min(len(p), 1+rng.IntN(200<<10))
+			if _, err := server.Write(p[:n]); err != nil {
+				return
+			}
+			p = p[n:]
+		}
+		server.Close()
+	}()
+	var got []byte
+	buf := make([]byte, 1<<20)
+	for {
+		n := 1 + rand.IntN(len(buf))
+		if rand.IntN(4) == 0 {
+			n = 1 + rand.IntN(64)
+		}
+		k, err := r.Read(buf[:n])
+		got = append(got, buf[:k]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
+	}
+	d, s := tr.Direct.Load(), tr.Staged.Load()
+	t.Logf("%d bytes decrypted in place, %d staged", d, s)
+	if d+s != uint64(len(want)) || d == 0 || s == 0 {
+		t.Errorf("%d bytes decrypted in place and %d staged, want both and %d in all", d, s, len(want))
+	}
+}
+
+// TestTLSReaderDeclines: a TLS 1.2 session stays crypto/tls's.
+func TestTLSReaderDeclines(t *testing.T) {
+	server, r, tr := tlsPair(t, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 })
+	if tr != nil {
+		t.Fatal("TLS 1.2 read by TLSReader")
+	}
+	go server.Write([]byte("hello"))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(r, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+}
+
+// TestTLSReaderTampered: a changed byte of a record fails the read.
+func TestTLSReaderTampered(t *testing.T) {
+	server, r, tr := tlsPair(t, nil)
+	if tr == nil {
+		t.Fatal("TLS 1.3 with AES-GCM read by crypto/tls")
+	}
+	// Flip a byte of the next record (the session ticket's or the
+	// data's) in the reader's buffer, which holds it once peeked.
+	go server.Write(bytes.Repeat([]byte("x"), 100))
+	rec, err := tr.r.Peek(tlsRecordHeader + 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec[tlsRecordHeader+20] ^= 1
+	buf := make([]byte, 200)
+	if _, err := io.ReadFull(r, buf[:100]); err == nil || !errors.Is(err, errTLS) {
+		t.Fatalf("read of a tampered record: %v", err)
+	}
+}
