@@ -80,6 +80,10 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	bc := &rpc.BatchConn{Conn: c.nc, R: &rpc.HandshakeReader{R: raw}}
 	log := &rpc.KeyLog{Next: cfg.KeyLogWriter}
 	cfg.KeyLogWriter = log
+	// No session tickets: they would be the first records under the
+	// traffic key, written by crypto/tls before rpc.TLSWriter takes
+	// over. (A reconnecting client runs a full handshake.)
+	cfg.SessionTicketsDisabled = true
 	tc := tls.Server(bc, cfg)
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.o.HandshakeTimeout)
 	defer cancel()
@@ -100,9 +104,23 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 		return nil
 	}
 	bc.R = raw // crypto/tls reads on only when tr is nil
+	var out io.Writer = tc
+	if tr != nil {
+		// Replies sealed straight into the gathering buffer.
+		tw, err := rpc.NewTLSWriter(tc, bc, log, false, cfg.SessionTicketsDisabled)
+		if err != nil {
+			c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
+			c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
+			c.nc.Close()
+			return nil
+		}
+		if tw != nil {
+			out = tw
+		}
+	}
 	st := tc.ConnectionState()
 	c.wmu.Lock()
-	c.out = &rpc.RecordWriter{W: tc, BC: bc}
+	c.out = &rpc.RecordWriter{W: out, BC: bc}
 	c.wmu.Unlock()
 	c.tls = true
 	if len(st.PeerCertificates) > 0 {

@@ -56,7 +56,18 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 		return nil, fmt.Errorf("nfs client: tls: %w", err)
 	}
 	bc.R = br // crypto/tls reads on only when tr is nil
-	return NewConn(&tlsConn{Conn: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}, tr: tr}), nil
+	t := &tlsConn{Conn: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}, tr: tr}
+	if tr != nil {
+		// Sealed straight into the gathering buffer.
+		if t.tw, err = rpc.NewTLSWriter(tc, bc, log, true, false); err != nil {
+			tc.Close()
+			return nil, fmt.Errorf("nfs client: tls: %w", err)
+		}
+		if t.tw != nil {
+			t.rw.W = t.tw
+		}
+	}
+	return NewConn(t), nil
 }
 
 // tlsReadBufferBytes is how much a TLS connection reads from the socket
@@ -71,6 +82,17 @@ type tlsConn struct {
 	*tls.Conn
 	rw *rpc.RecordWriter
 	tr *rpc.TLSReader // nil: crypto/tls reads
+	tw *rpc.TLSWriter // nil: crypto/tls writes
+}
+
+// Close ends the session (close_notify) and closes the connection.
+func (t *tlsConn) Close() error {
+	if t.tw == nil {
+		return t.Conn.Close()
+	}
+	_ = t.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = t.tw.CloseNotify()
+	return t.Conn.NetConn().Close()
 }
 
 func (t *tlsConn) Write(p []byte) (int, error) { return t.rw.Write(p) }

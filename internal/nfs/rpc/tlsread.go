@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -90,15 +91,18 @@ func (k *KeyLog) Write(line []byte) (int, error) {
 	return len(line), nil
 }
 
-// take returns the secret with the label and forgets all of them.
+// take returns the secret with the label and forgets it, and the
+// handshake's secrets.
 func (k *KeyLog) take(label string) []byte {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s := k.secrets[label]
 	delete(k.secrets, label)
 	for l, v := range k.secrets {
-		clear(v)
-		delete(k.secrets, l)
+		if strings.Contains(l, "HANDSHAKE") {
+			clear(v)
+			delete(k.secrets, l)
+		}
 	}
 	return s
 }
@@ -133,15 +137,11 @@ func (h *HandshakeReader) Read(p []byte) (int, error) {
 // TLSReader reads the application data of a TLS 1.3 session from R (see
 // above). It is not safe for concurrent use.
 type TLSReader struct {
-	r      *bufio.Reader
-	newH   func() hash.Hash
-	secret []byte
-	aead   cipher.AEAD
-	iv     [12]byte
-	seq    uint64
-	plain  []byte // plaintext of the last record not yet returned
-	spare  []byte // storage of plain
-	err    error
+	r     *bufio.Reader
+	key   trafficKey
+	plain []byte // plaintext of the last record not yet returned
+	spare []byte // storage of plain
+	err   error
 
 	// Direct counts the application data bytes decrypted straight into
 	// a caller's buffer; Staged those that went through the reader's own
@@ -159,40 +159,61 @@ func NewTLSReader(tc *tls.Conn, r *bufio.Reader, log *KeyLog, client bool) (*TLS
 	if client {
 		label = "SERVER_TRAFFIC_SECRET_0"
 	}
-	secret := log.take(label)
-	st := tc.ConnectionState()
-	if st.Version != tls.VersionTLS13 || secret == nil || r.Size() < TLSReadBufferMin {
+	if r.Size() < TLSReadBufferMin {
 		return nil, nil
 	}
-	t := &TLSReader{r: r, secret: secret, spare: make([]byte, 0, tlsMaxCiphertext)}
-	switch st.CipherSuite {
-	case tls.TLS_AES_128_GCM_SHA256:
-		t.newH = sha256.New
-	case tls.TLS_AES_256_GCM_SHA384:
-		t.newH = sha512.New384
-	default:
-		return nil, nil
-	}
-	if len(secret) != t.newH().Size() {
-		return nil, fmt.Errorf("rpc: tls: %s of %d bytes", label, len(secret))
-	}
-	if err := t.setKey(); err != nil {
+	k, ok, err := newTrafficKey(tc, log.take(label), label)
+	if !ok || err != nil {
 		return nil, err
 	}
-	return t, nil
+	return &TLSReader{r: r, key: k, spare: make([]byte, 0, tlsMaxCiphertext)}, nil
 }
 
-// setKey derives the record key and IV of t.secret (RFC 8446 7.3).
-func (t *TLSReader) setKey() error {
+// trafficKey is one direction's record protection (RFC 8446 7.3).
+type trafficKey struct {
+	newH   func() hash.Hash
+	secret []byte
+	aead   cipher.AEAD
+	iv     [12]byte
+	seq    uint64
+}
+
+// newTrafficKey is the key of secret for tc's cipher suite; not ok when
+// the session is not TLS 1.3 with AES-GCM or there is no secret.
+func newTrafficKey(tc *tls.Conn, secret []byte, label string) (trafficKey, bool, error) {
+	st := tc.ConnectionState()
+	k := trafficKey{secret: secret}
+	if st.Version != tls.VersionTLS13 || secret == nil {
+		return k, false, nil
+	}
+	switch st.CipherSuite {
+	case tls.TLS_AES_128_GCM_SHA256:
+		k.newH = sha256.New
+	case tls.TLS_AES_256_GCM_SHA384:
+		k.newH = sha512.New384
+	default:
+		return k, false, nil
+	}
+	if len(secret) != k.newH().Size() {
+		return k, false, fmt.Errorf("rpc: tls: %s of %d bytes", label, len(secret))
+	}
+	if err := k.set(); err != nil {
+		return k, false, err
+	}
+	return k, true, nil
+}
+
+// set derives the record key and IV of k.secret and starts its sequence.
+func (k *trafficKey) set() error {
 	keyLen := 16
-	if t.newH().Size() == 48 {
+	if k.newH().Size() == 48 {
 		keyLen = 32
 	}
-	key, err := expandLabel(t.newH, t.secret, "key", keyLen)
+	key, err := expandLabel(k.newH, k.secret, "key", keyLen)
 	if err != nil {
 		return err
 	}
-	iv, err := expandLabel(t.newH, t.secret, "iv", len(t.iv))
+	iv, err := expandLabel(k.newH, k.secret, "iv", len(k.iv))
 	if err != nil {
 		return err
 	}
@@ -201,10 +222,30 @@ func (t *TLSReader) setKey() error {
 	if err != nil {
 		return err
 	}
-	t.aead, err = cipher.NewGCM(block)
-	copy(t.iv[:], iv)
-	t.seq = 0
+	k.aead, err = cipher.NewGCM(block)
+	copy(k.iv[:], iv)
+	k.seq = 0
 	return err
+}
+
+// update moves to the next traffic secret (a KeyUpdate).
+func (k *trafficKey) update() error {
+	next, err := expandLabel(k.newH, k.secret, "traffic upd", len(k.secret))
+	if err != nil {
+		return err
+	}
+	clear(k.secret)
+	k.secret = next
+	return k.set()
+}
+
+// nonce is the nonce of the next record.
+func (k *trafficKey) nonce() [12]byte {
+	n := k.iv
+	for i := range 8 {
+		n[4+i] ^= byte(k.seq >> (56 - 8*i))
+	}
+	return n
 }
 
 // expandLabel is HKDF-Expand-Label with an empty context.
@@ -276,7 +317,7 @@ func (t *TLSReader) record(p []byte) (int, error) {
 		return 0, err
 	}
 	size := int(binary.BigEndian.Uint16(hdr[3:]))
-	if hdr[0] != tlsTypeAppData || size > tlsMaxCiphertext || size <= t.aead.Overhead() {
+	if hdr[0] != tlsTypeAppData || size > tlsMaxCiphertext || size <= t.key.aead.Overhead() {
 		return 0, fmt.Errorf("%w: record type %d of %d bytes", errTLS, hdr[0], size)
 	}
 	rec, err := t.r.Peek(tlsRecordHeader + size)
@@ -286,22 +327,18 @@ func (t *TLSReader) record(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	var nonce [12]byte
-	nonce = t.iv
-	for i := range 8 {
-		nonce[4+i] ^= byte(t.seq >> (56 - 8*i))
-	}
-	direct := len(p) >= size-t.aead.Overhead()
+	nonce := t.key.nonce()
+	direct := len(p) >= size-t.key.aead.Overhead()
 	dst := t.spare[:0]
 	if direct {
 		dst = p[:0]
 	}
-	out, err := t.aead.Open(dst, nonce[:], rec[tlsRecordHeader:], rec[:tlsRecordHeader])
+	out, err := t.key.aead.Open(dst, nonce[:], rec[tlsRecordHeader:], rec[:tlsRecordHeader])
 	_, _ = t.r.Discard(tlsRecordHeader + size)
 	if err != nil {
-		return 0, fmt.Errorf("%w: record %d: %v", errTLS, t.seq, err)
+		return 0, fmt.Errorf("%w: record %d: %v", errTLS, t.key.seq, err)
 	}
-	t.seq++
+	t.key.seq++
 	end := len(out)
 	for end > 0 && out[end-1] == 0 {
 		end-- // padding
@@ -350,13 +387,7 @@ func (t *TLSReader) handshake(b []byte) error {
 			if msg[0] == 1 {
 				return fmt.Errorf("%w: the peer asks for a key update of this side", errTLS)
 			}
-			next, err := expandLabel(t.newH, t.secret, "traffic upd", len(t.secret))
-			if err != nil {
-				return err
-			}
-			clear(t.secret)
-			t.secret = next
-			if err := t.setKey(); err != nil {
+			if err := t.key.update(); err != nil {
 				return err
 			}
 		default:

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -166,5 +167,90 @@ func TestTLSReaderTampered(t *testing.T) {
 	buf := make([]byte, 200)
 	if _, err := io.ReadFull(r, buf[:100]); err == nil || !errors.Is(err, errTLS) {
 		t.Fatalf("read of a tampered record: %v", err)
+	}
+}
+
+// TestTLSWriter: what TLSWriter seals (through RecordWriter, RPC records
+// of every size) crypto/tls reads back unchanged, and its close_notify
+// ends crypto/tls's stream with io.EOF.
+func TestTLSWriter(t *testing.T) {
+	ca, _, err := tlsca.New("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(tlsca.Request{CommonName: "s", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var want []byte
+	var recs [][]byte
+	for range 40 {
+		n := rng.IntN(300 << 10)
+		rec := make([]byte, RecordHeaderSize+n)
+		for i := range rec {
+			rec[i] = byte(rng.Uint32())
+		}
+		FinishRecord(rec)
+		recs = append(recs, rec)
+		want = append(want, rec...)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReaderSize(nc, 64<<10)
+		bc := &BatchConn{Conn: nc, R: &HandshakeReader{R: br}}
+		log := &KeyLog{}
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, KeyLogWriter: log, SessionTicketsDisabled: true}
+		tc := tls.Server(bc, cfg)
+		if err := tc.Handshake(); err != nil {
+			errc <- err
+			return
+		}
+		tw, err := NewTLSWriter(tc, bc, log, false, true)
+		if err != nil || tw == nil {
+			errc <- fmt.Errorf("NewTLSWriter: %v, %v", tw, err)
+			return
+		}
+		rw := &RecordWriter{W: tw, BC: bc}
+		for _, rec := range recs {
+			// In two pieces, as a reply's header and data.
+			k := rng.IntN(len(rec) + 1)
+			if _, err := rw.Write(rec[:k]); err != nil {
+				errc <- err
+				return
+			}
+			if _, err := rw.Write(rec[k:]); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- tw.CloseNotify()
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tc := tls.Client(nc, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+	got, err := io.ReadAll(tc)
+	if err != nil {
+		t.Fatalf("crypto/tls read %d bytes: %v", len(got), err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
 	}
 }
