@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,7 +289,11 @@ func (t *TLSReader) Read(p []byte) (int, error) {
 		}
 		k, err := t.record(p)
 		if err != nil {
-			t.err = err
+			// A deadline's timeout leaves the stream whole (nothing
+			// of the record was consumed): the next Read tries again.
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				t.err = err
+			}
 			if n > 0 {
 				return n, nil
 			}

@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 )
@@ -18,7 +20,7 @@ import (
 // tlsPair returns a TLS session's server side and the client's reader
 // of it (a TLSReader, or crypto/tls when it declines), the handshake
 // read through HandshakeReader as the NFS client does.
-func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader) {
+func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader, nc net.Conn) {
 	t.Helper()
 	ca, _, err := tlsca.New("test")
 	if err != nil {
@@ -56,7 +58,7 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 		}
 		srv <- tc
 	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
+	nc, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +83,9 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 	}
 	bc.R = br
 	if tr == nil {
-		return server, tc, nil
+		return server, tc, nil, nc
 	}
-	return server, tr, tr
+	return server, tr, tr, nc
 }
 
 // TestTLSReader: what crypto/tls writes (after its session ticket),
@@ -91,7 +93,7 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 // what was written; a close_notify ends it with io.EOF. Reads that a
 // whole record's plaintext fits are decrypted in place.
 func TestTLSReader(t *testing.T) {
-	server, r, tr := tlsPair(t, nil)
+	server, r, tr, _ := tlsPair(t, nil)
 	if tr == nil {
 		t.Fatal("TLS 1.3 with AES-GCM read by crypto/tls")
 	}
@@ -139,7 +141,7 @@ func TestTLSReader(t *testing.T) {
 
 // TestTLSReaderDeclines: a TLS 1.2 session stays crypto/tls's.
 func TestTLSReaderDeclines(t *testing.T) {
-	server, r, tr := tlsPair(t, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 })
+	server, r, tr, _ := tlsPair(t, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 })
 	if tr != nil {
 		t.Fatal("TLS 1.2 read by TLSReader")
 	}
@@ -152,7 +154,7 @@ func TestTLSReaderDeclines(t *testing.T) {
 
 // TestTLSReaderTampered: a changed byte of a record fails the read.
 func TestTLSReaderTampered(t *testing.T) {
-	server, r, tr := tlsPair(t, nil)
+	server, r, tr, _ := tlsPair(t, nil)
 	if tr == nil {
 		t.Fatal("TLS 1.3 with AES-GCM read by crypto/tls")
 	}
@@ -252,5 +254,25 @@ func TestTLSWriter(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
+	}
+}
+
+// TestTLSReaderDeadline: a read deadline that passes (the NFS server
+// steps its deadlines while it waits for a call's body) fails that read
+// only; the stream goes on.
+func TestTLSReaderDeadline(t *testing.T) {
+	server, r, tr, nc := tlsPair(t, nil)
+	if tr == nil {
+		t.Fatal("TLS 1.3 with AES-GCM read by crypto/tls")
+	}
+	buf := make([]byte, 100)
+	_ = nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	go server.Write([]byte("after"))
+	if _, err := io.ReadFull(r, buf[:5]); err != nil || string(buf[:5]) != "after" {
+		t.Fatalf("read after the deadline: %q, %v", buf[:5], err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 type TLSWriter struct {
 	BC  *BatchConn
 	key trafficKey
+	err error // a failed write ends the stream (records may be lost)
 }
 
 // NewTLSWriter returns a writer of tc's application data onto bc, or nil
@@ -74,6 +75,9 @@ func (w *TLSWriter) CloseNotify() error {
 // is held and the buffer is not full.
 func (w *TLSWriter) sealLocked(typ byte, p []byte) error {
 	b := w.BC
+	if w.err != nil {
+		return w.err
+	}
 	if w.key.seq == 1<<63 {
 		return fmt.Errorf("%w: too many records on one key", errTLS)
 	}
@@ -89,7 +93,8 @@ func (w *TLSWriter) sealLocked(typ byte, p []byte) error {
 	w.key.aead.Seal(rec[tlsRecordHeader:tlsRecordHeader], nonce[:], rec[tlsRecordHeader:], rec[:tlsRecordHeader])
 	b.buf = b.buf[:start+tlsRecordHeader+size]
 	if !b.held || len(b.buf) >= batchFlushBytes {
-		return b.flushLocked()
+		w.err = b.flushLocked()
+		return w.err
 	}
 	return nil
 }
