@@ -291,7 +291,7 @@ func (t *TLSReader) Read(p []byte) (int, error) {
 		if err != nil {
 			// A deadline's timeout leaves the stream whole (nothing
 			// of the record was consumed): the next Read tries again.
-			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
 				t.err = err
 			}
 			if n > 0 {
