@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -21,8 +22,9 @@ import (
 // adds to a mount's read or write on a machine with few cores. The cases:
 // plain TCP, crypto/tls as is with each cipher suite (TLS 1.3 chooses
 // AES-128-GCM on CPUs with AES-NI and does not let a config choose; TLS
-// 1.2 does, with the same AEADs), and TLS 1.3 under BatchConn and
-// RecordWriter as the NFS server and client use it.
+// 1.2 does, with the same AEADs), TLS 1.3 under BatchConn and
+// RecordWriter as the NFS server and client used it before mount14, and
+// with TLSWriter and TLSReader as they use it now.
 //
 //	go test -run '^$' -bench TLSLoopback -benchtime 2048x ./internal/nfs/rpc
 func BenchmarkTLSLoopback(b *testing.B) {
@@ -44,6 +46,7 @@ func BenchmarkTLSLoopback(b *testing.B) {
 		name  string
 		plain bool
 		batch bool
+		own   bool // TLSWriter and TLSReader after crypto/tls's handshake
 		set   func(*tls.Config)
 		want  uint16
 	}{
@@ -53,6 +56,7 @@ func BenchmarkTLSLoopback(b *testing.B) {
 		{name: "tls12-aes256gcm", set: tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384), want: tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384},
 		{name: "tls12-chacha20poly1305", set: tls12(tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256), want: tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
 		{name: "tls13-aes128gcm-recordwriter", batch: true, want: tls.TLS_AES_128_GCM_SHA256},
+		{name: "tls13-aes128gcm-own", batch: true, own: true, want: tls.TLS_AES_128_GCM_SHA256},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -80,7 +84,13 @@ func BenchmarkTLSLoopback(b *testing.B) {
 				var w io.Writer = nc
 				if !tc.plain {
 					bc := &BatchConn{Conn: nc, R: bufio.NewReaderSize(nc, 64<<10)}
-					tconn := tls.Server(bc, scfg)
+					log := &KeyLog{}
+					cfg := scfg.Clone()
+					if tc.own {
+						bc.R = &HandshakeReader{R: bufio.NewReaderSize(nc, 64<<10)}
+						cfg.KeyLogWriter, cfg.SessionTicketsDisabled = log, true
+					}
+					tconn := tls.Server(bc, cfg)
 					if err := tconn.Handshake(); err != nil {
 						done <- err
 						return
@@ -88,6 +98,14 @@ func BenchmarkTLSLoopback(b *testing.B) {
 					w = tconn
 					if tc.batch {
 						w = &RecordWriter{W: tconn, BC: bc}
+					}
+					if tc.own {
+						tw, err := NewTLSWriter(tconn, bc, log, false, true)
+						if err != nil || tw == nil {
+							done <- fmt.Errorf("NewTLSWriter: %v, %v", tw, err)
+							return
+						}
+						w = &RecordWriter{W: tw, BC: bc}
 					}
 				}
 				buf := make([]byte, chunk)
@@ -110,10 +128,17 @@ func BenchmarkTLSLoopback(b *testing.B) {
 			var r io.Reader = nc
 			if !tc.plain {
 				under := net.Conn(nc)
+				br := bufio.NewReaderSize(nc, 256<<10)
 				if tc.batch {
-					under = &BatchConn{Conn: nc, R: bufio.NewReaderSize(nc, 256<<10)}
+					under = &BatchConn{Conn: nc, R: br}
 				}
-				tconn := tls.Client(under, ccfg)
+				log := &KeyLog{}
+				cfg := ccfg.Clone()
+				if tc.own {
+					under = &BatchConn{Conn: nc, R: &HandshakeReader{R: br}}
+					cfg.KeyLogWriter = log
+				}
+				tconn := tls.Client(under, cfg)
 				if err := tconn.Handshake(); err != nil {
 					b.Fatal(err)
 				}
@@ -121,6 +146,13 @@ func BenchmarkTLSLoopback(b *testing.B) {
 					b.Fatalf("cipher suite %s, want %s", tls.CipherSuiteName(got), tls.CipherSuiteName(tc.want))
 				}
 				r = tconn
+				if tc.own {
+					tr, err := NewTLSReader(tconn, br, log, true)
+					if err != nil || tr == nil {
+						b.Fatalf("NewTLSReader: %v, %v", tr, err)
+					}
+					r = tr
+				}
 			}
 			buf := make([]byte, chunk)
 			b.SetBytes(chunk)
