@@ -9,6 +9,11 @@
 // the caller's maximum before reading (or allocating) it, so a client
 // announcing a 2 GiB record costs nothing but a closed connection.
 //
+// Over TLS (RFC 9289) BatchConn and RecordWriter put the TLS records of
+// one RPC record on the wire together, and after crypto/tls's TLS 1.3
+// handshake TLSWriter and TLSReader seal and open the records themselves,
+// straight from and into the callers' buffers (tlsread.go).
+//
 // Decoders return errors wrapping ErrGarbage (the server answers
 // GARBAGE_ARGS or closes the connection), ErrRPCVersion (RPC_MISMATCH) or
 // ErrBadCred (AUTH_ERROR), and never panic.
