@@ -3,6 +3,7 @@ package replconf_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -352,4 +353,91 @@ func TestAdoptCrashWindows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPlannedFailoverFinishedAfterDestinationStarts: a source that resumes
+// a planned failover past its point of no return (the destination asked
+// to promote itself, and it did) while the destination region is still
+// starting (its calls answered 503, configurations not loaded) asks
+// again until the destination answers, and ends fenced by the planned
+// failover. Before, finishPlanned took the 503 (a control error of kind
+// engine.ErrClosed) for a refusal and undid the failover: the old source
+// writable again while the destination was promoted, both taking writes
+// until the source's stream learned of the promotion and fenced it with
+// a loss report.
+func TestPlannedFailoverFinishedAfterDestinationStarts(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "before", 10)
+	d := replicate(t, a, b, srcID)
+	dst := d.DestFileSystemID
+	img := a.crashAt("planned-sent")
+	if _, err := a.m.PlannedFailover(ctx, srcID); err != nil {
+		t.Fatal(err)
+	}
+	crashed := img()
+
+	// The destination (promoted) restarts and answers its calls 503
+	// until it is told its configurations are loaded.
+	var (
+		mu       sync.Mutex
+		statuses []int
+	)
+	b.stop()
+	b.unloaded = true
+	b.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			h.ServeHTTP(rec, r)
+			if r.URL.Path == "/replication/v1/call/delete" {
+				mu.Lock()
+				statuses = append(statuses, rec.status)
+				mu.Unlock()
+			}
+		})
+	}
+	b.restart()
+	a.reopen(crashed)
+	answered := func(n int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(statuses) >= n
+		}
+	}
+	testkit.WaitFor(t, "the source's delete call answered", 20*time.Second, answered(1))
+	// Asked again: the answer was no refusal.
+	testkit.WaitFor(t, "the source's delete call asked again", 20*time.Second, answered(2))
+	mu.Lock()
+	if statuses[0] != http.StatusServiceUnavailable {
+		t.Errorf("the starting destination answered %d, want %d", statuses[0], http.StatusServiceUnavailable)
+	}
+	mu.Unlock()
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
+		t.Fatalf("the old source is %v while its planned failover waits for the destination", mode)
+	}
+	b.n.Loaded()
+	testkit.WaitFor(t, "the planned failover to complete", 20*time.Second, func() bool {
+		_, err := a.m.Describe(ctx, srcID)
+		mode, _ := a.fs(srcID).Mode()
+		return errors.Is(err, control.ErrReplicationNotFound) && mode == engine.ModeFenced && a.protection(srcID) == control.ProtectionDisabled
+	})
+	if _, _, _, err := a.m.LossReport(ctx, srcID, 100); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("loss report after a planned failover: %v", err)
+	}
+	if mode, _ := b.fs(dst).Mode(); mode != engine.ModePrimary {
+		t.Fatalf("the destination is %v", mode)
+	}
+}
+
+// statusWriter records the status a handler answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ type region struct {
 	// onMountTargetUpdate, when set, is given every mount target update
 	// (controltest.MountTargets.OnUpdate), from every start.
 	onMountTargetUpdate func(control.MountTargetSpec)
+	// wrap, when set, wraps the node's handler (a test watching the calls
+	// the region answers); unloaded keeps the node from being told its
+	// configurations are loaded (a region still starting).
+	wrap     func(http.Handler) http.Handler
+	unloaded bool
 }
 
 // newPair starts two regions that replicate with each other (and each
@@ -124,7 +130,11 @@ func (r *region) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.run = serve.Start(ctx, r.n, ln)
+	var srv serve.Server = r.n
+	if r.wrap != nil {
+		srv = serve.NewHTTP(serve.HTTPOptions{Handler: r.wrap(r.n.Handler()), HTTP2: true, Logger: log})
+	}
+	r.run = serve.Start(ctx, srv, ln)
 	mo := replconf.Options{Name: r.name, Region: r.r, Node: r.n, Engine: e, KV: r.kv, Logger: log}
 	for _, f := range r.mgrMods {
 		f(&mo)
@@ -134,7 +144,9 @@ func (r *region) start() {
 	if err := r.m.Open(ctx); err != nil {
 		r.t.Fatal(err)
 	}
-	r.n.Loaded()
+	if !r.unloaded {
+		r.n.Loaded()
+	}
 }
 
 // stop takes the region down: node, control plane and engine closed.

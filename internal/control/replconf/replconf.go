@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sort"
 	"sync"
@@ -1531,8 +1532,6 @@ func (m *Manager) finishPlanned(ctx context.Context, c *Config) {
 			return
 		}
 		p, err := m.deleteAtSource(ctx, c, true, true)
-		var ce *control.Error
-		var pe *PeerError
 		switch {
 		case err == nil:
 			if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
@@ -1541,7 +1540,7 @@ func (m *Manager) finishPlanned(ctx context.Context, c *Config) {
 			m.log.Warn("planned failover completed after a start", "replication", c.ID, "fs_id", c.SourceFileSystemID,
 				"dest_fs", c.DestFileSystemID, "recovery_seq", p.Seq)
 			return
-		case errors.As(err, &ce), errors.As(err, &pe):
+		case refusedForGood(err):
 			m.mu.Lock()
 			_, ok := m.configs[mapKey(c.Role, c.ID)]
 			m.mu.Unlock()
@@ -1561,6 +1560,24 @@ func (m *Manager) finishPlanned(ctx context.Context, c *Config) {
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// refusedForGood reports whether err, the destination's answer to a
+// planned failover's delete, refuses it: the destination did not promote
+// and will not. A region still starting (configurations not loaded:
+// ServiceUnavailable, engine.ErrClosed), closing or failing inside (5xx)
+// may have promoted already, or complete its promotion at its start
+// (Open): asked again, never undone on the strength of that answer.
+func refusedForGood(err error) bool {
+	var ce *control.Error
+	var pe *PeerError
+	switch {
+	case errors.As(err, &ce):
+		return !errors.Is(err, engine.ErrClosed)
+	case errors.As(err, &pe):
+		return pe.Status < http.StatusInternalServerError
+	}
+	return false
 }
 
 // LossReport lists the changes the old source fsID committed after the
