@@ -69,9 +69,9 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 	}
 	// First batch: registry (state cloning) and the new identity.
 	err = fs.do(ctx, opAdmin, "clone", func(tx *txn) error {
-		tx.b.Set(serverKey(srvNextFS), encodeU64(fsid+1))
-		tx.b.Set(fsRecordKey(fsid), rec.encode())
-		tx.b.Set(localKey(fsid, locMode), mode.encode())
+		tx.abs.Set(serverKey(srvNextFS), encodeU64(fsid+1))
+		tx.abs.Set(fsRecordKey(fsid), rec.encode())
+		tx.abs.Set(localKey(fsid, locMode), mode.encode())
 		return nil
 	})
 	if err != nil {
@@ -139,13 +139,18 @@ func (e *Engine) Clone(ctx context.Context, src, name string) (*FS, error) {
 	err = fs.do(ctx, opAdmin, "clone", func(tx *txn) error {
 		tx.set(metaKey(metaEpochs), encodeEpochs([]EpochStart{{Epoch: 1, StartSeq: 1}}))
 		rec.State = fsReady
-		tx.b.Set(fsRecordKey(fsid), rec.encode())
-		tx.b.Set(fsNameKey(name), encodeU64(fsid))
+		tx.abs.Set(fsRecordKey(fsid), rec.encode())
+		tx.abs.Set(fsNameKey(name), encodeU64(fsid))
 		d.mu.Lock()
-		d.rec.Refs++
 		drec := d.rec
 		d.mu.Unlock()
-		tx.b.Set(domainKey(d.id), drec.encode())
+		drec.Refs++
+		tx.abs.Set(domainKey(d.id), drec.encode())
+		tx.onCommit = append(tx.onCommit, func() {
+			d.mu.Lock()
+			d.rec.Refs++
+			d.mu.Unlock()
+		})
 		return nil
 	})
 	if err != nil {

@@ -514,7 +514,7 @@ func (fs *FS) addOp(p *pending, o *op) {
 		return
 	}
 	tx := fs.newTxn(p.b, p.ov, p.seq+1)
-	o.err = fs.runTxn(tx, o)
+	o.err = fs.runTxn(tx, o, p.b)
 	o.txErr = o.err
 	// Blocks this transaction wrote or needs stay in flight until the
 	// commit.
@@ -771,8 +771,11 @@ func (fs *FS) releaseUnused(put, referenced []blocks.ID) {
 }
 
 // runTxn executes one operation in tx and, on success, moves its writes into
-// the batch with its journal record.
-func (fs *FS) runTxn(tx *txn, o *op) error {
+// the group's batch b with its journal record. Only a transaction that
+// succeeds writes anything into b: the operation reaches neither b nor
+// the group's overlay (its writes stay in tx.ov and tx.abs until then),
+// so a failed operation leaves nothing in the group it shared.
+func (fs *FS) runTxn(tx *txn, o *op, b kv.Batch) error {
 	switch o.kind {
 	case opMutate:
 		if fs.mode.Mode != ModePrimary {
@@ -787,15 +790,25 @@ func (fs *FS) runTxn(tx *txn, o *op) error {
 	if err := o.fn(tx); err != nil {
 		return err
 	}
-	return tx.commit()
+	return tx.commit(b)
 }
 
 // txn is one transaction inside a group: reads see the group's earlier
-// transactions and its own writes; writes reach the batch only on success.
+// transactions and its own writes; writes reach the batch only on success
+// (commit, after its last error). A transaction has no access to the
+// group's batch: a failed one's writes, of the file system's keys (ov)
+// and of any other (abs), are dropped with it, never committed with the
+// group (a client told of an error must find nothing of its operation
+// applied, and no error path can leave half of its writes behind).
 type txn struct {
-	fs      *FS
-	b       kv.Batch
-	ov      *kv.Overlay // relative keys, over the group's overlay or the batch
+	fs *FS
+	// abs holds the writes of absolute keys (the server's, the domain's,
+	// the file system's local keys and journal, holders, the release
+	// queue; a replica's apply and sync write the file system's keys
+	// here too), over the group's batch: reads through it see the
+	// group's earlier transactions and these writes.
+	abs     *kv.Overlay
+	ov      *kv.Overlay // relative keys, over the group's overlay or abs
 	group   *kv.Overlay // the group's overlay (nil: writes go to the batch)
 	seq     uint64      // the seq this transaction's record gets
 	now     time.Time
@@ -836,23 +849,29 @@ type txn struct {
 	resetSeq bool
 }
 
-// newTxn starts a transaction of a group against batch b; group is the
-// group's overlay, or nil when the transaction writes into b directly.
+// newTxn starts a transaction of a group over batch b; group is the
+// group's overlay, or nil when the transaction's writes of the file
+// system's keys go into b (on success).
 func (fs *FS) newTxn(b kv.Batch, group *kv.Overlay, seq uint64) *txn {
-	var base kv.Reader = fs.reader(b)
+	// One pair of overlays serves the committer's transactions in turn: a
+	// transaction's writes leave them when it commits (or are dropped
+	// with it), and nothing reads them after its operation has run.
+	if fs.txAbs == nil {
+		fs.txAbs = kv.NewOverlay(b)
+	} else {
+		fs.txAbs.Reuse(b)
+	}
+	var base kv.Reader = fs.reader(fs.txAbs)
 	if group != nil {
 		base = group
 	}
-	// One overlay serves the committer's transactions in turn: a
-	// transaction's writes leave it when it commits (flush), and nothing
-	// reads it after its operation has run.
 	if fs.txOv == nil {
 		fs.txOv = kv.NewOverlay(base)
 	} else {
 		fs.txOv.Reuse(base)
 	}
 	return &txn{
-		fs: fs, b: b, ov: fs.txOv, group: group, seq: seq, now: fs.e.clock(),
+		fs: fs, abs: fs.txAbs, ov: fs.txOv, group: group, seq: seq, now: fs.e.clock(),
 		boot: fs.boot, genCounter: fs.genCounter,
 	}
 }
@@ -916,8 +935,9 @@ func blockWriteErr(err error) error {
 }
 
 // commit finalises reference counts, usage and the journal record, and
-// moves everything into the batch.
-func (tx *txn) commit() error {
+// moves everything into the group's batch b (or overlay): the only writes
+// into b, after the transaction's last error.
+func (tx *txn) commit(b kv.Batch) error {
 	var added, zero []blocks.ID
 	ids := make([]blocks.ID, 0, len(tx.refs))
 	for id, d := range tx.refs {
@@ -981,12 +1001,13 @@ func (tx *txn) commit() error {
 		}
 	}
 	if tx.noJournal {
-		tx.flush()
+		tx.flush(b)
 		adopt()
 		return nil
 	}
 	if tx.ov.Len() == 0 {
-		return nil // nothing changed: no record
+		tx.abs.ApplyTo(b)
+		return nil // no change of the file system's keys: no record
 	}
 	rec := &Record{
 		Epoch: tx.fs.mode.Epoch, Seq: tx.seq, Time: tx.now, Op: tx.summary,
@@ -1007,22 +1028,24 @@ func (tx *txn) commit() error {
 	if len(enc) > tx.fs.e.opts.MaxRecordBytes {
 		return fmt.Errorf("engine: %s: record of %d bytes: %w", tx.summary.Op, len(enc), ErrTooLarge)
 	}
-	tx.flush()
-	tx.b.Set(journalKey(tx.fs.id, rec.Seq), enc)
-	tx.fs.applyRefEffects(tx.b, rec)
+	tx.flush(b)
+	b.Set(journalKey(tx.fs.id, rec.Seq), enc)
+	tx.fs.applyRefEffects(b, rec)
 	tx.rec = rec
 	adopt()
 	return nil
 }
 
-// flush copies the overlay's writes into the group's overlay, or into the
-// batch under the file system's prefix.
-func (tx *txn) flush() {
+// flush writes the writes of absolute keys into b, then moves those of
+// the file system's keys into the group's overlay, or writes them into b
+// under the file system's prefix (later: they win where both wrote a key).
+func (tx *txn) flush(b kv.Batch) {
+	tx.abs.ApplyTo(b)
 	if tx.group != nil {
 		tx.ov.MoveTo(tx.group)
 		return
 	}
-	writeAbs(tx.b, tx.fs.prefix, tx.ov)
+	writeAbs(b, tx.fs.prefix, tx.ov)
 }
 
 // writeAbs writes the overlay's writes of relative keys into b under
@@ -1039,9 +1062,15 @@ func writeAbs(b kv.Batch, prefix []byte, ov *kv.Overlay) {
 	})
 }
 
+// writer takes writes: a group's batch, or a transaction's abs.
+type writer interface {
+	Set(key, value []byte)
+	Delete(key []byte)
+}
+
 // applyRefEffects maintains the server-local holder keys and release queue
 // that follow from a record's reference changes (same batch as the record).
-func (fs *FS) applyRefEffects(b kv.Batch, rec *Record) {
+func (fs *FS) applyRefEffects(b writer, rec *Record) {
 	for _, id := range rec.AddedRefs {
 		b.Set(holderKey(fs.dom.id, id, fs.id), nil)
 	}

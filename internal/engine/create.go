@@ -136,7 +136,7 @@ func (e *Engine) register(ctx context.Context, name, kmsKeyID string, hashKey []
 	e.mapFS(fsid, name, d.id)
 	fs := e.newFS(fsid, name, d)
 	fs.setModeLocked(m)
-	registry := func(b kv.Batch) {
+	registry := func(b writer) {
 		b.Set(serverKey(srvNextFS), encodeU64(fsid+1))
 		b.Set(serverKey(srvNextDm), encodeU64(d.id+1))
 		b.Set(domainKey(d.id), d.rec.encode())
@@ -153,7 +153,7 @@ func (e *Engine) register(ctx context.Context, name, kmsKeyID string, hashKey []
 		} else {
 			tx.noJournal = true
 		}
-		registry(tx.b)
+		registry(tx.abs)
 		return nil
 	})
 	if err != nil {

@@ -38,7 +38,8 @@ type FS struct {
 	boot       uint64 // boot counter in use; 0 = not yet bumped since open
 	genCounter uint64
 	meta       metaCache
-	txOv       *kv.Overlay // the transactions' overlay (see newTxn)
+	txOv       *kv.Overlay // the transactions' overlays (see newTxn)
+	txAbs      *kv.Overlay
 	// retryHold: blocks a replica has that its last apply, ingest or
 	// resync needed but could not use yet because others were missing;
 	// in flight until the next one (see needBlocks).
@@ -219,7 +220,7 @@ func (fs *FS) setModeLocked(m modeRecord) {
 // putMode writes the file system's mode record in tx and publishes it
 // (the file system's lock held); the cached metadata is read again.
 func (tx *txn) putMode(m modeRecord) {
-	tx.b.Set(localKey(tx.fs.id, locMode), m.encode())
+	tx.abs.Set(localKey(tx.fs.id, locMode), m.encode())
 	tx.fs.setModeLocked(m)
 	tx.fs.meta.invalidate()
 }
@@ -229,7 +230,7 @@ func (tx *txn) putMode(m modeRecord) {
 // commit is durable, so that nothing reports as applied what a crash
 // could still undo.
 func (tx *txn) putModeDurable(m modeRecord) {
-	tx.b.Set(localKey(tx.fs.id, locMode), m.encode())
+	tx.abs.Set(localKey(tx.fs.id, locMode), m.encode())
 	tx.fs.mode = m
 	tx.fs.meta.invalidate()
 	tx.onDurable = append(tx.onDurable, func() {

@@ -95,8 +95,8 @@ func (rep *Replica) Truncate(ctx context.Context, below uint64) (uint64, error) 
 			bound = fs.truncatedBelow()
 			return nil
 		}
-		tx.b.DeleteRange(journalKey(fs.id, 0), journalKey(fs.id, bound))
-		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(bound))
+		tx.abs.DeleteRange(journalKey(fs.id, 0), journalKey(fs.id, bound))
+		tx.abs.Set(localKey(fs.id, locJTrunc), encodeU64(bound))
 		return nil
 	})
 	return bound, err
@@ -214,20 +214,20 @@ func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uin
 					}
 				}
 				if mu.Delete {
-					tx.b.Delete(absKey(fs.id, mu.Key))
+					tx.abs.Delete(absKey(fs.id, mu.Key))
 					continue
 				}
-				tx.b.Set(absKey(fs.id, mu.Key), mu.Value)
+				tx.abs.Set(absKey(fs.id, mu.Key), mu.Value)
 				if string(mu.Key) == string(metaKey(metaSuper)) {
 					if err := fs.adoptSuper(tx, mu.Value); err != nil {
 						return err
 					}
 				}
 			}
-			tx.b.Set(journalKey(fs.id, r.Seq), r.Encode())
+			tx.abs.Set(journalKey(fs.id, r.Seq), r.Encode())
 			if capture {
 				for _, id := range r.AddedRefs {
-					tx.b.Set(holderKey(fs.dom.id, id, fs.id), nil)
+					tx.abs.Set(holderKey(fs.dom.id, id, fs.id), nil)
 				}
 				for _, id := range r.ZeroRefs {
 					if err := fs.dropRef(tx, id, r.Seq); err != nil {
@@ -235,7 +235,7 @@ func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uin
 					}
 				}
 			} else {
-				fs.applyRefEffects(tx.b, r)
+				fs.applyRefEffects(tx.abs, r)
 			}
 			m.AppliedSeq, m.AppliedEpoch, m.AppliedTime = r.Seq, r.Epoch, r.Time.UnixNano()
 		}
@@ -325,8 +325,15 @@ func (fs *FS) adoptSuper(tx *txn, v []byte) error {
 		if err := fs.e.initDomainStore(d, sb.HashKey); err != nil {
 			return err
 		}
-		d.rec = rec
-		tx.b.Set(domainKey(d.id), rec.encode())
+		// The domain is no longer pending once its record is
+		// committed: an apply that fails after this leaves it pending
+		// (its record is dropped with it), to be adopted again.
+		tx.abs.Set(domainKey(d.id), rec.encode())
+		tx.onCommit = append(tx.onCommit, func() {
+			d.recMu.Lock()
+			d.rec = rec
+			d.recMu.Unlock()
+		})
 	}
 	tx.onCommit = append(tx.onCommit, func() { fs.superPub.Store(sb) })
 	return nil
@@ -669,7 +676,7 @@ func (rep *Replica) Promote(ctx context.Context) (RecoveryPoint, error) {
 			RecoverySeq: m.AppliedSeq, RecoveryTime: m.AppliedTime,
 		}
 		fs.setModeLocked(nm)
-		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.abs.Set(localKey(fs.id, locMode), nm.encode())
 		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
 		return nil
 	})
@@ -726,22 +733,24 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		if err := fs.replaceRange(tx, nil, nil, nil); err != nil {
 			return err
 		}
-		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
+		tx.abs.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
 		pins := localKey(fs.id, locPin)
-		tx.b.DeleteRange(pins, upper(pins))
-		tx.b.Delete(localKey(fs.id, locResyncKeys))
+		tx.abs.DeleteRange(pins, upper(pins))
+		tx.abs.Delete(localKey(fs.id, locResyncKeys))
 		if fs.undo != nil {
 			// A resync of an unfinished initial sync: nothing to put back.
-			tx.b.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
-			tx.b.Delete(localKey(fs.id, locUndo))
+			tx.abs.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
+			tx.abs.Delete(localKey(fs.id, locUndo))
 			tx.onCommit = append(tx.onCommit, func() { fs.undo = nil })
 		}
 		// Nothing below the new file system's first record.
-		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(tx.seq))
+		tx.abs.Set(localKey(fs.id, locJTrunc), encodeU64(tx.seq))
 		fs.meta.invalidate()
-		fs.pinMu.Lock()
-		fs.pins = map[string]uint64{}
-		fs.pinMu.Unlock()
+		tx.onCommit = append(tx.onCommit, func() {
+			fs.pinMu.Lock()
+			fs.pins = map[string]uint64{}
+			fs.pinMu.Unlock()
+		})
 
 		bs, hashKey := DefaultBlockSize, randBytes(32)
 		if old != nil {
@@ -764,7 +773,7 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 		// The mode last, as Promote: nothing after it can fail.
 		nm := modeRecord{Mode: ModePrimary, Epoch: newEpoch, Learned: newEpoch}
 		fs.setModeLocked(nm)
-		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.abs.Set(localKey(fs.id, locMode), nm.encode())
 		rp = RecoveryPoint{OldEpoch: m.AppliedEpoch, NewEpoch: newEpoch, Empty: true}
 		tx.onCommit = append(tx.onCommit, fs.maint.scanMerges)
 		return nil
@@ -835,7 +844,7 @@ func (fs *FS) setMode(ctx context.Context, name string, f func(*modeRecord) erro
 			return err
 		}
 		fs.setModeLocked(m)
-		tx.b.Set(localKey(fs.id, locMode), m.encode())
+		tx.abs.Set(localKey(fs.id, locMode), m.encode())
 		return nil
 	})
 }

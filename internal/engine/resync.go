@@ -61,16 +61,16 @@ func (rep *Replica) BeginResync(ctx context.Context, keys [][]byte) error {
 			return err
 		}
 		nm := modeRecord{Mode: ModeReplica, Epoch: m.Epoch, Learned: m.Learned, SyncActive: true, Resync: true}
-		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
-		tx.b.Delete(localKey(fs.id, locJTrunc))
+		tx.abs.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
+		tx.abs.Delete(localKey(fs.id, locJTrunc))
 		pins := localKey(fs.id, locPin)
-		tx.b.DeleteRange(pins, upper(pins))
+		tx.abs.DeleteRange(pins, upper(pins))
 		if keys != nil {
-			tx.b.Set(localKey(fs.id, locResyncKeys), enc)
+			tx.abs.Set(localKey(fs.id, locResyncKeys), enc)
 		} else {
-			tx.b.Delete(localKey(fs.id, locResyncKeys))
+			tx.abs.Delete(localKey(fs.id, locResyncKeys))
 		}
-		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.abs.Set(localKey(fs.id, locMode), nm.encode())
 		fs.setModeLocked(nm)
 		fs.meta.invalidate()
 		fs.pinMu.Lock()
@@ -197,8 +197,8 @@ func (rep *Replica) FinishResync(ctx context.Context, base, top, epoch uint64, t
 				return err
 			}
 		}
-		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(base+1))
-		tx.b.Delete(localKey(fs.id, locResyncKeys))
+		tx.abs.Set(localKey(fs.id, locJTrunc), encodeU64(base+1))
+		tx.abs.Delete(localKey(fs.id, locResyncKeys))
 		tx.putMode(m)
 		tx.advance = base
 		return nil

@@ -248,7 +248,7 @@ func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.I
 		// Last chunk: replay from Base+1 on.
 		m.SyncActive, m.SyncCursor = false, nil
 		m.AppliedSeq = m.SyncBase
-		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
+		tx.abs.Set(localKey(fs.id, locJTrunc), encodeU64(m.SyncBase+1))
 		tx.advance = m.SyncBase
 	}
 	*mode = m
@@ -338,10 +338,10 @@ func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
 		return err
 	}
 	it.Close()
-	// Straight into the batch (no overlay: nothing in this transaction
-	// reads them back, and a chunk is large). During a resync the values
-	// replaced are saved first (undo.go), and a reference count from
-	// before it keeps its block.
+	// Into tx.abs with the holders (dropped with tx if it fails, read
+	// back through tx.ov). During a resync the values replaced are saved
+	// first (undo.go), and a reference count from before it keeps its
+	// block.
 	capture := fs.capturing()
 	for _, k := range stale {
 		if capture {
@@ -349,7 +349,7 @@ func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
 				return err
 			}
 		}
-		tx.b.Delete(absKey(fs.id, k))
+		tx.abs.Delete(absKey(fs.id, k))
 		if id, ok := refID(k); ok {
 			if err := fs.dropRef(tx, id, 0); err != nil {
 				return err
@@ -362,11 +362,11 @@ func (fs *FS) replaceRange(tx *txn, lo, hi []byte, pairs []Mutation) error {
 				return err
 			}
 		}
-		tx.b.Set(absKey(fs.id, p.Key), p.Value)
+		tx.abs.Set(absKey(fs.id, p.Key), p.Value)
 		switch {
 		case len(p.Key) == 1+blocks.IDSize && p.Key[0] == relRef:
 			id, _ := blocks.IDFromBytes(p.Key[1:])
-			tx.b.Set(holderKey(fs.dom.id, id, fs.id), nil)
+			tx.abs.Set(holderKey(fs.dom.id, id, fs.id), nil)
 		case bytes.Equal(p.Key, metaKey(metaSuper)):
 			if err := fs.adoptSuper(tx, p.Value); err != nil {
 				return err
@@ -522,9 +522,9 @@ func (rep *Replica) RestartSync(ctx context.Context) error {
 			return err
 		}
 		nm := modeRecord{Mode: ModeReplica, Epoch: m.Epoch, Learned: m.Learned}
-		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
-		tx.b.Delete(localKey(fs.id, locJTrunc))
-		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.abs.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
+		tx.abs.Delete(localKey(fs.id, locJTrunc))
+		tx.abs.Set(localKey(fs.id, locMode), nm.encode())
 		fs.setModeLocked(nm)
 		fs.meta.invalidate()
 		fs.lastSeq = 0

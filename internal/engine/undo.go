@@ -92,13 +92,13 @@ func (fs *FS) beginUndo(tx *txn, m modeRecord) error {
 	case m.Mode == ModeReplica:
 		h.Time = m.AppliedTime
 	case fs.lastSeq > 0:
-		if v, err := tx.b.Get(journalKey(fs.id, fs.lastSeq)); err == nil {
+		if v, err := tx.abs.Get(journalKey(fs.id, fs.lastSeq)); err == nil {
 			if r, err := DecodeRecord(v); err == nil {
 				h.Time = r.Time.UnixNano()
 			}
 		}
 	}
-	tx.b.Set(localKey(fs.id, locUndo), h.encode())
+	tx.abs.Set(localKey(fs.id, locUndo), h.encode())
 	tx.onCommit = append(tx.onCommit, func() { fs.undo = h })
 	return nil
 }
@@ -108,7 +108,7 @@ func (fs *FS) beginUndo(tx *txn, m modeRecord) error {
 // before tx changes rel.
 func (fs *FS) saveUndo(tx *txn, rel []byte) (present bool, err error) {
 	uk := undoKey(fs.id, rel)
-	v, err := tx.b.Get(uk)
+	v, err := tx.abs.Get(uk)
 	if err == nil {
 		if len(v) == 0 || v[0] > undoPresent {
 			return false, fs.corrupt(fmt.Errorf("%w: resync undo entry %x", ErrCorrupt, rel))
@@ -118,13 +118,13 @@ func (fs *FS) saveUndo(tx *txn, rel []byte) (present bool, err error) {
 	if !errors.Is(err, kv.ErrNotFound) {
 		return false, fmt.Errorf("engine: resync undo of %s: %w", fs.name, err)
 	}
-	cur, err := tx.b.Get(absKey(fs.id, rel))
+	cur, err := tx.abs.Get(absKey(fs.id, rel))
 	switch {
 	case err == nil:
-		tx.b.Set(uk, append([]byte{undoPresent}, cur...))
+		tx.abs.Set(uk, append([]byte{undoPresent}, cur...))
 		return true, nil
 	case errors.Is(err, kv.ErrNotFound):
-		tx.b.Set(uk, []byte{undoAbsent})
+		tx.abs.Set(uk, []byte{undoAbsent})
 		return false, nil
 	default:
 		return false, fmt.Errorf("engine: resync undo of %s: %w", fs.name, err)
@@ -141,8 +141,8 @@ func (fs *FS) dropRef(tx *txn, id blocks.ID, seq uint64) error {
 			return err
 		}
 	}
-	tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
-	tx.b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: seq}.encode())
+	tx.abs.Delete(holderKey(fs.dom.id, id, fs.id))
+	tx.abs.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: seq}.encode())
 	return nil
 }
 
@@ -157,7 +157,7 @@ type undoEntry struct {
 // them.
 func (fs *FS) undoEntries(tx *txn, rel []byte) ([]undoEntry, error) {
 	p := undoKey(fs.id, rel)
-	it, err := tx.b.NewIter(p, upper(p))
+	it, err := tx.abs.NewIter(p, upper(p))
 	if err != nil {
 		return nil, err
 	}
@@ -205,18 +205,18 @@ func (fs *FS) dropUndo(tx *txn, seq uint64) error {
 		if !ok || !e.present {
 			continue
 		}
-		if _, err := tx.b.Get(absKey(fs.id, e.rel)); errors.Is(err, kv.ErrNotFound) {
+		if _, err := tx.abs.Get(absKey(fs.id, e.rel)); errors.Is(err, kv.ErrNotFound) {
 			gone = append(gone, id)
 		} else if err != nil {
 			return err
 		}
 	}
 	for _, id := range gone {
-		tx.b.Delete(holderKey(fs.dom.id, id, fs.id))
-		tx.b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: seq}.encode())
+		tx.abs.Delete(holderKey(fs.dom.id, id, fs.id))
+		tx.abs.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: seq}.encode())
 	}
-	tx.b.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
-	tx.b.Delete(localKey(fs.id, locUndo))
+	tx.abs.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
+	tx.abs.Delete(localKey(fs.id, locUndo))
 	tx.onCommit = append(tx.onCommit, func() { fs.undo = nil })
 	return nil
 }
@@ -257,9 +257,9 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 		if !h.Consistent {
 			return fmt.Errorf("engine: abandon the resync of %s: it had no consistent state before: %w", fs.name, ErrNoState)
 		}
-		// Everything that can fail comes before the first write: a
-		// failed transaction's direct batch writes would commit with
-		// its group.
+		// Everything that can fail comes before the first write and
+		// the first change in memory (the mode, the durable mark),
+		// which a failed transaction would leave behind.
 		curTop, err := epochTop(tx)
 		if err != nil {
 			return err
@@ -276,7 +276,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 		var epochs, super []byte
 		for _, e := range entries {
 			if id, ok := refID(e.rel); ok {
-				_, err := tx.b.Get(absKey(fs.id, e.rel))
+				_, err := tx.abs.Get(absKey(fs.id, e.rel))
 				if err != nil && !errors.Is(err, kv.ErrNotFound) {
 					return err
 				}
@@ -291,7 +291,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 		}
 		if epochs == nil {
 			// Unchanged by the resync.
-			if epochs, err = tx.b.Get(absKey(fs.id, metaKey(metaEpochs))); err != nil {
+			if epochs, err = tx.abs.Get(absKey(fs.id, metaKey(metaEpochs))); err != nil {
 				return fs.corrupt(fmt.Errorf("engine: abandon the resync of %s: epoch history: %w", fs.name, err))
 			}
 		}
@@ -308,7 +308,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 		// The source's history, when the resync brought it: where the
 		// two histories forked.
 		var shared uint64
-		if cur, err := tx.b.Get(absKey(fs.id, metaKey(metaEpochs))); err == nil && !bytes.Equal(cur, epochs) {
+		if cur, err := tx.abs.Get(absKey(fs.id, metaKey(metaEpochs))); err == nil && !bytes.Equal(cur, epochs) {
 			if src, err := decodeEpochs(cur); err == nil {
 				shared = ForkPoint(hist, src, h.LastSeq, max(m.ConsistentSeq, m.AppliedSeq))
 			}
@@ -325,28 +325,28 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 		fs.resetDurable()
 		for _, e := range entries {
 			if e.present {
-				tx.b.Set(absKey(fs.id, e.rel), e.value)
+				tx.abs.Set(absKey(fs.id, e.rel), e.value)
 			} else {
-				tx.b.Delete(absKey(fs.id, e.rel))
+				tx.abs.Delete(absKey(fs.id, e.rel))
 			}
 		}
 		for _, r := range refs {
 			switch {
 			case r.before:
-				tx.b.Set(holderKey(fs.dom.id, r.id, fs.id), nil)
+				tx.abs.Set(holderKey(fs.dom.id, r.id, fs.id), nil)
 			case r.during:
-				tx.b.Delete(holderKey(fs.dom.id, r.id, fs.id))
-				tx.b.Set(gcKey(fs.dom.id, r.id), gcEntry{fsid: fs.id, seq: h.LastSeq}.encode())
+				tx.abs.Delete(holderKey(fs.dom.id, r.id, fs.id))
+				tx.abs.Set(gcKey(fs.dom.id, r.id), gcEntry{fsid: fs.id, seq: h.LastSeq}.encode())
 			}
 		}
-		tx.b.Set(absKey(fs.id, metaKey(metaEpochs)), encodeEpochs(hist))
-		tx.b.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
-		tx.b.Delete(localKey(fs.id, locUndo))
+		tx.abs.Set(absKey(fs.id, metaKey(metaEpochs)), encodeEpochs(hist))
+		tx.abs.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
+		tx.abs.Delete(localKey(fs.id, locUndo))
 		// The records applied during the resync are the source's: its
 		// own journal starts after its last seq from before it.
-		tx.b.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
-		tx.b.Delete(localKey(fs.id, locResyncKeys))
-		tx.b.Set(localKey(fs.id, locJTrunc), encodeU64(h.LastSeq+1))
+		tx.abs.DeleteRange(journalPrefix(fs.id), upper(journalPrefix(fs.id)))
+		tx.abs.Delete(localKey(fs.id, locResyncKeys))
+		tx.abs.Set(localKey(fs.id, locJTrunc), encodeU64(h.LastSeq+1))
 		fromEpoch := old.Epoch
 		if old.Mode == ModeReplica {
 			fromEpoch = old.AppliedEpoch
@@ -361,7 +361,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 			RecoverySeq: h.LastSeq, RecoveryTime: h.Time,
 		}
 		fs.setModeLocked(nm)
-		tx.b.Set(localKey(fs.id, locMode), nm.encode())
+		tx.abs.Set(localKey(fs.id, locMode), nm.encode())
 		fs.meta.invalidate()
 		tx.advance, tx.resetSeq = h.LastSeq, true
 		restored = len(entries)
@@ -384,7 +384,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 // epochTop returns the newest epoch of the epoch history tx sees (0 when
 // there is none).
 func epochTop(tx *txn) (uint64, error) {
-	v, err := tx.b.Get(absKey(tx.fs.id, metaKey(metaEpochs)))
+	v, err := tx.abs.Get(absKey(tx.fs.id, metaKey(metaEpochs)))
 	if errors.Is(err, kv.ErrNotFound) {
 		return 0, nil
 	}

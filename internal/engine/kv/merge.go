@@ -368,6 +368,9 @@ func (o *Overlay) NewIter(lo, hi []byte) (Iterator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Empty() {
+		return base, nil // later writes go to the delta, not the base
+	}
 	d := o.d
 	if !o.frozen {
 		d = d.frozen()
@@ -405,6 +408,35 @@ func (o *Overlay) Delete(key []byte) {
 	o.mustWrite()
 	o.d.del(key)
 }
+
+// DeleteRange records a deletion of every key in [lo, hi) (both copied):
+// of the base's keys and of the points written before it; points written
+// after it are kept. Writes does not visit ranges: an overlay whose writes
+// become a journal record's mutations never holds one.
+func (o *Overlay) DeleteRange(lo, hi []byte) {
+	o.mustWrite()
+	o.d.delRange(lo, hi)
+}
+
+// ApplyTo writes the pending writes into b, the range deletions first
+// (each point is newer than the ranges that cover it), then the points in
+// key order. The overlay is unchanged.
+func (o *Overlay) ApplyTo(b Batch) {
+	for _, r := range o.d.ranges {
+		b.DeleteRange(r[0], r[1])
+	}
+	o.d.pts.Ascend(func(it item) bool {
+		if it.del {
+			b.Delete(it.key)
+		} else {
+			b.Set(it.key, it.value)
+		}
+		return true
+	})
+}
+
+// Empty reports whether the overlay holds no write (point or range).
+func (o *Overlay) Empty() bool { return o.d.pts.Len() == 0 && len(o.d.ranges) == 0 }
 
 // MoveTo moves the pending writes into dst, later ones there, without
 // copying their keys and values: dst takes them over (they are never

@@ -27,9 +27,7 @@ func TestOverlayMoveTo(t *testing.T) {
 	group.Set([]byte("x"), []byte("group x"))
 	tx := NewOverlay(group)
 	tx.Delete([]byte("a"))
-	// Overlay has no DeleteRange of its own; the delta's is what a range
-	// deletion would record.
-	tx.d.delRange([]byte("b"), []byte("e"))
+	tx.DeleteRange([]byte("b"), []byte("e"))
 	tx.Set([]byte("c"), []byte("tx c")) // after the range: it stays
 	tx.Set([]byte("y"), []byte("tx y"))
 	tx.MoveTo(group)
@@ -130,4 +128,63 @@ func TestOverlayFrozen(t *testing.T) {
 			write()
 		}()
 	}
+}
+
+// TestOverlayApplyTo: an overlay's writes applied to a batch leave the
+// store as the overlay showed it: a range deletion hides the batch's and
+// the store's keys it covers, points written after it survive, and the
+// overlay reads through its batch (the group's earlier writes).
+func TestOverlayApplyTo(t *testing.T) {
+	store := NewMemory()
+	b := store.NewBatch()
+	for _, k := range []string{"a", "b", "c", "d"} {
+		b.Set([]byte(k), []byte("store "+k))
+	}
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	b = store.NewBatch()
+	b.Set([]byte("e"), []byte("batch e"))
+	o := NewOverlay(b)
+	if !o.Empty() {
+		t.Fatal("new overlay not empty")
+	}
+	o.Set([]byte("b"), []byte("before the range")) // hidden by it
+	o.DeleteRange([]byte("b"), []byte("f"))
+	if o.Empty() {
+		t.Fatal("overlay with a range deletion is empty")
+	}
+	o.Set([]byte("d"), []byte("after the range"))
+	o.Delete([]byte("a"))
+	want := map[string]string{"a": "", "b": "", "c": "", "d": "after the range", "e": ""}
+	check := func(what string, r Reader) {
+		t.Helper()
+		for k, w := range want {
+			v, err := r.Get([]byte(k))
+			switch {
+			case w == "" && !errors.Is(err, ErrNotFound):
+				t.Errorf("%s: %s = %q, %v; want deleted", what, k, v, err)
+			case w != "" && (err != nil || string(v) != w):
+				t.Errorf("%s: %s = %q, %v; want %q", what, k, v, err, w)
+			}
+		}
+		it, err := r.NewIter(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		var keys []string
+		for ok := it.First(); ok; ok = it.Next() {
+			keys = append(keys, string(it.Key()))
+		}
+		if len(keys) != 1 || keys[0] != "d" {
+			t.Errorf("%s: keys %q, want [d]", what, keys)
+		}
+	}
+	check("overlay", o)
+	o.ApplyTo(b)
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	check("store", store)
 }
