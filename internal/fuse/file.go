@@ -414,7 +414,7 @@ func (n *node) nodeOf(ctx context.Context, name string, fh proto.FH, a *proto.At
 	}
 	ch := n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...)}, sa)
 	n.AddChild(name, ch, true)
-	go n.NotifyEntry(name)
+	n.f.notify.entry(n, name)
 	return ch.Operations().(*node)
 }
 

@@ -63,6 +63,8 @@ type FS struct {
 	sess *client.Session
 	log  *slog.Logger
 	sem  chan struct{} // background WRITEs in flight
+	// notify sends the kernel entry notifications (notify.go).
+	notify *notifier
 	// bufs are IOSize write buffers whose data is on the server
 	// (written FILE_SYNC, or committed): reused, as fresh ones cost a
 	// page fault per page at their first write, and the collector.
@@ -125,7 +127,7 @@ func New(o Options) *FS {
 	if o.Hostname == "" {
 		o.Hostname, _ = os.Hostname()
 	}
-	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}, removing: map[string]*node{}}
+	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}, removing: map[string]*node{}, notify: newNotifier()}
 }
 
 // Root is the root node to give to fs.Mount.

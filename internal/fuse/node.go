@@ -222,7 +222,7 @@ func (n *node) goneAttr(ctx context.Context, out *gofuse.AttrOut) bool {
 	}
 	fillAttr(&a, &out.Attr)
 	out.SetTimeout(time.Nanosecond) // go-fuse takes 0 for its default
-	go dir.NotifyEntry(name)
+	n.f.notify.entry(dir, name)
 	return true
 }
 
