@@ -56,7 +56,7 @@ func BenchmarkProbeCreates(b *testing.B) {
 						defer wg.Done()
 						data := make([]byte, 4096)
 						for i := range perConn {
-							binary.LittleEndian.PutUint64(data, uint64(w<<32|i))
+							binary.LittleEndian.PutUint64(data, uint64(w)<<32|uint64(i))
 							t0 := time.Now()
 							res, err := c.Create(ctx, dir.FH, fmt.Sprintf("f%06d", i), proto.Guarded, proto.Sattr{})
 							if err != nil {

@@ -7,11 +7,16 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawSocket reads requests from and writes replies to a TCP connection
-// without TLS with raw system calls (syscall.RawSyscall: the call does
-// not enter the Go runtime's system-call state). A raw call must never
+// without TLS with raw system calls (unix.RawSyscall: the call does
+// not enter the Go runtime's system-call state). The calls and their
+// structures are golang.org/x/sys/unix's, which has them for every
+// Linux architecture (syscall has no recvfrom on 386, where the C
+// library multiplexes socket calls; the kernel has had it since 4.3). A raw call must never
 // block: a goroutine in one keeps its P running, so the garbage
 // collector's stop-the-world, and every goroutine with it, waits for the
 // call to end (1039e6f). Each call passes MSG_DONTWAIT (recvfrom and
@@ -45,9 +50,9 @@ type rawSocket struct {
 
 	// The writer's state, guarded by conn.wmu: the pieces left to write,
 	// the error met, and writeStep as a func made once.
-	iov   [maxRawPieces]syscall.Iovec
-	vec   []syscall.Iovec
-	msg   syscall.Msghdr
+	iov   [maxRawPieces]unix.Iovec
+	vec   []unix.Iovec
+	msg   unix.Msghdr
 	werr  error
 	wstep func(fd uintptr) bool
 
@@ -96,15 +101,15 @@ func (r *rawSocket) Read(p []byte) (int, error) {
 // (syscall.RawConn.Read then waits for the socket).
 func (r *rawSocket) readStep(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)),
-			syscall.MSG_DONTWAIT, 0, 0)
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)),
+			unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
 			r.calls.Add(1)
 			r.rn = int(n)
-		case syscall.EINTR:
+		case unix.EINTR:
 			continue
-		case syscall.EAGAIN:
+		case unix.EAGAIN:
 			return false
 		default:
 			r.rerr = os.NewSyscallError("recvfrom", e)
@@ -144,15 +149,15 @@ func (r *rawSocket) write(pieces [][]byte) error {
 func (r *rawSocket) writeStep(fd uintptr) bool {
 	for len(r.vec) > 0 {
 		r.msg.Iov = &r.vec[0]
-		r.msg.Iovlen = uint64(len(r.vec))
-		w, _, e := syscall.RawSyscall(syscall.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&r.msg)),
-			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
+		r.msg.SetIovlen(len(r.vec))
+		w, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&r.msg)),
+			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		r.msg.Iov = nil
 		switch e {
 		case 0:
-		case syscall.EINTR:
+		case unix.EINTR:
 			continue
-		case syscall.EAGAIN:
+		case unix.EAGAIN:
 			return false
 		default:
 			r.werr = os.NewSyscallError("sendmsg", e)

@@ -3,6 +3,7 @@ package xdr
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -41,7 +42,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"short uint64", []byte{1, 2, 3, 4}, func(d *Decoder) { d.Uint64() }, ErrShort},
 		{"bad bool", []byte{0, 0, 0, 2}, func(d *Decoder) { d.Bool() }, ErrBadValue},
 		{"opaque too long", []byte{0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0}, func(d *Decoder) { d.Opaque(8) }, ErrTooLong},
-		{"opaque beyond input", []byte{0x7f, 0xff, 0xff, 0xff}, func(d *Decoder) { d.Opaque(1 << 31) }, ErrShort},
+		{"opaque beyond input", []byte{0x7f, 0xff, 0xff, 0xff}, func(d *Decoder) { d.Opaque(math.MaxInt32) }, ErrShort},
 		{"missing padding", []byte{0, 0, 0, 1, 'a'}, func(d *Decoder) { d.Opaque(8) }, ErrShort},
 		{"count beyond input", []byte{0, 0, 0, 100}, func(d *Decoder) { d.Count(1000, 4) }, ErrShort},
 		{"count over max", []byte{0, 0, 0, 100}, func(d *Decoder) { d.Count(10, 0) }, ErrTooLong},
