@@ -29,18 +29,7 @@ import (
 func TestFailedApplyLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	v := newEnv(t)
-	src := v.mkfs("src")
-	for i := range 4 {
-		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprint("d", i), SetAttr{}))(t)
-	}
-	recs, err := src.Replica().ReadJournal(ctx, 1, 100, 1<<20)
-	if err != nil || len(recs) != 5 {
-		t.Fatalf("journal: %d records, %v", len(recs), err)
-	}
-	dst, err := v.e.CreateReplica(ctx, "dst", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, dst, recs := mkdirReplica(t, v, 4)
 	if seq := ship(t, ctx, src, dst, recs[:2]); seq != 2 { // mkfs, d0
 		t.Fatalf("applied %d, want 2", seq)
 	}

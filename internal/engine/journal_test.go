@@ -285,22 +285,31 @@ func TestApplyFailureKeepsPushedBlocks(t *testing.T) {
 	}
 }
 
-func TestApplyRules(t *testing.T) {
+// mkdirReplica makes a file system src with directories d0 … dn-1 in
+// its root and an empty replica dst of it, and returns them with src's
+// journal (the mkfs's record, then one per mkdir).
+func mkdirReplica(t *testing.T, v *env, n int) (src, dst *FS, recs []*Record) {
+	t.Helper()
 	ctx := context.Background()
-	v := newEnv(t)
-	src := v.mkfs("src")
-	for i := range 5 {
+	src = v.mkfs("src")
+	for i := range n {
 		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprint("d", i), SetAttr{}))(t)
 	}
 	recs, err := src.Replica().ReadJournal(ctx, 1, 100, 1<<20)
-	if err != nil || len(recs) != 6 {
+	if err != nil || len(recs) != n+1 {
 		t.Fatalf("journal: %d records, %v", len(recs), err)
 	}
-	dst, err := v.e.CreateReplica(ctx, "dst", "")
-	if err != nil {
+	if dst, err = v.e.CreateReplica(ctx, "dst", ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err = dst.Replica().Apply(ctx, recs[1:])
+	return src, dst, recs
+}
+
+func TestApplyRules(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	src, dst, recs := mkdirReplica(t, v, 5)
+	_, err := dst.Replica().Apply(ctx, recs[1:])
 	wantErr(t, err, ErrGap)
 	if _, err := dst.Replica().Apply(ctx, recs[:3]); err != nil {
 		t.Fatal(err)

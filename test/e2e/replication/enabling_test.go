@@ -44,6 +44,62 @@ func nfsURL(ip, path string) string {
 	return testkit.NFSURL(netip.AddrPortFrom(netip.MustParseAddr(ip), 12049), path)
 }
 
+// cliTools are the real clients the CLI tests drive (the aws CLI is run
+// by name: awsCLI) and the regionfs binary they start.
+type cliTools struct{ nfsCp, nfsCat, nfsLs, bin string }
+
+// needCLITools finds the aws CLI and libnfs's tools (a test skips without
+// them, or fails under REGIONFS_REQUIRE_TOOLS=1) and builds regionfs.
+func needCLITools(t *testing.T) cliTools {
+	t.Helper()
+	testkit.NeedTool(t, "aws")
+	return cliTools{
+		nfsCp:  testkit.NeedTool(t, "nfs-cp"),
+		nfsCat: testkit.NeedTool(t, "nfs-cat"),
+		nfsLs:  testkit.NeedTool(t, "nfs-ls"),
+		bin:    testkit.BuildRegionfs(t),
+	}
+}
+
+// pairWithProxy starts two paired regions, us-east-1 ("a") on the
+// loopback range na and us-west-2 ("b") on nb, whose replication link
+// from the one named by proxied ("a" or "b") to the other goes through a
+// fault proxy, closed once the regions have stopped.
+func pairWithProxy(t *testing.T, bin, na, nb, proxied string) (a, b *region, px *faultproxy.Proxy) {
+	t.Helper()
+	from, to := na, nb
+	if proxied == "b" {
+		from, to = nb, na
+	}
+	px, err := faultproxy.New(from+".0.9:0", to+".0.1:7443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	aPeer, bPeer := nb+".0.1:7443", na+".0.1:7443"
+	if proxied == "b" {
+		bPeer = px.Addr()
+	} else {
+		aPeer = px.Addr()
+	}
+	a = newRegion(t, bin, "us-east-1", na, "a", "us-west-2", aPeer)
+	b = newRegion(t, bin, "us-west-2", nb, "b", "us-east-1", bPeer)
+	return a, b, px
+}
+
+// availableFS creates a file system in r, waits until the aws CLI
+// describes it available, and returns it with the address of a mount
+// target of it.
+func availableFS(t *testing.T, r *region, token string) (fs, ip string) {
+	t.Helper()
+	fs = createFS(t, r, token)
+	testkit.WaitFor(t, "file system "+token+" available", 30*time.Second, func() bool {
+		s, _ := r.awsCLI("efs", "describe-file-systems", "--file-system-id", fs, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
+		return s == "available"
+	})
+	return fs, mountTarget(t, r, fs)
+}
+
 // TestDeleteDuringInitialSync: with the real aws CLI and libnfs, a
 // replication whose initial sync runs for seconds (megabytes through a
 // slow proxy) is deleted while ENABLING, from the destination region, with
@@ -52,29 +108,15 @@ func nfsURL(ip, path string) string {
 // itself when it is back). The destination is then an available, empty,
 // writable file system with protection ENABLED.
 func TestDeleteDuringInitialSync(t *testing.T) {
-	testkit.NeedTool(t, "aws")
-	nfsCp := testkit.NeedTool(t, "nfs-cp")
-	nfsCat := testkit.NeedTool(t, "nfs-cat")
-	nfsLs := testkit.NeedTool(t, "nfs-ls")
-	bin := testkit.BuildRegionfs(t)
+	tools := needCLITools(t)
+	nfsCp, nfsCat, nfsLs := tools.nfsCp, tools.nfsCat, tools.nfsLs
 	for i, sourceUp := range []bool{true, false} {
 		t.Run(fmt.Sprintf("source-up=%v", sourceUp), func(t *testing.T) {
-			na, nb := fmt.Sprintf("127.%d", 53+2*i), fmt.Sprintf("127.%d", 54+2*i)
-			px, err := faultproxy.New(na+".0.9:0", nb+".0.1:7443")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer px.Close()
-			a := newRegion(t, bin, "us-east-1", na, "a", "us-west-2", px.Addr())
-			b := newRegion(t, bin, "us-west-2", nb, "b", "us-east-1", na+".0.1:7443")
+			// The initial sync's link (A → B) goes through the proxy.
+			a, b, px := pairWithProxy(t, tools.bin, fmt.Sprintf("127.%d", 53+2*i), fmt.Sprintf("127.%d", 54+2*i), "a")
 			dir := t.TempDir()
 
-			src := createFS(t, a, "enabling-src")
-			testkit.WaitFor(t, "source available", 30*time.Second, func() bool {
-				s, _ := a.awsCLI("efs", "describe-file-systems", "--file-system-id", src, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
-				return s == "available"
-			})
-			sip := mountTarget(t, a, src)
+			src, sip := availableFS(t, a, "enabling-src")
 			rng := rand.New(rand.NewPCG(3, 4))
 			data := make([]byte, 1<<20)
 			for f := range 8 {

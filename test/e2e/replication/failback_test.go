@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/replication/faultproxy"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -28,22 +27,12 @@ import (
 // protection ENABLED; B fences itself when it is back (its changes since
 // the fork are its loss), or stays writable after a coordinated delete.
 func TestDeleteDuringFailback(t *testing.T) {
-	testkit.NeedTool(t, "aws")
-	nfsCp := testkit.NeedTool(t, "nfs-cp")
-	nfsCat := testkit.NeedTool(t, "nfs-cat")
-	nfsLs := testkit.NeedTool(t, "nfs-ls")
-	bin := testkit.BuildRegionfs(t)
+	tools := needCLITools(t)
+	nfsCp, nfsCat, nfsLs := tools.nfsCp, tools.nfsCat, tools.nfsLs
 	for i, sourceUp := range []bool{false, true} {
 		t.Run(fmt.Sprintf("source-up=%v", sourceUp), func(t *testing.T) {
-			na, nb := fmt.Sprintf("127.%d", 57+2*i), fmt.Sprintf("127.%d", 58+2*i)
 			// The failback's link (B → A) goes through the proxy.
-			px, err := faultproxy.New(nb+".0.9:0", na+".0.1:7443")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer px.Close()
-			a := newRegion(t, bin, "us-east-1", na, "a", "us-west-2", nb+".0.1:7443")
-			b := newRegion(t, bin, "us-west-2", nb, "b", "us-east-1", px.Addr())
+			a, b, px := pairWithProxy(t, tools.bin, fmt.Sprintf("127.%d", 57+2*i), fmt.Sprintf("127.%d", 58+2*i), "b")
 			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(5, 6))
 			put := func(ip, name string, size int) []byte {
@@ -79,12 +68,7 @@ func TestDeleteDuringFailback(t *testing.T) {
 			}
 
 			// A's file system, replicated to B.
-			src := createFS(t, a, "failback-src")
-			testkit.WaitFor(t, "source available", 30*time.Second, func() bool {
-				s, _ := a.awsCLI("efs", "describe-file-systems", "--file-system-id", src, "--query", "FileSystems[0].LifeCycleState", "--output", "text")
-				return s == "available"
-			})
-			sip := mountTarget(t, a, src)
+			src, sip := availableFS(t, a, "failback-src")
 			orig := map[string][]byte{}
 			for f := range 4 {
 				name := fmt.Sprintf("f%d", f)
