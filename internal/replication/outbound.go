@@ -129,7 +129,9 @@ func (n *Node) OutboundStatus(id string) (Status, bool) {
 
 // Drain waits until the destination has durably applied everything the
 // source had made durable when Drain was called (planned failover: call
-// it once the source refuses new writes).
+// it once the source refuses new writes). It gives up when the
+// replication is removed or the node closes meanwhile: nothing would
+// ship any more.
 func (n *Node) Drain(ctx context.Context, id string) (uint64, error) {
 	n.mu.Lock()
 	o := n.outbound[id]
@@ -146,9 +148,17 @@ func (n *Node) Drain(ctx context.Context, id string) (uint64, error) {
 		if st.State == StateError {
 			return 0, fmt.Errorf("replication %s: %s", id, st.Message)
 		}
+		n.mu.Lock()
+		removed := n.outbound[id] != o
+		n.mu.Unlock()
+		if removed {
+			return 0, fmt.Errorf("replication %s: removed while draining: %w", id, ErrNotFound)
+		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
+		case <-n.stop:
+			return 0, fmt.Errorf("replication %s: draining: %w", id, engine.ErrClosed)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
