@@ -290,9 +290,13 @@ func TestAutoFailoverOutage(t *testing.T) {
 	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
 		t.Fatal(err)
 	}
-	// The destination's last contact falls while the region stops: the
-	// policy's delay counts from no earlier than the stop's start.
+	// The policy's delay counts from the destination's last contact with
+	// the source, which may come up to a heartbeat before the stop: the
+	// earlier of the two.
 	down := time.Now()
+	if st, ok := p.b.n.InboundStatus(d.ID); ok && st.LastContact.Before(down) {
+		down = st.LastContact
+	}
 	p.a.stop()
 	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
 	f := p.failovers()[0]
