@@ -374,9 +374,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		if n.hooks() != nil {
 			g = n.hooks().Gone(r.Context(), from, id)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusGone)
-		json.NewEncoder(w).Encode(g)
+		writeGone(w, g)
 		return
 	}
 	if in.spec.SourceRegion != from {
@@ -384,9 +382,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusGone)
-		json.NewEncoder(w).Encode(Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		writeGone(w, Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
 		return
 	}
 	in.mu.Lock()
@@ -424,9 +420,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusGone)
-		json.NewEncoder(w).Encode(Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		writeGone(w, Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
 		return
 	}
 
@@ -1250,4 +1244,12 @@ func (rx *receiver) sendAck(onlyNew bool) error {
 		rx.acks.Add(1)
 	}
 	return rx.flush()
+}
+
+// writeGone answers a stream request with 410 Gone and what ended the
+// replication.
+func writeGone(w http.ResponseWriter, g Gone) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusGone)
+	json.NewEncoder(w).Encode(g)
 }

@@ -17,10 +17,9 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 )
 
-// tlsPair returns a TLS session's server side and the client's reader
-// of it (a TLSReader, or crypto/tls when it declines), the handshake
-// read through HandshakeReader as the NFS client does.
-func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader, nc net.Conn) {
+// tlsListener returns a test CA, a server certificate it issued for
+// 127.0.0.1 and a loopback listener.
+func tlsListener(t *testing.T) (*tlsca.CA, tls.Certificate, net.Listener) {
 	t.Helper()
 	ca, _, err := tlsca.New("test")
 	if err != nil {
@@ -34,6 +33,15 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ca, cert, ln
+}
+
+// tlsPair returns a TLS session's server side and the client's reader
+// of it (a TLSReader, or crypto/tls when it declines), the handshake
+// read through HandshakeReader as the NFS client does.
+func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader, nc net.Conn) {
+	t.Helper()
+	ca, cert, ln := tlsListener(t)
 	defer ln.Close()
 	scfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	var keys bytes.Buffer
@@ -58,7 +66,7 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 		}
 		srv <- tc
 	}()
-	nc, err = net.Dial("tcp", ln.Addr().String())
+	nc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,18 +184,7 @@ func TestTLSReaderTampered(t *testing.T) {
 // of every size) crypto/tls reads back unchanged, and its close_notify
 // ends crypto/tls's stream with io.EOF.
 func TestTLSWriter(t *testing.T) {
-	ca, _, err := tlsca.New("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(tlsca.Request{CommonName: "s", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert, ln := tlsListener(t)
 	defer ln.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	var want []byte
