@@ -60,12 +60,9 @@ func kill9Rig(t *testing.T, tmp string) (*nfsProcess, func() (string, func())) {
 	if err := build.Run(); err != nil {
 		t.Fatalf("go build: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// A fixed address the server restarts on: a port no listener or
+	// outgoing connection (the client's own, redialing) is given meanwhile.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.FreePort(t, "127.0.0.1")))
 	srv := &nfsProcess{t: t, bin: bin, dataDir: filepath.Join(tmp, "data"), addr: addr}
 	srv.start()
 	mount := func() (string, func()) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,12 +88,9 @@ func newMountSpace(t *testing.T, space engine.SpaceGuard, mods ...func(*testMoun
 	if m.fs, err = e.CreateFS(ctx, "fs", engine.FSOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.addr = ln.Addr().String()
-	ln.Close()
+	// A fixed address the server restarts on: a port no listener or
+	// outgoing connection (the client's own, redialing) is given meanwhile.
+	m.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.FreePort(t, "127.0.0.1")))
 	m.startServer()
 	m.sess = client.NewSession(client.SessionOptions{
 		Logger: logger(t),

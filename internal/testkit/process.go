@@ -2,10 +2,12 @@ package testkit
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,14 +174,26 @@ func (b *SharedBuild) Path(t testing.TB) string {
 	return b.path
 }
 
-// FreePort returns a TCP port free on ip right now (for a server a test
-// starts; another process may take it before the server binds it).
+// FreePort returns a TCP port free on ip right now, for a server a test
+// starts (or restarts) on a fixed address. It is drawn at random below
+// Linux's ephemeral range (32768-60999 by default), where neither the
+// kernel's choice for a listener on port 0 nor the source port of an
+// outgoing connection can take it between this call and the server's bind:
+// only another caller of FreePort can, one chance in thousands.
 func FreePort(t testing.TB, ip string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port on %s in [%d, %d)", ip, freePortLow, freePortHigh)
+	return 0
 }
+
+// The range FreePort draws from.
+const freePortLow, freePortHigh = 20000, 32768

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -80,12 +81,10 @@ func newPair(t *testing.T) (a, b *region) {
 func newRegion(t *testing.T, name string) *region {
 	t.Helper()
 	ring := kmstest.Keyring(t, "key-"+name, control.DefaultKMSKey)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The region keeps its address across restarts (its peer's
+	// configuration names it), so it is a port no other listener or
+	// outgoing connection is given while the region is down.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.FreePort(t, "127.0.0.1")))
 	r := &region{t: t, name: name, kv: kv.NewMemory(), disk: disk.NewMem(), ring: ring, addr: addr}
 	t.Cleanup(r.stop)
 	return r
@@ -156,14 +155,19 @@ func (r *region) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r.m.Close()
-	if err := r.run.Stop(ctx); err != nil {
-		r.t.Errorf("%s: node: %v", r.name, err)
+	// A start that failed midway leaves the later parts nil.
+	if r.m != nil {
+		r.m.Close()
+	}
+	if r.run != nil {
+		if err := r.run.Stop(ctx); err != nil {
+			r.t.Errorf("%s: node: %v", r.name, err)
+		}
 	}
 	r.n.Close()
 	r.r.Close()
 	r.e.Close()
-	r.n, r.r, r.e, r.m = nil, nil, nil, nil
+	r.n, r.r, r.e, r.m, r.run = nil, nil, nil, nil, nil
 }
 
 // restart brings a stopped region back with its configurations.
