@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,12 +26,8 @@ func TestHelperServer(t *testing.T) {
 }
 
 func TestProcess(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The program restarts on the same address: a port from FreePort.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t, "127.0.0.1")))
 	p := &Process{Args: []string{os.Args[0], "-test.run=^TestHelperServer$"},
 		Env: append(os.Environ(), "REGIONFS_TESTKIT_SERVE="+addr), Log: filepath.Join(t.TempDir(), "log")}
 	p.Stop() // not started: nothing
