@@ -382,7 +382,11 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
-		writeGone(w, Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		if g, ok := in.promotedGone(epoch); ok {
+			writeGone(w, g)
+		} else {
+			http.Error(w, "replication "+id+" is changing mode", http.StatusServiceUnavailable)
+		}
 		return
 	}
 	in.mu.Lock()
@@ -420,7 +424,11 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mode, epoch := in.fs.Mode(); mode != engine.ModeReplica {
-		writeGone(w, Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"})
+		if g, ok := in.promotedGone(epoch); ok {
+			writeGone(w, g)
+		} else {
+			http.Error(w, "replication "+id+" is changing mode", http.StatusServiceUnavailable)
+		}
 		return
 	}
 
@@ -1244,6 +1252,31 @@ func (rx *receiver) sendAck(onlyNew bool) error {
 		rx.acks.Add(1)
 	}
 	return rx.flush()
+}
+
+// promotedGone is the answer to a stream into in's file system once it is
+// no longer a replica while still registered (promoted outside Promote,
+// or before the control plane removed the registration): where the
+// promoted history left the source's, from the engine's record of the
+// promotion (engine.Replica.Promoted), so that the source, which fences
+// itself, reports exactly the changes it holds beyond it. epoch is the
+// file system's current epoch; false: it is a replica again (answer
+// 503, the source asks again). Not Coordinated: the control plane's
+// answer (Hooks.Gone) says when the source took part.
+func (in *inbound) promotedGone(epoch uint64) (Gone, bool) {
+	g := Gone{Promoted: true, Epoch: epoch, Reason: "the destination file system is no longer a replica"}
+	rp, ok := in.fs.Promoted()
+	if !ok {
+		return Gone{}, false // a replica again (a resync began): the source asks again
+	}
+	g.Epoch = max(epoch, rp.NewEpoch)
+	g.RecoverySeq, g.RecoveryTime, g.Empty = rp.Seq, rp.Time, rp.Empty
+	if rp.Empty {
+		g.Reason += ": it was promoted before its initial sync finished and holds nothing of the source"
+	} else {
+		g.Reason += fmt.Sprintf(": it was promoted at seq %d", rp.Seq)
+	}
+	return g, true
 }
 
 // writeGone answers a stream request with 410 Gone and what ended the

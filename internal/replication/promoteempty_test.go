@@ -138,3 +138,37 @@ func TestPromotedTakesNoFrames(t *testing.T) {
 		t.Fatalf("the promoted file system lost its own write: %v", err)
 	}
 }
+
+// TestPromotedGoneHasRecoveryPoint: a source's stream into a replica that
+// was promoted while its registration stayed (outside Node.Promote) is
+// answered Gone with the promotion's epoch and recovery point (the
+// engine's record of it), so that the source, which fences itself,
+// reports as lost exactly what it committed after that point. Before,
+// the answer had RecoverySeq 0: the source's loss report listed every
+// change it had ever made.
+func TestPromotedGoneHasRecoveryPoint(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 11, func() *engine.FS { return src })
+	w.run(ctx, 20)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	a.n.RemoveOutbound("r1")
+	rp, err := b.rep("fs-dst").Promote(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.Seq == 0 {
+		t.Fatalf("promoted at seq 0 after 20 steps")
+	}
+	w.run(ctx, 5) // the source's changes after the recovery point
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the source to learn of the promotion", 10*time.Second, func() bool { return len(a.hooks.sourceGone()) > 0 })
+	want := fmt.Sprintf("r1 promoted=true epoch=%d recovery=%d", rp.NewEpoch, rp.Seq)
+	if got := a.hooks.sourceGone()[0]; got != want {
+		t.Fatalf("the source learned %q, want %q", got, want)
+	}
+}
