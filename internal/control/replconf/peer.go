@@ -53,6 +53,18 @@ type deleteReq struct {
 	Planned bool `json:"planned,omitempty"`
 }
 
+// deleteResp is the destination's answer to a delete: the promotion,
+// and what the source learns of it (Gone). A promotion the source took no
+// part in (Gone.Coordinated false: the destination was promoted in its
+// own region while the source was out of reach, or automatically) fences
+// the source, as when its stream learns of it. A destination of an
+// earlier version sends no Gone: the promotion is taken as coordinated,
+// as it was then.
+type deleteResp struct {
+	replication.Promotion
+	Gone *replication.Gone `json:"gone,omitempty"`
+}
+
 type deletedReq struct {
 	ID   string           `json:"id"`
 	Gone replication.Gone `json:"gone"`
@@ -170,19 +182,24 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		m.mu.Unlock()
 		if c == nil {
 			// Deleted here already (a failover, completed at a start if
-			// the process ended in the middle of it): the same answer.
-			if t, ok := m.Tombstone(req.ID); ok && t.Role == replication.RoleDestination && t.Promotion != nil {
-				return json.Marshal(t.Promotion)
+			// the process ended in the middle of it): the same answer,
+			// and whether the source took part in it. Only to the
+			// configuration's source region (a tombstone of an earlier
+			// version does not say which it was).
+			if t, ok := m.Tombstone(req.ID); ok && t.Role == replication.RoleDestination && t.Promotion != nil &&
+				(t.SourceRegion == "" || t.SourceRegion == from) {
+				g := t.Gone
+				return json.Marshal(deleteResp{Promotion: *t.Promotion, Gone: &g})
 			}
 		}
 		if c == nil || c.SourceRegion != from {
 			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
 		}
-		p, err := m.promoteDestinationAs(ctx, c, promotion{fenceSource: req.Planned})
+		p, g, err := m.promoteDestinationGone(ctx, c, promotion{fenceSource: req.Planned})
 		if err != nil {
 			return nil, toPeer(err)
 		}
-		return json.Marshal(p)
+		return json.Marshal(deleteResp{Promotion: *p, Gone: &g})
 	case callDeleted:
 		var req deletedReq
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -195,7 +212,7 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 }
 
 func (h managerHooks) Gone(_ context.Context, from, id string) replication.Gone {
-	if t, ok := h.m.Tombstone(id); ok {
+	if t, ok := h.m.Tombstone(id); ok && (t.SourceRegion == "" || t.SourceRegion == from) {
 		return t.Gone
 	}
 	return replication.Gone{Reason: fmt.Sprintf("region %s has no replication configuration %s (deleted there)", h.m.o.Name, id)}

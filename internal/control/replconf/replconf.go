@@ -97,11 +97,15 @@ type PendingPromotion struct {
 // source that calls later learns why.
 type Tombstone struct {
 	replication.Gone
-	ID       string           `json:"id"`
-	Role     replication.Role `json:"role"`
-	SourceFS string           `json:"sourceFs"`
-	DestFS   string           `json:"destFs"`
-	Deleted  time.Time        `json:"deleted"`
+	ID   string           `json:"id"`
+	Role replication.Role `json:"role"`
+	// SourceRegion is the configuration's source region: the only one
+	// told what the tombstone says (empty in tombstones of earlier
+	// versions).
+	SourceRegion string    `json:"sourceRegion,omitempty"`
+	SourceFS     string    `json:"sourceFs"`
+	DestFS       string    `json:"destFs"`
+	Deleted      time.Time `json:"deleted"`
 	// Promotion is, at a destination, the promotion that ended the
 	// configuration: what a retried deletion answers.
 	Promotion *replication.Promotion `json:"promotion,omitempty"`
@@ -973,12 +977,27 @@ type promotion struct {
 // completed by its next start (Open, completePromotion), and a retry
 // completes it too, with the same recovery point.
 func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promotion) (*replication.Promotion, error) {
+	p, _, err := m.promoteDestinationGone(ctx, c, pr)
+	return p, err
+}
+
+// promoteDestinationGone is promoteDestinationAs that also returns what
+// its tombstone tells the source (Gone: was the promotion coordinated).
+func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr promotion) (*replication.Promotion, replication.Gone, error) {
 	m.mu.Lock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		m.mu.Unlock()
-		return nil, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+		return nil, replication.Gone{}, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
 	}
+	// Whether the source takes part: it does when it asked (no call to
+	// it) for a promotion made now; one made earlier without it (a
+	// failover here, stopped before the configuration was deleted) stays
+	// one it had no part in.
+	coordinated := !pr.tellSource && !pr.fenceSource
 	rec := c.Promoted
+	if rec != nil {
+		coordinated = coordinated && rec.Coordinated
+	}
 	if rec == nil {
 		if m.hook != nil {
 			m.hook("promote", c.ID)
@@ -986,7 +1005,7 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 		p, err := m.promoteReplica(ctx, c, pr.force)
 		if err != nil {
 			m.mu.Unlock()
-			return nil, err
+			return nil, replication.Gone{}, err
 		}
 		if m.hook != nil {
 			m.hook("promoted", c.ID)
@@ -998,7 +1017,7 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 			// Promoted, not recorded: a retry, or the next start, finds
 			// the file system promoted and completes the failover.
 			m.mu.Unlock()
-			return nil, err
+			return nil, replication.Gone{}, err
 		}
 		c.Promoted = rec
 	}
@@ -1007,7 +1026,7 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	}
 	if err := m.o.Region.SetProtection(ctx, c.DestFileSystemID, control.ProtectionEnabled); err != nil {
 		m.mu.Unlock()
-		return nil, err
+		return nil, replication.Gone{}, err
 	}
 	m.mu.Unlock()
 	if m.hook != nil {
@@ -1026,7 +1045,7 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	// in time: a call the network delivers after this side gave up on it
 	// must not leave the source writable while the tombstone says it was
 	// not coordinated.
-	g.Coordinated = !pr.tellSource && !pr.fenceSource
+	g.Coordinated = coordinated
 	if pr.tellSource {
 		cg := g
 		cg.Coordinated = !pr.fenceSource
@@ -1052,9 +1071,9 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 	t := m.tombstone(c, g)
 	t.Promotion = &p
 	if err := m.remove(c, t); err != nil {
-		return nil, err
+		return nil, replication.Gone{}, err
 	}
-	return &p, nil
+	return &p, g, nil
 }
 
 // promoteReplica promotes c's replica (m.mu held). A replica that is not
@@ -1229,13 +1248,13 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 	var p *replication.Promotion
 	if all {
 		c.Deleting = true
-		var resp replication.Promotion
+		var resp deleteResp
 		m.mu.Unlock()
 		err := fromPeer(m.o.Node.Call(ctx, c.DestRegion, callDelete, deleteReq{ID: c.ID, Planned: planned}, &resp))
 		m.mu.Lock()
 		c.Deleting = false
 		if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok && err == nil {
-			return &resp, nil // ended meanwhile (sourceGone)
+			return &resp.Promotion, nil // ended meanwhile (sourceGone)
 		}
 		if errors.Is(err, control.ErrReplicationNotFound) && !planned {
 			err = nil // the destination forgot it already
@@ -1243,7 +1262,26 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 		if err != nil {
 			return nil, err
 		}
-		p = &resp
+		p = &resp.Promotion
+		if g := resp.Gone; g != nil && g.Promoted && !g.Coordinated && !planned {
+			// The destination had been promoted without this region (a
+			// failover in its region while this one was out of reach,
+			// an automatic failover), and this source's stream had not
+			// learned it yet: fenced at the promoted epoch, with the
+			// record of the failover and its loss report, as when the
+			// stream learns it. Forgetting the configuration and staying
+			// writable would leave two writable regions.
+			m.mu.Unlock()
+			m.sourceGone(ctx, c.ID, *g)
+			m.mu.Lock()
+			if _, ok := m.configs[mapKey(c.Role, c.ID)]; ok {
+				return nil, fmt.Errorf("replication %s: the destination %s was promoted without this region and %s could not be fenced (see the log)",
+					c.ID, c.DestFileSystemID, c.SourceFileSystemID)
+			}
+			m.log.Warn("replication deleted at the source after its destination was promoted without it: fenced", "replication", c.ID,
+				"fs_id", c.SourceFileSystemID, "epoch", g.Epoch, "recovery_seq", g.RecoverySeq)
+			return p, nil
+		}
 	}
 	m.o.Node.RemoveOutbound(c.ID)
 	var t *Tombstone
@@ -1372,7 +1410,7 @@ func (m *Manager) protectFenced(ctx context.Context) error {
 }
 
 func (m *Manager) tombstone(c *Config, g replication.Gone) *Tombstone {
-	return &Tombstone{Gone: g, ID: c.ID, Role: c.Role, SourceFS: c.SourceFileSystemID, DestFS: c.DestFileSystemID, Deleted: m.o.Clock()}
+	return &Tombstone{Gone: g, ID: c.ID, Role: c.Role, SourceRegion: c.SourceRegion, SourceFS: c.SourceFileSystemID, DestFS: c.DestFileSystemID, Deleted: m.o.Clock()}
 }
 
 // PlannedFailover hands the source role to the destination without losing
