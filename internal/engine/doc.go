@@ -41,7 +41,7 @@
 //	'l' fsid 'U'               resync undo head (JSON: consistent, mode and last seq before the resync)
 //	'u' fsid <rel>             resync undo: first value of <rel> before the resync (1 ‖ value, or 0 = absent)
 //	'h' dom id fsid            holder: fsid references block id (server-local)
-//	'g' dom id                 release queue: count of id reached zero (fsid, seq)
+//	'g' dom id                 release queue: count of id reached zero (fsid ‖ seq ‖ tag unique to the write; format 2: no tag)
 //
 // Replicated keys, relative to 'f' fsid (journal after-images use these):
 //

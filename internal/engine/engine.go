@@ -34,7 +34,12 @@ import (
 //	   files of version 1 stay readable. The stamp keeps a release of
 //	   format 1, which would take the new block files for corrupt ones,
 //	   from opening the store.
-const FormatVersion = 2
+//	3: release queue values carry a tag unique to each write (gc.go), so
+//	   that the collector tells a later release of a block from the one it
+//	   took. Values of format 2 (no tag) stay readable; the stamp keeps a
+//	   release of format 2, which would take the new values for corrupt
+//	   ones and stop collecting, from opening the store.
+const FormatVersion = 3
 
 // Defaults.
 const (

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -29,16 +31,34 @@ import (
 // transactions that failed (kept in memory; a crash leaves them to the
 // orphan sweep).
 
-// gcEntry is the value of a release queue key.
+// gcEntry is the value of a release queue key: fsid ‖ seq ‖ tag (store
+// format 3; format 2 wrote fsid ‖ seq, still read).
 type gcEntry struct {
 	fsid uint64
 	seq  uint64
 }
 
-func (g gcEntry) encode() []byte { return be64(be64(nil, g.fsid), g.seq) }
+// releaseTags makes every release queue value written by this process
+// unique: a pass tells a later release of a block from the one it took by
+// comparing values (laterRelease, and the deletion of the entries it
+// took), and (fsid, seq) alone repeats: replaceRange and purgeFS release
+// at seq 0 (a replica that releases a block, references it again and
+// releases it again writes the same value twice), and a replica that
+// resyncs replays seqs it had applied. The tags start at a random point so
+// that a value written by an earlier run does not come back either.
+var releaseTags = func() *atomic.Uint64 {
+	var c atomic.Uint64
+	c.Store(rand.Uint64())
+	return &c
+}()
+
+// encode returns a new value for the entry, tagged unlike any other.
+func (g gcEntry) encode() []byte {
+	return be64(be64(be64(make([]byte, 0, 24), g.fsid), g.seq), releaseTags.Add(1))
+}
 
 func decodeGCEntry(v []byte) (gcEntry, error) {
-	if len(v) != 16 {
+	if len(v) != 24 && len(v) != 16 {
 		return gcEntry{}, fmt.Errorf("%w: release queue entry", ErrCorrupt)
 	}
 	return gcEntry{fsid: binary.BigEndian.Uint64(v), seq: binary.BigEndian.Uint64(v[8:])}, nil
