@@ -441,3 +441,74 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// TestCreateCrashWindows: a creation of a new replica that the process
+// ends in the middle of leaves, at the next start, either nothing (a crash
+// before the replica was made: no configuration, no file system, the
+// source forgets its configuration) or the finished configuration (a
+// crash after: the replication carries on into the replica). Before, a
+// crash after the replica was made left a read-only file system that no
+// configuration named (an orphan; the source's retry made another).
+func TestCreateCrashWindows(t *testing.T) {
+	for _, tc := range []struct {
+		step    string
+		created bool
+	}{{"creating", false}, {"created", true}} {
+		t.Run(tc.step, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := newPair(t)
+			srcID := a.createFS("src")
+			fill(t, a.fs(srcID), "src", 10)
+			before := fileSystems(t, b)
+			crashed := b.crashAt(tc.step)
+			d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.reopen(crashed())
+			after := fileSystems(t, b)
+			if !tc.created {
+				if len(after) != len(before) {
+					t.Fatalf("file systems after a crash before the replica was made: %v, before %v", after, before)
+				}
+				if _, err := b.m.Describe(ctx, d.DestFileSystemID); !errors.Is(err, control.ErrReplicationNotFound) && !errors.Is(err, control.ErrFileSystemNotFound) {
+					t.Fatalf("a configuration after a crash before the replica was made: %v", err)
+				}
+				testkit.WaitFor(t, "the source to forget the configuration", 10*time.Second, func() bool {
+					_, err := a.m.Describe(ctx, srcID)
+					return errors.Is(err, control.ErrReplicationNotFound)
+				})
+				return
+			}
+			if len(after) != len(before)+1 {
+				t.Fatalf("file systems after a crash after the replica was made: %v, before %v", after, before)
+			}
+			got, err := b.m.Describe(ctx, d.DestFileSystemID)
+			if err != nil || len(got) != 1 || got[0].ID != d.ID {
+				t.Fatalf("the replica's configuration after a crash after it was made: %+v %v, want %s", got, err, d.ID)
+			}
+			if pr := b.protection(d.DestFileSystemID); pr != control.ProtectionReplicating {
+				t.Fatalf("destination protection %s", pr)
+			}
+			if role := b.describe(d.DestFileSystemID).ReplicationRole; role != "destination" {
+				t.Fatalf("destination's replication role %q", role)
+			}
+			fill(t, a.fs(srcID), "more", 3)
+			converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+		})
+	}
+}
+
+// fileSystems returns the ids of r's file systems.
+func fileSystems(t *testing.T, r *region) []string {
+	t.Helper()
+	fss, _, err := r.r.DescribeFileSystems(context.Background(), control.FileSystemQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range fss {
+		ids = append(ids, f.ID)
+	}
+	return ids
+}

@@ -36,7 +36,10 @@
 // meanwhile). A creation that adopts an existing file system records the
 // configuration (Config.Adopting) before it touches the file system: a
 // start drops it if the file system is untouched and finishes it if the
-// file system is a replica now.
+// file system is a replica now. A creation that makes a new replica
+// records the configuration (Config.Creating) before it: a start drops it
+// if the replica was not made and finishes it if it was (never a replica
+// that no configuration names).
 //
 // # Errors
 //

@@ -80,6 +80,14 @@ type Config struct {
 	// untouched) or finishes (it is a replica now: the source's retry gets
 	// this configuration; a delete promotes it back to its own state).
 	Adopting bool `json:"adopting,omitempty"`
+	// Creating (destination): the configuration's new replica is being
+	// created (its file system's creation token is the configuration's
+	// id). Recorded before, so that a process that ends in between leaves
+	// a configuration that a start either drops (no file system made) or
+	// finishes (the replica made: the source's retry gets this
+	// configuration; a delete promotes the replica), never a replica that
+	// no configuration names.
+	Creating bool `json:"creating,omitempty"`
 }
 
 // PendingPromotion is a destination's promotion whose configuration is
@@ -275,9 +283,19 @@ func (m *Manager) Open(ctx context.Context) error {
 		return err
 	}
 	// An adoption the process ended in the middle of: dropped before the
-	// file system was touched, finished after.
+	// file system was touched, finished after. A creation likewise:
+	// dropped before its replica was made, finished after.
 	adopted := cs[:0]
 	for _, c := range cs {
+		if c.Role == replication.RoleDestination && c.Creating {
+			keep, err := m.finishCreation(ctx, c)
+			if err != nil {
+				return fmt.Errorf("replication %s: its creation of a replica: %w", c.ID, err)
+			}
+			if !keep {
+				continue
+			}
+		}
 		if c.Role == replication.RoleDestination && c.Adopting {
 			keep, err := m.finishAdoption(ctx, c)
 			if err != nil {
@@ -617,12 +635,22 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 		DestRegion: m.o.Name, AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn,
 	}
 	if d.FileSystemID == "" {
+		c.Creating = true
+		if err := m.save(c); err != nil {
+			return createDestResp{}, err
+		}
+		m.step("creating", c.ID)
 		dst, err := m.o.Region.CreateReplica(ctx, control.ReplicaInput{CreationToken: req.ID, SourceARN: req.SourceARN,
 			AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID})
 		if err != nil {
+			if rerr := m.remove(c, nil); rerr != nil {
+				m.log.Error("forget a failed creation", "replication", c.ID, "err", rerr)
+			}
 			return createDestResp{}, err
 		}
+		m.step("created", c.ID)
 		c.DestFileSystemID, c.DestOwnerID, c.DestEngine = dst.ID, dst.OwnerID, dst.ID
+		c.Creating = false
 	} else {
 		dst, err := m.o.Region.DescribeFileSystem(ctx, d.FileSystemID)
 		if err != nil {
@@ -707,6 +735,34 @@ func (m *Manager) finishAdoption(ctx context.Context, c *Config) (keep bool, err
 	}
 	c.Adopting = false
 	m.log.Warn("replication creation finished at start: the process ended after it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID, "kept_copy", c.KeptCopy)
+	return true, nil
+}
+
+// finishCreation settles, at a start, the configuration c whose creation
+// of a new replica the process ended in the middle of: without a replica
+// (none has its creation token, c.ID) it is dropped, as if the creation
+// had not begun (the source had no answer); with one, it is finished and
+// kept, as the source's retry would have found it: the retry gets it, or
+// a delete promotes the replica. keep says whether c stays.
+func (m *Manager) finishCreation(ctx context.Context, c *Config) (keep bool, err error) {
+	fss, _, err := m.o.Region.DescribeFileSystems(ctx, control.FileSystemQuery{CreationToken: c.ID})
+	if err != nil {
+		return true, err
+	}
+	if len(fss) == 0 {
+		m.log.Warn("replication creation undone at start: the process ended before it made the replica", "replication", c.ID)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return false, m.remove(c, nil)
+	}
+	n := *c
+	n.DestFileSystemID, n.DestOwnerID, n.DestEngine = fss[0].ID, fss[0].OwnerID, fss[0].ID
+	n.Creating = false
+	if err := m.save(&n); err != nil {
+		return true, err
+	}
+	*c = n
+	m.log.Warn("replication creation finished at start: the process ended after it made the replica", "replication", c.ID, "fs_id", c.DestFileSystemID)
 	return true, nil
 }
 
