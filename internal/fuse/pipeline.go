@@ -2,9 +2,7 @@ package fuse
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
@@ -15,42 +13,18 @@ import (
 // attrs.go) costs, in commit, a WRITE UNSTABLE, then (after its reply) the
 // SETATTR with the COMMIT right behind it: two round trips. A server that
 // runs the WRITEs, SETATTRs and COMMITs of a file in the order it reads them
-// (regionfs: it answers proto.ProgRegionFS) is sent the three back to back:
-// one round trip. The order is the server's promise on one connection only,
-// so the result is trusted when each call went out exactly once, all on
-// that connection (a reconnection retries calls in any order), the data
-// was written whole and the COMMIT's verifier is the WRITE's. Anything else
-// (a failure, a retry, another verifier) leaves the file as the WRITE left
-// it, and commit goes on as without this: it commits again (now after the
-// WRITE's reply), writes again what the server may have lost, and sends the
-// change again after the data. close still returns once the data and the
-// change are durable, or with their failure.
-
-// sentOnce records the connections a call's request was written to.
-type sentOnce struct {
-	mu    sync.Mutex // guards the fields below
-	n     int
-	conn  *client.Conn
-	first chan struct{} // closed at the first send
-}
-
-func newSentOnce() *sentOnce { return &sentOnce{first: make(chan struct{})} }
-
-func (s *sentOnce) sent(c *client.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.n++; s.n == 1 {
-		close(s.first)
-	}
-	s.conn = c
-}
-
-// onlyOn reports whether the call went out once, on c.
-func (s *sentOnce) onlyOn(c *client.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n == 1 && s.conn == c
-}
+// (regionfs: it answers proto.ProgRegionFS) is sent the three back to back,
+// in one write on one connection (client.Session.Batch: no goroutine per
+// call, one system call, and the server reads them together): one round
+// trip. The order is the server's promise on one connection only, and the
+// batch is never sent again, so the result is trusted when all three were
+// answered, the data was written whole and the COMMIT's verifier is the
+// WRITE's. Anything else (a failure, a lost connection, another verifier)
+// leaves the file as the WRITE left it — a WRITE without a reply is written
+// again through the session first — and commit goes on as without this: it
+// commits again (now after the WRITE's reply), writes again what the server
+// may have lost, and sends the change again after the data. close still
+// returns once the data and the change are durable, or with their failure.
 
 // commitPipelined commits a small file whose deferred change waits for its
 // data (see above) in one round trip when the server orders the calls.
@@ -86,67 +60,39 @@ func (n *node) commitPipelined(ctx context.Context) {
 	epoch := n.f.sess.Epoch()
 	n.mu.Unlock()
 
-	type writeOut struct {
-		res *proto.WriteRes
-		err error
+	wres, ares, cres := &proto.WriteRes{}, &proto.SetAttrRes{}, &proto.CommitRes{}
+	calls := []*client.Call{
+		{Auth: auth, Proc: proto.ProcWrite, Args: &proto.WriteArgs{FH: n.fh, Offset: uint64(off), Count: uint32(len(data)), Stable: proto.Unstable, Data: data}, Res: wres, Status: &wres.Status},
+		{Auth: d.auth, Proc: proto.ProcSetAttr, Args: &proto.SetAttrArgs{FH: n.fh, Attr: sa}, Res: ares, Status: &ares.Status},
+		{Auth: auth, Proc: proto.ProcCommit, Args: &proto.CommitArgs{FH: n.fh}, Res: cres, Status: &cres.Status},
 	}
-	type attrOut struct {
-		res *proto.SetAttrRes
-		err error
-	}
-	ws, as, cs := newSentOnce(), newSentOnce(), newSentOnce()
-	wdone, adone := make(chan writeOut, 1), make(chan attrOut, 1)
-	go func() {
-		res, err := n.f.sess.Client(auth).Write(client.WithSentOn(context.Background(), ws.sent), n.fh, uint64(off), data, proto.Unstable)
-		wdone <- writeOut{res, err}
-	}()
-	var (
-		wo      writeOut
-		ao      attrOut
-		cres    *proto.CommitRes
-		cerr    error
-		settled bool // wo is in
-	)
-	select {
-	case <-ws.first:
-	case wo = <-wdone:
-		settled = true
-	}
-	if !settled || wo.err == nil {
-		go func() {
-			res, err := n.f.sess.Client(d.auth).SetAttr(client.WithSentOn(ctx, as.sent), n.fh, sa, nil)
-			adone <- attrOut{res, err}
-		}()
-		select {
-		case <-as.first:
-			cres, cerr = n.f.sess.Client(auth).Commit(client.WithSentOn(ctx, cs.sent), n.fh, 0, 0)
-		case ao = <-adone:
-			adone <- ao
-			cerr = errNotSent
+	n.f.sess.Batch(ctx, conn, calls)
+	werr := calls[0].Err
+	if calls[0].Transport() {
+		// No reply: the data may or may not be on the server. Written
+		// again through the session (which retries), as a WRITE of the
+		// close always was; the change and the COMMIT follow below.
+		var verf [proto.WriteVerfSize]byte
+		var stable bool
+		verf, stable, werr = n.writeRange(context.Background(), auth, off, data, proto.Unstable)
+		wres.Count, wres.Verf, wres.Committed = uint32(len(data)), verf, proto.Unstable
+		if stable {
+			wres.Committed = proto.FileSync
 		}
-		ao = <-adone
-	} else {
-		ao.err, cerr = errNotSent, errNotSent
 	}
-	if !settled {
-		wo = <-wdone
-	}
-
-	ok = wo.err == nil && ao.err == nil && cerr == nil &&
-		int(wo.res.Count) == len(data) && wo.res.Verf == cres.Verf &&
-		ws.onlyOn(conn) && as.onlyOn(conn) && cs.onlyOn(conn) && n.f.sess.Epoch() == epoch
+	ok = werr == nil && calls[1].Err == nil && calls[2].Err == nil && !calls[0].Transport() &&
+		int(wres.Count) == len(data) && wres.Verf == cres.Verf && n.f.sess.Epoch() == epoch
 	n.mu.Lock()
 	if !ok {
 		// As the WRITE left it: commit goes on from here.
 		var verf [proto.WriteVerfSize]byte
-		werr := wo.err
 		switch {
-		case werr == nil && int(wo.res.Count) != len(data):
-			werr = fmt.Errorf("%w: server wrote %d of %d bytes", syscall.EIO, wo.res.Count, len(data))
+		case werr == nil && int(wres.Count) != len(data):
+			werr = fmt.Errorf("%w: server wrote %d of %d bytes", syscall.EIO, wres.Count, len(data))
 		case werr == nil:
-			verf = wo.res.Verf
+			verf = wres.Verf
 		}
-		n.writeDone(sp, data, verf, werr == nil && wo.res.Committed == proto.FileSync, epoch, werr)
+		n.writeDone(sp, data, verf, werr == nil && wres.Committed == proto.FileSync, epoch, werr)
 		n.mu.Unlock()
 		return
 	}
@@ -165,10 +111,7 @@ func (n *node) commitPipelined(ctx context.Context) {
 	n.f.reuse(data)
 	after := cres.Wcc.After
 	if after == nil {
-		after = ao.res.Wcc.After
+		after = ares.Wcc.After
 	}
 	n.fileAttr(after)
 }
-
-// errNotSent stands for a call not made (one before it failed).
-var errNotSent = errors.New("not sent")

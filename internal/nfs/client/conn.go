@@ -37,6 +37,9 @@ type Conn struct {
 	// turns, when set, counts the calls sent while no other call of
 	// this connection was waiting for its reply (Session.Turns).
 	turns atomic.Pointer[atomic.Uint64]
+	// writes, when set, counts the writes of calls to the connection
+	// (Session.Writes).
+	writes atomic.Pointer[atomic.Uint64]
 	// ordered is what the server answered to proto.ProgRegionFS
 	// (orderedYes, orderedNo; 0 before it is asked).
 	ordered atomic.Int32
@@ -174,12 +177,21 @@ func (c *Conn) CallRawBuffers(ctx context.Context, h rpc.CallHeader, args [][]by
 	if h.XID == 0 {
 		h.XID = c.NextXID()
 	}
+	msg, err := c.roundTrip(ctx, h.XID, encodeCall(h, args)...)
+	if err != nil {
+		return nil, err
+	}
+	_, res, err := rpc.ParseReply(msg)
+	return res, err
+}
+
+// encodeCall returns the record of a call with header h (its XID set)
+// and the encoded arguments args, in pieces to write in order.
+func encodeCall(h rpc.CallHeader, args [][]byte) [][]byte {
 	n := 0
 	for _, a := range args {
 		n += len(a)
 	}
-	var msg []byte
-	var err error
 	if n <= copyArgsBytes {
 		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+n))
 		e.Reserve(rpc.RecordHeaderSize)
@@ -189,31 +201,25 @@ func (c *Conn) CallRawBuffers(ctx context.Context, h rpc.CallHeader, args [][]by
 			rec = append(rec, a...)
 		}
 		rpc.FinishRecord(rec)
-		msg, err = c.roundTrip(ctx, h.XID, rec)
-	} else {
-		// Large arguments (a WRITE's data) are not copied behind the
-		// header: they leave with it in one writev.
-		e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+len(args[0])))
-		e.Reserve(rpc.RecordHeaderSize)
-		h.Encode(e)
-		hdr := e.Bytes()
-		rest := args
-		if len(args[0]) <= copyArgsBytes {
-			hdr = append(hdr, args[0]...) // a small head goes with the header
-			rest = args[1:]
-		}
-		tail := 0
-		for _, a := range rest {
-			tail += len(a)
-		}
-		rpc.FinishRecordWithTail(hdr, tail)
-		msg, err = c.roundTrip(ctx, h.XID, append([][]byte{hdr}, rest...)...)
+		return [][]byte{rec}
 	}
-	if err != nil {
-		return nil, err
+	// Large arguments (a WRITE's data) are not copied behind the
+	// header: they leave with it in one writev.
+	e := xdr.NewEncoder(make([]byte, 0, rpc.RecordHeaderSize+callHeaderBytes+len(h.Cred.Body)+len(args[0])))
+	e.Reserve(rpc.RecordHeaderSize)
+	h.Encode(e)
+	hdr := e.Bytes()
+	rest := args
+	if len(args[0]) <= copyArgsBytes {
+		hdr = append(hdr, args[0]...) // a small head goes with the header
+		rest = args[1:]
 	}
-	_, res, err := rpc.ParseReply(msg)
-	return res, err
+	tail := 0
+	for _, a := range rest {
+		tail += len(a)
+	}
+	rpc.FinishRecordWithTail(hdr, tail)
+	return append([][]byte{hdr}, rest...)
 }
 
 // Encoding a call: arguments up to copyArgsBytes are copied behind the
@@ -237,15 +243,28 @@ func (c *Conn) SendRecord(ctx context.Context, xid uint32, raw []byte) ([]byte, 
 }
 
 func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte, error) {
-	ch := make(chan reply, 1)
+	chs, err := c.send(ctx, []uint32{xid}, rec)
+	if err != nil {
+		return nil, err
+	}
+	return c.await(ctx, xid, chs[0])
+}
+
+// send writes records (pieces of the calls with XIDs xids, in order) in
+// one write, each call's reply to come on its channel (await).
+func (c *Conn) send(ctx context.Context, xids []uint32, rec [][]byte) ([]chan reply, error) {
+	chs := make([]chan reply, len(xids))
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
 		return nil, err
 	}
-	c.wait[xid] = ch
-	if t := c.turns.Load(); t != nil && len(c.wait) == 1 {
+	for i, xid := range xids {
+		chs[i] = make(chan reply, 1)
+		c.wait[xid] = chs[i]
+	}
+	if t := c.turns.Load(); t != nil && len(c.wait) == len(xids) {
 		t.Add(1)
 	}
 	c.mu.Unlock()
@@ -266,9 +285,14 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte
 		_, err = bufs.WriteTo(c.nc) // writev on a TCP connection
 	}
 	c.wmu.Unlock()
+	if w := c.writes.Load(); w != nil {
+		w.Add(1)
+	}
 	if err != nil {
 		c.mu.Lock()
-		delete(c.wait, xid)
+		for _, xid := range xids {
+			delete(c.wait, xid)
+		}
 		c.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil, ctx.Err() // the write deadline was the context's
@@ -278,6 +302,11 @@ func (c *Conn) roundTrip(ctx context.Context, xid uint32, rec ...[]byte) ([]byte
 	if f, _ := ctx.Value(sentKey{}).(func(*Conn)); f != nil {
 		f(c)
 	}
+	return chs, nil
+}
+
+// await waits for the reply to the call xid sent with send.
+func (c *Conn) await(ctx context.Context, xid uint32, ch chan reply) ([]byte, error) {
 	select {
 	case r := <-ch:
 		return r.msg, r.err

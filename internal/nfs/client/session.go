@@ -59,9 +59,10 @@ type Session struct {
 	closed   bool
 	lastDial error
 
-	calls [proto.NumProcs]callStat // NFS calls made, by procedure
-	turns atomic.Uint64
-	bufs  *Buffers
+	calls  [proto.NumProcs]callStat // NFS calls made, by procedure
+	turns  atomic.Uint64
+	writes atomic.Uint64
+	bufs   *Buffers
 }
 
 type callStat struct{ n, ns atomic.Uint64 }
@@ -139,8 +140,9 @@ func (s *Session) Close() error {
 // none) and whether its server runs the WRITEs, SETATTRs and COMMITs of
 // one file in the order it reads them (Conn.Ordered). Calls made
 // through the session meanwhile may go out on a later connection, if
-// this one fails: a caller relying on the order checks, with
-// WithSentOn, that each went out once, on this one.
+// this one fails: a caller relying on the order sends its calls together
+// on this one with Batch, or checks with WithSentOn that each went out
+// once, on this one.
 func (s *Session) Ordered(ctx context.Context) (*Conn, bool) {
 	c, err := s.conn(ctx, false)
 	if err != nil {
@@ -194,6 +196,7 @@ func (s *Session) conn(ctx context.Context, retry bool) (*Conn, error) {
 			}
 			d.Conn.UseBuffers(s.bufs)
 			d.Conn.turns.Store(&s.turns)
+			d.Conn.writes.Store(&s.writes)
 			s.cur, s.addr = d.Conn, d.Addr
 			if d.Switched {
 				s.epoch++
@@ -266,6 +269,73 @@ func (s *Session) Calls() map[string]CallStat {
 // one call at a time waits for (calls sent behind another one unanswered,
 // pipelined, are not counted).
 func (s *Session) Turns() uint64 { return s.turns.Load() }
+
+// Writes counts the writes of calls to the session's connections (a
+// Batch is one).
+func (s *Session) Writes() uint64 { return s.writes.Load() }
+
+// Call is one NFS call of a Batch.
+type Call struct {
+	Auth rpc.OpaqueAuth
+	Proc uint32 // an NFS procedure
+	// Args are the arguments; Res receives the results, and Status
+	// points at the status in Res.
+	Args, Res proto.Message
+	Status    *proto.Status
+	// Err is the call's failure: its status, or why it has no reply
+	// (Transport tells which).
+	Err error
+}
+
+// Transport reports whether the call failed for want of a reply (the
+// connection, a timeout) rather than with a status: it may or may not
+// have been carried out.
+func (c *Call) Transport() bool {
+	var st proto.Status
+	return c.Err != nil && !errors.As(c.Err, &st)
+}
+
+// Batch sends calls on c (the session's connection, from Ordered) back to
+// back, in one write and without waiting for a reply in between, and
+// waits for all their replies: the server reads them in order, and one
+// round trip answers them all. Nothing is sent again: a call that gets no
+// reply (the connection failed, CallTimeout passed) fails with that
+// error, whether or not the server carried it out, and the connection is
+// dropped (the session's next call dials again).
+func (s *Session) Batch(ctx context.Context, c *Conn, calls []*Call) {
+	t0 := time.Now()
+	xids := make([]uint32, len(calls))
+	var rec [][]byte
+	for i, cl := range calls {
+		xids[i] = c.NextXID()
+		h := rpc.CallHeader{XID: xids[i], Prog: proto.ProgNFS, Vers: proto.VersNFS, Proc: cl.Proc, Cred: cl.Auth}
+		rec = append(rec, encodeCall(h, encodeArgs(cl.Args))...)
+	}
+	actx, cancel := context.WithTimeout(ctx, s.o.CallTimeout)
+	defer cancel()
+	chs, err := c.send(actx, xids, rec)
+	for i, cl := range calls {
+		cl.Err = err
+		if err == nil {
+			var msg []byte
+			if msg, cl.Err = c.await(actx, xids[i], chs[i]); cl.Err == nil {
+				if _, msg, cl.Err = rpc.ParseReply(msg); cl.Err == nil {
+					cl.Err = decodeReply(msg, cl.Res, proto.ProgNFS, proto.VersNFS, cl.Proc)
+				}
+			}
+		}
+		if cl.Err == nil && *cl.Status != proto.OK {
+			cl.Err = *cl.Status
+		}
+		if cl.Proc < proto.NumProcs {
+			s.calls[cl.Proc].n.Add(1)
+			s.calls[cl.Proc].ns.Add(uint64(time.Since(t0)))
+		}
+		if cl.Err != nil && ctx.Err() == nil && (transient(cl.Err) || errors.Is(cl.Err, context.DeadlineExceeded)) {
+			s.drop(c, cl.Err)
+		}
+	}
+}
 
 // encodeArgs encodes a call's arguments. A WRITE's data is not copied:
 // its arguments are the encoded head, the data as the caller holds it,
