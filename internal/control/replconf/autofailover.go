@@ -163,7 +163,7 @@ func (m *Manager) checkAutoFailover(ctx context.Context) {
 	m.mu.Lock()
 	var cs []*Config
 	for _, c := range m.configs {
-		if c.Role == replication.RoleDestination && c.AutoFailoverAfter > 0 && !c.Deleting && c.Promoted == nil {
+		if c.Role == replication.RoleDestination && c.AutoFailoverAfter > 0 && !c.Deleting && c.Promoted == nil && m.promoting[c.ID] == nil {
 			cs = append(cs, c)
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/replconf"
@@ -114,4 +116,143 @@ func TestTombstoneAnswersOnlyItsSource(t *testing.T) {
 	if err := a.n.Call(ctx, b.name, "delete", map[string]string{"id": d.ID}, &resp); err != nil || resp.Seq != p.Seq || resp.NewEpoch != p.NewEpoch {
 		t.Fatalf("the source region's repeated delete: %+v, %v; want the promotion %+v", resp, err, *p)
 	}
+}
+
+// TestPromotionLeavesRegionResponsive: a failover whose promotion waits
+// (here for the source's hard-fencing lease, an hour) holds no lock the
+// region's other calls need: DescribeReplicationConfigurations answers
+// meanwhile, showing the configuration DELETING; a second delete waits
+// for the first; a failover given up (its caller's context ended) changes
+// nothing and the replication carries on. Before, the manager's lock was
+// held across the promotion: every API call of the region waited for it.
+func TestPromotionLeavesRegionResponsive(t *testing.T) {
+	ctx := context.Background()
+	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
+	peers := map[string]replication.Peer{
+		a.name: {URL: "http://" + a.addr, Secret: testSecret},
+		b.name: {URL: "http://" + b.addr, Secret: testSecret},
+	}
+	for _, r := range []*region{a, b} {
+		r.peers = peers
+		r.nodeMods = append(r.nodeMods, func(o *replication.Options) { o.Lease = time.Hour })
+	}
+	a.start()
+	b.start()
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	dst := d.DestFileSystemID
+
+	entered := make(chan struct{})
+	var once sync.Once
+	b.m.SetHook(func(step, _ string) {
+		if step == "promote" {
+			once.Do(func() { close(entered) })
+		}
+	})
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.m.Delete(dctx, dst, replconf.DeleteAll)
+		first <- err
+	}()
+	<-entered
+	type described struct {
+		d   []replconf.Description
+		err error
+	}
+	desc := make(chan described, 1)
+	go func() {
+		ds, err := b.m.Describe(ctx, dst)
+		desc <- described{ds, err}
+	}()
+	select {
+	case got := <-desc:
+		if got.err != nil || len(got.d) != 1 || got.d[0].Status != replication.StateDeleting {
+			t.Fatalf("described during the failover: %+v, %v; want it DELETING", got.d, got.err)
+		}
+	case <-time.After(30 * time.Second):
+		// A deadlock detector, not a timing goal: Describe needs no more
+		// than the manager's lock.
+		t.Fatal("DescribeReplicationConfigurations waited behind a failover's promotion")
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := b.m.Delete(dctx, dst, replconf.DeleteAll)
+		second <- err
+	}()
+	cancel() // the failover is given up before the lease runs out
+	for _, c := range []chan error{first, second} {
+		if err := <-c; !errors.Is(err, context.Canceled) {
+			t.Fatalf("a delete given up: %v", err)
+		}
+	}
+	if mode, _ := b.fs(dst).Mode(); mode != engine.ModeReplica {
+		t.Fatalf("the replica is %v after a failover given up", mode)
+	}
+	if got := status(t, b.m, dst); got.ID != d.ID || got.Status == replication.StateDeleting {
+		t.Fatalf("the configuration after a failover given up: %+v", got)
+	}
+	fill(t, a.fs(srcID), "after", 3)
+	converged(t, a.fs(srcID), b.fs(dst))
+}
+
+// TestResumeCompletesOnlyItsFailover: Resume completes a failover whose
+// replica it finds promoted without a record (completePromotion) only if
+// the configuration is still the one it found: here a delete completed
+// that failover meanwhile and a new configuration adopted the same file
+// system. Before, Resume completed it unclaimed: its stale completion set
+// the new destination's protection ENABLED, cleared its role and wrote its
+// tombstone over the delete's.
+func TestResumeCompletesOnlyItsFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "src", 5)
+	d := replicate(t, a, b, srcID)
+	dst := d.DestFileSystemID
+	// The replica is not received on this node and was promoted (a
+	// failover that ended before its record, on the node that served it).
+	b.n.RemoveInbound(d.ID)
+	if _, err := b.fs(dst).Replica().Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var again replconf.Description
+	b.m.SetHook(func(step, _ string) {
+		if step != "resume-promoted" {
+			return
+		}
+		// Between Resume's look and its completion: the failover is
+		// completed by a delete, and the file system adopted again.
+		if _, err := b.m.Delete(ctx, dst, replconf.DeleteAll); err != nil {
+			t.Errorf("delete: %v", err)
+			return
+		}
+		dis := control.ProtectionDisabled
+		if _, err := b.r.UpdateFileSystemProtection(ctx, dst, &dis); err != nil {
+			t.Errorf("protection: %v", err)
+			return
+		}
+		var err error
+		if again, err = a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, FileSystemID: dst}}); err != nil {
+			t.Errorf("create again: %v", err)
+		}
+	})
+	if _, err := b.m.Resume(); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if t.Failed() {
+		return
+	}
+	if pr := b.protection(dst); pr != control.ProtectionReplicating {
+		t.Fatalf("the new destination's protection is %s", pr)
+	}
+	if got := status(t, b.m, dst); got.ID != again.ID {
+		t.Fatalf("the destination's configuration: %s, want %s", got.ID, again.ID)
+	}
+	if tomb, ok := b.m.Tombstone(d.ID); !ok || tomb.Unanswered || !tomb.Coordinated {
+		t.Fatalf("the first configuration's tombstone: %+v %v; want the delete's (answered, coordinated)", tomb, ok)
+	}
+	fill(t, a.fs(srcID), "more", 3)
+	converged(t, a.fs(srcID), b.fs(dst))
 }

@@ -215,7 +215,13 @@ type Manager struct {
 	mu       sync.Mutex         // guards the fields below
 	configs  map[string]*Config // by role/id
 	creating map[string]bool    // source file systems with a creation under way
-	autoFail autoFailState
+	// promoting: destination configurations (by id) whose failover is
+	// under way, the replica's promotion outside the lock
+	// (promoteDestinationGone) or its completion (resumePromoted);
+	// closed when it ends. Nothing else promotes, completes, resumes or
+	// re-creates them meanwhile.
+	promoting map[string]chan struct{}
+	autoFail  autoFailState
 
 	// hook, when set (tests), is called between the steps of the
 	// multi-step operations, named by step, to stop or crash there.
@@ -236,7 +242,8 @@ func New(o Options) *Manager {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	m := &Manager{o: o, log: o.Logger.With("region", o.Name), configs: map[string]*Config{}, creating: map[string]bool{}}
+	m := &Manager{o: o, log: o.Logger.With("region", o.Name), configs: map[string]*Config{}, creating: map[string]bool{},
+		promoting: map[string]chan struct{}{}}
 	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
 	return m
 }
@@ -422,13 +429,14 @@ func (m *Manager) Resume() (int, error) {
 	m.mu.Lock()
 	var promoted []*Config
 	for _, c := range m.configs {
-		if _, running := m.o.Node.InboundStatus(c.ID); c.Role == replication.RoleDestination && !running && !c.Deleting && c.Promoted == nil && m.promotedAtStart(c) != nil {
+		if m.unpromotedLocked(c) && m.promotedAtStart(c) != nil {
 			promoted = append(promoted, c)
 		}
 	}
 	m.mu.Unlock()
 	for _, c := range promoted {
-		if err := m.completePromotion(context.Background(), c, m.promotedAtStart(c)); err != nil {
+		m.step("resume-promoted", c.ID)
+		if err := m.resumePromoted(context.Background(), c); err != nil {
 			errs = append(errs, fmt.Errorf("replication %s: complete its failover: %w", c.ID, err))
 		}
 	}
@@ -443,7 +451,7 @@ func (m *Manager) Resume() (int, error) {
 			name = c.DestEngine
 			_, running = m.o.Node.InboundStatus(c.ID)
 		}
-		if running || c.Deleting || c.Promoted != nil {
+		if running || c.Deleting || c.Promoted != nil || m.promoting[c.ID] != nil {
 			continue
 		}
 		if _, err := m.o.Engine.FS(name); err != nil {
@@ -457,6 +465,81 @@ func (m *Manager) Resume() (int, error) {
 		m.log.Info("replication resumed", "replication", c.ID, "role", c.Role, "fs_id", name)
 	}
 	return started, errors.Join(errs...)
+}
+
+// unpromotedLocked reports whether c is a destination configuration of
+// this manager whose replica is not received here and no failover of
+// which is under way or recorded: one whose file system the engine says
+// is promoted is a failover that ended before its record (Resume
+// completes it). m.mu held.
+func (m *Manager) unpromotedLocked(c *Config) bool {
+	if c.Role != replication.RoleDestination || c.Deleting || c.Promoted != nil || m.promoting[c.ID] != nil ||
+		m.configs[mapKey(c.Role, c.ID)] != c {
+		return false
+	}
+	_, running := m.o.Node.InboundStatus(c.ID)
+	return !running
+}
+
+// resumePromoted completes, for Resume, the failover of c, whose replica
+// Resume found promoted without a record of it (completePromotion), under
+// the same claim (m.promoting) as a failover: unless c ended, or a
+// failover of it began, since Resume looked. Before, it ran unclaimed: a
+// delete of c meanwhile completed the failover too and the two wrote
+// their tombstones over each other, and a configuration created over the
+// same file system since had its protection set ENABLED and its role
+// cleared by the stale completion.
+func (m *Manager) resumePromoted(ctx context.Context, c *Config) error {
+	m.mu.Lock()
+	var rec *PendingPromotion
+	if m.unpromotedLocked(c) {
+		rec = m.promotedAtStart(c)
+	}
+	if rec == nil {
+		m.mu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	m.promoting[c.ID] = done
+	m.mu.Unlock()
+	defer m.endPromoting(c.ID, done)
+	return m.completePromotion(ctx, c, rec)
+}
+
+// claimPromotionLocked claims c's failover (m.promoting), waiting for one under
+// way to end first; it fails (ErrReplicationNotFound) once c is no
+// longer a configuration of m. m.mu held, and held again on return.
+func (m *Manager) claimPromotionLocked(ctx context.Context, c *Config) (chan struct{}, error) {
+	for {
+		if m.configs[mapKey(c.Role, c.ID)] != c {
+			return nil, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+		}
+		busy := m.promoting[c.ID]
+		if busy == nil {
+			break
+		}
+		m.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			m.mu.Lock()
+			return nil, ctx.Err()
+		}
+		m.mu.Lock()
+	}
+	done := make(chan struct{})
+	m.promoting[c.ID] = done
+	return done, nil
+}
+
+// endPromoting ends the claim done of c's failover (m.mu not held).
+func (m *Manager) endPromoting(id string, done chan struct{}) {
+	m.mu.Lock()
+	if m.promoting[id] == done {
+		delete(m.promoting, id)
+	}
+	m.mu.Unlock()
+	close(done)
 }
 
 func (m *Manager) start(c *Config) error {
@@ -624,6 +707,9 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 	defer m.mu.Unlock()
 	for _, c := range m.configs {
 		if c.Role == replication.RoleDestination && c.SourceRegion == from && c.SourceFileSystemID == req.SourceFS {
+			if c.Promoted != nil || m.promoting[c.ID] != nil {
+				return createDestResp{}, control.Errorf(control.ErrConflict, "Replication configuration %s of %s is being deleted (failover); try again once it is.", c.ID, req.SourceFS)
+			}
 			// A retry of a creation whose reply was lost.
 			return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
 		}
@@ -850,7 +936,7 @@ func (m *Manager) describeLocked(c *Config) Description {
 	}
 	d.Live = st
 	switch {
-	case c.Deleting || c.Promoted != nil:
+	case c.Deleting || c.Promoted != nil || m.promoting[c.ID] != nil:
 		d.Status, d.StatusMessage = replication.StateDeleting, "the configuration is being deleted"
 	case !ok:
 		d.Status, d.StatusMessage = replication.StateError, "replication is not running in this region"
@@ -1041,10 +1127,16 @@ func (m *Manager) promoteDestinationAs(ctx context.Context, c *Config, pr promot
 // its tombstone tells the source (Gone: was the promotion coordinated).
 func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr promotion) (*replication.Promotion, replication.Gone, error) {
 	m.mu.Lock()
-	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
+	// The manager's lock is not held across the promotion, which may
+	// wait for the source's lease (hard fencing) or for the engine: the
+	// claim keeps every other promotion, completion or resumption of c
+	// out meanwhile, and the rest of the region's calls go on.
+	done, err := m.claimPromotionLocked(ctx, c)
+	if err != nil {
 		m.mu.Unlock()
-		return nil, replication.Gone{}, control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+		return nil, replication.Gone{}, err
 	}
+	defer m.endPromoting(c.ID, done)
 	// Whether the source takes part: it does when it asked (no call to
 	// it) for a promotion made now; one made earlier without it (a
 	// failover here, stopped before the configuration was deleted) stays
@@ -1055,17 +1147,14 @@ func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr prom
 		coordinated = coordinated && rec.Coordinated
 	}
 	if rec == nil {
-		if m.hook != nil {
-			m.hook("promote", c.ID)
-		}
+		m.mu.Unlock()
+		m.step("promote", c.ID)
 		p, err := m.promoteReplica(ctx, c, pr.force)
 		if err != nil {
-			m.mu.Unlock()
 			return nil, replication.Gone{}, err
 		}
-		if m.hook != nil {
-			m.hook("promoted", c.ID)
-		}
+		m.step("promoted", c.ID)
+		m.mu.Lock()
 		rec = &PendingPromotion{Promotion: p, Coordinated: !pr.tellSource && !pr.fenceSource, Why: pr.why}
 		n := *c
 		n.Promoted = rec
@@ -1132,7 +1221,8 @@ func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr prom
 	return &p, g, nil
 }
 
-// promoteReplica promotes c's replica (m.mu held). A replica that is not
+// promoteReplica promotes c's replica (m.mu not held: the caller claimed
+// c's failover, m.promoting). A replica that is not
 // received on this node is received first (its file system served here
 // since, or not yet: Options.Own); one promoted already (a failover that
 // ended before its record) gives the recovery point the engine recorded;
