@@ -177,25 +177,37 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		if err := json.Unmarshal(body, &req); err != nil {
 			return nil, malformed()
 		}
+		// Deleted here already (a failover, completed at a start if the
+		// process ended in the middle of it, or while this call waited
+		// for it): the same answer, and whether the source took part in
+		// it. Only to the configuration's source region (a tombstone of
+		// an earlier version does not say which it was).
+		deleted := func() ([]byte, bool) {
+			t, ok := m.Tombstone(req.ID)
+			if !ok || t.Role != replication.RoleDestination || t.Promotion == nil || t.SourceRegion != "" && t.SourceRegion != from {
+				return nil, false
+			}
+			g := t.Gone
+			b, err := json.Marshal(deleteResp{Promotion: *t.Promotion, Gone: &g})
+			return b, err == nil
+		}
 		m.mu.Lock()
 		c := m.configs[mapKey(replication.RoleDestination, req.ID)]
 		m.mu.Unlock()
 		if c == nil {
-			// Deleted here already (a failover, completed at a start if
-			// the process ended in the middle of it): the same answer,
-			// and whether the source took part in it. Only to the
-			// configuration's source region (a tombstone of an earlier
-			// version does not say which it was).
-			if t, ok := m.Tombstone(req.ID); ok && t.Role == replication.RoleDestination && t.Promotion != nil &&
-				(t.SourceRegion == "" || t.SourceRegion == from) {
-				g := t.Gone
-				return json.Marshal(deleteResp{Promotion: *t.Promotion, Gone: &g})
+			if b, ok := deleted(); ok {
+				return b, nil
 			}
 		}
 		if c == nil || c.SourceRegion != from {
 			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
 		}
 		p, g, err := m.promoteDestinationGone(ctx, c, promotion{fenceSource: req.Planned})
+		if errors.Is(err, control.ErrReplicationNotFound) {
+			if b, ok := deleted(); ok {
+				return b, nil
+			}
+		}
 		if err != nil {
 			return nil, toPeer(err)
 		}
