@@ -256,3 +256,53 @@ func TestResumeCompletesOnlyItsFailover(t *testing.T) {
 	fill(t, a.fs(srcID), "more", 3)
 	converged(t, a.fs(srcID), b.fs(dst))
 }
+
+// TestFailedAdoptionFinishedByRetry: a creation whose adoption of an
+// existing destination failed after the file system became a replica
+// keeps its configuration (Adopting); the source's retry of the creation
+// finishes it (protection REPLICATING) and starts receiving before it is
+// answered, and the replication carries on. Before, the retry was
+// answered with the kept configuration as it was: the source shipped to a
+// destination that never received (its streams refused as "not received
+// here yet") and whose protection stayed DISABLED, until a restart.
+func TestFailedAdoptionFinishedByRetry(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "src", 5)
+	existing := b.createFS("existing")
+	fill(t, b.fs(existing), "own", 3)
+	dis := control.ProtectionDisabled
+	if _, err := b.r.UpdateFileSystemProtection(ctx, existing, &dis); err != nil {
+		t.Fatal(err)
+	}
+	var failed sync.Once
+	b.m.SetFault(func(step, _ string) (err error) {
+		if step == "adopt" {
+			failed.Do(func() { err = errors.New("injected: the adoption failed after it reset the file system") })
+		}
+		return err
+	})
+	dests := []replconf.Destination{{Region: b.name, FileSystemID: existing}}
+	if _, err := a.m.Create(ctx, srcID, dests); err == nil {
+		t.Fatal("a failed adoption answered success")
+	}
+	if mode, _ := b.fs(existing).Mode(); mode != engine.ModeReplica {
+		t.Fatalf("%s is %v after its failed adoption, want a replica (the fault comes after the reset)", existing, mode)
+	}
+	d, err := a.m.Create(ctx, srcID, dests)
+	if err != nil {
+		t.Fatalf("the source's retry: %v", err)
+	}
+	if pr := b.protection(existing); pr != control.ProtectionReplicating {
+		t.Fatalf("the destination's protection after the retry: %s", pr)
+	}
+	if _, ok := b.n.InboundStatus(d.ID); !ok {
+		t.Fatal("the destination does not receive the replication the retry answered for")
+	}
+	if got := status(t, b.m, existing); got.ID != d.ID || got.Adopting {
+		t.Fatalf("the destination's configuration: %+v", got.Config)
+	}
+	fill(t, a.fs(srcID), "more", 3)
+	converged(t, a.fs(srcID), b.fs(existing))
+}

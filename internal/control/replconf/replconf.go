@@ -226,6 +226,9 @@ type Manager struct {
 	// hook, when set (tests), is called between the steps of the
 	// multi-step operations, named by step, to stop or crash there.
 	hook func(step, id string)
+	// faultHook, when set (tests), returns the error an operation fails
+	// with at a step (fault).
+	faultHook func(step, id string) error
 
 	// Background work (completing a planned failover after a start);
 	// Close ends it and waits.
@@ -304,7 +307,9 @@ func (m *Manager) Open(ctx context.Context) error {
 			}
 		}
 		if c.Role == replication.RoleDestination && c.Adopting {
-			keep, err := m.finishAdoption(ctx, c)
+			m.mu.Lock()
+			keep, err := m.finishAdoptionLocked(ctx, c)
+			m.mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("replication %s: its adoption of %s: %w", c.ID, c.DestFileSystemID, err)
 			}
@@ -457,6 +462,18 @@ func (m *Manager) Resume() (int, error) {
 		if _, err := m.o.Engine.FS(name); err != nil {
 			continue // not served here (yet)
 		}
+		if c.Role == replication.RoleDestination && c.Adopting {
+			// An adoption that failed, or ended with the process, after it
+			// made the file system a replica: finished first (or dropped).
+			keep, err := m.finishAdoptionLocked(context.Background(), c)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("replication %s: its adoption of %s: %w", c.ID, c.DestFileSystemID, err))
+				continue
+			}
+			if !keep {
+				continue
+			}
+		}
 		if err := m.start(c); err != nil {
 			errs = append(errs, fmt.Errorf("replication %s: %w", c.ID, err))
 			continue
@@ -540,6 +557,27 @@ func (m *Manager) endPromoting(id string, done chan struct{}) {
 	}
 	m.mu.Unlock()
 	close(done)
+}
+
+// receiveLocked starts receiving the destination configuration c unless
+// it is received already or its file system is not served by this node
+// (Resume starts it once it is). m.mu held.
+func (m *Manager) receiveLocked(c *Config) error {
+	if _, running := m.o.Node.InboundStatus(c.ID); running {
+		return nil
+	}
+	if _, err := m.o.Engine.FS(c.DestEngine); err != nil {
+		return nil
+	}
+	return m.start(c)
+}
+
+// fault returns the error a test injects at step (SetFault), if any.
+func (m *Manager) fault(step, id string) error {
+	if m.faultHook != nil {
+		return m.faultHook(step, id)
+	}
+	return nil
 }
 
 func (m *Manager) start(c *Config) error {
@@ -710,7 +748,24 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			if c.Promoted != nil || m.promoting[c.ID] != nil {
 				return createDestResp{}, control.Errorf(control.ErrConflict, "Replication configuration %s of %s is being deleted (failover); try again once it is.", c.ID, req.SourceFS)
 			}
-			// A retry of a creation whose reply was lost.
+			// A retry of a creation whose reply was lost, or that failed
+			// after the file system was adopted: the configuration is
+			// finished and received here before it is answered (before,
+			// a failed adoption's configuration was answered as it was:
+			// never received, its protection not REPLICATING, until a
+			// restart).
+			if c.Adopting {
+				keep, err := m.finishAdoptionLocked(ctx, c)
+				if err != nil {
+					return createDestResp{}, err
+				}
+				if !keep {
+					break // untouched, dropped: adopted anew below
+				}
+			}
+			if err := m.receiveLocked(c); err != nil {
+				return createDestResp{}, err
+			}
 			return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
 		}
 	}
@@ -757,11 +812,16 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			return createDestResp{}, err
 		}
 		m.step("adopting", c.ID)
-		if err := m.adopt(ctx, c, dst, req); err != nil {
+		err = m.adopt(ctx, c, dst, req)
+		if err == nil {
+			err = m.fault("adopt", c.ID)
+		}
+		if err != nil {
 			if fs, ferr := m.o.Engine.FS(c.DestEngine); ferr == nil {
 				if mode, _ := fs.Mode(); mode == engine.ModeReplica {
-					// Adopted, then failed: kept (a start finishes it; a
-					// delete promotes it back).
+					// Adopted, then failed: kept, Adopting (the source's
+					// retry, Resume or a start finishes it; a delete
+					// promotes it back).
 					m.configs[mapKey(c.Role, c.ID)] = c
 					return createDestResp{}, err
 				}
@@ -771,8 +831,20 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			}
 			return createDestResp{}, err
 		}
+		// Adopted: from here a failure keeps the configuration, Adopting,
+		// for the source's retry (or a start) to finish; its fork and
+		// kept copy are recorded first.
+		m.configs[mapKey(c.Role, c.ID)] = c
+		if err := m.save(c); err != nil {
+			return createDestResp{}, err
+		}
 		m.step("adopted", c.ID)
 		if err := m.o.Region.SetProtection(ctx, dst.ID, control.ProtectionReplicating); err != nil {
+			return createDestResp{}, err
+		}
+		n := *c
+		n.Adopting = false
+		if err := m.save(&n); err != nil {
 			return createDestResp{}, err
 		}
 		c.Adopting = false
@@ -785,30 +857,30 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 	}
 	m.configs[mapKey(c.Role, c.ID)] = c
 	if err := m.start(c); err != nil {
-		return createDestResp{}, err
+		return createDestResp{}, err // kept: the source's retry starts it
 	}
 	m.log.Info("replication destination ready", "replication", c.ID, "fs_id", c.DestFileSystemID, "source_region", from,
 		"source_fs", req.SourceFS, "fork", c.Fork, "kept_copy", c.KeptCopy)
 	return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
 }
 
-// finishAdoption settles, at a start, the configuration c whose adoption
-// of an existing file system the process ended in the middle of: one
+// finishAdoptionLocked settles the configuration c whose adoption of an
+// existing file system the process ended in the middle of (at a start),
+// or that failed after it made the file system a replica (at the
+// source's retry of the creation, or Resume): one
 // whose file system is untouched (not a replica) is dropped, as if the
 // creation had not begun (the source had no answer; its retry adopts it
 // again); one whose file system is a replica now is finished (protection
 // REPLICATING) and kept: the source's retry gets it, or a delete promotes
 // the file system back to its own state (abandoning the resync) or, when
 // it was reset, to what it received. keep says whether c stays.
-func (m *Manager) finishAdoption(ctx context.Context, c *Config) (keep bool, err error) {
+func (m *Manager) finishAdoptionLocked(ctx context.Context, c *Config) (keep bool, err error) {
 	fs, err := m.o.Engine.FS(c.DestEngine)
 	if err != nil {
 		return true, nil // not served here: settled where it is
 	}
 	if mode, _ := fs.Mode(); mode != engine.ModeReplica {
-		m.log.Warn("replication creation undone at start: the process ended before it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID)
-		m.mu.Lock()
-		defer m.mu.Unlock()
+		m.log.Warn("replication creation undone: it ended before it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID)
 		return false, m.remove(c, nil)
 	}
 	if err := m.o.Region.SetProtection(ctx, c.DestFileSystemID, control.ProtectionReplicating); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
@@ -820,7 +892,7 @@ func (m *Manager) finishAdoption(ctx context.Context, c *Config) (keep bool, err
 		return true, err
 	}
 	c.Adopting = false
-	m.log.Warn("replication creation finished at start: the process ended after it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID, "kept_copy", c.KeptCopy)
+	m.log.Warn("replication creation finished: it ended after it adopted the destination", "replication", c.ID, "fs_id", c.DestFileSystemID, "kept_copy", c.KeptCopy)
 	return true, nil
 }
 
