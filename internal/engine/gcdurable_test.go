@@ -177,13 +177,22 @@ func TestGCHeldAfterLaterRelease(t *testing.T) {
 	if released.Load() == 0 {
 		t.Fatal("the pass checked no holders")
 	}
+	crashRefsPresent(t, ctx, e, mem, memDisk, "clone")
+}
+
+// crashRefsPresent closes e and opens what a crash right now would leave of
+// its stores (the directories synced: the unlinks reached the disk), and
+// fails unless the file system name holds reference counts and each names
+// a block that is there.
+func crashRefsPresent(t *testing.T, ctx context.Context, e *Engine, mem *kv.Memory, memDisk *disk.Mem, name string) {
+	t.Helper()
 	syncDirs(t, memDisk, ".")
 	image, dimage := mem.CrashClone(), memDisk.CrashClone()
 	e.Close()
 	ce := openCrashEngine(t, ctx, image, dimage)
 	defer ce.Close()
-	if n := refBlocksPresent(t, ctx, image, must(ce.FS("clone"))(t)); n == 0 {
-		t.Fatal("the clone holds no reference count")
+	if n := refBlocksPresent(t, ctx, image, must(ce.FS(name))(t)); n == 0 {
+		t.Fatalf("%s holds no reference count", name)
 	}
 }
 
@@ -366,14 +375,7 @@ func TestGCReleaseAgainAtSeqZero(t *testing.T) {
 		if checked == 0 {
 			t.Fatal("the pass checked no holders")
 		}
-		syncDirs(t, memDisk, ".")
-		image, dimage := mem.CrashClone(), memDisk.CrashClone()
-		e.Close()
-		ce := openCrashEngine(t, ctx, image, dimage)
-		defer ce.Close()
-		if n := refBlocksPresent(t, ctx, image, must(ce.FS("f"))(t)); n == 0 {
-			t.Fatal("the file system holds no reference count")
-		}
+		crashRefsPresent(t, ctx, e, mem, memDisk, "f")
 	})
 	t.Run("leaked", func(t *testing.T) {
 		mem := kv.NewMemory()
