@@ -1,4 +1,4 @@
-// Command blockputs measures the system calls of two ways a replica could
+// Command blockputs measures the system calls of three ways a replica could
 // store pushed 1 MiB blocks, nothing else (no sealing, no checksums, no
 // transport), so that the store's format can be weighed by what it saves:
 //
@@ -7,7 +7,11 @@
 //     fadvise DONTNEED, close, rename), the blocks of a batch 8 at once,
 //     then one fsync per fan-out directory the batch touched;
 //   - pack: one append-only file per batch (write every block, one
-//     fdatasync, fadvise DONTNEED), then one fsync of its directory.
+//     fdatasync, fadvise DONTNEED), then one fsync of its directory;
+//   - direct: files, but each file's whole 4 KiB pages written with
+//     O_DIRECT from an aligned buffer and only its tail through the page
+//     cache, so no fadvise (a replica's cold puts so written were measured
+//     in bench/replication, repl15, and not landed).
 //
 // It prints wall time and the process's CPU per GiB. Run it in a fresh
 // directory on the disk the blocks would live on:
@@ -25,6 +29,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,20 +38,27 @@ func main() {
 	dir := flag.String("dir", "", "a fresh directory (required)")
 	n := flag.Int("n", 512, "blocks of 1 MiB to store")
 	batch := flag.Int("batch", 8, "blocks per batch (a blocks frame, an apply)")
-	mode := flag.String("mode", "files", "files or pack")
+	mode := flag.String("mode", "files", "files, pack or direct")
+	size := flag.Int("size", 1<<20, "bytes per block file (a sealed block: 1 MiB and its header)")
 	flag.Parse()
-	if *dir == "" || *batch < 1 || (*mode != "files" && *mode != "pack") {
+	if *dir == "" || *batch < 1 || (*mode != "files" && *mode != "pack" && *mode != "direct") {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*dir, *n, *batch, *mode); err != nil {
+	if err := run(*dir, *n, *batch, *size, *mode); err != nil {
 		fmt.Fprintln(os.Stderr, "blockputs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, n, batch int, mode string) error {
-	blk := make([]byte, 1<<20)
+func run(dir string, n, batch, size int, mode string) error {
+	// Page-aligned, as O_DIRECT needs.
+	raw := make([]byte, size+4096)
+	off := 0
+	for uintptr(unsafe.Pointer(&raw[off]))%4096 != 0 {
+		off++
+	}
+	blk := raw[off : off+size]
 	if _, err := rand.Read(blk); err != nil {
 		return err
 	}
@@ -62,8 +74,8 @@ func run(dir string, n, batch int, mode string) error {
 	start, cpu0 := time.Now(), cpuTime()
 	for b := range n / batch {
 		var err error
-		if mode == "files" {
-			err = putFiles(dir, blk, batch)
+		if mode != "pack" {
+			err = putFiles(dir, blk, batch, mode == "direct")
 		} else {
 			err = putPack(filepath.Join(packs, fmt.Sprintf("%08d.pack", b)), blk, batch)
 		}
@@ -80,7 +92,7 @@ func run(dir string, n, batch int, mode string) error {
 
 // putFiles stores one batch as blocks.Dir does: 8 puts at once, then the
 // touched directories synced.
-func putFiles(dir string, blk []byte, batch int) error {
+func putFiles(dir string, blk []byte, batch int, direct bool) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -106,7 +118,11 @@ func putFiles(dir string, blk []byte, batch int) error {
 			defer func() { <-sem }()
 			name := hex.EncodeToString(id[:])
 			tmp := filepath.Join(d, "tmp-"+name)
-			if err := writeSynced(tmp, blk, 1); err != nil {
+			write := writeSynced
+			if direct {
+				write = writeDirect
+			}
+			if err := write(tmp, blk, 1); err != nil {
 				fail(err)
 				return
 			}
@@ -157,6 +173,46 @@ func writeSynced(name string, blk []byte, count int) error {
 		return err
 	}
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED) // advice
+	return f.Close()
+}
+
+// writeDirect creates name with count copies of blk, its whole pages
+// written with O_DIRECT and the tail through the page cache, and
+// fdatasyncs it.
+func writeDirect(name string, blk []byte, count int) error {
+	fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_DIRECT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	aligned := len(blk) &^ 4095
+	for range count {
+		if _, err := f.Write(blk[:aligned]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if aligned < len(blk) || count > 1 {
+		if count > 1 {
+			f.Close()
+			return fmt.Errorf("direct: one block per file")
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err == nil {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_DIRECT)
+		}
+		if err == nil {
+			_, err = f.Write(blk[aligned:])
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := unix.Fdatasync(fd); err != nil {
+		f.Close()
+		return err
+	}
 	return f.Close()
 }
 
