@@ -80,6 +80,112 @@ func testSmallFileCreateSyncs(t *testing.T, size int) {
 	}
 }
 
+// TestSmallFileCreatesShareSyncs is the connections side of the
+// fsyncs-per-create guard of issue 16 (a count, not a timing): four
+// connections making small files in one directory the probe's way
+// (CREATE GUARDED, a 4 KiB FILE_SYNC WRITE, COMMIT) share the journal's
+// syncs. Each CREATE and each WRITE is still durable before its reply
+// (two durable commits per file, TestSmallFileCreateSyncs), but the
+// four connections' CREATEs, then their WRITEs, are grouped: every sync
+// of the store is held until the four requests of the step are handed
+// to the committer (a slow disk, made deterministic), so a step needs at
+// most two syncs (the group that was syncing and the one that gathered
+// the rest, whatever the scheduling): at most one sync per file, where
+// one durable commit per request costs two. It fails when a change
+// serialises these requests anywhere between the connections and the
+// committer (a lock held across a CREATE's durable wait, one request at
+// a time per directory or per server) or commits them one by one.
+func TestSmallFileCreatesShareSyncs(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	dir := f.mkdir(t, f.root, "d", 0o755)
+	const conns, rounds = 4, 6
+	clients := make([]*client.Client, conns)
+	for i := range clients {
+		clients[i] = f.dial()
+	}
+	var (
+		target atomic.Uint64 // syncs are held until Stats().Queued reaches it
+		syncs  atomic.Int64
+		stuck  atomic.Bool // a step never reached its target: hold no more
+	)
+	f.mem.SetSyncHook(func() {
+		syncs.Add(1)
+		deadline := time.Now().Add(5 * time.Second)
+		for !stuck.Load() && f.fs.Stats().Queued < target.Load() {
+			if time.Now().After(deadline) {
+				stuck.Store(true)
+				t.Errorf("the committer holds %d operations, want %d within 5 s: the connections' requests do not reach it together",
+					f.fs.Stats().Queued, target.Load())
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	})
+	defer f.mem.SetSyncHook(nil)
+	const size = 4 << 10
+	// step runs one request on every connection at once and returns the
+	// syncs and durable commits they took.
+	step := func(name string, req func(c int) error) {
+		t.Helper()
+		target.Store(f.fs.Stats().Queued + conns)
+		s0, c0 := syncs.Load(), f.fs.Stats().Commits
+		var wg sync.WaitGroup
+		for c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := req(c); err != nil {
+					t.Errorf("%s on connection %d: %v", name, c, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if s, n := syncs.Load()-s0, f.fs.Stats().Commits-c0; s > 2 || n > 2 {
+			t.Errorf("%d connections' %s took %d syncs and %d durable commits, want at most 2", conns, name, s, n)
+		}
+	}
+	fhs := make([]proto.FH, conns)
+	for r := range rounds {
+		step("CREATEs", func(c int) error {
+			res, err := clients[c].Create(f.ctx, dir, fmt.Sprintf("r%d-c%d", r, c), proto.Guarded, proto.Sattr{})
+			if err == nil {
+				fhs[c] = res.FH
+			}
+			return err
+		})
+		step("FILE_SYNC WRITEs", func(c int) error {
+			data := make([]byte, size)
+			binary.LittleEndian.PutUint64(data, uint64(r)<<32|uint64(c))
+			w, err := clients[c].Write(f.ctx, fhs[c], 0, data, proto.FileSync)
+			if err == nil && w.Committed != proto.FileSync {
+				err = fmt.Errorf("answered %v", w.Committed)
+			}
+			return err
+		})
+		for c := range conns {
+			if _, err := clients[c].Commit(f.ctx, fhs[c], 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if t.Failed() {
+			return
+		}
+	}
+	// Everything is there, with its data.
+	for r := range rounds {
+		for c := range conns {
+			lk, err := f.c.Lookup(f.ctx, dir, fmt.Sprintf("r%d-c%d", r, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd, err := f.c.Read(f.ctx, lk.FH, 0, 2*size)
+			if err != nil || len(rd.Data) != size || binary.LittleEndian.Uint64(rd.Data) != uint64(r)<<32|uint64(c) {
+				t.Fatalf("file r%d-c%d reads %d bytes, %v", r, c, len(rd.Data), err)
+			}
+		}
+	}
+}
+
 // TestSmallFileCreateDiskSyncs is TestSmallFileCreateSyncs on the
 // server's store (Pebble on the disk, zeros ahead of its WAL), counting
 // what reaches the operating system: every fsync and fdatasync of Pebble's

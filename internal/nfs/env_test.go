@@ -32,6 +32,7 @@ type testEnv struct {
 	cancel context.CancelFunc
 	done   chan error
 	store  interface{ Close() error } // pebble store, when on disk
+	mem    *kv.Memory                 // the store, when in memory
 }
 
 type envOpt struct {
@@ -67,7 +68,8 @@ func newEnv(t testing.TB, o envOpt) *testEnv {
 	v := &testEnv{t: t}
 	eo := engine.Options{Logger: testLogger(t), OnFatal: func(err error) { t.Errorf("engine fatal: %v", err) }, Space: o.space, BlockCacheBytes: o.blockCacheBytes}
 	if o.dir == "" {
-		eo.KV, eo.Disk = kv.NewMemory(), disk.NewMem()
+		v.mem = kv.NewMemory()
+		eo.KV, eo.Disk = v.mem, disk.NewMem()
 	} else {
 		po := pebblekv.Options{OverwriteWAL: o.overwriteWAL}
 		if o.wrapKVFS != nil {
