@@ -306,3 +306,97 @@ func TestFailedAdoptionFinishedByRetry(t *testing.T) {
 	fill(t, a.fs(srcID), "more", 3)
 	converged(t, a.fs(srcID), b.fs(existing))
 }
+
+// sourceGoneSeen passes the hooks on and closes seen once the node has
+// told the manager that a destination refused a stream.
+type sourceGoneSeen struct {
+	replication.Hooks
+	once *sync.Once
+	seen chan struct{}
+}
+
+func (h sourceGoneSeen) SourceGone(ctx context.Context, id string, g replication.Gone) {
+	h.Hooks.SourceGone(ctx, id, g)
+	h.once.Do(func() { close(h.seen) })
+}
+
+func (h sourceGoneSeen) Known(id string) bool {
+	k, ok := h.Hooks.(replication.KnownHooks)
+	return ok && k.Known(id)
+}
+
+// TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover: as
+// TestSourceDeleteAfterUncoordinatedFailover, but the source's stream
+// learns of the promotion (Gone, not coordinated) while the source's
+// delete is in flight. The stream's answer cannot say whether the
+// promotion is the delete's own; the delete's answer, which says it was
+// made without the source, must fence the source. Before, the stream's
+// answer was taken for the delete's promotion (the configuration ended
+// unfenced) and the delete, finding the configuration ended meanwhile,
+// returned: the source stayed writable beside the promoted destination.
+func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	a.n.RemoveOutbound(d.ID) // the link goes
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "lost", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	// The source's stream waits for its delete call; the call waits for
+	// the source to have handled the stream's answer.
+	called, seen := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			switch {
+			case strings.HasSuffix(req.URL.Path, "/stream"):
+				select {
+				case <-called:
+				case <-time.After(10 * time.Second):
+				}
+			case strings.HasSuffix(req.URL.Path, "/call/delete"):
+				once.Do(func() { close(called) })
+				select {
+				case <-seen:
+				case <-time.After(10 * time.Second):
+				}
+			}
+			h.ServeHTTP(w, req)
+		})
+	}
+	b.restart()
+	a.restart()
+	a.n.SetHooks(sourceGoneSeen{Hooks: a.m.Hooks(), once: new(sync.Once), seen: seen})
+	got, err := a.m.Delete(ctx, srcID, replconf.DeleteAll)
+	if err != nil {
+		t.Fatalf("the source's delete: %v", err)
+	}
+	select {
+	case <-seen:
+	default:
+		t.Fatal("the source's stream did not learn of the promotion during the delete")
+	}
+	if got.Seq != p.Seq || got.NewEpoch != p.NewEpoch {
+		t.Fatalf("the source's delete answered %+v, the failover %+v", *got, *p)
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
+		t.Fatalf("the old source is %v after its delete, the destination primary at epoch %d: two writable regions", mode, p.NewEpoch)
+	}
+	if pr := a.protection(srcID); pr != control.ProtectionDisabled {
+		t.Fatalf("the fenced source's protection is %s", pr)
+	}
+	tomb, losses, complete, err := a.m.LossReport(ctx, srcID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 1 || losses[0].Paths[0] != "/lost" {
+		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
+	}
+}

@@ -88,6 +88,12 @@ type Config struct {
 	// configuration; a delete promotes the replica), never a replica that
 	// no configuration names.
 	Creating bool `json:"creating,omitempty"`
+
+	// goneWhileDeleting (source, in memory, m.mu): what the stream
+	// learned while this region's delete was in flight, a promotion that
+	// does not say it was coordinated. The delete's answer says whether
+	// it was (deleteAtSource).
+	goneWhileDeleting *replication.Gone
 }
 
 // PendingPromotion is a destination's promotion whose configuration is
@@ -1471,6 +1477,8 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 		err := fromPeer(m.o.Node.Call(ctx, c.DestRegion, callDelete, deleteReq{ID: c.ID, Planned: planned}, &resp))
 		m.mu.Lock()
 		c.Deleting = false
+		gone := c.goneWhileDeleting
+		c.goneWhileDeleting = nil
 		if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok && err == nil {
 			return &resp.Promotion, nil // ended meanwhile (sourceGone)
 		}
@@ -1478,6 +1486,17 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 			err = nil // the destination forgot it already
 		}
 		if err != nil {
+			if gone != nil {
+				// The stream, which has ended, learned of a promotion
+				// while this delete was in flight, and no answer says
+				// whether it was this delete's: taken as this delete's
+				// (coordinated), as the stream would have taken it.
+				g := *gone
+				g.Coordinated = true
+				m.mu.Unlock()
+				m.sourceGone(ctx, c.ID, g)
+				m.mu.Lock()
+			}
 			return nil, err
 		}
 		p = &resp.Promotion
@@ -1523,6 +1542,17 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 	defer m.mu.Unlock()
 	c := m.configs[mapKey(replication.RoleSource, id)]
 	if c == nil {
+		return
+	}
+	if c.Deleting && g.Promoted && !g.Coordinated && !c.PlannedDeleteSent {
+		// This region's delete is in flight: the promotion may be its
+		// own (the destination promotes before it forgets the
+		// configuration, and a stream meanwhile learns of it as not
+		// coordinated) or one made without this region. The delete's
+		// answer says which (deleteAtSource): taking it for the
+		// delete's own here would leave this file system writable
+		// beside a destination promoted without it.
+		c.goneWhileDeleting = &g
 		return
 	}
 	coordinated := g.Coordinated || c.Deleting
