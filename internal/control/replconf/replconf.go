@@ -611,8 +611,11 @@ func (m *Manager) remove(c *Config, tomb *Tombstone) error {
 	if c.Role == replication.RoleDestination {
 		fsID = c.DestFileSystemID
 	}
-	if err := m.o.Region.SetReplicationRole(context.Background(), fsID, ""); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
-		m.log.Warn("replication role not cleared", "fs_id", fsID, "err", err)
+	// fsID is empty for a creation that made no replica (Creating).
+	if fsID != "" {
+		if err := m.o.Region.SetReplicationRole(context.Background(), fsID, ""); err != nil && !errors.Is(err, control.ErrFileSystemNotFound) {
+			m.log.Warn("replication role not cleared", "fs_id", fsID, "err", err)
+		}
 	}
 	batch := m.o.KV.NewBatch()
 	defer batch.Close()
