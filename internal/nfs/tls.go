@@ -79,6 +79,7 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	raw := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.nc), tlsReadBufferBytes)
 	bc := &rpc.BatchConn{Conn: c.nc, R: &rpc.HandshakeReader{R: raw}}
 	log := &rpc.KeyLog{Next: cfg.KeyLogWriter}
+	defer log.Clear() // a failed handshake's secrets too
 	cfg.KeyLogWriter = log
 	// No session tickets: they would be the first records under the
 	// traffic key, written by crypto/tls before rpc.TLSWriter takes
@@ -96,27 +97,22 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 		c.nc.Close()
 		return nil
 	}
-	tr, err := rpc.NewTLSReader(tc, raw, log, false)
+	// Calls read and replies sealed straight into their buffers by
+	// rpc.TLSReader and rpc.TLSWriter, or, when they decline, crypto/tls
+	// all along. After the takeover tc is not kept: crypto/tls writing
+	// anything would reuse the writer's nonces (the connection is
+	// closed on the socket, c.nc).
+	tr, tw, err := rpc.TakeOver(tc, raw, bc, log, false, cfg.SessionTicketsDisabled)
 	if err != nil {
 		c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
 		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
 		c.nc.Close()
 		return nil
 	}
-	bc.R = raw // crypto/tls reads on only when tr is nil
+	bc.R = raw // crypto/tls reads on only when it keeps the session
 	var out io.Writer = tc
-	if tr != nil {
-		// Replies sealed straight into the gathering buffer.
-		tw, err := rpc.NewTLSWriter(tc, bc, log, false, cfg.SessionTicketsDisabled)
-		if err != nil {
-			c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
-			c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
-			c.nc.Close()
-			return nil
-		}
-		if tw != nil {
-			out = tw
-		}
+	if tw != nil {
+		out = tw
 	}
 	st := tc.ConnectionState()
 	c.wmu.Lock()

@@ -44,30 +44,27 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 	br := bufio.NewReaderSize(nc, tlsReadBufferBytes)
 	bc := &rpc.BatchConn{Conn: nc, R: &rpc.HandshakeReader{R: br}}
 	log := &rpc.KeyLog{Next: cfg.KeyLogWriter}
+	defer log.Clear() // a failed handshake's secrets too
 	cfg.KeyLogWriter = log
 	tc, err := startTLS(ctx, nc, bc, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	tr, err := rpc.NewTLSReader(tc, br, log, true)
+	tr, tw, err := rpc.TakeOver(tc, br, bc, log, true, false)
 	if err != nil {
-		tc.Close()
+		// Nothing sealed under the traffic keys yet, but crypto/tls
+		// must not write either: close the socket.
+		nc.Close()
 		return nil, fmt.Errorf("nfs client: tls: %w", err)
 	}
-	bc.R = br // crypto/tls reads on only when tr is nil
-	t := &tlsConn{Conn: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}, tr: tr}
-	if tr != nil {
-		// Sealed straight into the gathering buffer.
-		if t.tw, err = rpc.NewTLSWriter(tc, bc, log, true, false); err != nil {
-			tc.Close()
-			return nil, fmt.Errorf("nfs client: tls: %w", err)
-		}
-		if t.tw != nil {
-			t.rw.W = t.tw
-		}
+	bc.R = br // crypto/tls reads on only when it keeps the session
+	if tr == nil {
+		return NewConn(&tlsConn{nc: nc, tc: tc, rw: &rpc.RecordWriter{W: tc, BC: bc}}), nil
 	}
-	return NewConn(t), nil
+	// Read and sealed straight into the buffers; tc is dropped (its
+	// write path would reuse the writer's nonces).
+	return NewConn(&tlsConn{nc: nc, rw: &rpc.RecordWriter{W: tw, BC: bc}, tr: tr, tw: tw}), nil
 }
 
 // tlsReadBufferBytes is how much a TLS connection reads from the socket
@@ -77,22 +74,30 @@ const tlsReadBufferBytes = 256 << 10
 
 // tlsConn is a TLS session whose writes (each one whole RPC record, or its
 // pieces: Conn writes a call at once) are packed into full TLS records
-// that leave together, in as few system calls as they can.
+// that leave together, in as few system calls as they can. Either
+// crypto/tls runs the session (tc), or rpc.TLSReader and rpc.TLSWriter
+// do (tr, tw) and no *tls.Conn is left to reach: crypto/tls writing
+// anything (a close_notify, a KeyUpdate) after the takeover would seal
+// with the writer's key and sequence number, reusing an AES-GCM nonce.
+// So tlsConn embeds nothing: it has net.Conn's methods and WriteBuffers.
 type tlsConn struct {
-	*tls.Conn
-	rw *rpc.RecordWriter
-	tr *rpc.TLSReader // nil: crypto/tls reads
-	tw *rpc.TLSWriter // nil: crypto/tls writes
+	nc net.Conn          // the TCP connection: addresses, deadlines, Close
+	tc *tls.Conn         // crypto/tls's session; nil after the takeover
+	rw *rpc.RecordWriter // over tc or tw
+	tr *rpc.TLSReader    // nil: crypto/tls's session
+	tw *rpc.TLSWriter    // nil: crypto/tls's session
 }
+
+var _ net.Conn = (*tlsConn)(nil)
 
 // Close ends the session (close_notify) and closes the connection.
 func (t *tlsConn) Close() error {
-	if t.tw == nil {
-		return t.Conn.Close()
+	if t.tc != nil {
+		return t.tc.Close()
 	}
-	_ = t.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = t.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = t.tw.CloseNotify()
-	return t.Conn.NetConn().Close()
+	return t.nc.Close()
 }
 
 func (t *tlsConn) Write(p []byte) (int, error) { return t.rw.Write(p) }
@@ -102,8 +107,14 @@ func (t *tlsConn) Read(p []byte) (int, error) {
 	if t.tr != nil {
 		return t.tr.Read(p)
 	}
-	return t.Conn.Read(p)
+	return t.tc.Read(p)
 }
+
+func (t *tlsConn) LocalAddr() net.Addr                { return t.nc.LocalAddr() }
+func (t *tlsConn) RemoteAddr() net.Addr               { return t.nc.RemoteAddr() }
+func (t *tlsConn) SetDeadline(d time.Time) error      { return t.nc.SetDeadline(d) }
+func (t *tlsConn) SetReadDeadline(d time.Time) error  { return t.nc.SetReadDeadline(d) }
+func (t *tlsConn) SetWriteDeadline(d time.Time) error { return t.nc.SetWriteDeadline(d) }
 
 // WriteBuffers writes the buffers (one RPC record) as one Write would.
 func (t *tlsConn) WriteBuffers(bufs [][]byte) error {

@@ -86,8 +86,9 @@ func BenchmarkTLSLoopback(b *testing.B) {
 					bc := &BatchConn{Conn: nc, R: bufio.NewReaderSize(nc, 64<<10)}
 					log := &KeyLog{}
 					cfg := scfg.Clone()
+					br := bufio.NewReaderSize(nc, 64<<10)
 					if tc.own {
-						bc.R = &HandshakeReader{R: bufio.NewReaderSize(nc, 64<<10)}
+						bc.R = &HandshakeReader{R: br}
 						cfg.KeyLogWriter, cfg.SessionTicketsDisabled = log, true
 					}
 					tconn := tls.Server(bc, cfg)
@@ -100,9 +101,9 @@ func BenchmarkTLSLoopback(b *testing.B) {
 						w = &RecordWriter{W: tconn, BC: bc}
 					}
 					if tc.own {
-						tw, err := NewTLSWriter(tconn, bc, log, false, true)
+						_, tw, err := TakeOver(tconn, br, bc, log, false, true)
 						if err != nil || tw == nil {
-							done <- fmt.Errorf("NewTLSWriter: %v, %v", tw, err)
+							done <- fmt.Errorf("TakeOver: %v, %v", tw, err)
 							return
 						}
 						w = &RecordWriter{W: tw, BC: bc}
@@ -134,8 +135,10 @@ func BenchmarkTLSLoopback(b *testing.B) {
 				}
 				log := &KeyLog{}
 				cfg := ccfg.Clone()
+				var bc *BatchConn
 				if tc.own {
-					under = &BatchConn{Conn: nc, R: &HandshakeReader{R: br}}
+					bc = &BatchConn{Conn: nc, R: &HandshakeReader{R: br}}
+					under = bc
 					cfg.KeyLogWriter = log
 				}
 				tconn := tls.Client(under, cfg)
@@ -147,9 +150,9 @@ func BenchmarkTLSLoopback(b *testing.B) {
 				}
 				r = tconn
 				if tc.own {
-					tr, err := NewTLSReader(tconn, br, log, true)
+					tr, _, err := TakeOver(tconn, br, bc, log, true, false)
 					if err != nil || tr == nil {
-						b.Fatalf("NewTLSReader: %v, %v", tr, err)
+						b.Fatalf("TakeOver: %v, %v", tr, err)
 					}
 					r = tr
 				}

@@ -53,13 +53,40 @@ func sealed(t testing.TB, contents [][]byte, closed bool) []byte {
 // holder of the key sealed: the application data it returns before its
 // first error is a prefix of what the seed's writer sealed, and a stream
 // changed anywhere ends in an error (or io.EOF at a close_notify the
-// writer sealed), never in other data.
+// writer sealed), never in other data. The seeds include KeyUpdates, well
+// and badly formed.
 func FuzzTLSReader(f *testing.F) {
 	msgs := [][]byte{[]byte("hello"), bytes.Repeat([]byte{0xab}, MaxTLSPlaintext), {}, bytes.Repeat([]byte{1}, MaxTLSPlaintext+1)}
 	f.Add(sealed(f, msgs, true), uint16(0), byte(0), uint16(100))
 	f.Add(sealed(f, msgs[:1], false), uint16(3), byte(1), uint16(7))
 	f.Add(sealed(f, nil, true), uint16(10), byte(0x80), uint16(1))
 	f.Add([]byte{23, 3, 3, 0, 17}, uint16(0), byte(0), uint16(64))
+	// KeyUpdates: a writer moving to its next key every other record,
+	// one asking for the reader's side to move too, and malformed ones.
+	ku := func(v byte) []byte { return []byte{tlsMsgKeyUpdate, 0, 0, 1, v} }
+	f.Add(keyUpdateStream(f, func(w *TLSWriter) {
+		w.limit = 2
+		for _, m := range msgs {
+			_, _ = w.Write(m)
+		}
+		_ = w.CloseNotify()
+	}), uint16(40), byte(4), uint16(5000))
+	f.Add(keyUpdateStream(f, func(w *TLSWriter) {
+		_, _ = w.Write(msgs[0])
+		handshakeRecord(w, ku(1))
+		_ = w.key.update()
+		_, _ = w.Write(msgs[1])
+		handshakeRecord(w, append(ku(0), ku(0)...))
+		_ = w.key.update()
+		_, _ = w.Write(msgs[0])
+	}), uint16(0), byte(0), uint16(300))
+	f.Add(keyUpdateStream(f, func(w *TLSWriter) {
+		for range maxUselessRecords + 1 {
+			handshakeRecord(w, ku(0))
+			_ = w.key.update()
+		}
+		_, _ = w.Write(msgs[0])
+	}), uint16(2), byte(0x10), uint16(10))
 	f.Fuzz(func(t *testing.T, in []byte, at uint16, flip byte, readSize uint16) {
 		// The plaintext of the sealed seed (the longest prefix that a
 		// reader of the untouched stream returns).
@@ -82,7 +109,9 @@ func FuzzTLSReader(f *testing.F) {
 // readAll reads in through a TLSReader of fuzzKey with reads of size
 // bytes until an error, and returns what it read.
 func readAll(t *testing.T, in []byte, size uint16) []byte {
-	r := &TLSReader{r: bufio.NewReaderSize(bytes.NewReader(in), TLSReadBufferMin), key: fuzzKey(t), spare: make([]byte, 0, tlsMaxCiphertext)}
+	// The writer beside it takes the peer's requests for a KeyUpdate.
+	w := &TLSWriter{BC: &BatchConn{Conn: &bufConn{}}, key: fuzzKey(t)}
+	r := &TLSReader{r: bufio.NewReaderSize(bytes.NewReader(in), TLSReadBufferMin), key: fuzzKey(t), w: w, spare: make([]byte, 0, tlsMaxCiphertext)}
 	buf := make([]byte, 1+int(size))
 	var out []byte
 	for range len(in) + 2 {

@@ -2,22 +2,11 @@ package rpc
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
-	"crypto/sha512"
-	"crypto/tls"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
-	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -35,15 +24,20 @@ import (
 // it) and takes over from the first application data record: a
 // handshake read through HandshakeReader stops at the end of the
 // handshake's last record, so crypto/tls reads nothing of what follows.
-// Writes stay crypto/tls's. Anything but TLS 1.3 with AES-GCM stays wholly
-// crypto/tls's (NewTLSReader says no).
+// Writes are TLSWriter's (TakeOver returns both or neither). Anything but
+// TLS 1.3 with AES-GCM stays wholly crypto/tls's (TakeOver says no).
 //
 // After the handshake it understands application data, alerts (a
-// close_notify ends the stream), and the post-handshake messages a peer may
-// send: NewSessionTicket (ignored) and KeyUpdate (the read key is
-// updated; one asking for ours to be updated too ends the connection,
-// since the writing side is crypto/tls's: regionfs's server and client
-// never ask, Go's crypto/tls only answers).
+// close_notify ends the stream; any other alert is an error), and the
+// post-handshake messages a peer may send: NewSessionTicket (ignored) and
+// KeyUpdate (RFC 8446 4.6.3: the read key moves to the next secret; one
+// with update_requested makes the writer send a KeyUpdate of its own
+// before its next record). When it has opened keyUpdateRecords records
+// under one key it has the writer's next KeyUpdate ask the peer to move
+// too (Go's crypto/tls never starts one, but answers). Anything else
+// (another handshake message, a KeyUpdate not ending its record, more
+// than maxUselessRecords records in a row without application data) is
+// an error that ends the stream.
 
 // TLS record layer constants (RFC 8446).
 const (
@@ -56,57 +50,14 @@ const (
 	tlsMsgKeyUpdate  = 24
 )
 
+// maxUselessRecords is how many records in a row may bring no
+// application data (empty ones, tickets, KeyUpdates: each costs a
+// decryption, a KeyUpdate a key schedule), as crypto/tls allows.
+const maxUselessRecords = 16
+
 // TLSReadBufferMin is the smallest buffer under a TLSReader (one whole
 // record must fit in it).
 const TLSReadBufferMin = tlsRecordHeader + tlsMaxCiphertext
-
-// KeyLog collects the traffic secrets of one handshake (set it as the
-// connection's Config.KeyLogWriter). Next, when set, is given every line
-// too (a key log the configuration had).
-type KeyLog struct {
-	Next io.Writer
-
-	mu      sync.Mutex
-	secrets map[string][]byte
-}
-
-// Write takes one NSS key log line ("LABEL client_random secret").
-func (k *KeyLog) Write(line []byte) (int, error) {
-	if k.Next != nil {
-		if _, err := k.Next.Write(line); err != nil {
-			return 0, err
-		}
-	}
-	f := bytes.Fields(line)
-	if len(f) == 3 {
-		s := make([]byte, hex.DecodedLen(len(f[2])))
-		if _, err := hex.Decode(s, f[2]); err == nil {
-			k.mu.Lock()
-			if k.secrets == nil {
-				k.secrets = map[string][]byte{}
-			}
-			k.secrets[string(f[0])] = s
-			k.mu.Unlock()
-		}
-	}
-	return len(line), nil
-}
-
-// take returns the secret with the label and forgets it, and the
-// handshake's secrets.
-func (k *KeyLog) take(label string) []byte {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	s := k.secrets[label]
-	delete(k.secrets, label)
-	for l, v := range k.secrets {
-		if strings.Contains(l, "HANDSHAKE") {
-			clear(v)
-			delete(k.secrets, l)
-		}
-	}
-	return s
-}
 
 // HandshakeReader is what crypto/tls reads a handshake from: R's bytes,
 // never past the end of a TLS record, so that crypto/tls, which reads as
@@ -138,126 +89,21 @@ func (h *HandshakeReader) Read(p []byte) (int, error) {
 // TLSReader reads the application data of a TLS 1.3 session from R (see
 // above). It is not safe for concurrent use.
 type TLSReader struct {
-	r     *bufio.Reader
-	key   trafficKey
-	plain []byte // plaintext of the last record not yet returned
-	spare []byte // storage of plain
-	err   error
+	r       *bufio.Reader
+	key     trafficKey
+	w       *TLSWriter // this side's writer: answers the peer's KeyUpdates
+	limit   uint64     // records opened under one key before the peer is asked to move (0: keyUpdateRecords)
+	useless int        // records in a row without application data
+	plain   []byte     // plaintext of the last record not yet returned
+	spare   []byte     // storage of plain
+	err     error
 
 	// Direct counts the application data bytes decrypted straight into
 	// a caller's buffer; Staged those that went through the reader's own
 	// buffer (a record larger than what the caller asked for).
 	Direct, Staged atomic.Uint64
-}
-
-// NewTLSReader returns a reader of tc's application data from r (which
-// tc's handshake was read from through a HandshakeReader over r, with
-// log as its key log), or nil when the session is not one it reads
-// (not TLS 1.3 with AES-GCM, no secret logged): crypto/tls then reads as
-// usual. client says which side this is (it reads the server's data).
-func NewTLSReader(tc *tls.Conn, r *bufio.Reader, log *KeyLog, client bool) (*TLSReader, error) {
-	label := "CLIENT_TRAFFIC_SECRET_0"
-	if client {
-		label = "SERVER_TRAFFIC_SECRET_0"
-	}
-	if r.Size() < TLSReadBufferMin {
-		return nil, nil
-	}
-	k, ok, err := newTrafficKey(tc, log.take(label), label)
-	if !ok || err != nil {
-		return nil, err
-	}
-	return &TLSReader{r: r, key: k, spare: make([]byte, 0, tlsMaxCiphertext)}, nil
-}
-
-// trafficKey is one direction's record protection (RFC 8446 7.3).
-type trafficKey struct {
-	newH   func() hash.Hash
-	secret []byte
-	aead   cipher.AEAD
-	iv     [12]byte
-	seq    uint64
-}
-
-// newTrafficKey is the key of secret for tc's cipher suite; not ok when
-// the session is not TLS 1.3 with AES-GCM or there is no secret.
-func newTrafficKey(tc *tls.Conn, secret []byte, label string) (trafficKey, bool, error) {
-	st := tc.ConnectionState()
-	k := trafficKey{secret: secret}
-	if st.Version != tls.VersionTLS13 || secret == nil {
-		return k, false, nil
-	}
-	switch st.CipherSuite {
-	case tls.TLS_AES_128_GCM_SHA256:
-		k.newH = sha256.New
-	case tls.TLS_AES_256_GCM_SHA384:
-		k.newH = sha512.New384
-	default:
-		return k, false, nil
-	}
-	if len(secret) != k.newH().Size() {
-		return k, false, fmt.Errorf("rpc: tls: %s of %d bytes", label, len(secret))
-	}
-	if err := k.set(); err != nil {
-		return k, false, err
-	}
-	return k, true, nil
-}
-
-// set derives the record key and IV of k.secret and starts its sequence.
-func (k *trafficKey) set() error {
-	keyLen := 16
-	if k.newH().Size() == 48 {
-		keyLen = 32
-	}
-	key, err := expandLabel(k.newH, k.secret, "key", keyLen)
-	if err != nil {
-		return err
-	}
-	iv, err := expandLabel(k.newH, k.secret, "iv", len(k.iv))
-	if err != nil {
-		return err
-	}
-	block, err := aes.NewCipher(key)
-	clear(key)
-	if err != nil {
-		return err
-	}
-	k.aead, err = cipher.NewGCM(block)
-	copy(k.iv[:], iv)
-	k.seq = 0
-	return err
-}
-
-// update moves to the next traffic secret (a KeyUpdate).
-func (k *trafficKey) update() error {
-	next, err := expandLabel(k.newH, k.secret, "traffic upd", len(k.secret))
-	if err != nil {
-		return err
-	}
-	clear(k.secret)
-	k.secret = next
-	return k.set()
-}
-
-// nonce is the nonce of the next record.
-func (k *trafficKey) nonce() [12]byte {
-	n := k.iv
-	for i := range 8 {
-		n[4+i] ^= byte(k.seq >> (56 - 8*i))
-	}
-	return n
-}
-
-// expandLabel is HKDF-Expand-Label with an empty context.
-func expandLabel(h func() hash.Hash, secret []byte, label string, n int) ([]byte, error) {
-	full := "tls13 " + label
-	info := make([]byte, 0, 4+len(full))
-	info = binary.BigEndian.AppendUint16(info, uint16(n))
-	info = append(info, byte(len(full)))
-	info = append(info, full...)
-	info = append(info, 0) // context
-	return hkdf.Expand(h, secret, string(info), n)
+	// KeyUpdates counts the peer's KeyUpdates followed.
+	KeyUpdates atomic.Uint64
 }
 
 // errTLS wraps the reader's protocol failures.
@@ -293,6 +139,7 @@ func (t *TLSReader) Read(p []byte) (int, error) {
 			// of the record was consumed): the next Read tries again.
 			if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
 				t.err = err
+				t.key.wipe() // the stream is over: its secret is not needed
 			}
 			if n > 0 {
 				return n, nil
@@ -344,6 +191,9 @@ func (t *TLSReader) record(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: record %d: %v", errTLS, t.key.seq, err)
 	}
 	t.key.seq++
+	if t.key.seq == t.keyLimit() && t.w != nil {
+		t.w.ask.Store(true)
+	}
 	end := len(out)
 	for end > 0 && out[end-1] == 0 {
 		end-- // padding
@@ -352,6 +202,11 @@ func (t *TLSReader) record(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: record without a content type", errTLS)
 	}
 	typ, content := out[end-1], out[:end-1]
+	if typ == tlsTypeAppData && len(content) > 0 {
+		t.useless = 0
+	} else if t.useless++; t.useless > maxUselessRecords {
+		return 0, fmt.Errorf("%w: %d records in a row without application data", errTLS, t.useless)
+	}
 	switch typ {
 	case tlsTypeAppData:
 		if direct {
@@ -375,6 +230,9 @@ func (t *TLSReader) record(p []byte) (int, error) {
 // handshake handles post-handshake messages (each whole in its record:
 // NewSessionTicket and KeyUpdate are small).
 func (t *TLSReader) handshake(b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty handshake record", errTLS)
+	}
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return fmt.Errorf("%w: short handshake message", errTLS)
@@ -389,11 +247,24 @@ func (t *TLSReader) handshake(b []byte) error {
 			if len(msg) != 1 || msg[0] > 1 {
 				return fmt.Errorf("%w: bad key update", errTLS)
 			}
-			if msg[0] == 1 {
-				return fmt.Errorf("%w: the peer asks for a key update of this side", errTLS)
+			// RFC 8446 5.1: a message before a key change ends its
+			// record.
+			if len(b) != 4+n {
+				return fmt.Errorf("%w: key update not at the end of its record", errTLS)
+			}
+			if msg[0] == 1 && t.w == nil {
+				return fmt.Errorf("%w: the peer asks for a key update of a side this reader does not write", errTLS)
 			}
 			if err := t.key.update(); err != nil {
 				return err
+			}
+			t.KeyUpdates.Add(1)
+			if t.w != nil {
+				// Asking the peer to move its key is moot now.
+				t.w.ask.Store(false)
+				if msg[0] == 1 {
+					t.w.answer.Store(true)
+				}
 			}
 		default:
 			return fmt.Errorf("%w: handshake message %d after the handshake", errTLS, b[0])
@@ -401,4 +272,13 @@ func (t *TLSReader) handshake(b []byte) error {
 		b = b[4+n:]
 	}
 	return nil
+}
+
+// keyLimit is how many records the reader opens under one key before it
+// asks the peer to move to its next.
+func (t *TLSReader) keyLimit() uint64 {
+	if t.limit == 0 {
+		return keyUpdateRecords
+	}
+	return t.limit
 }

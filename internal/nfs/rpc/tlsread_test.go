@@ -36,10 +36,16 @@ func tlsListener(t *testing.T) (*tlsca.CA, tls.Certificate, net.Listener) {
 	return ca, cert, ln
 }
 
-// tlsPair returns a TLS session's server side and the client's reader
-// of it (a TLSReader, or crypto/tls when it declines), the handshake
-// read through HandshakeReader as the NFS client does.
+// tlsPair returns a TLS session's server side (crypto/tls) and the
+// client's reader of it (a TLSReader, or crypto/tls when TakeOver
+// declines), the handshake read through HandshakeReader as the NFS client
+// does. tw is the client's writer after a takeover.
 func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader, nc net.Conn) {
+	server, client, tr, _, nc = tlsPairW(t, set)
+	return server, client, tr, nc
+}
+
+func tlsPairW(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader, tw *TLSWriter, nc net.Conn) {
 	t.Helper()
 	ca, cert, ln := tlsListener(t)
 	defer ln.Close()
@@ -85,15 +91,21 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 	if keys.Len() == 0 {
 		t.Error("the configuration's own key log was not written")
 	}
-	tr, err = NewTLSReader(tc, br, log, true)
+	tr, tw, err = TakeOver(tc, br, bc, log, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := log.held(); n != 0 {
+		t.Errorf("the key log holds %d secrets after TakeOver", n)
+	}
 	bc.R = br
 	if tr == nil {
-		return server, tc, nil, nc
+		if tw != nil {
+			t.Fatal("TakeOver returned a writer without a reader")
+		}
+		return server, tc, nil, nil, nc
 	}
-	return server, tr, tr, nc
+	return server, tr, tr, tw, nc
 }
 
 // TestTLSReader: what crypto/tls writes (after its session ticket),
@@ -216,9 +228,9 @@ func TestTLSWriter(t *testing.T) {
 			errc <- err
 			return
 		}
-		tw, err := NewTLSWriter(tc, bc, log, false, true)
+		_, tw, err := TakeOver(tc, br, bc, log, false, true)
 		if err != nil || tw == nil {
-			errc <- fmt.Errorf("NewTLSWriter: %v, %v", tw, err)
+			errc <- fmt.Errorf("TakeOver: %v, %v", tw, err)
 			return
 		}
 		rw := &RecordWriter{W: tw, BC: bc}

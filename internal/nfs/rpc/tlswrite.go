@@ -1,9 +1,10 @@
 package rpc
 
 import (
-	"crypto/tls"
 	"fmt"
+	"net"
 	"slices"
+	"sync/atomic"
 )
 
 // TLSWriter seals a TLS 1.3 session's application data itself, straight
@@ -12,37 +13,35 @@ import (
 // BatchConn must copy again (crypto/tls reuses its buffer); here the
 // plaintext is copied once, into the record it becomes, and sealed in
 // place. Like TLSReader it learns its traffic secret through the
-// handshake's key log, and takes over from the first application data
-// record: the side using it must have written none under the traffic
-// key during the handshake (a client never does; a server must not send
-// session tickets: NewTLSWriter checks the setting). Alerts and
-// close_notify stay crypto/tls's: it no longer writes, so Close only
-// closes the connection. It is used by RecordWriter, whose writers are
-// serialised.
+// handshake's key log (TakeOver), and takes over from the first
+// application data record: the side using it must have written none
+// under the traffic key during the handshake (a client never does; a
+// server must not send session tickets: TakeOver checks the setting).
+//
+// It moves to its next traffic secret (a KeyUpdate record first, RFC 8446
+// 4.6.3) after keyUpdateRecords records under one key, before the next
+// record after the peer asked for it (TLSReader sets answer), and asks
+// the peer to move too when TLSReader has opened that many under the
+// peer's key (ask). CloseNotify writes the close_notify alert crypto/tls
+// can no longer write; after it, or after a failed write, it writes
+// nothing and its secret is wiped. It is used by RecordWriter, whose
+// writers are serialised; BC's lock guards its key.
 type TLSWriter struct {
-	BC  *BatchConn
-	key trafficKey
-	err error // a failed write ends the stream (records may be lost)
+	BC    *BatchConn
+	key   trafficKey
+	limit uint64 // records sealed under one key (0: keyUpdateRecords)
+	err   error  // a failed write ends the stream (records may be lost)
+
+	// answer: the peer sent a KeyUpdate with update_requested; ask: the
+	// reader wants the peer's key to move (set by the TLSReader).
+	answer, ask atomic.Bool
+
+	// KeyUpdates counts the KeyUpdates sent.
+	KeyUpdates atomic.Uint64
 }
 
-// NewTLSWriter returns a writer of tc's application data onto bc, or nil
-// when the session is not one it writes (see NewTLSReader). client says
-// which side this is; a server's configuration must disable session
-// tickets (else nil).
-func NewTLSWriter(tc *tls.Conn, bc *BatchConn, log *KeyLog, client bool, ticketsDisabled bool) (*TLSWriter, error) {
-	label := "SERVER_TRAFFIC_SECRET_0"
-	if client {
-		label = "CLIENT_TRAFFIC_SECRET_0"
-	} else if !ticketsDisabled {
-		return nil, nil
-	}
-	secret := log.take(label)
-	k, ok, err := newTrafficKey(tc, secret, label)
-	if !ok || err != nil {
-		return nil, err
-	}
-	return &TLSWriter{BC: bc, key: k}, nil
-}
+// errWriterClosed is the writer's error after CloseNotify.
+var errWriterClosed = fmt.Errorf("%w: closed: %w", errTLS, net.ErrClosed)
 
 // Write seals p as application data records of up to MaxTLSPlaintext
 // bytes each and hands them to BC.
@@ -62,25 +61,68 @@ func (w *TLSWriter) Write(p []byte) (int, error) {
 }
 
 // CloseNotify writes a close_notify alert (what crypto/tls's Close would
-// write, under a key it no longer has).
+// write, under a key it no longer has) and ends the stream: further
+// writes fail.
 func (w *TLSWriter) CloseNotify() error {
 	b := w.BC
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return w.sealLocked(tlsTypeAlert, []byte{1, 0})
+	err := w.sealLocked(tlsTypeAlert, []byte{1, 0})
+	if err == nil {
+		err = b.flushLocked()
+	}
+	w.endLocked(errWriterClosed)
+	return err
+}
+
+// endLocked ends the stream with err and wipes the key.
+func (w *TLSWriter) endLocked(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+	w.key.wipe()
 }
 
 // sealLocked appends one record of content p (at most MaxTLSPlaintext
-// bytes) of type typ to BC's buffer, and writes the buffer out unless BC
-// is held and the buffer is not full.
+// bytes) of type typ to BC's buffer, a KeyUpdate first when one is due,
+// and writes the buffer out unless BC is held and the buffer is not
+// full.
 func (w *TLSWriter) sealLocked(typ byte, p []byte) error {
-	b := w.BC
 	if w.err != nil {
 		return w.err
 	}
-	if w.key.seq == 1<<63 {
-		return fmt.Errorf("%w: too many records on one key", errTLS)
+	if w.key.seq >= w.keyLimit() || w.answer.Load() || w.ask.Load() {
+		// RFC 8446 4.6.3: update_requested asks the peer to move its
+		// key too; an answer to the peer's request (answer) is sent
+		// as update_not_requested unless this side needs the peer's
+		// key moved on its own account.
+		req := byte(0)
+		if w.ask.Swap(false) {
+			req = 1
+		}
+		w.answer.Store(false)
+		w.appendLocked(tlsTypeHandshake, []byte{tlsMsgKeyUpdate, 0, 0, 1, req})
+		if err := w.key.update(); err != nil {
+			w.endLocked(err)
+			return err
+		}
+		w.KeyUpdates.Add(1)
 	}
+	w.appendLocked(typ, p)
+	b := w.BC
+	if !b.held || len(b.buf) >= batchFlushBytes {
+		if err := b.flushLocked(); err != nil {
+			w.endLocked(err)
+			return err
+		}
+	}
+	return nil
+}
+
+// appendLocked seals one record of content p and type typ onto BC's
+// buffer under the current key.
+func (w *TLSWriter) appendLocked(typ byte, p []byte) {
+	b := w.BC
 	size := len(p) + 1 + w.key.aead.Overhead()
 	start := len(b.buf)
 	b.buf = slices.Grow(b.buf, tlsRecordHeader+size)
@@ -92,9 +134,12 @@ func (w *TLSWriter) sealLocked(typ byte, p []byte) error {
 	w.key.seq++
 	w.key.aead.Seal(rec[tlsRecordHeader:tlsRecordHeader], nonce[:], rec[tlsRecordHeader:], rec[:tlsRecordHeader])
 	b.buf = b.buf[:start+tlsRecordHeader+size]
-	if !b.held || len(b.buf) >= batchFlushBytes {
-		w.err = b.flushLocked()
-		return w.err
+}
+
+// keyLimit is how many records the writer seals under one key.
+func (w *TLSWriter) keyLimit() uint64 {
+	if w.limit == 0 {
+		return keyUpdateRecords
 	}
-	return nil
+	return w.limit
 }
