@@ -16,17 +16,31 @@ import (
 // MaxTLSPlaintext is the most plaintext one TLS record carries.
 const MaxTLSPlaintext = 16 << 10
 
-// batchFlushBytes bounds what a BatchConn gathers before it writes.
+// batchFlushBytes bounds what a BatchConn gathers before it writes,
+// unless its FlushBytes says otherwise.
 const batchFlushBytes = 256 << 10
+
+// BatchWholeReply is a FlushBytes that holds a whole 1 MiB READ reply
+// (65 TLS records of its data and header) for one write: the NFS
+// server's. Sent in 256 KiB writes, a reply cost the server and the
+// mount more CPU in system calls and wake-ups (bench/mount README,
+// tls15) than the earlier start of the client's decryption saved.
+const BatchWholeReply = 1<<20 + 64<<10
 
 // BatchConn is the connection under a TLS session. Between Hold and
 // Release the session's writes are gathered in memory and leave in
-// writes of up to 256 KiB; otherwise they go straight through (the
+// writes of up to FlushBytes; otherwise they go straight through (the
 // handshake's flights). Reads come from R when it is set (bytes read
 // ahead before the handshake, then the connection).
 type BatchConn struct {
 	net.Conn
 	R io.Reader
+	// FlushBytes is what is gathered before a write while held (0:
+	// 256 KiB, kept by the connection). A connection with FlushBytes
+	// set gives its buffer back to a free list shared by all such
+	// connections at each Release, so that a server's idle connections
+	// hold none.
+	FlushBytes int
 
 	mu   sync.Mutex // guards the fields below
 	held bool
@@ -49,7 +63,7 @@ func (b *BatchConn) Write(p []byte) (int, error) {
 		return b.Conn.Write(p)
 	}
 	b.buf = append(b.buf, p...)
-	if len(b.buf) >= batchFlushBytes {
+	if len(b.buf) >= b.flushBytes() {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -61,6 +75,12 @@ func (b *BatchConn) Write(p []byte) (int, error) {
 func (b *BatchConn) Hold() {
 	b.mu.Lock()
 	b.held = true
+	if b.buf == nil && b.FlushBytes > 0 {
+		select {
+		case b.buf = <-batchBufs:
+		default:
+		}
+	}
 	b.mu.Unlock()
 }
 
@@ -69,7 +89,29 @@ func (b *BatchConn) Release() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.held = false
-	return b.flushLocked()
+	err := b.flushLocked()
+	if b.buf != nil && b.FlushBytes > 0 {
+		select {
+		case batchBufs <- b.buf[:0]:
+		default: // dropped: enough are kept
+		}
+		b.buf = nil
+	}
+	return err
+}
+
+// batchBufs holds the gathering buffers of BatchConns with FlushBytes
+// set between their RPC records: at most 16 (~17 MiB of whole-reply
+// buffers). A free list rather than a sync.Pool, which the garbage
+// collector empties (a fresh 1 MiB buffer costs its page faults) and
+// the race detector drops from at random.
+var batchBufs = make(chan []byte, 16)
+
+func (b *BatchConn) flushBytes() int {
+	if b.FlushBytes > 0 {
+		return b.FlushBytes
+	}
+	return batchFlushBytes
 }
 
 func (b *BatchConn) flushLocked() error {

@@ -133,3 +133,34 @@ func TestBatchConnPassesThroughWhenNotHeld(t *testing.T) {
 		t.Fatalf("writes %q, want the held ones in one", cc.writes)
 	}
 }
+
+// TestBatchWholeReplyOneWrite: the server's READ reply of 1 MiB, sealed by
+// TLSWriter through RecordWriter, leaves in one socket write with
+// FlushBytes = BatchWholeReply (in five at the default 256 KiB), and the
+// gathering buffer goes back to the free list between records.
+func TestBatchWholeReplyOneWrite(t *testing.T) {
+	rec := make([]byte, RecordHeaderSize+120+1<<20)
+	FinishRecord(rec)
+	for _, tc := range []struct {
+		flush, writes int
+	}{{BatchWholeReply, 1}, {0, 5}} {
+		cc := &countingConn{}
+		bc := &BatchConn{Conn: cc, FlushBytes: tc.flush}
+		w := &RecordWriter{W: &TLSWriter{BC: bc, key: fuzzKey(t)}, BC: bc}
+		for range 3 {
+			cc.writes = nil
+			if _, err := w.Write(rec[:RecordHeaderSize+120]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(rec[RecordHeaderSize+120:]); err != nil {
+				t.Fatal(err)
+			}
+			if len(cc.writes) != tc.writes {
+				t.Errorf("FlushBytes %d: %d socket writes for a 1 MiB reply, want %d", tc.flush, len(cc.writes), tc.writes)
+			}
+			if tc.flush > 0 && bc.buf != nil {
+				t.Errorf("FlushBytes %d: the buffer is kept between records", tc.flush)
+			}
+		}
+	}
+}
