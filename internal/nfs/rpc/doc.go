@@ -12,7 +12,10 @@
 // Over TLS (RFC 9289) BatchConn and RecordWriter put the TLS records of
 // one RPC record on the wire together, and after crypto/tls's TLS 1.3
 // handshake TLSWriter and TLSReader seal and open the records themselves,
-// straight from and into the callers' buffers (tlsread.go).
+// straight from and into the callers' buffers (tlsread.go), with the
+// traffic secrets TakeOver takes from the handshake's key log (tlskey.go;
+// both or neither, and crypto/tls never writes again), moving to the next
+// secret by KeyUpdate every 2^23 records and when the peer asks.
 //
 // Decoders return errors wrapping ErrGarbage (the server answers
 // GARBAGE_ARGS or closes the connection), ErrRPCVersion (RPC_MISMATCH) or
