@@ -262,7 +262,7 @@ func (e *Engine) purgeFS(id uint64, rec *fsRecord) error {
 			b.Delete(append([]byte(nil), it.Key()...))
 			if d != nil {
 				b.Delete(holderKey(d.id, bid, id))
-				b.Set(gcKey(d.id, bid), gcEntry{fsid: id}.encode())
+				b.Set(gcKey(d.id, bid), d.releaseValue(id, 0))
 			}
 			n++
 		}
@@ -288,7 +288,7 @@ func (e *Engine) purgeFS(id uint64, rec *fsRecord) error {
 		err := kv.Scan(e.kv, up, upper(up), func(k, v []byte) error {
 			if bid, ok := refID(k[len(undoPrefix(id)):]); ok && len(v) > 0 && v[0] == undoPresent {
 				b.Delete(holderKey(d.id, bid, id))
-				b.Set(gcKey(d.id, bid), gcEntry{fsid: id}.encode())
+				b.Set(gcKey(d.id, bid), d.releaseValue(id, 0))
 			}
 			return nil
 		})

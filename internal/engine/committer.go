@@ -1076,7 +1076,7 @@ func (fs *FS) applyRefEffects(b writer, rec *Record) {
 	}
 	for _, id := range rec.ZeroRefs {
 		b.Delete(holderKey(fs.dom.id, id, fs.id))
-		b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: rec.Seq}.encode())
+		b.Set(gcKey(fs.dom.id, id), fs.dom.releaseValue(fs.id, rec.Seq))
 	}
 }
 

@@ -43,6 +43,8 @@ type domain struct {
 	// gcMu is held by a collection pass of the domain (Detach waits for
 	// it).
 	gcMu sync.Mutex
+	// releaseTags: the last tag of a release queue value (releaseValue).
+	releaseTags atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below
 	inflight map[blocks.ID]int

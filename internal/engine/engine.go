@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -442,6 +443,7 @@ func (e *Engine) openDomain(_ context.Context, id uint64, rec *domainRecord) (*d
 		id: id, rec: *rec, inflight: map[blocks.ID]int{}, readers: map[uint64]int{},
 		cache: e.blocks,
 	}
+	d.releaseTags.Store(mrand.Uint64())
 	var dek []byte
 	if rec.KMSKeyID != "" {
 		if e.opts.Keyring == nil {

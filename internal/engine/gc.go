@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -38,23 +36,17 @@ type gcEntry struct {
 	seq  uint64
 }
 
-// releaseTags makes every release queue value written by this process
-// unique: a pass tells a later release of a block from the one it took by
-// comparing values (laterRelease, and the deletion of the entries it
-// took), and (fsid, seq) alone repeats: replaceRange and purgeFS release
-// at seq 0 (a replica that releases a block, references it again and
-// releases it again writes the same value twice), and a replica that
-// resyncs replays seqs it had applied. The tags start at a random point so
+// releaseValue returns the value of a release queue entry of the domain
+// for fsid at seq, tagged unlike any other the domain's process writes: a
+// pass tells a later release of a block from the one it took by comparing
+// values (laterRelease, and the deletion of the entries it took), and
+// (fsid, seq) alone repeats: replaceRange and purgeFS release at seq 0 (a
+// replica that releases a block, references it again and releases it again
+// writes the same value twice), and a replica that resyncs replays seqs it
+// had applied. The domain's tags start at a random point (openDomain) so
 // that a value written by an earlier run does not come back either.
-var releaseTags = func() *atomic.Uint64 {
-	var c atomic.Uint64
-	c.Store(rand.Uint64())
-	return &c
-}()
-
-// encode returns a new value for the entry, tagged unlike any other.
-func (g gcEntry) encode() []byte {
-	return be64(be64(be64(make([]byte, 0, 24), g.fsid), g.seq), releaseTags.Add(1))
+func (d *domain) releaseValue(fsid, seq uint64) []byte {
+	return be64(be64(be64(make([]byte, 0, 24), fsid), seq), d.releaseTags.Add(1))
 }
 
 func decodeGCEntry(v []byte) (gcEntry, error) {

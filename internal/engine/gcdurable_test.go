@@ -155,7 +155,7 @@ func TestGCHeldAfterLaterRelease(t *testing.T) {
 		b := mem.NewBatch()
 		defer b.Close()
 		b.Delete(holderKey(d.id, bid, clone.id))
-		b.Set(gcKey(d.id, bid), gcEntry{fsid: clone.id, seq: clone.durable.Load() + 1}.encode())
+		b.Set(gcKey(d.id, bid), d.releaseValue(clone.id, clone.durable.Load()+1))
 		if err := b.Commit(false); err != nil {
 			t.Error(err)
 		}
@@ -305,7 +305,7 @@ func releaseAtZero(t *testing.T, store kv.Store, fs *FS, id blocks.ID, sync bool
 	defer b.Close()
 	b.Delete(absKey(fs.id, refKey(id)))
 	b.Delete(holderKey(fs.dom.id, id, fs.id))
-	b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id}.encode())
+	b.Set(gcKey(fs.dom.id, id), fs.dom.releaseValue(fs.id, 0))
 	if err := b.Commit(sync); err != nil {
 		t.Error(err)
 	}
@@ -320,7 +320,7 @@ func queueAtZero(t *testing.T, store kv.Store, fs *FS, ids []blocks.ID) {
 	b := store.NewBatch()
 	defer b.Close()
 	for _, id := range ids {
-		b.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id}.encode())
+		b.Set(gcKey(fs.dom.id, id), fs.dom.releaseValue(fs.id, 0))
 	}
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)

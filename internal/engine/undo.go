@@ -142,7 +142,7 @@ func (fs *FS) dropRef(tx *txn, id blocks.ID, seq uint64) error {
 		}
 	}
 	tx.abs.Delete(holderKey(fs.dom.id, id, fs.id))
-	tx.abs.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: seq}.encode())
+	tx.abs.Set(gcKey(fs.dom.id, id), fs.dom.releaseValue(fs.id, seq))
 	return nil
 }
 
@@ -213,7 +213,7 @@ func (fs *FS) dropUndo(tx *txn, seq uint64) error {
 	}
 	for _, id := range gone {
 		tx.abs.Delete(holderKey(fs.dom.id, id, fs.id))
-		tx.abs.Set(gcKey(fs.dom.id, id), gcEntry{fsid: fs.id, seq: seq}.encode())
+		tx.abs.Set(gcKey(fs.dom.id, id), fs.dom.releaseValue(fs.id, seq))
 	}
 	tx.abs.DeleteRange(undoPrefix(fs.id), upper(undoPrefix(fs.id)))
 	tx.abs.Delete(localKey(fs.id, locUndo))
@@ -336,7 +336,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 				tx.abs.Set(holderKey(fs.dom.id, r.id, fs.id), nil)
 			case r.during:
 				tx.abs.Delete(holderKey(fs.dom.id, r.id, fs.id))
-				tx.abs.Set(gcKey(fs.dom.id, r.id), gcEntry{fsid: fs.id, seq: h.LastSeq}.encode())
+				tx.abs.Set(gcKey(fs.dom.id, r.id), fs.dom.releaseValue(fs.id, h.LastSeq))
 			}
 		}
 		tx.abs.Set(absKey(fs.id, metaKey(metaEpochs)), encodeEpochs(hist))
