@@ -116,14 +116,18 @@ func (t *tlsConn) SetDeadline(d time.Time) error      { return t.nc.SetDeadline(
 func (t *tlsConn) SetReadDeadline(d time.Time) error  { return t.nc.SetReadDeadline(d) }
 func (t *tlsConn) SetWriteDeadline(d time.Time) error { return t.nc.SetWriteDeadline(d) }
 
-// WriteBuffers writes the buffers (one RPC record) as one Write would.
+// WriteBuffers writes the buffers (one or more whole RPC records: a
+// call, or a batch of them) in as few writes as one Write of them all
+// would take.
 func (t *tlsConn) WriteBuffers(bufs [][]byte) error {
+	t.rw.BC.Hold()
 	for _, b := range bufs {
 		if _, err := t.rw.Write(b); err != nil {
+			_ = t.rw.BC.Release()
 			return err
 		}
 	}
-	return nil
+	return t.rw.BC.Release()
 }
 
 // StartTLS runs the AUTH_TLS probe on nc and, when the server accepts it,

@@ -42,9 +42,9 @@ type BatchConn struct {
 	// hold none.
 	FlushBytes int
 
-	mu   sync.Mutex // guards the fields below
-	held bool
-	buf  []byte
+	mu    sync.Mutex // guards the fields below
+	holds int        // Holds not yet Released: gathering while > 0
+	buf   []byte
 }
 
 // Read reads from R, or from the connection.
@@ -59,7 +59,7 @@ func (b *BatchConn) Read(p []byte) (int, error) {
 func (b *BatchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.held {
+	if b.holds == 0 {
 		return b.Conn.Write(p)
 	}
 	b.buf = append(b.buf, p...)
@@ -71,10 +71,12 @@ func (b *BatchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Hold starts gathering writes.
+// Hold starts gathering writes. Holds nest: the gathered writes leave at
+// the Release of the outermost (a client's batch of calls, each RPC
+// record held by RecordWriter, in one write).
 func (b *BatchConn) Hold() {
 	b.mu.Lock()
-	b.held = true
+	b.holds++
 	if b.buf == nil && b.FlushBytes > 0 {
 		select {
 		case b.buf = <-batchBufs:
@@ -84,11 +86,15 @@ func (b *BatchConn) Hold() {
 	b.mu.Unlock()
 }
 
-// Release writes what was gathered and lets writes through again.
+// Release ends a Hold; the outermost writes what was gathered and lets
+// writes through again.
 func (b *BatchConn) Release() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.held = false
+	if b.holds--; b.holds > 0 {
+		return nil
+	}
+	b.holds = 0
 	err := b.flushLocked()
 	if b.buf != nil && b.FlushBytes > 0 {
 		select {

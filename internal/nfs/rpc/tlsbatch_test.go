@@ -164,3 +164,40 @@ func TestBatchWholeReplyOneWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchConnNestedHolds: RPC records written through RecordWriter
+// inside an outer Hold (a client's batch of calls) leave in one socket
+// write at the outer Release, not one per record.
+func TestBatchConnNestedHolds(t *testing.T) {
+	cc := &countingConn{}
+	bc := &BatchConn{Conn: cc}
+	w := &RecordWriter{W: &TLSWriter{BC: bc, key: fuzzKey(t)}, BC: bc}
+	bc.Hold()
+	for _, n := range []int{100, 3000, 40} {
+		rec := make([]byte, RecordHeaderSize+n)
+		FinishRecord(rec)
+		if _, err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cc.writes) != 0 {
+		t.Fatalf("%d socket writes inside the outer hold", len(cc.writes))
+	}
+	if err := bc.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cc.writes) != 1 {
+		t.Fatalf("%d socket writes for three records in one hold, want 1", len(cc.writes))
+	}
+	// And without the outer hold, one per record again.
+	rec := make([]byte, RecordHeaderSize+10)
+	FinishRecord(rec)
+	for range 2 {
+		if _, err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cc.writes) != 3 {
+		t.Fatalf("%d socket writes, want 3", len(cc.writes))
+	}
+}

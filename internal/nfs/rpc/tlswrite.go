@@ -110,7 +110,7 @@ func (w *TLSWriter) sealLocked(typ byte, p []byte) error {
 	}
 	w.appendLocked(typ, p)
 	b := w.BC
-	if !b.held || len(b.buf) >= b.flushBytes() {
+	if b.holds == 0 || len(b.buf) >= b.flushBytes() {
 		if err := b.flushLocked(); err != nil {
 			w.endLocked(err)
 			return err
