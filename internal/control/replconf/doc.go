@@ -39,7 +39,23 @@
 // file system is a replica now. A creation that makes a new replica
 // records the configuration (Config.Creating) before it: a start drops it
 // if the replica was not made and finishes it if it was (never a replica
-// that no configuration names).
+// that no configuration names). An adoption that fails after the file
+// system became a replica keeps its configuration (Adopting); the
+// source's retry of the creation finishes it and starts receiving.
+//
+// # Failover and fencing
+//
+// A failover's promotion runs outside the manager's lock, under a claim
+// of its configuration (Manager.promoting) that keeps any other
+// promotion, completion or resumption of it out, so that a promotion
+// waiting for the source's lease blocks no other call. A promotion the
+// source took no part in (made in the destination region while the
+// source was out of reach, or automatically) fences the source however
+// it learns of it: its stream's refusal, the destination's call, or the
+// answer to its own DeleteReplicationConfiguration (deleteResp.Gone);
+// only a delete the source asked for (or was told of in time) leaves
+// both file systems writable. A tombstone answers only the
+// configuration's source region.
 //
 // # Errors
 //
