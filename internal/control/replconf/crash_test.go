@@ -126,11 +126,13 @@ func TestFailoverCrashWindows(t *testing.T) {
 			if !ok || !tomb.Promoted || tomb.RecoverySeq != p.Seq || tomb.Epoch != p.NewEpoch {
 				t.Fatalf("tombstone %+v (found %v), want the promotion at seq %d epoch %d", tomb, ok, p.Seq, p.NewEpoch)
 			}
-			// The user's delete had no answer: asked again, the same one.
-			for range 2 {
-				again, err := b.m.Delete(ctx, dst, replconf.DeleteAll)
+			// The user's delete had no answer: asked again, by the id of
+			// either end, the same one (by the source's, which names no
+			// file system here, it was FileSystemNotFound).
+			for _, id := range []string{dst, dst, srcID} {
+				again, err := b.m.Delete(ctx, id, replconf.DeleteAll)
 				if err != nil || again == nil || again.Seq != p.Seq || again.NewEpoch != p.NewEpoch {
-					t.Fatalf("repeated delete: %+v %v, want recovery point %d at epoch %d", again, err, p.Seq, p.NewEpoch)
+					t.Fatalf("repeated delete by %s: %+v %v, want recovery point %d at epoch %d", id, again, err, p.Seq, p.NewEpoch)
 				}
 			}
 			if _, err := b.fs(dst).Mkdir(ctx, engine.RootCred, engine.RootIno, "written-after-failover", engine.SetAttr{}); err != nil {

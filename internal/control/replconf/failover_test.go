@@ -116,6 +116,15 @@ func TestTombstoneAnswersOnlyItsSource(t *testing.T) {
 	if err := a.n.Call(ctx, b.name, "delete", map[string]string{"id": d.ID}, &resp); err != nil || resp.Seq != p.Seq || resp.NewEpoch != p.NewEpoch {
 		t.Fatalf("the source region's repeated delete: %+v, %v; want the promotion %+v", resp, err, *p)
 	}
+	// A repeated DeleteReplicationConfiguration in the destination region
+	// by the source's id (no file system of that region) is
+	// ReplicationNotFound, as by the destination's (it was
+	// FileSystemNotFound).
+	for _, id := range []string{d.DestFileSystemID, srcID} {
+		if _, err := b.m.Delete(ctx, id, replconf.DeleteAll); !errors.Is(err, control.ErrReplicationNotFound) {
+			t.Fatalf("repeated delete by %s: %v, want ReplicationNotFound", id, err)
+		}
+	}
 }
 
 // TestPromotionLeavesRegionResponsive: a failover whose promotion waits

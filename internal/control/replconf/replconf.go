@@ -1046,6 +1046,19 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 	cs := m.findLocked(fsID)
 	m.mu.Unlock()
 	if len(cs) == 0 {
+		// The source's id names no file system of this region: a delete
+		// repeated by it in the destination region (as the CLI's
+		// --source-file-system-id suggests) is answered as one by the
+		// destination's id (before, FileSystemNotFound, even for a
+		// failover completed at a start whose caller had no answer).
+		if t, ok := m.lastDeleted(fsID); ok && t.SourceFS == fsID {
+			if t.Unanswered && t.Promotion != nil {
+				return t.Promotion, nil
+			}
+			if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); errors.Is(err, control.ErrFileSystemNotFound) {
+				return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s (its replication to %s was deleted).", fsID, t.DestFS)
+			}
+		}
 		f, err := m.o.Region.DescribeFileSystem(ctx, fsID)
 		if err != nil {
 			return nil, err
@@ -1437,9 +1450,19 @@ func (m *Manager) completePromotion(ctx context.Context, c *Config, rec *Pending
 // is the only one that knows it (Tombstone.Unanswered): what a repeated
 // deletion answers.
 func (m *Manager) unanswered(fsID string) (*replication.Promotion, bool) {
+	t, ok := m.lastDeleted(fsID)
+	if !ok || t.DestFS != fsID || !t.Unanswered || t.Promotion == nil {
+		return nil, false
+	}
+	return t.Promotion, true
+}
+
+// lastDeleted returns the newest tombstone of a destination configuration
+// of this region with fsID (a file system id) at either end.
+func (m *Manager) lastDeleted(fsID string) (Tombstone, bool) {
 	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
 	if err != nil {
-		return nil, false
+		return Tombstone{}, false
 	}
 	defer it.Close()
 	var best Tombstone
@@ -1447,20 +1470,17 @@ func (m *Manager) unanswered(fsID string) (*replication.Promotion, bool) {
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.Value()
 		if err != nil {
-			return nil, false
+			return Tombstone{}, false
 		}
 		var t Tombstone
-		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleDestination || t.DestFS != fsID {
+		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleDestination || t.DestFS != fsID && t.SourceFS != fsID {
 			continue
 		}
 		if !found || t.Deleted.After(best.Deleted) {
 			best, found = t, true
 		}
 	}
-	if !found || !best.Unanswered || best.Promotion == nil {
-		return nil, false
-	}
-	return best.Promotion, true
+	return best, found
 }
 
 // deleteAtSource ends c at the source; with all, the destination is
