@@ -31,23 +31,17 @@ func (r *region) refuseStreams() {
 	}
 }
 
-// TestSourceDeleteAfterUncoordinatedFailover: the destination was promoted
-// without the source (a failover in its region while the source region
-// was down), and the source's DeleteReplicationConfiguration with
-// ALL_CONFIGURATIONS reaches the destination before the source's stream
-// learns of the promotion: the source is fenced at the promoted epoch,
-// protection DISABLED, with the destination's recovery point in its loss
-// report, as when its stream learns it. Before, the destination answered
-// the delete with its promotion, the source forgot the configuration and
-// stayed writable beside the promoted destination (two writable regions),
-// with no record of what it lost.
-func TestSourceDeleteAfterUncoordinatedFailover(t *testing.T) {
+// failoverWithoutSource replicates a new file system of a to b, cuts the
+// link, makes lost changes on the source (directories lost0, lost1, …)
+// and, with a stopped, deletes the configuration in b's region: b's
+// replica is promoted without the source. a is left stopped.
+func failoverWithoutSource(t *testing.T, a, b *region, lost int) (srcID string, d replconf.Description, p *replication.Promotion) {
+	t.Helper()
 	ctx := context.Background()
-	a, b := newPair(t)
-	srcID := a.createFS("src")
-	d := replicate(t, a, b, srcID)
+	srcID = a.createFS("src")
+	d = replicate(t, a, b, srcID)
 	a.n.RemoveOutbound(d.ID) // the link goes
-	for i := range 3 {
+	for i := range lost {
 		if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("lost", i), engine.SetAttr{}); err != nil {
 			t.Fatal(err)
 		}
@@ -57,17 +51,16 @@ func TestSourceDeleteAfterUncoordinatedFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.stop()
-	b.refuseStreams()
-	b.restart()
-	a.restart()
-	got, err := a.m.Delete(ctx, srcID, replconf.DeleteAll)
-	if err != nil {
-		t.Fatalf("the source's delete: %v", err)
-	}
-	if got.Seq != p.Seq || got.NewEpoch != p.NewEpoch {
-		t.Fatalf("the source's delete answered %+v, the failover %+v", *got, *p)
-	}
+	return srcID, d, p
+}
+
+// fencedAfterDelete checks that the source srcID of a, after its delete of
+// a configuration whose destination was promoted without it (p), is
+// fenced (no write), shows protection DISABLED and reports the lost
+// changes failoverWithoutSource made.
+func fencedAfterDelete(t *testing.T, a *region, srcID string, p *replication.Promotion, lost int) {
+	t.Helper()
+	ctx := context.Background()
 	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
 		t.Fatalf("the old source is %v after its delete, the destination primary at epoch %d: two writable regions", mode, p.NewEpoch)
 	}
@@ -81,9 +74,37 @@ func TestSourceDeleteAfterUncoordinatedFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 3 || losses[2].Paths[0] != "/lost2" {
+	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != lost || losses[lost-1].Paths[0] != fmt.Sprint("/lost", lost-1) {
 		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
 	}
+}
+
+// TestSourceDeleteAfterUncoordinatedFailover: the destination was promoted
+// without the source (a failover in its region while the source region
+// was down), and the source's DeleteReplicationConfiguration with
+// ALL_CONFIGURATIONS reaches the destination before the source's stream
+// learns of the promotion: the source is fenced at the promoted epoch,
+// protection DISABLED, with the destination's recovery point in its loss
+// report, as when its stream learns it. Before, the destination answered
+// the delete with its promotion, the source forgot the configuration and
+// stayed writable beside the promoted destination (two writable regions),
+// with no record of what it lost.
+func TestSourceDeleteAfterUncoordinatedFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID, d, p := failoverWithoutSource(t, a, b, 3)
+	b.stop()
+	b.refuseStreams()
+	b.restart()
+	a.restart()
+	got, err := a.m.Delete(ctx, srcID, replconf.DeleteAll)
+	if err != nil {
+		t.Fatalf("the source's delete: %v", err)
+	}
+	if got.Seq != p.Seq || got.NewEpoch != p.NewEpoch {
+		t.Fatalf("the source's delete answered %+v, the failover %+v", *got, *p)
+	}
+	fencedAfterDelete(t, a, srcID, p, 3)
 	if _, err := a.m.Describe(ctx, srcID); !errors.Is(err, control.ErrReplicationNotFound) {
 		t.Fatalf("the source still describes the configuration: %v", err)
 	}
@@ -346,17 +367,7 @@ func (h sourceGoneSeen) Known(id string) bool {
 func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	srcID := a.createFS("src")
-	d := replicate(t, a, b, srcID)
-	a.n.RemoveOutbound(d.ID) // the link goes
-	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "lost", engine.SetAttr{}); err != nil {
-		t.Fatal(err)
-	}
-	a.stop()
-	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcID, _, p := failoverWithoutSource(t, a, b, 1)
 	b.stop()
 	// The source's stream waits for its delete call; the call waits for
 	// the source to have handled the stream's answer.
@@ -395,17 +406,5 @@ func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
 	if got.Seq != p.Seq || got.NewEpoch != p.NewEpoch {
 		t.Fatalf("the source's delete answered %+v, the failover %+v", *got, *p)
 	}
-	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
-		t.Fatalf("the old source is %v after its delete, the destination primary at epoch %d: two writable regions", mode, p.NewEpoch)
-	}
-	if pr := a.protection(srcID); pr != control.ProtectionDisabled {
-		t.Fatalf("the fenced source's protection is %s", pr)
-	}
-	tomb, losses, complete, err := a.m.LossReport(ctx, srcID, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tomb.RecoverySeq != p.Seq || !complete || len(losses) != 1 || losses[0].Paths[0] != "/lost" {
-		t.Fatalf("loss report: %+v complete=%v %+v", tomb, complete, losses)
-	}
+	fencedAfterDelete(t, a, srcID, p, 1)
 }

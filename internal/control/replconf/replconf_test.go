@@ -303,19 +303,7 @@ func TestPlannedFailover(t *testing.T) {
 func TestLossReport(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	srcID := a.createFS("src")
-	d := replicate(t, a, b, srcID)
-	a.n.RemoveOutbound(d.ID) // the link goes
-	for i := range 3 {
-		if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("lost", i), engine.SetAttr{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a.stop()
-	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcID, _, p := failoverWithoutSource(t, a, b, 3)
 	a.restart()
 	testkit.WaitFor(t, "fenced", 10*time.Second, func() bool { return a.protection(srcID) == control.ProtectionDisabled })
 	// The record that the report reads is written before the protection
