@@ -30,6 +30,19 @@ func (r *region) awsCLI(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
+// status is the aws CLI's status of the first destination of the
+// replication configuration fs takes part in, as r describes it.
+func status(r *region, fs string) string {
+	s, _ := r.awsCLI("efs", "describe-replication-configurations", "--file-system-id", fs, "--query", "Replications[0].Destinations[0].Status", "--output", "text")
+	return s
+}
+
+// protection is the aws CLI's replication overwrite protection of fs in r.
+func protection(r *region, fs string) string {
+	s, _ := r.awsCLI("efs", "describe-file-systems", "--file-system-id", fs, "--query", "FileSystems[0].FileSystemProtection.ReplicationOverwriteProtection", "--output", "text")
+	return s
+}
+
 func (r *region) mustCLI(args ...string) string {
 	r.t.Helper()
 	out, err := r.awsCLI(args...)
@@ -143,10 +156,6 @@ func TestDeleteDuringInitialSync(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := rc.Destinations[0].FileSystemId
-			status := func(r *region, fs string) string {
-				s, _ := r.awsCLI("efs", "describe-replication-configurations", "--file-system-id", fs, "--query", "Replications[0].Destinations[0].Status", "--output", "text")
-				return s
-			}
 			testkit.WaitFor(t, "the destination region to describe the replication", 30*time.Second, func() bool { return status(b, dst) == "ENABLING" })
 			if s := status(a, src); s != "ENABLING" {
 				t.Fatalf("source region status %q, want ENABLING", s)

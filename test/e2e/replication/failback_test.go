@@ -58,14 +58,6 @@ func TestDeleteDuringFailback(t *testing.T) {
 				}
 				return got
 			}
-			status := func(r *region, fs string) string {
-				s, _ := r.awsCLI("efs", "describe-replication-configurations", "--file-system-id", fs, "--query", "Replications[0].Destinations[0].Status", "--output", "text")
-				return s
-			}
-			protection := func(r *region, fs string) string {
-				s, _ := r.awsCLI("efs", "describe-file-systems", "--file-system-id", fs, "--query", "FileSystems[0].FileSystemProtection.ReplicationOverwriteProtection", "--output", "text")
-				return s
-			}
 
 			// A's file system, replicated to B.
 			src, sip := availableFS(t, a, "failback-src")

@@ -59,14 +59,6 @@ func TestFailoverKilled(t *testing.T) {
 		}
 		return nil
 	}
-	status := func(r *region, fs string) string {
-		s, _ := r.awsCLI("efs", "describe-replication-configurations", "--file-system-id", fs, "--query", "Replications[0].Destinations[0].Status", "--output", "text")
-		return s
-	}
-	protection := func(r *region, fs string) string {
-		s, _ := r.awsCLI("efs", "describe-file-systems", "--file-system-id", fs, "--query", "FileSystems[0].FileSystemProtection.ReplicationOverwriteProtection", "--output", "text")
-		return s
-	}
 
 	src, sip := availableFS(t, a, "killed-failover")
 	for i := range 3 {
