@@ -408,3 +408,61 @@ func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
 	}
 	fencedAfterDelete(t, a, srcID, p, 1)
 }
+
+// TestSourceDeleteWaitsForFailover: a source's DeleteReplicationConfiguration
+// that reaches the destination while a failover of the configuration is
+// under way there (DeleteReplicationConfiguration in the destination
+// region) waits for it and is answered with that failover's promotion,
+// from the tombstone it wrote, as a delete repeated after it would be.
+// Without ce159ec it was answered ReplicationNotFound once the failover
+// had removed the configuration: the source took the destination for one
+// that had forgotten it and returned an empty promotion.
+func TestSourceDeleteWaitsForFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	entered, waiting := make(chan struct{}), make(chan struct{})
+	var onceEntered, onceWaiting sync.Once
+	b.m.SetHook(func(step, _ string) {
+		switch step {
+		case "promote": // held until the source's delete waits for it
+			onceEntered.Do(func() { close(entered) })
+			select {
+			case <-waiting:
+			case <-time.After(30 * time.Second):
+			}
+		case "claim-wait":
+			onceWaiting.Do(func() { close(waiting) })
+		}
+	})
+	type result struct {
+		p   *replication.Promotion
+		err error
+	}
+	failover := make(chan result, 1)
+	go func() {
+		p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
+		failover <- result{p, err}
+	}()
+	<-entered
+	got, err := a.m.Delete(ctx, srcID, replconf.DeleteAll)
+	f := <-failover
+	if f.err != nil {
+		t.Fatalf("the failover: %v", f.err)
+	}
+	select {
+	case <-waiting:
+	default:
+		t.Fatal("the source's delete did not wait for the failover")
+	}
+	if err != nil {
+		t.Fatalf("the source's delete: %v", err)
+	}
+	if got == nil || got.Seq != f.p.Seq || got.NewEpoch != f.p.NewEpoch {
+		t.Fatalf("the source's delete answered %+v, the failover %+v", got, *f.p)
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModePrimary {
+		t.Fatalf("the source is %v after a failover it took part in", mode)
+	}
+}

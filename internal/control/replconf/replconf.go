@@ -542,6 +542,7 @@ func (m *Manager) claimPromotionLocked(ctx context.Context, c *Config) (chan str
 			break
 		}
 		m.mu.Unlock()
+		m.step("claim-wait", c.ID)
 		select {
 		case <-busy:
 		case <-ctx.Done():
