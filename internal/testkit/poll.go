@@ -73,3 +73,17 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration, done chan error, 
 		t.Fatalf("%s does not answer after %v\n%s", url, timeout, output())
 	}
 }
+
+// Recv returns the next value of ch, failing t when timeout passes first
+// ("timed out after … waiting for what"): a deadlock detector for a test
+// that waits on another goroutine, not a timing goal.
+func Recv[T any](t testing.TB, what string, timeout time.Duration, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		panic("unreachable")
+	}
+}

@@ -233,7 +233,7 @@ func TestPlannedFailoverCrashWindows(t *testing.T) {
 				done <- err
 			}()
 			if !tc.hold {
-				if err := <-done; err != nil {
+				if err := testkit.Recv(t, "the planned failover", time.Minute, done); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/replication"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // refuseStreams makes r, from its next start, answer every replication
@@ -186,7 +187,13 @@ func TestPromotionLeavesRegionResponsive(t *testing.T) {
 		_, err := b.m.Delete(dctx, dst, replconf.DeleteAll)
 		first <- err
 	}()
-	<-entered
+	select {
+	case <-entered:
+	case err := <-first:
+		t.Fatalf("the failover ended before its promotion: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the failover never reached its promotion")
+	}
 	type described struct {
 		d   []replconf.Description
 		err error
@@ -213,7 +220,7 @@ func TestPromotionLeavesRegionResponsive(t *testing.T) {
 	}()
 	cancel() // the failover is given up before the lease runs out
 	for _, c := range []chan error{first, second} {
-		if err := <-c; !errors.Is(err, context.Canceled) {
+		if err := testkit.Recv(t, "a delete given up", time.Minute, c); !errors.Is(err, context.Canceled) {
 			t.Fatalf("a delete given up: %v", err)
 		}
 	}
@@ -445,9 +452,15 @@ func TestSourceDeleteWaitsForFailover(t *testing.T) {
 		p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
 		failover <- result{p, err}
 	}()
-	<-entered
+	select {
+	case <-entered:
+	case f := <-failover:
+		t.Fatalf("the failover ended before its promotion: %+v", f)
+	case <-time.After(time.Minute):
+		t.Fatal("the failover never reached its promotion")
+	}
 	got, err := a.m.Delete(ctx, srcID, replconf.DeleteAll)
-	f := <-failover
+	f := testkit.Recv(t, "the failover", time.Minute, failover)
 	if f.err != nil {
 		t.Fatalf("the failover: %v", f.err)
 	}
