@@ -5,6 +5,7 @@ package enginetest
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ func Converged(t testing.TB, src, dst *engine.FS) {
 			break
 		}
 		if time.Now().After(deadline) {
+			// Where a stalled replication waits (seen once in CI: an
+			// initial sync that applied nothing for a minute).
+			stacks := make([]byte, 4<<20)
+			t.Logf("goroutines:\n%s", stacks[:runtime.Stack(stacks, true)])
 			t.Fatalf("the replica did not converge in %s: applied %d (consistent %v), the source durable at %d", within, applied, consistent, durable)
 		}
 		time.Sleep(10 * time.Millisecond)
