@@ -314,12 +314,7 @@ func TestAdoptCrashWindows(t *testing.T) {
 			a, b := newPair(t)
 			srcID := a.createFS("src")
 			fill(t, a.fs(srcID), "src", 10)
-			existing := b.createFS("existing")
-			fill(t, b.fs(existing), "own", 3)
-			dis := control.ProtectionDisabled
-			if _, err := b.r.UpdateFileSystemProtection(ctx, existing, &dis); err != nil {
-				t.Fatal(err)
-			}
+			existing := b.adoptable("existing")
 			crashed := b.crashAt(tc.step)
 			d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, FileSystemID: existing}})
 			if err != nil {

@@ -176,6 +176,20 @@ func (r *region) restart() {
 	r.start()
 }
 
+// adoptable creates an available file system holding files of its own,
+// with replication overwrite protection DISABLED (a destination a
+// replication may adopt), and returns its id.
+func (r *region) adoptable(name string) string {
+	r.t.Helper()
+	id := r.createFS(name)
+	fill(r.t, r.fs(id), "own", 3)
+	dis := control.ProtectionDisabled
+	if _, err := r.r.UpdateFileSystemProtection(context.Background(), id, &dis); err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
 // createFS creates an available file system and returns its id.
 func (r *region) createFS(token string) string {
 	r.t.Helper()

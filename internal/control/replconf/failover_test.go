@@ -307,12 +307,7 @@ func TestFailedAdoptionFinishedByRetry(t *testing.T) {
 	a, b := newPair(t)
 	srcID := a.createFS("src")
 	fill(t, a.fs(srcID), "src", 5)
-	existing := b.createFS("existing")
-	fill(t, b.fs(existing), "own", 3)
-	dis := control.ProtectionDisabled
-	if _, err := b.r.UpdateFileSystemProtection(ctx, existing, &dis); err != nil {
-		t.Fatal(err)
-	}
+	existing := b.adoptable("existing")
 	var failed sync.Once
 	b.m.SetFault(func(step, _ string) (err error) {
 		if step == "adopt" {
