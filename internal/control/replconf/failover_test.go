@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -472,5 +473,60 @@ func TestSourceDeleteWaitsForFailover(t *testing.T) {
 	}
 	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModePrimary {
 		t.Fatalf("the source is %v after a failover it took part in", mode)
+	}
+}
+
+// TestSourceDeleteFailsAfterItsStreamLearnsOfFailover: as
+// TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover, but the
+// answer to the source's delete is lost (the destination handles the
+// call; its reply never arrives). The source learned from its stream
+// that the destination was promoted, and nothing says that the promotion
+// was this delete's own: it fences itself at that promotion (read-only,
+// protection DISABLED, its loss report exact) and the delete fails.
+// Before, a failed delete took the stream's promotion for its own
+// (coordinated): the source stayed writable beside the promoted
+// destination, with no record of what it lost.
+func TestSourceDeleteFailsAfterItsStreamLearnsOfFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID, _, p := failoverWithoutSource(t, a, b, 2)
+	b.stop()
+	called, seen := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			switch {
+			case strings.HasSuffix(req.URL.Path, "/stream"):
+				select {
+				case <-called:
+				case <-time.After(10 * time.Second):
+				}
+			case strings.HasSuffix(req.URL.Path, "/call/delete"):
+				once.Do(func() { close(called) })
+				select {
+				case <-seen:
+				case <-time.After(10 * time.Second):
+				}
+				h.ServeHTTP(httptest.NewRecorder(), req) // handled; its answer lost
+				http.Error(w, "the answer was lost", http.StatusBadGateway)
+				return
+			}
+			h.ServeHTTP(w, req)
+		})
+	}
+	b.restart()
+	a.restart()
+	a.n.SetHooks(sourceGoneSeen{Hooks: a.m.Hooks(), once: new(sync.Once), seen: seen})
+	if _, err := a.m.Delete(ctx, srcID, replconf.DeleteAll); err == nil {
+		t.Fatal("the source's delete succeeded without an answer")
+	}
+	select {
+	case <-seen:
+	default:
+		t.Fatal("the source's stream did not learn of the promotion during the delete")
+	}
+	fencedAfterDelete(t, a, srcID, p, 2)
+	if _, err := a.m.Describe(ctx, srcID); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("the fenced source still describes the configuration: %v", err)
 	}
 }

@@ -59,7 +59,9 @@ type deleteReq struct {
 // own region while the source was out of reach, or automatically) fences
 // the source, as when its stream learns of it. A destination of an
 // earlier version sends no Gone: the promotion is taken as coordinated,
-// as it was then.
+// as it was then, unless the source's stream learned of a promotion while
+// the delete was in flight (nothing vouches for it then: the source
+// fences itself, as when the call fails).
 type deleteResp struct {
 	replication.Promotion
 	Gone *replication.Gone `json:"gone,omitempty"`

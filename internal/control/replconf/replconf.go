@@ -1509,18 +1509,37 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 		if errors.Is(err, control.ErrReplicationNotFound) && !planned {
 			err = nil // the destination forgot it already
 		}
-		if err != nil {
-			if gone != nil {
-				// The stream, which has ended, learned of a promotion
-				// while this delete was in flight, and no answer says
-				// whether it was this delete's: taken as this delete's
-				// (coordinated), as the stream would have taken it.
-				g := *gone
-				g.Coordinated = true
-				m.mu.Unlock()
-				m.sourceGone(ctx, c.ID, g)
-				m.mu.Lock()
+		if gone != nil && (err != nil || resp.Gone == nil) {
+			// The stream, which has ended, learned of a promotion while
+			// this delete was in flight, and no answer says whether it
+			// was this delete's (the call failed, or the destination
+			// sent no Gone): this region cannot prove that it took part,
+			// so it fences itself at that promotion, with its record and
+			// loss report. Taking it for this delete's (before) left
+			// this file system writable beside a destination that may
+			// have been promoted without it: two writable regions.
+			g := *gone
+			g.Coordinated = false
+			m.mu.Unlock()
+			m.sourceGone(ctx, c.ID, g)
+			m.mu.Lock()
+			fenced := m.configs[mapKey(c.Role, c.ID)] == nil
+			if err == nil && fenced {
+				m.log.Warn("replication deleted at the source after its stream learned of a promotion the destination's answer does not vouch for: fenced",
+					"replication", c.ID, "fs_id", c.SourceFileSystemID, "epoch", g.Epoch, "recovery_seq", g.RecoverySeq)
+				return &replication.Promotion{RecoveryPoint: engine.RecoveryPoint{Seq: g.RecoverySeq, Time: g.RecoveryTime, NewEpoch: g.Epoch, Empty: g.Empty}}, nil
 			}
+			if err == nil {
+				err = errors.New("no answer says whether the promotion was this delete's")
+			}
+			state := "was fenced (read-only) at it, with its loss report"
+			if !fenced {
+				state = "could not be fenced (see the log)"
+			}
+			return nil, fmt.Errorf("replication %s: the destination %s was promoted (epoch %d, recovery seq %d) while this delete was in flight, and %s %s: %w",
+				c.ID, c.DestFileSystemID, g.Epoch, g.RecoverySeq, c.SourceFileSystemID, state, err)
+		}
+		if err != nil {
 			return nil, err
 		}
 		p = &resp.Promotion
