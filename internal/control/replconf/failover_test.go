@@ -530,3 +530,32 @@ func TestSourceDeleteFailsAfterItsStreamLearnsOfFailover(t *testing.T) {
 		t.Fatalf("the fenced source still describes the configuration: %v", err)
 	}
 }
+
+// TestDeletedAnswersOnlyItsDestination: the "deleted" call (a destination
+// telling its source that the configuration ended there) is taken only
+// from the configuration's destination region; another peer region
+// saying so is refused (ReplicationNotFound) and changes nothing: the
+// source stays writable and keeps replicating. Before, any peer region
+// that named the configuration's id ended it at the source and, with a
+// promotion that was not coordinated, fenced the source.
+func TestDeletedAnswersOnlyItsDestination(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	// a is a peer of itself, but not the configuration's destination
+	// region.
+	req := map[string]any{"id": d.ID, "gone": replication.Gone{Promoted: true, Epoch: 99, Reason: "not from the destination"}}
+	err := a.n.Call(ctx, a.name, "deleted", req, nil)
+	if ce := (*replication.CallError)(nil); !errors.As(err, &ce) || ce.Code != "ReplicationNotFound" {
+		t.Fatalf("a deleted call from another region answered %v; want ReplicationNotFound", err)
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModePrimary {
+		t.Fatalf("the source is %v after another region's deleted call", mode)
+	}
+	if got := status(t, a.m, srcID); got.ID != d.ID {
+		t.Fatalf("the source's configuration after another region's deleted call: %+v", got)
+	}
+	fill(t, a.fs(srcID), "after", 2)
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+}

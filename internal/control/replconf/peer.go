@@ -219,6 +219,14 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		if err := json.Unmarshal(body, &req); err != nil {
 			return nil, malformed()
 		}
+		// Only the configuration's destination region ends it here (a
+		// promotion not coordinated fences the source).
+		m.mu.Lock()
+		c := m.configs[mapKey(replication.RoleSource, req.ID)]
+		m.mu.Unlock()
+		if c != nil && c.DestRegion != from {
+			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
+		}
 		m.sourceGone(ctx, req.ID, req.Gone)
 		return []byte("{}"), nil
 	}
