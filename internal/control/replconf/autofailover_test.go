@@ -224,7 +224,7 @@ func TestAutoFailoverPartition(t *testing.T) {
 // for the protection alone read no record once in CI's -race run of
 // TestAutoFailoverPartition): both are checked all the same.
 func learnedPromotion(p *fencedPair, srcID, id string) bool {
-	_, recorded := p.a.m.Tombstone(id)
+	_, recorded := p.a.m.Tombstone(replication.RoleSource, id)
 	return recorded && p.a.protection(srcID) == control.ProtectionDisabled
 }
 
@@ -235,7 +235,7 @@ func learnedPromotion(p *fencedPair, srcID, id string) bool {
 func checkLossReport(t *testing.T, p *fencedPair, srcID string, d replconf.Description, f replconf.AutoFailover, acked []string) {
 	t.Helper()
 	ctx := context.Background()
-	tomb, ok := p.a.m.Tombstone(d.ID)
+	tomb, ok := p.a.m.Tombstone(replication.RoleSource, d.ID)
 	if !ok || !tomb.Promoted || tomb.Coordinated || tomb.Epoch != f.Promotion.NewEpoch || tomb.RecoverySeq != f.Promotion.Seq ||
 		!strings.Contains(tomb.Reason, "automatic failover") {
 		t.Fatalf("the old source's record of the failover: %+v (failover %+v)", tomb, f.Promotion)
@@ -307,7 +307,7 @@ func TestAutoFailoverOutage(t *testing.T) {
 	if f.ReplicationID != d.ID || f.DestFileSystemID != d.DestFileSystemID || f.Promotion.Seq == 0 || !strings.Contains(f.Reason, "automatic failover") {
 		t.Fatalf("failover %+v", f)
 	}
-	tomb, ok := p.b.m.Tombstone(d.ID)
+	tomb, ok := p.b.m.Tombstone(replication.RoleDestination, d.ID)
 	if !ok || !strings.Contains(tomb.Reason, "automatic failover: no contact with the source region us-east-1") || !tomb.Promoted {
 		t.Fatalf("tombstone %+v", tomb)
 	}

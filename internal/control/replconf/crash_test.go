@@ -13,6 +13,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/replication"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -122,7 +123,7 @@ func TestFailoverCrashWindows(t *testing.T) {
 			if got := b.describe(dst).ReplicationRole; got != "" {
 				t.Fatalf("promoted destination's replication role %q", got)
 			}
-			tomb, ok := b.m.Tombstone(d.ID)
+			tomb, ok := b.m.Tombstone(replication.RoleDestination, d.ID)
 			if !ok || !tomb.Promoted || tomb.RecoverySeq != p.Seq || tomb.Epoch != p.NewEpoch {
 				t.Fatalf("tombstone %+v (found %v), want the promotion at seq %d epoch %d", tomb, ok, p.Seq, p.NewEpoch)
 			}

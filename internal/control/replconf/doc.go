@@ -15,7 +15,7 @@
 // # Keys (under 'r' of the server's store; values are JSON)
 //
 //	'r' 'c' role id    configuration, at this end (role 's' source, 'd' destination)
-//	'r' 't' id         tombstone: a configuration this region deleted, and why
+//	'r' 't' role id    tombstone: this region's end of a configuration it deleted, and why
 //	                   (the promotion a source learns of, the loss report)
 //
 // # Crashes

@@ -288,7 +288,7 @@ func TestResumeCompletesOnlyItsFailover(t *testing.T) {
 	if got := status(t, b.m, dst); got.ID != again.ID {
 		t.Fatalf("the destination's configuration: %s, want %s", got.ID, again.ID)
 	}
-	if tomb, ok := b.m.Tombstone(d.ID); !ok || tomb.Unanswered || !tomb.Coordinated {
+	if tomb, ok := b.m.Tombstone(replication.RoleDestination, d.ID); !ok || tomb.Unanswered || !tomb.Coordinated {
 		t.Fatalf("the first configuration's tombstone: %+v %v; want the delete's (answered, coordinated)", tomb, ok)
 	}
 	fill(t, a.fs(srcID), "more", 3)

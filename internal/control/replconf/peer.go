@@ -185,7 +185,7 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		// it. Only to the configuration's source region (a tombstone of
 		// an earlier version does not say which it was).
 		deleted := func() ([]byte, bool) {
-			t, ok := m.Tombstone(req.ID)
+			t, ok := m.Tombstone(replication.RoleDestination, req.ID)
 			if !ok || t.Role != replication.RoleDestination || t.Promotion == nil || t.SourceRegion != "" && t.SourceRegion != from {
 				return nil, false
 			}
@@ -234,7 +234,7 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 }
 
 func (h managerHooks) Gone(_ context.Context, from, id string) replication.Gone {
-	if t, ok := h.m.Tombstone(id); ok && (t.SourceRegion == "" || t.SourceRegion == from) {
+	if t, ok := h.m.Tombstone(replication.RoleDestination, id); ok && (t.SourceRegion == "" || t.SourceRegion == from) {
 		return t.Gone
 	}
 	return replication.Gone{Reason: fmt.Sprintf("region %s has no replication configuration %s (deleted there)", h.m.o.Name, id)}

@@ -264,9 +264,16 @@ func (m *Manager) step(name, id string) {
 	}
 }
 
-// KV keys: 'r' 'c' role id → Config; 'r' 't' id → Tombstone.
+// KV keys: 'r' 'c' role id → Config; 'r' 't' role id → Tombstone.
+// Tombstones are keyed by role as configurations are: a same-region
+// replication has both ends in one store, and its source's record (a
+// planned failover's, a fenced source's loss report) and its
+// destination's (the promotion a repeated delete answers) are two. Before,
+// both were 'r' 't' id and the later overwrote the earlier; such a
+// legacy tombstone is still read (legacyTombKey).
 func configKey(role replication.Role, id string) []byte { return []byte("rc" + string(role[0]) + id) }
-func tombKey(id string) []byte                          { return []byte("rt" + id) }
+func tombKey(role replication.Role, id string) []byte   { return []byte("rt" + string(role[0]) + id) }
+func legacyTombKey(id string) []byte                    { return []byte("rt" + id) }
 
 func mapKey(role replication.Role, id string) string { return string(role) + "/" + id }
 
@@ -626,7 +633,7 @@ func (m *Manager) remove(c *Config, tomb *Tombstone) error {
 		if err != nil {
 			return err
 		}
-		batch.Set(tombKey(c.ID), b)
+		batch.Set(tombKey(c.Role, c.ID), b)
 	}
 	if err := batch.Commit(true); err != nil {
 		return err
@@ -1070,7 +1077,10 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 		return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s.", fsID)
 	}
 	c := cs[0]
-	if c.Role == replication.RoleSource && c.DestRegion == m.o.Name && mode == DeleteLocalOnly {
+	// Both ends here (same region) by either end's id: AWS refuses
+	// LOCAL_CONFIGURATION_ONLY for it (BadRequest). By the destination's
+	// id it deleted the destination's configuration only before.
+	if c.SourceRegion == c.DestRegion && mode == DeleteLocalOnly {
 		return nil, control.Errorf(control.ErrBadRequest, "LOCAL_CONFIGURATION_ONLY is for configurations between regions.")
 	}
 	if c.Role == replication.RoleDestination {
@@ -1947,16 +1957,20 @@ func (m *Manager) LossReport(ctx context.Context, fsID string, max int) (Tombsto
 	return best, losses, complete, err
 }
 
-// Tombstone returns the record of a deleted configuration (source side:
-// why; for the loss report).
-func (m *Manager) Tombstone(id string) (Tombstone, bool) {
-	v, err := m.o.KV.Get(tombKey(id))
-	if err != nil {
-		return Tombstone{}, false
+// Tombstone returns this region's record of its role's end of the
+// deleted configuration id (source: why, for the loss report;
+// destination: the promotion that ended it).
+func (m *Manager) Tombstone(role replication.Role, id string) (Tombstone, bool) {
+	for _, k := range [][]byte{tombKey(role, id), legacyTombKey(id)} {
+		v, err := m.o.KV.Get(k)
+		if err != nil {
+			continue
+		}
+		var t Tombstone
+		if json.Unmarshal(v, &t) != nil || t.Role != role {
+			continue
+		}
+		return t, true
 	}
-	var t Tombstone
-	if json.Unmarshal(v, &t) != nil {
-		return Tombstone{}, false
-	}
-	return t, true
+	return Tombstone{}, false
 }

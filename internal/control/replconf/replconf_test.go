@@ -191,6 +191,15 @@ func TestSameRegion(t *testing.T) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("describe all: %d, %v", len(ds), err)
 	}
+	// AWS refuses LOCAL_CONFIGURATION_ONLY for a same-region replication
+	// (BadRequest), by either end's id; by the source's it was refused,
+	// by the destination's it deleted the destination's configuration
+	// only.
+	for _, id := range []string{srcID, d.DestFileSystemID} {
+		if _, err := a.m.Delete(ctx, id, replconf.DeleteLocalOnly); !errors.Is(err, control.ErrBadRequest) {
+			t.Fatalf("LOCAL_CONFIGURATION_ONLY by %s: %v, want BadRequest", id, err)
+		}
+	}
 	if _, err := a.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +458,7 @@ func TestFencedSourceRecordsFirst(t *testing.T) {
 			return
 		}
 		readOnly.Add(1)
-		if _, ok := a.m.Tombstone(d.ID); !ok {
+		if _, ok := a.m.Tombstone(replication.RoleSource, d.ID); !ok {
 			unrecorded.Add(1)
 		}
 	}
@@ -527,5 +536,42 @@ func TestRoleRestoredAfterCrash(t *testing.T) {
 	}
 	if _, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSameRegionTombstones: a same-region replication keeps both ends'
+// configurations in one store, and both ends' tombstones: after a
+// planned failover, the source's (planned: fenced, no loss report) and
+// the destination's (the promotion a repeated failover answers). Before,
+// both were keyed by the configuration's id alone: the source's,
+// written last, replaced the destination's.
+func TestSameRegionTombstones(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "f", 5)
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: a.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := d.DestFileSystemID
+	converged(t, a.fs(srcID), a.fs(dst))
+	p, err := a.m.PlannedFailover(ctx, srcID)
+	if err != nil {
+		t.Fatalf("planned failover: %v", err)
+	}
+	st, ok := a.m.Tombstone(replication.RoleSource, d.ID)
+	if !ok || st.Role != replication.RoleSource || !st.Planned || st.SourceFS != srcID {
+		t.Fatalf("the source's tombstone: %+v (found %v)", st, ok)
+	}
+	dt, ok := a.m.Tombstone(replication.RoleDestination, d.ID)
+	if !ok || dt.Role != replication.RoleDestination || dt.Promotion == nil || dt.Promotion.Seq != p.Seq || dt.Promotion.NewEpoch != p.NewEpoch {
+		t.Fatalf("the destination's tombstone: %+v (found %v), want the promotion %+v", dt, ok, *p)
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
+		t.Fatalf("the source is %v after a planned failover", mode)
+	}
+	if _, err := a.fs(dst).Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{}); err != nil {
+		t.Fatalf("the promoted destination refused a write: %v", err)
 	}
 }
