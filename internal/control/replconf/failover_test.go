@@ -559,3 +559,110 @@ func TestDeletedAnswersOnlyItsDestination(t *testing.T) {
 	fill(t, a.fs(srcID), "after", 2)
 	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
 }
+
+// TestPlannedFailoverAnswerLost: a planned failover whose request to the
+// destination to promote itself is handled there but whose answer is lost
+// (and whose stream cannot learn of the promotion meanwhile) leaves the
+// source fenced: the destination may be promoted, so the source must not
+// take writes. It completes once the destination answers (the source
+// asks again): fenced, protection DISABLED, the configuration gone, no
+// loss report. Before, the failed call undid the failover: the source was
+// writable again beside the promoted destination, and the writes it
+// acknowledged until its stream learned of the promotion were lost.
+func TestPlannedFailoverAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "before", 5)
+	d := replicate(t, a, b, srcID)
+	b.stop()
+	var (
+		mu             sync.Mutex
+		deletes        int
+		streamsRefused bool
+	)
+	b.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			refuse := streamsRefused
+			mu.Unlock()
+			switch {
+			case strings.HasSuffix(req.URL.Path, "/stream") && refuse:
+				http.Error(w, "streams held by the test", http.StatusServiceUnavailable)
+				return
+			case strings.HasSuffix(req.URL.Path, "/call/delete"):
+				mu.Lock()
+				deletes++
+				first := deletes == 1
+				streamsRefused = true
+				mu.Unlock()
+				if first {
+					h.ServeHTTP(httptest.NewRecorder(), req) // handled; its answer lost
+					http.Error(w, "the answer was lost", http.StatusBadGateway)
+					return
+				}
+			}
+			h.ServeHTTP(w, req)
+		})
+	}
+	b.restart()
+	if _, err := a.m.PlannedFailover(ctx, srcID); err == nil {
+		t.Fatal("the planned failover succeeded without an answer")
+	}
+	if mode, _ := b.fs(d.DestFileSystemID).Mode(); mode != engine.ModePrimary {
+		t.Fatalf("the destination is %v after the delete it handled", mode)
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode == engine.ModePrimary {
+		t.Fatal("the source is writable after a planned failover whose answer was lost, beside its promoted destination: two writable regions")
+	}
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "x", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("the source accepted a write beside its promoted destination: %v", err)
+	}
+	testkit.WaitFor(t, "the planned failover to complete", 30*time.Second, func() bool {
+		_, err := a.m.Describe(ctx, srcID)
+		mode, _ := a.fs(srcID).Mode()
+		return errors.Is(err, control.ErrReplicationNotFound) && mode == engine.ModeFenced && a.protection(srcID) == control.ProtectionDisabled
+	})
+	if _, _, _, err := a.m.LossReport(ctx, srcID, 100); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("loss report after a planned failover: %v", err)
+	}
+	for i := range 5 {
+		if _, err := b.fs(d.DestFileSystemID).Lookup(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("before", i)); err != nil {
+			t.Fatalf("before%d missing on the promoted destination: %v", i, err)
+		}
+	}
+}
+
+// TestPlannedFailoverUndoKeepsNewerFence: a planned failover that fails
+// before its point of no return makes the source writable again only
+// from its own fence: one the source took meanwhile because its
+// destination was promoted without it (a newer epoch) stays. Before, the
+// undo lifted any fence, and the source took writes beside the promoted
+// destination.
+func TestPlannedFailoverUndoKeepsNewerFence(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	_, epoch := a.fs(srcID).Mode()
+	a.m.SetHook(func(step, _ string) {
+		if step != "planned-fenced" {
+			return
+		}
+		// The destination region tells the source that it was promoted
+		// without it, while the planned failover runs.
+		g := replication.Gone{Promoted: true, Epoch: epoch + 1, RecoverySeq: a.fs(srcID).Replica().DurableSeq(), Reason: "promoted without the source"}
+		if err := b.n.Call(ctx, a.name, "deleted", map[string]any{"id": d.ID, "gone": g}, nil); err != nil {
+			t.Errorf("deleted call: %v", err)
+		}
+	})
+	if _, err := a.m.PlannedFailover(ctx, srcID); err == nil {
+		t.Fatal("the planned failover succeeded after its configuration ended")
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModeFenced {
+		t.Fatalf("the source is %v after it learned of a newer epoch and its planned failover was undone", mode)
+	}
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "x", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+		t.Fatalf("the source accepted a write after it learned of a newer epoch: %v", err)
+	}
+}

@@ -1718,8 +1718,11 @@ func (m *Manager) tombstone(c *Config, g replication.Gone) *Tombstone {
 // a change: buffered NFS writes are flushed, the source refuses new writes
 // (fenced; protection DISABLED, ready for a failback), the destination
 // catches up to zero lag and is then promoted, coordinated. Called in the
-// source region. If the destination cannot catch up before ctx ends, the
-// source is made writable again and nothing changes.
+// source region. If the destination cannot catch up before ctx ends, or
+// refuses the promotion, the source is made writable again and nothing
+// changes; if it does not answer the request to promote itself, the
+// source stays fenced and the failover is completed in the background
+// once it answers (an error says so).
 func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replication.Promotion, error) {
 	m.mu.Lock()
 	var c *Config
@@ -1760,7 +1763,10 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 	m.step("planned-fenced", c.ID)
 	undo := func(cause error) (*replication.Promotion, error) {
 		uctx := context.WithoutCancel(ctx)
-		if err := fs.Replica().Unfence(uctx); err != nil {
+		// Only this failover's own fence is lifted: one of a newer epoch
+		// (the destination promoted without this region meanwhile,
+		// sourceGone) stays.
+		if err := fs.Replica().Resume(uctx); err != nil {
 			m.log.Error("unfence after a failed planned failover", "fs_id", fsID, "err", err)
 		}
 		if err := m.setPlanned(c, false, false); err != nil && !errors.Is(err, control.ErrReplicationNotFound) {
@@ -1780,11 +1786,21 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 	}
 	m.step("planned-sent", c.ID)
 	p, err := m.deleteAtSource(ctx, c, true, true)
-	if err != nil {
-		// Refused, or no answer: writable again. A destination that
-		// promoted itself anyway says so at the next contact (its
-		// tombstone is not coordinated): the source fences itself then.
+	if err != nil && refusedForGood(err) {
+		// Refused: the destination did not promote itself; writable
+		// again.
 		return undo(err)
+	}
+	if err != nil {
+		// No answer (lost, or the destination failing or starting): it
+		// may have promoted itself. The source stays fenced, as after a
+		// crash past this point, and the failover is completed once the
+		// destination answers (finishPlanned; undone if it refuses).
+		// Undoing it here (before) left the source writable beside a
+		// promoted destination until its stream learned of it.
+		m.finishPlannedLater(c)
+		return nil, fmt.Errorf("replication: planned failover of %s: the destination %s in %s did not answer whether it promoted itself; %s stays read-only and the failover completes once it answers: %w",
+			fsID, c.DestFileSystemID, c.DestRegion, fsID, err)
 	}
 	if p.Seq < target {
 		m.log.Error("planned failover lost changes", "fs_id", fsID, "durable", target, "recovery_seq", p.Seq)
@@ -1797,12 +1813,17 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 	return p, nil
 }
 
-// setPlanned records how far a planned failover of c got (durably).
+// setPlanned records how far a planned failover of c got (durably). A
+// planned failover begins (failover, not sent) only when none is under
+// way.
 func (m *Manager) setPlanned(c *Config, failover, sent bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		return control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+	}
+	if failover && !sent && c.PlannedFailover {
+		return control.Errorf(control.ErrConflict, "A planned failover of %s is under way.", c.SourceFileSystemID)
 	}
 	n := *c
 	n.PlannedFailover, n.PlannedDeleteSent = failover, sent
@@ -1852,6 +1873,21 @@ func (m *Manager) undoPlanned(ctx context.Context, c *Config) error {
 	m.log.Warn("planned failover undone at start: the process ended before the destination was asked to promote itself; the source is writable again",
 		"replication", c.ID, "fs_id", c.SourceFileSystemID)
 	return nil
+}
+
+// finishPlannedLater runs finishPlanned for c in the background, unless
+// the manager is closing (the next start completes it then).
+func (m *Manager) finishPlannedLater(c *Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bgCtx.Err() != nil {
+		return
+	}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		m.finishPlanned(m.bgCtx, c)
+	}()
 }
 
 // finishPlanned completes, after a start, a planned failover that had
