@@ -32,8 +32,13 @@ const (
 	// CreateGuarded fails with ErrExist when the name exists.
 	CreateGuarded
 	// CreateExclusive stores a verifier: a retry with the same verifier
-	// succeeds, anything else fails with ErrExist. The file is made with
-	// mode 0 (its creator then sets the mode it wants).
+	// succeeds (until the file is changed), anything else fails with
+	// ErrExist. The verifier is kept apart from the attributes, so the
+	// file is made with the ones given (regionfs's own exclusive create,
+	// as NFSv4.1's EXCLUSIVE4_1; a size is refused with ErrInvalid);
+	// without a mode (an NFSv3 EXCLUSIVE CREATE, which carries no
+	// attributes) it is made private, mode 0, and its creator then sets
+	// the mode it wants.
 	CreateExclusive
 )
 
@@ -56,6 +61,9 @@ type Entry struct {
 // Create creates a regular file.
 func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
 	var res Entry
+	if how == CreateExclusive && sa.Size != nil {
+		return Entry{}, fmt.Errorf("engine: exclusive create with a size: %w", ErrInvalid)
+	}
 	if err := fs.e.admit(metaBytes); err != nil {
 		return Entry{}, err
 	}
@@ -93,25 +101,26 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 			res = Entry{Attr: n.attr(d.ino), Dir: DirChange{Before: before, After: before}}
 			return nil
 		}
-		// An exclusive create carries no attributes: its file is private
-		// (mode 0, as Linux's nfsd makes it) until its creator sets them,
-		// which it may do only with its data (a writer that dies first
-		// leaves no readable file with another mode than it asked for).
+		// An exclusive create without a mode (NFSv3's carries no
+		// attributes) makes its file private (mode 0, as Linux's nfsd
+		// makes it) until its creator sets them.
 		mode := uint32(0o644)
 		switch {
-		case how == CreateExclusive:
-			mode = 0
 		case sa.Mode != nil:
 			mode = *sa.Mode
+		case how == CreateExclusive:
+			mode = 0
 		}
 		n, ino, err := tx.create(cred, dir, dn, name, TypeRegular, mode)
 		if err != nil {
 			return err
 		}
-		if how == CreateExclusive {
-			n.verifier, n.flags = verifier, n.flags|flagExclVer
-		} else if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
+		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
 			return err
+		}
+		if how == CreateExclusive {
+			// After the attributes: a change clears the flag (touch).
+			n.verifier, n.flags = verifier, n.flags|flagExclVer
 		}
 		res = tx.putCreated(ino, n, dir, dn, before)
 		return nil

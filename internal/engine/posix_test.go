@@ -336,6 +336,27 @@ func TestPOSIXSemantics(t *testing.T) {
 		_, err := tr.fs.Create(ctx, RootCred, tr.d, "x", CreateExclusive, SetAttr{}, 43)
 		wantErr(t, err, ErrExist)
 	})
+	t.Run("exclusive create with attributes", func(t *testing.T) {
+		// regionfs's own exclusive create (EXCLUSIVE4_1's way): the file
+		// has its mode at once, and a retry still finds it by the
+		// verifier, kept apart from the attributes.
+		tr := newTree(t)
+		sa := SetAttr{Mode: u32(0o640)}
+		a := must(tr.fs.Create(ctx, alice, tr.d, "x", CreateExclusive, sa, 42))(t)
+		b := must(tr.fs.Create(ctx, alice, tr.d, "x", CreateExclusive, sa, 42))(t)
+		if !a.Created || b.Created || a.Attr.Ino != b.Attr.Ino || a.Attr.Mode != 0o640 || b.Attr.Mode != 0o640 || a.Attr.UID != alice.UID {
+			t.Fatalf("exclusive create with a mode, and its retry: %+v %+v", a, b)
+		}
+		_, err := tr.fs.Create(ctx, alice, tr.d, "x", CreateExclusive, sa, 43)
+		wantErr(t, err, ErrExist)
+		// A change ends the verifier's answer (the file is no longer the
+		// create's fresh result).
+		must3(tr.fs.SetAttr(ctx, alice, a.Attr.Ino, SetAttr{Mode: u32(0o600)}, nil))(t)
+		_, err = tr.fs.Create(ctx, alice, tr.d, "x", CreateExclusive, sa, 42)
+		wantErr(t, err, ErrExist)
+		_, err = tr.fs.Create(ctx, alice, tr.d, "y", CreateExclusive, SetAttr{Size: u64(0)}, 42)
+		wantErr(t, err, ErrInvalid)
+	})
 	t.Run("setgid directory is inherited", func(t *testing.T) {
 		tr := newTree(t)
 		must3(tr.fs.SetAttr(ctx, RootCred, tr.e, SetAttr{Mode: u32(0o2777), GID: u32(500)}, nil))(t)

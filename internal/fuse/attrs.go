@@ -34,10 +34,6 @@ import (
 type deferred struct {
 	auth rpc.OpaqueAuth // of the caller: the SETATTR is made with it
 	sa   proto.Sattr
-	// created: the change holds the mode of a file this client made with
-	// an exclusive create, private on the server until it is sent
-	// (node.createExclusive); another open of the file sends it first.
-	created bool
 }
 
 // fileAttr records a regular file's attributes as the server reported
@@ -71,8 +67,7 @@ func (n *node) deferAttrs(ctx context.Context, sa proto.Sattr, out *gofuse.AttrO
 			return false
 		}
 		// A change of owner clears set-id bits: one after a set-id mode
-		// goes after it (a mode without them, as an exclusive create's,
-		// loses nothing).
+		// goes after it (a mode without them loses nothing).
 		if d.sa.Mode != nil && *d.sa.Mode&setIDBits != 0 && (sa.UID != nil || sa.GID != nil) {
 			return false
 		}
@@ -178,13 +173,6 @@ func (n *node) flushAttrsBeforeWrite(ctx context.Context) syscall.Errno {
 		return d.sa.Atime.How != proto.DontChange || d.sa.Mtime.How != proto.DontChange ||
 			d.sa.Mode != nil && *d.sa.Mode&setIDBits != 0
 	})
-}
-
-// flushAttrsCreated is flushAttrsBeforeWrite when the deferred change
-// holds the mode of a file made by an exclusive create (before another
-// open of it).
-func (n *node) flushAttrsCreated(ctx context.Context) syscall.Errno {
-	return n.flushAttrsIf(ctx, func(d *deferred) bool { return d.created })
 }
 
 // flushAttrsIf writes back the data and sends the deferred change, when

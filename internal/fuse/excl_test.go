@@ -1,12 +1,16 @@
 package fuse
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
@@ -26,16 +30,101 @@ func (c unordered) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// TestExclusiveCreateMode: a file made by open(O_CREAT|O_EXCL) gets the
-// mode the application asked for. On regionfs the mode travels with the
-// file's data (the server keeps the file private, mode 0, meanwhile; the
-// mount shows the mode at once, and another open of the file sends it
-// first); on another server it is set before the open returns.
+// noRegionFSCreate sends the client's REGIONFS_CREATE calls to a
+// procedure the server does not have: the mount sees a regionfs server
+// older than it (asked counts them).
+type noRegionFSCreate struct {
+	net.Conn
+	asked *atomic.Int32
+}
+
+func (c noRegionFSCreate) Write(b []byte) (int, error) {
+	if len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgRegionFS && h.Proc == proto.ProcRegionFSCreate {
+			c.asked.Add(1)
+			b = append([]byte(nil), b...)
+			// record mark, xid, message type, RPC version, program, version, procedure
+			binary.BigEndian.PutUint32(b[rpc.RecordHeaderSize+20:], 0x7fff)
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+// readAs reads name (in the root) past the mount, as uid/gid: what
+// another client sees.
+func (m *testMount) readAs(t *testing.T, uid uint32, name string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, m.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl := c.WithAuth(client.Unix("other", uid, uid))
+	lr, err := cl.Lookup(ctx, m.f.o.Root, name)
+	if err != nil {
+		return nil, err
+	}
+	rr, err := cl.Read(ctx, lr.FH, 0, 4096)
+	if err != nil {
+		return nil, err
+	}
+	return rr.Data, nil
+}
+
+// TestExclusiveCreateMode: a file made by open(O_CREAT|O_EXCL) has the
+// mode the application asked for on the server once the open returns:
+// another client (another uid, past the mount) reads it at once, where it
+// saw mode 0 and got EACCES until the mount's close sent the mode (the
+// NFSv3 EXCLUSIVE CREATE carries no attributes). On regionfs the mode
+// travels in the create itself (REGIONFS_CREATE): no SETATTR follows, so
+// a file written and closed costs none; a regionfs server without that
+// procedure and other servers get a SETATTR before the open returns, as
+// Linux's NFS client sends it.
 func TestExclusiveCreateMode(t *testing.T) {
+	// check opens a in m with O_EXCL, writes through it and checks what
+	// the server and another client see before the close; it returns the
+	// SETATTRs the open, the write and the close sent.
+	check := func(t *testing.T, m *testMount, name string) uint64 {
+		t.Helper()
+		setattrs := m.sess.Calls()["SETATTR"].N
+		f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if a := m.serverAttr(t, name); a.Mode != 0o644 {
+			t.Fatalf("mode on the server once open returned: %04o, want 0644", a.Mode)
+		}
+		if a := m.serverAttr(t, name); time.Since(time.Unix(int64(a.Mtime.Sec), 0)) > time.Hour {
+			t.Fatalf("mtime on the server %v: not the server's clock (a verifier?)", a.Mtime)
+		}
+		if _, err := m.readAs(t, 4321, name); err != nil {
+			t.Fatalf("another client reading the file once open returned: %v", err)
+		}
+		if _, err := f.WriteString("data"); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := f.Stat(); err != nil || st.Mode().Perm() != 0o644 {
+			t.Fatalf("fstat through the mount: %v, %v; want mode 0644", st.Mode(), err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := m.readAs(t, 4321, name); err != nil || string(got) != "data" {
+			t.Fatalf("another client reading the file after close: %q, %v", got, err)
+		}
+		return m.sess.Calls()["SETATTR"].N - setattrs
+	}
 	t.Run("regionfs", func(t *testing.T) {
 		m := newMount(t)
-		name := filepath.Join(m.dir, "a")
-		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if n := check(t, m, "a"); n != 0 {
+			t.Fatalf("%d SETATTRs for an O_EXCL open, a write and a close, want 0 (the mode in the create)", n)
+		}
+		// An owner given through the file (cp -a) still goes with the
+		// data, in one SETATTR at close.
+		f, err := os.OpenFile(filepath.Join(m.dir, "b"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,53 +132,39 @@ func TestExclusiveCreateMode(t *testing.T) {
 		if _, err := f.WriteString("data"); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := f.Stat(); err != nil || st.Mode().Perm() != 0o640 {
-			t.Fatalf("fstat through the mount: %v, %v; want mode 0640", st.Mode(), err)
-		}
-		if a := m.serverAttr(t, "a"); a.Mode != 0 {
-			t.Fatalf("mode on the server before close: %04o, want 0 (private until the mode is sent)", a.Mode)
-		}
 		calls := m.sess.Calls()["SETATTR"].N
-		// An owner given through the file (cp -a) goes with the mode.
 		if err := f.Chown(1234, 1234); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if a := m.serverAttr(t, "a"); a.Mode != 0o640 || a.Size != 4 || a.UID != 1234 {
+		if a := m.serverAttr(t, "b"); a.Mode != 0o640 || a.Size != 4 || a.UID != 1234 {
 			t.Fatalf("on the server after close: mode %04o size %d uid %d, want 0640, 4 and 1234", a.Mode, a.Size, a.UID)
 		}
 		if n := m.sess.Calls()["SETATTR"].N - calls; n != 1 {
-			t.Fatalf("%d SETATTRs for the chown and the close, want 1 (the mode and owner with the data)", n)
+			t.Fatalf("%d SETATTRs for the chown and the close, want 1 (the owner with the data)", n)
 		}
-
-		// Another open of a file still private on the server sends its mode.
-		g, err := os.OpenFile(filepath.Join(m.dir, "b"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o604)
-		if err != nil {
-			t.Fatal(err)
+	})
+	t.Run("regionfs without REGIONFS_CREATE", func(t *testing.T) {
+		var asked atomic.Int32
+		m := newMountSpace(t, nil, func(m *testMount) {
+			m.wrap = func(nc net.Conn) net.Conn { return noRegionFSCreate{nc, &asked} }
+		})
+		if n := check(t, m, "a"); n != 1 {
+			t.Fatalf("%d SETATTRs, want 1 (the mode, before the open returns)", n)
 		}
-		defer g.Close()
-		r, err := os.Open(filepath.Join(m.dir, "b"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Close()
-		if a := m.serverAttr(t, "b"); a.Mode != 0o604 {
-			t.Fatalf("mode on the server after another open: %04o, want 0604", a.Mode)
+		check(t, m, "b")
+		if n := asked.Load(); n != 1 {
+			t.Fatalf("REGIONFS_CREATE asked %d times of a server without it, want once per connection", n)
 		}
 	})
 	t.Run("other server", func(t *testing.T) {
 		m := newMountSpace(t, nil, func(m *testMount) {
 			m.wrap = func(nc net.Conn) net.Conn { return unordered{nc} }
 		})
-		f, err := os.OpenFile(filepath.Join(m.dir, "a"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if a := m.serverAttr(t, "a"); a.Mode != 0o640 {
-			t.Fatalf("mode on the server once open returned: %04o, want 0640", a.Mode)
+		if n := check(t, m, "a"); n != 1 {
+			t.Fatalf("%d SETATTRs, want 1 (the mode, before the open returns)", n)
 		}
 	})
 }

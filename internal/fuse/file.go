@@ -243,12 +243,6 @@ func (n *node) countOpen(ctx context.Context, ask func() (*proto.Attr, error)) (
 	}
 	n.opens++
 	n.mu.Unlock()
-	// A file this mount made with an exclusive create is private on the
-	// server until its mode is sent: before another open of it.
-	if e := n.flushAttrsCreated(ctx); e != 0 {
-		n.release(ctx)
-		return nil, e
-	}
 	a, err := ask()
 	if err != nil {
 		n.release(ctx)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,9 @@ type FS struct {
 	// (written FILE_SYNC, or committed): reused, as fresh ones cost a
 	// page fault per page at their first write, and the collector.
 	bufs sync.Pool
+	// noExclAttrs is the connection whose regionfs server answered that
+	// it has no REGIONFS_CREATE (createExclusive).
+	noExclAttrs atomic.Pointer[client.Conn]
 
 	mu    sync.Mutex // guards the fields below; taken after a node's
 	dirty map[*node]struct{}

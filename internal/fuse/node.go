@@ -479,29 +479,47 @@ func (n *node) opened(ch *fs.Inode, a *proto.Attr) *node {
 	return cn
 }
 
-// createExclusive serves open(O_CREAT|O_EXCL) with an EXCLUSIVE CREATE
+// createExclusive serves open(O_CREAT|O_EXCL) with an exclusive create
 // and a verifier of its own (RFC 1813): when the server restarts after
-// making the file and before its reply, the CREATE the client sends again
+// making the file and before its reply, the create the client sends again
 // finds the file with that verifier, and the open succeeds. A GUARDED
 // CREATE found the file there and failed with EEXIST, although the
 // application's own call had made it.
 //
-// An exclusive CREATE carries no attributes: the mode follows in a
-// SETATTR. regionfs (it answers proto.ProgRegionFS) makes the file private
-// (mode 0) and keeps the verifier apart from the times, so the mode waits
-// for the file's data as a change made through the open file does
-// (attrs.go), sent with it at fsync or close, in the same durable commit:
-// an O_EXCL create still costs one commit before the open returns, as a
-// GUARDED one did. Other servers keep the verifier in the times: the
-// SETATTR sets the mode and the times now, before the open returns.
+// An NFSv3 EXCLUSIVE CREATE carries no attributes (a server may keep the
+// verifier in the times): until a SETATTR of the mode follows it, other
+// clients see the file with mode 0 (Linux's nfsd, regionfs) and fail to
+// open it with EACCES. A regionfs server (it answers proto.ProgRegionFS)
+// has an exclusive create that carries the mode (REGIONFS_CREATE, as
+// NFSv4.1's EXCLUSIVE4_1): nobody ever sees the file without it, for the
+// one round trip and the one durable commit of a CREATE. Other servers
+// (and a regionfs server without that procedure) get the EXCLUSIVE
+// CREATE and then, before the open returns, a SETATTR of the mode and
+// of the times to the server's clock, as Linux's NFS client sends them.
 func (n *node) createExclusive(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	var verf [proto.CreateVerfSize]byte
 	binary.BigEndian.PutUint64(verf[:], rand.Uint64())
-	res, err := n.f.client(ctx).CreateExclusive(ctx, n.fh, name, verf)
+	m := mode & 0o7777
+	c := n.f.client(ctx)
+	if conn, regionfs := n.f.sess.Ordered(ctx); regionfs && n.f.noExclAttrs.Load() != conn {
+		res, err := c.CreateExclusiveAttrs(ctx, n.fh, name, verf, proto.Sattr{Mode: &m})
+		if !errors.Is(err, client.ErrNoProc) {
+			ch, e := n.created(ctx, res, err, name, out)
+			if e != 0 {
+				return nil, nil, 0, e
+			}
+			n.opened(ch, res.Attr)
+			return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
+		}
+		// A regionfs server older than the procedure: not asked again on
+		// this connection.
+		n.f.noExclAttrs.Store(conn)
+	}
+	res, err := c.CreateExclusive(ctx, n.fh, name, verf)
 	guarded := errors.Is(err, proto.ErrNotSupp)
 	if guarded {
 		// A server without exclusive creates: GUARDED, with the mode.
-		res, err = n.f.client(ctx).Create(ctx, n.fh, name, proto.Guarded, modeAttr(mode))
+		res, err = c.Create(ctx, n.fh, name, proto.Guarded, modeAttr(mode))
 	}
 	ch, e := n.created(ctx, res, err, name, out)
 	if e != 0 {
@@ -511,17 +529,8 @@ func (n *node) createExclusive(ctx context.Context, name string, mode uint32, ou
 	if guarded {
 		return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
 	}
-	m := mode & 0o7777
-	if _, regionfs := n.f.sess.Ordered(ctx); regionfs {
-		cn.mu.Lock()
-		cn.wLocked().attrs = &deferred{auth: n.f.auth(ctx), sa: proto.Sattr{Mode: &m}, created: true}
-		cn.adjustLocked(&out.Attr)
-		cn.mu.Unlock()
-		n.f.markDirty(cn, true)
-		return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
-	}
 	now := proto.SetTime{How: proto.SetToServerTime}
-	sres, err := n.f.client(ctx).SetAttr(ctx, cn.fh, proto.Sattr{Mode: &m, Atime: now, Mtime: now}, nil)
+	sres, err := c.SetAttr(ctx, cn.fh, proto.Sattr{Mode: &m, Atime: now, Mtime: now}, nil)
 	if err != nil {
 		n.f.log.Error("setting the mode of a file made by an exclusive create", "path", cn.path(), "err", err)
 		cn.release(ctx)

@@ -121,12 +121,13 @@ var portmapProgram = program{
 }
 
 // regionfsProgram is answered to say that this server orders each file's
-// WRITEs, SETATTRs and COMMITs as read (proto.ProgRegionFS, orderGate).
+// WRITEs, SETATTRs and COMMITs as read (proto.ProgRegionFS, orderGate);
+// its REGIONFS_CREATE is an exclusive create with attributes.
 var regionfsProgram = program{
 	vers:          proto.VersRegionFS,
-	procs:         []procFunc{procNull},
-	names:         []string{"REGIONFS_NULL"},
-	nonIdempotent: make([]bool, 1),
+	procs:         []procFunc{procNull, procRegionFSCreate},
+	names:         proto.RegionFSProcNames[:],
+	nonIdempotent: []bool{false, true},
 }
 
 // procNull is the NULL procedure of every program.
@@ -305,7 +306,7 @@ func (c *conn) run(r *request, p *program, e *xdr.Encoder) (stat string, tail []
 		res.Encode(e)
 	}
 	switch {
-	case r.h.Prog == proto.ProgNFS && r.h.Proc != proto.ProcNull && e.Len() >= body+4:
+	case (r.h.Prog == proto.ProgNFS || r.h.Prog == proto.ProgRegionFS) && r.h.Proc != proto.ProcNull && e.Len() >= body+4:
 		stat = proto.Status(binary.BigEndian.Uint32(e.Bytes()[body:])).String()
 	case r.h.Prog == proto.ProgMount && r.h.Proc == proto.MountProcMnt && e.Len() >= body+4:
 		stat = proto.MountStatus(binary.BigEndian.Uint32(e.Bytes()[body:])).String()

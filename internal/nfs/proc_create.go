@@ -17,32 +17,37 @@ func procCreate(r *request) (proto.Message, error) {
 	if err := r.decode(&a); err != nil {
 		return nil, err
 	}
-	t, dir, err := r.dirOpPrologue(a.Where.Dir, a.Where.Name, true)
+	var how engine.CreateMode
+	var sa engine.SetAttr
+	var verf uint64
+	switch a.Mode {
+	case proto.Unchecked:
+		how, sa = engine.CreateUnchecked, sattr(&a.Attr)
+	case proto.Guarded:
+		how, sa = engine.CreateGuarded, sattr(&a.Attr)
+	case proto.Exclusive:
+		how, verf = engine.CreateExclusive, binary.BigEndian.Uint64(a.Verf[:])
+	}
+	return r.create("CREATE", a.Where, how, sa, verf), nil
+}
+
+// create makes the regular file of a CREATE or REGIONFS_CREATE.
+func (r *request) create(op string, where proto.DirOp, how engine.CreateMode, sa engine.SetAttr, verf uint64) *proto.CreateRes {
+	t, dir, err := r.dirOpPrologue(where.Dir, where.Name, true)
 	var ent engine.Entry
 	if err == nil {
-		var how engine.CreateMode
-		var sa engine.SetAttr
-		var verf uint64
-		switch a.Mode {
-		case proto.Unchecked:
-			how, sa = engine.CreateUnchecked, sattr(&a.Attr)
-		case proto.Guarded:
-			how, sa = engine.CreateGuarded, sattr(&a.Attr)
-		case proto.Exclusive:
-			how, verf = engine.CreateExclusive, binary.BigEndian.Uint64(a.Verf[:])
-		}
 		if how == engine.CreateUnchecked && sa.Size != nil {
 			// Truncating an existing file: its buffered data goes first.
-			err = r.commitExisting(t, dir, a.Where.Name)
+			err = r.commitExisting(t, dir, where.Name)
 		}
 		if err == nil {
-			ent, err = t.fs.Create(r.ctx, t.cred, t.h.ino, a.Where.Name, how, sa, verf)
+			ent, err = t.fs.Create(r.ctx, t.cred, t.h.ino, where.Name, how, sa, verf)
 		}
 		if err == nil && sa.Size != nil {
 			r.s.wb.truncated(t.fs, ent.Attr.Ino, *sa.Size)
 		}
 	}
-	return r.createReply("CREATE", t, dir, ent, err), nil
+	return r.createReply(op, t, dir, ent, err)
 }
 
 // commitExisting makes the buffered data of an existing file in dir durable

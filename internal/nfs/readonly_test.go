@@ -22,6 +22,10 @@ func checkMutations(t *testing.T, f *fixture, file, dir proto.FH, want proto.Sta
 		{"WRITE sync", func() error { _, err := f.c.Write(f.ctx, file, 0, []byte("x"), proto.FileSync); return err }},
 		{"CREATE", func() error { _, err := f.c.Create(f.ctx, dir, "new", proto.Guarded, proto.Sattr{}); return err }},
 		{"CREATE exclusive", func() error { _, err := f.c.CreateExclusive(f.ctx, dir, "newx", [8]byte{1}); return err }},
+		{"REGIONFS_CREATE", func() error {
+			_, err := f.c.CreateExclusiveAttrs(f.ctx, dir, "newr", [8]byte{1}, proto.Sattr{Mode: ptr(uint32(0o644))})
+			return err
+		}},
 		{"MKDIR", func() error { _, err := f.c.Mkdir(f.ctx, dir, "newdir", proto.Sattr{}); return err }},
 		{"SYMLINK", func() error { _, err := f.c.Symlink(f.ctx, dir, "newlink", "x", proto.Sattr{}); return err }},
 		{"MKNOD", func() error { _, err := f.c.Mknod(f.ctx, dir, "fifo", proto.TypeFIFO, proto.Sattr{}, 0, 0); return err }},

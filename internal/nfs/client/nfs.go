@@ -3,12 +3,19 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
 
 func (c *Client) nfs(ctx context.Context, proc uint32, args, res proto.Message, st *proto.Status) error {
-	resent, err := c.callResent(ctx, proto.ProgNFS, proto.VersNFS, proc, args, res)
+	return c.withStatus(ctx, proto.ProgNFS, proto.VersNFS, proc, args, res, st)
+}
+
+// withStatus runs a call whose result starts with an nfsstat3.
+func (c *Client) withStatus(ctx context.Context, prog, vers, proc uint32, args, res proto.Message, st *proto.Status) error {
+	resent, err := c.callResent(ctx, prog, vers, proc, args, res)
 	if err != nil {
 		return err
 	}
@@ -100,6 +107,25 @@ func (c *Client) CreateExclusive(ctx context.Context, dir proto.FH, name string,
 	args := &proto.CreateArgs{Where: proto.DirOp{Dir: dir, Name: name}, Mode: proto.Exclusive, Verf: verf}
 	return res, c.nfs(ctx, proto.ProcCreate, args, res, &res.Status)
 }
+
+// CreateExclusiveAttrs creates a regular file with an exclusive-create
+// verifier and the attributes sa (no size) with regionfs's own procedure
+// (proto.ProcRegionFSCreate): nobody sees the file without them. A
+// server that does not have the procedure fails it with ErrNoProc.
+func (c *Client) CreateExclusiveAttrs(ctx context.Context, dir proto.FH, name string, verf [proto.CreateVerfSize]byte, sa proto.Sattr) (*proto.CreateRes, error) {
+	res := &proto.CreateRes{}
+	args := &proto.ExclusiveCreateArgs{Where: proto.DirOp{Dir: dir, Name: name}, Verf: verf, Attr: sa}
+	err := c.withStatus(ctx, proto.ProgRegionFS, proto.VersRegionFS, proto.ProcRegionFSCreate, args, res, &res.Status)
+	var re *rpc.ReplyError
+	if errors.As(err, &re) && re.Accepted &&
+		(re.AcceptStat == rpc.ProcUnavail || re.AcceptStat == rpc.ProgUnavail || re.AcceptStat == rpc.ProgMismatch) {
+		return res, fmt.Errorf("%w: %w", ErrNoProc, err)
+	}
+	return res, err
+}
+
+// ErrNoProc: the server does not have the procedure called.
+var ErrNoProc = errors.New("nfs client: the server does not have the procedure")
 
 // Mkdir creates a directory.
 func (c *Client) Mkdir(ctx context.Context, dir proto.FH, name string, sa proto.Sattr) (*proto.CreateRes, error) {

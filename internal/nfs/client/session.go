@@ -253,7 +253,8 @@ func transient(err error) bool {
 
 // Calls returns how many NFS calls of each procedure the session made
 // (retries on a new connection counted once) and their total time, by
-// name; procedures never called are left out.
+// name; procedures never called are left out. regionfs's exclusive
+// create (REGIONFS_CREATE) counts as a CREATE.
 func (s *Session) Calls() map[string]CallStat {
 	out := map[string]CallStat{}
 	for i := range s.calls {
@@ -364,16 +365,22 @@ func (s *Session) call(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, pro
 // on a new connection (its first sending may have been carried out: see
 // ResentError).
 func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, vers, proc uint32, args, res proto.Message) (resent bool, _ error) {
-	if prog == proto.ProgNFS && proc < proto.NumProcs {
+	stat, changes := -1, false
+	switch {
+	case prog == proto.ProgNFS && proc < proto.NumProcs:
+		stat, changes = int(proc), proto.Changes(proc)
+	case prog == proto.ProgRegionFS && proc == proto.ProcRegionFSCreate:
+		stat, changes = proto.ProcCreate, true // counted as a CREATE
+	}
+	if stat >= 0 {
 		t0 := time.Now()
 		defer func() {
-			s.calls[proc].n.Add(1)
-			s.calls[proc].ns.Add(uint64(time.Since(t0)))
+			s.calls[stat].n.Add(1)
+			s.calls[stat].ns.Add(uint64(time.Since(t0)))
 		}()
 	}
 	enc := encodeArgs(args)
 	h := rpc.CallHeader{Prog: prog, Vers: vers, Proc: proc, Cred: auth}
-	changes := prog == proto.ProgNFS && proto.Changes(proc)
 	// A change is retransmitted with its first XID, so that the server's
 	// duplicate request cache answers a retransmission of one it made.
 	// A caller that gives up (ctx) gets ctx's error whether or not the

@@ -8,7 +8,8 @@ import (
 )
 
 // argTypes and resTypes make an empty argument and result of each
-// procedure: NFS v3 0..21, then MOUNT v3 0..5, then portmap 0..4.
+// procedure: NFS v3 0..21, then MOUNT v3 0..5, then portmap 0..4, then
+// REGIONFS_CREATE (its result is a CreateRes).
 var argTypes = []func() Message{
 	func() Message { return Void{} },
 	func() Message { return &GetAttrArgs{} },
@@ -43,6 +44,7 @@ var argTypes = []func() Message{
 	func() Message { return &Mapping{} },
 	func() Message { return &Mapping{} },
 	func() Message { return Void{} },
+	func() Message { return &ExclusiveCreateArgs{} },
 }
 
 var resTypes = []func() Message{
@@ -99,6 +101,7 @@ func samples() [][]byte {
 		&WriteArgs{FH: fh, Offset: 3, Count: 5, Stable: FileSync, Data: []byte("hello")},
 		&CreateArgs{Where: DirOp{Dir: fh, Name: "c"}, Mode: Guarded, Attr: sa},
 		&CreateArgs{Where: DirOp{Dir: fh, Name: "c"}, Mode: Exclusive, Verf: [8]byte{1}},
+		&ExclusiveCreateArgs{Where: DirOp{Dir: fh, Name: "c"}, Verf: [8]byte{1, 2}, Attr: Sattr{Mode: &mode}},
 		&MkdirArgs{Where: DirOp{Dir: fh, Name: "d"}, Attr: sa},
 		&SymlinkArgs{Where: DirOp{Dir: fh, Name: "l"}, Target: "/t"},
 		&MknodArgs{Where: DirOp{Dir: fh, Name: "n"}, Type: TypeChr, Major: 1, Minor: 2},

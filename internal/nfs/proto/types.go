@@ -20,14 +20,30 @@ const (
 	VersMount   = 3
 
 	// ProgRegionFS is regionfs's own RPC program, from the range RFC
-	// 5531 leaves to local use; its version 1 has the NULL procedure
-	// only. A server that answers it promises that it runs the WRITEs,
-	// SETATTRs and COMMITs of one file in the order it reads them from a
-	// connection, so a client may send them without waiting for each
-	// reply (nfs.orderGate). Other servers answer PROG_UNAVAIL.
+	// 5531 leaves to local use. A server that answers its NULL procedure
+	// promises that it runs the WRITEs, SETATTRs and COMMITs of one file
+	// in the order it reads them from a connection, so a client may send
+	// them without waiting for each reply (nfs.orderGate). Other servers
+	// answer PROG_UNAVAIL. Version 1's procedures are NULL and
+	// REGIONFS_CREATE (ProcRegionFSCreate); a server older than the
+	// second answers it PROC_UNAVAIL.
 	ProgRegionFS = 0x20524653 // " RFS"
 	VersRegionFS = 1
+
+	// ProcRegionFSCreate is an exclusive create that carries attributes
+	// (ExclusiveCreateArgs; the reply is CREATE3res), as NFSv4.1's
+	// EXCLUSIVE4_1 does: the file has the mode its creator asked for from
+	// the start, where an NFSv3 EXCLUSIVE CREATE has no attributes (the
+	// verifier may sit in the times) and a SETATTR must follow it. The
+	// server keeps the verifier apart from the attributes, so the call
+	// sent again after a lost reply (a server restart) finds the file it
+	// made, as an NFSv3 EXCLUSIVE CREATE does, until the file is changed.
+	ProcRegionFSCreate = 1
 )
+
+// RegionFSProcNames are the names of ProgRegionFS's procedures, indexed
+// by number.
+var RegionFSProcNames = [...]string{"REGIONFS_NULL", "REGIONFS_CREATE"}
 
 // NFSv3 procedures.
 const (
