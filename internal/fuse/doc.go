@@ -11,7 +11,9 @@
 //     no LOOKUP and no GETATTR of the directory (dircache.go).
 //   - Close-to-open consistency: open always revalidates the attributes
 //     with GETATTR, and keeps the kernel's page cache only when the file
-//     is unchanged; close (FLUSH) and fsync write back and COMMIT.
+//     is unchanged; when it changed, the kernel is also told to drop the
+//     attributes it caches (its size bounds its reads); close (FLUSH) and
+//     fsync write back and COMMIT.
 //   - Write-behind: writes are gathered into wsize pieces and sent as
 //     UNSTABLE WRITEs in the background (overlapping pieces are never in
 //     flight together); data stays in memory until a COMMIT with the same

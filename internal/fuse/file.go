@@ -193,8 +193,13 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if e != 0 {
 		return nil, 0, e
 	}
-	t.fileAttr(a)
 	ca := changeOf(a)
+	t.mu.Lock()
+	// The kernel holds the attributes it was last given (those recorded
+	// in fa) for up to AttrTimeout, and reads up to the size they say.
+	told := !t.faAt.IsZero() && changeOf(&t.fa) == ca
+	t.mu.Unlock()
+	t.fileAttr(a)
 	h := &handle{auth: n.f.auth(ctx)}
 	t.mu.Lock()
 	keep := t == n && t.hasSeen && t.seen == ca && flags&syscall.O_TRUNC == 0
@@ -208,6 +213,16 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	var ff uint32
 	if keep {
 		ff = gofuse.FOPEN_KEEP_CACHE
+	}
+	if t == n && !told {
+		// Changed since (by another client, or by this mount's writes,
+		// whose size the kernel knows): the kernel's cached size would
+		// cut the reads of a grown file short, or answer a shrunk one's
+		// from beyond its end, until its attributes expire. Close-to-open
+		// means the change shows at this open: make the kernel ask for
+		// the attributes again (it does before a read past the size it
+		// holds, and at the next stat).
+		n.NotifyContent(-1, 0)
 	}
 	if t != n {
 		// The kernel opens n, and holds n's attributes: make it ask for
