@@ -666,3 +666,35 @@ func TestPlannedFailoverUndoKeepsNewerFence(t *testing.T) {
 		t.Fatalf("the source accepted a write after it learned of a newer epoch: %v", err)
 	}
 }
+
+// TestLocalDeleteAtDestinationFencesSource: DeleteReplicationConfiguration
+// with LOCAL_CONFIGURATION_ONLY in the destination region (what an
+// operator uses when the source region cannot be reached) promotes the
+// destination without the source taking part: a source that learns of it
+// fences itself (read-only, protection DISABLED) and its loss report
+// lists what it committed after the recovery point, as after a delete
+// with ALL_CONFIGURATIONS that could not reach it. Before, the promotion
+// was recorded as coordinated: the source stayed writable beside the
+// promoted destination, and what it took after the recovery point was in
+// no loss report.
+func TestLocalDeleteAtDestinationFencesSource(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d := replicate(t, a, b, srcID)
+	a.n.RemoveOutbound(d.ID) // the link goes
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "lost0", engine.SetAttr{}); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteLocalOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.restart() // the source's stream learns of the promotion
+	testkit.WaitFor(t, "the source to learn of the promotion", 20*time.Second, func() bool {
+		_, err := a.m.Describe(ctx, srcID)
+		return errors.Is(err, control.ErrReplicationNotFound)
+	})
+	fencedAfterDelete(t, a, srcID, p, 1)
+}

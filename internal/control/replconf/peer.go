@@ -204,7 +204,7 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		if c == nil || c.SourceRegion != from {
 			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
 		}
-		p, g, err := m.promoteDestinationGone(ctx, c, promotion{fenceSource: req.Planned})
+		p, g, err := m.promoteDestinationGone(ctx, c, promotion{sourceAsked: true, fenceSource: req.Planned})
 		if errors.Is(err, control.ErrReplicationNotFound) {
 			if b, ok := deleted(); ok {
 				return b, nil

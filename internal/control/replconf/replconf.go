@@ -1209,6 +1209,12 @@ type promotion struct {
 	// it, a source the call reaches stays writable (AWS's semantics of
 	// DeleteReplicationConfiguration).
 	fenceSource bool
+	// sourceAsked: the source asked for the promotion (its delete, the
+	// "delete" call). Otherwise, and not told (tellSource), the source
+	// takes no part in it (LOCAL_CONFIGURATION_ONLY in this region): it
+	// fences itself when it learns of it. Before, a promotion without a
+	// call to the source was taken as the source's own.
+	sourceAsked bool
 	// why is recorded in the tombstone (what a source learns) when given.
 	why string
 }
@@ -1242,11 +1248,12 @@ func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr prom
 		return nil, replication.Gone{}, err
 	}
 	defer m.endPromoting(c.ID, done)
-	// Whether the source takes part: it does when it asked (no call to
-	// it) for a promotion made now; one made earlier without it (a
+	// Whether the source takes part: it does when it asked
+	// (sourceAsked) for a promotion made now, or is told of it in time
+	// (tellSource, below); one made earlier without it (a
 	// failover here, stopped before the configuration was deleted) stays
 	// one it had no part in.
-	coordinated := !pr.tellSource && !pr.fenceSource
+	coordinated := pr.sourceAsked && !pr.fenceSource
 	rec := c.Promoted
 	if rec != nil {
 		coordinated = coordinated && rec.Coordinated
@@ -1260,7 +1267,7 @@ func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr prom
 		}
 		m.step("promoted", c.ID)
 		m.mu.Lock()
-		rec = &PendingPromotion{Promotion: p, Coordinated: !pr.tellSource && !pr.fenceSource, Why: pr.why}
+		rec = &PendingPromotion{Promotion: p, Coordinated: pr.sourceAsked && !pr.fenceSource, Why: pr.why}
 		n := *c
 		n.Promoted = rec
 		if err := m.save(&n); err != nil {
