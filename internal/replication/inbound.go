@@ -725,7 +725,20 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		// Ingested with the chunks that arrive with it, in one commit.
+		// Ingested with the chunks that arrive with it, in one commit,
+		// when it continues them. One that does not starts a run of its
+		// own: after a rewind the chunks sent before the source heard of
+		// it (past the cursor: a gap) arrive first and the resend from
+		// the cursor right behind them, often in the same batch, and
+		// IngestAll takes nothing after a chunk that does not connect.
+		// The resend was dropped with them; the gap's ask for a rewind
+		// was held back (one was just asked), and a source with nothing
+		// left to send waited for good.
+		if n := len(rx.chunks); n > 0 && !bytes.Equal(c.Lo, rx.chunks[n-1].Hi) {
+			if err := rx.flushChunks(); err != nil {
+				return err
+			}
+		}
 		rx.chunks = append(rx.chunks, *c)
 		rx.chunkBufs = append(rx.chunkBufs, f.p) // c's keys and values are in it
 	case msgHeartbeat:
@@ -1167,12 +1180,15 @@ func (rx *receiver) outcome(err error) error {
 		if len(rx.missing) > 0 {
 			rx.rewinding, rx.rewindAt = true, rx.in.n.now()
 		}
+		rx.log.Debug("replica lacks blocks", "blocks", len(mb.IDs), "asking", len(rx.missing), "cursor", hexKey(rx.in.fs.SyncState().Cursor))
 		return nil
 	case errors.Is(err, engine.ErrGap), errors.Is(err, engine.ErrPaused):
-		if !rx.rewinding || rx.in.n.now().Sub(rx.rewindAt) > 500*time.Millisecond {
+		ask := !rx.rewinding || rx.in.n.now().Sub(rx.rewindAt) > 500*time.Millisecond
+		if ask {
 			rx.rewinding, rx.rewindAt, rx.askRewind = true, rx.in.n.now(), true
 			rx.asked = nil
 		}
+		rx.log.Debug("replica behind a gap", "asking_rewind", ask, "err", err)
 		return nil
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrFatal), errors.Is(err, context.Canceled):
 		return err

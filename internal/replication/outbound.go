@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -867,6 +868,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 			"dest_region", o.spec.DestRegion, "dest_fs", o.spec.DestFS, "bytes", u.Bytes, "files", u.Files, "resuming", a.Syncing && a.SyncBase > 0)
 	}
 	cursor := a.Cursor
+	w := &syncWait{acked: a.Cursor, moved: o.n.now()}
 	for {
 		snap, err := o.fs.Snapshot(ctx)
 		if err != nil {
@@ -879,7 +881,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 				return nil, err
 			}
 		}
-		done, next, err := o.syncFrom(ctx, s, snap, cursor)
+		done, next, err := o.syncFrom(ctx, s, snap, cursor, w)
 		snap.Close()
 		if err != nil {
 			return nil, err
@@ -922,10 +924,34 @@ func queueAcks(ctx context.Context, in <-chan *ack, out chan<- *ack) {
 	}
 }
 
+// hexKey logs a key in hex (formatted only when the record is written).
+type hexKey []byte
+
+func (k hexKey) String() string { return hex.EncodeToString(k) }
+
+// syncWait is what an initial sync knows of its destination's progress:
+// its cursor as last acknowledged, and when that last moved (or the
+// destination asked for a rewind).
+type syncWait struct {
+	acked []byte
+	moved time.Time
+}
+
+// syncStallAfter is how long a sending initial sync that has nothing
+// left to send (its last chunk, or a full window, is out) waits for its
+// destination's cursor to move before it sends again from that cursor.
+// The destination asks for a resend of what it could not take (a rewind);
+// this is the backstop for a chunk it dropped without asking, which would
+// otherwise leave both ends waiting for each other for good, the stream
+// alive with heartbeats. Whatever is sent again is skipped or replaced.
+func (o *outbound) syncStallAfter() time.Duration {
+	return max(5*time.Second, 50*o.n.opts.Heartbeat)
+}
+
 // syncFrom sends chunks of snap from cursor on. It returns the final ack
 // when the destination finished the sync, or the cursor to continue from
 // with a fresh snapshot (snapshots are not held for long).
-func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapshot, cursor []byte) (*ack, []byte, error) {
+func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapshot, cursor []byte, w *syncWait) (*ack, []byte, error) {
 	started := o.n.now()
 	type sent struct {
 		hi    []byte
@@ -980,7 +1006,11 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			if !a.Syncing && a.AppliedSeq > 0 {
 				return a, nil, nil
 			}
+			if a.Rewind || (a.Syncing && !bytes.Equal(a.Cursor, w.acked)) {
+				w.acked, w.moved = a.Cursor, o.n.now()
+			}
 			if a.Rewind {
+				o.n.log.Debug("initial sync: rewind", "replication", o.spec.ID, "cursor", hexKey(a.Cursor), "blocks", len(a.Missing), "sent_to", hexKey(pos), "all_sent", finished)
 				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {
 					return nil, nil, err
 				}
@@ -1003,6 +1033,17 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			}
 			if o.idle() {
 				return nil, nil, fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
+			}
+			waiting := finished || inflightBytes >= o.n.opts.WindowBytes
+			if stalled := o.n.now().Sub(w.moved); waiting && stalled > o.syncStallAfter() {
+				o.n.log.Warn("initial sync: the destination has not moved and waits: sending again from its cursor",
+					"replication", o.spec.ID, "dest_region", o.spec.DestRegion, "for", stalled.Round(time.Millisecond))
+				o.update(func(st *Status) { st.Sync.Stalls++ })
+				w.moved = o.n.now()
+				pos, finished = w.acked, false
+				inflight, inflightBytes = nil, 0
+				rd.stop()
+				rd = o.readChunks(snap, pos)
 			}
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()

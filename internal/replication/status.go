@@ -44,6 +44,10 @@ type SyncProgress struct {
 	// Method of a resync: "journal" (keys touched since the fork) or
 	// "checksums" (range checksums); empty for an initial sync.
 	Method string
+	// Stalls counts the times the source sent again from the
+	// destination's cursor because that had stopped moving while the
+	// source had nothing left to send (outbound.syncStallAfter).
+	Stalls uint64
 }
 
 // Status is what one end knows of a replication.

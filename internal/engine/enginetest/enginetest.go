@@ -32,7 +32,9 @@ func Converged(t testing.TB, src, dst *engine.FS) {
 			// initial sync that applied nothing for a minute).
 			stacks := make([]byte, 4<<20)
 			t.Logf("goroutines:\n%s", stacks[:runtime.Stack(stacks, true)])
-			t.Fatalf("the replica did not converge in %s: applied %d (consistent %v), the source durable at %d", within, applied, consistent, durable)
+			ss := dst.Replica().SyncState()
+			t.Fatalf("the replica did not converge in %s: applied %d (consistent %v; initial sync active %v resync %v base %d cursor %x), the source durable at %d",
+				within, applied, consistent, ss.Active, ss.Resync, ss.Base, ss.Cursor, durable)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
