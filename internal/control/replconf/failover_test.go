@@ -39,6 +39,13 @@ func (r *region) refuseStreams() {
 // replica is promoted without the source. a is left stopped.
 func failoverWithoutSource(t *testing.T, a, b *region, lost int) (srcID string, d replconf.Description, p *replication.Promotion) {
 	t.Helper()
+	return failoverWithoutSourceMode(t, a, b, lost, replconf.DeleteAll)
+}
+
+// failoverWithoutSourceMode is failoverWithoutSource with the deletion
+// mode of the delete in b's region.
+func failoverWithoutSourceMode(t *testing.T, a, b *region, lost int, mode string) (srcID string, d replconf.Description, p *replication.Promotion) {
+	t.Helper()
 	ctx := context.Background()
 	srcID = a.createFS("src")
 	d = replicate(t, a, b, srcID)
@@ -49,7 +56,7 @@ func failoverWithoutSource(t *testing.T, a, b *region, lost int) (srcID string, 
 		}
 	}
 	a.stop()
-	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll)
+	p, err := b.m.Delete(ctx, d.DestFileSystemID, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,17 +687,7 @@ func TestPlannedFailoverUndoKeepsNewerFence(t *testing.T) {
 func TestLocalDeleteAtDestinationFencesSource(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	srcID := a.createFS("src")
-	d := replicate(t, a, b, srcID)
-	a.n.RemoveOutbound(d.ID) // the link goes
-	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "lost0", engine.SetAttr{}); err != nil {
-		t.Fatal(err)
-	}
-	a.stop()
-	p, err := b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteLocalOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcID, _, p := failoverWithoutSourceMode(t, a, b, 1, replconf.DeleteLocalOnly)
 	a.restart() // the source's stream learns of the promotion
 	testkit.WaitFor(t, "the source to learn of the promotion", 20*time.Second, func() bool {
 		_, err := a.m.Describe(ctx, srcID)
