@@ -12,7 +12,10 @@ import (
 // Planned (in the source region) hands over without losing a change;
 // otherwise (in the destination region) it is the unplanned failover of
 // DeleteReplicationConfiguration, Force not waiting for a hard-fencing
-// lease.
+// lease. Repeated in the destination region after it completed (its
+// answer lost), it answers with the same recovery point while that
+// failover is the last thing that happened to the file system's
+// replication (replconf.Manager.Failover).
 func (h *Handler) failover(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		FileSystemID string `json:"FileSystemId"`

@@ -27,8 +27,12 @@
 // promoted (from that record, or from the engine's when the process ended
 // before it): protection, tombstone (Tombstone.Unanswered: a repeated
 // delete gets the same recovery point), the configuration deleted; the
-// source learns of it at its next contact. A replication is never resumed
-// into a promoted file system. A planned failover records its intent
+// source learns of it at its next contact. A failover that completed but
+// whose answer was lost (the process killed before the reply) is
+// answered from its tombstone too: a repeated delete with AWS's
+// ReplicationNotFound naming the failover and its recovery point, a
+// repeated regionfs failover with that recovery point (Manager.Failover).
+// A replication is never resumed into a promoted file system. A planned failover records its intent
 // before it fences the source and its point of no return before it asks
 // the destination to promote itself: Open undoes one stopped before that
 // point (the source writable again) and completes one stopped after it

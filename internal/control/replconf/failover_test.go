@@ -695,3 +695,48 @@ func TestLocalDeleteAtDestinationFencesSource(t *testing.T) {
 	})
 	fencedAfterDelete(t, a, srcID, p, 1)
 }
+
+// TestRepeatedFailoverAfterLostAnswer: a failover (DeleteReplicationConfiguration
+// in the destination region) completed and answered, but its answer lost
+// (the process killed before the reply, here restarted; or the caller
+// timed out), is repeated by a caller that must tell whether it happened
+// and what it lost. The AWS delete keeps AWS's answer for a file system
+// without a configuration (ReplicationNotFound), by either end's id, its
+// message naming the failover and its recovery point; regionfs's failover
+// call answers with the same recovery point, as for a failover completed
+// at a start. Before, both said ReplicationNotFound and nothing more.
+// Once the promoted file system is in another configuration, the old
+// failover is no longer its answer.
+func TestRepeatedFailoverAfterLostAnswer(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID, d, p := failoverWithoutSource(t, a, b, 2)
+	dst := d.DestFileSystemID
+	b.stop()
+	b.restart()
+	for _, id := range []string{dst, srcID} {
+		_, err := b.m.Delete(ctx, id, replconf.DeleteAll)
+		var ce *control.Error
+		if !errors.Is(err, control.ErrReplicationNotFound) || !errors.As(err, &ce) {
+			t.Fatalf("repeated delete by %s: %v, want ReplicationNotFound", id, err)
+		}
+		for _, want := range []string{"failover", d.ID, fmt.Sprintf("recovery point seq %d ", p.Seq), fmt.Sprintf("epoch %d", p.NewEpoch)} {
+			if !strings.Contains(ce.Message, want) {
+				t.Fatalf("repeated delete by %s: %q does not say %q", id, ce.Message, want)
+			}
+		}
+	}
+	got, err := b.m.Failover(ctx, dst, false)
+	if err != nil || got == nil || got.Seq != p.Seq || got.NewEpoch != p.NewEpoch || got.SourceDurable != p.SourceDurable {
+		t.Fatalf("repeated failover: %+v, %v; want the recovery point %+v", got, err, *p)
+	}
+	// The promoted file system becomes a source: a failover of it is
+	// not the old one's repeat.
+	a.restart()
+	if _, err := b.m.Create(ctx, dst, []replconf.Destination{{Region: a.name}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.m.Failover(ctx, dst, false); !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatalf("a failover of a source answered %+v, %v; want ReplicationNotFound", got, err)
+	}
+}

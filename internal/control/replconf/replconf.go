@@ -1064,7 +1064,7 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 				return t.Promotion, nil
 			}
 			if _, err := m.o.Region.DescribeFileSystem(ctx, fsID); errors.Is(err, control.ErrFileSystemNotFound) {
-				return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s (its replication to %s was deleted).", fsID, t.DestFS)
+				return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s (its replication to %s was deleted).%s", fsID, t.DestFS, failoverNote(t))
 			}
 		}
 		f, err := m.o.Region.DescribeFileSystem(ctx, fsID)
@@ -1074,7 +1074,17 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 		if p, ok := m.unanswered(f.ID); ok {
 			return p, nil // a failover completed at a start: its answer
 		}
-		return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s.", fsID)
+		// A failover completed and answered, whose answer may still
+		// have been lost (its process killed before the reply, its
+		// caller timed out): AWS's answer to a file system without a
+		// configuration (ReplicationNotFound), its message saying which
+		// failover ended it and what it recovered; regionfs's failover
+		// call repeated answers with the recovery point (Failover).
+		note := ""
+		if t, ok := m.lastDeleted(f.ID); ok && t.DestFS == f.ID {
+			note = failoverNote(t)
+		}
+		return nil, control.Errorf(control.ErrReplicationNotFound, "No replication configuration for %s.%s", fsID, note)
 	}
 	c := cs[0]
 	// Both ends here (same region) by either end's id: AWS refuses
@@ -1113,6 +1123,9 @@ func (m *Manager) Failover(ctx context.Context, fsID string, force bool) (*repli
 		}
 		if p, ok := m.unanswered(f.ID); ok {
 			return p, nil // a failover completed at a start: its answer
+		}
+		if p, ok := m.repeatedFailover(f.ID); ok {
+			return p, nil // the last failover of f: its answer again
 		}
 		return nil, control.Errorf(control.ErrReplicationNotFound, "%s is not the destination of a replication configuration in %s.", fsID, m.o.Name)
 	}
@@ -1473,6 +1486,76 @@ func (m *Manager) unanswered(fsID string) (*replication.Promotion, bool) {
 		return nil, false
 	}
 	return t.Promotion, true
+}
+
+// repeatedFailover returns the promotion of the failover that ended the
+// last configuration fsID (a file system id) took part in here, when
+// that was its latest (fsID is in no configuration now, and no later one
+// of this region with fsID at its end ended since): a failover repeated
+// after its answer was lost (the process killed before the reply, the
+// caller timed out) gets the same recovery point, as one completed at a
+// start does (unanswered).
+func (m *Manager) repeatedFailover(fsID string) (*replication.Promotion, bool) {
+	m.mu.Lock()
+	busy := len(m.findLocked(fsID)) > 0
+	m.mu.Unlock()
+	if busy {
+		return nil, false
+	}
+	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
+	if err != nil {
+		return nil, false
+	}
+	defer it.Close()
+	var best Tombstone
+	found := false
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, false
+		}
+		var t Tombstone
+		if json.Unmarshal(v, &t) != nil {
+			continue
+		}
+		end := t.SourceFS // this region's end of t's configuration
+		if t.Role == replication.RoleDestination {
+			end = t.DestFS
+		}
+		if end != fsID {
+			continue
+		}
+		if !found || t.Deleted.After(best.Deleted) {
+			best, found = t, true
+		}
+	}
+	if !found || best.Role != replication.RoleDestination || best.Promotion == nil {
+		return nil, false
+	}
+	return best.Promotion, true
+}
+
+// failoverNote says, for the message of a repeated delete, which failover
+// ended the configuration of t (a destination's tombstone) and what it
+// recovered; empty when t records no promotion.
+func failoverNote(t Tombstone) string {
+	p := t.Promotion
+	if p == nil {
+		return ""
+	}
+	head := fmt.Sprintf(" Replication configuration %s (from %s in %s) was deleted at %s by a failover that promoted %s (epoch %d)",
+		t.ID, t.SourceFS, t.SourceRegion, t.Deleted.UTC().Format(time.RFC3339), t.DestFS, p.NewEpoch)
+	var what string
+	switch {
+	case p.Empty:
+		what = "before its initial sync finished: it holds nothing of the source"
+	case p.Abandoned:
+		what = fmt.Sprintf("while a resync was replacing its state: it is back at its own state (seq %d); the source's changes after seq %d are not in it", p.Seq, p.Shared)
+	default:
+		what = fmt.Sprintf("at its recovery point seq %d (%s); the source had reported seq %d durable when last heard: at least %d of its transactions are not in it",
+			p.Seq, p.Time.UTC().Format(time.RFC3339Nano), p.SourceDurable, p.AtLeastLost())
+	}
+	return head + " " + what + ". regionfs failover " + t.DestFS + " answers with that recovery point again."
 }
 
 // lastDeleted returns the newest tombstone of a destination configuration

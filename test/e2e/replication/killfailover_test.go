@@ -116,6 +116,19 @@ func TestFailoverKilled(t *testing.T) {
 		t.Fatalf("the repeated delete: %v %s\n%s", err, out, b.Tail(30))
 	} else {
 		t.Logf("the repeated delete: %v %s", err, out)
+		// AWS's answer for a configuration deleted already, which
+		// names the failover that deleted it (the caller's may have
+		// had no answer).
+		if err != nil && !strings.Contains(out, "by a failover that promoted "+dst) {
+			t.Fatalf("the repeated delete's ReplicationNotFound does not name the failover: %s", out)
+		}
+	}
+	// regionfs's failover repeated answers with the failover's recovery
+	// point, whichever way the killed one ended.
+	if out, err := b.regionfsCLI(tools.bin, "failover", dst); err != nil || !strings.Contains(out, "recovery point: seq ") {
+		t.Fatalf("the repeated regionfs failover: %v %s\n%s", err, out, b.Tail(30))
+	} else {
+		t.Logf("the repeated regionfs failover:\n%s", out)
 	}
 	if out, err := b.awsCLI("efs", "describe-replication-configurations", "--file-system-id", dst); err == nil || !strings.Contains(out, "ReplicationNotFound") {
 		t.Fatalf("the destination region still describes a replication: %v %s", err, out)
