@@ -740,3 +740,80 @@ func TestRepeatedFailoverAfterLostAnswer(t *testing.T) {
 		t.Fatalf("a failover of a source answered %+v, %v; want ReplicationNotFound", got, err)
 	}
 }
+
+// TestRetriedCreateMakesWhatItAsks: a creation whose answer was lost (the
+// destination region made the configuration; the source never heard) is
+// retried: the same request is answered with that configuration; one
+// asking for another destination (an existing file system instead of a
+// new replica, another availability zone, another key) is refused with
+// ReplicationAlreadyExists naming what exists, never answered with it.
+// Before, the destination answered any retry from the same source file
+// system with the configuration it had: the source replicated into a
+// destination it had not asked for.
+func TestRetriedCreateMakesWhatItAsks(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "src", 3)
+	existing := b.adoptable("existing")
+	b.stop()
+	var lost sync.Once
+	b.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if strings.HasSuffix(req.URL.Path, "/call/create-destination") {
+				drop := false
+				lost.Do(func() { drop = true })
+				if drop {
+					h.ServeHTTP(httptest.NewRecorder(), req) // made; its answer lost
+					http.Error(w, "the answer was lost", http.StatusBadGateway)
+					return
+				}
+			}
+			h.ServeHTTP(w, req)
+		})
+	}
+	b.restart()
+	asked := replconf.Destination{Region: b.name, AvailabilityZoneName: b.name + "a"}
+	if _, err := a.m.Create(ctx, srcID, []replconf.Destination{asked}); err == nil {
+		t.Fatal("a creation without an answer succeeded")
+	}
+	made := status(t, b.m, srcID)
+	b.stop() // the source's stream got EOF through the wrapped handler: unwrapped for the rest
+	b.wrap = nil
+	b.restart()
+	for _, other := range []replconf.Destination{
+		{Region: b.name, FileSystemID: existing},
+		{Region: b.name, AvailabilityZoneName: b.name + "b"},
+		{Region: b.name},
+		{Region: b.name, AvailabilityZoneName: b.name + "a", KMSKeyID: "alias/other"},
+	} {
+		d, err := a.m.Create(ctx, srcID, []replconf.Destination{other})
+		if !errors.Is(err, control.ErrReplicationAlreadyExists) {
+			t.Fatalf("a retry asking for %+v answered %+v, %v; want ReplicationAlreadyExists (%s exists)", other, d.Config, err, made.DestFileSystemID)
+		}
+		if !strings.Contains(err.Error(), made.DestFileSystemID) {
+			t.Fatalf("the refusal does not name what exists (%s): %v", made.DestFileSystemID, err)
+		}
+	}
+	if pr := b.protection(existing); pr != control.ProtectionDisabled {
+		t.Fatalf("the file system a refused retry named is %s", pr)
+	}
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{asked})
+	if err != nil {
+		t.Fatalf("the same retry: %v", err)
+	}
+	if d.ID != made.ID || d.DestFileSystemID != made.DestFileSystemID {
+		t.Fatalf("the same retry answered %s (%s), want %s (%s)", d.ID, d.DestFileSystemID, made.ID, made.DestFileSystemID)
+	}
+	if az := b.describe(d.DestFileSystemID).AvailabilityZoneName; az != asked.AvailabilityZoneName {
+		t.Fatalf("the replica is in %q, asked %q", az, asked.AvailabilityZoneName)
+	}
+	// The source has the configuration now: it answers retries itself,
+	// as exactly (a regional destination is not the one-zone one; it
+	// was answered with it).
+	if got, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name}}); !errors.Is(err, control.ErrReplicationAlreadyExists) {
+		t.Fatalf("the source answered a retry asking for a regional destination with %+v, %v", got.Config, err)
+	}
+	fill(t, a.fs(srcID), "more", 2)
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
+}

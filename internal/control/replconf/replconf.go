@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -694,9 +695,13 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 		if c.Role != replication.RoleSource || c.SourceFileSystemID != src.ID {
 			continue
 		}
+		// A retry, answered with c if it asks for c's destination (an
+		// availability zone or key of its own is another destination;
+		// the destination region checks the rest when the source's
+		// configuration was never made: sameDestination).
 		if c.DestRegion == d.Region && (d.FileSystemID == "" || d.FileSystemID == c.DestFileSystemID || d.FileSystemID == destARN(c)) &&
-			(d.AvailabilityZoneName == "" || d.AvailabilityZoneName == c.AvailabilityZoneName) {
-			return m.describeLocked(c), nil // a retry
+			d.AvailabilityZoneName == c.AvailabilityZoneName && d.KMSKeyID == c.KMSKeyID && d.RoleArn == c.RoleArn {
+			return m.describeLocked(c), nil
 		}
 		return Description{}, control.Errorf(control.ErrReplicationAlreadyExists, "File system %s is already the source of replication configuration %s (to %s in %s).", src.ID, c.ID, c.DestFileSystemID, c.DestRegion)
 	}
@@ -779,6 +784,11 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 				if !keep {
 					break // untouched, dropped: adopted anew below
 				}
+			}
+			// It is answered with c only if c is what it asks for;
+			// before, any request from the same source file system was.
+			if err := m.sameDestination(ctx, c, req.Dest); err != nil {
+				return createDestResp{}, err
 			}
 			if err := m.receiveLocked(c); err != nil {
 				return createDestResp{}, err
@@ -879,6 +889,48 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 	m.log.Info("replication destination ready", "replication", c.ID, "fs_id", c.DestFileSystemID, "source_region", from,
 		"source_fs", req.SourceFS, "fork", c.Fork, "kept_copy", c.KeptCopy)
 	return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
+}
+
+// sameDestination refuses (ReplicationAlreadyExists, naming what exists)
+// a creation asking for d when the destination configuration c of the
+// same source file system exists: a retry whose first try's answer was
+// lost is answered with c only if c is what d asks for (the existing
+// file system d names, or a replica c made when d names none; the same
+// availability zone, key and role).
+func (m *Manager) sameDestination(ctx context.Context, c *Config, d Destination) error {
+	var differs []string
+	if d.FileSystemID != "" {
+		if f, err := m.o.Region.DescribeFileSystem(ctx, d.FileSystemID); err != nil || f.ID != c.DestFileSystemID {
+			differs = append(differs, fmt.Sprintf("the existing file system %s", d.FileSystemID))
+		}
+	} else {
+		f, err := m.o.Region.DescribeFileSystem(ctx, c.DestFileSystemID)
+		if err != nil {
+			return err
+		}
+		if f.CreationToken != c.ID {
+			differs = append(differs, "a new replica")
+		}
+	}
+	if d.AvailabilityZoneName != c.AvailabilityZoneName {
+		differs = append(differs, fmt.Sprintf("availability zone %q", d.AvailabilityZoneName))
+	}
+	if d.KMSKeyID != c.KMSKeyID {
+		differs = append(differs, fmt.Sprintf("KMS key %q", d.KMSKeyID))
+	}
+	if d.RoleArn != c.RoleArn {
+		differs = append(differs, fmt.Sprintf("role %q", d.RoleArn))
+	}
+	if len(differs) == 0 {
+		return nil
+	}
+	made := "adopted the existing file system"
+	if f, err := m.o.Region.DescribeFileSystem(ctx, c.DestFileSystemID); err == nil && f.CreationToken == c.ID {
+		made = "made the replica"
+	}
+	return control.Errorf(control.ErrReplicationAlreadyExists,
+		"File system %s already replicates to %s in %s (replication configuration %s, which %s, availability zone %q, KMS key %q: an earlier creation, whose answer may have been lost); this request asks for %s. Delete that configuration first, or repeat the earlier request.",
+		c.SourceFileSystemID, c.DestFileSystemID, m.o.Name, c.ID, made, c.AvailabilityZoneName, c.KMSKeyID, strings.Join(differs, ", "))
 }
 
 // finishAdoptionLocked settles the configuration c whose adoption of an
