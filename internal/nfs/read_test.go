@@ -394,6 +394,97 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 	}
 }
 
+// TestReadaheadDepth is the cache-distance guard of the read-ahead
+// (issue 16, counting, not timed): a sequential reader whose READs find
+// their chunks read has exactly one chunk read ahead, so each block is
+// sent one reply after it was read, with its bytes still in the CPU's
+// cache (read16 in bench/nfs/README.md); a READ that finds its chunk not
+// read yet (the reads ahead fell behind) makes the reader's depth one
+// chunk deeper, up to raMaxDepth, and raShrink READs in a row that find
+// theirs read make it one less. It fails with a fixed depth of four
+// (four chunks ahead after the first READ, tried).
+func TestReadaheadDepth(t *testing.T) {
+	const blocks = 40
+	f := newFixture(t, envOpt{})
+	fh := blocksFile(t, f, blocks)
+	h, err := parseHandle(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
+	attr, err := f.fs.GetAttr(f.ctx, h.ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := f.srv.ra
+	ahead := func() (chunks, depth int) {
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		el := ra.files[fileKey{f.fs, h.ino}]
+		if el == nil {
+			return 0, 0
+		}
+		rf := el.Value.(*raFile)
+		return len(rf.chunks), rf.depth
+	}
+	read := func(i int, after *[]prefetch) {
+		t.Helper()
+		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, after)
+		if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
+		}
+		hd.Release()
+	}
+	run := func(after []prefetch) {
+		for _, fn := range after {
+			fn(false)
+		}
+	}
+	// Each READ's prefetches run (its reply written) before the next
+	// READ: every chunk is read when its READ comes.
+	i := 0
+	for ; i < 6; i++ {
+		var after []prefetch
+		read(i, &after)
+		run(after)
+		if n, d := ahead(); n != 1 || d != 1 {
+			t.Fatalf("after READ %d, its chunks read when it came: %d chunks read ahead at depth %d, want 1 at depth 1", i, n, d)
+		}
+	}
+	// The reader overtakes the reads ahead: no prefetch runs (the
+	// replies are still being written), so each READ finds its chunk
+	// not read, claims it and reads it itself. The depth grows by one
+	// per such READ, to raMaxDepth and no further.
+	var pending []prefetch
+	read(i, &pending) // its chunk was read above
+	for want := 2; want <= raMaxDepth+1; want++ {
+		i++
+		read(i, &pending)
+		if _, d := ahead(); d != min(want, raMaxDepth) {
+			t.Fatalf("READ %d, come before its chunk was read: depth %d, want %d", i, d, min(want, raMaxDepth))
+		}
+	}
+	run(pending)
+	if n, d := ahead(); n != raMaxDepth || d != raMaxDepth {
+		t.Fatalf("after the reads ahead fell behind: %d chunks read ahead at depth %d, want %d at %d", n, d, raMaxDepth, raMaxDepth)
+	}
+	// The reads ahead keep up again: after raShrink READs in a row find
+	// their chunks read, the depth is one less.
+	for j := 1; j <= raShrink; j++ {
+		i++
+		var after []prefetch
+		read(i, &after)
+		run(after)
+		want := raMaxDepth
+		if j == raShrink {
+			want--
+		}
+		if _, d := ahead(); d != want {
+			t.Fatalf("READ %d, the %d-th in a row to find its chunk read: depth %d, want %d", i, j, d, want)
+		}
+	}
+}
+
 // blocksFile creates "f" in f's root with n blocks of 1 MiB written
 // FILE_SYNC, block i starting with the byte i.
 func blocksFile(t *testing.T, f *fixture, n int) proto.FH {

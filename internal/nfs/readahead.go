@@ -41,14 +41,31 @@ type readahead struct {
 
 // Tuning.
 const (
-	raDepth    = 4        // chunks read ahead of a sequential reader
+	raMaxDepth = 4        // chunks read ahead of a sequential reader, at most
+	raShrink   = 16       // READs in a row that find their chunks read make the depth one less
 	raMaxBytes = 64 << 20 // prefetched data held server-wide
 	raMaxFiles = 64
 )
 
+// raFile is a sequential reader's file. depth is how many chunks are
+// read ahead of it: one to start with, one more (up to raMaxDepth) each
+// time a READ finds its chunk not read yet (the reads ahead do not keep
+// up: a block read that waits for the disk, a client faster than the
+// prefetch), one less after raShrink READs in a row found theirs read
+// (hits counts them). A reader whose blocks come from memory (the page
+// cache or the block cache) stays at one, so each chunk is sent right
+// after it was read, while its bytes are still in the CPU's cache: with four
+// chunks ahead a chunk was read four replies before it was sent, and its
+// 1 MiB had left the cache by then, so the reply's copy into the socket
+// and the next block read's copy into the recycled buffer each read and
+// wrote memory instead of cache (read16 in bench/nfs/README.md: the
+// reply's kernel copy cost ~62-72 µs per MiB against ganesha's ~33-37,
+// whose pread precedes its sendmsg directly).
 type raFile struct {
 	key    fileKey
 	next   uint64 // offset a sequential reader asks for next
+	depth  int
+	hits   int
 	chunks []*raChunk
 }
 
@@ -184,6 +201,15 @@ func (ra *readahead) take(k fileKey, off uint64, count int, cred engine.Cred) *r
 		if c.off == off && c.count == count && sameCred(c.cred, cred) {
 			f.chunks = slices.Delete(f.chunks, i, i+1)
 			ra.bytes -= int64(c.count)
+			switch {
+			case !c.finished:
+				// The reader caught up with the reads ahead.
+				f.depth, f.hits = min(f.depth+1, raMaxDepth), 0
+			case f.depth > 1:
+				if f.hits++; f.hits == raShrink {
+					f.depth, f.hits = f.depth-1, 0
+				}
+			}
 			return c
 		}
 	}
@@ -204,7 +230,7 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 			// read, counts as sequential.
 			return
 		}
-		el = ra.lru.PushFront(&raFile{key: k})
+		el = ra.lru.PushFront(&raFile{key: k, depth: 1})
 		ra.files[k] = el
 		for ra.lru.Len() > raMaxFiles {
 			ra.dropLocked(ra.lru.Back().Value.(*raFile).key)
@@ -226,7 +252,7 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 		}
 		return false
 	})
-	for i := range raDepth {
+	for i := range f.depth {
 		at := f.next + uint64(i*count)
 		if at >= size || ra.bytes+int64(count) > raMaxBytes {
 			break
