@@ -99,11 +99,11 @@ func (m *Manager) StartAutoFailover() {
 
 // Close stops the automatic failover checks and the background work.
 func (m *Manager) Close() {
-	// Under the lock: background work is started under it, only while
-	// bgCtx is live (finishPlannedLater), so none starts after Wait.
-	m.mu.Lock()
+	// Background work starts under bgMu only while bgCtx is live
+	// (finishPlannedLater): none starts after Wait.
+	m.bgMu.Lock()
 	m.bgCancel()
-	m.mu.Unlock()
+	m.bgMu.Unlock()
 	m.bg.Wait()
 	a := &m.autoFail
 	a.mu.Lock()

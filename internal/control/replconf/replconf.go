@@ -237,8 +237,9 @@ type Manager struct {
 	// with at a step (fault).
 	faultHook func(step, id string) error
 
-	// Background work (completing a planned failover after a start);
-	// Close ends it and waits.
+	// Background work (completing a planned failover after a start, or
+	// after its destination did not answer); Close ends it and waits.
+	bgMu     sync.Mutex // guards starting work against Close's cancel
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
@@ -386,11 +387,7 @@ func (m *Manager) Open(ctx context.Context) error {
 		}
 	}
 	for _, c := range planned {
-		m.bg.Add(1)
-		go func() {
-			defer m.bg.Done()
-			m.finishPlanned(m.bgCtx, c)
-		}()
+		m.finishPlannedLater(c)
 	}
 	return nil
 }
@@ -2020,8 +2017,8 @@ func (m *Manager) undoPlanned(ctx context.Context, c *Config) error {
 // finishPlannedLater runs finishPlanned for c in the background, unless
 // the manager is closing (the next start completes it then).
 func (m *Manager) finishPlannedLater(c *Config) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
 	if m.bgCtx.Err() != nil {
 		return
 	}
