@@ -32,6 +32,9 @@ type conn struct {
 	// other connections and with the race detector (raceEnabled).
 	raw *rawSocket
 	tls bool // the connection is protected by TLS (set before any request runs)
+	// tlsOut, when the TLS session is rpc.TLSWriter's, seals and writes
+	// the replies (send; set before any request runs).
+	tlsOut *rpc.TLSWriter
 	// tlsIn is the TLS session's reader of calls when it is
 	// rpc.TLSReader's (TestTLSReadCopies counts its bytes).
 	tlsIn  atomic.Pointer[rpc.TLSReader]
@@ -583,6 +586,10 @@ func (c *conn) logReadError(err error) {
 // send writes one complete record (its header already in place), given
 // in one or more pieces.
 func (c *conn) send(rec ...[]byte) {
+	if c.tlsOut != nil {
+		c.sendSealed(rec)
+		return
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.broken {
@@ -606,6 +613,25 @@ func (c *conn) send(rec ...[]byte) {
 	}
 	if err != nil {
 		c.broken = true
+		c.s.log.Debug("nfs reply write failed", "remote", c.remote, "err", err)
+		c.nc.Close()
+	}
+}
+
+// sendSealed is send over a TLS session of rpc.TLSWriter's: the reply is
+// sealed outside wmu (alongside other replies being sealed or written)
+// and written in the order its sequence numbers were reserved. After a
+// failed write every later one fails without writing.
+func (c *conn) sendSealed(rec [][]byte) {
+	err := c.tlsOut.WriteRecord(rec, c.s.o.WriteTimeout)
+	if err == nil {
+		return
+	}
+	c.wmu.Lock()
+	first := !c.broken
+	c.broken = true
+	c.wmu.Unlock()
+	if first {
 		c.s.log.Debug("nfs reply write failed", "remote", c.remote, "err", err)
 		c.nc.Close()
 	}

@@ -117,6 +117,9 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	st := tc.ConnectionState()
 	c.wmu.Lock()
 	c.out = &rpc.RecordWriter{W: out, BC: bc}
+	// Replies sealed outside wmu, in parallel, each written in its turn
+	// (rpc.TLSWriter.WriteRecord).
+	c.tlsOut = tw
 	c.wmu.Unlock()
 	c.tls = true
 	if len(st.PeerCertificates) > 0 {

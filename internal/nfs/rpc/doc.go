@@ -16,6 +16,9 @@
 // traffic secrets TakeOver takes from the handshake's key log (tlskey.go;
 // both or neither, and crypto/tls never writes again), moving to the next
 // secret by KeyUpdate every 2^23 records and when the peer asks.
+// TLSWriter.WriteRecord seals a server's replies outside the
+// connection's lock, several at once, and writes them in the order their
+// sequence numbers were reserved (tlsseal.go).
 //
 // Decoders return errors wrapping ErrGarbage (the server answers
 // GARBAGE_ARGS or closes the connection), ErrRPCVersion (RPC_MISMATCH) or

@@ -243,12 +243,15 @@ func (k *trafficKey) wipe() {
 }
 
 // nonce is the nonce of the next record.
-func (k *trafficKey) nonce() [12]byte {
-	n := k.iv
+func (k *trafficKey) nonce() [12]byte { return seqNonce(k.iv, k.seq) }
+
+// seqNonce is the nonce of the record at seq under a key of IV iv (RFC
+// 8446 5.3).
+func seqNonce(iv [12]byte, seq uint64) [12]byte {
 	for i := range 8 {
-		n[4+i] ^= byte(k.seq >> (56 - 8*i))
+		iv[4+i] ^= byte(seq >> (56 - 8*i))
 	}
-	return n
+	return iv
 }
 
 // expandLabel is HKDF-Expand-Label with an empty context.

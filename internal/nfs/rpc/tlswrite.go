@@ -24,13 +24,18 @@ import (
 // the peer to move too when TLSReader has opened that many under the
 // peer's key (ask). CloseNotify writes the close_notify alert crypto/tls
 // can no longer write; after it, or after a failed write, it writes
-// nothing and its secret is wiped. It is used by RecordWriter, whose
-// writers are serialised; BC's lock guards its key.
+// nothing and its secret is wiped. Write is used by RecordWriter, whose
+// writers are serialised (the client); WriteRecord seals whole RPC
+// records outside the lock, several at once, and writes them in the
+// order it reserved their sequence numbers (the server's replies,
+// tlsseal.go). BC's lock guards its key and sequence.
 type TLSWriter struct {
 	BC    *BatchConn
 	key   trafficKey
 	limit uint64 // records sealed under one key (0: keyUpdateRecords)
 	err   error  // a failed write ends the stream (records may be lost)
+
+	tickets ticketState // WriteRecord's reservations (tlsseal.go)
 
 	// answer: the peer sent a KeyUpdate with update_requested; ask: the
 	// reader wants the peer's key to move (set by the TLSReader).
@@ -88,19 +93,13 @@ func (w *TLSWriter) endLocked(err error) {
 // and writes the buffer out unless BC is held and the buffer is not
 // full.
 func (w *TLSWriter) sealLocked(typ byte, p []byte) error {
+	// Records reserved by WriteRecord go first (their sequence numbers
+	// are lower).
+	w.waitTicketsLocked()
 	if w.err != nil {
 		return w.err
 	}
-	if w.key.seq >= w.keyLimit() || w.answer.Load() || w.ask.Load() {
-		// RFC 8446 4.6.3: update_requested asks the peer to move its
-		// key too; an answer to the peer's request (answer) is sent
-		// as update_not_requested unless this side needs the peer's
-		// key moved on its own account.
-		req := byte(0)
-		if w.ask.Swap(false) {
-			req = 1
-		}
-		w.answer.Store(false)
+	if req, due := w.updateDueLocked(); due {
 		w.appendLocked(tlsTypeHandshake, []byte{tlsMsgKeyUpdate, 0, 0, 1, req})
 		if err := w.key.update(); err != nil {
 			w.endLocked(err)
