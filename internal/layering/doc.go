@@ -16,9 +16,10 @@
 //	     internal/api/awsproto internal/engine/disk internal/engine/kms
 //	     internal/engine/blocks/crc32c internal/nfs/tlsca
 //	     internal/replication/faultproxy
-//	 2 seams: the engine's storage seams, the data disk's space guard, the NFS wire types and serving on a test port
+//	 2 seams: the engine's storage seams, the data disk's space guard, the NFS wire types, serving on a test port and the TLS tests' CA
 //	     internal/engine/kv internal/engine/blocks internal/engine/space
 //	     internal/nfs/rpc internal/nfs/proto internal/serve/servetest
+//	     internal/nfs/tlsca/tlscatest
 //	 3 backends: seam implementations and conformance suites, test keyrings, the NFS client
 //	     internal/engine/kv/... internal/engine/blocks/...
 //	     internal/engine/kms/kmstest internal/nfs/client

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -16,20 +15,14 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 	"github.com/regionfs/regionfs/internal/nfs/tlsca"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
 )
 
 // tlsEnv is a server offering TLS with a certificate for 127.0.0.1 issued
 // by a fresh CA.
 func tlsEnv(t *testing.T, clientAuth tls.ClientAuthType, requireTLS bool) (*testEnv, *tlsca.CA) {
 	t.Helper()
-	ca, _, err := tlsca.New("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(tlsca.Request{CommonName: "mt", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := tlscatest.Cert(t)
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientAuth: clientAuth, ClientCAs: ca.Pool()}
 	v := newEnv(t, envOpt{opts: Options{TLS: cfg}, exports: func(fs *engine.FS) []Export {
 		return []Export{{Path: "/", FS: fs, RequireTLS: requireTLS}}

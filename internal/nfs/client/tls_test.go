@@ -4,13 +4,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
-	"github.com/regionfs/regionfs/internal/nfs/tlsca"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
 	"github.com/regionfs/regionfs/internal/nfs/xdr"
 )
 
@@ -20,19 +18,7 @@ import (
 // a close_notify). It returns the address and the client configuration.
 func tlsServer(t *testing.T) (string, *tls.Config, <-chan error) {
 	t.Helper()
-	ca, _, err := tlsca.New("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(tlsca.Request{CommonName: "s", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ca, cert, ln := tlscatest.Listener(t)
 	end := make(chan error, 1)
 	go func() {
 		end <- func() error {

@@ -7,35 +7,31 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/nfs/tlsca"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
 )
 
 // BenchmarkTLSLoopback measures what a TLS session over loopback costs per
-// byte on this machine: one goroutine writes 1 MiB at a time, another reads
+// byte on this machine: one goroutine writes 1 MiB at a time (four for
+// WriteRecord, as the NFS server's workers write replies), another reads
 // it, each case on a fresh connection pair. Besides the throughput it
 // reports the process's CPU time per MiB (both ends), which is what TLS
 // adds to a mount's read or write on a machine with few cores. The cases:
 // plain TCP, crypto/tls as is with each cipher suite (TLS 1.3 chooses
 // AES-128-GCM on CPUs with AES-NI and does not let a config choose; TLS
 // 1.2 does, with the same AEADs), TLS 1.3 under BatchConn and
-// RecordWriter as the NFS server and client used it before mount14, and
-// with TLSWriter and TLSReader as they use it now.
+// RecordWriter as the NFS server and client used it before mount14, with
+// TLSWriter and TLSReader as the client uses them (own), and with the
+// server's WriteRecord (sealed).
 //
 //	go test -run '^$' -bench TLSLoopback -benchtime 2048x ./internal/nfs/rpc
 func BenchmarkTLSLoopback(b *testing.B) {
-	ca, _, err := tlsca.New("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, err := ca.Issue(tlsca.Request{CommonName: "bench", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ca, cert := tlscatest.Cert(b)
 	tls12 := func(suite uint16) func(*tls.Config) {
 		return func(c *tls.Config) {
 			c.MaxVersion = tls.VersionTLS12
@@ -47,8 +43,11 @@ func BenchmarkTLSLoopback(b *testing.B) {
 		plain bool
 		batch bool
 		own   bool // TLSWriter and TLSReader after crypto/tls's handshake
-		set   func(*tls.Config)
-		want  uint16
+		// sealed: the replies written with WriteRecord by 4 goroutines,
+		// as the NFS server's workers write them.
+		sealed bool
+		set    func(*tls.Config)
+		want   uint16
 	}{
 		{name: "tcp", plain: true},
 		{name: "tls13-aes128gcm", want: tls.TLS_AES_128_GCM_SHA256},
@@ -57,6 +56,7 @@ func BenchmarkTLSLoopback(b *testing.B) {
 		{name: "tls12-chacha20poly1305", set: tls12(tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256), want: tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
 		{name: "tls13-aes128gcm-recordwriter", batch: true, want: tls.TLS_AES_128_GCM_SHA256},
 		{name: "tls13-aes128gcm-own", batch: true, own: true, want: tls.TLS_AES_128_GCM_SHA256},
+		{name: "tls13-aes128gcm-sealed", batch: true, own: true, sealed: true, want: tls.TLS_AES_128_GCM_SHA256},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -82,6 +82,7 @@ func BenchmarkTLSLoopback(b *testing.B) {
 				}
 				defer nc.Close()
 				var w io.Writer = nc
+				var sealer *TLSWriter
 				if !tc.plain {
 					bc := &BatchConn{Conn: nc, R: bufio.NewReaderSize(nc, 64<<10)}
 					log := &KeyLog{}
@@ -107,11 +108,33 @@ func BenchmarkTLSLoopback(b *testing.B) {
 							return
 						}
 						w = &RecordWriter{W: tw, BC: bc}
+						if tc.sealed {
+							sealer = tw
+						}
 					}
 				}
 				buf := make([]byte, chunk)
 				if tc.batch {
 					binary.BigEndian.PutUint32(buf, lastFragment|uint32(chunk-RecordHeaderSize))
+				}
+				if sealer != nil {
+					var next atomic.Int64
+					var wg sync.WaitGroup
+					errs := make(chan error, 4)
+					for range 4 {
+						wg.Go(func() {
+							for next.Add(1) <= int64(b.N) {
+								if err := sealer.WriteRecord([][]byte{buf}, 0); err != nil {
+									errs <- err
+									return
+								}
+							}
+						})
+					}
+					wg.Wait()
+					close(errs)
+					done <- <-errs
+					return
 				}
 				for range b.N {
 					if _, err := w.Write(buf); err != nil {

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
 )
 
 // randomBytes returns n bytes of a seeded generator.
@@ -107,7 +109,7 @@ type ownPair struct {
 
 func newOwnPair(t *testing.T) ownPair {
 	t.Helper()
-	ca, cert, ln := tlsListener(t)
+	ca, cert, ln := tlscatest.Listener(t)
 	defer ln.Close()
 	type side struct {
 		r   *TLSReader
@@ -311,7 +313,7 @@ func TestTakeOverClearsSecrets(t *testing.T) {
 		{"declined: read buffer too small", 4 << 10, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca, cert, ln := tlsListener(t)
+			ca, cert, ln := tlscatest.Listener(t)
 			defer ln.Close()
 			go func() {
 				nc, err := ln.Accept()

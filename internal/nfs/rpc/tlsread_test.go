@@ -9,32 +9,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/regionfs/regionfs/internal/nfs/tlsca"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
 )
-
-// tlsListener returns a test CA, a server certificate it issued for
-// 127.0.0.1 and a loopback listener.
-func tlsListener(t *testing.T) (*tlsca.CA, tls.Certificate, net.Listener) {
-	t.Helper()
-	ca, _, err := tlsca.New("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(tlsca.Request{CommonName: "s", IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, cert, ln
-}
 
 // tlsPair returns a TLS session's server side (crypto/tls) and the
 // client's reader of it (a TLSReader, or crypto/tls when TakeOver
@@ -47,7 +27,7 @@ func tlsPair(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.R
 
 func tlsPairW(t *testing.T, set func(*tls.Config)) (server *tls.Conn, client io.Reader, tr *TLSReader, tw *TLSWriter, nc net.Conn) {
 	t.Helper()
-	ca, cert, ln := tlsListener(t)
+	ca, cert, ln := tlscatest.Listener(t)
 	defer ln.Close()
 	scfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	var keys bytes.Buffer
@@ -196,7 +176,7 @@ func TestTLSReaderTampered(t *testing.T) {
 // of every size) crypto/tls reads back unchanged, and its close_notify
 // ends crypto/tls's stream with io.EOF.
 func TestTLSWriter(t *testing.T) {
-	ca, cert, ln := tlsListener(t)
+	ca, cert, ln := tlscatest.Listener(t)
 	defer ln.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	var want []byte

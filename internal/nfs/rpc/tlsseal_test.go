@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -98,7 +99,7 @@ func TestWriteRecordSameStreamAsWrite(t *testing.T) {
 // every record is whole and each writer's records come in the order it
 // wrote them; crypto/tls follows every KeyUpdate.
 func TestWriteRecordConcurrentWithCryptoTLS(t *testing.T) {
-	ca, cert, ln := tlsListener(t)
+	ca, cert, ln := tlscatest.Listener(t)
 	defer ln.Close()
 	const writers, each = 6, 25
 	errc := make(chan error, 1)
