@@ -628,13 +628,15 @@ type RecoveryPoint struct {
 // replica it is the zero point. The control plane completes a failover
 // with it when the process ended after the promotion and before its own
 // record of it: Empty is a promotion that kept nothing (no recovery
-// seq), Abandoned and Shared are not known here.
+// seq); Abandoned and Shared are AbandonResync's (a promotion recorded by
+// an earlier version says neither).
 func (rep *Replica) Promoted() (RecoveryPoint, bool) {
 	m := rep.fs.modePub.Load()
 	if m.Mode == ModeReplica {
 		return RecoveryPoint{}, false
 	}
-	rp := RecoveryPoint{Seq: m.RecoverySeq, OldEpoch: m.AppliedEpoch, NewEpoch: m.Epoch, Empty: m.RecoverySeq == 0}
+	rp := RecoveryPoint{Seq: m.RecoverySeq, OldEpoch: m.AppliedEpoch, NewEpoch: m.Epoch, Empty: m.RecoverySeq == 0,
+		Abandoned: m.Abandoned, Shared: m.Shared}
 	if m.RecoveryTime != 0 {
 		rp.Time = time.Unix(0, m.RecoveryTime).UTC()
 	}

@@ -101,6 +101,13 @@ type modeRecord struct {
 	// Recovery point recorded at promotion.
 	RecoverySeq  uint64 `json:"rseq,omitempty"`
 	RecoveryTime int64  `json:"rtime,omitempty"`
+	// Abandoned: the promotion abandoned a resync (AbandonResync);
+	// Shared is where its history and the resync's source's forked (0:
+	// not known). Recorded with the promotion, so that a control plane
+	// that completes the failover after a restart (Promoted) reports the
+	// split point, not the file system's own last seq.
+	Abandoned bool   `json:"abandoned,omitempty"`
+	Shared    uint64 `json:"shared,omitempty"`
 	// Initial sync (sync.go): chunks are being ingested; records from
 	// SyncBase+1 replay after the last one; the replica is consistent once
 	// it has applied ConsistentSeq; the next chunk starts at SyncCursor.

@@ -359,6 +359,7 @@ func (rep *Replica) AbandonResync(ctx context.Context, minEpoch uint64) (Recover
 			Mode: ModePrimary, Epoch: newEpoch, Learned: newEpoch,
 			AppliedEpoch: fromEpoch, AppliedSeq: h.LastSeq, AppliedTime: h.Time,
 			RecoverySeq: h.LastSeq, RecoveryTime: h.Time,
+			Abandoned: true, Shared: shared,
 		}
 		fs.setModeLocked(nm)
 		tx.abs.Set(localKey(fs.id, locMode), nm.encode())

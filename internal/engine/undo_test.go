@@ -168,6 +168,13 @@ func TestAbandonResync(t *testing.T) {
 			if rp.Shared != 0 && rp.Shared != fork {
 				t.Fatalf("shared seq %d, want the fork %d", rp.Shared, fork)
 			}
+			// The split point is recorded with the promotion: what a
+			// control plane completing the failover after a restart
+			// reads (it read the file system's own last seq, not
+			// abandoned, before).
+			if got, ok := a.Replica().Promoted(); !ok || got.Seq != rp.Seq || !got.Abandoned || got.Shared != rp.Shared {
+				t.Fatalf("recorded recovery point %+v (%v), want %+v", got, ok, rp)
+			}
 			t.Logf("abandoned: %+v (fork %d)", rp, fork)
 			if got := a.Replica().DurableSeq(); got != lastBefore {
 				t.Fatalf("durable seq %d after the abandon, want %d", got, lastBefore)
@@ -388,6 +395,9 @@ func TestCrashAbandonResync(t *testing.T) {
 					}
 					fallthrough
 				default:
+					if rp, ok := fa.Replica().Promoted(); (im.step == "abandon" || outcome == "abandoned") && (!ok || !rp.Abandoned) {
+						t.Fatalf("image %d (%s, %s): recorded recovery point %+v (%v), want the abandoned resync's", i, im.step, outcome, rp, ok)
+					}
 					if d := diffDumps(before, must(dumpFS(ctx, fa))(t)); d != "" {
 						t.Fatalf("image %d (%s, %s): not the state from before the resync:\n%s", i, im.step, outcome, d)
 					}

@@ -1419,7 +1419,7 @@ func (m *Manager) promoteReplica(ctx context.Context, c *Config, force bool) (re
 			return replication.Promotion{}, ferr
 		}
 		if rp, ok := fs.Replica().Promoted(); ok {
-			return replication.Promotion{RecoveryPoint: rp}, nil
+			return recordedPromotion(rp, c.Fork), nil
 		}
 		if err := m.start(c); err != nil {
 			return replication.Promotion{}, err
@@ -1488,7 +1488,28 @@ func (m *Manager) promotedAtStart(c *Config) *PendingPromotion {
 	if !ok {
 		return nil
 	}
-	return &PendingPromotion{Promotion: replication.Promotion{RecoveryPoint: rp}}
+	return &PendingPromotion{Promotion: recordedPromotion(rp, c.Fork)}
+}
+
+// recordedPromotion is the promotion the engine recorded (rp), for a
+// failover completed without the node's answer (the process ended
+// before the configuration's record): an abandoned resync's split point,
+// where the source's loss report starts, is the engine's when it knew it,
+// else the replica's own last seq, and never after the fork of a
+// failback (fork), as the node's Promote answers it. Before, the engine
+// recorded neither, and the failover was reported as an ordinary one at
+// the replica's own last seq: a source's loss report from there missed
+// what it wrote between the fork and that seq.
+func recordedPromotion(rp engine.RecoveryPoint, fork uint64) replication.Promotion {
+	if rp.Abandoned {
+		if rp.Shared == 0 || rp.Shared > rp.Seq {
+			rp.Shared = rp.Seq
+		}
+		if fork > 0 {
+			rp.Shared = min(rp.Shared, fork)
+		}
+	}
+	return replication.Promotion{RecoveryPoint: rp}
 }
 
 // completePromotion completes, at a start, the failover of the
