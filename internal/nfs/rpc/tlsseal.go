@@ -139,13 +139,16 @@ func (w *TLSWriter) WriteRecord(pieces [][]byte, timeout time.Duration) error {
 		}
 		_, err = b.Conn.Write(buf)
 	}
+	// Back on the list at once: the peer may already be sending the
+	// next call, whose reply would otherwise find the list empty and
+	// take a fresh buffer (TestTLSReadAllocations).
+	putSealBuf(buf)
 	b.mu.Lock()
 	if err != nil {
 		w.endLocked(err)
 	}
 	w.endTurnLocked()
 	b.mu.Unlock()
-	putSealBuf(buf)
 	return err
 }
 
