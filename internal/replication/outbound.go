@@ -79,9 +79,24 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
 	n.loadProgress(RoleSource, spec.ID).restore(&o.st)
+	o.leaseUntil = n.now().Add(n.opts.Lease)
+	if _, known := fs.Pins()[pinName(spec.ID)]; known && n.opts.Lease > 0 {
+		// A replication that ran before this process (its pin is
+		// durable) has no lease until its destination answers: the
+		// destination may have promoted itself while this source was
+		// down (it waits 1.5 leases from its last contact, which may be
+		// long past), and a lease granted here would let the source take
+		// writes beside it. The first acknowledgement lifts the stop.
+		if mode, epoch := fs.Mode(); mode == engine.ModePrimary {
+			if err := fs.Fence(context.Background(), epoch); err != nil {
+				return fmt.Errorf("replication: stop the writes of %s until its destination answers: %w", spec.SourceFS, err)
+			}
+			o.leaseFenced = true
+			n.log.Info("replication lease: writes wait for the destination's first answer", "replication", spec.ID, "fs_id", spec.SourceFS)
+		}
+	}
 	n.outbound[spec.ID] = o
 	fs.ShipWrites(true)
-	o.leaseUntil = n.now().Add(n.opts.Lease)
 	go o.run()
 	o.retainDone = make(chan struct{})
 	go o.retentionLoop()
