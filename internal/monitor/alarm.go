@@ -659,8 +659,11 @@ func (m *Monitor) SetAlarmActions(ctx context.Context, names []string, enabled b
 	return nil
 }
 
-// SetAlarmState sets an alarm's state until its next evaluation; a
-// change runs the new state's actions.
+// SetAlarmState sets an alarm's state until its next evaluation, once the
+// period running now has ended (as CloudWatch evaluates each period once):
+// a set state is not undone a moment later by the evaluation of a period
+// that ended before it, such as a new alarm's first. A change runs the new
+// state's actions.
 func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reasonData string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -692,7 +695,13 @@ func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reason
 	if a == nil {
 		return refusal.Errorf(ErrResourceNotFound, "Alarm %s not found", clip(name))
 	}
-	return s.transitionLocked(a, state, reason, reasonData, m.o.Clock())
+	now := m.o.Clock()
+	if err := s.transitionLocked(a, state, reason, reasonData, now); err != nil {
+		return err
+	}
+	ready := now.Add(-m.o.IngestDelay).Unix()
+	s.lastEval[name] = max(s.lastEval[name], ready-mod(ready, a.Period))
+	return nil
 }
 
 // findAlarmARN returns the alarm an ARN names (tag operations).

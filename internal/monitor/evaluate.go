@@ -64,7 +64,9 @@ func (s *alarmSet) evaluateDue(now time.Time) {
 		ev := s.m.evaluate(&d.a, d.end, now)
 		s.mu.Lock()
 		a := s.alarms[d.a.Name]
-		if a != nil && a.ConfigUpdated.Equal(d.a.ConfigUpdated) && !s.closed {
+		// Unless the alarm changed meanwhile: its configuration, or its
+		// state set for this period (SetAlarmState).
+		if a != nil && a.ConfigUpdated.Equal(d.a.ConfigUpdated) && !s.closed && s.lastEval[a.Name] < d.end {
 			s.lastEval[a.Name] = d.end
 			if ev.state != "" && ev.state != a.State {
 				if err := s.transitionLocked(a, ev.state, ev.reason, ev.data, now); err != nil {

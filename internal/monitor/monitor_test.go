@@ -553,3 +553,29 @@ func TestDescribeAlarmsFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSetAlarmStateHoldsUntilNextPeriod: a state set with SetAlarmState
+// holds until the alarm's next evaluation, after the period running now
+// has ended, and that evaluation then sets the state the data says. Before,
+// a new alarm's first evaluation (due at the next tick) undid a state set
+// right after PutMetricAlarm: the boto3 conformance run saw its alarm back
+// in INSUFFICIENT_DATA 0.4 s after setting ALARM.
+func TestSetAlarmStateHoldsUntilNextPeriod(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.m.PutMetricAlarm(ctx, simpleAlarm("x", 60, 1, 1, MissingMissing)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.SetAlarmState(ctx, "x", StateAlarm, "testing", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.m.alarms.evaluateDue(f.clock.Now())
+	if s := f.state(t, "x"); s.State != StateAlarm {
+		t.Fatalf("state %s (%s) right after SetAlarmState, want ALARM until the next period's evaluation", s.State, s.StateReason)
+	}
+	f.clock.Advance(time.Minute + f.m.o.IngestDelay)
+	f.m.alarms.evaluateDue(f.clock.Now())
+	if s := f.state(t, "x"); s.State != StateInsufficientData {
+		t.Fatalf("state %s after the next period's evaluation without data, want %s", s.State, StateInsufficientData)
+	}
+}
