@@ -1572,33 +1572,13 @@ func (m *Manager) repeatedFailover(fsID string) (*replication.Promotion, bool) {
 	if busy {
 		return nil, false
 	}
-	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
-	if err != nil {
-		return nil, false
-	}
-	defer it.Close()
-	var best Tombstone
-	found := false
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			return nil, false
-		}
-		var t Tombstone
-		if json.Unmarshal(v, &t) != nil {
-			continue
-		}
+	best, found := m.newestTombstone(func(t Tombstone) bool {
 		end := t.SourceFS // this region's end of t's configuration
 		if t.Role == replication.RoleDestination {
 			end = t.DestFS
 		}
-		if end != fsID {
-			continue
-		}
-		if !found || t.Deleted.After(best.Deleted) {
-			best, found = t, true
-		}
-	}
+		return end == fsID
+	})
 	if !found || best.Role != replication.RoleDestination || best.Promotion == nil {
 		return nil, false
 	}
@@ -1621,6 +1601,9 @@ func failoverNote(t Tombstone) string {
 		what = "before its initial sync finished: it holds nothing of the source"
 	case p.Abandoned:
 		what = fmt.Sprintf("while a resync was replacing its state: it is back at its own state (seq %d); the source's changes after seq %d are not in it", p.Seq, p.Shared)
+	case p.AtLeastLost() == 0:
+		what = fmt.Sprintf("at its recovery point seq %d (%s), all the source had reported durable when last heard (seq %d)",
+			p.Seq, p.Time.UTC().Format(time.RFC3339Nano), p.SourceDurable)
 	default:
 		what = fmt.Sprintf("at its recovery point seq %d (%s); the source had reported seq %d durable when last heard: at least %d of its transactions are not in it",
 			p.Seq, p.Time.UTC().Format(time.RFC3339Nano), p.SourceDurable, p.AtLeastLost())
@@ -1631,6 +1614,14 @@ func failoverNote(t Tombstone) string {
 // lastDeleted returns the newest tombstone of a destination configuration
 // of this region with fsID (a file system id) at either end.
 func (m *Manager) lastDeleted(fsID string) (Tombstone, bool) {
+	return m.newestTombstone(func(t Tombstone) bool {
+		return t.Role == replication.RoleDestination && (t.DestFS == fsID || t.SourceFS == fsID)
+	})
+}
+
+// newestTombstone returns the newest of this region's tombstones that match
+// accepts (none when the store cannot be read).
+func (m *Manager) newestTombstone(match func(Tombstone) bool) (Tombstone, bool) {
 	it, err := m.o.KV.NewIter([]byte("rt"), []byte("ru"))
 	if err != nil {
 		return Tombstone{}, false
@@ -1644,7 +1635,7 @@ func (m *Manager) lastDeleted(fsID string) (Tombstone, bool) {
 			return Tombstone{}, false
 		}
 		var t Tombstone
-		if json.Unmarshal(v, &t) != nil || t.Role != replication.RoleDestination || t.DestFS != fsID && t.SourceFS != fsID {
+		if json.Unmarshal(v, &t) != nil || !match(t) {
 			continue
 		}
 		if !found || t.Deleted.After(best.Deleted) {
