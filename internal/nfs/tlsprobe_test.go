@@ -1,0 +1,119 @@
+package nfs
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/nfs/rpc"
+)
+
+// TestTLSProbeAfterPipelinedCalls: a client that sends plain calls and
+// its AUTH_TLS probe in one write (RFC 9289 §4.1) gets every earlier
+// call's reply in plain text, then the probe's, and TLS after that; none
+// of the earlier replies is sealed in a TLS record.
+func TestTLSProbeAfterPipelinedCalls(t *testing.T) {
+	v, ca := tlsEnv(t, tls.NoClientCert, false)
+	cl := v.dial()
+	ctx := t.Context()
+	root := v.mount(cl, "/")
+	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("x"), 64<<10)
+	for round := range 5 {
+		r := v.rawDial(t)
+		var batch []byte
+		want := map[uint32]bool{}
+		xid := uint32(round * 1000)
+		for i := range 12 {
+			xid++
+			want[xid] = true
+			var call []byte
+			switch i % 3 {
+			case 0: // waits for a durable commit: still in flight at the probe
+				call = rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcWrite, client.Unix("h", 0, 0),
+					&proto.WriteArgs{FH: res.FH, Offset: uint64(i) << 16, Count: uint32(len(data)), Stable: proto.FileSync, Data: data})
+			case 1:
+				call = rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcRead, client.Unix("h", 0, 0),
+					&proto.ReadArgs{FH: res.FH, Count: 64 << 10})
+			default:
+				call = rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcGetAttr, client.Unix("h", 0, 0),
+					&proto.GetAttrArgs{FH: res.FH})
+			}
+			batch = append(batch, call...)
+		}
+		probe := uint32(round*1000 + 999)
+		batch = append(batch, rawCall(probe, proto.ProgNFS, proto.VersNFS, 0, rpc.OpaqueAuth{Flavor: rpc.AuthTLS}, nil)...)
+		r.send(batch)
+		for len(want) > 0 {
+			rec := r.reply()
+			x := binary.BigEndian.Uint32(rec)
+			if !want[x] {
+				t.Fatalf("round %d: plain reply to xid %d (probe %d) while %d earlier replies are missing", round, x, probe, len(want))
+			}
+			delete(want, x)
+			if _, _, err := rpc.ParseReply(rec); err != nil {
+				t.Fatalf("round %d: xid %d: %v", round, x, err)
+			}
+		}
+		rec := r.reply()
+		if x := binary.BigEndian.Uint32(rec); x != probe {
+			t.Fatalf("round %d: reply to xid %d, want the probe's (%d)", round, x, probe)
+		}
+		if vf, ok := rpc.ParseReplyVerifier(rec); !ok || string(vf.Body) != rpc.StartTLS {
+			t.Fatalf("round %d: probe not answered with STARTTLS", round)
+		}
+		_ = r.nc.SetDeadline(time.Now().Add(10 * time.Second))
+		tc := tls.Client(r.nc, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{ALPNSunRPC}})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			t.Fatalf("round %d: handshake after the plain replies: %v", round, err)
+		}
+		_ = r.nc.SetDeadline(time.Time{})
+		c := client.NewConn(tc)
+		if err := c.WithAuth(rpc.OpaqueAuth{}).Null(ctx, proto.ProgNFS, proto.VersNFS); err != nil {
+			t.Fatalf("round %d: NULL over TLS: %v", round, err)
+		}
+		c.Close()
+	}
+}
+
+// TestTLSProbeThenPlainCall: RFC 9289 §4.1 has the client send its
+// ClientHello right after the probe's reply. A plain call sent after the
+// probe instead (or injected by someone on the path, as in the STARTTLS
+// command injection attacks on SMTP) is neither executed nor answered:
+// its bytes go to the TLS handshake, which fails, and the connection is
+// closed.
+func TestTLSProbeThenPlainCall(t *testing.T) {
+	v, _ := tlsEnv(t, tls.NoClientCert, false)
+	cl := v.dial()
+	root := v.mount(cl, "/")
+	r := v.rawDial(t)
+	b := rawCall(1, proto.ProgNFS, proto.VersNFS, 0, rpc.OpaqueAuth{Flavor: rpc.AuthTLS}, nil)
+	b = append(b, rawCall(2, proto.ProgNFS, proto.VersNFS, proto.ProcCreate, client.Unix("h", 0, 0),
+		&proto.CreateArgs{Where: proto.DirOp{Dir: root, Name: "injected"}, Mode: proto.Unchecked})...)
+	r.send(b)
+	rec := r.reply()
+	if vf, ok := rpc.ParseReplyVerifier(rec); !ok || string(vf.Body) != rpc.StartTLS || binary.BigEndian.Uint32(rec) != 1 {
+		t.Fatalf("probe reply %x", rec)
+	}
+	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, err := io.ReadAll(r.nc)
+	if err != nil && !isReset(err) {
+		t.Fatalf("after the probe's reply: %v (the connection is not closed)", err)
+	}
+	// At most a TLS alert record (content type 21), no RPC reply.
+	if len(rest) > 0 && rest[0] != 21 {
+		t.Fatalf("after the probe's reply the server sent %x, want at most a TLS alert", rest)
+	}
+	if _, err := cl.Lookup(t.Context(), root, "injected"); !errors.Is(err, proto.ErrNoEnt) {
+		t.Fatalf("LOOKUP of the file the plain call after the probe would create: %v, want NFS3ERR_NOENT", err)
+	}
+}
