@@ -77,7 +77,14 @@ type Budgets struct {
 	Request *Budget
 	Reply   *Budget
 	Conns   *ConnLimit
+	// TLSReplies keeps the buffers TLS connections gather and seal
+	// their replies in between replies (rpc.Buffers): at most
+	// tlsReplyBuffers, ~17 MiB of whole-reply buffers.
+	TLSReplies *rpc.Buffers
 }
+
+// tlsReplyBuffers is how many reply buffers Budgets.TLSReplies keeps.
+const tlsReplyBuffers = 16
 
 // NewBudgets returns request and reply budgets of the given sizes and a
 // connection limit of DefaultMaxConns (the defaults for values ≤ 0).
@@ -88,7 +95,8 @@ func NewBudgets(requestBytes, replyBytes int64) Budgets {
 	if replyBytes <= 0 {
 		replyBytes = DefaultReplyBudgetBytes
 	}
-	return Budgets{Request: NewBudget(requestBytes), Reply: NewBudget(replyBytes), Conns: NewConnLimit(0)}
+	return Budgets{Request: NewBudget(requestBytes), Reply: NewBudget(replyBytes), Conns: NewConnLimit(0),
+		TLSReplies: rpc.NewBuffers(tlsReplyBuffers)}
 }
 
 // ConnLimit bounds the connections of the servers sharing it (see the

@@ -118,7 +118,7 @@ func (o *Options) setDefaults() {
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	if o.Budgets.Request == nil || o.Budgets.Reply == nil || o.Budgets.Conns == nil {
+	if o.Budgets.Request == nil || o.Budgets.Reply == nil || o.Budgets.Conns == nil || o.Budgets.TLSReplies == nil {
 		b := NewBudgets(0, 0)
 		if o.Budgets.Request == nil {
 			o.Budgets.Request = b.Request
@@ -128,6 +128,9 @@ func (o *Options) setDefaults() {
 		}
 		if o.Budgets.Conns == nil {
 			o.Budgets.Conns = b.Conns
+		}
+		if o.Budgets.TLSReplies == nil {
+			o.Budgets.TLSReplies = b.TLSReplies
 		}
 	}
 	if o.MaxConnRequestBytes <= 0 {

@@ -77,7 +77,8 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	// it are rpc.TLSReader's to decrypt straight into their buffers.
 	ahead, _ := br.Peek(br.Buffered())
 	raw := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.nc), tlsReadBufferBytes)
-	bc := &rpc.BatchConn{Conn: c.nc, R: &rpc.HandshakeReader{R: raw}, FlushBytes: rpc.BatchWholeReply}
+	bc := &rpc.BatchConn{Conn: c.nc, R: &rpc.HandshakeReader{R: raw}, FlushBytes: rpc.BatchWholeReply,
+		Bufs: c.s.o.Budgets.TLSReplies}
 	log := &rpc.KeyLog{Next: cfg.KeyLogWriter}
 	defer log.Clear() // a failed handshake's secrets too
 	cfg.KeyLogWriter = log

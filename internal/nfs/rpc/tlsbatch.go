@@ -36,11 +36,13 @@ type BatchConn struct {
 	net.Conn
 	R io.Reader
 	// FlushBytes is what is gathered before a write while held (0:
-	// 256 KiB, kept by the connection). A connection with FlushBytes
-	// set gives its buffer back to a free list shared by all such
-	// connections at each Release, so that a server's idle connections
-	// hold none.
+	// 256 KiB).
 	FlushBytes int
+	// Bufs, when set, lends the gathering buffer: taken at the outermost
+	// Hold, given back at its Release, so that a server's idle
+	// connections hold none (and TLSWriter.WriteRecord seals into its
+	// buffers). Without it the connection keeps its own.
+	Bufs *Buffers
 
 	mu    sync.Mutex // guards the fields below
 	holds int        // Holds not yet Released: gathering while > 0
@@ -77,11 +79,8 @@ func (b *BatchConn) Write(p []byte) (int, error) {
 func (b *BatchConn) Hold() {
 	b.mu.Lock()
 	b.holds++
-	if b.buf == nil && b.FlushBytes > 0 {
-		select {
-		case b.buf = <-batchBufs:
-		default:
-		}
+	if b.buf == nil && b.Bufs != nil {
+		b.buf = b.Bufs.take()
 	}
 	b.mu.Unlock()
 }
@@ -96,22 +95,61 @@ func (b *BatchConn) Release() error {
 	}
 	b.holds = 0
 	err := b.flushLocked()
-	if b.buf != nil && b.FlushBytes > 0 {
-		select {
-		case batchBufs <- b.buf[:0]:
-		default: // dropped: enough are kept
-		}
+	if b.buf != nil && b.Bufs != nil {
+		b.Bufs.give(b.buf)
 		b.buf = nil
 	}
 	return err
 }
 
-// batchBufs holds the gathering buffers of BatchConns with FlushBytes
-// set between their RPC records: at most 16 (~17 MiB of whole-reply
-// buffers). A free list rather than a sync.Pool, which the garbage
-// collector empties (a fresh 1 MiB buffer costs its page faults) and
-// the race detector drops from at random.
-var batchBufs = make(chan []byte, 16)
+// Buffers is a free list of the large buffers a server's TLS connections
+// gather (BatchConn.Bufs) and seal (TLSWriter.WriteRecord) their replies
+// in, kept between RPC records: a server makes one for all its
+// connections (the NFS server's is in its Budgets, which the mount
+// targets of a region share). A free list rather than a sync.Pool,
+// which the garbage collector empties (a fresh 1 MiB buffer costs its
+// page faults) and the race detector drops from at random. A nil
+// *Buffers keeps nothing.
+type Buffers struct {
+	free chan []byte
+}
+
+// NewBuffers returns a free list that keeps at most n buffers.
+func NewBuffers(n int) *Buffers {
+	return &Buffers{free: make(chan []byte, n)}
+}
+
+// Len is how many buffers l keeps now.
+func (l *Buffers) Len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.free)
+}
+
+// take returns a kept buffer, emptied, or nil.
+func (l *Buffers) take() []byte {
+	if l == nil {
+		return nil
+	}
+	select {
+	case b := <-l.free:
+		return b
+	default:
+		return nil
+	}
+}
+
+// give keeps b, unless l is full (dropped: enough are kept).
+func (l *Buffers) give(b []byte) {
+	if l == nil {
+		return
+	}
+	select {
+	case l.free <- b[:0]:
+	default:
+	}
+}
 
 func (b *BatchConn) flushBytes() int {
 	if b.FlushBytes > 0 {

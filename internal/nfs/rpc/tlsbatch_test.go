@@ -137,7 +137,7 @@ func TestBatchConnPassesThroughWhenNotHeld(t *testing.T) {
 // TestBatchWholeReplyOneWrite: the server's READ reply of 1 MiB, sealed by
 // TLSWriter through RecordWriter, leaves in one socket write with
 // FlushBytes = BatchWholeReply (in five at the default 256 KiB), and the
-// gathering buffer goes back to the free list between records.
+// gathering buffer goes back to its free list (Bufs) between records.
 func TestBatchWholeReplyOneWrite(t *testing.T) {
 	rec := make([]byte, RecordHeaderSize+120+1<<20)
 	FinishRecord(rec)
@@ -145,7 +145,11 @@ func TestBatchWholeReplyOneWrite(t *testing.T) {
 		flush, writes int
 	}{{BatchWholeReply, 1}, {0, 5}} {
 		cc := &countingConn{}
+		bufs := NewBuffers(1)
 		bc := &BatchConn{Conn: cc, FlushBytes: tc.flush}
+		if tc.flush > 0 {
+			bc.Bufs = bufs
+		}
 		w := &RecordWriter{W: &TLSWriter{BC: bc, key: fuzzKey(t)}, BC: bc}
 		for range 3 {
 			cc.writes = nil
@@ -158,8 +162,8 @@ func TestBatchWholeReplyOneWrite(t *testing.T) {
 			if len(cc.writes) != tc.writes {
 				t.Errorf("FlushBytes %d: %d socket writes for a 1 MiB reply, want %d", tc.flush, len(cc.writes), tc.writes)
 			}
-			if tc.flush > 0 && bc.buf != nil {
-				t.Errorf("FlushBytes %d: the buffer is kept between records", tc.flush)
+			if tc.flush > 0 && (bc.buf != nil || bufs.Len() != 1) {
+				t.Errorf("FlushBytes %d: the buffer is kept between records (%d on the free list)", tc.flush, bufs.Len())
 			}
 		}
 	}

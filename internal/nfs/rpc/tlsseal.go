@@ -108,7 +108,7 @@ func (w *TLSWriter) WriteRecord(pieces [][]byte, timeout time.Duration) error {
 
 	// A ticket is issued: whatever happens, its turn must end, or every
 	// later writer waits for ever.
-	buf := getSealBuf(size)
+	buf := b.Bufs.sealBuf(size)
 	sealed := false
 	defer func() {
 		if !sealed {
@@ -142,7 +142,7 @@ func (w *TLSWriter) WriteRecord(pieces [][]byte, timeout time.Duration) error {
 	// Back on the list at once: the peer may already be sending the
 	// next call, whose reply would otherwise find the list empty and
 	// take a fresh buffer (TestTLSReadAllocations).
-	putSealBuf(buf)
+	b.Bufs.putSealBuf(buf)
 	b.mu.Lock()
 	if err != nil {
 		w.endLocked(err)
@@ -274,32 +274,27 @@ func sealAt(dst []byte, start int, aead cipher.AEAD, iv [12]byte, seq uint64, ty
 	return dst[:start+tlsRecordHeader+size]
 }
 
-// getSealBuf returns a buffer with room for n bytes: one of the shared
-// gathering buffers when it is large enough.
-func getSealBuf(n int) []byte {
+// sealBuf returns a buffer with room for n bytes: one of l's when it is
+// large enough.
+func (l *Buffers) sealBuf(n int) []byte {
 	if n > smallSealBytes {
-		select {
-		case b := <-batchBufs:
+		if b := l.take(); b != nil {
 			if cap(b) >= n {
 				return b[:0]
 			}
-			putSealBuf(b)
-		default:
+			l.putSealBuf(b)
 		}
 		return make([]byte, 0, max(n, BatchWholeReply))
 	}
 	return make([]byte, 0, n)
 }
 
-// putSealBuf gives a large buffer back to the shared list.
-func putSealBuf(b []byte) {
+// putSealBuf gives a large buffer back to l.
+func (l *Buffers) putSealBuf(b []byte) {
 	if cap(b) < BatchWholeReply || cap(b) > 2*BatchWholeReply {
 		return
 	}
-	select {
-	case batchBufs <- b[:0]:
-	default:
-	}
+	l.give(b)
 }
 
 // smallSealBytes: a sealed reply up to this size gets a buffer of its
