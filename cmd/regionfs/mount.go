@@ -114,7 +114,7 @@ in the log.`,
 	f.IntVar(&c.mountPort, "mount-port", 0, "with --nfs-addr: the server's MOUNT port when it is not the NFS port (nfs-ganesha)")
 	f.StringVar(&c.logFile, "log-file", defaultLogFile, "where the background client logs")
 	f.BoolVar(&c.readOnly, "read-only", false, "mount read-only")
-	f.DurationVar(&c.attrTimeout, "attr-timeout", defaultAttrTimeout, "attribute and entry cache time")
+	f.DurationVar(&c.attrTimeout, "attr-timeout", defaultAttrTimeout, "attribute and entry cache time (0: none)")
 	f.BoolVar(&c.foreground, "foreground", false, "serve in the foreground (logging to stderr) instead of in the background")
 	return cmd
 }
@@ -259,6 +259,15 @@ func spawnMount(ctx context.Context, c mountConfig, out io.Writer) error {
 	}
 }
 
+// cacheTime is the mount's attribute and entry timeout: --attr-timeout,
+// where 0 means no caching (rfuse.New takes 0 for its default).
+func (c mountConfig) cacheTime() time.Duration {
+	if c.attrTimeout <= 0 {
+		return rfuse.NoCache
+	}
+	return c.attrTimeout
+}
+
 // args are the foreground command line of c.
 func (c mountConfig) args() []string {
 	a := []string{"mount", "--foreground", "--port", strconv.Itoa(c.port), "--log-file", c.logFile,
@@ -388,8 +397,9 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 	if info, err := cl.FSInfo(cctx, root); err == nil {
 		ioSize = int(min(max(min(info.RTPref, info.WTPref), 4096), uint32(rfuse.DefaultIOSize)))
 	}
+	at := c.cacheTime()
 	f = rfuse.New(rfuse.Options{Session: sess, Root: root, Logger: log, IOSize: ioSize,
-		AttrTimeout: c.attrTimeout, EntryTimeout: c.attrTimeout})
+		AttrTimeout: at, EntryTimeout: at})
 	opts := f.MountOptions(fsID + ":" + subPath)
 	if c.readOnly {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")

@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	rfuse "github.com/regionfs/regionfs/internal/fuse"
 )
 
 // TestParseEFSMountArgs: mount(8)'s arguments with efs-utils' option
@@ -82,4 +85,17 @@ func FuzzParseEFSMountArgs(f *testing.F) {
 			t.Fatalf("--port = %d, want %d", p, c.port)
 		}
 	})
+}
+
+// TestAttrTimeoutZeroIsNoCache: `regionfs mount --attr-timeout 0` asks
+// for no caching: the mount gets rfuse.NoCache (the smallest positive
+// timeout), not 0, which rfuse.New (and go-fuse in each reply) replace
+// with the default of a second.
+func TestAttrTimeoutZeroIsNoCache(t *testing.T) {
+	if got := (mountConfig{}).cacheTime(); got != rfuse.NoCache {
+		t.Errorf("--attr-timeout 0: the mount caches for %v, want rfuse.NoCache", got)
+	}
+	if got := (mountConfig{attrTimeout: 3 * time.Second}).cacheTime(); got != 3*time.Second {
+		t.Errorf("--attr-timeout 3s: %v", got)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,4 +168,94 @@ func TestExclusiveCreateMode(t *testing.T) {
 			t.Fatalf("%d SETATTRs, want 1 (the mode, before the open returns)", n)
 		}
 	})
+}
+
+// noPostOpSetAttr drops the post-operation attributes from the server's
+// SETATTR replies (RFC 1813 lets a server leave them out): a server that
+// does not say what a SETATTR left.
+type noPostOpSetAttr struct {
+	net.Conn
+	mu   sync.Mutex
+	xids map[uint32]bool // the SETATTR calls sent
+	out  []byte          // of the record being read
+}
+
+func (c *noPostOpSetAttr) Write(b []byte) (int, error) {
+	if len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgNFS && h.Proc == proto.ProcSetAttr {
+			c.mu.Lock()
+			c.xids[h.XID] = true
+			c.mu.Unlock()
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *noPostOpSetAttr) Read(b []byte) (int, error) {
+	if len(c.out) == 0 {
+		rec, err := rpc.ReadRecord(c.Conn, nil, 64<<20)
+		if err != nil {
+			return 0, err
+		}
+		rec = c.strip(rec)
+		c.out = binary.BigEndian.AppendUint32(nil, uint32(len(rec))|1<<31)
+		c.out = append(c.out, rec...)
+	}
+	n := copy(b, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// strip removes the post-operation attributes of a successful SETATTR's
+// reply: status, then wcc_data (pre_op_attr, post_op_attr).
+func (c *noPostOpSetAttr) strip(rec []byte) []byte {
+	xid, body, err := rpc.ParseReply(rec)
+	c.mu.Lock()
+	ours := c.xids[xid]
+	delete(c.xids, xid)
+	c.mu.Unlock()
+	if err != nil || !ours || len(body) < 8 || binary.BigEndian.Uint32(body) != 0 {
+		return rec
+	}
+	at := len(rec) - len(body) + 4 // pre_op_attr
+	if binary.BigEndian.Uint32(rec[at:]) == 1 {
+		at += 4 + 24
+	} else {
+		at += 4
+	}
+	const fattr3 = 84
+	if len(rec) < at+4+fattr3 || binary.BigEndian.Uint32(rec[at:]) != 1 {
+		return rec
+	}
+	binary.BigEndian.PutUint32(rec[at:], 0)
+	return append(rec[:at+4], rec[at+4+fattr3:]...)
+}
+
+// TestExclusiveCreateFallbackAttrs: on a server without REGIONFS_CREATE
+// whose SETATTR reply does not say what it left, the attributes an O_EXCL
+// open hands the kernel are the file's after that SETATTR (asked for),
+// not the CREATE's with the mode set over them: those were handed with a
+// zero timeout meant as "do not cache", which go-fuse turns into its
+// default (a second), and fstat right after the open showed the CREATE's
+// times instead of the ones the SETATTR set.
+func TestExclusiveCreateFallbackAttrs(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.attrTimeout = time.Minute
+		m.wrap = func(nc net.Conn) net.Conn {
+			return &noPostOpSetAttr{Conn: unordered{nc}, xids: map[uint32]bool{}}
+		}
+	})
+	f, err := os.OpenFile(filepath.Join(m.dir, "x"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := m.serverAttr(t, "x")
+	if st.Mode().Perm() != 0o640 || !st.ModTime().Equal(a.Mtime.Go()) {
+		t.Errorf("fstat after the O_EXCL open: mode %v mtime %v, want 0640 and the server's %v", st.Mode(), st.ModTime(), a.Mtime.Go())
+	}
 }

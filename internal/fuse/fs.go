@@ -35,6 +35,14 @@ const (
 	DefaultMaxInflight   = 4
 )
 
+// NoCache is the attribute or entry timeout that means "do not cache":
+// go-fuse replaces a zero timeout in a reply with the mount's default
+// (AttrTimeout, EntryTimeout), so a reply meaning zero says this.
+const NoCache = time.Nanosecond
+
+// noCache is NoCache inside the package.
+const noCache = NoCache
+
 // Options configure a file system.
 type Options struct {
 	Session *client.Session
@@ -42,7 +50,8 @@ type Options struct {
 	Root   proto.FH
 	Logger *slog.Logger
 	// AttrTimeout and EntryTimeout are how long the kernel (and this
-	// package) may use attributes and names without asking the server.
+	// package) may use attributes and names without asking the server
+	// (0: the defaults; NoCache: ask every time).
 	AttrTimeout, EntryTimeout time.Duration
 	// IOSize is the size of READ and WRITE calls (the server's rtpref and
 	// wtpref, at most 1 MiB).

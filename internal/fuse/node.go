@@ -221,7 +221,7 @@ func (n *node) goneAttr(ctx context.Context, out *gofuse.AttrOut) bool {
 		return false
 	}
 	fillAttr(&a, &out.Attr)
-	out.SetTimeout(time.Nanosecond) // go-fuse takes 0 for its default
+	out.SetTimeout(noCache)
 	n.f.notify.entry(dir, name)
 	return true
 }
@@ -536,7 +536,16 @@ func (n *node) createExclusive(ctx context.Context, name string, mode uint32, ou
 		cn.release(ctx)
 		return nil, nil, 0, errno(err)
 	}
-	if a := sres.Wcc.After; a != nil {
+	a := sres.Wcc.After
+	if a == nil {
+		// The SETATTR's reply does not say what it left (RFC 1813 lets a
+		// server leave it out): the CREATE's attributes are not the
+		// file's (the times changed), so the kernel gets the file's.
+		if ga, err := c.GetAttr(ctx, cn.fh); err == nil {
+			a = &ga.Attr
+		}
+	}
+	if a != nil {
 		cn.fileAttr(a)
 		fillAttr(a, &out.Attr)
 		cn.adjustSize(&out.Attr)
@@ -544,8 +553,10 @@ func (n *node) createExclusive(ctx context.Context, name string, mode uint32, ou
 		cn.seen = changeOf(a)
 		cn.mu.Unlock()
 	} else {
+		// Not the file's attributes (its times are the server's since
+		// the SETATTR): the kernel is to ask for them.
 		out.Attr.Mode = out.Attr.Mode&syscall.S_IFMT | m
-		out.SetAttrTimeout(0)
+		out.SetAttrTimeout(noCache)
 	}
 	return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
 }
