@@ -189,3 +189,76 @@ func (n *node) flushAttrsIf(ctx context.Context, when func(*deferred) bool) sysc
 	}
 	return n.sendAttrs(ctx)
 }
+
+// A regular file's GETATTR is answered from the attributes the server
+// last reported for it (fa), without a call, for AttrTimeout after a
+// GETATTR of it (the kernel's, or an open's) brought them, while this
+// mount has not changed the file since (written, set, linked, unlinked
+// or renamed it: attrsChanged) and holds no data of it to write. That is
+// the kernel's own attribute cache, and it would have answered those
+// GETATTRs itself, but it drops the attributes more often than they
+// age: FUSE's OPEN reply carries none, so what an open's close-to-open
+// GETATTR learns never reaches it; it forgets the atime after each read
+// (and asks for all the attributes at the next fstat); and an open that
+// finds the file changed makes it drop them (Open). Each of those cost
+// an open of an unchanged file a second GETATTR, after the open's own.
+
+// attrGen is the count of this mount's changes to the file, taken before
+// a GETATTR is sent (keepFileAttr).
+func (n *node) attrGen() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.faGen
+}
+
+// keepFileAttr lets the attributes a of a GETATTR sent when the file's
+// change count was gen answer GETATTRs for AttrTimeout, unless the file
+// changed through this mount meanwhile or has data to write.
+func (n *node) keepFileAttr(a *proto.Attr, gen uint64) {
+	if a == nil || a.Type != proto.TypeReg {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.faGen != gen || n.w.dirty() {
+		return
+	}
+	n.fa, n.faAt = *a, time.Now()
+	n.faUntil = n.faAt.Add(n.f.o.AttrTimeout)
+}
+
+// cachedFileAttr fills out from fa while keepFileAttr's time lasts.
+func (n *node) cachedFileAttr(out *gofuse.AttrOut) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	left := time.Until(n.faUntil)
+	if left <= 0 || n.w.dirty() {
+		return false
+	}
+	fillAttr(&n.fa, &out.Attr)
+	n.adjustLocked(&out.Attr)
+	out.SetTimeout(left)
+	return true
+}
+
+// attrsChanged ends the answers from fa: this mount is changing the
+// file (its size, times, mode, owner or link count).
+func (n *node) attrsChanged() {
+	n.mu.Lock()
+	n.attrsChangedLocked()
+	n.mu.Unlock()
+}
+
+func (n *node) attrsChangedLocked() {
+	n.faGen++
+	n.faUntil = time.Time{}
+}
+
+// kidChanged is attrsChanged for the known node under name, if any.
+func (n *node) kidChanged(name string) {
+	if ch := n.GetChild(name); ch != nil {
+		if cn, ok := ch.Operations().(*node); ok {
+			cn.attrsChanged()
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 )
@@ -80,4 +82,97 @@ func TestCloseToOpenBetweenMounts(t *testing.T) {
 			t.Fatalf("version %d: size through the other mount %v, %v; want %d", i, st.Size(), err, len(want))
 		}
 	}
+}
+
+// TestOpenReadOneGetattr: opening and reading a file costs one GETATTR
+// (close-to-open's, at the open), whether the file is unchanged, was
+// just written through this mount or changed through another mount; the
+// kernel's GETATTRs that follow the open (fstat, its size check before
+// reading, after an atime it forgot at the last read) are answered with
+// what the open's GETATTR brought: two GETATTRs per open before. And what
+// this mount changes shows at once, never the attributes from before.
+func TestOpenReadOneGetattr(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) { m.attrTimeout = time.Minute })
+	b := m.otherMount(t)
+	p := filepath.Join(m.dir, "f")
+	read := func(label, want string) {
+		t.Helper()
+		before := m.sess.Calls()
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != want {
+			t.Fatalf("%s: read %q, %v; want %q", label, got, err, want)
+		}
+		after := m.sess.Calls()
+		if n := after["GETATTR"].N - before["GETATTR"].N; n != 1 {
+			t.Errorf("%s: open and read asked the server %d GETATTRs, want 1", label, n)
+		}
+		st, err := os.Stat(p)
+		if err != nil || st.Size() != int64(len(want)) {
+			t.Fatalf("%s: size %v, %v; want %d", label, st.Size(), err, len(want))
+		}
+	}
+	if err := os.WriteFile(p, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read("written through this mount", "one")
+	read("unchanged", "one")
+	read("unchanged again", "one")
+	if err := os.WriteFile(filepath.Join(b, "f"), []byte("two, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read("changed through another mount", "two, longer")
+	read("unchanged since", "two, longer")
+
+	// This mount's changes show at once in stat (the answers from the
+	// open's attributes end with them).
+	stat := func(name string) *syscall.Stat_t {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(m.dir, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		return &st
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st := stat("f"); st.Mode&0o7777 != 0o600 {
+		t.Errorf("mode after chmod %o, want 0600", st.Mode&0o7777)
+	}
+	read("after chmod", "two, longer")
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	read("after utimes", "two, longer")
+	if err := os.WriteFile(p, []byte("three"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st := stat("f"); st.Size != 5 || time.Unix(st.Mtim.Unix()).Equal(mtime) {
+		t.Errorf("after a write: size %d mtime %v, want 5 and not %v", st.Size, time.Unix(st.Mtim.Unix()), mtime)
+	}
+	read("after a write", "three")
+	if err := os.Link(p, filepath.Join(m.dir, "g")); err != nil {
+		t.Fatal(err)
+	}
+	if st := stat("f"); st.Nlink != 2 {
+		t.Errorf("links after link %d, want 2", st.Nlink)
+	}
+	read("after link", "three")
+	if err := os.Remove(filepath.Join(m.dir, "g")); err != nil {
+		t.Fatal(err)
+	}
+	if st := stat("f"); st.Nlink != 1 {
+		t.Errorf("links after unlink of the other name %d, want 1", st.Nlink)
+	}
+	read("after unlink of the other name", "three")
+	if err := os.Rename(p, filepath.Join(m.dir, "h")); err != nil {
+		t.Fatal(err)
+	}
+	p = filepath.Join(m.dir, "h")
+	read("after rename", "three")
+	if err := os.Truncate(p, 2); err != nil {
+		t.Fatal(err)
+	}
+	read("after truncate", "th")
 }

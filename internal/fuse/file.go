@@ -182,7 +182,9 @@ var (
 // of failing with ESTALE: the kernel retries that only once, and the
 // retry lost the same race again under a storm of renames.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	var gen uint64
 	a, e := n.countOpen(ctx, func() (*proto.Attr, error) {
+		gen = n.attrGen()
 		res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 		return &res.Attr, err
 	})
@@ -200,6 +202,12 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	told := !t.faAt.IsZero() && changeOf(&t.fa) == ca
 	t.mu.Unlock()
 	t.fileAttr(a)
+	if t == n {
+		// The kernel's GETATTRs right after the open (fstat, its size
+		// check before reading, after the notification below) are
+		// answered with them: FUSE's OPEN reply has no attributes.
+		n.keepFileAttr(a, gen)
+	}
 	h := &handle{auth: n.f.auth(ctx)}
 	t.mu.Lock()
 	keep := t == n && t.hasSeen && t.seen == ca && flags&syscall.O_TRUNC == 0
@@ -455,6 +463,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	}
 	io := n.f.o.IOSize
 	n.mu.Lock()
+	n.attrsChangedLocked()
 	w := n.wLocked()
 	if w.sentBytes+w.inflightBytes > n.f.o.MaxDirtyBytes {
 		// Data kept after a failure (no space) fills the bound: commit
@@ -1263,6 +1272,7 @@ func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off, size uint64, 
 	default:
 		return syscall.EOPNOTSUPP
 	}
+	n.attrsChanged()
 	if e := n.writeBack(ctx); e != 0 {
 		return e
 	}

@@ -40,9 +40,14 @@ type node struct {
 	// them, at faAt (attrs.go).
 	fa   proto.Attr
 	faAt time.Time
-	w    wstate
-	ra   readahead
-	d    dirCache
+	// faUntil is until when a GETATTR of the file may be answered from
+	// fa; faGen counts this mount's changes to the file (attrs.go:
+	// cachedFileAttr, attrsChanged).
+	faUntil time.Time
+	faGen   uint64
+	w       wstate
+	ra      readahead
+	d       dirCache
 	// opens counts open file handles; an open file that is unlinked or
 	// renamed over is renamed to silly in sillyDir instead (as NFS
 	// clients do) and removed at its last close.
@@ -178,9 +183,10 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *gofuse.AttrOut
 	if t := n.served(f); t != n {
 		return t.Getattr(ctx, f, out)
 	}
-	if n.cachedAttr(out) {
+	if n.cachedAttr(out) || n.cachedFileAttr(out) {
 		return 0
 	}
+	gen := n.attrGen()
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
 		if errors.Is(err, proto.ErrStale) && n.goneAttr(ctx, out) {
@@ -190,6 +196,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *gofuse.AttrOut
 	}
 	n.setAttr(&res.Attr)
 	n.fileAttr(&res.Attr)
+	n.keepFileAttr(&res.Attr, gen)
 	fillAttr(&res.Attr, &out.Attr)
 	n.adjustSize(&out.Attr)
 	out.SetTimeout(n.f.o.AttrTimeout)
@@ -230,6 +237,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *gofuse.SetAttrI
 	if t := n.served(f); t != n {
 		return t.Setattr(ctx, f, in, out)
 	}
+	n.attrsChanged()
 	var sa proto.Sattr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
@@ -579,6 +587,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	n.forget()
+	n.kidChanged(name) // its link count and ctime
 	done, finish, e := n.sillyRename(ctx, name)
 	if done || e != 0 {
 		return e
@@ -729,6 +738,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	n.forget()
 	np.forget()
+	n.kidChanged(name) // its ctime
+	np.kidChanged(newName)
 	_, finish, e := np.sillyRename(ctx, newName)
 	if e != 0 {
 		return e
@@ -757,6 +768,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 		return nil, syscall.EXDEV
 	}
 	n.forget()
+	t.attrsChanged() // its link count and ctime
 	res, err := n.f.client(ctx).Link(ctx, t.fh, n.fh, name)
 	if n.replayed(err, proto.ErrExist, "LINK", name, func() bool {
 		lr, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
