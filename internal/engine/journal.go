@@ -785,7 +785,8 @@ func (rep *Replica) PromoteEmpty(ctx context.Context, minEpoch uint64) (Recovery
 
 // Fence makes a primary refuse writes because a newer epoch exists
 // elsewhere (soft fencing). The learned epoch is durable before Fence
-// returns.
+// returns. A stop of the file system's own (learned not newer than its
+// epoch) is Stop's, with its reason.
 func (rep *Replica) Fence(ctx context.Context, learned uint64) error {
 	fs := rep.fs
 	return fs.setMode(ctx, "fence", func(m *modeRecord) error {
@@ -798,25 +799,55 @@ func (rep *Replica) Fence(ctx context.Context, learned uint64) error {
 	})
 }
 
-// Unfence makes a fenced file system writable again at its own epoch.
+// Stop makes a primary refuse writes at its own epoch for reason s (a
+// fenced file system keeps its fence and records s too). The reason is
+// durable with the stop, in the same record: a restart finds both or
+// neither. Resume(s) lifts it.
+func (rep *Replica) Stop(ctx context.Context, s Stop) error {
+	fs := rep.fs
+	return fs.setMode(ctx, "stop", func(m *modeRecord) error {
+		if m.Mode == ModeReplica {
+			return fmt.Errorf("engine: stop a replica: %w", ErrInvalid)
+		}
+		m.Mode = ModeFenced
+		m.Stops |= s
+		return nil
+	})
+}
+
+// Stops returns the reasons the file system stopped itself (Stop) that
+// no Resume lifted yet.
+func (rep *Replica) Stops() Stop { return rep.fs.modePub.Load().Stops }
+
+// Unfence makes a fenced file system writable again at its own epoch
+// (the operator's decision: every stop is lifted too).
 func (rep *Replica) Unfence(ctx context.Context) error {
 	fs := rep.fs
 	return fs.setMode(ctx, "unfence", func(m *modeRecord) error {
 		if m.Mode != ModeFenced {
 			return nil
 		}
-		m.Mode = ModePrimary
+		m.Mode, m.Stops = ModePrimary, 0
 		return nil
 	})
 }
 
-// Resume lifts a fence that was not caused by a newer epoch (a source that
-// stopped itself, e.g. when its replication lease ran out): a file system
-// that learned of a newer epoch stays fenced.
-func (rep *Replica) Resume(ctx context.Context) error {
+// Resume lifts the stop of reason s (Stop): the file system takes writes
+// again if no other stop is left and it learned of no newer epoch (a
+// fence by a newer epoch stays). A fence of the file system's own epoch
+// that records no reason (written before the reasons were) is lifted by
+// any Resume, as it was then.
+func (rep *Replica) Resume(ctx context.Context, s Stop) error {
 	fs := rep.fs
+	if m := fs.modePub.Load(); m.Mode != ModeFenced || (m.Stops&s == 0 && m.Stops != 0) {
+		return nil // nothing to write
+	}
 	return fs.setMode(ctx, "resume", func(m *modeRecord) error {
-		if m.Mode == ModeFenced && m.Learned <= m.Epoch {
+		if m.Mode != ModeFenced {
+			return nil
+		}
+		m.Stops &^= s
+		if m.Stops == 0 && m.Learned <= m.Epoch {
 			m.Mode = ModePrimary
 		}
 		return nil
@@ -831,7 +862,7 @@ func (rep *Replica) MakeReplica(ctx context.Context) error {
 		if m.Mode == ModeReplica {
 			return nil
 		}
-		m.Mode = ModeReplica
+		m.Mode, m.Stops = ModeReplica, 0
 		m.AppliedSeq = fs.lastSeq
 		m.AppliedEpoch = m.Epoch
 		return nil

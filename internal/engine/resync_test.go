@@ -249,19 +249,22 @@ func TestResumeKeepsNewerEpochFence(t *testing.T) {
 	v := newEnv(t)
 	fs := v.mkfs("a")
 	_, epoch := fs.Mode()
-	if err := fs.Replica().Fence(ctx, epoch); err != nil { // a stop of its own (lease)
+	if err := fs.Replica().Stop(ctx, StopLease); err != nil { // a stop of its own (lease)
 		t.Fatal(err)
 	}
-	if err := fs.Replica().Resume(ctx); err != nil {
+	if err := fs.Replica().Resume(ctx, StopLease); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := fs.Mode(); m != ModePrimary {
 		t.Fatalf("mode %s after Resume of a self-imposed stop", m)
 	}
+	if err := fs.Replica().Stop(ctx, StopLease); err != nil {
+		t.Fatal(err)
+	}
 	if err := fs.Replica().Fence(ctx, epoch+1); err != nil { // a promotion elsewhere
 		t.Fatal(err)
 	}
-	if err := fs.Replica().Resume(ctx); err != nil {
+	if err := fs.Replica().Resume(ctx, StopLease); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := fs.Mode(); m != ModeFenced {
@@ -272,5 +275,68 @@ func TestResumeKeepsNewerEpochFence(t *testing.T) {
 	}
 	if m, _ := fs.Mode(); m != ModePrimary {
 		t.Fatalf("mode %s after Unfence", m)
+	}
+}
+
+// TestStopReasons: each reason a primary stopped itself for is lifted on
+// its own, and the reasons survive a restart (they are in the mode record,
+// written with the stop): a lease's stop and a planned failover's, taken
+// in either order, leave the file system stopped until both are lifted; a
+// stop recorded without a reason (an older record) is lifted by any
+// Resume.
+func TestStopReasons(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	fs := v.mkfs("a")
+	writable := func(want bool) {
+		t.Helper()
+		m, _ := fs.Mode()
+		if (m == ModePrimary) != want {
+			t.Fatalf("mode %s with stops %s, want writable %v", m, fs.Replica().Stops(), want)
+		}
+	}
+	for _, order := range [][2]Stop{{StopLease, StopPlanned}, {StopPlanned, StopLease}} {
+		for _, s := range order {
+			if err := fs.Replica().Stop(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v.crash() // kill -9: Stop returned, so its reason is durable
+		fs = v.fs("a")
+		if got := fs.Replica().Stops(); got != StopLease|StopPlanned {
+			t.Fatalf("stops after a restart: %s", got)
+		}
+		writable(false)
+		if err := fs.Replica().Resume(ctx, order[1]); err != nil {
+			t.Fatal(err)
+		}
+		writable(false)
+		v.reopen()
+		fs = v.fs("a")
+		if got := fs.Replica().Stops(); got != order[0] {
+			t.Fatalf("stops after a restart: %s, want %s", got, order[0])
+		}
+		if err := fs.Replica().Resume(ctx, order[1]); err != nil { // again: nothing
+			t.Fatal(err)
+		}
+		writable(false)
+		if err := fs.Replica().Resume(ctx, order[0]); err != nil {
+			t.Fatal(err)
+		}
+		writable(true)
+	}
+	_, epoch := fs.Mode()
+	if err := fs.Replica().Fence(ctx, epoch); err != nil { // no reason recorded
+		t.Fatal(err)
+	}
+	if err := fs.Replica().Resume(ctx, StopLease); err != nil {
+		t.Fatal(err)
+	}
+	writable(true)
+	if err := fs.Replica().MakeReplica(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Replica().Stop(ctx, StopLease); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("stop of a replica: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // superblock is the replicated, file-system-wide constant state ('M' "super").
@@ -88,12 +89,50 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
 
+// Stop is a reason a primary stopped taking writes at its own epoch
+// (Replica.Stop): each is recorded in the mode record, durable with the
+// stop, and lifted on its own (Replica.Resume); the file system takes
+// writes again once none is left and it learned of no newer epoch.
+type Stop uint8
+
+const (
+	// StopLease: its replication's lease ran out, or the process started
+	// with a replication whose destination has not answered yet. The
+	// destination's next acknowledgement lifts it.
+	StopLease Stop = 1 << iota
+	// StopPlanned: a planned failover is under way. Only its undo lifts
+	// it (never an acknowledgement); its completion fences the file
+	// system at the promoted destination's epoch.
+	StopPlanned
+)
+
+func (s Stop) String() string {
+	var parts []string
+	if s&StopLease != 0 {
+		parts = append(parts, "lease")
+	}
+	if s&StopPlanned != 0 {
+		parts = append(parts, "planned failover")
+	}
+	if rest := s &^ (StopLease | StopPlanned); rest != 0 {
+		parts = append(parts, fmt.Sprintf("stop(%#x)", uint8(rest)))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
+}
+
 // modeRecord is the local mode of a file system ('l' fsid 'm'), JSON.
 type modeRecord struct {
 	Mode  Mode   `json:"mode"`
 	Epoch uint64 `json:"epoch"` // the epoch this file system writes at (primary, fenced)
 	// Learned is the newest epoch heard of elsewhere (fencing).
 	Learned uint64 `json:"learned,omitempty"`
+	// Stops are the reasons a primary stopped itself at its own epoch
+	// (Stop): written with the stop, in the same record, so that a
+	// restart knows which of them lifts it.
+	Stops Stop `json:"stops,omitempty"`
 	// Replica/applied state.
 	AppliedEpoch uint64 `json:"aepoch,omitempty"`
 	AppliedSeq   uint64 `json:"aseq,omitempty"`

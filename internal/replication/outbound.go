@@ -86,13 +86,17 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 		// destination may have promoted itself while this source was
 		// down (it waits 1.5 leases from its last contact, which may be
 		// long past), and a lease granted here would let the source take
-		// writes beside it. The first acknowledgement lifts the stop.
-		if mode, epoch := fs.Mode(); mode == engine.ModePrimary {
-			if err := fs.Fence(context.Background(), epoch); err != nil {
+		// writes beside it. The first acknowledgement lifts the stop. A
+		// file system stopped already (its lease ran out before, a
+		// planned failover, a newer epoch) records this reason too: the
+		// acknowledgement lifts only it.
+		if mode, _ := fs.Mode(); mode != engine.ModeReplica {
+			if err := fs.Stop(context.Background(), engine.StopLease); err != nil {
 				return fmt.Errorf("replication: stop the writes of %s until its destination answers: %w", spec.SourceFS, err)
 			}
-			o.leaseFenced = true
-			n.log.Info("replication lease: writes wait for the destination's first answer", "replication", spec.ID, "fs_id", spec.SourceFS)
+			o.leaseUntil = time.Time{}
+			n.log.Info("replication lease: writes wait for the destination's first answer", "replication", spec.ID, "fs_id", spec.SourceFS,
+				"stops", fs.Stops())
 		}
 	}
 	n.outbound[spec.ID] = o
@@ -192,17 +196,21 @@ type outbound struct {
 	done   chan struct{}
 	sent   *idCache // blocks pushed recently (not pushed again unasked)
 
+	// leaseMu orders the lease's stops and lifts (leaseLoop, renewLease,
+	// releaseLease): a lease renewed while the loop found it expired is
+	// not stopped after the renewal's lift.
+	leaseMu sync.Mutex
+
 	mu      sync.Mutex // guards the fields below
 	st      Status
 	pinned  uint64
 	pinTime time.Time
 	avgRec  float64 // running average of record bytes (pending-bytes estimate)
-	// Hard fencing: the lease runs until leaseUntil; leaseFenced says the
-	// lease (not a newer epoch) stopped the source's writes.
-	leaseUntil  time.Time
-	leaseFenced bool
-	leaseDone   chan struct{}
-	retainDone  chan struct{}
+	// Hard fencing: the lease runs until leaseUntil; the engine records
+	// whether the lease stopped the source's writes (engine.StopLease).
+	leaseUntil time.Time
+	leaseDone  chan struct{}
+	retainDone chan struct{}
 	// blockGone: a block the destination asked for was not found here
 	// (collected): the next session resyncs the destination.
 	blockGone bool
@@ -271,24 +279,27 @@ func (o *outbound) retentionLoop() {
 
 // leaseLoop stops the source's writes when the destination's
 // acknowledgements (the lease) stop: a source cut off from its destination
-// cannot diverge from a replica that may be promoted.
+// cannot diverge from a replica that may be promoted. The stop is the
+// engine's, with its reason (engine.StopLease): the next acknowledgement
+// lifts it, in this process or after a restart, and nothing else it does
+// (a planned failover's stop, a newer epoch's fence).
 func (o *outbound) leaseLoop() {
 	o.every(o.leaseDone, max(o.n.opts.Lease/8, 10*time.Millisecond), func() {
+		o.leaseMu.Lock()
+		defer o.leaseMu.Unlock()
 		o.mu.Lock()
-		expired := !o.leaseFenced && o.n.now().After(o.leaseUntil)
+		expired := o.n.now().After(o.leaseUntil)
 		o.mu.Unlock()
-		if !expired {
+		if !expired || o.fs.Stops()&engine.StopLease != 0 {
 			return
 		}
-		if mode, epoch := o.fs.Mode(); mode == engine.ModePrimary {
-			if err := o.fs.Fence(o.ctx, epoch); err != nil {
-				return
-			}
-			o.mu.Lock()
-			o.leaseFenced = true
-			o.mu.Unlock()
-			o.n.log.Warn("replication lease expired: writes stopped until the destination answers", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
+		if mode, _ := o.fs.Mode(); mode == engine.ModeReplica {
+			return
 		}
+		if err := o.fs.Stop(o.ctx, engine.StopLease); err != nil {
+			return
+		}
+		o.n.log.Warn("replication lease expired: writes stopped until the destination answers", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
 	})
 }
 
@@ -298,38 +309,36 @@ func (o *outbound) renewLease() {
 	if o.n.opts.Lease <= 0 {
 		return
 	}
+	o.leaseMu.Lock()
+	defer o.leaseMu.Unlock()
 	o.mu.Lock()
 	o.leaseUntil = o.n.now().Add(o.n.opts.Lease)
-	lift := o.takeFenceLocked()
 	o.mu.Unlock()
-	if lift {
-		o.unfence()
-	}
+	o.liftLeaseStop()
 }
 
-// takeFenceLocked reports whether the lease stopped the source's writes
-// and forgets it (the caller lifts the stop), o.mu held.
-func (o *outbound) takeFenceLocked() bool {
-	lift := o.leaseFenced
-	o.leaseFenced = false
-	return lift
-}
-
+// releaseLease lifts the lease's stop of a replication removed.
 func (o *outbound) releaseLease() {
-	o.mu.Lock()
-	lift := o.takeFenceLocked()
-	o.mu.Unlock()
-	if lift {
-		o.unfence()
-	}
+	o.leaseMu.Lock()
+	defer o.leaseMu.Unlock()
+	o.liftLeaseStop()
 }
 
-func (o *outbound) unfence() {
-	if err := o.fs.Resume(context.Background()); err != nil {
+// liftLeaseStop lifts the lease's stop, if any (o.leaseMu held).
+func (o *outbound) liftLeaseStop() {
+	if o.fs.Stops()&engine.StopLease == 0 {
+		return
+	}
+	if err := o.fs.Resume(context.Background(), engine.StopLease); err != nil {
 		o.n.log.Warn("lift lease stop", "fs_id", o.spec.SourceFS, "err", err)
 		return
 	}
-	o.n.log.Info("replication lease renewed: writes resume", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
+	if mode, _ := o.fs.Mode(); mode == engine.ModePrimary {
+		o.n.log.Info("replication lease renewed: writes resume", "replication", o.spec.ID, "fs_id", o.spec.SourceFS)
+	} else {
+		o.n.log.Info("replication lease renewed: the file system stays read-only for another reason", "replication", o.spec.ID,
+			"fs_id", o.spec.SourceFS, "mode", mode, "stops", o.fs.Stops())
+	}
 }
 
 func (o *outbound) status() Status {

@@ -357,6 +357,18 @@ func (m *Manager) Open(ctx context.Context) error {
 		switch {
 		case c.Role != replication.RoleSource || !c.PlannedFailover:
 		case c.PlannedDeleteSent:
+			// Its stop says why (a planned failover) before the
+			// replication resumes: an acknowledgement lifts a lease's
+			// stop, never this one. A stop written before the reasons
+			// were recorded none, and any acknowledgement lifted it.
+			if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
+				if mode, _ := fs.Mode(); mode == engine.ModeReplica {
+					break
+				}
+				if err := fs.Replica().Stop(ctx, engine.StopPlanned); err != nil {
+					return fmt.Errorf("replication %s: keep its planned failover's stop: %w", c.ID, err)
+				}
+			}
 			planned = append(planned, c)
 		default:
 			if err := m.undoPlanned(ctx, c); err != nil {
@@ -1904,8 +1916,10 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 		return nil, err
 	}
 	m.step("planned", c.ID)
-	_, epoch := fs.Mode()
-	if err := fs.Replica().Fence(ctx, epoch); err != nil {
+	// The stop records its reason (a planned failover): a lease renewed
+	// meanwhile, or after a restart, does not lift it; a lease's own stop
+	// taken before stays beside it.
+	if err := fs.Replica().Stop(ctx, engine.StopPlanned); err != nil {
 		if uerr := m.setPlanned(c, false, false); uerr != nil {
 			m.log.Error("planned failover intent not cleared", "fs_id", fsID, "err", uerr)
 		}
@@ -1914,10 +1928,11 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 	m.step("planned-fenced", c.ID)
 	undo := func(cause error) (*replication.Promotion, error) {
 		uctx := context.WithoutCancel(ctx)
-		// Only this failover's own fence is lifted: one of a newer epoch
-		// (the destination promoted without this region meanwhile,
-		// sourceGone) stays.
-		if err := fs.Replica().Resume(uctx); err != nil {
+		// Only this failover's own stop is lifted: a fence of a newer
+		// epoch (the destination promoted without this region meanwhile,
+		// sourceGone) stays, and so does a lease's stop (the destination
+		// has not answered since the lease ran out).
+		if err := fs.Replica().Resume(uctx, engine.StopPlanned); err != nil {
 			m.log.Error("unfence after a failed planned failover", "fs_id", fsID, "err", err)
 		}
 		if err := m.setPlanned(c, false, false); err != nil && !errors.Is(err, control.ErrReplicationNotFound) {
@@ -2011,7 +2026,7 @@ func (m *Manager) plannedDone(ctx context.Context, c *Config, p replication.Prom
 // stays).
 func (m *Manager) undoPlanned(ctx context.Context, c *Config) error {
 	if fs, err := m.o.Engine.FS(c.SourceEngine); err == nil {
-		if err := fs.Replica().Resume(ctx); err != nil {
+		if err := fs.Replica().Resume(ctx, engine.StopPlanned); err != nil {
 			return err
 		}
 	}

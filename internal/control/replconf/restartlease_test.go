@@ -35,3 +35,90 @@ func TestRestartedSourceHasNoLease(t *testing.T) {
 		t.Fatalf("a restarted source cut off from its destination took a write with no lease (the destination is %v)", mode)
 	}
 }
+
+// TestLeaseFenceLiftedAfterRestart: a source whose lease ran out (cut off
+// from its destination, read-only) and that the process ended then
+// (stopped, or killed: the crash image) takes writes again once the link
+// is back and its destination answers. Before, the restarted source could
+// not tell its engine's fence (its own epoch) from a planned failover's
+// and kept it for good: read-only beside a destination that replicated it
+// again.
+func TestLeaseFenceLiftedAfterRestart(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stop", true: "crash"}[crash], func(t *testing.T) {
+			ctx := context.Background()
+			p := newFencedPair(t, time.Second)
+			srcID := p.a.createFS("src")
+			d := replicate(t, p.a, p.b, srcID)
+			p.partition()
+			testkit.WaitFor(t, "the lease's fence", 30*time.Second, func() bool {
+				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
+				return errors.Is(err, engine.ErrReadOnly)
+			})
+			if crash {
+				p.a.reopen(image{kv: p.a.kv.CrashClone(), disk: p.a.disk.CrashClone()})
+			} else {
+				p.a.stop()
+				p.a.restart()
+			}
+			if _, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "cut-off", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
+				t.Fatalf("a restarted source cut off from its destination: write %v, want read-only", err)
+			}
+			p.heal()
+			testkit.WaitFor(t, "writes after the destination answered", 30*time.Second, func() bool {
+				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "back", engine.SetAttr{})
+				return err == nil
+			})
+			converged(t, p.a.fs(srcID), p.b.fs(d.DestFileSystemID))
+		})
+	}
+}
+
+// TestPlannedFailoverWhileLeaseStopped: a planned failover started while
+// the source's lease had run out (cut off, read-only) keeps the source
+// read-only when the link comes back: the destination's acknowledgement
+// lifts the lease's stop, not the failover's. Before, both were one fence
+// of the source's own epoch, and the first acknowledgement during the
+// drain made the source writable again: writes acknowledged then came
+// after the drain's target and were lost by the promotion.
+func TestPlannedFailoverWhileLeaseStopped(t *testing.T) {
+	ctx := context.Background()
+	p := newFencedPair(t, time.Second)
+	srcID := p.a.createFS("src")
+	d := replicate(t, p.a, p.b, srcID)
+	p.partition()
+	testkit.WaitFor(t, "the lease's fence", 30*time.Second, func() bool {
+		_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
+		return errors.Is(err, engine.ErrReadOnly)
+	})
+	var during error
+	p.a.m.SetHook(func(step, _ string) {
+		if step != "planned-fenced" {
+			return
+		}
+		st, _ := p.a.n.OutboundStatus(d.ID)
+		before := st.LastContact
+		p.heal()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if st, _ := p.a.n.OutboundStatus(d.ID); st.LastContact.After(before) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		_, during = p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "during", engine.SetAttr{})
+	})
+	pr, err := p.a.m.PlannedFailover(ctx, srcID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(during, engine.ErrReadOnly) {
+		t.Fatalf("a write during the planned failover, after the destination answered: %v, want read-only", during)
+	}
+	if pr.Seq != p.a.fs(srcID).Replica().DurableSeq() {
+		t.Fatalf("planned failover at %d, the source is at %d: changes lost", pr.Seq, p.a.fs(srcID).Replica().DurableSeq())
+	}
+	if mode, _ := p.a.fs(srcID).Mode(); mode != engine.ModeFenced {
+		t.Fatalf("source after the planned failover: %v", mode)
+	}
+}
