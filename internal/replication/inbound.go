@@ -151,22 +151,34 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 	if in == nil {
 		return Promotion{}, fmt.Errorf("replication %s: %w", id, ErrNotFound)
 	}
+	// No stream attaches and none acknowledges from here on (serveStream
+	// refuses while promoting; detach ends the current stream and waits
+	// for its applier): nothing renews the source's lease any more. Only
+	// then is the source's last contact read, so that it counts every
+	// acknowledgement it was sent. Read first, a stream attached in
+	// between (a link back, a source restarted) renewed the lease after
+	// the read, and the promotion, its wait counted from the read (none
+	// at all once the lease had run out), left the source writable beside
+	// the promoted replica for up to a lease.
+	in.mu.Lock()
+	in.promoting = true
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		in.promoting = false
+		in.mu.Unlock()
+	}()
+	in.detach()
 	if lease := n.opts.Lease; lease > 0 && !force {
 		// Hard fencing: the source stops writing once its lease runs out;
 		// wait for that (and a margin for clock rates) before promoting.
 		in.mu.Lock()
 		last := in.st.LastContact
 		in.mu.Unlock()
+		if n.promoteHook != nil {
+			n.promoteHook()
+		}
 		if wait := last.Add(lease + lease/2).Sub(n.now()); wait > 0 {
-			in.mu.Lock()
-			in.promoting = true // no new streams, no acks: the lease cannot be renewed
-			in.mu.Unlock()
-			defer func() {
-				in.mu.Lock()
-				in.promoting = false
-				in.mu.Unlock()
-			}()
-			in.detach()
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():

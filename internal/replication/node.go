@@ -194,6 +194,10 @@ type Node struct {
 	// read before it can be authenticated (its signature covers it).
 	callBodies *semaphore.Weighted
 
+	// promoteHook, when set (tests), is called by a promotion with hard
+	// fencing once it has read the source's last contact.
+	promoteHook func()
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
