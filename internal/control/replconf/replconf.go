@@ -1157,7 +1157,59 @@ func (m *Manager) Delete(ctx context.Context, fsID, mode string) (*replication.P
 	if c.Role == replication.RoleDestination {
 		return m.deleteAtDestination(ctx, c, mode == DeleteAll)
 	}
+	m.mu.Lock()
+	waiting := c.PlannedDeleteSent
+	m.mu.Unlock()
+	if waiting {
+		// A planned failover waits for its destination's answer: the
+		// delete would ask the same (the failover completes by itself
+		// once the destination answers), except LOCAL_CONFIGURATION_ONLY,
+		// the way out when the destination will not come back.
+		if mode == DeleteAll {
+			return nil, m.plannedWaiting(c)
+		}
+		return m.abandonPlanned(ctx, c)
+	}
 	return m.deleteAtSource(ctx, c, mode == DeleteAll, false)
+}
+
+// plannedWaiting is the answer to a planned failover of c (or a delete of
+// c) while the failover waits for its destination to say whether it
+// promoted itself: where the file systems are, that it completes by itself
+// and what else can be done.
+func (m *Manager) plannedWaiting(c *Config) error {
+	src, dst := c.SourceFileSystemID, c.DestFileSystemID
+	return control.Errorf(control.ErrConflict, "The planned failover of %[1]s to %[2]s in %[3]s is waiting for %[3]s: "+
+		"%[1]s stopped taking writes and %[2]s has everything it had, but %[3]s has not answered whether %[2]s promoted itself. "+
+		"%[1]s stays read-only until %[3]s answers; the failover then completes by itself (%[2]s takes writes, %[1]s shows replication overwrite protection DISABLED), "+
+		"or is undone if %[2]s was not promoted (%[1]s takes writes again). No change is lost either way. "+
+		"DescribeReplicationConfigurations shows the configuration until then. "+
+		"If %[3]s will not come back, DeleteReplicationConfiguration of %[1]s in %[4]s with DeletionMode %[5]s ends the replication here and makes %[1]s writable again "+
+		"(if %[2]s was promoted meanwhile, both then take writes).",
+		src, dst, c.DestRegion, m.o.Name, DeleteLocalOnly)
+}
+
+// abandonPlanned ends at the source, with LOCAL_CONFIGURATION_ONLY, a
+// replication whose planned failover waits for its destination's answer:
+// the source takes writes again (its planned failover's stop is lifted
+// before the configuration goes: a crash between the two finds the
+// configuration and waits for the destination again, never a file system
+// stopped for a failover nothing completes).
+func (m *Manager) abandonPlanned(ctx context.Context, c *Config) (*replication.Promotion, error) {
+	fs, err := m.own(ctx, c.SourceEngine)
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.Replica().Resume(ctx, engine.StopPlanned); err != nil {
+		return nil, err
+	}
+	p, err := m.deleteAtSource(ctx, c, false, false)
+	if err != nil {
+		return nil, err
+	}
+	m.log.Warn("planned failover abandoned: its destination had not answered; the replication is deleted here (LOCAL_CONFIGURATION_ONLY) and the source takes writes again",
+		"replication", c.ID, "fs_id", c.SourceFileSystemID, "dest_fs", c.DestFileSystemID, "dest_region", c.DestRegion)
+	return p, nil
 }
 
 // Failover promotes the destination fsID now (called in the destination
@@ -1965,8 +2017,9 @@ func (m *Manager) PlannedFailover(ctx context.Context, fsID string) (*replicatio
 		// Undoing it here (before) left the source writable beside a
 		// promoted destination until its stream learned of it.
 		m.finishPlannedLater(c)
-		return nil, fmt.Errorf("replication: planned failover of %s: the destination %s in %s did not answer whether it promoted itself; %s stays read-only and the failover completes once it answers: %w",
-			fsID, c.DestFileSystemID, c.DestRegion, fsID, err)
+		m.log.Warn("planned failover: the destination did not answer whether it promoted itself; the source stays read-only and the failover completes once it answers",
+			"replication", c.ID, "fs_id", fsID, "dest_fs", c.DestFileSystemID, "dest_region", c.DestRegion, "err", err)
+		return nil, m.plannedWaiting(c)
 	}
 	if p.Seq < target {
 		m.log.Error("planned failover lost changes", "fs_id", fsID, "durable", target, "recovery_seq", p.Seq)
@@ -1987,6 +2040,9 @@ func (m *Manager) setPlanned(c *Config, failover, sent bool) error {
 	defer m.mu.Unlock()
 	if _, ok := m.configs[mapKey(c.Role, c.ID)]; !ok {
 		return control.Errorf(control.ErrReplicationNotFound, "Replication configuration %s does not exist.", c.ID)
+	}
+	if failover && !sent && c.PlannedDeleteSent {
+		return m.plannedWaiting(c)
 	}
 	if failover && !sent && c.PlannedFailover {
 		return control.Errorf(control.ErrConflict, "A planned failover of %s is under way.", c.SourceFileSystemID)
