@@ -21,9 +21,9 @@ const lastFragment = 1 << 31
 // ReadRecord reads one record (all its fragments) from r into buf's
 // storage (reused when large enough) and returns it. It fails with
 // ErrRecordTooLarge before reading a fragment that would take the record
-// past max bytes, with io.EOF when r ends cleanly before a record, and
+// past limit bytes, with io.EOF when r ends cleanly before a record, and
 // with io.ErrUnexpectedEOF when r ends inside one.
-func ReadRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
+func ReadRecord(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	rec := buf[:0]
 	var hdr [4]byte
 	first := true
@@ -37,12 +37,19 @@ func ReadRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
 		first = false
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h &^ lastFragment)
-		if n > max-len(rec) {
-			return nil, fmt.Errorf("%w: %d+%d > %d bytes", ErrRecordTooLarge, len(rec), n, max)
+		if n > limit-len(rec) {
+			return nil, fmt.Errorf("%w: %d+%d > %d bytes", ErrRecordTooLarge, len(rec), n, limit)
 		}
 		start := len(rec)
 		if cap(rec)-start < n {
-			grown := make([]byte, start, start+n)
+			// Past the first fragment twice as large (up to limit): a
+			// record in many small fragments is copied a few times,
+			// not once per fragment. (start+n ≤ limit, checked above.)
+			size := min(2*cap(rec), limit)
+			if start == 0 || size < start+n {
+				size = start + n
+			}
+			grown := make([]byte, start, size)
 			copy(grown, rec)
 			rec = grown
 		}
