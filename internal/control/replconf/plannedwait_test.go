@@ -12,6 +12,7 @@ import (
 	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
 )
 
 // TestPlannedFailoverWaitingError: a planned failover whose destination
@@ -74,6 +75,9 @@ func TestPlannedFailoverWaitingError(t *testing.T) {
 			}
 			_, err := a.m.PlannedFailover(ctx, srcID)
 			check("planned failover", err)
+			if got := status(t, a.m, srcID); got.Status != replication.StateDeleting || !strings.Contains(got.StatusMessage, "planned failover: waiting for "+b.name) {
+				t.Fatalf("the configuration while its planned failover waits: %s %q", got.Status, got.StatusMessage)
+			}
 			a.m.SetHook(nil)
 			_, err = a.m.PlannedFailover(ctx, srcID)
 			check("planned failover again", err)

@@ -1086,6 +1086,11 @@ func (m *Manager) describeLocked(c *Config) Description {
 	}
 	d.Live = st
 	switch {
+	case c.Role == replication.RoleSource && c.PlannedDeleteSent:
+		// Its completion deletes the configuration (plannedWaiting).
+		d.Status = replication.StateDeleting
+		d.StatusMessage = fmt.Sprintf("planned failover: waiting for %s to answer whether %s promoted itself; %s is read-only until then",
+			c.DestRegion, c.DestFileSystemID, c.SourceFileSystemID)
 	case c.Deleting || c.Promoted != nil || m.promoting[c.ID] != nil:
 		d.Status, d.StatusMessage = replication.StateDeleting, "the configuration is being deleted"
 	case !ok:
