@@ -204,18 +204,21 @@ func (n *node) flushAttrsIf(ctx context.Context, when func(*deferred) bool) sysc
 // an open of an unchanged file a second GETATTR, after the open's own.
 
 // attrGen is the count of this mount's changes to the file, taken before
-// a GETATTR is sent (keepFileAttr).
-func (n *node) attrGen() uint64 {
+// a GETATTR is sent (keepFileAttr); ok is false when the file has data
+// to write then: the reply may describe the file before that data, and
+// the data may be committed (the file clean again, with no change
+// counted) before the reply is taken.
+func (n *node) attrGen() (gen uint64, ok bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.faGen
+	return n.faGen, !n.w.dirty()
 }
 
-// keepFileAttr lets the attributes a of a GETATTR sent when the file's
-// change count was gen answer GETATTRs for AttrTimeout, unless the file
-// changed through this mount meanwhile or has data to write.
-func (n *node) keepFileAttr(a *proto.Attr, gen uint64) {
-	if a == nil || a.Type != proto.TypeReg {
+// keepFileAttr lets the attributes a of a GETATTR sent when attrGen said
+// gen, ok answer GETATTRs for AttrTimeout, unless the file had data to
+// write then or has now, or changed through this mount meanwhile.
+func (n *node) keepFileAttr(a *proto.Attr, gen uint64, ok bool) {
+	if a == nil || a.Type != proto.TypeReg || !ok {
 		return
 	}
 	n.mu.Lock()

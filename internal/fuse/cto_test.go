@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
 	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
 // otherMount mounts m's server a second time (its own session and FUSE
@@ -175,4 +178,40 @@ func TestOpenReadOneGetattr(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("after truncate", "th")
+}
+
+// TestGetattrWhileDirtyNotKept: a GETATTR sent while the file has data to
+// write may be answered before that data reaches the server, and its
+// reply taken after the data is committed (a close or fsync meanwhile):
+// those attributes (the size and mtime from before the write) must not
+// answer the GETATTRs after it. They did, for the attribute timeout: the
+// check was only that nothing was left to write when the reply came.
+func TestGetattrWhileDirtyNotKept(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true; m.attrTimeout = time.Minute })
+	ctx := t.Context()
+	cl := m.sess.Client(client.Unix("t", 0, 0))
+	res, err := cl.Create(ctx, m.f.o.Root, "f", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{f: m.f, fh: res.FH}
+	if _, e := n.Write(ctx, &handle{auth: client.Unix("t", 0, 0)}, []byte("data"), 0); e != 0 {
+		t.Fatal(e)
+	}
+	// The GETATTR goes out while the data waits, and is answered before
+	// the data is written; the data is committed before its reply is
+	// taken.
+	gen, clean := n.attrGen()
+	before, err := cl.GetAttr(ctx, n.fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := n.commit(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	n.keepFileAttr(&before.Attr, gen, clean)
+	var out gofuse.AttrOut
+	if n.cachedFileAttr(&out) && out.Size != 4 {
+		t.Fatalf("GETATTR answered with size %d from a reply that predates the committed write, want 4 (or a call to the server)", out.Size)
+	}
 }

@@ -183,8 +183,9 @@ var (
 // retry lost the same race again under a storm of renames.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	var gen uint64
+	var clean bool
 	a, e := n.countOpen(ctx, func() (*proto.Attr, error) {
-		gen = n.attrGen()
+		gen, clean = n.attrGen()
 		res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 		return &res.Attr, err
 	})
@@ -206,7 +207,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		// The kernel's GETATTRs right after the open (fstat, its size
 		// check before reading, after the notification below) are
 		// answered with them: FUSE's OPEN reply has no attributes.
-		n.keepFileAttr(a, gen)
+		n.keepFileAttr(a, gen, clean)
 	}
 	h := &handle{auth: n.f.auth(ctx)}
 	t.mu.Lock()

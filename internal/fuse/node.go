@@ -186,7 +186,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *gofuse.AttrOut
 	if n.cachedAttr(out) || n.cachedFileAttr(out) {
 		return 0
 	}
-	gen := n.attrGen()
+	gen, clean := n.attrGen()
 	res, err := n.f.client(ctx).GetAttr(ctx, n.fh)
 	if err != nil {
 		if errors.Is(err, proto.ErrStale) && n.goneAttr(ctx, out) {
@@ -196,7 +196,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *gofuse.AttrOut
 	}
 	n.setAttr(&res.Attr)
 	n.fileAttr(&res.Attr)
-	n.keepFileAttr(&res.Attr, gen)
+	n.keepFileAttr(&res.Attr, gen, clean)
 	fillAttr(&res.Attr, &out.Attr)
 	n.adjustSize(&out.Attr)
 	out.SetTimeout(n.f.o.AttrTimeout)
