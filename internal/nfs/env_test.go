@@ -175,4 +175,14 @@ func (v *testEnv) mount(c *client.Client, path string) proto.FH {
 	return fh
 }
 
+// file mounts "/" through c and creates name in it (UNCHECKED).
+func (v *testEnv) file(c *client.Client, name string) proto.FH {
+	v.t.Helper()
+	res, err := c.Create(context.Background(), v.mount(c, "/"), name, proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		v.t.Fatalf("create %q: %v", name, err)
+	}
+	return res.FH
+}
+
 func engineFSOptions() engine.FSOptions { return engine.FSOptions{} }

@@ -43,11 +43,7 @@ func TestRecordInSmallFragments(t *testing.T) {
 	v := newEnv(t, envOpt{})
 	cl := v.dial()
 	ctx := t.Context()
-	root := v.mount(cl, "/")
-	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fh := v.file(cl, "f")
 	const size = 200 << 10
 	data := make([]byte, size)
 	for i := range data {
@@ -56,7 +52,7 @@ func TestRecordInSmallFragments(t *testing.T) {
 	for i, frag := range []int{32, 1, 4093, 70000, 64 << 10} {
 		data[0] = byte(i)
 		call := rawCall(uint32(100+i), proto.ProgNFS, proto.VersNFS, proto.ProcWrite, client.Unix("h", 0, 0),
-			&proto.WriteArgs{FH: res.FH, Count: size, Stable: proto.FileSync, Data: data})
+			&proto.WriteArgs{FH: fh, Count: size, Stable: proto.FileSync, Data: data})
 		upTo := size
 		if frag == 1 {
 			// The first 8 KiB only (200 K one-byte fragments take
@@ -79,7 +75,7 @@ func TestRecordInSmallFragments(t *testing.T) {
 		if alloc > 16<<20 {
 			t.Errorf("a %d KiB WRITE in fragments of %d bytes allocated %d MiB: its buffer grows by each fragment", size>>10, frag, alloc>>20)
 		}
-		rr, err := cl.Read(ctx, res.FH, 0, size)
+		rr, err := cl.Read(ctx, fh, 0, size)
 		if err != nil {
 			t.Fatal(err)
 		}

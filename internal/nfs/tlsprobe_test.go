@@ -22,11 +22,7 @@ func TestTLSProbeAfterPipelinedCalls(t *testing.T) {
 	v, ca := tlsEnv(t, tls.NoClientCert, false)
 	cl := v.dial()
 	ctx := t.Context()
-	root := v.mount(cl, "/")
-	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fh := v.file(cl, "f")
 	data := bytes.Repeat([]byte("x"), 64<<10)
 	for round := range 5 {
 		r := v.rawDial(t)
@@ -40,13 +36,13 @@ func TestTLSProbeAfterPipelinedCalls(t *testing.T) {
 			switch i % 3 {
 			case 0: // waits for a durable commit: still in flight at the probe
 				call = rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcWrite, client.Unix("h", 0, 0),
-					&proto.WriteArgs{FH: res.FH, Offset: uint64(i) << 16, Count: uint32(len(data)), Stable: proto.FileSync, Data: data})
+					&proto.WriteArgs{FH: fh, Offset: uint64(i) << 16, Count: uint32(len(data)), Stable: proto.FileSync, Data: data})
 			case 1:
 				call = rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcRead, client.Unix("h", 0, 0),
-					&proto.ReadArgs{FH: res.FH, Count: 64 << 10})
+					&proto.ReadArgs{FH: fh, Count: 64 << 10})
 			default:
 				call = rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcGetAttr, client.Unix("h", 0, 0),
-					&proto.GetAttrArgs{FH: res.FH})
+					&proto.GetAttrArgs{FH: fh})
 			}
 			batch = append(batch, call...)
 		}
