@@ -148,6 +148,22 @@ func (r *Region) checkThroughput(perf, mode string, prov *float64, current float
 	return v, nil
 }
 
+// SameKMSKey reports whether the KMS key references a and b (a key id,
+// alias or ARN of this region; "" the region's default key) name the same
+// key. References that do not resolve are the same only as the same
+// string.
+func (r *Region) SameKMSKey(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ka, err := r.resolveKMSKey(cmpOr(a, r.o.Region.DefaultKMSKey))
+	if err != nil {
+		return false
+	}
+	kb, err := r.resolveKMSKey(cmpOr(b, r.o.Region.DefaultKMSKey))
+	return err == nil && ka.ID == kb.ID
+}
+
 // resolveKMSKey finds a key of the keyring by id, alias or ARN.
 func (r *Region) resolveKMSKey(ref string) (kms.Key, error) {
 	name := ref

@@ -817,3 +817,31 @@ func TestRetriedCreateMakesWhatItAsks(t *testing.T) {
 	fill(t, a.fs(srcID), "more", 2)
 	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
 }
+
+// TestRetriedCreateSameKeyOtherName: a retried creation that names the
+// destination's KMS key otherwise (its id for the alias it was created
+// with, or nothing: the region's default key, the same one) is answered
+// with the existing configuration, at the source and in the destination
+// region; a key that is not the same is still refused. Before, the keys
+// were compared as strings: the retry got ReplicationAlreadyExists.
+func TestRetriedCreateSameKeyOtherName(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, KMSKeyID: control.DefaultKMSKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"key-" + b.name, ""} {
+		got, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, KMSKeyID: key}})
+		if err != nil || got.ID != d.ID || got.DestFileSystemID != d.DestFileSystemID {
+			t.Fatalf("retry with the key named %q: %v, %s/%s, want %s/%s", key, err, got.ID, got.DestFileSystemID, d.ID, d.DestFileSystemID)
+		}
+	}
+	if _, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, KMSKeyID: "alias/another"}}); !errors.Is(err, control.ErrReplicationAlreadyExists) {
+		t.Fatalf("retry with another key: %v, want ReplicationAlreadyExists", err)
+	}
+	if ds, err := b.m.Describe(ctx, d.DestFileSystemID); err != nil || len(ds) != 1 || ds[0].ID != d.ID {
+		t.Fatalf("destination's configurations: %v %v", ds, err)
+	}
+}

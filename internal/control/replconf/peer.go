@@ -36,6 +36,10 @@ type createDestReq struct {
 	Lineage       []byte              `json:"lineage"`
 	Epochs        []engine.EpochStart `json:"epochs"`
 	SourceDurable uint64              `json:"durable"`
+	// Existing: only an existing configuration of the source file system
+	// answers (the source asks whether a retry names its destination's
+	// key otherwise); none is made.
+	Existing bool `json:"existing,omitempty"`
 }
 
 type createDestResp struct {

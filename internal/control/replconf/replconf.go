@@ -708,8 +708,14 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 		// availability zone or key of its own is another destination;
 		// the destination region checks the rest when the source's
 		// configuration was never made: sameDestination).
-		if c.DestRegion == d.Region && (d.FileSystemID == "" || d.FileSystemID == c.DestFileSystemID || d.FileSystemID == destARN(c)) &&
-			d.AvailabilityZoneName == c.AvailabilityZoneName && d.KMSKeyID == c.KMSKeyID && d.RoleArn == c.RoleArn {
+		same := c.DestRegion == d.Region && (d.FileSystemID == "" || d.FileSystemID == c.DestFileSystemID || d.FileSystemID == destARN(c)) &&
+			d.AvailabilityZoneName == c.AvailabilityZoneName && d.RoleArn == c.RoleArn
+		if same && d.KMSKeyID == c.KMSKeyID {
+			return m.describeLocked(c), nil
+		}
+		if same && m.sameKeyAtDestination(ctx, c, src, d) {
+			// Another name of the same key in the destination region
+			// (an alias and its id, an ARN): only that region knows.
 			return m.describeLocked(c), nil
 		}
 		return Description{}, control.Errorf(control.ErrReplicationAlreadyExists, "File system %s is already the source of replication configuration %s (to %s in %s).", src.ID, c.ID, c.DestFileSystemID, c.DestRegion)
@@ -770,6 +776,31 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 	return m.describeLocked(c), nil
 }
 
+// sameKeyAtDestination asks c's destination region whether d, which asks
+// for c's destination with a KMS key named otherwise, asks for the same
+// key: the retry is sent to it as the first try was (createDestination
+// answers a retry with c only if sameDestination finds it the same).
+// m.mu held; released during the call.
+func (m *Manager) sameKeyAtDestination(ctx context.Context, c *Config, src control.FileSystem, d Destination) bool {
+	if m.creating[src.ID] {
+		return false
+	}
+	m.creating[src.ID] = true
+	req := createDestReq{ID: c.ID, SourceFS: src.ID, SourceARN: src.ARN, SourceOwner: src.OwnerID, OriginalARN: c.OriginalSourceARN,
+		Created: c.CreationTime, Dest: d, Existing: true}
+	var resp createDestResp
+	m.mu.Unlock()
+	err := fromPeer(m.o.Node.Call(ctx, d.Region, callCreateDestination, req, &resp))
+	m.mu.Lock()
+	delete(m.creating, src.ID)
+	if err != nil {
+		m.log.Debug("retried creation: the destination region does not take the KMS key for the configuration's", "replication", c.ID, "kms", d.KMSKeyID, "err", err)
+		return false
+	}
+	_, live := m.configs[mapKey(c.Role, c.ID)]
+	return live && resp.ID == c.ID && resp.FS == c.DestFileSystemID
+}
+
 // createDestination is the destination region's side of Create.
 func (m *Manager) createDestination(ctx context.Context, from string, req createDestReq) (createDestResp, error) {
 	m.mu.Lock()
@@ -804,6 +835,9 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 			}
 			return createDestResp{ID: c.ID, FS: c.DestFileSystemID, Owner: c.DestOwnerID, KeptCopy: c.KeptCopy}, nil
 		}
+	}
+	if req.Existing {
+		return createDestResp{}, control.Errorf(control.ErrReplicationNotFound, "No replication configuration of %s from %s here.", req.SourceFS, from)
 	}
 	d := req.Dest
 	c := &Config{
@@ -924,7 +958,9 @@ func (m *Manager) sameDestination(ctx context.Context, c *Config, d Destination)
 	if d.AvailabilityZoneName != c.AvailabilityZoneName {
 		differs = append(differs, fmt.Sprintf("availability zone %q", d.AvailabilityZoneName))
 	}
-	if d.KMSKeyID != c.KMSKeyID {
+	// The same key by another name (an alias, its id, an ARN) is the
+	// same key.
+	if !m.o.Region.SameKMSKey(d.KMSKeyID, c.KMSKeyID) {
 		differs = append(differs, fmt.Sprintf("KMS key %q", d.KMSKeyID))
 	}
 	if d.RoleArn != c.RoleArn {
