@@ -20,19 +20,31 @@ import (
 // collection pass runs between the commit (visible) and its sync, and a
 // crash image is taken right after it: every block that the image's
 // reference counts name is still in the block store.
+//
+// The image is taken in the promotion's commit only: a collection pass
+// commits too (releasesDurable, a synced Commit), and the background
+// loop's pass, kicked by the partial sync's snapshots, could reach that
+// commit after the arming. Its hook then ran a pass inside the pass,
+// which waited for the collector's lock the loop held: the loop never
+// ended, nor Close, which waits for it (the engine tests hit go test's
+// 10-minute timeout under load). A pass with a synced commit now runs
+// while armed, for certain; it hung before the hook was restricted
+// (checked).
 func TestGCReleaseBeforeSync(t *testing.T) {
 	ctx := context.Background()
 	mem := kv.NewMemory()
 	memDisk := disk.NewMem()
 	var (
 		e      *Engine
+		dst    *FS
 		armed  atomic.Bool
 		mu     sync.Mutex
 		images []*kv.Memory
 		disks  []*disk.Mem
+		synced atomic.Int64 // synced Commits (a collection pass's)
 	)
-	capture := func() {
-		if !armed.CompareAndSwap(true, false) {
+	capture := func(b kv.Batch) {
+		if dst == nil || !promotedIn(b, dst) || !armed.CompareAndSwap(true, false) {
 			return
 		}
 		if _, err := e.CollectGarbage(ctx); err != nil {
@@ -46,19 +58,37 @@ func TestGCReleaseBeforeSync(t *testing.T) {
 		images = append(images, mem.CrashClone())
 		disks = append(disks, memDisk.CrashClone())
 	}
-	e = openCrashEngine(t, ctx, midKV{mem, capture}, memDisk)
+	e = openCrashEngine(t, ctx, asyncHookKV{mem, capture, &synced}, memDisk)
 	src := must(e.CreateFS(ctx, "src", FSOptions{BlockSize: MinBlockSize}))(t)
 	r := &runner{t: t, rng: rand.New(rand.NewPCG(8, 9)), fs: func() *FS { return src }, m: newModel(), bs: MinBlockSize}
 	for range 80 {
 		r.do(ctx)
 	}
-	dst := must(e.CreateReplica(ctx, "dst", ""))(t)
-	partialSync(t, ctx, mem, src, dst, relRef)
-	if n := refBlocksPresent(t, ctx, mem, dst); n == 0 {
+	replica := must(e.CreateReplica(ctx, "dst", ""))(t)
+	partialSync(t, ctx, mem, src, replica, relRef)
+	if n := refBlocksPresent(t, ctx, mem, replica); n == 0 {
 		t.Fatal("the replica holds no reference count")
 	}
+	// A block of src released, for the pass below to take.
+	ino := must(src.Create(ctx, RootCred, RootIno, "released", CreateGuarded, SetAttr{}, 0))(t).Attr.Ino
+	for _, b := range []byte{1, 2} {
+		if _, _, err := src.Write(ctx, RootCred, ino, 0, bytes.Repeat([]byte{b}, MinBlockSize)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, srcEpoch := src.Mode()
+	dst = replica
 	armed.Store(true)
+	before := synced.Load()
+	if _, err := e.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if synced.Load() == before {
+		t.Fatal("no collection pass made its releases durable while armed: the test does not cover it")
+	}
+	if !armed.Load() {
+		t.Fatal("a collection pass's commit took the crash image meant for the promotion's")
+	}
 	if _, err := dst.Replica().PromoteEmpty(ctx, srcEpoch); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +101,49 @@ func TestGCReleaseBeforeSync(t *testing.T) {
 	ce := openCrashEngine(t, ctx, images[0], disks[0])
 	defer ce.Close()
 	refBlocksPresent(t, ctx, images[0], must(ce.FS("dst"))(t))
+}
+
+// asyncHookKV calls hook with every batch committed with CommitAsync (the
+// committers' commits) once it is visible, before its sync, and counts
+// the synced Commits (the collector's, among others), which call no hook.
+type asyncHookKV struct {
+	kv.Store
+	hook   func(kv.Batch)
+	synced *atomic.Int64
+}
+
+func (h asyncHookKV) NewBatch() kv.Batch { return asyncHookBatch{h.Store.NewBatch(), h} }
+
+type asyncHookBatch struct {
+	kv.Batch
+	h asyncHookKV
+}
+
+func (b asyncHookBatch) Commit(sync bool) error {
+	err := b.Batch.Commit(sync)
+	if err == nil && sync {
+		b.h.synced.Add(1)
+	}
+	return err
+}
+
+func (b asyncHookBatch) CommitAsync() (func() error, error) {
+	wait, err := kv.CommitAsync(b.Batch)
+	if err == nil {
+		b.h.hook(b.Batch)
+	}
+	return wait, err
+}
+
+// promotedIn reports whether the committed batch b leaves fs a primary
+// (its mode key: local, never sealed).
+func promotedIn(b kv.Batch, fs *FS) bool {
+	v, err := b.Get(localKey(fs.id, locMode))
+	if err != nil {
+		return false
+	}
+	m, err := decodeMode(v)
+	return err == nil && m.Mode == ModePrimary
 }
 
 // refBlocksPresent fails unless every block that fs's reference counts
