@@ -893,6 +893,11 @@ func (tx *txn) get(key []byte) ([]byte, bool, error) {
 func (tx *txn) set(key, value []byte) { tx.ov.Set(key, value) }
 func (tx *txn) del(key []byte)        { tx.ov.Delete(key) }
 
+// setOwned is set of a value the transaction built for it and never
+// changes again: the overlay takes it over without a copy (see
+// kv.Overlay.SetOwned).
+func (tx *txn) setOwned(key, value []byte) { tx.ov.SetOwned(key, value) }
+
 // iter iterates relative keys in [lo, hi) seeing this transaction's writes.
 func (tx *txn) iter(lo, hi []byte) (kv.Iterator, error) { return tx.ov.NewIter(lo, hi) }
 
@@ -1024,7 +1029,14 @@ func (tx *txn) commit(b kv.Batch) error {
 		}
 		rec.Mutations = append(rec.Mutations, m)
 	})
-	enc := rec.Encode()
+	// The record is encoded into the committer's buffer: the batch copies
+	// it (kv.Batch.Set), and nothing else keeps it. A new buffer per
+	// record was an allocation of its size per transaction — for a small
+	// file's write, more than its data.
+	enc := rec.AppendEncode(tx.fs.recBuf[:0])
+	if cap(enc) <= maxKeptRecordBuf {
+		tx.fs.recBuf = enc[:0]
+	}
 	if len(enc) > tx.fs.e.opts.MaxRecordBytes {
 		return fmt.Errorf("engine: %s: record of %d bytes: %w", tx.summary.Op, len(enc), ErrTooLarge)
 	}
@@ -1035,6 +1047,11 @@ func (tx *txn) commit(b kv.Batch) error {
 	adopt()
 	return nil
 }
+
+// maxKeptRecordBuf bounds the committer's record buffer kept between
+// transactions: a larger record (a big write's pending extents) gets its
+// own, dropped after it.
+const maxKeptRecordBuf = 64 << 10
 
 // flush writes the writes of absolute keys into b, then moves those of
 // the file system's keys into the group's overlay, or writes them into b

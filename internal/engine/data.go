@@ -494,7 +494,7 @@ func (tx *txn) writeInline(ino uint64, n *inode, off uint64, data []byte) error 
 	buf := make([]byte, max(valid, end))
 	copy(buf, cur[:valid])
 	copy(buf[off:], data)
-	tx.set(inlineKey(ino), buf)
+	tx.setOwned(inlineKey(ino), buf)
 	n.flags |= flagInline
 	if end > n.size {
 		tx.usage(int64(end-n.size), 0)

@@ -40,6 +40,9 @@ type FS struct {
 	meta       metaCache
 	txOv       *kv.Overlay // the transactions' overlays (see newTxn)
 	txAbs      *kv.Overlay
+	// recBuf: the committer's buffer for encoding a transaction's journal
+	// record (txn.commit)
+	recBuf []byte
 	// retryHold: blocks a replica has that its last apply, ingest or
 	// resync needed but could not use yet because others were missing;
 	// in flight until the next one (see needBlocks).

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -56,8 +57,12 @@ const JournalFormatVersion = 1
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Encode returns the versioned binary form of r, ending in a CRC-32C.
-func (r *Record) Encode() []byte {
-	b := make([]byte, 0, r.sizeHint())
+func (r *Record) Encode() []byte { return r.AppendEncode(make([]byte, 0, r.sizeHint())) }
+
+// AppendEncode appends the record's encoding (Encode's) to b.
+func (r *Record) AppendEncode(b []byte) []byte {
+	start := len(b)
+	b = slices.Grow(b, r.sizeHint())
 	b = append(b, recordVersion)
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = binary.AppendUvarint(b, r.Seq)
@@ -88,7 +93,7 @@ func (r *Record) Encode() []byte {
 			b = append(b, id[:]...)
 		}
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
 func (r *Record) sizeHint() int {

@@ -347,3 +347,28 @@ func TestSealedAppendValue(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlaySetOwned: SetOwned keeps the value it is given (no copy:
+// what the overlay hands on to a batch or a record is that memory),
+// while reads still get copies and a later write replaces it.
+func TestOverlaySetOwned(t *testing.T) {
+	o := kv.NewOverlay(kv.NewMemory())
+	v := []byte("inline data")
+	o.SetOwned([]byte("k"), v)
+	var held []byte
+	o.Writes(func(k, val []byte, deleted bool) { held = val })
+	if len(held) == 0 || &held[0] != &v[0] {
+		t.Fatal("SetOwned copied the value")
+	}
+	got, err := o.Get([]byte("k"))
+	if err != nil || string(got) != "inline data" || &got[0] == &v[0] {
+		t.Fatalf("Get = %q, %v (want a copy of the value)", got, err)
+	}
+	o.Set([]byte("k"), []byte("later"))
+	if got, err := o.Get([]byte("k")); err != nil || string(got) != "later" {
+		t.Fatalf("after Set: %q, %v", got, err)
+	}
+	if string(v) != "inline data" {
+		t.Fatal("a later write changed the owned value in place")
+	}
+}

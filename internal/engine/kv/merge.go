@@ -31,6 +31,11 @@ func (d *delta) set(k, v []byte) {
 	d.pts.ReplaceOrInsert(item{key: bytes.Clone(k), value: bytes.Clone(v)})
 }
 
+// setOwned is set without a copy of v, which the caller gives up.
+func (d *delta) setOwned(k, v []byte) {
+	d.pts.ReplaceOrInsert(item{key: bytes.Clone(k), value: v})
+}
+
 func (d *delta) del(k []byte) { d.pts.ReplaceOrInsert(item{key: bytes.Clone(k), del: true}) }
 
 func (d *delta) delRange(lo, hi []byte) {
@@ -401,6 +406,17 @@ func (o *Overlay) mustWrite() {
 func (o *Overlay) Set(key, value []byte) {
 	o.mustWrite()
 	o.d.set(key, value)
+}
+
+// SetOwned records a write of value under key like Set, but takes value
+// over instead of copying it: the caller must never change value again
+// (the overlay, the batch it is applied to and a journal record's
+// mutations may all hold it). For a large value built for the write (a
+// small file's inline data), it saves a copy and an allocation of its
+// size.
+func (o *Overlay) SetOwned(key, value []byte) {
+	o.mustWrite()
+	o.d.setOwned(key, value)
 }
 
 // Delete records a deletion of key.
