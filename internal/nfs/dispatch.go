@@ -234,7 +234,7 @@ func (c *conn) handleIn(rec []byte, owner *record) (out reply) {
 
 	var ent *drcEntry
 	if p.nonIdempotent[h.Proc] {
-		key := drcKeyOf(c.remote.Addr(), &h, args)
+		key := drcKeyOf(c.remote.Addr(), c.tls, &h, args)
 		var cached []byte
 		ent, cached = c.s.drc.begin(r.ctx, key)
 		if ent == nil {

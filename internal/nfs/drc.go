@@ -15,9 +15,9 @@ import (
 // the call with the same XID, often on a new connection; executing it
 // again would answer a spurious NFS3ERR_EXIST or NFS3ERR_NOENT (or repeat
 // a RENAME). The cache keys calls by client address (not port: the
-// retransmission may come from a new connection), XID, program, version,
-// procedure and a checksum of the arguments, and keeps the reply of the
-// last entries. A retransmission of a call still running waits for it and
+// retransmission may come from a new connection) and whether it came
+// over TLS, XID, program, version, procedure and a checksum of the
+// arguments, and keeps the reply of the last entries. A retransmission of a call still running waits for it and
 // gets its reply.
 type drc struct {
 	mu    sync.Mutex // guards the fields below
@@ -27,7 +27,11 @@ type drc struct {
 }
 
 type drcKey struct {
-	addr             netip.Addr
+	addr netip.Addr
+	// tls: the call came over TLS. A plain-text retransmission of a call
+	// made over TLS is not answered from the cache: it runs, and an
+	// export that requires TLS refuses it.
+	tls              bool
 	xid              uint32
 	prog, vers, proc uint32
 	sum              uint32
@@ -55,7 +59,7 @@ func newDRC(max int) *drc {
 // checksums the first 256 bytes).
 const drcSumEdge = 512
 
-func drcKeyOf(addr netip.Addr, h *rpc.CallHeader, args []byte) drcKey {
+func drcKeyOf(addr netip.Addr, tls bool, h *rpc.CallHeader, args []byte) drcKey {
 	var sum uint32
 	if len(args) > 2*drcSumEdge {
 		sum = crc32.Update(crc32.Checksum(args[:drcSumEdge], castagnoli), castagnoli, args[len(args)-drcSumEdge:])
@@ -63,7 +67,7 @@ func drcKeyOf(addr netip.Addr, h *rpc.CallHeader, args []byte) drcKey {
 		sum = crc32.Checksum(args, castagnoli)
 	}
 	return drcKey{
-		addr: addr.Unmap(), xid: h.XID, prog: h.Prog, vers: h.Vers, proc: h.Proc,
+		addr: addr.Unmap(), tls: tls, xid: h.XID, prog: h.Prog, vers: h.Vers, proc: h.Proc,
 		sum: sum, argLen: len(args),
 	}
 }

@@ -256,24 +256,24 @@ func TestDRCKeyOfLargeArgs(t *testing.T) {
 	for i := range args {
 		args[i] = byte(i * 7)
 	}
-	k := drcKeyOf(addr, h, args)
-	if drcKeyOf(addr, h, bytes.Clone(args)) != k {
+	k := drcKeyOf(addr, false, h, args)
+	if drcKeyOf(addr, false, h, bytes.Clone(args)) != k {
 		t.Fatal("the same call has two keys")
 	}
 	for _, at := range []int{0, 40, drcSumEdge - 1, len(args) - drcSumEdge, len(args) - 1} {
 		c := bytes.Clone(args)
 		c[at]++
-		if drcKeyOf(addr, h, c) == k {
+		if drcKeyOf(addr, false, h, c) == k {
 			t.Errorf("a change at byte %d keeps the key", at)
 		}
 	}
-	if drcKeyOf(addr, h, args[:len(args)-1]) == k {
+	if drcKeyOf(addr, false, h, args[:len(args)-1]) == k {
 		t.Error("a shorter call keeps the key")
 	}
 	small := []byte("handle, offset, a few bytes")
 	c := bytes.Clone(small)
 	c[len(c)/2]++
-	if drcKeyOf(addr, h, small) == drcKeyOf(addr, h, c) {
+	if drcKeyOf(addr, false, h, small) == drcKeyOf(addr, false, h, c) {
 		t.Error("a small call's key does not cover all of it")
 	}
 }
@@ -300,5 +300,5 @@ func TestDRCKeyReadsOnlyTheEnds(t *testing.T) {
 			t.Fatalf("the key of a %d-byte call read its middle: %v", len(mem), v)
 		}
 	}()
-	drcKeyOf(netip.MustParseAddr("127.0.0.1"), h, mem)
+	drcKeyOf(netip.MustParseAddr("127.0.0.1"), false, h, mem)
 }
