@@ -5,7 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -370,5 +373,65 @@ func TestOverlaySetOwned(t *testing.T) {
 	}
 	if string(v) != "inline data" {
 		t.Fatal("a later write changed the owned value in place")
+	}
+}
+
+// TestIngestsCountedWhenDurable: a sync hook that reads Ingests (a crash
+// test's trigger) never sees the count of an Ingest whose pairs are not
+// durable yet, though other goroutines' synced commits run its hook
+// meanwhile. It failed when Ingest counted before its commit: a commit
+// between the count and the ingest's own commit ran the hook with the new
+// count and the ingest's pairs not yet in a crash image.
+func TestIngestsCountedWhenDurable(t *testing.T) {
+	m := kv.NewMemory()
+	defer m.Close()
+	var (
+		mu  sync.Mutex
+		bad []string
+	)
+	m.SetSyncHook(func() {
+		n := m.Ingests()
+		if n == 0 {
+			return
+		}
+		img := m.CrashClone()
+		if _, err := img.Get(fmt.Appendf(nil, "t%04d", n)); err != nil {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("Ingests()=%d with table %d not durable: %v", n, n, err))
+			mu.Unlock()
+		}
+	})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // other writers' synced commits
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b := m.NewBatch()
+			b.Set(fmt.Appendf(nil, "o%08d", i), []byte("v"))
+			if err := b.Commit(true); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for n := 1; n <= 2000; n++ {
+		key := fmt.Appendf(nil, "t%04d", n)
+		if err := m.Ingest(func(yield func(k, v []byte) bool) { yield(key, []byte("v")) }); err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched()
+	}
+	close(stop)
+	<-done
+	m.SetSyncHook(nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatalf("%d hooks saw a count ahead of the durable state, first: %s", len(bad), bad[0])
 	}
 }

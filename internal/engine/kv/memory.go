@@ -24,7 +24,7 @@ type Memory struct {
 	syncHook  func()
 	commitErr func(sync bool) error
 	written   atomic.Uint64 // writes applied by commits
-	ingests   atomic.Uint64 // calls of Ingest
+	ingests   atomic.Uint64 // Ingest commits applied
 	gets      atomic.Uint64 // calls of Get
 }
 
@@ -139,8 +139,11 @@ func (m *Memory) lockCommit() error {
 
 // commit applies ops; with sync they and everything before are durable
 // when it returns. async asks for a sync that syncVisible does later
-// (CommitAsync): the commit error hook sees it as a synced commit.
-func (m *Memory) commit(ops []batchOp, sync, async bool) error {
+// (CommitAsync): the commit error hook sees it as a synced commit. A
+// non-nil count is incremented with the commit, under its lock, so a
+// sync hook that reads it (a test's crash image) never sees the count of
+// a commit that is not durable yet.
+func (m *Memory) commit(ops []batchOp, sync, async bool, count *atomic.Uint64) error {
 	if err := m.lockCommit(); err != nil {
 		return err
 	}
@@ -152,6 +155,9 @@ func (m *Memory) commit(ops []batchOp, sync, async bool) error {
 		}
 	}
 	m.written.Add(uint64(len(ops)))
+	if count != nil {
+		count.Add(1)
+	}
 	for _, op := range ops {
 		switch op.kind {
 		case opSet:
@@ -195,8 +201,7 @@ func (m *Memory) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
 		prev = bytes.Clone(k)
 		ops = append(ops, batchOp{kind: opSet, key: prev, value: bytes.Clone(v)})
 	}
-	m.ingests.Add(1)
-	return m.commit(ops, true, false)
+	return m.commit(ops, true, false, &m.ingests)
 }
 
 // Ingests returns how many calls of Ingest there were since NewMemory.
@@ -297,7 +302,7 @@ func (b *memBatch) Commit(sync bool) error {
 	case b.committed:
 		return errors.New("kv: batch already committed")
 	}
-	if err := b.m.commit(b.ops, sync, false); err != nil {
+	if err := b.m.commit(b.ops, sync, false, nil); err != nil {
 		return err
 	}
 	b.committed = true
@@ -314,7 +319,7 @@ func (b *memBatch) CommitAsync() (func() error, error) {
 	case b.committed:
 		return nil, errors.New("kv: batch already committed")
 	}
-	if err := b.m.commit(b.ops, false, true); err != nil {
+	if err := b.m.commit(b.ops, false, true, nil); err != nil {
 		return nil, err
 	}
 	b.committed = true
