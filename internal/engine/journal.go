@@ -558,11 +558,6 @@ func (s *Snapshot) Iter(lo, hi []byte) (kv.Iterator, error) {
 	return s.fs.reader(s.snap).NewIter(lo, hi)
 }
 
-// HoldCache keeps the metadata store's block cache from growing while
-// the snapshot is read through once (kv.HoldCache: an initial sync's
-// read); release gives the cache back its room.
-func (s *Snapshot) HoldCache() (release func()) { return kv.HoldCache(s.fs.e.kv) }
-
 // Close releases the snapshot and its pin.
 func (s *Snapshot) Close() error {
 	s.fs.dropTempPin(s.pin)

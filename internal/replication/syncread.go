@@ -40,11 +40,6 @@ type chunkReader struct {
 	// allocated (outbound.syncBufs: a test counts them).
 	bufs chan []byte
 	made *atomic.Uint64
-	// unhold gives back the source's block cache, held while the
-	// snapshot is read (engine.Snapshot.HoldCache): every block of the
-	// snapshot is read once, and a cache that grew into fresh memory for
-	// them cost the source about as much CPU as the rest of the read.
-	unhold func()
 }
 
 // readChunk is a chunk as outbound.chunk returns it.
@@ -67,8 +62,7 @@ type syncRange struct {
 func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
 	out := make(chan readChunk, 1)
 	readers := o.n.opts.SyncReaders
-	r := &chunkReader{chunks: out, done: make(chan struct{}), bufs: make(chan []byte, readers*(syncRangeAhead+1)+4), made: &o.syncBufs,
-		unhold: snap.HoldCache()}
+	r := &chunkReader{chunks: out, done: make(chan struct{}), bufs: make(chan []byte, readers*(syncRangeAhead+1)+4), made: &o.syncBufs}
 	cuts, err := snap.Splits(lo, syncRangeInodes)
 	if err != nil {
 		out <- readChunk{err: err}
@@ -154,7 +148,6 @@ func (r *chunkReader) stop() {
 		close(r.done)
 	}
 	r.wg.Wait()
-	r.unhold()
 }
 
 // readRange reads the chunks of rg into rg.q, with one iterator, and

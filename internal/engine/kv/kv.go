@@ -170,31 +170,6 @@ func IngestIncompressible(in Ingester, pairs iter.Seq2[[]byte, []byte]) error {
 	return in.Ingest(pairs)
 }
 
-// CacheHolder is a Store with a block cache that a long one-pass scan
-// (an initial sync's read of a whole snapshot) can keep from growing:
-// pebblekv, whose cache memory comes fresh from the C allocator while
-// the cache fills, and on the development VM the first touch of that
-// memory cost the source about as much CPU as the rest of the scan
-// (bench/replication, repl17). A cache that is already full is left as
-// it is.
-type CacheHolder interface {
-	// HoldCache keeps the cache from growing by more than a little
-	// until release is called (once); holds may overlap.
-	HoldCache() (release func())
-}
-
-// HoldCache holds s's cache (CacheHolder), through any sealing layer;
-// release does nothing when s has no such cache.
-func HoldCache(s Store) (release func()) {
-	if sl, ok := s.(*Sealed); ok {
-		s = sl.inner
-	}
-	if h, ok := s.(CacheHolder); ok {
-		return h.HoldCache()
-	}
-	return func() {}
-}
-
 // ErrNotSupported is returned by Ingest of a wrapping store whose inner
 // store cannot ingest (CanIngest says beforehand).
 var ErrNotSupported = errors.New("kv: not supported by this store")

@@ -94,28 +94,13 @@ type Store struct {
 	ingests atomic.Uint64 // tables ingested (also names their files)
 	// uncompressed counts the tables IngestIncompressible wrote.
 	uncompressed atomic.Uint64
-	// ownCache: the block cache was made for this store (Options.Cache
-	// nil), so HoldCache may reserve its unused room.
-	ownCache bool
-
-	holdMu sync.Mutex // guards the fields below
-	// holders counts the HoldCache calls not released; release gives
-	// the reservation back once the last one is.
-	holders int
-	release func()
-	// holds counts the reservations made (a test's count).
-	holds uint64
 }
 
-var (
-	_ kv.Store       = (*Store)(nil)
-	_ kv.CacheHolder = (*Store)(nil)
-)
+var _ kv.Store = (*Store)(nil)
 
 // Open opens (or creates) the store in dir.
 func Open(dir string, o Options) (*Store, error) {
 	cache := o.Cache
-	ownCache := cache == nil
 	if cache == nil {
 		size := o.CacheSizeBytes
 		if size == 0 {
@@ -185,64 +170,8 @@ func Open(dir string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
 		}
 	}
-	return &Store{db: db, opts: dopts, dir: dir, bgErrs: bgErrs, wal: wal, ownCache: ownCache}, nil
+	return &Store{db: db, opts: dopts, dir: dir, bgErrs: bgErrs, wal: wal}, nil
 }
-
-// HoldCache keeps the block cache from growing by more than an eighth of
-// its size until release (kv.CacheHolder): it reserves the room the
-// cache has not filled yet (beside what the memtables take), so the
-// blocks a one-pass scan loads evict each other instead of taking fresh
-// memory. Pebble gets a cache block's memory from C's calloc, and a
-// cache that is still filling (a server started a few minutes ago) takes
-// fresh pages for each: on the development VM reading a snapshot of
-// 100 000 files of 4 KiB into a cold 192 MiB cache cost ~2.2 CPU-s
-// against ~0.6 once the cache was full (repl17, bench/replication). A
-// full cache is left as it is (nothing to reserve); so is a cache shared
-// with other stores (Options.Cache), whose reservations this store cannot
-// see. Holds may overlap: the first reserves, the last release gives it
-// back; release may be called more than once.
-func (s *Store) HoldCache() (release func()) {
-	if !s.ownCache || s.closed.Load() {
-		return func() {}
-	}
-	s.holdMu.Lock()
-	defer s.holdMu.Unlock()
-	if s.holders == 0 {
-		c := s.opts.Cache
-		// The memtables' reservations come out of the same room (a
-		// memtable made later takes its own from what is left).
-		m := s.db.Metrics()
-		mem := int64(m.MemTable.Size + m.MemTable.ZombieSize)
-		if room := c.MaxSize() - mem - c.Size() - c.MaxSize()/8; room > 0 {
-			s.release = c.Reserve(int(room))
-			s.holds++
-		}
-	}
-	s.holders++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.holdMu.Lock()
-			defer s.holdMu.Unlock()
-			if s.holders--; s.holders == 0 && s.release != nil {
-				if !s.closed.Load() { // else the cache may be freed
-					s.release()
-				}
-				s.release = nil
-			}
-		})
-	}
-}
-
-// CacheHolds returns how many times HoldCache reserved room in the cache.
-func (s *Store) CacheHolds() uint64 {
-	s.holdMu.Lock()
-	defer s.holdMu.Unlock()
-	return s.holds
-}
-
-// CacheSize returns the bytes of blocks the block cache holds.
-func (s *Store) CacheSize() int64 { return s.opts.Cache.Size() }
 
 // BackgroundErrors returns how many errors Pebble's background work has
 // met since Open.
