@@ -17,8 +17,8 @@ import (
 // a RENAME). The cache keys calls by client address (not port: the
 // retransmission may come from a new connection) and whether it came
 // over TLS, XID, program, version, procedure and a checksum of the
-// arguments, and keeps the reply of the last entries. A retransmission of a call still running waits for it and
-// gets its reply.
+// arguments, and keeps the reply of the last entries. A retransmission
+// of a call still running waits for it and gets its reply.
 type drc struct {
 	mu    sync.Mutex // guards the fields below
 	max   int
