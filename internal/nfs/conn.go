@@ -141,9 +141,21 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 func (c *conn) stopReading() {
 	c.stopMu.Lock()
 	c.stopped = true
+	_ = c.nc.SetReadDeadline(time.Now())
 	c.stopMu.Unlock()
 	c.rcancel()
-	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+// setReadDeadline sets the connection's read deadline unless the reader
+// has been stopped: stopReading's deadline in the past stays, whichever
+// of the two comes first (a later deadline set after it would hold
+// Shutdown up until it passed).
+func (c *conn) setReadDeadline(t time.Time) {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	if !c.stopped {
+		_ = c.nc.SetReadDeadline(t)
+	}
 }
 
 func (c *conn) isStopped() bool {
@@ -174,7 +186,7 @@ func (c *conn) serve() {
 	br := bufio.NewReaderSize(in, readerBufferBytes)
 	if c.s.o.TLS != nil {
 		// A TLS ClientHello first (stunnel, efs-utils): TLS from the start.
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
+		c.setReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
 		if b, err := br.Peek(1); err == nil && b[0] == tlsHandshakeRecord {
 			if br = c.startTLS(br); br == nil {
 				return
@@ -462,9 +474,9 @@ func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
 	)
 	for first := true; ; first = false {
 		if first {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
+			c.setReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
 		} else {
-			_ = c.nc.SetReadDeadline(deadline)
+			c.setReadDeadline(deadline)
 		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			if err == io.EOF && !first {
@@ -562,7 +574,7 @@ func (c *conn) readBody(br *bufio.Reader, p []byte, deadline time.Time) error {
 		if step.After(deadline) {
 			step = deadline
 		}
-		_ = c.nc.SetReadDeadline(step)
+		c.setReadDeadline(step)
 		n, err := br.Read(p)
 		p = p[n:]
 		switch {

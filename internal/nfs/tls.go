@@ -87,11 +87,16 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	// over. (A reconnecting client runs a full handshake.)
 	cfg.SessionTicketsDisabled = true
 	tc := tls.Server(bc, cfg)
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.o.HandshakeTimeout)
+	// Bounded by HandshakeTimeout, and ended at once by stopReading
+	// (Shutdown): rctx's cancellation closes the connection, and the
+	// read deadline is not moved past stopReading's.
+	ctx, cancel := context.WithTimeout(c.rctx, c.s.o.HandshakeTimeout)
 	defer cancel()
-	_ = c.nc.SetDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
+	c.setReadDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
 	err := tc.HandshakeContext(ctx)
-	_ = c.nc.SetDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
+	_ = c.nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
 		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
