@@ -54,6 +54,8 @@ type envOpt struct {
 	wrapKVFS func(vfs.FS) vfs.FS
 	// wrapListener, when set, wraps the server's listener.
 	wrapListener func(net.Listener) net.Listener
+	// log, when set, is the server's logger (else testLogger).
+	log *slog.Logger
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -106,6 +108,9 @@ func newEnv(t testing.TB, o envOpt) *testEnv {
 	v.fs = fs
 	so := o.opts
 	so.Logger = testLogger(t)
+	if o.log != nil {
+		so.Logger = o.log
+	}
 	v.srv = NewServer(so)
 	exps := []Export{{Path: "/", FS: fs}}
 	if o.exports != nil {

@@ -58,8 +58,32 @@ func (c *conn) answerProbe(br *bufio.Reader, rec []byte) *bufio.Reader {
 	b := e.Bytes()
 	rpc.FinishRecord(b)
 	c.send(b)
+	// A ClientHello is due (RFC 9289 §4.1). A plain call instead (a
+	// record mark: its first byte has the last-fragment bit) is neither
+	// run nor answered with an RPC reply; the client learns what happened
+	// from a TLS unexpected_message alert, and the log says it, where
+	// crypto/tls would report an "unsupported SSLv2 handshake" and
+	// answer protocol_version.
+	c.setReadDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
+	if p, err := br.Peek(1); err == nil && p[0]&0x80 != 0 {
+		attrs := []any{"remote", c.remote}
+		if br.Buffered() >= 8 {
+			p, _ := br.Peek(8) // record mark, xid
+			attrs = append(attrs, "xid", binary.BigEndian.Uint32(p[4:]))
+		}
+		c.s.log.Info("nfs plain-text call after the AUTH_TLS probe, where a TLS ClientHello was due: closing the connection", attrs...)
+		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
+		c.send([]byte(alertUnexpectedMessage))
+		c.nc.Close()
+		return nil
+	}
 	return c.startTLS(br)
 }
+
+// alertUnexpectedMessage is a TLS record with a fatal unexpected_message
+// alert (RFC 8446 §6: content type 21, legacy record version 3.3, two
+// bytes: level 2, description 10).
+const alertUnexpectedMessage = "\x15\x03\x03\x00\x02\x02\x0a"
 
 // startTLS runs the server side of a TLS handshake on the connection,
 // reading what br has buffered first. It returns the reader of the TLS

@@ -6,12 +6,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestTLSProbeAfterPipelinedCalls: a client that sends plain calls and
@@ -84,9 +89,9 @@ func TestTLSProbeAfterPipelinedCalls(t *testing.T) {
 // TestTLSProbeThenPlainCall: RFC 9289 §4.1 has the client send its
 // ClientHello right after the probe's reply. A plain call sent after the
 // probe instead (or injected by someone on the path, as in the STARTTLS
-// command injection attacks on SMTP) is neither executed nor answered:
-// its bytes go to the TLS handshake, which fails, and the connection is
-// closed.
+// command injection attacks on SMTP) is neither executed nor answered
+// with an RPC reply: the server sends a TLS alert and closes the
+// connection (TestTLSProbeThenPlainCallSaysSo).
 func TestTLSProbeThenPlainCall(t *testing.T) {
 	v, _ := tlsEnv(t, tls.NoClientCert, false)
 	cl := v.dial()
@@ -112,4 +117,56 @@ func TestTLSProbeThenPlainCall(t *testing.T) {
 	if _, err := cl.Lookup(t.Context(), root, "injected"); !errors.Is(err, proto.ErrNoEnt) {
 		t.Fatalf("LOOKUP of the file the plain call after the probe would create: %v, want NFS3ERR_NOENT", err)
 	}
+}
+
+// TestTLSProbeThenPlainCallSaysSo: a plain call where the ClientHello
+// was due after the probe is logged as what it is and answered with a
+// TLS unexpected_message alert, not reported by crypto/tls as an
+// "unsupported SSLv2 handshake" (its first byte, a record mark's
+// last-fragment bit, read as an SSLv2 ClientHello) and answered with
+// protocol_version.
+func TestTLSProbeThenPlainCallSaysSo(t *testing.T) {
+	_, cert := tlscatest.Cert(t)
+	var logs lockedBuffer
+	v := newEnv(t, envOpt{opts: Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
+		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	r := v.rawDial(t)
+	r.send(rawCall(1, proto.ProgNFS, proto.VersNFS, 0, rpc.OpaqueAuth{Flavor: rpc.AuthTLS}, nil))
+	if vf, ok := rpc.ParseReplyVerifier(r.reply()); !ok || string(vf.Body) != rpc.StartTLS {
+		t.Fatal("probe not answered with STARTTLS")
+	}
+	r.send(rawCall(77, proto.ProgNFS, proto.VersNFS, proto.ProcNull, rpc.OpaqueAuth{}, nil))
+	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, err := io.ReadAll(r.nc)
+	if err != nil && !isReset(err) {
+		t.Fatalf("after the plain call: %v (the connection is not closed)", err)
+	}
+	// A fatal (2) unexpected_message (10) alert record.
+	if want := []byte{21, 3, 3, 0, 2, 2, 10}; !bytes.Equal(rest, want) {
+		t.Fatalf("after the plain call the server sent %x, want %x (a TLS unexpected_message alert)", rest, want)
+	}
+	testkit.WaitFor(t, "the log line", 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "plain-text call after the AUTH_TLS probe")
+	})
+	if s := logs.String(); strings.Contains(s, "SSLv2") || !strings.Contains(s, "xid=77") {
+		t.Fatalf("log:\n%s\nwant the plain call's xid (77) and no SSLv2", s)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test together.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
