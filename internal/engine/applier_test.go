@@ -11,6 +11,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // gatedStore holds the next batch commit at a gate once armed (holdNext),
@@ -195,8 +196,19 @@ func TestCommitterRunsWhileGroupCommits(t *testing.T) {
 // gone a lone one's are neither handed over nor left to the finisher
 // again. Without the committer's own wait (create12) no group is
 // awaited.
+//
+// The 32 writers' groups are handed over because a sync is held until
+// every writer's mkdir is queued, and groups hold at most 4 operations
+// (MaxGroup): a group then ends with others queued behind it, whatever
+// the scheduling. Left to the scheduler, with one P (-test.cpu 1) the
+// writers queue only while the committer waits, each wakes it (the
+// committer runs next), and its wait for more lasts half a commit,
+// microseconds on the in-memory store: its groups held one or two
+// operations and ended with the queue empty, so it rightly committed
+// them itself (nothing would have run during a hand-off), and the test
+// failed in 33 of 40 runs.
 func TestLoneWriterCommitsInline(t *testing.T) {
-	v := newEnv(t)
+	v := newEnv(t, func(o *Options) { o.MaxGroup = 4 })
 	fs := v.mkfs("fs")
 	ctx := context.Background()
 	base := must(fs.Mkdir(ctx, RootCred, RootIno, "base", SetAttr{}))(t).Attr.Ino
@@ -210,8 +222,24 @@ func TestLoneWriterCommitsInline(t *testing.T) {
 	if a, c := fs.stats.awaited.Load()-awaited, fs.stats.commits.Load()-commits; a != c || c < 100 {
 		t.Errorf("a lone writer's 100 mkdirs: %d of %d commits awaited by the committer, want all (at least 100)", a, c)
 	}
+	const writers = 32
+	// Syncs wait until every writer's mkdir is queued or in a group.
+	var hold atomic.Bool
+	hold.Store(true)
+	v.kv.SetSyncHook(func() {
+		if !hold.Load() {
+			return
+		}
+		if !testkit.Until(time.Minute, func() bool {
+			return fs.stats.queued.Load()-fs.stats.answered.Load() >= writers
+		}) {
+			t.Error("the writers' mkdirs not all queued within a minute")
+		}
+		hold.Store(false)
+	})
+	defer v.kv.SetSyncHook(nil)
 	var wg sync.WaitGroup
-	for w := range 32 {
+	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
