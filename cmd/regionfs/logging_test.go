@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,26 +19,13 @@ import (
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
-// syncBuffer is a log destination shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
+// lines returns the lines written to b.
+func lines(b *testkit.Buffer) []string {
+	return strings.Split(strings.TrimSpace(b.String()), "\n")
 }
 
 func TestRegionHandler(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.Buffer
 	base := slog.New(slog.NewJSONHandler(&buf, nil))
 	log := regionLogger(base, "us-east-1")
 	log.Info("plain")
@@ -54,7 +40,7 @@ func TestRegionHandler(t *testing.T) {
 		`"msg":"another region is kept","region":"us-east-1","region":"us-west-2"}`,
 		`"msg":"grouped","region":"us-east-1","peer":{"region":"us-east-1"}}`,
 	}
-	got := buf.lines()
+	got := lines(&buf)
 	if len(got) != len(want) {
 		t.Fatalf("%d lines:\n%s", len(got), strings.Join(got, "\n"))
 	}
@@ -103,7 +89,7 @@ func logRegionConfig(t *testing.T, dir, name, ip string, replPort int, peer stri
 func TestRegionLogs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	var buf syncBuffer
+	var buf testkit.Buffer
 	log, err := newLogger(config.Log{Level: "info", Format: "json"}, &buf)
 	if err != nil {
 		t.Fatal(err)
@@ -157,11 +143,11 @@ func TestRegionLogs(t *testing.T) {
 	// The destination's ack makes it ENABLED; the source logs the end of
 	// the sync right after it has read that ack.
 	waitFor(t, "the initial sync's end in the log", func() bool {
-		return strings.Contains(strings.Join(buf.lines(), "\n"), `"msg":"initial sync done"`)
+		return strings.Contains(strings.Join(lines(&buf), "\n"), `"msg":"initial sync done"`)
 	})
 
 	var started, done map[string]any
-	for _, l := range buf.lines() {
+	for _, l := range lines(&buf) {
 		if n := strings.Count(l, `"region":`); n != 1 {
 			t.Errorf("%d region keys: %s", n, l)
 		}

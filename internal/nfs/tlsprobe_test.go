@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,7 +126,7 @@ func TestTLSProbeThenPlainCall(t *testing.T) {
 // protocol_version.
 func TestTLSProbeThenPlainCallSaysSo(t *testing.T) {
 	_, cert := tlscatest.Cert(t)
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	v := newEnv(t, envOpt{opts: Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
 		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r := v.rawDial(t)
@@ -151,22 +150,4 @@ func TestTLSProbeThenPlainCallSaysSo(t *testing.T) {
 	if s := logs.String(); strings.Contains(s, "SSLv2") || !strings.Contains(s, "xid=77") {
 		t.Fatalf("log:\n%s\nwant the plain call's xid (77) and no SSLv2", s)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a logger and a test together.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,7 +84,7 @@ func ip(t *testing.T, ns string, args ...string) {
 type service struct {
 	name   string
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    *testkit.Buffer
 	done   chan error
 	notify *net.UnixConn
 }
@@ -122,7 +121,7 @@ func (h *host) start(name string, caps []string, argv []string) *service {
 		args = append(args, "--inh-caps=-all")
 	}
 	args = append(args, argv...)
-	s := &service{name: name, log: new(lockedBuffer), done: make(chan error, 1), notify: nc}
+	s := &service{name: name, log: new(testkit.Buffer), done: make(chan error, 1), notify: nc}
 	s.cmd = exec.Command("ip", args...)
 	s.cmd.Env = []string{"PATH=/usr/bin:/bin", "NOTIFY_SOCKET=" + sock}
 	s.cmd.Dir = "/"
@@ -139,27 +138,6 @@ func (h *host) start(name string, caps []string, argv []string) *service {
 	})
 	return s
 }
-
-// lockedBuffer is a service's output, read while the process may still
-// write it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *lockedBuffer) String() string { return string(b.Bytes()) }
 
 // ready waits for the service's READY=1, as systemd does for Type=notify.
 func (s *service) ready(t *testing.T, timeout time.Duration) {
