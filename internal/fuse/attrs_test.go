@@ -3,6 +3,7 @@ package fuse
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +54,8 @@ func (m *testMount) serverAttr(t *testing.T, name string) proto.Attr {
 
 // TestCopyAttrsWithData: what `cp -a` does to each file (create, write,
 // then set times, owner and mode through the open file, close) costs one
-// SETATTR, sent at close after the data: the changes are seen at once
+// SETATTR, sent at close after the data (within REGIONFS_CLOSE on a
+// regionfs server: setattrsSent): the changes are seen at once
 // locally, on the server after close, and the times set are the file's
 // (the data landed before them).
 func TestCopyAttrsWithData(t *testing.T) {
@@ -85,14 +88,14 @@ func TestCopyAttrsWithData(t *testing.T) {
 		t.Errorf("stat before close: mtime %v mode %v size %d, want %v 0640 21", st.ModTime(), st.Mode(), st.Size(), mtime)
 	}
 	mid := m.sess.Calls()
-	if n := mid["SETATTR"].N - before["SETATTR"].N; n != 0 {
+	if n := setattrsSent(mid) - setattrsSent(before); n != 0 {
 		t.Errorf("%d SETATTR before close, want them sent with the data", n)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	after := m.sess.Calls()
-	if n := after["SETATTR"].N - before["SETATTR"].N; n != 1 {
+	if n := setattrsSent(after) - setattrsSent(before); n != 1 {
 		t.Errorf("%d SETATTR for times, owner and mode, want 1", n)
 	}
 	a := m.serverAttr(t, "copied")
@@ -105,6 +108,12 @@ func TestCopyAttrsWithData(t *testing.T) {
 	if a.UID != 1234 || a.GID != 5678 || a.Mode&0o7777 != 0o640 || a.Size != 21 {
 		t.Errorf("server attrs uid %d gid %d mode %o size %d, want 1234 5678 0640 21", a.UID, a.GID, a.Mode, a.Size)
 	}
+}
+
+// setattrsSent counts the SETATTRs among calls, those made within a
+// REGIONFS_CLOSE (pipeline.go) included.
+func setattrsSent(calls map[string]client.CallStat) uint64 {
+	return calls["SETATTR"].N + calls["REGIONFS_CLOSE"].N
 }
 
 // TestWriteAfterTimesMovesMtime: a write after the times were set (with
@@ -142,14 +151,14 @@ func TestWriteAfterTimesMovesMtime(t *testing.T) {
 
 // TestCopyCallsPerFile is the round-trip and commit guard of `cp -a`
 // through the mount (counts, not timings): per small file copied, the
-// mount makes one CREATE, one WRITE, one SETATTR (times, owner and mode
-// together) and one COMMIT, and the server two durable commits (CREATE;
-// the data and the change together, writeback.settleAttr): no LOOKUP,
-// GETATTR or ACCESS on the way. The directory's own calls are counted
-// apart (a copy of the empty directory). The WRITE, SETATTR and COMMIT
-// leave back to back (pipeline.go): two round trips per file, CREATE's
-// and theirs (client.Session.Turns; plus the one question whether the
-// server orders them). Replies are held from a WRITE until the COMMIT
+// mount makes one CREATE and one REGIONFS_CLOSE (the WRITE, the SETATTR
+// of times, owner and mode together, and the COMMIT in one call:
+// pipeline.go), and the server two durable commits (CREATE; the data and
+// the change together, writeback.settleAttr): no LOOKUP, GETATTR or
+// ACCESS on the way. The directory's own calls are counted apart (a copy
+// of the empty directory). Two round trips per file, CREATE's and the
+// close's (client.Session.Turns; plus the one question whether the
+// server orders a file's calls). Replies are held from a WRITE until the COMMIT
 // after it is sent (heldToCommit), so that calls sent behind the WRITE
 // without waiting for it are seen as such however slowly the test
 // machine runs the client (a 5 ms delay was not enough under -race on a
@@ -207,9 +216,9 @@ func TestCopyCallsPerFile(t *testing.T) {
 	if got := turns - dirTurns; got > 2*files+1 {
 		t.Errorf("%d files copied by cp -a took %d round trips beyond an empty directory's %d, want at most %d (two per file, one to ask whether the server orders a file's calls)", files, got, dirTurns, 2*files+1)
 	}
-	// The close's WRITE, SETATTR and COMMIT leave in one write
-	// (pipeline.go): with the CREATE, two writes to the connection per
-	// file (four when each call was written by itself).
+	// The close's WRITE, SETATTR and COMMIT leave in one write, as one
+	// call (pipeline.go): with the CREATE, two writes to the connection
+	// per file (four when each call was written by itself).
 	if got := writes - dirWrites; got > 2*files+1 {
 		t.Errorf("%d files copied by cp -a took %d writes to the connection beyond an empty directory's %d, want at most %d (two per file, one to ask whether the server orders a file's calls)", files, got, dirWrites, 2*files+1)
 	}
@@ -219,7 +228,7 @@ func TestCopyCallsPerFile(t *testing.T) {
 			perFile[proc] = n
 		}
 	}
-	want := map[string]uint64{"CREATE": files, "WRITE": files, "SETATTR": files, "COMMIT": files}
+	want := map[string]uint64{"CREATE": files, "REGIONFS_CLOSE": files}
 	if diff := cmp.Diff(want, perFile); diff != "" {
 		t.Errorf("NFS calls for %d files copied by cp -a (tree %v, minus an empty directory's %v) (-want +got):\n%s", files, treeCalls, dirCalls, diff)
 	}
@@ -282,17 +291,34 @@ func (c *heldToCommit) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// TestCopyAttrsAfterRestart: the server restarts after a small file's
-// UNSTABLE data and before the SETATTR that carries its times (the
-// restart writes the data but changes the write verifier): the COMMIT
-// after the SETATTR finds the verifier changed, the data is written
-// again (moving mtime on), and the change is sent again after it, so the
-// server ends with the data and the times set.
+// TestCopyAttrsAfterRestart: the server restarts during a small file's
+// close. On a regionfs server the close is one REGIONFS_CLOSE (its
+// UNSTABLE data, the SETATTR that carries its times and mode, the
+// COMMIT), restarted while on its way: it gets no reply, is sent again to
+// the restarted server, and the server ends with the data and the times
+// and mode set. On one without that procedure (noRegionFSClose) the three
+// go as a batch, and the restart comes after the UNSTABLE data and before
+// the SETATTR (the restart writes the data but changes the write
+// verifier): the COMMIT after the SETATTR finds the verifier changed, the
+// data is written again (moving mtime on), and the change is sent again
+// after it, so the server ends with the data and the times set.
 func TestCopyAttrsAfterRestart(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "REGIONFS_CLOSE", true: "batch"}[batch], func(t *testing.T) {
+			copyAcrossRestart(t, batch)
+		})
+	}
+}
+
+func copyAcrossRestart(t *testing.T, batch bool) {
 	setattr := make(chan struct{}, 1)
+	var asked atomic.Int32
 	m := newMountSpace(t, nil, func(m *testMount) {
 		m.wrap = func(nc net.Conn) net.Conn {
-			return slowCalls{nc, proto.ProcSetAttr, 500 * time.Millisecond, setattr}
+			if batch {
+				return slowCalls{noRegionFSClose{nc, &asked}, proto.ProcSetAttr, 500 * time.Millisecond, setattr}
+			}
+			return slowClose{nc, 500 * time.Millisecond, setattr}
 		}
 	})
 	p := filepath.Join(m.dir, "copied")
@@ -316,9 +342,9 @@ func TestCopyAttrsAfterRestart(t *testing.T) {
 	select {
 	case <-setattr:
 	case err := <-closed:
-		t.Fatalf("close returned (%v) before sending a SETATTR", err)
+		t.Fatalf("close returned (%v) before sending the change", err)
 	case <-time.After(time.Minute):
-		t.Fatal("no SETATTR within a minute of close")
+		t.Fatal("no change sent within a minute of close")
 	}
 	m.stopServer()
 	m.startServer()
@@ -332,6 +358,92 @@ func TestCopyAttrsAfterRestart(t *testing.T) {
 	if got := a.Mtime.Go(); !got.Equal(mtime) || a.Mode&0o7777 != 0o640 {
 		t.Errorf("server mtime %v mode %o, want %v 0640 (the data written again after the times?)", got, a.Mode&0o7777, mtime)
 	}
+	if batch && asked.Load() == 0 {
+		t.Error("the mount did not ask for REGIONFS_CLOSE")
+	}
+}
+
+// noRegionFSClose sends the client's REGIONFS_CLOSE calls to a procedure
+// the server does not have (as noRegionFSCreate does REGIONFS_CREATE):
+// the mount sees a regionfs server older than it (asked counts them).
+type noRegionFSClose struct {
+	net.Conn
+	asked *atomic.Int32
+}
+
+func (c noRegionFSClose) Write(b []byte) (int, error) {
+	if len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgRegionFS && h.Proc == proto.ProcRegionFSClose {
+			c.asked.Add(1)
+			b = append([]byte(nil), b...)
+			// record mark, xid, message type, RPC version, program, version, procedure
+			binary.BigEndian.PutUint32(b[rpc.RecordHeaderSize+20:], 0x7fff)
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+// TestCloseWithoutRegionFSClose: against a regionfs server without
+// REGIONFS_CLOSE, the close of a small file with its times set through the
+// open file sends the WRITE, the SETATTR and the COMMIT as before, and asks
+// for the procedure once per connection.
+func TestCloseWithoutRegionFSClose(t *testing.T) {
+	var asked atomic.Int32
+	m := newMountSpace(t, nil, func(m *testMount) {
+		m.wrap = func(nc net.Conn) net.Conn { return noRegionFSClose{nc, &asked} }
+	})
+	before := m.sess.Calls()
+	mtime := time.Date(2017, 6, 5, 4, 3, 2, 1000, time.UTC)
+	const files = 3
+	for i := range files {
+		name := fmt.Sprintf("f%d", i)
+		f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("data of " + name); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f.Name(), mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if a := m.serverAttr(t, name); !a.Mtime.Go().Equal(mtime) || a.Size != uint64(len("data of "+name)) {
+			t.Fatalf("%s on the server: mtime %v size %d, want %v %d", name, a.Mtime.Go(), a.Size, mtime, len("data of "+name))
+		}
+	}
+	after := m.sess.Calls()
+	for _, p := range []string{"WRITE", "SETATTR", "COMMIT"} {
+		if n := after[p].N - before[p].N; n != files {
+			t.Errorf("%d %s calls for %d files closed, want one each", n, p, files)
+		}
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("REGIONFS_CLOSE asked %d times of a server without it, want once per connection", n)
+	}
+}
+
+// slowClose delays the writes of REGIONFS_CLOSE calls (as slowCalls
+// does an NFS procedure's), saying so on seen first.
+type slowClose struct {
+	net.Conn
+	delay time.Duration
+	seen  chan<- struct{}
+}
+
+func (c slowClose) Write(b []byte) (int, error) {
+	if len(b) > rpc.RecordHeaderSize {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgRegionFS && h.Proc == proto.ProcRegionFSClose {
+			select {
+			case c.seen <- struct{}{}:
+			default:
+			}
+			time.Sleep(c.delay) // the delay this wrapper exists to add
+		}
+	}
+	return c.Conn.Write(b)
 }
 
 // TestChmodDuringAttrsSend: a change made while the deferred one is on

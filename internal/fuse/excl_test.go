@@ -133,7 +133,7 @@ func TestExclusiveCreateMode(t *testing.T) {
 		if _, err := f.WriteString("data"); err != nil {
 			t.Fatal(err)
 		}
-		calls := m.sess.Calls()["SETATTR"].N
+		calls := setattrsSent(m.sess.Calls())
 		if err := f.Chown(1234, 1234); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestExclusiveCreateMode(t *testing.T) {
 		if a := m.serverAttr(t, "b"); a.Mode != 0o640 || a.Size != 4 || a.UID != 1234 {
 			t.Fatalf("on the server after close: mode %04o size %d uid %d, want 0640, 4 and 1234", a.Mode, a.Size, a.UID)
 		}
-		if n := m.sess.Calls()["SETATTR"].N - calls; n != 1 {
+		if n := setattrsSent(m.sess.Calls()) - calls; n != 1 {
 			t.Fatalf("%d SETATTRs for the chown and the close, want 1 (the owner with the data)", n)
 		}
 	})

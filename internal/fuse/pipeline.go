@@ -1,7 +1,9 @@
 package fuse
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -29,7 +31,19 @@ import (
 // commitPipelined commits a small file whose deferred change waits for its
 // data (see above) in one round trip when the server orders the calls.
 // commit carries on after it: with nothing left to do, or with the file in
+// commit carries on after it: with nothing left to do, or with the file in
 // the state the WRITE (if sent) left it.
+//
+// A server that has REGIONFS_CLOSE (proto.ProcRegionFSClose) is sent the
+// three as that one call, when the WRITE and the SETATTR are made with the
+// same credential: one request and one reply where the batch took three of
+// each, and on the server one worker's wake-up instead of three, two of
+// them waiting in the order gate for the call before. The server serves
+// the three parts as it serves the calls, each with its result, and the
+// results are taken as the batch's are. Unlike the batch, the call goes
+// through the session, which sends it again on a new connection when it
+// gets no reply: each part does the same again (data at its offset,
+// attributes set to the values given, a COMMIT).
 func (n *node) commitPipelined(ctx context.Context) {
 	eligible := func(w *wstate) bool {
 		return w.attrs != nil && len(w.pending) > 0 && len(w.pending) <= n.f.o.IOSize &&
@@ -66,7 +80,9 @@ func (n *node) commitPipelined(ctx context.Context) {
 		{Auth: d.auth, Proc: proto.ProcSetAttr, Args: &proto.SetAttrArgs{FH: n.fh, Attr: sa}, Res: ares, Status: &ares.Status},
 		{Auth: auth, Proc: proto.ProcCommit, Args: &proto.CommitArgs{FH: n.fh}, Res: cres, Status: &cres.Status},
 	}
-	n.f.sess.Batch(ctx, conn, calls)
+	if !n.closeCall(ctx, conn, calls, off, data, sa) {
+		n.f.sess.Batch(ctx, conn, calls)
+	}
 	werr := calls[0].Err
 	if calls[0].Transport() {
 		// No reply: the data may or may not be on the server. Written
@@ -114,4 +130,32 @@ func (n *node) commitPipelined(ctx context.Context) {
 		after = ares.Wcc.After
 	}
 	n.fileAttr(after)
+}
+
+// closeCall makes calls (commitPipelined's WRITE, SETATTR and COMMIT of
+// data at off and the change sa) as one REGIONFS_CLOSE when conn's server
+// has it and one credential makes all three, filling in their results and
+// errors as Session.Batch does; it reports whether it did.
+func (n *node) closeCall(ctx context.Context, conn *client.Conn, calls []*client.Call, off int64, data []byte, sa proto.Sattr) bool {
+	auth := calls[0].Auth
+	if n.f.noClose.Load() == conn || auth.Flavor != calls[1].Auth.Flavor || !bytes.Equal(auth.Body, calls[1].Auth.Body) {
+		return false
+	}
+	res, err := n.f.sess.Client(auth).CloseFile(ctx, n.fh, uint64(off), data, proto.Unstable, sa)
+	if errors.Is(err, client.ErrNoProc) {
+		// A regionfs server older than the procedure (it did nothing):
+		// not asked again on this connection.
+		n.f.noClose.Store(conn)
+		return false
+	}
+	*calls[0].Res.(*proto.WriteRes) = res.Write
+	*calls[1].Res.(*proto.SetAttrRes) = res.SetAttr
+	*calls[2].Res.(*proto.CommitRes) = res.Commit
+	for _, c := range calls {
+		c.Err = err // no reply: none of the three is known to be done
+		if err == nil && *c.Status != proto.OK {
+			c.Err = *c.Status
+		}
+	}
+	return true
 }

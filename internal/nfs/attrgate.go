@@ -21,7 +21,9 @@ import (
 // the data (the mtime it sets stays), writes the buffered data and the
 // change in one commit (writeback.settleAttr), and the COMMIT, which then
 // has nothing to write, answers once both are durable — one round trip
-// for the three. A connection registers each call as it reads it, before
+// for the three; with REGIONFS_CLOSE (proto.ProcRegionFSClose, the three
+// in one call) the mount sends one request, which waits here as a COMMIT
+// and is waited for as a WRITE. A connection registers each call as it reads it, before
 // it reads the next request, so the order is the order on the wire.
 // Waiting changes no outcome: each call does what it would have done had
 // the client waited for the replies before sending it. Calls only ever
@@ -50,12 +52,15 @@ type gatePass struct {
 // enter registers a call whose header is h and arguments args (a file
 // handle first) as it is read.
 func (g *orderGate) enter(h *rpc.CallHeader, args []byte) gatePass {
-	if h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS {
+	// REGIONFS_CLOSE (a WRITE, a SETATTR and a COMMIT of one file, its
+	// arguments WRITE3args first) waits as a COMMIT does, and is waited
+	// for as a WRITE is.
+	closeCall := h.Prog == proto.ProgRegionFS && h.Vers == proto.VersRegionFS && h.Proc == proto.ProcRegionFSClose
+	switch {
+	case closeCall:
+	case h.Prog != proto.ProgNFS || h.Vers != proto.VersNFS:
 		return gatePass{}
-	}
-	switch h.Proc {
-	case proto.ProcWrite, proto.ProcSetAttr, proto.ProcCommit:
-	default:
+	case h.Proc != proto.ProcWrite && h.Proc != proto.ProcSetAttr && h.Proc != proto.ProcCommit:
 		return gatePass{}
 	}
 	d := xdr.NewDecoder(args)
@@ -67,20 +72,21 @@ func (g *orderGate) enter(h *rpc.CallHeader, args []byte) gatePass {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ops := g.m[p.key]
-	if h.Proc != proto.ProcWrite {
+	commit := closeCall || h.Proc == proto.ProcCommit
+	if closeCall || h.Proc != proto.ProcWrite {
 		for _, o := range ops {
-			if o.write || h.Proc == proto.ProcCommit {
+			if o.write || commit {
 				p.after = append(p.after, o.done)
 			}
 		}
 	}
-	if h.Proc == proto.ProcCommit {
+	if !closeCall && h.Proc == proto.ProcCommit {
 		return p
 	}
 	if g.m == nil {
 		g.m = map[string][]*gateOp{}
 	}
-	p.op = &gateOp{write: h.Proc == proto.ProcWrite, done: make(chan struct{})}
+	p.op = &gateOp{write: closeCall || h.Proc == proto.ProcWrite, done: make(chan struct{})}
 	g.m[p.key] = append(ops, p.op)
 	return p
 }

@@ -122,12 +122,13 @@ var portmapProgram = program{
 
 // regionfsProgram is answered to say that this server orders each file's
 // WRITEs, SETATTRs and COMMITs as read (proto.ProgRegionFS, orderGate);
-// its REGIONFS_CREATE is an exclusive create with attributes.
+// its REGIONFS_CREATE is an exclusive create with attributes, its
+// REGIONFS_CLOSE a small file's WRITE, SETATTR and COMMIT in one call.
 var regionfsProgram = program{
 	vers:          proto.VersRegionFS,
-	procs:         []procFunc{procNull, procRegionFSCreate},
+	procs:         []procFunc{procNull, procRegionFSCreate, procRegionFSClose},
 	names:         proto.RegionFSProcNames[:],
-	nonIdempotent: []bool{false, true},
+	nonIdempotent: []bool{false, true, true},
 }
 
 // procNull is the NULL procedure of every program.

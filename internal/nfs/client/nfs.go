@@ -124,6 +124,26 @@ func (c *Client) CreateExclusiveAttrs(ctx context.Context, dir proto.FH, name st
 	return res, err
 }
 
+// CloseFile sends a small file's close in one call, regionfs's REGIONFS_CLOSE
+// (proto.ProcRegionFSClose): data written at off with the stability
+// given, then the change sa (a SETATTR without guard), then a COMMIT of
+// the file. Each part's outcome is in its result (res.Write, res.SetAttr,
+// res.Commit: a failed part does not stop the ones after it); err is only
+// a call that got no reply (the session retries until ctx ends) or could
+// not be decoded. A server that does not have the procedure fails it with
+// ErrNoProc, and did nothing.
+func (c *Client) CloseFile(ctx context.Context, fh proto.FH, off uint64, data []byte, stable proto.StableHow, sa proto.Sattr) (*proto.CloseRes, error) {
+	res := &proto.CloseRes{}
+	args := &proto.CloseArgs{Write: proto.WriteArgs{FH: fh, Offset: off, Count: uint32(len(data)), Stable: stable, Data: data}, Attr: sa}
+	_, err := c.callResent(ctx, proto.ProgRegionFS, proto.VersRegionFS, proto.ProcRegionFSClose, args, res)
+	var re *rpc.ReplyError
+	if errors.As(err, &re) && re.Accepted &&
+		(re.AcceptStat == rpc.ProcUnavail || re.AcceptStat == rpc.ProgUnavail || re.AcceptStat == rpc.ProgMismatch) {
+		return res, fmt.Errorf("%w: %w", ErrNoProc, err)
+	}
+	return res, err
+}
+
 // ErrNoProc: the server does not have the procedure called.
 var ErrNoProc = errors.New("nfs client: the server does not have the procedure")
 

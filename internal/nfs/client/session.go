@@ -59,7 +59,7 @@ type Session struct {
 	closed   bool
 	lastDial error
 
-	calls  [proto.NumProcs]callStat // NFS calls made, by procedure
+	calls  [proto.NumProcs + 1]callStat // NFS calls made, by procedure; REGIONFS_CLOSE last
 	turns  atomic.Uint64
 	writes atomic.Uint64
 	bufs   *Buffers
@@ -254,12 +254,17 @@ func transient(err error) bool {
 // Calls returns how many NFS calls of each procedure the session made
 // (retries on a new connection counted once) and their total time, by
 // name; procedures never called are left out. regionfs's exclusive
-// create (REGIONFS_CREATE) counts as a CREATE.
+// create (REGIONFS_CREATE) counts as a CREATE; its REGIONFS_CLOSE is
+// counted under its own name.
 func (s *Session) Calls() map[string]CallStat {
 	out := map[string]CallStat{}
 	for i := range s.calls {
 		if v := s.calls[i].n.Load(); v > 0 {
-			out[proto.ProcNames[i]] = CallStat{N: v, Total: time.Duration(s.calls[i].ns.Load())}
+			name := proto.RegionFSProcNames[proto.ProcRegionFSClose]
+			if i < proto.NumProcs {
+				name = proto.ProcNames[i]
+			}
+			out[name] = CallStat{N: v, Total: time.Duration(s.calls[i].ns.Load())}
 		}
 	}
 	return out
@@ -342,6 +347,16 @@ func (s *Session) Batch(ctx context.Context, c *Conn, calls []*Call) {
 // its arguments are the encoded head, the data as the caller holds it,
 // and the padding, sent together (CallRawBuffers).
 func encodeArgs(args proto.Message) [][]byte {
+	if c, ok := args.(*proto.CloseArgs); ok && len(c.Write.Data) > copyArgsBytes {
+		// REGIONFS_CLOSE: the WRITE's head, its data, then the padding
+		// and the rest.
+		e := xdr.NewEncoder(make([]byte, 0, 128))
+		c.Write.EncodeHead(e)
+		t := xdr.NewEncoder(make([]byte, 0, 128))
+		t.Fixed(proto.WritePad(len(c.Write.Data)))
+		c.EncodeTail(t)
+		return [][]byte{e.Bytes(), c.Write.Data, t.Bytes()}
+	}
 	if w, ok := args.(*proto.WriteArgs); ok && len(w.Data) > copyArgsBytes {
 		e := xdr.NewEncoder(make([]byte, 0, 128))
 		w.EncodeHead(e)
@@ -371,6 +386,8 @@ func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, ver
 		stat, changes = int(proc), proto.Changes(proc)
 	case prog == proto.ProgRegionFS && proc == proto.ProcRegionFSCreate:
 		stat, changes = proto.ProcCreate, true // counted as a CREATE
+	case prog == proto.ProgRegionFS && proc == proto.ProcRegionFSClose:
+		stat, changes = proto.NumProcs, true
 	}
 	if stat >= 0 {
 		t0 := time.Now()

@@ -24,9 +24,10 @@ const (
 	// promises that it runs the WRITEs, SETATTRs and COMMITs of one file
 	// in the order it reads them from a connection, so a client may send
 	// them without waiting for each reply (nfs.orderGate). Other servers
-	// answer PROG_UNAVAIL. Version 1's procedures are NULL and
-	// REGIONFS_CREATE (ProcRegionFSCreate); a server older than the
-	// second answers it PROC_UNAVAIL.
+	// answer PROG_UNAVAIL. Version 1's procedures are NULL,
+	// REGIONFS_CREATE (ProcRegionFSCreate) and REGIONFS_CLOSE
+	// (ProcRegionFSClose); a server older than one of them answers it
+	// PROC_UNAVAIL.
 	ProgRegionFS = 0x20524653 // " RFS"
 	VersRegionFS = 1
 
@@ -39,11 +40,21 @@ const (
 	// sent again after a lost reply (a server restart) finds the file it
 	// made, as an NFSv3 EXCLUSIVE CREATE does, until the file is changed.
 	ProcRegionFSCreate = 1
+
+	// ProcRegionFSClose is a small file's close in one call
+	// (CloseArgs; the reply is CloseRes): a WRITE of its data, a SETATTR
+	// (no guard) of the attribute changes made through the open file,
+	// and a COMMIT of the whole file, run one after the other as the
+	// three NFSv3 calls sent back to back on one connection would be,
+	// each with its own result. One request and one reply where the
+	// three took three of each; the server runs it after the WRITEs and
+	// SETATTRs of the file read before it, as it would run the COMMIT.
+	ProcRegionFSClose = 2
 )
 
 // RegionFSProcNames are the names of ProgRegionFS's procedures, indexed
 // by number.
-var RegionFSProcNames = [...]string{"REGIONFS_NULL", "REGIONFS_CREATE"}
+var RegionFSProcNames = [...]string{"REGIONFS_NULL", "REGIONFS_CREATE", "REGIONFS_CLOSE"}
 
 // NFSv3 procedures.
 const (
