@@ -244,7 +244,16 @@ func (fs *FS) CheckSpace(need int64) error { return fs.e.CheckSpace(need) }
 
 // Write writes data at off. When it returns, the data is durable.
 func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, false, time.Time{}, nil)
+	return fs.write(ctx, cred, ino, genWant{}, off, data, false, time.Time{}, nil)
+}
+
+// WriteGen is Write to inode ino only while its generation is gen:
+// ErrStale otherwise, as for a file that is gone. Checked in the
+// transaction, which reads the inode anyway, it spares an NFS server the
+// read of the file's attributes before a stable write (the create probe
+// of issue 16): before is the file as the write found it.
+func (fs *FS) WriteGen(ctx context.Context, cred Cred, ino, gen, off uint64, data []byte) (before, after Attr, err error) {
+	return fs.write(ctx, cred, ino, genIs(gen), off, data, false, time.Time{}, nil)
 }
 
 // WriteBuffered is Write of data a server buffered and now writes back:
@@ -255,7 +264,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 // hands data over (it must not modify it afterwards), so the whole blocks
 // data covers are cached as they are, without a copy.
 func (fs *FS) WriteBuffered(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, owned, at, nil)
+	return fs.write(ctx, cred, ino, genWant{}, off, data, owned, at, nil)
 }
 
 // WriteSetAttr writes data at off with cred's right to write, then
@@ -266,14 +275,14 @@ func (fs *FS) WriteBuffered(ctx context.Context, cred Cred, ino, off uint64, dat
 // after a file's buffered UNSTABLE data (cp -a's times and mode after a
 // small file's data). owned and at are as for WriteBuffered.
 func (fs *FS) WriteSetAttr(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time, scred Cred, sa SetAttr) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, off, data, owned, at, func(tx *txn, n *inode) error {
+	return fs.write(ctx, cred, ino, genWant{}, off, data, owned, at, func(tx *txn, n *inode) error {
 		return tx.setattr(scred, ino, n, sa)
 	})
 }
 
 // write is Write; the data's times are at when not zero (WriteBuffered);
 // then, when not nil, changes the inode further in the same transaction.
-func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
+func (fs *FS) write(ctx context.Context, cred Cred, ino uint64, gen genWant, off uint64, data []byte, owned bool, at time.Time, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
 	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
 		return Attr{}, Attr{}, ErrFileTooBig
 	}
@@ -296,6 +305,9 @@ func (fs *FS) write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 		o := &op{kind: opMutate, name: "write", inflight: inflight, fn: func(tx *txn) error {
 			n, err := tx.inode(ino)
 			if err != nil {
+				return err
+			}
+			if err := gen.match(ino, n); err != nil {
 				return err
 			}
 			if err := cred.mayWriteData(n); err != nil {

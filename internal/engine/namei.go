@@ -60,6 +60,38 @@ type Entry struct {
 
 // Create creates a regular file.
 func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
+	return fs.create(ctx, cred, dir, genWant{}, name, how, sa, verifier)
+}
+
+// CreateGen is Create in directory dir only while its generation is
+// dirGen: ErrStale otherwise, as for a directory that is gone. An NFS
+// server's file handle names an inode and its generation; checked here,
+// in the transaction that reads the directory anyway, the server need not
+// read the directory's attributes before the create (one store read less
+// per CREATE: the create probe of issue 16).
+func (fs *FS) CreateGen(ctx context.Context, cred Cred, dir, dirGen uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
+	return fs.create(ctx, cred, dir, genIs(dirGen), name, how, sa, verifier)
+}
+
+// genWant is the generation an operation expects of an inode: any (the
+// zero value: no check), or one.
+type genWant struct {
+	check bool
+	gen   uint64
+}
+
+// genIs expects generation gen.
+func genIs(gen uint64) genWant { return genWant{check: true, gen: gen} }
+
+// match is ErrStale when n's generation is not the one expected.
+func (w genWant) match(ino uint64, n *inode) error {
+	if w.check && n.gen != w.gen {
+		return fmt.Errorf("inode %d generation %d, expected %d: %w", ino, n.gen, w.gen, ErrStale)
+	}
+	return nil
+}
+
+func (fs *FS) create(ctx context.Context, cred Cred, dir uint64, dirGen genWant, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
 	var res Entry
 	if how == CreateExclusive && sa.Size != nil {
 		return Entry{}, fmt.Errorf("engine: exclusive create with a size: %w", ErrInvalid)
@@ -68,7 +100,7 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 		return Entry{}, err
 	}
 	err := fs.do(ctx, opMutate, "create", func(tx *txn) error {
-		dn, d, found, err := tx.prepareCreate(cred, dir, name)
+		dn, d, found, err := tx.prepareCreateGen(cred, dir, dirGen, name)
 		if err != nil {
 			return err
 		}
@@ -269,9 +301,22 @@ func (fs *FS) Link(ctx context.Context, cred Cred, ino, dir uint64, name string)
 // prepareCreate checks the directory, the caller's permission and the name,
 // and looks the name up.
 func (tx *txn) prepareCreate(cred Cred, dir uint64, name string) (*inode, dentry, bool, error) {
-	dn, err := tx.dir(dir)
+	return tx.prepareCreateGen(cred, dir, genWant{}, name)
+}
+
+// prepareCreateGen is prepareCreate of a directory expected at dirGen.
+func (tx *txn) prepareCreateGen(cred Cred, dir uint64, dirGen genWant, name string) (*inode, dentry, bool, error) {
+	dn, err := tx.inode(dir)
 	if err != nil {
 		return nil, dentry{}, false, err
+	}
+	// The generation before the type: a handle of an inode number
+	// reused for a file is stale, not a file.
+	if err := dirGen.match(dir, dn); err != nil {
+		return nil, dentry{}, false, err
+	}
+	if dn.typ != TypeDir {
+		return nil, dentry{}, false, ErrNotDir
 	}
 	if isDot(name) {
 		return nil, dentry{}, false, ErrExist

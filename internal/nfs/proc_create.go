@@ -32,8 +32,36 @@ func procCreate(r *request) (proto.Message, error) {
 }
 
 // create makes the regular file of a CREATE or REGIONFS_CREATE.
+//
+// A create that no check before the engine refuses and that truncates no
+// existing file does not read the directory's attributes first: the
+// engine checks the handle's generation in the transaction that reads the
+// directory anyway (CreateGen), and its result carries the directory's
+// attributes before and after (one store read less per file in the
+// create probe of issue 16, counted by TestCreateProbeStoreReads). Only a
+// refused one reads them, for its reply and to answer what the general
+// path would have: a stale handle before the engine's refusal.
 func (r *request) create(op string, where proto.DirOp, how engine.CreateMode, sa engine.SetAttr, verf uint64) *proto.CreateRes {
-	t, dir, err := r.dirOpPrologue(where.Dir, where.Name, true)
+	t, err := r.resolve(where.Dir)
+	if err != nil {
+		return r.createReply(op, nil, engine.Attr{}, engine.Entry{}, err)
+	}
+	truncates := how == engine.CreateUnchecked && sa.Size != nil
+	if !truncates && t.writable() == nil && checkNewName(where.Name) == nil {
+		ent, err := t.fs.CreateGen(r.ctx, t.cred, t.h.ino, t.h.gen, where.Name, how, sa, verf)
+		if err != nil {
+			dir, serr := t.stat(r.ctx, r.s)
+			if serr != nil {
+				err = serr
+			}
+			return r.createReply(op, t, dir, ent, err)
+		}
+		if sa.Size != nil {
+			r.s.wb.truncated(t.fs, ent.Attr.Ino, *sa.Size)
+		}
+		return r.createReply(op, t, engine.Attr{}, ent, nil)
+	}
+	t, dir, err := r.dirChecks(t, where.Name, true)
 	var ent engine.Entry
 	if err == nil {
 		if how == engine.CreateUnchecked && sa.Size != nil {

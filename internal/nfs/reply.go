@@ -39,6 +39,11 @@ func (r *request) dirOpPrologue(dir proto.FH, name string, newName bool) (*targe
 	if err != nil {
 		return nil, engine.Attr{}, err
 	}
+	return r.dirChecks(t, name, newName)
+}
+
+// dirChecks is dirOpPrologue of a resolved directory.
+func (r *request) dirChecks(t *target, name string, newName bool) (*target, engine.Attr, error) {
 	pre, err := t.stat(r.ctx, r.s)
 	if err != nil {
 		return t, pre, err
