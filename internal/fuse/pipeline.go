@@ -31,7 +31,6 @@ import (
 // commitPipelined commits a small file whose deferred change waits for its
 // data (see above) in one round trip when the server orders the calls.
 // commit carries on after it: with nothing left to do, or with the file in
-// commit carries on after it: with nothing left to do, or with the file in
 // the state the WRITE (if sent) left it.
 //
 // A server that has REGIONFS_CLOSE (proto.ProcRegionFSClose) is sent the

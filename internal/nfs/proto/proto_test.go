@@ -9,7 +9,7 @@ import (
 
 // argTypes and resTypes make an empty argument and result of each
 // procedure: NFS v3 0..21, then MOUNT v3 0..5, then portmap 0..4, then
-// REGIONFS_CREATE (its result is a CreateRes).
+// REGIONFS_CREATE (its result is a CreateRes) and REGIONFS_CLOSE.
 var argTypes = []func() Message{
 	func() Message { return Void{} },
 	func() Message { return &GetAttrArgs{} },
@@ -45,6 +45,7 @@ var argTypes = []func() Message{
 	func() Message { return &Mapping{} },
 	func() Message { return Void{} },
 	func() Message { return &ExclusiveCreateArgs{} },
+	func() Message { return &CloseArgs{} },
 }
 
 var resTypes = []func() Message{
@@ -81,6 +82,7 @@ var resTypes = []func() Message{
 	func() Message { return &BoolRes{} },
 	func() Message { return &Uint32Res{} },
 	func() Message { return &PmapDumpRes{} },
+	func() Message { return &CloseRes{} },
 }
 
 // samples are valid encodings, one per procedure argument and result
@@ -102,6 +104,7 @@ func samples() [][]byte {
 		&CreateArgs{Where: DirOp{Dir: fh, Name: "c"}, Mode: Guarded, Attr: sa},
 		&CreateArgs{Where: DirOp{Dir: fh, Name: "c"}, Mode: Exclusive, Verf: [8]byte{1}},
 		&ExclusiveCreateArgs{Where: DirOp{Dir: fh, Name: "c"}, Verf: [8]byte{1, 2}, Attr: Sattr{Mode: &mode}},
+		&CloseArgs{Write: WriteArgs{FH: fh, Offset: 3, Count: 5, Stable: Unstable, Data: []byte("hello")}, Attr: sa},
 		&MkdirArgs{Where: DirOp{Dir: fh, Name: "d"}, Attr: sa},
 		&SymlinkArgs{Where: DirOp{Dir: fh, Name: "l"}, Target: "/t"},
 		&MknodArgs{Where: DirOp{Dir: fh, Name: "n"}, Type: TypeChr, Major: 1, Minor: 2},
@@ -132,6 +135,7 @@ func samples() [][]byte {
 		&DumpRes{Entries: []MountEntry{{Host: "h", Path: "/"}}},
 		&ExportRes{Entries: []ExportEntry{{Dir: "/", Groups: []string{"10.0.0.0/8"}}}},
 		&PmapDumpRes{Mappings: []Mapping{{Prog: 1, Vers: 2, Prot: 6, Port: 3}}},
+		&CloseRes{Write: WriteRes{Wcc: wcc, Count: 3, Committed: Unstable}, SetAttr: SetAttrRes{Status: ErrPerm, Wcc: wcc}, Commit: CommitRes{Wcc: wcc}},
 	}
 	var out [][]byte
 	for _, m := range msgs {
