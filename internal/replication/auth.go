@@ -34,10 +34,21 @@ const (
 	// upgrade one at a time. It is not signed: taking a feature away only
 	// makes the source send what every destination accepts, and adding one
 	// only makes an old destination end the stream (which whoever can
-	// change the answer can do anyway).
+	// change the answer can do anyway). A source's stream request lists
+	// what it asks for in the same header, equally unsigned: taken away,
+	// the destination answers as an older one would (and the source falls
+	// back to what it does for those), added, an old source refuses the
+	// acks and the stream ends.
 	hdrFeatures = "X-Regionfs-Features"
 	// featureBlockSums: the destination accepts msgBlocksSum frames.
 	featureBlockSums = "block-sums"
+	// featureLeaseEcho, in a source's stream request, asks the destination
+	// to put in each ack the source's time of the newest message it had
+	// received (ack.Echo); in the answer, it says the acks carry it. The
+	// source's lease runs from that time: a destination that does not
+	// answer with it renews the lease only from the source time its acks
+	// say it has durably applied up to (ack.Synced).
+	featureLeaseEcho = "lease-echo"
 	// upgradeProto is what a source asks a stream's HTTP/1.1 connection to
 	// switch to (GET /replication/v1/stream, Connection: Upgrade): after
 	// the 101 answer the connection carries the frames both ways as a

@@ -68,7 +68,9 @@
 //	chunk     seq ‖ epoch ‖ time ‖ lo ‖ has-hi ‖ hi ‖ n ‖ n × (key ‖ value)
 //	heartbeat durable seq ‖ time (read before the durable seq) ‖ epoch
 //	ack       applied epoch ‖ applied seq ‖ applied time ‖ synced time ‖
-//	          syncing ‖ sync base ‖ cursor ‖ rewind ‖ missing ids ‖ fatal
+//	          syncing ‖ sync base ‖ cursor ‖ rewind ‖ missing ids ‖ fatal ‖
+//	          resync ‖ fork ‖ need ‖ differ [‖ echo: to sources whose request
+//	          says X-Regionfs-Features: lease-echo, answered with the same]
 //
 // # Protocol
 //

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -449,7 +450,12 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	h := http.Header{}
 	h.Set(hdrNonce, sn)
 	h.Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
-	h.Set(hdrFeatures, featureBlockSums)
+	features := featureBlockSums
+	echo := hasFeature(r.Header.Get(hdrFeatures), featureLeaseEcho)
+	if echo {
+		features += "," + featureLeaseEcho
+	}
+	h.Set(hdrFeatures, features)
 	var (
 		out   io.Writer
 		flush func() error
@@ -476,6 +482,13 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	key := sessionKey(secret, cn, sn)
 	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: out, flush: flush, channelAuth: channelAuthenticated(r),
 		acks: &in.acksSent, log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
+	if echo {
+		// Until a heartbeat comes, the newest source time heard is the
+		// request's (signed and checked by verifyRequest, whole seconds:
+		// rounded down, which only shortens the lease it grants).
+		sec, _ := strconv.ParseInt(r.Header.Get(hdrTime), 10, 64)
+		rx.echoes, rx.echo = true, time.Unix(sec, 0)
+	}
 	frames := make(chan frame, 64)
 	rerr := make(chan error, 1)
 	rx.bufs = newFramePool(ctx, &in.chunkFrameBufs)
@@ -552,6 +565,14 @@ type receiver struct {
 	// counts the acks per records frame).
 	lastAck []byte
 	acks    *atomic.Uint64
+	// echoes: the source asked for ack.Echo; echo is the source's time
+	// on the newest message from it received (the request's, then the
+	// heartbeats'). Every message is received before LastContact is set
+	// for its batch, and each ack sets LastContact again before it is
+	// sent: a promotion's wait, counted from LastContact, starts after
+	// the source sent whatever the lease it grants runs from.
+	echoes bool
+	echo   time.Time
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
@@ -757,6 +778,9 @@ func (rx *receiver) handle(f frame) error {
 		h, err := decodeHeartbeat(f.p)
 		if err != nil {
 			return err
+		}
+		if h.Time.After(rx.echo) {
+			rx.echo = h.Time
 		}
 		rx.in.mu.Lock()
 		rx.in.st.SourceDurable = h.Durable
@@ -1261,14 +1285,17 @@ func (rx *receiver) sendAck(onlyNew bool) error {
 		a.Rewind, a.Missing = true, rx.missing
 		rx.missing, rx.askRewind = nil, false
 	}
+	if rx.echoes {
+		a.Echo = rx.echo
+	}
 	p := a.encode()
 	if onlyNew && !a.Rewind && !a.Syncing && rx.rs == nil && bytes.Equal(p, rx.lastAck) {
 		return nil
 	}
-	// An ack renews the source's lease when it arrives: LastContact,
-	// from which a promotion waits for that lease to run out, is never
-	// older than the last ack sent (the first one answers the stream's
-	// request, before any frame was received).
+	// An ack renews the source's lease: LastContact, from which a
+	// promotion waits for that lease to run out, is never older than the
+	// last ack sent (the first one answers the stream's request, before
+	// any frame was received), nor than the receipt of what it echoes.
 	rx.in.mu.Lock()
 	rx.in.st.LastContact = rx.in.n.now()
 	rx.in.mu.Unlock()

@@ -49,7 +49,15 @@ type goneError struct{ Gone }
 func (g *goneError) Error() string { return "replication: destination: " + g.Reason }
 
 // pinName is the journal pin a replication holds on its source.
-func pinName(id string) string { return "repl:" + id }
+func pinName(id string) string { return outboundPinPrefix + id }
+
+const outboundPinPrefix = "repl:"
+
+// OutboundPinID says which replication the journal pin called name is the
+// source's pin of (AddOutbound), if it is one.
+func OutboundPinID(name string) (id string, ok bool) {
+	return strings.CutPrefix(name, outboundPinPrefix)
+}
 
 // AddOutbound starts shipping a source file system to its destination.
 // The journal is pinned from the destination's acknowledged point (or the
@@ -86,7 +94,9 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 		// destination may have promoted itself while this source was
 		// down (it waits 1.5 leases from its last contact, which may be
 		// long past), and a lease granted here would let the source take
-		// writes beside it. The first acknowledgement lifts the stop. A
+		// writes beside it. The first acknowledgement whose lease (from the
+		// source time of what it answers: the stream's request, then
+		// heartbeats) runs past now lifts the stop. A
 		// file system stopped already (its lease ran out before, a
 		// planned failover, a newer epoch) records this reason too: the
 		// acknowledgement lifts only it.
@@ -303,18 +313,53 @@ func (o *outbound) leaseLoop() {
 	})
 }
 
-// renewLease extends the lease after an acknowledgement and lifts a stop
-// the lease caused.
-func (o *outbound) renewLease() {
-	if o.n.opts.Lease <= 0 {
+// renewLease extends the lease to from+Lease after an acknowledgement and
+// lifts a stop the lease caused if the lease then runs past now. from is
+// the source's own time on what the acknowledgement answers (leaseFrom):
+// the destination's promotion waits 1.5 leases from when it last heard the
+// source, which is after the source sent it, so a lease counted from the
+// sending ends before the promotion whatever the delays on the way there
+// and back. The lease never moves backwards (acknowledgements answering
+// older messages arrive late). A time past now is not one this source
+// sent: it renews nothing.
+func (o *outbound) renewLease(from time.Time) {
+	if o.n.opts.Lease <= 0 || from.IsZero() {
 		return
 	}
 	o.leaseMu.Lock()
 	defer o.leaseMu.Unlock()
+	now := o.n.now()
+	if from.After(now) {
+		o.n.log.Warn("replication lease: an acknowledgement answers a source time past now: it renews nothing", "replication", o.spec.ID,
+			"answers", from, "now", now)
+		return
+	}
 	o.mu.Lock()
-	o.leaseUntil = o.n.now().Add(o.n.opts.Lease)
+	if until := from.Add(o.n.opts.Lease); until.After(o.leaseUntil) {
+		o.leaseUntil = until
+	}
+	valid := o.leaseUntil.After(now)
 	o.mu.Unlock()
-	o.liftLeaseStop()
+	if valid {
+		o.liftLeaseStop()
+	}
+}
+
+// leaseFrom is the source time the lease that acknowledgement a (on s)
+// grants runs from: its Echo, the time the source put on the newest of
+// its messages the destination had received when it sent a. A
+// destination that does not echo (an older version, see featureLeaseEcho)
+// gives Synced: the time of a heartbeat it had received and durably
+// applied, older still (its replication lag older), or zero (during an
+// initial sync: the lease then runs out, and the source stops its writes
+// until the destination is upgraded or the sync is done) — never the
+// acknowledgement's arrival, which a slow path back delays past the
+// destination's promotion wait.
+func leaseFrom(s *stream, a *ack) time.Time {
+	if s.echo {
+		return a.Echo
+	}
+	return a.Synced
 }
 
 // releaseLease lifts the lease's stop of a replication removed.
@@ -468,6 +513,8 @@ type stream struct {
 	// sums: the destination accepts msgBlocksSum (each pushed block's
 	// checksum in the authenticated header).
 	sums bool
+	// echo: the destination's acks carry ack.Echo (featureLeaseEcho).
+	echo bool
 	out  framer
 	in   framer
 	w    io.Writer
@@ -590,6 +637,7 @@ func (o *outbound) openUpgraded(ctx context.Context, cancel context.CancelFunc) 
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", upgradeProto)
+	req.Header.Set(hdrFeatures, featureLeaseEcho)
 	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
 	res, err := o.do(ctx, cancel, c, req)
 	if err != nil {
@@ -633,6 +681,7 @@ func (o *outbound) openHTTP2(ctx context.Context, cancel context.CancelFunc) (*s
 		return fail(err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(hdrFeatures, featureLeaseEcho)
 	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
 	res, err := o.do(ctx, cancel, c, req)
 	if err != nil {
@@ -664,6 +713,7 @@ func (o *outbound) session(ctx context.Context) error {
 	key := sessionKey(peer.Secret, sc.cn, sn)
 	s := &stream{
 		sums: hasFeature(sc.hdr.Get(hdrFeatures), featureBlockSums),
+		echo: hasFeature(sc.hdr.Get(hdrFeatures), featureLeaseEcho),
 		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1),
 	}
@@ -708,7 +758,7 @@ func (o *outbound) session(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err := o.onAck(first); err != nil {
+	if err := o.onAck(s, first); err != nil {
 		return err
 	}
 	o.update(func(st *Status) {
@@ -795,7 +845,7 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 	for {
 		select {
 		case a := <-s.acks:
-			if err := o.onAck(a); err != nil {
+			if err := o.onAck(s, a); err != nil {
 				return nil, err
 			}
 			// A destination whose initial sync had nothing to keep
@@ -813,16 +863,16 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 	}
 }
 
-// onAck records what the destination acknowledged, renews the lease and
-// moves the pin. With hard fencing an acknowledgement that comes after a
-// silence longer than ackLimit ends the stream instead: it may have been
-// held in the network (a partition's retransmission after it heals) for
-// so long that the destination, which waits the lease and half again
-// from its last contact, has promoted itself since; renewing the lease
-// from it would let the source take writes again. The next stream's
-// first acknowledgement is a fresh answer. An acknowledgement that reports
+// onAck records what the destination acknowledged, renews the lease
+// (from the source time of what it answers, see leaseFrom) and moves the
+// pin. With hard fencing an acknowledgement that comes after a silence
+// longer than ackLimit ends the stream instead: the link is not one the
+// lease can run on (and before the lease ran from what an
+// acknowledgement answers, one held in the network for that long renewed
+// it past the destination's promotion). The next stream's first
+// acknowledgement is a fresh answer. An acknowledgement that reports
 // the destination cannot continue (Fatal) is recorded and then fails too.
-func (o *outbound) onAck(a *ack) error {
+func (o *outbound) onAck(s *stream, a *ack) error {
 	now := o.n.now()
 	o.mu.Lock()
 	gap := now.Sub(o.ackAt)
@@ -832,7 +882,7 @@ func (o *outbound) onAck(a *ack) error {
 		return fmt.Errorf("%w for %s (more than %s, about 2/5 of the lease), then one from %s: it renews nothing; reconnecting",
 			errAckSilence, gap.Round(time.Millisecond), limit, o.spec.DestRegion)
 	}
-	o.renewLease()
+	o.renewLease(leaseFrom(s, a))
 	o.mu.Lock()
 	o.st.LastContact = now
 	o.st.Applied, o.st.AppliedEpoch = a.AppliedSeq, a.AppliedEpoch
@@ -1024,7 +1074,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 		}
 		select {
 		case a := <-s.acks:
-			if err := o.onAck(a); err != nil {
+			if err := o.onAck(s, a); err != nil {
 				return nil, nil, err
 			}
 			if !a.Syncing && a.AppliedSeq > 0 {
@@ -1144,7 +1194,7 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 		}
 		select {
 		case a := <-s.acks:
-			if err := o.onAck(a); err != nil {
+			if err := o.onAck(s, a); err != nil {
 				return err
 			}
 			if a.Rewind {

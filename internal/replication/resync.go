@@ -87,7 +87,7 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 	for {
 		select {
 		case a := <-s.acks:
-			if err := o.onAck(a); err != nil {
+			if err := o.onAck(s, a); err != nil {
 				return nil, err
 			}
 			if !a.Syncing && a.AppliedSeq >= snap.Seq {

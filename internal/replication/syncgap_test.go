@@ -161,7 +161,7 @@ func TestSyncResendsWhenDestinationStalls(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	// The stream's first ack, as a session takes it before the sync.
-	if err := o.onAck(&ack{}); err != nil {
+	if err := o.onAck(s, &ack{}); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

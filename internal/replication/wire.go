@@ -502,6 +502,15 @@ type ack struct {
 	Fork   uint64
 	Need   [][]byte
 	Differ []engine.SyncRange
+	// Echo is the source's own time on the newest message from it the
+	// destination had received when it sent this ack: the stream's
+	// request (its signed time, in whole seconds) or a heartbeat (its
+	// Time). The source's lease runs from it (outbound.renewLease): a
+	// lease granted by an answer starts when the source sent what it
+	// answers, so a delay either way shortens it and never lengthens it.
+	// Sent to sources that ask for it (featureLeaseEcho), after Differ
+	// (sources before it refuse trailing bytes); zero: not sent.
+	Echo time.Time
 }
 
 func (a *ack) encode() []byte {
@@ -529,6 +538,9 @@ func (a *ack) encode() []byte {
 	for _, r := range a.Differ {
 		e.bytes(r.Lo)
 		e.hi(r.Hi)
+	}
+	if !a.Echo.IsZero() {
+		e.i(a.Echo.UnixNano())
 	}
 	return e.b
 }
@@ -558,6 +570,9 @@ func decodeAck(p []byte) (*ack, error) {
 	for range n {
 		lo := append([]byte{}, d.bytes()...)
 		a.Differ = append(a.Differ, engine.SyncRange{Lo: lo, Hi: d.hi()})
+	}
+	if d.err == nil && len(d.b) > 0 {
+		a.Echo = nanosTime(d.i())
 	}
 	return a, d.end()
 }

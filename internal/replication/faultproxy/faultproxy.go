@@ -18,7 +18,8 @@ type Proxy struct {
 
 	mu          sync.Mutex // guards the fields below
 	delay       time.Duration
-	piece       int // bytes read (and delayed) at a time; 0: 64 KiB
+	replyDelay  time.Duration // latency of the target → client direction
+	piece       int           // bytes read (and delayed) at a time; 0: 64 KiB
 	partitioned bool
 	corrupt     int    // chunks to damage (client → target, past the first 4 KiB)
 	recorded    []byte // the first 64 KiB a client sent on the last connection
@@ -59,6 +60,20 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
+	p.mu.Unlock()
+}
+
+// SetReplyDelay gives the way back (target → client) a latency of d:
+// each piece of data read from the target reaches the client d after it
+// was read, in order, while the next pieces are read and held meanwhile
+// (a slow or congested path, not a slow peer: the delay does not add up
+// over pieces as SetDelay's does). A change applies to the data read from
+// then on; raised in steps smaller than the pieces' spacing, no piece
+// waits for its predecessor. Partition holds data at its reading, as
+// before; a piece read before it is still delivered when due.
+func (p *Proxy) SetReplyDelay(d time.Duration) {
+	p.mu.Lock()
+	p.replyDelay = d
 	p.mu.Unlock()
 }
 
@@ -195,6 +210,11 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 			p.mu.Unlock()
 		}
 	}()
+	var back *latent // the way back delivers each piece when due
+	if !fromClient {
+		back = newLatent(to)
+		defer back.flush()
+	}
 	buf := make([]byte, 64<<10)
 	sent := 0
 	for {
@@ -206,6 +226,7 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 		}
 		n, err := from.Read(buf[:piece])
 		if n > 0 {
+			readAt := time.Now()
 			d, ok := p.gate()
 			if !ok {
 				return
@@ -226,11 +247,32 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 			if d > 0 {
 				time.Sleep(d)
 			}
-			if _, werr := to.Write(buf[:n]); werr != nil {
+			var werr error
+			if back != nil {
+				p.mu.Lock()
+				due := readAt.Add(p.replyDelay)
+				p.mu.Unlock()
+				werr = back.send(buf[:n], due)
+			} else {
+				_, werr = to.Write(buf[:n])
+			}
+			if werr != nil {
+				if fromClient {
+					// The target is gone (it reset the connection): what
+					// it sent before is still on its way back to the
+					// client, and the other direction delivers it before
+					// it closes the pair. A path holds no data back
+					// because a later packet was refused.
+					to.Close()
+					halfClosed = true
+				}
 				return
 			}
 		}
 		if err != nil {
+			if back != nil && back.flush() != nil {
+				return // what was held did not reach the client
+			}
 			if err == io.EOF {
 				if tc, ok := to.(*net.TCPConn); ok && tc.CloseWrite() == nil {
 					halfClosed = true
@@ -239,4 +281,68 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 			return
 		}
 	}
+}
+
+// latent writes pieces of data to a connection, each once its time is
+// due, in order, from a goroutine of its own.
+type latent struct {
+	q      chan latentPiece
+	done   chan struct{}
+	mu     sync.Mutex // guards err and closed
+	err    error      // the first failed write
+	closed bool
+}
+
+type latentPiece struct {
+	b   []byte
+	due time.Time
+}
+
+func newLatent(to net.Conn) *latent {
+	l := &latent{q: make(chan latentPiece, 64), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for pc := range l.q {
+			l.mu.Lock()
+			failed := l.err != nil
+			l.mu.Unlock()
+			if failed {
+				continue // drained, not written
+			}
+			time.Sleep(time.Until(pc.due))
+			if _, err := to.Write(pc.b); err != nil {
+				l.mu.Lock()
+				l.err = err
+				l.mu.Unlock()
+			}
+		}
+	}()
+	return l
+}
+
+// send queues a copy of b for due; it fails once a write has failed.
+func (l *latent) send(b []byte, due time.Time) error {
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	l.q <- latentPiece{b: append([]byte(nil), b...), due: due}
+	return nil
+}
+
+// flush waits until everything queued is written (or a write failed) and
+// returns the first write error. Nothing is sent after it.
+func (l *latent) flush() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.q)
+	}
+	l.mu.Unlock()
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
