@@ -307,6 +307,7 @@ func (m *Manager) Open(ctx context.Context) error {
 	if err := m.protectFenced(ctx); err != nil {
 		return err
 	}
+	m.releaseEnded(ctx, cs)
 	// An adoption the process ended in the middle of: dropped before the
 	// file system was touched, finished after. A creation likewise:
 	// dropped before its replica was made, finished after.
@@ -402,6 +403,57 @@ func (m *Manager) Open(ctx context.Context) error {
 		m.finishPlannedLater(c)
 	}
 	return nil
+}
+
+// releaseEnded lifts, at start, what a replication that ended while the
+// process did left on its source's file system: the lease's stop
+// (engine.StopLease) of a file system that is the source of none of the
+// configurations cs (all of the region's), and the journal pins of
+// replications that are none of them. Ending a source's replication
+// deletes its configuration, then removes its outbound, which lifts both
+// (sourceGone; a failover's wait for the lease stops the source's writes
+// before the destination tells it, so a coordinated one ends there):
+// killed in between, the file system stayed read-only for good, its
+// protection ENABLED, and its journal pinned. A source's configuration
+// is deleted only once its destination can no longer promote under it
+// (the destination answered the delete, or said the replication is gone
+// from it, and a promotion this region took no part in fenced the file
+// system at the promoted epoch first: Resume keeps that fence), or by
+// LOCAL_CONFIGURATION_ONLY, whose removal of the outbound comes first and
+// lifts the stop itself. Other stops (a planned failover's) stay.
+func (m *Manager) releaseEnded(ctx context.Context, cs []*Config) {
+	sources, ids := map[string]bool{}, map[string]bool{}
+	for _, c := range cs {
+		if c.Role == replication.RoleSource {
+			sources[c.SourceEngine], ids[c.ID] = true, true
+		}
+	}
+	for _, name := range m.o.Engine.Names() {
+		fs, err := m.o.Engine.FS(name)
+		if err != nil {
+			continue
+		}
+		rep := fs.Replica()
+		for pin := range rep.Pins() {
+			if id, ok := replication.OutboundPinID(pin); ok && !ids[id] {
+				if err := rep.ClearPin(pin); err != nil {
+					m.log.Warn("journal pin of an ended replication", "fs_id", name, "replication", id, "err", err)
+					continue
+				}
+				m.log.Info("journal pin of an ended replication released", "fs_id", name, "replication", id)
+			}
+		}
+		if sources[name] || rep.Stops()&engine.StopLease == 0 {
+			continue
+		}
+		if err := rep.Resume(ctx, engine.StopLease); err != nil {
+			m.log.Error("lift the lease's stop of an ended replication", "fs_id", name, "err", err)
+			continue
+		}
+		mode, _ := fs.Mode()
+		m.log.Warn("the lease's stop of a replication that ended while the process did is lifted", "fs_id", name,
+			"mode", mode, "stops", rep.Stops())
+	}
 }
 
 // own returns the local file system called name (Options.Own).
@@ -1853,6 +1905,7 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 	if c == nil {
 		return
 	}
+	m.step("source-gone", id)
 	if c.Deleting && g.Promoted && !g.Coordinated && !c.PlannedDeleteSent {
 		// This region's delete is in flight: the promotion may be its
 		// own (the destination promotes before it forgets the
@@ -1909,6 +1962,7 @@ func (m *Manager) sourceGone(ctx context.Context, id string, g replication.Gone)
 		m.log.Error("forget replication", "replication", id, "err", err)
 		return
 	}
+	m.step("source-gone-removed", id)
 	if g.Promoted && !coordinated {
 		if err := m.o.Region.SetProtection(ctx, c.SourceFileSystemID, control.ProtectionDisabled); err != nil {
 			m.log.Error("protection", "fs_id", c.SourceFileSystemID, "err", err)

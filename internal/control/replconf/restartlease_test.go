@@ -3,10 +3,14 @@ package replconf_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/control"
+	"github.com/regionfs/regionfs/internal/control/replconf"
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -120,5 +124,81 @@ func TestPlannedFailoverWhileLeaseStopped(t *testing.T) {
 	}
 	if mode, _ := p.a.fs(srcID).Mode(); mode != engine.ModeFenced {
 		t.Fatalf("source after the planned failover: %v", mode)
+	}
+}
+
+// TestLeaseStopLiftedAfterEndedReplication: a failover in the destination
+// region (DeleteReplicationConfiguration ALL_CONFIGURATIONS there) waits
+// for the source's lease, which stops the source's writes; the source,
+// told, keeps writing beside the promoted destination (coordinated, as on
+// AWS): its configuration is deleted, then its outbound removed, which
+// lifts the lease's stop. A source killed between the two started with no
+// configuration and the lease's stop recorded, read-only for good (only
+// UpdateFileSystemProtection cleared it) and its journal pinned: the start
+// now lifts the lease's stop (only it) and releases the pin. Killed before
+// the configuration was deleted, the restarted source asks its
+// destination, which says the replication is gone (coordinated), and ends
+// it as the live source does.
+func TestLeaseStopLiftedAfterEndedReplication(t *testing.T) {
+	for _, step := range []string{"source-gone-removed", "source-gone"} {
+		t.Run(step, func(t *testing.T) {
+			ctx := context.Background()
+			p := newFencedPair(t, time.Second)
+			srcID := p.a.createFS("src")
+			d := replicate(t, p.a, p.b, srcID)
+			var (
+				mu    sync.Mutex
+				img   *image
+				stops engine.Stop
+			)
+			p.a.m.SetHook(func(s, _ string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if s == step && img == nil {
+					img = &image{kv: p.a.kv.CrashClone(), disk: p.a.disk.CrashClone()}
+					stops = p.a.fs(srcID).Replica().Stops()
+				}
+			})
+			// The source's stream cannot reach the destination (the calls
+			// between the regions still do): its lease runs out first.
+			p.pb.Partition()
+			testkit.WaitFor(t, "the lease's stop", 30*time.Second, func() bool {
+				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
+				return errors.Is(err, engine.ErrReadOnly)
+			})
+			if _, err := p.b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			crashed, stopped := img, stops
+			mu.Unlock()
+			if crashed == nil {
+				t.Fatalf("the source never reached step %s", step)
+			}
+			if stopped&engine.StopLease == 0 {
+				t.Fatalf("the source's stops at %s: %v, want the lease's", step, stopped)
+			}
+			p.pb.Heal()
+			p.a.reopen(*crashed)
+			testkit.WaitFor(t, "the restarted source to take writes", 30*time.Second, func() bool {
+				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{})
+				return err == nil
+			})
+			if got := p.a.protection(srcID); got != control.ProtectionEnabled {
+				t.Fatalf("source protection %s, want %s (a coordinated failover)", got, control.ProtectionEnabled)
+			}
+			testkit.WaitFor(t, "the configuration to end at the source", 30*time.Second, func() bool {
+				ds, err := p.a.m.Describe(ctx, srcID)
+				return err != nil || len(ds) == 0
+			})
+			testkit.WaitFor(t, "the source's journal pin to be released", 30*time.Second, func() bool {
+				for pin := range p.a.fs(srcID).Replica().Pins() {
+					if _, ok := replication.OutboundPinID(pin); ok {
+						return false
+					}
+				}
+				return true
+			})
+		})
 	}
 }
