@@ -171,14 +171,15 @@ type Node struct {
 	closed    bool
 	suspended []OutboundSpec // outbound replications stopped by Suspend
 
-	srvMu  sync.Mutex // guards srv, hooksV, serving and raw
+	srvMu  sync.Mutex // guards srv, hooksV, shut and raw
 	srv    *serve.HTTP
 	hooksV Hooks
-	// serving: between Serve and Shutdown. raw holds the connections
-	// upgraded to streams (taken from the server: its Shutdown does not
-	// see them, Shutdown closes them).
-	serving bool
-	raw     map[net.Conn]struct{}
+	// shut: Shutdown was called (and no Serve since); no stream is
+	// upgraded then. raw holds the connections upgraded to streams (taken
+	// from the server, Serve's or the one Handler is mounted on: its
+	// Shutdown does not see them, Shutdown closes them).
+	shut bool
+	raw  map[net.Conn]struct{}
 
 	rawClientsMu sync.Mutex // guards rawClients
 	// rawClients speak HTTP/1.1 only, for the streams' upgrade requests
@@ -362,27 +363,29 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	srv := serve.NewHTTP(serve.HTTPOptions{Handler: n.Handler(), TLS: n.opts.ServerTLS, HTTP2: true, Logger: n.log,
 		HTTP2Config: &http.HTTP2Config{MaxReceiveBufferPerStream: streamWindow, MaxReceiveBufferPerConnection: connWindow}})
 	n.srvMu.Lock()
-	n.srv, n.serving = srv, true
+	n.srv, n.shut = srv, false
 	n.srvMu.Unlock()
 	return srv.Serve(ctx, ln)
 }
 
 // Shutdown stops serving peers: open streams are closed (their sources
-// reconnect elsewhere or later).
+// reconnect elsewhere or later), Serve's server is shut down and no stream
+// is upgraded any more (a server Handler is mounted on is its owner's to
+// shut down).
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.srvMu.Lock()
 	srv := n.srv
-	n.serving = false
+	n.shut = true
 	n.srvMu.Unlock()
 	n.mu.Lock()
 	for _, in := range n.inbound {
 		in.detach()
 	}
 	n.mu.Unlock()
-	if srv == nil {
-		return nil
+	var err error
+	if srv != nil {
+		err = srv.Shutdown(ctx)
 	}
-	err := srv.Shutdown(ctx)
 	// Upgraded connections are the node's, not the server's: a stream
 	// that was being set up while the server shut down is closed here.
 	n.srvMu.Lock()
@@ -424,12 +427,12 @@ func (n *Node) hijackStream(ctx context.Context, w http.ResponseWriter, h http.H
 		return nil, nil, err
 	}
 	n.srvMu.Lock()
-	serving := n.serving
-	if serving {
+	shut := n.shut
+	if !shut {
 		n.raw[conn] = struct{}{}
 	}
 	n.srvMu.Unlock()
-	if !serving {
+	if shut {
 		conn.Close()
 		return nil, nil, errors.New("replication: endpoint shut down")
 	}
@@ -466,7 +469,9 @@ func (n *Node) dropRaw(c net.Conn) {
 }
 
 // Handler is the replication endpoint: /replication/v1/stream (journal
-// streams) and /replication/v1/call/<method> (unary calls).
+// streams) and /replication/v1/call/<method> (unary calls). Serve serves
+// it; mounted on a server of the caller's instead, it upgrades streams
+// there too, until Shutdown (which closes them).
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /replication/v1/stream", n.serveStream)

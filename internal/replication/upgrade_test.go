@@ -105,3 +105,59 @@ func TestStreamFallsBackToHTTP2(t *testing.T) {
 		t.Fatalf("the source asked %d times for an upgrade, want once", n)
 	}
 }
+
+// A node's Handler mounted on a server other than Serve's (a test's
+// wrapper, an embedding server) upgrades streams as Serve's does, and
+// Shutdown closes them. Before, the upgrade was allowed only between
+// Serve and Shutdown: such a server answered each stream's upgrade and
+// closed its connection at once, and the source, which cannot tell that
+// from a network failure, asked again forever (the replconf harness's
+// regions restarted behind region.wrap never took a stream).
+func TestStreamUpgradedThroughHandler(t *testing.T) {
+	ctx := context.Background()
+	a, b, peers := sourceStarted(t)
+	b.peers = peers
+	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096, Logger: b.log})
+	b.n.Start()
+	var streams atomic.Int64
+	h := b.n.Handler()
+	own := serve.NewHTTP(serve.HTTPOptions{HTTP2: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/replication/v1/stream" {
+			streams.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})})
+	go own.Serve(ctx, b.ln)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		b.n.Shutdown(sctx)
+		own.Shutdown(sctx)
+	})
+	b.n.Loaded()
+
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 37, func() *engine.FS { return src })
+	w.run(ctx, 20)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	if up, h2 := a.n.upgrades.Load(), a.n.fallbacks.Load(); up == 0 || h2 != 0 {
+		t.Fatalf("streams opened: %d upgraded, %d over HTTP/2; want them upgraded", up, h2)
+	}
+	if n := streams.Load(); n != 1 {
+		t.Fatalf("the source asked for %d streams, want 1", n)
+	}
+	if got := rawConns(b.n); got != 1 {
+		t.Fatalf("the destination holds %d upgraded connections, want 1", got)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	b.n.Shutdown(sctx)
+	if got := rawConns(b.n); got != 0 {
+		t.Fatalf("after Shutdown the destination holds %d upgraded connections", got)
+	}
+	testkit.WaitFor(t, "the source to see the link down", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return !st.LinkUp
+	})
+}

@@ -778,9 +778,6 @@ func TestRetriedCreateMakesWhatItAsks(t *testing.T) {
 		t.Fatal("a creation without an answer succeeded")
 	}
 	made := status(t, b.m, srcID)
-	b.stop() // the source's stream got EOF through the wrapped handler: unwrapped for the rest
-	b.wrap = nil
-	b.restart()
 	for _, other := range []replconf.Destination{
 		{Region: b.name, FileSystemID: existing},
 		{Region: b.name, AvailabilityZoneName: b.name + "b"},
