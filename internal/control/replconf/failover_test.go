@@ -2,10 +2,12 @@ package replconf_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -841,4 +843,60 @@ func TestRetriedCreateSameKeyOtherName(t *testing.T) {
 	if ds, err := b.m.Describe(ctx, d.DestFileSystemID); err != nil || len(ds) != 1 || ds[0].ID != d.ID {
 		t.Fatalf("destination's configurations: %v %v", ds, err)
 	}
+}
+
+// TestRetriedCreateSameKeyOlderDestination: a retried creation that names
+// the destination's KMS key otherwise asks the destination region whether
+// it is the same key with a call of its own (existing-destination), which
+// a region of an earlier release refuses as unknown: the retry is then
+// answered ReplicationAlreadyExists (the keys compared as strings, as that
+// release does). Before, the question was create-destination with
+// Existing set, which such a region ignores: it compared the keys as
+// strings, and where it had no configuration of the source (deleted there
+// meanwhile) it made a new configuration and replica.
+func TestRetriedCreateSameKeyOlderDestination(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	d, err := a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, KMSKeyID: control.DefaultKMSKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b as a region of an earlier release: it does not know the question.
+	var mu sync.Mutex
+	var calls []string
+	b.stop()
+	b.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if method, ok := strings.CutPrefix(req.URL.Path, "/replication/v1/call/"); ok {
+				mu.Lock()
+				calls = append(calls, method)
+				mu.Unlock()
+				if method == "existing-destination" {
+					body, _ := json.Marshal(replication.CallError{Status: http.StatusNotFound, Code: "UnknownOperation", Message: "unknown call " + method})
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusNotFound)
+					w.Write(body)
+					return
+				}
+			}
+			h.ServeHTTP(w, req)
+		})
+	}
+	b.restart()
+	_, err = a.m.Create(ctx, srcID, []replconf.Destination{{Region: b.name, KMSKeyID: "key-" + b.name}})
+	if !errors.Is(err, control.ErrReplicationAlreadyExists) {
+		t.Fatalf("a retry naming the key otherwise, to an earlier release: %v, want ReplicationAlreadyExists", err)
+	}
+	mu.Lock()
+	got := append([]string(nil), calls...)
+	mu.Unlock()
+	if slices.Contains(got, "create-destination") || !slices.Contains(got, "existing-destination") {
+		t.Fatalf("the retry called %v: want the question (existing-destination), never create-destination", got)
+	}
+	if ds, err := b.m.Describe(ctx, d.DestFileSystemID); err != nil || len(ds) != 1 || ds[0].ID != d.ID {
+		t.Fatalf("destination's configurations: %v %v", ds, err)
+	}
+	fill(t, a.fs(srcID), "more", 2)
+	converged(t, a.fs(srcID), b.fs(d.DestFileSystemID))
 }

@@ -20,9 +20,18 @@ import (
 // that the source deleted it. Bodies are JSON.
 const (
 	callCreateDestination = "create-destination"
-	callDelete            = "delete"
-	callDeleted           = "deleted"
-	callPing              = "ping" // is the region's control plane up (automatic failover)
+	// callExistingDestination asks the destination region whether a
+	// retried creation names its existing destination (a KMS key named
+	// otherwise: only that region can tell); it answers with that
+	// configuration or refuses, and never makes one. A region from before
+	// it refuses the call as unknown, without side effects: its
+	// create-destination ignored the Existing field this question was
+	// first sent as (it compared the keys as strings, and made a new
+	// configuration and replica where it had none).
+	callExistingDestination = "existing-destination"
+	callDelete              = "delete"
+	callDeleted             = "deleted"
+	callPing                = "ping" // is the region's control plane up (automatic failover)
 )
 
 type createDestReq struct {
@@ -38,7 +47,9 @@ type createDestReq struct {
 	SourceDurable uint64              `json:"durable"`
 	// Existing: only an existing configuration of the source file system
 	// answers (the source asks whether a retry names its destination's
-	// key otherwise); none is made.
+	// key otherwise); none is made. Always so for callExistingDestination;
+	// still honoured in create-destination, where the sources that
+	// brought it sent it.
 	Existing bool `json:"existing,omitempty"`
 }
 
@@ -154,6 +165,9 @@ func (e *PeerError) Error() string {
 
 func (e *PeerError) Unwrap() error { return e.Err }
 
+// codeUnknownCall is every release's answer to a call it does not know.
+const codeUnknownCall = "UnknownOperation"
+
 func malformed() error {
 	return &replication.CallError{Status: http.StatusBadRequest, Code: "BadRequest", Message: "malformed request"}
 }
@@ -168,10 +182,13 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 	switch method {
 	case callPing:
 		return []byte(`{}`), nil
-	case callCreateDestination:
+	case callCreateDestination, callExistingDestination:
 		var req createDestReq
 		if err := json.Unmarshal(body, &req); err != nil {
 			return nil, malformed()
+		}
+		if method == callExistingDestination {
+			req.Existing = true
 		}
 		resp, err := m.createDestination(ctx, from, req)
 		if err != nil {
@@ -234,7 +251,7 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		m.sourceGone(ctx, req.ID, req.Gone)
 		return []byte("{}"), nil
 	}
-	return nil, &replication.CallError{Status: http.StatusNotFound, Code: "UnknownOperation", Message: "unknown call " + method}
+	return nil, &replication.CallError{Status: http.StatusNotFound, Code: codeUnknownCall, Message: "unknown call " + method}
 }
 
 func (h managerHooks) Gone(_ context.Context, from, id string) replication.Gone {

@@ -830,8 +830,8 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 
 // sameKeyAtDestination asks c's destination region whether d, which asks
 // for c's destination with a KMS key named otherwise, asks for the same
-// key: the retry is sent to it as the first try was (createDestination
-// answers a retry with c only if sameDestination finds it the same).
+// key (callExistingDestination: createDestination answers with c only if
+// sameDestination finds it the same, and makes nothing).
 // m.mu held; released during the call.
 func (m *Manager) sameKeyAtDestination(ctx context.Context, c *Config, src control.FileSystem, d Destination) bool {
 	if m.creating[src.ID] {
@@ -842,9 +842,16 @@ func (m *Manager) sameKeyAtDestination(ctx context.Context, c *Config, src contr
 		Created: c.CreationTime, Dest: d, Existing: true}
 	var resp createDestResp
 	m.mu.Unlock()
-	err := fromPeer(m.o.Node.Call(ctx, d.Region, callCreateDestination, req, &resp))
+	err := fromPeer(m.o.Node.Call(ctx, d.Region, callExistingDestination, req, &resp))
 	m.mu.Lock()
 	delete(m.creating, src.ID)
+	if pe := (*PeerError)(nil); errors.As(err, &pe) && pe.Code == codeUnknownCall {
+		// A release from before the question: it cannot say, and the
+		// keys are compared as strings (as that release does).
+		m.log.Warn("retried creation names the destination's KMS key otherwise and the destination region's release cannot compare key names: refused as another destination",
+			"replication", c.ID, "dest_region", d.Region, "kms", d.KMSKeyID, "configured_kms", c.KMSKeyID)
+		return false
+	}
 	if err != nil {
 		m.log.Debug("retried creation: the destination region does not take the KMS key for the configuration's", "replication", c.ID, "kms", d.KMSKeyID, "err", err)
 		return false
