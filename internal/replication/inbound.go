@@ -567,7 +567,8 @@ type receiver struct {
 	acks    *atomic.Uint64
 	// echoes: the source asked for ack.Echo; echo is the source's time
 	// on the newest message from it received (the request's, then the
-	// heartbeats'). Every message is received before LastContact is set
+	// latest heartbeat's, whatever its value: the source maps it to its
+	// own clock reading). Every message is received before LastContact is set
 	// for its batch, and each ack sets LastContact again before it is
 	// sent: a promotion's wait, counted from LastContact, starts after
 	// the source sent whatever the lease it grants runs from.
@@ -779,9 +780,7 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
-		if h.Time.After(rx.echo) {
-			rx.echo = h.Time
-		}
+		rx.echo = h.Time // the newest received (the source looks it up)
 		rx.in.mu.Lock()
 		rx.in.st.SourceDurable = h.Durable
 		rx.in.sourceEpoch = max(rx.in.sourceEpoch, h.Epoch)

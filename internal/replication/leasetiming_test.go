@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,76 +145,126 @@ func delayedAcksThenPromote(t *testing.T, older bool) {
 	})
 }
 
-// The lease an acknowledgement grants runs from the source time of what it
-// answers (Echo, or Synced from a destination that does not echo), never
-// from its arrival, never backwards, never from a time past the source's
-// now; a lease stop is lifted only by a lease that runs past now.
+// The lease an acknowledgement grants runs from when the source sent what
+// it answers (the time the destination echoes, or Synced from one that
+// does not echo, looked up among the times this stream sent), never from
+// its arrival, never backwards; a time the stream did not send renews
+// nothing; a lease stop is lifted only by a lease that runs past now.
 func TestLeaseRenewalRules(t *testing.T) {
 	ctx := context.Background()
 	const lease = 10 * time.Second
 	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
-	clock := t0
 	var mu sync.Mutex
+	clock := t0
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	at := func(d time.Duration) time.Time { mu.Lock(); defer mu.Unlock(); clock = t0.Add(d); return clock }
 	a := newRegion(t, "us-east-1", func(o *Options) { o.Lease, o.Clock = lease, now })
 	a.startNode(nil)
 	src := a.mkfs("fs-src")
 	o := &outbound{n: a.n, fs: src.Replica(), ctx: ctx, spec: OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: "us-west-2", DestFS: "fs-dst"}}
-	echo, older := &stream{echo: true}, &stream{}
+	newStream := func(echo bool) *stream {
+		return &stream{echo: echo, out: framer{key: []byte("k"), dir: dirToDest}, w: io.Discard, flush: func() error { return nil }}
+	}
+	hb := func(s *stream, d time.Duration) time.Time {
+		t.Helper()
+		sent := at(d)
+		if err := o.heartbeat(s); err != nil {
+			t.Fatal(err)
+		}
+		return sent.UTC()
+	}
+	ackAt := func(s *stream, d time.Duration, a *ack) {
+		t.Helper()
+		at(d)
+		o.mu.Lock()
+		o.ackAt = now()
+		o.mu.Unlock()
+		if err := o.onAck(s, a); err != nil {
+			t.Fatal(err)
+		}
+	}
 	check := func(what string, want time.Time) {
 		t.Helper()
-		o.mu.Lock()
-		got := o.leaseUntil
-		o.mu.Unlock()
-		if !got.Equal(want) {
+		if got := leaseUntil(t, a.n, "r1"); !got.Equal(want) {
 			t.Fatalf("%s: lease until %s, want %s", what, got.Format(time.StampMilli), want.Format(time.StampMilli))
 		}
 	}
-	set(t0.Add(3 * time.Second))
-	o.ackAt = now()
-	if err := o.onAck(echo, &ack{Echo: t0.Add(time.Second), Synced: t0.Add(2 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	check("an echo sent at +1s, arriving at +3s", t0.Add(time.Second+lease))
-	if err := o.onAck(echo, &ack{Synced: t0.Add(2 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	check("an ack without the echo it negotiated", t0.Add(time.Second+lease))
-	if err := o.onAck(echo, &ack{Echo: t0}); err != nil {
-		t.Fatal(err)
-	}
-	check("an older echo", t0.Add(time.Second+lease))
-	if err := o.onAck(echo, &ack{Echo: t0.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	check("an echo past now", t0.Add(time.Second+lease))
-	if err := o.onAck(older, &ack{Echo: t0.Add(3 * time.Second), Synced: t0.Add(2 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	check("an older destination's Synced", t0.Add(2*time.Second+lease))
-	if err := o.onAck(older, &ack{}); err != nil {
-		t.Fatal(err)
-	}
-	check("an older destination's ack during an initial sync", t0.Add(2*time.Second+lease))
+	a.n.mu.Lock()
+	a.n.outbound["r1"] = o // for leaseUntil; no loop runs
+	a.n.mu.Unlock()
+	defer func() {
+		a.n.mu.Lock()
+		delete(a.n.outbound, "r1")
+		a.n.mu.Unlock()
+	}()
+
+	s := newStream(true)
+	h1, h2 := hb(s, time.Second), hb(s, 2*time.Second)
+	ackAt(s, 3*time.Second, &ack{Echo: h1, Synced: h2})
+	check("an echo of a heartbeat sent at +1s, arriving at +3s", h1.Add(lease))
+	ackAt(s, 3*time.Second, &ack{Synced: h2})
+	check("an ack without the echo it negotiated", h1.Add(lease))
+	ackAt(s, 3*time.Second, &ack{Echo: t0.Add(1500 * time.Millisecond)})
+	check("an echo of a time never sent", h1.Add(lease))
+	ackAt(s, 3*time.Second, &ack{Echo: h2})
+	check("an echo of the next heartbeat", h2.Add(lease))
+	ackAt(s, 3*time.Second, &ack{Echo: h1})
+	check("an older echo", h2.Add(lease))
+
+	old := newStream(false)
+	h4 := hb(old, 4*time.Second)
+	ackAt(old, 5*time.Second, &ack{Echo: h4.Add(time.Second), Synced: h4})
+	check("an older destination's Synced", h4.Add(lease))
+	ackAt(old, 5*time.Second, &ack{})
+	check("an older destination's ack during an initial sync", h4.Add(lease))
+	ackAt(old, 5*time.Second, &ack{Synced: h2})
+	check("a Synced this stream did not send", h4.Add(lease))
 
 	// Stopped by the lease: an ack whose lease has run out already lifts
 	// nothing; one that runs past now does.
-	set(t0.Add(time.Minute))
 	if err := src.Replica().Stop(ctx, engine.StopLease); err != nil {
 		t.Fatal(err)
 	}
-	o.ackAt = now()
-	if err := o.onAck(echo, &ack{Echo: t0.Add(time.Minute - lease - time.Millisecond)}); err != nil {
-		t.Fatal(err)
-	}
+	s = newStream(true)
+	expired, valid := hb(s, time.Minute-lease-time.Millisecond), hb(s, time.Minute-time.Second)
+	ackAt(s, time.Minute, &ack{Echo: expired})
 	if src.Replica().Stops()&engine.StopLease == 0 {
 		t.Fatal("an acknowledgement whose lease had run out lifted the lease's stop")
 	}
-	if err := o.onAck(echo, &ack{Echo: t0.Add(time.Minute - time.Second)}); err != nil {
-		t.Fatal(err)
-	}
+	ackAt(s, time.Minute, &ack{Echo: valid})
 	if src.Replica().Stops()&engine.StopLease != 0 {
 		t.Fatal("an acknowledgement with a valid lease left the lease's stop")
+	}
+}
+
+// The lease runs on the source's own clock readings, as taken when it sent
+// what the destination echoes (with Go's monotonic reading), not on the
+// wall-clock time that came back on the wire: a backwards step of the
+// source's wall clock (NTP, a resumed VM) after a renewal must not keep the
+// source writable that much longer. Go cannot make a time whose wall clock
+// steps without its monotonic reading, so this checks that the lease's end
+// is that very reading plus the lease.
+func TestLeaseRunsOnTheSourcesOwnClock(t *testing.T) {
+	ctx := context.Background()
+	const lease = 10 * time.Second
+	a := newRegion(t, "us-east-1", func(o *Options) { o.Lease = lease })
+	a.startNode(nil)
+	src := a.mkfs("fs-src")
+	o := &outbound{n: a.n, fs: src.Replica(), ctx: ctx, spec: OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: "us-west-2", DestFS: "fs-dst"}}
+	s := &stream{echo: true, out: framer{key: []byte("k"), dir: dirToDest}, w: io.Discard, flush: func() error { return nil }}
+	if err := o.heartbeat(s); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.sent[len(s.sent)-1].at
+	wire := time.Unix(0, sent.UnixNano()).UTC() // as the destination echoes it
+	o.ackAt = a.n.now()
+	if err := o.onAck(s, &ack{Echo: wire}); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	until := o.leaseUntil
+	o.mu.Unlock()
+	if until != sent.Add(lease) || !strings.Contains(until.String(), "m=") {
+		t.Fatalf("lease until %s; want the heartbeat's own clock reading plus the lease, %s", until, sent.Add(lease))
 	}
 }

@@ -345,21 +345,25 @@ func (o *outbound) renewLease(from time.Time) {
 	}
 }
 
-// leaseFrom is the source time the lease that acknowledgement a (on s)
-// grants runs from: its Echo, the time the source put on the newest of
-// its messages the destination had received when it sent a. A
-// destination that does not echo (an older version, see featureLeaseEcho)
-// gives Synced: the time of a heartbeat it had received and durably
-// applied, older still (its replication lag older), or zero (during an
-// initial sync: the lease then runs out, and the source stops its writes
-// until the destination is upgraded or the sync is done) — never the
+// leaseFrom is the instant the lease that acknowledgement a (on s) grants
+// runs from: when this source read the time the destination echoes (Echo:
+// the newest of its messages the destination had received when it sent
+// a), looked up among the times s sent (a wall-clock time from the wire
+// is only a name for it: the lease is counted on this source's own clock
+// readings, so a step of its wall clock lengthens nothing). A destination
+// that does not echo (an older version, see featureLeaseEcho) gives
+// Synced: the time of a heartbeat it had received and durably applied,
+// older still (by its replication lag), or zero (during an initial sync:
+// the lease then runs out, and the source stops its writes until the
+// destination is upgraded or the sync is done). A time this stream did
+// not send (a previous stream's) renews nothing. Never the
 // acknowledgement's arrival, which a slow path back delays past the
 // destination's promotion wait.
 func leaseFrom(s *stream, a *ack) time.Time {
 	if s.echo {
-		return a.Echo
+		return s.sentInstant(a.Echo)
 	}
-	return a.Synced
+	return s.sentInstant(a.Synced)
 }
 
 // releaseLease lifts the lease's stop of a replication removed.
@@ -515,6 +519,14 @@ type stream struct {
 	sums bool
 	// echo: the destination's acks carry ack.Echo (featureLeaseEcho).
 	echo bool
+	// sent holds the source times the destination may echo (the
+	// request's, each heartbeat's, as sent on the wire: wall-clock
+	// nanoseconds) with the instant this source read them at, in sending
+	// order, so that the lease runs from the source's own clock reading
+	// (monotonic where the clock has one) and a step of its wall clock
+	// lengthens nothing. Only the session's goroutine uses it
+	// (heartbeat, onAck).
+	sent []sentTime
 	out  framer
 	in   framer
 	w    io.Writer
@@ -523,6 +535,44 @@ type stream struct {
 	r     io.Reader
 	acks  chan *ack
 	errc  chan error
+}
+
+// sentTime is a source time sent on a stream (wire: its wall-clock
+// nanoseconds) and the instant the source read it at.
+type sentTime struct {
+	wire int64
+	at   time.Time
+}
+
+// maxSentTimes bounds stream.sent: an echo older than the oldest kept
+// renews nothing (1024 heartbeats are far more than a lease).
+const maxSentTimes = 1024
+
+// sentAt records that wire, read at the instant at, was sent.
+func (s *stream) sentAt(wire, at time.Time) {
+	if len(s.sent) >= maxSentTimes {
+		s.sent = append(s.sent[:0], s.sent[len(s.sent)-maxSentTimes/2:]...)
+	}
+	s.sent = append(s.sent, sentTime{wire: wire.UnixNano(), at: at})
+}
+
+// sentInstant returns the instant at which this source read the time it
+// sent as wire, and forgets the times sent before it (a destination
+// echoes times in the order they were sent); zero if it sent no such
+// time on this stream (or long ago). Of equal times (a wall clock stepped
+// back) the earliest sent is taken.
+func (s *stream) sentInstant(wire time.Time) time.Time {
+	if wire.IsZero() {
+		return time.Time{}
+	}
+	n := wire.UnixNano()
+	for i, st := range s.sent {
+		if st.wire == n {
+			s.sent = s.sent[i:]
+			return st.at
+		}
+	}
+	return time.Time{}
 }
 
 func (s *stream) send(typ byte, payload []byte) error {
@@ -542,6 +592,9 @@ func (s *stream) sendParts(typ byte, parts [][]byte) error {
 // streamConn is the connection of a stream being opened: w and r carry
 // its frames, hdr is the destination's answer, cn the request's nonce.
 type streamConn struct {
+	// sent: the source's clock when it signed the request (the time the
+	// destination's first acknowledgements echo).
+	sent  time.Time
 	w     io.Writer
 	flush func() error
 	r     io.Reader
@@ -638,7 +691,8 @@ func (o *outbound) openUpgraded(ctx context.Context, cancel context.CancelFunc) 
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", upgradeProto)
 	req.Header.Set(hdrFeatures, featureLeaseEcho)
-	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
+	sent := o.n.now()
+	cn := signRequest(req, peer.Secret, o.n.opts.Region, sent, nil)
 	res, err := o.do(ctx, cancel, c, req)
 	if err != nil {
 		return nil, peer, err
@@ -660,7 +714,7 @@ func (o *outbound) openUpgraded(ctx context.Context, cancel context.CancelFunc) 
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	bw := bufio.NewWriterSize(conn, streamBuf)
 	o.n.upgrades.Add(1)
-	return &streamConn{w: bw, flush: bw.Flush, r: bufio.NewReaderSize(conn, streamBuf), hdr: res.Header, cn: cn,
+	return &streamConn{sent: sent, w: bw, flush: bw.Flush, r: bufio.NewReaderSize(conn, streamBuf), hdr: res.Header, cn: cn,
 		close: func() { stop(); conn.Close() }}, peer, nil
 }
 
@@ -682,7 +736,8 @@ func (o *outbound) openHTTP2(ctx context.Context, cancel context.CancelFunc) (*s
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(hdrFeatures, featureLeaseEcho)
-	cn := signRequest(req, peer.Secret, o.n.opts.Region, o.n.now(), nil)
+	sent := o.n.now()
+	cn := signRequest(req, peer.Secret, o.n.opts.Region, sent, nil)
 	res, err := o.do(ctx, cancel, c, req)
 	if err != nil {
 		return fail(err)
@@ -692,7 +747,7 @@ func (o *outbound) openHTTP2(ctx context.Context, cancel context.CancelFunc) (*s
 		return fail(o.refused(res))
 	}
 	o.n.fallbacks.Add(1)
-	return &streamConn{w: pw, flush: func() error { return nil }, r: res.Body, hdr: res.Header, cn: cn,
+	return &streamConn{sent: sent, w: pw, flush: func() error { return nil }, r: res.Body, hdr: res.Header, cn: cn,
 		close: func() { stopPipe(); pw.Close(); res.Body.Close() }}, peer, nil
 }
 
@@ -717,6 +772,9 @@ func (o *outbound) session(ctx context.Context) error {
 		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1),
 	}
+	// The request's signed time is in whole seconds: that is what the
+	// destination echoes until a heartbeat comes.
+	s.sentAt(time.Unix(sc.sent.Unix(), 0), sc.sent)
 	// The destination's acks are read off the connection as they come,
 	// whatever the shipping loop is doing. It takes none while it fills
 	// its window (up to WindowBytes of chunks), and a destination blocked
@@ -1240,6 +1298,7 @@ func (o *outbound) heartbeat(s *stream) error {
 	d := o.fs.DurableSeq()
 	_, epoch := o.fs.Mode()
 	h := heartbeat{Durable: d, Time: t, Epoch: epoch}
+	s.sentAt(t, t)
 	return s.send(msgHeartbeat, h.encode())
 }
 

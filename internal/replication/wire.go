@@ -504,10 +504,11 @@ type ack struct {
 	Differ []engine.SyncRange
 	// Echo is the source's own time on the newest message from it the
 	// destination had received when it sent this ack: the stream's
-	// request (its signed time, in whole seconds) or a heartbeat (its
-	// Time). The source's lease runs from it (outbound.renewLease): a
-	// lease granted by an answer starts when the source sent what it
-	// answers, so a delay either way shortens it and never lengthens it.
+	// request (its signed time, in whole seconds) or the latest heartbeat
+	// (its Time). The source's lease runs from when it sent that
+	// (outbound.leaseFrom): a lease granted by an answer starts when the
+	// source sent what it answers, so a delay either way shortens it and
+	// never lengthens it.
 	// Sent to sources that ask for it (featureLeaseEcho), after Differ
 	// (sources before it refuse trailing bytes); zero: not sent.
 	Echo time.Time
