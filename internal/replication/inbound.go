@@ -46,7 +46,7 @@ func (n *Node) AddInbound(spec InboundSpec) error {
 	if _, ok := n.inbound[spec.ID]; ok {
 		return nil
 	}
-	in := &inbound{n: n, spec: spec, fs: fs,
+	in := &inbound{n: n, spec: spec, fs: fs, added: n.now(),
 		st: Status{ID: spec.ID, Role: RoleDestination, FS: spec.DestFS, PeerRegion: spec.SourceRegion, PeerFS: spec.SourceFS}}
 	n.loadProgress(RoleDestination, spec.ID).restore(&in.st)
 	n.inbound[spec.ID] = in
@@ -173,8 +173,15 @@ func (n *Node) promote(ctx context.Context, id string, force bool) (Promotion, e
 	if lease := n.opts.Lease; lease > 0 && !force {
 		// Hard fencing: the source stops writing once its lease runs out;
 		// wait for that (and a margin for clock rates) before promoting.
+		// LastContact is this process's: a destination restarted (or a
+		// replication just added) may have acknowledged the source before,
+		// renewing a lease that still runs. Its start is the earliest
+		// contact it can vouch for.
 		in.mu.Lock()
 		last := in.st.LastContact
+		if in.added.After(last) {
+			last = in.added
+		}
 		in.mu.Unlock()
 		if n.promoteHook != nil {
 			n.promoteHook()
@@ -263,6 +270,10 @@ type inbound struct {
 	n    *Node
 	spec InboundSpec
 	fs   *engine.Replica
+	// added: when this process began receiving the replication
+	// (AddInbound); a promotion with hard fencing waits the lease from it
+	// at least.
+	added time.Time
 
 	attachMu sync.Mutex // serialises streams: one applier at a time
 

@@ -268,3 +268,29 @@ func TestLeaseRunsOnTheSourcesOwnClock(t *testing.T) {
 		t.Fatalf("lease until %s; want the heartbeat's own clock reading plus the lease, %s", until, sent.Add(lease))
 	}
 }
+
+// A destination restarted while cut off from its source has no contact
+// with it in this process, but acknowledged it before: the lease its
+// acknowledgements renewed still runs. A promotion right after the
+// restart waits the lease and half again from the start. Before, its
+// wait counted from no contact at all (none) and the source stayed
+// writable beside the promoted destination for the rest of its lease.
+func TestRestartedDestinationWaitsForTheLease(t *testing.T) {
+	ctx := context.Background()
+	const lease = 3 * time.Second
+	a, b, px := proxiedPair(t, func(o *Options) { o.Lease = lease })
+	src := a.mkfs("fs-src")
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	px.Partition()
+	b.crash()
+	b.restart(inboundR1(a))
+	if _, err := b.n.Promote(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	promoted := time.Now()
+	if until := leaseUntil(t, a.n, "r1"); until.After(promoted) {
+		t.Fatalf("the destination was promoted %s before the source's lease ran out: two writable regions",
+			until.Sub(promoted).Round(time.Millisecond))
+	}
+}
