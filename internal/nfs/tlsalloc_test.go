@@ -1,6 +1,7 @@
 package nfs
 
 import (
+	"time"
 	"crypto/tls"
 	"runtime"
 	"sync"
@@ -187,8 +188,13 @@ func TestTLSReplyBuffersOwned(t *testing.T) {
 	if _, err := cl.Read(ctx, fh, 0, 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	if n := a.srv.o.Budgets.TLSReplies.Len(); n == 0 {
-		t.Error("the 1 MiB READ reply's buffer did not go back to its server's list")
+	// The server puts the buffer back after its write returns, which may
+	// be after the client has read the reply: wait for it (bounded).
+	for deadline := time.Now().Add(30 * time.Second); a.srv.o.Budgets.TLSReplies.Len() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the 1 MiB READ reply's buffer did not go back to its server's list")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if n := b.srv.o.Budgets.TLSReplies.Len(); n != 0 {
 		t.Errorf("another server's list holds %d buffers", n)
