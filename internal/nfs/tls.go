@@ -58,20 +58,25 @@ func (c *conn) answerProbe(br *bufio.Reader, rec []byte) *bufio.Reader {
 	b := e.Bytes()
 	rpc.FinishRecord(b)
 	c.send(b)
-	// A ClientHello is due (RFC 9289 §4.1). A plain call instead (a
-	// record mark: its first byte has the last-fragment bit) is neither
-	// run nor answered with an RPC reply; the client learns what happened
-	// from a TLS unexpected_message alert, and the log says it, where
-	// crypto/tls would report an "unsupported SSLv2 handshake" and
-	// answer protocol_version.
+	// A ClientHello is due (RFC 9289 §4.1): a TLS handshake record. A
+	// plain call instead (a record mark, first fragment or last) or
+	// anything else is neither run nor answered with an RPC reply; the
+	// client learns what happened from a TLS unexpected_message alert,
+	// and the log says it, where crypto/tls would report an
+	// "unsupported SSLv2 handshake" (a last fragment's mark) or a record
+	// that does not look like a handshake, and answer protocol_version.
 	c.setReadDeadline(time.Now().Add(c.s.o.HandshakeTimeout))
-	if p, err := br.Peek(1); err == nil && p[0]&0x80 != 0 {
+	if p, err := br.Peek(1); err == nil && p[0] != tlsHandshakeRecord {
+		msg := "nfs data that is not a TLS ClientHello after the AUTH_TLS probe: closing the connection"
 		attrs := []any{"remote", c.remote}
-		if br.Buffered() >= 8 {
-			p, _ := br.Peek(8) // record mark, xid
-			attrs = append(attrs, "xid", binary.BigEndian.Uint32(p[4:]))
+		if br.Buffered() >= 12 {
+			p, _ := br.Peek(12) // record mark, xid, msg_type
+			if binary.BigEndian.Uint32(p[8:]) == rpc.Call {
+				msg = "nfs plain-text call after the AUTH_TLS probe, where a TLS ClientHello was due: closing the connection"
+				attrs = append(attrs, "xid", binary.BigEndian.Uint32(p[4:]))
+			}
 		}
-		c.s.log.Info("nfs plain-text call after the AUTH_TLS probe, where a TLS ClientHello was due: closing the connection", attrs...)
+		c.s.log.Info(msg, attrs...)
 		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
 		c.send([]byte(alertUnexpectedMessage))
 		c.nc.Close()

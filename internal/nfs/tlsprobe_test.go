@@ -120,34 +120,49 @@ func TestTLSProbeThenPlainCall(t *testing.T) {
 
 // TestTLSProbeThenPlainCallSaysSo: a plain call where the ClientHello
 // was due after the probe is logged as what it is and answered with a
-// TLS unexpected_message alert, not reported by crypto/tls as an
-// "unsupported SSLv2 handshake" (its first byte, a record mark's
-// last-fragment bit, read as an SSLv2 ClientHello) and answered with
-// protocol_version.
+// TLS unexpected_message alert, whether its first fragment is its last or
+// not. crypto/tls took a last fragment's mark (its top bit set) for an
+// SSLv2 ClientHello ("unsupported SSLv2 handshake", alert
+// protocol_version), and an earlier fragment's for a record that does not
+// look like a handshake.
 func TestTLSProbeThenPlainCallSaysSo(t *testing.T) {
-	_, cert := tlscatest.Cert(t)
-	var logs testkit.Buffer
-	v := newEnv(t, envOpt{opts: Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
-		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	r := v.rawDial(t)
-	r.send(rawCall(1, proto.ProgNFS, proto.VersNFS, 0, rpc.OpaqueAuth{Flavor: rpc.AuthTLS}, nil))
-	if vf, ok := rpc.ParseReplyVerifier(r.reply()); !ok || string(vf.Body) != rpc.StartTLS {
-		t.Fatal("probe not answered with STARTTLS")
-	}
-	r.send(rawCall(77, proto.ProgNFS, proto.VersNFS, proto.ProcNull, rpc.OpaqueAuth{}, nil))
-	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	rest, err := io.ReadAll(r.nc)
-	if err != nil && !isReset(err) {
-		t.Fatalf("after the plain call: %v (the connection is not closed)", err)
-	}
-	// A fatal (2) unexpected_message (10) alert record.
-	if want := []byte{21, 3, 3, 0, 2, 2, 10}; !bytes.Equal(rest, want) {
-		t.Fatalf("after the plain call the server sent %x, want %x (a TLS unexpected_message alert)", rest, want)
-	}
-	testkit.WaitFor(t, "the log line", 10*time.Second, func() bool {
-		return strings.Contains(logs.String(), "plain-text call after the AUTH_TLS probe")
-	})
-	if s := logs.String(); strings.Contains(s, "SSLv2") || !strings.Contains(s, "xid=77") {
-		t.Fatalf("log:\n%s\nwant the plain call's xid (77) and no SSLv2", s)
+	whole := rawCall(77, proto.ProgNFS, proto.VersNFS, proto.ProcNull, rpc.OpaqueAuth{}, nil)
+	body := whole[4:]
+	half := len(body) / 2
+	split := binary.BigEndian.AppendUint32(nil, uint32(half)) // not the last fragment
+	split = append(split, body[:half]...)
+	split = binary.BigEndian.AppendUint32(split, 1<<31|uint32(len(body)-half))
+	split = append(split, body[half:]...)
+	for _, tc := range []struct {
+		name string
+		call []byte
+	}{{"one fragment", whole}, {"two fragments", split}} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, cert := tlscatest.Cert(t)
+			var logs testkit.Buffer
+			v := newEnv(t, envOpt{opts: Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
+				log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			r := v.rawDial(t)
+			r.send(rawCall(1, proto.ProgNFS, proto.VersNFS, 0, rpc.OpaqueAuth{Flavor: rpc.AuthTLS}, nil))
+			if vf, ok := rpc.ParseReplyVerifier(r.reply()); !ok || string(vf.Body) != rpc.StartTLS {
+				t.Fatal("probe not answered with STARTTLS")
+			}
+			r.send(tc.call)
+			_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			rest, err := io.ReadAll(r.nc)
+			if err != nil && !isReset(err) {
+				t.Fatalf("after the plain call: %v (the connection is not closed)", err)
+			}
+			// A fatal (2) unexpected_message (10) alert record.
+			if want := []byte{21, 3, 3, 0, 2, 2, 10}; !bytes.Equal(rest, want) {
+				t.Fatalf("after the plain call the server sent %x, want %x (a TLS unexpected_message alert)", rest, want)
+			}
+			testkit.WaitFor(t, "the log line", 10*time.Second, func() bool {
+				return strings.Contains(logs.String(), "plain-text call after the AUTH_TLS probe")
+			})
+			if s := logs.String(); strings.Contains(s, "SSLv2") || !strings.Contains(s, "xid=77") {
+				t.Fatalf("log:\n%s\nwant the plain call's xid (77) and no SSLv2", s)
+			}
+		})
 	}
 }
