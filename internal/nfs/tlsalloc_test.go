@@ -1,11 +1,11 @@
 package nfs
 
 import (
-	"time"
 	"crypto/tls"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
