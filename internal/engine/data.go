@@ -173,9 +173,12 @@ func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count in
 	if err := fs.ready(); err != nil {
 		return nil, false, Attr{}, Hold{}, err
 	}
-	v := fs.readView()
+	v, err := fs.inodeView(ino)
+	if err != nil {
+		return nil, false, Attr{}, Hold{}, err
+	}
 	defer v.close()
-	n, err := fs.viewInode(v, ino)
+	n, err := fs.readInode(v, ino)
 	if err != nil {
 		return nil, false, Attr{}, Hold{}, err
 	}
@@ -194,7 +197,7 @@ func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count in
 	if n.flags&flagInline == 0 && off%bs == 0 && end-off <= bs {
 		// Within one block from its start: the verified block itself is
 		// the result (no buffer to zero and fill, no copy).
-		blk, h, err := fs.loadBlockShared(ctx, v.r, ino, off/bs, true)
+		blk, h, err := fs.loadBlockShared(ctx, v, ino, off/bs, true)
 		if err != nil {
 			return nil, false, attr, Hold{}, err
 		}
@@ -208,7 +211,7 @@ func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count in
 	}
 	out := make([]byte, end-off)
 	if n.flags&flagInline != 0 {
-		b, err := v.r.Get(inlineKey(ino))
+		b, err := v.Get(inlineKey(ino))
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return nil, false, attr, Hold{}, fs.corrupt(err)
 		}
@@ -218,7 +221,7 @@ func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count in
 		return out, end == n.size, attr, Hold{}, nil
 	}
 	for idx := off / bs; idx*bs < end; idx++ {
-		blk, h, err := fs.loadBlockShared(ctx, v.r, ino, idx, true)
+		blk, h, err := fs.loadBlockShared(ctx, v, ino, idx, true)
 		if err != nil {
 			return nil, false, attr, Hold{}, err
 		}

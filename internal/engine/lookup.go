@@ -8,8 +8,11 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
-func (fs *FS) viewInode(v *view, ino uint64) (*inode, error) {
-	b, err := v.r.Get(attrKey(ino))
+func (fs *FS) viewInode(v *view, ino uint64) (*inode, error) { return fs.readInode(v.r, ino) }
+
+// readInode is viewInode through any reader of the store.
+func (fs *FS) readInode(r kv.Reader, ino uint64) (*inode, error) {
+	b, err := r.Get(attrKey(ino))
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, ErrStale
 	}
