@@ -21,20 +21,25 @@ import (
 // from its last position (attributes, then the block entry, then its
 // extents) reuse it.
 type inodeView struct {
-	it     kv.Iterator
-	lo, hi []byte // relative bounds of it: the inode's keys
+	it     kv.Iterator // over the store's absolute keys
+	prefix []byte      // the file system's, before each key of it
+	lo, hi []byte      // relative bounds of it: the inode's keys
 	dom    *domain
 	epoch  uint64
+	key    [64]byte // room for an absolute key to seek (no allocation per seek)
 }
 
 // inodeView opens a view of inode ino's keys. Its reader enters the
 // domain's read epoch first, as readView does: blocks retired after it
 // are not deleted until close.
 func (fs *FS) inodeView(ino uint64) (*inodeView, error) {
-	v := &inodeView{dom: fs.dom, lo: inodePrefix(ino)}
+	v := &inodeView{dom: fs.dom, prefix: fs.prefix, lo: inodePrefix(ino)}
 	v.hi = upper(v.lo)
 	v.epoch = fs.dom.enterRead()
-	it, err := fs.reader(fs.e.kv).NewIter(v.lo, v.hi)
+	abs := func(rel []byte) []byte {
+		return append(append(make([]byte, 0, len(v.prefix)+len(rel)), v.prefix...), rel...)
+	}
+	it, err := fs.e.kv.NewIter(abs(v.lo), abs(v.hi))
 	if err != nil {
 		fs.dom.exitRead(v.epoch)
 		return nil, err
@@ -46,6 +51,25 @@ func (fs *FS) inodeView(ino uint64) (*inodeView, error) {
 func (v *inodeView) close() {
 	v.it.Close()
 	v.dom.exitRead(v.epoch)
+}
+
+// seekGE positions the iterator at the first key >= rel.
+func (v *inodeView) seekGE(rel []byte) bool {
+	return v.it.SeekGE(append(append(v.key[:0], v.prefix...), rel...))
+}
+
+// seekLT positions the iterator at the last key < rel.
+func (v *inodeView) seekLT(rel []byte) bool {
+	return v.it.SeekLT(append(append(v.key[:0], v.prefix...), rel...))
+}
+
+// relKey is the iterator's key without the file system's prefix.
+func (v *inodeView) relKey() []byte {
+	k := v.it.Key()
+	if len(k) < len(v.prefix) {
+		return nil
+	}
+	return k[len(v.prefix):]
 }
 
 // within says whether [lo, hi) lies inside the view's keys.
@@ -61,7 +85,7 @@ func (v *inodeView) Get(key []byte) ([]byte, error) {
 	if bytes.Compare(key, v.lo) < 0 || bytes.Compare(key, v.hi) >= 0 {
 		return nil, fmt.Errorf("%w: key %x", errOutsideView, key)
 	}
-	if !v.it.SeekGE(key) || !bytes.Equal(v.it.Key(), key) {
+	if !v.seekGE(key) || !bytes.Equal(v.relKey(), key) {
 		if err := v.it.Error(); err != nil {
 			return nil, err
 		}
@@ -85,42 +109,42 @@ func (v *inodeView) NewIter(lo, hi []byte) (kv.Iterator, error) {
 	if !v.within(lo, hi) {
 		return nil, fmt.Errorf("%w: [%x, %x)", errOutsideView, lo, hi)
 	}
-	return &inodeViewIter{it: v.it, lo: lo, hi: hi}, nil
+	return &inodeViewIter{v: v, lo: lo, hi: hi}, nil
 }
 
 // inodeViewIter is the view's iterator bounded to [lo, hi).
 type inodeViewIter struct {
-	it     kv.Iterator
+	v      *inodeView
 	lo, hi []byte
 	valid  bool
 }
 
 func (i *inodeViewIter) at(ok bool) bool {
 	if ok {
-		k := i.it.Key()
+		k := i.v.relKey()
 		ok = bytes.Compare(k, i.lo) >= 0 && bytes.Compare(k, i.hi) < 0
 	}
 	i.valid = ok
 	return ok
 }
 
-func (i *inodeViewIter) First() bool { return i.at(i.it.SeekGE(i.lo)) }
-func (i *inodeViewIter) Last() bool  { return i.at(i.it.SeekLT(i.hi)) }
-func (i *inodeViewIter) Next() bool  { return i.valid && i.at(i.it.Next()) }
-func (i *inodeViewIter) Prev() bool  { return i.valid && i.at(i.it.Prev()) }
+func (i *inodeViewIter) First() bool { return i.at(i.v.seekGE(i.lo)) }
+func (i *inodeViewIter) Last() bool  { return i.at(i.v.seekLT(i.hi)) }
+func (i *inodeViewIter) Next() bool  { return i.valid && i.at(i.v.it.Next()) }
+func (i *inodeViewIter) Prev() bool  { return i.valid && i.at(i.v.it.Prev()) }
 
 func (i *inodeViewIter) SeekGE(k []byte) bool {
 	if bytes.Compare(k, i.lo) < 0 {
 		k = i.lo
 	}
-	return i.at(i.it.SeekGE(k))
+	return i.at(i.v.seekGE(k))
 }
 
 func (i *inodeViewIter) SeekLT(k []byte) bool {
 	if bytes.Compare(k, i.hi) > 0 {
 		k = i.hi
 	}
-	return i.at(i.it.SeekLT(k))
+	return i.at(i.v.seekLT(k))
 }
 
 func (i *inodeViewIter) Valid() bool { return i.valid }
@@ -129,11 +153,11 @@ func (i *inodeViewIter) Key() []byte {
 	if !i.valid {
 		return nil
 	}
-	return i.it.Key()
+	return i.v.relKey()
 }
 
-func (i *inodeViewIter) Value() ([]byte, error) { return i.it.Value() }
-func (i *inodeViewIter) Error() error           { return i.it.Error() }
+func (i *inodeViewIter) Value() ([]byte, error) { return i.v.it.Value() }
+func (i *inodeViewIter) Error() error           { return i.v.it.Error() }
 
 // Close leaves the view's iterator open (the view closes it).
-func (i *inodeViewIter) Close() error { i.valid = false; return i.it.Error() }
+func (i *inodeViewIter) Close() error { i.valid = false; return i.v.it.Error() }
