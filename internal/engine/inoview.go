@@ -26,7 +26,8 @@ type inodeView struct {
 	lo, hi []byte      // relative bounds of it: the inode's keys
 	dom    *domain
 	epoch  uint64
-	key    [64]byte // room for an absolute key to seek (no allocation per seek)
+	key    [64]byte      // room for an absolute key to seek (no allocation per seek)
+	sub    inodeViewIter // NewIter's (one at a time)
 }
 
 // inodeView opens a view of inode ino's keys. Its reader enters the
@@ -36,10 +37,11 @@ func (fs *FS) inodeView(ino uint64) (*inodeView, error) {
 	v := &inodeView{dom: fs.dom, prefix: fs.prefix, lo: inodePrefix(ino)}
 	v.hi = upper(v.lo)
 	v.epoch = fs.dom.enterRead()
-	abs := func(rel []byte) []byte {
-		return append(append(make([]byte, 0, len(v.prefix)+len(rel)), v.prefix...), rel...)
-	}
-	it, err := fs.e.kv.NewIter(abs(v.lo), abs(v.hi))
+	// Both absolute bounds in one allocation.
+	n := len(v.prefix) + len(v.lo)
+	b := append(append(make([]byte, 0, 2*n+1), v.prefix...), v.lo...)
+	b = append(append(b, v.prefix...), v.hi...)
+	it, err := fs.e.kv.NewIter(b[:n:n], b[n:])
 	if err != nil {
 		fs.dom.exitRead(v.epoch)
 		return nil, err
@@ -109,7 +111,8 @@ func (v *inodeView) NewIter(lo, hi []byte) (kv.Iterator, error) {
 	if !v.within(lo, hi) {
 		return nil, fmt.Errorf("%w: [%x, %x)", errOutsideView, lo, hi)
 	}
-	return &inodeViewIter{v: v, lo: lo, hi: hi}, nil
+	v.sub = inodeViewIter{v: v, lo: lo, hi: hi}
+	return &v.sub, nil
 }
 
 // inodeViewIter is the view's iterator bounded to [lo, hi).

@@ -148,9 +148,11 @@ func TestReadCopiesAndAllocs(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perRead := (after.TotalAlloc - before.TotalAlloc) / runs
 	t.Logf("1 MiB READ from the cache: %.0f allocations, %d bytes allocated", allocs, perRead)
-	// Measured 2026-12-05 (40 allocations, 2 KB, on the memory store);
-	// a copy of the data would allocate ≥ 1 MiB.
-	maxAllocs, maxBytes := 40.0, uint64(4<<10)
+	// Measured 2026-12-05 (40 allocations, 2 KB, on the memory store),
+	// 34 on 2026-12-07 before and 32 after the engine's READ read its
+	// inode, block entry and extents through one iterator (inodeView,
+	// read18); a copy of the data would allocate ≥ 1 MiB.
+	maxAllocs, maxBytes := 33.0, uint64(4<<10)
 	if raceEnabled {
 		maxAllocs += 8 // pooled objects dropped by the race detector
 	}
