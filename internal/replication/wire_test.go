@@ -152,13 +152,15 @@ func TestBlocksFrameAuthentication(t *testing.T) {
 func TestMessagesRoundTrip(t *testing.T) {
 	now := time.Unix(1700000000, 123).UTC()
 	a := &ack{AppliedEpoch: 2, AppliedSeq: 99, AppliedTime: now, Synced: now.Add(-time.Second), Syncing: true, SyncBase: 7,
-		Cursor: []byte("I\x00\x01"), Rewind: true, Missing: []blocks.ID{testID(1), testID(2)}, Fatal: "boom"}
+		Cursor: []byte("I\x00\x01"), Rewind: true, Missing: []blocks.ID{testID(1), testID(2)}, Fatal: "boom",
+		Differ: []engine.SyncRange{{Lo: []byte("a"), Hi: []byte("b")}}, Echo: now.Add(-2 * time.Second)}
 	got, err := decodeAck(a.encode())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.AppliedSeq != 99 || got.SyncBase != 7 || !got.Synced.Equal(a.Synced) || !bytes.Equal(got.Cursor, a.Cursor) ||
-		len(got.Missing) != 2 || got.Missing[1] != testID(2) || got.Fatal != "boom" || !got.Rewind || !got.Syncing {
+		len(got.Missing) != 2 || got.Missing[1] != testID(2) || got.Fatal != "boom" || !got.Rewind || !got.Syncing ||
+		len(got.Differ) != 1 || !got.Echo.Equal(a.Echo) {
 		t.Fatalf("ack round trip: %+v", got)
 	}
 	if z, err := decodeAck((&ack{}).encode()); err != nil || !z.Synced.IsZero() || z.Cursor != nil {
@@ -209,6 +211,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 func FuzzDecoders(f *testing.F) {
 	now := time.Unix(1700000000, 0)
 	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Missing: []blocks.ID{testID(1)}, Cursor: []byte("x")}).encode())
+	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Echo: now}).encode())
 	f.Add(byte(msgChunk), encodeChunk(&engine.SyncChunk{Seq: 1, Epoch: 1, Time: now, Hi: []byte("b"),
 		Pairs: []engine.Mutation{{Key: []byte("a"), Value: []byte("1")}}}))
 	f.Add(byte(msgBlocks), (&blocksMsg{ids: []blocks.ID{testID(2)}, data: [][]byte{[]byte("d")}}).encode())
