@@ -85,8 +85,8 @@ func (r *request) writeStable(t *target, a *proto.WriteArgs, res *proto.WriteRes
 	data := a.Data[:a.Count]
 	before, after, err := t.fs.WriteGen(r.ctx, t.cred, t.h.ino, t.h.gen, a.Offset, data)
 	res.Committed = proto.FileSync
+	r.synced(t, a.Offset, len(data), &after, err)
 	if err != nil {
-		r.s.wb.failed(t.fs, err)
 		cur, serr := t.stat(r.ctx, r.s)
 		if serr == nil {
 			serr = engine.CheckData(cur.Type)
@@ -101,8 +101,6 @@ func (r *request) writeStable(t *target, a *proto.WriteArgs, res *proto.WriteRes
 		}
 		return
 	}
-	r.s.wb.rewritten(t.fs, t.h.ino, a.Offset, len(data))
-	r.s.wb.overlayAttr(t.fs, &after)
 	res.Status = r.status("WRITE", nil)
 	res.Count = uint32(len(data))
 	res.Wcc.Before = wccAttr(&before)
@@ -194,11 +192,19 @@ func (r *request) writeSync(t *target, pre engine.Attr, off uint64, data []byte)
 		}
 	}
 	_, after, err := t.fs.Write(r.ctx, t.cred, t.h.ino, off, data)
+	r.synced(t, off, len(data), &after, err)
+	return after, err
+}
+
+// synced records the outcome of a durable write of n bytes at off in the
+// write-back state (writeSync, writeStable): a failure is its own (see
+// writeback.go); data that landed clears what it covers of the file's
+// lost ranges, and after shows the file as the client sees it.
+func (r *request) synced(t *target, off uint64, n int, after *engine.Attr, err error) {
 	if err != nil {
 		r.s.wb.failed(t.fs, err)
-		return after, err
+		return
 	}
-	r.s.wb.rewritten(t.fs, t.h.ino, off, len(data))
-	r.s.wb.overlayAttr(t.fs, &after)
-	return after, nil
+	r.s.wb.rewritten(t.fs, t.h.ino, off, n)
+	r.s.wb.overlayAttr(t.fs, after)
 }
