@@ -213,7 +213,10 @@ func (c *conn) handleIn(rec []byte, owner *record) (out reply) {
 		return out
 	}
 	who, ast := parseCaller(&h)
-	if ast != rpc.AuthOK {
+	// An AUTH_TLS probe that reaches here came inside a TLS session (on a
+	// plain connection conn.serve answers it): TLS is not started again.
+	probe := h.Cred.Flavor == rpc.AuthTLS && h.Proc == 0
+	if ast != rpc.AuthOK && !probe {
 		rpc.AppendAuthError(e, h.XID, ast)
 		return finish()
 	}
@@ -228,6 +231,14 @@ func (c *conn) handleIn(rec []byte, owner *record) (out reply) {
 		return finish()
 	case h.Proc >= uint32(len(p.procs)):
 		rpc.AppendAccepted(e, h.XID, rpc.ProcUnavail)
+		return finish()
+	}
+	if probe {
+		// The NULL call it is, accepted, with no STARTTLS token in the
+		// verifier: the token (RFC 9289 §4.1) would ask the client for
+		// a ClientHello inside the session. (Linux's server answers so
+		// on a transport where it cannot start TLS.)
+		rpc.AppendAccepted(e, h.XID, rpc.Success)
 		return finish()
 	}
 	name := p.names[h.Proc]

@@ -20,7 +20,8 @@ import (
 // with a TLS ClientHello (stunnel, as efs-utils uses it). Without
 // Options.TLS the probe is refused with AUTH_ERROR AUTH_BADCRED, like any
 // unknown flavor, and a ClientHello is not a valid record (connection
-// closed).
+// closed). A probe inside a TLS session is answered as a NULL call,
+// without the STARTTLS token (handleIn).
 
 // tlsHandshakeRecord is the first byte of a TLS handshake record; an RPC
 // record mark starts with the last-fragment bit set (0x80 or more) for

@@ -166,3 +166,38 @@ func TestTLSProbeThenPlainCallSaysSo(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSProbeInsideTLS: an AUTH_TLS probe sent inside an established
+// TLS session is a NULL call of a flavor the server knows, not a bad
+// credential: it is answered accepted, without the STARTTLS token (RFC
+// 9289 §4.1: the token would have the client send a ClientHello inside
+// the session), and the session goes on. AUTH_TLS on any other
+// procedure stays AUTH_BADCRED: it is only for the probe.
+func TestTLSProbeInsideTLS(t *testing.T) {
+	v, ca := tlsEnv(t, tls.NoClientCert, false)
+	ctx := t.Context()
+	nc := v.rawDial(t).nc
+	tc, err := client.StartTLS(ctx, nc, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rawConn{t: t, nc: tc}
+	r.send(rawCall(1, proto.ProgNFS, proto.VersNFS, proto.ProcNull, rpc.OpaqueAuth{Flavor: rpc.AuthTLS}, nil))
+	rec := r.reply()
+	if x, _, err := rpc.ParseReply(rec); err != nil || x != 1 {
+		t.Fatalf("probe inside TLS answered xid %d, %v; want an accepted reply", x, err)
+	}
+	if vf, ok := rpc.ParseReplyVerifier(rec); !ok || vf.Flavor != rpc.AuthNone || len(vf.Body) != 0 {
+		t.Fatalf("probe inside TLS: verifier %+v (ok %v), want AUTH_NONE without the STARTTLS token", vf, ok)
+	}
+	r.send(rawCall(2, proto.ProgNFS, proto.VersNFS, proto.ProcNull, rpc.OpaqueAuth{}, nil))
+	if x, _, err := rpc.ParseReply(r.reply()); err != nil || x != 2 {
+		t.Fatalf("NULL after the probe inside TLS: xid %d, %v", x, err)
+	}
+	r.send(rawCall(3, proto.ProgNFS, proto.VersNFS, proto.ProcGetAttr, rpc.OpaqueAuth{Flavor: rpc.AuthTLS},
+		&proto.GetAttrArgs{FH: v.mount(v.dial(), "/")}))
+	var re *rpc.ReplyError
+	if _, _, err := rpc.ParseReply(r.reply()); !errors.As(err, &re) || re.AuthStat != rpc.AuthBadCred {
+		t.Fatalf("GETATTR with AUTH_TLS inside TLS: %v, want AUTH_BADCRED", err)
+	}
+}
