@@ -16,9 +16,10 @@ import (
 // again would answer a spurious NFS3ERR_EXIST or NFS3ERR_NOENT (or repeat
 // a RENAME). The cache keys calls by client address (not port: the
 // retransmission may come from a new connection) and whether it came
-// over TLS, XID, program, version, procedure and a checksum of the
-// arguments, and keeps the reply of the last entries. A retransmission
-// of a call still running waits for it and gets its reply.
+// over TLS, the credential, XID, program, version, procedure and a
+// checksum of the arguments, and keeps the reply of the last entries. A
+// retransmission of a call still running waits for it and gets its
+// reply.
 type drc struct {
 	mu    sync.Mutex // guards the fields below
 	max   int
@@ -31,7 +32,12 @@ type drcKey struct {
 	// tls: the call came over TLS. A plain-text retransmission of a call
 	// made over TLS is not answered from the cache: it runs, and an
 	// export that requires TLS refuses it.
-	tls              bool
+	tls bool
+	// flavor and cred: the credential's flavor and a checksum of its
+	// body, so that a call of another user (another process behind the
+	// address, a NAT) with the same XID and arguments runs, with its own
+	// permission checks, instead of getting the first caller's reply.
+	flavor, cred     uint32
 	xid              uint32
 	prog, vers, proc uint32
 	sum              uint32
@@ -67,9 +73,20 @@ func drcKeyOf(addr netip.Addr, tls bool, h *rpc.CallHeader, args []byte) drcKey 
 		sum = crc32.Checksum(args, castagnoli)
 	}
 	return drcKey{
-		addr: addr.Unmap(), tls: tls, xid: h.XID, prog: h.Prog, vers: h.Vers, proc: h.Proc,
-		sum: sum, argLen: len(args),
+		addr: addr.Unmap(), tls: tls, flavor: h.Cred.Flavor, cred: credSum(&h.Cred),
+		xid: h.XID, prog: h.Prog, vers: h.Vers, proc: h.Proc, sum: sum, argLen: len(args),
 	}
+}
+
+// credSum is a checksum of who a credential's body names, less an
+// AUTH_UNIX credential's stamp (RFC 5531: an arbitrary id the caller may
+// generate; a retransmission is the same caller whatever its stamp).
+func credSum(a *rpc.OpaqueAuth) uint32 {
+	body := a.Body
+	if a.Flavor == rpc.AuthUnix && len(body) >= 4 {
+		body = body[4:]
+	}
+	return crc32.Checksum(body, castagnoli)
 }
 
 // begin registers a call. It returns a new entry for the caller to run

@@ -302,3 +302,43 @@ func TestDRCKeyReadsOnlyTheEnds(t *testing.T) {
 	}()
 	drcKeyOf(netip.MustParseAddr("127.0.0.1"), false, h, mem)
 }
+
+// TestDRCKeepsCredentialsApart: the duplicate request cache does not
+// answer one user's call with the reply of another's that has the same
+// client address, XID and arguments (two processes behind one address,
+// a NAT, or a guessed XID): a CREATE in a directory only root may write,
+// sent again with the same XID by another user, runs and is refused,
+// instead of handing that user root's reply (the new file's handle and
+// attributes). A retransmission by the same user whose AUTH_UNIX stamp
+// changed is still answered from the cache.
+func TestDRCKeepsCredentialsApart(t *testing.T) {
+	f := newFixture(t, envOpt{})
+	dir := f.mkdir(t, f.root, "roots", 0o755)
+	const xid = 0xd0c
+	args := &proto.CreateArgs{Where: proto.DirOp{Dir: dir, Name: "mine"}, Mode: proto.Guarded}
+	r := f.rawDial(t)
+	r.send(rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcCreate, client.Unix("h", 0, 0), args))
+	first := r.reply()
+	var res proto.CreateRes
+	decodeStatus(t, first, &res)
+	if res.Status != proto.OK {
+		t.Fatalf("root's CREATE: %v", res.Status)
+	}
+	// The same user, its credential's stamp changed: the cached reply.
+	again := rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcCreate, client.Unix("h", 0, 0), args)
+	stamp := rpc.RecordHeaderSize + 6*4 + 2*4 + 3 // record mark; xid..proc; flavor, body length; the stamp's last byte
+	again[stamp]++
+	r.send(again)
+	if rep := r.reply(); !bytes.Equal(rep, first) {
+		decodeStatus(t, rep, &res)
+		t.Fatalf("root's retransmission with another stamp: %v, not the original reply", res.Status)
+	}
+	other := f.rawDial(t)
+	other.send(rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcCreate, client.Unix("h", 1234, 1234), args))
+	rep := other.reply()
+	decodeStatus(t, rep, &res)
+	if res.Status != proto.ErrAcces {
+		t.Fatalf("another user's CREATE with root's XID and arguments: %v (same reply as root's: %v), want NFS3ERR_ACCES",
+			res.Status, bytes.Equal(rep, first))
+	}
+}
