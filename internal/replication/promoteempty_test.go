@@ -66,6 +66,7 @@ func TestFailoverDuringInitialSync(t *testing.T) {
 			b.hooks.gone["r1"] = Gone{Promoted: true, Epoch: p.NewEpoch, Empty: true, Reason: "promoted during the initial sync"}
 			b.hooks.mu.Unlock()
 			px.SetDelay(0)
+			px.SetBandwidth(0)
 			px.SetPieceBytes(0)
 			if !sourceUp {
 				a.restart(outboundR1(b))

@@ -102,13 +102,14 @@ func newPair(t *testing.T, mods ...func(*Options)) (*region, *region) {
 }
 
 // slowSyncPair returns two regions linked through a proxy that passes
-// 4 KiB per 5 ms, and in a's "fs-src" the result of 150 operations of a
+// 800 KiB/s with a 5 ms latency, and in a's "fs-src" the result of 150 operations of a
 // workload of seed: an initial sync of it (512-byte chunks) lasts seconds.
 // Nothing is linked yet.
 func slowSyncPair(t *testing.T, seed uint64) (a, b *region, px *faultproxy.Proxy, w *workload) {
 	t.Helper()
 	a, b, px = proxiedPair(t, func(o *Options) { o.ChunkBytes = 512 })
 	px.SetDelay(5 * time.Millisecond)
+	px.SetBandwidth(800 << 10)
 	px.SetPieceBytes(4 << 10)
 	a.mkfs("fs-src")
 	w = newWorkload(t, seed, func() *engine.FS { return a.fs("fs-src") })
@@ -1180,6 +1181,7 @@ func TestDestinationRestoredMidSync(t *testing.T) {
 				return true
 			})
 			px.SetDelay(0)
+			px.SetBandwidth(0)
 			px.SetPieceBytes(0)
 			w.run(ctx, 60)
 			converged(t, src(), b.fs("fs-dst"))

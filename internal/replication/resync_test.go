@@ -131,6 +131,7 @@ func TestPromoteDuringFailback(t *testing.T) {
 	}
 	// Slow: some 100 KiB/s, for the blocks of 24 new files.
 	px.SetDelay(20 * time.Millisecond)
+	px.SetBandwidth(100 << 10)
 	px.SetPieceBytes(2 << 10)
 	if err := a.n.AddInbound(InboundSpec{ID: "r2", SourceRegion: b.name, SourceFS: "fs-b", DestFS: "fs-a", Fork: fork}); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ func slowPair(t *testing.T) (a, b *region, px *faultproxy.Proxy) {
 	}
 	t.Cleanup(func() { px.Close() })
 	px.SetDelay(5 * time.Millisecond)
+	px.SetBandwidth(400 << 10)
 	px.SetPieceBytes(2 << 10)
 	a.peers = map[string]replication.Peer{
 		a.name: {URL: "http://" + a.addr, Secret: testSecret},
@@ -138,6 +139,7 @@ func TestDeleteDuringInitialSync(t *testing.T) {
 		emptyWritable(t, b, d.DestFileSystemID)
 		// The same source replicates again, to a new destination.
 		px.SetDelay(0)
+		px.SetBandwidth(0)
 		px.SetPieceBytes(0)
 		again := replicate(t, a, b, srcID)
 		if again.DestFileSystemID == d.DestFileSystemID {

@@ -1,7 +1,11 @@
 // Package faultproxy is a TCP proxy that misbehaves on demand: it delays
-// data, resets connections and partitions the network (holds data and
-// answers nothing, like a link that went dark). Tests put it between two
-// regions' replication endpoints.
+// data (latency), limits its rate (bandwidth), resets connections and
+// partitions the network (holds data and answers nothing, like a link
+// that went dark). Tests put it between two regions' replication
+// endpoints. Latency and bandwidth are independent, as on a real link: a
+// delay holds each piece of data back for its time while the next pieces
+// are read and held too, so it does not lower the throughput; a
+// bandwidth spaces the pieces out and does not add to the delay.
 package faultproxy
 
 import (
@@ -16,9 +20,10 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu          sync.Mutex // guards the fields below
-	delay       time.Duration
-	replyDelay  time.Duration // latency of the target → client direction
+	mu          sync.Mutex    // guards the fields below
+	delay       time.Duration // latency of each direction
+	replyDelay  time.Duration // more latency of the target → client direction
+	bandwidth   int64         // bytes per second and direction; 0: unlimited
 	piece       int           // bytes read (and delayed) at a time; 0: 64 KiB
 	partitioned bool
 	corrupt     int    // chunks to damage (client → target, past the first 4 KiB)
@@ -34,9 +39,17 @@ type pair struct {
 	a, b net.Conn
 	mu   sync.Mutex // guards open
 	open int        // directions still forwarding
+
+	once sync.Once
+	done chan struct{} // closed with the connections: held data is dropped
+}
+
+func newPair(a, b net.Conn) *pair {
+	return &pair{a: a, b: b, open: 2, done: make(chan struct{})}
 }
 
 func (p *pair) close() {
+	p.once.Do(func() { close(p.done) })
 	p.a.Close()
 	p.b.Close()
 }
@@ -56,30 +69,43 @@ func New(addr, target string) (*Proxy, error) {
 // Addr is the address clients connect to.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// SetDelay delays every piece of data by d in each direction.
+// SetDelay gives each direction a latency of d: each piece of data
+// reaches the other side d after it was read, in order, while the next
+// pieces are read and held meanwhile (the delay does not add up over
+// pieces: it does not lower the throughput; SetBandwidth does). A change
+// applies to the data read from then on; raised in steps smaller than
+// the pieces' spacing, no piece waits for its predecessor. Partition
+// holds data at its reading; a piece read before it is still delivered
+// when due.
 func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
 	p.mu.Unlock()
 }
 
-// SetReplyDelay gives the way back (target → client) a latency of d:
-// each piece of data read from the target reaches the client d after it
-// was read, in order, while the next pieces are read and held meanwhile
-// (a slow or congested path, not a slow peer: the delay does not add up
-// over pieces as SetDelay's does). A change applies to the data read from
-// then on; raised in steps smaller than the pieces' spacing, no piece
-// waits for its predecessor. Partition holds data at its reading, as
-// before; a piece read before it is still delivered when due.
+// SetReplyDelay gives the way back (target → client) a latency of d on
+// top of SetDelay's, as SetDelay does (a slow or congested path, not a
+// slow peer).
 func (p *Proxy) SetReplyDelay(d time.Duration) {
 	p.mu.Lock()
 	p.replyDelay = d
 	p.mu.Unlock()
 }
 
-// SetPieceBytes makes each piece of data (what one delay holds back) at
-// most n bytes; 0 restores the default of 64 KiB. With SetDelay it bounds
-// the bandwidth: n bytes per delay and direction.
+// SetBandwidth limits each direction to bytesPerSecond (0: unlimited):
+// a piece of n bytes leaves n/bytesPerSecond after the one before it (or
+// after its reading, when the link was idle), then takes the delay. What
+// the proxy holds is bounded (a 64-piece queue per direction): a sender
+// past it waits, as on a full TCP window.
+func (p *Proxy) SetBandwidth(bytesPerSecond int64) {
+	p.mu.Lock()
+	p.bandwidth = bytesPerSecond
+	p.mu.Unlock()
+}
+
+// SetPieceBytes makes each piece of data (what is read, held and
+// delivered at once) at most n bytes; 0 restores the default of 64 KiB.
+// Smaller pieces pace a bandwidth more evenly.
 func (p *Proxy) SetPieceBytes(n int) {
 	p.mu.Lock()
 	p.piece = n
@@ -158,7 +184,7 @@ func (p *Proxy) accept() {
 			c.Close()
 			continue
 		}
-		pr := &pair{a: c, b: t, open: 2}
+		pr := newPair(c, t)
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -176,18 +202,28 @@ func (p *Proxy) accept() {
 	}
 }
 
-// gate waits while partitioned and returns the current delay; false when
-// the proxy is closing.
-func (p *Proxy) gate() (time.Duration, bool) {
+// link is what a direction does to the data it carries.
+type link struct {
+	delay     time.Duration
+	bandwidth int64 // bytes per second; 0: unlimited
+}
+
+// gate waits while partitioned and returns the direction's link; false
+// when the proxy is closing.
+func (p *Proxy) gate(fromClient bool) (link, bool) {
 	for {
 		p.mu.Lock()
-		part, d, closed, wake := p.partitioned, p.delay, p.closed, p.wake
+		part, closed, wake := p.partitioned, p.closed, p.wake
+		l := link{delay: p.delay, bandwidth: p.bandwidth}
+		if !fromClient {
+			l.delay += p.replyDelay
+		}
 		p.mu.Unlock()
 		if closed {
-			return 0, false
+			return link{}, false
 		}
 		if !part {
-			return d, true
+			return l, true
 		}
 		<-wake
 	}
@@ -210,13 +246,21 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 			p.mu.Unlock()
 		}
 	}()
-	var back *latent // the way back delivers each piece when due
-	if !fromClient {
-		back = newLatent(to)
-		defer back.flush()
+	out := newLatent(to, pr.done) // delivers each piece when due
+	defer out.flush()
+	// The target is gone (it reset the connection): what it sent before
+	// is still on its way back to the client, and the other direction
+	// delivers it before it closes the pair. A path holds no data back
+	// because a later packet was refused.
+	targetGone := func() {
+		if fromClient {
+			to.Close()
+			halfClosed = true
+		}
 	}
 	buf := make([]byte, 64<<10)
 	sent := 0
+	var free time.Time // when the link has sent what it holds (SetBandwidth)
 	for {
 		p.mu.Lock()
 		piece := p.piece
@@ -227,7 +271,7 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 		n, err := from.Read(buf[:piece])
 		if n > 0 {
 			readAt := time.Now()
-			d, ok := p.gate()
+			l, ok := p.gate(fromClient)
 			if !ok {
 				return
 			}
@@ -244,34 +288,23 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 				p.mu.Unlock()
 				sent += n
 			}
-			if d > 0 {
-				time.Sleep(d)
-			}
-			var werr error
-			if back != nil {
-				p.mu.Lock()
-				due := readAt.Add(p.replyDelay)
-				p.mu.Unlock()
-				werr = back.send(buf[:n], due)
-			} else {
-				_, werr = to.Write(buf[:n])
-			}
-			if werr != nil {
-				if fromClient {
-					// The target is gone (it reset the connection): what
-					// it sent before is still on its way back to the
-					// client, and the other direction delivers it before
-					// it closes the pair. A path holds no data back
-					// because a later packet was refused.
-					to.Close()
-					halfClosed = true
+			leaves := readAt
+			if l.bandwidth > 0 {
+				if free.After(leaves) {
+					leaves = free
 				}
+				leaves = leaves.Add(time.Duration(int64(n) * int64(time.Second) / l.bandwidth))
+				free = leaves
+			}
+			if werr := out.send(buf[:n], leaves.Add(l.delay)); werr != nil {
+				targetGone()
 				return
 			}
 		}
 		if err != nil {
-			if back != nil && back.flush() != nil {
-				return // what was held did not reach the client
+			if out.flush() != nil {
+				targetGone()
+				return // what was held did not reach the other side
 			}
 			if err == io.EOF {
 				if tc, ok := to.(*net.TCPConn); ok && tc.CloseWrite() == nil {
@@ -298,10 +331,14 @@ type latentPiece struct {
 	due time.Time
 }
 
-func newLatent(to net.Conn) *latent {
+// newLatent starts a latent writer to to; once stop is closed (the
+// connections are), what it holds is dropped without waiting for its
+// time.
+func newLatent(to net.Conn, stop <-chan struct{}) *latent {
 	l := &latent{q: make(chan latentPiece, 64), done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
+		var t *time.Timer
 		for pc := range l.q {
 			l.mu.Lock()
 			failed := l.err != nil
@@ -309,12 +346,29 @@ func newLatent(to net.Conn) *latent {
 			if failed {
 				continue // drained, not written
 			}
-			time.Sleep(time.Until(pc.due))
+			if wait := time.Until(pc.due); wait > 0 {
+				if t == nil {
+					t = time.NewTimer(wait)
+				} else {
+					t.Reset(wait)
+				}
+				select {
+				case <-t.C:
+				case <-stop:
+					l.mu.Lock()
+					l.err = net.ErrClosed
+					l.mu.Unlock()
+					continue
+				}
+			}
 			if _, err := to.Write(pc.b); err != nil {
 				l.mu.Lock()
 				l.err = err
 				l.mu.Unlock()
 			}
+		}
+		if t != nil {
+			t.Stop()
 		}
 	}()
 	return l

@@ -147,6 +147,7 @@ func TestDeleteDuringInitialSync(t *testing.T) {
 			// About 400 KiB/s from the source to the destination: the 8 MiB
 			// take some 20 s to sync.
 			px.SetDelay(5 * time.Millisecond)
+			px.SetBandwidth(400 << 10)
 			px.SetPieceBytes(2 << 10)
 			var rc struct {
 				Destinations []struct{ FileSystemId, Status string }
@@ -200,6 +201,7 @@ func TestDeleteDuringInitialSync(t *testing.T) {
 				t.Fatalf("nfs-cat from the promoted destination: %q %v", got, err)
 			}
 			px.SetDelay(0)
+			px.SetBandwidth(0)
 			px.SetPieceBytes(0)
 			srcProtection := func() string {
 				s, _ := a.awsCLI("efs", "describe-file-systems", "--file-system-id", src, "--query", "FileSystems[0].FileSystemProtection.ReplicationOverwriteProtection", "--output", "text")

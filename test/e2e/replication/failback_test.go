@@ -98,6 +98,7 @@ func TestDeleteDuringFailback(t *testing.T) {
 			// The failback B → A runs through a slow link: about
 			// 400 KiB/s, so the 8 MiB take some 20 s.
 			px.SetDelay(5 * time.Millisecond)
+			px.SetBandwidth(400 << 10)
 			px.SetPieceBytes(2 << 10)
 			b.mustCLI("efs", "create-replication-configuration", "--source-file-system-id", dst,
 				"--destinations", fmt.Sprintf(`[{"Region":"us-east-1","FileSystemId":%q}]`, src), "--output", "json")
@@ -144,6 +145,7 @@ func TestDeleteDuringFailback(t *testing.T) {
 				t.Fatalf("after-delete.txt reads %q", got)
 			}
 			px.SetDelay(0)
+			px.SetBandwidth(0)
 			px.SetPieceBytes(0)
 			if !sourceUp {
 				// B is back: it learns it was left out and fences itself.
