@@ -487,6 +487,73 @@ func TestReadaheadDepth(t *testing.T) {
 	}
 }
 
+// TestReadaheadPipelinedReadsOnce is the double-read guard of the
+// read-ahead (issue 15/16, counting block file reads, not timed): a client
+// that sends several READs at once (regionfs mount reads ahead, so does
+// the kernel) has the READs after the first on their way, or already
+// read, when the first schedules its prefetches; those prefetches start
+// after the furthest READ that came, so each block file is read once.
+// Before, the first READ's prefetch read block 1 again after the READ of
+// block 1 had read it (a second pread and CRC of the block, and the
+// block cached as read twice: a scan filled the cache with fresh
+// buffers).
+func TestReadaheadPipelinedReadsOnce(t *testing.T) {
+	const blocks = 8
+	f := newFixture(t, envOpt{})
+	fh := blocksFile(t, f, blocks)
+	h, err := parseHandle(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
+	attr, err := f.fs.GetAttr(f.ctx, h.ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := f.srv.ra
+	check := func(i int, got []byte, hd engine.Hold, err error) {
+		t.Helper()
+		if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
+		}
+		hd.Release()
+	}
+	run := func(after []prefetch) {
+		for _, fn := range after {
+			fn(false)
+		}
+	}
+	gets := f.fs.Stats().Blocks.Gets
+	// READ 0 comes (ra.read up to its engine read: no chunk to take)...
+	if c := ra.take(fileKey{f.fs, h.ino}, 0, 1<<20, tg.cred); c != nil {
+		t.Fatal("READ 0 found a chunk read ahead")
+	}
+	// ...READs 1 to 3, sent behind it, are answered meanwhile...
+	for i := 1; i < 4; i++ {
+		var after []prefetch
+		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
+		check(i, got, hd, err)
+		run(after)
+	}
+	// ...then READ 0's engine read ends and it schedules its prefetches
+	// (ra.read's rest), which its worker runs once its reply is written.
+	got, _, _, hd, err := f.fs.ReadHeld(f.ctx, tg.cred, h.ino, 0, 1<<20)
+	check(0, got, hd, err)
+	var after []prefetch
+	ra.schedule(tg, 0, 1<<20, len(got), attr.Size, &after)
+	run(after)
+	// The rest, one READ at a time.
+	for i := 4; i < blocks; i++ {
+		var after []prefetch
+		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
+		check(i, got, hd, err)
+		run(after)
+	}
+	if n := f.fs.Stats().Blocks.Gets - gets; n != blocks {
+		t.Fatalf("%d READs of a %d-block file read %d block files, want %d (each once)", blocks, blocks, n, blocks)
+	}
+}
+
 // blocksFile creates "f" in f's root with n blocks of 1 MiB written
 // FILE_SYNC, block i starting with the byte i.
 func blocksFile(t *testing.T, f *fixture, n int) proto.FH {

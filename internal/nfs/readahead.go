@@ -45,6 +45,7 @@ const (
 	raShrink   = 16       // READs in a row that find their chunks read make the depth one less
 	raMaxBytes = 64 << 20 // prefetched data held server-wide
 	raMaxFiles = 64
+	raMaxAsked = 16 // chunks a client's READs may be ahead of its reader (raFile.asked)
 )
 
 // raFile is a sequential reader's file. depth is how many chunks are
@@ -62,8 +63,17 @@ const (
 // reply's kernel copy cost ~62-72 µs per MiB against ganesha's ~33-37,
 // whose pread precedes its sendmsg directly).
 type raFile struct {
-	key    fileKey
-	next   uint64 // offset a sequential reader asks for next
+	key  fileKey
+	next uint64 // offset a sequential reader asks for next
+	// asked is the end of the furthest READ of the file that came (take),
+	// served from a chunk or not. A client that sends several READs at
+	// once (regionfs mount's read-ahead, the kernel's) has READs of the
+	// chunks after next on their way, or being read by the engine, when
+	// an earlier READ schedules its prefetches: those start after asked,
+	// so no block is read twice (once by its READ, once by a prefetch
+	// nobody takes), as long as asked is at most raMaxAsked chunks
+	// ahead (further, it is a reader that moved back: next alone counts).
+	asked  uint64
 	depth  int
 	hits   int
 	chunks []*raChunk
@@ -194,9 +204,16 @@ func (ra *readahead) take(k fileKey, off uint64, count int, cred engine.Cred) *r
 	defer ra.mu.Unlock()
 	el := ra.files[k]
 	if el == nil {
-		return nil
+		if off != 0 {
+			return nil
+		}
+		// A read from the start: the file's entry is made now, not when
+		// this READ schedules its prefetches, so that the READs the
+		// client sent behind it are noted (asked) before then.
+		el = ra.addFileLocked(k)
 	}
 	f := el.Value.(*raFile)
+	f.asked = max(f.asked, off+uint64(count))
 	for i, c := range f.chunks {
 		if c.off == off && c.count == count && sameCred(c.cred, cred) {
 			f.chunks = slices.Delete(f.chunks, i, i+1)
@@ -230,11 +247,7 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 			// read, counts as sequential.
 			return
 		}
-		el = ra.lru.PushFront(&raFile{key: k, depth: 1})
-		ra.files[k] = el
-		for ra.lru.Len() > raMaxFiles {
-			ra.dropLocked(ra.lru.Back().Value.(*raFile).key)
-		}
+		el = ra.addFileLocked(k)
 	}
 	ra.lru.MoveToFront(el)
 	f := el.Value.(*raFile)
@@ -252,8 +265,13 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 		}
 		return false
 	})
+	// Chunks the client has asked for already are its READs' to read.
+	from := f.next
+	if f.asked > from && f.asked-from <= uint64(raMaxAsked*count) {
+		from = f.asked
+	}
 	for i := range f.depth {
-		at := f.next + uint64(i*count)
+		at := from + uint64(i*count)
 		if at >= size || ra.bytes+int64(count) > raMaxBytes {
 			break
 		}
@@ -269,6 +287,16 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 			}
 		})
 	}
+}
+
+// addFileLocked starts following the reads of file k.
+func (ra *readahead) addFileLocked(k fileKey) *list.Element {
+	el := ra.lru.PushFront(&raFile{key: k, depth: 1})
+	ra.files[k] = el
+	for ra.lru.Len() > raMaxFiles {
+		ra.dropLocked(ra.lru.Back().Value.(*raFile).key)
+	}
+	return el
 }
 
 // claim says whether the caller is the one to read chunk c: its
