@@ -24,8 +24,11 @@ type Memory struct {
 	syncHook  func()
 	commitErr func(sync bool) error
 	written   atomic.Uint64 // writes applied by commits
-	ingests   atomic.Uint64 // Ingest commits applied
-	gets      atomic.Uint64 // calls of Get
+	// writtenBytes: the key and value bytes of the sets applied by
+	// commits (what a store's log and memtable take in)
+	writtenBytes atomic.Uint64
+	ingests      atomic.Uint64 // Ingest commits applied
+	gets         atomic.Uint64 // calls of Get
 }
 
 var (
@@ -50,6 +53,10 @@ func (m *Memory) CrashClone() *Memory {
 // Written returns how many writes (sets, deletes, range deletions) commits
 // have applied since NewMemory.
 func (m *Memory) Written() uint64 { return m.written.Load() }
+
+// WrittenBytes returns the bytes of keys and values that the sets of
+// commits have applied since NewMemory (deletes and ingests not counted).
+func (m *Memory) WrittenBytes() uint64 { return m.writtenBytes.Load() }
 
 // SetSyncHook sets a function called after every synced commit is durable,
 // before Commit returns (crash tests take CrashClones there).
@@ -161,6 +168,7 @@ func (m *Memory) commit(ops []batchOp, sync, async bool, count *atomic.Uint64) e
 	for _, op := range ops {
 		switch op.kind {
 		case opSet:
+			m.writtenBytes.Add(uint64(len(op.key) + len(op.value)))
 			m.visible.ReplaceOrInsert(item{key: op.key, value: op.value})
 		case opDel:
 			m.visible.Delete(item{key: op.key})
