@@ -161,7 +161,7 @@ func TestLeaseRenewalRules(t *testing.T) {
 	a := newRegion(t, "us-east-1", func(o *Options) { o.Lease, o.Clock = lease, now })
 	a.startNode(nil)
 	src := a.mkfs("fs-src")
-	o := &outbound{n: a.n, fs: src.Replica(), ctx: ctx, spec: OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: "us-west-2", DestFS: "fs-dst"}}
+	o := &outbound{n: a.n, fs: src.Replica(), ctx: ctx, leased: make(chan struct{}), spec: OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: "us-west-2", DestFS: "fs-dst"}}
 	newStream := func(echo bool) *stream {
 		return &stream{echo: echo, out: framer{key: []byte("k"), dir: dirToDest}, w: io.Discard, flush: func() error { return nil }}
 	}
@@ -250,7 +250,7 @@ func TestLeaseRunsOnTheSourcesOwnClock(t *testing.T) {
 	a := newRegion(t, "us-east-1", func(o *Options) { o.Lease = lease })
 	a.startNode(nil)
 	src := a.mkfs("fs-src")
-	o := &outbound{n: a.n, fs: src.Replica(), ctx: ctx, spec: OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: "us-west-2", DestFS: "fs-dst"}}
+	o := &outbound{n: a.n, fs: src.Replica(), ctx: ctx, leased: make(chan struct{}), spec: OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: "us-west-2", DestFS: "fs-dst"}}
 	s := &stream{echo: true, out: framer{key: []byte("k"), dir: dirToDest}, w: io.Discard, flush: func() error { return nil }}
 	if err := o.heartbeat(s); err != nil {
 		t.Fatal(err)

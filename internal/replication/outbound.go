@@ -87,27 +87,35 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
 	n.loadProgress(RoleSource, spec.ID).restore(&o.st)
-	o.leaseUntil = n.now().Add(n.opts.Lease)
-	if _, known := fs.Pins()[pinName(spec.ID)]; known && n.opts.Lease > 0 {
-		// A replication that ran before this process (its pin is
-		// durable) has no lease until its destination answers: the
-		// destination may have promoted itself while this source was
-		// down (it waits 1.5 leases from its last contact, which may be
-		// long past), and a lease granted here would let the source take
-		// writes beside it. The first acknowledgement whose lease (from the
-		// source time of what it answers: the stream's request, then
-		// heartbeats) runs past now lifts the stop. A
-		// file system stopped already (its lease ran out before, a
-		// planned failover, a newer epoch) records this reason too: the
+	o.leased = make(chan struct{})
+	if n.opts.Lease > 0 {
+		// With hard fencing a source takes writes only under a lease an
+		// answer of its destination granted (renewLease): until the first
+		// one, its writes are stopped. A replication that ran before this
+		// process (its pin is durable) may have a destination that
+		// promoted itself while this source was down (it waits 1.5 leases
+		// from its last contact, which may be long past); a new one (a
+		// creation, or one whose pin a removal cleared before the process
+		// ended) has a destination that began waiting for its promotion
+		// when it added the replication, which may be any time before
+		// (a creation's answer that came late, a retried creation, a
+		// source restarted before its first pin). A lease granted here,
+		// from this process's start, let the source take writes beside
+		// a destination promoted meanwhile. The first acknowledgement
+		// whose lease (from the source time of what it answers: the
+		// stream's request, then heartbeats) runs past now lifts the
+		// stop. A file system stopped already (its lease ran out before,
+		// a planned failover, a newer epoch) records this reason too: the
 		// acknowledgement lifts only it.
 		if mode, _ := fs.Mode(); mode != engine.ModeReplica {
 			if err := fs.Stop(context.Background(), engine.StopLease); err != nil {
 				return fmt.Errorf("replication: stop the writes of %s until its destination answers: %w", spec.SourceFS, err)
 			}
-			o.leaseUntil = time.Time{}
 			n.log.Info("replication lease: writes wait for the destination's first answer", "replication", spec.ID, "fs_id", spec.SourceFS,
 				"stops", fs.Stops())
 		}
+	} else {
+		close(o.leased)
 	}
 	n.outbound[spec.ID] = o
 	fs.ShipWrites(true)
@@ -142,7 +150,19 @@ func (n *Node) RemoveOutbound(id string) {
 	}
 	o.halt()
 	o.fs.ClearPin(pinName(id))
-	o.releaseLease()
+	// The lease's stop is the file system's: a replication of the same
+	// file system added since (a configuration created again once this
+	// one was deleted) keeps it until its own destination answers.
+	// AddOutbound stops under n.mu, so none is added in between.
+	n.mu.Lock()
+	shared := false
+	for _, x := range n.outbound {
+		shared = shared || x.spec.SourceFS == o.spec.SourceFS
+	}
+	if !shared {
+		o.releaseLease()
+	}
+	n.mu.Unlock()
 	n.forgetProgress(RoleSource, id)
 }
 
@@ -219,6 +239,9 @@ type outbound struct {
 	// Hard fencing: the lease runs until leaseUntil; the engine records
 	// whether the lease stopped the source's writes (engine.StopLease).
 	leaseUntil time.Time
+	// leased is closed once an acknowledgement granted a lease that ran
+	// past its arrival (at once without hard fencing): AwaitLease.
+	leased     chan struct{}
 	leaseDone  chan struct{}
 	retainDone chan struct{}
 	// blockGone: a block the destination asked for was not found here
@@ -342,6 +365,33 @@ func (o *outbound) renewLease(from time.Time) {
 	o.mu.Unlock()
 	if valid {
 		o.liftLeaseStop()
+		select {
+		case <-o.leased:
+		default:
+			close(o.leased)
+		}
+	}
+}
+
+// AwaitLease waits until the source of replication id holds its first
+// lease (an acknowledgement of its destination granted one: with hard
+// fencing its writes are stopped until then, see AddOutbound), at once
+// without hard fencing. It fails when ctx ends first, or the replication
+// is removed or was never added.
+func (n *Node) AwaitLease(ctx context.Context, id string) error {
+	n.mu.Lock()
+	o := n.outbound[id]
+	n.mu.Unlock()
+	if o == nil {
+		return fmt.Errorf("replication %s: %w", id, ErrNotFound)
+	}
+	select {
+	case <-o.leased:
+		return nil
+	case <-o.ctx.Done():
+		return fmt.Errorf("replication %s: removed: %w", id, ErrNotFound)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

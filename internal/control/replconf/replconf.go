@@ -171,6 +171,7 @@ type Node interface {
 	AddOutbound(replication.OutboundSpec) error
 	AddInbound(replication.InboundSpec) error
 	RemoveOutbound(id string)
+	AwaitLease(ctx context.Context, id string) error
 	OutboundStatus(id string) (replication.Status, bool)
 	InboundStatus(id string) (replication.Status, bool)
 	Promote(ctx context.Context, id string) (replication.Promotion, error)
@@ -411,16 +412,17 @@ func (m *Manager) Open(ctx context.Context) error {
 // configurations cs (all of the region's), and the journal pins of
 // replications that are none of them. Ending a source's replication
 // deletes its configuration, then removes its outbound, which lifts both
-// (sourceGone; a failover's wait for the lease stops the source's writes
-// before the destination tells it, so a coordinated one ends there):
-// killed in between, the file system stayed read-only for good, its
-// protection ENABLED, and its journal pinned. A source's configuration
-// is deleted only once its destination can no longer promote under it
-// (the destination answered the delete, or said the replication is gone
-// from it, and a promotion this region took no part in fenced the file
-// system at the promoted epoch first: Resume keeps that fence), or by
-// LOCAL_CONFIGURATION_ONLY, whose removal of the outbound comes first and
-// lifts the stop itself. Other stops (a planned failover's) stay.
+// (sourceGone, deleteAtSource; a failover's wait for the lease stops the
+// source's writes before the destination tells it, so a coordinated one
+// ends there): killed in between, the file system stayed read-only for
+// good, its protection ENABLED, and its journal pinned. A source's
+// configuration is deleted only once its destination can no longer
+// promote under it (the destination answered the delete, or said the
+// replication is gone from it, and a promotion this region took no part
+// in fenced the file system at the promoted epoch first: Resume keeps
+// that fence), or by LOCAL_CONFIGURATION_ONLY, which ends the
+// replication here whatever the destination does. Other stops (a planned
+// failover's) stay.
 func (m *Manager) releaseEnded(ctx context.Context, cs []*Config) {
 	sources, ids := map[string]bool{}, map[string]bool{}
 	for _, c := range cs {
@@ -825,7 +827,37 @@ func (m *Manager) Create(ctx context.Context, sourceID string, dests []Destinati
 		return Description{}, err
 	}
 	m.log.Info("replication created", "replication", c.ID, "fs_id", src.ID, "dest_region", d.Region, "dest_fs", resp.FS)
-	return m.describeLocked(c), nil
+	desc := m.describeLocked(c)
+	m.mu.Unlock()
+	m.awaitFirstLease(ctx, c)
+	m.mu.Lock()
+	return desc, nil
+}
+
+// createLeaseWait bounds how long a creation waits for its source's first
+// lease (awaitFirstLease).
+const createLeaseWait = 2 * time.Second
+
+// awaitFirstLease waits, for at most createLeaseWait, until the new
+// configuration c's source holds the lease its destination's first
+// answer grants. With hard fencing a source takes writes only under such
+// a lease (replication.AddOutbound stops them until then): its
+// destination began its promotion's wait when it added the replication,
+// before this region even had the answer to its creation. Waiting here,
+// CreateReplicationConfiguration returns (as on AWS, ENABLING) with the
+// source taking writes, a round trip or two later, instead of returning
+// first and refusing the writes that follow it as a read-only file
+// system. A destination that does not answer in time leaves the source
+// read-only until it does (logged); the creation stands. Without hard
+// fencing it returns at once. m.mu not held.
+func (m *Manager) awaitFirstLease(ctx context.Context, c *Config) {
+	wctx, cancel := context.WithTimeout(ctx, createLeaseWait)
+	defer cancel()
+	start := m.o.Clock()
+	if err := m.o.Node.AwaitLease(wctx, c.ID); err != nil {
+		m.log.Warn("replication created: its destination has not answered yet; the source takes writes once it does (hard fencing)",
+			"replication", c.ID, "fs_id", c.SourceFileSystemID, "dest_region", c.DestRegion, "waited", m.o.Clock().Sub(start), "err", err)
+	}
 }
 
 // sameKeyAtDestination asks c's destination region whether d, which asks
@@ -1888,14 +1920,24 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 			return p, nil
 		}
 	}
-	m.o.Node.RemoveOutbound(c.ID)
 	var t *Tombstone
 	if planned && p != nil {
 		t = m.plannedDone(ctx, c, *p)
 	}
+	// The configuration goes first (durably), then the outbound, whose
+	// removal clears the journal pin and lifts the lease's stop: the
+	// source takes writes without its destination's lease only once no
+	// configuration of it remains. In the other order a process ended in
+	// between restarted with the configuration and neither stop nor pin,
+	// and its source took writes before its destination answered (which
+	// might have promoted itself meanwhile); a failed removal left it so
+	// until a restart. Ended now in between, the start finds no
+	// configuration and lifts both (releaseEnded).
 	if err := m.remove(c, t); err != nil {
 		return nil, err
 	}
+	m.step("deleted-at-source", c.ID)
+	m.o.Node.RemoveOutbound(c.ID)
 	m.log.Info("replication deleted at the source", "replication", c.ID, "fs_id", c.SourceFileSystemID, "coordinated", all)
 	return p, nil
 }

@@ -202,3 +202,69 @@ func TestLeaseStopLiftedAfterEndedReplication(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteAtSourceCrashKeepsNoLeaseWithoutAnswer: a deletion in the
+// source region (LOCAL_CONFIGURATION_ONLY, the destination out of reach)
+// that the process ends in the middle of leaves the source either with its
+// configuration, taking no write until its destination answers, or
+// without it (ended: it takes writes, as the deletion asked). Before, the
+// outbound was removed first (its journal pin cleared, the lease's stop
+// lifted) and the configuration deleted after: killed in between, the
+// restarted source had its configuration and neither, and granted itself
+// a lease, taking writes beside a destination that had promoted itself
+// (automatic failover) with no answer from it.
+func TestDeleteAtSourceCrashKeepsNoLeaseWithoutAnswer(t *testing.T) {
+	ctx := context.Background()
+	p := newFencedPair(t, time.Second)
+	srcID := p.a.createFS("src")
+	d := replicate(t, p.a, p.b, srcID)
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	img := p.a.crashAt("deleted-at-source")
+	p.partition()
+	testkit.WaitFor(t, "the lease's stop", 30*time.Second, func() bool {
+		_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
+		return errors.Is(err, engine.ErrReadOnly)
+	})
+	if _, err := p.a.m.Delete(ctx, srcID, replconf.DeleteLocalOnly); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
+	p.a.reopen(img()) // still cut off
+	_, werr := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "after-restart", engine.SetAttr{})
+	ds, err := p.a.m.Describe(ctx, srcID)
+	if err != nil && !errors.Is(err, control.ErrReplicationNotFound) {
+		t.Fatal(err)
+	}
+	mode, _ := p.b.fs(d.DestFileSystemID).Mode()
+	t.Logf("restarted source: %d configurations, write %v; destination %v", len(ds), werr, mode)
+	if len(ds) > 0 && werr == nil {
+		t.Fatalf("a restarted source with its configuration took a write with no answer from its destination (which is %v)", mode)
+	}
+	if len(ds) == 0 && werr != nil {
+		t.Fatalf("a source whose configuration was deleted refuses writes: %v", werr)
+	}
+}
+
+// TestCreateReturnsWritable: with hard fencing a new configuration's
+// source takes writes only under a lease its destination's answer
+// granted; CreateReplicationConfiguration waits for the first one (a
+// round trip or two), so the writes right after it are taken, not
+// refused as on a read-only file system.
+func TestCreateReturnsWritable(t *testing.T) {
+	ctx := context.Background()
+	p := newFencedPair(t, time.Second)
+	srcID := p.a.createFS("src")
+	d, err := p.a.m.Create(ctx, srcID, []replconf.Destination{{Region: p.b.name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "right-after", engine.SetAttr{}); err != nil {
+		t.Fatalf("a write right after the creation returned: %v", err)
+	}
+	if d.Status != replication.StateEnabling {
+		t.Fatalf("creation answered %s, want %s", d.Status, replication.StateEnabling)
+	}
+	converged(t, p.a.fs(srcID), p.b.fs(d.DestFileSystemID))
+}
