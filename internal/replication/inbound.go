@@ -46,9 +46,24 @@ func (n *Node) AddInbound(spec InboundSpec) error {
 	if _, ok := n.inbound[spec.ID]; ok {
 		return nil
 	}
-	in := &inbound{n: n, spec: spec, fs: fs, added: n.now(),
-		st: Status{ID: spec.ID, Role: RoleDestination, FS: spec.DestFS, PeerRegion: spec.SourceRegion, PeerFS: spec.SourceFS}}
-	n.loadProgress(RoleDestination, spec.ID).restore(&in.st)
+	now := n.now()
+	in := &inbound{n: n, spec: spec, fs: fs, added: now,
+		st: Status{ID: spec.ID, Role: RoleDestination, FS: spec.DestFS, PeerRegion: spec.SourceRegion, PeerFS: spec.SourceFS,
+			ReceivingSince: now}}
+	kept := n.loadProgress(RoleDestination, spec.ID)
+	kept.restore(&in.st)
+	// Until a heartbeat says more, the replica holds everything up to the
+	// last saved LastReplicated, and up to its newest applied record's
+	// source time (durable with it): a destination restarted while its
+	// source is out of reach reports its lag growing from there, not none
+	// (the lag and TimeSinceLastSync were not reported at all, as during
+	// an initial sync).
+	if fs.Consistent() {
+		in.replicatedBefore = kept.LastReplicated
+		if _, seq, at := fs.Applied(); seq > 0 && at.Unix() > 0 && at.After(in.replicatedBefore) {
+			in.replicatedBefore = at
+		}
+	}
 	n.inbound[spec.ID] = in
 	return nil
 }
@@ -70,7 +85,11 @@ func (n *Node) RemoveInbound(id string) {
 func (in *inbound) snapshot() Status {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.st
+	st := in.st
+	if st.LastReplicated.IsZero() {
+		st.LastReplicated = in.replicatedBefore
+	}
+	return st
 }
 
 // InboundStatus returns one received replication's status.
@@ -274,6 +293,11 @@ type inbound struct {
 	// (AddInbound); a promotion with hard fencing waits the lease from it
 	// at least.
 	added time.Time
+	// replicatedBefore: what the replica held when this process began
+	// receiving (AddInbound: the kept LastReplicated or the replica's
+	// applied time), reported as LastReplicated until a heartbeat gives
+	// one (the acks say only what this process learned).
+	replicatedBefore time.Time
 
 	attachMu sync.Mutex // serialises streams: one applier at a time
 
@@ -301,8 +325,8 @@ type inbound struct {
 }
 
 func (in *inbound) status() Status {
+	st := in.snapshot()
 	in.mu.Lock()
-	st := in.st
 	vs := in.vs
 	in.mu.Unlock()
 	epoch, applied, _ := in.fs.Applied()

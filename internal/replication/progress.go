@@ -20,6 +20,10 @@ type Progress struct {
 	// Sync is the last initial sync or resync that finished (Done), or
 	// zero.
 	Sync SyncProgress
+	// LastReplicated is a destination's (Status.LastReplicated) as last
+	// saved: a restarted destination reports it (or its replica's applied
+	// time, if newer) until its source is heard again, never none.
+	LastReplicated time.Time `json:",omitzero"`
 }
 
 // ProgressStore keeps Progress by role and replication id. Saves need not
@@ -80,6 +84,9 @@ func progressOf(st Status) Progress {
 		AppliedRecords: st.AppliedRecords}
 	if st.Sync.Done && !st.Sync.Active {
 		p.Sync = st.Sync
+	}
+	if st.Role == RoleDestination {
+		p.LastReplicated = st.LastReplicated
 	}
 	return p
 }

@@ -44,6 +44,11 @@ func TestProgressSurvivesRestart(t *testing.T) {
 		in, _ := b.n.InboundStatus("rc-progress")
 		return st.ShippedRecords > 0 && st.Applied == src.Replica().DurableSeq() && in.AppliedRecords > 0
 	})
+	_, _, appliedAt := b.rep("fs-dst").Applied()
+	testkit.WaitFor(t, "a heartbeat past the last record", 20*time.Second, func() bool {
+		in, _ := b.n.InboundStatus("rc-progress")
+		return in.LastReplicated.After(appliedAt)
+	})
 	before, _ := a.n.OutboundStatus("rc-progress")
 	inBefore, _ := b.n.InboundStatus("rc-progress")
 
@@ -53,6 +58,11 @@ func TestProgressSurvivesRestart(t *testing.T) {
 	}
 	if err := b.n.AddInbound(InboundSpec{ID: "rc-progress", SourceRegion: a.name, SourceFS: "fs-src", DestFS: "fs-dst"}); err != nil {
 		t.Fatal(err)
+	}
+	// The destination, its source not heard yet, reports what its replica
+	// held (heartbeats after the last record included), not none.
+	if in, _ := b.n.InboundStatus("rc-progress"); in.LastReplicated.Before(inBefore.LastReplicated) {
+		t.Errorf("last replicated after a restart: %s, before %s", in.LastReplicated, inBefore.LastReplicated)
 	}
 	if err := a.n.AddOutbound(OutboundSpec{ID: "rc-progress", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
 		t.Fatal(err)

@@ -94,7 +94,12 @@ type Status struct {
 	LinkUp        bool
 	LinkDownSince time.Time
 	LastContact   time.Time
-	LastError     string
+	// ReceivingSince (destination) is when this process began receiving
+	// the replication (its start, or the replica's opening here later):
+	// LastContact is this process's, and no contact before this instant
+	// can be vouched for.
+	ReceivingSince time.Time
+	LastError      string
 	// linkReason is LastError in public words (outbound only).
 	linkReason string
 }

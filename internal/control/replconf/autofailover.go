@@ -195,6 +195,16 @@ func (m *Manager) checkOne(ctx context.Context, c *Config) {
 		last = a.started
 	}
 	a.mu.Unlock()
+	if last.Before(st.ReceivingSince) {
+		// Not heard from since this process began receiving the
+		// replication (the replica opened here after the checks began:
+		// a region spread over nodes, a configuration received again):
+		// the source may have been in contact with it, elsewhere or
+		// before, until then. Counted from the checks' start, the delay
+		// had run out already and the promotion came as soon as the
+		// lease allowed.
+		last = st.ReceivingSince
+	}
 	down := now.Sub(last)
 	fence := m.o.Lease + m.o.Lease/2
 	if down < c.AutoFailoverAfter || down < fence {

@@ -391,3 +391,75 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 	}
 	checkLossReport(t, p, srcID, d, p.failovers()[0], acked)
 }
+
+// A destination restarted while its source is out of reach has not heard
+// it in this process (LastContact zero): it promotes itself no sooner
+// than the policy's delay (and the lease's wait) from its start, and
+// meanwhile reports the lag growing from what the replica holds. Before,
+// it reported no LastReplicatedTimestamp and no lag (as during an
+// initial sync): TimeSinceLastSync was not published at all, which an
+// alarm that treats missing data as fine reads as in sync.
+func TestRestartedDestinationCutOff(t *testing.T) {
+	ctx := context.Background()
+	const lease, after = time.Second, 3 * time.Second
+	p := newFencedPair(t, lease)
+	srcID := p.a.createFS("src")
+	d := replicate(t, p.a, p.b, srcID)
+	fill(t, p.a.fs(srcID), "before", 3)
+	converged(t, p.a.fs(srcID), p.b.fs(d.DestFileSystemID))
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	p.partition()
+	p.b.stop()
+	p.b.restart()
+	restarted := time.Now()
+	p.b.m.StartAutoFailover()
+	got := status(t, p.b.m, d.DestFileSystemID)
+	t.Logf("restarted destination: %s %q, last replicated %s before the cut, lag %s", got.Status, got.StatusMessage,
+		cut.Sub(got.LastReplicated).Round(time.Millisecond), got.Live.Lag(time.Now()).Round(time.Millisecond))
+	if got.LastReplicated.IsZero() || got.LastReplicated.After(cut) {
+		t.Fatalf("a restarted destination cut off from its source reports LastReplicated %v (cut at %v)", got.LastReplicated, cut)
+	}
+	if lag := got.Live.Lag(time.Now()); lag < time.Since(cut) {
+		t.Fatalf("a restarted destination cut off from its source reports a lag of %s, %s after the cut", lag, time.Since(cut))
+	}
+	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
+	f := p.failovers()[0]
+	t.Logf("promoted %s after the restart: %s", f.Time.Sub(restarted).Round(time.Millisecond), f.Reason)
+	if f.Time.Sub(restarted) < after {
+		t.Fatalf("promoted %s after the restart, before the policy's %s without the source", f.Time.Sub(restarted), after)
+	}
+}
+
+// A replica opened on this node after the automatic failover checks
+// began (a region spread over nodes; here the replication received again,
+// Resume) has not heard its source in this process: the policy's delay
+// counts from then. Before, it counted from the checks' start, long
+// past, and the destination promoted itself as soon as the lease's wait
+// allowed (1.5 leases), not after the policy's delay.
+func TestAutoFailoverDelayFromReceiving(t *testing.T) {
+	ctx := context.Background()
+	// The delay is well past the lease's wait and the source's ping.
+	const lease, after = time.Second, 5 * time.Second
+	p := newFencedPair(t, lease)
+	srcID := p.a.createFS("src")
+	d := replicate(t, p.a, p.b, srcID)
+	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(after) // the checks began longer ago than the delay (setup, not a check)
+	p.partition()
+	p.b.n.RemoveInbound(d.ID)
+	if n, err := p.b.m.Resume(); err != nil || n != 1 {
+		t.Fatalf("resume: %d %v", n, err)
+	}
+	received := time.Now()
+	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
+	f := p.failovers()[0]
+	t.Logf("promoted %s after the replica was received here: %s", f.Time.Sub(received).Round(time.Millisecond), f.Reason)
+	if f.Time.Sub(received) < after {
+		t.Fatalf("promoted %s after the replica was received here, before the policy's %s without the source", f.Time.Sub(received), after)
+	}
+}
