@@ -554,6 +554,49 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	}
 }
 
+// TestReadaheadReread: a reader that reads a file again from the start
+// gets read-ahead on its second pass too. raFile.asked (4d79ca2) kept the
+// end of the first pass, so the second pass's prefetches started there,
+// past the file's end: a file of up to raMaxAsked+1 chunks read again got
+// none (counting prefetches, not timed).
+func TestReadaheadReread(t *testing.T) {
+	const blocks = 8
+	f := newFixture(t, envOpt{})
+	fh := blocksFile(t, f, blocks)
+	h, err := parseHandle(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
+	attr, err := f.fs.GetAttr(f.ctx, h.ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := f.srv.ra
+	pass := func() (prefetches int) {
+		for i := range blocks {
+			var after []prefetch
+			got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
+			if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
+				t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
+			}
+			hd.Release()
+			prefetches += len(after)
+			for _, fn := range after {
+				fn(false)
+			}
+		}
+		return prefetches
+	}
+	first := pass()
+	if first == 0 {
+		t.Fatal("no prefetch on the first pass")
+	}
+	if again := pass(); again == 0 {
+		t.Fatalf("the file read again from the start: no prefetch (%d on the first pass)", first)
+	}
+}
+
 // blocksFile creates "f" in f's root with n blocks of 1 MiB written
 // FILE_SYNC, block i starting with the byte i.
 func blocksFile(t *testing.T, f *fixture, n int) proto.FH {

@@ -72,7 +72,8 @@ type raFile struct {
 	// an earlier READ schedules its prefetches: those start after asked,
 	// so no block is read twice (once by its READ, once by a prefetch
 	// nobody takes), as long as asked is at most raMaxAsked chunks
-	// ahead (further, it is a reader that moved back: next alone counts).
+	// ahead (further, it is a reader that moved back: next alone counts);
+	// a READ from offset 0 starts it anew (a file read again).
 	asked  uint64
 	depth  int
 	hits   int
@@ -213,6 +214,11 @@ func (ra *readahead) take(k fileKey, off uint64, count int, cred engine.Cred) *r
 		el = ra.addFileLocked(k)
 	}
 	f := el.Value.(*raFile)
+	if off == 0 {
+		// A reader starting (again) from the beginning: the READs of
+		// an earlier pass are not ahead of it.
+		f.asked = 0
+	}
 	f.asked = max(f.asked, off+uint64(count))
 	for i, c := range f.chunks {
 		if c.off == off && c.count == count && sameCred(c.cred, cred) {
