@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -58,29 +59,56 @@ func TestVerifyCommand(t *testing.T) {
 	}
 }
 
-// damageBlockFile flips the last byte of one block file under dir.
+// damageBlockFile flips the last byte of one block under dir: of a block
+// file, or of a block in a pack (a replica's pushed blocks; the pack's
+// trailer, id ‖ offset ‖ length per block and their count 12 bytes from
+// the end, says where).
 func damageBlockFile(t *testing.T, dir string) blocks.ID {
 	t.Helper()
 	var name string
 	var id blocks.ID
+	end := -1
+	sep := string(filepath.Separator)
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || name != "" {
+		if err != nil || d.IsDir() || name != "" || !strings.Contains(path, sep+"blocks"+sep) {
 			return nil
 		}
-		if x, err := blocks.ParseID(d.Name()); err == nil && strings.Contains(path, string(filepath.Separator)+"blocks"+string(filepath.Separator)) {
+		if x, err := blocks.ParseID(d.Name()); err == nil {
 			name, id = path, x
+			return nil
+		}
+		if strings.HasSuffix(d.Name(), ".pack") {
+			b, err := os.ReadFile(path)
+			if err != nil || len(b) < 12 {
+				return nil
+			}
+			const entry = blocks.IDSize + 8 + 4
+			n := int(binary.BigEndian.Uint32(b[len(b)-12:]))
+			if n == 0 || len(b) < 12+n*entry {
+				return nil
+			}
+			tr := b[len(b)-12-n*entry:]
+			x, err := blocks.IDFromBytes(tr[:blocks.IDSize])
+			if err != nil {
+				return nil
+			}
+			name, id = path, x
+			end = int(binary.BigEndian.Uint64(tr[blocks.IDSize:])) + int(binary.BigEndian.Uint32(tr[blocks.IDSize+8:]))
 		}
 		return nil
 	})
 	if name == "" {
-		t.Fatal("no block file")
+		t.Fatal("no block file or pack")
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b = bytes.Clone(b)
-	b[len(b)-1] ^= 0x55
+	if end < 0 {
+		end = len(b)
+	}
+	b[end-1] ^= 0x55
 	if err := os.WriteFile(name, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -907,3 +907,47 @@ func recordsBytes(recs []*Record) int64 {
 	}
 	return n
 }
+
+// PacksBlocks reports whether this file system's block store keeps a
+// batch of blocks in one pack file (blocks.PackPutter): PutBlocksAuthentic
+// then stores a frame's blocks with one file, one sync and one directory
+// sync.
+func (rep *Replica) PacksBlocks() bool {
+	_, ok := rep.fs.dom.blockStore().(blocks.PackPutter)
+	return ok
+}
+
+// PutBlocksAuthentic stores pushed blocks as PutBlockAuthentic does (for
+// the same callers), as one pack when the store can (PacksBlocks), else
+// one after the other. Unlike PutBlockAuthentic's, the blocks it packs
+// are durable under their names when it returns.
+func (rep *Replica) PutBlocksAuthentic(ctx context.Context, ids []blocks.ID, data [][]byte) error {
+	fs := rep.fs
+	d := fs.dom
+	if d.blockHasher() == nil {
+		return fmt.Errorf("engine: %s: block before superblock: %w", fs.name, ErrInvalid)
+	}
+	if len(ids) != len(data) {
+		return fmt.Errorf("engine: %s: %d block ids for %d blocks: %w", fs.name, len(ids), len(data), ErrInvalid)
+	}
+	pp, ok := d.blockStore().(blocks.PackPutter)
+	if !ok {
+		for i, id := range ids {
+			if err := rep.putBlock(ctx, id, data[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var n int64
+	for _, b := range data {
+		n += int64(len(b))
+	}
+	if err := fs.e.admit(n); err != nil {
+		return err
+	}
+	if err := pp.PutPack(ctx, ids, data); err != nil {
+		return blockWriteErr(err)
+	}
+	return nil
+}

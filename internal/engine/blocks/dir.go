@@ -53,6 +53,8 @@ type Dir struct {
 	// synced: the directories a Sync of this Dir has synced (see Put)
 	synced map[string]bool
 
+	packs packs // blocks stored in pack files (PutPack)
+
 	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
 }
 
@@ -82,6 +84,9 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 	}
 	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}, synced: map[string]bool{}}
 	if err := d.openLayout(); err != nil {
+		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
+	}
+	if err := d.openPacks(); err != nil {
 		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
 	}
 	return d, nil
@@ -206,6 +211,9 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error { return d.put(id
 func (d *Dir) PutCold(_ context.Context, id ID, data []byte) error { return d.put(id, data, true) }
 
 func (d *Dir) put(id ID, data []byte, cold bool) error {
+	if _, ok := d.packed(id); ok {
+		return nil
+	}
 	name := d.name(id)
 	if _, err := d.fs.Stat(name); err == nil {
 		// Stored: the Sync before the caller's commit covers its name
@@ -399,6 +407,7 @@ func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
 // get reads block id into buf when its file fits, else into a new buffer
 // (the raw form is decoded in place: the buffer is get's).
 func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error), rawCalls bool) ([]byte, bool, error) {
+	_, wasPacked := d.packed(id)
 	raw, inBuf, err := d.read(id, buf, rawCalls)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -408,6 +417,11 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 	}
 	data, err := decode(d.keys, id, raw)
 	if err != nil {
+		if _, ok := d.packed(id); wasPacked && !ok {
+			// Deleted while read: its range was punched out under the
+			// read (a block file deleted under a read stays whole).
+			return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
 		d.corrupt.Add(1)
 		return nil, false, err
 	}
@@ -420,6 +434,9 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 // call when the FS can (disk.WholeReader), its data with a raw system
 // call when rawCalls and the FS can (disk.RawWholeReader), else through a File.
 func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
+	if l, ok := d.packed(id); ok {
+		return d.readPacked(l, buf)
+	}
 	if rr, ok := d.fs.(disk.RawWholeReader); ok && rawCalls {
 		return rr.ReadWholeRaw(d.name(id), buf)
 	}
@@ -451,6 +468,9 @@ func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
 // Has reports whether id is stored. A caller may commit metadata that
 // references a block Has found once it has run Sync (see markFound).
 func (d *Dir) Has(_ context.Context, id ID) (bool, error) {
+	if _, ok := d.packed(id); ok {
+		return true, nil
+	}
 	name := d.name(id)
 	_, err := d.fs.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -480,6 +500,12 @@ func (d *Dir) markFound(name string) {
 
 // Delete removes a block (absent is fine).
 func (d *Dir) Delete(_ context.Context, id ID) error {
+	if ok, err := d.deletePacked(id); ok {
+		if err != nil {
+			return fmt.Errorf("blocks: delete %s: %w", id, err)
+		}
+		return nil
+	}
 	var size int64
 	if fi, err := d.fs.Stat(d.name(id)); err == nil {
 		size = fi.Size()
@@ -497,6 +523,11 @@ func (d *Dir) Delete(_ context.Context, id ID) error {
 
 // Walk calls fn for every stored id.
 func (d *Dir) Walk(ctx context.Context, fn func(ID) error) error {
+	for _, id := range d.packedIDs() {
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
 	return d.walk(ctx, func(name string, tmp bool) error {
 		if tmp {
 			return nil
@@ -515,7 +546,7 @@ func (d *Dir) walk(ctx context.Context, fn func(name string, tmp bool) error) er
 		return fmt.Errorf("blocks: walk: %w", err)
 	}
 	for _, a := range l1s {
-		if !a.IsDir() {
+		if !a.IsDir() || a.Name() == packDir {
 			continue
 		}
 		p1 := path.Join(d.dir, a.Name())

@@ -31,6 +31,18 @@
 // (a CRC catches damage, not a forgery). A mismatch, a bad header, a
 // failed tag or checksum is ErrCorrupt, counted in Stats.
 //
+// A batch of blocks can instead be stored as one pack file (PutPack, a
+// replica's pushed blocks: one blocks frame), dir/packs/<sequence>.pack:
+// the blocks' stored forms one after the other and a checksummed trailer
+// naming each block's id, offset and length; written, synced and its
+// directory synced before any of its blocks is found, so PutPack's blocks
+// need no Sync. OpenDir indexes the packs in memory (removing one whose
+// trailer does not check: it was never durable whole, so nothing names
+// its blocks); Get, Has, Walk and Delete see packed blocks as they see
+// block files. Delete punches a packed block's range out of its pack
+// (disk.Puncher), which reads as zeros then and is not indexed again, and
+// removes a pack with its last block. See pack.go for the format.
+//
 // Memory is the in-memory implementation; blockstest holds the conformance
 // suite both pass.
 package blocks

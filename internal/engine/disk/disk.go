@@ -50,6 +50,15 @@ type RawWholeReader interface {
 	ReadWholeRaw(name string, buf []byte) (data []byte, inBuf bool, err error)
 }
 
+// Puncher is an FS that can free a byte range of a file in place (the
+// block store's packs, when a block in one is deleted). The range then
+// reads as zeros; the file's size is unchanged. Like any change to a
+// file's content, it is durable only as of the file's next sync: a crash
+// before may keep the old bytes.
+type Puncher interface {
+	PunchHole(name string, off, n int64) error
+}
+
 // Usage is what statfs reports for the file system holding a path.
 type Usage struct {
 	TotalBytes uint64

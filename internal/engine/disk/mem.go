@@ -222,6 +222,28 @@ func (m *Mem) Remove(name string) error {
 	return nil
 }
 
+var _ Puncher = (*Mem)(nil)
+
+// PunchHole zeroes [off, off+n) of file name (past its end: nothing);
+// what a crash keeps is unchanged until the file's next sync.
+func (m *Mem) PunchHole(name string, off, n int64) error {
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	nd, err := m.nodeLocked("punch", name)
+	if err != nil {
+		return err
+	}
+	if nd.dir || off < 0 || n < 0 {
+		return pathErr("punch", name, fs.ErrInvalid)
+	}
+	size := int64(len(nd.data))
+	lo, hi := min(off, size), min(off+n, size)
+	clear(nd.data[lo:hi]) // synced is a copy of its own
+	return nil
+}
+
 func (m *Mem) MkdirAll(name string) error {
 	if err := m.lock(name); err != nil {
 		return err
