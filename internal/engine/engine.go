@@ -506,7 +506,8 @@ func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
 		if err := e.disk.MkdirAll(d.rec.Dir); err != nil {
 			return fmt.Errorf("block dir %s: %w", d.rec.Dir, err)
 		}
-		if st, err = blocks.OpenDir(e.disk, d.rec.Dir, keys); err != nil {
+		idx := blocks.PackIndex{KV: e.kv, Prefix: packPrefix(d.id)}
+		if st, err = blocks.OpenDirPacked(e.disk, d.rec.Dir, keys, idx); err != nil {
 			return err
 		}
 	}

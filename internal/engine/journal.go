@@ -913,14 +913,16 @@ func recordsBytes(recs []*Record) int64 {
 // then stores a frame's blocks with one file, one sync and one directory
 // sync.
 func (rep *Replica) PacksBlocks() bool {
-	_, ok := rep.fs.dom.blockStore().(blocks.PackPutter)
-	return ok
+	pp, ok := rep.fs.dom.blockStore().(blocks.PackPutter)
+	return ok && pp.Packs()
 }
 
 // PutBlocksAuthentic stores pushed blocks as PutBlockAuthentic does (for
 // the same callers), as one pack when the store can (PacksBlocks), else
 // one after the other. Unlike PutBlockAuthentic's, the blocks it packs
-// are durable under their names when it returns.
+// need no Sync: they are durable in their pack when it returns, and
+// named by the pack index in the engine's metadata store, which the
+// synced commit of the records naming them makes durable too.
 func (rep *Replica) PutBlocksAuthentic(ctx context.Context, ids []blocks.ID, data [][]byte) error {
 	fs := rep.fs
 	d := fs.dom
@@ -931,7 +933,7 @@ func (rep *Replica) PutBlocksAuthentic(ctx context.Context, ids []blocks.ID, dat
 		return fmt.Errorf("engine: %s: %d block ids for %d blocks: %w", fs.name, len(ids), len(data), ErrInvalid)
 	}
 	pp, ok := d.blockStore().(blocks.PackPutter)
-	if !ok {
+	if !ok || !pp.Packs() {
 		for i, id := range ids {
 			if err := rep.putBlock(ctx, id, data[i]); err != nil {
 				return err

@@ -55,7 +55,7 @@ type Dir struct {
 
 	packs packs // blocks stored in pack files (PutPack)
 
-	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
+	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt, packedGets atomic.Uint64
 }
 
 var (
@@ -63,8 +63,13 @@ var (
 	_ ColdPutter = (*Dir)(nil)
 )
 
-// OpenDir opens (creating if needed) a block directory.
+// OpenDir opens (creating if needed) a block directory. It does not
+// pack (OpenDirPacked does).
 func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
+	return openDir(fsys, dir, keys, PackIndex{})
+}
+
+func openDir(fsys disk.FS, dir string, keys Keys, idx PackIndex) (*Dir, error) {
 	if keys.Hasher == nil {
 		return nil, errors.New("blocks: a Hasher is required")
 	}
@@ -83,6 +88,7 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 		}
 	}
 	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}, synced: map[string]bool{}}
+	d.packs.idx = idx
 	if err := d.openLayout(); err != nil {
 		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
 	}
@@ -211,7 +217,9 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error { return d.put(id
 func (d *Dir) PutCold(_ context.Context, id ID, data []byte) error { return d.put(id, data, true) }
 
 func (d *Dir) put(id ID, data []byte, cold bool) error {
-	if _, ok := d.packed(id); ok {
+	if _, ok, err := d.packed(id); err != nil {
+		return fmt.Errorf("blocks: put %s: %w", id, err)
+	} else if ok {
 		return nil
 	}
 	name := d.name(id)
@@ -407,8 +415,19 @@ func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
 // get reads block id into buf when its file fits, else into a new buffer
 // (the raw form is decoded in place: the buffer is get's).
 func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error), rawCalls bool) ([]byte, bool, error) {
-	_, wasPacked := d.packed(id)
-	raw, inBuf, err := d.read(id, buf, rawCalls)
+	l, wasPacked, err := d.packed(id)
+	if err != nil {
+		return nil, false, fmt.Errorf("blocks: read %s: %w", id, err)
+	}
+	var (
+		raw   []byte
+		inBuf bool
+	)
+	if wasPacked {
+		raw, inBuf, err = d.readPacked(l, buf)
+	} else {
+		raw, inBuf, err = d.read(id, buf, rawCalls)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -417,7 +436,7 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 	}
 	data, err := decode(d.keys, id, raw)
 	if err != nil {
-		if _, ok := d.packed(id); wasPacked && !ok {
+		if _, ok, perr := d.packed(id); wasPacked && !ok && perr == nil {
 			// Deleted while read: its range was punched out under the
 			// read (a block file deleted under a read stays whole).
 			return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -427,6 +446,9 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 	}
 	d.gets.Add(1)
 	d.getBytes.Add(uint64(len(data)))
+	if wasPacked {
+		d.packedGets.Add(1)
+	}
 	return data, inBuf, nil
 }
 
@@ -434,9 +456,6 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 // call when the FS can (disk.WholeReader), its data with a raw system
 // call when rawCalls and the FS can (disk.RawWholeReader), else through a File.
 func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
-	if l, ok := d.packed(id); ok {
-		return d.readPacked(l, buf)
-	}
 	if rr, ok := d.fs.(disk.RawWholeReader); ok && rawCalls {
 		return rr.ReadWholeRaw(d.name(id), buf)
 	}
@@ -468,7 +487,9 @@ func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
 // Has reports whether id is stored. A caller may commit metadata that
 // references a block Has found once it has run Sync (see markFound).
 func (d *Dir) Has(_ context.Context, id ID) (bool, error) {
-	if _, ok := d.packed(id); ok {
+	if _, ok, err := d.packed(id); err != nil {
+		return false, fmt.Errorf("blocks: has %s: %w", id, err)
+	} else if ok {
 		return true, nil
 	}
 	name := d.name(id)
@@ -499,9 +520,14 @@ func (d *Dir) markFound(name string) {
 }
 
 // Delete removes a block (absent is fine).
-func (d *Dir) Delete(_ context.Context, id ID) error {
-	if ok, err := d.deletePacked(id); ok {
-		if err != nil {
+// A packed block's bytes are freed once its deletion is durable
+// (FlushDeletes); a block file of the same id (a Put that raced the
+// block's pack) goes with it.
+func (d *Dir) Delete(ctx context.Context, id ID) error {
+	if packed, err := d.deletePacked(ctx, id); err != nil {
+		return fmt.Errorf("blocks: delete %s: %w", id, err)
+	} else if packed {
+		if err := d.fs.Remove(d.name(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blocks: delete %s: %w", id, err)
 		}
 		return nil
@@ -523,10 +549,8 @@ func (d *Dir) Delete(_ context.Context, id ID) error {
 
 // Walk calls fn for every stored id.
 func (d *Dir) Walk(ctx context.Context, fn func(ID) error) error {
-	for _, id := range d.packedIDs() {
-		if err := fn(id); err != nil {
-			return err
-		}
+	if err := d.walkPacked(fn); err != nil {
+		return fmt.Errorf("blocks: walk: %w", err)
 	}
 	return d.walk(ctx, func(name string, tmp bool) error {
 		if tmp {
@@ -616,7 +640,7 @@ func (d *Dir) RemoveTemps(ctx context.Context) (int, error) {
 func (d *Dir) Stats() Stats {
 	st := Stats{
 		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
-		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(),
+		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(), PackedGets: d.packedGets.Load(),
 	}
 	if c, ok := d.fs.(interface{ Raw() uint64 }); ok {
 		st.RawReads = c.Raw()

@@ -32,16 +32,20 @@
 // failed tag or checksum is ErrCorrupt, counted in Stats.
 //
 // A batch of blocks can instead be stored as one pack file (PutPack, a
-// replica's pushed blocks: one blocks frame), dir/packs/<sequence>.pack:
-// the blocks' stored forms one after the other and a checksummed trailer
-// naming each block's id, offset and length; written, synced and its
-// directory synced before any of its blocks is found, so PutPack's blocks
-// need no Sync. OpenDir indexes the packs in memory (removing one whose
-// trailer does not check: it was never durable whole, so nothing names
-// its blocks); Get, Has, Walk and Delete see packed blocks as they see
-// block files. Delete punches a packed block's range out of its pack
-// (disk.Puncher), which reads as zeros then and is not indexed again, and
-// removes a pack with its last block. See pack.go for the format.
+// replica's pushed blocks: one blocks frame; a Dir opened with a
+// PackIndex), dir/packs/<seq >> 12>/<seq>.pack: the blocks' stored forms
+// one after the other and a checksummed trailer naming each block's id,
+// offset and length; written, synced and its directory synced before
+// any of its blocks is named. The index of packed blocks is kept in a
+// metadata store (the engine's, under the domain's keys), written after
+// the pack is durable and made durable by the next synced commit, which
+// is the commit of the metadata naming the blocks; so OpenDirPacked
+// reads, syncs and holds nothing per pack or block (it removes the packs
+// a crash left unnamed past the newest indexed one). Get, Has, Walk and
+// Delete see packed blocks as they see block files. Delete takes a packed
+// block out of the index at once and frees its bytes (punches its range
+// out, disk.Puncher, or removes its pack with its last block) once that
+// deletion is durable (FlushDeletes). See pack.go for the format.
 //
 // Memory is the in-memory implementation; blockstest holds the conformance
 // suite both pass.

@@ -52,9 +52,10 @@ type RawWholeReader interface {
 
 // Puncher is an FS that can free a byte range of a file in place (the
 // block store's packs, when a block in one is deleted). The range then
-// reads as zeros; the file's size is unchanged. Like any change to a
-// file's content, it is durable only as of the file's next sync: a crash
-// before may keep the old bytes.
+// reads as zeros; the file's size is unchanged. It is not ordered with
+// the file's syncs: a crash before the next one may keep the old bytes
+// or the hole (a punch frees extents, a change of metadata a journaling
+// file system may commit at any moment).
 type Puncher interface {
 	PunchHole(name string, off, n int64) error
 }
