@@ -40,7 +40,12 @@ import (
 //	   took. Values of format 2 (no tag) stay readable; the stamp keeps a
 //	   release of format 2, which would take the new values for corrupt
 //	   ones and stop collecting, from opening the store.
-const FormatVersion = 3
+//	4: a replica's pushed blocks are stored in pack files (blocks/<dom>/
+//	   packs/) named by 'p' keys (blocks.PackIndex), not as block files.
+//	   Stores of format 3 need no conversion; the stamp keeps a release of
+//	   format 3, which would find every packed block missing, from
+//	   opening the store.
+const FormatVersion = 4
 
 // Defaults.
 const (

@@ -185,15 +185,17 @@ func (d *Dir) openPacks() error {
 	if d.packs.idx.KV == nil {
 		return nil
 	}
+	// packs/ and its entry durable (synced even when it exists, as
+	// ensurePackDir does).
 	pd := path.Join(d.dir, packDir)
 	if _, err := d.fs.Stat(pd); errors.Is(err, fs.ErrNotExist) {
 		if err := d.fs.MkdirAll(pd); err != nil {
 			return err
 		}
-		if err := d.fs.SyncDir(d.dir); err != nil {
-			return err
-		}
 	} else if err != nil {
+		return err
+	}
+	if err := d.fs.SyncDir(d.dir); err != nil {
 		return err
 	}
 	last, ok, err := d.lastIndexed()
@@ -269,15 +271,18 @@ func (d *Dir) ensurePackDir(seq uint64) error {
 	if ok {
 		return nil
 	}
+	// Its entry in packs/ is synced even when it exists: a process
+	// killed between making it and that sync left it in the page cache
+	// only (once per directory per process).
 	sub := d.packSub(seq)
 	if _, err := d.fs.Stat(sub); errors.Is(err, fs.ErrNotExist) {
 		if err := d.fs.MkdirAll(sub); err != nil {
 			return err
 		}
-		if err := d.fs.SyncDir(path.Dir(sub)); err != nil {
-			return err
-		}
 	} else if err != nil {
+		return err
+	}
+	if err := d.fs.SyncDir(path.Dir(sub)); err != nil {
 		return err
 	}
 	d.packs.mu.Lock()
