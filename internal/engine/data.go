@@ -173,6 +173,10 @@ func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count in
 	if err := fs.ready(); err != nil {
 		return nil, false, Attr{}, Hold{}, err
 	}
+	if data, eof, attr, h, ok, err := fs.readMapped(ctx, cred, ino, off, count); ok {
+		return data, eof, attr, h, err
+	}
+	version, settled := fs.mapVersion() // before the view: see fillMap
 	v, err := fs.inodeView(ino)
 	if err != nil {
 		return nil, false, Attr{}, Hold{}, err
@@ -200,6 +204,14 @@ func (fs *FS) ReadHeld(ctx context.Context, cred Cred, ino, off uint64, count in
 		blk, h, err := fs.loadBlockShared(ctx, v, ino, off/bs, true)
 		if err != nil {
 			return nil, false, attr, Hold{}, err
+		}
+		if settled && n.flags&flagTail == 0 {
+			// The next READs of a sequential reader find this block's
+			// entry and the next ones in the file's map (blockmap.go).
+			if err := fs.fillMap(v, version, ino, n, off/bs); err != nil {
+				h.Release()
+				return nil, false, attr, Hold{}, err
+			}
 		}
 		if uint64(len(blk)) >= end-off {
 			return blk[: end-off : end-off], end == n.size, attr, h, nil

@@ -186,11 +186,14 @@ func (o *Options) withDefaults() Options {
 
 // Engine holds every file system of one server.
 type Engine struct {
-	opts  Options
-	log   *slog.Logger
-	kv    kv.Store // sealed view of opts.KV
-	disk  disk.FS
-	clock func() time.Time
+	opts Options
+	log  *slog.Logger
+	kv   kv.Store // sealed view of opts.KV
+	// changes: kv's count of changes, for the block maps (blockmap.go);
+	// nil on a shared store (Options.Shared), written by other nodes too.
+	changes *kv.Sealed
+	disk    disk.FS
+	clock   func() time.Time
 
 	aeads atomic.Pointer[map[uint64]cipher.AEAD] // fsid → value sealing key
 
@@ -280,7 +283,11 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	empty := map[uint64]cipher.AEAD{}
 	e.aeads.Store(&empty)
-	e.kv = kv.NewSealed(opts.KV, e.sealingKey)
+	sealed := kv.NewSealed(opts.KV, e.sealingKey)
+	e.kv = sealed
+	if !opts.Shared {
+		e.changes = sealed
+	}
 
 	if err := e.checkFormat(); err != nil {
 		return nil, err

@@ -92,6 +92,9 @@ type FS struct {
 
 	maint maintenance
 
+	// maps: the block maps of files being read (blockmap.go).
+	maps blockMaps
+
 	stats fsStats
 }
 

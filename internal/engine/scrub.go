@@ -105,6 +105,9 @@ type Stats struct {
 	// writes, full checks (scrub, verification) and pushed blocks checked
 	// against their ids.
 	KeyedHashes uint64
+	// MapReads counts the READs served from a file's block map, MapFills
+	// the maps read (blockmap.go).
+	MapReads, MapFills uint64
 }
 
 // Stats returns the file system's counters.
@@ -114,6 +117,7 @@ func (fs *FS) Stats() Stats {
 		GroupOps: fs.stats.groupOps.Load(), Queued: fs.stats.queued.Load(),
 		Corruption: fs.stats.corruption.Load(),
 		DurableSeq: fs.durable.Load(),
+		MapReads:   fs.maps.hits.Load(), MapFills: fs.maps.fills.Load(),
 	}
 	if fs.dom.blockStore() != nil {
 		s.Blocks = fs.dom.blockStore().Stats()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync/atomic"
 )
 
 // sealedTag is the first byte of a sealed value: AES-GCM with a random
@@ -19,6 +20,10 @@ const sealedTag = 0x01
 type Sealed struct {
 	inner  Store
 	keyFor func(key []byte) cipher.AEAD
+	// begun and ended count the batch commits and ingests through s:
+	// begun before the store applies one, ended once it returned (its
+	// writes visible, or refused). See Changes.
+	begun, ended atomic.Uint64
 }
 
 var (
@@ -31,6 +36,24 @@ var (
 func NewSealed(inner Store, keyFor func(key []byte) cipher.AEAD) *Sealed {
 	return &Sealed{inner: inner, keyFor: keyFor}
 }
+
+// Changes says how many batch commits and ingests through s have begun,
+// and whether each of them has ended (settled). A reader that gets
+// (n, true), reads the store, and then finds Begun still n has read the
+// state those n changes left, unchanged by any other through s; while
+// Begun stays n the store holds that state (for what is written through
+// s: a writer of the inner store itself is not counted). It is what
+// lets a reader keep what it read of the store and use it again without
+// reading it again (the engine's block maps).
+func (s *Sealed) Changes() (n uint64, settled bool) {
+	e := s.ended.Load() // before begun: every change begun by then has ended
+	n = s.begun.Load()
+	return n, n == e
+}
+
+// Begun is the count of Changes: it changes before any write through s
+// is applied.
+func (s *Sealed) Begun() uint64 { return s.begun.Load() }
 
 func (s *Sealed) seal(key, value []byte) []byte {
 	a := s.keyFor(key)
@@ -103,6 +126,8 @@ func (s *Sealed) Ingest(pairs iter.Seq2[[]byte, []byte]) error {
 	if !ok {
 		return ErrNotSupported
 	}
+	s.begun.Add(1)
+	defer s.ended.Add(1)
 	return in.Ingest(s.sealPairs(pairs))
 }
 
@@ -113,6 +138,8 @@ func (s *Sealed) IngestIncompressible(pairs iter.Seq2[[]byte, []byte]) error {
 	if !ok {
 		return ErrNotSupported
 	}
+	s.begun.Add(1)
+	defer s.ended.Add(1)
 	return IngestIncompressible(in, s.sealPairs(pairs))
 }
 
@@ -196,8 +223,19 @@ func (b sealedBatch) Delete(key []byte)         { b.b.Delete(key) }
 func (b sealedBatch) DeleteRange(lo, hi []byte) { b.b.DeleteRange(lo, hi) }
 func (b sealedBatch) Count() int                { return b.b.Count() }
 func (b sealedBatch) Empty() bool               { return b.b.Empty() }
-func (b sealedBatch) Commit(sync bool) error    { return b.b.Commit(sync) }
 func (b sealedBatch) Close() error              { return b.b.Close() }
 
-// CommitAsync pipelines the commit when the sealed store's batch can.
-func (b sealedBatch) CommitAsync() (func() error, error) { return CommitAsync(b.b) }
+// Commit commits the inner batch, counted (Changes).
+func (b sealedBatch) Commit(sync bool) error {
+	b.s.begun.Add(1)
+	defer b.s.ended.Add(1)
+	return b.b.Commit(sync)
+}
+
+// CommitAsync pipelines the commit when the sealed store's batch can,
+// counted (Changes): it ends when the batch is applied, not synced.
+func (b sealedBatch) CommitAsync() (wait func() error, err error) {
+	b.s.begun.Add(1)
+	defer b.s.ended.Add(1)
+	return CommitAsync(b.b)
+}
