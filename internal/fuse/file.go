@@ -254,6 +254,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 // having the server drop it under the open file. One already on its way
 // is waited for, and the question then finds the file gone (ESTALE).
 func (n *node) countOpen(ctx context.Context, ask func() (*proto.Attr, error)) (*proto.Attr, syscall.Errno) {
+	dir, _ := n.lastName()
 	n.mu.Lock()
 	for n.removing > 0 {
 		removed := n.removed
@@ -265,7 +266,7 @@ func (n *node) countOpen(ctx context.Context, ask func() (*proto.Attr, error)) (
 		}
 		n.mu.Lock()
 	}
-	n.opens++
+	n.openedLocked(dir)
 	n.mu.Unlock()
 	a, err := ask()
 	if err != nil {
@@ -311,6 +312,9 @@ func (n *node) openNamed(ctx context.Context, flags uint32) (*node, *proto.Attr,
 		dir.setAttr(lr.DirAttr)
 		if err != nil {
 			if errors.Is(err, proto.ErrNoEnt) {
+				if dir.awaitReplace(ctx, name) {
+					continue
+				}
 				return nil, nil, syscall.ESTALE
 			}
 			return nil, nil, errno(err)
@@ -423,6 +427,10 @@ func (n *node) nodeOf(ctx context.Context, name string, fh proto.FH, a *proto.At
 			}
 		}
 	}
+	if o := n.f.openNode(fh, nil); o != nil {
+		// Open already (the tree does not show it under name: stale).
+		return o
+	}
 	if cur != nil && cur != gone.EmbeddedInode() {
 		// The tree has another file under name: this mount's rename
 		// over the name came after the lookup's answer (or another
@@ -430,7 +438,7 @@ func (n *node) nodeOf(ctx context.Context, name string, fh proto.FH, a *proto.At
 		// retries it once).
 		return nil
 	}
-	ch := n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...)}, sa)
+	ch := n.NewInode(ctx, &node{f: n.f, fh: append(proto.FH(nil), fh...), dir: n, name: name}, sa)
 	n.AddChild(name, ch, true)
 	n.f.notify.entry(n, name)
 	return ch.Operations().(*node)
@@ -1214,6 +1222,11 @@ func (n *node) release(ctx context.Context) {
 	n.mu.Lock()
 	n.opens--
 	last := n.opens == 0
+	if last {
+		n.f.mu.Lock()
+		n.f.noteOpenLocked(n, nil, false)
+		n.f.mu.Unlock()
+	}
 	var silly string
 	var dir *node
 	if last && n.silly != "" {

@@ -94,6 +94,66 @@ type FS struct {
 	removing    map[string]*node
 	removed     [64]string
 	removedNext int
+	// open are the nodes with open files, by handle, with the directory
+	// each was opened in (openIn): while a file opened in a directory is
+	// open, an unlink or a rename over a name in it asks the server
+	// which file the name leads to and moves that file aside when it is
+	// open (named: go-fuse's tree may be stale, and a file may have two
+	// nodes), and an open of a gone file uses the node of the file its
+	// name leads to that is open already (nodeOf), not a second one.
+	open map[string][]openIn
+}
+
+// openIn is a node with open files, and the directory it was opened in.
+type openIn struct {
+	n, dir *node
+}
+
+// noteOpenLocked records n's first open (made in dir) or its last close.
+// f.mu held.
+func (f *FS) noteOpenLocked(n, dir *node, open bool) {
+	k := string(n.fh)
+	list := f.open[k]
+	list = slices.DeleteFunc(list, func(o openIn) bool { return o.n == n })
+	if open {
+		list = append(list, openIn{n, dir})
+	}
+	if len(list) == 0 {
+		delete(f.open, k)
+	} else {
+		f.open[k] = list
+	}
+}
+
+// openNode is a node of the file fh with open files, preferring n, or nil.
+func (f *FS) openNode(fh proto.FH, n *node) *node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := f.open[string(fh)]
+	for _, o := range list {
+		if o.n == n {
+			return n
+		}
+	}
+	if len(list) > 0 {
+		return list[0].n
+	}
+	return nil
+}
+
+// openIn reports whether a file opened in dir (or in a directory not
+// known) is open.
+func (f *FS) openIn(dir *node) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, list := range f.open {
+		for _, o := range list {
+			if o.dir == dir || o.dir == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noteRemovedLocked records that this mount unlinked the file of fh, or
@@ -143,7 +203,7 @@ func New(o Options) *FS {
 	if o.Hostname == "" {
 		o.Hostname, _ = os.Hostname()
 	}
-	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}, removing: map[string]*node{}, notify: newNotifier()}
+	return &FS{o: o, sess: o.Session, log: o.Logger, sem: make(chan struct{}, o.MaxInflight), dirty: map[*node]struct{}{}, removing: map[string]*node{}, open: map[string][]openIn{}, notify: newNotifier()}
 }
 
 // Root is the root node to give to fs.Mount.

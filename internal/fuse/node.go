@@ -66,6 +66,9 @@ type node struct {
 	// (openNamed).
 	dir  *node
 	name string
+	// replacing are a directory's names that a rename over them is
+	// replacing, after moving their open file aside (replaceStart).
+	replacing map[string]chan struct{}
 }
 
 type kid struct {
@@ -223,6 +226,9 @@ func (n *node) goneAttr(ctx context.Context, out *gofuse.AttrOut) bool {
 	}
 	dir.forget()
 	lr, err := n.f.client(ctx).Lookup(ctx, dir.fh, name)
+	if errors.Is(err, proto.ErrNoEnt) && dir.awaitReplace(ctx, name) {
+		lr, err = n.f.client(ctx).Lookup(ctx, dir.fh, name)
+	}
 	dir.setAttr(lr.DirAttr)
 	if err != nil || lr.Attr != nil && lr.Attr.Type != proto.TypeReg {
 		return false
@@ -482,9 +488,18 @@ func (n *node) opened(ch *fs.Inode, a *proto.Attr) *node {
 	if a != nil {
 		cn.seen, cn.hasSeen = changeOf(a), true
 	}
-	cn.opens++
+	cn.openedLocked(n)
 	cn.mu.Unlock()
 	return cn
+}
+
+// openedLocked counts an open of the file, made in dir (n.mu held).
+func (n *node) openedLocked(dir *node) {
+	if n.opens++; n.opens == 1 {
+		n.f.mu.Lock()
+		n.f.noteOpenLocked(n, dir, true)
+		n.f.mu.Unlock()
+	}
 }
 
 // createExclusive serves open(O_CREAT|O_EXCL) with an exclusive create
@@ -588,7 +603,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	n.forget()
 	n.kidChanged(name) // its link count and ctime
-	done, finish, e := n.sillyRename(ctx, name)
+	done, finish, e := n.sillyRename(ctx, name, false)
 	if done || e != 0 {
 		return e
 	}
@@ -612,15 +627,14 @@ func okThen(err error, apply func(map[string]struct{})) func(map[string]struct{}
 // sillyRename renames name out of the way when it is an open file, so
 // that it stays readable through its open handles; done reports that it
 // did. Otherwise the caller calls finish once its unlink or rename over
-// name is done: until then, opens of the file wait.
-func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish func(), _ syscall.Errno) {
+// name is done: until then, opens of the file wait. For a rename over
+// name (replace), finish also ends the time the name leads nowhere
+// after the open file was moved aside: opens of a gone file that look
+// the name up meanwhile wait for it (awaitReplace).
+func (n *node) sillyRename(ctx context.Context, name string, replace bool) (done bool, finish func(), _ syscall.Errno) {
 	nothing := func() {}
-	ch := n.GetChild(name)
-	if ch == nil {
-		return false, nothing, 0
-	}
-	cn, ok := ch.Operations().(*node)
-	if !ok {
+	cn := n.named(ctx, name)
+	if cn == nil {
 		return false, nothing, 0
 	}
 	cn.mu.Lock()
@@ -633,7 +647,11 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 	if !open {
 		return false, cn.removeDone, 0
 	}
-	silly := fmt.Sprintf(".regionfs-unlinked-%x-%x", ch.StableAttr().Ino, rand.Uint64())
+	silly := fmt.Sprintf(".regionfs-unlinked-%x-%x", cn.StableAttr().Ino, rand.Uint64())
+	finish = nothing
+	if replace {
+		finish = n.replaceStart(name)
+	}
 	res, err := n.f.client(ctx).Rename(ctx, n.fh, name, n.fh, silly)
 	if n.replayed(err, proto.ErrNoEnt, "RENAME", name, func() bool {
 		_, toErr := n.f.client(ctx).Lookup(ctx, n.fh, silly)
@@ -643,16 +661,19 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 	}
 	n.dirChanged(res.FromWcc, okThen(err, renameIn(name, silly)))
 	if err != nil {
+		finish()
 		return true, nothing, errno(err)
 	}
+	cn.mu.Lock()
 	n.f.mu.Lock()
 	n.f.noteRemovedLocked(cn.fh)
+	// Under no name now: not the node of a name's file (named, nodeOf).
+	n.f.noteOpenLocked(cn, nil, false)
 	n.f.mu.Unlock()
-	cn.mu.Lock()
 	if cn.opens > 0 {
 		cn.silly, cn.sillyDir = silly, n
 		cn.mu.Unlock()
-		return true, nothing, 0
+		return true, finish, 0
 	}
 	cn.removingLocked()
 	cn.mu.Unlock()
@@ -661,7 +682,77 @@ func (n *node) sillyRename(ctx context.Context, name string) (done bool, finish 
 	// to remove the name.
 	cn.removeSilly(ctx, n, silly)
 	cn.removeDone()
-	return true, nothing, 0
+	return true, finish, 0
+}
+
+// named is the node of the file name leads to in the directory, for an
+// unlink or a rename over the name: a node of that file with open files,
+// else the tree's child (nil: none known). The tree's child is not
+// reliable: a LOOKUP that the server answered before this mount renamed a
+// file over the name but that reached go-fuse after the rename (the
+// kernel revalidates its entries without the directory's lock) puts the
+// replaced file back, and a file can have two nodes (one the tree holds,
+// one with the open files); the rename over the name then found the
+// tree's node closed and dropped the open file (its reads failed with
+// ESTALE, TestRenameStormReaders). So while a file opened in the
+// directory is open, the server is asked which file the name leads to.
+func (n *node) named(ctx context.Context, name string) *node {
+	var tree *node
+	if ch := n.GetChild(name); ch != nil {
+		tree, _ = ch.Operations().(*node)
+	}
+	if !n.f.openIn(n) {
+		return tree
+	}
+	lr, err := n.f.client(ctx).Lookup(ctx, n.fh, name)
+	n.setAttr(lr.DirAttr)
+	if err != nil {
+		return tree
+	}
+	if o := n.f.openNode(lr.FH, tree); o != nil {
+		return o
+	}
+	return tree
+}
+
+// replaceStart marks name as being replaced by a rename over it whose
+// open file was moved aside first: until the returned function is
+// called, the server has no file under name, and an open that looks the
+// name up waits for it (awaitReplace) rather than fail.
+func (n *node) replaceStart(name string) func() {
+	ch := make(chan struct{})
+	n.mu.Lock()
+	if n.replacing == nil {
+		n.replacing = map[string]chan struct{}{}
+	}
+	n.replacing[name] = ch
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		if n.replacing[name] == ch {
+			delete(n.replacing, name)
+		}
+		n.mu.Unlock()
+		close(ch)
+	}
+}
+
+// awaitReplace waits for a rename over name in the directory that this
+// mount has on its way after moving the name's open file aside; it
+// reports whether there was one (the name is to be looked up again).
+func (n *node) awaitReplace(ctx context.Context, name string) bool {
+	n.mu.Lock()
+	ch := n.replacing[name]
+	n.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // removeDone ends one unlink or rename over a closed file (sillyRename).
@@ -740,7 +831,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	np.forget()
 	n.kidChanged(name) // its ctime
 	np.kidChanged(newName)
-	_, finish, e := np.sillyRename(ctx, newName)
+	_, finish, e := np.sillyRename(ctx, newName, true)
 	if e != 0 {
 		return e
 	}
