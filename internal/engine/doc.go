@@ -42,8 +42,6 @@
 //	'u' fsid <rel>             resync undo: first value of <rel> before the resync (1 ‖ value, or 0 = absent)
 //	'h' dom id fsid            holder: fsid references block id (server-local)
 //	'g' dom id                 release queue: count of id reached zero (fsid ‖ seq ‖ tag unique to the write; format 2: no tag)
-//	'p' dom 'i' id             packed block of the domain's store: pack seq ‖ offset ‖ length (blocks.PackIndex)
-//	'p' dom 'c' seq            blocks the index names in pack seq
 //
 // Replicated keys, relative to 'f' fsid (journal after-images use these):
 //

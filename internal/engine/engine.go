@@ -40,12 +40,7 @@ import (
 //	   took. Values of format 2 (no tag) stay readable; the stamp keeps a
 //	   release of format 2, which would take the new values for corrupt
 //	   ones and stop collecting, from opening the store.
-//	4: a replica's pushed blocks are stored in pack files (blocks/<dom>/
-//	   packs/) named by 'p' keys (blocks.PackIndex), not as block files.
-//	   Stores of format 3 need no conversion; the stamp keeps a release of
-//	   format 3, which would find every packed block missing, from
-//	   opening the store.
-const FormatVersion = 4
+const FormatVersion = 3
 
 // Defaults.
 const (
@@ -518,8 +513,7 @@ func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
 		if err := e.disk.MkdirAll(d.rec.Dir); err != nil {
 			return fmt.Errorf("block dir %s: %w", d.rec.Dir, err)
 		}
-		idx := blocks.PackIndex{KV: e.kv, Prefix: packPrefix(d.id)}
-		if st, err = blocks.OpenDirPacked(e.disk, d.rec.Dir, keys, idx); err != nil {
+		if st, err = blocks.OpenDir(e.disk, d.rec.Dir, keys); err != nil {
 			return err
 		}
 	}

@@ -130,13 +130,6 @@ func (e *Engine) collectDomain(ctx context.Context, d *domain) (int, error) {
 	for {
 		n, more, err := e.collectBatch(ctx, d)
 		total += n
-		if err == nil && !more {
-			// Packed blocks' bytes are freed once their deletions are
-			// durable: one synced commit for the pass.
-			if fl, ok := st.(blocks.DeleteFlusher); ok {
-				err = fl.FlushDeletes(ctx)
-			}
-		}
 		if err != nil || !more {
 			return total, err
 		}
@@ -513,11 +506,6 @@ func (e *Engine) sweepOrphans(ctx context.Context) error {
 				break
 			}
 			if err := st.Delete(ctx, id); err != nil {
-				return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
-			}
-		}
-		if fl, ok := st.(blocks.DeleteFlusher); ok {
-			if err := fl.FlushDeletes(ctx); err != nil {
 				return fmt.Errorf("engine: sweep domain %d: %w", d.id, err)
 			}
 		}

@@ -16,7 +16,6 @@ const (
 	pfxHolder  = 'h' // block holders: 'h' dom(8) id(33) fsid(8)
 	pfxGC      = 'g' // block release queue: 'g' dom(8) id(33)
 	pfxUndo    = 'u' // resync undo: 'u' fsid(8) rel… → value before the resync (undo.go)
-	pfxPack    = 'p' // packed blocks of a domain's store: 'p' dom(8) … (blocks.PackIndex)
 )
 
 // Server sub-keys.
@@ -167,9 +166,6 @@ func holderPrefix(dom uint64, id blocks.ID) []byte {
 func holderKey(dom uint64, id blocks.ID, fsid uint64) []byte {
 	return be64(holderPrefix(dom, id), fsid)
 }
-
-// packPrefix is the prefix of the index of domain dom's packed blocks.
-func packPrefix(dom uint64) []byte { return be64([]byte{pfxPack}, dom) }
 
 func gcPrefix(dom uint64) []byte { return be64([]byte{pfxGC}, dom) }
 

@@ -139,18 +139,14 @@ func TestFormatStamp(t *testing.T) {
 	if err := v.e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// 1: block files of version 2; 3: packed blocks (a release of
-	// format 3 finds them missing): each older store is stamped newer.
-	for _, old := range []uint64{1, 3} {
-		set(old)
-		v.open()
-		if got := format(); got != FormatVersion || got <= old {
-			t.Fatalf("store of format %d opened: format %d, want %d (above %d)", old, got, FormatVersion, old)
-		}
-		v.fs("f")
-		if err := v.e.Close(); err != nil {
-			t.Fatal(err)
-		}
+	set(1)
+	v.open()
+	if got := format(); got != FormatVersion {
+		t.Fatalf("store of format 1 opened: format %d, want %d", got, FormatVersion)
+	}
+	v.fs("f")
+	if err := v.e.Close(); err != nil {
+		t.Fatal(err)
 	}
 	set(FormatVersion + 1)
 	o := v.opts

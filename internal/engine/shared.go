@@ -103,8 +103,8 @@ func (e *Engine) DomainOf(name string) (uint64, bool) {
 
 // KeyDomain returns the domain a key of the store belongs to: the keys of
 // a file system ('f', 'j', 'l', 'u' and its registry entries) belong to its
-// domain, holder, release and pack index keys to theirs. ok is false for
-// keys of the whole region (id counters, the format version).
+// domain, holder and release keys to theirs. ok is false for keys of the
+// whole region (id counters, the format version).
 func (e *Engine) KeyDomain(key []byte) (dom uint64, ok bool) {
 	if len(key) < 2 {
 		return 0, false
@@ -128,7 +128,7 @@ func (e *Engine) KeyDomain(key []byte) (dom uint64, ok bool) {
 	switch key[0] {
 	case pfxFS, pfxJournal, pfxLocal, pfxUndo:
 		return fsDom(key[1:])
-	case pfxHolder, pfxGC, pfxPack:
+	case pfxHolder, pfxGC:
 		return u64(key[1:])
 	case pfxServer:
 		switch key[1] {

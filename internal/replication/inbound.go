@@ -842,17 +842,12 @@ const putParallel = 8
 // frames: it returns once the last of them has started (a frame's blocks
 // need not be stored before the next frame is read). Whatever needs them
 // stored — records, chunks, resync ranges — waits for settlePuts first.
-// The blocks of a frame proven by their checksums on an authenticated
-// channel go into one pack when the replica's store can (putPack).
 func (rx *receiver) putBlocks(m *blocksMsg, buf []byte) error {
 	if err := rx.putFailed(); err != nil {
 		return err
 	}
 	if rx.putSem == nil {
 		rx.putSem = make(chan struct{}, putParallel)
-	}
-	if m.sums != nil && rx.channelAuth && len(m.ids) > 0 && rx.in.fs.PacksBlocks() {
-		return rx.putPack(m, buf)
 	}
 	var left atomic.Int32
 	left.Store(int32(len(m.ids)))
@@ -886,56 +881,6 @@ func (rx *receiver) putBlocks(m *blocksMsg, buf []byte) error {
 			}
 		}()
 	}
-	return nil
-}
-
-// packParallel bounds the frames stored as packs at once: each takes
-// putParallel/packParallel of the puts' slots.
-const packParallel = 2
-
-// putPack stores the blocks of one frame as one pack file
-// (engine.Replica.PutBlocksAuthentic), packParallel frames at once: one
-// file created, written and synced and one directory sync per frame
-// instead of a file, a sync and a rename per block. Each block is proven
-// by its checksum as putBlock does on an authenticated channel.
-func (rx *receiver) putPack(m *blocksMsg, buf []byte) error {
-	for i := range putParallel / packParallel {
-		select {
-		case rx.putSem <- struct{}{}:
-		case <-rx.ctx.Done():
-			for range i {
-				<-rx.putSem
-			}
-			return rx.ctx.Err()
-		}
-	}
-	rx.puts.Add(1)
-	go func() {
-		defer rx.puts.Done()
-		defer func() {
-			for range putParallel / packParallel {
-				<-rx.putSem
-			}
-			rx.bufs.put(buf)
-		}()
-		var err error
-		for i, id := range m.ids {
-			if blocks.Checksum(id, m.data[i]) != m.sums[i] {
-				err = fmt.Errorf("replication: pushed block %s fails its checksum (damaged on its way): %w", id, engine.ErrCorrupt)
-				break
-			}
-		}
-		if err == nil {
-			err = rx.in.fs.PutBlocksAuthentic(rx.ctx, m.ids, m.data)
-		}
-		if err != nil {
-			rx.putMu.Lock()
-			if rx.putErr == nil {
-				rx.putErr = err
-			}
-			rx.putMu.Unlock()
-		}
-	}()
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -16,7 +15,7 @@ import (
 // directory syncs, files created and bytes written.
 type countingDisk struct {
 	disk.FS
-	fileSyncs, dirSyncs, creates, packs, written atomic.Int64
+	fileSyncs, dirSyncs, creates, written atomic.Int64
 }
 
 func (c *countingDisk) Create(name string) (disk.File, error) {
@@ -25,9 +24,6 @@ func (c *countingDisk) Create(name string) (disk.File, error) {
 		return nil, err
 	}
 	c.creates.Add(1)
-	if strings.Contains(name, "/packs/") {
-		c.packs.Add(1)
-	}
 	return &countingFile{File: f, c: c}, nil
 }
 
@@ -52,8 +48,8 @@ func (f *countingFile) Sync() error {
 }
 
 type replicaWork struct {
-	fileSyncs, dirSyncs, storeSyncs, creates, packs, written, hashes, puts int64
-	applied                                                                int64 // records applied
+	fileSyncs, dirSyncs, storeSyncs, creates, written, hashes, puts int64
+	applied                                                         int64 // records applied
 	// on the source: blocks read back from its store to be pushed, and
 	// bytes shipped
 	srcReads, shipped int64
@@ -61,26 +57,25 @@ type replicaWork struct {
 
 func (w replicaWork) sub(o replicaWork) replicaWork {
 	return replicaWork{fileSyncs: w.fileSyncs - o.fileSyncs, dirSyncs: w.dirSyncs - o.dirSyncs, storeSyncs: w.storeSyncs - o.storeSyncs,
-		creates: w.creates - o.creates, packs: w.packs - o.packs, written: w.written - o.written, hashes: w.hashes - o.hashes, puts: w.puts - o.puts, applied: w.applied - o.applied,
+		creates: w.creates - o.creates, written: w.written - o.written, hashes: w.hashes - o.hashes, puts: w.puts - o.puts, applied: w.applied - o.applied,
 		srcReads: w.srcReads - o.srcReads, shipped: w.shipped - o.shipped}
 }
 
 func (w replicaWork) String() string {
-	return fmt.Sprintf("destination: %d blocks stored, %d file syncs, %d directory syncs, %d store syncs, %d files created (%d packs), %d bytes written, %d keyed hashes, %d records applied; source: %d blocks read back, %d bytes shipped",
-		w.puts, w.fileSyncs, w.dirSyncs, w.storeSyncs, w.creates, w.packs, w.written, w.hashes, w.applied, w.srcReads, w.shipped)
+	return fmt.Sprintf("destination: %d blocks stored, %d file syncs, %d directory syncs, %d store syncs, %d files created, %d bytes written, %d keyed hashes, %d records applied; source: %d blocks read back, %d bytes shipped",
+		w.puts, w.fileSyncs, w.dirSyncs, w.storeSyncs, w.creates, w.written, w.hashes, w.applied, w.srcReads, w.shipped)
 }
 
 // TestReplicaWorkPerMiB is the guard on the work a replicated MiB costs
 // (issue 16), counted, not timed. 32 MiB written in 1 MiB writes to a file
 // system of 1 MiB blocks are 32 pushed blocks, each of which the
-// destination must store once, in a pack with the other blocks of its
-// frame (blocks.PackPutter): written once (its sealed form: the data and
-// at most 64 bytes of header, nonce and tag, plus its pack's trailer),
-// and per frame one pack created, one file sync and one directory sync,
-// none of them per block (no block file, no rename); no keyed hash (the authenticated
+// destination must store once: one file created, written once (its
+// sealed form: the data and at most 64 bytes of header, nonce and tag),
+// one file sync, at most one directory sync (its name, at the commit of
+// the records that need it; a commit covering several blocks of one
+// fan-out directory syncs it once), no keyed hash (the authenticated
 // channel and the frame's checksums prove it, see putBlock); and its
-// records' commits at most one store sync per record (the pack index's
-// commits add none: the records' commits make them durable). The source reads no
+// records' commits at most one store sync per record. The source reads no
 // block back from its store (the shipper takes them from the cache the
 // write filled) and ships each block once. It fails when a change adds a
 // sync, a write, a hash or a read per block.
@@ -106,7 +101,7 @@ func TestReplicaWorkPerMiB(t *testing.T) {
 		out, _ := a.n.OutboundStatus("r1")
 		in, _ := b.n.InboundStatus("r1")
 		return replicaWork{fileSyncs: cd.fileSyncs.Load(), dirSyncs: cd.dirSyncs.Load(), storeSyncs: storeSyncs.Load(),
-			creates: cd.creates.Load(), packs: cd.packs.Load(), written: cd.written.Load(), hashes: int64(st.KeyedHashes), puts: int64(st.Blocks.Puts), applied: int64(in.AppliedRecords),
+			creates: cd.creates.Load(), written: cd.written.Load(), hashes: int64(st.KeyedHashes), puts: int64(st.Blocks.Puts), applied: int64(in.AppliedRecords),
 			srcReads: int64(src.Stats().Blocks.Gets), shipped: int64(out.ShippedBytes)}
 	}
 	before := snap()
@@ -139,13 +134,10 @@ func TestReplicaWorkPerMiB(t *testing.T) {
 		got, most int64
 	}{
 		{"files created", d.creates, blocks},
-		{"files created that are not packs (block files)", d.creates - d.packs, 0},
 		{"file syncs", d.fileSyncs, blocks},
-		// One per pack, and one for the fan-out directory of packs
-		// the first makes (one per 4096 packs).
-		{"directory syncs", d.dirSyncs, blocks + 1},
+		{"directory syncs", d.dirSyncs, blocks},
 		{"store syncs", d.storeSyncs, d.applied},
-		{"bytes written", d.written, blocks * (1<<20 + 64 + 64)},
+		{"bytes written", d.written, blocks * (1<<20 + 64)},
 		{"keyed hashes", d.hashes, 0},
 		{"blocks read back on the source", d.srcReads, 0},
 		{"bytes shipped", d.shipped, blocks * (1<<20 + 1<<10)},

@@ -250,14 +250,12 @@ func referencedBlocks(t *testing.T, r *region) map[blocks.ID]bool {
 	return ids
 }
 
-// corruptOneBlock flips the last byte (its AES-GCM tag's, or its
-// plaintext's) of one block of d that ids names: in its block file, or in
-// the pack that holds it (a replica's pushed blocks, blocks.PackPutter;
-// the pack's trailer, id ‖ offset ‖ length per block, says where).
+// corruptOneBlock flips a byte in the payload of one block file of d
+// among ids.
 func corruptOneBlock(t *testing.T, d *disk.Mem, ids map[blocks.ID]bool) blocks.ID {
 	t.Helper()
-	var walk func(dir string) (string, int64, blocks.ID, bool)
-	walk = func(dir string) (string, int64, blocks.ID, bool) {
+	var walk func(dir string) (string, blocks.ID, bool)
+	walk = func(dir string) (string, blocks.ID, bool) {
 		ents, err := d.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -265,40 +263,32 @@ func corruptOneBlock(t *testing.T, d *disk.Mem, ids map[blocks.ID]bool) blocks.I
 		for _, e := range ents {
 			p := path.Join(dir, e.Name())
 			if e.IsDir() {
-				if q, end, id, ok := walk(p); ok {
-					return q, end, id, true
+				if q, id, ok := walk(p); ok {
+					return q, id, true
 				}
 				continue
 			}
 			if id, err := blocks.ParseID(e.Name()); err == nil && ids[id] {
-				return p, -1, id, true
-			}
-			if strings.HasSuffix(e.Name(), ".pack") {
-				data := readMemFile(t, d, p)
-				n := int(binary.BigEndian.Uint32(data[len(data)-12:]))
-				const entry = blocks.IDSize + 8 + 4
-				tr := data[len(data)-12-n*entry : len(data)-12]
-				for i := range n {
-					id, _ := blocks.IDFromBytes(tr[i*entry : i*entry+blocks.IDSize])
-					if ids[id] {
-						off := binary.BigEndian.Uint64(tr[i*entry+blocks.IDSize:])
-						l := binary.BigEndian.Uint32(tr[i*entry+blocks.IDSize+8:])
-						return p, int64(off) + int64(l), id, true
-					}
-				}
+				return p, id, true
 			}
 		}
-		return "", 0, blocks.ID{}, false
+		return "", blocks.ID{}, false
 	}
-	name, end, id, ok := walk("blocks")
+	name, id, ok := walk("blocks")
 	if !ok {
-		t.Fatal("no block file or packed block")
+		t.Fatal("no block file")
 	}
-	data := readMemFile(t, d, name)
-	if end < 0 {
-		end = int64(len(data))
+	f, err := d.Open(name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	data[end-1] ^= 0x55
+	size, _ := f.Size()
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	data[len(data)-1] ^= 0x55
 	tmp := name + ".damage"
 	g, err := d.Create(tmp)
 	if err != nil {
@@ -312,21 +302,6 @@ func corruptOneBlock(t *testing.T, d *disk.Mem, ids map[blocks.ID]bool) blocks.I
 		t.Fatal(err)
 	}
 	return id
-}
-
-func readMemFile(t *testing.T, d *disk.Mem, name string) []byte {
-	t.Helper()
-	f, err := d.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size, _ := f.Size()
-	data := make([]byte, size)
-	if _, err := f.ReadAt(data, 0); err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func metricVec(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {

@@ -123,9 +123,6 @@ type Stats struct {
 	Deletes      uint64
 	DeletedBytes uint64 // bytes freed by deletes, as stored (0 where a store cannot tell)
 	CorruptReads uint64 // reads that returned ErrCorrupt
-	// PackedGets: block reads served from pack files (Dir: a replica's
-	// pushed blocks, PackPutter).
-	PackedGets uint64
 	// RawReads: block reads whose data came whole from the page cache
 	// with a raw read (WithRawReads, Dir on a disk.OS; the open, fstat
 	// and close go through the runtime); UncachedReads: such reads whose

@@ -53,9 +53,7 @@ type Dir struct {
 	// synced: the directories a Sync of this Dir has synced (see Put)
 	synced map[string]bool
 
-	packs packs // blocks stored in pack files (PutPack)
-
-	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt, packedGets atomic.Uint64
+	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
 }
 
 var (
@@ -63,13 +61,8 @@ var (
 	_ ColdPutter = (*Dir)(nil)
 )
 
-// OpenDir opens (creating if needed) a block directory. It does not
-// pack (OpenDirPacked does).
+// OpenDir opens (creating if needed) a block directory.
 func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
-	return openDir(fsys, dir, keys, PackIndex{})
-}
-
-func openDir(fsys disk.FS, dir string, keys Keys, idx PackIndex) (*Dir, error) {
 	if keys.Hasher == nil {
 		return nil, errors.New("blocks: a Hasher is required")
 	}
@@ -88,11 +81,7 @@ func openDir(fsys disk.FS, dir string, keys Keys, idx PackIndex) (*Dir, error) {
 		}
 	}
 	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}, synced: map[string]bool{}}
-	d.packs.idx = idx
 	if err := d.openLayout(); err != nil {
-		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
-	}
-	if err := d.openPacks(); err != nil {
 		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
 	}
 	return d, nil
@@ -217,11 +206,6 @@ func (d *Dir) Put(_ context.Context, id ID, data []byte) error { return d.put(id
 func (d *Dir) PutCold(_ context.Context, id ID, data []byte) error { return d.put(id, data, true) }
 
 func (d *Dir) put(id ID, data []byte, cold bool) error {
-	if _, ok, err := d.packed(id); err != nil {
-		return fmt.Errorf("blocks: put %s: %w", id, err)
-	} else if ok {
-		return nil
-	}
 	name := d.name(id)
 	if _, err := d.fs.Stat(name); err == nil {
 		// Stored: the Sync before the caller's commit covers its name
@@ -415,19 +399,7 @@ func (d *Dir) GetForCopy(_ context.Context, id ID) ([]byte, error) {
 // get reads block id into buf when its file fits, else into a new buffer
 // (the raw form is decoded in place: the buffer is get's).
 func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, error), rawCalls bool) ([]byte, bool, error) {
-	l, wasPacked, err := d.packed(id)
-	if err != nil {
-		return nil, false, fmt.Errorf("blocks: read %s: %w", id, err)
-	}
-	var (
-		raw   []byte
-		inBuf bool
-	)
-	if wasPacked {
-		raw, inBuf, err = d.readPacked(l, buf)
-	} else {
-		raw, inBuf, err = d.read(id, buf, rawCalls)
-	}
+	raw, inBuf, err := d.read(id, buf, rawCalls)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -436,19 +408,11 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 	}
 	data, err := decode(d.keys, id, raw)
 	if err != nil {
-		if _, ok, perr := d.packed(id); wasPacked && !ok && perr == nil {
-			// Deleted while read: its range was punched out under the
-			// read (a block file deleted under a read stays whole).
-			return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
 		d.corrupt.Add(1)
 		return nil, false, err
 	}
 	d.gets.Add(1)
 	d.getBytes.Add(uint64(len(data)))
-	if wasPacked {
-		d.packedGets.Add(1)
-	}
 	return data, inBuf, nil
 }
 
@@ -487,11 +451,6 @@ func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
 // Has reports whether id is stored. A caller may commit metadata that
 // references a block Has found once it has run Sync (see markFound).
 func (d *Dir) Has(_ context.Context, id ID) (bool, error) {
-	if _, ok, err := d.packed(id); err != nil {
-		return false, fmt.Errorf("blocks: has %s: %w", id, err)
-	} else if ok {
-		return true, nil
-	}
 	name := d.name(id)
 	_, err := d.fs.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -520,18 +479,7 @@ func (d *Dir) markFound(name string) {
 }
 
 // Delete removes a block (absent is fine).
-// A packed block's bytes are freed once its deletion is durable
-// (FlushDeletes); a block file of the same id (a Put that raced the
-// block's pack) goes with it.
-func (d *Dir) Delete(ctx context.Context, id ID) error {
-	if packed, err := d.deletePacked(ctx, id); err != nil {
-		return fmt.Errorf("blocks: delete %s: %w", id, err)
-	} else if packed {
-		if err := d.fs.Remove(d.name(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("blocks: delete %s: %w", id, err)
-		}
-		return nil
-	}
+func (d *Dir) Delete(_ context.Context, id ID) error {
 	var size int64
 	if fi, err := d.fs.Stat(d.name(id)); err == nil {
 		size = fi.Size()
@@ -549,9 +497,6 @@ func (d *Dir) Delete(ctx context.Context, id ID) error {
 
 // Walk calls fn for every stored id.
 func (d *Dir) Walk(ctx context.Context, fn func(ID) error) error {
-	if err := d.walkPacked(fn); err != nil {
-		return fmt.Errorf("blocks: walk: %w", err)
-	}
 	return d.walk(ctx, func(name string, tmp bool) error {
 		if tmp {
 			return nil
@@ -570,7 +515,7 @@ func (d *Dir) walk(ctx context.Context, fn func(name string, tmp bool) error) er
 		return fmt.Errorf("blocks: walk: %w", err)
 	}
 	for _, a := range l1s {
-		if !a.IsDir() || a.Name() == packDir {
+		if !a.IsDir() {
 			continue
 		}
 		p1 := path.Join(d.dir, a.Name())
@@ -640,7 +585,7 @@ func (d *Dir) RemoveTemps(ctx context.Context) (int, error) {
 func (d *Dir) Stats() Stats {
 	st := Stats{
 		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
-		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(), PackedGets: d.packedGets.Load(),
+		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(),
 	}
 	if c, ok := d.fs.(interface{ Raw() uint64 }); ok {
 		st.RawReads = c.Raw()

@@ -31,22 +31,6 @@
 // (a CRC catches damage, not a forgery). A mismatch, a bad header, a
 // failed tag or checksum is ErrCorrupt, counted in Stats.
 //
-// A batch of blocks can instead be stored as one pack file (PutPack, a
-// replica's pushed blocks: one blocks frame; a Dir opened with a
-// PackIndex), dir/packs/<seq >> 12>/<seq>.pack: the blocks' stored forms
-// one after the other and a checksummed trailer naming each block's id,
-// offset and length; written, synced and its directory synced before
-// any of its blocks is named. The index of packed blocks is kept in a
-// metadata store (the engine's, under the domain's keys), written after
-// the pack is durable and made durable by the next synced commit, which
-// is the commit of the metadata naming the blocks; so OpenDirPacked
-// reads, syncs and holds nothing per pack or block (it removes the packs
-// a crash left unnamed past the newest indexed one). Get, Has, Walk and
-// Delete see packed blocks as they see block files. Delete takes a packed
-// block out of the index at once and frees its bytes (punches its range
-// out, disk.Puncher, or removes its pack with its last block) once that
-// deletion is durable (FlushDeletes). See pack.go for the format.
-//
 // Memory is the in-memory implementation; blockstest holds the conformance
 // suite both pass.
 package blocks

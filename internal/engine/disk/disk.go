@@ -50,16 +50,6 @@ type RawWholeReader interface {
 	ReadWholeRaw(name string, buf []byte) (data []byte, inBuf bool, err error)
 }
 
-// Puncher is an FS that can free a byte range of a file in place (the
-// block store's packs, when a block in one is deleted). The range then
-// reads as zeros; the file's size is unchanged. It is not ordered with
-// the file's syncs: a crash before the next one may keep the old bytes
-// or the hole (a punch frees extents, a change of metadata a journaling
-// file system may commit at any moment).
-type Puncher interface {
-	PunchHole(name string, off, n int64) error
-}
-
 // Usage is what statfs reports for the file system holding a path.
 type Usage struct {
 	TotalBytes uint64

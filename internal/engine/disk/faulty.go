@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"errors"
 	"io/fs"
 	"sync"
 )
@@ -118,14 +117,6 @@ func (f *Faulty) SyncDir(name string) error {
 		return &fs.PathError{Op: "sync", Path: name, Err: err}
 	}
 	return f.inner.SyncDir(name)
-}
-
-// PunchHole passes to the wrapped FS when it can punch holes.
-func (f *Faulty) PunchHole(name string, off, n int64) error {
-	if p, ok := f.inner.(Puncher); ok {
-		return p.PunchHole(name, off, n)
-	}
-	return &fs.PathError{Op: "punch", Path: name, Err: errors.ErrUnsupported}
 }
 
 func (f *Faulty) ReadDir(name string) ([]fs.DirEntry, error) { return f.inner.ReadDir(name) }

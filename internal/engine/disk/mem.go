@@ -222,34 +222,6 @@ func (m *Mem) Remove(name string) error {
 	return nil
 }
 
-var _ Puncher = (*Mem)(nil)
-
-// PunchHole zeroes [off, off+n) of file name (past its end: nothing),
-// in what a crash keeps too: a punch frees the range's extents, a change
-// of metadata a file system may make durable at any moment (ext4: with
-// the next journal commit, which any fsync on the file system forces),
-// so a crash right after it keeps it, the worst case for a caller that
-// must not name the range any more.
-func (m *Mem) PunchHole(name string, off, n int64) error {
-	if err := m.lock(); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	nd, err := m.nodeLocked("punch", name)
-	if err != nil {
-		return err
-	}
-	if nd.dir || off < 0 || n < 0 {
-		return pathErr("punch", name, fs.ErrInvalid)
-	}
-	size := int64(len(nd.data))
-	lo, hi := min(off, size), min(off+n, size)
-	clear(nd.data[lo:hi]) // synced is a copy of its own
-	slo, shi := min(off, int64(len(nd.synced))), min(off+n, int64(len(nd.synced)))
-	clear(nd.synced[slo:shi])
-	return nil
-}
-
 func (m *Mem) MkdirAll(name string) error {
 	if err := m.lock(name); err != nil {
 		return err

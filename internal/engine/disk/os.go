@@ -157,30 +157,6 @@ func (o *OS) Usage(name string) (Usage, error) {
 	return Usage{TotalBytes: st.Blocks * bs, FreeBytes: st.Bavail * bs, TotalFiles: st.Files, FreeFiles: st.Ffree}, nil
 }
 
-var _ Puncher = (*OS)(nil)
-
-// PunchHole frees [off, off+n) of file name (fallocate PUNCH_HOLE,
-// KEEP_SIZE): whole file system blocks inside go, partial ones are
-// zeroed.
-func (o *OS) PunchHole(name string, off, n int64) error {
-	p, err := o.path(name)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return &fs.PathError{Op: "punch", Path: name, Err: err}
-	}
-	return nil
-}
-
 type osFile struct{ f *os.File }
 
 // Allocate gives the file size bytes of allocated blocks (fallocate), so
