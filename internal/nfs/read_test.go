@@ -410,21 +410,12 @@ func TestReadaheadChunkNotStuckBehindReply(t *testing.T) {
 func TestReadaheadDepth(t *testing.T) {
 	const blocks = 40
 	f := newFixture(t, envOpt{})
-	fh := blocksFile(t, f, blocks)
-	h, err := parseHandle(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
-	attr, err := f.fs.GetAttr(f.ctx, h.ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, attr := blocksTarget(t, f, blocks)
 	ra := f.srv.ra
 	ahead := func() (chunks, depth int) {
 		ra.mu.Lock()
 		defer ra.mu.Unlock()
-		el := ra.files[fileKey{f.fs, h.ino}]
+		el := ra.files[fileKey{f.fs, tg.h.ino}]
 		if el == nil {
 			return 0, 0
 		}
@@ -502,16 +493,7 @@ func TestReadaheadDepth(t *testing.T) {
 func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	const blocks = 8
 	f := newFixture(t, envOpt{})
-	fh := blocksFile(t, f, blocks)
-	h, err := parseHandle(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
-	attr, err := f.fs.GetAttr(f.ctx, h.ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, attr := blocksTarget(t, f, blocks)
 	ra := f.srv.ra
 	check := func(i int, got []byte, hd engine.Hold, err error) {
 		t.Helper()
@@ -527,7 +509,7 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	}
 	gets := f.fs.Stats().Blocks.Gets
 	// READ 0 comes (ra.read up to its engine read: no chunk to take)...
-	if c := ra.take(fileKey{f.fs, h.ino}, 0, 1<<20, tg.cred); c != nil {
+	if c := ra.take(fileKey{f.fs, tg.h.ino}, 0, 1<<20, tg.cred); c != nil {
 		t.Fatal("READ 0 found a chunk read ahead")
 	}
 	// ...READs 1 to 3, sent behind it, are answered meanwhile...
@@ -539,7 +521,7 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	}
 	// ...then READ 0's engine read ends and it schedules its prefetches
 	// (ra.read's rest), which its worker runs once its reply is written.
-	got, _, _, hd, err := f.fs.ReadHeld(f.ctx, tg.cred, h.ino, 0, 1<<20)
+	got, _, _, hd, err := f.fs.ReadHeld(f.ctx, tg.cred, tg.h.ino, 0, 1<<20)
 	check(0, got, hd, err)
 	var after []prefetch
 	ra.schedule(tg, 0, 1<<20, len(got), attr.Size, &after)
@@ -564,16 +546,7 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 func TestReadaheadReread(t *testing.T) {
 	const blocks = 8
 	f := newFixture(t, envOpt{})
-	fh := blocksFile(t, f, blocks)
-	h, err := parseHandle(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := &target{fs: f.fs, h: h, cred: engine.RootCred}
-	attr, err := f.fs.GetAttr(f.ctx, h.ino)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, attr := blocksTarget(t, f, blocks)
 	ra := f.srv.ra
 	pass := func() (prefetches int) {
 		for i := range blocks {
@@ -601,6 +574,21 @@ func TestReadaheadReread(t *testing.T) {
 
 // blocksFile creates "f" in f's root with n blocks of 1 MiB written
 // FILE_SYNC, block i starting with the byte i.
+// blocksTarget is blocksFile's file as the read-ahead reads it: its
+// target (as root) and attributes.
+func blocksTarget(t *testing.T, f *fixture, n int) (*target, engine.Attr) {
+	t.Helper()
+	h, err := parseHandle(blocksFile(t, f, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr, err := f.fs.GetAttr(f.ctx, h.ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &target{fs: f.fs, h: h, cred: engine.RootCred}, attr
+}
+
 func blocksFile(t *testing.T, f *fixture, n int) proto.FH {
 	t.Helper()
 	r, err := f.c.Create(f.ctx, f.root, "f", proto.Guarded, proto.Sattr{})
