@@ -538,6 +538,43 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	}
 }
 
+// TestReadaheadOutOfOrderReadsOnce is the out-of-order guard of the
+// read-ahead (issue 15, counting block file reads and READs served from
+// chunks, not timed): a client with several READs out (regionfs mount's
+// read-ahead sends each from its own goroutine) has them arrive and be
+// answered a little out of order. Here READ 4 and READ 5 are answered
+// before READ 3, whose chunk was read ahead. Before, READ 5 (continuing
+// READ 4) dropped chunk 3 as passed, so READ 3 read block 3 again, and
+// READ 3 then set the stream's next offset back to block 4, so READ 6
+// did not count as sequential and READ 7 found no chunk (9 block file
+// reads for 8 blocks, READ 7 from the engine; checked).
+func TestReadaheadOutOfOrderReadsOnce(t *testing.T) {
+	const blocks = 8
+	f := newFixture(t, envOpt{})
+	tg, attr := blocksTarget(t, f, blocks)
+	ra := f.srv.ra
+	gets := f.fs.Stats().Blocks.Gets
+	for _, i := range []int{0, 1, 2, 4, 5, 3, 6, 7} {
+		taken := ra.taken.Load()
+		var after []prefetch
+		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
+		if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
+			t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
+		}
+		hd.Release()
+		for _, fn := range after {
+			fn(false)
+		}
+		fromChunk := ra.taken.Load() > taken
+		if want := i != 0 && i != 4 && i != 5; fromChunk != want {
+			t.Errorf("READ %d served from a chunk read ahead: %v, want %v", i, fromChunk, want)
+		}
+	}
+	if n := f.fs.Stats().Blocks.Gets - gets; n != blocks {
+		t.Fatalf("%d READs of a %d-block file, answered out of order, read %d block files, want %d (each once)", blocks, blocks, n, blocks)
+	}
+}
+
 // TestReadaheadReread: a reader that reads a file again from the start
 // gets read-ahead on its second pass too. raFile.asked (4d79ca2) kept the
 // end of the first pass, so the second pass's prefetches started there,

@@ -258,13 +258,17 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 	ra.lru.MoveToFront(el)
 	f := el.Value.(*raFile)
 	sequential := off == f.next
-	f.next = off + uint64(n)
+	if !f.late(off, n, count) {
+		f.next = off + uint64(n)
+	}
 	if !sequential || n < count {
 		return
 	}
-	// Drop chunks the reader has passed.
+	// Drop chunks the reader has passed, but for the last raMaxDepth
+	// behind it: a READ the client sent before the ones answered already
+	// may still come for its chunk.
 	f.chunks = slices.DeleteFunc(f.chunks, func(c *raChunk) bool {
-		if c.off < f.next {
+		if c.off+uint64(raMaxDepth*count) < f.next {
 			ra.bytes -= int64(c.count)
 			ra.discardLocked(c)
 			return true
@@ -293,6 +297,21 @@ func (ra *readahead) schedule(t *target, off uint64, count, n int, size uint64, 
 			}
 		})
 	}
+}
+
+// late says whether a READ of n bytes at off is one of the reader's
+// stream answered after READs beyond it (a client with several READs
+// out, as regionfs mount and the kernel have, gets them answered a
+// little out of order): it ends at or before next, at most raMaxAsked
+// chunks of count behind, and next is no further than the furthest READ
+// that came (asked), which a reader starting again from the beginning
+// reset. Such a READ leaves next where it is: set back to the late
+// READ's end, it made the stream's next READs non-sequential (no
+// prefetch for them, the reads ahead lost) until one happened to follow
+// it again.
+func (f *raFile) late(off uint64, n, count int) bool {
+	end := off + uint64(n)
+	return end <= f.next && f.next <= f.asked && f.next-off <= uint64(raMaxAsked*count)
 }
 
 // addFileLocked starts following the reads of file k.
