@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/disk"
@@ -215,6 +216,9 @@ type Engine struct {
 
 	// blocks is the cache of verified blocks all domains share.
 	blocks *blockCache
+	// descs keeps block files open for reads, for all domains (nil on a
+	// shared store: other nodes delete its blocks).
+	descs *blocks.Descs
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -275,6 +279,8 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	if opts.Shared {
 		e.owned = map[uint64]bool{}
+	} else {
+		e.descs = blocks.NewDescs(openBlockFiles())
 	}
 	empty := map[uint64]cipher.AEAD{}
 	e.aeads.Store(&empty)
@@ -513,7 +519,7 @@ func (e *Engine) initDomainStore(d *domain, hashKey []byte) error {
 		if err := e.disk.MkdirAll(d.rec.Dir); err != nil {
 			return fmt.Errorf("block dir %s: %w", d.rec.Dir, err)
 		}
-		if st, err = blocks.OpenDir(e.disk, d.rec.Dir, keys); err != nil {
+		if st, err = blocks.OpenDirWith(e.disk, d.rec.Dir, keys, blocks.DirOptions{Descs: e.descs}); err != nil {
 			return err
 		}
 	}
@@ -767,4 +773,22 @@ func (e *Engine) shutdown() {
 		close(e.stop)
 	}
 	e.wg.Wait()
+	if e.descs != nil {
+		e.descs.Close()
+	}
+}
+
+// maxOpenBlockFiles bounds the block files the engine keeps open for
+// reads (blocks.Descs): 4 GiB of 1 MiB blocks recently written or read.
+const maxOpenBlockFiles = 4096
+
+// openBlockFiles is how many block files the engine keeps open: at most
+// maxOpenBlockFiles and a quarter of the process's descriptor limit (the
+// rest for connections, Pebble's files, the reads' own opens).
+func openBlockFiles() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return int(min(uint64(maxOpenBlockFiles), lim.Cur/4))
 }

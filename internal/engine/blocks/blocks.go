@@ -129,6 +129,9 @@ type Stats struct {
 	// data the page cache lacked, read on through the Go runtime's path.
 	// 0 where a store cannot tell.
 	RawReads, UncachedReads uint64
+	// FileOpens: block files opened by name to read them (a Dir; a read
+	// from a file kept open, DirOptions.Descs, opens none).
+	FileOpens uint64
 }
 
 // Store is the content-addressed block store seam.

@@ -39,6 +39,9 @@ type Dir struct {
 
 	bufs bufPool // sealing buffers
 
+	// descs keeps block files open for GetInto (nil: none kept).
+	descs *Descs
+
 	// syncMu makes Syncs one at a time: a Sync takes the dirty
 	// directories, and one running beside it must not return before
 	// those it took are synced (see Sync).
@@ -53,7 +56,14 @@ type Dir struct {
 	// synced: the directories a Sync of this Dir has synced (see Put)
 	synced map[string]bool
 
-	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt atomic.Uint64
+	puts, putBytes, gets, getBytes, deletes, deletedBytes, corrupt, opens atomic.Uint64
+}
+
+// DirOptions are OpenDirWith's.
+type DirOptions struct {
+	// Descs, when set, keeps the block files the Dir writes (Put) and
+	// reads (GetInto) open for the next GetInto of their block.
+	Descs *Descs
 }
 
 var (
@@ -63,6 +73,11 @@ var (
 
 // OpenDir opens (creating if needed) a block directory.
 func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
+	return OpenDirWith(fsys, dir, keys, DirOptions{})
+}
+
+// OpenDirWith is OpenDir with options.
+func OpenDirWith(fsys disk.FS, dir string, keys Keys, o DirOptions) (*Dir, error) {
 	if keys.Hasher == nil {
 		return nil, errors.New("blocks: a Hasher is required")
 	}
@@ -80,7 +95,7 @@ func OpenDir(fsys disk.FS, dir string, keys Keys) (*Dir, error) {
 			return nil, fmt.Errorf("blocks: sync %s: %w", parent, err)
 		}
 	}
-	d := &Dir{fs: fsys, dir: dir, keys: keys, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}, synced: map[string]bool{}}
+	d := &Dir{fs: fsys, dir: dir, keys: keys, descs: o.Descs, dirty: map[string]bool{}, made: map[string]bool{}, putting: map[string]int{}, synced: map[string]bool{}}
 	if err := d.openLayout(); err != nil {
 		return nil, fmt.Errorf("blocks: %s: %w", dir, err)
 	}
@@ -269,13 +284,35 @@ func (d *Dir) put(id ID, data []byte, cold bool) error {
 		}
 		return nil
 	}()
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
+	// The file stays open for reads of the block (Descs), but for a
+	// cold put's (nobody reads those soon).
+	holder, keep := f.(fileHolder)
+	keep = keep && werr == nil && !cold && d.descs != nil
+	if !keep {
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
 	}
 	if werr == nil {
-		werr = d.fs.Rename(tmp, name)
+		if keep {
+			// The rename and the file kept for the block change together
+			// (Descs).
+			mu := d.descs.lock(id)
+			if werr = d.fs.Rename(tmp, name); werr == nil {
+				h := holder.Hold(name, int64(len(hdr)+len(payload)))
+				if _, ok := d.descs.add(d, id, h, false); !ok {
+					_ = h.Close()
+				}
+			}
+			mu.Unlock()
+		} else {
+			werr = d.fs.Rename(tmp, name)
+		}
 	}
 	if werr != nil {
+		if keep {
+			_ = f.Close()
+		}
 		_ = d.fs.Remove(tmp)
 		return fmt.Errorf("blocks: put %s: %w", id, werr)
 	}
@@ -383,9 +420,96 @@ func (d *Dir) Get(_ context.Context, id ID) ([]byte, error) {
 var _ BufGetter = (*Dir)(nil)
 
 // GetInto reads a block in buf when it fits and checks it as its stored
-// form allows (BufGetter, DecodeStored).
+// form allows (BufGetter, DecodeStored), from its file kept open when
+// the Dir has one (DirOptions.Descs), and keeps the file it opened.
 func (d *Dir) GetInto(ctx context.Context, id ID, buf []byte) ([]byte, bool, error) {
-	return d.get(id, buf, DecodeStored, rawReads(ctx))
+	if d.descs == nil {
+		return d.get(id, buf, DecodeStored, rawReads(ctx))
+	}
+	raw := rawReads(ctx)
+	if e := d.descs.get(d, id); e != nil {
+		b, inBuf, err := e.h.ReadWhole(buf, raw)
+		d.descs.release(e)
+		if err == nil {
+			if data, err := DecodeStored(d.keys, id, b); err == nil {
+				d.gets.Add(1)
+				d.getBytes.Add(uint64(len(data)))
+				return data, inBuf, nil
+			}
+		}
+		// A kept file that does not read or check: the file under the
+		// block's name decides (it may have been replaced: a repair).
+		d.descs.forget(d, id)
+	}
+	ho, ok := d.fs.(heldOpener)
+	if !ok {
+		return d.get(id, buf, DecodeStored, raw)
+	}
+	e, h, err := d.openKept(ho, id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("blocks: read %s: %w", id, err)
+	}
+	if e != nil {
+		h = e.h
+	}
+	b, inBuf, err := h.ReadWhole(buf, raw)
+	var data []byte
+	if err == nil {
+		data, err = DecodeStored(d.keys, id, b)
+		if err != nil {
+			d.corrupt.Add(1)
+		}
+	}
+	if e != nil {
+		d.descs.release(e)
+		if err != nil {
+			d.descs.forget(d, id)
+		}
+	} else {
+		_ = h.Close()
+	}
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("blocks: read %s: %w", id, err)
+		}
+		return nil, false, err
+	}
+	d.gets.Add(1)
+	d.getBytes.Add(uint64(len(data)))
+	return data, inBuf, nil
+}
+
+// openKept returns the kept file of block id held for a read (release),
+// opening the file under its name and keeping it if none is; or, when
+// the set keeps nothing, the file it opened (the caller closes it).
+func (d *Dir) openKept(ho heldOpener, id ID) (*desc, *disk.Held, error) {
+	mu := d.descs.lock(id)
+	defer mu.Unlock()
+	if e := d.descs.get(d, id); e != nil {
+		return e, nil, nil // kept by another read meanwhile
+	}
+	d.opens.Add(1)
+	h, err := ho.OpenHeld(d.name(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	if e, ok := d.descs.add(d, id, h, true); ok {
+		return e, nil, nil
+	}
+	return nil, h, nil
+}
+
+// fileHolder is a disk.File its writer can keep open to read (disk.OS's).
+type fileHolder interface {
+	Hold(name string, size int64) *disk.Held
+}
+
+// heldOpener is an FS that opens files to keep them open (disk.OS).
+type heldOpener interface {
+	OpenHeld(name string) (*disk.Held, error)
 }
 
 // GetForCopy reads a block to hand it to one who verifies it against id
@@ -420,6 +544,7 @@ func (d *Dir) get(id ID, buf []byte, decode func(Keys, ID, []byte) ([]byte, erro
 // call when the FS can (disk.WholeReader), its data with a raw system
 // call when rawCalls and the FS can (disk.RawWholeReader), else through a File.
 func (d *Dir) read(id ID, buf []byte, rawCalls bool) ([]byte, bool, error) {
+	d.opens.Add(1)
 	if rr, ok := d.fs.(disk.RawWholeReader); ok && rawCalls {
 		return rr.ReadWholeRaw(d.name(id), buf)
 	}
@@ -484,7 +609,17 @@ func (d *Dir) Delete(_ context.Context, id ID) error {
 	if fi, err := d.fs.Stat(d.name(id)); err == nil {
 		size = fi.Size()
 	}
-	err := d.fs.Remove(d.name(id))
+	var err error
+	if d.descs != nil {
+		// The removal and the file kept for the block change together
+		// (Descs).
+		mu := d.descs.lock(id)
+		err = d.fs.Remove(d.name(id))
+		d.descs.forget(d, id)
+		mu.Unlock()
+	} else {
+		err = d.fs.Remove(d.name(id))
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blocks: delete %s: %w", id, err)
 	}
@@ -586,6 +721,7 @@ func (d *Dir) Stats() Stats {
 	st := Stats{
 		Puts: d.puts.Load(), PutBytes: d.putBytes.Load(), Gets: d.gets.Load(), GetBytes: d.getBytes.Load(),
 		Deletes: d.deletes.Load(), DeletedBytes: d.deletedBytes.Load(), CorruptReads: d.corrupt.Load(),
+		FileOpens: d.opens.Load(),
 	}
 	if c, ok := d.fs.(interface{ Raw() uint64 }); ok {
 		st.RawReads = c.Raw()

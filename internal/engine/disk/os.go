@@ -63,11 +63,13 @@ func (o *OS) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	// Read-write and without access-time updates: a block file's writer
+	// may keep it open to read it (osFile.Hold).
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_NOATIME, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return osFile{f, o}, nil
 }
 
 func (o *OS) Open(name string) (File, error) {
@@ -79,7 +81,7 @@ func (o *OS) Open(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return osFile{f, o}, nil
 }
 
 var _ RawWholeReader = (*OS)(nil)
@@ -157,7 +159,10 @@ func (o *OS) Usage(name string) (Usage, error) {
 	return Usage{TotalBytes: st.Blocks * bs, FreeBytes: st.Bavail * bs, TotalFiles: st.Files, FreeFiles: st.Ffree}, nil
 }
 
-type osFile struct{ f *os.File }
+type osFile struct {
+	f *os.File
+	o *OS
+}
 
 // Allocate gives the file size bytes of allocated blocks (fallocate), so
 // that a reserve of space does not cost writing it.

@@ -52,25 +52,42 @@ func (o *OS) ReadWholeRaw(name string, buf []byte) ([]byte, bool, error) {
 }
 
 func (o *OS) readWhole(name string, buf []byte, raw bool) ([]byte, bool, error) {
-	p, err := o.path(name)
+	fd, size, err := o.openSized(name)
 	if err != nil {
 		return nil, false, err
 	}
+	defer unix.Close(fd)
+	return o.readFd(fd, size, name, buf, raw)
+}
+
+// openSized opens file name to read it and returns its descriptor and
+// size (openat and fstat, through the runtime).
+func (o *OS) openSized(name string) (int, int64, error) {
+	p, err := o.path(name)
+	if err != nil {
+		return -1, 0, err
+	}
 	fd, err := o.openRead(p)
 	if err != nil {
-		return nil, false, &fs.PathError{Op: "open", Path: name, Err: err}
+		return -1, 0, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, false, &fs.PathError{Op: "fstat", Path: name, Err: err}
+		unix.Close(fd)
+		return -1, 0, &fs.PathError{Op: "fstat", Path: name, Err: err}
 	}
-	inBuf := st.Size <= int64(cap(buf))
+	return fd, st.Size, nil
+}
+
+// readFd reads size bytes of open file fd (named name) from its start,
+// into buf when they fit (ReadWhole); raw as ReadWholeRaw's.
+func (o *OS) readFd(fd int, size int64, name string, buf []byte, raw bool) ([]byte, bool, error) {
+	inBuf := size <= int64(cap(buf))
 	var data []byte
 	if inBuf {
-		data = buf[:st.Size]
+		data = buf[:size]
 	} else {
-		data = make([]byte, st.Size)
+		data = make([]byte, size)
 	}
 	n := 0
 	if raw {
