@@ -191,3 +191,34 @@ func (v *testEnv) file(c *client.Client, name string) proto.FH {
 }
 
 func engineFSOptions() engine.FSOptions { return engine.FSOptions{} }
+
+// secondServer serves v's file system from a Server of its own, as a
+// second mount target of the file system does (its own write-back and
+// read-ahead), and returns it with a root client of it.
+func (v *testEnv) secondServer() (*Server, *client.Client) {
+	v.t.Helper()
+	srv := NewServer(Options{Logger: testLogger(v.t)})
+	srv.SetExports([]Export{{Path: "/", FS: v.fs}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	v.t.Cleanup(func() {
+		sctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		defer stop()
+		if err := srv.Shutdown(sctx); err != nil {
+			v.t.Errorf("second server shutdown: %v", err)
+		}
+		<-done
+		cancel()
+	})
+	c, err := client.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	v.t.Cleanup(func() { c.Close() })
+	return srv, c.WithAuth(client.Unix("test", 0, 0))
+}

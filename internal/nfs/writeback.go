@@ -91,6 +91,9 @@ type dirty struct {
 	end      uint64    // highest end offset of buffered or in-flight data
 	mtime    time.Time // time of the last buffered write
 	since    time.Time // arrival of the oldest buffered extent
+	// last is the latest time a write-back of the file was given
+	// (backTime).
+	last time.Time
 	// lost are the ranges whose buffered data a failed write-back dropped
 	// (sorted, disjoint); lostErr is the first such failure, which COMMITs
 	// over them report; lostAt when it happened.
@@ -566,12 +569,13 @@ func (w *writeback) write(k fileKey, f *flight) error {
 		}
 	}
 	ctx := w.s.ctx
+	at := w.backTime(k, f)
 	writeOne := func(p piece) error {
 		// Buffered data is never modified once added (overlays copy out
 		// of it). A copy of the writeback's own (buffer) the engine may
 		// cache as it is; a record buffer is reused after the write, so
 		// the engine copies what it caches of it.
-		if _, _, err := k.fs.WriteBuffered(ctx, f.cred, k.ino, p.off, p.data, !p.kept, f.at); err != nil {
+		if _, _, err := k.fs.WriteBuffered(ctx, f.cred, k.ino, p.off, p.data, !p.kept, at); err != nil {
 			return fmt.Errorf("write %d bytes at %d: %w", len(p.data), p.off, err)
 		}
 		return nil
@@ -866,7 +870,7 @@ func (w *writeback) settleAttr(ctx context.Context, fs *engine.FS, ino uint64, c
 	defer w.flightWG.Done()
 	off, end := f.ext[0].off, f.ext[len(f.ext)-1].end()
 	data, kept := gather(f.ext, off, end)
-	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, f.at, cred, sa)
+	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, w.backTime(k, f), cred, sa)
 	if err == nil {
 		w.finish(k, f, nil)
 		return after, true, nil
@@ -990,14 +994,53 @@ func (w *writeback) overlayAttr(fs *engine.FS, a *engine.Attr) {
 	d := w.files[fileKey{fs, a.Ino}]
 	if d != nil && (len(d.ext) > 0 || len(d.flights) > 0) {
 		a.Size = max(a.Size, d.end)
-		if d.mtime.After(a.Mtime) {
-			a.Mtime = d.mtime
+		at := d.backTime(d.mtime, a.Ctime)
+		if at.After(a.Mtime) {
+			a.Mtime = at
 		}
-		if d.mtime.After(a.Ctime) {
-			a.Ctime = d.mtime
+		if at.After(a.Ctime) {
+			a.Ctime = at
 		}
 	}
 	w.mu.Unlock()
+}
+
+// backTime is the time the write-back of flight f gives the file
+// (engine.FS.WriteBuffered's at), and the latest one given to it since
+// (d.last): f's buffered WRITEs' time, so that a write-back changes no
+// time a client was shown (overlayAttr shows it beforehand), unless the
+// file changed after them in a way no write-back of this server did
+// (dirty.backTime). Called before the flight's write.
+func (w *writeback) backTime(k fileKey, f *flight) time.Time {
+	a, err := k.fs.GetAttr(w.s.ctx, k.ino)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at := f.at
+	if d := w.files[k]; d != nil {
+		if err == nil {
+			at = d.backTime(f.at, a.Ctime)
+		}
+		if at.After(d.last) {
+			d.last = at
+		}
+	}
+	return at
+}
+
+// backTime is the time a write-back of data buffered at m gives a file
+// whose ctime is now ctime: m, unless ctime is later than m and than
+// every time the file's write-backs were given (another mount target
+// wrote the file, or a LINK changed it, after those WRITEs came); then a
+// nanosecond after ctime. The write-back changes the data, so it must
+// change ctime: with size, mtime and ctime all as before (the engine
+// never moves a time back), the read-ahead of another server and the
+// caches of its clients took the old data for current
+// (TestWriteBackAfterOtherWriter).
+func (d *dirty) backTime(m, ctime time.Time) time.Time {
+	if ctime.After(m) && ctime.After(d.last) {
+		return ctime.Add(time.Nanosecond)
+	}
+	return m
 }
 
 // overlay is a snapshot of a file's buffered data, taken before reading
