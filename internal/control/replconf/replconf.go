@@ -1937,7 +1937,15 @@ func (m *Manager) deleteAtSource(ctx context.Context, c *Config, all, planned bo
 		return nil, err
 	}
 	m.step("deleted-at-source", c.ID)
+	// Not under m.mu: RemoveOutbound waits for the outbound's loop, which
+	// may be telling this manager that the destination refused its
+	// stream (SourceGone → sourceGone takes m.mu) — as it is after a
+	// coordinated delete, the destination having forgotten the
+	// configuration first. The configuration is gone from m.configs, and
+	// ids are never reused: nothing in between adds this outbound again.
+	m.mu.Unlock()
 	m.o.Node.RemoveOutbound(c.ID)
+	m.mu.Lock()
 	m.log.Info("replication deleted at the source", "replication", c.ID, "fs_id", c.SourceFileSystemID, "coordinated", all)
 	return p, nil
 }
