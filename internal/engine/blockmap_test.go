@@ -248,16 +248,7 @@ func TestBlockMapStale(t *testing.T) {
 		}
 		snap := must(b.Replica().Snapshot(ctx))(t)
 		defer snap.Close()
-		kb := must(b.Replica().KeysTouched(ctx, fork+1, snap.Seq))(t)
-		union := map[string][]byte{}
-		for _, k := range append(ka, kb...) {
-			union[string(k)] = k
-		}
-		var keys [][]byte
-		for _, k := range union {
-			keys = append(keys, k)
-		}
-		ingestRanges(t, ctx, b, a, snap, rangesOf(t, snap, keys))
+		ingestRanges(t, ctx, b, a, snap, keySetRanges(t, ctx, b, snap, fork, ka))
 		if err := a.Replica().FinishResync(ctx, snap.Seq, snap.Seq, snap.Epoch, snap.Time); err != nil {
 			t.Fatal(err)
 		}

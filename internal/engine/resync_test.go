@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -96,6 +97,23 @@ func ingestRanges(t *testing.T, ctx context.Context, src, dst *FS, snap *Snapsho
 	t.Fatal("blocks still missing after pushing them")
 }
 
+// keySetRanges are the ranges a resync by key sets copies from snap of
+// the new primary b: the keys touched after fork on the side being
+// resynced (touched) and on b up to the snapshot, each once.
+func keySetRanges(t *testing.T, ctx context.Context, b *FS, snap *Snapshot, fork uint64, touched [][]byte) []SyncRange {
+	t.Helper()
+	kb := must(b.Replica().KeysTouched(ctx, fork+1, snap.Seq))(t)
+	seen := map[string]bool{}
+	var keys [][]byte
+	for _, k := range slices.Concat(touched, kb) {
+		if !seen[string(k)] {
+			seen[string(k)] = true
+			keys = append(keys, k)
+		}
+	}
+	return rangesOf(t, snap, keys)
+}
+
 func rangesOf(t *testing.T, snap *Snapshot, keys [][]byte) []SyncRange {
 	t.Helper()
 	var out []SyncRange
@@ -140,16 +158,8 @@ func TestResyncByKeySets(t *testing.T) {
 	// The new primary's keys up to the snapshot, as the replication's
 	// resync takes them: its background work (releasing a removed file's
 	// data in batches) may have committed since kb was read.
-	kb = must(b.Replica().KeysTouched(ctx, fork+1, snap.Seq))(t)
-	union := map[string][]byte{}
-	for _, k := range append(kept, kb...) {
-		union[string(k)] = k
-	}
-	var keys [][]byte
-	for _, k := range union {
-		keys = append(keys, k)
-	}
-	ingestRanges(t, ctx, b, a, snap, rangesOf(t, snap, keys))
+	ranges := keySetRanges(t, ctx, b, snap, fork, kept)
+	ingestRanges(t, ctx, b, a, snap, ranges)
 	if err := a.Replica().FinishResync(ctx, snap.Seq, snap.Seq, snap.Epoch, snap.Time); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +167,7 @@ func TestResyncByKeySets(t *testing.T) {
 	must(b.Mkdir(ctx, RootCred, RootIno, "after-resync", SetAttr{}))(t)
 	replayFrom(t, ctx, b, a, snap.Seq)
 	assertSame(t, ctx, b, a)
-	t.Logf("resync sent %d keys (%d from the old source's side)", len(keys), len(ka))
+	t.Logf("resync sent %d keys (%d from the old source's side)", len(ranges), len(ka))
 }
 
 func TestResyncByRangeChecksums(t *testing.T) {

@@ -127,8 +127,7 @@ func TestAbandonResync(t *testing.T) {
 			snap := must(b.Replica().Snapshot(ctx))(t)
 			var ranges []SyncRange
 			if tc.keys {
-				kb := must(b.Replica().KeysTouched(ctx, fork+1, snap.Seq))(t)
-				ranges = rangesOf(t, snap, append(keys, kb...))
+				ranges = keySetRanges(t, ctx, b, snap, fork, keys)
 			} else {
 				ranges = differingRanges(t, ctx, snap, a, 4)
 			}
@@ -335,8 +334,7 @@ func TestCrashAbandonResync(t *testing.T) {
 			}
 			at("ranges")
 			snap := must(b.Replica().Snapshot(ctx))(t)
-			kb := must(b.Replica().KeysTouched(ctx, fork+1, snap.Seq))(t)
-			ranges := rangesOf(t, snap, append(keys, kb...))
+			ranges := keySetRanges(t, ctx, b, snap, fork, keys)
 			for i := 0; i < len(ranges); i += 8 {
 				ingestRanges(t, ctx, b, a, snap, ranges[i:min(i+8, len(ranges))])
 			}

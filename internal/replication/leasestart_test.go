@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/replication/faultproxy"
 )
 
 // A replication's destination begins its promotion's wait when it adds
@@ -56,11 +57,7 @@ func TestSourceStartedLateHasNoLease(t *testing.T) {
 // answer grants a lease (AwaitLease), not before.
 func TestNewSourceLeaseFromFirstAnswer(t *testing.T) {
 	ctx := context.Background()
-	const lease = 2 * time.Second
-	a, b, px := proxiedPair(t, func(o *Options) { o.Lease = lease })
-	src := a.mkfs("fs-src")
-	px.Partition()
-	link(t, a, b, "r1", "fs-src", "fs-dst")
+	a, b, px, src := unansweredSource(t)
 	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "unanswered", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
 		t.Fatalf("write on a new source before any answer: %v, want read-only", err)
 	}
@@ -83,11 +80,7 @@ func TestNewSourceLeaseFromFirstAnswer(t *testing.T) {
 // started lifted the new one's stop.
 func TestRemovedReplicationKeepsAnotherOnesStop(t *testing.T) {
 	ctx := context.Background()
-	const lease = 2 * time.Second
-	a, b, px := proxiedPair(t, func(o *Options) { o.Lease = lease })
-	src := a.mkfs("fs-src")
-	px.Partition()
-	link(t, a, b, "r1", "fs-src", "fs-dst")
+	a, b, _, src := unansweredSource(t)
 	link(t, a, b, "r2", "fs-src", "fs-dst2")
 	a.n.RemoveOutbound("r1")
 	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "unanswered", engine.SetAttr{}); !errors.Is(err, engine.ErrReadOnly) {
@@ -97,4 +90,16 @@ func TestRemovedReplicationKeepsAnotherOnesStop(t *testing.T) {
 	if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, "unreplicated", engine.SetAttr{}); err != nil {
 		t.Fatalf("write on a file system no longer replicated: %v", err)
 	}
+}
+
+// unansweredSource is a source file system fs-src of a, with a lease of
+// 2s, replicated (r1) to fs-dst of b through px, which was cut before
+// the replication began: no answer of the destination has reached it.
+func unansweredSource(t *testing.T) (a, b *region, px *faultproxy.Proxy, src *engine.FS) {
+	t.Helper()
+	a, b, px = proxiedPair(t, func(o *Options) { o.Lease = 2 * time.Second })
+	src = a.mkfs("fs-src")
+	px.Partition()
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	return a, b, px, src
 }

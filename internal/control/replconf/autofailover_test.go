@@ -76,6 +76,42 @@ func (p *fencedPair) failovers() []replconf.AutoFailover {
 	return append([]replconf.AutoFailover(nil), p.fails...)
 }
 
+// replicated creates file system "src" in a and replicates it to b.
+func (p *fencedPair) replicated(t *testing.T) (srcID string, d replconf.Description) {
+	t.Helper()
+	srcID = p.a.createFS("src")
+	return srcID, replicate(t, p.a, p.b, srcID)
+}
+
+// autoFailover sets the automatic failover of d's destination (in b)
+// after delay without its source.
+func (p *fencedPair) autoFailover(t *testing.T, d replconf.Description, after time.Duration) {
+	t.Helper()
+	if _, err := p.b.m.SetAutoFailover(context.Background(), d.DestFileSystemID, after); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReadOnly waits until file system fsID of r refuses a write as
+// read-only (the lease's stop, a fence).
+func waitReadOnly(t *testing.T, r *region, fsID, what string) {
+	t.Helper()
+	testkit.WaitFor(t, what, 30*time.Second, func() bool {
+		_, err := r.fs(fsID).Mkdir(context.Background(), engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
+		return errors.Is(err, engine.ErrReadOnly)
+	})
+}
+
+// waitWritable waits until file system fsID of r takes a write: a
+// directory name in its root.
+func waitWritable(t *testing.T, r *region, fsID, name, what string) {
+	t.Helper()
+	testkit.WaitFor(t, what, 30*time.Second, func() bool {
+		_, err := r.fs(fsID).Mkdir(context.Background(), engine.RootCred, engine.RootIno, name, engine.SetAttr{})
+		return err == nil
+	})
+}
+
 func (p *fencedPair) partition() { p.pa.Partition(); p.pb.Partition() }
 func (p *fencedPair) heal()      { p.pa.Heal(); p.pb.Heal() }
 
@@ -143,8 +179,7 @@ func TestAutoFailoverPolicy(t *testing.T) {
 		t.Fatalf("turning it off: %v", err)
 	}
 	p := newFencedPair(t, time.Second)
-	srcID = p.a.createFS("src")
-	d = replicate(t, p.a, p.b, srcID)
+	srcID, d = p.replicated(t)
 	if _, err := p.a.m.SetAutoFailover(ctx, srcID, time.Minute); !errors.Is(err, control.ErrReplicationNotFound) {
 		t.Fatalf("automatic failover set at the source: %v", err)
 	}
@@ -170,11 +205,8 @@ func TestAutoFailoverPartition(t *testing.T) {
 	ctx := context.Background()
 	const lease = time.Second
 	p := newFencedPair(t, lease)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, time.Second); err != nil {
-		t.Fatal(err)
-	}
+	srcID, d := p.replicated(t)
+	p.autoFailover(t, d, time.Second)
 	w := startWriter(p.a.fs(srcID))
 	defer w.stop()
 	// Cut while writes stream: the replica has some, the loss report
@@ -287,9 +319,7 @@ func TestAutoFailoverOutage(t *testing.T) {
 	fill(t, p.a.fs(srcID), "d", 5)
 	d := replicate(t, p.a, p.b, srcID)
 	const after = 2 * time.Second
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
-		t.Fatal(err)
-	}
+	p.autoFailover(t, d, after)
 	// The policy's delay counts from the destination's last contact with
 	// the source, which may come up to a heartbeat before the stop: the
 	// earlier of the two.
@@ -341,11 +371,8 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 	ctx := context.Background()
 	const lease = time.Second
 	p := newFencedPair(t, lease)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, 3*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	srcID, d := p.replicated(t)
+	p.autoFailover(t, d, 3*time.Second)
 	src := p.a.fs(srcID)
 	var acked []string
 	for i := range 5 {
@@ -400,16 +427,12 @@ func TestAutoFailoverFlappingLink(t *testing.T) {
 // initial sync): TimeSinceLastSync was not published at all, which an
 // alarm that treats missing data as fine reads as in sync.
 func TestRestartedDestinationCutOff(t *testing.T) {
-	ctx := context.Background()
 	const lease, after = time.Second, 3 * time.Second
 	p := newFencedPair(t, lease)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
+	srcID, d := p.replicated(t)
 	fill(t, p.a.fs(srcID), "before", 3)
 	converged(t, p.a.fs(srcID), p.b.fs(d.DestFileSystemID))
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
-		t.Fatal(err)
-	}
+	p.autoFailover(t, d, after)
 	cut := time.Now()
 	p.partition()
 	p.b.stop()
@@ -440,15 +463,11 @@ func TestRestartedDestinationCutOff(t *testing.T) {
 // past, and the destination promoted itself as soon as the lease's wait
 // allowed (1.5 leases), not after the policy's delay.
 func TestAutoFailoverDelayFromReceiving(t *testing.T) {
-	ctx := context.Background()
 	// The delay is well past the lease's wait and the source's ping.
 	const lease, after = time.Second, 5 * time.Second
 	p := newFencedPair(t, lease)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, after); err != nil {
-		t.Fatal(err)
-	}
+	_, d := p.replicated(t)
+	p.autoFailover(t, d, after)
 	time.Sleep(after) // the checks began longer ago than the delay (setup, not a check)
 	p.partition()
 	p.b.n.RemoveInbound(d.ID)

@@ -23,11 +23,8 @@ import (
 func TestRestartedSourceHasNoLease(t *testing.T) {
 	ctx := context.Background()
 	p := newFencedPair(t, time.Second)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, time.Second); err != nil {
-		t.Fatal(err)
-	}
+	srcID, d := p.replicated(t)
+	p.autoFailover(t, d, time.Second)
 	p.partition()
 	p.a.stop() // before its lease ran out
 	testkit.WaitFor(t, "the automatic failover", 30*time.Second, func() bool { return len(p.failovers()) > 0 })
@@ -52,13 +49,9 @@ func TestLeaseFenceLiftedAfterRestart(t *testing.T) {
 		t.Run(map[bool]string{false: "stop", true: "crash"}[crash], func(t *testing.T) {
 			ctx := context.Background()
 			p := newFencedPair(t, time.Second)
-			srcID := p.a.createFS("src")
-			d := replicate(t, p.a, p.b, srcID)
+			srcID, d := p.replicated(t)
 			p.partition()
-			testkit.WaitFor(t, "the lease's fence", 30*time.Second, func() bool {
-				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
-				return errors.Is(err, engine.ErrReadOnly)
-			})
+			waitReadOnly(t, p.a, srcID, "the lease's fence")
 			if crash {
 				p.a.reopen(image{kv: p.a.kv.CrashClone(), disk: p.a.disk.CrashClone()})
 			} else {
@@ -69,10 +62,7 @@ func TestLeaseFenceLiftedAfterRestart(t *testing.T) {
 				t.Fatalf("a restarted source cut off from its destination: write %v, want read-only", err)
 			}
 			p.heal()
-			testkit.WaitFor(t, "writes after the destination answered", 30*time.Second, func() bool {
-				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "back", engine.SetAttr{})
-				return err == nil
-			})
+			waitWritable(t, p.a, srcID, "back", "writes after the destination answered")
 			converged(t, p.a.fs(srcID), p.b.fs(d.DestFileSystemID))
 		})
 	}
@@ -88,13 +78,9 @@ func TestLeaseFenceLiftedAfterRestart(t *testing.T) {
 func TestPlannedFailoverWhileLeaseStopped(t *testing.T) {
 	ctx := context.Background()
 	p := newFencedPair(t, time.Second)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
+	srcID, d := p.replicated(t)
 	p.partition()
-	testkit.WaitFor(t, "the lease's fence", 30*time.Second, func() bool {
-		_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
-		return errors.Is(err, engine.ErrReadOnly)
-	})
+	waitReadOnly(t, p.a, srcID, "the lease's fence")
 	var during error
 	p.a.m.SetHook(func(step, _ string) {
 		if step != "planned-fenced" {
@@ -144,8 +130,7 @@ func TestLeaseStopLiftedAfterEndedReplication(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			ctx := context.Background()
 			p := newFencedPair(t, time.Second)
-			srcID := p.a.createFS("src")
-			d := replicate(t, p.a, p.b, srcID)
+			srcID, d := p.replicated(t)
 			var (
 				mu    sync.Mutex
 				img   *image
@@ -162,10 +147,7 @@ func TestLeaseStopLiftedAfterEndedReplication(t *testing.T) {
 			// The source's stream cannot reach the destination (the calls
 			// between the regions still do): its lease runs out first.
 			p.pb.Partition()
-			testkit.WaitFor(t, "the lease's stop", 30*time.Second, func() bool {
-				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
-				return errors.Is(err, engine.ErrReadOnly)
-			})
+			waitReadOnly(t, p.a, srcID, "the lease's stop")
 			if _, err := p.b.m.Delete(ctx, d.DestFileSystemID, replconf.DeleteAll); err != nil {
 				t.Fatal(err)
 			}
@@ -180,10 +162,7 @@ func TestLeaseStopLiftedAfterEndedReplication(t *testing.T) {
 			}
 			p.pb.Heal()
 			p.a.reopen(*crashed)
-			testkit.WaitFor(t, "the restarted source to take writes", 30*time.Second, func() bool {
-				_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "after", engine.SetAttr{})
-				return err == nil
-			})
+			waitWritable(t, p.a, srcID, "after", "the restarted source to take writes")
 			if got := p.a.protection(srcID); got != control.ProtectionEnabled {
 				t.Fatalf("source protection %s, want %s (a coordinated failover)", got, control.ProtectionEnabled)
 			}
@@ -216,17 +195,11 @@ func TestLeaseStopLiftedAfterEndedReplication(t *testing.T) {
 func TestDeleteAtSourceCrashKeepsNoLeaseWithoutAnswer(t *testing.T) {
 	ctx := context.Background()
 	p := newFencedPair(t, time.Second)
-	srcID := p.a.createFS("src")
-	d := replicate(t, p.a, p.b, srcID)
-	if _, err := p.b.m.SetAutoFailover(ctx, d.DestFileSystemID, time.Second); err != nil {
-		t.Fatal(err)
-	}
+	srcID, d := p.replicated(t)
+	p.autoFailover(t, d, time.Second)
 	img := p.a.crashAt("deleted-at-source")
 	p.partition()
-	testkit.WaitFor(t, "the lease's stop", 30*time.Second, func() bool {
-		_, err := p.a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
-		return errors.Is(err, engine.ErrReadOnly)
-	})
+	waitReadOnly(t, p.a, srcID, "the lease's stop")
 	if _, err := p.a.m.Delete(ctx, srcID, replconf.DeleteLocalOnly); err != nil {
 		t.Fatal(err)
 	}
