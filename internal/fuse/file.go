@@ -1129,6 +1129,7 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 		}
 		k := copy(dest[nr:], c.data[start:])
 		nr += k
+		n.f.readCopied.Add(int64(k))
 		n.mu.Lock()
 		n.servedLocked(idx+int64(i), c, k)
 		n.mu.Unlock()
@@ -1159,6 +1160,7 @@ func (n *node) fetch(auth rpc.OpaqueAuth, off int64, size int) *chunk {
 		}
 		buf := make([]byte, size)
 		got := copy(buf, res.Data)
+		n.f.readCopied.Add(int64(got))
 		n.f.sess.Recycle(res.Data)
 		nr, err := n.readAt(context.Background(), auth, buf[got:], off+int64(got))
 		c.data, c.err = buf[:got+nr], err
@@ -1176,7 +1178,9 @@ func (n *node) readAt(ctx context.Context, auth rpc.OpaqueAuth, dest []byte, off
 		if err != nil {
 			return nr, err
 		}
-		nr += copy(dest[nr:], res.Data)
+		k := copy(dest[nr:], res.Data)
+		nr += k
+		n.f.readCopied.Add(int64(k))
 		if res.EOF || len(res.Data) == 0 {
 			break
 		}

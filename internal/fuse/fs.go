@@ -85,6 +85,10 @@ type FS struct {
 	// noClose is the connection whose regionfs server answered that it
 	// has no REGIONFS_CLOSE (commitPipelined).
 	noClose atomic.Pointer[client.Conn]
+	// readCopied counts the bytes of file data Reads copied between an
+	// NFS reply and their reply to the kernel (for tests: the chunks of
+	// a sequential read go to the kernel as the replies brought them).
+	readCopied atomic.Int64
 
 	mu    sync.Mutex // guards the fields below; taken after a node's
 	dirty map[*node]struct{}

@@ -15,7 +15,8 @@ import (
 // the newest). Each chunk is still fetched from the server once: before,
 // a read dropped every chunk behind it, so the late one was read again,
 // synchronously, in the reader's path (268 to 277 READs for 256 MiB). A
-// chunk leaves the readahead once it has been read whole.
+// chunk leaves the readahead once it has been read whole. And no read
+// but the first copies the data (counting bytes, not timed).
 func TestReadaheadOutOfOrder(t *testing.T) {
 	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true })
 	ctx := t.Context()
@@ -39,7 +40,7 @@ func TestReadaheadOutOfOrder(t *testing.T) {
 	}
 	n := &node{f: m.f, fh: res.FH}
 	h := &handle{auth: auth}
-	before := m.sess.Calls()["READ"].N
+	before, copied := m.sess.Calls()["READ"].N, m.f.readCopied.Load()
 	dest := make([]byte, io)
 	// The order of the kernel's reads in a traced dd: one and two behind.
 	order := []int{0, 1, 2, 4, 3, 5, 7, 8, 6, 9, 10, 11}
@@ -77,6 +78,13 @@ func TestReadaheadOutOfOrder(t *testing.T) {
 	want := uint64(chunks + m.f.o.ReadAhead)
 	if got := m.sess.Calls()["READ"].N - before; got != want {
 		t.Fatalf("%d READs for %d chunks read out of order, want %d (each chunk once, and %d past the end)", got, chunks, want, m.f.o.ReadAhead)
+	}
+	// Bytes copied per read: only the first read, which no read came
+	// before and which its own READ answers, is copied into the kernel's
+	// buffer; every other chunk goes to the kernel as the reply brought
+	// it (a copy per chunk was 12 MiB here).
+	if got := m.f.readCopied.Load() - copied; got != int64(io) {
+		t.Errorf("%d bytes of file data copied for %d chunks read, want %d (the first read's only)", got, chunks, io)
 	}
 	n.mu.Lock()
 	n.dropChunksLocked(-1)
