@@ -14,6 +14,7 @@ import (
 )
 
 func main() {
+	execWithHugePages()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile, err := startCPUProfile(os.Getenv("REGIONFS_CPUPROFILE"))
 	if err != nil {
