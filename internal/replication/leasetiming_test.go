@@ -179,7 +179,7 @@ func TestLeaseRenewalRules(t *testing.T) {
 		o.mu.Lock()
 		o.ackAt = now()
 		o.mu.Unlock()
-		if err := o.onAck(s, a); err != nil {
+		if err := o.received(s, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -258,7 +258,7 @@ func TestLeaseRunsOnTheSourcesOwnClock(t *testing.T) {
 	sent := s.sent[len(s.sent)-1].at
 	wire := time.Unix(0, sent.UnixNano()).UTC() // as the destination echoes it
 	o.ackAt = a.n.now()
-	if err := o.onAck(s, &ack{Echo: wire}); err != nil {
+	if err := o.received(s, &ack{Echo: wire}); err != nil {
 		t.Fatal(err)
 	}
 	o.mu.Lock()

@@ -33,6 +33,22 @@ type OutboundSpec struct {
 // maxBlocksFrame bounds the block bytes of one frame.
 const maxBlocksFrame = 8 << 20
 
+// leaseFrameBytes bounds the frames (block bytes, record batches) of a
+// source under hard fencing: a heartbeat, whose echo renews the lease,
+// waits for the frame being sent, so a frame must cross the link well
+// within the 2/5 of the lease an acknowledgement may take (ackLimit).
+// 1 MiB crosses a link of 10 Mbit/s in under a second.
+const leaseFrameBytes = 1 << 20
+
+// frameBytes is the bound of a frame that would be max bytes without
+// hard fencing.
+func (o *outbound) frameBytes(max int) int {
+	if o.n.opts.Lease > 0 {
+		return min(max, leaseFrameBytes)
+	}
+	return max
+}
+
 // errNeedsResync: the journal can no longer bring the destination up to
 // date (records or blocks it needs are gone); the next session resyncs it.
 var errNeedsResync = errors.New("replication: the destination needs a resync: records or blocks it lacks are no longer kept")
@@ -574,17 +590,72 @@ type stream struct {
 	// nanoseconds) with the instant this source read them at, in sending
 	// order, so that the lease runs from the source's own clock reading
 	// (monotonic where the clock has one) and a step of its wall clock
-	// lengthens nothing. Only the session's goroutine uses it
-	// (heartbeat, onAck).
+	// lengthens nothing. The keeper (heartbeat) adds to it, the reader
+	// of acknowledgements (received) looks times up: smu guards it.
+	smu  sync.Mutex
 	sent []sentTime
-	out  framer
-	in   framer
-	w    io.Writer
+	// With hard fencing a stream paces what it sends on its heartbeats'
+	// echoes (awaitPace): echoed is the instant this source read the
+	// newest time the destination echoed, echoWake is closed (and
+	// replaced) when it moves. smu guards both.
+	pace     time.Duration
+	echoed   time.Time
+	echoWake chan struct{}
+	now      func() time.Time
+	done     <-chan struct{} // the session's context's
+	// written counts the bytes of the frames written (under wmu);
+	// delivered is what had been written before the newest echoed time
+	// was sent (the destination has received it all), echoArr when that
+	// echo arrived, rate the bytes per second echoes show delivered
+	// (smu guards these three).
+	written   atomic.Int64
+	delivered int64
+	echoArr   time.Time
+	rate      float64
+	// wmu serialises the frames written to w: the shipping loop's and
+	// the keeper's heartbeats, which go out between two of its frames
+	// however long the loop spends sending (a slow or saturated link).
+	wmu sync.Mutex
+	out framer
+	in  framer
+	w   io.Writer
 	// flush sends what w holds (after each frame).
 	flush func() error
 	r     io.Reader
 	acks  chan *ack
-	errc  chan error
+	// errc carries the first error of the stream's own goroutines (the
+	// reader, the keeper); fail also cancels the session's context, so
+	// that a loop blocked sending returns.
+	errc    chan error
+	cancel  context.CancelFunc
+	failMu  sync.Mutex
+	failErr error
+}
+
+// fail ends the stream with err (the first error wins): the shipping loop
+// takes it from errc, or finds it (failure) once a send the cancellation
+// interrupted has returned.
+func (s *stream) fail(err error) {
+	s.failMu.Lock()
+	first := s.failErr == nil
+	if first {
+		s.failErr = err
+	}
+	s.failMu.Unlock()
+	if first {
+		select {
+		case s.errc <- err:
+		default:
+		}
+	}
+	s.cancel()
+}
+
+// failure is the error fail ended the stream with, if any.
+func (s *stream) failure() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failErr
 }
 
 // sentTime is a source time sent on a stream (wire: its wall-clock
@@ -592,6 +663,7 @@ type stream struct {
 type sentTime struct {
 	wire int64
 	at   time.Time
+	off  int64 // the stream's bytes written before it
 }
 
 // maxSentTimes bounds stream.sent: an echo older than the oldest kept
@@ -600,10 +672,12 @@ const maxSentTimes = 1024
 
 // sentAt records that wire, read at the instant at, was sent.
 func (s *stream) sentAt(wire, at time.Time) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
 	if len(s.sent) >= maxSentTimes {
 		s.sent = append(s.sent[:0], s.sent[len(s.sent)-maxSentTimes/2:]...)
 	}
-	s.sent = append(s.sent, sentTime{wire: wire.UnixNano(), at: at})
+	s.sent = append(s.sent, sentTime{wire: wire.UnixNano(), at: at, off: s.written.Load()})
 }
 
 // sentInstant returns the instant at which this source read the time it
@@ -612,20 +686,89 @@ func (s *stream) sentAt(wire, at time.Time) {
 // time on this stream (or long ago). Of equal times (a wall clock stepped
 // back) the earliest sent is taken.
 func (s *stream) sentInstant(wire time.Time) time.Time {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	st, _ := s.sentLocked(wire)
+	return st.at
+}
+
+// sentLocked looks wire up as sentInstant does (s.smu held).
+func (s *stream) sentLocked(wire time.Time) (sentTime, bool) {
 	if wire.IsZero() {
-		return time.Time{}
+		return sentTime{}, false
 	}
 	n := wire.UnixNano()
 	for i, st := range s.sent {
 		if st.wire == n {
 			s.sent = s.sent[i:]
-			return st.at
+			return st, true
 		}
 	}
-	return time.Time{}
+	return sentTime{}, false
+}
+
+// echoedWire records that the destination echoed wire, a time this stream
+// sent (received, after leaseFrom), at the instant arr: everything
+// written before it has arrived.
+func (s *stream) echoedWire(wire, arr time.Time) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	st, ok := s.sentLocked(wire)
+	if !ok || !st.at.After(s.echoed) {
+		return
+	}
+	if d := arr.Sub(s.echoArr); !s.echoArr.IsZero() && d > 0 && st.off > s.delivered {
+		sample := float64(st.off-s.delivered) / d.Seconds()
+		if s.rate == 0 {
+			s.rate = sample
+		} else {
+			s.rate = 0.75*s.rate + 0.25*sample
+		}
+	}
+	s.echoed, s.delivered, s.echoArr = st.at, st.off, arr
+	if s.echoWake != nil {
+		close(s.echoWake)
+	}
+	s.echoWake = make(chan struct{})
+}
+
+// awaitPace holds a frame back while the destination's newest echo
+// answers a time this source read more than pace ago, or more than about
+// pace's worth of the link (as echoes show it delivered, at least
+// 2 MiB) was written after it. A heartbeat waits behind whatever the
+// source has written before it, in its own buffers and the network's: on
+// a slow or saturated link those fill, and a heartbeat queued behind
+// seconds of data came back after the lease it renews had run out (the
+// source stopped its writes beside a live destination, and the stream
+// was cut for a silence that was only the queue). Held back, the queue
+// drains, the next heartbeat crosses it and its echo lets the frames go
+// again. Without hard fencing nothing is held (pace 0).
+func (s *stream) awaitPace() error {
+	for s.pace > 0 {
+		s.smu.Lock()
+		window := max(2*leaseFrameBytes, int64(s.rate*s.pace.Seconds()))
+		behind := s.now().Sub(s.echoed) > s.pace || s.written.Load()-s.delivered > window
+		wake := s.echoWake
+		s.smu.Unlock()
+		if !behind {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-s.done:
+			return context.Canceled
+		}
+	}
+	return nil
 }
 
 func (s *stream) send(typ byte, payload []byte) error {
+	if err := s.awaitPace(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.written.Add(int64(len(payload)))
 	if err := s.out.write(s.w, typ, payload); err != nil {
 		return err
 	}
@@ -633,6 +776,14 @@ func (s *stream) send(typ byte, payload []byte) error {
 }
 
 func (s *stream) sendParts(typ byte, parts [][]byte) error {
+	if err := s.awaitPace(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, p := range parts {
+		s.written.Add(int64(len(p)))
+	}
 	if err := s.out.write(s.w, typ, parts...); err != nil {
 		return err
 	}
@@ -820,11 +971,24 @@ func (o *outbound) session(ctx context.Context) error {
 		sums: hasFeature(sc.hdr.Get(hdrFeatures), featureBlockSums),
 		echo: hasFeature(sc.hdr.Get(hdrFeatures), featureLeaseEcho),
 		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
-		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1),
+		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1), cancel: cancel,
+		now: o.n.now, done: ctx.Done(), echoed: sc.sent, echoWake: make(chan struct{}),
+	}
+	if s.echo && o.n.opts.Lease > 0 {
+		s.pace = o.pace()
 	}
 	// The request's signed time is in whole seconds: that is what the
 	// destination echoes until a heartbeat comes.
 	s.sentAt(time.Unix(sc.sent.Unix(), 0), sc.sent)
+	err = o.stream(ctx, s)
+	if ferr := s.failure(); ferr != nil {
+		return ferr // what ended the stream, not the cancellation it caused
+	}
+	return err
+}
+
+// stream runs the session's stream s.
+func (o *outbound) stream(ctx context.Context, s *stream) (err error) {
 	// The destination's acks are read off the connection as they come,
 	// whatever the shipping loop is doing. It takes none while it fills
 	// its window (up to WindowBytes of chunks), and a destination blocked
@@ -832,7 +996,10 @@ func (o *outbound) session(ctx context.Context) error {
 	// loop once the acks' channel was full closed a cycle, the source
 	// blocked sending and the destination blocked acking (small chunks, a
 	// connection that buffers little). acks queues them in between, as
-	// many as the frames in flight make.
+	// many as the frames in flight make. The reader itself takes what
+	// an acknowledgement says of the link and the lease (received): a
+	// loop blocked in a long send does not let the lease run out beside
+	// a destination that grants it.
 	read := make(chan *ack)
 	go func() {
 		for {
@@ -844,8 +1011,13 @@ func (o *outbound) session(ctx context.Context) error {
 			if err == nil {
 				a, err = decodeAck(p)
 			}
+			if err == nil {
+				err = o.received(s, a)
+			}
 			if err != nil {
-				s.errc <- err
+				if ctx.Err() == nil { // not the connection's closing
+					s.fail(err)
+				}
 				return
 			}
 			select {
@@ -875,6 +1047,12 @@ func (o *outbound) session(ctx context.Context) error {
 	if first.Fatal != "" {
 		return fmt.Errorf("replication: destination cannot continue: %s", first.Fatal)
 	}
+	kept := make(chan struct{})
+	go o.keep(ctx, s, kept)
+	defer func() {
+		s.cancel() // the connection closes: a heartbeat being sent returns
+		<-kept
+	}()
 	a := first
 	if need := replayFrom(a); need > 0 {
 		if why := o.cannotReplay(need); why != "" {
@@ -971,16 +1149,16 @@ func (o *outbound) awaitResync(ctx context.Context, s *stream) (*ack, error) {
 	}
 }
 
-// onAck records what the destination acknowledged, renews the lease
-// (from the source time of what it answers, see leaseFrom) and moves the
-// pin. With hard fencing an acknowledgement that comes after a silence
-// longer than ackLimit ends the stream instead: the link is not one the
-// lease can run on (and before the lease ran from what an
-// acknowledgement answers, one held in the network for that long renewed
-// it past the destination's promotion). The next stream's first
-// acknowledgement is a fresh answer. An acknowledgement that reports
-// the destination cannot continue (Fatal) is recorded and then fails too.
-func (o *outbound) onAck(s *stream, a *ack) error {
+// received takes, as an acknowledgement arrives (the stream's reader),
+// what it says of the link: the contact, and the lease it renews (from
+// the source time of what it answers, see leaseFrom). With hard fencing
+// an acknowledgement that comes after a silence longer than ackLimit
+// ends the stream instead: the link is not one the lease can run on (and
+// before the lease ran from what an acknowledgement answers, one held in
+// the network for that long renewed it past the destination's
+// promotion). The next stream's first acknowledgement is a fresh answer.
+// The shipping loop takes the rest (onAck) when it gets to it.
+func (o *outbound) received(s *stream, a *ack) error {
 	now := o.n.now()
 	o.mu.Lock()
 	gap := now.Sub(o.ackAt)
@@ -990,9 +1168,23 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 		return fmt.Errorf("%w for %s (more than %s, about 2/5 of the lease), then one from %s: it renews nothing; reconnecting",
 			errAckSilence, gap.Round(time.Millisecond), limit, o.spec.DestRegion)
 	}
-	o.renewLease(leaseFrom(s, a))
+	from := leaseFrom(s, a)
+	if s.echo && !from.IsZero() {
+		s.echoedWire(a.Echo, now)
+	}
+	o.renewLease(from)
 	o.mu.Lock()
 	o.st.LastContact = now
+	o.mu.Unlock()
+	return nil
+}
+
+// onAck records what the destination acknowledged (received took the
+// lease) and moves the pin. An acknowledgement that reports the
+// destination cannot continue (Fatal) is recorded and then fails.
+func (o *outbound) onAck(s *stream, a *ack) error {
+	now := o.n.now()
+	o.mu.Lock()
 	o.st.Applied, o.st.AppliedEpoch = a.AppliedSeq, a.AppliedEpoch
 	if !a.Synced.IsZero() {
 		o.st.LastReplicated = a.Synced
@@ -1210,12 +1402,6 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 		case err := <-s.errc:
 			return nil, nil, err
 		case <-hb.C:
-			if err := o.heartbeat(s); err != nil {
-				return nil, nil, err
-			}
-			if o.idle() {
-				return nil, nil, fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
-			}
 			waiting := finished || inflightBytes >= o.n.opts.WindowBytes
 			if stalled := o.n.now().Sub(w.moved); waiting && stalled > o.syncStallAfter() {
 				o.n.log.Warn("initial sync: the destination has not moved and waits: sending again from its cursor",
@@ -1250,15 +1436,10 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 	}
 	var inflight []sent
 	var inflightBytes int64
-	hb := time.NewTicker(o.n.opts.Heartbeat)
-	defer hb.Stop()
-	if err := o.heartbeat(s); err != nil {
-		return err
-	}
 	for {
 		durable, advanced := o.fs.DurableNotify()
 		for next <= durable && inflightBytes < o.n.opts.WindowBytes {
-			recs, err := o.fs.ReadJournal(ctx, next, 512, 4<<20)
+			recs, err := o.fs.ReadJournal(ctx, next, 512, o.frameBytes(4<<20))
 			if errors.Is(err, engine.ErrTruncated) {
 				return errNeedsResync
 			}
@@ -1279,8 +1460,9 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 					return err
 				}
 			}
-			// ReadJournal bounds a batch to about 4 MiB (plus one record
-			// of at most the maximum record size): one frame.
+			// ReadJournal bounds a batch to about 4 MiB, 1 MiB under
+			// hard fencing (plus one record of at most the maximum
+			// record size): one frame.
 			p := (&recordsMsg{recs: recs}).encode()
 			if err := s.send(msgRecords, p); err != nil {
 				return err
@@ -1329,27 +1511,56 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 			close(j.marked)
 		case err := <-s.errc:
 			return err
-		case <-hb.C:
-			if err := o.heartbeat(s); err != nil {
-				return err
-			}
-			if o.idle() {
-				return fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
-			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-// heartbeat sends the source's time, read before its durable mark.
+// heartbeat sends the source's time, read before its durable mark. Both
+// are read once the frame may go (after the frame being sent, if any):
+// the lease an echo of it grants runs from then.
 func (o *outbound) heartbeat(s *stream) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	t := o.n.now()
 	d := o.fs.DurableSeq()
 	_, epoch := o.fs.Mode()
 	h := heartbeat{Durable: d, Time: t, Epoch: epoch}
 	s.sentAt(t, t)
-	return s.send(msgHeartbeat, h.encode())
+	if err := s.out.write(s.w, msgHeartbeat, h.encode()); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+// keep sends the stream's heartbeats and watches its acknowledgements
+// until ctx ends, whatever the shipping loop is doing: a loop blocked in
+// a long send (a slow or saturated link, a slow destination) neither
+// stops the heartbeats whose echoes renew the lease (received) nor hides
+// a silent destination. It ends the stream (fail) on a failed send or a
+// silence longer than ackLimit.
+func (o *outbound) keep(ctx context.Context, s *stream, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(o.n.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		if err := o.heartbeat(s); err != nil {
+			if ctx.Err() == nil { // not the connection's closing
+				s.fail(err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if o.idle() {
+			s.fail(fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit()))
+			return
+		}
+	}
 }
 
 func (o *outbound) idle() bool {
@@ -1369,6 +1580,17 @@ func (o *outbound) ackLimit() time.Duration {
 		return min(o.n.opts.StreamIdle, max(2*l/5, 3*o.n.opts.Heartbeat))
 	}
 	return o.n.opts.StreamIdle
+}
+
+// pace is how far behind its sending the destination's echoes may fall
+// before a stream under hard fencing holds its frames back (awaitPace):
+// an eighth of the lease, so that a heartbeat queued behind that much of
+// the link, a frame and the destination's handling of them is still
+// answered within the 2/5 of the lease an acknowledgement may take
+// (ackLimit); never under three heartbeats (an echo answers a
+// heartbeat, sent every Heartbeat).
+func (o *outbound) pace() time.Duration {
+	return max(o.n.opts.Lease/8, 3*o.n.opts.Heartbeat)
 }
 
 // checkRetention releases the journal pin of a destination that fell
@@ -1526,7 +1748,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 			return fmt.Errorf("replication: read block %s: %w", id, err)
 		}
 		o.sent.add(id)
-		if size+len(data) > maxBlocksFrame {
+		if size+len(data) > o.frameBytes(maxBlocksFrame) {
 			if err := flush(); err != nil {
 				r.hold.Release() // taken, and in no frame yet
 				return err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -82,8 +81,6 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 	if err := s.send(msgResyncDone, done.encode()); err != nil {
 		return nil, err
 	}
-	hb := time.NewTicker(o.n.opts.Heartbeat)
-	defer hb.Stop()
 	for {
 		select {
 		case a := <-s.acks:
@@ -107,13 +104,6 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 			}
 		case err := <-s.errc:
 			return nil, err
-		case <-hb.C:
-			if err := o.heartbeat(s); err != nil {
-				return nil, err
-			}
-			if o.idle() {
-				return nil, fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit())
-			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
