@@ -102,7 +102,18 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 		st: Status{ID: spec.ID, Role: RoleSource, FS: spec.SourceFS, PeerRegion: spec.DestRegion, PeerFS: spec.DestFS,
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
-	n.loadProgress(RoleSource, spec.ID).restore(&o.st)
+	kept := n.loadProgress(RoleSource, spec.ID)
+	kept.restore(&o.st)
+	if pin, ok := fs.Pins()[pinName(spec.ID)]; ok && !kept.LastReplicated.IsZero() {
+		// Until the destination answers, it holds what it had confirmed
+		// before this process: everything up to LastReplicated, up to
+		// the pin (its acknowledged point, durable with the journal's
+		// pins). It was ENABLED then (a confirmation after its initial
+		// sync); a destination that answers otherwise says so.
+		o.st.LastReplicated, o.st.Applied = kept.LastReplicated, pin-1
+		o.st.State = StateEnabled
+		o.pinned = pin
+	}
 	o.leased = make(chan struct{})
 	if n.opts.Lease > 0 {
 		// With hard fencing a source takes writes only under a lease an

@@ -20,9 +20,10 @@ type Progress struct {
 	// Sync is the last initial sync or resync that finished (Done), or
 	// zero.
 	Sync SyncProgress
-	// LastReplicated is a destination's (Status.LastReplicated) as last
-	// saved: a restarted destination reports it (or its replica's applied
-	// time, if newer) until its source is heard again, never none.
+	// LastReplicated is Status.LastReplicated as last saved: a restarted
+	// destination reports it (or its replica's applied time, if newer)
+	// until its source is heard again, never none; a restarted source
+	// reports it until its destination answers (AddOutbound).
 	LastReplicated time.Time `json:",omitzero"`
 }
 
@@ -85,9 +86,7 @@ func progressOf(st Status) Progress {
 	if st.Sync.Done && !st.Sync.Active {
 		p.Sync = st.Sync
 	}
-	if st.Role == RoleDestination {
-		p.LastReplicated = st.LastReplicated
-	}
+	p.LastReplicated = st.LastReplicated
 	return p
 }
 

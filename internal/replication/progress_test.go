@@ -94,3 +94,43 @@ func TestProgressSurvivesRestart(t *testing.T) {
 		t.Errorf("progress kept after the replication was removed (%v)", err)
 	}
 }
+
+// TestRestartedSourceReportsLastReplicated: a source restarted while its
+// destination is out of reach reports, before any acknowledgement, the
+// point its destination had last confirmed — LastReplicated, ENABLED,
+// the applied seq — as a restarted destination does (it showed ENABLING
+// without LastReplicated, and every record of its journal as pending,
+// until the destination answered).
+func TestRestartedSourceReportsLastReplicated(t *testing.T) {
+	ctx := context.Background()
+	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
+	for _, r := range []*region{a, b} {
+		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
+	}
+	startPair(a, b)
+	src := a.mkfs("fs-src")
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	for i := range 3 {
+		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("d", i), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before Status
+	testkit.WaitFor(t, "the records applied and a heartbeat past them", 20*time.Second, func() bool {
+		before, _ = a.n.OutboundStatus("r1")
+		return before.State == StateEnabled && before.Applied == src.Replica().DurableSeq() &&
+			src.Replica().Pins()[pinName("r1")] == before.Applied+1
+	})
+	b.stopNode()
+	a.stop()
+	a.restart()
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := a.n.OutboundStatus("r1")
+	if after.LastReplicated.Before(before.LastReplicated) || after.State != StateEnabled || after.Applied != before.Applied ||
+		after.PendingRecords != 0 {
+		t.Errorf("a restarted source before its destination answers: state %s, last replicated %s, applied %d, pending %d; before the restart: %s, %s, %d",
+			after.State, after.LastReplicated, after.Applied, after.PendingRecords, before.State, before.LastReplicated, before.Applied)
+	}
+}
