@@ -1,10 +1,10 @@
 package nfs
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // TestReadOpensNoBlockFile is the block-file guard of a sequential
@@ -32,7 +32,7 @@ func TestReadOpensNoBlockFile(t *testing.T) {
 	if opens != 0 {
 		t.Fatalf("%d block files opened by name for %d READs of blocks just written, want 0 (read from the files their writes kept open)", opens, n)
 	}
-	if open, deleted := openFilesUnder(t, filepath.Join(dir, "blocks")); open == 0 || deleted != 0 {
+	if open, deleted := testkit.OpenFiles(t, filepath.Join(dir, "blocks")); open == 0 || deleted != 0 {
 		t.Fatalf("%d block files open, %d of them deleted: want some, none deleted", open, deleted)
 	}
 
@@ -45,30 +45,9 @@ func TestReadOpensNoBlockFile(t *testing.T) {
 	if st := f.fs.Stats().Blocks; st.Deletes < n {
 		t.Fatalf("%d blocks deleted after the removal of a file of %d", st.Deletes, n)
 	}
-	if open, deleted := openFilesUnder(t, filepath.Join(dir, "blocks")); deleted != 0 {
+	if open, deleted := testkit.OpenFiles(t, filepath.Join(dir, "blocks")); deleted != 0 {
 		t.Fatalf("after the collection: %d block files open, %d of them deleted (their space held)", open, deleted)
 	}
 	fh = blocksFile(t, f, n)
 	readBlocks(t, f, fh, n)
-}
-
-// openFilesUnder counts the process's descriptors of files under root,
-// and of those the ones whose name is gone.
-func openFilesUnder(t *testing.T, root string) (open, deleted int) {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil || !strings.HasPrefix(p, root+"/") {
-			continue
-		}
-		open++
-		if strings.HasSuffix(p, " (deleted)") {
-			deleted++
-		}
-	}
-	return open, deleted
 }

@@ -76,12 +76,7 @@ func TestReadBlockMapStale(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := make([]byte, 0, n<<20)
-			for i := range n {
-				b := blockData()
-				b[0] = byte(i)
-				want = append(want, b...)
-			}
+			want := blocksContent(n)
 			before := f.fs.Stats()
 			for i := range 3 {
 				rd, err := c.Read(f.ctx, fh, uint64(i)<<20, 1<<20)
@@ -177,12 +172,7 @@ func TestReplicaReadAfterApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := make([]byte, 0, n<<20)
-	for i := range n {
-		b := blockData()
-		b[0] = byte(i)
-		want = append(want, b...)
-	}
+	want := blocksContent(n)
 	before := rep.Stats()
 	for i := range 3 {
 		rd, err := rc.Read(f.ctx, lr.FH, uint64(i)<<20, 1<<20)
@@ -205,6 +195,17 @@ func TestReplicaReadAfterApply(t *testing.T) {
 			t.Fatalf("replica READ %d after the apply: %d bytes (equal %v), %v", i, len(rd.Data), bytes.Equal(rd.Data, want[i<<20:(i+1)<<20]), err)
 		}
 	}
+}
+
+// blocksContent is the content blocksFile writes in a file of n blocks.
+func blocksContent(n int) []byte {
+	want := make([]byte, 0, n<<20)
+	for i := range n {
+		b := blockData()
+		b[0] = byte(i)
+		want = append(want, b...)
+	}
+	return want
 }
 
 // shipRecords applies src's journal records after seq from to the

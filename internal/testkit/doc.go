@@ -21,6 +21,8 @@
 //     the module's regionfs built for it.
 //   - RawSyscalls: the raw system calls of the package under test, for the
 //     guards that check none of them can block.
+//   - OpenFiles: the process's open descriptors of files under a
+//     directory, and how many of those files were deleted.
 //   - docshape (a subpackage): a program's output compared with what a
 //     document shows of it, by shape.
 //

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/blocks/blockstest"
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/testkit"
 )
 
 // descsFixture is a Dir on a real directory whose block files are kept
@@ -56,27 +56,6 @@ func (f *descsFixture) getInto(t *testing.T, id blocks.ID, want []byte) {
 	}
 }
 
-// openBlockFiles counts the process's descriptors of files under root,
-// and of those the ones whose name is gone.
-func openBlockFiles(t *testing.T, root string) (open, deleted int) {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil || !strings.HasPrefix(p, root+"/") {
-			continue
-		}
-		open++
-		if strings.HasSuffix(p, " (deleted)") {
-			deleted++
-		}
-	}
-	return open, deleted
-}
-
 // TestDescsOpenOnce is the guard of the kept block files (issue 16,
 // counting, not timed): a block read back after its Put, or read again,
 // is read from the file its writer or its first read opened: no block
@@ -114,7 +93,7 @@ func TestDescsOpenOnce(t *testing.T) {
 			if st := f.descs.Stats(); st.Open != 8 {
 				t.Fatalf("%d files kept open, want the limit, 8", st.Open)
 			}
-			if open, _ := openBlockFiles(t, f.root); open != 8 {
+			if open, _ := testkit.OpenFiles(t, f.root); open != 8 {
 				t.Fatalf("%d block files open in the process, want 8", open)
 			}
 			before = f.store.Stats().FileOpens
@@ -124,11 +103,11 @@ func TestDescsOpenOnce(t *testing.T) {
 				t.Fatalf("%d opens by name for two reads of an evicted block, want 1", n)
 			}
 			f.descs.Close()
-			if open, _ := openBlockFiles(t, f.root); open != 0 {
+			if open, _ := testkit.OpenFiles(t, f.root); open != 0 {
 				t.Fatalf("%d block files still open after Close", open)
 			}
 			f.getInto(t, ids[1], datas[1]) // still readable, by name
-			if open, _ := openBlockFiles(t, f.root); open != 0 {
+			if open, _ := testkit.OpenFiles(t, f.root); open != 0 {
 				t.Fatalf("%d block files open after a read of a closed set", open)
 			}
 		})
@@ -151,12 +130,12 @@ func TestDescsDeleted(t *testing.T) {
 	if _, _, err := f.store.GetInto(ctx, id, make([]byte, 0, 256<<10)); !errors.Is(err, blocks.ErrNotFound) {
 		t.Fatalf("GetInto of a deleted block: %v, want ErrNotFound", err)
 	}
-	if open, deleted := openBlockFiles(t, f.root); open != 0 || deleted != 0 {
+	if open, deleted := testkit.OpenFiles(t, f.root); open != 0 || deleted != 0 {
 		t.Fatalf("after the delete: %d block files open, %d of them deleted", open, deleted)
 	}
 	f.put(t, data)
 	f.getInto(t, id, data)
-	if open, deleted := openBlockFiles(t, f.root); open != 1 || deleted != 0 {
+	if open, deleted := testkit.OpenFiles(t, f.root); open != 1 || deleted != 0 {
 		t.Fatalf("after the put again: %d block files open, %d of them deleted, want 1 and 0", open, deleted)
 	}
 }
@@ -198,7 +177,7 @@ func TestDescsCorruptKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.getInto(t, id, data)
-	if open, deleted := openBlockFiles(t, f.root); open != 1 || deleted != 0 {
+	if open, deleted := testkit.OpenFiles(t, f.root); open != 1 || deleted != 0 {
 		t.Fatalf("%d block files open, %d of them deleted, want 1 and 0", open, deleted)
 	}
 }
@@ -244,11 +223,11 @@ func TestDescsConcurrent(t *testing.T) {
 	if st := f.descs.Stats(); st.Open > 4 {
 		t.Fatalf("%d files kept, limit 4", st.Open)
 	}
-	if _, deleted := openBlockFiles(t, f.root); deleted != 0 {
+	if _, deleted := testkit.OpenFiles(t, f.root); deleted != 0 {
 		t.Fatalf("%d deleted block files kept open", deleted)
 	}
 	f.descs.Close()
-	if open, _ := openBlockFiles(t, f.root); open != 0 {
+	if open, _ := testkit.OpenFiles(t, f.root); open != 0 {
 		t.Fatalf("%d block files open after Close", open)
 	}
 }
