@@ -31,6 +31,14 @@
 // (a CRC catches damage, not a forgery). A mismatch, a bad header, a
 // failed tag or checksum is ErrCorrupt, counted in Stats.
 //
+// A Dir given a Descs (the engine's: one descriptor budget for all its
+// domains) keeps the block files it wrote, and those GetInto opened, open
+// in a bounded LRU, so GetInto reads a block again with one pread, no
+// openat, fstat or close (checked as any read). A kept file is always the
+// one under its block's name: it changes with a Put's rename, a Delete's
+// removal (which closes it) and a read's open, under the block's stripe
+// lock. Get and GetForCopy read the file under the name.
+//
 // Memory is the in-memory implementation; blockstest holds the conformance
 // suite both pass.
 package blocks
