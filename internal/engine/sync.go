@@ -106,10 +106,13 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 	}
 	err := fs.do(ctx, opApply, "ingest", func(tx *txn) error {
 		// The pairs of chunks that go into a table of their own (see
-		// ingest), ingested before the mode that records them commits.
-		var bulk *[]Mutation
+		// ingest), ingested before the mode that records them commits:
+		// each chunk's pairs as they came, in key order (not copied into
+		// one slice: a batch of a sync of small files holds ~10^4 pairs,
+		// and growing one slice copied them about twice over).
+		var bulk *[][]Mutation
 		if ing != nil {
-			bulk = new([]Mutation)
+			bulk = new([][]Mutation)
 		}
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
@@ -172,7 +175,7 @@ func (rep *Replica) IngestAll(ctx context.Context, cs []SyncChunk) (SyncState, e
 // resends from the cursor and the retry replaces the range (replaceRange
 // deletes what the chunk does not hold), as after any chunk taken in
 // part.
-func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.ID, bulk *[]Mutation) (changed, wrote bool, err error) {
+func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.ID, bulk *[][]Mutation) (changed, wrote bool, err error) {
 	m := *mode
 	if m.Resync {
 		return false, false, fmt.Errorf("engine: ingest into %s: a resync is in progress (IngestRanges): %w", fs.name, ErrInvalid)
@@ -233,7 +236,9 @@ func (fs *FS) ingest(tx *txn, mode *modeRecord, c SyncChunk, missing *[]blocks.I
 			return false, false, err
 		}
 		if empty {
-			*bulk = append(*bulk, pairs...)
+			if len(pairs) > 0 {
+				*bulk = append(*bulk, pairs)
+			}
 			taken = true
 		}
 	}
@@ -298,16 +303,18 @@ func rangeEmpty(tx *txn, lo, hi []byte) (bool, error) {
 	return !found, err
 }
 
-// absPairs yields pairs under the file system's absolute keys, built in
-// one buffer (an Ingester copies what it takes).
-func absPairs(fsid uint64, pairs []Mutation) iter.Seq2[[]byte, []byte] {
+// absPairs yields the pairs of each run in turn under the file system's
+// absolute keys, built in one buffer (an Ingester copies what it takes).
+func absPairs(fsid uint64, runs [][]Mutation) iter.Seq2[[]byte, []byte] {
 	return func(yield func(k, v []byte) bool) {
 		k := absKey(fsid, nil)
 		n := len(k)
-		for _, p := range pairs {
-			k = append(k[:n], p.Key...)
-			if !yield(k, p.Value) {
-				return
+		for _, pairs := range runs {
+			for _, p := range pairs {
+				k = append(k[:n], p.Key...)
+				if !yield(k, p.Value) {
+					return
+				}
 			}
 		}
 	}
