@@ -42,6 +42,12 @@ const (
 	hdrFeatures = "X-Regionfs-Features"
 	// featureBlockSums: the destination accepts msgBlocksSum frames.
 	featureBlockSums = "block-sums"
+	// featureChunkSums: the destination accepts msgChunkSum frames; it
+	// announces it only when the stream's channel is authenticated
+	// (channelAuthenticated), and refuses the frames otherwise: a chunk's
+	// pairs are then outside the MAC, checked by a CRC-32C only. Added,
+	// the source sends frames the destination ends the stream on.
+	featureChunkSums = "chunk-sums"
 	// featureLeaseEcho, in a source's stream request, asks the destination
 	// to put in each ack the source's time of the newest message it had
 	// received (ack.Echo); in the answer, it says the acks carry it. The

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -123,5 +124,43 @@ func TestPushedBlockChecks(t *testing.T) {
 				t.Errorf("%d keyed hashes, want %d", n, wantHashes)
 			}
 		})
+	}
+}
+
+// TestChunkSumChannel: a chunk whose pairs are checked by their checksum
+// (msgChunkSum, outside the frame's MAC) is taken over an authenticated
+// channel only; over another the stream ends with ErrFrame and nothing of
+// the chunk is queued for ingesting. A msgChunk is taken over either.
+func TestChunkSumChannel(t *testing.T) {
+	ctx := context.Background()
+	_, b := newPair(t)
+	if _, err := b.e.CreateReplica(ctx, "fs-dst", ""); err != nil {
+		t.Fatal(err)
+	}
+	in := &inbound{fs: b.rep("fs-dst"), spec: InboundSpec{ID: "r1", DestFS: "fs-dst"}}
+	c := &engine.SyncChunk{Seq: 3, Epoch: 1, Time: time.Unix(1700000000, 0), Hi: []byte("b"),
+		Pairs: []engine.Mutation{{Key: []byte("a"), Value: []byte("1")}}}
+	for _, tc := range []struct {
+		typ         byte
+		channelAuth bool
+		taken       bool
+	}{
+		{msgChunkSum, true, true},
+		{msgChunkSum, false, false},
+		{msgChunk, false, true},
+		{msgChunk, true, true},
+	} {
+		rx := &receiver{in: in, ctx: ctx, bufs: newFramePool(ctx, nil), channelAuth: tc.channelAuth}
+		p := encodeChunk(c)
+		if tc.typ == msgChunkSum {
+			p = chunkSumPayload(c)
+		}
+		err := rx.handle(frame{tc.typ, p})
+		if taken := err == nil && len(rx.chunks) == 1; taken != tc.taken {
+			t.Errorf("type %d, authenticated channel %v: taken %v (%v), want %v", tc.typ, tc.channelAuth, taken, err, tc.taken)
+		}
+		if !tc.taken && !errors.Is(err, ErrFrame) {
+			t.Errorf("type %d, authenticated channel %v: %v, want ErrFrame", tc.typ, tc.channelAuth, err)
+		}
 	}
 }

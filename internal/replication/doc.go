@@ -66,6 +66,11 @@
 //	          the CRC instead of the keyed hash (receiver.putBlock,
 //	          docs/design.md §6)
 //	chunk     seq ‖ epoch ‖ time ‖ lo ‖ has-hi ‖ hi ‖ n ‖ n × (key ‖ value)
+//	chunk+    (type 11, to destinations that answer the stream with
+//	          X-Regionfs-Features: chunk-sums, which they do only over an
+//	          authenticated channel) header length (4) ‖ seq ‖ … ‖ n ‖
+//	          CRC-32C of the pairs (4) ‖ n × (key ‖ value); the MAC covers
+//	          the header, the destination checks the CRC (docs/design.md §6)
 //	heartbeat durable seq ‖ time (read before the durable seq) ‖ epoch
 //	ack       applied epoch ‖ applied seq ‖ applied time ‖ synced time ‖
 //	          syncing ‖ sync base ‖ cursor ‖ rewind ‖ missing ids ‖ fatal ‖

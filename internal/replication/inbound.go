@@ -486,6 +486,10 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	h.Set(hdrNonce, sn)
 	h.Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
 	features := featureBlockSums
+	channelAuth := channelAuthenticated(r)
+	if channelAuth {
+		features += "," + featureChunkSums
+	}
 	echo := hasFeature(r.Header.Get(hdrFeatures), featureLeaseEcho)
 	if echo {
 		features += "," + featureLeaseEcho
@@ -515,7 +519,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 		out, flush = w, rc.Flush
 	}
 	key := sessionKey(secret, cn, sn)
-	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: out, flush: flush, channelAuth: channelAuthenticated(r),
+	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: out, flush: flush, channelAuth: channelAuth,
 		acks: &in.acksSent, log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
 	if echo {
 		// Until a heartbeat comes, the newest source time heard is the
@@ -710,13 +714,13 @@ func (rx *receiver) handle(f frame) error {
 		return fmt.Errorf("replication: %s is no longer a replica (%v at epoch %d: promoted): it takes nothing from its former source: %w",
 			rx.in.spec.DestFS, mode, epoch, engine.ErrNotReplica)
 	}
-	if !isBlocks(f.typ) && f.typ != msgHeartbeat && f.typ != msgChunk {
+	if !isBlocks(f.typ) && f.typ != msgHeartbeat && !isChunk(f.typ) {
 		// The chunks received before anything else are ingested first.
 		if err := rx.flushChunks(); err != nil {
 			return err
 		}
 	}
-	if !isBlocks(f.typ) && f.typ != msgHeartbeat && f.typ != msgRecords && f.typ != msgChunk {
+	if !isBlocks(f.typ) && f.typ != msgHeartbeat && f.typ != msgRecords && !isChunk(f.typ) {
 		// Resync messages and unknown ones: the blocks pushed before them
 		// are stored first (chunks wait for them in flushChunks).
 		if err := rx.settlePuts(); err != nil {
@@ -748,7 +752,7 @@ func (rx *receiver) handle(f frame) error {
 		switch f.typ {
 		case msgRanges, msgRangeSums, msgResyncDone:
 			return rx.handleResync(f)
-		case msgRecords, msgChunk:
+		case msgRecords, msgChunk, msgChunkSum:
 			return fmt.Errorf("%w: message %d during a resync", ErrFrame, f.typ)
 		}
 	}
@@ -786,11 +790,16 @@ func (rx *receiver) handle(f frame) error {
 		if len(rx.pending) >= 4096 {
 			return rx.flushRecords()
 		}
-	case msgChunk:
+	case msgChunk, msgChunkSum:
+		if f.typ == msgChunkSum && !rx.channelAuth {
+			// Its pairs are outside the MAC: taken only where the
+			// channel authenticates them (featureChunkSums).
+			return fmt.Errorf("%w: a chunk checked by its checksum over a channel that is not authenticated", ErrFrame)
+		}
 		if err := rx.flushRecords(); err != nil {
 			return err
 		}
-		c, err := decodeChunk(f.p)
+		c, err := decodeChunk(f.typ, f.p)
 		if err != nil {
 			return err
 		}
@@ -992,7 +1001,7 @@ func newFramePool(ctx context.Context, made *atomic.Uint64) *framePool {
 // get returns the buffer of a frame of type typ with an n-byte body; for
 // a blocks frame it waits until fewer than framesInFlight are out.
 func (fp *framePool) get(typ byte, n int) ([]byte, error) {
-	if typ == msgChunk {
+	if isChunk(typ) {
 		fp.chunkMax = max(fp.chunkMax, n)
 		for {
 			select {

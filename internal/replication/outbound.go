@@ -594,6 +594,9 @@ type stream struct {
 	// sums: the destination accepts msgBlocksSum (each pushed block's
 	// checksum in the authenticated header).
 	sums bool
+	// chunkSums: the destination takes msgChunkSum (featureChunkSums:
+	// it announces that only over an authenticated channel).
+	chunkSums bool
 	// echo: the destination's acks carry ack.Echo (featureLeaseEcho).
 	echo bool
 	// sent holds the source times the destination may echo (the
@@ -979,9 +982,10 @@ func (o *outbound) session(ctx context.Context) error {
 	}
 	key := sessionKey(peer.Secret, sc.cn, sn)
 	s := &stream{
-		sums: hasFeature(sc.hdr.Get(hdrFeatures), featureBlockSums),
-		echo: hasFeature(sc.hdr.Get(hdrFeatures), featureLeaseEcho),
-		out:  framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
+		sums:      hasFeature(sc.hdr.Get(hdrFeatures), featureBlockSums),
+		chunkSums: hasFeature(sc.hdr.Get(hdrFeatures), featureChunkSums),
+		echo:      hasFeature(sc.hdr.Get(hdrFeatures), featureLeaseEcho),
+		out:       framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1), cancel: cancel,
 		now: o.n.now, done: ctx.Done(), echoed: sc.sent, echoWake: make(chan struct{}),
 	}
@@ -1348,7 +1352,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 	finished := false // the last chunk was sent
 	// Chunks are read one ahead of the sending (framing and the
 	// transport's copy of one overlap the reading of the next).
-	rd := o.readChunks(snap, pos)
+	rd := o.readChunks(snap, pos, s.chunkSums)
 	defer func() { rd.stop() }()
 	hb := time.NewTicker(o.n.opts.Heartbeat)
 	defer hb.Stop()
@@ -1368,7 +1372,11 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 			if err != nil {
 				return nil, nil, err
 			}
-			if err := s.sendParts(msgChunk, parts); err != nil {
+			typ := msgChunk
+			if s.chunkSums {
+				typ = msgChunkSum
+			}
+			if err := s.sendParts(typ, parts); err != nil {
 				return nil, nil, err
 			}
 			size := int64(len(parts[0]) + len(parts[1]))
@@ -1402,7 +1410,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				pos, finished = a.Cursor, false
 				inflight, inflightBytes = nil, 0
 				rd.stop()
-				rd = o.readChunks(snap, pos)
+				rd = o.readChunks(snap, pos, s.chunkSums)
 				continue
 			}
 			// Chunks up to the destination's cursor are done.
@@ -1422,7 +1430,7 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				pos, finished = w.acked, false
 				inflight, inflightBytes = nil, 0
 				rd.stop()
-				rd = o.readChunks(snap, pos)
+				rd = o.readChunks(snap, pos, s.chunkSums)
 			}
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()

@@ -144,8 +144,8 @@ func TestSyncResendsWhenDestinationStalls(t *testing.T) {
 				close(chunks)
 				return
 			}
-			if typ == msgChunk {
-				c, err := decodeChunk(p)
+			if isChunk(typ) {
+				c, err := decodeChunk(typ, p)
 				if err != nil {
 					t.Error(err)
 					close(chunks)

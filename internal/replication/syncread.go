@@ -28,6 +28,10 @@ const syncRangeInodes = 1024
 // syncRangeAhead bounds the chunks a range reader holds for the sender.
 const syncRangeAhead = 8
 
+// chunkMaxPairs bounds the pairs of a chunk the source sends (besides
+// Options.ChunkBytes); the destination sizes a decoded chunk by it.
+const chunkMaxPairs = 8192
+
 // chunkReader reads the chunks of a snapshot, in order, ahead of the
 // sending.
 type chunkReader struct {
@@ -40,6 +44,8 @@ type chunkReader struct {
 	// allocated (outbound.syncBufs: a test counts them).
 	bufs chan []byte
 	made *atomic.Uint64
+	// sums: the chunks are msgChunkSum's (stream.chunkSums).
+	sums bool
 }
 
 // readChunk is a chunk as outbound.chunk returns it.
@@ -57,12 +63,13 @@ type syncRange struct {
 }
 
 // readChunks starts reading the chunks of snap from lo on, ahead of the
-// sending: Options.SyncReaders ranges at once. The reading ends after the
-// last chunk or an error, or with stop.
-func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte) *chunkReader {
+// sending: Options.SyncReaders ranges at once; with sums, as msgChunkSum
+// payloads. The reading ends after the last chunk or an error, or with
+// stop.
+func (o *outbound) readChunks(snap *engine.Snapshot, lo []byte, sums bool) *chunkReader {
 	out := make(chan readChunk, 1)
 	readers := o.n.opts.SyncReaders
-	r := &chunkReader{chunks: out, done: make(chan struct{}), bufs: make(chan []byte, readers*(syncRangeAhead+1)+4), made: &o.syncBufs}
+	r := &chunkReader{chunks: out, done: make(chan struct{}), bufs: make(chan []byte, readers*(syncRangeAhead+1)+4), made: &o.syncBufs, sums: sums}
 	cuts, err := snap.Splits(lo, syncRangeInodes)
 	if err != nil {
 		out <- readChunk{err: err}
@@ -173,7 +180,7 @@ func (o *outbound) readRange(snap *engine.Snapshot, rg syncRange, r *chunkReader
 	lo := rg.lo
 	for {
 		var c readChunk
-		c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, &cur, lo, rg.hi, r.buf(o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8))
+		c.parts, c.hi, c.files, c.inline, c.err = o.chunk(snap, &cur, lo, rg.hi, r.buf(o.n.opts.ChunkBytes+o.n.opts.ChunkBytes/8), r.sums)
 		if !send(c) || c.err != nil || c.hi == nil || bytes.Equal(c.hi, rg.hi) {
 			return
 		}
@@ -191,16 +198,17 @@ type rangeIter struct {
 
 // chunk reads the next chunk of a range from lo (where it stands) on: up
 // to ChunkBytes of pairs, or to end, the range's end, when fewer are left.
-// It is encoded (as encodeChunk would) straight from the iterator in two
-// parts, the pairs in buf's memory; files and inline are the files and
-// inline data bytes it holds (engine.SyncWeight).
-func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end, buf []byte) (parts [][]byte, hi []byte, files, inline uint64, err error) {
+// It is encoded (as encodeChunk would, or with sums as a msgChunkSum)
+// straight from the iterator in two parts, the pairs in buf's memory;
+// files and inline are the files and inline data bytes it holds
+// (engine.SyncWeight).
+func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end, buf []byte, sums bool) (parts [][]byte, hi []byte, files, inline uint64, err error) {
 	it := cur.it
 	pairs := enc{b: buf[:0]}
 	n := 0
 	full := false
 	for ; cur.ok; cur.ok = it.Next() {
-		if len(pairs.b) >= o.n.opts.ChunkBytes || n >= 8192 {
+		if len(pairs.b) >= o.n.opts.ChunkBytes || n >= chunkMaxPairs {
 			hi, full = bytes.Clone(it.Key()), true
 			break
 		}
@@ -222,13 +230,9 @@ func (o *outbound) chunk(snap *engine.Snapshot, cur *rangeIter, lo, end, buf []b
 	if !full {
 		hi = end
 	}
-	var head enc
-	head.u(snap.Seq)
-	head.u(snap.Epoch)
-	head.i(snap.Time.UnixNano())
-	head.bytes(lo)
-	head.flag(hi != nil)
-	head.bytes(hi)
-	head.u(uint64(n))
-	return [][]byte{head.b, pairs.b}, hi, files, inline, nil
+	head := chunkHead(snap.Seq, snap.Epoch, snap.Time, lo, hi, n)
+	if sums {
+		head = chunkSumHead(make([]byte, 0, len(head)+8), head, pairs.b)
+	}
+	return [][]byte{head, pairs.b}, hi, files, inline, nil
 }

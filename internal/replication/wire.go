@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -35,11 +36,27 @@ const (
 	// (authenticated) header, sent to destinations that announce
 	// featureBlockSums.
 	msgBlocksSum byte = 10
+	// msgChunkSum is msgChunk whose MAC covers a header carrying a
+	// CRC-32C of the pairs, sent to destinations that announce
+	// featureChunkSums (only over an authenticated channel).
+	msgChunkSum byte = 11
 )
 
-// isBlocks says whether a frame of type typ carries blocks: its MAC
-// covers the header only.
+// isBlocks says whether a frame of type typ carries blocks.
 func isBlocks(typ byte) bool { return typ == msgBlocks || typ == msgBlocksSum }
+
+// isChunk says whether a frame of type typ carries an initial sync's
+// chunk.
+func isChunk(typ byte) bool { return typ == msgChunk || typ == msgChunkSum }
+
+// macHeadOnly says whether the MAC of a frame of type typ covers only the
+// header its payload starts with (header length (4) ‖ header): the rest
+// is checked against what the header says — each block by its id or
+// checksum, a chunk's pairs by their checksum.
+func macHeadOnly(typ byte) bool { return isBlocks(typ) || typ == msgChunkSum }
+
+// castagnoli is the CRC-32C table (hardware-assisted where the CPU has it).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Directions, bound into every frame's MAC so that a frame cannot be
 // reflected back to its sender.
@@ -67,6 +84,8 @@ type framer struct {
 	// body (payload and MAC) takes n bytes (read; nil: a new one), or an
 	// error that ends the read.
 	alloc func(typ byte, n int) ([]byte, error)
+	// macked counts the bytes MAC'd (a test counts them).
+	macked uint64
 }
 
 func (f *framer) mac(typ byte, counter uint64, parts ...[]byte) []byte {
@@ -89,6 +108,7 @@ func (f *framer) mac(typ byte, counter uint64, parts ...[]byte) []byte {
 	h.Write(hdr[:])
 	for _, p := range parts {
 		h.Write(p)
+		f.macked += uint64(len(p))
 	}
 	return h.Sum(nil)[:macSize]
 }
@@ -109,8 +129,8 @@ func (f *framer) write(w io.Writer, typ byte, parts ...[]byte) error {
 	hdr[4] = typ
 	binary.BigEndian.PutUint64(hdr[5:], f.counter)
 	authed := parts
-	if isBlocks(typ) && len(parts) > 0 {
-		authed = parts[:1] // the header; block data is verified by id
+	if macHeadOnly(typ) && len(parts) > 0 {
+		authed = parts[:1] // the header; the rest is checked against it
 	}
 	tag := f.mac(typ, f.counter, authed...)
 	if n <= 64<<10 {
@@ -161,17 +181,19 @@ func (f *framer) read(r io.Reader) (byte, []byte, error) {
 	}
 	payload, tag := body[:len(body)-macSize], body[len(body)-macSize:]
 	authed := payload
-	if isBlocks(typ) {
+	if macHeadOnly(typ) {
 		// Block data is outside the MAC: each block is verified against its
 		// id (keyed by the lineage's secret id key), which the MAC covers,
 		// or, over an authenticated channel, against the checksum the
-		// header carries (see receiver.putBlocks).
+		// header carries (see receiver.putBlocks). A msgChunkSum's pairs
+		// are checked against their checksum (decodeChunk; the receiver
+		// takes the frame over an authenticated channel only).
 		if len(payload) < 4 {
-			return 0, nil, fmt.Errorf("%w: short blocks frame", ErrFrame)
+			return 0, nil, fmt.Errorf("%w: short frame of type %d", ErrFrame, typ)
 		}
 		h := binary.BigEndian.Uint32(payload)
 		if uint64(h) > uint64(len(payload)-4) {
-			return 0, nil, fmt.Errorf("%w: blocks header past the frame", ErrFrame)
+			return 0, nil, fmt.Errorf("%w: header past the frame", ErrFrame)
 		}
 		authed = payload[:4+h]
 	}
@@ -416,23 +438,54 @@ func decodeBlocks(typ byte, p []byte) (*blocksMsg, error) {
 }
 
 func encodeChunk(c *engine.SyncChunk) []byte {
-	var e enc
-	e.u(c.Seq)
-	e.u(c.Epoch)
-	e.i(c.Time.UnixNano())
-	e.bytes(c.Lo)
-	e.flag(c.Hi != nil)
-	e.bytes(c.Hi)
-	e.u(uint64(len(c.Pairs)))
+	var pairs enc
 	for _, p := range c.Pairs {
-		e.bytes(p.Key)
-		e.bytes(p.Value)
+		pairs.bytes(p.Key)
+		pairs.bytes(p.Value)
 	}
+	head := chunkHead(c.Seq, c.Epoch, c.Time, c.Lo, c.Hi, len(c.Pairs))
+	return append(head, pairs.b...)
+}
+
+// chunkHead is the part of a msgChunk payload before its pairs.
+func chunkHead(seq, epoch uint64, at time.Time, lo, hi []byte, n int) []byte {
+	var e enc
+	e.u(seq)
+	e.u(epoch)
+	e.i(at.UnixNano())
+	e.bytes(lo)
+	e.flag(hi != nil)
+	e.bytes(hi)
+	e.u(uint64(n))
 	return e.b
 }
 
-func decodeChunk(p []byte) (*engine.SyncChunk, error) {
+// chunkSumHead turns a msgChunk's head (chunkHead) into a msgChunkSum's:
+// header length (4) ‖ head ‖ CRC-32C of the pairs (4), appended to dst.
+func chunkSumHead(dst, head, pairs []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(head)+4))
+	dst = append(dst, head...)
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(pairs, castagnoli))
+}
+
+// decodeChunk decodes the payload of a frame of type typ (isChunk).
+func decodeChunk(typ byte, p []byte) (*engine.SyncChunk, error) {
 	d := &dec{b: p}
+	pairs := d // the pairs follow the head
+	if typ == msgChunkSum {
+		if len(p) < 8 {
+			return nil, fmt.Errorf("%w: short chunk frame", ErrFrame)
+		}
+		h := int(binary.BigEndian.Uint32(p)) // within p: framer.read
+		if h < 4 || 4+h > len(p) {
+			return nil, fmt.Errorf("%w: chunk header of %d bytes", ErrFrame, h)
+		}
+		head, sum, rest := p[4:h], binary.BigEndian.Uint32(p[h:]), p[4+h:]
+		if crc32.Checksum(rest, castagnoli) != sum {
+			return nil, fmt.Errorf("%w: the chunk's pairs fail their checksum (damaged on their way)", ErrFrame)
+		}
+		d, pairs = &dec{b: head}, &dec{b: rest}
+	}
 	c := &engine.SyncChunk{Seq: d.u(), Epoch: d.u(), Time: time.Unix(0, d.i()).UTC()}
 	c.Lo = d.bytes()
 	hasHi := d.flag()
@@ -440,7 +493,22 @@ func decodeChunk(p []byte) (*engine.SyncChunk, error) {
 	if hasHi {
 		c.Hi = append([]byte{}, hi...)
 	}
-	n := d.count(2)
+	n := d.u()
+	if d != pairs {
+		if err := d.end(); err != nil {
+			return nil, err
+		}
+	}
+	d = pairs
+	if d.err == nil && n > uint64(len(d.b)/2) {
+		d.fail("list longer than the frame")
+		n = 0
+	}
+	// Sized once (a sync of small files decodes ~100 pairs per MiB of
+	// chunks: growing the slice pair by pair copied each of them about
+	// twice), but by no more than a chunk holds (chunkMaxPairs): a frame
+	// of empty pairs would otherwise ask 24 bytes of slice per byte.
+	c.Pairs = make([]engine.Mutation, 0, min(n, chunkMaxPairs))
 	for range n {
 		k, v := d.bytes(), d.bytes()
 		if d.err != nil {
