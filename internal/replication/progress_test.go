@@ -134,3 +134,44 @@ func TestRestartedSourceReportsLastReplicated(t *testing.T) {
 			after.State, after.LastReplicated, after.Applied, after.PendingRecords, before.State, before.LastReplicated, before.Applied)
 	}
 }
+
+// TestCrashedSourceClaimsNoMoreThanConfirmed: progress is saved without a
+// sync, so a source killed (kill -9: what was not durable is lost) may
+// restart with an older LastReplicated, or none, but never one past what
+// its destination had confirmed, nor an applied seq past what the
+// destination durably holds.
+func TestCrashedSourceClaimsNoMoreThanConfirmed(t *testing.T) {
+	ctx := context.Background()
+	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
+	for _, r := range []*region{a, b} {
+		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
+	}
+	startPair(a, b)
+	src := a.mkfs("fs-src")
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	for i := range 3 {
+		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("d", i), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.WaitFor(t, "the records applied", 20*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.State == StateEnabled && st.Applied == src.Replica().DurableSeq()
+	})
+	b.stopNode()
+	before, _ := a.n.OutboundStatus("r1")
+	_, held, _ := b.rep("fs-dst").Applied()
+	a.crash()
+	a.restart()
+	if err := a.n.AddOutbound(OutboundSpec{ID: "r1", SourceFS: "fs-src", DestRegion: b.name, DestFS: "fs-dst"}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := a.n.OutboundStatus("r1")
+	if after.LastReplicated.After(before.LastReplicated) || after.Applied > held {
+		t.Errorf("a source restarted after a crash claims more than its destination confirmed: last replicated %s (confirmed %s), applied %d (held %d)",
+			after.LastReplicated, before.LastReplicated, after.Applied, held)
+	}
+	if after.State == StateEnabled && after.LastReplicated.IsZero() {
+		t.Errorf("ENABLED without a LastReplicated after a crash")
+	}
+}
