@@ -99,6 +99,15 @@
 // lacks reference may have been collected since the pin moved past them,
 // so the source resyncs it (by range checksums) instead of replaying.
 //
+// The heartbeats go out from a goroutine of their own, between two frames
+// of the shipping loop, and acks are taken as they arrive, whatever the
+// loop is doing. With hard fencing (Options.Lease) each ack renews the
+// lease from the source's own reading of the time it echoes, frames are
+// at most 1 MiB, and the source holds frames back while the echoes fall
+// behind its sending (by an eighth of the lease, or that much of the link
+// as the echoes show it delivered): a heartbeat queued behind seconds of
+// buffered data would renew the lease too late on a saturated link.
+//
 // LastReplicated is the source time of the newest heartbeat whose durable
 // seq the replica has applied: everything the source committed before
 // that time is on the replica.
