@@ -85,20 +85,25 @@ func TestBlockMapStale(t *testing.T) {
 	}
 	n := 0
 	fsName := func() string { n++; return "fs" + string(rune('a'+n)) }
+	// mapped is a new file system with a file "f" whose block map a
+	// read made.
+	mapped := func(t *testing.T, seed byte) (*FS, uint64, []byte) {
+		t.Helper()
+		fs := v.mkfs(fsName())
+		ino, want := newFile(t, fs, "f", seed)
+		primeMap(t, fs, ino, want)
+		return fs, ino, want
+	}
 
 	t.Run("overwrite", func(t *testing.T) {
-		fs := v.mkfs(fsName())
-		ino, want := newFile(t, fs, "f", 1)
-		primeMap(t, fs, ino, want)
+		fs, ino, want := mapped(t, 1)
 		blk := mapContent(99, bs)
 		mustDo(fs.Write(ctx, RootCred, ino, uint64(2*bs), blk))(t)
 		copy(want[2*bs:], blk)
 		checkRead(t, "after an overwrite", fs, RootCred, ino, want)
 	})
 	t.Run("pending extent and merge", func(t *testing.T) {
-		fs := v.mkfs(fsName())
-		ino, want := newFile(t, fs, "f", 2)
-		primeMap(t, fs, ino, want)
+		fs, ino, want := mapped(t, 2)
 		patch := []byte("a pending extent")
 		mustDo(fs.Write(ctx, RootCred, ino, uint64(3*bs+5), patch))(t)
 		copy(want[3*bs+5:], patch)
@@ -113,9 +118,7 @@ func TestBlockMapStale(t *testing.T) {
 		checkRead(t, "after the merge", fs, RootCred, ino, want)
 	})
 	t.Run("truncate", func(t *testing.T) {
-		fs := v.mkfs(fsName())
-		ino, want := newFile(t, fs, "f", 3)
-		primeMap(t, fs, ino, want)
+		fs, ino, want := mapped(t, 3)
 		size := uint64(2*bs + 100)
 		mustDo(fs.SetAttr(ctx, RootCred, ino, SetAttr{Size: &size}, nil))(t)
 		checkRead(t, "after a shrink", fs, RootCred, ino, want[:size])
@@ -143,9 +146,7 @@ func TestBlockMapStale(t *testing.T) {
 		wantErr(t, err, ErrPermission)
 	})
 	t.Run("collected block", func(t *testing.T) {
-		fs := v.mkfs(fsName())
-		ino, want := newFile(t, fs, "f", 5)
-		primeMap(t, fs, ino, want)
+		fs, ino, want := mapped(t, 5)
 		// Block 2 replaced, its old block collected (and so gone from
 		// the block store and cache): a stale map would name it.
 		blk := mapContent(77, bs)
