@@ -244,6 +244,17 @@ func (n *node) cachedFileAttr(out *gofuse.AttrOut) bool {
 	return true
 }
 
+// mayHoldLocked says whether the file may hold data at off (n.mu held):
+// while the attributes the server last reported answer GETATTRs
+// (cachedFileAttr: no change through this mount since), readahead stops
+// at their size instead of sending READs that can only answer EOF; the
+// kernel reads no further either. A file that grew since is read on when
+// the reader gets there (the chunk under a read is always fetched), only
+// without readahead past the size known.
+func (n *node) mayHoldLocked(off int64) bool {
+	return !time.Now().Before(n.faUntil) || n.w.dirty() || uint64(off) < n.fa.Size
+}
+
 // attrsChanged ends the answers from fa: this mount is changing the
 // file (its size, times, mode, owner or link count).
 func (n *node) attrsChanged() {

@@ -1075,7 +1075,7 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	if behind := idx - int64(n.f.o.ReadAhead); behind > 0 {
 		n.dropChunksLocked(behind)
 	}
-	for i := idx; i <= idx+int64(n.f.o.ReadAhead); i++ {
+	for i := idx; i <= idx+int64(n.f.o.ReadAhead) && (i == idx || n.mayHoldLocked(i*io)); i++ {
 		if _, ok := n.ra.chunks[i]; !ok {
 			n.ra.chunks[i] = n.fetch(auth, i*io, int(io))
 		}

@@ -90,3 +90,66 @@ func TestReadaheadOutOfOrder(t *testing.T) {
 	n.dropChunksLocked(-1)
 	n.mu.Unlock()
 }
+
+// TestReadaheadStopsAtSize: while the file's attributes from the server
+// answer GETATTRs (the kernel reads no further than their size), a
+// sequential read fetches no chunk past the end of the file: each READ
+// past it could only answer EOF (ReadAhead of them per read to the end,
+// before). Counting READs, not timed.
+func TestReadaheadStopsAtSize(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true })
+	ctx := t.Context()
+	auth := client.Unix("t", 0, 0)
+	cl := m.sess.Client(auth)
+	io := m.f.o.IOSize
+	const chunks = 3
+	size := chunks*io + io/2 // the last chunk half full
+	res, err := cl.Create(ctx, m.f.o.Root, "f", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("regionfs"), size/8)
+	for off := 0; off < size; off += io {
+		if _, err := cl.Write(ctx, res.FH, uint64(off), data[off:min(off+io, size)], proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := &node{f: m.f, fh: res.FH}
+	h := &handle{auth: auth}
+	gen, ok := n.attrGen()
+	a, err := cl.GetAttr(ctx, res.FH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.keepFileAttr(&a.Attr, gen, ok)
+	before := m.sess.Calls()["READ"].N
+	dest := make([]byte, io)
+	var got []byte
+	for off := 0; off < size; off += io {
+		r, e := n.Read(ctx, h, dest, int64(off))
+		if e != 0 {
+			t.Fatalf("read at %d: %v", off, e)
+		}
+		b, _ := r.Bytes(dest)
+		got = append(got, b...)
+		r.Done()
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, not the file's %d", len(got), len(data))
+	}
+	n.mu.Lock()
+	var pending []*chunk
+	for _, c := range n.ra.chunks {
+		pending = append(pending, c)
+	}
+	n.mu.Unlock()
+	for _, c := range pending {
+		<-c.done
+	}
+	if got, want := m.sess.Calls()["READ"].N-before, uint64(chunks+1); got != want {
+		t.Errorf("%d READs for a file of %d chunks read in order, want %d (none past its end)", got, chunks+1, want)
+	}
+	n.mu.Lock()
+	n.dropChunksLocked(-1)
+	n.mu.Unlock()
+}
