@@ -102,19 +102,7 @@ func TestProgressSurvivesRestart(t *testing.T) {
 // without LastReplicated, and every record of its journal as pending,
 // until the destination answered).
 func TestRestartedSourceReportsLastReplicated(t *testing.T) {
-	ctx := context.Background()
-	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
-	for _, r := range []*region{a, b} {
-		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
-	}
-	startPair(a, b)
-	src := a.mkfs("fs-src")
-	link(t, a, b, "r1", "fs-src", "fs-dst")
-	for i := range 3 {
-		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("d", i), engine.SetAttr{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b, src := progressPair(t)
 	var before Status
 	testkit.WaitFor(t, "the records applied and a heartbeat past them", 20*time.Second, func() bool {
 		before, _ = a.n.OutboundStatus("r1")
@@ -141,19 +129,7 @@ func TestRestartedSourceReportsLastReplicated(t *testing.T) {
 // its destination had confirmed, nor an applied seq past what the
 // destination durably holds.
 func TestCrashedSourceClaimsNoMoreThanConfirmed(t *testing.T) {
-	ctx := context.Background()
-	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
-	for _, r := range []*region{a, b} {
-		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
-	}
-	startPair(a, b)
-	src := a.mkfs("fs-src")
-	link(t, a, b, "r1", "fs-src", "fs-dst")
-	for i := range 3 {
-		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("d", i), engine.SetAttr{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b, src := progressPair(t)
 	testkit.WaitFor(t, "the records applied", 20*time.Second, func() bool {
 		st, _ := a.n.OutboundStatus("r1")
 		return st.State == StateEnabled && st.Applied == src.Replica().DurableSeq()
@@ -174,4 +150,25 @@ func TestCrashedSourceClaimsNoMoreThanConfirmed(t *testing.T) {
 	if after.State == StateEnabled && after.LastReplicated.IsZero() {
 		t.Errorf("ENABLED without a LastReplicated after a crash")
 	}
+}
+
+// progressPair starts two regions that save their replication progress
+// in their stores (KVProgress), replication r1 from fs-src to fs-dst, and
+// three records on the source.
+func progressPair(t *testing.T) (a, b *region, src *engine.FS) {
+	t.Helper()
+	ctx := context.Background()
+	a, b = newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
+	for _, r := range []*region{a, b} {
+		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
+	}
+	startPair(a, b)
+	src = a.mkfs("fs-src")
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	for i := range 3 {
+		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprint("d", i), engine.SetAttr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b, src
 }
