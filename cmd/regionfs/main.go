@@ -14,7 +14,9 @@ import (
 )
 
 func main() {
-	execWithHugePages()
+	if len(os.Args) > 1 && opensStores(os.Args[1]) {
+		execWithHugePages()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile, err := startCPUProfile(os.Getenv("REGIONFS_CPUPROFILE"))
 	if err != nil {
@@ -82,4 +84,16 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// opensStores says whether the command cmd (the first argument: the root
+// command has no flags of its own) runs a server that opens the engine's
+// stores, the only commands worth the huge-pages re-execution
+// (hugepages_cgo.go); the others (the CLI, mount, edge) start once.
+func opensStores(cmd string) bool {
+	switch cmd {
+	case "dev", "serve", "nfs":
+		return true
+	}
+	return false
 }
