@@ -50,41 +50,45 @@ func (h *Handler) describeAvailabilityZones(p params) (any, error) {
 			return nil, invalidParameter("Invalid availability zone ID: [%s]", clip(id))
 		}
 	}
-	var items []zoneItem
+	var all []zoneItem
 	for _, z := range zones {
 		if len(names) > 0 && !slices.Contains(names, z.Name) || len(ids) > 0 && !slices.Contains(ids, z.ID) {
 			continue
 		}
-		it := zoneItem{ZoneName: z.Name, ZoneState: "available", RegionName: h.r.Name, ZoneID: z.ID,
-			ZoneType: "availability-zone", OptInStatus: "opt-in-not-required", GroupName: h.r.Name, NetworkBorderGroup: h.r.Name}
-		ok := true
-		for _, f := range filters {
-			switch f.name {
-			case "zone-name":
-				ok = ok && anyMatch(f.values, it.ZoneName)
-			case "zone-id":
-				ok = ok && anyMatch(f.values, it.ZoneID)
-			case "region-name":
-				ok = ok && anyMatch(f.values, it.RegionName)
-			case "state":
-				ok = ok && anyMatch(f.values, it.ZoneState)
-			case "zone-type":
-				ok = ok && anyMatch(f.values, it.ZoneType)
-			case "group-name":
-				ok = ok && anyMatch(f.values, it.GroupName)
-			case "opt-in-status":
-				ok = ok && anyMatch(f.values, it.OptInStatus)
-			case "network-border-group":
-				ok = ok && anyMatch(f.values, it.NetworkBorderGroup)
-			default:
-				return nil, invalidFilter(f.name)
-			}
-		}
-		if ok {
-			items = append(items, it)
-		}
+		all = append(all, zoneItem{ZoneName: z.Name, ZoneState: "available", RegionName: h.r.Name, ZoneID: z.ID,
+			ZoneType: "availability-zone", OptInStatus: "opt-in-not-required", GroupName: h.r.Name, NetworkBorderGroup: h.r.Name})
+	}
+	items, err := filtered(all, filters, zoneMatches)
+	if err != nil {
+		return nil, err
 	}
 	return describeAvailabilityZonesResponse{Xmlns: Namespace, RequestID: p.reqID, Zones: items}, nil
+}
+
+func zoneMatches(z zoneItem, filters []filter) (bool, error) {
+	return matchOwn(filters, func(f filter) (ok, known bool) {
+		switch f.name {
+		case "zone-name":
+			ok = anyMatch(f.values, z.ZoneName)
+		case "zone-id":
+			ok = anyMatch(f.values, z.ZoneID)
+		case "region-name":
+			ok = anyMatch(f.values, z.RegionName)
+		case "state":
+			ok = anyMatch(f.values, z.ZoneState)
+		case "zone-type":
+			ok = anyMatch(f.values, z.ZoneType)
+		case "group-name":
+			ok = anyMatch(f.values, z.GroupName)
+		case "opt-in-status":
+			ok = anyMatch(f.values, z.OptInStatus)
+		case "network-border-group":
+			ok = anyMatch(f.values, z.NetworkBorderGroup)
+		default:
+			return false, false
+		}
+		return ok, true
+	})
 }
 
 func hasZone(zs []Zone, pred func(Zone) bool) bool {

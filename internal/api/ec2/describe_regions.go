@@ -43,28 +43,32 @@ func (h *Handler) describeRegions(p params) (any, error) {
 			return nil, invalidParameter("Invalid region: %s", clip(n))
 		}
 	}
-	var items []regionItem
+	var regions []regionItem
 	for _, r := range all {
 		if len(names) > 0 && !slices.Contains(names, r.Name) {
 			continue
 		}
-		it := regionItem{RegionName: r.Name, RegionEndpoint: r.Endpoint, OptInStatus: "opt-in-not-required"}
-		ok := true
-		for _, f := range filters {
-			switch f.name {
-			case "region-name":
-				ok = ok && anyMatch(f.values, it.RegionName)
-			case "endpoint":
-				ok = ok && anyMatch(f.values, it.RegionEndpoint)
-			case "opt-in-status":
-				ok = ok && anyMatch(f.values, it.OptInStatus)
-			default:
-				return nil, invalidFilter(f.name)
-			}
-		}
-		if ok {
-			items = append(items, it)
-		}
+		regions = append(regions, regionItem{RegionName: r.Name, RegionEndpoint: r.Endpoint, OptInStatus: "opt-in-not-required"})
+	}
+	items, err := filtered(regions, filters, regionMatches)
+	if err != nil {
+		return nil, err
 	}
 	return describeRegionsResponse{Xmlns: Namespace, RequestID: p.reqID, Regions: items}, nil
+}
+
+func regionMatches(r regionItem, filters []filter) (bool, error) {
+	return matchOwn(filters, func(f filter) (ok, known bool) {
+		switch f.name {
+		case "region-name":
+			ok = anyMatch(f.values, r.RegionName)
+		case "endpoint":
+			ok = anyMatch(f.values, r.RegionEndpoint)
+		case "opt-in-status":
+			ok = anyMatch(f.values, r.OptInStatus)
+		default:
+			return false, false
+		}
+		return ok, true
+	})
 }

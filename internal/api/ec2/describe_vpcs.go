@@ -61,28 +61,9 @@ func (h *Handler) describeVpcs(p params) (any, error) {
 		Associations:  []cidrAssocation{{AssociationID: "vpc-cidr-assoc-" + v.ID[len("vpc-"):], CidrBlock: v.CIDR.String(), State: "associated"}},
 		DhcpOptionsID: "default", InstanceTenancy: "default", IsDefault: true,
 	}
-	ok := true
-	for _, f := range filters {
-		switch f.name {
-		case "vpc-id":
-			ok = ok && anyMatch(f.values, it.VpcID)
-		case "cidr", "cidr-block-association.cidr-block":
-			ok = ok && anyMatch(f.values, it.CidrBlock)
-		case "state":
-			ok = ok && anyMatch(f.values, it.State)
-		case "owner-id":
-			ok = ok && anyMatch(f.values, it.OwnerID)
-		case "is-default", "isDefault":
-			ok = ok && anyMatch(f.values, boolString(it.IsDefault))
-		case "dhcp-options-id":
-			ok = ok && anyMatch(f.values, it.DhcpOptionsID)
-		default:
-			m, isTag := tagFilter(f, it.Tags)
-			if !isTag {
-				return nil, invalidFilter(f.name)
-			}
-			ok = ok && m
-		}
+	ok, err := vpcMatches(it, filters)
+	if err != nil {
+		return nil, err
 	}
 	var items []vpcItem
 	if ok {
@@ -93,4 +74,26 @@ func (h *Handler) describeVpcs(p params) (any, error) {
 		return nil, err
 	}
 	return describeVpcsResponse{Xmlns: Namespace, RequestID: p.reqID, Vpcs: items[lo:hi], NextToken: next}, nil
+}
+
+func vpcMatches(v vpcItem, filters []filter) (bool, error) {
+	return matchFilters(filters, v.Tags, func(f filter) (ok, known bool) {
+		switch f.name {
+		case "vpc-id":
+			ok = anyMatch(f.values, v.VpcID)
+		case "cidr", "cidr-block-association.cidr-block":
+			ok = anyMatch(f.values, v.CidrBlock)
+		case "state":
+			ok = anyMatch(f.values, v.State)
+		case "owner-id":
+			ok = anyMatch(f.values, v.OwnerID)
+		case "is-default", "isDefault":
+			ok = anyMatch(f.values, boolString(v.IsDefault))
+		case "dhcp-options-id":
+			ok = anyMatch(f.values, v.DhcpOptionsID)
+		default:
+			return false, false
+		}
+		return ok, true
+	})
 }

@@ -122,6 +122,15 @@ func TestSDK(t *testing.T) {
 	wantAPIError(t, err, "InvalidSubnetID.Malformed", `Invalid id: "nope"`)
 	_, err = c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("colour"), Values: []string{"x"}}}})
 	wantAPIError(t, err, "InvalidParameterValue", "The filter 'colour' is invalid")
+	// An invalid filter is refused whatever the filters before it say
+	// (one that matched nothing hid it from the subnets', groups' and
+	// rules' filtering; the zones', regions' and VPCs' refused it).
+	_, err = c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{
+		{Name: aws.String("subnet-id"), Values: []string{"subnet-0123456789abcdef0"}}, {Name: aws.String("colour"), Values: []string{"x"}}}})
+	wantAPIError(t, err, "InvalidParameterValue", "The filter 'colour' is invalid")
+	_, err = c.DescribeAvailabilityZones(ctx, &ec2.DescribeAvailabilityZonesInput{Filters: []types.Filter{
+		{Name: aws.String("zone-name"), Values: []string{"none"}}, {Name: aws.String("tag:Name"), Values: []string{"x"}}}})
+	wantAPIError(t, err, "InvalidParameterValue", "The filter 'tag:Name' is invalid")
 
 	sgs, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{"sg-0a1b2c3d4e5f60001"}})
 	if err != nil || len(sgs.SecurityGroups) != 1 {

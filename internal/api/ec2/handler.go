@@ -156,11 +156,8 @@ func nameTags(name string) []tag {
 	return []tag{{"Name", name}}
 }
 
-// matchFilters reports whether an item passes every filter: match answers
-// the filters of the item's own fields (known false for a name it does
-// not have), any other is a tag filter over tags, or invalid.
 // filtered returns the items that every filter matches (matches is the
-// item kind's matchFilters).
+// item kind's matchFilters or matchOwn).
 func filtered[T any](items []T, filters []filter, matches func(T, []filter) (bool, error)) ([]T, error) {
 	var out []T
 	for _, it := range items {
@@ -175,21 +172,31 @@ func filtered[T any](items []T, filters []filter, matches func(T, []filter) (boo
 	return out, nil
 }
 
+// matchFilters reports whether an item passes every filter: match answers
+// the filters of the item's own fields (known false for a name it does
+// not have), any other is a tag filter over tags, or invalid.
 func matchFilters(filters []filter, tags []tag, match func(f filter) (ok, known bool)) (bool, error) {
+	return matchOwn(filters, func(f filter) (bool, bool) {
+		if ok, known := match(f); known {
+			return ok, true
+		}
+		return tagFilter(f, tags)
+	})
+}
+
+// matchOwn is matchFilters for an item without tags: a filter match does
+// not know is invalid. Every filter is looked at, so an invalid one is
+// refused whatever the filters before it said.
+func matchOwn(filters []filter, match func(f filter) (ok, known bool)) (bool, error) {
+	all := true
 	for _, f := range filters {
 		ok, known := match(f)
 		if !known {
-			m, isTag := tagFilter(f, tags)
-			if !isTag {
-				return false, invalidFilter(f.name)
-			}
-			ok = m
+			return false, invalidFilter(f.name)
 		}
-		if !ok {
-			return false, nil
-		}
+		all = all && ok
 	}
-	return true, nil
+	return all, nil
 }
 
 // tagFilter applies a tag:KEY, tag-key or tag-value filter to tags; ok is
