@@ -3,6 +3,7 @@ package awserr
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/regionfs/regionfs/internal/uuid"
@@ -83,4 +84,18 @@ func RequestID(w http.ResponseWriter) string {
 // ids.
 func NewRequestID() string {
 	return uuid.New()
+}
+
+// ReadBody reads r's body, of at most max bytes: an ErrMalformedRequest
+// when it cannot be read, an ErrBodyTooLarge past max. It returns what it
+// read either way (a caller may detect the protocol from it to answer).
+func ReadBody(r *http.Request, max int) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
+	switch {
+	case err != nil:
+		return body, Errorf(ErrMalformedRequest, "The request body could not be read.")
+	case len(body) > max:
+		return body, Errorf(ErrBodyTooLarge, "The request body is larger than %d bytes.", max)
+	}
+	return body, nil
 }

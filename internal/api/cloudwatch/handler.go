@@ -3,7 +3,6 @@ package cloudwatch
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -82,15 +81,11 @@ func NewHandler(m *monitor.Monitor, log *slog.Logger) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := awserr.RequestID(w)
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	body, err := awserr.ReadBody(r, maxBody)
 	p := awsproto.Detect(svc.Name, r, body)
 	rs := awserr.Responder{Protocol: p, Service: svc, RequestID: reqID, Log: h.log}
-	switch {
-	case err != nil:
-		rs.Fail(w, awserr.Errorf(awserr.ErrMalformedRequest, "The request body could not be read."))
-		return
-	case len(body) > maxBody:
-		rs.Fail(w, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body is larger than %d bytes.", maxBody))
+	if err != nil {
+		rs.Fail(w, err)
 		return
 	}
 	// PutMetricData comes gzip-compressed from some clients.
