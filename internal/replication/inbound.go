@@ -86,6 +86,7 @@ func (in *inbound) snapshot() Status {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	st := in.st
+	st.ApplyLag = st.ApplyLag.clone()
 	if st.LastReplicated.IsZero() {
 		st.LastReplicated = in.replicatedBefore
 	}
@@ -315,6 +316,8 @@ type inbound struct {
 	repairing bool
 	cp        *checkpoint // verification checkpoint to take or taken
 	vs        verifyStats
+	// lagSeen: the newest seq whose apply lag st.ApplyLag counted.
+	lagSeen uint64
 
 	// chunkFrameBufs counts the buffers allocated for initial-sync chunk
 	// frames over every stream (framePool; a regression guard's count).
@@ -1167,8 +1170,13 @@ func (rx *receiver) flushRecords() error {
 // durable at exactly its seq.
 func (rx *receiver) apply(recs []*engine.Record) error {
 	_, cp := rx.in.pendingCheckpoint()
+	_, before, _ := rx.in.fs.Applied()
 	err := rx.withLocalBlocks(func() error {
-		_, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
+		applied, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
+		var mb *engine.MissingBlocksError
+		if err == nil || errors.As(err, &mb) {
+			rx.in.observeApplied(recs, before, applied, rx.in.n.now())
+		}
 		if cp > 0 {
 			if werr := wait(); werr != nil {
 				return werr

@@ -11,7 +11,7 @@ type collector struct {
 
 	lag, pendingRecs, pendingBytes               *prometheus.Desc
 	shippedRecs, shippedBytes, shippedBlocks     *prometheus.Desc
-	appliedRecs                                  *prometheus.Desc
+	appliedRecs, applyLag                        *prometheus.Desc
 	syncBytesDone, syncBytesTotal                *prometheus.Desc
 	syncFilesDone, syncFilesTotal, state, linkUp *prometheus.Desc
 	lastReplicated                               *prometheus.Desc
@@ -26,14 +26,16 @@ func newCollector(n *Node) *collector {
 		return prometheus.NewDesc("regionfs_replication_"+name, help, append(append([]string{}, labels...), extra...), nil)
 	}
 	return &collector{
-		n:                n,
-		lag:              d("lag_seconds", "Time since the source time up to which the replica holds every change (TimeSinceLastSync)."),
-		pendingRecs:      d("pending_records", "Journal records the source made durable that the replica has not applied."),
-		pendingBytes:     d("pending_bytes", "Estimated journal bytes the replica has not applied."),
-		shippedRecs:      d("shipped_records_total", "Journal records sent to the destination."),
-		shippedBytes:     d("shipped_bytes_total", "Bytes sent to the destination (records, blocks and sync chunks)."),
-		shippedBlocks:    d("shipped_blocks_total", "Blocks pushed to the destination."),
-		appliedRecs:      d("applied_records_total", "Journal records applied on the replica."),
+		n:             n,
+		lag:           d("lag_seconds", "Time since the source time up to which the replica holds every change (TimeSinceLastSync)."),
+		pendingRecs:   d("pending_records", "Journal records the source made durable that the replica has not applied."),
+		pendingBytes:  d("pending_bytes", "Estimated journal bytes the replica has not applied."),
+		shippedRecs:   d("shipped_records_total", "Journal records sent to the destination."),
+		shippedBytes:  d("shipped_bytes_total", "Bytes sent to the destination (records, blocks and sync chunks)."),
+		shippedBlocks: d("shipped_blocks_total", "Blocks pushed to the destination."),
+		appliedRecs:   d("applied_records_total", "Journal records applied on the replica."),
+		applyLag: d("apply_lag_seconds", "Time from each record's source commit (the source's clock when it committed the transaction, before its sync) "+
+			"to when this replica made it readable (this region's clock): exact when both regions read one clock."),
 		syncBytesDone:    d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
 		syncBytesTotal:   d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
 		syncFilesDone:    d("initial_sync_files_done", "Files sent by the initial sync so far."),
@@ -52,7 +54,7 @@ func newCollector(n *Node) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.lag, c.pendingRecs, c.pendingBytes, c.shippedRecs, c.shippedBytes, c.shippedBlocks,
-		c.appliedRecs, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated,
+		c.appliedRecs, c.applyLag, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated,
 		c.verifyPasses, c.verifyMismatches, c.verifyFails, c.verifyDiffer, c.verifyBadBlocks, c.verifyLast} {
 		ch <- d
 	}
@@ -84,6 +86,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			g(c.syncFilesTotal, float64(st.Sync.FilesTotal))
 		} else {
 			ctr(c.appliedRecs, st.AppliedRecords)
+			if h := st.ApplyLag; h.Count > 0 {
+				ch <- prometheus.MustNewConstHistogram(c.applyLag, h.Count, h.Sum.Seconds(), h.cumulative(), lv...)
+			}
 		}
 		for _, s := range []State{StateEnabling, StateEnabled, StatePaused, StateError, StateDeleting} {
 			v := 0.0

@@ -76,6 +76,9 @@ type Status struct {
 	ShippedBytes   uint64
 	ShippedBlocks  uint64
 	AppliedRecords uint64
+	// ApplyLag (destination) is the apply lag of every record this
+	// process applied in steady state: source commit → readable here.
+	ApplyLag LagHistogram
 
 	Sync SyncProgress
 
