@@ -571,13 +571,21 @@ type receiver struct {
 		Debug(string, ...any)
 		Warn(string, ...any)
 	}
-	// A rewind was asked for at rewindAt; gaps until the resend arrives
-	// are expected and not asked about again (for a while).
+	// A rewind was asked for at rewindAt; the frames that arrive behind
+	// the point it asked to resend from (gaps) were on their way before
+	// the source read the ask, and the resend comes after them: they are
+	// not asked about again (see outcome).
 	rewinding bool
 	rewindAt  time.Time
 	askRewind bool
-	asked     map[blocks.ID]bool // missing blocks asked for in this rewind
-	missing   []blocks.ID        // to ask for in the next ack
+	// asked holds the blocks asked for on this stream and not received
+	// since, with when they were asked: the source pushes them before it
+	// resends anything, so a record or chunk that needs one meanwhile
+	// (the rest of a frame, a resend asked for earlier) does not ask for
+	// it again (see ask). A new stream asks afresh: a push a cut stream
+	// lost is asked for again.
+	asked     map[blocks.ID]time.Time
+	missing   []blocks.ID // to ask for in the next ack
 	pending   []*engine.Record
 	chunks    []engine.SyncChunk // initial-sync chunks to ingest together
 	chunkBufs [][]byte           // the frames they were decoded from (bufs)
@@ -764,6 +772,9 @@ func (rx *receiver) handle(f frame) error {
 		m, err := decodeBlocks(f.typ, f.p)
 		if err != nil {
 			return err
+		}
+		for _, id := range m.ids {
+			delete(rx.asked, id) // received (a failed put ends the stream)
 		}
 		if err := rx.putBlocks(m, f.p); err != nil {
 			return err
@@ -1192,7 +1203,68 @@ func (rx *receiver) apply(recs []*engine.Record) error {
 		rx.in.mu.Unlock()
 		rx.in.maybeCheckpoint(rx.ctx)
 	}
+	var mb *engine.MissingBlocksError
+	if errors.As(err, &mb) {
+		rx.askAhead(recs)
+	}
 	return rx.outcome(err)
+}
+
+// askAhead asks, with the blocks the first record not applied lacks, for
+// those that the records after it lack: they are asked for in one rewind,
+// not one rewind (and one resend of everything after it) per record. A
+// block a record references was pushed before it (the puts are settled),
+// so one absent now was pushed on an earlier stream, or collected: only
+// asking brings it. (The records behind a gap are not looked at: each ask
+// is a rewind, and the source resends everything from the applied point
+// for it; the resend of the first ask reaches them anyway.)
+func (rx *receiver) askAhead(recs []*engine.Record) {
+	_, applied, _ := rx.in.fs.Applied()
+	var ids []blocks.ID
+	seen := map[blocks.ID]bool{}
+	for _, r := range recs {
+		if r.Seq <= applied+1 {
+			continue // applied, or the one whose own apply names its blocks
+		}
+		for _, id := range r.AddedRefs {
+			if _, ok := rx.asked[id]; !ok && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	missing, err := rx.in.fs.FetchLocal(rx.ctx, ids)
+	if err != nil {
+		rx.log.Debug("looking for the blocks of later records", "err", err)
+		return
+	}
+	rx.ask(missing)
+}
+
+// ask adds the blocks among ids not asked for yet on this stream to the
+// next ack's request. One asked for and not received is asked for again
+// only after StreamIdle (a backstop: the source pushes what it is asked
+// for before anything else, or the stream ends).
+func (rx *receiver) ask(ids []blocks.ID) {
+	now := rx.in.n.now()
+	if rx.asked == nil {
+		rx.asked = map[blocks.ID]time.Time{}
+	}
+	added := false
+	for _, id := range ids {
+		if at, ok := rx.asked[id]; ok && now.Sub(at) <= rx.in.n.opts.StreamIdle {
+			continue
+		}
+		rx.asked[id] = now
+		rx.missing = append(rx.missing, id)
+		added = true
+	}
+	if added {
+		rx.rewinding, rx.rewindAt = true, now
+	}
 }
 
 // waitDurable waits for an apply's commit in the background and wakes the
@@ -1252,30 +1324,40 @@ func (rx *receiver) outcome(err error) error {
 	var mb *engine.MissingBlocksError
 	switch {
 	case err == nil:
-		rx.rewinding, rx.asked = false, nil
+		// The resend arrived (blocks still asked for come ahead of a
+		// later one).
+		rx.rewinding = false
 		return nil
 	case errors.As(err, &mb):
-		if rx.asked == nil {
-			rx.asked = map[blocks.ID]bool{}
-		}
-		for _, id := range mb.IDs {
-			if !rx.asked[id] {
-				rx.asked[id] = true
-				rx.missing = append(rx.missing, id)
-			}
-		}
-		if len(rx.missing) > 0 {
-			rx.rewinding, rx.rewindAt = true, rx.in.n.now()
-		}
+		rx.ask(mb.IDs)
 		rx.log.Debug("replica lacks blocks", "blocks", len(mb.IDs), "asking", len(rx.missing), "cursor", hexKey(rx.in.fs.SyncState().Cursor))
 		return nil
-	case errors.Is(err, engine.ErrGap), errors.Is(err, engine.ErrPaused):
-		ask := !rx.rewinding || rx.in.n.now().Sub(rx.rewindAt) > 500*time.Millisecond
+	case errors.Is(err, engine.ErrGap):
+		// Behind a gap: what the source sent before it read the
+		// replica's ask, which it answers after them (blocks asked for
+		// first, then the resend): asking again only made it send
+		// everything again, and on a link slower than its window the
+		// frames of each resend arrived as gaps, long after the ask,
+		// and asked again in turn (more resends than records). Asked
+		// again only when nothing was asked, or after StreamIdle (a
+		// backstop; the source's own stall checks come sooner).
+		now := rx.in.n.now()
+		waiting := rx.rewinding || len(rx.asked) > 0
+		ask := !waiting || now.Sub(rx.rewindAt) > rx.in.n.opts.StreamIdle
 		if ask {
-			rx.rewinding, rx.rewindAt, rx.askRewind = true, rx.in.n.now(), true
-			rx.asked = nil
+			rx.rewinding, rx.rewindAt, rx.askRewind = true, now, true
 		}
 		rx.log.Debug("replica behind a gap", "asking_rewind", ask, "err", err)
+		return nil
+	case errors.Is(err, engine.ErrPaused):
+		// The applier waits for a verification checkpoint: the records
+		// past it are asked for again every 500 ms until it is taken.
+		now := rx.in.n.now()
+		ask := !rx.rewinding || now.Sub(rx.rewindAt) > 500*time.Millisecond
+		if ask {
+			rx.rewinding, rx.rewindAt, rx.askRewind = true, now, true
+		}
+		rx.log.Debug("replica paused for a checkpoint", "asking_rewind", ask, "err", err)
 		return nil
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrFatal), errors.Is(err, context.Canceled):
 		return err

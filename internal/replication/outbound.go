@@ -1407,6 +1407,11 @@ func (o *outbound) syncFrom(ctx context.Context, s *stream, snap *engine.Snapsho
 				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {
 					return nil, nil, err
 				}
+				// The wait for the destination to move counts from the
+				// resend, not from the ask: pushing what it asked for
+				// takes long on a slow link, and a stall counted from
+				// the ask sent the chunks once more right after.
+				w.moved = o.n.now()
 				pos, finished = a.Cursor, false
 				inflight, inflightBytes = nil, 0
 				rd.stop()
