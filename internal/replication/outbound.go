@@ -1563,9 +1563,29 @@ func (o *outbound) heartbeat(s *stream) error {
 // a long send (a slow or saturated link, a slow destination) neither
 // stops the heartbeats whose echoes renew the lease (received) nor hides
 // a silent destination. It ends the stream (fail) on a failed send or a
-// silence longer than ackLimit.
+// silence longer than ackLimit. The silence is watched apart from the
+// heartbeats, which wait for the frame being written: a write blocked on
+// a link gone dark never returns, and the watch behind it never looked.
 func (o *outbound) keep(ctx context.Context, s *stream, done chan<- struct{}) {
 	defer close(done)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(o.n.opts.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if o.idle() {
+				s.fail(fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit()))
+				return
+			}
+		}
+	}()
+	defer func() { <-watched }()
 	t := time.NewTicker(o.n.opts.Heartbeat)
 	defer t.Stop()
 	for {
@@ -1579,10 +1599,6 @@ func (o *outbound) keep(ctx context.Context, s *stream, done chan<- struct{}) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if o.idle() {
-			s.fail(fmt.Errorf("%w from %s for %s", errAckSilence, o.spec.DestRegion, o.ackLimit()))
-			return
 		}
 	}
 }

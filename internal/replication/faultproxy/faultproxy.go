@@ -129,7 +129,8 @@ func (p *Proxy) Recorded() []byte {
 }
 
 // Partition holds all data (in both directions, on every connection) and
-// forwards nothing until Heal; connections are neither refused nor closed.
+// forwards nothing until Heal; connections are neither refused nor closed,
+// and a side's close reaches the other only after Heal.
 func (p *Proxy) Partition() {
 	p.mu.Lock()
 	p.partitioned = true
@@ -302,6 +303,12 @@ func (p *Proxy) pipe(pr *pair, from, to net.Conn, fromClient bool) {
 			}
 		}
 		if err != nil {
+			// A partition holds the end of a connection too (a close
+			// crosses no dark link): the other side learns of it once
+			// the partition heals, after the data before it.
+			if _, ok := p.gate(fromClient); !ok {
+				return
+			}
 			if out.flush() != nil {
 				targetGone()
 				return // what was held did not reach the other side

@@ -110,3 +110,32 @@ func TestCloseDropsHeldData(t *testing.T) {
 		}
 	})
 }
+
+// TestPartitionHoldsTheClose: a connection's end crosses a partition no
+// more than its data: the target's close reaches the client only once the
+// partition heals (it reached it at once, so a source blocked in a send
+// to a dark link learned of the destination's giving up through the
+// proxy, which no real partition tells it).
+func TestPartitionHoldsTheClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, client, target := piped(t)
+		p.Partition()
+		target.Close()
+		ended := make(chan error, 1)
+		go func() {
+			_, err := client.Read(make([]byte, 1))
+			ended <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-ended:
+			p.Heal()
+			t.Fatalf("the client saw its connection end (%v) through a partition", err)
+		default:
+		}
+		p.Heal()
+		if err := <-ended; err == nil {
+			t.Fatal("the client read a byte its closed target never sent")
+		}
+	})
+}
