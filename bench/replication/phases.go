@@ -104,9 +104,9 @@ func (b *bench) lagAndBurst(ctx context.Context) error {
 					if al.count() == 0 {
 						logf("  %-8s server side: the replica exports no %s (a regionfs build without it)", "", applyLagMetric)
 					}
-					logf("  %-8s server side: apply lag of %.0f records (replica's %s: source commit stamp → readable on the replica, one clock): %s",
-						"", al.count(), applyLagMetric, al.pctString(50, 90, 99, 99.9))
-					logf("  %-8s source group commits (%s, %.0f, before the source's reply; inside the apply lag): %s",
+					logf("  %-8s server side: apply lag of %.0f records (replica's %s: durable at the source → readable on the replica, one clock; %.0f records without a durable time): %s",
+						"", al.count(), applyLagMetric, after.unknown-before.unknown, al.pctString(50, 90, 99, 99.9))
+					logf("  %-8s source group commits (%s, %.0f, before the source's reply; not in the apply lag): %s",
 						"", commitSecMetric, cs.count(), cs.pctString(50, 99))
 					logf("  %-8s LOOKUP-visible lag above: an upper bound with the re-poll interval as resolution (p50 %.2f, p99 %.2f ms)",
 						"", r.sweepP50, r.sweepP99)

@@ -14,12 +14,14 @@ import (
 
 // The server-side figures of a lag run, read from the regions' Prometheus
 // /metrics before and after it: the replica's apply lag of every record
-// (regionfs_replication_apply_lag_seconds: the record's source commit
-// stamp → readable on the replica, both on this machine's one clock) and the
-// source's group commits (regionfs_engine_commit_seconds: the part of that
-// lag before the source's reply could be sent).
+// (regionfs_replication_apply_lag_seconds: durable at the source →
+// readable on the replica, both on this machine's one clock), the records
+// it could not time (no durable time from the source) and the source's
+// group commits (regionfs_engine_commit_seconds: before the source's
+// reply, not part of the apply lag).
 const (
 	applyLagMetric  = "regionfs_replication_apply_lag_seconds"
+	applyLagUnknown = "regionfs_replication_apply_lag_unknown_records_total"
 	commitSecMetric = "regionfs_engine_commit_seconds"
 )
 
@@ -34,6 +36,20 @@ type hist struct {
 // http://apiAddr/metrics, summing the series whose label set contains
 // match ("" for all).
 func scrapeHist(ctx context.Context, apiAddr, name, match string) (hist, error) {
+	return scrape(ctx, apiAddr, name, "le", match)
+}
+
+// scrapeCounter reads the sum of the series of counter name whose label
+// set contains match.
+func scrapeCounter(ctx context.Context, apiAddr, name, match string) (float64, error) {
+	h, err := scrape(ctx, apiAddr, name, "", match)
+	return h.count(), err
+}
+
+// scrape reads the series of name at http://apiAddr/metrics whose label set
+// contains match: with bucket "le" a histogram's buckets, with "" a
+// counter's or gauge's sum (as the one bucket +Inf).
+func scrape(ctx context.Context, apiAddr, name, bucket, match string) (hist, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+apiAddr+"/metrics", nil)
 	if err != nil {
 		return hist{}, err
@@ -50,24 +66,30 @@ func scrapeHist(ctx context.Context, apiAddr, name, match string) (hist, error) 
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	prefix := name + "_bucket{"
+	if bucket == "" {
+		prefix = name + "{"
+	}
 	for sc.Scan() {
 		line := sc.Text()
 		if !strings.HasPrefix(line, prefix) || !strings.Contains(line, match) {
 			continue
 		}
-		i := strings.Index(line, `,le="`)
-		if i < 0 {
-			i = strings.Index(line, `{le="`)
-		}
+		le := math.Inf(1)
 		j := strings.LastIndexByte(line, ' ')
-		if i < 0 || j < i {
-			continue
-		}
-		leS := line[i+5:]
-		leS = leS[:strings.IndexByte(leS, '"')]
-		le, err := strconv.ParseFloat(leS, 64) // "+Inf" parses as +Inf
-		if err != nil {
-			return hist{}, fmt.Errorf("%s: bucket %q: %w", name, leS, err)
+		if bucket != "" {
+			i := strings.Index(line, `,le="`)
+			if i < 0 {
+				i = strings.Index(line, `{le="`)
+			}
+			if i < 0 || j < i {
+				continue
+			}
+			leS := line[i+5:]
+			leS = leS[:strings.IndexByte(leS, '"')]
+			var err error
+			if le, err = strconv.ParseFloat(leS, 64); err != nil { // "+Inf" parses as +Inf
+				return hist{}, fmt.Errorf("%s: bucket %q: %w", name, leS, err)
+			}
 		}
 		v, err := strconv.ParseFloat(line[j+1:], 64)
 		if err != nil {
@@ -150,6 +172,7 @@ func fmtMs(v float64) string {
 // serverLag holds the metrics of both regions at one instant.
 type serverLag struct {
 	apply, commit hist
+	unknown       float64
 	at            time.Time
 }
 
@@ -162,5 +185,9 @@ func scrapeServerLag(ctx context.Context, srcAPI, dstAPI string) (serverLag, err
 	if err != nil {
 		return serverLag{}, err
 	}
-	return serverLag{apply: a, commit: c, at: time.Now()}, nil
+	u, err := scrapeCounter(ctx, dstAPI, applyLagUnknown, `role="destination"`)
+	if err != nil {
+		return serverLag{}, err
+	}
+	return serverLag{apply: a, commit: c, unknown: u, at: time.Now()}, nil
 }

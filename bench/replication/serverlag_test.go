@@ -33,7 +33,11 @@ func TestScrapeHist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body = series("destination", 60, 110, 110) + series("destination", 0, 100, 101)
+	body = series("destination", 60, 110, 110) + series("destination", 0, 100, 101) +
+		applyLagUnknown + "{fs_id=\"fs-1\",role=\"destination\"} 7\n" + applyLagUnknown + "{fs_id=\"fs-2\",role=\"source\"} 5\n"
+	if n, err := scrapeCounter(t.Context(), addr, applyLagUnknown, `role="destination"`); err != nil || n != 7 {
+		t.Fatalf("counter: %g, %v; want 7", n, err)
+	}
 	after, err := scrapeHist(t.Context(), addr, applyLagMetric, `role="destination"`)
 	if err != nil {
 		t.Fatal(err)

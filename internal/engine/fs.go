@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -76,9 +77,14 @@ type FS struct {
 	syncTime atomic.Int64
 
 	// Published state, readable by anyone.
-	durable  atomic.Uint64
-	durMu    sync.Mutex
-	durCh    chan struct{} // closed and replaced when durable advances
+	durable atomic.Uint64
+	durMu   sync.Mutex
+	durCh   chan struct{} // closed and replaced when durable advances
+	// durTimes (guarded by durMu): the newest durable points, each the
+	// last seq of a group and the clock when it became durable (Unix
+	// ns), in a ring whose next slot is durNext (DurableTimes).
+	durTimes [durTimesKept]durTime
+	durNext  int
 	modePub  atomic.Pointer[modeRecord]
 	superPub atomic.Pointer[superblock]
 
@@ -206,12 +212,63 @@ func (rep *Replica) DurableNotify() (uint64, <-chan struct{}) {
 	return fs.durable.Load(), ch
 }
 
+// durTimesKept is how many durable points DurableAt remembers: at 1 000
+// groups a second, the last second.
+const durTimesKept = 1024
+
+// durTime is one durable point: everything up to seq became durable at at.
+type durTime struct {
+	seq uint64
+	at  int64
+}
+
+// DurableTimes sets at[i] to when the record of seq first+i became durable
+// here (the clock then), or to the zero time when that is no longer known
+// (more than durTimesKept groups ago, or before this process opened the
+// file system) or not yet.
+func (rep *Replica) DurableTimes(first uint64, at []time.Time) {
+	fs := rep.fs
+	clear(at)
+	fs.durMu.Lock()
+	defer fs.durMu.Unlock()
+	point := func(k int) durTime { // k points back from the newest (0)
+		return fs.durTimes[(fs.durNext-1-k+2*durTimesKept)%durTimesKept]
+	}
+	// The oldest point at or after first is k-1 back; the one k back,
+	// before first, says where its group starts.
+	k := 0
+	for k < durTimesKept && point(k).seq >= first {
+		k++
+	}
+	if k == 0 {
+		return // nothing at or after first is durable
+	}
+	lo := uint64(0) // the group of the point k-1 back starts after lo
+	known := k < durTimesKept && point(k).seq != 0
+	if known {
+		lo = point(k).seq
+	}
+	end := first + uint64(len(at)) // seqs wanted: [first, end)
+	for j := k - 1; j >= 0; j-- {
+		p := point(j)
+		if known {
+			for seq := max(lo+1, first); seq <= p.seq && seq < end; seq++ {
+				at[seq-first] = time.Unix(0, p.at).UTC()
+			}
+		}
+		lo, known = p.seq, true
+	}
+}
+
 func (fs *FS) publishDurable(seq uint64) {
 	if seq <= fs.durable.Load() {
 		return
 	}
+	at := fs.e.clock().UnixNano()
 	fs.durable.Store(seq)
 	fs.durMu.Lock()
+	fs.durTimes[fs.durNext] = durTime{seq: seq, at: at}
+	fs.durNext = (fs.durNext + 1) % durTimesKept
 	close(fs.durCh)
 	fs.durCh = make(chan struct{})
 	fs.durMu.Unlock()

@@ -17,13 +17,16 @@ var applyLagBounds = []float64{
 }
 
 // LagHistogram is the distribution of the apply lag of a replica's
-// records: for each record, the time from its source commit time (the
-// record's Time: the source's clock when its committer ran the
-// transaction, before the sync that made it durable there) to when this
-// replica made it readable (this process's clock, when the apply's store
-// commit returned to the stream). It is exact when both regions read one
-// clock (one machine) and off by their clocks' difference otherwise; a
-// negative difference counts as 0.
+// records: for each record, the time from when the source made it durable
+// (the source's clock when its group commit's sync returned, which the
+// source sends with the record: featureDurableTimes) to when this replica
+// made it readable (this process's clock, when the apply's store commit
+// returned to the stream). It is exact when both regions read one clock
+// (one machine) and off by their clocks' difference otherwise; a negative
+// difference counts as 0. Records whose durable time the source did not
+// send (an older source; a record durable more than engine.durTimesKept
+// groups before it was sent, as in a catch-up) are counted in Unknown
+// only.
 type LagHistogram struct {
 	// Bounds are the buckets' upper bounds in seconds (shared, not to
 	// be changed); Counts[i] counts the records of bucket i (not
@@ -32,6 +35,8 @@ type LagHistogram struct {
 	Counts []uint64
 	Count  uint64
 	Sum    time.Duration
+	// Unknown counts the applied records without a durable time.
+	Unknown uint64
 }
 
 // observe counts one record's lag.
@@ -69,20 +74,25 @@ func (h LagHistogram) cumulative() map[float64]uint64 {
 	return m
 }
 
-// observeApplied counts the apply lag of the records of recs that the apply
-// which returned at now made readable: those after what was counted already
-// (lagSeen) and the replica's published applied seq before the apply
-// (before), up to the apply's new applied seq. A record is counted once even
-// when the source sends it again.
-func (in *inbound) observeApplied(recs []*engine.Record, before, applied uint64, now time.Time) {
+// observeApplied counts the apply lag of the records of recs (durs[i]: when
+// recs[i] became durable at the source) that the apply which returned at
+// now made readable: those after what was counted already (lagSeen) and the
+// replica's published applied seq before the apply (before), up to the
+// apply's new applied seq. A record is counted once even when the source
+// sends it again.
+func (in *inbound) observeApplied(recs []*engine.Record, durs []time.Time, before, applied uint64, now time.Time) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	from := max(before, in.lagSeen)
-	for _, r := range recs {
+	for i, r := range recs {
 		if r.Seq <= from || r.Seq > applied {
 			continue
 		}
-		in.st.ApplyLag.observe(now.Sub(r.Time))
+		if durs[i].IsZero() {
+			in.st.ApplyLag.Unknown++
+			continue
+		}
+		in.st.ApplyLag.observe(now.Sub(durs[i]))
 	}
 	in.lagSeen = max(in.lagSeen, applied)
 }

@@ -13,26 +13,36 @@ import (
 )
 
 // TestApplyLagObserve: each record the apply made readable is counted once,
-// in the bucket of its source commit time's distance from the apply's
+// in the bucket of its source durable time's distance from the apply's
 // return; records applied before, resent, or left for a later apply are
-// not counted.
+// not counted, nor those without a durable time (Unknown).
 func TestApplyLagObserve(t *testing.T) {
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	rec := func(seq uint64, ago time.Duration) *engine.Record {
-		return &engine.Record{Seq: seq, Time: now.Add(-ago)}
+	// Each record was committed a minute before it was durable: its
+	// commit time must not count.
+	recs := func(from uint64, agos ...time.Duration) ([]*engine.Record, []time.Time) {
+		var rs []*engine.Record
+		var ds []time.Time
+		for i, ago := range agos {
+			rs = append(rs, &engine.Record{Seq: from + uint64(i), Time: now.Add(-ago - time.Minute)})
+			d := now.Add(-ago)
+			if ago == unknown {
+				d = time.Time{}
+			}
+			ds = append(ds, d)
+		}
+		return rs, ds
 	}
 	in := &inbound{}
 	// 4 was applied before; 8 is not applied by this apply (a gap, a
 	// missing block).
-	in.observeApplied([]*engine.Record{
-		rec(4, time.Second), rec(5, 150*time.Microsecond), rec(6, 2*time.Millisecond),
-		rec(7, 12*time.Millisecond), rec(8, 2*time.Minute),
-	}, 4, 7, now)
+	rs, ds := recs(4, time.Second, 150*time.Microsecond, 2*time.Millisecond, 12*time.Millisecond, 2*time.Minute)
+	in.observeApplied(rs, ds, 4, 7, now)
 	// Resent from 6 while 7's apply is not published yet (before is 5):
-	// 6 and 7 are not counted again; 9 comes from a clock behind.
-	in.observeApplied([]*engine.Record{
-		rec(6, 2*time.Millisecond), rec(7, 12*time.Millisecond), rec(8, 2*time.Minute), rec(9, -time.Millisecond),
-	}, 5, 9, now)
+	// 6 and 7 are not counted again; 9 comes from a clock behind, 10
+	// without a durable time.
+	rs, ds = recs(6, 2*time.Millisecond, 12*time.Millisecond, 2*time.Minute, -time.Millisecond, unknown)
+	in.observeApplied(rs, ds, 5, 10, now)
 	h := in.snapshot().ApplyLag
 	want := map[float64]uint64{0.0001: 1, 0.0002: 1, 0.002: 1, 0.0125: 1} // 9 (as 0), 5, 6, 7
 	above := uint64(1)                                                    // 8: 2 min
@@ -44,8 +54,8 @@ func TestApplyLagObserve(t *testing.T) {
 	if got := h.Counts[len(h.Bounds)]; got != above {
 		t.Errorf("above the last bound: %d records, want %d", got, above)
 	}
-	if h.Count != 5 {
-		t.Errorf("count %d, want 5", h.Count)
+	if h.Count != 5 || h.Unknown != 1 {
+		t.Errorf("count %d, unknown %d, want 5 and 1", h.Count, h.Unknown)
 	}
 	if wantSum := 150*time.Microsecond + 2*time.Millisecond + 12*time.Millisecond + 2*time.Minute; h.Sum != wantSum {
 		t.Errorf("sum %v, want %v", h.Sum, wantSum)
@@ -56,6 +66,9 @@ func TestApplyLagObserve(t *testing.T) {
 		t.Error("a snapshot's counts are the inbound's own")
 	}
 }
+
+// unknown marks a record without a durable time in TestApplyLagObserve.
+const unknown = -time.Hour
 
 // TestApplyLagMetric: the replica exports the apply lag of every record it
 // applied in steady state as a histogram, one sample per record.
@@ -82,6 +95,9 @@ func TestApplyLagMetric(t *testing.T) {
 	testkit.WaitFor(t, "the replica's status to count every applied record", 10*time.Second, func() bool {
 		st, _ := b.n.InboundStatus("r1")
 		count, applied = st.ApplyLag.Count, st.AppliedRecords
+		if st.ApplyLag.Unknown > 0 {
+			t.Fatalf("%d records applied without the source's durable time", st.ApplyLag.Unknown)
+		}
 		return count >= dirs && count == applied
 	})
 	mfs, err := reg.Gather()

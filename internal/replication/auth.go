@@ -55,6 +55,11 @@ const (
 	// answer with it renews the lease only from the source time its acks
 	// say it has durably applied up to (ack.Synced).
 	featureLeaseEcho = "lease-echo"
+	// featureDurableTimes: the destination takes records frames that end
+	// in each record's durable time at the source (recordsMsg), and counts
+	// its apply lag from it. Added, an old destination ends the stream on
+	// the frames' trailing bytes.
+	featureDurableTimes = "durable-times"
 	// upgradeProto is what a source asks a stream's HTTP/1.1 connection to
 	// switch to (GET /replication/v1/stream, Connection: Upgrade): after
 	// the 101 answer the connection carries the frames both ways as a

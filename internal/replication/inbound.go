@@ -488,7 +488,7 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	h := http.Header{}
 	h.Set(hdrNonce, sn)
 	h.Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
-	features := featureBlockSums
+	features := featureBlockSums + "," + featureDurableTimes
 	channelAuth := channelAuthenticated(r)
 	if channelAuth {
 		features += "," + featureChunkSums
@@ -587,10 +587,13 @@ type receiver struct {
 	asked     map[blocks.ID]time.Time
 	missing   []blocks.ID // to ask for in the next ack
 	pending   []*engine.Record
-	chunks    []engine.SyncChunk // initial-sync chunks to ingest together
-	chunkBufs [][]byte           // the frames they were decoded from (bufs)
-	fatal     string
-	rs        *resyncRx // a resync in progress
+	// pendingDur[i]: when pending[i] became durable at the source (zero:
+	// not sent, see featureDurableTimes).
+	pendingDur []time.Time
+	chunks     []engine.SyncChunk // initial-sync chunks to ingest together
+	chunkBufs  [][]byte           // the frames they were decoded from (bufs)
+	fatal      string
+	rs         *resyncRx // a resync in progress
 	// channelAuth: the stream's bytes cannot have been changed on their
 	// way from the peer (TLS, or a connection within this host): a pushed
 	// block that passes the checksum its authenticated header gives is
@@ -801,6 +804,11 @@ func (rx *receiver) handle(f frame) error {
 			}
 		}
 		rx.pending = append(rx.pending, m.recs...)
+		if m.durable != nil {
+			rx.pendingDur = append(rx.pendingDur, m.durable...)
+		} else {
+			rx.pendingDur = append(rx.pendingDur, make([]time.Time, len(m.recs))...)
+		}
 		if len(rx.pending) >= 4096 {
 			return rx.flushRecords()
 		}
@@ -1135,8 +1143,8 @@ func (rx *receiver) flushRecords() error {
 	if len(rx.pending) == 0 {
 		return nil
 	}
-	recs := rx.pending
-	rx.pending = nil
+	recs, durs := rx.pending, rx.pendingDur
+	rx.pending, rx.pendingDur = nil, nil
 	// The blocks pushed ahead of the records are stored first.
 	if err := rx.settlePuts(); err != nil {
 		return err
@@ -1163,30 +1171,31 @@ func (rx *receiver) flushRecords() error {
 		for i < len(recs) && recs[i].Seq <= cp {
 			i++
 		}
-		if err := rx.apply(recs[:i]); err != nil {
+		if err := rx.apply(recs[:i], durs[:i]); err != nil {
 			return err
 		}
 		if _, applied, _ := rx.in.fs.Applied(); applied != cp {
 			return nil // not applied (blocks asked for, a gap): the rest is resent
 		}
-		recs = recs[i:]
+		recs, durs = recs[i:], durs[i:]
 	}
-	return rx.apply(recs)
+	return rx.apply(recs, durs)
 }
 
-// apply applies contiguous records and takes a verification checkpoint
+// apply applies contiguous records (durs: when each became durable at the
+// source, zero when not known) and takes a verification checkpoint
 // reached by them. It returns once they are readable on the replica; their
 // commit's sync goes on meanwhile (ApplyAsync), and the stream acks once it
 // is durable — except on the way to a checkpoint, which needs the replica
 // durable at exactly its seq.
-func (rx *receiver) apply(recs []*engine.Record) error {
+func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) error {
 	_, cp := rx.in.pendingCheckpoint()
 	_, before, _ := rx.in.fs.Applied()
 	err := rx.withLocalBlocks(func() error {
 		applied, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
 		var mb *engine.MissingBlocksError
 		if err == nil || errors.As(err, &mb) {
-			rx.in.observeApplied(recs, before, applied, rx.in.n.now())
+			rx.in.observeApplied(recs, durs, before, applied, rx.in.n.now())
 		}
 		if cp > 0 {
 			if werr := wait(); werr != nil {

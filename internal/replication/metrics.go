@@ -11,7 +11,7 @@ type collector struct {
 
 	lag, pendingRecs, pendingBytes               *prometheus.Desc
 	shippedRecs, shippedBytes, shippedBlocks     *prometheus.Desc
-	appliedRecs, applyLag                        *prometheus.Desc
+	appliedRecs, applyLag, applyLagUnknown       *prometheus.Desc
 	syncBytesDone, syncBytesTotal                *prometheus.Desc
 	syncFilesDone, syncFilesTotal, state, linkUp *prometheus.Desc
 	lastReplicated                               *prometheus.Desc
@@ -34,8 +34,9 @@ func newCollector(n *Node) *collector {
 		shippedBytes:  d("shipped_bytes_total", "Bytes sent to the destination (records, blocks and sync chunks)."),
 		shippedBlocks: d("shipped_blocks_total", "Blocks pushed to the destination."),
 		appliedRecs:   d("applied_records_total", "Journal records applied on the replica."),
-		applyLag: d("apply_lag_seconds", "Time from each record's source commit (the source's clock when it committed the transaction, before its sync) "+
+		applyLag: d("apply_lag_seconds", "Time from when the source made each record durable (its clock) "+
 			"to when this replica made it readable (this region's clock): exact when both regions read one clock."),
+		applyLagUnknown:  d("apply_lag_unknown_records_total", "Records applied whose durable time the source did not send (not in apply_lag_seconds)."),
 		syncBytesDone:    d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
 		syncBytesTotal:   d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
 		syncFilesDone:    d("initial_sync_files_done", "Files sent by the initial sync so far."),
@@ -54,7 +55,7 @@ func newCollector(n *Node) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.lag, c.pendingRecs, c.pendingBytes, c.shippedRecs, c.shippedBytes, c.shippedBlocks,
-		c.appliedRecs, c.applyLag, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated,
+		c.appliedRecs, c.applyLag, c.applyLagUnknown, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated,
 		c.verifyPasses, c.verifyMismatches, c.verifyFails, c.verifyDiffer, c.verifyBadBlocks, c.verifyLast} {
 		ch <- d
 	}
@@ -86,6 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			g(c.syncFilesTotal, float64(st.Sync.FilesTotal))
 		} else {
 			ctr(c.appliedRecs, st.AppliedRecords)
+			ctr(c.applyLagUnknown, st.ApplyLag.Unknown)
 			if h := st.ApplyLag; h.Count > 0 {
 				ch <- prometheus.MustNewConstHistogram(c.applyLag, h.Count, h.Sum.Seconds(), h.cumulative(), lv...)
 			}

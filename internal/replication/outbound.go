@@ -599,6 +599,9 @@ type stream struct {
 	chunkSums bool
 	// echo: the destination's acks carry ack.Echo (featureLeaseEcho).
 	echo bool
+	// durTimes: the destination takes each record's durable time in a
+	// records frame (featureDurableTimes).
+	durTimes bool
 	// sent holds the source times the destination may echo (the
 	// request's, each heartbeat's, as sent on the wire: wall-clock
 	// nanoseconds) with the instant this source read them at, in sending
@@ -985,6 +988,7 @@ func (o *outbound) session(ctx context.Context) error {
 		sums:      hasFeature(sc.hdr.Get(hdrFeatures), featureBlockSums),
 		chunkSums: hasFeature(sc.hdr.Get(hdrFeatures), featureChunkSums),
 		echo:      hasFeature(sc.hdr.Get(hdrFeatures), featureLeaseEcho),
+		durTimes:  hasFeature(sc.hdr.Get(hdrFeatures), featureDurableTimes),
 		out:       framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1), cancel: cancel,
 		now: o.n.now, done: ctx.Done(), echoed: sc.sent, echoWake: make(chan struct{}),
@@ -1487,7 +1491,12 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 			// ReadJournal bounds a batch to about 4 MiB, 1 MiB under
 			// hard fencing (plus one record of at most the maximum
 			// record size): one frame.
-			p := (&recordsMsg{recs: recs}).encode()
+			m := &recordsMsg{recs: recs}
+			if s.durTimes {
+				m.durable = make([]time.Time, len(recs))
+				o.fs.DurableTimes(recs[0].Seq, m.durable)
+			}
+			p := m.encode()
 			if err := s.send(msgRecords, p); err != nil {
 				return err
 			}

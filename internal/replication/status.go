@@ -77,7 +77,8 @@ type Status struct {
 	ShippedBlocks  uint64
 	AppliedRecords uint64
 	// ApplyLag (destination) is the apply lag of every record this
-	// process applied in steady state: source commit → readable here.
+	// process applied in steady state: durable at the source → readable
+	// here.
 	ApplyLag LagHistogram
 
 	Sync SyncProgress

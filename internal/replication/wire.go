@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -306,8 +307,16 @@ func (d *dec) id() blocks.ID {
 	return id
 }
 
-// recordsMsg carries whole journal records in seq order.
-type recordsMsg struct{ recs []*engine.Record }
+// recordsMsg carries whole journal records in seq order: n ‖ n × record,
+// then, to a destination that announced featureDurableTimes, n × (when the
+// source made the record durable, in ns after the record's Time, plus 1;
+// 0 when the source no longer knew).
+type recordsMsg struct {
+	recs []*engine.Record
+	// durable, when not nil, holds each record's durable time at the
+	// source (zero: not known).
+	durable []time.Time
+}
 
 func (m *recordsMsg) encode() []byte {
 	var e enc
@@ -315,7 +324,20 @@ func (m *recordsMsg) encode() []byte {
 	for _, r := range m.recs {
 		e.bytes(r.Encode())
 	}
+	if m.durable != nil {
+		for i, r := range m.recs {
+			e.u(durableDelta(r.Time, m.durable[i]))
+		}
+	}
 	return e.b
+}
+
+// durableDelta encodes durable as ns after t, plus 1 (0: unknown).
+func durableDelta(t, durable time.Time) uint64 {
+	if durable.IsZero() {
+		return 0
+	}
+	return uint64(max(durable.Sub(t), 0)) + 1
 }
 
 func decodeRecords(p []byte) (*recordsMsg, error) {
@@ -335,6 +357,14 @@ func decodeRecords(p []byte) (*recordsMsg, error) {
 			return nil, fmt.Errorf("%w: records out of order", ErrFrame)
 		}
 		m.recs = append(m.recs, r)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		m.durable = make([]time.Time, len(m.recs))
+		for i, r := range m.recs {
+			if v := d.u(); v > 0 && v-1 <= math.MaxInt64 {
+				m.durable[i] = r.Time.Add(time.Duration(v - 1))
+			}
+		}
 	}
 	return m, d.end()
 }

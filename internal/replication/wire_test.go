@@ -194,8 +194,18 @@ func TestMessagesRoundTrip(t *testing.T) {
 	recs := []*engine.Record{{Epoch: 1, Seq: 4, Time: now, Op: engine.OpSummary{Op: "mkdir"}},
 		{Epoch: 1, Seq: 5, Time: now, Mutations: []engine.Mutation{{Key: []byte("I1"), Value: []byte("x")}}}}
 	gr, err := decodeRecords((&recordsMsg{recs: recs}).encode())
-	if err != nil || len(gr.recs) != 2 || gr.recs[1].Seq != 5 {
+	if err != nil || len(gr.recs) != 2 || gr.recs[1].Seq != 5 || gr.durable != nil {
 		t.Fatalf("records round trip: %+v %v", gr, err)
+	}
+	// With durable times (featureDurableTimes): one known, one not.
+	dur := []time.Time{now.Add(1234567 * time.Nanosecond), {}}
+	gr, err = decodeRecords((&recordsMsg{recs: recs, durable: dur}).encode())
+	if err != nil || len(gr.recs) != 2 || len(gr.durable) != 2 || !gr.durable[0].Equal(dur[0]) || !gr.durable[1].IsZero() {
+		t.Fatalf("records with durable times round trip: %+v %v", gr, err)
+	}
+	short := (&recordsMsg{recs: recs, durable: dur}).encode()
+	if _, err := decodeRecords(short[:len(short)-1]); !errors.Is(err, ErrFrame) {
+		t.Fatalf("records with a durable time missing: %v", err)
 	}
 	bad := (&recordsMsg{recs: []*engine.Record{recs[1], recs[0]}}).encode()
 	if _, err := decodeRecords(bad); !errors.Is(err, ErrFrame) {
@@ -212,6 +222,7 @@ func FuzzDecoders(f *testing.F) {
 	now := time.Unix(1700000000, 0)
 	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Missing: []blocks.ID{testID(1)}, Cursor: []byte("x")}).encode())
 	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Echo: now}).encode())
+	f.Add(byte(msgRecords), (&recordsMsg{recs: []*engine.Record{{Epoch: 1, Seq: 1, Time: now}}, durable: []time.Time{now.Add(time.Millisecond)}}).encode())
 	f.Add(byte(msgChunk), encodeChunk(&engine.SyncChunk{Seq: 1, Epoch: 1, Time: now, Hi: []byte("b"),
 		Pairs: []engine.Mutation{{Key: []byte("a"), Value: []byte("1")}}}))
 	f.Add(byte(6), chunkSumPayload(&engine.SyncChunk{Seq: 1, Epoch: 1, Time: now, Hi: []byte("b"),
