@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +40,19 @@ func buildBinary(t *testing.T) string {
 	return built.Path(t)
 }
 
-func TestMain(m *testing.M) { built.Main(m, 0o700) }
+// cacheScanEnv, set, makes TestBlockCacheHugePages (cgo builds) the child
+// that scans a store in that directory.
+const cacheScanEnv = "REGIONFS_TEST_CACHE_SCAN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(cacheScanEnv) != "" {
+		// TestBlockCacheHugePages's child: glibc's main heap belongs to
+		// this thread; the test runs on others, as a server's calls into
+		// C do.
+		runtime.LockOSThread()
+	}
+	built.Main(m, 0o700)
+}
 
 func startDev(t *testing.T, bin, dir string) *devProc {
 	t.Helper()
