@@ -40,6 +40,9 @@ type Conn struct {
 	// writes, when set, counts the writes of calls to the connection
 	// (Session.Writes).
 	writes atomic.Pointer[atomic.Uint64]
+	// limits are the server's transfer sizes once known (limits.go),
+	// for a Client on the connection alone (a Session keeps its own).
+	limits atomic.Pointer[ioLimits]
 	// ordered is what the server answered to proto.ProgRegionFS
 	// (orderedYes, orderedNo; 0 before it is asked).
 	ordered atomic.Int32

@@ -81,17 +81,25 @@ func (c *Client) Readlink(ctx context.Context, fh proto.FH) (*proto.ReadlinkRes,
 	return res, c.nfs(ctx, proto.ProcReadlink, &proto.FHArgs{FH: fh}, res, &res.Status)
 }
 
-// Read reads count bytes at off.
+// Read reads count bytes at off: at most the server's rtmax (a short
+// read, without EOF, when count is larger).
 func (c *Client) Read(ctx context.Context, fh proto.FH, off uint64, count uint32) (*proto.ReadRes, error) {
 	res := &proto.ReadRes{}
-	return res, c.nfs(ctx, proto.ProcRead, &proto.ReadArgs{FH: fh, Offset: off, Count: count}, res, &res.Status)
+	args := &proto.ReadArgs{FH: fh, Offset: off, Count: min(count, c.readMax())}
+	return res, c.nfs(ctx, proto.ProcRead, args, res, &res.Status)
 }
 
-// Write writes data at off with the given stability.
+// Write writes data at off with the given stability, in several WRITEs
+// when data is larger than the server's wtmax (see writeSplit).
 func (c *Client) Write(ctx context.Context, fh proto.FH, off uint64, data []byte, stable proto.StableHow) (*proto.WriteRes, error) {
-	res := &proto.WriteRes{}
-	args := &proto.WriteArgs{FH: fh, Offset: off, Count: uint32(len(data)), Stable: stable, Data: data}
-	return res, c.nfs(ctx, proto.ProcWrite, args, res, &res.Status)
+	wtmax, err := c.writeMax(ctx, fh, len(data))
+	if err != nil {
+		return &proto.WriteRes{}, err
+	}
+	if len(data) > wtmax {
+		return c.writeSplit(ctx, fh, off, data, stable, wtmax)
+	}
+	return c.write(ctx, fh, off, data, stable)
 }
 
 // Create creates a regular file (UNCHECKED or GUARDED with attributes).
@@ -131,11 +139,25 @@ func (c *Client) CreateExclusiveAttrs(ctx context.Context, dir proto.FH, name st
 // res.Commit: a failed part does not stop the ones after it); err is only
 // a call that got no reply (the session retries until ctx ends) or could
 // not be decoded. A server that does not have the procedure fails it with
-// ErrNoProc, and did nothing.
+// ErrNoProc, and did nothing. Data larger than the server's wtmax is
+// written with WRITEs first, all but its last wtmax bytes; when one of
+// them fails (err, res.Write), nothing else is sent.
 func (c *Client) CloseFile(ctx context.Context, fh proto.FH, off uint64, data []byte, stable proto.StableHow, sa proto.Sattr) (*proto.CloseRes, error) {
 	res := &proto.CloseRes{}
+	off, data, err := c.closeHead(ctx, fh, off, data, stable, res)
+	if err != nil {
+		return res, err
+	}
+	head := res.Write // the WRITEs of all but the last wtmax bytes, if any
+	defer func() {
+		if head.Count > 0 && res.Write.Status == proto.OK {
+			res.Write.Count += head.Count
+			res.Write.Wcc.Before, res.Write.Verf = head.Wcc.Before, head.Verf
+			res.Write.Committed = min(res.Write.Committed, head.Committed)
+		}
+	}()
 	args := &proto.CloseArgs{Write: proto.WriteArgs{FH: fh, Offset: off, Count: uint32(len(data)), Stable: stable, Data: data}, Attr: sa}
-	_, err := c.callResent(ctx, proto.ProgRegionFS, proto.VersRegionFS, proto.ProcRegionFSClose, args, res)
+	_, err = c.callResent(ctx, proto.ProgRegionFS, proto.VersRegionFS, proto.ProcRegionFSClose, args, res)
 	var re *rpc.ReplyError
 	if errors.As(err, &re) && re.Accepted &&
 		(re.AcceptStat == rpc.ProcUnavail || re.AcceptStat == rpc.ProgUnavail || re.AcceptStat == rpc.ProgMismatch) {
@@ -195,14 +217,15 @@ func (c *Client) Link(ctx context.Context, fh, dir proto.FH, name string) (*prot
 // ReadDir reads one page of a directory.
 func (c *Client) ReadDir(ctx context.Context, dir proto.FH, cookie uint64, verf [proto.CookieVerfSize]byte, count uint32) (*proto.ReadDirRes, error) {
 	res := &proto.ReadDirRes{}
-	args := &proto.ReadDirArgs{FH: dir, Cookie: cookie, Verf: verf, Count: count}
+	args := &proto.ReadDirArgs{FH: dir, Cookie: cookie, Verf: verf, Count: min(count, c.readMax())}
 	return res, c.nfs(ctx, proto.ProcReadDir, args, res, &res.Status)
 }
 
 // ReadDirPlus reads one page of a directory with attributes and handles.
 func (c *Client) ReadDirPlus(ctx context.Context, dir proto.FH, cookie uint64, verf [proto.CookieVerfSize]byte, dirCount, maxCount uint32) (*proto.ReadDirPlusRes, error) {
 	res := &proto.ReadDirPlusRes{}
-	args := &proto.ReadDirPlusArgs{FH: dir, Cookie: cookie, Verf: verf, DirCount: dirCount, MaxCount: maxCount}
+	rtmax := c.readMax()
+	args := &proto.ReadDirPlusArgs{FH: dir, Cookie: cookie, Verf: verf, DirCount: min(dirCount, rtmax), MaxCount: min(maxCount, rtmax)}
 	return res, c.nfs(ctx, proto.ProcReadDirPlus, args, res, &res.Status)
 }
 
@@ -231,10 +254,15 @@ func (c *Client) FSStat(ctx context.Context, fh proto.FH) (*proto.FSStatRes, err
 	return res, c.nfs(ctx, proto.ProcFSStat, &proto.FHArgs{FH: fh}, res, &res.Status)
 }
 
-// FSInfo returns the server's transfer sizes and properties.
+// FSInfo returns the server's transfer sizes and properties; the client
+// keeps the sizes (limits.go).
 func (c *Client) FSInfo(ctx context.Context, fh proto.FH) (*proto.FSInfoRes, error) {
 	res := &proto.FSInfoRes{}
-	return res, c.nfs(ctx, proto.ProcFSInfo, &proto.FHArgs{FH: fh}, res, &res.Status)
+	err := c.nfs(ctx, proto.ProcFSInfo, &proto.FHArgs{FH: fh}, res, &res.Status)
+	if err == nil {
+		c.learn(res)
+	}
+	return res, err
 }
 
 // PathConf returns name and link limits.

@@ -63,6 +63,8 @@ type Session struct {
 	turns  atomic.Uint64
 	writes atomic.Uint64
 	bufs   *Buffers
+	// limits are the server's transfer sizes once known (limits.go).
+	limits atomic.Pointer[ioLimits]
 }
 
 type callStat struct{ n, ns atomic.Uint64 }
@@ -200,6 +202,7 @@ func (s *Session) conn(ctx context.Context, retry bool) (*Conn, error) {
 			s.cur, s.addr = d.Conn, d.Addr
 			if d.Switched {
 				s.epoch++
+				s.limits.Store(nil) // another server: asked again
 			}
 			epoch := s.epoch
 			s.lastDial = nil
@@ -250,6 +253,25 @@ func transient(err error) bool {
 		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) ||
 		errors.Is(err, rpc.ErrGarbage)
 }
+
+// timeout reports whether err is a call or connection timing out (the
+// server slow or unreachable) rather than the connection ending.
+func timeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
+}
+
+// ErrRejected: the server ended the connection maxRejects times in a row
+// while a call waited for its reply. A server restarting ends it once; one
+// that ends it every time does not take the call (a record larger than
+// it accepts, a reply larger than MaxRecordBytes), and sending it again
+// would never end.
+var ErrRejected = errors.New("nfs client: the server closes the connection on this call")
+
+// maxRejects is how many connections in a row may end under one call
+// before it fails with ErrRejected.
+const maxRejects = 5
 
 // Calls returns how many NFS calls of each procedure the session made
 // (retries on a new connection counted once) and their total time, by
@@ -404,6 +426,7 @@ func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, ver
 	// change was made: the mount gives up only for a caller being killed
 	// (internal/fuse's interrupt.go), as a hard NFS mount does, so no one
 	// tries the change again and meets its own effect.
+	rejects := 0
 	for {
 		c, err := s.conn(ctx, true)
 		if err != nil {
@@ -422,6 +445,14 @@ func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, ver
 			if transient(err) || errors.Is(err, context.DeadlineExceeded) {
 				s.drop(c, err)
 				resent = changes
+				if !timeout(err) {
+					// Closed by the server (or unreadable) while this
+					// call waited: a restart, once; the same call
+					// every time is one it does not take.
+					if rejects++; rejects >= maxRejects {
+						return resent, fmt.Errorf("%w: %d connections in a row ended before its reply (last: %v)", ErrRejected, rejects, err)
+					}
+				}
 				continue
 			}
 			return resent, err
