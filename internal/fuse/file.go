@@ -1042,6 +1042,11 @@ func (n *node) loseUncommitted(epoch uint64) {
 	}
 }
 
+// lateChunks is how far behind the newest read of a stream (in chunks) a
+// read still belongs to it: the kernel's reads of a traced dd arrived up
+// to two chunks behind the newest.
+const lateChunks = 2
+
 func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
 	if t := n.served(f); t != n {
 		return t.Read(ctx, f, dest, off)
@@ -1057,10 +1062,19 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	}
 	io := int64(n.f.o.IOSize)
 	idx := off / io
+	end := off + int64(len(dest))
 	c, cached := n.ra.chunks[idx]
-	seq := (cached && !c.spent) || (off == n.ra.next && off > 0)
+	// After a first read, a read at its end or a little behind the newest
+	// one (the kernel's reads of one stream arrive out of order: go-fuse
+	// serves them concurrently) continues the stream, and the position
+	// never goes back for a late read. It used to be set to every read's
+	// end, and only a read exactly there was sequential: with two reads
+	// in flight, the second served first, none ever was (a READ of its
+	// own per read, 8 per chunk of the kernel's 128 KiB reads).
+	near := n.ra.next > 0 && off <= n.ra.next && n.ra.next-off <= lateChunks*io
+	seq := (cached && !c.spent) || near
 	if !seq {
-		n.ra.next = off + int64(len(dest))
+		n.ra.next = end
 		n.mu.Unlock()
 		nr, err := n.readAt(ctx, auth, dest, off)
 		if err != nil {
@@ -1093,7 +1107,7 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 		}
 		want = append(want, c)
 	}
-	n.ra.next = off + int64(len(dest))
+	n.ra.next = max(n.ra.next, end)
 	for _, c := range want {
 		c.ref()
 	}

@@ -153,3 +153,78 @@ func TestReadaheadStopsAtSize(t *testing.T) {
 	n.dropChunksLocked(-1)
 	n.mu.Unlock()
 }
+
+// TestReadaheadLateReadsKeepPosition: the kernel's reads of a sequential
+// stream, in pieces smaller than a chunk, arrive out of order within a
+// few pieces (go-fuse serves them concurrently). A late read behind the
+// newest one used to move the readahead's position back (n.ra.next =
+// its end), so that the next read, not at that position and in a chunk
+// not fetched yet, was taken for a random one and read by itself, in the
+// reader's path: READs beyond one per chunk. Counting READs per GiB, not
+// timed.
+func TestReadaheadLateReadsKeepPosition(t *testing.T) {
+	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true })
+	ctx := t.Context()
+	auth := client.Unix("t", 0, 0)
+	cl := m.sess.Client(auth)
+	const chunks, pieces = 24, 8 // pieces per chunk: the kernel's reads
+	io := m.f.o.IOSize
+	res, err := cl.Create(ctx, m.f.o.Root, "big", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, chunks*io)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for off := 0; off < len(data); off += io {
+		if _, err := cl.Write(ctx, res.FH, uint64(off), data[off:off+io], proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := &node{f: m.f, fh: res.FH}
+	h := &handle{auth: auth}
+	// The kernel has two reads in flight; the second one is served
+	// first: 1, 0, 3, 2, 5, 4, …
+	piece := io / pieces
+	var order []int
+	for p := 0; p < chunks*pieces; p += 2 {
+		order = append(order, p+1, p)
+	}
+	before := m.sess.Calls()["READ"].N
+	dest := make([]byte, piece)
+	for _, i := range order {
+		r, e := n.Read(ctx, h, dest, int64(i*piece))
+		if e != 0 {
+			t.Fatalf("read of piece %d: %v", i, e)
+		}
+		got, _ := r.Bytes(dest)
+		if !bytes.Equal(got, data[i*piece:(i+1)*piece]) {
+			t.Fatalf("read of piece %d: %d bytes, not the file's", i, len(got))
+		}
+		r.Done()
+	}
+	n.mu.Lock()
+	var pending []*chunk
+	for _, c := range n.ra.chunks {
+		pending = append(pending, c)
+	}
+	n.mu.Unlock()
+	for _, c := range pending {
+		<-c.done
+	}
+	// Every chunk once, and the ReadAhead chunks past the end (the size
+	// is not known here); the first piece, before the stream is known to
+	// be sequential, by itself.
+	got := m.sess.Calls()["READ"].N - before
+	want := uint64(chunks + m.f.o.ReadAhead + 1)
+	perGiB := (float64(got) - float64(chunks+m.f.o.ReadAhead)) * float64(1<<30) / float64(len(data))
+	t.Logf("%d READs for %d chunks read in %d pieces out of order: %.0f beyond one per chunk per GiB", got, chunks, len(order), perGiB)
+	if got > want {
+		t.Errorf("%d READs for %d chunks read in %d pieces out of order, want at most %d (each chunk once, %d past the end, and the first piece)", got, chunks, len(order), want, m.f.o.ReadAhead)
+	}
+	n.mu.Lock()
+	n.dropChunksLocked(-1)
+	n.mu.Unlock()
+}
