@@ -114,6 +114,9 @@ type result struct {
 	// read and of the parallel read, in µs; steadier than MB/s on a
 	// shared machine, and what the server pays for the bytes it sends.
 	readCPU, streamsCPU float64
+	// readWhere and streamsWhere: where the machine's CPU went during
+	// each read besides the server (see cpuSplit).
+	readWhere, streamsWhere cpuSplit
 	// lat is the median latency of single procedures, in µs.
 	lat map[string]float64
 }
@@ -191,8 +194,8 @@ func run(c config) error {
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", s.name(), r+1, err)
 			}
-			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s (%5.0f MiB read(2) by the server, %4.0f cpu-µs/MiB)  read×%d %7.1f MB/s (%4.0f cpu-µs/MiB)  ",
-				res.writeMBs, res.readMBs, res.readFileMiB, res.readCPU, c.streams, res.readStreamsMBs, res.streamsCPU)
+			seq := fmt.Sprintf("write %7.1f MB/s  read %7.1f MB/s (%5.0f MiB read(2) by the server, %4.0f cpu-µs/MiB; %s)  read×%d %7.1f MB/s (%4.0f cpu-µs/MiB; %s)  ",
+				res.writeMBs, res.readMBs, res.readFileMiB, res.readCPU, res.readWhere, c.streams, res.readStreamsMBs, res.streamsCPU, res.streamsWhere)
 			if c.createsOnly {
 				seq = ""
 			}
@@ -252,6 +255,22 @@ func run(c config) error {
 			a, b := med("regionfs", m.pick), med("ganesha", m.pick)
 			fmt.Printf("  %-33s %8.0f %11.0f   %5.2fx\n", m.label, a, b, a/b)
 		}
+		fmt.Printf("\nmedian CPU per MiB read besides the server (µs)  clients  others  idle  steal\n")
+		for _, m := range []struct {
+			label string
+			pick  func(result) cpuSplit
+		}{
+			{"sequential read", func(r result) cpuSplit { return r.readWhere }},
+			{fmt.Sprintf("read %d streams", c.streams), func(r result) cpuSplit { return r.streamsWhere }},
+		} {
+			for _, name := range []string{"regionfs", "ganesha"} {
+				fmt.Printf("  %-20s %-25s %7.0f %7.0f %5.0f %6.0f\n", m.label, name,
+					med(name, func(r result) float64 { return m.pick(r).clients }),
+					med(name, func(r result) float64 { return m.pick(r).others }),
+					med(name, func(r result) float64 { return m.pick(r).idle }),
+					med(name, func(r result) float64 { return m.pick(r).steal }))
+			}
+		}
 	}
 	if c.createsOnly || c.readsOnly {
 		return nil
@@ -291,13 +310,16 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 	defer os.Remove(back)
 	syscall.Sync()
 	rchar, cpu := procRchar(s.pid()), procCPU(s.pid())
+	m0 := takeMachine(s.pid())
 	t0 = time.Now()
-	if out, err := exec.CommandContext(ctx, "nfs-cp", s.url("big.bin"), back).CombinedOutput(); err != nil {
+	cp := exec.CommandContext(ctx, "nfs-cp", s.url("big.bin"), back)
+	if out, err := cp.CombinedOutput(); err != nil {
 		return res, fmt.Errorf("nfs-cp out: %v: %s", err, out)
 	}
 	res.readMBs = float64(c.bytes) / 1e6 / time.Since(t0).Seconds()
 	res.readFileMiB = float64(procRchar(s.pid())-rchar) / (1 << 20)
 	res.readCPU = perMiB(procCPU(s.pid())-cpu, c.bytes)
+	res.readWhere = m0.split(takeMachine(s.pid()), childCPU(cp), c.bytes)
 	sum, err := fileSum(back)
 	os.Remove(back)
 	if err != nil {
@@ -306,7 +328,7 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 	if sum != srcSum {
 		return res, errors.New("the file read back differs from the one written")
 	}
-	if res.readStreamsMBs, res.streamsCPU, err = readStreams(ctx, c, s, src); err != nil {
+	if res.readStreamsMBs, res.streamsCPU, res.streamsWhere, err = readStreams(ctx, c, s, src); err != nil {
 		return res, err
 	}
 	if c.readsOnly {
@@ -330,26 +352,26 @@ func workloads(ctx context.Context, c config, s server, src string, srcSum [32]b
 // blocks once, which would make its streams read less from disk than
 // ganesha's) with nfs-cp, one after the other (not timed), then reads
 // them back with c.streams nfs-cp at once into /dev/shm and checks each;
-// it returns MB/s of all streams together and the server's CPU time per
-// MiB read (µs).
-func readStreams(ctx context.Context, c config, s server, src string) (float64, float64, error) {
+// it returns MB/s of all streams together, the server's CPU time per
+// MiB read (µs) and where the machine's other CPU went.
+func readStreams(ctx context.Context, c config, s server, src string) (mbs, cpuMiB float64, where cpuSplit, err error) {
 	part := c.bytes / int64(c.streams)
 	tmp, err := os.MkdirTemp("/dev/shm", "nfsbench-streams-")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, where, err
 	}
 	defer os.RemoveAll(tmp)
 	in := filepath.Join(tmp, "part.bin")
 	want := make([][32]byte, c.streams)
 	for i := range c.streams {
 		if err := copyRange(src, in, int64(i)*part, part); err != nil {
-			return 0, 0, err
+			return 0, 0, where, err
 		}
 		if want[i], err = fileSum(in); err != nil {
-			return 0, 0, err
+			return 0, 0, where, err
 		}
 		if out, err := exec.CommandContext(ctx, "nfs-cp", in, s.url(fmt.Sprintf("stream%d.bin", i))).CombinedOutput(); err != nil {
-			return 0, 0, fmt.Errorf("nfs-cp in stream %d: %v: %s", i, err, out)
+			return 0, 0, where, fmt.Errorf("nfs-cp in stream %d: %v: %s", i, err, out)
 		}
 	}
 	os.Remove(in)
@@ -357,36 +379,45 @@ func readStreams(ctx context.Context, c config, s server, src string) (float64, 
 	errs := make(chan error, c.streams)
 	var wg sync.WaitGroup
 	cpu := procCPU(s.pid())
+	m0 := takeMachine(s.pid())
+	clients := make([]time.Duration, c.streams)
 	t0 := time.Now()
 	for i := range c.streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			out := filepath.Join(tmp, fmt.Sprintf("out%d.bin", i))
-			if msg, err := exec.CommandContext(ctx, "nfs-cp", s.url(fmt.Sprintf("stream%d.bin", i)), out).CombinedOutput(); err != nil {
+			cp := exec.CommandContext(ctx, "nfs-cp", s.url(fmt.Sprintf("stream%d.bin", i)), out)
+			if msg, err := cp.CombinedOutput(); err != nil {
 				errs <- fmt.Errorf("nfs-cp out stream %d: %v: %s", i, err, msg)
 			}
+			clients[i] = childCPU(cp)
 		}()
 	}
 	wg.Wait()
-	mbs := float64(part*int64(c.streams)) / 1e6 / time.Since(t0).Seconds()
-	cpuMiB := perMiB(procCPU(s.pid())-cpu, part*int64(c.streams))
+	mbs = float64(part*int64(c.streams)) / 1e6 / time.Since(t0).Seconds()
+	cpuMiB = perMiB(procCPU(s.pid())-cpu, part*int64(c.streams))
+	var all time.Duration
+	for _, d := range clients {
+		all += d
+	}
+	where = m0.split(takeMachine(s.pid()), all, part*int64(c.streams))
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, 0, err
+		return 0, 0, where, err
 	}
 	for i := range c.streams {
 		out := filepath.Join(tmp, fmt.Sprintf("out%d.bin", i))
 		sum, err := fileSum(out)
 		os.Remove(out)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, where, err
 		}
 		if sum != want[i] {
-			return 0, 0, fmt.Errorf("stream %d: the file read back differs from the one written", i)
+			return 0, 0, where, fmt.Errorf("stream %d: the file read back differs from the one written", i)
 		}
 	}
-	return mbs, cpuMiB, nil
+	return mbs, cpuMiB, where, nil
 }
 
 // procCPU is a process's CPU time (user and system, all threads) from
@@ -411,6 +442,69 @@ func procCPU(pid int) time.Duration {
 	fmt.Sscan(f[12], &st)
 	// USER_HZ is 100 on Linux.
 	return time.Duration(ut+st) * (time.Second / 100)
+}
+
+// cpuSplit says where the machine's CPU went during a read, per MiB read
+// (µs), besides the server's own (readCPU, streamsCPU): its nfs-cp
+// clients, every other process (the other sessions of a shared machine),
+// the CPU time nobody used, and the time the hypervisor took (steal). A
+// read that is slower than another without costing its server more CPU
+// per MiB waited: on idle CPUs, or for CPU that went to others.
+type cpuSplit struct {
+	clients, others, idle, steal float64
+}
+
+func (w cpuSplit) String() string {
+	return fmt.Sprintf("clients %.0f, others %.0f, idle %.0f, steal %.0f", w.clients, w.others, w.idle, w.steal)
+}
+
+// machine is a sample of the machine's CPU counters and the server's.
+type machine struct {
+	busy, idle, steal time.Duration // all CPUs, /proc/stat
+	server            time.Duration
+}
+
+func takeMachine(pid int) machine {
+	m := machine{server: procCPU(pid)}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return m
+	}
+	// user nice system idle iowait irq softirq steal, in USER_HZ (100).
+	for i, v := range f[1:9] {
+		var n int64
+		fmt.Sscan(v, &n)
+		d := time.Duration(n) * (time.Second / 100)
+		switch i {
+		case 3, 4:
+			m.idle += d
+		case 7: // the hypervisor's: neither this machine's work nor idle
+			m.steal += d
+		default:
+			m.busy += d
+		}
+	}
+	return m
+}
+
+// split is where the CPU went from m to end, the clients having used
+// clients, per MiB of n bytes.
+func (m machine) split(end machine, clients time.Duration, n int64) cpuSplit {
+	others := end.busy - m.busy - (end.server - m.server) - clients
+	return cpuSplit{clients: perMiB(clients, n), others: perMiB(max(others, 0), n), idle: perMiB(end.idle-m.idle, n), steal: perMiB(end.steal-m.steal, n)}
+}
+
+// childCPU is the CPU time (user + system) of a command that has run.
+func childCPU(cmd *exec.Cmd) time.Duration {
+	if cmd.ProcessState == nil {
+		return 0
+	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 }
 
 // perMiB is d per MiB of n bytes, in µs.
