@@ -584,9 +584,9 @@ type receiver struct {
 	// (the rest of a frame, a resend asked for earlier) does not ask for
 	// it again (see ask). A new stream asks afresh: a push a cut stream
 	// lost is asked for again.
-	asked     map[blocks.ID]time.Time
-	missing   []blocks.ID // to ask for in the next ack
-	pending   []*engine.Record
+	asked   map[blocks.ID]time.Time
+	missing []blocks.ID // to ask for in the next ack
+	pending []*engine.Record
 	// pendingDur[i]: when pending[i] became durable at the source (zero:
 	// not sent, see featureDurableTimes).
 	pendingDur []time.Time
