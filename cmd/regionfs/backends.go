@@ -25,12 +25,13 @@ import (
 // DataDir/kv, or PostgreSQL when cfg.Metadata names a database. On
 // PostgreSQL the node first becomes the region's owner (it waits as a
 // standby while another node is), and every commit is fenced by the
-// ownership lease; onLost ends the process when the lease is lost.
-func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onLost func(error), guard *space.Guard) (kv.Store, *cluster.RegionLease, error) {
+// ownership lease; onLost ends the process when the lease is lost. Once
+// giveUp is closed, PostgreSQL is no longer waited for (node.giveUpAfter).
+func openMetadata(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *pebble.Cache, onLost func(error), guard *space.Guard, giveUp <-chan struct{}) (kv.Store, *cluster.RegionLease, error) {
 	if cfg.Metadata != "" {
 		name := cluster.RegionLeaseName(cfg.Region)
 		s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, CreateDatabase: true, Logger: log,
-			FenceKey: func([]byte) string { return name }})
+			FenceKey: func([]byte) string { return name }, Stopping: giveUp})
 		if err != nil {
 			return nil, nil, fmt.Errorf("metadata store (PostgreSQL): %w", err)
 		}
@@ -77,8 +78,9 @@ func openPebble(dir string, popts pebblekv.Options, guard *space.Guard) (*pebble
 
 // openBlocks returns the engine's block store opener: nil (block files
 // under DataDir/blocks) or one store per domain in the S3 bucket of
-// cfg.Blocks, sharing a local read cache under DataDir/cache.
-func openBlocks(ctx context.Context, cfg *config.Config, log *slog.Logger) (func(string, blocks.Keys) (blocks.Store, error), error) {
+// cfg.Blocks, sharing a local read cache under DataDir/cache, that stop
+// waiting for the object store once giveUp is closed.
+func openBlocks(ctx context.Context, cfg *config.Config, log *slog.Logger, giveUp <-chan struct{}) (func(string, blocks.Keys) (blocks.Store, error), error) {
 	if cfg.Blocks == "" {
 		return nil, nil
 	}
@@ -100,6 +102,6 @@ func openBlocks(ctx context.Context, cfg *config.Config, log *slog.Logger) (func
 	log.Info("blocks in S3", "bucket", c.Bucket, "prefix", c.Prefix, "endpoint", c.Endpoint,
 		"cache", filepath.Join(cfg.DataDir, "cache"), "cache_bytes", int64(cfg.ObjectCacheSize))
 	return func(dir string, keys blocks.Keys) (blocks.Store, error) {
-		return s3blocks.New(s3blocks.Options{Client: cl, Config: c, Prefix: dir + "/", Keys: keys, Cache: cache, Logger: log})
+		return s3blocks.New(s3blocks.Options{Client: cl, Config: c, Prefix: dir + "/", Keys: keys, Cache: cache, Logger: log, Stopping: giveUp})
 	}, nil
 }

@@ -175,6 +175,9 @@ func runDev(ctx context.Context, dataDir string, be devBackends, dn devNet, log 
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		for _, n := range nodes {
+			n.giveUpAfter(backendGrace) // for every region from now, not one after the other
+		}
+		for _, n := range nodes {
 			if cerr := n.close(sctx); cerr != nil {
 				log.Error("region close", "region", n.cfg.Region, "err", cerr)
 				err = errors.Join(err, cerr)

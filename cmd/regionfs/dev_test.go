@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,7 +57,21 @@ func TestMain(m *testing.M) {
 
 func startDev(t *testing.T, bin, dir string) *devProc {
 	t.Helper()
-	for _, a := range []string{devEdgeAddr, "127.1.0.1:7070", "127.2.0.1:7070"} {
+	return startDevOn(t, bin, dir, devNet{})
+}
+
+// startDevOn starts a dev on the loopback layout dn with more flags.
+func startDevOn(t *testing.T, bin, dir string, dn devNet, flags ...string) *devProc {
+	t.Helper()
+	addrs := []string{dn.edge()}
+	for _, r := range dn.regions() {
+		addrs = append(addrs, r.api)
+	}
+	args := []string{"dev", "--data-dir", dir}
+	if dn.base != 0 {
+		args = append(args, "--loopback-base", strconv.Itoa(dn.base))
+	}
+	for _, a := range addrs {
 		if c, err := net.DialTimeout("tcp", a, 200*time.Millisecond); err == nil {
 			c.Close()
 			t.Fatalf("%s is in use (another regionfs dev running?); the dev e2e test needs the dev addresses", a)
@@ -67,14 +82,14 @@ func startDev(t *testing.T, bin, dir string) *devProc {
 		t.Fatal(err)
 	}
 	p := &devProc{t: t, bin: bin, dir: dir, done: make(chan error, 1), log: logf}
-	p.cmd = exec.Command(bin, "dev", "--data-dir", dir)
+	p.cmd = exec.Command(bin, append(args, flags...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.stop() })
-	testkit.WaitHTTP(t, "http://"+devEdgeAddr+"/", 60*time.Second, p.done, p.logText)
+	testkit.WaitHTTP(t, "http://"+dn.edge()+"/", 60*time.Second, p.done, p.logText)
 	testkit.WaitFor(t, "env.sh", 60*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(dir, "env.sh"))
 		return err == nil

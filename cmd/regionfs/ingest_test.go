@@ -31,7 +31,7 @@ func TestMetadataStoreIngests(t *testing.T) {
 			}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			open := func() kv.Store {
-				s, _, err := openMetadata(t.Context(), cfg, log, cache, nil, nil)
+				s, _, err := openMetadata(t.Context(), cfg, log, cache, nil, nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -80,6 +80,10 @@ type node struct {
 
 	// lns holds the listeners bound at start until they serve (nil after).
 	lns *regionListeners
+	// giveUp, once closed, ends the backends' retries (PostgreSQL, S3):
+	// see giveUpAfter.
+	giveUp     chan struct{}
+	giveUpOnce sync.Once
 
 	mu   sync.Mutex     // guards the fields below
 	api  *serve.Running // nil while the API is down
@@ -104,8 +108,9 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 	// in open.
 	var store kv.Store
 	var lease *cluster.RegionLease
+	giveUp := make(chan struct{})
 	if cfg.Metadata != "" && !cfg.Cluster.Spread {
-		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal, nil); err != nil {
+		if store, lease, err = openMetadata(ctx, cfg, regionLogger(log, cfg.Region), cache, onFatal, nil, giveUp); err != nil {
 			return nil, err
 		}
 	}
@@ -123,7 +128,7 @@ func openNode(ctx context.Context, cfg *config.Config, log *slog.Logger, cache *
 		return nil, err
 	}
 	n := &node{cfg: cfg, log: regionLogger(log, cfg.Region), reg: prometheus.NewRegistry(),
-		keyring: files.keyring, lns: lns, store: store, lease: lease}
+		keyring: files.keyring, lns: lns, store: store, lease: lease, giveUp: giveUp}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := n.open(ctx, files, cache, onFatal); err != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -171,7 +176,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 			return err
 		}
 	default:
-		if n.store, n.lease, err = openMetadata(ctx, cfg, log, cache, onFatal, n.space); err != nil {
+		if n.store, n.lease, err = openMetadata(ctx, cfg, log, cache, onFatal, n.space, n.giveUp); err != nil {
 			return err
 		}
 	}
@@ -181,7 +186,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 			Help: "Errors of the metadata store's background work (flushes, compactions; e.g. no space left), which it retries.",
 		}, func() float64 { return float64(ps.BackgroundErrors()) }))
 	}
-	blockStores, err := openBlocks(ctx, cfg, log)
+	blockStores, err := openBlocks(ctx, cfg, log, n.giveUp)
 	if err != nil {
 		return err
 	}
@@ -339,9 +344,24 @@ func (n *node) isDown() bool {
 	return n.down
 }
 
+// backendGrace is how long a node shutting down waits for a metadata
+// database or object store it cannot reach (its last commits, the lease's
+// release) before it gives up on them: with the backends up, shutdown
+// takes far less; with them gone (stopped first, unreachable) the process
+// still exits, and what it acknowledged is already stored.
+const backendGrace = 3 * time.Second
+
+// giveUpAfter makes the backends stop retrying after d (shutdown; the
+// first call counts).
+func (n *node) giveUpAfter(d time.Duration) {
+	n.giveUpOnce.Do(func() { time.AfterFunc(d, func() { close(n.giveUp) }) })
+}
+
 // close shuts everything down in order: API, control plane (and its mount
-// targets), engine, store.
+// targets), engine, store. Backends still unreachable backendGrace after
+// it starts are given up on (giveUpAfter).
 func (n *node) close(ctx context.Context) error {
+	n.giveUpAfter(backendGrace)
 	var errs []error
 	errs = append(errs, n.stopAPI(ctx))
 	n.lns.close()

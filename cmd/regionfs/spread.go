@@ -38,7 +38,7 @@ import (
 func (n *node) openSpread(ctx context.Context) error {
 	cfg := n.cfg
 	var m *cluster.Manager
-	s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, CreateDatabase: true, Logger: n.log,
+	s, err := pgkv.Open(ctx, pgkv.Options{URL: cfg.Metadata, CreateDatabase: true, Logger: n.log, Stopping: n.giveUp,
 		FenceKey: cluster.FenceKey(func() *engine.Engine { return m.Engine() }, cluster.RegionLeaseName(cfg.Region))})
 	if err != nil {
 		return fmt.Errorf("metadata store (PostgreSQL): %w", err)

@@ -26,7 +26,8 @@
 // exponential backoff (100 ms doubling to 5 s) for RetryFor: while the
 // object store is down, writes and reads wait; past RetryFor they fail
 // with ErrUnavailable, which names the operation, the block and the last
-// error. Nothing is acknowledged before the object store acknowledged it.
+// error (at once once Options.Stopping is closed: a process shutting down
+// does not wait for an object store that is gone). Nothing is acknowledged before the object store acknowledged it.
 //
 // # Cache
 //

@@ -47,6 +47,11 @@ type Options struct {
 	// Cache is the node's local read cache; nil: none.
 	Cache  *Cache
 	Logger *slog.Logger
+	// Stopping, when closed (a process shutting down that has waited
+	// long enough), ends the retries: an operation that cannot reach the
+	// object store fails at once with ErrUnavailable instead of waiting
+	// RetryFor for it.
+	Stopping <-chan struct{}
 }
 
 // Store is a blocks.Store in an S3 bucket.
@@ -61,6 +66,7 @@ type Store struct {
 	threshold, partSize int64
 	concurrency         int
 	retryFor            time.Duration
+	stopping            <-chan struct{}
 
 	puts, putBytes, gets, getBytes, deletes, corrupt atomic.Uint64
 }
@@ -86,6 +92,7 @@ func New(o Options) (*Store, error) {
 		partSize:    cmp.Or(o.Config.PartSize, DefaultPartSize),
 		concurrency: cmp.Or(o.Config.Concurrency, DefaultConcurrency),
 		retryFor:    cmp.Or(o.Config.RetryFor, DefaultRetryFor),
+		stopping:    o.Stopping,
 	}, nil
 }
 
@@ -127,8 +134,8 @@ func retriable(err error) bool {
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "connection refused")
 }
 
-// retry runs f until it succeeds, fails for good, ctx ends or RetryFor
-// has passed since the first failure.
+// retry runs f until it succeeds, fails for good, ctx ends, RetryFor has
+// passed since the first failure or Options.Stopping is closed.
 func (s *Store) retry(ctx context.Context, op string, id blocks.ID, f func(ctx context.Context) error) error {
 	var first time.Time
 	delay := 100 * time.Millisecond
@@ -150,6 +157,8 @@ func (s *Store) retry(ctx context.Context, op string, id blocks.ID, f func(ctx c
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %s block %s: %w (last error: %w)", ErrUnavailable, op, id, ctx.Err(), err)
+		case <-s.stopping:
+			return fmt.Errorf("%w: %s block %s: not retried while stopping: %w", ErrUnavailable, op, id, err)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)

@@ -53,5 +53,7 @@
 // retried with backoff for Options.RetryFor: reads and commits block rather
 // than fail. A commit whose outcome a broken connection hid is settled by
 // looking up its marker in commits, so it is neither lost nor applied
-// twice. Past RetryFor the error is returned (ErrUnavailable).
+// twice. Past RetryFor the error is returned (ErrUnavailable), and at once
+// once Options.Stopping is closed (a process shutting down does not wait
+// for a database that is gone).
 package pgkv

@@ -45,7 +45,8 @@ func transient(err error) bool {
 }
 
 // retry runs f until it succeeds, fails for a non-transient reason, ctx
-// ends or RetryFor has passed since the first failure.
+// ends, RetryFor has passed since the first failure or Options.Stopping
+// is closed.
 func (s *Store) retry(ctx context.Context, what string, f func(ctx context.Context) error) error {
 	var first time.Time
 	delay := 20 * time.Millisecond
@@ -67,6 +68,8 @@ func (s *Store) retry(ctx context.Context, what string, f func(ctx context.Conte
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %s: %w (last error: %w)", ErrUnavailable, what, ctx.Err(), err)
+		case <-s.opts.Stopping:
+			return fmt.Errorf("%w: %s: not retried while stopping: %w", ErrUnavailable, what, err)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, time.Second)

@@ -52,6 +52,11 @@ type Options struct {
 	// FenceKey returns the name of the lease guarding key, or "".
 	FenceKey func(key []byte) string
 	Logger   *slog.Logger
+	// Stopping, when closed (a process shutting down that has waited
+	// long enough), ends the retries: an operation that cannot reach the
+	// database fails at once with ErrUnavailable instead of waiting
+	// RetryFor for it.
+	Stopping <-chan struct{}
 }
 
 // Store is a kv.Store on PostgreSQL.
