@@ -98,7 +98,7 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbound{
 		n: n, spec: spec, fs: fs, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		sent: newIDCache(4096), verifyReq: make(chan *verifyJob),
+		sent: newIDCache(4096), gate: verifyGate{wake: make(chan struct{})},
 		st: Status{ID: spec.ID, Role: RoleSource, FS: spec.SourceFS, PeerRegion: spec.DestRegion, PeerFS: spec.DestFS,
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
@@ -289,8 +289,8 @@ type outbound struct {
 	// counts them: none for records that add no block).
 	blockReaders atomic.Uint64
 
-	verifyMu   sync.Mutex      // one verification pass at a time
-	verifyReq  chan *verifyJob // a pass asks the shipping loop for its common point
+	verifyMu   sync.Mutex // one verification pass at a time
+	gate       verifyGate // a pass's common point and the shipping loop's reads
 	verifyDone chan struct{}
 }
 
@@ -1464,15 +1464,22 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 	}
 	var inflight []sent
 	var inflightBytes int64
+	o.gate.shipping(true)
+	defer o.gate.shipping(false)
 	for {
 		durable, advanced := o.fs.DurableNotify()
+		var held <-chan struct{} // a verification holds records past its point
 		for next <= durable && inflightBytes < o.n.opts.WindowBytes {
-			recs, err := o.fs.ReadJournal(ctx, next, 512, o.frameBytes(4<<20))
+			recs, wait, err := o.readShippable(ctx, next)
 			if errors.Is(err, engine.ErrTruncated) {
 				return errNeedsResync
 			}
 			if err != nil {
 				return err
+			}
+			if wait != nil {
+				held = wait
+				break
 			}
 			if len(recs) == 0 {
 				break
@@ -1537,11 +1544,7 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 				inflight = inflight[1:]
 			}
 		case <-advanced:
-		case j := <-o.verifyReq:
-			// Nothing after the snapshot's seq has been shipped; nothing
-			// is until the destination holds the checkpoint.
-			j.snap, j.err = o.markVerify(ctx)
-			close(j.marked)
+		case <-held:
 		case err := <-s.errc:
 			return err
 		case <-ctx.Done():

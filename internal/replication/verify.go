@@ -18,11 +18,15 @@ import (
 // of the replicated keys at one common seq, while the source keeps taking
 // writes and the records keep flowing.
 //
-//  1. The source's shipping loop takes a snapshot at seq S (nothing after
-//     S has been shipped yet) and, before it ships anything more, tells
-//     the destination (call verify-mark) to take a snapshot of the replica
-//     when it has applied exactly S: the receiver ends its apply batch at
-//     S, snapshots, and goes on. Shipping waits one round trip, no more.
+//  1. The source takes a snapshot at seq S between two of the shipping
+//     loop's journal reads (nothing after S has been read to be shipped)
+//     and, while the loop ships nothing after S, tells the destination
+//     (call verify-mark) to take a snapshot of the replica when it has
+//     applied exactly S: the receiver ends its apply batch at S,
+//     snapshots, and goes on. Records up to S and blocks keep flowing
+//     meanwhile; those after S wait one round trip, no more. A pass does
+//     not wait for the loop (a long send on a slow link), only for its
+//     journal read (see verifyGate).
 //  2. The source computes the checksums of consecutive ranges of its
 //     snapshot (as a resync does) and sends them (verify-compare, in
 //     batches); the destination compares them with its own snapshot and
@@ -175,14 +179,6 @@ type verifyCompareResp struct {
 	BadBlocks []string      `json:"badBlocks,omitempty"`
 }
 
-// verifyJob is a pass's request to the shipping loop: take the common
-// point and register it with the destination.
-type verifyJob struct {
-	snap   *engine.Snapshot
-	err    error
-	marked chan struct{}
-}
-
 // verifyLoop runs a pass every VerifyInterval while the stream is up.
 func (o *outbound) verifyLoop() {
 	o.every(o.verifyDone, o.n.opts.VerifyInterval, func() {
@@ -217,30 +213,10 @@ func (o *outbound) verify(ctx context.Context) (VerifyResult, error) {
 func (o *outbound) verifyPass(ctx context.Context) (VerifyResult, error) {
 	start := o.n.now()
 	r := VerifyResult{ID: o.spec.ID, Time: start}
-	j := &verifyJob{marked: make(chan struct{})}
-	select {
-	case o.verifyReq <- j:
-	case <-time.After(verifyStartWait):
-		return r, fmt.Errorf("replication %s: %w: the stream to %s is not in steady state", o.spec.ID, ErrNotStreaming, o.spec.DestRegion)
-	case <-ctx.Done():
-		return r, ctx.Err()
+	snap, err := o.markVerify(ctx)
+	if err != nil {
+		return r, err
 	}
-	select {
-	case <-j.marked:
-	case <-ctx.Done():
-		// The shipping loop closes marked soon; release what it took.
-		go func() {
-			<-j.marked
-			if j.snap != nil {
-				j.snap.Close()
-			}
-		}()
-		return r, ctx.Err()
-	}
-	if j.err != nil {
-		return r, j.err
-	}
-	snap := j.snap
 	defer snap.Close()
 	r.Seq = snap.Seq
 	sums, err := rangeSums(ctx, snap)
@@ -353,14 +329,95 @@ func joinWords(s []string) string {
 	return b.String()
 }
 
-// markVerify runs in the shipping loop: it takes the snapshot at the
-// common point and registers it with the destination before anything
-// after it is shipped.
+// verifyGate orders a verification's common point with the shipping
+// loop's journal reads. A pass takes its snapshot (at S) under mu, and the
+// loop reads the journal under mu: what it read before holds records up
+// to the durable mark then, at most S; what it reads after stops at S
+// until the destination has registered S (limit). The pass no longer
+// waits for the loop to come round to it: a loop in a long send (a slow
+// link, a full window) kept it waiting, past verifyStartWait on a slow
+// enough link, and a pass that timed out failed.
+type verifyGate struct {
+	mu sync.Mutex // guards the fields below; held across a read or a snapshot
+	// ship: a stream ships records (steady state: no initial sync or
+	// resync); limit: ship no record past it (0: none); wake is closed
+	// and replaced when either changes.
+	ship  bool
+	limit uint64
+	wake  chan struct{}
+}
+
+// shipping says that the shipping loop starts (true) or stops.
+func (g *verifyGate) shipping(on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ship = on
+	g.wakeLocked()
+}
+
+func (g *verifyGate) wakeLocked() {
+	close(g.wake)
+	g.wake = make(chan struct{})
+}
+
+// readShippable reads the journal records the shipping loop may ship
+// from next on; while a verification holds them past its point and next
+// is past it, none, and a channel closed when that may have changed.
+func (o *outbound) readShippable(ctx context.Context, next uint64) ([]*engine.Record, <-chan struct{}, error) {
+	g := &o.gate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	limit := g.limit
+	if limit != 0 && next > limit {
+		return nil, g.wake, nil
+	}
+	recs, err := o.fs.ReadJournal(ctx, next, 512, o.frameBytes(4<<20))
+	if err != nil || limit == 0 {
+		return recs, nil, err
+	}
+	n := 0
+	for n < len(recs) && recs[n].Seq <= limit {
+		n++
+	}
+	return recs[:n], nil, nil
+}
+
+// markVerify takes the snapshot at the common point once a stream ships
+// records (waiting up to verifyStartWait) and registers it with the
+// destination; nothing after it is shipped until then.
 func (o *outbound) markVerify(ctx context.Context) (*engine.Snapshot, error) {
+	g := &o.gate
+	give := time.NewTimer(verifyStartWait)
+	defer give.Stop()
+	for {
+		g.mu.Lock()
+		if g.ship && g.limit == 0 {
+			break // g.mu held
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-give.C:
+			return nil, fmt.Errorf("replication %s: %w: the stream to %s is not in steady state", o.spec.ID, ErrNotStreaming, o.spec.DestRegion)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	snap, err := o.fs.Snapshot(ctx)
+	if err == nil {
+		g.limit = snap.Seq
+	}
+	g.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		g.mu.Lock()
+		g.limit = 0
+		g.wakeLocked()
+		g.mu.Unlock()
+	}()
 	if err := o.n.Call(ctx, o.spec.DestRegion, callVerifyMark, verifyReq{ID: o.spec.ID, Seq: snap.Seq}, nil); err != nil {
 		snap.Close()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"path"
 	"slices"
 	"strings"
@@ -319,4 +320,56 @@ func metricVec(t *testing.T, reg *prometheus.Registry, name string) prometheus.C
 	}
 	t.Fatalf("no single series %s", name)
 	return nil
+}
+
+// A verification does not wait for the shipping loop to finish a long
+// send: on a slow link the loop spends seconds pushing a file's blocks,
+// and a pass that asked the loop for its common point waited for it (and
+// failed after verifyStartWait). The pass takes its point between two of
+// the loop's journal reads: the destination has registered it while the
+// loop is still pushing the file's blocks (more than the sockets hold;
+// its records not sent yet), and the pass then matches once the replica
+// reaches it.
+func TestVerifyDuringLongSend(t *testing.T) {
+	ctx := context.Background()
+	a, b, px := proxiedPair(t)
+	src := a.mkfs("fs-src")
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+	px.SetPieceBytes(16 << 10)
+	px.SetBandwidth(256 << 10) // 24 MiB: 96 s, more than the sockets and the proxy hold
+	before, _ := a.n.OutboundStatus("r1")
+	t0 := time.Now()
+	const blocks = 384
+	writeRandomFiles(t, ctx, src, rand.New(rand.NewPCG(2, 21)), 1, blocks)
+	type result struct {
+		r   VerifyResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := a.n.Verify(ctx, "r1")
+		done <- result{r, err}
+	}()
+	b.n.mu.Lock()
+	in := b.n.inbound["r1"]
+	b.n.mu.Unlock()
+	marked := testkit.Until(20*time.Second, func() bool {
+		_, seq := in.pendingCheckpoint()
+		return seq > 0
+	})
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("marked %v after %v; shipped %d bytes, %d blocks, %d records (before %d, %d, %d)", marked, time.Since(t0),
+		st.ShippedBytes, st.ShippedBlocks, st.ShippedRecords, before.ShippedBytes, before.ShippedBlocks, before.ShippedRecords)
+	px.SetBandwidth(0)
+	res := testkit.Recv(t, "the verification", time.Minute, done)
+	// The file's two records (create, write) go after its blocks.
+	if !marked || st.ShippedRecords-before.ShippedRecords >= 2 {
+		t.Fatalf("the destination registered the verification's point: %v, with %d of the file's 2 records shipped (%v, %v): the pass waited for the shipping loop's send",
+			marked, st.ShippedRecords-before.ShippedRecords, res.r, res.err)
+	}
+	if res.err != nil || res.r.Mismatch() {
+		t.Fatalf("verification during a long send: %+v, %v", res.r, res.err)
+	}
+	converged(t, src, b.fs("fs-dst"))
 }
