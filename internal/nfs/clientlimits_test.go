@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,5 +81,58 @@ func TestClientHonoursServerIOLimits(t *testing.T) {
 	// The session still works.
 	if _, err := c.GetAttr(ctx, cr.FH); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClientWaitsOutClosingPath: a small call under which connections
+// keep ending is not given up with ErrRejected (a hard mount waits): the
+// path in front of the server (here a listener that reads the call and
+// closes, as a proxy or TLS terminator does while the server is away)
+// ends more connections in a row than maxRejects, and the call is
+// answered once the dials reach the server again.
+func TestClientWaitsOutClosingPath(t *testing.T) {
+	v := newEnv(t, envOpt{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				// Read the call's record mark and some of it, then close.
+				io.ReadFull(c, make([]byte, 8))
+				c.Close()
+			}()
+		}
+	}()
+	const closing = 8 // more than the client's maxRejects (5)
+	var dials atomic.Int32
+	sess := client.NewSession(client.SessionOptions{Logger: testLogger(t), Dial: func(ctx context.Context) (client.Dialed, error) {
+		addr := v.addr
+		if dials.Add(1) <= closing {
+			addr = ln.Addr().String()
+		}
+		c, err := client.Dial(ctx, addr)
+		return client.Dialed{Conn: c, Addr: addr}, err
+	}})
+	t.Cleanup(func() { sess.Close() })
+	c := sess.Client(client.Unix("t", 0, 0))
+	// Generous: a hang detector, not a timing test.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	root, _, err := c.Mount(ctx, "/")
+	if err != nil {
+		t.Fatalf("MNT through %d closed connections: %v (a small call must wait, not fail)", closing, err)
+	}
+	if _, err := c.GetAttr(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if n := dials.Load(); n != closing+1 {
+		t.Fatalf("%d dials, want %d: %d into the closing path, then the server", n, closing+1, closing)
 	}
 }

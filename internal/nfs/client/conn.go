@@ -154,7 +154,13 @@ func (c *Conn) read() {
 func (c *Conn) fail(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil {
+	switch {
+	case c.err != nil:
+	case errors.Is(err, rpc.ErrRecordTooLarge):
+		// Kept visible: a reply this client cannot read is the call's,
+		// not the path's (Session gives such a call up).
+		c.err = fmt.Errorf("%w: %w", ErrClosed, err)
+	default:
 		c.err = fmt.Errorf("%w: %v", ErrClosed, err)
 	}
 	for x, ch := range c.wait {

@@ -1,6 +1,9 @@
 package client
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"testing"
 
@@ -128,5 +131,30 @@ func TestClientSplitsToServerSizes(t *testing.T) {
 		{proto.ProcWrite, 16 << 10}, {proto.ProcWrite, 8 << 10}, {proto.ProcRegionFSClose, 16 << 10}}
 	if diff := cmp.Diff(want, drain()); diff != "" {
 		t.Errorf("READ, READDIR, READDIRPLUS of 1 MiB and more, and a REGIONFS_CLOSE of 40 KiB, to a server of rtmax 48 KiB and wtmax 16 KiB (-want +got):\n%s", diff)
+	}
+}
+
+// TestReplyTooLargeRejected: a call whose reply is larger than the
+// client reads (MaxRecordBytes) ends the connection every time; it fails
+// with ErrRejected after maxRejects connections although the call itself
+// is small, instead of being sent again without end.
+func TestReplyTooLargeRejected(t *testing.T) {
+	dials := 0
+	sess := NewSession(SessionOptions{Logger: slog.New(slog.DiscardHandler), Dial: func(ctx context.Context) (Dialed, error) {
+		dials++
+		cs, ss := net.Pipe()
+		t.Cleanup(func() { ss.Close() })
+		sizeServer(t, ss, 8<<20, 8<<20, make(chan [2]uint32, 64))
+		return Dialed{Conn: NewConn(cs), Addr: "pipe"}, nil
+	}})
+	defer sess.Close()
+	cl := sess.Client(Unix("t", 0, 0))
+	var res proto.ReadRes
+	err := cl.Call(t.Context(), proto.ProgNFS, proto.VersNFS, proto.ProcRead, &proto.ReadArgs{FH: proto.FH{1}, Count: MaxRecordBytes + 1}, &res)
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("a READ answered with a record larger than MaxRecordBytes: %v, want ErrRejected", err)
+	}
+	if dials != maxRejects {
+		t.Fatalf("%d connections, want %d", dials, maxRejects)
 	}
 }

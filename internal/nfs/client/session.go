@@ -263,10 +263,15 @@ func timeout(err error) bool {
 }
 
 // ErrRejected: the server ended the connection maxRejects times in a row
-// while a call waited for its reply. A server restarting ends it once; one
-// that ends it every time does not take the call (a record larger than
-// it accepts, a reply larger than MaxRecordBytes), and sending it again
-// would never end.
+// while a call larger than smallWriteBytes waited for its reply, or its
+// reply was larger than MaxRecordBytes. A server restarting ends it once;
+// one that ends it every time does not take the call (a record larger
+// than it accepts), and sending it again would never end. A smaller call
+// is never given up this way: every server
+// takes records of that size, so connections that keep ending under one
+// are the path's (a proxy or TLS terminator in front of a server that is
+// away), and a hard mount waits for the server as it does when it is
+// unreachable.
 var ErrRejected = errors.New("nfs client: the server closes the connection on this call")
 
 // maxRejects is how many connections in a row may end under one call
@@ -426,8 +431,23 @@ func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, ver
 	// change was made: the mount gives up only for a caller being killed
 	// (internal/fuse's interrupt.go), as a hard NFS mount does, so no one
 	// tries the change again and meets its own effect.
-	rejects := 0
-	for {
+	rejects, size := 0, 0
+	for _, b := range enc {
+		size += len(b)
+	}
+	backoff := 50 * time.Millisecond // between connections ending under this call
+	for ends := 0; ; {
+		if ends > 1 {
+			// The first ending is sent again at once (a restart); later
+			// ones not: a path that accepts and closes would otherwise
+			// be dialed in a tight loop.
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return resent, ctx.Err()
+			}
+			backoff = min(2*backoff, time.Second)
+		}
 		c, err := s.conn(ctx, true)
 		if err != nil {
 			return resent, err
@@ -446,6 +466,9 @@ func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, ver
 				s.drop(c, err)
 				resent = changes
 				if !timeout(err) {
+					ends++
+				}
+				if !timeout(err) && (size > smallWriteBytes || errors.Is(err, rpc.ErrRecordTooLarge)) {
 					// Closed by the server (or unreadable) while this
 					// call waited: a restart, once; the same call
 					// every time is one it does not take.
