@@ -86,9 +86,7 @@ func TestReadaheadOutOfOrder(t *testing.T) {
 	if got := m.f.readCopied.Load() - copied; got != int64(io) {
 		t.Errorf("%d bytes of file data copied for %d chunks read, want %d (the first read's only)", got, chunks, io)
 	}
-	n.mu.Lock()
-	n.dropChunksLocked(-1)
-	n.mu.Unlock()
+	dropChunks(n)
 }
 
 // TestReadaheadStopsAtSize: while the file's attributes from the server
@@ -137,21 +135,11 @@ func TestReadaheadStopsAtSize(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes, not the file's %d", len(got), len(data))
 	}
-	n.mu.Lock()
-	var pending []*chunk
-	for _, c := range n.ra.chunks {
-		pending = append(pending, c)
-	}
-	n.mu.Unlock()
-	for _, c := range pending {
-		<-c.done
-	}
+	waitChunks(n)
 	if got, want := m.sess.Calls()["READ"].N-before, uint64(chunks+1); got != want {
 		t.Errorf("%d READs for a file of %d chunks read in order, want %d (none past its end)", got, chunks+1, want)
 	}
-	n.mu.Lock()
-	n.dropChunksLocked(-1)
-	n.mu.Unlock()
+	dropChunks(n)
 }
 
 // TestReadaheadLateReadsKeepPosition: the kernel's reads of a sequential
@@ -205,15 +193,7 @@ func TestReadaheadLateReadsKeepPosition(t *testing.T) {
 		}
 		r.Done()
 	}
-	n.mu.Lock()
-	var pending []*chunk
-	for _, c := range n.ra.chunks {
-		pending = append(pending, c)
-	}
-	n.mu.Unlock()
-	for _, c := range pending {
-		<-c.done
-	}
+	waitChunks(n)
 	// Every chunk once, and the ReadAhead chunks past the end (the size
 	// is not known here); the first piece, before the stream is known to
 	// be sequential, by itself.
@@ -224,6 +204,25 @@ func TestReadaheadLateReadsKeepPosition(t *testing.T) {
 	if got > want {
 		t.Errorf("%d READs for %d chunks read in %d pieces out of order, want at most %d (each chunk once, %d past the end, and the first piece)", got, chunks, len(order), want, m.f.o.ReadAhead)
 	}
+	dropChunks(n)
+}
+
+// waitChunks waits for every chunk n's readahead holds to be answered
+// (each a READ counted by the session).
+func waitChunks(n *node) {
+	n.mu.Lock()
+	var pending []*chunk
+	for _, c := range n.ra.chunks {
+		pending = append(pending, c)
+	}
+	n.mu.Unlock()
+	for _, c := range pending {
+		<-c.done
+	}
+}
+
+// dropChunks lets go of every chunk n's readahead holds.
+func dropChunks(n *node) {
 	n.mu.Lock()
 	n.dropChunksLocked(-1)
 	n.mu.Unlock()
