@@ -243,6 +243,48 @@ func TestRawErrors(t *testing.T) {
 	}
 }
 
+// brokenBody returns its bytes, then an error: a client gone mid-body.
+type brokenBody struct{ data string }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if b.data == "" {
+		return 0, errors.New("connection reset by peer")
+	}
+	n := copy(p, b.data)
+	b.data = b.data[n:]
+	return n, nil
+}
+
+// TestBadBody: a body that cannot be read whole is a bad request in the
+// shape EC2 answers a malformed one with (400 InvalidQueryParameter); it
+// was answered as a method not allowed. A body past the limit is 413
+// RequestEntityTooLarge, also when its reading would fail further on.
+func TestBadBody(t *testing.T) {
+	h := NewHandler(testRegion(), slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		name   string
+		body   io.Reader
+		status int
+		code   string
+	}{
+		{"fails mid-read", &brokenBody{"Action=DescribeSubnets&SubnetId.1=subnet-"}, 400, "InvalidQueryParameter"},
+		{"fails at once", &brokenBody{}, 400, "InvalidQueryParameter"},
+		{"over the limit", strings.NewReader("Action=DescribeSubnets&" + strings.Repeat("a", maxBody)), 413, "RequestEntityTooLarge"},
+		{"over the limit, then fails", &brokenBody{"Action=DescribeSubnets&" + strings.Repeat("a", maxBody)}, 413, "RequestEntityTooLarge"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", tc.body)
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != tc.status || !strings.Contains(body, "<Response><Errors><Error><Code>"+tc.code+"</Code>") || !strings.Contains(body, "<RequestID>") {
+				t.Errorf("got %d %s, want %d %s", w.Code, body, tc.status, tc.code)
+			}
+		})
+	}
+}
+
 func TestXMLShape(t *testing.T) {
 	h := NewHandler(testRegion(), slog.New(slog.DiscardHandler))
 	r := httptest.NewRequest("GET", "/?"+url.Values{"Action": {"DescribeSubnets"}, "SubnetId.1": {"subnet-0a1b2c3d4e5f60002"}}.Encode(), nil)

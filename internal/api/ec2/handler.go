@@ -2,7 +2,6 @@ package ec2
 
 import (
 	"encoding/xml"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -119,12 +118,9 @@ func decode(req *http.Request) (params, error) {
 				return params{}, errorf(awserr.ErrEC2InvalidParameterValue, "Content-Type must be application/x-www-form-urlencoded")
 			}
 		}
-		b, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
+		b, err := awserr.ReadBody(req, maxBody)
 		if err != nil {
-			return params{}, errorf(awserr.ErrMethodNotAllowed, "cannot read the request body")
-		}
-		if len(b) > maxBody {
-			return params{}, errorf(awserr.ErrBodyTooLarge, "The request body is larger than %d bytes", maxBody)
+			return params{}, err
 		}
 		raw = string(b)
 	case http.MethodGet:
