@@ -59,7 +59,14 @@ func openMonitoring(n *node, cache *pebble.Cache) (m *monitoring, err error) {
 		PublicURL: snsPublicURL(cfg), SMTP: smtp, Logger: n.log}); err != nil {
 		return nil, fmt.Errorf("sns: %w", err)
 	}
-	if m.mon, err = monitor.Open(monitor.Options{KV: m.store, Region: cfg.Region, AccountID: cfg.AccountID, Notifier: m.sns, Logger: n.log}); err != nil {
+	mo := monitor.Options{KV: m.store, Region: cfg.Region, AccountID: cfg.AccountID, Notifier: m.sns, Logger: n.log}
+	if n.space != nil {
+		// The monitor store shares the data disk: below the floor its
+		// metric writes are refused, not let run into ENOSPC (fatal
+		// to Pebble's WAL).
+		mo.Space = n.space
+	}
+	if m.mon, err = monitor.Open(mo); err != nil {
 		return nil, fmt.Errorf("cloudwatch: %w", err)
 	}
 	m.pub = monitor.StartPublisher(monitor.PublisherOptions{Monitor: m.mon, Sources: sources{n}, Gatherer: n.reg, Logger: n.log})

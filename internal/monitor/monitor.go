@@ -27,6 +27,18 @@ type Options struct {
 	// IngestDelay is how long after a period's end its datapoints are
 	// taken as complete (default 2 s).
 	IngestDelay time.Duration
+	// Space admits metric writes by the data disk's free space (nil:
+	// always).
+	Space SpaceGuard
+}
+
+// SpaceGuard admits writes by the free space of the data disk
+// (space.Guard). Metric data is refused below its floor: the floor is the
+// room the file systems' deletions and the metadata store run in, and a
+// Pebble WAL that hits ENOSPC stops the process.
+type SpaceGuard interface {
+	// Check reports whether need more bytes would be admitted.
+	Check(need int64) error
 }
 
 // Monitor is a region's CloudWatch: its metric store, alarms and their
@@ -57,7 +69,7 @@ func Open(o Options) (*Monitor, error) {
 	}
 	m := &Monitor{o: o, log: o.Logger.With("region", o.Region)}
 	var err error
-	if m.store, err = OpenStore(StoreOptions{KV: o.KV, Clock: o.Clock, Logger: m.log}); err != nil {
+	if m.store, err = OpenStore(StoreOptions{KV: o.KV, Clock: o.Clock, Logger: m.log, Space: o.Space}); err != nil {
 		return nil, err
 	}
 	if m.alarms, err = openAlarms(m); err != nil {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"sync"
@@ -77,6 +78,9 @@ type PublisherOptions struct {
 type Publisher struct {
 	o      PublisherOptions
 	paused atomic.Bool
+	// noSpace: the last write was refused for lack of space (logged
+	// once, not every second).
+	noSpace atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	second  int64
@@ -252,8 +256,25 @@ func (p *Publisher) flushLocked() {
 	p.worst = map[string][]float64{}
 	// Forget pairs that were not sampled this second (deleted).
 	if len(data) > 0 {
-		if err := p.o.Monitor.Record(data); err != nil {
-			p.o.Logger.Warn("publish replication metrics", "err", err)
+		p.record("replication", data)
+	}
+}
+
+// record stores what metrics data (replication, file system) in the
+// monitor. A full data disk is logged when it starts refusing them and
+// when they are stored again.
+func (p *Publisher) record(what string, data []Datum) {
+	err := p.o.Monitor.Record(data)
+	switch {
+	case errors.Is(err, ErrNoSpace):
+		if !p.noSpace.Swap(true) {
+			p.o.Logger.Warn("data disk full: metric data is not stored until there is room", "err", err)
+		}
+	case err != nil:
+		p.o.Logger.Warn("publish "+what+" metrics", "err", err)
+	default:
+		if p.noSpace.Swap(false) {
+			p.o.Logger.Info("metric data is stored again")
 		}
 	}
 }
@@ -311,9 +332,7 @@ func (p *Publisher) minute(ctx context.Context, now time.Time) {
 		put("PermittedThroughput", "Bytes/Second", dims, permitted(fs))
 	}
 	if len(data) > 0 {
-		if err := p.o.Monitor.Record(data); err != nil {
-			p.o.Logger.Warn("publish file system metrics", "err", err)
-		}
+		p.record("file system", data)
 	}
 }
 

@@ -82,7 +82,13 @@ type StoreOptions struct {
 	// SyncEvery is how often unsynced metric writes are made durable
 	// (default 2 s); alarm and topic changes are synced at once.
 	SyncEvery time.Duration
+	// Space admits metric writes (nil: always); see Options.Space.
+	Space SpaceGuard
 }
+
+// datumBytes is what one datum is assumed to add to the store (a bucket
+// of each level, the write-ahead log), for the space check.
+const datumBytes = 512
 
 // Store is a region's durable metric store.
 type Store struct {
@@ -321,6 +327,11 @@ func (s *Store) write(data []Datum) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if s.o.Space != nil {
+		if err := s.o.Space.Check(int64(len(data)) * datumBytes); err != nil {
+			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
 	}
 	now := s.o.Clock().Unix()
 	b := s.o.KV.NewBatch()

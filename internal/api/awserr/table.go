@@ -244,6 +244,7 @@ var table = []row{
 	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},
 	{monitor.ErrInvalidFormat, cw(http.StatusBadRequest, "InvalidFormatFault", "InvalidFormat", "The value is not in the expected format.")},
 	{monitor.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+	{monitor.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: metric data is not stored until space is freed or added.")},
 
 	// SNS (package monitor/notify).
 	{notify.ErrInvalidParameter, cw(http.StatusBadRequest, "InvalidParameterException", "InvalidParameter", "Invalid parameter.")},
