@@ -13,6 +13,10 @@ type Replica struct{ fs *FS }
 // Replica returns the replication view of fs.
 func (fs *FS) Replica() *Replica { return &Replica{fs: fs} }
 
+// CheckSpace reports, with an error wrapping ErrNoSpace, whether applying
+// need more bytes would be refused for lack of space (FS.CheckSpace).
+func (rep *Replica) CheckSpace(need int64) error { return rep.fs.CheckSpace(need) }
+
 // Mode is the file system's mode and epoch (FS.Mode).
 func (rep *Replica) Mode() (Mode, uint64) { return rep.fs.Mode() }
 

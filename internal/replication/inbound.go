@@ -327,6 +327,10 @@ type inbound struct {
 	acksSent atomic.Uint64
 }
 
+// msgReplicaFull is the destination's status message while its data disk
+// is below the free-space floor.
+const msgReplicaFull = "the replica's data disk is full, waiting for space"
+
 func (in *inbound) status() Status {
 	st := in.snapshot()
 	in.mu.Lock()
@@ -361,8 +365,16 @@ func (in *inbound) status() Status {
 		}
 	case !in.fs.Consistent():
 		st.State, st.Message = StateEnabling, "initial sync in progress"
+		if errors.Is(in.fs.CheckSpace(0), engine.ErrNoSpace) {
+			st.Message = msgReplicaFull
+		}
 	default:
 		st.State, st.Message = StateEnabled, ""
+		if errors.Is(in.fs.CheckSpace(0), engine.ErrNoSpace) {
+			// In touch with the source, but every stream ends at the
+			// first change the replica cannot store (see outcome).
+			st.Message = msgReplicaFull
+		}
 	}
 	st.setVerify(vs, !in.fs.Consistent())
 	return st
@@ -1379,7 +1391,7 @@ func (rx *receiver) outcome(err error) error {
 		// replication over. Nothing was applied; the stream ends, the
 		// source connects again (with its backoff) and resends from the
 		// replica's durable point, and catches up once there is room.
-		return fmt.Errorf("replication: the replica's data disk is full, waiting for space: %w", err)
+		return fmt.Errorf("replication: %s: %w", msgReplicaFull, err)
 	default:
 		rx.fatal = err.Error()
 		rx.log.Warn("replica cannot continue", "err", err)

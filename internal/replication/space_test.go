@@ -79,6 +79,11 @@ func TestReplicaDiskFull(t *testing.T) {
 		}
 		ds, _ := b.n.InboundStatus("r1")
 		t.Logf("%s: %d writes refused; destination %s, last error %q", phase, disk.refused.Load(), ds.State, ds.LastError)
+		// The destination says why it does not catch up (it was silent:
+		// ENABLED with no message while the source said "unreachable").
+		if ds.Message != msgReplicaFull {
+			t.Errorf("%s: destination's status message %q, want %q", phase, ds.Message, msgReplicaFull)
+		}
 	}
 	notError("initial sync", time.Second)
 	disk.full.Store(false)
@@ -99,6 +104,9 @@ func TestReplicaDiskFull(t *testing.T) {
 		ds, _ := b.n.InboundStatus("r1")
 		return st.State == StateEnabled && ds.State == StateEnabled
 	})
+	if ds, _ := b.n.InboundStatus("r1"); ds.Message != "" {
+		t.Errorf("destination's status message %q once space is back, want none", ds.Message)
+	}
 	if err := dst.Replica().Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
