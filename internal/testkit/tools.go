@@ -39,7 +39,7 @@ func NeedTool(t testing.TB, name string) string {
 		if pkg, ok := debianPackage[name]; ok {
 			hint = " (Debian package " + pkg + ")"
 		}
-		missing(t, "%s%s is not on PATH", name, hint)
+		Missing(t, "%s%s is not on PATH", name, hint)
 	}
 	return p
 }
@@ -51,12 +51,14 @@ func NeedPython(t testing.TB, module string) string {
 	t.Helper()
 	py := NeedTool(t, "python3")
 	if out, err := exec.Command(py, "-c", "import "+module).CombinedOutput(); err != nil {
-		missing(t, "python3 cannot import %s: %v %s", module, err, out)
+		Missing(t, "python3 cannot import %s: %v %s", module, err, out)
 	}
 	return py
 }
 
-func missing(t testing.TB, format string, args ...any) {
+// Missing skips the test with the message format (what it needs that is
+// missing), or fails it under REGIONFS_REQUIRE_TOOLS=1.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv(RequireToolsEnv) == "1" {
 		t.Fatalf("required tool missing ("+RequireToolsEnv+"=1): "+format, args...)

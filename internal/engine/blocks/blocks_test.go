@@ -238,6 +238,52 @@ func TestLegacyLayout(t *testing.T) {
 	}
 }
 
+// TestPutFailedCreateLeavesNothing: a Create that fails after the file
+// exists (the kernel refusing the open of a file it created: O_NOATIME
+// on a directory whose files the process does not own; a remote
+// create's lost reply) fails the Put, which leaves no temporary file
+// behind; it left one per failed Put.
+func TestPutFailedCreateLeavesNothing(t *testing.T) {
+	mem := disk.NewMem()
+	fa := disk.NewFaulty(mem)
+	k := blockstest.Keys(t, false)
+	s, err := blocks.OpenDir(fa, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fileCount(t, mem, "b")
+	fa.Inject(disk.Fault{Op: disk.OpCreate, Nth: 1, Err: syscall.EPERM, Done: true})
+	data := []byte("a block")
+	id := k.Hasher.Sum(data)
+	if err := s.Put(t.Context(), id, data); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("Put with a failing create: %v, want EPERM", err)
+	}
+	if n := fileCount(t, mem, "b"); n != before {
+		t.Errorf("%d files after the failed Put, want %d as before it", n, before)
+	}
+	if err := s.Put(t.Context(), id, data); err != nil {
+		t.Fatalf("Put once the create works: %v", err)
+	}
+}
+
+// fileCount counts the files (not directories) under dir.
+func fileCount(t *testing.T, d disk.FS, dir string) int {
+	t.Helper()
+	entries, err := d.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			n += fileCount(t, d, path.Join(dir, e.Name()))
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 // TestPutSyncs is the block store's part of the syncs-per-write guard of
 // issue 16 (a count, not a timing): in a new store a block costs one file
 // sync and, at Sync, one directory sync (its fan-out directory exists

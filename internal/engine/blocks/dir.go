@@ -265,6 +265,11 @@ func (d *Dir) put(id ID, data []byte, cold bool) error {
 	tmp := path.Join(l2, tempPrefix+randSuffix())
 	f, err := d.fs.Create(tmp)
 	if err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			// The file may exist, unopened (disk.Fault.Done): not left
+			// behind. An existing name is another put's.
+			_ = d.fs.Remove(tmp)
+		}
 		return fmt.Errorf("blocks: put %s: %w", id, err)
 	}
 	werr := func() error {

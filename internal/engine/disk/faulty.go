@@ -25,6 +25,10 @@ type Fault struct {
 	Nth    int
 	Err    error
 	Sticky bool
+	// Done: the operation takes effect before it fails (OpCreate only):
+	// the file exists, as after an open the kernel refuses once it has
+	// created the file, or a remote create whose reply was lost.
+	Done bool
 }
 
 // Faulty wraps an FS and injects errors (ENOSPC, EIO, …).
@@ -70,10 +74,16 @@ func (f *Faulty) Count(op Op) int {
 
 // hit counts an operation and returns the error to fail it with, if any.
 func (f *Faulty) hit(op Op) error {
+	err, _ := f.hitDone(op)
+	return err
+}
+
+// hitDone is hit, and reports whether the failing operation takes effect
+// first (Fault.Done).
+func (f *Faulty) hitDone(op Op) (err error, done bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counts[op]++
-	var err error
 	for _, a := range f.faults {
 		if a.Op != op {
 			continue
@@ -82,15 +92,20 @@ func (f *Faulty) hit(op Op) error {
 		if a.seen == a.Nth || a.Sticky && a.fired {
 			a.fired = true
 			if err == nil {
-				err = a.Err
+				err, done = a.Err, a.Done
 			}
 		}
 	}
-	return err
+	return err, done
 }
 
 func (f *Faulty) Create(name string) (File, error) {
-	if err := f.hit(OpCreate); err != nil {
+	if err, done := f.hitDone(OpCreate); err != nil {
+		if done {
+			if file, cerr := f.inner.Create(name); cerr == nil {
+				_ = file.Close()
+			}
+		}
 		return nil, &fs.PathError{Op: "create", Path: name, Err: err}
 	}
 	file, err := f.inner.Create(name)

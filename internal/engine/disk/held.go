@@ -37,7 +37,7 @@ func (o *OS) OpenHeld(name string) (*Held, error) {
 // Hold turns the file, written whole and synced, into a Held of its
 // size bytes, named name once renamed: the caller no longer Closes the
 // File (Held.Close does). Files of OS.Create are opened for reading too,
-// without access-time updates (O_NOATIME: the creator owns them).
+// without access-time updates where the process owns them (O_NOATIME).
 func (f osFile) Hold(name string, size int64) *Held {
 	return &Held{o: f.o, f: f.f, fd: int(f.f.Fd()), size: size, name: name}
 }

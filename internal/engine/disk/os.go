@@ -1,12 +1,14 @@
 package disk
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +17,9 @@ import (
 type OS struct {
 	root string
 	osReadState
+	// createNoNoatime: a Create's O_NOATIME was refused (EPERM): the
+	// files it creates are not the process's.
+	createNoNoatime atomic.Bool
 }
 
 var _ FS = (*OS)(nil)
@@ -65,7 +70,24 @@ func (o *OS) Create(name string) (File, error) {
 	}
 	// Read-write and without access-time updates: a block file's writer
 	// may keep it open to read it (osFile.Hold).
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_NOATIME, 0o600)
+	flags := os.O_CREATE | os.O_EXCL | os.O_RDWR
+	if !o.createNoNoatime.Load() {
+		flags |= unix.O_NOATIME
+	}
+	f, err := os.OpenFile(p, flags, 0o600)
+	if err != nil && flags&unix.O_NOATIME != 0 && errors.Is(err, unix.EPERM) {
+		// Only a file's owner may set O_NOATIME, and the kernel checks
+		// it after creating the file: in a directory whose new files
+		// are not the process's (a daemon not running as root on an
+		// all_squash NFS export or a uid-forcing mount) the file now
+		// exists, unopened. Its access times it is, from now on.
+		o.createNoNoatime.Store(true)
+		f, err = os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			// Not left behind for the caller to find.
+			_ = os.Remove(p)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
