@@ -98,7 +98,7 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbound{
 		n: n, spec: spec, fs: fs, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		sent: newIDCache(4096), gate: verifyGate{wake: make(chan struct{})},
+		gate: verifyGate{wake: make(chan struct{})},
 		st: Status{ID: spec.ID, Role: RoleSource, FS: spec.SourceFS, PeerRegion: spec.DestRegion, PeerFS: spec.DestFS,
 			State: StateEnabling, LinkDownSince: n.now()},
 	}
@@ -251,7 +251,6 @@ type outbound struct {
 	ctx    context.Context // ends when the replication is removed
 	cancel context.CancelFunc
 	done   chan struct{}
-	sent   *idCache // blocks pushed recently (not pushed again unasked)
 
 	// leaseMu orders the lease's stops and lifts (leaseLoop, renewLease,
 	// releaseLease): a lease renewed while the loop found it expired is
@@ -286,8 +285,9 @@ type outbound struct {
 	// allocated (reused once sent); a test counts them.
 	syncIters, syncBufs atomic.Uint64
 	// blockReaders counts the block reads pushBlocks started (a test
-	// counts them: none for records that add no block).
-	blockReaders atomic.Uint64
+	// counts them: none for records that add no block); asks the
+	// destination's acknowledgements that asked for blocks.
+	blockReaders, asks atomic.Uint64
 
 	verifyMu   sync.Mutex // one verification pass at a time
 	gate       verifyGate // a pass's common point and the shipping loop's reads
@@ -602,6 +602,13 @@ type stream struct {
 	// durTimes: the destination takes each record's durable time in a
 	// records frame (featureDurableTimes).
 	durTimes bool
+	// pushed holds the blocks this stream pushed recently: they are not
+	// pushed again unasked. It is the stream's own: a push is known to
+	// have reached the destination only on the connection it went on (a
+	// cut drops what the link still held), and a new stream that took
+	// the last one's for delivered made the destination ask for them, a
+	// round trip per batch of records that referenced one.
+	pushed *idCache
 	// sent holds the source times the destination may echo (the
 	// request's, each heartbeat's, as sent on the wire: wall-clock
 	// nanoseconds) with the instant this source read them at, in sending
@@ -989,6 +996,7 @@ func (o *outbound) session(ctx context.Context) error {
 		chunkSums: hasFeature(sc.hdr.Get(hdrFeatures), featureChunkSums),
 		echo:      hasFeature(sc.hdr.Get(hdrFeatures), featureLeaseEcho),
 		durTimes:  hasFeature(sc.hdr.Get(hdrFeatures), featureDurableTimes),
+		pushed:    newIDCache(4096),
 		out:       framer{key: key, dir: dirToDest}, in: framer{key: key, dir: dirToSource},
 		w: sc.w, flush: sc.flush, r: sc.r, acks: make(chan *ack, 256), errc: make(chan error, 1), cancel: cancel,
 		now: o.n.now, done: ctx.Done(), echoed: sc.sent, echoWake: make(chan struct{}),
@@ -1186,6 +1194,9 @@ func (o *outbound) received(s *stream, a *ack) error {
 	if limit := o.ackLimit(); o.n.opts.Lease > 0 && gap > limit {
 		return fmt.Errorf("%w for %s (more than %s, about 2/5 of the lease), then one from %s: it renews nothing; reconnecting",
 			errAckSilence, gap.Round(time.Millisecond), limit, o.spec.DestRegion)
+	}
+	if len(a.Missing) > 0 {
+		o.asks.Add(1)
 	}
 	from := leaseFrom(s, a)
 	if s.echo && !from.IsZero() {
@@ -1672,7 +1683,7 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 }
 
 // pushBlocks sends the blocks among ids the destination may lack: all of
-// them when asked, else those not pushed recently.
+// them when asked, else those not pushed recently on this stream.
 func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, asked bool) error {
 	newMsg := func() *blocksMsg {
 		if s.sums {
@@ -1718,7 +1729,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 	}
 	var want []blocks.ID
 	for _, id := range ids {
-		if asked || !o.sent.has(id) {
+		if asked || !s.pushed.has(id) {
 			want = append(want, id)
 		}
 	}
@@ -1799,7 +1810,7 @@ func (o *outbound) pushBlocks(ctx context.Context, s *stream, ids []blocks.ID, a
 		if err != nil {
 			return fmt.Errorf("replication: read block %s: %w", id, err)
 		}
-		o.sent.add(id)
+		s.pushed.add(id)
 		if size+len(data) > o.frameBytes(maxBlocksFrame) {
 			if err := flush(); err != nil {
 				r.hold.Release() // taken, and in no frame yet
