@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -477,10 +480,12 @@ func (b *bench) initialSync(ctx context.Context, ds *dataset, withFailback bool)
 			rep+1, ds.name, d.seed, p.src, wt.Seconds(), float64(len(d.files))/wt.Seconds(), float64(d.bytes())/1e6/wt.Seconds(), b.c.writeConns)
 		syscall.Sync()
 		b.settle()
+		cpu0 := b.cluster.cpuTimes()
 		t0 = time.Now()
 		if p.dst, err = b.cl.replicate(ctx, east, p.src, west, ""); err != nil {
 			return nil, err
 		}
+		tl := syncTimeline{start: t0, created: time.Now()}
 		var progress []string
 		var tEn time.Time
 		for {
@@ -500,9 +505,10 @@ func (b *bench) initialSync(ctx context.Context, ds *dataset, withFailback bool)
 					return nil, fmt.Errorf("initial sync of %s: %w", p.src, err)
 				}
 			}
-			if len(progress) < 30 && time.Since(t0) > time.Duration(len(progress))*2*time.Second {
-				if rs, err := b.cl.status(ctx, east, p.src); err == nil && len(rs) > 0 {
-					s := rs[0].InitialSync
+			if rs, err := b.cl.status(ctx, east, p.src); err == nil && len(rs) > 0 {
+				s := rs[0].InitialSync
+				tl.saw(time.Now(), s.FilesDone, s.FilesTotal)
+				if len(progress) < 30 && time.Since(t0) > time.Duration(len(progress))*2*time.Second {
 					progress = append(progress, fmt.Sprintf("%.0fs %d/%d files %.0f/%.0f MiB", time.Since(t0).Seconds(),
 						s.FilesDone, s.FilesTotal, float64(s.BytesDone)/(1<<20), float64(s.BytesTotal)/(1<<20)))
 				}
@@ -510,6 +516,7 @@ func (b *bench) initialSync(ctx context.Context, ds *dataset, withFailback bool)
 			time.Sleep(20 * time.Millisecond)
 		}
 		el := tEn.Sub(t0)
+		tl.cpu = b.cluster.cpuTimes().since(cpu0)
 		rs, err := b.cl.status(ctx, east, p.src)
 		if err != nil {
 			return nil, err
@@ -519,6 +526,7 @@ func (b *bench) initialSync(ctx context.Context, ds *dataset, withFailback bool)
 			info = fmt.Sprintf("; shipped %d records, %.1f MiB, %d blocks", rs[0].ShippedRecords, float64(rs[0].ShippedBytes)/(1<<20), rs[0].ShippedBlocks)
 		}
 		logf("  regionfs rep %d: create-replication-configuration → ENABLED in %.2f s%s (progress every 2 s: %s)", rep+1, el.Seconds(), info, strings.Join(progress, ", "))
+		logf("  regionfs rep %d: timeline %s", rep+1, tl.String(tEn))
 		if p.dmt, err = b.cl.createMountTarget(ctx, west, p.dst); err != nil {
 			return nil, err
 		}
@@ -657,4 +665,102 @@ func (b *bench) failback(ctx context.Context, ds *dataset, p *pair, local, rsync
 	b.add(row{"failback: time (vs rsync's full scan)", fmt.Sprintf("%.2f s", fbTime.Seconds()), fmt.Sprintf("%.2f s", rt.Seconds()),
 		fmt.Sprintf("%.2f×", fbTime.Seconds()/rt.Seconds()), "reported", ""})
 	return nil
+}
+
+// syncTimeline is when the harness saw each phase of an initial sync, by
+// polling the source's replication-status (every ~20 ms plus the calls'
+// own time): the create call's return, the first file sent, the last
+// file sent (FilesDone reaches FilesTotal: the source has read and sent
+// every chunk), and ENABLED (the destination ingested everything and
+// acknowledged). Which of these gaps is long says which side bounds it.
+type syncTimeline struct {
+	start, created      time.Time
+	firstSent, lastSent time.Time
+	polls               int
+	cpu                 cpuTimes // until ENABLED
+}
+
+func (t *syncTimeline) saw(now time.Time, done, total uint64) {
+	t.polls++
+	if done > 0 && t.firstSent.IsZero() {
+		t.firstSent = now
+	}
+	if total > 0 && done >= total && t.lastSent.IsZero() {
+		t.lastSent = now
+	}
+}
+
+func (t *syncTimeline) String(enabled time.Time) string {
+	at := func(x time.Time) string {
+		if x.IsZero() {
+			return "not seen"
+		}
+		return fmt.Sprintf("%.2f s", x.Sub(t.start).Seconds())
+	}
+	return fmt.Sprintf("create call returned %s, first file sent by %s, all files sent by %s, ENABLED %s (%d status polls; each time is when a poll first saw it); CPU-s until ENABLED: %s",
+		at(t.created), at(t.firstSent), at(t.lastSent), at(enabled), t.polls, t.cpu)
+}
+
+// cpuTimes are CPU seconds (user+system) of each region's process and of
+// the whole machine (busy, idle: /proc/stat, every process of every
+// session), read at one moment.
+type cpuTimes struct {
+	region     map[string]float64
+	busy, idle float64
+}
+
+// cpuTimes reads them now (a region whose /proc entry cannot be read is
+// left out).
+func (c *cluster) cpuTimes() cpuTimes {
+	t := cpuTimes{region: map[string]float64{}}
+	tick := 100.0 // USER_HZ on Linux
+	for name, pr := range c.regions {
+		if pr.cmd.Process == nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pr.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: utime, stime
+		// are the 12th and 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			s, _ := strconv.ParseFloat(f[12], 64)
+			t.region[name] = (u + s) / tick
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal
+		for i := 1; i < len(f) && i <= 8; i++ {
+			v, _ := strconv.ParseFloat(f[i], 64)
+			if i == 4 || i == 5 {
+				t.idle += v / tick
+			} else {
+				t.busy += v / tick
+			}
+		}
+	}
+	return t
+}
+
+// since is t − o.
+func (t cpuTimes) since(o cpuTimes) cpuTimes {
+	d := cpuTimes{region: map[string]float64{}, busy: t.busy - o.busy, idle: t.idle - o.idle}
+	for k, v := range t.region {
+		if v0, ok := o.region[k]; ok {
+			d.region[k] = v - v0
+		}
+	}
+	return d
+}
+
+func (t cpuTimes) String() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(t.region)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, t.region[k]))
+	}
+	return fmt.Sprintf("%s; machine busy %.2f, idle+iowait %.2f", strings.Join(parts, ", "), t.busy, t.idle)
 }
