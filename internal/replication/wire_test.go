@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"testing"
 	"time"
 
@@ -265,7 +266,22 @@ func FuzzFrameRead(f *testing.F) {
 	var buf bytes.Buffer
 	w := framer{key: key, dir: dirToDest}
 	w.write(&buf, msgAck, []byte("payload"))
-	f.Add(buf.Bytes())
+	f.Add(bytes.Clone(buf.Bytes()))
+	// Frames whose MAC covers only their header (blocks, chunk sums).
+	for _, m := range []*blocksMsg{
+		{ids: []blocks.ID{testID(2)}, data: [][]byte{[]byte("d")}},
+		{ids: []blocks.ID{testID(2)}, data: [][]byte{[]byte("d")}, sums: []uint32{7}},
+	} {
+		buf.Reset()
+		w := framer{key: key, dir: dirToDest}
+		w.write(&buf, m.typ(), m.parts()...)
+		f.Add(bytes.Clone(buf.Bytes()))
+	}
+	buf.Reset()
+	w = framer{key: key, dir: dirToDest}
+	w.write(&buf, msgChunkSum, chunkSumPayload(&engine.SyncChunk{Seq: 1, Epoch: 1, Hi: []byte("b"),
+		Pairs: []engine.Mutation{{Key: []byte("a"), Value: []byte("1")}}}))
+	f.Add(bytes.Clone(buf.Bytes()))
 	f.Add([]byte{0, 0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := framer{key: key, dir: dirToDest}
@@ -273,10 +289,16 @@ func FuzzFrameRead(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Accepted only if it is exactly a frame we sealed.
+		// Accepted only if it is exactly a frame we sealed (for a frame
+		// whose MAC covers its header only: sealed with that header).
+		parts := [][]byte{p}
+		if macHeadOnly(typ) {
+			h := 4 + binary.BigEndian.Uint32(p)
+			parts = [][]byte{p[:h], p[h:]}
+		}
 		var again bytes.Buffer
 		w := framer{key: key, dir: dirToDest}
-		w.write(&again, typ, p)
+		w.write(&again, typ, parts...)
 		if !bytes.HasPrefix(b, again.Bytes()) {
 			t.Fatalf("accepted a frame that was not sealed under the key")
 		}
@@ -392,4 +414,59 @@ func TestChunkSumFrames(t *testing.T) {
 			t.Errorf("damaged %s: %v, want ErrFrame", name, err)
 		}
 	}
+}
+
+// FuzzResyncDecoders: the resync messages (msgRanges, msgRangeSums,
+// msgResyncDone) refuse damaged input with ErrFrame and never panic, and
+// what they accept re-encodes to a payload that decodes to the same
+// message (the encoding is canonical; a decoder also takes non-minimal
+// varints and any non-zero flag).
+func FuzzResyncDecoders(f *testing.F) {
+	now := time.Unix(1700000000, 5)
+	f.Add(byte(msgRanges), (&rangesMsg{seq: 9, epoch: 2, time: now, ranges: []engine.SyncRange{
+		{Lo: []byte("a"), Hi: []byte("m"), Pairs: []engine.Mutation{{Key: []byte("b"), Value: []byte("1")}, {Key: []byte("c"), Value: []byte{}}}},
+		{Lo: []byte("m")},
+	}}).encode())
+	f.Add(byte(msgRanges), (&rangesMsg{seq: 1, epoch: 1, time: now}).encode())
+	f.Add(byte(msgRangeSums), encodeRangeSums([]rangeSum{{lo: []byte("a"), hi: []byte("z"), sum: [32]byte{1, 2, 3}}, {lo: []byte("z")}}))
+	f.Add(byte(msgRangeSums), encodeRangeSums(nil))
+	f.Add(byte(msgResyncDone), (&resyncDone{base: 3, top: 10, epoch: 2, time: now}).encode())
+	f.Add(byte(msgResyncDone), []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
+	f.Fuzz(func(t *testing.T, typ byte, p []byte) {
+		var got, again any
+		var enc []byte
+		var err error
+		switch typ % 3 {
+		case 0:
+			var m *rangesMsg
+			if m, err = decodeRanges(p); err == nil {
+				got, enc = m, m.encode()
+				again, err = decodeRanges(enc)
+			}
+		case 1:
+			var s []rangeSum
+			if s, err = decodeRangeSums(p); err == nil {
+				got, enc = s, encodeRangeSums(s)
+				again, err = decodeRangeSums(enc)
+			}
+		case 2:
+			var d *resyncDone
+			if d, err = decodeResyncDone(p); err == nil {
+				got, enc = d, d.encode()
+				again, err = decodeResyncDone(enc)
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, ErrFrame) {
+				t.Fatalf("decoder error does not wrap ErrFrame: %v", err)
+			}
+			if got != nil {
+				t.Fatalf("accepted %x, refused its re-encoding %x: %v", p, enc, err)
+			}
+			return
+		}
+		if !reflect.DeepEqual(got, again) {
+			t.Fatalf("%x decodes to %+v, its re-encoding %x to %+v", p, got, enc, again)
+		}
+	})
 }
