@@ -106,6 +106,9 @@ func (a *Agg) Percentile(p float64) (float64, bool) {
 			vs = append(vs, wv{x, w})
 			total += w
 		}
+		if len(vs) == 0 {
+			return 0, false // samples but no distribution: a damaged record
+		}
 		sort.Slice(vs, func(i, j int) bool { return vs[i].v < vs[j].v })
 		rank := p / 100 * total
 		cum := 0.0
@@ -161,7 +164,7 @@ func decodeAgg(b []byte) (*Agg, error) {
 	switch mode {
 	case 0:
 		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b))/16 {
+		if k <= 0 || n > uint64(len(b)-k)/16 {
 			return nil, errBadAgg
 		}
 		b = b[k:]
