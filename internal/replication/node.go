@@ -735,6 +735,14 @@ func (n *Node) every(interval time.Duration, f func()) {
 func (n *Node) truncateJournals(ctx context.Context) {
 	e := n.opts.Engine
 	cutoff := n.now().Add(-n.opts.RetainAge)
+	if errors.Is(e.CheckSpace(0), engine.ErrNoSpace) {
+		// Below the data disk's floor the local retention gives way:
+		// only what destinations, syncs and a failback still need (their
+		// pins) is kept. Without it a replica that filled up under churn
+		// held RetainAge of journal (181 MiB of Pebble beside 41 MiB of
+		// data, chaos22) and stayed full once it caught up.
+		cutoff = n.now()
+	}
 	for _, name := range e.Names() {
 		fs, err := e.Replica(name)
 		if err != nil {
