@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/blocks"
+	"github.com/regionfs/regionfs/internal/engine/blocks/crc32c"
 	"github.com/zeebo/blake3"
 )
 
@@ -56,8 +56,13 @@ func isChunk(typ byte) bool { return typ == msgChunk || typ == msgChunkSum }
 // checksum, a chunk's pairs by their checksum.
 func macHeadOnly(typ byte) bool { return isBlocks(typ) || typ == msgChunkSum }
 
-// castagnoli is the CRC-32C table (hardware-assisted where the CPU has it).
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// chunkChecksum is the CRC-32C of a chunk's pairs (msgChunkSum), the
+// same value as hash/crc32's with the Castagnoli table, by crc32c.Update,
+// which folds long inputs with AVX-512 where the CPU has it: a chunk's
+// pairs are ~1 MiB, and hash/crc32 took 0.22 CPU-s of the destination's
+// ~2.7 for the 409 MiB of a sync of 100 000 small files (sync22), on the
+// source as much again.
+func chunkChecksum(pairs []byte) uint32 { return crc32c.Update(0, pairs) }
 
 // Directions, bound into every frame's MAC so that a frame cannot be
 // reflected back to its sender.
@@ -495,7 +500,7 @@ func chunkHead(seq, epoch uint64, at time.Time, lo, hi []byte, n int) []byte {
 func chunkSumHead(dst, head, pairs []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(head)+4))
 	dst = append(dst, head...)
-	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(pairs, castagnoli))
+	return binary.BigEndian.AppendUint32(dst, chunkChecksum(pairs))
 }
 
 // decodeChunk decodes the payload of a frame of type typ (isChunk).
@@ -511,7 +516,7 @@ func decodeChunk(typ byte, p []byte) (*engine.SyncChunk, error) {
 			return nil, fmt.Errorf("%w: chunk header of %d bytes", ErrFrame, h)
 		}
 		head, sum, rest := p[4:h], binary.BigEndian.Uint32(p[h:]), p[4+h:]
-		if crc32.Checksum(rest, castagnoli) != sum {
+		if chunkChecksum(rest) != sum {
 			return nil, fmt.Errorf("%w: the chunk's pairs fail their checksum (damaged on their way)", ErrFrame)
 		}
 		d, pairs = &dec{b: head}, &dec{b: rest}
