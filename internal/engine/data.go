@@ -259,7 +259,7 @@ func (fs *FS) CheckSpace(need int64) error { return fs.e.CheckSpace(need) }
 
 // Write writes data at off. When it returns, the data is durable.
 func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, genWant{}, off, data, false, time.Time{}, nil)
+	return fs.write(ctx, cred, ino, genWant{}, off, data, false, nil, nil)
 }
 
 // WriteGen is Write to inode ino only while its generation is gen:
@@ -268,17 +268,27 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino, off uint64, data []byte
 // read of the file's attributes before a stable write (the create probe
 // of issue 16): before is the file as the write found it.
 func (fs *FS) WriteGen(ctx context.Context, cred Cred, ino, gen, off uint64, data []byte) (before, after Attr, err error) {
-	return fs.write(ctx, cred, ino, genIs(gen), off, data, false, time.Time{}, nil)
+	return fs.write(ctx, cred, ino, genIs(gen), off, data, false, nil, nil)
 }
 
+// BackTime gives a write-back its time (WriteBuffered) from the file's
+// ctime as the write's transaction finds it. It runs inside the
+// transaction (keep it short, and call nothing of the engine), perhaps
+// more than once.
+type BackTime func(ctime time.Time) time.Time
+
 // WriteBuffered is Write of data a server buffered and now writes back:
-// at is when its client wrote it (the time the server has shown as the
-// file's mtime since), and becomes the file's mtime and ctime unless they
-// are later already, instead of the time of the write-back, so that a
-// write-back changes no time a client has seen. When owned, the caller
-// hands data over (it must not modify it afterwards), so the whole blocks
-// data covers are cached as they are, without a copy.
-func (fs *FS) WriteBuffered(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time) (before, after Attr, err error) {
+// at gives the time that becomes the file's mtime and ctime (unless they
+// are later already) instead of the time of the write-back: when its
+// client wrote it (the time the server has shown as the file's mtime
+// since), so that a write-back changes no time a client has seen, or
+// past a ctime the server did not give (another mount target's WRITE),
+// so that the change of the data moves the ctime. at sees the ctime the
+// transaction finds, so no change lands between its choice and the
+// write. When owned, the caller hands data over (it must not modify it
+// afterwards), so the whole blocks data covers are cached as they are,
+// without a copy.
+func (fs *FS) WriteBuffered(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at BackTime) (before, after Attr, err error) {
 	return fs.write(ctx, cred, ino, genWant{}, off, data, owned, at, nil)
 }
 
@@ -289,15 +299,15 @@ func (fs *FS) WriteBuffered(ctx context.Context, cred Cred, ino, off uint64, dat
 // neither happened. An NFS server uses it for a SETATTR that must land
 // after a file's buffered UNSTABLE data (cp -a's times and mode after a
 // small file's data). owned and at are as for WriteBuffered.
-func (fs *FS) WriteSetAttr(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at time.Time, scred Cred, sa SetAttr) (before, after Attr, err error) {
+func (fs *FS) WriteSetAttr(ctx context.Context, cred Cred, ino, off uint64, data []byte, owned bool, at BackTime, scred Cred, sa SetAttr) (before, after Attr, err error) {
 	return fs.write(ctx, cred, ino, genWant{}, off, data, owned, at, func(tx *txn, n *inode) error {
 		return tx.setattr(scred, ino, n, sa)
 	})
 }
 
-// write is Write; the data's times are at when not zero (WriteBuffered);
+// write is Write; the data's times are at's when not nil (WriteBuffered);
 // then, when not nil, changes the inode further in the same transaction.
-func (fs *FS) write(ctx context.Context, cred Cred, ino uint64, gen genWant, off uint64, data []byte, owned bool, at time.Time, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
+func (fs *FS) write(ctx context.Context, cred Cred, ino uint64, gen genWant, off uint64, data []byte, owned bool, at BackTime, then func(tx *txn, n *inode) error) (before, after Attr, err error) {
 	if off+uint64(len(data)) > MaxFileSize || off > MaxFileSize {
 		return Attr{}, Attr{}, ErrFileTooBig
 	}
@@ -338,10 +348,11 @@ func (fs *FS) write(ctx context.Context, cred Cred, ino uint64, gen genWant, off
 				if err := tx.write(ino, n, off, data, pre); err != nil {
 					return err
 				}
-				if !at.IsZero() {
-					// The client's write time, never before a time the
-					// file has already, never after this write's.
-					ns := at.UnixNano()
+				if at != nil {
+					// The client's write time, or past a later ctime,
+					// never before a time the file has already, never
+					// after this write's.
+					ns := at(time.Unix(0, ctime)).UnixNano()
 					n.mtime = max(mtime, min(ns, n.mtime))
 					n.ctime = max(ctime, min(ns, n.ctime))
 				}

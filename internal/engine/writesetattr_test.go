@@ -24,7 +24,7 @@ func TestWriteSetAttr(t *testing.T) {
 	mtime := time.Unix(1_600_000_000, 123)
 	newMode := uint32(0o640)
 	commits := fs.Stats().Commits
-	_, after, err := fs.WriteSetAttr(ctx, RootCred, ino, 0, data, false, time.Time{}, RootCred,
+	_, after, err := fs.WriteSetAttr(ctx, RootCred, ino, 0, data, false, nil, RootCred,
 		SetAttr{Mode: &newMode, Mtime: &TimeSet{Time: mtime}, Atime: &TimeSet{Time: mtime}})
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestWriteSetAttr(t *testing.T) {
 
 	// The data may be written, but bob may not change the mode: nothing
 	// lands.
-	if _, _, err := fs.WriteSetAttr(ctx, RootCred, ino, 0, []byte("overwritten"), false, time.Time{}, bob, SetAttr{Mode: &mode}); !errors.Is(err, ErrNotPermitted) {
+	if _, _, err := fs.WriteSetAttr(ctx, RootCred, ino, 0, []byte("overwritten"), false, nil, bob, SetAttr{Mode: &mode}); !errors.Is(err, ErrNotPermitted) {
 		t.Fatalf("a change by a non-owner: %v, want a permission error", err)
 	}
 

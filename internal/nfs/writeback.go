@@ -71,6 +71,10 @@ type writeback struct {
 	// lostFiles counts files with lost ranges (bounded by maxLostFiles).
 	lostFiles int
 
+	// beforeWrite, when not nil (tests), runs in each write-back once its
+	// time is chosen, before the engine write.
+	beforeWrite func()
+
 	runMu   sync.Mutex // guards started, stopCh, doneCh
 	started bool
 	stopCh  chan struct{}
@@ -570,6 +574,9 @@ func (w *writeback) write(k fileKey, f *flight) error {
 	}
 	ctx := w.s.ctx
 	at := w.backTime(k, f)
+	if w.beforeWrite != nil {
+		w.beforeWrite()
+	}
 	writeOne := func(p piece) error {
 		// Buffered data is never modified once added (overlays copy out
 		// of it). A copy of the writeback's own (buffer) the engine may
@@ -870,7 +877,11 @@ func (w *writeback) settleAttr(ctx context.Context, fs *engine.FS, ino uint64, c
 	defer w.flightWG.Done()
 	off, end := f.ext[0].off, f.ext[len(f.ext)-1].end()
 	data, kept := gather(f.ext, off, end)
-	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, w.backTime(k, f), cred, sa)
+	at := w.backTime(k, f)
+	if w.beforeWrite != nil {
+		w.beforeWrite()
+	}
+	_, after, err = fs.WriteSetAttr(w.s.ctx, f.cred, ino, off, data, !kept, at, cred, sa)
 	if err == nil {
 		w.finish(k, f, nil)
 		return after, true, nil
@@ -1005,26 +1016,28 @@ func (w *writeback) overlayAttr(fs *engine.FS, a *engine.Attr) {
 	w.mu.Unlock()
 }
 
-// backTime is the time the write-back of flight f gives the file
-// (engine.FS.WriteBuffered's at), and the latest one given to it since
-// (d.last): f's buffered WRITEs' time, so that a write-back changes no
-// time a client was shown (overlayAttr shows it beforehand), unless the
-// file changed after them in a way no write-back of this server did
-// (dirty.backTime). Called before the flight's write.
-func (w *writeback) backTime(k fileKey, f *flight) time.Time {
-	a, err := k.fs.GetAttr(w.s.ctx, k.ino)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	at := f.at
-	if d := w.files[k]; d != nil {
-		if err == nil {
-			at = d.backTime(f.at, a.Ctime)
+// backTime gives the write-back of flight f its time
+// (engine.FS.WriteBuffered's at), from the file's ctime as the write's
+// transaction finds it, and records it as the latest one given to the
+// file (d.last): f's buffered WRITEs' time, so that a write-back changes
+// no time a client was shown (overlayAttr shows it beforehand), unless
+// the file changed after them in a way no write-back of this server did
+// (dirty.backTime). Chosen from the ctime read before the write, it
+// missed another mount target's WRITE landing in between
+// (TestWriteBackRacesOtherWriter).
+func (w *writeback) backTime(k fileKey, f *flight) engine.BackTime {
+	return func(ctime time.Time) time.Time {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		at := f.at
+		if d := w.files[k]; d != nil {
+			at = d.backTime(f.at, ctime)
+			if at.After(d.last) {
+				d.last = at
+			}
 		}
-		if at.After(d.last) {
-			d.last = at
-		}
+		return at
 	}
-	return at
 }
 
 // backTime is the time a write-back of data buffered at m gives a file

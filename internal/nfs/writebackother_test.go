@@ -2,6 +2,8 @@ package nfs
 
 import (
 	"bytes"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,5 +106,76 @@ func TestWriteBackAfterLink(t *testing.T) {
 	}
 	if after.Attr.Ctime == proto.TimeOf(linked.Ctime) {
 		t.Errorf("the write-back left ctime at the LINK's (%+v): the data changed unseen", after.Attr.Ctime)
+	}
+}
+
+// TestWriteBackRacesOtherWriter: a WRITE through a second mount target
+// that lands between the moment a write-back chooses its time and its
+// engine write (the hook injects it there, each round). The write-back
+// chose its time from the file's ctime read before, outside its write's
+// transaction: it gave the file its WRITE's time, older than the other
+// WRITE's ctime, and the engine never moves a time back, so the ctime
+// stayed the other WRITE's: a change of the data that no client could
+// see by ctime. The time is now chosen from the ctime the write's
+// transaction finds. Every change must move the ctime: the other
+// WRITEs' and the write-backs', in their order.
+func TestWriteBackRacesOtherWriter(t *testing.T) {
+	const rounds = 5
+	f := newFixture(t, envOpt{opts: Options{FlushDelay: time.Hour}})
+	fh := f.create(t, f.root, "f", "")
+	_, b := f.secondServer()
+	type change struct {
+		what  string
+		ctime proto.Time
+	}
+	var (
+		mu      sync.Mutex // guards changes, hookErr
+		changes []change
+		hookErr error
+	)
+	round := 0
+	f.srv.wb.beforeWrite = func() {
+		r, err := b.Write(f.ctx, fh, 4096, []byte(fmt.Sprintf("B%d", round)), proto.FileSync)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			hookErr = err
+			return
+		}
+		changes = append(changes, change{fmt.Sprintf("round %d: the other mount target's WRITE", round), r.Wcc.After.Ctime})
+	}
+	for round = range rounds {
+		if _, err := f.c.Write(f.ctx, fh, 0, []byte(fmt.Sprintf("A%d", round)), proto.Unstable); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.c.Commit(f.ctx, fh, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		g, err := b.GetAttr(f.ctx, fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		changes = append(changes, change{fmt.Sprintf("round %d: the write-back", round), g.Attr.Ctime})
+		mu.Unlock()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	if len(changes) != 2*rounds {
+		t.Fatalf("%d changes, want %d: the hook did not run once per write-back", len(changes), 2*rounds)
+	}
+	unmoved := 0
+	for i := 1; i < len(changes); i++ {
+		p, c := changes[i-1].ctime, changes[i].ctime
+		if c.Sec < p.Sec || c.Sec == p.Sec && c.Nsec <= p.Nsec {
+			unmoved++
+			t.Logf("%s left the ctime at %+v (after %s: %+v)", changes[i].what, c, changes[i-1].what, p)
+		}
+	}
+	if unmoved > 0 {
+		t.Errorf("%d of %d changes did not move the ctime", unmoved, len(changes)-1)
 	}
 }
