@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -248,4 +249,100 @@ func TestConnLimitKeepsRecordBeingReceived(t *testing.T) {
 	other.closed()
 	uploading.send(call[len(call)-4:])
 	uploading.reply()
+}
+
+// rawDialFrom is rawDial from the loopback address ip (a client of its
+// own).
+func (v *testEnv) rawDialFrom(t *testing.T, ip string) *rawConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	nc, err := d.Dial("tcp", v.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc}
+}
+
+// TestConnLimitPerClient: the connection limit was the region's alone, so
+// one client opening connections closed the idle ones of every other
+// client, oldest first. Now a client address at its share (3 of 4 here)
+// closes its own idle longest; at the limit a new connection closes the
+// idle longest of the client holding the most connections; and a client
+// at its share with none of its own idle is refused, whatever the others
+// hold. Clients are 127.0.0.2 (x, opening many) and 127.0.0.3 (y).
+func TestConnLimitPerClient(t *testing.T) {
+	const x, y = "127.0.0.2", "127.0.0.3"
+	null := func(r *rawConn, xid uint32) {
+		t.Helper()
+		r.send(rawCall(xid, proto.ProgNFS, proto.VersNFS, proto.ProcNull, client.Unix("t", 0, 0), nil))
+		r.reply()
+	}
+	newEnvLimit := func(t *testing.T, limit, perClient int) (*testEnv, func() int) {
+		b := NewBudgets(0, 0)
+		b.Conns = newConnLimit(limit, perClient)
+		v := newEnv(t, envOpt{opts: Options{Budgets: b}})
+		return v, func() int {
+			v.srv.mu.Lock()
+			defer v.srv.mu.Unlock()
+			return len(v.srv.conns)
+		}
+	}
+	t.Run("evicts its own, then the largest client's", func(t *testing.T) {
+		v, served := newEnvLimit(t, 4, 3)
+		dial := func(ip string, want int) *rawConn {
+			t.Helper()
+			r := v.rawDialFrom(t, ip)
+			testkit.WaitFor(t, "the connection served", time.Minute, func() bool { return served() == want })
+			return r
+		}
+		y1 := dial(y, 1) // idle longest of all
+		x1, x2 := dial(x, 2), dial(x, 3)
+		dial(x, 4)
+		// x at its share: its own idle longest goes, not y's older one.
+		dial(x, 4)
+		x1.closed()
+		// y below its share at the limit: x, holding the most, gives way.
+		dial(y, 4)
+		x2.closed()
+		null(y1, 1)
+		if n := testutil.ToFloat64(v.srv.met.shedIdle); n != 2 {
+			t.Fatalf("idle connections shed: %v, want 2", n)
+		}
+	})
+	t.Run("refused at its share with none idle", func(t *testing.T) {
+		v, served := newEnvLimit(t, 4, 2)
+		release := make(chan struct{})
+		unblock := sync.OnceFunc(func() { close(release) })
+		defer unblock() // also when the test fails: the server's shutdown waits for the NULLs
+		var held atomic.Int32
+		v.srv.testHook = func(r *request) {
+			if r.h.XID == 99 {
+				held.Add(1)
+				<-release
+			}
+		}
+		y1 := v.rawDialFrom(t, y)
+		testkit.WaitFor(t, "y's connection served", time.Minute, func() bool { return served() == 1 })
+		var busy []*rawConn
+		for range 2 {
+			r := v.rawDialFrom(t, x)
+			r.send(rawCall(99, proto.ProgNFS, proto.VersNFS, proto.ProcNull, client.Unix("t", 0, 0), nil))
+			busy = append(busy, r)
+		}
+		testkit.WaitFor(t, "x's two NULLs in flight", time.Minute, func() bool { return held.Load() == 2 })
+		// Below the limit (3 of 4), but x is at its share, all busy.
+		v.rawDialFrom(t, x).closed()
+		if n := testutil.ToFloat64(v.srv.met.shedNew); n != 1 {
+			t.Fatalf("new connections refused: %v, want 1", n)
+		}
+		null(y1, 1)
+		// y still gets the last place.
+		y2 := v.rawDialFrom(t, y)
+		null(y2, 2)
+		unblock()
+		for _, r := range busy {
+			r.reply()
+		}
+	})
 }

@@ -3,6 +3,7 @@ package nfs
 import (
 	"context"
 	"encoding/binary"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -41,8 +42,13 @@ import (
 //     descriptors the engine needs for its files nor the memory. At the
 //     limit a new connection closes the one idle longest (no request in
 //     flight; its client reconnects when it next needs it, as Linux's
-//     nfsd does with its oldest connections); when every connection has a
-//     request in flight, the new one is closed instead.
+//     nfsd does with its oldest connections) of the client address
+//     holding the most connections; when every connection has a request
+//     in flight, the new one is closed instead. A client address holds at
+//     most a share of the limit (a quarter): at its share a new
+//     connection of it closes its own idle longest, or is closed when
+//     none of its own is idle, so that one client opening connections
+//     without end pushes out no other client's.
 //
 // Budgets are granted in arrival order (FIFO), so a large grant is not
 // starved by small ones; small grants (most calls: everything but WRITE
@@ -58,6 +64,14 @@ const (
 	DefaultMaxConnReplyBytes   = 8 << 20
 	DefaultRecordTimeout       = 10 * time.Second
 	DefaultMaxConns            = 4096
+	// connShareDiv: a client address holds at most a connShareDiv-th
+	// of the connection limit (1 024 of DefaultMaxConns), and at least
+	// minConnShare or the whole limit if that is smaller. One host never
+	// needs that many: Linux shares one connection (nconnect: up to 16)
+	// to a server among all its mounts; a host of containers with a
+	// regionfs mount each has one per mount.
+	connShareDiv = 4
+	minConnShare = 64
 	// minReplyBytes is what a reply is assumed to take when its size is
 	// not bounded by an argument.
 	minReplyBytes = 1 << 10
@@ -99,19 +113,21 @@ func NewBudgets(requestBytes, replyBytes int64) Budgets {
 		TLSReplies: rpc.NewBuffers(tlsReplyBuffers)}
 }
 
-// ConnLimit bounds the connections of the servers sharing it (see the
-// overload protection above).
+// ConnLimit bounds the connections of the servers sharing it, and those
+// of each client address (see the overload protection above).
 type ConnLimit struct {
-	max int
+	max, perClient int
 
-	mu    sync.Mutex // guards conns
-	conns map[*conn]struct{}
+	mu      sync.Mutex // guards the fields below
+	conns   map[*conn]struct{}
+	clients map[netip.Addr]int // connections counted per client address
 }
 
 // NewConnLimit returns a limit of n connections; when n ≤ 0,
 // DefaultMaxConns or a quarter of the process's open-file limit, whichever
 // is smaller (the engine's files and other regions' mount targets need
-// the rest).
+// the rest). A client address holds at most a quarter of it (at least 64
+// or all of it).
 func NewConnLimit(n int) *ConnLimit {
 	if n <= 0 {
 		n = DefaultMaxConns
@@ -120,36 +136,72 @@ func NewConnLimit(n int) *ConnLimit {
 			n = max(int(rl.Cur/4), 16)
 		}
 	}
-	return &ConnLimit{max: n, conns: map[*conn]struct{}{}}
+	return newConnLimit(n, max(n/connShareDiv, min(n, minConnShare)))
 }
 
-// add counts c. At the limit it takes the place of the connection idle
-// longest, which it returns for the caller to close; when none is idle, c
-// is not counted and ok is false.
+// newConnLimit returns a limit of n connections, perClient of them per
+// client address.
+func newConnLimit(n, perClient int) *ConnLimit {
+	return &ConnLimit{max: n, perClient: perClient, conns: map[*conn]struct{}{}, clients: map[netip.Addr]int{}}
+}
+
+// clientAddr is the address c's client is counted by.
+func clientAddr(c *conn) netip.Addr { return c.remote.Addr().Unmap() }
+
+// add counts c. A client at its share takes the place of its own
+// connection idle longest; at the limit c takes the place of the idle
+// connection of the client holding the most connections, its idle longest.
+// add returns the connection whose place c took for the caller to close;
+// when none can make room, c is not counted and ok is false.
 func (l *ConnLimit) add(c *conn) (evict *conn, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.conns) >= l.max {
-		var since int64
+	a := clientAddr(c)
+	if l.clients[a] >= l.perClient || len(l.conns) >= l.max {
+		var (
+			since int64
+			most  int
+		)
+		own := l.clients[a] >= l.perClient
 		for o := range l.conns {
-			if t := o.lastActive.Load(); o.idle() && (evict == nil || t < since) {
-				evict, since = o, t
+			if !o.idle() {
+				continue
+			}
+			oa := clientAddr(o)
+			if own && oa != a {
+				continue
+			}
+			n, t := l.clients[oa], o.lastActive.Load()
+			if evict == nil || n > most || n == most && t < since {
+				evict, since, most = o, t, n
 			}
 		}
 		if evict == nil {
 			return nil, false
 		}
-		delete(l.conns, evict)
+		l.removeLocked(evict)
 	}
 	l.conns[c] = struct{}{}
+	l.clients[a]++
 	return evict, true
 }
 
 // remove stops counting c (a connection that ended, or was evicted).
 func (l *ConnLimit) remove(c *conn) {
 	l.mu.Lock()
-	delete(l.conns, c)
+	l.removeLocked(c)
 	l.mu.Unlock()
+}
+
+func (l *ConnLimit) removeLocked(c *conn) {
+	if _, ok := l.conns[c]; !ok {
+		return
+	}
+	delete(l.conns, c)
+	a := clientAddr(c)
+	if l.clients[a]--; l.clients[a] <= 0 {
+		delete(l.clients, a)
+	}
 }
 
 // Budget is a number of bytes handed out in arrival order. A grant larger
