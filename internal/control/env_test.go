@@ -56,7 +56,7 @@ func regionInfo() control.RegionInfo {
 
 // env is a region over in-memory stores that can be reopened and crashed.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	kv    *kv.Memory
 	disk  *disk.Mem
 	ring  *kms.Keyring
@@ -69,7 +69,7 @@ type env struct {
 	space engine.SpaceGuard
 }
 
-func newEnv(t *testing.T, mods ...func(*control.Options)) *env {
+func newEnv(t testing.TB, mods ...func(*control.Options)) *env {
 	t.Helper()
 	ring := kmstest.Ring(t, kmstest.Key(t, "1234abcd-12ab-34cd-56ef-1234567890ab", control.DefaultKMSKey),
 		kmstest.Key(t, "mrk-0123456789abcdef0123456789abcdef", "alias/other"))
