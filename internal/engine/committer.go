@@ -38,9 +38,12 @@ type op struct {
 	// visible, when not nil, is closed once the operation's group is
 	// committed to the store (readable), before its sync: the committer
 	// runs the next such operation during that sync (applyPipelined).
-	// txErr is the operation's own outcome, set before visible closes.
-	visible chan struct{}
-	txErr   error
+	// txErr is the operation's own outcome, and readable when its group
+	// was committed to the store (zero: nothing was), both set before
+	// visible closes.
+	visible  chan struct{}
+	txErr    error
+	readable time.Time
 }
 
 // do queues fn to the committer and waits for its durable outcome.
@@ -64,7 +67,9 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 // operation's own outcome (or why it did not run); wait returns once the
 // group is durable, with the error that stopped it from becoming durable
 // (nil when it did, or when the operation did not run). wait must be
-// called either way.
+// called either way. o.readable is then when the group became readable
+// (the committer's clock when the store's commit returned; zero when
+// nothing was committed).
 func (fs *FS) doVisible(ctx context.Context, o *op) (wait func() error, err error) {
 	o.visible = make(chan struct{})
 	if err := fs.enqueue(ctx, o); err != nil {
@@ -586,6 +591,7 @@ func (fs *FS) endGroup(p *pending, pipelined bool) {
 	fs.piped.Add(1)
 	for _, o := range p.group {
 		if o.visible != nil {
+			o.readable = p.applied
 			close(o.visible)
 		}
 	}

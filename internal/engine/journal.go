@@ -133,7 +133,7 @@ func (rep *Replica) stopApplyAt(seq uint64) { rep.fs.applyLimit.Store(seq) }
 // returns the applied seq with a *MissingBlocksError listing that record's
 // missing blocks (the sender pushes them and retries).
 func (rep *Replica) Apply(ctx context.Context, recs []*Record) (uint64, error) {
-	applied, wait, err := rep.ApplyAsync(ctx, recs)
+	applied, _, wait, err := rep.ApplyAsync(ctx, recs)
 	if werr := wait(); werr != nil {
 		return 0, werr
 	}
@@ -146,15 +146,18 @@ func (rep *Replica) Apply(ctx context.Context, recs []*Record) (uint64, error) {
 // it. wait returns once the commit is durable (its error, as Apply's
 // when the sync fails); it must be called. Applied and Mode report the
 // records only from then on. The returned seq is the point the records
-// reached (readable, maybe not durable yet); a *MissingBlocksError, a gap
-// or an older epoch are returned as by Apply.
-func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uint64, wait func() error, err error) {
+// reached (readable, maybe not durable yet), readable when they became
+// readable (this process's clock when the store's commit returned, before
+// the caller was woken; zero when nothing was committed); a
+// *MissingBlocksError, a gap or an older epoch are returned as by Apply.
+func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uint64, readable time.Time, wait func() error, err error) {
 	fs := rep.fs
 	var missing []blocks.ID
 	if err := fs.e.admit(recordsBytes(recs)); err != nil {
-		return 0, func() error { return nil }, err
+		return 0, time.Time{}, func() error { return nil }, err
 	}
-	wait, err = fs.doVisible(ctx, &op{kind: opApply, name: "apply", fn: func(tx *txn) error {
+	o := &op{kind: opApply, name: "apply"}
+	o.fn = func(tx *txn) error {
 		tx.noJournal = true
 		fs.takeRetryHold(tx)
 		m := fs.mode
@@ -248,11 +251,12 @@ func (rep *Replica) ApplyAsync(ctx context.Context, recs []*Record) (applied uin
 		applied = m.AppliedSeq
 		tx.advance = applied
 		return nil
-	}})
+	}
+	wait, err = fs.doVisible(ctx, o)
 	if err == nil && len(missing) > 0 {
 		err = &MissingBlocksError{IDs: missing}
 	}
-	return applied, wait, err
+	return applied, o.readable, wait, err
 }
 
 // needBlocks returns which of ids (the blocks a record, sync chunk or

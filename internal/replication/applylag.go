@@ -20,9 +20,10 @@ var applyLagBounds = []float64{
 // records: for each record, the time from when the source made it durable
 // (the source's clock when its group commit's sync returned, which the
 // source sends with the record: featureDurableTimes) to when this replica
-// made it readable (this process's clock, when the apply's store commit
-// returned to the stream). It is exact when both regions read one clock
-// (one machine) and off by their clocks' difference otherwise; a negative
+// made it readable (this process's clock when the apply's store commit
+// returned, taken by the engine's committer before it wakes the stream:
+// engine.Replica.ApplyAsync). It is exact when both regions read one
+// clock (one machine) and off by their clocks' difference otherwise; a negative
 // difference counts as 0. Records whose durable time the source did not
 // send (an older source; a record durable more than engine.durTimesKept
 // groups before it was sent, as in a catch-up) are counted in Unknown
@@ -75,8 +76,9 @@ func (h LagHistogram) cumulative() map[float64]uint64 {
 }
 
 // observeApplied counts the apply lag of the records of recs (durs[i]: when
-// recs[i] became durable at the source) that the apply which returned at
-// now made readable: those after what was counted already (lagSeen) and the
+// recs[i] became durable at the source) that an apply made readable at now
+// (when its commit returned, engine.Replica.ApplyAsync): those after what
+// was counted already (lagSeen) and the
 // replica's published applied seq before the apply (before), up to the
 // apply's new applied seq. A record is counted once even when the source
 // sends it again.

@@ -1204,10 +1204,15 @@ func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) error {
 	_, cp := rx.in.pendingCheckpoint()
 	_, before, _ := rx.in.fs.Applied()
 	err := rx.withLocalBlocks(func() error {
-		applied, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
+		applied, readable, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
 		var mb *engine.MissingBlocksError
 		if err == nil || errors.As(err, &mb) {
-			rx.in.observeApplied(recs, durs, before, applied, rx.in.n.now())
+			// Readable when the engine's commit returned, not when this
+			// goroutine was woken to hear of it (a hand-off later).
+			if readable.IsZero() {
+				readable = rx.in.n.now()
+			}
+			rx.in.observeApplied(recs, durs, before, applied, readable)
 		}
 		if cp > 0 {
 			if werr := wait(); werr != nil {
