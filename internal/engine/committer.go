@@ -590,12 +590,32 @@ func (fs *FS) endGroup(p *pending, pipelined bool) {
 	}
 	fs.piped.Add(1)
 	for _, o := range p.group {
+		o.readable = p.applied // before the finisher may answer it
+	}
+	// The finisher gets the group before its visible waiters are woken,
+	// when the pipe has room: the goroutine woken last runs first once
+	// the committer waits (the runtime's run-next slot), and the waiter
+	// (a replica's stream, whose records are readable now) should not
+	// queue behind the finisher and the store's WAL writer, woken by the
+	// commit, whose write and sync can hold the thread for milliseconds.
+	// A full pipe (pipeDepth groups syncing) does not delay the waiters.
+	select {
+	case fs.pipe <- p:
+		fs.wakeVisible(p)
+	default:
+		fs.wakeVisible(p)
+		fs.pipe <- p
+	}
+}
+
+// wakeVisible tells a committed group's doVisible callers that it is
+// readable.
+func (fs *FS) wakeVisible(p *pending) {
+	for _, o := range p.group {
 		if o.visible != nil {
-			o.readable = p.applied
 			close(o.visible)
 		}
 	}
-	fs.pipe <- p
 }
 
 // commitBatch commits the group's batch, if it holds anything, with a
