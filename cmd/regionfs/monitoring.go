@@ -55,15 +55,19 @@ func openMonitoring(n *node, cache *pebble.Cache) (m *monitoring, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.sns, err = notify.Open(notify.Options{KV: m.store, Region: cfg.Region, AccountID: cfg.AccountID,
-		PublicURL: snsPublicURL(cfg), SMTP: smtp, Logger: n.log}); err != nil {
+	no := notify.Options{KV: m.store, Region: cfg.Region, AccountID: cfg.AccountID, PublicURL: snsPublicURL(cfg), SMTP: smtp, Logger: n.log}
+	if n.space != nil {
+		// The monitor store shares the data disk: below the floor the
+		// writes that grow it without bound (published messages, metric
+		// data) are refused, not let run into ENOSPC (fatal to Pebble's
+		// WAL).
+		no.Space = n.space
+	}
+	if m.sns, err = notify.Open(no); err != nil {
 		return nil, fmt.Errorf("sns: %w", err)
 	}
 	mo := monitor.Options{KV: m.store, Region: cfg.Region, AccountID: cfg.AccountID, Notifier: m.sns, Logger: n.log}
 	if n.space != nil {
-		// The monitor store shares the data disk: below the floor its
-		// metric writes are refused, not let run into ENOSPC (fatal
-		// to Pebble's WAL).
 		mo.Space = n.space
 	}
 	if m.mon, err = monitor.Open(mo); err != nil {

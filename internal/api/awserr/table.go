@@ -253,6 +253,7 @@ var table = []row{
 	{notify.ErrTopicLimit, cw(http.StatusForbidden, "TopicLimitExceededException", "TopicLimitExceeded", "Topic limit exceeded.")},
 	{notify.ErrSubscriptionLimit, cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded.")},
 	{notify.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
+	{notify.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: messages are not taken until space is freed or added.")},
 
 	// KMS (package control/keys): every refusal is a 400 with the shape
 	// name of KMS's model.

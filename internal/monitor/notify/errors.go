@@ -22,6 +22,9 @@ var (
 	ErrSubscriptionLimit = errors.New("subscription limit exceeded")
 	// ErrClosed: the service is shutting down.
 	ErrClosed = errors.New("notify: closed")
+	// ErrNoSpace: the data disk is below its free-space floor; messages
+	// are not taken until there is room again.
+	ErrNoSpace = errors.New("notify: no space for messages")
 )
 
 // Error is a refusal: one of the sentinels above with its public message.

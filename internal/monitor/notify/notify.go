@@ -62,6 +62,11 @@ type Options struct {
 	// TokenTTL is how long a confirmation token is valid (default 3 days,
 	// as on AWS); unconfirmed subscriptions are removed after it.
 	TokenTTL time.Duration
+	// Space admits published messages by the data disk's free space (nil:
+	// always): below its floor Publish is refused, since every message
+	// is stored (up to 256 KiB a subscription) in a Pebble DB whose WAL
+	// stops the process when it meets ENOSPC.
+	Space interface{ Check(need int64) error }
 }
 
 // Limits.

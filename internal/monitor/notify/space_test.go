@@ -1,0 +1,76 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// floorGuard refuses every write while full is set, as space.Guard does
+// below its floor.
+type floorGuard struct{ full atomic.Bool }
+
+var errBelowFloor = errors.New("free space below the floor (test)")
+
+func (g *floorGuard) Check(int64) error {
+	if g.full.Load() {
+		return errBelowFloor
+	}
+	return nil
+}
+
+// TestPublishRefusedBelowFloor (chaos22): every message published to a
+// topic with a confirmed subscription is stored (up to 256 KiB each) in
+// the monitor's Pebble DB on the data disk, whose WAL stops the process
+// at ENOSPC. Below the floor Publish is refused with ErrNoSpace and
+// stores nothing; once there is room it is taken and delivered.
+func TestPublishRefusedBelowFloor(t *testing.T) {
+	ctx := context.Background()
+	store := kv.NewMemory()
+	g := &floorGuard{}
+	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ep := newEndpoint(t)
+	arn, err := s.CreateTopic(ctx, "alerts", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, ep.srv.URL+"/hook", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "SubscriptionConfirmation", 10*time.Second, func() bool { return len(ep.messages()) == 1 })
+	tok, _ := token(t, ep.messages()[0])
+	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
+		t.Fatal(err)
+	}
+	keys := func() int {
+		n := 0
+		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := keys()
+
+	g.full.Store(true)
+	if _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "while full"}); !errors.Is(err, ErrNoSpace) || !errors.Is(err, errBelowFloor) {
+		t.Fatalf("Publish below the floor: %v, want ErrNoSpace wrapping the guard's error", err)
+	}
+	if n := keys(); n != before {
+		t.Fatalf("Publish below the floor stored %d keys", n-before)
+	}
+
+	g.full.Store(false)
+	if _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "with room"}); err != nil {
+		t.Fatalf("Publish with room: %v", err)
+	}
+	testkit.WaitFor(t, "the notification", 10*time.Second, func() bool { return len(ep.messages()) == 2 })
+}
