@@ -111,7 +111,8 @@ type NFS struct {
 	// MaxConnections bounds the client connections of the region's mount
 	// targets together (default 4096, or a quarter of the process's
 	// open-file limit if that is smaller); at the limit a new connection
-	// closes the one idle longest.
+	// closes the one idle longest of the client address holding the most.
+	// A client address holds at most a quarter of it (at least 64).
 	MaxConnections int `yaml:"max_connections,omitempty"`
 }
 
