@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -177,11 +178,18 @@ func runDev(ctx context.Context, dataDir string, be devBackends, dn devNet, log 
 		for _, n := range nodes {
 			n.giveUpAfter(backendGrace) // for every region from now, not one after the other
 		}
+		var unclean []string
 		for _, n := range nodes {
 			if cerr := n.close(sctx); cerr != nil {
-				log.Error("region close", "region", n.cfg.Region, "err", cerr)
-				err = errors.Join(err, cerr)
+				log.Error("region did not stop cleanly", "region", n.cfg.Region, "err", cerr)
+				unclean = append(unclean, n.cfg.Region)
 			}
+		}
+		if len(unclean) > 0 {
+			// The reasons are in the log, once: the exit status says the
+			// stop was not clean (a unit's "failed" under systemd).
+			sort.Strings(unclean)
+			err = errors.Join(err, fmt.Errorf("%s did not stop cleanly (the log above says why)", strings.Join(unclean, ", ")))
 		}
 	}()
 	edgeCfg := &config.Edge{Listen: edgeAddr, Credentials: []config.Credential{cred}}

@@ -30,9 +30,11 @@ import (
 // cleanup, REGIONFS_TEST_OUTAGES=1 only: it stops the shared servers), it
 // used to wait for them for minutes (every operation retried for its
 // RetryFor, one after the other) until killed; now it gives up on them
-// after backendGrace and still ends promptly, with an error (its clean
-// marker could not be written). The bounds are generous: hang detectors,
-// not timings.
+// after backendGrace and still ends promptly, with exit status 1 (under
+// systemd a stop that leaves the unit "failed", not restarted): its clean
+// marker could not be written (the next start sweeps for orphans) nor its
+// lease released, which the log says once per region. The bounds are
+// generous: hang detectors, not timings.
 func TestDevStopsOnScaleOutBackends(t *testing.T) {
 	m, b := os.Getenv("REGIONFS_TEST_POSTGRES_URL"), os.Getenv("REGIONFS_TEST_S3_URL")
 	if m == "" || b == "" {
@@ -92,6 +94,13 @@ func TestDevStopsOnScaleOutBackends(t *testing.T) {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() <= 0 {
 			t.Fatalf("regionfs dev with its backends gone ended with %v after SIGTERM, want an exit code (its clean marker cannot be written):\n%s", err, tail(log, 60))
+		}
+		// The operator is told, once, which regions and what it means.
+		for _, want := range []string{`msg="region did not stop cleanly" region=us-east-1`, "the next start sweeps it for orphaned files and blocks",
+			"the region's lease was not released", "regionfs: us-east-1, us-west-2 did not stop cleanly (the log above says why)"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the log does not say %q:\n%s", want, tail(log, 60))
+			}
 		}
 		t.Logf("ended %s after SIGTERM with the backends gone: %v", took, err)
 	})
