@@ -17,6 +17,15 @@
 # cached build), REGIONFS_CACHE (cache directory, default ~/.cache/regionfs).
 set -euo pipefail
 
+# The servers this starts outlive it: they must not inherit the caller's
+# other descriptors (a lock a test runner holds, a pipe a caller reads to
+# its end), or the caller's lock stays held and its reader waits for as
+# long as they run. Everything but 0-2 (and bash's own 255) is closed.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-"; fi
+done
+
 WEED_MODULE=github.com/seaweedfs/seaweedfs
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 S3_KEY=regionfs-dev
