@@ -343,6 +343,18 @@ func (fs *FS) adoptSuper(tx *txn, v []byte) error {
 	return nil
 }
 
+// HoldBlocks puts ids in flight on the replica's domain: the collector
+// deletes none of them, whatever the holder keys say, until ReleaseBlocks
+// (each hold released once). A receiver holds a pushed block from before
+// its put until the record that references it is applied (then its holder
+// keeps it) or the stream ends: a block an earlier record released and
+// the next references again is otherwise a candidate for collection
+// between its push and that record's apply, which then asks for it again.
+func (rep *Replica) HoldBlocks(ids ...blocks.ID) { rep.fs.dom.addInflight(ids...) }
+
+// ReleaseBlocks ends holds taken by HoldBlocks.
+func (rep *Replica) ReleaseBlocks(ids ...blocks.ID) { rep.fs.dom.doneInflight(ids...) }
+
 // PutBlock stores a block pushed by a source (verifying its id). Its name
 // becomes durable with the next commit.
 func (rep *Replica) PutBlock(ctx context.Context, id blocks.ID, data []byte) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -325,6 +326,9 @@ type inbound struct {
 	// acksSent counts the acks of every stream (a regression guard's
 	// count: acks per records frame).
 	acksSent atomic.Uint64
+	// heldBlocks is how many pushed blocks its streams hold in flight on
+	// the replica (receiver.hold): 0 once they ended (a test checks it).
+	heldBlocks atomic.Int64
 }
 
 // msgReplicaFull is the destination's status message while its data disk
@@ -596,9 +600,17 @@ type receiver struct {
 	// (the rest of a frame, a resend asked for earlier) does not ask for
 	// it again (see ask). A new stream asks afresh: a push a cut stream
 	// lost is asked for again.
-	asked   map[blocks.ID]time.Time
-	missing []blocks.ID // to ask for in the next ack
-	pending []*engine.Record
+	asked map[blocks.ID]time.Time
+	// held: the pushed blocks this stream holds in flight on the replica
+	// (engine.Replica.HoldBlocks, taken before the put), each with the
+	// count of records and chunk frames received before it (consumed):
+	// the source pushes blocks ahead of the frame that needs them, so a
+	// hold ends once a later frame's records or chunks are all applied or
+	// ingested (releaseHeld), or the stream ends. At most maxHeld.
+	held     map[blocks.ID]uint64
+	consumed uint64
+	missing  []blocks.ID // to ask for in the next ack
+	pending  []*engine.Record
 	// pendingDur[i]: when pending[i] became durable at the source (zero:
 	// not sent, see featureDurableTimes).
 	pendingDur []time.Time
@@ -642,8 +654,9 @@ type receiver struct {
 }
 
 func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
-	defer rx.puts.Wait() // no put outlives the stream
-	defer rx.durs.Wait() // nor a wait for an apply's commit
+	defer rx.releaseHeld(math.MaxUint64) // after the puts: no hold outlives the stream
+	defer rx.puts.Wait()                 // no put outlives the stream
+	defer rx.durs.Wait()                 // nor a wait for an apply's commit
 	rx.durable = make(chan struct{}, 1)
 	if ss := rx.in.fs.SyncState(); ss.Active && ss.Resync {
 		if err := rx.startResync(); err != nil {
@@ -791,6 +804,9 @@ func (rx *receiver) handle(f frame) error {
 		for _, id := range m.ids {
 			delete(rx.asked, id) // received (a failed put ends the stream)
 		}
+		if rx.rs == nil {
+			rx.hold(m.ids)
+		}
 		if err := rx.putBlocks(m, f.p); err != nil {
 			return err
 		}
@@ -805,6 +821,7 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
+		rx.consumed++
 		if len(m.recs) == 0 {
 			return nil
 		}
@@ -837,6 +854,7 @@ func (rx *receiver) handle(f frame) error {
 		if err != nil {
 			return err
 		}
+		rx.consumed++
 		// Ingested with the chunks that arrive with it, in one commit,
 		// when it continues them. One that does not starts a run of its
 		// own: after a rewind the chunks sent before the source heard of
@@ -1131,6 +1149,7 @@ func (rx *receiver) flushChunks() error {
 	}
 	cs, bufs := rx.chunks, rx.chunkBufs
 	rx.chunks, rx.chunkBufs = nil, nil
+	upTo := rx.consumed // the chunks cs are all received
 	if err := rx.settlePuts(); err != nil {
 		return err
 	}
@@ -1140,6 +1159,10 @@ func (rx *receiver) flushChunks() error {
 		st, err = rx.in.fs.IngestAll(rx.ctx, cs)
 		return err
 	})
+	if err == nil {
+		// The chunks that needed the blocks pushed before them are in.
+		rx.releaseHeld(upTo)
+	}
 	// IngestAll copied what it took (the store's batch or table): the
 	// frames' buffers serve the next chunks, while there are any.
 	for _, b := range bufs {
@@ -1157,6 +1180,7 @@ func (rx *receiver) flushRecords() error {
 	}
 	recs, durs := rx.pending, rx.pendingDur
 	rx.pending, rx.pendingDur = nil, nil
+	upTo := rx.consumed // the frames of recs are all received
 	// The blocks pushed ahead of the records are stored first.
 	if err := rx.settlePuts(); err != nil {
 		return err
@@ -1173,6 +1197,7 @@ func (rx *receiver) flushRecords() error {
 	}
 	_, applied, _ := rx.in.fs.Applied()
 	if recs[len(recs)-1].Seq <= applied {
+		rx.releaseHeld(upTo)
 		return nil // all applied already (a resend)
 	}
 	// A verification compares the replica at exactly the checkpoint's
@@ -1183,7 +1208,7 @@ func (rx *receiver) flushRecords() error {
 		for i < len(recs) && recs[i].Seq <= cp {
 			i++
 		}
-		if err := rx.apply(recs[:i], durs[:i]); err != nil {
+		if _, err := rx.apply(recs[:i], durs[:i]); err != nil {
 			return err
 		}
 		if _, applied, _ := rx.in.fs.Applied(); applied != cp {
@@ -1191,7 +1216,13 @@ func (rx *receiver) flushRecords() error {
 		}
 		recs, durs = recs[i:], durs[i:]
 	}
-	return rx.apply(recs, durs)
+	all, err := rx.apply(recs, durs)
+	if all {
+		// Every record received so far is applied: the blocks pushed
+		// before their frames are referenced, or needed by none.
+		rx.releaseHeld(upTo)
+	}
+	return err
 }
 
 // apply applies contiguous records (durs: when each became durable at the
@@ -1199,8 +1230,8 @@ func (rx *receiver) flushRecords() error {
 // reached by them. It returns once they are readable on the replica; their
 // commit's sync goes on meanwhile (ApplyAsync), and the stream acks once it
 // is durable — except on the way to a checkpoint, which needs the replica
-// durable at exactly its seq.
-func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) error {
+// durable at exactly its seq. all: every record of recs is applied.
+func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) (all bool, _ error) {
 	_, cp := rx.in.pendingCheckpoint()
 	_, before, _ := rx.in.fs.Applied()
 	err := rx.withLocalBlocks(func() error {
@@ -1233,7 +1264,44 @@ func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) error {
 	if errors.As(err, &mb) {
 		rx.askAhead(recs)
 	}
-	return rx.outcome(err)
+	return err == nil, rx.outcome(err)
+}
+
+// maxHeld bounds the pushed blocks a stream holds in flight; past it a
+// push is not held (a collection before its record then costs a round
+// trip, never the block).
+const maxHeld = 1 << 16
+
+// hold puts pushed blocks in flight on the replica before they are
+// stored: the collector does not delete one (a block an earlier record
+// released and the next one references again) before the records or
+// chunks received after it are applied, which would then ask for it
+// again. A block held already keeps its hold, with its first count: the
+// frame that follows its first push is the one that needs it.
+func (rx *receiver) hold(ids []blocks.ID) {
+	if rx.held == nil {
+		rx.held = map[blocks.ID]uint64{}
+	}
+	for _, id := range ids {
+		if _, ok := rx.held[id]; ok || len(rx.held) >= maxHeld {
+			continue
+		}
+		rx.in.fs.HoldBlocks(id)
+		rx.held[id] = rx.consumed
+		rx.in.heldBlocks.Add(1)
+	}
+}
+
+// releaseHeld releases the holds taken before the upTo-th records or chunk
+// frame of the stream was received (all of them: math.MaxUint64).
+func (rx *receiver) releaseHeld(upTo uint64) {
+	for id, at := range rx.held {
+		if at < upTo {
+			delete(rx.held, id)
+			rx.in.fs.ReleaseBlocks(id)
+			rx.in.heldBlocks.Add(-1)
+		}
+	}
 }
 
 // askAhead asks, with the blocks the first record not applied lacks, for

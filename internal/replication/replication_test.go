@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,9 @@ type region struct {
 	wrap func(kv.Store) kv.Store
 	// wrapDisk, when set, wraps the region's disk for its engine.
 	wrapDisk func(disk.FS) disk.FS
-	log      *slog.Logger // debug log, shown if the test fails
+	// gcInterval is the engine's GCInterval (0: 50 ms).
+	gcInterval time.Duration
+	log        *slog.Logger // debug log, shown if the test fails
 }
 
 // recHooks records what a node tells its control plane.
@@ -170,7 +173,7 @@ func (r *region) openEngine() {
 		dsk = r.wrapDisk(dsk)
 	}
 	e, err := engine.Open(context.Background(), engine.Options{
-		KV: store, Disk: dsk, Keyring: r.ring, Logger: r.log, GCInterval: 50 * time.Millisecond, MergeDelay: time.Hour, Space: r.space,
+		KV: store, Disk: dsk, Keyring: r.ring, Logger: r.log, GCInterval: cmp.Or(r.gcInterval, 50*time.Millisecond), MergeDelay: time.Hour, Space: r.space,
 		OnFatal: func(err error) { r.t.Errorf("%s: fatal storage error: %v", r.name, err) },
 	})
 	if err != nil {
