@@ -1545,8 +1545,12 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 				next = a.AppliedSeq + 1
 				inflight, inflightBytes = nil, 0
 				if len(a.Missing) == 0 {
-					// Paused applier or a gap: do not spin.
-					time.Sleep(10 * time.Millisecond)
+					// Paused applier or a gap: the resend waits a
+					// little (the destination asks again at most every
+					// 500 ms), but not past the stream's end.
+					if err := rewindPause(ctx, s); err != nil {
+						return err
+					}
 				}
 				continue
 			}
@@ -1561,6 +1565,27 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// rewindGap is how long a rewind without blocks to push waits before the
+// resend (see rewindPause).
+const rewindGap = 10 * time.Millisecond
+
+// rewindPause waits rewindGap before a resend for a rewind that pushed
+// nothing (a paused applier, a gap), so that a destination answering
+// each resend with a rewind does not make the loop spin; it ends early,
+// with the error, when the stream fails or ctx ends.
+func rewindPause(ctx context.Context, s *stream) error {
+	t := time.NewTimer(rewindGap)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case err := <-s.errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
