@@ -275,7 +275,13 @@ func regionStatusOf(ctx context.Context, c *opsClient, fsID string) regionStatus
 			return st
 		}
 	}
-	sort.Slice(rs.Replications, func(i, j int) bool { return rs.Replications[i].ReplicationID < rs.Replications[j].ReplicationID })
+	sort.Slice(rs.Replications, func(i, j int) bool {
+		a, b := rs.Replications[i], rs.Replications[j]
+		if a.ReplicationID != b.ReplicationID {
+			return a.ReplicationID < b.ReplicationID
+		}
+		return a.Role > b.Role // a same-region replication: its source end first
+	})
 	st.Replications = append(st.Replications, rs.Replications...)
 	for i := range st.FileSystems {
 		st.FileSystems[i].Replication = roleOf(rs, st.FileSystems[i].FileSystemID)

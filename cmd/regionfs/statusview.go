@@ -177,7 +177,7 @@ func syncProgress(r replicationInfo, now time.Time, rates *rateTracker) progress
 	if elapsed > 0 {
 		avg = float64(s.BytesDone) / elapsed.Seconds()
 	}
-	p := progress{elapsed: elapsed, rate: rates.rate(r.ReplicationID+"/sync", now, s.BytesDone, avg)}
+	p := progress{elapsed: elapsed, rate: rates.rate(r.ReplicationID+"/"+r.Role+"/sync", now, s.BytesDone, avg)}
 	switch {
 	case s.Method == "":
 		p.done, p.total, p.unit = s.BytesDone, s.BytesTotal, "bytes"

@@ -56,6 +56,11 @@ func (f *fakeManager) Create(_ context.Context, src string, dests []replconf.Des
 	return d, nil
 }
 
+// DescribeEnds: the fake keeps one end per configuration.
+func (f *fakeManager) DescribeEnds(ctx context.Context, fsID string) ([]replconf.Description, error) {
+	return f.Describe(ctx, fsID)
+}
+
 func (f *fakeManager) Describe(_ context.Context, fsID string) ([]replconf.Description, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 type Manager interface {
 	Create(ctx context.Context, sourceID string, dests []replconf.Destination) (replconf.Description, error)
 	Describe(ctx context.Context, fsID string) ([]replconf.Description, error)
+	DescribeEnds(ctx context.Context, fsID string) ([]replconf.Description, error)
 	Delete(ctx context.Context, fsID, mode string) (*replconf.Promotion, error)
 	PlannedFailover(ctx context.Context, fsID string) (*replconf.Promotion, error)
 	Failover(ctx context.Context, fsID string, force bool) (*replconf.Promotion, error)

@@ -18,7 +18,7 @@ func (h *Handler) replicationStatus(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ds, err := h.m.Describe(r.Context(), id)
+	ds, err := h.m.DescribeEnds(r.Context(), id) // both ends of a same-region replication
 	if err != nil {
 		h.fail(w, r, err)
 		return

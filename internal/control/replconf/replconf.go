@@ -722,8 +722,14 @@ func (m *Manager) findLocked(fsID string) []*Config {
 			out = append(out, c)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Role < out[j].Role })
+	sortByRole(out)
 	return out
+}
+
+// sortByRole puts destination ends before source ends (a stable order for
+// the ends of a same-region replication, both in this region).
+func sortByRole(cs []*Config) {
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Role < cs[j].Role })
 }
 
 func destARN(c *Config) string {
@@ -1166,22 +1172,36 @@ func (m *Manager) adopt(ctx context.Context, c *Config, dst control.FileSystem, 
 }
 
 // Describe lists the configurations fsID (id or ARN; "" = all) takes part
-// in, in this region.
+// in, in this region, one per configuration: of a same-region replication,
+// whose two ends are both here, the destination's end (it knows what was
+// applied).
 func (m *Manager) Describe(ctx context.Context, fsID string) ([]Description, error) {
+	return m.describe(ctx, fsID, false)
+}
+
+// DescribeEnds is Describe with both ends of a same-region replication, for
+// a status that shows each end's figures (what is pending at the source,
+// what is applied at the destination).
+func (m *Manager) DescribeEnds(ctx context.Context, fsID string) ([]Description, error) {
+	return m.describe(ctx, fsID, true)
+}
+
+func (m *Manager) describe(ctx context.Context, fsID string, bothEnds bool) ([]Description, error) {
 	m.mu.Lock()
 	var cs []*Config
 	if fsID == "" {
 		for _, c := range m.configs {
 			cs = append(cs, c)
 		}
+		sortByRole(cs)
 	} else {
 		cs = m.findLocked(fsID)
 	}
 	seen := map[string]bool{}
 	var out []Description
 	for _, c := range cs {
-		if seen[c.ID] {
-			continue // same-region: both ends are here
+		if seen[c.ID] && !bothEnds {
+			continue // same-region: the destination's end came first
 		}
 		seen[c.ID] = true
 		out = append(out, m.describeLocked(c))
@@ -1197,7 +1217,10 @@ func (m *Manager) Describe(ctx context.Context, fsID string) ([]Description, err
 		if !out[i].CreationTime.Equal(out[j].CreationTime) {
 			return out[i].CreationTime.Before(out[j].CreationTime)
 		}
-		return out[i].ID < out[j].ID
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Role < out[j].Role
 	})
 	return out, nil
 }

@@ -191,6 +191,22 @@ func TestSameRegion(t *testing.T) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("describe all: %d, %v", len(ds), err)
 	}
+	// Describe gives one end, always the destination's (before, the
+	// region-wide one took whichever end a map gave first); DescribeEnds
+	// (regionfs status, failback's wait) gives both, so that the source's
+	// pending figures are there too.
+	for _, id := range []string{"", srcID, d.DestFileSystemID} {
+		for range 5 {
+			ds, err := a.m.Describe(ctx, id)
+			if err != nil || len(ds) != 1 || ds[0].Role != replication.RoleDestination {
+				t.Fatalf("Describe(%q): %d, %v, want the destination's end", id, len(ds), err)
+			}
+		}
+		ends, err := a.m.DescribeEnds(ctx, id)
+		if err != nil || len(ends) != 2 || ends[0].Role != replication.RoleDestination || ends[1].Role != replication.RoleSource {
+			t.Fatalf("DescribeEnds(%q): %d, %v, want the destination's and the source's ends", id, len(ends), err)
+		}
+	}
 	// AWS refuses LOCAL_CONFIGURATION_ONLY for a same-region replication
 	// (BadRequest), by either end's id; by the source's it was refused,
 	// by the destination's it deleted the destination's configuration
