@@ -14,7 +14,7 @@ import (
 // is its own function so that more can be added (storage, alarms).
 func writeRegionStatus(w io.Writer, st regionStatus, d display, rates *rateTracker) {
 	head := fmt.Sprintf("%s  %s  %s, %s", st.Region, st.Time.Local().Format("2006-01-02 15:04:05"),
-		plural(len(st.FileSystems), "file system"), plural(len(st.Replications), "replication"))
+		plural(len(st.FileSystems), "file system"), plural(countReplications(st.Replications), "replication"))
 	if st.Error != "" {
 		head = st.Region + "  " + st.Time.Local().Format("2006-01-02 15:04:05")
 	}
@@ -68,6 +68,16 @@ func writeFileSystems(w io.Writer, fss []fileSystemInfo, d display) {
 			humanBytes(uint64(max(f.SizeInBytes, 0))), orDash(f.Protection), f.MountTargets, orDash(f.Replication))
 	}
 	tw.Flush()
+}
+
+// countReplications counts configurations, not ends: a same-region
+// replication has both of its ends in one region's status.
+func countReplications(rs []replicationInfo) int {
+	ids := map[string]bool{}
+	for _, r := range rs {
+		ids[r.ReplicationID] = true
+	}
+	return len(ids)
 }
 
 // writeReplication is one replication's block:

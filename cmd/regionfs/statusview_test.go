@@ -182,3 +182,23 @@ func TestLiveLine(t *testing.T) {
 		t.Errorf("pipe: %q", got)
 	}
 }
+
+// TestStatusSameRegionCountsOnce: a same-region replication's two ends are
+// both shown, and counted as one replication.
+func TestStatusSameRegionCountsOnce(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 41, 51, 0, time.UTC)
+	st := sampleStatus(now)
+	src := st.Replications[0]
+	dst := src
+	dst.Role = "destination"
+	st.Replications = []replicationInfo{src, dst}
+	out := renderStatus(st, display{width: 100})
+	if !strings.Contains(out, "1 replication\n") {
+		t.Errorf("want 1 replication in the heading:\n%s", out)
+	}
+	for _, want := range []string{src.ReplicationID + "  source  ", src.ReplicationID + "  destination  "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q:\n%s", want, out)
+		}
+	}
+}
