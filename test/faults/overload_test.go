@@ -139,8 +139,14 @@ func TestPartialRecordFlood(t *testing.T) {
 	flood := make([]net.Conn, 0, conns)
 	payload := make([]byte, 4+mib)
 	binary.BigEndian.PutUint32(payload, 1<<31|record)
-	for range conns {
-		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	// The flood comes from four addresses other than the probing client's
+	// (127.0.0.1), 500 connections each: under the per-client share of the
+	// connection limit (b99e661), as many hosts flooding would be; one
+	// address past its share has its own idle connections closed first,
+	// which here would be the probe's.
+	for i := range conns {
+		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(3+i%4))}}
+		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			t.Fatalf("connection %d: %v", len(flood), err)
 		}
