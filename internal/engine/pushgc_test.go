@@ -21,15 +21,7 @@ import (
 func TestPushedBlockCollectedBeforeItsRecord(t *testing.T) {
 	ctx := context.Background()
 	v, src, dst, tail, x, y := releasedThenReused(t)
-	for _, id := range []blocks.ID{x, y} {
-		data, err := src.Replica().getBlock(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := dst.Replica().PutBlock(ctx, id, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pushBlocks(t, src, dst, x, y)
 	// The collection between the push and the apply.
 	if _, err := v.e.CollectGarbage(ctx); err != nil {
 		t.Fatal(err)
@@ -78,15 +70,7 @@ func TestPushedBlockCollectedBeforeItsRecord(t *testing.T) {
 func TestPushedBlocksSurviveCrashWithTheirApply(t *testing.T) {
 	ctx := context.Background()
 	v, src, dst, tail, x, y := releasedThenReused(t)
-	for _, id := range []blocks.ID{x, y} {
-		data, err := src.Replica().getBlock(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := dst.Replica().PutBlock(ctx, id, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pushBlocks(t, src, dst, x, y)
 	if _, err := v.e.CollectGarbage(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +93,21 @@ func TestPushedBlocksSurviveCrashWithTheirApply(t *testing.T) {
 	}
 	if err := dst.Replica().Verify(ctx, true); err != nil {
 		t.Fatalf("verify after the crash: %v", err)
+	}
+}
+
+// pushBlocks puts the blocks ids of src on dst, as the source's pushes
+// ahead of their records do.
+func pushBlocks(t *testing.T, src, dst *FS, ids ...blocks.ID) {
+	t.Helper()
+	ctx := t.Context()
+	for _, id := range ids {
+		data, err := src.Replica().getBlock(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Replica().PutBlock(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
