@@ -158,7 +158,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	if err != nil {
 		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
-		region.WriteError(w, r, "", nil, err, reqID, e.o.Logger)
+		region.WriteError(w, r, region.ClaimedService(r), nil, err, reqID, e.o.Logger)
 		return
 	}
 	id, err := e.verifier.Verify(r, body)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -303,5 +304,54 @@ func TestUnsupportedServices(t *testing.T) {
 	}
 	if got := f.rec.last(); got != "" {
 		t.Fatalf("a request for another service reached a region: %q", got)
+	}
+}
+
+// TestBodyTooLarge: a body past the edge's limit gets the 413 in the
+// protocol of its service (the aws CLI's sns publish of an 8 MiB message
+// failed with "Unable to parse response ... invalid XML received": the
+// error was EFS's JSON), and a client that sends the whole body before it
+// reads (python's http.client, as botocore's callers may use) gets the 413
+// too, not "broken pipe".
+func TestBodyTooLarge(t *testing.T) {
+	f := setup(t)
+	addr := strings.TrimPrefix(f.url, "http://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const size = 16 << 20
+	bw := bufio.NewWriterSize(nc, 1<<16)
+	fmt.Fprintf(bw, "POST /2015-02-01/file-systems HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", addr, size)
+	chunk := strings.Repeat("x", 1<<20)
+	for range size >> 20 {
+		bw.WriteString(chunk)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatalf("sending %d bytes: %v", size, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %d bytes: %v", size, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 || resp.Header.Get("X-Amzn-Errortype") != "RequestEntityTooLargeException" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+
+	awsPath := testkit.NeedTool(t, "aws")
+	dir := t.TempDir()
+	msg := dir + "/msg"
+	if err := os.WriteFile(msg, []byte(strings.Repeat("m", 8<<20)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(awsPath, "sns", "publish", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:t", "--message", "file://"+msg,
+		"--endpoint-url", f.url, "--region", "us-east-1")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+akid, "AWS_SECRET_ACCESS_KEY="+secret,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE="+dir+"/c", "AWS_SHARED_CREDENTIALS_FILE="+dir+"/s")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "An error occurred (RequestEntityTooLarge) when calling the Publish operation: The request body of ") {
+		t.Fatalf("aws sns publish of 8 MiB: %s", out)
 	}
 }

@@ -177,7 +177,7 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	defer release()
 	if err != nil {
 		s.o.Logger.Debug("api request rejected", "region", s.o.Name, "req_id", reqID, "err", err)
-		WriteError(w, r, "", nil, err, reqID, s.o.Logger)
+		WriteError(w, r, ClaimedService(r), nil, err, reqID, s.o.Logger)
 		return
 	}
 	id, err := s.verifier.Verify(r, body)
@@ -277,15 +277,19 @@ func (b *Bodies) Read(w http.ResponseWriter, r *http.Request, limit int64) (body
 }
 
 // ReadBody reads r's body up to limit bytes: a larger body is
-// awserr.ErrBodyTooLarge, a broken one awserr.ErrMalformedRequest.
+// awserr.ErrBodyTooLarge, a broken one awserr.ErrMalformedRequest. What is
+// left of a body too large is read and discarded (drainRefused) so that
+// the client sees the error rather than a reset connection.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
+		drainRefused(w, r)
 		return nil, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", r.ContentLength, limit)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
+			drainRefused(w, r)
 			return nil, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", limit)
 		}
 		return nil, awserr.Errorf(awserr.ErrMalformedRequest, "The request body could not be read.")
@@ -293,11 +297,47 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return b, nil
 }
 
+// A refused body is drained up to drainBytes, for at most drainTime.
+const (
+	drainBytes = 128 << 20
+	drainTime  = 10 * time.Second
+)
+
+// drainRefused reads and discards, without buffering, the rest of a body
+// that is refused for its size, then marks the connection to be closed
+// after the answer. The aws CLI, boto3 and curl without Expect send the
+// whole body before they read the answer: a server that answers and
+// closes with the body unread resets the connection (unread data in its
+// receive buffer), and the client sees "connection reset" or "broken pipe"
+// instead of the 413. A client that asked to continue (Expect:
+// 100-continue) has sent nothing yet and reads the answer first; a body
+// past drainBytes or drainTime is left unread (its client may see a reset).
+func drainRefused(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	if r.Header.Get("Expect") != "" || r.ProtoMajor != 1 {
+		return // HTTP/2 resets only the stream
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(drainTime))
+	_, _ = io.CopyN(io.Discard, r.Body, drainBytes)
+	_ = rc.SetReadDeadline(time.Time{})
+}
+
 // SetBody makes body the request's body again after ReadBody.
 func SetBody(r *http.Request, body []byte) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// ClaimedService is the service of r's credential scope, unverified, when
+// it is one served ("" otherwise): the protocol of an error answered
+// before r can be verified (its body refused or unreadable).
+func ClaimedService(r *http.Request) string {
+	if s := sigv4.Claimed(r).Service; known(s) {
+		return s
+	}
+	return ""
 }
 
 func known(service string) bool {

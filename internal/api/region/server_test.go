@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -179,6 +180,87 @@ func TestBodyTooLarge(t *testing.T) {
 	if resp.StatusCode != 413 || resp.Header.Get("X-Amzn-Errortype") != "RequestEntityTooLargeException" {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
+}
+
+// TestBodyTooLargeSentWhole: a client that sends its whole body before it
+// reads (the aws CLI, boto3, curl without Expect) gets the 413 in AWS's
+// shape for bodies of 1 to 64 MiB, with and without a Content-Length, and
+// the server closes the connection cleanly after it. Before, the server
+// answered and closed with the body unread, and the client's write or read
+// failed with "connection reset by peer" or "broken pipe".
+func TestBodyTooLargeSentWhole(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	for _, tc := range []struct {
+		name    string
+		size    int
+		chunked bool
+	}{
+		{"4MiB", 4 << 20, false},
+		{"64MiB", 64 << 20, false},
+		{"8MiB chunked", 8 << 20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := sendWhole(t, s.url, tc.size, tc.chunked)
+			if resp.StatusCode != 413 || resp.Header.Get("X-Amzn-Errortype") != "RequestEntityTooLargeException" {
+				t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+			}
+			if !resp.Close {
+				t.Errorf("the connection stays open after a refused body: %v", resp.Header)
+			}
+		})
+	}
+}
+
+// TestBodyTooLargeInServiceShape: a body refused for its size is answered
+// in the protocol of the service its credential scope names (XML for EC2,
+// SNS and CloudWatch's query protocol), not in EFS's JSON, which botocore
+// could not parse ("Unable to parse response ... invalid XML received").
+func TestBodyTooLargeInServiceShape(t *testing.T) {
+	s := start(t, nil, echoEFS)
+	cfg := testkit.AWSConfig(s.url, "us-east-1", akid, secret)
+	cfg.RetryMaxAttempts = 1
+	big := strings.Repeat("a", DefaultMaxBodyBytes+1)
+	_, err := ec2.NewFromConfig(cfg).DescribeSubnets(t.Context(), &ec2.DescribeSubnetsInput{SubnetIds: []string{big}})
+	wantAPIError(t, err, "RequestEntityTooLarge", "The request body of ")
+	_, err = sns.NewFromConfig(cfg).Publish(t.Context(), &sns.PublishInput{TopicArn: aws.String("arn:aws:sns:us-east-1:123456789012:t"), Message: aws.String(big)})
+	wantAPIError(t, err, "RequestEntityTooLarge", "The request body of ")
+	_, err = cloudwatch.NewFromConfig(cfg).DescribeAlarms(t.Context(), &cloudwatch.DescribeAlarmsInput{AlarmNamePrefix: aws.String(big)})
+	wantAPIError(t, err, "RequestEntityTooLarge", "The request body of ")
+}
+
+// sendWhole writes a POST with a body of size bytes to the server at url,
+// all of it before it reads the answer, as botocore does.
+func sendWhole(t *testing.T, url string, size int, chunked bool) *http.Response {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	bw := bufio.NewWriterSize(nc, 1<<16)
+	io.WriteString(bw, "POST /2015-02-01/file-systems HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+	chunk := strings.Repeat("x", 1<<20)
+	if chunked {
+		io.WriteString(bw, "Transfer-Encoding: chunked\r\n\r\n")
+		for range size >> 20 {
+			fmt.Fprintf(bw, "%x\r\n%s\r\n", len(chunk), chunk)
+		}
+		io.WriteString(bw, "0\r\n\r\n")
+	} else {
+		fmt.Fprintf(bw, "Content-Length: %d\r\n\r\n", size)
+		for range size >> 20 {
+			bw.WriteString(chunk)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatalf("sending %d bytes: %v", size, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %d bytes: %v", size, err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 func TestMetrics(t *testing.T) {

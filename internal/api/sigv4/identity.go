@@ -1,6 +1,9 @@
 package sigv4
 
-import "context"
+import (
+	"context"
+	"net/http"
+)
 
 // Identity is the verified caller of a request: the access key id that signed
 // it and the region and service of its credential scope.
@@ -21,4 +24,13 @@ func NewContext(ctx context.Context, id Identity) context.Context {
 func FromContext(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
+}
+
+// Claimed returns the access key id and credential scope r states, not
+// verified: for answering in the protocol of the request's service before
+// the request can be verified (a body refused for its size). An unparsable
+// signature gives whatever of the scope could be parsed.
+func Claimed(r *http.Request) Identity {
+	a, _ := parse(r)
+	return a.identity()
 }
