@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -987,7 +988,7 @@ func (o *outbound) session(ctx context.Context) error {
 	}
 	defer sc.close()
 	sn := sc.hdr.Get(hdrNonce)
-	if len(sn) < 16 || sc.hdr.Get(hdrAuth) != sign(peer.Secret, "stream-ok", sc.cn, sn) {
+	if len(sn) < 16 || !hmac.Equal([]byte(sc.hdr.Get(hdrAuth)), []byte(sign(peer.Secret, "stream-ok", sc.cn, sn))) {
 		return fmt.Errorf("%w: %s answered without proof of the pair's secret", ErrAuth, o.spec.DestRegion)
 	}
 	key := sessionKey(peer.Secret, sc.cn, sn)

@@ -3,11 +3,13 @@ package replication
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -171,4 +173,61 @@ func progressPair(t *testing.T) (a, b *region, src *engine.FS) {
 		}
 	}
 	return a, b, src
+}
+
+// FuzzProgress: any stored progress value loads without a panic or is
+// refused; one that loads saves and loads again to the same value, and
+// seeds a status without a panic.
+func FuzzProgress(f *testing.F) {
+	at := time.Date(2026, 12, 7, 16, 0, 0, 123, time.UTC)
+	for _, p := range []Progress{
+		{},
+		{ShippedRecords: 1 << 40, ShippedBytes: 7, ShippedBlocks: 3, AppliedRecords: 9, LastReplicated: at},
+		{Sync: SyncProgress{Done: true, BytesDone: 10, BytesTotal: 10, FilesDone: 2, FilesTotal: 2, KeysDone: 4,
+			KeysTotal: 4, Started: at, Finished: at.Add(time.Second), Method: "journal", Stalls: 1}},
+	} {
+		b, err := json.Marshal(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"LastReplicated":"0000-01-01T00:00:00+23:59"}`))
+	f.Add([]byte(`{"ShippedRecords":-1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		s := kv.NewMemory()
+		b := s.NewBatch()
+		b.Set(progressKey(RoleDestination, "rc-1"), v)
+		if err := b.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		ps := KVProgress(s)
+		p, ok, err := ps.LoadProgress(RoleDestination, "rc-1")
+		if err != nil {
+			return
+		}
+		if !ok {
+			t.Fatal("a stored progress was not found")
+		}
+		var st Status
+		p.restore(&st)
+		if err := ps.SaveProgress(RoleDestination, "rc-1", p, true); err != nil {
+			// Only a time JSON cannot write (a year past 9999) fails.
+			return
+		}
+		again, ok, err := ps.LoadProgress(RoleDestination, "rc-1")
+		if err != nil || !ok {
+			t.Fatalf("a saved progress did not load again: %v (found %v)", err, ok)
+		}
+		first, _ := json.Marshal(p)
+		second, _ := json.Marshal(again)
+		if !bytes.Equal(first, second) {
+			t.Fatalf("progress changed through a save: %s, then %s", first, second)
+		}
+		if !again.LastReplicated.Equal(p.LastReplicated) || again.ShippedBytes != p.ShippedBytes || again.Sync.Method != p.Sync.Method {
+			t.Fatalf("progress changed through a save: %+v, then %+v", p, again)
+		}
+	})
 }
