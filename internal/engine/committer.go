@@ -72,9 +72,6 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 // nothing was committed).
 func (fs *FS) doVisible(ctx context.Context, o *op) (wait func() error, err error) {
 	o.visible = make(chan struct{})
-	if err := fs.enqueue(ctx, o); err != nil {
-		return func() error { return nil }, err
-	}
 	wait = func() error {
 		<-o.done
 		if o.err != nil && o.err != o.txErr {
@@ -82,12 +79,56 @@ func (fs *FS) doVisible(ctx context.Context, o *op) (wait func() error, err erro
 		}
 		return nil
 	}
+	if fs.runInline(o) {
+		// Its group ended here: committed (visible closed) or failed
+		// (answered, done closed).
+		select {
+		case <-o.visible:
+			return wait, o.txErr
+		default:
+			return wait, o.err
+		}
+	}
+	if err := fs.enqueue(ctx, o); err != nil {
+		return func() error { return nil }, err
+	}
 	select {
 	case <-o.visible:
 		return wait, o.txErr
 	case <-o.done:
 		return wait, o.err
 	}
+}
+
+// runInline runs o, an operation of a pipelined group of its own (a
+// replica's apply, doVisible), on the caller's goroutine when the
+// committer is idle — waiting on an empty queue, no group under way —
+// and reports whether it did; otherwise (or when the file system is
+// closed or failed: enqueue says why) o is for the queue. o's group is
+// then ended as the committer would end it (applyPipelined): readable
+// when this returns, synced and answered by the finisher. The caller
+// saves two goroutine hand-offs per apply (to the committer, and back
+// when visible), each a wake-up waiting for a CPU on a loaded machine
+// (lag23). Holding closeMu shared keeps the file system open meanwhile,
+// as an enqueue does.
+func (fs *FS) runInline(o *op) bool {
+	fs.closeMu.RLock()
+	defer fs.closeMu.RUnlock()
+	if fs.closed || fs.e.Err() != nil || fs.dom.keyError() != nil || len(fs.queue) > 0 {
+		return false
+	}
+	if !fs.runMu.TryLock() {
+		return false // the committer is running something
+	}
+	defer fs.runMu.Unlock()
+	if len(fs.queue) > 0 {
+		return false // queued before o: theirs is the turn
+	}
+	o.done = make(chan struct{})
+	fs.stats.queued.Add(1)
+	fs.stats.inline.Add(1)
+	fs.applyPipelined([]*op{o})
+	return true
 }
 
 // enqueue hands o to the committer.
@@ -191,13 +232,20 @@ func (fs *FS) run() {
 	var prev, peak, peakAge, writers, writersAge int
 	var work int64
 	var next *op // taken from the queue, not yet run
+	// The committer holds runMu except while it waits for an operation
+	// with none in hand (see runInline).
+	fs.runMu.Lock()
+	defer fs.runMu.Unlock()
 	for {
 		o := next
 		next = nil
 		if o == nil {
+			fs.runMu.Unlock()
 			select {
 			case o = <-fs.queue:
+				fs.runMu.Lock()
 			case <-fs.stop:
+				fs.runMu.Lock()
 				// Nothing can be queued after stop: drain what was.
 				for {
 					select {

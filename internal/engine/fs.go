@@ -32,8 +32,13 @@ type FS struct {
 	ctx    context.Context // canceled when the file system closes
 	cancel context.CancelFunc
 
-	// Committer-owned state (touched only by the committer goroutine, or
-	// before it starts).
+	// runMu is held by whoever runs operations: the committer goroutine
+	// from taking an operation off the queue until it waits on the queue
+	// again, or a replica's apply run by its caller while the committer
+	// is idle (runInline). It guards the committer-owned state below.
+	runMu sync.Mutex
+	// Committer-owned state (touched only with runMu held, or before the
+	// committer starts).
 	lastSeq    uint64
 	mode       modeRecord
 	boot       uint64 // boot counter in use; 0 = not yet bumped since open
@@ -113,6 +118,7 @@ type fsStats struct {
 	ran        atomic.Uint64 // operations the committer ran (or refused)
 	handed     atomic.Uint64 // groups the committer handed to the applier
 	awaited    atomic.Uint64 // pipelined groups the committer answered itself (a lone submitter's)
+	inline     atomic.Uint64 // replica applies run by their caller, not handed to the committer (runInline)
 	corruption atomic.Uint64
 }
 
