@@ -326,6 +326,11 @@ type inbound struct {
 	// acksSent counts the acks of every stream (a regression guard's
 	// count: acks per records frame).
 	acksSent atomic.Uint64
+	// recordsRead counts the records frames of every stream, and
+	// recordsHanded those that its reader handed to the stream's loop (a
+	// regression guard's count: hand-offs per records frame, see
+	// receiver.handleNow).
+	recordsRead, recordsHanded atomic.Uint64
 	// heldBlocks is how many pushed blocks its streams hold in flight on
 	// the replica (receiver.hold): 0 once they ended (a test checks it).
 	heldBlocks atomic.Int64
@@ -558,8 +563,22 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 				rerr <- err
 				return
 			}
+			f := frame{typ, p}
+			if typ == msgRecords {
+				in.recordsRead.Add(1)
+				if handled, err := rx.handleNow(f); err != nil {
+					rerr <- err
+					return
+				} else if handled {
+					continue
+				}
+			}
+			rx.queued.Add(1)
+			if typ == msgRecords {
+				in.recordsHanded.Add(1)
+			}
 			select {
-			case frames <- frame{typ, p}:
+			case frames <- f:
 			case <-ctx.Done():
 				return
 			}
@@ -574,11 +593,28 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// receiver applies one stream's messages, in order, to the replica.
+// receiver applies one stream's messages, in order, to the replica: its
+// loop (run) the frames its reader hands it, or the reader itself a
+// records frame that arrives while the loop is idle (handleNow).
 type receiver struct {
 	in  *inbound
 	ctx context.Context
-	out framer
+	// mu is held by whoever handles frames (the loop, or the reader in
+	// handleNow) and guards the receiver's fields from here on, except
+	// those with a lock or an atomic of their own. queued counts the
+	// frames handed to the loop and not handled yet: the reader handles
+	// one itself only when none is (frames are handled in order).
+	// looping: the loop has started (its first ack is sent); stopped: it
+	// has ended, and nothing handles frames any more. lastFrame: when
+	// the reader last handled frames itself (ns after started; the loop's
+	// idle timer counts from it too).
+	mu        sync.Mutex
+	queued    atomic.Int64
+	looping   bool
+	stopped   bool
+	started   time.Time
+	lastFrame atomic.Int64
+	out       framer
 	// w carries acks to the source (the upgraded connection's buffered
 	// writer, or the HTTP/2 response); flush sends what it holds.
 	w     io.Writer
@@ -657,16 +693,29 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 	defer rx.releaseHeld(math.MaxUint64) // after the puts: no hold outlives the stream
 	defer rx.puts.Wait()                 // no put outlives the stream
 	defer rx.durs.Wait()                 // nor a wait for an apply's commit
+	defer func() {
+		// The reader handles nothing from now on (handleNow).
+		rx.mu.Lock()
+		rx.stopped = true
+		rx.mu.Unlock()
+	}()
+	rx.mu.Lock()
 	rx.durable = make(chan struct{}, 1)
+	rx.started = time.Now()
 	if ss := rx.in.fs.SyncState(); ss.Active && ss.Resync {
 		if err := rx.startResync(); err != nil {
+			rx.mu.Unlock()
 			return err
 		}
 	}
 	if err := rx.ack(); err != nil {
+		rx.mu.Unlock()
 		return err
 	}
-	idle := time.NewTimer(rx.in.n.opts.StreamIdle)
+	rx.looping = true
+	rx.mu.Unlock()
+	streamIdle := rx.in.n.opts.StreamIdle
+	idle := time.NewTimer(streamIdle)
 	defer idle.Stop()
 	for {
 		var batch []frame
@@ -678,16 +727,24 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 		case <-rx.durable:
 			// An apply's commit is durable: ack the new applied point
 			// (and take a checkpoint waiting for it).
-			if err := rx.durFailed(); err != nil {
-				return err
+			rx.mu.Lock()
+			err := rx.durFailed()
+			if err == nil {
+				rx.in.maybeCheckpoint(rx.ctx)
+				err = rx.ackIfNew(false)
 			}
-			rx.in.maybeCheckpoint(rx.ctx)
-			if err := rx.ackIfNew(false); err != nil {
+			rx.mu.Unlock()
+			if err != nil {
 				return err
 			}
 			continue
 		case <-idle.C:
-			return fmt.Errorf("replication: source silent for %s", rx.in.n.opts.StreamIdle)
+			// Frames the reader handled itself count as heard.
+			if quiet := time.Since(rx.started) - time.Duration(rx.lastFrame.Load()); quiet < streamIdle {
+				idle.Reset(streamIdle - quiet)
+				continue
+			}
+			return fmt.Errorf("replication: source silent for %s", streamIdle)
 		case <-rx.ctx.Done():
 			return rx.ctx.Err()
 		}
@@ -700,41 +757,75 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 				break drain
 			}
 		}
-		idle.Reset(rx.in.n.opts.StreamIdle)
-		rx.in.mu.Lock()
-		rx.in.st.LastContact = rx.in.n.now()
-		rx.in.mu.Unlock()
-		heard := false // a heartbeat, which is acked whatever the state
-		for _, f := range batch {
-			heard = heard || f.typ == msgHeartbeat
-			if err := rx.handle(f); err != nil {
-				return err
-			}
-		}
-		if err := rx.putFailed(); err != nil {
-			return err
-		}
-		if err := rx.durFailed(); err != nil {
-			return err
-		}
-		if err := rx.flushChunks(); err != nil {
-			return err
-		}
-		if err := rx.flushRecords(); err != nil {
-			return err
-		}
-		if rx.rs != nil {
-			if err := rx.settlePuts(); err != nil {
-				return err
-			}
-			if err := rx.finishResync(); err != nil {
-				return err
-			}
-		}
-		if err := rx.ackIfNew(heard); err != nil {
+		idle.Reset(streamIdle)
+		rx.mu.Lock()
+		err := rx.handleBatch(batch)
+		rx.queued.Add(-int64(len(batch)))
+		rx.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// handleNow handles a records frame on the reader's goroutine, as a batch
+// of its own, when the stream's loop is idle and holds no frame not
+// handled yet; it reports whether it did (otherwise the reader hands it
+// to the loop). A records frame that arrives at an idle replica is then
+// applied without the hand-off from reader to loop (a wake-up waiting for
+// a CPU on a loaded machine; lag23) — and, the engine running the apply
+// on its caller's goroutine when its committer is idle (ApplyAsync), one
+// goroutine reads the frame and makes its records readable. Only records
+// frames: the blocks and chunk frames of a replicated write or an initial
+// sync are gathered by the loop into batches (one ingest or apply each)
+// while the reader reads on.
+func (rx *receiver) handleNow(f frame) (bool, error) {
+	if !rx.mu.TryLock() {
+		return false, nil
+	}
+	defer rx.mu.Unlock()
+	if !rx.looping || rx.stopped || rx.queued.Load() > 0 {
+		return false, nil
+	}
+	rx.lastFrame.Store(int64(time.Since(rx.started)))
+	return true, rx.handleBatch([]frame{f})
+}
+
+// handleBatch handles frames received together (rx.mu held): each in
+// order, then the records and chunks they brought, then an ack if it says
+// something new.
+func (rx *receiver) handleBatch(batch []frame) error {
+	rx.in.mu.Lock()
+	rx.in.st.LastContact = rx.in.n.now()
+	rx.in.mu.Unlock()
+	heard := false // a heartbeat, which is acked whatever the state
+	for _, f := range batch {
+		heard = heard || f.typ == msgHeartbeat
+		if err := rx.handle(f); err != nil {
+			return err
+		}
+	}
+	if err := rx.putFailed(); err != nil {
+		return err
+	}
+	if err := rx.durFailed(); err != nil {
+		return err
+	}
+	if err := rx.flushChunks(); err != nil {
+		return err
+	}
+	if err := rx.flushRecords(); err != nil {
+		return err
+	}
+	if rx.rs != nil {
+		if err := rx.settlePuts(); err != nil {
+			return err
+		}
+		if err := rx.finishResync(); err != nil {
+			return err
+		}
+	}
+	return rx.ackIfNew(heard)
 }
 
 func (rx *receiver) handle(f frame) error {
