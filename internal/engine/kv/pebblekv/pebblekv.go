@@ -19,6 +19,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
 )
@@ -379,6 +380,7 @@ func (s *Store) writeTable(name string, pairs seq.Seq2[[]byte, []byte], incompre
 	if err != nil {
 		return err
 	}
+	f = dropCacheOnClose{f}
 	// Written back as it is written, as Pebble's own tables are: the
 	// sync at the end has little left to wait for.
 	f = vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: s.opts.BytesPerSync})
@@ -396,6 +398,26 @@ func (s *Store) writeTable(name string, pairs seq.Seq2[[]byte, []byte], incompre
 		}
 	}
 	return w.Close() // syncs and closes f
+}
+
+// dropCacheOnClose is an ingested table's file: Close first asks the
+// kernel to drop the file's pages from its cache (advice; the writer
+// closes the file after its sync, so every page is written back and can
+// go). A replica's initial sync writes hundreds of MiB of tables that
+// nothing reads soon; kept, they grow the page cache into memory the
+// guest has not touched, and on the development VM each fresh page costs
+// the write(2) that first fills it several times a reused one's (a loop of
+// 11 tables of 37 MiB, 256 KiB writes, synced: 0.93–0.94 CPU-s kept
+// against 0.21–0.33 dropped). Dropped, the next table's pages are the
+// ones just freed. Pebble's own reads of the table (ingest, later scans)
+// go to the disk.
+type dropCacheOnClose struct{ vfs.File }
+
+func (f dropCacheOnClose) Close() error {
+	if fd := f.Fd(); fd != vfs.InvalidFd {
+		_ = unix.Fadvise(int(fd), 0, 0, unix.FADV_DONTNEED)
+	}
+	return f.File.Close()
 }
 
 // removeIngestFiles removes the tables Ingest had written but not handed

@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/kvtest"
@@ -558,4 +560,76 @@ func TestIngestIncompressible(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestIngestDropsTablePages counts the pages of an ingested table left in
+// the page cache: a replica's initial sync writes hundreds of MiB of
+// tables nothing reads soon, and pages kept grow the cache into fresh
+// memory that the next table's write(2) pays for (dropCacheOnClose).
+// Only what Pebble reads back to link the table in (footer, properties,
+// index, the first and last data blocks) may be there.
+func TestIngestDropsTablePages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	s, err := Open(dir, Options{CacheSizeBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 2048 // 8 MiB of 4 KiB values
+	v := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(1, 2))
+	for j := range v {
+		v[j] = byte(r.Uint32())
+	}
+	err = kv.IngestIncompressible(s, func(yield func(k, v []byte) bool) {
+		for i := range n {
+			if !yield(fmt.Appendf(nil, "k%05d", i), v) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil || len(names) != 1 {
+		t.Fatalf("tables %v, %v: want the one ingested", names, err)
+	}
+	pages, resident := residentPages(t, names[0])
+	t.Logf("%d of the table's %d pages in the page cache", resident, pages)
+	if pages < n || resident > pages/16 {
+		t.Fatalf("%d of the table's %d pages in the page cache after the ingest, want at most %d", resident, pages, pages/16)
+	}
+}
+
+// residentPages counts the pages of the file name and those of them in the
+// page cache (mincore).
+func residentPages(t *testing.T, name string) (pages, resident int) {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	ps := os.Getpagesize()
+	vec := make([]byte, (len(m)+ps-1)/ps)
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		t.Fatalf("mincore: %v", errno)
+	}
+	for _, b := range vec {
+		if b&1 != 0 {
+			resident++
+		}
+	}
+	return len(vec), resident
 }
