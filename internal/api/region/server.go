@@ -271,25 +271,31 @@ func (b *Bodies) Read(w http.ResponseWriter, r *http.Request, limit int64) (body
 	}
 	body, err = ReadBody(w, r, limit)
 	if err != nil {
+		// The budget is given back before what is left of a body too
+		// large is drained: the drained bytes are not kept, and a drain
+		// lasts up to drainTime (held, 32 drains of bodies sent slowly
+		// made every other request wait for them).
 		release()
+		if errors.Is(err, awserr.ErrBodyTooLarge) {
+			drainRefused(w, r)
+		}
 	}
 	return body, release, err
 }
 
 // ReadBody reads r's body up to limit bytes: a larger body is
-// awserr.ErrBodyTooLarge, a broken one awserr.ErrMalformedRequest. What is
-// left of a body too large is read and discarded (drainRefused) so that
-// the client sees the error rather than a reset connection.
+// awserr.ErrBodyTooLarge, a broken one awserr.ErrMalformedRequest. The
+// caller drains what is left of a body too large (drainRefused) once it
+// no longer holds anything for it, so that the client sees the error
+// rather than a reset connection.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		drainRefused(w, r)
 		return nil, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body of %d bytes exceeds the limit of %d bytes.", r.ContentLength, limit)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			drainRefused(w, r)
 			return nil, awserr.Errorf(awserr.ErrBodyTooLarge, "The request body exceeds the limit of %d bytes.", limit)
 		}
 		return nil, awserr.Errorf(awserr.ErrMalformedRequest, "The request body could not be read.")

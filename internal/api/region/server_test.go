@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -435,3 +436,58 @@ func newRecorder() *recorder                    { return &recorder{h: http.Heade
 func (r *recorder) Header() http.Header         { return r.h }
 func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *recorder) WriteHeader(int)             {}
+
+// TestBodiesReleasedBeforeDrain: the budget a body too large took is given
+// back before what is left of it is drained (the drain keeps nothing and
+// lasts up to drainTime; held, a few dozen bodies sent slowly made every
+// other request wait for them).
+func TestBodiesReleasedBeforeDrain(t *testing.T) {
+	for _, sized := range []bool{true, false} {
+		const limit = 1 << 10
+		b := NewBodies(4 * limit)
+		body := &drainWatch{left: 3 * limit, bodies: b, after: limit + 1}
+		r := httptest.NewRequest(http.MethodPost, "/", body)
+		r.ContentLength = -1
+		if sized {
+			r.ContentLength = 3 * limit
+		}
+		_, release, err := b.Read(httptest.NewRecorder(), r, limit)
+		release()
+		if !errors.Is(err, awserr.ErrBodyTooLarge) {
+			t.Fatalf("Content-Length known %v: %v, not too large", sized, err)
+		}
+		if body.left != 0 || body.drained == 0 {
+			t.Fatalf("Content-Length known %v: %d bytes left unread, %d drained", sized, body.left, body.drained)
+		}
+		if body.held != 0 {
+			t.Fatalf("Content-Length known %v: the budget was held during %d of %d reads of the drain", sized, body.held, body.drained)
+		}
+	}
+}
+
+// drainWatch is a body of left bytes that, past the first after bytes,
+// counts its reads (drained) and those made while bodies' budget was not
+// all free (held).
+type drainWatch struct {
+	left, read, after int
+	drained, held     int
+	bodies            *Bodies
+}
+
+func (d *drainWatch) Read(p []byte) (int, error) {
+	if d.left == 0 {
+		return 0, io.EOF
+	}
+	if d.read >= d.after {
+		d.drained++
+		if !d.bodies.sem.TryAcquire(d.bodies.limit) {
+			d.held++
+		} else {
+			d.bodies.sem.Release(d.bodies.limit)
+		}
+	}
+	n := min(len(p), d.left, 256)
+	d.left -= n
+	d.read += n
+	return n, nil
+}
