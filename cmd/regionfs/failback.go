@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -32,6 +33,7 @@ the keys either side changed since the failover (or, when a journal no longer
 reaches back, the ranges whose checksums differ); what the original had that
 the promoted file system does not is kept first in a read-only copy. It waits,
 showing the resync's progress, until the original is an up-to-date replica.
+Run again after it was cut short, it waits for the replication it created.
 
 With --switch-back it then makes a planned failover back to the original (no
 change lost) and, unless --protect=false, replicates the original again into
@@ -65,13 +67,32 @@ func runFailback(ctx context.Context, out io.Writer, o failbackOptions, promoted
 	if err != nil {
 		return err
 	}
-	p, err := orig.efs.UpdateFileSystemProtection(ctx, &efs.UpdateFileSystemProtectionInput{
-		FileSystemId: aws.String(o.original), ReplicationOverwriteProtection: types.ReplicationOverwriteProtectionDisabled})
+	var (
+		r    replicationInfo
+		took time.Duration
+	)
+	resume, err := replicatesInto(ctx, src, promoted, o.originalRegion, o.original)
 	if err != nil {
-		return fmt.Errorf("set the protection of %s to DISABLED: %w", o.original, err)
+		return err
 	}
-	fmt.Fprintf(out, "%s (%s): replication overwrite protection %s\n", o.original, o.originalRegion, p.ReplicationOverwriteProtection)
-	r, took, err := replicateAndWait(ctx, out, src, promoted, o.originalRegion, o.original, o.timeout)
+	if resume {
+		// A failback cut short (this command or a region killed) left its
+		// replication in place: wait for it. Setting the protection again
+		// would fail (ReplicationAlreadyExists).
+		fmt.Fprintf(out, "replicating %s (%s) into %s (%s): already configured, waiting for it\n", promoted, src.cfg.Region, o.original, o.originalRegion)
+		start := time.Now()
+		r, err = waitEnabled(ctx, out, src, promoted, o.timeout)
+		took = time.Since(start)
+	} else {
+		var p *efs.UpdateFileSystemProtectionOutput
+		p, err = orig.efs.UpdateFileSystemProtection(ctx, &efs.UpdateFileSystemProtectionInput{
+			FileSystemId: aws.String(o.original), ReplicationOverwriteProtection: types.ReplicationOverwriteProtectionDisabled})
+		if err != nil {
+			return fmt.Errorf("set the protection of %s to DISABLED: %w", o.original, err)
+		}
+		fmt.Fprintf(out, "%s (%s): replication overwrite protection %s\n", o.original, o.originalRegion, p.ReplicationOverwriteProtection)
+		r, took, err = replicateAndWait(ctx, out, src, promoted, o.originalRegion, o.original, o.timeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -109,6 +130,30 @@ func runFailback(ctx context.Context, out io.Writer, o failbackOptions, promoted
 	fmt.Fprintf(out, "protected again: %s (%s) replicates into %s (%s), %s after %s (%s sent)\n",
 		o.original, o.originalRegion, promoted, src.cfg.Region, r.Destinations[0].Status, took.Round(time.Millisecond), humanBytes(r.ShippedBytes))
 	return nil
+}
+
+// replicatesInto reports whether srcFS (in c's region) already replicates
+// into dstFS in dstRegion.
+func replicatesInto(ctx context.Context, c *opsClient, srcFS, dstRegion, dstFS string) (bool, error) {
+	out, err := c.efs.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{FileSystemId: aws.String(srcFS)})
+	var nf *types.ReplicationNotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe the replication of %s (%s): %w", srcFS, c.cfg.Region, err)
+	}
+	for _, r := range out.Replications {
+		if aws.ToString(r.SourceFileSystemId) != srcFS {
+			continue
+		}
+		for _, d := range r.Destinations {
+			if aws.ToString(d.Region) == dstRegion && aws.ToString(d.FileSystemId) == dstFS {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // replicateAndWait creates the replication of srcFS (in c's region) into

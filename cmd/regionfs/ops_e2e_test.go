@@ -307,3 +307,53 @@ func waitAvailable(t *testing.T, c *efs.Client, id string) {
 		return err == nil && len(out.FileSystems) == 1 && out.FileSystems[0].LifeCycleState == types.LifeCycleStateAvailable
 	})
 }
+
+// TestFailbackResumes: a failback cut short after it created its
+// replication (its process or a region killed, as kill -9 of regionfs dev
+// in the middle of the resync did) is completed by running it again. The
+// second run failed at its first step: "set the protection of … to
+// DISABLED: … ReplicationAlreadyExists".
+func TestFailbackResumes(t *testing.T) {
+	ctx := t.Context()
+	p := startOpsPair(t)
+	src, dst := p.replicated(t, "resume", "written in ap-northeast-1\n")
+	p.waitEnabled(t, dst)
+	if _, err := p.efsB.DeleteReplicationConfiguration(ctx, &efs.DeleteReplicationConfigurationInput{SourceFileSystemId: aws.String(src)}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the replica writable", 10*time.Second, func() bool {
+		fs, err := p.b.control.region.EngineFS(dst)
+		if err != nil {
+			return false
+		}
+		_, err = fs.Mkdir(ctx, engine.RootCred, engine.RootIno, "probe", engine.SetAttr{})
+		return err == nil
+	})
+	writeFile(t, p.b, dst, "c.txt", "written in ap-northeast-2 after the failover\n")
+	// The first two steps of a failback, then the failback command again.
+	if _, err := p.efsA.UpdateFileSystemProtection(ctx, &efs.UpdateFileSystemProtectionInput{FileSystemId: aws.String(src),
+		ReplicationOverwriteProtection: types.ReplicationOverwriteProtectionDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.efsB.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String(dst),
+		Destinations: []types.DestinationToCreate{{Region: aws.String("ap-northeast-1"), FileSystemId: aws.String(src)}}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runRoot(t, "failback", dst, "--region", "ap-northeast-2", "--original", src, "--original-region", "ap-northeast-1", "--switch-back")
+	t.Logf("failback --switch-back again:\n%s", out)
+	if err != nil {
+		t.Fatalf("failback again: %v", err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("replicating %s (ap-northeast-2) into %s (ap-northeast-1): already configured, waiting for it", dst, src),
+		fmt.Sprintf("switched back: %s (ap-northeast-1) is writable again", src),
+		fmt.Sprintf("protected again: %s (ap-northeast-1) replicates into %s (ap-northeast-2), ENABLED", src, dst),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("failback output lacks %q", want)
+		}
+	}
+	if got, err := readFile(p.a, src, "c.txt"); err != nil || got != "written in ap-northeast-2 after the failover\n" {
+		t.Errorf("the original after the switch-back: %q %v", got, err)
+	}
+}
