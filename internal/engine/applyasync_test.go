@@ -145,10 +145,14 @@ func TestApplyRunsOnCallerWhenIdle(t *testing.T) {
 	}
 	handed := dst.stats.queued.Load() - queued - (dst.stats.inline.Load() - inline)
 	t.Logf("%d applies: %d run on the caller, %d handed to the committer", len(recs), dst.stats.inline.Load()-inline, handed)
+	// A few may find the committer not yet back to its wait (it answers
+	// an operation before it releases runMu: the first apply, right after
+	// CreateReplica's), or something else queued: with GOMAXPROCS 4 or 8,
+	// 1 or 2 of 101 in about 1 of 300 runs. Before lag23: all of them.
 	if raceEnabled {
 		t.Log("not counted under the race detector (7f6ad4d: scheduling counts are checked without it)")
-	} else if handed != 0 {
-		t.Fatalf("%d of %d applies to an idle committer were handed to it, want 0", handed, len(recs))
+	} else if handed > uint64(len(recs)/10) {
+		t.Fatalf("%d of %d applies to an idle committer were handed to it, want (almost) none", handed, len(recs))
 	}
 
 	// With the committer busy (a group of its own under way), the apply
