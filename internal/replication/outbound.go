@@ -274,6 +274,13 @@ type outbound struct {
 	// blockGone: a block the destination asked for was not found here
 	// (collected): the next session resyncs the destination.
 	blockGone bool
+	// released: the retention limits released the destination's pin
+	// (checkRetention): it needs a resync, and until one begins no
+	// acknowledgement pins the journal again at its old applied point.
+	// Before, each new stream's first acknowledgement did (a full
+	// replica's streams end and start again): the pin was back about half
+	// the time, holding the journal the limits had let go.
+	released bool
 	// ackAt is when the stream's last acknowledgement arrived (its
 	// request was sent, before the first).
 	ackAt time.Time
@@ -1094,7 +1101,7 @@ func (o *outbound) stream(ctx context.Context, s *stream) (err error) {
 				return err
 			}
 			o.mu.Lock()
-			o.blockGone = false
+			o.blockGone, o.released = false, false
 			o.mu.Unlock()
 		}
 	}
@@ -1134,7 +1141,8 @@ func replayFrom(a *ack) uint64 {
 //     more than it now holds (it lost durable state, or was restored from
 //     an older copy), so blocks that those records reference may have been
 //     collected since;
-//   - a block the destination asked for is gone (blockGone).
+//   - a block the destination asked for is gone (blockGone);
+//   - the retention limits released the destination's pin (released).
 func (o *outbound) cannotReplay(need uint64) string {
 	if o.fs.DurableSeq() < need {
 		return "" // nothing to replay
@@ -1146,10 +1154,13 @@ func (o *outbound) cannotReplay(need uint64) string {
 		return fmt.Sprintf("the destination needs records from %d but had acknowledged up to %d: it lost acknowledged state", need, pin-1)
 	}
 	o.mu.Lock()
-	gone := o.blockGone
+	gone, released := o.blockGone, o.released
 	o.mu.Unlock()
 	if gone {
 		return "a block the destination asked for is no longer held by the source"
+	}
+	if released {
+		return "the destination fell behind the retention limits and its journal pin was released"
 	}
 	return ""
 }
@@ -1227,7 +1238,7 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 		o.st.State, o.st.Message = StateError, "destination cannot continue: "+a.Fatal
 	}
 	pin := uint64(0)
-	if !a.Syncing && a.AppliedSeq > 0 && a.AppliedSeq+1 > o.pinned && now.Sub(o.pinTime) >= 200*time.Millisecond {
+	if !a.Syncing && !o.released && a.AppliedSeq > 0 && a.AppliedSeq+1 > o.pinned && now.Sub(o.pinTime) >= 200*time.Millisecond {
 		pin = a.AppliedSeq + 1
 		o.pinned, o.pinTime = pin, now
 	}
@@ -1703,7 +1714,7 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	}
 	o.fs.ClearPin(pinName(o.spec.ID))
 	o.mu.Lock()
-	o.pinned = 0
+	o.pinned, o.released = 0, true
 	o.mu.Unlock()
 	return over
 }

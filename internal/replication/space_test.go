@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,5 +149,88 @@ func TestJournalRetentionGivesWayOnFullDisk(t *testing.T) {
 	// Truncate keeps the newest record (min with the last seq).
 	if got, _ := rep.JournalStart(); got < top {
 		t.Fatalf("below the floor the journal still starts at %d (durable %d): RetainAge did not give way", got, top)
+	}
+}
+
+// A replica on a full disk pins its source's journal only up to the
+// retention limits: past MaxLagBytes the source drops the pin (ERROR,
+// "fell too far behind": the journal it needs is no longer kept), its
+// own writes never wait or fail for it, and once the replica has space
+// again it is resynchronised and ENABLED.
+func TestFullReplicaPinBounded(t *testing.T) {
+	ctx := context.Background()
+	mod := func(o *Options) {
+		o.MaxLagBytes = 32 << 10
+		o.RetainAge = time.Millisecond
+	}
+	a := newRegion(t, "us-east-1", mod)
+	b := newRegion(t, "us-west-2", mod)
+	disk := &fullDisk{}
+	b.space = disk
+	b.stop()
+	b.openEngine()
+	startPair(a, b)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 13, func() *engine.FS { return src })
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+
+	disk.full.Store(true)
+	// The source's writes go on (w.run fails on the first error) until
+	// it has dropped the pin.
+	released := false
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && !released; {
+		w.run(ctx, 10)
+		st, _ := a.n.OutboundStatus("r1")
+		_, pinned := src.Replica().Pins()[pinName("r1")]
+		released = st.State == StateError && !pinned
+	}
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("source: %s %q, %d pending records (%d bytes)", st.State, st.Message, st.PendingRecords, st.PendingBytes)
+	if !released {
+		_, pinned := src.Replica().Pins()[pinName("r1")]
+		t.Fatalf("the source kept the full replica's pin past MaxLagBytes: %s %q, pinned %v", st.State, st.Message, pinned)
+	}
+	if !strings.Contains(st.Message, "fell too far behind") {
+		t.Errorf("source status message %q", st.Message)
+	}
+	// The pin stays dropped while the replica is full (its streams come
+	// and go, each acknowledging its old applied point): a resync may
+	// pin the journal from its own snapshot on (each attempt takes a new
+	// one), never again from the old applied point, and the journal the
+	// replica needed goes. Before, each new stream's first
+	// acknowledgement pinned it there again (in 110-167 of ~200 looks
+	// over 2 s), until the next retention check released it.
+	old := st.Applied + 1
+	repins := 0
+	for i, end := 0, time.Now().Add(2*time.Second); time.Now().Before(end); i++ {
+		if pin, pinned := src.Replica().Pins()[pinName("r1")]; pinned && pin <= old {
+			repins++
+		}
+		if i%10 == 0 {
+			w.run(ctx, 1) // the source's writes go on meanwhile
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if repins > 0 {
+		t.Errorf("the released pin came back at the full replica's applied point %d (in %d of ~200 looks over 2 s)", old, repins)
+	}
+	testkit.WaitFor(t, "the journal truncated past the replica's applied point", 10*time.Second, func() bool {
+		a.n.truncateJournals(ctx)
+		start, _ := src.Replica().JournalStart()
+		return start > old
+	})
+
+	disk.full.Store(false)
+	w.run(ctx, 10)
+	converged(t, src, b.fs("fs-dst"))
+	testkit.WaitFor(t, "ENABLED again", 20*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		return st.State == StateEnabled
+	})
+	t.Logf("source after space came back: %s %q, resync by %q", st.State, st.Message, st.Sync.Method)
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
 	}
 }
