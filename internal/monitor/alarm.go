@@ -181,7 +181,13 @@ func (s *alarmSet) saveLocked(a *Alarm, b kv.Batch) {
 	b.Set(alarmKey(a.Name), v)
 }
 
+// commit saves b (alarm changes and their history) durably; below the
+// data disk's floor nothing is saved (ErrNoSpace): the API answers 503, the
+// evaluator logs it and tries again at the next period.
 func (s *alarmSet) commit(b kv.Batch) error {
+	if err := s.m.room(alarmBytes); err != nil {
+		return err
+	}
 	if err := b.Commit(true); err != nil {
 		return fmt.Errorf("monitor: save alarms: %w", err)
 	}

@@ -32,8 +32,8 @@ var (
 	// ErrClosed: the monitor is shutting down.
 	ErrClosed = errors.New("monitor: closed")
 	// ErrNoSpace: the data disk is below its free-space floor; metric
-	// data is not stored until there is room again.
-	ErrNoSpace = errors.New("monitor: no space for metric data")
+	// data and alarm changes are not stored until there is room again.
+	ErrNoSpace = errors.New("monitor: no space")
 )
 
 // Error is a refusal: one of the sentinels above with a message for the

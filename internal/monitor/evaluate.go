@@ -394,6 +394,10 @@ func (s *alarmSet) run(act action) {
 			"notificationResource": act.arn, "publishedMessage": json.RawMessage(`{}`)})
 		item.Data = string(d)
 	}
+	if err := s.m.room(alarmBytes); err != nil {
+		s.m.log.Warn("alarm history not saved", "alarm", act.alarm, "err", err)
+		return
+	}
 	s.mu.Lock()
 	b := s.m.o.KV.NewBatch()
 	s.historyLocked(b, item)

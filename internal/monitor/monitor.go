@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -104,3 +105,20 @@ func (m *Monitor) Record(data []Datum) error { return m.store.write(data) }
 
 // Now is the monitor's clock.
 func (m *Monitor) Now() time.Time { return m.o.Clock() }
+
+// alarmBytes is what an alarm change (the alarm, history items, the
+// write-ahead log) is assumed to add to the store, for the space check.
+const alarmBytes = 8 << 10
+
+// room admits need more bytes in the store by the data disk's free space
+// (Options.Space): below its floor ErrNoSpace, since the store's Pebble WAL
+// stops the process when it meets ENOSPC.
+func (m *Monitor) room(need int64) error {
+	if m.o.Space == nil {
+		return nil
+	}
+	if err := m.o.Space.Check(need); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return nil
+}

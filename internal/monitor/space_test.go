@@ -76,3 +76,47 @@ func TestMetricWritesRefusedBelowFloor(t *testing.T) {
 		t.Fatalf("%d metric buckets after a write with room, want %d (one a level)", n, len(levels))
 	}
 }
+
+// TestAlarmWritesRefusedBelowFloor (chaos23, after review22): alarm
+// configuration and state changes and their history go to the same store
+// as metric data; below the floor PutMetricAlarm and SetAlarmState are
+// refused with ErrNoSpace and write nothing (the evaluator logs the same
+// refusal and tries again at the next period). Before, they were written
+// unchecked into the floor, whose Pebble WAL stops the process at ENOSPC.
+func TestAlarmWritesRefusedBelowFloor(t *testing.T) {
+	g := &floorGuard{}
+	store := kv.NewMemory()
+	m, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", Clock: func() time.Time { return t0 }, Tick: time.Hour, Space: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	keys := func() int {
+		n := 0
+		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx := t.Context()
+	if err := m.PutMetricAlarm(ctx, simpleAlarm("kept", 10, 3, 2, MissingMissing)); err != nil {
+		t.Fatal(err)
+	}
+	before := keys()
+
+	g.full.Store(true)
+	if err := m.PutMetricAlarm(ctx, simpleAlarm("new", 10, 3, 2, MissingMissing)); !errors.Is(err, ErrNoSpace) || !errors.Is(err, errBelowFloor) {
+		t.Fatalf("PutMetricAlarm below the floor: %v, want ErrNoSpace wrapping the guard's error", err)
+	}
+	if err := m.SetAlarmState(ctx, "kept", StateAlarm, "test", ""); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("SetAlarmState below the floor: %v, want ErrNoSpace", err)
+	}
+	if n := keys(); n != before {
+		t.Fatalf("%d keys written below the floor", n-before)
+	}
+
+	g.full.Store(false)
+	if err := m.SetAlarmState(ctx, "kept", StateAlarm, "test", ""); err != nil {
+		t.Fatalf("SetAlarmState with room: %v", err)
+	}
+}

@@ -244,7 +244,7 @@ var table = []row{
 	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},
 	{monitor.ErrInvalidFormat, cw(http.StatusBadRequest, "InvalidFormatFault", "InvalidFormat", "The value is not in the expected format.")},
 	{monitor.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
-	{monitor.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: metric data is not stored until space is freed or added.")},
+	{monitor.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: metric data and alarm changes are not stored until space is freed or added.")},
 
 	// SNS (package monitor/notify).
 	{notify.ErrInvalidParameter, cw(http.StatusBadRequest, "InvalidParameterException", "InvalidParameter", "Invalid parameter.")},
@@ -253,7 +253,7 @@ var table = []row{
 	{notify.ErrTopicLimit, cw(http.StatusForbidden, "TopicLimitExceededException", "TopicLimitExceeded", "Topic limit exceeded.")},
 	{notify.ErrSubscriptionLimit, cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded.")},
 	{notify.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
-	{notify.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: messages are not taken until space is freed or added.")},
+	{notify.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: messages, topics and subscriptions are not taken until space is freed or added.")},
 
 	// KMS (package control/keys): every refusal is a 400 with the shape
 	// name of KMS's model.

@@ -22,9 +22,9 @@ var (
 	ErrSubscriptionLimit = errors.New("subscription limit exceeded")
 	// ErrClosed: the service is shutting down.
 	ErrClosed = errors.New("notify: closed")
-	// ErrNoSpace: the data disk is below its free-space floor; messages
-	// are not taken until there is room again.
-	ErrNoSpace = errors.New("notify: no space for messages")
+	// ErrNoSpace: the data disk is below its free-space floor; messages,
+	// topics and subscriptions are not taken until there is room again.
+	ErrNoSpace = errors.New("notify: no space")
 )
 
 // Error is a refusal: one of the sentinels above with its public message.

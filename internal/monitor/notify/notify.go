@@ -233,12 +233,32 @@ func (s *Service) topicByARNLocked(param, arn string) (*topic, error) {
 	return t, nil
 }
 
-// put saves one record durably.
+// put saves one record durably (refused below the data disk's floor).
 func (s *Service) put(key []byte, v any) error {
+	j := mustJSON(v)
+	if err := s.room(int64(len(j)) + recordBytes); err != nil {
+		return err
+	}
 	b := s.o.KV.NewBatch()
 	defer b.Close()
-	b.Set(key, mustJSON(v))
+	b.Set(key, j)
 	return s.commit(b)
+}
+
+// recordBytes is what a topic or subscription record adds to the store
+// beyond its value (keys, the write-ahead log), for the space check.
+const recordBytes = 4 << 10
+
+// room admits need more bytes in the store by the data disk's free space
+// (Options.Space): below its floor ErrNoSpace.
+func (s *Service) room(need int64) error {
+	if s.o.Space == nil {
+		return nil
+	}
+	if err := s.o.Space.Check(need); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return nil
 }
 
 // withAttribute returns a copy of attrs with name set to value, or without

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -138,10 +137,8 @@ func (s *Service) Publish(ctx context.Context, in PublishInput) (string, error) 
 		ds = append(ds, d)
 	}
 	if !b.Empty() {
-		if s.o.Space != nil {
-			if err := s.o.Space.Check(int64(len(ds)) * int64(len(in.Message)+4<<10)); err != nil {
-				return "", fmt.Errorf("%w: %w", ErrNoSpace, err)
-			}
+		if err := s.room(int64(len(ds)) * int64(len(in.Message)+recordBytes)); err != nil {
+			return "", err
 		}
 		if err := s.commit(b); err != nil {
 			return "", err

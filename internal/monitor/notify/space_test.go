@@ -74,3 +74,49 @@ func TestPublishRefusedBelowFloor(t *testing.T) {
 	}
 	testkit.WaitFor(t, "the notification", 10*time.Second, func() bool { return len(ep.messages()) == 2 })
 }
+
+// TestTopicAndSubscriptionWritesRefusedBelowFloor (chaos23, after
+// review22): CreateTopic, SetTopicAttributes and Subscribe store records
+// in the same Pebble DB as messages; below the floor they are refused with
+// ErrNoSpace (503) and store nothing. Before, only Publish was checked.
+func TestTopicAndSubscriptionWritesRefusedBelowFloor(t *testing.T) {
+	ctx := t.Context()
+	store := kv.NewMemory()
+	g := &floorGuard{}
+	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	arn, err := s.CreateTopic(ctx, "alerts", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func() int {
+		n := 0
+		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := keys()
+
+	g.full.Store(true)
+	if _, err := s.CreateTopic(ctx, "more", nil, nil); !errors.Is(err, ErrNoSpace) || !errors.Is(err, errBelowFloor) {
+		t.Fatalf("CreateTopic below the floor: %v, want ErrNoSpace wrapping the guard's error", err)
+	}
+	if err := s.SetTopicAttributes(ctx, arn, "DisplayName", "x"); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("SetTopicAttributes below the floor: %v, want ErrNoSpace", err)
+	}
+	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, "http://127.0.0.1:9/hook", nil, false); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Subscribe below the floor: %v, want ErrNoSpace", err)
+	}
+	if n := keys(); n != before {
+		t.Fatalf("%d keys stored below the floor", n-before)
+	}
+
+	g.full.Store(false)
+	if _, err := s.CreateTopic(ctx, "more", nil, nil); err != nil {
+		t.Fatalf("CreateTopic with room: %v", err)
+	}
+}

@@ -146,6 +146,9 @@ func (s *Service) Subscribe(ctx context.Context, topicARN, protocol, endpoint st
 		confirm = s.confirmationLocked(b, t, sub)
 	}
 	b.Set(subKey(sub.ID), mustJSON(sub))
+	if err := s.room(2 * recordBytes); err != nil {
+		return "", err
+	}
 	if err := s.commit(b); err != nil {
 		return "", err
 	}
