@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -72,6 +73,9 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, float64(t.UnixNano())/1e9, 'f', 6, 64), nil
 }
 
+// maxTimeSeconds bounds the epoch seconds of a Time (UnixNano's range).
+const maxTimeSeconds = math.MaxInt64 / 1e9
+
 // UnmarshalJSON reads epoch seconds.
 func (t *Time) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
@@ -81,6 +85,11 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return fmt.Errorf("drill: timestamp %q: %w", b, err)
+	}
+	// MarshalJSON writes UnixNano: a time past its range (years before
+	// 1678 or after 2262) would be written as another (FuzzDrillRecord).
+	if !(f > -maxTimeSeconds && f < maxTimeSeconds) {
+		return fmt.Errorf("drill: timestamp %q out of range", b)
 	}
 	sec := int64(f)
 	t.Time = time.Unix(sec, int64((f-float64(sec))*1e9)).UTC()
