@@ -60,6 +60,21 @@ const (
 	// its apply lag from it. Added, an old destination ends the stream on
 	// the frames' trailing bytes.
 	featureDurableTimes = "durable-times"
+	// featureBlockAsks, in a source's stream request, says it takes an
+	// ack that asks for blocks without a rewind (ack.Missing with Rewind
+	// unset): it pushes them and goes on from where it was. In the
+	// answer, it says the destination asks so for the blocks its records
+	// lack: it keeps the records it could not apply until the blocks are
+	// stored, instead of dropping them and having the source send every
+	// record from its applied point again. Without it (either side older)
+	// every ask is a rewind, as before.
+	featureBlockAsks = "block-asks"
+	// featureWaitReason, in a source's stream request, asks the
+	// destination to say in its acks why it is not applying what it
+	// receives (ack.Waiting: its data disk is full), which the source
+	// shows in its status instead of a lost connection; in the answer, it
+	// says the acks carry it. An older source refuses the bytes it adds.
+	featureWaitReason = "wait-reason"
 	// upgradeProto is what a source asks a stream's HTTP/1.1 connection to
 	// switch to (GET /replication/v1/stream, Connection: Upgrade): after
 	// the 101 answer the connection carries the frames both ways as a

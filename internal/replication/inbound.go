@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -509,16 +510,24 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	h := http.Header{}
 	h.Set(hdrNonce, sn)
 	h.Set(hdrAuth, sign(secret, "stream-ok", cn, sn))
-	features := featureBlockSums + "," + featureDurableTimes
+	features := []string{featureBlockSums, featureDurableTimes}
 	channelAuth := channelAuthenticated(r)
 	if channelAuth {
-		features += "," + featureChunkSums
+		features = append(features, featureChunkSums)
 	}
-	echo := hasFeature(r.Header.Get(hdrFeatures), featureLeaseEcho)
+	asked := r.Header.Get(hdrFeatures)
+	echo := hasFeature(asked, featureLeaseEcho)
 	if echo {
-		features += "," + featureLeaseEcho
+		features = append(features, featureLeaseEcho)
 	}
-	h.Set(hdrFeatures, features)
+	if hasFeature(asked, featureBlockAsks) {
+		features = append(features, featureBlockAsks)
+	}
+	if hasFeature(asked, featureWaitReason) {
+		features = append(features, featureWaitReason)
+	}
+	answer := n.features(features...)
+	h.Set(hdrFeatures, answer)
 	var (
 		out   io.Writer
 		flush func() error
@@ -544,7 +553,8 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	key := sessionKey(secret, cn, sn)
 	rx := &receiver{in: in, ctx: ctx, out: framer{key: key, dir: dirToSource}, w: out, flush: flush, channelAuth: channelAuth,
-		acks: &in.acksSent, log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from)}
+		acks: &in.acksSent, log: n.log.With("replication", id, "fs_id", in.spec.DestFS, "source_region", from),
+		blockAsks: hasFeature(answer, featureBlockAsks), reasons: hasFeature(answer, featureWaitReason)}
 	if echo {
 		// Until a heartbeat comes, the newest source time heard is the
 		// request's (signed and checked by verifyRequest, whole seconds:
@@ -646,6 +656,23 @@ type receiver struct {
 	held     map[blocks.ID]uint64
 	consumed uint64
 	missing  []blocks.ID // to ask for in the next ack
+	// blockAsks: the source takes asks for blocks without a rewind
+	// (featureBlockAsks). The records a missing block stops are then
+	// kept in pending (keeping) and applied once the blocks asked for are
+	// stored; the records frames that follow are added to them. keepFrom
+	// is the first record an apply could not apply for lack of blocks
+	// (0: none). A frame that does not continue the kept records, or
+	// comes once maxKept are kept, is dropped (dropped): a rewind is asked
+	// for once the kept records are applied.
+	blockAsks bool
+	// reasons: the source takes ack.Waiting (featureWaitReason); waiting
+	// is what the acks say (the replica's disk is full: msgReplicaFull,
+	// from a stream's start or an apply it refused, until one succeeds).
+	reasons  bool
+	waiting  string
+	keeping  bool
+	keepFrom uint64
+	dropped  bool
 	pending  []*engine.Record
 	// pendingDur[i]: when pending[i] became durable at the source (zero:
 	// not sent, see featureDurableTimes).
@@ -702,6 +729,9 @@ func (rx *receiver) run(frames <-chan frame, rerr <-chan error) error {
 	rx.mu.Lock()
 	rx.durable = make(chan struct{}, 1)
 	rx.started = time.Now()
+	if rx.reasons && errors.Is(rx.in.fs.CheckSpace(0), engine.ErrNoSpace) {
+		rx.waiting = msgReplicaFull // said in the first ack already
+	}
 	if ss := rx.in.fs.SyncState(); ss.Active && ss.Resync {
 		if err := rx.startResync(); err != nil {
 			rx.mu.Unlock()
@@ -916,22 +946,7 @@ func (rx *receiver) handle(f frame) error {
 		if len(m.recs) == 0 {
 			return nil
 		}
-		// Keep pending records contiguous; a frame that does not continue
-		// them is applied on its own (Apply skips what is applied).
-		if len(rx.pending) > 0 && m.recs[0].Seq != rx.pending[len(rx.pending)-1].Seq+1 {
-			if err := rx.flushRecords(); err != nil {
-				return err
-			}
-		}
-		rx.pending = append(rx.pending, m.recs...)
-		if m.durable != nil {
-			rx.pendingDur = append(rx.pendingDur, m.durable...)
-		} else {
-			rx.pendingDur = append(rx.pendingDur, make([]time.Time, len(m.recs))...)
-		}
-		if len(rx.pending) >= 4096 {
-			return rx.flushRecords()
-		}
+		return rx.addRecords(m)
 	case msgChunk, msgChunkSum:
 		if f.typ == msgChunkSum && !rx.channelAuth {
 			// Its pairs are outside the MAC: taken only where the
@@ -1265,17 +1280,107 @@ func (rx *receiver) flushChunks() error {
 	return rx.outcome(err)
 }
 
+// flushRecords applies the pending records, once the blocks pushed
+// before them are stored. Records kept for blocks asked for (blockAsks)
+// wait until those have arrived.
 func (rx *receiver) flushRecords() error {
-	if len(rx.pending) == 0 {
+	if len(rx.pending) == 0 || rx.awaitingBlocks() {
 		return nil
 	}
 	recs, durs := rx.pending, rx.pendingDur
 	rx.pending, rx.pendingDur = nil, nil
+	rx.keeping, rx.keepFrom = false, 0
 	upTo := rx.consumed // the frames of recs are all received
-	// The blocks pushed ahead of the records are stored first.
+	// The blocks pushed ahead of the records (and those asked for) are
+	// stored first: no record applies before its blocks are durable.
 	if err := rx.settlePuts(); err != nil {
 		return err
 	}
+	err := rx.applyRecords(recs, durs, upTo)
+	if rx.keepFrom > 0 {
+		// Blocks asked for without a rewind: the records from keepFrom
+		// on wait for them here, the source does not send them again.
+		i := 0
+		for i < len(recs) && recs[i].Seq < rx.keepFrom {
+			i++
+		}
+		rx.pending = append(recs[i:len(recs):len(recs)], rx.pending...)
+		rx.pendingDur = append(durs[i:len(durs):len(durs)], rx.pendingDur...)
+		rx.keeping, rx.keepFrom = len(rx.pending) > 0, 0
+	}
+	if !rx.keeping && rx.dropped {
+		// Frames dropped while records were kept: the source sends them
+		// again from the applied point.
+		rx.dropped = false
+		rx.rewinding, rx.rewindAt, rx.askRewind = true, rx.in.n.now(), true
+	}
+	return err
+}
+
+// awaitingBlocks says whether kept records (blockAsks) wait for blocks
+// asked for and not received: they are not applied before (an apply
+// would find the same blocks missing). After StreamIdle they are tried
+// again, which asks again (a backstop).
+func (rx *receiver) awaitingBlocks() bool {
+	if !rx.keeping {
+		return false
+	}
+	now := rx.in.n.now()
+	for _, at := range rx.asked {
+		if now.Sub(at) <= rx.in.n.opts.StreamIdle {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultMaxKept bounds the records kept for blocks asked for
+// (blockAsks); the source's window (WindowBytes) bounds them first.
+const defaultMaxKept = 1 << 16
+
+// addRecords adds a records frame's records to pending. While records
+// are kept for blocks (keeping), those already kept are skipped, and a
+// frame that does not continue them, or would keep more than
+// defaultMaxKept, is dropped (dropped: a rewind is asked for once the
+// kept ones apply).
+func (rx *receiver) addRecords(m *recordsMsg) error {
+	recs, durs := m.recs, m.durable
+	if durs == nil {
+		durs = make([]time.Time, len(recs))
+	}
+	// Keep pending records contiguous; a frame that does not continue
+	// them is applied on its own (Apply skips what is applied).
+	if !rx.keeping && len(rx.pending) > 0 && recs[0].Seq != rx.pending[len(rx.pending)-1].Seq+1 {
+		if err := rx.flushRecords(); err != nil {
+			return err
+		}
+	}
+	if rx.keeping {
+		last := rx.pending[len(rx.pending)-1].Seq
+		i := 0
+		for i < len(recs) && recs[i].Seq <= last {
+			i++
+		}
+		recs, durs = recs[i:], durs[i:]
+		if len(recs) == 0 {
+			return nil
+		}
+		if rx.dropped || recs[0].Seq != last+1 || len(rx.pending)+len(recs) > cmp.Or(rx.in.n.opts.maxKept, defaultMaxKept) {
+			rx.dropped = true
+			return nil
+		}
+	}
+	rx.pending = append(rx.pending, recs...)
+	rx.pendingDur = append(rx.pendingDur, durs...)
+	if len(rx.pending) >= 4096 {
+		return rx.flushRecords()
+	}
+	return nil
+}
+
+// applyRecords applies recs (received up to the upTo-th records or chunk
+// frame), stopping at a verification checkpoint on the way.
+func (rx *receiver) applyRecords(recs []*engine.Record, durs []time.Time, upTo uint64) error {
 	if _, cp := rx.in.pendingCheckpoint(); cp > 0 {
 		// A checkpoint needs the replica durable at exactly its seq,
 		// which the applies in flight may have reached: they are
@@ -1325,8 +1430,10 @@ func (rx *receiver) flushRecords() error {
 func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) (all bool, _ error) {
 	_, cp := rx.in.pendingCheckpoint()
 	_, before, _ := rx.in.fs.Applied()
+	var reached uint64 // readable, maybe not durable yet
 	err := rx.withLocalBlocks(func() error {
 		applied, readable, wait, err := rx.in.fs.ApplyAsync(rx.ctx, recs)
+		reached = applied
 		var mb *engine.MissingBlocksError
 		if err == nil || errors.As(err, &mb) {
 			// Readable when the engine's commit returned, not when this
@@ -1352,6 +1459,15 @@ func (rx *receiver) apply(recs []*engine.Record, durs []time.Time) (all bool, _ 
 		rx.in.maybeCheckpoint(rx.ctx)
 	}
 	var mb *engine.MissingBlocksError
+	if errors.As(err, &mb) && rx.blockAsks {
+		// Asked for without a rewind: the records from the one that
+		// lacks them on are kept (flushRecords), not sent again.
+		rx.keepFrom = reached + 1
+		rx.ask(mb.IDs, false)
+		rx.log.Debug("replica lacks blocks: keeping the records that need them", "blocks", len(mb.IDs), "from", rx.keepFrom)
+		rx.askAhead(recs)
+		return false, nil
+	}
 	if errors.As(err, &mb) {
 		rx.askAhead(recs)
 	}
@@ -1426,14 +1542,16 @@ func (rx *receiver) askAhead(recs []*engine.Record) {
 		rx.log.Debug("looking for the blocks of later records", "err", err)
 		return
 	}
-	rx.ask(missing)
+	rx.ask(missing, !rx.blockAsks)
 }
 
 // ask adds the blocks among ids not asked for yet on this stream to the
-// next ack's request. One asked for and not received is asked for again
-// only after StreamIdle (a backstop: the source pushes what it is asked
-// for before anything else, or the stream ends).
-func (rx *receiver) ask(ids []blocks.ID) {
+// next ack's request; rewind: the ack asks for a resend from the applied
+// point too (anything but records kept for their blocks, see blockAsks).
+// One asked for and not received is asked for again only after
+// StreamIdle (a backstop: the source pushes what it is asked for before
+// anything else, or the stream ends).
+func (rx *receiver) ask(ids []blocks.ID, rewind bool) {
 	now := rx.in.n.now()
 	if rx.asked == nil {
 		rx.asked = map[blocks.ID]time.Time{}
@@ -1447,8 +1565,8 @@ func (rx *receiver) ask(ids []blocks.ID) {
 		rx.missing = append(rx.missing, id)
 		added = true
 	}
-	if added {
-		rx.rewinding, rx.rewindAt = true, now
+	if added && rewind {
+		rx.rewinding, rx.rewindAt, rx.askRewind = true, now, true
 	}
 }
 
@@ -1511,10 +1629,10 @@ func (rx *receiver) outcome(err error) error {
 	case err == nil:
 		// The resend arrived (blocks still asked for come ahead of a
 		// later one).
-		rx.rewinding = false
+		rx.rewinding, rx.waiting = false, ""
 		return nil
 	case errors.As(err, &mb):
-		rx.ask(mb.IDs)
+		rx.ask(mb.IDs, true)
 		rx.log.Debug("replica lacks blocks", "blocks", len(mb.IDs), "asking", len(rx.missing), "cursor", hexKey(rx.in.fs.SyncState().Cursor))
 		return nil
 	case errors.Is(err, engine.ErrGap):
@@ -1527,7 +1645,9 @@ func (rx *receiver) outcome(err error) error {
 		// again only when nothing was asked, or after StreamIdle (a
 		// backstop; the source's own stall checks come sooner).
 		now := rx.in.n.now()
-		waiting := rx.rewinding || len(rx.asked) > 0
+		// Blocks asked for without a rewind (blockAsks) bring no
+		// resend: a gap then asks for one.
+		waiting := rx.rewinding || (len(rx.asked) > 0 && !rx.blockAsks)
 		ask := !waiting || now.Sub(rx.rewindAt) > rx.in.n.opts.StreamIdle
 		if ask {
 			rx.rewinding, rx.rewindAt, rx.askRewind = true, now, true
@@ -1555,6 +1675,14 @@ func (rx *receiver) outcome(err error) error {
 		// replication over. Nothing was applied; the stream ends, the
 		// source connects again (with its backoff) and resends from the
 		// replica's durable point, and catches up once there is room.
+		// A source that takes the reason hears it first (its status
+		// says so, not that the connection was lost).
+		if rx.reasons {
+			rx.waiting = msgReplicaFull
+			if aerr := rx.ack(); aerr != nil {
+				rx.log.Debug("telling the source the replica is full", "err", aerr)
+			}
+		}
 		return fmt.Errorf("replication: %s: %w", msgReplicaFull, err)
 	default:
 		rx.fatal = err.Error()
@@ -1600,14 +1728,17 @@ func (rx *receiver) sendAck(onlyNew bool) error {
 		rx.resyncAck(a)
 	}
 	if len(rx.missing) > 0 || rx.askRewind {
-		a.Rewind, a.Missing = true, rx.missing
+		a.Rewind, a.Missing = rx.askRewind, rx.missing
 		rx.missing, rx.askRewind = nil, false
 	}
 	if rx.echoes {
 		a.Echo = rx.echo
 	}
+	if rx.reasons {
+		a.Waiting = rx.waiting
+	}
 	p := a.encode()
-	if onlyNew && !a.Rewind && !a.Syncing && rx.rs == nil && bytes.Equal(p, rx.lastAck) {
+	if onlyNew && !a.Rewind && len(a.Missing) == 0 && !a.Syncing && rx.rs == nil && bytes.Equal(p, rx.lastAck) {
 		return nil
 	}
 	// An ack renews the source's lease: LastContact, from which a

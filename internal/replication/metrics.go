@@ -14,7 +14,7 @@ type collector struct {
 	appliedRecs, applyLag, applyLagUnknown       *prometheus.Desc
 	syncBytesDone, syncBytesTotal                *prometheus.Desc
 	syncFilesDone, syncFilesTotal, state, linkUp *prometheus.Desc
-	lastReplicated                               *prometheus.Desc
+	lastReplicated, destWaiting                  *prometheus.Desc
 	verifyPasses, verifyMismatches, verifyFails  *prometheus.Desc
 	verifyDiffer, verifyBadBlocks, verifyLast    *prometheus.Desc
 }
@@ -36,14 +36,16 @@ func newCollector(n *Node) *collector {
 		appliedRecs:   d("applied_records_total", "Journal records applied on the replica."),
 		applyLag: d("apply_lag_seconds", "Time from when the source made each record durable (its clock) "+
 			"to when this replica made it readable (this region's clock): exact when both regions read one clock."),
-		applyLagUnknown:  d("apply_lag_unknown_records_total", "Records applied whose durable time the source did not send (not in apply_lag_seconds)."),
-		syncBytesDone:    d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
-		syncBytesTotal:   d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
-		syncFilesDone:    d("initial_sync_files_done", "Files sent by the initial sync so far."),
-		syncFilesTotal:   d("initial_sync_files_total", "Files the initial sync has to send."),
-		state:            d("state", "1 for the replication's current status.", "state"),
-		linkUp:           d("link_up", "1 when the stream to the peer region is up."),
-		lastReplicated:   d("last_replicated_timestamp_seconds", "Source time up to which the replica holds every change (LastReplicatedTimestamp)."),
+		applyLagUnknown: d("apply_lag_unknown_records_total", "Records applied whose durable time the source did not send (not in apply_lag_seconds)."),
+		syncBytesDone:   d("initial_sync_bytes_done", "Bytes sent by the initial sync so far."),
+		syncBytesTotal:  d("initial_sync_bytes_total", "Bytes the initial sync has to send (source size at its start)."),
+		syncFilesDone:   d("initial_sync_files_done", "Files sent by the initial sync so far."),
+		syncFilesTotal:  d("initial_sync_files_total", "Files the initial sync has to send."),
+		state:           d("state", "1 for the replication's current status.", "state"),
+		linkUp:          d("link_up", "1 when the stream to the peer region is up."),
+		lastReplicated:  d("last_replicated_timestamp_seconds", "Source time up to which the replica holds every change (LastReplicatedTimestamp)."),
+		destWaiting: d("destination_waiting", "1 while the destination says it applies nothing of what the source sends "+
+			"(its data disk is full: the status message says why)."),
 		verifyPasses:     d("verify_passes_total", "Verification passes completed (range checksums compared at a common seq)."),
 		verifyMismatches: d("verify_mismatches_total", "Verification passes that found differing ranges or bad blocks on the replica."),
 		verifyFails:      d("verify_failures_total", "Verification passes that could not complete (stream not in steady state, peer unreachable)."),
@@ -55,7 +57,7 @@ func newCollector(n *Node) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.lag, c.pendingRecs, c.pendingBytes, c.shippedRecs, c.shippedBytes, c.shippedBlocks,
-		c.appliedRecs, c.applyLag, c.applyLagUnknown, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated,
+		c.appliedRecs, c.applyLag, c.applyLagUnknown, c.syncBytesDone, c.syncBytesTotal, c.syncFilesDone, c.syncFilesTotal, c.state, c.linkUp, c.lastReplicated, c.destWaiting,
 		c.verifyPasses, c.verifyMismatches, c.verifyFails, c.verifyDiffer, c.verifyBadBlocks, c.verifyLast} {
 		ch <- d
 	}
@@ -85,6 +87,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			g(c.syncBytesTotal, float64(st.Sync.BytesTotal))
 			g(c.syncFilesDone, float64(st.Sync.FilesDone))
 			g(c.syncFilesTotal, float64(st.Sync.FilesTotal))
+			waiting := 0.0
+			if st.PeerWaiting != "" {
+				waiting = 1
+			}
+			g(c.destWaiting, waiting)
 		} else {
 			ctr(c.appliedRecs, st.AppliedRecords)
 			ctr(c.applyLagUnknown, st.ApplyLag.Unknown)

@@ -142,6 +142,12 @@ type Options struct {
 	// Progress, when set, keeps each replication's counters and last
 	// finished sync across restarts (KVProgress).
 	Progress ProgressStore
+
+	// withheld lists stream features (hdrFeatures) this node neither asks
+	// for nor announces nor takes: a test's peer of an older version.
+	withheld []string
+	// maxKept, when set, replaces defaultMaxKept (tests).
+	maxKept int
 }
 
 // Node is a region's replication endpoint: it ships the journals of its

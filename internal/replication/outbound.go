@@ -14,10 +14,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/blocks"
@@ -491,7 +493,17 @@ func (o *outbound) status() Status {
 		st.PendingRecords = durable - st.Applied
 		st.PendingBytes = uint64(float64(st.PendingRecords) * avg)
 	}
-	if !st.LinkUp && st.State != StateError {
+	// The destination said why it applies nothing (featureWaitReason):
+	// the stream it ends meanwhile is no lost connection. Said while it
+	// is in touch (a full replica's streams end and start again).
+	waiting := st.PeerWaiting != "" && st.State != StateError && o.n.now().Sub(st.LastContact) < 2*o.n.opts.StreamIdle
+	if !waiting {
+		st.PeerWaiting = ""
+	}
+	if waiting {
+		st.Message = "destination region " + o.spec.DestRegion + " applies nothing: " + st.PeerWaiting
+	}
+	if !st.LinkUp && st.State != StateError && !waiting {
 		down := o.n.now().Sub(st.LinkDownSince)
 		if down >= o.n.opts.PauseAfter {
 			st.State = StatePaused
@@ -923,7 +935,7 @@ func (o *outbound) openUpgraded(ctx context.Context, cancel context.CancelFunc) 
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", upgradeProto)
-	req.Header.Set(hdrFeatures, featureLeaseEcho)
+	req.Header.Set(hdrFeatures, o.n.features(featureLeaseEcho, featureBlockAsks, featureWaitReason))
 	sent := o.n.now()
 	cn := signRequest(req, peer.Secret, o.n.opts.Region, sent, nil)
 	res, err := o.do(ctx, cancel, c, req)
@@ -968,7 +980,7 @@ func (o *outbound) openHTTP2(ctx context.Context, cancel context.CancelFunc) (*s
 		return fail(err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(hdrFeatures, featureLeaseEcho)
+	req.Header.Set(hdrFeatures, o.n.features(featureLeaseEcho, featureBlockAsks, featureWaitReason))
 	sent := o.n.now()
 	cn := signRequest(req, peer.Secret, o.n.opts.Region, sent, nil)
 	res, err := o.do(ctx, cancel, c, req)
@@ -1217,9 +1229,28 @@ func (o *outbound) received(s *stream, a *ack) error {
 	o.renewLease(from)
 	o.mu.Lock()
 	o.st.LastContact = now
+	o.st.PeerWaiting = publicReason(a.Waiting)
 	o.mu.Unlock()
 	return nil
 }
+
+// publicReason is a destination's reason (ack.Waiting) as the source's
+// status shows it: printable, and short.
+func publicReason(r string) string {
+	r = strings.Map(func(c rune) rune {
+		if !unicode.IsPrint(c) {
+			return -1
+		}
+		return c
+	}, r)
+	if len(r) > maxReason {
+		r = strings.ToValidUTF8(r[:maxReason], "")
+	}
+	return r
+}
+
+// maxReason bounds the destination's reason a source shows.
+const maxReason = 200
 
 // onAck records what the destination acknowledged (received took the
 // lease) and moves the pin. An acknowledgement that reports the
@@ -1549,6 +1580,14 @@ func (o *outbound) ship(ctx context.Context, s *stream, a *ack) error {
 		case a := <-s.acks:
 			if err := o.onAck(s, a); err != nil {
 				return err
+			}
+			if !a.Rewind && len(a.Missing) > 0 {
+				// Blocks asked for without a rewind (featureBlockAsks):
+				// the destination keeps the records that need them. Only
+				// the blocks go; the records go on from next.
+				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {
+					return err
+				}
 			}
 			if a.Rewind {
 				if err := o.pushBlocks(ctx, s, a.Missing, true); err != nil {
@@ -1901,6 +1940,18 @@ func (o *outbound) logSyncDone(msg string, p SyncProgress, args ...any) {
 	o.n.log.Info(msg, append([]any{"replication", o.spec.ID, "fs_id", o.spec.SourceFS, "dest_region", o.spec.DestRegion,
 		"dest_fs", o.spec.DestFS, "bytes", p.BytesDone, "files", p.FilesDone, "duration", d.Round(time.Millisecond),
 		"rate", fmt.Sprintf("%.1f MiB/s", rate/(1<<20))}, args...)...)
+}
+
+// features returns the comma-separated list of those of fs this node
+// speaks (all but the ones a test withholds).
+func (n *Node) features(fs ...string) string {
+	var out []string
+	for _, f := range fs {
+		if !slices.Contains(n.opts.withheld, f) {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // hasFeature says whether the comma-separated list names feature.

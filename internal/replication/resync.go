@@ -298,6 +298,7 @@ func (rx *receiver) ingestWaiting() error {
 				if !rs.blocksAsked[id] {
 					rs.blocksAsked[id] = true
 					rx.missing = append(rx.missing, id)
+					rx.askRewind = true // as ever (the source pushes them and waits)
 				}
 			}
 			return nil // retried when blocks arrive

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -149,6 +150,99 @@ func TestJournalRetentionGivesWayOnFullDisk(t *testing.T) {
 	// Truncate keeps the newest record (min with the last seq).
 	if got, _ := rep.JournalStart(); got < top {
 		t.Fatalf("below the floor the journal still starts at %d (durable %d): RetainAge did not give way", got, top)
+	}
+}
+
+// The source says why a replica on a full disk applies nothing: the
+// destination tells it (featureWaitReason) before it ends the stream its
+// full disk stops, and in the first ack of each stream while it is full.
+// Before, the source's status said the link was lost ("destination
+// region us-west-2 unreachable for 1s (connection lost)", link_up 0)
+// while the destination, in touch, said its disk was full. With a peer
+// of an older version on either side it says what it said before.
+func TestSourceToldReplicaFull(t *testing.T) {
+	old := func(o *Options) { o.withheld = []string{featureWaitReason} }
+	for _, tc := range []struct {
+		name     string
+		src, dst []func(*Options)
+		told     bool
+	}{
+		{"both", nil, nil, true},
+		{"older-source", []func(*Options){old}, nil, false},
+		{"older-destination", nil, []func(*Options){old}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { sourceToldReplicaFull(t, tc.src, tc.dst, tc.told) })
+	}
+}
+
+func sourceToldReplicaFull(t *testing.T, srcMods, dstMods []func(*Options), told bool) {
+	ctx := context.Background()
+	reg := prometheus.NewPedanticRegistry()
+	a := newRegion(t, "us-east-1", append(srcMods, func(o *Options) { o.Registerer = reg })...)
+	b := newRegion(t, "us-west-2", dstMods...)
+	disk := &fullDisk{}
+	b.space = disk
+	b.stop()
+	b.openEngine()
+	startPair(a, b)
+	src := a.mkfs("fs-src")
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	w := newWorkload(t, 11, func() *engine.FS { return src })
+	w.run(ctx, 20)
+	converged(t, src, b.fs("fs-dst"))
+
+	disk.full.Store(true)
+	w.run(ctx, 20)
+	testkit.WaitFor(t, "writes refused on the replica", 10*time.Second, func() bool { return disk.refused.Load() > 0 })
+	waiting := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "regionfs_replication_destination_waiting" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no regionfs_replication_destination_waiting")
+		return 0
+	}
+	if told {
+		testkit.WaitFor(t, "the source to say the replica is full", 10*time.Second, func() bool {
+			st, _ := a.n.OutboundStatus("r1")
+			return strings.Contains(st.Message, msgReplicaFull)
+		})
+		// Said all along, across the streams the full disk ends.
+		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			st, _ := a.n.OutboundStatus("r1")
+			if !strings.Contains(st.Message, msgReplicaFull) || st.PeerWaiting != msgReplicaFull || st.State != StateEnabled {
+				t.Fatalf("source status while the replica is full: %s %q (waiting %q)", st.State, st.Message, st.PeerWaiting)
+			}
+			if v := waiting(); v != 1 {
+				t.Fatalf("regionfs_replication_destination_waiting = %v while the replica is full", v)
+			}
+		}
+	} else {
+		testkit.WaitFor(t, "a stream the full disk ended", 10*time.Second, func() bool {
+			st, _ := a.n.OutboundStatus("r1")
+			return st.LastError != ""
+		})
+		st, _ := a.n.OutboundStatus("r1")
+		if strings.Contains(st.Message, msgReplicaFull) || st.PeerWaiting != "" || waiting() != 0 {
+			t.Fatalf("a peer of an older version told the source: %q (waiting %q)", st.Message, st.PeerWaiting)
+		}
+	}
+	st, _ := a.n.OutboundStatus("r1")
+	t.Logf("source while the replica is full: %s %q", st.State, st.Message)
+
+	disk.full.Store(false)
+	converged(t, src, b.fs("fs-dst"))
+	testkit.WaitFor(t, "the source's message cleared", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.Message == "" && st.PeerWaiting == ""
+	})
+	if v := waiting(); v != 0 {
+		t.Fatalf("regionfs_replication_destination_waiting = %v once space is back", v)
 	}
 }
 

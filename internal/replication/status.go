@@ -104,6 +104,10 @@ type Status struct {
 	// can be vouched for.
 	ReceivingSince time.Time
 	LastError      string
+	// PeerWaiting (source) is why the destination says it applies
+	// nothing of what it receives (its data disk is full), as it last
+	// said: "" when it applies, or does not say (featureWaitReason).
+	PeerWaiting string
 	// linkReason is LastError in public words (outbound only).
 	linkReason string
 }

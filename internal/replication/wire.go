@@ -615,6 +615,11 @@ type ack struct {
 	// Sent to sources that ask for it (featureLeaseEcho), after Differ
 	// (sources before it refuse trailing bytes); zero: not sent.
 	Echo time.Time
+	// Waiting says, in public words, why the destination is not applying
+	// what it receives ("": it is, or does not say). Sent to sources that
+	// ask for it (featureWaitReason), after Echo (written then, zero or
+	// not).
+	Waiting string
 }
 
 func (a *ack) encode() []byte {
@@ -643,8 +648,11 @@ func (a *ack) encode() []byte {
 		e.bytes(r.Lo)
 		e.hi(r.Hi)
 	}
-	if !a.Echo.IsZero() {
-		e.i(a.Echo.UnixNano())
+	if !a.Echo.IsZero() || a.Waiting != "" {
+		e.i(timeNanos(a.Echo))
+	}
+	if a.Waiting != "" {
+		e.bytes([]byte(a.Waiting))
 	}
 	return e.b
 }
@@ -677,6 +685,9 @@ func decodeAck(p []byte) (*ack, error) {
 	}
 	if d.err == nil && len(d.b) > 0 {
 		a.Echo = nanosTime(d.i())
+	}
+	if d.err == nil && len(d.b) > 0 {
+		a.Waiting = string(d.bytes())
 	}
 	return a, d.end()
 }

@@ -167,6 +167,14 @@ func TestMessagesRoundTrip(t *testing.T) {
 	if z, err := decodeAck((&ack{}).encode()); err != nil || !z.Synced.IsZero() || z.Cursor != nil {
 		t.Fatalf("zero ack: %+v %v", z, err)
 	}
+	// A reason (featureWaitReason) after an echo, or after a zero one.
+	for _, echo := range []time.Time{now, {}} {
+		w := &ack{AppliedSeq: 5, Echo: echo, Waiting: msgReplicaFull}
+		got, err := decodeAck(w.encode())
+		if err != nil || got.Waiting != msgReplicaFull || !got.Echo.Equal(echo) || got.AppliedSeq != 5 {
+			t.Fatalf("ack with a reason, echo %v: %+v %v", echo, got, err)
+		}
+	}
 	c := &engine.SyncChunk{Seq: 5, Epoch: 1, Time: now, Lo: []byte("A"), Hi: []byte("Z"),
 		Pairs: []engine.Mutation{{Key: []byte("B"), Value: []byte("v")}, {Key: []byte("C"), Value: nil}}}
 	gc, err := decodeChunk(msgChunk, encodeChunk(c))
@@ -223,6 +231,7 @@ func FuzzDecoders(f *testing.F) {
 	now := time.Unix(1700000000, 0)
 	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Missing: []blocks.ID{testID(1)}, Cursor: []byte("x")}).encode())
 	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Echo: now}).encode())
+	f.Add(byte(msgAck), (&ack{AppliedSeq: 3, Waiting: msgReplicaFull}).encode())
 	f.Add(byte(msgRecords), (&recordsMsg{recs: []*engine.Record{{Epoch: 1, Seq: 1, Time: now}}, durable: []time.Time{now.Add(time.Millisecond)}}).encode())
 	f.Add(byte(msgChunk), encodeChunk(&engine.SyncChunk{Seq: 1, Epoch: 1, Time: now, Hi: []byte("b"),
 		Pairs: []engine.Mutation{{Key: []byte("a"), Value: []byte("1")}}}))
