@@ -44,6 +44,10 @@ type op struct {
 	visible  chan struct{}
 	txErr    error
 	readable time.Time
+	// lazy: a client mutation answered once visible whose group may be
+	// committed without a sync of its own (see pending.lazy); cleared
+	// when its transaction says it must be durable (txn.needSync).
+	lazy bool
 }
 
 // do queues fn to the committer and waits for its durable outcome.
@@ -63,7 +67,8 @@ func (fs *FS) doOp(ctx context.Context, o *op) (uint64, error) {
 }
 
 // doVisible queues o to run in a pipelined group of its kind and returns
-// once that group is committed to the store, before its sync. err is the
+// once that group is committed to the store, before its sync: a
+// replica's apply (applyPipelined) or a client mutation (run). err is the
 // operation's own outcome (or why it did not run); wait returns once the
 // group is durable, with the error that stopped it from becoming durable
 // (nil when it did, or when the operation did not run). wait must be
@@ -79,7 +84,7 @@ func (fs *FS) doVisible(ctx context.Context, o *op) (wait func() error, err erro
 		}
 		return nil
 	}
-	if fs.runInline(o) {
+	if o.kind == opApply && fs.runInline(o) {
 		// Its group ended here: committed (visible closed) or failed
 		// (answered, done closed).
 		select {
@@ -187,10 +192,47 @@ func (fs *FS) run() {
 	go func() {
 		defer close(finished)
 		var prevDurable time.Time
-		for p := range fs.pipe {
+		// carried: lazy groups committed without a sync, in order, not
+		// answered yet: the next sync makes them durable.
+		var carried []*pending
+		// bound: fires maxLazyDelay after the first lazy group carried,
+		// when no later sync came: the log is synced for them then.
+		bound := time.NewTimer(maxLazyDelay)
+		bound.Stop()
+		defer bound.Stop()
+		for {
+			var p *pending
+			select {
+			case q, ok := <-fs.pipe:
+				if !ok {
+					fs.finishCarried(carried, nil)
+					return
+				}
+				p = q
+			case <-bound.C:
+				carried = fs.finishCarried(carried, nil)
+				continue
+			}
 			if p.barrier != nil {
+				carried = fs.finishCarried(carried, nil)
 				close(p.barrier)
 				continue
+			}
+			if p.lazy && p.err == nil && p.wait == nil && fs.e.Err() == nil {
+				fs.lazyHeld.Add(1)
+				if len(carried) == 0 {
+					bound.Reset(maxLazyDelay)
+				}
+				carried = append(carried, p)
+				fs.piped.Add(-1)
+				select {
+				case fs.synced <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			if len(carried) > 0 {
+				carried = fs.finishCarried(carried, p)
 			}
 			fs.finishGroup(p)
 			if !p.durableAt.IsZero() {
@@ -257,7 +299,7 @@ func (fs *FS) run() {
 				}
 			}
 		}
-		if o.visible != nil {
+		if o.visible != nil && o.kind == opApply {
 			// A replica's apply: the applies queued now share its
 			// group, which is committed without waiting for the
 			// previous group's sync (see applyPipelined).
@@ -266,7 +308,7 @@ func (fs *FS) run() {
 			for len(group) < maxGroup {
 				select {
 				case o := <-fs.queue:
-					if o.visible == nil {
+					if o.visible == nil || o.kind != opApply {
 						next = o
 						break applies
 					}
@@ -300,6 +342,7 @@ func (fs *FS) run() {
 		p := fs.beginGroup(true)
 		t0 := time.Now()
 		fs.addOp(p, o)
+		visible, lazy := o.visible != nil, o.lazy
 		busy := time.Since(t0)
 		var timer *time.Timer
 		var deadline <-chan time.Time
@@ -358,6 +401,8 @@ func (fs *FS) run() {
 			t0 := time.Now()
 			fs.addOp(p, more)
 			busy += time.Since(t0)
+			visible = visible || more.visible != nil
+			lazy = lazy && more.lazy
 		}
 		if timer != nil {
 			timer.Stop()
@@ -386,13 +431,28 @@ func (fs *FS) run() {
 		// itself. Through the finisher, the caller's wait took one more
 		// goroutine hand-off (committer, finisher, caller), and on this
 		// VM each costs a thread wake-up (create12).
-		p.await = p.inline && prev == 1 && peak == 1 && fs.piped.Load() == 0
+		// A caller answered once its group is readable (doVisible) is
+		// not made to wait for the sync: such a group goes to the
+		// finisher.
+		// Nor is one behind lazy groups the finisher holds: it answers
+		// them once this group's sync is done, before this group.
+		p.await = p.inline && prev == 1 && peak == 1 && fs.piped.Load() == 0 && !visible && fs.lazyHeld.Load() == 0
+		// A group of such callers only, none of which needs it durable
+		// now, is committed without a sync: the next sync covers it (the
+		// finisher answers it then), one sync where there were two.
+		p.lazy = lazy && kv.CanSyncLog(fs.e.kv)
 		t0 = time.Now()
 		fs.endGroup(p, true)
 		busy += time.Since(t0)
 		work = ewma(work, int64(busy)/int64(len(p.group)))
 	}
 }
+
+// maxLazyDelay bounds how long a lazy group (committed without a sync:
+// pending.lazy) waits for a later sync before the finisher syncs the log
+// for it, as a journaling file system's commit interval bounds how long
+// its metadata stays in memory.
+const maxLazyDelay = time.Second
 
 // maxGroupWait bounds how long the committer waits for more operations
 // before a group commit.
@@ -476,6 +536,13 @@ type pending struct {
 	// await: an inline group of a lone submitter, whose sync the
 	// committer waits for and which it answers itself (see run).
 	await bool
+	// lazy: a group whose callers were answered once it was visible
+	// (doVisible) and none of which needs it durable before a later
+	// change: committed without a sync, it becomes durable with the next
+	// synced group (or the log's sync at a drain: finishCarried), which
+	// the finisher waits for before it answers it. Only on a store whose
+	// unsynced commits a later sync covers (kv.LogSyncer).
+	lazy bool
 }
 
 // commitGroup runs a group of operations that are not pipelined (see run)
@@ -569,6 +636,9 @@ func (fs *FS) addOp(p *pending, o *op) {
 	tx := fs.newTxn(p.b, p.ov, p.seq+1)
 	o.err = fs.runTxn(tx, o, p.b)
 	o.txErr = o.err
+	if tx.needSync {
+		o.lazy = false
+	}
 	// Blocks this transaction wrote or needs stay in flight until the
 	// commit.
 	o.inflight = append(o.inflight, tx.put...)
@@ -657,13 +727,49 @@ func (fs *FS) endGroup(p *pending, pipelined bool) {
 }
 
 // wakeVisible tells a committed group's doVisible callers that it is
-// readable.
+// readable. Groups are woken in commit order (by the committer, or by the
+// applier while it commits every group), so the last client mutation
+// woken is the newest (SyncVisible).
 func (fs *FS) wakeVisible(p *pending) {
 	for _, o := range p.group {
 		if o.visible != nil {
+			if o.kind == opMutate {
+				fs.lastVisible.Store(o)
+			}
 			close(o.visible)
 		}
 	}
+}
+
+// SyncVisible returns once every client mutation answered before its
+// sync (CreateVisible) before this call is durable, or with the failure
+// that stopped one from becoming durable (the engine is stopped then).
+// Groups become durable in commit order, so it waits for the last one.
+// Without such a mutation pending it returns at once.
+func (fs *FS) SyncVisible(ctx context.Context) error {
+	o := fs.lastVisible.Load()
+	if o == nil {
+		return nil
+	}
+	select {
+	case <-o.done:
+	default:
+		// Its group may wait for a sync that nothing else brings (a
+		// lazy group): an operation of another kind drains the
+		// pipeline first, which syncs the log for it (finishCarried).
+		if err := fs.do(ctx, opAdmin, "sync visible", func(*txn) error { return nil }); err != nil {
+			return err
+		}
+		select {
+		case <-o.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if o.err != nil && o.err != o.txErr {
+		return o.err
+	}
+	return nil
 }
 
 // commitBatch commits the group's batch, if it holds anything, with a
@@ -673,10 +779,18 @@ func (fs *FS) commitBatch(p *pending) error {
 	if p.b.Empty() {
 		return nil
 	}
-	p.start = time.Now()
 	if err := fs.syncBlocks(); err != nil {
 		return fmt.Errorf("sync block directories: %w", err)
 	}
+	if p.lazy {
+		// Not a durable commit: p.start stays zero (not counted).
+		if err := p.b.Commit(false); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		p.applied = time.Now()
+		return nil
+	}
+	p.start = time.Now()
 	wait, err := kv.CommitAsync(p.b)
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -703,7 +817,9 @@ func (fs *FS) handOver(p *pending) {
 // committer ended the groups, and hands it to the finisher.
 func (fs *FS) applyGroup(p *pending) {
 	if p.barrier == nil {
-		fs.storeGroup(p)
+		if fs.storeGroup(p) {
+			fs.wakeVisible(p)
+		}
 		p.stored.Store(true)
 	}
 	fs.pipe <- p
@@ -712,7 +828,9 @@ func (fs *FS) applyGroup(p *pending) {
 	}
 }
 
-func (fs *FS) storeGroup(p *pending) {
+// storeGroup commits a handed-over group to the store; it reports whether
+// it did (the group is readable).
+func (fs *FS) storeGroup(p *pending) bool {
 	if len(p.group) > 0 {
 		t0 := time.Now()
 		defer func() {
@@ -720,11 +838,11 @@ func (fs *FS) storeGroup(p *pending) {
 		}()
 	}
 	if fs.e.Err() != nil {
-		return // an earlier group failed and this one read its writes: the finisher answers
+		return false // an earlier group failed and this one read its writes: the finisher answers
 	}
 	if r := fs.refused.Load(); r != nil {
 		p.err = *r
-		return
+		return false
 	}
 	writeAbs(p.b, fs.prefix, p.ov)
 	if err := fs.commitBatch(p); err != nil {
@@ -737,23 +855,58 @@ func (fs *FS) storeGroup(p *pending) {
 		if fs.e.Err() == nil {
 			fs.refused.CompareAndSwap(nil, &err)
 		}
-		return
+		return false
 	}
 	for _, tx := range p.txs {
 		for _, f := range tx.onCommit {
 			f()
 		}
 	}
+	return true
 }
 
 // drain waits until every pipelined group is durable and answered.
 func (fs *FS) drain() {
-	if fs.piped.Load() == 0 {
+	if fs.piped.Load() == 0 && fs.lazyHeld.Load() == 0 {
 		return
 	}
 	b := &pending{barrier: make(chan struct{})}
 	fs.applyQ <- b
 	<-b.barrier
+}
+
+// finishCarried answers the lazy groups carried (committed without a
+// sync, in order) once they are durable: by next's sync, which it waits
+// for (next is then finished as usual, its wait done), or, when next is
+// nil or has nothing to sync, by a sync of the store's log. A failed
+// sync fails them as it fails a group. It returns carried emptied.
+func (fs *FS) finishCarried(carried []*pending, next *pending) []*pending {
+	if len(carried) == 0 {
+		return carried
+	}
+	var err error
+	switch {
+	case next != nil && next.wait != nil:
+		if err = next.wait(); err != nil {
+			// next fails with it (finishGroup: its wait is the error).
+			w := err
+			next.wait = func() error { return w }
+		} else {
+			next.wait = nil
+			next.durableAt = time.Now()
+		}
+	case fs.e.Err() == nil:
+		_, err = kv.SyncLog(fs.e.kv)
+	}
+	for _, c := range carried {
+		if err != nil {
+			fs.failPending(c, fmt.Errorf("commit: %w", err))
+			continue
+		}
+		fs.finishGroup(c)
+	}
+	fs.lazyHeld.Add(-int64(len(carried)))
+	return carried[:0]
 }
 
 // finishGroup waits for a committed group's sync and answers its callers.
@@ -906,8 +1059,9 @@ type txn struct {
 	// onDurable runs once the group's commit is durable, before its
 	// callers are answered (in commit order)
 	onDurable []func()
-	// generation state, adopted by the file system on success
-	boot, genCounter uint64
+	// generation state, adopted by the file system on success; bootSeq
+	// is the seq of the record that bumped the boot counter in use
+	boot, genCounter, bootSeq uint64
 	// copied: blocks referenced by copied reference counts (clones)
 	copied map[blocks.ID]bool
 	// extents counts the pending extents this transaction wrote
@@ -921,6 +1075,9 @@ type txn struct {
 	// resetSeq: the file system's seq becomes advance even when that is
 	// lower (a resync begins or is abandoned: the journal starts over).
 	resetSeq bool
+	// needSync: the operation's caller waits for it to be durable even
+	// if it was queued to be answered once visible (op.lazy)
+	needSync bool
 }
 
 // newTxn starts a transaction of a group over batch b; group is the
@@ -946,7 +1103,7 @@ func (fs *FS) newTxn(b kv.Batch, group *kv.Overlay, seq uint64) *txn {
 	}
 	return &txn{
 		fs: fs, abs: fs.txAbs, ov: fs.txOv, group: group, seq: seq, now: fs.e.clock(),
-		boot: fs.boot, genCounter: fs.genCounter,
+		boot: fs.boot, genCounter: fs.genCounter, bootSeq: fs.bootSeq,
 	}
 }
 
@@ -1071,7 +1228,7 @@ func (tx *txn) commit(b kv.Batch) error {
 	// Later transactions of the group allocate after this one. A failed
 	// group commit stops the engine, so adopting on success is safe.
 	adopt := func() {
-		tx.fs.boot, tx.fs.genCounter = tx.boot, tx.genCounter
+		tx.fs.boot, tx.fs.genCounter, tx.fs.bootSeq = tx.boot, tx.genCounter, tx.bootSeq
 		if tx.next != 0 {
 			tx.fs.meta.next = tx.next
 		}
@@ -1196,10 +1353,22 @@ func (tx *txn) newGen() (uint64, error) {
 		}
 		tx.boot = b + 1
 		tx.genCounter = 0
+		tx.bootSeq = tx.seq
 		tx.set(metaKey(metaBoot), encodeU64(tx.boot))
 	}
 	tx.genCounter++
 	return (tx.fs.mode.Epoch&0xffff)<<48 | (tx.boot&0xffffff)<<24 | tx.genCounter, nil
+}
+
+// genDurable reports whether the boot counter of the generations this
+// transaction hands out is durable: the record that bumped it is. Until
+// it is, a crash can undo the bump, and the next boot hands out the same
+// generations again (with the same inode numbers, whose counter is undone
+// too): an inode made meanwhile and lost in the crash would come back as
+// another file with the same (inode, generation), and a client's handle
+// of the lost one would name that file instead of being stale.
+func (tx *txn) genDurable() bool {
+	return tx.boot != 0 && tx.bootSeq != tx.seq && tx.fs.durable.Load() >= tx.bootSeq
 }
 
 // usageRec is the 'M' "usage" value.

@@ -43,6 +43,7 @@ type FS struct {
 	mode       modeRecord
 	boot       uint64 // boot counter in use; 0 = not yet bumped since open
 	genCounter uint64
+	bootSeq    uint64 // seq of the record that bumped boot (txn.genDurable)
 	meta       metaCache
 	txOv       *kv.Overlay // the transactions' overlays (see newTxn)
 	txAbs      *kv.Overlay
@@ -83,8 +84,14 @@ type FS struct {
 
 	// Published state, readable by anyone.
 	durable atomic.Uint64
-	durMu   sync.Mutex
-	durCh   chan struct{} // closed and replaced when durable advances
+	// lastVisible is the last client mutation answered once readable,
+	// before its sync (doVisible), in commit order (SyncVisible).
+	lastVisible atomic.Pointer[op]
+	// lazyHeld counts the lazy groups the finisher holds until a sync
+	// (finishCarried); a drain syncs them.
+	lazyHeld atomic.Int64
+	durMu    sync.Mutex
+	durCh    chan struct{} // closed and replaced when durable advances
 	// durTimes (guarded by durMu): the newest durable points, each the
 	// last seq of a group and the clock when it became durable (Unix
 	// ns), in a ring whose next slot is durNext (DurableTimes).

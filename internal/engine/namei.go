@@ -60,7 +60,7 @@ type Entry struct {
 
 // Create creates a regular file.
 func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
-	return fs.create(ctx, cred, dir, genWant{}, name, how, sa, verifier)
+	return fs.create(ctx, cred, dir, genWant{}, name, how, sa, verifier, false)
 }
 
 // CreateGen is Create in directory dir only while its generation is
@@ -70,7 +70,19 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, ho
 // read the directory's attributes before the create (one store read less
 // per CREATE: the create probe of issue 16).
 func (fs *FS) CreateGen(ctx context.Context, cred Cred, dir, dirGen uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
-	return fs.create(ctx, cred, dir, genIs(dirGen), name, how, sa, verifier)
+	return fs.create(ctx, cred, dir, genIs(dirGen), name, how, sa, verifier, false)
+}
+
+// CreateVisible is CreateGen answered once the create is readable, before
+// its sync: anyone reads the file from then on, and it becomes durable
+// with its group, before any later change is answered durable (groups are
+// durable in order), or when SyncVisible returns. A crash before then
+// loses it; its (inode, generation) is then never handed out again, so
+// a handle of it is stale after the restart: when the generation's boot
+// counter is not durable yet (the first creates after an open), the
+// answer waits for the sync (txn.genDurable).
+func (fs *FS) CreateVisible(ctx context.Context, cred Cred, dir, dirGen uint64, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
+	return fs.create(ctx, cred, dir, genIs(dirGen), name, how, sa, verifier, true)
 }
 
 // genWant is the generation an operation expects of an inode: any (the
@@ -91,15 +103,16 @@ func (w genWant) match(ino uint64, n *inode) error {
 	return nil
 }
 
-func (fs *FS) create(ctx context.Context, cred Cred, dir uint64, dirGen genWant, name string, how CreateMode, sa SetAttr, verifier uint64) (Entry, error) {
+func (fs *FS) create(ctx context.Context, cred Cred, dir uint64, dirGen genWant, name string, how CreateMode, sa SetAttr, verifier uint64, visible bool) (Entry, error) {
 	var res Entry
+	durable := false // the answer waits for the sync (set by the transaction)
 	if how == CreateExclusive && sa.Size != nil {
 		return Entry{}, fmt.Errorf("engine: exclusive create with a size: %w", ErrInvalid)
 	}
 	if err := fs.e.admit(metaBytes); err != nil {
 		return Entry{}, err
 	}
-	err := fs.do(ctx, opMutate, "create", func(tx *txn) error {
+	o := &op{kind: opMutate, name: "create", lazy: visible, fn: func(tx *txn) error {
 		dn, d, found, err := tx.prepareCreateGen(cred, dir, dirGen, name)
 		if err != nil {
 			return err
@@ -147,6 +160,8 @@ func (fs *FS) create(ctx context.Context, cred Cred, dir uint64, dirGen genWant,
 		if err != nil {
 			return err
 		}
+		durable = !tx.genDurable()
+		tx.needSync = durable
 		if err := tx.applyCreateAttrs(cred, ino, n, sa); err != nil {
 			return err
 		}
@@ -156,8 +171,19 @@ func (fs *FS) create(ctx context.Context, cred Cred, dir uint64, dirGen genWant,
 		}
 		res = tx.putCreated(ino, n, dir, dn, before)
 		return nil
-	})
-	return res, err
+	}}
+	if !visible {
+		_, err := fs.doOp(ctx, o)
+		return res, err
+	}
+	if _, err := fs.doVisible(ctx, o); err != nil {
+		return res, err
+	}
+	if durable {
+		<-o.done
+		return res, o.err
+	}
+	return res, nil
 }
 
 // Mkdir creates a directory.

@@ -31,9 +31,9 @@ func (c unordered) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// noRegionFSCreate sends the client's REGIONFS_CREATE calls to a
-// procedure the server does not have: the mount sees a regionfs server
-// older than it (asked counts them).
+// noRegionFSCreate sends the client's REGIONFS_CREATE and
+// REGIONFS_CREATE_VISIBLE calls to a procedure the server does not have:
+// the mount sees a regionfs server older than it (asked counts them).
 type noRegionFSCreate struct {
 	net.Conn
 	asked *atomic.Int32
@@ -41,7 +41,7 @@ type noRegionFSCreate struct {
 
 func (c noRegionFSCreate) Write(b []byte) (int, error) {
 	if len(b) > rpc.RecordHeaderSize {
-		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgRegionFS && h.Proc == proto.ProcRegionFSCreate {
+		if h, _, err := rpc.ParseCall(b[rpc.RecordHeaderSize:]); err == nil && h.Prog == proto.ProgRegionFS && (h.Proc == proto.ProcRegionFSCreate || h.Proc == proto.ProcRegionFSCreateVisible) {
 			c.asked.Add(1)
 			b = append([]byte(nil), b...)
 			// record mark, xid, message type, RPC version, program, version, procedure
@@ -156,8 +156,8 @@ func TestExclusiveCreateMode(t *testing.T) {
 			t.Fatalf("%d SETATTRs, want 1 (the mode, before the open returns)", n)
 		}
 		check(t, m, "b")
-		if n := asked.Load(); n != 1 {
-			t.Fatalf("REGIONFS_CREATE asked %d times of a server without it, want once per connection", n)
+		if n := asked.Load(); n != 2 {
+			t.Fatalf("REGIONFS_CREATE_VISIBLE and REGIONFS_CREATE asked %d times of a server without them, want each once per connection", n)
 		}
 	})
 	t.Run("other server", func(t *testing.T) {

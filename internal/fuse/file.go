@@ -889,6 +889,7 @@ func (n *node) commitRanges(ctx context.Context, auth rpc.OpaqueAuth, ranges []w
 			}
 		}
 		if stale == 0 {
+			n.createSynced()
 			return 0, false, resent
 		}
 		if attempt >= 5 {
@@ -1214,18 +1215,75 @@ func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno {
 	if t := n.served(f); t != n {
 		return t.Flush(ctx, f)
 	}
-	e := n.commit(context.WithoutCancel(ctx))
+	ctx = context.WithoutCancel(ctx)
+	e := n.settleCreate(ctx, n.commit(ctx))
 	if e != 0 {
 		n.dropKept(1)
 	}
 	return e
 }
 
+// Fsync of a directory makes the creates in it durable (syncDir).
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	if t := n.served(f); t != n {
 		return t.Fsync(ctx, f, flags)
 	}
-	return n.commit(context.WithoutCancel(ctx))
+	ctx = context.WithoutCancel(ctx)
+	if n.IsDir() {
+		return n.syncDir(ctx)
+	}
+	return n.settleCreate(ctx, n.commit(ctx))
+}
+
+// settleCreate follows a commit (e its outcome) of a file made by a create
+// answered before it was durable (createExclusive): if no durable change
+// of the file covered the create yet, a COMMIT (which a regionfs server
+// answers once every such create is durable) does. A file found gone
+// (ESTALE: the server restarted before the create was durable) fails the
+// close or fsync with EIO, logged with its path: it never existed for the
+// server, whatever the application wrote to it.
+func (n *node) settleCreate(ctx context.Context, e syscall.Errno) syscall.Errno {
+	n.mu.Lock()
+	unsynced := n.unsynced
+	n.mu.Unlock()
+	if !unsynced {
+		return e
+	}
+	if e == 0 {
+		_, err := n.f.client(ctx).Commit(ctx, n.fh, 0, 0)
+		e = errno(err)
+	}
+	switch e {
+	case 0:
+		n.createSynced()
+	case syscall.ESTALE:
+		n.f.log.Error("file lost: the server restarted before its create was durable", "path", n.path(), "err", e)
+		return syscall.EIO
+	}
+	return e
+}
+
+// createSynced notes that a durable change of the file was answered: its
+// create is durable too (settleCreate).
+func (n *node) createSynced() {
+	n.mu.Lock()
+	n.unsynced = false
+	n.mu.Unlock()
+}
+
+// syncDir serves fsync of a directory: a COMMIT of it, which a regionfs
+// server answers (NFS3ERR_ISDIR, as RFC 1813 has it) once every create
+// answered before its sync is durable (createExclusive). Other servers'
+// creates are durable when answered: nothing is sent.
+func (n *node) syncDir(ctx context.Context) syscall.Errno {
+	if _, regionfs := n.f.sess.Ordered(ctx); !regionfs {
+		return 0
+	}
+	_, err := n.f.client(ctx).Commit(ctx, n.fh, 0, 0)
+	if errors.Is(err, proto.ErrIsDir) {
+		return 0
+	}
+	return errno(err)
 }
 
 // Release removes the silly-renamed name of an unlinked file at its last

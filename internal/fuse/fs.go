@@ -82,6 +82,9 @@ type FS struct {
 	// noExclAttrs is the connection whose regionfs server answered that
 	// it has no REGIONFS_CREATE (createExclusive).
 	noExclAttrs atomic.Pointer[client.Conn]
+	// noVisible is the connection whose regionfs server answered that
+	// it has no REGIONFS_CREATE_VISIBLE (createExclusive).
+	noVisible atomic.Pointer[client.Conn]
 	// noClose is the connection whose regionfs server answered that it
 	// has no REGIONFS_CLOSE (commitPipelined).
 	noClose atomic.Pointer[client.Conn]

@@ -69,6 +69,10 @@ type node struct {
 	// replacing are a directory's names that a rename over them is
 	// replacing, after moving their open file aside (replaceStart).
 	replacing map[string]chan struct{}
+	// unsynced: the file was made by a create answered before it was
+	// durable (REGIONFS_CREATE_VISIBLE) and no durable change of it has
+	// been answered since (settleCreate).
+	unsynced bool
 }
 
 type kid struct {
@@ -515,7 +519,12 @@ func (n *node) openedLocked(dir *node) {
 // open it with EACCES. A regionfs server (it answers proto.ProgRegionFS)
 // has an exclusive create that carries the mode (REGIONFS_CREATE, as
 // NFSv4.1's EXCLUSIVE4_1): nobody ever sees the file without it, for the
-// one round trip and the one durable commit of a CREATE. Other servers
+// one round trip and the one durable commit of a CREATE. A server that has
+// REGIONFS_CREATE_VISIBLE answers it before the create is durable: the
+// close's durable commit (REGIONFS_CLOSE, later in the server's ordered
+// journal) covers it, one sync per copied file instead of two, and a
+// close or fsync that finds the file gone (the server restarted before)
+// fails with EIO (settleCreate). Other servers
 // (and a regionfs server without that procedure) get the EXCLUSIVE
 // CREATE and then, before the open returns, a SETATTR of the mode and
 // of the times to the server's clock, as Linux's NFS client sends them.
@@ -525,13 +534,31 @@ func (n *node) createExclusive(ctx context.Context, name string, mode uint32, ou
 	m := mode & 0o7777
 	c := n.f.client(ctx)
 	if conn, regionfs := n.f.sess.Ordered(ctx); regionfs && n.f.noExclAttrs.Load() != conn {
-		res, err := c.CreateExclusiveAttrs(ctx, n.fh, name, verf, proto.Sattr{Mode: &m})
+		visible := n.f.noVisible.Load() != conn
+		var res *proto.CreateRes
+		var err error
+		if visible {
+			res, err = c.CreateExclusiveVisible(ctx, n.fh, name, verf, proto.Sattr{Mode: &m})
+			if errors.Is(err, client.ErrNoProc) {
+				// Not asked again on this connection.
+				n.f.noVisible.Store(conn)
+				visible = false
+			}
+		}
+		if !visible {
+			res, err = c.CreateExclusiveAttrs(ctx, n.fh, name, verf, proto.Sattr{Mode: &m})
+		}
 		if !errors.Is(err, client.ErrNoProc) {
 			ch, e := n.created(ctx, res, err, name, out)
 			if e != 0 {
 				return nil, nil, 0, e
 			}
-			n.opened(ch, res.Attr)
+			cn := n.opened(ch, res.Attr)
+			if visible {
+				cn.mu.Lock()
+				cn.unsynced = true
+				cn.mu.Unlock()
+			}
 			return ch, &handle{auth: n.f.auth(ctx)}, 0, 0
 		}
 		// A regionfs server older than the procedure: not asked again on

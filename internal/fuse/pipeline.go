@@ -121,6 +121,7 @@ func (n *node) commitPipelined(ctx context.Context) {
 	if w.attrs == d && w.attrs.sa == sa {
 		w.attrs = nil // else changed meanwhile: sent by the next fsync or close
 	}
+	n.unsynced = false // the COMMIT answered: the create is durable too
 	w.cond.Broadcast()
 	n.mu.Unlock()
 	n.f.reuse(data)

@@ -170,7 +170,7 @@ func TestExclusiveCreateReplayedAfterRestart(t *testing.T) {
 		hide       bool // the server seems to have no REGIONFS_CREATE
 		modeAtOnce bool
 	}{
-		{"REGIONFS_CREATE", proto.ProgRegionFS, proto.ProcRegionFSCreate, false, true},
+		{"REGIONFS_CREATE_VISIBLE", proto.ProgRegionFS, proto.ProcRegionFSCreateVisible, false, true},
 		{"NFSv3 EXCLUSIVE", proto.ProgNFS, proto.ProcCreate, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -123,12 +123,13 @@ var portmapProgram = program{
 // regionfsProgram is answered to say that this server orders each file's
 // WRITEs, SETATTRs and COMMITs as read (proto.ProgRegionFS, orderGate);
 // its REGIONFS_CREATE is an exclusive create with attributes, its
-// REGIONFS_CLOSE a small file's WRITE, SETATTR and COMMIT in one call.
+// REGIONFS_CLOSE a small file's WRITE, SETATTR and COMMIT in one call,
+// its REGIONFS_CREATE_VISIBLE the create answered before its sync.
 var regionfsProgram = program{
 	vers:          proto.VersRegionFS,
-	procs:         []procFunc{procNull, procRegionFSCreate, procRegionFSClose},
+	procs:         []procFunc{procNull, procRegionFSCreate, procRegionFSClose, procRegionFSCreateVisible},
 	names:         proto.RegionFSProcNames[:],
-	nonIdempotent: []bool{false, true, true},
+	nonIdempotent: []bool{false, true, true, true},
 }
 
 // procNull is the NULL procedure of every program.

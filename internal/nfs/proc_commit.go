@@ -1,6 +1,9 @@
 package nfs
 
 import (
+	"errors"
+
+	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
@@ -10,6 +13,12 @@ import (
 // asked for was lost by a failed write-back (now or before, and not
 // written again since), the reply is that failure (NFS3ERR_NOSPC,
 // NFS3ERR_IO), every time: see writeback.go.
+//
+// Every create answered before its sync (REGIONFS_CREATE_VISIBLE) is
+// durable before the reply too: a COMMIT of a file or of a directory
+// (which `regionfs mount` sends for fsync of a directory; still
+// NFS3ERR_ISDIR, as RFC 1813 has it, once they are) is the client's way
+// to wait for it.
 func procCommit(r *request) (proto.Message, error) {
 	var a proto.CommitArgs
 	if err := r.decode(&a); err != nil {
@@ -25,6 +34,14 @@ func procCommit(r *request) (proto.Message, error) {
 	wrote := false
 	if err == nil {
 		wrote, err = r.s.wb.commit(r.ctx, t.fs, t.h.ino, a.Offset, a.Count)
+	}
+	switch {
+	case err == nil:
+		err = t.fs.SyncVisible(r.ctx)
+	case pre.Type == engine.TypeDir && errors.Is(err, engine.ErrIsDir):
+		if serr := t.fs.SyncVisible(r.ctx); serr != nil {
+			err = serr
+		}
 	}
 	res.Verf = r.s.WriteVerifier()
 	res.Status = r.status("COMMIT", err)

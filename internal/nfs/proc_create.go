@@ -28,7 +28,7 @@ func procCreate(r *request) (proto.Message, error) {
 	case proto.Exclusive:
 		how, verf = engine.CreateExclusive, binary.BigEndian.Uint64(a.Verf[:])
 	}
-	return r.create("CREATE", a.Where, how, sa, verf), nil
+	return r.create("CREATE", a.Where, how, sa, verf, false), nil
 }
 
 // create makes the regular file of a CREATE or REGIONFS_CREATE.
@@ -41,14 +41,22 @@ func procCreate(r *request) (proto.Message, error) {
 // create probe of issue 16, counted by TestCreateProbeStoreReads). Only a
 // refused one reads them, for its reply and to answer what the general
 // path would have: a stale handle before the engine's refusal.
-func (r *request) create(op string, where proto.DirOp, how engine.CreateMode, sa engine.SetAttr, verf uint64) *proto.CreateRes {
+//
+// visible answers the create once it is readable, before its sync
+// (engine.FS.CreateVisible: REGIONFS_CREATE_VISIBLE); a create that takes
+// the general path (one that fails before the engine) never gets there.
+func (r *request) create(op string, where proto.DirOp, how engine.CreateMode, sa engine.SetAttr, verf uint64, visible bool) *proto.CreateRes {
 	t, err := r.resolve(where.Dir)
 	if err != nil {
 		return r.createReply(op, nil, engine.Attr{}, engine.Entry{}, err)
 	}
 	truncates := how == engine.CreateUnchecked && sa.Size != nil
 	if !truncates && t.writable() == nil && checkNewName(where.Name) == nil {
-		ent, err := t.fs.CreateGen(r.ctx, t.cred, t.h.ino, t.h.gen, where.Name, how, sa, verf)
+		create := t.fs.CreateGen
+		if visible {
+			create = t.fs.CreateVisible
+		}
+		ent, err := create(r.ctx, t.cred, t.h.ino, t.h.gen, where.Name, how, sa, verf)
 		if err != nil {
 			dir, serr := t.stat(r.ctx, r.s)
 			if serr != nil {

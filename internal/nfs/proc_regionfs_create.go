@@ -20,5 +20,5 @@ func procRegionFSCreate(r *request) (proto.Message, error) {
 		return nil, err
 	}
 	verf := binary.BigEndian.Uint64(a.Verf[:])
-	return r.create("REGIONFS_CREATE", a.Where, engine.CreateExclusive, sattr(&a.Attr), verf), nil
+	return r.create("REGIONFS_CREATE", a.Where, engine.CreateExclusive, sattr(&a.Attr), verf, false), nil
 }

@@ -134,6 +134,35 @@ type AsyncBatch interface {
 	CommitAsync() (wait func() error, err error)
 }
 
+// LogSyncer is a Store whose commits without sync (Commit(false)) become
+// durable, in commit order, with any later synced commit or with SyncLog:
+// one log written in order. The engine then commits a group whose
+// callers need not wait for durability (an early answered create)
+// without a sync of its own; the next synced commit covers it.
+type LogSyncer interface {
+	// SyncLog makes every commit before it durable.
+	SyncLog() error
+}
+
+// SyncLog is s's SyncLog when s is a LogSyncer; ok is false when it is
+// not (nothing was done).
+func SyncLog(s Store) (ok bool, err error) {
+	if l, is := s.(LogSyncer); is {
+		return true, l.SyncLog()
+	}
+	return false, nil
+}
+
+// CanSyncLog reports whether s syncs its log (LogSyncer), through any
+// sealing layer.
+func CanSyncLog(s Store) bool {
+	if sl, ok := s.(*Sealed); ok {
+		s = sl.inner
+	}
+	_, ok := s.(LogSyncer)
+	return ok
+}
+
 // Ingester is a Store that can add many sorted pairs at once as a table
 // of its own instead of through its log and memtable (pebblekv: an
 // sstable written beside the store and ingested into it): a replica's

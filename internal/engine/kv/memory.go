@@ -197,6 +197,9 @@ func (m *Memory) commit(ops []batchOp, sync, async bool, count *atomic.Uint64) e
 	return nil
 }
 
+// SyncLog makes every commit durable (LogSyncer), as a synced commit does.
+func (m *Memory) SyncLog() error { return m.syncVisible() }
+
 // Ingest sets pairs in one synced commit (Ingester): the engine's path for
 // ingested pairs runs on the in-memory store too, with its crash images.
 func (m *Memory) Ingest(pairs iter.Seq2[[]byte, []byte]) error {

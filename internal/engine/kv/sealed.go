@@ -163,6 +163,15 @@ func (s *Sealed) sealPairs(pairs iter.Seq2[[]byte, []byte]) iter.Seq2[[]byte, []
 // Close closes the inner store.
 func (s *Sealed) Close() error { return s.inner.Close() }
 
+// SyncLog is the inner store's (LogSyncer); a Sealed over a store that is
+// not a LogSyncer is not one either (CanSyncLog).
+func (s *Sealed) SyncLog() error {
+	if _, err := SyncLog(s.inner); err != nil {
+		return err
+	}
+	return nil
+}
+
 type sealedReader struct {
 	s *Sealed
 	r Reader

@@ -121,9 +121,22 @@ func (c *Client) CreateExclusive(ctx context.Context, dir proto.FH, name string,
 // (proto.ProcRegionFSCreate): nobody sees the file without them. A
 // server that does not have the procedure fails it with ErrNoProc.
 func (c *Client) CreateExclusiveAttrs(ctx context.Context, dir proto.FH, name string, verf [proto.CreateVerfSize]byte, sa proto.Sattr) (*proto.CreateRes, error) {
+	return c.createExclusiveAttrs(ctx, proto.ProcRegionFSCreate, dir, name, verf, sa)
+}
+
+// CreateExclusiveVisible is CreateExclusiveAttrs answered once the file
+// is visible, before it is durable (proto.ProcRegionFSCreateVisible): the
+// caller makes it durable with a later durable change of the file or a
+// COMMIT, and finds its handle stale if the server restarted before.
+// A server that does not have the procedure fails it with ErrNoProc.
+func (c *Client) CreateExclusiveVisible(ctx context.Context, dir proto.FH, name string, verf [proto.CreateVerfSize]byte, sa proto.Sattr) (*proto.CreateRes, error) {
+	return c.createExclusiveAttrs(ctx, proto.ProcRegionFSCreateVisible, dir, name, verf, sa)
+}
+
+func (c *Client) createExclusiveAttrs(ctx context.Context, proc uint32, dir proto.FH, name string, verf [proto.CreateVerfSize]byte, sa proto.Sattr) (*proto.CreateRes, error) {
 	res := &proto.CreateRes{}
 	args := &proto.ExclusiveCreateArgs{Where: proto.DirOp{Dir: dir, Name: name}, Verf: verf, Attr: sa}
-	err := c.withStatus(ctx, proto.ProgRegionFS, proto.VersRegionFS, proto.ProcRegionFSCreate, args, res, &res.Status)
+	err := c.withStatus(ctx, proto.ProgRegionFS, proto.VersRegionFS, proc, args, res, &res.Status)
 	var re *rpc.ReplyError
 	if errors.As(err, &re) && re.Accepted &&
 		(re.AcceptStat == rpc.ProcUnavail || re.AcceptStat == rpc.ProgUnavail || re.AcceptStat == rpc.ProgMismatch) {

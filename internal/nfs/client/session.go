@@ -281,7 +281,7 @@ const maxRejects = 5
 // Calls returns how many NFS calls of each procedure the session made
 // (retries on a new connection counted once) and their total time, by
 // name; procedures never called are left out. regionfs's exclusive
-// create (REGIONFS_CREATE) counts as a CREATE; its REGIONFS_CLOSE is
+// creates (REGIONFS_CREATE, REGIONFS_CREATE_VISIBLE) count as a CREATE; its REGIONFS_CLOSE is
 // counted under its own name.
 func (s *Session) Calls() map[string]CallStat {
 	out := map[string]CallStat{}
@@ -411,7 +411,7 @@ func (s *Session) callResent(ctx context.Context, auth rpc.OpaqueAuth, prog, ver
 	switch {
 	case prog == proto.ProgNFS && proc < proto.NumProcs:
 		stat, changes = int(proc), proto.Changes(proc)
-	case prog == proto.ProgRegionFS && proc == proto.ProcRegionFSCreate:
+	case prog == proto.ProgRegionFS && (proc == proto.ProcRegionFSCreate || proc == proto.ProcRegionFSCreateVisible):
 		stat, changes = proto.ProcCreate, true // counted as a CREATE
 	case prog == proto.ProgRegionFS && proc == proto.ProcRegionFSClose:
 		stat, changes = proto.NumProcs, true

@@ -25,9 +25,10 @@ const (
 	// in the order it reads them from a connection, so a client may send
 	// them without waiting for each reply (nfs.orderGate). Other servers
 	// answer PROG_UNAVAIL. Version 1's procedures are NULL,
-	// REGIONFS_CREATE (ProcRegionFSCreate) and REGIONFS_CLOSE
-	// (ProcRegionFSClose); a server older than one of them answers it
-	// PROC_UNAVAIL.
+	// REGIONFS_CREATE (ProcRegionFSCreate), REGIONFS_CLOSE
+	// (ProcRegionFSClose) and REGIONFS_CREATE_VISIBLE
+	// (ProcRegionFSCreateVisible); a server older than one of them
+	// answers it PROC_UNAVAIL.
 	ProgRegionFS = 0x20524653 // " RFS"
 	VersRegionFS = 1
 
@@ -50,11 +51,21 @@ const (
 	// three took three of each; the server runs it after the WRITEs and
 	// SETATTRs of the file read before it, as it would run the COMMIT.
 	ProcRegionFSClose = 2
+
+	// ProcRegionFSCreateVisible is REGIONFS_CREATE (same arguments and
+	// reply) answered once the file is visible, before it is durable:
+	// the reply claims nothing durable. The create becomes durable with
+	// the next durable change the server answers (its journal is
+	// ordered: the file's REGIONFS_CLOSE, any COMMIT or SETATTR) or with
+	// a COMMIT of any file or directory, which waits for it. If the
+	// server restarts before that, the file is gone and its handle is
+	// stale (its inode and generation are never handed out again).
+	ProcRegionFSCreateVisible = 3
 )
 
 // RegionFSProcNames are the names of ProgRegionFS's procedures, indexed
 // by number.
-var RegionFSProcNames = [...]string{"REGIONFS_NULL", "REGIONFS_CREATE", "REGIONFS_CLOSE"}
+var RegionFSProcNames = [...]string{"REGIONFS_NULL", "REGIONFS_CREATE", "REGIONFS_CLOSE", "REGIONFS_CREATE_VISIBLE"}
 
 // NFSv3 procedures.
 const (

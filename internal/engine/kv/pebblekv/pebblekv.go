@@ -99,6 +99,17 @@ type Store struct {
 
 var _ kv.Store = (*Store)(nil)
 
+var _ kv.LogSyncer = (*Store)(nil)
+
+// SyncLog syncs the WAL (kv.LogSyncer): every batch committed before it,
+// with or without sync, is durable when it returns.
+func (s *Store) SyncLog() error {
+	if s.closed.Load() {
+		return kv.ErrClosed
+	}
+	return mapErr(s.db.LogData(nil, pebble.Sync))
+}
+
 // Open opens (or creates) the store in dir.
 func Open(dir string, o Options) (*Store, error) {
 	cache := o.Cache
