@@ -275,8 +275,7 @@ func (fs *FS) run() {
 	var work int64
 	var next *op // taken from the queue, not yet run
 	// The committer holds runMu except while it waits for an operation
-	// with none in hand (see runInline).
-	fs.runMu.Lock()
+	// with none in hand (see runInline); start took it for this goroutine.
 	defer fs.runMu.Unlock()
 	for {
 		o := next

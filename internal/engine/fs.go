@@ -374,7 +374,14 @@ func (e *Engine) newFS(id uint64, name string, d *domain) *FS {
 	return fs
 }
 
-func (fs *FS) start() { go fs.run() }
+// start starts the committer. It holds runMu from here, before its
+// goroutine runs: a runInline that came first would find the
+// committer's channels (pipe, applyQ) not made yet and block on a nil
+// one forever, holding runMu (seen: TestFailedApplyLeavesNothing hung).
+func (fs *FS) start() {
+	fs.runMu.Lock()
+	go fs.run()
+}
 
 // close stops the committer after the queued operations and waits for it.
 func (fs *FS) close() {
