@@ -264,10 +264,14 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *gofuse.SetAttrI
 		sa.Size = &size
 	}
 	if t, ok := in.GetATime(); ok {
-		sa.Atime = setTime(t, in.Valid&gofuse.FATTR_ATIME_NOW != 0)
+		if sa.Atime, ok = setTime(t, in.Valid&gofuse.FATTR_ATIME_NOW != 0); !ok {
+			return syscall.EINVAL
+		}
 	}
 	if t, ok := in.GetMTime(); ok {
-		sa.Mtime = setTime(t, in.Valid&gofuse.FATTR_MTIME_NOW != 0)
+		if sa.Mtime, ok = setTime(t, in.Valid&gofuse.FATTR_MTIME_NOW != 0); !ok {
+			return syscall.EINVAL
+		}
 	}
 	if n.deferAttrs(ctx, sa, out) {
 		return 0
@@ -298,11 +302,15 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *gofuse.SetAttrI
 	return n.Getattr(ctx, nil, out)
 }
 
-func setTime(t time.Time, now bool) proto.SetTime {
+// setTime is a SETATTR's time: the server's clock, or t; false when an
+// nfstime3 cannot hold t (before 1970 or after 2106: proto.TimeExact),
+// which Setattr refuses with EINVAL instead of storing another time.
+func setTime(t time.Time, now bool) (proto.SetTime, bool) {
 	if now {
-		return proto.SetTime{How: proto.SetToServerTime}
+		return proto.SetTime{How: proto.SetToServerTime}, true
 	}
-	return proto.SetTime{How: proto.SetToClientTime, Time: proto.TimeOf(t)}
+	x, ok := proto.TimeExact(t)
+	return proto.SetTime{How: proto.SetToClientTime, Time: x}, ok
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {

@@ -221,14 +221,26 @@ type Time struct {
 
 // TimeOf converts t (clamped to the representable range).
 func TimeOf(t time.Time) Time {
-	s := t.Unix()
-	switch {
-	case s < 0:
-		return Time{}
-	case s > 1<<32-1:
-		return Time{Sec: 1<<32 - 1, Nsec: 999999999}
+	if x, ok := TimeExact(t); ok {
+		return x
 	}
-	return Time{Sec: uint32(s), Nsec: uint32(t.Nanosecond())}
+	if t.Unix() < 0 {
+		return Time{}
+	}
+	return Time{Sec: 1<<32 - 1, Nsec: 999999999}
+}
+
+// TimeExact converts t, or reports that an nfstime3 cannot hold it: its
+// seconds are unsigned 32 bits, 1970-01-01 to 2106-02-07 06:28:15 UTC.
+// A client setting a time outside that range refuses it (EINVAL) rather
+// than store another time (TimeOf's clamp, which the Linux NFSv3 client
+// applies silently: its superblock's s_time_min is 0).
+func TimeExact(t time.Time) (Time, bool) {
+	s := t.Unix()
+	if s < 0 || s > 1<<32-1 {
+		return Time{}, false
+	}
+	return Time{Sec: uint32(s), Nsec: uint32(t.Nanosecond())}, true
 }
 
 // Go returns the time as a time.Time.
