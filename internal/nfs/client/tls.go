@@ -37,6 +37,13 @@ func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 		}
 		cfg.ServerName = host
 	}
+	return NewTLSConn(ctx, nc, cfg)
+}
+
+// NewTLSConn is DialTLS on an established connection nc (closed when it
+// fails); cfg names the server (ServerName) and the CA.
+func NewTLSConn(ctx context.Context, nc net.Conn, cfg *tls.Config) (*Conn, error) {
+	cfg = cfg.Clone()
 	// Under the session: reads in large pieces, and the TLS records of
 	// a call written together. The handshake is read a record at a
 	// time, so that the replies after it are rpc.TLSReader's to decrypt
