@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/xdr"
 )
@@ -196,4 +197,31 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTimeRange: nfstime3's seconds are unsigned 32 bits. TimeExact
+// converts the times it can hold exactly and refuses the others (the
+// mount's SETATTR answers EINVAL); TimeOf clamps them (the server's own
+// times).
+func TestTimeRange(t *testing.T) {
+	for _, c := range []struct {
+		t     time.Time
+		exact bool
+		clamp Time
+	}{
+		{time.Unix(0, 0), true, Time{}},
+		{time.Unix(1<<31, 5), true, Time{Sec: 1 << 31, Nsec: 5}},
+		{time.Unix(1<<32-1, 999999999), true, Time{Sec: 1<<32 - 1, Nsec: 999999999}},
+		{time.Unix(-1, 999999999), false, Time{}},
+		{time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), false, Time{}},
+		{time.Unix(1<<32, 0), false, Time{Sec: 1<<32 - 1, Nsec: 999999999}},
+	} {
+		got, ok := TimeExact(c.t)
+		if ok != c.exact || ok && got != c.clamp {
+			t.Errorf("TimeExact(%v) = %v, %v; want exact %v", c.t, got, ok, c.exact)
+		}
+		if got := TimeOf(c.t); got != c.clamp {
+			t.Errorf("TimeOf(%v) = %v, want %v", c.t, got, c.clamp)
+		}
+	}
 }
