@@ -936,6 +936,16 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 	if req.Existing {
 		return createDestResp{}, control.Errorf(control.ErrReplicationNotFound, "No replication configuration of %s from %s here.", req.SourceFS, from)
 	}
+	// The id names another configuration (of another source file system,
+	// or from another region): refused, nothing changed. Before, its record
+	// was overwritten by this one (save) and, if the replica could not be
+	// made, removed.
+	if req.ID == "" {
+		return createDestResp{}, control.Errorf(control.ErrBadRequest, "The replication request names no configuration id.")
+	}
+	if _, used := m.configs[mapKey(replication.RoleDestination, req.ID)]; used {
+		return createDestResp{}, control.Errorf(control.ErrConflict, "Replication configuration id %s is already in use in %s for another source file system.", req.ID, m.o.Name)
+	}
 	d := req.Dest
 	c := &Config{
 		ID: req.ID, Role: replication.RoleDestination, SourceFileSystemID: req.SourceFS, SourceRegion: from, SourceARN: req.SourceARN,
