@@ -14,7 +14,12 @@
 //     renames, attribute changes, deletions of file systems and
 //     control-plane objects, and the engine's and metadata store's own
 //     work (journal, compactions, control records) are not asked: the floor
-//     is the space they run in.
+//     is the space they run in. The server's own small bookkeeping that
+//     must go on when the disk is full (alarm state and history, alarm
+//     notifications and their delivery state) asks CheckInternal, which
+//     admits it down to half the floor: an alarm that should say the disk
+//     is full can still change state and notify, and the lower half stays
+//     for the stores.
 //   - A reserve file (DataDir/reserved-space, ReserveBytes), allocated
 //     while the disk has room. It is given back when the floor is gone
 //     anyway — at start-up (a restart after a crash on a full disk: the

@@ -176,25 +176,38 @@ func (g *Guard) setFullLocked(full bool) {
 
 // Admit reserves need bytes for a write that grows what the server
 // stores, or refuses it with an error wrapping ErrLow.
-func (g *Guard) Admit(need int64) error { return g.check(need, true) }
+func (g *Guard) Admit(need int64) error { return g.check(need, g.o.MinFreeBytes, true) }
 
 // Check reports whether need more bytes would be admitted, reserving
 // nothing.
-func (g *Guard) Check(need int64) error { return g.check(need, false) }
+func (g *Guard) Check(need int64) error { return g.check(need, g.o.MinFreeBytes, false) }
 
-func (g *Guard) check(need int64, reserve bool) error {
+// CheckInternal is Check for the server's own small bookkeeping that must
+// go on when the disk is full: an alarm's state change and history, the
+// notification it publishes and its delivery state. Such writes may
+// use the upper half of the floor, which user writes (Admit, Check) never
+// reach: an alarm meant to say that the disk is full can still change
+// state and notify. The lower half stays for the metadata stores' own
+// work (their logs, compactions, deletions), as does the reserve file,
+// which is given back when the free space falls below it.
+func (g *Guard) CheckInternal(need int64) error { return g.check(need, g.internalFloor(), false) }
+
+// internalFloor is the free space CheckInternal keeps: half the floor.
+func (g *Guard) internalFloor() int64 { return g.o.MinFreeBytes / 2 }
+
+func (g *Guard) check(need, floor int64, reserve bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if time.Since(g.statAt) > g.o.RefreshInterval || g.pending > g.o.RefreshBytes {
 		_ = g.statLocked() // a failure keeps the last figure
 	}
 	left := int64(g.avail) - g.pending - max(need, 0)
-	if left < g.o.MinFreeBytes && g.pending > 0 {
+	if left < floor && g.pending > 0 {
 		// What was admitted may have been written (or failed) since.
 		_ = g.statLocked()
 		left = int64(g.avail) - max(need, 0)
 	}
-	if left < g.o.MinFreeBytes {
+	if left < floor {
 		if reserve {
 			g.refused++
 			g.metrics.refused()
@@ -202,8 +215,12 @@ func (g *Guard) check(need int64, reserve bool) error {
 		if int64(g.avail) < g.o.MinFreeBytes {
 			g.setFullLocked(true)
 		}
+		if floor < g.o.MinFreeBytes {
+			return fmt.Errorf("%w: %s free of %s, %s needed above the server's own floor of %s (half the floor of %s)",
+				ErrLow, human(g.avail), human(g.total), human(uint64(max(need, 0))), human(uint64(floor)), human(uint64(g.o.MinFreeBytes)))
+		}
 		return fmt.Errorf("%w: %s free of %s, %s needed above the floor of %s: only deletions and truncations are accepted",
-			ErrLow, human(g.avail), human(g.total), human(uint64(max(need, 0))), human(uint64(g.o.MinFreeBytes)))
+			ErrLow, human(g.avail), human(g.total), human(uint64(max(need, 0))), human(uint64(floor)))
 	}
 	if reserve {
 		g.pending += max(need, 0)

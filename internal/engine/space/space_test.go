@@ -212,3 +212,33 @@ func TestCheckReplayRoom(t *testing.T) {
 		t.Fatalf("no store yet: %v", err)
 	}
 }
+
+// TestCheckInternal: the server's own bookkeeping is admitted below the
+// floor, down to half of it; user writes are not.
+func TestCheckInternal(t *testing.T) {
+	d := disk.NewMem()
+	d.SetUsage(usage(80 * mib))
+	g, err := Open(Options{Disk: d, MinFreeBytes: 100 * mib, ReserveBytes: -1, RefreshInterval: time.Hour, RefreshBytes: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Check(mib); !errors.Is(err, ErrLow) {
+		t.Fatalf("user check at 80 MiB free, floor 100 MiB: %v, want ErrLow", err)
+	}
+	if err := g.CheckInternal(mib); err != nil {
+		t.Fatalf("internal check at 80 MiB free, floor 100 MiB: %v, want admitted", err)
+	}
+	if err := g.CheckInternal(31 * mib); !errors.Is(err, ErrLow) {
+		t.Fatalf("internal check of 31 MiB at 80 MiB free: %v, want ErrLow (below half the floor)", err)
+	}
+	d.SetUsage(usage(49 * mib))
+	g.Refresh()
+	err = g.CheckInternal(0)
+	if !errors.Is(err, ErrLow) {
+		t.Fatalf("internal check at 49 MiB free: %v, want ErrLow", err)
+	}
+	t.Logf("refusal: %v", err)
+	if st := g.Status(); !st.Full || st.Refused != 0 {
+		t.Fatalf("status %+v: want full, no refused admission counted for checks", st)
+	}
+}
