@@ -182,10 +182,11 @@ func (s *alarmSet) saveLocked(a *Alarm, b kv.Batch) {
 }
 
 // commit saves b (alarm changes and their history) durably; below the
-// data disk's floor nothing is saved (ErrNoSpace): the API answers 503, the
-// evaluator logs it and tries again at the next period.
-func (s *alarmSet) commit(b kv.Batch) error {
-	if err := s.m.room(alarmBytes); err != nil {
+// data disk's floor nothing is saved (ErrNoSpace): the API answers 503.
+// The evaluator's changes (internal) are saved down to the guard's lower
+// floor (below it, it logs and tries again at the next period).
+func (s *alarmSet) commit(b kv.Batch, internal bool) error {
+	if err := s.m.room(alarmBytes, internal); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {
@@ -296,7 +297,7 @@ func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
 	cfg, _ := json.Marshal(alarmJSON(a, m))
 	data, _ := json.Marshal(map[string]any{"version": "1.0", "type": typ, "createdAlarm": json.RawMessage(cfg)})
 	s.historyLocked(b, HistoryItem{AlarmName: a.Name, Timestamp: now, Type: HistoryConfigurationUpdate, Summary: summary, Data: string(data)})
-	if err := s.commit(b); err != nil {
+	if err := s.commit(b, false); err != nil {
 		return err
 	}
 	s.alarms[a.Name] = a
@@ -623,7 +624,7 @@ func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
 		s.historyLocked(b, HistoryItem{AlarmName: n, Timestamp: now, Type: HistoryConfigurationUpdate, Summary: fmt.Sprintf("Alarm %q deleted", n),
 			Data: `{"version":"1.0","type":"Delete"}`})
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commit(b, false); err != nil {
 		return err
 	}
 	for _, n := range names {
@@ -656,7 +657,7 @@ func (m *Monitor) SetAlarmActions(ctx context.Context, names []string, enabled b
 	if b.Empty() {
 		return nil
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commit(b, false); err != nil {
 		return err
 	}
 	for _, a := range changed {
@@ -702,7 +703,7 @@ func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reason
 		return refusal.Errorf(ErrResourceNotFound, "Alarm %s not found", clip(name))
 	}
 	now := m.o.Clock()
-	if err := s.transitionLocked(a, state, reason, reasonData, now); err != nil {
+	if err := s.transitionLocked(a, state, reason, reasonData, now, false); err != nil {
 		return err
 	}
 	ready := now.Add(-m.o.IngestDelay).Unix()
@@ -808,7 +809,7 @@ func (m *Monitor) updateTags(arn string, f func([]Tag) ([]Tag, error)) error {
 	b := m.o.KV.NewBatch()
 	defer b.Close()
 	s.saveLocked(&c, b)
-	if err := s.commit(b); err != nil {
+	if err := s.commit(b, false); err != nil {
 		return err
 	}
 	s.alarms[c.Name] = &c

@@ -69,7 +69,7 @@ func (s *alarmSet) evaluateDue(now time.Time) {
 		if a != nil && a.ConfigUpdated.Equal(d.a.ConfigUpdated) && !s.closed && s.lastEval[a.Name] < d.end {
 			s.lastEval[a.Name] = d.end
 			if ev.state != "" && ev.state != a.State {
-				if err := s.transitionLocked(a, ev.state, ev.reason, ev.data, now); err != nil {
+				if err := s.transitionLocked(a, ev.state, ev.reason, ev.data, now, true); err != nil {
 					s.m.log.Error("alarm transition", "alarm", a.Name, "err", err)
 				}
 			}
@@ -293,8 +293,9 @@ func firstNonEmpty(a, b string) string {
 }
 
 // transitionLocked moves a to state: the change is saved with its history
-// item, then the new state's actions are queued (when enabled).
-func (s *alarmSet) transitionLocked(a *Alarm, state, reason, data string, now time.Time) error {
+// item, then the new state's actions are queued (when enabled). internal:
+// the evaluator's change, saved below the data disk's floor too (commit).
+func (s *alarmSet) transitionLocked(a *Alarm, state, reason, data string, now time.Time, internal bool) error {
 	if state == a.State {
 		return nil
 	}
@@ -316,7 +317,7 @@ func (s *alarmSet) transitionLocked(a *Alarm, state, reason, data string, now ti
 	hdata, _ := json.Marshal(hd)
 	s.historyLocked(b, HistoryItem{AlarmName: c.Name, Timestamp: now, Type: HistoryStateUpdate,
 		Summary: fmt.Sprintf("Alarm updated from %s to %s", old, state), Data: string(hdata)})
-	if err := s.commit(b); err != nil {
+	if err := s.commit(b, internal); err != nil {
 		return err
 	}
 	s.alarms[c.Name] = &c
@@ -394,7 +395,7 @@ func (s *alarmSet) run(act action) {
 			"notificationResource": act.arn, "publishedMessage": json.RawMessage(`{}`)})
 		item.Data = string(d)
 	}
-	if err := s.m.room(alarmBytes); err != nil {
+	if err := s.m.room(alarmBytes, true); err != nil {
 		s.m.log.Warn("alarm history not saved", "alarm", act.alarm, "err", err)
 		return
 	}

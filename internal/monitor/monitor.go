@@ -40,6 +40,11 @@ type Options struct {
 type SpaceGuard interface {
 	// Check reports whether need more bytes would be admitted.
 	Check(need int64) error
+	// CheckInternal is Check for the server's own bookkeeping (the
+	// evaluator's state changes and action history), admitted below the
+	// floor down to half of it: an alarm that watches a full disk still
+	// changes state and notifies.
+	CheckInternal(need int64) error
 }
 
 // Monitor is a region's CloudWatch: its metric store, alarms and their
@@ -112,12 +117,17 @@ const alarmBytes = 8 << 10
 
 // room admits need more bytes in the store by the data disk's free space
 // (Options.Space): below its floor ErrNoSpace, since the store's Pebble WAL
-// stops the process when it meets ENOSPC.
-func (m *Monitor) room(need int64) error {
+// stops the process when it meets ENOSPC. internal: the evaluator's own
+// writes, admitted down to the guard's lower floor (CheckInternal).
+func (m *Monitor) room(need int64, internal bool) error {
 	if m.o.Space == nil {
 		return nil
 	}
-	if err := m.o.Space.Check(need); err != nil {
+	check := m.o.Space.Check
+	if internal {
+		check = m.o.Space.CheckInternal
+	}
+	if err := check(need); err != nil {
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
 	return nil

@@ -65,8 +65,13 @@ type Options struct {
 	// Space admits published messages by the data disk's free space (nil:
 	// always): below its floor Publish is refused, since every message
 	// is stored (up to 256 KiB a subscription) in a Pebble DB whose WAL
-	// stops the process when it meets ENOSPC.
-	Space interface{ Check(need int64) error }
+	// stops the process when it meets ENOSPC. Alarm notifications
+	// (Notify) ask CheckInternal, which admits them down to half the
+	// floor: an alarm that watches a full disk still notifies.
+	Space interface {
+		Check(need int64) error
+		CheckInternal(need int64) error
+	}
 }
 
 // Limits.
@@ -236,7 +241,7 @@ func (s *Service) topicByARNLocked(param, arn string) (*topic, error) {
 // put saves one record durably (refused below the data disk's floor).
 func (s *Service) put(key []byte, v any) error {
 	j := mustJSON(v)
-	if err := s.room(int64(len(j)) + recordBytes); err != nil {
+	if err := s.room(int64(len(j))+recordBytes, false); err != nil {
 		return err
 	}
 	b := s.o.KV.NewBatch()
@@ -250,12 +255,17 @@ func (s *Service) put(key []byte, v any) error {
 const recordBytes = 4 << 10
 
 // room admits need more bytes in the store by the data disk's free space
-// (Options.Space): below its floor ErrNoSpace.
-func (s *Service) room(need int64) error {
+// (Options.Space): below its floor ErrNoSpace. internal: the server's own
+// notifications, admitted down to the guard's lower floor.
+func (s *Service) room(need int64, internal bool) error {
 	if s.o.Space == nil {
 		return nil
 	}
-	if err := s.o.Space.Check(need); err != nil {
+	check := s.o.Space.Check
+	if internal {
+		check = s.o.Space.CheckInternal
+	}
+	if err := check(need); err != nil {
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
 	return nil

@@ -65,6 +65,12 @@ type PublishInput struct {
 // Publish accepts a message for every confirmed subscription of a topic
 // and returns its id once every delivery is durable.
 func (s *Service) Publish(ctx context.Context, in PublishInput) (string, error) {
+	return s.publish(ctx, in, false)
+}
+
+// publish is Publish; internal: a message of the server's own (Notify),
+// stored below the data disk's floor too (room).
+func (s *Service) publish(ctx context.Context, in PublishInput, internal bool) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -137,7 +143,7 @@ func (s *Service) Publish(ctx context.Context, in PublishInput) (string, error) 
 		ds = append(ds, d)
 	}
 	if !b.Empty() {
-		if err := s.room(int64(len(ds)) * int64(len(in.Message)+recordBytes)); err != nil {
+		if err := s.room(int64(len(ds))*int64(len(in.Message)+recordBytes), internal); err != nil {
 			return "", err
 		}
 		if err := s.commit(b); err != nil {
@@ -221,5 +227,5 @@ func (s *Service) confirmationLocked(b kv.Batch, t *topic, sub *subscription) *d
 // Notify publishes a message to a topic (CloudWatch alarm actions: it
 // implements monitor.Notifier).
 func (s *Service) Notify(ctx context.Context, topicARN, subject, message string) (string, error) {
-	return s.Publish(ctx, PublishInput{TopicARN: topicARN, Subject: subject, Message: message})
+	return s.publish(ctx, PublishInput{TopicARN: topicARN, Subject: subject, Message: message}, true)
 }

@@ -146,7 +146,7 @@ func (s *Service) Subscribe(ctx context.Context, topicARN, protocol, endpoint st
 		confirm = s.confirmationLocked(b, t, sub)
 	}
 	b.Set(subKey(sub.ID), mustJSON(sub))
-	if err := s.room(2 * recordBytes); err != nil {
+	if err := s.room(2*recordBytes, false); err != nil {
 		return "", err
 	}
 	if err := s.commit(b); err != nil {
