@@ -184,7 +184,9 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		return []byte(`{}`), nil
 	case callCreateDestination, callExistingDestination:
 		var req createDestReq
-		if err := json.Unmarshal(body, &req); err != nil {
+		// The configuration's id and its source file system name it here
+		// (its records' keys, the replica's creation token).
+		if err := json.Unmarshal(body, &req); err != nil || req.ID == "" || req.SourceFS == "" {
 			return nil, malformed()
 		}
 		if method == callExistingDestination {

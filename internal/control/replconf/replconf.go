@@ -939,10 +939,8 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 	// The id names another configuration (of another source file system,
 	// or from another region): refused, nothing changed. Before, its record
 	// was overwritten by this one (save) and, if the replica could not be
-	// made, removed.
-	if req.ID == "" {
-		return createDestResp{}, control.Errorf(control.ErrBadRequest, "The replication request names no configuration id.")
-	}
+	// made, removed. (An empty id or source file system is refused as
+	// malformed by Hooks.Call.)
 	if _, used := m.configs[mapKey(replication.RoleDestination, req.ID)]; used {
 		return createDestResp{}, control.Errorf(control.ErrConflict, "Replication configuration id %s is already in use in %s for another source file system.", req.ID, m.o.Name)
 	}
@@ -953,6 +951,20 @@ func (m *Manager) createDestination(ctx context.Context, from string, req create
 		DestRegion: m.o.Name, AvailabilityZoneName: d.AvailabilityZoneName, KMSKeyID: d.KMSKeyID, RoleArn: d.RoleArn,
 	}
 	if d.FileSystemID == "" {
+		// A file system with the creation's token (its id) is the replica
+		// an earlier try made and did not record (the source's retry gets
+		// it), unless it is no replica or another configuration's: then
+		// the token is not this creation's (before, CreateReplica's
+		// idempotent answer made this region's own file system, or
+		// another configuration's replica, this one's destination).
+		fss, _, err := m.o.Region.DescribeFileSystems(ctx, control.FileSystemQuery{CreationToken: req.ID})
+		if err != nil {
+			return createDestResp{}, err
+		}
+		if len(fss) > 0 && (!fss[0].Replica || len(m.findLocked(fss[0].ID)) > 0) {
+			return createDestResp{}, control.Errorf(control.ErrReplicationAlreadyExists,
+				"Replication configuration %s names a file system here that is not its replica.", req.ID)
+		}
 		c.Creating = true
 		if err := m.save(c); err != nil {
 			return createDestResp{}, err
