@@ -131,6 +131,7 @@ func FuzzProcedures(f *testing.F) {
 	f.Add(uint8(1), uint8(proto.MountProcUmnt), proto.Marshal(nil, &proto.DirPathArgs{Path: "/"}))
 	f.Add(uint8(2), uint8(proto.PmapProcGetPort), proto.Marshal(nil, &proto.Mapping{Prog: proto.ProgNFS, Vers: 3, Prot: 6}))
 	f.Add(uint8(3), uint8(proto.ProcRegionFSCreate), proto.Marshal(nil, &proto.ExclusiveCreateArgs{Where: proto.DirOp{Dir: root, Name: "r"}, Attr: proto.Sattr{Mode: &mode}}))
+	f.Add(uint8(3), uint8(proto.ProcRegionFSCreateVisible), proto.Marshal(nil, &proto.ExclusiveCreateArgs{Where: proto.DirOp{Dir: root, Name: "v"}, Attr: proto.Sattr{Mode: &mode}}))
 	f.Add(uint8(3), uint8(proto.ProcRegionFSClose), proto.Marshal(nil, &proto.CloseArgs{Write: proto.WriteArgs{FH: file, Count: 3, Data: []byte("abc")}, Attr: proto.Sattr{Mode: &mode}}))
 	progs := []struct{ prog, vers, procs uint32 }{
 		{proto.ProgNFS, 3, proto.NumProcs}, {proto.ProgMount, 3, proto.MountNumProcs}, {proto.ProgPortmap, 2, 5},
