@@ -1,10 +1,6 @@
 package disk
 
-import (
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // Held is a file of an OS kept open to be read whole again and again
 // without opening it by name: a block file, which never changes once
@@ -18,8 +14,7 @@ import (
 // A Held is safe for concurrent reads; Close must follow the last one.
 type Held struct {
 	o    *OS
-	f    *os.File // the writer's file (File.Hold), or nil
-	fd   int      // f's descriptor, or one opened by OpenHeld
+	fd   int // the writer's descriptor (File.Hold), or one opened by OpenHeld
 	size int64
 	name string
 }
@@ -38,8 +33,10 @@ func (o *OS) OpenHeld(name string) (*Held, error) {
 // size bytes, named name once renamed: the caller no longer Closes the
 // File (Held.Close does). Files of OS.Create are opened for reading too,
 // without access-time updates where the process owns them (O_NOATIME).
-func (f osFile) Hold(name string, size int64) *Held {
-	return &Held{o: f.o, f: f.f, fd: int(f.f.Fd()), size: size, name: name}
+func (f *osFile) Hold(name string, size int64) *Held {
+	fd := f.fd
+	f.fd = -1 // the Held's now
+	return &Held{o: f.o, fd: fd, size: size, name: name}
 }
 
 // ReadWhole reads the held file whole into buf[:size] when its size fits
@@ -50,9 +47,4 @@ func (h *Held) ReadWhole(buf []byte, raw bool) ([]byte, bool, error) {
 }
 
 // Close closes the file.
-func (h *Held) Close() error {
-	if h.f != nil {
-		return h.f.Close()
-	}
-	return unix.Close(h.fd)
-}
+func (h *Held) Close() error { return unix.Close(h.fd) }

@@ -163,7 +163,7 @@ func TestCreateNotOwner(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			h := f.(osFile).Hold(name, int64(len(data)))
+			h := f.(*osFile).Hold(name, int64(len(data)))
 			got, _, err := h.ReadWhole(nil, false)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Errorf("held %s read back %d bytes, %v; want %d bytes", name, len(got), err, len(data))
