@@ -108,6 +108,12 @@ func (e *Engine) updateResource(s *stackRecord, t *Template, id string) error {
 	rt := e.o.Types[decl.Type]
 	e.mu.Lock()
 	prev, cur := s.Op.Prev[id], s.Resources[id]
+	if cur == nil && isLive(prev) {
+		// The stored stack lost the resource's state (a damaged
+		// record; FuzzStoredRecords): it is as it was before the update.
+		cur = prev.clone()
+		s.Resources[id] = cur
+	}
 	action := s.Op.Actions[id]
 	if action != "" && cur != nil && (cur.Status == UpdateComplete || cur.Status == CreateComplete) {
 		e.mu.Unlock()
