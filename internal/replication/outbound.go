@@ -283,6 +283,11 @@ type outbound struct {
 	// replica's streams end and start again): the pin was back about half
 	// the time, holding the journal the limits had let go.
 	released bool
+	// releasedAt: the destination's applied point when the limits
+	// released its pin. An acknowledgement past it, on a stream that was
+	// shipping then, says the destination applies again (space came back):
+	// ENABLED again, and the pin is set again once it is within the limits.
+	releasedAt uint64
 	// ackAt is when the stream's last acknowledgement arrived (its
 	// request was sent, before the first).
 	ackAt time.Time
@@ -1265,6 +1270,25 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 			o.st.State, o.st.Message = StateEnabled, ""
 		}
 	}
+	if o.released && !a.Syncing && a.AppliedSeq > o.releasedAt {
+		// The destination applies again on a stream that was shipping
+		// when the pin was released (space came back): it is replicating,
+		// not in ERROR. Before, the state stayed ERROR until the next
+		// stream's resync, however long this one lived. Within the limits
+		// the journal is pinned for it again (below); until then a new
+		// stream resyncs it.
+		avg := o.avgRec
+		if avg == 0 {
+			avg = 256
+		}
+		durable := o.fs.DurableSeq()
+		o.st.State, o.st.Message = StateEnabled, ""
+		if pending := float64(durable-min(a.AppliedSeq, durable)) * avg; int64(pending) <= o.n.opts.MaxLagBytes {
+			o.released = false
+		} else {
+			o.st.Message = "catching up after falling behind the retention limits: the journal is not kept for it until it is within them (a new connection resynchronises it)"
+		}
+	}
 	if a.Fatal != "" {
 		o.st.State, o.st.Message = StateError, "destination cannot continue: "+a.Fatal
 	}
@@ -1753,7 +1777,7 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	}
 	o.fs.ClearPin(pinName(o.spec.ID))
 	o.mu.Lock()
-	o.pinned, o.released = 0, true
+	o.pinned, o.released, o.releasedAt = 0, true, st.Applied
 	o.mu.Unlock()
 	return over
 }
