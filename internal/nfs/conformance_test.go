@@ -556,6 +556,7 @@ var confScenarios = []confScenario{
 	{"rpc", scenarioRPC},
 	{"mount", scenarioMount},
 	{"times", scenarioTimes},
+	{"nlink", scenarioNlink},
 }
 
 // timesOf returns the mtime and ctime of fh.
@@ -577,6 +578,38 @@ func tick() {
 
 // scenarioTimes records which of the times of the objects an operation
 // touches (the directory, the object) it changes.
+// scenarioNlink (chaos24): link counts of directories as subdirectories
+// come and go (mkdir, rmdir, a directory renamed across and over an
+// empty one) and of a file renamed onto its own hard link (POSIX: nothing
+// happens, both names stay).
+func scenarioNlink(x *cx) {
+	d := x.dir
+	a := x.mkdir("mkdir-a", d, "a", 0o755, proto.OK)
+	b := x.mkdir("mkdir-b", d, "b", 0o755, proto.OK)
+	x.mkdir("mkdir-a-x", a, "x", 0o755, proto.OK)
+	x.mkdir("mkdir-b-z", b, "z", 0o755, proto.OK)
+	x.getattr("nlink-top", d, proto.OK)
+	x.getattr("nlink-a", a, proto.OK)
+	x.getattr("nlink-b", b, proto.OK)
+	x.rename("rename-dir-across", a, "x", b, "x", proto.OK)
+	x.getattr("nlink-a-after-rename", a, proto.OK)
+	x.getattr("nlink-b-after-rename", b, proto.OK)
+	x.rename("rename-dir-over-empty", b, "x", b, "z", proto.OK)
+	x.getattr("nlink-b-after-rename-over", b, proto.OK)
+	x.mkdir("mkdir-a-y", a, "y", 0o755, proto.OK)
+	x.rename("rename-dir-over-nonempty", b, "z", d, "a", proto.ErrExist, proto.ErrNotEmpty)
+	x.rmdir("rmdir-b-z", b, "z", proto.OK)
+	x.getattr("nlink-b-after-rmdir", b, proto.OK)
+	x.getattr("nlink-top-after", d, proto.OK)
+	f := x.create("create-f", d, "f", proto.Guarded, proto.Sattr{}, proto.OK)
+	x.link("link-f", f, d, "f2", proto.OK)
+	x.getattr("nlink-f-linked", f, proto.OK)
+	x.rename("rename-onto-own-link", d, "f", d, "f2", proto.OK)
+	x.getattr("nlink-f-after-rename-onto-link", f, proto.OK)
+	x.lookup("lookup-f-after", d, "f", proto.OK)
+	x.lookup("lookup-f2-after", d, "f2", proto.OK)
+}
+
 func scenarioTimes(x *cx) {
 	d := x.dir
 	sub := x.mkdir("mkdir-sub", d, "sub", 0o755, proto.OK)
