@@ -337,48 +337,22 @@ func TestKill9BeforeCreateDurable(t *testing.T) {
 	dir, unmount := mount()
 	defer func() { unmount() }()
 
-	child := exec.Command(os.Args[0], "-test.run=^TestKill9BeforeCreateDurable$")
-	child.Env = append(os.Environ(), "REGIONFS_KILL9_FILES="+dir)
-	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		child.Process.Kill()
-		child.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	next := func() string {
-		t.Helper()
-		if !lines.Scan() {
-			t.Fatalf("the child ended: %v", lines.Err())
-		}
-		return lines.Text()
-	}
+	child := startFilesChild(t, "TestKill9BeforeCreateDurable", "REGIONFS_KILL9_FILES", dir)
+	defer child.stop()
+	next, tell := child.next, child.tell
 	if l := next(); l != "ready" {
 		t.Fatalf("the child: %s", l)
 	}
 	srv.kill9()
 	srv.start()
-	if _, err := io.WriteString(stdin, "go\n"); err != nil {
-		t.Fatal(err)
-	}
+	tell()
 	if l := next(); l != "synced: <nil>" {
 		t.Errorf("close of a file whose directory was fsynced before the kill: %s, want <nil>", l)
 	}
 	if l := next(); l != "lost: EIO" {
 		t.Errorf("close of a file whose create was never durable, after a kill: %s, want EIO", l)
 	}
-	stdin.Close()
+	child.end()
 	if l := logBuf.String(); !strings.Contains(l, "file lost") || !strings.Contains(l, "path=/lost") {
 		t.Errorf("the mount's log does not name the lost file:\n%s", l)
 	}
@@ -438,4 +412,64 @@ func kill9Files(dir string) {
 	} else {
 		fmt.Println("lost:", err)
 	}
+}
+
+// filesChild is this test binary run again as the child that works on
+// a mount (the test process itself never makes a system call on its own
+// mount), told when to go on by lines on its stdin and answering with
+// lines on its stdout.
+type filesChild struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+}
+
+// startFilesChild starts the child: test is the test it runs, env the
+// variable that gives it the mount's directory dir. stop must follow
+// (deferred before the mount's unmount runs).
+func startFilesChild(t *testing.T, test, env, dir string) *filesChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &filesChild{t: t, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+}
+
+// next is the child's next line (the test fails when the child ended).
+func (c *filesChild) next() string {
+	c.t.Helper()
+	if !c.lines.Scan() {
+		c.t.Fatalf("the child ended: %v", c.lines.Err())
+	}
+	return c.lines.Text()
+}
+
+// tell lets the child go on.
+func (c *filesChild) tell() {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// end closes the child's stdin: it has nothing more to wait for.
+func (c *filesChild) end() { c.stdin.Close() }
+
+// stop kills the child and waits for it.
+func (c *filesChild) stop() {
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -185,39 +184,9 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 		sess.Close()
 	})
 
-	child := exec.Command(os.Args[0], "-test.run=^TestFailoverBeforeCreateDurable$")
-	child.Env = append(os.Environ(), "REGIONFS_FAILOVER_FILES="+dir)
-	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		child.Process.Kill()
-		child.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	next := func() string {
-		t.Helper()
-		if !lines.Scan() {
-			t.Fatalf("the child ended: %v", lines.Err())
-		}
-		return lines.Text()
-	}
-	tell := func() {
-		t.Helper()
-		if _, err := io.WriteString(stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	child := startFilesChild(t, "TestFailoverBeforeCreateDurable", "REGIONFS_FAILOVER_FILES", dir)
+	defer child.stop()
+	next, tell := child.next, child.tell
 	if l := next(); l != "durable" {
 		t.Fatalf("the child: %s", l)
 	}
@@ -243,7 +212,7 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 			t.Errorf("after the failover: %s, want %s", l, want)
 		}
 	}
-	stdin.Close()
+	child.end()
 	for _, p := range []string{"path=/lost ", "path=/lostsync ", "path=/lostempty "} {
 		if l := logBuf.String(); !strings.Contains(l, p) {
 			t.Errorf("the mount's log does not name %s:\n%s", strings.TrimSpace(p), l)
