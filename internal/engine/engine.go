@@ -24,6 +24,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 )
 
 // FormatVersion is the version of the stores this code writes (the server
@@ -692,11 +693,8 @@ func (e *Engine) fatal(err error) {
 // CheckSpace reports, with an error wrapping ErrNoSpace, whether writing
 // need more bytes would be refused for lack of space; it reserves nothing.
 func (e *Engine) CheckSpace(need int64) error {
-	if e.opts.Space == nil {
-		return nil
-	}
-	if err := e.opts.Space.Check(need); err != nil {
-		return fmt.Errorf("engine: %w: %w", ErrNoSpace, err)
+	if err := space.Room(e.opts.Space, need, ErrNoSpace); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
 }

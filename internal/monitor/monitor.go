@@ -2,11 +2,11 @@ package monitor
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 )
 
 // Options configure a Monitor.
@@ -120,15 +120,8 @@ const alarmBytes = 8 << 10
 // stops the process when it meets ENOSPC. internal: the evaluator's own
 // writes, admitted down to the guard's lower floor (CheckInternal).
 func (m *Monitor) room(need int64, internal bool) error {
-	if m.o.Space == nil {
-		return nil
-	}
-	check := m.o.Space.Check
 	if internal {
-		check = m.o.Space.CheckInternal
+		return space.RoomInternal(m.o.Space, need, ErrNoSpace)
 	}
-	if err := check(need); err != nil {
-		return fmt.Errorf("%w: %w", ErrNoSpace, err)
-	}
-	return nil
+	return space.Room(m.o.Space, need, ErrNoSpace)
 }

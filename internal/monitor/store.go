@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 )
 
 // Keys of the metric store (prefix 'w', "watch"):
@@ -328,10 +329,8 @@ func (s *Store) write(data []Datum) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.o.Space != nil {
-		if err := s.o.Space.Check(int64(len(data)) * datumBytes); err != nil {
-			return fmt.Errorf("%w: %w", ErrNoSpace, err)
-		}
+	if err := space.Room(s.o.Space, int64(len(data))*datumBytes, ErrNoSpace); err != nil {
+		return err
 	}
 	now := s.o.Clock().Unix()
 	b := s.o.KV.NewBatch()

@@ -195,6 +195,48 @@ func (g *Guard) CheckInternal(need int64) error { return g.check(need, g.interna
 // internalFloor is the free space CheckInternal keeps: half the floor.
 func (g *Guard) internalFloor() int64 { return g.o.MinFreeBytes / 2 }
 
+// Checker is what Room asks: a Guard, or a test's stand-in. The packages
+// that write to the data disk declare it in their Options.Space.
+type Checker interface {
+	// Check reports whether need more bytes would be admitted, reserving
+	// nothing.
+	Check(need int64) error
+}
+
+// InternalChecker is what RoomInternal asks: a Guard, or a test's
+// stand-in.
+type InternalChecker interface {
+	// CheckInternal is Check for the server's own bookkeeping (see
+	// Guard.CheckInternal).
+	CheckInternal(need int64) error
+}
+
+// Room asks c whether need more bytes may be written (a nil c: always).
+// A refusal wraps both noSpace, the caller's own sentinel (its edge maps
+// it to NFS3ERR_NOSPC or an AWS error), and c's reason.
+func Room(c Checker, need int64, noSpace error) error {
+	if c == nil {
+		return nil
+	}
+	return refused(c.Check(need), noSpace)
+}
+
+// RoomInternal is Room for the server's own bookkeeping, asked with
+// CheckInternal (down to half the floor).
+func RoomInternal(c InternalChecker, need int64, noSpace error) error {
+	if c == nil {
+		return nil
+	}
+	return refused(c.CheckInternal(need), noSpace)
+}
+
+func refused(err, noSpace error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", noSpace, err)
+	}
+	return nil
+}
+
 func (g *Guard) check(need, floor int64, reserve bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/engine/space"
 )
 
 // Keys (prefix 'n'):
@@ -258,17 +259,10 @@ const recordBytes = 4 << 10
 // (Options.Space): below its floor ErrNoSpace. internal: the server's own
 // notifications, admitted down to the guard's lower floor.
 func (s *Service) room(need int64, internal bool) error {
-	if s.o.Space == nil {
-		return nil
-	}
-	check := s.o.Space.Check
 	if internal {
-		check = s.o.Space.CheckInternal
+		return space.RoomInternal(s.o.Space, need, ErrNoSpace)
 	}
-	if err := check(need); err != nil {
-		return fmt.Errorf("%w: %w", ErrNoSpace, err)
-	}
-	return nil
+	return space.Room(s.o.Space, need, ErrNoSpace)
 }
 
 // withAttribute returns a copy of attrs with name set to value, or without
