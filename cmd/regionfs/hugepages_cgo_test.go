@@ -23,6 +23,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/race"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -208,7 +209,7 @@ func TestBlockCacheHugePages(t *testing.T) {
 		cacheScanChild(t, dir)
 		return
 	}
-	if raceEnabled {
+	if race.Enabled {
 		// Its child is this test binary: under the race detector it
 		// counted 24 or 1 100 faults per MiB from run to run (2026-12-07),
 		// the race runtime's, not glibc's. .ci/run runs it without -race.

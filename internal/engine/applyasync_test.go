@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/race"
 )
 
 // TestApplyAsyncReadableTime: ApplyAsync says when the records became
@@ -65,7 +67,7 @@ func TestApplyAsyncReadableTime(t *testing.T) {
 // the store's WAL writer (whose sync holds the thread). Before lag22 the
 // caller was woken first and queued behind them: 100 of 100 applies.
 func TestApplyCallerRunsBeforeFinisher(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		// The race detector puts a woken goroutine in the run-next slot
 		// only every other time, at random, whatever the order.
 		t.Log("the run-next order is not checked under the race detector (it randomises that slot)")
@@ -100,7 +102,7 @@ func TestApplyCallerRunsBeforeFinisher(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d applies: the caller ran after the finisher", late, len(recs))
-	if !raceEnabled && late > len(recs)/10 {
+	if !race.Enabled && late > len(recs)/10 {
 		t.Fatalf("%d of %d applies: the caller ran after the finisher answered its group, want (almost) none", late, len(recs))
 	}
 }
@@ -149,7 +151,7 @@ func TestApplyRunsOnCallerWhenIdle(t *testing.T) {
 	// an operation before it releases runMu: the first apply, right after
 	// CreateReplica's), or something else queued: with GOMAXPROCS 4 or 8,
 	// 1 or 2 of 101 in about 1 of 300 runs. Before lag23: all of them.
-	if raceEnabled {
+	if race.Enabled {
 		t.Log("not counted under the race detector (7f6ad4d: scheduling counts are checked without it)")
 	} else if handed > uint64(len(recs)/10) {
 		t.Fatalf("%d of %d applies to an idle committer were handed to it, want (almost) none", handed, len(recs))

@@ -12,6 +12,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv/pebblekv"
+	"github.com/regionfs/regionfs/internal/race"
 )
 
 // TestSmallFileWriteReads is a guard of the create probe of issue 16
@@ -105,7 +106,7 @@ func TestSmallFileAllocBytes(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.TotalAlloc-before.TotalAlloc) / files
 	t.Logf("%.0f bytes allocated per small file (create + 4 KiB write)", per)
-	if limit := 4.0 * 4096; !raceEnabled && per > limit {
+	if limit := 4.0 * 4096; !race.Enabled && per > limit {
 		t.Errorf("%.0f bytes allocated per small file (create + 4 KiB write), want at most %.0f", per, limit)
 	}
 	got, _, _, err := fs.Read(ctx, RootCred, must(fs.Lookup(ctx, RootCred, dir, "f399"))(t).Ino, 0, 8192)

@@ -17,6 +17,7 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 	"github.com/regionfs/regionfs/internal/nfs/xdr"
+	"github.com/regionfs/regionfs/internal/race"
 )
 
 // conn is one client connection: a reader that reads records within the
@@ -29,7 +30,7 @@ type conn struct {
 	out io.Writer // where replies go: nc, or the TLS session on it
 	// raw reads and writes a TCP connection's socket (rawSocket): the
 	// requests until TLS starts, the replies while out is nc; nil for
-	// other connections and with the race detector (raceEnabled).
+	// other connections and with the race detector (race.Enabled).
 	raw *rawSocket
 	tls bool // the connection is protected by TLS (set before any request runs)
 	// tlsOut, when the TLS session is rpc.TLSWriter's, seals and writes
@@ -103,7 +104,11 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 		request: NewBudget(s.o.MaxConnRequestBytes), reply: NewBudget(s.o.MaxConnReplyBytes)}
 	c.rctx, c.rcancel = context.WithCancel(ctx)
 	c.workers.init(c.rctx.Done())
-	if !raceEnabled {
+	// Under the race detector, replies go through net.Conn: it takes the
+	// ordering of a request after the reply before it from the
+	// annotations of the syscall package's calls, and raw calls have none
+	// (a test that set server state after a reply was reported as a race).
+	if !race.Enabled {
 		c.raw = newRawSocket(nc, &s.rawCalls)
 	}
 	c.remote, _ = netip.ParseAddrPort(nc.RemoteAddr().String())

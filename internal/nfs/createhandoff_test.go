@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/race"
 )
 
 // TestSmallFileCreateHandOffs is the hand-off guard of the create probe
@@ -48,7 +49,7 @@ func TestSmallFileCreateHandOffs(t *testing.T) {
 	}
 	// One file in ten may see a read through the runtime (a request
 	// still counted in process when its reply's client answers).
-	if want := 6*files - files/10*2; raw < uint64(want) && !raceEnabled {
+	if want := 6*files - files/10*2; raw < uint64(want) && !race.Enabled {
 		t.Errorf("%d files: %d raw socket calls, want at least %d (a read and a writev per request)", files, raw, want)
 	}
 }

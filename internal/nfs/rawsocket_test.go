@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regionfs/regionfs/internal/race"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -26,7 +27,7 @@ import (
 // through the runtime. It fails when the replies go back through
 // net.Conn (32 raw calls, tried) or the block files are read through the
 // runtime (0 raw block reads, tried). With the race
-// detector on, connections use net.Conn (raceEnabled) and only the block
+// detector on, connections use net.Conn (race.Enabled) and only the block
 // reads are counted.
 func TestReadSystemCallsRaw(t *testing.T) {
 	const blocks = 32
@@ -39,7 +40,7 @@ func TestReadSystemCallsRaw(t *testing.T) {
 	st2 := f.fs.Stats().Blocks
 	reads, rawReads, uncached := st2.Gets-st.Gets, st2.RawReads-st.RawReads, st2.UncachedReads-st.UncachedReads
 	t.Logf("%d READs: %d raw socket calls, %d block files read, %d with raw calls only, %d through the runtime", blocks, raw, reads, rawReads, uncached)
-	if raw < 2*blocks-blocks/4 && !raceEnabled {
+	if raw < 2*blocks-blocks/4 && !race.Enabled {
 		t.Fatalf("%d raw socket reads and writes for %d READs, want at least 2 per READ but the first few", raw, blocks)
 	}
 	if reads < blocks/2 {

@@ -16,6 +16,7 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
+	"github.com/regionfs/regionfs/internal/race"
 )
 
 // blockData is one 1 MiB block (the default block size) of varied bytes.
@@ -155,7 +156,7 @@ func TestReadCopiesAndAllocs(t *testing.T) {
 	// the file's block map (read19; 32 without, checked); a copy of the
 	// data would allocate ≥ 1 MiB.
 	maxAllocs, maxBytes := 12.0, uint64(4<<10)
-	if raceEnabled {
+	if race.Enabled {
 		maxAllocs += 8 // pooled objects dropped by the race detector
 	}
 	if allocs > maxAllocs || perRead > maxBytes {

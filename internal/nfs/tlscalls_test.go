@@ -10,6 +10,7 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/client"
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 	"github.com/regionfs/regionfs/internal/nfs/tlsca/tlscatest"
+	"github.com/regionfs/regionfs/internal/race"
 )
 
 // callsConn counts the Read and Write calls made on a connection (each
@@ -68,7 +69,7 @@ func (l *callsListener) Accept() (net.Conn, error) {
 // asks for is. Counted only without the race detector, as the other
 // system-call guards (.ci/run runs it so).
 func TestTLSReadSystemCalls(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("counts system calls: the race detector's runtime makes its own (.ci/run runs this test without -race)")
 	}
 	var ln *callsListener

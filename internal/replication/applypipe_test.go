@@ -10,6 +10,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/race"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -272,7 +273,7 @@ func TestRecordsFrameHandledByReader(t *testing.T) {
 	if read < frames {
 		t.Fatalf("%d records frames read for %d mkdirs, each waited for", read, frames)
 	}
-	if raceEnabled {
+	if race.Enabled {
 		t.Log("hand-offs not checked under the race detector (7f6ad4d: it randomises scheduling)")
 	} else if handed > frames/4 {
 		t.Fatalf("%d of %d records frames handed to the stream's loop while it was idle, want at most %d", handed, read, frames/4)

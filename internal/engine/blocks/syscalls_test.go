@@ -15,6 +15,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine/blocks"
 	"github.com/regionfs/regionfs/internal/engine/disk"
+	"github.com/regionfs/regionfs/internal/race"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -113,7 +114,7 @@ func TestColdPutSystemCalls(t *testing.T) {
 	}
 	per := float64(calls) / puts
 	t.Logf("%d cold puts of 1 MiB, each followed by a Sync: %d system calls (%.1f per put and Sync)", puts, calls, per)
-	if raceEnabled {
+	if race.Enabled {
 		return
 	}
 	if per > 16 {
