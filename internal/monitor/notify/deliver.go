@@ -241,13 +241,23 @@ func (q *queue) run(d *delivery) {
 	}
 	b := s.o.KV.NewBatch()
 	defer b.Close()
-	if res == retry {
-		putDelivery(b, &next)
+	if res != retry {
+		b.Delete(deliveryKey(d.ID)) // frees room: never refused
+	} else if rerr := s.room(int64(len(next.Envelope.Message))+recordBytes, true); rerr != nil {
+		// A retry rewrites the delivery's record (the message again, up
+		// to 256 KiB): the server's own bookkeeping, not written below
+		// the data disk's lower floor (CheckInternal), since the store's
+		// Pebble WAL stops the process at ENOSPC. The retry is kept in
+		// memory; the stored record keeps its earlier attempt, so after
+		// a restart it is tried again at once (at least once, as before).
+		s.log.Warn("sns retry state not saved", "delivery", d.ID, "attempt", next.Attempt, "err", rerr)
 	} else {
-		b.Delete(deliveryKey(d.ID))
+		putDelivery(b, &next)
 	}
-	if cerr := b.Commit(res != retry); cerr != nil {
-		s.log.Error("sns delivery state not saved", "delivery", d.ID, "err", cerr)
+	if !b.Empty() {
+		if cerr := b.Commit(res != retry); cerr != nil {
+			s.log.Error("sns delivery state not saved", "delivery", d.ID, "err", cerr)
+		}
 	}
 	q.mu.Lock()
 	delete(q.inflight, d.ID)

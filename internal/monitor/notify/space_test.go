@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -169,5 +170,102 @@ func TestNotifyBelowFloor(t *testing.T) {
 	g.internalFull.Store(true)
 	if _, err := s.Notify(ctx, arn, "ALARM: disk", "again"); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Notify below half the floor: %v, want ErrNoSpace", err)
+	}
+}
+
+// TestRetryRecordNotWrittenBelowFloor (flaky24, after a48dce7): a failed
+// delivery's retry rewrites its record in the store (the message again,
+// up to 256 KiB), which a48dce7 left unchecked. It is the server's own
+// delivery state (CheckInternal): below half the floor the record is not
+// rewritten (the store's Pebble WAL stops the process at ENOSPC), the
+// retry is kept in memory and the stored record keeps its earlier
+// attempt. Below the floor but above its half the next retry's record is
+// written, and the delivery ends deleted once delivered (deletions free
+// room: not checked). Fails without the check: the first retry's record
+// (attempt 1) was written below half the floor.
+func TestRetryRecordNotWrittenBelowFloor(t *testing.T) {
+	ctx := t.Context()
+	store := kv.NewMemory()
+	g := &floorGuard{}
+	clock := testkit.NewClock(time.Now())
+	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g, Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const retryDelay = 10 * time.Second
+	policy := `{"http":{"defaultHealthyRetryPolicy":{"minDelayTarget":10,"maxDelayTarget":10,"numRetries":3,"backoffFunction":"linear"}}}`
+	arn, err := s.CreateTopic(ctx, "retry", map[string]string{"DeliveryPolicy": policy}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newEndpoint(t, 200, 500, 500, 200) // confirmation, two failures, delivered
+	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, ep.srv.URL, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "SubscriptionConfirmation", loadedWait, func() bool { return len(ep.messages()) == 1 })
+	testkit.WaitFor(t, "the confirmation's delivery to end", loadedWait, s.settled)
+	tok, _ := token(t, ep.messages()[0])
+	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
+		t.Fatal(err)
+	}
+	// stored returns the delivery records in the store.
+	stored := func() []delivery {
+		var ds []delivery
+		err := kv.Scan(store, deliveryKey(""), []byte{pfxNotify, tagDelivery + 1}, func(_, v []byte) error {
+			var d delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			ds = append(ds, d)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	// attempt is the attempts of the one delivery the queue holds once
+	// none is in flight (its outcome stored, or not), else -1.
+	attempt := func() int {
+		s.q.mu.Lock()
+		defer s.q.mu.Unlock()
+		if len(s.q.inflight) > 0 || len(s.q.pending) != 1 {
+			return -1
+		}
+		for _, d := range s.q.pending {
+			return d.Attempt
+		}
+		return -1
+	}
+
+	s.Pause(true)
+	if _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "retried"}); err != nil {
+		t.Fatal(err)
+	}
+	if ds := stored(); len(ds) != 1 || ds[0].Attempt != 0 {
+		t.Fatalf("after Publish: stored deliveries %+v, want one at attempt 0", ds)
+	}
+	g.full.Store(true)
+	g.internalFull.Store(true)
+	s.Pause(false)
+	testkit.WaitFor(t, "the first attempt to fail", loadedWait, func() bool { return attempt() == 1 })
+	if ds := stored(); len(ds) != 1 || ds[0].Attempt != 0 {
+		t.Fatalf("below half the floor: stored deliveries %+v, want the one stored at attempt 0 (the retry's record not rewritten)", ds)
+	}
+
+	g.internalFull.Store(false) // below the floor, above its half
+	clock.Advance(retryDelay)
+	testkit.WaitFor(t, "the second attempt to fail", loadedWait, func() bool { return attempt() == 2 })
+	if ds := stored(); len(ds) != 1 || ds[0].Attempt != 2 {
+		t.Fatalf("above half the floor: stored deliveries %+v, want one at attempt 2", ds)
+	}
+	clock.Advance(retryDelay)
+	testkit.WaitFor(t, "the delivery to end", loadedWait, s.settled)
+	if ds := stored(); len(ds) != 0 {
+		t.Fatalf("delivered: stored deliveries %+v, want none", ds)
+	}
+	if n := len(ep.messages()); n != 4 {
+		t.Fatalf("the endpoint got %d requests, want 4 (confirmation, two failures, delivery)", n)
 	}
 }
