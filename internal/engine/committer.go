@@ -195,9 +195,10 @@ func (fs *FS) run() {
 		// carried: lazy groups committed without a sync, in order, not
 		// answered yet: the next sync makes them durable.
 		var carried []*pending
-		// bound: fires maxLazyDelay after the first lazy group carried,
-		// when no later sync came: the log is synced for them then.
-		bound := time.NewTimer(maxLazyDelay)
+		// bound: fires Options.LazySyncDelay after the first lazy group
+		// carried, when no later sync came: the log is synced for them
+		// then.
+		bound := time.NewTimer(fs.e.opts.LazySyncDelay)
 		bound.Stop()
 		defer bound.Stop()
 		for {
@@ -221,7 +222,7 @@ func (fs *FS) run() {
 			if p.lazy && p.err == nil && p.wait == nil && fs.e.Err() == nil {
 				fs.lazyHeld.Add(1)
 				if len(carried) == 0 {
-					bound.Reset(maxLazyDelay)
+					bound.Reset(fs.e.opts.LazySyncDelay)
 				}
 				carried = append(carried, p)
 				fs.piped.Add(-1)
@@ -446,12 +447,6 @@ func (fs *FS) run() {
 		work = ewma(work, int64(busy)/int64(len(p.group)))
 	}
 }
-
-// maxLazyDelay bounds how long a lazy group (committed without a sync:
-// pending.lazy) waits for a later sync before the finisher syncs the log
-// for it, as a journaling file system's commit interval bounds how long
-// its metadata stays in memory.
-const maxLazyDelay = time.Second
 
 // maxGroupWait bounds how long the committer waits for more operations
 // before a group commit.

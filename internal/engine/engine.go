@@ -62,6 +62,7 @@ const (
 	DefaultBlockCacheBytes = 64 << 20
 	DefaultGCInterval      = time.Second
 	DefaultMergeDelay      = 2 * time.Second
+	DefaultLazySyncDelay   = time.Second
 	MinBlockSize           = 64 << 10
 	MaxBlockSize           = 4 << 20
 )
@@ -109,6 +110,12 @@ type Options struct {
 	// long pending extents of a block stay unmerged while idle.
 	GCInterval time.Duration
 	MergeDelay time.Duration
+	// LazySyncDelay bounds how long a group of creates answered before
+	// their sync (CreateVisible), committed without one, waits for a
+	// later sync before the committer syncs the log for it, as a
+	// journaling file system's commit interval bounds how long its
+	// metadata stays in memory (DefaultLazySyncDelay when 0).
+	LazySyncDelay time.Duration
 	// ScrubInterval is how often every block is re-read and verified in
 	// the background; 0 disables the background scrub (Scrub still works).
 	ScrubInterval time.Duration
@@ -175,6 +182,7 @@ func (o *Options) withDefaults() Options {
 	r.BlockCacheBytes = cmp.Or(r.BlockCacheBytes, DefaultBlockCacheBytes)
 	r.GCInterval = cmp.Or(r.GCInterval, DefaultGCInterval)
 	r.MergeDelay = cmp.Or(r.MergeDelay, DefaultMergeDelay)
+	r.LazySyncDelay = cmp.Or(r.LazySyncDelay, DefaultLazySyncDelay)
 	if r.OnFatal == nil {
 		r.OnFatal = func(error) {}
 	}
