@@ -18,19 +18,7 @@ import (
 // wake-up, one goroutine hand-off later).
 func TestApplyAsyncReadableTime(t *testing.T) {
 	ctx := context.Background()
-	v := newEnv(t)
-	src := v.mkfs("src")
-	for i := range 3 {
-		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprintf("d%d", i), SetAttr{}))(t)
-	}
-	recs, err := src.Replica().ReadJournal(ctx, 1, 100, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := v.e.CreateReplica(ctx, "dst", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dst, recs := mkdirsToApply(t, 3)
 	before := time.Now()
 	applied, readable, wait, err := dst.Replica().ApplyAsync(ctx, recs)
 	after := time.Now()
@@ -73,20 +61,7 @@ func TestApplyCallerRunsBeforeFinisher(t *testing.T) {
 		t.Log("the run-next order is not checked under the race detector (it randomises that slot)")
 	}
 	ctx := context.Background()
-	v := newEnv(t)
-	src := v.mkfs("src")
-	const n = 100
-	for i := range n {
-		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprintf("d%03d", i), SetAttr{}))(t)
-	}
-	recs, err := src.Replica().ReadJournal(ctx, 1, 1000, 16<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := v.e.CreateReplica(ctx, "dst", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dst, recs := mkdirsToApply(t, 100)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	late := 0
 	for _, r := range recs {
@@ -115,20 +90,7 @@ func TestApplyCallerRunsBeforeFinisher(t *testing.T) {
 // apply was handed to the committer: 100 of 100.
 func TestApplyRunsOnCallerWhenIdle(t *testing.T) {
 	ctx := context.Background()
-	v := newEnv(t)
-	src := v.mkfs("src")
-	const n = 100
-	for i := range n {
-		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprintf("d%03d", i), SetAttr{}))(t)
-	}
-	recs, err := src.Replica().ReadJournal(ctx, 1, 1000, 16<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := v.e.CreateReplica(ctx, "dst", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, dst, recs := mkdirsToApply(t, 100)
 	queued, inline := dst.stats.queued.Load(), dst.stats.inline.Load()
 	for _, r := range recs {
 		applied, readable, wait, err := dst.Replica().ApplyAsync(ctx, []*Record{r})
@@ -199,4 +161,25 @@ func TestApplyRunsOnCallerWhenIdle(t *testing.T) {
 	if _, seq, _ := dst.Replica().Applied(); seq != more[0].Seq {
 		t.Fatalf("applied %d, want %d", seq, more[0].Seq)
 	}
+}
+
+// mkdirsToApply makes n directories in a new file system src (in a new
+// engine) and returns it, a new empty replica dst beside it, and the
+// journal records of those changes to apply to dst.
+func mkdirsToApply(t *testing.T, n int) (src, dst *FS, recs []*Record) {
+	t.Helper()
+	ctx := context.Background()
+	v := newEnv(t)
+	src = v.mkfs("src")
+	for i := range n {
+		must(src.Mkdir(ctx, RootCred, RootIno, fmt.Sprintf("d%03d", i), SetAttr{}))(t)
+	}
+	recs, err := src.Replica().ReadJournal(ctx, 1, n+10, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dst, err = v.e.CreateReplica(ctx, "dst", ""); err != nil {
+		t.Fatal(err)
+	}
+	return src, dst, recs
 }
