@@ -245,18 +245,7 @@ func TestDurableDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	ep := newEndpoint(t)
-	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, ep.srv.URL, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	testkit.WaitFor(t, "confirmation", loadedWait, func() bool { return len(ep.messages()) >= 1 })
-	// The endpoint has the confirmation before the worker has its answer
-	// and deletes the delivery: closing before that would leave it to be
-	// sent again after the restart.
-	testkit.WaitFor(t, "the confirmation's delivery to end", loadedWait, s.settled)
-	tok, _ := token(t, ep.messages()[0])
-	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
-		t.Fatal(err)
-	}
+	confirmed(t, s, arn, ep.srv.URL, ep)
 	s.Pause(true)
 	if _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "survives"}); err != nil {
 		t.Fatal(err)
@@ -331,5 +320,23 @@ func TestValidation(t *testing.T) {
 	}
 	if err := s.DeleteTopic(ctx, arn+"absent"); err != nil {
 		t.Errorf("DeleteTopic of an absent topic: %v", err)
+	}
+}
+
+// confirmed subscribes url (ep's) to topic arn over HTTP and confirms the
+// subscription with the token of ep's SubscriptionConfirmation, once its
+// delivery ended (the endpoint has it before the worker has its answer
+// and deletes the delivery: a restart before that sends it again).
+func confirmed(t *testing.T, s *Service, arn, url string, ep *endpoint) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, url, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "SubscriptionConfirmation", loadedWait, func() bool { return len(ep.messages()) >= 1 })
+	testkit.WaitFor(t, "the confirmation's delivery to end", loadedWait, s.settled)
+	tok, _ := token(t, ep.messages()[0])
+	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
+		t.Fatal(err)
 	}
 }

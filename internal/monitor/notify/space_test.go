@@ -52,14 +52,7 @@ func TestPublishRefusedBelowFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, ep.srv.URL+"/hook", nil, false); err != nil {
-		t.Fatal(err)
-	}
-	testkit.WaitFor(t, "SubscriptionConfirmation", 10*time.Second, func() bool { return len(ep.messages()) == 1 })
-	tok, _ := token(t, ep.messages()[0])
-	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
-		t.Fatal(err)
-	}
+	confirmed(t, s, arn, ep.srv.URL+"/hook", ep)
 	keys := func() int {
 		n := 0
 		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
@@ -149,14 +142,7 @@ func TestNotifyBelowFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, ep.srv.URL+"/hook", nil, false); err != nil {
-		t.Fatal(err)
-	}
-	testkit.WaitFor(t, "SubscriptionConfirmation", 10*time.Second, func() bool { return len(ep.messages()) == 1 })
-	tok, _ := token(t, ep.messages()[0])
-	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
-		t.Fatal(err)
-	}
+	confirmed(t, s, arn, ep.srv.URL+"/hook", ep)
 
 	g.full.Store(true)
 	if _, err := s.Publish(ctx, PublishInput{TopicARN: arn, Message: "user"}); !errors.Is(err, ErrNoSpace) {
@@ -200,15 +186,7 @@ func TestRetryRecordNotWrittenBelowFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	ep := newEndpoint(t, 200, 500, 500, 200) // confirmation, two failures, delivered
-	if _, err := s.Subscribe(ctx, arn, ProtocolHTTP, ep.srv.URL, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	testkit.WaitFor(t, "SubscriptionConfirmation", loadedWait, func() bool { return len(ep.messages()) == 1 })
-	testkit.WaitFor(t, "the confirmation's delivery to end", loadedWait, s.settled)
-	tok, _ := token(t, ep.messages()[0])
-	if _, err := s.ConfirmSubscription(ctx, arn, tok, false); err != nil {
-		t.Fatal(err)
-	}
+	confirmed(t, s, arn, ep.srv.URL, ep)
 	// stored returns the delivery records in the store.
 	stored := func() []delivery {
 		var ds []delivery
