@@ -22,6 +22,9 @@ type maintenance struct {
 	stopCh  chan struct{}
 	done    chan struct{}
 	kickCh  chan struct{}
+	// passed is closed once the loop's first pass (its scan of pending
+	// extents and unlinked files, read from its own goroutine) is done.
+	passed chan struct{}
 }
 
 type blockRef struct{ ino, idx uint64 }
@@ -37,8 +40,9 @@ func (m *maintenance) start(fs *FS) {
 	m.stopCh = make(chan struct{})
 	m.done = make(chan struct{})
 	m.kickCh = make(chan struct{}, 1)
+	m.passed = make(chan struct{})
 	m.running = true
-	go m.loop()
+	go m.loop(m.passed)
 }
 
 func (m *maintenance) stop() {
@@ -75,7 +79,7 @@ func (m *maintenance) noteExtent(ino, idx uint64) {
 	m.mu.Unlock()
 }
 
-func (m *maintenance) loop() {
+func (m *maintenance) loop(passed chan struct{}) {
 	defer close(m.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -96,15 +100,17 @@ func (m *maintenance) loop() {
 			case <-m.kickCh:
 			}
 		}
-		first = false
-		if md, _ := m.fs.Mode(); md != ModePrimary {
-			continue
+		if md, _ := m.fs.Mode(); md == ModePrimary {
+			if err := m.releaseZombies(ctx); err != nil && !isShutdown(err) {
+				m.fs.log.Warn("release unlinked data", "err", err)
+			}
+			if err := m.mergeDue(ctx, false); err != nil && !isShutdown(err) {
+				m.fs.log.Warn("merge pending extents", "err", err)
+			}
 		}
-		if err := m.releaseZombies(ctx); err != nil && !isShutdown(err) {
-			m.fs.log.Warn("release unlinked data", "err", err)
-		}
-		if err := m.mergeDue(ctx, false); err != nil && !isShutdown(err) {
-			m.fs.log.Warn("merge pending extents", "err", err)
+		if first {
+			close(passed)
+			first = false
 		}
 	}
 }
