@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/nfs/client"
@@ -102,21 +103,11 @@ func kill9Rig(t *testing.T, tmp string) (*nfsProcess, func() (string, func())) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The FUSE connection, to abort if the unmount fails (a mount
-		// left hung blocks every process that looks at it).
-		var st unix.Stat_t
-		if err := unix.Stat(dir, &st); err != nil {
-			t.Fatal(err)
-		}
-		abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", unix.Minor(st.Dev))
+		unmountMount := unmounter(t, fsrv, dir)
 		var once sync.Once
 		unmount := func() {
 			once.Do(func() {
-				if err := fsrv.Unmount(); err != nil {
-					t.Errorf("unmount: %v", err)
-					os.WriteFile(abort, []byte("1"), 0o200)
-					exec.Command("umount", "-l", dir).Run()
-				}
+				unmountMount()
 				sess.Close()
 			})
 		}
@@ -472,4 +463,23 @@ func (c *filesChild) end() { c.stdin.Close() }
 func (c *filesChild) stop() {
 	c.cmd.Process.Kill()
 	c.cmd.Wait()
+}
+
+// unmounter returns what unmounts a test's mount at dir. When the unmount
+// fails it aborts the mount's FUSE connection first: a mount left hung
+// blocks every process on the machine that looks at it.
+func unmounter(t *testing.T, fsrv *gofuse.Server, dir string) func() {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", unix.Minor(st.Dev))
+	return func() {
+		if err := fsrv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+			os.WriteFile(abort, []byte("1"), 0o200)
+			exec.Command("umount", "-l", dir).Run()
+		}
+	}
 }

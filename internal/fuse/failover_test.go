@@ -176,11 +176,9 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unmount := unmounter(t, fsrv, dir)
 	t.Cleanup(func() {
-		if err := fsrv.Unmount(); err != nil {
-			t.Errorf("unmount: %v", err)
-			exec.Command("umount", "-l", dir).Run()
-		}
+		unmount()
 		sess.Close()
 	})
 
@@ -244,7 +242,9 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 			t.Errorf("%s on the promoted replica: %v, want it not found", name, err)
 		}
 	}
-	out, err := exec.Command("ls", "-A", dir).CombinedOutput()
+	lsCtx, lsCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer lsCancel()
+	out, err := exec.CommandContext(lsCtx, "ls", "-A", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ls of the mount after the failover: %v: %s", err, out)
 	}
@@ -252,7 +252,7 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 		t.Errorf("the mount after the failover lists %q, want \"empty kept synced\"", got)
 	}
 	testkit.Eventually(t, 10*time.Second, func() error {
-		out, err := exec.Command("cat", filepath.Join(dir, "kept")).CombinedOutput()
+		out, err := exec.CommandContext(lsCtx, "cat", filepath.Join(dir, "kept")).CombinedOutput()
 		if err != nil || string(out) != "kept data" {
 			return fmt.Errorf("kept through the mount after the failover: %q, %v", out, err)
 		}
