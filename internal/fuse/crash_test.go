@@ -365,20 +365,7 @@ func TestKill9BeforeCreateDurable(t *testing.T) {
 // server was killed and restarted), closes the two left open and says
 // how each close went.
 func kill9Files(dir string) {
-	fail := func(err error) {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	create := func(name, data string) *os.File {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-		if err != nil {
-			fail(err)
-		}
-		if _, err := f.WriteString(data); err != nil {
-			fail(err)
-		}
-		return f
-	}
+	fail, create := childFiles(dir)
 	if err := create("kept", "kept data").Close(); err != nil {
 		fail(err)
 	}
@@ -482,4 +469,26 @@ func unmounter(t *testing.T, fsrv *gofuse.Server, dir string) func() {
 			exec.Command("umount", "-l", dir).Run()
 		}
 	}
+}
+
+// childFiles is what a files child (startFilesChild) works on its mount
+// at dir with: fail ends the child with the error on its stdout, create
+// makes name with data (O_EXCL, the mount's early create) and leaves it
+// open.
+func childFiles(dir string) (fail func(error), create func(name, data string) *os.File) {
+	fail = func(err error) {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	create = func(name, data string) *os.File {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if err != nil {
+			fail(err)
+		}
+		if _, err := f.WriteString(data); err != nil {
+			fail(err)
+		}
+		return f
+	}
+	return fail, create
 }

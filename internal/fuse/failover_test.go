@@ -267,21 +267,8 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 // and leaves them open with the third ("ready"); once told again (the
 // mount failed over), closes them or fsyncs, and says how each went.
 func failoverFiles(dir string) {
-	fail := func(err error) {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
+	fail, create := childFiles(dir)
 	in := bufio.NewReader(os.Stdin)
-	create := func(name, data string) *os.File {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-		if err != nil {
-			fail(err)
-		}
-		if _, err := f.WriteString(data); err != nil {
-			fail(err)
-		}
-		return f
-	}
 	if err := create("kept", "kept data").Close(); err != nil {
 		fail(err)
 	}
