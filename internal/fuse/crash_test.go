@@ -366,21 +366,7 @@ func TestKill9BeforeCreateDurable(t *testing.T) {
 // how each close went.
 func kill9Files(dir string) {
 	fail, create := childFiles(dir)
-	if err := create("kept", "kept data").Close(); err != nil {
-		fail(err)
-	}
-	if err := create("empty", "").Close(); err != nil {
-		fail(err)
-	}
-	synced := create("synced", "synced data")
-	d, err := os.Open(dir)
-	if err != nil {
-		fail(err)
-	}
-	if err := d.Sync(); err != nil {
-		fail(fmt.Errorf("fsync of the directory: %w", err))
-	}
-	d.Close()
+	synced := durableFiles(dir, fail, create, "synced data")
 	lost := create("lost", "lost data")
 	fmt.Println("ready")
 	bufio.NewReader(os.Stdin).ReadString('\n')
@@ -491,4 +477,26 @@ func childFiles(dir string) (fail func(error), create func(name, data string) *o
 		return f
 	}
 	return fail, create
+}
+
+// durableFiles makes, through a files child's create, "kept" (with data)
+// and "empty", both closed, and "synced" with syncedData, left open; then
+// fsyncs dir, which makes all three durable. It returns "synced".
+func durableFiles(dir string, fail func(error), create func(name, data string) *os.File, syncedData string) *os.File {
+	if err := create("kept", "kept data").Close(); err != nil {
+		fail(err)
+	}
+	if err := create("empty", "").Close(); err != nil {
+		fail(err)
+	}
+	synced := create("synced", syncedData)
+	d, err := os.Open(dir)
+	if err != nil {
+		fail(err)
+	}
+	if err := d.Sync(); err != nil {
+		fail(fmt.Errorf("fsync of the directory: %w", err))
+	}
+	d.Close()
+	return synced
 }

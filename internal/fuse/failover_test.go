@@ -269,21 +269,7 @@ func TestFailoverBeforeCreateDurable(t *testing.T) {
 func failoverFiles(dir string) {
 	fail, create := childFiles(dir)
 	in := bufio.NewReader(os.Stdin)
-	if err := create("kept", "kept data").Close(); err != nil {
-		fail(err)
-	}
-	if err := create("empty", "").Close(); err != nil {
-		fail(err)
-	}
-	synced := create("synced", "")
-	d, err := os.Open(dir)
-	if err != nil {
-		fail(err)
-	}
-	if err := d.Sync(); err != nil {
-		fail(fmt.Errorf("fsync of the directory: %w", err))
-	}
-	d.Close()
+	synced := durableFiles(dir, fail, create, "")
 	fmt.Println("durable")
 	in.ReadString('\n')
 	lost := create("lost", "lost data")
