@@ -34,8 +34,9 @@ func (o *OS) OpenHeld(name string) (*Held, error) {
 // File (Held.Close does). Files of OS.Create are opened for reading too,
 // without access-time updates where the process owns them (O_NOATIME).
 func (f *osFile) Hold(name string, size int64) *Held {
-	fd := f.fd
-	f.fd = -1 // the Held's now
+	// The Held's now (-1, failing its reads with EBADF, when the file
+	// was closed).
+	fd, _ := f.take("hold")
 	return &Held{o: f.o, fd: fd, size: size, name: name}
 }
 
