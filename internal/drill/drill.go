@@ -213,6 +213,12 @@ type Event struct {
 // Done reports whether the drill has finished.
 func (d *Drill) Done() bool { return d.State == StateSucceeded || d.State == StateFailed }
 
+// SourceUnreachable reports whether the canary found the source region not
+// answering. A drill a restart interrupted before its canary was answered
+// (SourceReachable still false, no SourceMessage) does not know: it does
+// not say so.
+func (d Drill) SourceUnreachable() bool { return !d.SourceReachable && d.SourceMessage != "" }
+
 // Input asks for a drill.
 type Input struct {
 	// FileSystemID is the replica (id or ARN), or the source of a

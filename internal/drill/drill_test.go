@@ -465,7 +465,7 @@ func TestInterruptedDrillCleanedUp(t *testing.T) {
 		return f.ID
 	}
 	now := time.Now()
-	running := Drill{DrillID: "drill-000000000000000a1", FileSystemID: replicaID, State: StateRunning, StartTime: Time{now.Add(-time.Minute)}}
+	running := Drill{DrillID: "drill-000000000000000a1", FileSystemID: replicaID, SourceRegion: "us-east-1", State: StateRunning, StartTime: Time{now.Add(-time.Minute)}}
 	running.Clone = &Clone{FileSystemID: clone(running.DrillID)}
 	if _, err := e.ctl.CreateMountTarget(ctx, control.CreateMountTargetInput{FileSystemID: running.Clone.FileSystemID}); err != nil {
 		t.Fatal(err)
@@ -483,6 +483,11 @@ func TestInterruptedDrillCleanedUp(t *testing.T) {
 	d := e.wait(t, running.DrillID)
 	if d.State != StateFailed || !strings.Contains(d.Failure, "interrupted") || !d.CleanedUp {
 		t.Fatalf("interrupted drill after the restart: %s %q cleaned=%v", d.State, d.Failure, d.CleanedUp)
+	}
+	// Interrupted before its canary was answered, it does not know
+	// whether the source region answered: it does not say it did not.
+	if txt := Text(d); strings.Contains(txt, "unreachable") {
+		t.Fatalf("the interrupted drill's report says the source region was unreachable:\n%s", txt)
 	}
 	testkit.WaitFor(t, "the leftover clones to go", 30*time.Second, func() bool {
 		return !e.ctl.has(running.Clone.FileSystemID) && !e.ctl.has(leftoverClone)

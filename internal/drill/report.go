@@ -125,7 +125,7 @@ func fmtTime(t time.Time) string {
 func summaryLine(d Drill) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: RPO %s (%s), RTO %s", d.State, fmtSeconds(d.RPOSeconds), orDash(d.RPOMethod), fmtSeconds(d.RTOSeconds))
-	if !d.SourceReachable {
+	if d.SourceUnreachable() {
 		fmt.Fprintf(&b, "; source region %s unreachable", d.SourceRegion)
 	}
 	if d.Failure != "" {
@@ -189,7 +189,7 @@ func WriteText(w io.Writer, d Drill) {
 		rto += fmt.Sprintf(" (objective %gs)", *d.MaxRTOSeconds)
 	}
 	fmt.Fprintf(tw, "  RTO\t%s\n", rto)
-	if !d.SourceReachable && d.SourceMessage != "" {
+	if d.SourceUnreachable() {
 		fmt.Fprintf(tw, "  source\t%s\n", d.SourceMessage)
 	}
 	if c := d.Clone; c != nil {
@@ -356,7 +356,7 @@ svg text{font:12px system-ui,sans-serif;fill:#1d2733}
 <div><span>RTO (start → first NFS write on the clone)</span><b>{{secs .D.RTOSeconds}}</b><span>{{if .D.MaxRTOSeconds}}objective {{secs .D.MaxRTOSeconds}}{{end}}</span></div>
 {{with .D.Replication}}<div><span>replication during the drill</span><b>{{.StatusAfter}}</b><span>max lag {{ms .MaxLagSeconds}} s · seq {{.AppliedSeqBefore}} → {{.AppliedSeqAfter}}</span></div>{{end}}
 </div>
-{{if not .D.SourceReachable}}<p class="failed">{{.D.SourceMessage}}</p>{{end}}
+{{if .D.SourceUnreachable}}<p class="failed">{{.D.SourceMessage}}</p>{{end}}
 <h2>Timeline</h2>
 <svg width="760" height="{{addi .Height 24}}" role="img" aria-label="drill timeline">
 {{range .Bars}}<text x="4" y="{{addi .Y 14}}">{{.Label}}</text>
