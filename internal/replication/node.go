@@ -311,10 +311,10 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	for _, o := range outs {
-		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false)
+		n.saveProgress(RoleSource, o.spec.ID, o.snapshot, false)
 	}
 	for _, in := range ins {
-		n.saveProgress(RoleDestination, in.spec.ID, in.snapshot(), false)
+		n.saveProgress(RoleDestination, in.spec.ID, in.snapshot, false)
 	}
 	n.clientsMu.Lock()
 	for _, c := range n.clients {
@@ -344,7 +344,7 @@ func (n *Node) Suspend() {
 	n.mu.Unlock()
 	for _, o := range outs {
 		o.halt()
-		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false) // Resume restores it
+		n.saveProgress(RoleSource, o.spec.ID, o.snapshot, false) // Resume restores it
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -107,7 +108,20 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 	}
 	kept := n.loadProgress(RoleSource, spec.ID)
 	kept.restore(&o.st)
-	if pin, ok := fs.Pins()[pinName(spec.ID)]; ok && !kept.LastReplicated.IsZero() {
+	if kept.Released { // the mark is read here only
+		// The retention limits had released the destination's pin before
+		// this process (Progress.Released, saved before the pin was
+		// cleared): it stays released until a resync. Before, the mark
+		// was in memory only and the first acknowledgement after a
+		// restart pinned the journal again at the old applied point.
+		o.st.released, o.releasedAt = true, math.MaxUint64 // only a sync's pin clears it
+		if _, ok := fs.Pins()[pinName(spec.ID)]; ok {
+			if err := fs.ClearPin(pinName(spec.ID)); err != nil {
+				return err
+			}
+		}
+		o.st.State, o.st.Message = StateError, msgReleased
+	} else if pin, ok := fs.Pins()[pinName(spec.ID)]; ok && !kept.LastReplicated.IsZero() {
 		// Until the destination answers, it holds what it had confirmed
 		// before this process: everything up to LastReplicated, up to
 		// the pin (its acknowledged point, durable with the journal's
@@ -244,6 +258,10 @@ func (n *Node) Drain(ctx context.Context, id string) (uint64, error) {
 	}
 }
 
+// msgReleased is a restarted source's status for a destination whose pin
+// the retention limits had released.
+const msgReleased = "The destination fell too far behind the retention limits: the journal it needs is no longer kept; it is resynchronised (differences only) once it is reachable."
+
 // ErrNotFound: no such replication here.
 var ErrNotFound = errors.New("replication: not found")
 
@@ -259,6 +277,11 @@ type outbound struct {
 	// releaseLease): a lease renewed while the loop found it expired is
 	// not stopped after the renewal's lift.
 	leaseMu sync.Mutex
+	// pinMu orders the changes of the destination's journal pin with
+	// the retention limits' release mark (checkRetention, onAck, syncPin):
+	// an acknowledgement does not pin the journal again over a release
+	// made meanwhile, nor a release clear a sync's new pin.
+	pinMu sync.Mutex
 
 	mu      sync.Mutex // guards the fields below
 	st      Status
@@ -276,13 +299,6 @@ type outbound struct {
 	// blockGone: a block the destination asked for was not found here
 	// (collected): the next session resyncs the destination.
 	blockGone bool
-	// released: the retention limits released the destination's pin
-	// (checkRetention): it needs a resync, and until one begins no
-	// acknowledgement pins the journal again at its old applied point.
-	// Before, each new stream's first acknowledgement did (a full
-	// replica's streams end and start again): the pin was back about half
-	// the time, holding the journal the limits had let go.
-	released bool
 	// releasedAt: the destination's applied point when the limits
 	// released its pin. An acknowledgement past it, on a stream that was
 	// shipping then, says the destination applies again (space came back):
@@ -1117,8 +1133,10 @@ func (o *outbound) stream(ctx context.Context, s *stream) (err error) {
 			if a, err = o.awaitResync(ctx, s); err != nil {
 				return err
 			}
+			// The release mark stays until the resync's own pin replaces
+			// it (syncPin): a resync that fails before has not replaced it.
 			o.mu.Lock()
-			o.blockGone, o.released = false, false
+			o.blockGone = false
 			o.mu.Unlock()
 		}
 	}
@@ -1171,7 +1189,7 @@ func (o *outbound) cannotReplay(need uint64) string {
 		return fmt.Sprintf("the destination needs records from %d but had acknowledged up to %d: it lost acknowledged state", need, pin-1)
 	}
 	o.mu.Lock()
-	gone, released := o.blockGone, o.released
+	gone, released := o.blockGone, o.st.released
 	o.mu.Unlock()
 	if gone {
 		return "a block the destination asked for is no longer held by the source"
@@ -1270,7 +1288,8 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 			o.st.State, o.st.Message = StateEnabled, ""
 		}
 	}
-	if o.released && !a.Syncing && a.AppliedSeq > o.releasedAt {
+	unreleased := false
+	if o.st.released && !a.Syncing && a.AppliedSeq > o.releasedAt {
 		// The destination applies again on a stream that was shipping
 		// when the pin was released (space came back): it is replicating,
 		// not in ERROR. Before, the state stayed ERROR until the next
@@ -1284,7 +1303,7 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 		durable := o.fs.DurableSeq()
 		o.st.State, o.st.Message = StateEnabled, ""
 		if pending := float64(durable-min(a.AppliedSeq, durable)) * avg; int64(pending) <= o.n.opts.MaxLagBytes {
-			o.released = false
+			o.st.released, unreleased = false, true
 		} else {
 			o.st.Message = "catching up after falling behind the retention limits: the journal is not kept for it until it is within them (a new connection resynchronises it)"
 		}
@@ -1293,15 +1312,26 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 		o.st.State, o.st.Message = StateError, "destination cannot continue: "+a.Fatal
 	}
 	pin := uint64(0)
-	if !a.Syncing && !o.released && a.AppliedSeq > 0 && a.AppliedSeq+1 > o.pinned && now.Sub(o.pinTime) >= 200*time.Millisecond {
+	if !a.Syncing && !o.st.released && a.AppliedSeq > 0 && a.AppliedSeq+1 > o.pinned && now.Sub(o.pinTime) >= 200*time.Millisecond {
 		pin = a.AppliedSeq + 1
 		o.pinned, o.pinTime = pin, now
 	}
 	o.mu.Unlock()
+	if unreleased {
+		o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot, true)
+	}
 	if pin > 0 {
-		if err := o.fs.SetPin(pinName(o.spec.ID), pin); err != nil {
-			o.n.log.Warn("journal pin", "replication", o.spec.ID, "err", err)
+		// Not over a release checkRetention made meanwhile.
+		o.pinMu.Lock()
+		o.mu.Lock()
+		released := o.st.released
+		o.mu.Unlock()
+		if !released {
+			if err := o.fs.SetPin(pinName(o.spec.ID), pin); err != nil {
+				o.n.log.Warn("journal pin", "replication", o.spec.ID, "err", err)
+			}
 		}
+		o.pinMu.Unlock()
 	}
 	if a.Fatal != "" {
 		return fmt.Errorf("replication: destination cannot continue: %s", a.Fatal)
@@ -1317,7 +1347,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 	if a.Syncing && base > 0 {
 		// Resuming (session made sure the journal still reaches back to
 		// base+1 with the blocks its records need).
-		if err := o.fs.SetPin(pinName(o.spec.ID), base+1); err != nil {
+		if err := o.syncPin(base + 1); err != nil {
 			return nil, err
 		}
 	}
@@ -1347,7 +1377,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 		}
 		if base == 0 {
 			base = snap.Seq
-			if err := o.fs.SetPin(pinName(o.spec.ID), base+1); err != nil {
+			if err := o.syncPin(base + 1); err != nil {
 				snap.Close()
 				return nil, err
 			}
@@ -1365,7 +1395,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 				st.Sync.FilesDone = max(st.Sync.FilesDone, st.Sync.FilesTotal)
 				p = st.Sync
 			})
-			o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), true)
+			o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot, true)
 			o.logSyncDone("initial sync done", p, "seq", done.AppliedSeq)
 			return done, nil
 		}
@@ -1775,11 +1805,65 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	if over == "" {
 		return ""
 	}
-	o.fs.ClearPin(pinName(o.spec.ID))
+	// The mark is durable before the pin goes: a crash in between leaves
+	// both, and the restart clears the pin (AddOutbound). Not saved, the
+	// pin stays until a later check saves it: released without it, a
+	// crash brought the pin back at the destination's old applied point.
+	o.pinMu.Lock()
+	defer o.pinMu.Unlock()
+	if _, pinned := o.fs.Pins()[pinName(o.spec.ID)]; !pinned {
+		return "" // a sync's start or a removal moved it meanwhile
+	}
+	if err := o.markReleased(st.Applied); err != nil {
+		o.n.log.Warn("destination past the retention limits: the release is not saved, the journal stays pinned until it is",
+			"replication", o.spec.ID, "over", over, "err", err)
+		return ""
+	}
+	if err := o.fs.ClearPin(pinName(o.spec.ID)); err != nil {
+		o.n.log.Warn("journal pin not released", "replication", o.spec.ID, "err", err)
+	}
 	o.mu.Lock()
-	o.pinned, o.released, o.releasedAt = 0, true, st.Applied
+	o.pinned = 0
 	o.mu.Unlock()
 	return over
+}
+
+// markReleased sets the retention limits' release mark (the destination
+// applied up to at) and saves it durably (Progress.Released). When the
+// save fails it returns the error with the mark as it was.
+func (o *outbound) markReleased(at uint64) error {
+	o.mu.Lock()
+	was, wasAt := o.st.released, o.releasedAt
+	o.st.released, o.releasedAt = true, at
+	o.mu.Unlock()
+	if err := o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot, true); err != nil {
+		o.mu.Lock()
+		o.st.released, o.releasedAt = was, wasAt
+		o.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// syncPin pins the journal from seq on for an initial sync or a resync,
+// which replaces the retention limits' release, if any: the mark is
+// cleared (durably) once the sync's pin is set, not before (a resync that
+// failed before it had replaced nothing). A save that fails leaves the
+// stored mark: a restart resyncs the destination once more.
+func (o *outbound) syncPin(seq uint64) error {
+	o.pinMu.Lock()
+	defer o.pinMu.Unlock()
+	if err := o.fs.SetPin(pinName(o.spec.ID), seq); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	was := o.st.released
+	o.st.released = false
+	o.mu.Unlock()
+	if was {
+		o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot, true)
+	}
+	return nil
 }
 
 // pushBlocks sends the blocks among ids the destination may lack: all of

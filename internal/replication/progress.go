@@ -25,6 +25,11 @@ type Progress struct {
 	// until its source is heard again, never none; a restarted source
 	// reports it until its destination answers (AddOutbound).
 	LastReplicated time.Time `json:",omitzero"`
+	// Released (a source's): the retention limits released the
+	// destination's journal pin and it needs a resync; saved durably
+	// before the pin is cleared, and until a resync begins. A record
+	// without it (older) reads as not released.
+	Released bool `json:",omitzero"`
 }
 
 // ProgressStore keeps Progress by role and replication id. Saves need not
@@ -87,10 +92,12 @@ func progressOf(st Status) Progress {
 		p.Sync = st.Sync
 	}
 	p.LastReplicated = st.LastReplicated
+	p.Released = st.released
 	return p
 }
 
-// restore seeds a new status with kept progress.
+// restore seeds a new status with kept progress (the counters and the
+// last sync: AddOutbound reads Released, with what it implies).
 func (p Progress) restore(st *Status) {
 	st.ShippedRecords, st.ShippedBytes, st.ShippedBlocks = p.ShippedRecords, p.ShippedBytes, p.ShippedBlocks
 	st.AppliedRecords = p.AppliedRecords
@@ -112,24 +119,30 @@ func (n *Node) loadProgress(role Role, id string) Progress {
 	return p
 }
 
-// saveProgress keeps st's progress when it changed since the last save
-// (durable: at the end of a sync, so that it is not lost to a crash).
-func (n *Node) saveProgress(role Role, id string, st Status, durable bool) {
+// saveProgress keeps the progress of the status st returns when it changed
+// since the last save (durable: at the end of a sync, and the retention
+// limits' release mark, so that a crash does not lose them). st is read
+// under the lock that orders the saves: a periodic save cannot write an
+// older status over a newer one saved meanwhile (the release mark saved
+// durably, then cleared again by a save whose status was read before
+// it). The error is logged, and returned for the callers that act on it.
+func (n *Node) saveProgress(role Role, id string, st func() Status, durable bool) error {
 	if n.opts.Progress == nil {
-		return
+		return nil
 	}
-	p := progressOf(st)
 	key := string(role) + "/" + id
 	n.progressMu.Lock()
 	defer n.progressMu.Unlock()
+	p := progressOf(st())
 	if last, ok := n.progressSaved[key]; ok && last == p && !durable {
-		return
+		return nil
 	}
 	if err := n.opts.Progress.SaveProgress(role, id, p, durable); err != nil {
-		n.log.Warn("replication progress not saved", "replication", id, "err", err)
-		return
+		n.log.Warn("replication progress not saved", "replication", id, "durable", durable, "err", err)
+		return err
 	}
 	n.progressSaved[key] = p
+	return nil
 }
 
 func (n *Node) forgetProgress(role Role, id string) {
@@ -151,10 +164,10 @@ func (n *Node) saveAllProgress() {
 	outs, ins := n.endsLocked()
 	n.mu.Unlock()
 	for _, o := range outs {
-		n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), false)
+		n.saveProgress(RoleSource, o.spec.ID, o.snapshot, false)
 	}
 	for _, in := range ins {
-		n.saveProgress(RoleDestination, in.spec.ID, in.snapshot(), false)
+		n.saveProgress(RoleDestination, in.spec.ID, in.snapshot, false)
 	}
 }
 

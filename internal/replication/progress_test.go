@@ -185,6 +185,7 @@ func FuzzProgress(f *testing.F) {
 		{ShippedRecords: 1 << 40, ShippedBytes: 7, ShippedBlocks: 3, AppliedRecords: 9, LastReplicated: at},
 		{Sync: SyncProgress{Done: true, BytesDone: 10, BytesTotal: 10, FilesDone: 2, FilesTotal: 2, KeysDone: 4,
 			KeysTotal: 4, Started: at, Finished: at.Add(time.Second), Method: "journal", Stalls: 1}},
+		{ShippedRecords: 5, LastReplicated: at, Released: true},
 	} {
 		b, err := json.Marshal(p)
 		if err != nil {
@@ -230,4 +231,32 @@ func FuzzProgress(f *testing.F) {
 			t.Fatalf("progress changed through a save: %+v, then %+v", p, again)
 		}
 	})
+}
+
+// TestProgressReleasedMark: a stored record without Released (an older
+// release's) loads as not released; the mark round-trips, and a status
+// saved while it is set keeps it (the periodic saves do not clear it).
+func TestProgressReleasedMark(t *testing.T) {
+	s := kv.NewMemory()
+	b := s.NewBatch()
+	b.Set(progressKey(RoleSource, "rc-old"), []byte(`{"ShippedRecords":3,"AppliedRecords":0,"LastReplicated":"2026-12-07T16:00:00Z"}`))
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	ps := KVProgress(s)
+	p, ok, err := ps.LoadProgress(RoleSource, "rc-old")
+	if err != nil || !ok || p.Released || p.ShippedRecords != 3 {
+		t.Fatalf("older record: %+v %v %v", p, ok, err)
+	}
+	st := Status{released: true}
+	if q := progressOf(st); !q.Released {
+		t.Fatalf("a released status saves %+v", q)
+	}
+	if err := ps.SaveProgress(RoleSource, "rc-old", progressOf(st), true); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err := ps.LoadProgress(RoleSource, "rc-old"); err != nil || !p.Released {
+		t.Fatalf("released mark read back: %+v %v", p, err)
+	}
 }

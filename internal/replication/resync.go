@@ -37,7 +37,7 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 		return nil, err
 	}
 	defer snap.Close()
-	if err := o.fs.SetPin(pinName(o.spec.ID), snap.Seq+1); err != nil {
+	if err := o.syncPin(snap.Seq + 1); err != nil {
 		return nil, err
 	}
 	o.update(func(st *Status) {
@@ -95,7 +95,7 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 					st.Sync.Active, st.Sync.Done, st.Sync.Finished = false, true, o.n.now()
 					p = st.Sync
 				})
-				o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot(), true)
+				o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot, true)
 				o.logSyncDone("resync done", p, "method", p.Method, "keys", p.KeysDone, "seq", a.AppliedSeq)
 				return a, nil
 			}

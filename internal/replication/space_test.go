@@ -339,3 +339,99 @@ func TestFullReplicaPinBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReleasedPinKeptAcrossRestart: the mark that the retention limits
+// released a destination's pin is durable (Progress.Released): after a
+// crash of the source the pin does not come back at the replica's old
+// applied point (before, the restarted source's first acknowledgement
+// pinned the journal there again, past MaxLagBytes), the source says
+// ERROR (or resyncing), and once the replica has space it is
+// resynchronised and ENABLED.
+//
+// The destination is down while the limits release its pin (no stream
+// resyncs it before the crash), and its disk is full after the restart
+// (it cannot catch up from a pin set again at its old point). The
+// journal is kept an hour (RetainAge): truncated, the first stream
+// resynced the replica whatever the mark, and a pin set again at the old
+// point lasted only until that resync's own (rel24's version of this
+// test passed without the mark read).
+func TestReleasedPinKeptAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	var a, b *region
+	mod := func(o *Options) {
+		o.MaxLagBytes = 32 << 10
+		o.RetainAge = time.Hour
+	}
+	a = newRegion(t, "us-east-1", mod)
+	b = newRegion(t, "us-west-2", mod)
+	for _, r := range []*region{a, b} {
+		r.mods = append(r.mods, func(o *Options) { o.Progress = KVProgress(r.kv) })
+	}
+	disk := &fullDisk{}
+	b.space = disk
+	b.stop()
+	b.openEngine()
+	startPair(a, b)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 19, func() *engine.FS { return a.fs("fs-src") })
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+
+	b.stop()
+	released := false
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && !released; {
+		w.run(ctx, 10)
+		st, _ := a.n.OutboundStatus("r1")
+		_, pinned := a.rep("fs-src").Pins()[pinName("r1")]
+		released = st.State == StateError && !pinned
+	}
+	if !released {
+		t.Fatal("the source kept the pin of a destination past MaxLagBytes")
+	}
+	if p, _, err := KVProgress(a.kv).LoadProgress(RoleSource, "r1"); err != nil || !p.Released {
+		t.Fatalf("released, but the stored mark is %v %v", p.Released, err)
+	}
+	st, _ := a.n.OutboundStatus("r1")
+	old := st.Applied + 1
+	if start, _ := a.rep("fs-src").JournalStart(); start > old {
+		t.Fatalf("the journal starts at %d, past the replica's applied point %d: the test needs it kept", start, old)
+	}
+
+	a.crash()
+	disk.full.Store(true)
+	a.restart(outboundR1(b))
+	b.restart(inboundR1(a))
+	repins := 0
+	for i, end := 0, time.Now().Add(2*time.Second); time.Now().Before(end); i++ {
+		if pin, pinned := a.rep("fs-src").Pins()[pinName("r1")]; pinned && pin <= old {
+			repins++
+		}
+		if i%10 == 0 {
+			w.run(ctx, 1)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if repins > 0 {
+		t.Errorf("after the restart the released pin came back at the replica's applied point %d (in %d of ~200 looks over 2 s)", old, repins)
+	}
+	// ERROR, or ENABLING once a stream began the resync (which the full
+	// replica cannot finish yet): not ENABLED from the old applied point.
+	if st, _ = a.n.OutboundStatus("r1"); st.State != StateError && !(st.State == StateEnabling && st.Sync.Active) {
+		t.Errorf("restarted source: %s %q (sync %+v), want ERROR or a resync", st.State, st.Message, st.Sync)
+	}
+
+	disk.full.Store(false)
+	w.run(ctx, 10)
+	converged(t, a.fs("fs-src"), b.fs("fs-dst"))
+	testkit.WaitFor(t, "ENABLED again", 20*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		return st.State == StateEnabled
+	})
+	if p, _, err := KVProgress(a.kv).LoadProgress(RoleSource, "r1"); err != nil || p.Released {
+		t.Errorf("after the resync the stored mark is %+v %v", p.Released, err)
+	}
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -110,6 +110,13 @@ type Status struct {
 	PeerWaiting string
 	// linkReason is LastError in public words (outbound only).
 	linkReason string
+	// released: the retention limits released the destination's pin
+	// (checkRetention): it needs a resync, and until one begins no
+	// acknowledgement pins the journal again at its old applied point
+	// (each new stream's first acknowledgement did, a full replica's
+	// streams ending and starting again). Kept across restarts
+	// (Progress.Released).
+	released bool
 }
 
 // Lag returns how far behind the replica is at now (0 before the first

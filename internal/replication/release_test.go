@@ -1,0 +1,99 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/testkit"
+)
+
+// markSaveFails is a ProgressStore whose durable saves of the retention
+// limits' release mark fail while fail is set (a metadata store that
+// cannot commit).
+type markSaveFails struct {
+	ProgressStore
+	fail    atomic.Bool
+	refused atomic.Int64
+}
+
+var errMarkSave = errors.New("metadata store commit failed (test)")
+
+func (s *markSaveFails) SaveProgress(role Role, id string, p Progress, durable bool) error {
+	if durable && p.Released && s.fail.Load() {
+		s.refused.Add(1)
+		return errMarkSave
+	}
+	return s.ProgressStore.SaveProgress(role, id, p, durable)
+}
+
+// TestReleaseKeepsPinUntilMarkSaved: past the retention limits the
+// source releases the destination's journal pin only once the release
+// mark (Progress.Released) is durable. While its save fails the pin stays
+// (a release without the mark would come back at the destination's old
+// applied point after a crash) and each retention check tries again; once
+// the save succeeds the pin goes, the stored mark says released, and the
+// destination, back, is resynchronised.
+func TestReleaseKeepsPinUntilMarkSaved(t *testing.T) {
+	ctx := context.Background()
+	store := &markSaveFails{}
+	mod := func(o *Options) {
+		o.MaxLagBytes = 32 << 10
+		o.RetainAge = time.Millisecond
+	}
+	a := newRegion(t, "us-east-1", mod, func(o *Options) { o.Progress = store })
+	b := newRegion(t, "us-west-2", mod)
+	store.ProgressStore = KVProgress(a.kv)
+	startPair(a, b)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 23, func() *engine.FS { return src })
+	w.run(ctx, 40)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	converged(t, src, b.fs("fs-dst"))
+
+	store.fail.Store(true)
+	b.stop()
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && store.refused.Load() == 0; {
+		w.run(ctx, 10)
+	}
+	if store.refused.Load() == 0 {
+		t.Fatal("the source never tried to release the pin of a destination past MaxLagBytes")
+	}
+	// Three checks (one a second) failed to save the mark: the pin is
+	// still there, at the destination's applied point.
+	testkit.WaitFor(t, "three failed saves of the release mark", 10*time.Second, func() bool { return store.refused.Load() >= 3 })
+	st, _ := a.n.OutboundStatus("r1")
+	pin, pinned := src.Replica().Pins()[pinName("r1")]
+	if !pinned || pin > st.Applied+1 {
+		t.Fatalf("the pin went with the release mark unsaved (pinned %v at %d, applied %d; %s %q)", pinned, pin, st.Applied, st.State, st.Message)
+	}
+	if p, _, err := store.LoadProgress(RoleSource, "r1"); err != nil || p.Released {
+		t.Fatalf("stored mark %v %v", p.Released, err)
+	}
+
+	store.fail.Store(false)
+	testkit.WaitFor(t, "ERROR and the pin released once the mark is saved", 10*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		_, pinned := src.Replica().Pins()[pinName("r1")]
+		return st.State == StateError && !pinned
+	})
+	if p, _, err := store.LoadProgress(RoleSource, "r1"); err != nil || !p.Released {
+		t.Fatalf("released, but the stored mark is %v %v", p.Released, err)
+	}
+	b.restart(inboundR1(a))
+	w.run(ctx, 10)
+	converged(t, src, b.fs("fs-dst"))
+	testkit.WaitFor(t, "ENABLED again", 20*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		return st.State == StateEnabled
+	})
+	if p, _, err := store.LoadProgress(RoleSource, "r1"); err != nil || p.Released {
+		t.Fatalf("resynced, but the stored mark is %v %v", p.Released, err)
+	}
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
