@@ -4,9 +4,9 @@ import (
 	"context"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/regionfs/regionfs/internal/pagetoken"
 )
 
 // Stack describes a stack (DescribeStacks).
@@ -45,12 +45,15 @@ func (e *Engine) describeLocked(s *stackRecord) Stack {
 // pageSize of listings.
 const pageSize = 100
 
+// tokenKind is the kind of the listings' NextTokens (package pagetoken).
+const tokenKind byte = 'c'
+
 // page returns items[from:from+n] and the next token.
 func page[T any](items []T, token string, n int) ([]T, string, error) {
 	from := 0
 	if token != "" {
-		v, err := strconv.Atoi(strings.TrimPrefix(token, "p"))
-		if !strings.HasPrefix(token, "p") || err != nil || v < 0 || v > len(items) {
+		v, ok := pagetoken.DecodeIndex(tokenKind, token, len(items))
+		if !ok {
 			return nil, "", validation("Invalid NextToken: %s", clip(token))
 		}
 		from = v
@@ -58,7 +61,7 @@ func page[T any](items []T, token string, n int) ([]T, string, error) {
 	to := min(len(items), from+n)
 	next := ""
 	if to < len(items) {
-		next = "p" + strconv.Itoa(to)
+		next = pagetoken.EncodeIndex(tokenKind, to)
 	}
 	return items[from:to], next, nil
 }

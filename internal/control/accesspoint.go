@@ -147,7 +147,7 @@ func (r *Region) DescribeAccessPoints(_ context.Context, q AccessPointQuery) ([]
 	default:
 		all = sortedValues(r.aps)
 	}
-	page, next, err := paginate(all, q.Page, 100, 100)
+	page, next, err := paginate(all, markerAccessPoints, q.Page, 100, 100)
 	if err != nil {
 		return nil, "", err
 	}

@@ -267,7 +267,7 @@ func (r *Region) DescribeFileSystems(_ context.Context, q FileSystemQuery) ([]Fi
 	default:
 		all = sortedValues(r.fss)
 	}
-	page, next, err := paginate(all, q.Page, 100, 100)
+	page, next, err := paginate(all, markerFileSystems, q.Page, 100, 100)
 	if err != nil {
 		return nil, "", err
 	}

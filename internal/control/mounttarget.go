@@ -359,7 +359,7 @@ func (r *Region) DescribeMountTargets(_ context.Context, q MountTargetQuery) ([]
 			all = append(all, m)
 		}
 	}
-	page, next, err := paginate(all, q.Page, 10, 100)
+	page, next, err := paginate(all, markerMountTargets, q.Page, 10, 100)
 	if err != nil {
 		return nil, "", err
 	}

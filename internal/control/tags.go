@@ -2,10 +2,10 @@ package control
 
 import (
 	"context"
-	"encoding/base64"
 	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/regionfs/regionfs/internal/pagetoken"
 )
 
 // MaxTagKeys bounds the keys of one UntagResource or DeleteTags call.
@@ -181,18 +181,16 @@ func pageTags(tags []Tag, p Page) ([]Tag, string, error) {
 	}
 	start := 0
 	if p.Marker != "" {
-		b, err := base64.RawURLEncoding.DecodeString(p.Marker)
-		s, ok := strings.CutPrefix(string(b), "tags/")
-		i, aerr := strconv.Atoi(s)
-		if err != nil || !ok || aerr != nil || i < 0 || i > MaxTags {
-			return nil, "", badRequest("Invalid pagination token '%s'.", clip(p.Marker))
+		i, ok := pagetoken.DecodeIndex(markerTags, p.Marker, MaxTags)
+		if !ok {
+			return nil, "", badMarker(p.Marker)
 		}
 		start = min(i, len(tags))
 	}
 	end := min(start+n, len(tags))
 	next := ""
 	if end < len(tags) {
-		next = base64.RawURLEncoding.EncodeToString([]byte("tags/" + strconv.Itoa(end)))
+		next = pagetoken.EncodeIndex(markerTags, end)
 	}
 	out := make([]Tag, end-start)
 	copy(out, tags[start:end])

@@ -24,6 +24,7 @@ import (
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/api/sigv4"
+	"github.com/regionfs/regionfs/internal/pagetoken"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
 
@@ -362,6 +363,7 @@ func TestAWSCLI(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add("Action=DescribeSubnets&Filter.1.Name=tag:Name&Filter.1.Value.1=a*&SubnetId.1=subnet-0a1b2c3d4e5f60001")
 	f.Add("Action=DescribeSecurityGroups&GroupName.1=x&MaxResults=5&NextToken=o1")
+	f.Add("Action=DescribeSecurityGroups&MaxResults=5&NextToken=" + pagetoken.EncodeIndex(tokenKind, 1))
 	f.Add("Action=DescribeVpcs&Filter.0.Name=&Filter.1.Value.x=1")
 	f.Add("Action=DescribeAvailabilityZones&ZoneName.1=us-east-1a&Filter.1.Name=zone-id&Filter.1.Value.1=*")
 	f.Add("Action=DescribeRegions&RegionName.1=us-east-1&Filter.1.Name=endpoint&Filter.1.Value.1=127.*&AllRegions=true")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/pagetoken"
 )
 
 // params are the decoded query parameters of one request.
@@ -114,13 +115,16 @@ func (p params) checkKnown(known ...string) error {
 	return nil
 }
 
+// tokenKind is the kind of EC2's NextTokens (package pagetoken).
+const tokenKind byte = 'e'
+
 // page applies MaxResults/NextToken to n items, returning the slice bounds
 // and the next token ("" on the last page).
 func (p params) page(n int) (lo, hi int, next string, err error) {
 	lo, hi = 0, n
 	if t := p.get("NextToken"); t != "" {
-		off, err := strconv.Atoi(strings.TrimPrefix(t, "o"))
-		if !strings.HasPrefix(t, "o") || err != nil || off < 0 || off > n {
+		off, ok := pagetoken.DecodeIndex(tokenKind, t, n)
+		if !ok {
 			return 0, 0, "", errorf(awserr.ErrEC2InvalidNextToken, "The token '%s' is invalid.", clip(t))
 		}
 		lo = off
@@ -132,7 +136,7 @@ func (p params) page(n int) (lo, hi int, next string, err error) {
 		}
 		if lo+size < n {
 			hi = lo + size
-			next = "o" + strconv.Itoa(hi)
+			next = pagetoken.EncodeIndex(tokenKind, hi)
 		}
 	}
 	return lo, hi, next, nil

@@ -1,11 +1,16 @@
 package efsrepl
 
 import (
+	"math"
 	"net/http"
-	"strconv"
+
+	"github.com/regionfs/regionfs/internal/pagetoken"
 )
 
 const defaultPageSize = 100
+
+// tokenKind is the kind of the configurations' NextTokens (package pagetoken).
+const tokenKind byte = 'r'
 
 // describeReplicationConfigurations: GET
 // /2015-02-01/file-systems/replication-configurations?FileSystemId&NextToken&MaxResults
@@ -35,8 +40,8 @@ func (h *Handler) describeReplicationConfigurations(w http.ResponseWriter, r *ht
 	start := 0
 	if q.Has("NextToken") {
 		tok := q.Get("NextToken")
-		n, err := strconv.Atoi(tok)
-		if len(tok) < 1 || len(tok) > 128 || err != nil || n < 0 {
+		n, ok := pagetoken.DecodeIndex(tokenKind, tok, math.MaxInt)
+		if !ok {
 			h.fail(w, r, badRequest("NextToken %q is not a token this service issued", clip(tok)))
 			return
 		}
@@ -59,7 +64,7 @@ func (h *Handler) describeReplicationConfigurations(w http.ResponseWriter, r *ht
 		resp.Replications = append(resp.Replications, describe(d))
 	}
 	if end < len(ds) {
-		resp.NextToken = strconv.Itoa(end)
+		resp.NextToken = pagetoken.EncodeIndex(tokenKind, end)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

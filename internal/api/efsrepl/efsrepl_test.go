@@ -289,6 +289,14 @@ func TestReplicationOperationsWithTheGoSDK(t *testing.T) {
 	if err != nil || len(p1.Replications) != 1 || p1.NextToken == nil {
 		t.Fatalf("page 1: %+v %v", p1, err)
 	}
+	// A token with a character appended (the old tokens were bare
+	// positions: "1" + "0" was another one) is not one the list issued.
+	for _, tok := range []string{*p1.NextToken + "0", *p1.NextToken + "A", "1", "10"} {
+		_, err := c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{NextToken: aws.String(tok)})
+		if !strings.Contains(fmt.Sprint(err), "BadRequest") {
+			t.Fatalf("NextToken %q (issued %q): %v, want BadRequest", tok, *p1.NextToken, err)
+		}
+	}
 	p2, err := c.DescribeReplicationConfigurations(ctx, &efs.DescribeReplicationConfigurationsInput{MaxResults: aws.Int32(1), NextToken: p1.NextToken})
 	if err != nil || len(p2.Replications) != 1 || p2.NextToken != nil || aws.ToString(p2.Replications[0].SourceFileSystemId) != "fs-0123456789abcdef1" {
 		t.Fatalf("page 2: %+v %v", p2, err)

@@ -9,13 +9,13 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/engine/kms"
+	"github.com/regionfs/regionfs/internal/pagetoken"
 	"github.com/regionfs/regionfs/internal/refusal"
 	"github.com/regionfs/regionfs/internal/uuid"
 )
@@ -644,6 +644,9 @@ func (k *Keys) List() []Metadata {
 	return out
 }
 
+// markerKind is the kind of KMS list markers (package pagetoken).
+const markerKind byte = 'K'
+
 // Page applies a marker and a limit (1–1000, default 100) to n items.
 func Page(n int, marker string, limit int) (lo, hi int, next string, err error) {
 	if limit == 0 {
@@ -653,15 +656,15 @@ func Page(n int, marker string, limit int) (lo, hi int, next string, err error) 
 		return 0, 0, "", refusal.Errorf(ErrValidation, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 1000", limit)
 	}
 	if marker != "" {
-		v, err := strconv.Atoi(strings.TrimPrefix(marker, "m"))
-		if !strings.HasPrefix(marker, "m") || err != nil || v < 0 || v > n {
+		v, ok := pagetoken.DecodeIndex(markerKind, marker, n)
+		if !ok {
 			return 0, 0, "", refusal.Errorf(ErrValidation, "Invalid marker %s", clip(marker))
 		}
 		lo = v
 	}
 	hi = min(n, lo+limit)
 	if hi < n {
-		next = "m" + strconv.Itoa(hi)
+		next = pagetoken.EncodeIndex(markerKind, hi)
 	}
 	return lo, hi, next, nil
 }

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"maps"
 	"net/mail"
@@ -11,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/regionfs/regionfs/internal/pagetoken"
 	"github.com/regionfs/regionfs/internal/uuid"
 )
 
@@ -262,7 +262,7 @@ func (s *Service) ListSubscriptions(ctx context.Context, topicARN, token string)
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(token)
+	after, err := decodeToken(tokenSubscriptions, token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -297,7 +297,7 @@ func (s *Service) ListSubscriptions(ctx context.Context, topicARN, token string)
 	next := ""
 	if len(all) > pageSize {
 		all = all[:pageSize]
-		next = encodeToken(all[len(all)-1].key)
+		next = pagetoken.Encode(tokenSubscriptions, all[len(all)-1].key)
 	}
 	out := make([]Subscription, len(all))
 	for i, k := range all {
@@ -369,15 +369,22 @@ func boolString(b bool) string {
 	return "false"
 }
 
-func encodeToken(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+// Kinds of page tokens (package pagetoken): a token is only good for the
+// list that issued it.
+const (
+	tokenTopics        byte = 't'
+	tokenSubscriptions byte = 's'
+)
 
-func decodeToken(t string) (string, error) {
+// decodeToken returns the position of a token pagetoken.Encode issued for
+// kind ("" for no token).
+func decodeToken(kind byte, t string) (string, error) {
 	if t == "" {
 		return "", nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(t)
-	if err != nil || len(b) == 0 {
+	after, ok := pagetoken.Decode(kind, t)
+	if !ok {
 		return "", invalid("NextToken")
 	}
-	return string(b), nil
+	return after, nil
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/regionfs/regionfs/internal/pagetoken"
 )
 
 var topicNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -183,7 +185,7 @@ func (s *Service) ListTopics(ctx context.Context, token string) ([]string, strin
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(token)
+	after, err := decodeToken(tokenTopics, token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -199,7 +201,7 @@ func (s *Service) ListTopics(ctx context.Context, token string) ([]string, strin
 	next := ""
 	if len(arns) > pageSize {
 		arns = arns[:pageSize]
-		next = encodeToken(arns[len(arns)-1])
+		next = pagetoken.Encode(tokenTopics, arns[len(arns)-1])
 	}
 	return arns, next, nil
 }
