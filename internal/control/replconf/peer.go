@@ -227,7 +227,16 @@ func (h managerHooks) Call(ctx context.Context, from, method string, body []byte
 		if c == nil || c.SourceRegion != from {
 			return nil, toPeer(control.Errorf(control.ErrReplicationNotFound, "No such replication configuration."))
 		}
-		p, g, err := m.promoteDestinationGone(ctx, c, promotion{sourceAsked: true, fenceSource: req.Planned})
+		// Forced: the lease hard fencing waits out is there for a source
+		// cut off from its destination, which may still take writes until
+		// it runs out. This source is not cut off; it asks: a planned
+		// failover's stopped its writes before, and a delete's stays
+		// writable beside the promoted replica by AWS's semantics. Waiting
+		// (1.5 leases from the last acknowledgement) outlasted the
+		// caller's call (2 s): every delete at the source failed as if
+		// this region did not answer, and a planned failover never
+		// completed.
+		p, g, err := m.promoteDestinationGone(ctx, c, promotion{sourceAsked: true, fenceSource: req.Planned, force: true})
 		if errors.Is(err, control.ErrReplicationNotFound) {
 			if b, ok := deleted(); ok {
 				return b, nil
