@@ -176,8 +176,8 @@ func (m *Monitor) alarmPoints(a *Alarm, start, end int64) ([]point, error) {
 			return nil, err
 		}
 		for _, q := range a.Metrics {
-			if q.returns() {
-				s = all[q.ID]
+			if list := all[q.ID]; q.returns() && len(list) == 1 {
+				s = list[0]
 			}
 		}
 	} else {

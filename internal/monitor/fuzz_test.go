@@ -90,6 +90,8 @@ func FuzzExpression(f *testing.F) {
 		"m1", "m1 + 2 * m2", "SUM([m1, m2])", "AVG(m1)", "MIN([m1, -m2]) ^ 2", "MAX(m1) / 0",
 		"FILL(m1, 0)", "FILL(m1, REPEAT)", "FILL(m1, LINEAR)", "ABS(DIFF(m1))", "RATE(m1)",
 		"METRICS()", "METRICS('cpu')", "SUM(METRICS())", "(m1", "SUM([m1,", "1e309", "--m1", "[]", "FILL('x')",
+		`SEARCH('{AWS/EFS,FileSystemId} MetricName="TimeSinceLastSync"', 'Maximum', 60)`, `MAX(SEARCH('Lag', 'p99'))`,
+		`SEARCH('{', 'Sum', 60)`, `SEARCH('a', 'Sum', 1e300)`, `FILL(SEARCH('NOT (a OR "b\\"")', 'Sum', 300), 0)`,
 	} {
 		f.Add(s)
 	}
@@ -112,6 +114,16 @@ func FuzzExpression(f *testing.F) {
 		},
 		metrics: func() []*tseries { return []*tseries{series("x"), series("y")} },
 		grid:    func() []int64 { return []int64{0, 60, 120, 180, 240} },
+		search: func(q *searchQuery, stat string, period int64) ([]*tseries, error) {
+			m := Metric{Namespace: "AWS/EFS", Name: "TimeSinceLastSync", Dimensions: []Dimension{{"FileSystemId", "fs-1"}}}
+			if !q.matches(&m) {
+				return nil, nil
+			}
+			s := series("fs-1")
+			s.src = &seriesSource{metric: m, stat: stat, period: period}
+			return []*tseries{s}, nil
+		},
+		period: 60,
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := parseExpression(s)
@@ -149,4 +161,43 @@ func TestDamagedAggRefused(t *testing.T) {
 	if v, ok := a.Percentile(50); ok {
 		t.Errorf("percentile of samples without a distribution: %v", v)
 	}
+}
+
+// FuzzSearch: a search query (SEARCH's first argument, from a caller) is
+// parsed or refused with a mathError, never a panic; what parses matches
+// any metric without one, and a search word matches by tokens without one.
+func FuzzSearch(f *testing.F) {
+	for _, s := range []string{
+		`{AWS/EC2,InstanceId} MetricName="CPUUtilization" NOT i-1234567890123456`, `(EC2 OR EBS) AND MetricName=ReadOps`,
+		`{"My Namespace", "Dimension@Name"}, "Custom:Name[Special_Characters"`, `NOT Namespace=AWS`, `couNT`, `network/errors`,
+		`{a`, `"x`, `a=`, `((((a`, `{}`, `\\`, `ÄÖ9ü`,
+	} {
+		f.Add(s, "CustomCount1-fs-0a9")
+	}
+	metrics := []Metric{
+		{Namespace: "AWS/EC2", Name: "CPUUtilization", Dimensions: []Dimension{{"InstanceId", "i-1234567890123456"}}},
+		{Namespace: "My Namespace", Name: "Custom:Name[Special_Characters", Dimensions: []Dimension{{"Dimension@Name", "ÄÖ9ü"}}},
+		{Namespace: "x", Name: ""},
+	}
+	f.Fuzz(func(t *testing.T, query, name string) {
+		q, err := parseSearch(query)
+		var me *mathError
+		if err != nil {
+			if !errors.As(err, &me) {
+				t.Fatalf("%q: error %v is not a mathError", query, err)
+			}
+		} else {
+			for _, m := range append(metrics, Metric{Namespace: name, Name: name, Dimensions: []Dimension{{name, name}}}) {
+				q.matches(&m)
+			}
+		}
+		if partialMatch(name, name) != (len(mustAtoms(name)) > 0) {
+			t.Fatalf("%q does not match itself", name)
+		}
+	})
+}
+
+func mustAtoms(s string) []string {
+	a, _ := searchAtoms(s)
+	return a
 }

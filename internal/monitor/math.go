@@ -11,13 +11,25 @@ import (
 // Metric math (GetMetricData and alarms on Metrics): numbers, query ids,
 // + - * / ^, unary minus, parentheses, arrays [a, b] and the functions
 // SUM, AVG, MIN, MAX (over an array: per timestamp; over one series: a
-// scalar), FILL(x, value|REPEAT|LINEAR), ABS, DIFF, RATE and METRICS([filter]).
+// scalar), FILL(x, value|REPEAT|LINEAR), ABS, DIFF, RATE, METRICS([filter])
+// and SEARCH(query, stat[, period]) (search.go).
 
 // tseries is a time series: ascending timestamps (Unix seconds) and values.
 type tseries struct {
 	id, label string
 	ts        []int64
 	vals      []float64
+	// src is what a series was read from (a MetricStat query or a search
+	// result) and what it keeps through functions of one series, for
+	// dynamic labels; nil for a series computed from several.
+	src *seriesSource
+}
+
+// seriesSource is the metric, statistic and period a series was read as.
+type seriesSource struct {
+	metric Metric
+	stat   string
+	period int64
 }
 
 // mvalue is what an expression evaluates to: float64, *tseries or
@@ -238,6 +250,9 @@ type env struct {
 	resolve func(id string) (mvalue, error)
 	metrics func() []*tseries
 	grid    func() []int64 // every timestamp of the expression's periods
+	// search reads every metric a search finds, as stat over period.
+	search func(q *searchQuery, stat string, period int64) ([]*tseries, error)
+	period int64 // the expression's period
 }
 
 func (e *env) eval(n node) (mvalue, error) {
@@ -245,7 +260,7 @@ func (e *env) eval(n node) (mvalue, error) {
 	case numNode:
 		return x.v, nil
 	case strNode:
-		return nil, mathErrorf("a string (%q) is only valid as an argument of METRICS or FILL", x.s)
+		return nil, mathErrorf("a string (%q) is only valid as an argument of METRICS or SEARCH", x.s)
 	case idNode:
 		return e.resolve(x.id)
 	case negNode:
@@ -314,6 +329,15 @@ func (e *env) call(c callNode) (mvalue, error) {
 			}
 		}
 		return out, nil
+	case "SEARCH":
+		q, stat, period, err := searchArgs(c, e.period)
+		if err != nil {
+			return nil, err
+		}
+		if e.search == nil {
+			return nil, mathErrorf("SEARCH is not supported here")
+		}
+		return e.search(q, stat, period)
 	case "SUM", "AVG", "MIN", "MAX":
 		if err := argn(1); err != nil {
 			return nil, err
@@ -392,7 +416,7 @@ func apply(v mvalue, f func(float64) (float64, bool)) mvalue {
 }
 
 func mapSeries(s *tseries, f func(float64) (float64, bool)) *tseries {
-	out := &tseries{id: s.id, label: s.label}
+	out := &tseries{id: s.id, label: s.label, src: s.src}
 	for i, v := range s.vals {
 		if r, ok := f(v); ok && !math.IsNaN(r) && !math.IsInf(r, 0) {
 			out.ts = append(out.ts, s.ts[i])
@@ -482,7 +506,7 @@ func binop(op byte, l, r mvalue) (mvalue, error) {
 }
 
 func join(op byte, a, b *tseries) *tseries {
-	out := &tseries{id: a.id, label: a.label}
+	out := &tseries{id: a.id, label: a.label, src: a.src}
 	i, j := 0, 0
 	for i < len(a.ts) && j < len(b.ts) {
 		switch {
@@ -556,7 +580,7 @@ func reduce(fn string, v mvalue) (mvalue, error) {
 }
 
 func diff(s *tseries, rate bool) *tseries {
-	out := &tseries{id: s.id, label: s.label}
+	out := &tseries{id: s.id, label: s.label, src: s.src}
 	for i := 1; i < len(s.vals); i++ {
 		d := s.vals[i] - s.vals[i-1]
 		if rate {
@@ -569,7 +593,7 @@ func diff(s *tseries, rate bool) *tseries {
 }
 
 func fillValue(s *tseries, grid []int64, f float64) *tseries {
-	out := &tseries{id: s.id, label: s.label, ts: grid, vals: make([]float64, len(grid))}
+	out := &tseries{id: s.id, label: s.label, src: s.src, ts: grid, vals: make([]float64, len(grid))}
 	j := 0
 	for i, t := range grid {
 		for j < len(s.ts) && s.ts[j] < t {
@@ -589,9 +613,9 @@ func fillValue(s *tseries, grid []int64, f float64) *tseries {
 // the nearest is used.
 func fillSeries(s *tseries, grid []int64, linear bool) *tseries {
 	if len(s.ts) == 0 {
-		return &tseries{id: s.id, label: s.label}
+		return &tseries{id: s.id, label: s.label, src: s.src}
 	}
-	out := &tseries{id: s.id, label: s.label, ts: grid, vals: make([]float64, len(grid))}
+	out := &tseries{id: s.id, label: s.label, src: s.src, ts: grid, vals: make([]float64, len(grid))}
 	j := 0
 	for i, t := range grid {
 		for j < len(s.ts) && s.ts[j] < t {
@@ -633,6 +657,9 @@ func references(n node, out map[string]bool) {
 		if x.fn == "METRICS" {
 			out["\x00metrics"] = true
 		}
+		if x.fn == "SEARCH" {
+			return
+		}
 		for i, a := range x.args {
 			if x.fn == "FILL" && i == 1 {
 				if id, ok := a.(idNode); ok && (strings.EqualFold(id.id, "REPEAT") || strings.EqualFold(id.id, "LINEAR")) {
@@ -642,4 +669,102 @@ func references(n node, out map[string]bool) {
 			references(a, out)
 		}
 	}
+}
+
+// searchArgs checks SEARCH's arguments: the query, the statistic and the
+// period (def, the expression's, when not given).
+func searchArgs(c callNode, def int64) (*searchQuery, string, int64, error) {
+	if len(c.args) < 2 || len(c.args) > 3 {
+		return nil, "", 0, mathErrorf("SEARCH takes 2 or 3 arguments (query, statistic, period), not %d", len(c.args))
+	}
+	qs, ok := c.args[0].(strNode)
+	if !ok {
+		return nil, "", 0, mathErrorf("the first argument of SEARCH must be a quoted search query")
+	}
+	stat, ok := c.args[1].(strNode)
+	if !ok || !validStat(stat.s) {
+		return nil, "", 0, mathErrorf("the second argument of SEARCH must be a quoted statistic (SampleCount, Average, Sum, Minimum, Maximum or a percentile such as p99)")
+	}
+	period := def
+	if len(c.args) == 3 {
+		n, ok := c.args[2].(numNode)
+		if !ok || n.v != math.Trunc(n.v) || n.v <= 0 || n.v > 455*24*3600 {
+			return nil, "", 0, mathErrorf("the third argument of SEARCH must be a period in seconds")
+		}
+		period = int64(n.v)
+	}
+	if err := checkPeriod("SEARCH", period); err != nil {
+		return nil, "", 0, mathErrorf("%s", strings.TrimSuffix(err.Error(), "."))
+	}
+	q, err := parseSearch(qs.s)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return q, stat.s, period, nil
+}
+
+// searchPeriod is the largest period the SEARCH calls of n give (0 when
+// none does).
+func searchPeriod(n node) int64 {
+	var p int64
+	walkCalls(n, func(c callNode) error {
+		if c.fn == "SEARCH" && len(c.args) == 3 {
+			if v, ok := c.args[2].(numNode); ok && v.v > 0 && v.v < math.MaxInt32 {
+				p = max(p, int64(v.v))
+			}
+		}
+		return nil
+	})
+	return p
+}
+
+// calls reports whether n calls the function fn.
+func calls(n node, fn string) bool {
+	found := false
+	walkCalls(n, func(c callNode) error {
+		found = found || c.fn == fn
+		return nil
+	})
+	return found
+}
+
+// checkSearches checks the arguments of every SEARCH in n.
+func checkSearches(n node) error {
+	return walkCalls(n, func(c callNode) error {
+		if c.fn != "SEARCH" {
+			return nil
+		}
+		_, _, _, err := searchArgs(c, 60)
+		return err
+	})
+}
+
+// walkCalls calls f on every function call in n, outermost first, until
+// f fails.
+func walkCalls(n node, f func(callNode) error) error {
+	switch x := n.(type) {
+	case negNode:
+		return walkCalls(x.x, f)
+	case binNode:
+		if err := walkCalls(x.l, f); err != nil {
+			return err
+		}
+		return walkCalls(x.r, f)
+	case arrayNode:
+		for _, e := range x.elems {
+			if err := walkCalls(e, f); err != nil {
+				return err
+			}
+		}
+	case callNode:
+		if err := f(x); err != nil {
+			return err
+		}
+		for _, a := range x.args {
+			if err := walkCalls(a, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -112,7 +112,14 @@ func checkQueries(param string, qs []MetricQuery) error {
 			}
 			continue
 		}
-		if _, err := parseExpression(q.Expression); err != nil {
+		n, err := parseExpression(q.Expression)
+		if err != nil {
+			return invalid("Error in expression %s: %v.", q.ID, err)
+		}
+		if param == "Metrics" && calls(n, "SEARCH") {
+			return invalid("Error in expression %s: an alarm cannot use SEARCH (a search returns many time series; an alarm watches one).", q.ID)
+		}
+		if err := checkSearches(n); err != nil {
 			return invalid("Error in expression %s: %v.", q.ID, err)
 		}
 	}
@@ -124,8 +131,10 @@ func checkQueries(param string, qs []MetricQuery) error {
 
 // evalQueries evaluates queries over [start, end): each MetricStat over
 // its own periods from start, each expression over what it references.
-// It returns every query's series by id.
-func (m *Monitor) evalQueries(param string, qs []MetricQuery, start, end time.Time) (map[string]*tseries, error) {
+// It returns every query's series by id, labelled: one series, or for an
+// expression of GetMetricData that returns several (METRICS, SEARCH),
+// each of them.
+func (m *Monitor) evalQueries(param string, qs []MetricQuery, start, end time.Time) (map[string][]*tseries, error) {
 	byID := map[string]*MetricQuery{}
 	for i := range qs {
 		byID[qs[i].ID] = &qs[i]
@@ -194,11 +203,17 @@ func (m *Monitor) evalQueries(param string, qs []MetricQuery, start, end time.Ti
 			}
 			period = max(period, periods[r])
 		}
+		period = max(period, searchPeriod(n))
 		if period == 0 {
 			period = 60
 		}
 		periods[id] = period
-		e := &env{resolve: resolve, metrics: metrics, grid: func() []int64 { return grid(start, end, period) }}
+		e := &env{resolve: resolve, metrics: metrics, grid: func() []int64 { return grid(start, end, period) }, period: period}
+		if param == "MetricDataQueries" {
+			e.search = func(sq *searchQuery, stat string, period int64) ([]*tseries, error) {
+				return m.searchSeries(param, sq, stat, period, start, end)
+			}
+		}
 		v, err := e.eval(n)
 		if err != nil {
 			return nil, mathErrorf("Error in expression %s: %v", id, err)
@@ -210,21 +225,21 @@ func (m *Monitor) evalQueries(param string, qs []MetricQuery, start, end time.Ti
 		done[id] = v
 		return v, nil
 	}
-	out := map[string]*tseries{}
+	out := map[string][]*tseries{}
 	for i := range qs {
 		q := &qs[i]
 		v, err := resolve(q.ID)
 		if err != nil {
 			return nil, invalid("%v.", err)
 		}
-		label := q.Label
-		var s *tseries
 		switch x := v.(type) {
 		case *tseries:
-			s = &tseries{id: q.ID, label: x.label, ts: x.ts, vals: x.vals}
+			s := &tseries{id: q.ID, label: x.label, ts: x.ts, vals: x.vals, src: x.src}
+			s.label = m.seriesLabel(q, s, false)
+			out[q.ID] = []*tseries{s}
 		case float64:
 			// A scalar is a constant on the expression's periods.
-			s = &tseries{id: q.ID}
+			s := &tseries{id: q.ID}
 			if !math.IsNaN(x) {
 				s.ts = grid(start, end, periods[q.ID])
 				s.vals = make([]float64, len(s.ts))
@@ -232,18 +247,23 @@ func (m *Monitor) evalQueries(param string, qs []MetricQuery, start, end time.Ti
 					s.vals[j] = x
 				}
 			}
+			s.label = m.seriesLabel(q, s, false)
+			out[q.ID] = []*tseries{s}
 		case []*tseries:
-			if q.returns() {
+			if !q.returns() {
+				continue
+			}
+			if param != "MetricDataQueries" {
 				return nil, invalid("The expression %s returns %d time series; a query returns one (use SUM, AVG, MIN or MAX).", q.ID, len(x))
 			}
-			continue
+			list := make([]*tseries, len(x))
+			for j, e := range x {
+				s := &tseries{id: q.ID, label: e.label, ts: e.ts, vals: e.vals, src: e.src}
+				s.label = m.seriesLabel(q, s, true)
+				list[j] = s
+			}
+			out[q.ID] = list
 		}
-		if label != "" {
-			s.label = label
-		} else if s.label == "" {
-			s.label = q.ID
-		}
-		out[q.ID] = s
 	}
 	return out, nil
 }
@@ -287,7 +307,7 @@ func (m *Monitor) statSeries(param string, q *MetricQuery, start, end time.Time)
 			merged[i].merge(a)
 		}
 	}
-	out := &tseries{id: q.ID, label: st.Metric.Name}
+	out := &tseries{id: q.ID, label: st.Metric.Name, src: &seriesSource{metric: st.Metric, stat: st.Stat, period: st.Period}}
 	for i, a := range merged {
 		if v, ok := a.Stat(st.Stat); ok {
 			out.ts = append(out.ts, s0+int64(i)*st.Period)
@@ -348,30 +368,31 @@ func (m *Monitor) GetMetricData(ctx context.Context, q DataQuery) ([]DataResult,
 		if !mq.returns() {
 			continue
 		}
-		s := series[mq.ID]
-		r := DataResult{ID: mq.ID, Label: s.label, StatusCode: "Complete", Timestamps: []time.Time{}, Values: []float64{}}
-		idx := make([]int, len(s.ts))
-		for i := range idx {
-			idx[i] = i
-		}
-		if q.ScanBy != "TimestampAscending" {
-			sort.Sort(sort.Reverse(sort.IntSlice(idx)))
-		}
-		for _, i := range idx {
-			if skipped < offset {
-				skipped++
-				continue
+		for _, s := range series[mq.ID] {
+			r := DataResult{ID: mq.ID, Label: s.label, StatusCode: "Complete", Timestamps: []time.Time{}, Values: []float64{}}
+			idx := make([]int, len(s.ts))
+			for i := range idx {
+				idx[i] = i
 			}
-			if emitted == maxDP {
-				r.StatusCode = "PartialData"
-				next = encodeToken(tokenMetricData, strconv.Itoa(offset+emitted))
-				break
+			if q.ScanBy != "TimestampAscending" {
+				sort.Sort(sort.Reverse(sort.IntSlice(idx)))
 			}
-			r.Timestamps = append(r.Timestamps, time.Unix(s.ts[i], 0).UTC())
-			r.Values = append(r.Values, s.vals[i])
-			emitted++
+			for _, i := range idx {
+				if skipped < offset {
+					skipped++
+					continue
+				}
+				if emitted == maxDP {
+					r.StatusCode = "PartialData"
+					next = encodeToken(tokenMetricData, strconv.Itoa(offset+emitted))
+					break
+				}
+				r.Timestamps = append(r.Timestamps, time.Unix(s.ts[i], 0).UTC())
+				r.Values = append(r.Values, s.vals[i])
+				emitted++
+			}
+			results = append(results, r)
 		}
-		results = append(results, r)
 	}
 	return results, next, nil
 }

@@ -76,7 +76,7 @@ func TestBoto3EveryOperation(t *testing.T) {
 			want := map[string]string{
 				"absent alarm": "ResourceNotFound", "unknown statistic": "InvalidParameterValue", "too many datapoints": "InvalidParameterCombination",
 				"reserved namespace": "InvalidParameterValue", "huge dimensions": "InvalidParameterValue", "bad period": "InvalidParameterValue",
-				"10000 datapoints": "InvalidParameterValue",
+				"10000 datapoints": "InvalidParameterValue", "alarm on SEARCH": "InvalidParameterValue", "bad SEARCH": "InvalidParameterValue",
 			}
 			for k, code := range want {
 				if got := errs[k]; got[0] != code {
@@ -117,6 +117,11 @@ func TestCLIEveryOperation(t *testing.T) {
 	if out := must("cloudwatch", "get-metric-data", "--start-time", ago(10*time.Minute), "--end-time", ago(-5*time.Minute), "--metric-data-queries",
 		`[{"Id":"m1","MetricStat":{"Metric":{"Namespace":"Cli","MetricName":"Lag","Dimensions":[{"Name":"FileSystemId","Value":"fs-1"}]},"Period":60,"Stat":"Maximum"}},{"Id":"e1","Expression":"FILL(m1, 0) + 1"}]`); !strings.Contains(out, "8.0") {
 		t.Fatalf("get-metric-data: %s", out)
+	}
+	// SEARCH over every file system's Lag, with a dynamic label.
+	if out := must("cloudwatch", "get-metric-data", "--start-time", ago(10*time.Minute), "--end-time", ago(-5*time.Minute), "--metric-data-queries",
+		`[{"Id":"lags","Expression":"SEARCH('{Cli,FileSystemId} MetricName=\"Lag\"', 'Maximum', 60)","Label":"lag of ${PROP('Dim.FileSystemId')}"}]`); !strings.Contains(out, `"Label": "lag of fs-1"`) || !strings.Contains(out, `"Id": "lags"`) {
+		t.Fatalf("get-metric-data SEARCH: %s", out)
 	}
 	if out := must("cloudwatch", "list-metrics", "--namespace", "Cli"); !strings.Contains(out, `"MetricName": "Lag"`) {
 		t.Fatalf("list-metrics: %s", out)

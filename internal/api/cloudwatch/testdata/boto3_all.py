@@ -70,6 +70,16 @@ cw.untag_resource(ResourceARN=arn, TagKeys=["team"])
 r = cw.list_tags_for_resource(ResourceARN=arn)
 check(r["Tags"] == [{"Key": "env", "Value": "prod"}], f"ListTagsForResource {r}")
 cw.delete_alarms(AlarmNames=[alarm])
+# SEARCH, as a failover function watching every file system writes it: one
+# result per metric found, all under the query's Id, with dynamic labels.
+cw.put_metric_data(Namespace=ns, MetricData=[
+    {"MetricName": "Lag", "Dimensions": [{"Name": "FileSystemId", "Value": "fs-2"}], "Timestamp": ago(20), "Value": 7, "Unit": "Seconds"}])
+r = cw.get_metric_data(StartTime=ago(300), EndTime=now + datetime.timedelta(minutes=1), MetricDataQueries=[
+    {"Id": "lags", "Expression": "SEARCH('{%s,FileSystemId} MetricName=\"Lag\"', 'Maximum', 60)" % ns,
+     "Label": "${PROP('Dim.FileSystemId')} max ${MAX}"},
+    {"Id": "worst", "Expression": "MAX(SEARCH('{%s,FileSystemId} Lag', 'Maximum', 60))" % ns}])
+got = sorted((x["Id"], x["Label"], x["Values"]) for x in r["MetricDataResults"])
+check(got == [("lags", "fs-1 max 100", [100.0]), ("lags", "fs-2 max 7", [7.0]), ("worst", "worst", [100.0])], f"GetMetricData SEARCH {got}")
 errors = {}
 for name, call in [
     ("absent alarm", lambda: cw.delete_alarms(AlarmNames=[alarm])),
@@ -80,6 +90,10 @@ for name, call in [
     ("bad period", lambda: cw.put_metric_alarm(AlarmName="x", Namespace=ns, MetricName="Lag", Statistic="Maximum", Period=15,
                                                 EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")),
     ("10000 datapoints", lambda: cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": i} for i in range(10000)])),
+    ("alarm on SEARCH", lambda: cw.put_metric_alarm(AlarmName="x", EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                                                    Metrics=[{"Id": "e1", "Expression": "MAX(SEARCH('{%s,FileSystemId} Lag', 'Maximum', 60))" % ns}])),
+    ("bad SEARCH", lambda: cw.get_metric_data(StartTime=ago(300), EndTime=now, MetricDataQueries=[
+        {"Id": "e1", "Expression": "SEARCH('{%s,FileSystemId Lag', 'Maximum', 60)" % ns}])),
 ]:
     try:
         call()
