@@ -6,7 +6,6 @@ import "context"
 // share the fakes of package controltest with the layers above.
 
 var (
-	MountTargetIDPattern = mtIDPattern
 	AccessPointIDPattern = apIDPattern
 )
 

@@ -17,7 +17,6 @@ const (
 
 var (
 	fsIDPattern  = regexp.MustCompile(`^fs-[0-9a-f]{8,40}$`)
-	mtIDPattern  = regexp.MustCompile(`^fsmt-[0-9a-f]{8,40}$`)
 	apIDPattern  = regexp.MustCompile(`^fsap-[0-9a-f]{8,40}$`)
 	arnPartition = regexp.MustCompile(`^aws[-a-z]*$`)
 )
@@ -99,7 +98,7 @@ func (r *Region) openAvailableFSLocked(ref string) (*fsRecord, error) {
 func (r *Region) lookupFSLocked(ref string) (*fsRecord, error) {
 	p, ok := r.parseRef(ref, "file-system", fsIDPattern)
 	if !ok {
-		return nil, badRequest("Invalid file system id or ARN '%s'.", clip(ref))
+		return nil, badRequest("%s", PatternMessage("FileSystemId", ref, FileSystemRefPattern))
 	}
 	if f, found := r.fss[p.id]; found && p.ours {
 		return f, nil
@@ -111,7 +110,7 @@ func (r *Region) lookupFSLocked(ref string) (*fsRecord, error) {
 func (r *Region) lookupAPLocked(ref string) (*apRecord, error) {
 	p, ok := r.parseRef(ref, "access-point", apIDPattern)
 	if !ok {
-		return nil, badRequest("Invalid access point id or ARN '%s'.", clip(ref))
+		return nil, badRequest("%s", PatternMessage("AccessPointId", ref, AccessPointRefPattern))
 	}
 	if a, found := r.aps[p.id]; found && p.ours {
 		return a, nil
@@ -120,8 +119,8 @@ func (r *Region) lookupAPLocked(ref string) (*apRecord, error) {
 }
 
 func (r *Region) lookupMTLocked(id string) (*mtRecord, error) {
-	if !mtIDPattern.MatchString(id) {
-		return nil, badRequest("Invalid mount target id '%s'.", clip(id))
+	if !MountTargetIDPattern.MatchString(id) {
+		return nil, badRequest("%s", PatternMessage("MountTargetId", id, MountTargetIDPattern))
 	}
 	mt, ok := r.mts[id]
 	if !ok {

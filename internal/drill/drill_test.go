@@ -60,8 +60,8 @@ func TestCheckInput(t *testing.T) {
 			in.NotificationTopicARN = "arn:aws:sns:us-west-2:123456789012:dr-drills"
 		}, ""},
 		{"no file system", func(in *Input) { in.FileSystemID = "" }, "FileSystemId is required"},
-		{"bad file system", func(in *Input) { in.FileSystemID = "fs-xyz" }, "not a file system id"},
-		{"long file system", func(in *Input) { in.FileSystemID = "fs-" + strings.Repeat("0", 200) }, "not a file system id"},
+		{"bad file system", func(in *Input) { in.FileSystemID = "fs-xyz" }, "at 'fileSystemId' failed to satisfy constraint"},
+		{"long file system", func(in *Input) { in.FileSystemID = "fs-" + strings.Repeat("0", 200) }, "at 'fileSystemId' failed to satisfy constraint"},
 		{"bad subnet", func(in *Input) { in.SubnetID = "subnet-1; rm" }, "not a subnet id"},
 		{"six groups", func(in *Input) { in.SecurityGroups = make([]string, 6) }, "at most 5 security groups"},
 		{"bad group", func(in *Input) { in.SecurityGroups = []string{"default"} }, "not a security group id"},

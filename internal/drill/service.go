@@ -291,7 +291,6 @@ func (s *Service) ReportCheck(_ context.Context, id string, r CheckResult) error
 const maxOutput = 16 << 10
 
 var (
-	fsIDPattern     = regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$`)
 	subnetPattern   = regexp.MustCompile(`^subnet-[0-9a-f]{8,40}$`)
 	groupPattern    = regexp.MustCompile(`^sg-[0-9a-f]{8,40}$`)
 	topicARNPattern = regexp.MustCompile(`^arn:aws[-a-z]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
@@ -312,8 +311,8 @@ func checkInput(in Input) error {
 	switch {
 	case in.FileSystemID == "":
 		return refusal.Errorf(ErrBadRequest, "FileSystemId is required.")
-	case len(in.FileSystemID) > 128 || !fsIDPattern.MatchString(in.FileSystemID):
-		return refusal.Errorf(ErrBadRequest, "FileSystemId '%s' is not a file system id or ARN.", clip(in.FileSystemID))
+	case len(in.FileSystemID) > 128 || !control.FileSystemRefPattern.MatchString(in.FileSystemID):
+		return refusal.Errorf(ErrBadRequest, "%s", control.PatternMessage("FileSystemId", in.FileSystemID, control.FileSystemRefPattern))
 	case in.SubnetID != "" && !subnetPattern.MatchString(in.SubnetID):
 		return refusal.Errorf(ErrBadRequest, "SubnetId '%s' is not a subnet id.", clip(in.SubnetID))
 	case len(in.SecurityGroups) > 5:

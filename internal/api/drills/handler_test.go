@@ -130,7 +130,7 @@ func TestBadInput(t *testing.T) {
 		{"too large", "POST", "/2015-02-01/regionfs/drills", `{"FileSystemId":"` + strings.Repeat("x", maxRequestBytes) + `"}`, 400, "BadRequest", "larger than"},
 		{"bad drill id", "GET", "/2015-02-01/regionfs/drills/drill-xyz", "", 400, "BadRequest", "is not a drill id"},
 		{"unknown drill", "GET", "/2015-02-01/regionfs/drills/drill-0000000000000000f", "", 404, "DrillNotFound", "does not exist"},
-		{"bad file system", "GET", "/2015-02-01/regionfs/drills?FileSystemId=../x", "", 400, "BadRequest", "is not a file system id"},
+		{"bad file system", "GET", "/2015-02-01/regionfs/drills?FileSystemId=../x", "", 400, "BadRequest", "Value '../x' at 'fileSystemId' failed to satisfy constraint"},
 		{"bad max", "GET", "/2015-02-01/regionfs/drills?MaxItems=0", "", 400, "BadRequest", "MaxItems"},
 		{"check of an unknown drill", "POST", "/2015-02-01/regionfs/drills/drill-0000000000000000f/check", `{"Passed":true}`, 404, "DrillNotFound", ""},
 		{"check seconds", "POST", "/2015-02-01/regionfs/drills/drill-0000000000000000f/check", `{"Seconds":-3}`, 400, "BadRequest", "Seconds"},

@@ -2,13 +2,11 @@ package drills
 
 import (
 	"net/http"
-	"regexp"
 	"strconv"
 
+	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/drill"
 )
-
-var fsIDPattern = regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$`)
 
 // listDrills (ListDrills): GET /2015-02-01/regionfs/drills?FileSystemId=
 // &MaxItems= → 200 {"Drills": […]}, newest first: the region's drill
@@ -16,8 +14,8 @@ var fsIDPattern = regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z
 func (h *Handler) listDrills(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	fsID := q.Get("FileSystemId")
-	if fsID != "" && (len(fsID) > 128 || !fsIDPattern.MatchString(fsID)) {
-		h.fail(w, r, badRequest("FileSystemId '%s' is not a file system id or ARN.", clip(fsID)))
+	if fsID != "" && (len(fsID) > 128 || !control.FileSystemRefPattern.MatchString(fsID)) {
+		h.fail(w, r, badRequest("%s", control.PatternMessage("FileSystemId", fsID, control.FileSystemRefPattern)))
 		return
 	}
 	max := 0

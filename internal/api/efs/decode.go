@@ -221,17 +221,17 @@ func (ru rule) check(name, v string) error {
 	case ru.max > 0 && n > ru.max:
 		return errorf(ErrBadRequest, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to %d.", clipValue(v), name, ru.max)
 	case ru.pattern != nil && !ru.pattern.MatchString(v):
-		return errorf(ErrBadRequest, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", clipValue(v), name, ru.pattern)
+		return errorf(ErrBadRequest, "%s", control.PatternMessage(name, v, ru.pattern))
 	}
 	return nil
 }
 
 // Rules of the model's string shapes.
 var (
-	fileSystemIDRule  = rule{max: 128, pattern: regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$`)}
-	accessPointIDRule = rule{max: 128, pattern: regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:access-point/fsap-[0-9a-f]{8,40}|fsap-[0-9a-f]{8,40})$`)}
+	fileSystemIDRule  = rule{max: 128, pattern: control.FileSystemRefPattern}
+	accessPointIDRule = rule{max: 128, pattern: control.AccessPointRefPattern}
 	resourceIDRule    = rule{max: 128, pattern: regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:(access-point/fsap|file-system/fs)-[0-9a-f]{8,40}|fs(ap)?-[0-9a-f]{8,40})$`)}
-	mountTargetIDRule = rule{min: 13, max: 45, pattern: regexp.MustCompile(`^fsmt-[0-9a-f]{8,40}$`)}
+	mountTargetIDRule = rule{min: 13, max: 45, pattern: control.MountTargetIDPattern}
 	subnetIDRule      = rule{min: 15, max: 47, pattern: regexp.MustCompile(`^subnet-[0-9a-f]{8,40}$`)}
 	securityGroupRule = rule{min: 11, max: 43, pattern: regexp.MustCompile(`^sg-[0-9a-f]{8,40}`)}
 	ipAddressRule     = rule{min: 7, max: 15, pattern: regexp.MustCompile(`^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$`)}
@@ -335,11 +335,6 @@ func (c *call) bodyReader() (*reader, error) {
 	return newReader(o), nil
 }
 
-func clipValue(s string) string {
-	if len(s) > 100 {
-		s = strings.ToValidUTF8(s[:100], "") + "…"
-	}
-	return s
-}
+func clipValue(s string) string { return control.ClipValue(s) }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -337,6 +337,12 @@ func TestReplicationOperationsWithTheGoSDK(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// A malformed id is refused in AWS's words, as by the EFS API.
+	_, err = c.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{SourceFileSystemId: aws.String("fs-XYZ"),
+		Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}}})
+	if want := control.PatternMessage("SourceFileSystemId", "fs-XYZ", control.FileSystemRefPattern); !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("bad source id: %v, want %q", err, want)
+	}
 	_, err = c.CreateReplicationConfiguration(ctx, &efs.CreateReplicationConfigurationInput{
 		SourceFileSystemId: aws.String("fs-0123456789abcdef3"), Destinations: []types.DestinationToCreate{{Region: aws.String("us-west-2")}, {Region: aws.String("us-west-2")}}})
 	var ve *types.ValidationException

@@ -12,6 +12,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
 	"github.com/regionfs/regionfs/internal/api/awsproto"
+	"github.com/regionfs/regionfs/internal/control"
 	"github.com/regionfs/regionfs/internal/control/replconf"
 )
 
@@ -56,7 +57,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.S
 
 // Validation patterns of the EFS model.
 var (
-	fsIDPattern     = regexp.MustCompile(`^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$`)
 	regionPattern   = regexp.MustCompile(`^[a-z]{2}-((iso[a-z]{0,1}-)|(gov-)){0,1}[a-z]+-{0,1}[0-9]{0,1}$`)
 	kmsKeyPattern   = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+|(arn:aws[-a-z]*:kms:[a-z0-9-]+:\d{12}:((key/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(key/mrk-[0-9a-f]{32})|(alias/[a-zA-Z0-9/_-]+))))$`)
 	roleArnPattern  = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
@@ -67,8 +67,8 @@ func checkFSID(name, v string) error {
 	if v == "" {
 		return badRequest("%s is required", name)
 	}
-	if len(v) > 128 || !fsIDPattern.MatchString(v) {
-		return badRequest("%s %q is not a file system id or ARN", name, clip(v))
+	if len(v) > 128 || !control.FileSystemRefPattern.MatchString(v) {
+		return badRequest("%s", control.PatternMessage(name, v, control.FileSystemRefPattern))
 	}
 	return nil
 }
