@@ -80,7 +80,7 @@ status, failover and failback call the public API like the aws CLI:
 With regionfs dev: . regionfs-data/env.sh sets all of them. The EC2
 metadata service is never asked: a missing credential is reported at once.`),
 		topic("exit-status", "What regionfs's exit statuses mean", `
-0  success; serve, edge and dev after SIGTERM or SIGINT and a clean stop
+0  success; serve, edge and dev after SIGTERM, SIGINT or SIGHUP and a clean stop
 1  an error, explained on stderr: a config mistake, a missing or bad secret
    or key file, an address in use or not of this host, a data directory in
    use by another process, a failed request

@@ -17,7 +17,11 @@ func main() {
 	if len(os.Args) > 1 && opensStores(os.Args[1]) {
 		execWithHugePages()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP stops as SIGTERM does (there is no configuration reload):
+	// left to Go's default it ended serve, edge and dev at once, without
+	// their clean stop (buffered NFS writes made durable, the store
+	// closed, exit code 0), when a terminal closed or a reload was tried.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	stopProfile, err := startCPUProfile(os.Getenv("REGIONFS_CPUPROFILE"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regionfs:", err)

@@ -45,7 +45,7 @@ serves it over NFSv3, MOUNT v3 and the portmapper's GETPORT, all on --listen:
   regionfs nfs serve --data-dir ./data --listen 127.0.0.1:2049
   nfs-ls 'nfs://127.0.0.1/?nfsport=2049&mountport=2049'
 
-It runs until SIGINT or SIGTERM, then makes every buffered write durable.`,
+It runs until SIGINT, SIGTERM or SIGHUP, then makes every buffered write durable.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level

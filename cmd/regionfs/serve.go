@@ -22,10 +22,11 @@ control plane, one NFS server per mount target on its own address, and the
 region's HTTP API (EFS, EC2, CloudWatch, SNS, /metrics) on api.listen, every
 request SigV4-verified against the configured credentials.
 
-It runs until SIGINT or SIGTERM, then stops accepting, finishes requests in
-flight, makes buffered NFS writes durable and closes the store. Under systemd
-(Type=notify, deploy/systemd/regionfs@.service) it reports READY=1 once the
-API and every mount target serve, and STOPPING=1 when it shuts down.`,
+It runs until SIGINT, SIGTERM or SIGHUP (there is no reload), then stops
+accepting, finishes requests in flight, makes buffered NFS writes durable and
+closes the store. Under systemd (Type=notify, deploy/systemd/regionfs@.service)
+it reports READY=1 once the API and every mount target serve, and STOPPING=1
+when it shuts down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
