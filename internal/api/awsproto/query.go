@@ -38,11 +38,11 @@ func DecodeQuery(v url.Values, ec2 bool) (map[string]any, error) {
 		}
 		vs := v[k]
 		if len(vs) > 1 {
-			return nil, &DecodeError{Member: clip(k), Reason: "is given more than once"}
+			return nil, &DecodeError{Member: Clip(k), Reason: "is given more than once"}
 		}
 		parts := strings.Split(k, ".")
 		if len(parts) > maxQueryDepth {
-			return nil, &DecodeError{Member: clip(k), Reason: "is nested too deeply"}
+			return nil, &DecodeError{Member: Clip(k), Reason: "is nested too deeply"}
 		}
 		if err := root.put(parts, vs[0], k, ec2); err != nil {
 			return nil, err
@@ -71,31 +71,31 @@ type qnode struct {
 func (n *qnode) put(parts []string, val, key string, ec2 bool) error {
 	if len(parts) == 0 {
 		if n.leaf != nil || n.fields != nil || n.items != nil || n.entries != nil {
-			return &DecodeError{Member: clip(key), Reason: "conflicts with another parameter"}
+			return &DecodeError{Member: Clip(key), Reason: "conflicts with another parameter"}
 		}
 		n.leaf = &val
 		return nil
 	}
 	if n.leaf != nil {
-		return &DecodeError{Member: clip(key), Reason: "conflicts with another parameter"}
+		return &DecodeError{Member: Clip(key), Reason: "conflicts with another parameter"}
 	}
 	p := parts[0]
 	if p == "" {
-		return &DecodeError{Member: clip(key), Reason: "is not a valid parameter name"}
+		return &DecodeError{Member: Clip(key), Reason: "is not a valid parameter name"}
 	}
 	idx, isIndex := index(p)
 	switch {
 	case (p == "member" || p == "entry") && len(parts) >= 2:
 		i, ok := index(parts[1])
 		if !ok {
-			return &DecodeError{Member: clip(key), Reason: "has an invalid list index"}
+			return &DecodeError{Member: Clip(key), Reason: "has an invalid list index"}
 		}
 		m := &n.items
 		if p == "entry" {
 			m = &n.entries
 		}
 		if n.fields != nil || (p == "member" && n.entries != nil) || (p == "entry" && n.items != nil) {
-			return &DecodeError{Member: clip(key), Reason: "conflicts with another parameter"}
+			return &DecodeError{Member: Clip(key), Reason: "conflicts with another parameter"}
 		}
 		if *m == nil {
 			*m = map[int]*qnode{}
@@ -108,7 +108,7 @@ func (n *qnode) put(parts []string, val, key string, ec2 bool) error {
 		return c.put(parts[2:], val, key, ec2)
 	case ec2 && isIndex:
 		if n.fields != nil || n.entries != nil {
-			return &DecodeError{Member: clip(key), Reason: "conflicts with another parameter"}
+			return &DecodeError{Member: Clip(key), Reason: "conflicts with another parameter"}
 		}
 		if n.items == nil {
 			n.items = map[int]*qnode{}
@@ -121,7 +121,7 @@ func (n *qnode) put(parts []string, val, key string, ec2 bool) error {
 		return c.put(parts[1:], val, key, ec2)
 	}
 	if n.items != nil || n.entries != nil {
-		return &DecodeError{Member: clip(key), Reason: "conflicts with another parameter"}
+		return &DecodeError{Member: Clip(key), Reason: "conflicts with another parameter"}
 	}
 	if n.fields == nil {
 		n.fields = map[string]*qnode{}
@@ -155,7 +155,7 @@ func (n *qnode) value(path string) (any, error) {
 		for i := range l {
 			c, ok := n.items[i+1]
 			if !ok {
-				return nil, &DecodeError{Member: clip(path), Reason: fmt.Sprintf("is a list whose indexes must run from 1 to %d without gaps", len(n.items))}
+				return nil, &DecodeError{Member: Clip(path), Reason: fmt.Sprintf("is a list whose indexes must run from 1 to %d without gaps", len(n.items))}
 			}
 			v, err := c.value(fmt.Sprintf("%s.member.%d", path, i+1))
 			if err != nil {
@@ -169,7 +169,7 @@ func (n *qnode) value(path string) (any, error) {
 		for i := 1; i <= len(n.entries); i++ {
 			c, ok := n.entries[i]
 			if !ok {
-				return nil, &DecodeError{Member: clip(path), Reason: fmt.Sprintf("is a map whose entry indexes must run from 1 to %d without gaps", len(n.entries))}
+				return nil, &DecodeError{Member: Clip(path), Reason: fmt.Sprintf("is a map whose entry indexes must run from 1 to %d without gaps", len(n.entries))}
 			}
 			// Entries are key/value, or Name/Value for maps whose model
 			// renames them (SNS MessageAttributes).
@@ -180,10 +180,10 @@ func (n *qnode) value(path string) (any, error) {
 				val, vok = c.fields["Value"]
 			}
 			if !kok || k.leaf == nil || !vok {
-				return nil, &DecodeError{Member: clip(fmt.Sprintf("%s.entry.%d", path, i)), Reason: "needs a key and a value"}
+				return nil, &DecodeError{Member: Clip(fmt.Sprintf("%s.entry.%d", path, i)), Reason: "needs a key and a value"}
 			}
 			if _, dup := m[*k.leaf]; dup {
-				return nil, &DecodeError{Member: clip(fmt.Sprintf("%s.entry.%d", path, i)), Reason: "repeats the key " + strconv.Quote(clip(*k.leaf))}
+				return nil, &DecodeError{Member: Clip(fmt.Sprintf("%s.entry.%d", path, i)), Reason: "repeats the key " + strconv.Quote(Clip(*k.leaf))}
 			}
 			v, err := val.value(fmt.Sprintf("%s.entry.%d.value", path, i))
 			if err != nil {
@@ -204,7 +204,9 @@ func (n *qnode) value(path string) (any, error) {
 	return s, nil
 }
 
-func clip(s string) string {
+// Clip shortens a value a client sent to 128 bytes for quoting it in an
+// error message (a longer value ends in "…").
+func Clip(s string) string {
 	if len(s) > 128 {
 		return s[:128] + "…"
 	}

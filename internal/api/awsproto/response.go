@@ -123,5 +123,5 @@ func inflate(r *http.Request, body []byte) ([]byte, error) {
 		}
 		return out, nil
 	}
-	return nil, &DecodeError{Reason: "The Content-Encoding " + strconv.Quote(clip(enc)) + " is not supported."}
+	return nil, &DecodeError{Reason: "The Content-Encoding " + strconv.Quote(Clip(enc)) + " is not supported."}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/cfn"
 )
 
@@ -31,7 +32,7 @@ func (h *Handler) createChangeSet(ctx context.Context, p params) (any, error) {
 		return nil, validationf("IncludeNestedStacks is not supported: there are no nested stacks here.")
 	}
 	if p.get("DeploymentMode") != "" {
-		return nil, validationf("DeploymentMode %s is not supported.", clip(p.get("DeploymentMode")))
+		return nil, validationf("DeploymentMode %s is not supported.", awsproto.Clip(p.get("DeploymentMode")))
 	}
 	in := cfn.ChangeSetInput{StackInput: si, ChangeSetName: p.get("ChangeSetName"), ChangeSetType: p.get("ChangeSetType"),
 		Description: p.get("Description"), ClientToken: p.get("ClientToken"), OnStackFailure: p.get("OnStackFailure")}

@@ -2,6 +2,8 @@ package cloudformation
 
 import (
 	"context"
+
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 func (h *Handler) deleteStack(ctx context.Context, p params) (any, error) {
@@ -11,7 +13,7 @@ func (h *Handler) deleteStack(ctx context.Context, p params) (any, error) {
 		return nil, err
 	}
 	if m := p.get("DeletionMode"); m != "" && m != "STANDARD" {
-		return nil, validationf("DeletionMode %s is not supported; use STANDARD.", clip(m))
+		return nil, validationf("DeletionMode %s is not supported; use STANDARD.", awsproto.Clip(m))
 	}
 	if err := h.e.DeleteStack(ctx, name, retain, p.get("ClientRequestToken")); err != nil {
 		return nil, err

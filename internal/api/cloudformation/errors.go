@@ -15,10 +15,3 @@ func refuse(kind error, msg string) *awserr.Error { return &awserr.Error{Err: ki
 func validationf(format string, args ...any) *awserr.Error {
 	return awserr.Errorf(cfn.ErrValidation, format, args...)
 }
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "…"
-	}
-	return s
-}

@@ -3,6 +3,8 @@ package cloudformation
 import (
 	"context"
 	"encoding/xml"
+
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 type getTemplateResult struct {
@@ -15,7 +17,7 @@ func (h *Handler) getTemplate(ctx context.Context, p params) (any, error) {
 	switch st := p.get("TemplateStage"); st {
 	case "", "Original", "Processed":
 	default:
-		return nil, validationf("1 validation error detected: Value '%s' at 'templateStage' failed to satisfy constraint: Member must satisfy enum value set: [Original, Processed]", clip(st))
+		return nil, validationf("1 validation error detected: Value '%s' at 'templateStage' failed to satisfy constraint: Member must satisfy enum value set: [Original, Processed]", awsproto.Clip(st))
 	}
 	if p.get("StackName") == "" && p.get("ChangeSetName") == "" {
 		return nil, validationf("Either StackName or ChangeSetName must be specified.")

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/cfn"
 )
 
@@ -45,7 +46,7 @@ var identifiers = map[string]string{
 
 func (h *Handler) getTemplateSummary(ctx context.Context, p params) (any, error) {
 	if p.get("StackSetName") != "" {
-		return nil, awserr.Errorf(cfn.ErrStackSetNotFound, "StackSet %s not found", clip(p.get("StackSetName")))
+		return nil, awserr.Errorf(cfn.ErrStackSetNotFound, "StackSet %s not found", awsproto.Clip(p.get("StackSetName")))
 	}
 	body, err := p.template()
 	if err != nil {

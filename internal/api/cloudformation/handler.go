@@ -82,11 +82,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, reqID, action, refuse(awserr.ErrMissingAction, "Could not find operation null for version "+Version))
 			return
 		}
-		h.fail(w, r, reqID, action, refuse(awserr.ErrUnknownOperation, "Could not find operation "+clip(action)+" for version "+Version))
+		h.fail(w, r, reqID, action, refuse(awserr.ErrUnknownOperation, "Could not find operation "+awsproto.Clip(action)+" for version "+Version))
 		return
 	}
 	if v := p.get("Version"); v != "" && v != Version {
-		h.fail(w, r, reqID, action, refuse(awserr.ErrUnknownOperation, "Could not find operation "+clip(action)+" for version "+clip(v)))
+		h.fail(w, r, reqID, action, refuse(awserr.ErrUnknownOperation, "Could not find operation "+awsproto.Clip(action)+" for version "+awsproto.Clip(v)))
 		return
 	}
 	res, err := op(h, r.Context(), p)
@@ -153,7 +153,7 @@ func decode(r *http.Request) (params, error) {
 	case http.MethodGet:
 		raw = r.URL.RawQuery
 	default:
-		return params{}, validationf("The HTTP method %s is not supported; use POST", clip(r.Method))
+		return params{}, validationf("The HTTP method %s is not supported; use POST", awsproto.Clip(r.Method))
 	}
 	v, err := url.ParseQuery(raw)
 	if err != nil {
@@ -161,7 +161,7 @@ func decode(r *http.Request) (params, error) {
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
-			return params{}, validationf("The parameter %s is given more than once", clip(k))
+			return params{}, validationf("The parameter %s is given more than once", awsproto.Clip(k))
 		}
 	}
 	return params{v: v}, nil

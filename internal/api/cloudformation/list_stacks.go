@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"slices"
 
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/cfn"
 )
 
@@ -41,7 +42,7 @@ func (h *Handler) listStacks(ctx context.Context, p params) (any, error) {
 	}
 	for _, f := range filter {
 		if !slices.Contains(stackStatuses, f) {
-			return nil, validationf("1 validation error detected: Value '[%s]' at 'stackStatusFilter' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [%s]]", clip(f), "CREATE_IN_PROGRESS, CREATE_FAILED, CREATE_COMPLETE, …")
+			return nil, validationf("1 validation error detected: Value '[%s]' at 'stackStatusFilter' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [%s]]", awsproto.Clip(f), "CREATE_IN_PROGRESS, CREATE_FAILED, CREATE_COMPLETE, …")
 		}
 	}
 	ss, next, err := h.e.ListStacks(ctx, filter, p.get("NextToken"))

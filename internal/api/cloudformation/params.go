@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/cfn"
 )
 
@@ -24,7 +25,7 @@ func (p params) boolean(name string) (bool, error) {
 	case "true":
 		return true, nil
 	default:
-		return false, validationf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must be a boolean", clip(s), lowerFirst(name))
+		return false, validationf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must be a boolean", awsproto.Clip(s), lowerFirst(name))
 	}
 }
 
@@ -44,14 +45,14 @@ func (p params) members(name string) ([]map[string]string, error) {
 		rest, ok := strings.CutPrefix(k, prefix)
 		if !ok {
 			if k == name+".member" || strings.HasPrefix(k, name+".") {
-				return nil, validationf("The parameter %s is malformed", clip(k))
+				return nil, validationf("The parameter %s is malformed", awsproto.Clip(k))
 			}
 			continue
 		}
 		idx, field, _ := strings.Cut(rest, ".")
 		i, err := strconv.Atoi(idx)
 		if err != nil || i < 1 || i > 10000 {
-			return nil, validationf("The parameter %s has an invalid index", clip(k))
+			return nil, validationf("The parameter %s has an invalid index", awsproto.Clip(k))
 		}
 		m := byIdx[i]
 		if m == nil {
@@ -167,7 +168,7 @@ func (p params) stackInput() (cfn.StackInput, error) {
 	if t := p.get("TimeoutInMinutes"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 {
-			return in, validationf("1 validation error detected: Value '%s' at 'timeoutInMinutes' failed to satisfy constraint: Member must have value greater than or equal to 1", clip(t))
+			return in, validationf("1 validation error detected: Value '%s' at 'timeoutInMinutes' failed to satisfy constraint: Member must have value greater than or equal to 1", awsproto.Clip(t))
 		}
 		in.TimeoutMinutes = n
 	}

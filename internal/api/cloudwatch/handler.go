@@ -122,14 +122,14 @@ func operationOf(p awsproto.Protocol, r *http.Request, body []byte) (string, err
 	case awsproto.JSON10, awsproto.JSON11:
 		t := r.Header.Get("X-Amz-Target")
 		if !strings.HasPrefix(t, svc.TargetPrefix+".") {
-			return "", awserr.Errorf(awserr.ErrUnknownOperation, "The target %s is not a CloudWatch operation.", clip(t))
+			return "", awserr.Errorf(awserr.ErrUnknownOperation, "The target %s is not a CloudWatch operation.", awsproto.Clip(t))
 		}
 		if r.Method != http.MethodPost {
 			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "CloudWatch JSON requests are POSTs.")
 		}
 	case awsproto.CBOR:
 		if !strings.HasPrefix(r.URL.Path, "/service/"+svc.TargetPrefix+"/operation/") {
-			return "", awserr.Errorf(awserr.ErrUnknownOperation, "The path %s is not a CloudWatch operation.", clip(r.URL.Path))
+			return "", awserr.Errorf(awserr.ErrUnknownOperation, "The path %s is not a CloudWatch operation.", awsproto.Clip(r.URL.Path))
 		}
 		if r.Method != http.MethodPost {
 			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "CloudWatch CBOR requests are POSTs.")
@@ -144,20 +144,20 @@ func operationOf(p awsproto.Protocol, r *http.Request, body []byte) (string, err
 			// members).
 			if _, err := url.ParseQuery(string(body)); err != nil {
 				return "", &monitor.Error{Kind: monitor.ErrInvalidParameterValue,
-					Message: "The request parameters could not be read (at most 10,000 parameters; PutMetricData takes up to 1,000 MetricData members): " + clip(err.Error()) + "."}
+					Message: "The request parameters could not be read (at most 10,000 parameters; PutMetricData takes up to 1,000 MetricData members): " + awsproto.Clip(err.Error()) + "."}
 			}
 		}
 		if op == "" {
 			return "", awserr.Errorf(awserr.ErrMissingAction, "The request must contain the parameter Action.")
 		}
 		if v := version(r, body); v != "" && v != APIVersion {
-			return "", awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", clip(op), clip(v))
+			return "", awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", awsproto.Clip(op), awsproto.Clip(v))
 		}
 	default:
 		return "", awserr.Errorf(awserr.ErrUnknownOperation, "CloudWatch speaks the query, JSON 1.0 and CBOR protocols.")
 	}
 	if _, ok := operations[op]; !ok {
-		return "", awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", clip(op))
+		return "", awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", awsproto.Clip(op))
 	}
 	return op, nil
 }
@@ -168,11 +168,4 @@ func version(r *http.Request, body []byte) string {
 	}
 	vals, _ := url.ParseQuery(string(body))
 	return vals.Get("Version")
-}
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "…"
-	}
-	return s
 }

@@ -3,6 +3,8 @@ package ec2
 import (
 	"encoding/xml"
 	"slices"
+
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 type describeAvailabilityZonesResponse struct {
@@ -42,12 +44,12 @@ func (h *Handler) describeAvailabilityZones(p params) (any, error) {
 	zones := h.r.Zones()
 	for _, n := range names {
 		if !hasZone(zones, func(z Zone) bool { return z.Name == n }) {
-			return nil, invalidParameter("Invalid availability zone: [%s]", clip(n))
+			return nil, invalidParameter("Invalid availability zone: [%s]", awsproto.Clip(n))
 		}
 	}
 	for _, id := range ids {
 		if !hasZone(zones, func(z Zone) bool { return z.ID == id }) {
-			return nil, invalidParameter("Invalid availability zone ID: [%s]", clip(id))
+			return nil, invalidParameter("Invalid availability zone ID: [%s]", awsproto.Clip(id))
 		}
 	}
 	var all []zoneItem

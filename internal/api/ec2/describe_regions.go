@@ -3,6 +3,8 @@ package ec2
 import (
 	"encoding/xml"
 	"slices"
+
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 type describeRegionsResponse struct {
@@ -40,7 +42,7 @@ func (h *Handler) describeRegions(p params) (any, error) {
 			found = found || r.Name == n
 		}
 		if !found {
-			return nil, invalidParameter("Invalid region: %s", clip(n))
+			return nil, invalidParameter("Invalid region: %s", awsproto.Clip(n))
 		}
 	}
 	var regions []regionItem

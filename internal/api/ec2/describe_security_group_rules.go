@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"slices"
 
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
@@ -44,7 +45,7 @@ func (h *Handler) describeSecurityGroupRules(p params) (any, error) {
 	}
 	for _, id := range ids {
 		if !slices.ContainsFunc(items, func(it ruleItem) bool { return it.RuleID == id }) {
-			return nil, errorf(network.ErrRuleNotFound, "The security group rule ID '%s' does not exist", clip(id))
+			return nil, errorf(network.ErrRuleNotFound, "The security group rule ID '%s' does not exist", awsproto.Clip(id))
 		}
 	}
 	lo, hi, next, err := p.page(len(items))

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 var groupIDRe = regexp.MustCompile(`^sg-[0-9a-f]{8,40}$`)
@@ -80,7 +81,7 @@ func (h *Handler) describeSecurityGroups(p params) (any, error) {
 	all := h.allGroupItems()
 	for _, id := range ids {
 		if !groupIDRe.MatchString(id) {
-			return nil, errorf(awserr.ErrEC2MalformedGroupID, "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
+			return nil, errorf(awserr.ErrEC2MalformedGroupID, "Invalid id: \"%s\" (expecting \"sg-...\")", awsproto.Clip(id))
 		}
 		if !slices.ContainsFunc(all, func(g groupItem) bool { return g.GroupID == id }) {
 			return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", id)
@@ -88,7 +89,7 @@ func (h *Handler) describeSecurityGroups(p params) (any, error) {
 	}
 	for _, n := range names {
 		if !slices.ContainsFunc(all, func(g groupItem) bool { return g.GroupName == n }) {
-			return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", clip(n), h.r.VPC.ID)
+			return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", awsproto.Clip(n), h.r.VPC.ID)
 		}
 	}
 	all = slices.DeleteFunc(all, func(it groupItem) bool {

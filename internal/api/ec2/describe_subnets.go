@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 var subnetIDRe = regexp.MustCompile(`^subnet-[0-9a-f]{8,40}$`)
@@ -49,7 +50,7 @@ func (h *Handler) describeSubnets(p params) (any, error) {
 	}
 	for _, id := range ids {
 		if !subnetIDRe.MatchString(id) {
-			return nil, errorf(awserr.ErrEC2MalformedSubnetID, "Invalid id: \"%s\"", clip(id))
+			return nil, errorf(awserr.ErrEC2MalformedSubnetID, "Invalid id: \"%s\"", awsproto.Clip(id))
 		}
 		if h.subnet(id) == nil {
 			return nil, errorf(awserr.ErrEC2SubnetNotFound, "The subnet ID '%s' does not exist", id)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 )
 
 var vpcIDRe = regexp.MustCompile(`^vpc-[0-9a-f]{8,40}$`)
@@ -50,7 +51,7 @@ func (h *Handler) describeVpcs(p params) (any, error) {
 	v := h.r.VPC
 	for _, id := range ids {
 		if !vpcIDRe.MatchString(id) {
-			return nil, errorf(awserr.ErrEC2MalformedVPCID, "Invalid id: \"%s\"", clip(id))
+			return nil, errorf(awserr.ErrEC2MalformedVPCID, "Invalid id: \"%s\"", awsproto.Clip(id))
 		}
 		if id != v.ID {
 			return nil, errorf(awserr.ErrEC2VPCNotFound, "The vpc ID '%s' does not exist", id)

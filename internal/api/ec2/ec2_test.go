@@ -239,7 +239,7 @@ func TestRawErrors(t *testing.T) {
 		h.ServeHTTP(w, r)
 		body := w.Body.String()
 		if w.Code != tc.status || !strings.Contains(body, "<Response><Errors><Error><Code>"+tc.code+"</Code>") || !strings.Contains(body, "<RequestID>") {
-			t.Errorf("%s %q: %d %s", tc.method, clip(tc.body), w.Code, body)
+			t.Errorf("%s %q: %d %s", tc.method, awsproto.Clip(tc.body), w.Code, body)
 		}
 	}
 }

@@ -79,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			h.fail(w, req, reqID, errorf(awserr.ErrMissingAction, "The request must contain the parameter Action"))
 			return
 		}
-		h.fail(w, req, reqID, errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", clip(action)))
+		h.fail(w, req, reqID, errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", awsproto.Clip(action)))
 		return
 	}
 	res, err := op(h, p)
@@ -134,7 +134,7 @@ func decode(req *http.Request) (params, error) {
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
-			return params{}, invalidParameter("The parameter %s is given more than once", clip(k))
+			return params{}, invalidParameter("The parameter %s is given more than once", awsproto.Clip(k))
 		}
 	}
 	return params{v: v}, nil
@@ -225,7 +225,7 @@ func tagFilter(f filter, tags []tag) (matched, ok bool) {
 }
 
 func invalidFilter(name string) error {
-	return invalidParameter("The filter '%s' is invalid", clip(name))
+	return invalidParameter("The filter '%s' is invalid", awsproto.Clip(name))
 }
 
 func boolString(b bool) string {

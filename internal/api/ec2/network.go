@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
@@ -21,7 +22,7 @@ func (p params) nested(prefix string) ([]map[string]string, error) {
 		idx, field, _ := strings.Cut(rest, ".")
 		i, err := strconv.Atoi(idx)
 		if err != nil || i < 1 || i > 1000 {
-			return nil, invalidParameter("The parameter %s has an invalid index", clip(k))
+			return nil, invalidParameter("The parameter %s has an invalid index", awsproto.Clip(k))
 		}
 		m := by[i]
 		if m == nil {
@@ -74,7 +75,7 @@ func port(s, name string) (int, error) {
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil || v < -1 || v > 65535 {
-		return 0, invalidParameter("Invalid value '%s' for %s", clip(s), name)
+		return 0, invalidParameter("Invalid value '%s' for %s", awsproto.Clip(s), name)
 	}
 	return v, nil
 }
@@ -122,7 +123,7 @@ func (h *Handler) permissions(p params) ([]network.Rule, error) {
 			if x.RefGroupID == "" && r["GroupName"] != "" {
 				id, ok := h.net.LookupByName(r["GroupName"])
 				if !ok {
-					return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", clip(r["GroupName"]))
+					return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", awsproto.Clip(r["GroupName"]))
 				}
 				x.RefGroupID = id
 			}
@@ -148,7 +149,7 @@ func (h *Handler) permissions(p params) ([]network.Rule, error) {
 		if name := p.get("SourceSecurityGroupName"); name != "" {
 			id, ok := h.net.LookupByName(name)
 			if !ok {
-				return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", clip(name))
+				return nil, errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist", awsproto.Clip(name))
 			}
 			r.RefGroupID = id
 		}
@@ -166,7 +167,7 @@ func tagSpecs(p params, resourceType string) ([]network.Tag, error) {
 	var tags []network.Tag
 	for _, s := range specs {
 		if s["ResourceType"] != resourceType {
-			return nil, invalidParameter("'%s' is not a valid taggable resource type for this operation.", clip(s["ResourceType"]))
+			return nil, invalidParameter("'%s' is not a valid taggable resource type for this operation.", awsproto.Clip(s["ResourceType"]))
 		}
 		for _, t := range sub(s, "Tag") {
 			tags = append(tags, network.Tag{Key: t["Key"], Value: t["Value"]})
@@ -188,14 +189,14 @@ func (h *Handler) groupID(p params) (string, error) {
 	if id == "" && p.get("GroupName") != "" {
 		var ok bool
 		if id, ok = h.net.LookupByName(p.get("GroupName")); !ok {
-			return "", errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", clip(p.get("GroupName")), h.r.VPC.ID)
+			return "", errorf(awserr.ErrEC2SecurityGroupAbsent, "The security group '%s' does not exist in default VPC '%s'", awsproto.Clip(p.get("GroupName")), h.r.VPC.ID)
 		}
 	}
 	if id == "" {
 		return "", errorf(awserr.ErrEC2MissingParameter, "The request must contain the parameter groupId or groupName")
 	}
 	if !groupIDRe.MatchString(id) {
-		return "", errorf(awserr.ErrEC2MalformedGroupID, "Invalid id: \"%s\" (expecting \"sg-...\")", clip(id))
+		return "", errorf(awserr.ErrEC2MalformedGroupID, "Invalid id: \"%s\" (expecting \"sg-...\")", awsproto.Clip(id))
 	}
 	return id, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/pagetoken"
 )
 
@@ -125,14 +126,14 @@ func (p params) page(n int) (lo, hi int, next string, err error) {
 	if t := p.get("NextToken"); t != "" {
 		off, ok := pagetoken.DecodeIndex(tokenKind, t, n)
 		if !ok {
-			return 0, 0, "", errorf(awserr.ErrEC2InvalidNextToken, "The token '%s' is invalid.", clip(t))
+			return 0, 0, "", errorf(awserr.ErrEC2InvalidNextToken, "The token '%s' is invalid.", awsproto.Clip(t))
 		}
 		lo = off
 	}
 	if m := p.get("MaxResults"); m != "" {
 		size, err := strconv.Atoi(m)
 		if err != nil || size < 5 || size > 1000 {
-			return 0, 0, "", invalidParameter("Value ( %s ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", clip(m))
+			return 0, 0, "", invalidParameter("Value ( %s ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", awsproto.Clip(m))
 		}
 		if lo+size < n {
 			hi = lo + size
@@ -185,11 +186,4 @@ func anyMatch(patterns []string, values ...string) bool {
 		}
 	}
 	return false
-}
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "…"
-	}
-	return s
 }

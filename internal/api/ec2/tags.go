@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/network"
 )
 
@@ -29,7 +30,7 @@ func (h *Handler) tags(p params, remove bool) (any, error) {
 	}
 	for _, id := range ids {
 		if !strings.HasPrefix(id, "sg-") && !strings.HasPrefix(id, "sgr-") {
-			return nil, invalidParameter("Resource %s cannot be tagged here: only security groups and security group rules are taggable", clip(id))
+			return nil, invalidParameter("Resource %s cannot be tagged here: only security groups and security group rules are taggable", awsproto.Clip(id))
 		}
 	}
 	ts, err := p.nested("Tag")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/api/awserr"
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/keys"
 )
 
@@ -60,12 +61,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	op, name, ok := strings.Cut(target, ".")
 	if r.Method != http.MethodPost || !ok || op != "TrentService" {
-		h.fail(w, reqID, target, refuse(awserr.ErrUnknownOperation, "The operation "+clip(target)+" is not valid for this web service."))
+		h.fail(w, reqID, target, refuse(awserr.ErrUnknownOperation, "The operation "+awsproto.Clip(target)+" is not valid for this web service."))
 		return
 	}
 	fn, ok := operations[name]
 	if !ok {
-		h.fail(w, reqID, name, refuse(awserr.ErrUnknownOperation, "The operation "+clip(name)+" is not valid for this web service."))
+		h.fail(w, reqID, name, refuse(awserr.ErrUnknownOperation, "The operation "+awsproto.Clip(name)+" is not valid for this web service."))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
@@ -101,7 +102,7 @@ func decode(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return refuse(awserr.ErrMalformedRequest, "Start of structure or map found where not expected, or wrong type for member "+clip(te.Field))
+			return refuse(awserr.ErrMalformedRequest, "Start of structure or map found where not expected, or wrong type for member "+awsproto.Clip(te.Field))
 		}
 		return refuse(awserr.ErrMalformedRequest, "The request body is not valid JSON.")
 	}
@@ -115,11 +116,4 @@ func epoch(t time.Time) *float64 {
 	}
 	v := float64(t.UnixMilli()) / 1000
 	return &v
-}
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "…"
-	}
-	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/regionfs/regionfs/internal/api/awsproto"
 	"github.com/regionfs/regionfs/internal/control/keys"
 )
 
@@ -53,7 +54,7 @@ func (h *Handler) getKeyRotationStatus(ctx context.Context, body []byte) (any, e
 // the rotation, tag and policy operations take it.
 func (h *Handler) describeByID(ctx context.Context, ref string) (keys.Metadata, error) {
 	if len(ref) >= 6 && ref[:6] == "alias/" {
-		return keys.Metadata{}, notFound("Invalid keyId '" + clip(ref) + "'")
+		return keys.Metadata{}, notFound("Invalid keyId '" + awsproto.Clip(ref) + "'")
 	}
 	return h.k.Describe(ctx, ref)
 }

@@ -105,12 +105,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.Fail(w, awserr.Errorf(awserr.ErrMissingAction, "The request must contain the parameter Action."))
 		return
 	case vals.Get("Version") != "" && vals.Get("Version") != APIVersion:
-		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", clip(op), clip(vals.Get("Version"))))
+		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", awsproto.Clip(op), awsproto.Clip(vals.Get("Version"))))
 		return
 	}
 	fn, ok := operations[op]
 	if !ok {
-		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", clip(op)))
+		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", awsproto.Clip(op)))
 		return
 	}
 	rs.Op = op
@@ -184,11 +184,4 @@ func (p *Public) Claims(r *http.Request) bool {
 		return q.Get("SubscriptionArn") != ""
 	}
 	return false
-}
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "…"
-	}
-	return s
 }
