@@ -135,9 +135,6 @@ func operationOf(p awsproto.Protocol, r *http.Request, body []byte) (string, err
 			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "CloudWatch CBOR requests are POSTs.")
 		}
 	case awsproto.Query:
-		if r.Method != http.MethodPost && r.Method != http.MethodGet {
-			return "", awserr.Errorf(awserr.ErrMethodNotAllowed, "The HTTP method %s is not supported; use POST.", r.Method)
-		}
 		if r.Method == http.MethodPost {
 			// Go refuses forms of more than 10,000 parameters (far more
 			// than any operation takes: PutMetricData has at most 1,000
@@ -147,20 +144,19 @@ func operationOf(p awsproto.Protocol, r *http.Request, body []byte) (string, err
 					Message: "The request parameters could not be read (at most 10,000 parameters; PutMetricData takes up to 1,000 MetricData members): " + awsproto.Clip(err.Error()) + "."}
 			}
 		}
-		if op == "" {
-			return "", awserr.Errorf(awserr.ErrMissingAction, "The request must contain the parameter Action.")
-		}
-		if v := version(r, body); v != "" && v != APIVersion {
-			return "", awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", awsproto.Clip(op), awsproto.Clip(v))
+		if err := awserr.QueryAction(r.Method, op, version(r, body), APIVersion, known); err != nil {
+			return "", err
 		}
 	default:
 		return "", awserr.Errorf(awserr.ErrUnknownOperation, "CloudWatch speaks the query, JSON 1.0 and CBOR protocols.")
 	}
-	if _, ok := operations[op]; !ok {
+	if !known(op) {
 		return "", awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", awsproto.Clip(op))
 	}
 	return op, nil
 }
+
+func known(op string) bool { _, ok := operations[op]; return ok }
 
 func version(r *http.Request, body []byte) string {
 	if r.Method == http.MethodGet {

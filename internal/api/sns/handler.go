@@ -88,10 +88,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "SNS speaks the query protocol (a form POST with Action and Version)."))
 		return
 	}
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		rs.Fail(w, awserr.Errorf(awserr.ErrMethodNotAllowed, "The HTTP method %s is not supported; use POST.", r.Method))
-		return
-	}
 	vals := r.URL.Query()
 	if r.Method == http.MethodPost {
 		if vals, err = url.ParseQuery(string(body)); err != nil {
@@ -100,21 +96,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	op := vals.Get("Action")
-	switch {
-	case op == "":
-		rs.Fail(w, awserr.Errorf(awserr.ErrMissingAction, "The request must contain the parameter Action."))
-		return
-	case vals.Get("Version") != "" && vals.Get("Version") != APIVersion:
-		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "Could not find operation %s for version %s.", awsproto.Clip(op), awsproto.Clip(vals.Get("Version"))))
-		return
-	}
-	fn, ok := operations[op]
-	if !ok {
-		rs.Fail(w, awserr.Errorf(awserr.ErrUnknownOperation, "The action %s is not valid for this web service.", awsproto.Clip(op)))
+	if err := awserr.QueryAction(r.Method, op, vals.Get("Version"), APIVersion, known); err != nil {
+		rs.Fail(w, err)
 		return
 	}
 	rs.Op = op
-	out, err := fn(r.Context(), &call{h: h, r: r, p: awsproto.Query, body: body, reqID: reqID})
+	out, err := operations[op](r.Context(), &call{h: h, r: r, p: awsproto.Query, body: body, reqID: reqID})
 	if err != nil {
 		rs.Fail(w, err)
 		return
@@ -185,3 +172,5 @@ func (p *Public) Claims(r *http.Request) bool {
 	}
 	return false
 }
+
+func known(op string) bool { _, ok := operations[op]; return ok }
