@@ -81,12 +81,7 @@ func (e *Edge) Validate() error {
 	seen := map[string]bool{}
 	for i, r := range e.Regions {
 		path := fmt.Sprintf("regions[%d]", i)
-		if !regionRe.MatchString(r.Name) {
-			p.add(path+".name", "%q is not a region name", r.Name)
-		} else if seen[r.Name] {
-			p.add(path+".name", "%q is listed twice", r.Name)
-		}
-		seen[r.Name] = true
+		p.once(path+".name", seen, r.Name, regionRe, "a region name", "listed twice")
 		if err := checkHostPort(r.API); err != nil {
 			p.add(path+".api", "%v", err)
 		}

@@ -40,6 +40,20 @@ func (p *problems) add(path, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
+// once checks a value that names one member of a list (an id, a name, an
+// alias): it has the form re describes (want: "%q is not " + want) and
+// names no earlier member (seen, which it extends; dup: "listed twice"
+// for ids, "used twice" for names).
+func (p *problems) once(path string, seen map[string]bool, v string, re *regexp.Regexp, want, dup string) {
+	switch {
+	case !re.MatchString(v):
+		p.add(path, "%q is not "+want, v)
+	case seen[v]:
+		p.add(path, "%q is "+dup, v)
+	}
+	seen[v] = true
+}
+
 func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
@@ -280,12 +294,7 @@ func (c *Config) checkSubnets(p *problems, vpc netip.Prefix) {
 	var prefixes []netip.Prefix
 	for i, s := range c.Subnets {
 		path := fmt.Sprintf("subnets[%d]", i)
-		if !subnetIDRe.MatchString(s.ID) {
-			p.add(path+".id", "%q is not a subnet id (want subnet- and 8 to 40 hex digits)", s.ID)
-		} else if ids[s.ID] {
-			p.add(path+".id", "%q is listed twice", s.ID)
-		}
-		ids[s.ID] = true
+		p.once(path+".id", ids, s.ID, subnetIDRe, "a subnet id (want subnet- and 8 to 40 hex digits)", "listed twice")
 		zone := s.AvailabilityZone
 		if len(zone) != len(c.Region)+1 || !strings.HasPrefix(zone, c.Region) || zone[len(zone)-1] < 'a' || zone[len(zone)-1] > 'z' {
 			p.add(path+".availability_zone", "%q is not a zone of region %s (want the region name and a letter, e.g. %sa)", zone, c.Region, c.Region)
@@ -332,18 +341,8 @@ func (c *Config) checkSecurityGroups(p *problems) {
 	ids, names := map[string]bool{}, map[string]bool{}
 	for i, g := range c.SecurityGroups {
 		path := fmt.Sprintf("security_groups[%d]", i)
-		if !sgIDRe.MatchString(g.ID) {
-			p.add(path+".id", "%q is not a security group id (want sg- and 8 to 40 hex digits)", g.ID)
-		} else if ids[g.ID] {
-			p.add(path+".id", "%q is listed twice", g.ID)
-		}
-		ids[g.ID] = true
-		if !sgNameRe.MatchString(g.Name) {
-			p.add(path+".name", "%q is not a security group name (1 to 255 characters)", g.Name)
-		} else if names[g.Name] {
-			p.add(path+".name", "%q is used twice", g.Name)
-		}
-		names[g.Name] = true
+		p.once(path+".id", ids, g.ID, sgIDRe, "a security group id (want sg- and 8 to 40 hex digits)", "listed twice")
+		p.once(path+".name", names, g.Name, sgNameRe, "a security group name (1 to 255 characters)", "used twice")
 		for j, cidr := range g.Ingress {
 			if pr, err := netip.ParsePrefix(cidr); err != nil {
 				p.add(fmt.Sprintf("%s.ingress[%d]", path, j), "%q is not a CIDR block (want e.g. 127.0.0.0/8 or 0.0.0.0/0)", cidr)
@@ -358,19 +357,9 @@ func (c *Config) checkKMS(p *problems) {
 	ids, aliases := map[string]bool{}, map[string]bool{}
 	for i, k := range c.KMSKeys {
 		path := fmt.Sprintf("kms_keys[%d]", i)
-		if !kmsKeyIDRe.MatchString(k.ID) {
-			p.add(path+".id", "%q is not a key id (letters, digits and dashes, e.g. a UUID)", k.ID)
-		} else if ids[k.ID] {
-			p.add(path+".id", "%q is listed twice", k.ID)
-		}
-		ids[k.ID] = true
+		p.once(path+".id", ids, k.ID, kmsKeyIDRe, "a key id (letters, digits and dashes, e.g. a UUID)", "listed twice")
 		for j, a := range k.Aliases {
-			if !aliasRe.MatchString(a) {
-				p.add(fmt.Sprintf("%s.aliases[%d]", path, j), "%q is not an alias (want alias/ and a name)", a)
-			} else if aliases[a] {
-				p.add(fmt.Sprintf("%s.aliases[%d]", path, j), "%q is used twice", a)
-			}
-			aliases[a] = true
+			p.once(fmt.Sprintf("%s.aliases[%d]", path, j), aliases, a, aliasRe, "an alias (want alias/ and a name)", "used twice")
 		}
 		if k.KeyFile == "" {
 			p.add(path+".key_file", "required: the file holding the 32-byte key material")
@@ -388,12 +377,7 @@ func checkCredentials(p *problems, path string, creds []Credential) {
 	seen := map[string]bool{}
 	for i, c := range creds {
 		path := fmt.Sprintf("%s[%d]", path, i)
-		if !accessKeyRe.MatchString(c.AccessKeyID) {
-			p.add(path+".access_key_id", "%q is not an access key id (16 to 128 upper-case letters and digits)", c.AccessKeyID)
-		} else if seen[c.AccessKeyID] {
-			p.add(path+".access_key_id", "%q is listed twice", c.AccessKeyID)
-		}
-		seen[c.AccessKeyID] = true
+		p.once(path+".access_key_id", seen, c.AccessKeyID, accessKeyRe, "an access key id (16 to 128 upper-case letters and digits)", "listed twice")
 		switch {
 		case c.SecretAccessKey == "" && c.SecretFile == "":
 			p.add(path, "give secret_access_key or secret_file")
