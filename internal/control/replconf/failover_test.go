@@ -367,22 +367,15 @@ func (h sourceGoneSeen) Known(id string) bool {
 	return ok && k.Known(id)
 }
 
-// TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover: as
-// TestSourceDeleteAfterUncoordinatedFailover, but the source's stream
-// learns of the promotion (Gone, not coordinated) while the source's
-// delete is in flight. The stream's answer cannot say whether the
-// promotion is the delete's own; the delete's answer, which says it was
-// made without the source, must fence the source. Before, the stream's
-// answer was taken for the delete's promotion (the configuration ended
-// unfenced) and the delete, finding the configuration ended meanwhile,
-// returned: the source stayed writable beside the promoted destination.
-func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
-	ctx := context.Background()
-	a, b := newPair(t)
-	srcID, _, p := failoverWithoutSource(t, a, b, 1)
+// streamLearnsDuringDelete stops b (the promoted destination) and restarts
+// both regions so that the source's stream learns of the promotion while
+// the source's delete call is at b: b holds the stream until the call
+// arrives, and the call until a has handled the stream's answer. With
+// loseAnswer, b handles the call but its answer never arrives. After the
+// delete, learned fails the test unless the stream learned of the
+// promotion by then.
+func streamLearnsDuringDelete(a, b *region, loseAnswer bool) (learned func(t *testing.T)) {
 	b.stop()
-	// The source's stream waits for its delete call; the call waits for
-	// the source to have handled the stream's answer.
 	called, seen := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	b.wrap = func(h http.Handler) http.Handler {
@@ -399,6 +392,11 @@ func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
 				case <-seen:
 				case <-time.After(10 * time.Second):
 				}
+				if loseAnswer {
+					h.ServeHTTP(httptest.NewRecorder(), req) // handled; its answer lost
+					http.Error(w, "the answer was lost", http.StatusBadGateway)
+					return
+				}
 			}
 			h.ServeHTTP(w, req)
 		})
@@ -406,15 +404,35 @@ func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
 	b.restart()
 	a.restart()
 	a.n.SetHooks(sourceGoneSeen{Hooks: a.m.Hooks(), once: new(sync.Once), seen: seen})
+	return func(t *testing.T) {
+		t.Helper()
+		select {
+		case <-seen:
+		default:
+			t.Fatal("the source's stream did not learn of the promotion during the delete")
+		}
+	}
+}
+
+// TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover: as
+// TestSourceDeleteAfterUncoordinatedFailover, but the source's stream
+// learns of the promotion (Gone, not coordinated) while the source's
+// delete is in flight. The stream's answer cannot say whether the
+// promotion is the delete's own; the delete's answer, which says it was
+// made without the source, must fence the source. Before, the stream's
+// answer was taken for the delete's promotion (the configuration ended
+// unfenced) and the delete, finding the configuration ended meanwhile,
+// returned: the source stayed writable beside the promoted destination.
+func TestSourceDeleteRacesItsStreamAfterUncoordinatedFailover(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID, _, p := failoverWithoutSource(t, a, b, 1)
+	learned := streamLearnsDuringDelete(a, b, false)
 	got, err := a.m.Delete(ctx, srcID, replconf.DeleteAll)
 	if err != nil {
 		t.Fatalf("the source's delete: %v", err)
 	}
-	select {
-	case <-seen:
-	default:
-		t.Fatal("the source's stream did not learn of the promotion during the delete")
-	}
+	learned(t)
 	if got.Seq != p.Seq || got.NewEpoch != p.NewEpoch {
 		t.Fatalf("the source's delete answered %+v, the failover %+v", *got, *p)
 	}
@@ -499,41 +517,11 @@ func TestSourceDeleteFailsAfterItsStreamLearnsOfFailover(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
 	srcID, _, p := failoverWithoutSource(t, a, b, 2)
-	b.stop()
-	called, seen := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	b.wrap = func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			switch {
-			case strings.HasSuffix(req.URL.Path, "/stream"):
-				select {
-				case <-called:
-				case <-time.After(10 * time.Second):
-				}
-			case strings.HasSuffix(req.URL.Path, "/call/delete"):
-				once.Do(func() { close(called) })
-				select {
-				case <-seen:
-				case <-time.After(10 * time.Second):
-				}
-				h.ServeHTTP(httptest.NewRecorder(), req) // handled; its answer lost
-				http.Error(w, "the answer was lost", http.StatusBadGateway)
-				return
-			}
-			h.ServeHTTP(w, req)
-		})
-	}
-	b.restart()
-	a.restart()
-	a.n.SetHooks(sourceGoneSeen{Hooks: a.m.Hooks(), once: new(sync.Once), seen: seen})
+	learned := streamLearnsDuringDelete(a, b, true)
 	if _, err := a.m.Delete(ctx, srcID, replconf.DeleteAll); err == nil {
 		t.Fatal("the source's delete succeeded without an answer")
 	}
-	select {
-	case <-seen:
-	default:
-		t.Fatal("the source's stream did not learn of the promotion during the delete")
-	}
+	learned(t)
 	fencedAfterDelete(t, a, srcID, p, 2)
 	if _, err := a.m.Describe(ctx, srcID); !errors.Is(err, control.ErrReplicationNotFound) {
 		t.Fatalf("the fenced source still describes the configuration: %v", err)
