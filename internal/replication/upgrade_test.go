@@ -19,6 +19,28 @@ func rawConns(n *Node) int {
 	return len(n.raw)
 }
 
+// serveBehind starts b's node (its peers: peers) loaded behind an HTTP
+// server of the test's own, whose requests go to front with the node's
+// Handler; both shut down with the test.
+func serveBehind(t *testing.T, b *region, peers map[string]Peer, front func(h http.Handler, w http.ResponseWriter, r *http.Request)) {
+	t.Helper()
+	b.peers = peers
+	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096, Logger: b.log})
+	b.n.Start()
+	h := b.n.Handler()
+	srv := serve.NewHTTP(serve.HTTPOptions{HTTP2: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		front(h, w, r)
+	})})
+	go srv.Serve(context.Background(), b.ln)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		b.n.Shutdown(sctx)
+		srv.Shutdown(sctx)
+	})
+	b.n.Loaded()
+}
+
 // A stream to a destination of this version runs on its own connection,
 // upgraded from HTTP/1.1 (no HTTP/2 request carries it); what it carries
 // applies as before. The destination's Shutdown closes that connection
@@ -58,12 +80,8 @@ func TestStreamUpgraded(t *testing.T) {
 func TestStreamFallsBackToHTTP2(t *testing.T) {
 	ctx := context.Background()
 	a, b, peers := sourceStarted(t)
-	b.peers = peers
-	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096, Logger: b.log})
-	b.n.Start()
 	var asked atomic.Int64
-	h := b.n.Handler()
-	old := serve.NewHTTP(serve.HTTPOptions{HTTP2: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveBehind(t, b, peers, func(h http.Handler, w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && r.URL.Path == "/replication/v1/stream" {
 			asked.Add(1)
 			w.Header().Set("Allow", http.MethodPost)
@@ -71,15 +89,7 @@ func TestStreamFallsBackToHTTP2(t *testing.T) {
 			return
 		}
 		h.ServeHTTP(w, r)
-	})})
-	go old.Serve(ctx, b.ln)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		b.n.Shutdown(sctx)
-		old.Shutdown(sctx)
 	})
-	b.n.Loaded()
 
 	src := a.mkfs("fs-src")
 	w := newWorkload(t, 31, func() *engine.FS { return src })
@@ -116,25 +126,13 @@ func TestStreamFallsBackToHTTP2(t *testing.T) {
 func TestStreamUpgradedThroughHandler(t *testing.T) {
 	ctx := context.Background()
 	a, b, peers := sourceStarted(t)
-	b.peers = peers
-	b.n = New(Options{Region: b.name, Engine: b.e, Peers: peers, Hooks: b.hooks, ChunkBytes: 4096, Logger: b.log})
-	b.n.Start()
 	var streams atomic.Int64
-	h := b.n.Handler()
-	own := serve.NewHTTP(serve.HTTPOptions{HTTP2: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveBehind(t, b, peers, func(h http.Handler, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/replication/v1/stream" {
 			streams.Add(1)
 		}
 		h.ServeHTTP(w, r)
-	})})
-	go own.Serve(ctx, b.ln)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		b.n.Shutdown(sctx)
-		own.Shutdown(sctx)
 	})
-	b.n.Loaded()
 
 	src := a.mkfs("fs-src")
 	w := newWorkload(t, 37, func() *engine.FS { return src })
