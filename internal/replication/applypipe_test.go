@@ -186,14 +186,13 @@ func TestShipRecordsWithoutBlocksStartNoReader(t *testing.T) {
 	}
 }
 
-// TestOneAckPerRecordsFrame: a records frame costs the replica one ack,
-// sent once its commit is durable, not two (one when it was readable,
-// which repeated the previous ack, and one when durable): each ack is a
-// write here and a read, two goroutine hand-offs and a wake-up of the
-// shipping loop at the source. Heartbeats are still acked each.
-func TestOneAckPerRecordsFrame(t *testing.T) {
+// framePerMkdir links a new source file system to a replica (heartbeats
+// every hb) and returns the replica's stream and a func making n mkdirs,
+// each in a records frame of its own: after each it waits for the replica
+// to have it and for the source to hear the replica's ack of it.
+func framePerMkdir(t *testing.T, hb time.Duration) (in *inbound, mkdirs func(n int)) {
+	t.Helper()
 	ctx := context.Background()
-	const hb = 2 * time.Second
 	a, b := newPair(t, func(o *Options) { o.Heartbeat = hb })
 	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
 	if err != nil {
@@ -211,17 +210,31 @@ func TestOneAckPerRecordsFrame(t *testing.T) {
 	}
 	heard()
 	b.n.mu.Lock()
-	in := b.n.inbound["r1"]
+	in = b.n.inbound["r1"]
 	b.n.mu.Unlock()
+	return in, func(n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("d%02d", i), engine.SetAttr{}); err != nil {
+				t.Fatal(err)
+			}
+			converged(t, src, dst) // each mkdir in a records frame of its own
+			heard()
+		}
+	}
+}
+
+// TestOneAckPerRecordsFrame: a records frame costs the replica one ack,
+// sent once its commit is durable, not two (one when it was readable,
+// which repeated the previous ack, and one when durable): each ack is a
+// write here and a read, two goroutine hand-offs and a wake-up of the
+// shipping loop at the source. Heartbeats are still acked each.
+func TestOneAckPerRecordsFrame(t *testing.T) {
+	const hb = 2 * time.Second
+	in, mkdirs := framePerMkdir(t, hb)
 	before, start := in.acksSent.Load(), time.Now()
 	const frames = 20
-	for i := range frames {
-		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("d%02d", i), engine.SetAttr{}); err != nil {
-			t.Fatal(err)
-		}
-		converged(t, src, dst) // each mkdir in a records frame of its own
-		heard()
-	}
+	mkdirs(frames)
 	acks := in.acksSent.Load() - before
 	heartbeats := uint64(time.Since(start)/hb) + 1
 	t.Logf("%d acks for %d records frames (at most %d heartbeats)", acks, frames, heartbeats)
@@ -239,35 +252,10 @@ func TestOneAckPerRecordsFrame(t *testing.T) {
 // loop (lag23: 20 of 20 were before). A few may still be handed over when
 // the loop is busy acking the previous frame as the next one arrives.
 func TestRecordsFrameHandledByReader(t *testing.T) {
-	ctx := context.Background()
-	a, b := newPair(t, func(o *Options) { o.Heartbeat = 2 * time.Second })
-	src, err := a.e.CreateFS(ctx, "fs-src", engine.FSOptions{BlockSize: engine.MinBlockSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	link(t, a, b, "r1", "fs-src", "fs-dst")
-	dst := b.fs("fs-dst")
-	converged(t, src, dst)
-	heard := func() {
-		t.Helper()
-		testkit.WaitFor(t, "the source to hear the replica's ack of everything", 10*time.Second, func() bool {
-			st, _ := a.n.OutboundStatus("r1")
-			return st.Applied == src.Replica().DurableSeq()
-		})
-	}
-	heard()
-	b.n.mu.Lock()
-	in := b.n.inbound["r1"]
-	b.n.mu.Unlock()
+	in, mkdirs := framePerMkdir(t, 2*time.Second)
 	read, handed := in.recordsRead.Load(), in.recordsHanded.Load()
 	const frames = 20
-	for i := range frames {
-		if _, err := src.Mkdir(ctx, engine.RootCred, engine.RootIno, fmt.Sprintf("d%02d", i), engine.SetAttr{}); err != nil {
-			t.Fatal(err)
-		}
-		converged(t, src, dst) // each mkdir in a records frame of its own
-		heard()
-	}
+	mkdirs(frames)
 	read, handed = in.recordsRead.Load()-read, in.recordsHanded.Load()-handed
 	t.Logf("%d records frames read, %d handed to the stream's loop", read, handed)
 	if read < frames {
