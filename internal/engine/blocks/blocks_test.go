@@ -21,6 +21,17 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 )
 
+// openDir opens the block directory "b" of fsys, failing the test if it
+// cannot.
+func openDir(t *testing.T, fsys disk.FS, k blocks.Keys) *blocks.Dir {
+	t.Helper()
+	s, err := blocks.OpenDir(fsys, "b", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestDirOS(t *testing.T) {
 	blockstest.Run(t, func(t *testing.T, k blocks.Keys) blocks.Store {
 		d, err := disk.NewOS(t.TempDir())
@@ -188,10 +199,7 @@ func TestLegacyLayout(t *testing.T) {
 			}
 			old[id] = data
 		}
-		s, err := blocks.OpenDir(mem, "b", k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openDir(t, mem, k)
 		for id, data := range old {
 			if got, err := s.Get(ctx, id); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("sealed=%v: old block %s: %q, %v", sealed, id, got, err)
@@ -212,10 +220,7 @@ func TestLegacyLayout(t *testing.T) {
 			t.Fatalf("sealed=%v: a new block of a two-level store is not in its layout: %v", sealed, err)
 		}
 		c := mem.CrashClone()
-		s2, err := blocks.OpenDir(c, "b", k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s2 := openDir(t, c, k)
 		old[id] = data
 		n := 0
 		if err := s2.Walk(ctx, func(id blocks.ID) error {
@@ -247,10 +252,7 @@ func TestPutFailedCreateLeavesNothing(t *testing.T) {
 	mem := disk.NewMem()
 	fa := disk.NewFaulty(mem)
 	k := blockstest.Keys(t, false)
-	s, err := blocks.OpenDir(fa, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, fa, k)
 	before := fileCount(t, mem, "b")
 	fa.Inject(disk.Fault{Op: disk.OpCreate, Nth: 1, Err: syscall.EPERM, Done: true})
 	data := []byte("a block")
@@ -292,10 +294,7 @@ func TestPutSyncs(t *testing.T) {
 	mem := disk.NewMem()
 	fa := disk.NewFaulty(mem)
 	k := blockstest.Keys(t, false)
-	s, err := blocks.OpenDir(fa, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, fa, k)
 	ctx := context.Background()
 	var ids []blocks.ID
 	for i := range 40 {
@@ -333,10 +332,7 @@ func TestPutSyncs(t *testing.T) {
 		t.Fatalf("put of a stored block: %d file syncs, %d directory syncs", n, d)
 	}
 	// What was synced survives a crash.
-	s2, err := blocks.OpenDir(mem.CrashClone(), "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openDir(t, mem.CrashClone(), k)
 	for _, id := range ids {
 		if _, err := s2.Get(ctx, id); err != nil {
 			t.Fatalf("synced block %s after crash: %v", id, err)
@@ -370,10 +366,7 @@ func TestFlatLayoutInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := blocks.OpenDir(mem, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, mem, k)
 	ctx := context.Background()
 	var ids []blocks.ID
 	for i := range 64 {
@@ -392,10 +385,7 @@ func TestFlatLayoutInterrupted(t *testing.T) {
 	if err != nil || len(ents) != 257 {
 		t.Fatalf("store directory after crash: %d entries, want 256 fan-out directories and the marker: %v", len(ents), err)
 	}
-	s2, err := blocks.OpenDir(c, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openDir(t, c, k)
 	for _, id := range ids {
 		if _, err := s2.Get(ctx, id); err != nil {
 			t.Fatalf("block %s after crash: %v", id, err)
@@ -536,10 +526,7 @@ func TestCrashDurability(t *testing.T) {
 	ctx := context.Background()
 	unsynced := f.put(t, []byte("not synced"))
 	c := f.fs.CrashClone()
-	s, err := blocks.OpenDir(c, "b", f.keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, c, f.keys)
 	if _, err := s.Get(ctx, unsynced); err != nil && !errors.Is(err, blocks.ErrNotFound) {
 		t.Fatalf("unsynced block after crash: %v (may be absent, never corrupt)", err)
 	}
@@ -560,10 +547,7 @@ func TestNoSpace(t *testing.T) {
 	mem := disk.NewMem()
 	fa := disk.NewFaulty(mem)
 	k := blockstest.Keys(t, false)
-	s, err := blocks.OpenDir(fa, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, fa, k)
 	ctx := context.Background()
 	data := []byte("no room")
 	id := k.Hasher.Sum(data)
@@ -673,10 +657,7 @@ func FuzzOpenBlock(f *testing.F) {
 			keys = fx[1].keys
 		}
 		mem := disk.NewMem()
-		s, err := blocks.OpenDir(mem, "b", keys)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openDir(t, mem, keys)
 		writeFile(t, mem, file(id), content)
 		ctx := context.Background()
 		for _, r := range readers {
@@ -889,10 +870,7 @@ func TestConcurrentSync(t *testing.T) {
 	mem := disk.NewMem()
 	g := &gatedFS{FS: mem, entered: make(chan struct{}, 64)}
 	k := blockstest.Keys(t, false)
-	s, err := blocks.OpenDir(g, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, g, k)
 	ctx := context.Background()
 	data := []byte("a block put before both syncs")
 	id := k.Hasher.Sum(data)
@@ -978,10 +956,7 @@ func TestPutOfBlockBeingPut(t *testing.T) {
 	mem := disk.NewMem()
 	g := &renameGateFS{FS: mem, renamed: make(chan struct{}), released: make(chan struct{})}
 	k := blockstest.Keys(t, false)
-	s, err := blocks.OpenDir(g, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDir(t, g, k)
 	ctx := context.Background()
 	data := []byte("the same content from two writers")
 	id := k.Hasher.Sum(data)
@@ -989,7 +964,7 @@ func TestPutOfBlockBeingPut(t *testing.T) {
 	go func() { first <- s.Put(ctx, id, data) }()
 	<-g.renamed
 	// The second writer's Put and the Sync before its commit.
-	err = s.Put(ctx, id, data)
+	err := s.Put(ctx, id, data)
 	if err == nil {
 		err = s.Sync(ctx)
 	}
@@ -1024,20 +999,14 @@ func TestPutAfterProcessCrash(t *testing.T) {
 	mem := disk.NewMem()
 	k := blockstest.Keys(t, false)
 	ctx := context.Background()
-	s1, err := blocks.OpenDir(mem, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1 := openDir(t, mem, k)
 	data := []byte("put by a process killed before its commit")
 	id := k.Hasher.Sum(data)
 	if err := s1.Put(ctx, id, data); err != nil {
 		t.Fatal(err)
 	}
 	// kill -9: no Sync. The next process opens the same disk.
-	s2, err := blocks.OpenDir(mem, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openDir(t, mem, k)
 	if err := s2.Put(ctx, id, data); err != nil {
 		t.Fatal(err)
 	}
@@ -1051,20 +1020,14 @@ func TestPutAfterProcessCrash(t *testing.T) {
 	if err := s2.Put(ctx, oid, other); err != nil {
 		t.Fatal(err)
 	}
-	s4, err := blocks.OpenDir(mem, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s4 := openDir(t, mem, k)
 	if ok, err := s4.Has(ctx, oid); !ok || err != nil {
 		t.Fatalf("Has of a block there: %v, %v", ok, err)
 	}
 	if err := s4.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := blocks.OpenDir(mem.CrashClone(), "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openDir(t, mem.CrashClone(), k)
 	if _, err := c.Get(ctx, id); err != nil {
 		t.Fatalf("block put and synced by the second process, after a power loss: %v", err)
 	}
@@ -1073,10 +1036,7 @@ func TestPutAfterProcessCrash(t *testing.T) {
 	}
 	// Its directory is synced once per process, not at every Put.
 	fa := disk.NewFaulty(mem)
-	s3, err := blocks.OpenDir(fa, "b", k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s3 := openDir(t, fa, k)
 	before := fa.Count(disk.OpSyncDir)
 	for range 3 {
 		if err := s3.Put(ctx, id, data); err != nil {
