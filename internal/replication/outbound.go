@@ -120,7 +120,7 @@ func (n *Node) AddOutbound(spec OutboundSpec) error {
 				return err
 			}
 		}
-		o.st.State, o.st.Message = StateError, msgReleased
+		o.st.State, o.st.Message = StateError, "" // status says why (releasedMessage)
 	} else if pin, ok := fs.Pins()[pinName(spec.ID)]; ok && !kept.LastReplicated.IsZero() {
 		// Until the destination answers, it holds what it had confirmed
 		// before this process: everything up to LastReplicated, up to
@@ -258,10 +258,6 @@ func (n *Node) Drain(ctx context.Context, id string) (uint64, error) {
 	}
 }
 
-// msgReleased is a restarted source's status for a destination whose pin
-// the retention limits had released.
-const msgReleased = "The destination fell too far behind the retention limits: the journal it needs is no longer kept; it is resynchronised (differences only) once it is reachable."
-
 // ErrNotFound: no such replication here.
 var ErrNotFound = errors.New("replication: not found")
 
@@ -299,6 +295,12 @@ type outbound struct {
 	// blockGone: a block the destination asked for was not found here
 	// (collected): the next session resyncs the destination.
 	blockGone bool
+	// release: what the retention limits' last release in this process
+	// saw (zero after a restart): the status message says it.
+	release releaseNote
+	// syncKind: "initial sync" or "resync", the kind of the last sync
+	// that pinned the journal (syncPin).
+	syncKind string
 	// releasedAt: the destination's applied point when the limits
 	// released its pin. An acknowledgement past it, on a stream that was
 	// shipping then, says the destination applies again (space came back):
@@ -361,9 +363,6 @@ func (o *outbound) retentionLoop() {
 	o.every(o.retainDone, time.Second, func() {
 		if over := o.checkRetention(o.ctx); over != "" {
 			o.n.log.Warn("destination past the retention limits: journal released, it will be resynchronised", "replication", o.spec.ID, "over", over)
-			o.update(func(st *Status) {
-				st.State, st.Message = StateError, "The destination fell too far behind ("+over+"): the journal it needs is no longer kept; it is resynchronised (differences only) once it is reachable."
-			})
 		}
 	})
 }
@@ -501,18 +500,29 @@ func (o *outbound) liftLeaseStop() {
 func (o *outbound) status() Status {
 	o.mu.Lock()
 	st := o.st
-	avg := o.avgRec
+	avg := o.avgLocked()
 	vs := o.vs
+	note, releasedAt := o.release, o.releasedAt
 	o.mu.Unlock()
 	st.setVerify(vs, false)
-	if avg == 0 {
-		avg = 256
-	}
 	durable := o.fs.DurableSeq()
 	st.SourceDurable = durable
 	if durable > st.Applied && !st.Sync.Active {
 		st.PendingRecords = durable - st.Applied
 		st.PendingBytes = uint64(float64(st.PendingRecords) * avg)
+	}
+	if st.State == StateError && st.released && st.Message == "" {
+		// How far behind it is now: from its applied point, or from the
+		// base of the sync the release interrupted; unknown after a
+		// restart until it answers.
+		behind := uint64(0)
+		if releasedAt == math.MaxUint64 {
+			releasedAt = 0
+		}
+		if from := max(st.Applied, releasedAt); from > 0 && durable > from {
+			behind = uint64(float64(durable-from) * avg)
+		}
+		st.Message = releasedMessage(note, o.n.opts.MaxLagBytes, o.n.opts.MaxLagAge, behind)
 	}
 	// The destination said why it applies nothing (featureWaitReason):
 	// the stream it ends meanwhile is no lost connection. Said while it
@@ -612,6 +622,9 @@ func (o *outbound) run() {
 			st.LastError, st.linkReason = err.Error(), linkReason(err)
 			if errors.Is(err, errNeedsResync) {
 				st.State, st.Message = StateError, "The destination lacks journal records or blocks the source no longer keeps; it is resynchronised (differences only) on the next connection."
+				if st.released {
+					st.Message = "" // status says which limit released them (releasedMessage)
+				}
 			}
 		})
 		log.Debug("replication stream ended", "err", err)
@@ -1296,10 +1309,7 @@ func (o *outbound) onAck(s *stream, a *ack) error {
 		// stream's resync, however long this one lived. Within the limits
 		// the journal is pinned for it again (below); until then a new
 		// stream resyncs it.
-		avg := o.avgRec
-		if avg == 0 {
-			avg = 256
-		}
+		avg := o.avgLocked()
 		durable := o.fs.DurableSeq()
 		o.st.State, o.st.Message = StateEnabled, ""
 		if pending := float64(durable-min(a.AppliedSeq, durable)) * avg; int64(pending) <= o.n.opts.MaxLagBytes {
@@ -1347,7 +1357,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 	if a.Syncing && base > 0 {
 		// Resuming (session made sure the journal still reaches back to
 		// base+1 with the blocks its records need).
-		if err := o.syncPin(base + 1); err != nil {
+		if err := o.syncPin(base+1, "initial sync"); err != nil {
 			return nil, err
 		}
 	}
@@ -1377,7 +1387,7 @@ func (o *outbound) initialSync(ctx context.Context, s *stream, a *ack) (*ack, er
 		}
 		if base == 0 {
 			base = snap.Seq
-			if err := o.syncPin(base + 1); err != nil {
+			if err := o.syncPin(base+1, "initial sync"); err != nil {
 				snap.Close()
 				return nil, err
 			}
@@ -1790,20 +1800,46 @@ func (o *outbound) pace() time.Duration {
 // further behind than MaxLagAge or MaxLagBytes allow: it then needs a
 // resync, but the source's disk does not fill for a dead peer. It returns
 // by how much the destination is over them ("" when it is not).
+//
+// The limits hold during an initial sync or a resync too: those pin the
+// journal from their base (to replay what came after it once they are
+// done), and the journal counted is then the one from that base. Before,
+// a sync was not checked: one that could not finish (the replica's disk
+// full, the link down for hours) held the source's journal without
+// bound.
 func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	st := o.status()
-	if _, pinned := o.fs.Pins()[pinName(o.spec.ID)]; !pinned || st.PendingRecords == 0 || st.Sync.Active {
+	pin, pinned := o.fs.Pins()[pinName(o.spec.ID)]
+	if !pinned {
 		return ""
 	}
-	if int64(st.PendingBytes) > o.n.opts.MaxLagBytes {
-		over = fmt.Sprintf("%d bytes of journal pending (limit %d)", st.PendingBytes, o.n.opts.MaxLagBytes)
-	} else if recs, err := o.fs.ReadJournal(ctx, st.Applied+1, 1, 1); err == nil && len(recs) == 1 {
+	from, during := st.Applied+1, ""
+	if st.Sync.Active {
+		o.mu.Lock()
+		from, during = pin, o.syncKind
+		o.mu.Unlock()
+	}
+	if from == 0 || st.SourceDurable < from {
+		return ""
+	}
+	o.mu.Lock()
+	held := uint64(float64(st.SourceDurable+1-from) * o.avgLocked())
+	o.mu.Unlock()
+	note := releaseNote{at: o.n.now(), during: during}
+	if int64(held) > o.n.opts.MaxLagBytes {
+		note.limit, note.held = limitBytes, held
+		over = fmt.Sprintf("%d bytes of journal held (limit max_lag_bytes %d)", held, o.n.opts.MaxLagBytes)
+	} else if recs, err := o.fs.ReadJournal(ctx, from, 1, 1); err == nil && len(recs) == 1 {
 		if age := o.n.now().Sub(recs[0].Time); age > o.n.opts.MaxLagAge {
-			over = fmt.Sprintf("oldest unreplicated change is %s old (limit %s)", age.Round(time.Second), o.n.opts.MaxLagAge)
+			note.limit, note.age = limitAge, age
+			over = fmt.Sprintf("oldest unreplicated change is %s old (limit max_lag_age %s)", age.Round(time.Second), o.n.opts.MaxLagAge)
 		}
 	}
 	if over == "" {
 		return ""
+	}
+	if during != "" {
+		over += " during the " + during
 	}
 	// The mark is durable before the pin goes: a crash in between leaves
 	// both, and the restart clears the pin (AddOutbound). Not saved, the
@@ -1811,10 +1847,10 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	// crash brought the pin back at the destination's old applied point.
 	o.pinMu.Lock()
 	defer o.pinMu.Unlock()
-	if _, pinned := o.fs.Pins()[pinName(o.spec.ID)]; !pinned {
+	if now, ok := o.fs.Pins()[pinName(o.spec.ID)]; !ok || now != pin {
 		return "" // a sync's start or a removal moved it meanwhile
 	}
-	if err := o.markReleased(st.Applied); err != nil {
+	if err := o.markReleased(from - 1); err != nil {
 		o.n.log.Warn("destination past the retention limits: the release is not saved, the journal stays pinned until it is",
 			"replication", o.spec.ID, "over", over, "err", err)
 		return ""
@@ -1824,8 +1860,66 @@ func (o *outbound) checkRetention(ctx context.Context) (over string) {
 	}
 	o.mu.Lock()
 	o.pinned = 0
+	o.release = note
+	o.st.State, o.st.Message = StateError, "" // status says why (releasedMessage)
 	o.mu.Unlock()
 	return over
+}
+
+// avgLocked is the running average of a journal record's bytes, 256 before
+// any was shipped (o.mu held).
+func (o *outbound) avgLocked() float64 {
+	if o.avgRec == 0 {
+		return 256
+	}
+	return o.avgRec
+}
+
+// The retention limits, as the configuration names them.
+const (
+	limitBytes = "max_lag_bytes"
+	limitAge   = "max_lag_age"
+)
+
+// releaseNote is what a release by the retention limits saw: when, which
+// limit (limitBytes, limitAge), the journal bytes held or the age of the
+// oldest change not replicated, and the sync it interrupted, if any.
+type releaseNote struct {
+	at     time.Time
+	limit  string
+	held   uint64
+	age    time.Duration
+	during string
+}
+
+// releasedMessage is the status of a destination whose journal pin the
+// retention limits released: which limit, by how much, when, and that a
+// resync follows; behind is how many journal bytes it is behind now (0:
+// not known). A zero note is a release before the source restarted.
+func releasedMessage(n releaseNote, maxBytes int64, maxAge time.Duration, behind uint64) string {
+	var b strings.Builder
+	b.WriteString("The destination fell too far behind")
+	switch n.limit {
+	case limitBytes:
+		fmt.Fprintf(&b, ": %d bytes of journal were held for it, %d over the limit %s (%d bytes),", n.held, int64(n.held)-maxBytes, limitBytes, maxBytes)
+	case limitAge:
+		fmt.Fprintf(&b, ": its oldest change not replicated was %s old, %s over the limit %s (%s),", n.age.Round(time.Second),
+			(n.age - maxAge).Round(time.Second), limitAge, maxAge)
+	default:
+		fmt.Fprintf(&b, " the retention limits (%s %d bytes, %s %s) before the source restarted,", limitBytes, maxBytes, limitAge, maxAge)
+	}
+	b.WriteString(" and the source released the journal it needs")
+	if !n.at.IsZero() {
+		b.WriteString(" at " + n.at.UTC().Format(time.RFC3339))
+	}
+	if n.during != "" {
+		b.WriteString(", during its " + n.during)
+	}
+	if behind > 0 {
+		fmt.Fprintf(&b, "; it is %d bytes behind now", behind)
+	}
+	b.WriteString(". It is resynchronised (differences only) once it is reachable.")
+	return b.String()
 }
 
 // markReleased sets the retention limits' release mark (the destination
@@ -1845,12 +1939,13 @@ func (o *outbound) markReleased(at uint64) error {
 	return nil
 }
 
-// syncPin pins the journal from seq on for an initial sync or a resync,
+// syncPin pins the journal from seq on for an initial sync or a resync
+// (kind),
 // which replaces the retention limits' release, if any: the mark is
 // cleared (durably) once the sync's pin is set, not before (a resync that
 // failed before it had replaced nothing). A save that fails leaves the
 // stored mark: a restart resyncs the destination once more.
-func (o *outbound) syncPin(seq uint64) error {
+func (o *outbound) syncPin(seq uint64, kind string) error {
 	o.pinMu.Lock()
 	defer o.pinMu.Unlock()
 	if err := o.fs.SetPin(pinName(o.spec.ID), seq); err != nil {
@@ -1858,7 +1953,7 @@ func (o *outbound) syncPin(seq uint64) error {
 	}
 	o.mu.Lock()
 	was := o.st.released
-	o.st.released = false
+	o.st.released, o.syncKind = false, kind
 	o.mu.Unlock()
 	if was {
 		o.n.saveProgress(RoleSource, o.spec.ID, o.snapshot, true)

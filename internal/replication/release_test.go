@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,6 +94,81 @@ func TestReleaseKeepsPinUntilMarkSaved(t *testing.T) {
 	if p, _, err := store.LoadProgress(RoleSource, "r1"); err != nil || p.Released {
 		t.Fatalf("resynced, but the stored mark is %v %v", p.Released, err)
 	}
+	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetentionLimitsHoldDuringSync: an initial sync held up (its
+// destination gone mid-sync) pins the source's journal from its base only
+// up to the retention limits: past MaxLagBytes the source releases it
+// (ERROR, a message naming the limit, the bytes held and the sync, kept
+// up to date), the journal is truncated past the sync's base, and once
+// the destination is back it is resynchronised and verifies. Before, the
+// limits were not checked while a sync was under way, and one that could
+// not finish held the journal without bound.
+func TestRetentionLimitsHoldDuringSync(t *testing.T) {
+	ctx := context.Background()
+	a, b, px := proxiedPair(t, func(o *Options) {
+		o.ChunkBytes = 512
+		o.MaxLagBytes = 32 << 10
+		o.RetainAge = time.Millisecond
+	})
+	px.SetDelay(5 * time.Millisecond)
+	px.SetBandwidth(800 << 10)
+	px.SetPieceBytes(4 << 10)
+	src := a.mkfs("fs-src")
+	w := newWorkload(t, 29, func() *engine.FS { return src })
+	w.run(ctx, 150)
+	link(t, a, b, "r1", "fs-src", "fs-dst")
+	testkit.WaitFor(t, "the initial sync under way", 10*time.Second, func() bool {
+		st, _ := a.n.OutboundStatus("r1")
+		return st.Sync.Active && st.Sync.BytesDone > 0
+	})
+	b.stop()
+	base, pinned := src.Replica().Pins()[pinName("r1")]
+	if st, _ := a.n.OutboundStatus("r1"); !pinned || !st.Sync.Active {
+		t.Fatalf("the destination went before the sync's pin (pinned %v) or after the sync (%+v)", pinned, st.Sync)
+	}
+
+	var st Status
+	released := false
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && !released; {
+		w.run(ctx, 10)
+		st, _ = a.n.OutboundStatus("r1")
+		_, pinned := src.Replica().Pins()[pinName("r1")]
+		released = st.State == StateError && !pinned
+	}
+	if !released {
+		t.Fatalf("the initial sync held the journal past MaxLagBytes: %s %q, pins %v, journal from %d to %d", st.State, st.Message,
+			src.Replica().Pins(), base, src.Replica().DurableSeq())
+	}
+	t.Logf("source: %s %q", st.State, st.Message)
+	for _, want := range []string{"The destination fell too far behind", "over the limit max_lag_bytes (32768 bytes)", "during its initial sync",
+		"bytes behind now", "It is resynchronised (differences only)"} {
+		if !strings.Contains(st.Message, want) {
+			t.Errorf("status message %q lacks %q", st.Message, want)
+		}
+	}
+	// The message follows the source's writes.
+	w.run(ctx, 20)
+	if st2, _ := a.n.OutboundStatus("r1"); st2.Message == st.Message || st2.State != StateError {
+		t.Errorf("status after more writes: %s %q (was %q)", st2.State, st2.Message, st.Message)
+	}
+	testkit.WaitFor(t, "the journal truncated past the sync's base", 10*time.Second, func() bool {
+		a.n.truncateJournals(ctx)
+		start, _ := src.Replica().JournalStart()
+		return start > base
+	})
+
+	b.restart(inboundR1(a))
+	w.run(ctx, 10)
+	converged(t, src, b.fs("fs-dst"))
+	testkit.WaitFor(t, "ENABLED again", 20*time.Second, func() bool {
+		st, _ = a.n.OutboundStatus("r1")
+		return st.State == StateEnabled
+	})
+	t.Logf("source once the destination is back: %s %q, by %q", st.State, st.Message, st.Sync.Method)
 	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}

@@ -960,7 +960,7 @@ func TestRetentionThenResync(t *testing.T) {
 	})
 	st, _ := a.n.OutboundStatus("r1")
 	t.Logf("status: %s: %s", st.State, st.Message)
-	if !strings.HasPrefix(st.Message, "The destination fell too far behind") {
+	if !strings.HasPrefix(st.Message, "The destination fell too far behind") || !strings.Contains(st.Message, "over the limit max_lag_age (500ms)") {
 		t.Errorf("status message %q", st.Message)
 	}
 	a.n.truncateJournals(ctx)

@@ -37,7 +37,7 @@ func (o *outbound) resync(ctx context.Context, s *stream, a *ack) (*ack, error) 
 		return nil, err
 	}
 	defer snap.Close()
-	if err := o.syncPin(snap.Seq + 1); err != nil {
+	if err := o.syncPin(snap.Seq+1, "resync"); err != nil {
 		return nil, err
 	}
 	o.update(func(st *Status) {

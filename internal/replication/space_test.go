@@ -419,6 +419,8 @@ func TestReleasedPinKeptAcrossRestart(t *testing.T) {
 	// replica cannot finish yet): not ENABLED from the old applied point.
 	if st, _ = a.n.OutboundStatus("r1"); st.State != StateError && !(st.State == StateEnabling && st.Sync.Active) {
 		t.Errorf("restarted source: %s %q (sync %+v), want ERROR or a resync", st.State, st.Message, st.Sync)
+	} else if st.State == StateError && !strings.Contains(st.Message, "before the source restarted") {
+		t.Errorf("restarted source's message %q", st.Message)
 	}
 
 	disk.full.Store(false)
