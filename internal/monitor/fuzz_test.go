@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -200,4 +201,41 @@ func FuzzSearch(f *testing.F) {
 func mustAtoms(s string) []string {
 	a, _ := searchAtoms(s)
 	return a
+}
+
+// FuzzDynamicLabel: a query's Label (from a caller, ≤ 2048 characters)
+// with dynamic values (${LABEL}, ${PROP('Dim.X')}, ${MAX}, …) is filled in
+// for any series (empty, one point, from a metric or computed), never a
+// panic; a label without "${" is the label itself, and the text outside
+// ${…} is kept.
+func FuzzDynamicLabel(f *testing.F) {
+	for _, s := range []string{
+		"${LABEL} max ${MAX} at ${MAX_TIME}", "${PROP('Dim.FileSystemId')} ${PROP(\"MetricName\")} ${PROP('Stat')}/${PROP('Period')}",
+		"${PROP('Region')} ${PROP('AccountId')} ${AVG} ${SUM} ${MIN} ${FIRST} ${LAST} ${DATAPOINT_COUNT}",
+		"${FIRST_LAST_RANGE} ${MIN_MAX_RANGE} ${FIRST_TIME} ${LAST_TIME} ${MIN_TIME}", "${", "${}", "}${", "${PROP(')}", "${PROP('x\")}", "plain",
+	} {
+		f.Add(s, 3, true)
+	}
+	m := &Monitor{o: Options{Region: "us-east-1", AccountID: "123456789012"}}
+	f.Fuzz(func(t *testing.T, label string, points int, fromMetric bool) {
+		if len(label) > 2048 {
+			return
+		}
+		s := &tseries{id: "q1", label: "own"}
+		for i := range min(max(points, 0), 5) {
+			s.ts = append(s.ts, int64(60*i))
+			s.vals = append(s.vals, float64((i*7)%5)-1.5)
+		}
+		if fromMetric {
+			s.src = &seriesSource{metric: Metric{Namespace: "AWS/EFS", Name: "Lag", Dimensions: []Dimension{{"FileSystemId", "fs-1"}}}, stat: "Maximum", period: 60}
+		}
+		q := &MetricQuery{ID: "q1", Label: label}
+		got := m.seriesLabel(q, s, false)
+		if !strings.Contains(label, "${") && label != "" && got != label {
+			t.Fatalf("label %q became %q", label, got)
+		}
+		if i := strings.Index(label, "${"); i >= 0 && !strings.HasPrefix(got, label[:i]) {
+			t.Fatalf("label %q became %q: the text before ${ changed", label, got)
+		}
+	})
 }
