@@ -521,14 +521,17 @@ func (rep *Replica) getBlock(ctx context.Context, id blocks.ID) ([]byte, error) 
 
 // Snapshot is a consistent view of a file system's replicated keys at a
 // durable journal seq, for initial sync and verification. Blocks released
-// after Seq are kept while it is open.
+// after Seq are kept while it is open. It is read in one pass (each key
+// once: a sync's chunks, a resync's or a verification's checksums), so
+// while it is open the store's cache does not grow (kv.HoldCache).
 type Snapshot struct {
-	Seq   uint64
-	Epoch uint64    // epoch of the record at Seq
-	Time  time.Time // source commit time of the record at Seq
-	fs    *FS
-	snap  kv.Snapshot
-	pin   uint64
+	Seq    uint64
+	Epoch  uint64    // epoch of the record at Seq
+	Time   time.Time // source commit time of the record at Seq
+	fs     *FS
+	snap   kv.Snapshot
+	pin    uint64
+	unhold func()
 }
 
 // Snapshot takes a snapshot between two group commits, at the durable mark.
@@ -543,6 +546,9 @@ func (rep *Replica) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.pin = fs.addTempPin(fs.lastSeq + 1)
 		return nil
 	})
+	if err == nil {
+		s.unhold = kv.HoldCache(fs.e.kv)
+	}
 	if err != nil || s.Seq == 0 {
 		return s, err
 	}
@@ -576,6 +582,9 @@ func (s *Snapshot) Iter(lo, hi []byte) (kv.Iterator, error) {
 
 // Close releases the snapshot and its pin.
 func (s *Snapshot) Close() error {
+	if s.unhold != nil {
+		s.unhold()
+	}
 	s.fs.dropTempPin(s.pin)
 	return s.snap.Close()
 }

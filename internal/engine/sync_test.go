@@ -593,3 +593,61 @@ func TestInodeCuts(t *testing.T) {
 		}
 	}
 }
+
+// holdCountingKV is a store with a cache to hold (kv.CacheHolder) that
+// counts the holds taken and not yet released.
+type holdCountingKV struct {
+	kv.Store
+	mu    sync.Mutex // guards the field below
+	held  int
+	taken int
+}
+
+func (h *holdCountingKV) HoldCache() func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held++
+	h.taken++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.held--
+			h.mu.Unlock()
+		})
+	}
+}
+
+func (h *holdCountingKV) counts() (held, taken int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held, h.taken
+}
+
+// TestSnapshotHoldsCache: a snapshot (read in one pass: an initial sync,
+// a resync's or a verification's checksums) holds the store's cache,
+// through the engine's sealing layer, from its making to its Close, so
+// that its reads do not grow the cache into fresh memory (kv.HoldCache,
+// pebblekv's TestHoldCacheScan counts the bytes).
+func TestSnapshotHoldsCache(t *testing.T) {
+	ctx := t.Context()
+	st := &holdCountingKV{Store: kv.NewMemory()}
+	fs, _ := fileOn(t, ctx, Options{KV: st, Disk: disk.NewMem()})
+	_, before := st.counts()
+	a := must(fs.Replica().Snapshot(ctx))(t)
+	b := must(fs.Replica().Snapshot(ctx))(t)
+	if held, taken := st.counts(); held != 2 || taken != before+2 {
+		t.Fatalf("two open snapshots: %d holds, %d taken (%d before), want 2 held and 2 more taken", held, taken, before)
+	}
+	if _, err := a.Checksum(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if held, _ := st.counts(); held != 1 {
+		t.Fatalf("one snapshot closed: %d holds, want 1", held)
+	}
+	b.Close()
+	if held, _ := st.counts(); held != 0 {
+		t.Fatalf("both snapshots closed: %d holds, want none", held)
+	}
+}

@@ -95,6 +95,17 @@ type Store struct {
 	ingests atomic.Uint64 // tables ingested (also names their files)
 	// uncompressed counts the tables IngestIncompressible wrote.
 	uncompressed atomic.Uint64
+	// ownCache: the block cache was made for this store (Options.Cache
+	// nil), so every reservation in it is this DB's (HoldCache).
+	ownCache bool
+	hold     cacheHold
+}
+
+// cacheHold is a Store's hold of its block cache (HoldCache).
+type cacheHold struct {
+	mu      sync.Mutex // guards the fields below
+	n       int        // holds not released
+	release func()     // the reservation's, while n > 0 (nil: none was needed)
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -182,7 +193,62 @@ func Open(dir string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("pebblekv: open %s: %w", dir, err)
 		}
 	}
-	return &Store{db: db, opts: dopts, dir: dir, bgErrs: bgErrs, wal: wal}, nil
+	return &Store{db: db, opts: dopts, dir: dir, bgErrs: bgErrs, wal: wal, ownCache: o.Cache == nil}, nil
+}
+
+var _ kv.CacheHolder = (*Store)(nil)
+
+// holdFloorDiv: a held cache keeps room for at least 1/holdFloorDiv of the
+// blocks it may hold, however little it held when the hold began, so that
+// the server's other reads (clients' hot inodes and directories) keep a
+// cache while a long scan runs on a freshly started server.
+const holdFloorDiv = 4
+
+// HoldCache keeps the block cache from growing past what it holds now (or
+// a quarter of its room for blocks, when it holds less) until the last
+// hold is released (kv.CacheHolder). It reserves the cache's free room, as
+// Pebble reserves room for its memtables: blocks loaded meanwhile replace
+// the coldest ones, whose memory the allocator hands out again, instead of
+// taking memory new to the process. A store on a shared cache (Options.Cache)
+// does not hold it: the other stores' memtable reservations are not known
+// here, and a reservation that counted them out would evict their blocks.
+func (s *Store) HoldCache() (release func()) {
+	if !s.ownCache {
+		return func() {}
+	}
+	h := &s.hold
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed.Load() {
+		return func() {}
+	}
+	if h.n == 0 {
+		c := s.opts.Cache
+		m := s.db.Metrics()
+		room := c.MaxSize() - int64(m.MemTable.Size+m.MemTable.ZombieSize) // for blocks
+		keep := max(c.Size(), room/holdFloorDiv)
+		if free := room - keep; free > 0 {
+			h.release = c.Reserve(int(free))
+		}
+	}
+	h.n++
+	var once sync.Once
+	return func() { once.Do(s.unhold) }
+}
+
+// unhold releases one hold, and the reservation with the last.
+func (s *Store) unhold() {
+	h := &s.hold
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		return // released by Close
+	}
+	h.n--
+	if h.n == 0 && h.release != nil {
+		h.release()
+		h.release = nil
+	}
 }
 
 // BackgroundErrors returns how many errors Pebble's background work has
@@ -453,6 +519,14 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	// A reservation is released before the DB lets its cache go.
+	s.hold.mu.Lock()
+	if s.hold.release != nil {
+		s.hold.release()
+		s.hold.release = nil
+	}
+	s.hold.n = 0
+	s.hold.mu.Unlock()
 	return s.db.Close()
 }
 
