@@ -54,6 +54,7 @@ func TestReleaseKeepsPinUntilMarkSaved(t *testing.T) {
 	w.run(ctx, 40)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
+	shipping(t, a, "r1")
 
 	store.fail.Store(true)
 	b.stop()
@@ -172,4 +173,17 @@ func TestRetentionLimitsHoldDuringSync(t *testing.T) {
 	if err := b.rep("fs-dst").Verify(ctx, true); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// shipping waits until the source of replication id has seen its initial
+// sync end and ships (ENABLED, no sync active): a destination stopped
+// before the source took the sync's last acknowledgement leaves the
+// sync active, and the retention limits then count the journal from the
+// sync's base, not from the destination's applied point.
+func shipping(t *testing.T, r *region, id string) {
+	t.Helper()
+	testkit.WaitFor(t, "ENABLED, the initial sync done", 10*time.Second, func() bool {
+		st, _ := r.n.OutboundStatus(id)
+		return st.State == StateEnabled && !st.Sync.Active
+	})
 }

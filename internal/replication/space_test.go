@@ -377,6 +377,7 @@ func TestReleasedPinKeptAcrossRestart(t *testing.T) {
 	w.run(ctx, 40)
 	link(t, a, b, "r1", "fs-src", "fs-dst")
 	converged(t, src, b.fs("fs-dst"))
+	shipping(t, a, "r1")
 
 	b.stop()
 	released := false
