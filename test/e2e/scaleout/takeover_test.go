@@ -159,6 +159,7 @@ func waitAPIAt(t *testing.T, net string, nodes ...*node) {
 
 func efsClient() *efs.Client {
 	return efs.New(efs.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + netPrefix + ".0.1:7070"), RetryMaxAttempts: 1,
+		HTTPClient:  testkit.SDKHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
 }
 
