@@ -13,15 +13,27 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// stopSignals are the signals that stop regionfs cleanly: SIGINT,
+// SIGTERM, and SIGHUP as SIGTERM (there is no configuration reload): left
+// to Go's default it ended serve, edge and dev at once, without their
+// clean stop (buffered NFS writes made durable, the store closed, exit
+// code 0), when a terminal closed or a reload was tried. Not SIGHUP when
+// the process was started with it ignored (nohup, a parent that
+// detaches it): Notify would undo that, and the closed terminal nohup was
+// for would stop the server.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
+
 func main() {
 	if len(os.Args) > 1 && opensStores(os.Args[1]) {
 		execWithHugePages()
 	}
-	// SIGHUP stops as SIGTERM does (there is no configuration reload):
-	// left to Go's default it ended serve, edge and dev at once, without
-	// their clean stop (buffered NFS writes made durable, the store
-	// closed, exit code 0), when a terminal closed or a reload was tried.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	stopProfile, err := startCPUProfile(os.Getenv("REGIONFS_CPUPROFILE"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regionfs:", err)

@@ -415,7 +415,7 @@ func serveMount(ctx context.Context, c mountConfig, log *slog.Logger, notify fun
 	notify(fmt.Sprintf("ok mounted %s:%s on %s via %s (tls=%v)", fsID, subPath, c.mountpoint, sess.Addr(), c.tls))
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP) // SIGHUP: as main's
+	signal.Notify(sig, stopSignals()...)
 	defer signal.Stop(sig)
 	served := make(chan struct{})
 	go func() { srv.Wait(); close(served) }()
