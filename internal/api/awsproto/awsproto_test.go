@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -337,4 +338,32 @@ func fromHex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - '0'
+}
+
+// TestCallDecode: a member of the wrong type, or a body that cannot be
+// read (not gzip), is the service's own error (Invalid).
+func TestCallDecode(t *testing.T) {
+	errInvalid := errors.New("the service's validation error")
+	call := func(body string, gzipped bool) *Call {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		if gzipped {
+			r.Header.Set("Content-Encoding", "gzip")
+		}
+		return &Call{R: r, P: JSON10, Body: []byte(body), Invalid: func(de *DecodeError) error {
+			return fmt.Errorf("%w: %s", errInvalid, de.Error())
+		}}
+	}
+	var in struct {
+		Period int `json:"Period"`
+	}
+	if err := call(`{"Period":60}`, false).Decode(&in); err != nil || in.Period != 60 {
+		t.Fatalf("Decode: %v, Period %d", err, in.Period)
+	}
+	if err := call(`{"Period":"sixty"}`, false).Decode(&in); !errors.Is(err, errInvalid) || !strings.Contains(err.Error(), "Period") {
+		t.Fatalf("a member of the wrong type: %v, want the service's error naming Period", err)
+	}
+	if err := call(`not gzip`, true).Decode(&in); !errors.Is(err, errInvalid) {
+		t.Fatalf("a body that is not gzip: %v, want the service's error", err)
+	}
 }

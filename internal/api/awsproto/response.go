@@ -3,6 +3,7 @@ package awsproto
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -48,6 +49,28 @@ func Decode(p Protocol, r *http.Request, body []byte, dst any) error {
 		return err
 	}
 	return Unmarshal(v, dst)
+}
+
+// Call is one RPC-protocol request a service's operation serves: the HTTP
+// request, the protocol it speaks and its body (read already). Invalid
+// words a member of the wrong type (a *DecodeError) as the service's own
+// validation error.
+type Call struct {
+	R       *http.Request
+	P       Protocol
+	Body    []byte
+	Invalid func(*DecodeError) error
+}
+
+// Decode reads the operation's input into the struct dst points to; a
+// malformed body or a member of the wrong shape is Invalid's error.
+func (c *Call) Decode(dst any) error {
+	err := Decode(c.P, c.R, c.Body, dst)
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return c.Invalid(de)
+	}
+	return err
 }
 
 // WriteResult answers an RPC-protocol request with the output of operation

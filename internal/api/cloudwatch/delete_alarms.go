@@ -9,7 +9,7 @@ type alarmNamesInput struct {
 // deleteAlarms: DeleteAlarms (all or nothing).
 func deleteAlarms(ctx context.Context, c *call) (any, error) {
 	var in alarmNamesInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.m.DeleteAlarms(ctx, in.AlarmNames)

@@ -36,7 +36,7 @@ type describeAlarmHistoryOutput struct {
 // describeAlarmHistory: DescribeAlarmHistory.
 func describeAlarmHistory(ctx context.Context, c *call) (any, error) {
 	var in describeAlarmHistoryInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	if in.AlarmContributorID != "" {

@@ -27,7 +27,7 @@ type describeAlarmsOutput struct {
 // describeAlarms: DescribeAlarms.
 func describeAlarms(ctx context.Context, c *call) (any, error) {
 	var in describeAlarmsInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	maxRecords, err := given("MaxRecords", in.MaxRecords, 1)

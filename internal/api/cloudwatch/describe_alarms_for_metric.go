@@ -23,7 +23,7 @@ type describeAlarmsForMetricOutput struct {
 // describeAlarmsForMetric: DescribeAlarmsForMetric.
 func describeAlarmsForMetric(ctx context.Context, c *call) (any, error) {
 	var in describeAlarmsForMetricInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	period, err := given("Period", in.Period, 1)

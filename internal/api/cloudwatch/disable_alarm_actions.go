@@ -5,7 +5,7 @@ import "context"
 // disableAlarmActions: DisableAlarmActions.
 func disableAlarmActions(ctx context.Context, c *call) (any, error) {
 	var in alarmNamesInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.m.SetAlarmActions(ctx, in.AlarmNames, false)

@@ -42,7 +42,7 @@ type getMetricDataOutput struct {
 // getMetricData: GetMetricData (MetricStat queries and metric math).
 func getMetricData(ctx context.Context, c *call) (any, error) {
 	var in getMetricDataInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	rs, next, err := c.h.m.GetMetricData(ctx, monitor.DataQuery{Queries: queriesIn(in.MetricDataQueries), Start: in.StartTime, End: in.EndTime,

@@ -38,7 +38,7 @@ type getMetricStatisticsOutput struct {
 // getMetricStatistics: GetMetricStatistics.
 func getMetricStatistics(ctx context.Context, c *call) (any, error) {
 	var in getMetricStatisticsInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	dps, err := c.h.m.GetMetricStatistics(ctx, monitor.StatisticsQuery{

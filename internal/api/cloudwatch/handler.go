@@ -2,7 +2,6 @@ package cloudwatch
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,24 +22,14 @@ var svc = awsproto.Monitoring
 
 // call is one request being served.
 type call struct {
-	h     *Handler
-	r     *http.Request
-	p     awsproto.Protocol
-	body  []byte
-	reqID string
+	h *Handler
+	awsproto.Call
 }
 
-// decode reads the operation's input into in; a member of the wrong type
-// is CloudWatch's InvalidParameterValue.
-func (c *call) decode(in any) error {
-	if err := awsproto.Decode(c.p, c.r, c.body, in); err != nil {
-		var de *awsproto.DecodeError
-		if errors.As(err, &de) {
-			return &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: de.Error()}
-		}
-		return err
-	}
-	return nil
+// invalid is CloudWatch's word for a member of the wrong type:
+// InvalidParameterValue.
+func invalid(de *awsproto.DecodeError) error {
+	return &monitor.Error{Kind: monitor.ErrInvalidParameterValue, Message: de.Error()}
 }
 
 type operation func(ctx context.Context, c *call) (any, error)
@@ -104,7 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rs.Op = op
 	fn := operations[op]
-	c := &call{h: h, r: r, p: p, body: body, reqID: reqID}
+	c := &call{h: h, Call: awsproto.Call{R: r, P: p, Body: body, Invalid: invalid}}
 	out, err := fn(r.Context(), c)
 	if err != nil {
 		rs.Fail(w, err)

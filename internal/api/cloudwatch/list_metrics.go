@@ -29,7 +29,7 @@ type listMetricsOutput struct {
 // listMetrics: ListMetrics.
 func listMetrics(ctx context.Context, c *call) (any, error) {
 	var in listMetricsInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	q := monitor.ListQuery{Namespace: in.Namespace, MetricName: in.MetricName, RecentlyActive: in.RecentlyActive, NextToken: in.NextToken}

@@ -13,7 +13,7 @@ type listTagsForResourceOutput struct {
 // listTagsForResource: ListTagsForResource.
 func listTagsForResource(ctx context.Context, c *call) (any, error) {
 	var in listTagsForResourceInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	tags, err := c.h.m.ListTagsForResource(ctx, in.ResourceARN)

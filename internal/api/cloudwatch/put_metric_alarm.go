@@ -36,7 +36,7 @@ type putMetricAlarmInput struct {
 // putMetricAlarm: PutMetricAlarm.
 func putMetricAlarm(ctx context.Context, c *call) (any, error) {
 	var in putMetricAlarmInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	if in.EvaluationCriteria != nil || in.EvaluationInterval != 0 {

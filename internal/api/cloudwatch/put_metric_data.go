@@ -36,7 +36,7 @@ type putMetricDataInput struct {
 // putMetricData: PutMetricData (standard and high resolution).
 func putMetricData(ctx context.Context, c *call) (any, error) {
 	var in putMetricDataInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	if len(in.EntityMetricData) > 0 {

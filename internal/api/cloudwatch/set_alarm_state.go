@@ -12,7 +12,7 @@ type setAlarmStateInput struct {
 // setAlarmState: SetAlarmState.
 func setAlarmState(ctx context.Context, c *call) (any, error) {
 	var in setAlarmStateInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.m.SetAlarmState(ctx, in.AlarmName, in.StateValue, in.StateReason, in.StateReasonData)

@@ -10,7 +10,7 @@ type tagResourceInput struct {
 // tagResource: TagResource (alarms).
 func tagResource(ctx context.Context, c *call) (any, error) {
 	var in tagResourceInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	tags, err := tagsIn(in.Tags)

@@ -10,7 +10,7 @@ type untagResourceInput struct {
 // untagResource: UntagResource.
 func untagResource(ctx context.Context, c *call) (any, error) {
 	var in untagResourceInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := c.h.m.UntagResource(ctx, in.ResourceARN, in.TagKeys); err != nil {

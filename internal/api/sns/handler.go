@@ -2,7 +2,6 @@ package sns
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -22,25 +21,15 @@ const maxBody = 2 << 20
 
 var svc = awsproto.SNS
 
+// call is one request being served.
 type call struct {
-	h     *Handler
-	r     *http.Request
-	p     awsproto.Protocol
-	body  []byte
-	reqID string
+	h *Handler
+	awsproto.Call
 }
 
-// decode reads the operation's input; a member of the wrong type is
-// InvalidParameter.
-func (c *call) decode(in any) error {
-	if err := awsproto.Decode(c.p, c.r, c.body, in); err != nil {
-		var de *awsproto.DecodeError
-		if errors.As(err, &de) {
-			return &notify.Error{Kind: notify.ErrInvalidParameter, Message: "Invalid parameter: " + de.Error()}
-		}
-		return err
-	}
-	return nil
+// invalid is SNS's word for a member of the wrong type: InvalidParameter.
+func invalid(de *awsproto.DecodeError) error {
+	return &notify.Error{Kind: notify.ErrInvalidParameter, Message: "Invalid parameter: " + de.Error()}
 }
 
 type operation func(ctx context.Context, c *call) (any, error)
@@ -101,7 +90,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs.Op = op
-	out, err := operations[op](r.Context(), &call{h: h, r: r, p: awsproto.Query, body: body, reqID: reqID})
+	out, err := operations[op](r.Context(), &call{h: h, Call: awsproto.Call{R: r, P: awsproto.Query, Body: body, Invalid: invalid}})
 	if err != nil {
 		rs.Fail(w, err)
 		return

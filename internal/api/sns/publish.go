@@ -31,7 +31,7 @@ type publishOutput struct {
 // publish: Publish.
 func publish(ctx context.Context, c *call) (any, error) {
 	var in publishInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	attrs := map[string]notify.MessageAttribute{}

@@ -21,7 +21,7 @@ type subscriptionARNOutput struct {
 // subscribe: Subscribe (the confirmation goes out at once).
 func subscribe(ctx context.Context, c *call) (any, error) {
 	var in subscribeInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	arn, err := c.h.s.Subscribe(ctx, in.TopicArn, in.Protocol, in.Endpoint, in.Attributes, in.ReturnSubscriptionArn)
@@ -45,7 +45,7 @@ type confirmSubscriptionOutput struct {
 // SubscribeURL is Handler.Public).
 func confirmSubscription(ctx context.Context, c *call) (any, error) {
 	var in confirmSubscriptionInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	switch in.AuthenticateOnUnsubscribe {
@@ -67,7 +67,7 @@ type subscriptionARNInput struct {
 // unsubscribe: Unsubscribe.
 func unsubscribe(ctx context.Context, c *call) (any, error) {
 	var in subscriptionARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.s.Unsubscribe(ctx, in.SubscriptionArn, true)
@@ -97,7 +97,7 @@ func listOut(subs []notify.Subscription, next string) *listSubscriptionsOutput {
 // listSubscriptions: ListSubscriptions.
 func listSubscriptions(ctx context.Context, c *call) (any, error) {
 	var in topicARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	subs, next, err := c.h.s.ListSubscriptions(ctx, "", in.NextToken)
@@ -110,7 +110,7 @@ func listSubscriptions(ctx context.Context, c *call) (any, error) {
 // listSubscriptionsByTopic: ListSubscriptionsByTopic.
 func listSubscriptionsByTopic(ctx context.Context, c *call) (any, error) {
 	var in topicARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	if in.TopicArn == "" {
@@ -126,7 +126,7 @@ func listSubscriptionsByTopic(ctx context.Context, c *call) (any, error) {
 // getSubscriptionAttributes: GetSubscriptionAttributes.
 func getSubscriptionAttributes(ctx context.Context, c *call) (any, error) {
 	var in subscriptionARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	attrs, err := c.h.s.GetSubscriptionAttributes(ctx, in.SubscriptionArn)
@@ -145,7 +145,7 @@ type setSubscriptionAttributesInput struct {
 // setSubscriptionAttributes: SetSubscriptionAttributes.
 func setSubscriptionAttributes(ctx context.Context, c *call) (any, error) {
 	var in setSubscriptionAttributesInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.s.SetSubscriptionAttributes(ctx, in.SubscriptionArn, in.AttributeName, in.AttributeValue)

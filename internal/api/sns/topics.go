@@ -25,7 +25,7 @@ type topicARNOutput struct {
 // createTopic: CreateTopic (idempotent for the same name and attributes).
 func createTopic(ctx context.Context, c *call) (any, error) {
 	var in createTopicInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	if in.DataProtectionPolicy != "" {
@@ -50,7 +50,7 @@ type topicARNInput struct {
 // deleteTopic: DeleteTopic.
 func deleteTopic(ctx context.Context, c *call) (any, error) {
 	var in topicARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.s.DeleteTopic(ctx, in.TopicArn)
@@ -64,7 +64,7 @@ type listTopicsOutput struct {
 // listTopics: ListTopics.
 func listTopics(ctx context.Context, c *call) (any, error) {
 	var in topicARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	arns, next, err := c.h.s.ListTopics(ctx, in.NextToken)
@@ -85,7 +85,7 @@ type attributesOutput struct {
 // getTopicAttributes: GetTopicAttributes.
 func getTopicAttributes(ctx context.Context, c *call) (any, error) {
 	var in topicARNInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	attrs, err := c.h.s.GetTopicAttributes(ctx, in.TopicArn)
@@ -104,7 +104,7 @@ type setTopicAttributesInput struct {
 // setTopicAttributes: SetTopicAttributes.
 func setTopicAttributes(ctx context.Context, c *call) (any, error) {
 	var in setTopicAttributesInput
-	if err := c.decode(&in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
 	return nil, c.h.s.SetTopicAttributes(ctx, in.TopicArn, in.AttributeName, in.AttributeValue)
