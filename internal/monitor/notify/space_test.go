@@ -33,6 +33,26 @@ func (g *floorGuard) CheckInternal(int64) error {
 	return nil
 }
 
+// openGuarded opens a service over a memory store whose writes g guards
+// (closed with the test); keys counts the store's keys.
+func openGuarded(t *testing.T) (s *Service, g *floorGuard, keys func() int) {
+	t.Helper()
+	store := kv.NewMemory()
+	g = &floorGuard{}
+	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, g, func() int {
+		n := 0
+		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
 // TestPublishRefusedBelowFloor (chaos22): every message published to a
 // topic with a confirmed subscription is stored (up to 256 KiB each) in
 // the monitor's Pebble DB on the data disk, whose WAL stops the process
@@ -40,26 +60,13 @@ func (g *floorGuard) CheckInternal(int64) error {
 // stores nothing; once there is room it is taken and delivered.
 func TestPublishRefusedBelowFloor(t *testing.T) {
 	ctx := context.Background()
-	store := kv.NewMemory()
-	g := &floorGuard{}
-	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, g, keys := openGuarded(t)
 	ep := newEndpoint(t)
 	arn, err := s.CreateTopic(ctx, "alerts", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	confirmed(t, s, arn, ep.srv.URL+"/hook", ep)
-	keys := func() int {
-		n := 0
-		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	before := keys()
 
 	g.full.Store(true)
@@ -83,23 +90,10 @@ func TestPublishRefusedBelowFloor(t *testing.T) {
 // ErrNoSpace (503) and store nothing. Before, only Publish was checked.
 func TestTopicAndSubscriptionWritesRefusedBelowFloor(t *testing.T) {
 	ctx := t.Context()
-	store := kv.NewMemory()
-	g := &floorGuard{}
-	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, g, keys := openGuarded(t)
 	arn, err := s.CreateTopic(ctx, "alerts", nil, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	keys := func() int {
-		n := 0
-		if err := kv.Scan(store, nil, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return n
 	}
 	before := keys()
 
@@ -130,13 +124,7 @@ func TestTopicAndSubscriptionWritesRefusedBelowFloor(t *testing.T) {
 // refused like Publish, so an alarm on a full disk notified nobody.
 func TestNotifyBelowFloor(t *testing.T) {
 	ctx := t.Context()
-	store := kv.NewMemory()
-	g := &floorGuard{}
-	s, err := Open(Options{KV: store, Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://sns.test", Space: g})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, g, _ := openGuarded(t)
 	ep := newEndpoint(t)
 	arn, err := s.CreateTopic(ctx, "alerts", nil, nil)
 	if err != nil {
