@@ -12,6 +12,24 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
 )
 
+// tlsReadFile gives c recycled reply buffers (bufs), mounts "/" as root
+// and creates the file f there for the reads a test counts.
+func tlsReadFile(t *testing.T, c *client.Conn) (cl *client.Client, bufs *client.Buffers, f proto.FH) {
+	t.Helper()
+	bufs = client.NewBuffers()
+	c.UseBuffers(bufs)
+	cl = c.WithAuth(client.Unix("h", 0, 0))
+	root, _, err := cl.Mount(t.Context(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.Create(t.Context(), root, "f", proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, bufs, res.FH
+}
+
 // TestTLSReadAllocations: a 1 MiB READ over TLS allocates no buffer of
 // its size on either end (the server seals the cached block into
 // crypto/tls's and the batch's kept buffers; the client reads the reply
@@ -26,29 +44,19 @@ func TestTLSReadAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	bufs := client.NewBuffers()
-	c.UseBuffers(bufs)
-	cl := c.WithAuth(client.Unix("h", 0, 0))
-	root, _, err := cl.Mount(ctx, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, bufs, f := tlsReadFile(t, c)
 	const size = 4 << 20
 	data := make([]byte, 1<<20)
 	for off := 0; off < size; off += len(data) {
 		for i := range data {
 			data[i] = byte(off>>20 + i)
 		}
-		if _, err := cl.Write(ctx, res.FH, uint64(off), data, proto.FileSync); err != nil {
+		if _, err := cl.Write(ctx, f, uint64(off), data, proto.FileSync); err != nil {
 			t.Fatal(err)
 		}
 	}
 	read := func(off uint64) {
-		r, err := cl.Read(ctx, res.FH, off, 1<<20)
+		r, err := cl.Read(ctx, f, off, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,17 +115,7 @@ func TestTLSReadCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	bufs := client.NewBuffers()
-	c.UseBuffers(bufs)
-	cl := c.WithAuth(client.Unix("h", 0, 0))
-	root, _, err := cl.Mount(ctx, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, bufs, f := tlsReadFile(t, c)
 	var in *rpc.TLSReader
 	v.srv.mu.Lock()
 	for sc := range v.srv.conns {
@@ -134,7 +132,7 @@ func TestTLSReadCopies(t *testing.T) {
 		for j := range data {
 			data[j] = byte(i + j)
 		}
-		if _, err := cl.Write(ctx, res.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+		if _, err := cl.Write(ctx, f, uint64(i)<<20, data, proto.FileSync); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,7 +144,7 @@ func TestTLSReadCopies(t *testing.T) {
 	}
 	cd, cs := c.TLSRead()
 	for i := range calls {
-		r, err := cl.Read(ctx, res.FH, uint64(i)<<20, 1<<20)
+		r, err := cl.Read(ctx, f, uint64(i)<<20, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

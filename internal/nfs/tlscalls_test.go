@@ -93,24 +93,14 @@ func TestTLSReadSystemCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	bufs := client.NewBuffers()
-	c.UseBuffers(bufs)
-	cl := c.WithAuth(client.Unix("h", 0, 0))
-	root, _, err := cl.Mount(ctx, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cl.Create(ctx, root, "f", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, bufs, f := tlsReadFile(t, c)
 	const reads = 16
 	data := make([]byte, 1<<20)
 	for i := range reads {
 		for j := range data {
 			data[j] = byte(i + j)
 		}
-		if _, err := cl.Write(ctx, res.FH, uint64(i)<<20, data, proto.FileSync); err != nil {
+		if _, err := cl.Write(ctx, f, uint64(i)<<20, data, proto.FileSync); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,7 +111,7 @@ func TestTLSReadSystemCalls(t *testing.T) {
 	sc := ln.conns[0]
 	ln.mu.Unlock()
 	read := func(i int) {
-		r, err := cl.Read(ctx, res.FH, uint64(i)<<20, 1<<20)
+		r, err := cl.Read(ctx, f, uint64(i)<<20, 1<<20)
 		if err != nil {
 			t.Error(err)
 			return
