@@ -423,26 +423,14 @@ func TestReadaheadDepth(t *testing.T) {
 		rf := el.Value.(*raFile)
 		return len(rf.chunks), rf.depth
 	}
-	read := func(i int, after *[]prefetch) {
-		t.Helper()
-		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, after)
-		if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
-			t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
-		}
-		hd.Release()
-	}
-	run := func(after []prefetch) {
-		for _, fn := range after {
-			fn(false)
-		}
-	}
+	read := func(i int, after *[]prefetch) { t.Helper(); readBlock(t, f, tg, attr, i, after) }
 	// Each READ's prefetches run (its reply written) before the next
 	// READ: every chunk is read when its READ comes.
 	i := 0
 	for ; i < 6; i++ {
 		var after []prefetch
 		read(i, &after)
-		run(after)
+		runPrefetches(after)
 		if n, d := ahead(); n != 1 || d != 1 {
 			t.Fatalf("after READ %d, its chunks read when it came: %d chunks read ahead at depth %d, want 1 at depth 1", i, n, d)
 		}
@@ -460,7 +448,7 @@ func TestReadaheadDepth(t *testing.T) {
 			t.Fatalf("READ %d, come before its chunk was read: depth %d, want %d", i, d, min(want, raMaxDepth))
 		}
 	}
-	run(pending)
+	runPrefetches(pending)
 	if n, d := ahead(); n != raMaxDepth || d != raMaxDepth {
 		t.Fatalf("after the reads ahead fell behind: %d chunks read ahead at depth %d, want %d at %d", n, d, raMaxDepth, raMaxDepth)
 	}
@@ -470,7 +458,7 @@ func TestReadaheadDepth(t *testing.T) {
 		i++
 		var after []prefetch
 		read(i, &after)
-		run(after)
+		runPrefetches(after)
 		want := raMaxDepth
 		if j == raShrink {
 			want--
@@ -503,11 +491,6 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 		}
 		hd.Release()
 	}
-	run := func(after []prefetch) {
-		for _, fn := range after {
-			fn(false)
-		}
-	}
 	gets := f.fs.Stats().Blocks.Gets
 	// READ 0 comes (ra.read up to its engine read: no chunk to take)...
 	if c := ra.take(fileKey{f.fs, tg.h.ino}, 0, 1<<20, tg.cred); c != nil {
@@ -516,9 +499,8 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	// ...READs 1 to 3, sent behind it, are answered meanwhile...
 	for i := 1; i < 4; i++ {
 		var after []prefetch
-		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
-		check(i, got, hd, err)
-		run(after)
+		readBlock(t, f, tg, attr, i, &after)
+		runPrefetches(after)
 	}
 	// ...then READ 0's engine read ends and it schedules its prefetches
 	// (ra.read's rest), which its worker runs once its reply is written.
@@ -526,13 +508,12 @@ func TestReadaheadPipelinedReadsOnce(t *testing.T) {
 	check(0, got, hd, err)
 	var after []prefetch
 	ra.schedule(tg, 0, 1<<20, len(got), attr.Size, &after)
-	run(after)
+	runPrefetches(after)
 	// The rest, one READ at a time.
 	for i := 4; i < blocks; i++ {
 		var after []prefetch
-		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
-		check(i, got, hd, err)
-		run(after)
+		readBlock(t, f, tg, attr, i, &after)
+		runPrefetches(after)
 	}
 	if n := f.fs.Stats().Blocks.Gets - gets; n != blocks {
 		t.Fatalf("%d READs of a %d-block file read %d block files, want %d (each once)", blocks, blocks, n, blocks)
@@ -558,14 +539,8 @@ func TestReadaheadOutOfOrderReadsOnce(t *testing.T) {
 	for _, i := range []int{0, 1, 2, 4, 5, 3, 6, 7} {
 		taken := ra.taken.Load()
 		var after []prefetch
-		got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
-		if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
-			t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
-		}
-		hd.Release()
-		for _, fn := range after {
-			fn(false)
-		}
+		readBlock(t, f, tg, attr, i, &after)
+		runPrefetches(after)
 		fromChunk := ra.taken.Load() > taken
 		if want := i != 0 && i != 4 && i != 5; fromChunk != want {
 			t.Errorf("READ %d served from a chunk read ahead: %v, want %v", i, fromChunk, want)
@@ -585,19 +560,12 @@ func TestReadaheadReread(t *testing.T) {
 	const blocks = 8
 	f := newFixture(t, envOpt{})
 	tg, attr := blocksTarget(t, f, blocks)
-	ra := f.srv.ra
 	pass := func() (prefetches int) {
 		for i := range blocks {
 			var after []prefetch
-			got, _, _, hd, err := ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, &after)
-			if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
-				t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
-			}
-			hd.Release()
+			readBlock(t, f, tg, attr, i, &after)
 			prefetches += len(after)
-			for _, fn := range after {
-				fn(false)
-			}
+			runPrefetches(after)
 		}
 		return prefetches
 	}
@@ -607,6 +575,26 @@ func TestReadaheadReread(t *testing.T) {
 	}
 	if again := pass(); again == 0 {
 		t.Fatalf("the file read again from the start: no prefetch (%d on the first pass)", first)
+	}
+}
+
+// readBlock READs block i of tg (1 MiB) through the read-ahead, checks
+// it (its first byte is i, as blocksTarget writes it) and releases its
+// hold; the READ's prefetches go into after.
+func readBlock(t *testing.T, f *fixture, tg *target, attr engine.Attr, i int, after *[]prefetch) {
+	t.Helper()
+	got, _, _, hd, err := f.srv.ra.read(f.ctx, tg, attr, uint64(i)<<20, 1<<20, after)
+	if err != nil || len(got) != 1<<20 || got[0] != byte(i) {
+		t.Fatalf("READ %d: %d bytes, %v", i, len(got), err)
+	}
+	hd.Release()
+}
+
+// runPrefetches runs a READ's prefetches, as its worker does once the
+// reply is written.
+func runPrefetches(after []prefetch) {
+	for _, fn := range after {
+		fn(false)
 	}
 }
 
