@@ -9,6 +9,25 @@ import (
 	"github.com/regionfs/regionfs/internal/nfs/proto"
 )
 
+// nfsFile writes data to a new file name through m's NFS session, one
+// IOSize write at a time, and returns its node and a handle of the
+// writer, on which a test without FUSE calls the file system's methods.
+func nfsFile(t *testing.T, m *testMount, name string, data []byte) (*node, *handle) {
+	t.Helper()
+	auth := client.Unix("t", 0, 0)
+	cl := m.sess.Client(auth)
+	res, err := cl.Create(t.Context(), m.f.o.Root, name, proto.Unchecked, proto.Sattr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += m.f.o.IOSize {
+		if _, err := cl.Write(t.Context(), res.FH, uint64(off), data[off:min(off+m.f.o.IOSize, len(data))], proto.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &node{f: m.f, fh: res.FH}, &handle{auth: auth}
+}
+
 // TestReadaheadOutOfOrder: the kernel's reads of a sequential stream
 // arrive a little out of order (go-fuse serves them concurrently; a cold
 // 256 MiB dd through the mount had 8 to 14 reads one or two MiB behind
@@ -20,26 +39,14 @@ import (
 func TestReadaheadOutOfOrder(t *testing.T) {
 	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true })
 	ctx := t.Context()
-	auth := client.Unix("t", 0, 0)
-	cl := m.sess.Client(auth)
 	const chunks = 12
 	io := m.f.o.IOSize
-	res, err := cl.Create(ctx, m.f.o.Root, "big", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := make([]byte, chunks*io)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	for off := 0; off < len(data); off += io {
-		if _, err := cl.Write(ctx, res.FH, uint64(off), data[off:off+io], proto.FileSync); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := &node{f: m.f, fh: res.FH}
-	h := &handle{auth: auth}
+	n, h := nfsFile(t, m, "big", data)
 	before, copied := m.sess.Calls()["READ"].N, m.f.readCopied.Load()
 	dest := make([]byte, io)
 	// The order of the kernel's reads in a traced dd: one and two behind.
@@ -153,26 +160,14 @@ func TestReadaheadStopsAtSize(t *testing.T) {
 func TestReadaheadLateReadsKeepPosition(t *testing.T) {
 	m := newMountSpace(t, nil, func(m *testMount) { m.noFUSE = true })
 	ctx := t.Context()
-	auth := client.Unix("t", 0, 0)
-	cl := m.sess.Client(auth)
 	const chunks, pieces = 24, 8 // pieces per chunk: the kernel's reads
 	io := m.f.o.IOSize
-	res, err := cl.Create(ctx, m.f.o.Root, "big", proto.Unchecked, proto.Sattr{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := make([]byte, chunks*io)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	for off := 0; off < len(data); off += io {
-		if _, err := cl.Write(ctx, res.FH, uint64(off), data[off:off+io], proto.FileSync); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := &node{f: m.f, fh: res.FH}
-	h := &handle{auth: auth}
+	n, h := nfsFile(t, m, "big", data)
 	// The kernel has two reads in flight; the second one is served
 	// first: 1, 0, 3, 2, 5, 4, …
 	piece := io / pieces
