@@ -1903,8 +1903,16 @@ func releasedMessage(n releaseNote, maxBytes int64, maxAge time.Duration, behind
 	case limitBytes:
 		fmt.Fprintf(&b, ": %d bytes of journal were held for it, %d over the limit %s (%d bytes),", n.held, int64(n.held)-maxBytes, limitBytes, maxBytes)
 	case limitAge:
-		fmt.Fprintf(&b, ": its oldest change not replicated was %s old, %s over the limit %s (%s),", n.age.Round(time.Second),
-			(n.age - maxAge).Round(time.Second), limitAge, maxAge)
+		// Whole seconds past a minute; below, 10 ms (a limit of
+		// seconds is crossed by less than one).
+		round := func(d time.Duration) time.Duration {
+			if d < time.Minute {
+				return d.Round(10 * time.Millisecond)
+			}
+			return d.Round(time.Second)
+		}
+		fmt.Fprintf(&b, ": its oldest change not replicated was %s old, %s over the limit %s (%s),", round(n.age),
+			round(n.age-maxAge), limitAge, maxAge)
 	default:
 		fmt.Fprintf(&b, " the retention limits (%s %d bytes, %s %s) before the source restarted,", limitBytes, maxBytes, limitAge, maxAge)
 	}

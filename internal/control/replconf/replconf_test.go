@@ -591,3 +591,35 @@ func TestSameRegionTombstones(t *testing.T) {
 		t.Fatalf("the promoted destination refused a write: %v", err)
 	}
 }
+
+// TestRetentionReleaseDescribed: DescribeReplicationConfigurations in the
+// source region says why a destination past the retention limits is in
+// ERROR: the limit it crossed, by how much, and that a resync follows
+// (the replication's status message, as is). Before, the message gave the
+// figures at the release only, in other words, and none after a restart.
+func TestRetentionReleaseDescribed(t *testing.T) {
+	a, b := newPair(t)
+	a.stop()
+	a.nodeMods = append(a.nodeMods, func(o *replication.Options) { o.MaxLagAge, o.RetainAge = 300*time.Millisecond, time.Millisecond })
+	a.start()
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "before", 10)
+	replicate(t, a, b, srcID)
+	b.stop()
+	fill(t, a.fs(srcID), "after", 10)
+	var d replconf.Description
+	testkit.WaitFor(t, "ERROR past max_lag_age", 20*time.Second, func() bool {
+		d = status(t, a.m, srcID)
+		return d.Status == replication.StateError
+	})
+	t.Logf("%s: %s", d.Status, d.StatusMessage)
+	for _, want := range []string{"The destination fell too far behind", "over the limit max_lag_age (300ms)", "resynchronised (differences only)"} {
+		if !strings.Contains(d.StatusMessage, want) {
+			t.Errorf("StatusMessage %q lacks %q", d.StatusMessage, want)
+		}
+	}
+	b.restart()
+	testkit.WaitFor(t, "ENABLED once the destination is back", 20*time.Second, func() bool {
+		return status(t, a.m, srcID).Status == replication.StateEnabled
+	})
+}
