@@ -168,17 +168,7 @@ func TestTombstoneAnswersOnlyItsSource(t *testing.T) {
 // held across the promotion: every API call of the region waited for it.
 func TestPromotionLeavesRegionResponsive(t *testing.T) {
 	ctx := context.Background()
-	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
-	peers := map[string]replication.Peer{
-		a.name: {URL: "http://" + a.addr, Secret: testSecret},
-		b.name: {URL: "http://" + b.addr, Secret: testSecret},
-	}
-	for _, r := range []*region{a, b} {
-		r.peers = peers
-		r.nodeMods = append(r.nodeMods, func(o *replication.Options) { o.Lease = time.Hour })
-	}
-	a.start()
-	b.start()
+	a, b := hardFencedPair(t)
 	srcID := a.createFS("src")
 	d := replicate(t, a, b, srcID)
 	dst := d.DestFileSystemID
