@@ -84,6 +84,9 @@ func startDevOn(t *testing.T, bin, dir string, dn devNet, flags ...string) *devP
 	p := &devProc{t: t, bin: bin, dir: dir, done: make(chan error, 1), log: logf}
 	p.cmd = exec.Command(bin, append(args, flags...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// A test process killed (a timeout, ^C) takes its dev down with it: an
+	// orphaned dev keeps the dev addresses (and any lock the test held).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

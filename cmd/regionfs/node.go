@@ -241,11 +241,11 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	if n.keys, err = openKeys(n); err != nil {
 		return fmt.Errorf("kms: %w", err)
 	}
-	if n.stacks, err = openStacks(n); err != nil {
-		return fmt.Errorf("cloudformation: %w", err)
-	}
 	if n.mon, err = openMonitoring(n, cache); err != nil {
 		return fmt.Errorf("monitoring: %w", err)
+	}
+	if n.stacks, err = openStacks(n); err != nil {
+		return fmt.Errorf("cloudformation: %w", err)
 	}
 	if n.drills, err = openDrills(n); err != nil {
 		return fmt.Errorf("drills: %w", err)
@@ -368,10 +368,10 @@ func (n *node) close(ctx context.Context) error {
 	if n.drills != nil {
 		errs = append(errs, n.drills.Close())
 	}
-	errs = append(errs, n.mon.close())
 	if n.stacks != nil {
 		errs = append(errs, n.stacks.Close())
 	}
+	errs = append(errs, n.mon.close())
 	if n.keys != nil {
 		errs = append(errs, n.keys.Close())
 	}

@@ -9,13 +9,16 @@ import (
 )
 
 // openStacks opens the region's CloudFormation stacks (after its control
-// plane and replication: stacks act through them) and resumes operations
+// plane, replication and monitoring: stacks act through them) and resumes operations
 // a restart interrupted.
 func openStacks(n *node) (*cfn.Engine, error) {
 	ro := resources.Options{Region: n.control.region, Keys: n.keys,
 		Network: resources.Network{Network: n.control.net, InUse: n.control.region.MountTargetsUsingGroup}}
 	if n.repl != nil {
 		ro.Replication = n.repl.mgr
+	}
+	if n.mon != nil {
+		ro.Alarms, ro.Topics = n.mon.mon, n.mon.sns
 	}
 	zones := map[string]bool{}
 	for _, s := range n.cfg.Subnets {

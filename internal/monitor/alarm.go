@@ -171,7 +171,8 @@ func (s *alarmSet) close() error {
 	return nil
 }
 
-func (m *Monitor) alarmARN(name string) string {
+// AlarmARN is the ARN of the alarm named name.
+func (m *Monitor) AlarmARN(name string) string {
 	return "arn:aws:cloudwatch:" + m.o.Region + ":" + m.o.AccountID + ":alarm:" + name
 }
 
@@ -326,7 +327,7 @@ func (m *Monitor) checkAlarm(in AlarmInput) (*Alarm, error) {
 		return nil, err
 	}
 	a := &Alarm{
-		Name: in.Name, ARN: m.alarmARN(in.Name), Description: in.Description, ActionsEnabled: in.ActionsEnabled == nil || *in.ActionsEnabled,
+		Name: in.Name, ARN: m.AlarmARN(in.Name), Description: in.Description, ActionsEnabled: in.ActionsEnabled == nil || *in.ActionsEnabled,
 		OKActions: in.OKActions, AlarmActions: in.AlarmActions, InsufficientDataActions: in.InsufficientDataActions,
 		EvaluationPeriods: in.EvaluationPeriods, DatapointsToAlarm: in.DatapointsToAlarm, ComparisonOperator: in.ComparisonOperator,
 		TreatMissingData: in.TreatMissingData, EvaluateLowSampleCountPercentile: in.EvaluateLowSampleCountPercentile,

@@ -538,7 +538,7 @@ func TestDescribeAlarmsFilters(t *testing.T) {
 	if err != nil || len(as) != 4 {
 		t.Fatalf("%d %v", len(as), err)
 	}
-	arn := f.m.alarmARN("a")
+	arn := f.m.AlarmARN("a")
 	if err := f.m.TagResource(ctx, arn, []Tag{{"team", "dr"}, {"env", "prod"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +546,7 @@ func TestDescribeAlarmsFilters(t *testing.T) {
 	if tags, err := f.m.ListTagsForResource(ctx, arn); err != nil || len(tags) != 1 || tags[0].Key != "team" {
 		t.Fatalf("%+v %v", tags, err)
 	}
-	if _, err := f.m.ListTagsForResource(ctx, f.m.alarmARN("zz")); !errors.Is(err, ErrTagResourceNotFound) {
+	if _, err := f.m.ListTagsForResource(ctx, f.m.AlarmARN("zz")); !errors.Is(err, ErrTagResourceNotFound) {
 		t.Fatal(err)
 	}
 	if _, err := f.m.ListTagsForResource(ctx, "arn:aws:sns:us-east-1:123456789012:t"); !errors.Is(err, ErrInvalidParameterValue) {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/regionfs/regionfs/internal/api/cloudformation"
+	"github.com/regionfs/regionfs/internal/api/cloudwatch"
 	"github.com/regionfs/regionfs/internal/api/ec2"
 	kmsapi "github.com/regionfs/regionfs/internal/api/kms"
 	"github.com/regionfs/regionfs/internal/api/region"
+	snsapi "github.com/regionfs/regionfs/internal/api/sns"
 	"github.com/regionfs/regionfs/internal/cfn"
 	"github.com/regionfs/regionfs/internal/cfn/resources"
 	"github.com/regionfs/regionfs/internal/control"
@@ -24,6 +26,8 @@ import (
 	"github.com/regionfs/regionfs/internal/engine/disk"
 	"github.com/regionfs/regionfs/internal/engine/kms/kmstest"
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/monitor"
+	"github.com/regionfs/regionfs/internal/monitor/notify"
 	"github.com/regionfs/regionfs/internal/serve/servetest"
 	"github.com/regionfs/regionfs/internal/testkit"
 )
@@ -85,8 +89,18 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Monitoring in a store of its own, as serve has it.
+	monStore := kv.NewMemory()
+	sns, err := notify.Open(notify.Options{KV: monStore, Region: regionName, AccountID: accountID, PublicURL: "http://127.1.0.1:7070", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon, err := monitor.Open(monitor.Options{KV: monStore, Region: regionName, AccountID: accountID, Notifier: sns, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	types := resources.Registry(resources.Options{Region: reg, Keys: k, Network: resources.Network{Network: nw, InUse: reg.MountTargetsUsingGroup},
-		PollInterval: 10 * time.Millisecond})
+		Alarms: mon, Topics: sns, PollInterval: 10 * time.Millisecond})
 	stacks, err := cfn.Open(cfn.Options{Region: regionName, AccountID: accountID, KV: store, Types: types, Logger: log,
 		AZs: func(string) []string { return []string{"us-east-1a"} }})
 	if err != nil {
@@ -97,12 +111,15 @@ func newEnv(t *testing.T) *env {
 	ec2h.SetNetwork(nw, reg.MountTargetsUsingGroup)
 	cf := cloudformation.NewHandler(stacks, log)
 	srv, err := region.New(region.Options{Name: regionName, Secret: func(id string) (string, bool) { return secretKey, id == accessKey },
-		EC2: ec2h, KMS: kmsapi.NewHandler(k, log), CloudFormation: cf, Logger: log})
+		EC2: ec2h, KMS: kmsapi.NewHandler(k, log), CloudFormation: cf, Monitoring: cloudwatch.NewHandler(mon, log), SNS: snsapi.NewHandler(sns, log),
+		Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		stacks.Close()
+		mon.Close()
+		sns.Close()
 		k.Close()
 		reg.Close()
 		eng.Close()

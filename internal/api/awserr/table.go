@@ -235,23 +235,23 @@ var table = []row{
 
 	// CloudWatch (package monitor): JSON/CBOR shapes and query codes as in
 	// its model.
-	{monitor.ErrInvalidParameterValue, cw(http.StatusBadRequest, "InvalidParameterValueException", "InvalidParameterValue", "A parameter is not valid.")},
-	{monitor.ErrMissingParameter, cw(http.StatusBadRequest, "MissingRequiredParameterException", "MissingParameter", "A required parameter is missing.")},
-	{monitor.ErrInvalidParameterCombination, cw(http.StatusBadRequest, "InvalidParameterCombinationException", "InvalidParameterCombination", "The parameters cannot be combined.")},
-	{monitor.ErrResourceNotFound, cw(http.StatusNotFound, "ResourceNotFound", "ResourceNotFound", "The alarm does not exist.")},
+	{monitor.ErrInvalidParameterValue, handler(cw(http.StatusBadRequest, "InvalidParameterValueException", "InvalidParameterValue", "A parameter is not valid."), "InvalidRequest")},
+	{monitor.ErrMissingParameter, handler(cw(http.StatusBadRequest, "MissingRequiredParameterException", "MissingParameter", "A required parameter is missing."), "InvalidRequest")},
+	{monitor.ErrInvalidParameterCombination, handler(cw(http.StatusBadRequest, "InvalidParameterCombinationException", "InvalidParameterCombination", "The parameters cannot be combined."), "InvalidRequest")},
+	{monitor.ErrResourceNotFound, handler(cw(http.StatusNotFound, "ResourceNotFound", "ResourceNotFound", "The alarm does not exist."), "NotFound")},
 	{monitor.ErrTagResourceNotFound, cw(http.StatusNotFound, "ResourceNotFoundException", "ResourceNotFoundException", "The resource does not exist.")},
-	{monitor.ErrLimitExceeded, cw(http.StatusBadRequest, "LimitExceededFault", "LimitExceeded", "A limit is exceeded.")},
+	{monitor.ErrLimitExceeded, handler(cw(http.StatusBadRequest, "LimitExceededFault", "LimitExceeded", "A limit is exceeded."), "ServiceLimitExceeded")},
 	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},
 	{monitor.ErrInvalidFormat, cw(http.StatusBadRequest, "InvalidFormatFault", "InvalidFormat", "The value is not in the expected format.")},
 	{monitor.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 	{monitor.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: metric data and alarm changes are not stored until space is freed or added.")},
 
 	// SNS (package monitor/notify).
-	{notify.ErrInvalidParameter, cw(http.StatusBadRequest, "InvalidParameterException", "InvalidParameter", "Invalid parameter.")},
-	{notify.ErrNotFound, cw(http.StatusNotFound, "NotFoundException", "NotFound", "The resource does not exist.")},
+	{notify.ErrInvalidParameter, handler(cw(http.StatusBadRequest, "InvalidParameterException", "InvalidParameter", "Invalid parameter."), "InvalidRequest")},
+	{notify.ErrNotFound, handler(cw(http.StatusNotFound, "NotFoundException", "NotFound", "The resource does not exist."), "NotFound")},
 	{notify.ErrAuthorization, cw(http.StatusForbidden, "AuthorizationErrorException", "AuthorizationError", "Not authorized.")},
-	{notify.ErrTopicLimit, cw(http.StatusForbidden, "TopicLimitExceededException", "TopicLimitExceeded", "Topic limit exceeded.")},
-	{notify.ErrSubscriptionLimit, cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded.")},
+	{notify.ErrTopicLimit, handler(cw(http.StatusForbidden, "TopicLimitExceededException", "TopicLimitExceeded", "Topic limit exceeded."), "ServiceLimitExceeded")},
+	{notify.ErrSubscriptionLimit, handler(cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded."), "ServiceLimitExceeded")},
 	{notify.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 	{notify.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: messages, topics and subscriptions are not taken until space is freed or added.")},
 

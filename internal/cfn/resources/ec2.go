@@ -115,8 +115,7 @@ func (s *securityGroups) Create(ctx context.Context, r *cfn.Request) (cfn.Outcom
 	pr := r.Props
 	name := str(pr, "GroupName")
 	if name == "" {
-		// CloudFormation's generated name: stack, resource, a suffix.
-		name = fmt.Sprintf("%s-%s-%s", r.StackName, r.LogicalID, strings.ToUpper(r.Token[len(r.Token)-12:]))
+		name = generatedName(r, 255)
 	}
 	var tags []network.Tag
 	for _, t := range tagsOf(pr, "Tags") {

@@ -27,6 +27,10 @@ type Options struct {
 	Replication Replication
 	Keys        Keys
 	Network     Network
+	// Alarms and Topics are the region's CloudWatch alarms and SNS topics
+	// (nil: the types AWS::CloudWatch::Alarm, AWS::SNS::* are unknown).
+	Alarms Alarms
+	Topics Topics
 	// PollInterval is how often a provider checks a resource it waits for
 	// (100ms by default); StabilizeTimeout bounds the wait (10 minutes).
 	PollInterval     time.Duration
@@ -49,6 +53,9 @@ func Registry(o Options) cfn.Registry {
 		reg[t.Name] = t
 	}
 	for _, t := range networkTypes(o) {
+		reg[t.Name] = t
+	}
+	for _, t := range monitoringTypes(o) {
 		reg[t.Name] = t
 	}
 	return reg

@@ -388,3 +388,16 @@ func decodeToken(kind byte, t string) (string, error) {
 	}
 	return after, nil
 }
+
+// SubscriptionARN is the ARN of the topic's subscription of protocol and
+// endpoint (confirmed or not), if it has one.
+func (s *Service) SubscriptionARN(topicARN, protocol, endpoint string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.subs {
+		if x.TopicARN == topicARN && x.Protocol == protocol && x.Endpoint == endpoint {
+			return x.ARN, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,304 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/regionfs/regionfs/internal/cfn"
+	"github.com/regionfs/regionfs/internal/monitor"
+	"github.com/regionfs/regionfs/internal/monitor/notify"
+)
+
+// Alarms is the region's CloudWatch alarms (package monitor).
+type Alarms = *monitor.Monitor
+
+// Topics is the region's SNS topics (package notify).
+type Topics = *notify.Service
+
+// monitoringTypes are AWS::SNS::Topic, AWS::SNS::Subscription and
+// AWS::CloudWatch::Alarm: a replication's lag alarm and where it
+// notifies, declared with the file system.
+func monitoringTypes(o Options) []*cfn.ResourceType {
+	var out []*cfn.ResourceType
+	if o.Topics != nil {
+		sub := obj(map[string]*cfn.Prop{"Endpoint": req(p(cfn.String)), "Protocol": req(p(cfn.String))})
+		out = append(out,
+			&cfn.ResourceType{
+				Name:       "AWS::SNS::Topic",
+				Attributes: []string{"TopicArn", "TopicName"},
+				Properties: map[string]*cfn.Prop{
+					"TopicName":    replace(pattern(`^[A-Za-z0-9_-]{1,256}$`, 1, 256)),
+					"DisplayName":  &cfn.Prop{Kind: cfn.String, MaxLen: 100},
+					"Subscription": listOf(sub),
+					// SNS here has no tagging call: new tags make a new topic.
+					"Tags": replace(tagList()),
+				},
+				Provider: &snsTopics{o},
+			},
+			&cfn.ResourceType{
+				Name: "AWS::SNS::Subscription",
+				Properties: map[string]*cfn.Prop{
+					"TopicArn": req(replace(p(cfn.String))),
+					"Protocol": req(replace(p(cfn.String))),
+					"Endpoint": replace(p(cfn.String)),
+				},
+				Provider: &snsSubscriptions{o},
+			})
+	}
+	if o.Alarms != nil {
+		dims := listOf(obj(map[string]*cfn.Prop{"Name": req(p(cfn.String)), "Value": req(p(cfn.String))}))
+		metric := obj(map[string]*cfn.Prop{"MetricName": p(cfn.String), "Namespace": p(cfn.String), "Dimensions": dims})
+		query := obj(map[string]*cfn.Prop{
+			"Id": req(p(cfn.String)), "Expression": p(cfn.String), "Label": p(cfn.String), "ReturnData": p(cfn.Boolean), "Period": p(cfn.Integer),
+			"AccountId":  p(cfn.String),
+			"MetricStat": obj(map[string]*cfn.Prop{"Metric": req(metric), "Period": req(p(cfn.Integer)), "Stat": req(p(cfn.String)), "Unit": p(cfn.String)}),
+		})
+		out = append(out, &cfn.ResourceType{
+			Name:       "AWS::CloudWatch::Alarm",
+			Attributes: []string{"Arn"},
+			Properties: map[string]*cfn.Prop{
+				"AlarmName":                        replace(&cfn.Prop{Kind: cfn.String, MinLen: 1, MaxLen: 255}),
+				"AlarmDescription":                 &cfn.Prop{Kind: cfn.String, MaxLen: 1024},
+				"ActionsEnabled":                   p(cfn.Boolean),
+				"AlarmActions":                     listOf(p(cfn.String)),
+				"OKActions":                        listOf(p(cfn.String)),
+				"InsufficientDataActions":          listOf(p(cfn.String)),
+				"MetricName":                       p(cfn.String),
+				"Namespace":                        p(cfn.String),
+				"Dimensions":                       dims,
+				"Statistic":                        p(cfn.String),
+				"ExtendedStatistic":                p(cfn.String),
+				"Period":                           p(cfn.Integer),
+				"Unit":                             p(cfn.String),
+				"EvaluationPeriods":                req(p(cfn.Integer)),
+				"DatapointsToAlarm":                p(cfn.Integer),
+				"Threshold":                        p(cfn.Number),
+				"ThresholdMetricId":                p(cfn.String),
+				"ComparisonOperator":               req(p(cfn.String)),
+				"TreatMissingData":                 p(cfn.String),
+				"EvaluateLowSampleCountPercentile": p(cfn.String),
+				"Metrics":                          listOf(query),
+				"Tags":                             tagList(),
+			},
+			Provider: &cwAlarms{o},
+		})
+	}
+	return out
+}
+
+// generatedName is the name CloudFormation gives a resource whose name
+// property is absent: stack, logical id and a part of the token.
+func generatedName(r *cfn.Request, max int) string {
+	name := fmt.Sprintf("%s-%s-%s", r.StackName, r.LogicalID, strings.ToUpper(r.Token[len(r.Token)-12:]))
+	if len(name) > max {
+		name = name[len(name)-max:]
+	}
+	return name
+}
+
+type snsTopics struct{ o Options }
+
+func (s *snsTopics) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	name := str(r.Props, "TopicName")
+	if name == "" {
+		name = generatedName(r, 256)
+	}
+	attrs := map[string]string{}
+	if d := str(r.Props, "DisplayName"); d != "" {
+		attrs["DisplayName"] = d
+	}
+	var tags []notify.Tag
+	for _, t := range tagsOf(r.Props, "Tags") {
+		tags = append(tags, notify.Tag{Key: t[0], Value: t[1]})
+	}
+	arn, err := s.o.Topics.CreateTopic(ctx, name, attrs, tags)
+	if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	if r.Started != nil {
+		r.Started(arn)
+	}
+	out := cfn.Outcome{PhysicalID: arn, Attributes: map[string]string{"TopicArn": arn, "TopicName": name}}
+	if err := s.subscribe(ctx, arn, nil, r.Props); err != nil {
+		return cfn.Outcome{}, err
+	}
+	return out, nil
+}
+
+// subscribe adds the Subscription entries of pr that old lacks and
+// removes those old had and pr has not.
+func (s *snsTopics) subscribe(ctx context.Context, arn string, old, pr map[string]any) error {
+	key := func(v any) [2]string {
+		m, _ := v.(map[string]any)
+		return [2]string{str(m, "Protocol"), str(m, "Endpoint")}
+	}
+	had, want := map[[2]string]bool{}, map[[2]string]bool{}
+	for _, v := range list(old, "Subscription") {
+		had[key(v)] = true
+	}
+	for _, v := range list(pr, "Subscription") {
+		k := key(v)
+		want[k] = true
+		if !had[k] {
+			if _, err := s.o.Topics.Subscribe(ctx, arn, k[0], k[1], nil, true); err != nil {
+				return handlerError(err)
+			}
+		}
+	}
+	for k := range had {
+		if want[k] {
+			continue
+		}
+		if sub, ok := s.o.Topics.SubscriptionARN(arn, k[0], k[1]); ok {
+			if err := s.o.Topics.Unsubscribe(ctx, sub, true); err != nil && !errors.Is(err, notify.ErrNotFound) {
+				return handlerError(err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *snsTopics) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	arn := r.PhysicalID
+	if d := str(r.Props, "DisplayName"); d != str(r.OldProps, "DisplayName") {
+		if err := s.o.Topics.SetTopicAttributes(ctx, arn, "DisplayName", d); err != nil {
+			return cfn.Outcome{}, handlerError(err)
+		}
+	}
+	if err := s.subscribe(ctx, arn, r.OldProps, r.Props); err != nil {
+		return cfn.Outcome{}, err
+	}
+	return cfn.Outcome{PhysicalID: arn, Attributes: r.Attributes}, nil
+}
+
+// Delete deletes the topic and its subscriptions (a topic already gone
+// is success).
+func (s *snsTopics) Delete(ctx context.Context, r *cfn.Request) error {
+	return handlerError(s.o.Topics.DeleteTopic(ctx, r.PhysicalID))
+}
+
+type snsSubscriptions struct{ o Options }
+
+func (s *snsSubscriptions) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	arn, err := s.o.Topics.Subscribe(ctx, str(r.Props, "TopicArn"), str(r.Props, "Protocol"), str(r.Props, "Endpoint"), nil, true)
+	if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	return cfn.Outcome{PhysicalID: arn}, nil
+}
+
+// Update has nothing to do: every property replaces the subscription.
+func (s *snsSubscriptions) Update(_ context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	return cfn.Outcome{PhysicalID: r.PhysicalID, Attributes: r.Attributes}, nil
+}
+
+func (s *snsSubscriptions) Delete(ctx context.Context, r *cfn.Request) error {
+	if err := s.o.Topics.Unsubscribe(ctx, r.PhysicalID, true); err != nil && !errors.Is(err, notify.ErrNotFound) {
+		return handlerError(err)
+	}
+	return nil
+}
+
+type cwAlarms struct{ o Options }
+
+// input is the alarm a template declares.
+func (a *cwAlarms) input(name string, pr map[string]any) monitor.AlarmInput {
+	in := monitor.AlarmInput{
+		Name: name, Description: str(pr, "AlarmDescription"),
+		AlarmActions: strings_(pr, "AlarmActions"), OKActions: strings_(pr, "OKActions"), InsufficientDataActions: strings_(pr, "InsufficientDataActions"),
+		Metric:    monitor.Metric{Namespace: str(pr, "Namespace"), Name: str(pr, "MetricName"), Dimensions: dimensionsOf(pr)},
+		Statistic: str(pr, "Statistic"), ExtendedStatistic: str(pr, "ExtendedStatistic"), Unit: str(pr, "Unit"),
+		ComparisonOperator: str(pr, "ComparisonOperator"), TreatMissingData: str(pr, "TreatMissingData"),
+		EvaluateLowSampleCountPercentile: str(pr, "EvaluateLowSampleCountPercentile"), ThresholdMetricID: str(pr, "ThresholdMetricId"),
+	}
+	if has(pr, "ActionsEnabled") {
+		b := boolean(pr, "ActionsEnabled")
+		in.ActionsEnabled = &b
+	}
+	if v, ok := number(pr, "Period"); ok {
+		in.Period = int64(v)
+	}
+	if v, ok := number(pr, "EvaluationPeriods"); ok {
+		in.EvaluationPeriods = int(v)
+	}
+	if v, ok := number(pr, "DatapointsToAlarm"); ok {
+		in.DatapointsToAlarm = int(v)
+	}
+	if v, ok := number(pr, "Threshold"); ok {
+		in.Threshold = &v
+	}
+	for _, q := range list(pr, "Metrics") {
+		m, _ := q.(map[string]any)
+		mq := monitor.MetricQuery{ID: str(m, "Id"), Label: str(m, "Label"), Expression: str(m, "Expression")}
+		if has(m, "ReturnData") {
+			b := boolean(m, "ReturnData")
+			mq.ReturnData = &b
+		}
+		if v, ok := number(m, "Period"); ok {
+			mq.Period = int64(v)
+		}
+		if st := object(m, "MetricStat"); st != nil {
+			mt := object(st, "Metric")
+			ms := &monitor.MetricStat{Metric: monitor.Metric{Namespace: str(mt, "Namespace"), Name: str(mt, "MetricName"), Dimensions: dimensionsOf(mt)},
+				Stat: str(st, "Stat"), Unit: str(st, "Unit")}
+			if v, ok := number(st, "Period"); ok {
+				ms.Period = int64(v)
+			}
+			mq.Stat = ms
+		}
+		in.Metrics = append(in.Metrics, mq)
+	}
+	for _, t := range tagsOf(pr, "Tags") {
+		in.Tags = append(in.Tags, monitor.Tag{Key: t[0], Value: t[1]})
+	}
+	return in
+}
+
+func dimensionsOf(pr map[string]any) []monitor.Dimension {
+	var out []monitor.Dimension
+	for _, v := range list(pr, "Dimensions") {
+		m, _ := v.(map[string]any)
+		out = append(out, monitor.Dimension{Name: str(m, "Name"), Value: str(m, "Value")})
+	}
+	return out
+}
+
+func (a *cwAlarms) put(ctx context.Context, name string, pr map[string]any) (cfn.Outcome, error) {
+	if err := a.o.Alarms.PutMetricAlarm(ctx, a.input(name, pr)); err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	return cfn.Outcome{PhysicalID: name, Attributes: map[string]string{"Arn": a.o.Alarms.AlarmARN(name)}}, nil
+}
+
+func (a *cwAlarms) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	name := str(r.Props, "AlarmName")
+	if name == "" {
+		name = generatedName(r, 255)
+	}
+	return a.put(ctx, name, r.Props)
+}
+
+// Update puts the alarm again (PutMetricAlarm replaces its definition;
+// tags it no longer declares are removed).
+func (a *cwAlarms) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	out, err := a.put(ctx, r.PhysicalID, r.Props)
+	if err != nil {
+		return out, err
+	}
+	if _, remove := tagDiff(tagsOf(r.OldProps, "Tags"), tagsOf(r.Props, "Tags")); len(remove) > 0 {
+		if err := a.o.Alarms.UntagResource(ctx, out.Attributes["Arn"], remove); err != nil {
+			return cfn.Outcome{}, handlerError(err)
+		}
+	}
+	return out, nil
+}
+
+func (a *cwAlarms) Delete(ctx context.Context, r *cfn.Request) error {
+	err := a.o.Alarms.DeleteAlarms(ctx, []string{r.PhysicalID})
+	if err != nil && !errors.Is(err, monitor.ErrResourceNotFound) {
+		return handlerError(err)
+	}
+	return nil
+}
