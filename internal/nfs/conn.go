@@ -123,8 +123,10 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 	evict, ok := s.o.Budgets.Conns.add(c)
 	if !ok {
 		s.mu.Unlock()
-		nc.Close()
+		// Counted before the close: a client that sees its connection
+		// closed sees it counted.
 		s.met.shedNew.Inc()
+		nc.Close()
 		s.log.Debug("nfs connection limit reached, none idle: closing the new connection", "remote", c.remote)
 		return
 	}
@@ -133,8 +135,8 @@ func (s *Server) startConn(ctx context.Context, nc net.Conn) {
 	s.mu.Unlock()
 	if evict != nil {
 		// Its server's reader ends on the closed socket and stops counting it.
-		evict.nc.Close()
 		evict.s.met.shedIdle.Inc()
+		evict.nc.Close()
 		s.log.Debug("nfs connection limit reached: closed the connection idle longest", "remote", evict.remote)
 	}
 	s.met.conns.Inc()
