@@ -23,8 +23,8 @@ type layer struct {
 var layers = []layer{
 	{"schedules", "cron-like schedules, below the config that validates them",
 		[]string{"internal/cron"}},
-	{"foundation", "config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, the block checksum, domain refusals, page tokens, UUIDs, test kit, the race detector build flag",
-		[]string{"internal/config", "internal/serve", "internal/testkit/...", "internal/uuid", "internal/pagetoken", "internal/race", "internal/layering", "internal/refusal", "internal/nfs/xdr", "internal/api/sigv4", "internal/api/awsproto",
+	{"foundation", "config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, the block checksum, domain refusals, page tokens, log line limits, UUIDs, test kit, the race detector build flag",
+		[]string{"internal/config", "internal/serve", "internal/testkit/...", "internal/uuid", "internal/pagetoken", "internal/race", "internal/loglimit", "internal/layering", "internal/refusal", "internal/nfs/xdr", "internal/api/sigv4", "internal/api/awsproto",
 			"internal/engine/disk", "internal/engine/kms", "internal/engine/blocks/crc32c", "internal/nfs/tlsca", "internal/replication/faultproxy"}},
 	{"seams", "the engine's storage seams, the data disk's space guard, the NFS wire types, serving on a test port and the TLS tests' CA",
 		[]string{"internal/engine/kv", "internal/engine/blocks", "internal/engine/space", "internal/nfs/rpc", "internal/nfs/proto", "internal/serve/servetest", "internal/nfs/tlsca/tlscatest"}},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -612,9 +613,9 @@ func (c *conn) logReadError(err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.s.log.Debug("nfs connection idle", "remote", c.remote)
 	case errors.Is(err, rpc.ErrRecordTooLarge):
-		c.s.log.Warn("nfs record too large, closing connection", "remote", c.remote, "err", err)
+		c.s.logRefusal(slog.LevelWarn, "nfs record too large, closing connection", "remote", c.remote, "err", err)
 	case errors.Is(err, errRecordTimeout), errors.Is(err, errRecordStalled):
-		c.s.log.Info("nfs incomplete record, closing connection", "remote", c.remote, "err", err)
+		c.s.logRefusal(slog.LevelInfo, "nfs incomplete record, closing connection", "remote", c.remote, "err", err)
 	default:
 		c.s.log.Debug("nfs connection closed", "remote", c.remote, "err", err)
 	}

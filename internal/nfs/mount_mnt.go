@@ -2,6 +2,7 @@ package nfs
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/regionfs/regionfs/internal/engine"
@@ -22,7 +23,7 @@ func mountMnt(r *request) (proto.Message, error) {
 	fh, err := r.mount(a.Path)
 	res.Status = mountStatusOf(err)
 	if err != nil {
-		r.s.log.Info("nfs mount refused", "path", a.Path, "remote", r.c.remote, "status", res.Status, "err", err)
+		r.s.logRefusal(slog.LevelInfo, "nfs mount refused", "path", a.Path, "remote", r.c.remote, "status", res.Status, "err", err)
 		return res, nil
 	}
 	res.FH = fh

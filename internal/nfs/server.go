@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regionfs/regionfs/internal/engine"
+	"github.com/regionfs/regionfs/internal/loglimit"
 	"github.com/regionfs/regionfs/internal/serve"
 )
 
@@ -185,6 +186,9 @@ type Server struct {
 	order    orderGate // WRITEs, SETATTRs and COMMITs of each file, in the order read
 	ra       *readahead
 	met      *metrics
+	// refusals holds back repeats of the lines a client can cause at will
+	// (logRefusal).
+	refusals *loglimit.Limiter
 	// testHook, when set (tests only), runs before each procedure.
 	testHook func(r *request)
 
@@ -203,12 +207,35 @@ type Server struct {
 
 type mountEntry struct{ host, path string }
 
+// refusalLogEvery is the least time between two log lines of one kind of
+// refusal (logRefusal).
+const refusalLogEvery = time.Second
+
+// logRefusal logs a connection or call the server refused or closed for
+// what its client sent (a failed TLS handshake, plain text where TLS was
+// due, an incomplete or oversized record, a refused MNT): one line of a
+// kind (msg) a second at most, the next one saying how many were held
+// back. A client may repeat these as fast as it connects: before, each
+// was a line (2300 lines a second from one client sending a bad TLS
+// record in a loop), a log filling the disk. The metrics count them all.
+func (s *Server) logRefusal(level slog.Level, msg string, attrs ...any) {
+	ok, held := s.refusals.Allow(msg, time.Now())
+	if !ok {
+		return
+	}
+	if held > 0 {
+		attrs = append(attrs, "repeated", held, "over", s.refusals.Every())
+	}
+	s.log.Log(context.Background(), level, msg, attrs...)
+}
+
 // NewServer returns a server with no exports. It starts nothing: Serve
 // does, Shutdown stops everything.
 func NewServer(o Options) *Server {
 	o.setDefaults()
 	s := &Server{
 		o: o, log: o.Logger,
+		refusals:  loglimit.New(refusalLogEvery),
 		sem:       make(chan struct{}, o.MaxInflight),
 		drc:       newDRC(o.DRCEntries),
 		listeners: map[net.Listener]struct{}{},

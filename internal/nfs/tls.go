@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/nfs/rpc"
@@ -77,7 +78,7 @@ func (c *conn) answerProbe(br *bufio.Reader, rec []byte) *bufio.Reader {
 				attrs = append(attrs, "xid", binary.BigEndian.Uint32(p[4:]))
 			}
 		}
-		c.s.log.Info(msg, attrs...)
+		c.s.logRefusal(slog.LevelInfo, msg, attrs...)
 		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
 		c.send([]byte(alertUnexpectedMessage))
 		c.nc.Close()
@@ -128,7 +129,7 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	c.setReadDeadline(time.Time{})
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	if err != nil {
-		c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
+		c.s.logRefusal(slog.LevelInfo, "nfs tls handshake failed", "remote", c.remote, "err", err)
 		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
 		c.nc.Close()
 		return nil
@@ -140,7 +141,7 @@ func (c *conn) startTLS(br *bufio.Reader) *bufio.Reader {
 	// closed on the socket, c.nc).
 	tr, tw, err := rpc.TakeOver(tc, raw, bc, log, false, cfg.SessionTicketsDisabled)
 	if err != nil {
-		c.s.log.Info("nfs tls handshake failed", "remote", c.remote, "err", err)
+		c.s.logRefusal(slog.LevelInfo, "nfs tls handshake failed", "remote", c.remote, "err", err)
 		c.s.met.tlsHandshakes.WithLabelValues("failed").Inc()
 		c.nc.Close()
 		return nil

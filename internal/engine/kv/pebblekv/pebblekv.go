@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
+	"github.com/regionfs/regionfs/internal/loglimit"
 )
 
 // Options configure a Store.
@@ -148,7 +149,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		fs = newOverwriteWAL(fs, mt, wal)
 	}
-	lim := &limiter{every: LogEvery, last: map[string]*repeat{}}
+	lim := loglimit.New(LogEvery)
 	logger := slogLogger{l: log, lim: lim}
 	bgErrs := new(atomic.Uint64)
 	opts := &pebble.Options{
@@ -259,7 +260,7 @@ func (s *Store) BackgroundErrors() uint64 { return s.bgErrs.Load() }
 // logged at most once per LogEvery.
 type slogLogger struct {
 	l   *slog.Logger
-	lim *limiter
+	lim *loglimit.Limiter
 }
 
 func (s slogLogger) Infof(format string, args ...any) {
@@ -267,34 +268,19 @@ func (s slogLogger) Infof(format string, args ...any) {
 }
 func (s slogLogger) Errorf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if ok, repeats := s.lim.allow(msg, time.Now()); ok {
+	if ok, repeats := s.lim.Allow(kindOf(msg), time.Now()); ok {
 		if repeats > 0 {
-			s.l.Error("pebble", "msg", msg, "repeated", repeats, "over", s.lim.every)
+			s.l.Error("pebble", "msg", msg, "repeated", repeats, "over", s.lim.Every())
 		} else {
 			s.l.Error("pebble", "msg", msg)
 		}
 	}
 }
 
-// limiter lets the same message through once per every, counting the
-// repeats it held back.
-type limiter struct {
-	every time.Duration
-	mu    sync.Mutex // guards last
-	last  map[string]*repeat
-}
-
-type repeat struct {
-	at      time.Time
-	skipped int
-}
-
-// maxKinds bounds the messages a limiter remembers.
-const maxKinds = 256
-
-func (l *limiter) allow(msg string, now time.Time) (bool, int) {
-	// Repeats differ in their numbers (file numbers, offsets): the text
-	// without digits names the kind.
+// kindOf is the kind of a Pebble error line for the log limiter: repeats
+// differ in their numbers (file numbers, offsets), so the text without
+// digits names it.
+func kindOf(msg string) string {
 	key := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
 			return '#'
@@ -304,23 +290,7 @@ func (l *limiter) allow(msg string, now time.Time) (bool, int) {
 	if len(key) > 160 {
 		key = key[:160]
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r, ok := l.last[key]
-	if !ok {
-		if len(l.last) >= maxKinds {
-			clear(l.last)
-		}
-		l.last[key] = &repeat{at: now}
-		return true, 0
-	}
-	if now.Sub(r.at) < l.every {
-		r.skipped++
-		return false, 0
-	}
-	n := r.skipped
-	r.at, r.skipped = now, 0
-	return true, n
+	return key
 }
 
 func (s slogLogger) Fatalf(format string, args ...any) {

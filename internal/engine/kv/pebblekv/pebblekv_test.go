@@ -19,6 +19,7 @@ import (
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
 	"github.com/regionfs/regionfs/internal/engine/kv/kvtest"
+	"github.com/regionfs/regionfs/internal/loglimit"
 )
 
 func TestConformanceDisk(t *testing.T) {
@@ -98,22 +99,22 @@ func TestFormatNewest(t *testing.T) {
 // the count of what was held back (a flush failing for lack of space
 // retries in a loop: issue 9 §2).
 func TestLogLimiter(t *testing.T) {
-	l := &limiter{every: time.Second, last: map[string]*repeat{}}
+	l := loglimit.New(time.Second)
 	t0 := time.Unix(1000, 0)
 	msg := "background error: write 000123.sst: no space left on device"
-	if ok, n := l.allow(msg, t0); !ok || n != 0 {
+	if ok, n := l.Allow(kindOf(msg), t0); !ok || n != 0 {
 		t.Fatal("first occurrence held back")
 	}
 	for i := range 500 {
 		other := "background error: write 000124.sst: no space left on device"
-		if ok, _ := l.allow(other, t0.Add(time.Duration(i)*time.Millisecond)); ok {
+		if ok, _ := l.Allow(kindOf(other), t0.Add(time.Duration(i)*time.Millisecond)); ok {
 			t.Fatalf("repeat %d let through within the interval", i)
 		}
 	}
-	if ok, n := l.allow(msg, t0.Add(time.Second)); !ok || n != 500 {
+	if ok, n := l.Allow(kindOf(msg), t0.Add(time.Second)); !ok || n != 500 {
 		t.Fatalf("after the interval: %v, %d repeats (want 500)", ok, n)
 	}
-	if ok, _ := l.allow("another kind of error entirely", t0.Add(time.Second)); !ok {
+	if ok, _ := l.Allow(kindOf("another kind of error entirely"), t0.Add(time.Second)); !ok {
 		t.Fatal("a different message held back")
 	}
 }
