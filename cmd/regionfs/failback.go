@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/efs"
 	"github.com/aws/aws-sdk-go-v2/service/efs/types"
 	"github.com/spf13/cobra"
+
+	"github.com/regionfs/regionfs/internal/config"
 )
 
 type failbackOptions struct {
@@ -101,7 +103,7 @@ func runFailback(ctx context.Context, out io.Writer, o failbackOptions, promoted
 		method = "full copy"
 	}
 	fmt.Fprintf(out, "the original is an up-to-date replica after %s: resync by %s, %s sent (%s)\n",
-		took.Round(time.Millisecond), method, humanBytes(r.ShippedBytes), plural(int(r.ShippedBlocks), "block"))
+		took.Round(time.Millisecond), method, config.FormatBytes(r.ShippedBytes), plural(int(r.ShippedBlocks), "block"))
 	if r.KeptCopy != "" {
 		fmt.Fprintf(out, "what only the original had is kept, read-only, in %s (%s)\n", r.KeptCopy, o.originalRegion)
 	}
@@ -128,7 +130,7 @@ func runFailback(ctx context.Context, out io.Writer, o failbackOptions, promoted
 		return fmt.Errorf("%w\n%s has no up-to-date replica; to retry: %s", err, o.original, again)
 	}
 	fmt.Fprintf(out, "protected again: %s (%s) replicates into %s (%s), %s after %s (%s sent)\n",
-		o.original, o.originalRegion, promoted, src.cfg.Region, r.Destinations[0].Status, took.Round(time.Millisecond), humanBytes(r.ShippedBytes))
+		o.original, o.originalRegion, promoted, src.cfg.Region, r.Destinations[0].Status, took.Round(time.Millisecond), config.FormatBytes(r.ShippedBytes))
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/regionfs/regionfs/internal/config"
 )
 
 // maxWidth is the widest line the operator commands print.
@@ -78,9 +80,9 @@ func (p progress) render(d display, width int) string {
 	amount := ""
 	switch {
 	case p.unit == "bytes" && p.total > 0:
-		amount = humanBytes(p.done) + " of " + humanBytes(p.total)
+		amount = config.FormatBytes(p.done) + " of " + config.FormatBytes(p.total)
 	case p.unit == "bytes":
-		amount = humanBytes(p.done)
+		amount = config.FormatBytes(p.done)
 	case p.total > 0:
 		amount = fmt.Sprintf("%d of %d %s", p.done, p.total, p.unit)
 	default:
@@ -91,7 +93,7 @@ func (p progress) render(d display, width int) string {
 		facts = append(facts, p.extra)
 	}
 	if p.rate > 0 {
-		facts = append(facts, humanBytes(uint64(p.rate))+"/s")
+		facts = append(facts, config.FormatBytes(uint64(p.rate))+"/s")
 	}
 	if eta := p.eta(); eta > 0 {
 		facts = append(facts, "ETA "+shortDuration(eta))

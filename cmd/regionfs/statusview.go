@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/regionfs/regionfs/internal/config"
 )
 
 // writeRegionStatus prints one region in at most d.width columns: a
@@ -65,7 +67,7 @@ func writeFileSystems(w io.Writer, fss []fileSystemInfo, d display) {
 	fmt.Fprintln(tw, "FILE SYSTEM\tNAME\tSTATE\tSIZE\tPROTECTION\tMTS\tREPLICATION")
 	for _, f := range fss {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", f.FileSystemID, clipWidth(orDash(f.Name), 14), f.LifeCycleState,
-			humanBytes(uint64(max(f.SizeInBytes, 0))), orDash(f.Protection), f.MountTargets, orDash(f.Replication))
+			config.FormatBytes(uint64(max(f.SizeInBytes, 0))), orDash(f.Protection), f.MountTargets, orDash(f.Replication))
 	}
 	tw.Flush()
 }
@@ -132,7 +134,7 @@ func writeReplication(w io.Writer, r replicationInfo, now time.Time, d display, 
 }
 
 func recordsAndBytes(n, b uint64) string {
-	return fmt.Sprintf("%s, %s", plural(int(n), "record"), humanBytes(b))
+	return fmt.Sprintf("%s, %s", plural(int(n), "record"), config.FormatBytes(b))
 }
 
 // syncName says what kind of sync s is.
@@ -158,11 +160,11 @@ func syncLine(r replicationInfo, now time.Time, d display, rates *rateTracker) s
 			dur := s.Finished.Sub(s.Started.Time)
 			took = " in " + shortDuration(dur)
 			if dur > 0 {
-				took += fmt.Sprintf(" (%s/s)", humanBytes(uint64(float64(s.BytesDone)/dur.Seconds())))
+				took += fmt.Sprintf(" (%s/s)", config.FormatBytes(uint64(float64(s.BytesDone)/dur.Seconds())))
 			}
 			took += " at " + s.Finished.String()
 		}
-		what := humanBytes(s.BytesDone)
+		what := config.FormatBytes(s.BytesDone)
 		if s.FilesDone > 0 {
 			what += ", " + plural(int(s.FilesDone), "file")
 		}
@@ -196,7 +198,7 @@ func syncProgress(r replicationInfo, now time.Time, rates *rateTracker) progress
 		}
 	case s.KeysTotal > 0:
 		p.done, p.total, p.unit = s.KeysDone, s.KeysTotal, "keys"
-		p.extra = humanBytes(s.BytesDone) + " sent"
+		p.extra = config.FormatBytes(s.BytesDone) + " sent"
 	default:
 		p.done, p.unit, p.suffix = s.BytesDone, "bytes", " sent"
 	}
@@ -210,19 +212,6 @@ func orDash(s string) string {
 	return s
 }
 
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // writeStorage prints the data disk's line, and what a full disk means:
 //
 //	data disk: 1.2 GiB free of 20.0 GiB (floor 256.0 MiB, reserve 64.0 MiB held)
@@ -233,11 +222,11 @@ func writeStorage(w io.Writer, s *storageStatus, d display) {
 	}
 	reserve := "reserve given back"
 	if s.Reserved {
-		reserve = "reserve " + humanBytes(uint64(max(s.ReserveBytes, 0))) + " held"
+		reserve = "reserve " + config.FormatBytes(uint64(max(s.ReserveBytes, 0))) + " held"
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, clipWidth(fmt.Sprintf("data disk: %s free of %s (floor %s, %s)", humanBytes(s.AvailableBytes),
-		humanBytes(s.TotalBytes), humanBytes(uint64(max(s.MinFreeBytes, 0))), reserve), d.width))
+	fmt.Fprintln(w, clipWidth(fmt.Sprintf("data disk: %s free of %s (floor %s, %s)", config.FormatBytes(s.AvailableBytes),
+		config.FormatBytes(s.TotalBytes), config.FormatBytes(uint64(max(s.MinFreeBytes, 0))), reserve), d.width))
 	if s.Full {
 		since := ""
 		if s.FullSince != nil {

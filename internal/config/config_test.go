@@ -207,3 +207,14 @@ func FuzzParse(f *testing.F) {
 		_, _ = ParseEdge(in)
 	})
 }
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[uint64]string{
+		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB",
+		3 << 30: "3.0 GiB", 5<<40 + 1<<39: "5.5 TiB", 1<<64 - 1: "16.0 EiB",
+	} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

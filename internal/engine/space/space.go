@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regionfs/regionfs/internal/config"
 	"github.com/regionfs/regionfs/internal/engine/disk"
 )
 
@@ -259,10 +260,10 @@ func (g *Guard) check(need, floor int64, reserve bool) error {
 		}
 		if floor < g.o.MinFreeBytes {
 			return fmt.Errorf("%w: %s free of %s, %s needed above the server's own floor of %s (half the floor of %s)",
-				ErrLow, human(g.avail), human(g.total), human(uint64(max(need, 0))), human(uint64(floor)), human(uint64(g.o.MinFreeBytes)))
+				ErrLow, config.FormatBytes(g.avail), config.FormatBytes(g.total), config.FormatBytes(uint64(max(need, 0))), config.FormatBytes(uint64(floor)), config.FormatBytes(uint64(g.o.MinFreeBytes)))
 		}
 		return fmt.Errorf("%w: %s free of %s, %s needed above the floor of %s: only deletions and truncations are accepted",
-			ErrLow, human(g.avail), human(g.total), human(uint64(max(need, 0))), human(uint64(floor)))
+			ErrLow, config.FormatBytes(g.avail), config.FormatBytes(g.total), config.FormatBytes(uint64(max(need, 0))), config.FormatBytes(uint64(floor)))
 	}
 	if reserve {
 		g.pending += max(need, 0)
@@ -431,19 +432,6 @@ func fill(f disk.File, size int64) error {
 	return nil
 }
 
-func human(b uint64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := uint64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
-}
-
 type metrics struct {
 	refusedTotal prometheus.Counter
 }
@@ -525,7 +513,7 @@ func (g *Guard) CheckReplayRoom(dir string, margin int64) error {
 	g.mu.Unlock()
 	if need := wal + margin; avail < need {
 		return fmt.Errorf("%w (%s): %s free, about %s needed (log %s): free some space in the data directory's file system (the data itself is intact) and start again",
-			ErrNoRoomToReplay, dir, human(uint64(avail)), human(uint64(need)), human(uint64(wal)))
+			ErrNoRoomToReplay, dir, config.FormatBytes(uint64(avail)), config.FormatBytes(uint64(need)), config.FormatBytes(uint64(wal)))
 	}
 	return nil
 }
