@@ -510,3 +510,63 @@ func fileSystems(t *testing.T, r *region) []string {
 	}
 	return ids
 }
+
+// TestSourceDeleteCrashWindow (chaos24): both regions' processes end
+// (one process of a dev or same-host setup, or the destination's alone
+// with the source's own delete ending with it) while the source's
+// DeleteReplicationConfiguration is between the replica's promotion and
+// the destination's record of it. At the restart the promotion is
+// completed, and it is the one the source asked for (coordinated): the
+// source, which restarts with its configuration, stays writable and
+// forgets it. Before, the destination's start completed it as a failover
+// made without the source, and the source's next stream fenced it
+// (DISABLED beside a writable replica).
+func TestSourceDeleteCrashWindow(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	srcID := a.createFS("src")
+	fill(t, a.fs(srcID), "before", 10)
+	d := replicate(t, a, b, srcID)
+	dst := d.DestFileSystemID
+	var (
+		mu         sync.Mutex
+		aImg, bImg *image
+	)
+	b.m.SetHook(func(s, _ string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == "promoted" && bImg == nil {
+			aImg = &image{kv: a.kv.CrashClone(), disk: a.disk.CrashClone()}
+			bImg = &image{kv: b.kv.CrashClone(), disk: b.disk.CrashClone()}
+		}
+	})
+	if _, err := a.m.Delete(ctx, srcID, replconf.DeleteAll); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if bImg == nil {
+		mu.Unlock()
+		t.Fatal("the destination's promotion step was never reached")
+	}
+	ai, bi := *aImg, *bImg
+	mu.Unlock()
+	a.stop()
+	b.reopen(bi)
+	a.kv, a.disk = ai.kv, ai.disk
+	a.start()
+
+	testkit.WaitFor(t, "the source's configuration gone", 10*time.Second, func() bool {
+		_, err := a.m.Describe(ctx, srcID)
+		return errors.Is(err, control.ErrReplicationNotFound)
+	})
+	if mode, _ := b.fs(dst).Mode(); mode != engine.ModePrimary {
+		t.Fatalf("the destination is %v", mode)
+	}
+	if mode, _ := a.fs(srcID).Mode(); mode != engine.ModePrimary || a.protection(srcID) == control.ProtectionDisabled {
+		t.Fatalf("the source that asked for the deletion is %v, protection %s: fenced as if the destination had been promoted without it",
+			mode, a.protection(srcID))
+	}
+	if _, err := a.fs(srcID).Mkdir(ctx, engine.RootCred, engine.RootIno, "written-after-delete", engine.SetAttr{}); err != nil {
+		t.Fatalf("the source refuses writes after its own deletion: %v", err)
+	}
+}

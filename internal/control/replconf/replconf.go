@@ -67,6 +67,15 @@ type Config struct {
 	// between completes the failover at its next start (Open) with the
 	// same recovery point, and a retried deletion does too.
 	Promoted *PendingPromotion `json:"promoted,omitempty"`
+	// SourceAsked (destination): the promotion under way was asked for
+	// by the source (its deletion, not a failover made without it).
+	// Written before every promotion (so never left from an earlier one),
+	// and read at a start that finds the replica promoted but no
+	// Promoted record (the process ended in between): that failover is
+	// completed as coordinated, the source writable. Before, it was
+	// completed as one made without the source, which its next stream
+	// then fenced (DISABLED beside the writable replica).
+	SourceAsked bool `json:"sourceAsked,omitempty"`
 	// PlannedFailover (source): a planned failover is under way, the
 	// source fenced for it; PlannedDeleteSent: the destination has been
 	// asked to promote itself (the source drained). A start undoes the
@@ -1562,6 +1571,15 @@ func (m *Manager) promoteDestinationGone(ctx context.Context, c *Config, pr prom
 		coordinated = coordinated && rec.Coordinated
 	}
 	if rec == nil {
+		if asked := pr.sourceAsked && !pr.fenceSource; asked != c.SourceAsked {
+			n := *c
+			n.SourceAsked = asked
+			if err := m.save(&n); err != nil {
+				m.mu.Unlock()
+				return nil, replication.Gone{}, err
+			}
+			c.SourceAsked = asked
+		}
 		m.mu.Unlock()
 		m.step("promote", c.ID)
 		p, err := m.promoteReplica(ctx, c, pr.force)
@@ -1729,7 +1747,7 @@ func (m *Manager) promotedAtStart(c *Config) *PendingPromotion {
 	if !ok {
 		return nil
 	}
-	return &PendingPromotion{Promotion: recordedPromotion(rp, c.Fork)}
+	return &PendingPromotion{Promotion: recordedPromotion(rp, c.Fork), Coordinated: c.SourceAsked}
 }
 
 // recordedPromotion is the promotion the engine recorded (rp), for a
