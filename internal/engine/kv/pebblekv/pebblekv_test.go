@@ -577,21 +577,7 @@ func TestIngestDropsTablePages(t *testing.T) {
 	}
 	defer s.Close()
 	const n = 2048 // 8 MiB of 4 KiB values
-	v := make([]byte, 4096)
-	r := rand.New(rand.NewPCG(1, 2))
-	for j := range v {
-		v[j] = byte(r.Uint32())
-	}
-	err = kv.IngestIncompressible(s, func(yield func(k, v []byte) bool) {
-		for i := range n {
-			if !yield(fmt.Appendf(nil, "k%05d", i), v) {
-				return
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ingestRandom(t, s, n)
 	names, err := filepath.Glob(filepath.Join(dir, "*.sst"))
 	if err != nil || len(names) != 1 {
 		t.Fatalf("tables %v, %v: want the one ingested", names, err)
@@ -650,21 +636,7 @@ func TestHoldCacheScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	v := make([]byte, 4096)
-	r := rand.New(rand.NewPCG(1, 2))
-	for j := range v {
-		v[j] = byte(r.Uint32())
-	}
-	err = kv.IngestIncompressible(s, func(yield func(k, v []byte) bool) {
-		for i := range n {
-			if !yield(fmt.Appendf(nil, "k%05d", i), v) {
-				return
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ingestRandom(t, s, n)
 	c := s.opts.Cache
 	scan := func() int64 {
 		t.Helper()
@@ -694,7 +666,7 @@ func TestHoldCacheScan(t *testing.T) {
 	t.Logf("block cache of %d bytes for blocks: %d before the scans, %d after a held scan, %d with one of two holds released, %d after an unheld one",
 		room, start, nested, held, free)
 	if nested > limit || held > limit {
-		t.Errorf("a held scan of %d bytes left the cache at %d and %d bytes, want at most %d (a quarter of its room): the scan grows the cache", n*len(v), nested, held, limit)
+		t.Errorf("a held scan of %d bytes left the cache at %d and %d bytes, want at most %d (a quarter of its room): the scan grows the cache", n*4096, nested, held, limit)
 	}
 	if free < 3*room/4 {
 		t.Errorf("an unheld scan left the cache at %d bytes of %d: the guard measures nothing", free, room)
@@ -704,4 +676,25 @@ func TestHoldCacheScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	release()
+}
+
+// ingestRandom ingests n 4 KiB values of random bytes (one value, the
+// same for every key) under the keys k00000, k00001, ….
+func ingestRandom(t *testing.T, s *Store, n int) {
+	t.Helper()
+	v := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(1, 2))
+	for j := range v {
+		v[j] = byte(r.Uint32())
+	}
+	err := kv.IngestIncompressible(s, func(yield func(k, v []byte) bool) {
+		for i := range n {
+			if !yield(fmt.Appendf(nil, "k%05d", i), v) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
