@@ -37,12 +37,6 @@ const (
 	regionName = "us-east-1"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // needSuite skips unless the suite is asked for.
 func needSuite(t *testing.T) {
 	t.Helper()
@@ -63,32 +57,16 @@ func needRoot(t *testing.T) {
 	t.Skip("skipping: mounting a tmpfs needs root (set " + testkit.RequireToolsEnv + "=1 to fail instead)")
 }
 
+// built is cmd/regionfs, built once for the suite and removed at its end
+// (a directory of its own per run leaked 63 MB into /tmp each time).
+var built testkit.SharedBuild
+
+func TestMain(m *testing.M) { built.Main(m, 0o700) }
+
 // regionfsBinary builds ./cmd/regionfs once.
 func regionfsBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		dir, err := os.MkdirTemp("", "regionfs-faults-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "regionfs")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/regionfs")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return built.Path(t)
 }
 
 // mountTmpfs mounts a tmpfs of size bytes, unmounted at the end of the
