@@ -23,6 +23,9 @@ type fakeProvider struct {
 	fail    map[string]bool
 	updates int
 	block   chan struct{} // when set, Create waits for it
+	// byName: a resource's physical id is its Name property and creating
+	// an existing name finds it (as SNS's CreateTopic does).
+	byName bool
 }
 
 func newFake() *fakeProvider {
@@ -41,6 +44,9 @@ func (f *fakeProvider) Create(ctx context.Context, r *Request) (Outcome, error) 
 	}
 	f.n++
 	id := fmt.Sprintf("phys-%d", f.n)
+	if name, _ := r.Props["Name"].(string); f.byName && name != "" {
+		id = name
+	}
 	f.live[id] = r.Props
 	f.tokens[r.Token] = id
 	block := f.block
@@ -241,6 +247,45 @@ func TestRollback(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no CREATE_FAILED event with the handler's message")
+	}
+}
+
+// TestReplaceFindsSameResource: a replacement whose create finds the very
+// resource it replaces (a custom name) fails the update with
+// CloudFormation's message and rolls back; the live resource is not
+// deleted by the cleanup (it was, and the stack said UPDATE_COMPLETE).
+func TestReplaceFindsSameResource(t *testing.T) {
+	p := newFake()
+	p.byName = true
+	e := openTest(t, kv.NewMemory(), p)
+	body := "Resources:\n  A:\n    Type: Test::Thing\n    Properties: {Name: fixed, Size: 1}\n"
+	id, err := e.CreateStack(t.Context(), StackInput{StackName: "named", TemplateBody: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := waitDone(t, e, id); st != CreateComplete {
+		t.Fatalf("create: %s", st)
+	}
+	if _, err := e.UpdateStack(t.Context(), StackInput{StackName: "named", TemplateBody: strings.Replace(body, "Size: 1", "Size: 2", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitDone(t, e, id); st != UpdateRollbackComplete {
+		t.Fatalf("update: %s", st)
+	}
+	if p.live["fixed"] == nil {
+		t.Fatal("the live resource was deleted")
+	}
+	evs, _, _ := e.DescribeStackEvents(t.Context(), id, "")
+	found := false
+	for _, ev := range evs {
+		found = found || (ev.Status == UpdateFailed && strings.Contains(ev.Reason, "custom-named resource requires replacing. Rename fixed"))
+	}
+	if !found {
+		t.Fatalf("no UPDATE_FAILED naming the custom name: %+v", evs)
+	}
+	rs, err := e.DescribeStackResources(t.Context(), "named", "", "")
+	if err != nil || len(rs) != 1 || rs[0].PhysicalID != "fixed" {
+		t.Fatalf("resources %+v, %v", rs, err)
 	}
 }
 

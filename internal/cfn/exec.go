@@ -273,6 +273,11 @@ func (e *Engine) provision(s *stackRecord, t *Template, id, purpose string, pref
 	if err != nil {
 		return e.failResource(s, id, prefix+"_FAILED", err)
 	}
+	if replacing && e.samePhysical(s, id, out.PhysicalID) {
+		// A custom name (an SNS topic's, found by name) gave back the
+		// resource being replaced: the cleanup would delete the live one.
+		return e.failResource(s, id, prefix+"_FAILED", validation("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename %s and update the stack again.", out.PhysicalID))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if st.PhysicalID == "" || st.PhysicalID != out.PhysicalID {
@@ -284,6 +289,15 @@ func (e *Engine) provision(s *stackRecord, t *Template, id, purpose string, pref
 	st.Attrs, st.Status, st.Updated = out.Attributes, prefix+"_COMPLETE", e.now()
 	evs = append(evs, e.eventLocked(s, id, out.PhysicalID, decl.Type, prefix+"_COMPLETE", "", ""))
 	return e.saveOrWrap(s, evs...)
+}
+
+// samePhysical tells whether physical is the physical id of the resource
+// that the current update replaces under the logical id.
+func (e *Engine) samePhysical(s *stackRecord, id, physical string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev := s.Op.Prev[id]
+	return prev != nil && prev.PhysicalID != "" && prev.PhysicalID == physical
 }
 
 func (e *Engine) failResource(s *stackRecord, id, status string, cause error) error {
