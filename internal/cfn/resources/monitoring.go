@@ -280,14 +280,25 @@ func (a *cwAlarms) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, err
 	return a.put(ctx, name, r.Props)
 }
 
-// Update puts the alarm again (PutMetricAlarm replaces its definition;
-// tags it no longer declares are removed).
+// Update puts the alarm again (PutMetricAlarm replaces its definition
+// but keeps an existing alarm's tags, as on AWS) and then tags it: new and
+// changed tags are set, those it no longer declares removed.
 func (a *cwAlarms) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
 	out, err := a.put(ctx, r.PhysicalID, r.Props)
 	if err != nil {
 		return out, err
 	}
-	if _, remove := tagDiff(tagsOf(r.OldProps, "Tags"), tagsOf(r.Props, "Tags")); len(remove) > 0 {
+	set, remove := tagDiff(tagsOf(r.OldProps, "Tags"), tagsOf(r.Props, "Tags"))
+	if len(set) > 0 {
+		var tags []monitor.Tag
+		for _, t := range set {
+			tags = append(tags, monitor.Tag{Key: t[0], Value: t[1]})
+		}
+		if err := a.o.Alarms.TagResource(ctx, out.Attributes["Arn"], tags); err != nil {
+			return cfn.Outcome{}, handlerError(err)
+		}
+	}
+	if len(remove) > 0 {
 		if err := a.o.Alarms.UntagResource(ctx, out.Attributes["Arn"], remove); err != nil {
 			return cfn.Outcome{}, handlerError(err)
 		}
