@@ -133,6 +133,11 @@ type fakeControl struct {
 	mts      map[string]control.MountTarget
 	n        int
 	cloneErr error
+	// cloned, when set, runs once the clone exists, before
+	// CloneFileSystem returns; an error is returned (the clone stays).
+	cloned func() error
+	// down: the region is dead (a kill): deletions fail.
+	down bool
 }
 
 func newFakeControl(fss ...control.FileSystem) *fakeControl {
@@ -172,7 +177,27 @@ func (c *fakeControl) CloneFileSystem(_ context.Context, in control.CloneInput) 
 	c.n++
 	f := control.FileSystem{ID: fmt.Sprintf("fs-0c%015d", c.n), Tags: in.Tags}
 	c.fss[f.ID] = f
+	if c.cloned != nil {
+		c.mu.Unlock()
+		err := c.cloned()
+		c.mu.Lock()
+		if err != nil {
+			return control.FileSystem{}, err
+		}
+	}
 	return f, nil
+}
+
+func (c *fakeControl) tagged(drill string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, f := range c.fss {
+		if tagValue(f.Tags, TagDrill) == drill {
+			out = append(out, f.ID)
+		}
+	}
+	return out
 }
 
 func (c *fakeControl) CreateMountTarget(_ context.Context, in control.CreateMountTargetInput) (control.MountTarget, error) {
@@ -202,6 +227,9 @@ func (c *fakeControl) DescribeMountTargets(_ context.Context, q control.MountTar
 func (c *fakeControl) DeleteMountTarget(_ context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down {
+		return errors.New("the region is down")
+	}
 	if _, ok := c.mts[id]; !ok {
 		return control.Errorf(control.ErrMountTargetNotFound, "Mount target '%s' does not exist.", id)
 	}
@@ -212,6 +240,9 @@ func (c *fakeControl) DeleteMountTarget(_ context.Context, id string) error {
 func (c *fakeControl) DeleteFileSystem(_ context.Context, ref string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down {
+		return errors.New("the region is down")
+	}
 	for _, m := range c.mts {
 		if m.FileSystemID == ref {
 			return control.Errorf(control.ErrFileSystemInUse, "File system '%s' has mount targets.", ref)
@@ -498,6 +529,73 @@ func TestInterruptedDrillCleanedUp(t *testing.T) {
 	e.s.Close() // the sweep is over
 	if !e.ctl.has(keptClone) || !e.ctl.has(unknownClone) || !e.ctl.has(replicaID) {
 		t.Fatalf("deleted what was to be kept: kept %v, unknown %v, replica %v", e.ctl.has(keptClone), e.ctl.has(unknownClone), e.ctl.has(replicaID))
+	}
+}
+
+// A region killed after the drill's clone exists but before the record
+// names it (and after the canary measured the RPO): the restart reports
+// the RPO that was measured, names the clone in the record, and deletes
+// it, or keeps it when asked (never an orphan clone no record names).
+func TestDrillKilledBeforeCloneRecord(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep=%v", keep), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			e.reps.reachable = true
+			var crashed *kv.Memory
+			s, mem := e.s, e.kv
+			e.ctl.cloned = func() error {
+				// The canary ran beside the clone: once it measured the
+				// RPO, the record may hold it; the region dies now.
+				testkit.Until(5*time.Second, func() bool {
+					l := s.List(ctx, "", 0)
+					return len(l) == 1 && l[0].RPOSeconds != nil
+				})
+				crashed = mem.CrashClone()
+				e.ctl.mu.Lock()
+				e.ctl.down = true // the dead region deletes nothing
+				e.ctl.mu.Unlock()
+				return errors.New("killed")
+			}
+			d, err := e.s.Start(ctx, Input{FileSystemID: replicaID, Keep: keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.wait(t, d.DrillID)
+			e.s.Close()
+			if crashed == nil {
+				t.Fatal("the clone hook did not run")
+			}
+			e.ctl.mu.Lock()
+			e.ctl.cloned, e.ctl.down = nil, false
+			e.ctl.mu.Unlock()
+			clones := e.ctl.tagged(d.DrillID)
+			if len(clones) != 1 {
+				t.Fatalf("clones of the drill before the restart: %v", clones)
+			}
+			e.kv = crashed
+			e.open(t, Options{})
+			got := e.wait(t, d.DrillID)
+			if got.State != StateFailed || !strings.Contains(got.Failure, "interrupted") {
+				t.Fatalf("after the restart: %s %q", got.State, got.Failure)
+			}
+			if got.RPOSeconds == nil || got.RPOMethod != RPOCanary {
+				t.Fatalf("the RPO measured before the kill is lost: %v %q\n%s", got.RPOSeconds, got.RPOMethod, Text(got))
+			}
+			if got.Clone == nil || got.Clone.FileSystemID != clones[0] {
+				t.Fatalf("the record does not name the clone %s: %+v", clones[0], got.Clone)
+			}
+			e.s.Close() // the sweep is over
+			if keep {
+				if !e.ctl.has(clones[0]) || got.CleanedUp {
+					t.Fatalf("the kept clone: exists %v, cleaned up %v", e.ctl.has(clones[0]), got.CleanedUp)
+				}
+				return
+			}
+			if e.ctl.has(clones[0]) || !got.CleanedUp || !got.Clone.Deleted {
+				t.Fatalf("the clone: exists %v, cleaned up %v, deleted %v", e.ctl.has(clones[0]), got.CleanedUp, got.Clone.Deleted)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,11 @@ type run struct {
 
 	mu sync.Mutex // guards d (the canary and the sampler run beside the main path)
 	d  *Drill
+
+	// saveMu orders the saves of the canary and the recovery path: a
+	// copy is saved before any later copy, so the record never goes back
+	// (to one without the clone, say).
+	saveMu sync.Mutex
 }
 
 // event adds a step to the timeline.
@@ -55,6 +60,8 @@ func (r *run) fail(why string) {
 
 // persist saves a copy of the drill (Get shows it).
 func (r *run) persist() {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	c := copyDrill(r.d)
 	r.mu.Unlock()
@@ -88,6 +95,8 @@ func (r *run) run(ctx context.Context) {
 		defer wg.Done()
 		defer close(canaryDone)
 		r.canary(ctx)
+		// The RPO survives a restart that interrupts the recovery path.
+		r.persist()
 	}()
 	answered := r.recover(ctx)
 	<-canaryDone

@@ -442,8 +442,13 @@ func (s *Service) recover(ctx context.Context, interrupted []*Drill) {
 		r := &run{s: s, d: &d, log: s.log.With("drill", d.DrillID, "fs_id", d.FileSystemID)}
 		r.event("interrupted", "the region restarted during the drill", true)
 		r.fail("interrupted: the region restarted during the drill")
+		if d.Clone == nil {
+			s.adoptClone(ctx, r)
+		}
 		if !d.Keep {
 			r.cleanup(ctx)
+		} else if c := d.Clone; c != nil {
+			r.event("kept", fmt.Sprintf("clone %s kept", c.FileSystemID), false)
 		}
 		r.finish(ctx)
 	}
@@ -469,6 +474,25 @@ func (s *Service) recover(ctx context.Context, interrupted []*Drill) {
 		s.log.Warn("deleting a drill clone left behind", "fs_id", f.ID, "drill", id)
 		if err := deleteClone(ctx, s.o.Control, f.ID, s.o.CleanupTimeout); err != nil {
 			s.log.Error("drill clone not deleted", "fs_id", f.ID, "drill", id, "err", err)
+		}
+	}
+}
+
+// adoptClone names in the record of an interrupted drill the clone it
+// made but had not recorded yet (the region died between the clone and
+// the record): it is then deleted with the drill, or kept in its record,
+// never left behind unnamed.
+func (s *Service) adoptClone(ctx context.Context, r *run) {
+	fss, _, err := s.o.Control.DescribeFileSystems(ctx, control.FileSystemQuery{})
+	if err != nil {
+		r.log.Warn("drill clone not looked for", "err", err)
+		return
+	}
+	for _, f := range fss {
+		if tagValue(f.Tags, TagDrill) == r.d.DrillID {
+			r.update(func(d *Drill) { d.Clone = &Clone{FileSystemID: f.ID, NFSPort: s.o.NFSPort} })
+			r.event("clone-found", fmt.Sprintf("clone %s (%s) was made before the restart", f.ID, f.LifeCycleState), false)
+			return
 		}
 	}
 }
