@@ -13,7 +13,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,7 +86,7 @@ func New(o Options) (*Edge, error) {
 		}
 		e.clients[name] = &http.Client{
 			Transport: &http.Transport{
-				DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+				DialContext:           countedDial(&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}),
 				TLSClientConfig:       t.TLS,
 				TLSHandshakeTimeout:   o.DialTimeout,
 				ResponseHeaderTimeout: o.ResponseTimeout,
@@ -225,16 +225,43 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	e.metrics.duration.WithLabelValues(id.Region).Observe(time.Since(start).Seconds())
 }
 
-// do sends out to its region. A request that fails on a pooled connection
-// the region closed while idle (a region restarted by `regionfs dev region
-// stop/start`, an idle timeout) is sent once more on a new connection; Go
-// retries only idempotent methods by itself.
+// countedDial dials with d and counts what is written on the connection.
+func countedDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countedConn{Conn: c}, nil
+	}
+}
+
+// do sends out to its region. A request is sent again only when that is
+// safe: when nothing of it was written. net/http re-sends such a request
+// by itself on a new connection when the write failed, but not, unless its
+// method is idempotent, when the region's close of an idle pooled
+// connection (a restart, an idle timeout) was seen before the write began;
+// do sends that one again. A request of which bytes were written and whose
+// answer did not come fails, whatever its method (net/http re-sends it only
+// when it is idempotent: GET, HEAD, OPTIONS, an Idempotency-Key header), and
+// the caller gets 503, which AWS SDKs retry with their own idempotency
+// tokens: the region may have run it before the connection died, and a
+// second run would be a second file system, subscription or alarm action
+// (RFC 9110 §9.2.2).
 func (e *Edge) do(regionName string, out *http.Request) (*http.Response, error) {
-	var reused bool
-	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
-	req := out.WithContext(httptrace.WithClientTrace(out.Context(), trace))
-	resp, err := e.clients[regionName].Do(req)
-	if err == nil || !reused || !staleConn(err) || out.Context().Err() != nil {
+	var (
+		conn    *countedConn
+		reused  bool
+		written int64
+	)
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		reused, conn = i.Reused, asCounted(i.Conn)
+		if conn != nil {
+			written = conn.written.Load()
+		}
+	}}
+	resp, err := e.clients[regionName].Do(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
+	if err == nil || !reused || conn == nil || conn.written.Load() != written || out.Context().Err() != nil {
 		return resp, err
 	}
 	body, gerr := out.GetBody()
@@ -246,10 +273,26 @@ func (e *Edge) do(regionName string, out *http.Request) (*http.Response, error) 
 	return e.clients[regionName].Do(retry)
 }
 
-// staleConn reports whether err is a pooled connection closed by the peer
-// before it answered.
-func staleConn(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+// countedConn is a connection to a region that counts the bytes written
+// to it, so that do can tell a request of which nothing was sent.
+type countedConn struct {
+	net.Conn
+	written atomic.Int64
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// asCounted returns the countedConn under c (a TLS connection's too), or nil.
+func asCounted(c net.Conn) *countedConn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	cc, _ := c.(*countedConn)
+	return cc
 }
 
 type metrics struct {
