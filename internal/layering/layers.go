@@ -23,6 +23,8 @@ type layer struct {
 var layers = []layer{
 	{"schedules", "cron-like schedules, below the config that validates them",
 		[]string{"internal/cron"}},
+	{"sdk http", "the HTTP seam of the AWS SDK clients (products' and tests'), below the test kit",
+		[]string{"internal/sdkhttp"}},
 	{"foundation", "config, server lifecycle, wire codecs, SigV4, TLS CA, disk and key seams, the block checksum, domain refusals, page tokens, log line limits, UUIDs, test kit, the race detector build flag",
 		[]string{"internal/config", "internal/serve", "internal/testkit/...", "internal/uuid", "internal/pagetoken", "internal/race", "internal/loglimit", "internal/layering", "internal/refusal", "internal/nfs/xdr", "internal/api/sigv4", "internal/api/awsproto",
 			"internal/engine/disk", "internal/engine/kms", "internal/engine/blocks/crc32c", "internal/nfs/tlsca", "internal/replication/faultproxy"}},

@@ -13,13 +13,15 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/regionfs/regionfs/internal/sdkhttp"
 )
 
 // TestSDKHTTPClientBodyClosedEarly: a server answers as soon as the last
 // byte of the request body arrives, and net/http's connection writer is
 // held right after it put that byte on the wire until the SDK has closed
 // its request body (the SDK does so when the response headers arrive).
-// Through SDKHTTPClient the request still counts as written and the call
+// Through SDKHTTPClient (sdkhttp.CopyBodies) the request still counts as written and the call
 // succeeds. Before, the writer read the closed body, got io.EOF, and
 // closed the connection under the response being read: "StatusCode: 200,
 // … use of closed network connection" (TestDevStopsOnScaleOutBackends in
@@ -44,21 +46,14 @@ func TestSDKHTTPClientBodyClosedEarly(t *testing.T) {
 	sdkClosed := make(chan struct{}) // the SDK closed its request body
 	wrote := make(chan error, 1)     // net/http is done writing the request
 	sdk := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		dial := tr.DialContext
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return holdAfterBody{Conn: c, body: []byte(body), release: sdkClosed}, nil
-		}
+		tr.DialContext = HoldAfter(tr.DialContext, []byte(body), sdkClosed)
 	})
 	traced := doFunc(func(r *http.Request) (*http.Response, error) {
 		tr := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { wrote <- i.Err }}
 		return sdk.Do(r.WithContext(httptrace.WithClientTrace(r.Context(), tr)))
 	})
 	cfg := AWSConfig("http://"+ln.Addr().String(), "us-east-1", "AKID", "SECRET")
-	cfg.HTTPClient = copiedBodies{traced}
+	cfg.HTTPClient = sdkhttp.CopyBodies(traced)
 	c := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
 		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 			// Innermost: it runs once the HTTP handler returned, which
@@ -87,22 +82,3 @@ func TestSDKHTTPClientBodyClosedEarly(t *testing.T) {
 type doFunc func(*http.Request) (*http.Response, error)
 
 func (f doFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
-
-// holdAfterBody is a client connection that, once a write ending with
-// body has gone out, returns from that write only when release is closed.
-type holdAfterBody struct {
-	net.Conn
-	body    []byte
-	release chan struct{}
-}
-
-func (c holdAfterBody) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	if err == nil && bytes.HasSuffix(p, c.body) {
-		select {
-		case <-c.release:
-		case <-time.After(30 * time.Second): // a hang detector, not a timing
-		}
-	}
-	return n, err
-}

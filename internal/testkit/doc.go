@@ -26,6 +26,7 @@
 //   - docshape (a subpackage): a program's output compared with what a
 //     document shows of it, by shape.
 //
-// It is imported by tests only, and imports nothing of this module, so the
-// tests of every layer may use it.
+// It is imported by tests only, and imports nothing of this module but the
+// leaf sdkhttp (the SDK clients' HTTP seam, which imports nothing of it), so
+// the tests of every layer may use it.
 package testkit

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/regionfs/regionfs/internal/sdkhttp"
 )
 
 // Config locates a bucket: what an s3:// URL says.
@@ -118,11 +120,17 @@ func redact(raw string) string {
 func Redact(raw string) string { return redact(raw) }
 
 // NewClient returns an S3 client for c. The SDK's own retries are off:
-// the store retries with its own backoff (RetryFor).
+// the store retries with its own backoff (RetryFor). Request bodies are
+// copied before they are sent (sdkhttp.CopyBodies).
 func NewClient(ctx context.Context, c Config) (*s3.Client, error) {
+	return newClient(ctx, c, (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+}
+
+// newClient is NewClient dialling with dial.
+func newClient(ctx context.Context, c Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*s3.Client, error) {
 	hc := &http.Client{Transport: &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
@@ -140,7 +148,11 @@ func NewClient(ctx context.Context, c Config) (*s3.Client, error) {
 			return nil, fmt.Errorf("s3blocks: client config: %w", err)
 		}
 	}
-	cfg.HTTPClient = hc
+	// Bodies copied: without the copy, a CompleteMultipartUpload answered
+	// while net/http's writer still held the SDK's body cost its kept-alive
+	// connection or failed (sdkhttp's doc;
+	// TestCompleteMultipartUploadKeepsConnection).
+	cfg.HTTPClient = sdkhttp.CopyBodies(hc)
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
