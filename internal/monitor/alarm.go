@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,13 @@ type AlarmInput struct {
 	EvaluateLowSampleCountPercentile string
 	ThresholdMetricID                string
 	Tags                             []Tag
+	// CreatedBy, when set, makes the call create-only for its maker
+	// (CloudFormation's aws:cloudformation:* tags, which the API refuses in
+	// Tags): a new alarm gets these tags besides Tags, and an existing
+	// alarm of the name is replaced only when it has all of them (the
+	// maker's own, from an attempt cut short by a crash); any other fails
+	// with ErrAlreadyExists, untouched.
+	CreatedBy []Tag
 }
 
 // alarmSet holds the alarms of a region, evaluates them and runs their
@@ -275,6 +283,9 @@ func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
 	}
 	now := m.o.Clock()
 	old := s.alarms[a.Name]
+	if old != nil && len(in.CreatedBy) > 0 && !hasTags(old.Tags, in.CreatedBy) {
+		return refusal.Errorf(ErrAlreadyExists, "An alarm named %s already exists.", clip(a.Name))
+	}
 	if old == nil && len(s.alarms) >= MaxAlarms {
 		return refusal.Errorf(ErrLimitExceeded, "The maximum number of alarms (%d) in %s is reached.", MaxAlarms, m.o.Region)
 	}
@@ -290,7 +301,7 @@ func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
 	} else {
 		a.State, a.StateReason = StateInsufficientData, "Unchecked: Initial alarm creation"
 		a.StateUpdated, a.StateTransitioned = now, now
-		a.Tags = in.Tags
+		a.Tags = append(slices.Clip(in.Tags), in.CreatedBy...)
 	}
 	b := m.o.KV.NewBatch()
 	defer b.Close()
@@ -775,6 +786,9 @@ func (m *Monitor) UntagResource(ctx context.Context, arn string, keys []string) 
 		if k == "" || len([]rune(k)) > 128 {
 			return invalid("The value of TagKeys.member.%d must be 1 to 128 characters long.", i+1)
 		}
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return invalid("The tag key %s is reserved: keys starting with aws: are AWS's.", clip(k))
+		}
 	}
 	return m.updateTags(arn, func(cur []Tag) ([]Tag, error) {
 		var out []Tag
@@ -815,6 +829,16 @@ func (m *Monitor) updateTags(arn string, f func([]Tag) ([]Tag, error)) error {
 	}
 	s.alarms[c.Name] = &c
 	return nil
+}
+
+// hasTags tells whether have holds every tag of want.
+func hasTags(have, want []Tag) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // ListTagsForResource returns an alarm's tags.

@@ -23,6 +23,9 @@ var (
 	// ErrTagResourceNotFound: the resource of a tag operation does not
 	// exist (ResourceNotFoundException).
 	ErrTagResourceNotFound = errors.New("tag resource not found")
+	// ErrAlreadyExists: a create-only PutMetricAlarm (AlarmInput.CreatedBy,
+	// CloudFormation's) found an alarm of the name that another made.
+	ErrAlreadyExists = errors.New("already exists")
 	// ErrLimitExceeded: too many alarms (LimitExceeded).
 	ErrLimitExceeded = errors.New("limit exceeded")
 	// ErrInvalidNextToken: a pagination token this service did not issue.

@@ -135,3 +135,92 @@ func TestMonitoringWithCLI(t *testing.T) {
 		t.Fatalf("the subscribers got no confirmation request: %v", got)
 	}
 }
+
+// TestMonitoringNamesTakenWithCLI: a template that names an alarm or a
+// topic someone else already made (with the aws CLI) fails, as on AWS
+// ("… already exists", HandlerErrorCode AlreadyExists), and the stack's
+// rollback and deletion leave the other owner's alarm and topic as they
+// were. Before, the stack adopted both (PutMetricAlarm and CreateTopic
+// take an existing name) — the alarm's definition overwritten by the
+// template's — and deleted them with the stack. Renaming an alarm in an
+// update replaces it: the new one is made, the old one deleted.
+func TestMonitoringNamesTakenWithCLI(t *testing.T) {
+	e := newEnv(t)
+	c := newCLI(t, e)
+	q := func(args ...string) string { return c.ok(append(args, "--output", "text")...) }
+	dir := t.TempDir()
+	tpl := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte("AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n"+body), 0o600)
+		return p
+	}
+	alarm := func(name string) string {
+		return `  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: ` + name + `
+      AlarmDescription: the stack's
+      Namespace: AWS/EFS
+      MetricName: TimeSinceLastSync
+      Statistic: Maximum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 60
+      ComparisonOperator: GreaterThanThreshold
+`
+	}
+	c.ok("cloudwatch", "put-metric-alarm", "--alarm-name", "taken", "--alarm-description", "someone else's",
+		"--namespace", "AWS/EFS", "--metric-name", "PermittedThroughput", "--statistic", "Average", "--period", "300",
+		"--evaluation-periods", "2", "--threshold", "5", "--comparison-operator", "LessThanThreshold")
+	topic := q("sns", "create-topic", "--name", "taken-topic", "--query", "TopicArn")
+	c.ok("sns", "set-topic-attributes", "--topic-arn", topic, "--attribute-name", "DisplayName", "--attribute-value", "someone else's")
+	theirAlarm := []string{"cloudwatch", "describe-alarms", "--alarm-names", "taken", "--query", "MetricAlarms[].[AlarmDescription,MetricName,Threshold]"}
+	theirTopic := []string{"sns", "get-topic-attributes", "--topic-arn", topic, "--query", "Attributes.DisplayName"}
+	intact := func(when string) {
+		t.Helper()
+		if a := q(theirAlarm...); a != "someone else's\tPermittedThroughput\t5.0" {
+			t.Errorf("%s: the other owner's alarm is %q", when, a)
+		}
+		if d, _, err := c.run(append(theirTopic, "--output", "text")...); err != nil || d != "someone else's" {
+			t.Errorf("%s: the other owner's topic: %q %v", when, d, err)
+		}
+	}
+
+	for _, tc := range []struct{ stack, body, resource, id string }{
+		{"alarm-taken", alarm("taken"), "Alarm", "taken"},
+		{"topic-taken", "  Topic:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: taken-topic\n", "Topic", topic},
+	} {
+		c.ok("cloudformation", "create-stack", "--stack-name", tc.stack, "--template-body", "file://"+tpl(tc.stack+".yaml", tc.body))
+		if _, _, err := c.run("cloudformation", "wait", "stack-create-complete", "--stack-name", tc.stack); err == nil {
+			t.Errorf("%s: created, want CREATE_FAILED", tc.stack)
+		}
+		if s := q("cloudformation", "describe-stacks", "--stack-name", tc.stack, "--query", "Stacks[0].StackStatus"); s != "ROLLBACK_COMPLETE" {
+			t.Errorf("%s: %s, want ROLLBACK_COMPLETE", tc.stack, s)
+		}
+		reason := q("cloudformation", "describe-stack-events", "--stack-name", tc.stack, "--query",
+			"StackEvents[?LogicalResourceId=='"+tc.resource+"' && ResourceStatus=='CREATE_FAILED'].ResourceStatusReason")
+		typ := map[string]string{"Alarm": "AWS::CloudWatch::Alarm", "Topic": "AWS::SNS::Topic"}[tc.resource]
+		if want := "Resource of type '" + typ + "' with identifier '" + tc.id + "' already exists."; !strings.Contains(reason, want) || !strings.Contains(reason, "AlreadyExists") {
+			t.Errorf("%s: CREATE_FAILED reason %q, want %q (AlreadyExists)", tc.stack, reason, want)
+		}
+		intact(tc.stack + " rolled back")
+		c.ok("cloudformation", "delete-stack", "--stack-name", tc.stack)
+		c.ok("cloudformation", "wait", "stack-delete-complete", "--stack-name", tc.stack)
+		intact(tc.stack + " deleted")
+	}
+
+	// Renaming: a replacement.
+	c.ok("cloudformation", "deploy", "--template-file", tpl("mine.yaml", alarm("mine-1")), "--stack-name", "mine")
+	c.ok("cloudformation", "deploy", "--template-file", tpl("mine.yaml", alarm("mine-2")), "--stack-name", "mine")
+	if a := q("cloudwatch", "describe-alarms", "--alarm-name-prefix", "mine-", "--query", "MetricAlarms[].AlarmName"); a != "mine-2" {
+		t.Errorf("alarms after renaming mine-1 to mine-2: %q", a)
+	}
+	if id := q("cloudformation", "describe-stack-resource", "--stack-name", "mine", "--logical-resource-id", "Alarm", "--query", "StackResourceDetail.PhysicalResourceId"); id != "mine-2" {
+		t.Errorf("physical id after the rename: %q", id)
+	}
+	c.ok("cloudformation", "delete-stack", "--stack-name", "mine")
+	c.ok("cloudformation", "wait", "stack-delete-complete", "--stack-name", "mine")
+	if a := q("cloudwatch", "describe-alarms", "--query", "MetricAlarms[].AlarmName"); a != "taken" {
+		t.Errorf("alarms left: %q, want the other owner's only", a)
+	}
+}

@@ -240,6 +240,7 @@ var table = []row{
 	{monitor.ErrInvalidParameterCombination, handler(cw(http.StatusBadRequest, "InvalidParameterCombinationException", "InvalidParameterCombination", "The parameters cannot be combined."), "InvalidRequest")},
 	{monitor.ErrResourceNotFound, handler(cw(http.StatusNotFound, "ResourceNotFound", "ResourceNotFound", "The alarm does not exist."), "NotFound")},
 	{monitor.ErrTagResourceNotFound, cw(http.StatusNotFound, "ResourceNotFoundException", "ResourceNotFoundException", "The resource does not exist.")},
+	{monitor.ErrAlreadyExists, handler(cw(http.StatusBadRequest, "AlreadyExists", "AlreadyExists", "The alarm already exists."), "AlreadyExists")},
 	{monitor.ErrLimitExceeded, handler(cw(http.StatusBadRequest, "LimitExceededFault", "LimitExceeded", "A limit is exceeded."), "ServiceLimitExceeded")},
 	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},
 	{monitor.ErrInvalidFormat, cw(http.StatusBadRequest, "InvalidFormatFault", "InvalidFormat", "The value is not in the expected format.")},
@@ -252,6 +253,7 @@ var table = []row{
 	{notify.ErrAuthorization, cw(http.StatusForbidden, "AuthorizationErrorException", "AuthorizationError", "Not authorized.")},
 	{notify.ErrTopicLimit, handler(cw(http.StatusForbidden, "TopicLimitExceededException", "TopicLimitExceeded", "Topic limit exceeded."), "ServiceLimitExceeded")},
 	{notify.ErrSubscriptionLimit, handler(cw(http.StatusForbidden, "SubscriptionLimitExceededException", "SubscriptionLimitExceeded", "Subscription limit exceeded."), "ServiceLimitExceeded")},
+	{notify.ErrAlreadyExists, handler(cw(http.StatusBadRequest, "AlreadyExists", "AlreadyExists", "The topic already exists."), "AlreadyExists")},
 	{notify.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 	{notify.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: messages, topics and subscriptions are not taken until space is freed or added.")},
 

@@ -98,6 +98,21 @@ func generatedName(r *cfn.Request, max int) string {
 	return name
 }
 
+// stackTags are the tags CloudFormation puts on what a stack makes
+// (aws:cloudformation:stack-name, stack-id, logical-id). A resource of an
+// explicit name that has them is the stack's own, made by an attempt that
+// a crash cut short; one without them is someone else's, and the create
+// fails (alreadyExists) rather than adopt it and delete it with the stack.
+func stackTags(r *cfn.Request) [][2]string {
+	return [][2]string{{"aws:cloudformation:stack-name", r.StackName}, {"aws:cloudformation:stack-id", r.StackID}, {"aws:cloudformation:logical-id", r.LogicalID}}
+}
+
+// alreadyExists is CloudFormation's failure of a create that found the
+// named resource made by someone else.
+func alreadyExists(typ, id string) error {
+	return &cfn.HandlerError{Code: "AlreadyExists", Message: fmt.Sprintf("Resource of type '%s' with identifier '%s' already exists.", typ, id)}
+}
+
 type snsTopics struct{ o Options }
 
 func (s *snsTopics) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
@@ -113,7 +128,14 @@ func (s *snsTopics) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, er
 	for _, t := range tagsOf(r.Props, "Tags") {
 		tags = append(tags, notify.Tag{Key: t[0], Value: t[1]})
 	}
-	arn, err := s.o.Topics.CreateTopic(ctx, name, attrs, tags)
+	var mine []notify.Tag
+	for _, t := range stackTags(r) {
+		mine = append(mine, notify.Tag{Key: t[0], Value: t[1]})
+	}
+	arn, err := s.o.Topics.CreateTopicAs(ctx, name, attrs, tags, mine)
+	if errors.Is(err, notify.ErrAlreadyExists) {
+		return cfn.Outcome{}, alreadyExists("AWS::SNS::Topic", s.o.Topics.TopicARN(name))
+	}
 	if err != nil {
 		return cfn.Outcome{}, handlerError(err)
 	}
@@ -265,8 +287,16 @@ func dimensionsOf(pr map[string]any) []monitor.Dimension {
 	return out
 }
 
-func (a *cwAlarms) put(ctx context.Context, name string, pr map[string]any) (cfn.Outcome, error) {
-	if err := a.o.Alarms.PutMetricAlarm(ctx, a.input(name, pr)); err != nil {
+// put puts the alarm; with createdBy set only when no other's alarm has
+// the name (AlarmInput.CreatedBy).
+func (a *cwAlarms) put(ctx context.Context, name string, pr map[string]any, createdBy []monitor.Tag) (cfn.Outcome, error) {
+	in := a.input(name, pr)
+	in.CreatedBy = createdBy
+	err := a.o.Alarms.PutMetricAlarm(ctx, in)
+	if errors.Is(err, monitor.ErrAlreadyExists) {
+		return cfn.Outcome{}, alreadyExists("AWS::CloudWatch::Alarm", name)
+	}
+	if err != nil {
 		return cfn.Outcome{}, handlerError(err)
 	}
 	return cfn.Outcome{PhysicalID: name, Attributes: map[string]string{"Arn": a.o.Alarms.AlarmARN(name)}}, nil
@@ -277,14 +307,18 @@ func (a *cwAlarms) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, err
 	if name == "" {
 		name = generatedName(r, 255)
 	}
-	return a.put(ctx, name, r.Props)
+	var mine []monitor.Tag
+	for _, t := range stackTags(r) {
+		mine = append(mine, monitor.Tag{Key: t[0], Value: t[1]})
+	}
+	return a.put(ctx, name, r.Props, mine)
 }
 
 // Update puts the alarm again (PutMetricAlarm replaces its definition
 // but keeps an existing alarm's tags, as on AWS) and then tags it: new and
 // changed tags are set, those it no longer declares removed.
 func (a *cwAlarms) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
-	out, err := a.put(ctx, r.PhysicalID, r.Props)
+	out, err := a.put(ctx, r.PhysicalID, r.Props, nil)
 	if err != nil {
 		return out, err
 	}

@@ -20,6 +20,9 @@ var (
 	// SubscriptionLimitExceeded.
 	ErrTopicLimit        = errors.New("topic limit exceeded")
 	ErrSubscriptionLimit = errors.New("subscription limit exceeded")
+	// ErrAlreadyExists: a create-only CreateTopic (CreateTopicAs,
+	// CloudFormation's) found a topic of the name that another made.
+	ErrAlreadyExists = errors.New("already exists")
 	// ErrClosed: the service is shutting down.
 	ErrClosed = errors.New("notify: closed")
 	// ErrNoSpace: the data disk is below its free-space floor; messages,

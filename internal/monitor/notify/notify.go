@@ -215,7 +215,8 @@ func (s *Service) SigningCert() (name string, pem []byte) { return s.signer.cert
 
 func (s *Service) certURL() string { return s.o.PublicURL + "/" + s.signer.certName }
 
-func (s *Service) topicARN(name string) string {
+// TopicARN is the ARN of the topic named name in this region.
+func (s *Service) TopicARN(name string) string {
 	return "arn:aws:sns:" + s.o.Region + ":" + s.o.AccountID + ":" + name
 }
 

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -59,6 +60,17 @@ func checkJSONObject(name string) func(string) error {
 // CreateTopic creates a topic, or returns the ARN of the existing one when
 // its attributes and tags are the same.
 func (s *Service) CreateTopic(ctx context.Context, name string, attrs map[string]string, tags []Tag) (string, error) {
+	return s.CreateTopicAs(ctx, name, attrs, tags, nil)
+}
+
+// CreateTopicAs is CreateTopic for a maker that marks what it makes
+// (CloudFormation, with its aws:cloudformation:* tags, which Tags may not
+// hold): a new topic gets createdBy besides tags, and an existing topic of
+// the name is returned only when it has all of createdBy (the maker's own,
+// from an attempt cut short by a crash); any other fails with
+// ErrAlreadyExists, untouched. CreateTopic alone takes an existing name, as
+// SNS's CreateTopic does.
+func (s *Service) CreateTopicAs(ctx context.Context, name string, attrs map[string]string, tags, createdBy []Tag) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -89,7 +101,11 @@ func (s *Service) CreateTopic(ctx context.Context, name string, attrs map[string
 	if s.closed {
 		return "", ErrClosed
 	}
+	tags = append(slices.Clip(tags), createdBy...)
 	if t := s.topics[name]; t != nil {
+		if len(createdBy) > 0 && !hasTags(t.Tags, createdBy) {
+			return "", &Error{Kind: ErrAlreadyExists, Message: fmt.Sprintf("A topic named %s already exists.", name)}
+		}
 		if len(attrs) > 0 && !maps.Equal(attrs, t.Attributes) {
 			return "", invalid("Attributes Reason: Topic already exists with different attributes")
 		}
@@ -101,7 +117,7 @@ func (s *Service) CreateTopic(ctx context.Context, name string, attrs map[string
 	if len(s.topics) >= MaxTopics {
 		return "", &Error{Kind: ErrTopicLimit, Message: "Topic limit exceeded"}
 	}
-	t := &topic{Name: name, ARN: s.topicARN(name), Attributes: maps.Clone(attrs), Tags: tags, Created: s.o.Clock()}
+	t := &topic{Name: name, ARN: s.TopicARN(name), Attributes: maps.Clone(attrs), Tags: tags, Created: s.o.Clock()}
 	if t.Attributes == nil {
 		t.Attributes = map[string]string{}
 	}
@@ -126,6 +142,16 @@ func checkTags(tags []Tag) error {
 		}
 	}
 	return nil
+}
+
+// hasTags tells whether have holds every tag of want.
+func hasTags(have, want []Tag) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameTags(a, b []Tag) bool {
