@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"github.com/regionfs/regionfs/internal/engine"
 	"github.com/regionfs/regionfs/internal/monitor"
 	"github.com/regionfs/regionfs/internal/monitor/notify"
+	"github.com/regionfs/regionfs/internal/nfs/client"
+	"github.com/regionfs/regionfs/internal/nfs/tlsca"
 	"github.com/regionfs/regionfs/internal/replication"
 )
 
@@ -34,6 +37,11 @@ func openDrills(n *node) (*drill.Service, error) {
 	}
 	for _, s := range cfg.Subnets {
 		o.Subnets = append(o.Subnets, drill.Subnet{ID: s.ID, AvailabilityZone: s.AvailabilityZone})
+	}
+	if cfg.NFS.TLSClientAuth == "require" {
+		// Mount targets serve only NFS over TLS with a client
+		// certificate: the drill's probe presents one of the region's.
+		o.Dial = certDial(n.nfsCA)
 	}
 	if bind := subnetBinder(cfg); bind != nil {
 		// Mount targets of subnets with a listen address are reached there.
@@ -68,6 +76,33 @@ func openDrills(n *node) (*drill.Service, error) {
 	}
 	n.apiOpts.EFS = drills.Wrap(n.apiOpts.EFS, s, n.log)
 	return s, nil
+}
+
+// certDial connects to a mount target with NFS over TLS (RFC 9289's
+// probe, then a handshake), presenting a client certificate of the
+// region's NFS CA, issued for each connection (no certificate to renew).
+func certDial(ca *tlsca.CA) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := ca.Issue(tlsca.Request{CommonName: "regionfs-drill", Client: true})
+		if err != nil {
+			return nil, err
+		}
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc, err := client.StartTLS(ctx, nc, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cert}, ServerName: host, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 }
 
 // drillReplicas is the region's replication as drills see it.

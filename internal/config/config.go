@@ -98,7 +98,10 @@ type NFS struct {
 	Port int `yaml:"port"`
 	// TLSClientAuth asks NFS-over-TLS clients for a certificate issued by
 	// the region's NFS CA (DATA_DIR/tls/ca.pem): "none" (default),
-	// "request" (verified when given) or "require" (mutual TLS).
+	// "request" (verified when given; plain text still served) or
+	// "require" (mutual TLS: plain-text clients, which present none, are
+	// refused with AUTH_ERROR AUTH_TOOWEAK and a log line, whatever the
+	// file system's policy).
 	TLSClientAuth string `yaml:"tls_client_auth,omitempty"`
 	// RequestBuffer bounds the request bytes the region's mount targets
 	// hold in memory at once (default 128MiB), ReplyBuffer the reply bytes

@@ -235,6 +235,16 @@ func (c *conn) serve() {
 			}
 			continue
 		}
+		if !c.tls && c.s.certRequired() {
+			// Client certificates required: plain text cannot present
+			// one (refusePlain).
+			<-c.sem
+			c.inflight.Add(-1)
+			c.reqWG.Wait()
+			c.refusePlain(rec.data)
+			c.freeRecord(rec)
+			return
+		}
 		// The bytes its reply may take, then a processing slot.
 		var est int64 = minReplyBytes
 		h, args, perr := rpc.ParseCall(rec.data)

@@ -82,7 +82,10 @@ type Options struct {
 	// connection that starts with a TLS ClientHello (stunnel, efs-utils).
 	// Its ClientAuth decides whether client certificates are asked for or
 	// required (mutual TLS). Plain-text connections are still served
-	// unless an export sets RequireTLS.
+	// unless an export sets RequireTLS, or ClientAuth requires a
+	// certificate (RequireAnyClientCert, RequireAndVerifyClientCert): a
+	// plain-text client presents none, and its first call is answered
+	// AUTH_ERROR AUTH_TOOWEAK and its connection closed (refusePlain).
 	TLS *tls.Config
 	// HandshakeTimeout bounds a TLS handshake (default 10 s).
 	HandshakeTimeout time.Duration

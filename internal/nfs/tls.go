@@ -87,6 +87,34 @@ func (c *conn) answerProbe(br *bufio.Reader, rec []byte) *bufio.Reader {
 	return c.startTLS(br)
 }
 
+// certRequired reports whether the server's TLS requires client
+// certificates (nfs.tls_client_auth: require): then it serves NFS over TLS
+// only, since a plain-text client presents no certificate.
+func (s *Server) certRequired() bool {
+	return s.o.TLS != nil && (s.o.TLS.ClientAuth == tls.RequireAnyClientCert || s.o.TLS.ClientAuth == tls.RequireAndVerifyClientCert)
+}
+
+// refusePlain answers a plain-text call on a server that requires client
+// certificates with AUTH_ERROR AUTH_TOOWEAK ("rejected for security
+// reasons"), logs it (once a second with a count: any client the security
+// group admits can repeat it) and closes the connection. A record that is
+// not a call is not answered.
+func (c *conn) refusePlain(rec []byte) {
+	attrs := []any{"remote", c.remote}
+	if len(rec) >= 8 && binary.BigEndian.Uint32(rec[4:]) == rpc.Call {
+		xid := binary.BigEndian.Uint32(rec)
+		attrs = append(attrs, "xid", xid)
+		e := xdr.NewEncoder(nil)
+		e.Reserve(rpc.RecordHeaderSize)
+		rpc.AppendAuthError(e, xid, rpc.AuthTooWeak)
+		b := e.Bytes()
+		rpc.FinishRecord(b)
+		c.send(b)
+	}
+	c.s.logRefusal(slog.LevelWarn, "nfs plain-text client refused: client certificates are required (nfs.tls_client_auth: require), so only NFS over TLS is served; closing the connection", attrs...)
+	c.nc.Close()
+}
+
 // alertUnexpectedMessage is a TLS record with a fatal unexpected_message
 // alert (RFC 8446 §6: content type 21, legacy record version 3.3, two
 // bytes: level 2, description 10).
