@@ -2,11 +2,14 @@ package edge
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"strings"
 	"sync"
 	"testing"
 
@@ -189,6 +192,56 @@ func TestUnsentRequestResent(t *testing.T) {
 		executed, _ := r.counts(createBody(token))
 		if err != nil || executed != 1 {
 			t.Fatalf("CreateFileSystem %s after the region reset the idle connection: ran %d times, err %v; want once, no error", token, executed, err)
+		}
+	}
+}
+
+// roundTripFunc is an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestResendOnlyWhatWasNotWritten: do's own decision, on the case net/http
+// leaves to it: a request that failed on a pooled connection is sent again
+// when no byte of it reached that connection (net/http saw the region's
+// close of the idle connection before it began to write, and returns its
+// error for a POST), and not when some did.
+func TestResendOnlyWhatWasNotWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		written int // bytes the failed attempt wrote
+		want    int // attempts
+	}{{"nothing written", 0, 2}, {"written", 100, 1}} {
+		e, err := New(Options{Secret: secretOf, Regions: map[string]Target{"r": {Addr: "127.0.0.1:1"}}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempts := 0
+		e.clients["r"] = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			attempts++
+			if attempts > 1 {
+				return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+			}
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			c := &countedConn{Conn: a}
+			if trace := httptrace.ContextClientTrace(r.Context()); trace != nil && trace.GotConn != nil {
+				trace.GotConn(httptrace.GotConnInfo{Conn: c, Reused: true})
+			}
+			c.written.Add(int64(tc.written))
+			return nil, errors.New("http: server closed idle connection")
+		})}
+		out, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/", strings.NewReader("Action=CreateTopic&Name=t"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := e.do("r", out)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if attempts != tc.want || (tc.want == 2) != (err == nil) {
+			t.Errorf("%s: %d attempts, err %v; want %d", tc.name, attempts, err, tc.want)
 		}
 	}
 }
