@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -127,12 +128,13 @@ type AlarmInput struct {
 type alarmSet struct {
 	m *Monitor
 
-	mu       sync.Mutex // guards the fields below
-	alarms   map[string]*Alarm
-	lastEval map[string]int64 // alarm → end of the newest period evaluated
-	histSeq  uint32
-	closed   bool
-	paused   bool
+	mu         sync.Mutex // guards the fields below
+	alarms     map[string]*Alarm
+	composites map[string]*CompositeAlarm
+	lastEval   map[string]int64 // alarm → end of the newest period evaluated
+	histSeq    uint32
+	closed     bool
+	paused     bool
 
 	actions chan action
 	stop    chan struct{}
@@ -148,7 +150,7 @@ const (
 func alarmKey(name string) []byte { return append([]byte{pfxWatch, tagAlarm}, name...) }
 
 func openAlarms(m *Monitor) (*alarmSet, error) {
-	s := &alarmSet{m: m, alarms: map[string]*Alarm{}, lastEval: map[string]int64{}, actions: make(chan action, 1024), stop: make(chan struct{})}
+	s := &alarmSet{m: m, alarms: map[string]*Alarm{}, composites: map[string]*CompositeAlarm{}, lastEval: map[string]int64{}, actions: make(chan action, 1024), stop: make(chan struct{})}
 	err := kv.Scan(m.o.KV, []byte{pfxWatch, tagAlarm}, []byte{pfxWatch, tagAlarm + 1}, func(k, v []byte) error {
 		var a Alarm
 		if err := json.Unmarshal(v, &a); err != nil {
@@ -157,10 +159,21 @@ func openAlarms(m *Monitor) (*alarmSet, error) {
 		s.alarms[a.Name] = &a
 		return nil
 	})
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	return s, s.loadComposites()
 }
 
 func (s *alarmSet) start() {
+	// A state change saved before a crash that came before its parents'
+	// evaluation: evaluate every composite alarm once.
+	s.mu.Lock()
+	now := s.m.o.Clock()
+	for _, name := range slices.Sorted(maps.Keys(s.composites)) {
+		s.reevaluateLocked(name, "", now, true)
+	}
+	s.mu.Unlock()
 	s.wg.Add(2)
 	go s.evaluateLoop()
 	go s.actionLoop()
@@ -281,12 +294,15 @@ func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.composites[a.Name] != nil {
+		return refusal.Errorf(ErrValidation, "The alarm %s is a composite alarm; a metric alarm cannot have its name.", clip(a.Name))
+	}
 	now := m.o.Clock()
 	old := s.alarms[a.Name]
 	if old != nil && len(in.CreatedBy) > 0 && !hasTags(old.Tags, in.CreatedBy) {
 		return refusal.Errorf(ErrAlreadyExists, "An alarm named %s already exists.", clip(a.Name))
 	}
-	if old == nil && len(s.alarms) >= MaxAlarms {
+	if old == nil && len(s.alarms)+len(s.composites) >= MaxAlarms {
 		return refusal.Errorf(ErrLimitExceeded, "The maximum number of alarms (%d) in %s is reached.", MaxAlarms, m.o.Region)
 	}
 	a.ConfigUpdated = now
@@ -481,45 +497,61 @@ type AlarmFilter struct {
 	NextToken           string
 }
 
-// DescribeAlarms lists metric alarms by name (composite alarms do not
-// exist here), MaxRecords (default 50) at a time.
-func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, string, error) {
+// AlarmList is a page of DescribeAlarms: metric and composite alarms,
+// each list sorted by name, and the token of the next page.
+type AlarmList struct {
+	Metric    []Alarm
+	Composite []CompositeAlarm
+	NextToken string
+}
+
+// DescribeAlarms lists alarms, MaxRecords (default 50) at a time, in name
+// order across both types. Without AlarmTypes only metric alarms are
+// listed, as on CloudWatch; ChildrenOfAlarmName and ParentsOfAlarmName
+// list both types (only names, ARNs and states).
+func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) (AlarmList, error) {
+	var none AlarmList
 	if err := ctx.Err(); err != nil {
-		return nil, "", err
+		return none, err
 	}
 	switch {
 	case len(f.Names) > 100:
-		return nil, "", invalid("The collection AlarmNames must not have more than 100 members.")
+		return none, invalid("The collection AlarmNames must not have more than 100 members.")
 	case len(f.Names) > 0 && f.NamePrefix != "":
-		return nil, "", combination("The parameters AlarmNames and AlarmNamePrefix are mutually exclusive and you have specified both.")
+		return none, combination("The parameters AlarmNames and AlarmNamePrefix are mutually exclusive and you have specified both.")
+	case f.ChildrenOfAlarmName != "" && f.ParentsOfAlarmName != "":
+		return none, combination("The parameters ChildrenOfAlarmName and ParentsOfAlarmName are mutually exclusive and you have specified both.")
 	case (f.ChildrenOfAlarmName != "" || f.ParentsOfAlarmName != "") && (len(f.Names) > 0 || f.NamePrefix != "" || f.State != "" || f.ActionPrefix != ""):
-		return nil, "", combination("ChildrenOfAlarmName and ParentsOfAlarmName cannot be combined with other filters.")
+		return none, combination("ChildrenOfAlarmName and ParentsOfAlarmName cannot be combined with other filters.")
 	case len(f.NamePrefix) > 255:
-		return nil, "", invalid("The value of AlarmNamePrefix must be at most 255 characters long.")
+		return none, invalid("The value of AlarmNamePrefix must be at most 255 characters long.")
 	case len(f.ActionPrefix) > 1024:
-		return nil, "", invalid("The value of ActionPrefix must be at most 1024 characters long.")
+		return none, invalid("The value of ActionPrefix must be at most 1024 characters long.")
+	case len(f.ChildrenOfAlarmName) > 255 || len(f.ParentsOfAlarmName) > 255:
+		return none, invalid("The value of ChildrenOfAlarmName and ParentsOfAlarmName must be at most 255 characters long.")
 	}
 	switch f.State {
 	case "", StateOK, StateAlarm, StateInsufficientData:
 	default:
-		return nil, "", invalid("The value %s for parameter StateValue is not valid: it must be OK, ALARM or INSUFFICIENT_DATA.", clip(f.State))
+		return none, invalid("The value %s for parameter StateValue is not valid: it must be OK, ALARM or INSUFFICIENT_DATA.", clip(f.State))
 	}
-	metricAlarms, err := wantMetricAlarms(f.Types)
+	wantMetric, wantComposite, err := alarmTypes(f.Types)
 	if err != nil {
-		return nil, "", err
+		return none, err
+	}
+	related := f.ChildrenOfAlarmName != "" || f.ParentsOfAlarmName != ""
+	if related && len(f.Types) == 0 {
+		wantMetric, wantComposite = true, true
 	}
 	if f.MaxRecords == 0 {
 		f.MaxRecords = 50
 	}
 	if f.MaxRecords < 1 || f.MaxRecords > 100 {
-		return nil, "", invalid("The value %d for parameter MaxRecords must be between 1 and 100.", f.MaxRecords)
+		return none, invalid("The value %d for parameter MaxRecords must be between 1 and 100.", f.MaxRecords)
 	}
 	after, err := decodeToken(tokenAlarms, f.NextToken)
 	if err != nil {
-		return nil, "", err
-	}
-	if !metricAlarms || f.ChildrenOfAlarmName != "" || f.ParentsOfAlarmName != "" {
-		return []Alarm{}, "", nil
+		return none, err
 	}
 	names := map[string]bool{}
 	for _, n := range f.Names {
@@ -527,25 +559,64 @@ func (m *Monitor) DescribeAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, s
 	}
 	s := m.alarms
 	s.mu.Lock()
-	var all []Alarm
-	for _, a := range s.alarms {
-		if (len(names) > 0 && !names[a.Name]) || !strings.HasPrefix(a.Name, f.NamePrefix) || (f.State != "" && a.State != f.State) ||
-			(f.ActionPrefix != "" && !anyPrefix(f.ActionPrefix, a.OKActions, a.AlarmActions, a.InsufficientDataActions)) || (after != "" && a.Name <= after) {
-			continue
+	if related {
+		// Only these alarms are candidates.
+		names = map[string]bool{}
+		if c := s.composites[f.ChildrenOfAlarmName]; c != nil {
+			for _, n := range s.childrenLocked(c) {
+				names[n] = true
+			}
 		}
-		all = append(all, *a)
+		if f.ParentsOfAlarmName != "" {
+			for _, p := range s.parentsLocked(f.ParentsOfAlarmName) {
+				names[p.Name] = true
+			}
+		}
 	}
-	s.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	next := ""
+	keep := func(name, state string, actions ...[]string) bool {
+		return (!related && len(names) == 0 || names[name]) && strings.HasPrefix(name, f.NamePrefix) && (f.State == "" || state == f.State) &&
+			(f.ActionPrefix == "" || anyPrefix(f.ActionPrefix, actions...)) && (after == "" || name > after)
+	}
+	type entry struct {
+		name string
+		a    *Alarm
+		c    *CompositeAlarm
+	}
+	var all []entry
+	if wantMetric {
+		for _, a := range s.alarms {
+			if keep(a.Name, a.State, a.OKActions, a.AlarmActions, a.InsufficientDataActions) {
+				all = append(all, entry{name: a.Name, a: a})
+			}
+		}
+	}
+	if wantComposite {
+		for _, c := range s.composites {
+			if keep(c.Name, c.State, c.OKActions, c.AlarmActions, c.InsufficientDataActions) {
+				all = append(all, entry{name: c.Name, c: c})
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
+	out := AlarmList{Metric: []Alarm{}, Composite: []CompositeAlarm{}}
 	if len(all) > f.MaxRecords {
 		all = all[:f.MaxRecords]
-		next = encodeToken(tokenAlarms, all[len(all)-1].Name)
+		out.NextToken = encodeToken(tokenAlarms, all[len(all)-1].name)
 	}
-	if all == nil {
-		all = []Alarm{}
+	for _, e := range all {
+		switch {
+		case e.a != nil && related:
+			out.Metric = append(out.Metric, Alarm{Name: e.a.Name, ARN: e.a.ARN, State: e.a.State, StateUpdated: e.a.StateUpdated})
+		case e.a != nil:
+			out.Metric = append(out.Metric, *e.a)
+		case related:
+			out.Composite = append(out.Composite, CompositeAlarm{Name: e.c.Name, ARN: e.c.ARN, State: e.c.State, StateUpdated: e.c.StateUpdated})
+		default:
+			out.Composite = append(out.Composite, *e.c)
+		}
 	}
-	return all, next, nil
+	s.mu.Unlock()
+	return out, nil
 }
 
 func anyPrefix(prefix string, lists ...[]string) bool {
@@ -611,7 +682,9 @@ func (m *Monitor) DescribeAlarmsForMetric(ctx context.Context, f MetricAlarmFilt
 	return out, nil
 }
 
-// DeleteAlarms deletes alarms; when one does not exist, none is deleted.
+// DeleteAlarms deletes alarms, at most one of them a composite alarm;
+// when one does not exist, or one is the child of a composite alarm that
+// stays, none is deleted.
 func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
 	if err := checkAlarmNames(ctx, names); err != nil {
 		return err
@@ -620,20 +693,42 @@ func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var absent []string
+	composites := 0
+	deleting := map[string]bool{}
 	for _, n := range names {
-		if s.alarms[n] == nil {
+		deleting[n] = true
+		switch {
+		case s.composites[n] != nil:
+			composites++
+		case s.alarms[n] == nil:
 			absent = append(absent, n)
 		}
 	}
 	if len(absent) > 0 {
 		return refusal.Errorf(ErrResourceNotFound, "%d alarm(s) not found: [%s]", len(absent), clip(strings.Join(absent, ", ")))
 	}
+	if composites > 1 {
+		return refusal.Errorf(ErrValidation, "A DeleteAlarms request can delete at most one composite alarm; it names %d.", composites)
+	}
+	for _, n := range names {
+		for _, p := range s.parentsLocked(n) {
+			if !deleting[p.Name] || p.Name == n {
+				return refusal.Errorf(ErrValidation, "Cannot delete %s as there are composite alarm(s) depending on it.", clip(n))
+			}
+		}
+	}
 	b := m.o.KV.NewBatch()
 	defer b.Close()
 	now := m.o.Clock()
 	for _, n := range names {
-		b.Delete(alarmKey(n))
-		s.historyLocked(b, HistoryItem{AlarmName: n, Timestamp: now, Type: HistoryConfigurationUpdate, Summary: fmt.Sprintf("Alarm %q deleted", n),
+		typ := ""
+		if s.composites[n] != nil {
+			b.Delete(compositeKey(n))
+			typ = TypeComposite
+		} else {
+			b.Delete(alarmKey(n))
+		}
+		s.historyLocked(b, HistoryItem{AlarmName: n, AlarmType: typ, Timestamp: now, Type: HistoryConfigurationUpdate, Summary: fmt.Sprintf("Alarm %q deleted", n),
 			Data: `{"version":"1.0","type":"Delete"}`})
 	}
 	if err := s.commit(b, false); err != nil {
@@ -641,6 +736,7 @@ func (m *Monitor) DeleteAlarms(ctx context.Context, names []string) error {
 	}
 	for _, n := range names {
 		delete(s.alarms, n)
+		delete(s.composites, n)
 		delete(s.lastEval, n)
 	}
 	return nil
@@ -658,12 +754,19 @@ func (m *Monitor) SetAlarmActions(ctx context.Context, names []string, enabled b
 	b := m.o.KV.NewBatch()
 	defer b.Close()
 	var changed []*Alarm
+	var changedComposites []*CompositeAlarm
 	for _, n := range names {
 		if a := s.alarms[n]; a != nil && a.ActionsEnabled != enabled {
 			c := *a
 			c.ActionsEnabled = enabled
 			s.saveLocked(&c, b)
 			changed = append(changed, &c)
+		}
+		if a := s.composites[n]; a != nil && a.ActionsEnabled != enabled {
+			c := *a
+			c.ActionsEnabled = enabled
+			s.saveCompositeLocked(&c, b)
+			changedComposites = append(changedComposites, &c)
 		}
 	}
 	if b.Empty() {
@@ -674,6 +777,9 @@ func (m *Monitor) SetAlarmActions(ctx context.Context, names []string, enabled b
 	}
 	for _, a := range changed {
 		s.alarms[a.Name] = a
+	}
+	for _, c := range changedComposites {
+		s.composites[c.Name] = c
 	}
 	return nil
 }
@@ -710,11 +816,23 @@ func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reason
 	s := m.alarms
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := m.o.Clock()
+	if c := s.composites[name]; c != nil {
+		// It stays in the state set until a child changes state or its
+		// configuration is updated (CloudWatch's rule).
+		if state == c.State {
+			return nil
+		}
+		if err := s.transitionCompositeLocked(c, state, reason, reasonData, now, false); err != nil {
+			return err
+		}
+		s.reevaluateLocked(name, name, now, false)
+		return nil
+	}
 	a := s.alarms[name]
 	if a == nil {
 		return refusal.Errorf(ErrResourceNotFound, "Alarm %s not found", clip(name))
 	}
-	now := m.o.Clock()
 	if err := s.transitionLocked(a, state, reason, reasonData, now, false); err != nil {
 		return err
 	}
@@ -723,24 +841,24 @@ func (m *Monitor) SetAlarmState(ctx context.Context, name, state, reason, reason
 	return nil
 }
 
-// findAlarmARN returns the alarm an ARN names (tag operations).
-func (m *Monitor) findAlarmARNLocked(arn string) (*Alarm, error) {
+// findAlarmARNLocked returns the name of the alarm (metric or composite)
+// an ARN names (tag operations).
+func (m *Monitor) findAlarmARNLocked(arn string) (string, error) {
 	if arn == "" {
-		return nil, missing("ResourceARN")
+		return "", missing("ResourceARN")
 	}
 	prefix := "arn:aws:cloudwatch:" + m.o.Region + ":" + m.o.AccountID + ":alarm:"
 	name, ok := strings.CutPrefix(arn, prefix)
 	if !ok || name == "" {
 		if strings.HasPrefix(arn, "arn:aws:cloudwatch:") {
-			return nil, refusal.Errorf(ErrTagResourceNotFound, "The resource %s does not exist in %s.", clip(arn), m.o.Region)
+			return "", refusal.Errorf(ErrTagResourceNotFound, "The resource %s does not exist in %s.", clip(arn), m.o.Region)
 		}
-		return nil, invalid("The value %s for parameter ResourceARN is not a CloudWatch alarm ARN.", clip(arn))
+		return "", invalid("The value %s for parameter ResourceARN is not a CloudWatch alarm ARN.", clip(arn))
 	}
-	a := m.alarms.alarms[name]
-	if a == nil {
-		return nil, refusal.Errorf(ErrTagResourceNotFound, "The resource %s does not exist.", clip(arn))
+	if !m.alarms.existsLocked(name) {
+		return "", refusal.Errorf(ErrTagResourceNotFound, "The resource %s does not exist.", clip(arn))
 	}
-	return a, nil
+	return name, nil
 }
 
 // TagResource adds or replaces tags of an alarm.
@@ -811,23 +929,38 @@ func (m *Monitor) updateTags(arn string, f func([]Tag) ([]Tag, error)) error {
 	s := m.alarms
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, err := m.findAlarmARNLocked(arn)
+	name, err := m.findAlarmARNLocked(arn)
 	if err != nil {
 		return err
 	}
+	b := m.o.KV.NewBatch()
+	defer b.Close()
+	if a := s.alarms[name]; a != nil {
+		tags, err := f(a.Tags)
+		if err != nil {
+			return err
+		}
+		c := *a
+		c.Tags = tags
+		s.saveLocked(&c, b)
+		if err := s.commit(b, false); err != nil {
+			return err
+		}
+		s.alarms[c.Name] = &c
+		return nil
+	}
+	a := s.composites[name]
 	tags, err := f(a.Tags)
 	if err != nil {
 		return err
 	}
 	c := *a
 	c.Tags = tags
-	b := m.o.KV.NewBatch()
-	defer b.Close()
-	s.saveLocked(&c, b)
+	s.saveCompositeLocked(&c, b)
 	if err := s.commit(b, false); err != nil {
 		return err
 	}
-	s.alarms[c.Name] = &c
+	s.composites[c.Name] = &c
 	return nil
 }
 
@@ -849,12 +982,14 @@ func (m *Monitor) ListTagsForResource(ctx context.Context, arn string) ([]Tag, e
 	s := m.alarms
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, err := m.findAlarmARNLocked(arn)
+	name, err := m.findAlarmARNLocked(arn)
 	if err != nil {
 		return nil, err
 	}
-	out := append([]Tag{}, a.Tags...)
-	return out, nil
+	if a := s.alarms[name]; a != nil {
+		return append([]Tag{}, a.Tags...), nil
+	}
+	return append([]Tag{}, s.composites[name].Tags...), nil
 }
 
 // checkAlarmNames checks the AlarmNames of an operation on named alarms
@@ -877,18 +1012,19 @@ func checkAlarmNames(ctx context.Context, names []string) error {
 	return nil
 }
 
-// wantMetricAlarms checks AlarmTypes and reports whether they take in
-// metric alarms (no types: all of them).
-func wantMetricAlarms(types []string) (bool, error) {
-	metric := len(types) == 0
+// alarmTypes checks AlarmTypes and reports which types they take in (no
+// types: metric alarms only, as on CloudWatch).
+func alarmTypes(types []string) (metric, composite bool, err error) {
+	metric = len(types) == 0
 	for _, t := range types {
 		switch t {
-		case "MetricAlarm":
+		case TypeMetric:
 			metric = true
-		case "CompositeAlarm":
+		case TypeComposite:
+			composite = true
 		default:
-			return false, invalid("The value %s for parameter AlarmTypes is not valid: it must be MetricAlarm or CompositeAlarm.", clip(t))
+			return false, false, invalid("The value %s for parameter AlarmTypes is not valid: it must be MetricAlarm or CompositeAlarm.", clip(t))
 		}
 	}
-	return metric, nil
+	return metric, composite, nil
 }

@@ -32,6 +32,16 @@ var (
 	ErrInvalidNextToken = errors.New("invalid next token")
 	// ErrInvalidFormat: a value that must be JSON is not (InvalidFormat).
 	ErrInvalidFormat = errors.New("invalid format")
+	// ErrValidation: a composite alarm's rule that does not parse or
+	// names alarms that do not exist, or a deletion that would leave a
+	// composite alarm without a child (ValidationError).
+	ErrValidation = errors.New("validation error")
+	// ErrDashboardInvalid: a dashboard body CloudWatch refuses
+	// (InvalidParameterInput).
+	ErrDashboardInvalid = errors.New("dashboard invalid")
+	// ErrDashboardNotFound: a dashboard that does not exist
+	// (ResourceNotFound, shape DashboardNotFoundError).
+	ErrDashboardNotFound = errors.New("dashboard not found")
 	// ErrClosed: the monitor is shutting down.
 	ErrClosed = errors.New("monitor: closed")
 	// ErrNoSpace: the data disk is below its free-space floor; metric

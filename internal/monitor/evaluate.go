@@ -17,7 +17,7 @@ type Notifier interface {
 
 // action is an alarm action waiting to run.
 type action struct {
-	alarm, arn, subject, message string
+	alarm, alarmType, arn, subject, message string
 }
 
 func (s *alarmSet) evaluateLoop() {
@@ -322,34 +322,38 @@ func (s *alarmSet) transitionLocked(a *Alarm, state, reason, data string, now ti
 	}
 	s.alarms[c.Name] = &c
 	s.m.log.Info("alarm state changed", "alarm", c.Name, "from", old, "to", state, "reason", reason)
-	if !c.ActionsEnabled {
-		return nil
+	if c.ActionsEnabled {
+		s.queueActionsLocked(c.Name, TypeMetric, state, c.OKActions, c.AlarmActions, c.InsufficientDataActions, s.m.notification(&c, old))
 	}
+	s.reevaluateLocked(c.Name, c.Name, now, internal)
+	return nil
+}
+
+// queueActionsLocked queues the actions of an alarm's new state.
+func (s *alarmSet) queueActionsLocked(name, typ, state string, ok, alarm, insufficient []string, msg string) {
 	var arns []string
 	switch state {
 	case StateAlarm:
-		arns = c.AlarmActions
+		arns = alarm
 	case StateOK:
-		arns = c.OKActions
+		arns = ok
 	case StateInsufficientData:
-		arns = c.InsufficientDataActions
+		arns = insufficient
 	}
 	if len(arns) == 0 {
-		return nil
+		return
 	}
-	msg := s.m.notification(&c, old)
-	subject := fmt.Sprintf("%s: %q in %s", state, c.Name, regionLongName(s.m.o.Region))
+	subject := fmt.Sprintf("%s: %q in %s", state, name, regionLongName(s.m.o.Region))
 	if len(subject) > 100 {
 		subject = subject[:97] + "..."
 	}
 	for _, arn := range arns {
 		select {
-		case s.actions <- action{alarm: c.Name, arn: arn, subject: subject, message: msg}:
+		case s.actions <- action{alarm: name, alarmType: typ, arn: arn, subject: subject, message: msg}:
 		default:
-			s.m.log.Error("alarm action dropped: queue full", "alarm", c.Name, "action", arn)
+			s.m.log.Error("alarm action dropped: queue full", "alarm", name, "action", arn)
 		}
 	}
-	return nil
 }
 
 func (s *alarmSet) actionLoop() {
@@ -384,6 +388,9 @@ func (s *alarmSet) run(act action) {
 	}
 	now := s.m.o.Clock()
 	item := HistoryItem{AlarmName: act.alarm, Timestamp: now, Type: HistoryAction}
+	if act.alarmType == TypeComposite {
+		item.AlarmType = TypeComposite
+	}
 	if err != nil {
 		s.m.log.Warn("alarm action failed", "alarm", act.alarm, "action", act.arn, "err", err)
 		item.Summary = "Failed to execute action " + act.arn

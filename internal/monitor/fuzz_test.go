@@ -239,3 +239,55 @@ func FuzzDynamicLabel(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRule: an AlarmRule (client input, and read back at every
+// start) parses or is refused with one of CloudWatch's errors, never a
+// panic; what parses names at most MaxRuleChildren alarms, and its
+// canonical form parses to a rule that evaluates the same for every
+// assignment of states to its alarms.
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{"TRUE", "ALARM(a) AND NOT OK(\"b c\")", "(ALARM(a) OR INSUFFICIENT_DATA(b)) AND ALARM(arn:aws:cloudwatch:us-east-1:1:alarm:c)",
+		"NOT NOT (FALSE)", "ALARM(a) AND", "ALARM(\"a", ")(", "alarm(x) or ok(y)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := parseRule(s)
+		if err != nil {
+			var re *Error
+			if !errors.As(err, &re) || !(errors.Is(err, ErrValidation) || errors.Is(err, ErrMissingParameter) || errors.Is(err, ErrInvalidParameterValue)) {
+				t.Fatalf("%q: error %v is not a refusal", s, err)
+			}
+			return
+		}
+		refs := r.refs(nil)
+		distinct := map[string]int{}
+		for _, n := range refs {
+			if _, ok := distinct[n]; !ok {
+				distinct[n] = len(distinct)
+			}
+		}
+		if len(distinct) > MaxRuleChildren {
+			t.Fatalf("%q names %d alarms", s, len(distinct))
+		}
+		canon := r.String()
+		again, err := parseRule(canon)
+		if strings.Contains(strings.Join(refs, ""), `"`) {
+			return // a name with a quote has no canonical form
+		}
+		if err != nil {
+			// The canonical form adds parentheses: a rule at the
+			// nesting or length limit may not reparse.
+			if len(canon) > MaxRuleLength || strings.Contains(err.Error(), "nests more than") {
+				return
+			}
+			t.Fatalf("%q: canonical form %q does not parse: %v", s, canon, err)
+		}
+		states := []string{StateOK, StateAlarm, StateInsufficientData}
+		for seed := range 16 {
+			state := func(ref string) string { return states[(distinct[ref]+seed*(distinct[ref]+1))%3] }
+			if r.eval(state) != again.eval(state) {
+				t.Fatalf("%q and its canonical form %q differ", s, canon)
+			}
+		}
+	})
+}

@@ -20,7 +20,10 @@ const (
 
 // HistoryItem is one entry of an alarm's history.
 type HistoryItem struct {
-	AlarmName string    `json:"name"`
+	AlarmName string `json:"name"`
+	// AlarmType is TypeComposite for a composite alarm's item; empty (a
+	// metric alarm's) in items of older versions too.
+	AlarmType string    `json:"alarmType,omitempty"`
 	Timestamp time.Time `json:"time"`
 	Type      string    `json:"type"`
 	Summary   string    `json:"summary"`
@@ -74,9 +77,12 @@ func (m *Monitor) DescribeAlarmHistory(ctx context.Context, q HistoryQuery) ([]H
 	default:
 		return nil, "", invalid("The value %s for parameter ScanBy is not valid: it must be TimestampDescending or TimestampAscending.", clip(q.ScanBy))
 	}
-	metricAlarms, err := wantMetricAlarms(q.AlarmTypes)
+	wantMetric, wantComposite, err := alarmTypes(q.AlarmTypes)
 	if err != nil {
 		return nil, "", err
+	}
+	if q.AlarmName != "" && len(q.AlarmTypes) == 0 {
+		wantComposite = true // the name says which alarm
 	}
 	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
 		return nil, "", invalid("The parameter StartDate must not be after the parameter EndDate.")
@@ -90,9 +96,6 @@ func (m *Monitor) DescribeAlarmHistory(ctx context.Context, q HistoryQuery) ([]H
 	after, err := decodeToken(tokenHistory, q.NextToken)
 	if err != nil {
 		return nil, "", err
-	}
-	if !metricAlarms {
-		return []HistoryItem{}, "", nil
 	}
 	lo := []byte{pfxWatch, tagHistory}
 	hi := []byte{pfxWatch, tagHistory + 1}
@@ -117,6 +120,9 @@ func (m *Monitor) DescribeAlarmHistory(ctx context.Context, q HistoryQuery) ([]H
 		}
 		var h HistoryItem
 		if json.Unmarshal(v, &h) != nil {
+			continue
+		}
+		if composite := h.AlarmType == TypeComposite; composite && !wantComposite || !composite && !wantMetric {
 			continue
 		}
 		if (q.Type != "" && h.Type != q.Type) || (!q.Start.IsZero() && h.Timestamp.Before(q.Start)) || (!q.End.IsZero() && h.Timestamp.After(q.End)) {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/regionfs/regionfs/internal/engine/kv"
@@ -54,6 +55,8 @@ type Monitor struct {
 	log    *slog.Logger
 	store  *Store
 	alarms *alarmSet
+
+	dashMu sync.Mutex // serialises dashboard changes
 }
 
 // Open opens the monitor over o.KV and starts evaluating its alarms.

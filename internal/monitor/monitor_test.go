@@ -231,7 +231,7 @@ func TestDurable(t *testing.T) {
 	if err != nil || len(dps) != 1 || dps[0].Values[Maximum] != 42 {
 		t.Fatalf("%+v %v", dps, err)
 	}
-	as, _, err := f.m.DescribeAlarms(ctx, AlarmFilter{})
+	as, _, err := describeMetric(ctx, f.m, AlarmFilter{})
 	if err != nil || len(as) != 1 || as[0].State != StateInsufficientData {
 		t.Fatalf("%+v %v", as, err)
 	}
@@ -239,6 +239,12 @@ func TestDurable(t *testing.T) {
 	if err != nil || len(h) != 1 || h[0].Type != HistoryConfigurationUpdate {
 		t.Fatalf("%+v %v", h, err)
 	}
+}
+
+// describeMetric is DescribeAlarms of metric alarms.
+func describeMetric(ctx context.Context, m *Monitor, f AlarmFilter) ([]Alarm, string, error) {
+	l, err := m.DescribeAlarms(ctx, f)
+	return l.Metric, l.NextToken, err
 }
 
 func simpleAlarm(name string, period int64, n, m int, missing string) AlarmInput {
@@ -249,7 +255,8 @@ func simpleAlarm(name string, period int64, n, m int, missing string) AlarmInput
 
 func (f *fixture) state(t *testing.T, name string) Alarm {
 	t.Helper()
-	as, _, err := f.m.DescribeAlarms(context.Background(), AlarmFilter{Names: []string{name}})
+	list, err := f.m.DescribeAlarms(context.Background(), AlarmFilter{Names: []string{name}})
+	as := list.Metric
 	if err != nil || len(as) != 1 {
 		t.Fatalf("%+v %v", as, err)
 	}
@@ -471,7 +478,7 @@ func TestAlarmValidation(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if as, _, _ := f.m.DescribeAlarms(ctx, AlarmFilter{}); len(as) != 0 {
+	if as, _, _ := describeMetric(ctx, f.m, AlarmFilter{}); len(as) != 0 {
 		t.Fatalf("a refused alarm was stored: %+v", as)
 	}
 	if err := f.m.PutMetricAlarm(ctx, ok); err != nil {
@@ -480,7 +487,7 @@ func TestAlarmValidation(t *testing.T) {
 	if err := f.m.DeleteAlarms(ctx, []string{"v", "absent"}); !errors.Is(err, ErrResourceNotFound) {
 		t.Fatal(err)
 	}
-	if as, _, _ := f.m.DescribeAlarms(ctx, AlarmFilter{}); len(as) != 1 {
+	if as, _, _ := describeMetric(ctx, f.m, AlarmFilter{}); len(as) != 1 {
 		t.Fatal("a failed DeleteAlarms deleted something")
 	}
 }
@@ -517,21 +524,21 @@ func TestDescribeAlarmsFilters(t *testing.T) {
 		}
 		return strings.Join(s, ",")
 	}
-	as, next, _ := f.m.DescribeAlarms(ctx, AlarmFilter{MaxRecords: 3})
-	rest, _, _ := f.m.DescribeAlarms(ctx, AlarmFilter{NextToken: next})
+	as, next, _ := describeMetric(ctx, f.m, AlarmFilter{MaxRecords: 3})
+	rest, _, _ := describeMetric(ctx, f.m, AlarmFilter{NextToken: next})
 	if names(as) != "a,b,c-1" || names(rest) != "c-2" {
 		t.Fatalf("%s | %s", names(as), names(rest))
 	}
-	if as, _, _ := f.m.DescribeAlarms(ctx, AlarmFilter{NamePrefix: "c-", State: StateAlarm}); names(as) != "c-2" {
+	if as, _, _ := describeMetric(ctx, f.m, AlarmFilter{NamePrefix: "c-", State: StateAlarm}); names(as) != "c-2" {
 		t.Fatal(names(as))
 	}
-	if as, _, _ := f.m.DescribeAlarms(ctx, AlarmFilter{Types: []string{"CompositeAlarm"}}); len(as) != 0 {
+	if as, _, _ := describeMetric(ctx, f.m, AlarmFilter{Types: []string{"CompositeAlarm"}}); len(as) != 0 {
 		t.Fatal(names(as))
 	}
-	if _, _, err := f.m.DescribeAlarms(ctx, AlarmFilter{Names: []string{"a"}, NamePrefix: "a"}); !errors.Is(err, ErrInvalidParameterCombination) {
+	if _, _, err := describeMetric(ctx, f.m, AlarmFilter{Names: []string{"a"}, NamePrefix: "a"}); !errors.Is(err, ErrInvalidParameterCombination) {
 		t.Fatal(err)
 	}
-	if _, _, err := f.m.DescribeAlarms(ctx, AlarmFilter{NextToken: "!!"}); !errors.Is(err, ErrInvalidNextToken) {
+	if _, _, err := describeMetric(ctx, f.m, AlarmFilter{NextToken: "!!"}); !errors.Is(err, ErrInvalidNextToken) {
 		t.Fatal(err)
 	}
 	as, err := f.m.DescribeAlarmsForMetric(ctx, MetricAlarmFilter{Metric: lag, Statistic: Maximum, Period: 60})

@@ -162,7 +162,7 @@ func TestAlarmChangesStateBelowFloor(t *testing.T) {
 		t.Fatalf("PutMetricData below the floor: %v, want ErrNoSpace", err)
 	}
 	m.alarms.evaluateDue(t0.Add(m.o.IngestDelay))
-	as, _, err := m.DescribeAlarms(ctx, AlarmFilter{Names: []string{"disk"}})
+	as, _, err := describeMetric(ctx, m, AlarmFilter{Names: []string{"disk"}})
 	if err != nil || len(as) != 1 || as[0].State != StateAlarm {
 		t.Fatalf("alarm below the floor: %+v, %v; want ALARM (missing data breaching)", as, err)
 	}
@@ -179,7 +179,7 @@ func TestAlarmChangesStateBelowFloor(t *testing.T) {
 	// Durable: the state is ALARM after a restart.
 	m = open()
 	defer func() { m.Close() }()
-	as, _, err = m.DescribeAlarms(ctx, AlarmFilter{Names: []string{"disk"}})
+	as, _, err = describeMetric(ctx, m, AlarmFilter{Names: []string{"disk"}})
 	if err != nil || len(as) != 1 || as[0].State != StateAlarm {
 		t.Fatalf("alarm after a restart: %+v, %v; want ALARM", as, err)
 	}
@@ -200,7 +200,7 @@ func TestAlarmChangesStateBelowFloor(t *testing.T) {
 	}
 	before := keys()
 	m.alarms.evaluateDue(t0.Add(m.o.IngestDelay))
-	as, _, err = m.DescribeAlarms(ctx, AlarmFilter{Names: []string{"other"}})
+	as, _, err = describeMetric(ctx, m, AlarmFilter{Names: []string{"other"}})
 	if err != nil || len(as) != 1 || as[0].State != StateInsufficientData {
 		t.Fatalf("alarm below half the floor: %+v, %v; want INSUFFICIENT_DATA (its change refused)", as, err)
 	}

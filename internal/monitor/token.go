@@ -11,6 +11,7 @@ const (
 	tokenHistory    byte = 'h'
 	tokenMetrics    byte = 'm'
 	tokenMetricData byte = 'd'
+	tokenDashboards byte = 'b'
 )
 
 // encodeToken makes the NextToken of a page that ended at after, in the

@@ -19,7 +19,7 @@ func TestForgedNextTokensRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	as, alarmsNext, err := f.m.DescribeAlarms(ctx, AlarmFilter{MaxRecords: 1})
+	as, alarmsNext, err := describeMetric(ctx, f.m, AlarmFilter{MaxRecords: 1})
 	if err != nil || len(as) != 1 || alarmsNext == "" {
 		t.Fatalf("%v %q %v", as, alarmsNext, err)
 	}
@@ -28,7 +28,7 @@ func TestForgedNextTokensRefused(t *testing.T) {
 		t.Fatalf("history: %q %v", historyNext, err)
 	}
 	for _, tok := range []string{"not-a-token", base64.RawURLEncoding.EncodeToString([]byte("a")), historyNext, alarmsNext[:len(alarmsNext)-1]} {
-		if _, _, err := f.m.DescribeAlarms(ctx, AlarmFilter{NextToken: tok}); !errors.Is(err, ErrInvalidNextToken) {
+		if _, _, err := describeMetric(ctx, f.m, AlarmFilter{NextToken: tok}); !errors.Is(err, ErrInvalidNextToken) {
 			t.Errorf("DescribeAlarms(NextToken %q): %v, want InvalidNextToken", tok, err)
 		}
 		if _, _, err := f.m.ListMetrics(ctx, ListQuery{NextToken: tok}); !errors.Is(err, ErrInvalidNextToken) {
@@ -40,7 +40,7 @@ func TestForgedNextTokensRefused(t *testing.T) {
 			t.Errorf("DescribeAlarmHistory(NextToken %q): %v, want InvalidNextToken", tok, err)
 		}
 	}
-	rest, _, err := f.m.DescribeAlarms(ctx, AlarmFilter{NextToken: alarmsNext})
+	rest, _, err := describeMetric(ctx, f.m, AlarmFilter{NextToken: alarmsNext})
 	if err != nil || len(rest) != 2 || rest[0].Name != "b" {
 		t.Fatalf("the issued token: %v %v", rest, err)
 	}

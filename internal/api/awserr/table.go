@@ -244,6 +244,9 @@ var table = []row{
 	{monitor.ErrLimitExceeded, handler(cw(http.StatusBadRequest, "LimitExceededFault", "LimitExceeded", "A limit is exceeded."), "ServiceLimitExceeded")},
 	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},
 	{monitor.ErrInvalidFormat, cw(http.StatusBadRequest, "InvalidFormatFault", "InvalidFormat", "The value is not in the expected format.")},
+	{monitor.ErrValidation, handler(cw(http.StatusBadRequest, "ValidationException", "ValidationError", "The request is not valid."), "InvalidRequest")},
+	{monitor.ErrDashboardInvalid, handler(cw(http.StatusBadRequest, "DashboardInvalidInputError", "InvalidParameterInput", "The dashboard body is invalid."), "InvalidRequest")},
+	{monitor.ErrDashboardNotFound, handler(cw(http.StatusNotFound, "DashboardNotFoundError", "ResourceNotFound", "The dashboard does not exist."), "NotFound")},
 	{monitor.ErrClosed, withMessage(unavailable, "The region is shutting down; try again.")},
 	{monitor.ErrNoSpace, withMessage(unavailable, "The region's data disk is full: metric data and alarm changes are not stored until space is freed or added.")},
 

@@ -53,7 +53,11 @@ func describeAlarmHistory(ctx context.Context, c *call) (any, error) {
 	}
 	out := describeAlarmHistoryOutput{AlarmHistoryItems: []alarmHistoryItem{}, NextToken: next}
 	for _, it := range items {
-		out.AlarmHistoryItems = append(out.AlarmHistoryItems, alarmHistoryItem{AlarmName: it.AlarmName, AlarmType: "MetricAlarm",
+		typ := monitor.TypeMetric
+		if it.AlarmType != "" {
+			typ = it.AlarmType
+		}
+		out.AlarmHistoryItems = append(out.AlarmHistoryItems, alarmHistoryItem{AlarmName: it.AlarmName, AlarmType: typ,
 			Timestamp: it.Timestamp, HistoryItemType: it.Type, HistorySummary: it.Summary, HistoryData: it.Data})
 	}
 	return &out, nil

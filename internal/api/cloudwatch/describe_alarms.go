@@ -19,9 +19,9 @@ type describeAlarmsInput struct {
 }
 
 type describeAlarmsOutput struct {
-	CompositeAlarms []struct{}    `json:"CompositeAlarms"`
-	MetricAlarms    []metricAlarm `json:"MetricAlarms"`
-	NextToken       string        `json:"NextToken,omitempty"`
+	CompositeAlarms []compositeAlarm `json:"CompositeAlarms"`
+	MetricAlarms    []metricAlarm    `json:"MetricAlarms"`
+	NextToken       string           `json:"NextToken,omitempty"`
 }
 
 // describeAlarms: DescribeAlarms.
@@ -34,15 +34,18 @@ func describeAlarms(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	as, next, err := c.h.m.DescribeAlarms(ctx, monitor.AlarmFilter{Names: in.AlarmNames, NamePrefix: in.AlarmNamePrefix, Types: in.AlarmTypes,
+	list, err := c.h.m.DescribeAlarms(ctx, monitor.AlarmFilter{Names: in.AlarmNames, NamePrefix: in.AlarmNamePrefix, Types: in.AlarmTypes,
 		ChildrenOfAlarmName: in.ChildrenOfAlarmName, ParentsOfAlarmName: in.ParentsOfAlarmName, State: in.StateValue,
 		ActionPrefix: in.ActionPrefix, MaxRecords: maxRecords, NextToken: in.NextToken})
 	if err != nil {
 		return nil, err
 	}
-	out := describeAlarmsOutput{CompositeAlarms: []struct{}{}, MetricAlarms: []metricAlarm{}, NextToken: next}
-	for _, a := range as {
+	out := describeAlarmsOutput{CompositeAlarms: []compositeAlarm{}, MetricAlarms: []metricAlarm{}, NextToken: list.NextToken}
+	for _, a := range list.Metric {
 		out.MetricAlarms = append(out.MetricAlarms, alarmOut(a))
+	}
+	for _, a := range list.Composite {
+		out.CompositeAlarms = append(out.CompositeAlarms, compositeOut(a))
 	}
 	return &out, nil
 }

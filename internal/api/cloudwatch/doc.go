@@ -12,5 +12,7 @@
 // Operations: GetMetricStatistics, GetMetricData, ListMetrics,
 // PutMetricData, PutMetricAlarm, DescribeAlarms, DescribeAlarmsForMetric,
 // DeleteAlarms, SetAlarmState, DescribeAlarmHistory, EnableAlarmActions,
-// DisableAlarmActions, TagResource, UntagResource, ListTagsForResource.
+// DisableAlarmActions, TagResource, UntagResource, ListTagsForResource,
+// PutCompositeAlarm, PutDashboard, GetDashboard, ListDashboards,
+// DeleteDashboards.
 package cloudwatch

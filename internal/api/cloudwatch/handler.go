@@ -50,6 +50,11 @@ var operations = map[string]operation{
 	"TagResource":             tagResource,
 	"UntagResource":           untagResource,
 	"ListTagsForResource":     listTagsForResource,
+	"PutCompositeAlarm":       putCompositeAlarm,
+	"PutDashboard":            putDashboard,
+	"GetDashboard":            getDashboard,
+	"ListDashboards":          listDashboards,
+	"DeleteDashboards":        deleteDashboards,
 }
 
 // Handler serves CloudWatch for one region.

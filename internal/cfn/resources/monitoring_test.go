@@ -100,7 +100,8 @@ func TestAlarmCreateAfterCrash(t *testing.T) {
 	if d := cmp.Diff(first, again); d != "" {
 		t.Fatalf("the second attempt's outcome (-first +again):\n%s", d)
 	}
-	alarms, _, err := m.DescribeAlarms(t.Context(), monitor.AlarmFilter{})
+	list, err := m.DescribeAlarms(t.Context(), monitor.AlarmFilter{})
+	alarms := list.Metric
 	if err != nil || len(alarms) != 1 {
 		t.Fatalf("%d alarms after the create ran twice (%v), want 1", len(alarms), err)
 	}
@@ -120,7 +121,8 @@ func TestAlarmCreateAfterCrash(t *testing.T) {
 	}
 	_, err = a.Create(t.Context(), req(stack, "Theirs", props("theirs", "the stack's")))
 	wantAlreadyExists(t, err, "Resource of type 'AWS::CloudWatch::Alarm' with identifier 'theirs' already exists.")
-	alarms, _, err = m.DescribeAlarms(t.Context(), monitor.AlarmFilter{})
+	list, err = m.DescribeAlarms(t.Context(), monitor.AlarmFilter{})
+	alarms = list.Metric
 	if err != nil || len(alarms) != 2 || alarms[0].Description != "the stack's" || alarms[1].Description != "someone else's" {
 		t.Fatalf("alarms after the refused creates: %+v (%v)", alarms, err)
 	}
