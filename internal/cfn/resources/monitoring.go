@@ -17,9 +17,11 @@ type Alarms = *monitor.Monitor
 // Topics is the region's SNS topics (package notify).
 type Topics = *notify.Service
 
-// monitoringTypes are AWS::SNS::Topic, AWS::SNS::Subscription and
-// AWS::CloudWatch::Alarm: a replication's lag alarm and where it
-// notifies, declared with the file system.
+// monitoringTypes are AWS::SNS::Topic, AWS::SNS::Subscription,
+// AWS::CloudWatch::Alarm, AWS::CloudWatch::CompositeAlarm and
+// AWS::CloudWatch::Dashboard: a replication's lag alarm, the composite
+// that combines it with the source's health, where they notify and the
+// dashboard that shows them, declared with the file system.
 func monitoringTypes(o Options) []*cfn.ResourceType {
 	var out []*cfn.ResourceType
 	if o.Topics != nil {
@@ -83,7 +85,33 @@ func monitoringTypes(o Options) []*cfn.ResourceType {
 				"Tags":                             tagList(),
 			},
 			Provider: &cwAlarms{o},
-		})
+		},
+			&cfn.ResourceType{
+				Name:       "AWS::CloudWatch::CompositeAlarm",
+				Attributes: []string{"Arn"},
+				Properties: map[string]*cfn.Prop{
+					"AlarmName":                        replace(&cfn.Prop{Kind: cfn.String, MinLen: 1, MaxLen: 255}),
+					"AlarmRule":                        req(&cfn.Prop{Kind: cfn.String, MinLen: 1, MaxLen: monitor.MaxRuleLength}),
+					"AlarmDescription":                 &cfn.Prop{Kind: cfn.String, MaxLen: 1024},
+					"ActionsEnabled":                   p(cfn.Boolean),
+					"AlarmActions":                     listOf(p(cfn.String)),
+					"OKActions":                        listOf(p(cfn.String)),
+					"InsufficientDataActions":          listOf(p(cfn.String)),
+					"ActionsSuppressor":                p(cfn.String),
+					"ActionsSuppressorWaitPeriod":      p(cfn.Integer),
+					"ActionsSuppressorExtensionPeriod": p(cfn.Integer),
+					"Tags":                             tagList(),
+				},
+				Provider: &cwComposites{o},
+			},
+			&cfn.ResourceType{
+				Name: "AWS::CloudWatch::Dashboard",
+				Properties: map[string]*cfn.Prop{
+					"DashboardName": replace(pattern(`^[A-Za-z0-9_-]{1,255}$`, 1, 255)),
+					"DashboardBody": req(p(cfn.String)),
+				},
+				Provider: &cwDashboards{o},
+			})
 	}
 	return out
 }
@@ -346,4 +374,145 @@ func (a *cwAlarms) Delete(ctx context.Context, r *cfn.Request) error {
 		return handlerError(err)
 	}
 	return nil
+}
+
+type cwComposites struct{ o Options }
+
+// input is the composite alarm a template declares.
+func (a *cwComposites) input(name string, pr map[string]any) monitor.CompositeInput {
+	in := monitor.CompositeInput{
+		Name: name, Description: str(pr, "AlarmDescription"), Rule: str(pr, "AlarmRule"),
+		AlarmActions: strings_(pr, "AlarmActions"), OKActions: strings_(pr, "OKActions"), InsufficientDataActions: strings_(pr, "InsufficientDataActions"),
+		ActionsSuppressor: str(pr, "ActionsSuppressor"),
+	}
+	if has(pr, "ActionsEnabled") {
+		b := boolean(pr, "ActionsEnabled")
+		in.ActionsEnabled = &b
+	}
+	if v, ok := number(pr, "ActionsSuppressorWaitPeriod"); ok {
+		n := int(v)
+		in.SuppressorWaitPeriod = &n
+	}
+	if v, ok := number(pr, "ActionsSuppressorExtensionPeriod"); ok {
+		n := int(v)
+		in.SuppressorExtensionPeriod = &n
+	}
+	for _, t := range tagsOf(pr, "Tags") {
+		in.Tags = append(in.Tags, monitor.Tag{Key: t[0], Value: t[1]})
+	}
+	return in
+}
+
+// put puts the composite alarm; with createdBy set only when no other's
+// alarm has the name (CompositeInput.CreatedBy).
+func (a *cwComposites) put(ctx context.Context, name string, pr map[string]any, createdBy []monitor.Tag) (cfn.Outcome, error) {
+	in := a.input(name, pr)
+	in.CreatedBy = createdBy
+	err := a.o.Alarms.PutCompositeAlarm(ctx, in)
+	if errors.Is(err, monitor.ErrAlreadyExists) {
+		return cfn.Outcome{}, alreadyExists("AWS::CloudWatch::CompositeAlarm", name)
+	}
+	if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	return cfn.Outcome{PhysicalID: name, Attributes: map[string]string{"Arn": a.o.Alarms.AlarmARN(name)}}, nil
+}
+
+func (a *cwComposites) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	name := str(r.Props, "AlarmName")
+	if name == "" {
+		name = generatedName(r, 255)
+	}
+	return a.put(ctx, name, r.Props, monitorTags(stackTags(r)))
+}
+
+// Update puts the composite alarm again (its rule is evaluated at once)
+// and applies the tag changes, as for AWS::CloudWatch::Alarm. One deleted
+// out of band is NotFound, as on AWS (a put would re-create it).
+func (a *cwComposites) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	l, err := a.o.Alarms.DescribeAlarms(ctx, monitor.AlarmFilter{Names: []string{r.PhysicalID}, Types: []string{monitor.TypeComposite}})
+	if err == nil && len(l.Composite) == 0 {
+		err = &monitor.Error{Kind: monitor.ErrResourceNotFound, Message: fmt.Sprintf("The composite alarm %s does not exist.", r.PhysicalID)}
+	}
+	if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	out, err := a.put(ctx, r.PhysicalID, r.Props, nil)
+	if err != nil {
+		return out, err
+	}
+	set, remove := tagDiff(tagsOf(r.OldProps, "Tags"), tagsOf(r.Props, "Tags"))
+	if len(set) > 0 {
+		var tags []monitor.Tag
+		for _, t := range set {
+			tags = append(tags, monitor.Tag{Key: t[0], Value: t[1]})
+		}
+		if err := a.o.Alarms.TagResource(ctx, out.Attributes["Arn"], tags); err != nil {
+			return cfn.Outcome{}, handlerError(err)
+		}
+	}
+	if len(remove) > 0 {
+		if err := a.o.Alarms.UntagResource(ctx, out.Attributes["Arn"], remove); err != nil {
+			return cfn.Outcome{}, handlerError(err)
+		}
+	}
+	return out, nil
+}
+
+func (a *cwComposites) Delete(ctx context.Context, r *cfn.Request) error {
+	err := a.o.Alarms.DeleteAlarms(ctx, []string{r.PhysicalID})
+	if err != nil && !errors.Is(err, monitor.ErrResourceNotFound) {
+		return handlerError(err)
+	}
+	return nil
+}
+
+type cwDashboards struct{ o Options }
+
+// put puts the dashboard; with createdBy set only when no other's
+// dashboard has the name (DashboardInput.CreatedBy).
+func (d *cwDashboards) put(ctx context.Context, name string, pr map[string]any, createdBy []monitor.Tag) (cfn.Outcome, error) {
+	// Warnings do not fail the resource (CloudFormation ignores them).
+	_, err := d.o.Alarms.PutDashboard(ctx, monitor.DashboardInput{Name: name, Body: str(pr, "DashboardBody"), CreatedBy: createdBy})
+	if errors.Is(err, monitor.ErrAlreadyExists) {
+		return cfn.Outcome{}, alreadyExists("AWS::CloudWatch::Dashboard", name)
+	}
+	if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	return cfn.Outcome{PhysicalID: name}, nil
+}
+
+func (d *cwDashboards) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	name := str(r.Props, "DashboardName")
+	if name == "" {
+		name = generatedName(r, 255)
+	}
+	return d.put(ctx, name, r.Props, monitorTags(stackTags(r)))
+}
+
+// Update replaces the dashboard's body (a new name replaces the
+// dashboard); one deleted out of band is NotFound.
+func (d *cwDashboards) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	if _, err := d.o.Alarms.GetDashboard(ctx, r.PhysicalID); err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	return d.put(ctx, r.PhysicalID, r.Props, nil)
+}
+
+// Delete deletes the dashboard (one already gone is success).
+func (d *cwDashboards) Delete(ctx context.Context, r *cfn.Request) error {
+	err := d.o.Alarms.DeleteDashboards(ctx, []string{r.PhysicalID})
+	if err != nil && !errors.Is(err, monitor.ErrDashboardNotFound) {
+		return handlerError(err)
+	}
+	return nil
+}
+
+func monitorTags(tags [][2]string) []monitor.Tag {
+	var out []monitor.Tag
+	for _, t := range tags {
+		out = append(out, monitor.Tag{Key: t[0], Value: t[1]})
+	}
+	return out
 }
