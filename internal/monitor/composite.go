@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -37,14 +38,19 @@ type CompositeAlarm struct {
 	Rule                    string
 
 	// ActionsSuppressor names an alarm whose ALARM state holds back
-	// this alarm's actions (the wait and extension periods are kept and
-	// returned, but regionfs suppresses only while the suppressor is in
-	// ALARM).
+	// this alarm's actions: while it is in ALARM (ActionsSuppressedBy
+	// Alarm), for up to SuppressorWaitPeriod seconds after this alarm's
+	// change while waiting for it to go to ALARM (WaitPeriod), and for
+	// SuppressorExtensionPeriod seconds after it left ALARM
+	// (ExtensionPeriod). Held actions run when a period ends, with the
+	// message of the transition they belong to.
 	ActionsSuppressor         string
 	SuppressorWaitPeriod      int
 	SuppressorExtensionPeriod int
 	ActionsSuppressedBy       string
 	ActionsSuppressedReason   string
+	SuppressedUntil           time.Time `json:",omitzero"`  // end of a WaitPeriod or ExtensionPeriod
+	SuppressedFrom            string    `json:",omitempty"` // the state before the held transition
 
 	State             string
 	StateReason       string
@@ -383,11 +389,17 @@ func (s *alarmSet) transitionCompositeLocked(c *CompositeAlarm, state, reason, d
 	n := *c
 	old := c.State
 	n.State, n.StateReason, n.StateReasonData, n.StateUpdated, n.StateTransitioned = state, reason, data, now, now
-	n.ActionsSuppressedBy, n.ActionsSuppressedReason = "", ""
+	n.ActionsSuppressedBy, n.ActionsSuppressedReason, n.SuppressedUntil, n.SuppressedFrom = "", "", time.Time{}, ""
 	if n.ActionsSuppressor != "" {
-		if st, _, _ := s.stateLocked(s.m.refName(n.ActionsSuppressor)); st == StateAlarm {
-			n.ActionsSuppressedBy = "Alarm"
-			n.ActionsSuppressedReason = "Alarm " + n.ActionsSuppressor + " is in ALARM state"
+		st, _, _ := s.stateLocked(s.m.refName(n.ActionsSuppressor))
+		switch {
+		case st == StateAlarm:
+			n.suppress("Alarm", time.Time{})
+		case state == StateAlarm && n.SuppressorWaitPeriod > 0:
+			n.suppress("WaitPeriod", now.Add(time.Duration(n.SuppressorWaitPeriod)*time.Second))
+		}
+		if n.ActionsSuppressedBy != "" {
+			n.SuppressedFrom = old
 		}
 	}
 	b := s.m.o.KV.NewBatch()
@@ -409,11 +421,86 @@ func (s *alarmSet) transitionCompositeLocked(c *CompositeAlarm, state, reason, d
 	}
 	s.composites[n.Name] = &n
 	s.m.log.Info("alarm state changed", "alarm", n.Name, "type", TypeComposite, "from", old, "to", state, "reason", reason)
-	if !n.ActionsEnabled || n.ActionsSuppressedBy != "" {
-		return nil
+	if n.ActionsEnabled && n.ActionsSuppressedBy == "" {
+		s.queueActionsLocked(n.Name, TypeComposite, state, n.OKActions, n.AlarmActions, n.InsufficientDataActions, s.m.compositeNotification(&n, old))
 	}
-	s.queueActionsLocked(n.Name, TypeComposite, state, n.OKActions, n.AlarmActions, n.InsufficientDataActions, s.m.compositeNotification(&n, old))
+	s.suppressorChangedLocked(n.Name, state, now, internal)
 	return nil
+}
+
+// suppress holds c's actions back: by the suppressor's ALARM state, or
+// until the end of a wait or extension period.
+func (c *CompositeAlarm) suppress(by string, until time.Time) {
+	c.ActionsSuppressedBy, c.SuppressedUntil = by, until
+	switch by {
+	case "Alarm":
+		c.ActionsSuppressedReason = "Alarm " + c.ActionsSuppressor + " is in ALARM state"
+	default:
+		c.ActionsSuppressedReason = "Actions suppressed by " + by
+	}
+}
+
+// suppressorChangedLocked updates the composite alarms that name as
+// ActionsSuppressor the alarm that moved to state: its ALARM suppresses
+// their held actions; leaving ALARM starts their extension period (or
+// releases them when it is 0).
+func (s *alarmSet) suppressorChangedLocked(name, state string, now time.Time, internal bool) {
+	for _, cname := range slices.Sorted(maps.Keys(s.composites)) {
+		c := s.composites[cname]
+		if c.ActionsSuppressor == "" || s.m.refName(c.ActionsSuppressor) != name || c.ActionsSuppressedBy == "" && state != StateAlarm {
+			continue
+		}
+		n := *c
+		switch {
+		case state == StateAlarm && c.ActionsSuppressedBy != "":
+			n.suppress("Alarm", time.Time{})
+		case state == StateAlarm:
+			continue // nothing held
+		case c.ActionsSuppressedBy == "Alarm" && c.SuppressorExtensionPeriod > 0:
+			n.suppress("ExtensionPeriod", now.Add(time.Duration(c.SuppressorExtensionPeriod)*time.Second))
+		case c.ActionsSuppressedBy == "Alarm":
+			s.releaseLocked(c, internal)
+			continue
+		default:
+			continue // a wait or extension period runs on
+		}
+		s.saveSuppressionLocked(&n, internal)
+	}
+}
+
+// releaseDueLocked runs the held actions whose wait or extension period
+// has ended.
+func (s *alarmSet) releaseDueLocked(now time.Time) {
+	for _, cname := range slices.Sorted(maps.Keys(s.composites)) {
+		if c := s.composites[cname]; !c.SuppressedUntil.IsZero() && !now.Before(c.SuppressedUntil) {
+			s.releaseLocked(c, true)
+		}
+	}
+}
+
+// releaseLocked runs c's held actions (those of its current state) and
+// clears the suppression.
+func (s *alarmSet) releaseLocked(c *CompositeAlarm, internal bool) {
+	n := *c
+	n.ActionsSuppressedBy, n.ActionsSuppressedReason, n.SuppressedUntil, n.SuppressedFrom = "", "", time.Time{}, ""
+	if !s.saveSuppressionLocked(&n, internal) {
+		return
+	}
+	if n.ActionsEnabled {
+		s.queueActionsLocked(n.Name, TypeComposite, n.State, n.OKActions, n.AlarmActions, n.InsufficientDataActions, s.m.compositeNotification(&n, c.SuppressedFrom))
+	}
+}
+
+func (s *alarmSet) saveSuppressionLocked(c *CompositeAlarm, internal bool) bool {
+	b := s.m.o.KV.NewBatch()
+	defer b.Close()
+	s.saveCompositeLocked(c, b)
+	if err := s.commit(b, internal); err != nil {
+		s.m.log.Error("composite alarm suppression not saved", "alarm", c.Name, "err", err)
+		return false
+	}
+	s.composites[c.Name] = c
+	return true
 }
 
 // compositeNotification is the JSON message a composite alarm's

@@ -285,6 +285,93 @@ func TestCompositeCycleAndRefusals(t *testing.T) {
 	}
 }
 
+// TestCompositeSuppressorPeriods: an ALARM's actions wait up to the wait
+// period for the suppressor, run when it ends without it; the
+// suppressor's ALARM holds them and leaving it starts the extension
+// period, after which they run (once, with the held transition's old
+// state); a restart keeps what is held.
+func TestCompositeSuppressorPeriods(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// Missing data keeps the states SetAlarmState sets (the evaluator
+	// runs at every tick, and after each reopen).
+	for _, n := range []string{"m", "maint"} {
+		if err := f.m.PutMetricAlarm(ctx, simpleAlarm(n, 86400, 1, 1, MissingIgnore)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait, ext := 60, 120
+	if err := f.m.PutCompositeAlarm(ctx, CompositeInput{Name: "c", Rule: "ALARM(m)", AlarmActions: []string{topic}, OKActions: []string{topic},
+		ActionsSuppressor: "maint", SuppressorWaitPeriod: &wait, SuppressorExtensionPeriod: &ext}); err != nil {
+		t.Fatal(err)
+	}
+	set := func(name, state string) {
+		t.Helper()
+		if err := f.m.SetAlarmState(ctx, name, state, "test", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick := func(d time.Duration) {
+		f.clock.Advance(d)
+		f.m.alarms.evaluateDue(f.clock.Now())
+	}
+	sent := func() []string {
+		t.Helper()
+		f.m.Close() // runs the queued actions
+		var out []string
+		for _, m := range f.n.all() {
+			var n map[string]any
+			json.Unmarshal([]byte(m.message), &n)
+			if n["AlarmName"] == "c" {
+				out = append(out, n["OldStateValue"].(string)+">"+n["NewStateValue"].(string))
+			}
+		}
+		f.open(t)
+		return out
+	}
+	// Wait period without the suppressor: held, then run.
+	set("m", StateAlarm)
+	if c := f.composite(t, "c"); c.State != StateAlarm || c.ActionsSuppressedBy != "WaitPeriod" || !c.SuppressedUntil.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("in the wait period: %+v", c)
+	}
+	tick(59 * time.Second)
+	if got := sent(); strings.Join(got, " ") != "INSUFFICIENT_DATA>OK" {
+		t.Fatalf("actions during the wait period: %v", got)
+	}
+	tick(time.Second)
+	if got := sent(); strings.Join(got, " ") != "INSUFFICIENT_DATA>OK OK>ALARM" {
+		t.Fatalf("actions after the wait period: %v", got)
+	}
+	if c := f.composite(t, "c"); c.ActionsSuppressedBy != "" || !c.SuppressedUntil.IsZero() {
+		t.Fatalf("released: %+v", c)
+	}
+	// OK is not held; the suppressor's ALARM in the wait period holds the
+	// next ALARM's actions, its end starts the extension period.
+	set("m", StateOK)
+	set("m", StateAlarm)
+	set("maint", StateAlarm)
+	if c := f.composite(t, "c"); c.ActionsSuppressedBy != "Alarm" {
+		t.Fatalf("suppressor in ALARM: %+v", c)
+	}
+	tick(time.Hour)
+	set("maint", StateOK)
+	if c := f.composite(t, "c"); c.ActionsSuppressedBy != "ExtensionPeriod" || !c.SuppressedUntil.Equal(f.clock.Now().Add(2*time.Minute)) {
+		t.Fatalf("extension period: %+v", c)
+	}
+	// Held across a restart.
+	f.m.Close()
+	f.open(t)
+	tick(119 * time.Second)
+	want := "INSUFFICIENT_DATA>OK OK>ALARM ALARM>OK"
+	if got := sent(); strings.Join(got, " ") != want {
+		t.Fatalf("actions during the extension period: %v", got)
+	}
+	tick(time.Second)
+	if got := sent(); strings.Join(got, " ") != want+" OK>ALARM" {
+		t.Fatalf("actions after the extension period: %v", got)
+	}
+}
+
 func TestCompositeActionsSuppressor(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

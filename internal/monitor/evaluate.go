@@ -52,6 +52,7 @@ func (s *alarmSet) evaluateDue(now time.Time) {
 		s.mu.Unlock()
 		return
 	}
+	s.releaseDueLocked(now)
 	var list []due
 	for name, a := range s.alarms {
 		end := ready - mod(ready, a.Period)
@@ -325,6 +326,7 @@ func (s *alarmSet) transitionLocked(a *Alarm, state, reason, data string, now ti
 	if c.ActionsEnabled {
 		s.queueActionsLocked(c.Name, TypeMetric, state, c.OKActions, c.AlarmActions, c.InsufficientDataActions, s.m.notification(&c, old))
 	}
+	s.suppressorChangedLocked(c.Name, state, now, internal)
 	s.reevaluateLocked(c.Name, c.Name, now, internal)
 	return nil
 }
