@@ -281,13 +281,8 @@ func (m *Monitor) checkDashboardBody(body string) (errs, warnings []DashboardMes
 		warnings = append(warnings, DashboardMessage{path, fmt.Sprintf(format, args...)})
 	}
 	var top map[string]json.RawMessage
-	dec := json.NewDecoder(strings.NewReader(body))
-	if err := dec.Decode(&top); err != nil || top == nil {
-		fail("", "Should be an object: the dashboard body is not a JSON object")
-		return errs, nil
-	}
-	if dec.More() {
-		fail("", "Should be an object: the dashboard body has data after its JSON object")
+	if err := json.Unmarshal([]byte(body), &top); err != nil || top == nil {
+		fail("", "Should be an object: the dashboard body is not one JSON object")
 		return errs, nil
 	}
 	for _, k := range slices.Sorted(maps.Keys(top)) {

@@ -42,7 +42,8 @@ func TestDashboards(t *testing.T) {
 		{"a b", `{"widgets":[]}`, "invalid characters", ErrDashboardInvalid},
 		{strings.Repeat("a", 256), `{"widgets":[]}`, "at most 255", ErrDashboardInvalid},
 		{"x", "[]", `"dataPath": ""`, ErrDashboardInvalid},
-		{"x", `{"widgets":[]} {}`, "data after its JSON object", ErrDashboardInvalid},
+		{"x", `{"widgets":[]} {}`, "not one JSON object", ErrDashboardInvalid},
+		{"x", `{"widgets":[]} }`, "not one JSON object", ErrDashboardInvalid}, // found by FuzzDashboardBody
 		{"x", `{}`, "Should have required property 'widgets'", ErrDashboardInvalid},
 		{"x", `{"widgets":{}}`, `"dataPath": "/widgets"`, ErrDashboardInvalid},
 		{"x", `{"widgets":[1]}`, `"message": "Should be object"`, ErrDashboardInvalid},

@@ -3,10 +3,14 @@ package monitor
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/regionfs/regionfs/internal/engine/kv"
 )
 
 // FuzzDecodeAgg: a stored aggregate (read back from the KV store at every
@@ -287,6 +291,45 @@ func FuzzParseRule(f *testing.F) {
 			state := func(ref string) string { return states[(distinct[ref]+seed*(distinct[ref]+1))%3] }
 			if r.eval(state) != again.eval(state) {
 				t.Fatalf("%q and its canonical form %q differ", s, canon)
+			}
+		}
+	})
+}
+
+// FuzzDashboardBody: a dashboard body (client input) is accepted or
+// refused with messages, never a panic; an accepted one is a JSON object
+// whose widgets are an array of at most MaxDashboardWidgets objects, and
+// every message has a JSON-pointer path.
+func FuzzDashboardBody(f *testing.F) {
+	for _, s := range []string{`{"widgets":[]}`, `{"widgets":[{"type":"metric","x":0,"y":0,"width":24,"height":6,"properties":{"metrics":[["A","B"]],"region":"us-east-1"}}]}`,
+		`{"widgets":[{"type":"alarm","properties":{"alarms":["arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"]}},{"type":"text","properties":{"markdown":"m"}}],"periodOverride":"auto"}`,
+		`{"widgets":[{"type":"metric","properties":{"annotations":{"alarms":[1]}}}]}`, `[]`, `{"widgets":{}}`, `null`} {
+		f.Add(s)
+	}
+	m, err := Open(Options{KV: kv.NewMemory(), Region: "us-east-1", AccountID: "123456789012", Tick: time.Hour})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Close() })
+	f.Fuzz(func(t *testing.T, body string) {
+		errs, warnings := m.checkDashboardBody(body)
+		for _, msg := range append(append([]DashboardMessage{}, errs...), warnings...) {
+			if msg.Message == "" || msg.DataPath != "" && !strings.HasPrefix(msg.DataPath, "/") {
+				t.Fatalf("%q: message %+v", body, msg)
+			}
+		}
+		if len(errs) > 0 {
+			return
+		}
+		var top struct {
+			Widgets []map[string]json.RawMessage `json:"widgets"`
+		}
+		if err := json.Unmarshal([]byte(body), &top); err != nil || top.Widgets == nil || len(top.Widgets) > MaxDashboardWidgets {
+			t.Fatalf("%q accepted: %v", body, err)
+		}
+		for i, w := range top.Widgets {
+			if w == nil || w["type"] == nil || w["properties"] == nil {
+				t.Fatalf("%q accepted with widget %d %v", body, i, w)
 			}
 		}
 	})
