@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -587,6 +589,58 @@ func TestIngestDropsTablePages(t *testing.T) {
 	if pages < n || resident > pages/16 {
 		t.Fatalf("%d of the table's %d pages in the page cache after the ingest, want at most %d", resident, pages, pages/16)
 	}
+}
+
+// TestIngestTableWrites is a regression guard that counts write calls,
+// not time: an ingested table of 4 KiB values (one per data block, as a
+// sync of small files sends them) reaches its file in writes of up to
+// tableWriteBytes, not one per block. Pebble's own Writable buffered 4
+// KiB, and the 100 000-file sync's destination spent ~1 CPU-s in the
+// ~100 000 write(2) of its tables (sync26, bench/replication/README.md).
+// The writes are counted at the vfs.File, each one write(2).
+func TestIngestTableWrites(t *testing.T) {
+	fs := &writeCountingFS{FS: vfs.Default}
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{FS: fs, CacheSizeBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 2048 // 8 MiB of 4 KiB values
+	ingestRandom(t, s, n)
+	writes, bytes := fs.writes.Load(), fs.bytes.Load()
+	t.Logf("the table: %d bytes in %d writes", bytes, writes)
+	if bytes < n*4096 {
+		t.Fatalf("the table's file took %d bytes, want ≥ %d", bytes, n*4096)
+	}
+	// 8 MiB in 256 KiB writes: 33; one write per block: ≥ 2 048.
+	if max := bytes/tableWriteBytes + 4; writes > max {
+		t.Fatalf("the table's %d bytes took %d writes, want at most %d", bytes, writes, max)
+	}
+}
+
+// writeCountingFS counts the writes to the files Ingest creates.
+type writeCountingFS struct {
+	vfs.FS
+	writes, bytes atomic.Int64
+}
+
+func (fs *writeCountingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	if err != nil || !strings.HasPrefix(filepath.Base(name), ingestPrefix) {
+		return f, err
+	}
+	return writeCountingFile{f, fs}, nil
+}
+
+type writeCountingFile struct {
+	vfs.File
+	fs *writeCountingFS
+}
+
+func (f writeCountingFile) Write(p []byte) (int, error) {
+	f.fs.writes.Add(1)
+	f.fs.bytes.Add(int64(len(p)))
+	return f.File.Write(p)
 }
 
 // residentPages counts the pages of the file name and those of them in the
