@@ -456,9 +456,10 @@ const tableWriteBytes = 256 << 10
 // (objstorageprovider.NewFileWritable) buffers in bufio's default 4 KiB,
 // so a table of 4 KiB values (a sync of small files: one value per data
 // block) went to the file in one write(2) per block — ~100 000 system
-// calls for a 100 000-file sync's tables, which cost the destination
-// ~1 CPU-s (sync26, bench/replication/README.md). The bytes written are
-// the same; only the calls are fewer.
+// calls for a 100 000-file sync's tables: the destination's table writing
+// cost 0.87 CPU-s, 0.24 in 256 KiB writes (sync26,
+// bench/replication/README.md). The bytes written are the same; only the
+// calls are fewer.
 type tableWritable struct {
 	f  vfs.File
 	bw *bufio.Writer
