@@ -15,7 +15,7 @@ func TestVersion(t *testing.T) {
 		if err := cmd.Execute(); err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
-		if !strings.HasPrefix(out.String(), "regionfs ") || !strings.Contains(out.String(), "storage-format 3") ||
+		if !strings.HasPrefix(out.String(), "regionfs ") || !strings.Contains(out.String(), "storage-format 4") ||
 			strings.Count(out.String(), "\n") != 1 {
 			t.Fatalf("%v: version output %q", args, out.String())
 		}

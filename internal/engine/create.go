@@ -209,7 +209,7 @@ func (tx *txn) mkfs(sb *superblock, mode, uid, gid uint32) error {
 	now := tx.now.UnixNano()
 	root := &inode{
 		typ: TypeDir, mode: mode, uid: uid, gid: gid, nlink: 2, gen: gen,
-		atime: now, mtime: now, ctime: now, parent: RootIno, nextCookie: 1,
+		atime: now, mtime: now, ctime: now, parent: RootIno, nextCookie: 1, heldOK: true,
 	}
 	tx.set(attrKey(RootIno), root.encode())
 	tx.usage(0, 1)

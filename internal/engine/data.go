@@ -444,8 +444,13 @@ func (rep *Replica) ShipWrites(on bool) {
 	}
 }
 
-// write applies data at off to inode n (whose attributes the caller writes).
+// write applies data at off to inode n (whose attributes the caller
+// writes), and moves the usage counter by what n counts more or less.
 func (tx *txn) write(ino uint64, n *inode, off uint64, data []byte, pre map[uint64]precomputed) error {
+	return tx.counting(ino, n, func() error { return tx.writeData(ino, n, off, data, pre) })
+}
+
+func (tx *txn) writeData(ino uint64, n *inode, off uint64, data []byte, pre map[uint64]precomputed) error {
 	end := off + uint64(len(data))
 	if n.flags&flagTail != 0 && end > n.size {
 		return errTailPending
@@ -466,14 +471,14 @@ func (tx *txn) write(ino uint64, n *inode, off uint64, data []byte, pre map[uint
 		lo, hi := max(off, blkStart), min(end, blkStart+bs)
 		piece := data[lo-off : hi-off]
 		if p, ok := pre[idx]; ok {
-			if err := tx.setBlock(ino, idx, p.id, uint32(bs), p.hole); err != nil {
+			if err := tx.setBlock(ino, n, idx, p.id, uint32(bs), p.hole); err != nil {
 				return err
 			}
 			continue
 		}
 		if lo == blkStart && (hi == blkStart+bs || oldSize <= hi) {
 			// The write replaces everything the block holds.
-			if err := tx.storeBlock(ino, idx, piece); err != nil {
+			if err := tx.storeBlock(ino, n, idx, piece); err != nil {
 				return err
 			}
 			continue
@@ -485,6 +490,7 @@ func (tx *txn) write(ino uint64, n *inode, off uint64, data []byte, pre map[uint
 			}
 			if cnt < extentsPerBlk && sz+len(piece) <= int(bs)/extentBudgetFr {
 				tx.set(extentKey(ino, idx, tx.extentSeq()), encodeExtent(uint32(lo-blkStart), piece))
+				n.hold(uint64(len(piece)), 0)
 				if cnt == 0 {
 					tx.markMerge(ino, idx)
 				}
@@ -503,14 +509,11 @@ func (tx *txn) write(ino uint64, n *inode, off uint64, data []byte, pre map[uint
 		buf := make([]byte, max(valid, int(hi-blkStart)))
 		copy(buf, cur[:valid])
 		copy(buf[lo-blkStart:], piece)
-		if err := tx.storeBlock(ino, idx, buf); err != nil {
+		if err := tx.storeBlock(ino, n, idx, buf); err != nil {
 			return err
 		}
 	}
-	if end > n.size {
-		tx.usage(int64(end-n.size), 0)
-		n.size = end
-	}
+	n.size = max(n.size, end)
 	n.touch(tx.now, true)
 	return nil
 }
@@ -533,11 +536,9 @@ func (tx *txn) writeInline(ino uint64, n *inode, off uint64, data []byte) error 
 	copy(buf, cur[:valid])
 	copy(buf[off:], data)
 	tx.setOwned(inlineKey(ino), buf)
+	n.hold(uint64(len(buf)), uint64(len(cur)))
 	n.flags |= flagInline
-	if end > n.size {
-		tx.usage(int64(end-n.size), 0)
-		n.size = end
-	}
+	n.size = max(n.size, end)
 	n.touch(tx.now, true)
 	return nil
 }
@@ -553,29 +554,31 @@ func (tx *txn) uninline(ino uint64, n *inode) error {
 		return nil
 	}
 	tx.del(inlineKey(ino))
+	n.hold(0, uint64(len(cur)))
 	if valid := min(uint64(len(cur)), n.size); valid > 0 && !isZero(cur[:valid]) {
 		tx.set(extentKey(ino, 0, tx.extentSeq()), encodeExtent(0, cur[:valid]))
+		n.hold(valid, 0)
 		tx.markMerge(ino, 0)
 	}
 	return nil
 }
 
-// storeBlock writes content as block idx of ino, replacing its entry and
-// pending extents.
-func (tx *txn) storeBlock(ino, idx uint64, content []byte) error {
+// storeBlock writes content as block idx of ino (inode n), replacing its
+// entry and pending extents.
+func (tx *txn) storeBlock(ino uint64, n *inode, idx uint64, content []byte) error {
 	if isZero(content) {
-		return tx.setBlock(ino, idx, blocks.ID{}, 0, true)
+		return tx.setBlock(ino, n, idx, blocks.ID{}, 0, true)
 	}
 	id, err := tx.writeBlock(content)
 	if err != nil {
 		return err
 	}
-	return tx.setBlock(ino, idx, id, uint32(len(content)), false)
+	return tx.setBlock(ino, n, idx, id, uint32(len(content)), false)
 }
 
-// setBlock points block idx of ino at id (or makes it a hole) and drops the
-// block's pending extents.
-func (tx *txn) setBlock(ino, idx uint64, id blocks.ID, length uint32, hole bool) error {
+// setBlock points block idx of ino (inode n) at id (or makes it a hole)
+// and drops the block's pending extents.
+func (tx *txn) setBlock(ino uint64, n *inode, idx uint64, id blocks.ID, length uint32, hole bool) error {
 	old, ok, err := tx.get(blockKey(ino, idx))
 	if err != nil {
 		return err
@@ -586,14 +589,16 @@ func (tx *txn) setBlock(ino, idx uint64, id blocks.ID, length uint32, hole bool)
 			return tx.fs.corrupt(err)
 		}
 		tx.ref(be.id, -1)
+		n.hold(0, uint64(be.length))
 	}
 	if hole {
 		tx.del(blockKey(ino, idx))
 	} else {
 		tx.ref(id, +1)
 		tx.set(blockKey(ino, idx), blockEntry{id: id, length: length}.encode())
+		n.hold(uint64(length), 0)
 	}
-	return tx.dropExtents(ino, idx, 0)
+	return tx.dropExtents(ino, n, idx, 0)
 }
 
 // extentSeq orders pending extents: the transaction's seq, then the order
@@ -610,9 +615,9 @@ func (tx *txn) markMerge(ino, idx uint64) {
 	tx.onCommit = append(tx.onCommit, func() { tx.fs.maint.noteExtent(ino, idx) })
 }
 
-// dropExtents deletes the pending extents of a block at or beyond from
-// (trimming one that straddles from).
-func (tx *txn) dropExtents(ino, idx uint64, from uint32) error {
+// dropExtents deletes the pending extents of block idx of ino (inode n)
+// at or beyond from (trimming one that straddles from).
+func (tx *txn) dropExtents(ino uint64, n *inode, idx uint64, from uint32) error {
 	p := extentPrefix(ino, idx)
 	it, err := tx.iter(p, upper(p))
 	if err != nil {
@@ -627,10 +632,6 @@ func (tx *txn) dropExtents(ino, idx uint64, from uint32) error {
 	var trims []trim
 	for ok := it.First(); ok; ok = it.Next() {
 		k := append([]byte(nil), it.Key()...)
-		if from == 0 {
-			dels = append(dels, k)
-			continue
-		}
 		v, err := it.Value()
 		if err != nil {
 			it.Close()
@@ -644,8 +645,10 @@ func (tx *txn) dropExtents(ino, idx uint64, from uint32) error {
 		switch {
 		case off >= from:
 			dels = append(dels, k)
+			n.hold(0, uint64(len(data)))
 		case off+uint32(len(data)) > from:
 			trims = append(trims, trim{k, append([]byte(nil), data[:from-off]...), off})
+			n.hold(uint64(from-off), uint64(len(data)))
 		}
 	}
 	if err := it.Close(); err != nil {
@@ -681,8 +684,13 @@ func (tx *txn) extentStats(ino, idx uint64) (count, size int, err error) {
 	return count, size, it.Error()
 }
 
-// truncate sets the size of a regular file.
+// truncate sets the size of a regular file, and moves the usage counter
+// by what it counts more or less.
 func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
+	return tx.counting(ino, n, func() error { return tx.truncateData(ino, n, size) })
+}
+
+func (tx *txn) truncateData(ino uint64, n *inode, size uint64) error {
 	if size > MaxFileSize {
 		return ErrFileTooBig
 	}
@@ -694,7 +702,6 @@ func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
 	if size > old && n.flags&flagTail != 0 {
 		return errTailPending
 	}
-	tx.usage(int64(size)-int64(old), 0)
 	inlineMax := uint64(tx.fs.superPub.Load().InlineMax)
 	if n.flags&flagInline != 0 {
 		if size <= inlineMax {
@@ -704,6 +711,7 @@ func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
 			}
 			if ok && uint64(len(cur)) > size {
 				tx.set(inlineKey(ino), cur[:size])
+				n.hold(size, uint64(len(cur)))
 			}
 			n.size = size
 			return nil
@@ -724,7 +732,7 @@ func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
 		n.flags |= flagTail
 		tx.set(zombieKey(ino), []byte{zombieTail})
 		tx.onCommit = append(tx.onCommit, func() { tx.fs.maint.kick() })
-	} else if _, err := tx.releaseData(ino, keep, -1); err != nil {
+	} else if _, err := tx.releaseData(ino, n, keep, -1); err != nil {
 		return err
 	}
 	if rem := size % bs; rem != 0 {
@@ -739,11 +747,12 @@ func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
 				return tx.fs.corrupt(err)
 			}
 			if uint64(be.length) > rem {
+				n.hold(rem, uint64(be.length))
 				be.length = uint32(rem)
 				tx.set(blockKey(ino, idx), be.encode())
 			}
 		}
-		if err := tx.dropExtents(ino, idx, uint32(rem)); err != nil {
+		if err := tx.dropExtents(ino, n, idx, uint32(rem)); err != nil {
 			return err
 		}
 	}
@@ -753,12 +762,18 @@ func (tx *txn) truncate(ino uint64, n *inode, size uint64) error {
 	return nil
 }
 
-// releaseData deletes the block entries and extents of ino with index >=
-// from, and its inline data when from is 0, dropping block references. With
-// limit >= 0 it stops after limit keys and reports done=false.
-func (tx *txn) releaseData(ino, from uint64, limit int) (done bool, err error) {
+// releaseData deletes the block entries and extents of ino (inode n) with
+// index >= from, and its inline data when from is 0, dropping block
+// references and what n holds. With limit >= 0 it stops after limit keys
+// and reports done=false.
+func (tx *txn) releaseData(ino uint64, n *inode, from uint64, limit int) (done bool, err error) {
 	if from == 0 {
 		tx.del(inlineKey(ino))
+		if n.flags&flagInline != 0 {
+			// Inline data is all an inline file holds (it has no block
+			// entries or extents): known without reading it.
+			n.held = 0
+		}
 	}
 	if err := tx.dropMergeMarks(ino, from); err != nil {
 		return false, err
@@ -777,18 +792,26 @@ func (tx *txn) releaseData(ino, from uint64, limit int) (done bool, err error) {
 				break
 			}
 			k := append([]byte(nil), it.Key()...)
+			v, err := it.Value()
+			if err != nil {
+				it.Close()
+				return false, tx.fs.corrupt(err)
+			}
 			if tag == inoBlock {
-				v, err := it.Value()
-				if err != nil {
-					it.Close()
-					return false, tx.fs.corrupt(err)
-				}
 				be, err := decodeBlockEntry(v)
 				if err != nil {
 					it.Close()
 					return false, tx.fs.corrupt(err)
 				}
 				tx.ref(be.id, -1)
+				n.hold(0, uint64(be.length))
+			} else {
+				_, data, err := decodeExtent(v)
+				if err != nil {
+					it.Close()
+					return false, tx.fs.corrupt(err)
+				}
+				n.hold(0, uint64(len(data)))
 			}
 			keys = append(keys, k)
 			count++

@@ -48,8 +48,8 @@
 //	'M' "super"                superblock (JSON: version, block size, lineage, id key, handle MAC key)
 //	'M' "epochs"               epoch history [(epoch, start seq)]
 //	'M' "next" / "boot"        next inode number / boot counter for generations
-//	'M' "usage"                bytes ‖ files in use
-//	'I' ino 'A'                inode attributes (versioned fixed binary)
+//	'M' "usage"                bytes ‖ files in use (bytes: what linked regular files use, inode.counted)
+//	'I' ino 'A'                inode attributes (versioned fixed binary; version 2: + held bytes)
 //	'I' ino 'B' idx            block map entry: block id (33) ‖ length (4)
 //	'I' ino 'D' name           directory entry: ino ‖ type ‖ cookie
 //	'I' ino 'E' idx seq        pending extent: offset (4) ‖ bytes

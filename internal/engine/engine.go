@@ -42,7 +42,13 @@ import (
 //	   took. Values of format 2 (no tag) stay readable; the stamp keeps a
 //	   release of format 2, which would take the new values for corrupt
 //	   ones and stop collecting, from opening the store.
-const FormatVersion = 3
+//	4: inode records of version 2 say what the file's data holds (held,
+//	   held.go), and the usage counter sums what files use (a sparse
+//	   file its stored data, not its size). Records of version 1 stay
+//	   readable and are recounted in the background; the stamp keeps a
+//	   release of format 3, which would take the new records for corrupt
+//	   ones, from opening the store.
+const FormatVersion = 4
 
 // Defaults.
 const (

@@ -81,7 +81,9 @@ func FuzzRelKey(f *testing.F) {
 // they accept re-encodes to the same bytes.
 func FuzzValues(f *testing.F) {
 	n := &inode{typ: TypeSymlink, mode: 0o777, nlink: 1, target: "x/y"}
-	f.Add(n.encode())
+	f.Add(n.encode()) // version 1: held not known
+	f.Add((&inode{typ: TypeRegular, mode: 0o644, nlink: 1, size: 1 << 40, held: 8192, heldOK: true}).encode())
+	f.Add((&inode{typ: TypeRegular, mode: 0o644, nlink: 1, size: 5}).encode())
 	f.Add(dentry{ino: 5, typ: TypeDir, cookie: 9}.encode())
 	f.Add(orderEntry{ino: 5, typ: TypeRegular, name: "n"}.encode())
 	f.Add(blockEntry{id: blocks.ID{byte(blocks.AlgBLAKE3)}, length: 7}.encode())

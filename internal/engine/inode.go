@@ -82,7 +82,8 @@ type Attr struct {
 	GID   uint32
 	Nlink uint32
 	Size  uint64
-	// Used is an estimate of the bytes the file occupies.
+	// Used is what the file occupies: for a regular file its size rounded
+	// up to 4 KiB, or the bytes it holds when less (sparse files).
 	Used  uint64
 	Major uint32 // devices
 	Minor uint32
@@ -109,18 +110,44 @@ type inode struct {
 	parent     uint64 // directories
 	nextCookie uint64 // directories: next readdir cookie
 	verifier   uint64 // exclusive create verifier
-	flags      uint8
-	target     string // symlink target
+	// held is what the file's data takes in storage (regular files,
+	// heldBytes): its block entries' lengths, its pending extents' and
+	// its inline data's bytes, each rounded up to 4 KiB. Kept by every
+	// transaction that stores or drops data (data.go).
+	held uint64
+	// heldOK: held is known. A record of version 1 (written before held
+	// existed) does not say it; such an inode is encoded as version 1
+	// again until a transaction that changes its data recounts it
+	// (tx.knowHeld).
+	heldOK bool
+	flags  uint8
+	target string // symlink target
 }
 
-const inodeVersion = 1
+// Inode record versions: 2 carries held after the verifier; 1 does not.
+const (
+	inodeVersion1 = 1
+	inodeVersion  = 2
+)
 
-// inodeFixedSize is the encoded size without the symlink target.
-const inodeFixedSize = 1 + 1 + 4*4 + 8 + 8*3 + 4*2 + 8*4 + 1 + 2
+// inodeFixedSize is the encoded size of a version 2 record without the
+// symlink target; version 1 has 8 bytes less (no held).
+const inodeFixedSize = 1 + 1 + 4*4 + 8 + 8*3 + 4*2 + 8*5 + 1 + 2
+
+// pageBytes is the granule in which stored data is counted (held): a
+// piece of data holds at least one such page, like a file system block.
+const pageBytes = 4096
+
+// pages rounds n up to whole pages.
+func pages(n uint64) uint64 { return (n + pageBytes - 1) &^ (pageBytes - 1) }
 
 func (n *inode) encode() []byte {
 	b := make([]byte, 0, inodeFixedSize+len(n.target))
-	b = append(b, inodeVersion, byte(n.typ))
+	ver := byte(inodeVersion)
+	if !n.heldOK {
+		ver = inodeVersion1
+	}
+	b = append(b, ver, byte(n.typ))
 	b = binary.BigEndian.AppendUint32(b, n.mode)
 	b = binary.BigEndian.AppendUint32(b, n.uid)
 	b = binary.BigEndian.AppendUint32(b, n.gid)
@@ -135,16 +162,23 @@ func (n *inode) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, n.parent)
 	b = binary.BigEndian.AppendUint64(b, n.nextCookie)
 	b = binary.BigEndian.AppendUint64(b, n.verifier)
+	if n.heldOK {
+		b = binary.BigEndian.AppendUint64(b, n.held)
+	}
 	b = append(b, n.flags)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(n.target)))
 	return append(b, n.target...)
 }
 
 func decodeInode(b []byte) (*inode, error) {
-	if len(b) < inodeFixedSize || b[0] != inodeVersion {
+	fixed := inodeFixedSize
+	if len(b) > 0 && b[0] == inodeVersion1 {
+		fixed -= 8
+	}
+	if len(b) < fixed || b[0] != inodeVersion1 && b[0] != inodeVersion {
 		return nil, fmt.Errorf("%w: inode record of %d bytes", ErrCorrupt, len(b))
 	}
-	n := &inode{typ: FileType(b[1])}
+	n := &inode{typ: FileType(b[1]), heldOK: b[0] == inodeVersion}
 	p := b[2:]
 	u32 := func() uint32 { v := binary.BigEndian.Uint32(p); p = p[4:]; return v }
 	u64 := func() uint64 { v := binary.BigEndian.Uint64(p); p = p[8:]; return v }
@@ -153,6 +187,9 @@ func decodeInode(b []byte) (*inode, error) {
 	n.atime, n.mtime, n.ctime = int64(u64()), int64(u64()), int64(u64())
 	n.major, n.minor = u32(), u32()
 	n.gen, n.parent, n.nextCookie, n.verifier = u64(), u64(), u64(), u64()
+	if n.heldOK {
+		n.held = u64()
+	}
 	n.flags = p[0]
 	tl := int(binary.BigEndian.Uint16(p[1:3]))
 	p = p[3:]
@@ -163,11 +200,36 @@ func decodeInode(b []byte) (*inode, error) {
 	return n, nil
 }
 
-func (n *inode) attr(ino uint64) Attr {
-	used := (n.size + 4095) &^ 4095
-	if n.typ == TypeSymlink {
-		used = uint64(len(n.target))
+// used is what the inode's data occupies as clients see it (GETATTR's
+// used, st_blocks): for a regular file, like EFS meters it, its size
+// rounded up to 4 KiB, or what it holds when that is less (a sparse
+// file); while held is not known (a version 1 record) the rounded size.
+func (n *inode) used() uint64 {
+	switch {
+	case n.typ == TypeSymlink:
+		return uint64(len(n.target))
+	case n.typ == TypeRegular && n.heldOK:
+		return min(pages(n.size), n.held)
 	}
+	return pages(n.size)
+}
+
+// counted is the inode's share of the file system's usage counter ('M'
+// "usage" bytes): its used bytes for a linked regular file whose held is
+// known; its size while held is not known (the share the counter has
+// had for it since before held existed); nothing for other inodes.
+func (n *inode) counted() uint64 {
+	switch {
+	case n.typ != TypeRegular || n.nlink == 0:
+		return 0
+	case !n.heldOK:
+		return n.size
+	}
+	return n.used()
+}
+
+func (n *inode) attr(ino uint64) Attr {
+	used := n.used()
 	return Attr{
 		Ino: ino, Gen: n.gen, Type: n.typ, Mode: n.mode, UID: n.uid, GID: n.gid,
 		Nlink: n.nlink, Size: n.size, Used: used, Major: n.major, Minor: n.minor,

@@ -10,8 +10,9 @@ import (
 
 // maintenance is a file system's background worker: it releases the data
 // of unlinked large files and the stale tails of huge truncates in bounded
-// journaled batches, and merges pending extents into blocks when a block
-// has been idle for MergeDelay. It runs only on a primary (a replica
+// journaled batches, merges pending extents into blocks when a block has
+// been idle for MergeDelay, and once per run recounts what the files of
+// an older store hold (sweepHeld). It runs only on a primary (a replica
 // receives the same changes from its source's journal).
 type maintenance struct {
 	fs *FS
@@ -91,6 +92,7 @@ func (m *maintenance) loop(passed chan struct{}) {
 	t := time.NewTicker(max(m.fs.e.opts.MergeDelay/2, 10*time.Millisecond))
 	defer t.Stop()
 	first := true
+	swept := false // sweepHeld done in this run
 	for {
 		if !first {
 			select {
@@ -101,6 +103,13 @@ func (m *maintenance) loop(passed chan struct{}) {
 			}
 		}
 		if md, _ := m.fs.Mode(); md == ModePrimary {
+			if !swept {
+				err := m.sweepHeld(ctx)
+				if err != nil && !isShutdown(err) {
+					m.fs.log.Warn("recount held bytes", "err", err)
+				}
+				swept = err == nil
+			}
 			if err := m.releaseZombies(ctx); err != nil && !isShutdown(err) {
 				m.fs.log.Warn("release unlinked data", "err", err)
 			}
@@ -202,7 +211,15 @@ func (tx *txn) merge(ino, idx uint64) error {
 		valid = int(min(n.size-start, uint64(len(cur))))
 	}
 	tx.note([]uint64{ino})
-	return tx.storeBlock(ino, idx, cur[:valid])
+	// The merged block holds what the block and its extents held, less
+	// when it is shorter than they reached, or nothing when it is zeros:
+	// the inode's held and the usage counter change with it.
+	err = tx.counting(ino, n, func() error { return tx.storeBlock(ino, n, idx, cur[:valid]) })
+	if err != nil {
+		return err
+	}
+	tx.putInode(ino, n)
+	return nil
 }
 
 // releaseZombies releases the data of unlinked files and stale tails.
@@ -279,9 +296,18 @@ func (tx *txn) releaseStep(ino uint64) (bool, error) {
 	limit := tx.fs.e.opts.BatchEntries
 	if len(kind) == 1 && kind[0] == zombieTail && n.nlink > 0 {
 		bs := uint64(tx.fs.blockSizeOr())
-		done, err := tx.releaseData(ino, (n.size+bs-1)/bs, limit)
-		if err != nil || !done {
+		var done bool
+		err := tx.counting(ino, n, func() error {
+			var err error
+			done, err = tx.releaseData(ino, n, (n.size+bs-1)/bs, limit)
+			return err
+		})
+		if err != nil {
 			return false, err
+		}
+		if !done {
+			tx.putInode(ino, n) // what it holds less
+			return false, nil
 		}
 		n.flags &^= flagTail
 		if n.size == 0 && tx.fs.superPub.Load().InlineMax > 0 {
@@ -291,9 +317,13 @@ func (tx *txn) releaseStep(ino uint64) (bool, error) {
 		tx.del(zombieKey(ino))
 		return true, nil
 	}
-	done, err := tx.releaseData(ino, 0, limit)
-	if err != nil || !done {
+	done, err := tx.releaseData(ino, n, 0, limit)
+	if err != nil {
 		return false, err
+	}
+	if !done {
+		tx.putInode(ino, n) // what it holds less (it counts for nothing)
+		return false, nil
 	}
 	tx.del(attrKey(ino))
 	tx.del(zombieKey(ino))

@@ -252,20 +252,17 @@ func (tx *txn) dropDir(ino uint64) {
 // huge truncate (their 't' zombie key becomes a 'z': released with the
 // rest, never left naming a missing inode).
 func (tx *txn) unlink(ino uint64, n *inode) error {
+	counted := n.counted()
 	n.nlink--
 	if n.nlink > 0 {
 		n.touch(tx.now, false)
 		tx.putInode(ino, n)
 		return nil
 	}
-	if n.typ == TypeRegular {
-		tx.usage(-int64(n.size), -1)
-	} else {
-		tx.usage(0, -1)
-	}
+	tx.usage(-int64(counted), -1)
 	small := n.size <= uint64(tx.fs.e.opts.BatchEntries)*uint64(tx.fs.blockSizeOr())
 	if n.typ != TypeRegular || small && n.flags&flagTail == 0 {
-		_, err := tx.releaseData(ino, 0, -1)
+		_, err := tx.releaseData(ino, n, 0, -1)
 		if err != nil {
 			return err
 		}

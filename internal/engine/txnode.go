@@ -123,7 +123,7 @@ func (tx *txn) newInode(cred Cred, dn *inode, typ FileType, mode uint32) (*inode
 		return nil, err
 	}
 	now := tx.now.UnixNano()
-	n := &inode{typ: typ, mode: mode & modeAllBits, uid: cred.UID, gid: cred.GID, nlink: 1, gen: gen, atime: now, mtime: now, ctime: now}
+	n := &inode{typ: typ, mode: mode & modeAllBits, uid: cred.UID, gid: cred.GID, nlink: 1, gen: gen, atime: now, mtime: now, ctime: now, heldOK: true}
 	if dn.mode&ModeSetGID != 0 {
 		n.gid = dn.gid
 		if typ == TypeDir {

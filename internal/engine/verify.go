@@ -35,6 +35,7 @@ func (rep *Replica) Verify(ctx context.Context, readBlocks bool) error {
 	}
 	v.checkEntries()
 	v.checkInodes()
+	v.checkHeld()
 	v.checkUsage()
 	if err := v.checkBlocks(ctx, readBlocks); err != nil {
 		return err
@@ -55,6 +56,7 @@ type verifier struct {
 	refs    map[blocks.ID]uint64     // block map entries naming each block
 	stored  map[blocks.ID]uint64     // reference counts
 	zombies map[uint64]byte
+	held    map[uint64]uint64 // what each inode's data keys hold (inode.held)
 	usage   usageRec
 }
 
@@ -66,7 +68,8 @@ type dirent struct {
 
 func newVerifier(fs *FS, s *Snapshot) *verifier {
 	return &verifier{fs: fs, s: s, inodes: map[uint64]*inode{}, orders: map[[2]uint64]orderEntry{},
-		refs: map[blocks.ID]uint64{}, stored: map[blocks.ID]uint64{}, zombies: map[uint64]byte{}}
+		refs: map[blocks.ID]uint64{}, stored: map[blocks.ID]uint64{}, zombies: map[uint64]byte{},
+		held: map[uint64]uint64{}}
 }
 
 func (v *verifier) bad(f string, a ...any) { v.probs = append(v.probs, fmt.Errorf(f, a...)) }
@@ -86,6 +89,7 @@ var inodeCollectors = map[byte]func(v *verifier, rk relKey, val []byte){
 	inoOrder:  (*verifier).order,
 	inoBlock:  (*verifier).blockEntry,
 	inoExtent: (*verifier).extent,
+	inoInline: (*verifier).inline,
 }
 
 // collect reads every replicated key of the snapshot into the verifier.
@@ -167,12 +171,20 @@ func (v *verifier) blockEntry(rk relKey, val []byte) {
 		return
 	}
 	v.refs[be.id]++
+	v.held[rk.ino] += pages(uint64(be.length))
 }
 
 func (v *verifier) extent(rk relKey, val []byte) {
-	if _, _, err := decodeExtent(val); err != nil {
+	_, data, err := decodeExtent(val)
+	if err != nil {
 		v.bad("extent %d: %v", rk.ino, err)
+		return
 	}
+	v.held[rk.ino] += pages(uint64(len(data)))
+}
+
+func (v *verifier) inline(rk relKey, val []byte) {
+	v.held[rk.ino] += pages(uint64(len(val)))
 }
 
 func (v *verifier) refCount(rk relKey, val []byte) {
@@ -271,8 +283,19 @@ func (v *verifier) checkInodes() {
 	}
 }
 
-// checkUsage: the usage counters equal the linked inodes and the sizes of
-// the regular files.
+// checkHeld: every inode that says what it holds holds that (its block
+// entries, extents and inline data, counted as tx.hold counts them).
+func (v *verifier) checkHeld() {
+	for ino, n := range v.inodes {
+		if n.heldOK && n.held != v.held[ino] {
+			v.bad("inode %d says it holds %d bytes; its data keys hold %d", ino, n.held, v.held[ino])
+		}
+	}
+}
+
+// checkUsage: the usage counters equal the linked inodes and what the
+// regular files count (inode.counted: used bytes, or the size of one
+// whose record does not say what it holds).
 func (v *verifier) checkUsage() {
 	var files, bytes uint64
 	for _, n := range v.inodes {
@@ -280,9 +303,7 @@ func (v *verifier) checkUsage() {
 			continue
 		}
 		files++
-		if n.typ == TypeRegular {
-			bytes += n.size
-		}
+		bytes += n.counted()
 	}
 	if v.usage.files != files || v.usage.bytes != bytes {
 		v.bad("usage says %d files, %d bytes; found %d files, %d bytes", v.usage.files, v.usage.bytes, files, bytes)
