@@ -50,6 +50,13 @@ import (
 //	   ones, from opening the store.
 const FormatVersion = 4
 
+// ReplicaFormat is the oldest store format whose release reads the
+// replicated records this one writes (journal after-images, initial sync
+// chunks): inode records of version 2 came with format 4. A source does
+// not replicate to a destination of an older format, which would take
+// them for corrupt ones and answer EIO once promoted.
+const ReplicaFormat = 4
+
 // Defaults.
 const (
 	DefaultBlockSize = 1 << 20

@@ -75,6 +75,13 @@ const (
 	// shows in its status instead of a lost connection; in the answer, it
 	// says the acks carry it. An older source refuses the bytes it adds.
 	featureWaitReason = "wait-reason"
+	// hdrStoreFormat, in a destination's answer to a stream, is its
+	// store's format (engine.FormatVersion): a source refuses to ship to
+	// a destination of a format older than engine.ReplicaFormat, which
+	// could not read what it ships. Absent (a release from before it),
+	// the destination is older. Unsigned like hdrFeatures: changed, it
+	// can only stop the stream, which whoever changes it can do anyway.
+	hdrStoreFormat = "X-Regionfs-Store-Format"
 	// upgradeProto is what a source asks a stream's HTTP/1.1 connection to
 	// switch to (GET /replication/v1/stream, Connection: Upgrade): after
 	// the 101 answer the connection carries the frames both ways as a

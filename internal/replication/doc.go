@@ -79,7 +79,12 @@
 //
 // # Protocol
 //
-// The destination answers a new stream with an ack of its durable state.
+// The destination answers a new stream with an ack of its durable state,
+// and says its store's format in X-Regionfs-Store-Format: a source ships
+// nothing to a destination older than engine.ReplicaFormat (or that does
+// not say it), whose release could not read the records it ships; the
+// replication shows ERROR ("upgrade the destination region first") until
+// the destination is upgraded.
 // A fresh replica gets an initial sync: chunks of the source's replicated
 // keys in key order, each from a snapshot at the durable mark (a new
 // snapshot every few seconds, so none is held for long); the source's

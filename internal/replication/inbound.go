@@ -528,6 +528,9 @@ func (n *Node) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	answer := n.features(features...)
 	h.Set(hdrFeatures, answer)
+	if f := n.storeFormat(); f > 0 {
+		h.Set(hdrStoreFormat, strconv.Itoa(f))
+	}
 	var (
 		out   io.Writer
 		flush func() error

@@ -148,6 +148,10 @@ type Options struct {
 	withheld []string
 	// maxKept, when set, replaces defaultMaxKept (tests).
 	maxKept int
+	// storeFormat, when set, is the store format this node says it has
+	// (hdrStoreFormat) instead of engine.FormatVersion: a test's peer of
+	// an older version; -1 says none.
+	storeFormat int
 }
 
 // Node is a region's replication endpoint: it ships the journals of its

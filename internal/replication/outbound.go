@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -620,6 +621,13 @@ func (o *outbound) run() {
 				st.LinkUp, st.LinkDownSince = false, o.n.now()
 			}
 			st.LastError, st.linkReason = err.Error(), linkReason(err)
+			var fe *formatError
+			if errors.As(err, &fe) {
+				if !st.formatRefused {
+					st.formatRefused, st.beforeRefused = true, st.State
+				}
+				st.State, st.Message = StateError, fe.Error()
+			}
 			if errors.Is(err, errNeedsResync) {
 				st.State, st.Message = StateError, "The destination lacks journal records or blocks the source no longer keeps; it is resynchronised (differences only) on the next connection."
 				if st.released {
@@ -1043,6 +1051,9 @@ func (o *outbound) session(ctx context.Context) error {
 	sn := sc.hdr.Get(hdrNonce)
 	if len(sn) < 16 || !hmac.Equal([]byte(sc.hdr.Get(hdrAuth)), []byte(sign(peer.Secret, "stream-ok", sc.cn, sn))) {
 		return fmt.Errorf("%w: %s answered without proof of the pair's secret", ErrAuth, o.spec.DestRegion)
+	}
+	if err := o.checkFormat(sc.hdr); err != nil {
+		return err
 	}
 	key := sessionKey(peer.Secret, sc.cn, sn)
 	s := &stream{
@@ -2151,6 +2162,55 @@ func (o *outbound) logSyncDone(msg string, p SyncProgress, args ...any) {
 	o.n.log.Info(msg, append([]any{"replication", o.spec.ID, "fs_id", o.spec.SourceFS, "dest_region", o.spec.DestRegion,
 		"dest_fs", o.spec.DestFS, "bytes", p.BytesDone, "files", p.FilesDone, "duration", d.Round(time.Millisecond),
 		"rate", fmt.Sprintf("%.1f MiB/s", rate/(1<<20))}, args...)...)
+}
+
+// storeFormat is the store format this node announces to its sources
+// (hdrStoreFormat); 0: none.
+func (n *Node) storeFormat() int {
+	switch f := n.opts.storeFormat; {
+	case f < 0:
+		return 0
+	case f > 0:
+		return f
+	}
+	return engine.FormatVersion
+}
+
+// formatError: the destination's store is of a format older than the
+// records this source ships need (engine.ReplicaFormat). Nothing is
+// shipped; the source asks again, and ships once the destination runs
+// a newer release.
+type formatError struct {
+	region string
+	format int // 0: the destination did not say (older still)
+}
+
+func (e *formatError) Error() string {
+	if e.format == 0 {
+		return fmt.Sprintf("the destination's regionfs (%s) is older than the source's (store format %d): upgrade the destination region first",
+			e.region, engine.FormatVersion)
+	}
+	return fmt.Sprintf("the destination's regionfs (%s, store format %d) is older than the source's (%d): upgrade the destination region first",
+		e.region, e.format, engine.FormatVersion)
+}
+
+// checkFormat refuses a destination whose answer says a store format
+// older than engine.ReplicaFormat, or none.
+func (o *outbound) checkFormat(hdr http.Header) error {
+	f, err := strconv.Atoi(hdr.Get(hdrStoreFormat))
+	if err != nil || f < 0 {
+		f = 0
+	}
+	if f < engine.ReplicaFormat {
+		return &formatError{region: o.spec.DestRegion, format: f}
+	}
+	o.update(func(st *Status) {
+		if st.formatRefused {
+			st.formatRefused = false
+			st.State, st.Message = st.beforeRefused, ""
+		}
+	})
+	return nil
 }
 
 // features returns the comma-separated list of those of fs this node

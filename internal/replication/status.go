@@ -110,6 +110,11 @@ type Status struct {
 	PeerWaiting string
 	// linkReason is LastError in public words (outbound only).
 	linkReason string
+	// formatRefused: the destination's store format is too old
+	// (formatError); beforeRefused is the state to go back to once a
+	// stream to it passes the check.
+	formatRefused bool
+	beforeRefused State
 	// released: the retention limits released the destination's pin
 	// (checkRetention): it needs a resync, and until one begins no
 	// acknowledgement pins the journal again at its old applied point

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,4 +159,45 @@ func TestStreamUpgradedThroughHandler(t *testing.T) {
 		st, _ := a.n.OutboundStatus("r1")
 		return !st.LinkUp
 	})
+}
+
+// A source ships nothing to a destination whose store is of a format
+// older than the records it ships (engine.ReplicaFormat: inode records
+// of version 2), which would take them for corrupt ones and answer EIO
+// once promoted: the replication is in ERROR and says to upgrade the
+// destination region first.
+func TestOlderStoreFormatRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		format int
+		want   string
+	}{
+		{"format-3", 3, "store format 3) is older than the source's (4): upgrade the destination region first"},
+		{"unsaid", -1, "is older than the source's (store format 4): upgrade the destination region first"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			a := newRegion(t, "us-east-1")
+			b := newRegion(t, "us-west-2", func(o *Options) { o.storeFormat = tc.format })
+			startPair(a, b)
+			src := a.mkfs("fs-src")
+			w := newWorkload(t, 31, func() *engine.FS { return src })
+			w.run(ctx, 20)
+			link(t, a, b, "r1", "fs-src", "fs-dst")
+			var st Status
+			testkit.WaitFor(t, "the replication in ERROR", 10*time.Second, func() bool {
+				st, _ = a.n.OutboundStatus("r1")
+				return st.State == StateError
+			})
+			if !strings.Contains(st.Message, tc.want) {
+				t.Errorf("status message %q, want it to say %q", st.Message, tc.want)
+			}
+			if st.LinkUp || st.Applied != 0 {
+				t.Errorf("link up %v, applied %d: want nothing shipped", st.LinkUp, st.Applied)
+			}
+			if seq := b.fs("fs-dst").Replica().DurableSeq(); seq != 0 {
+				t.Errorf("the destination applied up to %d", seq)
+			}
+		})
+	}
 }
