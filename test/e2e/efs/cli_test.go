@@ -3,6 +3,7 @@ package efse2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +105,28 @@ func TestCLI(t *testing.T) {
 	if size < len(payload) {
 		t.Errorf("SizeInBytes %d after writing %d bytes", size, len(payload))
 	}
+	// A sparse file (an image of 8 MiB whose last 4 KiB only are data)
+	// counts what it holds, not its size: EFS meters a sparse file's
+	// actual storage (review25 defect 2b). Its zeros are holes once the
+	// server has merged the pieces that held them.
+	img := filepath.Join(dir, "vm.img")
+	f, err := os.Create(img)
+	must(t, err)
+	_, err = f.WriteAt(bytes.Repeat([]byte{'v'}, 4096), 8<<20)
+	must(t, err)
+	must(t, f.Close())
+	if out, err := exec.Command(nfsCp, img, r.nfsURL(ips[0], "/vm.img")).CombinedOutput(); err != nil {
+		t.Fatalf("nfs-cp of a sparse file: %v\n%s", err, out)
+	}
+	want := strconv.Itoa((len(payload)+4095)/4096*4096 + 4096)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		sizes, _ := r.aws("efs", "describe-file-systems", "--file-system-id", id, "--query",
+			"[FileSystems[0].SizeInBytes.Value, FileSystems[0].SizeInBytes.ValueInStandard]", "--output", "text")
+		if sizes != want+"\t"+want {
+			return fmt.Errorf("SizeInBytes (Value, ValueInStandard) %q after a sparse file of 8 MiB holding 4 KiB, want %s for both", sizes, want)
+		}
+		return nil
+	})
 
 	// An access point: its root directory is created with its owner and
 	// mode, and files written through it are owned by its POSIX user.
