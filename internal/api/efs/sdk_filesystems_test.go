@@ -1,6 +1,7 @@
 package efs_test
 
 import (
+	"bytes"
 	"regexp"
 	"testing"
 	"time"
@@ -62,7 +63,8 @@ func TestSDKCreateDescribeDeleteFileSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := efs0.Write(ctx, engine.RootCred, e.Attr.Ino, 0, make([]byte, 3<<20)); err != nil {
+	// Not zeros: blocks of zeros are holes, which hold nothing.
+	if _, _, err := efs0.Write(ctx, engine.RootCred, e.Attr.Ino, 0, bytes.Repeat([]byte{'d'}, 3<<20)); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.waitFS(id, types.LifeCycleStateAvailable); got.SizeInBytes.Value < 3<<20 {
