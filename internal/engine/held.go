@@ -155,10 +155,10 @@ func (m *maintenance) sweepHeld(ctx context.Context) error {
 // heldPending returns up to heldSweepBatch regular files from inode from
 // on whose held is not known, and whether any may remain beyond them.
 func (fs *FS) heldPending(from uint64) (inos []uint64, more bool, err error) {
-	v := fs.readView()
-	defer v.close()
+	// Keys only, no block is read: no read view (its read epoch would
+	// hold the collector back for as long as the walk takes).
 	p := []byte{relInode}
-	it, err := v.r.NewIter(p, upper(p))
+	it, err := fs.reader(fs.e.kv).NewIter(p, upper(p))
 	if err != nil {
 		return nil, false, err
 	}
