@@ -216,7 +216,7 @@ func (n *node) open(ctx context.Context, files *regionFiles, cache *pebble.Cache
 	n.targets = nfs.NewTargets(nfs.TargetsOptions{Logger: log, Registerer: n.reg, Bind: subnetBinder(cfg),
 		CA: n.nfsCA, Region: cfg.Region, ClientAuth: nfsClientAuth(cfg.NFS.TLSClientAuth),
 		RequestBufferBytes: int64(cfg.NFS.RequestBuffer), ReplyBufferBytes: int64(cfg.NFS.ReplyBuffer),
-		RecordTimeout: cfg.NFS.RecordTimeout, MaxConns: cfg.NFS.MaxConnections})
+		RecordTimeout: cfg.NFS.RecordTimeout, IdleTimeout: cfg.NFS.IdleTimeout, MaxConns: cfg.NFS.MaxConnections})
 	if n.spread != nil {
 		if err := n.startSpread(ctx, onFatal); err != nil {
 			return err

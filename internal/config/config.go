@@ -111,6 +111,10 @@ type NFS struct {
 	RequestBuffer Size          `yaml:"request_buffer,omitempty"`
 	ReplyBuffer   Size          `yaml:"reply_buffer,omitempty"`
 	RecordTimeout time.Duration `yaml:"record_timeout,omitempty"`
+	// IdleTimeout closes a client connection without traffic (no request
+	// read or answered, none in progress) for that long (default 6m, as
+	// Linux's nfsd); its client reconnects when it next sends a call.
+	IdleTimeout time.Duration `yaml:"idle_timeout,omitempty"`
 	// MaxConnections bounds the client connections of the region's mount
 	// targets together (default 4096, or a quarter of the process's
 	// open-file limit if that is smaller); at the limit a new connection

@@ -86,6 +86,7 @@ func TestValidateExplains(t *testing.T) {
 		{"key id", "AKIAEXAMPLEEXAMPLE", "akia", `credentials[0].access_key_id: "akia" is not an access key id`},
 		{"unknown key", "data_dir: /tmp/x", "data_dir: /tmp/x\ndatadir: /tmp/y", "field datadir not found"},
 		{"nfs port", "data_dir: /tmp/x", "data_dir: /tmp/x\nnfs: {port: 70000}", "nfs.port: 70000 is not a TCP port"},
+		{"nfs idle timeout", "data_dir: /tmp/x", "data_dir: /tmp/x\nnfs: {idle_timeout: 10ms}", "nfs.idle_timeout: 10ms is too short (at least 1s; 0: the default)"},
 		{"nfs max connections", "data_dir: /tmp/x", "data_dir: /tmp/x\nnfs: {max_connections: -1}", "nfs.max_connections: -1 is negative (0: the default)"},
 		{"api listen", "data_dir: /tmp/x", "data_dir: /tmp/x\napi: {listen: localhost}", `api.listen: "localhost" is not host:port`},
 		{"kms alias", "data_dir: /tmp/x", "data_dir: /tmp/x\nkms_keys: [{id: k1, key_file: /k}]", "no key has the alias alias/aws/elasticfilesystem"},

@@ -112,6 +112,9 @@ func (c *Config) Validate() error {
 	if c.NFS.Port < 1 || c.NFS.Port > 65535 {
 		p.add("nfs.port", "%d is not a TCP port", c.NFS.Port)
 	}
+	if c.NFS.IdleTimeout != 0 && c.NFS.IdleTimeout < time.Second {
+		p.add("nfs.idle_timeout", "%v is too short (at least 1s; 0: the default)", c.NFS.IdleTimeout)
+	}
 	if c.NFS.MaxConnections < 0 {
 		p.add("nfs.max_connections", "%d is negative (0: the default)", c.NFS.MaxConnections)
 	}

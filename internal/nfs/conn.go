@@ -491,12 +491,14 @@ func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
 		deadline time.Time
 	)
 	for first := true; ; first = false {
+		var err error
 		if first {
-			c.setReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
+			err = c.readFirstHeader(br, hdr[:])
 		} else {
 			c.setReadDeadline(deadline)
+			_, err = io.ReadFull(br, hdr[:])
 		}
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		if err != nil {
 			if err == io.EOF && !first {
 				err = io.ErrUnexpectedEOF
 			}
@@ -536,6 +538,36 @@ func (c *conn) readRecord(br *bufio.Reader) (*record, error) {
 			rec.data = data
 			return rec, nil
 		}
+	}
+}
+
+// errIdle: the connection was idle for IdleTimeout.
+var errIdle = errors.New("nfs: connection idle")
+
+// readFirstHeader reads the header of a record's first fragment, for as
+// long as the connection is in use. A connection idle for IdleTimeout (no
+// request read or answered for that long, none in progress) is closed
+// (errIdle), as Linux's nfsd closes its idle connections after about six
+// minutes: an idle client holds no connection slot for ever, and
+// reconnects when it next sends a call. A connection with a request in
+// progress, however long it takes, is never closed for idleness.
+func (c *conn) readFirstHeader(br *bufio.Reader, hdr []byte) error {
+	for {
+		last := time.Unix(0, c.lastActive.Load())
+		at := last.Add(c.s.o.IdleTimeout)
+		if later := time.Now().Add(c.s.o.IdleTimeout); !c.idle() && later.After(at) {
+			at = later
+		}
+		c.setReadDeadline(at)
+		n, err := io.ReadFull(br, hdr)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || c.isStopped() {
+			return err
+		}
+		if c.idle() && time.Since(time.Unix(0, c.lastActive.Load())) >= c.s.o.IdleTimeout {
+			c.s.met.idleClosed.Inc()
+			return errIdle
+		}
+		// A request in progress, or a reply written meanwhile: wait on.
 	}
 }
 
@@ -620,8 +652,10 @@ func (c *conn) readBody(br *bufio.Reader, p []byte, deadline time.Time) error {
 func (c *conn) logReadError(err error) {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.isStopped():
+	case errors.Is(err, errIdle):
+		c.s.log.Debug("nfs connection idle, closed", "remote", c.remote, "idle_timeout", c.s.o.IdleTimeout)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.s.log.Debug("nfs connection idle", "remote", c.remote)
+		c.s.log.Debug("nfs connection timed out", "remote", c.remote)
 	case errors.Is(err, rpc.ErrRecordTooLarge):
 		c.s.logRefusal(slog.LevelWarn, "nfs record too large, closing connection", "remote", c.remote, "err", err)
 	case errors.Is(err, errRecordTimeout), errors.Is(err, errRecordStalled):

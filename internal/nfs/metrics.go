@@ -23,8 +23,10 @@ type metrics struct {
 	tlsHandshakes *prometheus.CounterVec
 	// verifierResets counts write verifier changes after lost write-backs.
 	verifierResets prometheus.Counter
-	// recordTimeouts counts connections closed for an incomplete record.
+	// recordTimeouts counts connections closed for an incomplete record,
+	// idleClosed those closed after IdleTimeout without traffic.
 	recordTimeouts prometheus.Counter
+	idleClosed     prometheus.Counter
 	// acceptErrors counts failed accepts (e.g. out of file descriptors);
 	// connsShed counts connections closed at the connection limit, by
 	// which (idle, the longest idle one; new, the new one).
@@ -78,6 +80,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "regionfs_nfs_incomplete_records_total",
 		Help: "Connections closed because a request record did not arrive whole in time (or stalled while others waited for memory).",
 	})
+	m.idleClosed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "regionfs_nfs_idle_connections_closed_total",
+		Help: "Connections closed because they were idle (no request read or answered, none in progress) for nfs.idle_timeout.",
+	})
 	m.acceptErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "regionfs_nfs_accept_errors_total",
 		Help: "Failed accepts of client connections (e.g. the process out of file descriptors); the server retries.",
@@ -93,7 +99,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"direction"})
 	m.dataRead, m.dataWritten = m.dataBytes.WithLabelValues("read"), m.dataBytes.WithLabelValues("write")
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts, m.acceptErrors, m.connsShed, m.dataBytes)
+		reg.MustRegister(m.ops, m.latency, m.conns, m.unstable, m.drcHits, m.flushErr, m.tlsHandshakes, m.verifierResets, m.recordTimeouts, m.idleClosed, m.acceptErrors, m.connsShed, m.dataBytes)
 	}
 	return m
 }

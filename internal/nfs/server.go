@@ -31,8 +31,10 @@ const (
 	DefaultMaxUnstableBytes   = 256 << 20
 	DefaultFlushDelay         = time.Second
 	DefaultDRCEntries         = 4096
-	DefaultIdleTimeout        = 15 * time.Minute
-	DefaultWriteTimeout       = 30 * time.Second
+	// DefaultIdleTimeout: Linux's nfsd closes a connection idle for
+	// about six minutes; clients reconnect when they next send a call.
+	DefaultIdleTimeout  = 6 * time.Minute
+	DefaultWriteTimeout = 30 * time.Second
 )
 
 // Options configure a Server. Zero values mean the defaults above.
@@ -71,7 +73,8 @@ type Options struct {
 	FlushDelay time.Duration
 	// DRCEntries bounds the duplicate request cache.
 	DRCEntries int
-	// IdleTimeout closes connections without traffic; WriteTimeout bounds
+	// IdleTimeout closes connections without traffic (no request read or
+	// answered, none in progress) for that long; WriteTimeout bounds
 	// writing one reply.
 	IdleTimeout, WriteTimeout time.Duration
 	// Clock is the server's time source for buffered writes; time.Now

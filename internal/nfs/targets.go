@@ -43,6 +43,9 @@ type TargetsOptions struct {
 	// bounds receiving one request (see limits.go).
 	RequestBufferBytes, ReplyBufferBytes int64
 	RecordTimeout                        time.Duration
+	// IdleTimeout closes a connection idle that long (Options.IdleTimeout;
+	// its default when 0).
+	IdleTimeout time.Duration
 	// MaxConns bounds the client connections of every mount target of the
 	// region together (NewConnLimit's default when 0).
 	MaxConns int
@@ -243,6 +246,7 @@ func (m *Targets) listenLocked(t *servedTarget) error {
 		Registerer:    reg,
 		Budgets:       m.budgets,
 		RecordTimeout: m.o.RecordTimeout,
+		IdleTimeout:   m.o.IdleTimeout,
 		Logger:        m.log.With("mount_target", t.spec.ID, "fs_id", t.spec.FileSystemID),
 		Admit: func(remote netip.AddrPort) bool {
 			for _, p := range *t.ingress.Load() {
