@@ -18,6 +18,11 @@ type cli struct {
 	t   *testing.T
 	bin string
 	env []string
+	// deployed is when the last `cloudformation deploy` began: the CLI
+	// names its change set by the epoch second it starts in, so a second
+	// deploy of a stack in the same second is refused with
+	// AlreadyExistsException (by AWS too: aws-cli#10315).
+	deployed time.Time
 }
 
 func newCLI(t *testing.T, e *env) *cli {
@@ -25,6 +30,12 @@ func newCLI(t *testing.T, e *env) *cli {
 }
 
 func (c *cli) run(args ...string) (string, string, error) {
+	if len(args) > 1 && args[0] == "cloudformation" && args[1] == "deploy" {
+		if next := c.deployed.Truncate(time.Second).Add(time.Second); time.Now().Before(next) {
+			time.Sleep(time.Until(next))
+		}
+		c.deployed = time.Now()
+	}
 	start := time.Now()
 	defer func() {
 		if d := time.Since(start); d > 5*time.Second {
