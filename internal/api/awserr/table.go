@@ -239,7 +239,7 @@ var table = []row{
 	{monitor.ErrMissingParameter, handler(cw(http.StatusBadRequest, "MissingRequiredParameterException", "MissingParameter", "A required parameter is missing."), "InvalidRequest")},
 	{monitor.ErrInvalidParameterCombination, handler(cw(http.StatusBadRequest, "InvalidParameterCombinationException", "InvalidParameterCombination", "The parameters cannot be combined."), "InvalidRequest")},
 	{monitor.ErrResourceNotFound, handler(cw(http.StatusNotFound, "ResourceNotFound", "ResourceNotFound", "The alarm does not exist."), "NotFound")},
-	{monitor.ErrTagResourceNotFound, cw(http.StatusNotFound, "ResourceNotFoundException", "ResourceNotFoundException", "The resource does not exist.")},
+	{monitor.ErrTagResourceNotFound, handler(cw(http.StatusNotFound, "ResourceNotFoundException", "ResourceNotFoundException", "The resource does not exist."), "NotFound")},
 	{monitor.ErrAlreadyExists, handler(cw(http.StatusBadRequest, "AlreadyExists", "AlreadyExists", "The alarm already exists."), "AlreadyExists")},
 	{monitor.ErrLimitExceeded, handler(cw(http.StatusBadRequest, "LimitExceededFault", "LimitExceeded", "A limit is exceeded."), "ServiceLimitExceeded")},
 	{monitor.ErrInvalidNextToken, cw(http.StatusBadRequest, "InvalidNextToken", "InvalidNextToken", "The NextToken is not valid.")},

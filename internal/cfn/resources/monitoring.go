@@ -141,6 +141,12 @@ func alreadyExists(typ, id string) error {
 	return &cfn.HandlerError{Code: "AlreadyExists", Message: fmt.Sprintf("Resource of type '%s' with identifier '%s' already exists.", typ, id)}
 }
 
+// notFound is CloudFormation's failure of an update (or read) of a
+// resource deleted out of band: the handler does not re-create it.
+func notFound(typ, id string) error {
+	return &cfn.HandlerError{Code: "NotFound", Message: fmt.Sprintf("Resource of type '%s' with identifier '%s' was not found.", typ, id)}
+}
+
 type snsTopics struct{ o Options }
 
 func (s *snsTopics) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
@@ -210,8 +216,16 @@ func (s *snsTopics) subscribe(ctx context.Context, arn string, old, pr map[strin
 	return nil
 }
 
+// Update changes the topic in place; one deleted out of band is
+// NotFound, as on AWS (a subscribe must not fail later on a half-made
+// update, nor a create-by-name make it again).
 func (s *snsTopics) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
 	arn := r.PhysicalID
+	if _, err := s.o.Topics.GetTopicAttributes(ctx, arn); errors.Is(err, notify.ErrNotFound) {
+		return cfn.Outcome{}, notFound("AWS::SNS::Topic", arn)
+	} else if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
 	if d := str(r.Props, "DisplayName"); d != str(r.OldProps, "DisplayName") {
 		if err := s.o.Topics.SetTopicAttributes(ctx, arn, "DisplayName", d); err != nil {
 			return cfn.Outcome{}, handlerError(err)
@@ -344,8 +358,16 @@ func (a *cwAlarms) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, err
 
 // Update puts the alarm again (PutMetricAlarm replaces its definition
 // but keeps an existing alarm's tags, as on AWS) and then tags it: new and
-// changed tags are set, those it no longer declares removed.
+// changed tags are set, those it no longer declares removed. An alarm
+// deleted out of band is NotFound, as on AWS: the put would re-create it.
 func (a *cwAlarms) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
+	l, err := a.o.Alarms.DescribeAlarms(ctx, monitor.AlarmFilter{Names: []string{r.PhysicalID}})
+	if err != nil {
+		return cfn.Outcome{}, handlerError(err)
+	}
+	if len(l.Metric) == 0 {
+		return cfn.Outcome{}, notFound("AWS::CloudWatch::Alarm", r.PhysicalID)
+	}
 	out, err := a.put(ctx, r.PhysicalID, r.Props, nil)
 	if err != nil {
 		return out, err

@@ -171,3 +171,81 @@ func TestTopicCreateAfterCrash(t *testing.T) {
 		t.Fatalf("topics (-want +got):\n%s (%v)", d, err)
 	}
 }
+
+// wantNotFound checks an update's failure against CloudFormation's.
+func wantNotFound(t *testing.T, err error, msg string) {
+	t.Helper()
+	var he *cfn.HandlerError
+	if !errors.As(err, &he) || he.Code != "NotFound" || he.Message != msg {
+		t.Fatalf("got %v, want NotFound %q", err, msg)
+	}
+}
+
+// TestUpdateOfDeletedAlarm: an update of an alarm deleted out of band
+// fails NotFound, as AWS's handler does, and does not re-create it
+// (PutMetricAlarm is an upsert: before, the update made it again). A tag
+// call on a missing alarm is NotFound too (was an internal failure).
+func TestUpdateOfDeletedAlarm(t *testing.T) {
+	m, err := monitor.Open(monitor.Options{KV: kv.NewMemory(), Region: "us-east-1", AccountID: "123456789012", Tick: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	a := &cwAlarms{Options{Alarms: m}}
+	props := func(desc string) map[string]any {
+		return map[string]any{"AlarmName": "lag", "AlarmDescription": desc, "Namespace": "AWS/EFS", "MetricName": "TimeSinceLastSync", "Statistic": "Maximum",
+			"Period": "60", "EvaluationPeriods": "1", "Threshold": "60", "ComparisonOperator": "GreaterThanThreshold"}
+	}
+	old := props("first")
+	out, err := a.Create(t.Context(), &cfn.Request{StackName: "s", LogicalID: "Lag", Token: "cfn-0123456789abcdef0123456789abcdef01234567", Props: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteAlarms(t.Context(), []string{"lag"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Update(t.Context(), &cfn.Request{PhysicalID: out.PhysicalID, Props: props("second"), OldProps: old, Attributes: out.Attributes})
+	wantNotFound(t, err, "Resource of type 'AWS::CloudWatch::Alarm' with identifier 'lag' was not found.")
+	if l, err := m.DescribeAlarms(t.Context(), monitor.AlarmFilter{}); err != nil || len(l.Metric) != 0 {
+		t.Fatalf("%d alarms after the failed update (%v), want 0", len(l.Metric), err)
+	}
+	err = handlerError(m.TagResource(t.Context(), out.Attributes["Arn"], []monitor.Tag{{Key: "k", Value: "v"}}))
+	if he := (*cfn.HandlerError)(nil); !errors.As(err, &he) || he.Code != "NotFound" {
+		t.Fatalf("TagResource of a deleted alarm: %v, want a NotFound handler error", err)
+	}
+}
+
+// TestUpdateOfDeletedTopic: an update of a topic deleted out of band
+// fails NotFound and makes no topic and no subscription.
+func TestUpdateOfDeletedTopic(t *testing.T) {
+	n := openTopics(t)
+	s := &snsTopics{Options{Topics: n}}
+	old := map[string]any{"DisplayName": "a"}
+	out, err := s.Create(t.Context(), &cfn.Request{StackName: "s", LogicalID: "Topic", Token: "cfn-0123456789abcdef0123456789abcdef01234567", Props: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.DeleteTopic(t.Context(), out.PhysicalID); err != nil {
+		t.Fatal(err)
+	}
+	pr := map[string]any{"DisplayName": "b", "Subscription": []any{map[string]any{"Protocol": "http", "Endpoint": "http://127.0.0.1:9/x"}}}
+	_, err = s.Update(t.Context(), &cfn.Request{PhysicalID: out.PhysicalID, Props: pr, OldProps: old, Attributes: out.Attributes})
+	wantNotFound(t, err, "Resource of type 'AWS::SNS::Topic' with identifier '"+out.PhysicalID+"' was not found.")
+	if l, _, err := n.ListTopics(t.Context(), ""); err != nil || len(l) != 0 {
+		t.Fatalf("topics after the failed update: %v (%v), want none", l, err)
+	}
+	if l, _, err := n.ListSubscriptions(t.Context(), "", ""); err != nil || len(l) != 0 {
+		t.Fatalf("subscriptions after the failed update: %v (%v), want none", l, err)
+	}
+}
+
+// openTopics is an in-memory SNS service.
+func openTopics(t *testing.T) *notify.Service {
+	t.Helper()
+	ns, err := notify.Open(notify.Options{KV: kv.NewMemory(), Region: "us-east-1", AccountID: "123456789012", PublicURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
