@@ -156,6 +156,9 @@ func openAlarms(m *Monitor) (*alarmSet, error) {
 		if err := json.Unmarshal(v, &a); err != nil {
 			return fmt.Errorf("monitor: alarm %q: %w", k[2:], err)
 		}
+		if err := a.checkStored(string(k[2:])); err != nil {
+			return fmt.Errorf("monitor: alarm %q: damaged record: %w", k[2:], err)
+		}
 		s.alarms[a.Name] = &a
 		return nil
 	})
