@@ -372,30 +372,14 @@ func (a *cwAlarms) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome, err
 	if err != nil {
 		return out, err
 	}
-	set, remove := tagDiff(tagsOf(r.OldProps, "Tags"), tagsOf(r.Props, "Tags"))
-	if len(set) > 0 {
-		var tags []monitor.Tag
-		for _, t := range set {
-			tags = append(tags, monitor.Tag{Key: t[0], Value: t[1]})
-		}
-		if err := a.o.Alarms.TagResource(ctx, out.Attributes["Arn"], tags); err != nil {
-			return cfn.Outcome{}, handlerError(err)
-		}
-	}
-	if len(remove) > 0 {
-		if err := a.o.Alarms.UntagResource(ctx, out.Attributes["Arn"], remove); err != nil {
-			return cfn.Outcome{}, handlerError(err)
-		}
+	if err := retagAlarm(ctx, a.o.Alarms, out.Attributes["Arn"], r.OldProps, r.Props); err != nil {
+		return cfn.Outcome{}, err
 	}
 	return out, nil
 }
 
 func (a *cwAlarms) Delete(ctx context.Context, r *cfn.Request) error {
-	err := a.o.Alarms.DeleteAlarms(ctx, []string{r.PhysicalID})
-	if err != nil && !errors.Is(err, monitor.ErrResourceNotFound) {
-		return handlerError(err)
-	}
-	return nil
+	return deleteAlarm(ctx, a.o.Alarms, r.PhysicalID)
 }
 
 type cwComposites struct{ o Options }
@@ -463,30 +447,14 @@ func (a *cwComposites) Update(ctx context.Context, r *cfn.Request) (cfn.Outcome,
 	if err != nil {
 		return out, err
 	}
-	set, remove := tagDiff(tagsOf(r.OldProps, "Tags"), tagsOf(r.Props, "Tags"))
-	if len(set) > 0 {
-		var tags []monitor.Tag
-		for _, t := range set {
-			tags = append(tags, monitor.Tag{Key: t[0], Value: t[1]})
-		}
-		if err := a.o.Alarms.TagResource(ctx, out.Attributes["Arn"], tags); err != nil {
-			return cfn.Outcome{}, handlerError(err)
-		}
-	}
-	if len(remove) > 0 {
-		if err := a.o.Alarms.UntagResource(ctx, out.Attributes["Arn"], remove); err != nil {
-			return cfn.Outcome{}, handlerError(err)
-		}
+	if err := retagAlarm(ctx, a.o.Alarms, out.Attributes["Arn"], r.OldProps, r.Props); err != nil {
+		return cfn.Outcome{}, err
 	}
 	return out, nil
 }
 
 func (a *cwComposites) Delete(ctx context.Context, r *cfn.Request) error {
-	err := a.o.Alarms.DeleteAlarms(ctx, []string{r.PhysicalID})
-	if err != nil && !errors.Is(err, monitor.ErrResourceNotFound) {
-		return handlerError(err)
-	}
-	return nil
+	return deleteAlarm(ctx, a.o.Alarms, r.PhysicalID)
 }
 
 type cwDashboards struct{ o Options }
@@ -537,4 +505,36 @@ func monitorTags(tags [][2]string) []monitor.Tag {
 		out = append(out, monitor.Tag{Key: t[0], Value: t[1]})
 	}
 	return out
+}
+
+// retagAlarm gives the alarm (metric or composite) arn the tags of props:
+// new and changed ones set, those only oldProps had removed (a put keeps
+// an existing alarm's tags).
+func retagAlarm(ctx context.Context, alarms Alarms, arn string, oldProps, props map[string]any) error {
+	set, remove := tagDiff(tagsOf(oldProps, "Tags"), tagsOf(props, "Tags"))
+	if len(set) > 0 {
+		var tags []monitor.Tag
+		for _, t := range set {
+			tags = append(tags, monitor.Tag{Key: t[0], Value: t[1]})
+		}
+		if err := alarms.TagResource(ctx, arn, tags); err != nil {
+			return handlerError(err)
+		}
+	}
+	if len(remove) > 0 {
+		if err := alarms.UntagResource(ctx, arn, remove); err != nil {
+			return handlerError(err)
+		}
+	}
+	return nil
+}
+
+// deleteAlarm deletes an alarm (metric or composite); one already gone is
+// success.
+func deleteAlarm(ctx context.Context, alarms Alarms, name string) error {
+	err := alarms.DeleteAlarms(ctx, []string{name})
+	if err != nil && !errors.Is(err, monitor.ErrResourceNotFound) {
+		return handlerError(err)
+	}
+	return nil
 }
