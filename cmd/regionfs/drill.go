@@ -142,8 +142,8 @@ func runDrill(ctx context.Context, out, errOut io.Writer, o drillOptions, fsID s
 }
 
 // drillRegion returns the client for the region of fsID's replica: c's
-// region, or the destination region of the configuration whose source fsID
-// is there.
+// region, or the destination region of the configuration whose source or
+// destination fsID is, when that is another region.
 func drillRegion(ctx context.Context, errOut io.Writer, c *opsClient, fsID string) *opsClient {
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -153,7 +153,8 @@ func drillRegion(ctx context.Context, errOut io.Writer, c *opsClient, fsID strin
 	}
 	rep := r.Replications[0]
 	dst := rep.Destinations[0]
-	if aws.ToString(rep.SourceFileSystemId) == fsID && aws.ToString(dst.Region) != c.cfg.Region {
+	named := aws.ToString(rep.SourceFileSystemId) == fsID || aws.ToString(dst.FileSystemId) == fsID
+	if named && aws.ToString(dst.Region) != c.cfg.Region {
 		fmt.Fprintf(errOut, "%s replicates to %s in %s: the drill runs there\n", fsID, aws.ToString(dst.FileSystemId), aws.ToString(dst.Region))
 		return c.inRegion(aws.ToString(dst.Region))
 	}

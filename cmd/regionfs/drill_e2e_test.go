@@ -344,6 +344,16 @@ func TestDrillE2E(t *testing.T) {
 	}
 	matchDoc(t, runbook, "TestDrillE2E", canaryFirst(errOut))
 	testkit.WaitFor(t, "nothing left after the drill", 30*time.Second, func() bool { return countFS() == before })
+
+	// The replica's own id, from the source's region: it runs in the
+	// replica's region too (drill --help: the region is found).
+	out, errOut, err = runCmd(t, "drill", "--json", dst)
+	t.Logf("drill (from the replica's id, in the source's region):\n%s", errOut)
+	var sr drill.Summary
+	if err != nil || json.Unmarshal([]byte(out), &sr) != nil || !sr.Succeeded || sr.FileSystemID != dst {
+		t.Fatalf("drill of the replica's id from the source's region: %v\n%s\n%s", err, out, errOut)
+	}
+	testkit.WaitFor(t, "nothing left after the drill", 30*time.Second, func() bool { return countFS() == before })
 	if _, err := p.b.control.region.EngineFS(s2.CloneFileSystemID); err == nil {
 		t.Error("the clone's engine file system outlived the drill")
 	}
@@ -362,8 +372,9 @@ func TestDrillE2E(t *testing.T) {
 
 	// The history, newest first.
 	out, _, err = runCmd(t, "drill", "history", "--region", "ap-northeast-2")
-	if err != nil || !strings.Contains(out, s.DrillID) || !strings.Contains(out, s2.DrillID) ||
-		strings.Index(out, s2.DrillID) > strings.Index(out, s.DrillID) || strings.Count(out, "SUCCEEDED") != 2 {
+	if err != nil || !strings.Contains(out, s.DrillID) || !strings.Contains(out, s2.DrillID) || !strings.Contains(out, sr.DrillID) ||
+		strings.Index(out, sr.DrillID) > strings.Index(out, s2.DrillID) ||
+		strings.Index(out, s2.DrillID) > strings.Index(out, s.DrillID) || strings.Count(out, "SUCCEEDED") != 3 {
 		t.Fatalf("drill history (%v):\n%s", err, out)
 	}
 	out, _, err = runCmd(t, "drill", "show", "--region", "ap-northeast-2", s.DrillID)
@@ -416,7 +427,7 @@ func TestDrillE2E(t *testing.T) {
 		!strings.HasPrefix(b.Drill.Check.Output, "checked 127.31.") || !b.Drill.CleanedUp || !b.Drill.Clone.Deleted {
 		t.Fatalf("boto3 drill: %s", pout)
 	}
-	if len(b.Listed) != 3 || b.Listed[0] != b.Drill.DrillID || !strings.Contains(b.Missing, "drill-0000000000000000f") {
+	if len(b.Listed) != 4 || b.Listed[0] != b.Drill.DrillID || !strings.Contains(b.Missing, "drill-0000000000000000f") {
 		t.Fatalf("boto3 list/describe: %s", pout)
 	}
 
