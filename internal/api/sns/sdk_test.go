@@ -156,6 +156,20 @@ func TestBoto3AndCLI(t *testing.T) {
 	if out := must("sns", "get-subscription-attributes", "--subscription-arn", subARN, "--query", "Attributes.RawMessageDelivery"); out != "true" {
 		t.Fatalf("get-subscription-attributes: %s", out)
 	}
+	// Attributes whose effect regionfs does not have are refused, not kept.
+	for _, a := range []string{"FilterPolicy", "FilterPolicyScope", "RedrivePolicy"} {
+		v := `{"event":["failover"]}`
+		if a == "FilterPolicyScope" {
+			v = "MessageBody"
+		}
+		out, err := run("sns", "set-subscription-attributes", "--subscription-arn", subARN, "--attribute-name", a, "--attribute-value", v)
+		if err == nil || !strings.Contains(out, "(InvalidParameter)") || !strings.Contains(out, "not supported by regionfs") {
+			t.Fatalf("set-subscription-attributes %s: %v %s", a, err, out)
+		}
+	}
+	if out := must("sns", "get-subscription-attributes", "--subscription-arn", subARN); strings.Contains(out, "FilterPolicy") || strings.Contains(out, "RedrivePolicy") {
+		t.Fatalf("a refused attribute was kept: %s", out)
+	}
 	if out := must("sns", "publish", "--topic-arn", arn, "--message", "hello", "--query", "MessageId"); len(out) != 36 {
 		t.Fatalf("publish: %s", out)
 	}

@@ -44,15 +44,20 @@ var subscriptionAttrs = map[string]func(string) error{
 		}
 		return nil
 	},
-	"DeliveryPolicy": checkSubscriptionDeliveryPolicy,
-	"FilterPolicy":   checkJSONObject("FilterPolicy"),
-	"FilterPolicyScope": func(v string) error {
-		if v != "MessageAttributes" && v != "MessageBody" {
-			return invalid("FilterPolicyScope Reason: must be MessageAttributes or MessageBody")
-		}
-		return nil
-	},
-	"RedrivePolicy": checkJSONObject("RedrivePolicy"),
+	"DeliveryPolicy":    checkSubscriptionDeliveryPolicy,
+	"FilterPolicy":      unsupported("FilterPolicy", "subscription filter policies"),
+	"FilterPolicyScope": unsupported("FilterPolicyScope", "subscription filter policies"),
+	"RedrivePolicy":     unsupported("RedrivePolicy", "dead-letter queues"),
+}
+
+// unsupported refuses an attribute SNS documents whose effect regionfs
+// does not have (a filter policy that filtered nothing, a dead-letter
+// queue never written to): stored and shown, it would claim a behaviour
+// that is not there.
+func unsupported(name, what string) func(string) error {
+	return func(string) error {
+		return invalid("%s Reason: %s are not supported by regionfs", name, what)
+	}
 }
 
 func randomHex(n int) string {
