@@ -20,6 +20,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/efs"
+
+	"github.com/regionfs/regionfs/internal/sdkhttp"
 )
 
 // opsClient is how the operator commands (status, failover, failback) reach
@@ -61,6 +63,10 @@ func newOpsClient(ctx context.Context, region, endpoint string) (*opsClient, err
 		return nil, fmt.Errorf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (%s)", envHint)
 	}
 	endpoint = strings.TrimRight(endpoint, "/")
+	// The SDK closes a request's body when the answer's headers arrive,
+	// which can make net/http drop the connection (sdkhttp): every client
+	// made from cfg (efs, ec2, cloudwatch, inRegion's) sends copies.
+	cfg.HTTPClient = sdkhttp.CopyBodies(cfg.HTTPClient)
 	c := &opsClient{cfg: cfg, endpoint: endpoint, http: &http.Client{Timeout: 2 * time.Minute}}
 	c.efs = efs.NewFromConfig(cfg, func(o *efs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	return c, nil
