@@ -336,24 +336,30 @@ func (m *Monitor) PutMetricAlarm(ctx context.Context, in AlarmInput) error {
 	return nil
 }
 
-// checkAlarm validates a PutMetricAlarm request and builds the alarm's
-// configuration.
-func (m *Monitor) checkAlarm(in AlarmInput) (*Alarm, error) {
-	if err := checkAlarmName("AlarmName", in.Name); err != nil {
-		return nil, err
+// checkAlarmCommon validates what metric and composite alarms both have:
+// the name, the description, the three action lists and the tags.
+func (m *Monitor) checkAlarmCommon(name, description string, ok, alarm, insufficient []string, tags []Tag) error {
+	if err := checkAlarmName("AlarmName", name); err != nil {
+		return err
 	}
-	if len([]rune(in.Description)) > 1024 {
-		return nil, invalid("The value of AlarmDescription must be at most 1024 characters long.")
+	if len([]rune(description)) > 1024 {
+		return invalid("The value of AlarmDescription must be at most 1024 characters long.")
 	}
 	for _, l := range []struct {
 		name string
 		arns []string
-	}{{"OKActions", in.OKActions}, {"AlarmActions", in.AlarmActions}, {"InsufficientDataActions", in.InsufficientDataActions}} {
+	}{{"OKActions", ok}, {"AlarmActions", alarm}, {"InsufficientDataActions", insufficient}} {
 		if err := m.checkActions(l.name, l.arns); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := checkTags("Tags", in.Tags); err != nil {
+	return checkTags("Tags", tags)
+}
+
+// checkAlarm validates a PutMetricAlarm request and builds the alarm's
+// configuration.
+func (m *Monitor) checkAlarm(in AlarmInput) (*Alarm, error) {
+	if err := m.checkAlarmCommon(in.Name, in.Description, in.OKActions, in.AlarmActions, in.InsufficientDataActions, in.Tags); err != nil {
 		return nil, err
 	}
 	a := &Alarm{

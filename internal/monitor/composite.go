@@ -259,21 +259,7 @@ func (m *Monitor) PutCompositeAlarm(ctx context.Context, in CompositeInput) erro
 // checkComposite validates a PutCompositeAlarm request and builds the
 // alarm's configuration.
 func (m *Monitor) checkComposite(in CompositeInput) (*CompositeAlarm, error) {
-	if err := checkAlarmName("AlarmName", in.Name); err != nil {
-		return nil, err
-	}
-	if len([]rune(in.Description)) > 1024 {
-		return nil, invalid("The value of AlarmDescription must be at most 1024 characters long.")
-	}
-	for _, l := range []struct {
-		name string
-		arns []string
-	}{{"OKActions", in.OKActions}, {"AlarmActions", in.AlarmActions}, {"InsufficientDataActions", in.InsufficientDataActions}} {
-		if err := m.checkActions(l.name, l.arns); err != nil {
-			return nil, err
-		}
-	}
-	if err := checkTags("Tags", in.Tags); err != nil {
+	if err := m.checkAlarmCommon(in.Name, in.Description, in.OKActions, in.AlarmActions, in.InsufficientDataActions, in.Tags); err != nil {
 		return nil, err
 	}
 	r, err := parseRule(in.Rule)
