@@ -1,9 +1,16 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/efs"
+	efstypes "github.com/aws/aws-sdk-go-v2/service/efs/types"
 )
 
 // TestOpsClientWithoutEnvironment: the operator commands say what is
@@ -45,5 +52,44 @@ func TestOpsClientWithoutEnvironment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpsClientCalls: a client newOpsClient makes answers a call (its
+// HTTP client, wrapped to send copies of request bodies, is a working one:
+// LoadDefaultConfig leaves none set, and wrapping nil panicked at the
+// first call), and sends a POST's body whole.
+func TestOpsClientCalls(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.Path+" "+string(b))
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method {
+		case http.MethodGet:
+			io.WriteString(w, `{"FileSystems":[]}`)
+		default:
+			io.WriteString(w, `{"FileSystemId":"fs-0123456789abcdef0","PolicyStatus":"ENABLED"}`)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAOPSTEST00000001")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "x")
+	t.Setenv("AWS_CA_BUNDLE", "") // with one, LoadDefaultConfig sets an HTTP client
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "credentials"))
+	c, err := newOpsClient(t.Context(), "us-east-1", srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.efs.DescribeFileSystems(t.Context(), &efs.DescribeFileSystemsInput{}); err != nil {
+		t.Fatalf("DescribeFileSystems: %v", err)
+	}
+	in := &efs.PutBackupPolicyInput{FileSystemId: aws.String("fs-0123456789abcdef0"), BackupPolicy: &efstypes.BackupPolicy{Status: efstypes.StatusEnabled}}
+	if _, err := c.inRegion("us-west-2").efs.PutBackupPolicy(t.Context(), in); err != nil {
+		t.Fatalf("PutBackupPolicy: %v", err)
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[1], "PUT ") || !strings.Contains(got[1], `"Status":"ENABLED"`) {
+		t.Fatalf("requests: %q", got)
 	}
 }

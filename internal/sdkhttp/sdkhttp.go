@@ -6,11 +6,19 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 // CopyBodies returns next sending each request with an in-memory copy of
-// its body (the package doc says why).
-func CopyBodies(next aws.HTTPClient) aws.HTTPClient { return copiedBodies{next} }
+// its body (the package doc says why). A nil next (an aws.Config from
+// LoadDefaultConfig has none unless a CA bundle is set) is the SDK's
+// default client.
+func CopyBodies(next aws.HTTPClient) aws.HTTPClient {
+	if next == nil {
+		next = awshttp.NewBuildableClient()
+	}
+	return copiedBodies{next}
+}
 
 // copiedBodies sends each request with an in-memory copy of its body.
 type copiedBodies struct{ next aws.HTTPClient }
