@@ -21,8 +21,8 @@ import (
 var divergences = []struct{ what, why string }{
 	{"CreateReplicationConfiguration of a source already replicating to the same destination answers the configuration instead of an error",
 		"a failover or setup script whose call timed out retries it safely; another destination is ReplicationAlreadyExists as on AWS"},
-	{"CloudWatch dashboards, insight rules, metric streams, anomaly detectors, composite alarms, mute rules and OTel enrichment answer InvalidAction (400)",
-		"regionfs serves the metrics and metric alarms that replication monitoring uses, not the rest of CloudWatch"},
+	{"CloudWatch insight rules, metric streams, anomaly detectors, mute rules and OTel enrichment answer InvalidAction (400)",
+		"regionfs serves the metrics, metric and composite alarms and dashboards that replication monitoring uses, not the rest of CloudWatch"},
 	{"EFS PutAccountPreferences accepts SHORT_ID and new file systems and mount targets then get 8-digit ids (AWS refuses it since October 2021 unless support allows it)",
 		"a self-hosted operator is their own support; LONG_ID stays the default"},
 	{"EFS PutFileSystemPolicy's BypassPolicyLockoutSafetyCheck changes nothing",
