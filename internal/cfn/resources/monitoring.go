@@ -334,14 +334,7 @@ func dimensionsOf(pr map[string]any) []monitor.Dimension {
 func (a *cwAlarms) put(ctx context.Context, name string, pr map[string]any, createdBy []monitor.Tag) (cfn.Outcome, error) {
 	in := a.input(name, pr)
 	in.CreatedBy = createdBy
-	err := a.o.Alarms.PutMetricAlarm(ctx, in)
-	if errors.Is(err, monitor.ErrAlreadyExists) {
-		return cfn.Outcome{}, alreadyExists("AWS::CloudWatch::Alarm", name)
-	}
-	if err != nil {
-		return cfn.Outcome{}, handlerError(err)
-	}
-	return cfn.Outcome{PhysicalID: name, Attributes: map[string]string{"Arn": a.o.Alarms.AlarmARN(name)}}, nil
+	return alarmPut(a.o.Alarms, "AWS::CloudWatch::Alarm", name, a.o.Alarms.PutMetricAlarm(ctx, in))
 }
 
 func (a *cwAlarms) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
@@ -349,11 +342,7 @@ func (a *cwAlarms) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, err
 	if name == "" {
 		name = generatedName(r, 255)
 	}
-	var mine []monitor.Tag
-	for _, t := range stackTags(r) {
-		mine = append(mine, monitor.Tag{Key: t[0], Value: t[1]})
-	}
-	return a.put(ctx, name, r.Props, mine)
+	return a.put(ctx, name, r.Props, monitorTags(stackTags(r)))
 }
 
 // Update puts the alarm again (PutMetricAlarm replaces its definition
@@ -414,14 +403,20 @@ func (a *cwComposites) input(name string, pr map[string]any) monitor.CompositeIn
 func (a *cwComposites) put(ctx context.Context, name string, pr map[string]any, createdBy []monitor.Tag) (cfn.Outcome, error) {
 	in := a.input(name, pr)
 	in.CreatedBy = createdBy
-	err := a.o.Alarms.PutCompositeAlarm(ctx, in)
+	return alarmPut(a.o.Alarms, "AWS::CloudWatch::CompositeAlarm", name, a.o.Alarms.PutCompositeAlarm(ctx, in))
+}
+
+// alarmPut is the outcome of putting alarm name of resource type typ
+// (metric or composite): its name and ARN, or the put's error as the
+// handler reports it (AlreadyExists for another's alarm of the name).
+func alarmPut(alarms *monitor.Monitor, typ, name string, err error) (cfn.Outcome, error) {
 	if errors.Is(err, monitor.ErrAlreadyExists) {
-		return cfn.Outcome{}, alreadyExists("AWS::CloudWatch::CompositeAlarm", name)
+		return cfn.Outcome{}, alreadyExists(typ, name)
 	}
 	if err != nil {
 		return cfn.Outcome{}, handlerError(err)
 	}
-	return cfn.Outcome{PhysicalID: name, Attributes: map[string]string{"Arn": a.o.Alarms.AlarmARN(name)}}, nil
+	return cfn.Outcome{PhysicalID: name, Attributes: map[string]string{"Arn": alarms.AlarmARN(name)}}, nil
 }
 
 func (a *cwComposites) Create(ctx context.Context, r *cfn.Request) (cfn.Outcome, error) {
